@@ -1,0 +1,117 @@
+//! Write commands from a process that may or may not own the home.
+//!
+//! If nobody owns the home, the command becomes the owner for its length
+//! (and answers any requests other processes left in the inbox). If an
+//! owner is running, the request goes through the inbox and we wait for the
+//! owner's ack; should the owner die meanwhile, we take over and answer our
+//! own request.
+
+use std::time::{Duration, Instant};
+
+use cortex_engine::inbox::{self, InboxAck, InboxOp, InboxRequest};
+use cortex_engine::lock::{current_owner, OwnerKind};
+use cortex_engine::{clock, Engine, EngineError, Home};
+
+/// How often a waiting requester looks for its ack.
+const POLL: Duration = Duration::from_millis(3);
+
+/// Outcome of a write command: the ack's result, or an error with its kind.
+pub enum Answer {
+    Ok(serde_json::Value),
+    Failed { message: String, bad_input: bool },
+}
+
+impl From<InboxAck> for Answer {
+    fn from(ack: InboxAck) -> Self {
+        match (ack.ok, ack.error) {
+            (true, _) => Answer::Ok(ack.result.unwrap_or(serde_json::Value::Null)),
+            (false, Some(e)) => Answer::Failed {
+                message: e.message,
+                bad_input: e.bad_input,
+            },
+            (false, None) => Answer::Failed {
+                message: "the owner refused the request without a reason".into(),
+                bad_input: false,
+            },
+        }
+    }
+}
+
+/// Runs `op` against the home, directly or through the owner.
+pub fn execute(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, EngineError> {
+    match Engine::open(home, OwnerKind::Cli) {
+        Ok(engine) => {
+            engine.process_inbox()?;
+            let answer = direct(&engine, &op);
+            engine.close()?;
+            Ok(answer)
+        }
+        Err(EngineError::Owned { .. }) => through_inbox(home, op, timeout),
+        Err(e) => Err(e),
+    }
+}
+
+fn direct(engine: &Engine, op: &InboxOp) -> Answer {
+    let result = match op {
+        InboxOp::Submit { submit } => engine.submit(submit).map(|a| serde_json::to_value(a).unwrap_or_default()),
+        InboxOp::Cancel { task_id } => engine.cancel(task_id).map(|t| serde_json::to_value(t).unwrap_or_default()),
+    };
+    match result {
+        Ok(v) => Answer::Ok(v),
+        Err(e) => Answer::Failed {
+            message: e.to_string(),
+            bad_input: e.is_bad_input(),
+        },
+    }
+}
+
+fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, EngineError> {
+    let req = InboxRequest {
+        v: 1,
+        request_id: clock::request_id(clock::now()),
+        op,
+    };
+    inbox::drop_request(home, &req)?;
+    let id = &req.request_id;
+    let mut deadline = Instant::now() + timeout;
+    let mut extended = false;
+    loop {
+        if let Some(ack) = inbox::take_ack(home, id) {
+            return Ok(ack.into());
+        }
+        if current_owner(&home.lock_file()).is_none() {
+            // The owner is gone: answer our own request (and any others).
+            match Engine::open(home, OwnerKind::Cli) {
+                Ok(engine) => {
+                    engine.process_inbox()?;
+                    engine.close()?;
+                    drop(engine);
+                    if let Some(ack) = inbox::take_ack(home, id) {
+                        return Ok(ack.into());
+                    }
+                }
+                Err(EngineError::Owned { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if Instant::now() >= deadline {
+            if inbox::withdraw(home, id) {
+                let owner = current_owner(&home.lock_file())
+                    .map_or_else(|| "the owner".to_string(), |o| format!("the owner (pid {})", o.pid));
+                return Err(EngineError::Protocol(format!(
+                    "{owner} did not pick up the request within {}s; it was withdrawn and nothing changed",
+                    timeout.as_secs()
+                )));
+            }
+            if extended {
+                return Err(EngineError::Protocol(format!(
+                    "the owner took request {id} but did not acknowledge it; check `cortex tasks` before retrying"
+                )));
+            }
+            // The owner has claimed it: the answer is coming.
+            extended = true;
+            deadline = Instant::now() + Duration::from_secs(10);
+        }
+        std::thread::sleep(POLL);
+    }
+}

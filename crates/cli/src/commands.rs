@@ -1,0 +1,352 @@
+//! One function per command; each prints human text or stable JSON.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cortex_core::config::{Config, ExpertProfile, ExpertSet};
+use cortex_core::input::{validate_submission, SubmitRequest};
+use cortex_engine::engine::view;
+use cortex_engine::inbox::InboxOp;
+use cortex_engine::lock::OwnerKind;
+use cortex_engine::{Engine, EngineError, Home, SubmitAck, TaskDto};
+use serde::Serialize;
+
+use crate::args::{Command, ConfigCommand, SubmitArgs};
+use crate::client::{self, Answer};
+use crate::Failure;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
+    match command {
+        Command::Init => init(home, json),
+        Command::Submit(a) => submit(home, a, json),
+        Command::Status => status(home, json),
+        Command::Tasks => tasks(home, json),
+        Command::Cancel { task } => cancel(home, &task, json),
+        Command::Config(ConfigCommand::Check) => config_check(home, json),
+        Command::Run => run(home, json),
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("cortex: cannot encode output: {e}"),
+    }
+}
+
+fn require_initialized(home: &Home) -> Result<()> {
+    if home.is_initialized() {
+        Ok(())
+    } else {
+        Err(Failure::bad_input(
+            "not_initialized",
+            format!(
+                "{} is not a coordination home yet: run `cortex init` (or pass --home)",
+                home.root().display()
+            ),
+        ))
+    }
+}
+
+fn init(home: &Home, json: bool) -> Result<()> {
+    let written = home.init()?;
+    if json {
+        print_json(&serde_json::json!({
+            "home": home.root(),
+            "written": written.iter().map(|p| p.strip_prefix(home.root()).unwrap_or(p)).collect::<Vec<_>>(),
+        }));
+    } else if written.is_empty() {
+        println!("{} is ready (all files were already there; nothing overwritten)", home.root().display());
+    } else {
+        println!("initialized {}", home.root().display());
+        for p in written {
+            println!("  wrote {}", p.strip_prefix(home.root()).unwrap_or(&p).display());
+        }
+    }
+    Ok(())
+}
+
+fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
+    if !home.is_initialized() {
+        home.init()?;
+    }
+    let workdir = match a.workdir {
+        Some(d) => d,
+        None => std::env::current_dir().map_err(|e| Failure::runtime("io", format!("cannot read the current folder: {e}")))?,
+    };
+    let workdir = workdir.canonicalize().map_err(|e| {
+        Failure::bad_input("bad_input", format!("workdir {} is not usable: {e}", workdir.display()))
+    })?;
+    if !workdir.is_dir() {
+        return Err(Failure::bad_input(
+            "bad_input",
+            format!("workdir {} is not a folder", workdir.display()),
+        ));
+    }
+    let req = SubmitRequest {
+        description: a.text,
+        task_type: a.task_type,
+        priority: a.priority,
+        key: a.key,
+        workdir: Some(workdir.to_string_lossy().into_owned()),
+        worktree: a.worktree,
+    };
+    // Check locally first, so bad input fails fast without a round trip.
+    let (_, experts) = home.load_settings()?;
+    validate_submission(&req, &experts.task_types()).map_err(EngineError::from)?;
+    let answer = client::execute(home, InboxOp::Submit { submit: req }, Duration::from_secs(a.timeout))?;
+    let value = answered(answer)?;
+    let ack: SubmitAck = serde_json::from_value(value)
+        .map_err(|e| Failure::runtime("protocol", format!("unexpected answer from the owner: {e}")))?;
+    if json {
+        print_json(&ack);
+    } else if ack.deduplicated {
+        println!("{} (already submitted, {})", ack.task_id, ack.status);
+    } else {
+        println!("{}", ack.task_id);
+    }
+    Ok(())
+}
+
+fn answered(answer: Answer) -> Result<serde_json::Value> {
+    match answer {
+        Answer::Ok(v) => Ok(v),
+        Answer::Failed { message, bad_input } => Err(Failure {
+            code: if bad_input { "bad_input" } else { "failed" },
+            message,
+            bad_input,
+        }),
+    }
+}
+
+fn cancel(home: &Home, task: &str, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let answer = client::execute(
+        home,
+        InboxOp::Cancel {
+            task_id: task.to_string(),
+        },
+        Duration::from_secs(30),
+    )?;
+    let value = answered(answer)?;
+    let t: TaskDto = serde_json::from_value(value)
+        .map_err(|e| Failure::runtime("protocol", format!("unexpected answer from the owner: {e}")))?;
+    if json {
+        print_json(&t);
+    } else {
+        println!("{} cancelled", t.id);
+    }
+    Ok(())
+}
+
+fn status(home: &Home, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let s = view::status(home)?;
+    if json {
+        print_json(&s);
+        return Ok(());
+    }
+    let line = |m: &BTreeMap<String, usize>| {
+        m.iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let t = line(&s.tasks);
+    let w = line(&s.workers);
+    println!("tasks:   {}", if t.is_empty() { "none".into() } else { t });
+    println!("workers: {}", if w.is_empty() { "none".into() } else { w });
+    Ok(())
+}
+
+fn tasks(home: &Home, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let list = view::tasks(home)?;
+    if json {
+        print_json(&list);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no tasks");
+    }
+    for t in list {
+        let text: String = t.description.chars().take(70).collect::<String>().replace('\n', " ");
+        println!("{}  {:<15} {:<8} {}", t.id, t.status.as_str(), t.priority, text);
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct CheckReport {
+    ok: bool,
+    files: Vec<String>,
+    errors: Vec<CheckError>,
+}
+
+#[derive(Serialize)]
+struct CheckError {
+    file: String,
+    key: Option<String>,
+    message: String,
+}
+
+/// Checks each file on its own so one run reports every problem.
+fn config_check(home: &Home, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let mut errors = Vec::new();
+    let mut files = vec!["config.json".to_string()];
+    let push = |errors: &mut Vec<CheckError>, e: cortex_core::config::ConfigError| {
+        errors.push(CheckError {
+            file: e.file,
+            key: e.key,
+            message: e.message,
+        })
+    };
+    let config = match std::fs::read_to_string(home.config_file()) {
+        Ok(t) => Config::parse(&t).map_err(|e| push(&mut errors, e)).ok(),
+        Err(e) => {
+            push(&mut errors, cortex_core::config::ConfigError::new("config.json", None, e.to_string()));
+            None
+        }
+    };
+    let mut profiles = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(home.experts_dir())
+        .map_err(|e| Failure::runtime("io", format!("cannot list {}: {e}", home.experts_dir().display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let rel = format!("experts/{}", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+        files.push(rel.clone());
+        match std::fs::read_to_string(&p) {
+            Ok(t) => match ExpertProfile::parse(&rel, &t) {
+                Ok(e) => profiles.push((rel, e)),
+                Err(e) => push(&mut errors, e),
+            },
+            Err(e) => push(&mut errors, cortex_core::config::ConfigError::new(&rel, None, e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        match ExpertSet::new(profiles) {
+            Ok(set) => {
+                if let Some(c) = &config {
+                    if let Err(e) = c.validate_against(&set) {
+                        push(&mut errors, e);
+                    }
+                }
+            }
+            Err(e) => push(&mut errors, e),
+        }
+    }
+    let ok = errors.is_empty();
+    let count = errors.len();
+    if json {
+        print_json(&CheckReport { ok, files, errors });
+    } else if ok {
+        println!("ok: {} files checked in {}", files.len(), home.root().display());
+    } else {
+        for e in &errors {
+            match &e.key {
+                Some(k) => eprintln!("{}: key `{k}`: {}", e.file, e.message),
+                None => eprintln!("{}: {}", e.file, e.message),
+            }
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::bad_input(
+            "bad_config",
+            format!("{count} problem(s) in the configuration"),
+        ))
+    }
+}
+
+fn run(home: &Home, json: bool) -> Result<()> {
+    let engine = open_waiting_for_cli(home)?;
+    let report = engine.load_report();
+    if let Some(pid) = report.took_over_from_pid {
+        tracing::warn!(pid, "took over a home whose previous owner is gone");
+    }
+    for q in &report.quarantined {
+        eprintln!(
+            "cortex: quarantined {} -> {} ({})",
+            q.what,
+            q.moved_to.display(),
+            q.reason
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime("io", format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let mut events = engine.subscribe();
+        let printer = tokio::spawn(async move {
+            while let Ok(ev) = events.recv().await {
+                if json {
+                    if let Ok(s) = serde_json::to_string(&ev) {
+                        println!("{s}");
+                    }
+                } else {
+                    print_event(&ev);
+                }
+            }
+        });
+        eprintln!(
+            "cortex: running on {} (pid {}); Ctrl-C to stop",
+            home.root().display(),
+            std::process::id()
+        );
+        let result = engine.run(shutdown_signal()).await;
+        printer.abort();
+        result
+    })?;
+    engine.close()?;
+    Ok(())
+}
+
+fn print_event(ev: &cortex_engine::EngineEvent) {
+    use cortex_engine::EngineEvent as E;
+    match ev {
+        E::TaskSubmitted { task } => println!("submitted {} [{}] {}", task.id, task.priority, first_line(&task.description)),
+        E::TaskUpdated { task } => println!("{} {}", task.id, task.status),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(80).collect()
+}
+
+/// A short-lived CLI command may hold the home for a moment; a long-running
+/// owner waits for it instead of refusing.
+fn open_waiting_for_cli(home: &Home) -> Result<Engine> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match Engine::open(home, OwnerKind::Run) {
+            Ok(e) => return Ok(e),
+            Err(EngineError::Owned { kind, .. }) if kind == OwnerKind::Cli.as_str() && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+}

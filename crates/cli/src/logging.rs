@@ -1,0 +1,47 @@
+//! Logs: human-readable on stderr, and a daily-rotated file in `<home>/logs/`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
+
+/// Days of log files kept.
+const KEEP_FILES: usize = 7;
+
+/// Installs the subscriber. `default_level` applies to stderr unless
+/// `CORTEX_LOG` says otherwise; the file always gets `info` and up. The guard
+/// flushes the file on drop.
+pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Option<WorkerGuard> {
+    let stderr_filter = EnvFilter::try_from_env("CORTEX_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .compact()
+        .with_filter(stderr_filter);
+    let (file_layer, guard) = match logs_dir.and_then(|d| {
+        tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("cortex")
+            .filename_suffix("log")
+            .max_log_files(KEEP_FILES)
+            .build(d)
+            .ok()
+    }) {
+        Some(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let layer = fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(EnvFilter::new("info"));
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry().with(stderr).with(file_layer).try_init();
+    guard
+}

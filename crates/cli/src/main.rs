@@ -1,0 +1,83 @@
+//! `cortex`: the headless face of the Engine facade.
+//!
+//! Exit codes: 0 ok, 1 runtime failure, 2 bad input (including a bad config).
+
+mod args;
+mod client;
+mod commands;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: &'static str,
+    pub message: String,
+    pub bad_input: bool,
+}
+
+impl Failure {
+    pub fn bad_input(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            bad_input: true,
+        }
+    }
+    pub fn runtime(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            bad_input: false,
+        }
+    }
+}
+
+impl From<cortex_engine::EngineError> for Failure {
+    fn from(e: cortex_engine::EngineError) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+            bad_input: e.is_bad_input(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let json = cli.global.json;
+    let home = match cortex_engine::Home::resolve(cli.global.home.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return report(json, &Failure::from(e)),
+    };
+    let level = if matches!(cli.command, Command::Run) { "info" } else { "warn" };
+    let logs = home.logs();
+    let _guard = logging::init(logs.is_dir().then_some(logs.as_path()), level);
+    match commands::dispatch(&home, cli.command, json) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(json, &f),
+    }
+}
+
+fn report(json: bool, f: &Failure) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"error": {"code": f.code, "message": f.message, "bad_input": f.bad_input}})
+        );
+    } else {
+        eprintln!("cortex: {}", f.message);
+    }
+    ExitCode::from(if f.bad_input { 2 } else { 1 })
+}

@@ -1,0 +1,734 @@
+//! Configuration types and their validation.
+//!
+//! `config.json` and `experts/<name>.json` are parsed strictly: an unknown or
+//! misspelled key is an error that names the file, the key path and what was
+//! expected, because a silently ignored threshold is worse than a refusal.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::SCHEMA_VERSION;
+
+/// A configuration problem, located precisely.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{file}: {}{message}", key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file, relative to the home (`config.json`, `experts/security.json`).
+    pub file: String,
+    /// Dotted path of the offending key, when there is one.
+    pub key: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(file: &str, key: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_string(),
+            key: key.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses JSON strictly, reporting the key path of the first problem.
+pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let syntax = inner.is_syntax() || inner.is_eof();
+        let key = (!syntax && path != "." && !path.is_empty()).then_some(path);
+        let message = if syntax {
+            format!("not valid JSON ({inner})")
+        } else {
+            inner.to_string()
+        };
+        ConfigError {
+            file: file.to_string(),
+            key,
+            message,
+        }
+    })
+}
+
+fn schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+/// Engine settings (`config.json`). Every section has defaults, so `{}` is a
+/// valid file; keys not listed here are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "schema_version")]
+    pub schema_version: u32,
+    #[serde(default)]
+    pub capacity: Capacity,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
+    pub agent: AgentConfig,
+    #[serde(default)]
+    pub isolation: Isolation,
+    #[serde(default)]
+    pub on_quit: OnQuit,
+    #[serde(default)]
+    pub pm: PmConfig,
+    #[serde(default)]
+    pub restart: RestartConfig,
+    #[serde(default)]
+    pub notifications: NotificationConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        parse_strict("config.json", "{}").unwrap_or_else(|e| unreachable!("empty config is valid: {e}"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// Workers running at once across all experts.
+    #[serde(default = "d_max_workers")]
+    pub max_workers: u32,
+}
+fn d_max_workers() -> u32 {
+    4
+}
+impl Default for Capacity {
+    fn default() -> Self {
+        Self {
+            max_workers: d_max_workers(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Confidence at or above which one expert takes the task alone.
+    #[serde(default = "d_single")]
+    pub single_threshold: f64,
+    /// Confidence at or above which a second expert joins in parallel.
+    #[serde(default = "d_multi")]
+    pub multi_threshold: f64,
+    /// Below this, no expert is confident: the fallback expert gets the task
+    /// and the decision is flagged for a person to confirm.
+    #[serde(default = "d_min")]
+    pub min_activation: f64,
+    #[serde(default = "d_fallback")]
+    pub fallback_expert: String,
+    #[serde(default)]
+    pub learning: LearningConfig,
+}
+fn d_single() -> f64 {
+    0.80
+}
+fn d_multi() -> f64 {
+    0.60
+}
+fn d_min() -> f64 {
+    0.30
+}
+fn d_fallback() -> String {
+    "development".into()
+}
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            single_threshold: d_single(),
+            multi_threshold: d_multi(),
+            min_activation: d_min(),
+            fallback_expert: d_fallback(),
+            learning: LearningConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningConfig {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    /// Share of the learned layer in the blended score, 0..1.
+    #[serde(default = "d_learn_weight")]
+    pub weight: f64,
+    /// Examples the learned layer needs before it has any say.
+    #[serde(default = "d_min_examples")]
+    pub min_examples: u32,
+}
+fn d_true() -> bool {
+    true
+}
+fn d_learn_weight() -> f64 {
+    0.5
+}
+fn d_min_examples() -> u32 {
+    5
+}
+impl Default for LearningConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            weight: d_learn_weight(),
+            min_examples: d_min_examples(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// Claude Code with stream-json output.
+    #[default]
+    Claude,
+    /// Any command; `{prompt}` in the template is replaced by the task text.
+    Generic,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub driver: Driver,
+    /// argv prefix of the agent; the driver appends its own arguments.
+    #[serde(default = "d_command")]
+    pub command: Vec<String>,
+    /// Extra environment for workers, on top of the engine's own.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Generic driver only: arguments after `command`, `{prompt}` replaced.
+    #[serde(default)]
+    pub args_template: Vec<String>,
+}
+fn d_command() -> Vec<String> {
+    vec!["claude".into()]
+}
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            driver: Driver::default(),
+            command: d_command(),
+            env: BTreeMap::new(),
+            args_template: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    #[default]
+    None,
+    Worktree,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnQuit {
+    /// Workers keep running and are re-adopted on the next start.
+    #[default]
+    Keep,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PmConfig {
+    #[serde(default = "d_startup")]
+    pub startup_budget_secs: u64,
+    #[serde(default = "d_late")]
+    pub late_after_secs: u64,
+    #[serde(default = "d_stalled")]
+    pub stalled_after_secs: u64,
+    #[serde(default = "d_zombie")]
+    pub zombie_after_secs: u64,
+    #[serde(default = "d_tick")]
+    pub tick_millis: u64,
+    /// Seconds between SIGTERM and SIGKILL when a worker is stopped.
+    #[serde(default = "d_grace")]
+    pub kill_grace_secs: u64,
+    /// Send a nudge through stdin when a worker stalls (stream-json input).
+    #[serde(default)]
+    pub nudge_on_stall: bool,
+}
+fn d_startup() -> u64 {
+    120
+}
+fn d_late() -> u64 {
+    300
+}
+fn d_stalled() -> u64 {
+    600
+}
+fn d_zombie() -> u64 {
+    1200
+}
+fn d_tick() -> u64 {
+    1000
+}
+fn d_grace() -> u64 {
+    5
+}
+impl Default for PmConfig {
+    fn default() -> Self {
+        Self {
+            startup_budget_secs: d_startup(),
+            late_after_secs: d_late(),
+            stalled_after_secs: d_stalled(),
+            zombie_after_secs: d_zombie(),
+            tick_millis: d_tick(),
+            kill_grace_secs: d_grace(),
+            nudge_on_stall: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartConfig {
+    #[serde(default = "d_backoff_base")]
+    pub backoff_base_secs: u64,
+    #[serde(default = "d_backoff_max")]
+    pub backoff_max_secs: u64,
+    #[serde(default = "d_circuit_failures")]
+    pub circuit_failures: u32,
+    #[serde(default = "d_circuit_window")]
+    pub circuit_window_secs: u64,
+}
+fn d_backoff_base() -> u64 {
+    30
+}
+fn d_backoff_max() -> u64 {
+    300
+}
+fn d_circuit_failures() -> u32 {
+    5
+}
+fn d_circuit_window() -> u64 {
+    900
+}
+impl Default for RestartConfig {
+    fn default() -> Self {
+        Self {
+            backoff_base_secs: d_backoff_base(),
+            backoff_max_secs: d_backoff_max(),
+            circuit_failures: d_circuit_failures(),
+            circuit_window_secs: d_circuit_window(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    #[serde(default = "d_true")]
+    pub stalled: bool,
+    #[serde(default = "d_true")]
+    pub zombie: bool,
+    #[serde(default = "d_true")]
+    pub timeout: bool,
+    #[serde(default = "d_true")]
+    pub failed: bool,
+    #[serde(default = "d_true")]
+    pub circuit_breaker: bool,
+    #[serde(default)]
+    pub completed: bool,
+    /// Alerts within this window are folded into one summary.
+    #[serde(default = "d_coalesce")]
+    pub coalesce_window_millis: u64,
+}
+fn d_coalesce() -> u64 {
+    1500
+}
+impl Default for NotificationConfig {
+    fn default() -> Self {
+        Self {
+            stalled: true,
+            zombie: true,
+            timeout: true,
+            failed: true,
+            circuit_breaker: true,
+            completed: false,
+            coalesce_window_millis: d_coalesce(),
+        }
+    }
+}
+
+/// One expert profile (`experts/<name>.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpertProfile {
+    #[serde(default = "schema_version")]
+    pub schema_version: u32,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Words and phrases that activate the expert: +25 each.
+    pub activation_keywords: Vec<String>,
+    /// Supporting words: +12 each.
+    #[serde(default)]
+    pub boosters: Vec<String>,
+    /// Words that argue against the expert: -30 each.
+    #[serde(default)]
+    pub negatives: Vec<String>,
+    /// Explicit task types that go straight to this expert.
+    pub task_types: Vec<String>,
+    /// Appended to the agent's system prompt.
+    pub preamble: String,
+    #[serde(default = "d_expert_workers")]
+    pub max_workers: u32,
+    #[serde(default = "d_time_limit")]
+    pub time_limit_secs: u64,
+    #[serde(default = "d_restarts")]
+    pub max_restarts: u32,
+    #[serde(default = "d_extensions")]
+    pub max_extensions: u32,
+    #[serde(default = "d_extension_secs")]
+    pub extension_secs: u64,
+    #[serde(default)]
+    pub token_budget: Option<u64>,
+    #[serde(default)]
+    pub cost_budget_usd: Option<f64>,
+    #[serde(default)]
+    pub permissions: Permissions,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+fn d_expert_workers() -> u32 {
+    2
+}
+fn d_time_limit() -> u64 {
+    3600
+}
+fn d_restarts() -> u32 {
+    2
+}
+fn d_extensions() -> u32 {
+    1
+}
+fn d_extension_secs() -> u64 {
+    900
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    /// Passed as `--allowedTools`.
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// Passed as `--permission-mode` when set.
+    #[serde(default)]
+    pub permission_mode: Option<String>,
+}
+
+fn check_unit(file: &str, key: &str, v: f64) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(file, Some(key), format!("{v} is out of range, expected a number from 0 to 1")))
+    }
+}
+
+fn check_positive(file: &str, key: &str, v: u64) -> Result<(), ConfigError> {
+    if v > 0 {
+        Ok(())
+    } else {
+        Err(ConfigError::new(file, Some(key), "expected a number greater than 0"))
+    }
+}
+
+impl Config {
+    /// Parses and validates `config.json`.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = parse_strict("config.json", text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Rules that a type cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let f = "config.json";
+        if self.schema_version > SCHEMA_VERSION {
+            return Err(ConfigError::new(
+                f,
+                Some("schema_version"),
+                format!("{} is newer than this build understands ({SCHEMA_VERSION})", self.schema_version),
+            ));
+        }
+        check_positive(f, "capacity.max_workers", u64::from(self.capacity.max_workers))?;
+        let r = &self.routing;
+        check_unit(f, "routing.single_threshold", r.single_threshold)?;
+        check_unit(f, "routing.multi_threshold", r.multi_threshold)?;
+        check_unit(f, "routing.min_activation", r.min_activation)?;
+        check_unit(f, "routing.learning.weight", r.learning.weight)?;
+        if !(r.min_activation <= r.multi_threshold && r.multi_threshold <= r.single_threshold) {
+            return Err(ConfigError::new(
+                f,
+                Some("routing"),
+                "expected min_activation <= multi_threshold <= single_threshold",
+            ));
+        }
+        if self.agent.command.is_empty() || self.agent.command[0].trim().is_empty() {
+            return Err(ConfigError::new(
+                f,
+                Some("agent.command"),
+                "expected a non-empty argv array such as [\"claude\"]",
+            ));
+        }
+        if self.agent.driver == Driver::Generic && !self.agent.args_template.iter().any(|a| a.contains("{prompt}")) {
+            return Err(ConfigError::new(
+                f,
+                Some("agent.args_template"),
+                "the generic driver needs an argument containing {prompt}",
+            ));
+        }
+        let pm = &self.pm;
+        for (k, v) in [
+            ("pm.startup_budget_secs", pm.startup_budget_secs),
+            ("pm.late_after_secs", pm.late_after_secs),
+            ("pm.stalled_after_secs", pm.stalled_after_secs),
+            ("pm.zombie_after_secs", pm.zombie_after_secs),
+            ("pm.tick_millis", pm.tick_millis),
+            ("restart.backoff_base_secs", self.restart.backoff_base_secs),
+            ("restart.backoff_max_secs", self.restart.backoff_max_secs),
+            ("restart.circuit_window_secs", self.restart.circuit_window_secs),
+        ] {
+            check_positive(f, k, v)?;
+        }
+        if !(pm.late_after_secs <= pm.stalled_after_secs && pm.stalled_after_secs <= pm.zombie_after_secs) {
+            return Err(ConfigError::new(
+                f,
+                Some("pm"),
+                "expected late_after_secs <= stalled_after_secs <= zombie_after_secs",
+            ));
+        }
+        if self.restart.backoff_base_secs > self.restart.backoff_max_secs {
+            return Err(ConfigError::new(
+                f,
+                Some("restart.backoff_base_secs"),
+                "expected a value no larger than restart.backoff_max_secs",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Cross-file rules: the fallback expert must exist.
+    pub fn validate_against(&self, experts: &ExpertSet) -> Result<(), ConfigError> {
+        if experts.get(&self.routing.fallback_expert).is_none() {
+            return Err(ConfigError::new(
+                "config.json",
+                Some("routing.fallback_expert"),
+                format!(
+                    "`{}` is not an expert, expected one of: {}",
+                    self.routing.fallback_expert,
+                    experts.names().join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ExpertProfile {
+    /// Parses and validates one expert file; `file` is its name for errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let e: ExpertProfile = parse_strict(file, text)?;
+        e.validate(file)?;
+        Ok(e)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let name_ok = !self.name.is_empty()
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(ConfigError::new(
+                file,
+                Some("name"),
+                format!("`{}` is not a valid expert name, expected lowercase letters, digits, - or _", self.name),
+            ));
+        }
+        if self.activation_keywords.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                Some("activation_keywords"),
+                "expected at least one keyword",
+            ));
+        }
+        for (key, list) in [
+            ("activation_keywords", &self.activation_keywords),
+            ("boosters", &self.boosters),
+            ("negatives", &self.negatives),
+            ("task_types", &self.task_types),
+        ] {
+            if let Some(i) = list.iter().position(|k| k.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    file,
+                    Some(&format!("{key}[{i}]")),
+                    "expected a non-empty word or phrase",
+                ));
+            }
+        }
+        check_positive(file, "max_workers", u64::from(self.max_workers))?;
+        check_positive(file, "time_limit_secs", self.time_limit_secs)?;
+        if let Some(c) = self.cost_budget_usd {
+            if !(c > 0.0 && c.is_finite()) {
+                return Err(ConfigError::new(file, Some("cost_budget_usd"), "expected a positive number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The loaded experts, in name order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExpertSet {
+    experts: BTreeMap<String, ExpertProfile>,
+}
+
+impl ExpertSet {
+    /// Builds the set from parsed profiles; `(file, profile)` pairs so a
+    /// duplicate name or type can be reported against its file.
+    pub fn new(profiles: Vec<(String, ExpertProfile)>) -> Result<Self, ConfigError> {
+        let mut experts = BTreeMap::new();
+        let mut type_owner: BTreeMap<String, String> = BTreeMap::new();
+        for (file, p) in profiles {
+            let expected_file = format!("experts/{}.json", p.name);
+            if file != expected_file {
+                return Err(ConfigError::new(
+                    &file,
+                    Some("name"),
+                    format!("`{}` does not match the file name, expected the file {expected_file}", p.name),
+                ));
+            }
+            for t in &p.task_types {
+                let t = t.to_ascii_lowercase();
+                if let Some(other) = type_owner.insert(t.clone(), p.name.clone()) {
+                    return Err(ConfigError::new(
+                        &file,
+                        Some("task_types"),
+                        format!("type `{t}` is already claimed by expert `{other}`, expected each type in one expert"),
+                    ));
+                }
+            }
+            experts.insert(p.name.clone(), p);
+        }
+        if experts.is_empty() {
+            return Err(ConfigError::new("experts/", None, "no expert files found, expected at least one"));
+        }
+        Ok(Self { experts })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ExpertProfile> {
+        self.experts.get(name)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.experts.keys().cloned().collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ExpertProfile> {
+        self.experts.values()
+    }
+
+    /// Every declared task type, lowercase.
+    pub fn task_types(&self) -> BTreeSet<String> {
+        self.experts
+            .values()
+            .flat_map(|e| e.task_types.iter().map(|t| t.to_ascii_lowercase()))
+            .collect()
+    }
+
+    /// The expert that owns an explicit task type.
+    pub fn expert_for_type(&self, task_type: &str) -> Option<&ExpertProfile> {
+        self.experts
+            .values()
+            .find(|e| e.task_types.iter().any(|t| t.eq_ignore_ascii_case(task_type)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_object_gives_the_documented_defaults() {
+        let c = Config::parse("{}").unwrap();
+        assert_eq!(c.capacity.max_workers, 4);
+        assert_eq!(c.routing.single_threshold, 0.80);
+        assert_eq!(c.pm.zombie_after_secs, 1200);
+        assert_eq!(c.restart.circuit_window_secs, 900);
+        assert_eq!(c.agent.command, vec!["claude"]);
+        assert_eq!(c.on_quit, OnQuit::Keep);
+    }
+
+    #[test]
+    fn a_misspelled_key_names_file_path_and_expected_keys() {
+        let err = Config::parse(r#"{"capacity": {"max_worker": 3}}"#).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.file, "config.json");
+        assert_eq!(err.key.as_deref(), Some("capacity.max_worker"));
+        assert!(msg.contains("unknown field `max_worker`"), "{msg}");
+        assert!(msg.contains("max_workers"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_types_and_ranges_are_reported_with_the_key() {
+        let err = Config::parse(r#"{"pm": {"late_after_secs": "soon"}}"#).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("pm.late_after_secs"));
+        let err = Config::parse(r#"{"routing": {"single_threshold": 1.5}}"#).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("routing.single_threshold"));
+        assert!(err.to_string().contains("from 0 to 1"));
+        let err = Config::parse(r#"{"pm": {"late_after_secs": 900}}"#).unwrap_err();
+        assert!(err.to_string().contains("late_after_secs <= stalled_after_secs"));
+        let err = Config::parse("{not json").unwrap_err();
+        assert!(err.to_string().starts_with("config.json: not valid JSON"), "{err}");
+    }
+
+    fn expert(name: &str, types: &[&str]) -> String {
+        serde_json::json!({
+            "name": name, "activation_keywords": ["x"], "task_types": types, "preamble": "p"
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn expert_files_need_their_fields_and_a_matching_name() {
+        let err = ExpertProfile::parse("experts/a.json", r#"{"name": "a", "task_types": [], "preamble": ""}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("missing field `activation_keywords`"), "{err}");
+        let err = ExpertProfile::parse(
+            "experts/a.json",
+            r#"{"name": "a", "activation_keywords": ["ok", " "], "task_types": [], "preamble": ""}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("activation_keywords[1]"));
+        let p = ExpertProfile::parse("experts/b.json", &expert("a", &[])).unwrap();
+        let err = ExpertSet::new(vec![("experts/b.json".into(), p)]).unwrap_err();
+        assert!(err.to_string().contains("does not match the file name"), "{err}");
+    }
+
+    #[test]
+    fn a_task_type_belongs_to_one_expert() {
+        let a = ExpertProfile::parse("experts/a.json", &expert("a", &["build"])).unwrap();
+        let b = ExpertProfile::parse("experts/b.json", &expert("b", &["Build"])).unwrap();
+        let err = ExpertSet::new(vec![("experts/a.json".into(), a), ("experts/b.json".into(), b)]).unwrap_err();
+        assert!(err.to_string().contains("already claimed by expert `a`"), "{err}");
+    }
+
+    #[test]
+    fn fallback_expert_must_exist() {
+        let a = ExpertProfile::parse("experts/a.json", &expert("a", &[])).unwrap();
+        let set = ExpertSet::new(vec![("experts/a.json".into(), a)]).unwrap();
+        let err = Config::default().validate_against(&set).unwrap_err();
+        assert!(err.to_string().contains("`development` is not an expert, expected one of: a"), "{err}");
+    }
+}

@@ -1,0 +1,227 @@
+//! Validation of what people and scripts submit. Every rejection names the
+//! field and what was expected; nothing is stored for a rejected request.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::task::Priority;
+
+/// Largest accepted task description, in bytes of UTF-8. Big enough for a
+/// pasted stack trace, small enough that a runaway script cannot fill the
+/// journal with one request.
+pub const MAX_DESCRIPTION_BYTES: usize = 32 * 1024;
+/// Largest accepted idempotency key, in bytes.
+pub const MAX_KEY_BYTES: usize = 200;
+
+/// A submission as it arrives from the CLI, the inbox or the desktop app.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    pub description: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
+}
+
+/// A submission that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidSubmission {
+    pub description: String,
+    pub task_type: Option<String>,
+    pub priority: Priority,
+    pub key: Option<String>,
+    pub workdir: Option<String>,
+    pub worktree: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InputError {
+    #[error("task text is empty: give a description of the work")]
+    EmptyText,
+    #[error("task text is {len} bytes, over the limit of {max} bytes")]
+    TextTooLong { len: usize, max: usize },
+    #[error("{field} contains a control character ({code}) at byte {offset}: only newline and tab are allowed")]
+    ControlCharacter {
+        field: &'static str,
+        code: String,
+        offset: usize,
+    },
+    #[error("{0}")]
+    UnknownPriority(String),
+    #[error("unknown task type `{given}`, expected one of: {}", known.join(", "))]
+    UnknownType { given: String, known: Vec<String> },
+    #[error("key is {len} bytes, over the limit of {max} bytes")]
+    KeyTooLong { len: usize, max: usize },
+    #[error("key is empty: leave --key out or give a value")]
+    EmptyKey,
+    #[error("workdir `{0}` must be an absolute path")]
+    RelativeWorkdir(String),
+}
+
+fn check_controls(field: &'static str, text: &str) -> Result<(), InputError> {
+    match text.char_indices().find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t') {
+        Some((offset, c)) => Err(InputError::ControlCharacter {
+            field,
+            code: format!("U+{:04X}", u32::from(c)),
+            offset,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Validates a submission against the task types the experts declare.
+pub fn validate_submission(
+    req: &SubmitRequest,
+    known_types: &BTreeSet<String>,
+) -> Result<ValidSubmission, InputError> {
+    let description = req.description.trim();
+    if description.is_empty() {
+        return Err(InputError::EmptyText);
+    }
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(InputError::TextTooLong {
+            len: description.len(),
+            max: MAX_DESCRIPTION_BYTES,
+        });
+    }
+    check_controls("task text", description)?;
+    let priority = match req.priority.as_deref() {
+        None => Priority::default(),
+        Some(p) => p.parse().map_err(InputError::UnknownPriority)?,
+    };
+    let task_type = match req.task_type.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => {
+            let lower = t.to_ascii_lowercase();
+            if !known_types.contains(&lower) {
+                return Err(InputError::UnknownType {
+                    given: t.to_string(),
+                    known: known_types.iter().cloned().collect(),
+                });
+            }
+            Some(lower)
+        }
+    };
+    let key = match req.key.as_deref() {
+        None => None,
+        Some(k) if k.trim().is_empty() => return Err(InputError::EmptyKey),
+        Some(k) if k.len() > MAX_KEY_BYTES => {
+            return Err(InputError::KeyTooLong {
+                len: k.len(),
+                max: MAX_KEY_BYTES,
+            })
+        }
+        Some(k) => {
+            check_controls("key", k)?;
+            Some(k.to_string())
+        }
+    };
+    let workdir = match req.workdir.as_deref() {
+        None => None,
+        Some(w) if !w.starts_with('/') => return Err(InputError::RelativeWorkdir(w.to_string())),
+        Some(w) => {
+            check_controls("workdir", w)?;
+            Some(w.trim_end_matches('/').to_string()).filter(|w| !w.is_empty()).or(Some("/".into()))
+        }
+    };
+    Ok(ValidSubmission {
+        description: description.to_string(),
+        task_type,
+        priority,
+        key,
+        workdir,
+        worktree: req.worktree,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn types() -> BTreeSet<String> {
+        ["feature", "security-audit"].iter().map(|s| s.to_string()).collect()
+    }
+
+    fn req(text: &str) -> SubmitRequest {
+        SubmitRequest {
+            description: text.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_plain_task_with_defaults() {
+        let v = validate_submission(&req("  add a login page \n"), &types()).unwrap();
+        assert_eq!(v.description, "add a login page");
+        assert_eq!(v.priority, Priority::Medium);
+        assert_eq!(v.task_type, None);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_a_message_that_names_the_problem() {
+        let cases: Vec<(SubmitRequest, &str)> = vec![
+            (req(""), "empty"),
+            (req(" \n\t "), "empty"),
+            (req(&"x".repeat(MAX_DESCRIPTION_BYTES + 1)), "over the limit"),
+            (req("fix\u{7}bell"), "U+0007"),
+            (req("fix\rthis"), "U+000D"),
+            (
+                SubmitRequest {
+                    priority: Some("urgent".into()),
+                    ..req("x")
+                },
+                "unknown priority `urgent`",
+            ),
+            (
+                SubmitRequest {
+                    task_type: Some("dance".into()),
+                    ..req("x")
+                },
+                "expected one of: feature, security-audit",
+            ),
+            (
+                SubmitRequest {
+                    key: Some(" ".into()),
+                    ..req("x")
+                },
+                "key is empty",
+            ),
+            (
+                SubmitRequest {
+                    workdir: Some("rel/dir".into()),
+                    ..req("x")
+                },
+                "absolute path",
+            ),
+        ];
+        for (r, needle) in cases {
+            let err = validate_submission(&r, &types()).unwrap_err().to_string();
+            assert!(err.contains(needle), "error `{err}` should contain `{needle}`");
+        }
+    }
+
+    #[test]
+    fn type_is_case_insensitive_and_tabs_newlines_are_allowed() {
+        let r = SubmitRequest {
+            task_type: Some("Feature".into()),
+            ..req("line one\n\tline two")
+        };
+        let v = validate_submission(&r, &types()).unwrap();
+        assert_eq!(v.task_type.as_deref(), Some("feature"));
+    }
+
+    #[test]
+    fn text_exactly_at_the_limit_is_accepted() {
+        let r = req(&"y".repeat(MAX_DESCRIPTION_BYTES));
+        assert!(validate_submission(&r, &types()).is_ok());
+    }
+}

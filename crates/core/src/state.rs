@@ -1,0 +1,325 @@
+//! The journal's events and the state they fold into.
+//!
+//! The journal is the source of truth: the state of a home is exactly the
+//! fold of its events, in order. Snapshots only make the fold start later.
+//! `apply` is total: an event about an unknown task is ignored (and counted),
+//! never a panic, so a quarantined line cannot make replay fail.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::id::{RequestId, TaskId};
+use crate::input::ValidSubmission;
+use crate::task::{fingerprint, Task, TaskStatus};
+use crate::SCHEMA_VERSION;
+
+/// Something that happened, as written to `journal.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    TaskSubmitted {
+        task: Task,
+    },
+    TaskStatusChanged {
+        task_id: TaskId,
+        status: TaskStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// One journal line: schema version, sequence number, time, event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub v: u32,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Record {
+    pub fn new(seq: u64, at: DateTime<Utc>, event: Event) -> Self {
+        Self {
+            v: SCHEMA_VERSION,
+            seq,
+            at,
+            event,
+        }
+    }
+}
+
+/// What a submission resolves to before anything is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubmitPlan {
+    /// An existing task answers this submission (same request replayed, same
+    /// key, or same fingerprint while that task is live).
+    Existing { task_id: TaskId, status: TaskStatus },
+    /// A new task must be created.
+    New { fingerprint: String },
+}
+
+/// Everything the journal knows, indexed for the questions the engine asks.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    tasks: BTreeMap<TaskId, Task>,
+    /// Fingerprint -> task, live tasks only.
+    live_fingerprints: HashMap<String, TaskId>,
+    /// Idempotency key -> task, kept after completion.
+    keys: HashMap<String, TaskId>,
+    /// Inbox request -> task, so a replayed request is answered, not redone.
+    requests: HashMap<RequestId, TaskId>,
+    /// Sequence number of the last applied record.
+    pub last_seq: u64,
+    /// Events that referred to something unknown (counted, not fatal).
+    pub ignored_events: u64,
+}
+
+impl State {
+    /// Rebuilds indexes from a task list (a snapshot) and its sequence number.
+    pub fn from_tasks(tasks: Vec<Task>, last_seq: u64) -> Self {
+        let mut s = State {
+            last_seq,
+            ..State::default()
+        };
+        for t in tasks {
+            s.index(&t);
+            s.tasks.insert(t.id.clone(), t);
+        }
+        s
+    }
+
+    fn index(&mut self, t: &Task) {
+        if !t.status.is_terminal() {
+            self.live_fingerprints.insert(t.fingerprint.clone(), t.id.clone());
+        }
+        if let Some(k) = &t.key {
+            self.keys.insert(k.clone(), t.id.clone());
+        }
+        if let Some(r) = &t.request_id {
+            self.requests.insert(r.clone(), t.id.clone());
+        }
+    }
+
+    /// Applies one record. Records at or below `last_seq` are already in the
+    /// state (a snapshot covered them) and are skipped.
+    pub fn apply(&mut self, rec: &Record) {
+        if rec.seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = rec.seq;
+        match &rec.event {
+            Event::TaskSubmitted { task } => {
+                self.index(task);
+                self.tasks.insert(task.id.clone(), task.clone());
+            }
+            Event::TaskStatusChanged { task_id, status, reason } => {
+                let Some(t) = self.tasks.get_mut(task_id) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                t.status = *status;
+                t.updated_at = rec.at;
+                if reason.is_some() {
+                    t.reason.clone_from(reason);
+                }
+                if status.is_terminal() && self.live_fingerprints.get(&t.fingerprint) == Some(task_id) {
+                    self.live_fingerprints.remove(&t.fingerprint);
+                }
+            }
+        }
+    }
+
+    /// Decides whether a submission creates a task or is answered by one.
+    pub fn plan_submit(&self, sub: &ValidSubmission, request: Option<&RequestId>) -> SubmitPlan {
+        let existing = |id: &TaskId| {
+            self.tasks.get(id).map(|t| SubmitPlan::Existing {
+                task_id: id.clone(),
+                status: t.status,
+            })
+        };
+        if let Some(plan) = request.and_then(|r| self.requests.get(r)).and_then(existing) {
+            return plan;
+        }
+        if let Some(plan) = sub.key.as_ref().and_then(|k| self.keys.get(k)).and_then(existing) {
+            return plan;
+        }
+        let fp = fingerprint(&sub.description, sub.task_type.as_deref(), sub.workdir.as_deref());
+        match self.live_fingerprints.get(&fp).and_then(existing) {
+            Some(plan) => plan,
+            None => SubmitPlan::New { fingerprint: fp },
+        }
+    }
+
+    pub fn task(&self, id: &TaskId) -> Option<&Task> {
+        self.tasks.get(id)
+    }
+
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Task count per status, every status present (zero included).
+    pub fn counts_by_status(&self) -> BTreeMap<TaskStatus, usize> {
+        let mut m: BTreeMap<TaskStatus, usize> = TaskStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        for t in self.tasks.values() {
+            *m.entry(t.status).or_default() += 1;
+        }
+        m
+    }
+}
+
+/// Builds a new task from a validated submission.
+pub fn new_task(
+    id: TaskId,
+    sub: ValidSubmission,
+    fingerprint: String,
+    request_id: Option<RequestId>,
+    now: DateTime<Utc>,
+) -> Task {
+    Task {
+        id,
+        description: sub.description,
+        task_type: sub.task_type,
+        priority: sub.priority,
+        status: TaskStatus::Queued,
+        workdir: sub.workdir,
+        fingerprint,
+        key: sub.key,
+        request_id,
+        created_at: now,
+        updated_at: now,
+        worktree: sub.worktree.then_some(true),
+        reason: None,
+        result: None,
+        cost_usd: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::Priority;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn sub(text: &str, key: Option<&str>) -> ValidSubmission {
+        ValidSubmission {
+            description: text.into(),
+            task_type: None,
+            priority: Priority::Medium,
+            key: key.map(Into::into),
+            workdir: None,
+            worktree: false,
+        }
+    }
+
+    fn submit(state: &mut State, n: u8, text: &str, key: Option<&str>, req: Option<RequestId>) -> SubmitPlan {
+        let plan = state.plan_submit(&sub(text, key), req.as_ref());
+        if let SubmitPlan::New { fingerprint } = &plan {
+            let task = new_task(TaskId::new(u64::from(n), [n; 10]), sub(text, key), fingerprint.clone(), req, at(n.into()));
+            let seq = state.last_seq + 1;
+            state.apply(&Record::new(seq, at(n.into()), Event::TaskSubmitted { task }));
+        }
+        plan
+    }
+
+    fn finish(state: &mut State, id: &TaskId, status: TaskStatus) {
+        let seq = state.last_seq + 1;
+        state.apply(&Record::new(
+            seq,
+            at(100),
+            Event::TaskStatusChanged {
+                task_id: id.clone(),
+                status,
+                reason: None,
+            },
+        ));
+    }
+
+    #[test]
+    fn same_text_while_live_is_one_task_and_a_new_one_after_it_ends() {
+        let mut s = State::default();
+        assert!(matches!(submit(&mut s, 1, "fix login", None, None), SubmitPlan::New { .. }));
+        let again = submit(&mut s, 2, "Fix  LOGIN", None, None);
+        let SubmitPlan::Existing { task_id, .. } = again else {
+            panic!("expected dedup, got {again:?}")
+        };
+        assert_eq!(s.task_count(), 1);
+        finish(&mut s, &task_id, TaskStatus::Completed);
+        assert!(matches!(submit(&mut s, 3, "fix login", None, None), SubmitPlan::New { .. }));
+        assert_eq!(s.task_count(), 2);
+    }
+
+    #[test]
+    fn a_key_dedups_even_after_completion_and_across_texts() {
+        let mut s = State::default();
+        submit(&mut s, 1, "nightly report", Some("k1"), None);
+        let id = s.tasks().next().unwrap().id.clone();
+        finish(&mut s, &id, TaskStatus::Completed);
+        let plan = submit(&mut s, 2, "a different text", Some("k1"), None);
+        assert_eq!(
+            plan,
+            SubmitPlan::Existing {
+                task_id: id,
+                status: TaskStatus::Completed
+            }
+        );
+    }
+
+    #[test]
+    fn a_replayed_request_maps_to_its_task() {
+        let mut s = State::default();
+        let r = RequestId::new(9, [9; 10]);
+        submit(&mut s, 1, "one", None, Some(r.clone()));
+        let id = s.tasks().next().unwrap().id.clone();
+        finish(&mut s, &id, TaskStatus::Cancelled);
+        let plan = submit(&mut s, 2, "one", None, Some(r));
+        assert!(matches!(plan, SubmitPlan::Existing { task_id, .. } if task_id == id));
+        assert_eq!(s.task_count(), 1);
+    }
+
+    #[test]
+    fn records_already_covered_are_skipped_and_unknown_tasks_counted() {
+        let mut s = State::from_tasks(vec![], 10);
+        let stale = Record::new(
+            5,
+            at(0),
+            Event::TaskStatusChanged {
+                task_id: TaskId::new(1, [1; 10]),
+                status: TaskStatus::Failed,
+                reason: None,
+            },
+        );
+        s.apply(&stale);
+        assert_eq!((s.last_seq, s.ignored_events), (10, 0));
+        let unknown = Record { seq: 11, ..stale };
+        s.apply(&unknown);
+        assert_eq!((s.last_seq, s.ignored_events), (11, 1));
+    }
+
+    #[test]
+    fn records_round_trip_through_json_with_a_version() {
+        let r = Record::new(
+            3,
+            at(1),
+            Event::TaskStatusChanged {
+                task_id: TaskId::new(1, [1; 10]),
+                status: TaskStatus::Cancelled,
+                reason: Some("by person".into()),
+            },
+        );
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.starts_with(r#"{"v":1,"seq":3,"#), "{line}");
+        assert!(line.contains(r#""kind":"task_status_changed""#));
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+    }
+}

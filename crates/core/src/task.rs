@@ -1,0 +1,201 @@
+//! Tasks: what a person asks the fleet to do, and how its state is named.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::id::{RequestId, TaskId};
+
+/// Ordering of urgency; `critical` runs first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Self::Critical, Self::High, Self::Medium, Self::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+        }
+    }
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Self::Medium
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown priority `{s}`, expected one of: critical, high, medium, low"))
+    }
+}
+
+/// Where a task is in its life. `waiting` is a rate-limit pause with a resume
+/// time; `needs_attention` means the engine escalated it to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Routed,
+    Running,
+    Waiting,
+    NeedsAttention,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 8] = [
+        Self::Queued,
+        Self::Routed,
+        Self::Running,
+        Self::Waiting,
+        Self::NeedsAttention,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    /// A terminal task never changes again and no longer blocks a duplicate.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Routed => "routed",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::NeedsAttention => "needs_attention",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A task as stored in the coordination home.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub description: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<String>,
+    pub priority: Priority,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The inbox request that created it, so a request replayed after a crash
+    /// maps to the same task instead of a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<bool>,
+    /// Why the task is in its current status (failure reason, who cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub cost_usd: f64,
+}
+
+/// Normalizes a description for dedup: Unicode-aware lowercase, whitespace
+/// runs collapsed to one space, ends trimmed. Punctuation is kept: "fix a.b"
+/// and "fix ab" are different requests.
+pub fn normalize_description(text: &str) -> String {
+    text.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The dedup fingerprint: sha256 over normalized description, type and
+/// workdir, separated by NUL so fields cannot run into each other.
+pub fn fingerprint(description: &str, task_type: Option<&str>, workdir: Option<&str>) -> String {
+    let mut h = Sha256::new();
+    h.update(normalize_description(description).as_bytes());
+    h.update([0]);
+    h.update(task_type.unwrap_or("").as_bytes());
+    h.update([0]);
+    h.update(workdir.unwrap_or("").as_bytes());
+    let digest = h.finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Queue order: priority first, then age, then id (ids are time-ordered, so
+/// this only breaks exact-millisecond ties, deterministically).
+pub fn queue_order(a: &Task, b: &Task) -> std::cmp::Ordering {
+    (a.priority, a.created_at, &a.id).cmp(&(b.priority, b.created_at, &b.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_ignores_case_and_spacing_but_not_punctuation() {
+        assert_eq!(normalize_description("  Fix   the\tLogin\nbug "), "fix the login bug");
+        assert_ne!(normalize_description("fix a.b"), normalize_description("fix ab"));
+    }
+
+    #[test]
+    fn fingerprint_depends_on_each_field() {
+        let base = fingerprint("fix it", Some("bug-fix"), Some("/w"));
+        assert_eq!(base, fingerprint("FIX  it", Some("bug-fix"), Some("/w")));
+        assert_ne!(base, fingerprint("fix it", None, Some("/w")));
+        assert_ne!(base, fingerprint("fix it", Some("bug-fix"), Some("/x")));
+        assert_ne!(fingerprint("a", Some("b"), None), fingerprint("a b", None, None));
+    }
+
+    #[test]
+    fn priority_parses_case_insensitively_and_rejects_unknown() {
+        assert_eq!("HIGH".parse::<Priority>(), Ok(Priority::High));
+        let err = "urgent".parse::<Priority>().unwrap_err();
+        assert!(err.contains("urgent") && err.contains("critical"), "{err}");
+    }
+
+    #[test]
+    fn priorities_order_critical_first() {
+        let mut v = vec![Priority::Low, Priority::Critical, Priority::Medium, Priority::High];
+        v.sort();
+        assert_eq!(v, Priority::ALL.to_vec());
+    }
+}

@@ -1,0 +1,410 @@
+//! The Engine facade: the one API the CLI, the desktop shell and the tests
+//! call. Methods return serializable DTOs; `subscribe` yields engine events.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cortex_core::config::{Config, ExpertSet};
+use cortex_core::id::{RequestId, TaskId};
+use cortex_core::input::{validate_submission, SubmitRequest};
+use cortex_core::state::{new_task, Event, SubmitPlan};
+use cortex_core::task::{Task, TaskStatus};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, info, warn};
+
+use crate::clock;
+use crate::error::EngineError;
+use crate::home::Home;
+use crate::inbox::{self, AckError, InboxAck, InboxOp, InboxRequest};
+use crate::lock::OwnerKind;
+use crate::store::{self, LoadReport, Store};
+
+/// The answer to a submission.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SubmitAck {
+    pub task_id: TaskId,
+    pub deduplicated: bool,
+    pub status: TaskStatus,
+}
+
+/// A task as shown to people and scripts (`cortex tasks --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TaskDto {
+    pub id: TaskId,
+    pub status: TaskStatus,
+    pub priority: String,
+    #[serde(rename = "type")]
+    pub task_type: Option<String>,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub cost_usd: f64,
+}
+
+impl From<&Task> for TaskDto {
+    fn from(t: &Task) -> Self {
+        Self {
+            id: t.id.clone(),
+            status: t.status,
+            priority: t.priority.to_string(),
+            task_type: t.task_type.clone(),
+            description: t.description.clone(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            workdir: t.workdir.clone(),
+            key: t.key.clone(),
+            reason: t.reason.clone(),
+            cost_usd: t.cost_usd,
+        }
+    }
+}
+
+/// Counts for `cortex status` and the tray.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct StatusDto {
+    pub tasks: BTreeMap<String, usize>,
+    pub workers: BTreeMap<String, usize>,
+}
+
+/// What the engine tells its subscribers, as it happens.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    TaskSubmitted { task: TaskDto },
+    TaskUpdated { task: TaskDto },
+}
+
+struct Inner {
+    home: Home,
+    store: Mutex<Store>,
+    settings: RwLock<(Config, ExpertSet)>,
+    events: broadcast::Sender<EngineEvent>,
+    load_report: LoadReport,
+}
+
+/// A handle on a running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("home", &self.inner.home).finish()
+    }
+}
+
+impl Engine {
+    /// Becomes the owner of `home`: validates the settings first (a bad
+    /// config changes nothing), then takes the lock and loads the store.
+    pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
+        if !home.is_initialized() {
+            home.init()?;
+        }
+        let settings = home.load_settings()?;
+        let (store, load_report) = Store::open_owner(home, kind)?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                home: home.clone(),
+                store: Mutex::new(store),
+                settings: RwLock::new(settings),
+                events,
+                load_report,
+            }),
+        })
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.inner.home
+    }
+
+    /// What loading the home found (quarantined files, takeover).
+    pub fn load_report(&self) -> &LoadReport {
+        &self.inner.load_report
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn config(&self) -> Config {
+        self.settings().0.clone()
+    }
+
+    fn settings(&self) -> std::sync::RwLockReadGuard<'_, (Config, ExpertSet)> {
+        self.inner.settings.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        // No subscriber is not an error.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Plans and stages one submission (not yet durable).
+    fn stage_submit(
+        &self,
+        store: &mut Store,
+        req: &SubmitRequest,
+        request: Option<&RequestId>,
+        now: DateTime<Utc>,
+    ) -> Result<(SubmitAck, Option<TaskDto>), EngineError> {
+        let valid = validate_submission(req, &self.settings().1.task_types())?;
+        match store.state().plan_submit(&valid, request) {
+            SubmitPlan::Existing { task_id, status } => Ok((
+                SubmitAck {
+                    task_id,
+                    deduplicated: true,
+                    status,
+                },
+                None,
+            )),
+            SubmitPlan::New { fingerprint } => {
+                let task = new_task(clock::task_id(now), valid, fingerprint, request.cloned(), now);
+                let dto = TaskDto::from(&task);
+                let ack = SubmitAck {
+                    task_id: task.id.clone(),
+                    deduplicated: false,
+                    status: task.status,
+                };
+                store.stage(Event::TaskSubmitted { task }, now)?;
+                Ok((ack, Some(dto)))
+            }
+        }
+    }
+
+    /// Submits a task; returns once it is durable.
+    pub fn submit(&self, req: &SubmitRequest) -> Result<SubmitAck, EngineError> {
+        let now = clock::now();
+        let (ack, created) = {
+            let mut store = self.store();
+            let out = self.stage_submit(&mut store, req, None, now)?;
+            store.sync()?;
+            out
+        };
+        if let Some(task) = created {
+            info!(task_id = %task.id, priority = %task.priority, "task submitted");
+            self.emit(EngineEvent::TaskSubmitted { task });
+        }
+        Ok(ack)
+    }
+
+    fn stage_cancel(&self, store: &mut Store, id: &str, now: DateTime<Utc>) -> Result<TaskDto, EngineError> {
+        let task_id = TaskId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let task = store.state().task(&task_id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        if task.status.is_terminal() {
+            return Err(EngineError::AlreadyFinished {
+                id: task_id.to_string(),
+                status: task.status.to_string(),
+            });
+        }
+        store.stage(
+            Event::TaskStatusChanged {
+                task_id: task_id.clone(),
+                status: TaskStatus::Cancelled,
+                reason: Some("cancelled by a person".into()),
+            },
+            now,
+        )?;
+        let task = store.state().task(&task_id).map(TaskDto::from);
+        task.ok_or(EngineError::UnknownTask(id.to_string()))
+    }
+
+    /// Cancels a live task.
+    pub fn cancel(&self, id: &str) -> Result<TaskDto, EngineError> {
+        let task = {
+            let mut store = self.store();
+            let t = self.stage_cancel(&mut store, id, clock::now())?;
+            store.sync()?;
+            t
+        };
+        info!(task_id = %task.id, "task cancelled");
+        self.emit(EngineEvent::TaskUpdated { task: task.clone() });
+        Ok(task)
+    }
+
+    /// Every task, in queue order.
+    pub fn tasks(&self) -> Vec<TaskDto> {
+        tasks_of(self.store().state())
+    }
+
+    pub fn status(&self) -> StatusDto {
+        status_of(self.store().state())
+    }
+
+    /// Handles every pending inbox request: all changes are made durable with
+    /// one fsync, then each requester gets its ack. Returns how many.
+    pub fn process_inbox(&self) -> Result<usize, EngineError> {
+        let claimed = inbox::claim_pending(&self.inner.home);
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let now = clock::now();
+        let mut acks = Vec::with_capacity(claimed.len());
+        let mut events = Vec::new();
+        {
+            let mut store = self.store();
+            for (id, path) in &claimed {
+                let request = std::fs::read(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice::<InboxRequest>(&b).map_err(|e| e.to_string()));
+                let outcome = match request {
+                    Err(why) => {
+                        warn!(request_id = %id, "unreadable inbox request: {why}");
+                        Err(EngineError::Protocol(format!("unreadable request: {why}")))
+                    }
+                    Ok(req) => match &req.op {
+                        InboxOp::Submit { submit } => self
+                            .stage_submit(&mut store, submit, Some(id), now)
+                            .map(|(ack, created)| {
+                                if let Some(t) = &created {
+                                    info!(task_id = %t.id, request_id = %id, "task submitted through the inbox");
+                                }
+                                events.extend(created.map(|task| EngineEvent::TaskSubmitted { task }));
+                                serde_json::to_value(ack).ok()
+                            }),
+                        InboxOp::Cancel { task_id } => {
+                            // A replayed cancel finds the task cancelled: answer
+                            // with its state instead of an error.
+                            match self.stage_cancel(&mut store, task_id, now) {
+                                Ok(task) => {
+                                    events.push(EngineEvent::TaskUpdated { task: task.clone() });
+                                    Ok(serde_json::to_value(task).ok())
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                    },
+                };
+                acks.push(match outcome {
+                    Ok(result) => InboxAck {
+                        v: 1,
+                        request_id: id.clone(),
+                        ok: true,
+                        result,
+                        error: None,
+                    },
+                    Err(e) => InboxAck {
+                        v: 1,
+                        request_id: id.clone(),
+                        ok: false,
+                        result: None,
+                        error: Some(AckError {
+                            code: e.code().into(),
+                            message: e.to_string(),
+                            bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
+                        }),
+                    },
+                });
+            }
+            store.sync()?;
+        }
+        for ack in &acks {
+            inbox::write_ack(&self.inner.home, ack)?;
+        }
+        for (_, path) in &claimed {
+            let _ = std::fs::remove_file(path);
+        }
+        debug!(count = acks.len(), "inbox requests acknowledged");
+        for e in events {
+            self.emit(e);
+        }
+        Ok(acks.len())
+    }
+
+    /// Writes a snapshot if anything changed since the last one.
+    pub fn snapshot_if_due(&self) -> Result<(), EngineError> {
+        let mut store = self.store();
+        if store.snapshot_due() {
+            store.write_snapshot(clock::now())?;
+        }
+        Ok(())
+    }
+
+    /// Runs the owner's loop until `shutdown` resolves: inbox requests are
+    /// picked up as the file system reports them (with a periodic rescan in
+    /// case an event is lost), snapshots are written when due.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let home = self.inner.home.clone();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                if ev.paths.iter().any(|p| inbox::is_inbox_request_event(&home, p)) {
+                    // A full channel already means "look at the inbox".
+                    let _ = tx.try_send(());
+                }
+            }
+        })
+        .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
+        notify::Watcher::watch(&mut watcher, &self.inner.home.inbox(), notify::RecursiveMode::NonRecursive)
+            .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
+        let tick_ms = self.config().pm.tick_millis.max(50);
+        let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        self.process_inbox()?;
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(()) = rx.recv() => { self.process_inbox()?; }
+                _ = tick.tick() => {
+                    self.process_inbox()?;
+                    self.snapshot_if_due()?;
+                }
+            }
+        }
+        drop(watcher);
+        self.snapshot_if_due()?;
+        info!("engine stopped");
+        Ok(())
+    }
+
+    /// Final snapshot; the lock is released when the last handle drops.
+    pub fn close(&self) -> Result<(), EngineError> {
+        self.snapshot_if_due()
+    }
+}
+
+pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
+    let mut tasks: Vec<&Task> = state.tasks().collect();
+    tasks.sort_by(|a, b| cortex_core::task::queue_order(a, b));
+    tasks.into_iter().map(TaskDto::from).collect()
+}
+
+pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
+    StatusDto {
+        tasks: state
+            .counts_by_status()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_string(), v))
+            .collect(),
+        workers: BTreeMap::new(),
+    }
+}
+
+/// Read-only access for processes that do not own the home.
+pub mod view {
+    use super::*;
+
+    pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
+        Ok(tasks_of(&store::read_view(home)?.0))
+    }
+
+    pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
+        Ok(status_of(&store::read_view(home)?.0))
+    }
+}

@@ -1,0 +1,72 @@
+//! Errors callers branch on. Each says which file or request is involved.
+
+use std::path::PathBuf;
+
+use cortex_core::config::ConfigError;
+use cortex_core::input::InputError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The request itself is wrong (exit code 2 in the CLI).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A configuration file is wrong (exit code 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no task {0}")]
+    UnknownTask(String),
+    #[error("task {id} is already {status}: nothing to cancel")]
+    AlreadyFinished { id: String, status: String },
+    /// Another process owns the home.
+    #[error("the coordination home {home} is owned by pid {pid} ({kind}, since {since}); stop it or use another --home")]
+    Owned {
+        home: PathBuf,
+        pid: u32,
+        kind: String,
+        since: String,
+    },
+    #[error("the coordination home {} is not usable: {message}", path.display())]
+    HomeUnusable { path: PathBuf, message: String },
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl EngineError {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when the caller gave bad input (as opposed to a runtime failure).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::Input(_) | Self::Config(_) | Self::UnknownTask(_) | Self::AlreadyFinished { .. }
+        )
+    }
+
+    /// A short machine-readable code for JSON output and inbox acks.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Input(_) => "bad_input",
+            Self::Config(_) => "bad_config",
+            Self::UnknownTask(_) => "unknown_task",
+            Self::AlreadyFinished { .. } => "already_finished",
+            Self::Owned { .. } => "home_owned",
+            Self::HomeUnusable { .. } => "home_unusable",
+            Self::Io { .. } => "io",
+            Self::Protocol(_) => "protocol",
+        }
+    }
+}

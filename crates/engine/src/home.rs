@@ -1,0 +1,226 @@
+//! The coordination home: where it is, what lives in it, and its defaults.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cortex_core::config::{Config, ConfigError, ExpertProfile, ExpertSet};
+
+use crate::error::EngineError;
+
+/// macOS bundle identifier; also names the data folder there.
+pub const BUNDLE_ID: &str = "dev.cortex.desktop";
+
+/// Shipped defaults, embedded so an installed binary can initialize a home
+/// without the repository.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../coordination/config.json");
+pub const DEFAULT_EXPERTS: [(&str, &str); 5] = [
+    ("cicd", include_str!("../../../coordination/experts/cicd.json")),
+    ("coordinator", include_str!("../../../coordination/experts/coordinator.json")),
+    ("development", include_str!("../../../coordination/experts/development.json")),
+    ("inventory", include_str!("../../../coordination/experts/inventory.json")),
+    ("security", include_str!("../../../coordination/experts/security.json")),
+];
+
+/// Paths inside one coordination home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `--home` beats `CORTEX_HOME`, which beats the platform data folder.
+    pub fn resolve(flag: Option<&Path>) -> Result<Self, EngineError> {
+        if let Some(p) = flag {
+            return Ok(Self::new(absolute(p)));
+        }
+        if let Some(p) = std::env::var_os("CORTEX_HOME").filter(|v| !v.is_empty()) {
+            return Ok(Self::new(absolute(Path::new(&p))));
+        }
+        let base = dirs::data_dir().ok_or_else(|| EngineError::HomeUnusable {
+            path: PathBuf::from("<platform data dir>"),
+            message: "no platform data folder is known for this user: set CORTEX_HOME or pass --home".into(),
+        })?;
+        let leaf = if cfg!(target_os = "macos") { BUNDLE_ID } else { "cortex" };
+        Ok(Self::new(base.join(leaf)))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    pub fn experts_dir(&self) -> PathBuf {
+        self.root.join("experts")
+    }
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("journal.jsonl")
+    }
+    pub fn task_snapshot(&self) -> PathBuf {
+        self.root.join("task-queue.json")
+    }
+    pub fn worker_snapshot(&self) -> PathBuf {
+        self.root.join("worker-pool.json")
+    }
+    pub fn pm_snapshot(&self) -> PathBuf {
+        self.root.join("pm-state.json")
+    }
+    pub fn routing_log(&self) -> PathBuf {
+        self.root.join("routing-decisions.jsonl")
+    }
+    pub fn pm_activity(&self) -> PathBuf {
+        self.root.join("pm-activity.jsonl")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("cortex.lock")
+    }
+    pub fn inbox(&self) -> PathBuf {
+        self.root.join("inbox")
+    }
+    pub fn inbox_processing(&self) -> PathBuf {
+        self.root.join("inbox").join("processing")
+    }
+    pub fn inbox_acks(&self) -> PathBuf {
+        self.root.join("inbox").join("acks")
+    }
+    pub fn heartbeats(&self) -> PathBuf {
+        self.root.join("heartbeats")
+    }
+    pub fn workers_dir(&self) -> PathBuf {
+        self.root.join("workers")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn quarantine(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// Creates the folders and copies any missing default file. Existing
+    /// files are never overwritten. Returns the files it wrote.
+    pub fn init(&self) -> Result<Vec<PathBuf>, EngineError> {
+        let unusable = |e: std::io::Error, p: &Path| EngineError::HomeUnusable {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        };
+        for d in [
+            self.root.clone(),
+            self.experts_dir(),
+            self.inbox(),
+            self.inbox_processing(),
+            self.inbox_acks(),
+            self.heartbeats(),
+            self.workers_dir(),
+            self.logs(),
+        ] {
+            fs::create_dir_all(&d).map_err(|e| unusable(e, &d))?;
+        }
+        probe_writable(&self.root).map_err(|e| unusable(e, &self.root))?;
+        let mut written = Vec::new();
+        let mut files = vec![(self.config_file(), DEFAULT_CONFIG)];
+        for (name, text) in DEFAULT_EXPERTS {
+            files.push((self.experts_dir().join(format!("{name}.json")), text));
+        }
+        for (path, text) in files {
+            if !path.exists() {
+                crate::snapshot::write_atomic(&path, text.as_bytes())?;
+                written.push(path);
+            }
+        }
+        Ok(written)
+    }
+
+    /// True once `init` has run (a config file exists).
+    pub fn is_initialized(&self) -> bool {
+        self.config_file().exists()
+    }
+
+    /// Reads and validates `config.json` and every `experts/*.json`.
+    pub fn load_settings(&self) -> Result<(Config, ExpertSet), EngineError> {
+        let cfg_text = read_text(&self.config_file(), "config.json")?;
+        let config = Config::parse(&cfg_text)?;
+        let dir = self.experts_dir();
+        let mut names: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(|e| EngineError::io("cannot list", &dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        let mut profiles = Vec::new();
+        for p in names {
+            let rel = format!("experts/{}", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+            let text = read_text(&p, &rel)?;
+            profiles.push((rel.clone(), ExpertProfile::parse(&rel, &text)?));
+        }
+        let experts = ExpertSet::new(profiles)?;
+        config.validate_against(&experts)?;
+        Ok((config, experts))
+    }
+}
+
+fn read_text(path: &Path, rel: &str) -> Result<String, EngineError> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| ConfigError::new(rel, None, "not valid UTF-8 text, expected a JSON file").into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ConfigError::new(rel, None, "file is missing: run `cortex init` to write the defaults").into())
+        }
+        Err(e) => Err(EngineError::io("cannot read", path, e)),
+    }
+}
+
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    fs::write(&probe, b"")?;
+    fs::remove_file(&probe)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_defaults_parse_and_cover_five_experts() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let written = home.init().unwrap();
+        assert_eq!(written.len(), 6);
+        let (config, experts) = home.load_settings().unwrap();
+        assert_eq!(experts.names(), vec!["cicd", "coordinator", "development", "inventory", "security"]);
+        assert_eq!(config.routing.fallback_expert, "development");
+    }
+
+    #[test]
+    fn init_never_overwrites_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        fs::write(home.config_file(), r#"{"capacity": {"max_workers": 9}}"#).unwrap();
+        assert!(home.init().unwrap().is_empty());
+        assert_eq!(home.load_settings().unwrap().0.capacity.max_workers, 9);
+    }
+
+    #[test]
+    fn a_bad_expert_file_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let p = home.experts_dir().join("security.json");
+        let text = fs::read_to_string(&p).unwrap().replace("\"boosters\"", "\"boosterz\"");
+        fs::write(&p, text).unwrap();
+        let err = home.load_settings().unwrap_err().to_string();
+        assert!(err.starts_with("experts/security.json: key `boosterz`: unknown field"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! Cortex's engine: everything that touches files, processes and time.
+//!
+//! Theory of operation: one process owns a coordination home at a time (the
+//! `cortex.lock` flock). The owner appends every change to `journal.jsonl`
+//! and fsyncs before it acknowledges anything; snapshots (`task-queue.json`)
+//! are written atomically and only shorten replay. Other processes never write
+//! the state: they drop requests into `inbox/`, and the owner answers each
+//! with an ack file once the change is durable. When nobody owns the home, a
+//! CLI command becomes the owner for the length of the command.
+//!
+//! May depend on: cortex-core, tokio, notify, tracing, libc.
+
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod home;
+pub mod inbox;
+pub mod journal;
+pub mod lock;
+pub mod snapshot;
+pub mod store;
+
+pub use engine::{Engine, EngineEvent, StatusDto, SubmitAck, TaskDto};
+pub use error::EngineError;
+pub use home::Home;
+pub use lock::OwnerKind;

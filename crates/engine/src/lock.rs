@@ -1,0 +1,182 @@
+//! One owner per coordination home.
+//!
+//! The lock is an advisory `flock` on `cortex.lock`, so the kernel releases it
+//! when the owner dies, however it dies: a lock left by a dead owner is taken
+//! over without anyone guessing from pids. The file's content (pid, kind,
+//! start time) is only there to name the owner in a refusal. The file is never
+//! deleted: deleting it would let two processes lock two different inodes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+
+/// Who holds the home. A `cli` owner holds it only for one command, so a
+/// long-running owner that finds one waits briefly instead of giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerKind {
+    Cli,
+    Run,
+    App,
+}
+
+impl OwnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Run => "cortex run",
+            Self::App => "desktop app",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnerInfo {
+    pub pid: u32,
+    pub kind: OwnerKind,
+    pub since: String,
+}
+
+/// A held lock; dropping it releases the home.
+#[derive(Debug)]
+pub struct OwnerLock {
+    file: File,
+    path: PathBuf,
+    /// Set when the previous content named a process that is gone.
+    pub took_over_from: Option<u32>,
+}
+
+fn try_flock(file: &File) -> std::io::Result<bool> {
+    // SAFETY: flock on a file descriptor we own; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// True if a process with this pid exists (it may belong to another user).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn read_info(file: &mut File) -> Option<OwnerInfo> {
+    let mut s = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut s).ok()?;
+    serde_json::from_str(&s).ok()
+}
+
+impl OwnerLock {
+    /// Takes the lock or says who has it.
+    pub fn acquire(home: &Path, lock_path: &Path, kind: OwnerKind) -> Result<Self, EngineError> {
+        match Self::try_acquire(lock_path, kind)? {
+            Ok(lock) => Ok(lock),
+            Err(info) => Err(EngineError::Owned {
+                home: home.to_path_buf(),
+                pid: info.as_ref().map_or(0, |i| i.pid),
+                kind: info.as_ref().map_or("unknown", |i| i.kind.as_str()).to_string(),
+                since: info.map_or_else(|| "unknown".into(), |i| i.since),
+            }),
+        }
+    }
+
+    /// `Ok(Ok(lock))` when taken, `Ok(Err(owner))` when someone holds it.
+    pub fn try_acquire(lock_path: &Path, kind: OwnerKind) -> Result<Result<Self, Option<OwnerInfo>>, EngineError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .map_err(|e| EngineError::io("cannot open the lock file", lock_path, e))?;
+        if !try_flock(&file).map_err(|e| EngineError::io("cannot lock", lock_path, e))? {
+            return Ok(Err(read_info(&mut file)));
+        }
+        let previous = read_info(&mut file);
+        let took_over_from = previous.map(|p| p.pid).filter(|&p| p != std::process::id());
+        let info = OwnerInfo {
+            pid: std::process::id(),
+            kind,
+            since: crate::clock::now().to_rfc3339(),
+        };
+        let body = serde_json::to_vec(&info).map_err(|e| EngineError::Protocol(e.to_string()))?;
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
+            .and_then(|()| file.write_all(&body))
+            .map_err(|e| EngineError::io("cannot write", lock_path, e))?;
+        Ok(Ok(Self {
+            file,
+            path: lock_path.to_path_buf(),
+            took_over_from,
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for OwnerLock {
+    fn drop(&mut self) {
+        // Clear the owner's name before the kernel releases the flock with the
+        // descriptor, so a reader never sees a stale owner on a free lock.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Reads who owns a home without taking anything.
+pub fn current_owner(lock_path: &Path) -> Option<OwnerInfo> {
+    let mut file = File::open(lock_path).ok()?;
+    if try_flock(&file).ok()? {
+        return None; // nobody holds it (our probe lock is dropped with `file`)
+    }
+    read_info(&mut file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_owner_is_refused_with_the_first_owners_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cortex.lock");
+        let first = OwnerLock::acquire(dir.path(), &p, OwnerKind::Run).unwrap();
+        let err = OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).unwrap_err().to_string();
+        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(err.contains("cortex run"), "{err}");
+        assert_eq!(current_owner(&p).map(|o| o.pid), Some(std::process::id()));
+        drop(first);
+        assert!(current_owner(&p).is_none());
+        OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_dead_owner_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cortex.lock");
+        std::fs::write(&p, r#"{"pid": 999999999, "kind": "run", "since": "then"}"#).unwrap();
+        let lock = OwnerLock::acquire(dir.path(), &p, OwnerKind::Run).unwrap();
+        assert_eq!(lock.took_over_from, Some(999_999_999));
+        assert!(!pid_alive(999_999_999));
+    }
+}

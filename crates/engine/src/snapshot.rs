@@ -1,0 +1,55 @@
+//! Atomic snapshot files.
+//!
+//! A snapshot is written to a temporary file in the same folder, fsynced, and
+//! renamed over the old one, then the folder is fsynced: a reader sees the
+//! old file or the new one, never half of either. Snapshots are accelerators:
+//! the journal alone can rebuild everything they hold.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use cortex_core::task::{Task, TaskStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let io = |e| EngineError::io("cannot write", path, e);
+    {
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    fs::rename(&tmp, path).map_err(io)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Makes a rename in `dir` durable. Failure is not fatal (some filesystems
+/// refuse fsync on folders); the data itself was already synced.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// `task-queue.json`: every task, and where in the journal it was taken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSnapshot {
+    pub schema_version: u32,
+    /// Last journal sequence number folded into this snapshot.
+    pub journal_seq: u64,
+    /// Byte offset in `journal.jsonl` just after that record.
+    pub journal_offset: u64,
+    pub updated_at: DateTime<Utc>,
+    /// Counts per status, for people reading the file.
+    pub stats: std::collections::BTreeMap<TaskStatus, usize>,
+    pub tasks: Vec<Task>,
+}

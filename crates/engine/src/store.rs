@@ -1,0 +1,304 @@
+//! The coordination store: journal + snapshots + the folded state.
+//!
+//! `Store::open_owner` is the only way to get a writable store; it holds the
+//! home's lock for its whole life. `read_view` gives any process a consistent
+//! read-only picture (snapshot + journal tail) without taking the lock.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use cortex_core::state::{Event, Record, State};
+use cortex_core::SCHEMA_VERSION;
+use tracing::{info, warn};
+
+use crate::clock;
+use crate::error::EngineError;
+use crate::home::Home;
+use crate::journal::{self, BadLine, JournalWriter};
+use crate::lock::{OwnerKind, OwnerLock};
+use crate::snapshot::{write_atomic, TaskSnapshot};
+
+/// Something moved aside during load.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Quarantined {
+    /// The file (and lines) it came from, e.g. `journal.jsonl line 7`.
+    pub what: String,
+    pub moved_to: PathBuf,
+    pub reason: String,
+}
+
+/// What loading found, for logs and for the person.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LoadReport {
+    pub from_snapshot: bool,
+    pub replayed_records: usize,
+    pub tasks: usize,
+    pub quarantined: Vec<Quarantined>,
+    /// Bytes of an unterminated last journal line that were dropped.
+    pub torn_tail_bytes: Option<usize>,
+    pub took_over_from_pid: Option<u32>,
+}
+
+struct Loaded {
+    state: State,
+    report: LoadReport,
+    bad: Vec<BadLine>,
+    torn: Option<BadLine>,
+    corrupt_snapshot: Option<String>,
+}
+
+fn load(home: &Home) -> Result<Loaded, EngineError> {
+    let jpath = home.journal();
+    let mut corrupt_snapshot = None;
+    let snapshot = match fs::read(home.task_snapshot()) {
+        Ok(bytes) => match serde_json::from_slice::<TaskSnapshot>(&bytes) {
+            Ok(s) if s.schema_version <= SCHEMA_VERSION => Some(s),
+            Ok(s) => {
+                corrupt_snapshot = Some(format!("schema version {} is newer than this build", s.schema_version));
+                None
+            }
+            Err(e) => {
+                corrupt_snapshot = Some(e.to_string());
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(EngineError::io("cannot read", home.task_snapshot(), e)),
+    };
+    if let Some(snap) = snapshot {
+        if journal::is_line_start(&jpath, snap.journal_offset) {
+            let mut state = State::from_tasks(snap.tasks, snap.journal_seq);
+            let out = journal::read_from(&jpath, snap.journal_offset, |r| state.apply(&r))?;
+            if out.first_seq.is_none_or(|s| s > snap.journal_seq) {
+                return Ok(Loaded {
+                    report: LoadReport {
+                        from_snapshot: true,
+                        replayed_records: out.records,
+                        tasks: state.task_count(),
+                        ..LoadReport::default()
+                    },
+                    state,
+                    bad: out.bad,
+                    torn: out.torn_tail,
+                    corrupt_snapshot,
+                });
+            }
+        }
+        warn!("task-queue.json does not match the journal; rebuilding from the whole journal");
+    }
+    let mut state = State::default();
+    let out = journal::read_from(&jpath, 0, |r| state.apply(&r))?;
+    Ok(Loaded {
+        report: LoadReport {
+            from_snapshot: false,
+            replayed_records: out.records,
+            tasks: state.task_count(),
+            ..LoadReport::default()
+        },
+        state,
+        bad: out.bad,
+        torn: out.torn_tail,
+        corrupt_snapshot,
+    })
+}
+
+/// Loads a read-only view of a home. Corrupt parts are skipped and reported
+/// in the log, not moved: only the owner changes files.
+pub fn read_view(home: &Home) -> Result<(State, LoadReport), EngineError> {
+    let loaded = load(home)?;
+    if let Some(why) = &loaded.corrupt_snapshot {
+        warn!(file = "task-queue.json", "unreadable snapshot skipped: {why}");
+    }
+    for b in &loaded.bad {
+        warn!(line = b.line_no, "unreadable journal line skipped: {}", b.error);
+    }
+    Ok((loaded.state, loaded.report))
+}
+
+/// The writable store, held by the home's owner.
+#[derive(Debug)]
+pub struct Store {
+    home: Home,
+    state: State,
+    journal: JournalWriter,
+    snapshot_seq: u64,
+    _lock: OwnerLock,
+}
+
+impl Store {
+    /// Takes the lock, loads, quarantines what is corrupt, and is ready to
+    /// append. Never refuses to start because of a corrupt line or file.
+    pub fn open_owner(home: &Home, kind: OwnerKind) -> Result<(Self, LoadReport), EngineError> {
+        if !home.is_initialized() {
+            home.init()?;
+        }
+        let lock = OwnerLock::acquire(home.root(), &home.lock_file(), kind)?;
+        let mut loaded = load(home)?;
+        loaded.report.took_over_from_pid = lock.took_over_from;
+        let stamp = clock::file_stamp(clock::now());
+        let qdir = home.quarantine();
+        let mut quarantined = Vec::new();
+        if let Some(why) = loaded.corrupt_snapshot.take() {
+            fs::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
+            let to = qdir.join(format!("task-queue.json.{stamp}"));
+            fs::rename(home.task_snapshot(), &to).map_err(|e| EngineError::io("cannot move aside", &to, e))?;
+            quarantined.push(Quarantined {
+                what: "task-queue.json".into(),
+                moved_to: to,
+                reason: why,
+            });
+        }
+        if !loaded.bad.is_empty() || loaded.torn.is_some() {
+            quarantined.extend(quarantine_journal_lines(home, &loaded.bad, loaded.torn.as_ref(), &stamp)?);
+            loaded.report.torn_tail_bytes = loaded.torn.as_ref().map(|t| t.bytes.len());
+        }
+        for q in &quarantined {
+            warn!(what = %q.what, moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
+        }
+        let needs_snapshot = !quarantined.is_empty();
+        loaded.report.quarantined = quarantined;
+        let jpath = home.journal();
+        let offset = terminate_last_line(&jpath)?;
+        let journal = JournalWriter::open(&jpath, offset)?;
+        let mut store = Store {
+            home: home.clone(),
+            snapshot_seq: if loaded.report.from_snapshot && !needs_snapshot {
+                loaded.state.last_seq
+            } else {
+                0
+            },
+            state: loaded.state,
+            journal,
+            _lock: lock,
+        };
+        if needs_snapshot || !store.home.task_snapshot().exists() {
+            store.write_snapshot(clock::now())?;
+        }
+        info!(
+            tasks = store.state.task_count(),
+            replayed = loaded.report.replayed_records,
+            from_snapshot = loaded.report.from_snapshot,
+            "coordination home loaded"
+        );
+        Ok((store, loaded.report))
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Writes an event to the journal and applies it; durable only after
+    /// `sync`. Returns the record as written.
+    pub fn stage(&mut self, event: Event, at: DateTime<Utc>) -> Result<Record, EngineError> {
+        let rec = Record::new(self.state.last_seq + 1, at, event);
+        self.journal.stage(&rec)?;
+        self.state.apply(&rec);
+        Ok(rec)
+    }
+
+    pub fn sync(&mut self) -> Result<(), EngineError> {
+        self.journal.sync()
+    }
+
+    /// Stage + sync for a single event.
+    pub fn commit(&mut self, event: Event, at: DateTime<Utc>) -> Result<Record, EngineError> {
+        let rec = self.stage(event, at)?;
+        self.sync()?;
+        Ok(rec)
+    }
+
+    /// True when records exist that no snapshot covers.
+    pub fn snapshot_due(&self) -> bool {
+        self.state.last_seq > self.snapshot_seq
+    }
+
+    /// Writes `task-queue.json` covering everything journaled so far.
+    pub fn write_snapshot(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        self.journal.sync()?;
+        let mut tasks: Vec<_> = self.state.tasks().cloned().collect();
+        tasks.sort_by(cortex_core::task::queue_order);
+        let snap = TaskSnapshot {
+            schema_version: SCHEMA_VERSION,
+            journal_seq: self.state.last_seq,
+            journal_offset: self.journal.offset(),
+            updated_at: now,
+            stats: self.state.counts_by_status(),
+            tasks,
+        };
+        let bytes = serde_json::to_vec_pretty(&snap).map_err(|e| EngineError::Protocol(e.to_string()))?;
+        write_atomic(&self.home.task_snapshot(), &bytes)?;
+        self.snapshot_seq = self.state.last_seq;
+        Ok(())
+    }
+}
+
+/// Moves unreadable journal lines into `quarantine/` and rewrites the journal
+/// without them. The quarantine copy is durable before the journal changes.
+fn quarantine_journal_lines(
+    home: &Home,
+    bad: &[BadLine],
+    torn: Option<&BadLine>,
+    stamp: &str,
+) -> Result<Vec<Quarantined>, EngineError> {
+    let jpath = home.journal();
+    let qdir = home.quarantine();
+    fs::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
+    let qfile = qdir.join(format!("journal-{stamp}.jsonl"));
+    let mut saved = Vec::new();
+    for b in bad.iter().chain(torn) {
+        saved.extend_from_slice(&b.bytes);
+        saved.push(b'\n');
+    }
+    write_atomic(&qfile, &saved)?;
+    let original = fs::read(&jpath).map_err(|e| EngineError::io("cannot read the journal", &jpath, e))?;
+    let mut kept = Vec::with_capacity(original.len());
+    let mut pos = 0usize;
+    for b in bad {
+        let start = usize::try_from(b.offset).unwrap_or(original.len()).min(original.len());
+        let end = (start + b.bytes.len() + 1).min(original.len());
+        kept.extend_from_slice(&original[pos..start]);
+        pos = end;
+    }
+    let tail_end = torn.map_or(original.len(), |t| usize::try_from(t.offset).unwrap_or(original.len()));
+    kept.extend_from_slice(&original[pos.min(tail_end)..tail_end]);
+    write_atomic(&jpath, &kept)?;
+    let mut out: Vec<Quarantined> = bad
+        .iter()
+        .map(|b| Quarantined {
+            what: format!("journal.jsonl line {}", b.line_no),
+            moved_to: qfile.clone(),
+            reason: b.error.clone(),
+        })
+        .collect();
+    if let Some(t) = torn {
+        warn!(bytes = t.bytes.len(), "torn last journal line skipped (it was never acknowledged)");
+        out.push(Quarantined {
+            what: format!("journal.jsonl line {} (torn last line)", t.line_no),
+            moved_to: qfile,
+            reason: t.error.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Ensures the journal ends with a newline; returns its length.
+fn terminate_last_line(path: &Path) -> Result<u64, EngineError> {
+    let Ok(bytes) = fs::read(path) else {
+        return Ok(0);
+    };
+    if bytes.last().is_some_and(|&b| b != b'\n') {
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| EngineError::io("cannot open the journal", path, e))?;
+        f.write_all(b"\n").and_then(|()| f.sync_data()).map_err(|e| EngineError::io("cannot repair", path, e))?;
+        return Ok(bytes.len() as u64 + 1);
+    }
+    Ok(bytes.len() as u64)
+}
