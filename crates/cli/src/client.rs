@@ -53,8 +53,12 @@ pub fn execute(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, En
 
 fn direct(engine: &Engine, op: &InboxOp) -> Answer {
     let result = match op {
-        InboxOp::Submit { submit } => engine.submit(submit).map(|a| serde_json::to_value(a).unwrap_or_default()),
-        InboxOp::Cancel { task_id } => engine.cancel(task_id).map(|t| serde_json::to_value(t).unwrap_or_default()),
+        InboxOp::Submit { submit } => engine
+            .submit(submit)
+            .map(|a| serde_json::to_value(a).unwrap_or_default()),
+        InboxOp::Cancel { task_id } => engine
+            .cancel(task_id)
+            .map(|t| serde_json::to_value(t).unwrap_or_default()),
     };
     match result {
         Ok(v) => Answer::Ok(v),
@@ -96,8 +100,10 @@ fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, 
         }
         if Instant::now() >= deadline {
             if inbox::withdraw(home, id) {
-                let owner = current_owner(&home.lock_file())
-                    .map_or_else(|| "the owner".to_string(), |o| format!("the owner (pid {})", o.pid));
+                let owner = current_owner(&home.lock_file()).map_or_else(
+                    || "the owner".to_string(),
+                    |o| format!("the owner (pid {})", o.pid),
+                );
                 return Err(EngineError::Protocol(format!(
                     "{owner} did not pick up the request within {}s; it was withdrawn and nothing changed",
                     timeout.as_secs()

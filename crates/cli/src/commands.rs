@@ -58,11 +58,17 @@ fn init(home: &Home, json: bool) -> Result<()> {
             "written": written.iter().map(|p| p.strip_prefix(home.root()).unwrap_or(p)).collect::<Vec<_>>(),
         }));
     } else if written.is_empty() {
-        println!("{} is ready (all files were already there; nothing overwritten)", home.root().display());
+        println!(
+            "{} is ready (all files were already there; nothing overwritten)",
+            home.root().display()
+        );
     } else {
         println!("initialized {}", home.root().display());
         for p in written {
-            println!("  wrote {}", p.strip_prefix(home.root()).unwrap_or(&p).display());
+            println!(
+                "  wrote {}",
+                p.strip_prefix(home.root()).unwrap_or(&p).display()
+            );
         }
     }
     Ok(())
@@ -74,10 +80,14 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     }
     let workdir = match a.workdir {
         Some(d) => d,
-        None => std::env::current_dir().map_err(|e| Failure::runtime("io", format!("cannot read the current folder: {e}")))?,
+        None => std::env::current_dir()
+            .map_err(|e| Failure::runtime("io", format!("cannot read the current folder: {e}")))?,
     };
     let workdir = workdir.canonicalize().map_err(|e| {
-        Failure::bad_input("bad_input", format!("workdir {} is not usable: {e}", workdir.display()))
+        Failure::bad_input(
+            "bad_input",
+            format!("workdir {} is not usable: {e}", workdir.display()),
+        )
     })?;
     if !workdir.is_dir() {
         return Err(Failure::bad_input(
@@ -96,10 +106,15 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     // Check locally first, so bad input fails fast without a round trip.
     let (_, experts) = home.load_settings()?;
     validate_submission(&req, &experts.task_types()).map_err(EngineError::from)?;
-    let answer = client::execute(home, InboxOp::Submit { submit: req }, Duration::from_secs(a.timeout))?;
+    let answer = client::execute(
+        home,
+        InboxOp::Submit { submit: req },
+        Duration::from_secs(a.timeout),
+    )?;
     let value = answered(answer)?;
-    let ack: SubmitAck = serde_json::from_value(value)
-        .map_err(|e| Failure::runtime("protocol", format!("unexpected answer from the owner: {e}")))?;
+    let ack: SubmitAck = serde_json::from_value(value).map_err(|e| {
+        Failure::runtime("protocol", format!("unexpected answer from the owner: {e}"))
+    })?;
     if json {
         print_json(&ack);
     } else if ack.deduplicated {
@@ -117,6 +132,7 @@ fn answered(answer: Answer) -> Result<serde_json::Value> {
             code: if bad_input { "bad_input" } else { "failed" },
             message,
             bad_input,
+            printed: false,
         }),
     }
 }
@@ -131,8 +147,9 @@ fn cancel(home: &Home, task: &str, json: bool) -> Result<()> {
         Duration::from_secs(30),
     )?;
     let value = answered(answer)?;
-    let t: TaskDto = serde_json::from_value(value)
-        .map_err(|e| Failure::runtime("protocol", format!("unexpected answer from the owner: {e}")))?;
+    let t: TaskDto = serde_json::from_value(value).map_err(|e| {
+        Failure::runtime("protocol", format!("unexpected answer from the owner: {e}"))
+    })?;
     if json {
         print_json(&t);
     } else {
@@ -173,8 +190,19 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
         println!("no tasks");
     }
     for t in list {
-        let text: String = t.description.chars().take(70).collect::<String>().replace('\n', " ");
-        println!("{}  {:<15} {:<8} {}", t.id, t.status.as_str(), t.priority, text);
+        let text: String = t
+            .description
+            .chars()
+            .take(70)
+            .collect::<String>()
+            .replace('\n', " ");
+        println!(
+            "{}  {:<15} {:<8} {}",
+            t.id,
+            t.status.as_str(),
+            t.priority,
+            text
+        );
     }
     Ok(())
 }
@@ -208,26 +236,42 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
     let config = match std::fs::read_to_string(home.config_file()) {
         Ok(t) => Config::parse(&t).map_err(|e| push(&mut errors, e)).ok(),
         Err(e) => {
-            push(&mut errors, cortex_core::config::ConfigError::new("config.json", None, e.to_string()));
+            push(
+                &mut errors,
+                cortex_core::config::ConfigError::new("config.json", None, e.to_string()),
+            );
             None
         }
     };
     let mut profiles = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(home.experts_dir())
-        .map_err(|e| Failure::runtime("io", format!("cannot list {}: {e}", home.experts_dir().display())))?
+        .map_err(|e| {
+            Failure::runtime(
+                "io",
+                format!("cannot list {}: {e}", home.experts_dir().display()),
+            )
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     entries.sort();
     for p in entries {
-        let rel = format!("experts/{}", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+        let rel = format!(
+            "experts/{}",
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
         files.push(rel.clone());
         match std::fs::read_to_string(&p) {
             Ok(t) => match ExpertProfile::parse(&rel, &t) {
                 Ok(e) => profiles.push((rel, e)),
                 Err(e) => push(&mut errors, e),
             },
-            Err(e) => push(&mut errors, cortex_core::config::ConfigError::new(&rel, None, e.to_string())),
+            Err(e) => push(
+                &mut errors,
+                cortex_core::config::ConfigError::new(&rel, None, e.to_string()),
+            ),
         }
     }
     if errors.is_empty() {
@@ -247,7 +291,11 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
     if json {
         print_json(&CheckReport { ok, files, errors });
     } else if ok {
-        println!("ok: {} files checked in {}", files.len(), home.root().display());
+        println!(
+            "ok: {} files checked in {}",
+            files.len(),
+            home.root().display()
+        );
     } else {
         for e in &errors {
             match &e.key {
@@ -259,10 +307,13 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Failure::bad_input(
-            "bad_config",
-            format!("{count} problem(s) in the configuration"),
-        ))
+        Err(Failure {
+            printed: json,
+            ..Failure::bad_input(
+                "bad_config",
+                format!("{count} problem(s) in the configuration"),
+            )
+        })
     }
 }
 
@@ -314,7 +365,12 @@ fn run(home: &Home, json: bool) -> Result<()> {
 fn print_event(ev: &cortex_engine::EngineEvent) {
     use cortex_engine::EngineEvent as E;
     match ev {
-        E::TaskSubmitted { task } => println!("submitted {} [{}] {}", task.id, task.priority, first_line(&task.description)),
+        E::TaskSubmitted { task } => println!(
+            "submitted {} [{}] {}",
+            task.id,
+            task.priority,
+            first_line(&task.description)
+        ),
         E::TaskUpdated { task } => println!("{} {}", task.id, task.status),
     }
 }
@@ -330,7 +386,9 @@ fn open_waiting_for_cli(home: &Home) -> Result<Engine> {
     loop {
         match Engine::open(home, OwnerKind::Run) {
             Ok(e) => return Ok(e),
-            Err(EngineError::Owned { kind, .. }) if kind == OwnerKind::Cli.as_str() && std::time::Instant::now() < deadline => {
+            Err(EngineError::Owned { kind, .. })
+                if kind == OwnerKind::Cli.as_str() && std::time::Instant::now() < deadline =>
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) => return Err(e.into()),

@@ -15,7 +15,8 @@ const KEEP_FILES: usize = 7;
 /// `CORTEX_LOG` says otherwise; the file always gets `info` and up. The guard
 /// flushes the file on drop.
 pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Option<WorkerGuard> {
-    let stderr_filter = EnvFilter::try_from_env("CORTEX_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let stderr_filter =
+        EnvFilter::try_from_env("CORTEX_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -42,6 +43,9 @@ pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Option<WorkerGuard>
         }
         None => (None, None),
     };
-    let _ = tracing_subscriber::registry().with(stderr).with(file_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file_layer)
+        .try_init();
     guard
 }

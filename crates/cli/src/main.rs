@@ -19,6 +19,8 @@ pub struct Failure {
     pub code: &'static str,
     pub message: String,
     pub bad_input: bool,
+    /// The command already printed its own report (JSON mode).
+    pub printed: bool,
 }
 
 impl Failure {
@@ -27,6 +29,7 @@ impl Failure {
             code,
             message: message.into(),
             bad_input: true,
+            printed: false,
         }
     }
     pub fn runtime(code: &'static str, message: impl Into<String>) -> Self {
@@ -34,6 +37,7 @@ impl Failure {
             code,
             message: message.into(),
             bad_input: false,
+            printed: false,
         }
     }
 }
@@ -44,6 +48,7 @@ impl From<cortex_engine::EngineError> for Failure {
             code: e.code(),
             message: e.to_string(),
             bad_input: e.is_bad_input(),
+            printed: false,
         }
     }
 }
@@ -53,7 +58,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let json = cli.global.json;
@@ -61,7 +70,11 @@ fn main() -> ExitCode {
         Ok(h) => h,
         Err(e) => return report(json, &Failure::from(e)),
     };
-    let level = if matches!(cli.command, Command::Run) { "info" } else { "warn" };
+    let level = if matches!(cli.command, Command::Run) {
+        "info"
+    } else {
+        "warn"
+    };
     let logs = home.logs();
     let _guard = logging::init(logs.is_dir().then_some(logs.as_path()), level);
     match commands::dispatch(&home, cli.command, json) {
@@ -71,7 +84,8 @@ fn main() -> ExitCode {
 }
 
 fn report(json: bool, f: &Failure) -> ExitCode {
-    if json {
+    if f.printed {
+    } else if json {
         println!(
             "{}",
             serde_json::json!({"error": {"code": f.code, "message": f.message, "bad_input": f.bad_input}})

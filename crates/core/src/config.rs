@@ -86,7 +86,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        parse_strict("config.json", "{}").unwrap_or_else(|e| unreachable!("empty config is valid: {e}"))
+        parse_strict("config.json", "{}")
+            .unwrap_or_else(|e| unreachable!("empty config is valid: {e}"))
     }
 }
 
@@ -431,7 +432,11 @@ fn check_unit(file: &str, key: &str, v: f64) -> Result<(), ConfigError> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(ConfigError::new(file, Some(key), format!("{v} is out of range, expected a number from 0 to 1")))
+        Err(ConfigError::new(
+            file,
+            Some(key),
+            format!("{v} is out of range, expected a number from 0 to 1"),
+        ))
     }
 }
 
@@ -439,7 +444,11 @@ fn check_positive(file: &str, key: &str, v: u64) -> Result<(), ConfigError> {
     if v > 0 {
         Ok(())
     } else {
-        Err(ConfigError::new(file, Some(key), "expected a number greater than 0"))
+        Err(ConfigError::new(
+            file,
+            Some(key),
+            "expected a number greater than 0",
+        ))
     }
 }
 
@@ -458,10 +467,17 @@ impl Config {
             return Err(ConfigError::new(
                 f,
                 Some("schema_version"),
-                format!("{} is newer than this build understands ({SCHEMA_VERSION})", self.schema_version),
+                format!(
+                    "{} is newer than this build understands ({SCHEMA_VERSION})",
+                    self.schema_version
+                ),
             ));
         }
-        check_positive(f, "capacity.max_workers", u64::from(self.capacity.max_workers))?;
+        check_positive(
+            f,
+            "capacity.max_workers",
+            u64::from(self.capacity.max_workers),
+        )?;
         let r = &self.routing;
         check_unit(f, "routing.single_threshold", r.single_threshold)?;
         check_unit(f, "routing.multi_threshold", r.multi_threshold)?;
@@ -481,7 +497,13 @@ impl Config {
                 "expected a non-empty argv array such as [\"claude\"]",
             ));
         }
-        if self.agent.driver == Driver::Generic && !self.agent.args_template.iter().any(|a| a.contains("{prompt}")) {
+        if self.agent.driver == Driver::Generic
+            && !self
+                .agent
+                .args_template
+                .iter()
+                .any(|a| a.contains("{prompt}"))
+        {
             return Err(ConfigError::new(
                 f,
                 Some("agent.args_template"),
@@ -497,11 +519,16 @@ impl Config {
             ("pm.tick_millis", pm.tick_millis),
             ("restart.backoff_base_secs", self.restart.backoff_base_secs),
             ("restart.backoff_max_secs", self.restart.backoff_max_secs),
-            ("restart.circuit_window_secs", self.restart.circuit_window_secs),
+            (
+                "restart.circuit_window_secs",
+                self.restart.circuit_window_secs,
+            ),
         ] {
             check_positive(f, k, v)?;
         }
-        if !(pm.late_after_secs <= pm.stalled_after_secs && pm.stalled_after_secs <= pm.zombie_after_secs) {
+        if !(pm.late_after_secs <= pm.stalled_after_secs
+            && pm.stalled_after_secs <= pm.zombie_after_secs)
+        {
             return Err(ConfigError::new(
                 f,
                 Some("pm"),
@@ -553,7 +580,10 @@ impl ExpertProfile {
             return Err(ConfigError::new(
                 file,
                 Some("name"),
-                format!("`{}` is not a valid expert name, expected lowercase letters, digits, - or _", self.name),
+                format!(
+                    "`{}` is not a valid expert name, expected lowercase letters, digits, - or _",
+                    self.name
+                ),
             ));
         }
         if self.activation_keywords.is_empty() {
@@ -581,7 +611,11 @@ impl ExpertProfile {
         check_positive(file, "time_limit_secs", self.time_limit_secs)?;
         if let Some(c) = self.cost_budget_usd {
             if !(c > 0.0 && c.is_finite()) {
-                return Err(ConfigError::new(file, Some("cost_budget_usd"), "expected a positive number"));
+                return Err(ConfigError::new(
+                    file,
+                    Some("cost_budget_usd"),
+                    "expected a positive number",
+                ));
             }
         }
         Ok(())
@@ -606,7 +640,10 @@ impl ExpertSet {
                 return Err(ConfigError::new(
                     &file,
                     Some("name"),
-                    format!("`{}` does not match the file name, expected the file {expected_file}", p.name),
+                    format!(
+                        "`{}` does not match the file name, expected the file {expected_file}",
+                        p.name
+                    ),
                 ));
             }
             for t in &p.task_types {
@@ -622,7 +659,11 @@ impl ExpertSet {
             experts.insert(p.name.clone(), p);
         }
         if experts.is_empty() {
-            return Err(ConfigError::new("experts/", None, "no expert files found, expected at least one"));
+            return Err(ConfigError::new(
+                "experts/",
+                None,
+                "no expert files found, expected at least one",
+            ));
         }
         Ok(Self { experts })
     }
@@ -649,9 +690,11 @@ impl ExpertSet {
 
     /// The expert that owns an explicit task type.
     pub fn expert_for_type(&self, task_type: &str) -> Option<&ExpertProfile> {
-        self.experts
-            .values()
-            .find(|e| e.task_types.iter().any(|t| t.eq_ignore_ascii_case(task_type)))
+        self.experts.values().find(|e| {
+            e.task_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(task_type))
+        })
     }
 }
 
@@ -688,9 +731,14 @@ mod tests {
         assert_eq!(err.key.as_deref(), Some("routing.single_threshold"));
         assert!(err.to_string().contains("from 0 to 1"));
         let err = Config::parse(r#"{"pm": {"late_after_secs": 900}}"#).unwrap_err();
-        assert!(err.to_string().contains("late_after_secs <= stalled_after_secs"));
+        assert!(err
+            .to_string()
+            .contains("late_after_secs <= stalled_after_secs"));
         let err = Config::parse("{not json").unwrap_err();
-        assert!(err.to_string().starts_with("config.json: not valid JSON"), "{err}");
+        assert!(
+            err.to_string().starts_with("config.json: not valid JSON"),
+            "{err}"
+        );
     }
 
     fn expert(name: &str, types: &[&str]) -> String {
@@ -702,9 +750,16 @@ mod tests {
 
     #[test]
     fn expert_files_need_their_fields_and_a_matching_name() {
-        let err = ExpertProfile::parse("experts/a.json", r#"{"name": "a", "task_types": [], "preamble": ""}"#)
-            .unwrap_err();
-        assert!(err.to_string().contains("missing field `activation_keywords`"), "{err}");
+        let err = ExpertProfile::parse(
+            "experts/a.json",
+            r#"{"name": "a", "task_types": [], "preamble": ""}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("missing field `activation_keywords`"),
+            "{err}"
+        );
         let err = ExpertProfile::parse(
             "experts/a.json",
             r#"{"name": "a", "activation_keywords": ["ok", " "], "task_types": [], "preamble": ""}"#,
@@ -713,15 +768,25 @@ mod tests {
         assert_eq!(err.key.as_deref(), Some("activation_keywords[1]"));
         let p = ExpertProfile::parse("experts/b.json", &expert("a", &[])).unwrap();
         let err = ExpertSet::new(vec![("experts/b.json".into(), p)]).unwrap_err();
-        assert!(err.to_string().contains("does not match the file name"), "{err}");
+        assert!(
+            err.to_string().contains("does not match the file name"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_task_type_belongs_to_one_expert() {
         let a = ExpertProfile::parse("experts/a.json", &expert("a", &["build"])).unwrap();
         let b = ExpertProfile::parse("experts/b.json", &expert("b", &["Build"])).unwrap();
-        let err = ExpertSet::new(vec![("experts/a.json".into(), a), ("experts/b.json".into(), b)]).unwrap_err();
-        assert!(err.to_string().contains("already claimed by expert `a`"), "{err}");
+        let err = ExpertSet::new(vec![
+            ("experts/a.json".into(), a),
+            ("experts/b.json".into(), b),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("already claimed by expert `a`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -729,6 +794,10 @@ mod tests {
         let a = ExpertProfile::parse("experts/a.json", &expert("a", &[])).unwrap();
         let set = ExpertSet::new(vec![("experts/a.json".into(), a)]).unwrap();
         let err = Config::default().validate_against(&set).unwrap_err();
-        assert!(err.to_string().contains("`development` is not an expert, expected one of: a"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`development` is not an expert, expected one of: a"),
+            "{err}"
+        );
     }
 }

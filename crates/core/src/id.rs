@@ -87,7 +87,11 @@ mod tests {
         assert_eq!(WorkerId::parse(id.as_str()), Some(id.clone()));
         assert_eq!(WorkerId::parse(&id.as_str()[2..]), Some(id));
         assert_eq!(WorkerId::parse("w-short"), None);
-        assert_eq!(WorkerId::parse("w-0000000000000000000000000U"), None, "U is not in the alphabet");
+        assert_eq!(
+            WorkerId::parse("w-0000000000000000000000000U"),
+            None,
+            "U is not in the alphabet"
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub enum InputError {
 }
 
 fn check_controls(field: &'static str, text: &str) -> Result<(), InputError> {
-    match text.char_indices().find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t') {
+    match text
+        .char_indices()
+        .find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t')
+    {
         Some((offset, c)) => Err(InputError::ControlCharacter {
             field,
             code: format!("U+{:04X}", u32::from(c)),
@@ -130,7 +133,9 @@ pub fn validate_submission(
         Some(w) if !w.starts_with('/') => return Err(InputError::RelativeWorkdir(w.to_string())),
         Some(w) => {
             check_controls("workdir", w)?;
-            Some(w.trim_end_matches('/').to_string()).filter(|w| !w.is_empty()).or(Some("/".into()))
+            Some(w.trim_end_matches('/').to_string())
+                .filter(|w| !w.is_empty())
+                .or(Some("/".into()))
         }
     };
     Ok(ValidSubmission {
@@ -148,7 +153,10 @@ mod tests {
     use super::*;
 
     fn types() -> BTreeSet<String> {
-        ["feature", "security-audit"].iter().map(|s| s.to_string()).collect()
+        ["feature", "security-audit"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     fn req(text: &str) -> SubmitRequest {
@@ -171,7 +179,10 @@ mod tests {
         let cases: Vec<(SubmitRequest, &str)> = vec![
             (req(""), "empty"),
             (req(" \n\t "), "empty"),
-            (req(&"x".repeat(MAX_DESCRIPTION_BYTES + 1)), "over the limit"),
+            (
+                req(&"x".repeat(MAX_DESCRIPTION_BYTES + 1)),
+                "over the limit",
+            ),
             (req("fix\u{7}bell"), "U+0007"),
             (req("fix\rthis"), "U+000D"),
             (
@@ -205,7 +216,10 @@ mod tests {
         ];
         for (r, needle) in cases {
             let err = validate_submission(&r, &types()).unwrap_err().to_string();
-            assert!(err.contains(needle), "error `{err}` should contain `{needle}`");
+            assert!(
+                err.contains(needle),
+                "error `{err}` should contain `{needle}`"
+            );
         }
     }
 

@@ -20,7 +20,7 @@ use crate::SCHEMA_VERSION;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     TaskSubmitted {
-        task: Task,
+        task: Box<Task>,
     },
     TaskStatusChanged {
         task_id: TaskId,
@@ -93,7 +93,8 @@ impl State {
 
     fn index(&mut self, t: &Task) {
         if !t.status.is_terminal() {
-            self.live_fingerprints.insert(t.fingerprint.clone(), t.id.clone());
+            self.live_fingerprints
+                .insert(t.fingerprint.clone(), t.id.clone());
         }
         if let Some(k) = &t.key {
             self.keys.insert(k.clone(), t.id.clone());
@@ -113,9 +114,13 @@ impl State {
         match &rec.event {
             Event::TaskSubmitted { task } => {
                 self.index(task);
-                self.tasks.insert(task.id.clone(), task.clone());
+                self.tasks.insert(task.id.clone(), (**task).clone());
             }
-            Event::TaskStatusChanged { task_id, status, reason } => {
+            Event::TaskStatusChanged {
+                task_id,
+                status,
+                reason,
+            } => {
                 let Some(t) = self.tasks.get_mut(task_id) else {
                     self.ignored_events += 1;
                     return;
@@ -125,7 +130,9 @@ impl State {
                 if reason.is_some() {
                     t.reason.clone_from(reason);
                 }
-                if status.is_terminal() && self.live_fingerprints.get(&t.fingerprint) == Some(task_id) {
+                if status.is_terminal()
+                    && self.live_fingerprints.get(&t.fingerprint) == Some(task_id)
+                {
                     self.live_fingerprints.remove(&t.fingerprint);
                 }
             }
@@ -140,13 +147,25 @@ impl State {
                 status: t.status,
             })
         };
-        if let Some(plan) = request.and_then(|r| self.requests.get(r)).and_then(existing) {
+        if let Some(plan) = request
+            .and_then(|r| self.requests.get(r))
+            .and_then(existing)
+        {
             return plan;
         }
-        if let Some(plan) = sub.key.as_ref().and_then(|k| self.keys.get(k)).and_then(existing) {
+        if let Some(plan) = sub
+            .key
+            .as_ref()
+            .and_then(|k| self.keys.get(k))
+            .and_then(existing)
+        {
             return plan;
         }
-        let fp = fingerprint(&sub.description, sub.task_type.as_deref(), sub.workdir.as_deref());
+        let fp = fingerprint(
+            &sub.description,
+            sub.task_type.as_deref(),
+            sub.workdir.as_deref(),
+        );
         match self.live_fingerprints.get(&fp).and_then(existing) {
             Some(plan) => plan,
             None => SubmitPlan::New { fingerprint: fp },
@@ -222,12 +241,30 @@ mod tests {
         }
     }
 
-    fn submit(state: &mut State, n: u8, text: &str, key: Option<&str>, req: Option<RequestId>) -> SubmitPlan {
+    fn submit(
+        state: &mut State,
+        n: u8,
+        text: &str,
+        key: Option<&str>,
+        req: Option<RequestId>,
+    ) -> SubmitPlan {
         let plan = state.plan_submit(&sub(text, key), req.as_ref());
         if let SubmitPlan::New { fingerprint } = &plan {
-            let task = new_task(TaskId::new(u64::from(n), [n; 10]), sub(text, key), fingerprint.clone(), req, at(n.into()));
+            let task = new_task(
+                TaskId::new(u64::from(n), [n; 10]),
+                sub(text, key),
+                fingerprint.clone(),
+                req,
+                at(n.into()),
+            );
             let seq = state.last_seq + 1;
-            state.apply(&Record::new(seq, at(n.into()), Event::TaskSubmitted { task }));
+            state.apply(&Record::new(
+                seq,
+                at(n.into()),
+                Event::TaskSubmitted {
+                    task: Box::new(task),
+                },
+            ));
         }
         plan
     }
@@ -248,14 +285,20 @@ mod tests {
     #[test]
     fn same_text_while_live_is_one_task_and_a_new_one_after_it_ends() {
         let mut s = State::default();
-        assert!(matches!(submit(&mut s, 1, "fix login", None, None), SubmitPlan::New { .. }));
+        assert!(matches!(
+            submit(&mut s, 1, "fix login", None, None),
+            SubmitPlan::New { .. }
+        ));
         let again = submit(&mut s, 2, "Fix  LOGIN", None, None);
         let SubmitPlan::Existing { task_id, .. } = again else {
             panic!("expected dedup, got {again:?}")
         };
         assert_eq!(s.task_count(), 1);
         finish(&mut s, &task_id, TaskStatus::Completed);
-        assert!(matches!(submit(&mut s, 3, "fix login", None, None), SubmitPlan::New { .. }));
+        assert!(matches!(
+            submit(&mut s, 3, "fix login", None, None),
+            SubmitPlan::New { .. }
+        ));
         assert_eq!(s.task_count(), 2);
     }
 

@@ -10,11 +10,14 @@ use sha2::{Digest, Sha256};
 use crate::id::{RequestId, TaskId};
 
 /// Ordering of urgency; `critical` runs first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Critical,
     High,
+    #[default]
     Medium,
     Low,
 }
@@ -32,12 +35,6 @@ impl Priority {
     }
 }
 
-impl Default for Priority {
-    fn default() -> Self {
-        Self::Medium
-    }
-}
-
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -50,7 +47,9 @@ impl FromStr for Priority {
         Self::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown priority `{s}`, expected one of: critical, high, medium, low"))
+            .ok_or_else(|| {
+                format!("unknown priority `{s}`, expected one of: critical, high, medium, low")
+            })
     }
 }
 
@@ -172,8 +171,14 @@ mod tests {
 
     #[test]
     fn normalization_ignores_case_and_spacing_but_not_punctuation() {
-        assert_eq!(normalize_description("  Fix   the\tLogin\nbug "), "fix the login bug");
-        assert_ne!(normalize_description("fix a.b"), normalize_description("fix ab"));
+        assert_eq!(
+            normalize_description("  Fix   the\tLogin\nbug "),
+            "fix the login bug"
+        );
+        assert_ne!(
+            normalize_description("fix a.b"),
+            normalize_description("fix ab")
+        );
     }
 
     #[test]
@@ -182,7 +187,10 @@ mod tests {
         assert_eq!(base, fingerprint("FIX  it", Some("bug-fix"), Some("/w")));
         assert_ne!(base, fingerprint("fix it", None, Some("/w")));
         assert_ne!(base, fingerprint("fix it", Some("bug-fix"), Some("/x")));
-        assert_ne!(fingerprint("a", Some("b"), None), fingerprint("a b", None, None));
+        assert_ne!(
+            fingerprint("a", Some("b"), None),
+            fingerprint("a b", None, None)
+        );
     }
 
     #[test]
@@ -194,7 +202,12 @@ mod tests {
 
     #[test]
     fn priorities_order_critical_first() {
-        let mut v = vec![Priority::Low, Priority::Critical, Priority::Medium, Priority::High];
+        let mut v = vec![
+            Priority::Low,
+            Priority::Critical,
+            Priority::Medium,
+            Priority::High,
+        ];
         v.sort();
         assert_eq!(v, Priority::ALL.to_vec());
     }

@@ -100,7 +100,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("home", &self.inner.home).finish()
+        f.debug_struct("Engine")
+            .field("home", &self.inner.home)
+            .finish()
     }
 }
 
@@ -143,7 +145,10 @@ impl Engine {
     }
 
     fn settings(&self) -> std::sync::RwLockReadGuard<'_, (Config, ExpertSet)> {
-        self.inner.settings.read().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -174,14 +179,25 @@ impl Engine {
                 None,
             )),
             SubmitPlan::New { fingerprint } => {
-                let task = new_task(clock::task_id(now), valid, fingerprint, request.cloned(), now);
+                let task = new_task(
+                    clock::task_id(now),
+                    valid,
+                    fingerprint,
+                    request.cloned(),
+                    now,
+                );
                 let dto = TaskDto::from(&task);
                 let ack = SubmitAck {
                     task_id: task.id.clone(),
                     deduplicated: false,
                     status: task.status,
                 };
-                store.stage(Event::TaskSubmitted { task }, now)?;
+                store.stage(
+                    Event::TaskSubmitted {
+                        task: Box::new(task),
+                    },
+                    now,
+                )?;
                 Ok((ack, Some(dto)))
             }
         }
@@ -203,9 +219,17 @@ impl Engine {
         Ok(ack)
     }
 
-    fn stage_cancel(&self, store: &mut Store, id: &str, now: DateTime<Utc>) -> Result<TaskDto, EngineError> {
+    fn stage_cancel(
+        &self,
+        store: &mut Store,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TaskDto, EngineError> {
         let task_id = TaskId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
-        let task = store.state().task(&task_id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let task = store
+            .state()
+            .task(&task_id)
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
         if task.status.is_terminal() {
             return Err(EngineError::AlreadyFinished {
                 id: task_id.to_string(),
@@ -261,7 +285,9 @@ impl Engine {
             for (id, path) in &claimed {
                 let request = std::fs::read(path)
                     .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice::<InboxRequest>(&b).map_err(|e| e.to_string()));
+                    .and_then(|b| {
+                        serde_json::from_slice::<InboxRequest>(&b).map_err(|e| e.to_string())
+                    });
                 let outcome = match request {
                     Err(why) => {
                         warn!(request_id = %id, "unreadable inbox request: {why}");
@@ -343,15 +369,23 @@ impl Engine {
         let home = self.inner.home.clone();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
-                if ev.paths.iter().any(|p| inbox::is_inbox_request_event(&home, p)) {
+                if ev
+                    .paths
+                    .iter()
+                    .any(|p| inbox::is_inbox_request_event(&home, p))
+                {
                     // A full channel already means "look at the inbox".
                     let _ = tx.try_send(());
                 }
             }
         })
         .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
-        notify::Watcher::watch(&mut watcher, &self.inner.home.inbox(), notify::RecursiveMode::NonRecursive)
-            .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
+        notify::Watcher::watch(
+            &mut watcher,
+            &self.inner.home.inbox(),
+            notify::RecursiveMode::NonRecursive,
+        )
+        .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
         let tick_ms = self.config().pm.tick_millis.max(50);
         let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -14,11 +14,26 @@ pub const BUNDLE_ID: &str = "dev.cortex.desktop";
 /// without the repository.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../coordination/config.json");
 pub const DEFAULT_EXPERTS: [(&str, &str); 5] = [
-    ("cicd", include_str!("../../../coordination/experts/cicd.json")),
-    ("coordinator", include_str!("../../../coordination/experts/coordinator.json")),
-    ("development", include_str!("../../../coordination/experts/development.json")),
-    ("inventory", include_str!("../../../coordination/experts/inventory.json")),
-    ("security", include_str!("../../../coordination/experts/security.json")),
+    (
+        "cicd",
+        include_str!("../../../coordination/experts/cicd.json"),
+    ),
+    (
+        "coordinator",
+        include_str!("../../../coordination/experts/coordinator.json"),
+    ),
+    (
+        "development",
+        include_str!("../../../coordination/experts/development.json"),
+    ),
+    (
+        "inventory",
+        include_str!("../../../coordination/experts/inventory.json"),
+    ),
+    (
+        "security",
+        include_str!("../../../coordination/experts/security.json"),
+    ),
 ];
 
 /// Paths inside one coordination home.
@@ -42,9 +57,15 @@ impl Home {
         }
         let base = dirs::data_dir().ok_or_else(|| EngineError::HomeUnusable {
             path: PathBuf::from("<platform data dir>"),
-            message: "no platform data folder is known for this user: set CORTEX_HOME or pass --home".into(),
+            message:
+                "no platform data folder is known for this user: set CORTEX_HOME or pass --home"
+                    .into(),
         })?;
-        let leaf = if cfg!(target_os = "macos") { BUNDLE_ID } else { "cortex" };
+        let leaf = if cfg!(target_os = "macos") {
+            BUNDLE_ID
+        } else {
+            "cortex"
+        };
         Ok(Self::new(base.join(leaf)))
     }
 
@@ -152,7 +173,12 @@ impl Home {
         names.sort();
         let mut profiles = Vec::new();
         for p in names {
-            let rel = format!("experts/{}", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+            let rel = format!(
+                "experts/{}",
+                p.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            );
             let text = read_text(&p, &rel)?;
             profiles.push((rel.clone(), ExpertProfile::parse(&rel, &text)?));
         }
@@ -164,11 +190,15 @@ impl Home {
 
 fn read_text(path: &Path, rel: &str) -> Result<String, EngineError> {
     match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map_err(|_| ConfigError::new(rel, None, "not valid UTF-8 text, expected a JSON file").into()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(ConfigError::new(rel, None, "file is missing: run `cortex init` to write the defaults").into())
-        }
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            ConfigError::new(rel, None, "not valid UTF-8 text, expected a JSON file").into()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::new(
+            rel,
+            None,
+            "file is missing: run `cortex init` to write the defaults",
+        )
+        .into()),
         Err(e) => Err(EngineError::io("cannot read", path, e)),
     }
 }
@@ -183,7 +213,9 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -198,7 +230,16 @@ mod tests {
         let written = home.init().unwrap();
         assert_eq!(written.len(), 6);
         let (config, experts) = home.load_settings().unwrap();
-        assert_eq!(experts.names(), vec!["cicd", "coordinator", "development", "inventory", "security"]);
+        assert_eq!(
+            experts.names(),
+            vec![
+                "cicd",
+                "coordinator",
+                "development",
+                "inventory",
+                "security"
+            ]
+        );
         assert_eq!(config.routing.fallback_expert, "development");
     }
 
@@ -218,9 +259,14 @@ mod tests {
         let home = Home::new(dir.path());
         home.init().unwrap();
         let p = home.experts_dir().join("security.json");
-        let text = fs::read_to_string(&p).unwrap().replace("\"boosters\"", "\"boosterz\"");
+        let text = fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"boosters\"", "\"boosterz\"");
         fs::write(&p, text).unwrap();
         let err = home.load_settings().unwrap_err().to_string();
-        assert!(err.starts_with("experts/security.json: key `boosterz`: unknown field"), "{err}");
+        assert!(
+            err.starts_with("experts/security.json: key `boosterz`: unknown field"),
+            "{err}"
+        );
     }
 }

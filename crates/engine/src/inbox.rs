@@ -140,8 +140,14 @@ mod tests {
         assert!(is_inbox_request_event(&home, &ok));
         let tmp = home.inbox().join(format!(".{id}.json.42.tmp"));
         assert!(!is_inbox_request_event(&home, &tmp));
-        assert!(!is_inbox_request_event(&home, &home.inbox_acks().join(format!("{id}.json"))));
-        assert!(!is_inbox_request_event(&home, &home.inbox().join("notes.json")));
+        assert!(!is_inbox_request_event(
+            &home,
+            &home.inbox_acks().join(format!("{id}.json"))
+        ));
+        assert!(!is_inbox_request_event(
+            &home,
+            &home.inbox().join("notes.json")
+        ));
     }
 
     #[test]
@@ -149,7 +155,9 @@ mod tests {
         let r = InboxRequest {
             v: 1,
             request_id: RequestId::new(1, [1; 10]),
-            op: InboxOp::Cancel { task_id: "t-x".into() },
+            op: InboxOp::Cancel {
+                task_id: "t-x".into(),
+            },
         };
         let s = serde_json::to_string(&r).unwrap();
         assert!(s.contains(r#""op":"cancel""#), "{s}");
@@ -164,14 +172,19 @@ mod tests {
         let mk = |n: u8| InboxRequest {
             v: 1,
             request_id: RequestId::new(u64::from(n), [n; 10]),
-            op: InboxOp::Cancel { task_id: "t".into() },
+            op: InboxOp::Cancel {
+                task_id: "t".into(),
+            },
         };
         let (a, b) = (mk(1), mk(2));
         drop_request(&home, &a).unwrap();
         drop_request(&home, &b).unwrap();
         assert!(withdraw(&home, &a.request_id));
         let claimed = claim_pending(&home);
-        assert_eq!(claimed.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), vec![b.request_id.clone()]);
+        assert_eq!(
+            claimed.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+            vec![b.request_id.clone()]
+        );
         assert!(!withdraw(&home, &b.request_id));
     }
 }

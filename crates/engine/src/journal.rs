@@ -105,7 +105,11 @@ fn parse_line(line: &[u8]) -> Result<Record, String> {
 
 /// Reads records from `start` to the end, calling `on_record` for each good
 /// one in order. A missing journal reads as empty.
-pub fn read_from(path: &Path, start: u64, mut on_record: impl FnMut(Record)) -> Result<ReadOutcome, EngineError> {
+pub fn read_from(
+    path: &Path,
+    start: u64,
+    mut on_record: impl FnMut(Record),
+) -> Result<ReadOutcome, EngineError> {
     let mut buf = Vec::new();
     match File::open(path) {
         Ok(mut f) => {
@@ -239,7 +243,9 @@ mod tests {
     fn a_newer_record_version_is_not_guessed_at() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
-        let mut line = serde_json::to_string(&rec(1)).unwrap().replacen("\"v\":1", "\"v\":99", 1);
+        let mut line = serde_json::to_string(&rec(1))
+            .unwrap()
+            .replacen("\"v\":1", "\"v\":99", 1);
         line.push('\n');
         std::fs::write(&p, line).unwrap();
         let out = read_from(&p, 0, |_| panic!("must not apply")).unwrap();

@@ -93,14 +93,20 @@ impl OwnerLock {
             Err(info) => Err(EngineError::Owned {
                 home: home.to_path_buf(),
                 pid: info.as_ref().map_or(0, |i| i.pid),
-                kind: info.as_ref().map_or("unknown", |i| i.kind.as_str()).to_string(),
+                kind: info
+                    .as_ref()
+                    .map_or("unknown", |i| i.kind.as_str())
+                    .to_string(),
                 since: info.map_or_else(|| "unknown".into(), |i| i.since),
             }),
         }
     }
 
     /// `Ok(Ok(lock))` when taken, `Ok(Err(owner))` when someone holds it.
-    pub fn try_acquire(lock_path: &Path, kind: OwnerKind) -> Result<Result<Self, Option<OwnerInfo>>, EngineError> {
+    pub fn try_acquire(
+        lock_path: &Path,
+        kind: OwnerKind,
+    ) -> Result<Result<Self, Option<OwnerInfo>>, EngineError> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -161,8 +167,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("cortex.lock");
         let first = OwnerLock::acquire(dir.path(), &p, OwnerKind::Run).unwrap();
-        let err = OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).unwrap_err().to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        let err = OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         assert!(err.contains("cortex run"), "{err}");
         assert_eq!(current_owner(&p).map(|o| o.pid), Some(std::process::id()));
         drop(first);

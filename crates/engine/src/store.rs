@@ -56,7 +56,10 @@ fn load(home: &Home) -> Result<Loaded, EngineError> {
         Ok(bytes) => match serde_json::from_slice::<TaskSnapshot>(&bytes) {
             Ok(s) if s.schema_version <= SCHEMA_VERSION => Some(s),
             Ok(s) => {
-                corrupt_snapshot = Some(format!("schema version {} is newer than this build", s.schema_version));
+                corrupt_snapshot = Some(format!(
+                    "schema version {} is newer than this build",
+                    s.schema_version
+                ));
                 None
             }
             Err(e) => {
@@ -109,10 +112,16 @@ fn load(home: &Home) -> Result<Loaded, EngineError> {
 pub fn read_view(home: &Home) -> Result<(State, LoadReport), EngineError> {
     let loaded = load(home)?;
     if let Some(why) = &loaded.corrupt_snapshot {
-        warn!(file = "task-queue.json", "unreadable snapshot skipped: {why}");
+        warn!(
+            file = "task-queue.json",
+            "unreadable snapshot skipped: {why}"
+        );
     }
     for b in &loaded.bad {
-        warn!(line = b.line_no, "unreadable journal line skipped: {}", b.error);
+        warn!(
+            line = b.line_no,
+            "unreadable journal line skipped: {}", b.error
+        );
     }
     Ok((loaded.state, loaded.report))
 }
@@ -143,7 +152,8 @@ impl Store {
         if let Some(why) = loaded.corrupt_snapshot.take() {
             fs::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
             let to = qdir.join(format!("task-queue.json.{stamp}"));
-            fs::rename(home.task_snapshot(), &to).map_err(|e| EngineError::io("cannot move aside", &to, e))?;
+            fs::rename(home.task_snapshot(), &to)
+                .map_err(|e| EngineError::io("cannot move aside", &to, e))?;
             quarantined.push(Quarantined {
                 what: "task-queue.json".into(),
                 moved_to: to,
@@ -151,7 +161,12 @@ impl Store {
             });
         }
         if !loaded.bad.is_empty() || loaded.torn.is_some() {
-            quarantined.extend(quarantine_journal_lines(home, &loaded.bad, loaded.torn.as_ref(), &stamp)?);
+            quarantined.extend(quarantine_journal_lines(
+                home,
+                &loaded.bad,
+                loaded.torn.as_ref(),
+                &stamp,
+            )?);
             loaded.report.torn_tail_bytes = loaded.torn.as_ref().map(|t| t.bytes.len());
         }
         for q in &quarantined {
@@ -231,7 +246,8 @@ impl Store {
             stats: self.state.counts_by_status(),
             tasks,
         };
-        let bytes = serde_json::to_vec_pretty(&snap).map_err(|e| EngineError::Protocol(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&snap).map_err(|e| EngineError::Protocol(e.to_string()))?;
         write_atomic(&self.home.task_snapshot(), &bytes)?;
         self.snapshot_seq = self.state.last_seq;
         Ok(())
@@ -256,16 +272,21 @@ fn quarantine_journal_lines(
         saved.push(b'\n');
     }
     write_atomic(&qfile, &saved)?;
-    let original = fs::read(&jpath).map_err(|e| EngineError::io("cannot read the journal", &jpath, e))?;
+    let original =
+        fs::read(&jpath).map_err(|e| EngineError::io("cannot read the journal", &jpath, e))?;
     let mut kept = Vec::with_capacity(original.len());
     let mut pos = 0usize;
     for b in bad {
-        let start = usize::try_from(b.offset).unwrap_or(original.len()).min(original.len());
+        let start = usize::try_from(b.offset)
+            .unwrap_or(original.len())
+            .min(original.len());
         let end = (start + b.bytes.len() + 1).min(original.len());
         kept.extend_from_slice(&original[pos..start]);
         pos = end;
     }
-    let tail_end = torn.map_or(original.len(), |t| usize::try_from(t.offset).unwrap_or(original.len()));
+    let tail_end = torn.map_or(original.len(), |t| {
+        usize::try_from(t.offset).unwrap_or(original.len())
+    });
     kept.extend_from_slice(&original[pos.min(tail_end)..tail_end]);
     write_atomic(&jpath, &kept)?;
     let mut out: Vec<Quarantined> = bad
@@ -277,7 +298,10 @@ fn quarantine_journal_lines(
         })
         .collect();
     if let Some(t) = torn {
-        warn!(bytes = t.bytes.len(), "torn last journal line skipped (it was never acknowledged)");
+        warn!(
+            bytes = t.bytes.len(),
+            "torn last journal line skipped (it was never acknowledged)"
+        );
         out.push(Quarantined {
             what: format!("journal.jsonl line {} (torn last line)", t.line_no),
             moved_to: qfile,
@@ -297,7 +321,9 @@ fn terminate_last_line(path: &Path) -> Result<u64, EngineError> {
             .append(true)
             .open(path)
             .map_err(|e| EngineError::io("cannot open the journal", path, e))?;
-        f.write_all(b"\n").and_then(|()| f.sync_data()).map_err(|e| EngineError::io("cannot repair", path, e))?;
+        f.write_all(b"\n")
+            .and_then(|()| f.sync_data())
+            .map_err(|e| EngineError::io("cannot repair", path, e))?;
         return Ok(bytes.len() as u64 + 1);
     }
     Ok(bytes.len() as u64)

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `cortex` binary, real processes, real files.
+//!
+//! Build the workspace's binaries first (`make test` does): these tests run
+//! `target/<profile>/cortex`, and the fake agent and mock API of this package.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+mod foundation;
