@@ -47,6 +47,58 @@ pub enum Command {
     Config(ConfigCommand),
     /// Own the home in the foreground: ingest submissions, run workers, until SIGINT/SIGTERM.
     Run,
+    /// Dry-run routing: which expert would take this text, and why. Changes nothing.
+    Route(RouteArgs),
+    /// Measure the router on labeled JSONL files: accuracy, macro-F1, confusion matrix.
+    Eval(EvalArgs),
+    /// The router's learned layer.
+    #[command(subcommand)]
+    Router(RouterCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The task text (omit with --batch).
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    pub text: Option<String>,
+    /// Explicit task type.
+    #[arg(long = "type", value_name = "T")]
+    pub task_type: Option<String>,
+    /// Route every line of a JSONL file (`-` for stdin): {"id", "text", "type"?}; one decision per line out.
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Labeled JSONL files: {"id", "text", "label", "type"?}.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also measure the learned layer by K-fold cross-validation (0: off).
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    pub folds: usize,
+    /// Also run the correction-stream experiment: learn from the items of
+    /// even folds as a person would correct them, measure on the odd folds.
+    #[arg(long)]
+    pub stream: bool,
+    /// Prefix each text with the item's `scope` field when present
+    /// (commit subjects: "deps: update lodash").
+    #[arg(long)]
+    pub with_scope: bool,
+    /// Use the shipped expert lists instead of the home's.
+    #[arg(long)]
+    pub defaults: bool,
+    /// Read the expert files from this folder instead (for tuning keyword lists).
+    #[arg(long, value_name = "DIR", conflicts_with = "defaults")]
+    pub experts: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouterCommand {
+    /// Forget what the learned layer learned (the examples file is moved aside).
+    Reset,
+    /// What the learned layer knows: examples and outcomes per expert.
+    Show,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,9 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Cancel { task } => cancel(home, &task, json),
         Command::Config(ConfigCommand::Check) => config_check(home, json),
         Command::Run => run(home, json),
+        Command::Route(a) => crate::routing_cmds::route(home, a, json),
+        Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
+        Command::Router(c) => crate::routing_cmds::router(home, c, json),
     }
 }
 

@@ -6,6 +6,7 @@ mod args;
 mod client;
 mod commands;
 mod logging;
+mod routing_cmds;
 
 use std::process::ExitCode;
 

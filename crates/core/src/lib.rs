@@ -8,10 +8,14 @@
 //! May depend on: serde, thiserror, chrono (types only), sha2.
 
 pub mod config;
+pub mod eval;
 pub mod id;
 pub mod input;
+pub mod learned;
+pub mod router;
 pub mod state;
 pub mod task;
+pub mod text;
 
 pub use chrono::{DateTime, Utc};
 

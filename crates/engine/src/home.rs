@@ -96,6 +96,9 @@ impl Home {
     pub fn pm_activity(&self) -> PathBuf {
         self.root.join("pm-activity.jsonl")
     }
+    pub fn router_examples(&self) -> PathBuf {
+        self.root.join("router-examples.jsonl")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("cortex.lock")
     }
@@ -186,6 +189,25 @@ impl Home {
         config.validate_against(&experts)?;
         Ok((config, experts))
     }
+}
+
+/// The shipped settings, for commands run without a home (a dry-run route,
+/// an evaluation).
+pub fn default_settings() -> (Config, ExpertSet) {
+    let config = Config::parse(DEFAULT_CONFIG)
+        .unwrap_or_else(|e| panic!("shipped config.json is invalid: {e}"));
+    let profiles = DEFAULT_EXPERTS
+        .iter()
+        .map(|(name, text)| {
+            let file = format!("experts/{name}.json");
+            let p = ExpertProfile::parse(&file, text)
+                .unwrap_or_else(|e| panic!("shipped expert file is invalid: {e}"));
+            (file, p)
+        })
+        .collect();
+    let experts =
+        ExpertSet::new(profiles).unwrap_or_else(|e| panic!("shipped experts are invalid: {e}"));
+    (config, experts)
 }
 
 fn read_text(path: &Path, rel: &str) -> Result<String, EngineError> {

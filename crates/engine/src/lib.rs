@@ -16,6 +16,7 @@ pub mod error;
 pub mod home;
 pub mod inbox;
 pub mod journal;
+pub mod learning;
 pub mod lock;
 pub mod snapshot;
 pub mod store;

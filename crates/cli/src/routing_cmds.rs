@@ -1,0 +1,382 @@
+//! `cortex route`, `cortex eval`, `cortex router ...`.
+
+use std::io::{BufRead, Write};
+
+use cortex_core::config::{Config, ExpertSet};
+use cortex_core::eval::{self, Labeled, Metrics};
+use cortex_core::input::MAX_DESCRIPTION_BYTES;
+use cortex_core::learned::LearnedModel;
+use cortex_core::router::Router;
+use cortex_engine::{home, learning, Home};
+use serde::Serialize;
+
+use crate::args::{EvalArgs, RouteArgs, RouterCommand};
+use crate::Failure;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+/// The home's settings and learned model, or the shipped defaults.
+fn settings(home: &Home, defaults: bool) -> Result<(Config, ExpertSet, Option<LearnedModel>)> {
+    if defaults || !home.is_initialized() {
+        let (c, e) = home::default_settings();
+        return Ok((c, e, None));
+    }
+    let (c, e) = home.load_settings()?;
+    Ok((c, e, Some(learning::load(home))))
+}
+
+fn check_text(text: &str) -> std::result::Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("task text is empty: give a description of the work".into());
+    }
+    if text.len() > MAX_DESCRIPTION_BYTES {
+        return Err(format!(
+            "task text is {} bytes, over the limit of {MAX_DESCRIPTION_BYTES} bytes",
+            text.len()
+        ));
+    }
+    Ok(())
+}
+
+fn check_type(experts: &ExpertSet, t: Option<&str>) -> std::result::Result<(), String> {
+    match t {
+        Some(t) if experts.expert_for_type(t).is_none() => Err(format!(
+            "unknown task type `{t}`, expected one of: {}",
+            experts
+                .task_types()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub fn route(home: &Home, a: RouteArgs, json: bool) -> Result<()> {
+    let (config, experts, model) = settings(home, false)?;
+    let router = Router::new(&config.routing, &experts);
+    if let Some(path) = a.batch {
+        return batch(&router, &experts, model.as_ref(), &path);
+    }
+    let text = a.text.unwrap_or_default();
+    check_text(&text).map_err(|m| Failure::bad_input("bad_input", m))?;
+    check_type(&experts, a.task_type.as_deref()).map_err(|m| Failure::bad_input("bad_input", m))?;
+    let d = router.route(&text, a.task_type.as_deref(), model.as_ref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+    } else {
+        println!(
+            "{} ({:.2}, {})",
+            d.primary_expert,
+            d.confidence,
+            d.strategy.as_str()
+        );
+        if d.parallel_experts.len() > 1 {
+            println!("parallel: {}", d.parallel_experts.join(", "));
+        }
+        println!("why: {}", d.explanation);
+        for (name, score) in &d.scores {
+            let terms = d
+                .matched
+                .get(name)
+                .map(|t| t.join(", "))
+                .unwrap_or_default();
+            println!("  {name:<12} {score:.2}  {terms}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct BatchLine {
+    #[serde(default)]
+    id: serde_json::Value,
+    text: String,
+    #[serde(rename = "type", default)]
+    task_type: Option<String>,
+}
+
+/// One decision (or error object) per input line; a bad line never stops
+/// the batch.
+fn batch(
+    router: &Router,
+    experts: &ExpertSet,
+    model: Option<&LearnedModel>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(path).map_err(|e| {
+            Failure::bad_input("bad_input", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (n, raw) in reader.split(b'\n').enumerate() {
+        let raw = raw.map_err(|e| Failure::runtime("io", format!("read error: {e}")))?;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line_no = n + 1;
+        let value = match std::str::from_utf8(&raw) {
+            Err(e) => {
+                serde_json::json!({"line": line_no, "error": format!("line is not valid UTF-8: {e}")})
+            }
+            Ok(s) => match serde_json::from_str::<BatchLine>(s) {
+                Err(e) => {
+                    serde_json::json!({"line": line_no, "error": format!("expected {{\"id\", \"text\", \"type\"?}}: {e}")})
+                }
+                Ok(l) => match check_text(&l.text)
+                    .and_then(|()| check_type(experts, l.task_type.as_deref()))
+                {
+                    Err(m) => serde_json::json!({"line": line_no, "id": l.id, "error": m}),
+                    Ok(()) => {
+                        let d = router.route(&l.text, l.task_type.as_deref(), model);
+                        let mut v = serde_json::to_value(&d).unwrap_or_default();
+                        v["id"] = l.id;
+                        v
+                    }
+                },
+            },
+        };
+        writeln!(out, "{value}")
+            .map_err(|e| Failure::runtime("io", format!("write error: {e}")))?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    file: String,
+    keywords: Metrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cross_validated: Option<Metrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<StreamReport>,
+}
+
+#[derive(Serialize)]
+struct StreamReport {
+    stream_items: usize,
+    corrections: usize,
+    before: Metrics,
+    after: Metrics,
+}
+
+fn read_labeled(path: &std::path::Path, with_scope: bool) -> Result<Vec<Labeled>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::bad_input("bad_input", format!("cannot read {}: {e}", path.display()))
+    })?;
+    let mut items = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            Failure::bad_input(
+                "bad_input",
+                format!("{} line {}: not JSON: {e}", path.display(), n + 1),
+            )
+        })?;
+        let mut item: Labeled = serde_json::from_value(v.clone()).map_err(|e| {
+            Failure::bad_input(
+                "bad_input",
+                format!(
+                    "{} line {}: expected {{\"id\", \"text\", \"label\"}}: {e}",
+                    path.display(),
+                    n + 1
+                ),
+            )
+        })?;
+        if with_scope {
+            if let Some(scope) = v["scope"].as_str().filter(|s| !s.is_empty()) {
+                item.text = format!("{scope}: {}", item.text);
+            }
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// Expert files from a folder, with the shipped config.
+fn experts_from(dir: &std::path::Path) -> Result<(Config, ExpertSet)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| {
+            Failure::bad_input("bad_input", format!("cannot list {}: {e}", dir.display()))
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut profiles = Vec::new();
+    for p in files {
+        let rel = format!(
+            "experts/{}",
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            Failure::bad_input("bad_input", format!("cannot read {}: {e}", p.display()))
+        })?;
+        profiles.push((
+            rel.clone(),
+            cortex_core::config::ExpertProfile::parse(&rel, &text)
+                .map_err(cortex_engine::EngineError::from)?,
+        ));
+    }
+    let experts = ExpertSet::new(profiles).map_err(cortex_engine::EngineError::from)?;
+    Ok((home::default_settings().0, experts))
+}
+
+pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
+    let (config, experts) = match &a.experts {
+        Some(dir) => experts_from(dir)?,
+        None => {
+            let (c, e, _) = settings(home, a.defaults)?;
+            (c, e)
+        }
+    };
+    let router = Router::new(&config.routing, &experts);
+    let mut reports = Vec::new();
+    for path in &a.files {
+        let items = read_labeled(path, a.with_scope)?;
+        let keywords = eval::evaluate(&router, None, &items);
+        let cross_validated = (a.folds > 1).then(|| eval::cross_validate(&router, &items, a.folds));
+        let stream = a.stream.then(|| {
+            let (stream, held): (Vec<Labeled>, Vec<Labeled>) = items
+                .iter()
+                .cloned()
+                .partition(|it| eval::fold_of(it, 2) == 0);
+            let (before, after, corrections) = eval::correction_stream(&router, &stream, &held);
+            StreamReport {
+                stream_items: stream.len(),
+                corrections,
+                before,
+                after,
+            }
+        });
+        reports.push(FileReport {
+            file: path.display().to_string(),
+            keywords,
+            cross_validated,
+            stream,
+        });
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    for r in &reports {
+        println!("== {} ({} items)", r.file, r.keywords.n);
+        print_metrics("keywords only", &r.keywords);
+        if let Some(cv) = &r.cross_validated {
+            print_metrics(
+                &format!("keywords + learned, {}-fold cross-validated", a.folds),
+                cv,
+            );
+        }
+        if let Some(s) = &r.stream {
+            println!(
+                "correction stream: {} items streamed, {} corrected by a person; held-out half ({} items):",
+                s.stream_items, s.corrections, s.after.n
+            );
+            println!(
+                "  before: accuracy {:.3}  macro-F1 {:.3}   after: accuracy {:.3}  macro-F1 {:.3}",
+                s.before.accuracy, s.before.macro_f1, s.after.accuracy, s.after.macro_f1
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_metrics(title: &str, m: &Metrics) {
+    println!(
+        "{title}: accuracy {:.3}  macro-F1 {:.3}",
+        m.accuracy, m.macro_f1
+    );
+    let labels: Vec<&String> = m.confusion.keys().collect();
+    let mut predicted: Vec<String> = m
+        .confusion
+        .values()
+        .flat_map(|r| r.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    predicted.sort();
+    print!("  {:<12}", "gold \\ got");
+    for p in &predicted {
+        print!(" {:>11}", p);
+    }
+    println!("   {:>6} {:>6} {:>6}", "P", "R", "F1");
+    for g in labels {
+        print!("  {g:<12}");
+        for p in &predicted {
+            print!(" {:>11}", m.confusion[g].get(p).copied().unwrap_or(0));
+        }
+        let c = &m.per_expert[g];
+        println!("   {:>6.3} {:>6.3} {:>6.3}", c.precision, c.recall, c.f1);
+    }
+}
+
+pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
+    match cmd {
+        RouterCommand::Reset => {
+            let moved = learning::reset(home, cortex_engine::clock::now())?;
+            if json {
+                println!("{}", serde_json::json!({"reset": true, "moved_to": moved}));
+            } else {
+                match moved {
+                    Some(p) => println!("learned layer reset; examples kept in {}", p.display()),
+                    None => println!("the learned layer had nothing to reset"),
+                }
+            }
+        }
+        RouterCommand::Show => {
+            let model = learning::load(home);
+            let (_, experts) = home.load_settings()?;
+            let per: Vec<serde_json::Value> = experts
+                .names()
+                .iter()
+                .map(|n| {
+                    let (ok, failed) = model.outcomes.get(n).copied().unwrap_or((0, 0));
+                    serde_json::json!({"expert": n, "successes": ok, "failures": failed, "top_words": model.top_words(n, 8)})
+                })
+                .collect();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"examples": model.examples(), "experts": per})
+                    )
+                    .unwrap_or_default()
+                );
+            } else {
+                println!("{} examples", model.examples());
+                for p in per {
+                    println!(
+                        "  {:<12} {} ok / {} failed   {}",
+                        p["expert"].as_str().unwrap_or_default(),
+                        p["successes"],
+                        p["failures"],
+                        p["top_words"]
+                            .as_array()
+                            .map(|a| a
+                                .iter()
+                                .filter_map(|w| w.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" "))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

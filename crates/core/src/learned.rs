@@ -1,0 +1,206 @@
+//! The learned layer: a multinomial naive Bayes model over the stemmed words
+//! of past tasks, trained from people's corrections and from outcomes.
+//!
+//! Why naive Bayes: it learns from a handful of examples, updates in O(words)
+//! per example, explains itself (the words that weigh most), and its state is
+//! a table of counts that is cheap to persist and to rebuild from the list
+//! of examples. Corrections weigh more than outcomes: a person said so.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::text::tokens;
+
+/// Weight of a person's correction.
+pub const CORRECTION_WEIGHT: f64 = 3.0;
+/// Weight of a successful outcome.
+pub const SUCCESS_WEIGHT: f64 = 1.0;
+
+/// Where an example came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Correction,
+    Success,
+    Failure,
+}
+
+/// One labeled example, as persisted (`router-examples.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub text: String,
+    pub expert: String,
+    pub source: Source,
+}
+
+/// Word counts per expert.
+#[derive(Debug, Clone, Default)]
+pub struct LearnedModel {
+    word_counts: HashMap<String, HashMap<String, f64>>,
+    totals: HashMap<String, f64>,
+    doc_weight: HashMap<String, f64>,
+    vocabulary: HashMap<String, ()>,
+    examples: u64,
+    /// Successes and failures per expert, for the routing view.
+    pub outcomes: BTreeMap<String, (u64, u64)>,
+}
+
+/// Words too common to carry any signal about an expert.
+const STOP: &[&str] = &[
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "at", "from", "is",
+    "it", "be", "as", "that", "thi", "this", "we", "our", "so", "all", "into", "when", "then",
+];
+
+fn features(text: &str) -> Vec<String> {
+    let toks = tokens(text);
+    let mut out: Vec<String> = toks
+        .iter()
+        .filter(|t| !STOP.contains(&t.as_str()))
+        .cloned()
+        .collect();
+    // Adjacent pairs carry phrases ("test suite", "security review").
+    out.extend(toks.windows(2).map(|w| format!("{} {}", w[0], w[1])));
+    out
+}
+
+impl LearnedModel {
+    pub fn examples(&self) -> u64 {
+        self.examples
+    }
+
+    /// Learns from one example. Failures are counted but teach no words:
+    /// a failure says "not this expert" without saying which one instead.
+    pub fn learn(&mut self, ex: &Example) {
+        let weight = match ex.source {
+            Source::Correction => CORRECTION_WEIGHT,
+            Source::Success => SUCCESS_WEIGHT,
+            Source::Failure => {
+                self.outcomes.entry(ex.expert.clone()).or_default().1 += 1;
+                return;
+            }
+        };
+        if ex.source == Source::Success {
+            self.outcomes.entry(ex.expert.clone()).or_default().0 += 1;
+        }
+        let counts = self.word_counts.entry(ex.expert.clone()).or_default();
+        let mut n = 0.0;
+        for f in features(&ex.text) {
+            *counts.entry(f.clone()).or_default() += weight;
+            self.vocabulary.insert(f, ());
+            n += weight;
+        }
+        *self.totals.entry(ex.expert.clone()).or_default() += n;
+        *self.doc_weight.entry(ex.expert.clone()).or_default() += weight;
+        self.examples += 1;
+    }
+
+    /// Posterior probability per expert (in `names` order), from already
+    /// stemmed tokens of the text. Experts never seen get only the prior
+    /// smoothing, so they are possible but unlikely.
+    pub fn probabilities(&self, toks: &[String], names: &[String]) -> Vec<f64> {
+        let mut feats: Vec<String> = toks
+            .iter()
+            .filter(|t| !STOP.contains(&t.as_str()))
+            .cloned()
+            .collect();
+        feats.extend(toks.windows(2).map(|w| format!("{} {}", w[0], w[1])));
+        let v = self.vocabulary.len().max(1) as f64;
+        let docs: f64 = self.doc_weight.values().sum::<f64>() + names.len() as f64;
+        let logs: Vec<f64> = names
+            .iter()
+            .map(|name| {
+                let prior = (self.doc_weight.get(name).copied().unwrap_or(0.0) + 1.0) / docs;
+                let total = self.totals.get(name).copied().unwrap_or(0.0);
+                let counts = self.word_counts.get(name);
+                let mut lp = prior.ln();
+                for f in &feats {
+                    // Words never seen by any expert say nothing.
+                    if !self.vocabulary.contains_key(f) {
+                        continue;
+                    }
+                    let c = counts.and_then(|m| m.get(f)).copied().unwrap_or(0.0);
+                    lp += ((c + 1.0) / (total + v)).ln();
+                }
+                lp
+            })
+            .collect();
+        let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let exps: Vec<f64> = logs.iter().map(|l| (l - max).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        exps.iter().map(|e| e / sum).collect()
+    }
+
+    /// The words that most favour `expert`, for explanations.
+    pub fn top_words(&self, expert: &str, n: usize) -> Vec<String> {
+        let Some(counts) = self.word_counts.get(expert) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(&String, &f64)> = counts.iter().filter(|(w, _)| !w.contains(' ')).collect();
+        v.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        v.into_iter().take(n).map(|(w, _)| w.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["cicd", "development", "security"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn corrections_move_the_posterior_toward_the_corrected_expert() {
+        let mut m = LearnedModel::default();
+        for t in [
+            "bump the node version in the workflow",
+            "the workflow cache is cold",
+            "pin the workflow runner",
+        ] {
+            m.learn(&Example {
+                text: t.into(),
+                expert: "cicd".into(),
+                source: Source::Correction,
+            });
+        }
+        m.learn(&Example {
+            text: "add a parser for the config".into(),
+            expert: "development".into(),
+            source: Source::Success,
+        });
+        let p = m.probabilities(&tokens("workflow fails on the runner"), &names());
+        assert!(p[0] > 0.8, "{p:?}");
+        let sum: f64 = p.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+        assert_eq!(m.examples(), 4);
+        assert_eq!(m.outcomes["development"], (1, 0));
+    }
+
+    #[test]
+    fn unknown_words_leave_the_prior() {
+        let mut m = LearnedModel::default();
+        m.learn(&Example {
+            text: "alpha".into(),
+            expert: "security".into(),
+            source: Source::Correction,
+        });
+        let p = m.probabilities(&tokens("zeta omega"), &names());
+        assert!(p[2] > p[0] && p[2] > p[1], "only the prior speaks: {p:?}");
+    }
+
+    #[test]
+    fn failures_count_but_teach_no_words() {
+        let mut m = LearnedModel::default();
+        m.learn(&Example {
+            text: "x y z".into(),
+            expert: "cicd".into(),
+            source: Source::Failure,
+        });
+        assert_eq!(m.examples(), 0);
+        assert_eq!(m.outcomes["cicd"], (0, 1));
+    }
+}

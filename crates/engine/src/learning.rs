@@ -1,0 +1,86 @@
+//! Persistence of the router's learned layer: `router-examples.jsonl`, one
+//! example per line (corrections and outcomes), folded into a model on load.
+//! Resetting moves the file aside; nothing is deleted.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use cortex_core::learned::{Example, LearnedModel};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::error::EngineError;
+use crate::home::Home;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    v: u32,
+    at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    task_id: Option<String>,
+    #[serde(flatten)]
+    example: Example,
+}
+
+/// Loads the model; unreadable lines are skipped with a warning.
+pub fn load(home: &Home) -> LearnedModel {
+    let mut model = LearnedModel::default();
+    let Ok(text) = fs::read_to_string(home.router_examples()) else {
+        return model;
+    };
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match serde_json::from_str::<Line>(line) {
+            Ok(l) => model.learn(&l.example),
+            Err(e) => warn!(
+                line = n + 1,
+                "router-examples.jsonl: unreadable line skipped: {e}"
+            ),
+        }
+    }
+    model
+}
+
+/// Appends an example durably.
+pub fn append(
+    home: &Home,
+    example: &Example,
+    task_id: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    let path = home.router_examples();
+    let line = Line {
+        v: 1,
+        at,
+        task_id: task_id.map(str::to_string),
+        example: example.clone(),
+    };
+    let mut bytes = serde_json::to_vec(&line).map_err(|e| EngineError::Protocol(e.to_string()))?;
+    bytes.push(b'\n');
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| EngineError::io("cannot open", &path, e))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_data())
+        .map_err(|e| EngineError::io("cannot append to", &path, e))
+}
+
+/// Moves the examples aside (`router-examples.jsonl.reset-<stamp>`).
+pub fn reset(home: &Home, at: DateTime<Utc>) -> Result<Option<std::path::PathBuf>, EngineError> {
+    let path = home.router_examples();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let to = home.root().join(format!(
+        "router-examples.jsonl.reset-{}",
+        crate::clock::file_stamp(at)
+    ));
+    fs::rename(&path, &to).map_err(|e| EngineError::io("cannot move aside", &path, e))?;
+    Ok(Some(to))
+}
