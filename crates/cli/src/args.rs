@@ -42,6 +42,9 @@ pub enum Command {
         /// Task id (with or without the `t-` prefix).
         task: String,
     },
+    /// Correct a routing decision: EXPERT should have TASK. Teaches the learned
+    /// layer, and moves the task if no worker has started on it.
+    Reroute { task: String, expert: String },
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -59,6 +59,12 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::Cancel { task_id } => engine
             .cancel(task_id)
             .map(|t| serde_json::to_value(t).unwrap_or_default()),
+        InboxOp::Reroute { task_id, expert } => engine
+            .reroute(task_id, expert)
+            .map(|t| serde_json::to_value(t).unwrap_or_default()),
+        InboxOp::ResetLearning => engine
+            .reset_learning()
+            .map(|moved| serde_json::json!({"reset": true, "moved_to": moved})),
     };
     match result {
         Ok(v) => Answer::Ok(v),

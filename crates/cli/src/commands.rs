@@ -24,6 +24,7 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Status => status(home, json),
         Command::Tasks => tasks(home, json),
         Command::Cancel { task } => cancel(home, &task, json),
+        Command::Reroute { task, expert } => reroute(home, &task, &expert, json),
         Command::Config(ConfigCommand::Check) => config_check(home, json),
         Command::Run => run(home, json),
         Command::Route(a) => crate::routing_cmds::route(home, a, json),
@@ -157,6 +158,30 @@ fn cancel(home: &Home, task: &str, json: bool) -> Result<()> {
         print_json(&t);
     } else {
         println!("{} cancelled", t.id);
+    }
+    Ok(())
+}
+
+fn reroute(home: &Home, task: &str, expert: &str, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let op = InboxOp::Reroute {
+        task_id: task.to_string(),
+        expert: expert.to_string(),
+    };
+    let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
+    let t: TaskDto = serde_json::from_value(value).map_err(|e| {
+        Failure::runtime("protocol", format!("unexpected answer from the owner: {e}"))
+    })?;
+    if json {
+        print_json(&t);
+    } else if t.expert.as_deref() == Some(expert) {
+        println!("{} now goes to {expert}; the correction was recorded", t.id);
+    } else {
+        println!(
+            "correction recorded for the learned layer; {} already has a worker ({}), so it was not moved: restart it to apply",
+            t.id,
+            t.expert.as_deref().unwrap_or("none")
+        );
     }
     Ok(())
 }

@@ -328,7 +328,24 @@ fn print_metrics(title: &str, m: &Metrics) {
 pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
     match cmd {
         RouterCommand::Reset => {
-            let moved = learning::reset(home, cortex_engine::clock::now())?;
+            let answer = crate::client::execute(
+                home,
+                cortex_engine::inbox::InboxOp::ResetLearning,
+                std::time::Duration::from_secs(30),
+            )?;
+            let moved: Option<std::path::PathBuf> = match answer {
+                crate::client::Answer::Ok(v) => {
+                    serde_json::from_value(v["moved_to"].clone()).unwrap_or(None)
+                }
+                crate::client::Answer::Failed { message, bad_input } => {
+                    return Err(Failure {
+                        code: "failed",
+                        message,
+                        bad_input,
+                        printed: false,
+                    })
+                }
+            };
             if json {
                 println!("{}", serde_json::json!({"reset": true, "moved_to": moved}));
             } else {

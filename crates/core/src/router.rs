@@ -48,6 +48,8 @@ pub enum Method {
     Keywords,
     /// Keyword scores blended with the learned layer.
     KeywordsLearned,
+    /// A person chose the expert (`cortex reroute`).
+    Person,
 }
 
 /// The terms that matched for one expert, by kind.
@@ -122,6 +124,39 @@ pub struct Router {
     types: HashMap<String, usize>,
     config: RoutingConfig,
     fallback: usize,
+}
+
+impl Decision {
+    /// A person's choice, replacing the router's.
+    pub fn by_person(expert: &str, previous: Option<&str>) -> Self {
+        Decision {
+            primary_expert: expert.to_string(),
+            confidence: 1.0,
+            strategy: Strategy::SingleExpert,
+            parallel_experts: vec![expert.to_string()],
+            scores: BTreeMap::from([(expert.to_string(), 1.0)]),
+            keyword_scores: BTreeMap::new(),
+            learned_scores: None,
+            matched: BTreeMap::new(),
+            method: Method::Person,
+            needs_confirmation: false,
+            explanation: match previous {
+                Some(p) if p != expert => format!("a person moved the task from {p} to {expert}"),
+                _ => format!("a person confirmed {expert}"),
+            },
+        }
+    }
+
+    pub fn summary(&self) -> crate::task::RoutingSummary {
+        crate::task::RoutingSummary {
+            primary_expert: self.primary_expert.clone(),
+            confidence: self.confidence,
+            strategy: self.strategy,
+            method: self.method,
+            needs_confirmation: self.needs_confirmation,
+            explanation: self.explanation.clone(),
+        }
+    }
 }
 
 impl Router {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{RequestId, TaskId};
 use crate::input::ValidSubmission;
-use crate::task::{fingerprint, Task, TaskStatus};
+use crate::task::{fingerprint, Assignment, AssignmentStatus, RoutingSummary, Task, TaskStatus};
 use crate::SCHEMA_VERSION;
 
 /// Something that happened, as written to `journal.jsonl`.
@@ -27,6 +27,12 @@ pub enum Event {
         status: TaskStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// The router (or a person) chose the experts; one assignment each.
+    TaskRouted {
+        task_id: TaskId,
+        routing: RoutingSummary,
+        experts: Vec<String>,
     },
 }
 
@@ -130,10 +136,36 @@ impl State {
                 if reason.is_some() {
                     t.reason.clone_from(reason);
                 }
-                if status.is_terminal()
-                    && self.live_fingerprints.get(&t.fingerprint) == Some(task_id)
-                {
-                    self.live_fingerprints.remove(&t.fingerprint);
+                if status.is_terminal() {
+                    for a in t.assignments.iter_mut().filter(|a| !a.status.is_terminal()) {
+                        a.status = AssignmentStatus::Cancelled;
+                    }
+                    if self.live_fingerprints.get(&t.fingerprint) == Some(task_id) {
+                        self.live_fingerprints.remove(&t.fingerprint);
+                    }
+                }
+            }
+            Event::TaskRouted {
+                task_id,
+                routing,
+                experts,
+            } => {
+                let Some(t) = self.tasks.get_mut(task_id) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                t.routing = Some(routing.clone());
+                t.assignments = experts
+                    .iter()
+                    .map(|e| Assignment {
+                        expert: e.clone(),
+                        status: AssignmentStatus::Pending,
+                        worker_id: None,
+                    })
+                    .collect();
+                t.updated_at = rec.at;
+                if t.status == TaskStatus::Queued {
+                    t.status = TaskStatus::Routed;
                 }
             }
         }
@@ -218,6 +250,8 @@ pub fn new_task(
         reason: None,
         result: None,
         cost_usd: 0.0,
+        routing: None,
+        assignments: Vec::new(),
     }
 }
 

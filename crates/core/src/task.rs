@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::id::{RequestId, TaskId};
+use crate::id::{RequestId, TaskId, WorkerId};
+use crate::router::{Method, Strategy};
 
 /// Ordering of urgency; `critical` runs first.
 #[derive(
@@ -134,6 +135,50 @@ pub struct Task {
     pub result: Option<String>,
     #[serde(default)]
     pub cost_usd: f64,
+    /// The routing decision in short (the full one is in routing-decisions.jsonl).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingSummary>,
+    /// One per expert taking part: a multi-expert task has several, each run
+    /// by its own worker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<Assignment>,
+}
+
+/// What the router decided, kept with the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingSummary {
+    pub primary_expert: String,
+    pub confidence: f64,
+    pub strategy: Strategy,
+    pub method: Method,
+    pub needs_confirmation: bool,
+    pub explanation: String,
+}
+
+/// Where one expert's part of a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl AssignmentStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// One expert's part of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub expert: String,
+    pub status: AssignmentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<WorkerId>,
 }
 
 /// Normalizes a description for dedup: Unicode-aware lowercase, whitespace

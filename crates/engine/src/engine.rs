@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use cortex_core::config::{Config, ExpertSet};
 use cortex_core::id::{RequestId, TaskId};
 use cortex_core::input::{validate_submission, SubmitRequest};
+use cortex_core::learned::{Example, LearnedModel, Source};
+use cortex_core::router::{Decision, Router};
 use cortex_core::state::{new_task, Event, SubmitPlan};
 use cortex_core::task::{Task, TaskStatus};
 use serde::Serialize;
@@ -20,6 +22,7 @@ use crate::clock;
 use crate::error::EngineError;
 use crate::home::Home;
 use crate::inbox::{self, AckError, InboxAck, InboxOp, InboxRequest};
+use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
 
@@ -49,6 +52,16 @@ pub struct TaskDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub cost_usd: f64,
+    /// The primary expert, once routed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expert: Option<String>,
+    /// Every expert taking part (several for a multi-expert task).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<cortex_core::task::RoutingSummary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<cortex_core::task::Assignment>,
 }
 
 impl From<&Task> for TaskDto {
@@ -65,6 +78,10 @@ impl From<&Task> for TaskDto {
             key: t.key.clone(),
             reason: t.reason.clone(),
             cost_usd: t.cost_usd,
+            expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
+            experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
+            routing: t.routing.clone(),
+            assignments: t.assignments.clone(),
         }
     }
 }
@@ -88,6 +105,8 @@ struct Inner {
     home: Home,
     store: Mutex<Store>,
     settings: RwLock<(Config, ExpertSet)>,
+    router: RwLock<Router>,
+    learned: RwLock<LearnedModel>,
     events: broadcast::Sender<EngineEvent>,
     load_report: LoadReport,
 }
@@ -116,10 +135,13 @@ impl Engine {
         let settings = home.load_settings()?;
         let (store, load_report) = Store::open_owner(home, kind)?;
         let (events, _) = broadcast::channel(1024);
+        let router = Router::new(&settings.0.routing, &settings.1);
         Ok(Self {
             inner: Arc::new(Inner {
                 home: home.clone(),
                 store: Mutex::new(store),
+                router: RwLock::new(router),
+                learned: RwLock::new(learning::load(home)),
                 settings: RwLock::new(settings),
                 events,
                 load_report,
@@ -186,21 +208,150 @@ impl Engine {
                     request.cloned(),
                     now,
                 );
-                let dto = TaskDto::from(&task);
-                let ack = SubmitAck {
-                    task_id: task.id.clone(),
-                    deduplicated: false,
-                    status: task.status,
-                };
+                let task_id = task.id.clone();
+                let decision = self.decide(&task.description, task.task_type.as_deref());
                 store.stage(
                     Event::TaskSubmitted {
                         task: Box::new(task),
                     },
                     now,
                 )?;
-                Ok((ack, Some(dto)))
+                store.stage(
+                    Event::TaskRouted {
+                        task_id: task_id.clone(),
+                        routing: decision.summary(),
+                        experts: decision.parallel_experts.clone(),
+                    },
+                    now,
+                )?;
+                self.log_decision(&task_id, &decision, now);
+                let task = store
+                    .state()
+                    .task(&task_id)
+                    .ok_or(EngineError::UnknownTask(task_id.to_string()))?;
+                let ack = SubmitAck {
+                    task_id: task_id.clone(),
+                    deduplicated: false,
+                    status: task.status,
+                };
+                Ok((ack, Some(TaskDto::from(task))))
             }
         }
+    }
+
+    /// The router's decision for a text, with the learned layer as it is now.
+    fn decide(&self, text: &str, task_type: Option<&str>) -> Decision {
+        let router = self.inner.router.read().unwrap_or_else(|e| e.into_inner());
+        let learned = self.inner.learned.read().unwrap_or_else(|e| e.into_inner());
+        router.route(text, task_type, Some(&learned))
+    }
+
+    /// Dry-run routing: changes nothing.
+    pub fn route_preview(
+        &self,
+        text: &str,
+        task_type: Option<&str>,
+    ) -> Result<Decision, EngineError> {
+        let req = SubmitRequest {
+            description: text.to_string(),
+            task_type: task_type.map(str::to_string),
+            ..SubmitRequest::default()
+        };
+        let valid = validate_submission(&req, &self.settings().1.task_types())?;
+        Ok(self.decide(&valid.description, valid.task_type.as_deref()))
+    }
+
+    /// Appends one line to routing-decisions.jsonl. A failure to log is
+    /// reported but does not undo the routing, which is in the journal.
+    fn log_decision(&self, task_id: &TaskId, d: &Decision, now: DateTime<Utc>) {
+        let line = serde_json::json!({
+            "v": 1, "task_id": task_id, "at": now, "strategy": d.strategy,
+            "primary_expert": d.primary_expert, "confidence": d.confidence,
+            "parallel_experts": d.parallel_experts, "scores": d.scores,
+            "keyword_scores": d.keyword_scores, "learned_scores": d.learned_scores,
+            "matched": d.matched, "method": d.method,
+            "needs_confirmation": d.needs_confirmation, "explanation": d.explanation,
+        });
+        if let Err(e) = crate::snapshot::append_line(&self.inner.home.routing_log(), &line) {
+            warn!(task_id = %task_id, "cannot log the routing decision: {e}");
+        }
+    }
+
+    /// A person says `expert` should have the task: recorded as a correction
+    /// for the learned layer, and applied if no worker has started yet.
+    fn stage_reroute(
+        &self,
+        store: &mut Store,
+        id: &str,
+        expert: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TaskDto, EngineError> {
+        let task_id = TaskId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let task = store
+            .state()
+            .task(&task_id)
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?
+            .clone();
+        if self.settings().1.get(expert).is_none() {
+            return Err(EngineError::UnknownExpert {
+                given: expert.to_string(),
+                known: self.settings().1.names(),
+            });
+        }
+        let example = Example {
+            text: task.description.clone(),
+            expert: expert.to_string(),
+            source: Source::Correction,
+        };
+        learning::append(&self.inner.home, &example, Some(task_id.as_str()), now)?;
+        self.inner
+            .learned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(&example);
+        let previous = task.routing.as_ref().map(|r| r.primary_expert.as_str());
+        let decision = Decision::by_person(expert, previous);
+        let started = task.assignments.iter().any(|a| a.worker_id.is_some());
+        if !task.status.is_terminal() && !started {
+            store.stage(
+                Event::TaskRouted {
+                    task_id: task_id.clone(),
+                    routing: decision.summary(),
+                    experts: vec![expert.to_string()],
+                },
+                now,
+            )?;
+        }
+        self.log_decision(&task_id, &decision, now);
+        info!(task_id = %task_id, expert, applied = !task.status.is_terminal() && !started, "routing corrected by a person");
+        store
+            .state()
+            .task(&task_id)
+            .map(TaskDto::from)
+            .ok_or(EngineError::UnknownTask(id.to_string()))
+    }
+
+    /// `cortex reroute TASK EXPERT`.
+    pub fn reroute(&self, id: &str, expert: &str) -> Result<TaskDto, EngineError> {
+        let task = {
+            let mut store = self.store();
+            let t = self.stage_reroute(&mut store, id, expert, clock::now())?;
+            store.sync()?;
+            t
+        };
+        self.emit(EngineEvent::TaskUpdated { task: task.clone() });
+        Ok(task)
+    }
+
+    /// Forgets the learned layer (the examples file is moved aside).
+    pub fn reset_learning(&self) -> Result<Option<std::path::PathBuf>, EngineError> {
+        let moved = learning::reset(&self.inner.home, clock::now())?;
+        *self
+            .inner
+            .learned
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = LearnedModel::default();
+        Ok(moved)
     }
 
     /// Submits a task; returns once it is durable.
@@ -303,6 +454,16 @@ impl Engine {
                                 events.extend(created.map(|task| EngineEvent::TaskSubmitted { task }));
                                 serde_json::to_value(ack).ok()
                             }),
+                        InboxOp::Reroute { task_id, expert } => match self.stage_reroute(&mut store, task_id, expert, now) {
+                            Ok(task) => {
+                                events.push(EngineEvent::TaskUpdated { task: task.clone() });
+                                Ok(serde_json::to_value(task).ok())
+                            }
+                            Err(e) => Err(e),
+                        },
+                        InboxOp::ResetLearning => self
+                            .reset_learning()
+                            .map(|moved| Some(serde_json::json!({"reset": true, "moved_to": moved}))),
                         InboxOp::Cancel { task_id } => {
                             // A replayed cancel finds the task cancelled: answer
                             // with its state instead of an error.

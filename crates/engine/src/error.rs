@@ -16,6 +16,8 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error("no task {0}")]
     UnknownTask(String),
+    #[error("unknown expert `{given}`, expected one of: {}", known.join(", "))]
+    UnknownExpert { given: String, known: Vec<String> },
     #[error("task {id} is already {status}: nothing to cancel")]
     AlreadyFinished { id: String, status: String },
     /// Another process owns the home.
@@ -52,7 +54,11 @@ impl EngineError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Self::Input(_) | Self::Config(_) | Self::UnknownTask(_) | Self::AlreadyFinished { .. }
+            Self::Input(_)
+                | Self::Config(_)
+                | Self::UnknownTask(_)
+                | Self::UnknownExpert { .. }
+                | Self::AlreadyFinished { .. }
         )
     }
 
@@ -62,6 +68,7 @@ impl EngineError {
             Self::Input(_) => "bad_input",
             Self::Config(_) => "bad_config",
             Self::UnknownTask(_) => "unknown_task",
+            Self::UnknownExpert { .. } => "unknown_expert",
             Self::AlreadyFinished { .. } => "already_finished",
             Self::Owned { .. } => "home_owned",
             Self::HomeUnusable { .. } => "home_unusable",

@@ -28,6 +28,8 @@ use crate::snapshot::write_atomic;
 pub enum InboxOp {
     Submit { submit: SubmitRequest },
     Cancel { task_id: String },
+    Reroute { task_id: String, expert: String },
+    ResetLearning,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

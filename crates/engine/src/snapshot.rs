@@ -47,6 +47,18 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
+/// Appends one JSON line to a log file (no fsync: logs are for people; the
+/// journal holds the truth).
+pub fn append_line(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(&bytes)
+}
+
 /// `task-queue.json`: every task, and where in the journal it was taken.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
