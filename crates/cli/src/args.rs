@@ -45,6 +45,28 @@ pub enum Command {
     /// Correct a routing decision: EXPERT should have TASK. Teaches the learned
     /// layer, and moves the task if no worker has started on it.
     Reroute { task: String, expert: String },
+    /// List workers (newest first).
+    Workers,
+    /// A worker's transcript, readable: assistant text, tool calls, results, errors.
+    Logs {
+        worker: String,
+        /// Keep printing as the worker writes, until it ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Print the raw stream-json lines instead.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Stop a worker: SIGTERM to its process group, SIGKILL after the grace period, then a sweep.
+    Kill { worker: String },
+    /// Stop a worker's attempt and start a new one that resumes its conversation.
+    Restart { worker: String },
+    /// Stop starting new workers (running ones go on).
+    Pause,
+    /// Start new workers again.
+    Resume,
+    /// Record a worker's check-in (used by the generated hooks; scripts may call it too).
+    Heartbeat(HeartbeatArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -57,6 +79,22 @@ pub enum Command {
     /// The router's learned layer.
     #[command(subcommand)]
     Router(RouterCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    #[arg(long, value_name = "ID")]
+    pub worker: String,
+    #[arg(long, value_name = "N")]
+    pub attempt: Option<u32>,
+    /// Progress in percent.
+    #[arg(long, value_name = "N")]
+    pub progress: Option<f64>,
+    #[arg(long, value_name = "T")]
+    pub message: Option<String>,
+    /// The Claude Code hook event that fired (reads the hook's JSON from stdin).
+    #[arg(long, value_name = "EVENT")]
+    pub hook: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,15 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::Reroute { task_id, expert } => engine
             .reroute(task_id, expert)
             .map(|t| serde_json::to_value(t).unwrap_or_default()),
+        InboxOp::Kill { worker_id } => engine
+            .kill_worker(worker_id)
+            .map(|w| serde_json::to_value(w).unwrap_or_default()),
+        InboxOp::Restart { worker_id } => engine
+            .restart_worker(worker_id)
+            .map(|w| serde_json::to_value(w).unwrap_or_default()),
+        InboxOp::SetPaused { paused } => engine
+            .set_spawning_paused(*paused)
+            .map(|()| serde_json::json!({"paused": paused})),
         InboxOp::ResetLearning => engine
             .reset_learning()
             .map(|moved| serde_json::json!({"reset": true, "moved_to": moved})),

@@ -28,6 +28,25 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Config(ConfigCommand::Check) => config_check(home, json),
         Command::Run => run(home, json),
         Command::Route(a) => crate::routing_cmds::route(home, a, json),
+        Command::Workers => crate::worker_cmds::workers(home, json),
+        Command::Logs {
+            worker,
+            follow,
+            raw,
+        } => crate::worker_cmds::logs(home, &worker, follow, raw),
+        Command::Kill { worker } => {
+            crate::worker_cmds::control(home, InboxOp::Kill { worker_id: worker }, json)
+        }
+        Command::Restart { worker } => {
+            crate::worker_cmds::control(home, InboxOp::Restart { worker_id: worker }, json)
+        }
+        Command::Pause => {
+            crate::worker_cmds::control(home, InboxOp::SetPaused { paused: true }, json)
+        }
+        Command::Resume => {
+            crate::worker_cmds::control(home, InboxOp::SetPaused { paused: false }, json)
+        }
+        Command::Heartbeat(a) => crate::worker_cmds::heartbeat(home, a),
         Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
         Command::Router(c) => crate::routing_cmds::router(home, c, json),
     }
@@ -399,7 +418,31 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
             task.priority,
             first_line(&task.description)
         ),
-        E::TaskUpdated { task } => println!("{} {}", task.id, task.status),
+        E::TaskUpdated { task } => println!(
+            "{} {}{}",
+            task.id,
+            task.status,
+            task.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        E::WorkerUpdated { worker } => {
+            if worker.state.is_terminal() || worker.activity.is_none() {
+                println!(
+                    "worker {} [{}] {} attempt {}{}",
+                    worker.id,
+                    worker.expert,
+                    worker.state.as_str(),
+                    worker.attempt,
+                    worker
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
     }
 }
 

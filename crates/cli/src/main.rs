@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod logging;
 mod routing_cmds;
+mod worker_cmds;
 
 use std::process::ExitCode;
 

@@ -12,10 +12,14 @@ pub mod eval;
 pub mod id;
 pub mod input;
 pub mod learned;
+pub mod restart;
 pub mod router;
 pub mod state;
+pub mod stream;
 pub mod task;
 pub mod text;
+pub mod transcript;
+pub mod worker;
 
 pub use chrono::{DateTime, Utc};
 

@@ -10,9 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::id::{RequestId, TaskId};
+use crate::id::{RequestId, TaskId, WorkerId};
 use crate::input::ValidSubmission;
+use crate::stream::Outcome;
 use crate::task::{fingerprint, Assignment, AssignmentStatus, RoutingSummary, Task, TaskStatus};
+use crate::worker::{Attempt, Worker, WorkerStatus};
 use crate::SCHEMA_VERSION;
 
 /// Something that happened, as written to `journal.jsonl`.
@@ -33,6 +35,47 @@ pub enum Event {
         task_id: TaskId,
         routing: RoutingSummary,
         experts: Vec<String>,
+    },
+    /// A worker took an assignment (the expert's part of the task).
+    WorkerCreated {
+        worker: Box<Worker>,
+    },
+    AttemptStarted {
+        worker_id: WorkerId,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_ticks: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        #[serde(default)]
+        resumed: bool,
+    },
+    AttemptEnded {
+        worker_id: WorkerId,
+        attempt: u32,
+        outcome: Outcome,
+    },
+    /// Between attempts: the next one may start at `not_before`.
+    WorkerWaiting {
+        worker_id: WorkerId,
+        not_before: DateTime<Utc>,
+        reason: String,
+    },
+    /// The worker is done; its assignment takes the same end, and the task
+    /// ends when all its assignments have.
+    WorkerEnded {
+        worker_id: WorkerId,
+        status: WorkerStatus,
+        reason: String,
+    },
+    WorkerExtended {
+        worker_id: WorkerId,
+        secs: u64,
+    },
+    SpawningPaused {
+        paused: bool,
     },
 }
 
@@ -77,6 +120,8 @@ pub struct State {
     keys: HashMap<String, TaskId>,
     /// Inbox request -> task, so a replayed request is answered, not redone.
     requests: HashMap<RequestId, TaskId>,
+    workers: BTreeMap<WorkerId, Worker>,
+    pub spawning_paused: bool,
     /// Sequence number of the last applied record.
     pub last_seq: u64,
     /// Events that referred to something unknown (counted, not fatal).
@@ -86,8 +131,20 @@ pub struct State {
 impl State {
     /// Rebuilds indexes from a task list (a snapshot) and its sequence number.
     pub fn from_tasks(tasks: Vec<Task>, last_seq: u64) -> Self {
+        Self::from_parts(tasks, Vec::new(), false, last_seq)
+    }
+
+    /// Rebuilds from snapshots of tasks and workers taken at `last_seq`.
+    pub fn from_parts(
+        tasks: Vec<Task>,
+        workers: Vec<Worker>,
+        spawning_paused: bool,
+        last_seq: u64,
+    ) -> Self {
         let mut s = State {
             last_seq,
+            spawning_paused,
+            workers: workers.into_iter().map(|w| (w.id.clone(), w)).collect(),
             ..State::default()
         };
         for t in tasks {
@@ -168,7 +225,195 @@ impl State {
                     t.status = TaskStatus::Routed;
                 }
             }
+            Event::WorkerCreated { worker } => {
+                let Some(t) = self.tasks.get_mut(&worker.task_id) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                if let Some(a) = t
+                    .assignments
+                    .iter_mut()
+                    .find(|a| a.expert == worker.expert && a.worker_id.is_none())
+                {
+                    a.worker_id = Some(worker.id.clone());
+                    a.status = AssignmentStatus::Running;
+                }
+                if matches!(t.status, TaskStatus::Queued | TaskStatus::Routed) {
+                    t.status = TaskStatus::Running;
+                    t.updated_at = rec.at;
+                }
+                self.workers.insert(worker.id.clone(), (**worker).clone());
+            }
+            Event::AttemptStarted {
+                worker_id,
+                attempt,
+                pid,
+                start_ticks,
+                session_id,
+                resumed,
+            } => {
+                let Some(w) = self.workers.get_mut(worker_id) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                w.attempts.push(Attempt {
+                    n: *attempt,
+                    started_at: rec.at,
+                    pid: *pid,
+                    start_ticks: *start_ticks,
+                    session_id: session_id.clone(),
+                    resumed: *resumed,
+                    ended_at: None,
+                    outcome: None,
+                });
+                if session_id.is_some() {
+                    w.session_id.clone_from(session_id);
+                }
+                w.status = WorkerStatus::Running;
+                w.not_before = None;
+            }
+            Event::AttemptEnded {
+                worker_id,
+                attempt,
+                outcome,
+            } => {
+                let Some(w) = self.workers.get_mut(worker_id) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                // Only the attempt it names: a late report about attempt 1
+                // never touches attempt 2.
+                let Some(a) = w
+                    .attempts
+                    .iter_mut()
+                    .find(|a| a.n == *attempt && a.outcome.is_none())
+                else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                a.ended_at = Some(rec.at);
+                a.outcome = Some(outcome.clone());
+                w.cost_usd += outcome.cost_usd;
+                w.tokens.input += outcome.tokens.input;
+                w.tokens.output += outcome.tokens.output;
+                w.tokens.cache_read += outcome.tokens.cache_read;
+                w.tokens.cache_creation += outcome.tokens.cache_creation;
+                w.reason = Some(outcome.reason.clone());
+                let (task_id, cost) = (w.task_id.clone(), outcome.cost_usd);
+                if let Some(t) = self.tasks.get_mut(&task_id) {
+                    t.cost_usd += cost;
+                }
+            }
+            Event::WorkerWaiting {
+                worker_id,
+                not_before,
+                reason,
+            } => {
+                let Some(w) = self.workers.get_mut(worker_id) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                w.status = WorkerStatus::Waiting;
+                w.not_before = Some(*not_before);
+                w.reason = Some(reason.clone());
+            }
+            Event::WorkerEnded {
+                worker_id,
+                status,
+                reason,
+            } => self.end_worker(worker_id, *status, reason, rec.at),
+            Event::WorkerExtended { worker_id, secs } => match self.workers.get_mut(worker_id) {
+                Some(w) => w.extended_secs += secs,
+                None => self.ignored_events += 1,
+            },
+            Event::SpawningPaused { paused } => self.spawning_paused = *paused,
         }
+    }
+
+    fn end_worker(
+        &mut self,
+        worker_id: &WorkerId,
+        status: WorkerStatus,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) {
+        let Some(w) = self.workers.get_mut(worker_id) else {
+            self.ignored_events += 1;
+            return;
+        };
+        w.status = status;
+        w.reason = Some(reason.to_string());
+        w.not_before = None;
+        let task_id = w.task_id.clone();
+        let Some(t) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
+        if let Some(a) = t
+            .assignments
+            .iter_mut()
+            .find(|a| a.worker_id.as_ref() == Some(worker_id))
+        {
+            a.status = match status {
+                WorkerStatus::Completed => AssignmentStatus::Completed,
+                WorkerStatus::Cancelled => AssignmentStatus::Cancelled,
+                _ => AssignmentStatus::Failed,
+            };
+        }
+        if t.status.is_terminal() || !t.assignments.iter().all(|a| a.status.is_terminal()) {
+            return;
+        }
+        let all_done = t
+            .assignments
+            .iter()
+            .all(|a| a.status == AssignmentStatus::Completed);
+        let any_cancelled = t
+            .assignments
+            .iter()
+            .any(|a| a.status == AssignmentStatus::Cancelled);
+        t.status = if all_done {
+            TaskStatus::Completed
+        } else if any_cancelled
+            && !t
+                .assignments
+                .iter()
+                .any(|a| a.status == AssignmentStatus::Failed)
+        {
+            TaskStatus::Cancelled
+        } else {
+            TaskStatus::Failed
+        };
+        t.reason = Some(reason.to_string());
+        t.updated_at = at;
+        if self.live_fingerprints.get(&t.fingerprint) == Some(&task_id) {
+            self.live_fingerprints.remove(&t.fingerprint);
+        }
+    }
+
+    pub fn worker(&self, id: &WorkerId) -> Option<&Worker> {
+        self.workers.get(id)
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &Worker> {
+        self.workers.values()
+    }
+
+    /// Live tasks with an assignment no worker has taken yet, queue order.
+    pub fn pending_assignments(&self) -> Vec<(&Task, &str)> {
+        let mut tasks: Vec<&Task> = self
+            .tasks
+            .values()
+            .filter(|t| matches!(t.status, TaskStatus::Routed | TaskStatus::Running))
+            .collect();
+        tasks.sort_by(|a, b| crate::task::queue_order(a, b));
+        tasks
+            .into_iter()
+            .flat_map(|t| {
+                t.assignments
+                    .iter()
+                    .filter(|a| a.worker_id.is_none() && a.status == AssignmentStatus::Pending)
+                    .map(move |a| (t, a.expert.as_str()))
+            })
+            .collect()
     }
 
     /// Decides whether a submission creates a task or is answered by one.

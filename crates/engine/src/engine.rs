@@ -99,22 +99,24 @@ pub struct StatusDto {
 pub enum EngineEvent {
     TaskSubmitted { task: TaskDto },
     TaskUpdated { task: TaskDto },
+    WorkerUpdated { worker: crate::runtime::WorkerDto },
 }
 
-struct Inner {
-    home: Home,
-    store: Mutex<Store>,
-    settings: RwLock<(Config, ExpertSet)>,
+pub(crate) struct Inner {
+    pub(crate) home: Home,
+    pub(crate) store: Mutex<Store>,
+    pub(crate) settings: RwLock<(Config, ExpertSet)>,
     router: RwLock<Router>,
     learned: RwLock<LearnedModel>,
     events: broadcast::Sender<EngineEvent>,
     load_report: LoadReport,
+    pub(crate) runtime: Mutex<crate::runtime::Runtime>,
 }
 
 /// A handle on a running engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -136,12 +138,16 @@ impl Engine {
         let (store, load_report) = Store::open_owner(home, kind)?;
         let (events, _) = broadcast::channel(1024);
         let router = Router::new(&settings.0.routing, &settings.1);
+        let agent_command = crate::driver::command_override()
+            .map_err(|m| cortex_core::config::ConfigError::new("CORTEX_AGENT_COMMAND", None, m))?
+            .unwrap_or_else(|| settings.0.agent.command.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 home: home.clone(),
                 store: Mutex::new(store),
                 router: RwLock::new(router),
                 learned: RwLock::new(learning::load(home)),
+                runtime: Mutex::new(crate::runtime::Runtime::new(agent_command)),
                 settings: RwLock::new(settings),
                 events,
                 load_report,
@@ -166,18 +172,18 @@ impl Engine {
         self.settings().0.clone()
     }
 
-    fn settings(&self) -> std::sync::RwLockReadGuard<'_, (Config, ExpertSet)> {
+    pub(crate) fn settings(&self) -> std::sync::RwLockReadGuard<'_, (Config, ExpertSet)> {
         self.inner
             .settings
             .read()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn emit(&self, event: EngineEvent) {
+    pub(crate) fn emit(&self, event: EngineEvent) {
         // No subscriber is not an error.
         let _ = self.inner.events.send(event);
     }
@@ -343,6 +349,34 @@ impl Engine {
         Ok(task)
     }
 
+    /// Teaches the learned layer how an expert did on a task.
+    pub(crate) fn record_outcome(
+        &self,
+        task_id: &TaskId,
+        text: &str,
+        expert: &str,
+        success: bool,
+        now: DateTime<Utc>,
+    ) {
+        let example = Example {
+            text: text.to_string(),
+            expert: expert.to_string(),
+            source: if success {
+                Source::Success
+            } else {
+                Source::Failure
+            },
+        };
+        if let Err(e) = learning::append(&self.inner.home, &example, Some(task_id.as_str()), now) {
+            warn!(task_id = %task_id, "cannot record the outcome for the router: {e}");
+        }
+        self.inner
+            .learned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(&example);
+    }
+
     /// Forgets the learned layer (the examples file is moved aside).
     pub fn reset_learning(&self) -> Result<Option<std::path::PathBuf>, EngineError> {
         let moved = learning::reset(&self.inner.home, clock::now())?;
@@ -407,6 +441,7 @@ impl Engine {
             store.sync()?;
             t
         };
+        self.stop_task_workers(&task.id);
         info!(task_id = %task.id, "task cancelled");
         self.emit(EngineEvent::TaskUpdated { task: task.clone() });
         Ok(task)
@@ -431,6 +466,7 @@ impl Engine {
         let now = clock::now();
         let mut acks = Vec::with_capacity(claimed.len());
         let mut events = Vec::new();
+        let mut deferred = Vec::new();
         {
             let mut store = self.store();
             for (id, path) in &claimed {
@@ -461,6 +497,19 @@ impl Engine {
                             }
                             Err(e) => Err(e),
                         },
+                        InboxOp::Kill { worker_id } | InboxOp::Restart { worker_id } => {
+                            // Worker control needs the store unlocked: run it after the batch.
+                            deferred.push((id.clone(), req.op.clone(), worker_id.clone()));
+                            continue;
+                        }
+                        InboxOp::SetPaused { paused } => {
+                            let result = if store.state().spawning_paused == *paused {
+                                Ok(())
+                            } else {
+                                store.stage(Event::SpawningPaused { paused: *paused }, now).map(|_| ())
+                            };
+                            result.map(|()| Some(serde_json::json!({"paused": paused})))
+                        }
                         InboxOp::ResetLearning => self
                             .reset_learning()
                             .map(|moved| Some(serde_json::json!({"reset": true, "moved_to": moved}))),
@@ -477,28 +526,16 @@ impl Engine {
                         }
                     },
                 };
-                acks.push(match outcome {
-                    Ok(result) => InboxAck {
-                        v: 1,
-                        request_id: id.clone(),
-                        ok: true,
-                        result,
-                        error: None,
-                    },
-                    Err(e) => InboxAck {
-                        v: 1,
-                        request_id: id.clone(),
-                        ok: false,
-                        result: None,
-                        error: Some(AckError {
-                            code: e.code().into(),
-                            message: e.to_string(),
-                            bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
-                        }),
-                    },
-                });
+                acks.push(ack_of(id.clone(), outcome));
             }
             store.sync()?;
+        }
+        for (id, op, worker_id) in deferred {
+            let result = match op {
+                InboxOp::Kill { .. } => self.kill_worker(&worker_id),
+                _ => self.restart_worker(&worker_id),
+            };
+            acks.push(ack_of(id, result.map(|w| serde_json::to_value(w).ok())));
         }
         for ack in &acks {
             inbox::write_ack(&self.inner.home, ack)?;
@@ -547,7 +584,8 @@ impl Engine {
             notify::RecursiveMode::NonRecursive,
         )
         .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
-        let tick_ms = self.config().pm.tick_millis.max(50);
+        self.start_runtime()?;
+        let tick_ms = self.config().pm.tick_millis.clamp(50, 250);
         let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
@@ -558,11 +596,14 @@ impl Engine {
                 Some(()) = rx.recv() => { self.process_inbox()?; }
                 _ = tick.tick() => {
                     self.process_inbox()?;
+                    self.tick_runtime()?;
                     self.snapshot_if_due()?;
                 }
             }
         }
         drop(watcher);
+        let stop = self.config().on_quit == cortex_core::config::OnQuit::Stop;
+        self.stop_runtime(stop);
         self.snapshot_if_due()?;
         info!("engine stopped");
         Ok(())
@@ -574,6 +615,32 @@ impl Engine {
     }
 }
 
+fn ack_of(
+    request_id: RequestId,
+    outcome: Result<Option<serde_json::Value>, EngineError>,
+) -> InboxAck {
+    match outcome {
+        Ok(result) => InboxAck {
+            v: 1,
+            request_id,
+            ok: true,
+            result,
+            error: None,
+        },
+        Err(e) => InboxAck {
+            v: 1,
+            request_id,
+            ok: false,
+            result: None,
+            error: Some(AckError {
+                code: e.code().into(),
+                message: e.to_string(),
+                bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
+            }),
+        },
+    }
+}
+
 pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
     let mut tasks: Vec<&Task> = state.tasks().collect();
     tasks.sort_by(|a, b| cortex_core::task::queue_order(a, b));
@@ -581,13 +648,17 @@ pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
 }
 
 pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
+    let mut workers = BTreeMap::new();
+    for w in state.workers() {
+        *workers.entry(w.status.as_str().to_string()).or_default() += 1;
+    }
     StatusDto {
         tasks: state
             .counts_by_status()
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect(),
-        workers: BTreeMap::new(),
+        workers,
     }
 }
 
@@ -601,5 +672,20 @@ pub mod view {
 
     pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
         Ok(status_of(&store::read_view(home)?.0))
+    }
+
+    /// Workers as the files say, live stream state read from their output.
+    pub fn workers(home: &Home) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
+        let state = store::read_view(home)?.0;
+        let (_, experts) = home.load_settings()?;
+        let mut out: Vec<_> = state
+            .workers()
+            .map(|w| {
+                let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
+                crate::runtime::observed_dto(home, w, limit)
+            })
+            .collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
     }
 }

@@ -30,6 +30,9 @@ pub enum InboxOp {
     Cancel { task_id: String },
     Reroute { task_id: String, expert: String },
     ResetLearning,
+    Kill { worker_id: String },
+    Restart { worker_id: String },
+    SetPaused { paused: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

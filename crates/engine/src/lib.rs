@@ -25,3 +25,7 @@ pub use engine::{Engine, EngineEvent, StatusDto, SubmitAck, TaskDto};
 pub use error::EngineError;
 pub use home::Home;
 pub use lock::OwnerKind;
+pub mod driver;
+pub mod procfs;
+pub mod runtime;
+pub mod spawner;

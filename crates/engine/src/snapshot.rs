@@ -73,3 +73,15 @@ pub struct TaskSnapshot {
     pub stats: std::collections::BTreeMap<TaskStatus, usize>,
     pub tasks: Vec<Task>,
 }
+
+/// `worker-pool.json`: every worker, taken at the same journal point as
+/// `task-queue.json` (the loader uses both only when their points agree).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSnapshot {
+    pub schema_version: u32,
+    pub journal_seq: u64,
+    pub updated_at: DateTime<Utc>,
+    pub spawning_paused: bool,
+    pub workers: Vec<cortex_core::worker::Worker>,
+}

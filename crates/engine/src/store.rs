@@ -18,7 +18,7 @@ use crate::error::EngineError;
 use crate::home::Home;
 use crate::journal::{self, BadLine, JournalWriter};
 use crate::lock::{OwnerKind, OwnerLock};
-use crate::snapshot::{write_atomic, TaskSnapshot};
+use crate::snapshot::{write_atomic, TaskSnapshot, WorkerSnapshot};
 
 /// Something moved aside during load.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -70,9 +70,20 @@ fn load(home: &Home) -> Result<Loaded, EngineError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(EngineError::io("cannot read", home.task_snapshot(), e)),
     };
+    // Workers must come from the same journal point as the tasks; a missing
+    // or mismatched worker snapshot means a full replay (nothing is lost).
+    let workers = fs::read(home.worker_snapshot())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<WorkerSnapshot>(&b).ok());
+    let snapshot = snapshot.filter(|s| match &workers {
+        Some(w) => w.journal_seq == s.journal_seq,
+        None => no_workers_in(s),
+    });
     if let Some(snap) = snapshot {
         if journal::is_line_start(&jpath, snap.journal_offset) {
-            let mut state = State::from_tasks(snap.tasks, snap.journal_seq);
+            let (ws, paused) =
+                workers.map_or((Vec::new(), false), |w| (w.workers, w.spawning_paused));
+            let mut state = State::from_parts(snap.tasks, ws, paused, snap.journal_seq);
             let out = journal::read_from(&jpath, snap.journal_offset, |r| state.apply(&r))?;
             if out.first_seq.is_none_or(|s| s > snap.journal_seq) {
                 return Ok(Loaded {
@@ -105,6 +116,14 @@ fn load(home: &Home) -> Result<Loaded, EngineError> {
         torn: out.torn_tail,
         corrupt_snapshot,
     })
+}
+
+/// A task snapshot without a worker snapshot is usable alone only if no
+/// task ever had a worker.
+fn no_workers_in(s: &TaskSnapshot) -> bool {
+    s.tasks
+        .iter()
+        .all(|t| t.assignments.iter().all(|a| a.worker_id.is_none()))
 }
 
 /// Loads a read-only view of a home. Corrupt parts are skipped and reported
@@ -246,6 +265,16 @@ impl Store {
             stats: self.state.counts_by_status(),
             tasks,
         };
+        let workers = WorkerSnapshot {
+            schema_version: SCHEMA_VERSION,
+            journal_seq: self.state.last_seq,
+            updated_at: now,
+            spawning_paused: self.state.spawning_paused,
+            workers: self.state.workers().cloned().collect(),
+        };
+        let wbytes = serde_json::to_vec_pretty(&workers)
+            .map_err(|e| EngineError::Protocol(e.to_string()))?;
+        write_atomic(&self.home.worker_snapshot(), &wbytes)?;
         let bytes =
             serde_json::to_vec_pretty(&snap).map_err(|e| EngineError::Protocol(e.to_string()))?;
         write_atomic(&self.home.task_snapshot(), &bytes)?;

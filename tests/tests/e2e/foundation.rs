@@ -246,7 +246,11 @@ fn a_torn_last_journal_line_is_skipped_and_the_next_append_is_clean() {
     h.json(&["submit", "second"]);
     assert_eq!(descriptions(&h.tasks()), vec!["first", "second"]);
     let journal = std::fs::read_to_string(&jpath).unwrap();
-    assert_eq!(journal.lines().count(), 4, "two tasks, each submitted and routed: {journal}");
+    assert_eq!(
+        journal.lines().count(),
+        4,
+        "two tasks, each submitted and routed: {journal}"
+    );
 }
 
 #[test]

@@ -1,0 +1,199 @@
+//! `cortex workers`, `logs`, `kill`, `restart`, `pause`, `resume`, `heartbeat`.
+
+use std::io::Read;
+use std::time::Duration;
+
+use cortex_core::id::WorkerId;
+use cortex_core::transcript::render_line;
+use cortex_engine::engine::view;
+use cortex_engine::inbox::InboxOp;
+use cortex_engine::runtime::{write_heartbeat, Heartbeat, WorkerDto};
+use cortex_engine::{clock, Home};
+
+use crate::args::HeartbeatArgs;
+use crate::client::{self, Answer};
+use crate::Failure;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+fn need_home(home: &Home) -> Result<()> {
+    if home.is_initialized() {
+        Ok(())
+    } else {
+        Err(Failure::bad_input(
+            "not_initialized",
+            format!(
+                "{} is not a coordination home yet: run `cortex init`",
+                home.root().display()
+            ),
+        ))
+    }
+}
+
+fn answered(answer: Answer) -> Result<serde_json::Value> {
+    match answer {
+        Answer::Ok(v) => Ok(v),
+        Answer::Failed { message, bad_input } => Err(Failure {
+            code: if bad_input { "bad_input" } else { "failed" },
+            message,
+            bad_input,
+            printed: false,
+        }),
+    }
+}
+
+fn parse_worker(id: &str) -> Result<WorkerId> {
+    WorkerId::parse(id).ok_or_else(|| {
+        Failure::bad_input(
+            "unknown_worker",
+            format!("`{id}` is not a worker id (w-...)"),
+        )
+    })
+}
+
+pub fn workers(home: &Home, json: bool) -> Result<()> {
+    need_home(home)?;
+    let list = view::workers(home)?;
+    if json {
+        print_json(&list);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no workers");
+    }
+    for w in list {
+        println!(
+            "{}  {:<10} {:<9} {:<12} attempt {} pid {:<8} ${:.4}  {}",
+            w.id,
+            w.state.as_str(),
+            w.health,
+            w.expert,
+            w.attempt,
+            w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            w.cost_usd,
+            w.reason.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
+    need_home(home)?;
+    let id = parse_worker(worker)?;
+    let dir = home.workers_dir().join(id.as_str());
+    if !dir.is_dir() {
+        return Err(Failure::bad_input(
+            "unknown_worker",
+            format!("no worker {id}"),
+        ));
+    }
+    let mut attempt = 1;
+    let mut offset = 0u64;
+    loop {
+        let path = dir.join(format!("attempt-{attempt}")).join("stdout.jsonl");
+        if let Ok(bytes) = std::fs::read(&path) {
+            let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
+            let upto = bytes[start..]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(start, |i| start + i + 1);
+            for line in String::from_utf8_lossy(&bytes[start..upto]).lines() {
+                if raw {
+                    println!("{line}");
+                } else {
+                    for l in render_line(line) {
+                        println!("{l}");
+                    }
+                }
+            }
+            offset = upto as u64;
+        }
+        let next = dir.join(format!("attempt-{}", attempt + 1));
+        if next.is_dir() {
+            attempt += 1;
+            offset = 0;
+            if !raw {
+                println!("── attempt {attempt}");
+            }
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        let done = view::workers(home)?
+            .iter()
+            .find(|w| w.id == id)
+            .is_none_or(|w: &WorkerDto| w.state.is_terminal());
+        if done {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
+    need_home(home)?;
+    let verb = match &op {
+        InboxOp::Kill { .. } => "killed",
+        InboxOp::Restart { .. } => "restarting",
+        _ => "",
+    };
+    if let InboxOp::Kill { worker_id } | InboxOp::Restart { worker_id } = &op {
+        parse_worker(worker_id)?;
+    }
+    let value = answered(client::execute(home, op, Duration::from_secs(60))?)?;
+    if json {
+        print_json(&value);
+    } else if let Some(paused) = value.get("paused").and_then(serde_json::Value::as_bool) {
+        println!(
+            "{}",
+            if paused {
+                "spawning paused"
+            } else {
+                "spawning resumed"
+            }
+        );
+    } else {
+        println!("{} {verb}", value["id"].as_str().unwrap_or("worker"));
+    }
+    Ok(())
+}
+
+pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
+    let id = parse_worker(&a.worker)?;
+    let mut tool = None;
+    if a.hook.is_some() {
+        // The hook's payload; only the tool name is kept (never inputs).
+        let mut buf = String::new();
+        let _ = std::io::stdin().take(1 << 20).read_to_string(&mut buf);
+        tool = serde_json::from_str::<serde_json::Value>(&buf)
+            .ok()
+            .and_then(|v| {
+                v.get("tool_name")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string)
+            });
+    }
+    let hb = Heartbeat {
+        v: 1,
+        at: clock::now(),
+        attempt: a.attempt.or_else(|| {
+            std::env::var("CORTEX_ATTEMPT")
+                .ok()
+                .and_then(|s| s.parse().ok())
+        }),
+        hook: a.hook,
+        tool,
+        progress: a.progress,
+        message: a.message.map(|m| m.chars().take(500).collect()),
+    };
+    write_heartbeat(home, &id, &hb)?;
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Restart policy: backoff and the per-expert circuit breaker.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Backoff before restart number `n` (1-based): `base * 2^(n-1)`, capped.
+pub fn backoff_secs(base: u64, max: u64, n: u32) -> u64 {
+    let exp = n.saturating_sub(1).min(32);
+    base.saturating_mul(1u64 << exp).min(max)
+}
+
+/// True when `failures` (times of failed attempts of one expert) hold at
+/// least `limit` within the `window` ending at `now`.
+pub fn circuit_open(
+    failures: &[DateTime<Utc>],
+    limit: u32,
+    window_secs: u64,
+    now: DateTime<Utc>,
+) -> bool {
+    if limit == 0 {
+        return false;
+    }
+    let since = now - Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 2));
+    failures
+        .iter()
+        .filter(|t| **t > since && **t <= now)
+        .count()
+        >= limit as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let v: Vec<u64> = (1..=6).map(|n| backoff_secs(30, 300, n)).collect();
+        assert_eq!(v, vec![30, 60, 120, 240, 300, 300]);
+        assert_eq!(backoff_secs(1, 10, 100), 10, "no overflow");
+    }
+
+    #[test]
+    fn the_circuit_opens_on_n_failures_inside_the_window() {
+        let t = |s: i64| DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap();
+        let f = [t(0), t(100), t(200), t(300), t(400)];
+        assert!(circuit_open(&f, 5, 900, t(450)));
+        assert!(
+            !circuit_open(&f, 5, 900, t(950)),
+            "the first failure left the window"
+        );
+        assert!(!circuit_open(&f[..4], 5, 900, t(450)));
+        assert!(!circuit_open(&f, 0, 900, t(450)), "0 disables the breaker");
+    }
+}

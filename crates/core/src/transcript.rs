@@ -1,0 +1,147 @@
+//! Rendering an agent's stream-json lines as a transcript people can read.
+
+use serde_json::Value;
+
+fn clip(s: &str, n: usize) -> String {
+    let one_line = s.replace('\n', " ⏎ ");
+    if one_line.chars().count() > n {
+        format!("{}…", one_line.chars().take(n).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+/// One stream line as zero or more readable lines. Lines that are not JSON
+/// are shown as they are (generic agents).
+pub fn render_line(line: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<Value>(line) else {
+        return vec![line.to_string()];
+    };
+    if v.get("cortex").and_then(Value::as_str) == Some("heartbeat") {
+        return vec![format!(
+            "· check-in{}{}",
+            v.get("progress")
+                .map(|p| format!(" {p}%"))
+                .unwrap_or_default(),
+            v.get("message")
+                .and_then(Value::as_str)
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        )];
+    }
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+    let sub = v.get("subtype").and_then(Value::as_str).unwrap_or("");
+    match (kind, sub) {
+        ("system", "init") => vec![format!(
+            "── session {} · model {}",
+            v.get("session_id").and_then(Value::as_str).unwrap_or("?"),
+            v.get("model").and_then(Value::as_str).unwrap_or("?")
+        )],
+        ("system", "api_retry") => vec![format!(
+            "! API error {} · retry {} in {:.1}s",
+            v.get("error_status")
+                .map(Value::to_string)
+                .unwrap_or_else(|| "?".into()),
+            v.get("attempt").map(Value::to_string).unwrap_or_default(),
+            v.get("retry_delay_ms")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+                / 1000.0
+        )],
+        ("assistant", _) => v
+            .pointer("/message/content")
+            .and_then(Value::as_array)
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter_map(|b| match b.get("type").and_then(Value::as_str) {
+                        Some("text") => b
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .map(|t| format!("assistant: {}", clip(t, 400))),
+                        Some("tool_use") => Some(format!(
+                            "→ {} {}",
+                            b.get("name").and_then(Value::as_str).unwrap_or("tool"),
+                            clip(
+                                &b.get("input").map(Value::to_string).unwrap_or_default(),
+                                300
+                            )
+                        )),
+                        Some("thinking") => Some("(thinking)".into()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ("user", _) => v
+            .pointer("/message/content")
+            .and_then(Value::as_array)
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+                    .map(|b| {
+                        let content = match b.get("content") {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                            None => String::new(),
+                        };
+                        let mark = if b.get("is_error").and_then(Value::as_bool) == Some(true) {
+                            "✗"
+                        } else {
+                            "←"
+                        };
+                        format!("{mark} {}", clip(&content, 300))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ("result", _) => {
+            let err = v.get("is_error").and_then(Value::as_bool).unwrap_or(true);
+            vec![format!(
+                "══ {} ({}) · {} turns · ${:.4}{}",
+                if err { "ERROR" } else { "done" },
+                sub,
+                v.get("num_turns")
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "?".into()),
+                v.get("total_cost_usd")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0),
+                v.get("result")
+                    .and_then(Value::as_str)
+                    .map(|r| format!(" · {}", clip(r, 300)))
+                    .unwrap_or_default()
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_line_reads_plainly() {
+        let tool = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Writing."},{"type":"tool_use","name":"Bash","input":{"command":"echo hi"}}]}}"#;
+        assert_eq!(
+            render_line(tool),
+            vec!["assistant: Writing.", "→ Bash {\"command\":\"echo hi\"}"]
+        );
+        let res = r#"{"type":"user","message":{"content":[{"type":"tool_result","content":"no such file","is_error":true}]}}"#;
+        assert_eq!(render_line(res), vec!["✗ no such file"]);
+        let retry = r#"{"type":"system","subtype":"api_retry","attempt":2,"retry_delay_ms":1100,"error_status":529}"#;
+        assert_eq!(
+            render_line(retry),
+            vec!["! API error 529 · retry 2 in 1.1s"]
+        );
+        let done = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":2,"total_cost_usd":0.2,"result":"ok"}"#;
+        assert_eq!(
+            render_line(done),
+            vec!["══ done (success) · 2 turns · $0.2000 · ok"]
+        );
+        assert_eq!(render_line("plain text"), vec!["plain text"]);
+        assert!(render_line(r#"{"type":"system","subtype":"hook_started"}"#).is_empty());
+    }
+}

@@ -1,0 +1,102 @@
+//! Workers: one attempt-chain per task assignment.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::id::{TaskId, WorkerId};
+use crate::stream::{Outcome, Tokens};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStatus {
+    /// Created; its first attempt is being started.
+    Starting,
+    Running,
+    /// Between attempts (restart backoff or rate-limit wait).
+    Waiting,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl WorkerStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One process run of a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub n: u32,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Process start time (clock ticks since boot): with the pid and the
+    /// environment tag, this tells our process from a recycled pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// True when this attempt continues the previous one's conversation.
+    #[serde(default)]
+    pub resumed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+impl Attempt {
+    pub fn is_live(&self) -> bool {
+        self.outcome.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Worker {
+    pub id: WorkerId,
+    pub task_id: TaskId,
+    pub expert: String,
+    pub workdir: String,
+    pub created_at: DateTime<Utc>,
+    pub status: WorkerStatus,
+    pub attempts: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub cost_usd: f64,
+    #[serde(default)]
+    pub tokens: Tokens,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Restart not before this time (backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    /// Time limit extensions granted so far, in seconds.
+    #[serde(default)]
+    pub extended_secs: u64,
+}
+
+impl Worker {
+    pub fn current(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+    pub fn live_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last().filter(|a| a.is_live())
+    }
+    /// Restarts used: attempts after the first.
+    pub fn restarts(&self) -> u32 {
+        self.attempts.len().saturating_sub(1) as u32
+    }
+}

@@ -1,0 +1,290 @@
+//! Agent drivers: how an attempt's command line, environment and files are
+//! built. The Claude Code driver runs `claude -p <prompt> --output-format
+//! stream-json --verbose ...` with generated hook settings; the generic
+//! driver runs any command with `{prompt}` in its argument template.
+
+use std::path::{Path, PathBuf};
+
+use cortex_core::config::{AgentConfig, Driver, ExpertProfile};
+
+use crate::home::Home;
+use crate::snapshot::write_atomic;
+use crate::spawner::{Launch, SpawnError};
+
+/// The Claude Code hook events that report to the home.
+pub const HOOK_EVENTS: [&str; 5] = [
+    "PreToolUse",
+    "PostToolUse",
+    "Stop",
+    "StopFailure",
+    "SessionEnd",
+];
+
+/// What the driver needs to know about one attempt.
+#[derive(Debug)]
+pub struct AttemptSpec<'a> {
+    pub home: &'a Home,
+    pub agent: &'a AgentConfig,
+    /// `agent.command`, or the `CORTEX_AGENT_COMMAND` override.
+    pub command: &'a [String],
+    pub expert: &'a ExpertProfile,
+    pub worker_id: &'a str,
+    pub attempt: u32,
+    pub workdir: &'a Path,
+    pub prompt: &'a str,
+    /// Session to continue (restart), if any.
+    pub resume: Option<&'a str>,
+    /// Argv of the command hooks run to report (`cortex heartbeat`).
+    pub heartbeat_command: &'a [String],
+}
+
+/// A planned attempt: how to launch it, and the session it will have.
+#[derive(Debug)]
+pub struct Planned {
+    pub launch: Launch,
+    pub session_id: Option<String>,
+    pub dir: PathBuf,
+}
+
+/// A random RFC 4122 version 4 UUID.
+pub fn new_session_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).unwrap_or_else(|e| panic!("the OS random generator failed: {e}"));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Quotes one word for a POSIX shell (hook commands are run by one).
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The `--settings` file: each hook reports the event to the home. Only
+/// ids and paths go into the command, never task text.
+pub fn hook_settings(spec: &AttemptSpec<'_>) -> serde_json::Value {
+    let mut hooks = serde_json::Map::new();
+    for event in HOOK_EVENTS {
+        let mut argv: Vec<String> = spec.heartbeat_command.to_vec();
+        argv.extend([
+            "--home".into(),
+            spec.home.root().display().to_string(),
+            "--worker".into(),
+            spec.worker_id.to_string(),
+            "--attempt".into(),
+            spec.attempt.to_string(),
+            "--hook".into(),
+            event.to_string(),
+        ]);
+        let command = argv
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut entry =
+            serde_json::json!({"hooks": [{"type": "command", "command": command, "timeout": 10}]});
+        if event.ends_with("ToolUse") {
+            entry["matcher"] = "*".into();
+        }
+        hooks.insert(event.to_string(), serde_json::json!([entry]));
+    }
+    serde_json::json!({ "hooks": hooks })
+}
+
+/// The prompt of a restarted attempt: the conversation is resumed, so it
+/// only says what happened.
+pub fn resume_prompt(reason: &str) -> String {
+    format!(
+        "Your previous run was interrupted ({reason}). Continue the same task from where you left off; do not redo finished steps."
+    )
+}
+
+/// Builds the attempt's folder, files and command line.
+pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
+    let wdir = spec.home.workers_dir().join(spec.worker_id);
+    let dir = wdir.join(format!("attempt-{}", spec.attempt));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| SpawnError(format!("cannot create {}: {e}", dir.display())))?;
+    let io = |e: crate::EngineError| SpawnError(e.to_string());
+    write_atomic(&dir.join("prompt.txt"), spec.prompt.as_bytes()).map_err(io)?;
+    let mut argv: Vec<String> = spec.command.to_vec();
+    let mut session_id = None;
+    match spec.agent.driver {
+        Driver::Claude => {
+            let settings = wdir.join("settings.json");
+            let body = serde_json::to_vec_pretty(&hook_settings(spec)).unwrap_or_default();
+            write_atomic(&settings, &body).map_err(io)?;
+            argv.extend(["-p".into(), spec.prompt.to_string()]);
+            argv.extend([
+                "--output-format".into(),
+                "stream-json".into(),
+                "--verbose".into(),
+            ]);
+            match spec.resume {
+                Some(s) => {
+                    argv.extend(["--resume".into(), s.to_string()]);
+                    session_id = Some(s.to_string());
+                }
+                None => {
+                    let s = new_session_id();
+                    argv.extend(["--session-id".into(), s.clone()]);
+                    session_id = Some(s);
+                }
+            }
+            argv.extend([
+                "--append-system-prompt".into(),
+                spec.expert.preamble.clone(),
+            ]);
+            argv.extend(["--settings".into(), settings.display().to_string()]);
+            let p = &spec.expert.permissions;
+            if !p.allowed_tools.is_empty() {
+                argv.extend(["--allowedTools".into(), p.allowed_tools.join(",")]);
+            }
+            if let Some(mode) = &p.permission_mode {
+                argv.extend(["--permission-mode".into(), mode.clone()]);
+            }
+            if let Some(model) = &spec.expert.model {
+                argv.extend(["--model".into(), model.clone()]);
+            }
+        }
+        Driver::Generic => {
+            argv.extend(
+                spec.agent
+                    .args_template
+                    .iter()
+                    .map(|a| a.replace("{prompt}", spec.prompt)),
+            );
+        }
+    }
+    let mut env: Vec<(String, String)> = spec
+        .agent
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend([
+        ("CORTEX_WORKER_ID".into(), spec.worker_id.to_string()),
+        ("CORTEX_ATTEMPT".into(), spec.attempt.to_string()),
+        ("CORTEX_HOME".into(), spec.home.root().display().to_string()),
+    ]);
+    let meta = serde_json::json!({
+        "worker_id": spec.worker_id, "attempt": spec.attempt, "driver": spec.agent.driver,
+        "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
+    });
+    write_atomic(&dir.join("meta.json"), meta.to_string().as_bytes()).map_err(io)?;
+    Ok(Planned {
+        launch: Launch {
+            argv,
+            env,
+            cwd: spec.workdir.to_path_buf(),
+            stdout: dir.join("stdout.jsonl"),
+            stderr: dir.join("stderr.log"),
+        },
+        session_id,
+        dir,
+    })
+}
+
+/// Reads `CORTEX_AGENT_COMMAND` (a JSON array of strings), if set.
+pub fn command_override() -> Result<Option<Vec<String>>, String> {
+    let Ok(raw) = std::env::var("CORTEX_AGENT_COMMAND") else {
+        return Ok(None);
+    };
+    let v: Vec<String> = serde_json::from_str(&raw).map_err(|e| {
+        format!("CORTEX_AGENT_COMMAND must be a JSON array of strings such as [\"claude\"]: {e}")
+    })?;
+    if v.first().is_none_or(|p| p.trim().is_empty()) {
+        return Err("CORTEX_AGENT_COMMAND is an empty array, expected at least the program".into());
+    }
+    Ok(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_one_word_one_word() {
+        assert_eq!(shell_quote("/usr/bin/cortex"), "/usr/bin/cortex");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn session_ids_are_v4_uuids() {
+        let s = new_session_id();
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert_ne!(s, new_session_id());
+    }
+
+    #[test]
+    fn the_prompt_is_one_argument_and_hooks_carry_no_task_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let (config, experts) = home.load_settings().unwrap();
+        let prompt = "fix it; rm -rf / $(whoami) `id` 'quoted'";
+        let hb = vec![
+            "/opt/cortex bin/cortex".to_string(),
+            "heartbeat".to_string(),
+        ];
+        let spec = AttemptSpec {
+            home: &home,
+            agent: &config.agent,
+            command: &config.agent.command,
+            expert: experts.get("development").unwrap(),
+            worker_id: "w-abc",
+            attempt: 1,
+            workdir: dir.path(),
+            prompt,
+            resume: None,
+            heartbeat_command: &hb,
+        };
+        let p = plan(&spec).unwrap();
+        let i = p.launch.argv.iter().position(|a| a == "-p").unwrap();
+        assert_eq!(p.launch.argv[i + 1], prompt);
+        assert!(p.launch.argv.contains(&"--session-id".to_string()));
+        let settings =
+            std::fs::read_to_string(home.workers_dir().join("w-abc/settings.json")).unwrap();
+        assert!(!settings.contains("whoami"));
+        assert!(
+            settings.contains("'/opt/cortex bin/cortex' heartbeat"),
+            "{settings}"
+        );
+        assert!(p
+            .launch
+            .env
+            .contains(&("CORTEX_WORKER_ID".into(), "w-abc".into())));
+        let resumed = plan(&AttemptSpec {
+            attempt: 2,
+            resume: Some("sess-1"),
+            ..spec
+        })
+        .unwrap();
+        let i = resumed
+            .launch
+            .argv
+            .iter()
+            .position(|a| a == "--resume")
+            .unwrap();
+        assert_eq!(resumed.launch.argv[i + 1], "sess-1");
+        assert!(!resumed.launch.argv.contains(&"--session-id".to_string()));
+    }
+}

@@ -1,0 +1,130 @@
+//! What the engine can learn about processes from the OS: existence, start
+//! time, environment tags, CPU time of a process tree. Linux reads `/proc`;
+//! elsewhere only existence is known and the rest answers "unknown".
+
+use std::collections::HashMap;
+use std::fs;
+
+/// Fields of `/proc/<pid>/stat` after the command name.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    state: char,
+    ppid: u32,
+    utime: u64,
+    stime: u64,
+    start_ticks: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: split after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        utime: f.get(11)?.parse().ok()?,
+        stime: f.get(12)?.parse().ok()?,
+        start_ticks: f.get(19)?.parse().ok()?,
+    })
+}
+
+/// Start time of a process in clock ticks since boot (Linux), if known.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    read_stat(pid).map(|s| s.start_ticks)
+}
+
+/// True if the process exists and is not a zombie waiting to be reaped.
+pub fn is_running(pid: u32) -> bool {
+    match read_stat(pid) {
+        Some(s) => s.state != 'Z' && s.state != 'X',
+        None => cfg!(not(target_os = "linux")) && crate::lock::pid_alive(pid),
+    }
+}
+
+/// True when `pid` is alive, started at `ticks` (if known), and carries the
+/// worker's tag: the same process we started, not a recycled pid.
+pub fn is_same_process(pid: u32, ticks: Option<u64>, worker_id: &str) -> bool {
+    if !is_running(pid) {
+        return false;
+    }
+    if cfg!(target_os = "linux") {
+        if let (Some(want), Some(got)) = (ticks, start_ticks(pid)) {
+            if want != got {
+                return false;
+            }
+        }
+        return has_tag(pid, worker_id);
+    }
+    true
+}
+
+/// True if the process's environment has `CORTEX_WORKER_ID=<worker_id>`.
+pub fn has_tag(pid: u32, worker_id: &str) -> bool {
+    let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let want = format!("CORTEX_WORKER_ID={worker_id}");
+    env.split(|&b| b == 0).any(|kv| kv == want.as_bytes())
+}
+
+fn all_pids() -> Vec<u32> {
+    fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every live process carrying the worker's tag (children that escaped the
+/// group into their own session still carry it).
+pub fn tagged(worker_id: &str) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|&p| p != std::process::id() && has_tag(p, worker_id) && is_running(p))
+        .collect()
+}
+
+/// CPU seconds used by `pid` and all its descendants, in clock ticks.
+pub fn tree_cpu_ticks(pid: u32) -> Option<u64> {
+    let stats: HashMap<u32, Stat> = all_pids()
+        .into_iter()
+        .filter_map(|p| read_stat(p).map(|s| (p, s)))
+        .collect();
+    let root = stats.get(&pid)?;
+    let mut total = root.utime + root.stime;
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for (child, s) in &stats {
+            if s.ppid == p {
+                total += s.utime + s.stime;
+                frontier.push(*child);
+            }
+        }
+    }
+    Some(total)
+}
+
+/// Clock ticks per second.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(t).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_process_is_visible() {
+        let me = std::process::id();
+        assert!(is_running(me));
+        if cfg!(target_os = "linux") {
+            assert!(start_ticks(me).is_some());
+            assert!(tree_cpu_ticks(me).is_some());
+            assert!(!has_tag(me, "w-nobody"));
+        }
+    }
+}

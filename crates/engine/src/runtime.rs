@@ -1,0 +1,1164 @@
+//! The worker runtime: spawning attempts within capacity, tailing their
+//! output, noticing how they end, restarting with `--resume`, stopping them
+//! completely, and re-adopting the ones that outlived an engine.
+//!
+//! Theory of operation: `tick` runs every few hundred milliseconds while an
+//! engine runs (`cortex run`, the desktop app). Each live attempt has a
+//! `Live` entry holding its output tail and stream state. Every transition
+//! that matters (worker created, attempt started, attempt ended, waiting,
+//! ended) is a journal event first; the live table is only a cache of what
+//! the OS and the output files say, and is rebuilt from them on start.
+//! Every stop request and every report carries worker id + attempt number,
+//! so a signal about attempt 1 can never end attempt 2.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use cortex_core::id::{TaskId, WorkerId};
+use cortex_core::restart::backoff_secs;
+use cortex_core::state::Event;
+use cortex_core::stream::{classify, Activity, Exit, Outcome, OutcomeKind, Progress, Tokens};
+use cortex_core::worker::{Worker, WorkerStatus};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::clock;
+use crate::driver::{self, AttemptSpec};
+use crate::engine::{Engine, EngineEvent, TaskDto};
+use crate::error::EngineError;
+use crate::procfs;
+use crate::spawner;
+
+/// How long an agent may keep running after its result line before the
+/// engine stops it and settles the attempt by that result.
+const AFTER_RESULT_GRACE: StdDuration = StdDuration::from_secs(10);
+
+/// A file read incrementally, line by line.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    path: PathBuf,
+    file: Option<File>,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            file: None,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Complete new lines since the last call.
+    pub(crate) fn read_lines(&mut self) -> Vec<String> {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(f) = self.file.as_mut() else {
+            return Vec::new();
+        };
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(self.offset)).is_err() || f.read_to_end(&mut buf).is_err() {
+            return Vec::new();
+        }
+        self.offset += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        let mut lines = Vec::new();
+        while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=i).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1])
+                .trim_end_matches('\r')
+                .to_string();
+            if !text.trim().is_empty() {
+                lines.push(text);
+            }
+        }
+        lines
+    }
+
+    /// The unterminated rest, once the writer is gone.
+    fn take_rest(&mut self) -> Option<String> {
+        let rest = String::from_utf8_lossy(&std::mem::take(&mut self.partial))
+            .trim()
+            .to_string();
+        (!rest.is_empty()).then_some(rest)
+    }
+}
+
+/// What to do once a stop completes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AfterStop {
+    /// End the worker with this status.
+    End(WorkerStatus),
+    /// Start the next attempt, resuming the conversation.
+    Restart,
+    /// Settle by the result line already received (agent hung after it).
+    SettleByResult,
+}
+
+#[derive(Debug)]
+pub(crate) struct StopRequest {
+    pub(crate) kind: OutcomeKind,
+    pub(crate) reason: String,
+    pub(crate) after: AfterStop,
+    term_sent: Instant,
+    killed: bool,
+}
+
+/// A running attempt, as the engine watches it.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) worker_id: WorkerId,
+    pub(crate) task_id: TaskId,
+    pub(crate) expert: String,
+    pub(crate) attempt: u32,
+    pub(crate) pid: u32,
+    start_ticks: Option<u64>,
+    child: Option<Child>,
+    out: Tail,
+    hooks: Tail,
+    pub(crate) progress: Progress,
+    pub(crate) started_at: DateTime<Utc>,
+    /// Last hook event of this attempt, if any.
+    pub(crate) last_hook_at: Option<DateTime<Utc>>,
+    pub(crate) last_hook: Option<String>,
+    pub(crate) stop: Option<StopRequest>,
+    result_seen: Option<Instant>,
+    last_emit: Option<Instant>,
+}
+
+/// The runtime's table of live attempts.
+#[derive(Debug)]
+pub struct Runtime {
+    pub(crate) live: HashMap<WorkerId, Live>,
+    /// True once this engine supervises workers (`run`, the app).
+    active: bool,
+    agent_command: Vec<String>,
+    heartbeat_command: Vec<String>,
+}
+
+impl Runtime {
+    pub(crate) fn new(agent_command: Vec<String>) -> Self {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "cortex".into());
+        Self {
+            live: HashMap::new(),
+            active: false,
+            agent_command,
+            heartbeat_command: vec![exe, "heartbeat".into()],
+        }
+    }
+}
+
+/// A worker as shown to people and scripts (`cortex workers --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerDto {
+    pub id: WorkerId,
+    pub task_id: TaskId,
+    pub expert: String,
+    pub attempt: u32,
+    pub pid: Option<u32>,
+    /// The worker's lifecycle state.
+    pub state: WorkerStatus,
+    /// The process manager's view (starting, healthy, late, stalled, zombie, waiting).
+    pub health: String,
+    pub reason: Option<String>,
+    pub session_id: Option<String>,
+    pub cost_usd: f64,
+    pub tokens: TokenDto,
+    pub workdir: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// What the stream says it is doing.
+    pub activity: Option<Activity>,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub last_activity_source: Option<String>,
+    pub last_text: Option<String>,
+    pub time_limit_secs: u64,
+    pub restarts: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenDto {
+    pub input: u64,
+    pub output: u64,
+}
+
+impl From<Tokens> for TokenDto {
+    fn from(t: Tokens) -> Self {
+        Self {
+            input: t.input,
+            output: t.output,
+        }
+    }
+}
+
+/// Builds the DTO from the journaled worker and, if live, its stream state.
+pub(crate) fn worker_dto(
+    w: &Worker,
+    live: Option<&Live>,
+    time_limit_secs: u64,
+    health: Option<String>,
+) -> WorkerDto {
+    let current = w.current();
+    let (tokens, activity, last_at, source, text) = match live {
+        Some(l) => {
+            let mut t = w.tokens;
+            t.input += l.progress.tokens.input;
+            t.output += l.progress.tokens.output;
+            let (at, src) = last_activity(l);
+            (
+                t,
+                Some(l.progress.activity.clone()),
+                at,
+                src,
+                l.progress.last_text.clone(),
+            )
+        }
+        None => (w.tokens, None, current.and_then(|a| a.ended_at), None, None),
+    };
+    let cost_live = live
+        .and_then(|l| l.progress.result.as_ref())
+        .map_or(0.0, |r| r.total_cost_usd);
+    WorkerDto {
+        id: w.id.clone(),
+        task_id: w.task_id.clone(),
+        expert: w.expert.clone(),
+        attempt: current.map_or(0, |a| a.n),
+        pid: w.live_attempt().and_then(|a| a.pid),
+        state: w.status,
+        health: health.unwrap_or_else(|| match (w.status, live) {
+            (WorkerStatus::Running, Some(l)) if l.progress.lines == 0 => "starting".into(),
+            (WorkerStatus::Running, _) => "healthy".into(),
+            (WorkerStatus::Waiting, _) => "waiting".into(),
+            (s, _) => s.as_str().into(),
+        }),
+        reason: w.reason.clone(),
+        session_id: w.session_id.clone(),
+        cost_usd: w.cost_usd + cost_live,
+        tokens: tokens.into(),
+        workdir: w.workdir.clone(),
+        started_at: current.map(|a| a.started_at),
+        created_at: w.created_at,
+        activity,
+        last_activity_at: last_at,
+        last_activity_source: source,
+        last_text: text,
+        time_limit_secs: time_limit_secs + w.extended_secs,
+        restarts: w.restarts(),
+    }
+}
+
+/// The latest sign of life and where it came from.
+pub(crate) fn last_activity(l: &Live) -> (Option<DateTime<Utc>>, Option<String>) {
+    let mut best: (Option<DateTime<Utc>>, Option<String>) =
+        (Some(l.started_at), Some("start".into()));
+    if let Some(t) = l.progress.last_line_at {
+        if best.0 < Some(t) {
+            best = (Some(t), Some("output".into()));
+        }
+    }
+    if let Some(t) = l.last_hook_at {
+        if best.0 < Some(t) {
+            best = (
+                Some(t),
+                Some(format!("hook {}", l.last_hook.clone().unwrap_or_default())),
+            );
+        }
+    }
+    if let Some(t) = l.progress.last_checkin_at {
+        if best.0 < Some(t) {
+            best = (Some(t), Some("check-in".into()));
+        }
+    }
+    best
+}
+
+/// A check-in written by `cortex heartbeat` (hooks and scripts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub v: u32,
+    pub at: DateTime<Utc>,
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Appends a check-in to `heartbeats/<worker>.jsonl` (no lock needed: one
+/// `write` of a short line to an append-only file).
+pub fn write_heartbeat(
+    home: &crate::Home,
+    worker: &WorkerId,
+    hb: &Heartbeat,
+) -> Result<(), EngineError> {
+    let path = home.heartbeats().join(format!("{worker}.jsonl"));
+    let value = serde_json::to_value(hb).map_err(|e| EngineError::Protocol(e.to_string()))?;
+    crate::snapshot::append_line(&path, &value)
+        .map_err(|e| EngineError::io("cannot write", path, e))
+}
+
+fn exit_of(status: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => Exit::Code(c),
+        (None, Some(s)) => Exit::Signal(s),
+        _ => Exit::Unknown,
+    }
+}
+
+fn attempt_dir(home: &crate::Home, worker: &WorkerId, attempt: u32) -> PathBuf {
+    home.workers_dir()
+        .join(worker.as_str())
+        .join(format!("attempt-{attempt}"))
+}
+
+impl Engine {
+    fn runtime(&self) -> std::sync::MutexGuard<'_, Runtime> {
+        self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the command hooks use to report (`<exe> heartbeat`); the desktop
+    /// app points it at its bundled `cortex`.
+    pub fn set_heartbeat_command(&self, argv: Vec<String>) {
+        self.runtime().heartbeat_command = argv;
+    }
+
+    /// Starts supervising: re-adopts attempts that are still ours and
+    /// settles the rest honestly. Called once by `run`.
+    pub fn start_runtime(&self) -> Result<(), EngineError> {
+        let mut rt = self.runtime();
+        if rt.active {
+            return Ok(());
+        }
+        rt.active = true;
+        let workers: Vec<Worker> = self
+            .store()
+            .state()
+            .workers()
+            .filter(|w| !w.status.is_terminal())
+            .cloned()
+            .collect();
+        let now = clock::now();
+        for w in workers {
+            let Some(a) = w.live_attempt().cloned() else {
+                continue; // waiting or starting: the tick handles it
+            };
+            let dir = attempt_dir(&self.inner.home, &w.id, a.n);
+            let mut live = Live {
+                worker_id: w.id.clone(),
+                task_id: w.task_id.clone(),
+                expert: w.expert.clone(),
+                attempt: a.n,
+                pid: a.pid.unwrap_or(0),
+                start_ticks: a.start_ticks,
+                child: None,
+                out: Tail::new(dir.join("stdout.jsonl")),
+                hooks: Tail::new(self.inner.home.heartbeats().join(format!("{}.jsonl", w.id))),
+                progress: Progress::default(),
+                started_at: a.started_at,
+                last_hook_at: None,
+                last_hook: None,
+                stop: None,
+                result_seen: None,
+                last_emit: None,
+            };
+            absorb_output(&mut live, now);
+            if a.pid
+                .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
+            {
+                info!(worker_id = %w.id, attempt = a.n, pid = a.pid, "re-adopted a running worker");
+                rt.live.insert(w.id.clone(), live);
+            } else {
+                // Gone while we were away: its output decides, else `lost`.
+                let rest = live.out.take_rest();
+                if let Some(r) = rest {
+                    live.progress.apply_line(&r, now);
+                }
+                let outcome = classify(&live.progress, Exit::Unknown, None);
+                info!(worker_id = %w.id, attempt = a.n, outcome = outcome.kind.as_str(), "settled a worker that ended while no engine watched");
+                drop(rt);
+                self.finish_attempt(&live, outcome, None, now)?;
+                rt = self.runtime();
+            }
+        }
+        Ok(())
+    }
+
+    /// Quits supervising; with `on_quit: stop`, stops every live attempt.
+    pub fn stop_runtime(&self, stop_workers: bool) {
+        if !stop_workers {
+            return;
+        }
+        let ids: Vec<WorkerId> = self.runtime().live.keys().cloned().collect();
+        for id in &ids {
+            self.request_stop(
+                id,
+                None,
+                OutcomeKind::Killed,
+                "stopped because Cortex quit",
+                AfterStop::End(WorkerStatus::Cancelled),
+            );
+        }
+        let deadline =
+            Instant::now() + StdDuration::from_secs(self.config().pm.kill_grace_secs + 5);
+        while !self.runtime().live.is_empty() && Instant::now() < deadline {
+            let _ = self.tick_runtime();
+            std::thread::sleep(StdDuration::from_millis(50));
+        }
+    }
+
+    /// Asks a live attempt to stop (SIGTERM to its group now; SIGKILL and a
+    /// sweep after the grace period). `attempt`, when given, must match the
+    /// live one: a stale request is ignored. Returns false if nothing was live.
+    pub(crate) fn request_stop(
+        &self,
+        worker_id: &WorkerId,
+        attempt: Option<u32>,
+        kind: OutcomeKind,
+        reason: &str,
+        after: AfterStop,
+    ) -> bool {
+        let mut rt = self.runtime();
+        let Some(l) = rt.live.get_mut(worker_id) else {
+            return false;
+        };
+        if attempt.is_some_and(|a| a != l.attempt) {
+            warn!(worker_id = %worker_id, stale = attempt, live = l.attempt, "ignored a stop request for an older attempt");
+            return false;
+        }
+        if l.stop.is_none() {
+            info!(worker_id = %worker_id, attempt = l.attempt, reason, "stopping worker");
+            spawner::signal_group(l.pid, libc::SIGTERM);
+            l.stop = Some(StopRequest {
+                kind,
+                reason: reason.to_string(),
+                after,
+                term_sent: Instant::now(),
+                killed: false,
+            });
+        } else if let Some(s) = l.stop.as_mut() {
+            // A later, stronger intent wins (restart -> end).
+            if matches!(after, AfterStop::End(_)) {
+                s.after = after;
+                s.kind = kind;
+                s.reason = reason.to_string();
+            }
+        }
+        true
+    }
+
+    /// One pass of the runtime: read output, notice ends, finish stops,
+    /// start due restarts and new workers.
+    pub fn tick_runtime(&self) -> Result<(), EngineError> {
+        if !self.runtime().active {
+            return Ok(());
+        }
+        let now = clock::now();
+        let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
+        let mut ended: Vec<(Live, Exit)> = Vec::new();
+        let mut updates = Vec::new();
+        {
+            let mut rt = self.runtime();
+            let ids: Vec<WorkerId> = rt.live.keys().cloned().collect();
+            for id in ids {
+                let Some(l) = rt.live.get_mut(&id) else {
+                    continue;
+                };
+                let changed = absorb_output(l, now);
+                if l.progress.result.is_some() && l.result_seen.is_none() {
+                    l.result_seen = Some(Instant::now());
+                }
+                let exit = match l.child.as_mut() {
+                    Some(c) => match c.try_wait() {
+                        Ok(Some(status)) => Some(exit_of(status)),
+                        Ok(None) => None,
+                        Err(_) => (!procfs::is_running(l.pid)).then_some(Exit::Unknown),
+                    },
+                    None => (!procfs::is_same_process(l.pid, l.start_ticks, id.as_str()))
+                        .then_some(Exit::Unknown),
+                };
+                if let Some(exit) = exit {
+                    if let Some(mut l) = rt.live.remove(&id) {
+                        absorb_output(&mut l, now);
+                        if let Some(r) = l.out.take_rest() {
+                            l.progress.apply_line(&r, now);
+                        }
+                        ended.push((l, exit));
+                    }
+                    continue;
+                }
+                if let Some(stop) = l.stop.as_mut() {
+                    if !stop.killed && stop.term_sent.elapsed() >= grace {
+                        warn!(worker_id = %id, attempt = l.attempt, "did not stop after SIGTERM; sending SIGKILL");
+                        spawner::signal_group(l.pid, libc::SIGKILL);
+                        spawner::sweep(id.as_str());
+                        stop.killed = true;
+                    }
+                } else if l
+                    .result_seen
+                    .is_some_and(|t| t.elapsed() >= AFTER_RESULT_GRACE)
+                {
+                    warn!(worker_id = %id, "still running after its result line; stopping it");
+                    spawner::signal_group(l.pid, libc::SIGTERM);
+                    l.stop = Some(StopRequest {
+                        kind: OutcomeKind::Success,
+                        reason: "hung after its result line".into(),
+                        after: AfterStop::SettleByResult,
+                        term_sent: Instant::now(),
+                        killed: false,
+                    });
+                }
+                let due = l
+                    .last_emit
+                    .is_none_or(|t| t.elapsed() >= StdDuration::from_millis(900));
+                if changed && due {
+                    l.last_emit = Some(Instant::now());
+                    updates.push(id.clone());
+                }
+            }
+        }
+        for (live, exit) in ended {
+            // No process carrying the tag may outlive its attempt.
+            let swept = spawner::sweep(live.worker_id.as_str());
+            if swept > 0 {
+                info!(worker_id = %live.worker_id, swept, "killed processes that outlived the attempt");
+            }
+            let (stopped, after) = match &live.stop {
+                Some(s) if s.after == AfterStop::SettleByResult => (None, None),
+                Some(s) => (Some((s.kind, s.reason.clone())), Some(s.after.clone())),
+                None => (None, None),
+            };
+            let exit = if live
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.after == AfterStop::SettleByResult)
+            {
+                Exit::Unknown
+            } else {
+                exit
+            };
+            let outcome = classify(
+                &live.progress,
+                exit,
+                stopped.as_ref().map(|(k, r)| (*k, r.as_str())),
+            );
+            self.finish_attempt(&live, outcome, after, now)?;
+        }
+        for id in updates {
+            self.emit_worker(&id);
+        }
+        self.start_due_restarts(now)?;
+        self.schedule(now)?;
+        Ok(())
+    }
+
+    /// Journals the end of an attempt and decides what follows.
+    fn finish_attempt(
+        &self,
+        live: &Live,
+        outcome: Outcome,
+        after: Option<AfterStop>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let (config, expert) = {
+            let s = self.settings();
+            (s.0.clone(), s.1.get(&live.expert).cloned())
+        };
+        let max_restarts = expert.as_ref().map_or(0, |e| e.max_restarts);
+        let worker = {
+            let mut store = self.store();
+            store.stage(
+                Event::AttemptEnded {
+                    worker_id: live.worker_id.clone(),
+                    attempt: live.attempt,
+                    outcome: outcome.clone(),
+                },
+                now,
+            )?;
+            store.sync()?;
+            store.state().worker(&live.worker_id).cloned()
+        };
+        let Some(worker) = worker else { return Ok(()) };
+        info!(
+            worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
+            outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
+        );
+        match after {
+            Some(AfterStop::Restart) => {
+                self.start_attempt(&worker, Some(outcome.reason.clone()), now)?;
+            }
+            Some(AfterStop::End(status)) => {
+                self.end_worker(&worker, status, &outcome.reason, now)?;
+            }
+            Some(AfterStop::SettleByResult) | None => {
+                if outcome.kind == OutcomeKind::Success {
+                    self.end_worker(&worker, WorkerStatus::Completed, "completed", now)?;
+                } else if outcome.kind.is_transient() && worker.restarts() < max_restarts {
+                    let n = worker.restarts() + 1;
+                    let wait = backoff_secs(
+                        config.restart.backoff_base_secs,
+                        config.restart.backoff_max_secs,
+                        n,
+                    );
+                    let not_before =
+                        now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
+                    {
+                        let mut store = self.store();
+                        store.commit(
+                            Event::WorkerWaiting {
+                                worker_id: worker.id.clone(),
+                                not_before,
+                                reason: format!(
+                                    "{}; restart {n} of {max_restarts} in {wait}s",
+                                    outcome.reason
+                                ),
+                            },
+                            now,
+                        )?;
+                    }
+                    self.emit_worker(&worker.id);
+                } else {
+                    let reason = if outcome.kind.is_transient() {
+                        format!("{} (no restarts left)", outcome.reason)
+                    } else {
+                        outcome.reason.clone()
+                    };
+                    self.end_worker(&worker, WorkerStatus::Failed, &reason, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_worker(
+        &self,
+        worker: &Worker,
+        status: WorkerStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let task = {
+            let mut store = self.store();
+            store.commit(
+                Event::WorkerEnded {
+                    worker_id: worker.id.clone(),
+                    status,
+                    reason: reason.to_string(),
+                },
+                now,
+            )?;
+            store.state().task(&worker.task_id).cloned()
+        };
+        info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
+        if let Some(t) = &task {
+            if status != WorkerStatus::Cancelled {
+                self.record_outcome(
+                    &t.id,
+                    &t.description,
+                    &worker.expert,
+                    status == WorkerStatus::Completed,
+                    now,
+                );
+            }
+            self.emit(EngineEvent::TaskUpdated {
+                task: TaskDto::from(t),
+            });
+        }
+        self.emit_worker(&worker.id);
+        Ok(())
+    }
+
+    /// Starts the next attempt of a worker (the first, or a restart).
+    fn start_attempt(
+        &self,
+        worker: &Worker,
+        resume_reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let (config, expert) = {
+            let s = self.settings();
+            (s.0.clone(), s.1.get(&worker.expert).cloned())
+        };
+        let Some(expert) = expert else {
+            return self.end_worker(
+                worker,
+                WorkerStatus::Failed,
+                &format!("expert `{}` no longer exists", worker.expert),
+                now,
+            );
+        };
+        let description = self
+            .store()
+            .state()
+            .task(&worker.task_id)
+            .map(|t| t.description.clone())
+            .unwrap_or_default();
+        let n = worker.current().map_or(1, |a| a.n + 1);
+        let resume = resume_reason.as_ref().and(worker.session_id.clone());
+        let prompt = match (&resume, &resume_reason) {
+            (Some(_), Some(why)) => driver::resume_prompt(why),
+            _ => description,
+        };
+        let (command, heartbeat) = {
+            let rt = self.runtime();
+            (rt.agent_command.clone(), rt.heartbeat_command.clone())
+        };
+        let spec = AttemptSpec {
+            home: &self.inner.home,
+            agent: &config.agent,
+            command: &command,
+            expert: &expert,
+            worker_id: worker.id.as_str(),
+            attempt: n,
+            workdir: Path::new(&worker.workdir),
+            prompt: &prompt,
+            resume: resume.as_deref(),
+            heartbeat_command: &heartbeat,
+        };
+        let started = driver::plan(&spec)
+            .and_then(|planned| spawner::spawn(&planned.launch).map(|c| (planned, c)));
+        match started {
+            Ok((planned, child)) => {
+                let pid = child.id();
+                let ticks = procfs::start_ticks(pid);
+                {
+                    let mut store = self.store();
+                    store.commit(
+                        Event::AttemptStarted {
+                            worker_id: worker.id.clone(),
+                            attempt: n,
+                            pid: Some(pid),
+                            start_ticks: ticks,
+                            session_id: planned.session_id.clone(),
+                            resumed: resume.is_some(),
+                        },
+                        now,
+                    )?;
+                }
+                info!(worker_id = %worker.id, task_id = %worker.task_id, attempt = n, pid, resumed = resume.is_some(), "attempt started");
+                let live = Live {
+                    worker_id: worker.id.clone(),
+                    task_id: worker.task_id.clone(),
+                    expert: worker.expert.clone(),
+                    attempt: n,
+                    pid,
+                    start_ticks: ticks,
+                    child: Some(child),
+                    out: Tail::new(planned.launch.stdout.clone()),
+                    hooks: {
+                        // Start the hook tail at the end: old check-ins
+                        // belong to earlier attempts.
+                        let path = self
+                            .inner
+                            .home
+                            .heartbeats()
+                            .join(format!("{}.jsonl", worker.id));
+                        let mut t = Tail::new(path);
+                        let _ = t.read_lines();
+                        t
+                    },
+                    progress: Progress::default(),
+                    started_at: now,
+                    last_hook_at: None,
+                    last_hook: None,
+                    stop: None,
+                    result_seen: None,
+                    last_emit: None,
+                };
+                self.runtime().live.insert(worker.id.clone(), live);
+                self.emit_worker(&worker.id);
+                Ok(())
+            }
+            Err(e) => {
+                warn!(worker_id = %worker.id, attempt = n, "could not start the agent: {e}");
+                {
+                    let mut store = self.store();
+                    store.stage(
+                        Event::AttemptStarted {
+                            worker_id: worker.id.clone(),
+                            attempt: n,
+                            pid: None,
+                            start_ticks: None,
+                            session_id: None,
+                            resumed: false,
+                        },
+                        now,
+                    )?;
+                    store.stage(
+                        Event::AttemptEnded {
+                            worker_id: worker.id.clone(),
+                            attempt: n,
+                            outcome: Outcome {
+                                kind: OutcomeKind::SpawnFailed,
+                                reason: e.0.clone(),
+                                exit_code: None,
+                                cost_usd: 0.0,
+                                tokens: Tokens::default(),
+                                result: None,
+                                model_usage: serde_json::Value::Null,
+                            },
+                        },
+                        now,
+                    )?;
+                    store.sync()?;
+                }
+                let w = self.store().state().worker(&worker.id).cloned();
+                match w {
+                    Some(w) => self.end_worker(&w, WorkerStatus::Failed, &e.0, now),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn start_due_restarts(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let due: Vec<Worker> = self
+            .store()
+            .state()
+            .workers()
+            .filter(|w| w.status == WorkerStatus::Waiting && w.not_before.is_some_and(|t| t <= now))
+            .cloned()
+            .collect();
+        for w in due {
+            let reason = w.reason.clone().unwrap_or_else(|| "restart".into());
+            self.start_attempt(&w, Some(reason), now)?;
+        }
+        Ok(())
+    }
+
+    /// Starts workers for pending assignments, in queue order, within the
+    /// global and per-expert capacity, unless spawning is paused.
+    fn schedule(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let (max_total, experts) = {
+            let s = self.settings();
+            (s.0.capacity.max_workers as usize, s.1.clone())
+        };
+        let new_workers: Vec<Worker> = {
+            let store = self.store();
+            let state = store.state();
+            if state.spawning_paused {
+                return Ok(());
+            }
+            let busy = |w: &&Worker| {
+                matches!(
+                    w.status,
+                    WorkerStatus::Starting | WorkerStatus::Running | WorkerStatus::Waiting
+                )
+            };
+            let mut total = state.workers().filter(busy).count();
+            let mut per_expert: HashMap<String, usize> = HashMap::new();
+            for w in state.workers().filter(busy) {
+                *per_expert.entry(w.expert.clone()).or_default() += 1;
+            }
+            let paused = self.paused_experts();
+            let mut out = Vec::new();
+            for (task, expert) in state.pending_assignments() {
+                if total >= max_total {
+                    break;
+                }
+                let cap = experts.get(expert).map_or(1, |e| e.max_workers as usize);
+                let used = per_expert.entry(expert.to_string()).or_default();
+                if *used >= cap || paused.iter().any(|p| p == expert) {
+                    continue;
+                }
+                *used += 1;
+                total += 1;
+                out.push(Worker {
+                    id: clock::worker_id(now),
+                    task_id: task.id.clone(),
+                    expert: expert.to_string(),
+                    workdir: task.workdir.clone().unwrap_or_else(|| "/".into()),
+                    created_at: now,
+                    status: WorkerStatus::Starting,
+                    attempts: Vec::new(),
+                    session_id: None,
+                    cost_usd: 0.0,
+                    tokens: Tokens::default(),
+                    reason: None,
+                    not_before: None,
+                    extended_secs: 0,
+                });
+            }
+            out
+        };
+        for w in new_workers {
+            let task = {
+                let mut store = self.store();
+                store.commit(
+                    Event::WorkerCreated {
+                        worker: Box::new(w.clone()),
+                    },
+                    now,
+                )?;
+                store.state().task(&w.task_id).cloned()
+            };
+            if let Some(t) = task {
+                self.emit(EngineEvent::TaskUpdated {
+                    task: TaskDto::from(&t),
+                });
+            }
+            self.start_attempt(&w, None, now)?;
+        }
+        Ok(())
+    }
+
+    /// Experts whose circuit breaker is open (filled in by the PM).
+    pub(crate) fn paused_experts(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    pub(crate) fn emit_worker(&self, id: &WorkerId) {
+        if let Some(dto) = self.worker(id.as_str()) {
+            self.emit(EngineEvent::WorkerUpdated { worker: dto });
+        }
+    }
+
+    /// One worker, with live stream state when this engine watches it.
+    pub fn worker(&self, id: &str) -> Option<WorkerDto> {
+        let wid = WorkerId::parse(id)?;
+        let w = self.store().state().worker(&wid).cloned()?;
+        let limit = self
+            .settings()
+            .1
+            .get(&w.expert)
+            .map_or(3600, |e| e.time_limit_secs);
+        let rt = self.runtime();
+        Some(worker_dto(&w, rt.live.get(&wid), limit, None))
+    }
+
+    /// Every worker, newest first.
+    pub fn workers(&self) -> Vec<WorkerDto> {
+        let workers: Vec<Worker> = self.store().state().workers().cloned().collect();
+        let limits: HashMap<String, u64> = self
+            .settings()
+            .1
+            .iter()
+            .map(|e| (e.name.clone(), e.time_limit_secs))
+            .collect();
+        let rt = self.runtime();
+        let mut out: Vec<WorkerDto> = workers
+            .iter()
+            .map(|w| {
+                worker_dto(
+                    w,
+                    rt.live.get(&w.id),
+                    limits.get(&w.expert).copied().unwrap_or(3600),
+                    None,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        out
+    }
+
+    /// Kills a worker: its live attempt is stopped and the worker ends.
+    pub fn kill_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
+        self.stop_worker(
+            id,
+            AfterStop::End(WorkerStatus::Cancelled),
+            "killed by a person",
+        )
+    }
+
+    /// Restarts a worker: its live attempt (if any) is stopped and a new one
+    /// resumes the conversation.
+    pub fn restart_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
+        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let w = self
+            .store()
+            .state()
+            .worker(&wid)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        if self.runtime().live.contains_key(&wid) {
+            return self.stop_worker(id, AfterStop::Restart, "restarted by a person");
+        }
+        if w.status.is_terminal() {
+            return Err(EngineError::AlreadyFinished {
+                id: id.to_string(),
+                status: w.status.as_str().into(),
+            });
+        }
+        self.start_attempt(&w, Some("restarted by a person".into()), clock::now())?;
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+    }
+
+    fn stop_worker(
+        &self,
+        id: &str,
+        after: AfterStop,
+        reason: &str,
+    ) -> Result<WorkerDto, EngineError> {
+        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let w = self
+            .store()
+            .state()
+            .worker(&wid)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        if w.status.is_terminal() {
+            return Err(EngineError::AlreadyFinished {
+                id: id.to_string(),
+                status: w.status.as_str().into(),
+            });
+        }
+        let active = self.runtime().active;
+        if !active {
+            // No engine is supervising: do the whole stop here and now.
+            self.kill_unsupervised(&w, reason)?;
+        } else if !self.request_stop(&wid, None, OutcomeKind::Killed, reason, after.clone()) {
+            // Waiting between attempts: nothing to signal.
+            if let AfterStop::End(status) = after {
+                self.end_worker(&w, status, reason, clock::now())?;
+            }
+        }
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+    }
+
+    /// Stops a worker's process tree synchronously when no runtime runs
+    /// (a CLI command owning the home briefly).
+    fn kill_unsupervised(&self, w: &Worker, reason: &str) -> Result<(), EngineError> {
+        let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
+        if let Some(a) = w.live_attempt() {
+            if let Some(pid) = a
+                .pid
+                .filter(|p| procfs::is_same_process(*p, a.start_ticks, w.id.as_str()))
+            {
+                spawner::signal_group(pid, libc::SIGTERM);
+                let deadline = Instant::now() + grace;
+                while procfs::is_running(pid) && Instant::now() < deadline {
+                    std::thread::sleep(StdDuration::from_millis(50));
+                }
+                spawner::signal_group(pid, libc::SIGKILL);
+            }
+            spawner::sweep(w.id.as_str());
+            let mut progress = Progress::default();
+            let now = clock::now();
+            let mut tail =
+                Tail::new(attempt_dir(&self.inner.home, &w.id, a.n).join("stdout.jsonl"));
+            for line in tail.read_lines() {
+                progress.apply_line(&line, now);
+            }
+            let outcome = classify(
+                &progress,
+                Exit::Unknown,
+                Some((OutcomeKind::Killed, reason)),
+            );
+            let mut store = self.store();
+            store.commit(
+                Event::AttemptEnded {
+                    worker_id: w.id.clone(),
+                    attempt: a.n,
+                    outcome,
+                },
+                now,
+            )?;
+        }
+        self.end_worker(w, WorkerStatus::Cancelled, reason, clock::now())
+    }
+
+    /// Pauses or resumes starting new workers (restarts go on).
+    pub fn set_spawning_paused(&self, paused: bool) -> Result<(), EngineError> {
+        let mut store = self.store();
+        if store.state().spawning_paused != paused {
+            store.commit(Event::SpawningPaused { paused }, clock::now())?;
+        }
+        Ok(())
+    }
+
+    /// Stops the live workers of a task (used by cancel).
+    pub(crate) fn stop_task_workers(&self, task_id: &TaskId) {
+        let ids: Vec<WorkerId> = self
+            .store()
+            .state()
+            .workers()
+            .filter(|w| &w.task_id == task_id && !w.status.is_terminal())
+            .map(|w| w.id.clone())
+            .collect();
+        for id in ids {
+            let _ = self.stop_worker(
+                id.as_str(),
+                AfterStop::End(WorkerStatus::Cancelled),
+                "task cancelled by a person",
+            );
+        }
+    }
+}
+
+/// The DTO of a worker seen from outside the owning engine: its live
+/// attempt's output files are read to show what it is doing.
+pub fn observed_dto(home: &crate::Home, w: &Worker, time_limit_secs: u64) -> WorkerDto {
+    let Some(a) = w.live_attempt() else {
+        return worker_dto(w, None, time_limit_secs, None);
+    };
+    let dir = attempt_dir(home, &w.id, a.n);
+    let mut live = Live {
+        worker_id: w.id.clone(),
+        task_id: w.task_id.clone(),
+        expert: w.expert.clone(),
+        attempt: a.n,
+        pid: a.pid.unwrap_or(0),
+        start_ticks: a.start_ticks,
+        child: None,
+        out: Tail::new(dir.join("stdout.jsonl")),
+        hooks: Tail::new(home.heartbeats().join(format!("{}.jsonl", w.id))),
+        progress: Progress::default(),
+        started_at: a.started_at,
+        last_hook_at: None,
+        last_hook: None,
+        stop: None,
+        result_seen: None,
+        last_emit: None,
+    };
+    // Times of lines are not known from outside: use the file's mtime.
+    let mtime = std::fs::metadata(dir.join("stdout.jsonl"))
+        .and_then(|m| m.modified())
+        .ok()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or(a.started_at);
+    absorb_output(&mut live, mtime);
+    worker_dto(w, Some(&live), time_limit_secs, None)
+}
+
+/// Reads new output and hook lines into the live state. True if anything came.
+fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
+    let lines = l.out.read_lines();
+    let mut changed = !lines.is_empty();
+    for line in &lines {
+        l.progress.apply_line(line, now);
+    }
+    for line in l.hooks.read_lines() {
+        if let Ok(hb) = serde_json::from_str::<Heartbeat>(&line) {
+            // A check-in about another attempt is not this attempt's sign of life.
+            if hb.attempt.is_some_and(|a| a != l.attempt) {
+                continue;
+            }
+            l.last_hook_at = Some(hb.at.min(now));
+            l.last_hook = hb.hook.clone().or(Some("check-in".into()));
+            if hb.hook.is_none() {
+                l.progress.last_checkin_at = Some(hb.at.min(now));
+                l.progress.checkin_progress = hb.progress;
+                l.progress.checkin_message = hb.message;
+            }
+            changed = true;
+        }
+    }
+    changed
+}
