@@ -7,4 +7,6 @@
 
 mod util;
 
+mod claude;
 mod foundation;
+mod runtime;

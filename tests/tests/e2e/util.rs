@@ -110,6 +110,103 @@ impl TestHome {
         child
     }
 
+    /// Edits config.json (a JSON merge of `patch` into it).
+    pub fn configure(&self, patch: serde_json::Value) {
+        let path = self.file("config.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        merge(&mut cfg, patch);
+        std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    }
+
+    /// Points the agent at the fake agent, with short grace and backoff so
+    /// tests run in seconds; every start is recorded in `starts.jsonl`.
+    pub fn use_fake_agent(&self) {
+        let record = self.scratch.path().join("starts.jsonl");
+        self.configure(serde_json::json!({
+            "agent": {"command": [fake_agent_bin()], "env": {"FAKE_AGENT_RECORD": record}},
+            "capacity": {"max_workers": 8},
+            "pm": {"kill_grace_secs": 1},
+            "restart": {"backoff_base_secs": 1, "backoff_max_secs": 2}
+        }));
+        for e in [
+            "development",
+            "security",
+            "inventory",
+            "cicd",
+            "coordinator",
+        ] {
+            self.edit_expert(e, serde_json::json!({"max_workers": 8}));
+        }
+    }
+
+    pub fn edit_expert(&self, name: &str, patch: serde_json::Value) {
+        let path = self.file(&format!("experts/{name}.json"));
+        let mut e: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        merge(&mut e, patch);
+        std::fs::write(&path, serde_json::to_string_pretty(&e).unwrap()).unwrap();
+    }
+
+    /// Agent starts recorded by the fake agent.
+    pub fn starts(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.scratch.path().join("starts.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// A fresh folder for an agent to work in.
+    pub fn workdir(&self) -> PathBuf {
+        let d = self
+            .scratch
+            .path()
+            .join(format!("work-{}", SPAWNED.fetch_add(1, Ordering::SeqCst)));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Submits and returns the task id.
+    pub fn submit_in(&self, text: &str, workdir: &Path) -> String {
+        let v = self.json(&["submit", text, "--workdir", workdir.to_str().unwrap()]);
+        v["task_id"].as_str().unwrap().to_string()
+    }
+
+    pub fn task(&self, id: &str) -> serde_json::Value {
+        self.tasks()
+            .into_iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("no task {id}"))
+    }
+
+    pub fn workers(&self) -> Vec<serde_json::Value> {
+        self.json(&["workers"])
+            .as_array()
+            .cloned()
+            .expect("workers array")
+    }
+
+    pub fn workers_of(&self, task: &str) -> Vec<serde_json::Value> {
+        self.workers()
+            .into_iter()
+            .filter(|w| w["task_id"] == task)
+            .collect()
+    }
+
+    /// Waits until the task reaches a terminal status; returns it.
+    pub fn wait_task_done(&self, id: &str, limit: Duration) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        wait_until(limit, &format!("task {id} to end"), || {
+            last = self.task(id);
+            matches!(
+                last["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        });
+        last
+    }
+
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         self.json(&["tasks"])
             .as_array()
@@ -119,6 +216,19 @@ impl TestHome {
 
     pub fn file(&self, rel: &str) -> PathBuf {
         self.path().join(rel)
+    }
+}
+
+impl Drop for TestHome {
+    /// Workers are detached on purpose; a test that fails midway must still
+    /// end every agent it caused. They carry `CORTEX_HOME=<this home>`.
+    fn drop(&mut self) {
+        for pid in pids_with_env(&format!("CORTEX_HOME={}", self.path().display())) {
+            // SAFETY: SIGKILL to a process started for this test home.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
     }
 }
 
@@ -235,4 +345,45 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn merge(into: &mut serde_json::Value, patch: serde_json::Value) {
+    match (into, patch) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// True if a process with this pid exists and is not a zombie.
+pub fn pid_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s.rsplit(')').next().and_then(|r| r.trim().chars().next());
+            !matches!(state, Some('Z' | 'X'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Pids of live processes whose environment carries `CORTEX_WORKER_ID=<id>`.
+pub fn tagged_pids(worker: &str) -> Vec<u32> {
+    pids_with_env(&format!("CORTEX_WORKER_ID={worker}"))
+}
+
+/// Pids of live processes whose environment holds exactly `key=value`.
+pub fn pids_with_env(want: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|kv| kv == want.as_bytes()))
+                .unwrap_or(false)
+                && pid_running(*p)
+        })
+        .collect()
 }

@@ -1,0 +1,315 @@
+//! The worker runtime against the fake agent: every way a worker can end,
+//! stops that leave nothing behind, re-adoption after the engine is killed.
+
+use std::time::Duration;
+
+use crate::util::{pid_running, tagged_pids, text, wait_until, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(40);
+
+fn started_home() -> (TestHome, crate::util::OwnedChild) {
+    started_home_resuming_as("normal")
+}
+
+/// `mode`: how a resumed attempt behaves (the resume prompt carries no
+/// mode token of its own).
+fn started_home_resuming_as(mode: &str) -> (TestHome, crate::util::OwnedChild) {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"agent": {"env": {"FAKE_AGENT_RESUME_MODE": mode}}}));
+    let owner = h.start_owner();
+    (h, owner)
+}
+
+#[test]
+fn a_normal_worker_completes_with_its_file_tokens_and_cost() {
+    let (h, owner) = started_home();
+    let wd = h.workdir();
+    let id = h.submit_in("implement the login endpoint FAKE:normal", &wd);
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(
+        std::fs::read_to_string(wd.join("fake-out.txt")).unwrap(),
+        "implement the login endpoint FAKE:normal"
+    );
+    let w = &h.workers_of(&id)[0];
+    assert_eq!(w["state"], "completed");
+    assert!(w["cost_usd"].as_f64().unwrap() > 0.0, "{w}");
+    assert!(w["tokens"]["input"].as_u64().unwrap() > 0, "{w}");
+    assert!(
+        w["session_id"].as_str().is_some_and(|s| s.len() == 36),
+        "{w}"
+    );
+    assert!(
+        t["cost_usd"].as_f64().unwrap() > 0.0,
+        "summed per task: {t}"
+    );
+    // The agent got the task as one argument, its tags, and the hook settings.
+    let start = &h.starts()[0];
+    let args: Vec<&str> = start["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let p = args.iter().position(|a| *a == "-p").unwrap();
+    assert_eq!(args[p + 1], "implement the login endpoint FAKE:normal");
+    assert!(args.contains(&"--settings") && args.contains(&"--append-system-prompt"));
+    assert_eq!(start["env_worker"], w["id"]);
+    assert_eq!(start["env_attempt"], "1");
+    let logs = h.cortex(&["logs", w["id"].as_str().unwrap()]);
+    assert!(
+        text(&logs.stdout).contains("→ Bash"),
+        "{}",
+        text(&logs.stdout)
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_crashing_worker_is_retried_with_resume_then_fails_with_the_reason() {
+    let (h, owner) = started_home_resuming_as("crash");
+    let id = h.submit_in("fix the parser FAKE:crash", &h.workdir());
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exited with 3") && reason.contains("no restarts left"),
+        "{reason}"
+    );
+    let starts = h.starts();
+    assert_eq!(starts.len(), 3, "1 attempt + max_restarts (2)");
+    let session = |s: &serde_json::Value, flag: &str| {
+        let a: Vec<String> = s["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        a.iter().position(|x| x == flag).map(|i| a[i + 1].clone())
+    };
+    let first = session(&starts[0], "--session-id").expect("first attempt has a session id");
+    assert_eq!(
+        session(&starts[1], "--resume"),
+        Some(first.clone()),
+        "restarts resume the conversation"
+    );
+    assert_eq!(session(&starts[2], "--resume"), Some(first));
+    assert_eq!(starts[2]["env_attempt"], "3");
+    owner.stop();
+}
+
+#[test]
+fn slow_start_flood_rate_limit_and_error_results_end_honestly() {
+    let (h, owner) = started_home();
+    let cases = [
+        ("warm up slowly FAKE:slow_start FAKE_SECS:2", "completed"),
+        ("print a lot FAKE:flood FAKE_LINES:20000", "completed"),
+        (
+            "call a busy API FAKE:rate_limited FAKE_SECS:0.3",
+            "completed",
+        ),
+        ("loop forever FAKE:max_turns", "failed"),
+    ];
+    let ids: Vec<(String, &str)> = cases
+        .iter()
+        .map(|(t, want)| (h.submit_in(t, &h.workdir()), *want))
+        .collect();
+    for (id, want) in &ids {
+        let t = h.wait_task_done(id, LIMIT);
+        assert_eq!(t["status"], *want, "{t}");
+    }
+    let flood = &h.workers_of(&ids[1].0)[0];
+    assert_eq!(
+        flood["tokens"]["input"].as_u64(),
+        Some(100 * 20_000),
+        "every one of the 20,000 messages counted: {flood}"
+    );
+    let turns = h.task(&ids[3].0);
+    assert!(
+        turns["reason"]
+            .as_str()
+            .unwrap()
+            .contains("maximum number of turns"),
+        "{turns}"
+    );
+    assert_eq!(
+        h.workers_of(&ids[3].0)[0]["restarts"],
+        0,
+        "max turns is not retried"
+    );
+    owner.stop();
+}
+
+#[test]
+fn an_api_error_is_retried_and_a_recovered_retry_completes() {
+    let (h, owner) = started_home_resuming_as("error_result");
+    let id = h.submit_in("hit a bad API FAKE:error_result", &h.workdir());
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    assert!(
+        t["reason"].as_str().unwrap().contains("API error 500"),
+        "{t}"
+    );
+    assert_eq!(h.starts().len(), 3, "transient: retried up to max_restarts");
+    owner.stop();
+
+    // The same failure that clears up on the retry ends well.
+    let (h, owner) = started_home_resuming_as("normal");
+    let id = h.submit_in("hit a flaky API FAKE:error_result", &h.workdir());
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let w = &h.workers_of(&id)[0];
+    assert_eq!(w["attempt"], 2, "{w}");
+    owner.stop();
+}
+
+#[test]
+fn killing_a_worker_that_ignores_sigterm_and_hides_a_grandchild_leaves_no_process() {
+    let (h, owner) = started_home();
+    let a = h.submit_in("stubborn FAKE:ignore_sigterm", &h.workdir());
+    let b = h.submit_in("escape artist FAKE:grandchild", &h.workdir());
+    let mut grandchild = 0u32;
+    wait_until(
+        LIMIT,
+        "both workers running, the grandchild started",
+        || {
+            let ws = h.workers();
+            let running = ws.iter().filter(|w| w["state"] == "running").count() == 2;
+            if let Some(w) = ws.iter().find(|w| w["task_id"] == b.as_str()) {
+                let err = std::fs::read_to_string(h.file(&format!(
+                    "workers/{}/attempt-1/stderr.log",
+                    w["id"].as_str().unwrap()
+                )))
+                .unwrap_or_default();
+                if let Some(pid) = err
+                    .split("grandchild pid ")
+                    .nth(1)
+                    .and_then(|s| s.trim().split_whitespace().next())
+                {
+                    grandchild = pid.parse().unwrap_or(0);
+                }
+            }
+            running && grandchild > 0
+        },
+    );
+    assert!(pid_running(grandchild));
+    for task in [&a, &b] {
+        let w = h.workers_of(task)[0]["id"].as_str().unwrap().to_string();
+        assert!(!tagged_pids(&w).is_empty());
+        let out = h.cortex(&["kill", &w]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let t = h.wait_task_done(task, LIMIT);
+        assert_eq!(t["status"], "cancelled", "{t}");
+        assert!(
+            tagged_pids(&w).is_empty(),
+            "no process with the tag of {w} may survive"
+        );
+    }
+    assert!(
+        !pid_running(grandchild),
+        "the grandchild in its own session was swept"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_missing_agent_binary_fails_the_attempt_at_once_with_a_clear_reason() {
+    let (h, owner) = started_home();
+    h.configure(serde_json::json!({"agent": {"command": ["/nonexistent/claude"]}}));
+    owner.stop();
+    let owner = h.start_owner();
+    let id = h.submit_in("anything", &h.workdir());
+    let started = std::time::Instant::now();
+    let t = h.wait_task_done(&id, Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "failed within a second or so, never stuck pending"
+    );
+    assert_eq!(t["status"], "failed");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`/nonexistent/claude` was not found"),
+        "{reason}"
+    );
+    owner.stop();
+}
+
+#[test]
+fn an_engine_killed_with_three_running_workers_re_adopts_them_and_records_each_once() {
+    let (h, owner) = started_home();
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            h.submit_in(
+                &format!("slow job {i} FAKE:slow FAKE_SECS:1 FAKE_LINES:4"),
+                &h.workdir(),
+            )
+        })
+        .collect();
+    wait_until(LIMIT, "three workers running", || {
+        h.workers()
+            .iter()
+            .filter(|w| w["state"] == "running")
+            .count()
+            == 3
+    });
+    owner.kill();
+    let owner = h.start_owner();
+    for id in &ids {
+        let t = h.wait_task_done(id, LIMIT);
+        assert_eq!(t["status"], "completed", "{t}");
+        let ws = h.workers_of(id);
+        assert_eq!(ws.len(), 1, "one worker per task");
+        assert_eq!(ws[0]["attempt"], 1, "not started twice");
+        assert!(
+            ws[0]["cost_usd"].as_f64().unwrap() > 0.0,
+            "result recorded: {}",
+            ws[0]
+        );
+    }
+    assert_eq!(h.starts().len(), 3, "no agent started twice");
+    let out = owner.stop();
+    assert!(
+        text(&out.stderr).contains("re-adopted a running worker"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
+    let (h, owner) = started_home();
+    let id = h.submit_in("will be orphaned FAKE:hang", &h.workdir());
+    wait_until(LIMIT, "worker running", || {
+        h.workers().iter().any(|w| w["state"] == "running")
+    });
+    owner.kill();
+    let w = h.workers_of(&id)[0].clone();
+    let pid = w["pid"].as_u64().unwrap() as u32;
+    // SAFETY: killing the test's own agent process by pid.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    wait_until(LIMIT, "agent gone", || !pid_running(pid));
+    let owner = h.start_owner();
+    wait_until(LIMIT, "settled", || {
+        h.workers_of(&id)[0]["state"] != "running"
+    });
+    let w = &h.workers_of(&id)[0];
+    assert!(
+        w["reason"].as_str().unwrap().contains("no result line"),
+        "{w}"
+    );
+    owner.stop();
+}
+
+#[test]
+fn pause_stops_new_workers_and_resume_starts_them() {
+    let (h, owner) = started_home();
+    assert!(h.cortex(&["pause"]).status.success());
+    let id = h.submit_in("wait for resume FAKE:normal", &h.workdir());
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(h.workers_of(&id).is_empty(), "no worker while paused");
+    assert!(h.cortex(&["resume"]).status.success());
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    owner.stop();
+}
