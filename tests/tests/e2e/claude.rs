@@ -122,7 +122,7 @@ fn a_tool_task_completes_with_its_file_tokens_and_cost() {
 
 #[test]
 fn an_api_error_ends_failed_with_the_status_as_reason() {
-    let (h, _mock) = claude_home();
+    let (h, mock) = claude_home();
     h.edit_expert("development", serde_json::json!({"max_restarts": 0}));
     let owner = h.start_owner();
     let id = h.submit_in("Fix the login handler. MOCK:e500", &h.workdir());
@@ -131,6 +131,11 @@ fn an_api_error_ends_failed_with_the_status_as_reason() {
     assert!(
         t["reason"].as_str().unwrap().contains("API error 500"),
         "{t}"
+    );
+    let requests = std::fs::read_to_string(&mock.log).unwrap_or_default();
+    assert!(
+        requests.contains("\"e500\""),
+        "the CLI really called the mock: {requests}"
     );
     owner.stop();
 }

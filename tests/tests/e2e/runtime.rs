@@ -184,7 +184,7 @@ fn killing_a_worker_that_ignores_sigterm_and_hides_a_grandchild_leaves_no_proces
                 if let Some(pid) = err
                     .split("grandchild pid ")
                     .nth(1)
-                    .and_then(|s| s.trim().split_whitespace().next())
+                    .and_then(|s| s.split_whitespace().next())
                 {
                     grandchild = pid.parse().unwrap_or(0);
                 }
