@@ -61,6 +61,14 @@ pub enum Command {
     Kill { worker: String },
     /// Stop a worker's attempt and start a new one that resumes its conversation.
     Restart { worker: String },
+    /// Give a worker more time.
+    Extend {
+        worker: String,
+        #[arg(long, value_name = "N")]
+        minutes: u64,
+    },
+    /// Send a worker a message: its attempt stops and a new one resumes the conversation with TEXT.
+    Nudge { worker: String, text: String },
     /// Stop starting new workers (running ones go on).
     Pause,
     /// Start new workers again.

@@ -68,6 +68,12 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::Restart { worker_id } => engine
             .restart_worker(worker_id)
             .map(|w| serde_json::to_value(w).unwrap_or_default()),
+        InboxOp::Extend { worker_id, minutes } => engine
+            .extend_worker(worker_id, *minutes)
+            .map(|w| serde_json::to_value(w).unwrap_or_default()),
+        InboxOp::Nudge { worker_id, text } => engine
+            .nudge_worker(worker_id, text)
+            .map(|w| serde_json::to_value(w).unwrap_or_default()),
         InboxOp::SetPaused { paused } => engine
             .set_spawning_paused(*paused)
             .map(|()| serde_json::json!({"paused": paused})),

@@ -40,6 +40,22 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Restart { worker } => {
             crate::worker_cmds::control(home, InboxOp::Restart { worker_id: worker }, json)
         }
+        Command::Extend { worker, minutes } => crate::worker_cmds::control(
+            home,
+            InboxOp::Extend {
+                worker_id: worker,
+                minutes,
+            },
+            json,
+        ),
+        Command::Nudge { worker, text } => crate::worker_cmds::control(
+            home,
+            InboxOp::Nudge {
+                worker_id: worker,
+                text,
+            },
+            json,
+        ),
         Command::Pause => {
             crate::worker_cmds::control(home, InboxOp::SetPaused { paused: true }, json)
         }
@@ -426,6 +442,16 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
                 .as_deref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
+        ),
+        E::Alert { alert } => println!(
+            "ALERT [{:?}] {}{}",
+            alert.severity,
+            alert
+                .worker_id
+                .as_ref()
+                .map(|w| format!("{w}: "))
+                .unwrap_or_default(),
+            alert.message
         ),
         E::WorkerUpdated { worker } => {
             if worker.state.is_terminal() || worker.activity.is_none() {

@@ -143,9 +143,15 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
     let verb = match &op {
         InboxOp::Kill { .. } => "killed",
         InboxOp::Restart { .. } => "restarting",
+        InboxOp::Extend { .. } => "extended",
+        InboxOp::Nudge { .. } => "nudged (resuming with the message)",
         _ => "",
     };
-    if let InboxOp::Kill { worker_id } | InboxOp::Restart { worker_id } = &op {
+    if let InboxOp::Kill { worker_id }
+    | InboxOp::Restart { worker_id }
+    | InboxOp::Extend { worker_id, .. }
+    | InboxOp::Nudge { worker_id, .. } = &op
+    {
         parse_worker(worker_id)?;
     }
     let value = answered(client::execute(home, op, Duration::from_secs(60))?)?;

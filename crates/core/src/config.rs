@@ -254,9 +254,16 @@ pub struct PmConfig {
     /// Seconds between SIGTERM and SIGKILL when a worker is stopped.
     #[serde(default = "d_grace")]
     pub kill_grace_secs: u64,
-    /// Send a nudge through stdin when a worker stalls (stream-json input).
+    /// Send a nudge when a worker stalls (resumes it with a message).
     #[serde(default)]
     pub nudge_on_stall: bool,
+    /// CPU use of a worker's process tree, in percent of one core over a
+    /// few seconds, that counts as "busy". An idle agent's timers use ~1%.
+    #[serde(default = "d_busy_cpu")]
+    pub busy_cpu_percent: f64,
+}
+fn d_busy_cpu() -> f64 {
+    5.0
 }
 fn d_startup() -> u64 {
     120
@@ -286,6 +293,7 @@ impl Default for PmConfig {
             tick_millis: d_tick(),
             kill_grace_secs: d_grace(),
             nudge_on_stall: false,
+            busy_cpu_percent: d_busy_cpu(),
         }
     }
 }
@@ -525,6 +533,16 @@ impl Config {
             ),
         ] {
             check_positive(f, k, v)?;
+        }
+        if !(pm.busy_cpu_percent > 0.0 && pm.busy_cpu_percent <= 100.0) {
+            return Err(ConfigError::new(
+                f,
+                Some("pm.busy_cpu_percent"),
+                format!(
+                    "{} is out of range, expected a number above 0 and at most 100",
+                    pm.busy_cpu_percent
+                ),
+            ));
         }
         if !(pm.late_after_secs <= pm.stalled_after_secs
             && pm.stalled_after_secs <= pm.zombie_after_secs)

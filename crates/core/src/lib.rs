@@ -7,8 +7,10 @@
 //!
 //! May depend on: serde, thiserror, chrono (types only), sha2.
 
+pub mod alerts;
 pub mod config;
 pub mod eval;
+pub mod health;
 pub mod id;
 pub mod input;
 pub mod learned;

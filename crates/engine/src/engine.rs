@@ -97,9 +97,19 @@ pub struct StatusDto {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
-    TaskSubmitted { task: TaskDto },
-    TaskUpdated { task: TaskDto },
-    WorkerUpdated { worker: crate::runtime::WorkerDto },
+    TaskSubmitted {
+        task: TaskDto,
+    },
+    TaskUpdated {
+        task: TaskDto,
+    },
+    WorkerUpdated {
+        worker: crate::runtime::WorkerDto,
+    },
+    /// Something a person should know (stalled, zombie, timeout, failure...).
+    Alert {
+        alert: cortex_core::alerts::Alert,
+    },
 }
 
 pub(crate) struct Inner {
@@ -111,6 +121,7 @@ pub(crate) struct Inner {
     events: broadcast::Sender<EngineEvent>,
     load_report: LoadReport,
     pub(crate) runtime: Mutex<crate::runtime::Runtime>,
+    pub(crate) pm: Mutex<crate::pm::PmState>,
 }
 
 /// A handle on a running engine; cheap to clone.
@@ -148,6 +159,9 @@ impl Engine {
                 router: RwLock::new(router),
                 learned: RwLock::new(learning::load(home)),
                 runtime: Mutex::new(crate::runtime::Runtime::new(agent_command)),
+                pm: Mutex::new(crate::pm::PmState::new(
+                    settings.0.notifications.coalesce_window_millis,
+                )),
                 settings: RwLock::new(settings),
                 events,
                 load_report,
@@ -497,7 +511,10 @@ impl Engine {
                             }
                             Err(e) => Err(e),
                         },
-                        InboxOp::Kill { worker_id } | InboxOp::Restart { worker_id } => {
+                        InboxOp::Kill { worker_id }
+                        | InboxOp::Restart { worker_id }
+                        | InboxOp::Extend { worker_id, .. }
+                        | InboxOp::Nudge { worker_id, .. } => {
                             // Worker control needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), worker_id.clone()));
                             continue;
@@ -533,6 +550,8 @@ impl Engine {
         for (id, op, worker_id) in deferred {
             let result = match op {
                 InboxOp::Kill { .. } => self.kill_worker(&worker_id),
+                InboxOp::Extend { minutes, .. } => self.extend_worker(&worker_id, minutes),
+                InboxOp::Nudge { text, .. } => self.nudge_worker(&worker_id, &text),
                 _ => self.restart_worker(&worker_id),
             };
             acks.push(ack_of(id, result.map(|w| serde_json::to_value(w).ok())));
@@ -597,6 +616,7 @@ impl Engine {
                 _ = tick.tick() => {
                     self.process_inbox()?;
                     self.tick_runtime()?;
+                    self.tick_pm()?;
                     self.snapshot_if_due()?;
                 }
             }

@@ -39,6 +39,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Protocol(String),
+    /// A value out of range or of the wrong form (exit code 2).
+    #[error("{0}")]
+    BadValue(String),
 }
 
 impl EngineError {
@@ -58,6 +61,7 @@ impl EngineError {
                 | Self::Config(_)
                 | Self::UnknownTask(_)
                 | Self::UnknownExpert { .. }
+                | Self::BadValue(_)
                 | Self::AlreadyFinished { .. }
         )
     }
@@ -74,6 +78,7 @@ impl EngineError {
             Self::HomeUnusable { .. } => "home_unusable",
             Self::Io { .. } => "io",
             Self::Protocol(_) => "protocol",
+            Self::BadValue(_) => "bad_input",
         }
     }
 }

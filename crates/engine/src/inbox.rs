@@ -33,6 +33,8 @@ pub enum InboxOp {
     Kill { worker_id: String },
     Restart { worker_id: String },
     SetPaused { paused: bool },
+    Extend { worker_id: String, minutes: u64 },
+    Nudge { worker_id: String, text: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

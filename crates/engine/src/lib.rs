@@ -26,6 +26,7 @@ pub use error::EngineError;
 pub use home::Home;
 pub use lock::OwnerKind;
 pub mod driver;
+pub mod pm;
 pub mod procfs;
 pub mod runtime;
 pub mod spawner;

@@ -86,6 +86,39 @@ pub fn tagged(worker_id: &str) -> Vec<u32> {
         .collect()
 }
 
+/// One read of every process's parent and CPU time, for a whole PM tick.
+#[derive(Debug, Default)]
+pub struct ProcessTable {
+    children: HashMap<u32, Vec<u32>>,
+    cpu: HashMap<u32, u64>,
+}
+
+impl ProcessTable {
+    pub fn read() -> Self {
+        let mut t = Self::default();
+        for p in all_pids() {
+            if let Some(s) = read_stat(p) {
+                t.children.entry(s.ppid).or_default().push(p);
+                t.cpu.insert(p, s.utime + s.stime);
+            }
+        }
+        t
+    }
+
+    /// CPU ticks of `pid` and its descendants.
+    pub fn tree_cpu_ticks(&self, pid: u32) -> Option<u64> {
+        let mut total = *self.cpu.get(&pid)?;
+        let mut frontier = vec![pid];
+        while let Some(p) = frontier.pop() {
+            for c in self.children.get(&p).into_iter().flatten() {
+                total += self.cpu.get(c).copied().unwrap_or(0);
+                frontier.push(*c);
+            }
+        }
+        Some(total)
+    }
+}
+
 /// CPU seconds used by `pid` and all its descendants, in clock ticks.
 pub fn tree_cpu_ticks(pid: u32) -> Option<u64> {
     let stats: HashMap<u32, Stat> = all_pids()

@@ -98,8 +98,10 @@ impl Tail {
 pub(crate) enum AfterStop {
     /// End the worker with this status.
     End(WorkerStatus),
-    /// Start the next attempt, resuming the conversation.
+    /// Start the next attempt at once, resuming the conversation.
     Restart,
+    /// Start the next attempt after the restart backoff (PM restarts).
+    RestartAfterBackoff,
     /// Settle by the result line already received (agent hung after it).
     SettleByResult,
 }
@@ -143,6 +145,8 @@ pub struct Runtime {
     active: bool,
     agent_command: Vec<String>,
     heartbeat_command: Vec<String>,
+    /// A person's message for a worker's next attempt (`cortex nudge`).
+    pending_prompts: HashMap<WorkerId, String>,
 }
 
 impl Runtime {
@@ -155,6 +159,7 @@ impl Runtime {
             active: false,
             agent_command,
             heartbeat_command: vec![exe, "heartbeat".into()],
+            pending_prompts: HashMap::new(),
         }
     }
 }
@@ -598,9 +603,42 @@ impl Engine {
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
         );
+        let person_or_budget = matches!(
+            outcome.kind,
+            OutcomeKind::Killed | OutcomeKind::Budget | OutcomeKind::TimedOut
+        );
+        if outcome.kind != OutcomeKind::Success
+            && !person_or_budget
+            && !matches!(after, Some(AfterStop::RestartAfterBackoff))
+        {
+            // PM kills are counted when decided; these are the agent's own failures.
+            self.note_failure(&live.expert, now);
+        }
         match after {
             Some(AfterStop::Restart) => {
                 self.start_attempt(&worker, Some(outcome.reason.clone()), now)?;
+            }
+            Some(AfterStop::RestartAfterBackoff) => {
+                let n = worker.restarts() + 1;
+                let wait = backoff_secs(
+                    config.restart.backoff_base_secs,
+                    config.restart.backoff_max_secs,
+                    n,
+                );
+                let not_before =
+                    now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
+                self.store().commit(
+                    Event::WorkerWaiting {
+                        worker_id: worker.id.clone(),
+                        not_before,
+                        reason: format!(
+                            "{}; restart {n} of {max_restarts} in {wait}s",
+                            outcome.reason
+                        ),
+                    },
+                    now,
+                )?;
+                self.emit_worker(&worker.id);
             }
             Some(AfterStop::End(status)) => {
                 self.end_worker(&worker, status, &outcome.reason, now)?;
@@ -665,6 +703,30 @@ impl Engine {
             store.state().task(&worker.task_id).cloned()
         };
         info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
+        self.pm_worker_ended(&worker.id, status);
+        let notify = match status {
+            WorkerStatus::Failed => Some((
+                cortex_core::health::AlertKind::Failed,
+                cortex_core::health::Severity::Critical,
+            )),
+            WorkerStatus::Completed => Some((
+                cortex_core::health::AlertKind::Completed,
+                cortex_core::health::Severity::Info,
+            )),
+            _ => None,
+        };
+        if let Some((kind, severity)) = notify {
+            self.raise_alert(cortex_core::alerts::Alert {
+                at: now,
+                severity,
+                kind,
+                worker_id: Some(worker.id.clone()),
+                task_id: Some(worker.task_id.clone()),
+                attempt: worker.current().map(|a| a.n),
+                message: format!("{} {}: {reason}", worker.expert, status.as_str()),
+                summarized: vec![],
+            });
+        }
         if let Some(t) = &task {
             if status != WorkerStatus::Cancelled {
                 self.record_outcome(
@@ -710,8 +772,11 @@ impl Engine {
             .unwrap_or_default();
         let n = worker.current().map_or(1, |a| a.n + 1);
         let resume = resume_reason.as_ref().and(worker.session_id.clone());
-        let prompt = match (&resume, &resume_reason) {
-            (Some(_), Some(why)) => driver::resume_prompt(why),
+        let nudge = self.runtime().pending_prompts.remove(&worker.id);
+        let prompt = match (&resume, &resume_reason, nudge) {
+            (_, _, Some(message)) if resume.is_some() => message,
+            (_, _, Some(message)) => format!("{description}\n\n{message}"),
+            (Some(_), Some(why), None) => driver::resume_prompt(why),
             _ => description,
         };
         let (command, heartbeat) = {
@@ -917,9 +982,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Experts whose circuit breaker is open (filled in by the PM).
+    /// Experts whose circuit breaker is open.
     pub(crate) fn paused_experts(&self) -> Vec<String> {
-        Vec::new()
+        self.open_circuits(clock::now())
+    }
+
+    /// A person's message to a worker: its attempt is stopped and a new one
+    /// resumes the conversation with the message as the next prompt (agents
+    /// in `-p` mode read no input while they run).
+    pub fn nudge_worker(&self, id: &str, text: &str) -> Result<WorkerDto, EngineError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(EngineError::BadValue("the nudge text is empty".into()));
+        }
+        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        self.runtime().pending_prompts.insert(wid, text.to_string());
+        self.restart_worker(id)
     }
 
     pub(crate) fn emit_worker(&self, id: &WorkerId) {
@@ -937,31 +1015,30 @@ impl Engine {
             .1
             .get(&w.expert)
             .map_or(3600, |e| e.time_limit_secs);
+        let health = self.pm_health(&wid);
         let rt = self.runtime();
-        Some(worker_dto(&w, rt.live.get(&wid), limit, None))
+        let mut dto = worker_dto(
+            &w,
+            rt.live.get(&wid),
+            limit,
+            health.as_ref().map(|h| h.0.as_str().to_string()),
+        );
+        if let Some((_, Some(at), source)) = health {
+            dto.last_activity_at = Some(at);
+            dto.last_activity_source = source;
+        }
+        Some(dto)
     }
 
     /// Every worker, newest first.
     pub fn workers(&self) -> Vec<WorkerDto> {
-        let workers: Vec<Worker> = self.store().state().workers().cloned().collect();
-        let limits: HashMap<String, u64> = self
-            .settings()
-            .1
-            .iter()
-            .map(|e| (e.name.clone(), e.time_limit_secs))
+        let ids: Vec<String> = self
+            .store()
+            .state()
+            .workers()
+            .map(|w| w.id.to_string())
             .collect();
-        let rt = self.runtime();
-        let mut out: Vec<WorkerDto> = workers
-            .iter()
-            .map(|w| {
-                worker_dto(
-                    w,
-                    rt.live.get(&w.id),
-                    limits.get(&w.expert).copied().unwrap_or(3600),
-                    None,
-                )
-            })
-            .collect();
+        let mut out: Vec<WorkerDto> = ids.iter().filter_map(|id| self.worker(id)).collect();
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         out
     }

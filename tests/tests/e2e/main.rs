@@ -9,4 +9,5 @@ mod util;
 
 mod claude;
 mod foundation;
+mod pm;
 mod runtime;

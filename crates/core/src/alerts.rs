@@ -1,0 +1,167 @@
+//! Alert coalescing: one alert per worker per transition (the policy only
+//! alerts on transitions), and a single summary when many fire at once.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::health::{AlertKind, Severity};
+use crate::id::{TaskId, WorkerId};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub at: DateTime<Utc>,
+    pub severity: Severity,
+    pub kind: AlertKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<WorkerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    pub message: String,
+    /// For a summary: how many alerts it stands for, and their kinds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summarized: Vec<Alert>,
+}
+
+/// Holds alerts that arrive within `window` of the first one; the first is
+/// sent at once, the rest leave as one summary (or alone, if only one).
+#[derive(Debug, Clone)]
+pub struct Coalescer {
+    window: Duration,
+    open_until: Option<DateTime<Utc>>,
+    held: Vec<Alert>,
+}
+
+impl Coalescer {
+    pub fn new(window_millis: u64) -> Self {
+        Self {
+            window: Duration::milliseconds(i64::try_from(window_millis).unwrap_or(1500)),
+            open_until: None,
+            held: Vec::new(),
+        }
+    }
+
+    /// Takes an alert; returns what to send now.
+    pub fn push(&mut self, alert: Alert, now: DateTime<Utc>) -> Vec<Alert> {
+        let mut out = self.flush(now);
+        match self.open_until {
+            Some(_) => {
+                // The same worker and kind twice in a window is one alert.
+                let dup = self.held.iter().any(|h| {
+                    h.worker_id == alert.worker_id
+                        && h.kind == alert.kind
+                        && h.attempt == alert.attempt
+                });
+                if !dup {
+                    self.held.push(alert);
+                }
+            }
+            None => {
+                self.open_until = Some(now + self.window);
+                out.push(alert);
+            }
+        }
+        out
+    }
+
+    /// Releases what is due at `now`.
+    pub fn flush(&mut self, now: DateTime<Utc>) -> Vec<Alert> {
+        match self.open_until {
+            Some(until) if now >= until => {
+                self.open_until = None;
+                let held = std::mem::take(&mut self.held);
+                match held.len() {
+                    0 => Vec::new(),
+                    1 => held,
+                    n => {
+                        let severity = held
+                            .iter()
+                            .map(|a| a.severity)
+                            .max_by_key(|s| *s as u8)
+                            .unwrap_or(Severity::Warning);
+                        let mut kinds: Vec<String> = held
+                            .iter()
+                            .map(|a| format!("{:?}", a.kind).to_lowercase())
+                            .collect();
+                        kinds.sort();
+                        kinds.dedup();
+                        vec![Alert {
+                            at: now,
+                            severity,
+                            kind: held[0].kind,
+                            worker_id: None,
+                            task_id: None,
+                            attempt: None,
+                            message: format!(
+                                "{n} more workers need attention ({})",
+                                kinds.join(", ")
+                            ),
+                            summarized: held,
+                        }]
+                    }
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap()
+    }
+
+    fn alert(w: u8, kind: AlertKind) -> Alert {
+        Alert {
+            at: t(0),
+            severity: Severity::Warning,
+            kind,
+            worker_id: Some(WorkerId::new(1, [w; 10])),
+            task_id: None,
+            attempt: Some(1),
+            message: "m".into(),
+            summarized: vec![],
+        }
+    }
+
+    #[test]
+    fn first_alert_goes_at_once_and_a_burst_becomes_one_summary() {
+        let mut c = Coalescer::new(1000);
+        assert_eq!(c.push(alert(1, AlertKind::Stalled), t(0)).len(), 1);
+        for w in 2..=6 {
+            assert!(c
+                .push(alert(w, AlertKind::Stalled), t(100 * i64::from(w)))
+                .is_empty());
+        }
+        assert!(
+            c.push(alert(6, AlertKind::Stalled), t(700)).is_empty(),
+            "duplicate folded"
+        );
+        assert!(c.flush(t(999)).is_empty());
+        let out = c.flush(t(1000));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].summarized.len(), 5);
+        assert!(
+            out[0].message.starts_with("5 more workers"),
+            "{}",
+            out[0].message
+        );
+        // Quiet again: the next alert goes at once.
+        assert_eq!(c.push(alert(9, AlertKind::Zombie), t(5000)).len(), 1);
+    }
+
+    #[test]
+    fn a_single_held_alert_is_sent_as_itself() {
+        let mut c = Coalescer::new(1000);
+        c.push(alert(1, AlertKind::Stalled), t(0));
+        c.push(alert(2, AlertKind::Zombie), t(10));
+        let out = c.flush(t(1000));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, AlertKind::Zombie);
+        assert!(out[0].summarized.is_empty());
+    }
+}

@@ -1,0 +1,723 @@
+//! The health policy: what a worker's signals mean, and what to do.
+//!
+//! `decide` is a pure function of the worker's view (limits, what was
+//! already done), the observations of this tick, and the time. Liveness is
+//! observed, never requested: the latest of output, hook events, check-ins,
+//! CPU progress of the process tree and transcript growth counts as a sign
+//! of life. A worker that waits on an API retry or a rate limit is
+//! `waiting`, not stalled. Every action names the worker and the attempt it
+//! is about, so it cannot touch a newer attempt.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ExpertProfile, PmConfig};
+use crate::id::WorkerId;
+use crate::stream::{Activity, OutcomeKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// No output yet, within the startup budget.
+    Starting,
+    Healthy,
+    /// Silent with no CPU progress past `late_after`.
+    Late,
+    /// Silent past `stalled_after`.
+    Stalled,
+    /// Silent past `zombie_after`, or gone while the state says running.
+    Zombie,
+    /// Rate limit or API backoff: a wait, not a hang.
+    Waiting,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Healthy => "healthy",
+            Self::Late => "late",
+            Self::Stalled => "stalled",
+            Self::Zombie => "zombie",
+            Self::Waiting => "waiting",
+        }
+    }
+}
+
+/// What the policy knows about a worker beyond this tick's signals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerView {
+    pub worker_id: WorkerId,
+    pub attempt: u32,
+    pub attempt_started_at: DateTime<Utc>,
+    /// When the worker's first attempt started (time limits count from here).
+    pub worker_started_at: DateTime<Utc>,
+    pub time_limit_secs: u64,
+    /// Seconds already added by extensions.
+    pub extended_secs: u64,
+    pub extensions_used: u32,
+    pub max_extensions: u32,
+    pub extension_secs: u64,
+    pub restarts_used: u32,
+    pub max_restarts: u32,
+    pub token_budget: Option<u64>,
+    pub cost_budget_usd: Option<f64>,
+    /// Health decided at the previous tick.
+    pub health: Health,
+    /// Time-limit warning levels (50, 75, 90) already sent.
+    pub time_warnings_sent: Vec<u8>,
+    pub budget_warned: bool,
+    /// The expert's circuit breaker is open: do not restart.
+    pub circuit_open: bool,
+}
+
+impl WorkerView {
+    /// Builds a view from an expert profile's limits.
+    pub fn limits_from(&mut self, e: &ExpertProfile) {
+        self.time_limit_secs = e.time_limit_secs;
+        self.max_extensions = e.max_extensions;
+        self.extension_secs = e.extension_secs;
+        self.max_restarts = e.max_restarts;
+        self.token_budget = e.token_budget;
+        self.cost_budget_usd = e.cost_budget_usd;
+    }
+}
+
+/// This tick's signals for the live attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observations {
+    pub process_alive: bool,
+    pub last_output_at: Option<DateTime<Utc>>,
+    pub last_hook_at: Option<DateTime<Utc>>,
+    pub last_checkin_at: Option<DateTime<Utc>>,
+    /// Last time the process tree's CPU time went up.
+    pub last_cpu_progress_at: Option<DateTime<Utc>>,
+    /// Last time the session transcript grew.
+    pub last_transcript_growth_at: Option<DateTime<Utc>>,
+    pub activity: Activity,
+    pub tokens: u64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Stalled,
+    Zombie,
+    TimeoutWarning,
+    TimedOut,
+    Budget,
+    Failed,
+    CircuitBreaker,
+    Completed,
+    Extended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// What the PM does; each is journaled to pm-activity.jsonl by the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Health changed (recorded; `late` stops here).
+    Transition {
+        worker_id: WorkerId,
+        attempt: u32,
+        from: Health,
+        to: Health,
+        reason: String,
+    },
+    Alert {
+        worker_id: WorkerId,
+        attempt: u32,
+        kind: AlertKind,
+        severity: Severity,
+        message: String,
+    },
+    /// Resume the conversation with a message (stalled, if configured).
+    Nudge {
+        worker_id: WorkerId,
+        attempt: u32,
+    },
+    /// Kill the attempt's tree; restart it (resumed) or end the worker.
+    Kill {
+        worker_id: WorkerId,
+        attempt: u32,
+        kind: OutcomeKind,
+        reason: String,
+        restart: bool,
+    },
+    Extend {
+        worker_id: WorkerId,
+        attempt: u32,
+        secs: u64,
+    },
+    TimeWarningSent {
+        worker_id: WorkerId,
+        attempt: u32,
+        level: u8,
+    },
+    BudgetWarningSent {
+        worker_id: WorkerId,
+        attempt: u32,
+    },
+}
+
+/// The latest sign of life and which signal gave it.
+pub fn last_sign_of_life(view: &WorkerView, obs: &Observations) -> (DateTime<Utc>, &'static str) {
+    let mut best = (view.attempt_started_at, "start");
+    for (t, src) in [
+        (obs.last_output_at, "output"),
+        (obs.last_hook_at, "hook"),
+        (obs.last_checkin_at, "check-in"),
+        (obs.last_cpu_progress_at, "cpu"),
+        (obs.last_transcript_growth_at, "transcript"),
+    ] {
+        if let Some(t) = t {
+            if t > best.0 {
+                best = (t, src);
+            }
+        }
+    }
+    best
+}
+
+fn secs(d: u64) -> Duration {
+    Duration::seconds(i64::try_from(d).unwrap_or(i64::MAX / 4))
+}
+
+/// The health a worker is in, and why.
+pub fn classify_health(
+    pm: &PmConfig,
+    view: &WorkerView,
+    obs: &Observations,
+    now: DateTime<Utc>,
+) -> (Health, String) {
+    if !obs.process_alive {
+        return (
+            Health::Zombie,
+            "the process is gone while the worker is recorded as running".into(),
+        );
+    }
+    if let Activity::RetryingApi { until, status, .. } = &obs.activity {
+        // A retry that should have happened long ago is no longer a wait.
+        if now <= *until + secs(pm.late_after_secs) {
+            let what = status.map_or("an API error".to_string(), |s| format!("API status {s}"));
+            return (
+                Health::Waiting,
+                format!("retrying after {what} until {}", until.format("%H:%M:%S")),
+            );
+        }
+    }
+    let (last, source) = last_sign_of_life(view, obs);
+    let silent = now - last;
+    let no_output_yet = obs.last_output_at.is_none();
+    if no_output_yet && source == "start" {
+        if silent >= secs(pm.startup_budget_secs) {
+            return (
+                Health::Zombie,
+                format!(
+                    "no output within the startup budget of {}s",
+                    pm.startup_budget_secs
+                ),
+            );
+        }
+        return (Health::Starting, "waiting for first output".into());
+    }
+    let s = silent.num_seconds();
+    if silent >= secs(pm.zombie_after_secs) {
+        (
+            Health::Zombie,
+            format!("silent for {s}s with no CPU progress (last sign of life: {source})"),
+        )
+    } else if silent >= secs(pm.stalled_after_secs) {
+        (
+            Health::Stalled,
+            format!("silent for {s}s with no CPU progress (last sign of life: {source})"),
+        )
+    } else if silent >= secs(pm.late_after_secs) {
+        (
+            Health::Late,
+            format!("silent for {s}s (last sign of life: {source})"),
+        )
+    } else {
+        (
+            Health::Healthy,
+            format!("last sign of life: {source}, {s}s ago"),
+        )
+    }
+}
+
+/// Decides this tick's actions for one live attempt.
+pub fn decide(
+    pm: &PmConfig,
+    view: &WorkerView,
+    obs: &Observations,
+    now: DateTime<Utc>,
+) -> Vec<Action> {
+    let (w, a) = (view.worker_id.clone(), view.attempt);
+    let mut out = Vec::new();
+    let (health, reason) = classify_health(pm, view, obs, now);
+    if health != view.health {
+        out.push(Action::Transition {
+            worker_id: w.clone(),
+            attempt: a,
+            from: view.health,
+            to: health,
+            reason: reason.clone(),
+        });
+        match health {
+            Health::Stalled => {
+                out.push(Action::Alert {
+                    worker_id: w.clone(),
+                    attempt: a,
+                    kind: AlertKind::Stalled,
+                    severity: Severity::Warning,
+                    message: format!("stalled: {reason}"),
+                });
+                if pm.nudge_on_stall {
+                    out.push(Action::Nudge {
+                        worker_id: w.clone(),
+                        attempt: a,
+                    });
+                }
+            }
+            Health::Zombie => {
+                let restart = view.restarts_used < view.max_restarts && !view.circuit_open;
+                let why = if restart {
+                    format!(
+                        "{reason}; killed, restart {} of {}",
+                        view.restarts_used + 1,
+                        view.max_restarts
+                    )
+                } else if view.circuit_open {
+                    format!("{reason}; killed, not restarted: the expert's circuit breaker is open")
+                } else {
+                    format!("{reason}; killed, no restarts left")
+                };
+                out.push(Action::Alert {
+                    worker_id: w.clone(),
+                    attempt: a,
+                    kind: AlertKind::Zombie,
+                    severity: Severity::Critical,
+                    message: why.clone(),
+                });
+                if obs.process_alive {
+                    out.push(Action::Kill {
+                        worker_id: w.clone(),
+                        attempt: a,
+                        kind: OutcomeKind::Lost,
+                        reason: why,
+                        restart,
+                    });
+                }
+                return out;
+            }
+            _ => {}
+        }
+    }
+    // Time limit, counted from the worker's first start.
+    let limit = view.time_limit_secs + view.extended_secs;
+    if limit > 0 {
+        let elapsed = (now - view.worker_started_at).num_milliseconds().max(0) as f64 / 1000.0;
+        let used = elapsed / limit as f64;
+        for level in [50u8, 75, 90] {
+            if used * 100.0 >= f64::from(level)
+                && !view.time_warnings_sent.contains(&level)
+                && used < 1.0
+            {
+                out.push(Action::TimeWarningSent {
+                    worker_id: w.clone(),
+                    attempt: a,
+                    level,
+                });
+                out.push(Action::Alert {
+                    worker_id: w.clone(),
+                    attempt: a,
+                    kind: AlertKind::TimeoutWarning,
+                    severity: if level >= 90 {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                    message: format!(
+                        "{level}% of its time limit used ({}s of {limit}s)",
+                        elapsed as u64
+                    ),
+                });
+            }
+        }
+        if used >= 1.0 {
+            let progressing =
+                matches!(health, Health::Healthy | Health::Waiting | Health::Starting);
+            if progressing && view.extensions_used < view.max_extensions && view.extension_secs > 0
+            {
+                out.push(Action::Extend {
+                    worker_id: w.clone(),
+                    attempt: a,
+                    secs: view.extension_secs,
+                });
+                out.push(Action::Alert {
+                    worker_id: w.clone(),
+                    attempt: a,
+                    kind: AlertKind::Extended,
+                    severity: Severity::Info,
+                    message: format!(
+                        "time limit reached while making progress: extended by {}s",
+                        view.extension_secs
+                    ),
+                });
+            } else {
+                let why = format!("reached its time limit of {limit}s");
+                out.push(Action::Alert {
+                    worker_id: w.clone(),
+                    attempt: a,
+                    kind: AlertKind::TimedOut,
+                    severity: Severity::Critical,
+                    message: format!("timed out: {why}"),
+                });
+                out.push(Action::Kill {
+                    worker_id: w,
+                    attempt: a,
+                    kind: OutcomeKind::TimedOut,
+                    reason: why,
+                    restart: false,
+                });
+                return out;
+            }
+        }
+    }
+    // Budget: tokens and cost.
+    let fraction = [
+        view.token_budget
+            .filter(|b| *b > 0)
+            .map(|b| obs.tokens as f64 / b as f64),
+        view.cost_budget_usd
+            .filter(|b| *b > 0.0)
+            .map(|b| obs.cost_usd / b),
+    ]
+    .into_iter()
+    .flatten()
+    .fold(0.0f64, f64::max);
+    if fraction >= 1.0 {
+        let why = format!("used {:.0}% of its token/cost budget", fraction * 100.0);
+        out.push(Action::Alert {
+            worker_id: w.clone(),
+            attempt: a,
+            kind: AlertKind::Budget,
+            severity: Severity::Critical,
+            message: format!("stopped: {why}"),
+        });
+        out.push(Action::Kill {
+            worker_id: w,
+            attempt: a,
+            kind: OutcomeKind::Budget,
+            reason: why,
+            restart: false,
+        });
+    } else if fraction >= 0.8 && !view.budget_warned {
+        out.push(Action::BudgetWarningSent {
+            worker_id: w.clone(),
+            attempt: a,
+        });
+        out.push(Action::Alert {
+            worker_id: w,
+            attempt: a,
+            kind: AlertKind::Budget,
+            severity: Severity::Warning,
+            message: format!("{:.0}% of its token/cost budget used", fraction * 100.0),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn pm() -> PmConfig {
+        PmConfig {
+            startup_budget_secs: 20,
+            late_after_secs: 30,
+            stalled_after_secs: 60,
+            zombie_after_secs: 120,
+            tick_millis: 1000,
+            kill_grace_secs: 5,
+            nudge_on_stall: false,
+            busy_cpu_percent: 5.0,
+        }
+    }
+
+    fn view(health: Health) -> WorkerView {
+        WorkerView {
+            worker_id: WorkerId::new(1, [1; 10]),
+            attempt: 2,
+            attempt_started_at: t(0),
+            worker_started_at: t(0),
+            time_limit_secs: 10_000,
+            extended_secs: 0,
+            extensions_used: 0,
+            max_extensions: 1,
+            extension_secs: 600,
+            restarts_used: 0,
+            max_restarts: 2,
+            token_budget: None,
+            cost_budget_usd: None,
+            health,
+            time_warnings_sent: vec![],
+            budget_warned: false,
+            circuit_open: false,
+        }
+    }
+
+    fn obs(last_output: Option<i64>) -> Observations {
+        Observations {
+            process_alive: true,
+            last_output_at: last_output.map(t),
+            last_hook_at: None,
+            last_checkin_at: None,
+            last_cpu_progress_at: None,
+            last_transcript_growth_at: None,
+            activity: Activity::WaitingOnModel { since: t(0) },
+            tokens: 0,
+            cost_usd: 0.0,
+        }
+    }
+
+    fn health_of(v: &WorkerView, o: &Observations, now: i64) -> Health {
+        classify_health(&pm(), v, o, t(now)).0
+    }
+
+    #[test]
+    fn silence_thresholds_and_their_boundaries() {
+        let v = view(Health::Healthy);
+        let o = obs(Some(10));
+        let table = [
+            (10, Health::Healthy),
+            (39, Health::Healthy),
+            (40, Health::Late),
+            (69, Health::Late),
+            (70, Health::Stalled),
+            (129, Health::Stalled),
+            (130, Health::Zombie),
+        ];
+        for (now, want) in table {
+            assert_eq!(health_of(&v, &o, now), want, "at {now}s");
+        }
+    }
+
+    #[test]
+    fn startup_budget_applies_only_before_the_first_output() {
+        let v = view(Health::Starting);
+        assert_eq!(health_of(&v, &obs(None), 19), Health::Starting);
+        assert_eq!(health_of(&v, &obs(None), 20), Health::Zombie);
+        let (_, why) = classify_health(&pm(), &v, &obs(None), t(20));
+        assert!(why.contains("startup budget"), "{why}");
+        assert_eq!(health_of(&v, &obs(Some(19)), 25), Health::Healthy);
+    }
+
+    #[test]
+    fn a_busy_but_silent_worker_stays_healthy() {
+        let v = view(Health::Healthy);
+        let mut o = obs(Some(0));
+        o.last_cpu_progress_at = Some(t(595));
+        assert_eq!(
+            health_of(&v, &o, 600),
+            Health::Healthy,
+            "CPU progress is a sign of life"
+        );
+        let (_, why) = classify_health(&pm(), &v, &o, t(600));
+        assert!(why.contains("cpu"), "{why}");
+        o.last_cpu_progress_at = None;
+        o.last_hook_at = Some(t(590));
+        assert_eq!(
+            health_of(&v, &o, 600),
+            Health::Healthy,
+            "a hook is a sign of life"
+        );
+        o.last_hook_at = None;
+        o.last_transcript_growth_at = Some(t(580));
+        assert_eq!(health_of(&v, &o, 600), Health::Healthy);
+    }
+
+    #[test]
+    fn api_backoff_is_waiting_not_stalled_until_it_is_overdue() {
+        let v = view(Health::Healthy);
+        let mut o = obs(Some(0));
+        o.activity = Activity::RetryingApi {
+            until: t(200),
+            status: Some(429),
+            attempt: 7,
+        };
+        assert_eq!(health_of(&v, &o, 150), Health::Waiting);
+        assert_eq!(
+            health_of(&v, &o, 230),
+            Health::Waiting,
+            "grace of late_after past `until`"
+        );
+        assert_eq!(
+            health_of(&v, &o, 231),
+            Health::Zombie,
+            "overdue: silent since 0"
+        );
+    }
+
+    #[test]
+    fn a_gone_process_is_a_zombie_at_once_and_is_not_killed_again() {
+        let v = view(Health::Healthy);
+        let mut o = obs(Some(5));
+        o.process_alive = false;
+        let acts = decide(&pm(), &v, &o, t(6));
+        assert!(matches!(
+            acts[0],
+            Action::Transition {
+                to: Health::Zombie,
+                ..
+            }
+        ));
+        assert!(
+            acts.iter().all(|a| !matches!(a, Action::Kill { .. })),
+            "the runtime settles it: {acts:?}"
+        );
+    }
+
+    #[test]
+    fn transitions_alert_once_and_late_is_only_recorded() {
+        let o = obs(Some(0));
+        let acts = decide(&pm(), &view(Health::Healthy), &o, t(40));
+        assert_eq!(acts.len(), 1, "late: record only: {acts:?}");
+        assert!(
+            decide(&pm(), &view(Health::Late), &o, t(45)).is_empty(),
+            "no repeat"
+        );
+        let acts = decide(&pm(), &view(Health::Late), &o, t(70));
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::Alert {
+                kind: AlertKind::Stalled,
+                ..
+            }
+        )));
+        assert!(
+            !acts.iter().any(|a| matches!(a, Action::Nudge { .. })),
+            "nudge is off by default"
+        );
+        let mut cfg = pm();
+        cfg.nudge_on_stall = true;
+        assert!(decide(&cfg, &view(Health::Late), &o, t(70))
+            .iter()
+            .any(|a| matches!(a, Action::Nudge { .. })));
+        assert!(decide(&pm(), &view(Health::Stalled), &o, t(80)).is_empty());
+    }
+
+    #[test]
+    fn zombies_are_killed_and_restarted_while_restarts_remain() {
+        let o = obs(Some(0));
+        let kill = |v: &WorkerView| {
+            decide(&pm(), v, &o, t(130))
+                .into_iter()
+                .find_map(|a| match a {
+                    Action::Kill {
+                        restart, attempt, ..
+                    } => Some((restart, attempt)),
+                    _ => None,
+                })
+        };
+        assert_eq!(
+            kill(&view(Health::Stalled)),
+            Some((true, 2)),
+            "carries the attempt it is about"
+        );
+        let mut spent = view(Health::Stalled);
+        spent.restarts_used = 2;
+        assert_eq!(kill(&spent), Some((false, 2)));
+        let mut open = view(Health::Stalled);
+        open.circuit_open = true;
+        assert_eq!(kill(&open), Some((false, 2)));
+    }
+
+    #[test]
+    fn time_warnings_at_50_75_90_then_extend_once_or_time_out() {
+        let mut v = view(Health::Healthy);
+        v.time_limit_secs = 100;
+        let o = |at: i64| obs(Some(at));
+        let levels = |acts: Vec<Action>| -> Vec<u8> {
+            acts.iter()
+                .filter_map(|a| match a {
+                    Action::TimeWarningSent { level, .. } => Some(*level),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(levels(decide(&pm(), &v, &o(49), t(49))), Vec::<u8>::new());
+        assert_eq!(levels(decide(&pm(), &v, &o(50), t(50))), vec![50]);
+        v.time_warnings_sent = vec![50];
+        assert_eq!(levels(decide(&pm(), &v, &o(91), t(91))), vec![75, 90]);
+        v.time_warnings_sent = vec![50, 75, 90];
+        let acts = decide(&pm(), &v, &o(99), t(100));
+        assert!(
+            acts.iter()
+                .any(|a| matches!(a, Action::Extend { secs: 600, .. })),
+            "{acts:?}"
+        );
+        v.extensions_used = 1;
+        let acts = decide(&pm(), &v, &o(99), t(100));
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::Kill {
+                kind: OutcomeKind::TimedOut,
+                restart: false,
+                ..
+            }
+        )));
+        // Not progressing: no extension even if one remains.
+        v.extensions_used = 0;
+        let acts = decide(&pm(), &v, &o(10), t(100));
+        assert!(
+            acts.iter().any(|a| matches!(
+                a,
+                Action::Kill {
+                    kind: OutcomeKind::TimedOut,
+                    ..
+                }
+            )),
+            "{acts:?}"
+        );
+        // An extension moves the limit.
+        v.extended_secs = 600;
+        assert!(decide(&pm(), &v, &o(99), t(100)).is_empty());
+    }
+
+    #[test]
+    fn budget_warns_at_80_and_stops_at_100() {
+        let mut v = view(Health::Healthy);
+        v.token_budget = Some(1000);
+        let mut o = obs(Some(10));
+        o.tokens = 799;
+        assert!(decide(&pm(), &v, &o, t(10)).is_empty());
+        o.tokens = 800;
+        assert!(decide(&pm(), &v, &o, t(10))
+            .iter()
+            .any(|a| matches!(a, Action::BudgetWarningSent { .. })));
+        v.budget_warned = true;
+        assert!(decide(&pm(), &v, &o, t(10)).is_empty());
+        v.cost_budget_usd = Some(1.0);
+        o.cost_usd = 1.0;
+        assert!(decide(&pm(), &v, &o, t(10)).iter().any(|a| matches!(
+            a,
+            Action::Kill {
+                kind: OutcomeKind::Budget,
+                ..
+            }
+        )));
+    }
+}

@@ -1,0 +1,688 @@
+//! The PM loop: samples every live attempt's signals once per tick, asks the
+//! pure policy (`cortex_core::health::decide`) what they mean, and carries
+//! out its actions. Every transition and intervention is a line in
+//! `pm-activity.jsonl`; `pm-state.json` holds the per-worker picture and the
+//! metrics. The cost per tick is one read of the process table plus a few
+//! reads per worker, so it stays flat per worker as the fleet grows.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use cortex_core::alerts::{Alert, Coalescer};
+use cortex_core::health::{self, Action, AlertKind, Health, Observations, Severity, WorkerView};
+use cortex_core::id::{TaskId, WorkerId};
+use cortex_core::restart::circuit_open;
+use cortex_core::state::Event;
+use cortex_core::stream::OutcomeKind;
+use cortex_core::worker::WorkerStatus;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::clock;
+use crate::engine::{Engine, EngineEvent};
+use crate::error::EngineError;
+use crate::procfs;
+use crate::runtime::AfterStop;
+
+/// One intervention, as kept in pm-state.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Intervention {
+    pub at: DateTime<Utc>,
+    pub attempt: u32,
+    pub kind: String,
+    pub message: String,
+}
+
+/// The PM's picture of one worker.
+#[derive(Debug, Clone, Serialize)]
+pub struct PmWorker {
+    pub task_id: TaskId,
+    pub expert: String,
+    pub attempt: u32,
+    pub health: Health,
+    pub health_since: DateTime<Utc>,
+    pub health_reason: String,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub last_activity_source: Option<String>,
+    pub restarts_used: u32,
+    pub time_warnings_sent: Vec<u8>,
+    pub budget_warned: bool,
+    pub extensions_used: u32,
+    pub interventions: Vec<Intervention>,
+    /// Recent (time, CPU ticks of the tree) samples, a few seconds' worth.
+    #[serde(skip)]
+    cpu_samples: VecDeque<(DateTime<Utc>, u64)>,
+    #[serde(skip)]
+    cpu_progress_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    transcript_len: Option<u64>,
+    #[serde(skip)]
+    transcript_growth_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PmMetrics {
+    pub ticks: u64,
+    pub workers_completed: u64,
+    pub workers_failed: u64,
+    pub success_rate: Option<f64>,
+    /// Health transitions observed, by the state entered.
+    pub detections: BTreeMap<String, u64>,
+    pub interventions: BTreeMap<String, u64>,
+    pub last_tick_micros: u64,
+}
+
+/// The PM's state (in memory; written to pm-state.json).
+#[derive(Debug)]
+pub struct PmState {
+    pub(crate) workers: HashMap<WorkerId, PmWorker>,
+    pub(crate) metrics: PmMetrics,
+    expert_failures: HashMap<String, Vec<DateTime<Utc>>>,
+    /// Experts paused by their circuit breaker, until the window passes.
+    pub(crate) paused_experts: BTreeMap<String, DateTime<Utc>>,
+    coalescer: Coalescer,
+    last_tick: Option<DateTime<Utc>>,
+    dirty: bool,
+}
+
+impl PmState {
+    pub(crate) fn new(coalesce_window_millis: u64) -> Self {
+        Self {
+            workers: HashMap::new(),
+            metrics: PmMetrics::default(),
+            expert_failures: HashMap::new(),
+            paused_experts: BTreeMap::new(),
+            coalescer: Coalescer::new(coalesce_window_millis),
+            last_tick: None,
+            dirty: true,
+        }
+    }
+}
+
+/// One line of pm-activity.jsonl.
+#[derive(Debug, Serialize)]
+struct ActivityLine<'a> {
+    v: u32,
+    at: DateTime<Utc>,
+    event: &'a str,
+    worker_id: Option<&'a WorkerId>,
+    task_id: Option<&'a TaskId>,
+    attempt: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a str>,
+    message: &'a str,
+}
+
+/// Where Claude Code keeps a session's transcript for a workdir.
+fn transcript_path(
+    agent_home: &std::path::Path,
+    workdir: &str,
+    session: &str,
+) -> std::path::PathBuf {
+    let slug: String = workdir
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    agent_home
+        .join(".claude")
+        .join("projects")
+        .join(slug)
+        .join(format!("{session}.jsonl"))
+}
+
+/// Samples kept for the CPU rate.
+const CPU_WINDOW_SECS: i64 = 5;
+
+/// Adds a sample; true when the tree used at least `percent` of a core over
+/// the window (at least half a second of it).
+fn busy(
+    samples: &mut VecDeque<(DateTime<Utc>, u64)>,
+    now: DateTime<Utc>,
+    ticks: u64,
+    tps: u64,
+    percent: f64,
+) -> bool {
+    samples.push_back((now, ticks));
+    while samples.len() > 2 && samples[1].0 <= now - chrono::Duration::seconds(CPU_WINDOW_SECS) {
+        samples.pop_front();
+    }
+    let (t0, c0) = samples[0];
+    let span = (now - t0).num_milliseconds() as f64 / 1000.0;
+    if span < 0.5 {
+        return false;
+    }
+    let used = ticks.saturating_sub(c0) as f64 / tps.max(1) as f64;
+    used / span * 100.0 >= percent
+}
+
+impl Engine {
+    pub(crate) fn pm(&self) -> std::sync::MutexGuard<'_, PmState> {
+        self.inner.pm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pm_log(&self, line: &ActivityLine<'_>) {
+        if let Ok(v) = serde_json::to_value(line) {
+            if let Err(e) = crate::snapshot::append_line(&self.inner.home.pm_activity(), &v) {
+                warn!("cannot write pm-activity.jsonl: {e}");
+            }
+        }
+    }
+
+    /// Sends an alert through the coalescer to subscribers.
+    pub(crate) fn raise_alert(&self, alert: Alert) {
+        let now = alert.at;
+        let out = self.pm().coalescer.push(alert, now);
+        for a in out {
+            self.emit(EngineEvent::Alert { alert: a });
+        }
+    }
+
+    /// Counts a failed attempt against its expert's circuit breaker; opens
+    /// it (pausing the expert and alerting) when the limit is reached.
+    pub(crate) fn note_failure(&self, expert: &str, now: DateTime<Utc>) {
+        let cfg = self.config().restart;
+        let opened = {
+            let mut pm = self.pm();
+            let list = pm.expert_failures.entry(expert.to_string()).or_default();
+            list.push(now);
+            let window =
+                chrono::Duration::seconds(i64::try_from(cfg.circuit_window_secs).unwrap_or(900));
+            list.retain(|t| *t > now - window);
+            let open = circuit_open(list, cfg.circuit_failures, cfg.circuit_window_secs, now);
+            let newly = open && !pm.paused_experts.contains_key(expert);
+            if newly {
+                pm.paused_experts.insert(expert.to_string(), now + window);
+                *pm.metrics
+                    .interventions
+                    .entry("circuit_breaker".into())
+                    .or_default() += 1;
+            }
+            newly
+        };
+        if opened {
+            let message = format!(
+                "{} failures of {expert} within {}s: {expert} is paused until the window passes",
+                cfg.circuit_failures, cfg.circuit_window_secs
+            );
+            warn!(expert, "{message}");
+            self.pm_log(&ActivityLine {
+                v: 1,
+                at: now,
+                event: "circuit_breaker_opened",
+                worker_id: None,
+                task_id: None,
+                attempt: None,
+                from: None,
+                to: None,
+                message: &message,
+            });
+            self.raise_alert(Alert {
+                at: now,
+                severity: Severity::Critical,
+                kind: AlertKind::CircuitBreaker,
+                worker_id: None,
+                task_id: None,
+                attempt: None,
+                message,
+                summarized: vec![],
+            });
+        }
+    }
+
+    /// Experts whose circuit breaker is open now.
+    pub(crate) fn open_circuits(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut pm = self.pm();
+        pm.paused_experts.retain(|_, until| *until > now);
+        pm.paused_experts.keys().cloned().collect()
+    }
+
+    /// Records how a worker ended, for the success rate.
+    pub(crate) fn pm_worker_ended(&self, id: &WorkerId, status: WorkerStatus) {
+        let mut pm = self.pm();
+        match status {
+            WorkerStatus::Completed => pm.metrics.workers_completed += 1,
+            WorkerStatus::Failed => pm.metrics.workers_failed += 1,
+            _ => {}
+        }
+        let done = pm.metrics.workers_completed + pm.metrics.workers_failed;
+        pm.metrics.success_rate =
+            (done > 0).then(|| pm.metrics.workers_completed as f64 / done as f64);
+        pm.workers.remove(id);
+        pm.dirty = true;
+    }
+
+    /// The PM's health for a worker, if it watches it.
+    pub(crate) fn pm_health(
+        &self,
+        id: &WorkerId,
+    ) -> Option<(Health, Option<DateTime<Utc>>, Option<String>)> {
+        self.pm()
+            .workers
+            .get(id)
+            .map(|w| (w.health, w.last_activity_at, w.last_activity_source.clone()))
+    }
+
+    /// One PM tick, if one is due (`pm.tick_millis`). Also releases held alerts.
+    pub fn tick_pm(&self) -> Result<(), EngineError> {
+        let now = clock::now();
+        let config = self.config();
+        {
+            let mut pm = self.pm();
+            let released = pm.coalescer.flush(now);
+            drop(pm);
+            for a in released {
+                self.emit(EngineEvent::Alert { alert: a });
+            }
+        }
+        let due = {
+            let pm = self.pm();
+            pm.last_tick.is_none_or(|t| {
+                now - t
+                    >= chrono::Duration::milliseconds(
+                        i64::try_from(config.pm.tick_millis).unwrap_or(1000),
+                    )
+            })
+        };
+        if !due {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let table = procfs::ProcessTable::read();
+        let tps = procfs::ticks_per_second();
+        let agent_home = config
+            .agent
+            .env
+            .get("HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(dirs::home_dir)
+            .unwrap_or_default();
+        let experts = self.settings().1.clone();
+        let circuits = self.open_circuits(now);
+        // Gather views and observations under the runtime lock, decide after.
+        let mut batch: Vec<(WorkerView, Observations, TaskId, String)> = Vec::new();
+        {
+            let state_workers: HashMap<WorkerId, cortex_core::worker::Worker> = {
+                let store = self.store();
+                store
+                    .state()
+                    .workers()
+                    .filter(|w| w.status == WorkerStatus::Running)
+                    .map(|w| (w.id.clone(), w.clone()))
+                    .collect()
+            };
+            let rt = self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pm = self.pm();
+            for (id, live) in &rt.live {
+                let Some(w) = state_workers.get(id) else {
+                    continue;
+                };
+                if live.stop.is_some() {
+                    continue; // already being stopped
+                }
+                let entry = pm.workers.entry(id.clone()).or_insert_with(|| PmWorker {
+                    task_id: w.task_id.clone(),
+                    expert: w.expert.clone(),
+                    attempt: live.attempt,
+                    health: Health::Starting,
+                    health_since: now,
+                    health_reason: "started".into(),
+                    last_activity_at: None,
+                    last_activity_source: None,
+                    restarts_used: w.restarts(),
+                    time_warnings_sent: Vec::new(),
+                    budget_warned: false,
+                    extensions_used: 0,
+                    interventions: Vec::new(),
+                    cpu_samples: VecDeque::new(),
+                    cpu_progress_at: None,
+                    transcript_len: None,
+                    transcript_growth_at: None,
+                });
+                if entry.attempt != live.attempt {
+                    // A new attempt starts fresh; time warnings carry over.
+                    entry.attempt = live.attempt;
+                    entry.health = Health::Starting;
+                    entry.health_since = now;
+                    entry.restarts_used = w.restarts();
+                    entry.cpu_samples.clear();
+                    entry.cpu_progress_at = None;
+                }
+                if let Some(ticks) = table.tree_cpu_ticks(live.pid) {
+                    if busy(
+                        &mut entry.cpu_samples,
+                        now,
+                        ticks,
+                        tps,
+                        config.pm.busy_cpu_percent,
+                    ) {
+                        entry.cpu_progress_at = Some(now);
+                    }
+                }
+                if let Some(session) = &w.session_id {
+                    let p = transcript_path(&agent_home, &w.workdir, session);
+                    if let Ok(len) = std::fs::metadata(&p).map(|m| m.len()) {
+                        if entry.transcript_len.is_some_and(|prev| len > prev) {
+                            entry.transcript_growth_at = Some(now);
+                        }
+                        entry.transcript_len = Some(len);
+                    }
+                }
+                let mut view = WorkerView {
+                    worker_id: id.clone(),
+                    attempt: live.attempt,
+                    attempt_started_at: live.started_at,
+                    worker_started_at: w.attempts.first().map_or(live.started_at, |a| a.started_at),
+                    time_limit_secs: 3600,
+                    extended_secs: w.extended_secs,
+                    extensions_used: entry.extensions_used,
+                    max_extensions: 0,
+                    extension_secs: 0,
+                    restarts_used: w.restarts(),
+                    max_restarts: 0,
+                    token_budget: None,
+                    cost_budget_usd: None,
+                    health: entry.health,
+                    time_warnings_sent: entry.time_warnings_sent.clone(),
+                    budget_warned: entry.budget_warned,
+                    circuit_open: circuits.contains(&w.expert),
+                };
+                if let Some(e) = experts.get(&w.expert) {
+                    view.limits_from(e);
+                }
+                let obs = Observations {
+                    process_alive: procfs::is_running(live.pid),
+                    last_output_at: live.progress.last_line_at,
+                    last_hook_at: live.last_hook_at,
+                    last_checkin_at: live.progress.last_checkin_at,
+                    last_cpu_progress_at: entry.cpu_progress_at,
+                    last_transcript_growth_at: entry.transcript_growth_at,
+                    activity: live.progress.activity.clone(),
+                    tokens: w.tokens.input
+                        + w.tokens.output
+                        + live.progress.tokens.input
+                        + live.progress.tokens.output,
+                    cost_usd: w.cost_usd
+                        + live
+                            .progress
+                            .result
+                            .as_ref()
+                            .map_or(0.0, |r| r.total_cost_usd),
+                };
+                let (last, source) = health::last_sign_of_life(&view, &obs);
+                entry.last_activity_at = Some(last);
+                entry.last_activity_source = Some(source.to_string());
+                batch.push((view, obs, w.task_id.clone(), w.expert.clone()));
+            }
+            pm.workers
+                .retain(|id, _| rt.live.contains_key(id) || state_workers.contains_key(id));
+            pm.metrics.ticks += 1;
+            pm.last_tick = Some(now);
+            pm.dirty = true;
+        }
+        for (view, obs, task_id, expert) in batch {
+            for action in health::decide(&config.pm, &view, &obs, now) {
+                self.apply_action(action, &task_id, &expert, now)?;
+            }
+        }
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.pm().metrics.last_tick_micros = micros;
+        self.write_pm_state(now);
+        Ok(())
+    }
+
+    fn apply_action(
+        &self,
+        action: Action,
+        task_id: &TaskId,
+        expert: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let note = |engine: &Engine, w: &WorkerId, attempt: u32, kind: &str, message: &str| {
+            let mut pm = engine.pm();
+            *pm.metrics
+                .interventions
+                .entry(kind.to_string())
+                .or_default() += 1;
+            if let Some(pw) = pm.workers.get_mut(w) {
+                pw.interventions.push(Intervention {
+                    at: now,
+                    attempt,
+                    kind: kind.to_string(),
+                    message: message.to_string(),
+                });
+            }
+        };
+        match action {
+            Action::Transition {
+                worker_id,
+                attempt,
+                from,
+                to,
+                reason,
+            } => {
+                {
+                    let mut pm = self.pm();
+                    *pm.metrics.detections.entry(to.as_str().into()).or_default() += 1;
+                    if let Some(pw) = pm.workers.get_mut(&worker_id) {
+                        pw.health = to;
+                        pw.health_since = now;
+                        pw.health_reason.clone_from(&reason);
+                    }
+                }
+                info!(worker_id = %worker_id, attempt, from = from.as_str(), to = to.as_str(), "{reason}");
+                self.pm_log(&ActivityLine {
+                    v: 1,
+                    at: now,
+                    event: "health",
+                    worker_id: Some(&worker_id),
+                    task_id: Some(task_id),
+                    attempt: Some(attempt),
+                    from: Some(from.as_str()),
+                    to: Some(to.as_str()),
+                    message: &reason,
+                });
+                self.emit_worker(&worker_id);
+            }
+            Action::Alert {
+                worker_id,
+                attempt,
+                kind,
+                severity,
+                message,
+            } => {
+                self.pm_log(&ActivityLine {
+                    v: 1,
+                    at: now,
+                    event: "alert",
+                    worker_id: Some(&worker_id),
+                    task_id: Some(task_id),
+                    attempt: Some(attempt),
+                    from: None,
+                    to: None,
+                    message: &message,
+                });
+                self.raise_alert(Alert {
+                    at: now,
+                    severity,
+                    kind,
+                    worker_id: Some(worker_id),
+                    task_id: Some(task_id.clone()),
+                    attempt: Some(attempt),
+                    message,
+                    summarized: vec![],
+                });
+            }
+            Action::Nudge { worker_id, attempt } => {
+                note(self, &worker_id, attempt, "nudge", "nudged after stalling");
+                self.nudge_worker(
+                    worker_id.as_str(),
+                    "You seem to be stuck. Say what you are waiting for, or continue the task.",
+                )?;
+            }
+            Action::Kill {
+                worker_id,
+                attempt,
+                kind,
+                reason,
+                restart,
+            } => {
+                let what = if restart { "kill_and_restart" } else { "kill" };
+                note(self, &worker_id, attempt, what, &reason);
+                self.pm_log(&ActivityLine {
+                    v: 1,
+                    at: now,
+                    event: what,
+                    worker_id: Some(&worker_id),
+                    task_id: Some(task_id),
+                    attempt: Some(attempt),
+                    from: None,
+                    to: None,
+                    message: &reason,
+                });
+                let after = if restart {
+                    AfterStop::RestartAfterBackoff
+                } else {
+                    AfterStop::End(WorkerStatus::Failed)
+                };
+                let stopped = self.request_stop(&worker_id, Some(attempt), kind, &reason, after);
+                if stopped && kind != OutcomeKind::Budget && kind != OutcomeKind::TimedOut {
+                    self.note_failure(expert, now);
+                }
+            }
+            Action::Extend {
+                worker_id,
+                attempt,
+                secs,
+            } => {
+                note(
+                    self,
+                    &worker_id,
+                    attempt,
+                    "extend",
+                    &format!("extended by {secs}s"),
+                );
+                if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
+                    pw.extensions_used += 1;
+                }
+                self.store().commit(
+                    Event::WorkerExtended {
+                        worker_id: worker_id.clone(),
+                        secs,
+                    },
+                    now,
+                )?;
+                self.pm_log(&ActivityLine {
+                    v: 1,
+                    at: now,
+                    event: "extend",
+                    worker_id: Some(&worker_id),
+                    task_id: Some(task_id),
+                    attempt: Some(attempt),
+                    from: None,
+                    to: None,
+                    message: &format!("extended by {secs}s while making progress"),
+                });
+            }
+            Action::TimeWarningSent {
+                worker_id, level, ..
+            } => {
+                if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
+                    pw.time_warnings_sent.push(level);
+                }
+            }
+            Action::BudgetWarningSent { worker_id, .. } => {
+                if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
+                    pw.budget_warned = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A person extends a worker's time limit.
+    pub fn extend_worker(
+        &self,
+        id: &str,
+        minutes: u64,
+    ) -> Result<crate::runtime::WorkerDto, EngineError> {
+        if minutes == 0 || minutes > 24 * 60 {
+            return Err(EngineError::BadValue(format!(
+                "--minutes {minutes} is out of range, expected 1 to 1440"
+            )));
+        }
+        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let status = self.store().state().worker(&wid).map(|w| w.status);
+        match status {
+            None => return Err(EngineError::UnknownTask(id.to_string())),
+            Some(s) if s.is_terminal() => {
+                return Err(EngineError::AlreadyFinished {
+                    id: id.to_string(),
+                    status: s.as_str().into(),
+                })
+            }
+            _ => {}
+        }
+        let now = clock::now();
+        self.store().commit(
+            Event::WorkerExtended {
+                worker_id: wid.clone(),
+                secs: minutes * 60,
+            },
+            now,
+        )?;
+        let message = format!("a person extended the time limit by {minutes} min");
+        self.pm_log(&ActivityLine {
+            v: 1,
+            at: now,
+            event: "extend",
+            worker_id: Some(&wid),
+            task_id: None,
+            attempt: None,
+            from: None,
+            to: None,
+            message: &message,
+        });
+        info!(worker_id = %wid, minutes, "time limit extended by a person");
+        *self
+            .pm()
+            .metrics
+            .interventions
+            .entry("extend_by_person".into())
+            .or_default() += 1;
+        self.emit_worker(&wid);
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+    }
+
+    /// Writes pm-state.json (at most once a tick).
+    fn write_pm_state(&self, now: DateTime<Utc>) {
+        let body = {
+            let mut pm = self.pm();
+            if !pm.dirty {
+                return;
+            }
+            pm.dirty = false;
+            let workers: BTreeMap<String, &PmWorker> =
+                pm.workers.iter().map(|(k, v)| (k.to_string(), v)).collect();
+            serde_json::to_vec_pretty(&serde_json::json!({
+                "schema_version": cortex_core::SCHEMA_VERSION,
+                "updated_at": now,
+                "pm": {"pid": std::process::id(), "ticks": pm.metrics.ticks},
+                "workers": workers,
+                "paused_experts": pm.paused_experts,
+                "metrics": pm.metrics,
+            }))
+            .unwrap_or_default()
+        };
+        if let Err(e) = crate::snapshot::write_atomic(&self.inner.home.pm_snapshot(), &body) {
+            warn!("cannot write pm-state.json: {e}");
+        }
+    }
+
+    /// PM metrics, for status views.
+    pub fn pm_metrics(&self) -> PmMetrics {
+        self.pm().metrics.clone()
+    }
+}

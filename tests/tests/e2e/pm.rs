@@ -1,0 +1,263 @@
+//! The process manager with thresholds of seconds: hangs are detected and
+//! acted on, busy or rate-limited workers are left alone, time limits warn
+//! and stop unless a person extends them.
+
+use std::time::{Duration, Instant};
+
+use crate::claude::MockApi;
+use crate::util::{tagged_pids, text, wait_until, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A home with the fake agent and a PM that reacts in seconds.
+fn fast_pm_home(resume_mode: &str) -> TestHome {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({
+        "agent": {"env": {"FAKE_AGENT_RESUME_MODE": resume_mode}},
+        "pm": {"startup_budget_secs": 5, "late_after_secs": 1, "stalled_after_secs": 2, "zombie_after_secs": 3, "tick_millis": 200},
+        "restart": {"backoff_base_secs": 1, "backoff_max_secs": 1},
+        "notifications": {"coalesce_window_millis": 200}
+    }));
+    edit_all(&h, serde_json::json!({"max_restarts": 1}));
+    h
+}
+
+/// The same limits for every expert, so what a test checks does not depend
+/// on which expert the router picks.
+fn edit_all(h: &TestHome, patch: serde_json::Value) {
+    for e in [
+        "development",
+        "security",
+        "inventory",
+        "cicd",
+        "coordinator",
+    ] {
+        h.edit_expert(e, patch.clone());
+    }
+}
+
+/// pm-activity.jsonl lines about one worker.
+fn activity(h: &TestHome, worker: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(h.file("pm-activity.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["worker_id"] == worker)
+        .collect()
+}
+
+fn entered(h: &TestHome, worker: &str) -> Vec<String> {
+    activity(h, worker)
+        .iter()
+        .filter(|v| v["event"] == "health")
+        .map(|v| v["to"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_silent_idle_worker_goes_stalled_then_zombie_is_restarted_with_resume_then_fails() {
+    let h = fast_pm_home("hang");
+    let owner = h.start_owner();
+    let id = h.submit_in("fix the exporter FAKE:hang", &h.workdir());
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("silent for") && reason.contains("no restarts left"),
+        "{reason}"
+    );
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let states = entered(&h, &w);
+    for s in ["late", "stalled", "zombie"] {
+        assert!(
+            states.contains(&s.to_string()),
+            "{s} missing from {states:?}"
+        );
+    }
+    let kills: Vec<_> = activity(&h, &w)
+        .into_iter()
+        .filter(|v| v["event"].as_str().unwrap().starts_with("kill"))
+        .collect();
+    assert_eq!(
+        kills.len(),
+        2,
+        "attempt 1 killed and restarted, attempt 2 killed: {kills:?}"
+    );
+    assert_eq!(kills[0]["event"], "kill_and_restart");
+    assert_eq!(kills[0]["attempt"], 1);
+    assert_eq!(kills[1]["attempt"], 2);
+    let starts = h.starts();
+    assert_eq!(starts.len(), 2);
+    assert!(starts[1]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "--resume"));
+    assert!(tagged_pids(&w).is_empty());
+    let out = owner.stop();
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("ALERT") && printed.contains("stalled"),
+        "alerts are printed: {printed}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.file("pm-state.json")).unwrap()).unwrap();
+    assert!(
+        state["metrics"]["detections"]["zombie"].as_u64().unwrap() >= 2,
+        "{state}"
+    );
+    assert!(
+        state["metrics"]["interventions"]["kill_and_restart"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{state}"
+    );
+}
+
+#[test]
+fn a_silent_worker_burning_cpu_stays_healthy() {
+    let h = fast_pm_home("normal");
+    let owner = h.start_owner();
+    let id = h.submit_in(
+        "compile the world FAKE:silent_busy FAKE_SECS:6",
+        &h.workdir(),
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let states = entered(&h, &w);
+    assert!(
+        !states.iter().any(|s| s == "stalled" || s == "zombie"),
+        "{states:?}"
+    );
+    assert_eq!(h.starts().len(), 1);
+    owner.stop();
+}
+
+#[test]
+fn a_worker_in_api_backoff_is_waiting_not_stalled() {
+    let h = fast_pm_home("normal");
+    let owner = h.start_owner();
+    let id = h.submit_in(
+        "call the API FAKE:rate_limited FAKE_SECS:2.5 FAKE_LINES:3",
+        &h.workdir(),
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let states = entered(&h, &w);
+    assert!(states.contains(&"waiting".to_string()), "{states:?}");
+    assert!(
+        !states.iter().any(|s| s == "stalled" || s == "zombie"),
+        "{states:?}"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_worker_over_its_time_limit_is_warned_three_times_and_stopped_unless_extended() {
+    let h = fast_pm_home("normal");
+    edit_all(
+        &h,
+        serde_json::json!({"time_limit_secs": 4, "max_extensions": 0}),
+    );
+    let owner = h.start_owner();
+    let slow = "long job FAKE:slow FAKE_SECS:0.5 FAKE_LINES:16";
+    let a = h.submit_in(slow, &h.workdir());
+    let b = h.submit_in(&format!("{slow} (extended)"), &h.workdir());
+    let mut wb = String::new();
+    wait_until(LIMIT, "b's worker", || {
+        wb = h
+            .workers_of(&b)
+            .first()
+            .map(|w| w["id"].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        !wb.is_empty()
+    });
+    let out = h.cortex(&["extend", &wb, "--minutes", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ta = h.wait_task_done(&a, LIMIT);
+    assert_eq!(ta["status"], "failed", "{ta}");
+    assert!(
+        ta["reason"].as_str().unwrap().contains("time limit"),
+        "{ta}"
+    );
+    let wa = h.workers_of(&a)[0]["id"].as_str().unwrap().to_string();
+    let alerts: Vec<String> = activity(&h, &wa)
+        .iter()
+        .filter(|v| v["event"] == "alert")
+        .map(|v| v["message"].as_str().unwrap().to_string())
+        .collect();
+    for level in ["50%", "75%", "90%"] {
+        assert!(
+            alerts.iter().any(|m| m.starts_with(level)),
+            "{level} warning missing: {alerts:?}"
+        );
+    }
+    assert!(
+        alerts.iter().any(|m| m.starts_with("timed out")),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        h.wait_task_done(&b, LIMIT)["status"],
+        "completed",
+        "the extended one finishes"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_worker_whose_process_dies_without_a_result_is_settled_within_a_tick() {
+    let h = fast_pm_home("hang");
+    edit_all(&h, serde_json::json!({"max_restarts": 0}));
+    let owner = h.start_owner();
+    let id = h.submit_in("will die FAKE:hang", &h.workdir());
+    let mut pid = 0u32;
+    wait_until(LIMIT, "worker running", || {
+        pid = h
+            .workers_of(&id)
+            .first()
+            .and_then(|w| w["pid"].as_u64())
+            .unwrap_or(0) as u32;
+        pid > 0
+    });
+    let killed_at = Instant::now();
+    // SAFETY: killing the agent this test started, by pid.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    let t = h.wait_task_done(&id, Duration::from_secs(5));
+    let settled = killed_at.elapsed();
+    assert_eq!(t["status"], "failed", "{t}");
+    assert!(t["reason"].as_str().unwrap().contains("signal 9"), "{t}");
+    eprintln!("settled {settled:?} after the process died (tick 200 ms, plus the CLI's own start)");
+    owner.stop();
+}
+
+#[test]
+fn the_real_claude_cli_hanging_on_the_api_is_detected_killed_and_leaves_nothing() {
+    let h = fast_pm_home("normal");
+    let mock = MockApi::start(&h);
+    h.configure(serde_json::json!({"agent": mock.agent_config(&h)}));
+    edit_all(&h, serde_json::json!({"max_restarts": 0}));
+    let owner = h.start_owner();
+    let started = Instant::now();
+    let id = h.submit_in("Refactor the cache. MOCK:hang", &h.workdir());
+    let t = h.wait_task_done(&id, LIMIT);
+    eprintln!("hang detected and settled after {:?}", started.elapsed());
+    assert_eq!(t["status"], "failed", "{t}");
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let states = entered(&h, &w);
+    assert!(states.contains(&"zombie".to_string()), "{states:?}");
+    assert!(
+        t["reason"].as_str().unwrap().contains("no restarts left"),
+        "{t}"
+    );
+    assert!(
+        tagged_pids(&w).is_empty(),
+        "no process with the tag survives"
+    );
+    owner.stop();
+}
