@@ -412,12 +412,13 @@ fn run(home: &Home, json: bool) -> Result<()> {
                 }
             }
         });
+        let shutdown = shutdown_signal()?;
         eprintln!(
             "cortex: running on {} (pid {}); Ctrl-C to stop",
             home.root().display(),
             std::process::id()
         );
-        let result = engine.run(shutdown_signal()).await;
+        let result = engine.run(shutdown).await.map_err(Failure::from);
         printer.abort();
         result
     })?;
@@ -493,15 +494,19 @@ fn open_waiting_for_cli(home: &Home) -> Result<Engine> {
     }
 }
 
-async fn shutdown_signal() {
+/// Registers SIGINT and SIGTERM handlers now (so a signal sent right after
+/// start-up is not lost) and resolves when either arrives.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown requested");
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Failure::runtime("io", format!("cannot handle SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Failure::runtime("io", format!("cannot handle SIGINT: {e}")))?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    })
 }

@@ -67,6 +67,14 @@ fn main() -> ExitCode {
             };
         }
     };
+    if !matches!(cli.command, Command::Run) {
+        // Like other command-line tools: a closed pipe (`| head`) ends the
+        // command quietly instead of a panic on the next print.
+        // SAFETY: restoring the default disposition of one signal.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let json = cli.global.json;
     let home = match cortex_engine::Home::resolve(cli.global.home.as_deref()) {
         Ok(h) => h,

@@ -126,6 +126,18 @@ pub struct Router {
     fallback: usize,
 }
 
+/// Examples at which the learned layer reaches half its configured weight.
+pub const LEARNING_HALF_EXAMPLES: f64 = 50.0;
+
+/// How much the learned layer counts in one decision: the configured
+/// weight, scaled down when the keywords are already confident (a clear
+/// keyword match is rarely wrong, and a model trained mostly on corrections
+/// is biased against keywords) and while the model has seen few examples.
+pub fn blend_weight(weight: f64, keyword_top: f64, examples: u64) -> f64 {
+    let evidence = examples as f64 / (examples as f64 + LEARNING_HALF_EXAMPLES);
+    (weight * (1.0 - keyword_top.clamp(0.0, 1.0)) * evidence).clamp(0.0, 1.0)
+}
+
 impl Decision {
     /// A person's choice, replacing the router's.
     pub fn by_person(expert: &str, previous: Option<&str>) -> Self {
@@ -262,10 +274,15 @@ impl Router {
             .filter(|m| learning.enabled && m.examples() >= u64::from(learning.min_examples))
             .map(|m| m.probabilities(&toks, &self.names));
         let mut final_scores = keyword.clone();
-        if let Some(p) = &learned_probs {
-            let w = learning.weight;
+        let mut blend = 0.0;
+        if let (Some(p), Some(m)) = (&learned_probs, learned) {
+            blend = blend_weight(
+                learning.weight,
+                keyword.iter().copied().fold(0.0, f64::max),
+                m.examples(),
+            );
             for (s, lp) in final_scores.iter_mut().zip(p) {
-                *s = (1.0 - w) * *s + w * lp;
+                *s = (1.0 - blend) * *s + blend * lp;
             }
         }
         let by_name = |v: &[f64]| -> BTreeMap<String, f64> {
@@ -384,9 +401,9 @@ impl Router {
                 .max_by(|&a, &b| p[a].total_cmp(&p[b]))
                 .unwrap_or(primary);
             explanation.push_str(&format!(
-                "; learned layer ({} examples, weight {:.2}) favours {} at {:.2}",
+                "; learned layer ({} examples, blended at {:.2}) favours {} at {:.2}",
                 m.examples(),
-                cfg.learning.weight,
+                blend,
                 self.names[best],
                 p[best]
             ));
@@ -541,6 +558,48 @@ mod tests {
         assert_eq!(
             (d.primary_expert.as_str(), d.confidence, d.method),
             ("security", 0.95, Method::Type)
+        );
+    }
+
+    #[test]
+    fn the_learned_layer_counts_less_when_keywords_are_sure_and_more_with_evidence() {
+        assert_eq!(blend_weight(0.5, 1.0, 1000), 0.0);
+        assert!(blend_weight(0.5, 0.0, 50) - 0.25 < 1e-9);
+        assert!(blend_weight(0.5, 0.2, 10) < blend_weight(0.5, 0.2, 500));
+        assert!(blend_weight(0.5, 0.8, 500) < blend_weight(0.5, 0.2, 500));
+    }
+
+    #[test]
+    fn corrections_teach_the_router_a_new_word() {
+        use crate::learned::{Example, LearnedModel, Source};
+        let r = router();
+        let text = "tidy the flux capacitor";
+        assert_eq!(
+            r.route(text, None, None).strategy,
+            Strategy::SingleExpertLowConfidence
+        );
+        let mut m = LearnedModel::default();
+        for i in 0..30 {
+            m.learn(&Example {
+                text: format!("flux capacitor chores number {i}"),
+                expert: "cicd".into(),
+                source: Source::Correction,
+            });
+            m.learn(&Example {
+                text: format!("implement feature {i}"),
+                expert: "development".into(),
+                source: Source::Correction,
+            });
+        }
+        let d = r.route(text, None, Some(&m));
+        assert_eq!(d.primary_expert, "cicd", "{}", d.explanation);
+        assert_eq!(d.method, Method::KeywordsLearned);
+        assert!(d.explanation.contains("learned layer"), "{}", d.explanation);
+        // A clear keyword decision stands.
+        assert_eq!(
+            r.route("fix and refactor the api endpoint", None, Some(&m))
+                .primary_expert,
+            "development"
         );
     }
 

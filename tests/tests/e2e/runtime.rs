@@ -313,3 +313,29 @@ fn pause_stops_new_workers_and_resume_starts_them() {
     assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
     owner.stop();
 }
+
+#[test]
+fn a_multi_expert_task_runs_one_worker_per_expert_under_one_task() {
+    let (h, owner) = started_home();
+    let id = h.submit_in(
+        "security audit of the new payment flow and document the findings",
+        &h.workdir(),
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["routing"]["strategy"], "multi_expert_parallel", "{t}");
+    assert_eq!(t["status"], "completed", "{t}");
+    let mut experts: Vec<String> = h
+        .workers_of(&id)
+        .iter()
+        .map(|w| w["expert"].as_str().unwrap().to_string())
+        .collect();
+    experts.sort();
+    assert_eq!(experts, vec!["inventory", "security"]);
+    assert_eq!(h.starts().len(), 2);
+    let decisions = std::fs::read_to_string(h.file("routing-decisions.jsonl")).unwrap();
+    assert!(
+        decisions.contains("\"multi_expert_parallel\""),
+        "{decisions}"
+    );
+    owner.stop();
+}

@@ -102,10 +102,8 @@ impl TestHome {
             c.env(k, v);
         }
         let child = OwnedChild::spawn_logged(c, self.scratch.path());
-        let pid = child.pid();
-        let lock = self.path().join("cortex.lock");
-        wait_until(Duration::from_secs(15), "cortex run owns the home", || {
-            std::fs::read_to_string(&lock).is_ok_and(|s| s.contains(&format!("\"pid\":{pid}")))
+        wait_until(Duration::from_secs(15), "cortex run is running", || {
+            child.stderr_so_far().contains("cortex: running on")
         });
         child
     }
