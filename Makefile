@@ -15,7 +15,6 @@ UNAME := $(shell uname -s)
 
 # Debian/Ubuntu packages the build needs (none yet beyond a C toolchain).
 APT_BUILD := build-essential pkg-config
-APT_TEST := python3
 
 .PHONY: help run test deps deps-test lint unit e2e e2e-claude bench eval-router fmt clean
 
@@ -45,9 +44,6 @@ ifeq ($(UNAME),Linux)
 endif
 
 deps-test: deps
-ifeq ($(UNAME),Linux)
-	$(call apt_install,$(APT_TEST))
-endif
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer"; exit 1; }
@@ -74,7 +70,16 @@ unit:
 	CORTEX_CLAUDE_BIN=$(CLAUDE_BIN) $(CARGO) test --workspace
 
 bench: deps
-	$(CARGO) bench -p cortex-engine
+	$(CARGO) bench -p cortex-core -p cortex-engine
+
+# Routing quality on our labeled sets, and on the shared dev corpora when
+# they are next to the repository.
+eval-router: deps
+	$(CARGO) build -p cortex-cli
+	./target/debug/cortex eval --defaults --stream tests/data/routing/golden.jsonl tests/data/routing/holdout.jsonl
+	@if ls ../shared/routing/dev-*.jsonl >/dev/null 2>&1; then \
+	  ./target/debug/cortex eval --defaults --with-scope --stream ../shared/routing/dev-*.jsonl; \
+	else echo "(../shared/routing not found: dev corpora skipped)"; fi
 
 fmt:
 	$(CARGO) fmt --all

@@ -30,3 +30,4 @@ pub mod pm;
 pub mod procfs;
 pub mod runtime;
 pub mod spawner;
+pub mod worktree;

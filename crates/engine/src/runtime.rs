@@ -764,12 +764,24 @@ impl Engine {
                 now,
             );
         };
-        let description = self
+        let (description, source) = self
             .store()
             .state()
             .task(&worker.task_id)
-            .map(|t| t.description.clone())
+            .map(|t| (t.description.clone(), t.workdir.clone()))
             .unwrap_or_default();
+        let worktree = crate::worktree::path_for(&self.inner.home, worker.task_id.as_str());
+        let prepared = if Path::new(&worker.workdir) == worktree {
+            crate::worktree::ensure(
+                &self.inner.home,
+                worker.task_id.as_str(),
+                Path::new(source.as_deref().unwrap_or("/")),
+            )
+            .map(|_| ())
+            .map_err(spawner::SpawnError)
+        } else {
+            Ok(())
+        };
         let n = worker.current().map_or(1, |a| a.n + 1);
         let resume = resume_reason.as_ref().and(worker.session_id.clone());
         let nudge = self.runtime().pending_prompts.remove(&worker.id);
@@ -795,7 +807,8 @@ impl Engine {
             resume: resume.as_deref(),
             heartbeat_command: &heartbeat,
         };
-        let started = driver::plan(&spec)
+        let started = prepared
+            .and_then(|()| driver::plan(&spec))
             .and_then(|planned| spawner::spawn(&planned.launch).map(|c| (planned, c)));
         match started {
             Ok((planned, child)) => {
@@ -909,9 +922,13 @@ impl Engine {
     /// Starts workers for pending assignments, in queue order, within the
     /// global and per-expert capacity, unless spawning is paused.
     fn schedule(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
-        let (max_total, experts) = {
+        let (max_total, experts, isolate_all) = {
             let s = self.settings();
-            (s.0.capacity.max_workers as usize, s.1.clone())
+            (
+                s.0.capacity.max_workers as usize,
+                s.1.clone(),
+                s.0.isolation == cortex_core::config::Isolation::Worktree,
+            )
         };
         let new_workers: Vec<Worker> = {
             let store = self.store();
@@ -943,11 +960,18 @@ impl Engine {
                 }
                 *used += 1;
                 total += 1;
+                let workdir = if isolate_all || task.worktree == Some(true) {
+                    crate::worktree::path_for(&self.inner.home, task.id.as_str())
+                        .display()
+                        .to_string()
+                } else {
+                    task.workdir.clone().unwrap_or_else(|| "/".into())
+                };
                 out.push(Worker {
                     id: clock::worker_id(now),
                     task_id: task.id.clone(),
                     expert: expert.to_string(),
-                    workdir: task.workdir.clone().unwrap_or_else(|| "/".into()),
+                    workdir,
                     created_at: now,
                     status: WorkerStatus::Starting,
                     attempts: Vec::new(),

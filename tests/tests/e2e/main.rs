@@ -10,4 +10,5 @@ mod util;
 mod claude;
 mod foundation;
 mod pm;
+mod routing;
 mod runtime;

@@ -339,3 +339,69 @@ fn a_multi_expert_task_runs_one_worker_per_expert_under_one_task() {
     );
     owner.stop();
 }
+
+#[test]
+fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
+    let (h, owner) = started_home();
+    let repo = h.workdir();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "-c",
+        "user.email=t@example.invalid",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "start",
+    ]);
+    let v = h.json(&[
+        "submit",
+        "implement it in isolation FAKE:normal",
+        "--workdir",
+        repo.to_str().unwrap(),
+        "--worktree",
+    ]);
+    let id = v["task_id"].as_str().unwrap().to_string();
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let wt = h.file(&format!("worktrees/{id}"));
+    assert!(
+        wt.join("fake-out.txt").exists(),
+        "the agent worked in the worktree"
+    );
+    assert!(
+        !repo.join("fake-out.txt").exists(),
+        "not in the original checkout"
+    );
+    assert!(git(&["branch", "--list", &format!("cortex/{id}")]).contains(&format!("cortex/{id}")));
+    assert_eq!(h.workers_of(&id)[0]["workdir"], wt.display().to_string());
+    // A task whose folder is not a repository fails with the reason.
+    let plain = h.json(&[
+        "submit",
+        "no repo here FAKE:normal",
+        "--workdir",
+        h.workdir().to_str().unwrap(),
+        "--worktree",
+    ]);
+    let t = h.wait_task_done(plain["task_id"].as_str().unwrap(), LIMIT);
+    assert_eq!(t["status"], "failed");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot create a git worktree"),
+        "{t}"
+    );
+    owner.stop();
+}

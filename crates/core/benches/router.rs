@@ -1,0 +1,71 @@
+//! Routing decisions per second with the full shipped keyword lists, for
+//! one- and two-line tasks (criterion), plus a latency distribution.
+
+use std::time::Instant;
+
+use cortex_core::config::{Config, ExpertProfile, ExpertSet};
+use cortex_core::router::Router;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn shipped_router() -> Router {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../coordination");
+    let config =
+        Config::parse(&std::fs::read_to_string(format!("{dir}/config.json")).expect("config"))
+            .expect("valid");
+    let profiles = [
+        "cicd",
+        "coordinator",
+        "development",
+        "inventory",
+        "security",
+    ]
+    .iter()
+    .map(|n| {
+        let file = format!("experts/{n}.json");
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("expert file");
+        let p = ExpertProfile::parse(&file, &text).expect("valid expert");
+        (file, p)
+    })
+    .collect();
+    Router::new(&config.routing, &ExpertSet::new(profiles).expect("experts"))
+}
+
+const ONE_LINE: &str = "Fix the flaky integration test that only fails on the CI runner";
+const TWO_LINES: &str = "Security audit of the new payment flow: check the checkout handler for injection and CSRF.\nThen document the findings in docs/security/payments.md and list what to fix first.";
+
+fn bench(c: &mut Criterion) {
+    let router = shipped_router();
+    let mut g = c.benchmark_group("route");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one_line", |b| {
+        b.iter(|| router.route(std::hint::black_box(ONE_LINE), None, None))
+    });
+    g.bench_function("two_lines", |b| {
+        b.iter(|| router.route(std::hint::black_box(TWO_LINES), None, None))
+    });
+    g.finish();
+
+    // Latency percentiles over single decisions.
+    let mut samples: Vec<u128> = Vec::with_capacity(100_000);
+    for i in 0..100_000 {
+        let text = if i % 2 == 0 { ONE_LINE } else { TWO_LINES };
+        let t = Instant::now();
+        std::hint::black_box(router.route(text, None, None));
+        samples.push(t.elapsed().as_nanos());
+    }
+    samples.sort_unstable();
+    let p = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    println!(
+        "route latency over 100,000 decisions: p50 {:.2} us, p99 {:.2} us, max {:.2} us",
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,98 @@
+//! The shipped router on our own labeled set: the targets as a guard
+//! against regressions in the keyword lists (accuracy and F1, not timing).
+
+use crate::util::{text, TestHome};
+
+#[test]
+fn the_shipped_lists_meet_the_targets_on_our_labeled_set() {
+    let h = TestHome::new();
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/data/routing/golden.jsonl");
+    let out = h.cortex(&["eval", "--defaults", "--folds", "0", "--json", golden]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &v[0]["keywords"];
+    assert!(m["n"].as_u64().unwrap() >= 150);
+    let acc = m["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.92, "accuracy {acc}");
+    for (expert, s) in m["per_expert"].as_object().unwrap() {
+        let f1 = s["f1"].as_f64().unwrap();
+        assert!(f1 >= 0.85, "{expert} F1 {f1}");
+    }
+    assert_eq!(
+        m["per_expert"].as_object().unwrap().len(),
+        5,
+        "all five experts are in the set"
+    );
+}
+
+#[test]
+fn route_batch_answers_every_line_and_bad_lines_get_an_error_object() {
+    let h = TestHome::new();
+    let dir = h.workdir();
+    let input = dir.join("batch.jsonl");
+    let mut bytes =
+        b"{\"id\":\"a\",\"text\":\"deploy the release to staging with helm\"}\n".to_vec();
+    bytes.extend_from_slice(b"{\"id\":\"b\",\"text\":\"\xff\xfe broken utf-8\"}\n");
+    bytes.extend_from_slice(b"{\"id\":\"c\",\"text\":\"  \"}\n");
+    bytes.extend_from_slice(b"{\"id\":\"d\",\"text\":\"x\",\"type\":\"dance\"}\n");
+    bytes.extend_from_slice(b"{\"id\":\"e\",\"text\":\"anything\",\"type\":\"security-audit\"}\n");
+    std::fs::write(&input, bytes).unwrap();
+    let out = h.cortex(&["route", "--batch", input.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(
+        (lines[0]["id"].as_str(), lines[0]["primary_expert"].as_str()),
+        (Some("a"), Some("cicd"))
+    );
+    assert!(lines[1]["error"].as_str().unwrap().contains("UTF-8"));
+    assert!(lines[2]["error"].as_str().unwrap().contains("empty"));
+    assert!(lines[3]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown task type `dance`"));
+    assert_eq!(lines[4]["primary_expert"], "security");
+    assert_eq!(lines[4]["confidence"], 0.95);
+    for k in [
+        "strategy",
+        "parallel_experts",
+        "scores",
+        "matched",
+        "explanation",
+    ] {
+        assert!(!lines[0][k].is_null(), "{k} missing: {}", lines[0]);
+    }
+    // A dry run changes nothing.
+    assert!(!h.file("routing-decisions.jsonl").exists());
+}
+
+#[test]
+fn a_persons_correction_is_recorded_applied_and_learned() {
+    let h = TestHome::new();
+    h.json(&["pause"]);
+    let id = h.json(&["submit", "tidy the flux capacitor"])["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = h.json(&["reroute", &id, "cicd"]);
+    assert_eq!(t["expert"], "cicd");
+    assert_eq!(t["routing"]["method"], "person");
+    let examples = std::fs::read_to_string(h.file("router-examples.jsonl")).unwrap();
+    assert!(examples.contains("\"source\":\"correction\"") && examples.contains("flux capacitor"));
+    let bad = h.cortex(&["reroute", &id, "astrology"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("unknown expert `astrology`"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let reset = h.cortex(&["router", "reset"]);
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    assert!(
+        !h.file("router-examples.jsonl").exists(),
+        "reset moves the examples aside"
+    );
+}
