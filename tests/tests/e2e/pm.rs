@@ -87,6 +87,30 @@ fn a_silent_idle_worker_goes_stalled_then_zombie_is_restarted_with_resume_then_f
     assert_eq!(kills[0]["event"], "kill_and_restart");
     assert_eq!(kills[0]["attempt"], 1);
     assert_eq!(kills[1]["attempt"], 2);
+    // Detection latency: from the moment a threshold passed (last output
+    // of attempt 1 + late_after) to the recorded transition. Measured, not
+    // asserted: it is reported in the README.
+    let journal = std::fs::read_to_string(h.file("journal.jsonl")).unwrap();
+    let started = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| {
+            r["kind"] == "attempt_started" && r["worker_id"] == w.as_str() && r["attempt"] == 1
+        })
+        .and_then(|r| r["at"].as_str().map(str::to_string))
+        .unwrap();
+    let at = |s: &str| chrono_like_secs(s);
+    for (state, threshold) in [("late", 1.0), ("stalled", 2.0)] {
+        let line = activity(&h, &w)
+            .into_iter()
+            .find(|v| v["event"] == "health" && v["to"] == state && v["attempt"] == 1)
+            .unwrap();
+        let latency = at(line["at"].as_str().unwrap()) - (at(&started) + threshold);
+        eprintln!(
+            "detection latency for {state}: {:.0} ms after the threshold passed (tick 200 ms)",
+            latency * 1000.0
+        );
+    }
     let starts = h.starts();
     assert_eq!(starts.len(), 2);
     assert!(starts[1]["args"]
@@ -260,4 +284,22 @@ fn the_real_claude_cli_hanging_on_the_api_is_detected_killed_and_leaves_nothing(
         "no process with the tag survives"
     );
     owner.stop();
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time as written by Cortex
+/// (`2026-11-23T23:55:56.549042297Z`), for measuring intervals.
+fn chrono_like_secs(s: &str) -> f64 {
+    let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+    // Days from civil (proleptic Gregorian), enough for intervals within a run.
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d[2];
+    let frac: f64 = format!("0.{frac}").parse().unwrap();
+    (days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) as f64 + frac
 }
