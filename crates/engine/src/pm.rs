@@ -278,12 +278,11 @@ impl Engine {
         }
         let due = {
             let pm = self.pm();
-            pm.last_tick.is_none_or(|t| {
-                now - t
-                    >= chrono::Duration::milliseconds(
-                        i64::try_from(config.pm.tick_millis).unwrap_or(1000),
-                    )
-            })
+            // A quarter tick of slack: the loop that calls us runs at the same
+            // period, and jitter must not make every other call miss.
+            let tick = i64::try_from(config.pm.tick_millis).unwrap_or(1000);
+            pm.last_tick
+                .is_none_or(|t| now - t >= chrono::Duration::milliseconds(tick - tick / 4))
         };
         if !due {
             return Ok(());

@@ -1242,8 +1242,18 @@ pub fn observed_dto(home: &crate::Home, w: &Worker, time_limit_secs: u64) -> Wor
 fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
     let lines = l.out.read_lines();
     let mut changed = !lines.is_empty();
+    // Lines are timed by the file's last write, not by when we read them
+    // (up to a tick later): silence is measured from when the agent spoke.
+    let written = if lines.is_empty() {
+        now
+    } else {
+        std::fs::metadata(&l.out.path)
+            .and_then(|m| m.modified())
+            .map(DateTime::<Utc>::from)
+            .map_or(now, |t| t.min(now))
+    };
     for line in &lines {
-        l.progress.apply_line(line, now);
+        l.progress.apply_line(line, written);
     }
     for line in l.hooks.read_lines() {
         if let Ok(hb) = serde_json::from_str::<Heartbeat>(&line) {
