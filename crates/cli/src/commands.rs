@@ -68,14 +68,14 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) {
+pub(crate) fn print_json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("cortex: cannot encode output: {e}"),
     }
 }
 
-fn require_initialized(home: &Home) -> Result<()> {
+pub(crate) fn require_initialized(home: &Home) -> Result<()> {
     if home.is_initialized() {
         Ok(())
     } else {
@@ -164,7 +164,7 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn answered(answer: Answer) -> Result<serde_json::Value> {
+pub(crate) fn answered(answer: Answer) -> Result<serde_json::Value> {
     match answer {
         Answer::Ok(v) => Ok(v),
         Answer::Failed { message, bad_input } => Err(Failure {

@@ -11,43 +11,11 @@ use cortex_engine::runtime::{write_heartbeat, Heartbeat, WorkerDto};
 use cortex_engine::{clock, Home};
 
 use crate::args::HeartbeatArgs;
-use crate::client::{self, Answer};
+use crate::client;
+use crate::commands::{answered, print_json, require_initialized as need_home};
 use crate::Failure;
 
 type Result<T> = std::result::Result<T, Failure>;
-
-fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
-fn need_home(home: &Home) -> Result<()> {
-    if home.is_initialized() {
-        Ok(())
-    } else {
-        Err(Failure::bad_input(
-            "not_initialized",
-            format!(
-                "{} is not a coordination home yet: run `cortex init`",
-                home.root().display()
-            ),
-        ))
-    }
-}
-
-fn answered(answer: Answer) -> Result<serde_json::Value> {
-    match answer {
-        Answer::Ok(v) => Ok(v),
-        Answer::Failed { message, bad_input } => Err(Failure {
-            code: if bad_input { "bad_input" } else { "failed" },
-            message,
-            bad_input,
-            printed: false,
-        }),
-    }
-}
 
 fn parse_worker(id: &str) -> Result<WorkerId> {
     WorkerId::parse(id).ok_or_else(|| {

@@ -137,6 +137,36 @@ pub(crate) struct Live {
     last_emit: Option<Instant>,
 }
 
+impl Live {
+    /// A live entry for an attempt; `child` when this engine started it.
+    fn new(
+        w: &Worker,
+        attempt: &cortex_core::worker::Attempt,
+        stdout: PathBuf,
+        heartbeats: PathBuf,
+        child: Option<Child>,
+    ) -> Self {
+        Self {
+            worker_id: w.id.clone(),
+            task_id: w.task_id.clone(),
+            expert: w.expert.clone(),
+            attempt: attempt.n,
+            pid: attempt.pid.unwrap_or(0),
+            start_ticks: attempt.start_ticks,
+            child,
+            out: Tail::new(stdout),
+            hooks: Tail::new(heartbeats),
+            progress: Progress::default(),
+            started_at: attempt.started_at,
+            last_hook_at: None,
+            last_hook: None,
+            stop: None,
+            result_seen: None,
+            last_emit: None,
+        }
+    }
+}
+
 /// The runtime's table of live attempts.
 #[derive(Debug)]
 pub struct Runtime {
@@ -364,24 +394,13 @@ impl Engine {
                 continue; // waiting or starting: the tick handles it
             };
             let dir = attempt_dir(&self.inner.home, &w.id, a.n);
-            let mut live = Live {
-                worker_id: w.id.clone(),
-                task_id: w.task_id.clone(),
-                expert: w.expert.clone(),
-                attempt: a.n,
-                pid: a.pid.unwrap_or(0),
-                start_ticks: a.start_ticks,
-                child: None,
-                out: Tail::new(dir.join("stdout.jsonl")),
-                hooks: Tail::new(self.inner.home.heartbeats().join(format!("{}.jsonl", w.id))),
-                progress: Progress::default(),
-                started_at: a.started_at,
-                last_hook_at: None,
-                last_hook: None,
-                stop: None,
-                result_seen: None,
-                last_emit: None,
-            };
+            let mut live = Live::new(
+                &w,
+                &a,
+                dir.join("stdout.jsonl"),
+                self.inner.home.heartbeats().join(format!("{}.jsonl", w.id)),
+                None,
+            );
             absorb_output(&mut live, now);
             if a.pid
                 .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
@@ -580,11 +599,11 @@ impl Engine {
         after: Option<AfterStop>,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let (config, expert) = {
-            let s = self.settings();
-            (s.0.clone(), s.1.get(&live.expert).cloned())
-        };
-        let max_restarts = expert.as_ref().map_or(0, |e| e.max_restarts);
+        let max_restarts = self
+            .settings()
+            .1
+            .get(&live.expert)
+            .map_or(0, |e| e.max_restarts);
         let worker = {
             let mut store = self.store();
             store.stage(
@@ -619,26 +638,7 @@ impl Engine {
                 self.start_attempt(&worker, Some(outcome.reason.clone()), now)?;
             }
             Some(AfterStop::RestartAfterBackoff) => {
-                let n = worker.restarts() + 1;
-                let wait = backoff_secs(
-                    config.restart.backoff_base_secs,
-                    config.restart.backoff_max_secs,
-                    n,
-                );
-                let not_before =
-                    now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
-                self.store().commit(
-                    Event::WorkerWaiting {
-                        worker_id: worker.id.clone(),
-                        not_before,
-                        reason: format!(
-                            "{}; restart {n} of {max_restarts} in {wait}s",
-                            outcome.reason
-                        ),
-                    },
-                    now,
-                )?;
-                self.emit_worker(&worker.id);
+                self.schedule_restart(&worker, &outcome.reason, max_restarts, now)?;
             }
             Some(AfterStop::End(status)) => {
                 self.end_worker(&worker, status, &outcome.reason, now)?;
@@ -647,29 +647,7 @@ impl Engine {
                 if outcome.kind == OutcomeKind::Success {
                     self.end_worker(&worker, WorkerStatus::Completed, "completed", now)?;
                 } else if outcome.kind.is_transient() && worker.restarts() < max_restarts {
-                    let n = worker.restarts() + 1;
-                    let wait = backoff_secs(
-                        config.restart.backoff_base_secs,
-                        config.restart.backoff_max_secs,
-                        n,
-                    );
-                    let not_before =
-                        now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
-                    {
-                        let mut store = self.store();
-                        store.commit(
-                            Event::WorkerWaiting {
-                                worker_id: worker.id.clone(),
-                                not_before,
-                                reason: format!(
-                                    "{}; restart {n} of {max_restarts} in {wait}s",
-                                    outcome.reason
-                                ),
-                            },
-                            now,
-                        )?;
-                    }
-                    self.emit_worker(&worker.id);
+                    self.schedule_restart(&worker, &outcome.reason, max_restarts, now)?;
                 } else {
                     let reason = if outcome.kind.is_transient() {
                         format!("{} (no restarts left)", outcome.reason)
@@ -680,6 +658,30 @@ impl Engine {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Journals the wait before the next attempt (backoff `base * 2^(n-1)`).
+    fn schedule_restart(
+        &self,
+        worker: &Worker,
+        reason: &str,
+        max_restarts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let restart = self.config().restart;
+        let n = worker.restarts() + 1;
+        let wait = backoff_secs(restart.backoff_base_secs, restart.backoff_max_secs, n);
+        let not_before = now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
+        self.store().commit(
+            Event::WorkerWaiting {
+                worker_id: worker.id.clone(),
+                not_before,
+                reason: format!("{reason}; restart {n} of {max_restarts} in {wait}s"),
+            },
+            now,
+        )?;
+        self.emit_worker(&worker.id);
         Ok(())
     }
 
@@ -829,35 +831,23 @@ impl Engine {
                     )?;
                 }
                 info!(worker_id = %worker.id, task_id = %worker.task_id, attempt = n, pid, resumed = resume.is_some(), "attempt started");
-                let live = Live {
-                    worker_id: worker.id.clone(),
-                    task_id: worker.task_id.clone(),
-                    expert: worker.expert.clone(),
-                    attempt: n,
-                    pid,
-                    start_ticks: ticks,
-                    child: Some(child),
-                    out: Tail::new(planned.launch.stdout.clone()),
-                    hooks: {
-                        // Start the hook tail at the end: old check-ins
-                        // belong to earlier attempts.
-                        let path = self
-                            .inner
-                            .home
-                            .heartbeats()
-                            .join(format!("{}.jsonl", worker.id));
-                        let mut t = Tail::new(path);
-                        let _ = t.read_lines();
-                        t
-                    },
-                    progress: Progress::default(),
-                    started_at: now,
-                    last_hook_at: None,
-                    last_hook: None,
-                    stop: None,
-                    result_seen: None,
-                    last_emit: None,
+                let started = self.store().state().worker(&worker.id).cloned();
+                let Some(attempt) = started.as_ref().and_then(|w| w.live_attempt().cloned()) else {
+                    return Ok(());
                 };
+                let mut live = Live::new(
+                    worker,
+                    &attempt,
+                    planned.launch.stdout.clone(),
+                    self.inner
+                        .home
+                        .heartbeats()
+                        .join(format!("{}.jsonl", worker.id)),
+                    Some(child),
+                );
+                // Start the hook tail at its end: older check-ins belong to
+                // earlier attempts.
+                let _ = live.hooks.read_lines();
                 self.runtime().live.insert(worker.id.clone(), live);
                 self.emit_worker(&worker.id);
                 Ok(())
@@ -1210,24 +1200,13 @@ pub fn observed_dto(home: &crate::Home, w: &Worker, time_limit_secs: u64) -> Wor
         return worker_dto(w, None, time_limit_secs, None);
     };
     let dir = attempt_dir(home, &w.id, a.n);
-    let mut live = Live {
-        worker_id: w.id.clone(),
-        task_id: w.task_id.clone(),
-        expert: w.expert.clone(),
-        attempt: a.n,
-        pid: a.pid.unwrap_or(0),
-        start_ticks: a.start_ticks,
-        child: None,
-        out: Tail::new(dir.join("stdout.jsonl")),
-        hooks: Tail::new(home.heartbeats().join(format!("{}.jsonl", w.id))),
-        progress: Progress::default(),
-        started_at: a.started_at,
-        last_hook_at: None,
-        last_hook: None,
-        stop: None,
-        result_seen: None,
-        last_emit: None,
-    };
+    let mut live = Live::new(
+        w,
+        a,
+        dir.join("stdout.jsonl"),
+        home.heartbeats().join(format!("{}.jsonl", w.id)),
+        None,
+    );
     // Times of lines are not known from outside: use the file's mtime.
     let mtime = std::fs::metadata(dir.join("stdout.jsonl"))
         .and_then(|m| m.modified())
