@@ -317,8 +317,10 @@ impl Engine {
                 let Some(w) = state_workers.get(id) else {
                     continue;
                 };
-                if live.stop.is_some() {
-                    continue; // already being stopped
+                if live.stop.is_some() || !procfs::is_running(live.pid) {
+                    // Being stopped, or already gone: the runtime settles an
+                    // exited process from its exit status and output.
+                    continue;
                 }
                 let entry = pm.workers.entry(id.clone()).or_insert_with(|| PmWorker {
                     task_id: w.task_id.clone(),
@@ -598,6 +600,27 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Records a person's intervention in pm-activity.jsonl and the metrics.
+    pub(crate) fn record_intervention(&self, worker_id: &WorkerId, kind: &str, message: &str) {
+        *self
+            .pm()
+            .metrics
+            .interventions
+            .entry(format!("{kind}_by_person"))
+            .or_default() += 1;
+        self.pm_log(&ActivityLine {
+            v: 1,
+            at: clock::now(),
+            event: kind,
+            worker_id: Some(worker_id),
+            task_id: None,
+            attempt: None,
+            from: None,
+            to: None,
+            message,
+        });
     }
 
     /// A person extends a worker's time limit.

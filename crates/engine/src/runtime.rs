@@ -1010,8 +1010,19 @@ impl Engine {
             return Err(EngineError::BadValue("the nudge text is empty".into()));
         }
         let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
-        self.runtime().pending_prompts.insert(wid, text.to_string());
-        self.restart_worker(id)
+        self.runtime()
+            .pending_prompts
+            .insert(wid.clone(), text.to_string());
+        let dto = self.restart_worker(id)?;
+        self.record_intervention(
+            &wid,
+            "nudge",
+            &format!(
+                "a person nudged the worker: {}",
+                text.chars().take(200).collect::<String>()
+            ),
+        );
+        Ok(dto)
     }
 
     pub(crate) fn emit_worker(&self, id: &WorkerId) {

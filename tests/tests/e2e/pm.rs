@@ -303,3 +303,88 @@ fn chrono_like_secs(s: &str) -> f64 {
     let frac: f64 = format!("0.{frac}").parse().unwrap();
     (days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) as f64 + frac
 }
+
+#[test]
+fn repeated_failures_of_one_expert_open_its_circuit_and_pause_it() {
+    let h = fast_pm_home("crash");
+    h.configure(serde_json::json!({"restart": {"circuit_failures": 2, "circuit_window_secs": 60}}));
+    edit_all(&h, serde_json::json!({"max_restarts": 0}));
+    let owner = h.start_owner();
+    let crash = |n: u32| {
+        h.json(&[
+            "submit",
+            &format!("crash {n} FAKE:crash"),
+            "--type",
+            "feature",
+            "--workdir",
+            h.workdir().to_str().unwrap(),
+        ])
+    };
+    for n in 0..2 {
+        let id = crash(n)["task_id"].as_str().unwrap().to_string();
+        assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "failed");
+    }
+    let held = crash(9)["task_id"].as_str().unwrap().to_string();
+    let other = h.json(&[
+        "submit",
+        "audit it FAKE:normal",
+        "--type",
+        "security-audit",
+        "--workdir",
+        h.workdir().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        h.wait_task_done(other["task_id"].as_str().unwrap(), LIMIT)["status"],
+        "completed",
+        "other experts go on"
+    );
+    assert!(
+        h.workers_of(&held).is_empty(),
+        "development is paused: no worker for its next task"
+    );
+    let activity = std::fs::read_to_string(h.file("pm-activity.jsonl")).unwrap();
+    assert!(activity.contains("circuit_breaker_opened"), "{activity}");
+    let out = owner.stop();
+    assert!(
+        text(&out.stdout).contains("development is paused"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_nudge_resumes_the_conversation_with_the_message_and_is_recorded() {
+    let h = fast_pm_home("normal");
+    edit_all(&h, serde_json::json!({"time_limit_secs": 600}));
+    h.configure(serde_json::json!({"pm": {"late_after_secs": 30, "stalled_after_secs": 60, "zombie_after_secs": 90}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("long task FAKE:hang", &h.workdir());
+    let mut w = String::new();
+    wait_until(LIMIT, "worker running", || {
+        w = h
+            .workers_of(&id)
+            .first()
+            .filter(|x| x["state"] == "running")
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        !w.is_empty()
+    });
+    let out = h.cortex(&["nudge", &w, "please finish with a summary"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let starts = h.starts();
+    let args: Vec<String> = starts[1]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let p = args.iter().position(|a| a == "-p").unwrap();
+    assert_eq!(args[p + 1], "please finish with a summary");
+    assert!(args.contains(&"--resume".to_string()));
+    assert!(
+        activity(&h, &w).iter().any(|v| v["event"] == "nudge"),
+        "recorded"
+    );
+    owner.stop();
+}
