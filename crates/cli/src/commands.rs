@@ -444,14 +444,13 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         ),
-        E::Alert { alert } => println!(
-            "ALERT [{:?}] {}{}",
-            alert.severity,
-            alert
-                .worker_id
-                .as_ref()
-                .map(|w| format!("{w}: "))
-                .unwrap_or_default(),
+        E::Alert { alert } => {
+            let who = |a: &cortex_core::alerts::Alert| a.worker_id.as_ref().map(|w| format!("{w}: ")).unwrap_or_default();
+            println!("ALERT [{:?}] {}{}", alert.severity, who(alert), alert.message);
+            for a in &alert.summarized {
+                println!("  - {}{}", who(a), a.message);
+            }
+        }
             alert.message
         ),
         E::WorkerUpdated { worker } => {
