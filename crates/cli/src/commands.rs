@@ -445,14 +445,22 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
                 .unwrap_or_default()
         ),
         E::Alert { alert } => {
-            let who = |a: &cortex_core::alerts::Alert| a.worker_id.as_ref().map(|w| format!("{w}: ")).unwrap_or_default();
-            println!("ALERT [{:?}] {}{}", alert.severity, who(alert), alert.message);
+            let who = |a: &cortex_core::alerts::Alert| {
+                a.worker_id
+                    .as_ref()
+                    .map(|w| format!("{w}: "))
+                    .unwrap_or_default()
+            };
+            println!(
+                "ALERT [{:?}] {}{}",
+                alert.severity,
+                who(alert),
+                alert.message
+            );
             for a in &alert.summarized {
                 println!("  - {}{}", who(a), a.message);
             }
         }
-            alert.message
-        ),
         E::WorkerUpdated { worker } => {
             if worker.state.is_terminal() || worker.activity.is_none() {
                 println!(
