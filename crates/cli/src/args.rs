@@ -75,6 +75,8 @@ pub enum Command {
     Resume,
     /// Record a worker's check-in (used by the generated hooks; scripts may call it too).
     Heartbeat(HeartbeatArgs),
+    /// Which agent binary will run and its version, the home, the PATH, notifications.
+    Doctor,
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -63,6 +63,7 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
             crate::worker_cmds::control(home, InboxOp::SetPaused { paused: false }, json)
         }
         Command::Heartbeat(a) => crate::worker_cmds::heartbeat(home, a),
+        Command::Doctor => doctor(home, json),
         Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
         Command::Router(c) => crate::routing_cmds::router(home, c, json),
     }
@@ -478,6 +479,55 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
             }
         }
     }
+}
+
+fn doctor(home: &Home, json: bool) -> Result<()> {
+    let command = match cortex_engine::driver::command_override() {
+        Err(m) => return Err(Failure::bad_input("bad_config", m)),
+        Ok(Some(c)) => c,
+        Ok(None) if home.is_initialized() => home.load_settings()?.0.agent.command,
+        Ok(None) => cortex_engine::home::default_settings().0.agent.command,
+    };
+    let d = cortex_engine::views::doctor_for(home, command);
+    let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").is_ok();
+    let notifications = if cfg!(target_os = "macos") {
+        "delivered by the desktop app (needs the bundled, signed app)"
+    } else if bus {
+        "a D-Bus session is present: the desktop app can notify"
+    } else {
+        "no D-Bus session: desktop notifications cannot be delivered from here"
+    };
+    if json {
+        let mut v = serde_json::to_value(&d).unwrap_or_default();
+        v["notifications"] = notifications.into();
+        v["initialized"] = home.is_initialized().into();
+        print_json(&v);
+        return Ok(());
+    }
+    println!(
+        "home:          {}{}",
+        d.home,
+        if home.is_initialized() {
+            ""
+        } else {
+            " (not initialized)"
+        }
+    );
+    println!("agent command: {}", d.agent_command.join(" "));
+    match (&d.agent_resolved, &d.agent_version) {
+        (Some(p), Some(v)) => println!("agent binary:  {p} ({v})"),
+        (Some(p), None) => println!("agent binary:  {p} (no version reported)"),
+        (None, _) => println!("agent binary:  NOT FOUND on PATH: set agent.command in config.json to its absolute path"),
+    }
+    println!("notifications: {notifications}");
+    println!("PATH:          {}", d.path);
+    if d.agent_resolved.is_none() {
+        return Err(Failure::runtime(
+            "agent_missing",
+            "the agent binary was not found",
+        ));
+    }
+    Ok(())
 }
 
 fn first_line(s: &str) -> String {

@@ -77,7 +77,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
                     println!("{line}");
                 } else {
                     for l in render_line(line) {
-                        println!("{l}");
+                        println!("{}", cortex_core::redact::redact(&l));
                     }
                 }
             }

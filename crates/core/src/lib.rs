@@ -14,6 +14,7 @@ pub mod health;
 pub mod id;
 pub mod input;
 pub mod learned;
+pub mod redact;
 pub mod restart;
 pub mod router;
 pub mod state;

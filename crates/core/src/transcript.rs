@@ -1,6 +1,63 @@
 //! Rendering an agent's stream-json lines as a transcript people can read.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// What a transcript entry is, so a UI can style it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Session,
+    Assistant,
+    ToolCall,
+    ToolResult,
+    ToolError,
+    ApiRetry,
+    Result,
+    CheckIn,
+    Other,
+}
+
+/// One readable line of a transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub kind: EntryKind,
+    pub text: String,
+}
+
+/// One stream line as typed entries (see `render_line` for the text form).
+pub fn entries(line: &str) -> Vec<Entry> {
+    render_line(line)
+        .into_iter()
+        .map(|text| {
+            let kind = if text.starts_with("── session") {
+                EntryKind::Session
+            } else if let Some(rest) = text.strip_prefix("assistant: ") {
+                return Entry {
+                    kind: EntryKind::Assistant,
+                    text: rest.to_string(),
+                };
+            } else if text.starts_with("→ ") {
+                EntryKind::ToolCall
+            } else if text.starts_with("← ") {
+                EntryKind::ToolResult
+            } else if text.starts_with("✗ ") {
+                EntryKind::ToolError
+            } else if text.starts_with("! API error") {
+                EntryKind::ApiRetry
+            } else if text.starts_with("══ ") {
+                EntryKind::Result
+            } else if text.starts_with("· check-in") {
+                EntryKind::CheckIn
+            } else if text == "(thinking)" {
+                EntryKind::Assistant
+            } else {
+                EntryKind::Other
+            };
+            Entry { kind, text }
+        })
+        .collect()
+}
 
 fn clip(s: &str, n: usize) -> String {
     let one_line = s.replace('\n', " ⏎ ");
@@ -121,6 +178,18 @@ pub fn render_line(line: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_carry_their_kind() {
+        let tool = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Writing."},{"type":"tool_use","name":"Bash","input":{}}]}}"#;
+        let e = entries(tool);
+        assert_eq!(
+            (e[0].kind, e[0].text.as_str()),
+            (EntryKind::Assistant, "Writing.")
+        );
+        assert_eq!(e[1].kind, EntryKind::ToolCall);
+        assert_eq!(entries("make: ok")[0].kind, EntryKind::Other);
+    }
 
     #[test]
     fn each_kind_of_line_reads_plainly() {

@@ -8,7 +8,12 @@ use std::path::{Path, PathBuf};
 use cortex_core::config::{AgentConfig, Driver, ExpertProfile};
 
 use crate::home::Home;
-use crate::snapshot::write_atomic;
+/// Attempt files are records for people and for the agent's own start;
+/// they need no fsync (the journal holds what must survive a crash).
+fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
+    std::fs::write(path, bytes)
+        .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
+}
 use crate::spawner::{Launch, SpawnError};
 
 /// The Claude Code hook events that report to the home.
@@ -120,15 +125,14 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let dir = wdir.join(format!("attempt-{}", spec.attempt));
     std::fs::create_dir_all(&dir)
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", dir.display())))?;
-    let io = |e: crate::EngineError| SpawnError(e.to_string());
-    write_atomic(&dir.join("prompt.txt"), spec.prompt.as_bytes()).map_err(io)?;
+    write_plain(&dir.join("prompt.txt"), spec.prompt.as_bytes())?;
     let mut argv: Vec<String> = spec.command.to_vec();
     let mut session_id = None;
     match spec.agent.driver {
         Driver::Claude => {
             let settings = wdir.join("settings.json");
             let body = serde_json::to_vec_pretty(&hook_settings(spec)).unwrap_or_default();
-            write_atomic(&settings, &body).map_err(io)?;
+            write_plain(&settings, &body)?;
             argv.extend(["-p".into(), spec.prompt.to_string()]);
             argv.extend([
                 "--output-format".into(),
@@ -186,7 +190,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
         "worker_id": spec.worker_id, "attempt": spec.attempt, "driver": spec.agent.driver,
         "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
     });
-    write_atomic(&dir.join("meta.json"), meta.to_string().as_bytes()).map_err(io)?;
+    write_plain(&dir.join("meta.json"), meta.to_string().as_bytes())?;
     Ok(Planned {
         launch: Launch {
             argv,

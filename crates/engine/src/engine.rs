@@ -149,16 +149,17 @@ impl Engine {
         let (store, load_report) = Store::open_owner(home, kind)?;
         let (events, _) = broadcast::channel(1024);
         let router = Router::new(&settings.0.routing, &settings.1);
-        let agent_command = crate::driver::command_override()
-            .map_err(|m| cortex_core::config::ConfigError::new("CORTEX_AGENT_COMMAND", None, m))?
-            .unwrap_or_else(|| settings.0.agent.command.clone());
+        let command_override = crate::driver::command_override()
+            .map_err(|m| cortex_core::config::ConfigError::new("CORTEX_AGENT_COMMAND", None, m))?;
+        let overridden = command_override.is_some();
+        let agent_command = command_override.unwrap_or_else(|| settings.0.agent.command.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 home: home.clone(),
                 store: Mutex::new(store),
                 router: RwLock::new(router),
                 learned: RwLock::new(learning::load(home)),
-                runtime: Mutex::new(crate::runtime::Runtime::new(agent_command)),
+                runtime: Mutex::new(crate::runtime::Runtime::new(agent_command, overridden)),
                 pm: Mutex::new(crate::pm::PmState::new(
                     settings.0.notifications.coalesce_window_millis,
                 )),
@@ -257,6 +258,18 @@ impl Engine {
                 Ok((ack, Some(TaskDto::from(task))))
             }
         }
+    }
+
+    /// Replaces the settings of a running engine (after a validated save).
+    pub(crate) fn apply_settings(&self, config: Config, experts: ExpertSet) {
+        *self.inner.router.write().unwrap_or_else(|e| e.into_inner()) =
+            Router::new(&config.routing, &experts);
+        self.set_agent_command_from_config(&config.agent.command);
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = (config, experts);
     }
 
     /// The router's decision for a text, with the learned layer as it is now.
@@ -547,6 +560,7 @@ impl Engine {
             }
             store.sync()?;
         }
+        let had_deferred = !deferred.is_empty();
         for (id, op, worker_id) in deferred {
             let result = match op {
                 InboxOp::Kill { .. } => self.kill_worker(&worker_id),
@@ -555,6 +569,10 @@ impl Engine {
                 _ => self.restart_worker(&worker_id),
             };
             acks.push(ack_of(id, result.map(|w| serde_json::to_value(w).ok())));
+        }
+        if had_deferred {
+            // Worker control may have staged attempt starts: durable first.
+            self.store().sync()?;
         }
         for ack in &acks {
             inbox::write_ack(&self.inner.home, ack)?;
@@ -612,7 +630,13 @@ impl Engine {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                Some(()) = rx.recv() => { self.process_inbox()?; }
+                Some(()) = rx.recv() => {
+                    // Act on a request at once (a resume, a new task)
+                    // instead of at the next tick.
+                    if self.process_inbox()? > 0 {
+                        self.tick_runtime()?;
+                    }
+                }
                 _ = tick.tick() => {
                     self.process_inbox()?;
                     self.tick_runtime()?;

@@ -30,4 +30,5 @@ pub mod pm;
 pub mod procfs;
 pub mod runtime;
 pub mod spawner;
+pub mod views;
 pub mod worktree;

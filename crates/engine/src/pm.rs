@@ -82,6 +82,8 @@ pub struct PmState {
     pub(crate) paused_experts: BTreeMap<String, DateTime<Utc>>,
     coalescer: Coalescer,
     last_tick: Option<DateTime<Utc>>,
+    /// When the process table and transcripts were last sampled.
+    last_sample: Option<DateTime<Utc>>,
     dirty: bool,
 }
 
@@ -94,6 +96,7 @@ impl PmState {
             paused_experts: BTreeMap::new(),
             coalescer: Coalescer::new(coalesce_window_millis),
             last_tick: None,
+            last_sample: None,
             dirty: true,
         }
     }
@@ -288,7 +291,26 @@ impl Engine {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let table = procfs::ProcessTable::read();
+        // CPU and transcript sampling: often enough for the thresholds
+        // (a tenth of `late_after`), never more than once a tick, at least
+        // every 5 s. Reading the whole process table is the PM's main cost.
+        let sample_every = (config.pm.late_after_secs * 100).clamp(config.pm.tick_millis, 5000);
+        let sample = {
+            let mut pm = self.pm();
+            let slack = i64::try_from(sample_every - sample_every / 4).unwrap_or(1000);
+            let due = pm
+                .last_sample
+                .is_none_or(|t| now - t >= chrono::Duration::milliseconds(slack));
+            if due {
+                pm.last_sample = Some(now);
+            }
+            due
+        };
+        let table = if sample {
+            procfs::ProcessTable::read()
+        } else {
+            procfs::ProcessTable::default()
+        };
         let tps = procfs::ticks_per_second();
         let agent_home = config
             .agent
@@ -361,7 +383,7 @@ impl Engine {
                         entry.cpu_progress_at = Some(now);
                     }
                 }
-                if let Some(session) = &w.session_id {
+                if let (true, Some(session)) = (sample, &w.session_id) {
                     let p = transcript_path(&agent_home, &w.workdir, session);
                     if let Ok(len) = std::fs::metadata(&p).map(|m| m.len()) {
                         if entry.transcript_len.is_some_and(|prev| len > prev) {

@@ -45,6 +45,8 @@ pub(crate) struct Tail {
     file: Option<File>,
     offset: u64,
     partial: Vec<u8>,
+    /// A missing file is looked for again only after this.
+    retry_at: Option<Instant>,
 }
 
 impl Tail {
@@ -54,13 +56,20 @@ impl Tail {
             file: None,
             offset: 0,
             partial: Vec::new(),
+            retry_at: None,
         }
     }
 
     /// Complete new lines since the last call.
     pub(crate) fn read_lines(&mut self) -> Vec<String> {
         if self.file.is_none() {
+            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+                return Vec::new();
+            }
             self.file = File::open(&self.path).ok();
+            if self.file.is_none() {
+                self.retry_at = Some(Instant::now() + StdDuration::from_millis(1000));
+            }
         }
         let Some(f) = self.file.as_mut() else {
             return Vec::new();
@@ -177,10 +186,13 @@ pub struct Runtime {
     heartbeat_command: Vec<String>,
     /// A person's message for a worker's next attempt (`cortex nudge`).
     pending_prompts: HashMap<WorkerId, String>,
+    /// True when `CORTEX_AGENT_COMMAND` chose the command (config edits
+    /// then do not change it).
+    command_overridden: bool,
 }
 
 impl Runtime {
-    pub(crate) fn new(agent_command: Vec<String>) -> Self {
+    pub(crate) fn new(agent_command: Vec<String>, command_overridden: bool) -> Self {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "cortex".into());
@@ -190,6 +202,7 @@ impl Runtime {
             agent_command,
             heartbeat_command: vec![exe, "heartbeat".into()],
             pending_prompts: HashMap::new(),
+            command_overridden,
         }
     }
 }
@@ -367,6 +380,18 @@ impl Engine {
         self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The agent command attempts will run.
+    pub fn agent_command(&self) -> Vec<String> {
+        self.runtime().agent_command.clone()
+    }
+
+    pub(crate) fn set_agent_command_from_config(&self, command: &[String]) {
+        let mut rt = self.runtime();
+        if !rt.command_overridden {
+            rt.agent_command = command.to_vec();
+        }
+    }
+
     /// Sets the command hooks use to report (`<exe> heartbeat`); the desktop
     /// app points it at its bundled `cortex`.
     pub fn set_heartbeat_command(&self, argv: Vec<String>) {
@@ -390,8 +415,19 @@ impl Engine {
             .collect();
         let now = clock::now();
         for w in workers {
+            if w.status == WorkerStatus::Starting && w.attempts.is_empty() {
+                // Created, but the engine stopped before its first attempt
+                // was recorded: end any process it may have started, then
+                // start it properly.
+                let swept = spawner::sweep(w.id.as_str());
+                info!(worker_id = %w.id, swept, "starting a worker whose first start was not recorded");
+                drop(rt);
+                self.start_attempt(&w, None, now)?;
+                rt = self.runtime();
+                continue;
+            }
             let Some(a) = w.live_attempt().cloned() else {
-                continue; // waiting or starting: the tick handles it
+                continue; // waiting: the tick restarts it when due
             };
             let dir = attempt_dir(&self.inner.home, &w.id, a.n);
             let mut live = Live::new(
@@ -420,7 +456,8 @@ impl Engine {
                 rt = self.runtime();
             }
         }
-        Ok(())
+        drop(rt);
+        self.store().sync()
     }
 
     /// Quits supervising; with `on_quit: stop`, stops every live attempt.
@@ -588,7 +625,7 @@ impl Engine {
         }
         self.start_due_restarts(now)?;
         self.schedule(now)?;
-        Ok(())
+        self.store().sync()
     }
 
     /// Journals the end of an attempt and decides what follows.
@@ -817,8 +854,10 @@ impl Engine {
                 let pid = child.id();
                 let ticks = procfs::start_ticks(pid);
                 {
+                    // Staged: the tick (or the command that asked) syncs the
+                    // journal once for every start of this pass.
                     let mut store = self.store();
-                    store.commit(
+                    store.stage(
                         Event::AttemptStarted {
                             worker_id: worker.id.clone(),
                             attempt: n,
@@ -975,22 +1014,35 @@ impl Engine {
             }
             out
         };
-        for w in new_workers {
-            let task = {
-                let mut store = self.store();
-                store.commit(
+        if new_workers.is_empty() {
+            return Ok(());
+        }
+        // Every worker is on disk before its process exists: a crash in
+        // between leaves a worker without attempts, which the next start
+        // sweeps and starts, never a second worker for the same assignment.
+        let tasks = {
+            let mut store = self.store();
+            for w in &new_workers {
+                store.stage(
                     Event::WorkerCreated {
                         worker: Box::new(w.clone()),
                     },
                     now,
                 )?;
-                store.state().task(&w.task_id).cloned()
-            };
-            if let Some(t) = task {
-                self.emit(EngineEvent::TaskUpdated {
-                    task: TaskDto::from(&t),
-                });
             }
+            store.sync()?;
+            let state = store.state();
+            new_workers
+                .iter()
+                .filter_map(|w| state.task(&w.task_id).cloned())
+                .collect::<Vec<_>>()
+        };
+        for t in &tasks {
+            self.emit(EngineEvent::TaskUpdated {
+                task: TaskDto::from(t),
+            });
+        }
+        for w in new_workers {
             self.start_attempt(&w, None, now)?;
         }
         Ok(())
@@ -1097,6 +1149,7 @@ impl Engine {
             });
         }
         self.start_attempt(&w, Some("restarted by a person".into()), clock::now())?;
+        self.store().sync()?;
         self.worker(id)
             .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
     }

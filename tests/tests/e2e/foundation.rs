@@ -383,3 +383,35 @@ fn the_owner_exits_cleanly_on_sigint_and_releases_the_lock() {
     let v = h.json(&["submit", "after the owner left"]);
     assert_eq!(v["deduplicated"], false);
 }
+
+#[test]
+fn doctor_names_the_agent_binary_that_will_run_or_says_it_is_missing() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let v = h.json(&["doctor"]);
+    assert_eq!(
+        v["agent_resolved"].as_str(),
+        Some(crate::util::fake_agent_bin().to_str().unwrap())
+    );
+    assert_eq!(v["home"].as_str(), Some(h.path().to_str().unwrap()));
+    h.configure(serde_json::json!({"agent": {"command": ["no-such-agent-binary"]}}));
+    let out = h.cortex(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("NOT FOUND on PATH"),
+        "{}",
+        text(&out.stdout)
+    );
+    let bad = h
+        .command()
+        .args(["doctor"])
+        .env("CORTEX_AGENT_COMMAND", "claude")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("CORTEX_AGENT_COMMAND must be a JSON array"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -1,0 +1,115 @@
+//! Hiding secrets in what the UI and logs show: API keys, tokens,
+//! passwords, bearer headers.
+
+/// Replaces anything that looks like a secret with `[redacted]`.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some((len, keep)) = secret_at(rest) {
+            out.push_str(&rest[..keep]);
+            out.push_str("[redacted]");
+            rest = &rest[len..];
+            continue;
+        }
+        let ch = rest.chars().next().unwrap_or(' ');
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    out
+}
+
+fn token_len(s: &str) -> usize {
+    s.bytes()
+        .take_while(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b'+' | b'=')
+        })
+        .count()
+}
+
+/// At the start of `s`: a secret's total length and how many leading bytes
+/// to keep visible (the label).
+fn secret_at(s: &str) -> Option<(usize, usize)> {
+    // Well-known key prefixes.
+    for prefix in [
+        "sk-ant-",
+        "sk-",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "AKIA",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            let n = token_len(rest);
+            if n >= 12 {
+                return Some((prefix.len() + n, 0));
+            }
+        }
+    }
+    // NAME=value and "name": "value" for secret-looking names.
+    let lower_head: String = s.chars().take(40).collect::<String>().to_ascii_lowercase();
+    for name in [
+        "api_key",
+        "apikey",
+        "api-key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "authorization",
+    ] {
+        if let Some(after) = lower_head.strip_prefix(name) {
+            let skip = after
+                .bytes()
+                .take_while(|b| matches!(b, b'"' | b'\'' | b':' | b'=' | b' '))
+                .count();
+            if skip == 0 || !after[..skip].bytes().any(|b| b == b':' || b == b'=') {
+                continue;
+            }
+            let start = name.len() + skip;
+            let value = &s[start..];
+            let value = value.strip_prefix("Bearer ").map_or(value, |v| v);
+            let offset = s.len() - value.len();
+            let n = token_len(value);
+            if n >= 6 {
+                return Some((offset + n, offset));
+            }
+        }
+    }
+    if let Some(rest) = s.strip_prefix("Bearer ") {
+        let n = token_len(rest);
+        if n >= 12 {
+            return Some((7 + n, 7));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_hidden_and_the_rest_kept() {
+        let cases = [
+            (
+                "export ANTHROPIC_API_KEY=sk-ant-api03-abcdefghijklmnop",
+                "export ANTHROPIC_API_KEY=[redacted]",
+            ),
+            (r#"{"token": "abcdef123456"}"#, r#"{"token": "[redacted]"}"#),
+            (
+                "Authorization: Bearer abcdefghijklmnopqrst",
+                "Authorization: Bearer [redacted]",
+            ),
+            ("password=hunter2hunter2 next", "password=[redacted] next"),
+            ("push with ghp_0123456789abcdefghij", "push with [redacted]"),
+            ("the token bucket is full", "the token bucket is full"),
+            ("no secrets here", "no secrets here"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact(input), want, "{input}");
+        }
+    }
+}
