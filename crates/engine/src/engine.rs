@@ -183,6 +183,11 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
+    /// The experts' names, in order.
+    pub fn expert_names(&self) -> Vec<String> {
+        self.settings().1.names()
+    }
+
     pub fn config(&self) -> Config {
         self.settings().0.clone()
     }
