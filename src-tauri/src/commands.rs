@@ -1,0 +1,326 @@
+//! The webview's commands: thin wrappers over the engine facade. Errors
+//! cross IPC as `{code, message, file?, key?}`.
+
+use cortex_core::input::SubmitRequest;
+use cortex_engine::runtime::WorkerDto;
+use cortex_engine::views::{Doctor, Overview, TranscriptEntry};
+use cortex_engine::{Engine, EngineError, SubmitAck, TaskDto};
+use serde::Serialize;
+use tauri::State;
+
+use crate::AppState;
+
+/// An error as the UI receives it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let (file, key) = match &e {
+            EngineError::Config(c) => (Some(c.file.clone()), c.key.clone()),
+            _ => (None, None),
+        };
+        Self {
+            code: e.code().to_string(),
+            message: cortex_core::redact::redact(&e.to_string()),
+            file,
+            key,
+        }
+    }
+}
+
+type Reply<T> = Result<T, ApiError>;
+
+fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
+    state.engine.as_ref().map_err(|why| ApiError {
+        code: "engine_unavailable".into(),
+        message: format!("Cortex could not open its home: {why}"),
+        file: None,
+        key: None,
+    })
+}
+
+#[tauri::command(async)]
+pub fn submit_task(state: State<'_, AppState>, request: SubmitRequest) -> Reply<SubmitAck> {
+    Ok(engine(&state)?.submit(&request)?)
+}
+
+#[tauri::command(async)]
+pub fn route_preview(
+    state: State<'_, AppState>,
+    text: String,
+    task_type: Option<String>,
+) -> Reply<cortex_core::router::Decision> {
+    Ok(engine(&state)?.route_preview(&text, task_type.as_deref().filter(|t| !t.is_empty()))?)
+}
+
+#[tauri::command(async)]
+pub fn get_status(state: State<'_, AppState>) -> Reply<Overview> {
+    Ok(engine(&state)?.overview())
+}
+
+#[tauri::command(async)]
+pub fn list_tasks(state: State<'_, AppState>) -> Reply<Vec<TaskDto>> {
+    let mut tasks = engine(&state)?.tasks();
+    for t in &mut tasks {
+        t.description = cortex_core::redact::redact(&t.description);
+    }
+    Ok(tasks)
+}
+
+#[tauri::command(async)]
+pub fn list_workers(state: State<'_, AppState>) -> Reply<Vec<WorkerDto>> {
+    Ok(engine(&state)?
+        .workers()
+        .into_iter()
+        .map(|mut w| {
+            w.last_text = w.last_text.map(|t| cortex_core::redact::redact(&t));
+            w.reason = w.reason.map(|t| cortex_core::redact::redact(&t));
+            w
+        })
+        .collect())
+}
+
+#[tauri::command(async)]
+pub fn get_transcript(state: State<'_, AppState>, worker_id: String) -> Reply<Vec<TranscriptEntry>> {
+    Ok(engine(&state)?.transcript(&worker_id)?)
+}
+
+#[tauri::command(async)]
+pub fn kill_worker(state: State<'_, AppState>, worker_id: String) -> Reply<WorkerDto> {
+    Ok(engine(&state)?.kill_worker(&worker_id)?)
+}
+
+#[tauri::command(async)]
+pub fn restart_worker(state: State<'_, AppState>, worker_id: String) -> Reply<WorkerDto> {
+    Ok(engine(&state)?.restart_worker(&worker_id)?)
+}
+
+#[tauri::command(async)]
+pub fn extend_worker(state: State<'_, AppState>, worker_id: String, minutes: u64) -> Reply<WorkerDto> {
+    Ok(engine(&state)?.extend_worker(&worker_id, minutes)?)
+}
+
+#[tauri::command(async)]
+pub fn nudge_worker(state: State<'_, AppState>, worker_id: String, text: String) -> Reply<WorkerDto> {
+    Ok(engine(&state)?.nudge_worker(&worker_id, &text)?)
+}
+
+#[tauri::command(async)]
+pub fn reroute_task(state: State<'_, AppState>, task_id: String, expert: String) -> Reply<TaskDto> {
+    Ok(engine(&state)?.reroute(&task_id, &expert)?)
+}
+
+#[tauri::command(async)]
+pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> Reply<TaskDto> {
+    Ok(engine(&state)?.cancel(&task_id)?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Paused {
+    paused: bool,
+}
+
+#[tauri::command(async)]
+pub fn set_paused(state: State<'_, AppState>, paused: bool) -> Reply<Paused> {
+    engine(&state)?.set_spawning_paused(paused)?;
+    Ok(Paused { paused })
+}
+
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    config: serde_json::Value,
+    experts: Vec<String>,
+    notifications: serde_json::Value,
+}
+
+#[tauri::command(async)]
+pub fn get_settings(state: State<'_, AppState>) -> Reply<Settings> {
+    let e = engine(&state)?;
+    let config = e.config();
+    let value = serde_json::to_value(&config).unwrap_or_default();
+    Ok(Settings {
+        notifications: value["notifications"].clone(),
+        config: value,
+        experts: e.expert_names(),
+    })
+}
+
+#[tauri::command(async)]
+pub fn save_settings(state: State<'_, AppState>, config: serde_json::Value) -> Reply<serde_json::Value> {
+    let saved = engine(&state)?.save_config(&config.to_string())?;
+    Ok(serde_json::to_value(saved).unwrap_or_default())
+}
+
+#[tauri::command(async)]
+pub fn recent_decisions(state: State<'_, AppState>, limit: Option<usize>) -> Reply<Vec<serde_json::Value>> {
+    Ok(engine(&state)?.recent_decisions(limit.unwrap_or(200).min(2000)))
+}
+
+#[tauri::command(async)]
+pub fn recent_activity(state: State<'_, AppState>, limit: Option<usize>) -> Reply<Vec<serde_json::Value>> {
+    Ok(engine(&state)?.recent_activity(limit.unwrap_or(200).min(2000)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorReply {
+    #[serde(flatten)]
+    doctor: Doctor,
+    notifications: String,
+}
+
+#[tauri::command(async)]
+pub fn doctor(state: State<'_, AppState>) -> Reply<DoctorReply> {
+    Ok(DoctorReply {
+        doctor: engine(&state)?.doctor(),
+        notifications: crate::notify::delivery_note(),
+    })
+}
+
+fn worker_of(e: &Engine, worker_id: &str) -> Reply<WorkerDto> {
+    e.worker(worker_id).ok_or_else(|| ApiError {
+        code: "unknown_worker".into(),
+        message: format!("no worker {worker_id}"),
+        file: None,
+        key: None,
+    })
+}
+
+/// Opens the worker's folder in the file manager.
+#[tauri::command(async)]
+pub fn open_worker_folder(app: tauri::AppHandle, state: State<'_, AppState>, worker_id: String) -> Reply<()> {
+    let w = worker_of(engine(&state)?, &worker_id)?;
+    #[allow(deprecated)]
+    tauri_plugin_shell::ShellExt::shell(&app)
+        .open(w.workdir.clone(), None)
+        .map_err(|e| ApiError {
+            code: "open_failed".into(),
+            message: format!("cannot open {}: {e}", w.workdir),
+            file: None,
+            key: None,
+        })
+}
+
+/// The exact command that takes a worker over by hand: the agent with
+/// `--resume <session>`, in the worker's folder, in a terminal.
+pub fn take_over_argv(agent: &str, session: &str, workdir: &str) -> Vec<String> {
+    if cfg!(target_os = "macos") {
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let script = format!(
+            "cd {} && exec {} --resume {}",
+            q(workdir),
+            q(agent),
+            q(session)
+        );
+        let escaped = script.replace('\\', "\\\\").replace('"', "\\\"");
+        vec![
+            "osascript".into(),
+            "-e".into(),
+            format!("tell application \"Terminal\" to do script \"{escaped}\""),
+            "-e".into(),
+            "tell application \"Terminal\" to activate".into(),
+        ]
+    } else {
+        vec![
+            "x-terminal-emulator".into(),
+            "-e".into(),
+            agent.into(),
+            "--resume".into(),
+            session.into(),
+        ]
+    }
+}
+
+#[tauri::command(async)]
+pub fn take_over_worker(app: tauri::AppHandle, state: State<'_, AppState>, worker_id: String) -> Reply<()> {
+    let e = engine(&state)?;
+    let w = worker_of(e, &worker_id)?;
+    let session = w.session_id.clone().ok_or_else(|| ApiError {
+        code: "no_session".into(),
+        message: "this worker has no session to resume yet".into(),
+        file: None,
+        key: None,
+    })?;
+    let agent = e.agent_command().first().cloned().unwrap_or_else(|| "claude".into());
+    let argv = take_over_argv(&agent, &session, &w.workdir);
+    let (program, args) = argv.split_first().ok_or_else(|| ApiError {
+        code: "take_over_failed".into(),
+        message: "no terminal command".into(),
+        file: None,
+        key: None,
+    })?;
+    tauri_plugin_shell::ShellExt::shell(&app)
+        .command(program)
+        .args(args)
+        .current_dir(&w.workdir)
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| ApiError {
+            code: "take_over_failed".into(),
+            message: format!("cannot open a terminal ({program}): {e}"),
+            file: None,
+            key: None,
+        })
+}
+
+/// Every command, for the builder.
+pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        submit_task,
+        route_preview,
+        get_status,
+        list_tasks,
+        list_workers,
+        get_transcript,
+        kill_worker,
+        restart_worker,
+        extend_worker,
+        nudge_worker,
+        reroute_task,
+        cancel_task,
+        set_paused,
+        get_settings,
+        save_settings,
+        recent_decisions,
+        recent_activity,
+        doctor,
+        open_worker_folder,
+        take_over_worker,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_over_runs_exactly_the_agent_with_resume() {
+        let argv = take_over_argv("/opt/claude", "0b6c-uuid", "/work/it's here");
+        if cfg!(target_os = "macos") {
+            assert!(argv[2].contains("--resume"));
+            assert!(argv[2].contains("'/work/it'\\\\''s here'"), "{}", argv[2]);
+        } else {
+            assert_eq!(argv, vec!["x-terminal-emulator", "-e", "/opt/claude", "--resume", "0b6c-uuid"]);
+        }
+    }
+
+    #[test]
+    fn config_errors_carry_their_file_and_key_to_the_ui() {
+        let e = EngineError::Config(cortex_core::config::ConfigError::new(
+            "config.json",
+            Some("pm.late_after_secs"),
+            "expected a number",
+        ));
+        let api = ApiError::from(e);
+        assert_eq!(api.code, "bad_config");
+        assert_eq!(api.key.as_deref(), Some("pm.late_after_secs"));
+        assert_eq!(api.file.as_deref(), Some("config.json"));
+    }
+}

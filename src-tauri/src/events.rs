@@ -1,0 +1,32 @@
+//! Engine events to the webview, the tray and notifications, as they
+//! happen (no polling). Event names mirror ui/src/events.ts.
+
+use cortex_engine::{Engine, EngineEvent};
+use tauri::{AppHandle, Emitter};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Engine events, forwarded with their JSON shape unchanged.
+pub const ENGINE_EVENT: &str = "cortex://engine";
+/// Asks the dashboard to show one worker (payload: its id).
+pub const FOCUS_WORKER_EVENT: &str = "cortex://focus-worker";
+
+/// Starts forwarding the engine's events for the life of the app.
+pub fn forward(app: AppHandle, engine: Engine) {
+    let mut rx = engine.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => {
+                    let _ = app.emit(ENGINE_EVENT, &event);
+                    if let EngineEvent::Alert { alert } = &event {
+                        crate::notify::alert(&app, &engine, alert);
+                    }
+                    crate::tray::refresh(&app, &engine, &event);
+                }
+                // A slow consumer missed events: the UI re-fetches on the next one.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}

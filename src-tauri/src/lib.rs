@@ -1,0 +1,146 @@
+//! Cortex's desktop shell. It hosts the engine in-process and holds no
+//! domain logic: commands wrap the engine facade, engine events are
+//! forwarded to the webview as they happen, and the tray and native
+//! notifications show what needs a person.
+//!
+//! May depend on: cortex-engine, tauri and its plugins.
+
+pub mod commands;
+pub mod events;
+mod heartbeat;
+mod login_path;
+pub mod notify;
+pub mod tray;
+
+use std::sync::Mutex;
+
+use cortex_engine::lock::OwnerKind;
+use cortex_engine::{Engine, Home};
+use tauri::{Manager, RunEvent, WindowEvent};
+use tokio::sync::oneshot;
+
+/// What the commands and event forwarders share.
+pub struct AppState {
+    /// The engine, or why it could not start (shown by the UI).
+    pub engine: Result<Engine, String>,
+    shutdown: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl AppState {
+    /// A state around an engine that is not running its loop (tests).
+    pub fn for_engine(engine: Result<Engine, String>) -> Self {
+        Self {
+            engine,
+            shutdown: Mutex::new(None),
+        }
+    }
+}
+
+/// Opens the engine on the home (`CORTEX_HOME`, else the platform folder).
+fn open_engine() -> Result<Engine, String> {
+    let home = Home::resolve(None).map_err(|e| e.to_string())?;
+    Engine::open(&home, OwnerKind::App).map_err(|e| e.to_string())
+}
+
+/// Brings the dashboard window to the front.
+pub fn show_main(app: &tauri::AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+}
+
+pub fn run() {
+    // The generated Claude Code hooks call `<this binary> heartbeat ...`.
+    if heartbeat::handle_command_line() {
+        return;
+    }
+    login_path::merge_login_shell_path();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CORTEX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_main(app)))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_shell::init())
+        .invoke_handler(commands::handler())
+        .setup(|app| {
+            let engine = open_engine();
+            let (tx, rx) = oneshot::channel::<()>();
+            if let Ok(engine) = &engine {
+                let looped = engine.clone();
+                tauri::async_runtime::spawn(async move {
+                    let stop = async move {
+                        let _ = rx.await;
+                    };
+                    if let Err(e) = looped.run(stop).await {
+                        tracing::error!("the engine stopped: {e}");
+                    }
+                });
+                events::forward(app.handle().clone(), engine.clone());
+            } else if let Err(e) = &engine {
+                tracing::error!("Cortex cannot open its home: {e}");
+            }
+            app.manage(AppState {
+                engine,
+                shutdown: Mutex::new(Some(tx)),
+            });
+            tray::create(app.handle())?;
+            // SIGTERM/SIGINT (a logout, `kill`) quit like the menu's Quit,
+            // so `on_quit` is honoured and the home is released cleanly.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                if let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                    handle.exit(0);
+                }
+            });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window keeps Cortex in the tray.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("cortex-desktop: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| match event {
+        // Only "Quit" (an explicit exit code) ends the app; the last window
+        // closing does not.
+        RunEvent::ExitRequested { api, code, .. } if code.is_none() => api.prevent_exit(),
+        RunEvent::Exit => quit_engine(handle),
+        _ => {}
+    });
+}
+
+/// Stops the engine loop; `on_quit` decides whether workers keep running.
+fn quit_engine(app: &tauri::AppHandle) {
+    let state = app.state::<AppState>();
+    let sender = state.shutdown.lock().ok().and_then(|mut s| s.take());
+    if let Some(tx) = sender {
+        let _ = tx.send(());
+    }
+    if let Ok(engine) = &state.engine {
+        let stop = engine.config().on_quit == cortex_core::config::OnQuit::Stop;
+        engine.stop_runtime(stop);
+        let _ = engine.close();
+    }
+}

@@ -1,0 +1,102 @@
+//! Native notifications for alerts, per kind as the settings say. The
+//! engine already coalesces alerts (one per worker per transition, a
+//! summary for bursts); this only decides whether a kind is shown.
+
+use cortex_core::alerts::Alert;
+use cortex_core::config::NotificationConfig;
+use cortex_core::health::AlertKind;
+use cortex_engine::Engine;
+use tauri::AppHandle;
+use tauri_plugin_notification::NotificationExt;
+
+/// Whether the settings ask for this alert to become a notification.
+pub fn wanted(cfg: &NotificationConfig, alert: &Alert) -> bool {
+    if !alert.summarized.is_empty() {
+        return alert.summarized.iter().any(|a| wanted(cfg, a));
+    }
+    match alert.kind {
+        AlertKind::Stalled => cfg.stalled,
+        AlertKind::Zombie => cfg.zombie,
+        // Only the 90% warning and the limit itself, not 50% and 75%.
+        AlertKind::TimeoutWarning => cfg.timeout && alert.message.starts_with("90%"),
+        AlertKind::TimedOut => cfg.timeout,
+        AlertKind::Failed | AlertKind::Budget => cfg.failed,
+        AlertKind::CircuitBreaker => cfg.circuit_breaker,
+        AlertKind::Completed => cfg.completed,
+        AlertKind::Extended => false,
+    }
+}
+
+/// The notification's title for an alert.
+pub fn title(alert: &Alert) -> String {
+    if !alert.summarized.is_empty() {
+        return format!("Cortex: {} workers need attention", alert.summarized.len() + 1);
+    }
+    let what = match alert.kind {
+        AlertKind::Stalled => "Worker stalled",
+        AlertKind::Zombie => "Worker hung: killed",
+        AlertKind::TimeoutWarning => "Worker near its time limit",
+        AlertKind::TimedOut => "Worker out of time",
+        AlertKind::Failed => "Worker failed",
+        AlertKind::Budget => "Worker over budget",
+        AlertKind::CircuitBreaker => "Expert paused",
+        AlertKind::Completed => "Worker done",
+        AlertKind::Extended => "Worker extended",
+    };
+    format!("Cortex: {what}")
+}
+
+pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
+    if !wanted(&engine.config().notifications, alert) {
+        return;
+    }
+    let body = cortex_core::redact::redact(&alert.message);
+    if let Err(e) = app.notification().builder().title(title(alert)).body(body).show() {
+        tracing::warn!("notification not shown: {e}");
+    }
+}
+
+/// What the Settings page says about delivery on this platform.
+pub fn delivery_note() -> String {
+    if cfg!(target_os = "macos") {
+        "native notifications (the bundled, signed app is needed for reliable delivery)".into()
+    } else if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        "native notifications through the D-Bus session (org.freedesktop.Notifications)".into()
+    } else {
+        "no D-Bus session: notifications cannot be delivered".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cortex_core::health::Severity;
+
+    fn alert(kind: AlertKind, message: &str) -> Alert {
+        Alert {
+            at: cortex_core::DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            severity: Severity::Warning,
+            kind,
+            worker_id: None,
+            task_id: None,
+            attempt: None,
+            message: message.into(),
+            summarized: vec![],
+        }
+    }
+
+    #[test]
+    fn kinds_follow_the_settings_and_only_the_90_percent_warning_notifies() {
+        let mut cfg = NotificationConfig::default();
+        assert!(wanted(&cfg, &alert(AlertKind::Stalled, "stalled")));
+        assert!(!wanted(&cfg, &alert(AlertKind::TimeoutWarning, "50% of its time limit used")));
+        assert!(wanted(&cfg, &alert(AlertKind::TimeoutWarning, "90% of its time limit used")));
+        assert!(!wanted(&cfg, &alert(AlertKind::Completed, "done")), "completed is off by default");
+        cfg.stalled = false;
+        assert!(!wanted(&cfg, &alert(AlertKind::Stalled, "stalled")));
+        let mut summary = alert(AlertKind::Stalled, "3 more");
+        summary.summarized = vec![alert(AlertKind::Zombie, "z"), alert(AlertKind::Stalled, "s")];
+        assert!(wanted(&cfg, &summary), "a summary notifies if any part would");
+        assert_eq!(title(&summary), "Cortex: 3 workers need attention");
+    }
+}

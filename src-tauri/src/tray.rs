@@ -1,0 +1,252 @@
+//! The tray / menu-bar glance: an icon whose colour is the worst state, a
+//! title (macOS, next to the icon) such as `3 ▶ 1 ⚠`, a tooltip with the
+//! counts, and a menu with the counts, the workers that need a person,
+//! pause/resume, the dashboard and quit.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cortex_core::health::AlertKind;
+use cortex_engine::{Engine, EngineEvent};
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Emitter, Manager};
+
+/// The worst thing going on, which colours the icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Nothing needs a person.
+    Calm,
+    /// Something is late or stalled.
+    Attention,
+    /// A zombie, or a failure in the last ten minutes.
+    Trouble,
+}
+
+/// How long a failure keeps the icon red.
+const FAILURE_SHOWS_FOR: Duration = Duration::from_secs(600);
+
+pub fn level(health: &BTreeMap<String, usize>, recent_failure: bool) -> Level {
+    let n = |k: &str| health.get(k).copied().unwrap_or(0);
+    if n("zombie") > 0 || recent_failure {
+        Level::Trouble
+    } else if n("late") + n("stalled") > 0 {
+        Level::Attention
+    } else {
+        Level::Calm
+    }
+}
+
+/// The menu-bar title: running, needing attention, hung.
+pub fn title(health: &BTreeMap<String, usize>, running: usize) -> String {
+    let n = |k: &str| health.get(k).copied().unwrap_or(0);
+    let mut parts = Vec::new();
+    if running > 0 {
+        parts.push(format!("{running} ▶"));
+    }
+    let attention = n("late") + n("stalled");
+    if attention > 0 {
+        parts.push(format!("{attention} ⚠"));
+    }
+    if n("zombie") > 0 {
+        parts.push(format!("{} ✖", n("zombie")));
+    }
+    parts.join(" ")
+}
+
+/// One line of counts, for the tooltip and the menu.
+pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
+    let order = ["healthy", "starting", "waiting", "late", "stalled", "zombie"];
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|k| health.get(*k).filter(|n| **n > 0).map(|n| format!("{n} {k}")))
+        .collect();
+    if parts.is_empty() {
+        "no workers running".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A round icon of one colour, drawn here so no image file is needed.
+fn icon(level: Level) -> Image<'static> {
+    const SIZE: u32 = 32;
+    let (r, g, b) = match level {
+        Level::Calm => (46, 160, 67),
+        Level::Attention => (219, 142, 0),
+        Level::Trouble => (207, 34, 46),
+    };
+    let mut rgba = Vec::with_capacity((SIZE * SIZE * 4) as usize);
+    let c = (SIZE as f32 - 1.0) / 2.0;
+    for y in 0..SIZE {
+        for x in 0..SIZE {
+            let d = ((x as f32 - c).powi(2) + (y as f32 - c).powi(2)).sqrt();
+            let alpha = (c - d + 0.5).clamp(0.0, 1.0);
+            rgba.extend_from_slice(&[r, g, b, (alpha * 255.0) as u8]);
+        }
+    }
+    Image::new_owned(rgba, SIZE, SIZE)
+}
+
+struct TrayState {
+    tray: TrayIcon,
+    last_failure: Option<Instant>,
+    last_refresh: Option<Instant>,
+    dirty: bool,
+}
+
+/// Creates the tray icon and its menu.
+pub fn create(app: &AppHandle) -> tauri::Result<()> {
+    let menu = Menu::with_items(app, &[&MenuItem::with_id(app, "open", "Open dashboard", true, None::<&str>)?])?;
+    let tray = TrayIconBuilder::with_id("cortex")
+        .icon(icon(Level::Calm))
+        .tooltip("Cortex")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(|app, event| on_menu(app, event.id.as_ref()))
+        .build(app)?;
+    app.manage(Mutex::new(TrayState {
+        tray,
+        last_failure: None,
+        last_refresh: None,
+        dirty: true,
+    }));
+    // Catch up on anything a throttled refresh skipped.
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let state = handle.state::<crate::AppState>();
+            if let Ok(engine) = &state.engine {
+                let dirty = handle
+                    .try_state::<Mutex<TrayState>>()
+                    .and_then(|s| s.lock().ok().map(|s| s.dirty))
+                    .unwrap_or(false);
+                if dirty {
+                    rebuild(&handle, engine);
+                }
+            }
+        }
+    });
+    if let Ok(engine) = &app.state::<crate::AppState>().engine {
+        rebuild(app, engine);
+    }
+    Ok(())
+}
+
+fn on_menu(app: &AppHandle, id: &str) {
+    match id {
+        "open" => crate::show_main(app),
+        "quit" => app.exit(0),
+        "pause" | "resume" => {
+            if let Ok(engine) = &app.state::<crate::AppState>().engine {
+                if let Err(e) = engine.set_spawning_paused(id == "pause") {
+                    tracing::warn!("cannot change spawning: {e}");
+                }
+                rebuild(app, engine);
+            }
+        }
+        other => {
+            if let Some(worker) = other.strip_prefix("worker:") {
+                crate::show_main(app);
+                let _ = app.emit(crate::events::FOCUS_WORKER_EVENT, worker.to_string());
+            }
+        }
+    }
+}
+
+/// Called on every engine event; rebuilds at most four times a second.
+pub fn refresh(app: &AppHandle, engine: &Engine, event: &EngineEvent) {
+    let Some(state) = app.try_state::<Mutex<TrayState>>() else { return };
+    let due = {
+        let Ok(mut s) = state.lock() else { return };
+        if let EngineEvent::Alert { alert } = event {
+            if matches!(alert.kind, AlertKind::Failed | AlertKind::TimedOut | AlertKind::Budget) {
+                s.last_failure = Some(Instant::now());
+            }
+        }
+        s.dirty = true;
+        s.last_refresh.is_none_or(|t| t.elapsed() >= Duration::from_millis(250))
+    };
+    if due {
+        rebuild(app, engine);
+    }
+}
+
+fn rebuild(app: &AppHandle, engine: &Engine) {
+    let Some(state) = app.try_state::<Mutex<TrayState>>() else { return };
+    let overview = engine.overview();
+    let workers = engine.workers();
+    let needing: Vec<_> = workers
+        .iter()
+        .filter(|w| !w.state.is_terminal() && matches!(w.health.as_str(), "stalled" | "zombie"))
+        .take(8)
+        .collect();
+    let running = overview.workers.get("running").copied().unwrap_or(0);
+    let Ok(mut s) = state.lock() else { return };
+    let recent_failure = s.last_failure.is_some_and(|t| t.elapsed() < FAILURE_SHOWS_FOR);
+    let lvl = level(&overview.health, recent_failure);
+    let counts = counts_line(&overview.health);
+    let build = || -> tauri::Result<Menu<tauri::Wry>> {
+        let menu = Menu::new(app)?;
+        menu.append(&MenuItem::with_id(app, "counts", &counts, false, None::<&str>)?)?;
+        if !needing.is_empty() {
+            menu.append(&PredefinedMenuItem::separator(app)?)?;
+            for w in &needing {
+                let label = format!("{} {} · {} · {}", if w.health == "zombie" { "✖" } else { "⚠" }, w.health, w.expert, w.id);
+                menu.append(&MenuItem::with_id(app, format!("worker:{}", w.id), label, true, None::<&str>)?)?;
+            }
+        }
+        menu.append(&PredefinedMenuItem::separator(app)?)?;
+        let (id, label) = if overview.paused {
+            ("resume", "Resume spawning")
+        } else {
+            ("pause", "Pause spawning")
+        };
+        menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?;
+        menu.append(&MenuItem::with_id(app, "open", "Open dashboard", true, None::<&str>)?)?;
+        menu.append(&MenuItem::with_id(app, "quit", "Quit Cortex", true, None::<&str>)?)?;
+        Ok(menu)
+    };
+    match build() {
+        Ok(menu) => {
+            let _ = s.tray.set_menu(Some(menu));
+        }
+        Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
+    }
+    let _ = s.tray.set_icon(Some(icon(lvl)));
+    let _ = s.tray.set_tooltip(Some(format!("Cortex: {counts}")));
+    let t = title(&overview.health, running);
+    let _ = s.tray.set_title(if t.is_empty() { None } else { Some(t) });
+    s.last_refresh = Some(Instant::now());
+    s.dirty = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn the_icon_shows_the_worst_state() {
+        assert_eq!(level(&health(&[("healthy", 3)]), false), Level::Calm);
+        assert_eq!(level(&health(&[("healthy", 3), ("late", 1)]), false), Level::Attention);
+        assert_eq!(level(&health(&[("stalled", 1), ("zombie", 1)]), false), Level::Trouble);
+        assert_eq!(level(&health(&[("healthy", 1)]), true), Level::Trouble, "a recent failure");
+    }
+
+    #[test]
+    fn the_title_and_counts_read_at_a_glance() {
+        let h = health(&[("healthy", 2), ("stalled", 1), ("late", 0)]);
+        assert_eq!(title(&h, 3), "3 ▶ 1 ⚠");
+        assert_eq!(title(&health(&[("zombie", 2)]), 2), "2 ▶ 2 ✖");
+        assert_eq!(title(&BTreeMap::new(), 0), "");
+        assert_eq!(counts_line(&h), "2 healthy, 1 stalled");
+        assert_eq!(counts_line(&BTreeMap::new()), "no workers running");
+    }
+}
