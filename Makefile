@@ -13,13 +13,19 @@ TOOLS := $(CURDIR)/.tools
 CLAUDE_BIN := $(TOOLS)/claude-code/node_modules/.bin/claude
 UNAME := $(shell uname -s)
 
-# Debian/Ubuntu packages the build needs (none yet beyond a C toolchain).
-APT_BUILD := build-essential pkg-config
+# Debian/Ubuntu packages: the build (Tauri 2 needs WebKitGTK 4.1 and an
+# appindicator), and the desktop end-to-end test (a virtual display, a
+# D-Bus session with a notification daemon, WebKit's WebDriver).
+APT_BUILD := build-essential pkg-config curl wget file libwebkit2gtk-4.1-dev libxdo-dev libssl-dev \
+	libayatana-appindicator3-dev librsvg2-dev git
+APT_E2E := xvfb xauth x11-utils xdotool dbus dbus-x11 libnotify-bin dunst webkit2gtk-driver
+TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
 
-.PHONY: help run test deps deps-test lint unit e2e e2e-claude bench eval-router fmt clean
+.PHONY: help run run-headless test deps deps-test ui-deps ui ui-test e2e-desktop lint unit bench eval-router bundle fmt clean
 
 help:
-	@echo "make run    - install what is missing, build, start Cortex on the default home"
+	@echo "make run    - install what is missing, build, start the desktop app on the default home"
+	@echo "make run-headless - the same for the headless engine (cortex run)"
 	@echo "make test   - install what is missing, run lint and every test"
 	@echo "make bench  - run the benchmarks (numbers go to bench/results/)"
 	@echo "make eval-router - routing accuracy on the labeled sets"
@@ -43,7 +49,11 @@ ifeq ($(UNAME),Linux)
 	$(call apt_install,$(APT_BUILD))
 endif
 
-deps-test: deps
+deps-test: deps ui-deps
+ifeq ($(UNAME),Linux)
+	$(call apt_install,$(APT_E2E))
+	@[ -x $(TAURI_DRIVER) ] || { echo "installing tauri-driver"; $(CARGO) install tauri-driver --locked --root $(TOOLS) >/dev/null; }
+endif
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer"; exit 1; }
@@ -53,17 +63,39 @@ deps-test: deps
 	  npm install --silent --no-audit --no-fund --prefix $(TOOLS)/claude-code @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) >/dev/null; \
 	fi
 
+ui-deps:
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer"; exit 1; }
+	@if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then \
+	  echo "installing the UI's npm packages"; (cd ui && npm ci --no-audit --no-fund --silent); fi
+
+ui: ui-deps
+	cd ui && npm run build
+
 # ---- the two commands -----------------------------------------------------
 
-run: deps
+run: deps ui
+	$(CARGO) build -p cortex-desktop -p cortex-cli
+	./target/debug/cortex-desktop
+
+# The headless engine, for servers and scripts.
+run-headless: deps
 	$(CARGO) build --release -p cortex-cli
 	./target/release/cortex run
 
-test: deps-test lint unit
+test: deps-test lint unit ui-test e2e-desktop
 
-lint:
+lint: ui
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+ui-test: ui-deps
+	cd ui && npm run typecheck && npm test
+
+# The real app under Xvfb, through WebDriver, with a D-Bus session and a
+# notification daemon; screenshots and logs in target/desktop-e2e/.
+e2e-desktop: deps-test ui
+	$(CARGO) build -p cortex-desktop -p cortex-cli -p cortex-tests --bins
+	tests/desktop/run.sh target/debug/cortex-desktop target/debug/cortex target/debug/fake-agent $(TAURI_DRIVER)
 
 unit:
 	$(CARGO) build --workspace --bins
@@ -84,6 +116,9 @@ eval-router: deps
 fmt:
 	$(CARGO) fmt --all
 
+bundle: deps ui
+	cd src-tauri && ../ui/node_modules/.bin/tauri build
+
 clean:
 	$(CARGO) clean
-	rm -rf $(TOOLS)
+	rm -rf $(TOOLS) ui/node_modules ui/dist

@@ -24,7 +24,8 @@ fn main() {
         "take_over_worker",
     ];
     tauri_build::try_build(
-        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(commands)),
     )
     .unwrap_or_else(|e| panic!("tauri build step failed: {e}"));
 }

@@ -89,7 +89,10 @@ pub fn list_workers(state: State<'_, AppState>) -> Reply<Vec<WorkerDto>> {
 }
 
 #[tauri::command(async)]
-pub fn get_transcript(state: State<'_, AppState>, worker_id: String) -> Reply<Vec<TranscriptEntry>> {
+pub fn get_transcript(
+    state: State<'_, AppState>,
+    worker_id: String,
+) -> Reply<Vec<TranscriptEntry>> {
     Ok(engine(&state)?.transcript(&worker_id)?)
 }
 
@@ -104,12 +107,20 @@ pub fn restart_worker(state: State<'_, AppState>, worker_id: String) -> Reply<Wo
 }
 
 #[tauri::command(async)]
-pub fn extend_worker(state: State<'_, AppState>, worker_id: String, minutes: u64) -> Reply<WorkerDto> {
+pub fn extend_worker(
+    state: State<'_, AppState>,
+    worker_id: String,
+    minutes: u64,
+) -> Reply<WorkerDto> {
     Ok(engine(&state)?.extend_worker(&worker_id, minutes)?)
 }
 
 #[tauri::command(async)]
-pub fn nudge_worker(state: State<'_, AppState>, worker_id: String, text: String) -> Reply<WorkerDto> {
+pub fn nudge_worker(
+    state: State<'_, AppState>,
+    worker_id: String,
+    text: String,
+) -> Reply<WorkerDto> {
     Ok(engine(&state)?.nudge_worker(&worker_id, &text)?)
 }
 
@@ -154,18 +165,27 @@ pub fn get_settings(state: State<'_, AppState>) -> Reply<Settings> {
 }
 
 #[tauri::command(async)]
-pub fn save_settings(state: State<'_, AppState>, config: serde_json::Value) -> Reply<serde_json::Value> {
+pub fn save_settings(
+    state: State<'_, AppState>,
+    config: serde_json::Value,
+) -> Reply<serde_json::Value> {
     let saved = engine(&state)?.save_config(&config.to_string())?;
     Ok(serde_json::to_value(saved).unwrap_or_default())
 }
 
 #[tauri::command(async)]
-pub fn recent_decisions(state: State<'_, AppState>, limit: Option<usize>) -> Reply<Vec<serde_json::Value>> {
+pub fn recent_decisions(
+    state: State<'_, AppState>,
+    limit: Option<usize>,
+) -> Reply<Vec<serde_json::Value>> {
     Ok(engine(&state)?.recent_decisions(limit.unwrap_or(200).min(2000)))
 }
 
 #[tauri::command(async)]
-pub fn recent_activity(state: State<'_, AppState>, limit: Option<usize>) -> Reply<Vec<serde_json::Value>> {
+pub fn recent_activity(
+    state: State<'_, AppState>,
+    limit: Option<usize>,
+) -> Reply<Vec<serde_json::Value>> {
     Ok(engine(&state)?.recent_activity(limit.unwrap_or(200).min(2000)))
 }
 
@@ -195,7 +215,11 @@ fn worker_of(e: &Engine, worker_id: &str) -> Reply<WorkerDto> {
 
 /// Opens the worker's folder in the file manager.
 #[tauri::command(async)]
-pub fn open_worker_folder(app: tauri::AppHandle, state: State<'_, AppState>, worker_id: String) -> Reply<()> {
+pub fn open_worker_folder(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    worker_id: String,
+) -> Reply<()> {
     let w = worker_of(engine(&state)?, &worker_id)?;
     #[allow(deprecated)]
     tauri_plugin_shell::ShellExt::shell(&app)
@@ -239,7 +263,11 @@ pub fn take_over_argv(agent: &str, session: &str, workdir: &str) -> Vec<String> 
 }
 
 #[tauri::command(async)]
-pub fn take_over_worker(app: tauri::AppHandle, state: State<'_, AppState>, worker_id: String) -> Reply<()> {
+pub fn take_over_worker(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    worker_id: String,
+) -> Reply<()> {
     let e = engine(&state)?;
     let w = worker_of(e, &worker_id)?;
     let session = w.session_id.clone().ok_or_else(|| ApiError {
@@ -248,7 +276,11 @@ pub fn take_over_worker(app: tauri::AppHandle, state: State<'_, AppState>, worke
         file: None,
         key: None,
     })?;
-    let agent = e.agent_command().first().cloned().unwrap_or_else(|| "claude".into());
+    let agent = e
+        .agent_command()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "claude".into());
     let argv = take_over_argv(&agent, &session, &w.workdir);
     let (program, args) = argv.split_first().ok_or_else(|| ApiError {
         code: "take_over_failed".into(),
@@ -307,7 +339,16 @@ mod tests {
             assert!(argv[2].contains("--resume"));
             assert!(argv[2].contains("'/work/it'\\\\''s here'"), "{}", argv[2]);
         } else {
-            assert_eq!(argv, vec!["x-terminal-emulator", "-e", "/opt/claude", "--resume", "0b6c-uuid"]);
+            assert_eq!(
+                argv,
+                vec![
+                    "x-terminal-emulator",
+                    "-e",
+                    "/opt/claude",
+                    "--resume",
+                    "0b6c-uuid"
+                ]
+            );
         }
     }
 

@@ -15,8 +15,16 @@ pub fn handle_command_line() -> bool {
     if args.first().map(String::as_str) != Some("heartbeat") {
         return false;
     }
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let (Some(home), Some(worker)) = (value("--home"), value("--worker").and_then(|w| WorkerId::parse(&w))) else {
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let (Some(home), Some(worker)) = (
+        value("--home"),
+        value("--worker").and_then(|w| WorkerId::parse(&w)),
+    ) else {
         eprintln!("cortex-desktop heartbeat: --home DIR and --worker ID are required");
         std::process::exit(2);
     };
@@ -27,7 +35,11 @@ pub fn handle_command_line() -> bool {
         let _ = std::io::stdin().take(1 << 20).read_to_string(&mut buf);
         tool = serde_json::from_str::<serde_json::Value>(&buf)
             .ok()
-            .and_then(|v| v.get("tool_name").and_then(|t| t.as_str()).map(str::to_string));
+            .and_then(|v| {
+                v.get("tool_name")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string)
+            });
     }
     let hb = Heartbeat {
         v: 1,

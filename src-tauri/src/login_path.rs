@@ -36,7 +36,9 @@ pub fn merge_login_shell_path() {
             }
         }
     }
-    let Ok(out) = child.wait_with_output() else { return };
+    let Ok(out) = child.wait_with_output() else {
+        return;
+    };
     let login = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if login.is_empty() {
         return;

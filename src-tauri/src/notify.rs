@@ -30,7 +30,10 @@ pub fn wanted(cfg: &NotificationConfig, alert: &Alert) -> bool {
 /// The notification's title for an alert.
 pub fn title(alert: &Alert) -> String {
     if !alert.summarized.is_empty() {
-        return format!("Cortex: {} workers need attention", alert.summarized.len() + 1);
+        return format!(
+            "Cortex: {} workers need attention",
+            alert.summarized.len() + 1
+        );
     }
     let what = match alert.kind {
         AlertKind::Stalled => "Worker stalled",
@@ -51,7 +54,13 @@ pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
         return;
     }
     let body = cortex_core::redact::redact(&alert.message);
-    if let Err(e) = app.notification().builder().title(title(alert)).body(body).show() {
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title(title(alert))
+        .body(body)
+        .show()
+    {
         tracing::warn!("notification not shown: {e}");
     }
 }
@@ -89,14 +98,29 @@ mod tests {
     fn kinds_follow_the_settings_and_only_the_90_percent_warning_notifies() {
         let mut cfg = NotificationConfig::default();
         assert!(wanted(&cfg, &alert(AlertKind::Stalled, "stalled")));
-        assert!(!wanted(&cfg, &alert(AlertKind::TimeoutWarning, "50% of its time limit used")));
-        assert!(wanted(&cfg, &alert(AlertKind::TimeoutWarning, "90% of its time limit used")));
-        assert!(!wanted(&cfg, &alert(AlertKind::Completed, "done")), "completed is off by default");
+        assert!(!wanted(
+            &cfg,
+            &alert(AlertKind::TimeoutWarning, "50% of its time limit used")
+        ));
+        assert!(wanted(
+            &cfg,
+            &alert(AlertKind::TimeoutWarning, "90% of its time limit used")
+        ));
+        assert!(
+            !wanted(&cfg, &alert(AlertKind::Completed, "done")),
+            "completed is off by default"
+        );
         cfg.stalled = false;
         assert!(!wanted(&cfg, &alert(AlertKind::Stalled, "stalled")));
         let mut summary = alert(AlertKind::Stalled, "3 more");
-        summary.summarized = vec![alert(AlertKind::Zombie, "z"), alert(AlertKind::Stalled, "s")];
-        assert!(wanted(&cfg, &summary), "a summary notifies if any part would");
+        summary.summarized = vec![
+            alert(AlertKind::Zombie, "z"),
+            alert(AlertKind::Stalled, "s"),
+        ];
+        assert!(
+            wanted(&cfg, &summary),
+            "a summary notifies if any part would"
+        );
         assert_eq!(title(&summary), "Cortex: 3 workers need attention");
     }
 }

@@ -58,10 +58,17 @@ pub fn title(health: &BTreeMap<String, usize>, running: usize) -> String {
 
 /// One line of counts, for the tooltip and the menu.
 pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
-    let order = ["healthy", "starting", "waiting", "late", "stalled", "zombie"];
+    let order = [
+        "healthy", "starting", "waiting", "late", "stalled", "zombie",
+    ];
     let parts: Vec<String> = order
         .iter()
-        .filter_map(|k| health.get(*k).filter(|n| **n > 0).map(|n| format!("{n} {k}")))
+        .filter_map(|k| {
+            health
+                .get(*k)
+                .filter(|n| **n > 0)
+                .map(|n| format!("{n} {k}"))
+        })
         .collect();
     if parts.is_empty() {
         "no workers running".into()
@@ -95,11 +102,22 @@ struct TrayState {
     last_failure: Option<Instant>,
     last_refresh: Option<Instant>,
     dirty: bool,
+    /// What the tray shows now; it is rebuilt only when this changes.
+    shown: Option<String>,
 }
 
 /// Creates the tray icon and its menu.
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
-    let menu = Menu::with_items(app, &[&MenuItem::with_id(app, "open", "Open dashboard", true, None::<&str>)?])?;
+    let menu = Menu::with_items(
+        app,
+        &[&MenuItem::with_id(
+            app,
+            "open",
+            "Open dashboard",
+            true,
+            None::<&str>,
+        )?],
+    )?;
     let tray = TrayIconBuilder::with_id("cortex")
         .icon(icon(Level::Calm))
         .tooltip("Cortex")
@@ -112,6 +130,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         last_failure: None,
         last_refresh: None,
         dirty: true,
+        shown: None,
     }));
     // Catch up on anything a throttled refresh skipped.
     let handle = app.clone();
@@ -159,16 +178,22 @@ fn on_menu(app: &AppHandle, id: &str) {
 
 /// Called on every engine event; rebuilds at most four times a second.
 pub fn refresh(app: &AppHandle, engine: &Engine, event: &EngineEvent) {
-    let Some(state) = app.try_state::<Mutex<TrayState>>() else { return };
+    let Some(state) = app.try_state::<Mutex<TrayState>>() else {
+        return;
+    };
     let due = {
         let Ok(mut s) = state.lock() else { return };
         if let EngineEvent::Alert { alert } = event {
-            if matches!(alert.kind, AlertKind::Failed | AlertKind::TimedOut | AlertKind::Budget) {
+            if matches!(
+                alert.kind,
+                AlertKind::Failed | AlertKind::TimedOut | AlertKind::Budget
+            ) {
                 s.last_failure = Some(Instant::now());
             }
         }
         s.dirty = true;
-        s.last_refresh.is_none_or(|t| t.elapsed() >= Duration::from_millis(250))
+        s.last_refresh
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250))
     };
     if due {
         rebuild(app, engine);
@@ -176,7 +201,9 @@ pub fn refresh(app: &AppHandle, engine: &Engine, event: &EngineEvent) {
 }
 
 fn rebuild(app: &AppHandle, engine: &Engine) {
-    let Some(state) = app.try_state::<Mutex<TrayState>>() else { return };
+    let Some(state) = app.try_state::<Mutex<TrayState>>() else {
+        return;
+    };
     let overview = engine.overview();
     let workers = engine.workers();
     let needing: Vec<_> = workers
@@ -186,17 +213,54 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
         .collect();
     let running = overview.workers.get("running").copied().unwrap_or(0);
     let Ok(mut s) = state.lock() else { return };
-    let recent_failure = s.last_failure.is_some_and(|t| t.elapsed() < FAILURE_SHOWS_FOR);
+    let recent_failure = s
+        .last_failure
+        .is_some_and(|t| t.elapsed() < FAILURE_SHOWS_FOR);
     let lvl = level(&overview.health, recent_failure);
     let counts = counts_line(&overview.health);
+    // Most events (a worker printed a line) change nothing the tray shows:
+    // skip rebuilding the native menu then.
+    let signature = format!(
+        "{lvl:?}|{counts}|{running}|{}|{}",
+        overview.paused,
+        needing
+            .iter()
+            .map(|w| format!("{}:{}", w.id, w.health))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    s.last_refresh = Some(Instant::now());
+    s.dirty = false;
+    if s.shown.as_deref() == Some(signature.as_str()) {
+        return;
+    }
+    s.shown = Some(signature);
     let build = || -> tauri::Result<Menu<tauri::Wry>> {
         let menu = Menu::new(app)?;
-        menu.append(&MenuItem::with_id(app, "counts", &counts, false, None::<&str>)?)?;
+        menu.append(&MenuItem::with_id(
+            app,
+            "counts",
+            &counts,
+            false,
+            None::<&str>,
+        )?)?;
         if !needing.is_empty() {
             menu.append(&PredefinedMenuItem::separator(app)?)?;
             for w in &needing {
-                let label = format!("{} {} · {} · {}", if w.health == "zombie" { "✖" } else { "⚠" }, w.health, w.expert, w.id);
-                menu.append(&MenuItem::with_id(app, format!("worker:{}", w.id), label, true, None::<&str>)?)?;
+                let label = format!(
+                    "{} {} · {} · {}",
+                    if w.health == "zombie" { "✖" } else { "⚠" },
+                    w.health,
+                    w.expert,
+                    w.id
+                );
+                menu.append(&MenuItem::with_id(
+                    app,
+                    format!("worker:{}", w.id),
+                    label,
+                    true,
+                    None::<&str>,
+                )?)?;
             }
         }
         menu.append(&PredefinedMenuItem::separator(app)?)?;
@@ -206,8 +270,20 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
             ("pause", "Pause spawning")
         };
         menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?;
-        menu.append(&MenuItem::with_id(app, "open", "Open dashboard", true, None::<&str>)?)?;
-        menu.append(&MenuItem::with_id(app, "quit", "Quit Cortex", true, None::<&str>)?)?;
+        menu.append(&MenuItem::with_id(
+            app,
+            "open",
+            "Open dashboard",
+            true,
+            None::<&str>,
+        )?)?;
+        menu.append(&MenuItem::with_id(
+            app,
+            "quit",
+            "Quit Cortex",
+            true,
+            None::<&str>,
+        )?)?;
         Ok(menu)
     };
     match build() {
@@ -220,8 +296,6 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     let _ = s.tray.set_tooltip(Some(format!("Cortex: {counts}")));
     let t = title(&overview.health, running);
     let _ = s.tray.set_title(if t.is_empty() { None } else { Some(t) });
-    s.last_refresh = Some(Instant::now());
-    s.dirty = false;
 }
 
 #[cfg(test)]
@@ -235,9 +309,19 @@ mod tests {
     #[test]
     fn the_icon_shows_the_worst_state() {
         assert_eq!(level(&health(&[("healthy", 3)]), false), Level::Calm);
-        assert_eq!(level(&health(&[("healthy", 3), ("late", 1)]), false), Level::Attention);
-        assert_eq!(level(&health(&[("stalled", 1), ("zombie", 1)]), false), Level::Trouble);
-        assert_eq!(level(&health(&[("healthy", 1)]), true), Level::Trouble, "a recent failure");
+        assert_eq!(
+            level(&health(&[("healthy", 3), ("late", 1)]), false),
+            Level::Attention
+        );
+        assert_eq!(
+            level(&health(&[("stalled", 1), ("zombie", 1)]), false),
+            Level::Trouble
+        );
+        assert_eq!(
+            level(&health(&[("healthy", 1)]), true),
+            Level::Trouble,
+            "a recent failure"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ dbus-run-session -- bash -c '
   set -euo pipefail
   PIDS=()
   trap "for p in \${PIDS[@]}; do kill \$p 2>/dev/null || true; done" EXIT
-  dbus-monitor "interface='"'"'org.freedesktop.Notifications'"'"'" >"$CORTEX_E2E_OUT/dbus-monitor.log" 2>&1 & PIDS+=($!)
+  dbus-monitor "interface='"'"'org.freedesktop.Notifications'"'"'" "type='"'"'method_return'"'"'" >"$CORTEX_E2E_OUT/dbus-monitor.log" 2>&1 & PIDS+=($!)
   dunst >"$CORTEX_E2E_OUT/dunst.log" 2>&1 & PIDS+=($!)
   PORT=$(( 4444 + RANDOM % 1000 ))
   "'"$DRIVER"'" --port $PORT --native-port $((PORT + 1)) >"$CORTEX_E2E_OUT/tauri-driver.log" 2>&1 & PIDS+=($!)

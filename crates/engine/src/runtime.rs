@@ -584,9 +584,11 @@ impl Engine {
                         killed: false,
                     });
                 }
+                // Output alone is news every 2 s per worker at most; state
+                // changes (start, end, health) are emitted where they happen.
                 let due = l
                     .last_emit
-                    .is_none_or(|t| t.elapsed() >= StdDuration::from_millis(900));
+                    .is_none_or(|t| t.elapsed() >= StdDuration::from_secs(2));
                 if changed && due {
                     l.last_emit = Some(Instant::now());
                     updates.push(id.clone());

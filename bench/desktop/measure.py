@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Idle memory and CPU of the whole desktop app: PSS summed over the app and
+its WebKit processes (from /proc/<pid>/smaps_rollup), and CPU over a window,
+with 0 and with N fake workers each printing a line a second.
+
+Usage (from the repository, after `make ui` and a build of the app):
+    python3 bench/desktop/measure.py [--workers 50] [--window 30]
+Needs Xvfb and dbus-run-session (installed by `make test`). Every process it
+starts is ended by its pid; results go to bench/desktop/results.json."""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "target", "debug")
+
+
+def descendants(pid):
+    children = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(p))
+        except (OSError, ValueError, IndexError):
+            pass
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack.extend(children.get(p, []))
+    return out
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def pss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def app_processes(app_pid):
+    """The app and its WebKit helpers (not the agents it supervises)."""
+    return [p for p in descendants(app_pid) if p == app_pid or comm(p).startswith("WebKit")]
+
+
+def measure(app_pid, window):
+    procs = app_processes(app_pid)
+    t0 = {p: cpu_ticks(p) for p in procs}
+    start = time.time()
+    time.sleep(window)
+    elapsed = time.time() - start
+    procs = app_processes(app_pid)
+    hz = os.sysconf("SC_CLK_TCK")
+    used = sum(cpu_ticks(p) - t0.get(p, cpu_ticks(p)) for p in procs) / hz
+    return {
+        "pss_mb": round(sum(pss_kb(p) for p in procs) / 1024, 1),
+        "cpu_percent_of_one_core": round(100 * used / elapsed, 2),
+        "processes": {f"{comm(p)}[{p}]": round(pss_kb(p) / 1024, 1) for p in procs},
+    }
+
+
+def wait_for(cond, limit, what):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=50)
+    ap.add_argument("--window", type=int, default=30)
+    ap.add_argument("--settle", type=int, default=10)
+    a = ap.parse_args()
+    for tool in ("Xvfb", "dbus-run-session"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run `make test` once to install the test tools")
+    work = tempfile.mkdtemp(prefix="cortex-desktop-bench-")
+    home = os.path.join(work, "home")
+    started = []
+    try:
+        subprocess.run([f"{BIN}/cortex", "--home", home, "init"], check=True, capture_output=True)
+        cfg_path = os.path.join(home, "config.json")
+        cfg = json.load(open(cfg_path))
+        cfg["agent"]["command"] = [f"{BIN}/fake-agent"]
+        cfg["capacity"]["max_workers"] = a.workers
+        cfg["on_quit"] = "stop"
+        json.dump(cfg, open(cfg_path, "w"))
+        for e in os.listdir(os.path.join(home, "experts")):
+            p = os.path.join(home, "experts", e)
+            d = json.load(open(p))
+            d["max_workers"] = a.workers
+            json.dump(d, open(p, "w"))
+        display = ":%d" % (150 + os.getpid() % 50)
+        xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(xvfb)
+        time.sleep(1)
+        env = dict(os.environ, DISPLAY=display, CORTEX_HOME=home, WEBKIT_DISABLE_DMABUF_RENDERER="1",
+                   CORTEX_LOG="warn")
+        app = subprocess.Popen(["dbus-run-session", "--", f"{BIN}/cortex-desktop"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        started.append(app)
+        app_pid = None
+
+        def find_app():
+            nonlocal app_pid
+            for p in descendants(app.pid):
+                if comm(p).startswith("cortex-desktop"):
+                    app_pid = p
+                    return any(comm(c).startswith("WebKitWeb") for c in descendants(p))
+            return False
+
+        wait_for(find_app, 30, "the app and its web process")
+        time.sleep(a.settle)
+        idle = measure(app_pid, a.window)
+        print(f"idle, 0 workers: PSS {idle['pss_mb']} MB, CPU {idle['cpu_percent_of_one_core']}% of a core")
+        for i in range(a.workers):
+            subprocess.run([f"{BIN}/cortex", "--home", home, "submit",
+                            f"bench worker {i} FAKE:slow FAKE_SECS:1 FAKE_LINES:100000", "--workdir", work],
+                           check=True, capture_output=True)
+
+        def running():
+            out = subprocess.run([f"{BIN}/cortex", "--home", home, "status", "--json"], capture_output=True, text=True)
+            return json.loads(out.stdout)["workers"].get("running", 0) >= a.workers
+
+        wait_for(running, 60, f"{a.workers} running workers")
+        time.sleep(a.settle)
+        busy = measure(app_pid, a.window)
+        print(f"{a.workers} workers: PSS {busy['pss_mb']} MB, CPU {busy['cpu_percent_of_one_core']}% of a core")
+        result = {"idle": idle, "with_workers": busy, "workers": a.workers, "window_secs": a.window}
+        with open(os.path.join(ROOT, "bench", "desktop", "results.json"), "w") as f:
+            json.dump(result, f, indent=2)
+    finally:
+        for p in reversed(started):
+            try:
+                os.killpg(p.pid, signal.SIGTERM) if p is not started[0] else p.terminate()
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        # Agents are detached: end every one started for this home.
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/environ", "rb") as f:
+                        if f"CORTEX_HOME={home}".encode() in f.read().split(b"\0"):
+                            os.kill(int(p), signal.SIGKILL)
+                except OSError:
+                    pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

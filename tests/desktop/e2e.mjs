@@ -1,0 +1,250 @@
+// The desktop end-to-end test, driven through WebDriver (W3C protocol over
+// HTTP to tauri-driver). Started by run.sh, which provides the display, the
+// D-Bus session with dunst and dbus-monitor, the home and the driver.
+//
+// What it proves, in the real app and webview:
+// 1. a task submitted from the UI shows its routing preview, runs on a
+//    (fake) worker that appears and completes, and the counts update;
+// 2. a worker that hangs gets the stalled badge, and a native notification
+//    is sent over D-Bus (observed with dbus-monitor);
+// 3. kill from the UI ends that worker;
+// and it measures how long an engine state change takes to show in the UI.
+
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+
+const env = process.env;
+const DRIVER = env.CORTEX_E2E_WEBDRIVER;
+const OUT = env.CORTEX_E2E_OUT;
+const HOME = env.CORTEX_E2E_HOME;
+const WORKDIR = env.CORTEX_E2E_WORKDIR;
+const CORTEX = env.CORTEX_E2E_CORTEX;
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+let passed = 0;
+let failed = 0;
+
+function log(msg) {
+  console.log(`[e2e ${new Date().toISOString().slice(11, 23)}] ${msg}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** One WebDriver request, retried when the driver drops the connection. */
+async function wd(method, path, body) {
+  for (let tries = 0; ; tries++) {
+    try {
+      const res = await fetch(`${DRIVER}${path}`, {
+        method,
+        headers: { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const json = await res.json();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value)}`);
+      return json.value;
+    } catch (e) {
+      const transient = /ECONNRESET|ECONNREFUSED|fetch failed|socket/.test(String(e?.cause ?? e));
+      if (!transient || tries >= 20) throw e;
+      await sleep(250);
+    }
+  }
+}
+
+/** Waits for a condition with a deadline; returns its truthy value. */
+async function until(what, fn, limitMs = 20000) {
+  const deadline = Date.now() + limitMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${limitMs} ms waiting for: ${what} (last: ${last})`);
+}
+
+let session;
+const find = async (css) => {
+  const found = await wd("POST", `/session/${session}/elements`, { using: "css selector", value: css });
+  return found.map((e) => e[ELEMENT]);
+};
+const one = async (css) => until(`element ${css}`, async () => (await find(css))[0]);
+const click = async (css) => wd("POST", `/session/${session}/element/${await one(css)}/click`, {});
+const text = async (id) => wd("GET", `/session/${session}/element/${id}/text`);
+const attr = async (id, name) => wd("GET", `/session/${session}/element/${id}/attribute/${name}`);
+const type = async (css, value) => {
+  const id = await one(css);
+  await wd("POST", `/session/${session}/element/${id}/clear`, {});
+  await wd("POST", `/session/${session}/element/${id}/value`, { text: value });
+};
+
+async function screenshot(name) {
+  // Screenshots can show a stale first paint until the window is resized.
+  const rect = await wd("GET", `/session/${session}/window/rect`);
+  await wd("POST", `/session/${session}/window/rect`, { width: rect.width + 1, height: rect.height });
+  await wd("POST", `/session/${session}/window/rect`, { width: rect.width, height: rect.height });
+  await sleep(150);
+  const png = await wd("GET", `/session/${session}/screenshot`);
+  writeFileSync(`${OUT}/${name}.png`, Buffer.from(png, "base64"));
+}
+
+async function step(name, fn) {
+  try {
+    await fn();
+    passed++;
+    log(`ok: ${name}`);
+  } catch (e) {
+    failed++;
+    log(`FAILED: ${name}: ${e?.stack ?? e}`);
+    try {
+      await screenshot(`failed-${name.replace(/\W+/g, "-")}`);
+    } catch {
+      /* the session may be gone */
+    }
+  }
+}
+
+/** The worker rows, as {id, health}. */
+async function rows() {
+  const out = [];
+  for (const id of await find('[data-testid="worker-row"]')) {
+    out.push({ el: id, worker: await attr(id, "data-worker-id"), health: await attr(id, "data-health") });
+  }
+  return out;
+}
+
+function cortex(...args) {
+  return execFileSync(CORTEX, ["--home", HOME, ...args], { encoding: "utf8" });
+}
+
+async function main() {
+  session = (
+    await wd("POST", "/session", {
+      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: env.CORTEX_E2E_APP } } },
+    })
+  ).sessionId;
+  log(`session ${session}`);
+  try {
+    await one('[data-testid="nav-tasks"]');
+    await screenshot("01-overview");
+
+    let firstWorker;
+    await step("submit from the UI: preview, worker appears and completes, counts update", async () => {
+      await click('[data-testid="nav-tasks"]');
+      await type('[data-testid="task-text"]', `implement the login endpoint FAKE:slow FAKE_SECS:0.4 FAKE_LINES:6`);
+      const expert = await until("routing preview shows development", async () => {
+        const el = (await find('[data-testid="preview-expert"]'))[0];
+        const t = el && (await text(el));
+        return t && t.includes("development") && t;
+      });
+      log(`preview: ${expert}`);
+      await screenshot("02-routing-preview");
+      await click('[data-testid="submit-task"]');
+      await click('[data-testid="nav-workers"]');
+      const row = await until("a worker row", async () => (await rows())[0]);
+      firstWorker = row.worker;
+      log(`worker ${firstWorker} appeared (${row.health})`);
+      await click('[data-testid="nav-overview"]');
+      await until("running count shows 1", async () => {
+        const v = (await find('[data-testid="stat-running"] [data-testid="value"]'))[0];
+        return v && (await text(v)).trim() === "1";
+      });
+      await screenshot("03-running");
+      await until("running count back to 0 when it completes", async () => {
+        const v = (await find('[data-testid="stat-running"] [data-testid="value"]'))[0];
+        return v && (await text(v)).trim() === "0";
+      }, 30000);
+      await click('[data-testid="nav-workers"]');
+      await until("worker completed", async () => (await rows()).find((r) => r.worker === firstWorker && r.health === "completed"));
+      await screenshot("04-completed");
+    });
+
+    let hung;
+    await step("a hanging worker gets the stalled badge and a native notification", async () => {
+      await click('[data-testid="nav-tasks"]');
+      await type('[data-testid="task-text"]', `refactor the cache layer FAKE:hang`);
+      await click('[data-testid="submit-task"]');
+      await click('[data-testid="nav-workers"]');
+      const row = await until("a stalled worker row", async () => (await rows()).find((r) => r.health === "stalled"), 30000);
+      hung = row.worker;
+      const badge = await until("its badge", async () => {
+        const b = (await find(`[data-worker-id="${hung}"] [data-testid="health-badge"]`))[0];
+        return b && (await text(b)).toLowerCase().includes("stalled") && b;
+      });
+      log(`worker ${hung} is stalled (badge ${await text(badge)})`);
+      await screenshot("05-stalled");
+      // The Notify call (with "stalled" in it) and the daemon's reply to that
+      // call, carrying the notification's id.
+      const id = await until("a Notify call about the stall, answered with an id", async () => {
+        const m = readFileSync(`${OUT}/dbus-monitor.log`, "utf8");
+        const blocks = m.split(/\n(?=\S)/);
+        for (const b of blocks) {
+          const call = b.match(/^method call .* sender=(\S+) -> destination=\S+ serial=(\d+) .*member=Notify/);
+          if (!call || !/stalled/i.test(b)) continue;
+          for (const r of blocks) {
+            const ret = r.match(new RegExp(`^method return .* destination=${call[1].replace(/\./g, "\\.")} serial=\\d+ reply_serial=${call[2]}\\b[\\s\\S]*?uint32 (\\d+)`));
+            if (ret) return ret[1];
+          }
+        }
+        return null;
+      });
+      log(`notification delivered over D-Bus: Notify answered with id ${id}`);
+    });
+
+    await step("kill from the UI ends the worker", async () => {
+      await click(`[data-worker-id="${hung}"] [data-testid="action-kill"]`);
+      await click('[data-testid="confirm-ok"]');
+      await until("the worker is no longer live", async () => {
+        const r = (await rows()).find((x) => x.worker === hung);
+        return r && ["cancelled", "failed"].includes(r.health);
+      });
+      const workers = JSON.parse(cortex("workers", "--json"));
+      const w = workers.find((x) => x.id === hung);
+      if (w.state !== "cancelled") throw new Error(`engine says ${w.state}`);
+      await screenshot("06-killed");
+    });
+
+    await step("latency: an engine change shows in the UI (measured, not asserted)", async () => {
+      await click('[data-testid="nav-tasks"]');
+      const samples = [];
+      for (let i = 0; i < 5; i++) {
+        const marker = `latency probe ${i} ${Date.now()}`;
+        // Resolves in the page when the task's text appears in the DOM.
+        const seen = wd("POST", `/session/${session}/execute/async`, {
+          script: `const [marker, done] = arguments;
+            const check = () => document.body.innerText.includes(marker);
+            if (check()) return done(Date.now());
+            const obs = new MutationObserver(() => { if (check()) { obs.disconnect(); done(Date.now()); } });
+            obs.observe(document.body, { childList: true, subtree: true, characterData: true });`,
+          args: [marker],
+        });
+        if (i === 0) cortex("pause"); // keep the probes from spawning workers
+        await sleep(200);
+        // From just before the submit (so the figure includes the CLI's own
+        // start and the inbox round trip: an upper bound for the engine-to-UI
+        // path) to the task's text in the DOM.
+        const start = Date.now();
+        cortex("submit", `${marker} FAKE:normal`, "--workdir", WORKDIR);
+        const acked = Date.now();
+        const shown = await seen;
+        samples.push(shown - start);
+        log(`probe ${i}: in the DOM ${shown - start} ms after the submit started (the CLI returned after ${acked - start} ms)`);
+      }
+      samples.sort((a, b) => a - b);
+      log(`UI latency after an engine change: median ${samples[2]} ms, max ${samples[4]} ms`);
+      writeFileSync(`${OUT}/latency.json`, JSON.stringify({ samples_ms: samples }));
+    });
+  } finally {
+    await wd("DELETE", `/session/${session}`).catch(() => {});
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  console.log(`${passed} passed, ${failed + 1} failed`);
+  process.exit(1);
+});

@@ -1,0 +1,13 @@
+// @alpinejs/csp ships no types; this is the part of its API the UI uses.
+declare module "@alpinejs/csp" {
+  export interface AlpineCsp {
+    data<T extends object>(name: string, callback: (...args: never[]) => T & ThisType<T>): void;
+    store<T>(name: string): T;
+    store<T>(name: string, value: T): void;
+    start(): void;
+    nextTick(callback?: () => void): Promise<void>;
+    effect(callback: () => void): unknown;
+  }
+  const Alpine: AlpineCsp;
+  export default Alpine;
+}

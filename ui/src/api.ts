@@ -1,0 +1,128 @@
+// The one place that talks to the Rust side: every command through invoke,
+// every event through listen. Names come from events.ts, shapes from types.ts.
+// A rejected command is turned into an ApiError {code, message, file?, key?}.
+
+import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
+import { COMMANDS, ENGINE_EVENT, FOCUS_WORKER_EVENT } from "./events";
+import { toApiError } from "./logic/errors";
+import type {
+  ActivityLine,
+  Decision,
+  Doctor,
+  EngineEvent,
+  LoggedDecision,
+  Settings,
+  Status,
+  SubmitAck,
+  SubmitRequest,
+  Task,
+  TranscriptEntry,
+  Worker,
+} from "./types";
+
+export type Unlisten = () => void;
+
+/** Everything the UI can ask of the engine. */
+export interface CortexApi {
+  submitTask(request: SubmitRequest): Promise<SubmitAck>;
+  routePreview(text: string, taskType: string | null): Promise<Decision>;
+  getStatus(): Promise<Status>;
+  listTasks(): Promise<Task[]>;
+  listWorkers(): Promise<Worker[]>;
+  getTranscript(workerId: string): Promise<TranscriptEntry[]>;
+  killWorker(workerId: string): Promise<Worker>;
+  restartWorker(workerId: string): Promise<Worker>;
+  extendWorker(workerId: string, minutes: number): Promise<Worker>;
+  nudgeWorker(workerId: string, text: string): Promise<Worker>;
+  rerouteTask(taskId: string, expert: string): Promise<Task>;
+  cancelTask(taskId: string): Promise<Task>;
+  setPaused(paused: boolean): Promise<{ paused: boolean }>;
+  getSettings(): Promise<Settings>;
+  saveSettings(config: Record<string, unknown>): Promise<Record<string, unknown>>;
+  recentDecisions(limit: number): Promise<LoggedDecision[]>;
+  recentActivity(limit: number): Promise<ActivityLine[]>;
+  doctor(): Promise<Doctor>;
+  openWorkerFolder(workerId: string): Promise<null>;
+  takeOverWorker(workerId: string): Promise<null>;
+  onEngineEvent(handler: (ev: EngineEvent) => void): Promise<Unlisten>;
+  onFocusWorker(handler: (workerId: string) => void): Promise<Unlisten>;
+}
+
+declare global {
+  interface Window {
+    __TAURI_INTERNALS__?: unknown;
+  }
+}
+
+/** True inside the Tauri webview (the IPC bridge is there). */
+export function insideTauri(): boolean {
+  return typeof window !== "undefined" && window.__TAURI_INTERNALS__ != null;
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    throw toApiError(e);
+  }
+}
+
+export function createTauriApi(): CortexApi {
+  return {
+    submitTask: (request) => call(COMMANDS.submit, { request }),
+    routePreview: (text, taskType) => call(COMMANDS.routePreview, { text, taskType }),
+    getStatus: () => call(COMMANDS.status, {}),
+    listTasks: () => call(COMMANDS.tasks, {}),
+    listWorkers: () => call(COMMANDS.workers, {}),
+    getTranscript: (workerId) => call(COMMANDS.transcript, { workerId }),
+    killWorker: (workerId) => call(COMMANDS.kill, { workerId }),
+    restartWorker: (workerId) => call(COMMANDS.restart, { workerId }),
+    extendWorker: (workerId, minutes) => call(COMMANDS.extend, { workerId, minutes }),
+    nudgeWorker: (workerId, text) => call(COMMANDS.nudge, { workerId, text }),
+    rerouteTask: (taskId, expert) => call(COMMANDS.reroute, { taskId, expert }),
+    cancelTask: (taskId) => call(COMMANDS.cancel, { taskId }),
+    setPaused: (paused) => call(COMMANDS.setPaused, { paused }),
+    getSettings: () => call(COMMANDS.settings, {}),
+    saveSettings: (config) => call(COMMANDS.saveSettings, { config }),
+    recentDecisions: (limit) => call(COMMANDS.decisions, { limit }),
+    recentActivity: (limit) => call(COMMANDS.activity, { limit }),
+    doctor: () => call(COMMANDS.doctor, {}),
+    openWorkerFolder: (workerId) => call(COMMANDS.openFolder, { workerId }),
+    takeOverWorker: (workerId) => call(COMMANDS.takeOver, { workerId }),
+    onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
+    onFocusWorker: (handler) => listen<string>(FOCUS_WORKER_EVENT, (e) => handler(e.payload)),
+  };
+}
+
+/**
+ * Outside the Cortex app there is no engine: every call fails with
+ * code "not_in_cortex". The page shows a notice instead of the views.
+ */
+export function createUnavailableApi(): CortexApi {
+  const fail = () => Promise.reject({ code: "not_in_cortex", message: "not running inside Cortex" });
+  return {
+    submitTask: fail,
+    routePreview: fail,
+    getStatus: fail,
+    listTasks: fail,
+    listWorkers: fail,
+    getTranscript: fail,
+    killWorker: fail,
+    restartWorker: fail,
+    extendWorker: fail,
+    nudgeWorker: fail,
+    rerouteTask: fail,
+    cancelTask: fail,
+    setPaused: fail,
+    getSettings: fail,
+    saveSettings: fail,
+    recentDecisions: fail,
+    recentActivity: fail,
+    doctor: fail,
+    openWorkerFolder: fail,
+    takeOverWorker: fail,
+    onEngineEvent: () => Promise.resolve(() => {}),
+    onFocusWorker: () => Promise.resolve(() => {}),
+  };
+}

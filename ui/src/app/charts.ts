@@ -1,0 +1,136 @@
+// Chart.js, registered piece by piece (only what the views use). The chart
+// objects live here, outside Alpine's reactive state.
+
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Filler,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type ChartConfiguration,
+} from "chart.js";
+import type { Point } from "../logic/series";
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Filler, Tooltip);
+Chart.defaults.font.family = 'ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+Chart.defaults.color = "#64748b";
+Chart.defaults.animation = false;
+
+const pad2 = (n: number) => String(n).padStart(2, "0");
+const clock = (ms: number) => {
+  const d = new Date(ms);
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+};
+
+export interface LineSpec {
+  color: string;
+  fill: string;
+  /** Fixed y range (success rate: 0..100). */
+  yMax?: number;
+  suffix?: string;
+  integer?: boolean;
+}
+
+function lineConfig(spec: LineSpec): ChartConfiguration<"line", { x: number; y: number }[]> {
+  return {
+    type: "line",
+    data: {
+      datasets: [
+        {
+          data: [],
+          borderColor: spec.color,
+          backgroundColor: spec.fill,
+          fill: true,
+          tension: 0.25,
+          pointRadius: 0,
+          pointHitRadius: 8,
+          borderWidth: 2,
+          stepped: spec.integer ? "before" : false,
+        },
+      ],
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      parsing: false,
+      normalized: true,
+      scales: {
+        x: {
+          type: "linear",
+          bounds: "data",
+          ticks: { callback: (v) => clock(Number(v)), maxTicksLimit: 6, maxRotation: 0 },
+          grid: { display: false },
+        },
+        y: {
+          beginAtZero: true,
+          max: spec.yMax,
+          suggestedMax: spec.yMax ? undefined : 4,
+          ticks: {
+            precision: spec.integer ? 0 : undefined,
+            callback: (v) => `${v}${spec.suffix ?? ""}`,
+          },
+          grid: { color: "#eef2f7" },
+        },
+      },
+      plugins: {
+        legend: { display: false },
+        tooltip: {
+          callbacks: {
+            title: (items) => (items[0] ? clock(Number(items[0].parsed.x)) : ""),
+            label: (item) => `${Math.round(Number(item.parsed.y) * 10) / 10}${spec.suffix ?? ""}`,
+          },
+        },
+      },
+    },
+  };
+}
+
+export class LineChart {
+  private chart: Chart<"line", { x: number; y: number }[]>;
+  constructor(canvas: HTMLCanvasElement, spec: LineSpec) {
+    this.chart = new Chart(canvas, lineConfig(spec));
+  }
+  set(points: Point[]): void {
+    // A lone point draws nothing on a line chart: repeat it at "now".
+    const data = points.map((p) => ({ x: p.t, y: p.v }));
+    if (data.length === 1) data.push({ x: Math.max(Date.now(), data[0].x + 1000), y: data[0].y });
+    this.chart.data.datasets[0].data = data;
+    this.chart.update("none");
+  }
+  destroy(): void {
+    this.chart.destroy();
+  }
+}
+
+export class BarChart {
+  private chart: Chart<"bar", number[], string>;
+  constructor(canvas: HTMLCanvasElement) {
+    this.chart = new Chart(canvas, {
+      type: "bar",
+      data: { labels: [], datasets: [{ data: [], backgroundColor: "#6366f1", borderRadius: 4, maxBarThickness: 28 }] },
+      options: {
+        indexAxis: "y",
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: {
+          x: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: "#eef2f7" } },
+          y: { grid: { display: false } },
+        },
+        plugins: { legend: { display: false } },
+      },
+    });
+  }
+  set(labels: string[], counts: number[]): void {
+    this.chart.data.labels = labels;
+    this.chart.data.datasets[0].data = counts;
+    this.chart.update("none");
+  }
+  destroy(): void {
+    this.chart.destroy();
+  }
+}

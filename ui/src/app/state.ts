@@ -1,0 +1,90 @@
+// The shared, reactive picture the views bind to (registered as
+// Alpine.store("cortex")). The controller is the only writer of engine data.
+
+import type { ActivityLine, Alert, Doctor, LoggedDecision, Settings, Status, Task, TranscriptEntry, Worker } from "../types";
+
+export type ViewId = "overview" | "workers" | "worker" | "tasks" | "routing" | "activity" | "settings";
+
+export const NAV: { id: ViewId; label: string; icon: string }[] = [
+  { id: "overview", label: "Overview", icon: "◫" },
+  { id: "workers", label: "Workers", icon: "⚙" },
+  { id: "tasks", label: "Tasks", icon: "☰" },
+  { id: "routing", label: "Routing", icon: "⇄" },
+  { id: "activity", label: "Activity", icon: "≋" },
+  { id: "settings", label: "Settings", icon: "✎" },
+];
+
+export interface Toast {
+  id: number;
+  text: string;
+  tone: "info" | "error" | "success";
+}
+
+export type Modal =
+  | { kind: "none" }
+  | { kind: "nudge"; workerId: string; text: string; error: string }
+  | { kind: "confirm"; title: string; body: string; confirmLabel: string; action: "kill" | "cancel" | "takeover"; targetId: string }
+  | { kind: "reroute"; taskId: string; taskText: string; current: string; choice: string };
+
+export interface AppState {
+  /** "outside": the page is not running inside the Cortex app (no Tauri IPC). */
+  mode: "loading" | "ready" | "outside";
+  loadError: string;
+  view: ViewId;
+  selectedWorkerId: string | null;
+  /** Local clock, advanced every second; relative times and freshness use it. */
+  nowMs: number;
+  /** The last event or successful fetch (freshness). */
+  lastUpdateMs: number | null;
+  status: Status | null;
+  tasks: Task[];
+  workers: Worker[];
+  alerts: Alert[];
+  /** Keys of dismissed alerts (logic/store alertKey). */
+  dismissed: string[];
+  experts: string[];
+  settings: Settings | null;
+  doctor: Doctor | null;
+  doctorError: string;
+  activity: ActivityLine[];
+  decisions: LoggedDecision[];
+  transcript: TranscriptEntry[];
+  transcriptFor: string | null;
+  transcriptLoading: boolean;
+  transcriptError: string;
+  /** A command is in flight for these ids (buttons show busy). */
+  busy: string[];
+  pausing: boolean;
+  toasts: Toast[];
+  modal: Modal;
+}
+
+export function initialState(now = Date.now()): AppState {
+  return {
+    mode: "loading",
+    loadError: "",
+    view: "overview",
+    selectedWorkerId: null,
+    nowMs: now,
+    lastUpdateMs: null,
+    status: null,
+    tasks: [],
+    workers: [],
+    alerts: [],
+    dismissed: [],
+    experts: [],
+    settings: null,
+    doctor: null,
+    doctorError: "",
+    activity: [],
+    decisions: [],
+    transcript: [],
+    transcriptFor: null,
+    transcriptLoading: false,
+    transcriptError: "",
+    busy: [],
+    pausing: false,
+    toasts: [],
+    modal: { kind: "none" },
+  };
+}

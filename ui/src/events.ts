@@ -1,0 +1,30 @@
+// Names of the events and commands shared with the Rust side
+// (src-tauri/src/events.rs and commands.rs). One place, both directions.
+
+/** Engine events, forwarded as they happen. Payload: EngineEvent. */
+export const ENGINE_EVENT = "cortex://engine";
+/** The tray or a notification asks the window to show a worker. Payload: worker id. */
+export const FOCUS_WORKER_EVENT = "cortex://focus-worker";
+
+export const COMMANDS = {
+  submit: "submit_task",
+  routePreview: "route_preview",
+  status: "get_status",
+  tasks: "list_tasks",
+  workers: "list_workers",
+  transcript: "get_transcript",
+  kill: "kill_worker",
+  restart: "restart_worker",
+  extend: "extend_worker",
+  nudge: "nudge_worker",
+  reroute: "reroute_task",
+  cancel: "cancel_task",
+  setPaused: "set_paused",
+  settings: "get_settings",
+  saveSettings: "save_settings",
+  decisions: "recent_decisions",
+  activity: "recent_activity",
+  doctor: "doctor",
+  openFolder: "open_worker_folder",
+  takeOver: "take_over_worker",
+} as const;

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { healthBadge, taskStatusBadge, workerBadge, severityBadge } from "../badges";
+
+describe("health badges", () => {
+  it("maps every health to its colour", () => {
+    const tones = Object.fromEntries(
+      ["healthy", "starting", "waiting", "late", "stalled", "zombie", "failed", "completed"].map((h) => [h, healthBadge(h).tone]),
+    );
+    expect(tones).toEqual({
+      healthy: "green",
+      starting: "blue",
+      waiting: "blue",
+      late: "amber",
+      stalled: "orange",
+      zombie: "red",
+      failed: "red",
+      completed: "grey",
+    });
+    expect(healthBadge("stalled").label).toBe("Stalled");
+    expect(healthBadge("stalled").cls).toContain("bg-orange-100");
+  });
+  it("shows how a finished worker ended, and the health of a live one", () => {
+    expect(workerBadge({ state: "failed", health: "zombie" }).key).toBe("failed");
+    expect(workerBadge({ state: "cancelled", health: "healthy" }).tone).toBe("grey");
+    expect(workerBadge({ state: "running", health: "late" }).key).toBe("late");
+    expect(workerBadge({ state: "starting", health: "" }).key).toBe("starting");
+  });
+  it("does not break on an unknown health", () => {
+    const b = healthBadge("sleepy_mode");
+    expect(b.tone).toBe("grey");
+    expect(b.label).toBe("sleepy mode");
+  });
+  it("maps task statuses and severities", () => {
+    expect(taskStatusBadge("needs_attention")).toMatchObject({ label: "Needs attention", tone: "amber" });
+    expect(taskStatusBadge("failed").tone).toBe("red");
+    expect(severityBadge("critical").tone).toBe("red");
+  });
+});

@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import { applyEvent, emptyState, mergeWorkers, MAX_ALERTS, countLiveWorkers } from "../store";
+import { alert, iso, task, worker } from "./fixtures";
+
+describe("event reducer", () => {
+  it("inserts tasks newest first", () => {
+    let s = emptyState();
+    s = applyEvent(s, { type: "task_submitted", task: task({ id: "t-1", created_at: iso(0), updated_at: iso(0) }) }).state;
+    s = applyEvent(s, { type: "task_submitted", task: task({ id: "t-3", created_at: iso(20), updated_at: iso(20) }) }).state;
+    s = applyEvent(s, { type: "task_submitted", task: task({ id: "t-2", created_at: iso(10), updated_at: iso(10) }) }).state;
+    expect(s.tasks.map((t) => t.id)).toEqual(["t-3", "t-2", "t-1"]);
+  });
+
+  it("updates a task in place by id and reports the change", () => {
+    let s = emptyState();
+    s = applyEvent(s, { type: "task_submitted", task: task({ id: "t-1" }) }).state;
+    const r = applyEvent(s, { type: "task_updated", task: task({ id: "t-1", status: "running", updated_at: iso(5) }) });
+    expect(r.change).toEqual({ kind: "task", id: "t-1", inserted: false });
+    expect(r.state.tasks).toHaveLength(1);
+    expect(r.state.tasks[0].status).toBe("running");
+    expect(s.tasks[0].status).toBe("queued"); // the old state is not mutated
+  });
+
+  it("ignores a task update older than the one held", () => {
+    let s = emptyState();
+    s = applyEvent(s, { type: "task_updated", task: task({ id: "t-1", status: "completed", updated_at: iso(30) }) }).state;
+    const r = applyEvent(s, { type: "task_updated", task: task({ id: "t-1", status: "running", updated_at: iso(10) }) });
+    expect(r.change).toBeNull();
+    expect(r.state).toBe(s);
+    expect(r.state.tasks[0].status).toBe("completed");
+  });
+
+  it("orders same-millisecond updates by their full precision", () => {
+    let s = emptyState();
+    const at = (ns: string) => `2025-06-01T12:00:00.123${ns}Z`;
+    s = applyEvent(s, { type: "task_updated", task: task({ id: "t-1", status: "running", updated_at: at("900") }) }).state;
+    const r = applyEvent(s, { type: "task_updated", task: task({ id: "t-1", status: "routed", updated_at: at("100") }) });
+    expect(r.change).toBeNull();
+  });
+
+  it("ignores a worker report about an older attempt", () => {
+    let s = emptyState();
+    s = applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", attempt: 2, health: "starting" }) }).state;
+    const r = applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", attempt: 1, state: "failed", health: "failed" }) });
+    expect(r.change).toBeNull();
+    expect(r.state.workers[0].attempt).toBe(2);
+  });
+
+  it("keeps an ended attempt ended, and accepts the next attempt", () => {
+    let s = emptyState();
+    s = applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", state: "failed", health: "failed" }) }).state;
+    expect(applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", state: "running" }) }).change).toBeNull();
+    const r = applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", attempt: 2, state: "running" }) });
+    expect(r.change).toMatchObject({ kind: "worker", id: "w-1" });
+    expect(r.state.workers[0].state).toBe("running");
+  });
+
+  it("refuses a last sign of life that goes backwards within an attempt", () => {
+    let s = emptyState();
+    s = applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(100), health: "healthy" }) }).state;
+    expect(applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(50) }) }).change).toBeNull();
+    // Same sign of life, new health: a transition, accepted.
+    const r = applyEvent(s, { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(100), health: "late" }) });
+    expect(r.state.workers[0].health).toBe("late");
+  });
+
+  it("merges a fetched list with what events already brought", () => {
+    const fromEvent = worker({ id: "w-1", attempt: 2 });
+    const merged = mergeWorkers([fromEvent], [worker({ id: "w-1", attempt: 1 }), worker({ id: "w-0", created_at: iso(-50) })]);
+    expect(merged.map((w) => [w.id, w.attempt])).toEqual([
+      ["w-1", 2],
+      ["w-0", 1],
+    ]);
+    expect(countLiveWorkers([...merged, worker({ id: "w-9", state: "completed" })])).toBe(2);
+  });
+
+  it("keeps alerts newest first, without duplicates, capped", () => {
+    let s = emptyState();
+    s = applyEvent(s, { type: "alert", alert: alert({ at: iso(1), message: "a" }) }).state;
+    s = applyEvent(s, { type: "alert", alert: alert({ at: iso(2), message: "b" }) }).state;
+    expect(applyEvent(s, { type: "alert", alert: alert({ at: iso(1), message: "a" }) }).change).toBeNull();
+    expect(s.alerts.map((a) => a.message)).toEqual(["b", "a"]);
+    for (let i = 0; i < MAX_ALERTS + 10; i++) s = applyEvent(s, { type: "alert", alert: alert({ at: iso(10 + i), message: `m${i}` }) }).state;
+    expect(s.alerts).toHaveLength(MAX_ALERTS);
+    expect(s.alerts[0].message).toBe(`m${MAX_ALERTS + 9}`);
+  });
+});

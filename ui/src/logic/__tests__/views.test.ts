@@ -1,0 +1,133 @@
+import { describe, expect, it } from "vitest";
+import type { ActivityLine, LoggedDecision } from "../../types";
+import { mergeFeed, workerTimeline } from "../feed";
+import { corrections, decisionRows, distribution } from "../routing";
+import { transcriptView } from "../transcript";
+import { taskRow, taskExperts, filterTasks } from "../tasks";
+import { statCards, totals, activeWorkers } from "../overview";
+import { toApiError, describeError } from "../errors";
+import { alert, decision, iso, task, T0 } from "./fixtures";
+
+const line = (over: Partial<ActivityLine>): ActivityLine => ({
+  at: iso(0),
+  event: "health",
+  worker_id: "w-1",
+  task_id: "t-1",
+  attempt: 1,
+  message: "",
+  ...over,
+});
+
+describe("activity feed", () => {
+  it("merges alerts and lines newest first, without repeating an alert", () => {
+    const a = alert({ at: iso(10), worker_id: "w-1", message: "worker w-1 stalled" });
+    const lines = [
+      line({ at: iso(5), from: "healthy", to: "late", message: "late" }),
+      line({ at: iso(10), event: "alert", message: "worker w-1 stalled" }),
+      line({ at: iso(20), event: "kill_and_restart", message: "killed" }),
+    ];
+    const feed = mergeFeed([a], lines);
+    expect(feed.map((i) => [i.source, i.title])).toEqual([
+      ["activity", "kill + restart"],
+      ["alert", "Stalled"],
+      ["activity", "healthy → late"],
+    ]);
+    expect(feed[2].tone).toBe("amber");
+  });
+  it("builds one worker's timeline", () => {
+    const lines = [line({ at: iso(1), worker_id: "w-2" }), line({ at: iso(2), from: "late", to: "stalled" }), line({ at: iso(3), event: "extend" })];
+    expect(workerTimeline(lines, "w-1").map((i) => i.title)).toEqual(["extend", "late → stalled"]);
+  });
+});
+
+describe("routing page", () => {
+  const logged = (over: Partial<LoggedDecision>): LoggedDecision => ({ ...decision(), task_id: "t-1", at: iso(0), ...over });
+  const decisions = [
+    logged({ task_id: "t-1", at: iso(1), primary_expert: "development", method: "keywords" }),
+    logged({ task_id: "t-2", at: iso(2), primary_expert: "security" }),
+    logged({ task_id: "t-1", at: iso(3), primary_expert: "security", method: "person", confidence: 1 }),
+  ];
+  it("lists decisions newest first with the task text", () => {
+    const rows = decisionRows(decisions, [task({ id: "t-2", description: "Patch the XSS" })]);
+    expect(rows.map((r) => r.primary)).toEqual(["security", "security", "development"]);
+    expect(rows[1].task).toBe("Patch the XSS");
+    expect(rows[0].isCorrection).toBe(true);
+  });
+  it("counts the standing decision per task, listing idle experts", () => {
+    expect(distribution(decisions, ["cicd", "development", "security"])).toEqual({
+      labels: ["security", "cicd", "development"],
+      counts: [2, 0, 0],
+    });
+  });
+  it("lists corrections with what they replaced", () => {
+    const c = corrections(decisions, []);
+    expect(c).toHaveLength(1);
+    expect(c[0]).toMatchObject({ taskId: "t-1", from: "development", to: "security" });
+  });
+});
+
+describe("transcript", () => {
+  it("groups entries by attempt, styles kinds and cuts huge text", () => {
+    const g = transcriptView(
+      [
+        { attempt: 1, kind: "assistant", text: "Looking at the tests" },
+        { attempt: 1, kind: "tool_call", text: "Bash: npm test" },
+        { attempt: 2, kind: "tool_error", text: "x".repeat(50) },
+        { attempt: 2, kind: "mystery" as never, text: "?" },
+      ],
+      20,
+    );
+    expect(g.map((x) => x.title)).toEqual(["Attempt 1", "Attempt 2"]);
+    expect(g[0].entries[1].style.label).toBe("tool call");
+    expect(g[1].entries[0]).toMatchObject({ cut: 30, text: "x".repeat(20) });
+    expect(g[1].entries[0].style.cls).toContain("bg-red-50");
+    expect(g[1].entries[1].style.label).toBe("other");
+  });
+});
+
+describe("tasks, overview and errors", () => {
+  it("summarizes a task row with its routing", () => {
+    const t = task({
+      status: "needs_attention",
+      assignments: [
+        { expert: "security", status: "running" },
+        { expert: "cicd", status: "pending" },
+      ],
+      routing: { primary_expert: "security", confidence: 0.62, strategy: "multi_expert_parallel", method: "keywords", needs_confirmation: true, explanation: "" },
+    });
+    const r = taskRow(t, T0 + 90_000);
+    expect(taskExperts(t)).toEqual(["security", "cicd"]);
+    expect(r).toMatchObject({ experts: "security, cicd", confidence: "62%", strategy: "parallel experts", needsConfirmation: true, created: "1m ago" });
+    expect(filterTasks([t, task({ id: "t-9", status: "completed" })], "attention")).toHaveLength(1);
+  });
+  it("reads stat cards and active workers from status", () => {
+    const s = {
+      tasks: { queued: 2 },
+      workers: { running: 3, waiting: 1, completed: 7 },
+      health: { healthy: 2, stalled: 1, waiting: 1 },
+      paused: false,
+      success_rate: 0.9,
+      cost_today_usd: 1.5,
+      tokens_today: 12_345,
+      now: iso(0),
+    };
+    const cards = Object.fromEntries(statCards(s).map((c) => [c.id, c.value]));
+    expect(cards).toEqual({ running: 3, healthy: 2, late: 0, stalled: 1, zombie: 0, waiting: 1 });
+    expect(activeWorkers(s)).toBe(4);
+    expect(totals(s)).toMatchObject({ successRate: "90%", tokensToday: "12.3k", costToday: "$1.50", queued: 2 });
+    expect(totals(s).queuedLabel).toBe("2 tasks waiting to start");
+    expect(totals({ ...s, tasks: { routed: 1 } }).queuedLabel).toBe("1 task waiting to start");
+    expect(statCards(null).every((c) => c.value === 0)).toBe(true);
+  });
+  it("normalizes rejected commands into ApiErrors", () => {
+    expect(toApiError({ code: "bad_config", message: "m", key: "pm.x", file: "config.json" })).toEqual({
+      code: "bad_config",
+      message: "m",
+      key: "pm.x",
+      file: "config.json",
+    });
+    expect(toApiError("plain failure")).toEqual({ code: "error", message: "plain failure" });
+    expect(toApiError('{"code":"unknown_worker","message":"no such worker"}').code).toBe("unknown_worker");
+    expect(describeError("kill", { code: "unknown_worker", message: "no such worker" })).toBe("kill: no such worker (unknown_worker)");
+  });
+});

@@ -1,0 +1,110 @@
+// The Activity feed (alerts and process-manager lines merged, newest first)
+// and one worker's health timeline.
+
+import type { ActivityLine, Alert } from "../types";
+import { healthBadge, severityBadge, TONE_CLASSES, TONE_DOTS, type Tone } from "./badges";
+import { alertTitle } from "./alerts";
+import { formatClock, formatDateTime } from "./format";
+import { alertKey } from "./store";
+import { compareTime, parseTime } from "./time";
+
+export interface FeedItem {
+  key: string;
+  at: string;
+  time: string;
+  when: string;
+  source: "alert" | "activity";
+  tone: Tone;
+  cls: string;
+  dot: string;
+  label: string;
+  title: string;
+  message: string;
+  workerId: string | null;
+  taskId: string | null;
+  attempt: number | null;
+}
+
+const EVENT_LABELS: Record<string, [string, Tone]> = {
+  health: ["health", "blue"],
+  alert: ["alert", "amber"],
+  kill: ["kill", "red"],
+  kill_and_restart: ["kill + restart", "orange"],
+  extend: ["extend", "violet"],
+  circuit_breaker_opened: ["circuit breaker", "red"],
+};
+
+export function activityItem(l: ActivityLine, index = 0): FeedItem {
+  let [label, tone] = EVENT_LABELS[l.event] ?? [l.event.replace(/_/g, " "), "grey" as Tone];
+  let title = label;
+  if (l.event === "health" && (l.from || l.to)) {
+    title = `${l.from ?? "?"} → ${l.to ?? "?"}`;
+    tone = healthBadge(l.to).tone;
+  }
+  return {
+    key: `a|${l.at}|${l.event}|${l.worker_id ?? ""}|${l.attempt ?? ""}|${index}`,
+    at: l.at,
+    time: formatClock(l.at),
+    when: formatDateTime(l.at),
+    source: "activity",
+    tone,
+    cls: TONE_CLASSES[tone],
+    dot: TONE_DOTS[tone],
+    label,
+    title,
+    message: l.message,
+    workerId: l.worker_id,
+    taskId: l.task_id,
+    attempt: l.attempt,
+  };
+}
+
+export function alertItem(a: Alert): FeedItem {
+  const b = severityBadge(a.severity);
+  return {
+    key: `x|${alertKey(a)}`,
+    at: a.at,
+    time: formatClock(a.at),
+    when: formatDateTime(a.at),
+    source: "alert",
+    tone: b.tone,
+    cls: b.cls,
+    dot: TONE_DOTS[b.tone],
+    label: b.label.toLowerCase(),
+    title: alertTitle(a),
+    message: a.message,
+    workerId: a.worker_id ?? null,
+    taskId: a.task_id ?? null,
+    attempt: a.attempt ?? null,
+  };
+}
+
+/** An "alert" line in pm-activity.jsonl that repeats an alert we already hold. */
+function repeatsAlert(l: ActivityLine, alerts: Alert[]): boolean {
+  if (l.event !== "alert") return false;
+  const t = parseTime(l.at);
+  return alerts.some(
+    (a) =>
+      (a.worker_id ?? null) === (l.worker_id ?? null) &&
+      a.message === l.message &&
+      Math.abs(parseTime(a.at) - t) <= 5_000,
+  );
+}
+
+export function mergeFeed(alerts: Alert[], lines: ActivityLine[], limit = 500): FeedItem[] {
+  const items = [
+    ...alerts.map(alertItem),
+    ...lines.map((l, i) => ({ l, i })).filter(({ l }) => !repeatsAlert(l, alerts)).map(({ l, i }) => activityItem(l, i)),
+  ];
+  items.sort((a, b) => compareTime(b.at, a.at) || (a.source === b.source ? 0 : a.source === "alert" ? -1 : 1));
+  return items.slice(0, limit);
+}
+
+/** One worker's transitions and interventions, newest first. */
+export function workerTimeline(lines: ActivityLine[], workerId: string): FeedItem[] {
+  return lines
+    .map((l, i) => ({ l, i }))
+    .filter(({ l }) => l.worker_id === workerId)
+    .map(({ l, i }) => activityItem(l, i))
+    .sort((a, b) => compareTime(b.at, a.at));
+}

@@ -1,0 +1,64 @@
+// Overview numbers from Status: the stat cards and the values the charts follow.
+
+import type { Status } from "../types";
+import { formatMoney, formatPercent, formatTokens } from "./format";
+import { isTerminalState } from "./badges";
+
+export interface StatCard {
+  id: string;
+  label: string;
+  value: number;
+  /** Classes for the number (coloured when it needs attention). */
+  valueCls: string;
+  hint: string;
+}
+
+const count = (m: Record<string, number> | undefined, k: string) => (m && Number.isFinite(m[k]) ? m[k] : 0);
+
+export function statCards(s: Status | null): StatCard[] {
+  const health = s?.health;
+  const workers = s?.workers;
+  const attention = (n: number, cls: string) => (n > 0 ? cls : "text-slate-900");
+  const late = count(health, "late");
+  const stalled = count(health, "stalled");
+  const zombie = count(health, "zombie");
+  const waiting = health && "waiting" in health ? count(health, "waiting") : count(workers, "waiting");
+  const starting = count(health, "starting");
+  return [
+    { id: "running", label: "Running", value: count(workers, "running"), valueCls: "text-slate-900", hint: starting ? `${starting} starting` : "workers" },
+    { id: "healthy", label: "Healthy", value: count(health, "healthy"), valueCls: "text-emerald-700", hint: "signs of life" },
+    { id: "late", label: "Late", value: late, valueCls: attention(late, "text-amber-600"), hint: "silent, no CPU" },
+    { id: "stalled", label: "Stalled", value: stalled, valueCls: attention(stalled, "text-orange-600"), hint: "alerted" },
+    { id: "zombie", label: "Zombie", value: zombie, valueCls: attention(zombie, "text-red-600"), hint: "killed / restarting" },
+    { id: "waiting", label: "Waiting", value: waiting, valueCls: "text-sky-700", hint: "rate limit, API retry" },
+  ];
+}
+
+export interface Totals {
+  successRate: string;
+  tokensToday: string;
+  costToday: string;
+  queued: number;
+  /** "1 task waiting to start", "3 tasks waiting to start". */
+  queuedLabel: string;
+  paused: boolean;
+}
+
+export function totals(s: Status | null): Totals {
+  const queued = count(s?.tasks, "queued") + count(s?.tasks, "routed");
+  return {
+    successRate: formatPercent(s?.success_rate ?? null),
+    tokensToday: formatTokens(s?.tokens_today ?? 0),
+    costToday: formatMoney(s?.cost_today_usd ?? 0),
+    queued,
+    queuedLabel: queued === 0 ? "no task waiting to start" : `${queued} task${queued === 1 ? "" : "s"} waiting to start`,
+    paused: !!s?.paused,
+  };
+}
+
+/** Workers not yet ended, from the status counts by state. */
+export function activeWorkers(s: Status): number {
+  return Object.entries(s.workers ?? {})
+    .filter(([state]) => !isTerminalState(state))
+    .reduce((n, [, c]) => n + (Number.isFinite(c) ? c : 0), 0);
+}

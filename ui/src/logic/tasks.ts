@@ -1,0 +1,79 @@
+// Task rows for the queue.
+
+import type { Task } from "../types";
+import { isLiveTaskStatus, taskStatusBadge, type Badge } from "./badges";
+import { formatMoney, formatPercent, formatRelative, shortId, strategyLabel, truncate } from "./format";
+
+export interface TaskRow {
+  id: string;
+  shortId: string;
+  text: string;
+  fullText: string;
+  badge: Badge;
+  priority: string;
+  priorityCls: string;
+  type: string;
+  experts: string;
+  confidence: string;
+  strategy: string;
+  method: string;
+  needsConfirmation: boolean;
+  created: string;
+  cost: string;
+  reason: string;
+  canCancel: boolean;
+}
+
+const PRIORITY_CLS: Record<string, string> = {
+  critical: "text-red-700 font-semibold",
+  high: "text-orange-700 font-medium",
+  medium: "text-slate-700",
+  low: "text-slate-500",
+};
+
+/** The experts of a task: its assignments, else its routing. */
+export function taskExperts(t: Task): string[] {
+  if (t.experts?.length) return t.experts;
+  if (t.assignments?.length) return [...new Set(t.assignments.map((a) => a.expert))];
+  if (t.expert) return [t.expert];
+  if (t.routing?.primary_expert) return [t.routing.primary_expert];
+  return [];
+}
+
+export function taskRow(t: Task, nowMs: number): TaskRow {
+  const experts = taskExperts(t);
+  return {
+    id: t.id,
+    shortId: shortId(t.id),
+    text: truncate(t.description, 90),
+    fullText: t.description,
+    badge: taskStatusBadge(t.status),
+    priority: t.priority,
+    priorityCls: PRIORITY_CLS[t.priority] ?? "text-slate-700",
+    type: t.type ?? "",
+    experts: experts.length ? experts.join(", ") : "—",
+    confidence: t.routing ? formatPercent(t.routing.confidence) : "—",
+    strategy: t.routing ? strategyLabel(t.routing.strategy) : "—",
+    method: t.routing?.method ?? "",
+    needsConfirmation: !!t.routing?.needs_confirmation,
+    created: formatRelative(t.created_at, nowMs),
+    cost: formatMoney(t.cost_usd),
+    reason: t.reason ?? "",
+    canCancel: isLiveTaskStatus(t.status),
+  };
+}
+
+export type TaskFilter = "all" | "live" | "attention" | "ended";
+
+export function filterTasks(tasks: Task[], filter: TaskFilter): Task[] {
+  switch (filter) {
+    case "live":
+      return tasks.filter((t) => isLiveTaskStatus(t.status));
+    case "attention":
+      return tasks.filter((t) => t.status === "needs_attention" || !!t.routing?.needs_confirmation);
+    case "ended":
+      return tasks.filter((t) => !isLiveTaskStatus(t.status));
+    default:
+      return tasks;
+  }
+}

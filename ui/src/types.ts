@@ -1,0 +1,187 @@
+// Data shapes exchanged with the engine. They mirror the Rust DTOs
+// (crates/engine: TaskDto, WorkerDto, StatusDto, Decision, Alert); keep the
+// two in step.
+
+export type TaskStatus =
+  | "queued" | "routed" | "running" | "waiting" | "needs_attention"
+  | "completed" | "failed" | "cancelled";
+
+export type WorkerState = "starting" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+
+export type Health = "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting";
+
+export type Strategy = "single_expert" | "multi_expert_parallel" | "single_expert_low_confidence";
+
+export interface RoutingSummary {
+  primary_expert: string;
+  confidence: number;
+  strategy: Strategy;
+  method: "type" | "keywords" | "keywords_learned" | "person";
+  needs_confirmation: boolean;
+  explanation: string;
+}
+
+export interface Assignment {
+  expert: string;
+  status: "pending" | "running" | "completed" | "failed" | "cancelled";
+  worker_id?: string;
+}
+
+export interface Task {
+  id: string;
+  status: TaskStatus;
+  priority: "critical" | "high" | "medium" | "low";
+  type: string | null;
+  description: string;
+  created_at: string;
+  updated_at: string;
+  workdir?: string;
+  key?: string;
+  reason?: string;
+  cost_usd: number;
+  expert?: string;
+  experts?: string[];
+  routing?: RoutingSummary;
+  assignments?: Assignment[];
+}
+
+export type Activity =
+  | { kind: "starting" }
+  | { kind: "waiting_on_model"; since: string }
+  | { kind: "running_tool"; tool: string; since: string }
+  | { kind: "retrying_api"; until: string; status: number | null; attempt: number }
+  | { kind: "finished" }
+  | { kind: "working"; since: string };
+
+export interface Worker {
+  id: string;
+  task_id: string;
+  expert: string;
+  attempt: number;
+  pid: number | null;
+  state: WorkerState;
+  health: string;
+  reason: string | null;
+  session_id: string | null;
+  cost_usd: number;
+  tokens: { input: number; output: number };
+  workdir: string;
+  started_at: string | null;
+  created_at: string;
+  activity: Activity | null;
+  last_activity_at: string | null;
+  last_activity_source: string | null;
+  last_text: string | null;
+  time_limit_secs: number;
+  restarts: number;
+}
+
+export interface Status {
+  tasks: Record<string, number>;
+  workers: Record<string, number>;
+  /** Counts of live workers by PM health. */
+  health: Record<string, number>;
+  paused: boolean;
+  success_rate: number | null;
+  cost_today_usd: number;
+  tokens_today: number;
+  now: string;
+}
+
+export interface Decision {
+  primary_expert: string;
+  confidence: number;
+  strategy: Strategy;
+  parallel_experts: string[];
+  scores: Record<string, number>;
+  keyword_scores: Record<string, number>;
+  learned_scores?: Record<string, number>;
+  matched: Record<string, string[]>;
+  method: RoutingSummary["method"];
+  needs_confirmation: boolean;
+  explanation: string;
+}
+
+export interface LoggedDecision extends Decision {
+  task_id: string;
+  at: string;
+}
+
+export type Severity = "info" | "warning" | "critical";
+export type AlertKind =
+  | "stalled" | "zombie" | "timeout_warning" | "timed_out" | "budget" | "failed"
+  | "circuit_breaker" | "completed" | "extended";
+
+export interface Alert {
+  at: string;
+  severity: Severity;
+  kind: AlertKind;
+  worker_id?: string;
+  task_id?: string;
+  attempt?: number;
+  message: string;
+  summarized?: Alert[];
+}
+
+/** One line of pm-activity.jsonl. */
+export interface ActivityLine {
+  at: string;
+  event: string;
+  worker_id: string | null;
+  task_id: string | null;
+  attempt: number | null;
+  from?: string;
+  to?: string;
+  message: string;
+}
+
+/** A rendered transcript entry of a worker. */
+export interface TranscriptEntry {
+  attempt: number;
+  kind: "session" | "assistant" | "tool_call" | "tool_result" | "tool_error" | "api_retry" | "result" | "check_in" | "other";
+  text: string;
+}
+
+export interface SubmitRequest {
+  description: string;
+  type?: string;
+  priority?: string;
+  key?: string;
+  workdir?: string;
+  worktree?: boolean;
+}
+
+export interface SubmitAck {
+  task_id: string;
+  deduplicated: boolean;
+  status: TaskStatus;
+}
+
+/** Errors cross the IPC boundary as {code, message}. */
+export interface ApiError {
+  code: string;
+  message: string;
+  /** For settings: the file and key the error is about. */
+  file?: string;
+  key?: string;
+}
+
+export interface Settings {
+  config: Record<string, unknown>;
+  experts: string[];
+  notifications: Record<string, boolean | number>;
+}
+
+export interface Doctor {
+  agent_command: string[];
+  agent_resolved: string | null;
+  agent_version: string | null;
+  home: string;
+  notifications: string;
+}
+
+export type EngineEvent =
+  | { type: "task_submitted"; task: Task }
+  | { type: "task_updated"; task: Task }
+  | { type: "worker_updated"; worker: Worker }
+  | { type: "alert"; alert: Alert };
