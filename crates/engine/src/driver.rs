@@ -41,6 +41,14 @@ pub struct AttemptSpec<'a> {
     pub resume: Option<&'a str>,
     /// Argv of the command hooks run to report (`cortex heartbeat`).
     pub heartbeat_command: &'a [String],
+    /// Claude driver: take prompts as stream-json messages on stdin (a FIFO),
+    /// so a nudge can reach the agent while it runs.
+    pub stream_input: bool,
+}
+
+/// A user message in Claude Code's stream-json input format.
+pub fn user_message(text: &str) -> String {
+    serde_json::json!({"type": "user", "message": {"role": "user", "content": text}}).to_string()
 }
 
 /// A planned attempt: how to launch it, and the session it will have.
@@ -49,6 +57,8 @@ pub struct Planned {
     pub launch: Launch,
     pub session_id: Option<String>,
     pub dir: PathBuf,
+    /// For stream input: the prompt, to write to the FIFO once started.
+    pub first_message: Option<String>,
 }
 
 /// A random RFC 4122 version 4 UUID.
@@ -133,7 +143,11 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             let settings = wdir.join("settings.json");
             let body = serde_json::to_vec_pretty(&hook_settings(spec)).unwrap_or_default();
             write_plain(&settings, &body)?;
-            argv.extend(["-p".into(), spec.prompt.to_string()]);
+            if spec.stream_input {
+                argv.extend(["--input-format".into(), "stream-json".into()]);
+            } else {
+                argv.extend(["-p".into(), spec.prompt.to_string()]);
+            }
             argv.extend([
                 "--output-format".into(),
                 "stream-json".into(),
@@ -165,6 +179,10 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             if let Some(model) = &spec.expert.model {
                 argv.extend(["--model".into(), model.clone()]);
             }
+            if spec.stream_input {
+                // Print mode; the prompt arrives on stdin.
+                argv.push("-p".into());
+            }
         }
         Driver::Generic => {
             argv.extend(
@@ -191,6 +209,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
         "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
     });
     write_plain(&dir.join("meta.json"), meta.to_string().as_bytes())?;
+    let stream = spec.stream_input && spec.agent.driver == Driver::Claude;
     Ok(Planned {
         launch: Launch {
             argv,
@@ -198,8 +217,10 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             cwd: spec.workdir.to_path_buf(),
             stdout: dir.join("stdout.jsonl"),
             stderr: dir.join("stderr.log"),
+            stdin_fifo: stream.then(|| dir.join("stdin.fifo")),
         },
         session_id,
+        first_message: stream.then(|| user_message(spec.prompt)),
         dir,
     })
 }
@@ -260,6 +281,7 @@ mod tests {
             prompt,
             resume: None,
             heartbeat_command: &hb,
+            stream_input: false,
         };
         let p = plan(&spec).unwrap();
         let i = p.launch.argv.iter().position(|a| a == "-p").unwrap();

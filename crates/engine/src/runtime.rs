@@ -37,6 +37,9 @@ use crate::spawner;
 /// How long an agent may keep running after its result line before the
 /// engine stops it and settles the attempt by that result.
 const AFTER_RESULT_GRACE: StdDuration = StdDuration::from_secs(10);
+/// The same for an agent reading prompts on stdin: it waits for the next
+/// prompt after each result by design, so its result settles it sooner.
+const AFTER_RESULT_GRACE_STREAM: StdDuration = StdDuration::from_secs(2);
 
 /// A file read incrementally, line by line.
 #[derive(Debug)]
@@ -144,6 +147,8 @@ pub(crate) struct Live {
     pub(crate) stop: Option<StopRequest>,
     result_seen: Option<Instant>,
     last_emit: Option<Instant>,
+    /// The attempt's stdin FIFO, when it reads prompts on stdin.
+    pub(crate) stdin_fifo: Option<PathBuf>,
 }
 
 impl Live {
@@ -172,6 +177,7 @@ impl Live {
             stop: None,
             result_seen: None,
             last_emit: None,
+            stdin_fifo: None,
         }
     }
 }
@@ -437,6 +443,10 @@ impl Engine {
                 self.inner.home.heartbeats().join(format!("{}.jsonl", w.id)),
                 None,
             );
+            let fifo = dir.join("stdin.fifo");
+            if fifo.exists() {
+                live.stdin_fifo = Some(fifo);
+            }
             absorb_output(&mut live, now);
             if a.pid
                 .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
@@ -570,10 +580,14 @@ impl Engine {
                         spawner::sweep(id.as_str());
                         stop.killed = true;
                     }
-                } else if l
-                    .result_seen
-                    .is_some_and(|t| t.elapsed() >= AFTER_RESULT_GRACE)
-                {
+                } else if l.result_seen.is_some_and(|t| {
+                    let grace = if l.stdin_fifo.is_some() {
+                        AFTER_RESULT_GRACE_STREAM
+                    } else {
+                        AFTER_RESULT_GRACE
+                    };
+                    t.elapsed() >= grace
+                }) {
                     warn!(worker_id = %id, "still running after its result line; stopping it");
                     spawner::signal_group(l.pid, libc::SIGTERM);
                     l.stop = Some(StopRequest {
@@ -847,6 +861,7 @@ impl Engine {
             prompt: &prompt,
             resume: resume.as_deref(),
             heartbeat_command: &heartbeat,
+            stream_input: config.pm.nudge_on_stall,
         };
         let started = prepared
             .and_then(|()| driver::plan(&spec))
@@ -889,6 +904,14 @@ impl Engine {
                 // Start the hook tail at its end: older check-ins belong to
                 // earlier attempts.
                 let _ = live.hooks.read_lines();
+                if let (Some(fifo), Some(first)) =
+                    (&planned.launch.stdin_fifo, &planned.first_message)
+                {
+                    if let Err(e) = spawner::write_fifo_line(fifo, first) {
+                        warn!(worker_id = %worker.id, "cannot give the agent its prompt on stdin: {e}");
+                    }
+                    live.stdin_fifo = Some(fifo.clone());
+                }
                 self.runtime().live.insert(worker.id.clone(), live);
                 self.emit_worker(&worker.id);
                 Ok(())
@@ -1064,6 +1087,28 @@ impl Engine {
             return Err(EngineError::BadValue("the nudge text is empty".into()));
         }
         let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        // An agent reading stream-json on stdin gets the message as it runs.
+        let fifo = self
+            .runtime()
+            .live
+            .get(&wid)
+            .and_then(|l| l.stdin_fifo.clone());
+        if let Some(fifo) = fifo {
+            spawner::write_fifo_line(&fifo, &driver::user_message(text))
+                .map_err(|e| EngineError::io("cannot write the nudge to", fifo, e))?;
+            self.record_intervention(
+                &wid,
+                "nudge",
+                &format!(
+                    "nudged through stdin: {}",
+                    text.chars().take(200).collect::<String>()
+                ),
+            );
+            return self
+                .worker(id)
+                .ok_or_else(|| EngineError::UnknownTask(id.to_string()));
+        }
+        // Otherwise: resume the conversation with the message as the prompt.
         self.runtime()
             .pending_prompts
             .insert(wid.clone(), text.to_string());

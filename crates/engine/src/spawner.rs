@@ -20,6 +20,43 @@ pub struct Launch {
     pub cwd: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// Stdin from this FIFO (created here), for agents that read messages
+    /// on stdin. The agent holds it open read-write, so it never sees EOF
+    /// and the FIFO outlives the engine: anyone may write a message later.
+    pub stdin_fifo: Option<PathBuf>,
+}
+
+/// Creates a FIFO (mode 0600) and opens it read-write for a child's stdin.
+fn fifo_stdin(path: &std::path::Path) -> Result<File, SpawnError> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SpawnError(format!("bad FIFO path {}", path.display())))?;
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(SpawnError(format!("cannot create {}: {e}", path.display())));
+        }
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| SpawnError(format!("cannot open {}: {e}", path.display())))
+}
+
+/// Writes one line to an agent's stdin FIFO without blocking. Fails if no
+/// agent holds it open (the attempt is gone).
+pub fn write_fifo_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let mut bytes = line.as_bytes().to_vec();
+    bytes.push(b'\n');
+    f.write_all(&bytes)
 }
 
 /// Why an attempt could not start, said plainly.
@@ -44,11 +81,15 @@ pub fn spawn(l: &Launch) -> Result<Child, SpawnError> {
             l.cwd.display()
         )));
     }
+    let stdin = match &l.stdin_fifo {
+        Some(p) => Stdio::from(fifo_stdin(p)?),
+        None => Stdio::null(),
+    };
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(&l.cwd)
         .envs(l.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(out)
         .stderr(err);
     // SAFETY: setsid is async-signal-safe and touches no memory of ours.

@@ -61,7 +61,7 @@
 //! | `slow` | init; `FAKE_LINES` (default 5) times: sleep `FAKE_SECS` (default 1), print a text line; result success. |
 //! | `heartbeat` | a generic (non-Claude) agent: no init, no result. `FAKE_LINES` (default 5) times: sleep `FAKE_SECS` (default 1), print `{"cortex":"heartbeat","progress":N,"message":"step N"}` with N = 1, 2, ...; exit 0. |
 //! | `exit_after_result` | the whole `normal` output including the result line, then silent forever, asleep (the CLI hanging after its result). |
-//! | `stdin_echo` | for `--input-format stream-json`: init; reads stdin line by line; for each `{"type":"user","message":{"role":"user","content":C}}` prints a text line `nudged: <text>`, where `<text>` is C if C is a string, else the `text` of C's `text` blocks joined with newlines; other lines are ignored; on EOF result success. |
+//! | `stdin_echo` | for `--input-format stream-json`: init; reads stdin line by line; for each `{"type":"user","message":{"role":"user","content":C}}` prints a text line `nudged: <text>`, where `<text>` is C if C is a string, else the `text` of C's `text` blocks joined with newlines, then a result line unless the text contains `FAKE:stall` (then it waits silently); other lines are ignored; on EOF result success. |
 //!
 //! # Line shapes
 //!
@@ -827,6 +827,11 @@ fn run_stdin_echo(em: &mut Emitter) -> u8 {
             Some(text) => {
                 em.text(&format!("nudged: {text}"));
                 echoed += 1;
+                // Like the real CLI, one result per prompt; `FAKE:stall` in a
+                // message leaves it waiting silently for the next one.
+                if !text.contains("FAKE:stall") {
+                    em.result(false, None, &format!("answered message {echoed}"));
+                }
             }
             None => eprintln!("fake-agent: ignoring stdin line: {line}"),
         }

@@ -165,3 +165,28 @@ fn a_worker_killed_mid_tool_leaves_no_process_with_its_tag() {
     );
     owner.stop();
 }
+
+#[test]
+fn with_nudges_on_the_real_cli_takes_its_prompt_on_stdin_and_completes() {
+    let (h, _mock) = claude_home();
+    h.configure(serde_json::json!({"pm": {"nudge_on_stall": true}}));
+    let owner = h.start_owner();
+    let wd = h.workdir();
+    let id = h.submit_in("Create out.txt with a greeting. MOCK:tool", &wd);
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(
+        std::fs::read_to_string(wd.join("out.txt")).unwrap().trim(),
+        "hello"
+    );
+    let w = &h.workers_of(&id)[0];
+    let fifo = h.file(&format!(
+        "workers/{}/attempt-1/stdin.fifo",
+        w["id"].as_str().unwrap()
+    ));
+    assert!(
+        fifo.exists(),
+        "the prompt went through the attempt's stdin FIFO"
+    );
+    owner.stop();
+}

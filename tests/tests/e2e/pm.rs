@@ -388,3 +388,81 @@ fn a_nudge_resumes_the_conversation_with_the_message_and_is_recorded() {
     );
     owner.stop();
 }
+
+#[test]
+fn a_stalled_worker_reading_stdin_is_nudged_through_it_and_recovers_without_a_restart() {
+    let h = fast_pm_home("normal");
+    h.configure(serde_json::json!({
+        "agent": {"env": {"FAKE_AGENT_MODE": "stdin_echo"}},
+        "pm": {"nudge_on_stall": true, "zombie_after_secs": 30}
+    }));
+    let owner = h.start_owner();
+    let id = h.submit_in("investigate the slow query FAKE:stall", &h.workdir());
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let states = entered(&h, &w);
+    assert!(states.contains(&"stalled".to_string()), "{states:?}");
+    assert!(
+        activity(&h, &w).iter().any(|v| v["event"] == "nudge"),
+        "the nudge is recorded"
+    );
+    let starts = h.starts();
+    assert_eq!(starts.len(), 1, "nudged, not restarted");
+    let args: Vec<&str> = starts[0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|p| p == ["--input-format", "stream-json"]),
+        "{args:?}"
+    );
+    assert!(
+        !args.contains(&"investigate the slow query FAKE:stall"),
+        "the prompt goes through stdin, not argv"
+    );
+    let logs = text(&h.cortex(&["logs", &w]).stdout);
+    assert!(
+        logs.contains("nudged: investigate the slow query"),
+        "the prompt arrived on stdin: {logs}"
+    );
+    assert!(
+        logs.contains("nudged: You seem to be stuck"),
+        "the PM's nudge arrived on stdin: {logs}"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_person_nudges_a_running_stdin_worker_without_restarting_it() {
+    let h = fast_pm_home("normal");
+    h.configure(serde_json::json!({
+        "agent": {"env": {"FAKE_AGENT_MODE": "stdin_echo"}},
+        "pm": {"nudge_on_stall": true, "late_after_secs": 30, "stalled_after_secs": 60, "zombie_after_secs": 90}
+    }));
+    let owner = h.start_owner();
+    let id = h.submit_in("wait for me FAKE:stall", &h.workdir());
+    let mut w = String::new();
+    wait_until(LIMIT, "worker running", || {
+        w = h
+            .workers_of(&id)
+            .first()
+            .filter(|x| x["state"] == "running")
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        !w.is_empty()
+    });
+    let out = h.cortex(&["nudge", &w, "here is the missing detail"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    assert_eq!(h.starts().len(), 1);
+    let logs = text(&h.cortex(&["logs", &w]).stdout);
+    assert!(
+        logs.contains("nudged: here is the missing detail"),
+        "{logs}"
+    );
+    owner.stop();
+}
