@@ -120,10 +120,37 @@ struct Term {
 #[derive(Debug, Clone)]
 pub struct Router {
     names: Vec<String>,
-    index: HashMap<String, Vec<Term>>,
+    index: HashMap<String, Vec<Term>, FnvBuild>,
     types: HashMap<String, usize>,
     config: RoutingConfig,
     fallback: usize,
+}
+
+/// FNV-1a for the keyword index: short keys, no adversary (the keys are the
+/// expert files' own words), several times cheaper than SipHash here.
+#[derive(Debug, Clone, Copy, Default)]
+struct FnvBuild;
+
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+impl std::hash::BuildHasher for FnvBuild {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
 }
 
 /// Examples at which the learned layer reaches half its configured weight.
@@ -174,7 +201,7 @@ impl Decision {
 impl Router {
     pub fn new(config: &RoutingConfig, experts: &ExpertSet) -> Self {
         let names = experts.names();
-        let mut index: HashMap<String, Vec<Term>> = HashMap::new();
+        let mut index: HashMap<String, Vec<Term>, FnvBuild> = HashMap::default();
         let mut types = HashMap::new();
         for (i, e) in experts.iter().enumerate() {
             for (kind, list) in [

@@ -7,7 +7,18 @@
 pub fn tokens(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| stem(&w.to_lowercase()))
+        .map(|w| {
+            // One allocation per token: lowercase in place, stem in place.
+            let lower = if w
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                w.to_string()
+            } else {
+                w.to_lowercase()
+            };
+            stem_owned(lower)
+        })
         .collect()
 }
 
@@ -29,10 +40,15 @@ fn is_consonant(c: char) -> bool {
 /// `-e` and a doubled final consonant are dropped. Words with digits are
 /// left alone (`cve-2024` splits into `cve`, `2024`; `k8s` stays `k8s`).
 pub fn stem(word: &str) -> String {
-    if word.len() <= 3 || word.chars().any(|c| !c.is_ascii_lowercase()) {
-        return word.to_string();
+    stem_owned(word.to_string())
+}
+
+/// `stem`, reusing the word's own allocation.
+pub fn stem_owned(word: String) -> String {
+    if word.len() <= 3 || word.bytes().any(|c| !c.is_ascii_lowercase()) {
+        return word;
     }
-    let mut w = word.to_string();
+    let mut w = word;
     let mut stripped = true;
     if let Some(base) = w.strip_suffix("ies").or_else(|| w.strip_suffix("ied")) {
         if base.len() >= 2 {
