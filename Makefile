@@ -66,7 +66,10 @@ endif
 ui-deps:
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer"; exit 1; }
 	@if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then \
-	  echo "installing the UI's npm packages"; (cd ui && npm ci --no-audit --no-fund --silent); fi
+	  echo "installing the UI's npm packages"; \
+	  (cd ui && { npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; }); fi
+# (npm 11 can refuse its own lockfile over optional platform packages that
+#  are missing from it; `npm install` then resolves the same pinned versions.)
 
 ui: ui-deps
 	cd ui && npm run build
