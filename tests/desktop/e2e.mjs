@@ -70,8 +70,25 @@ const find = async (css) => {
   const found = await wd("POST", `/session/${session}/elements`, { using: "css selector", value: css });
   return found.map((e) => e[ELEMENT]);
 };
-const one = async (css) => until(`element ${css}`, async () => (await find(css))[0]);
-const click = async (css) => wd("POST", `/session/${session}/element/${await one(css)}/click`, {});
+/** The first match that is displayed (hidden templates can share a test id). */
+const one = async (css) =>
+  until(`displayed element ${css}`, async () => {
+    for (const id of await find(css)) {
+      if (await wd("GET", `/session/${session}/element/${id}/displayed`)) return id;
+    }
+    return null;
+  });
+/** Clicks, retrying while the target is still animating in or covered. */
+const click = async (css) =>
+  until(`click on ${css}`, async () => {
+    try {
+      await wd("POST", `/session/${session}/element/${await one(css)}/click`, {});
+      return true;
+    } catch (e) {
+      if (/not interactable|click intercepted|stale element/.test(String(e))) return false;
+      throw e;
+    }
+  }, 5000);
 const text = async (id) => wd("GET", `/session/${session}/element/${id}/text`);
 const attr = async (id, name) => wd("GET", `/session/${session}/element/${id}/attribute/${name}`);
 const type = async (css, value) => {
