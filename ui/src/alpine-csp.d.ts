@@ -7,6 +7,10 @@ declare module "@alpinejs/csp" {
     start(): void;
     nextTick(callback?: () => void): Promise<void>;
     effect(callback: () => void): unknown;
+    /** Makes an object reactive (Vue's reactive()). */
+    reactive<T extends object>(value: T): T;
+    /** The plain object behind a reactive proxy (Vue's toRaw()); reading it subscribes nothing. */
+    raw<T>(value: T): T;
   }
   const Alpine: AlpineCsp;
   export default Alpine;

@@ -1,6 +1,17 @@
 // The Alpine components. They only bind: every decision is made in
 // src/logic (tested) or in the controller. Registered with Alpine.data so
 // the CSP build can run them without eval; templates use x-text only.
+//
+// Keeping it cheap with many busy workers:
+// - every list a page shows is a derived value (derive below): it is
+//   computed while its page is shown and not at all while it is hidden, and
+//   the bindings reading it run again only when it really changed;
+// - rows come from a RowCache: an unchanged worker keeps its row object, so
+//   Alpine's keyed x-for leaves its row alone;
+// - relative times in big tables follow the 5-second clock (tableNowMs), those
+//   on the open page the 1-second one;
+// - charts are drawn at most once per sample (1 s) and only while the
+//   Overview is shown.
 
 import type { AlpineCsp } from "@alpinejs/csp";
 import { bannerView, type BannerItem } from "../logic/alerts";
@@ -9,16 +20,17 @@ import { TONE_CLASSES } from "../logic/badges";
 import { mergeFeed, workerTimeline, type FeedItem } from "../logic/feed";
 import { formatDateTime, formatMoney, formatRelative, formatTokens, shortId } from "../logic/format";
 import { freshness } from "../logic/freshness";
-import { statCards, totals } from "../logic/overview";
+import { statCards, totals, type StatCard } from "../logic/overview";
 import { previewView, type PreviewView } from "../logic/preview";
-import { corrections, decisionRows, distribution } from "../logic/routing";
+import { corrections, decisionRows, distribution, type CorrectionRow, type DecisionRow } from "../logic/routing";
 import { configToForm, FIELDS, formToConfig, GROUPS, placeError, type FormValues } from "../logic/settings";
-import { filterTasks, taskRow, type TaskFilter } from "../logic/tasks";
-import { transcriptView } from "../logic/transcript";
-import { activityLabel, filterWorkers, workerRow, type WorkerFilter } from "../logic/workers";
-import type { Task } from "../types";
+import { memo, patchData, RowCache, sameData, type Write } from "../logic/rows";
+import { filterTasks, taskRow, type TaskFilter, type TaskRow } from "../logic/tasks";
+import { transcriptView, type AttemptGroup, type EntryView } from "../logic/transcript";
+import { activityLabel, filterWorkers, workerRow, type WorkerFilter, type WorkerRow } from "../logic/workers";
+import type { Task, Worker } from "../types";
 import { BarChart, LineChart } from "./charts";
-import type { Controller } from "./controller";
+import type { Controller, SeriesName } from "./controller";
 import { NAV, type AppState, type ViewId } from "./state";
 
 const TITLES: Record<ViewId, string> = {
@@ -71,8 +83,69 @@ const EMPTY_PREVIEW: PreviewView = {
   rows: [],
 };
 
+/** A feed line with its relative time. */
+export type FeedRow = FeedItem & { ago: string };
+
+const LIVE_TASK = ["queued", "routed", "running", "waiting", "needs_attention"];
+const ENDED_WORKER = ["completed", "failed", "cancelled"];
+
 export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller): void {
-  const taskById = () => new Map(s.tasks.map((t) => [t.id, t]));
+  // The engine lists are replaced, never changed in place: reading `s.workers`
+  // subscribes a binding to the list, and going on through raw() spares Alpine
+  // a proxy (and a subscription) for every worker in it.
+  const raw = <T>(v: T): T => Alpine.raw(v);
+  /** The state without subscribing (e.g. the clock a row is built with). */
+  const plain = Alpine.raw(s);
+
+  /** Writes one field through Alpine, so the bindings reading it (and only those) run again. */
+  const write: Write = (target, key, value) => {
+    (Alpine.reactive(target) as Record<string, unknown>)[key] = value;
+  };
+  /** For RowCache: a changed row is updated in place, field by field. */
+  const patchRow = <R>(old: R, fresh: R) => patchData(old, fresh, write);
+
+  /**
+   * A value derived from the state, like Vue's computed(): `compute` runs
+   * again when something it read changes, and the bindings reading `.value`
+   * run again only when the result differs (sameData; RowCache hands back the
+   * same rows when nothing changed). While `when` is false (its page is
+   * hidden) nothing is computed and the last value stays. With `patch`, a new
+   * object of the same shape is written into the current one field by field
+   * (only for values built fresh by `compute`, never for objects of the state).
+   */
+  function derive<T>(initial: T, compute: () => T, opts: { when?: () => boolean; patch?: boolean } = {}): { readonly value: T } {
+    const box = Alpine.reactive({ value: initial });
+    const plainBox = Alpine.raw(box);
+    const { when, patch } = opts;
+    Alpine.effect(() => {
+      if (when && !when()) return;
+      const next = compute();
+      if (sameData(plainBox.value, next)) return;
+      if (patch && patchData(plainBox.value, next, write)) return;
+      box.value = next;
+    });
+    return box;
+  }
+  const shown = (view: ViewId) => ({ when: () => s.view === view });
+
+  const taskMap = memo<Map<string, Task>>();
+  const taskById = () => {
+    const tasks = raw(s.tasks);
+    return taskMap([tasks], () => new Map(tasks.map((t) => [t.id, t])));
+  };
+
+  const liveWorkers = derive(0, () => raw(s.workers).filter((w) => !ENDED_WORKER.includes(w.state)).length);
+  const liveTasks = derive(0, () => raw(s.tasks).filter((t) => LIVE_TASK.includes(t.status)).length);
+  const fresh = derive(
+    { label: "", stale: true },
+    () => {
+      const f = freshness(s.lastUpdateMs, s.nowMs);
+      return { label: f.label, stale: f.stale };
+    },
+    { patch: true },
+  );
+  const banner = derive(bannerView([], new Set()), () => bannerView(raw(s.alerts), new Set(raw(s.dismissed))), { patch: true });
+  const paused = derive(false, () => !!s.status?.paused);
 
   // ---- the shell: nav, header, alert banner, modals, toasts ---------------------------------
   Alpine.data("shell", () => ({
@@ -100,14 +173,14 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       c.navigate(id);
     },
     navCount(id: string) {
-      if (id === "workers") return s.workers.filter((w) => !["completed", "failed", "cancelled"].includes(w.state)).length || "";
-      if (id === "tasks") return s.tasks.filter((t) => ["queued", "routed", "running", "waiting", "needs_attention"].includes(t.status)).length || "";
+      if (id === "workers") return liveWorkers.value || "";
+      if (id === "tasks") return liveTasks.value || "";
       return "";
     },
 
     // Freshness
     get fresh() {
-      return freshness(s.lastUpdateMs, s.nowMs);
+      return fresh.value;
     },
     get freshClass() {
       return this.fresh.stale ? "bg-amber-100 text-amber-800 ring-amber-600/30" : "bg-emerald-50 text-emerald-700 ring-emerald-600/20";
@@ -118,16 +191,16 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
 
     // Pause / resume
     get paused() {
-      return !!s.status?.paused;
+      return paused.value;
     },
     get pausing() {
       return s.pausing;
     },
     get pauseLabel() {
-      return s.status?.paused ? "Resume spawning" : "Pause spawning";
+      return paused.value ? "Resume spawning" : "Pause spawning";
     },
     get pauseClass() {
-      return s.status?.paused
+      return paused.value
         ? "bg-emerald-600 text-white hover:bg-emerald-500"
         : "bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-50";
     },
@@ -137,7 +210,7 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
 
     // Alert banner
     get banner() {
-      return bannerView(s.alerts, new Set(s.dismissed));
+      return banner.value;
     },
     get bannerClass() {
       return this.banner.severity === "critical" ? "border-red-300 bg-red-50 text-red-900" : "border-amber-300 bg-amber-50 text-amber-900";
@@ -266,135 +339,263 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   }));
 
   // ---- Overview -------------------------------------------------------------------------------
-  Alpine.data("overview", () => ({
-    get cards() {
-      return statCards(s.status);
-    },
-    get totals() {
-      return totals(s.status);
-    },
-    get attention() {
-      const byId = taskById();
-      return s.workers
-        .filter((w) => !["completed", "failed", "cancelled"].includes(w.state) && !["healthy", "starting"].includes(w.health))
-        .slice(0, 6)
-        .map((w) => workerRow(w, byId.get(w.task_id), s.nowMs));
-    },
-    get recentTasks() {
-      return s.tasks.slice(0, 6).map((t) => taskRow(t, s.nowMs));
-    },
-    mountActiveChart(canvas: HTMLCanvasElement) {
-      const chart = new LineChart(canvas, { color: "#6366f1", fill: "rgba(99,102,241,0.12)", integer: true });
-      chart.set(c.series.active);
-      c.onSeries((name, points) => name === "active" && chart.set(points));
-    },
-    mountSuccessChart(canvas: HTMLCanvasElement) {
-      const chart = new LineChart(canvas, { color: "#10b981", fill: "rgba(16,185,129,0.12)", yMax: 100, suffix: "%" });
-      chart.set(c.series.success);
-      c.onSeries((name, points) => name === "success" && chart.set(points));
-    },
-  }));
+  Alpine.data("overview", () => {
+    const onOverview = shown("overview");
+    const cardCache = new RowCache<StatCard>(patchRow);
+    const attentionCache = new RowCache<WorkerRow>(patchRow);
+    const recentCache = new RowCache<TaskRow>(patchRow);
+    const cards = derive<StatCard[]>([], () => cardCache.list(statCards(raw(s.status)), (k) => k.id, (k) => [k], (k) => k), onOverview);
+    const sums = derive(totals(null), () => totals(raw(s.status)), { ...onOverview, patch: true });
+    const attention = derive<WorkerRow[]>(
+      [],
+      () => {
+        const byId = taskById();
+        const now = s.nowMs;
+        const needy = raw(s.workers)
+          .filter((w) => !ENDED_WORKER.includes(w.state) && !["healthy", "starting"].includes(w.health))
+          .slice(0, 6);
+        return attentionCache.list(
+          needy,
+          (w) => w.id,
+          (w) => [w, byId.get(w.task_id)?.description, now],
+          (w) => workerRow(w, byId.get(w.task_id), now),
+        );
+      },
+      onOverview,
+    );
+    const recent = derive<TaskRow[]>(
+      [],
+      () => {
+        const now = s.nowMs;
+        return recentCache.list(raw(s.tasks).slice(0, 6), (t) => t.id, (t) => [t, now], (t) => taskRow(t, now));
+      },
+      onOverview,
+    );
+    /** Draws a series while the Overview is shown: on each new sample, and on coming back to it. */
+    const mountChart = (chart: LineChart, name: SeriesName) => {
+      let drawn: unknown = null;
+      const draw = () => {
+        const points = c.series[name];
+        if (plain.view !== "overview" || points === drawn) return;
+        drawn = points;
+        chart.set(points);
+      };
+      c.onSeries((n) => n === name && draw());
+      Alpine.effect(() => {
+        if (s.view === "overview") draw();
+      });
+    };
+    return {
+      get cards() {
+        return cards.value;
+      },
+      get totals() {
+        return sums.value;
+      },
+      get attention() {
+        return attention.value;
+      },
+      get recentTasks() {
+        return recent.value;
+      },
+      mountActiveChart(canvas: HTMLCanvasElement) {
+        mountChart(new LineChart(canvas, { color: "#6366f1", fill: "rgba(99,102,241,0.12)", integer: true }), "active");
+      },
+      mountSuccessChart(canvas: HTMLCanvasElement) {
+        mountChart(new LineChart(canvas, { color: "#10b981", fill: "rgba(16,185,129,0.12)", yMax: 100, suffix: "%" }), "success");
+      },
+    };
+  });
 
   // ---- Workers --------------------------------------------------------------------------------
-  Alpine.data("workersView", () => ({
-    workerFilter: "all" as WorkerFilter,
-    get workerRows() {
-      const byId = taskById();
-      return filterWorkers(s.workers, this.workerFilter).map((w) => workerRow(w, byId.get(w.task_id), s.nowMs));
-    },
-    setWorkerFilter(f: WorkerFilter) {
-      this.workerFilter = f;
-    },
-    workerFilterClass(f: string) {
-      return this.workerFilter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
-    },
-    get workerTotal() {
-      return s.workers.length;
-    },
-  }));
+  Alpine.data("workersView", () => {
+    const onWorkers = shown("workers");
+    const ui = Alpine.reactive({ filter: "all" as WorkerFilter });
+    const cache = new RowCache<WorkerRow>(patchRow);
+    const rows = derive<WorkerRow[]>(
+      [],
+      () => {
+        const byId = taskById();
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        return cache.list(
+          filterWorkers(raw(s.workers), ui.filter),
+          (w) => w.id,
+          (w) => [w, byId.get(w.task_id)?.description, clock],
+          (w) => workerRow(w, byId.get(w.task_id), now),
+        );
+      },
+      onWorkers,
+    );
+    const total = derive(0, () => raw(s.workers).length, onWorkers);
+    return {
+      get workerFilter() {
+        return ui.filter;
+      },
+      get workerRows() {
+        return rows.value;
+      },
+      setWorkerFilter(f: WorkerFilter) {
+        ui.filter = f;
+      },
+      workerFilterClass(f: string) {
+        return ui.filter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
+      },
+      get workerTotal() {
+        return total.value;
+      },
+    };
+  });
 
   // ---- Worker detail --------------------------------------------------------------------------
-  Alpine.data("workerDetail", () => ({
-    stickToBottom: true,
-    get current() {
-      return s.workers.find((w) => w.id === s.selectedWorkerId) ?? null;
-    },
-    get found() {
-      return this.current !== null;
-    },
-    get row() {
-      const w = this.current;
-      if (!w) return EMPTY_ROW;
-      return workerRow(w, taskById().get(w.task_id), s.nowMs);
-    },
-    get facts() {
-      const w = this.current;
-      if (!w) return [];
-      const t = taskById().get(w.task_id);
-      return [
-        { label: "Worker", value: w.id },
-        { label: "Task", value: w.task_id },
-        { label: "Expert", value: w.expert },
-        { label: "State", value: w.state },
-        { label: "Attempt", value: `${w.attempt} (restarts ${w.restarts})` },
-        { label: "PID", value: w.pid == null ? "—" : String(w.pid) },
-        { label: "Session", value: w.session_id ?? "—" },
-        { label: "Workdir", value: w.workdir },
-        { label: "Created", value: formatDateTime(w.created_at) },
-        { label: "Started", value: formatDateTime(w.started_at) },
-        { label: "Tokens", value: `${formatTokens(w.tokens.input)} / ${formatTokens(w.tokens.output)}` },
-        { label: "Cost", value: formatMoney(w.cost_usd) },
-        { label: "Reason", value: w.reason ?? "—" },
-        { label: "Priority", value: t?.priority ?? "—" },
-      ];
-    },
-    get taskText() {
-      const w = this.current;
-      return w ? (taskById().get(w.task_id)?.description ?? "") : "";
-    },
-    get doing() {
-      const w = this.current;
+  Alpine.data("workerDetail", () => {
+    const onDetail = shown("worker");
+    const current = derive<Worker | null>(null, () => raw(s.workers).find((w) => w.id === s.selectedWorkerId) ?? null, onDetail);
+    const task = derive<Task | null>(
+      null,
+      () => {
+        const w = raw(current.value);
+        return w ? (taskById().get(w.task_id) ?? null) : null;
+      },
+      onDetail,
+    );
+    const row = derive<WorkerRow>(
+      { ...EMPTY_ROW }, // written into (patch): never the shared constant
+      () => {
+        const w = raw(current.value);
+        return w ? workerRow(w, raw(task.value) ?? undefined, s.nowMs) : { ...EMPTY_ROW };
+      },
+      { ...onDetail, patch: true },
+    );
+    const factCache = new RowCache<{ label: string; value: string }>(patchRow);
+    const facts = derive<{ label: string; value: string }[]>(
+      [],
+      () => {
+        const w = raw(current.value);
+        if (!w) return [];
+        const t = raw(task.value);
+        return factCache.list([
+          { label: "Worker", value: w.id },
+          { label: "Task", value: w.task_id },
+          { label: "Expert", value: w.expert },
+          { label: "State", value: w.state },
+          { label: "Attempt", value: `${w.attempt} (restarts ${w.restarts})` },
+          { label: "PID", value: w.pid == null ? "—" : String(w.pid) },
+          { label: "Session", value: w.session_id ?? "—" },
+          { label: "Workdir", value: w.workdir },
+          { label: "Created", value: formatDateTime(w.created_at) },
+          { label: "Started", value: formatDateTime(w.started_at) },
+          { label: "Tokens", value: `${formatTokens(w.tokens.input)} / ${formatTokens(w.tokens.output)}` },
+          { label: "Cost", value: formatMoney(w.cost_usd) },
+          { label: "Reason", value: w.reason ?? "—" },
+          { label: "Priority", value: t?.priority ?? "—" },
+        ], (f) => f.label, (f) => [f], (f) => f);
+      },
+      onDetail,
+    );
+    const doing = derive("", () => {
+      const w = raw(current.value);
       return w ? activityLabel(w.activity, s.nowMs) : "";
-    },
-    get lastText() {
-      return this.current?.last_text ?? "";
-    },
-    get groups() {
-      if (s.transcriptFor !== s.selectedWorkerId) return [];
-      return transcriptView(s.transcript);
-    },
-    get transcriptCount() {
-      return s.transcriptFor === s.selectedWorkerId ? s.transcript.length : 0;
-    },
-    get transcriptLoading() {
-      return s.transcriptLoading;
-    },
-    get transcriptError() {
-      return s.transcriptError;
-    },
-    get timeline(): FeedItem[] {
-      return s.selectedWorkerId ? workerTimeline(s.activity, s.selectedWorkerId) : [];
-    },
-    backToWorkers() {
-      c.navigate("workers");
-    },
-    reloadTranscript() {
-      if (s.selectedWorkerId) void c.loadTranscript(s.selectedWorkerId);
-      void c.loadActivity();
-    },
-    onTranscriptScroll(el: HTMLElement) {
-      this.stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    },
-    followTranscript(el: HTMLElement) {
-      // Reading the length makes this effect run again when entries arrive.
-      const n = this.transcriptCount;
-      if (n >= 0 && this.stickToBottom) void Alpine.nextTick(() => el.scrollTo({ top: el.scrollHeight }));
-    },
-  }));
+    }, onDetail);
+    const entryCache = new RowCache<EntryView>(patchRow);
+    const groups = derive<AttemptGroup[]>(
+      [],
+      () => {
+        if (s.transcriptFor !== s.selectedWorkerId) return [];
+        const view = transcriptView(raw(s.transcript));
+        // Unchanged entries keep their objects: a re-fetched transcript only adds rows.
+        const entries = entryCache.list(
+          view.flatMap((g) => g.entries),
+          (e) => e.key,
+          (e) => [e],
+          (e) => e,
+        );
+        let i = 0;
+        return view.map((g) => ({ ...g, entries: g.entries.map(() => entries[i++]) }));
+      },
+      onDetail,
+    );
+    const timelineCache = new RowCache<FeedItem>(patchRow);
+    const timeline = derive<FeedItem[]>(
+      [],
+      () => {
+        const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId) : [];
+        return timelineCache.list(items, (i) => i.key, (i) => [i], (i) => i);
+      },
+      onDetail,
+    );
+    return {
+      stickToBottom: true,
+      get current() {
+        return current.value;
+      },
+      get found() {
+        return current.value !== null;
+      },
+      get row() {
+        return row.value;
+      },
+      get facts() {
+        return facts.value;
+      },
+      get taskText() {
+        return task.value?.description ?? "";
+      },
+      get doing() {
+        return doing.value;
+      },
+      get lastText() {
+        return current.value?.last_text ?? "";
+      },
+      get groups() {
+        return groups.value;
+      },
+      get transcriptCount() {
+        return s.transcriptFor === s.selectedWorkerId ? s.transcript.length : 0;
+      },
+      get transcriptLoading() {
+        return s.transcriptLoading;
+      },
+      get transcriptError() {
+        return s.transcriptError;
+      },
+      get timeline(): FeedItem[] {
+        return timeline.value;
+      },
+      backToWorkers() {
+        c.navigate("workers");
+      },
+      reloadTranscript() {
+        if (s.selectedWorkerId) void c.loadTranscript(s.selectedWorkerId);
+        void c.loadActivity();
+      },
+      onTranscriptScroll(el: HTMLElement) {
+        this.stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      },
+      followTranscript(el: HTMLElement) {
+        // Reading the length makes this effect run again when entries arrive.
+        const n = this.transcriptCount;
+        if (n >= 0 && this.stickToBottom) void Alpine.nextTick(() => el.scrollTo({ top: el.scrollHeight }));
+      },
+    };
+  });
 
   // ---- Tasks ----------------------------------------------------------------------------------
   Alpine.data("tasksView", () => {
     let requestPreview: ((text: string, type: string) => void) | null = null;
+    const onTasks = shown("tasks");
+    const ui = Alpine.reactive({ filter: "all" as TaskFilter });
+    const cache = new RowCache<TaskRow>(patchRow);
+    const rows = derive<TaskRow[]>(
+      [],
+      () => {
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        return cache.list(filterTasks(raw(s.tasks), ui.filter), (t) => t.id, (t) => [t, clock], (t) => taskRow(t, now));
+      },
+      onTasks,
+    );
+    const total = derive(0, () => raw(s.tasks).length, onTasks);
     return {
       draft: { text: "", type: "", priority: "medium", workdir: "", worktree: false },
       submitting: false,
@@ -402,7 +603,9 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       previewLoading: false,
       previewError: "",
       preview: null as PreviewView | null,
-      taskFilter: "all" as TaskFilter,
+      get taskFilter() {
+        return ui.filter;
+      },
       init() {
         requestPreview = debounce((text: string, type: string) => {
           this.previewLoading = true;
@@ -462,16 +665,16 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
         this.previewError = "";
       },
       get taskRows() {
-        return filterTasks(s.tasks, this.taskFilter).map((t: Task) => taskRow(t, s.nowMs));
+        return rows.value;
       },
       get taskTotal() {
-        return s.tasks.length;
+        return total.value;
       },
       setTaskFilter(f: TaskFilter) {
-        this.taskFilter = f;
+        ui.filter = f;
       },
       taskFilterClass(f: string) {
-        return this.taskFilter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
+        return ui.filter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
       },
     };
   });
@@ -479,12 +682,31 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   // ---- Routing --------------------------------------------------------------------------------
   Alpine.data("routingView", () => {
     let chart: BarChart | null = null;
+    const onRouting = shown("routing");
+    const decisionCache = new RowCache<DecisionRow>(patchRow);
+    const correctionCache = new RowCache<CorrectionRow>(patchRow);
+    // The rows show the tasks' text only: a task's status or cost moving redraws nothing here.
+    const texts = derive<Pick<Task, "id" | "description">[]>(
+      [],
+      () => raw(s.tasks).map((t) => ({ id: t.id, description: t.description })),
+      onRouting,
+    );
+    const decisions = derive<DecisionRow[]>(
+      [],
+      () => decisionCache.list(decisionRows(raw(s.decisions), raw(texts.value)), (r) => r.key, (r) => [r], (r) => r),
+      onRouting,
+    );
+    const fixes = derive<CorrectionRow[]>(
+      [],
+      () => correctionCache.list(corrections(raw(s.decisions), raw(texts.value)), (r) => r.key, (r) => [r], (r) => r),
+      onRouting,
+    );
     return {
       get decisionRows() {
-        return decisionRows(s.decisions, s.tasks);
+        return decisions.value;
       },
       get correctionRows() {
-        return corrections(s.decisions, s.tasks);
+        return fixes.value;
       },
       get decisionTotal() {
         return s.decisions.length;
@@ -504,28 +726,44 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   });
 
   // ---- Activity -------------------------------------------------------------------------------
-  Alpine.data("activityView", () => ({
-    feedFilter: "all",
-    get feed() {
-      const items = mergeFeed(s.alerts, s.activity);
-      if (this.feedFilter === "alerts") return items.filter((i) => i.source === "alert" || i.label === "alert");
-      if (this.feedFilter === "health") return items.filter((i) => i.label === "health");
-      if (this.feedFilter === "interventions") return items.filter((i) => ["kill", "kill + restart", "extend", "circuit breaker"].includes(i.label));
-      return items;
-    },
-    setFeedFilter(f: string) {
-      this.feedFilter = f;
-    },
-    feedFilterClass(f: string) {
-      return this.feedFilter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
-    },
-    feedAgo(item: FeedItem) {
-      return formatRelative(item.at, s.nowMs);
-    },
-    refreshActivity() {
-      void c.loadActivity();
-    },
-  }));
+  Alpine.data("activityView", () => {
+    const ui = Alpine.reactive({ filter: "all" });
+    const cache = new RowCache<FeedRow>(patchRow);
+    const feed = derive<FeedRow[]>(
+      [],
+      () => {
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        let items = mergeFeed(raw(s.alerts), raw(s.activity));
+        const f = ui.filter;
+        if (f === "alerts") items = items.filter((i) => i.source === "alert" || i.label === "alert");
+        else if (f === "health") items = items.filter((i) => i.label === "health");
+        else if (f === "interventions") items = items.filter((i) => ["kill", "kill + restart", "extend", "circuit breaker"].includes(i.label));
+        return cache.list(items, (i) => i.key, (i) => [i], (i) => ({ ...i, ago: formatRelative(i.at, now) }));
+      },
+      shown("activity"),
+    );
+    return {
+      get feedFilter() {
+        return ui.filter;
+      },
+      get feed() {
+        return feed.value;
+      },
+      setFeedFilter(f: string) {
+        ui.filter = f;
+      },
+      feedFilterClass(f: string) {
+        return ui.filter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
+      },
+      feedAgo(item: FeedItem & { ago?: string }) {
+        return item.ago ?? formatRelative(item.at, s.nowMs);
+      },
+      refreshActivity() {
+        void c.loadActivity();
+      },
+    };
+  });
 
   // ---- Settings -------------------------------------------------------------------------------
   Alpine.data("settingsView", () => ({

@@ -89,6 +89,10 @@ describe("controller", () => {
     f.emit({ type: "worker_updated", worker: worker({ id: "w-2", created_at: iso(10) }) });
     f.emit({ type: "task_submitted", task: task({ id: "t-2", created_at: iso(10), updated_at: iso(10) }) });
     f.emit({ type: "alert", alert: alert({ severity: "critical" }) });
+    expect(c.pendingEvents()).toBe(3); // queued: applied together once the current task ends
+    expect(s.workers.map((w) => w.id)).toEqual(["w-1"]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.pendingEvents()).toBe(0);
     expect(s.workers.map((w) => w.id)).toEqual(["w-2", "w-1"]);
     expect(s.tasks[0].id).toBe("t-2");
     expect(s.alerts).toHaveLength(1);
@@ -167,5 +171,107 @@ describe("controller", () => {
     const s3 = initialState(now);
     new Controller(f.api, s3, { storage });
     expect(s3.dismissed).toEqual(["k1"]);
+  });
+  describe("under a stream of events", () => {
+    /** Counts assignments to the state's fields (one per re-render trigger). */
+    function countWrites(state: AppState) {
+      const writes = new Map<string, number>();
+      const proxy = new Proxy(state, {
+        set(target, key, value) {
+          writes.set(String(key), (writes.get(String(key)) ?? 0) + 1);
+          return Reflect.set(target, key, value);
+        },
+      });
+      return { proxy, writes: (k: keyof AppState) => writes.get(k) ?? 0 };
+    }
+
+    /** 25 events a second for `secs` seconds, each worker printing a line a second. */
+    async function stream(emit: (ev: EngineEvent) => void, secs: number, workers = 50) {
+      for (let i = 0; i < secs * 25; i++) {
+        now += 40;
+        const n = i % workers;
+        emit({
+          type: "worker_updated",
+          worker: worker({ id: `w-${100 + n}`, created_at: iso(n), last_activity_at: iso(100 + i), health: "healthy" }),
+        });
+        await vi.advanceTimersByTimeAsync(40);
+      }
+    }
+
+    let c2: Controller;
+    afterEach(() => c2?.stop());
+
+    it("replaces the worker list at most once per 300 ms batch, and loses no event", async () => {
+      const counted = countWrites(initialState(now));
+      c2 = new Controller(f.api, counted.proxy, { now: () => now });
+      await c2.start();
+      const before = counted.writes("workers");
+      await stream(f.emit, 4);
+      await vi.advanceTimersByTimeAsync(300);
+      // 100 events in 4 s: one batch per 300 ms window, not one state change per event.
+      const batches = counted.writes("workers") - before;
+      expect(batches).toBeGreaterThanOrEqual(12);
+      expect(batches).toBeLessThanOrEqual(15);
+      expect(counted.proxy.workers).toHaveLength(51);
+      expect(counted.proxy.workers.find((w) => w.id === "w-149")?.last_activity_at).toBe(iso(199));
+      expect(c2.pendingEvents()).toBe(0);
+    });
+
+    it("applies a lone event at once, then waits out the 300 ms before the next batch", async () => {
+      f.emit({ type: "worker_updated", worker: worker({ id: "w-2", created_at: iso(10) }) });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(s.workers).toHaveLength(2);
+      f.emit({ type: "worker_updated", worker: worker({ id: "w-3", created_at: iso(11) }) });
+      await vi.advanceTimersByTimeAsync(250);
+      expect(s.workers).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(50);
+      expect(s.workers.map((w) => w.id)).toEqual(["w-3", "w-2", "w-1"]);
+    });
+
+    it("ignores a stale event within a batch", async () => {
+      f.emit({ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(90), health: "late" }) });
+      f.emit({ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(80), health: "healthy" }) });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(s.workers[0]).toMatchObject({ last_activity_at: iso(90), health: "late" });
+    });
+
+    it("samples the active-workers chart at most once a second", async () => {
+      const drawn: number[] = [];
+      c.onSeries((name) => name === "active" && drawn.push(Date.now()));
+      await stream(f.emit, 5);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(drawn.length).toBeGreaterThanOrEqual(4);
+      expect(drawn.length).toBeLessThanOrEqual(6);
+      for (let i = 1; i < drawn.length; i++) expect(drawn[i] - drawn[i - 1]).toBeGreaterThanOrEqual(1000);
+      expect(c.series.active.some((p) => p.v === 51)).toBe(true); // the workers counted from events
+    });
+
+    it("still re-fetches the status while events never stop", async () => {
+      f.api.getStatus.mockClear();
+      await stream(f.emit, 5);
+      // A 400 ms debounce alone would wait for a pause that never comes.
+      expect(f.api.getStatus.mock.calls.length).toBeGreaterThanOrEqual(2);
+      expect(f.api.getStatus.mock.calls.length).toBeLessThanOrEqual(3);
+    });
+
+    it("moves the tables' clock every 5 s and the page clock every second", async () => {
+      const t0 = s.tableNowMs;
+      for (let i = 0; i < 4; i++) {
+        now += 1000;
+        await vi.advanceTimersByTimeAsync(1000);
+      }
+      expect(s.nowMs).toBe(t0 + 4000);
+      expect(s.tableNowMs).toBe(t0);
+      now += 1000;
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(s.tableNowMs).toBe(t0 + 5000);
+    });
+
+    it("flushes queued events before opening a worker the tray asks for", () => {
+      f.emit({ type: "worker_updated", worker: worker({ id: "w-7", created_at: iso(10) }) });
+      f.focus("w-7");
+      expect(s.selectedWorkerId).toBe("w-7");
+      expect(f.api.listWorkers).toHaveBeenCalledTimes(1); // known from the queued event: no fetch
+    });
   });
 });

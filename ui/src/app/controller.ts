@@ -2,15 +2,21 @@
 // (through the reducer), re-fetches after events (debounced), and every
 // command a person can give. No polling: only events, user actions and the
 // local one-second clock change anything.
+//
+// Engine events are queued and applied in batches, at most one every
+// `eventBatchMs` (300 ms): with 50 busy workers the engine sends about 25
+// events a second, and replacing the shared lists on each one made every
+// view re-render 25 times a second. Chart series are sampled at most once a
+// second.
 
 import type { CortexApi, Unlisten } from "../api";
-import { debounce, Latest, type Debounced } from "../logic/async";
+import { debounce, Latest, throttle, type Debounced, type Throttled } from "../logic/async";
 import { dismissAllKeys } from "../logic/alerts";
 import { describeError, toApiError } from "../logic/errors";
 import { activeWorkers } from "../logic/overview";
 import { previewable } from "../logic/preview";
 import { pushPoint, type Point } from "../logic/series";
-import { applyEvent, countLiveWorkers, upsertTask, upsertWorker } from "../logic/store";
+import { applyEvents, countLiveWorkers, upsertTask, upsertWorker } from "../logic/store";
 import type { ApiError, Decision, EngineEvent, SubmitAck, SubmitRequest, Task, Worker } from "../types";
 import type { AppState, Toast, ViewId } from "./state";
 
@@ -19,7 +25,16 @@ export type SeriesName = "active" | "success";
 export interface ControllerOptions {
   now?: () => number;
   statusDebounceMs?: number;
+  /** Under a steady stream of events the status is still re-fetched this often. */
+  statusMaxWaitMs?: number;
   transcriptDebounceMs?: number;
+  transcriptMaxWaitMs?: number;
+  /** Queued engine events are applied at most this often, in one batch. */
+  eventBatchMs?: number;
+  /** Chart series take at most one point this often. */
+  sampleMs?: number;
+  /** How often the tables' clock (AppState.tableNowMs) moves. */
+  tableClockMs?: number;
   listDebounceMs?: number;
   activityLimit?: number;
   decisionsLimit?: number;
@@ -34,6 +49,10 @@ const MAX_DISMISSED = 500;
 export class Controller {
   readonly series: Record<SeriesName, Point[]> = { active: [], success: [] };
   private seriesListeners: ((name: SeriesName, points: Point[]) => void)[] = [];
+  private samples: Partial<Record<SeriesName, number>> = {};
+  private readonly samplers: Record<SeriesName, Throttled>;
+  private queue: EngineEvent[] = [];
+  private readonly scheduleFlush: Throttled;
   private unlisten: Unlisten[] = [];
   private clock: ReturnType<typeof setInterval> | null = null;
   private toastSeq = 0;
@@ -59,16 +78,30 @@ export class Controller {
     this.storage = options.storage ?? null;
     this.opts = {
       statusDebounceMs: options.statusDebounceMs ?? 400,
+      statusMaxWaitMs: options.statusMaxWaitMs ?? 2000,
       transcriptDebounceMs: options.transcriptDebounceMs ?? 300,
+      transcriptMaxWaitMs: options.transcriptMaxWaitMs ?? 1500,
+      eventBatchMs: options.eventBatchMs ?? 300,
+      sampleMs: options.sampleMs ?? 1000,
+      tableClockMs: options.tableClockMs ?? 5000,
       listDebounceMs: options.listDebounceMs ?? 1000,
       activityLimit: options.activityLimit ?? 300,
       decisionsLimit: options.decisionsLimit ?? 300,
       toastMs: options.toastMs ?? 6000,
     };
-    this.scheduleStatus = debounce(() => void this.refreshStatus(), this.opts.statusDebounceMs);
-    this.scheduleTranscript = debounce(() => {
-      if (this.s.selectedWorkerId) void this.loadTranscript(this.s.selectedWorkerId, true);
-    }, this.opts.transcriptDebounceMs);
+    this.scheduleStatus = debounce(() => void this.refreshStatus(), this.opts.statusDebounceMs, this.opts.statusMaxWaitMs);
+    this.scheduleTranscript = debounce(
+      () => {
+        if (this.s.selectedWorkerId) void this.loadTranscript(this.s.selectedWorkerId, true);
+      },
+      this.opts.transcriptDebounceMs,
+      this.opts.transcriptMaxWaitMs,
+    );
+    this.scheduleFlush = throttle(() => this.flushEvents(), this.opts.eventBatchMs);
+    this.samplers = {
+      active: throttle(() => this.takeSample("active"), this.opts.sampleMs, "sync"),
+      success: throttle(() => this.takeSample("success"), this.opts.sampleMs, "sync"),
+    };
     this.scheduleActivity = debounce(() => void this.loadActivity(), this.opts.listDebounceMs);
     this.scheduleDecisions = debounce(() => void this.loadDecisions(), this.opts.listDebounceMs);
     this.scheduleTasks = debounce(() => void this.refreshTasks(), this.opts.listDebounceMs);
@@ -106,16 +139,33 @@ export class Controller {
     [this.scheduleStatus, this.scheduleTranscript, this.scheduleActivity, this.scheduleDecisions, this.scheduleTasks].forEach((d) =>
       d.cancel(),
     );
+    this.scheduleFlush.cancel();
+    this.queue = [];
+    this.samplers.active.cancel();
+    this.samplers.success.cancel();
   }
 
+  /** The one-second clock; the tables' clock moves every `tableClockMs`. */
   tick(): void {
-    this.s.nowMs = this.now();
+    const t = this.now();
+    this.s.nowMs = t;
+    if (t - this.s.tableNowMs >= this.opts.tableClockMs || t < this.s.tableNowMs) this.s.tableNowMs = t;
   }
 
+  /** The current time (not reactive: reading it subscribes no binding). */
+  clockMs(): number {
+    return this.now();
+  }
+
+  /**
+   * Something arrived. The clock is moved only when it is a second or more
+   * behind: then no fresh timestamp reads as "in 1s", and a stream of events
+   * does not re-render every relative time each time.
+   */
   private touch(): void {
     const t = this.now();
     this.s.lastUpdateMs = t;
-    this.s.nowMs = t;
+    if (t - this.s.nowMs >= 1000) this.s.nowMs = t;
   }
 
   // ---- charts ----------------------------------------------------------------
@@ -131,8 +181,17 @@ export class Controller {
     this.seriesListeners.forEach((l) => l(name, this.series[name]));
   }
 
+  /** Takes the value as the series' next sample: at once, or at the end of the current `sampleMs`. */
   private record(name: SeriesName, value: number | null | undefined): void {
     if (value == null || !Number.isFinite(value)) return;
+    this.samples[name] = value;
+    this.samplers[name]();
+  }
+
+  private takeSample(name: SeriesName): void {
+    const value = this.samples[name];
+    delete this.samples[name];
+    if (value === undefined) return;
     const next = pushPoint(this.series[name], this.now(), value);
     if (next === this.series[name]) return;
     this.series[name] = next;
@@ -141,32 +200,41 @@ export class Controller {
 
   // ---- events ----------------------------------------------------------------
 
+  /** Queues an engine event; the queue is applied in one batch (flushEvents) soon. */
   handleEvent(ev: EngineEvent): void {
+    this.queue.push(ev);
+    this.scheduleFlush();
+  }
+
+  /** Events received and not applied yet. */
+  pendingEvents(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Applies every queued event at once: each list that changed is replaced
+   * once, and the follow-ups (status, transcript, activity, decisions) are
+   * asked for once per batch.
+   */
+  flushEvents(): void {
+    if (this.queue.length === 0) return;
+    const events = this.queue;
+    this.queue = [];
     this.touch();
-    const prevHealth = ev.type === "worker_updated" ? this.s.workers.find((w) => w.id === ev.worker.id)?.health : undefined;
-    const prevRouting = ev.type === "task_updated" ? this.s.tasks.find((t) => t.id === ev.task.id)?.routing : undefined;
-    const { state, change } = applyEvent({ tasks: this.s.tasks, workers: this.s.workers, alerts: this.s.alerts }, ev);
-    if (!change) return;
-    switch (change.kind) {
-      case "task":
-        this.s.tasks = state.tasks;
-        if (ev.type === "task_submitted" || JSON.stringify(prevRouting) !== JSON.stringify((ev as { task: Task }).task.routing)) {
-          this.markDecisionsDirty();
-        }
-        break;
-      case "worker": {
-        this.s.workers = state.workers;
-        this.record("active", countLiveWorkers(state.workers));
-        if (change.id === this.s.selectedWorkerId && this.s.view === "worker") this.scheduleTranscript();
-        const w = (ev as { worker: Worker }).worker;
-        if (change.inserted || prevHealth !== w.health) this.markActivityDirty();
-        break;
-      }
-      case "alert":
-        this.s.alerts = state.alerts;
-        this.markActivityDirty();
-        break;
+    const before = { tasks: this.s.tasks, workers: this.s.workers, alerts: this.s.alerts };
+    const batch = applyEvents(before, events);
+    if (batch.changes.length === 0) return;
+    const { state } = batch;
+    if (state.tasks !== before.tasks) this.s.tasks = state.tasks;
+    if (state.alerts !== before.alerts) this.s.alerts = state.alerts;
+    if (state.workers !== before.workers) {
+      this.s.workers = state.workers;
+      this.record("active", countLiveWorkers(state.workers));
+      const selected = this.s.selectedWorkerId;
+      if (selected && this.s.view === "worker" && batch.workerIds.includes(selected)) this.scheduleTranscript();
     }
+    if (batch.routingMoved) this.markDecisionsDirty();
+    if (batch.activityMoved) this.markActivityDirty();
     this.scheduleStatus();
   }
 
@@ -183,6 +251,7 @@ export class Controller {
   /** The tray or a notification asks to show a worker. */
   focusWorker(workerId: string): void {
     if (!workerId) return;
+    this.flushEvents();
     if (!this.s.workers.some((w) => w.id === workerId)) void this.refreshWorkers();
     this.openWorker(workerId);
   }

@@ -32,8 +32,13 @@ export interface AppState {
   loadError: string;
   view: ViewId;
   selectedWorkerId: string | null;
-  /** Local clock, advanced every second; relative times and freshness use it. */
+  /**
+   * Local clock, advanced every second (and by an event when it is a second
+   * behind); freshness and the relative times of the open page use it.
+   */
   nowMs: number;
+  /** The same clock advanced every 5 s: the relative times in big tables. */
+  tableNowMs: number;
   /** The last event or successful fetch (freshness). */
   lastUpdateMs: number | null;
   status: Status | null;
@@ -66,6 +71,7 @@ export function initialState(now = Date.now()): AppState {
     view: "overview",
     selectedWorkerId: null,
     nowMs: now,
+    tableNowMs: now,
     lastUpdateMs: null,
     status: null,
     tasks: [],

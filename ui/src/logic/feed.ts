@@ -5,6 +5,7 @@ import type { ActivityLine, Alert } from "../types";
 import { healthBadge, severityBadge, TONE_CLASSES, TONE_DOTS, type Tone } from "./badges";
 import { alertTitle } from "./alerts";
 import { formatClock, formatDateTime } from "./format";
+import { occurrences } from "./rows";
 import { alertKey } from "./store";
 import { compareTime, parseTime } from "./time";
 
@@ -34,6 +35,9 @@ const EVENT_LABELS: Record<string, [string, Tone]> = {
   circuit_breaker_opened: ["circuit breaker", "red"],
 };
 
+const lineBase = (l: ActivityLine) => `${l.at}|${l.event}|${l.worker_id ?? ""}|${l.attempt ?? ""}`;
+
+/** `index`: the line's position among identical lines (occurrences), part of its key. */
 export function activityItem(l: ActivityLine, index = 0): FeedItem {
   let [label, tone] = EVENT_LABELS[l.event] ?? [l.event.replace(/_/g, " "), "grey" as Tone];
   let title = label;
@@ -42,7 +46,7 @@ export function activityItem(l: ActivityLine, index = 0): FeedItem {
     tone = healthBadge(l.to).tone;
   }
   return {
-    key: `a|${l.at}|${l.event}|${l.worker_id ?? ""}|${l.attempt ?? ""}|${index}`,
+    key: `a|${lineBase(l)}|${index}`,
     at: l.at,
     time: formatClock(l.at),
     when: formatDateTime(l.at),
@@ -92,9 +96,10 @@ function repeatsAlert(l: ActivityLine, alerts: Alert[]): boolean {
 }
 
 export function mergeFeed(alerts: Alert[], lines: ActivityLine[], limit = 500): FeedItem[] {
+  const nth = occurrences(lines, lineBase);
   const items = [
     ...alerts.map(alertItem),
-    ...lines.map((l, i) => ({ l, i })).filter(({ l }) => !repeatsAlert(l, alerts)).map(({ l, i }) => activityItem(l, i)),
+    ...lines.map((l, i) => ({ l, i })).filter(({ l }) => !repeatsAlert(l, alerts)).map(({ l, i }) => activityItem(l, nth[i])),
   ];
   items.sort((a, b) => compareTime(b.at, a.at) || (a.source === b.source ? 0 : a.source === "alert" ? -1 : 1));
   return items.slice(0, limit);
@@ -102,9 +107,9 @@ export function mergeFeed(alerts: Alert[], lines: ActivityLine[], limit = 500): 
 
 /** One worker's transitions and interventions, newest first. */
 export function workerTimeline(lines: ActivityLine[], workerId: string): FeedItem[] {
-  return lines
-    .map((l, i) => ({ l, i }))
-    .filter(({ l }) => l.worker_id === workerId)
-    .map(({ l, i }) => activityItem(l, i))
+  const mine = lines.filter((l) => l.worker_id === workerId);
+  const nth = occurrences(mine, lineBase);
+  return mine
+    .map((l, i) => activityItem(l, nth[i]))
     .sort((a, b) => compareTime(b.at, a.at));
 }

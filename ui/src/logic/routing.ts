@@ -3,7 +3,10 @@
 
 import type { LoggedDecision, Task } from "../types";
 import { formatClock, formatPercent, methodLabel, shortId, strategyLabel, truncate } from "./format";
+import { occurrences } from "./rows";
 import { compareTime } from "./time";
+
+const decisionBase = (d: LoggedDecision) => `${d.task_id}|${d.at}`;
 
 export interface DecisionRow {
   key: string;
@@ -22,13 +25,14 @@ export interface DecisionRow {
 }
 
 /** Newest first; the task's text when we know the task. */
-export function decisionRows(decisions: LoggedDecision[], tasks: Task[]): DecisionRow[] {
+export function decisionRows(decisions: LoggedDecision[], tasks: Pick<Task, "id" | "description">[]): DecisionRow[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
+  const nth = occurrences(decisions, decisionBase);
   return [...decisions]
     .map((d, i) => ({ d, i }))
     .sort((a, b) => compareTime(b.d.at, a.d.at) || b.i - a.i)
     .map(({ d, i }) => ({
-      key: `${d.task_id}|${d.at}|${i}`,
+      key: `${decisionBase(d)}|${nth[i]}`,
       at: d.at,
       time: formatClock(d.at),
       taskId: d.task_id,
@@ -77,15 +81,16 @@ export interface CorrectionRow {
 }
 
 /** Decisions a person made; "from" is the routing they replaced, if logged. */
-export function corrections(decisions: LoggedDecision[], tasks: Task[]): CorrectionRow[] {
+export function corrections(decisions: LoggedDecision[], tasks: Pick<Task, "id" | "description">[]): CorrectionRow[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const ordered = [...decisions].sort((a, b) => compareTime(a.at, b.at));
+  const nth = occurrences(ordered, decisionBase);
   const out: CorrectionRow[] = [];
   const lastBy = new Map<string, LoggedDecision>();
   ordered.forEach((d, i) => {
     if (d.method === "person") {
       out.push({
-        key: `${d.task_id}|${d.at}|${i}`,
+        key: `${decisionBase(d)}|${nth[i]}`,
         time: formatClock(d.at),
         taskId: d.task_id,
         taskShort: shortId(d.task_id),

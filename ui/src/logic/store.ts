@@ -130,3 +130,53 @@ export function applyEvent(state: EngineState, ev: EngineEvent): { state: Engine
 export function countLiveWorkers(workers: Worker[]): number {
   return workers.filter((w) => !isTerminalState(w.state)).length;
 }
+
+/** What one batch of events did (see applyEvents). */
+export interface Batch {
+  /** The new state: the same arrays where nothing changed, one new array per part that did. */
+  state: EngineState;
+  /** The accepted events' changes, in order (ignored events leave none). */
+  changes: Change[];
+  /** Workers that changed, each once, in the order first changed. */
+  workerIds: string[];
+  /**
+   * A worker appeared, a worker's health moved or an alert came: the activity
+   * log (process-manager lines) has something new.
+   */
+  activityMoved: boolean;
+  /** A task was submitted or its routing changed (the decision log has new lines). */
+  routingMoved: boolean;
+}
+
+const sameRouting = (a: Task["routing"], b: Task["routing"]) => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Applies a batch of engine events in order, as applyEvent one by one would,
+ * and says what the batch changed, so the caller replaces its state once per
+ * batch instead of once per event.
+ */
+export function applyEvents(state: EngineState, events: readonly EngineEvent[]): Batch {
+  let cur = state;
+  const changes: Change[] = [];
+  const workerIds = new Set<string>();
+  let activityMoved = false;
+  let routingMoved = false;
+  for (const ev of events) {
+    const before = cur;
+    const r = applyEvent(cur, ev);
+    if (!r.change) continue;
+    cur = r.state;
+    changes.push(r.change);
+    if (r.change.kind === "worker" && ev.type === "worker_updated") {
+      workerIds.add(r.change.id);
+      const prev = r.change.inserted ? undefined : before.workers.find((w) => w.id === ev.worker.id);
+      if (!prev || prev.health !== ev.worker.health) activityMoved = true;
+    } else if (r.change.kind === "task" && (ev.type === "task_submitted" || ev.type === "task_updated")) {
+      const prev = before.tasks.find((t) => t.id === ev.task.id);
+      if (ev.type === "task_submitted" || !sameRouting(prev?.routing, ev.task.routing)) routingMoved = true;
+    } else if (r.change.kind === "alert") {
+      activityMoved = true;
+    }
+  }
+  return { state: cur, changes, workerIds: [...workerIds], activityMoved, routingMoved };
+}

@@ -101,6 +101,13 @@ export function workerActions(w: Pick<Worker, "state" | "session_id">): WorkerAc
   };
 }
 
+/** What a row draws of Elapsed: only values that move when the drawing does. */
+export type ElapsedView = Pick<Elapsed, "label" | "pct" | "over" | "barCls">;
+
+/**
+ * One worker as a row draws it. Only drawn values: two rows built a moment
+ * apart are equal unless something visible changed (see logic/rows.ts).
+ */
 export interface WorkerRow {
   id: string;
   shortId: string;
@@ -111,7 +118,7 @@ export interface WorkerRow {
   taskId: string;
   taskText: string;
   taskFull: string;
-  elapsed: Elapsed;
+  elapsed: ElapsedView;
   lastActivity: string;
   doing: string;
   tokens: string;
@@ -127,6 +134,7 @@ export interface WorkerRow {
 export function workerRow(w: Worker, task: Task | undefined, nowMs: number): WorkerRow {
   const badge = workerBadge(w);
   const live = !isTerminalState(w.state);
+  const { label, pct, over, barCls } = elapsedVsLimit(w, nowMs);
   return {
     id: w.id,
     shortId: shortId(w.id),
@@ -137,7 +145,7 @@ export function workerRow(w: Worker, task: Task | undefined, nowMs: number): Wor
     taskId: w.task_id,
     taskText: truncate(task?.description ?? w.task_id, 60),
     taskFull: task?.description ?? "",
-    elapsed: elapsedVsLimit(w, nowMs),
+    elapsed: { label, pct, over, barCls },
     lastActivity: lastActivityLabel(w, nowMs),
     doing: live ? activityLabel(w.activity, nowMs) : "",
     tokens: `${formatTokens(w.tokens?.input ?? 0)} / ${formatTokens(w.tokens?.output ?? 0)}`,

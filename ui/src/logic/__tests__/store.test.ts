@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { applyEvent, emptyState, mergeWorkers, MAX_ALERTS, countLiveWorkers } from "../store";
+import type { EngineEvent, RoutingSummary } from "../../types";
+import { applyEvent, applyEvents, emptyState, mergeWorkers, MAX_ALERTS, countLiveWorkers, type EngineState } from "../store";
 import { alert, iso, task, worker } from "./fixtures";
 
 describe("event reducer", () => {
@@ -83,5 +84,90 @@ describe("event reducer", () => {
     for (let i = 0; i < MAX_ALERTS + 10; i++) s = applyEvent(s, { type: "alert", alert: alert({ at: iso(10 + i), message: `m${i}` }) }).state;
     expect(s.alerts).toHaveLength(MAX_ALERTS);
     expect(s.alerts[0].message).toBe(`m${MAX_ALERTS + 9}`);
+  });
+});
+
+describe("event batches", () => {
+  const start = (): EngineState => ({
+    tasks: [task({ id: "t-1", updated_at: iso(0), routing: undefined })],
+    workers: [worker({ id: "w-1", health: "healthy", last_activity_at: iso(10) }), worker({ id: "w-0", created_at: iso(-10) })],
+    alerts: [],
+  });
+  const fold = (s: EngineState, evs: EngineEvent[]) => evs.reduce((acc, ev) => applyEvent(acc, ev).state, s);
+
+  it("ends where applying the events one by one ends", () => {
+    const evs: EngineEvent[] = [
+      { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(20) }) },
+      { type: "worker_updated", worker: worker({ id: "w-2", created_at: iso(30) }) },
+      { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(15) }) }, // stale
+      { type: "task_updated", task: task({ id: "t-1", status: "running", updated_at: iso(5) }) },
+      { type: "task_submitted", task: task({ id: "t-2", created_at: iso(40), updated_at: iso(40) }) },
+      { type: "alert", alert: alert({ at: iso(3) }) },
+      { type: "alert", alert: alert({ at: iso(3) }) }, // duplicate
+      { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(25), health: "late" }) },
+    ];
+    const s = start();
+    const b = applyEvents(s, evs);
+    expect(b.state).toEqual(fold(s, evs));
+    expect(b.changes).toHaveLength(6);
+    expect(b.workerIds).toEqual(["w-1", "w-2"]);
+    expect(b.state.workers.map((w) => [w.id, w.last_activity_at])).toEqual([
+      ["w-2", iso(60)],
+      ["w-1", iso(25)],
+      ["w-0", iso(60)],
+    ]);
+  });
+
+  it("replaces only the lists that changed, and nothing for an ignored batch", () => {
+    const s = start();
+    const b = applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(20) }) }]);
+    expect(b.state.workers).not.toBe(s.workers);
+    expect(b.state.tasks).toBe(s.tasks);
+    expect(b.state.alerts).toBe(s.alerts);
+    const none = applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(1) }) }]);
+    expect(none.state).toBe(s);
+    expect(none.changes).toEqual([]);
+    expect(applyEvents(s, []).state).toBe(s);
+  });
+
+  it("does not change the state it was given", () => {
+    const s = start();
+    const copy = structuredClone(s);
+    applyEvents(s, [
+      { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(20), health: "late" }) },
+      { type: "task_submitted", task: task({ id: "t-2", created_at: iso(40), updated_at: iso(40) }) },
+    ]);
+    expect(s).toEqual(copy);
+  });
+
+  it("says when the activity log has something new: a new worker, a health move, an alert", () => {
+    const s = start();
+    const quiet = applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", health: "healthy", last_activity_at: iso(20) }) }]);
+    expect(quiet.activityMoved).toBe(false);
+    expect(applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", health: "late", last_activity_at: iso(20) }) }]).activityMoved).toBe(true);
+    expect(applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-9", created_at: iso(50) }) }]).activityMoved).toBe(true);
+    expect(applyEvents(s, [{ type: "alert", alert: alert() }]).activityMoved).toBe(true);
+    // A health move and back within one batch still counts (the log has both lines).
+    const both = applyEvents(s, [
+      { type: "worker_updated", worker: worker({ id: "w-1", health: "late", last_activity_at: iso(20) }) },
+      { type: "worker_updated", worker: worker({ id: "w-1", health: "healthy", last_activity_at: iso(21) }) },
+    ]);
+    expect(both.activityMoved).toBe(true);
+  });
+
+  it("says when the decision log has something new: a submitted task or a routing change", () => {
+    const s = start();
+    const routing: RoutingSummary = {
+      primary_expert: "security",
+      confidence: 0.9,
+      strategy: "single_expert",
+      method: "keywords",
+      needs_confirmation: false,
+      explanation: "",
+    };
+    const statusOnly = applyEvents(s, [{ type: "task_updated", task: task({ id: "t-1", status: "running", updated_at: iso(5), routing: undefined }) }]);
+    expect(statusOnly.routingMoved).toBe(false);
+    expect(applyEvents(s, [{ type: "task_updated", task: task({ id: "t-1", updated_at: iso(5), routing }) }]).routingMoved).toBe(true);
+    expect(applyEvents(s, [{ type: "task_submitted", task: task({ id: "t-3", created_at: iso(9), updated_at: iso(9) }) }]).routingMoved).toBe(true);
   });
 });
