@@ -334,10 +334,10 @@ mod tests {
 
     #[test]
     fn take_over_runs_exactly_the_agent_with_resume() {
-        let argv = take_over_argv("/opt/claude", "0b6c-uuid", "/work/it's here");
+        let argv = take_over_argv("/opt/claude", "0b6c-uuid", "/srv/it's here");
         if cfg!(target_os = "macos") {
             assert!(argv[2].contains("--resume"));
-            assert!(argv[2].contains("'/work/it'\\\\''s here'"), "{}", argv[2]);
+            assert!(argv[2].contains("'/srv/it'\\\\''s here'"), "{}", argv[2]);
         } else {
             assert_eq!(
                 argv,
