@@ -1,14 +1,13 @@
 //! `cortex workers`, `logs`, `kill`, `restart`, `pause`, `resume`, `heartbeat`.
 
-use std::io::Read;
 use std::time::Duration;
 
 use cortex_core::id::WorkerId;
 use cortex_core::transcript::render_line;
 use cortex_engine::engine::view;
 use cortex_engine::inbox::InboxOp;
-use cortex_engine::runtime::{write_heartbeat, Heartbeat, WorkerDto};
-use cortex_engine::{clock, Home};
+use cortex_engine::runtime::{record_check_in, WorkerDto};
+use cortex_engine::Home;
 
 use crate::args::HeartbeatArgs;
 use crate::client;
@@ -142,32 +141,6 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
 
 pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
     let id = parse_worker(&a.worker)?;
-    let mut tool = None;
-    if a.hook.is_some() {
-        // The hook's payload; only the tool name is kept (never inputs).
-        let mut buf = String::new();
-        let _ = std::io::stdin().take(1 << 20).read_to_string(&mut buf);
-        tool = serde_json::from_str::<serde_json::Value>(&buf)
-            .ok()
-            .and_then(|v| {
-                v.get("tool_name")
-                    .and_then(|t| t.as_str())
-                    .map(str::to_string)
-            });
-    }
-    let hb = Heartbeat {
-        v: 1,
-        at: clock::now(),
-        attempt: a.attempt.or_else(|| {
-            std::env::var("CORTEX_ATTEMPT")
-                .ok()
-                .and_then(|s| s.parse().ok())
-        }),
-        hook: a.hook,
-        tool,
-        progress: a.progress,
-        message: a.message.map(|m| m.chars().take(500).collect()),
-    };
-    write_heartbeat(home, &id, &hb)?;
+    record_check_in(home, &id, a.attempt, a.hook, a.progress, a.message)?;
     Ok(())
 }

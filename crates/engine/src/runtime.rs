@@ -353,6 +353,47 @@ pub struct Heartbeat {
     pub message: Option<String>,
 }
 
+/// Records a check-in as `cortex heartbeat` and the app's heartbeat mode
+/// receive it: for a hook, the hook's JSON payload on stdin gives the tool
+/// name (nothing else of it is kept); the attempt defaults to the
+/// `CORTEX_ATTEMPT` the agent (and so its hooks) inherited.
+pub fn record_check_in(
+    home: &crate::Home,
+    worker: &WorkerId,
+    attempt: Option<u32>,
+    hook: Option<String>,
+    progress: Option<f64>,
+    message: Option<String>,
+) -> Result<(), EngineError> {
+    use std::io::Read;
+    let mut tool = None;
+    if hook.is_some() {
+        let mut buf = String::new();
+        let _ = std::io::stdin().take(1 << 20).read_to_string(&mut buf);
+        tool = serde_json::from_str::<serde_json::Value>(&buf)
+            .ok()
+            .and_then(|v| {
+                v.get("tool_name")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string)
+            });
+    }
+    let hb = Heartbeat {
+        v: 1,
+        at: clock::now(),
+        attempt: attempt.or_else(|| {
+            std::env::var("CORTEX_ATTEMPT")
+                .ok()
+                .and_then(|s| s.parse().ok())
+        }),
+        hook,
+        tool,
+        progress,
+        message: message.map(|m| m.chars().take(500).collect()),
+    };
+    write_heartbeat(home, worker, &hb)
+}
+
 /// Appends a check-in to `heartbeats/<worker>.jsonl` (no lock needed: one
 /// `write` of a short line to an append-only file).
 pub fn write_heartbeat(
