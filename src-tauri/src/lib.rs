@@ -39,7 +39,8 @@ impl AppState {
 /// Opens the engine on the home (`CORTEX_HOME`, else the platform folder).
 fn open_engine() -> Result<Engine, String> {
     let home = Home::resolve(None).map_err(|e| e.to_string())?;
-    Engine::open(&home, OwnerKind::App).map_err(|e| e.to_string())
+    Engine::open_waiting(&home, OwnerKind::App, std::time::Duration::from_secs(10))
+        .map_err(|e| e.to_string())
 }
 
 /// Brings the dashboard window to the front.

@@ -39,6 +39,10 @@ impl From<InboxAck> for Answer {
 
 /// Runs `op` against the home, directly or through the owner.
 pub fn execute(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, EngineError> {
+    if home.owner_wanted() {
+        // A long-running owner is about to take the home: queue for it.
+        return through_inbox(home, op, timeout);
+    }
     match Engine::open(home, OwnerKind::Cli) {
         Ok(engine) => {
             engine.process_inbox()?;
@@ -104,7 +108,7 @@ fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, 
         if let Some(ack) = inbox::take_ack(home, id) {
             return Ok(ack.into());
         }
-        if current_owner(&home.lock_file()).is_none() {
+        if current_owner(&home.lock_file()).is_none() && !home.owner_wanted() {
             // The owner is gone: answer our own request (and any others).
             match Engine::open(home, OwnerKind::Cli) {
                 Ok(engine) => {

@@ -534,21 +534,13 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(80).collect()
 }
 
-/// A short-lived CLI command may hold the home for a moment; a long-running
-/// owner waits for it instead of refusing.
+/// A long-running owner waits for a short CLI command holding the home.
 fn open_waiting_for_cli(home: &Home) -> Result<Engine> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match Engine::open(home, OwnerKind::Run) {
-            Ok(e) => return Ok(e),
-            Err(EngineError::Owned { kind, .. })
-                if kind == OwnerKind::Cli.as_str() && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    Ok(Engine::open_waiting(
+        home,
+        OwnerKind::Run,
+        Duration::from_secs(10),
+    )?)
 }
 
 /// Registers SIGINT and SIGTERM handlers now (so a signal sent right after

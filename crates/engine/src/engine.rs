@@ -170,6 +170,35 @@ impl Engine {
         })
     }
 
+    /// `open` for a long-running owner (`cortex run`, the app): a short CLI
+    /// command may hold the home for a moment, so wait for it, with a marker
+    /// that makes further commands queue in the inbox meanwhile. Another
+    /// long-running owner is refused at once.
+    pub fn open_waiting(
+        home: &Home,
+        kind: OwnerKind,
+        limit: Duration,
+    ) -> Result<Self, EngineError> {
+        let wanted = home.owner_wanted_file();
+        if home.root().is_dir() {
+            let _ = std::fs::write(&wanted, std::process::id().to_string());
+        }
+        let deadline = std::time::Instant::now() + limit;
+        let result = loop {
+            match Self::open(home, kind) {
+                Err(EngineError::Owned { kind: holder, .. })
+                    if holder == OwnerKind::Cli.as_str()
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other,
+            }
+        };
+        let _ = std::fs::remove_file(&wanted);
+        result
+    }
+
     pub fn home(&self) -> &Home {
         &self.inner.home
     }

@@ -99,6 +99,19 @@ impl Home {
     pub fn router_examples(&self) -> PathBuf {
         self.root.join("router-examples.jsonl")
     }
+    /// Written by a long-running owner (`cortex run`, the app) while it waits
+    /// for the lock: short CLI commands then queue in the inbox instead of
+    /// taking the home themselves, so the owner gets its turn.
+    pub fn owner_wanted_file(&self) -> PathBuf {
+        self.root.join("cortex.lock.wanted")
+    }
+    /// True when a live long-running owner is waiting for the lock.
+    pub fn owner_wanted(&self) -> bool {
+        std::fs::read_to_string(self.owner_wanted_file())
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .is_some_and(crate::lock::pid_alive)
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("cortex.lock")
     }
