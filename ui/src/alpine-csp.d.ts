@@ -6,7 +6,10 @@ declare module "@alpinejs/csp" {
     store<T>(name: string, value: T): void;
     start(): void;
     nextTick(callback?: () => void): Promise<void>;
+    /** Runs `callback` now and again whenever what it read changes; returns the effect. */
     effect(callback: () => void): unknown;
+    /** Stops an effect made by effect(). */
+    release(effect: unknown): void;
     /** Makes an object reactive (Vue's reactive()). */
     reactive<T extends object>(value: T): T;
     /** The plain object behind a reactive proxy (Vue's toRaw()); reading it subscribes nothing. */

@@ -7,11 +7,13 @@
 //   computed while its page is shown and not at all while it is hidden, and
 //   the bindings reading it run again only when it really changed;
 // - rows come from a RowCache: an unchanged worker keeps its row object, so
-//   Alpine's keyed x-for leaves its row alone;
-// - relative times in big tables follow the 5-second clock (tableNowMs), those
-//   on the open page the 1-second one;
-// - charts are drawn at most once per sample (1 s) and only while the
-//   Overview is shown.
+//   Alpine's keyed x-for leaves its row alone, and a changed one is updated
+//   field by field, so only its changed cells are redrawn;
+// - relative times in lists and tables follow the 5-second clock
+//   (tableNowMs), those of the open worker's page the 1-second one: every
+//   redraw of a page with charts on it costs a frame;
+// - charts are drawn on the clock's tick when their series changed, and only
+//   while the Overview is shown.
 
 import type { AlpineCsp } from "@alpinejs/csp";
 import { bannerView, type BannerItem } from "../logic/alerts";
@@ -113,20 +115,53 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
    * object of the same shape is written into the current one field by field
    * (only for values built fresh by `compute`, never for objects of the state).
    */
-  function derive<T>(initial: T, compute: () => T, opts: { when?: () => boolean; patch?: boolean } = {}): { readonly value: T } {
+  function derive<T>(
+    initial: T,
+    compute: () => T,
+    opts: { when?: () => boolean; patch?: boolean } = {},
+  ): { box: { readonly value: T }; effect: unknown } {
     const box = Alpine.reactive({ value: initial });
     const plainBox = Alpine.raw(box);
     const { when, patch } = opts;
-    Alpine.effect(() => {
+    const effect = Alpine.effect(() => {
       if (when && !when()) return;
       const next = compute();
       if (sameData(plainBox.value, next)) return;
       if (patch && patchData(plainBox.value, next, write)) return;
       box.value = next;
     });
-    return box;
+    return { box, effect };
   }
   const shown = (view: ViewId) => ({ when: () => s.view === view });
+
+  /**
+   * What a page's component sets up (derived values, effects, charts),
+   * undone when the page is closed: pages are rendered with x-if, so only
+   * the open one exists, and a closed page must leave nothing running.
+   */
+  function scope() {
+    const effects: unknown[] = [];
+    const cleanups: (() => void)[] = [];
+    return {
+      derive<T>(initial: T, compute: () => T, opts: { when?: () => boolean; patch?: boolean } = {}) {
+        const d = derive(initial, compute, opts);
+        effects.push(d.effect);
+        return d.box;
+      },
+      effect(fn: () => void) {
+        effects.push(Alpine.effect(fn));
+      },
+      onStop(fn: () => void) {
+        cleanups.push(fn);
+      },
+      stop() {
+        effects.splice(0).forEach((e) => Alpine.release(e));
+        cleanups.splice(0).forEach((f) => f());
+      },
+    };
+  }
+  /** A derived value for the whole window (the shell): never released. */
+  const global = <T>(initial: T, compute: () => T, opts: { patch?: boolean } = {}) => derive(initial, compute, opts).box;
 
   const taskMap = memo<Map<string, Task>>();
   const taskById = () => {
@@ -134,9 +169,9 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
     return taskMap([tasks], () => new Map(tasks.map((t) => [t.id, t])));
   };
 
-  const liveWorkers = derive(0, () => raw(s.workers).filter((w) => !ENDED_WORKER.includes(w.state)).length);
-  const liveTasks = derive(0, () => raw(s.tasks).filter((t) => LIVE_TASK.includes(t.status)).length);
-  const fresh = derive(
+  const liveWorkers = global(0, () => raw(s.workers).filter((w) => !ENDED_WORKER.includes(w.state)).length);
+  const liveTasks = global(0, () => raw(s.tasks).filter((t) => LIVE_TASK.includes(t.status)).length);
+  const fresh = global(
     { label: "", stale: true },
     () => {
       const f = freshness(s.lastUpdateMs, s.nowMs);
@@ -144,8 +179,8 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
     },
     { patch: true },
   );
-  const banner = derive(bannerView([], new Set()), () => bannerView(raw(s.alerts), new Set(raw(s.dismissed))), { patch: true });
-  const paused = derive(false, () => !!s.status?.paused);
+  const banner = global(bannerView([], new Set()), () => bannerView(raw(s.alerts), new Set(raw(s.dismissed))), { patch: true });
+  const paused = global(false, () => !!s.status?.paused);
 
   // ---- the shell: nav, header, alert banner, modals, toasts ---------------------------------
   Alpine.data("shell", () => ({
@@ -340,34 +375,37 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
 
   // ---- Overview -------------------------------------------------------------------------------
   Alpine.data("overview", () => {
+    const fx = scope();
     const onOverview = shown("overview");
     const cardCache = new RowCache<StatCard>(patchRow);
     const attentionCache = new RowCache<WorkerRow>(patchRow);
     const recentCache = new RowCache<TaskRow>(patchRow);
-    const cards = derive<StatCard[]>([], () => cardCache.list(statCards(raw(s.status)), (k) => k.id, (k) => [k], (k) => k), onOverview);
-    const sums = derive(totals(null), () => totals(raw(s.status)), { ...onOverview, patch: true });
-    const attention = derive<WorkerRow[]>(
+    const cards = fx.derive<StatCard[]>([], () => cardCache.list(statCards(raw(s.status)), (k) => k.id, (k) => [k], (k) => k), onOverview);
+    const sums = fx.derive(totals(null), () => totals(raw(s.status)), { ...onOverview, patch: true });
+    const attention = fx.derive<WorkerRow[]>(
       [],
       () => {
         const byId = taskById();
-        const now = s.nowMs;
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
         const needy = raw(s.workers)
           .filter((w) => !ENDED_WORKER.includes(w.state) && !["healthy", "starting"].includes(w.health))
           .slice(0, 6);
         return attentionCache.list(
           needy,
           (w) => w.id,
-          (w) => [w, byId.get(w.task_id)?.description, now],
+          (w) => [w, byId.get(w.task_id)?.description, clock],
           (w) => workerRow(w, byId.get(w.task_id), now),
         );
       },
       onOverview,
     );
-    const recent = derive<TaskRow[]>(
+    const recent = fx.derive<TaskRow[]>(
       [],
       () => {
-        const now = s.nowMs;
-        return recentCache.list(raw(s.tasks).slice(0, 6), (t) => t.id, (t) => [t, now], (t) => taskRow(t, now));
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        return recentCache.list(raw(s.tasks).slice(0, 6), (t) => t.id, (t) => [t, clock], (t) => taskRow(t, now));
       },
       onOverview,
     );
@@ -380,12 +418,19 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
         drawn = points;
         chart.set(points);
       };
-      c.onSeries((n) => n === name && draw());
-      Alpine.effect(() => {
+      const off = c.onSeries((n) => n === name && draw());
+      fx.effect(() => {
         if (s.view === "overview") draw();
+      });
+      fx.onStop(() => {
+        off();
+        chart.destroy();
       });
     };
     return {
+      destroy() {
+        fx.stop();
+      },
       get cards() {
         return cards.value;
       },
@@ -408,11 +453,14 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   });
 
   // ---- Workers --------------------------------------------------------------------------------
+  // Kept while the page is closed (its component is not).
+  const workersUi = Alpine.reactive({ filter: "all" as WorkerFilter });
   Alpine.data("workersView", () => {
+    const fx = scope();
     const onWorkers = shown("workers");
-    const ui = Alpine.reactive({ filter: "all" as WorkerFilter });
+    const ui = workersUi;
     const cache = new RowCache<WorkerRow>(patchRow);
-    const rows = derive<WorkerRow[]>(
+    const rows = fx.derive<WorkerRow[]>(
       [],
       () => {
         const byId = taskById();
@@ -427,8 +475,11 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       },
       onWorkers,
     );
-    const total = derive(0, () => raw(s.workers).length, onWorkers);
+    const total = fx.derive(0, () => raw(s.workers).length, onWorkers);
     return {
+      destroy() {
+        fx.stop();
+      },
       get workerFilter() {
         return ui.filter;
       },
@@ -449,9 +500,10 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
 
   // ---- Worker detail --------------------------------------------------------------------------
   Alpine.data("workerDetail", () => {
+    const fx = scope();
     const onDetail = shown("worker");
-    const current = derive<Worker | null>(null, () => raw(s.workers).find((w) => w.id === s.selectedWorkerId) ?? null, onDetail);
-    const task = derive<Task | null>(
+    const current = fx.derive<Worker | null>(null, () => raw(s.workers).find((w) => w.id === s.selectedWorkerId) ?? null, onDetail);
+    const task = fx.derive<Task | null>(
       null,
       () => {
         const w = raw(current.value);
@@ -459,7 +511,7 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       },
       onDetail,
     );
-    const row = derive<WorkerRow>(
+    const row = fx.derive<WorkerRow>(
       { ...EMPTY_ROW }, // written into (patch): never the shared constant
       () => {
         const w = raw(current.value);
@@ -468,7 +520,7 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       { ...onDetail, patch: true },
     );
     const factCache = new RowCache<{ label: string; value: string }>(patchRow);
-    const facts = derive<{ label: string; value: string }[]>(
+    const facts = fx.derive<{ label: string; value: string }[]>(
       [],
       () => {
         const w = raw(current.value);
@@ -493,12 +545,12 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       },
       onDetail,
     );
-    const doing = derive("", () => {
+    const doing = fx.derive("", () => {
       const w = raw(current.value);
       return w ? activityLabel(w.activity, s.nowMs) : "";
     }, onDetail);
     const entryCache = new RowCache<EntryView>(patchRow);
-    const groups = derive<AttemptGroup[]>(
+    const groups = fx.derive<AttemptGroup[]>(
       [],
       () => {
         if (s.transcriptFor !== s.selectedWorkerId) return [];
@@ -516,7 +568,7 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       onDetail,
     );
     const timelineCache = new RowCache<FeedItem>(patchRow);
-    const timeline = derive<FeedItem[]>(
+    const timeline = fx.derive<FeedItem[]>(
       [],
       () => {
         const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId) : [];
@@ -525,6 +577,9 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       onDetail,
     );
     return {
+      destroy() {
+        fx.stop();
+      },
       stickToBottom: true,
       get current() {
         return current.value;
@@ -581,12 +636,23 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   });
 
   // ---- Tasks ----------------------------------------------------------------------------------
+  // The draft, its preview and the filter are kept while the page is closed.
+  const taskForm = Alpine.reactive({
+    draft: { text: "", type: "", priority: "medium", workdir: "", worktree: false },
+    submitting: false,
+    submitError: "",
+    previewLoading: false,
+    previewError: "",
+    preview: null as PreviewView | null,
+    filter: "all" as TaskFilter,
+  });
   Alpine.data("tasksView", () => {
+    const fx = scope();
     let requestPreview: ((text: string, type: string) => void) | null = null;
     const onTasks = shown("tasks");
-    const ui = Alpine.reactive({ filter: "all" as TaskFilter });
+    const ui = taskForm;
     const cache = new RowCache<TaskRow>(patchRow);
-    const rows = derive<TaskRow[]>(
+    const rows = fx.derive<TaskRow[]>(
       [],
       () => {
         const clock = s.tableNowMs;
@@ -595,14 +661,44 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       },
       onTasks,
     );
-    const total = derive(0, () => raw(s.tasks).length, onTasks);
+    const total = fx.derive(0, () => raw(s.tasks).length, onTasks);
     return {
-      draft: { text: "", type: "", priority: "medium", workdir: "", worktree: false },
-      submitting: false,
-      submitError: "",
-      previewLoading: false,
-      previewError: "",
-      preview: null as PreviewView | null,
+      destroy() {
+        fx.stop();
+      },
+      get draft() {
+        return taskForm.draft;
+      },
+      get submitting() {
+        return taskForm.submitting;
+      },
+      set submitting(v: boolean) {
+        taskForm.submitting = v;
+      },
+      get submitError() {
+        return taskForm.submitError;
+      },
+      set submitError(v: string) {
+        taskForm.submitError = v;
+      },
+      get previewLoading() {
+        return taskForm.previewLoading;
+      },
+      set previewLoading(v: boolean) {
+        taskForm.previewLoading = v;
+      },
+      get previewError() {
+        return taskForm.previewError;
+      },
+      set previewError(v: string) {
+        taskForm.previewError = v;
+      },
+      get preview(): PreviewView | null {
+        return taskForm.preview;
+      },
+      set preview(v: PreviewView | null) {
+        taskForm.preview = v;
+      },
       get taskFilter() {
         return ui.filter;
       },
@@ -681,27 +777,35 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
 
   // ---- Routing --------------------------------------------------------------------------------
   Alpine.data("routingView", () => {
+    const fx = scope();
     let chart: BarChart | null = null;
+    fx.onStop(() => {
+      chart?.destroy();
+      chart = null;
+    });
     const onRouting = shown("routing");
     const decisionCache = new RowCache<DecisionRow>(patchRow);
     const correctionCache = new RowCache<CorrectionRow>(patchRow);
     // The rows show the tasks' text only: a task's status or cost moving redraws nothing here.
-    const texts = derive<Pick<Task, "id" | "description">[]>(
+    const texts = fx.derive<Pick<Task, "id" | "description">[]>(
       [],
       () => raw(s.tasks).map((t) => ({ id: t.id, description: t.description })),
       onRouting,
     );
-    const decisions = derive<DecisionRow[]>(
+    const decisions = fx.derive<DecisionRow[]>(
       [],
       () => decisionCache.list(decisionRows(raw(s.decisions), raw(texts.value)), (r) => r.key, (r) => [r], (r) => r),
       onRouting,
     );
-    const fixes = derive<CorrectionRow[]>(
+    const fixes = fx.derive<CorrectionRow[]>(
       [],
       () => correctionCache.list(corrections(raw(s.decisions), raw(texts.value)), (r) => r.key, (r) => [r], (r) => r),
       onRouting,
     );
     return {
+      destroy() {
+        fx.stop();
+      },
       get decisionRows() {
         return decisions.value;
       },
@@ -726,10 +830,12 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   });
 
   // ---- Activity -------------------------------------------------------------------------------
+  const activityUi = Alpine.reactive({ filter: "all" });
   Alpine.data("activityView", () => {
-    const ui = Alpine.reactive({ filter: "all" });
+    const fx = scope();
+    const ui = activityUi;
     const cache = new RowCache<FeedRow>(patchRow);
-    const feed = derive<FeedRow[]>(
+    const feed = fx.derive<FeedRow[]>(
       [],
       () => {
         const clock = s.tableNowMs;
@@ -744,6 +850,9 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
       shown("activity"),
     );
     return {
+      destroy() {
+        fx.stop();
+      },
       get feedFilter() {
         return ui.filter;
       },
@@ -766,94 +875,141 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   });
 
   // ---- Settings -------------------------------------------------------------------------------
-  Alpine.data("settingsView", () => ({
+  // The form, with edits not saved yet, is kept while the page is closed.
+  const settingsForm = Alpine.reactive({
     values: configToForm({}) as FormValues,
     fieldErrors: {} as Record<string, string>,
     generalError: "",
     saving: false,
     dirty: false,
     loadedFrom: null as object | null,
-    groups: GROUPS.map((g) => ({ ...g, fields: FIELDS.filter((f) => f.group === g.id) })),
-    init() {
-      Alpine.effect(() => {
+  });
+  const settingsGroups = GROUPS.map((g) => ({ ...g, fields: FIELDS.filter((f) => f.group === g.id) }));
+  Alpine.data("settingsView", () => {
+    const fx = scope();
+    const f = settingsForm;
+    return {
+      destroy() {
+        fx.stop();
+      },
+      get values() {
+        return f.values;
+      },
+      set values(v: FormValues) {
+        f.values = v;
+      },
+      get fieldErrors() {
+        return f.fieldErrors;
+      },
+      set fieldErrors(v: Record<string, string>) {
+        f.fieldErrors = v;
+      },
+      get generalError() {
+        return f.generalError;
+      },
+      set generalError(v: string) {
+        f.generalError = v;
+      },
+      get saving() {
+        return f.saving;
+      },
+      set saving(v: boolean) {
+        f.saving = v;
+      },
+      get dirty() {
+        return f.dirty;
+      },
+      set dirty(v: boolean) {
+        f.dirty = v;
+      },
+      get loadedFrom() {
+        return f.loadedFrom;
+      },
+      set loadedFrom(v: object | null) {
+        f.loadedFrom = v;
+      },
+      groups: settingsGroups,
+      init() {
+        fx.effect(() => {
+          const settings = s.settings;
+          if (settings && settings.config !== f.loadedFrom && !f.dirty) this.fillForm();
+        });
+      },
+      fillForm() {
         const settings = s.settings;
-        if (settings && settings.config !== this.loadedFrom && !this.dirty) this.fillForm();
-      });
-    },
-    fillForm() {
-      const settings = s.settings;
-      this.values = configToForm(settings?.config ?? {});
-      this.loadedFrom = settings?.config ?? null;
-      this.fieldErrors = {};
-      this.generalError = "";
-      this.dirty = false;
-    },
-    get hasSettings() {
-      return s.settings !== null;
-    },
-    markDirty(key: string) {
-      this.dirty = true;
-      if (this.fieldErrors[key]) {
-        const next = { ...this.fieldErrors };
-        delete next[key];
-        this.fieldErrors = next;
-      }
-    },
-    fieldError(key: string) {
-      return this.fieldErrors[key] ?? "";
-    },
-    inputClass(key: string) {
-      return this.fieldErrors[key]
-        ? "border-red-400 bg-red-50 focus:border-red-500 focus:ring-red-500"
-        : "border-slate-300 focus:border-indigo-500 focus:ring-indigo-500";
-    },
-    placeholder(def: unknown) {
-      return Array.isArray(def) ? JSON.stringify(def) : String(def);
-    },
-    async saveSettings() {
-      if (this.saving) return;
-      const base = (s.settings?.config ?? {}) as Record<string, unknown>;
-      const { config, errors } = formToConfig(this.values, base);
-      this.fieldErrors = errors;
-      this.generalError = "";
-      if (Object.keys(errors).length > 0) return;
-      this.saving = true;
-      const r = await c.saveSettings(config);
-      this.saving = false;
-      if ("error" in r) {
-        const placed = placeError(r.error);
-        this.fieldErrors = placed.fields;
-        this.generalError = placed.general ?? "";
-        return;
-      }
-      this.dirty = false;
-      this.fillForm();
-    },
-    resetForm() {
-      this.fillForm();
-    },
-    get doctor() {
-      return s.doctor;
-    },
-    get doctorRows() {
-      const d = s.doctor;
-      if (!d) return [];
-      return [
-        { label: "Agent command", value: JSON.stringify(d.agent_command), cls: "" },
-        { label: "Resolves to", value: d.agent_resolved ?? "not found on PATH", cls: d.agent_resolved ? "" : "text-red-700 font-medium" },
-        { label: "Version", value: d.agent_version ?? "unknown", cls: d.agent_version ? "" : "text-amber-700" },
-        { label: "Home", value: d.home, cls: "" },
-        { label: "Notifications", value: d.notifications ?? "—", cls: "" },
-      ];
-    },
-    get doctorError() {
-      return s.doctorError;
-    },
-    refreshDoctor() {
-      void c.loadDoctor();
-    },
-    toneClass(tone: keyof typeof TONE_CLASSES) {
-      return TONE_CLASSES[tone];
-    },
-  }));
+        this.values = configToForm(settings?.config ?? {});
+        this.loadedFrom = settings?.config ?? null;
+        this.fieldErrors = {};
+        this.generalError = "";
+        this.dirty = false;
+      },
+      get hasSettings() {
+        return s.settings !== null;
+      },
+      markDirty(key: string) {
+        this.dirty = true;
+        if (this.fieldErrors[key]) {
+          const next = { ...this.fieldErrors };
+          delete next[key];
+          this.fieldErrors = next;
+        }
+      },
+      fieldError(key: string) {
+        return this.fieldErrors[key] ?? "";
+      },
+      inputClass(key: string) {
+        return this.fieldErrors[key]
+          ? "border-red-400 bg-red-50 focus:border-red-500 focus:ring-red-500"
+          : "border-slate-300 focus:border-indigo-500 focus:ring-indigo-500";
+      },
+      placeholder(def: unknown) {
+        return Array.isArray(def) ? JSON.stringify(def) : String(def);
+      },
+      async saveSettings() {
+        if (this.saving) return;
+        const base = (s.settings?.config ?? {}) as Record<string, unknown>;
+        const { config, errors } = formToConfig(this.values, base);
+        this.fieldErrors = errors;
+        this.generalError = "";
+        if (Object.keys(errors).length > 0) return;
+        this.saving = true;
+        const r = await c.saveSettings(config);
+        this.saving = false;
+        if ("error" in r) {
+          const placed = placeError(r.error);
+          this.fieldErrors = placed.fields;
+          this.generalError = placed.general ?? "";
+          return;
+        }
+        this.dirty = false;
+        this.fillForm();
+      },
+      resetForm() {
+        this.fillForm();
+      },
+      get doctor() {
+        return s.doctor;
+      },
+      get doctorRows() {
+        const d = s.doctor;
+        if (!d) return [];
+        return [
+          { label: "Agent command", value: JSON.stringify(d.agent_command), cls: "" },
+          { label: "Resolves to", value: d.agent_resolved ?? "not found on PATH", cls: d.agent_resolved ? "" : "text-red-700 font-medium" },
+          { label: "Version", value: d.agent_version ?? "unknown", cls: d.agent_version ? "" : "text-amber-700" },
+          { label: "Home", value: d.home, cls: "" },
+          { label: "Notifications", value: d.notifications ?? "—", cls: "" },
+        ];
+      },
+      get doctorError() {
+        return s.doctorError;
+      },
+      refreshDoctor() {
+        void c.loadDoctor();
+      },
+      toneClass(tone: keyof typeof TONE_CLASSES) {
+        return TONE_CLASSES[tone];
+      },
+    };
+  });
 }

@@ -246,6 +246,24 @@ describe("controller", () => {
       expect(c.series.active.some((p) => p.v === 51)).toBe(true); // the workers counted from events
     });
 
+    it("takes chart points on the clock's tick, and redraws nothing for an unchanged value", async () => {
+      const drawn: number[] = [];
+      c.onSeries((name, points) => name === "active" && drawn.push(points.at(-1)!.v));
+      // w-1 again: still one live worker, folded into the last point: no redraw.
+      f.emit({ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(99) }) });
+      now += 1000;
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(drawn).toEqual([]);
+      // A second worker: taken on the next tick, not before.
+      f.api.getStatus.mockResolvedValue(status({ workers: { running: 2 } })); // agrees with the events
+      f.emit({ type: "worker_updated", worker: worker({ id: "w-2", created_at: iso(10) }) });
+      await vi.advanceTimersByTimeAsync(900);
+      expect(drawn).toEqual([]);
+      now += 1000;
+      await vi.advanceTimersByTimeAsync(100);
+      expect(drawn).toEqual([2]);
+    });
+
     it("still re-fetches the status while events never stop", async () => {
       f.api.getStatus.mockClear();
       await stream(f.emit, 5);

@@ -6,8 +6,9 @@
 // Engine events are queued and applied in batches, at most one every
 // `eventBatchMs` (300 ms): with 50 busy workers the engine sends about 25
 // events a second, and replacing the shared lists on each one made every
-// view re-render 25 times a second. Chart series are sampled at most once a
-// second.
+// view re-render 25 times a second. Chart series take at most one point a
+// second, on the clock's tick, so a chart redraws in the same task (and the
+// same frame) as the relative times the tick moves.
 
 import type { CortexApi, Unlisten } from "../api";
 import { debounce, Latest, throttle, type Debounced, type Throttled } from "../logic/async";
@@ -31,8 +32,6 @@ export interface ControllerOptions {
   transcriptMaxWaitMs?: number;
   /** Queued engine events are applied at most this often, in one batch. */
   eventBatchMs?: number;
-  /** Chart series take at most one point this often. */
-  sampleMs?: number;
   /** How often the tables' clock (AppState.tableNowMs) moves. */
   tableClockMs?: number;
   listDebounceMs?: number;
@@ -49,8 +48,8 @@ const MAX_DISMISSED = 500;
 export class Controller {
   readonly series: Record<SeriesName, Point[]> = { active: [], success: [] };
   private seriesListeners: ((name: SeriesName, points: Point[]) => void)[] = [];
+  /** The latest value of each series not yet taken as a point (see record). */
   private samples: Partial<Record<SeriesName, number>> = {};
-  private readonly samplers: Record<SeriesName, Throttled>;
   private queue: EngineEvent[] = [];
   private readonly scheduleFlush: Throttled;
   private unlisten: Unlisten[] = [];
@@ -82,7 +81,6 @@ export class Controller {
       transcriptDebounceMs: options.transcriptDebounceMs ?? 300,
       transcriptMaxWaitMs: options.transcriptMaxWaitMs ?? 1500,
       eventBatchMs: options.eventBatchMs ?? 300,
-      sampleMs: options.sampleMs ?? 1000,
       tableClockMs: options.tableClockMs ?? 5000,
       listDebounceMs: options.listDebounceMs ?? 1000,
       activityLimit: options.activityLimit ?? 300,
@@ -98,10 +96,7 @@ export class Controller {
       this.opts.transcriptMaxWaitMs,
     );
     this.scheduleFlush = throttle(() => this.flushEvents(), this.opts.eventBatchMs);
-    this.samplers = {
-      active: throttle(() => this.takeSample("active"), this.opts.sampleMs, "sync"),
-      success: throttle(() => this.takeSample("success"), this.opts.sampleMs, "sync"),
-    };
+
     this.scheduleActivity = debounce(() => void this.loadActivity(), this.opts.listDebounceMs);
     this.scheduleDecisions = debounce(() => void this.loadDecisions(), this.opts.listDebounceMs);
     this.scheduleTasks = debounce(() => void this.refreshTasks(), this.opts.listDebounceMs);
@@ -141,20 +136,19 @@ export class Controller {
     );
     this.scheduleFlush.cancel();
     this.queue = [];
-    this.samplers.active.cancel();
-    this.samplers.success.cancel();
+    this.samples = {};
   }
 
-  /** The one-second clock; the tables' clock moves every `tableClockMs`. */
+  /**
+   * The one-second clock: relative times, the tables' clock (every
+   * `tableClockMs`) and the chart series' pending samples.
+   */
   tick(): void {
     const t = this.now();
     this.s.nowMs = t;
     if (t - this.s.tableNowMs >= this.opts.tableClockMs || t < this.s.tableNowMs) this.s.tableNowMs = t;
-  }
-
-  /** The current time (not reactive: reading it subscribes no binding). */
-  clockMs(): number {
-    return this.now();
+    this.takeSample("active");
+    this.takeSample("success");
   }
 
   /**
@@ -170,8 +164,12 @@ export class Controller {
 
   // ---- charts ----------------------------------------------------------------
 
-  onSeries(listener: (name: SeriesName, points: Point[]) => void): void {
+  /** Calls `listener` with each new version of a series; returns how to stop. */
+  onSeries(listener: (name: SeriesName, points: Point[]) => void): () => void {
     this.seriesListeners.push(listener);
+    return () => {
+      this.seriesListeners = this.seriesListeners.filter((l) => l !== listener);
+    };
   }
 
   /** Puts older points before what the chart has (the demo page's history). */
@@ -181,19 +179,28 @@ export class Controller {
     this.seriesListeners.forEach((l) => l(name, this.series[name]));
   }
 
-  /** Takes the value as the series' next sample: at once, or at the end of the current `sampleMs`. */
+  /**
+   * Keeps the value as the series' next sample, taken on the next tick of
+   * the clock (so at most one point a second); a series' first value is
+   * taken at once.
+   */
   private record(name: SeriesName, value: number | null | undefined): void {
     if (value == null || !Number.isFinite(value)) return;
     this.samples[name] = value;
-    this.samplers[name]();
+    if (this.series[name].length === 0) this.takeSample(name);
   }
 
   private takeSample(name: SeriesName): void {
     const value = this.samples[name];
     delete this.samples[name];
     if (value === undefined) return;
-    const next = pushPoint(this.series[name], this.now(), value);
-    if (next === this.series[name]) return;
+    const prev = this.series[name];
+    const next = pushPoint(prev, this.now(), value);
+    if (next === prev) return;
+    const a = prev[prev.length - 1];
+    const b = next[next.length - 1];
+    // The same value folded into the last point: nothing to redraw.
+    if (next.length === prev.length && a && b && a.t === b.t && a.v === b.v) return;
     this.series[name] = next;
     this.seriesListeners.forEach((l) => l(name, next));
   }

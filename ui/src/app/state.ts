@@ -34,10 +34,10 @@ export interface AppState {
   selectedWorkerId: string | null;
   /**
    * Local clock, advanced every second (and by an event when it is a second
-   * behind); freshness and the relative times of the open page use it.
+   * behind); freshness and the relative times of the open worker's page use it.
    */
   nowMs: number;
-  /** The same clock advanced every 5 s: the relative times in big tables. */
+  /** The same clock advanced every 5 s: the relative times in lists and tables. */
   tableNowMs: number;
   /** The last event or successful fetch (freshness). */
   lastUpdateMs: number | null;

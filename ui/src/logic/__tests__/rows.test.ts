@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { memo, RowCache, sameData, sameItems } from "../rows";
+import { memo, occurrences, patchData, RowCache, sameData, sameItems, type Write } from "../rows";
 import { workerRow, type WorkerRow } from "../workers";
 import { iso, T0, worker } from "./fixtures";
 
@@ -79,5 +79,63 @@ describe("memo", () => {
     m([[], 1], compute);
     m([list, 2], compute);
     expect(compute).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe("patchData (a changed row updated field by field)", () => {
+  const recorder = () => {
+    const writes: string[] = [];
+    const write: Write = (target, key, value) => {
+      writes.push(key);
+      (target as Record<string, unknown>)[key] = value;
+    };
+    return { writes, write };
+  };
+
+  it("writes only the fields that differ, nested values whole", () => {
+    const badge = { label: "Healthy", cls: "green" };
+    const prev = { id: "w-1", lastActivity: "1s ago", badge, elapsed: { label: "1m", pct: 2 } };
+    const next = { id: "w-1", lastActivity: "3s ago", badge: { label: "Healthy", cls: "green" }, elapsed: { label: "2m", pct: 3 } };
+    const { writes, write } = recorder();
+    expect(patchData(prev, next, write)).toBe(true);
+    expect(writes).toEqual(["lastActivity", "elapsed"]);
+    expect(prev).toEqual(next);
+    expect(prev.badge).toBe(badge); // equal: kept
+  });
+
+  it("never writes into a nested object (it may be shared)", () => {
+    const shared = { label: "session", cls: "grey" };
+    const prev = { key: "1|0", style: shared };
+    const { write } = recorder();
+    patchData(prev, { key: "1|0", style: { label: "assistant", cls: "indigo" } }, write);
+    expect(shared).toEqual({ label: "session", cls: "grey" });
+    expect(prev.style.label).toBe("assistant");
+  });
+
+  it("refuses different shapes, writing nothing", () => {
+    const { writes, write } = recorder();
+    expect(patchData({ a: 1 }, { a: 1, b: 2 }, write)).toBe(false);
+    expect(patchData({ a: 1, c: 3 }, { a: 1, b: 2 }, write)).toBe(false);
+    expect(patchData([1], [2], write)).toBe(false);
+    expect(patchData(null, { a: 1 }, write)).toBe(false);
+    expect(writes).toEqual([]);
+  });
+
+  it("lets RowCache keep the row object of a changed worker", () => {
+    const { writes, write } = recorder();
+    const cache = new RowCache<WorkerRow>((old, fresh) => patchData(old, fresh, write));
+    const w1 = worker({ id: "w-1", tokens: { input: 10, output: 1 } });
+    const [first] = cache.list([w1], (w) => w.id, (w) => [w], (w) => workerRow(w, undefined, T0));
+    const w1b = worker({ id: "w-1", tokens: { input: 2000, output: 1 } });
+    const rows = cache.list([w1b], (w) => w.id, (w) => [w], (w) => workerRow(w, undefined, T0));
+    expect(rows[0]).toBe(first);
+    expect(first.tokens).toBe("2.0k / 1");
+    expect(writes).toEqual(["tokens"]);
+  });
+});
+
+describe("occurrences (keys that survive a sliding window)", () => {
+  it("numbers identical items in order, leaving the others at 0", () => {
+    expect(occurrences(["a", "b", "a", "a", "c"], (x) => x)).toEqual([0, 0, 1, 2, 0]);
   });
 });

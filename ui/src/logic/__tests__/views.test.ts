@@ -34,6 +34,15 @@ describe("activity feed", () => {
     ]);
     expect(feed[2].tone).toBe("amber");
   });
+  it("keeps a line's key when older lines drop out of the window", () => {
+    const lines = [line({ at: iso(1), message: "a" }), line({ at: iso(2), message: "b" }), line({ at: iso(3), message: "c" })];
+    const before = mergeFeed([], lines).map((i) => i.key);
+    const after = mergeFeed([], [...lines.slice(1), line({ at: iso(4), message: "d" })]).map((i) => i.key);
+    expect(after.slice(1)).toEqual(before.slice(0, 2));
+    // Identical lines still get distinct keys.
+    const twins = mergeFeed([], [line({ at: iso(1) }), line({ at: iso(1) })]).map((i) => i.key);
+    expect(new Set(twins).size).toBe(2);
+  });
   it("builds one worker's timeline", () => {
     const lines = [line({ at: iso(1), worker_id: "w-2" }), line({ at: iso(2), from: "late", to: "stalled" }), line({ at: iso(3), event: "extend" })];
     expect(workerTimeline(lines, "w-1").map((i) => i.title)).toEqual(["extend", "late → stalled"]);
@@ -47,6 +56,11 @@ describe("routing page", () => {
     logged({ task_id: "t-2", at: iso(2), primary_expert: "security" }),
     logged({ task_id: "t-1", at: iso(3), primary_expert: "security", method: "person", confidence: 1 }),
   ];
+  it("keeps a decision's key when older decisions drop out of the window", () => {
+    const before = decisionRows(decisions, []);
+    const after = decisionRows(decisions.slice(1), []);
+    expect(after.map((r) => r.key)).toEqual(before.slice(0, 2).map((r) => r.key));
+  });
   it("lists decisions newest first with the task text", () => {
     const rows = decisionRows(decisions, [task({ id: "t-2", description: "Patch the XSS" })]);
     expect(rows.map((r) => r.primary)).toEqual(["security", "security", "development"]);
