@@ -353,12 +353,8 @@ impl Engine {
         expert: &str,
         now: DateTime<Utc>,
     ) -> Result<TaskDto, EngineError> {
-        let task_id = TaskId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
-        let task = store
-            .state()
-            .task(&task_id)
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?
-            .clone();
+        let task = task_record(store, id)?;
+        let task_id = task.id.clone();
         if self.settings().1.get(expert).is_none() {
             return Err(EngineError::UnknownExpert {
                 given: expert.to_string(),
@@ -471,11 +467,8 @@ impl Engine {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<TaskDto, EngineError> {
-        let task_id = TaskId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
-        let task = store
-            .state()
-            .task(&task_id)
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let task = task_record(store, id)?;
+        let task_id = task.id.clone();
         if task.status.is_terminal() {
             return Err(EngineError::AlreadyFinished {
                 id: task_id.to_string(),
@@ -691,6 +684,13 @@ impl Engine {
     pub fn close(&self) -> Result<(), EngineError> {
         self.snapshot_if_due()
     }
+}
+
+/// The stored task with this id (with or without its `t-` prefix).
+fn task_record(store: &Store, id: &str) -> Result<Task, EngineError> {
+    TaskId::parse(id)
+        .and_then(|tid| store.state().task(&tid).cloned())
+        .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
 }
 
 fn ack_of(

@@ -656,18 +656,14 @@ impl Engine {
                 "--minutes {minutes} is out of range, expected 1 to 1440"
             )));
         }
-        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
-        let status = self.store().state().worker(&wid).map(|w| w.status);
-        match status {
-            None => return Err(EngineError::UnknownTask(id.to_string())),
-            Some(s) if s.is_terminal() => {
-                return Err(EngineError::AlreadyFinished {
-                    id: id.to_string(),
-                    status: s.as_str().into(),
-                })
-            }
-            _ => {}
+        let w = self.worker_record(id)?;
+        if w.status.is_terminal() {
+            return Err(EngineError::AlreadyFinished {
+                id: id.to_string(),
+                status: w.status.as_str().into(),
+            });
         }
+        let wid = w.id;
         let now = clock::now();
         self.store().commit(
             Event::WorkerExtended {

@@ -1217,16 +1217,18 @@ impl Engine {
         )
     }
 
+    /// The journaled worker with this id (with or without its `w-` prefix).
+    pub(crate) fn worker_record(&self, id: &str) -> Result<Worker, EngineError> {
+        WorkerId::parse(id)
+            .and_then(|wid| self.store().state().worker(&wid).cloned())
+            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+    }
+
     /// Restarts a worker: its live attempt (if any) is stopped and a new one
     /// resumes the conversation.
     pub fn restart_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
-        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
-        let w = self
-            .store()
-            .state()
-            .worker(&wid)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let w = self.worker_record(id)?;
+        let wid = w.id.clone();
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, "restarted by a person");
         }
@@ -1248,13 +1250,8 @@ impl Engine {
         after: AfterStop,
         reason: &str,
     ) -> Result<WorkerDto, EngineError> {
-        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
-        let w = self
-            .store()
-            .state()
-            .worker(&wid)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let w = self.worker_record(id)?;
+        let wid = w.id.clone();
         if w.status.is_terminal() {
             return Err(EngineError::AlreadyFinished {
                 id: id.to_string(),
