@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
@@ -136,7 +135,7 @@ pub(crate) struct Live {
     pub(crate) attempt: u32,
     pub(crate) pid: u32,
     start_ticks: Option<u64>,
-    child: Option<Child>,
+    child: Option<spawner::Spawned>,
     out: Tail,
     hooks: Tail,
     pub(crate) progress: Progress,
@@ -158,7 +157,7 @@ impl Live {
         attempt: &cortex_core::worker::Attempt,
         stdout: PathBuf,
         heartbeats: PathBuf,
-        child: Option<Child>,
+        child: Option<spawner::Spawned>,
     ) -> Self {
         Self {
             worker_id: w.id.clone(),
@@ -1108,10 +1107,38 @@ impl Engine {
                 task: TaskDto::from(t),
             });
         }
-        for w in new_workers {
-            self.start_attempt(&w, None, now)?;
+        self.start_all(&new_workers, now)
+    }
+
+    /// Starts the first attempt of each new worker. Many at once are started
+    /// from a few threads: most of a start is waiting (for the file system,
+    /// and for the kernel until the agent has exec'd), so the starts overlap.
+    fn start_all(&self, workers: &[Worker], now: DateTime<Utc>) -> Result<(), EngineError> {
+        const STARTERS: usize = 4;
+        if workers.len() < 2 {
+            return workers
+                .iter()
+                .try_for_each(|w| self.start_attempt(w, None, now));
         }
-        Ok(())
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let first_error: std::sync::Mutex<Option<EngineError>> = std::sync::Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..STARTERS.min(workers.len()) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(w) = workers.get(i) else { break };
+                    if let Err(e) = self.start_attempt(w, None, now) {
+                        let mut slot = first_error.lock().unwrap_or_else(|e| e.into_inner());
+                        slot.get_or_insert(e);
+                        break;
+                    }
+                });
+            }
+        });
+        match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Experts whose circuit breaker is open.

@@ -8,9 +8,7 @@
 //! starts its children in a session of their own).
 
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 /// Everything needed to start one attempt.
 #[derive(Debug, Clone)]
@@ -64,32 +62,259 @@ pub fn write_fifo_line(path: &std::path::Path, line: &str) -> std::io::Result<()
 #[error("{0}")]
 pub struct SpawnError(pub String);
 
-/// Starts the process in a new session. The argv is passed as is: nothing
-/// goes through a shell.
-pub fn spawn(l: &Launch) -> Result<Child, SpawnError> {
-    let (program, args) = l
+/// A started attempt's process, owned by the engine that started it: it
+/// is reaped here, by pid.
+#[derive(Debug)]
+pub struct Spawned {
+    pid: u32,
+    status: Option<std::process::ExitStatus>,
+}
+
+impl Spawned {
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// The exit status once the process has ended, without blocking.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let pid = i32::try_from(self.pid).map_err(|_| std::io::Error::other("bad pid"))?;
+        let mut raw: libc::c_int = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut raw, libc::WNOHANG) };
+        match r {
+            0 => Ok(None),
+            r if r == pid => {
+                let s = std::process::ExitStatus::from_raw(raw);
+                self.status = Some(s);
+                Ok(Some(s))
+            }
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+}
+
+fn not_found(program: &str) -> SpawnError {
+    SpawnError(format!(
+        "agent command `{program}` was not found (set agent.command in config.json or CORTEX_AGENT_COMMAND)"
+    ))
+}
+
+/// Starts the process in a new session and process group. The argv is
+/// passed as is: nothing goes through a shell.
+pub fn spawn(l: &Launch) -> Result<Spawned, SpawnError> {
+    let (program, _) = l
         .argv
         .split_first()
         .ok_or_else(|| SpawnError("the agent command is empty".into()))?;
-    let out = File::create(&l.stdout)
-        .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stdout.display())))?;
-    let err = File::create(&l.stderr)
-        .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stderr.display())))?;
     if !l.cwd.is_dir() {
         return Err(SpawnError(format!(
             "the workdir {} does not exist",
             l.cwd.display()
         )));
     }
+    let out = File::create(&l.stdout)
+        .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stdout.display())))?;
+    let err = File::create(&l.stderr)
+        .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stderr.display())))?;
     let stdin = match &l.stdin_fifo {
-        Some(p) => Stdio::from(fifo_stdin(p)?),
-        None => Stdio::null(),
+        Some(p) => Some(fifo_stdin(p)?),
+        None => None,
     };
+    start(l, program, Streams { out, err, stdin })
+}
+
+/// The files an agent's stdin, stdout and stderr are connected to.
+struct Streams {
+    out: File,
+    err: File,
+    stdin: Option<File>,
+}
+
+/// Linux: `posix_spawn` with `POSIX_SPAWN_SETSID`. glibc starts the child
+/// with `CLONE_VFORK`, so the engine's memory is not copied for every
+/// attempt, which a fork would do (the cost of starting many workers at
+/// once), and an exec failure is reported by the call itself.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn start(l: &Launch, program: &str, io: Streams) -> Result<Spawned, SpawnError> {
+    let Streams { out, err, stdin } = io;
+    use std::ffi::{CString, OsString};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+    let cstr = |b: &[u8], what: &str| {
+        CString::new(b).map_err(|_| SpawnError(format!("{what} contains a NUL byte")))
+    };
+    // The child's environment: the engine's, then the launch's on top.
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !l.env.iter().any(|(lk, _)| k.as_bytes() == lk.as_bytes()))
+        .collect();
+    env.extend(l.env.iter().map(|(k, v)| (k.into(), v.into())));
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone());
+    let exe = resolve(program, path_var.as_deref(), &l.cwd).ok_or_else(|| not_found(program))?;
+    let exe = cstr(exe.as_os_str().as_bytes(), "the agent command")?;
+    let args = l
+        .argv
+        .iter()
+        .map(|a| cstr(a.as_bytes(), "an agent argument"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envs = env
+        .into_iter()
+        .map(|(mut k, v)| {
+            k.push("=");
+            k.push(v);
+            cstr(&k.into_vec(), "an environment variable")
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cwd = cstr(l.cwd.as_os_str().as_bytes(), "the workdir")?;
+    let dev_null = cstr(b"/dev/null", "a path")?;
+    let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    argv.push(std::ptr::null_mut());
+    let mut envp: Vec<*mut libc::c_char> = envs.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    envp.push(std::ptr::null_mut());
+
+    let fail = |what: &str, rc: libc::c_int| {
+        SpawnError(format!(
+            "cannot start `{program}`: {what}: {}",
+            std::io::Error::from_raw_os_error(rc)
+        ))
+    };
+    // SAFETY: every pointer handed to the posix_spawn family points into a
+    // CString or Vec above that outlives the call; the attribute and file
+    // action objects are initialised before use and destroyed after.
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        let rc = libc::posix_spawn_file_actions_init(&mut actions);
+        if rc != 0 {
+            return Err(fail("file actions", rc));
+        }
+        let rc = libc::posix_spawnattr_init(&mut attr);
+        if rc != 0 {
+            libc::posix_spawn_file_actions_destroy(&mut actions);
+            return Err(fail("attributes", rc));
+        }
+        let result = (|| {
+            let check =
+                |rc: libc::c_int, what: &str| if rc == 0 { Ok(()) } else { Err(fail(what, rc)) };
+            match &stdin {
+                Some(f) => check(
+                    libc::posix_spawn_file_actions_adddup2(&mut actions, f.as_raw_fd(), 0),
+                    "stdin",
+                )?,
+                None => check(
+                    libc::posix_spawn_file_actions_addopen(
+                        &mut actions,
+                        0,
+                        dev_null.as_ptr(),
+                        libc::O_RDONLY,
+                        0,
+                    ),
+                    "stdin",
+                )?,
+            }
+            check(
+                libc::posix_spawn_file_actions_adddup2(&mut actions, out.as_raw_fd(), 1),
+                "stdout",
+            )?;
+            check(
+                libc::posix_spawn_file_actions_adddup2(&mut actions, err.as_raw_fd(), 2),
+                "stderr",
+            )?;
+            check(
+                libc::posix_spawn_file_actions_addchdir_np(&mut actions, cwd.as_ptr()),
+                "workdir",
+            )?;
+            // The engine ignores SIGPIPE; the agent gets the default back,
+            // and no signal blocked.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            check(
+                libc::posix_spawnattr_setsigmask(&mut attr, &none),
+                "signal mask",
+            )?;
+            let mut defaults: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut defaults);
+            libc::sigaddset(&mut defaults, libc::SIGPIPE);
+            check(
+                libc::posix_spawnattr_setsigdefault(&mut attr, &defaults),
+                "signal defaults",
+            )?;
+            let flags = libc::POSIX_SPAWN_SETSID
+                | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
+                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short;
+            check(libc::posix_spawnattr_setflags(&mut attr, flags), "flags")?;
+            let mut pid: libc::pid_t = 0;
+            let rc = libc::posix_spawn(
+                &mut pid,
+                exe.as_ptr(),
+                &actions,
+                &attr,
+                argv.as_ptr(),
+                envp.as_ptr(),
+            );
+            match rc {
+                0 => Ok(pid),
+                libc::ENOENT => Err(not_found(program)),
+                rc => Err(fail("exec", rc)),
+            }
+        })();
+        libc::posix_spawnattr_destroy(&mut attr);
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        let pid = result?;
+        Ok(Spawned {
+            pid: u32::try_from(pid).map_err(|_| SpawnError("bad pid".into()))?,
+            status: None,
+        })
+    }
+}
+
+/// The executable a program name means: a name with a slash is a path
+/// (relative to the workdir, where the agent starts); a bare name is looked
+/// up on the child's PATH.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn resolve(
+    program: &str,
+    path: Option<&std::ffi::OsStr>,
+    cwd: &std::path::Path,
+) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = cwd.join(program);
+        return runnable(&p).then_some(p);
+    }
+    std::env::split_paths(path?)
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                d
+            }
+        })
+        .map(|d| d.join(program))
+        .find(|p| runnable(p))
+}
+
+/// Elsewhere: the standard library's spawn, with `setsid` in the child.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn start(l: &Launch, program: &str, io: Streams) -> Result<Spawned, SpawnError> {
+    let Streams { out, err, stdin } = io;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
     let mut cmd = Command::new(program);
-    cmd.args(args)
+    cmd.args(&l.argv[1..])
         .current_dir(&l.cwd)
         .envs(l.env.iter().map(|(k, v)| (k, v)))
-        .stdin(stdin)
+        .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
         .stdout(out)
         .stderr(err);
     // SAFETY: setsid is async-signal-safe and touches no memory of ours.
@@ -101,15 +326,17 @@ pub fn spawn(l: &Launch) -> Result<Child, SpawnError> {
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| {
+    let child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            SpawnError(format!(
-                "agent command `{program}` was not found (set agent.command in config.json or CORTEX_AGENT_COMMAND)"
-            ))
+            not_found(program)
         } else {
             SpawnError(format!("cannot start `{program}`: {e}"))
         }
-    })
+    })?;
+    let pid = child.id();
+    // The pid is reaped through `Spawned::try_wait`; the handle is not needed.
+    drop(child);
+    Ok(Spawned { pid, status: None })
 }
 
 fn signal(pid: i32, sig: i32) {
@@ -138,4 +365,95 @@ pub fn sweep(worker_id: &str) -> usize {
         }
     }
     pids.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(dir: &std::path::Path, argv: &[&str], env: &[(&str, &str)]) -> Launch {
+        Launch {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cwd: dir.to_path_buf(),
+            stdout: dir.join("out"),
+            stderr: dir.join("err"),
+            stdin_fifo: None,
+        }
+    }
+
+    fn wait(child: &mut Spawned) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child did not end"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn the_agent_runs_in_its_own_session_in_the_workdir_with_the_launch_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let l = launch(
+            dir.path(),
+            &[
+                "sh",
+                "-c",
+                "pwd; echo \"$CORTEX_T\"; cut -d' ' -f6 /proc/$$/stat; read x || echo eof; echo oops >&2; exit 3",
+            ],
+            &[("CORTEX_T", "a value with spaces")],
+        );
+        let mut child = spawn(&l).expect("spawn");
+        let status = wait(&mut child);
+        assert_eq!(status.code(), Some(3));
+        let out = std::fs::read_to_string(dir.path().join("out")).expect("out");
+        let lines: Vec<&str> = out.lines().collect();
+        let cwd = dir.path().canonicalize().expect("canonical");
+        assert_eq!(lines[0], cwd.display().to_string());
+        assert_eq!(lines[1], "a value with spaces");
+        assert_eq!(lines[2], child.id().to_string(), "session id = its own pid");
+        assert_eq!(lines[3], "eof", "stdin is /dev/null");
+        let err = std::fs::read_to_string(dir.path().join("err")).expect("err");
+        assert_eq!(err, "oops\n");
+    }
+
+    #[test]
+    fn a_missing_agent_is_named_in_the_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = spawn(&launch(dir.path(), &["no-such-agent-cortex"], &[])).expect_err("missing");
+        assert!(
+            e.0.contains("`no-such-agent-cortex` was not found"),
+            "{}",
+            e.0
+        );
+        let e = spawn(&launch(dir.path(), &["./nope"], &[])).expect_err("missing");
+        assert!(e.0.contains("`./nope` was not found"), "{}", e.0);
+        let e = spawn(&launch(dir.path(), &[], &[])).expect_err("empty");
+        assert!(e.0.contains("empty"), "{}", e.0);
+    }
+
+    #[test]
+    fn the_launch_path_is_searched_for_a_bare_name() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("mkdir");
+        let agent = bin.join("my-agent");
+        std::fs::write(&agent, "#!/bin/sh\necho found-me\n").expect("write");
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let mut child =
+            spawn(&launch(dir.path(), &["my-agent"], &[("PATH", &path)])).expect("spawn");
+        assert_eq!(wait(&mut child).code(), Some(0));
+        let out = std::fs::read_to_string(dir.path().join("out")).expect("out");
+        assert_eq!(out, "found-me\n");
+    }
 }
