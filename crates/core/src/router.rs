@@ -8,12 +8,13 @@
 //! the terms that matched and a one-line explanation.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ExpertSet, RoutingConfig};
 use crate::learned::LearnedModel;
-use crate::text::{phrase, tokens};
+use crate::text::{phrase, Tokens};
 
 pub const ACTIVATION_POINTS: i32 = 25;
 pub const BOOSTER_POINTS: i32 = 12;
@@ -52,27 +53,297 @@ pub enum Method {
     Person,
 }
 
-/// The terms that matched for one expert, by kind.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Matched {
-    pub activation: Vec<String>,
-    pub boosters: Vec<String>,
-    pub negatives: Vec<String>,
+/// Expert names in name order, shared by a router and its decisions.
+type Names = Arc<[String]>;
+
+fn no_names() -> Names {
+    Arc::from(Vec::new())
 }
 
-impl Matched {
-    pub fn is_empty(&self) -> bool {
-        self.activation.is_empty() && self.boosters.is_empty() && self.negatives.is_empty()
+/// One number per expert, in name order: a map from expert name to value
+/// that shares the names with the router (a decision copies no names), and
+/// is serialized as the JSON object `{"expert": value, ...}`.
+#[derive(Clone)]
+pub struct ExpertScores {
+    names: Names,
+    values: Vec<f64>,
+}
+
+impl ExpertScores {
+    fn new(names: Names, values: Vec<f64>) -> Self {
+        debug_assert_eq!(names.len(), values.len());
+        Self { names, values }
     }
 
-    /// All matched terms, negatives marked with a leading `-`.
-    pub fn terms(&self) -> Vec<String> {
-        self.activation
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn get(&self, expert: &str) -> Option<&f64> {
+        self.names
             .iter()
-            .chain(&self.boosters)
-            .cloned()
-            .chain(self.negatives.iter().map(|n| format!("-{n}")))
-            .collect()
+            .position(|n| n == expert)
+            .map(|i| &self.values[i])
+    }
+
+    pub fn contains_key(&self, expert: &str) -> bool {
+        self.get(expert).is_some()
+    }
+
+    /// (expert, value) in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &f64)> + '_ {
+        self.names.iter().map(String::as_str).zip(&self.values)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.names.iter().map(String::as_str)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &f64> + '_ {
+        self.values.iter()
+    }
+}
+
+impl Default for ExpertScores {
+    fn default() -> Self {
+        Self::new(no_names(), Vec::new())
+    }
+}
+
+impl std::ops::Index<&str> for ExpertScores {
+    type Output = f64;
+    fn index(&self, expert: &str) -> &f64 {
+        match self.get(expert) {
+            Some(v) => v,
+            None => panic!("no score for expert `{expert}`"),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a ExpertScores {
+    type Item = (&'a str, &'a f64);
+    type IntoIter = std::iter::Zip<
+        std::iter::Map<std::slice::Iter<'a, String>, fn(&String) -> &str>,
+        std::slice::Iter<'a, f64>,
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        let name: fn(&String) -> &str = String::as_str;
+        self.names.iter().map(name).zip(self.values.iter())
+    }
+}
+
+impl PartialEq for ExpertScores {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl std::fmt::Debug for ExpertScores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for ExpertScores {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpertScores {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, f64>::deserialize(d)?;
+        let (names, values): (Vec<String>, Vec<f64>) = map.into_iter().unzip();
+        Ok(Self::new(names.into(), values))
+    }
+}
+
+impl<const N: usize> From<[(&str, f64); N]> for ExpertScores {
+    fn from(pairs: [(&str, f64); N]) -> Self {
+        let map: BTreeMap<String, f64> =
+            pairs.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        let (names, values): (Vec<String>, Vec<f64>) = map.into_iter().unzip();
+        Self::new(names.into(), values)
+    }
+}
+
+/// One matched term as shown (negatives with a leading `-`). Shared with
+/// the router, so a decision copies no text; reads as a `str`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Term(Arc<str>);
+
+impl Term {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Term {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Term {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Term {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Term {
+    fn from(s: &str) -> Self {
+        Self(Arc::from(s))
+    }
+}
+
+impl std::fmt::Display for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Debug for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq<str> for Term {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Term {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Term {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl Serialize for Term {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Term {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self(Arc::from(String::deserialize(d)?)))
+    }
+}
+
+/// The matched terms per expert, only for experts that matched something,
+/// in name order; serialized as the JSON object `{"expert": [terms], ...}`.
+/// Reads like a map: `matched["security"]` is a slice of terms.
+#[derive(Clone)]
+pub struct MatchedTerms {
+    names: Names,
+    /// (index into `names`, end of its terms in `terms`), in name order.
+    experts: Vec<(usize, usize)>,
+    terms: Vec<Term>,
+}
+
+impl MatchedTerms {
+    pub fn len(&self) -> usize {
+        self.experts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.experts.is_empty()
+    }
+
+    /// (expert, terms) in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[Term])> + '_ {
+        self.experts.iter().enumerate().map(|(k, &(name, end))| {
+            let start = if k == 0 { 0 } else { self.experts[k - 1].1 };
+            (self.names[name].as_str(), &self.terms[start..end])
+        })
+    }
+
+    pub fn get(&self, expert: &str) -> Option<&[Term]> {
+        self.iter().find(|(n, _)| *n == expert).map(|(_, t)| t)
+    }
+
+    pub fn contains_key(&self, expert: &str) -> bool {
+        self.get(expert).is_some()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.iter().map(|(n, _)| n)
+    }
+}
+
+impl Default for MatchedTerms {
+    fn default() -> Self {
+        Self {
+            names: no_names(),
+            experts: Vec::new(),
+            terms: Vec::new(),
+        }
+    }
+}
+
+impl std::ops::Index<&str> for MatchedTerms {
+    type Output = [Term];
+    fn index(&self, expert: &str) -> &[Term] {
+        match self.get(expert) {
+            Some(t) => t,
+            None => panic!("no matched terms for expert `{expert}`"),
+        }
+    }
+}
+
+impl PartialEq for MatchedTerms {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl std::fmt::Debug for MatchedTerms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for MatchedTerms {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for MatchedTerms {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, Vec<Term>>::deserialize(d)?;
+        let mut names = Vec::with_capacity(map.len());
+        let mut experts = Vec::with_capacity(map.len());
+        let mut terms = Vec::new();
+        for (name, list) in map {
+            terms.extend(list);
+            experts.push((names.len(), terms.len()));
+            names.push(name);
+        }
+        Ok(Self {
+            names: names.into(),
+            experts,
+            terms,
+        })
     }
 }
 
@@ -85,14 +356,14 @@ pub struct Decision {
     /// Every expert that gets an assignment (the primary first).
     pub parallel_experts: Vec<String>,
     /// Final confidence per expert, 0..1.
-    pub scores: BTreeMap<String, f64>,
+    pub scores: ExpertScores,
     /// Keyword-only confidence per expert, 0..1.
-    pub keyword_scores: BTreeMap<String, f64>,
+    pub keyword_scores: ExpertScores,
     /// The learned layer's probability per expert, when it had a say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub learned_scores: Option<BTreeMap<String, f64>>,
+    pub learned_scores: Option<ExpertScores>,
     /// Matched terms per expert (negatives prefixed with `-`).
-    pub matched: BTreeMap<String, Vec<String>>,
+    pub matched: MatchedTerms,
     pub method: Method,
     /// True when a person should confirm the choice.
     pub needs_confirmation: bool,
@@ -107,23 +378,33 @@ enum Kind {
 }
 
 #[derive(Debug, Clone)]
-struct Term {
+struct Keyword {
     expert: usize,
     kind: Kind,
-    /// The term as written in the expert file.
-    label: String,
-    /// Stemmed tokens after the first.
-    rest: Vec<String>,
+    /// The term as shown: as written in the expert file, negatives with a
+    /// leading `-`.
+    shown: Term,
+    /// Vocabulary ids of the stemmed tokens after the first.
+    rest: Box<[u32]>,
 }
 
-/// Compiled keyword lists, indexed by first token for fast matching.
+/// Compiled keyword lists. Every stemmed token of every term gets a
+/// vocabulary id; a text's tokens are looked up once each, and terms are
+/// found by their first token and compared by id.
 #[derive(Debug, Clone)]
 pub struct Router {
-    names: Vec<String>,
-    index: HashMap<String, Vec<Term>, FnvBuild>,
+    names: Names,
+    vocab: HashMap<Box<str>, u32, FnvBuild>,
+    /// Per vocabulary id, the keywords that start with it (indices into
+    /// `keywords`).
+    starts: Vec<Vec<u32>>,
+    keywords: Vec<Keyword>,
     types: HashMap<String, usize>,
     config: RoutingConfig,
     fallback: usize,
+    /// `min_activation` and `multi_threshold` as the explanation shows them.
+    min_shown: String,
+    multi_shown: String,
 }
 
 /// FNV-1a for the keyword index: short keys, no adversary (the keys are the
@@ -153,6 +434,93 @@ impl std::hash::BuildHasher for FnvBuild {
     }
 }
 
+/// Appends `x` as `format!("{x:.2}")` would, without the general float
+/// formatter in the common case (a value clearly on one side of a rounding
+/// tie); ties and odd values take the general path, so the text is the same.
+fn push_2dp(out: &mut String, x: f64) {
+    let y = x * 100.0;
+    if x.is_sign_positive() && y < 1e9 {
+        let floor = y.floor();
+        let frac = y - floor;
+        if (frac - 0.5).abs() > 1e-6 {
+            let n = floor as u64 + u64::from(frac > 0.5);
+            push_u64(out, n / 100);
+            out.push('.');
+            let cents = (n % 100) as u8;
+            out.push(char::from(b'0' + cents / 10));
+            out.push(char::from(b'0' + cents % 10));
+            return;
+        }
+    }
+    use std::fmt::Write;
+    let _ = write!(out, "{x:.2}");
+}
+
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// What a text matched: the keywords in the order they were first found,
+/// the counts per expert and kind, and the keywords grouped as shown.
+#[derive(Default)]
+struct Hits {
+    found: Vec<u32>,
+    /// Per expert: activation, booster, negative matches.
+    counts: Vec<[i32; 3]>,
+    /// `found` grouped by expert (in name order), then kind (activation,
+    /// booster, negative), then the order found.
+    grouped: Vec<u32>,
+    /// Per expert, where its keywords end in `grouped`.
+    ends: Vec<usize>,
+    /// Per expert and kind, the next free place in `grouped` while grouping.
+    slots: Vec<[usize; 3]>,
+}
+
+impl Hits {
+    fn points(&self, expert: usize) -> i32 {
+        let [a, b, n] = self.counts[expert];
+        (ACTIVATION_POINTS * a + BOOSTER_POINTS * b + NEGATIVE_POINTS * n).clamp(0, 100)
+    }
+
+    /// One expert's matched keywords, as shown.
+    fn of(&self, expert: usize) -> &[u32] {
+        let start = if expert == 0 {
+            0
+        } else {
+            self.ends[expert - 1]
+        };
+        &self.grouped[start..self.ends[expert]]
+    }
+}
+
+/// Buffers one decision works in, kept per thread so that routing a text
+/// allocates only what the decision itself holds.
+#[derive(Default)]
+struct Scratch {
+    toks: Tokens,
+    ids: Vec<u32>,
+    hits: Hits,
+}
+
+/// Buffers larger than this (bytes) are not kept after a decision.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// Examples at which the learned layer reaches half its configured weight.
 pub const LEARNING_HALF_EXAMPLES: f64 = 50.0;
 
@@ -173,10 +541,10 @@ impl Decision {
             confidence: 1.0,
             strategy: Strategy::SingleExpert,
             parallel_experts: vec![expert.to_string()],
-            scores: BTreeMap::from([(expert.to_string(), 1.0)]),
-            keyword_scores: BTreeMap::new(),
+            scores: ExpertScores::from([(expert, 1.0)]),
+            keyword_scores: ExpertScores::default(),
             learned_scores: None,
-            matched: BTreeMap::new(),
+            matched: MatchedTerms::default(),
             method: Method::Person,
             needs_confirmation: false,
             explanation: match previous {
@@ -200,8 +568,10 @@ impl Decision {
 
 impl Router {
     pub fn new(config: &RoutingConfig, experts: &ExpertSet) -> Self {
-        let names = experts.names();
-        let mut index: HashMap<String, Vec<Term>, FnvBuild> = HashMap::default();
+        let names: Names = experts.names().into();
+        let mut vocab: HashMap<Box<str>, u32, FnvBuild> = HashMap::default();
+        let mut starts: Vec<Vec<u32>> = Vec::new();
+        let mut keywords: Vec<Keyword> = Vec::new();
         let mut types = HashMap::new();
         for (i, e) in experts.iter().enumerate() {
             for (kind, list) in [
@@ -210,21 +580,35 @@ impl Router {
                 (Kind::Negative, &e.negatives),
             ] {
                 for label in list {
-                    let toks = phrase(label);
-                    let Some((first, rest)) = toks.split_first() else {
+                    let ids: Vec<u32> = phrase(label)
+                        .into_iter()
+                        .map(|tok| {
+                            *vocab.entry(tok.into()).or_insert_with(|| {
+                                starts.push(Vec::new());
+                                (starts.len() - 1) as u32
+                            })
+                        })
+                        .collect();
+                    let Some((&first, rest)) = ids.split_first() else {
                         continue;
                     };
-                    let entry = index.entry(first.clone()).or_default();
                     // The same phrase twice in one list counts once.
-                    if !entry
-                        .iter()
-                        .any(|t| t.expert == i && t.kind == kind && t.rest == rest)
-                    {
-                        entry.push(Term {
+                    let dup = starts[first as usize].iter().any(|&k| {
+                        let k = &keywords[k as usize];
+                        k.expert == i && k.kind == kind && *k.rest == *rest
+                    });
+                    if !dup {
+                        starts[first as usize].push(keywords.len() as u32);
+                        let shown = if kind == Kind::Negative {
+                            Term::from(format!("-{label}").as_str())
+                        } else {
+                            Term::from(label.as_str())
+                        };
+                        keywords.push(Keyword {
                             expert: i,
                             kind,
-                            label: label.clone(),
-                            rest: rest.to_vec(),
+                            shown,
+                            rest: rest.into(),
                         });
                     }
                 }
@@ -237,10 +621,19 @@ impl Router {
             .iter()
             .position(|n| *n == config.fallback_expert)
             .unwrap_or(0);
+        let shown = |x: f64| {
+            let mut s = String::new();
+            push_2dp(&mut s, x);
+            s
+        };
         Self {
             names,
-            index,
+            vocab,
+            starts,
+            keywords,
             types,
+            min_shown: shown(config.min_activation),
+            multi_shown: shown(config.multi_threshold),
             config: config.clone(),
             fallback,
         }
@@ -250,40 +643,75 @@ impl Router {
         &self.names
     }
 
-    /// Raw keyword points and matched terms per expert.
-    fn keyword_points(&self, toks: &[String]) -> (Vec<i32>, Vec<Matched>) {
-        let n = self.names.len();
-        let mut matched = vec![Matched::default(); n];
-        for (pos, tok) in toks.iter().enumerate() {
-            let Some(terms) = self.index.get(tok) else {
+    /// Tokenizes `text` and finds the terms it matches, into `s`.
+    fn matches(&self, text: &str, s: &mut Scratch) {
+        s.toks.clear();
+        s.toks.push_text(text);
+        s.ids.clear();
+        s.ids.extend(
+            s.toks
+                .iter()
+                .map(|t| self.vocab.get(t).copied().unwrap_or(u32::MAX)),
+        );
+        let hits = &mut s.hits;
+        hits.found.clear();
+        hits.counts.clear();
+        hits.counts.resize(self.names.len(), [0; 3]);
+        let ids = &s.ids;
+        for (pos, &id) in ids.iter().enumerate() {
+            let Some(starting) = self.starts.get(id as usize) else {
                 continue;
             };
-            for term in terms {
-                let end = pos + 1 + term.rest.len();
-                if end > toks.len() || toks[pos + 1..end] != term.rest[..] {
+            for &k in starting {
+                let kw = &self.keywords[k as usize];
+                let end = pos + 1 + kw.rest.len();
+                if end > ids.len() || ids[pos + 1..end] != *kw.rest {
                     continue;
                 }
-                let m = &mut matched[term.expert];
-                let list = match term.kind {
-                    Kind::Activation => &mut m.activation,
-                    Kind::Booster => &mut m.boosters,
-                    Kind::Negative => &mut m.negatives,
-                };
-                if !list.contains(&term.label) {
-                    list.push(term.label.clone());
+                if !hits.found.contains(&k) {
+                    hits.found.push(k);
+                    hits.counts[kw.expert][kw.kind as usize] += 1;
                 }
             }
         }
-        let points = matched
-            .iter()
-            .map(|m| {
-                let raw = ACTIVATION_POINTS * m.activation.len() as i32
-                    + BOOSTER_POINTS * m.boosters.len() as i32
-                    + NEGATIVE_POINTS * m.negatives.len() as i32;
-                raw.clamp(0, 100)
-            })
+        // Group what was found: a counting sort by (expert, kind), stable.
+        let mut next: [usize; 3] = [0; 3];
+        hits.slots.clear();
+        hits.ends.clear();
+        let mut at = 0;
+        for c in &hits.counts {
+            for (kind, n) in c.iter().enumerate() {
+                next[kind] = at;
+                at += *n as usize;
+            }
+            hits.slots.push(next);
+            hits.ends.push(at);
+        }
+        hits.grouped.clear();
+        hits.grouped.resize(hits.found.len(), 0);
+        for &k in &hits.found {
+            let kw = &self.keywords[k as usize];
+            let slot = &mut hits.slots[kw.expert][kw.kind as usize];
+            hits.grouped[*slot] = k;
+            *slot += 1;
+        }
+    }
+
+    fn matched_terms(&self, hits: &Hits) -> MatchedTerms {
+        let experts = (0..self.names.len())
+            .filter(|&i| hits.counts[i] != [0; 3])
+            .map(|i| (i, hits.ends[i]))
             .collect();
-        (points, matched)
+        let terms = hits
+            .grouped
+            .iter()
+            .map(|&k| self.keywords[k as usize].shown.clone())
+            .collect();
+        MatchedTerms {
+            names: self.names.clone(),
+            experts,
+            terms,
+        }
     }
 
     /// Routes a task. `learned` is blended in when it has enough examples.
@@ -293,13 +721,36 @@ impl Router {
         task_type: Option<&str>,
         learned: Option<&LearnedModel>,
     ) -> Decision {
-        let toks = tokens(text);
-        let (points, matched) = self.keyword_points(&toks);
-        let keyword: Vec<f64> = points.iter().map(|p| f64::from(*p) / 100.0).collect();
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => {
+                let d = self.route_in(&mut s, text, task_type, learned);
+                if s.toks.capacity() > SCRATCH_KEEP {
+                    *s = Scratch::default();
+                }
+                d
+            }
+            Err(_) => self.route_in(&mut Scratch::default(), text, task_type, learned),
+        })
+    }
+
+    fn route_in(
+        &self,
+        s: &mut Scratch,
+        text: &str,
+        task_type: Option<&str>,
+        learned: Option<&LearnedModel>,
+    ) -> Decision {
+        self.matches(text, s);
+        let (toks, hits) = (&s.toks, &s.hits);
+        let n = self.names.len();
+        let keyword: Vec<f64> = (0..n).map(|i| f64::from(hits.points(i)) / 100.0).collect();
         let learning = &self.config.learning;
         let learned_probs = learned
             .filter(|m| learning.enabled && m.examples() >= u64::from(learning.min_examples))
-            .map(|m| m.probabilities(&toks, &self.names));
+            .map(|m| {
+                let owned: Vec<String> = toks.iter().map(str::to_string).collect();
+                m.probabilities(&owned, &self.names)
+            });
         let mut final_scores = keyword.clone();
         let mut blend = 0.0;
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
@@ -312,20 +763,12 @@ impl Router {
                 *s = (1.0 - blend) * *s + blend * lp;
             }
         }
-        let by_name = |v: &[f64]| -> BTreeMap<String, f64> {
-            self.names
-                .iter()
-                .cloned()
-                .zip(v.iter().map(|x| (x * 1000.0).round() / 1000.0))
-                .collect()
+        let by_name = |v: &[f64]| {
+            ExpertScores::new(
+                self.names.clone(),
+                v.iter().map(|x| (x * 1000.0).round() / 1000.0).collect(),
+            )
         };
-        let matched_map: BTreeMap<String, Vec<String>> = self
-            .names
-            .iter()
-            .zip(&matched)
-            .filter(|(_, m)| !m.is_empty())
-            .map(|(n, m)| (n.clone(), m.terms()))
-            .collect();
         let method = if learned_probs.is_some() {
             Method::KeywordsLearned
         } else {
@@ -343,7 +786,7 @@ impl Router {
                 scores: by_name(&scores),
                 keyword_scores: by_name(&keyword),
                 learned_scores: learned_probs.as_deref().map(by_name),
-                matched: matched_map,
+                matched: self.matched_terms(hits),
                 method: Method::Type,
                 needs_confirmation: false,
                 explanation: format!(
@@ -356,16 +799,11 @@ impl Router {
 
         // Rank: final score, then activation matches, then the fallback
         // expert, then name order (deterministic).
-        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| {
             final_scores[b]
                 .total_cmp(&final_scores[a])
-                .then(
-                    matched[b]
-                        .activation
-                        .len()
-                        .cmp(&matched[a].activation.len()),
-                )
+                .then(hits.counts[b][0].cmp(&hits.counts[a][0]))
                 .then((b == self.fallback).cmp(&(a == self.fallback)))
                 .then(a.cmp(&b))
         });
@@ -385,55 +823,66 @@ impl Router {
         } else {
             (Strategy::SingleExpert, top, vec![top])
         };
-        let describe = |i: usize| {
-            let terms = matched[i].terms();
-            if terms.is_empty() {
-                format!("{} {:.2}", self.names[i], final_scores[i])
-            } else {
-                format!(
-                    "{} {:.2} ({})",
-                    self.names[i],
-                    final_scores[i],
-                    terms.join(", ")
-                )
+        let describe = |out: &mut String, i: usize| {
+            out.push_str(&self.names[i]);
+            out.push(' ');
+            push_2dp(out, final_scores[i]);
+            if hits.counts[i] != [0; 3] {
+                out.push_str(" (");
+                for (n, &k) in hits.of(i).iter().enumerate() {
+                    if n > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&self.keywords[k as usize].shown);
+                }
+                out.push(')');
             }
         };
         let runner_up = order.get(1).copied().filter(|&i| final_scores[i] > 0.0);
-        let mut explanation = match strategy {
-            Strategy::SingleExpertLowConfidence if top_score <= 0.0 => format!(
-                "no expert matched; fallback {} needs a person to confirm",
-                self.names[primary]
-            ),
-            Strategy::SingleExpertLowConfidence => format!(
-                "{} is below the minimum {:.2}; a person should confirm",
-                describe(primary),
-                cfg.min_activation
-            ),
-            Strategy::MultiExpertParallel => format!(
-                "{} all reach {:.2}: parallel",
-                experts
-                    .iter()
-                    .map(|&i| describe(i))
-                    .collect::<Vec<_>>()
-                    .join(" + "),
-                cfg.multi_threshold
-            ),
-            Strategy::SingleExpert => match runner_up {
-                Some(r) => format!("{} over {}", describe(primary), describe(r)),
-                None => describe(primary),
-            },
-        };
+        let mut explanation = String::with_capacity(256);
+        match strategy {
+            Strategy::SingleExpertLowConfidence if top_score <= 0.0 => {
+                explanation.push_str("no expert matched; fallback ");
+                explanation.push_str(&self.names[primary]);
+                explanation.push_str(" needs a person to confirm");
+            }
+            Strategy::SingleExpertLowConfidence => {
+                describe(&mut explanation, primary);
+                explanation.push_str(" is below the minimum ");
+                explanation.push_str(&self.min_shown);
+                explanation.push_str("; a person should confirm");
+            }
+            Strategy::MultiExpertParallel => {
+                for (k, &i) in experts.iter().enumerate() {
+                    if k > 0 {
+                        explanation.push_str(" + ");
+                    }
+                    describe(&mut explanation, i);
+                }
+                explanation.push_str(" all reach ");
+                explanation.push_str(&self.multi_shown);
+                explanation.push_str(": parallel");
+            }
+            Strategy::SingleExpert => {
+                describe(&mut explanation, primary);
+                if let Some(r) = runner_up {
+                    explanation.push_str(" over ");
+                    describe(&mut explanation, r);
+                }
+            }
+        }
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
             let best = (0..p.len())
                 .max_by(|&a, &b| p[a].total_cmp(&p[b]))
                 .unwrap_or(primary);
-            explanation.push_str(&format!(
-                "; learned layer ({} examples, blended at {:.2}) favours {} at {:.2}",
-                m.examples(),
-                blend,
-                self.names[best],
-                p[best]
-            ));
+            explanation.push_str("; learned layer (");
+            push_u64(&mut explanation, m.examples());
+            explanation.push_str(" examples, blended at ");
+            push_2dp(&mut explanation, blend);
+            explanation.push_str(") favours ");
+            explanation.push_str(&self.names[best]);
+            explanation.push_str(" at ");
+            push_2dp(&mut explanation, p[best]);
         }
         Decision {
             primary_expert: self.names[primary].clone(),
@@ -443,7 +892,7 @@ impl Router {
             scores: by_name(&final_scores),
             keyword_scores: by_name(&keyword),
             learned_scores: learned_probs.as_deref().map(by_name),
-            matched: matched_map,
+            matched: self.matched_terms(hits),
             method,
             needs_confirmation: strategy == Strategy::SingleExpertLowConfidence,
             explanation,
@@ -639,5 +1088,52 @@ mod tests {
             "`deploy` is a word of its own: {:?}",
             d.matched
         );
+    }
+
+    #[test]
+    fn a_decision_serializes_as_maps_keyed_by_expert_and_reads_back() {
+        let r = router();
+        let d = r.route("implement and document the catalog", None, None);
+        let v = serde_json::to_value(&d).unwrap();
+        let names = [
+            "cicd",
+            "coordinator",
+            "development",
+            "inventory",
+            "security",
+        ];
+        let keys = |field: &str| -> Vec<String> {
+            v[field].as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys("scores"), names);
+        assert_eq!(keys("keyword_scores"), names);
+        assert_eq!(v["keyword_scores"]["inventory"], 0.2);
+        assert_eq!(keys("matched"), ["development", "inventory"]);
+        assert_eq!(
+            v["matched"]["inventory"],
+            serde_json::json!(["document", "catalog", "-implement"])
+        );
+        assert!(v.get("learned_scores").is_none());
+        let back: Decision = serde_json::from_value(v).unwrap();
+        assert_eq!(back, d);
+        let person = Decision::by_person("cicd", Some("security"));
+        let v = serde_json::to_value(&person).unwrap();
+        assert_eq!(v["scores"], serde_json::json!({"cicd": 1.0}));
+        assert_eq!(v["matched"], serde_json::json!({}));
+        assert_eq!(serde_json::from_value::<Decision>(v).unwrap(), person);
+    }
+
+    #[test]
+    fn scores_in_the_explanation_read_as_the_formatter_would_write_them() {
+        let mut values: Vec<f64> = (0..=2000).map(|i| f64::from(i) / 2000.0).collect();
+        values.extend([
+            0.125, 0.375, 0.005, 0.015, 0.035, 1e-12, 0.999_999, 1.0, 12.345,
+        ]);
+        values.extend((0..1000u32).map(|i| blend_weight(0.5, f64::from(i) / 1000.0, u64::from(i))));
+        for x in values {
+            let mut s = String::new();
+            push_2dp(&mut s, x);
+            assert_eq!(s, format!("{x:.2}"), "{x:e}");
+        }
     }
 }

@@ -5,30 +5,123 @@
 
 /// Splits text into stemmed tokens.
 pub fn tokens(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            // One allocation per token: lowercase in place, stem in place.
-            let lower = if w
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            {
-                w.to_string()
-            } else {
-                w.to_lowercase()
-            };
-            stem_owned(lower)
-        })
-        .collect()
+    let mut t = Tokens::default();
+    t.push_text(text);
+    t.iter().map(str::to_string).collect()
 }
 
-fn has_vowel(s: &str) -> bool {
-    s.chars()
-        .any(|c| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y'))
+/// The stemmed tokens of a text in one buffer: no allocation per token, and
+/// the buffers can be reused from one text to the next (`clear`).
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    /// Every token's bytes, back to back.
+    buf: String,
+    /// Where each token ends in `buf` (the next one starts there).
+    ends: Vec<usize>,
 }
 
-fn is_consonant(c: char) -> bool {
-    c.is_ascii_alphabetic() && !matches!(c, 'a' | 'e' | 'i' | 'o' | 'u')
+impl Tokens {
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Bytes held by the buffers.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// The `i`-th token.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Appends the tokens of `text`: lowercase runs of letters and digits,
+    /// each stemmed.
+    pub fn push_text(&mut self, text: &str) {
+        self.buf.reserve(text.len());
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let (alnum, width) = char_at(text, i);
+            if !alnum {
+                i += width;
+                continue;
+            }
+            let start = i;
+            let mut ascii = width == 1;
+            i += width;
+            while let Some(&b) = bytes.get(i) {
+                if b.is_ascii_alphanumeric() {
+                    i += 1;
+                } else if b.is_ascii() {
+                    break;
+                } else {
+                    let (alnum, width) = char_at(text, i);
+                    if !alnum {
+                        break;
+                    }
+                    ascii = false;
+                    i += width;
+                }
+            }
+            self.push_word(&text[start..i], ascii);
+        }
+    }
+
+    fn push_word(&mut self, word: &str, ascii: bool) {
+        let start = self.buf.len();
+        if ascii {
+            self.buf.push_str(word);
+            self.buf[start..].make_ascii_lowercase();
+        } else {
+            // Whole-string lowercasing: a final sigma depends on its place.
+            self.buf.push_str(&word.to_lowercase());
+        }
+        let (keep, tail) = stem_parts(&self.buf.as_bytes()[start..]);
+        self.buf.truncate(start + keep);
+        if let Some(t) = tail {
+            self.buf.push(char::from(t));
+        }
+        self.ends.push(self.buf.len());
+    }
+}
+
+/// Whether the character at byte `i` of `text` is a letter or digit, and
+/// its width in bytes.
+#[inline]
+fn char_at(text: &str, i: usize) -> (bool, usize) {
+    let b = text.as_bytes()[i];
+    if b.is_ascii() {
+        (b.is_ascii_alphanumeric(), 1)
+    } else {
+        match text[i..].chars().next() {
+            Some(c) => (c.is_alphanumeric(), c.len_utf8()),
+            None => (false, 1),
+        }
+    }
+}
+
+fn has_vowel(s: &[u8]) -> bool {
+    s.iter()
+        .any(|c| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u' | b'y'))
+}
+
+fn is_consonant(c: u8) -> bool {
+    c.is_ascii_alphabetic() && !matches!(c, b'a' | b'e' | b'i' | b'o' | b'u')
 }
 
 /// Reduces a lowercase word to its stem. Both sides of a match go through
@@ -40,61 +133,125 @@ fn is_consonant(c: char) -> bool {
 /// `-e` and a doubled final consonant are dropped. Words with digits are
 /// left alone (`cve-2024` splits into `cve`, `2024`; `k8s` stays `k8s`).
 pub fn stem(word: &str) -> String {
-    stem_owned(word.to_string())
+    let (keep, tail) = stem_parts(word.as_bytes());
+    let mut s = String::with_capacity(keep + 1);
+    s.push_str(&word[..keep]);
+    if let Some(t) = tail {
+        s.push(char::from(t));
+    }
+    s
 }
 
 /// `stem`, reusing the word's own allocation.
-pub fn stem_owned(word: String) -> String {
-    if word.len() <= 3 || word.bytes().any(|c| !c.is_ascii_lowercase()) {
-        return word;
+pub fn stem_owned(mut word: String) -> String {
+    let (keep, tail) = stem_parts(word.as_bytes());
+    word.truncate(keep);
+    if let Some(t) = tail {
+        word.push(char::from(t));
     }
-    let mut w = word;
+    word
+}
+
+/// A word while it is stemmed: a prefix of the original plus at most one
+/// replacement letter (`-ies` -> `-y`), so stemming never allocates.
+struct Stem<'a> {
+    head: &'a [u8],
+    tail: Option<u8>,
+}
+
+impl Stem<'_> {
+    fn len(&self) -> usize {
+        self.head.len() + usize::from(self.tail.is_some())
+    }
+
+    fn byte(&self, i: usize) -> u8 {
+        match self.tail {
+            Some(t) if i == self.head.len() => t,
+            _ => self.head[i],
+        }
+    }
+
+    fn ends_with(&self, suffix: &[u8]) -> bool {
+        let n = self.len();
+        suffix.len() <= n
+            && suffix
+                .iter()
+                .enumerate()
+                .all(|(k, &c)| self.byte(n - suffix.len() + k) == c)
+    }
+
+    fn pop(&mut self) {
+        if self.tail.take().is_none() {
+            self.head = &self.head[..self.head.len() - 1];
+        }
+    }
+}
+
+/// The stem of `w` as (length of the prefix of `w` to keep, a letter to
+/// append). See `stem` for the rules.
+fn stem_parts(w: &[u8]) -> (usize, Option<u8>) {
+    let n = w.len();
+    if n <= 3 || w.iter().any(|c| !c.is_ascii_lowercase()) {
+        return (n, None);
+    }
+    let mut s = Stem {
+        head: w,
+        tail: None,
+    };
     let mut stripped = true;
-    if let Some(base) = w.strip_suffix("ies").or_else(|| w.strip_suffix("ied")) {
-        if base.len() >= 2 {
-            w = format!("{base}y");
+    if w.ends_with(b"ies") || w.ends_with(b"ied") {
+        if n - 3 >= 2 {
+            s = Stem {
+                head: &w[..n - 3],
+                tail: Some(b'y'),
+            };
         }
-    } else if let Some(base) = w.strip_suffix("ing") {
+    } else if w.ends_with(b"ing") {
+        let base = &w[..n - 3];
         if base.len() >= 2 && has_vowel(base) {
-            w = base.to_string();
+            s.head = base;
         }
-    } else if let Some(base) = w.strip_suffix("ed") {
-        if base.len() >= 2 && has_vowel(base) && !base.ends_with('e') {
-            w = base.to_string();
+    } else if w.ends_with(b"ed") {
+        let base = &w[..n - 2];
+        if base.len() >= 2 && has_vowel(base) && !base.ends_with(b"e") {
+            s.head = base;
         }
-    } else if let Some(base) = w.strip_suffix("es") {
-        if ["s", "x", "z", "ch", "sh"]
+    } else if w.ends_with(b"es") {
+        let base = &w[..n - 2];
+        if [&b"s"[..], b"x", b"z", b"ch", b"sh"]
             .iter()
-            .any(|s| base.ends_with(s))
+            .any(|x| base.ends_with(x))
             && base.len() >= 3
         {
-            w = base.to_string();
+            s.head = base;
         } else {
-            w = format!("{base}e");
+            // base + "e": only the final "s" goes.
+            s.head = &w[..n - 1];
         }
     } else {
         stripped = false;
     }
     // A plural -s, only when no other suffix was taken off.
     if !stripped
-        && w.len() > 3
-        && w.ends_with('s')
-        && !w.ends_with("ss")
-        && !w.ends_with("us")
-        && !w.ends_with("is")
+        && s.len() > 3
+        && s.ends_with(b"s")
+        && !s.ends_with(b"ss")
+        && !s.ends_with(b"us")
+        && !s.ends_with(b"is")
     {
-        w.pop();
+        s.pop();
     }
-    if w.len() > 3 && w.ends_with('e') {
-        w.pop();
+    if s.len() > 3 && s.ends_with(b"e") {
+        s.pop();
     }
-    let chars: Vec<char> = w.chars().collect();
-    if let [.., a, b] = chars.as_slice() {
-        if a == b && is_consonant(*a) && chars.len() > 3 {
-            w.pop();
+    let len = s.len();
+    if len > 3 {
+        let (a, b) = (s.byte(len - 2), s.byte(len - 1));
+        if a == b && is_consonant(a) {
+            s.pop();
         }
     }
-    w
+    (s.head.len(), s.tail)
 }
 
 /// A phrase as a token sequence, for matching against `tokens(text)`.
@@ -148,6 +305,19 @@ mod tests {
             assert!(w.starts_with(&s) && s.len() + 1 >= w.len(), "{w} -> {s}");
         }
         assert_ne!(stem("string"), stem("str"));
+    }
+
+    #[test]
+    fn a_reused_buffer_gives_the_same_tokens() {
+        let mut t = Tokens::default();
+        t.push_text("A long first text, with Unicode: Straße, naïve, ΌΣΟΣ; tested");
+        for text in ["Testing the CI/CD Pipelines", "", "ΌΣΟΣ k8s", "x"] {
+            t.clear();
+            t.push_text(text);
+            let got: Vec<&str> = t.iter().collect();
+            assert_eq!(got, tokens(text), "{text}");
+        }
+        assert_eq!(tokens("ΌΣΟΣ Straße"), ["όσος", "straße"]);
     }
 
     #[test]
