@@ -339,7 +339,8 @@ impl Engine {
                 let Some(w) = state_workers.get(id) else {
                     continue;
                 };
-                if live.stop.is_some() || !procfs::is_running(live.pid) {
+                let alive = procfs::is_running(live.pid);
+                if live.stop.is_some() || !alive {
                     // Being stopped, or already gone: the runtime settles an
                     // exited process from its exit status and output.
                     continue;
@@ -415,7 +416,7 @@ impl Engine {
                     view.limits_from(e);
                 }
                 let obs = Observations {
-                    process_alive: procfs::is_running(live.pid),
+                    process_alive: alive,
                     last_output_at: live.progress.last_line_at,
                     last_hook_at: live.last_hook_at,
                     last_checkin_at: live.progress.last_checkin_at,

@@ -16,7 +16,13 @@ struct Stat {
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // One read into a stack buffer: this runs for every watched process on
+    // every PM pass, and a stat line is far shorter than the buffer.
+    let mut buf = [0u8; 2048];
+    let mut f = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    let s = std::str::from_utf8(&buf[..n]).ok()?;
     // The command name may contain spaces and parentheses: split after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();

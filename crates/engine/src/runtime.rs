@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -76,12 +76,19 @@ impl Tail {
         let Some(f) = self.file.as_mut() else {
             return Vec::new();
         };
-        let mut buf = Vec::new();
-        if f.seek(SeekFrom::Start(self.offset)).is_err() || f.read_to_end(&mut buf).is_err() {
-            return Vec::new();
+        // Positioned reads: with nothing new, one system call per tail.
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match f.read_at(&mut buf, self.offset) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.offset += n as u64;
+                    self.partial.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
         }
-        self.offset += buf.len() as u64;
-        self.partial.extend_from_slice(&buf);
         let mut lines = Vec::new();
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
@@ -93,6 +100,14 @@ impl Tail {
             }
         }
         lines
+    }
+
+    /// When the file was last written, from the open file.
+    fn modified(&self) -> std::io::Result<std::time::SystemTime> {
+        match &self.file {
+            Some(f) => f.metadata()?.modified(),
+            None => std::fs::metadata(&self.path)?.modified(),
+        }
     }
 
     /// The unterminated rest, once the writer is gone.
@@ -1402,8 +1417,8 @@ fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
     let written = if lines.is_empty() {
         now
     } else {
-        std::fs::metadata(&l.out.path)
-            .and_then(|m| m.modified())
+        l.out
+            .modified()
             .map(DateTime::<Utc>::from)
             .map_or(now, |t| t.min(now))
     };
