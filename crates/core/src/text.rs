@@ -46,7 +46,12 @@ impl Tokens {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        (0..self.len()).map(|i| self.get(i))
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let t = &self.buf[start..end];
+            start = end;
+            t
+        })
     }
 
     /// Appends the tokens of `text`: lowercase runs of letters and digits,
@@ -152,106 +157,72 @@ pub fn stem_owned(mut word: String) -> String {
     word
 }
 
-/// A word while it is stemmed: a prefix of the original plus at most one
-/// replacement letter (`-ies` -> `-y`), so stemming never allocates.
-struct Stem<'a> {
-    head: &'a [u8],
-    tail: Option<u8>,
-}
-
-impl Stem<'_> {
-    fn len(&self) -> usize {
-        self.head.len() + usize::from(self.tail.is_some())
-    }
-
-    fn byte(&self, i: usize) -> u8 {
-        match self.tail {
-            Some(t) if i == self.head.len() => t,
-            _ => self.head[i],
-        }
-    }
-
-    fn ends_with(&self, suffix: &[u8]) -> bool {
-        let n = self.len();
-        suffix.len() <= n
-            && suffix
-                .iter()
-                .enumerate()
-                .all(|(k, &c)| self.byte(n - suffix.len() + k) == c)
-    }
-
-    fn pop(&mut self) {
-        if self.tail.take().is_none() {
-            self.head = &self.head[..self.head.len() - 1];
-        }
-    }
-}
-
 /// The stem of `w` as (length of the prefix of `w` to keep, a letter to
-/// append). See `stem` for the rules.
+/// append: only `-ies`/`-ied` -> `-y` appends). See `stem` for the rules.
 fn stem_parts(w: &[u8]) -> (usize, Option<u8>) {
     let n = w.len();
     if n <= 3 || w.iter().any(|c| !c.is_ascii_lowercase()) {
         return (n, None);
     }
-    let mut s = Stem {
-        head: w,
-        tail: None,
-    };
-    let mut stripped = true;
-    if w.ends_with(b"ies") || w.ends_with(b"ied") {
+    // The kept prefix `w[..k]`; `stripped` once a suffix rule applied.
+    let (mut k, stripped) = if w.ends_with(b"ies") || w.ends_with(b"ied") {
         if n - 3 >= 2 {
-            s = Stem {
-                head: &w[..n - 3],
-                tail: Some(b'y'),
+            // base + "y": no final -e; a doubled final consonant is "yy".
+            return if n - 2 > 3 && w[n - 4] == b'y' {
+                (n - 3, None)
+            } else {
+                (n - 3, Some(b'y'))
             };
         }
+        (n, true)
     } else if w.ends_with(b"ing") {
         let base = &w[..n - 3];
-        if base.len() >= 2 && has_vowel(base) {
-            s.head = base;
-        }
+        (
+            if base.len() >= 2 && has_vowel(base) {
+                n - 3
+            } else {
+                n
+            },
+            true,
+        )
     } else if w.ends_with(b"ed") {
         let base = &w[..n - 2];
-        if base.len() >= 2 && has_vowel(base) && !base.ends_with(b"e") {
-            s.head = base;
-        }
+        (
+            if base.len() >= 2 && has_vowel(base) && !base.ends_with(b"e") {
+                n - 2
+            } else {
+                n
+            },
+            true,
+        )
     } else if w.ends_with(b"es") {
         let base = &w[..n - 2];
-        if [&b"s"[..], b"x", b"z", b"ch", b"sh"]
+        let sibilant = [&b"s"[..], b"x", b"z", b"ch", b"sh"]
             .iter()
-            .any(|x| base.ends_with(x))
-            && base.len() >= 3
-        {
-            s.head = base;
-        } else {
-            // base + "e": only the final "s" goes.
-            s.head = &w[..n - 1];
-        }
+            .any(|x| base.ends_with(x));
+        // After a sibilant the whole "es" goes, otherwise only the "s".
+        (
+            if sibilant && base.len() >= 3 {
+                n - 2
+            } else {
+                n - 1
+            },
+            true,
+        )
     } else {
-        stripped = false;
-    }
+        (n, false)
+    };
     // A plural -s, only when no other suffix was taken off.
-    if !stripped
-        && s.len() > 3
-        && s.ends_with(b"s")
-        && !s.ends_with(b"ss")
-        && !s.ends_with(b"us")
-        && !s.ends_with(b"is")
-    {
-        s.pop();
+    if !stripped && k > 3 && w[k - 1] == b's' && !matches!(w[k - 2], b's' | b'u' | b'i') {
+        k -= 1;
     }
-    if s.len() > 3 && s.ends_with(b"e") {
-        s.pop();
+    if k > 3 && w[k - 1] == b'e' {
+        k -= 1;
     }
-    let len = s.len();
-    if len > 3 {
-        let (a, b) = (s.byte(len - 2), s.byte(len - 1));
-        if a == b && is_consonant(a) {
-            s.pop();
-        }
+    if k > 3 && w[k - 2] == w[k - 1] && is_consonant(w[k - 1]) {
+        k -= 1;
     }
-    (s.head.len(), s.tail)
+    (k, None)
 }
 
 /// A phrase as a token sequence, for matching against `tokens(text)`.
