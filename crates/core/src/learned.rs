@@ -16,6 +16,11 @@ use crate::text::tokens;
 pub const CORRECTION_WEIGHT: f64 = 3.0;
 /// Weight of a successful outcome.
 pub const SUCCESS_WEIGHT: f64 = 1.0;
+/// The share of the class prior that is uniform over the experts; the rest
+/// follows how often each expert was seen. The examples are the tasks that
+/// were corrected or succeeded, a skewed sample of the work, so an expert
+/// seen rarely stays possible rather than being ruled out by its count.
+pub const PRIOR_UNIFORM_SHARE: f64 = 0.5;
 
 /// Where an example came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,10 +112,12 @@ impl LearnedModel {
         feats.extend(toks.windows(2).map(|w| format!("{} {}", w[0], w[1])));
         let v = self.vocabulary.len().max(1) as f64;
         let docs: f64 = self.doc_weight.values().sum::<f64>() + names.len() as f64;
+        let uniform = 1.0 / names.len().max(1) as f64;
         let logs: Vec<f64> = names
             .iter()
             .map(|name| {
-                let prior = (self.doc_weight.get(name).copied().unwrap_or(0.0) + 1.0) / docs;
+                let seen = (self.doc_weight.get(name).copied().unwrap_or(0.0) + 1.0) / docs;
+                let prior = PRIOR_UNIFORM_SHARE * uniform + (1.0 - PRIOR_UNIFORM_SHARE) * seen;
                 let total = self.totals.get(name).copied().unwrap_or(0.0);
                 let counts = self.word_counts.get(name);
                 let mut lp = prior.ln();
@@ -202,5 +209,26 @@ mod tests {
         });
         assert_eq!(m.examples(), 0);
         assert_eq!(m.outcomes["cicd"], (0, 1));
+    }
+
+    #[test]
+    fn an_expert_seen_rarely_is_not_ruled_out_by_its_count() {
+        let mut m = LearnedModel::default();
+        for i in 0..200 {
+            m.learn(&Example {
+                text: format!("add option number {i} to the parser"),
+                expert: "development".into(),
+                source: Source::Success,
+            });
+        }
+        for t in ["sanitize the filename", "sanitize user html"] {
+            m.learn(&Example {
+                text: t.into(),
+                expert: "security".into(),
+                source: Source::Success,
+            });
+        }
+        let p = m.probabilities(&tokens("sanitize it"), &names());
+        assert!(p[2] > p[1], "{p:?}");
     }
 }

@@ -359,7 +359,8 @@ pub struct Decision {
     pub scores: ExpertScores,
     /// Keyword-only confidence per expert, 0..1.
     pub keyword_scores: ExpertScores,
-    /// The learned layer's probability per expert, when it had a say.
+    /// The learned layer's probability per expert (calibrated, as blended),
+    /// when it had a say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_scores: Option<ExpertScores>,
     /// Matched terms per expert (negatives prefixed with `-`).
@@ -523,6 +524,29 @@ thread_local! {
 
 /// Examples at which the learned layer reaches half its configured weight.
 pub const LEARNING_HALF_EXAMPLES: f64 = 50.0;
+
+/// The learned layer's posterior is calibrated before it is blended: its
+/// log-probabilities are divided by this and renormalized. Naive Bayes
+/// counts every word in its own feature and again in the word pairs it
+/// forms, so it sees the same evidence about twice and is overconfident;
+/// uncalibrated, a near-certain model drowns a keyword score wherever the
+/// blend gives it a say. The model's first choice does not change.
+pub const LEARNED_TEMPERATURE: f64 = 2.0;
+
+/// `p` with its log-probabilities divided by `LEARNED_TEMPERATURE`,
+/// renormalized.
+pub fn calibrate(p: &[f64]) -> Vec<f64> {
+    let scaled: Vec<f64> = p
+        .iter()
+        .map(|x| x.powf(1.0 / LEARNED_TEMPERATURE))
+        .collect();
+    let sum: f64 = scaled.iter().sum();
+    if sum > 0.0 && sum.is_finite() {
+        scaled.iter().map(|x| x / sum).collect()
+    } else {
+        p.to_vec()
+    }
+}
 
 /// How much the learned layer counts in one decision: the configured
 /// weight, scaled down when the keywords are already confident (a clear
@@ -749,7 +773,7 @@ impl Router {
             .filter(|m| learning.enabled && m.examples() >= u64::from(learning.min_examples))
             .map(|m| {
                 let owned: Vec<String> = toks.iter().map(str::to_string).collect();
-                m.probabilities(&owned, &self.names)
+                calibrate(&m.probabilities(&owned, &self.names))
             });
         let mut final_scores = keyword.clone();
         let mut blend = 0.0;
@@ -1035,6 +1059,19 @@ mod tests {
             (d.primary_expert.as_str(), d.confidence, d.method),
             ("security", 0.95, Method::Type)
         );
+    }
+
+    #[test]
+    fn calibration_softens_the_learned_posterior_and_keeps_its_order() {
+        let p = [0.97, 0.02, 0.01];
+        let c = calibrate(&p);
+        assert!((c.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(c[0] < p[0] && c[1] > p[1] && c[2] > p[2], "{c:?}");
+        assert!(c[0] > c[1] && c[1] > c[2]);
+        // Twice the log-odds before, as the temperature says.
+        let before = (p[0] / p[1]).ln();
+        let after = (c[0] / c[1]).ln();
+        assert!((before / after - LEARNED_TEMPERATURE).abs() < 1e-9);
     }
 
     #[test]
