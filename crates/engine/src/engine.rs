@@ -654,6 +654,10 @@ impl Engine {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         self.process_inbox()?;
+        // The watcher reports requests as they arrive; the rescan for a lost
+        // event runs about once a second, not every tick.
+        let rescan_every = (1000 / tick_ms).max(1);
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
@@ -665,7 +669,10 @@ impl Engine {
                     }
                 }
                 _ = tick.tick() => {
-                    self.process_inbox()?;
+                    ticks += 1;
+                    if ticks.is_multiple_of(rescan_every) {
+                        self.process_inbox()?;
+                    }
                     self.tick_runtime()?;
                     self.tick_pm()?;
                     self.snapshot_if_due()?;

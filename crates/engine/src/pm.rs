@@ -85,6 +85,8 @@ pub struct PmState {
     /// When the process table and transcripts were last sampled.
     last_sample: Option<DateTime<Utc>>,
     dirty: bool,
+    /// When pm-state.json was last written.
+    last_written: Option<DateTime<Utc>>,
 }
 
 impl PmState {
@@ -98,6 +100,7 @@ impl PmState {
             last_tick: None,
             last_sample: None,
             dirty: true,
+            last_written: None,
         }
     }
 }
@@ -443,7 +446,11 @@ impl Engine {
                 .retain(|id, _| rt.live.contains_key(id) || state_workers.contains_key(id));
             pm.metrics.ticks += 1;
             pm.last_tick = Some(now);
-            pm.dirty = true;
+            // Watched workers change from tick to tick; with none, the file
+            // is only refreshed as a sign of life (see `write_pm_state`).
+            if !pm.workers.is_empty() {
+                pm.dirty = true;
+            }
         }
         for (view, obs, task_id, expert) in batch {
             for action in health::decide(&config.pm, &view, &obs, now) {
@@ -697,14 +704,22 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
     }
 
-    /// Writes pm-state.json (at most once a tick).
+    /// Writes pm-state.json: at most once a tick when something in it
+    /// changed, and every half minute anyway as the PM's sign of life. It is
+    /// derived state, rebuilt by the next tick, so it is not fsynced: an idle
+    /// app does not touch the disk every second.
     fn write_pm_state(&self, now: DateTime<Utc>) {
+        const SIGN_OF_LIFE_SECS: i64 = 30;
         let body = {
             let mut pm = self.pm();
-            if !pm.dirty {
+            let stale = pm
+                .last_written
+                .is_none_or(|t| now - t >= chrono::Duration::seconds(SIGN_OF_LIFE_SECS));
+            if !pm.dirty && !stale {
                 return;
             }
             pm.dirty = false;
+            pm.last_written = Some(now);
             let workers: BTreeMap<String, &PmWorker> =
                 pm.workers.iter().map(|(k, v)| (k.to_string(), v)).collect();
             serde_json::to_vec_pretty(&serde_json::json!({
@@ -717,7 +732,7 @@ impl Engine {
             }))
             .unwrap_or_default()
         };
-        if let Err(e) = crate::snapshot::write_atomic(&self.inner.home.pm_snapshot(), &body) {
+        if let Err(e) = crate::snapshot::replace(&self.inner.home.pm_snapshot(), &body) {
             warn!("cannot write pm-state.json: {e}");
         }
     }

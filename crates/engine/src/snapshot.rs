@@ -17,6 +17,17 @@ use crate::error::EngineError;
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    write_by_rename(path, bytes, true)
+}
+
+/// Replaces a derived file (one rebuilt from the journal or the next tick)
+/// by rename, so readers see the old or the new version, never a torn one,
+/// without forcing it to disk.
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    write_by_rename(path, bytes, false)
+}
+
+fn write_by_rename(path: &Path, bytes: &[u8], durable: bool) -> Result<(), EngineError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -32,10 +43,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
             .open(&tmp)
             .map_err(io)?;
         f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        if durable {
+            f.sync_all().map_err(io)?;
+        }
     }
     fs::rename(&tmp, path).map_err(io)?;
-    sync_dir(dir);
+    if durable {
+        sync_dir(dir);
+    }
     Ok(())
 }
 
