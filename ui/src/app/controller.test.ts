@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { CortexApi } from "../api";
 import type { EngineEvent, Status } from "../types";
 import { alert, decision, iso, task, worker } from "../logic/__tests__/fixtures";
-import { Controller } from "./controller";
+import { clockStep, Controller } from "./controller";
 import { initialState, type AppState } from "./state";
 
 const status = (over: Partial<Status> = {}): Status => ({
@@ -81,6 +81,31 @@ describe("controller", () => {
     expect(s.lastUpdateMs).toBe(now);
     expect(c.series.active.map((p) => p.v)).toEqual([1]);
     expect(c.series.success.map((p) => p.v)).toEqual([50]);
+  });
+
+  it("moves relative times every second while news is fresh, then less often", async () => {
+    const start = now;
+    now += 1000;
+    c.tick();
+    expect(s.nowMs).toBe(start + 1000);
+    now = start + 70_000; // the newest news is over a minute old
+    c.tick();
+    expect(s.nowMs).toBe(start + 70_000);
+    now += 1000;
+    c.tick();
+    expect(s.nowMs).toBe(start + 70_000); // "1m ago" cannot have changed
+    now += 9000;
+    c.tick();
+    expect(s.nowMs).toBe(start + 80_000);
+    f.emit({ type: "alert", alert: alert({ severity: "warning" }) });
+    await vi.advanceTimersByTimeAsync(0);
+    now += 1000;
+    c.tick();
+    expect(s.nowMs).toBe(now); // fresh news: back to every second
+    expect(clockStep(0)).toBe(1000);
+    expect(clockStep(59_999)).toBe(1000);
+    expect(clockStep(60_000)).toBe(10_000);
+    expect(clockStep(3_600_000)).toBe(60_000);
   });
 
   it("applies events and re-fetches the status once for a burst", async () => {

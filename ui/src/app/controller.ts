@@ -140,12 +140,15 @@ export class Controller {
   }
 
   /**
-   * The one-second clock: relative times, the tables' clock (every
+   * The one-second clock: relative times (moved as often as their wording
+   * can change: every second while the newest news is under a minute old,
+   * then every 10 s, then every minute, so an idle window is not redrawn
+   * every second), the tables' clock (every
    * `tableClockMs`) and the chart series' pending samples.
    */
   tick(): void {
     const t = this.now();
-    this.s.nowMs = t;
+    if (t - this.s.nowMs >= clockStep(t - (this.s.lastUpdateMs ?? t)) || t < this.s.nowMs) this.s.nowMs = t;
     if (t - this.s.tableNowMs >= this.opts.tableClockMs || t < this.s.tableNowMs) this.s.tableNowMs = t;
     this.takeSample("active");
     this.takeSample("success");
@@ -539,4 +542,14 @@ export class Controller {
   closeToast(id: number): void {
     this.s.toasts = this.s.toasts.filter((t) => t.id !== id);
   }
+}
+
+/**
+ * How often relative times need moving when the newest thing shown is `ageMs`
+ * old: "12s ago" changes every second; "3m ago" is late by at most 10 s.
+ */
+export function clockStep(ageMs: number): number {
+  if (ageMs < 60_000) return 1000;
+  if (ageMs < 3_600_000) return 10_000;
+  return 60_000;
 }
