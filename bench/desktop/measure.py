@@ -3,8 +3,12 @@
 its WebKit processes (from /proc/<pid>/smaps_rollup), and CPU over a window,
 with 0 and with N fake workers each printing a line a second.
 
-Usage (from the repository, after `make ui` and a build of the app):
-    python3 bench/desktop/measure.py [--workers 50] [--window 30]
+Usage (from the repository, after `make ui` and a release build of the app,
+the CLI and the fake agent: `cargo build --release -p cortex-desktop -p
+cortex-cli -p cortex-tests`):
+    python3 bench/desktop/measure.py [--workers 50] [--window 30] [--profile release|debug] [--no-baseline]
+The baseline, a Tauri window with an empty page, is built with
+`cargo build --release -p cortex-bare-window`.
 Needs Xvfb and dbus-run-session (installed by `make test`). Every process it
 starts is ended by its pid; results go to bench/desktop/results.json."""
 import argparse
@@ -86,7 +90,40 @@ def measure(app_pid, window):
         "pss_mb": round(sum(pss_kb(p) for p in procs) / 1024, 1),
         "cpu_percent_of_one_core": round(100 * used / elapsed, 2),
         "processes": {f"{comm(p)}[{p}]": round(pss_kb(p) / 1024, 1) for p in procs},
+        "cpu_percent_by_process": {
+            f"{comm(p)}[{p}]": round(100 * (cpu_ticks(p) - t0.get(p, 0)) / hz / elapsed, 2) for p in procs
+        },
     }
+
+
+def measure_bare(env, a):
+    """The baseline: a Tauri window with an empty page, same build profile."""
+    exe = os.path.join(BIN, "cortex-bare-window")
+    if not os.path.exists(exe):
+        sys.exit(f"{exe} is missing: cargo build --{a.profile} -p cortex-bare-window"
+                 if a.profile == "release" else f"{exe} is missing: cargo build -p cortex-bare-window")
+    proc = subprocess.Popen(["dbus-run-session", "--", exe], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        found = {}
+
+        def up():
+            for p in descendants(proc.pid):
+                if comm(p).startswith("cortex-bare"):
+                    found["pid"] = p
+                    return any(comm(c).startswith("WebKitWeb") for c in descendants(p))
+            return False
+
+        wait_for(up, 30, "the bare window and its web process")
+        time.sleep(a.settle)
+        return measure(found["pid"], a.window)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def wait_for(cond, limit, what):
@@ -103,7 +140,13 @@ def main():
     ap.add_argument("--workers", type=int, default=50)
     ap.add_argument("--window", type=int, default=30)
     ap.add_argument("--settle", type=int, default=10)
+    ap.add_argument("--profile", choices=("release", "debug"), default="release",
+                    help="which build to measure (default release: what users run)")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip measuring the bare Tauri window (bench/desktop/bare-window)")
     a = ap.parse_args()
+    global BIN
+    BIN = os.path.join(ROOT, "target", a.profile)
     for tool in ("Xvfb", "dbus-run-session"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run `make test` once to install the test tools")
@@ -130,6 +173,10 @@ def main():
         time.sleep(1)
         env = dict(os.environ, DISPLAY=display, CORTEX_HOME=home, WEBKIT_DISABLE_DMABUF_RENDERER="1",
                    CORTEX_LOG="warn")
+        bare = None
+        if not a.no_baseline:
+            bare = measure_bare(env, a)
+            print(f"bare Tauri window (empty page): PSS {bare['pss_mb']} MB, CPU {bare['cpu_percent_of_one_core']}% of a core")
         app = subprocess.Popen(["dbus-run-session", "--", f"{BIN}/cortex-desktop"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         started.append(app)
@@ -160,7 +207,11 @@ def main():
         time.sleep(a.settle)
         busy = measure(app_pid, a.window)
         print(f"{a.workers} workers: PSS {busy['pss_mb']} MB, CPU {busy['cpu_percent_of_one_core']}% of a core")
-        result = {"idle": idle, "with_workers": busy, "workers": a.workers, "window_secs": a.window}
+        result = {"bare_window": bare, "idle": idle, "with_workers": busy, "workers": a.workers,
+                  "window_secs": a.window, "profile": a.profile}
+        if bare:
+            for name, m in (("idle", idle), (f"{a.workers} workers", busy)):
+                print(f"{name} / bare window: {m['pss_mb'] / bare['pss_mb']:.2f}x PSS (goal <= 1.15x with workers)")
         with open(os.path.join(ROOT, "bench", "desktop", "results.json"), "w") as f:
             json.dump(result, f, indent=2)
     finally:
