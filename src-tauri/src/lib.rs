@@ -57,6 +57,7 @@ pub fn run() {
     if heartbeat::handle_command_line() {
         return;
     }
+    lean_web_process();
     login_path::merge_login_shell_path();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -135,6 +136,19 @@ pub fn run() {
         RunEvent::Exit => quit_engine(handle),
         _ => {}
     });
+}
+
+/// The dashboard's scripts are small and event-driven, so on Linux the web
+/// process runs them in JavaScriptCore's interpreter: its JIT tiers cost
+/// 14-24 MB of the web process's memory (measured with
+/// `bench/desktop/measure.py`) for speed this page does not need. A value the
+/// user set is kept. Called before any thread exists: WebKit's processes
+/// inherit the environment when they start.
+fn lean_web_process() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("JSC_useJIT").is_none() {
+        std::env::set_var("JSC_useJIT", "0");
+    }
 }
 
 /// Stops the engine loop; `on_quit` decides whether workers keep running.
