@@ -135,7 +135,6 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let dir = wdir.join(format!("attempt-{}", spec.attempt));
     std::fs::create_dir_all(&dir)
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", dir.display())))?;
-    write_plain(&dir.join("prompt.txt"), spec.prompt.as_bytes())?;
     let mut argv: Vec<String> = spec.command.to_vec();
     let mut session_id = None;
     match spec.agent.driver {
@@ -207,6 +206,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let meta = serde_json::json!({
         "worker_id": spec.worker_id, "attempt": spec.attempt, "driver": spec.agent.driver,
         "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
+        "prompt": spec.prompt,
     });
     write_plain(&dir.join("meta.json"), meta.to_string().as_bytes())?;
     let stream = spec.stream_input && spec.agent.driver == Driver::Claude;

@@ -1129,7 +1129,7 @@ impl Engine {
     /// from a few threads: most of a start is waiting (for the file system,
     /// and for the kernel until the agent has exec'd), so the starts overlap.
     fn start_all(&self, workers: &[Worker], now: DateTime<Utc>) -> Result<(), EngineError> {
-        const STARTERS: usize = 4;
+        const STARTERS: usize = 8;
         if workers.len() < 2 {
             return workers
                 .iter()
