@@ -54,6 +54,10 @@ pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
         return;
     }
     let body = cortex_core::redact::redact(&alert.message);
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if clickable::show(app, &title(alert), &body, click_target(alert)) {
+        return;
+    }
     if let Err(e) = app
         .notification()
         .builder()
@@ -62,6 +66,71 @@ pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
         .show()
     {
         tracing::warn!("notification not shown: {e}");
+    }
+}
+
+/// The worker a click on the notification opens: the alert's own worker;
+/// a summary opens the dashboard.
+pub fn click_target(alert: &Alert) -> Option<String> {
+    if alert.summarized.is_empty() {
+        alert.worker_id.as_ref().map(|w| w.to_string())
+    } else {
+        None
+    }
+}
+
+/// Linux and the BSDs: notifications through org.freedesktop.Notifications
+/// with a default action, so clicking one brings the dashboard to its worker
+/// (the notification plugin shows them without actions).
+#[cfg(all(unix, not(target_os = "macos")))]
+mod clickable {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tauri::{AppHandle, Emitter};
+
+    /// Notifications whose click is being waited for, each on a thread that
+    /// ends when its notification closes. Past this many, a notification is
+    /// still shown but not clickable.
+    const MAX_WAITING: usize = 16;
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+    /// Shows the notification; false if the notification service refused it.
+    pub fn show(app: &AppHandle, title: &str, body: &str, worker: Option<String>) -> bool {
+        let clickable = WAITING.fetch_add(1, Ordering::SeqCst) < MAX_WAITING;
+        let mut n = notify_rust::Notification::new();
+        n.appname("Cortex").summary(title).body(body);
+        if clickable {
+            n.action("default", "Open");
+        }
+        let handle = match n.show() {
+            Ok(h) => h,
+            Err(e) => {
+                WAITING.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!("notification not shown through D-Bus: {e}");
+                return false;
+            }
+        };
+        if !clickable {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            return true;
+        }
+        let app = app.clone();
+        let spawned = std::thread::Builder::new()
+            .name("notification-click".into())
+            .spawn(move || {
+                handle.wait_for_action(|action| {
+                    if action == "default" {
+                        crate::show_main(&app);
+                        if let Some(w) = worker {
+                            let _ = app.emit(crate::events::FOCUS_WORKER_EVENT, w);
+                        }
+                    }
+                });
+                WAITING.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+        }
+        true
     }
 }
 
@@ -122,5 +191,21 @@ mod tests {
             "a summary notifies if any part would"
         );
         assert_eq!(title(&summary), "Cortex: 3 workers need attention");
+    }
+
+    #[test]
+    fn a_click_opens_the_alerts_worker_and_a_summary_opens_the_dashboard() {
+        let mut one = alert(AlertKind::Stalled, "stalled");
+        assert_eq!(click_target(&one), None);
+        let id = cortex_core::id::WorkerId::parse("w-01j0000000000000000000000a");
+        assert!(id.is_some(), "a valid worker id");
+        one.worker_id = id;
+        assert_eq!(
+            click_target(&one).as_deref(),
+            Some("w-01j0000000000000000000000a")
+        );
+        let mut summary = one.clone();
+        summary.summarized = vec![alert(AlertKind::Zombie, "z")];
+        assert_eq!(click_target(&summary), None);
     }
 }

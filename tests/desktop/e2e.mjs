@@ -6,7 +6,8 @@
 // 1. a task submitted from the UI shows its routing preview, runs on a
 //    (fake) worker that appears and completes, and the counts update;
 // 2. a worker that hangs gets the stalled badge, and a native notification
-//    is sent over D-Bus (observed with dbus-monitor);
+//    is sent over D-Bus (observed with dbus-monitor); clicking it (the
+//    daemon's default action) opens the dashboard on that worker;
 // 3. kill from the UI ends that worker;
 // and it measures how long an engine state change takes to show in the UI.
 
@@ -208,6 +209,27 @@ async function main() {
         return null;
       });
       log(`notification delivered over D-Bus: Notify answered with id ${id}`);
+    });
+
+    await step("clicking the notification opens the dashboard on that worker", async () => {
+      await click('[data-testid="nav-overview"]');
+      // The daemon's own default action, as a click on the bubble does: dunst
+      // emits ActionInvoked for the notification on top.
+      await until("dunst shows the notification", async () => {
+        try {
+          return Number(execFileSync("dunstctl", ["count", "displayed"], { encoding: "utf8" }).trim()) > 0;
+        } catch {
+          return false;
+        }
+      });
+      execFileSync("dunstctl", ["action", "0"]);
+      const detail = await until("the worker's detail page", async () => {
+        const d = (await find(`[data-testid="worker-detail"][data-worker-id="${hung}"]`))[0];
+        return d && (await wd("GET", `/session/${session}/element/${d}/displayed`)) && d;
+      });
+      log(`ActionInvoked -> the app shows worker ${hung} (${await text(detail).then((t) => t.split("\n")[0])})`);
+      await screenshot("05b-notification-click");
+      await click('[data-testid="nav-workers"]');
     });
 
     await step("kill from the UI ends the worker", async () => {
