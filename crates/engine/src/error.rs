@@ -16,6 +16,8 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error("no task {0}")]
     UnknownTask(String),
+    #[error("no worker {0} (see `cortex workers`)")]
+    UnknownWorker(String),
     #[error("unknown expert `{given}`, expected one of: {}", known.join(", "))]
     UnknownExpert { given: String, known: Vec<String> },
     #[error("task {id} is already {status}: nothing to cancel")]
@@ -60,6 +62,7 @@ impl EngineError {
             Self::Input(_)
                 | Self::Config(_)
                 | Self::UnknownTask(_)
+                | Self::UnknownWorker(_)
                 | Self::UnknownExpert { .. }
                 | Self::BadValue(_)
                 | Self::AlreadyFinished { .. }
@@ -72,6 +75,7 @@ impl EngineError {
             Self::Input(_) => "bad_input",
             Self::Config(_) => "bad_config",
             Self::UnknownTask(_) => "unknown_task",
+            Self::UnknownWorker(_) => "unknown_worker",
             Self::UnknownExpert { .. } => "unknown_expert",
             Self::AlreadyFinished { .. } => "already_finished",
             Self::Owned { .. } => "home_owned",

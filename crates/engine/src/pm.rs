@@ -701,7 +701,7 @@ impl Engine {
             .or_default() += 1;
         self.emit_worker(&wid);
         self.worker(id)
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
     }
 
     /// Writes pm-state.json: at most once a tick when something in it

@@ -1169,7 +1169,7 @@ impl Engine {
         if text.is_empty() {
             return Err(EngineError::BadValue("the nudge text is empty".into()));
         }
-        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownWorker(id.to_string()))?;
         // An agent reading stream-json on stdin gets the message as it runs.
         let fifo = self
             .runtime()
@@ -1189,7 +1189,7 @@ impl Engine {
             );
             return self
                 .worker(id)
-                .ok_or_else(|| EngineError::UnknownTask(id.to_string()));
+                .ok_or_else(|| EngineError::UnknownWorker(id.to_string()));
         }
         // Otherwise: resume the conversation with the message as the prompt.
         self.runtime()
@@ -1263,7 +1263,7 @@ impl Engine {
     pub(crate) fn worker_record(&self, id: &str) -> Result<Worker, EngineError> {
         WorkerId::parse(id)
             .and_then(|wid| self.store().state().worker(&wid).cloned())
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
     }
 
     /// Restarts a worker: its live attempt (if any) is stopped and a new one
@@ -1283,7 +1283,7 @@ impl Engine {
         self.start_attempt(&w, Some("restarted by a person".into()), clock::now())?;
         self.store().sync()?;
         self.worker(id)
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
     }
 
     fn stop_worker(
@@ -1311,7 +1311,7 @@ impl Engine {
             }
         }
         self.worker(id)
-            .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
     }
 
     /// Stops a worker's process tree synchronously when no runtime runs

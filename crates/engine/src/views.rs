@@ -152,14 +152,14 @@ impl Engine {
 
     /// A worker's transcript, every attempt, readable.
     pub fn transcript(&self, worker: &str) -> Result<Vec<TranscriptEntry>, EngineError> {
-        let id =
-            WorkerId::parse(worker).ok_or_else(|| EngineError::UnknownTask(worker.to_string()))?;
+        let id = WorkerId::parse(worker)
+            .ok_or_else(|| EngineError::UnknownWorker(worker.to_string()))?;
         let attempts = self
             .store()
             .state()
             .worker(&id)
             .map(|w| w.attempts.iter().map(|a| a.n).collect::<Vec<_>>())
-            .ok_or_else(|| EngineError::UnknownTask(worker.to_string()))?;
+            .ok_or_else(|| EngineError::UnknownWorker(worker.to_string()))?;
         let mut out = Vec::new();
         for n in attempts {
             let path = self

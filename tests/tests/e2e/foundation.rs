@@ -280,6 +280,14 @@ fn bad_input_gets_a_clear_error_exit_2_and_changes_nothing() {
             "workdir /does/not/exist is not usable",
         ),
         (vec!["cancel", "t-nope"], "no task t-nope"),
+        (
+            vec!["kill", "w-0000000000000000000000000a"],
+            "no worker w-0000000000000000000000000a",
+        ),
+        (
+            vec!["extend", "w-0000000000000000000000000a", "--minutes", "5"],
+            "no worker w-0000000000000000000000000a",
+        ),
     ];
     for (args, needle) in cases {
         let out = h.cortex(&args);
