@@ -1,10 +1,9 @@
-//! `cortex-desktop heartbeat --home H --worker W [--attempt N] [--hook E]
+//! `cortex-desktop heartbeat --home H [--worker W] [--attempt N] [--hook E]
 //! [--progress P] [--message T]`: the same check-in `cortex heartbeat`
 //! records, so the hooks of workers started by the app work without the CLI
 //! installed. Reads the hook's JSON on stdin for the tool name only.
 
-use cortex_core::id::WorkerId;
-use cortex_engine::runtime::record_check_in;
+use cortex_engine::runtime::{check_in_worker, record_check_in};
 use cortex_engine::Home;
 
 /// Handles the command line if it is a heartbeat; true when it was one.
@@ -19,12 +18,16 @@ pub fn handle_command_line() -> bool {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let (Some(home), Some(worker)) = (
-        value("--home"),
-        value("--worker").and_then(|w| WorkerId::parse(&w)),
-    ) else {
-        eprintln!("cortex-desktop heartbeat: --home DIR and --worker ID are required");
+    let Some(home) = value("--home") else {
+        eprintln!("cortex-desktop heartbeat: --home DIR is required");
         std::process::exit(2);
+    };
+    let worker = match check_in_worker(value("--worker").as_deref()) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("cortex-desktop heartbeat: {e}");
+            std::process::exit(2);
+        }
     };
     let result = record_check_in(
         &Home::new(home),

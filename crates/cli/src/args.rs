@@ -93,8 +93,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct HeartbeatArgs {
+    /// The worker (default: `CORTEX_WORKER_ID`, which every agent and its hooks inherit).
     #[arg(long, value_name = "ID")]
-    pub worker: String,
+    pub worker: Option<String>,
     #[arg(long, value_name = "N")]
     pub attempt: Option<u32>,
     /// Progress in percent.

@@ -6,7 +6,7 @@ use cortex_core::id::WorkerId;
 use cortex_core::transcript::render_line;
 use cortex_engine::engine::view;
 use cortex_engine::inbox::InboxOp;
-use cortex_engine::runtime::{record_check_in, WorkerDto};
+use cortex_engine::runtime::{check_in_worker, record_check_in, WorkerDto};
 use cortex_engine::Home;
 
 use crate::args::HeartbeatArgs;
@@ -140,7 +140,7 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
 }
 
 pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
-    let id = parse_worker(&a.worker)?;
+    let id = check_in_worker(a.worker.as_deref())?;
     record_check_in(home, &id, a.attempt, a.hook, a.progress, a.message)?;
     Ok(())
 }

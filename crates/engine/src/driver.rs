@@ -95,14 +95,13 @@ pub fn shell_quote(s: &str) -> String {
 pub fn hook_settings(spec: &AttemptSpec<'_>) -> serde_json::Value {
     let mut hooks = serde_json::Map::new();
     for event in HOOK_EVENTS {
+        // The worker and attempt come from `CORTEX_WORKER_ID` and
+        // `CORTEX_ATTEMPT`, which the agent and so its hooks inherit: one
+        // file serves every worker of the home.
         let mut argv: Vec<String> = spec.heartbeat_command.to_vec();
         argv.extend([
             "--home".into(),
             spec.home.root().display().to_string(),
-            "--worker".into(),
-            spec.worker_id.to_string(),
-            "--attempt".into(),
-            spec.attempt.to_string(),
             "--hook".into(),
             event.to_string(),
         ]);
@@ -119,6 +118,27 @@ pub fn hook_settings(spec: &AttemptSpec<'_>) -> serde_json::Value {
         hooks.insert(event.to_string(), serde_json::json!([entry]));
     }
     serde_json::json!({ "hooks": hooks })
+}
+
+/// Writes the home's hooks settings unless the file already says exactly
+/// this (the common case: it depends only on the home and the heartbeat
+/// command). Replaced by rename, so an agent starting meanwhile reads a
+/// whole file.
+fn ensure_hook_settings(spec: &AttemptSpec<'_>) -> Result<PathBuf, SpawnError> {
+    let path = spec.home.hook_settings_file();
+    let body = serde_json::to_vec_pretty(&hook_settings(spec)).unwrap_or_default();
+    if std::fs::read(&path).is_ok_and(|old| old == body) {
+        return Ok(path);
+    }
+    let tmp = path.with_file_name(format!(
+        ".hooks.{}.{}.tmp",
+        std::process::id(),
+        spec.worker_id
+    ));
+    write_plain(&tmp, &body)?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
 }
 
 /// The prompt of a restarted attempt: the conversation is resumed, so it
@@ -139,9 +159,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let mut session_id = None;
     match spec.agent.driver {
         Driver::Claude => {
-            let settings = wdir.join("settings.json");
-            let body = serde_json::to_vec_pretty(&hook_settings(spec)).unwrap_or_default();
-            write_plain(&settings, &body)?;
+            let settings = ensure_hook_settings(spec)?;
             if spec.stream_input {
                 argv.extend(["--input-format".into(), "stream-json".into()]);
             } else {
@@ -287,9 +305,19 @@ mod tests {
         let i = p.launch.argv.iter().position(|a| a == "-p").unwrap();
         assert_eq!(p.launch.argv[i + 1], prompt);
         assert!(p.launch.argv.contains(&"--session-id".to_string()));
-        let settings =
-            std::fs::read_to_string(home.workers_dir().join("w-abc/settings.json")).unwrap();
+        let settings = std::fs::read_to_string(home.hook_settings_file()).unwrap();
         assert!(!settings.contains("whoami"));
+        assert!(!settings.contains("w-abc"), "one file for every worker");
+        let i = p
+            .launch
+            .argv
+            .iter()
+            .position(|a| a == "--settings")
+            .unwrap();
+        assert_eq!(
+            p.launch.argv[i + 1],
+            home.hook_settings_file().display().to_string()
+        );
         assert!(
             settings.contains("'/opt/cortex bin/cortex' heartbeat"),
             "{settings}"

@@ -87,6 +87,12 @@ impl Home {
     pub fn worker_snapshot(&self) -> PathBuf {
         self.root.join("worker-pool.json")
     }
+    /// The Claude Code settings every worker's agent gets: hooks that report
+    /// to this home.
+    pub fn hook_settings_file(&self) -> PathBuf {
+        self.root.join("hooks-settings.json")
+    }
+
     pub fn pm_snapshot(&self) -> PathBuf {
         self.root.join("pm-state.json")
     }

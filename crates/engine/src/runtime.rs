@@ -367,6 +367,22 @@ pub struct Heartbeat {
     pub message: Option<String>,
 }
 
+/// The worker a check-in is about: the given id, else the
+/// `CORTEX_WORKER_ID` the agent (and so its hooks) inherited.
+pub fn check_in_worker(given: Option<&str>) -> Result<WorkerId, EngineError> {
+    let id = given
+        .map(str::to_string)
+        .or_else(|| std::env::var("CORTEX_WORKER_ID").ok())
+        .ok_or_else(|| {
+            EngineError::BadValue(
+                "no worker: pass --worker ID, or run it from a worker's hook (CORTEX_WORKER_ID)"
+                    .into(),
+            )
+        })?;
+    WorkerId::parse(&id)
+        .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a worker id (w-...)")))
+}
+
 /// Records a check-in as `cortex heartbeat` and the app's heartbeat mode
 /// receive it: for a hook, the hook's JSON payload on stdin gives the tool
 /// name (nothing else of it is kept); the attempt defaults to the
