@@ -105,18 +105,9 @@ def measure_bare(env, a):
     proc = subprocess.Popen(["dbus-run-session", "--", exe], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        found = {}
-
-        def up():
-            for p in descendants(proc.pid):
-                if comm(p).startswith("cortex-bare"):
-                    found["pid"] = p
-                    return any(comm(c).startswith("WebKitWeb") for c in descendants(p))
-            return False
-
-        wait_for(up, 30, "the bare window and its web process")
+        pid = wait_for_window(proc, "cortex-bare", "the bare window")
         time.sleep(a.settle)
-        return measure(found["pid"], a.window)
+        return measure(pid, a.window)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -124,6 +115,22 @@ def measure_bare(env, a):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def wait_for_window(launcher, name, what):
+    """The pid of the process named `name*` under `launcher`, once its web
+    process has started."""
+    found = {}
+
+    def up():
+        for p in descendants(launcher.pid):
+            if comm(p).startswith(name):
+                found["pid"] = p
+                return any(comm(c).startswith("WebKitWeb") for c in descendants(p))
+        return False
+
+    wait_for(up, 30, f"{what} and its web process")
+    return found["pid"]
 
 
 def wait_for(cond, limit, what):
@@ -182,17 +189,7 @@ def main():
         app = subprocess.Popen(["dbus-run-session", "--", f"{BIN}/cortex-desktop"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         started.append(app)
-        app_pid = None
-
-        def find_app():
-            nonlocal app_pid
-            for p in descendants(app.pid):
-                if comm(p).startswith("cortex-desktop"):
-                    app_pid = p
-                    return any(comm(c).startswith("WebKitWeb") for c in descendants(p))
-            return False
-
-        wait_for(find_app, 30, "the app and its web process")
+        app_pid = wait_for_window(app, "cortex-desktop", "the app")
         time.sleep(a.settle)
         opened = measure(app_pid, a.window)
         print(f"just opened, 0 workers: PSS {opened['pss_mb']} MB, CPU {opened['cpu_percent_of_one_core']}% of a core")

@@ -93,30 +93,52 @@ mod clickable {
     const MAX_WAITING: usize = 16;
     static WAITING: AtomicUsize = AtomicUsize::new(0);
 
+    /// A place among the notifications waiting for a click, given back
+    /// when dropped.
+    struct Slot;
+
+    impl Slot {
+        fn take() -> Option<Slot> {
+            WAITING
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < MAX_WAITING).then_some(n + 1)
+                })
+                .ok()
+                .map(|_| Slot)
+        }
+    }
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     /// Shows the notification; false if the notification service refused it.
     pub fn show(app: &AppHandle, title: &str, body: &str, worker: Option<String>) -> bool {
-        let clickable = WAITING.fetch_add(1, Ordering::SeqCst) < MAX_WAITING;
+        let slot = Slot::take();
         let mut n = notify_rust::Notification::new();
         n.appname("Cortex").summary(title).body(body);
-        if clickable {
+        if slot.is_some() {
             n.action("default", "Open");
         }
         let handle = match n.show() {
             Ok(h) => h,
             Err(e) => {
-                WAITING.fetch_sub(1, Ordering::SeqCst);
                 tracing::warn!("notification not shown through D-Bus: {e}");
                 return false;
             }
         };
-        if !clickable {
-            WAITING.fetch_sub(1, Ordering::SeqCst);
+        let Some(slot) = slot else {
             return true;
-        }
+        };
         let app = app.clone();
-        let spawned = std::thread::Builder::new()
+        // The slot lives as long as the thread (or is dropped with the
+        // closure if no thread could start).
+        let _ = std::thread::Builder::new()
             .name("notification-click".into())
             .spawn(move || {
+                let _slot = slot;
                 handle.wait_for_action(|action| {
                     if action == "default" {
                         crate::show_main(&app);
@@ -125,11 +147,7 @@ mod clickable {
                         }
                     }
                 });
-                WAITING.fetch_sub(1, Ordering::SeqCst);
             });
-        if spawned.is_err() {
-            WAITING.fetch_sub(1, Ordering::SeqCst);
-        }
         true
     }
 }

@@ -102,12 +102,9 @@ impl Tail {
         lines
     }
 
-    /// When the file was last written, from the open file.
-    fn modified(&self) -> std::io::Result<std::time::SystemTime> {
-        match &self.file {
-            Some(f) => f.metadata()?.modified(),
-            None => std::fs::metadata(&self.path)?.modified(),
-        }
+    /// When the open file was last written (lines only come from an open file).
+    fn modified(&self) -> Option<std::time::SystemTime> {
+        self.file.as_ref()?.metadata().ok()?.modified().ok()
     }
 
     /// The unterminated rest, once the writer is gone.

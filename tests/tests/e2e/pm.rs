@@ -359,16 +359,7 @@ fn a_nudge_resumes_the_conversation_with_the_message_and_is_recorded() {
     h.configure(serde_json::json!({"pm": {"late_after_secs": 30, "stalled_after_secs": 60, "zombie_after_secs": 90}}));
     let owner = h.start_owner();
     let id = h.submit_in("long task FAKE:hang", &h.workdir());
-    let mut w = String::new();
-    wait_until(LIMIT, "worker running", || {
-        w = h
-            .workers_of(&id)
-            .first()
-            .filter(|x| x["state"] == "running")
-            .map(|x| x["id"].as_str().unwrap().to_string())
-            .unwrap_or_default();
-        !w.is_empty()
-    });
+    let w = h.wait_running_worker(&id, LIMIT);
     let out = h.cortex(&["nudge", &w, "please finish with a summary"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
@@ -445,16 +436,7 @@ fn a_person_nudges_a_running_stdin_worker_without_restarting_it() {
     }));
     let owner = h.start_owner();
     let id = h.submit_in("wait for me FAKE:stall", &h.workdir());
-    let mut w = String::new();
-    wait_until(LIMIT, "worker running", || {
-        w = h
-            .workers_of(&id)
-            .first()
-            .filter(|x| x["state"] == "running")
-            .map(|x| x["id"].as_str().unwrap().to_string())
-            .unwrap_or_default();
-        !w.is_empty()
-    });
+    let w = h.wait_running_worker(&id, LIMIT);
     let out = h.cortex(&["nudge", &w, "here is the missing detail"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");

@@ -192,6 +192,22 @@ impl TestHome {
             .collect()
     }
 
+    /// Waits until the task's first worker is running; returns its id.
+    pub fn wait_running_worker(&self, task: &str, limit: Duration) -> String {
+        let mut id = String::new();
+        wait_until(limit, &format!("a running worker of {task}"), || {
+            id = self
+                .workers_of(task)
+                .first()
+                .filter(|w| w["state"] == "running")
+                .and_then(|w| w["id"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            !id.is_empty()
+        });
+        id
+    }
+
     /// Waits until the task reaches a terminal status; returns it.
     pub fn wait_task_done(&self, id: &str, limit: Duration) -> serde_json::Value {
         let mut last = serde_json::Value::Null;

@@ -88,6 +88,10 @@ const EMPTY_PREVIEW: PreviewView = {
 /** A feed line with its relative time. */
 export type FeedRow = FeedItem & { ago: string };
 
+/** A button of a segmented filter control, selected or not. */
+const segmentClass = (selected: boolean) =>
+  selected ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
+
 const LIVE_TASK = ["queued", "routed", "running", "waiting", "needs_attention"];
 const ENDED_WORKER = ["completed", "failed", "cancelled"];
 
@@ -490,7 +494,7 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
         ui.filter = f;
       },
       workerFilterClass(f: string) {
-        return ui.filter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
+        return segmentClass(ui.filter === f);
       },
       get workerTotal() {
         return total.value;
@@ -770,7 +774,7 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
         ui.filter = f;
       },
       taskFilterClass(f: string) {
-        return ui.filter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
+        return segmentClass(ui.filter === f);
       },
     };
   });
@@ -863,7 +867,7 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
         ui.filter = f;
       },
       feedFilterClass(f: string) {
-        return ui.filter === f ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
+        return segmentClass(ui.filter === f);
       },
       feedAgo(item: FeedItem & { ago?: string }) {
         return item.ago ?? formatRelative(item.at, s.nowMs);
