@@ -450,8 +450,20 @@ mod tests {
         std::fs::write(&agent, "#!/bin/sh\necho found-me\n").expect("write");
         std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let path = format!("{}:/usr/bin:/bin", bin.display());
-        let mut child =
-            spawn(&launch(dir.path(), &["my-agent"], &[("PATH", &path)])).expect("spawn");
+        // A script written just now can be "busy" for a moment: another
+        // test's child, between its clone and exec, still holds the write fd.
+        let l = launch(dir.path(), &["my-agent"], &[("PATH", &path)]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut child = loop {
+            match spawn(&l) {
+                Err(e)
+                    if e.0.contains("Text file busy") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.expect("spawn"),
+            }
+        };
         assert_eq!(wait(&mut child).code(), Some(0));
         let out = std::fs::read_to_string(dir.path().join("out")).expect("out");
         assert_eq!(out, "found-me\n");
