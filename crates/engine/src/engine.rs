@@ -186,9 +186,14 @@ impl Engine {
         let deadline = std::time::Instant::now() + limit;
         let result = loop {
             match Self::open(home, kind) {
-                Err(EngineError::Owned { kind: holder, .. })
-                    if holder == OwnerKind::Cli.as_str()
-                        && std::time::Instant::now() < deadline =>
+                // A CLI holder is gone within one command. A holder that has
+                // not named itself (pid 0) is one caught between taking the
+                // flock and writing its name, or between clearing it and
+                // closing: also a moment, so it is waited for too.
+                Err(EngineError::Owned {
+                    kind: holder, pid, ..
+                }) if (holder == OwnerKind::Cli.as_str() || pid == 0)
+                    && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -772,5 +777,85 @@ pub mod view {
             .collect();
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// Holds the home's flock the way a process does in the instant between
+    /// taking it and writing its name: the lock file is empty.
+    fn hold_unnamed(home: &Home) -> std::fs::File {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(home.lock_file())
+            .unwrap();
+        // SAFETY: flock on a descriptor this test owns.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, 0);
+        f
+    }
+
+    #[test]
+    fn a_long_running_owner_waits_out_a_holder_that_has_not_named_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let held = hold_unnamed(&home);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let releaser = std::thread::spawn(move || {
+            // Released once the owner is seen waiting (its marker is written).
+            rx.recv().unwrap();
+            drop(held);
+        });
+        let marker = home.owner_wanted_file();
+        let waiter = {
+            let home = home.clone();
+            std::thread::spawn(move || {
+                Engine::open_waiting(&home, OwnerKind::Run, Duration::from_secs(20))
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !marker.exists() && !waiter.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the owner never waited"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tx.send(()).unwrap();
+        releaser.join().unwrap();
+        let engine = waiter
+            .join()
+            .unwrap()
+            .expect("the owner gets the home once it is free");
+        assert!(
+            !marker.exists(),
+            "the marker is removed once the home is taken"
+        );
+        engine.close().unwrap();
+    }
+
+    #[test]
+    fn a_long_running_owner_is_refused_at_once_by_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let first = Engine::open(&home, OwnerKind::App).unwrap();
+        let started = std::time::Instant::now();
+        let Err(err) = Engine::open_waiting(&home, OwnerKind::Run, Duration::from_secs(30)) else {
+            panic!("a second long-running owner is refused");
+        };
+        assert!(matches!(err, EngineError::Owned { .. }), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "refused without waiting out the limit"
+        );
+        first.close().unwrap();
     }
 }

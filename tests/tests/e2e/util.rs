@@ -101,10 +101,23 @@ impl TestHome {
         for (k, v) in env {
             c.env(k, v);
         }
-        let child = OwnedChild::spawn_logged(c, self.scratch.path());
-        wait_until(Duration::from_secs(15), "cortex run is running", || {
-            child.stderr_so_far().contains("cortex: running on")
-        });
+        let mut child = OwnedChild::spawn_logged(c, self.scratch.path());
+        let limit = Duration::from_secs(30);
+        let deadline = Instant::now() + limit;
+        while !child.stderr_so_far().contains("cortex: running on") {
+            if let Some(status) = child.exited() {
+                panic!(
+                    "cortex run exited ({status}) before owning the home; stderr: {}",
+                    child.stderr_so_far()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cortex run did not own the home within {limit:?}; stderr: {}",
+                child.stderr_so_far()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         child
     }
 
@@ -291,6 +304,13 @@ impl OwnedChild {
             stdout: std::fs::read(&self.out).unwrap_or_default(),
             stderr: std::fs::read(&self.err).unwrap_or_default(),
         }
+    }
+
+    /// The exit status, if the child has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     pub fn pid(&self) -> u32 {
