@@ -47,6 +47,8 @@ VENV = Path("/tmp/spawnbench-venv")
 PM2_PREFIX = Path("/tmp/pm2")
 PM2_BIN = PM2_PREFIX / "node_modules" / ".bin" / "pm2"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# --cortex-cold: start the clock without waiting for Cortex's ready folders.
+COLD = False
 SYSTEMS = ["bare", "cortex", "supervisord", "pm2"]
 LABEL = {
     "bare": "bare spawn loop",
@@ -420,6 +422,23 @@ class Cortex(System):
         if not ok:
             raise RuntimeError(f"cortex run did not come up: {self.run_err.read_text()}")
         self.result["run_startup_secs"] = time.perf_counter() - t
+        # An idle owner keeps capacity.max_workers attempt folders ready
+        # (workers/.spare); the clock starts once it has, unless --cortex-cold.
+        spare = self.home / "workers" / ".spare"
+
+        def spares_ready() -> int:
+            try:
+                return sum(1 for p in spare.iterdir() if p.name.startswith("s-"))
+            except OSError:
+                return 0
+
+        self.result["cold"] = COLD
+        if not COLD:
+            t = time.perf_counter()
+            if not wait_until(lambda: spares_ready() >= self.n, 60, 0.01):
+                raise RuntimeError(f"only {spares_ready()} attempt folders ready after 60 s")
+            self.result["spares_ready_secs"] = time.perf_counter() - t
+        self.result["spares_at_start"] = spares_ready()
 
     def start(self) -> None:
         journal = self.home / "journal.jsonl"
@@ -934,7 +953,14 @@ def main() -> None:
     ap.add_argument("--settle-secs", type=float, default=5, help="wait after start-up before the steady window (default 5)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
     ap.add_argument("--no-build", action="store_true", help="use the existing release binaries")
+    ap.add_argument(
+        "--cortex-cold",
+        action="store_true",
+        help="start Cortex's clock as soon as `cortex run` is up, before it has made its spare attempt folders",
+    )
     args = ap.parse_args()
+    global COLD
+    COLD = args.cortex_cold
     systems = [x for x in args.systems.split(",") if x]
     for x in systems:
         if x not in SYSTEMS:

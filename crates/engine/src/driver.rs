@@ -59,6 +59,34 @@ pub struct Planned {
     pub dir: PathBuf,
     /// For stream input: the prompt, to write to the FIFO once started.
     pub first_message: Option<String>,
+    /// What `meta.json` records, less the pid, known once started.
+    meta: serde_json::Value,
+}
+
+/// An attempt's `meta.json`, for people: what ran, where, with which prompt.
+/// Nothing reads it back, so it is written after the agent is started and
+/// recorded, off the path from decision to running.
+pub struct AttemptMeta {
+    path: PathBuf,
+    body: serde_json::Value,
+}
+
+impl AttemptMeta {
+    pub fn write(&self) -> Result<(), SpawnError> {
+        write_plain(&self.path, self.body.to_string().as_bytes())
+    }
+}
+
+impl Planned {
+    /// The attempt's `meta.json`, with the pid when the agent started.
+    pub fn meta(&self, pid: Option<u32>) -> AttemptMeta {
+        let mut body = self.meta.clone();
+        body["pid"] = pid.into();
+        AttemptMeta {
+            path: self.dir.join("meta.json"),
+            body,
+        }
+    }
 }
 
 /// A random RFC 4122 version 4 UUID.
@@ -153,7 +181,21 @@ pub fn resume_prompt(reason: &str) -> String {
 pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let wdir = spec.home.workers_dir().join(spec.worker_id);
     let dir = wdir.join(format!("attempt-{}", spec.attempt));
-    std::fs::create_dir_all(&dir)
+    // Two mkdirs for a first attempt, one for a later one (its worker's
+    // folder exists); `create_dir_all` would first fail on the whole path.
+    let first = if spec.attempt <= 1 {
+        std::fs::create_dir_all(&wdir)
+    } else {
+        Ok(())
+    };
+    first
+        .and_then(|()| match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&wdir).and_then(|()| std::fs::create_dir(&dir))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            other => other,
+        })
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", dir.display())))?;
     let mut argv: Vec<String> = spec.command.to_vec();
     let mut session_id = None;
@@ -226,7 +268,6 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
         "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
         "prompt": spec.prompt,
     });
-    write_plain(&dir.join("meta.json"), meta.to_string().as_bytes())?;
     let stream = spec.stream_input && spec.agent.driver == Driver::Claude;
     Ok(Planned {
         launch: Launch {
@@ -240,6 +281,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
         session_id,
         first_message: stream.then(|| user_message(spec.prompt)),
         dir,
+        meta,
     })
 }
 

@@ -122,6 +122,9 @@ pub(crate) struct Inner {
     load_report: LoadReport,
     pub(crate) runtime: Mutex<crate::runtime::Runtime>,
     pub(crate) pm: Mutex<crate::pm::PmState>,
+    pub(crate) spares: crate::spares::Spares,
+    /// Wakes the thread that keeps spares ready, while `run` runs.
+    spare_keeper: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 /// A handle on a running engine; cheap to clone.
@@ -166,6 +169,8 @@ impl Engine {
                 settings: RwLock::new(settings),
                 events,
                 load_report,
+                spares: crate::spares::Spares::new(&home.workers_dir()),
+                spare_keeper: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -631,6 +636,50 @@ impl Engine {
     /// Runs the owner's loop until `shutdown` resolves: inbox requests are
     /// picked up as the file system reports them (with a periodic rescan in
     /// case an event is lost), snapshots are written when due.
+    /// Starts the thread that keeps `capacity.max_workers` attempt folders
+    /// ready (see `spares`): at once, and after each pass that used some.
+    fn start_spare_keeper(&self) -> Result<std::thread::JoinHandle<()>, EngineError> {
+        self.inner.spares.load();
+        let (poke, pokes) = std::sync::mpsc::channel::<()>();
+        let engine = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("cortex-spares".into())
+            .spawn(move || {
+                while pokes.recv().is_ok() {
+                    while pokes.try_recv().is_ok() {}
+                    let target = engine.config().capacity.max_workers as usize;
+                    match engine.inner.spares.fill(target) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(made = n, "attempt folders ready"),
+                        Err(e) => tracing::warn!("cannot prepare attempt folders: {e}"),
+                    }
+                }
+            })
+            .map_err(|e| EngineError::Protocol(format!("cannot start a thread: {e}")))?;
+        let _ = poke.send(());
+        *self.spare_keeper() = Some(poke);
+        Ok(handle)
+    }
+
+    fn stop_spare_keeper(&self, handle: std::thread::JoinHandle<()>) {
+        self.spare_keeper().take();
+        let _ = handle.join();
+    }
+
+    fn spare_keeper(&self) -> std::sync::MutexGuard<'_, Option<std::sync::mpsc::Sender<()>>> {
+        self.inner
+            .spare_keeper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks for the spares used by a pass to be made again.
+    pub(crate) fn replenish_spares(&self) {
+        if let Some(poke) = self.spare_keeper().as_ref() {
+            let _ = poke.send(());
+        }
+    }
+
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         let (tx, mut rx) = mpsc::channel::<()>(1);
         let home = self.inner.home.clone();
@@ -654,6 +703,7 @@ impl Engine {
         )
         .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
         self.start_runtime()?;
+        let keeper = self.start_spare_keeper()?;
         let tick_ms = self.config().pm.tick_millis.clamp(50, 250);
         let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -685,6 +735,7 @@ impl Engine {
             }
         }
         drop(watcher);
+        self.stop_spare_keeper(keeper);
         let stop = self.config().on_quit == cortex_core::config::OnQuit::Stop;
         self.stop_runtime(stop);
         self.snapshot_if_due()?;

@@ -29,6 +29,7 @@ pub mod driver;
 pub mod pm;
 pub mod procfs;
 pub mod runtime;
+pub mod spares;
 pub mod spawner;
 pub mod views;
 pub mod worktree;

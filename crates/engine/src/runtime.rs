@@ -443,6 +443,13 @@ fn exit_of(status: std::process::ExitStatus) -> Exit {
     }
 }
 
+/// Writes an attempt's `meta.json`; a failure is logged, as nothing depends on it.
+fn write_meta(worker: &Worker, meta: Option<&driver::AttemptMeta>) {
+    if let Some(Err(e)) = meta.map(driver::AttemptMeta::write) {
+        warn!(worker_id = %worker.id, "{}", e.0);
+    }
+}
+
 fn attempt_dir(home: &crate::Home, worker: &WorkerId, attempt: u32) -> PathBuf {
     home.workers_dir()
         .join(worker.as_str())
@@ -875,17 +882,34 @@ impl Engine {
         resume_reason: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
+        let meta = self.launch_attempt(worker, resume_reason, now)?;
+        self.emit_worker(&worker.id);
+        write_meta(worker, meta.as_ref());
+        Ok(())
+    }
+
+    /// `start_attempt` less what only people look at: the worker's update
+    /// event is left to the caller, and its `meta.json` handed back to write,
+    /// once the start is recorded.
+    fn launch_attempt(
+        &self,
+        worker: &Worker,
+        resume_reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<driver::AttemptMeta>, EngineError> {
         let (config, expert) = {
             let s = self.settings();
             (s.0.clone(), s.1.get(&worker.expert).cloned())
         };
         let Some(expert) = expert else {
-            return self.end_worker(
-                worker,
-                WorkerStatus::Failed,
-                &format!("expert `{}` no longer exists", worker.expert),
-                now,
-            );
+            return self
+                .end_worker(
+                    worker,
+                    WorkerStatus::Failed,
+                    &format!("expert `{}` no longer exists", worker.expert),
+                    now,
+                )
+                .map(|()| None);
         };
         let (description, source) = self
             .store()
@@ -931,12 +955,26 @@ impl Engine {
             heartbeat_command: &heartbeat,
             stream_input: config.pm.nudge_on_stall,
         };
+        let mut meta = None;
+        if n == 1 && prepared.is_ok() {
+            // A ready folder saves creating four entries on the way to running.
+            self.inner
+                .spares
+                .take_into(&self.inner.home.workers_dir().join(worker.id.as_str()));
+        }
         let started = prepared
             .and_then(|()| driver::plan(&spec))
-            .and_then(|planned| spawner::spawn(&planned.launch).map(|c| (planned, c)));
+            .and_then(|planned| match spawner::spawn(&planned.launch) {
+                Ok(c) => Ok((planned, c)),
+                Err(e) => {
+                    meta = Some(planned.meta(None));
+                    Err(e)
+                }
+            });
         match started {
             Ok((planned, child)) => {
                 let pid = child.id();
+                let meta = planned.meta(Some(pid));
                 let ticks = procfs::start_ticks(pid);
                 {
                     // Staged: the tick (or the command that asked) syncs the
@@ -957,7 +995,7 @@ impl Engine {
                 info!(worker_id = %worker.id, task_id = %worker.task_id, attempt = n, pid, resumed = resume.is_some(), "attempt started");
                 let started = self.store().state().worker(&worker.id).cloned();
                 let Some(attempt) = started.as_ref().and_then(|w| w.live_attempt().cloned()) else {
-                    return Ok(());
+                    return Ok(Some(meta));
                 };
                 let mut live = Live::new(
                     worker,
@@ -981,8 +1019,7 @@ impl Engine {
                     live.stdin_fifo = Some(fifo.clone());
                 }
                 self.runtime().live.insert(worker.id.clone(), live);
-                self.emit_worker(&worker.id);
-                Ok(())
+                Ok(Some(meta))
             }
             Err(e) => {
                 warn!(worker_id = %worker.id, attempt = n, "could not start the agent: {e}");
@@ -1018,10 +1055,10 @@ impl Engine {
                     store.sync()?;
                 }
                 let w = self.store().state().worker(&worker.id).cloned();
-                match w {
-                    Some(w) => self.end_worker(&w, WorkerStatus::Failed, &e.0, now),
-                    None => Ok(()),
+                if let Some(w) = w {
+                    self.end_worker(&w, WorkerStatus::Failed, &e.0, now)?;
                 }
+                Ok(meta)
             }
         }
     }
@@ -1135,7 +1172,9 @@ impl Engine {
                 task: TaskDto::from(t),
             });
         }
-        self.start_all(&new_workers, now)
+        let result = self.start_all(&new_workers, now);
+        self.replenish_spares();
+        result
     }
 
     /// Starts the first attempt of each new worker. Many at once are started
@@ -1150,15 +1189,34 @@ impl Engine {
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
         let first_error: std::sync::Mutex<Option<EngineError>> = std::sync::Mutex::new(None);
+        let starters = STARTERS.min(workers.len());
+        // Every start of the pass is recorded before any update event is
+        // sent or `meta.json` written: those are for people and would only
+        // delay the last start.
+        let all_started = std::sync::Barrier::new(starters);
         std::thread::scope(|scope| {
-            for _ in 0..STARTERS.min(workers.len()) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(w) = workers.get(i) else { break };
-                    if let Err(e) = self.start_attempt(w, None, now) {
-                        let mut slot = first_error.lock().unwrap_or_else(|e| e.into_inner());
-                        slot.get_or_insert(e);
-                        break;
+            for _ in 0..starters {
+                scope.spawn(|| {
+                    let mut metas = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(w) = workers.get(i) else { break };
+                        match self.launch_attempt(w, None, now) {
+                            Ok(meta) => metas.push((w, meta)),
+                            Err(e) => {
+                                let mut slot =
+                                    first_error.lock().unwrap_or_else(|e| e.into_inner());
+                                slot.get_or_insert(e);
+                                // Let the others see the error and stop too.
+                                next.store(workers.len(), std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
+                    all_started.wait();
+                    for (w, meta) in metas {
+                        self.emit_worker(&w.id);
+                        write_meta(w, meta.as_ref());
                     }
                 });
             }

@@ -24,6 +24,21 @@ fn started_home_resuming_as(mode: &str) -> (TestHome, crate::util::OwnedChild) {
 #[test]
 fn a_normal_worker_completes_with_its_file_tokens_and_cost() {
     let (h, owner) = started_home();
+    // The owner keeps capacity.max_workers (8 here) attempt folders ready.
+    let spare = h.file("workers/.spare");
+    let ready = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(&spare).map_or_else(
+            |_| Default::default(),
+            |d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("s-"))
+                    .collect()
+            },
+        )
+    };
+    wait_until(LIMIT, "8 attempt folders ready", || ready().len() == 8);
+    let before = ready();
     let wd = h.workdir();
     let id = h.submit_in("implement the login endpoint FAKE:normal", &wd);
     let t = h.wait_task_done(&id, LIMIT);
@@ -63,6 +78,21 @@ fn a_normal_worker_completes_with_its_file_tokens_and_cost() {
         "{}",
         text(&logs.stdout)
     );
+    // The attempt's folder: its output, and what ran for people to read.
+    let attempt = h.file(&format!("workers/{}/attempt-1", w["id"].as_str().unwrap()));
+    assert!(std::fs::read_to_string(attempt.join("stdout.jsonl"))
+        .unwrap()
+        .contains("\"type\":\"result\""));
+    assert!(attempt.join("stderr.log").is_file());
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(attempt.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["prompt"], "implement the login endpoint FAKE:normal");
+    assert_eq!(meta["pid"], start["pid"], "{meta}");
+    // The worker took a ready folder, and another was made in its place.
+    wait_until(LIMIT, "a used attempt folder replaced", || {
+        let now = ready();
+        now.len() == 8 && now.difference(&before).count() == 1
+    });
     owner.stop();
 }
 
