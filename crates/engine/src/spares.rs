@@ -113,10 +113,23 @@ impl Spares {
         }
     }
 
-    /// Makes spares until `target` (at most `MAX_SPARES`) are ready; returns
-    /// how many it made.
+    /// Makes spares until `target` (at most `MAX_SPARES`) are ready, or
+    /// removes those over it (after `capacity.max_workers` was lowered);
+    /// returns how many it made.
     pub fn fill(&self, target: usize) -> std::io::Result<usize> {
         let target = target.min(MAX_SPARES);
+        loop {
+            let extra = {
+                let mut ready = self.ready();
+                if ready.len() <= target {
+                    break;
+                }
+                ready.pop()
+            };
+            if let Some(extra) = extra {
+                std::fs::remove_dir_all(extra)?;
+            }
+        }
         let mut made = 0;
         while self.len() < target {
             let spare = self.make_one()?;
@@ -152,6 +165,15 @@ mod tests {
         let spares = Spares::new(dir.path());
         assert_eq!(spares.fill(3).unwrap(), 3);
         assert_eq!(spares.fill(3).unwrap(), 0, "already full");
+        assert_eq!(spares.fill(5).unwrap(), 2);
+        assert_eq!(spares.fill(3).unwrap(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(".spare"))
+                .unwrap()
+                .count(),
+            3,
+            "lowered: the extra ones are removed"
+        );
         let w = dir.path().join("w-1");
         assert!(spares.take_into(&w));
         assert!(w.join("attempt-1/stdout.jsonl").is_file());
