@@ -60,6 +60,30 @@ fn no_names() -> Names {
     Arc::from(Vec::new())
 }
 
+/// Equality, `Debug` and serialization as a map of expert name to value,
+/// through the type's `iter()` of `(name, value)` pairs.
+macro_rules! map_like {
+    ($t:ty) => {
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.iter().eq(other.iter())
+            }
+        }
+
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_map().entries(self.iter()).finish()
+            }
+        }
+
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.iter())
+            }
+        }
+    };
+}
+
 /// One number per expert, in name order: a map from expert name to value
 /// that shares the names with the router (a decision copies no names), and
 /// is serialized as the JSON object `{"expert": value, ...}`.
@@ -136,23 +160,7 @@ impl<'a> IntoIterator for &'a ExpertScores {
     }
 }
 
-impl PartialEq for ExpertScores {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl std::fmt::Debug for ExpertScores {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-impl Serialize for ExpertScores {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.iter())
-    }
-}
+map_like!(ExpertScores);
 
 impl<'de> Deserialize<'de> for ExpertScores {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -310,23 +318,7 @@ impl std::ops::Index<&str> for MatchedTerms {
     }
 }
 
-impl PartialEq for MatchedTerms {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl std::fmt::Debug for MatchedTerms {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-impl Serialize for MatchedTerms {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.iter())
-    }
-}
+map_like!(MatchedTerms);
 
 impl<'de> Deserialize<'de> for MatchedTerms {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -181,22 +181,16 @@ pub fn resume_prompt(reason: &str) -> String {
 pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let wdir = spec.home.workers_dir().join(spec.worker_id);
     let dir = wdir.join(format!("attempt-{}", spec.attempt));
-    // Two mkdirs for a first attempt, one for a later one (its worker's
-    // folder exists); `create_dir_all` would first fail on the whole path.
-    let first = if spec.attempt <= 1 {
-        std::fs::create_dir_all(&wdir)
-    } else {
-        Ok(())
-    };
-    first
-        .and_then(|()| match std::fs::create_dir(&dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&wdir).and_then(|()| std::fs::create_dir(&dir))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-            other => other,
-        })
-        .map_err(|e| SpawnError(format!("cannot create {}: {e}", dir.display())))?;
+    // Usually the folder is there already (a ready one was moved into place)
+    // or only the attempt's level is missing (a later attempt).
+    match std::fs::create_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&wdir).and_then(|()| std::fs::create_dir(&dir))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        other => other,
+    }
+    .map_err(|e| SpawnError(format!("cannot create {}: {e}", dir.display())))?;
     let mut argv: Vec<String> = spec.command.to_vec();
     let mut session_id = None;
     match spec.agent.driver {

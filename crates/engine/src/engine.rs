@@ -191,15 +191,9 @@ impl Engine {
         let deadline = std::time::Instant::now() + limit;
         let result = loop {
             match Self::open(home, kind) {
-                // A CLI holder is gone within one command. A holder that has
-                // not named itself (pid 0) is one caught between taking the
-                // flock and writing its name, or between clearing it and
-                // closing: also a moment, so it is waited for too.
                 Err(EngineError::Owned {
-                    kind: holder, pid, ..
-                }) if (holder == OwnerKind::Cli.as_str() || pid == 0)
-                    && std::time::Instant::now() < deadline =>
-                {
+                    momentary: true, ..
+                }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 other => break other,
@@ -633,9 +627,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs the owner's loop until `shutdown` resolves: inbox requests are
-    /// picked up as the file system reports them (with a periodic rescan in
-    /// case an event is lost), snapshots are written when due.
     /// Starts the thread that keeps `capacity.max_workers` attempt folders
     /// ready (see `spares`): at once, and after each pass that used some.
     fn start_spare_keeper(&self) -> Result<std::thread::JoinHandle<()>, EngineError> {
@@ -680,6 +671,9 @@ impl Engine {
         }
     }
 
+    /// Runs the owner's loop until `shutdown` resolves: inbox requests are
+    /// picked up as the file system reports them (with a periodic rescan in
+    /// case an event is lost), snapshots are written when due.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         let (tx, mut rx) = mpsc::channel::<()>(1);
         let home = self.inner.home.clone();

@@ -29,6 +29,10 @@ pub enum EngineError {
         pid: u32,
         kind: String,
         since: String,
+        /// The holder lets go within a moment: a CLI command, or a process
+        /// caught between taking the lock and writing its name (or clearing
+        /// it and closing).
+        momentary: bool,
     },
     #[error("the coordination home {} is not usable: {message}", path.display())]
     HomeUnusable { path: PathBuf, message: String },

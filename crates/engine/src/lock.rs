@@ -92,6 +92,7 @@ impl OwnerLock {
             Ok(lock) => Ok(lock),
             Err(info) => Err(EngineError::Owned {
                 home: home.to_path_buf(),
+                momentary: info.as_ref().is_none_or(|i| i.kind == OwnerKind::Cli),
                 pid: info.as_ref().map_or(0, |i| i.pid),
                 kind: info
                     .as_ref()

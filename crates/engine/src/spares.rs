@@ -7,7 +7,7 @@
 //! `workers/.spare/`, made while it is idle, and a start renames one into
 //! place: one rename instead of four creations. The folders outlive the
 //! engine and are reused by the next one; anything in `.spare` that is not a
-//! complete, empty spare is removed when the engine opens.
+//! complete, empty spare is removed when a long-running owner starts.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +18,7 @@ use std::sync::Mutex;
 const READY_PREFIX: &str = "s-";
 const MAKING_PREFIX: &str = ".tmp-";
 /// More would only cost inodes: a pass never starts more than this many.
-pub const MAX_SPARES: usize = 512;
+const MAX_SPARES: usize = 512;
 
 pub struct Spares {
     dir: PathBuf,
@@ -47,7 +47,7 @@ impl Spares {
             ready: Mutex::new(Vec::new()),
             run: {
                 let mut b = [0u8; 8];
-                // A clash is only a failed rename (the spare is made again).
+                // A clash would only fail one fill, which the next pass retries.
                 let _ = getrandom::fill(&mut b);
                 u64::from_le_bytes(b)
             },
@@ -82,12 +82,8 @@ impl Spares {
         *self.ready() = kept;
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.ready().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Moves a spare to `worker_dir` (which must not exist, or be empty).
