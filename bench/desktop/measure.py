@@ -7,8 +7,9 @@ Usage (from the repository, after `make ui` and a release build of the app,
 the CLI and the fake agent: `cargo build --release -p cortex-desktop -p
 cortex-cli -p cortex-tests`):
     python3 bench/desktop/measure.py [--workers 50] [--window 30] [--profile release|debug] [--no-baseline]
-The baseline, a Tauri window with an empty page, is built with
-`cargo build --release -p cortex-bare-window`.
+The baselines, a Tauri window with an empty page and one with the smallest
+page that calls its core (text, a form, one script, one command), are built
+with `cargo build --release -p cortex-bare-window`.
 Needs Xvfb and dbus-run-session (installed by `make test`). Every process it
 starts is ended by its pid; results go to bench/desktop/results.json."""
 import argparse
@@ -96,13 +97,13 @@ def measure(app_pid, window):
     }
 
 
-def measure_bare(env, a):
-    """The baseline: a Tauri window with an empty page, same build profile."""
+def measure_bare(env, a, page):
+    """A baseline: a Tauri window showing `page` (empty or hello), same build profile."""
     exe = os.path.join(BIN, "cortex-bare-window")
     if not os.path.exists(exe):
         sys.exit(f"{exe} is missing: cargo build --{a.profile} -p cortex-bare-window"
                  if a.profile == "release" else f"{exe} is missing: cargo build -p cortex-bare-window")
-    proc = subprocess.Popen(["dbus-run-session", "--", exe], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(["dbus-run-session", "--", exe, page], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         pid = wait_for_window(proc, "cortex-bare", "the bare window")
@@ -182,10 +183,13 @@ def main():
         time.sleep(1)
         env = dict(os.environ, DISPLAY=display, CORTEX_HOME=home, WEBKIT_DISABLE_DMABUF_RENDERER="1",
                    CORTEX_LOG="warn")
-        bare = None
+        bare = hello = None
         if not a.no_baseline:
-            bare = measure_bare(env, a)
+            bare = measure_bare(env, a, "empty")
             print(f"bare Tauri window (empty page): PSS {bare['pss_mb']} MB, CPU {bare['cpu_percent_of_one_core']}% of a core")
+            hello = measure_bare(env, a, "hello")
+            print(f"Tauri window, smallest page calling its core: PSS {hello['pss_mb']} MB, "
+                  f"CPU {hello['cpu_percent_of_one_core']}% of a core")
         app = subprocess.Popen(["dbus-run-session", "--", f"{BIN}/cortex-desktop"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         started.append(app)
@@ -212,11 +216,12 @@ def main():
         time.sleep(a.settle)
         busy = measure(app_pid, a.window)
         print(f"{a.workers} workers: PSS {busy['pss_mb']} MB, CPU {busy['cpu_percent_of_one_core']}% of a core")
-        result = {"bare_window": bare, "just_opened": opened, "idle": idle, "idle_after_secs": a.idle_after, "with_workers": busy, "workers": a.workers,
+        result = {"bare_window": bare, "hello_window": hello, "just_opened": opened, "idle": idle, "idle_after_secs": a.idle_after, "with_workers": busy, "workers": a.workers,
                   "window_secs": a.window, "profile": a.profile}
         if bare:
             for name, m in (("idle", idle), (f"{a.workers} workers", busy)):
-                print(f"{name} / bare window: {m['pss_mb'] / bare['pss_mb']:.2f}x PSS (goal <= 1.15x with workers)")
+                print(f"{name}: {m['pss_mb'] / bare['pss_mb']:.2f}x the empty page, "
+                      f"{m['pss_mb'] / hello['pss_mb']:.2f}x the hello page (goal <= 1.15x with workers)")
         with open(os.path.join(ROOT, "bench", "desktop", "results.json"), "w") as f:
             json.dump(result, f, indent=2)
     finally:
