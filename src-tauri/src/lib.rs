@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use cortex_engine::lock::OwnerKind;
 use cortex_engine::{Engine, Home};
-use tauri::{Manager, RunEvent, WindowEvent};
+use tauri::{Emitter, Manager, RunEvent};
 use tokio::sync::oneshot;
 
 /// What the commands and event forwarders share.
@@ -43,12 +43,39 @@ fn open_engine() -> Result<Engine, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Brings the dashboard window to the front.
-pub fn show_main(app: &tauri::AppHandle) {
+/// Brings the dashboard to the front, on `worker`'s page if one is given.
+/// Closing the window releases it (and with it WebKit's web process, about
+/// 120 MB), so Cortex in the tray costs little more than its own process; the
+/// next open builds it again from the configuration, and the page loads its
+/// state from the engine.
+pub fn show_main(app: &tauri::AppHandle, worker: Option<&str>) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.show();
         let _ = w.unminimize();
         let _ = w.set_focus();
+        if let Some(id) = worker {
+            let _ = app.emit(events::FOCUS_WORKER_EVENT, id);
+        }
+        return;
+    }
+    let Some(config) = app.config().app.windows.iter().find(|w| w.label == "main") else {
+        tracing::warn!("the configuration has no window labelled main");
+        return;
+    };
+    let mut builder = match tauri::WebviewWindowBuilder::from_config(app, config) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("cannot open the dashboard: {e}");
+            return;
+        }
+    };
+    // A new page cannot hear an event sent before it loads: it reads the
+    // worker to open when it starts.
+    if let Some(json) = worker.and_then(|id| serde_json::to_string(id).ok()) {
+        builder = builder.initialization_script(format!("window.__CORTEX_OPEN_WORKER__ = {json};"));
+    }
+    if let Err(e) = builder.build() {
+        tracing::warn!("cannot open the dashboard: {e}");
     }
 }
 
@@ -69,7 +96,7 @@ pub fn run() {
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            show_main(app)
+            show_main(app, None)
         }))
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_shell::init())
@@ -113,13 +140,6 @@ pub fn run() {
                 }
             });
             Ok(())
-        })
-        .on_window_event(|window, event| {
-            // Closing the window keeps Cortex in the tray.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
-            }
         })
         .build(tauri::generate_context!());
     let app = match app {

@@ -85,7 +85,7 @@ pub fn click_target(alert: &Alert) -> Option<String> {
 #[cfg(all(unix, not(target_os = "macos")))]
 mod clickable {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tauri::{AppHandle, Emitter};
+    use tauri::AppHandle;
 
     /// Notifications whose click is being waited for, each on a thread that
     /// ends when its notification closes. Past this many, a notification is
@@ -141,10 +141,7 @@ mod clickable {
                 let _slot = slot;
                 handle.wait_for_action(|action| {
                     if action == "default" {
-                        crate::show_main(&app);
-                        if let Some(w) = worker {
-                            let _ = app.emit(crate::events::FOCUS_WORKER_EVENT, w);
-                        }
+                        crate::show_main(&app, worker.as_deref());
                     }
                 });
             });

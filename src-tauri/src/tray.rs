@@ -12,7 +12,7 @@ use cortex_engine::{Engine, EngineEvent};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 
 /// The worst thing going on, which colours the icon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -157,7 +157,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
 
 fn on_menu(app: &AppHandle, id: &str) {
     match id {
-        "open" => crate::show_main(app),
+        "open" => crate::show_main(app, None),
         "quit" => app.exit(0),
         "pause" | "resume" => {
             if let Ok(engine) = &app.state::<crate::AppState>().engine {
@@ -169,8 +169,7 @@ fn on_menu(app: &AppHandle, id: &str) {
         }
         other => {
             if let Some(worker) = other.strip_prefix("worker:") {
-                crate::show_main(app);
-                let _ = app.emit(crate::events::FOCUS_WORKER_EVENT, worker.to_string());
+                crate::show_main(app, Some(worker));
             }
         }
     }

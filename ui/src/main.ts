@@ -4,4 +4,8 @@ import "./style.css";
 import { createTauriApi, insideTauri } from "./api";
 import { boot } from "./app/boot";
 
-void boot(insideTauri() ? createTauriApi() : null);
+// Set by the shell when it opens the window on a worker (a tray entry or a
+// notification clicked while the window was closed).
+const openWorker = (window as { __CORTEX_OPEN_WORKER__?: unknown }).__CORTEX_OPEN_WORKER__;
+
+void boot(insideTauri() ? createTauriApi() : null, typeof openWorker === "string" ? { workerId: openWorker } : {});
