@@ -297,6 +297,12 @@ pub fn command_override() -> Result<Option<Vec<String>>, String> {
 mod tests {
     use super::*;
 
+    /// The argument that follows `flag` in `argv`.
+    fn after<'a>(argv: &'a [String], flag: &str) -> &'a str {
+        let i = argv.iter().position(|a| a == flag).unwrap();
+        &argv[i + 1]
+    }
+
     #[test]
     fn quoting_keeps_one_word_one_word() {
         assert_eq!(shell_quote("/usr/bin/cortex"), "/usr/bin/cortex");
@@ -338,20 +344,13 @@ mod tests {
             stream_input: false,
         };
         let p = plan(&spec).unwrap();
-        let i = p.launch.argv.iter().position(|a| a == "-p").unwrap();
-        assert_eq!(p.launch.argv[i + 1], prompt);
+        assert_eq!(after(&p.launch.argv, "-p"), prompt);
         assert!(p.launch.argv.contains(&"--session-id".to_string()));
         let settings = std::fs::read_to_string(home.hook_settings_file()).unwrap();
         assert!(!settings.contains("whoami"));
         assert!(!settings.contains("w-abc"), "one file for every worker");
-        let i = p
-            .launch
-            .argv
-            .iter()
-            .position(|a| a == "--settings")
-            .unwrap();
         assert_eq!(
-            p.launch.argv[i + 1],
+            after(&p.launch.argv, "--settings"),
             home.hook_settings_file().display().to_string()
         );
         assert!(
@@ -368,13 +367,7 @@ mod tests {
             ..spec
         })
         .unwrap();
-        let i = resumed
-            .launch
-            .argv
-            .iter()
-            .position(|a| a == "--resume")
-            .unwrap();
-        assert_eq!(resumed.launch.argv[i + 1], "sess-1");
+        assert_eq!(after(&resumed.launch.argv, "--resume"), "sess-1");
         assert!(!resumed.launch.argv.contains(&"--session-id".to_string()));
     }
 }
