@@ -169,10 +169,30 @@ pub fn run() {
 ///   what is freed there; the app's ~20 threads allocate little, so two
 ///   arenas serve them (about 1 MB less). A `MALLOC_ARENA_MAX` the user set
 ///   is kept.
+/// - With no GPU render node, Mesa draws in software (llvmpipe), and WebKit's
+///   DMA-BUF renderer then composites every layer of the page through it:
+///   the web process holds about 100 MB of GL buffers for nothing a GPU
+///   accelerates. Its shared-memory path paints the same page for a fraction
+///   of that (330 -> 232 MB in all at rest, measured with `bench/desktop/measure.py`
+///   under Xvfb). With a render node WebKit keeps its default. A
+///   `WEBKIT_DISABLE_DMABUF_RENDERER` the user set is kept.
 fn lean_processes() {
     #[cfg(target_os = "linux")]
     if std::env::var_os("JSC_useJIT").is_none() {
         std::env::set_var("JSC_useJIT", "0");
+    }
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+        let nodes: Vec<String> = std::fs::read_dir("/dev/dri")
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !has_render_node(&nodes) {
+            std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        }
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
@@ -182,6 +202,16 @@ fn lean_processes() {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+}
+
+/// Whether the names under `/dev/dri` include a GPU render node
+/// (`renderD128`...): the device GL clients draw through.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn has_render_node(names: &[String]) -> bool {
+    names.iter().any(|n| {
+        n.strip_prefix("renderD")
+            .is_some_and(|num| !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// Stops the engine loop; `on_quit` decides whether workers keep running.
@@ -195,5 +225,27 @@ fn quit_engine(app: &tauri::AppHandle) {
         let stop = engine.config().on_quit == cortex_core::config::OnQuit::Stop;
         engine.stop_runtime(stop);
         let _ = engine.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_render_node;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_render_node_is_a_render_d_followed_by_its_number() {
+        assert!(has_render_node(&names(&["card0", "renderD128", "by-path"])));
+        assert!(has_render_node(&names(&["renderD129"])));
+    }
+
+    #[test]
+    fn display_cards_alone_or_no_devices_mean_software_gl() {
+        assert!(!has_render_node(&names(&[])));
+        assert!(!has_render_node(&names(&["card0", "by-path"])));
+        assert!(!has_render_node(&names(&["renderD", "renderDx"])));
     }
 }

@@ -9,10 +9,12 @@
 //    is sent over D-Bus (observed with dbus-monitor); clicking it (the
 //    daemon's default action) opens the dashboard on that worker;
 // 3. kill from the UI ends that worker;
+// 4. without a GPU render node the page is drawn by WebKit's shared-memory
+//    renderer, which the app picks itself;
 // and it measures how long an engine state change takes to show in the UI.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 const env = process.env;
 const DRIVER = env.CORTEX_E2E_WEBDRIVER;
@@ -147,6 +149,33 @@ async function main() {
   try {
     await one('[data-testid="nav-tasks"]');
     await screenshot("01-overview");
+
+    await step("the page is drawn by the renderer the app picks for this machine", async () => {
+      let nodes = [];
+      try {
+        nodes = readdirSync("/dev/dri").filter((n) => /^renderD\d+$/.test(n));
+      } catch {
+        /* no GPU devices at all */
+      }
+      const webProcesses = readdirSync("/proc")
+        .filter((p) => /^\d+$/.test(p))
+        .map((p) => {
+          try {
+            return {
+              comm: readFileSync(`/proc/${p}/comm`, "utf8").trim(),
+              environ: readFileSync(`/proc/${p}/environ`, "utf8").split("\0"),
+            };
+          } catch {
+            return null;
+          }
+        })
+        .filter((p) => p && p.comm.startsWith("WebKitWebProc") && p.environ.includes(`CORTEX_HOME=${HOME}`));
+      if (webProcesses.length === 0) throw new Error("no web process of the app found");
+      const shm = webProcesses.every((p) => p.environ.includes("WEBKIT_DISABLE_DMABUF_RENDERER=1"));
+      const expected = nodes.length === 0;
+      log(`render nodes: ${nodes.join(", ") || "none"}; shared-memory renderer: ${shm}`);
+      if (shm !== expected) throw new Error(`shared-memory renderer ${shm}, expected ${expected}`);
+    });
 
     let firstWorker;
     await step("submit from the UI: preview, worker appears and completes, counts update", async () => {

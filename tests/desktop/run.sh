@@ -42,8 +42,10 @@ json.dump(c, open(p, "w"), indent=2)
 PY
 mkdir -p "$WORK/work"
 
+# The app picks WebKit's renderer itself; the test checks its choice.
+unset WEBKIT_DISABLE_DMABUF_RENDERER
 export CORTEX_E2E_HOME="$CORTEX_HOME" CORTEX_E2E_WORKDIR="$WORK/work" CORTEX_E2E_APP="$APP" \
-       CORTEX_E2E_CORTEX="$CORTEX" CORTEX_E2E_OUT="$OUT" WEBKIT_DISABLE_DMABUF_RENDERER=1
+       CORTEX_E2E_CORTEX="$CORTEX" CORTEX_E2E_OUT="$OUT"
 dbus-run-session -- bash -c '
   set -euo pipefail
   PIDS=()
