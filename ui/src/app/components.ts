@@ -183,7 +183,16 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
     },
     { patch: true },
   );
-  const banner = global(bannerView([], new Set()), () => bannerView(raw(s.alerts), new Set(raw(s.dismissed))), { patch: true });
+  const workerMap = memo<Map<string, Worker>>();
+  const workerById = () => {
+    const workers = raw(s.workers);
+    return workerMap([workers], () => new Map(workers.map((w) => [w.id, w])));
+  };
+  const banner = global(
+    bannerView([], new Set()),
+    () => bannerView(raw(s.alerts), new Set(raw(s.dismissed)), workerById()),
+    { patch: true },
+  );
   const paused = global(false, () => !!s.status?.paused);
 
   // ---- the shell: nav, header, alert banner, modals, toasts ---------------------------------

@@ -1,8 +1,9 @@
 // Which alerts the banner shows: warnings and criticals a person has not
-// dismissed, critical first, then newest first. A summary alert (several
-// alerts coalesced by the engine) shows how many it stands for.
+// dismissed and that still hold, critical first, then newest first. A
+// summary alert (several alerts coalesced by the engine) shows how many it
+// stands for.
 
-import type { Alert, AlertKind } from "../types";
+import type { Alert, AlertKind, Worker } from "../types";
 import { severityBadge, type Badge } from "./badges";
 import { alertKey } from "./store";
 import { compareTime } from "./time";
@@ -47,16 +48,69 @@ export function alertTitle(a: Alert): string {
   return alertKindLabel(a.kind);
 }
 
-export function bannerItems(alerts: Alert[], dismissed: ReadonlySet<string>): BannerItem[] {
+const ENDED: readonly string[] = ["completed", "failed", "cancelled"];
+
+/**
+ * Whether what the alert says is still so. A stall passes when the worker
+ * is no longer stalled; a warning about time or budget, when the worker has
+ * ended (an alert about how it ended follows if there is one). What the PM
+ * did (killed, timed out, failed, paused an expert) stays until dismissed. A
+ * worker the page does not know is taken to be as the alert says.
+ */
+export function stillHolds(a: Alert, workers: ReadonlyMap<string, Worker>): boolean {
+  if (a.summarized?.length) return a.summarized.some((s) => stillHolds(s, workers));
+  const w = a.worker_id ? workers.get(a.worker_id) : undefined;
+  if (!w || !passes(a)) return true;
+  const ended = ENDED.includes(w.state);
+  return a.kind === "stalled" ? !ended && w.health === "stalled" : !ended;
+}
+
+/** Alerts about a condition that can pass (see `stillHolds`). */
+function passes(a: Alert): boolean {
+  return a.kind === "stalled" || a.kind === "timeout_warning" || (a.kind === "budget" && a.severity === "warning");
+}
+
+/**
+ * Keys of alerts that a newer one about the same condition of the same
+ * worker replaces: a worker stalled twice shows its latest stall once.
+ */
+function superseded(alerts: Alert[]): Set<string> {
+  const newest = new Map<string, Alert>();
+  const out = new Set<string>();
+  for (const a of alerts) {
+    if (!a.worker_id || !passes(a) || a.summarized?.length) continue;
+    const k = `${a.worker_id}|${a.kind}`;
+    const seen = newest.get(k);
+    if (!seen) newest.set(k, a);
+    else if (compareTime(a.at, seen.at) > 0) {
+      out.add(alertKey(seen));
+      newest.set(k, a);
+    } else out.add(alertKey(a));
+  }
+  return out;
+}
+
+/** The message without a leading repeat of the kind ("stalled: silent..." under "Stalled"). */
+export function withoutKind(message: string, label: string): string {
+  const prefix = `${label.toLowerCase()}: `;
+  return message.toLowerCase().startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
+export function bannerItems(
+  alerts: Alert[],
+  dismissed: ReadonlySet<string>,
+  workers: ReadonlyMap<string, Worker> = new Map(),
+): BannerItem[] {
+  const old = superseded(alerts);
   return alerts
-    .filter((a) => (RANK[a.severity] ?? 0) > 0 && !dismissed.has(alertKey(a)))
+    .filter((a) => (RANK[a.severity] ?? 0) > 0 && !dismissed.has(alertKey(a)) && !old.has(alertKey(a)) && stillHolds(a, workers))
     .sort((a, b) => (RANK[b.severity] ?? 0) - (RANK[a.severity] ?? 0) || compareTime(b.at, a.at))
     .map((a) => ({
       key: alertKey(a),
       severity: a.severity,
       badge: severityBadge(a.severity),
       title: alertTitle(a),
-      message: a.message,
+      message: withoutKind(a.message, alertKindLabel(a.kind)),
       count: Math.max(1, a.summarized?.length ?? 0),
       at: a.at,
       workerId: a.worker_id ?? null,
@@ -73,8 +127,13 @@ export interface BannerView {
   severity: "critical" | "warning" | null;
 }
 
-export function bannerView(alerts: Alert[], dismissed: ReadonlySet<string>, max = 3): BannerView {
-  const items = bannerItems(alerts, dismissed);
+export function bannerView(
+  alerts: Alert[],
+  dismissed: ReadonlySet<string>,
+  workers: ReadonlyMap<string, Worker> = new Map(),
+  max = 3,
+): BannerView {
+  const items = bannerItems(alerts, dismissed, workers);
   const shown = items.slice(0, max);
   return {
     visible: shown.length > 0,
@@ -86,5 +145,6 @@ export function bannerView(alerts: Alert[], dismissed: ReadonlySet<string>, max 
 
 /** Keys to dismiss for "dismiss all": every alert the banner would show. */
 export function dismissAllKeys(alerts: Alert[], dismissed: ReadonlySet<string>): string[] {
-  return bannerItems(alerts, dismissed).map((i) => i.key);
+  // Alerts that no longer hold are dismissed too, so they cannot come back.
+  return alerts.filter((a) => (RANK[a.severity] ?? 0) > 0 && !dismissed.has(alertKey(a))).map(alertKey);
 }

@@ -3,7 +3,7 @@
 
 import type { ActivityLine, Alert } from "../types";
 import { healthBadge, severityBadge, TONE_CLASSES, TONE_DOTS, type Tone } from "./badges";
-import { alertTitle } from "./alerts";
+import { alertKindLabel, alertTitle, withoutKind } from "./alerts";
 import { formatClock, formatDateTime } from "./format";
 import { occurrences } from "./rows";
 import { alertKey } from "./store";
@@ -76,7 +76,7 @@ export function alertItem(a: Alert): FeedItem {
     dot: TONE_DOTS[b.tone],
     label: b.label.toLowerCase(),
     title: alertTitle(a),
-    message: a.message,
+    message: withoutKind(a.message, alertKindLabel(a.kind)),
     workerId: a.worker_id ?? null,
     taskId: a.task_id ?? null,
     attempt: a.attempt ?? null,
