@@ -304,6 +304,9 @@ async function main() {
       log(`UI latency after an engine change: median ${samples[2]} ms, max ${samples[4]} ms`);
       writeFileSync(`${OUT}/latency.json`, JSON.stringify({ samples_ms: samples }));
     });
+    // The overview after all of the above, charts included (an artifact).
+    await click('[data-testid="nav-overview"]').catch(() => {});
+    await screenshot("07-overview-after").catch(() => {});
   } finally {
     await wd("DELETE", `/session/${session}`).catch(() => {});
   }

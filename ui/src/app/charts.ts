@@ -14,18 +14,13 @@ import {
   Tooltip,
   type ChartConfiguration,
 } from "chart.js";
+import { axisClock } from "../logic/format";
 import type { Point } from "../logic/series";
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Filler, Tooltip);
 Chart.defaults.font.family = 'ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 Chart.defaults.color = "#64748b";
 Chart.defaults.animation = false;
-
-const pad2 = (n: number) => String(n).padStart(2, "0");
-const clock = (ms: number) => {
-  const d = new Date(ms);
-  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-};
 
 export interface LineSpec {
   color: string;
@@ -63,7 +58,15 @@ function lineConfig(spec: LineSpec): ChartConfiguration<"line", { x: number; y: 
         x: {
           type: "linear",
           bounds: "data",
-          ticks: { callback: (v) => clock(Number(v)), maxTicksLimit: 6, maxRotation: 0 },
+          // No labels until there is a line to place in time.
+          ticks: {
+            display: false,
+            callback(v) {
+              return axisClock(Number(v), this.max - this.min);
+            },
+            maxTicksLimit: 6,
+            maxRotation: 0,
+          },
           grid: { display: false },
         },
         y: {
@@ -81,7 +84,7 @@ function lineConfig(spec: LineSpec): ChartConfiguration<"line", { x: number; y: 
         legend: { display: false },
         tooltip: {
           callbacks: {
-            title: (items) => (items[0] ? clock(Number(items[0].parsed.x)) : ""),
+            title: (items) => (items[0] ? axisClock(Number(items[0].parsed.x), 0) : ""),
             label: (item) => `${Math.round(Number(item.parsed.y) * 10) / 10}${spec.suffix ?? ""}`,
           },
         },
@@ -100,6 +103,8 @@ export class LineChart {
     const data = points.map((p) => ({ x: p.t, y: p.v }));
     if (data.length === 1) data.push({ x: Math.max(Date.now(), data[0].x + 1000), y: data[0].y });
     this.chart.data.datasets[0].data = data;
+    const x = this.chart.options.scales?.x;
+    if (x?.ticks) x.ticks.display = data.length > 0;
     this.chart.update("none");
   }
   destroy(): void {

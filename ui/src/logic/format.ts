@@ -86,6 +86,16 @@ export function formatClock(iso: string | null | undefined): string {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
+/**
+ * A time axis label: "14:03" once the axis spans minutes, "14:03:22" while it
+ * spans less than ten (every label would read the same minute otherwise).
+ */
+export function axisClock(ms: number, spanMs: number): string {
+  const d = new Date(ms);
+  const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  return spanMs < 10 * 60_000 ? `${hm}:${pad2(d.getSeconds())}` : hm;
+}
+
 /** Local date and time "2025-03-01 14:03:22". */
 export function formatDateTime(iso: string | null | undefined): string {
   const t = parseTime(iso);

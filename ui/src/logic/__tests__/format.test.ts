@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  axisClock,
   formatAgo,
   formatDuration,
   formatMinutes,
@@ -89,5 +90,17 @@ describe("timestamps", () => {
     expect(compareTime("2025-06-01T12:00:00.5Z", "2025-06-01T12:00:00.500000000Z")).toBe(0);
     expect(compareTime("2025-06-01T14:00:00+02:00", "2025-06-01T12:00:00Z")).toBe(0);
     expect(compareTime(null, iso(0))).toBe(-1);
+  });
+});
+
+describe("axisClock", () => {
+  const at = new Date(2025, 5, 1, 14, 3, 22).getTime(); // local time
+  it("shows seconds while the axis spans less than ten minutes", () => {
+    expect(axisClock(at, 0)).toBe("14:03:22");
+    expect(axisClock(at, 9 * 60_000)).toBe("14:03:22");
+  });
+  it("shows hours and minutes once it spans more", () => {
+    expect(axisClock(at, 10 * 60_000)).toBe("14:03");
+    expect(axisClock(at, 6 * 3_600_000)).toBe("14:03");
   });
 });
