@@ -80,10 +80,7 @@ impl Coalescer {
                             .map(|a| a.severity)
                             .max_by_key(|s| *s as u8)
                             .unwrap_or(Severity::Warning);
-                        let mut kinds: Vec<String> = held
-                            .iter()
-                            .map(|a| format!("{:?}", a.kind).to_lowercase())
-                            .collect();
+                        let mut kinds: Vec<&str> = held.iter().map(|a| a.kind.label()).collect();
                         kinds.sort();
                         kinds.dedup();
                         vec![Alert {
@@ -152,6 +149,20 @@ mod tests {
         );
         // Quiet again: the next alert goes at once.
         assert_eq!(c.push(alert(9, AlertKind::Zombie), t(5000)).len(), 1);
+    }
+
+    #[test]
+    fn a_summary_names_its_kinds_in_words() {
+        let mut c = Coalescer::new(1000);
+        c.push(alert(1, AlertKind::Stalled), t(0));
+        c.push(alert(2, AlertKind::TimeoutWarning), t(10));
+        c.push(alert(3, AlertKind::CircuitBreaker), t(20));
+        c.push(alert(4, AlertKind::TimedOut), t(30));
+        let out = c.flush(t(1000));
+        assert_eq!(
+            out[0].message,
+            "3 more workers need attention (circuit breaker, time limit near, timed out)"
+        );
     }
 
     #[test]

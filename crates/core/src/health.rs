@@ -113,6 +113,23 @@ pub enum AlertKind {
     Extended,
 }
 
+impl AlertKind {
+    /// The kind in words, as people read it ("time limit near").
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertKind::Stalled => "stalled",
+            AlertKind::Zombie => "zombie",
+            AlertKind::TimeoutWarning => "time limit near",
+            AlertKind::TimedOut => "timed out",
+            AlertKind::Budget => "budget",
+            AlertKind::Failed => "failed",
+            AlertKind::CircuitBreaker => "circuit breaker",
+            AlertKind::Completed => "completed",
+            AlertKind::Extended => "extended",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
