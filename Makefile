@@ -98,7 +98,8 @@ ui-test: ui-deps
 # notification daemon; screenshots and logs in target/desktop-e2e/.
 e2e-desktop: deps-test ui
 	$(CARGO) build -p cortex-desktop -p cortex-cli -p cortex-tests --bins
-	tests/desktop/run.sh target/debug/cortex-desktop target/debug/cortex target/debug/fake-agent $(TAURI_DRIVER)
+	tests/desktop/run.sh target/debug/cortex-desktop target/debug/cortex target/debug/fake-agent $(TAURI_DRIVER) \
+	  target/debug/close-window
 
 unit:
 	$(CARGO) build --workspace --bins

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The desktop end-to-end test: the real app under Xvfb, driven through
 # WebDriver (tauri-driver + WebKitWebDriver), inside its own D-Bus session
-# with a notification daemon (dunst) watched by dbus-monitor. Every process
-# started here is ended here, by its pid.
+# with a notification daemon (dunst) watched by dbus-monitor; then closing
+# and reopening the window (close_reopen.sh). Every process started here is
+# ended here, by its pid.
 #
-# Usage: tests/desktop/run.sh <app binary> <cortex binary> <fake agent> <tauri-driver>
+# Usage: tests/desktop/run.sh <app binary> <cortex binary> <fake agent> <tauri-driver> <close-window>
 set -euo pipefail
 APP=$(readlink -f "$1"); CORTEX=$(readlink -f "$2"); FAKE=$(readlink -f "$3"); DRIVER=$(readlink -f "$4")
+CLOSE=$(readlink -f "$5")
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${CORTEX_E2E_ARTIFACTS:-$HERE/../../target/desktop-e2e}
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -55,5 +57,8 @@ dbus-run-session -- bash -c '
   PORT=$(( 4444 + RANDOM % 1000 ))
   "'"$DRIVER"'" --port $PORT --native-port $((PORT + 1)) >"$CORTEX_E2E_OUT/tauri-driver.log" 2>&1 & PIDS+=($!)
   export CORTEX_E2E_WEBDRIVER="http://127.0.0.1:$PORT"
-  node "'"$HERE"'/e2e.mjs"
+  status=0
+  node "'"$HERE"'/e2e.mjs" || status=1
+  "'"$HERE"'/close_reopen.sh" "'"$APP"'" "'"$CLOSE"'" || status=1
+  exit $status
 '
