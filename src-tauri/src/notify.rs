@@ -49,11 +49,24 @@ pub fn title(alert: &Alert) -> String {
     format!("Cortex: {what}")
 }
 
+/// The notification's text: the alert's message, secrets redacted, without
+/// a leading repeat of what the title says ("stalled: ").
+pub fn body(alert: &Alert) -> String {
+    let prefix = format!("{}: ", alert.kind.label());
+    let message = match alert.message.get(..prefix.len()) {
+        Some(head) if alert.summarized.is_empty() && head.eq_ignore_ascii_case(&prefix) => {
+            &alert.message[prefix.len()..]
+        }
+        _ => alert.message.as_str(),
+    };
+    cortex_core::redact::redact(message)
+}
+
 pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
     if !wanted(&engine.config().notifications, alert) {
         return;
     }
-    let body = cortex_core::redact::redact(&alert.message);
+    let body = body(alert);
     #[cfg(all(unix, not(target_os = "macos")))]
     if clickable::show(app, &title(alert), &body, click_target(alert)) {
         return;
@@ -164,6 +177,36 @@ pub fn delivery_note() -> String {
 mod tests {
     use super::*;
     use cortex_core::health::Severity;
+
+    #[test]
+    fn the_body_does_not_repeat_the_kind_and_hides_secrets() {
+        assert_eq!(
+            body(&alert(
+                AlertKind::Stalled,
+                "stalled: silent for 2s (last sign of life: start)"
+            )),
+            "silent for 2s (last sign of life: start)"
+        );
+        assert_eq!(
+            body(&alert(
+                AlertKind::TimedOut,
+                "timed out: reached its time limit of 60s"
+            )),
+            "reached its time limit of 60s"
+        );
+        assert_eq!(
+            body(&alert(
+                AlertKind::Zombie,
+                "silent for 60s; killed, restart 1 of 3"
+            )),
+            "silent for 60s; killed, restart 1 of 3"
+        );
+        let leaked = body(&alert(
+            AlertKind::Failed,
+            "failed: key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789",
+        ));
+        assert!(!leaked.contains("abcdefghijklmnop"), "{leaked}");
+    }
 
     fn alert(kind: AlertKind, message: &str) -> Alert {
         Alert {
