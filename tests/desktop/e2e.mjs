@@ -45,7 +45,10 @@ async function wd(method, path, body) {
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value)}`);
       return json.value;
     } catch (e) {
-      const transient = /ECONNRESET|ECONNREFUSED|fetch failed|socket/.test(String(e?.cause ?? e));
+      // tauri-driver closes the connection when WebKitWebDriver is not up yet.
+      const transient = /ECONNRESET|ECONNREFUSED|UND_ERR_SOCKET|other side closed|fetch failed|socket/i.test(
+        `${e} ${e?.cause} ${e?.cause?.code}`,
+      );
       if (!transient || tries >= 20) throw e;
       await sleep(250);
     }
