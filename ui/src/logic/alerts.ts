@@ -4,7 +4,7 @@
 // stands for.
 
 import type { Alert, AlertKind, Worker } from "../types";
-import { severityBadge, type Badge } from "./badges";
+import { isTerminalState, severityBadge, type Badge } from "./badges";
 import { alertKey } from "./store";
 import { compareTime } from "./time";
 
@@ -48,8 +48,6 @@ export function alertTitle(a: Alert): string {
   return alertKindLabel(a.kind);
 }
 
-const ENDED: readonly string[] = ["completed", "failed", "cancelled"];
-
 /**
  * Whether what the alert says is still so. A stall passes when the worker
  * is no longer stalled; a warning about time or budget, when the worker has
@@ -61,7 +59,7 @@ export function stillHolds(a: Alert, workers: ReadonlyMap<string, Worker>): bool
   if (a.summarized?.length) return a.summarized.some((s) => stillHolds(s, workers));
   const w = a.worker_id ? workers.get(a.worker_id) : undefined;
   if (!w || !passes(a)) return true;
-  const ended = ENDED.includes(w.state);
+  const ended = isTerminalState(w.state);
   return a.kind === "stalled" ? !ended && w.health === "stalled" : !ended;
 }
 
