@@ -238,8 +238,12 @@ fn status(home: &Home, json: bool) -> Result<()> {
     };
     let t = line(&s.tasks);
     let w = line(&s.workers);
+    let h = line(&s.health);
     println!("tasks:   {}", if t.is_empty() { "none".into() } else { t });
     println!("workers: {}", if w.is_empty() { "none".into() } else { w });
+    if !h.is_empty() {
+        println!("health:  {h}");
+    }
     Ok(())
 }
 

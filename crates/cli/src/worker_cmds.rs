@@ -37,7 +37,7 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
     }
     for w in list {
         println!(
-            "{}  {:<10} {:<9} {:<12} attempt {} pid {:<8} ${:.4}  {}",
+            "{}  {:<10} {:<9} {:<12} attempt {} pid {:<8} ${:.4}{}  {}",
             w.id,
             w.state.as_str(),
             w.health,
@@ -45,7 +45,11 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
             w.attempt,
             w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             w.cost_usd,
-            w.reason.unwrap_or_default()
+            if w.cost_estimated { " (est.)" } else { "" },
+            match (w.health.as_str(), &w.health_reason) {
+                ("healthy" | "starting", _) | (_, None) => w.reason.clone().unwrap_or_default(),
+                (_, Some(why)) => why.clone(),
+            }
         );
     }
     Ok(())

@@ -32,6 +32,7 @@ fn fleet(n: usize) -> Vec<(WorkerView, Observations)> {
                 time_warnings_sent: vec![50],
                 budget_warned: false,
                 circuit_open: false,
+                nudges_used: 0,
             };
             // A mix: most healthy, some late/stalled/zombie, some in backoff.
             let silent_since = match i % 10 {
@@ -58,6 +59,7 @@ fn fleet(n: usize) -> Vec<(WorkerView, Observations)> {
                 last_checkin_at: None,
                 last_cpu_progress_at: (i % 7 == 0).then(|| t(1995)),
                 last_transcript_growth_at: None,
+                nudged_at: None,
                 activity,
                 tokens: 5_000,
                 cost_usd: 0.5,

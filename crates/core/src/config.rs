@@ -82,6 +82,11 @@ pub struct Config {
     pub restart: RestartConfig,
     #[serde(default)]
     pub notifications: NotificationConfig,
+    /// Per-model prices for the live cost estimate, on top of the shipped
+    /// table (`crate::pricing::shipped`); a key matches a model whose name
+    /// contains it, `default` matches the rest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pricing: BTreeMap<String, crate::pricing::ModelPrice>,
 }
 
 impl Default for Config {
@@ -257,10 +262,16 @@ pub struct PmConfig {
     /// Send a nudge when a worker stalls (resumes it with a message).
     #[serde(default)]
     pub nudge_on_stall: bool,
+    /// Nudges per worker before a stall goes on to zombie, kill and restart.
+    #[serde(default = "d_max_nudges")]
+    pub max_nudges: u32,
     /// CPU use of a worker's process tree, in percent of one core over a
     /// few seconds, that counts as "busy". An idle agent's timers use ~1%.
     #[serde(default = "d_busy_cpu")]
     pub busy_cpu_percent: f64,
+}
+fn d_max_nudges() -> u32 {
+    1
 }
 fn d_busy_cpu() -> f64 {
     5.0
@@ -293,6 +304,7 @@ impl Default for PmConfig {
             tick_millis: d_tick(),
             kill_grace_secs: d_grace(),
             nudge_on_stall: false,
+            max_nudges: d_max_nudges(),
             busy_cpu_percent: d_busy_cpu(),
         }
     }
@@ -498,6 +510,22 @@ impl Config {
                 "expected min_activation <= multi_threshold <= single_threshold",
             ));
         }
+        for (model, p) in &self.pricing {
+            for (name, v) in [
+                ("input_per_mtok", p.input_per_mtok),
+                ("output_per_mtok", p.output_per_mtok),
+                ("cache_read_per_mtok", p.cache_read_per_mtok),
+                ("cache_write_per_mtok", p.cache_write_per_mtok),
+            ] {
+                if !(v.is_finite() && (0.0..=10_000.0).contains(&v)) {
+                    return Err(ConfigError::new(
+                        f,
+                        Some(&format!("pricing.{model}.{name}")),
+                        format!("{v} is out of range, expected 0 to 10000 (US dollars per million tokens)"),
+                    ));
+                }
+            }
+        }
         if self.agent.command.is_empty() || self.agent.command[0].trim().is_empty() {
             return Err(ConfigError::new(
                 f,
@@ -533,6 +561,13 @@ impl Config {
             ),
         ] {
             check_positive(f, k, v)?;
+        }
+        if pm.max_nudges > 10 {
+            return Err(ConfigError::new(
+                f,
+                Some("pm.max_nudges"),
+                format!("{} is out of range, expected 0 to 10", pm.max_nudges),
+            ));
         }
         if !(pm.busy_cpu_percent > 0.0 && pm.busy_cpu_percent <= 100.0) {
             return Err(ConfigError::new(

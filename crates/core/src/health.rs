@@ -69,6 +69,8 @@ pub struct WorkerView {
     pub budget_warned: bool,
     /// The expert's circuit breaker is open: do not restart.
     pub circuit_open: bool,
+    /// Nudges already sent to this worker (all attempts).
+    pub nudges_used: u32,
 }
 
 impl WorkerView {
@@ -94,6 +96,10 @@ pub struct Observations {
     pub last_cpu_progress_at: Option<DateTime<Utc>>,
     /// Last time the session transcript grew.
     pub last_transcript_growth_at: Option<DateTime<Utc>>,
+    /// When this attempt was last nudged. A nudge is an intervention, not
+    /// activity: the CPU and transcript growth it causes are not a sign of
+    /// life until the agent speaks again (output, a hook, a check-in).
+    pub nudged_at: Option<DateTime<Utc>>,
     pub activity: Activity,
     pub tokens: u64,
     pub cost_usd: f64,
@@ -188,6 +194,10 @@ pub enum Action {
 /// The latest sign of life and which signal gave it.
 pub fn last_sign_of_life(view: &WorkerView, obs: &Observations) -> (DateTime<Utc>, &'static str) {
     let mut best = (view.attempt_started_at, "start");
+    let own = [obs.last_output_at, obs.last_hook_at, obs.last_checkin_at];
+    let silent_since_nudge = obs
+        .nudged_at
+        .filter(|n| !own.iter().flatten().any(|t| t > n));
     for (t, src) in [
         (obs.last_output_at, "output"),
         (obs.last_hook_at, "hook"),
@@ -195,6 +205,11 @@ pub fn last_sign_of_life(view: &WorkerView, obs: &Observations) -> (DateTime<Utc
         (obs.last_cpu_progress_at, "cpu"),
         (obs.last_transcript_growth_at, "transcript"),
     ] {
+        let caused_by_nudge = matches!(src, "cpu" | "transcript")
+            && silent_since_nudge.is_some_and(|n| t.is_some_and(|t| t >= n));
+        if caused_by_nudge {
+            continue;
+        }
         if let Some(t) = t {
             if t > best.0 {
                 best = (t, src);
@@ -297,7 +312,7 @@ pub fn decide(
                     severity: Severity::Warning,
                     message: format!("stalled: {reason}"),
                 });
-                if pm.nudge_on_stall {
+                if pm.nudge_on_stall && view.nudges_used < pm.max_nudges {
                     out.push(Action::Nudge {
                         worker_id: w.clone(),
                         attempt: a,
@@ -410,13 +425,36 @@ pub fn decide(
         }
     }
     // Budget: tokens and cost.
+    out.extend(budget_actions(
+        &w,
+        a,
+        view.token_budget,
+        view.cost_budget_usd,
+        view.budget_warned,
+        obs.tokens,
+        obs.cost_usd,
+    ));
+    out
+}
+
+/// The budget's actions for one attempt: a warning at 80% of the token or
+/// cost budget (once), a stop at 100%, on the live figures.
+pub fn budget_actions(
+    worker_id: &WorkerId,
+    attempt: u32,
+    token_budget: Option<u64>,
+    cost_budget_usd: Option<f64>,
+    budget_warned: bool,
+    tokens: u64,
+    cost_usd: f64,
+) -> Vec<Action> {
+    let (w, a) = (worker_id.clone(), attempt);
+    let mut out = Vec::new();
     let fraction = [
-        view.token_budget
+        token_budget
             .filter(|b| *b > 0)
-            .map(|b| obs.tokens as f64 / b as f64),
-        view.cost_budget_usd
-            .filter(|b| *b > 0.0)
-            .map(|b| obs.cost_usd / b),
+            .map(|b| tokens as f64 / b as f64),
+        cost_budget_usd.filter(|b| *b > 0.0).map(|b| cost_usd / b),
     ]
     .into_iter()
     .flatten()
@@ -437,7 +475,7 @@ pub fn decide(
             reason: why,
             restart: false,
         });
-    } else if fraction >= 0.8 && !view.budget_warned {
+    } else if fraction >= 0.8 && !budget_warned {
         out.push(Action::BudgetWarningSent {
             worker_id: w.clone(),
             attempt: a,
@@ -470,6 +508,7 @@ mod tests {
             tick_millis: 1000,
             kill_grace_secs: 5,
             nudge_on_stall: false,
+            max_nudges: 1,
             busy_cpu_percent: 5.0,
         }
     }
@@ -493,6 +532,7 @@ mod tests {
             time_warnings_sent: vec![],
             budget_warned: false,
             circuit_open: false,
+            nudges_used: 0,
         }
     }
 
@@ -504,6 +544,7 @@ mod tests {
             last_checkin_at: None,
             last_cpu_progress_at: None,
             last_transcript_growth_at: None,
+            nudged_at: None,
             activity: Activity::WaitingOnModel { since: t(0) },
             tokens: 0,
             cost_usd: 0.0,
@@ -512,6 +553,51 @@ mod tests {
 
     fn health_of(v: &WorkerView, o: &Observations, now: i64) -> Health {
         classify_health(&pm(), v, o, t(now)).0
+    }
+
+    #[test]
+    fn a_nudge_is_not_a_sign_of_life_and_is_sent_at_most_max_nudges_times() {
+        let cfg = PmConfig {
+            nudge_on_stall: true,
+            ..pm()
+        };
+        // Stalled at 70 s; nudged at 70 s; the nudge makes the transcript
+        // grow and the CPU tick, but the agent says nothing.
+        let mut o = obs(Some(10));
+        o.nudged_at = Some(t(70));
+        o.last_transcript_growth_at = Some(t(71));
+        o.last_cpu_progress_at = Some(t(72));
+        let (h, why) = classify_health(&cfg, &view(Health::Stalled), &o, t(131));
+        assert_eq!(h, Health::Zombie, "{why}");
+        // Once the agent speaks after the nudge, it counts again.
+        o.last_output_at = Some(t(80));
+        assert_eq!(
+            classify_health(&cfg, &view(Health::Stalled), &o, t(100)).0,
+            Health::Healthy
+        );
+        // CPU progress without a nudge is a sign of life as before.
+        let mut busy = obs(Some(10));
+        busy.last_cpu_progress_at = Some(t(72));
+        assert_eq!(
+            classify_health(&cfg, &view(Health::Healthy), &busy, t(100)).0,
+            Health::Healthy
+        );
+        let nudges = |v: &WorkerView| {
+            decide(&cfg, v, &obs(Some(10)), t(75))
+                .iter()
+                .filter(|a| matches!(a, Action::Nudge { .. }))
+                .count()
+        };
+        assert_eq!(nudges(&view(Health::Late)), 1);
+        let used = WorkerView {
+            nudges_used: 1,
+            ..view(Health::Late)
+        };
+        assert_eq!(
+            nudges(&used),
+            0,
+            "max_nudges (1) reached: the ladder goes on"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::id::{RequestId, TaskId, WorkerId};
 use crate::input::ValidSubmission;
 use crate::stream::Outcome;
 use crate::task::{fingerprint, Assignment, AssignmentStatus, RoutingSummary, Task, TaskStatus};
-use crate::worker::{Attempt, Worker, WorkerStatus};
+use crate::worker::{Attempt, StopIntent, Worker, WorkerStatus};
 use crate::SCHEMA_VERSION;
 
 /// Something that happened, as written to `journal.jsonl`.
@@ -73,6 +73,12 @@ pub enum Event {
     WorkerExtended {
         worker_id: WorkerId,
         secs: u64,
+    },
+    /// A stop was asked for (a person's kill, restart or nudge, or a PM
+    /// kill): journaled before it is acknowledged or carried out.
+    StopRequested {
+        worker_id: WorkerId,
+        intent: StopIntent,
     },
     SpawningPaused {
         paused: bool,
@@ -271,6 +277,7 @@ impl State {
                 }
                 w.status = WorkerStatus::Running;
                 w.not_before = None;
+                w.stop = None;
             }
             Event::AttemptEnded {
                 worker_id,
@@ -299,9 +306,19 @@ impl State {
                 w.tokens.cache_read += outcome.tokens.cache_read;
                 w.tokens.cache_creation += outcome.tokens.cache_creation;
                 w.reason = Some(outcome.reason.clone());
+                w.cost_estimated |= outcome.cost_estimated;
+                if outcome.result.is_some() {
+                    w.result.clone_from(&outcome.result);
+                }
+                if outcome.last_text.is_some() {
+                    w.last_text.clone_from(&outcome.last_text);
+                }
                 let (task_id, cost) = (w.task_id.clone(), outcome.cost_usd);
                 if let Some(t) = self.tasks.get_mut(&task_id) {
                     t.cost_usd += cost;
+                    if outcome.result.is_some() {
+                        t.result.clone_from(&outcome.result);
+                    }
                 }
             }
             Event::WorkerWaiting {
@@ -316,6 +333,7 @@ impl State {
                 w.status = WorkerStatus::Waiting;
                 w.not_before = Some(*not_before);
                 w.reason = Some(reason.clone());
+                w.stop = None;
             }
             Event::WorkerEnded {
                 worker_id,
@@ -325,6 +343,10 @@ impl State {
             Event::WorkerExtended { worker_id, secs } => match self.workers.get_mut(worker_id) {
                 Some(w) => w.extended_secs += secs,
                 None => self.ignored_events += 1,
+            },
+            Event::StopRequested { worker_id, intent } => match self.workers.get_mut(worker_id) {
+                Some(w) if !w.status.is_terminal() => w.stop = Some(intent.clone()),
+                _ => self.ignored_events += 1,
             },
             Event::SpawningPaused { paused } => self.spawning_paused = *paused,
         }
@@ -344,6 +366,7 @@ impl State {
         w.status = status;
         w.reason = Some(reason.to_string());
         w.not_before = None;
+        w.stop = None;
         let task_id = w.task_id.clone();
         let Some(t) = self.tasks.get_mut(&task_id) else {
             return;

@@ -307,6 +307,42 @@ pub struct Outcome {
     pub result: Option<String>,
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub model_usage: serde_json::Value,
+    /// True when `cost_usd` is Cortex's estimate from the token counts (the
+    /// attempt ended without the agent's own figure: killed, crashed, lost).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
+    /// The agent's last assistant text (redacted), for a glance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_text: Option<String>,
+}
+
+impl Outcome {
+    /// An end known only by its kind and reason (nothing ran, or a test).
+    pub fn bare(kind: OutcomeKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reason: reason.into(),
+            exit_code: None,
+            cost_usd: 0.0,
+            tokens: Tokens::default(),
+            result: None,
+            model_usage: serde_json::Value::Null,
+            cost_estimated: false,
+            last_text: None,
+        }
+    }
+
+    /// Uses `estimate` as the attempt's cost when the agent gave none (no
+    /// result line), marking it as an estimate.
+    pub fn with_estimate(mut self, has_result: bool, estimate: Option<f64>) -> Self {
+        if !has_result {
+            if let Some(e) = estimate {
+                self.cost_usd = e;
+                self.cost_estimated = true;
+            }
+        }
+        self
+    }
 }
 
 /// How the process ended, as far as the engine knows.
@@ -335,12 +371,18 @@ pub fn classify(
         },
         cost_usd: progress.result.as_ref().map_or(0.0, |r| r.total_cost_usd),
         tokens: progress.tokens,
-        result: progress.result.as_ref().and_then(|r| r.result.clone()),
+        result: progress
+            .result
+            .as_ref()
+            .and_then(|r| r.result.as_deref())
+            .map(crate::redact::redact),
         model_usage: progress
             .result
             .as_ref()
             .map(|r| r.model_usage.clone())
             .unwrap_or_default(),
+        cost_estimated: false,
+        last_text: progress.last_text.as_deref().map(crate::redact::redact),
     };
     if let Some((kind, why)) = stopped_because {
         out.kind = kind;
@@ -384,6 +426,43 @@ pub fn classify(
         (None, Exit::Unknown) | (Some(_), Exit::Unknown) => (
             OutcomeKind::Lost,
             "the process is gone and left no result line".into(),
+        ),
+    };
+    out.kind = kind;
+    out.reason = reason;
+    out
+}
+
+/// Settles an attempt of the generic driver, whose agents speak no result
+/// line: exit code 0 is success, anything else a failure named by its exit
+/// code and the last line the agent wrote to stderr.
+pub fn classify_generic(
+    progress: &Progress,
+    exit: Exit,
+    stopped_because: Option<(OutcomeKind, &str)>,
+    last_stderr_line: Option<&str>,
+) -> Outcome {
+    let mut out = classify(progress, exit, stopped_because);
+    if stopped_because.is_some() {
+        return out;
+    }
+    let said = last_stderr_line
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            format!(
+                ": {}",
+                crate::redact::redact(&l.chars().take(300).collect::<String>())
+            )
+        })
+        .unwrap_or_default();
+    let (kind, reason) = match exit {
+        Exit::Code(0) => (OutcomeKind::Success, "completed".to_string()),
+        Exit::Code(c) => (OutcomeKind::Crashed, format!("exited with {c}{said}")),
+        Exit::Signal(s) => (OutcomeKind::Crashed, format!("killed by signal {s}{said}")),
+        Exit::Unknown => (
+            OutcomeKind::Lost,
+            "the process is gone and its exit status is unknown".to_string(),
         ),
     };
     out.kind = kind;
@@ -539,6 +618,59 @@ mod tests {
         assert_eq!(p.checkin_progress, Some(40.0));
         assert_eq!(p.last_checkin_at, Some(t(1)));
         assert!(matches!(p.activity, Activity::Working { .. }));
+    }
+
+    #[test]
+    fn the_generic_driver_succeeds_on_exit_zero_and_names_a_failure() {
+        let p = fold("working\n{\"cortex\":\"heartbeat\",\"progress\":50}");
+        let ok = classify_generic(&p, Exit::Code(0), None, None);
+        assert_eq!(
+            (ok.kind, ok.reason.as_str()),
+            (OutcomeKind::Success, "completed")
+        );
+        let bad = classify_generic(&p, Exit::Code(4), None, Some("make: *** [all] Error 2\n"));
+        assert_eq!(bad.kind, OutcomeKind::Crashed);
+        assert_eq!(bad.reason, "exited with 4: make: *** [all] Error 2");
+        assert_eq!(
+            classify_generic(&p, Exit::Unknown, None, None).kind,
+            OutcomeKind::Lost
+        );
+        let killed = classify_generic(
+            &p,
+            Exit::Code(0),
+            Some((OutcomeKind::Killed, "killed by a person")),
+            None,
+        );
+        assert_eq!(
+            killed.kind,
+            OutcomeKind::Killed,
+            "a stop is reported as such"
+        );
+    }
+
+    #[test]
+    fn the_result_and_last_text_are_kept_redacted() {
+        let p = fold(
+            r#"{"type":"assistant","message":{"id":"m1","content":[{"type":"text","text":"key sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAA"}]}}
+{"type":"result","subtype":"success","is_error":false,"result":"done with sk-ant-api03-BBBBBBBBBBBBBBBBBBBBBBBB"}"#,
+        );
+        let o = classify(&p, Exit::Code(0), None);
+        let result = o.result.expect("result kept");
+        assert!(
+            result.starts_with("done with") && !result.contains("BBBBBBBB"),
+            "{result}"
+        );
+        let text = o.last_text.expect("last text kept");
+        assert!(!text.contains("AAAAAAAA"), "{text}");
+    }
+
+    #[test]
+    fn an_estimate_fills_only_a_missing_cost() {
+        let o = classify(&fold(TOOL_RUN), Exit::Signal(9), None);
+        let e = o.clone().with_estimate(false, Some(0.5));
+        assert_eq!((e.cost_usd, e.cost_estimated), (0.5, true));
+        let kept = o.with_estimate(true, Some(0.5));
+        assert_eq!((kept.cost_usd, kept.cost_estimated), (0.0, false));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{TaskId, WorkerId};
-use crate::stream::{Outcome, Tokens};
+use crate::stream::{Outcome, OutcomeKind, Tokens};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,14 +86,86 @@ pub struct Worker {
     /// Time limit extensions granted so far, in seconds.
     #[serde(default)]
     pub extended_secs: u64,
+    /// The agent's final result text (redacted), from its latest attempt
+    /// that gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// The agent's last assistant text (redacted), from its latest attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_text: Option<String>,
+    /// True when some attempt's cost is Cortex's estimate, not the agent's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
+    /// A stop asked for and acknowledged but not yet carried out: a
+    /// restarted owner carries it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<StopIntent>,
+}
+
+/// What follows once a stopped attempt has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterStop {
+    /// The worker ends with this status.
+    End(WorkerStatus),
+    /// The next attempt starts at once, resuming the conversation.
+    Restart,
+    /// The next attempt starts after the restart backoff (PM restarts).
+    RestartAfterBackoff,
+}
+
+/// A journaled stop request: which attempt, why, and what follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopIntent {
+    pub attempt: u32,
+    pub kind: OutcomeKind,
+    pub reason: String,
+    pub then: AfterStop,
+    /// A person's message for the next attempt (`cortex nudge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 impl Worker {
+    /// A new worker for one expert's part of a task, before its first attempt.
+    pub fn new(
+        id: WorkerId,
+        task_id: TaskId,
+        expert: &str,
+        workdir: String,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            task_id,
+            expert: expert.to_string(),
+            workdir,
+            created_at,
+            status: WorkerStatus::Starting,
+            attempts: Vec::new(),
+            session_id: None,
+            cost_usd: 0.0,
+            tokens: Tokens::default(),
+            reason: None,
+            not_before: None,
+            extended_secs: 0,
+            result: None,
+            last_text: None,
+            cost_estimated: false,
+            stop: None,
+        }
+    }
+
     pub fn current(&self) -> Option<&Attempt> {
         self.attempts.last()
     }
     pub fn live_attempt(&self) -> Option<&Attempt> {
         self.attempts.last().filter(|a| a.is_live())
+    }
+    /// The stop requested for the live attempt, if any.
+    pub fn pending_stop(&self) -> Option<&StopIntent> {
+        let live = self.live_attempt()?;
+        self.stop.as_ref().filter(|s| s.attempt == live.n)
     }
     /// Restarts used: attempts after the first.
     pub fn restarts(&self) -> u32 {

@@ -51,6 +51,9 @@ pub struct TaskDto {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The final result text of its latest worker that gave one (redacted).
+    #[serde(default)]
+    pub result: Option<String>,
     pub cost_usd: f64,
     /// The primary expert, once routed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +80,7 @@ impl From<&Task> for TaskDto {
             workdir: t.workdir.clone(),
             key: t.key.clone(),
             reason: t.reason.clone(),
+            result: t.result.clone(),
             cost_usd: t.cost_usd,
             expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
@@ -91,6 +95,10 @@ impl From<&Task> for TaskDto {
 pub struct StatusDto {
     pub tasks: BTreeMap<String, usize>,
     pub workers: BTreeMap<String, usize>,
+    /// Live workers by the PM's health (starting, healthy, late, stalled,
+    /// zombie, waiting; `exited` for a process gone and not yet settled).
+    #[serde(default)]
+    pub health: BTreeMap<String, usize>,
 }
 
 /// What the engine tells its subscribers, as it happens.
@@ -511,7 +519,9 @@ impl Engine {
     }
 
     pub fn status(&self) -> StatusDto {
-        status_of(self.store().state())
+        let mut status = status_of(self.store().state());
+        status.health = health_counts(&self.workers());
+        status
     }
 
     /// Handles every pending inbox request: all changes are made durable with
@@ -794,35 +804,86 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect(),
         workers,
+        health: BTreeMap::new(),
     }
 }
 
-/// Read-only access for processes that do not own the home.
+/// Read-only access for processes that do not own the home. What they show
+/// is what the owner knows: the journal's state, the owner's PM verdicts
+/// from `pm-state.json`, and for a worker whose process ended while no owner
+/// runs, the end its files show (settled first when the home is free).
 pub mod view {
     use super::*;
 
+    /// The state, settled first when nobody owns the home and some worker
+    /// recorded as running has no process any more.
+    fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> {
+        let state = store::read_view(home)?.0;
+        let gone = state.workers().any(|w| {
+            w.live_attempt().is_some_and(|a| {
+                !a.pid.is_some_and(|p| {
+                    crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str())
+                })
+            })
+        });
+        if !gone || crate::lock::current_owner(&home.lock_file()).is_some() {
+            return Ok(state);
+        }
+        match Engine::open(home, OwnerKind::Cli) {
+            Ok(engine) => {
+                engine.settle_unwatched()?;
+                engine.close()?;
+                Ok(store::read_view(home)?.0)
+            }
+            // Taken meanwhile: its owner settles; show what the files say.
+            Err(EngineError::Owned { .. }) => Ok(state),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
-        Ok(tasks_of(&store::read_view(home)?.0))
+        Ok(tasks_of(&settled_state(home)?))
     }
 
     pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
-        Ok(status_of(&store::read_view(home)?.0))
+        let state = settled_state(home)?;
+        let mut status = status_of(&state);
+        status.health = health_counts(&workers_of(home, &state)?);
+        Ok(status)
     }
 
-    /// Workers as the files say, live stream state read from their output.
+    /// Workers as the owner knows them, newest first.
     pub fn workers(home: &Home) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
-        let state = store::read_view(home)?.0;
-        let (_, experts) = home.load_settings()?;
+        let state = settled_state(home)?;
+        workers_of(home, &state)
+    }
+
+    fn workers_of(
+        home: &Home,
+        state: &cortex_core::state::State,
+    ) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
+        let (config, experts) = home.load_settings()?;
+        let prices = cortex_core::pricing::merged(&config.pricing);
+        let verdicts = crate::pm::read_verdicts(home);
         let mut out: Vec<_> = state
             .workers()
             .map(|w| {
                 let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
-                crate::runtime::observed_dto(home, w, limit)
+                crate::runtime::observed_dto(home, w, limit, &prices, &verdicts)
             })
             .collect();
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
     }
+}
+
+/// Live workers counted by health, as every view counts them.
+pub(crate) fn health_counts(workers: &[crate::runtime::WorkerDto]) -> BTreeMap<String, usize> {
+    let mut health = BTreeMap::new();
+    for w in workers.iter().filter(|w| !w.state.is_terminal()) {
+        *health.entry(w.health.clone()).or_default() += 1;
+    }
+    health
 }
 
 #[cfg(test)]

@@ -48,6 +48,10 @@ pub struct PmWorker {
     pub time_warnings_sent: Vec<u8>,
     pub budget_warned: bool,
     pub extensions_used: u32,
+    /// Nudges sent to this worker, every attempt counted.
+    pub nudges_used: u32,
+    /// When the current attempt was last nudged.
+    pub nudged_at: Option<DateTime<Utc>>,
     pub interventions: Vec<Intervention>,
     /// Recent (time, CPU ticks of the tree) samples, a few seconds' worth.
     #[serde(skip)]
@@ -58,6 +62,73 @@ pub struct PmWorker {
     transcript_len: Option<u64>,
     #[serde(skip)]
     transcript_growth_at: Option<DateTime<Utc>>,
+}
+
+/// What the PM says of one worker's attempt: the same in every view.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PmVerdict {
+    pub(crate) health: Health,
+    pub(crate) reason: String,
+    pub(crate) last_activity_at: Option<DateTime<Utc>>,
+    pub(crate) last_activity_source: Option<String>,
+}
+
+/// The verdicts in `pm-state.json`, when the PM that wrote it still owns
+/// the home (worker id -> the attempt it is about and the verdict).
+pub(crate) fn read_verdicts(home: &crate::Home) -> crate::runtime::PmVerdicts {
+    let mut out = crate::runtime::PmVerdicts::new();
+    let Some(owner) = crate::lock::current_owner(&home.lock_file()) else {
+        return out;
+    };
+    let Ok(text) = std::fs::read(home.pm_snapshot()) else {
+        return out;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return out;
+    };
+    let writer = v.pointer("/pm/pid").and_then(serde_json::Value::as_u64);
+    if writer != Some(u64::from(owner.pid)) {
+        return out; // written by an owner that is gone: it knows nothing now
+    }
+    let Some(workers) = v.get("workers").and_then(|w| w.as_object()) else {
+        return out;
+    };
+    for (id, w) in workers {
+        let health = w
+            .get("health")
+            .cloned()
+            .and_then(|h| serde_json::from_value::<Health>(h).ok());
+        let attempt = w
+            .get("attempt")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|a| u32::try_from(a).ok());
+        let (Some(health), Some(attempt)) = (health, attempt) else {
+            continue;
+        };
+        let text = |k: &str| w.get(k).and_then(|s| s.as_str()).map(str::to_string);
+        let verdict = PmVerdict {
+            health,
+            reason: text("health_reason").unwrap_or_default(),
+            last_activity_at: w
+                .get("last_activity_at")
+                .cloned()
+                .and_then(|t| serde_json::from_value(t).ok()),
+            last_activity_source: text("last_activity_source"),
+        };
+        out.insert(id.clone(), (attempt, verdict));
+    }
+    out
+}
+
+impl PmVerdict {
+    fn of(w: &PmWorker) -> Self {
+        Self {
+            health: w.health,
+            reason: w.health_reason.clone(),
+            last_activity_at: w.last_activity_at,
+            last_activity_source: w.last_activity_source.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -259,15 +330,13 @@ impl Engine {
         pm.dirty = true;
     }
 
-    /// The PM's health for a worker, if it watches it.
-    pub(crate) fn pm_health(
-        &self,
-        id: &WorkerId,
-    ) -> Option<(Health, Option<DateTime<Utc>>, Option<String>)> {
+    /// The PM's verdict on a worker's attempt, if it watches it.
+    pub(crate) fn pm_health(&self, id: &WorkerId, attempt: u32) -> Option<PmVerdict> {
         self.pm()
             .workers
             .get(id)
-            .map(|w| (w.health, w.last_activity_at, w.last_activity_source.clone()))
+            .filter(|w| w.attempt == attempt)
+            .map(PmVerdict::of)
     }
 
     /// One PM tick, if one is due (`pm.tick_millis`). Also releases held alerts.
@@ -323,6 +392,7 @@ impl Engine {
             .or_else(dirs::home_dir)
             .unwrap_or_default();
         let experts = self.settings().1.clone();
+        let prices = cortex_core::pricing::merged(&config.pricing);
         let circuits = self.open_circuits(now);
         // Gather views and observations under the runtime lock, decide after.
         let mut batch: Vec<(WorkerView, Observations, TaskId, String)> = Vec::new();
@@ -361,6 +431,8 @@ impl Engine {
                     time_warnings_sent: Vec::new(),
                     budget_warned: false,
                     extensions_used: 0,
+                    nudges_used: 0,
+                    nudged_at: None,
                     interventions: Vec::new(),
                     cpu_samples: VecDeque::new(),
                     cpu_progress_at: None,
@@ -375,6 +447,7 @@ impl Engine {
                     entry.restarts_used = w.restarts();
                     entry.cpu_samples.clear();
                     entry.cpu_progress_at = None;
+                    entry.nudged_at = None;
                 }
                 if let Some(ticks) = table.tree_cpu_ticks(live.pid) {
                     if busy(
@@ -414,6 +487,7 @@ impl Engine {
                     time_warnings_sent: entry.time_warnings_sent.clone(),
                     budget_warned: entry.budget_warned,
                     circuit_open: circuits.contains(&w.expert),
+                    nudges_used: entry.nudges_used,
                 };
                 if let Some(e) = experts.get(&w.expert) {
                     view.limits_from(e);
@@ -425,17 +499,13 @@ impl Engine {
                     last_checkin_at: live.progress.last_checkin_at,
                     last_cpu_progress_at: entry.cpu_progress_at,
                     last_transcript_growth_at: entry.transcript_growth_at,
+                    nudged_at: entry.nudged_at,
                     activity: live.progress.activity.clone(),
                     tokens: w.tokens.input
                         + w.tokens.output
                         + live.progress.tokens.input
                         + live.progress.tokens.output,
-                    cost_usd: w.cost_usd
-                        + live
-                            .progress
-                            .result
-                            .as_ref()
-                            .map_or(0.0, |r| r.total_cost_usd),
+                    cost_usd: w.cost_usd + crate::runtime::live_cost(live, &prices).0,
                 };
                 let (last, source) = health::last_sign_of_life(&view, &obs);
                 entry.last_activity_at = Some(last);
@@ -463,7 +533,7 @@ impl Engine {
         Ok(())
     }
 
-    fn apply_action(
+    pub(crate) fn apply_action(
         &self,
         action: Action,
         task_id: &TaskId,
@@ -547,6 +617,10 @@ impl Engine {
             }
             Action::Nudge { worker_id, attempt } => {
                 note(self, &worker_id, attempt, "nudge", "nudged after stalling");
+                if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
+                    pw.nudges_used += 1;
+                    pw.nudged_at = Some(now);
+                }
                 self.nudge_worker(
                     worker_id.as_str(),
                     "You seem to be stuck. Say what you are waiting for, or continue the task.",

@@ -11,7 +11,7 @@
 //! Every stop request and every report carries worker id + attempt number,
 //! so a signal about attempt 1 can never end attempt 2.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -19,9 +19,13 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use cortex_core::id::{TaskId, WorkerId};
+use cortex_core::pricing::ModelPrice;
 use cortex_core::restart::backoff_secs;
+use cortex_core::settle::{Next, OnStart};
 use cortex_core::state::Event;
-use cortex_core::stream::{classify, Activity, Exit, Outcome, OutcomeKind, Progress, Tokens};
+use cortex_core::stream::{
+    classify, classify_generic, Activity, Exit, Outcome, OutcomeKind, Progress, Tokens,
+};
 use cortex_core::worker::{Worker, WorkerStatus};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -116,24 +120,16 @@ impl Tail {
     }
 }
 
-/// What to do once a stop completes.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum AfterStop {
-    /// End the worker with this status.
-    End(WorkerStatus),
-    /// Start the next attempt at once, resuming the conversation.
-    Restart,
-    /// Start the next attempt after the restart backoff (PM restarts).
-    RestartAfterBackoff,
-    /// Settle by the result line already received (agent hung after it).
-    SettleByResult,
-}
+pub(crate) use cortex_core::worker::AfterStop;
 
+/// A stop in progress. `after` is what follows (journaled as the worker's
+/// `StopIntent` before the signal was sent); `None` settles the attempt by
+/// the result line it already gave (an agent that hung after it).
 #[derive(Debug)]
 pub(crate) struct StopRequest {
     pub(crate) kind: OutcomeKind,
     pub(crate) reason: String,
-    pub(crate) after: AfterStop,
+    pub(crate) after: Option<AfterStop>,
     term_sent: Instant,
     killed: bool,
 }
@@ -160,6 +156,9 @@ pub(crate) struct Live {
     last_emit: Option<Instant>,
     /// The attempt's stdin FIFO, when it reads prompts on stdin.
     pub(crate) stdin_fifo: Option<PathBuf>,
+    /// Tokens and cost of the worker's earlier attempts (budgets count all).
+    prior_tokens: u64,
+    prior_cost_usd: f64,
 }
 
 impl Live {
@@ -189,6 +188,8 @@ impl Live {
             result_seen: None,
             last_emit: None,
             stdin_fifo: None,
+            prior_tokens: w.tokens.input + w.tokens.output,
+            prior_cost_usd: w.cost_usd,
         }
     }
 }
@@ -237,8 +238,16 @@ pub struct WorkerDto {
     /// The process manager's view (starting, healthy, late, stalled, zombie, waiting).
     pub health: String,
     pub reason: Option<String>,
+    /// Why the process manager says `health` (silent for how long, what
+    /// it waits for), when it watches the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_reason: Option<String>,
     pub session_id: Option<String>,
+    /// Every attempt's cost: the agent's own figures, else Cortex's estimate
+    /// from the tokens (then `cost_estimated` is true).
     pub cost_usd: f64,
+    #[serde(default)]
+    pub cost_estimated: bool,
     pub tokens: TokenDto,
     pub workdir: String,
     pub started_at: Option<DateTime<Utc>>,
@@ -248,6 +257,9 @@ pub struct WorkerDto {
     pub last_activity_at: Option<DateTime<Utc>>,
     pub last_activity_source: Option<String>,
     pub last_text: Option<String>,
+    /// The agent's final result text (redacted), once an attempt gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
     pub time_limit_secs: u64,
     pub restarts: u32,
 }
@@ -273,6 +285,7 @@ pub(crate) fn worker_dto(
     live: Option<&Live>,
     time_limit_secs: u64,
     health: Option<String>,
+    prices: &BTreeMap<String, ModelPrice>,
 ) -> WorkerDto {
     let current = w.current();
     let (tokens, activity, last_at, source, text) = match live {
@@ -289,11 +302,15 @@ pub(crate) fn worker_dto(
                 l.progress.last_text.clone(),
             )
         }
-        None => (w.tokens, None, current.and_then(|a| a.ended_at), None, None),
+        None => (
+            w.tokens,
+            None,
+            current.and_then(|a| a.ended_at),
+            None,
+            w.last_text.clone(),
+        ),
     };
-    let cost_live = live
-        .and_then(|l| l.progress.result.as_ref())
-        .map_or(0.0, |r| r.total_cost_usd);
+    let (cost_live, live_estimated) = live.map_or((0.0, false), |l| live_cost(l, prices));
     WorkerDto {
         id: w.id.clone(),
         task_id: w.task_id.clone(),
@@ -308,8 +325,10 @@ pub(crate) fn worker_dto(
             (s, _) => s.as_str().into(),
         }),
         reason: w.reason.clone(),
+        health_reason: None,
         session_id: w.session_id.clone(),
         cost_usd: w.cost_usd + cost_live,
+        cost_estimated: w.cost_estimated || live_estimated,
         tokens: tokens.into(),
         workdir: w.workdir.clone(),
         started_at: current.map(|a| a.started_at),
@@ -317,9 +336,33 @@ pub(crate) fn worker_dto(
         activity,
         last_activity_at: last_at,
         last_activity_source: source,
-        last_text: text,
+        last_text: text.or_else(|| w.last_text.clone()),
+        result: w.result.clone(),
         time_limit_secs: time_limit_secs + w.extended_secs,
         restarts: w.restarts(),
+    }
+}
+
+/// Puts the PM's verdict on a worker's DTO.
+pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
+    dto.health = v.health.as_str().to_string();
+    dto.health_reason = Some(v.reason);
+    if v.last_activity_at.is_some() {
+        dto.last_activity_at = v.last_activity_at;
+        dto.last_activity_source = v.last_activity_source;
+    }
+}
+
+/// What a live attempt has cost so far: the agent's own figure once its
+/// result line arrived, else Cortex's estimate from the stream's tokens
+/// (true in the second place).
+pub(crate) fn live_cost(l: &Live, prices: &BTreeMap<String, ModelPrice>) -> (f64, bool) {
+    match &l.progress.result {
+        Some(r) => (r.total_cost_usd, false),
+        None => {
+            cortex_core::pricing::estimate(prices, l.progress.model.as_deref(), &l.progress.tokens)
+                .map_or((0.0, false), |c| (c, true))
+        }
     }
 }
 
@@ -434,6 +477,21 @@ pub fn write_heartbeat(
         .map_err(|e| EngineError::io("cannot write", path, e))
 }
 
+/// The last non-empty line of a file (its last 4 KiB are read).
+fn last_line(path: &Path) -> Option<String> {
+    let f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(4096);
+    let mut buf = vec![0u8; usize::try_from(len - start).ok()?];
+    f.read_exact_at(&mut buf, start).ok()?;
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
 fn exit_of(status: std::process::ExitStatus) -> Exit {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -479,14 +537,9 @@ impl Engine {
         self.runtime().heartbeat_command = argv;
     }
 
-    /// Starts supervising: re-adopts attempts that are still ours and
-    /// settles the rest honestly. Called once by `run`.
-    pub fn start_runtime(&self) -> Result<(), EngineError> {
-        let mut rt = self.runtime();
-        if rt.active {
-            return Ok(());
-        }
-        rt.active = true;
+    /// Every unfinished worker with what a starting owner does with it
+    /// (`cortex_core::settle::on_start`).
+    fn start_decisions(&self) -> Vec<(Worker, OnStart)> {
         let workers: Vec<Worker> = self
             .store()
             .state()
@@ -494,55 +547,182 @@ impl Engine {
             .filter(|w| !w.status.is_terminal())
             .cloned()
             .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                let running = w.live_attempt().is_some_and(|a| {
+                    a.pid
+                        .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
+                });
+                let d = cortex_core::settle::on_start(&w, running, self.max_restarts_of(&w.expert));
+                (w, d)
+            })
+            .collect()
+    }
+
+    /// Settles the live attempt of a worker whose process is gone: its
+    /// output decides (else `lost`), a journaled stop says what follows.
+    fn settle_gone(
+        &self,
+        w: &Worker,
+        now: DateTime<Utc>,
+    ) -> Option<(Live, Outcome, Option<cortex_core::worker::StopIntent>)> {
+        let a = w.live_attempt()?;
+        let mut live = self.watch(w, a);
+        absorb_output(&mut live, now);
+        if let Some(r) = live.out.take_rest() {
+            live.progress.apply_line(&r, now);
+        }
+        let pending = w.pending_stop().cloned();
+        let stopped = pending.as_ref().map(|p| (p.kind, p.reason.as_str()));
+        let outcome = self.settle_outcome(&live, Exit::Unknown, stopped);
+        Some((live, outcome, pending))
+    }
+
+    /// Starts supervising: re-adopts attempts that are still ours, carries
+    /// out stops that were acknowledged but not finished, and settles every
+    /// other worker from what its journal and output say. Called once by
+    /// `run`.
+    pub fn start_runtime(&self) -> Result<(), EngineError> {
+        {
+            let mut rt = self.runtime();
+            if rt.active {
+                return Ok(());
+            }
+            rt.active = true;
+        }
         let now = clock::now();
-        for w in workers {
-            if w.status == WorkerStatus::Starting && w.attempts.is_empty() {
-                // Created, but the engine stopped before its first attempt
-                // was recorded: end any process it may have started, then
-                // start it properly.
-                let swept = spawner::sweep(w.id.as_str());
-                info!(worker_id = %w.id, swept, "starting a worker whose first start was not recorded");
-                drop(rt);
-                self.start_attempt(&w, None, now)?;
-                rt = self.runtime();
-                continue;
-            }
-            let Some(a) = w.live_attempt().cloned() else {
-                continue; // waiting: the tick restarts it when due
-            };
-            let dir = attempt_dir(&self.inner.home, &w.id, a.n);
-            let mut live = Live::new(
-                &w,
-                &a,
-                dir.join("stdout.jsonl"),
-                self.inner.home.heartbeats().join(format!("{}.jsonl", w.id)),
-                None,
-            );
-            let fifo = dir.join("stdin.fifo");
-            if fifo.exists() {
-                live.stdin_fifo = Some(fifo);
-            }
-            absorb_output(&mut live, now);
-            if a.pid
-                .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
-            {
-                info!(worker_id = %w.id, attempt = a.n, pid = a.pid, "re-adopted a running worker");
-                rt.live.insert(w.id.clone(), live);
-            } else {
-                // Gone while we were away: its output decides, else `lost`.
-                let rest = live.out.take_rest();
-                if let Some(r) = rest {
-                    live.progress.apply_line(&r, now);
+        for (w, decision) in self.start_decisions() {
+            match decision {
+                OnStart::Nothing | OnStart::Wait => {}
+                OnStart::StartFirst => {
+                    // Created, but the engine stopped before its first attempt
+                    // was recorded: end any process it may have started, then
+                    // start it properly.
+                    let swept = spawner::sweep(w.id.as_str());
+                    info!(worker_id = %w.id, swept, "starting a worker whose first start was not recorded");
+                    self.start_attempt(&w, None, now)?;
                 }
-                let outcome = classify(&live.progress, Exit::Unknown, None);
-                info!(worker_id = %w.id, attempt = a.n, outcome = outcome.kind.as_str(), "settled a worker that ended while no engine watched");
-                drop(rt);
-                self.finish_attempt(&live, outcome, None, now)?;
-                rt = self.runtime();
+                OnStart::Readopt => {
+                    let Some(a) = w.live_attempt().cloned() else {
+                        continue;
+                    };
+                    let mut live = self.watch(&w, &a);
+                    absorb_output(&mut live, now);
+                    info!(worker_id = %w.id, attempt = a.n, pid = a.pid, "re-adopted a running worker");
+                    let pending = w.pending_stop().cloned();
+                    self.runtime().live.insert(w.id.clone(), live);
+                    if let Some(stop) = pending {
+                        // Acknowledged before the last owner died: carry it out.
+                        info!(worker_id = %w.id, attempt = a.n, reason = %stop.reason, "carrying out a stop requested before the restart");
+                        if let Some(p) = stop.prompt.clone() {
+                            self.runtime().pending_prompts.insert(w.id.clone(), p);
+                        }
+                        self.signal_stop(&w.id, stop.kind, &stop.reason, Some(stop.then));
+                    }
+                }
+                OnStart::SettleGone => {
+                    let Some((live, outcome, pending)) = self.settle_gone(&w, now) else {
+                        continue;
+                    };
+                    info!(worker_id = %w.id, attempt = live.attempt, outcome = outcome.kind.as_str(), "settled a worker that ended while no engine watched");
+                    if let Some(p) = pending.as_ref().and_then(|p| p.prompt.clone()) {
+                        self.runtime().pending_prompts.insert(w.id.clone(), p);
+                    }
+                    self.finish_attempt(&live, outcome, pending.map(|p| p.then), now)?;
+                }
+                OnStart::Decide(next) => {
+                    // The attempt's end is journaled, what follows is not.
+                    info!(worker_id = %w.id, next = ?next, "settling a worker whose attempt ended before the last owner stopped");
+                    if let Some(p) = w.stop.as_ref().and_then(|p| p.prompt.clone()) {
+                        self.runtime().pending_prompts.insert(w.id.clone(), p);
+                    }
+                    self.carry_out(&w, next, now)?;
+                }
             }
         }
-        drop(rt);
         self.store().sync()
+    }
+
+    /// Settles the workers whose process ended while no owner watched, as
+    /// `start_runtime` would, but starts no process: a read command that
+    /// found the home free leaves restarts to the next owner.
+    pub(crate) fn settle_unwatched(&self) -> Result<(), EngineError> {
+        let now = clock::now();
+        for (w, decision) in self.start_decisions() {
+            match decision {
+                OnStart::SettleGone => {
+                    let Some((live, outcome, pending)) = self.settle_gone(&w, now) else {
+                        continue;
+                    };
+                    let then = pending.map(|p| p.then);
+                    let next = cortex_core::settle::after_attempt(
+                        &outcome,
+                        then.as_ref(),
+                        w.restarts(),
+                        self.max_restarts_of(&w.expert),
+                    );
+                    if !matches!(next, Next::RestartNow { .. }) {
+                        info!(worker_id = %w.id, attempt = live.attempt, outcome = outcome.kind.as_str(), "settled a worker that ended while no owner ran");
+                        self.finish_attempt(&live, outcome, then, now)?;
+                    }
+                }
+                OnStart::Decide(next) if !matches!(next, Next::RestartNow { .. }) => {
+                    self.carry_out(&w, next, now)?;
+                }
+                _ => {}
+            }
+        }
+        self.store().sync()
+    }
+
+    /// A live entry for a journaled attempt this engine did not start.
+    fn watch(&self, w: &Worker, a: &cortex_core::worker::Attempt) -> Live {
+        let dir = attempt_dir(&self.inner.home, &w.id, a.n);
+        let mut live = Live::new(
+            w,
+            a,
+            dir.join("stdout.jsonl"),
+            self.inner.home.heartbeats().join(format!("{}.jsonl", w.id)),
+            None,
+        );
+        let fifo = dir.join("stdin.fifo");
+        if fifo.exists() {
+            live.stdin_fifo = Some(fifo);
+        }
+        live
+    }
+
+    fn max_restarts_of(&self, expert: &str) -> u32 {
+        self.settings().1.get(expert).map_or(0, |e| e.max_restarts)
+    }
+
+    /// How an attempt ended, by the driver's rule: Claude Code's result
+    /// line, or the generic driver's exit code (with its last stderr line).
+    /// Without the agent's own cost, the cost is estimated from the tokens.
+    pub(crate) fn settle_outcome(
+        &self,
+        live: &Live,
+        exit: Exit,
+        stopped: Option<(OutcomeKind, &str)>,
+    ) -> Outcome {
+        let (driver, prices) = {
+            let s = self.settings();
+            (s.0.agent.driver, cortex_core::pricing::merged(&s.0.pricing))
+        };
+        let outcome = match driver {
+            cortex_core::config::Driver::Generic => {
+                let stderr =
+                    attempt_dir(&self.inner.home, &live.worker_id, live.attempt).join("stderr.log");
+                classify_generic(&live.progress, exit, stopped, last_line(&stderr).as_deref())
+            }
+            cortex_core::config::Driver::Claude => classify(&live.progress, exit, stopped),
+        };
+        let p = &live.progress;
+        outcome.with_estimate(
+            p.result.is_some(),
+            cortex_core::pricing::estimate(&prices, p.model.as_deref(), &p.tokens),
+        )
     }
 
     /// Quits supervising; with `on_quit: stop`, stops every live attempt.
@@ -570,7 +750,9 @@ impl Engine {
 
     /// Asks a live attempt to stop (SIGTERM to its group now; SIGKILL and a
     /// sweep after the grace period). `attempt`, when given, must match the
-    /// live one: a stale request is ignored. Returns false if nothing was live.
+    /// live one: a stale request is ignored. The intent is journaled first,
+    /// so a stop that was acknowledged survives the owner's death. Returns
+    /// false if nothing was live.
     pub(crate) fn request_stop(
         &self,
         worker_id: &WorkerId,
@@ -579,30 +761,84 @@ impl Engine {
         reason: &str,
         after: AfterStop,
     ) -> bool {
+        let live = {
+            let rt = self.runtime();
+            rt.live.get(worker_id).map(|l| {
+                (
+                    l.attempt,
+                    l.stop.as_ref().map(|s| s.after.clone()),
+                    rt.pending_prompts.get(worker_id).cloned(),
+                )
+            })
+        };
+        let Some((live_attempt, current, prompt)) = live else {
+            return false;
+        };
+        if attempt.is_some_and(|a| a != live_attempt) {
+            warn!(worker_id = %worker_id, stale = attempt, live = live_attempt, "ignored a stop request for an older attempt");
+            return false;
+        }
+        // A later, stronger intent wins (restart -> end); a weaker one adds nothing.
+        let changes = match &current {
+            None => true,
+            Some(Some(AfterStop::End(_))) => false,
+            Some(_) => matches!(after, AfterStop::End(_)),
+        };
+        if changes {
+            let intent = cortex_core::worker::StopIntent {
+                attempt: live_attempt,
+                kind,
+                reason: reason.to_string(),
+                then: after.clone(),
+                prompt: prompt.filter(|_| after == AfterStop::Restart),
+            };
+            let journaled = self.store().commit(
+                Event::StopRequested {
+                    worker_id: worker_id.clone(),
+                    intent,
+                },
+                clock::now(),
+            );
+            if let Err(e) = journaled {
+                warn!(worker_id = %worker_id, "cannot journal the stop request: {e}");
+            }
+        }
+        self.signal_stop(worker_id, kind, reason, Some(after))
+    }
+
+    /// Sends SIGTERM to a live attempt's group and records the stop in the
+    /// live table (no journal: see `request_stop`).
+    fn signal_stop(
+        &self,
+        worker_id: &WorkerId,
+        kind: OutcomeKind,
+        reason: &str,
+        after: Option<AfterStop>,
+    ) -> bool {
         let mut rt = self.runtime();
         let Some(l) = rt.live.get_mut(worker_id) else {
             return false;
         };
-        if attempt.is_some_and(|a| a != l.attempt) {
-            warn!(worker_id = %worker_id, stale = attempt, live = l.attempt, "ignored a stop request for an older attempt");
-            return false;
-        }
-        if l.stop.is_none() {
-            info!(worker_id = %worker_id, attempt = l.attempt, reason, "stopping worker");
-            spawner::signal_group(l.pid, libc::SIGTERM);
-            l.stop = Some(StopRequest {
-                kind,
-                reason: reason.to_string(),
-                after,
-                term_sent: Instant::now(),
-                killed: false,
-            });
-        } else if let Some(s) = l.stop.as_mut() {
-            // A later, stronger intent wins (restart -> end).
-            if matches!(after, AfterStop::End(_)) {
-                s.after = after;
-                s.kind = kind;
-                s.reason = reason.to_string();
+        match l.stop.as_mut() {
+            None => {
+                info!(worker_id = %worker_id, attempt = l.attempt, reason, "stopping worker");
+                spawner::signal_group(l.pid, libc::SIGTERM);
+                l.stop = Some(StopRequest {
+                    kind,
+                    reason: reason.to_string(),
+                    after,
+                    term_sent: Instant::now(),
+                    killed: false,
+                });
+            }
+            Some(s) => {
+                if matches!(after, Some(AfterStop::End(_)))
+                    && !matches!(s.after, Some(AfterStop::End(_)))
+                {
+                    s.after = after;
+                    s.kind = kind;
+                    s.reason = reason.to_string();
+                }
             }
         }
         true
@@ -618,6 +854,18 @@ impl Engine {
         let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
         let mut ended: Vec<(Live, Exit)> = Vec::new();
         let mut updates = Vec::new();
+        // Budgets are checked as output arrives, on the live figures, not
+        // only at the PM's tick: a stop decided at 100% stops near it.
+        let (budgets, prices) = {
+            let s = self.settings();
+            let b: HashMap<String, (Option<u64>, Option<f64>)> =
+                s.1.iter()
+                    .filter(|e| e.token_budget.is_some() || e.cost_budget_usd.is_some())
+                    .map(|e| (e.name.clone(), (e.token_budget, e.cost_budget_usd)))
+                    .collect();
+            (b, cortex_core::pricing::merged(&s.0.pricing))
+        };
+        let mut over_budget = Vec::new();
         {
             let mut rt = self.runtime();
             let ids: Vec<WorkerId> = rt.live.keys().cloned().collect();
@@ -626,6 +874,24 @@ impl Engine {
                     continue;
                 };
                 let changed = absorb_output(l, now);
+                if let (true, None, Some((tokens, cost))) =
+                    (changed, &l.stop, budgets.get(&l.expert))
+                {
+                    let used = l.prior_tokens + l.progress.tokens.input + l.progress.tokens.output;
+                    let spent = l.prior_cost_usd + live_cost(l, &prices).0;
+                    let actions = cortex_core::health::budget_actions(
+                        &l.worker_id,
+                        l.attempt,
+                        *tokens,
+                        *cost,
+                        true,
+                        used,
+                        spent,
+                    );
+                    if !actions.is_empty() {
+                        over_budget.push((l.task_id.clone(), l.expert.clone(), actions));
+                    }
+                }
                 if l.progress.result.is_some() && l.result_seen.is_none() {
                     l.result_seen = Some(Instant::now());
                 }
@@ -668,7 +934,7 @@ impl Engine {
                     l.stop = Some(StopRequest {
                         kind: OutcomeKind::Success,
                         reason: "hung after its result line".into(),
-                        after: AfterStop::SettleByResult,
+                        after: None,
                         term_sent: Instant::now(),
                         killed: false,
                     });
@@ -684,31 +950,25 @@ impl Engine {
                 }
             }
         }
+        for (task_id, expert, actions) in over_budget {
+            for action in actions {
+                self.apply_action(action, &task_id, &expert, now)?;
+            }
+        }
         for (live, exit) in ended {
             // No process carrying the tag may outlive its attempt.
             let swept = spawner::sweep(live.worker_id.as_str());
             if swept > 0 {
                 info!(worker_id = %live.worker_id, swept, "killed processes that outlived the attempt");
             }
-            let (stopped, after) = match &live.stop {
-                Some(s) if s.after == AfterStop::SettleByResult => (None, None),
-                Some(s) => (Some((s.kind, s.reason.clone())), Some(s.after.clone())),
-                None => (None, None),
+            // A stop that settles by the result line is no stop: the result decides.
+            let (stopped, after, exit) = match &live.stop {
+                Some(s) if s.after.is_none() => (None, None, Exit::Unknown),
+                Some(s) => (Some((s.kind, s.reason.clone())), s.after.clone(), exit),
+                None => (None, None, exit),
             };
-            let exit = if live
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.after == AfterStop::SettleByResult)
-            {
-                Exit::Unknown
-            } else {
-                exit
-            };
-            let outcome = classify(
-                &live.progress,
-                exit,
-                stopped.as_ref().map(|(k, r)| (*k, r.as_str())),
-            );
+            let outcome =
+                self.settle_outcome(&live, exit, stopped.as_ref().map(|(k, r)| (*k, r.as_str())));
             self.finish_attempt(&live, outcome, after, now)?;
         }
         for id in updates {
@@ -727,11 +987,7 @@ impl Engine {
         after: Option<AfterStop>,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let max_restarts = self
-            .settings()
-            .1
-            .get(&live.expert)
-            .map_or(0, |e| e.max_restarts);
+        let max_restarts = self.max_restarts_of(&live.expert);
         let worker = {
             let mut store = self.store();
             store.stage(
@@ -761,32 +1017,31 @@ impl Engine {
             // PM kills are counted when decided; these are the agent's own failures.
             self.note_failure(&live.expert, now);
         }
-        match after {
-            Some(AfterStop::Restart) => {
-                self.start_attempt(&worker, Some(outcome.reason.clone()), now)?;
+        let next = cortex_core::settle::after_attempt(
+            &outcome,
+            after.as_ref(),
+            worker.restarts(),
+            max_restarts,
+        );
+        self.carry_out(&worker, next, now)
+    }
+
+    /// Carries out what follows an ended attempt (journal first).
+    fn carry_out(
+        &self,
+        worker: &Worker,
+        next: Next,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let max_restarts = self.max_restarts_of(&worker.expert);
+        match next {
+            Next::Complete => self.end_worker(worker, WorkerStatus::Completed, "completed", now),
+            Next::RestartNow { reason } => self.start_attempt(worker, Some(reason), now),
+            Next::RestartAfterBackoff { reason } => {
+                self.schedule_restart(worker, &reason, max_restarts, now)
             }
-            Some(AfterStop::RestartAfterBackoff) => {
-                self.schedule_restart(&worker, &outcome.reason, max_restarts, now)?;
-            }
-            Some(AfterStop::End(status)) => {
-                self.end_worker(&worker, status, &outcome.reason, now)?;
-            }
-            Some(AfterStop::SettleByResult) | None => {
-                if outcome.kind == OutcomeKind::Success {
-                    self.end_worker(&worker, WorkerStatus::Completed, "completed", now)?;
-                } else if outcome.kind.is_transient() && worker.restarts() < max_restarts {
-                    self.schedule_restart(&worker, &outcome.reason, max_restarts, now)?;
-                } else {
-                    let reason = if outcome.kind.is_transient() {
-                        format!("{} (no restarts left)", outcome.reason)
-                    } else {
-                        outcome.reason.clone()
-                    };
-                    self.end_worker(&worker, WorkerStatus::Failed, &reason, now)?;
-                }
-            }
+            Next::End { status, reason } => self.end_worker(worker, status, &reason, now),
         }
-        Ok(())
     }
 
     /// Journals the wait before the next attempt (backoff `base * 2^(n-1)`).
@@ -1040,15 +1295,7 @@ impl Engine {
                         Event::AttemptEnded {
                             worker_id: worker.id.clone(),
                             attempt: n,
-                            outcome: Outcome {
-                                kind: OutcomeKind::SpawnFailed,
-                                reason: e.0.clone(),
-                                exit_code: None,
-                                cost_usd: 0.0,
-                                tokens: Tokens::default(),
-                                result: None,
-                                model_usage: serde_json::Value::Null,
-                            },
+                            outcome: Outcome::bare(OutcomeKind::SpawnFailed, e.0.clone()),
                         },
                         now,
                     )?;
@@ -1126,21 +1373,13 @@ impl Engine {
                 } else {
                     task.workdir.clone().unwrap_or_else(|| "/".into())
                 };
-                out.push(Worker {
-                    id: clock::worker_id(now),
-                    task_id: task.id.clone(),
-                    expert: expert.to_string(),
+                out.push(Worker::new(
+                    clock::worker_id(now),
+                    task.id.clone(),
+                    expert,
                     workdir,
-                    created_at: now,
-                    status: WorkerStatus::Starting,
-                    attempts: Vec::new(),
-                    session_id: None,
-                    cost_usd: 0.0,
-                    tokens: Tokens::default(),
-                    reason: None,
-                    not_before: None,
-                    extended_secs: 0,
-                });
+                    now,
+                ));
             }
             out
         };
@@ -1284,26 +1523,26 @@ impl Engine {
         }
     }
 
-    /// One worker, with live stream state when this engine watches it.
+    /// One worker, with live stream state when this engine watches it, and
+    /// the PM's verdict on its running attempt.
     pub fn worker(&self, id: &str) -> Option<WorkerDto> {
         let wid = WorkerId::parse(id)?;
         let w = self.store().state().worker(&wid).cloned()?;
-        let limit = self
-            .settings()
-            .1
-            .get(&w.expert)
-            .map_or(3600, |e| e.time_limit_secs);
-        let health = self.pm_health(&wid);
+        let (limit, prices) = {
+            let s = self.settings();
+            (
+                s.1.get(&w.expert).map_or(3600, |e| e.time_limit_secs),
+                cortex_core::pricing::merged(&s.0.pricing),
+            )
+        };
+        let verdict = w
+            .live_attempt()
+            .filter(|_| w.status == WorkerStatus::Running)
+            .and_then(|a| self.pm_health(&wid, a.n));
         let rt = self.runtime();
-        let mut dto = worker_dto(
-            &w,
-            rt.live.get(&wid),
-            limit,
-            health.as_ref().map(|h| h.0.as_str().to_string()),
-        );
-        if let Some((_, Some(at), source)) = health {
-            dto.last_activity_at = Some(at);
-            dto.last_activity_source = source;
+        let mut dto = worker_dto(&w, rt.live.get(&wid), limit, None, &prices);
+        if let Some(v) = verdict {
+            apply_verdict(&mut dto, v);
         }
         Some(dto)
     }
@@ -1390,6 +1629,21 @@ impl Engine {
     fn kill_unsupervised(&self, w: &Worker, reason: &str) -> Result<(), EngineError> {
         let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
         if let Some(a) = w.live_attempt() {
+            // Journaled first: should this command die in the grace period,
+            // the next owner carries the kill out.
+            self.store().commit(
+                Event::StopRequested {
+                    worker_id: w.id.clone(),
+                    intent: cortex_core::worker::StopIntent {
+                        attempt: a.n,
+                        kind: OutcomeKind::Killed,
+                        reason: reason.to_string(),
+                        then: AfterStop::End(WorkerStatus::Cancelled),
+                        prompt: None,
+                    },
+                },
+                clock::now(),
+            )?;
             if let Some(pid) = a
                 .pid
                 .filter(|p| procfs::is_same_process(*p, a.start_ticks, w.id.as_str()))
@@ -1409,10 +1663,19 @@ impl Engine {
             for line in tail.read_lines() {
                 progress.apply_line(&line, now);
             }
+            let prices = cortex_core::pricing::merged(&self.config().pricing);
             let outcome = classify(
                 &progress,
                 Exit::Unknown,
                 Some((OutcomeKind::Killed, reason)),
+            )
+            .with_estimate(
+                progress.result.is_some(),
+                cortex_core::pricing::estimate(
+                    &prices,
+                    progress.model.as_deref(),
+                    &progress.tokens,
+                ),
             );
             let mut store = self.store();
             store.commit(
@@ -1455,11 +1718,23 @@ impl Engine {
     }
 }
 
+/// What a long-running owner's PM says of each worker, read from its
+/// `pm-state.json` (worker id -> verdict on the attempt it names).
+pub(crate) type PmVerdicts = HashMap<String, (u32, crate::pm::PmVerdict)>;
+
 /// The DTO of a worker seen from outside the owning engine: its live
-/// attempt's output files are read to show what it is doing.
-pub fn observed_dto(home: &crate::Home, w: &Worker, time_limit_secs: u64) -> WorkerDto {
+/// attempt's output files are read to show what it is doing, the owner's PM
+/// verdict (when one runs) gives its health, and a process that is gone is
+/// shown as such, never as running.
+pub(crate) fn observed_dto(
+    home: &crate::Home,
+    w: &Worker,
+    time_limit_secs: u64,
+    prices: &BTreeMap<String, ModelPrice>,
+    verdicts: &PmVerdicts,
+) -> WorkerDto {
     let Some(a) = w.live_attempt() else {
-        return worker_dto(w, None, time_limit_secs, None);
+        return worker_dto(w, None, time_limit_secs, None, prices);
     };
     let dir = attempt_dir(home, &w.id, a.n);
     let mut live = Live::new(
@@ -1476,7 +1751,30 @@ pub fn observed_dto(home: &crate::Home, w: &Worker, time_limit_secs: u64) -> Wor
         .map(DateTime::<Utc>::from)
         .unwrap_or(a.started_at);
     absorb_output(&mut live, mtime);
-    worker_dto(w, Some(&live), time_limit_secs, None)
+    let running = a
+        .pid
+        .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()));
+    if !running {
+        if let Some(r) = live.out.take_rest() {
+            live.progress.apply_line(&r, mtime);
+        }
+    }
+    let mut dto = worker_dto(w, Some(&live), time_limit_secs, None, prices);
+    match verdicts.get(w.id.as_str()) {
+        Some((attempt, v)) if *attempt == a.n && running => apply_verdict(&mut dto, v.clone()),
+        _ if !running => {
+            let said = classify(&live.progress, Exit::Unknown, None);
+            dto.pid = None;
+            dto.health = "exited".into();
+            dto.health_reason = Some(format!(
+                "the process is gone and no owner has settled it yet; its output says: {}",
+                said.reason
+            ));
+            dto.result = said.result.or(dto.result);
+        }
+        _ => {}
+    }
+    dto
 }
 
 /// Reads new output and hook lines into the live state. True if anything came.

@@ -130,14 +130,7 @@ impl Engine {
             }
             (s.tasks, s.workers, state.spawning_paused, cost, tokens)
         };
-        let mut health: BTreeMap<String, usize> = BTreeMap::new();
-        for w in self
-            .workers()
-            .into_iter()
-            .filter(|w| !w.state.is_terminal())
-        {
-            *health.entry(w.health).or_default() += 1;
-        }
+        let health = crate::engine::health_counts(&self.workers());
         Overview {
             tasks,
             workers,

@@ -12,3 +12,4 @@ mod foundation;
 mod pm;
 mod routing;
 mod runtime;
+mod supervision;

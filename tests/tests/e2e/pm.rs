@@ -23,18 +23,8 @@ fn fast_pm_home(resume_mode: &str) -> TestHome {
     h
 }
 
-/// The same limits for every expert, so what a test checks does not depend
-/// on which expert the router picks.
 fn edit_all(h: &TestHome, patch: serde_json::Value) {
-    for e in [
-        "development",
-        "security",
-        "inventory",
-        "cicd",
-        "coordinator",
-    ] {
-        h.edit_expert(e, patch.clone());
-    }
+    h.edit_all_experts(patch);
 }
 
 /// pm-activity.jsonl lines about one worker.

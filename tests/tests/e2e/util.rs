@@ -140,6 +140,12 @@ impl TestHome {
             "pm": {"kill_grace_secs": 1},
             "restart": {"backoff_base_secs": 1, "backoff_max_secs": 2}
         }));
+        self.edit_all_experts(serde_json::json!({"max_workers": 8}));
+    }
+
+    /// The same change to every shipped expert, so what a test checks does
+    /// not depend on which expert the router picks.
+    pub fn edit_all_experts(&self, patch: serde_json::Value) {
         for e in [
             "development",
             "security",
@@ -147,7 +153,7 @@ impl TestHome {
             "cicd",
             "coordinator",
         ] {
-            self.edit_expert(e, serde_json::json!({"max_workers": 8}));
+            self.edit_expert(e, patch.clone());
         }
     }
 

@@ -1,0 +1,131 @@
+//! What tokens cost: a per-model price table and the live estimate made
+//! from a stream's token counts. The agent's own `total_cost_usd` replaces
+//! the estimate when its result line arrives; until then (and for an
+//! attempt killed before it) the estimate is all there is, and it is shown
+//! as an estimate.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stream::Tokens;
+
+/// Prices of one model family, in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    #[serde(default)]
+    pub cache_read_per_mtok: f64,
+    #[serde(default)]
+    pub cache_write_per_mtok: f64,
+}
+
+impl ModelPrice {
+    const fn new(input: f64, output: f64, cache_read: f64, cache_write: f64) -> Self {
+        Self {
+            input_per_mtok: input,
+            output_per_mtok: output,
+            cache_read_per_mtok: cache_read,
+            cache_write_per_mtok: cache_write,
+        }
+    }
+
+    /// The cost of these tokens at this price.
+    pub fn cost(&self, t: &Tokens) -> f64 {
+        let m = |n: u64, per: f64| n as f64 * per / 1_000_000.0;
+        m(t.input, self.input_per_mtok)
+            + m(t.output, self.output_per_mtok)
+            + m(t.cache_read, self.cache_read_per_mtok)
+            + m(t.cache_creation, self.cache_write_per_mtok)
+    }
+}
+
+/// The key of the entry used for a model no other key matches.
+pub const DEFAULT_KEY: &str = "default";
+
+/// The shipped table: a key matches a model whose name contains it
+/// (`claude-opus-4-1` matches `opus`). Overridable per key in config.json.
+pub fn shipped() -> BTreeMap<String, ModelPrice> {
+    [
+        ("opus", ModelPrice::new(15.0, 75.0, 1.5, 18.75)),
+        ("sonnet", ModelPrice::new(3.0, 15.0, 0.3, 3.75)),
+        ("haiku", ModelPrice::new(1.0, 5.0, 0.1, 1.25)),
+        (DEFAULT_KEY, ModelPrice::new(3.0, 15.0, 0.3, 3.75)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The price for a model: the longest key its name contains, else the
+/// `default` entry, else none (then there is no estimate).
+pub fn price_for<'a>(
+    table: &'a BTreeMap<String, ModelPrice>,
+    model: Option<&str>,
+) -> Option<&'a ModelPrice> {
+    let model = model.unwrap_or("").to_ascii_lowercase();
+    table
+        .iter()
+        .filter(|(k, _)| k.as_str() != DEFAULT_KEY && model.contains(&k.to_ascii_lowercase()))
+        .max_by_key(|(k, _)| k.len())
+        .map(|(_, v)| v)
+        .or_else(|| table.get(DEFAULT_KEY))
+}
+
+/// Cortex's estimate of what these tokens cost on this model.
+pub fn estimate(
+    table: &BTreeMap<String, ModelPrice>,
+    model: Option<&str>,
+    tokens: &Tokens,
+) -> Option<f64> {
+    price_for(table, model).map(|p| p.cost(tokens))
+}
+
+/// The table in force: the shipped one with the configured entries on top.
+pub fn merged(overrides: &BTreeMap<String, ModelPrice>) -> BTreeMap<String, ModelPrice> {
+    let mut t = shipped();
+    t.extend(overrides.iter().map(|(k, v)| (k.clone(), *v)));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(input: u64, output: u64) -> Tokens {
+        Tokens {
+            input,
+            output,
+            cache_read: 0,
+            cache_creation: 0,
+        }
+    }
+
+    #[test]
+    fn a_model_takes_the_longest_matching_key_else_the_default() {
+        let t = shipped();
+        let opus = estimate(&t, Some("claude-opus-4-1-20250805"), &tokens(1_000_000, 0));
+        assert_eq!(opus, Some(15.0));
+        let sonnet = estimate(&t, Some("Claude-Sonnet-4"), &tokens(0, 1_000_000));
+        assert_eq!(sonnet, Some(15.0));
+        let unknown = estimate(&t, Some("fake-model"), &tokens(81_000, 0));
+        assert!((unknown.unwrap() - 0.243).abs() < 1e-9, "{unknown:?}");
+        let mut no_default = t.clone();
+        no_default.remove(DEFAULT_KEY);
+        assert_eq!(estimate(&no_default, None, &tokens(1, 1)), None);
+    }
+
+    #[test]
+    fn configured_entries_override_the_shipped_ones() {
+        let mut o = BTreeMap::new();
+        o.insert("opus".to_string(), ModelPrice::new(1.0, 2.0, 0.0, 0.0));
+        let t = merged(&o);
+        assert_eq!(
+            estimate(&t, Some("opus"), &tokens(1_000_000, 1_000_000)),
+            Some(3.0)
+        );
+        assert!(t.contains_key("haiku"));
+    }
+}

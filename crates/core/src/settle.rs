@@ -1,0 +1,394 @@
+//! What follows an attempt's end, and what an owner does with each worker
+//! when it starts: pure decisions over the journaled worker, so that a crash
+//! between any two journal records leaves nothing running without a process
+//! and nothing running twice.
+//!
+//! The engine carries the decisions out (journal first, then processes);
+//! the same `after_attempt` serves an attempt that ended under a running
+//! owner and one whose end was journaled just before a crash.
+
+use crate::stream::{Outcome, OutcomeKind};
+use crate::worker::{AfterStop, Worker, WorkerStatus};
+
+/// What follows an ended attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The worker completed.
+    Complete,
+    /// Start the next attempt now, resuming the conversation.
+    RestartNow { reason: String },
+    /// Start the next attempt after the restart backoff.
+    RestartAfterBackoff { reason: String },
+    /// The worker ends with this status and reason.
+    End {
+        status: WorkerStatus,
+        reason: String,
+    },
+}
+
+/// Decides what follows an ended attempt: a requested stop says it, else
+/// success completes, a transient failure with restarts left restarts after
+/// the backoff, and anything else fails with its reason.
+pub fn after_attempt(
+    outcome: &Outcome,
+    stop: Option<&AfterStop>,
+    restarts_used: u32,
+    max_restarts: u32,
+) -> Next {
+    let reason = outcome.reason.clone();
+    match stop {
+        Some(AfterStop::Restart) => Next::RestartNow { reason },
+        Some(AfterStop::RestartAfterBackoff) => Next::RestartAfterBackoff { reason },
+        Some(AfterStop::End(status)) => Next::End {
+            status: *status,
+            reason,
+        },
+        None if outcome.kind == OutcomeKind::Success => Next::Complete,
+        None if outcome.kind.is_transient() && restarts_used < max_restarts => {
+            Next::RestartAfterBackoff { reason }
+        }
+        None if outcome.kind.is_transient() => Next::End {
+            status: WorkerStatus::Failed,
+            reason: format!("{reason} (no restarts left)"),
+        },
+        None => Next::End {
+            status: WorkerStatus::Failed,
+            reason,
+        },
+    }
+}
+
+/// What a starting owner does with one worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnStart {
+    /// Ended: nothing.
+    Nothing,
+    /// Created, but its first start was never recorded: end any process it
+    /// may have started (by its tag), then start it.
+    StartFirst,
+    /// Its live attempt's process is ours and running: watch it again, and
+    /// carry out a stop that was requested and not finished.
+    Readopt,
+    /// Its live attempt's process is gone: settle the attempt from its
+    /// output, then decide with `after_attempt`.
+    SettleGone,
+    /// Its last attempt ended but what follows was never journaled.
+    Decide(Next),
+    /// Between attempts, with a restart time: the tick starts it when due.
+    Wait,
+}
+
+/// Decides what a starting owner does with `w`, given whether the process
+/// of its live attempt (if any) is still the one it started.
+pub fn on_start(w: &Worker, live_process_running: bool, max_restarts: u32) -> OnStart {
+    if w.status.is_terminal() {
+        return OnStart::Nothing;
+    }
+    if w.attempts.is_empty() {
+        return OnStart::StartFirst;
+    }
+    if w.live_attempt().is_some() {
+        return if live_process_running {
+            OnStart::Readopt
+        } else {
+            OnStart::SettleGone
+        };
+    }
+    if w.status == WorkerStatus::Waiting && w.not_before.is_some() {
+        return OnStart::Wait;
+    }
+    let Some(outcome) = w.current().and_then(|a| a.outcome.as_ref()) else {
+        return OnStart::StartFirst;
+    };
+    let stop = w
+        .stop
+        .as_ref()
+        .filter(|s| w.current().is_some_and(|a| a.n == s.attempt))
+        .map(|s| &s.then);
+    OnStart::Decide(after_attempt(outcome, stop, w.restarts(), max_restarts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{TaskId, WorkerId};
+    use crate::input::ValidSubmission;
+    use crate::state::{new_task, Event, Record, State};
+    use crate::task::Priority;
+    use crate::worker::StopIntent;
+    use chrono::{DateTime, Utc};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn outcome(kind: OutcomeKind, reason: &str) -> Outcome {
+        Outcome::bare(kind, reason)
+    }
+
+    #[test]
+    fn after_an_attempt_a_stop_request_decides_else_the_outcome() {
+        let crash = outcome(OutcomeKind::Crashed, "exited with 3");
+        let ok = outcome(OutcomeKind::Success, "completed");
+        let bad = outcome(OutcomeKind::MaxTurns, "max turns");
+        assert_eq!(after_attempt(&ok, None, 0, 2), Next::Complete);
+        assert!(matches!(
+            after_attempt(&crash, None, 1, 2),
+            Next::RestartAfterBackoff { .. }
+        ));
+        assert_eq!(
+            after_attempt(&crash, None, 2, 2),
+            Next::End {
+                status: WorkerStatus::Failed,
+                reason: "exited with 3 (no restarts left)".into()
+            }
+        );
+        assert_eq!(
+            after_attempt(&bad, None, 0, 2),
+            Next::End {
+                status: WorkerStatus::Failed,
+                reason: "max turns".into()
+            }
+        );
+        let killed = outcome(OutcomeKind::Killed, "killed by a person");
+        assert_eq!(
+            after_attempt(
+                &killed,
+                Some(&AfterStop::End(WorkerStatus::Cancelled)),
+                0,
+                2
+            ),
+            Next::End {
+                status: WorkerStatus::Cancelled,
+                reason: "killed by a person".into()
+            }
+        );
+        assert!(matches!(
+            after_attempt(&killed, Some(&AfterStop::Restart), 5, 2),
+            Next::RestartNow { .. }
+        ));
+    }
+
+    /// A worker's journal records in the order an owner writes them, for
+    /// one life: crash, restart, a person's kill that ends it.
+    fn life(task: &TaskId, w: &WorkerId) -> Vec<Event> {
+        let worker = Worker::new(w.clone(), task.clone(), "development", "/tmp".into(), at(1));
+        let started = |n: u32| Event::AttemptStarted {
+            worker_id: w.clone(),
+            attempt: n,
+            pid: Some(100 + n),
+            start_ticks: Some(7),
+            session_id: Some("s".into()),
+            resumed: n > 1,
+        };
+        vec![
+            Event::WorkerCreated {
+                worker: Box::new(worker),
+            },
+            started(1),
+            Event::AttemptEnded {
+                worker_id: w.clone(),
+                attempt: 1,
+                outcome: outcome(OutcomeKind::Crashed, "exited with 3"),
+            },
+            Event::WorkerWaiting {
+                worker_id: w.clone(),
+                not_before: at(40),
+                reason: "exited with 3; restart 1 of 2".into(),
+            },
+            started(2),
+            Event::StopRequested {
+                worker_id: w.clone(),
+                intent: StopIntent {
+                    attempt: 2,
+                    kind: OutcomeKind::Killed,
+                    reason: "killed by a person".into(),
+                    then: AfterStop::End(WorkerStatus::Cancelled),
+                    prompt: None,
+                },
+            },
+            Event::AttemptEnded {
+                worker_id: w.clone(),
+                attempt: 2,
+                outcome: outcome(OutcomeKind::Killed, "killed by a person"),
+            },
+            Event::WorkerEnded {
+                worker_id: w.clone(),
+                status: WorkerStatus::Cancelled,
+                reason: "killed by a person".into(),
+            },
+        ]
+    }
+
+    /// The same life ending in success instead.
+    fn successful_life(task: &TaskId, w: &WorkerId) -> Vec<Event> {
+        let mut events = life(task, w);
+        events.truncate(5);
+        events.push(Event::AttemptEnded {
+            worker_id: w.clone(),
+            attempt: 2,
+            outcome: outcome(OutcomeKind::Success, "completed"),
+        });
+        events.push(Event::WorkerEnded {
+            worker_id: w.clone(),
+            status: WorkerStatus::Completed,
+            reason: "completed".into(),
+        });
+        events
+    }
+
+    /// The records an owner writes to carry out a decision (processes are
+    /// started for `StartFirst` and `RestartNow`; a settled attempt ends).
+    fn carry_out(state: &State, w: &Worker, d: &OnStart, seq: &mut u64) -> Vec<Record> {
+        let mut next = |event| {
+            *seq += 1;
+            Record::new(*seq, at(100 + *seq as i64), event)
+        };
+        let n = w.current().map_or(1, |a| a.n + 1);
+        let start = |n| Event::AttemptStarted {
+            worker_id: w.id.clone(),
+            attempt: n,
+            pid: Some(900 + n),
+            start_ticks: Some(9),
+            session_id: None,
+            resumed: n > 1,
+        };
+        let decided = |next_: &Next| match next_ {
+            Next::Complete => Event::WorkerEnded {
+                worker_id: w.id.clone(),
+                status: WorkerStatus::Completed,
+                reason: "completed".into(),
+            },
+            Next::RestartNow { .. } => start(n),
+            Next::RestartAfterBackoff { reason } => Event::WorkerWaiting {
+                worker_id: w.id.clone(),
+                not_before: at(500),
+                reason: reason.clone(),
+            },
+            Next::End { status, reason } => Event::WorkerEnded {
+                worker_id: w.id.clone(),
+                status: *status,
+                reason: reason.clone(),
+            },
+        };
+        let _ = state;
+        match d {
+            OnStart::Nothing | OnStart::Readopt | OnStart::Wait => vec![],
+            OnStart::StartFirst => vec![next(start(n))],
+            OnStart::Decide(x) => vec![next(decided(x))],
+            OnStart::SettleGone => {
+                let live = w.live_attempt().map_or(1, |a| a.n);
+                let lost = outcome(OutcomeKind::Lost, "the process is gone");
+                let stop = w.pending_stop().map(|s| s.then.clone());
+                let x = after_attempt(&lost, stop.as_ref(), w.restarts(), 2);
+                vec![
+                    next(Event::AttemptEnded {
+                        worker_id: w.id.clone(),
+                        attempt: live,
+                        outcome: lost,
+                    }),
+                    next(decided(&x)),
+                ]
+            }
+        }
+    }
+
+    #[test]
+    fn a_crash_after_any_record_leaves_nothing_running_without_a_process_and_nothing_twice() {
+        let task_id = TaskId::parse("t-01m85c8stnvvhps4dd4r52czgd").unwrap();
+        let w = WorkerId::parse("w-01m85c8stnvvhps4dd4r52czgd").unwrap();
+        let task = new_task(
+            task_id.clone(),
+            ValidSubmission {
+                description: "fix it".into(),
+                task_type: None,
+                priority: Priority::Medium,
+                key: None,
+                workdir: Some("/tmp".into()),
+                worktree: false,
+            },
+            "fp".into(),
+            None,
+            at(0),
+        );
+        let head = [
+            Event::TaskSubmitted {
+                task: Box::new(task),
+            },
+            Event::TaskRouted {
+                task_id: task_id.clone(),
+                routing: crate::task::RoutingSummary {
+                    primary_expert: "development".into(),
+                    confidence: 0.9,
+                    strategy: crate::router::Strategy::SingleExpert,
+                    method: crate::router::Method::Keywords,
+                    needs_confirmation: false,
+                    explanation: String::new(),
+                },
+                experts: vec!["development".into()],
+            },
+        ];
+        let mut cases = 0;
+        for body in [life(&task_id, &w), successful_life(&task_id, &w)] {
+            for cut in 0..=body.len() {
+                for alive in [false, true] {
+                    let mut state = State::default();
+                    let mut seq = 0;
+                    for e in head.iter().chain(&body[..cut]) {
+                        seq += 1;
+                        state.apply(&Record::new(seq, at(seq as i64), e.clone()));
+                    }
+                    let Some(worker) = state.worker(&w).cloned() else {
+                        assert_eq!(cut, 0);
+                        continue;
+                    };
+                    let had_live = worker.live_attempt().is_some();
+                    let decision = on_start(&worker, alive, 2);
+                    if had_live && alive {
+                        assert_eq!(
+                            decision,
+                            OnStart::Readopt,
+                            "cut {cut}: a running process is watched, never started again"
+                        );
+                    }
+                    for rec in carry_out(&state, &worker, &decision, &mut seq) {
+                        state.apply(&rec);
+                    }
+                    let after = state.worker(&w).expect("worker");
+                    let running_without_process =
+                        matches!(after.status, WorkerStatus::Running | WorkerStatus::Starting)
+                            && after.live_attempt().is_none();
+                    assert!(
+                        !running_without_process,
+                        "cut {cut} alive {alive}: {decision:?} left {:?} with no live attempt",
+                        after.status
+                    );
+                    let live_attempts = after.attempts.iter().filter(|a| a.is_live()).count();
+                    assert!(live_attempts <= 1, "cut {cut}: two live attempts");
+                    if cut == 6 && !alive && body.len() == 8 {
+                        // Killed by a person, acknowledged, owner died in the
+                        // grace period: the kill is carried out, not undone.
+                        assert_eq!(after.status, WorkerStatus::Cancelled, "{decision:?}");
+                    }
+                    if cut == 7 && body.len() == 8 {
+                        assert_eq!(
+                            after.status,
+                            WorkerStatus::Cancelled,
+                            "the journaled kill decides after the attempt ended"
+                        );
+                    }
+                    let task = state.task(&task_id).expect("task");
+                    if after.status.is_terminal() {
+                        assert!(
+                            task.status.is_terminal(),
+                            "cut {cut}: task left {:?}",
+                            task.status
+                        );
+                    }
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases >= 30, "{cases}");
+    }
+}

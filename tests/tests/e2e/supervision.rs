@@ -1,0 +1,238 @@
+//! Supervision that says what happened: the generic driver's outcome, the
+//! PM's verdict in every read view, workers settled whoever watches, stops
+//! and ends that survive a crash of the owner, the cost of a killed worker,
+//! and the worker's answer kept.
+
+use std::time::Duration;
+
+use crate::util::{pid_running, text, wait_until, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn worker_of(h: &TestHome, task: &str) -> serde_json::Value {
+    h.workers_of(task)
+        .first()
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn send_signal(pid: u32, sig: i32) {
+    // SAFETY: a signal to a process this test started, by its pid.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+#[test]
+fn the_generic_driver_succeeds_on_exit_zero_and_fails_with_the_code_and_stderr() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let script = h.scratch.path().join("agent.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         echo \"working on: $1\"\n\
+         echo '{\"cortex\":\"heartbeat\",\"progress\":50,\"message\":\"half way\"}'\n\
+         case \"$1\" in *BREAK*) echo 'make: *** [all] Error 2' >&2; exit 4;; esac\n\
+         exit 0\n",
+    )
+    .unwrap();
+    h.configure(serde_json::json!({
+        "agent": {"driver": "generic", "command": ["sh", script], "args_template": ["{prompt}"]},
+    }));
+    let owner = h.start_owner();
+    let ok = h.submit_in("tidy the build scripts", &h.workdir());
+    let t = h.wait_task_done(&ok, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let bad = h.submit_in("BREAK the build scripts", &h.workdir());
+    let t = h.wait_task_done(&bad, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    let reason = t["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("exited with 4: make: *** [all] Error 2"),
+        "{reason}"
+    );
+    let w = worker_of(&h, &ok);
+    assert_eq!(w["state"], "completed", "{w}");
+    owner.stop();
+}
+
+#[test]
+fn every_read_view_shows_the_pms_verdict_while_an_owner_runs() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({
+        "pm": {"late_after_secs": 1, "stalled_after_secs": 2, "zombie_after_secs": 600, "tick_millis": 200},
+    }));
+    let owner = h.start_owner();
+    let id = h.submit_in("hang on the model FAKE:hang", &h.workdir());
+    let mut w = serde_json::Value::Null;
+    wait_until(LIMIT, "`cortex workers` to say stalled", || {
+        w = worker_of(&h, &id);
+        w["health"] == "stalled"
+    });
+    assert!(
+        w["health_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("silent for")),
+        "{w}"
+    );
+    let s = h.json(&["status"]);
+    assert_eq!(s["health"]["stalled"], 1, "{s}");
+    let plain = text(&h.cortex(&["workers"]).stdout);
+    assert!(
+        plain.contains("stalled") && plain.contains("silent for"),
+        "{plain}"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_worker_that_ended_while_no_owner_ran_is_not_shown_running() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    // The agent prints its whole answer, then hangs; the owner leaves
+    // before its after-result grace (10 s) runs out.
+    let id = h.submit_in("answer then hang FAKE:exit_after_result", &h.workdir());
+    let mut pid = 0;
+    wait_until(LIMIT, "the worker running with its result printed", || {
+        let w = worker_of(&h, &id);
+        pid = w["pid"].as_u64().unwrap_or(0) as u32;
+        w["state"] == "running" && w["last_text"].is_string()
+    });
+    owner.stop(); // on_quit: keep
+    assert!(pid_running(pid));
+    send_signal(pid, libc::SIGKILL);
+    wait_until(LIMIT, "the agent gone", || !pid_running(pid));
+    let w = worker_of(&h, &id);
+    assert_eq!(w["state"], "completed", "settled from its output: {w}");
+    assert!(w["pid"].is_null(), "{w}");
+    assert!(w["result"].is_string(), "the answer is kept: {w}");
+    let t = h.task(&id);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert!(t["result"].is_string(), "{t}");
+}
+
+/// Keeps the journal's lines up to and including the first one for which
+/// `keep_through` holds, and removes the snapshots: the state an owner
+/// killed right after writing that line leaves behind.
+fn cut_journal_after(h: &TestHome, keep_through: impl Fn(&serde_json::Value) -> bool) {
+    let path = h.file("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut kept = String::new();
+    for line in text.lines() {
+        kept.push_str(line);
+        kept.push('\n');
+        if serde_json::from_str::<serde_json::Value>(line)
+            .map(|v| keep_through(&v))
+            .unwrap_or(false)
+        {
+            break;
+        }
+    }
+    std::fs::write(&path, kept).unwrap();
+    for f in ["task-queue.json", "worker-pool.json", "pm-state.json"] {
+        let _ = std::fs::remove_file(h.file(f));
+    }
+}
+
+#[test]
+fn an_owner_killed_between_an_attempts_end_and_what_follows_is_settled_on_start() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"agent": {"env": {"FAKE_AGENT_RESUME_MODE": "normal"}}}));
+    let owner = h.start_owner();
+    let done = h.submit_in("finish the report FAKE:normal", &h.workdir());
+    assert_eq!(h.wait_task_done(&done, LIMIT)["status"], "completed");
+    owner.stop();
+    cut_journal_after(&h, |v| {
+        v["kind"] == "attempt_ended" && v["outcome"]["kind"] == "success"
+    });
+    let owner = h.start_owner();
+    let t = h.wait_task_done(&done, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(h.starts().len(), 1, "not run twice");
+    owner.stop();
+
+    // A crash whose `worker_waiting` was never written is retried.
+    let crashed = h.submit_in("parse the logs FAKE:crash", &h.workdir());
+    let owner = h.start_owner();
+    wait_until(LIMIT, "the crash journaled", || {
+        std::fs::read_to_string(h.file("journal.jsonl"))
+            .unwrap()
+            .contains("\"kind\":\"crashed\"")
+    });
+    owner.kill();
+    cut_journal_after(&h, |v| {
+        v["kind"] == "attempt_ended" && v["outcome"]["kind"] == "crashed"
+    });
+    let owner = h.start_owner();
+    let t = h.wait_task_done(&crashed, LIMIT);
+    assert_eq!(t["status"], "completed", "restarted and resumed: {t}");
+    assert_eq!(worker_of(&h, &crashed)["attempt"], 2);
+    owner.stop();
+}
+
+#[test]
+fn a_kill_acknowledged_before_the_owner_died_is_carried_out_after_its_restart() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"pm": {"kill_grace_secs": 3}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("refuse to stop FAKE:ignore_sigterm", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    let killed = h.json(&["kill", &w]);
+    assert_eq!(killed["id"], w.as_str(), "{killed}");
+    // The owner dies within the grace period, before its SIGKILL.
+    owner.kill();
+    let pid = worker_of(&h, &id)["pid"].as_u64().unwrap_or(0) as u32;
+    assert!(pid > 0 && pid_running(pid), "the agent outlived the owner");
+    let owner = h.start_owner();
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "cancelled", "{t}");
+    assert_eq!(worker_of(&h, &id)["state"], "cancelled");
+    wait_until(LIMIT, "the agent gone", || !pid_running(pid));
+    owner.stop();
+}
+
+#[test]
+fn a_worker_stopped_by_its_budget_records_its_tokens_and_estimated_cost() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"pm": {"tick_millis": 200}}));
+    // Each text line of the fake agent counts 100 input + 20 output tokens.
+    h.edit_all_experts(serde_json::json!({"token_budget": 500}));
+    let owner = h.start_owner();
+    let id = h.submit_in(
+        "write many notes FAKE:slow FAKE_SECS:0.3 FAKE_LINES:40",
+        &h.workdir(),
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    let w = worker_of(&h, &id);
+    assert!(
+        w["reason"].as_str().unwrap_or_default().contains("budget"),
+        "{w}"
+    );
+    assert!(w["tokens"]["input"].as_u64().unwrap_or(0) >= 500, "{w}");
+    assert!(w["cost_usd"].as_f64().unwrap_or(0.0) > 0.0, "{w}");
+    assert_eq!(w["cost_estimated"], true, "{w}");
+    assert!(t["cost_usd"].as_f64().unwrap_or(0.0) > 0.0, "{t}");
+    owner.stop();
+}
+
+#[test]
+fn the_workers_answer_is_kept_on_the_worker_and_the_task() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert!(t["result"].as_str().is_some_and(|r| !r.is_empty()), "{t}");
+    let w = worker_of(&h, &id);
+    assert!(w["result"].as_str().is_some_and(|r| !r.is_empty()), "{w}");
+    assert!(w["last_text"].is_string(), "{w}");
+    owner.stop();
+}
