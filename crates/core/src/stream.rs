@@ -3,6 +3,7 @@
 //! generic driver treats any line as activity and `{"cortex":"heartbeat"}`
 //! lines as check-ins.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
@@ -108,12 +109,61 @@ fn usage_tokens(u_: &serde_json::Value) -> Tokens {
     }
 }
 
+/// The fields of a line every line is first read for; the rest is skipped
+/// without being built (most lines of a long run are assistant lines).
+#[derive(Deserialize)]
+struct LineHead<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    cortex: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    message: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AssistantMessage<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<UsageCounts>,
+    #[serde(default, borrow)]
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Deserialize)]
+struct UsageCounts {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct Block<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
 impl Progress {
     /// Folds one output line, seen at `at`. Returns false when the line is
     /// not JSON (still counted as activity).
     pub fn apply_line(&mut self, line: &str, at: DateTime<Utc>) -> bool {
         self.lines += 1;
         self.last_line_at = Some(at);
+        if self.apply_assistant_line(line, at) {
+            return true;
+        }
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             if !matches!(self.activity, Activity::Finished) {
                 self.activity = Activity::Working { since: at };
@@ -205,6 +255,56 @@ impl Progress {
             }
             _ => {}
         }
+        true
+    }
+
+    /// The common case read without building the line: an assistant line
+    /// whose fields have the expected types. False leaves it to the general
+    /// reading.
+    fn apply_assistant_line(&mut self, line: &str, at: DateTime<Utc>) -> bool {
+        let Ok(head) = serde_json::from_str::<LineHead<'_>>(line) else {
+            return false;
+        };
+        if head.kind.as_deref() != Some("assistant") || head.cortex.is_some() {
+            return false;
+        }
+        let Some(raw) = head.message else {
+            return false;
+        };
+        let Ok(msg) = serde_json::from_str::<AssistantMessage<'_>>(raw.get()) else {
+            return false;
+        };
+        if let Some(s) = head.session_id {
+            if self.session_id.is_none() {
+                self.session_id = Some(s.into_owned());
+            }
+        }
+        let id = msg.id.as_deref().unwrap_or("");
+        if !id.is_empty() && !self.seen_messages.contains(id) {
+            self.seen_messages.insert(id.to_string());
+            if let Some(u) = &msg.usage {
+                self.tokens.input += u.input_tokens;
+                self.tokens.output += u.output_tokens;
+                self.tokens.cache_read += u.cache_read_input_tokens;
+                self.tokens.cache_creation += u.cache_creation_input_tokens;
+            }
+        }
+        let mut tool = None;
+        for b in &msg.content {
+            match b.kind.as_deref() {
+                Some("tool_use") => tool = b.name.as_deref().map(str::to_string),
+                Some("text") => {
+                    if let Some(t) = &b.text {
+                        self.last_text = Some(t.chars().take(300).collect());
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.activity = match tool {
+            Some(tool) => Activity::RunningTool { tool, since: at },
+            None => Activity::WaitingOnModel { since: at },
+        };
         true
     }
 
@@ -502,6 +602,29 @@ mod tests {
             matches!(&p.activity, Activity::RunningTool { tool, since } if tool == "Bash" && *since == t(2))
         );
         assert_eq!(p.last_text.as_deref(), Some("I'll write it."));
+    }
+
+    #[test]
+    fn the_quick_reading_of_assistant_lines_agrees_with_the_general_one() {
+        let quick = fold(TOOL_RUN);
+        let mut general = Progress::default();
+        for (i, l) in TOOL_RUN.lines().enumerate() {
+            general.lines += 1;
+            general.last_line_at = Some(t(i as i64));
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["type"] == "assistant" {
+                general.apply_assistant(&v, t(i as i64));
+            } else {
+                general.apply_line(l, t(i as i64));
+                general.lines -= 1;
+            }
+        }
+        assert_eq!(quick, general);
+        // A line whose fields have other types still counts, the general way.
+        let odd = fold(
+            r#"{"type":"assistant","message":{"id":"m9","content":"plain","usage":{"input_tokens":7,"output_tokens":null}}}"#,
+        );
+        assert_eq!(odd.tokens.input, 7);
     }
 
     #[test]

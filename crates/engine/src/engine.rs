@@ -717,14 +717,18 @@ impl Engine {
         // event runs about once a second, not every tick.
         let rescan_every = (1000 / tick_ms).max(1);
         let mut ticks: u64 = 0;
+        // True while workers' output is left to read: a tick reads a bounded
+        // amount, and the next runs at once, after shutdown and requests.
+        let mut backlog = false;
         loop {
             tokio::select! {
+                biased;
                 () = &mut shutdown => break,
                 Some(()) = rx.recv() => {
                     // Act on a request at once (a resume, a new task)
                     // instead of at the next tick.
                     if self.process_inbox()? > 0 {
-                        self.tick_runtime()?;
+                        backlog = self.tick_runtime_reading()?;
                     }
                 }
                 _ = tick.tick() => {
@@ -732,9 +736,12 @@ impl Engine {
                     if ticks.is_multiple_of(rescan_every) {
                         self.process_inbox()?;
                     }
-                    self.tick_runtime()?;
+                    backlog = self.tick_runtime_reading()?;
                     self.tick_pm()?;
                     self.snapshot_if_due()?;
+                }
+                () = tokio::task::yield_now(), if backlog => {
+                    backlog = self.tick_runtime_reading()?;
                 }
             }
         }

@@ -53,6 +53,9 @@ pub struct PmWorker {
     /// When the current attempt was last nudged.
     pub nudged_at: Option<DateTime<Utc>>,
     pub interventions: Vec<Intervention>,
+    /// What the attempt's stream says so far, for views in other processes
+    /// (they read this instead of the whole output).
+    pub live: Option<crate::runtime::LiveSummary>,
     /// Recent (time, CPU ticks of the tree) samples, a few seconds' worth.
     #[serde(skip)]
     cpu_samples: VecDeque<(DateTime<Utc>, u64)>,
@@ -71,6 +74,7 @@ pub(crate) struct PmVerdict {
     pub(crate) reason: String,
     pub(crate) last_activity_at: Option<DateTime<Utc>>,
     pub(crate) last_activity_source: Option<String>,
+    pub(crate) live: Option<crate::runtime::LiveSummary>,
 }
 
 /// The verdicts in `pm-state.json`, when the PM that wrote it still owns
@@ -114,6 +118,10 @@ pub(crate) fn read_verdicts(home: &crate::Home) -> crate::runtime::PmVerdicts {
                 .cloned()
                 .and_then(|t| serde_json::from_value(t).ok()),
             last_activity_source: text("last_activity_source"),
+            live: w
+                .get("live")
+                .cloned()
+                .and_then(|l| serde_json::from_value(l).ok()),
         };
         out.insert(id.clone(), (attempt, verdict));
     }
@@ -127,6 +135,7 @@ impl PmVerdict {
             reason: w.health_reason.clone(),
             last_activity_at: w.last_activity_at,
             last_activity_source: w.last_activity_source.clone(),
+            live: w.live.clone(),
         }
     }
 }
@@ -434,6 +443,7 @@ impl Engine {
                     nudges_used: 0,
                     nudged_at: None,
                     interventions: Vec::new(),
+                    live: None,
                     cpu_samples: VecDeque::new(),
                     cpu_progress_at: None,
                     transcript_len: None,
@@ -510,6 +520,7 @@ impl Engine {
                 let (last, source) = health::last_sign_of_life(&view, &obs);
                 entry.last_activity_at = Some(last);
                 entry.last_activity_source = Some(source.to_string());
+                entry.live = Some(crate::runtime::LiveSummary::of(live, &prices));
                 batch.push((view, obs, w.task_id.clone(), w.expert.clone()));
             }
             pm.workers
@@ -796,7 +807,7 @@ impl Engine {
             pm.last_written = Some(now);
             let workers: BTreeMap<String, &PmWorker> =
                 pm.workers.iter().map(|(k, v)| (k.to_string(), v)).collect();
-            serde_json::to_vec_pretty(&serde_json::json!({
+            serde_json::to_vec(&serde_json::json!({
                 "schema_version": cortex_core::SCHEMA_VERSION,
                 "updated_at": now,
                 "pm": {"pid": std::process::id(), "ticks": pm.metrics.ticks},

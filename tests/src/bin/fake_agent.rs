@@ -50,6 +50,7 @@
 //! | `hang` | init; then silent forever, asleep (0% CPU). SIGTERM kills it. |
 //! | `slow_start` | sleeps `FAKE_SECS` (default 3) before printing anything, then `normal`. |
 //! | `flood` | init; `FAKE_LINES` (default 10000) text lines as fast as possible, each with its own message id; result success. |
+//! | `flood_then_hang` | as `flood` without the result line, then silent forever, asleep (a worker with much output that stays live). |
 //! | `ignore_sigterm` | sets SIGTERM to SIG_IGN before printing anything; init; then a text line every second forever. Only SIGKILL ends it; it also keeps running if stdout is closed. |
 //! | `grandchild` | init; forks a child that calls `setsid()` (its own session and process group) and execs `sleep 600` (found on `PATH`, environment, cwd and open descriptors inherited, so it also holds stdout/stderr open); `grandchild pid <N>` on stderr; a `Bash` tool_use line for `sleep 600` with no tool_result; then silent forever, asleep. |
 //! | `rate_limited` | init; `FAKE_LINES` (default 3) `api_retry` lines (status 429), one every `FAKE_SECS` (default 1) seconds, each followed by its delay; then the `normal` sequence after init (text, tool use writing `fake-out.txt`, text, result success). |
@@ -217,6 +218,7 @@ enum Mode {
     Hang,
     SlowStart,
     Flood,
+    FloodThenHang,
     IgnoreSigterm,
     Grandchild,
     RateLimited,
@@ -239,6 +241,7 @@ impl Mode {
             "hang" => Mode::Hang,
             "slow_start" => Mode::SlowStart,
             "flood" => Mode::Flood,
+            "flood_then_hang" => Mode::FloodThenHang,
             "ignore_sigterm" => Mode::IgnoreSigterm,
             "grandchild" => Mode::Grandchild,
             "rate_limited" => Mode::RateLimited,
@@ -268,7 +271,7 @@ impl Mode {
     /// Default for `FAKE_LINES`.
     fn default_lines(self) -> u64 {
         match self {
-            Mode::Flood => 10_000,
+            Mode::Flood | Mode::FloodThenHang => 10_000,
             Mode::RateLimited | Mode::RateLimitedFail => 3,
             _ => 5,
         }
@@ -851,6 +854,14 @@ fn run_mode(em: &mut Emitter, plan: &Plan) -> u8 {
         Mode::Crash => run_crash(em),
         Mode::Hang => idle_forever(),
         Mode::Flood => run_flood(em, plan.lines),
+        Mode::FloodThenHang => {
+            for n in 1..=plan.lines {
+                em.text(&format!("flood line {n} of {}", plan.lines));
+            }
+            loop {
+                std::thread::park();
+            }
+        }
         Mode::IgnoreSigterm => run_ignore_sigterm(em),
         Mode::Grandchild => run_grandchild(em),
         Mode::RateLimited => {

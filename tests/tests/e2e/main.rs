@@ -12,4 +12,5 @@ mod foundation;
 mod pm;
 mod routing;
 mod runtime;
+mod scale;
 mod supervision;
