@@ -208,7 +208,8 @@ pub struct AgentConfig {
     /// Extra environment for workers, on top of the engine's own.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Generic driver only: arguments after `command`, `{prompt}` replaced.
+    /// Generic driver only: arguments after `command`, `{prompt}` replaced
+    /// by the task, `{prompt_file}` by a file holding it (kept out of argv).
     #[serde(default)]
     pub args_template: Vec<String>,
 }
@@ -538,12 +539,12 @@ impl Config {
                 .agent
                 .args_template
                 .iter()
-                .any(|a| a.contains("{prompt}"))
+                .any(|a| a.contains("{prompt}") || a.contains("{prompt_file}"))
         {
             return Err(ConfigError::new(
                 f,
                 Some("agent.args_template"),
-                "the generic driver needs an argument containing {prompt}",
+                "the generic driver needs an argument containing {prompt} or {prompt_file}",
             ));
         }
         let pm = &self.pm;

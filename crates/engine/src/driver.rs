@@ -10,6 +10,24 @@ use cortex_core::config::{AgentConfig, Driver, ExpertProfile};
 use crate::home::Home;
 /// Attempt files are records for people and for the agent's own start;
 /// they need no fsync (the journal holds what must survive a crash).
+/// The attempt's prompt, in its folder: the agent's stdin (Claude Code's
+/// `-p` reads it there), and `{prompt_file}` for the generic driver.
+pub const PROMPT_FILE: &str = "prompt.txt";
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
+}
+
 fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
     std::fs::write(path, bytes)
         .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
@@ -199,7 +217,9 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             if spec.stream_input {
                 argv.extend(["--input-format".into(), "stream-json".into()]);
             } else {
-                argv.extend(["-p".into(), spec.prompt.to_string()]);
+                // Print mode with the prompt on stdin: never in argv, where
+                // every local user could read it.
+                argv.push("-p".into());
             }
             argv.extend([
                 "--output-format".into(),
@@ -238,13 +258,17 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             }
         }
         Driver::Generic => {
-            argv.extend(
-                spec.agent
-                    .args_template
-                    .iter()
-                    .map(|a| a.replace("{prompt}", spec.prompt)),
-            );
+            let file = dir.join(PROMPT_FILE).display().to_string();
+            argv.extend(spec.agent.args_template.iter().map(|a| {
+                a.replace("{prompt_file}", &file)
+                    .replace("{prompt}", spec.prompt)
+            }));
         }
+    }
+    let prompt_file = dir.join(PROMPT_FILE);
+    let stream = spec.stream_input && spec.agent.driver == Driver::Claude;
+    if !stream {
+        write_private(&prompt_file, spec.prompt.as_bytes())?;
     }
     let mut env: Vec<(String, String)> = spec
         .agent
@@ -262,7 +286,6 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
         "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
         "prompt": spec.prompt,
     });
-    let stream = spec.stream_input && spec.agent.driver == Driver::Claude;
     Ok(Planned {
         launch: Launch {
             argv,
@@ -271,6 +294,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             stdout: dir.join("stdout.jsonl"),
             stderr: dir.join("stderr.log"),
             stdin_fifo: stream.then(|| dir.join("stdin.fifo")),
+            stdin_file: (!stream).then_some(prompt_file),
         },
         session_id,
         first_message: stream.then(|| user_message(spec.prompt)),
@@ -320,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn the_prompt_is_one_argument_and_hooks_carry_no_task_text() {
+    fn the_prompt_goes_on_stdin_never_in_argv_and_hooks_carry_no_task_text() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         home.init().unwrap();
@@ -344,7 +368,17 @@ mod tests {
             stream_input: false,
         };
         let p = plan(&spec).unwrap();
-        assert_eq!(after(&p.launch.argv, "-p"), prompt);
+        assert!(p.launch.argv.contains(&"-p".to_string()));
+        assert!(
+            !p.launch.argv.iter().any(|a| a.contains("whoami")),
+            "{:?}",
+            p.launch.argv
+        );
+        let stdin = p.launch.stdin_file.clone().expect("the prompt on stdin");
+        assert_eq!(std::fs::read_to_string(&stdin).unwrap(), prompt);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&stdin).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the prompt");
         assert!(p.launch.argv.contains(&"--session-id".to_string()));
         let settings = std::fs::read_to_string(home.hook_settings_file()).unwrap();
         assert!(!settings.contains("whoami"));

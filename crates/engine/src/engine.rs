@@ -11,6 +11,7 @@ use cortex_core::config::{Config, ExpertSet};
 use cortex_core::id::{RequestId, TaskId};
 use cortex_core::input::{validate_submission, SubmitRequest};
 use cortex_core::learned::{Example, LearnedModel, Source};
+use cortex_core::redact::redact;
 use cortex_core::router::{Decision, Router};
 use cortex_core::state::{new_task, Event, SubmitPlan};
 use cortex_core::task::{Task, TaskStatus};
@@ -74,13 +75,13 @@ impl From<&Task> for TaskDto {
             status: t.status,
             priority: t.priority.to_string(),
             task_type: t.task_type.clone(),
-            description: t.description.clone(),
+            description: redact(&t.description),
             created_at: t.created_at,
             updated_at: t.updated_at,
             workdir: t.workdir.clone(),
             key: t.key.clone(),
-            reason: t.reason.clone(),
-            result: t.result.clone(),
+            reason: t.reason.as_deref().map(redact),
+            result: t.result.as_deref().map(redact),
             cost_usd: t.cost_usd,
             expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),

@@ -20,6 +20,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::pricing::ModelPrice;
+use cortex_core::redact::redact;
 use cortex_core::restart::backoff_secs;
 use cortex_core::settle::{Next, OnStart};
 use cortex_core::state::Event;
@@ -357,7 +358,7 @@ pub(crate) fn worker_dto(
             (WorkerStatus::Waiting, _) => "waiting".into(),
             (s, _) => s.as_str().into(),
         }),
-        reason: w.reason.clone(),
+        reason: w.reason.as_deref().map(redact),
         health_reason: None,
         session_id: w.session_id.clone(),
         cost_usd: w.cost_usd + cost_live,
@@ -369,8 +370,8 @@ pub(crate) fn worker_dto(
         activity,
         last_activity_at: last_at,
         last_activity_source: source,
-        last_text: text.or_else(|| w.last_text.clone()),
-        result: w.result.clone(),
+        last_text: text.or_else(|| w.last_text.clone()).as_deref().map(redact),
+        result: w.result.as_deref().map(redact),
         time_limit_secs: time_limit_secs + w.extended_secs,
         restarts: w.restarts(),
     }
@@ -406,7 +407,7 @@ impl LiveSummary {
 /// Puts the PM's verdict on a worker's DTO.
 pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
     dto.health = v.health.as_str().to_string();
-    dto.health_reason = Some(v.reason);
+    dto.health_reason = Some(redact(&v.reason));
     if v.last_activity_at.is_some() {
         dto.last_activity_at = v.last_activity_at;
         dto.last_activity_source = v.last_activity_source;
@@ -1552,10 +1553,7 @@ impl Engine {
     /// resumes the conversation with the message as the next prompt (agents
     /// in `-p` mode read no input while they run).
     pub fn nudge_worker(&self, id: &str, text: &str) -> Result<WorkerDto, EngineError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(EngineError::BadValue("the nudge text is empty".into()));
-        }
+        let text = cortex_core::input::validate_message("the nudge text", text)?;
         let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownWorker(id.to_string()))?;
         // An agent reading stream-json on stdin gets the message as it runs.
         let fifo = self
@@ -1830,7 +1828,7 @@ pub(crate) fn observed_dto(
             dto.cost_usd += s.cost_usd;
             dto.cost_estimated |= s.cost_estimated;
             dto.activity = Some(s.activity.clone());
-            dto.last_text = s.last_text.clone().or(dto.last_text);
+            dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text);
             dto.started_at = Some(a.started_at);
         }
         apply_verdict(&mut dto, v.clone());

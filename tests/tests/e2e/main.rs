@@ -10,6 +10,7 @@ mod util;
 mod claude;
 mod foundation;
 mod pm;
+mod privacy;
 mod routing;
 mod runtime;
 mod scale;

@@ -59,7 +59,7 @@ fn a_normal_worker_completes_with_its_file_tokens_and_cost() {
         t["cost_usd"].as_f64().unwrap() > 0.0,
         "summed per task: {t}"
     );
-    // The agent got the task as one argument, its tags, and the hook settings.
+    // The agent got the task, its tags, and the hook settings.
     let start = &h.starts()[0];
     let args: Vec<&str> = start["args"]
         .as_array()
@@ -67,8 +67,13 @@ fn a_normal_worker_completes_with_its_file_tokens_and_cost() {
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    let p = args.iter().position(|a| *a == "-p").unwrap();
-    assert_eq!(args[p + 1], "implement the login endpoint FAKE:normal");
+    // The task reaches the agent on stdin, never in its argv.
+    assert!(args.contains(&"-p"));
+    assert!(
+        !args.iter().any(|a| a.contains("login endpoint")),
+        "{args:?}"
+    );
+    assert_eq!(start["prompt"], "implement the login endpoint FAKE:normal");
     assert!(args.contains(&"--settings") && args.contains(&"--append-system-prompt"));
     assert_eq!(start["env_worker"], w["id"]);
     assert_eq!(start["env_attempt"], "1");
