@@ -36,7 +36,7 @@ pub struct Coalescer {
 impl Coalescer {
     pub fn new(window_millis: u64) -> Self {
         Self {
-            window: Duration::milliseconds(i64::try_from(window_millis).unwrap_or(1500)),
+            window: crate::duration::millis(window_millis),
             open_until: None,
             held: Vec::new(),
         }
@@ -58,7 +58,7 @@ impl Coalescer {
                 }
             }
             None => {
-                self.open_until = Some(now + self.window);
+                self.open_until = Some(crate::duration::later(now, self.window));
                 out.push(alert);
             }
         }
@@ -122,6 +122,16 @@ mod tests {
             attempt: Some(1),
             message: "m".into(),
             summarized: vec![],
+        }
+    }
+
+    #[test]
+    fn a_window_beyond_the_calendar_does_not_panic() {
+        for window in [u64::MAX / 2, u64::MAX] {
+            let mut c = Coalescer::new(window);
+            assert_eq!(c.push(alert(1, AlertKind::Stalled), t(0)).len(), 1);
+            assert!(c.push(alert(2, AlertKind::Stalled), t(1)).is_empty());
+            assert!(c.flush(t(10_000)).is_empty(), "held until the window ends");
         }
     }
 

@@ -323,7 +323,7 @@ impl State {
                 reason,
             } => self.end_worker(worker_id, *status, reason, rec.at),
             Event::WorkerExtended { worker_id, secs } => match self.workers.get_mut(worker_id) {
-                Some(w) => w.extended_secs += secs,
+                Some(w) => w.extended_secs = w.extended_secs.saturating_add(*secs),
                 None => self.ignored_events += 1,
             },
             Event::SpawningPaused { paused } => self.spawning_paused = *paused,

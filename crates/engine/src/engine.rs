@@ -887,6 +887,26 @@ mod tests {
     }
 
     #[test]
+    fn the_pm_holds_with_values_that_validation_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let engine = Engine::open(&home, OwnerKind::Run).unwrap();
+        let (mut config, experts) = engine.settings().clone();
+        config.pm.tick_millis = 5001;
+        config.pm.late_after_secs = u64::MAX;
+        config.pm.stalled_after_secs = u64::MAX;
+        config.pm.zombie_after_secs = u64::MAX;
+        config.restart.circuit_window_secs = u64::MAX / 2;
+        config.restart.circuit_failures = 1;
+        engine.apply_settings(config, experts);
+        engine.tick_pm().unwrap();
+        engine.note_failure("development", clock::now());
+        assert_eq!(engine.paused_experts(), vec!["development".to_string()]);
+        engine.close().unwrap();
+    }
+
+    #[test]
     fn a_long_running_owner_is_refused_at_once_by_another() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());

@@ -17,9 +17,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use cortex_core::duration;
 use cortex_core::id::{TaskId, WorkerId};
-use cortex_core::restart::backoff_secs;
 use cortex_core::state::Event;
 use cortex_core::stream::{classify, Activity, Exit, Outcome, OutcomeKind, Progress, Tokens};
 use cortex_core::worker::{Worker, WorkerStatus};
@@ -318,7 +318,7 @@ pub(crate) fn worker_dto(
         last_activity_at: last_at,
         last_activity_source: source,
         last_text: text,
-        time_limit_secs: time_limit_secs + w.extended_secs,
+        time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
         restarts: w.restarts(),
     }
 }
@@ -560,9 +560,9 @@ impl Engine {
                 AfterStop::End(WorkerStatus::Cancelled),
             );
         }
-        let deadline =
-            Instant::now() + StdDuration::from_secs(self.config().pm.kill_grace_secs + 5);
-        while !self.runtime().live.is_empty() && Instant::now() < deadline {
+        let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs.saturating_add(5));
+        let deadline = Instant::now().checked_add(grace);
+        while !self.runtime().live.is_empty() && deadline.is_none_or(|d| Instant::now() < d) {
             let _ = self.tick_runtime();
             std::thread::sleep(StdDuration::from_millis(50));
         }
@@ -766,7 +766,15 @@ impl Engine {
                 self.start_attempt(&worker, Some(outcome.reason.clone()), now)?;
             }
             Some(AfterStop::RestartAfterBackoff) => {
-                self.schedule_restart(&worker, &outcome.reason, max_restarts, now)?;
+                // The PM killed a hung attempt: that is no crash, so its
+                // restarts back off from the first.
+                self.schedule_restart(
+                    &worker,
+                    &outcome.reason,
+                    max_restarts,
+                    OutcomeKind::Killed,
+                    now,
+                )?;
             }
             Some(AfterStop::End(status)) => {
                 self.end_worker(&worker, status, &outcome.reason, now)?;
@@ -775,7 +783,13 @@ impl Engine {
                 if outcome.kind == OutcomeKind::Success {
                     self.end_worker(&worker, WorkerStatus::Completed, "completed", now)?;
                 } else if outcome.kind.is_transient() && worker.restarts() < max_restarts {
-                    self.schedule_restart(&worker, &outcome.reason, max_restarts, now)?;
+                    self.schedule_restart(
+                        &worker,
+                        &outcome.reason,
+                        max_restarts,
+                        outcome.kind,
+                        now,
+                    )?;
                 } else {
                     let reason = if outcome.kind.is_transient() {
                         format!("{} (no restarts left)", outcome.reason)
@@ -795,12 +809,17 @@ impl Engine {
         worker: &Worker,
         reason: &str,
         max_restarts: u32,
+        _ended_as: OutcomeKind,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let restart = self.config().restart;
-        let n = worker.restarts() + 1;
-        let wait = backoff_secs(restart.backoff_base_secs, restart.backoff_max_secs, n);
-        let not_before = now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
+        let n = worker.restarts().saturating_add(1);
+        let wait = cortex_core::restart::backoff_secs(
+            restart.backoff_base_secs,
+            restart.backoff_max_secs,
+            n,
+        );
+        let not_before = duration::later(now, duration::secs(wait));
         self.store().commit(
             Event::WorkerWaiting {
                 worker_id: worker.id.clone(),
