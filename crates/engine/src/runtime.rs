@@ -20,6 +20,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Utc};
 use cortex_core::duration;
 use cortex_core::id::{TaskId, WorkerId};
+use cortex_core::restart::restart_delay_secs;
 use cortex_core::state::Event;
 use cortex_core::stream::{classify, Activity, Exit, Outcome, OutcomeKind, Progress, Tokens};
 use cortex_core::worker::{Worker, WorkerStatus};
@@ -803,28 +804,36 @@ impl Engine {
         Ok(())
     }
 
-    /// Journals the wait before the next attempt (backoff `base * 2^(n-1)`).
+    /// Journals the wait before the next attempt, which depends on how the
+    /// last one ended (`restart_delay_secs`): after a first crash it is due
+    /// at once, and the tick that noticed the crash starts it.
     fn schedule_restart(
         &self,
         worker: &Worker,
         reason: &str,
         max_restarts: u32,
-        _ended_as: OutcomeKind,
+        ended_as: OutcomeKind,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let restart = self.config().restart;
         let n = worker.restarts().saturating_add(1);
-        let wait = cortex_core::restart::backoff_secs(
+        let wait = restart_delay_secs(
             restart.backoff_base_secs,
             restart.backoff_max_secs,
             n,
+            ended_as,
         );
         let not_before = duration::later(now, duration::secs(wait));
+        let when = if wait == 0 {
+            "now".to_string()
+        } else {
+            format!("in {wait}s")
+        };
         self.store().commit(
             Event::WorkerWaiting {
                 worker_id: worker.id.clone(),
                 not_before,
-                reason: format!("{reason}; restart {n} of {max_restarts} in {wait}s"),
+                reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
             },
             now,
         )?;
