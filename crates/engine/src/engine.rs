@@ -696,6 +696,7 @@ impl Engine {
             notify::RecursiveMode::NonRecursive,
         )
         .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
+        let exited = self.start_exit_watcher();
         self.start_runtime()?;
         let keeper = self.start_spare_keeper()?;
         let tick_ms = self.config().pm.tick_millis.clamp(50, 250);
@@ -717,6 +718,11 @@ impl Engine {
                         self.tick_runtime()?;
                     }
                 }
+                () = notified(exited.as_deref()) => {
+                    // An attempt's process ended: settle it (and start a
+                    // due replacement) now, not at the next tick.
+                    self.tick_runtime()?;
+                }
                 _ = tick.tick() => {
                     ticks += 1;
                     if ticks.is_multiple_of(rescan_every) {
@@ -732,6 +738,7 @@ impl Engine {
         self.stop_spare_keeper(keeper);
         let stop = self.config().on_quit == cortex_core::config::OnQuit::Stop;
         self.stop_runtime(stop);
+        self.stop_exit_watcher();
         self.snapshot_if_due()?;
         info!("engine stopped");
         Ok(())
@@ -740,6 +747,14 @@ impl Engine {
     /// Final snapshot; the lock is released when the last handle drops.
     pub fn close(&self) -> Result<(), EngineError> {
         self.snapshot_if_due()
+    }
+}
+
+/// Resolves when `notify` is notified; never without one.
+async fn notified(notify: Option<&tokio::sync::Notify>) {
+    match notify {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
     }
 }
 

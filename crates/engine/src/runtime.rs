@@ -207,9 +207,18 @@ pub struct Runtime {
     /// True when `CORTEX_AGENT_COMMAND` chose the command (config edits
     /// then do not change it).
     command_overridden: bool,
+    /// Wakes `run` when a live attempt's process ends (where available).
+    exits: Option<crate::exits::ExitWatcher>,
 }
 
 impl Runtime {
+    /// Has the exit watcher, if any, report when `pid` ends.
+    fn watch_exit(&self, pid: u32) {
+        if let Some(w) = &self.exits {
+            w.watch(pid);
+        }
+    }
+
     pub(crate) fn new(agent_command: Vec<String>, command_overridden: bool) -> Self {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -221,6 +230,7 @@ impl Runtime {
             heartbeat_command: vec![exe, "heartbeat".into()],
             pending_prompts: HashMap::new(),
             command_overridden,
+            exits: None,
         }
     }
 }
@@ -480,6 +490,22 @@ impl Engine {
         self.runtime().heartbeat_command = argv;
     }
 
+    /// Starts noticing ends of attempts as they happen (`exits`); what is
+    /// notified then runs `tick_runtime`. `None` where that is not
+    /// available: the tick notices them.
+    pub(crate) fn start_exit_watcher(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        let watcher = crate::exits::ExitWatcher::start()?;
+        let wake = watcher.wake();
+        self.runtime().exits = Some(watcher);
+        Some(wake)
+    }
+
+    /// Stops the exit watcher (its thread, and the pidfds it holds).
+    pub(crate) fn stop_exit_watcher(&self) {
+        let watcher = self.runtime().exits.take();
+        drop(watcher);
+    }
+
     /// Starts supervising: re-adopts attempts that are still ours and
     /// settles the rest honestly. Called once by `run`.
     pub fn start_runtime(&self) -> Result<(), EngineError> {
@@ -528,6 +554,7 @@ impl Engine {
                 .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
             {
                 info!(worker_id = %w.id, attempt = a.n, pid = a.pid, "re-adopted a running worker");
+                rt.watch_exit(live.pid);
                 rt.live.insert(w.id.clone(), live);
             } else {
                 // Gone while we were away: its output decides, else `lost`.
@@ -1046,7 +1073,9 @@ impl Engine {
                     }
                     live.stdin_fifo = Some(fifo.clone());
                 }
-                self.runtime().live.insert(worker.id.clone(), live);
+                let mut rt = self.runtime();
+                rt.watch_exit(pid);
+                rt.live.insert(worker.id.clone(), live);
                 Ok(Some(meta))
             }
             Err(e) => {
