@@ -65,6 +65,14 @@ impl Coalescer {
         out
     }
 
+    /// Releases everything held, due or not (the engine is stopping).
+    pub fn release(&mut self, now: DateTime<Utc>) -> Vec<Alert> {
+        if self.open_until.is_some() {
+            self.open_until = Some(now);
+        }
+        self.flush(now)
+    }
+
     /// Releases what is due at `now`.
     pub fn flush(&mut self, now: DateTime<Utc>) -> Vec<Alert> {
         match self.open_until {
@@ -123,6 +131,17 @@ mod tests {
             message: "m".into(),
             summarized: vec![],
         }
+    }
+
+    #[test]
+    fn release_sends_what_is_held_before_its_window_ends() {
+        let mut c = Coalescer::new(60_000);
+        assert_eq!(c.push(alert(1, AlertKind::Stalled), t(0)).len(), 1);
+        assert!(c.push(alert(2, AlertKind::Failed), t(1)).is_empty());
+        let out = c.release(t(2));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, AlertKind::Failed);
+        assert!(c.release(t(3)).is_empty(), "nothing twice");
     }
 
     #[test]

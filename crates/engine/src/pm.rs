@@ -272,6 +272,15 @@ impl Engine {
             .map(|w| (w.health, w.last_activity_at, w.last_activity_source.clone()))
     }
 
+    /// Sends every alert the coalescer holds, due or not: the engine is
+    /// stopping, and a held alert would otherwise never be seen.
+    pub(crate) fn release_alerts(&self) {
+        let released = self.pm().coalescer.release(clock::now());
+        for a in released {
+            self.emit(EngineEvent::Alert { alert: a });
+        }
+    }
+
     /// One PM tick, if one is due (`pm.tick_millis`). Also releases held alerts.
     pub fn tick_pm(&self) -> Result<(), EngineError> {
         let now = clock::now();

@@ -352,13 +352,20 @@ fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
     }
     wait_until(LIMIT, "agent gone", || !pid_running(pid));
     let owner = h.start_owner();
-    wait_until(LIMIT, "settled", || {
-        h.workers_of(&id)[0]["state"] != "running"
-    });
-    let w = &h.workers_of(&id)[0];
+    // Settled as lost; its first restart is immediate, so the worker may
+    // already be running (or done) again: the journal says how attempt 1 ended.
+    let lost = || {
+        std::fs::read_to_string(h.file("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains(r#""kind":"attempt_ended""#) && l.contains(r#""attempt":1,"#))
+            .map(str::to_string)
+    };
+    wait_until(LIMIT, "attempt 1 settled", || lost().is_some());
+    let line = lost().unwrap_or_default();
     assert!(
-        w["reason"].as_str().unwrap().contains("no result line"),
-        "{w}"
+        line.contains(r#""kind":"lost""#) && line.contains("no result line"),
+        "{line}"
     );
     owner.stop();
 }
