@@ -747,7 +747,9 @@ impl Engine {
         self.store().sync()
     }
 
-    /// Journals the end of an attempt and decides what follows.
+    /// Journals the end of an attempt and decides what follows. The end is
+    /// staged and made durable with what follows it (one fsync on the way to
+    /// a restart), always before a replacement process exists.
     fn finish_attempt(
         &self,
         live: &Live,
@@ -770,10 +772,11 @@ impl Engine {
                 },
                 now,
             )?;
-            store.sync()?;
             store.state().worker(&live.worker_id).cloned()
         };
-        let Some(worker) = worker else { return Ok(()) };
+        let Some(worker) = worker else {
+            return self.store().sync();
+        };
         info!(
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
@@ -791,6 +794,7 @@ impl Engine {
         }
         match after {
             Some(AfterStop::Restart) => {
+                self.store().sync()?;
                 self.start_attempt(&worker, Some(outcome.reason.clone()), now)?;
             }
             Some(AfterStop::RestartAfterBackoff) => {
