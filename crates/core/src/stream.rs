@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What the agent is doing right now, as its stream says.
@@ -201,7 +201,8 @@ impl Progress {
                     .and_then(serde_json::Value::as_f64)
                     .unwrap_or(0.0);
                 self.activity = Activity::RetryingApi {
-                    until: at + Duration::milliseconds(delay as i64),
+                    // A float cast saturates (and NaN is 0): any delay is a date.
+                    until: crate::duration::later(at, crate::duration::millis(delay as u64)),
                     status: v
                         .get("error_status")
                         .and_then(serde_json::Value::as_u64)
@@ -591,6 +592,18 @@ mod tests {
 {"type":"assistant","message":{"id":"msg_1","content":[{"type":"tool_use","name":"Bash","input":{}}],"usage":{"input_tokens":100,"output_tokens":1,"cache_read_input_tokens":20}},"session_id":"s-1"}"#;
 
     #[test]
+    fn an_absurd_retry_delay_from_the_agent_does_not_panic() {
+        let p = fold(
+            r#"{"type":"system","subtype":"api_retry","attempt":1,"retry_delay_ms":1e300,"error_status":529}"#,
+        );
+        assert!(
+            matches!(p.activity, Activity::RetryingApi { until, .. } if until == DateTime::<Utc>::MAX_UTC),
+            "{:?}",
+            p.activity
+        );
+    }
+
+    #[test]
     fn assistant_usage_is_counted_once_per_message_and_activity_follows_the_stream() {
         let p = fold(TOOL_RUN);
         assert_eq!(p.session_id.as_deref(), Some("s-1"));
@@ -636,7 +649,7 @@ mod tests {
         assert_eq!(
             p.activity,
             Activity::RetryingApi {
-                until: t(1) + Duration::milliseconds(2250),
+                until: t(1) + chrono::Duration::milliseconds(2250),
                 status: Some(429),
                 attempt: 3
             }

@@ -17,11 +17,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use cortex_core::duration;
 use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::pricing::ModelPrice;
 use cortex_core::redact::redact;
-use cortex_core::restart::backoff_secs;
+use cortex_core::restart::restart_delay_secs;
 use cortex_core::settle::{Next, OnStart};
 use cortex_core::state::Event;
 use cortex_core::stream::{
@@ -241,9 +242,18 @@ pub struct Runtime {
     /// True when `CORTEX_AGENT_COMMAND` chose the command (config edits
     /// then do not change it).
     command_overridden: bool,
+    /// Wakes `run` when a live attempt's process ends (where available).
+    exits: Option<crate::exits::ExitWatcher>,
 }
 
 impl Runtime {
+    /// Has the exit watcher, if any, report when `pid` ends.
+    fn watch_exit(&self, pid: u32) {
+        if let Some(w) = &self.exits {
+            w.watch(pid);
+        }
+    }
+
     pub(crate) fn new(agent_command: Vec<String>, command_overridden: bool) -> Self {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -255,6 +265,7 @@ impl Runtime {
             heartbeat_command: vec![exe, "heartbeat".into()],
             pending_prompts: HashMap::new(),
             command_overridden,
+            exits: None,
         }
     }
 }
@@ -372,7 +383,7 @@ pub(crate) fn worker_dto(
         last_activity_source: source,
         last_text: text.or_else(|| w.last_text.clone()).as_deref().map(redact),
         result: w.result.as_deref().map(redact),
-        time_limit_secs: time_limit_secs + w.extended_secs,
+        time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
         restarts: w.restarts(),
     }
 }
@@ -598,6 +609,22 @@ impl Engine {
         self.runtime().heartbeat_command = argv;
     }
 
+    /// Starts noticing ends of attempts as they happen (`exits`); what is
+    /// notified then runs `tick_runtime`. `None` where that is not
+    /// available: the tick notices them.
+    pub(crate) fn start_exit_watcher(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        let watcher = crate::exits::ExitWatcher::start()?;
+        let wake = watcher.wake();
+        self.runtime().exits = Some(watcher);
+        Some(wake)
+    }
+
+    /// Stops the exit watcher (its thread, and the pidfds it holds).
+    pub(crate) fn stop_exit_watcher(&self) {
+        let watcher = self.runtime().exits.take();
+        drop(watcher);
+    }
+
     /// Every unfinished worker with what a starting owner does with it
     /// (`cortex_core::settle::on_start`).
     fn start_decisions(&self) -> Vec<(Worker, OnStart)> {
@@ -672,7 +699,11 @@ impl Engine {
                     absorb_output(&mut live, now);
                     info!(worker_id = %w.id, attempt = a.n, pid = a.pid, "re-adopted a running worker");
                     let pending = w.pending_stop().cloned();
-                    self.runtime().live.insert(w.id.clone(), live);
+                    {
+                        let mut rt = self.runtime();
+                        rt.watch_exit(live.pid);
+                        rt.live.insert(w.id.clone(), live);
+                    }
                     if let Some(stop) = pending {
                         // Acknowledged before the last owner died: carry it out.
                         info!(worker_id = %w.id, attempt = a.n, reason = %stop.reason, "carrying out a stop requested before the restart");
@@ -801,9 +832,9 @@ impl Engine {
                 AfterStop::End(WorkerStatus::Cancelled),
             );
         }
-        let deadline =
-            Instant::now() + StdDuration::from_secs(self.config().pm.kill_grace_secs + 5);
-        while !self.runtime().live.is_empty() && Instant::now() < deadline {
+        let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs.saturating_add(5));
+        let deadline = Instant::now().checked_add(grace);
+        while !self.runtime().live.is_empty() && deadline.is_none_or(|d| Instant::now() < d) {
             let _ = self.tick_runtime();
             std::thread::sleep(StdDuration::from_millis(50));
         }
@@ -1076,10 +1107,11 @@ impl Engine {
                 },
                 now,
             )?;
-            store.sync()?;
             store.state().worker(&live.worker_id).cloned()
         };
-        let Some(worker) = worker else { return Ok(()) };
+        let Some(worker) = worker else {
+            return self.store().sync();
+        };
         info!(
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
@@ -1114,31 +1146,48 @@ impl Engine {
         let max_restarts = self.max_restarts_of(&worker.expert);
         match next {
             Next::Complete => self.end_worker(worker, WorkerStatus::Completed, "completed", now),
-            Next::RestartNow { reason } => self.start_attempt(worker, Some(reason), now),
-            Next::RestartAfterBackoff { reason } => {
-                self.schedule_restart(worker, &reason, max_restarts, now)
+            Next::RestartNow { reason } => {
+                // The end is durable before a replacement process exists.
+                self.store().sync()?;
+                self.start_attempt(worker, Some(reason), now)
+            }
+            Next::RestartAfterBackoff { reason, ended_as } => {
+                self.schedule_restart(worker, &reason, max_restarts, ended_as, now)
             }
             Next::End { status, reason } => self.end_worker(worker, status, &reason, now),
         }
     }
 
-    /// Journals the wait before the next attempt (backoff `base * 2^(n-1)`).
+    /// Journals the wait before the next attempt, which depends on how the
+    /// last one ended (`restart_delay_secs`): after a first crash it is due
+    /// at once, and the tick that noticed the crash starts it.
     fn schedule_restart(
         &self,
         worker: &Worker,
         reason: &str,
         max_restarts: u32,
+        ended_as: OutcomeKind,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let restart = self.config().restart;
-        let n = worker.restarts() + 1;
-        let wait = backoff_secs(restart.backoff_base_secs, restart.backoff_max_secs, n);
-        let not_before = now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
+        let n = worker.restarts().saturating_add(1);
+        let wait = restart_delay_secs(
+            restart.backoff_base_secs,
+            restart.backoff_max_secs,
+            n,
+            ended_as,
+        );
+        let not_before = duration::later(now, duration::secs(wait));
+        let when = if wait == 0 {
+            "now".to_string()
+        } else {
+            format!("in {wait}s")
+        };
         self.store().commit(
             Event::WorkerWaiting {
                 worker_id: worker.id.clone(),
                 not_before,
-                reason: format!("{reason}; restart {n} of {max_restarts} in {wait}s"),
+                reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
             },
             now,
         )?;
@@ -1351,7 +1400,9 @@ impl Engine {
                     }
                     live.stdin_fifo = Some(fifo.clone());
                 }
-                self.runtime().live.insert(worker.id.clone(), live);
+                let mut rt = self.runtime();
+                rt.watch_exit(pid);
+                rt.live.insert(worker.id.clone(), live);
                 Ok(Some(meta))
             }
             Err(e) => {

@@ -135,6 +135,37 @@ fn a_crashing_worker_is_retried_with_resume_then_fails_with_the_reason() {
 }
 
 #[test]
+fn a_first_crash_is_restarted_at_once_and_a_second_waits_for_the_backoff() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    // Ten minutes of backoff: within this test's limit a crashed worker
+    // runs again only if its first restart does not wait for it.
+    h.configure(serde_json::json!({
+        "restart": {"backoff_base_secs": 600, "backoff_max_secs": 600},
+        "agent": {"env": {"FAKE_AGENT_RESUME_MODE": "crash"}}
+    }));
+    let owner = h.start_owner();
+    let id = h.submit_in("fix the parser FAKE:crash", &h.workdir());
+    let mut worker = serde_json::Value::Null;
+    wait_until(LIMIT, "the resumed attempt to crash too", || {
+        worker = h.workers_of(&id).first().cloned().unwrap_or_default();
+        worker["state"] == "waiting" && worker["attempt"] == 2
+    });
+    let reason = worker["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("restart 2 of 2 in 600s"),
+        "the second restart backs off: {worker}"
+    );
+    assert_eq!(h.starts().len(), 2, "no third start during the backoff");
+    let journal = std::fs::read_to_string(h.file("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("restart 1 of 2 now"),
+        "the first restart was due at once: {journal}"
+    );
+    owner.stop();
+}
+
+#[test]
 fn slow_start_flood_rate_limit_and_error_results_end_honestly() {
     let (h, owner) = started_home();
     let cases = [
@@ -326,13 +357,20 @@ fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
     }
     wait_until(LIMIT, "agent gone", || !pid_running(pid));
     let owner = h.start_owner();
-    wait_until(LIMIT, "settled", || {
-        h.workers_of(&id)[0]["state"] != "running"
-    });
-    let w = &h.workers_of(&id)[0];
+    // Settled as lost; its first restart is immediate, so the worker may
+    // already be running (or done) again: the journal says how attempt 1 ended.
+    let lost = || {
+        std::fs::read_to_string(h.file("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains(r#""kind":"attempt_ended""#) && l.contains(r#""attempt":1,"#))
+            .map(str::to_string)
+    };
+    wait_until(LIMIT, "attempt 1 settled", || lost().is_some());
+    let line = lost().unwrap_or_default();
     assert!(
-        w["reason"].as_str().unwrap().contains("no result line"),
-        "{w}"
+        line.contains(r#""kind":"lost""#) && line.contains("no result line"),
+        "{line}"
     );
     owner.stop();
 }
