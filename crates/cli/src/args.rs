@@ -169,7 +169,7 @@ pub struct SubmitArgs {
     /// Folder the agent works in (default: the current folder).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-    /// Run the task in its own git worktree on branch cortex/<task>.
+    /// Run each expert's part in its own git worktree on branch cortex/<task>-<expert> (DIR must be a git repository).
     #[arg(long)]
     pub worktree: bool,
     /// Seconds to wait for the owning process to acknowledge.

@@ -370,19 +370,55 @@ impl State {
             .assignments
             .iter()
             .any(|a| a.status == AssignmentStatus::Cancelled);
-        t.status = if all_done {
-            TaskStatus::Completed
+        let (status, decided_by) = if all_done {
+            (TaskStatus::Completed, AssignmentStatus::Completed)
         } else if any_cancelled
             && !t
                 .assignments
                 .iter()
                 .any(|a| a.status == AssignmentStatus::Failed)
         {
-            TaskStatus::Cancelled
+            (TaskStatus::Cancelled, AssignmentStatus::Cancelled)
         } else {
-            TaskStatus::Failed
+            (TaskStatus::Failed, AssignmentStatus::Failed)
         };
-        t.reason = Some(reason.to_string());
+        t.status = status;
+        // The reason is the part that decided the end (the failed one, not
+        // whichever worker happened to end last), named when there are several.
+        let deciding: Vec<&Assignment> = t
+            .assignments
+            .iter()
+            .filter(|a| a.status == decided_by)
+            .collect();
+        let several = t.assignments.len() > 1;
+        let part_reason = |a: &Assignment| {
+            let why = a
+                .worker_id
+                .as_ref()
+                .and_then(|id| self.workers.get(id))
+                .and_then(|w| w.reason.clone())
+                .unwrap_or_else(|| {
+                    if a.status == AssignmentStatus::Cancelled {
+                        "cancelled".to_string()
+                    } else {
+                        "no worker took it".to_string()
+                    }
+                });
+            if several {
+                format!("{}: {why}", a.expert)
+            } else {
+                why
+            }
+        };
+        t.reason = Some(if status == TaskStatus::Completed {
+            reason.to_string()
+        } else {
+            deciding
+                .iter()
+                .map(|a| part_reason(a))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         t.updated_at = at;
         if self.live_fingerprints.get(&t.fingerprint) == Some(&task_id) {
             self.live_fingerprints.remove(&t.fingerprint);
@@ -626,6 +662,105 @@ mod tests {
         let unknown = Record { seq: 11, ..stale };
         s.apply(&unknown);
         assert_eq!((s.last_seq, s.ignored_events), (11, 1));
+    }
+
+    /// Applies an event as the next record.
+    fn push(state: &mut State, event: Event) {
+        let seq = state.last_seq + 1;
+        state.apply(&Record::new(seq, at(i64::try_from(seq).unwrap()), event));
+    }
+
+    fn routed(state: &mut State, experts: &[&str]) -> TaskId {
+        submit(state, 1, "audit and document", None, None);
+        let id = state.tasks().next().unwrap().id.clone();
+        push(
+            state,
+            Event::TaskRouted {
+                task_id: id.clone(),
+                routing: RoutingSummary {
+                    primary_expert: experts[0].into(),
+                    confidence: 0.9,
+                    strategy: crate::router::Strategy::MultiExpertParallel,
+                    method: crate::router::Method::Keywords,
+                    needs_confirmation: false,
+                    explanation: String::new(),
+                },
+                experts: experts.iter().map(|e| (*e).to_string()).collect(),
+            },
+        );
+        id
+    }
+
+    fn worker(state: &mut State, task: &TaskId, n: u8, expert: &str) -> WorkerId {
+        let id = WorkerId::new(u64::from(n), [n; 10]);
+        push(
+            state,
+            Event::WorkerCreated {
+                worker: Box::new(Worker {
+                    id: id.clone(),
+                    task_id: task.clone(),
+                    expert: expert.into(),
+                    workdir: "/w".into(),
+                    created_at: at(0),
+                    status: WorkerStatus::Starting,
+                    attempts: vec![],
+                    session_id: None,
+                    cost_usd: 0.0,
+                    tokens: crate::stream::Tokens::default(),
+                    reason: None,
+                    not_before: None,
+                    extended_secs: 0,
+                }),
+            },
+        );
+        id
+    }
+
+    fn end(state: &mut State, w: &WorkerId, status: WorkerStatus, reason: &str) {
+        push(
+            state,
+            Event::WorkerEnded {
+                worker_id: w.clone(),
+                status,
+                reason: reason.into(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_failed_task_gives_the_reason_of_its_failed_part_not_of_the_last_to_end() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["security", "inventory"]);
+        let a = worker(&mut s, &id, 10, "security");
+        let b = worker(&mut s, &id, 11, "inventory");
+        end(&mut s, &a, WorkerStatus::Failed, "cannot lock ref");
+        end(&mut s, &b, WorkerStatus::Completed, "completed");
+        let t = s.task(&id).unwrap();
+        assert_eq!(t.status, TaskStatus::Failed);
+        assert_eq!(t.reason.as_deref(), Some("security: cannot lock ref"));
+    }
+
+    #[test]
+    fn a_single_part_keeps_its_own_reason_and_a_success_says_completed() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        let a = worker(&mut s, &id, 10, "development");
+        end(&mut s, &a, WorkerStatus::Failed, "crashed (exit 3)");
+        assert_eq!(
+            s.task(&id).unwrap().reason.as_deref(),
+            Some("crashed (exit 3)")
+        );
+        let mut s = State::default();
+        let id = routed(&mut s, &["security", "inventory"]);
+        let a = worker(&mut s, &id, 10, "security");
+        let b = worker(&mut s, &id, 11, "inventory");
+        end(&mut s, &b, WorkerStatus::Completed, "completed");
+        end(&mut s, &a, WorkerStatus::Completed, "completed");
+        let t = s.task(&id).unwrap();
+        assert_eq!(
+            (t.status, t.reason.as_deref()),
+            (TaskStatus::Completed, Some("completed"))
+        );
     }
 
     #[test]

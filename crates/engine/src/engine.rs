@@ -260,6 +260,14 @@ impl Engine {
                 None,
             )),
             SubmitPlan::New { fingerprint } => {
+                let isolate_all =
+                    self.settings().0.isolation == cortex_core::config::Isolation::Worktree;
+                if valid.worktree || isolate_all {
+                    // Refused now rather than failing when a worker starts.
+                    let source = valid.workdir.as_deref().unwrap_or("/");
+                    crate::worktree::check_source(std::path::Path::new(source))
+                        .map_err(EngineError::BadValue)?;
+                }
                 let task = new_task(
                     clock::task_id(now),
                     valid,

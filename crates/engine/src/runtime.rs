@@ -917,17 +917,18 @@ impl Engine {
             .task(&worker.task_id)
             .map(|t| (t.description.clone(), t.workdir.clone()))
             .unwrap_or_default();
-        let worktree = crate::worktree::path_for(&self.inner.home, worker.task_id.as_str());
-        let prepared = if Path::new(&worker.workdir) == worktree {
-            crate::worktree::ensure(
+        // The worktree's name comes from the recorded workdir, so a worker
+        // recorded with an older naming keeps its own worktree and branch.
+        let prepared = match crate::worktree::name_of(&self.inner.home, Path::new(&worker.workdir))
+        {
+            Some(name) => crate::worktree::ensure(
                 &self.inner.home,
-                worker.task_id.as_str(),
+                &name,
                 Path::new(source.as_deref().unwrap_or("/")),
             )
             .map(|_| ())
-            .map_err(spawner::SpawnError)
-        } else {
-            Ok(())
+            .map_err(spawner::SpawnError),
+            None => Ok(()),
         };
         let n = worker.current().map_or(1, |a| a.n + 1);
         let resume = resume_reason.as_ref().and(worker.session_id.clone());
@@ -1120,7 +1121,8 @@ impl Engine {
                 *used += 1;
                 total += 1;
                 let workdir = if isolate_all || task.worktree == Some(true) {
-                    crate::worktree::path_for(&self.inner.home, task.id.as_str())
+                    let name = crate::worktree::name_for(task.id.as_str(), expert);
+                    crate::worktree::path_for(&self.inner.home, &name)
                         .display()
                         .to_string()
                 } else {

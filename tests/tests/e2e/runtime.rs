@@ -370,14 +370,14 @@ fn a_multi_expert_task_runs_one_worker_per_expert_under_one_task() {
     owner.stop();
 }
 
-#[test]
-fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
-    let (h, owner) = started_home();
+/// A git repository with one commit, in a fresh folder.
+fn git_repo(h: &TestHome) -> (std::path::PathBuf, impl Fn(&[&str]) -> String) {
     let repo = h.workdir();
-    let git = |args: &[&str]| {
+    let dir = repo.clone();
+    let git = move |args: &[&str]| {
         let out = std::process::Command::new("git")
             .arg("-C")
-            .arg(&repo)
+            .arg(&dir)
             .args(args)
             .output()
             .unwrap();
@@ -396,6 +396,13 @@ fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
         "-m",
         "start",
     ]);
+    (repo, git)
+}
+
+#[test]
+fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
+    let (h, owner) = started_home();
+    let (repo, git) = git_repo(&h);
     let v = h.json(&[
         "submit",
         "implement it in isolation FAKE:normal",
@@ -405,7 +412,9 @@ fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
     ]);
     let id = v["task_id"].as_str().unwrap().to_string();
     assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
-    let wt = h.file(&format!("worktrees/{id}"));
+    let w = &h.workers_of(&id)[0];
+    let name = format!("{id}-{}", w["expert"].as_str().unwrap());
+    let wt = h.file(&format!("worktrees/{name}"));
     assert!(
         wt.join("fake-out.txt").exists(),
         "the agent worked in the worktree"
@@ -414,24 +423,59 @@ fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
         !repo.join("fake-out.txt").exists(),
         "not in the original checkout"
     );
-    assert!(git(&["branch", "--list", &format!("cortex/{id}")]).contains(&format!("cortex/{id}")));
-    assert_eq!(h.workers_of(&id)[0]["workdir"], wt.display().to_string());
-    // A task whose folder is not a repository fails with the reason.
-    let plain = h.json(&[
+    assert!(
+        git(&["branch", "--list", &format!("cortex/{name}")]).contains(&format!("cortex/{name}"))
+    );
+    assert_eq!(w["workdir"], wt.display().to_string());
+    owner.stop();
+}
+
+#[test]
+fn worktree_on_a_folder_that_is_not_a_repository_is_refused_at_submit() {
+    let (h, owner) = started_home();
+    let plain = h.workdir();
+    let out = h.cortex(&[
         "submit",
         "no repo here FAKE:normal",
         "--workdir",
-        h.workdir().to_str().unwrap(),
+        plain.to_str().unwrap(),
         "--worktree",
     ]);
-    let t = h.wait_task_done(plain["task_id"].as_str().unwrap(), LIMIT);
-    assert_eq!(t["status"], "failed");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        t["reason"]
-            .as_str()
-            .unwrap()
-            .contains("cannot create a git worktree"),
-        "{t}"
+        text(&out.stderr).contains("needs a git repository"),
+        "{}",
+        text(&out.stderr)
     );
+    assert!(h.tasks().is_empty(), "nothing was queued");
+    owner.stop();
+}
+
+#[test]
+fn two_experts_on_one_worktree_task_get_a_worktree_and_branch_each() {
+    let (h, owner) = started_home();
+    let (repo, git) = git_repo(&h);
+    let v = h.json(&[
+        "submit",
+        "security audit of the new payment flow and document the findings",
+        "--workdir",
+        repo.to_str().unwrap(),
+        "--worktree",
+    ]);
+    let id = v["task_id"].as_str().unwrap().to_string();
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["routing"]["strategy"], "multi_expert_parallel", "{t}");
+    assert_eq!(t["status"], "completed", "{t}");
+    let branches = git(&["branch", "--list", "cortex/*"]);
+    for expert in ["inventory", "security"] {
+        let name = format!("{id}-{expert}");
+        assert!(branches.contains(&format!("cortex/{name}")), "{branches}");
+        assert!(
+            h.file(&format!("worktrees/{name}"))
+                .join("fake-out.txt")
+                .exists(),
+            "{expert} worked in its own worktree"
+        );
+    }
     owner.stop();
 }
