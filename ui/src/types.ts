@@ -82,6 +82,8 @@ export interface Status {
   /** Counts of live workers by PM health. */
   health: Record<string, number>;
   paused: boolean;
+  /** Experts paused by their circuit breaker, and until when. */
+  paused_experts?: { expert: string; until: string }[];
   success_rate: number | null;
   cost_today_usd: number;
   tokens_today: number;

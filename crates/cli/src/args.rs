@@ -71,8 +71,11 @@ pub enum Command {
     Nudge { worker: String, text: String },
     /// Stop starting new workers (running ones go on).
     Pause,
-    /// Start new workers again.
-    Resume,
+    /// Start new workers again; with EXPERT, close that expert's circuit breaker instead.
+    Resume {
+        /// An expert paused by its circuit breaker (see `cortex status`).
+        expert: Option<String>,
+    },
     /// Record a worker's check-in (used by the generated hooks; scripts may call it too).
     Heartbeat(HeartbeatArgs),
     /// Which agent binary will run and its version, the home, the PATH, notifications.

@@ -81,6 +81,9 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::SetPaused { paused } => engine
             .set_spawning_paused(*paused)
             .map(|()| serde_json::json!({"paused": paused})),
+        InboxOp::CloseCircuit { expert } => engine
+            .close_circuit(expert)
+            .map(|a| serde_json::to_value(a).unwrap_or_default()),
         InboxOp::ResetLearning => engine
             .reset_learning()
             .map(|moved| serde_json::json!({"reset": true, "moved_to": moved})),

@@ -59,9 +59,12 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Pause => {
             crate::worker_cmds::control(home, InboxOp::SetPaused { paused: true }, json)
         }
-        Command::Resume => {
+        Command::Resume { expert: None } => {
             crate::worker_cmds::control(home, InboxOp::SetPaused { paused: false }, json)
         }
+        Command::Resume {
+            expert: Some(expert),
+        } => crate::worker_cmds::control(home, InboxOp::CloseCircuit { expert }, json),
         Command::Heartbeat(a) => crate::worker_cmds::heartbeat(home, a),
         Command::Doctor => doctor(home, json),
         Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
@@ -240,6 +243,14 @@ fn status(home: &Home, json: bool) -> Result<()> {
     let w = line(&s.workers);
     println!("tasks:   {}", if t.is_empty() { "none".into() } else { t });
     println!("workers: {}", if w.is_empty() { "none".into() } else { w });
+    for p in &s.paused_experts {
+        println!(
+            "paused:  {} by its circuit breaker until {} (`cortex resume {}` closes it)",
+            p.expert,
+            p.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            p.expert
+        );
+    }
     Ok(())
 }
 
@@ -267,6 +278,15 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
             t.priority,
             text
         );
+        // Why a task is held or ended badly, on its own line.
+        if let Some(reason) = t.reason.as_deref().filter(|_| {
+            !matches!(
+                t.status,
+                cortex_core::task::TaskStatus::Completed | cortex_core::task::TaskStatus::Running
+            )
+        }) {
+            println!("    {}: {}", t.status, reason.lines().next().unwrap_or(""));
+        }
     }
     Ok(())
 }

@@ -124,6 +124,13 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
     let value = answered(client::execute(home, op, Duration::from_secs(60))?)?;
     if json {
         print_json(&value);
+    } else if let Some(was_open) = value.get("was_open").and_then(serde_json::Value::as_bool) {
+        let expert = value["expert"].as_str().unwrap_or("the expert");
+        if was_open {
+            println!("circuit breaker of {expert} closed: its tasks start again");
+        } else {
+            println!("{expert} was not paused by its circuit breaker: nothing changed");
+        }
     } else if let Some(paused) = value.get("paused").and_then(serde_json::Value::as_bool) {
         println!(
             "{}",

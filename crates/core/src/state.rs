@@ -190,7 +190,10 @@ impl State {
                 };
                 t.status = *status;
                 t.updated_at = rec.at;
-                if reason.is_some() {
+                // A live status says why it is so, or nothing (a task let
+                // go again has no reason left); an end keeps the last reason
+                // unless it gives its own.
+                if reason.is_some() || !status.is_terminal() {
                     t.reason.clone_from(reason);
                 }
                 if status.is_terminal() {
@@ -238,8 +241,12 @@ impl State {
                     a.worker_id = Some(worker.id.clone());
                     a.status = AssignmentStatus::Running;
                 }
-                if matches!(t.status, TaskStatus::Queued | TaskStatus::Routed) {
+                if matches!(
+                    t.status,
+                    TaskStatus::Queued | TaskStatus::Routed | TaskStatus::Waiting
+                ) {
                     t.status = TaskStatus::Running;
+                    t.reason = None;
                     t.updated_at = rec.at;
                 }
                 self.workers.insert(worker.id.clone(), (**worker).clone());
@@ -438,7 +445,12 @@ impl State {
         let mut tasks: Vec<&Task> = self
             .tasks
             .values()
-            .filter(|t| matches!(t.status, TaskStatus::Routed | TaskStatus::Running))
+            .filter(|t| {
+                matches!(
+                    t.status,
+                    TaskStatus::Routed | TaskStatus::Running | TaskStatus::Waiting
+                )
+            })
             .collect();
         tasks.sort_by(|a, b| crate::task::queue_order(a, b));
         tasks

@@ -91,6 +91,9 @@ impl From<&Task> for TaskDto {
 pub struct StatusDto {
     pub tasks: BTreeMap<String, usize>,
     pub workers: BTreeMap<String, usize>,
+    /// Experts whose circuit breaker is open (their tasks wait), and until when.
+    #[serde(default)]
+    pub paused_experts: Vec<crate::pm::PausedExpert>,
 }
 
 /// What the engine tells its subscribers, as it happens.
@@ -519,7 +522,9 @@ impl Engine {
     }
 
     pub fn status(&self) -> StatusDto {
-        status_of(self.store().state())
+        let mut s = status_of(self.store().state());
+        s.paused_experts = self.paused_experts_now();
+        s
     }
 
     /// Handles every pending inbox request: all changes are made durable with
@@ -579,6 +584,11 @@ impl Engine {
                             };
                             result.map(|()| Some(serde_json::json!({"paused": paused})))
                         }
+                        InboxOp::CloseCircuit { .. } => {
+                            // Needs the store unlocked: run it after the batch.
+                            deferred.push((id.clone(), req.op.clone(), String::new()));
+                            continue;
+                        }
                         InboxOp::ResetLearning => self
                             .reset_learning()
                             .map(|moved| Some(serde_json::json!({"reset": true, "moved_to": moved}))),
@@ -602,12 +612,23 @@ impl Engine {
         let had_deferred = !deferred.is_empty();
         for (id, op, worker_id) in deferred {
             let result = match op {
-                InboxOp::Kill { .. } => self.kill_worker(&worker_id),
-                InboxOp::Extend { minutes, .. } => self.extend_worker(&worker_id, minutes),
-                InboxOp::Nudge { text, .. } => self.nudge_worker(&worker_id, &text),
-                _ => self.restart_worker(&worker_id),
+                InboxOp::CloseCircuit { expert } => self
+                    .close_circuit(&expert)
+                    .map(|a| serde_json::to_value(a).ok()),
+                InboxOp::Kill { .. } => self
+                    .kill_worker(&worker_id)
+                    .map(|w| serde_json::to_value(w).ok()),
+                InboxOp::Extend { minutes, .. } => self
+                    .extend_worker(&worker_id, minutes)
+                    .map(|w| serde_json::to_value(w).ok()),
+                InboxOp::Nudge { text, .. } => self
+                    .nudge_worker(&worker_id, &text)
+                    .map(|w| serde_json::to_value(w).ok()),
+                _ => self
+                    .restart_worker(&worker_id)
+                    .map(|w| serde_json::to_value(w).ok()),
             };
-            acks.push(ack_of(id, result.map(|w| serde_json::to_value(w).ok())));
+            acks.push(ack_of(id, result));
         }
         if had_deferred {
             // Worker control may have staged attempt starts: durable first.
@@ -802,6 +823,7 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect(),
         workers,
+        paused_experts: Vec::new(),
     }
 }
 
@@ -814,7 +836,9 @@ pub mod view {
     }
 
     pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
-        Ok(status_of(&store::read_view(home)?.0))
+        let mut s = status_of(&store::read_view(home)?.0);
+        s.paused_experts = crate::pm::paused_experts_of(home, clock::now());
+        Ok(s)
     }
 
     /// Workers as the files say, live stream state read from their output.

@@ -22,6 +22,7 @@ use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::restart::backoff_secs;
 use cortex_core::state::Event;
 use cortex_core::stream::{classify, Activity, Exit, Outcome, OutcomeKind, Progress, Tokens};
+use cortex_core::task::TaskStatus;
 use cortex_core::worker::{Worker, WorkerStatus};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -750,12 +751,7 @@ impl Engine {
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
         );
-        let person_or_budget = matches!(
-            outcome.kind,
-            OutcomeKind::Killed | OutcomeKind::Budget | OutcomeKind::TimedOut
-        );
-        if outcome.kind != OutcomeKind::Success
-            && !person_or_budget
+        if outcome.kind.counts_against_expert()
             && !matches!(after, Some(AfterStop::RestartAfterBackoff))
         {
             // PM kills are counted when decided; these are the agent's own failures.
@@ -1090,6 +1086,8 @@ impl Engine {
                 s.0.isolation == cortex_core::config::Isolation::Worktree,
             )
         };
+        self.release_circuit_waits(now)?;
+        let mut waits: Vec<(TaskId, String)> = Vec::new();
         let new_workers: Vec<Worker> = {
             let store = self.store();
             let state = store.state();
@@ -1107,15 +1105,22 @@ impl Engine {
             for w in state.workers().filter(busy) {
                 *per_expert.entry(w.expert.clone()).or_default() += 1;
             }
-            let paused = self.paused_experts();
+            let paused = self.paused_until(now);
             let mut out = Vec::new();
             for (task, expert) in state.pending_assignments() {
+                if let Some(until) = paused.get(expert) {
+                    // Said on the task, so nobody wonders why it does not start.
+                    if task.status == TaskStatus::Routed {
+                        waits.push((task.id.clone(), circuit_wait_reason(expert, *until)));
+                    }
+                    continue;
+                }
                 if total >= max_total {
                     break;
                 }
                 let cap = experts.get(expert).map_or(1, |e| e.max_workers as usize);
                 let used = per_expert.entry(expert.to_string()).or_default();
-                if *used >= cap || paused.iter().any(|p| p == expert) {
+                if *used >= cap {
                     continue;
                 }
                 *used += 1;
@@ -1146,6 +1151,21 @@ impl Engine {
             }
             out
         };
+        waits.retain(|(t, _)| !new_workers.iter().any(|w| &w.task_id == t));
+        waits.dedup_by(|a, b| a.0 == b.0);
+        if !waits.is_empty() {
+            let mut store = self.store();
+            for (task_id, reason) in waits {
+                store.stage(
+                    Event::TaskStatusChanged {
+                        task_id,
+                        status: TaskStatus::Waiting,
+                        reason: Some(reason),
+                    },
+                    now,
+                )?;
+            }
+        }
         if new_workers.is_empty() {
             return Ok(());
         }
@@ -1229,9 +1249,35 @@ impl Engine {
         }
     }
 
-    /// Experts whose circuit breaker is open.
-    pub(crate) fn paused_experts(&self) -> Vec<String> {
-        self.open_circuits(clock::now())
+    /// Tasks waiting on a circuit breaker that has closed go back to the
+    /// queue (`routed`), their reason cleared.
+    pub(crate) fn release_circuit_waits(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let paused = self.paused_until(now);
+        let mut store = self.store();
+        let free: Vec<TaskId> = store
+            .state()
+            .tasks()
+            .filter(|t| t.status == TaskStatus::Waiting)
+            .filter(|t| {
+                !t.assignments.iter().any(|a| {
+                    a.worker_id.is_none()
+                        && !a.status.is_terminal()
+                        && paused.contains_key(&a.expert)
+                })
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        for task_id in free {
+            store.stage(
+                Event::TaskStatusChanged {
+                    task_id,
+                    status: TaskStatus::Routed,
+                    reason: None,
+                },
+                now,
+            )?;
+        }
+        Ok(())
     }
 
     /// A person's message to a worker: its attempt is stopped and a new one
@@ -1455,6 +1501,14 @@ impl Engine {
             );
         }
     }
+}
+
+/// What a task waiting on an expert's circuit breaker says.
+fn circuit_wait_reason(expert: &str, until: DateTime<Utc>) -> String {
+    format!(
+        "expert {expert} paused by circuit breaker until {} (`cortex resume {expert}` closes it)",
+        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
 }
 
 /// The DTO of a worker seen from outside the owning engine: its live
