@@ -6,7 +6,7 @@ export type TaskStatus =
   | "queued" | "routed" | "running" | "waiting" | "needs_attention"
   | "completed" | "failed" | "cancelled";
 
-export type WorkerState = "starting" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+export type WorkerState = "starting" | "running" | "waiting" | "stopping" | "completed" | "failed" | "cancelled";
 
 export type Health = "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting";
 

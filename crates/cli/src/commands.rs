@@ -160,6 +160,11 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     })?;
     if json {
         print_json(&ack);
+    } else if let (Some(from), Some(to)) = (ack.priority_raised_from, ack.priority) {
+        println!(
+            "{} (already submitted, {}; priority raised from {from} to {to})",
+            ack.task_id, ack.status
+        );
     } else if ack.deduplicated {
         println!("{} (already submitted, {})", ack.task_id, ack.status);
     } else {
@@ -208,19 +213,13 @@ fn reroute(home: &Home, task: &str, expert: &str, json: bool) -> Result<()> {
         expert: expert.to_string(),
     };
     let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
-    let t: TaskDto = serde_json::from_value(value).map_err(|e| {
+    let ack: cortex_engine::RerouteAck = serde_json::from_value(value).map_err(|e| {
         Failure::runtime("protocol", format!("unexpected answer from the owner: {e}"))
     })?;
     if json {
-        print_json(&t);
-    } else if t.expert.as_deref() == Some(expert) {
-        println!("{} now goes to {expert}; the correction was recorded", t.id);
+        print_json(&ack);
     } else {
-        println!(
-            "correction recorded for the learned layer; {} already has a worker ({}), so it was not moved: restart it to apply",
-            t.id,
-            t.expert.as_deref().unwrap_or("none")
-        );
+        println!("{}", ack.message);
     }
     Ok(())
 }
@@ -478,8 +477,10 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
                 who(alert),
                 alert.message
             );
+            // Each member with its own severity: a 50% time warning in a
+            // summary with a failure is still only information.
             for a in &alert.summarized {
-                println!("  - {}{}", who(a), a.message);
+                println!("  - [{:?}] {}{}", a.severity, who(a), a.message);
             }
         }
         E::WorkerUpdated { worker } => {

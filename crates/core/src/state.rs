@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::id::{RequestId, TaskId, WorkerId};
 use crate::input::ValidSubmission;
 use crate::stream::Outcome;
-use crate::task::{fingerprint, Assignment, AssignmentStatus, RoutingSummary, Task, TaskStatus};
+use crate::task::{
+    fingerprint, Assignment, AssignmentStatus, Priority, RoutingSummary, Task, TaskStatus,
+};
 use crate::worker::{Attempt, Worker, WorkerStatus};
 use crate::SCHEMA_VERSION;
 
@@ -76,6 +78,11 @@ pub enum Event {
     },
     SpawningPaused {
         paused: bool,
+    },
+    /// A duplicate submission asked for a more urgent priority.
+    TaskPriorityChanged {
+        task_id: TaskId,
+        priority: Priority,
     },
 }
 
@@ -334,6 +341,13 @@ impl State {
                 None => self.ignored_events += 1,
             },
             Event::SpawningPaused { paused } => self.spawning_paused = *paused,
+            Event::TaskPriorityChanged { task_id, priority } => match self.tasks.get_mut(task_id) {
+                Some(t) => {
+                    t.priority = *priority;
+                    t.updated_at = rec.at;
+                }
+                None => self.ignored_events += 1,
+            },
         }
     }
 
@@ -464,6 +478,14 @@ impl State {
             .collect()
     }
 
+    /// The priority to raise a live task from when a duplicate submission
+    /// asks for a more urgent one (`None`: nothing to change). A priority
+    /// is never lowered this way, and an ended task keeps its own.
+    pub fn priority_raise(&self, id: &TaskId, wanted: Priority) -> Option<Priority> {
+        let t = self.tasks.get(id)?;
+        (!t.status.is_terminal() && wanted < t.priority).then_some(t.priority)
+    }
+
     /// Decides whether a submission creates a task or is answered by one.
     pub fn plan_submit(&self, sub: &ValidSubmission, request: Option<&RequestId>) -> SubmitPlan {
         let existing = |id: &TaskId| {
@@ -551,7 +573,6 @@ pub fn new_task(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::Priority;
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
@@ -772,6 +793,33 @@ mod tests {
         assert_eq!(
             (t.status, t.reason.as_deref()),
             (TaskStatus::Completed, Some("completed"))
+        );
+    }
+
+    #[test]
+    fn a_duplicate_raises_a_live_tasks_priority_but_never_lowers_it() {
+        let mut s = State::default();
+        submit(&mut s, 1, "fix login", None, None);
+        let id = s.tasks().next().unwrap().id.clone();
+        assert_eq!(s.priority_raise(&id, Priority::Low), None);
+        assert_eq!(s.priority_raise(&id, Priority::Medium), None);
+        assert_eq!(
+            s.priority_raise(&id, Priority::High),
+            Some(Priority::Medium)
+        );
+        push(
+            &mut s,
+            Event::TaskPriorityChanged {
+                task_id: id.clone(),
+                priority: Priority::High,
+            },
+        );
+        assert_eq!(s.task(&id).unwrap().priority, Priority::High);
+        finish(&mut s, &id, TaskStatus::Completed);
+        assert_eq!(
+            s.priority_raise(&id, Priority::Critical),
+            None,
+            "an ended task keeps its priority"
         );
     }
 

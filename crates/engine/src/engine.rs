@@ -32,6 +32,13 @@ pub struct SubmitAck {
     pub task_id: TaskId,
     pub deduplicated: bool,
     pub status: TaskStatus,
+    /// When a duplicate asked for a more urgent priority: the task's
+    /// priority before it was raised to the one asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_raised_from: Option<cortex_core::task::Priority>,
+    /// The task's priority now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<cortex_core::task::Priority>,
 }
 
 /// A task as shown to people and scripts (`cortex tasks --json`).
@@ -84,6 +91,18 @@ impl From<&Task> for TaskDto {
             assignments: t.assignments.clone(),
         }
     }
+}
+
+/// The answer to a reroute: the task, and whether it moved.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RerouteAck {
+    #[serde(flatten)]
+    pub task: TaskDto,
+    /// True when the task now goes to the expert; false when a worker had
+    /// already started on it or it had ended (only the correction is kept).
+    pub applied: bool,
+    /// What happened, in words.
+    pub message: String,
 }
 
 /// Counts for `cortex status` and the tray.
@@ -251,17 +270,36 @@ impl Engine {
         req: &SubmitRequest,
         request: Option<&RequestId>,
         now: DateTime<Utc>,
-    ) -> Result<(SubmitAck, Option<TaskDto>), EngineError> {
+    ) -> Result<(SubmitAck, Option<EngineEvent>), EngineError> {
         let valid = validate_submission(req, &self.settings().1.task_types())?;
         match store.state().plan_submit(&valid, request) {
-            SubmitPlan::Existing { task_id, status } => Ok((
-                SubmitAck {
-                    task_id,
-                    deduplicated: true,
-                    status,
-                },
-                None,
-            )),
+            SubmitPlan::Existing { task_id, status } => {
+                let raised = store.state().priority_raise(&task_id, valid.priority);
+                if let Some(from) = raised {
+                    store.stage(
+                        Event::TaskPriorityChanged {
+                            task_id: task_id.clone(),
+                            priority: valid.priority,
+                        },
+                        now,
+                    )?;
+                    info!(task_id = %task_id, from = %from, to = %valid.priority, "priority raised by a duplicate submission");
+                }
+                let task = store.state().task(&task_id);
+                let updated = raised
+                    .and(task)
+                    .map(|t| EngineEvent::TaskUpdated { task: t.into() });
+                Ok((
+                    SubmitAck {
+                        task_id: task_id.clone(),
+                        deduplicated: true,
+                        status,
+                        priority_raised_from: raised,
+                        priority: task.map(|t| t.priority),
+                    },
+                    updated,
+                ))
+            }
             SubmitPlan::New { fingerprint } => {
                 let isolate_all =
                     self.settings().0.isolation == cortex_core::config::Isolation::Worktree;
@@ -303,8 +341,12 @@ impl Engine {
                     task_id: task_id.clone(),
                     deduplicated: false,
                     status: task.status,
+                    priority_raised_from: None,
+                    priority: Some(task.priority),
                 };
-                Ok((ack, Some(TaskDto::from(task))))
+                let task = TaskDto::from(task);
+                info!(task_id = %task.id, priority = %task.priority, request_id = request.map(|r| r.to_string()), "task submitted");
+                Ok((ack, Some(EngineEvent::TaskSubmitted { task })))
             }
         }
     }
@@ -367,7 +409,7 @@ impl Engine {
         id: &str,
         expert: &str,
         now: DateTime<Utc>,
-    ) -> Result<TaskDto, EngineError> {
+    ) -> Result<RerouteAck, EngineError> {
         let task = task_record(store, id)?;
         let task_id = task.id.clone();
         if self.settings().1.get(expert).is_none() {
@@ -390,7 +432,8 @@ impl Engine {
         let previous = task.routing.as_ref().map(|r| r.primary_expert.as_str());
         let decision = Decision::by_person(expert, previous);
         let started = task.assignments.iter().any(|a| a.worker_id.is_some());
-        if !task.status.is_terminal() && !started {
+        let applied = !task.status.is_terminal() && !started;
+        if applied {
             store.stage(
                 Event::TaskRouted {
                     task_id: task_id.clone(),
@@ -401,24 +444,45 @@ impl Engine {
             )?;
         }
         self.log_decision(&task_id, &decision, now);
-        info!(task_id = %task_id, expert, applied = !task.status.is_terminal() && !started, "routing corrected by a person");
-        store
+        info!(task_id = %task_id, expert, applied, "routing corrected by a person");
+        let message = if applied {
+            format!("{task_id} now goes to {expert}; the correction was recorded")
+        } else if task.status.is_terminal() {
+            format!(
+                "{task_id} already ended ({}): it was not moved; the correction was recorded for the learned layer",
+                task.status
+            )
+        } else {
+            let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
+            format!(
+                "{task_id} already started with {}: it was not moved; the correction was recorded for the learned layer (cancel it and submit it again to give it to {expert})",
+                experts.join(", ")
+            )
+        };
+        let task = store
             .state()
             .task(&task_id)
             .map(TaskDto::from)
-            .ok_or(EngineError::UnknownTask(id.to_string()))
+            .ok_or(EngineError::UnknownTask(id.to_string()))?;
+        Ok(RerouteAck {
+            task,
+            applied,
+            message,
+        })
     }
 
     /// `cortex reroute TASK EXPERT`.
-    pub fn reroute(&self, id: &str, expert: &str) -> Result<TaskDto, EngineError> {
-        let task = {
+    pub fn reroute(&self, id: &str, expert: &str) -> Result<RerouteAck, EngineError> {
+        let ack = {
             let mut store = self.store();
-            let t = self.stage_reroute(&mut store, id, expert, clock::now())?;
+            let a = self.stage_reroute(&mut store, id, expert, clock::now())?;
             store.sync()?;
-            t
+            a
         };
-        self.emit(EngineEvent::TaskUpdated { task: task.clone() });
-        Ok(task)
+        self.emit(EngineEvent::TaskUpdated {
+            task: ack.task.clone(),
+        });
+        Ok(ack)
     }
 
     /// Teaches the learned layer how an expert did on a task.
@@ -463,15 +527,14 @@ impl Engine {
     /// Submits a task; returns once it is durable.
     pub fn submit(&self, req: &SubmitRequest) -> Result<SubmitAck, EngineError> {
         let now = clock::now();
-        let (ack, created) = {
+        let (ack, event) = {
             let mut store = self.store();
             let out = self.stage_submit(&mut store, req, None, now)?;
             store.sync()?;
             out
         };
-        if let Some(task) = created {
-            info!(task_id = %task.id, priority = %task.priority, "task submitted");
-            self.emit(EngineEvent::TaskSubmitted { task });
+        if let Some(event) = event {
+            self.emit(event);
         }
         Ok(ack)
     }
@@ -554,20 +617,21 @@ impl Engine {
                     Ok(req) => match &req.op {
                         InboxOp::Submit { submit } => self
                             .stage_submit(&mut store, submit, Some(id), now)
-                            .map(|(ack, created)| {
-                                if let Some(t) = &created {
-                                    info!(task_id = %t.id, request_id = %id, "task submitted through the inbox");
-                                }
-                                events.extend(created.map(|task| EngineEvent::TaskSubmitted { task }));
+                            .map(|(ack, event)| {
+                                events.extend(event);
                                 serde_json::to_value(ack).ok()
                             }),
-                        InboxOp::Reroute { task_id, expert } => match self.stage_reroute(&mut store, task_id, expert, now) {
-                            Ok(task) => {
-                                events.push(EngineEvent::TaskUpdated { task: task.clone() });
-                                Ok(serde_json::to_value(task).ok())
+                        InboxOp::Reroute { task_id, expert } => {
+                            match self.stage_reroute(&mut store, task_id, expert, now) {
+                                Ok(ack) => {
+                                    events.push(EngineEvent::TaskUpdated {
+                                        task: ack.task.clone(),
+                                    });
+                                    Ok(serde_json::to_value(ack).ok())
+                                }
+                                Err(e) => Err(e),
                             }
-                            Err(e) => Err(e),
-                        },
+                        }
                         InboxOp::Kill { worker_id }
                         | InboxOp::Restart { worker_id }
                         | InboxOp::Extend { worker_id, .. }
@@ -580,7 +644,9 @@ impl Engine {
                             let result = if store.state().spawning_paused == *paused {
                                 Ok(())
                             } else {
-                                store.stage(Event::SpawningPaused { paused: *paused }, now).map(|_| ())
+                                store
+                                    .stage(Event::SpawningPaused { paused: *paused }, now)
+                                    .map(|_| ())
                             };
                             result.map(|()| Some(serde_json::json!({"paused": paused})))
                         }
@@ -589,9 +655,9 @@ impl Engine {
                             deferred.push((id.clone(), req.op.clone(), String::new()));
                             continue;
                         }
-                        InboxOp::ResetLearning => self
-                            .reset_learning()
-                            .map(|moved| Some(serde_json::json!({"reset": true, "moved_to": moved}))),
+                        InboxOp::ResetLearning => self.reset_learning().map(|moved| {
+                            Some(serde_json::json!({"reset": true, "moved_to": moved}))
+                        }),
                         InboxOp::Cancel { task_id } => {
                             // A replayed cancel finds the task cancelled: answer
                             // with its state instead of an error.

@@ -767,10 +767,7 @@ impl Engine {
         }
         let w = self.worker_record(id)?;
         if w.status.is_terminal() {
-            return Err(EngineError::AlreadyFinished {
-                id: id.to_string(),
-                status: w.status.as_str().into(),
-            });
+            return Err(crate::runtime::ended(&w, "extend"));
         }
         let wid = w.id;
         let now = clock::now();

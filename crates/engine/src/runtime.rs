@@ -301,7 +301,10 @@ pub(crate) fn worker_dto(
         expert: w.expert.clone(),
         attempt: current.map_or(0, |a| a.n),
         pid: w.live_attempt().and_then(|a| a.pid),
-        state: w.status,
+        state: match live {
+            Some(l) if l.stop.is_some() && !w.status.is_terminal() => WorkerStatus::Stopping,
+            _ => w.status,
+        },
         health: health.unwrap_or_else(|| match (w.status, live) {
             (WorkerStatus::Running, Some(l)) if l.progress.lines == 0 => "starting".into(),
             (WorkerStatus::Running, _) => "healthy".into(),
@@ -1288,7 +1291,11 @@ impl Engine {
         if text.is_empty() {
             return Err(EngineError::BadValue("the nudge text is empty".into()));
         }
-        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownWorker(id.to_string()))?;
+        let w = self.worker_record(id)?;
+        if w.status.is_terminal() {
+            return Err(ended(&w, "nudge"));
+        }
+        let wid = w.id;
         // An agent reading stream-json on stdin gets the message as it runs.
         let fifo = self
             .runtime()
@@ -1390,14 +1397,11 @@ impl Engine {
     pub fn restart_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
         let w = self.worker_record(id)?;
         let wid = w.id.clone();
+        if w.status.is_terminal() {
+            return Err(ended(&w, "restart"));
+        }
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, "restarted by a person");
-        }
-        if w.status.is_terminal() {
-            return Err(EngineError::AlreadyFinished {
-                id: id.to_string(),
-                status: w.status.as_str().into(),
-            });
         }
         self.start_attempt(&w, Some("restarted by a person".into()), clock::now())?;
         self.store().sync()?;
@@ -1414,10 +1418,11 @@ impl Engine {
         let w = self.worker_record(id)?;
         let wid = w.id.clone();
         if w.status.is_terminal() {
-            return Err(EngineError::AlreadyFinished {
-                id: id.to_string(),
-                status: w.status.as_str().into(),
-            });
+            let action = match after {
+                AfterStop::Restart | AfterStop::RestartAfterBackoff => "restart",
+                _ => "kill",
+            };
+            return Err(ended(&w, action));
         }
         let active = self.runtime().active;
         if !active {
@@ -1500,6 +1505,15 @@ impl Engine {
                 "task cancelled by a person",
             );
         }
+    }
+}
+
+/// The error for a control asked of a worker that already ended.
+pub(crate) fn ended(w: &Worker, action: &'static str) -> EngineError {
+    EngineError::WorkerEnded {
+        id: w.id.to_string(),
+        status: w.status.as_str().into(),
+        action,
     }
 }
 

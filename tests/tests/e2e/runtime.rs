@@ -479,3 +479,89 @@ fn two_experts_on_one_worktree_task_get_a_worktree_and_branch_each() {
     }
     owner.stop();
 }
+
+#[test]
+fn kill_answers_stopping_then_the_final_state_and_an_ended_worker_says_what_is_possible() {
+    let (h, owner) = started_home();
+    let id = h.submit_in("implement the login endpoint FAKE:hang", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    let out = h.cortex(&["kill", &w, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", text(&out.stdout));
+    assert_eq!(lines[0]["state"], "stopping", "{}", lines[0]);
+    assert_eq!(lines[1]["state"], "cancelled", "{}", lines[1]);
+    for (args, action) in [
+        (vec!["restart", w.as_str()], "restart"),
+        (vec!["extend", w.as_str(), "--minutes", "5"], "extend"),
+        (vec!["nudge", w.as_str(), "go on"], "nudge"),
+        (vec!["kill", w.as_str()], "kill"),
+    ] {
+        let out = h.cortex(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "worker {w} already ended (cancelled): there is nothing to {action}"
+            )) && err.contains("cortex logs"),
+            "{args:?}: {err}"
+        );
+    }
+    owner.stop();
+}
+
+#[test]
+fn reroute_of_a_started_task_says_it_was_not_moved() {
+    let (h, owner) = started_home();
+    let id = h.submit_in("implement the login endpoint FAKE:hang", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    let v = h.json(&["reroute", &id, "security"]);
+    assert_eq!(v["applied"], false, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("already started"),
+        "{v}"
+    );
+    let out = h.cortex(&["reroute", &id, "security"]);
+    assert!(
+        text(&out.stdout).contains("it was not moved"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(h.cortex(&["kill", &w]).status.success());
+    owner.stop();
+}
+
+#[test]
+fn a_duplicate_with_a_more_urgent_priority_raises_it_and_says_so() {
+    let h = TestHome::new();
+    let wd = h.workdir();
+    let dir = wd.to_str().unwrap();
+    let text_of = "implement the export endpoint";
+    let first = h.json(&["submit", text_of, "--workdir", dir, "--priority", "low"]);
+    let id = first["task_id"].as_str().unwrap();
+    let again = h.json(&["submit", text_of, "--workdir", dir, "--priority", "high"]);
+    assert_eq!(again["task_id"], id);
+    assert_eq!(again["deduplicated"], true);
+    assert_eq!(again["priority_raised_from"], "low", "{again}");
+    assert_eq!(again["priority"], "high", "{again}");
+    assert_eq!(h.task(id)["priority"], "high");
+    let out = h.cortex(&[
+        "submit",
+        text_of,
+        "--workdir",
+        dir,
+        "--priority",
+        "critical",
+    ]);
+    assert!(
+        text(&out.stdout).contains("priority raised from high to critical"),
+        "{}",
+        text(&out.stdout)
+    );
+    let lower = h.json(&["submit", text_of, "--workdir", dir, "--priority", "low"]);
+    assert!(lower.get("priority_raised_from").is_none(), "{lower}");
+    assert_eq!(h.task(id)["priority"], "critical", "never lowered");
+}
