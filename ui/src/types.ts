@@ -3,7 +3,7 @@
 // two in step.
 
 export type TaskStatus =
-  | "queued" | "routed" | "running" | "waiting" | "needs_attention"
+  | "queued" | "awaiting_confirmation" | "routed" | "running" | "waiting" | "needs_attention"
   | "completed" | "failed" | "cancelled";
 
 export type WorkerState = "starting" | "running" | "waiting" | "stopping" | "completed" | "failed" | "cancelled";

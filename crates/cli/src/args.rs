@@ -45,6 +45,12 @@ pub enum Command {
     /// Correct a routing decision: EXPERT should have TASK. Teaches the learned
     /// layer, and moves the task if no worker has started on it.
     Reroute { task: String, expert: String },
+    /// Let a task held for confirmation (awaiting_confirmation) start: with
+    /// its routed experts, or with EXPERT (recorded as a correction).
+    Confirm {
+        task: String,
+        expert: Option<String>,
+    },
     /// List workers (newest first).
     Workers,
     /// A worker's transcript, readable: assistant text, tool calls, results, errors.

@@ -24,7 +24,22 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Status => status(home, json),
         Command::Tasks => tasks(home, json),
         Command::Cancel { task } => cancel(home, &task, json),
-        Command::Reroute { task, expert } => reroute(home, &task, &expert, json),
+        Command::Reroute { task, expert } => reroute(
+            home,
+            InboxOp::Reroute {
+                task_id: task,
+                expert,
+            },
+            json,
+        ),
+        Command::Confirm { task, expert } => reroute(
+            home,
+            InboxOp::Confirm {
+                task_id: task,
+                expert,
+            },
+            json,
+        ),
         Command::Config(ConfigCommand::Check) => config_check(home, json),
         Command::Run => run(home, json),
         Command::Route(a) => crate::routing_cmds::route(home, a, json),
@@ -169,6 +184,12 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
         println!("{} (already submitted, {})", ack.task_id, ack.status);
     } else {
         println!("{}", ack.task_id);
+        if ack.status == cortex_core::task::TaskStatus::AwaitingConfirmation {
+            eprintln!(
+                "cortex: the routing is unsure, so the task waits for a person: `cortex confirm {0} [EXPERT]` or `cortex reroute {0} EXPERT` lets it start (`cortex tasks` says why)",
+                ack.task_id
+            );
+        }
     }
     Ok(())
 }
@@ -206,12 +227,9 @@ fn cancel(home: &Home, task: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn reroute(home: &Home, task: &str, expert: &str, json: bool) -> Result<()> {
+/// `reroute` and `confirm`: both answer with the task and what happened.
+fn reroute(home: &Home, op: InboxOp, json: bool) -> Result<()> {
     require_initialized(home)?;
-    let op = InboxOp::Reroute {
-        task_id: task.to_string(),
-        expert: expert.to_string(),
-    };
     let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
     let ack: cortex_engine::RerouteAck = serde_json::from_value(value).map_err(|e| {
         Failure::runtime("protocol", format!("unexpected answer from the owner: {e}"))
@@ -271,7 +289,7 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
             .collect::<String>()
             .replace('\n', " ");
         println!(
-            "{}  {:<15} {:<8} {}",
+            "{}  {:<21} {:<8} {}",
             t.id,
             t.status.as_str(),
             t.priority,

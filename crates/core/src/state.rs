@@ -796,6 +796,45 @@ mod tests {
         );
     }
 
+    fn set_status(state: &mut State, id: &TaskId, status: TaskStatus, reason: Option<&str>) {
+        push(
+            state,
+            Event::TaskStatusChanged {
+                task_id: id.clone(),
+                status,
+                reason: reason.map(Into::into),
+            },
+        );
+    }
+
+    #[test]
+    fn a_held_task_is_not_scheduled_until_let_go_and_then_says_no_stale_reason() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        set_status(
+            &mut s,
+            &id,
+            TaskStatus::AwaitingConfirmation,
+            Some("unsure"),
+        );
+        assert!(s.pending_assignments().is_empty(), "held");
+        assert_eq!(s.task(&id).unwrap().reason.as_deref(), Some("unsure"));
+        set_status(&mut s, &id, TaskStatus::Routed, None);
+        assert_eq!(s.pending_assignments().len(), 1);
+        assert_eq!(s.task(&id).unwrap().reason, None);
+        // A task waiting on its expert's circuit breaker is still scheduled
+        // (the engine skips it while the expert is paused).
+        set_status(&mut s, &id, TaskStatus::Waiting, Some("paused"));
+        assert_eq!(s.pending_assignments().len(), 1);
+        worker(&mut s, &id, 10, "development");
+        let t = s.task(&id).unwrap();
+        assert_eq!((t.status, t.reason.as_deref()), (TaskStatus::Running, None));
+        assert_eq!(
+            serde_json::to_string(&TaskStatus::AwaitingConfirmation).unwrap(),
+            "\"awaiting_confirmation\""
+        );
+    }
+
     #[test]
     fn a_duplicate_raises_a_live_tasks_priority_but_never_lowers_it() {
         let mut s = State::default();

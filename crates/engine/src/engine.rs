@@ -332,6 +332,18 @@ impl Engine {
                     },
                     now,
                 )?;
+                if decision.needs_confirmation && self.settings().0.routing.confirm_low_confidence {
+                    // "A person should confirm" is held to: nothing starts
+                    // until one does.
+                    store.stage(
+                        Event::TaskStatusChanged {
+                            task_id: task_id.clone(),
+                            status: TaskStatus::AwaitingConfirmation,
+                            reason: Some(confirmation_reason(&task_id, &decision)),
+                        },
+                        now,
+                    )?;
+                }
                 self.log_decision(&task_id, &decision, now);
                 let task = store
                     .state()
@@ -442,6 +454,8 @@ impl Engine {
                 },
                 now,
             )?;
+            // A person chose: that is the confirmation a held task waits for.
+            release_confirmation(store, &task, now)?;
         }
         self.log_decision(&task_id, &decision, now);
         info!(task_id = %task_id, expert, applied, "routing corrected by a person");
@@ -469,6 +483,62 @@ impl Engine {
             applied,
             message,
         })
+    }
+
+    /// A person confirms a held routing (`cortex confirm TASK [EXPERT]`):
+    /// the task is let go to its experts, or with EXPERT, to that expert
+    /// (recorded as a correction when it differs from the router's choice).
+    fn stage_confirm(
+        &self,
+        store: &mut Store,
+        id: &str,
+        expert: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RerouteAck, EngineError> {
+        let task = task_record(store, id)?;
+        if task.status != TaskStatus::AwaitingConfirmation {
+            return Err(EngineError::BadValue(format!(
+                "task {} is {}, not awaiting confirmation: nothing to confirm{}",
+                task.id,
+                task.status,
+                if task.status.is_terminal() {
+                    ""
+                } else {
+                    " (`cortex reroute` corrects the expert of a task that has not started)"
+                }
+            )));
+        }
+        let chosen = task.routing.as_ref().map(|r| r.primary_expert.as_str());
+        if let Some(e) = expert.filter(|e| Some(*e) != chosen) {
+            return self.stage_reroute(store, id, e, now);
+        }
+        release_confirmation(store, &task, now)?;
+        info!(task_id = %task.id, "routing confirmed by a person");
+        let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
+        let dto = store
+            .state()
+            .task(&task.id)
+            .map(TaskDto::from)
+            .ok_or(EngineError::UnknownTask(id.to_string()))?;
+        Ok(RerouteAck {
+            message: format!("{} confirmed: it goes to {}", task.id, experts.join(", ")),
+            task: dto,
+            applied: true,
+        })
+    }
+
+    /// `cortex confirm TASK [EXPERT]`.
+    pub fn confirm(&self, id: &str, expert: Option<&str>) -> Result<RerouteAck, EngineError> {
+        let ack = {
+            let mut store = self.store();
+            let a = self.stage_confirm(&mut store, id, expert, clock::now())?;
+            store.sync()?;
+            a
+        };
+        self.emit(EngineEvent::TaskUpdated {
+            task: ack.task.clone(),
+        });
+        Ok(ack)
     }
 
     /// `cortex reroute TASK EXPERT`.
@@ -621,6 +691,17 @@ impl Engine {
                                 events.extend(event);
                                 serde_json::to_value(ack).ok()
                             }),
+                        InboxOp::Confirm { task_id, expert } => {
+                            match self.stage_confirm(&mut store, task_id, expert.as_deref(), now) {
+                                Ok(ack) => {
+                                    events.push(EngineEvent::TaskUpdated {
+                                        task: ack.task.clone(),
+                                    });
+                                    Ok(serde_json::to_value(ack).ok())
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
                         InboxOp::Reroute { task_id, expert } => {
                             match self.stage_reroute(&mut store, task_id, expert, now) {
                                 Ok(ack) => {
@@ -836,6 +917,33 @@ impl Engine {
     pub fn close(&self) -> Result<(), EngineError> {
         self.snapshot_if_due()
     }
+}
+
+/// What a task held for a person's confirmation says.
+fn confirmation_reason(task_id: &TaskId, d: &Decision) -> String {
+    format!(
+        "low-confidence routing to {} ({:.2}): {}; confirm with `cortex confirm {task_id} [EXPERT]` or `cortex reroute {task_id} EXPERT`",
+        d.primary_expert, d.confidence, d.explanation
+    )
+}
+
+/// Lets a held task go (to `routed`), if it was held.
+fn release_confirmation(
+    store: &mut Store,
+    task: &Task,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    if task.status == TaskStatus::AwaitingConfirmation {
+        store.stage(
+            Event::TaskStatusChanged {
+                task_id: task.id.clone(),
+                status: TaskStatus::Routed,
+                reason: None,
+            },
+            now,
+        )?;
+    }
+    Ok(())
 }
 
 /// The stored task with this id (with or without its `t-` prefix).

@@ -36,6 +36,12 @@ pub enum InboxOp {
         task_id: String,
         expert: String,
     },
+    /// Let a task held for confirmation go (to EXPERT, when given).
+    Confirm {
+        task_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expert: Option<String>,
+    },
     ResetLearning,
     Kill {
         worker_id: String,

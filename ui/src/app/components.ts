@@ -92,7 +92,7 @@ export type FeedRow = FeedItem & { ago: string };
 const segmentClass = (selected: boolean) =>
   selected ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
 
-const LIVE_TASK = ["queued", "routed", "running", "waiting", "needs_attention"];
+const LIVE_TASK = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "needs_attention"];
 const ENDED_WORKER = ["completed", "failed", "cancelled"];
 
 export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller): void {
