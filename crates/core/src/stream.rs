@@ -355,6 +355,10 @@ impl Progress {
 pub enum OutcomeKind {
     Success,
     ApiError,
+    /// The API refused the request itself (4xx other than 408, 409, 429):
+    /// the same request fails again, so it is not retried and does not
+    /// count against the expert's circuit breaker.
+    ClientError,
     RateLimited,
     MaxTurns,
     Budget,
@@ -372,6 +376,7 @@ impl OutcomeKind {
         match self {
             Self::Success => "success",
             Self::ApiError => "api_error",
+            Self::ClientError => "client_error",
             Self::RateLimited => "rate_limited",
             Self::MaxTurns => "max_turns",
             Self::Budget => "budget",
@@ -390,6 +395,22 @@ impl OutcomeKind {
             Self::ApiError | Self::RateLimited | Self::Crashed | Self::Lost
         )
     }
+
+    /// A failure of the expert's runs (counted by its circuit breaker): not
+    /// a success, not a person's or a limit's stop, not the request's fault.
+    pub fn counts_against_expert(self) -> bool {
+        !matches!(
+            self,
+            Self::Success | Self::Killed | Self::Budget | Self::TimedOut | Self::ClientError
+        )
+    }
+}
+
+/// A 4xx status that says the request itself is wrong: retrying it gives
+/// the same answer. 408 (timeout), 409 (conflict) and 429 (rate limit) are
+/// about the moment, not the request.
+pub fn is_client_error(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 409 | 429)
 }
 
 /// The settled end of an attempt.
@@ -500,6 +521,10 @@ pub fn classify(
             ),
             ("error_max_budget_usd", _) => (OutcomeKind::Budget, "reached its budget".into()),
             (_, Some(429)) => (OutcomeKind::RateLimited, "API rate limited (429)".into()),
+            (_, Some(s)) if is_client_error(s) => (
+                OutcomeKind::ClientError,
+                format!("API error {s}: the API refused the request itself; not retried"),
+            ),
             (_, Some(s)) => (OutcomeKind::ApiError, format!("API error {s}")),
             (sub, None) => (
                 OutcomeKind::Crashed,
@@ -693,6 +718,18 @@ mod tests {
                 "429",
             ),
             (
+                r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":400}"#,
+                Exit::Code(1),
+                OutcomeKind::ClientError,
+                "refused the request itself",
+            ),
+            (
+                r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":408}"#,
+                Exit::Code(1),
+                OutcomeKind::ApiError,
+                "API error 408",
+            ),
+            (
                 r#"{"type":"result","subtype":"error_max_turns","is_error":true}"#,
                 Exit::Code(1),
                 OutcomeKind::MaxTurns,
@@ -821,5 +858,8 @@ mod tests {
         let o = classify(&p, Exit::Code(1), None);
         assert_eq!(o.kind, OutcomeKind::ApiError);
         assert!(OutcomeKind::ApiError.is_transient() && !OutcomeKind::MaxTurns.is_transient());
+        assert!(!OutcomeKind::ClientError.is_transient());
+        assert!(!OutcomeKind::ClientError.counts_against_expert());
+        assert!(OutcomeKind::RateLimited.counts_against_expert());
     }
 }

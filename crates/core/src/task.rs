@@ -54,8 +54,10 @@ impl FromStr for Priority {
     }
 }
 
-/// Where a task is in its life. `waiting` is a rate-limit pause with a resume
-/// time; `needs_attention` means the engine escalated it to a person.
+/// Where a task is in its life. `waiting` means its expert is paused (the
+/// reason says until when); `awaiting_confirmation` holds a low-confidence
+/// routing until a person confirms or reroutes it; `needs_attention` means
+/// the engine escalated it to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
@@ -67,11 +69,13 @@ pub enum TaskStatus {
     Completed,
     Failed,
     Cancelled,
+    AwaitingConfirmation,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 8] = [
+    pub const ALL: [TaskStatus; 9] = [
         Self::Queued,
+        Self::AwaitingConfirmation,
         Self::Routed,
         Self::Running,
         Self::Waiting,
@@ -93,6 +97,7 @@ impl TaskStatus {
             Self::Running => "running",
             Self::Waiting => "waiting",
             Self::NeedsAttention => "needs_attention",
+            Self::AwaitingConfirmation => "awaiting_confirmation",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",

@@ -17,6 +17,10 @@ pub enum WorkerStatus {
     Completed,
     Failed,
     Cancelled,
+    /// A stop was asked for and the process has not ended yet (SIGTERM
+    /// sent, SIGKILL after the grace period). Only answers and views say
+    /// it; the journal records the end once it happened.
+    Stopping,
 }
 
 impl WorkerStatus {
@@ -31,6 +35,7 @@ impl WorkerStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Stopping => "stopping",
         }
     }
 }
