@@ -76,6 +76,37 @@ pub enum Event {
         worker_id: WorkerId,
         secs: u64,
     },
+    /// The check of a successful attempt started (`round` counts every
+    /// check of the worker).
+    VerifyStarted {
+        worker_id: WorkerId,
+        attempt: u32,
+        round: u32,
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_ticks: Option<u64>,
+    },
+    /// The check ended; what follows (completed, a resumed attempt, needs
+    /// attention) is journaled next.
+    VerifyEnded {
+        worker_id: WorkerId,
+        round: u32,
+        passed: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_tail: Option<String>,
+        reason: String,
+    },
+    /// A person answered an ended worker (`cortex reply`): it and its task
+    /// are live again, and its next attempt resumes the conversation with
+    /// the text.
+    WorkerReplied {
+        worker_id: WorkerId,
+        text: String,
+    },
     /// A stop was asked for (a person's kill, restart or nudge, or a PM
     /// kill): journaled before it is acknowledged or carried out.
     StopRequested {
@@ -292,6 +323,7 @@ impl State {
                 w.status = WorkerStatus::Running;
                 w.not_before = None;
                 w.stop = None;
+                w.next_prompt = None;
             }
             Event::AttemptEnded {
                 worker_id,
@@ -358,6 +390,51 @@ impl State {
                 Some(w) => w.extended_secs = w.extended_secs.saturating_add(*secs),
                 None => self.ignored_events += 1,
             },
+            Event::VerifyStarted {
+                worker_id,
+                round,
+                command,
+                pid,
+                start_ticks,
+                ..
+            } => match self.workers.get_mut(worker_id) {
+                Some(w) => {
+                    w.verification = Some(crate::worker::Verification {
+                        command: command.clone(),
+                        rounds: *round,
+                        passed: None,
+                        exit_code: None,
+                        output_tail: None,
+                        reason: None,
+                        pid: *pid,
+                        start_ticks: *start_ticks,
+                    });
+                }
+                None => self.ignored_events += 1,
+            },
+            Event::VerifyEnded {
+                worker_id,
+                round,
+                passed,
+                exit_code,
+                output_tail,
+                reason,
+            } => match self
+                .workers
+                .get_mut(worker_id)
+                .and_then(|w| w.verification.as_mut())
+            {
+                Some(v) if v.rounds == *round => {
+                    v.passed = Some(*passed);
+                    v.exit_code = *exit_code;
+                    v.output_tail.clone_from(output_tail);
+                    v.reason = Some(reason.clone());
+                    v.pid = None;
+                    v.start_ticks = None;
+                }
+                _ => self.ignored_events += 1,
+            },
+            Event::WorkerReplied { worker_id, text } => self.reopen(worker_id, text, rec.at),
             Event::StopRequested { worker_id, intent } => match self.workers.get_mut(worker_id) {
                 Some(w) if !w.status.is_terminal() => w.stop = Some(intent.clone()),
                 _ => self.ignored_events += 1,
@@ -400,6 +477,8 @@ impl State {
             a.status = match status {
                 WorkerStatus::Completed => AssignmentStatus::Completed,
                 WorkerStatus::Cancelled => AssignmentStatus::Cancelled,
+                WorkerStatus::NeedsInput => AssignmentStatus::NeedsInput,
+                WorkerStatus::NeedsAttention => AssignmentStatus::NeedsAttention,
                 _ => AssignmentStatus::Failed,
             };
         }
@@ -414,8 +493,15 @@ impl State {
             .assignments
             .iter()
             .any(|a| a.status == AssignmentStatus::Cancelled);
+        let any = |st: AssignmentStatus| t.assignments.iter().any(|a| a.status == st);
         let (status, decided_by) = if all_done {
             (TaskStatus::Completed, AssignmentStatus::Completed)
+        } else if any(AssignmentStatus::Failed) {
+            (TaskStatus::Failed, AssignmentStatus::Failed)
+        } else if any(AssignmentStatus::NeedsAttention) {
+            (TaskStatus::NeedsAttention, AssignmentStatus::NeedsAttention)
+        } else if any(AssignmentStatus::NeedsInput) {
+            (TaskStatus::NeedsInput, AssignmentStatus::NeedsInput)
         } else if any_cancelled
             && !t
                 .assignments
@@ -464,9 +550,40 @@ impl State {
                 .join("; ")
         });
         t.updated_at = at;
-        if self.live_fingerprints.get(&t.fingerprint) == Some(&task_id) {
+        if status.is_terminal() && self.live_fingerprints.get(&t.fingerprint) == Some(&task_id) {
             self.live_fingerprints.remove(&t.fingerprint);
         }
+    }
+
+    /// A person answered an ended worker: it waits for its next attempt
+    /// (due now), and its part and its task are live again.
+    fn reopen(&mut self, worker_id: &WorkerId, text: &str, at: DateTime<Utc>) {
+        let Some(w) = self.workers.get_mut(worker_id) else {
+            self.ignored_events += 1;
+            return;
+        };
+        w.status = WorkerStatus::Waiting;
+        w.not_before = Some(at);
+        w.reason = Some("a person replied; resuming the conversation".into());
+        w.next_prompt = Some(text.to_string());
+        w.stop = None;
+        let task_id = w.task_id.clone();
+        let Some(t) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
+        if let Some(a) = t
+            .assignments
+            .iter_mut()
+            .find(|a| a.worker_id.as_ref() == Some(worker_id))
+        {
+            a.status = AssignmentStatus::Running;
+        }
+        t.status = TaskStatus::Running;
+        t.reason = None;
+        t.updated_at = at;
+        self.live_fingerprints
+            .entry(t.fingerprint.clone())
+            .or_insert_with(|| task_id.clone());
     }
 
     pub fn worker(&self, id: &WorkerId) -> Option<&Worker> {

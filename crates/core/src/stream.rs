@@ -54,6 +54,9 @@ pub struct ResultLine {
     pub errors: Vec<String>,
     /// `modelUsage` as given (model -> counts and cost).
     pub model_usage: serde_json::Value,
+    /// Tools the agent wanted and its permissions refused (`permission_denials`).
+    #[serde(default)]
+    pub denied_tools: Vec<String>,
 }
 
 /// Everything learned from one attempt's stream so far.
@@ -244,6 +247,15 @@ impl Progress {
                         })
                         .unwrap_or_default(),
                     model_usage: v.get("modelUsage").cloned().unwrap_or_default(),
+                    denied_tools: v
+                        .get("permission_denials")
+                        .and_then(|d| d.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|d| d.get("tool_name")?.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 };
                 self.tokens = Tokens {
                     input: r.tokens.input.max(self.tokens.input),
@@ -369,6 +381,9 @@ pub enum OutcomeKind {
     SpawnFailed,
     /// The process vanished with no result line and no exit status.
     Lost,
+    /// The run ended but waits for a person: a tool was denied by its
+    /// permissions, or the agent's last words ask a question.
+    NeedsInput,
 }
 
 impl OutcomeKind {
@@ -385,6 +400,7 @@ impl OutcomeKind {
             Self::Crashed => "crashed",
             Self::SpawnFailed => "spawn_failed",
             Self::Lost => "lost",
+            Self::NeedsInput => "needs_input",
         }
     }
 
@@ -401,7 +417,12 @@ impl OutcomeKind {
     pub fn counts_against_expert(self) -> bool {
         !matches!(
             self,
-            Self::Success | Self::Killed | Self::Budget | Self::TimedOut | Self::ClientError
+            Self::Success
+                | Self::Killed
+                | Self::Budget
+                | Self::TimedOut
+                | Self::ClientError
+                | Self::NeedsInput
         )
     }
 }
@@ -513,7 +534,10 @@ pub fn classify(
     }
     let exit_ok = matches!(exit, Exit::Code(0) | Exit::Unknown);
     let (kind, reason) = match (&progress.result, exit) {
-        (Some(r), _) if !r.is_error && exit_ok => (OutcomeKind::Success, "completed".to_string()),
+        (Some(r), _) if !r.is_error && exit_ok => match needs_input(r) {
+            Some(why) => (OutcomeKind::NeedsInput, why),
+            None => (OutcomeKind::Success, "completed".to_string()),
+        },
         (Some(r), _) if r.is_error => match (r.subtype.as_str(), r.api_error_status) {
             ("error_max_turns", _) => (
                 OutcomeKind::MaxTurns,
@@ -557,6 +581,33 @@ pub fn classify(
     out.kind = kind;
     out.reason = reason;
     out
+}
+
+/// Why a run that ended without an error still waits for a person, if it
+/// does. The rule: a tool its permissions denied (`permission_denials`), or
+/// a final message whose last line is a question (ends with `?`), since an
+/// agent that finished says what it did, and one that needs an answer asks.
+pub fn needs_input(r: &ResultLine) -> Option<String> {
+    if !r.denied_tools.is_empty() {
+        let mut tools = r.denied_tools.clone();
+        tools.dedup();
+        return Some(format!(
+            "needs you: {} denied by its permissions (allow it for the expert, or reply)",
+            tools.join(", ")
+        ));
+    }
+    let last = r
+        .result
+        .as_deref()?
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())?;
+    last.ends_with('?').then(|| {
+        format!(
+            "needs you: the agent asks: {}",
+            crate::redact::redact(&last.chars().take(300).collect::<String>())
+        )
+    })
 }
 
 /// Settles an attempt of the generic driver, whose agents speak no result
@@ -791,6 +842,32 @@ mod tests {
         assert_eq!(p.checkin_progress, Some(40.0));
         assert_eq!(p.last_checkin_at, Some(t(1)));
         assert!(matches!(p.activity, Activity::Working { .. }));
+    }
+
+    #[test]
+    fn a_denied_tool_or_a_closing_question_needs_a_person() {
+        // Lines from a real Claude Code run whose Bash call was denied.
+        let denied = fold(
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"Done: the tool ran (1 tool results seen).","permission_denials":[{"tool_name":"Bash","tool_use_id":"toolu_1","tool_input":{"command":"echo hello > out.txt"}}]}"#,
+        );
+        let o = classify(&denied, Exit::Code(0), None);
+        assert_eq!(o.kind, OutcomeKind::NeedsInput);
+        assert!(o.reason.contains("Bash denied"), "{}", o.reason);
+        let asks = fold(
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"I found two configs.\nWhich one should I migrate, prod or staging?\n"}"#,
+        );
+        let o = classify(&asks, Exit::Code(0), None);
+        assert_eq!(o.kind, OutcomeKind::NeedsInput);
+        assert!(o.reason.ends_with("prod or staging?"), "{}", o.reason);
+        let done = fold(
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"Should I? I did: migrated both.","permission_denials":[]}"#,
+        );
+        assert_eq!(
+            classify(&done, Exit::Code(0), None).kind,
+            OutcomeKind::Success
+        );
+        assert!(!OutcomeKind::NeedsInput.is_transient());
+        assert!(!OutcomeKind::NeedsInput.counts_against_expert());
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub enum TaskStatus {
     Running,
     Waiting,
     NeedsAttention,
+    /// A worker ended waiting for a person's answer (`cortex reply`).
+    NeedsInput,
     Completed,
     Failed,
     Cancelled,
@@ -73,13 +75,14 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 9] = [
+    pub const ALL: [TaskStatus; 10] = [
         Self::Queued,
         Self::AwaitingConfirmation,
         Self::Routed,
         Self::Running,
         Self::Waiting,
         Self::NeedsAttention,
+        Self::NeedsInput,
         Self::Completed,
         Self::Failed,
         Self::Cancelled,
@@ -97,6 +100,7 @@ impl TaskStatus {
             Self::Running => "running",
             Self::Waiting => "waiting",
             Self::NeedsAttention => "needs_attention",
+            Self::NeedsInput => "needs_input",
             Self::AwaitingConfirmation => "awaiting_confirmation",
             Self::Completed => "completed",
             Self::Failed => "failed",
@@ -169,11 +173,20 @@ pub enum AssignmentStatus {
     Completed,
     Failed,
     Cancelled,
+    NeedsInput,
+    NeedsAttention,
 }
 
 impl AssignmentStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Completed
+                | Self::Failed
+                | Self::Cancelled
+                | Self::NeedsInput
+                | Self::NeedsAttention
+        )
     }
 }
 
