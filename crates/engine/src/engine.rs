@@ -681,6 +681,7 @@ impl Engine {
         let mut acks = Vec::with_capacity(claimed.len());
         let mut events = Vec::new();
         let mut deferred = Vec::new();
+        let mut cancelled: Vec<TaskId> = Vec::new();
         {
             let mut store = self.store();
             for (id, path) in &claimed {
@@ -726,7 +727,8 @@ impl Engine {
                         InboxOp::Kill { worker_id }
                         | InboxOp::Restart { worker_id }
                         | InboxOp::Extend { worker_id, .. }
-                        | InboxOp::Nudge { worker_id, .. } => {
+                        | InboxOp::Nudge { worker_id, .. }
+                        | InboxOp::Reply { worker_id, .. } => {
                             // Worker control needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), worker_id.clone()));
                             continue;
@@ -754,6 +756,7 @@ impl Engine {
                             // with its state instead of an error.
                             match self.stage_cancel(&mut store, task_id, now) {
                                 Ok(task) => {
+                                    cancelled.push(task.id.clone());
                                     events.push(EngineEvent::TaskUpdated { task: task.clone() });
                                     Ok(serde_json::to_value(task).ok())
                                 }
@@ -766,7 +769,11 @@ impl Engine {
             }
             store.sync()?;
         }
-        let had_deferred = !deferred.is_empty();
+        // A cancelled task's workers (and checks) stop, as with `cancel`.
+        for task_id in &cancelled {
+            self.stop_task_workers(task_id);
+        }
+        let had_deferred = !deferred.is_empty() || !cancelled.is_empty();
         for (id, op, worker_id) in deferred {
             let result = match op {
                 InboxOp::CloseCircuit { expert } => self
@@ -780,6 +787,9 @@ impl Engine {
                     .map(|w| serde_json::to_value(w).ok()),
                 InboxOp::Nudge { text, .. } => self
                     .nudge_worker(&worker_id, &text)
+                    .map(|w| serde_json::to_value(w).ok()),
+                InboxOp::Reply { text, .. } => self
+                    .reply_worker(&worker_id, &text)
                     .map(|w| serde_json::to_value(w).ok()),
                 _ => self
                     .restart_worker(&worker_id)

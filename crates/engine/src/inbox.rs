@@ -60,6 +60,11 @@ pub enum InboxOp {
         worker_id: String,
         text: String,
     },
+    /// Continue an ended worker with a person's text (`cortex reply`).
+    Reply {
+        worker_id: String,
+        text: String,
+    },
     /// Close an expert's circuit breaker (`cortex resume EXPERT`).
     CloseCircuit {
         expert: String,

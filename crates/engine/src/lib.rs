@@ -32,5 +32,6 @@ pub mod procfs;
 pub mod runtime;
 pub mod spares;
 pub mod spawner;
+pub mod verify;
 pub mod views;
 pub mod worktree;

@@ -9,6 +9,7 @@ mod util;
 
 mod claude;
 mod foundation;
+mod outcomes;
 mod pm;
 mod privacy;
 mod routing;
