@@ -11,7 +11,7 @@ use crate::home::Home;
 /// Attempt files are records for people and for the agent's own start;
 /// they need no fsync (the journal holds what must survive a crash).
 fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
-    std::fs::write(path, bytes)
+    crate::files::write(path, bytes)
         .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
 }
 use crate::spawner::{Launch, SpawnError};
@@ -183,9 +183,9 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let dir = wdir.join(format!("attempt-{}", spec.attempt));
     // Usually the folder is there already (a ready one was moved into place)
     // or only the attempt's level is missing (a later attempt).
-    match std::fs::create_dir(&dir) {
+    match crate::files::create_dir(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&wdir).and_then(|()| std::fs::create_dir(&dir))
+            crate::files::create_dir_all(&wdir).and_then(|()| crate::files::create_dir(&dir))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         other => other,

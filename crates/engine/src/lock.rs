@@ -6,7 +6,7 @@
 //! start time) is only there to name the owner in a refusal. The file is never
 //! deleted: deleting it would let two processes lock two different inodes.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ impl OwnerLock {
         lock_path: &Path,
         kind: OwnerKind,
     ) -> Result<Result<Self, Option<OwnerInfo>>, EngineError> {
-        let mut file = OpenOptions::new()
+        let mut file = crate::files::options()
             .read(true)
             .write(true)
             .create(true)

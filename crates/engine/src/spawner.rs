@@ -116,9 +116,9 @@ pub fn spawn(l: &Launch) -> Result<Spawned, SpawnError> {
             l.cwd.display()
         )));
     }
-    let out = File::create(&l.stdout)
+    let out = crate::files::create(&l.stdout)
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stdout.display())))?;
-    let err = File::create(&l.stderr)
+    let err = crate::files::create(&l.stderr)
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stderr.display())))?;
     let stdin = match &l.stdin_fifo {
         Some(p) => Some(fifo_stdin(p)?),

@@ -18,7 +18,7 @@ pub fn ensure(home: &Home, task_id: &str, source: &Path) -> Result<PathBuf, Stri
     if path.join(".git").exists() {
         return Ok(path);
     }
-    std::fs::create_dir_all(home.root().join("worktrees"))
+    crate::files::create_dir_all(&home.root().join("worktrees"))
         .map_err(|e| format!("cannot create the worktrees folder: {e}"))?;
     let branch = format!("cortex/{task_id}");
     let out = Command::new("git")
