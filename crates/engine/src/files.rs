@@ -101,6 +101,26 @@ fn restrict(path: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// Readies a folder of daily logs (`<prefix>.YYYY-MM-DD.<suffix>`, UTC)
+/// for a logger that creates files with the umask: today's file is created
+/// private before the logger opens it, and any other file there loses its
+/// group and other bits. A file the logger starts at midnight takes the umask
+/// until the next start (the home folder keeps others out meanwhile).
+pub fn prepare_daily_log(dir: &Path, prefix: &str, suffix: &str) {
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let _ = options()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{prefix}.{today}.{suffix}")));
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = restrict(&e.path());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
