@@ -38,8 +38,8 @@ use crate::snapshot::write_atomic;
 /// The request version this build understands.
 pub const REQUEST_VERSION: u32 = 1;
 /// How long an ack waits to be collected, and a temporary file for its
-/// rename, before the owner deletes it. A requester waits at most about a
-/// minute; the rest is margin for a suspended one.
+/// rename, before the owner deletes it. A waiting requester takes its ack
+/// within milliseconds; the rest is margin for a suspended one.
 pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 /// The largest request file read (a description is at most 32 KiB).
 pub const MAX_REQUEST_BYTES: u64 = 1024 * 1024;

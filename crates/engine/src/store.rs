@@ -241,7 +241,7 @@ impl Store {
         loaded.report.took_over_from_pid = lock.took_over_from;
         loaded.report.tightened = prepared.tightened;
         let stamp = clock::file_stamp(clock::now());
-        let mut quarantined = prepared.quarantined;
+        let mut quarantined = Vec::new();
         if let Some(why) = loaded.corrupt_snapshot.take() {
             quarantined.push(set_aside(
                 home,
@@ -289,6 +289,7 @@ impl Store {
         for q in &quarantined {
             warn!(what = %q.what, moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
         }
+        quarantined.splice(0..0, prepared.quarantined);
         crate::inbox::expire_stale(home, std::time::SystemTime::now());
         let needs_snapshot = !quarantined.is_empty() || loaded.journal_behind.is_some();
         loaded.report.quarantined = quarantined;
@@ -500,7 +501,9 @@ fn expected_layout(home: &Home) -> (Vec<PathBuf>, Vec<PathBuf>) {
 /// cannot be moved aside, naming it.
 pub fn prepare_home(home: &Home) -> Result<Prepared, EngineError> {
     let mut out = Prepared::default();
+    let mut missing = true;
     if fs::symlink_metadata(home.root()).is_ok_and(|m| m.is_dir()) {
+        missing = false;
         let stamp = clock::file_stamp(clock::now());
         let q = home.quarantine();
         if fs::symlink_metadata(&q).is_ok() && !q.is_dir() {
@@ -518,6 +521,7 @@ pub fn prepare_home(home: &Home) -> Result<Prepared, EngineError> {
         }
         let (files, dirs) = expected_layout(home);
         for d in dirs {
+            missing |= fs::symlink_metadata(&d).is_err();
             if fs::symlink_metadata(&d).is_ok() && !d.is_dir() {
                 out.quarantined.push(set_aside(
                     home,
@@ -548,7 +552,9 @@ pub fn prepare_home(home: &Home) -> Result<Prepared, EngineError> {
             warn!(what = %q.what, moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
         }
     }
-    home.init()?;
+    if missing || !out.quarantined.is_empty() || !home.is_initialized() {
+        home.init()?;
+    }
     out.tightened = crate::files::tighten_home(home.root())
         .map_err(|e| EngineError::io("cannot restrict the permissions of", home.root(), e))?;
     if out.tightened > 0 {
