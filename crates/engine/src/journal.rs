@@ -67,6 +67,18 @@ impl JournalWriter {
     pub fn offset(&self) -> u64 {
         self.offset
     }
+
+    /// True while the journal's path still names the file this writer
+    /// appends to, at least as long as what it wrote: false once it was
+    /// deleted, replaced or cut short behind the owner's back. (Bytes past
+    /// the offset are a failed append's, handled as a torn line.)
+    pub fn in_place(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(ours), Ok(named)) = (self.file.metadata(), std::fs::metadata(&self.path)) else {
+            return false;
+        };
+        ours.dev() == named.dev() && ours.ino() == named.ino() && ours.len() >= self.offset
+    }
 }
 
 /// A line that could not be used.

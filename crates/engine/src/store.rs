@@ -336,8 +336,15 @@ impl Store {
         Ok(rec)
     }
 
+    /// Makes every staged record durable. If the journal was deleted,
+    /// replaced or cut short meanwhile, a snapshot holding everything is
+    /// written before this returns, so nothing acknowledged depends on it.
     pub fn sync(&mut self) -> Result<(), EngineError> {
-        self.journal.sync()
+        self.journal.sync()?;
+        if !self.journal.in_place() {
+            self.write_snapshot(clock::now())?;
+        }
+        Ok(())
     }
 
     /// Stage + sync for a single event.
@@ -355,6 +362,7 @@ impl Store {
     /// Writes `task-queue.json` covering everything journaled so far.
     pub fn write_snapshot(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
         self.journal.sync()?;
+        self.repair_in_flight()?;
         let mut tasks: Vec<_> = self.state.tasks().cloned().collect();
         tasks.sort_by(cortex_core::task::queue_order);
         let snap = TaskSnapshot {
@@ -379,6 +387,38 @@ impl Store {
             serde_json::to_vec_pretty(&snap).map_err(|e| EngineError::Protocol(e.to_string()))?;
         write_atomic(&self.home.task_snapshot(), &bytes)?;
         self.snapshot_seq = self.state.last_seq;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// What was changed behind this owner's back since it loaded: a journal
+    /// deleted, replaced or cut short (its records are all in memory: a new
+    /// journal is started, and the snapshot about to be written holds
+    /// everything), and a snapshot path taken by something else.
+    fn repair_in_flight(&mut self) -> Result<(), EngineError> {
+        let stamp = clock::file_stamp(clock::now());
+        let jpath = self.home.journal();
+        if !self.journal.in_place() {
+            warn!(
+                records = self.state.last_seq,
+                "journal.jsonl was deleted, replaced or cut short while this owner ran: \
+                 a new journal is started and task-queue.json holds every record so far"
+            );
+            if fs::symlink_metadata(&jpath).is_ok() {
+                let why = "journal.jsonl was changed while an owner ran".to_string();
+                let q = set_aside(&self.home, &jpath, &stamp, why, Aside::Move)?;
+                warn!(moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
+            }
+            self.journal = JournalWriter::open(&jpath, 0)?;
+        }
+        for path in [self.home.task_snapshot(), self.home.worker_snapshot()] {
+            if fs::symlink_metadata(&path).is_ok() && !path.is_file() {
+                let why = "a folder where a file belongs".to_string();
+                let q = set_aside(&self.home, &path, &stamp, why, Aside::Move)?;
+                warn!(moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
+            }
+        }
         Ok(())
     }
 }

@@ -334,3 +334,45 @@ fn the_home_is_private_and_an_open_one_is_tightened_on_start() {
     assert_eq!(mode(&home.journal()), 0o600);
     assert_eq!(mode(&home.config_file()), 0o600);
 }
+
+#[test]
+fn a_journal_deleted_or_cut_while_the_owner_runs_loses_nothing_acknowledged() {
+    for cut in [false, true] {
+        let (_d, home) = home();
+        let engine = Engine::open(&home, OwnerKind::Cli).unwrap();
+        let submit = |text: &str| {
+            engine
+                .submit(&SubmitRequest {
+                    description: text.into(),
+                    task_type: None,
+                    priority: None,
+                    key: None,
+                    workdir: Some(home.root().to_string_lossy().into_owned()),
+                    worktree: false,
+                })
+                .unwrap()
+                .task_id
+                .to_string()
+        };
+        let mut ids: BTreeSet<String> = (0..5).map(|i| submit(&format!("before {i}"))).collect();
+        engine.snapshot_if_due().unwrap();
+        ids.insert(submit("after the snapshot"));
+        if cut {
+            let j = fs::read(home.journal()).unwrap();
+            fs::write(home.journal(), &j[..j.len() / 3]).unwrap();
+        } else {
+            fs::remove_file(home.journal()).unwrap();
+        }
+        // A folder takes the worker snapshot's place too.
+        fs::remove_file(home.worker_snapshot()).unwrap();
+        fs::create_dir(home.worker_snapshot()).unwrap();
+        ids.insert(submit("after the loss"));
+        ids.insert(submit("and one more"));
+        // As if the owner died now: no final snapshot.
+        drop(engine);
+        assert_eq!(stored(&home), ids, "cut: {cut}");
+        let again = Engine::open(&home, OwnerKind::Cli).unwrap();
+        assert_eq!(again.load_report().tasks, ids.len(), "cut: {cut}");
+        again.close().unwrap();
+    }
+}
