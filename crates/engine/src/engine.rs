@@ -150,8 +150,9 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Becomes the owner of `home`: validates the settings first (a bad
-    /// config changes nothing), then takes the lock and loads the store.
+    /// Becomes the owner of `home`: moves aside what stands where a file
+    /// or folder of the home belongs, validates the settings (a bad config
+    /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
         let prepared = crate::store::prepare_home(home)?;
         let settings = home.load_settings()?;

@@ -48,10 +48,9 @@ pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
         .create(path)
 }
 
-/// True when group or others have any access to `path` (not following a
-/// symlink).
+/// True when group or others have any access to the folder `path` names.
 fn too_open(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+    fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
 }
 
 /// Takes group and other bits away from everything in the home, unless its
@@ -81,8 +80,9 @@ pub fn tighten_home(root: &Path) -> std::io::Result<usize> {
             }
         }
     }
-    changed += usize::from(restrict(root)?);
-    Ok(changed)
+    let mode = fs::metadata(root)?.permissions().mode() & 0o7777;
+    fs::set_permissions(root, Permissions::from_mode(mode & 0o700))?;
+    Ok(changed + 1)
 }
 
 /// Removes group and other bits from one entry; true if it changed.

@@ -21,7 +21,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -208,6 +208,9 @@ pub fn read_request(home: &Home, path: &Path) -> Result<InboxRequest, EngineErro
         Err(e) => return refuse(format!("cannot be read: {e}")),
     };
     match file.metadata() {
+        Ok(m) if m.is_file() && m.nlink() > 1 => {
+            return refuse("a file with other links; requests must be files of their own".into())
+        }
         Ok(m) if m.is_file() && m.len() <= MAX_REQUEST_BYTES => {}
         Ok(m) if m.is_file() => {
             return refuse(format!(

@@ -236,15 +236,18 @@ fn inbox_refuses_symlinks_folders_other_versions_and_quarantines_strangers() {
     )
     .unwrap();
     fs::write(at(&garbage), "{not json").unwrap();
+    let linked = request(6);
+    fs::hard_link(&secret, at(&linked)).unwrap();
     fs::write(home.inbox().join("notes.txt"), "hello").unwrap();
     inbox::drop_request(&home, &good).unwrap();
 
-    assert_eq!(engine.process_inbox().unwrap(), 5);
+    assert_eq!(engine.process_inbox().unwrap(), 6);
     for (r, says) in [
         (&link, "symbolic link"),
         (&folder, "folder"),
         (&newer, "version 2"),
         (&garbage, "unreadable"),
+        (&linked, "other links"),
     ] {
         let ack = ack_of(&home, &r.request_id);
         assert!(!ack.ok, "{ack:?}");
