@@ -161,6 +161,22 @@ def tagged_agents(tag: str) -> dict[int, float]:
     return out
 
 
+def read_cmdline(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def is_tagged_agent(cmd: bytes | None, tag: str) -> bool:
+    return bool(cmd) and tag.encode() in cmd and cmd.split(b"\0", 1)[0] == os.fsencode(str(FAKE))
+
+
+def proc_pids() -> set[int]:
+    return {int(n) for n in os.listdir("/proc") if n.isdigit()}
+
+
 def tcp_listeners(pid: int) -> list[str]:
     """TCP sockets in LISTEN state held by the process (local addresses)."""
     inodes = set()
@@ -385,7 +401,10 @@ class Cortex(System):
         cfg = json.loads(cfg_path.read_text())
         cfg.setdefault("capacity", {})["max_workers"] = self.n
         agent = cfg.setdefault("agent", {})
-        agent["command"] = [str(FAKE)]
+        # The tag also goes on the command line of resumed attempts (whose
+        # prompt is Cortex's resume message): the fake agent skips an
+        # unknown flag and its value.
+        agent["command"] = [str(FAKE), "--bench-tag", self.tag]
         agent["env"] = {"FAKE_AGENT_MODE": "slow"}
         cfg["on_quit"] = "stop"
         cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
@@ -568,7 +587,8 @@ class Supervisord(System):
                 f"command={cmd}",
                 f"directory={self.work}",
                 "autostart=true",
-                "autorestart=false",
+                # A crashed agent is started again (the crash measurement).
+                "autorestart=true",
                 "startsecs=0",
                 "startretries=0",
                 "stopsignal=TERM",
@@ -654,7 +674,7 @@ class Pm2(System):
                     "exec_mode": "fork",
                     "instances": 1,
                     "cwd": str(self.work),
-                    "autorestart": False,
+                    "autorestart": True,
                     "watch": False,
                     "env": {"FAKE_AGENT_MODE": "slow"},
                     "out_file": str(logs / f"sb{i}.out.log"),
@@ -763,6 +783,53 @@ def steady_state(pid: int, secs: float, settle: float) -> dict:
     }
 
 
+def crash_phase(system: str, tag: str, crashes: int, problems: list) -> list[dict]:
+    """SIGKILLs the agents of workers 1..`crashes`, one at a time, each its
+    worker's first crash, and times how long until a replacement agent runs:
+    `seen_ms` is when a new tagged fake-agent process (after its exec) was
+    first seen in /proc, polled every millisecond; `started_ms` is that
+    process's start time from /proc (10 ms resolution, poll-free)."""
+    out = []
+    for i in range(1, crashes + 1):
+        marker = f"bench task {i} ".encode()
+        victims = [p for p, _ in tagged_agents(tag).items() if marker in (read_cmdline(p) or b"")]
+        if len(victims) != 1:
+            problems.append(f"{system}: {len(victims)} agents of worker {i} before its crash, expected 1")
+            continue
+        known = proc_pids()
+        victim = victims[0]
+        t_kill = boot_now()
+        os.kill(victim, signal.SIGKILL)
+        found = None
+        deadline = t_kill + 30
+        while found is None and boot_now() < deadline:
+            for pid in proc_pids() - known:
+                cmd = read_cmdline(pid)
+                if is_tagged_agent(cmd, tag):
+                    found = pid
+                    break
+                if cmd is None:
+                    known.add(pid)  # gone already
+            if found is None:
+                time.sleep(0.001)
+        t_seen = boot_now()
+        if found is None:
+            problems.append(f"{system}: no replacement for worker {i} within 30 s of its crash")
+            continue
+        started = start_boot_secs(found)
+        out.append(
+            {
+                "worker": i,
+                "killed_pid": victim,
+                "replacement_pid": found,
+                "seen_ms": (t_seen - t_kill) * 1000,
+                "started_ms": (started - t_kill) * 1000 if started is not None else None,
+            }
+        )
+        time.sleep(0.5)
+    return out
+
+
 def ensure_no_agents(tag: str, who: str, timeout: float = 60) -> list[int]:
     """Waits for every tagged fake agent to be gone; SIGKILLs (by pid) and
     reports any that outlive the timeout."""
@@ -779,7 +846,7 @@ def ensure_no_agents(tag: str, who: str, timeout: float = 60) -> list[int]:
     return left
 
 
-def one(system: str, n: int, tag: str, rnd: int, steady_secs: float, settle: float, problems: list) -> dict:
+def one(system: str, n: int, tag: str, rnd: int, steady_secs: float, settle: float, crashes: int, problems: list) -> dict:
     sysobj = CLASSES[system](n, tag, rnd)
     res = sysobj.result
     res["round"] = rnd
@@ -813,6 +880,9 @@ def one(system: str, n: int, tag: str, rnd: int, steady_secs: float, settle: flo
                 problems.append(
                     f"{system}: only {res['steady']['agents_alive_at_end']} agents alive at the end of the steady window"
                 )
+        if crashes > 0 and sysobj.supervisor_pid:
+            log(f"  {system}: {crashes} crashes, one at a time")
+            res["crashes"] = crash_phase(system, tag, min(crashes, n), problems)
     finally:
         t = time.perf_counter()
         try:
@@ -853,6 +923,13 @@ def summarize(results: dict, n: int) -> dict:
                 for k in ("cpu_pct_of_one_core", "rss_mb_end", "rss_mb_mean", "rss_mb_max", "vm_hwm_mb", "machine_busy_pct_of_one_core")
             }
             med["steady"]["windows"] = len(steady)
+        crashes = [c for r in rounds for c in r.get("crashes", [])]
+        if crashes:
+            med["crash"] = {"count": len(crashes)}
+            for k in ("seen_ms", "started_ms"):
+                vals = sorted(c[k] for c in crashes if c.get(k) is not None)
+                if vals:
+                    med["crash"][k] = {"p50": statistics.median(vals), "min": vals[0], "max": vals[-1]}
         summary[s] = med
     c = [r for r in results["rounds"]["cortex"] if "overhead_ms" in r]
     if c:
@@ -935,6 +1012,20 @@ def print_report(results: dict) -> None:
             f"{fmt(st['machine_busy_pct_of_one_core'], '.1f'):>11}"
         )
     print("   (cortex's reference columns are its goals: < 20 MB, < 2% of a core; 'machine %' is all CPU used on the machine in the window)")
+    if any("crash" in s.get(x, {}) for x in SYSTEMS):
+        print()
+        print(f"4. Crash -> replacement running, ms (an agent SIGKILLed, {n} running; its worker's first crash)")
+        print(f"   {'system':<16}{'crashes':>8}{'seen p50':>10}{'min':>8}{'max':>8}{'started p50':>13}{'min':>8}{'max':>8}")
+        for sysname in SYSTEMS:
+            cr = s.get(sysname, {}).get("crash")
+            if not cr:
+                continue
+            seen, st = cr.get("seen_ms", {}), cr.get("started_ms", {})
+            print(
+                f"   {LABEL[sysname]:<16}{cr['count']:>8}{fmt(seen.get('p50'), '.1f'):>10}{fmt(seen.get('min'), '.1f'):>8}"
+                f"{fmt(seen.get('max'), '.1f'):>8}{fmt(st.get('p50'), '.0f'):>13}{fmt(st.get('min'), '.0f'):>8}{fmt(st.get('max'), '.0f'):>8}"
+            )
+        print("   (seen: a new tagged agent found in /proc, polled every 1 ms; started: its /proc start time, 10 ms resolution)")
     if results["problems"]:
         print()
         print("Problems seen:")
@@ -952,6 +1043,7 @@ def main() -> None:
     ap.add_argument("--steady-rounds", type=int, default=1, help="rounds (from the first) that also measure the steady state (default 1)")
     ap.add_argument("--settle-secs", type=float, default=5, help="wait after start-up before the steady window (default 5)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
+    ap.add_argument("--crashes", type=int, default=10, help="agents SIGKILLed per round, one at a time, to time their replacement (default 10; 0: none)")
     ap.add_argument("--no-build", action="store_true", help="use the existing release binaries")
     ap.add_argument(
         "--cortex-cold",
@@ -1006,7 +1098,7 @@ def main() -> None:
             steady = args.steady_secs if rnd <= args.steady_rounds else 0
             log(f"round {rnd}: {system} (load {loadavg()})")
             try:
-                res = one(system, args.workers, tag, rnd, steady, args.settle_secs, problems)
+                res = one(system, args.workers, tag, rnd, steady, args.settle_secs, args.crashes, problems)
             except Exception as e:  # noqa: BLE001
                 problems.append(f"{system} round {rnd} failed: {e}")
                 log(f"  {system} failed: {e}")

@@ -406,14 +406,32 @@ fn run(home: &Home, json: bool) -> Result<()> {
         .map_err(|e| Failure::runtime("io", format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let mut events = engine.subscribe();
+        let (stopped, mut stopping) = tokio::sync::oneshot::channel::<()>();
+        let print = move |ev: &cortex_engine::EngineEvent| {
+            if json {
+                if let Ok(s) = serde_json::to_string(ev) {
+                    println!("{s}");
+                }
+            } else {
+                print_event(ev);
+            }
+        };
         let printer = tokio::spawn(async move {
-            while let Ok(ev) = events.recv().await {
-                if json {
-                    if let Ok(s) = serde_json::to_string(&ev) {
-                        println!("{s}");
+            loop {
+                tokio::select! {
+                    biased;
+                    ev = events.recv() => match ev {
+                        Ok(ev) => print(&ev),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = &mut stopping => {
+                        // What the engine said as it stopped is printed too.
+                        while let Ok(ev) = events.try_recv() {
+                            print(&ev);
+                        }
+                        break;
                     }
-                } else {
-                    print_event(&ev);
                 }
             }
         });
@@ -424,7 +442,8 @@ fn run(home: &Home, json: bool) -> Result<()> {
             std::process::id()
         );
         let result = engine.run(shutdown).await.map_err(Failure::from);
-        printer.abort();
+        let _ = stopped.send(());
+        let _ = printer.await;
         result
     })?;
     engine.close()?;

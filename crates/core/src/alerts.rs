@@ -36,7 +36,7 @@ pub struct Coalescer {
 impl Coalescer {
     pub fn new(window_millis: u64) -> Self {
         Self {
-            window: Duration::milliseconds(i64::try_from(window_millis).unwrap_or(1500)),
+            window: crate::duration::millis(window_millis),
             open_until: None,
             held: Vec::new(),
         }
@@ -58,11 +58,19 @@ impl Coalescer {
                 }
             }
             None => {
-                self.open_until = Some(now + self.window);
+                self.open_until = Some(crate::duration::later(now, self.window));
                 out.push(alert);
             }
         }
         out
+    }
+
+    /// Releases everything held, due or not (the engine is stopping).
+    pub fn release(&mut self, now: DateTime<Utc>) -> Vec<Alert> {
+        if self.open_until.is_some() {
+            self.open_until = Some(now);
+        }
+        self.flush(now)
     }
 
     /// Releases what is due at `now`.
@@ -122,6 +130,27 @@ mod tests {
             attempt: Some(1),
             message: "m".into(),
             summarized: vec![],
+        }
+    }
+
+    #[test]
+    fn release_sends_what_is_held_before_its_window_ends() {
+        let mut c = Coalescer::new(60_000);
+        assert_eq!(c.push(alert(1, AlertKind::Stalled), t(0)).len(), 1);
+        assert!(c.push(alert(2, AlertKind::Failed), t(1)).is_empty());
+        let out = c.release(t(2));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, AlertKind::Failed);
+        assert!(c.release(t(3)).is_empty(), "nothing twice");
+    }
+
+    #[test]
+    fn a_window_beyond_the_calendar_does_not_panic() {
+        for window in [u64::MAX / 2, u64::MAX] {
+            let mut c = Coalescer::new(window);
+            assert_eq!(c.push(alert(1, AlertKind::Stalled), t(0)).len(), 1);
+            assert!(c.push(alert(2, AlertKind::Stalled), t(1)).is_empty());
+            assert!(c.flush(t(10_000)).is_empty(), "held until the window ends");
         }
     }
 

@@ -208,7 +208,8 @@ pub struct AgentConfig {
     /// Extra environment for workers, on top of the engine's own.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Generic driver only: arguments after `command`, `{prompt}` replaced.
+    /// Generic driver only: arguments after `command`, `{prompt}` replaced
+    /// by the task, `{prompt_file}` by a file holding it (kept out of argv).
     #[serde(default)]
     pub args_template: Vec<String>,
 }
@@ -460,16 +461,65 @@ fn check_unit(file: &str, key: &str, v: f64) -> Result<(), ConfigError> {
     }
 }
 
-fn check_positive(file: &str, key: &str, v: u64) -> Result<(), ConfigError> {
-    if v > 0 {
+/// Refuses a whole number outside `lo..=hi`, naming the range.
+fn check_range(file: &str, key: &str, v: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
+    if (lo..=hi).contains(&v) {
         Ok(())
     } else {
         Err(ConfigError::new(
             file,
             Some(key),
-            "expected a number greater than 0",
+            format!("{v} is out of range, expected a whole number from {lo} to {hi}"),
         ))
     }
+}
+
+/// One day and one week, in seconds: the longest sensible durations.
+const DAY: u64 = 86_400;
+const WEEK: u64 = 7 * DAY;
+
+/// The range of every whole-number key of `config.json` (documented in
+/// the README's configuration table). With these, no sum, product or
+/// conversion of a configured value can leave its type or `chrono`'s range.
+pub const CONFIG_RANGES: &[(&str, u64, u64)] = &[
+    ("capacity.max_workers", 1, 1000),
+    ("routing.learning.min_examples", 0, 1_000_000),
+    ("pm.startup_budget_secs", 1, DAY),
+    ("pm.late_after_secs", 1, WEEK),
+    ("pm.stalled_after_secs", 1, WEEK),
+    ("pm.zombie_after_secs", 1, WEEK),
+    ("pm.tick_millis", 50, 5000),
+    ("pm.kill_grace_secs", 0, 3600),
+    ("pm.max_nudges", 0, 10),
+    ("restart.backoff_base_secs", 0, DAY),
+    ("restart.backoff_max_secs", 0, DAY),
+    ("restart.circuit_failures", 0, 1000),
+    ("restart.circuit_window_secs", 1, WEEK),
+    ("notifications.coalesce_window_millis", 0, 60_000),
+];
+
+/// The same for an expert file's keys.
+pub const EXPERT_RANGES: &[(&str, u64, u64)] = &[
+    ("max_workers", 1, 1000),
+    ("time_limit_secs", 1, WEEK),
+    ("max_restarts", 0, 100),
+    ("max_extensions", 0, 100),
+    ("extension_secs", 0, DAY),
+    ("token_budget", 1, 1_000_000_000_000),
+];
+
+/// Checks `values` (key, value) against `ranges`, in the ranges' order.
+fn check_ranges(
+    file: &str,
+    ranges: &[(&str, u64, u64)],
+    values: &[(&str, u64)],
+) -> Result<(), ConfigError> {
+    for (key, lo, hi) in ranges {
+        if let Some((_, v)) = values.iter().find(|(k, _)| k == key) {
+            check_range(file, key, *v, *lo, *hi)?;
+        }
+    }
+    Ok(())
 }
 
 impl Config {
@@ -493,10 +543,35 @@ impl Config {
                 ),
             ));
         }
-        check_positive(
+        let (pm, restart) = (&self.pm, &self.restart);
+        check_ranges(
             f,
-            "capacity.max_workers",
-            u64::from(self.capacity.max_workers),
+            CONFIG_RANGES,
+            &[
+                ("capacity.max_workers", u64::from(self.capacity.max_workers)),
+                (
+                    "routing.learning.min_examples",
+                    u64::from(self.routing.learning.min_examples),
+                ),
+                ("pm.startup_budget_secs", pm.startup_budget_secs),
+                ("pm.late_after_secs", pm.late_after_secs),
+                ("pm.stalled_after_secs", pm.stalled_after_secs),
+                ("pm.zombie_after_secs", pm.zombie_after_secs),
+                ("pm.tick_millis", pm.tick_millis),
+                ("pm.kill_grace_secs", pm.kill_grace_secs),
+                ("pm.max_nudges", u64::from(pm.max_nudges)),
+                ("restart.backoff_base_secs", restart.backoff_base_secs),
+                ("restart.backoff_max_secs", restart.backoff_max_secs),
+                (
+                    "restart.circuit_failures",
+                    u64::from(restart.circuit_failures),
+                ),
+                ("restart.circuit_window_secs", restart.circuit_window_secs),
+                (
+                    "notifications.coalesce_window_millis",
+                    self.notifications.coalesce_window_millis,
+                ),
+            ],
         )?;
         let r = &self.routing;
         check_unit(f, "routing.single_threshold", r.single_threshold)?;
@@ -538,35 +613,12 @@ impl Config {
                 .agent
                 .args_template
                 .iter()
-                .any(|a| a.contains("{prompt}"))
+                .any(|a| a.contains("{prompt}") || a.contains("{prompt_file}"))
         {
             return Err(ConfigError::new(
                 f,
                 Some("agent.args_template"),
-                "the generic driver needs an argument containing {prompt}",
-            ));
-        }
-        let pm = &self.pm;
-        for (k, v) in [
-            ("pm.startup_budget_secs", pm.startup_budget_secs),
-            ("pm.late_after_secs", pm.late_after_secs),
-            ("pm.stalled_after_secs", pm.stalled_after_secs),
-            ("pm.zombie_after_secs", pm.zombie_after_secs),
-            ("pm.tick_millis", pm.tick_millis),
-            ("restart.backoff_base_secs", self.restart.backoff_base_secs),
-            ("restart.backoff_max_secs", self.restart.backoff_max_secs),
-            (
-                "restart.circuit_window_secs",
-                self.restart.circuit_window_secs,
-            ),
-        ] {
-            check_positive(f, k, v)?;
-        }
-        if pm.max_nudges > 10 {
-            return Err(ConfigError::new(
-                f,
-                Some("pm.max_nudges"),
-                format!("{} is out of range, expected 0 to 10", pm.max_nudges),
+                "the generic driver needs an argument containing {prompt} or {prompt_file}",
             ));
         }
         if !(pm.busy_cpu_percent > 0.0 && pm.busy_cpu_percent <= 100.0) {
@@ -660,8 +712,17 @@ impl ExpertProfile {
                 ));
             }
         }
-        check_positive(file, "max_workers", u64::from(self.max_workers))?;
-        check_positive(file, "time_limit_secs", self.time_limit_secs)?;
+        let mut values = vec![
+            ("max_workers", u64::from(self.max_workers)),
+            ("time_limit_secs", self.time_limit_secs),
+            ("max_restarts", u64::from(self.max_restarts)),
+            ("max_extensions", u64::from(self.max_extensions)),
+            ("extension_secs", self.extension_secs),
+        ];
+        if let Some(t) = self.token_budget {
+            values.push(("token_budget", t));
+        }
+        check_ranges(file, EXPERT_RANGES, &values)?;
         if let Some(c) = self.cost_budget_usd {
             if !(c > 0.0 && c.is_finite()) {
                 return Err(ConfigError::new(
@@ -792,6 +853,135 @@ mod tests {
             err.to_string().starts_with("config.json: not valid JSON"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_numeric_key_is_refused_outside_its_documented_range() {
+        let huge = u64::MAX;
+        let bad = [
+            (
+                r#"{"capacity": {"max_workers": 1001}}"#.to_string(),
+                "capacity.max_workers",
+            ),
+            (r#"{"pm": {"tick_millis": 5001}}"#.into(), "pm.tick_millis"),
+            (r#"{"pm": {"tick_millis": 49}}"#.into(), "pm.tick_millis"),
+            (
+                r#"{"pm": {"kill_grace_secs": 3601}}"#.into(),
+                "pm.kill_grace_secs",
+            ),
+            (
+                r#"{"pm": {"startup_budget_secs": 86401}}"#.into(),
+                "pm.startup_budget_secs",
+            ),
+            (
+                format!(
+                    r#"{{"pm": {{"late_after_secs": 1, "stalled_after_secs": 2, "zombie_after_secs": {huge}}}}}"#
+                ),
+                "pm.zombie_after_secs",
+            ),
+            (
+                format!(
+                    r#"{{"restart": {{"backoff_base_secs": {huge}, "backoff_max_secs": {huge}}}}}"#
+                ),
+                "restart.backoff_base_secs",
+            ),
+            (
+                r#"{"restart": {"backoff_max_secs": 86401}}"#.into(),
+                "restart.backoff_max_secs",
+            ),
+            (
+                r#"{"restart": {"circuit_failures": 1001}}"#.into(),
+                "restart.circuit_failures",
+            ),
+            (
+                format!(r#"{{"restart": {{"circuit_window_secs": {huge}}}}}"#),
+                "restart.circuit_window_secs",
+            ),
+            (
+                r#"{"notifications": {"coalesce_window_millis": 60001}}"#.into(),
+                "notifications.coalesce_window_millis",
+            ),
+            (
+                r#"{"routing": {"learning": {"min_examples": 1000001}}}"#.into(),
+                "routing.learning.min_examples",
+            ),
+        ];
+        for (text, key) in bad {
+            let err = Config::parse(&text).expect_err(&text);
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+            assert!(err.message.contains("expected"), "{err}");
+        }
+        let edges = [
+            r#"{"pm": {"tick_millis": 50}}"#,
+            r#"{"pm": {"tick_millis": 5000, "kill_grace_secs": 0}}"#,
+            r#"{"restart": {"backoff_base_secs": 0, "backoff_max_secs": 0}}"#,
+            r#"{"restart": {"backoff_base_secs": 86400, "backoff_max_secs": 86400}}"#,
+            r#"{"capacity": {"max_workers": 1000}, "restart": {"circuit_failures": 0}}"#,
+        ];
+        for text in edges {
+            assert!(Config::parse(text).is_ok(), "{text}");
+        }
+        let file = "experts/a.json";
+        let with = |extra: &str| {
+            format!(
+                r#"{{"name": "a", "activation_keywords": ["x"], "task_types": [], "preamble": "p", {extra}}}"#
+            )
+        };
+        for (extra, key) in [
+            (r#""max_workers": 0"#.to_string(), "max_workers"),
+            (r#""max_workers": 1001"#.into(), "max_workers"),
+            (format!(r#""time_limit_secs": {huge}"#), "time_limit_secs"),
+            (r#""max_restarts": 101"#.into(), "max_restarts"),
+            (r#""max_extensions": 101"#.into(), "max_extensions"),
+            (r#""extension_secs": 86401"#.into(), "extension_secs"),
+            (r#""token_budget": 0"#.into(), "token_budget"),
+        ] {
+            let err = ExpertProfile::parse(file, &with(&extra)).expect_err(&extra);
+            assert_eq!(err.key.as_deref(), Some(key), "{extra}: {err}");
+        }
+        assert!(
+            ExpertProfile::parse(file, &with(r#""max_restarts": 0, "extension_secs": 0"#)).is_ok()
+        );
+    }
+
+    /// Dotted paths of every whole-number leaf of a JSON object.
+    fn integer_keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let Some(map) = v.as_object() {
+            for (k, child) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                integer_keys(child, &path, out);
+            }
+        } else if v.is_u64() {
+            out.push(prefix.to_string());
+        }
+    }
+
+    #[test]
+    fn every_whole_number_key_has_a_range() {
+        let mut keys = Vec::new();
+        integer_keys(
+            &serde_json::to_value(Config::default()).unwrap(),
+            "",
+            &mut keys,
+        );
+        keys.retain(|k| k != "schema_version");
+        let mut ranged: Vec<String> = CONFIG_RANGES.iter().map(|r| r.0.to_string()).collect();
+        keys.sort();
+        ranged.sort();
+        assert_eq!(keys, ranged);
+        let mut p = ExpertProfile::parse("experts/a.json", &expert("a", &[])).unwrap();
+        p.token_budget = Some(1);
+        let mut keys = Vec::new();
+        integer_keys(&serde_json::to_value(p).unwrap(), "", &mut keys);
+        keys.retain(|k| k != "schema_version");
+        let mut ranged: Vec<String> = EXPERT_RANGES.iter().map(|r| r.0.to_string()).collect();
+        keys.sort();
+        ranged.sort();
+        assert_eq!(keys, ranged);
     }
 
     fn expert(name: &str, types: &[&str]) -> String {

@@ -8,7 +8,7 @@
 //! `waiting`, not stalled. Every action names the worker and the attempt it
 //! is about, so it cannot touch a newer attempt.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ExpertProfile, PmConfig};
@@ -219,9 +219,7 @@ pub fn last_sign_of_life(view: &WorkerView, obs: &Observations) -> (DateTime<Utc
     best
 }
 
-fn secs(d: u64) -> Duration {
-    Duration::seconds(i64::try_from(d).unwrap_or(i64::MAX / 4))
-}
+use crate::duration::secs;
 
 /// The health a worker is in, and why.
 pub fn classify_health(
@@ -238,7 +236,7 @@ pub fn classify_health(
     }
     if let Activity::RetryingApi { until, status, .. } = &obs.activity {
         // A retry that should have happened long ago is no longer a wait.
-        if now <= *until + secs(pm.late_after_secs) {
+        if now <= crate::duration::later(*until, secs(pm.late_after_secs)) {
             let what = status.map_or("an API error".to_string(), |s| format!("API status {s}"));
             return (
                 Health::Waiting,
@@ -354,7 +352,7 @@ pub fn decide(
         }
     }
     // Time limit, counted from the worker's first start.
-    let limit = view.time_limit_secs + view.extended_secs;
+    let limit = view.time_limit_secs.saturating_add(view.extended_secs);
     if limit > 0 {
         let elapsed = (now - view.worker_started_at).num_milliseconds().max(0) as f64 / 1000.0;
         let used = elapsed / limit as f64;
@@ -597,6 +595,41 @@ mod tests {
             nudges(&used),
             0,
             "max_nudges (1) reached: the ladder goes on"
+        );
+    }
+
+    #[test]
+    fn thresholds_and_limits_beyond_the_calendar_do_not_panic() {
+        // Validation keeps such values out; the arithmetic must hold anyway.
+        let huge = PmConfig {
+            startup_budget_secs: u64::MAX,
+            late_after_secs: u64::MAX / 1000,
+            stalled_after_secs: u64::MAX / 2,
+            zombie_after_secs: u64::MAX,
+            ..pm()
+        };
+        let mut v = view(Health::Healthy);
+        v.time_limit_secs = u64::MAX;
+        v.extended_secs = u64::MAX;
+        let mut o = obs(Some(10));
+        o.activity = Activity::RetryingApi {
+            until: DateTime::<Utc>::MAX_UTC,
+            status: Some(529),
+            attempt: 1,
+        };
+        assert_eq!(classify_health(&huge, &v, &o, t(100)).0, Health::Waiting);
+        o.activity = Activity::WaitingOnModel { since: t(0) };
+        assert_eq!(classify_health(&huge, &v, &o, t(100)).0, Health::Healthy);
+        assert_eq!(
+            classify_health(&huge, &v, &obs(None), t(100)).0,
+            Health::Starting
+        );
+        let actions = decide(&huge, &v, &o, t(100));
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::TimeWarningSent { .. })),
+            "no time limit is near: {actions:?}"
         );
     }
 

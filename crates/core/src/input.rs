@@ -55,6 +55,20 @@ pub enum InputError {
         code: String,
         offset: usize,
     },
+    #[error("{field} contains a bidirectional control ({code}) at byte {offset}, which can make text read differently from what it is: remove it")]
+    BidiControl {
+        field: &'static str,
+        code: String,
+        offset: usize,
+    },
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("{field} is {len} bytes, over the limit of {max} bytes")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{0}")]
     UnknownPriority(String),
     #[error("unknown task type `{given}`, expected one of: {}", known.join(", "))]
@@ -67,18 +81,50 @@ pub enum InputError {
     RelativeWorkdir(String),
 }
 
+/// Bidirectional embedding, override and isolate controls, and the marks:
+/// they make text display in another order than it is stored.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn check_controls(field: &'static str, text: &str) -> Result<(), InputError> {
-    match text
-        .char_indices()
-        .find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t')
-    {
-        Some((offset, c)) => Err(InputError::ControlCharacter {
-            field,
-            code: format!("U+{:04X}", u32::from(c)),
-            offset,
-        }),
-        None => Ok(()),
+    for (offset, c) in text.char_indices() {
+        let code = || format!("U+{:04X}", u32::from(c));
+        if c.is_control() && c != '\n' && c != '\t' {
+            return Err(InputError::ControlCharacter {
+                field,
+                code: code(),
+                offset,
+            });
+        }
+        if is_bidi_control(c) {
+            return Err(InputError::BidiControl {
+                field,
+                code: code(),
+                offset,
+            });
+        }
     }
+    Ok(())
+}
+
+/// The one check for free text a person sends to a worker (`nudge`, a
+/// reply): not empty, at most the task text's size, no control characters
+/// but newline and tab, no bidirectional controls. Returns it trimmed.
+pub fn validate_message<'a>(field: &'static str, text: &'a str) -> Result<&'a str, InputError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(InputError::Empty { field });
+    }
+    if text.len() > MAX_DESCRIPTION_BYTES {
+        return Err(InputError::TooLong {
+            field,
+            len: text.len(),
+            max: MAX_DESCRIPTION_BYTES,
+        });
+    }
+    check_controls(field, text)?;
+    Ok(text)
 }
 
 /// Validates a submission against the task types the experts declare.
@@ -157,6 +203,21 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect()
+    }
+
+    #[test]
+    fn bidirectional_controls_are_refused_in_tasks_and_messages() {
+        let e = validate_submission(&req("fix the \u{202E}gnp.exe parser"), &types()).unwrap_err();
+        assert!(matches!(e, InputError::BidiControl { code, .. } if code == "U+202E"));
+        assert!(validate_message("the nudge text", "go on\u{2066}").is_err());
+        let e = validate_message("the nudge text", "go on \u{7}").unwrap_err();
+        assert!(e.to_string().contains("control character (U+0007)"), "{e}");
+        assert!(validate_message("the nudge text", "  ").is_err());
+        assert_eq!(
+            validate_message("the nudge text", " go on\n ").unwrap(),
+            "go on"
+        );
+        assert!(validate_submission(&req("résumé 日本語 ok"), &types()).is_ok());
     }
 
     fn req(text: &str) -> SubmitRequest {

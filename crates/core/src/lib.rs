@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod duration;
 pub mod eval;
 pub mod health;
 pub mod id;

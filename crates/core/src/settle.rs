@@ -17,8 +17,12 @@ pub enum Next {
     Complete,
     /// Start the next attempt now, resuming the conversation.
     RestartNow { reason: String },
-    /// Start the next attempt after the restart backoff.
-    RestartAfterBackoff { reason: String },
+    /// Start the next attempt after the restart delay for an attempt that
+    /// ended as `ended_as` (`restart::restart_delay_secs`).
+    RestartAfterBackoff {
+        reason: String,
+        ended_as: OutcomeKind,
+    },
     /// The worker ends with this status and reason.
     End {
         status: WorkerStatus,
@@ -38,14 +42,21 @@ pub fn after_attempt(
     let reason = outcome.reason.clone();
     match stop {
         Some(AfterStop::Restart) => Next::RestartNow { reason },
-        Some(AfterStop::RestartAfterBackoff) => Next::RestartAfterBackoff { reason },
+        // The PM killed a hung attempt: no crash, so it backs off from the first.
+        Some(AfterStop::RestartAfterBackoff) => Next::RestartAfterBackoff {
+            reason,
+            ended_as: OutcomeKind::Killed,
+        },
         Some(AfterStop::End(status)) => Next::End {
             status: *status,
             reason,
         },
         None if outcome.kind == OutcomeKind::Success => Next::Complete,
         None if outcome.kind.is_transient() && restarts_used < max_restarts => {
-            Next::RestartAfterBackoff { reason }
+            Next::RestartAfterBackoff {
+                reason,
+                ended_as: outcome.kind,
+            }
         }
         None if outcome.kind.is_transient() => Next::End {
             status: WorkerStatus::Failed,
@@ -260,7 +271,7 @@ mod tests {
                 reason: "completed".into(),
             },
             Next::RestartNow { .. } => start(n),
-            Next::RestartAfterBackoff { reason } => Event::WorkerWaiting {
+            Next::RestartAfterBackoff { reason, .. } => Event::WorkerWaiting {
                 worker_id: w.id.clone(),
                 not_before: at(500),
                 reason: reason.clone(),

@@ -341,7 +341,7 @@ impl State {
                 reason,
             } => self.end_worker(worker_id, *status, reason, rec.at),
             Event::WorkerExtended { worker_id, secs } => match self.workers.get_mut(worker_id) {
-                Some(w) => w.extended_secs += secs,
+                Some(w) => w.extended_secs = w.extended_secs.saturating_add(*secs),
                 None => self.ignored_events += 1,
             },
             Event::StopRequested { worker_id, intent } => match self.workers.get_mut(worker_id) {

@@ -3,9 +3,10 @@
 //! generic driver treats any line as activity and `{"cortex":"heartbeat"}`
 //! lines as check-ins.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What the agent is doing right now, as its stream says.
@@ -108,12 +109,61 @@ fn usage_tokens(u_: &serde_json::Value) -> Tokens {
     }
 }
 
+/// The fields of a line every line is first read for; the rest is skipped
+/// without being built (most lines of a long run are assistant lines).
+#[derive(Deserialize)]
+struct LineHead<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    cortex: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    message: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AssistantMessage<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<UsageCounts>,
+    #[serde(default, borrow)]
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Deserialize)]
+struct UsageCounts {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct Block<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+}
+
 impl Progress {
     /// Folds one output line, seen at `at`. Returns false when the line is
     /// not JSON (still counted as activity).
     pub fn apply_line(&mut self, line: &str, at: DateTime<Utc>) -> bool {
         self.lines += 1;
         self.last_line_at = Some(at);
+        if self.apply_assistant_line(line, at) {
+            return true;
+        }
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             if !matches!(self.activity, Activity::Finished) {
                 self.activity = Activity::Working { since: at };
@@ -151,7 +201,8 @@ impl Progress {
                     .and_then(serde_json::Value::as_f64)
                     .unwrap_or(0.0);
                 self.activity = Activity::RetryingApi {
-                    until: at + Duration::milliseconds(delay as i64),
+                    // A float cast saturates (and NaN is 0): any delay is a date.
+                    until: crate::duration::later(at, crate::duration::millis(delay as u64)),
                     status: v
                         .get("error_status")
                         .and_then(serde_json::Value::as_u64)
@@ -205,6 +256,56 @@ impl Progress {
             }
             _ => {}
         }
+        true
+    }
+
+    /// The common case read without building the line: an assistant line
+    /// whose fields have the expected types. False leaves it to the general
+    /// reading.
+    fn apply_assistant_line(&mut self, line: &str, at: DateTime<Utc>) -> bool {
+        let Ok(head) = serde_json::from_str::<LineHead<'_>>(line) else {
+            return false;
+        };
+        if head.kind.as_deref() != Some("assistant") || head.cortex.is_some() {
+            return false;
+        }
+        let Some(raw) = head.message else {
+            return false;
+        };
+        let Ok(msg) = serde_json::from_str::<AssistantMessage<'_>>(raw.get()) else {
+            return false;
+        };
+        if let Some(s) = head.session_id {
+            if self.session_id.is_none() {
+                self.session_id = Some(s.into_owned());
+            }
+        }
+        let id = msg.id.as_deref().unwrap_or("");
+        if !id.is_empty() && !self.seen_messages.contains(id) {
+            self.seen_messages.insert(id.to_string());
+            if let Some(u) = &msg.usage {
+                self.tokens.input += u.input_tokens;
+                self.tokens.output += u.output_tokens;
+                self.tokens.cache_read += u.cache_read_input_tokens;
+                self.tokens.cache_creation += u.cache_creation_input_tokens;
+            }
+        }
+        let mut tool = None;
+        for b in &msg.content {
+            match b.kind.as_deref() {
+                Some("tool_use") => tool = b.name.as_deref().map(str::to_string),
+                Some("text") => {
+                    if let Some(t) = &b.text {
+                        self.last_text = Some(t.chars().take(300).collect());
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.activity = match tool {
+            Some(tool) => Activity::RunningTool { tool, since: at },
+            None => Activity::WaitingOnModel { since: at },
+        };
         true
     }
 
@@ -491,6 +592,18 @@ mod tests {
 {"type":"assistant","message":{"id":"msg_1","content":[{"type":"tool_use","name":"Bash","input":{}}],"usage":{"input_tokens":100,"output_tokens":1,"cache_read_input_tokens":20}},"session_id":"s-1"}"#;
 
     #[test]
+    fn an_absurd_retry_delay_from_the_agent_does_not_panic() {
+        let p = fold(
+            r#"{"type":"system","subtype":"api_retry","attempt":1,"retry_delay_ms":1e300,"error_status":529}"#,
+        );
+        assert!(
+            matches!(p.activity, Activity::RetryingApi { until, .. } if until == DateTime::<Utc>::MAX_UTC),
+            "{:?}",
+            p.activity
+        );
+    }
+
+    #[test]
     fn assistant_usage_is_counted_once_per_message_and_activity_follows_the_stream() {
         let p = fold(TOOL_RUN);
         assert_eq!(p.session_id.as_deref(), Some("s-1"));
@@ -505,6 +618,29 @@ mod tests {
     }
 
     #[test]
+    fn the_quick_reading_of_assistant_lines_agrees_with_the_general_one() {
+        let quick = fold(TOOL_RUN);
+        let mut general = Progress::default();
+        for (i, l) in TOOL_RUN.lines().enumerate() {
+            general.lines += 1;
+            general.last_line_at = Some(t(i as i64));
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["type"] == "assistant" {
+                general.apply_assistant(&v, t(i as i64));
+            } else {
+                general.apply_line(l, t(i as i64));
+                general.lines -= 1;
+            }
+        }
+        assert_eq!(quick, general);
+        // A line whose fields have other types still counts, the general way.
+        let odd = fold(
+            r#"{"type":"assistant","message":{"id":"m9","content":"plain","usage":{"input_tokens":7,"output_tokens":null}}}"#,
+        );
+        assert_eq!(odd.tokens.input, 7);
+    }
+
+    #[test]
     fn api_retries_are_a_wait_with_an_end() {
         let p = fold(
             r#"{"type":"system","subtype":"init","session_id":"s"}
@@ -513,7 +649,7 @@ mod tests {
         assert_eq!(
             p.activity,
             Activity::RetryingApi {
-                until: t(1) + Duration::milliseconds(2250),
+                until: t(1) + chrono::Duration::milliseconds(2250),
                 status: Some(429),
                 attempt: 3
             }

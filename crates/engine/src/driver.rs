@@ -8,13 +8,19 @@ use std::path::{Path, PathBuf};
 use cortex_core::config::{AgentConfig, Driver, ExpertProfile};
 
 use crate::home::Home;
+use crate::spawner::{Launch, SpawnError};
+
+/// The attempt's prompt, in its folder: the agent's stdin (Claude Code's
+/// `-p` reads it there), and `{prompt_file}` for the generic driver.
+pub const PROMPT_FILE: &str = "prompt.txt";
+
 /// Attempt files are records for people and for the agent's own start;
-/// they need no fsync (the journal holds what must survive a crash).
-fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
+/// they need no fsync (the journal holds what must survive a crash). Only
+/// their owner can read them: they hold the prompt.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
     crate::files::write(path, bytes)
         .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
 }
-use crate::spawner::{Launch, SpawnError};
 
 /// The Claude Code hook events that report to the home.
 pub const HOOK_EVENTS: [&str; 5] = [
@@ -73,7 +79,7 @@ pub struct AttemptMeta {
 
 impl AttemptMeta {
     pub fn write(&self) -> Result<(), SpawnError> {
-        write_plain(&self.path, self.body.to_string().as_bytes())
+        write_private(&self.path, self.body.to_string().as_bytes())
     }
 }
 
@@ -163,7 +169,7 @@ fn ensure_hook_settings(spec: &AttemptSpec<'_>) -> Result<PathBuf, SpawnError> {
         std::process::id(),
         spec.worker_id
     ));
-    write_plain(&tmp, &body)?;
+    write_private(&tmp, &body)?;
     std::fs::rename(&tmp, &path)
         .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))?;
     Ok(path)
@@ -199,7 +205,9 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             if spec.stream_input {
                 argv.extend(["--input-format".into(), "stream-json".into()]);
             } else {
-                argv.extend(["-p".into(), spec.prompt.to_string()]);
+                // Print mode with the prompt on stdin: never in argv, where
+                // every local user could read it.
+                argv.push("-p".into());
             }
             argv.extend([
                 "--output-format".into(),
@@ -238,13 +246,17 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             }
         }
         Driver::Generic => {
-            argv.extend(
-                spec.agent
-                    .args_template
-                    .iter()
-                    .map(|a| a.replace("{prompt}", spec.prompt)),
-            );
+            let file = dir.join(PROMPT_FILE).display().to_string();
+            argv.extend(spec.agent.args_template.iter().map(|a| {
+                a.replace("{prompt_file}", &file)
+                    .replace("{prompt}", spec.prompt)
+            }));
         }
+    }
+    let prompt_file = dir.join(PROMPT_FILE);
+    let stream = spec.stream_input && spec.agent.driver == Driver::Claude;
+    if !stream {
+        write_private(&prompt_file, spec.prompt.as_bytes())?;
     }
     let mut env: Vec<(String, String)> = spec
         .agent
@@ -262,7 +274,6 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
         "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
         "prompt": spec.prompt,
     });
-    let stream = spec.stream_input && spec.agent.driver == Driver::Claude;
     Ok(Planned {
         launch: Launch {
             argv,
@@ -271,6 +282,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             stdout: dir.join("stdout.jsonl"),
             stderr: dir.join("stderr.log"),
             stdin_fifo: stream.then(|| dir.join("stdin.fifo")),
+            stdin_file: (!stream).then_some(prompt_file),
         },
         session_id,
         first_message: stream.then(|| user_message(spec.prompt)),
@@ -320,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn the_prompt_is_one_argument_and_hooks_carry_no_task_text() {
+    fn the_prompt_goes_on_stdin_never_in_argv_and_hooks_carry_no_task_text() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         home.init().unwrap();
@@ -344,7 +356,17 @@ mod tests {
             stream_input: false,
         };
         let p = plan(&spec).unwrap();
-        assert_eq!(after(&p.launch.argv, "-p"), prompt);
+        assert!(p.launch.argv.contains(&"-p".to_string()));
+        assert!(
+            !p.launch.argv.iter().any(|a| a.contains("whoami")),
+            "{:?}",
+            p.launch.argv
+        );
+        let stdin = p.launch.stdin_file.clone().expect("the prompt on stdin");
+        assert_eq!(std::fs::read_to_string(&stdin).unwrap(), prompt);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&stdin).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the prompt");
         assert!(p.launch.argv.contains(&"--session-id".to_string()));
         let settings = std::fs::read_to_string(home.hook_settings_file()).unwrap();
         assert!(!settings.contains("whoami"));

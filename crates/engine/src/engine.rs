@@ -11,6 +11,7 @@ use cortex_core::config::{Config, ExpertSet};
 use cortex_core::id::{RequestId, TaskId};
 use cortex_core::input::{validate_submission, SubmitRequest};
 use cortex_core::learned::{Example, LearnedModel, Source};
+use cortex_core::redact::redact;
 use cortex_core::router::{Decision, Router};
 use cortex_core::state::{new_task, Event, SubmitPlan};
 use cortex_core::task::{Task, TaskStatus};
@@ -74,13 +75,13 @@ impl From<&Task> for TaskDto {
             status: t.status,
             priority: t.priority.to_string(),
             task_type: t.task_type.clone(),
-            description: t.description.clone(),
+            description: redact(&t.description),
             created_at: t.created_at,
             updated_at: t.updated_at,
             workdir: t.workdir.clone(),
             key: t.key.clone(),
-            reason: t.reason.clone(),
-            result: t.result.clone(),
+            reason: t.reason.as_deref().map(redact),
+            result: t.result.as_deref().map(redact),
             cost_usd: t.cost_usd,
             expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
@@ -697,6 +698,7 @@ impl Engine {
             notify::RecursiveMode::NonRecursive,
         )
         .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
+        let exited = self.start_exit_watcher();
         self.start_runtime()?;
         let keeper = self.start_spare_keeper()?;
         let tick_ms = self.config().pm.tick_millis.clamp(50, 250);
@@ -708,24 +710,36 @@ impl Engine {
         // event runs about once a second, not every tick.
         let rescan_every = (1000 / tick_ms).max(1);
         let mut ticks: u64 = 0;
+        // True while workers' output is left to read: a tick reads a bounded
+        // amount, and the next runs at once, after shutdown and requests.
+        let mut backlog = false;
         loop {
             tokio::select! {
+                biased;
                 () = &mut shutdown => break,
                 Some(()) = rx.recv() => {
                     // Act on a request at once (a resume, a new task)
                     // instead of at the next tick.
                     if self.process_inbox()? > 0 {
-                        self.tick_runtime()?;
+                        backlog = self.tick_runtime_reading()?;
                     }
+                }
+                () = notified(exited.as_deref()) => {
+                    // An attempt's process ended: settle it (and start a
+                    // due replacement) now, not at the next tick.
+                    backlog = self.tick_runtime_reading()?;
                 }
                 _ = tick.tick() => {
                     ticks += 1;
                     if ticks.is_multiple_of(rescan_every) {
                         self.process_inbox()?;
                     }
-                    self.tick_runtime()?;
+                    backlog = self.tick_runtime_reading()?;
                     self.tick_pm()?;
                     self.snapshot_if_due()?;
+                }
+                () = tokio::task::yield_now(), if backlog => {
+                    backlog = self.tick_runtime_reading()?;
                 }
             }
         }
@@ -733,14 +747,48 @@ impl Engine {
         self.stop_spare_keeper(keeper);
         let stop = self.config().on_quit == cortex_core::config::OnQuit::Stop;
         self.stop_runtime(stop);
+        self.stop_exit_watcher();
+        self.release_alerts();
         self.snapshot_if_due()?;
         info!("engine stopped");
         Ok(())
     }
 
+    /// `run` in a task of its own, so that a panic anywhere in the owner's
+    /// loop comes back as `EngineError::Stopped` with its message instead of
+    /// ending only that task: a caller that lives on (the app) must learn
+    /// that nothing supervises its workers any more.
+    pub async fn run_guarded(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let engine = self.clone();
+        match tokio::spawn(async move { engine.run(shutdown).await }).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                Err(EngineError::Stopped(message))
+            }
+            Err(e) => Err(EngineError::Stopped(e.to_string())),
+        }
+    }
+
     /// Final snapshot; the lock is released when the last handle drops.
     pub fn close(&self) -> Result<(), EngineError> {
         self.snapshot_if_due()
+    }
+}
+
+/// Resolves when `notify` is notified; never without one.
+async fn notified(notify: Option<&tokio::sync::Notify>) {
+    match notify {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -935,6 +983,52 @@ mod tests {
             !marker.exists(),
             "the marker is removed once the home is taken"
         );
+        engine.close().unwrap();
+    }
+
+    /// An engine owning a fresh home (kept while the folder lives).
+    fn owner_of_a_new_home(kind: OwnerKind) -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let engine = Engine::open(&home, kind).unwrap();
+        (dir, engine)
+    }
+
+    #[test]
+    fn a_panic_in_the_owners_loop_comes_back_as_an_error() {
+        let (_dir, engine) = owner_of_a_new_home(OwnerKind::App);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        // The shutdown future is polled by the loop itself.
+        let result = runtime.block_on(engine.run_guarded(async {
+            panic!("broken while the loop ran");
+        }));
+        let err = result.expect_err("the panic is reported");
+        assert!(
+            matches!(&err, EngineError::Stopped(m) if m == "broken while the loop ran"),
+            "{err}"
+        );
+        assert_eq!(err.code(), "engine_stopped");
+    }
+
+    #[test]
+    fn the_pm_holds_with_values_that_validation_refuses() {
+        let (_dir, engine) = owner_of_a_new_home(OwnerKind::Run);
+        let (mut config, experts) = engine.settings().clone();
+        config.pm.tick_millis = 5001;
+        config.pm.late_after_secs = u64::MAX;
+        config.pm.stalled_after_secs = u64::MAX;
+        config.pm.zombie_after_secs = u64::MAX;
+        config.restart.circuit_window_secs = u64::MAX / 2;
+        config.restart.circuit_failures = 1;
+        engine.apply_settings(config, experts);
+        engine.tick_pm().unwrap();
+        engine.note_failure("development", clock::now());
+        assert_eq!(engine.paused_experts(), vec!["development".to_string()]);
         engine.close().unwrap();
     }
 

@@ -48,6 +48,9 @@ pub enum EngineError {
     /// A value out of range or of the wrong form (exit code 2).
     #[error("{0}")]
     BadValue(String),
+    /// The owner's loop ended by a panic (a bug): what it said.
+    #[error("the engine stopped unexpectedly: {0}")]
+    Stopped(String),
 }
 
 impl EngineError {
@@ -87,6 +90,7 @@ impl EngineError {
             Self::Io { .. } => "io",
             Self::Protocol(_) => "protocol",
             Self::BadValue(_) => "bad_input",
+            Self::Stopped(_) => "engine_stopped",
         }
     }
 }

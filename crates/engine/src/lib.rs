@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod engine;
 pub mod error;
+mod exits;
 pub mod files;
 pub mod home;
 pub mod inbox;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use cortex_core::alerts::{Alert, Coalescer};
+use cortex_core::duration;
 use cortex_core::health::{self, Action, AlertKind, Health, Observations, Severity, WorkerView};
 use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::restart::circuit_open;
@@ -53,6 +54,9 @@ pub struct PmWorker {
     /// When the current attempt was last nudged.
     pub nudged_at: Option<DateTime<Utc>>,
     pub interventions: Vec<Intervention>,
+    /// What the attempt's stream says so far, for views in other processes
+    /// (they read this instead of the whole output).
+    pub live: Option<crate::runtime::LiveSummary>,
     /// Recent (time, CPU ticks of the tree) samples, a few seconds' worth.
     #[serde(skip)]
     cpu_samples: VecDeque<(DateTime<Utc>, u64)>,
@@ -71,6 +75,7 @@ pub(crate) struct PmVerdict {
     pub(crate) reason: String,
     pub(crate) last_activity_at: Option<DateTime<Utc>>,
     pub(crate) last_activity_source: Option<String>,
+    pub(crate) live: Option<crate::runtime::LiveSummary>,
 }
 
 /// The verdicts in `pm-state.json`, when the PM that wrote it still owns
@@ -114,6 +119,10 @@ pub(crate) fn read_verdicts(home: &crate::Home) -> crate::runtime::PmVerdicts {
                 .cloned()
                 .and_then(|t| serde_json::from_value(t).ok()),
             last_activity_source: text("last_activity_source"),
+            live: w
+                .get("live")
+                .cloned()
+                .and_then(|l| serde_json::from_value(l).ok()),
         };
         out.insert(id.clone(), (attempt, verdict));
     }
@@ -127,6 +136,7 @@ impl PmVerdict {
             reason: w.health_reason.clone(),
             last_activity_at: w.last_activity_at,
             last_activity_source: w.last_activity_source.clone(),
+            live: w.live.clone(),
         }
     }
 }
@@ -264,13 +274,14 @@ impl Engine {
             let mut pm = self.pm();
             let list = pm.expert_failures.entry(expert.to_string()).or_default();
             list.push(now);
-            let window =
-                chrono::Duration::seconds(i64::try_from(cfg.circuit_window_secs).unwrap_or(900));
-            list.retain(|t| *t > now - window);
+            let window = duration::secs(cfg.circuit_window_secs);
+            let since = duration::earlier(now, window);
+            list.retain(|t| *t > since);
             let open = circuit_open(list, cfg.circuit_failures, cfg.circuit_window_secs, now);
             let newly = open && !pm.paused_experts.contains_key(expert);
             if newly {
-                pm.paused_experts.insert(expert.to_string(), now + window);
+                pm.paused_experts
+                    .insert(expert.to_string(), duration::later(now, window));
                 *pm.metrics
                     .interventions
                     .entry("circuit_breaker".into())
@@ -339,6 +350,15 @@ impl Engine {
             .map(PmVerdict::of)
     }
 
+    /// Sends every alert the coalescer holds, due or not: the engine is
+    /// stopping, and a held alert would otherwise never be seen.
+    pub(crate) fn release_alerts(&self) {
+        let released = self.pm().coalescer.release(clock::now());
+        for a in released {
+            self.emit(EngineEvent::Alert { alert: a });
+        }
+    }
+
     /// One PM tick, if one is due (`pm.tick_millis`). Also releases held alerts.
     pub fn tick_pm(&self) -> Result<(), EngineError> {
         let now = clock::now();
@@ -355,9 +375,9 @@ impl Engine {
             let pm = self.pm();
             // A quarter tick of slack: the loop that calls us runs at the same
             // period, and jitter must not make every other call miss.
-            let tick = i64::try_from(config.pm.tick_millis).unwrap_or(1000);
+            let tick = config.pm.tick_millis;
             pm.last_tick
-                .is_none_or(|t| now - t >= chrono::Duration::milliseconds(tick - tick / 4))
+                .is_none_or(|t| now - t >= duration::millis(tick - tick / 4))
         };
         if !due {
             return Ok(());
@@ -366,13 +386,16 @@ impl Engine {
         // CPU and transcript sampling: often enough for the thresholds
         // (a tenth of `late_after`), never more than once a tick, at least
         // every 5 s. Reading the whole process table is the PM's main cost.
-        let sample_every = (config.pm.late_after_secs * 100).clamp(config.pm.tick_millis, 5000);
+        let sample_every = config
+            .pm
+            .late_after_secs
+            .saturating_mul(100)
+            .max(config.pm.tick_millis)
+            .min(5000);
         let sample = {
             let mut pm = self.pm();
-            let slack = i64::try_from(sample_every - sample_every / 4).unwrap_or(1000);
-            let due = pm
-                .last_sample
-                .is_none_or(|t| now - t >= chrono::Duration::milliseconds(slack));
+            let slack = duration::millis(sample_every - sample_every / 4);
+            let due = pm.last_sample.is_none_or(|t| now - t >= slack);
             if due {
                 pm.last_sample = Some(now);
             }
@@ -434,6 +457,7 @@ impl Engine {
                     nudges_used: 0,
                     nudged_at: None,
                     interventions: Vec::new(),
+                    live: None,
                     cpu_samples: VecDeque::new(),
                     cpu_progress_at: None,
                     transcript_len: None,
@@ -510,6 +534,7 @@ impl Engine {
                 let (last, source) = health::last_sign_of_life(&view, &obs);
                 entry.last_activity_at = Some(last);
                 entry.last_activity_source = Some(source.to_string());
+                entry.live = Some(crate::runtime::LiveSummary::of(live, &prices));
                 batch.push((view, obs, w.task_id.clone(), w.expert.clone()));
             }
             pm.workers
@@ -796,7 +821,7 @@ impl Engine {
             pm.last_written = Some(now);
             let workers: BTreeMap<String, &PmWorker> =
                 pm.workers.iter().map(|(k, v)| (k.to_string(), v)).collect();
-            serde_json::to_vec_pretty(&serde_json::json!({
+            serde_json::to_vec(&serde_json::json!({
                 "schema_version": cortex_core::SCHEMA_VERSION,
                 "updated_at": now,
                 "pm": {"pid": std::process::id(), "ticks": pm.metrics.ticks},

@@ -17,10 +17,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use cortex_core::duration;
 use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::pricing::ModelPrice;
-use cortex_core::restart::backoff_secs;
+use cortex_core::redact::redact;
+use cortex_core::restart::restart_delay_secs;
 use cortex_core::settle::{Next, OnStart};
 use cortex_core::state::Event;
 use cortex_core::stream::{
@@ -36,6 +38,11 @@ use crate::engine::{Engine, EngineEvent, TaskDto};
 use crate::error::EngineError;
 use crate::procfs;
 use crate::spawner;
+
+/// Output bytes one runtime tick reads at most, shared by the live workers.
+const TICK_READ_BUDGET: usize = 8 << 20;
+/// What each live worker may read per tick however many there are.
+const MIN_READ_PER_WORKER: usize = 64 << 10;
 
 /// How long an agent may keep running after its result line before the
 /// engine stops it and settles the attempt by that result.
@@ -66,49 +73,74 @@ impl Tail {
         }
     }
 
-    /// Complete new lines since the last call.
+    /// Complete new lines since the last call, all of them.
     pub(crate) fn read_lines(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        self.read_with(usize::MAX, |l, _| lines.push(l.to_string()));
+        lines
+    }
+
+    /// Reads at most about `max` new bytes and hands each complete line
+    /// (not blank, without its line end) to `f`, with the file's last write
+    /// time when anything was read. Linear in what it reads.
+    /// Returns how many lines it handed over, and whether more is already
+    /// written (the caller reads it next time).
+    pub(crate) fn read_with(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(&str, Option<std::time::SystemTime>),
+    ) -> (usize, bool) {
         if self.file.is_none() {
             if self.retry_at.is_some_and(|t| Instant::now() < t) {
-                return Vec::new();
+                return (0, false);
             }
             self.file = File::open(&self.path).ok();
             if self.file.is_none() {
                 self.retry_at = Some(Instant::now() + StdDuration::from_millis(1000));
             }
         }
-        let Some(f) = self.file.as_mut() else {
-            return Vec::new();
+        let Some(file) = self.file.as_mut() else {
+            return (0, false);
         };
         // Positioned reads: with nothing new, one system call per tail.
-        let mut buf = [0u8; 16 * 1024];
+        let mut buf = [0u8; 64 * 1024];
+        let mut read = 0usize;
+        let mut more = false;
         loop {
-            match f.read_at(&mut buf, self.offset) {
+            if read >= max {
+                more = true;
+                break;
+            }
+            match file.read_at(&mut buf, self.offset) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.offset += n as u64;
+                    read += n;
                     self.partial.extend_from_slice(&buf[..n]);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }
-        let mut lines = Vec::new();
-        while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=i).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1])
-                .trim_end_matches('\r')
-                .to_string();
+        let written = if read > 0 {
+            file.metadata().ok().and_then(|m| m.modified().ok())
+        } else {
+            None
+        };
+        let mut start = 0;
+        let mut count = 0;
+        while let Some(i) = self.partial[start..].iter().position(|&b| b == b'\n') {
+            let raw = &self.partial[start..start + i];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let text = String::from_utf8_lossy(raw);
             if !text.trim().is_empty() {
-                lines.push(text);
+                f(&text, written);
+                count += 1;
             }
+            start += i + 1;
         }
-        lines
-    }
-
-    /// When the open file was last written (lines only come from an open file).
-    fn modified(&self) -> Option<std::time::SystemTime> {
-        self.file.as_ref()?.metadata().ok()?.modified().ok()
+        self.partial.drain(..start);
+        (count, more)
     }
 
     /// The unterminated rest, once the writer is gone.
@@ -156,6 +188,8 @@ pub(crate) struct Live {
     last_emit: Option<Instant>,
     /// The attempt's stdin FIFO, when it reads prompts on stdin.
     pub(crate) stdin_fifo: Option<PathBuf>,
+    /// How the process ended, once known while output is still being read.
+    exited: Option<Exit>,
     /// Tokens and cost of the worker's earlier attempts (budgets count all).
     prior_tokens: u64,
     prior_cost_usd: f64,
@@ -188,6 +222,7 @@ impl Live {
             result_seen: None,
             last_emit: None,
             stdin_fifo: None,
+            exited: None,
             prior_tokens: w.tokens.input + w.tokens.output,
             prior_cost_usd: w.cost_usd,
         }
@@ -207,9 +242,18 @@ pub struct Runtime {
     /// True when `CORTEX_AGENT_COMMAND` chose the command (config edits
     /// then do not change it).
     command_overridden: bool,
+    /// Wakes `run` when a live attempt's process ends (where available).
+    exits: Option<crate::exits::ExitWatcher>,
 }
 
 impl Runtime {
+    /// Has the exit watcher, if any, report when `pid` ends.
+    fn watch_exit(&self, pid: u32) {
+        if let Some(w) = &self.exits {
+            w.watch(pid);
+        }
+    }
+
     pub(crate) fn new(agent_command: Vec<String>, command_overridden: bool) -> Self {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -221,6 +265,7 @@ impl Runtime {
             heartbeat_command: vec![exe, "heartbeat".into()],
             pending_prompts: HashMap::new(),
             command_overridden,
+            exits: None,
         }
     }
 }
@@ -324,7 +369,7 @@ pub(crate) fn worker_dto(
             (WorkerStatus::Waiting, _) => "waiting".into(),
             (s, _) => s.as_str().into(),
         }),
-        reason: w.reason.clone(),
+        reason: w.reason.as_deref().map(redact),
         health_reason: None,
         session_id: w.session_id.clone(),
         cost_usd: w.cost_usd + cost_live,
@@ -336,17 +381,44 @@ pub(crate) fn worker_dto(
         activity,
         last_activity_at: last_at,
         last_activity_source: source,
-        last_text: text.or_else(|| w.last_text.clone()),
-        result: w.result.clone(),
-        time_limit_secs: time_limit_secs + w.extended_secs,
+        last_text: text.or_else(|| w.last_text.clone()).as_deref().map(redact),
+        result: w.result.as_deref().map(redact),
+        time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
         restarts: w.restarts(),
+    }
+}
+
+/// What a live attempt's stream says so far, as the owner publishes it in
+/// `pm-state.json` for views in other processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSummary {
+    pub lines: u64,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    pub cost_estimated: bool,
+    pub activity: Activity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_text: Option<String>,
+}
+
+impl LiveSummary {
+    pub(crate) fn of(l: &Live, prices: &BTreeMap<String, ModelPrice>) -> Self {
+        let (cost_usd, cost_estimated) = live_cost(l, prices);
+        Self {
+            lines: l.progress.lines,
+            tokens: l.progress.tokens,
+            cost_usd,
+            cost_estimated,
+            activity: l.progress.activity.clone(),
+            last_text: l.progress.last_text.clone(),
+        }
     }
 }
 
 /// Puts the PM's verdict on a worker's DTO.
 pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
     dto.health = v.health.as_str().to_string();
-    dto.health_reason = Some(v.reason);
+    dto.health_reason = Some(redact(&v.reason));
     if v.last_activity_at.is_some() {
         dto.last_activity_at = v.last_activity_at;
         dto.last_activity_source = v.last_activity_source;
@@ -537,6 +609,22 @@ impl Engine {
         self.runtime().heartbeat_command = argv;
     }
 
+    /// Starts noticing ends of attempts as they happen (`exits`); what is
+    /// notified then runs `tick_runtime`. `None` where that is not
+    /// available: the tick notices them.
+    pub(crate) fn start_exit_watcher(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        let watcher = crate::exits::ExitWatcher::start()?;
+        let wake = watcher.wake();
+        self.runtime().exits = Some(watcher);
+        Some(wake)
+    }
+
+    /// Stops the exit watcher (its thread, and the pidfds it holds).
+    pub(crate) fn stop_exit_watcher(&self) {
+        let watcher = self.runtime().exits.take();
+        drop(watcher);
+    }
+
     /// Every unfinished worker with what a starting owner does with it
     /// (`cortex_core::settle::on_start`).
     fn start_decisions(&self) -> Vec<(Worker, OnStart)> {
@@ -611,7 +699,11 @@ impl Engine {
                     absorb_output(&mut live, now);
                     info!(worker_id = %w.id, attempt = a.n, pid = a.pid, "re-adopted a running worker");
                     let pending = w.pending_stop().cloned();
-                    self.runtime().live.insert(w.id.clone(), live);
+                    {
+                        let mut rt = self.runtime();
+                        rt.watch_exit(live.pid);
+                        rt.live.insert(w.id.clone(), live);
+                    }
                     if let Some(stop) = pending {
                         // Acknowledged before the last owner died: carry it out.
                         info!(worker_id = %w.id, attempt = a.n, reason = %stop.reason, "carrying out a stop requested before the restart");
@@ -740,9 +832,9 @@ impl Engine {
                 AfterStop::End(WorkerStatus::Cancelled),
             );
         }
-        let deadline =
-            Instant::now() + StdDuration::from_secs(self.config().pm.kill_grace_secs + 5);
-        while !self.runtime().live.is_empty() && Instant::now() < deadline {
+        let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs.saturating_add(5));
+        let deadline = Instant::now().checked_add(grace);
+        while !self.runtime().live.is_empty() && deadline.is_none_or(|d| Instant::now() < d) {
             let _ = self.tick_runtime();
             std::thread::sleep(StdDuration::from_millis(50));
         }
@@ -847,9 +939,16 @@ impl Engine {
     /// One pass of the runtime: read output, notice ends, finish stops,
     /// start due restarts and new workers.
     pub fn tick_runtime(&self) -> Result<(), EngineError> {
+        self.tick_runtime_reading().map(|_| ())
+    }
+
+    /// `tick_runtime`, saying whether output is left to read (the owner's
+    /// loop then ticks again at once, between requests, instead of waiting).
+    pub(crate) fn tick_runtime_reading(&self) -> Result<bool, EngineError> {
         if !self.runtime().active {
-            return Ok(());
+            return Ok(false);
         }
+        let mut backlog = false;
         let now = clock::now();
         let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
         let mut ended: Vec<(Live, Exit)> = Vec::new();
@@ -869,11 +968,25 @@ impl Engine {
         {
             let mut rt = self.runtime();
             let ids: Vec<WorkerId> = rt.live.keys().cloned().collect();
+            // Output read per tick is bounded and shared fairly: a flood from
+            // some workers delays neither the others nor the requests.
+            let share = (TICK_READ_BUDGET / ids.len().max(1)).max(MIN_READ_PER_WORKER);
             for id in ids {
                 let Some(l) = rt.live.get_mut(&id) else {
                     continue;
                 };
-                let changed = absorb_output(l, now);
+                // The exit first: output read after it is all there will be.
+                let exit = l.exited.or_else(|| match l.child.as_mut() {
+                    Some(c) => match c.try_wait() {
+                        Ok(Some(status)) => Some(exit_of(status)),
+                        Ok(None) => None,
+                        Err(_) => (!procfs::is_running(l.pid)).then_some(Exit::Unknown),
+                    },
+                    None => (!procfs::is_same_process(l.pid, l.start_ticks, id.as_str()))
+                        .then_some(Exit::Unknown),
+                });
+                let (changed, more) = absorb_output_up_to(l, now, share);
+                backlog |= more;
                 if let (true, None, Some((tokens, cost))) =
                     (changed, &l.stop, budgets.get(&l.expert))
                 {
@@ -895,18 +1008,13 @@ impl Engine {
                 if l.progress.result.is_some() && l.result_seen.is_none() {
                     l.result_seen = Some(Instant::now());
                 }
-                let exit = match l.child.as_mut() {
-                    Some(c) => match c.try_wait() {
-                        Ok(Some(status)) => Some(exit_of(status)),
-                        Ok(None) => None,
-                        Err(_) => (!procfs::is_running(l.pid)).then_some(Exit::Unknown),
-                    },
-                    None => (!procfs::is_same_process(l.pid, l.start_ticks, id.as_str()))
-                        .then_some(Exit::Unknown),
-                };
+                if let (Some(exit), true) = (exit, more) {
+                    // Ended, with output still to read: settled once it is read.
+                    l.exited = Some(exit);
+                    continue;
+                }
                 if let Some(exit) = exit {
                     if let Some(mut l) = rt.live.remove(&id) {
-                        absorb_output(&mut l, now);
                         if let Some(r) = l.out.take_rest() {
                             l.progress.apply_line(&r, now);
                         }
@@ -976,7 +1084,8 @@ impl Engine {
         }
         self.start_due_restarts(now)?;
         self.schedule(now)?;
-        self.store().sync()
+        self.store().sync()?;
+        Ok(backlog)
     }
 
     /// Journals the end of an attempt and decides what follows.
@@ -998,10 +1107,11 @@ impl Engine {
                 },
                 now,
             )?;
-            store.sync()?;
             store.state().worker(&live.worker_id).cloned()
         };
-        let Some(worker) = worker else { return Ok(()) };
+        let Some(worker) = worker else {
+            return self.store().sync();
+        };
         info!(
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
@@ -1036,31 +1146,48 @@ impl Engine {
         let max_restarts = self.max_restarts_of(&worker.expert);
         match next {
             Next::Complete => self.end_worker(worker, WorkerStatus::Completed, "completed", now),
-            Next::RestartNow { reason } => self.start_attempt(worker, Some(reason), now),
-            Next::RestartAfterBackoff { reason } => {
-                self.schedule_restart(worker, &reason, max_restarts, now)
+            Next::RestartNow { reason } => {
+                // The end is durable before a replacement process exists.
+                self.store().sync()?;
+                self.start_attempt(worker, Some(reason), now)
+            }
+            Next::RestartAfterBackoff { reason, ended_as } => {
+                self.schedule_restart(worker, &reason, max_restarts, ended_as, now)
             }
             Next::End { status, reason } => self.end_worker(worker, status, &reason, now),
         }
     }
 
-    /// Journals the wait before the next attempt (backoff `base * 2^(n-1)`).
+    /// Journals the wait before the next attempt, which depends on how the
+    /// last one ended (`restart_delay_secs`): after a first crash it is due
+    /// at once, and the tick that noticed the crash starts it.
     fn schedule_restart(
         &self,
         worker: &Worker,
         reason: &str,
         max_restarts: u32,
+        ended_as: OutcomeKind,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let restart = self.config().restart;
-        let n = worker.restarts() + 1;
-        let wait = backoff_secs(restart.backoff_base_secs, restart.backoff_max_secs, n);
-        let not_before = now + Duration::seconds(i64::try_from(wait).unwrap_or(i64::MAX / 4));
+        let n = worker.restarts().saturating_add(1);
+        let wait = restart_delay_secs(
+            restart.backoff_base_secs,
+            restart.backoff_max_secs,
+            n,
+            ended_as,
+        );
+        let not_before = duration::later(now, duration::secs(wait));
+        let when = if wait == 0 {
+            "now".to_string()
+        } else {
+            format!("in {wait}s")
+        };
         self.store().commit(
             Event::WorkerWaiting {
                 worker_id: worker.id.clone(),
                 not_before,
-                reason: format!("{reason}; restart {n} of {max_restarts} in {wait}s"),
+                reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
             },
             now,
         )?;
@@ -1273,7 +1400,9 @@ impl Engine {
                     }
                     live.stdin_fifo = Some(fifo.clone());
                 }
-                self.runtime().live.insert(worker.id.clone(), live);
+                let mut rt = self.runtime();
+                rt.watch_exit(pid);
+                rt.live.insert(worker.id.clone(), live);
                 Ok(Some(meta))
             }
             Err(e) => {
@@ -1475,10 +1604,7 @@ impl Engine {
     /// resumes the conversation with the message as the next prompt (agents
     /// in `-p` mode read no input while they run).
     pub fn nudge_worker(&self, id: &str, text: &str) -> Result<WorkerDto, EngineError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(EngineError::BadValue("the nudge text is empty".into()));
-        }
+        let text = cortex_core::input::validate_message("the nudge text", text)?;
         let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownWorker(id.to_string()))?;
         // An agent reading stream-json on stdin gets the message as it runs.
         let fifo = self
@@ -1736,6 +1862,29 @@ pub(crate) fn observed_dto(
     let Some(a) = w.live_attempt() else {
         return worker_dto(w, None, time_limit_secs, None, prices);
     };
+    let running = a
+        .pid
+        .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()));
+    if let Some((_, v)) = verdicts
+        .get(w.id.as_str())
+        .filter(|(attempt, v)| running && *attempt == a.n && v.live.is_some())
+    {
+        // The owner's summary: no need to read the output again.
+        let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
+        if let Some(s) = &v.live {
+            dto.state = w.status;
+            dto.pid = a.pid;
+            dto.tokens.input += s.tokens.input;
+            dto.tokens.output += s.tokens.output;
+            dto.cost_usd += s.cost_usd;
+            dto.cost_estimated |= s.cost_estimated;
+            dto.activity = Some(s.activity.clone());
+            dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text);
+            dto.started_at = Some(a.started_at);
+        }
+        apply_verdict(&mut dto, v.clone());
+        return dto;
+    }
     let dir = attempt_dir(home, &w.id, a.n);
     let mut live = Live::new(
         w,
@@ -1751,9 +1900,6 @@ pub(crate) fn observed_dto(
         .map(DateTime::<Utc>::from)
         .unwrap_or(a.started_at);
     absorb_output(&mut live, mtime);
-    let running = a
-        .pid
-        .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()));
     if !running {
         if let Some(r) = live.out.take_rest() {
             live.progress.apply_line(&r, mtime);
@@ -1779,21 +1925,22 @@ pub(crate) fn observed_dto(
 
 /// Reads new output and hook lines into the live state. True if anything came.
 fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
-    let lines = l.out.read_lines();
-    let mut changed = !lines.is_empty();
+    absorb_output_up_to(l, now, usize::MAX).0
+}
+
+/// `absorb_output` reading at most about `max` bytes of output; the second
+/// value is true when more is already written.
+fn absorb_output_up_to(l: &mut Live, now: DateTime<Utc>, max: usize) -> (bool, bool) {
     // Lines are timed by the file's last write, not by when we read them
     // (up to a tick later): silence is measured from when the agent spoke.
-    let written = if lines.is_empty() {
-        now
-    } else {
-        l.out
-            .modified()
+    let progress = &mut l.progress;
+    let (lines, more) = l.out.read_with(max, |line, written| {
+        let at = written
             .map(DateTime::<Utc>::from)
-            .map_or(now, |t| t.min(now))
-    };
-    for line in &lines {
-        l.progress.apply_line(line, written);
-    }
+            .map_or(now, |t| t.min(now));
+        progress.apply_line(line, at);
+    });
+    let mut changed = lines > 0;
     for line in l.hooks.read_lines() {
         if let Ok(hb) = serde_json::from_str::<Heartbeat>(&line) {
             // A check-in about another attempt is not this attempt's sign of life.
@@ -1810,5 +1957,42 @@ fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
             changed = true;
         }
     }
-    changed
+    (changed, more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tail_reads_in_bounded_steps_and_keeps_every_line_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut text = String::new();
+        for n in 0..5000 {
+            text.push_str(&format!("line {n} {}\r\n", "x".repeat(n % 200)));
+        }
+        text.push_str("unterminated");
+        std::fs::write(&path, &text).unwrap();
+        let mut tail = Tail::new(path);
+        let mut seen = Vec::new();
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            let (_, more) = tail.read_with(64 * 1024, |l, written| {
+                assert!(written.is_some());
+                seen.push(l.to_string());
+            });
+            if !more {
+                break;
+            }
+        }
+        assert!(steps > 5, "{steps} steps");
+        assert_eq!(seen.len(), 5000);
+        for (n, l) in seen.iter().enumerate() {
+            assert_eq!(*l, format!("line {n} {}", "x".repeat(n % 200)));
+        }
+        assert_eq!(tail.take_rest().as_deref(), Some("unterminated"));
+        assert_eq!(tail.read_with(1024, |_, _| {}), (0, false));
+    }
 }

@@ -22,6 +22,8 @@ pub struct Launch {
     /// on stdin. The agent holds it open read-write, so it never sees EOF
     /// and the FIFO outlives the engine: anyone may write a message later.
     pub stdin_fifo: Option<PathBuf>,
+    /// Otherwise stdin from this file (the prompt), else /dev/null.
+    pub stdin_file: Option<PathBuf>,
 }
 
 /// Creates a FIFO (mode 0600) and opens it read-write for a child's stdin.
@@ -120,9 +122,12 @@ pub fn spawn(l: &Launch) -> Result<Spawned, SpawnError> {
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stdout.display())))?;
     let err = crate::files::create(&l.stderr)
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stderr.display())))?;
-    let stdin = match &l.stdin_fifo {
-        Some(p) => Some(fifo_stdin(p)?),
-        None => None,
+    let stdin = match (&l.stdin_fifo, &l.stdin_file) {
+        (Some(p), _) => Some(fifo_stdin(p)?),
+        (None, Some(p)) => Some(
+            File::open(p).map_err(|e| SpawnError(format!("cannot open {}: {e}", p.display())))?,
+        ),
+        (None, None) => None,
     };
     start(l, program, Streams { out, err, stdin })
 }
@@ -382,6 +387,7 @@ mod tests {
             stdout: dir.join("out"),
             stderr: dir.join("err"),
             stdin_fifo: None,
+            stdin_file: None,
         }
     }
 

@@ -10,8 +10,9 @@
 //!
 //! Flags are accepted in any order, also as `--flag=value`:
 //!
-//! * `-p <prompt>` (or `--print <prompt>`): required, except with
-//!   `--input-format stream-json`, where it defaults to the empty string.
+//! * `-p <prompt>` (or `--print <prompt>`): the prompt. A `-p` followed by a
+//!   flag or nothing takes the prompt from stdin (as Claude Code does); with
+//!   `--input-format stream-json` it defaults to the empty string.
 //!   A bare positional argument is taken as the prompt when `-p` is absent.
 //! * `--session-id <id>`, `--resume <id>` (or `-r <id>`): see *Session id*.
 //! * `--output-format`, `--input-format`, `--append-system-prompt`,
@@ -50,6 +51,7 @@
 //! | `hang` | init; then silent forever, asleep (0% CPU). SIGTERM kills it. |
 //! | `slow_start` | sleeps `FAKE_SECS` (default 3) before printing anything, then `normal`. |
 //! | `flood` | init; `FAKE_LINES` (default 10000) text lines as fast as possible, each with its own message id; result success. |
+//! | `flood_then_hang` | as `flood` without the result line, then silent forever, asleep (a worker with much output that stays live). |
 //! | `ignore_sigterm` | sets SIGTERM to SIG_IGN before printing anything; init; then a text line every second forever. Only SIGKILL ends it; it also keeps running if stdout is closed. |
 //! | `grandchild` | init; forks a child that calls `setsid()` (its own session and process group) and execs `sleep 600` (found on `PATH`, environment, cwd and open descriptors inherited, so it also holds stdout/stderr open); `grandchild pid <N>` on stderr; a `Bash` tool_use line for `sleep 600` with no tool_result; then silent forever, asleep. |
 //! | `rate_limited` | init; `FAKE_LINES` (default 3) `api_retry` lines (status 429), one every `FAKE_SECS` (default 1) seconds, each followed by its delay; then the `normal` sequence after init (text, tool use writing `fake-out.txt`, text, result success). |
@@ -84,8 +86,10 @@
 //! # Recording starts
 //!
 //! When the env var `FAKE_AGENT_RECORD` names a file, every start appends one
-//! line to it (before anything else happens, even before usage errors):
-//! `{"pid":N,"args":[..],"env_worker":W,"env_attempt":A,"cwd":".."}`, where
+//! line to it (once the prompt is read, before anything else happens, even
+//! before usage errors):
+//! `{"pid":N,"args":[..],"env_worker":W,"env_attempt":A,"cwd":"..","prompt":P}`,
+//! where P is the prompt it got (null on a usage error), and
 //! `args` excludes the program name and W and A are the strings in
 //! `CORTEX_WORKER_ID` and `CORTEX_ATTEMPT`, or null when unset. Failing to
 //! append is reported on stderr and ends the run with status 2.
@@ -178,6 +182,13 @@ fn parse_args(args: &[String]) -> Cli {
     let mut rest = args.iter().peekable();
     while let Some(arg) = rest.next() {
         let (flag, inline) = split_inline_value(arg);
+        let bare_print = matches!(flag, "-p" | "--print")
+            && inline.is_none()
+            && rest.peek().is_none_or(|next| looks_like_flag(next));
+        if bare_print {
+            // `-p` with no prompt after it: the prompt comes on stdin.
+            continue;
+        }
         if VALUE_FLAGS.contains(&flag) {
             if let Some(value) = inline.or_else(|| rest.next().cloned()) {
                 cli.set(flag, value);
@@ -217,6 +228,7 @@ enum Mode {
     Hang,
     SlowStart,
     Flood,
+    FloodThenHang,
     IgnoreSigterm,
     Grandchild,
     RateLimited,
@@ -239,6 +251,7 @@ impl Mode {
             "hang" => Mode::Hang,
             "slow_start" => Mode::SlowStart,
             "flood" => Mode::Flood,
+            "flood_then_hang" => Mode::FloodThenHang,
             "ignore_sigterm" => Mode::IgnoreSigterm,
             "grandchild" => Mode::Grandchild,
             "rate_limited" => Mode::RateLimited,
@@ -268,7 +281,7 @@ impl Mode {
     /// Default for `FAKE_LINES`.
     fn default_lines(self) -> u64 {
         match self {
-            Mode::Flood => 10_000,
+            Mode::Flood | Mode::FloodThenHang => 10_000,
             Mode::RateLimited | Mode::RateLimitedFail => 3,
             _ => 5,
         }
@@ -334,7 +347,15 @@ fn make_plan(cli: Cli) -> Result<Plan, String> {
     let prompt = match cli.prompt {
         Some(prompt) => prompt,
         None if cli.reads_stream_json() => String::new(),
-        None => return Err("missing -p <prompt>".to_owned()),
+        None => {
+            let mut text = String::new();
+            io::Read::read_to_string(&mut io::stdin(), &mut text)
+                .map_err(|e| format!("cannot read the prompt on stdin: {e}"))?;
+            if text.is_empty() {
+                return Err("missing -p <prompt> (and nothing on stdin)".to_owned());
+            }
+            text
+        }
     };
     let mode = select_mode(&prompt, cli.resume.is_some())?;
     let secs = parse_secs(&prompt)?.unwrap_or_else(|| mode.default_secs());
@@ -390,7 +411,7 @@ fn current_dir_string() -> String {
 }
 
 /// Appends this start to the `FAKE_AGENT_RECORD` file, if one is named.
-fn record_start(args: &[String]) -> Result<(), String> {
+fn record_start(args: &[String], prompt: Option<&str>) -> Result<(), String> {
     let Some(path) = std::env::var_os("FAKE_AGENT_RECORD").filter(|path| !path.is_empty()) else {
         return Ok(());
     };
@@ -400,6 +421,7 @@ fn record_start(args: &[String]) -> Result<(), String> {
         "env_worker": std::env::var("CORTEX_WORKER_ID").ok(),
         "env_attempt": std::env::var("CORTEX_ATTEMPT").ok(),
         "cwd": current_dir_string(),
+        "prompt": prompt,
     });
     let line = format!("{entry}\n");
     OpenOptions::new()
@@ -851,6 +873,14 @@ fn run_mode(em: &mut Emitter, plan: &Plan) -> u8 {
         Mode::Crash => run_crash(em),
         Mode::Hang => idle_forever(),
         Mode::Flood => run_flood(em, plan.lines),
+        Mode::FloodThenHang => {
+            for n in 1..=plan.lines {
+                em.text(&format!("flood line {n} of {}", plan.lines));
+            }
+            loop {
+                std::thread::park();
+            }
+        }
         Mode::IgnoreSigterm => run_ignore_sigterm(em),
         Mode::Grandchild => run_grandchild(em),
         Mode::RateLimited => {
@@ -904,9 +934,9 @@ fn lossy_args() -> Vec<String> {
 fn main() -> ExitCode {
     let started = Instant::now();
     let args = lossy_args();
-    let outcome = record_start(&args)
-        .and_then(|()| make_plan(parse_args(&args)))
-        .and_then(|plan| run(&plan, started));
+    let plan = make_plan(parse_args(&args));
+    let recorded = record_start(&args, plan.as_ref().ok().map(|p| p.prompt.as_str()));
+    let outcome = recorded.and(plan).and_then(|plan| run(&plan, started));
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(message) => {

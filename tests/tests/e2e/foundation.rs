@@ -355,6 +355,38 @@ fn a_mistyped_config_key_is_named_with_its_file_and_nothing_runs() {
 }
 
 #[test]
+fn a_value_out_of_its_range_is_refused_by_check_and_by_run_instead_of_panicking() {
+    let h = TestHome::new();
+    let cases = [
+        (r#"{"pm": {"tick_millis": 5001}}"#, "pm.tick_millis"),
+        (
+            r#"{"restart": {"backoff_base_secs": 10000000000000000000, "backoff_max_secs": 10000000000000000000}}"#,
+            "restart.backoff_base_secs",
+        ),
+    ];
+    for (config, key) in cases {
+        std::fs::write(h.file("config.json"), config).unwrap();
+        let report = h.cortex(&["config", "check", "--json"]);
+        assert_eq!(report.status.code(), Some(2), "{config}");
+        let v: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+        assert_eq!(v["errors"][0]["key"], key, "{v}");
+        assert!(
+            v["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("expected")),
+            "the range is named: {v}"
+        );
+        let mut run = h.command();
+        run.arg("run");
+        let out = crate::util::OwnedChild::spawn_logged(run, h.scratch.path())
+            .wait_output(Duration::from_secs(30));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "refused, not a panic: {err}");
+        assert!(err.contains(key), "{err}");
+    }
+}
+
+#[test]
 fn a_home_that_cannot_be_written_and_a_second_owner_are_refused_by_name() {
     let blocker = tempfile::NamedTempFile::new().unwrap();
     let bad_home = blocker.path().join("home");

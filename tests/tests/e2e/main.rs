@@ -11,6 +11,8 @@ mod claude;
 mod foundation;
 mod hardening;
 mod pm;
+mod privacy;
 mod routing;
 mod runtime;
+mod scale;
 mod supervision;

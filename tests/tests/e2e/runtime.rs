@@ -59,7 +59,7 @@ fn a_normal_worker_completes_with_its_file_tokens_and_cost() {
         t["cost_usd"].as_f64().unwrap() > 0.0,
         "summed per task: {t}"
     );
-    // The agent got the task as one argument, its tags, and the hook settings.
+    // The agent got the task, its tags, and the hook settings.
     let start = &h.starts()[0];
     let args: Vec<&str> = start["args"]
         .as_array()
@@ -67,8 +67,13 @@ fn a_normal_worker_completes_with_its_file_tokens_and_cost() {
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    let p = args.iter().position(|a| *a == "-p").unwrap();
-    assert_eq!(args[p + 1], "implement the login endpoint FAKE:normal");
+    // The task reaches the agent on stdin, never in its argv.
+    assert!(args.contains(&"-p"));
+    assert!(
+        !args.iter().any(|a| a.contains("login endpoint")),
+        "{args:?}"
+    );
+    assert_eq!(start["prompt"], "implement the login endpoint FAKE:normal");
     assert!(args.contains(&"--settings") && args.contains(&"--append-system-prompt"));
     assert_eq!(start["env_worker"], w["id"]);
     assert_eq!(start["env_attempt"], "1");
@@ -126,6 +131,37 @@ fn a_crashing_worker_is_retried_with_resume_then_fails_with_the_reason() {
     );
     assert_eq!(session(&starts[2], "--resume"), Some(first));
     assert_eq!(starts[2]["env_attempt"], "3");
+    owner.stop();
+}
+
+#[test]
+fn a_first_crash_is_restarted_at_once_and_a_second_waits_for_the_backoff() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    // Ten minutes of backoff: within this test's limit a crashed worker
+    // runs again only if its first restart does not wait for it.
+    h.configure(serde_json::json!({
+        "restart": {"backoff_base_secs": 600, "backoff_max_secs": 600},
+        "agent": {"env": {"FAKE_AGENT_RESUME_MODE": "crash"}}
+    }));
+    let owner = h.start_owner();
+    let id = h.submit_in("fix the parser FAKE:crash", &h.workdir());
+    let mut worker = serde_json::Value::Null;
+    wait_until(LIMIT, "the resumed attempt to crash too", || {
+        worker = h.workers_of(&id).first().cloned().unwrap_or_default();
+        worker["state"] == "waiting" && worker["attempt"] == 2
+    });
+    let reason = worker["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("restart 2 of 2 in 600s"),
+        "the second restart backs off: {worker}"
+    );
+    assert_eq!(h.starts().len(), 2, "no third start during the backoff");
+    let journal = std::fs::read_to_string(h.file("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("restart 1 of 2 now"),
+        "the first restart was due at once: {journal}"
+    );
     owner.stop();
 }
 
@@ -321,13 +357,20 @@ fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
     }
     wait_until(LIMIT, "agent gone", || !pid_running(pid));
     let owner = h.start_owner();
-    wait_until(LIMIT, "settled", || {
-        h.workers_of(&id)[0]["state"] != "running"
-    });
-    let w = &h.workers_of(&id)[0];
+    // Settled as lost; its first restart is immediate, so the worker may
+    // already be running (or done) again: the journal says how attempt 1 ended.
+    let lost = || {
+        std::fs::read_to_string(h.file("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains(r#""kind":"attempt_ended""#) && l.contains(r#""attempt":1,"#))
+            .map(str::to_string)
+    };
+    wait_until(LIMIT, "attempt 1 settled", || lost().is_some());
+    let line = lost().unwrap_or_default();
     assert!(
-        w["reason"].as_str().unwrap().contains("no result line"),
-        "{w}"
+        line.contains(r#""kind":"lost""#) && line.contains("no result line"),
+        "{line}"
     );
     owner.stop();
 }

@@ -43,7 +43,7 @@ export const FIELDS: FieldDef[] = [
   { key: "pm.nudge_on_stall", group: "pm", label: "Nudge stalled workers", help: "Resume a stalled worker with a message.", kind: "bool", def: false },
   { key: "capacity.max_workers", group: "capacity", label: "Max workers", help: "Workers running at once.", kind: "int", def: 4 },
   { key: "agent.command", group: "agent", label: "Agent command", help: 'The argv prefix, as a JSON array, e.g. ["claude"] or ["/opt/claude/bin/claude"].', kind: "json-array", def: ["claude"] },
-  { key: "restart.backoff_base_secs", group: "restart", label: "Backoff base", help: "Restart backoff is base × 2^(n-1)…", kind: "int", def: 30, unit: "s" },
+  { key: "restart.backoff_base_secs", group: "restart", label: "Backoff base", help: "The first restart after a crash is immediate; later ones wait base × 2^(n-2), after an API error base × 2^(n-1)…", kind: "int", def: 30, unit: "s" },
   { key: "restart.backoff_max_secs", group: "restart", label: "Backoff max", help: "…capped at this.", kind: "int", def: 300, unit: "s" },
   { key: "restart.circuit_failures", group: "restart", label: "Circuit failures", help: "Failures of one expert within the window that pause it.", kind: "int", def: 5 },
   { key: "restart.circuit_window_secs", group: "restart", label: "Circuit window", help: "The window for counting failures.", kind: "int", def: 900, unit: "s" },

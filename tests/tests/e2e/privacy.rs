@@ -1,0 +1,86 @@
+//! What a task says stays with its owner: secrets are redacted in every
+//! output, the task text is in no process's argv, and text a person sends
+//! is checked the same way everywhere.
+
+use std::time::Duration;
+
+use crate::util::{text, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const KEY: &str = "sk-ant-api03-Zq8vN3kLmP2xR7tY9wB4cD6fG1hJ5sA0eU";
+
+/// Every process's argv, joined, for processes we can read.
+fn all_command_lines() -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&raw).replace('\0', " ")))
+        })
+        .collect()
+}
+
+#[test]
+fn no_output_shows_a_secret_and_no_argv_holds_the_task() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let task_text = format!("deploy with the key {KEY} quietly FAKE:hang");
+    let id = h.submit_in(&task_text, &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    for (pid, line) in all_command_lines() {
+        assert!(
+            !line.contains("quietly FAKE:hang") && !line.contains(KEY),
+            "process {pid} shows the task in its argv: {line}"
+        );
+    }
+    for args in [
+        vec!["tasks"],
+        vec!["tasks", "--json"],
+        vec!["workers"],
+        vec!["workers", "--json"],
+        vec!["status", "--json"],
+        vec!["logs", w.as_str()],
+    ] {
+        let out = h.cortex(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            !all.contains(KEY),
+            "`cortex {}` shows the key: {all}",
+            args.join(" ")
+        );
+    }
+    let shown = h.task(&id);
+    assert!(
+        shown["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("[redacted]") && d.contains("quietly")),
+        "{shown}"
+    );
+    // The agent itself got the whole task.
+    assert_eq!(h.starts()[0]["prompt"], task_text.as_str());
+    owner.stop();
+}
+
+#[test]
+fn text_a_person_sends_is_checked_the_same_way_everywhere() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let out = h.cortex(&["submit", "rename \u{202E}txt.exe files", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("U+202E"),
+        "{}",
+        text(&out.stdout)
+    );
+    let owner = h.start_owner();
+    let id = h.submit_in("long job FAKE:hang", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    for bad in ["go on \u{7}", "go on \u{2067}"] {
+        let out = h.cortex(&["nudge", &w, bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+    owner.stop();
+}
