@@ -505,9 +505,17 @@ pub struct Prepared {
     pub tightened: usize,
 }
 
-/// The files of the home's top level, and the folders, by what they must be.
+/// The files of the home (its top level and its expert profiles), and its
+/// folders, by what they must be.
 fn expected_layout(home: &Home) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let files = vec![
+    let profiles = fs::read_dir(home.experts_dir())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_else(|_| Vec::new());
+    let mut files = vec![
         home.config_file(),
         home.journal(),
         home.task_snapshot(),
@@ -520,6 +528,7 @@ fn expected_layout(home: &Home) -> (Vec<PathBuf>, Vec<PathBuf>) {
         home.pm_activity(),
         home.router_examples(),
     ];
+    files.extend(profiles);
     let dirs = vec![
         home.experts_dir(),
         home.inbox(),

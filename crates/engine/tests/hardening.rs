@@ -137,6 +137,9 @@ fn folders_in_place_of_files_are_moved_aside_and_the_engine_starts() {
         fs::write(p.join("inside"), "x").unwrap();
     }
     fs::write(home.worker_snapshot(), [0xde, 0xad, 0xbe, 0xef, 0, 1, 2]).unwrap();
+    let profile = home.experts_dir().join("security.json");
+    fs::remove_file(&profile).unwrap();
+    fs::create_dir(&profile).unwrap();
 
     let engine = Engine::open(&home, OwnerKind::Cli).unwrap();
     let report = engine.load_report().clone();
@@ -148,9 +151,11 @@ fn folders_in_place_of_files_are_moved_aside_and_the_engine_starts() {
         "cortex.lock",
         "config.json",
         "worker-pool.json",
+        "experts-security.json",
     ] {
         assert!(what.contains(name), "{name} in {what:?}");
     }
+    assert!(profile.is_file(), "the shipped profile is back");
     assert_eq!(stored(&home), ids);
     assert!(home.task_snapshot().is_file() && home.config_file().is_file());
     let names = quarantine_names(&home);
