@@ -13,6 +13,8 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use tracing::warn;
+
 /// Mode of every file the engine creates in the home.
 pub const FILE_MODE: u32 = 0o600;
 /// Mode of every folder the engine creates in the home.
@@ -54,10 +56,12 @@ fn too_open(path: &Path) -> bool {
 }
 
 /// Takes group and other bits away from everything in the home, unless its
-/// root is private already. Returns how many entries changed.
-pub fn tighten_home(root: &Path) -> std::io::Result<usize> {
+/// root is private already. Returns how many entries changed. An entry that
+/// cannot be changed (another user's file) is named in the log and left as
+/// it is: permissions never stop the engine.
+pub fn tighten_home(root: &Path) -> usize {
     if !too_open(root) {
-        return Ok(0);
+        return 0;
     }
     let mut changed = 0;
     let worktrees = root.join("worktrees");
@@ -74,30 +78,40 @@ pub fn tighten_home(root: &Path) -> std::io::Result<usize> {
                 continue; // chmod would change the target, which is not ours
             }
             let path = entry.path();
-            changed += usize::from(restrict(&path)?);
+            changed += usize::from(restrict(&path));
             if kind.is_dir() && path != worktrees {
                 stack.push(path);
             }
         }
     }
-    let mode = fs::metadata(root)?.permissions().mode() & 0o7777;
-    fs::set_permissions(root, Permissions::from_mode(mode & 0o700))?;
-    Ok(changed + 1)
+    // The root last, through a symlink if it is one, so an interrupted walk
+    // is repeated on the next start.
+    let root_mode = fs::metadata(root).map(|m| m.permissions().mode() & 0o7777);
+    match root_mode.and_then(|m| fs::set_permissions(root, Permissions::from_mode(m & 0o700))) {
+        Ok(()) => changed + 1,
+        Err(e) => {
+            warn!(path = %root.display(), "cannot make the home private: {e}");
+            changed
+        }
+    }
 }
 
 /// Removes group and other bits from one entry; true if it changed.
-fn restrict(path: &Path) -> std::io::Result<bool> {
+fn restrict(path: &Path) -> bool {
     let Ok(meta) = fs::symlink_metadata(path) else {
-        return Ok(false); // gone meanwhile
+        return false; // gone meanwhile
     };
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 == 0 {
-        return Ok(false);
+        return false;
     }
     match fs::set_permissions(path, Permissions::from_mode(mode & 0o700)) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            warn!(path = %path.display(), "cannot make private: {e}");
+            false
+        }
     }
 }
 
@@ -115,7 +129,7 @@ pub fn prepare_daily_log(dir: &Path, prefix: &str, suffix: &str) {
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
             if e.file_type().is_ok_and(|t| t.is_file()) {
-                let _ = restrict(&e.path());
+                restrict(&e.path());
             }
         }
     }
@@ -161,17 +175,13 @@ mod tests {
         ] {
             open(&root.join(p), m);
         }
-        assert!(tighten_home(&root).unwrap() >= 6);
+        assert!(tighten_home(&root) >= 6);
         assert_eq!(mode(&root), 0o700);
         assert_eq!(mode(&root.join("workers/w-1/attempt-1")), 0o700);
         assert_eq!(mode(&root.join("journal.jsonl")), 0o600);
         assert_eq!(mode(&root.join("workers/w-1/attempt-1/meta.json")), 0o600);
         assert_eq!(mode(&root.join("worktrees")), 0o700);
         assert_eq!(mode(&root.join("worktrees/t-1/code.rs")), 0o644);
-        assert_eq!(
-            tighten_home(&root).unwrap(),
-            0,
-            "a private home is not walked"
-        );
+        assert_eq!(tighten_home(&root), 0, "a private home is not walked");
     }
 }

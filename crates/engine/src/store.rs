@@ -604,8 +604,7 @@ pub fn prepare_home(home: &Home) -> Result<Prepared, EngineError> {
     if missing || !out.quarantined.is_empty() || !home.is_initialized() {
         home.init()?;
     }
-    out.tightened = crate::files::tighten_home(home.root())
-        .map_err(|e| EngineError::io("cannot restrict the permissions of", home.root(), e))?;
+    out.tightened = crate::files::tighten_home(home.root());
     if out.tightened > 0 {
         warn!(
             home = %home.root().display(),
