@@ -188,6 +188,8 @@ def main():
         cfg["agent"]["command"] = [f"{BIN}/fake-agent"]
         cfg["capacity"]["max_workers"] = a.workers
         cfg["on_quit"] = "stop"
+        # Generated prompts may route with low confidence: start them anyway.
+        cfg.setdefault("routing", {})["confirm_low_confidence"] = False
         json.dump(cfg, open(cfg_path, "w"))
         for e in os.listdir(os.path.join(home, "experts")):
             p = os.path.join(home, "experts", e)

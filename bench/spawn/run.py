@@ -407,6 +407,8 @@ class Cortex(System):
         agent["command"] = [str(FAKE), "--bench-tag", self.tag]
         agent["env"] = {"FAKE_AGENT_MODE": "slow"}
         cfg["on_quit"] = "stop"
+        # Generated prompts may route with low confidence: start them anyway.
+        cfg.setdefault("routing", {})["confirm_low_confidence"] = False
         cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
         for f in sorted((self.home / "experts").glob("*.json")):
             e = json.loads(f.read_text())

@@ -125,7 +125,11 @@ pub fn nudge_worker(
 }
 
 #[tauri::command(async)]
-pub fn reroute_task(state: State<'_, AppState>, task_id: String, expert: String) -> Reply<TaskDto> {
+pub fn reroute_task(
+    state: State<'_, AppState>,
+    task_id: String,
+    expert: String,
+) -> Reply<cortex_engine::RerouteAck> {
     Ok(engine(&state)?.reroute(&task_id, &expert)?)
 }
 

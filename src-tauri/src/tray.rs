@@ -77,6 +77,18 @@ pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
     }
 }
 
+/// The experts paused by their circuit breaker, for the tooltip.
+pub fn paused_line(paused: &[cortex_engine::pm::PausedExpert]) -> Option<String> {
+    if paused.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = paused
+        .iter()
+        .map(|p| format!("{} until {} UTC", p.expert, p.until.format("%H:%M")))
+        .collect();
+    Some(format!("paused by circuit breaker: {}", names.join(", ")))
+}
+
 /// A round icon of one colour, drawn here so no image file is needed.
 fn icon(level: Level) -> Image<'static> {
     const SIZE: u32 = 32;
@@ -170,6 +182,13 @@ fn on_menu(app: &AppHandle, id: &str) {
         other => {
             if let Some(worker) = other.strip_prefix("worker:") {
                 crate::show_main(app, Some(worker));
+            } else if let Some(expert) = other.strip_prefix("circuit:") {
+                if let Ok(engine) = &app.state::<crate::AppState>().engine {
+                    if let Err(e) = engine.close_circuit(expert) {
+                        tracing::warn!("cannot close the circuit breaker of {expert}: {e}");
+                    }
+                    rebuild(app, engine);
+                }
             }
         }
     }
@@ -219,8 +238,9 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     let counts = counts_line(&overview.health);
     // Most events (a worker printed a line) change nothing the tray shows:
     // skip rebuilding the native menu then.
+    let paused_experts = paused_line(&overview.paused_experts);
     let signature = format!(
-        "{lvl:?}|{counts}|{running}|{}|{}",
+        "{lvl:?}|{counts}|{running}|{}|{paused_experts:?}|{}",
         overview.paused,
         needing
             .iter()
@@ -262,6 +282,23 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
                 )?)?;
             }
         }
+        if !overview.paused_experts.is_empty() {
+            menu.append(&PredefinedMenuItem::separator(app)?)?;
+            for p in &overview.paused_experts {
+                let label = format!(
+                    "⏸ {} paused by its circuit breaker until {} UTC · close it",
+                    p.expert,
+                    p.until.format("%H:%M")
+                );
+                menu.append(&MenuItem::with_id(
+                    app,
+                    format!("circuit:{}", p.expert),
+                    label,
+                    true,
+                    None::<&str>,
+                )?)?;
+            }
+        }
         menu.append(&PredefinedMenuItem::separator(app)?)?;
         let (id, label) = if overview.paused {
             ("resume", "Resume spawning")
@@ -292,7 +329,11 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
         Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
     }
     let _ = s.tray.set_icon(Some(icon(lvl)));
-    let _ = s.tray.set_tooltip(Some(format!("Cortex: {counts}")));
+    let tooltip = match &paused_experts {
+        Some(p) => format!("Cortex: {counts}\n{p}"),
+        None => format!("Cortex: {counts}"),
+    };
+    let _ = s.tray.set_tooltip(Some(tooltip));
     let t = title(&overview.health, running);
     let _ = s.tray.set_title(if t.is_empty() { None } else { Some(t) });
 }
@@ -331,5 +372,17 @@ mod tests {
         assert_eq!(title(&BTreeMap::new(), 0), "");
         assert_eq!(counts_line(&h), "2 healthy, 1 stalled");
         assert_eq!(counts_line(&BTreeMap::new()), "no workers running");
+    }
+
+    #[test]
+    fn paused_experts_are_named_with_their_time() {
+        assert_eq!(paused_line(&[]), None);
+        let p: cortex_engine::pm::PausedExpert =
+            serde_json::from_str(r#"{"expert":"development","until":"2023-11-14T22:13:20Z"}"#)
+                .unwrap();
+        assert_eq!(
+            paused_line(&[p]).as_deref(),
+            Some("paused by circuit breaker: development until 22:13 UTC")
+        );
     }
 }

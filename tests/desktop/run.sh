@@ -40,6 +40,8 @@ p = f"{home}/config.json"; c = json.load(open(p))
 c["agent"]["command"] = [fake]
 c["pm"].update({"startup_budget_secs": 10, "late_after_secs": 1, "stalled_after_secs": 2, "zombie_after_secs": 60, "tick_millis": 200, "kill_grace_secs": 1})
 c["notifications"]["coalesce_window_millis"] = 200
+# The test's short texts would otherwise wait for a person's confirmation.
+c["routing"]["confirm_low_confidence"] = False
 json.dump(c, open(p, "w"), indent=2)
 PY
 mkdir -p "$WORK/work"

@@ -3,10 +3,10 @@
 // two in step.
 
 export type TaskStatus =
-  | "queued" | "routed" | "running" | "waiting" | "needs_attention"
+  | "queued" | "awaiting_confirmation" | "routed" | "running" | "waiting" | "needs_attention"
   | "completed" | "failed" | "cancelled";
 
-export type WorkerState = "starting" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+export type WorkerState = "starting" | "running" | "waiting" | "stopping" | "completed" | "failed" | "cancelled";
 
 export type Health = "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting";
 
@@ -82,6 +82,8 @@ export interface Status {
   /** Counts of live workers by PM health. */
   health: Record<string, number>;
   paused: boolean;
+  /** Experts paused by their circuit breaker, and until when. */
+  paused_experts?: { expert: string; until: string }[];
   success_rate: number | null;
   cost_today_usd: number;
   tokens_today: number;

@@ -45,6 +45,12 @@ pub enum Command {
     /// Correct a routing decision: EXPERT should have TASK. Teaches the learned
     /// layer, and moves the task if no worker has started on it.
     Reroute { task: String, expert: String },
+    /// Let a task held for confirmation (awaiting_confirmation) start: with
+    /// its routed experts, or with EXPERT (recorded as a correction).
+    Confirm {
+        task: String,
+        expert: Option<String>,
+    },
     /// List workers (newest first).
     Workers,
     /// A worker's transcript, readable: assistant text, tool calls, results, errors.
@@ -71,8 +77,11 @@ pub enum Command {
     Nudge { worker: String, text: String },
     /// Stop starting new workers (running ones go on).
     Pause,
-    /// Start new workers again.
-    Resume,
+    /// Start new workers again; with EXPERT, close that expert's circuit breaker instead.
+    Resume {
+        /// An expert paused by its circuit breaker (see `cortex status`).
+        expert: Option<String>,
+    },
     /// Record a worker's check-in (used by the generated hooks; scripts may call it too).
     Heartbeat(HeartbeatArgs),
     /// Which agent binary will run and its version, the home, the PATH, notifications.
@@ -169,7 +178,7 @@ pub struct SubmitArgs {
     /// Folder the agent works in (default: the current folder).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-    /// Run the task in its own git worktree on branch cortex/<task>.
+    /// Run each expert's part in its own git worktree on branch cortex/<task>-<expert> (DIR must be a git repository).
     #[arg(long)]
     pub worktree: bool,
     /// Seconds to wait for the owning process to acknowledge.

@@ -63,6 +63,9 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::Cancel { task_id } => engine
             .cancel(task_id)
             .map(|t| serde_json::to_value(t).unwrap_or_default()),
+        InboxOp::Confirm { task_id, expert } => engine
+            .confirm(task_id, expert.as_deref())
+            .map(|t| serde_json::to_value(t).unwrap_or_default()),
         InboxOp::Reroute { task_id, expert } => engine
             .reroute(task_id, expert)
             .map(|t| serde_json::to_value(t).unwrap_or_default()),
@@ -81,6 +84,9 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::SetPaused { paused } => engine
             .set_spawning_paused(*paused)
             .map(|()| serde_json::json!({"paused": paused})),
+        InboxOp::CloseCircuit { expert } => engine
+            .close_circuit(expert)
+            .map(|a| serde_json::to_value(a).unwrap_or_default()),
         InboxOp::ResetLearning => engine
             .reset_learning()
             .map(|moved| serde_json::json!({"reset": true, "moved_to": moved})),

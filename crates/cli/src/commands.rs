@@ -24,7 +24,22 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Status => status(home, json),
         Command::Tasks => tasks(home, json),
         Command::Cancel { task } => cancel(home, &task, json),
-        Command::Reroute { task, expert } => reroute(home, &task, &expert, json),
+        Command::Reroute { task, expert } => reroute(
+            home,
+            InboxOp::Reroute {
+                task_id: task,
+                expert,
+            },
+            json,
+        ),
+        Command::Confirm { task, expert } => reroute(
+            home,
+            InboxOp::Confirm {
+                task_id: task,
+                expert,
+            },
+            json,
+        ),
         Command::Config(ConfigCommand::Check) => config_check(home, json),
         Command::Run => run(home, json),
         Command::Route(a) => crate::routing_cmds::route(home, a, json),
@@ -59,9 +74,12 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Pause => {
             crate::worker_cmds::control(home, InboxOp::SetPaused { paused: true }, json)
         }
-        Command::Resume => {
+        Command::Resume { expert: None } => {
             crate::worker_cmds::control(home, InboxOp::SetPaused { paused: false }, json)
         }
+        Command::Resume {
+            expert: Some(expert),
+        } => crate::worker_cmds::control(home, InboxOp::CloseCircuit { expert }, json),
         Command::Heartbeat(a) => crate::worker_cmds::heartbeat(home, a),
         Command::Doctor => doctor(home, json),
         Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
@@ -157,10 +175,21 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     })?;
     if json {
         print_json(&ack);
+    } else if let (Some(from), Some(to)) = (ack.priority_raised_from, ack.priority) {
+        println!(
+            "{} (already submitted, {}; priority raised from {from} to {to})",
+            ack.task_id, ack.status
+        );
     } else if ack.deduplicated {
         println!("{} (already submitted, {})", ack.task_id, ack.status);
     } else {
         println!("{}", ack.task_id);
+        if ack.status == cortex_core::task::TaskStatus::AwaitingConfirmation {
+            eprintln!(
+                "cortex: the routing is unsure, so the task waits for a person: `cortex confirm {0} [EXPERT]` or `cortex reroute {0} EXPERT` lets it start (`cortex tasks` says why)",
+                ack.task_id
+            );
+        }
     }
     Ok(())
 }
@@ -198,26 +227,17 @@ fn cancel(home: &Home, task: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn reroute(home: &Home, task: &str, expert: &str, json: bool) -> Result<()> {
+/// `reroute` and `confirm`: both answer with the task and what happened.
+fn reroute(home: &Home, op: InboxOp, json: bool) -> Result<()> {
     require_initialized(home)?;
-    let op = InboxOp::Reroute {
-        task_id: task.to_string(),
-        expert: expert.to_string(),
-    };
     let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
-    let t: TaskDto = serde_json::from_value(value).map_err(|e| {
+    let ack: cortex_engine::RerouteAck = serde_json::from_value(value).map_err(|e| {
         Failure::runtime("protocol", format!("unexpected answer from the owner: {e}"))
     })?;
     if json {
-        print_json(&t);
-    } else if t.expert.as_deref() == Some(expert) {
-        println!("{} now goes to {expert}; the correction was recorded", t.id);
+        print_json(&ack);
     } else {
-        println!(
-            "correction recorded for the learned layer; {} already has a worker ({}), so it was not moved: restart it to apply",
-            t.id,
-            t.expert.as_deref().unwrap_or("none")
-        );
+        println!("{}", ack.message);
     }
     Ok(())
 }
@@ -244,6 +264,14 @@ fn status(home: &Home, json: bool) -> Result<()> {
     if !h.is_empty() {
         println!("health:  {h}");
     }
+    for p in &s.paused_experts {
+        println!(
+            "paused:  {} by its circuit breaker until {} (`cortex resume {}` closes it)",
+            p.expert,
+            p.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            p.expert
+        );
+    }
     Ok(())
 }
 
@@ -265,12 +293,21 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
             .collect::<String>()
             .replace('\n', " ");
         println!(
-            "{}  {:<15} {:<8} {}",
+            "{}  {:<21} {:<8} {}",
             t.id,
             t.status.as_str(),
             t.priority,
             text
         );
+        // Why a task is held or ended badly, on its own line.
+        if let Some(reason) = t.reason.as_deref().filter(|_| {
+            !matches!(
+                t.status,
+                cortex_core::task::TaskStatus::Completed | cortex_core::task::TaskStatus::Running
+            )
+        }) {
+            println!("    {}: {}", t.status, reason.lines().next().unwrap_or(""));
+        }
     }
     Ok(())
 }
@@ -481,8 +518,10 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
                 who(alert),
                 alert.message
             );
+            // Each member with its own severity: a 50% time warning in a
+            // summary with a failure is still only information.
             for a in &alert.summarized {
-                println!("  - {}{}", who(a), a.message);
+                println!("  - [{:?}] {}{}", a.severity, who(a), a.message);
             }
         }
         E::WorkerUpdated { worker } => {

@@ -125,9 +125,20 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
     {
         parse_worker(worker_id)?;
     }
+    let is_kill = matches!(op, InboxOp::Kill { .. });
     let value = answered(client::execute(home, op, Duration::from_secs(60))?)?;
+    if is_kill {
+        return kill_answered(home, &value, json);
+    }
     if json {
         print_json(&value);
+    } else if let Some(was_open) = value.get("was_open").and_then(serde_json::Value::as_bool) {
+        let expert = value["expert"].as_str().unwrap_or("the expert");
+        if was_open {
+            println!("circuit breaker of {expert} closed: its tasks start again");
+        } else {
+            println!("{expert} was not paused by its circuit breaker: nothing changed");
+        }
     } else if let Some(paused) = value.get("paused").and_then(serde_json::Value::as_bool) {
         println!(
             "{}",
@@ -141,6 +152,53 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
         println!("{} {verb}", value["id"].as_str().unwrap_or("worker"));
     }
     Ok(())
+}
+
+/// `kill` answers as the stop begins (`stopping`: SIGTERM sent, SIGKILL
+/// after the grace period), then waits for the end and answers again with
+/// the final state. With `--json`, one line each.
+fn kill_answered(home: &Home, value: &serde_json::Value, json: bool) -> Result<()> {
+    let show = |w: &serde_json::Value| {
+        if json {
+            println!("{w}");
+        } else {
+            let id = w["id"].as_str().unwrap_or("worker");
+            match w["state"].as_str().unwrap_or("") {
+                "stopping" => println!(
+                    "{id} stopping (SIGTERM sent to its processes, SIGKILL after the grace period)"
+                ),
+                state => println!("{id} {state}"),
+            }
+        }
+    };
+    show(value);
+    if value["state"] != "stopping" {
+        return Ok(());
+    }
+    let id = value["id"].as_str().unwrap_or_default().to_string();
+    let grace = home
+        .load_settings()
+        .map_or(5, |(c, _)| c.pm.kill_grace_secs);
+    let deadline = std::time::Instant::now() + Duration::from_secs(grace + 10);
+    loop {
+        let now = view::workers(home)?
+            .into_iter()
+            .find(|w| w.id.as_str() == id);
+        match now {
+            Some(w) if w.state.is_terminal() => {
+                show(&serde_json::to_value(&w).unwrap_or_default());
+                return Ok(());
+            }
+            None => return Ok(()),
+            Some(_) if std::time::Instant::now() >= deadline => {
+                return Err(Failure::runtime(
+                    "still_stopping",
+                    format!("{id} has not ended yet; `cortex workers` shows when it has"),
+                ));
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {

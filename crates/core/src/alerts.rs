@@ -83,18 +83,21 @@ impl Coalescer {
                     0 => Vec::new(),
                     1 => held,
                     n => {
-                        let severity = held
+                        // The summary is as severe as its worst member, and
+                        // of that member's kind, so the two always agree.
+                        let worst = held
                             .iter()
-                            .map(|a| a.severity)
-                            .max_by_key(|s| *s as u8)
-                            .unwrap_or(Severity::Warning);
+                            .rev()
+                            .max_by_key(|a| a.severity as u8)
+                            .map_or((Severity::Warning, held[0].kind), |a| (a.severity, a.kind));
+                        let (severity, kind) = worst;
                         let mut kinds: Vec<&str> = held.iter().map(|a| a.kind.label()).collect();
                         kinds.sort();
                         kinds.dedup();
                         vec![Alert {
                             at: now,
                             severity,
-                            kind: held[0].kind,
+                            kind,
                             worker_id: None,
                             task_id: None,
                             attempt: None,
@@ -192,6 +195,23 @@ mod tests {
             out[0].message,
             "3 more workers need attention (circuit breaker, time limit near, timed out)"
         );
+    }
+
+    #[test]
+    fn a_summary_takes_the_severity_and_kind_of_its_worst_member() {
+        let mut c = Coalescer::new(1000);
+        c.push(alert(1, AlertKind::Zombie), t(0));
+        let mut half = alert(2, AlertKind::TimeoutWarning);
+        half.severity = Severity::Info;
+        c.push(half, t(10));
+        c.push(alert(3, AlertKind::Stalled), t(20));
+        let out = c.flush(t(1000));
+        assert_eq!(
+            (out[0].severity, out[0].kind),
+            (Severity::Warning, AlertKind::Stalled),
+            "a 50% time warning does not name the summary"
+        );
+        assert_eq!(out[0].summarized[0].severity, Severity::Info);
     }
 
     #[test]

@@ -131,6 +131,13 @@ pub struct RoutingConfig {
     pub fallback_expert: String,
     #[serde(default)]
     pub learning: LearningConfig,
+    /// Hold a task whose routing is flagged for a person
+    /// (`awaiting_confirmation`) until `cortex confirm` or a reroute.
+    #[serde(default = "d_confirm")]
+    pub confirm_low_confidence: bool,
+}
+fn d_confirm() -> bool {
+    true
 }
 fn d_single() -> f64 {
     0.80
@@ -152,6 +159,7 @@ impl Default for RoutingConfig {
             min_activation: d_min(),
             fallback_expert: d_fallback(),
             learning: LearningConfig::default(),
+            confirm_low_confidence: d_confirm(),
         }
     }
 }

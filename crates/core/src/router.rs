@@ -887,6 +887,36 @@ impl Router {
                 }
             }
         }
+        // A tie for the top is said, with what broke it: the choice is not
+        // the scores' but the rule's.
+        if top_score > 0.0 && strategy != Strategy::MultiExpertParallel {
+            let tied: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&i| (final_scores[i] - top_score).abs() < 1e-9)
+                .collect();
+            if tied.len() > 1 {
+                explanation.push_str("; tie between ");
+                for (k, &i) in tied.iter().enumerate() {
+                    if k > 0 {
+                        explanation.push_str(if k + 1 == tied.len() { " and " } else { ", " });
+                    }
+                    explanation.push_str(&self.names[i]);
+                }
+                explanation.push_str(" at ");
+                push_2dp(&mut explanation, top_score);
+                explanation.push_str(": ");
+                explanation.push_str(&self.names[primary]);
+                let second = tied[1];
+                explanation.push_str(if hits.counts[primary][0] > hits.counts[second][0] {
+                    " has more activation keywords"
+                } else if primary == self.fallback {
+                    " is the fallback expert"
+                } else {
+                    " comes first by name order"
+                });
+            }
+        }
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
             let best = (0..p.len())
                 .max_by(|&a, &b| p[a].total_cmp(&p[b]))
@@ -977,6 +1007,29 @@ mod tests {
         ])
         .unwrap();
         Router::new(&RoutingConfig::default(), &set)
+    }
+
+    #[test]
+    fn a_tie_for_the_top_is_stated_with_what_broke_it() {
+        let r = router();
+        let d = r.route("fix the pipeline", None, None);
+        assert_eq!(d.strategy, Strategy::SingleExpertLowConfidence);
+        assert!(
+            d.explanation.contains(
+                "tie between development and cicd at 0.25: development is the fallback expert"
+            ),
+            "{}",
+            d.explanation
+        );
+        let d = r.route("refactor the security audit, fix it", None, None);
+        assert!(
+            d.explanation
+                .contains("tie between development and security at 0.50"),
+            "{}",
+            d.explanation
+        );
+        let d = r.route("fix the api endpoint", None, None);
+        assert!(!d.explanation.contains("tie"), "{}", d.explanation);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub fn after_attempt(
             reason,
         },
         None if outcome.kind == OutcomeKind::Success => Next::Complete,
+        None if outcome.kind == OutcomeKind::NeedsInput => Next::End {
+            status: WorkerStatus::NeedsInput,
+            reason,
+        },
         None if outcome.kind.is_transient() && restarts_used < max_restarts => {
             Next::RestartAfterBackoff {
                 reason,

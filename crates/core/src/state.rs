@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::id::{RequestId, TaskId, WorkerId};
 use crate::input::ValidSubmission;
 use crate::stream::Outcome;
-use crate::task::{fingerprint, Assignment, AssignmentStatus, RoutingSummary, Task, TaskStatus};
+use crate::task::{
+    fingerprint, Assignment, AssignmentStatus, Priority, RoutingSummary, Task, TaskStatus,
+};
 use crate::worker::{Attempt, StopIntent, Worker, WorkerStatus};
 use crate::SCHEMA_VERSION;
 
@@ -74,6 +76,37 @@ pub enum Event {
         worker_id: WorkerId,
         secs: u64,
     },
+    /// The check of a successful attempt started (`round` counts every
+    /// check of the worker).
+    VerifyStarted {
+        worker_id: WorkerId,
+        attempt: u32,
+        round: u32,
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_ticks: Option<u64>,
+    },
+    /// The check ended; what follows (completed, a resumed attempt, needs
+    /// attention) is journaled next.
+    VerifyEnded {
+        worker_id: WorkerId,
+        round: u32,
+        passed: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_tail: Option<String>,
+        reason: String,
+    },
+    /// A person answered an ended worker (`cortex reply`): it and its task
+    /// are live again, and its next attempt resumes the conversation with
+    /// the text.
+    WorkerReplied {
+        worker_id: WorkerId,
+        text: String,
+    },
     /// A stop was asked for (a person's kill, restart or nudge, or a PM
     /// kill): journaled before it is acknowledged or carried out.
     StopRequested {
@@ -82,6 +115,11 @@ pub enum Event {
     },
     SpawningPaused {
         paused: bool,
+    },
+    /// A duplicate submission asked for a more urgent priority.
+    TaskPriorityChanged {
+        task_id: TaskId,
+        priority: Priority,
     },
 }
 
@@ -196,7 +234,10 @@ impl State {
                 };
                 t.status = *status;
                 t.updated_at = rec.at;
-                if reason.is_some() {
+                // A live status says why it is so, or nothing (a task let
+                // go again has no reason left); an end keeps the last reason
+                // unless it gives its own.
+                if reason.is_some() || !status.is_terminal() {
                     t.reason.clone_from(reason);
                 }
                 if status.is_terminal() {
@@ -244,8 +285,12 @@ impl State {
                     a.worker_id = Some(worker.id.clone());
                     a.status = AssignmentStatus::Running;
                 }
-                if matches!(t.status, TaskStatus::Queued | TaskStatus::Routed) {
+                if matches!(
+                    t.status,
+                    TaskStatus::Queued | TaskStatus::Routed | TaskStatus::Waiting
+                ) {
                     t.status = TaskStatus::Running;
+                    t.reason = None;
                     t.updated_at = rec.at;
                 }
                 self.workers.insert(worker.id.clone(), (**worker).clone());
@@ -278,6 +323,7 @@ impl State {
                 w.status = WorkerStatus::Running;
                 w.not_before = None;
                 w.stop = None;
+                w.next_prompt = None;
             }
             Event::AttemptEnded {
                 worker_id,
@@ -344,11 +390,63 @@ impl State {
                 Some(w) => w.extended_secs = w.extended_secs.saturating_add(*secs),
                 None => self.ignored_events += 1,
             },
+            Event::VerifyStarted {
+                worker_id,
+                round,
+                command,
+                pid,
+                start_ticks,
+                ..
+            } => match self.workers.get_mut(worker_id) {
+                Some(w) => {
+                    w.verification = Some(crate::worker::Verification {
+                        command: command.clone(),
+                        rounds: *round,
+                        passed: None,
+                        exit_code: None,
+                        output_tail: None,
+                        reason: None,
+                        pid: *pid,
+                        start_ticks: *start_ticks,
+                    });
+                }
+                None => self.ignored_events += 1,
+            },
+            Event::VerifyEnded {
+                worker_id,
+                round,
+                passed,
+                exit_code,
+                output_tail,
+                reason,
+            } => match self
+                .workers
+                .get_mut(worker_id)
+                .and_then(|w| w.verification.as_mut())
+            {
+                Some(v) if v.rounds == *round => {
+                    v.passed = Some(*passed);
+                    v.exit_code = *exit_code;
+                    v.output_tail.clone_from(output_tail);
+                    v.reason = Some(reason.clone());
+                    v.pid = None;
+                    v.start_ticks = None;
+                }
+                _ => self.ignored_events += 1,
+            },
+            Event::WorkerReplied { worker_id, text } => self.reopen(worker_id, text, rec.at),
             Event::StopRequested { worker_id, intent } => match self.workers.get_mut(worker_id) {
                 Some(w) if !w.status.is_terminal() => w.stop = Some(intent.clone()),
                 _ => self.ignored_events += 1,
             },
             Event::SpawningPaused { paused } => self.spawning_paused = *paused,
+            Event::TaskPriorityChanged { task_id, priority } => match self.tasks.get_mut(task_id) {
+                Some(t) => {
+                    t.priority = *priority;
+                    t.updated_at = rec.at;
+                }
+                None => self.ignored_events += 1,
+            },
         }
     }
 
@@ -379,6 +477,8 @@ impl State {
             a.status = match status {
                 WorkerStatus::Completed => AssignmentStatus::Completed,
                 WorkerStatus::Cancelled => AssignmentStatus::Cancelled,
+                WorkerStatus::NeedsInput => AssignmentStatus::NeedsInput,
+                WorkerStatus::NeedsAttention => AssignmentStatus::NeedsAttention,
                 _ => AssignmentStatus::Failed,
             };
         }
@@ -393,23 +493,97 @@ impl State {
             .assignments
             .iter()
             .any(|a| a.status == AssignmentStatus::Cancelled);
-        t.status = if all_done {
-            TaskStatus::Completed
+        let any = |st: AssignmentStatus| t.assignments.iter().any(|a| a.status == st);
+        let (status, decided_by) = if all_done {
+            (TaskStatus::Completed, AssignmentStatus::Completed)
+        } else if any(AssignmentStatus::Failed) {
+            (TaskStatus::Failed, AssignmentStatus::Failed)
+        } else if any(AssignmentStatus::NeedsAttention) {
+            (TaskStatus::NeedsAttention, AssignmentStatus::NeedsAttention)
+        } else if any(AssignmentStatus::NeedsInput) {
+            (TaskStatus::NeedsInput, AssignmentStatus::NeedsInput)
         } else if any_cancelled
             && !t
                 .assignments
                 .iter()
                 .any(|a| a.status == AssignmentStatus::Failed)
         {
-            TaskStatus::Cancelled
+            (TaskStatus::Cancelled, AssignmentStatus::Cancelled)
         } else {
-            TaskStatus::Failed
+            (TaskStatus::Failed, AssignmentStatus::Failed)
         };
-        t.reason = Some(reason.to_string());
+        t.status = status;
+        // The reason is the part that decided the end (the failed one, not
+        // whichever worker happened to end last), named when there are several.
+        let deciding: Vec<&Assignment> = t
+            .assignments
+            .iter()
+            .filter(|a| a.status == decided_by)
+            .collect();
+        let several = t.assignments.len() > 1;
+        let part_reason = |a: &Assignment| {
+            let why = a
+                .worker_id
+                .as_ref()
+                .and_then(|id| self.workers.get(id))
+                .and_then(|w| w.reason.clone())
+                .unwrap_or_else(|| {
+                    if a.status == AssignmentStatus::Cancelled {
+                        "cancelled".to_string()
+                    } else {
+                        "no worker took it".to_string()
+                    }
+                });
+            if several {
+                format!("{}: {why}", a.expert)
+            } else {
+                why
+            }
+        };
+        t.reason = Some(if status == TaskStatus::Completed {
+            reason.to_string()
+        } else {
+            deciding
+                .iter()
+                .map(|a| part_reason(a))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         t.updated_at = at;
-        if self.live_fingerprints.get(&t.fingerprint) == Some(&task_id) {
+        if status.is_terminal() && self.live_fingerprints.get(&t.fingerprint) == Some(&task_id) {
             self.live_fingerprints.remove(&t.fingerprint);
         }
+    }
+
+    /// A person answered an ended worker: it waits for its next attempt
+    /// (due now), and its part and its task are live again.
+    fn reopen(&mut self, worker_id: &WorkerId, text: &str, at: DateTime<Utc>) {
+        let Some(w) = self.workers.get_mut(worker_id) else {
+            self.ignored_events += 1;
+            return;
+        };
+        w.status = WorkerStatus::Waiting;
+        w.not_before = Some(at);
+        w.reason = Some("a person replied; resuming the conversation".into());
+        w.next_prompt = Some(text.to_string());
+        w.stop = None;
+        let task_id = w.task_id.clone();
+        let Some(t) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
+        if let Some(a) = t
+            .assignments
+            .iter_mut()
+            .find(|a| a.worker_id.as_ref() == Some(worker_id))
+        {
+            a.status = AssignmentStatus::Running;
+        }
+        t.status = TaskStatus::Running;
+        t.reason = None;
+        t.updated_at = at;
+        self.live_fingerprints
+            .entry(t.fingerprint.clone())
+            .or_insert_with(|| task_id.clone());
     }
 
     pub fn worker(&self, id: &WorkerId) -> Option<&Worker> {
@@ -425,7 +599,12 @@ impl State {
         let mut tasks: Vec<&Task> = self
             .tasks
             .values()
-            .filter(|t| matches!(t.status, TaskStatus::Routed | TaskStatus::Running))
+            .filter(|t| {
+                matches!(
+                    t.status,
+                    TaskStatus::Routed | TaskStatus::Running | TaskStatus::Waiting
+                )
+            })
             .collect();
         tasks.sort_by(|a, b| crate::task::queue_order(a, b));
         tasks
@@ -437,6 +616,14 @@ impl State {
                     .map(move |a| (t, a.expert.as_str()))
             })
             .collect()
+    }
+
+    /// The priority to raise a live task from when a duplicate submission
+    /// asks for a more urgent one (`None`: nothing to change). A priority
+    /// is never lowered this way, and an ended task keeps its own.
+    pub fn priority_raise(&self, id: &TaskId, wanted: Priority) -> Option<Priority> {
+        let t = self.tasks.get(id)?;
+        (!t.status.is_terminal() && wanted < t.priority).then_some(t.priority)
     }
 
     /// Decides whether a submission creates a task or is answered by one.
@@ -526,7 +713,6 @@ pub fn new_task(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::Priority;
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
@@ -649,6 +835,163 @@ mod tests {
         let unknown = Record { seq: 11, ..stale };
         s.apply(&unknown);
         assert_eq!((s.last_seq, s.ignored_events), (11, 1));
+    }
+
+    /// Applies an event as the next record.
+    fn push(state: &mut State, event: Event) {
+        let seq = state.last_seq + 1;
+        state.apply(&Record::new(seq, at(i64::try_from(seq).unwrap()), event));
+    }
+
+    fn routed(state: &mut State, experts: &[&str]) -> TaskId {
+        submit(state, 1, "audit and document", None, None);
+        let id = state.tasks().next().unwrap().id.clone();
+        push(
+            state,
+            Event::TaskRouted {
+                task_id: id.clone(),
+                routing: RoutingSummary {
+                    primary_expert: experts[0].into(),
+                    confidence: 0.9,
+                    strategy: crate::router::Strategy::MultiExpertParallel,
+                    method: crate::router::Method::Keywords,
+                    needs_confirmation: false,
+                    explanation: String::new(),
+                },
+                experts: experts.iter().map(|e| (*e).to_string()).collect(),
+            },
+        );
+        id
+    }
+
+    fn worker(state: &mut State, task: &TaskId, n: u8, expert: &str) -> WorkerId {
+        let id = WorkerId::new(u64::from(n), [n; 10]);
+        push(
+            state,
+            Event::WorkerCreated {
+                worker: Box::new(Worker::new(
+                    id.clone(),
+                    task.clone(),
+                    expert,
+                    "/w".into(),
+                    at(0),
+                )),
+            },
+        );
+        id
+    }
+
+    fn end(state: &mut State, w: &WorkerId, status: WorkerStatus, reason: &str) {
+        push(
+            state,
+            Event::WorkerEnded {
+                worker_id: w.clone(),
+                status,
+                reason: reason.into(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_failed_task_gives_the_reason_of_its_failed_part_not_of_the_last_to_end() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["security", "inventory"]);
+        let a = worker(&mut s, &id, 10, "security");
+        let b = worker(&mut s, &id, 11, "inventory");
+        end(&mut s, &a, WorkerStatus::Failed, "cannot lock ref");
+        end(&mut s, &b, WorkerStatus::Completed, "completed");
+        let t = s.task(&id).unwrap();
+        assert_eq!(t.status, TaskStatus::Failed);
+        assert_eq!(t.reason.as_deref(), Some("security: cannot lock ref"));
+    }
+
+    #[test]
+    fn a_single_part_keeps_its_own_reason_and_a_success_says_completed() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        let a = worker(&mut s, &id, 10, "development");
+        end(&mut s, &a, WorkerStatus::Failed, "crashed (exit 3)");
+        assert_eq!(
+            s.task(&id).unwrap().reason.as_deref(),
+            Some("crashed (exit 3)")
+        );
+        let mut s = State::default();
+        let id = routed(&mut s, &["security", "inventory"]);
+        let a = worker(&mut s, &id, 10, "security");
+        let b = worker(&mut s, &id, 11, "inventory");
+        end(&mut s, &b, WorkerStatus::Completed, "completed");
+        end(&mut s, &a, WorkerStatus::Completed, "completed");
+        let t = s.task(&id).unwrap();
+        assert_eq!(
+            (t.status, t.reason.as_deref()),
+            (TaskStatus::Completed, Some("completed"))
+        );
+    }
+
+    fn set_status(state: &mut State, id: &TaskId, status: TaskStatus, reason: Option<&str>) {
+        push(
+            state,
+            Event::TaskStatusChanged {
+                task_id: id.clone(),
+                status,
+                reason: reason.map(Into::into),
+            },
+        );
+    }
+
+    #[test]
+    fn a_held_task_is_not_scheduled_until_let_go_and_then_says_no_stale_reason() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        set_status(
+            &mut s,
+            &id,
+            TaskStatus::AwaitingConfirmation,
+            Some("unsure"),
+        );
+        assert!(s.pending_assignments().is_empty(), "held");
+        assert_eq!(s.task(&id).unwrap().reason.as_deref(), Some("unsure"));
+        set_status(&mut s, &id, TaskStatus::Routed, None);
+        assert_eq!(s.pending_assignments().len(), 1);
+        assert_eq!(s.task(&id).unwrap().reason, None);
+        // A task waiting on its expert's circuit breaker is still scheduled
+        // (the engine skips it while the expert is paused).
+        set_status(&mut s, &id, TaskStatus::Waiting, Some("paused"));
+        assert_eq!(s.pending_assignments().len(), 1);
+        worker(&mut s, &id, 10, "development");
+        let t = s.task(&id).unwrap();
+        assert_eq!((t.status, t.reason.as_deref()), (TaskStatus::Running, None));
+        assert_eq!(
+            serde_json::to_string(&TaskStatus::AwaitingConfirmation).unwrap(),
+            "\"awaiting_confirmation\""
+        );
+    }
+
+    #[test]
+    fn a_duplicate_raises_a_live_tasks_priority_but_never_lowers_it() {
+        let mut s = State::default();
+        submit(&mut s, 1, "fix login", None, None);
+        let id = s.tasks().next().unwrap().id.clone();
+        assert_eq!(s.priority_raise(&id, Priority::Low), None);
+        assert_eq!(s.priority_raise(&id, Priority::Medium), None);
+        assert_eq!(
+            s.priority_raise(&id, Priority::High),
+            Some(Priority::Medium)
+        );
+        push(
+            &mut s,
+            Event::TaskPriorityChanged {
+                task_id: id.clone(),
+                priority: Priority::High,
+            },
+        );
+        assert_eq!(s.task(&id).unwrap().priority, Priority::High);
+        finish(&mut s, &id, TaskStatus::Completed);
+        assert_eq!(
+            s.priority_raise(&id, Priority::Critical),
+            None,
+            "an ended task keeps its priority"
+        );
     }
 
     #[test]

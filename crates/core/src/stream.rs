@@ -54,6 +54,9 @@ pub struct ResultLine {
     pub errors: Vec<String>,
     /// `modelUsage` as given (model -> counts and cost).
     pub model_usage: serde_json::Value,
+    /// Tools the agent wanted and its permissions refused (`permission_denials`).
+    #[serde(default)]
+    pub denied_tools: Vec<String>,
 }
 
 /// Everything learned from one attempt's stream so far.
@@ -244,6 +247,15 @@ impl Progress {
                         })
                         .unwrap_or_default(),
                     model_usage: v.get("modelUsage").cloned().unwrap_or_default(),
+                    denied_tools: v
+                        .get("permission_denials")
+                        .and_then(|d| d.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|d| d.get("tool_name")?.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 };
                 self.tokens = Tokens {
                     input: r.tokens.input.max(self.tokens.input),
@@ -355,6 +367,10 @@ impl Progress {
 pub enum OutcomeKind {
     Success,
     ApiError,
+    /// The API refused the request itself (4xx other than 408, 409, 429):
+    /// the same request fails again, so it is not retried and does not
+    /// count against the expert's circuit breaker.
+    ClientError,
     RateLimited,
     MaxTurns,
     Budget,
@@ -365,6 +381,9 @@ pub enum OutcomeKind {
     SpawnFailed,
     /// The process vanished with no result line and no exit status.
     Lost,
+    /// The run ended but waits for a person: a tool was denied by its
+    /// permissions, or the agent's last words ask a question.
+    NeedsInput,
 }
 
 impl OutcomeKind {
@@ -372,6 +391,7 @@ impl OutcomeKind {
         match self {
             Self::Success => "success",
             Self::ApiError => "api_error",
+            Self::ClientError => "client_error",
             Self::RateLimited => "rate_limited",
             Self::MaxTurns => "max_turns",
             Self::Budget => "budget",
@@ -380,6 +400,7 @@ impl OutcomeKind {
             Self::Crashed => "crashed",
             Self::SpawnFailed => "spawn_failed",
             Self::Lost => "lost",
+            Self::NeedsInput => "needs_input",
         }
     }
 
@@ -390,6 +411,27 @@ impl OutcomeKind {
             Self::ApiError | Self::RateLimited | Self::Crashed | Self::Lost
         )
     }
+
+    /// A failure of the expert's runs (counted by its circuit breaker): not
+    /// a success, not a person's or a limit's stop, not the request's fault.
+    pub fn counts_against_expert(self) -> bool {
+        !matches!(
+            self,
+            Self::Success
+                | Self::Killed
+                | Self::Budget
+                | Self::TimedOut
+                | Self::ClientError
+                | Self::NeedsInput
+        )
+    }
+}
+
+/// A 4xx status that says the request itself is wrong: retrying it gives
+/// the same answer. 408 (timeout), 409 (conflict) and 429 (rate limit) are
+/// about the moment, not the request.
+pub fn is_client_error(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 409 | 429)
 }
 
 /// The settled end of an attempt.
@@ -492,7 +534,10 @@ pub fn classify(
     }
     let exit_ok = matches!(exit, Exit::Code(0) | Exit::Unknown);
     let (kind, reason) = match (&progress.result, exit) {
-        (Some(r), _) if !r.is_error && exit_ok => (OutcomeKind::Success, "completed".to_string()),
+        (Some(r), _) if !r.is_error && exit_ok => match needs_input(r) {
+            Some(why) => (OutcomeKind::NeedsInput, why),
+            None => (OutcomeKind::Success, "completed".to_string()),
+        },
         (Some(r), _) if r.is_error => match (r.subtype.as_str(), r.api_error_status) {
             ("error_max_turns", _) => (
                 OutcomeKind::MaxTurns,
@@ -500,6 +545,10 @@ pub fn classify(
             ),
             ("error_max_budget_usd", _) => (OutcomeKind::Budget, "reached its budget".into()),
             (_, Some(429)) => (OutcomeKind::RateLimited, "API rate limited (429)".into()),
+            (_, Some(s)) if is_client_error(s) => (
+                OutcomeKind::ClientError,
+                format!("API error {s}: the API refused the request itself; not retried"),
+            ),
             (_, Some(s)) => (OutcomeKind::ApiError, format!("API error {s}")),
             (sub, None) => (
                 OutcomeKind::Crashed,
@@ -532,6 +581,33 @@ pub fn classify(
     out.kind = kind;
     out.reason = reason;
     out
+}
+
+/// Why a run that ended without an error still waits for a person, if it
+/// does. The rule: a tool its permissions denied (`permission_denials`), or
+/// a final message whose last line is a question (ends with `?`), since an
+/// agent that finished says what it did, and one that needs an answer asks.
+pub fn needs_input(r: &ResultLine) -> Option<String> {
+    if !r.denied_tools.is_empty() {
+        let mut tools = r.denied_tools.clone();
+        tools.dedup();
+        return Some(format!(
+            "needs you: {} denied by its permissions (allow it for the expert, or reply)",
+            tools.join(", ")
+        ));
+    }
+    let last = r
+        .result
+        .as_deref()?
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())?;
+    last.ends_with('?').then(|| {
+        format!(
+            "needs you: the agent asks: {}",
+            crate::redact::redact(&last.chars().take(300).collect::<String>())
+        )
+    })
 }
 
 /// Settles an attempt of the generic driver, whose agents speak no result
@@ -693,6 +769,18 @@ mod tests {
                 "429",
             ),
             (
+                r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":400}"#,
+                Exit::Code(1),
+                OutcomeKind::ClientError,
+                "refused the request itself",
+            ),
+            (
+                r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":408}"#,
+                Exit::Code(1),
+                OutcomeKind::ApiError,
+                "API error 408",
+            ),
+            (
                 r#"{"type":"result","subtype":"error_max_turns","is_error":true}"#,
                 Exit::Code(1),
                 OutcomeKind::MaxTurns,
@@ -754,6 +842,32 @@ mod tests {
         assert_eq!(p.checkin_progress, Some(40.0));
         assert_eq!(p.last_checkin_at, Some(t(1)));
         assert!(matches!(p.activity, Activity::Working { .. }));
+    }
+
+    #[test]
+    fn a_denied_tool_or_a_closing_question_needs_a_person() {
+        // Lines from a real Claude Code run whose Bash call was denied.
+        let denied = fold(
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"Done: the tool ran (1 tool results seen).","permission_denials":[{"tool_name":"Bash","tool_use_id":"toolu_1","tool_input":{"command":"echo hello > out.txt"}}]}"#,
+        );
+        let o = classify(&denied, Exit::Code(0), None);
+        assert_eq!(o.kind, OutcomeKind::NeedsInput);
+        assert!(o.reason.contains("Bash denied"), "{}", o.reason);
+        let asks = fold(
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"I found two configs.\nWhich one should I migrate, prod or staging?\n"}"#,
+        );
+        let o = classify(&asks, Exit::Code(0), None);
+        assert_eq!(o.kind, OutcomeKind::NeedsInput);
+        assert!(o.reason.ends_with("prod or staging?"), "{}", o.reason);
+        let done = fold(
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"Should I? I did: migrated both.","permission_denials":[]}"#,
+        );
+        assert_eq!(
+            classify(&done, Exit::Code(0), None).kind,
+            OutcomeKind::Success
+        );
+        assert!(!OutcomeKind::NeedsInput.is_transient());
+        assert!(!OutcomeKind::NeedsInput.counts_against_expert());
     }
 
     #[test]
@@ -821,5 +935,8 @@ mod tests {
         let o = classify(&p, Exit::Code(1), None);
         assert_eq!(o.kind, OutcomeKind::ApiError);
         assert!(OutcomeKind::ApiError.is_transient() && !OutcomeKind::MaxTurns.is_transient());
+        assert!(!OutcomeKind::ClientError.is_transient());
+        assert!(!OutcomeKind::ClientError.counts_against_expert());
+        assert!(OutcomeKind::RateLimited.counts_against_expert());
     }
 }

@@ -54,8 +54,10 @@ impl FromStr for Priority {
     }
 }
 
-/// Where a task is in its life. `waiting` is a rate-limit pause with a resume
-/// time; `needs_attention` means the engine escalated it to a person.
+/// Where a task is in its life. `waiting` means its expert is paused (the
+/// reason says until when); `awaiting_confirmation` holds a low-confidence
+/// routing until a person confirms or reroutes it; `needs_attention` means
+/// the engine escalated it to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
@@ -64,18 +66,23 @@ pub enum TaskStatus {
     Running,
     Waiting,
     NeedsAttention,
+    /// A worker ended waiting for a person's answer (`cortex reply`).
+    NeedsInput,
     Completed,
     Failed,
     Cancelled,
+    AwaitingConfirmation,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 8] = [
+    pub const ALL: [TaskStatus; 10] = [
         Self::Queued,
+        Self::AwaitingConfirmation,
         Self::Routed,
         Self::Running,
         Self::Waiting,
         Self::NeedsAttention,
+        Self::NeedsInput,
         Self::Completed,
         Self::Failed,
         Self::Cancelled,
@@ -93,6 +100,8 @@ impl TaskStatus {
             Self::Running => "running",
             Self::Waiting => "waiting",
             Self::NeedsAttention => "needs_attention",
+            Self::NeedsInput => "needs_input",
+            Self::AwaitingConfirmation => "awaiting_confirmation",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
@@ -164,11 +173,20 @@ pub enum AssignmentStatus {
     Completed,
     Failed,
     Cancelled,
+    NeedsInput,
+    NeedsAttention,
 }
 
 impl AssignmentStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Completed
+                | Self::Failed
+                | Self::Cancelled
+                | Self::NeedsInput
+                | Self::NeedsAttention
+        )
     }
 }
 

@@ -17,20 +17,39 @@ pub enum WorkerStatus {
     Completed,
     Failed,
     Cancelled,
+    /// Ended waiting for a person's answer: a tool was denied, or the agent
+    /// asked a question instead of finishing. `cortex reply` continues it.
+    NeedsInput,
+    /// Ended with work a person must look at: its check kept failing.
+    NeedsAttention,
+    /// A stop was asked for and the process has not ended yet (SIGTERM
+    /// sent, SIGKILL after the grace period). Only answers and views say
+    /// it; the journal records the end once it happened.
+    Stopping,
 }
 
 impl WorkerStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Completed
+                | Self::Failed
+                | Self::Cancelled
+                | Self::NeedsInput
+                | Self::NeedsAttention
+        )
     }
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::NeedsInput => "needs_input",
+            Self::NeedsAttention => "needs_attention",
             Self::Starting => "starting",
             Self::Running => "running",
             Self::Waiting => "waiting",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Stopping => "stopping",
         }
     }
 }
@@ -100,6 +119,46 @@ pub struct Worker {
     /// restarted owner carries it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<StopIntent>,
+    /// The check of its work, once one ran or runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// A person's message for the next attempt (`cortex reply`), until that
+    /// attempt starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_prompt: Option<String>,
+}
+
+/// The check of a worker's work (`--verify`, the expert's `verify`, or
+/// `verify.command`): run after an attempt succeeds, in the worker's
+/// workdir, by `sh -c` as the person wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub command: String,
+    /// Checks started so far (every attempt's).
+    pub rounds: u32,
+    /// None while the latest check runs (or never finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The end of the latest check's output (redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tail: Option<String>,
+    /// Why the latest check failed, in words (exit code, timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The running check's process, for re-adoption and kills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
+}
+
+impl Verification {
+    /// True while a check has started and not ended.
+    pub fn running(&self) -> bool {
+        self.pid.is_some() && self.passed.is_none()
+    }
 }
 
 /// What follows once a stopped attempt has ended.
@@ -153,6 +212,8 @@ impl Worker {
             last_text: None,
             cost_estimated: false,
             stop: None,
+            verification: None,
+            next_prompt: None,
         }
     }
 

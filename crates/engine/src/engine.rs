@@ -33,6 +33,13 @@ pub struct SubmitAck {
     pub task_id: TaskId,
     pub deduplicated: bool,
     pub status: TaskStatus,
+    /// When a duplicate asked for a more urgent priority: the task's
+    /// priority before it was raised to the one asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_raised_from: Option<cortex_core::task::Priority>,
+    /// The task's priority now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<cortex_core::task::Priority>,
 }
 
 /// A task as shown to people and scripts (`cortex tasks --json`).
@@ -91,6 +98,18 @@ impl From<&Task> for TaskDto {
     }
 }
 
+/// The answer to a reroute: the task, and whether it moved.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RerouteAck {
+    #[serde(flatten)]
+    pub task: TaskDto,
+    /// True when the task now goes to the expert; false when a worker had
+    /// already started on it or it had ended (only the correction is kept).
+    pub applied: bool,
+    /// What happened, in words.
+    pub message: String,
+}
+
 /// Counts for `cortex status` and the tray.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StatusDto {
@@ -100,6 +119,9 @@ pub struct StatusDto {
     /// zombie, waiting; `exited` for a process gone and not yet settled).
     #[serde(default)]
     pub health: BTreeMap<String, usize>,
+    /// Experts whose circuit breaker is open (their tasks wait), and until when.
+    #[serde(default)]
+    pub paused_experts: Vec<crate::pm::PausedExpert>,
 }
 
 /// What the engine tells its subscribers, as it happens.
@@ -256,18 +278,45 @@ impl Engine {
         req: &SubmitRequest,
         request: Option<&RequestId>,
         now: DateTime<Utc>,
-    ) -> Result<(SubmitAck, Option<TaskDto>), EngineError> {
+    ) -> Result<(SubmitAck, Option<EngineEvent>), EngineError> {
         let valid = validate_submission(req, &self.settings().1.task_types())?;
         match store.state().plan_submit(&valid, request) {
-            SubmitPlan::Existing { task_id, status } => Ok((
-                SubmitAck {
-                    task_id,
-                    deduplicated: true,
-                    status,
-                },
-                None,
-            )),
+            SubmitPlan::Existing { task_id, status } => {
+                let raised = store.state().priority_raise(&task_id, valid.priority);
+                if let Some(from) = raised {
+                    store.stage(
+                        Event::TaskPriorityChanged {
+                            task_id: task_id.clone(),
+                            priority: valid.priority,
+                        },
+                        now,
+                    )?;
+                    info!(task_id = %task_id, from = %from, to = %valid.priority, "priority raised by a duplicate submission");
+                }
+                let task = store.state().task(&task_id);
+                let updated = raised
+                    .and(task)
+                    .map(|t| EngineEvent::TaskUpdated { task: t.into() });
+                Ok((
+                    SubmitAck {
+                        task_id: task_id.clone(),
+                        deduplicated: true,
+                        status,
+                        priority_raised_from: raised,
+                        priority: task.map(|t| t.priority),
+                    },
+                    updated,
+                ))
+            }
             SubmitPlan::New { fingerprint } => {
+                let isolate_all =
+                    self.settings().0.isolation == cortex_core::config::Isolation::Worktree;
+                if valid.worktree || isolate_all {
+                    // Refused now rather than failing when a worker starts.
+                    let source = valid.workdir.as_deref().unwrap_or("/");
+                    crate::worktree::check_source(std::path::Path::new(source))
+                        .map_err(EngineError::BadValue)?;
+                }
                 let task = new_task(
                     clock::task_id(now),
                     valid,
@@ -291,6 +340,18 @@ impl Engine {
                     },
                     now,
                 )?;
+                if decision.needs_confirmation && self.settings().0.routing.confirm_low_confidence {
+                    // "A person should confirm" is held to: nothing starts
+                    // until one does.
+                    store.stage(
+                        Event::TaskStatusChanged {
+                            task_id: task_id.clone(),
+                            status: TaskStatus::AwaitingConfirmation,
+                            reason: Some(confirmation_reason(&task_id, &decision)),
+                        },
+                        now,
+                    )?;
+                }
                 self.log_decision(&task_id, &decision, now);
                 let task = store
                     .state()
@@ -300,8 +361,12 @@ impl Engine {
                     task_id: task_id.clone(),
                     deduplicated: false,
                     status: task.status,
+                    priority_raised_from: None,
+                    priority: Some(task.priority),
                 };
-                Ok((ack, Some(TaskDto::from(task))))
+                let task = TaskDto::from(task);
+                info!(task_id = %task.id, priority = %task.priority, request_id = request.map(|r| r.to_string()), "task submitted");
+                Ok((ack, Some(EngineEvent::TaskSubmitted { task })))
             }
         }
     }
@@ -364,7 +429,7 @@ impl Engine {
         id: &str,
         expert: &str,
         now: DateTime<Utc>,
-    ) -> Result<TaskDto, EngineError> {
+    ) -> Result<RerouteAck, EngineError> {
         let task = task_record(store, id)?;
         let task_id = task.id.clone();
         if self.settings().1.get(expert).is_none() {
@@ -387,7 +452,8 @@ impl Engine {
         let previous = task.routing.as_ref().map(|r| r.primary_expert.as_str());
         let decision = Decision::by_person(expert, previous);
         let started = task.assignments.iter().any(|a| a.worker_id.is_some());
-        if !task.status.is_terminal() && !started {
+        let applied = !task.status.is_terminal() && !started;
+        if applied {
             store.stage(
                 Event::TaskRouted {
                     task_id: task_id.clone(),
@@ -396,26 +462,105 @@ impl Engine {
                 },
                 now,
             )?;
+            // A person chose: that is the confirmation a held task waits for.
+            release_confirmation(store, &task, now)?;
         }
         self.log_decision(&task_id, &decision, now);
-        info!(task_id = %task_id, expert, applied = !task.status.is_terminal() && !started, "routing corrected by a person");
-        store
+        info!(task_id = %task_id, expert, applied, "routing corrected by a person");
+        let message = if applied {
+            format!("{task_id} now goes to {expert}; the correction was recorded")
+        } else if task.status.is_terminal() {
+            format!(
+                "{task_id} already ended ({}): it was not moved; the correction was recorded for the learned layer",
+                task.status
+            )
+        } else {
+            let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
+            format!(
+                "{task_id} already started with {}: it was not moved; the correction was recorded for the learned layer (cancel it and submit it again to give it to {expert})",
+                experts.join(", ")
+            )
+        };
+        let task = store
             .state()
             .task(&task_id)
             .map(TaskDto::from)
-            .ok_or(EngineError::UnknownTask(id.to_string()))
+            .ok_or(EngineError::UnknownTask(id.to_string()))?;
+        Ok(RerouteAck {
+            task,
+            applied,
+            message,
+        })
+    }
+
+    /// A person confirms a held routing (`cortex confirm TASK [EXPERT]`):
+    /// the task is let go to its experts, or with EXPERT, to that expert
+    /// (recorded as a correction when it differs from the router's choice).
+    fn stage_confirm(
+        &self,
+        store: &mut Store,
+        id: &str,
+        expert: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RerouteAck, EngineError> {
+        let task = task_record(store, id)?;
+        if task.status != TaskStatus::AwaitingConfirmation {
+            return Err(EngineError::BadValue(format!(
+                "task {} is {}, not awaiting confirmation: nothing to confirm{}",
+                task.id,
+                task.status,
+                if task.status.is_terminal() {
+                    ""
+                } else {
+                    " (`cortex reroute` corrects the expert of a task that has not started)"
+                }
+            )));
+        }
+        let chosen = task.routing.as_ref().map(|r| r.primary_expert.as_str());
+        if let Some(e) = expert.filter(|e| Some(*e) != chosen) {
+            return self.stage_reroute(store, id, e, now);
+        }
+        release_confirmation(store, &task, now)?;
+        info!(task_id = %task.id, "routing confirmed by a person");
+        let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
+        let dto = store
+            .state()
+            .task(&task.id)
+            .map(TaskDto::from)
+            .ok_or(EngineError::UnknownTask(id.to_string()))?;
+        Ok(RerouteAck {
+            message: format!("{} confirmed: it goes to {}", task.id, experts.join(", ")),
+            task: dto,
+            applied: true,
+        })
+    }
+
+    /// `cortex confirm TASK [EXPERT]`.
+    pub fn confirm(&self, id: &str, expert: Option<&str>) -> Result<RerouteAck, EngineError> {
+        let ack = {
+            let mut store = self.store();
+            let a = self.stage_confirm(&mut store, id, expert, clock::now())?;
+            store.sync()?;
+            a
+        };
+        self.emit(EngineEvent::TaskUpdated {
+            task: ack.task.clone(),
+        });
+        Ok(ack)
     }
 
     /// `cortex reroute TASK EXPERT`.
-    pub fn reroute(&self, id: &str, expert: &str) -> Result<TaskDto, EngineError> {
-        let task = {
+    pub fn reroute(&self, id: &str, expert: &str) -> Result<RerouteAck, EngineError> {
+        let ack = {
             let mut store = self.store();
-            let t = self.stage_reroute(&mut store, id, expert, clock::now())?;
+            let a = self.stage_reroute(&mut store, id, expert, clock::now())?;
             store.sync()?;
-            t
+            a
         };
-        self.emit(EngineEvent::TaskUpdated { task: task.clone() });
-        Ok(task)
+        self.emit(EngineEvent::TaskUpdated {
+            task: ack.task.clone(),
+        });
+        Ok(ack)
     }
 
     /// Teaches the learned layer how an expert did on a task.
@@ -460,15 +605,14 @@ impl Engine {
     /// Submits a task; returns once it is durable.
     pub fn submit(&self, req: &SubmitRequest) -> Result<SubmitAck, EngineError> {
         let now = clock::now();
-        let (ack, created) = {
+        let (ack, event) = {
             let mut store = self.store();
             let out = self.stage_submit(&mut store, req, None, now)?;
             store.sync()?;
             out
         };
-        if let Some(task) = created {
-            info!(task_id = %task.id, priority = %task.priority, "task submitted");
-            self.emit(EngineEvent::TaskSubmitted { task });
+        if let Some(event) = event {
+            self.emit(event);
         }
         Ok(ack)
     }
@@ -521,6 +665,7 @@ impl Engine {
     pub fn status(&self) -> StatusDto {
         let mut status = status_of(self.store().state());
         status.health = health_counts(&self.workers());
+        status.paused_experts = self.paused_experts_now();
         status
     }
 
@@ -543,20 +688,32 @@ impl Engine {
                     Ok(req) => match &req.op {
                         InboxOp::Submit { submit } => self
                             .stage_submit(&mut store, submit, Some(id), now)
-                            .map(|(ack, created)| {
-                                if let Some(t) = &created {
-                                    info!(task_id = %t.id, request_id = %id, "task submitted through the inbox");
-                                }
-                                events.extend(created.map(|task| EngineEvent::TaskSubmitted { task }));
+                            .map(|(ack, event)| {
+                                events.extend(event);
                                 serde_json::to_value(ack).ok()
                             }),
-                        InboxOp::Reroute { task_id, expert } => match self.stage_reroute(&mut store, task_id, expert, now) {
-                            Ok(task) => {
-                                events.push(EngineEvent::TaskUpdated { task: task.clone() });
-                                Ok(serde_json::to_value(task).ok())
+                        InboxOp::Confirm { task_id, expert } => {
+                            match self.stage_confirm(&mut store, task_id, expert.as_deref(), now) {
+                                Ok(ack) => {
+                                    events.push(EngineEvent::TaskUpdated {
+                                        task: ack.task.clone(),
+                                    });
+                                    Ok(serde_json::to_value(ack).ok())
+                                }
+                                Err(e) => Err(e),
                             }
-                            Err(e) => Err(e),
-                        },
+                        }
+                        InboxOp::Reroute { task_id, expert } => {
+                            match self.stage_reroute(&mut store, task_id, expert, now) {
+                                Ok(ack) => {
+                                    events.push(EngineEvent::TaskUpdated {
+                                        task: ack.task.clone(),
+                                    });
+                                    Ok(serde_json::to_value(ack).ok())
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
                         InboxOp::Kill { worker_id }
                         | InboxOp::Restart { worker_id }
                         | InboxOp::Extend { worker_id, .. }
@@ -569,13 +726,20 @@ impl Engine {
                             let result = if store.state().spawning_paused == *paused {
                                 Ok(())
                             } else {
-                                store.stage(Event::SpawningPaused { paused: *paused }, now).map(|_| ())
+                                store
+                                    .stage(Event::SpawningPaused { paused: *paused }, now)
+                                    .map(|_| ())
                             };
                             result.map(|()| Some(serde_json::json!({"paused": paused})))
                         }
-                        InboxOp::ResetLearning => self
-                            .reset_learning()
-                            .map(|moved| Some(serde_json::json!({"reset": true, "moved_to": moved}))),
+                        InboxOp::CloseCircuit { .. } => {
+                            // Needs the store unlocked: run it after the batch.
+                            deferred.push((id.clone(), req.op.clone(), String::new()));
+                            continue;
+                        }
+                        InboxOp::ResetLearning => self.reset_learning().map(|moved| {
+                            Some(serde_json::json!({"reset": true, "moved_to": moved}))
+                        }),
                         InboxOp::Cancel { task_id } => {
                             // A replayed cancel finds the task cancelled: answer
                             // with its state instead of an error.
@@ -596,12 +760,23 @@ impl Engine {
         let had_deferred = !deferred.is_empty();
         for (id, op, worker_id) in deferred {
             let result = match op {
-                InboxOp::Kill { .. } => self.kill_worker(&worker_id),
-                InboxOp::Extend { minutes, .. } => self.extend_worker(&worker_id, minutes),
-                InboxOp::Nudge { text, .. } => self.nudge_worker(&worker_id, &text),
-                _ => self.restart_worker(&worker_id),
+                InboxOp::CloseCircuit { expert } => self
+                    .close_circuit(&expert)
+                    .map(|a| serde_json::to_value(a).ok()),
+                InboxOp::Kill { .. } => self
+                    .kill_worker(&worker_id)
+                    .map(|w| serde_json::to_value(w).ok()),
+                InboxOp::Extend { minutes, .. } => self
+                    .extend_worker(&worker_id, minutes)
+                    .map(|w| serde_json::to_value(w).ok()),
+                InboxOp::Nudge { text, .. } => self
+                    .nudge_worker(&worker_id, &text)
+                    .map(|w| serde_json::to_value(w).ok()),
+                _ => self
+                    .restart_worker(&worker_id)
+                    .map(|w| serde_json::to_value(w).ok()),
             };
-            acks.push(ack_of(id, result.map(|w| serde_json::to_value(w).ok())));
+            acks.push(ack_of(id, result));
         }
         if had_deferred {
             // Worker control may have staged attempt starts: durable first.
@@ -792,6 +967,33 @@ async fn notified(notify: Option<&tokio::sync::Notify>) {
     }
 }
 
+/// What a task held for a person's confirmation says.
+fn confirmation_reason(task_id: &TaskId, d: &Decision) -> String {
+    format!(
+        "low-confidence routing to {} ({:.2}): {}; confirm with `cortex confirm {task_id} [EXPERT]` or `cortex reroute {task_id} EXPERT`",
+        d.primary_expert, d.confidence, d.explanation
+    )
+}
+
+/// Lets a held task go (to `routed`), if it was held.
+fn release_confirmation(
+    store: &mut Store,
+    task: &Task,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    if task.status == TaskStatus::AwaitingConfirmation {
+        store.stage(
+            Event::TaskStatusChanged {
+                task_id: task.id.clone(),
+                status: TaskStatus::Routed,
+                reason: None,
+            },
+            now,
+        )?;
+    }
+    Ok(())
+}
+
 /// The stored task with this id (with or without its `t-` prefix).
 fn task_record(store: &Store, id: &str) -> Result<Task, EngineError> {
     TaskId::parse(id)
@@ -844,6 +1046,7 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
             .collect(),
         workers,
         health: BTreeMap::new(),
+        paused_experts: Vec::new(),
     }
 }
 
@@ -888,6 +1091,7 @@ pub mod view {
         let state = settled_state(home)?;
         let mut status = status_of(&state);
         status.health = health_counts(&workers_of(home, &state)?);
+        status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
         Ok(status)
     }
 
@@ -1028,7 +1232,10 @@ mod tests {
         engine.apply_settings(config, experts);
         engine.tick_pm().unwrap();
         engine.note_failure("development", clock::now());
-        assert_eq!(engine.paused_experts(), vec!["development".to_string()]);
+        assert_eq!(
+            engine.open_circuits(clock::now()),
+            vec!["development".to_string()]
+        );
         engine.close().unwrap();
     }
 

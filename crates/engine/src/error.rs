@@ -22,6 +22,13 @@ pub enum EngineError {
     UnknownExpert { given: String, known: Vec<String> },
     #[error("task {id} is already {status}: nothing to cancel")]
     AlreadyFinished { id: String, status: String },
+    /// A worker control (kill, restart, extend, nudge) on a worker that ended.
+    #[error("worker {id} already ended ({status}): there is nothing to {action}; `cortex logs {id}` shows what it did, and submitting the task again starts a new worker")]
+    WorkerEnded {
+        id: String,
+        status: String,
+        action: &'static str,
+    },
     /// Another process owns the home.
     #[error("the coordination home {home} is owned by pid {pid} ({kind}, since {since}); stop it or use another --home")]
     Owned {
@@ -73,6 +80,7 @@ impl EngineError {
                 | Self::UnknownExpert { .. }
                 | Self::BadValue(_)
                 | Self::AlreadyFinished { .. }
+                | Self::WorkerEnded { .. }
         )
     }
 
@@ -85,6 +93,7 @@ impl EngineError {
             Self::UnknownWorker(_) => "unknown_worker",
             Self::UnknownExpert { .. } => "unknown_expert",
             Self::AlreadyFinished { .. } => "already_finished",
+            Self::WorkerEnded { .. } => "already_finished",
             Self::Owned { .. } => "home_owned",
             Self::HomeUnusable { .. } => "home_unusable",
             Self::Io { .. } => "io",

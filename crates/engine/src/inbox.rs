@@ -50,15 +50,44 @@ const SWEEP_EVERY_SECS: u64 = 60;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum InboxOp {
-    Submit { submit: SubmitRequest },
-    Cancel { task_id: String },
-    Reroute { task_id: String, expert: String },
+    Submit {
+        submit: SubmitRequest,
+    },
+    Cancel {
+        task_id: String,
+    },
+    Reroute {
+        task_id: String,
+        expert: String,
+    },
+    /// Let a task held for confirmation go (to EXPERT, when given).
+    Confirm {
+        task_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expert: Option<String>,
+    },
     ResetLearning,
-    Kill { worker_id: String },
-    Restart { worker_id: String },
-    SetPaused { paused: bool },
-    Extend { worker_id: String, minutes: u64 },
-    Nudge { worker_id: String, text: String },
+    Kill {
+        worker_id: String,
+    },
+    Restart {
+        worker_id: String,
+    },
+    SetPaused {
+        paused: bool,
+    },
+    Extend {
+        worker_id: String,
+        minutes: u64,
+    },
+    Nudge {
+        worker_id: String,
+        text: String,
+    },
+    /// Close an expert's circuit breaker (`cortex resume EXPERT`).
+    CloseCircuit {
+        expert: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ pub mod lock;
 pub mod snapshot;
 pub mod store;
 
-pub use engine::{Engine, EngineEvent, StatusDto, SubmitAck, TaskDto};
+pub use engine::{Engine, EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto};
 pub use error::EngineError;
 pub use home::Home;
 pub use lock::OwnerKind;

@@ -186,6 +186,47 @@ impl PmState {
     }
 }
 
+/// An expert paused by its circuit breaker, and until when.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PausedExpert {
+    pub expert: String,
+    pub until: DateTime<Utc>,
+}
+
+pub(crate) fn paused_list(map: BTreeMap<String, DateTime<Utc>>) -> Vec<PausedExpert> {
+    map.into_iter()
+        .map(|(expert, until)| PausedExpert { expert, until })
+        .collect()
+}
+
+/// The answer to `cortex resume EXPERT`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CircuitAck {
+    pub expert: String,
+    /// False when the expert was not paused (nothing changed).
+    pub was_open: bool,
+}
+
+/// The experts paused by a live owner, as its pm-state.json says; none when
+/// no owner is running (a circuit breaker lives in its owner's memory).
+pub fn paused_experts_of(home: &crate::Home, now: DateTime<Utc>) -> Vec<PausedExpert> {
+    let Some(owner) = crate::lock::current_owner(&home.lock_file()) else {
+        return Vec::new();
+    };
+    let Ok(bytes) = std::fs::read(home.pm_snapshot()) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    if v["pm"]["pid"].as_u64() != Some(u64::from(owner.pid)) {
+        return Vec::new(); // written by an owner that is gone
+    }
+    let map: BTreeMap<String, DateTime<Utc>> =
+        serde_json::from_value(v["paused_experts"].clone()).unwrap_or_default();
+    paused_list(map.into_iter().filter(|(_, until)| *until > now).collect())
+}
+
 /// One line of pm-activity.jsonl.
 #[derive(Debug, Serialize)]
 struct ActivityLine<'a> {
@@ -257,6 +298,21 @@ impl Engine {
         }
     }
 
+    /// A pm-activity.jsonl line about an expert's circuit breaker.
+    fn pm_log_circuit(&self, at: DateTime<Utc>, event: &str, message: &str) {
+        self.pm_log(&ActivityLine {
+            v: 1,
+            at,
+            event,
+            worker_id: None,
+            task_id: None,
+            attempt: None,
+            from: None,
+            to: None,
+            message,
+        });
+    }
+
     /// Sends an alert through the coalescer to subscribers.
     pub(crate) fn raise_alert(&self, alert: Alert) {
         let now = alert.at;
@@ -282,6 +338,7 @@ impl Engine {
             if newly {
                 pm.paused_experts
                     .insert(expert.to_string(), duration::later(now, window));
+                pm.dirty = true;
                 *pm.metrics
                     .interventions
                     .entry("circuit_breaker".into())
@@ -291,21 +348,11 @@ impl Engine {
         };
         if opened {
             let message = format!(
-                "{} failures of {expert} within {}s: {expert} is paused until the window passes",
+                "{} failures of {expert} within {}s: {expert} is paused until the window passes (`cortex resume {expert}` closes the circuit breaker now)",
                 cfg.circuit_failures, cfg.circuit_window_secs
             );
             warn!(expert, "{message}");
-            self.pm_log(&ActivityLine {
-                v: 1,
-                at: now,
-                event: "circuit_breaker_opened",
-                worker_id: None,
-                task_id: None,
-                attempt: None,
-                from: None,
-                to: None,
-                message: &message,
-            });
+            self.pm_log_circuit(now, "circuit_breaker_opened", &message);
             self.raise_alert(Alert {
                 at: now,
                 severity: Severity::Critical,
@@ -316,14 +363,72 @@ impl Engine {
                 message,
                 summarized: vec![],
             });
+            // Views in other processes read it from pm-state.json: now,
+            // not at the next tick.
+            self.write_pm_state(now);
         }
     }
 
     /// Experts whose circuit breaker is open now.
     pub(crate) fn open_circuits(&self, now: DateTime<Utc>) -> Vec<String> {
+        self.paused_until(now).into_keys().collect()
+    }
+
+    /// Experts whose circuit breaker is open now, with when it closes.
+    pub(crate) fn paused_until(&self, now: DateTime<Utc>) -> BTreeMap<String, DateTime<Utc>> {
         let mut pm = self.pm();
+        let before = pm.paused_experts.len();
         pm.paused_experts.retain(|_, until| *until > now);
-        pm.paused_experts.keys().cloned().collect()
+        if pm.paused_experts.len() != before {
+            pm.dirty = true;
+        }
+        pm.paused_experts.clone()
+    }
+
+    /// Experts paused by their circuit breaker, for status views.
+    pub fn paused_experts_now(&self) -> Vec<PausedExpert> {
+        paused_list(self.paused_until(clock::now()))
+    }
+
+    /// A person closes an expert's circuit breaker (`cortex resume EXPERT`):
+    /// its failures so far are forgotten and its tasks may start again.
+    pub fn close_circuit(&self, expert: &str) -> Result<CircuitAck, EngineError> {
+        if self.settings().1.get(expert).is_none() {
+            return Err(EngineError::UnknownExpert {
+                given: expert.to_string(),
+                known: self.settings().1.names(),
+            });
+        }
+        let now = clock::now();
+        let was_open = {
+            let mut pm = self.pm();
+            pm.expert_failures.remove(expert);
+            let was = pm
+                .paused_experts
+                .remove(expert)
+                .is_some_and(|until| until > now);
+            pm.dirty = true;
+            was
+        };
+        if was_open {
+            let message = format!("a person closed the circuit breaker of {expert}");
+            info!(expert, "{message}");
+            self.pm_log_circuit(now, "circuit_breaker_closed", &message);
+            *self
+                .pm()
+                .metrics
+                .interventions
+                .entry("circuit_breaker_closed_by_person".into())
+                .or_default() += 1;
+        }
+        self.write_pm_state(now);
+        self.release_circuit_waits(now)?;
+        self.store().sync()?;
+        self.write_pm_state(now);
+        Ok(CircuitAck {
+            expert: expert.to_string(),
+            was_open,
+        })
     }
 
     /// Records how a worker ended, for the success rate.
@@ -765,10 +870,7 @@ impl Engine {
         }
         let w = self.worker_record(id)?;
         if w.status.is_terminal() {
-            return Err(EngineError::AlreadyFinished {
-                id: id.to_string(),
-                status: w.status.as_str().into(),
-            });
+            return Err(crate::runtime::ended(&w, "extend"));
         }
         let wid = w.id;
         let now = clock::now();

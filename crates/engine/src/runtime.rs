@@ -28,6 +28,7 @@ use cortex_core::state::Event;
 use cortex_core::stream::{
     classify, classify_generic, Activity, Exit, Outcome, OutcomeKind, Progress, Tokens,
 };
+use cortex_core::task::TaskStatus;
 use cortex_core::worker::{Worker, WorkerStatus};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -362,7 +363,10 @@ pub(crate) fn worker_dto(
         expert: w.expert.clone(),
         attempt: current.map_or(0, |a| a.n),
         pid: w.live_attempt().and_then(|a| a.pid),
-        state: w.status,
+        state: match live {
+            Some(l) if l.stop.is_some() && !w.status.is_terminal() => WorkerStatus::Stopping,
+            _ => w.status,
+        },
         health: health.unwrap_or_else(|| match (w.status, live) {
             (WorkerStatus::Running, Some(l)) if l.progress.lines == 0 => "starting".into(),
             (WorkerStatus::Running, _) => "healthy".into(),
@@ -1116,12 +1120,7 @@ impl Engine {
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
         );
-        let person_or_budget = matches!(
-            outcome.kind,
-            OutcomeKind::Killed | OutcomeKind::Budget | OutcomeKind::TimedOut
-        );
-        if outcome.kind != OutcomeKind::Success
-            && !person_or_budget
+        if outcome.kind.counts_against_expert()
             && !matches!(after, Some(AfterStop::RestartAfterBackoff))
         {
             // PM kills are counted when decided; these are the agent's own failures.
@@ -1299,17 +1298,18 @@ impl Engine {
             .task(&worker.task_id)
             .map(|t| (t.description.clone(), t.workdir.clone()))
             .unwrap_or_default();
-        let worktree = crate::worktree::path_for(&self.inner.home, worker.task_id.as_str());
-        let prepared = if Path::new(&worker.workdir) == worktree {
-            crate::worktree::ensure(
+        // The worktree's name comes from the recorded workdir, so a worker
+        // recorded with an older naming keeps its own worktree and branch.
+        let prepared = match crate::worktree::name_of(&self.inner.home, Path::new(&worker.workdir))
+        {
+            Some(name) => crate::worktree::ensure(
                 &self.inner.home,
-                worker.task_id.as_str(),
+                &name,
                 Path::new(source.as_deref().unwrap_or("/")),
             )
             .map(|_| ())
-            .map_err(spawner::SpawnError)
-        } else {
-            Ok(())
+            .map_err(spawner::SpawnError),
+            None => Ok(()),
         };
         let n = worker.current().map_or(1, |a| a.n + 1);
         let resume = resume_reason.as_ref().and(worker.session_id.clone());
@@ -1465,6 +1465,8 @@ impl Engine {
                 s.0.isolation == cortex_core::config::Isolation::Worktree,
             )
         };
+        self.release_circuit_waits(now)?;
+        let mut waits: Vec<(TaskId, String)> = Vec::new();
         let new_workers: Vec<Worker> = {
             let store = self.store();
             let state = store.state();
@@ -1482,21 +1484,29 @@ impl Engine {
             for w in state.workers().filter(busy) {
                 *per_expert.entry(w.expert.clone()).or_default() += 1;
             }
-            let paused = self.paused_experts();
+            let paused = self.paused_until(now);
             let mut out = Vec::new();
             for (task, expert) in state.pending_assignments() {
+                if let Some(until) = paused.get(expert) {
+                    // Said on the task, so nobody wonders why it does not start.
+                    if task.status == TaskStatus::Routed {
+                        waits.push((task.id.clone(), circuit_wait_reason(expert, *until)));
+                    }
+                    continue;
+                }
                 if total >= max_total {
                     break;
                 }
                 let cap = experts.get(expert).map_or(1, |e| e.max_workers as usize);
                 let used = per_expert.entry(expert.to_string()).or_default();
-                if *used >= cap || paused.iter().any(|p| p == expert) {
+                if *used >= cap {
                     continue;
                 }
                 *used += 1;
                 total += 1;
                 let workdir = if isolate_all || task.worktree == Some(true) {
-                    crate::worktree::path_for(&self.inner.home, task.id.as_str())
+                    let name = crate::worktree::name_for(task.id.as_str(), expert);
+                    crate::worktree::path_for(&self.inner.home, &name)
                         .display()
                         .to_string()
                 } else {
@@ -1512,6 +1522,21 @@ impl Engine {
             }
             out
         };
+        waits.retain(|(t, _)| !new_workers.iter().any(|w| &w.task_id == t));
+        waits.dedup_by(|a, b| a.0 == b.0);
+        if !waits.is_empty() {
+            let mut store = self.store();
+            for (task_id, reason) in waits {
+                store.stage(
+                    Event::TaskStatusChanged {
+                        task_id,
+                        status: TaskStatus::Waiting,
+                        reason: Some(reason),
+                    },
+                    now,
+                )?;
+            }
+        }
         if new_workers.is_empty() {
             return Ok(());
         }
@@ -1595,9 +1620,35 @@ impl Engine {
         }
     }
 
-    /// Experts whose circuit breaker is open.
-    pub(crate) fn paused_experts(&self) -> Vec<String> {
-        self.open_circuits(clock::now())
+    /// Tasks waiting on a circuit breaker that has closed go back to the
+    /// queue (`routed`), their reason cleared.
+    pub(crate) fn release_circuit_waits(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let paused = self.paused_until(now);
+        let mut store = self.store();
+        let free: Vec<TaskId> = store
+            .state()
+            .tasks()
+            .filter(|t| t.status == TaskStatus::Waiting)
+            .filter(|t| {
+                !t.assignments.iter().any(|a| {
+                    a.worker_id.is_none()
+                        && !a.status.is_terminal()
+                        && paused.contains_key(&a.expert)
+                })
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        for task_id in free {
+            store.stage(
+                Event::TaskStatusChanged {
+                    task_id,
+                    status: TaskStatus::Routed,
+                    reason: None,
+                },
+                now,
+            )?;
+        }
+        Ok(())
     }
 
     /// A person's message to a worker: its attempt is stopped and a new one
@@ -1605,7 +1656,11 @@ impl Engine {
     /// in `-p` mode read no input while they run).
     pub fn nudge_worker(&self, id: &str, text: &str) -> Result<WorkerDto, EngineError> {
         let text = cortex_core::input::validate_message("the nudge text", text)?;
-        let wid = WorkerId::parse(id).ok_or_else(|| EngineError::UnknownWorker(id.to_string()))?;
+        let w = self.worker_record(id)?;
+        if w.status.is_terminal() {
+            return Err(ended(&w, "nudge"));
+        }
+        let wid = w.id;
         // An agent reading stream-json on stdin gets the message as it runs.
         let fifo = self
             .runtime()
@@ -1707,14 +1762,11 @@ impl Engine {
     pub fn restart_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
         let w = self.worker_record(id)?;
         let wid = w.id.clone();
+        if w.status.is_terminal() {
+            return Err(ended(&w, "restart"));
+        }
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, "restarted by a person");
-        }
-        if w.status.is_terminal() {
-            return Err(EngineError::AlreadyFinished {
-                id: id.to_string(),
-                status: w.status.as_str().into(),
-            });
         }
         self.start_attempt(&w, Some("restarted by a person".into()), clock::now())?;
         self.store().sync()?;
@@ -1731,10 +1783,11 @@ impl Engine {
         let w = self.worker_record(id)?;
         let wid = w.id.clone();
         if w.status.is_terminal() {
-            return Err(EngineError::AlreadyFinished {
-                id: id.to_string(),
-                status: w.status.as_str().into(),
-            });
+            let action = match after {
+                AfterStop::Restart | AfterStop::RestartAfterBackoff => "restart",
+                _ => "kill",
+            };
+            return Err(ended(&w, action));
         }
         let active = self.runtime().active;
         if !active {
@@ -1847,6 +1900,23 @@ impl Engine {
 /// What a long-running owner's PM says of each worker, read from its
 /// `pm-state.json` (worker id -> verdict on the attempt it names).
 pub(crate) type PmVerdicts = HashMap<String, (u32, crate::pm::PmVerdict)>;
+
+/// The error for a control asked of a worker that already ended.
+pub(crate) fn ended(w: &Worker, action: &'static str) -> EngineError {
+    EngineError::WorkerEnded {
+        id: w.id.to_string(),
+        status: w.status.as_str().into(),
+        action,
+    }
+}
+
+/// What a task waiting on an expert's circuit breaker says.
+fn circuit_wait_reason(expert: &str, until: DateTime<Utc>) -> String {
+    format!(
+        "expert {expert} paused by circuit breaker until {} (`cortex resume {expert}` closes it)",
+        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
 
 /// The DTO of a worker seen from outside the owning engine: its live
 /// attempt's output files are read to show what it is doing, the owner's PM

@@ -24,6 +24,9 @@ pub struct Overview {
     /// Live workers by the PM's health.
     pub health: BTreeMap<String, usize>,
     pub paused: bool,
+    /// Experts paused by their circuit breaker, and until when.
+    #[serde(default)]
+    pub paused_experts: Vec<crate::pm::PausedExpert>,
     pub success_rate: Option<f64>,
     pub cost_today_usd: f64,
     pub tokens_today: u64,
@@ -136,6 +139,7 @@ impl Engine {
             workers,
             health,
             paused,
+            paused_experts: self.paused_experts_now(),
             success_rate: self.pm_metrics().success_rate,
             cost_today_usd: cost,
             tokens_today: tokens,

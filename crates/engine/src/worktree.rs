@@ -1,26 +1,70 @@
-//! Git worktrees per task: created under `<home>/worktrees/<task>` on a
-//! branch `cortex/<task>`, kept after the task ends for review. Cortex never
-//! deletes one, so a worktree with uncommitted changes is never lost.
+//! Git worktrees per assignment: one expert's part of a task runs in
+//! `<home>/worktrees/<task>-<expert>` on a branch `cortex/<task>-<expert>`,
+//! kept after the task ends for review. Cortex never deletes one, so a
+//! worktree with uncommitted changes is never lost. Workers recorded before
+//! this naming keep their `<home>/worktrees/<task>` and `cortex/<task>`: the
+//! name is always read back from the worker's recorded workdir.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::home::Home;
 
-pub fn path_for(home: &Home, task_id: &str) -> PathBuf {
-    home.root().join("worktrees").join(task_id)
+/// Worktrees of one repository are created one at a time: git takes locks
+/// in the repository while it adds one.
+static CREATING: Mutex<()> = Mutex::new(());
+
+/// The worktree name of one expert's part of a task.
+pub fn name_for(task_id: &str, expert: &str) -> String {
+    format!("{task_id}-{expert}")
 }
 
-/// Makes sure the task's worktree exists, creating it from the repository
-/// at `source`. Git is run with an argument list, never through a shell.
-pub fn ensure(home: &Home, task_id: &str, source: &Path) -> Result<PathBuf, String> {
-    let path = path_for(home, task_id);
+pub fn path_for(home: &Home, name: &str) -> PathBuf {
+    home.root().join("worktrees").join(name)
+}
+
+/// The worktree name a recorded workdir stands for, if it is a worktree
+/// of this home (`<home>/worktrees/<name>`).
+pub fn name_of(home: &Home, workdir: &Path) -> Option<String> {
+    let parent = workdir.parent()?;
+    if parent != home.root().join("worktrees") {
+        return None;
+    }
+    workdir.file_name()?.to_str().map(str::to_string)
+}
+
+/// Checks that `source` can give a worktree: a git repository with a commit.
+/// Called at submit, so a task that would fail later is refused at once.
+pub fn check_source(source: &Path) -> Result<(), String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(source)
+        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .output()
+        .map_err(|e| format!("cannot run git to check {}: {e}", source.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "--worktree needs a git repository with at least one commit, and {} is not one (run `git init` and commit, or submit without --worktree)",
+            source.display()
+        ))
+    }
+}
+
+/// Makes sure the worktree `name` exists, creating it from the repository
+/// at `source` on branch `cortex/<name>`. Git is run with an argument list,
+/// never through a shell.
+pub fn ensure(home: &Home, name: &str, source: &Path) -> Result<PathBuf, String> {
+    let path = path_for(home, name);
+    let _one_at_a_time = CREATING.lock().unwrap_or_else(|e| e.into_inner());
     if path.join(".git").exists() {
         return Ok(path);
     }
     crate::files::create_dir_all(&home.root().join("worktrees"))
         .map_err(|e| format!("cannot create the worktrees folder: {e}"))?;
-    let branch = format!("cortex/{task_id}");
+    let branch = format!("cortex/{name}");
     let out = Command::new("git")
         .arg("-C")
         .arg(source)
@@ -36,4 +80,84 @@ pub fn ensure(home: &Home, task_id: &str, source: &Path) -> Result<PathBuf, Stri
         ));
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn repo() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q"]);
+        git(
+            d.path(),
+            &[
+                "-c",
+                "user.email=t@example.invalid",
+                "-c",
+                "user.name=t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "start",
+            ],
+        );
+        d
+    }
+
+    #[test]
+    fn two_experts_of_one_task_get_a_worktree_and_a_branch_each() {
+        let home_dir = tempfile::tempdir().unwrap();
+        let home = Home::new(home_dir.path());
+        let src = repo();
+        let a = ensure(&home, &name_for("t-1", "security"), src.path()).unwrap();
+        let b = ensure(&home, &name_for("t-1", "inventory"), src.path()).unwrap();
+        assert_ne!(a, b);
+        let branches = git(src.path(), &["branch", "--list", "cortex/*"]);
+        assert!(branches.contains("cortex/t-1-security"), "{branches}");
+        assert!(branches.contains("cortex/t-1-inventory"), "{branches}");
+        // Asking again finds the same worktree.
+        assert_eq!(
+            ensure(&home, &name_for("t-1", "security"), src.path()).unwrap(),
+            a
+        );
+    }
+
+    #[test]
+    fn a_recorded_workdir_names_its_worktree_old_and_new() {
+        let home = Home::new(Path::new("/h"));
+        assert_eq!(
+            name_of(&home, Path::new("/h/worktrees/t-1")).as_deref(),
+            Some("t-1")
+        );
+        assert_eq!(
+            name_of(&home, Path::new("/h/worktrees/t-1-security")).as_deref(),
+            Some("t-1-security")
+        );
+        assert_eq!(name_of(&home, Path::new("/srv/project")), None);
+    }
+
+    #[test]
+    fn a_folder_that_is_not_a_repository_is_refused() {
+        let plain = tempfile::tempdir().unwrap();
+        let err = check_source(plain.path()).unwrap_err();
+        assert!(err.contains("not one"), "{err}");
+        check_source(repo().path()).unwrap();
+    }
 }

@@ -57,6 +57,7 @@
 //! | `rate_limited` | init; `FAKE_LINES` (default 3) `api_retry` lines (status 429), one every `FAKE_SECS` (default 1) seconds, each followed by its delay; then the `normal` sequence after init (text, tool use writing `fake-out.txt`, text, result success). |
 //! | `rate_limited_fail` | as `rate_limited` up to the retries; then an assistant line with model `<synthetic>`, zero usage and text `API Error: 429 rate limited`; a result with `"subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: 429 rate limited"`; exit 1. |
 //! | `error_result` | init; a result with `"subtype":"success","is_error":true,"api_error_status":500,"result":"API Error: 500 Internal server error"`; exit 1. |
+//! | `client_error` | init; a result with `"subtype":"success","is_error":true,"api_error_status":400,"result":"API Error: 400 invalid_request_error"`; exit 1. |
 //! | `max_turns` | init; text; a result with `"subtype":"error_max_turns","is_error":true,"errors":["Reached maximum number of turns (1)"]` and, like the real CLI, no `result` field; exit 1. |
 //! | `silent_busy` | init; burns CPU in a tight arithmetic loop without output for `FAKE_SECS` (default 30) seconds; text; result success. |
 //! | `silent` | init; silent and asleep (0% CPU) for `FAKE_SECS` (default 30) seconds; text; result success. |
@@ -234,6 +235,7 @@ enum Mode {
     RateLimited,
     RateLimitedFail,
     ErrorResult,
+    ClientError,
     MaxTurns,
     SilentBusy,
     Silent,
@@ -257,6 +259,7 @@ impl Mode {
             "rate_limited" => Mode::RateLimited,
             "rate_limited_fail" => Mode::RateLimitedFail,
             "error_result" => Mode::ErrorResult,
+            "client_error" => Mode::ClientError,
             "max_turns" => Mode::MaxTurns,
             "silent_busy" => Mode::SilentBusy,
             "silent" => Mode::Silent,
@@ -889,6 +892,10 @@ fn run_mode(em: &mut Emitter, plan: &Plan) -> u8 {
         }
         Mode::RateLimitedFail => run_rate_limited_fail(em, plan),
         Mode::ErrorResult => run_error_result(em),
+        Mode::ClientError => {
+            em.result(true, Some(400), "API Error: 400 invalid_request_error");
+            1
+        }
         Mode::MaxTurns => run_max_turns(em),
         Mode::SilentBusy => run_silent_busy(em, plan.secs),
         Mode::Silent => run_silent(em, plan.secs),

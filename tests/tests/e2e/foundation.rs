@@ -248,8 +248,8 @@ fn a_torn_last_journal_line_is_skipped_and_the_next_append_is_clean() {
     let journal = std::fs::read_to_string(&jpath).unwrap();
     assert_eq!(
         journal.lines().count(),
-        4,
-        "two tasks, each submitted and routed: {journal}"
+        6,
+        "two tasks, each submitted, routed and held for confirmation (no keyword matched): {journal}"
     );
 }
 

@@ -342,6 +342,98 @@ fn repeated_failures_of_one_expert_open_its_circuit_and_pause_it() {
     );
 }
 
+/// Submits a `feature` task (development, by type) in a fresh folder.
+fn submit_feature(h: &TestHome, text: &str) -> String {
+    let v = h.json(&[
+        "submit",
+        text,
+        "--type",
+        "feature",
+        "--workdir",
+        h.workdir().to_str().unwrap(),
+    ]);
+    v["task_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_client_error_is_not_retried_and_does_not_count_against_the_expert() {
+    let h = fast_pm_home("normal");
+    h.configure(
+        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
+    );
+    let owner = h.start_owner();
+    let bad = submit_feature(&h, "a request the API refuses FAKE:client_error");
+    let t = h.wait_task_done(&bad, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    assert!(
+        t["reason"].as_str().unwrap().contains("API error 400"),
+        "{t}"
+    );
+    assert_eq!(h.starts().len(), 1, "a client error is not retried");
+    let next = submit_feature(&h, "the next feature FAKE:normal");
+    assert_eq!(
+        h.wait_task_done(&next, LIMIT)["status"],
+        "completed",
+        "a client error does not open the breaker"
+    );
+    let status = h.json(&["status"]);
+    assert_eq!(status["paused_experts"], serde_json::json!([]), "{status}");
+    owner.stop();
+}
+
+#[test]
+fn an_open_circuit_breaker_is_shown_on_the_waiting_task_and_in_status_and_resume_closes_it() {
+    let h = fast_pm_home("crash");
+    h.configure(
+        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
+    );
+    edit_all(&h, serde_json::json!({"max_restarts": 0}));
+    let owner = h.start_owner();
+    let crash = submit_feature(&h, "a crash FAKE:crash");
+    assert_eq!(h.wait_task_done(&crash, LIMIT)["status"], "failed");
+    let held = submit_feature(&h, "held by the breaker FAKE:normal");
+    let mut t = serde_json::Value::Null;
+    wait_until(LIMIT, "the held task to say why it waits", || {
+        t = h.task(&held);
+        t["status"] == "waiting"
+    });
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("expert development paused by circuit breaker until "),
+        "{t}"
+    );
+    let status = h.json(&["status"]);
+    assert_eq!(
+        status["paused_experts"][0]["expert"], "development",
+        "{status}"
+    );
+    let out = h.cortex(&["status"]);
+    assert!(
+        text(&out.stdout).contains("paused:  development by its circuit breaker until"),
+        "{}",
+        text(&out.stdout)
+    );
+    let tasks = text(&h.cortex(&["tasks"]).stdout);
+    assert!(
+        tasks.contains("waiting: expert development paused"),
+        "{tasks}"
+    );
+    let closed = h.json(&["resume", "development"]);
+    assert_eq!(closed["was_open"], true, "{closed}");
+    let t = h.wait_task_done(&held, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(h.json(&["status"])["paused_experts"], serde_json::json!([]));
+    let again = h.json(&["resume", "development"]);
+    assert_eq!(again["was_open"], false, "{again}");
+    let unknown = h.cortex(&["resume", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let activity = std::fs::read_to_string(h.file("pm-activity.jsonl")).unwrap();
+    assert!(activity.contains("circuit_breaker_closed"), "{activity}");
+    owner.stop();
+}
+
 #[test]
 fn a_nudge_resumes_the_conversation_with_the_message_and_is_recorded() {
     let h = fast_pm_home("normal");

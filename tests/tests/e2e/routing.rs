@@ -1,7 +1,12 @@
 //! The shipped router on our own labeled set: the targets as a guard
-//! against regressions in the keyword lists (accuracy and F1, not timing).
+//! against regressions in the keyword lists (accuracy and F1, not timing);
+//! and a routing a person should confirm is held until one does.
+
+use std::time::Duration;
 
 use crate::util::{text, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(40);
 
 #[test]
 fn the_shipped_lists_meet_the_targets_on_our_labeled_set() {
@@ -95,4 +100,95 @@ fn a_persons_correction_is_recorded_applied_and_learned() {
         !h.file("router-examples.jsonl").exists(),
         "reset moves the examples aside"
     );
+}
+
+/// A home with the fake agent that holds low-confidence routings, as the
+/// shipped configuration does.
+fn confirming_home() -> TestHome {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"routing": {"confirm_low_confidence": true}}));
+    h
+}
+
+#[test]
+fn the_shipped_configuration_holds_low_confidence_routings() {
+    let h = TestHome::new();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.file("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["routing"]["confirm_low_confidence"], true);
+}
+
+#[test]
+fn a_low_confidence_task_is_held_until_a_person_confirms_it() {
+    let h = confirming_home();
+    let owner = h.start_owner();
+    let held = h.json(&[
+        "submit",
+        "tidy up the attic FAKE:normal",
+        "--workdir",
+        h.workdir().to_str().unwrap(),
+    ]);
+    assert_eq!(held["status"], "awaiting_confirmation", "{held}");
+    let held = held["task_id"].as_str().unwrap().to_string();
+    // A sure task submitted after it runs to its end; the held one, first
+    // in the queue, does not start meanwhile.
+    let sure = h.json(&[
+        "submit",
+        "implement the export FAKE:normal",
+        "--type",
+        "feature",
+        "--workdir",
+        h.workdir().to_str().unwrap(),
+    ]);
+    let sure = sure["task_id"].as_str().unwrap();
+    assert_eq!(h.wait_task_done(sure, LIMIT)["status"], "completed");
+    let t = h.task(&held);
+    assert_eq!(t["status"], "awaiting_confirmation", "{t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("cortex confirm {held}")),
+        "{t}"
+    );
+    assert!(h.workers_of(&held).is_empty(), "nothing started");
+    assert_eq!(h.json(&["status"])["tasks"]["awaiting_confirmation"], 1);
+    let listed = text(&h.cortex(&["tasks"]).stdout);
+    assert!(
+        listed.contains("awaiting_confirmation: low-confidence routing to development"),
+        "{listed}"
+    );
+    let ack = h.json(&["confirm", &held]);
+    assert_eq!(ack["applied"], true, "{ack}");
+    let t = h.wait_task_done(&held, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(h.workers_of(&held)[0]["expert"], "development");
+    let again = h.cortex(&["confirm", &held]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("not awaiting confirmation"),
+        "{}",
+        text(&again.stderr)
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_held_task_goes_to_the_expert_a_person_confirms_or_reroutes_it_to() {
+    let h = confirming_home();
+    let owner = h.start_owner();
+    let a = h.submit_in("tidy up the attic FAKE:normal", &h.workdir());
+    let b = h.submit_in("sweep the cellar FAKE:normal", &h.workdir());
+    assert_eq!(h.task(&a)["status"], "awaiting_confirmation");
+    assert_eq!(h.task(&b)["status"], "awaiting_confirmation");
+    let ack = h.json(&["confirm", &a, "security"]);
+    assert_eq!(ack["applied"], true, "{ack}");
+    let ack = h.json(&["reroute", &b, "inventory"]);
+    assert_eq!(ack["applied"], true, "{ack}");
+    assert_eq!(h.wait_task_done(&a, LIMIT)["status"], "completed");
+    assert_eq!(h.wait_task_done(&b, LIMIT)["status"], "completed");
+    assert_eq!(h.workers_of(&a)[0]["expert"], "security");
+    assert_eq!(h.workers_of(&b)[0]["expert"], "inventory");
+    owner.stop();
 }

@@ -413,14 +413,14 @@ fn a_multi_expert_task_runs_one_worker_per_expert_under_one_task() {
     owner.stop();
 }
 
-#[test]
-fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
-    let (h, owner) = started_home();
+/// A git repository with one commit, in a fresh folder.
+fn git_repo(h: &TestHome) -> (std::path::PathBuf, impl Fn(&[&str]) -> String) {
     let repo = h.workdir();
-    let git = |args: &[&str]| {
+    let dir = repo.clone();
+    let git = move |args: &[&str]| {
         let out = std::process::Command::new("git")
             .arg("-C")
-            .arg(&repo)
+            .arg(&dir)
             .args(args)
             .output()
             .unwrap();
@@ -439,6 +439,13 @@ fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
         "-m",
         "start",
     ]);
+    (repo, git)
+}
+
+#[test]
+fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
+    let (h, owner) = started_home();
+    let (repo, git) = git_repo(&h);
     let v = h.json(&[
         "submit",
         "implement it in isolation FAKE:normal",
@@ -448,7 +455,9 @@ fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
     ]);
     let id = v["task_id"].as_str().unwrap().to_string();
     assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
-    let wt = h.file(&format!("worktrees/{id}"));
+    let w = &h.workers_of(&id)[0];
+    let name = format!("{id}-{}", w["expert"].as_str().unwrap());
+    let wt = h.file(&format!("worktrees/{name}"));
     assert!(
         wt.join("fake-out.txt").exists(),
         "the agent worked in the worktree"
@@ -457,24 +466,145 @@ fn a_worktree_task_runs_on_its_own_branch_and_the_worktree_is_kept() {
         !repo.join("fake-out.txt").exists(),
         "not in the original checkout"
     );
-    assert!(git(&["branch", "--list", &format!("cortex/{id}")]).contains(&format!("cortex/{id}")));
-    assert_eq!(h.workers_of(&id)[0]["workdir"], wt.display().to_string());
-    // A task whose folder is not a repository fails with the reason.
-    let plain = h.json(&[
+    assert!(
+        git(&["branch", "--list", &format!("cortex/{name}")]).contains(&format!("cortex/{name}"))
+    );
+    assert_eq!(w["workdir"], wt.display().to_string());
+    owner.stop();
+}
+
+#[test]
+fn worktree_on_a_folder_that_is_not_a_repository_is_refused_at_submit() {
+    let (h, owner) = started_home();
+    let plain = h.workdir();
+    let out = h.cortex(&[
         "submit",
         "no repo here FAKE:normal",
         "--workdir",
-        h.workdir().to_str().unwrap(),
+        plain.to_str().unwrap(),
         "--worktree",
     ]);
-    let t = h.wait_task_done(plain["task_id"].as_str().unwrap(), LIMIT);
-    assert_eq!(t["status"], "failed");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        t["reason"]
-            .as_str()
-            .unwrap()
-            .contains("cannot create a git worktree"),
-        "{t}"
+        text(&out.stderr).contains("needs a git repository"),
+        "{}",
+        text(&out.stderr)
     );
+    assert!(h.tasks().is_empty(), "nothing was queued");
     owner.stop();
+}
+
+#[test]
+fn two_experts_on_one_worktree_task_get_a_worktree_and_branch_each() {
+    let (h, owner) = started_home();
+    let (repo, git) = git_repo(&h);
+    let v = h.json(&[
+        "submit",
+        "security audit of the new payment flow and document the findings",
+        "--workdir",
+        repo.to_str().unwrap(),
+        "--worktree",
+    ]);
+    let id = v["task_id"].as_str().unwrap().to_string();
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["routing"]["strategy"], "multi_expert_parallel", "{t}");
+    assert_eq!(t["status"], "completed", "{t}");
+    let branches = git(&["branch", "--list", "cortex/*"]);
+    for expert in ["inventory", "security"] {
+        let name = format!("{id}-{expert}");
+        assert!(branches.contains(&format!("cortex/{name}")), "{branches}");
+        assert!(
+            h.file(&format!("worktrees/{name}"))
+                .join("fake-out.txt")
+                .exists(),
+            "{expert} worked in its own worktree"
+        );
+    }
+    owner.stop();
+}
+
+#[test]
+fn kill_answers_stopping_then_the_final_state_and_an_ended_worker_says_what_is_possible() {
+    let (h, owner) = started_home();
+    let id = h.submit_in("implement the login endpoint FAKE:hang", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    let out = h.cortex(&["kill", &w, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", text(&out.stdout));
+    assert_eq!(lines[0]["state"], "stopping", "{}", lines[0]);
+    assert_eq!(lines[1]["state"], "cancelled", "{}", lines[1]);
+    for (args, action) in [
+        (vec!["restart", w.as_str()], "restart"),
+        (vec!["extend", w.as_str(), "--minutes", "5"], "extend"),
+        (vec!["nudge", w.as_str(), "go on"], "nudge"),
+        (vec!["kill", w.as_str()], "kill"),
+    ] {
+        let out = h.cortex(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "worker {w} already ended (cancelled): there is nothing to {action}"
+            )) && err.contains("cortex logs"),
+            "{args:?}: {err}"
+        );
+    }
+    owner.stop();
+}
+
+#[test]
+fn reroute_of_a_started_task_says_it_was_not_moved() {
+    let (h, owner) = started_home();
+    let id = h.submit_in("implement the login endpoint FAKE:hang", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    let v = h.json(&["reroute", &id, "security"]);
+    assert_eq!(v["applied"], false, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("already started"),
+        "{v}"
+    );
+    let out = h.cortex(&["reroute", &id, "security"]);
+    assert!(
+        text(&out.stdout).contains("it was not moved"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(h.cortex(&["kill", &w]).status.success());
+    owner.stop();
+}
+
+#[test]
+fn a_duplicate_with_a_more_urgent_priority_raises_it_and_says_so() {
+    let h = TestHome::new();
+    let wd = h.workdir();
+    let dir = wd.to_str().unwrap();
+    let text_of = "implement the export endpoint";
+    let first = h.json(&["submit", text_of, "--workdir", dir, "--priority", "low"]);
+    let id = first["task_id"].as_str().unwrap();
+    let again = h.json(&["submit", text_of, "--workdir", dir, "--priority", "high"]);
+    assert_eq!(again["task_id"], id);
+    assert_eq!(again["deduplicated"], true);
+    assert_eq!(again["priority_raised_from"], "low", "{again}");
+    assert_eq!(again["priority"], "high", "{again}");
+    assert_eq!(h.task(id)["priority"], "high");
+    let out = h.cortex(&[
+        "submit",
+        text_of,
+        "--workdir",
+        dir,
+        "--priority",
+        "critical",
+    ]);
+    assert!(
+        text(&out.stdout).contains("priority raised from high to critical"),
+        "{}",
+        text(&out.stdout)
+    );
+    let lower = h.json(&["submit", text_of, "--workdir", dir, "--priority", "low"]);
+    assert!(lower.get("priority_raised_from").is_none(), "{lower}");
+    assert_eq!(h.task(id)["priority"], "critical", "never lowered");
 }

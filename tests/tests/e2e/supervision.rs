@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::util::{pid_running, text, wait_until, TestHome};
+use crate::util::{pid_running, text, wait_until, OwnedChild, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -182,17 +182,29 @@ fn a_kill_acknowledged_before_the_owner_died_is_carried_out_after_its_restart() 
     let owner = h.start_owner();
     let id = h.submit_in("refuse to stop FAKE:ignore_sigterm", &h.workdir());
     let w = h.wait_running_worker(&id, LIMIT);
-    let killed = h.json(&["kill", &w]);
-    assert_eq!(killed["id"], w.as_str(), "{killed}");
+    let pid = worker_of(&h, &id)["pid"].as_u64().unwrap_or(0) as u32;
+    // `cortex kill` answers `stopping` once the owner acknowledged the kill,
+    // then waits for the end.
+    let mut kill = h.command();
+    kill.args(["kill", &w, "--json"]);
+    let kill = OwnedChild::spawn_logged(kill, h.scratch.path());
+    wait_until(LIMIT, "the kill acknowledged", || {
+        kill.stdout_so_far().contains("\"stopping\"")
+    });
     // The owner dies within the grace period, before its SIGKILL.
     owner.kill();
-    let pid = worker_of(&h, &id)["pid"].as_u64().unwrap_or(0) as u32;
     assert!(pid > 0 && pid_running(pid), "the agent outlived the owner");
     let owner = h.start_owner();
     let t = h.wait_task_done(&id, LIMIT);
     assert_eq!(t["status"], "cancelled", "{t}");
     assert_eq!(worker_of(&h, &id)["state"], "cancelled");
     wait_until(LIMIT, "the agent gone", || !pid_running(pid));
+    let answered = kill.wait_output(LIMIT);
+    assert!(
+        text(&answered.stdout).contains("\"cancelled\""),
+        "the kill command saw it end: {}",
+        text(&answered.stdout)
+    );
     owner.stop();
 }
 

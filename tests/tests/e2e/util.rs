@@ -132,12 +132,15 @@ impl TestHome {
 
     /// Points the agent at the fake agent, with short grace and backoff so
     /// tests run in seconds; every start is recorded in `starts.jsonl`.
+    /// Low-confidence routings start at once (the short texts of tests
+    /// would otherwise wait for a person's confirmation).
     pub fn use_fake_agent(&self) {
         let record = self.scratch.path().join("starts.jsonl");
         self.configure(serde_json::json!({
             "agent": {"command": [fake_agent_bin()], "env": {"FAKE_AGENT_RECORD": record}},
             "capacity": {"max_workers": 8},
             "pm": {"kill_grace_secs": 1},
+            "routing": {"confirm_low_confidence": false},
             "restart": {"backoff_base_secs": 1, "backoff_max_secs": 2}
         }));
         self.edit_all_experts(serde_json::json!({"max_workers": 8}));

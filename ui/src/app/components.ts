@@ -92,7 +92,7 @@ export type FeedRow = FeedItem & { ago: string };
 const segmentClass = (selected: boolean) =>
   selected ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
 
-const LIVE_TASK = ["queued", "routed", "running", "waiting", "needs_attention"];
+const LIVE_TASK = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "needs_attention"];
 const ENDED_WORKER = ["completed", "failed", "cancelled"];
 
 export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller): void {
@@ -194,6 +194,11 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
     { patch: true },
   );
   const paused = global(false, () => !!s.status?.paused);
+  const pausedExperts = global("", () =>
+    (s.status?.paused_experts ?? [])
+      .map((p) => `${p.expert} until ${new Date(p.until).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`)
+      .join(", "),
+  );
 
   // ---- the shell: nav, header, alert banner, modals, toasts ---------------------------------
   Alpine.data("shell", () => ({
@@ -240,6 +245,10 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
     // Pause / resume
     get paused() {
       return paused.value;
+    },
+    /** Experts paused by their circuit breaker ("" when none). */
+    get pausedExperts() {
+      return pausedExperts.value ? `Circuit breaker: ${pausedExperts.value} paused` : "";
     },
     get pausing() {
       return s.pausing;

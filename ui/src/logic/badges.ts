@@ -75,6 +75,7 @@ export function workerBadge(w: Pick<Worker, "state" | "health">): Badge {
 
 const TASK: Record<TaskStatus, [string, Tone]> = {
   queued: ["Queued", "grey"],
+  awaiting_confirmation: ["Awaiting confirmation", "amber"],
   routed: ["Routed", "violet"],
   running: ["Running", "green"],
   waiting: ["Waiting", "blue"],

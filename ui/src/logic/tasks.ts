@@ -70,7 +70,9 @@ export function filterTasks(tasks: Task[], filter: TaskFilter): Task[] {
     case "live":
       return tasks.filter((t) => isLiveTaskStatus(t.status));
     case "attention":
-      return tasks.filter((t) => t.status === "needs_attention" || !!t.routing?.needs_confirmation);
+      return tasks.filter(
+        (t) => t.status === "needs_attention" || t.status === "awaiting_confirmation" || !!t.routing?.needs_confirmation,
+      );
     case "ended":
       return tasks.filter((t) => !isLiveTaskStatus(t.status));
     default:
