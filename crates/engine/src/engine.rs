@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::clock;
 use crate::error::EngineError;
 use crate::home::Home;
-use crate::inbox::{self, AckError, InboxAck, InboxOp, InboxRequest};
+use crate::inbox::{self, AckError, InboxAck, InboxOp};
 use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
@@ -173,14 +173,13 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Becomes the owner of `home`: validates the settings first (a bad
-    /// config changes nothing), then takes the lock and loads the store.
+    /// Becomes the owner of `home`: moves aside what stands where a file
+    /// or folder of the home belongs, validates the settings (a bad config
+    /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
-        if !home.is_initialized() {
-            home.init()?;
-        }
+        let prepared = crate::store::prepare_home(home)?;
         let settings = home.load_settings()?;
-        let (store, load_report) = Store::open_owner(home, kind)?;
+        let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
         let (events, _) = broadcast::channel(1024);
         let router = Router::new(&settings.0.routing, &settings.1);
         let command_override = crate::driver::command_override()
@@ -217,7 +216,7 @@ impl Engine {
     ) -> Result<Self, EngineError> {
         let wanted = home.owner_wanted_file();
         if home.root().is_dir() {
-            let _ = std::fs::write(&wanted, std::process::id().to_string());
+            let _ = crate::files::write(&wanted, std::process::id().to_string().as_bytes());
         }
         let deadline = std::time::Instant::now() + limit;
         let result = loop {
@@ -685,16 +684,8 @@ impl Engine {
         {
             let mut store = self.store();
             for (id, path) in &claimed {
-                let request = std::fs::read(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        serde_json::from_slice::<InboxRequest>(&b).map_err(|e| e.to_string())
-                    });
-                let outcome = match request {
-                    Err(why) => {
-                        warn!(request_id = %id, "unreadable inbox request: {why}");
-                        Err(EngineError::Protocol(format!("unreadable request: {why}")))
-                    }
+                let outcome = match inbox::read_request(&self.inner.home, path) {
+                    Err(e) => Err(e),
                     Ok(req) => match &req.op {
                         InboxOp::Submit { submit } => self
                             .stage_submit(&mut store, submit, Some(id), now)

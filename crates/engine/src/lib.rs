@@ -14,6 +14,7 @@ pub mod clock;
 pub mod engine;
 pub mod error;
 mod exits;
+pub mod files;
 pub mod home;
 pub mod inbox;
 pub mod journal;

@@ -167,7 +167,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let log = self.check_log(w);
         if let Some(dir) = log.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = crate::files::create_dir_all(dir);
         }
         let launch = spawner::Launch {
             argv: vec!["sh".into(), "-c".into(), command.to_string()],

@@ -9,6 +9,7 @@ mod util;
 
 mod claude;
 mod foundation;
+mod hardening;
 mod outcomes;
 mod pm;
 mod privacy;
