@@ -100,6 +100,27 @@ pub enum Command {
     /// The router's learned layer.
     #[command(subcommand)]
     Router(RouterCommand),
+    /// Plans: tasks that depend on each other, submitted whole.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Submit a plan (JSON: {"goal", "tasks": [{"name", "description", "expert"?, "type"?, "priority"?, "verify"?, "after"?: [names]}]}) from FILE, or - for stdin.
+    Submit {
+        file: String,
+        /// Folder every task works in (default: the current folder).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
+        /// Each expert's part in its own git worktree.
+        #[arg(long)]
+        worktree: bool,
+    },
+    /// A plan's tasks as a graph: status, what waits on what, cost and time.
+    Show { plan: String },
+    /// Let a plan held for a person's confirmation run.
+    Confirm { plan: String },
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +207,9 @@ pub struct SubmitArgs {
     /// A check of the work, run by `sh -c` in the workdir after the agent succeeds (exit 0: verified).
     #[arg(long, value_name = "CMD")]
     pub verify: Option<String>,
+    /// Start only after these tasks completed (ids, comma-separated or repeated).
+    #[arg(long, value_name = "TASK[,TASK...]")]
+    pub after: Vec<String>,
     /// Seconds to wait for the owning process to acknowledge.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,

@@ -81,6 +81,16 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::Nudge { worker_id, text } => engine
             .nudge_worker(worker_id, text)
             .map(|w| serde_json::to_value(w).unwrap_or_default()),
+        InboxOp::PlanSubmit {
+            plan,
+            workdir,
+            worktree,
+        } => engine
+            .submit_plan(plan, workdir.as_deref(), *worktree)
+            .map(|a| serde_json::to_value(a).unwrap_or_default()),
+        InboxOp::PlanConfirm { plan_id } => engine
+            .confirm_plan(plan_id)
+            .map(|p| serde_json::to_value(p).unwrap_or_default()),
         InboxOp::Reply { worker_id, text } => engine
             .reply_worker(worker_id, text)
             .map(|w| serde_json::to_value(w).unwrap_or_default()),

@@ -41,6 +41,7 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
             json,
         ),
         Command::Config(ConfigCommand::Check) => config_check(home, json),
+        Command::Plan(p) => crate::plan_cmds::plan(home, p, json),
         Command::Run => run(home, json),
         Command::Route(a) => crate::routing_cmds::route(home, a, json),
         Command::Workers => crate::worker_cmds::workers(home, json),
@@ -169,6 +170,7 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
         workdir: Some(workdir.to_string_lossy().into_owned()),
         worktree: a.worktree,
         verify: a.verify,
+        after: a.after,
     };
     // Check locally first, so bad input fails fast without a round trip.
     let (_, experts) = home.load_settings()?;

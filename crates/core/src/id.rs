@@ -67,6 +67,7 @@ macro_rules! prefixed_id {
 prefixed_id!(TaskId, "t-", "task");
 prefixed_id!(WorkerId, "w-", "worker");
 prefixed_id!(RequestId, "r-", "inbox request");
+prefixed_id!(PlanId, "p-", "plan");
 
 #[cfg(test)]
 mod tests {

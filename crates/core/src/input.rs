@@ -33,6 +33,9 @@ pub struct SubmitRequest {
     /// A check of the work (`--verify CMD`), run by `sh -c` in the workdir.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<String>,
+    /// Ids of tasks that must complete before this one starts (`--after`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// A submission that passed validation.

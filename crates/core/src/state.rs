@@ -100,6 +100,16 @@ pub enum Event {
         output_tail: Option<String>,
         reason: String,
     },
+    /// A plan and all its tasks, routed, in one record: it exists whole or
+    /// not at all.
+    PlanSubmitted {
+        plan: crate::plan::Plan,
+        tasks: Vec<crate::plan::PlannedTask>,
+    },
+    /// A person let a plan held for confirmation run.
+    PlanConfirmed {
+        plan_id: crate::id::PlanId,
+    },
     /// A person answered an ended worker (`cortex reply`): it and its task
     /// are live again, and its next attempt resumes the conversation with
     /// the text.
@@ -144,6 +154,18 @@ impl Record {
     }
 }
 
+/// One pending assignment per expert.
+fn pending_parts(experts: &[String]) -> Vec<Assignment> {
+    experts
+        .iter()
+        .map(|e| Assignment {
+            expert: e.clone(),
+            status: AssignmentStatus::Pending,
+            worker_id: None,
+        })
+        .collect()
+}
+
 /// What a submission resolves to before anything is written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitPlan {
@@ -165,6 +187,7 @@ pub struct State {
     /// Inbox request -> task, so a replayed request is answered, not redone.
     requests: HashMap<RequestId, TaskId>,
     workers: BTreeMap<WorkerId, Worker>,
+    plans: BTreeMap<crate::id::PlanId, crate::plan::Plan>,
     pub spawning_paused: bool,
     /// Sequence number of the last applied record.
     pub last_seq: u64,
@@ -248,6 +271,11 @@ impl State {
                         self.live_fingerprints.remove(&t.fingerprint);
                     }
                 }
+                let id = task_id.clone();
+                if *status == TaskStatus::Routed {
+                    self.block_on_dependencies(&id, rec.at);
+                }
+                self.settle_dependents(&id, rec.at);
             }
             Event::TaskRouted {
                 task_id,
@@ -259,17 +287,12 @@ impl State {
                     return;
                 };
                 t.routing = Some(routing.clone());
-                t.assignments = experts
-                    .iter()
-                    .map(|e| Assignment {
-                        expert: e.clone(),
-                        status: AssignmentStatus::Pending,
-                        worker_id: None,
-                    })
-                    .collect();
+                t.assignments = pending_parts(experts);
                 t.updated_at = rec.at;
                 if t.status == TaskStatus::Queued {
                     t.status = TaskStatus::Routed;
+                    let id = task_id.clone();
+                    self.block_on_dependencies(&id, rec.at);
                 }
             }
             Event::WorkerCreated { worker } => {
@@ -435,6 +458,45 @@ impl State {
                 _ => self.ignored_events += 1,
             },
             Event::WorkerReplied { worker_id, text } => self.reopen(worker_id, text, rec.at),
+            Event::PlanSubmitted { plan, tasks } => {
+                let held = plan.awaiting_confirmation;
+                for p in tasks {
+                    let mut t = p.task.clone();
+                    t.routing = Some(p.routing.clone());
+                    t.assignments = pending_parts(&p.experts);
+                    t.plan_id = Some(plan.id.clone());
+                    t.status = if held {
+                        TaskStatus::AwaitingConfirmation
+                    } else {
+                        TaskStatus::Routed
+                    };
+                    self.index(&t);
+                    let id = t.id.clone();
+                    self.tasks.insert(id.clone(), t);
+                    if !held {
+                        self.block_on_dependencies(&id, rec.at);
+                    }
+                }
+                self.plans.insert(plan.id.clone(), plan.clone());
+            }
+            Event::PlanConfirmed { plan_id } => {
+                let Some(plan) = self.plans.get_mut(plan_id) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                plan.awaiting_confirmation = false;
+                let ids: Vec<TaskId> = plan.tasks.iter().map(|e| e.task_id.clone()).collect();
+                for id in ids {
+                    if let Some(t) = self.tasks.get_mut(&id) {
+                        if t.status == TaskStatus::AwaitingConfirmation {
+                            t.status = TaskStatus::Routed;
+                            t.reason = None;
+                            t.updated_at = rec.at;
+                        }
+                    }
+                    self.block_on_dependencies(&id, rec.at);
+                }
+            }
             Event::StopRequested { worker_id, intent } => match self.workers.get_mut(worker_id) {
                 Some(w) if !w.status.is_terminal() => w.stop = Some(intent.clone()),
                 _ => self.ignored_events += 1,
@@ -553,6 +615,92 @@ impl State {
         if status.is_terminal() && self.live_fingerprints.get(&t.fingerprint) == Some(&task_id) {
             self.live_fingerprints.remove(&t.fingerprint);
         }
+        self.settle_dependents(&task_id, at);
+    }
+
+    /// A routed task whose dependencies have not all completed waits
+    /// (`blocked`), and goes back to `routed` once they have; one whose
+    /// dependency ended failed, cancelled or needing attention can never
+    /// start on a sound base, so it needs a person, and so do its own
+    /// dependents.
+    fn block_on_dependencies(&mut self, id: &TaskId, at: DateTime<Utc>) {
+        let Some(t) = self.tasks.get(id) else {
+            return;
+        };
+        if t.after.is_empty() || !matches!(t.status, TaskStatus::Routed | TaskStatus::Blocked) {
+            return;
+        }
+        let mut pending = Vec::new();
+        let mut broken = None;
+        for d in &t.after {
+            match self.tasks.get(d) {
+                None => broken = Some(format!("dependency {d} is unknown")),
+                Some(dt) => match dt.status {
+                    TaskStatus::Completed => {}
+                    TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::NeedsAttention => {
+                        let why = dt
+                            .reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default();
+                        broken = Some(format!("dependency {d} ended {}{why}", dt.status.as_str()));
+                    }
+                    _ => pending.push(d.to_string()),
+                },
+            }
+            if broken.is_some() {
+                break;
+            }
+        }
+        let (status, reason) = match (broken, pending.is_empty()) {
+            (Some(why), _) => (TaskStatus::NeedsAttention, Some(why)),
+            (None, false) => (
+                TaskStatus::Blocked,
+                Some(format!("waiting for {} to complete", pending.join(", "))),
+            ),
+            (None, true) => (TaskStatus::Routed, None),
+        };
+        let Some(t) = self.tasks.get_mut(id) else {
+            return;
+        };
+        if t.status == status && t.reason == reason {
+            return;
+        }
+        t.status = status;
+        t.reason = reason;
+        t.updated_at = at;
+        if status == TaskStatus::NeedsAttention {
+            self.settle_dependents(id, at);
+        }
+    }
+
+    /// Re-decides every task that depends on `id` (its status changed).
+    fn settle_dependents(&mut self, id: &TaskId, at: DateTime<Utc>) {
+        let dependents: Vec<TaskId> = self
+            .tasks
+            .values()
+            .filter(|t| t.after.contains(id))
+            .map(|t| t.id.clone())
+            .collect();
+        for d in dependents {
+            self.block_on_dependencies(&d, at);
+        }
+    }
+
+    /// The plan an inbox request submitted, if any.
+    pub fn plan_for_request(&self, r: &RequestId) -> Option<&crate::plan::Plan> {
+        self.plans
+            .values()
+            .find(|p| p.request_id.as_ref() == Some(r))
+    }
+
+    /// The plan with this id.
+    pub fn plan(&self, id: &crate::id::PlanId) -> Option<&crate::plan::Plan> {
+        self.plans.get(id)
+    }
+
+    pub fn plans(&self) -> impl Iterator<Item = &crate::plan::Plan> {
+        self.plans.values()
     }
 
     /// A person answered an ended worker: it waits for its next attempt
@@ -705,6 +853,8 @@ pub fn new_task(
         reason: None,
         result: None,
         verify: sub.verify,
+        after: Vec::new(),
+        plan_id: None,
         cost_usd: 0.0,
         routing: None,
         assignments: Vec::new(),
@@ -1011,5 +1161,123 @@ mod tests {
         assert!(line.starts_with(r#"{"v":1,"seq":3,"#), "{line}");
         assert!(line.contains(r#""kind":"task_status_changed""#));
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+    }
+
+    /// A plan of tasks `a -> b -> c` (and `d` after `a`), all for `development`.
+    fn chain(state: &mut State) -> Vec<TaskId> {
+        let ids: Vec<TaskId> = (10u8..14)
+            .map(|n| TaskId::new(u64::from(n), [n; 10]))
+            .collect();
+        let after = [vec![], vec![0], vec![1], vec![0]];
+        let tasks = ids
+            .iter()
+            .zip(after)
+            .enumerate()
+            .map(|(i, (id, deps))| {
+                let mut t = new_task(
+                    id.clone(),
+                    sub(&format!("step {i}"), None),
+                    format!("fp{i}"),
+                    None,
+                    at(0),
+                );
+                t.after = deps.iter().map(|d: &usize| ids[*d].clone()).collect();
+                crate::plan::PlannedTask {
+                    task: t,
+                    routing: RoutingSummary {
+                        primary_expert: "development".into(),
+                        confidence: 1.0,
+                        strategy: crate::router::Strategy::SingleExpert,
+                        method: crate::router::Method::Person,
+                        needs_confirmation: false,
+                        explanation: String::new(),
+                    },
+                    experts: vec!["development".into()],
+                }
+            })
+            .collect();
+        let plan = crate::plan::Plan {
+            id: crate::id::PlanId::new(1, [1; 10]),
+            goal: "g".into(),
+            goal_task: None,
+            created_at: at(0),
+            tasks: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| crate::plan::PlanEntry {
+                    name: format!("s{i}"),
+                    task_id: id.clone(),
+                })
+                .collect(),
+            awaiting_confirmation: false,
+            request_id: None,
+        };
+        push(state, Event::PlanSubmitted { plan, tasks });
+        ids
+    }
+
+    fn status_of(state: &State, id: &TaskId) -> TaskStatus {
+        state.task(id).unwrap().status
+    }
+
+    #[test]
+    fn a_dependent_waits_for_its_dependency_and_starts_when_it_completes() {
+        let mut s = State::default();
+        let ids = chain(&mut s);
+        assert_eq!(
+            ids.iter().map(|i| status_of(&s, i)).collect::<Vec<_>>(),
+            [
+                TaskStatus::Routed,
+                TaskStatus::Blocked,
+                TaskStatus::Blocked,
+                TaskStatus::Blocked
+            ]
+        );
+        let pending: Vec<&str> = s
+            .pending_assignments()
+            .iter()
+            .map(|(t, _)| t.description.as_str())
+            .collect();
+        assert_eq!(pending, ["step 0"], "only the free task may start");
+        let w = worker(&mut s, &ids[0], 1, "development");
+        end(&mut s, &w, WorkerStatus::Completed, "completed");
+        assert_eq!(status_of(&s, &ids[1]), TaskStatus::Routed);
+        assert_eq!(status_of(&s, &ids[3]), TaskStatus::Routed);
+        assert_eq!(status_of(&s, &ids[2]), TaskStatus::Blocked, "still after b");
+        assert!(s
+            .task(&ids[2])
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains(ids[1].as_str()));
+    }
+
+    #[test]
+    fn a_failed_dependency_puts_every_task_behind_it_in_needs_attention() {
+        let mut s = State::default();
+        let ids = chain(&mut s);
+        let w = worker(&mut s, &ids[0], 1, "development");
+        end(&mut s, &w, WorkerStatus::Completed, "completed");
+        let w = worker(&mut s, &ids[1], 2, "development");
+        end(&mut s, &w, WorkerStatus::Failed, "exited with 3");
+        let c = s.task(&ids[2]).unwrap();
+        assert_eq!(c.status, TaskStatus::NeedsAttention);
+        let why = c.reason.as_deref().unwrap();
+        assert!(
+            why.contains(ids[1].as_str())
+                && why.contains("failed")
+                && why.contains("exited with 3"),
+            "{why}"
+        );
+        assert!(
+            s.pending_assignments().iter().all(|(t, _)| t.id != ids[2]),
+            "never starts"
+        );
+        assert_eq!(
+            status_of(&s, &ids[3]),
+            TaskStatus::Routed,
+            "other branches go on"
+        );
     }
 }

@@ -68,6 +68,8 @@ pub enum TaskStatus {
     NeedsAttention,
     /// A worker ended waiting for a person's answer (`cortex reply`).
     NeedsInput,
+    /// Waits for the tasks it depends on (`--after`, a plan) to complete.
+    Blocked,
     Completed,
     Failed,
     Cancelled,
@@ -75,9 +77,10 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 10] = [
+    pub const ALL: [TaskStatus; 11] = [
         Self::Queued,
         Self::AwaitingConfirmation,
+        Self::Blocked,
         Self::Routed,
         Self::Running,
         Self::Waiting,
@@ -101,6 +104,7 @@ impl TaskStatus {
             Self::Waiting => "waiting",
             Self::NeedsAttention => "needs_attention",
             Self::NeedsInput => "needs_input",
+            Self::Blocked => "blocked",
             Self::AwaitingConfirmation => "awaiting_confirmation",
             Self::Completed => "completed",
             Self::Failed => "failed",
@@ -145,6 +149,12 @@ pub struct Task {
     /// The task's own check of the work (`--verify`), if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<String>,
+    /// Tasks that must complete before this one starts (`--after`, a plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<TaskId>,
+    /// The plan this task is part of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<crate::id::PlanId>,
     #[serde(default)]
     pub cost_usd: f64,
     /// The routing decision in short (the full one is in routing-decisions.jsonl).

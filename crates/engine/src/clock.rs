@@ -24,6 +24,10 @@ pub fn task_id(at: DateTime<Utc>) -> TaskId {
     TaskId::new(millis(at), random10())
 }
 
+pub fn plan_id(at: DateTime<Utc>) -> cortex_core::id::PlanId {
+    cortex_core::id::PlanId::new(millis(at), random10())
+}
+
 pub fn worker_id(at: DateTime<Utc>) -> WorkerId {
     WorkerId::new(millis(at), random10())
 }

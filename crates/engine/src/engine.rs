@@ -317,13 +317,15 @@ impl Engine {
                     crate::worktree::check_source(std::path::Path::new(source))
                         .map_err(EngineError::BadValue)?;
                 }
-                let task = new_task(
+                let after = resolve_after(store.state(), &req.after)?;
+                let mut task = new_task(
                     clock::task_id(now),
                     valid,
                     fingerprint,
                     request.cloned(),
                     now,
                 );
+                task.after = after;
                 let task_id = task.id.clone();
                 let decision = self.decide(&task.description, task.task_type.as_deref());
                 store.stage(
@@ -384,7 +386,7 @@ impl Engine {
     }
 
     /// The router's decision for a text, with the learned layer as it is now.
-    fn decide(&self, text: &str, task_type: Option<&str>) -> Decision {
+    pub(crate) fn decide(&self, text: &str, task_type: Option<&str>) -> Decision {
         let router = self.inner.router.read().unwrap_or_else(|e| e.into_inner());
         let learned = self.inner.learned.read().unwrap_or_else(|e| e.into_inner());
         router.route(text, task_type, Some(&learned))
@@ -407,7 +409,7 @@ impl Engine {
 
     /// Appends one line to routing-decisions.jsonl. A failure to log is
     /// reported but does not undo the routing, which is in the journal.
-    fn log_decision(&self, task_id: &TaskId, d: &Decision, now: DateTime<Utc>) {
+    pub(crate) fn log_decision(&self, task_id: &TaskId, d: &Decision, now: DateTime<Utc>) {
         let line = serde_json::json!({
             "v": 1, "task_id": task_id, "at": now, "strategy": d.strategy,
             "primary_expert": d.primary_expert, "confidence": d.confidence,
@@ -681,12 +683,38 @@ impl Engine {
         let mut events = Vec::new();
         let mut deferred = Vec::new();
         let mut cancelled: Vec<TaskId> = Vec::new();
+        let mut plans_made = Vec::new();
         {
             let mut store = self.store();
             for (id, path) in &claimed {
                 let outcome = match inbox::read_request(&self.inner.home, path) {
                     Err(e) => Err(e),
                     Ok(req) => match &req.op {
+                        InboxOp::PlanSubmit {
+                            plan,
+                            workdir,
+                            worktree,
+                        } => self
+                            .stage_plan(
+                                &mut store,
+                                plan,
+                                &crate::plans::PlanOrigin {
+                                    workdir: workdir.as_deref(),
+                                    worktree: *worktree,
+                                    request: Some(id),
+                                    ..Default::default()
+                                },
+                                now,
+                            )
+                            .map(|ack| {
+                                plans_made.push(ack.plan_id.clone());
+                                serde_json::to_value(ack).ok()
+                            }),
+                        InboxOp::PlanConfirm { .. } => {
+                            // Needs the store unlocked: run it after the batch.
+                            deferred.push((id.clone(), req.op.clone(), String::new()));
+                            continue;
+                        }
                         InboxOp::Submit { submit } => self
                             .stage_submit(&mut store, submit, Some(id), now)
                             .map(|(ack, event)| {
@@ -770,6 +798,9 @@ impl Engine {
                 InboxOp::CloseCircuit { expert } => self
                     .close_circuit(&expert)
                     .map(|a| serde_json::to_value(a).ok()),
+                InboxOp::PlanConfirm { plan_id } => self
+                    .confirm_plan(&plan_id)
+                    .map(|p| serde_json::to_value(p).ok()),
                 InboxOp::Kill { .. } => self
                     .kill_worker(&worker_id)
                     .map(|w| serde_json::to_value(w).ok()),
@@ -801,6 +832,9 @@ impl Engine {
         debug!(count = acks.len(), "inbox requests acknowledged");
         for e in events {
             self.emit(e);
+        }
+        for p in &plans_made {
+            self.emit_plan_tasks(p);
         }
         Ok(acks.len())
     }
@@ -1004,6 +1038,33 @@ fn release_confirmation(
     Ok(())
 }
 
+/// The tasks named by `--after`: each must exist (a new task cannot be
+/// depended on yet, so no cycle can form).
+fn resolve_after(
+    state: &cortex_core::state::State,
+    given: &[String],
+) -> Result<Vec<TaskId>, EngineError> {
+    let mut out: Vec<TaskId> = Vec::new();
+    for g in given
+        .iter()
+        .flat_map(|g| g.split(','))
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+    {
+        let id = TaskId::parse(g)
+            .filter(|id| state.task(id).is_some())
+            .ok_or_else(|| {
+                EngineError::BadValue(format!(
+                    "--after: no task `{g}`, expected the id of a submitted task (t-...)"
+                ))
+            })?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 /// The stored task with this id (with or without its `t-` prefix).
 fn task_record(store: &Store, id: &str) -> Result<Task, EngineError> {
     TaskId::parse(id)
@@ -1095,6 +1156,15 @@ pub mod view {
 
     pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
         Ok(tasks_of(&settled_state(home)?))
+    }
+
+    /// A plan with its tasks, as the files say.
+    pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError> {
+        let plan_id = cortex_core::id::PlanId::parse(id)
+            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+        let state = settled_state(home)?;
+        crate::plans::plan_view(&state, &plan_id)
+            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
     }
 
     pub fn status(home: &Home) -> Result<StatusDto, EngineError> {

@@ -84,6 +84,18 @@ pub enum InboxOp {
         worker_id: String,
         text: String,
     },
+    /// Submit a plan (`cortex plan submit`): all of it or nothing.
+    PlanSubmit {
+        plan: cortex_core::plan::PlanSpec,
+        #[serde(default)]
+        workdir: Option<String>,
+        #[serde(default)]
+        worktree: bool,
+    },
+    /// Let a plan held for confirmation run (`cortex plan confirm`).
+    PlanConfirm {
+        plan_id: String,
+    },
     /// Continue an ended worker with a person's text (`cortex reply`).
     Reply {
         worker_id: String,

@@ -28,6 +28,7 @@ pub use error::EngineError;
 pub use home::Home;
 pub use lock::OwnerKind;
 pub mod driver;
+pub mod plans;
 pub mod pm;
 pub mod procfs;
 pub mod runtime;

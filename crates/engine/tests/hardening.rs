@@ -35,6 +35,7 @@ fn submit_n(home: &Home, n: usize) -> BTreeSet<String> {
                     workdir: Some(workdir.clone()),
                     worktree: false,
                     verify: None,
+                    after: Vec::new(),
                 })
                 .unwrap()
                 .task_id
@@ -95,6 +96,7 @@ fn a_lost_journal_starts_from_the_snapshot_and_keeps_it() {
             workdir: Some(home.root().to_string_lossy().into_owned()),
             worktree: false,
             verify: None,
+            after: Vec::new(),
         })
         .unwrap();
     engine.close().unwrap();
@@ -360,6 +362,7 @@ fn a_journal_deleted_or_cut_while_the_owner_runs_loses_nothing_acknowledged() {
                     workdir: Some(home.root().to_string_lossy().into_owned()),
                     worktree: false,
                     verify: None,
+                    after: Vec::new(),
                 })
                 .unwrap()
                 .task_id

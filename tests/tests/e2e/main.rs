@@ -11,6 +11,7 @@ mod claude;
 mod foundation;
 mod hardening;
 mod outcomes;
+mod plans;
 mod pm;
 mod privacy;
 mod routing;

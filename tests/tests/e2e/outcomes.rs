@@ -9,20 +9,6 @@ use crate::util::{tagged_pids, text, wait_until, OwnedChild, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Waits until the task reaches one of `statuses`; returns it.
-fn wait_status(h: &TestHome, id: &str, statuses: &[&str]) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    wait_until(
-        LIMIT,
-        &format!("task {id} to be one of {statuses:?}"),
-        || {
-            last = h.task(id);
-            statuses.iter().any(|s| last["status"] == *s)
-        },
-    );
-    last
-}
-
 fn submit_verified(h: &TestHome, text: &str, check: &str) -> String {
     let wd = h.workdir();
     let v = h.json(&[
@@ -42,7 +28,7 @@ fn a_passing_check_makes_a_task_completed_and_verified_and_no_check_says_not_ver
     h.use_fake_agent();
     let owner = h.start_owner();
     let id = submit_verified(&h, "write the notes FAKE:normal", "test -f fake-out.txt");
-    let t = wait_status(&h, &id, &["completed", "failed", "needs_attention"]);
+    let t = h.wait_status(&id, &["completed", "failed", "needs_attention"], LIMIT);
     assert_eq!(t["status"], "completed", "{t}");
     let w = &h.workers_of(&id)[0];
     assert_eq!(w["verification"]["passed"], true, "{w}");
@@ -67,7 +53,7 @@ fn a_failing_check_goes_back_to_the_agent_max_rounds_times_then_needs_attention(
         "fix the parser FAKE:normal",
         "echo 'parser.rs:12: expected ;' ; exit 3",
     );
-    let t = wait_status(&h, &id, &["completed", "failed", "needs_attention"]);
+    let t = h.wait_status(&id, &["completed", "failed", "needs_attention"], LIMIT);
     assert_eq!(t["status"], "needs_attention", "never completed: {t}");
     assert!(
         t["reason"]
@@ -120,7 +106,7 @@ fn a_check_that_hangs_is_stopped_at_its_timeout_and_leaves_no_process() {
     h.configure(serde_json::json!({"verify": {"timeout_secs": 1, "max_rounds": 0}}));
     let owner = h.start_owner();
     let id = submit_verified(&h, "build it FAKE:normal", "sleep 600");
-    let t = wait_status(&h, &id, &["completed", "failed", "needs_attention"]);
+    let t = h.wait_status(&id, &["completed", "failed", "needs_attention"], LIMIT);
     assert_eq!(t["status"], "needs_attention", "{t}");
     assert!(
         t["reason"].as_str().unwrap().contains("timed out after 1s"),
@@ -221,7 +207,7 @@ fn the_real_cli_with_a_denied_tool_needs_a_person_and_says_so() {
         owner.stderr_so_far().contains("cortex: running on")
     });
     let id = h.submit_in("Create out.txt with a greeting. MOCK:tool", &h.workdir());
-    let t = wait_status(&h, &id, &["completed", "failed", "needs_input"]);
+    let t = h.wait_status(&id, &["completed", "failed", "needs_input"], LIMIT);
     assert_eq!(t["status"], "needs_input", "{t}");
     assert!(t["reason"].as_str().unwrap().contains("Bash"), "{t}");
     wait_until(LIMIT, "a needs-you alert", || {

@@ -243,6 +243,20 @@ impl TestHome {
         last
     }
 
+    /// Waits until the task reaches one of `statuses`; returns it.
+    pub fn wait_status(&self, id: &str, statuses: &[&str], limit: Duration) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        wait_until(
+            limit,
+            &format!("task {id} to be one of {statuses:?}"),
+            || {
+                last = self.task(id);
+                statuses.iter().any(|s| last["status"] == *s)
+            },
+        );
+        last
+    }
+
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         self.json(&["tasks"])
             .as_array()

@@ -1,0 +1,154 @@
+//! `cortex plan submit | show | confirm`.
+
+use std::io::Read;
+use std::time::Duration;
+
+use cortex_core::plan::PlanSpec;
+use cortex_engine::engine::view;
+use cortex_engine::inbox::InboxOp;
+use cortex_engine::plans::PlanView;
+use cortex_engine::Home;
+
+use crate::args::PlanCommand;
+use crate::client;
+use crate::commands::{answered, print_json, require_initialized};
+use crate::Failure;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+/// The most bytes a plan file may have.
+const MAX_PLAN_BYTES: u64 = 1 << 20;
+
+pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    match cmd {
+        PlanCommand::Submit {
+            file,
+            workdir,
+            worktree,
+        } => {
+            let text = read_plan(&file)?;
+            let spec: PlanSpec = serde_json::from_str(&text).map_err(|e| {
+                Failure::bad_input(
+                    "bad_plan",
+                    format!(
+                        "{file}: not a plan ({e}); expected {{\"goal\", \"tasks\": [{{\"name\", \"description\", \"after\"?: [names], ...}}]}}"
+                    ),
+                )
+            })?;
+            let dir = match workdir {
+                Some(d) => d,
+                None => std::env::current_dir().map_err(|e| {
+                    Failure::runtime("no_workdir", format!("cannot read the current folder: {e}"))
+                })?,
+            };
+            let dir = std::fs::canonicalize(&dir).map_err(|e| {
+                Failure::bad_input("bad_workdir", format!("--workdir {}: {e}", dir.display()))
+            })?;
+            let op = InboxOp::PlanSubmit {
+                plan: spec,
+                workdir: Some(dir.to_string_lossy().into_owned()),
+                worktree,
+            };
+            let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
+            if json {
+                print_json(&value);
+            } else {
+                println!("plan {}", value["plan_id"].as_str().unwrap_or("?"));
+                for t in value["tasks"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:<20} {}  {:<22} {}",
+                        t["name"].as_str().unwrap_or(""),
+                        t["task_id"].as_str().unwrap_or(""),
+                        t["status"].as_str().unwrap_or(""),
+                        t["experts"]
+                            .as_array()
+                            .map(|a| a
+                                .iter()
+                                .filter_map(|e| e.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        PlanCommand::Show { plan } => {
+            let view = view::plan(home, &plan)?;
+            if json {
+                print_json(&view);
+            } else {
+                show(&view);
+            }
+            Ok(())
+        }
+        PlanCommand::Confirm { plan } => {
+            let op = InboxOp::PlanConfirm { plan_id: plan };
+            let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
+            if json {
+                print_json(&value);
+            } else {
+                println!(
+                    "plan {} confirmed: its tasks start as their dependencies allow",
+                    value["id"].as_str().unwrap_or("?")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_plan(file: &str) -> Result<String> {
+    let mut text = String::new();
+    let read = if file == "-" {
+        std::io::stdin()
+            .take(MAX_PLAN_BYTES)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(MAX_PLAN_BYTES).read_to_string(&mut text))
+    };
+    read.map_err(|e| Failure::bad_input("bad_plan", format!("{file}: cannot read the plan: {e}")))?;
+    Ok(text)
+}
+
+/// The plan as an indented list: each task under what it waits for.
+fn show(v: &PlanView) {
+    println!("plan {}  {}", v.id, v.goal.lines().next().unwrap_or(""));
+    if v.awaiting_confirmation {
+        println!("  awaiting confirmation: `cortex plan confirm {}`", v.id);
+    }
+    let counts: Vec<String> = v.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "  {}  ${:.4}  {}s",
+        counts.join(", "),
+        v.cost_usd,
+        v.elapsed_secs
+    );
+    for t in &v.tasks {
+        let after = if t.after.is_empty() {
+            String::new()
+        } else {
+            format!("  after {}", t.after.join(", "))
+        };
+        let waits = if t.blocked_on.is_empty() || t.task.status.as_str() != "blocked" {
+            String::new()
+        } else {
+            format!(" (waiting for {})", t.blocked_on.join(", "))
+        };
+        println!(
+            "  {:<20} {:<16} {}{after}{waits}",
+            t.name,
+            t.task.status.as_str(),
+            t.task.id
+        );
+        if let Some(r) = t
+            .task
+            .reason
+            .as_deref()
+            .filter(|_| t.task.status.as_str() != "blocked")
+        {
+            println!("  {:<20} {r}", "");
+        }
+    }
+}

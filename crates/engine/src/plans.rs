@@ -1,0 +1,331 @@
+//! Tasks that depend on each other, and plans: a goal split into such
+//! tasks, submitted whole (one journal record) or not at all. Which task
+//! may start is the state's business (`cortex_core::state`: `blocked`
+//! until its dependencies completed, `needs_attention` when one can no
+//! longer); this module validates, routes and journals, and shows a plan.
+
+use chrono::{DateTime, Utc};
+use cortex_core::id::{PlanId, TaskId};
+use cortex_core::plan::{validate_plan, Plan, PlanEntry, PlanSpec, PlannedTask};
+use cortex_core::router::Decision;
+use cortex_core::state::{new_task, Event, State};
+use cortex_core::task::TaskStatus;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::clock;
+use crate::engine::{Engine, EngineEvent, TaskDto};
+use crate::error::EngineError;
+use crate::store::Store;
+
+/// Where a plan comes from and how it runs.
+#[derive(Debug, Default)]
+pub(crate) struct PlanOrigin<'a> {
+    /// Folder every task works in.
+    pub(crate) workdir: Option<&'a str>,
+    pub(crate) worktree: bool,
+    /// The goal whose coordinator wrote the plan.
+    pub(crate) goal_task: Option<TaskId>,
+    /// Held for a person's confirmation.
+    pub(crate) held: bool,
+    /// The inbox request that submitted it.
+    pub(crate) request: Option<&'a cortex_core::id::RequestId>,
+}
+
+/// The answer to a plan's submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanAck {
+    pub plan_id: PlanId,
+    pub awaiting_confirmation: bool,
+    pub tasks: Vec<PlanAckTask>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanAckTask {
+    pub name: String,
+    pub task_id: TaskId,
+    pub status: TaskStatus,
+    pub experts: Vec<String>,
+}
+
+/// A plan as `cortex plan show` and the app show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub id: PlanId,
+    pub goal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_task: Option<TaskId>,
+    pub awaiting_confirmation: bool,
+    pub created_at: DateTime<Utc>,
+    /// Tasks in dependency order.
+    pub tasks: Vec<PlanViewTask>,
+    /// Counts of the tasks by status.
+    pub counts: std::collections::BTreeMap<String, usize>,
+    pub cost_usd: f64,
+    /// From the plan's submission to its last task's last change.
+    pub elapsed_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanViewTask {
+    pub name: String,
+    /// Names of the tasks it depends on.
+    pub after: Vec<String>,
+    /// Of those, the ones not completed yet.
+    pub blocked_on: Vec<String>,
+    pub task: TaskDto,
+}
+
+/// The answer for a journaled plan.
+fn ack_of(state: &State, plan: &Plan) -> PlanAck {
+    PlanAck {
+        plan_id: plan.id.clone(),
+        awaiting_confirmation: plan.awaiting_confirmation,
+        tasks: plan
+            .tasks
+            .iter()
+            .filter_map(|e| {
+                let t = state.task(&e.task_id)?;
+                Some(PlanAckTask {
+                    name: e.name.clone(),
+                    task_id: t.id.clone(),
+                    status: t.status,
+                    experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Builds the view of a plan from the state.
+pub fn plan_view(state: &State, id: &PlanId) -> Option<PlanView> {
+    let plan = state.plan(id)?;
+    let name_of = |tid: &TaskId| {
+        plan.tasks
+            .iter()
+            .find(|e| &e.task_id == tid)
+            .map_or_else(|| tid.to_string(), |e| e.name.clone())
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    let mut cost = 0.0;
+    let mut last = plan.created_at;
+    let tasks = plan
+        .tasks
+        .iter()
+        .filter_map(|e| {
+            let t = state.task(&e.task_id)?;
+            *counts.entry(t.status.as_str().to_string()).or_default() += 1;
+            cost += t.cost_usd;
+            last = last.max(t.updated_at);
+            let blocked_on = t
+                .after
+                .iter()
+                .filter(|d| {
+                    state
+                        .task(d)
+                        .is_none_or(|dt| dt.status != TaskStatus::Completed)
+                })
+                .map(name_of)
+                .collect();
+            Some(PlanViewTask {
+                name: e.name.clone(),
+                after: t.after.iter().map(name_of).collect(),
+                blocked_on,
+                task: TaskDto::from(t),
+            })
+        })
+        .collect();
+    Some(PlanView {
+        id: plan.id.clone(),
+        goal: cortex_core::redact::redact(&plan.goal),
+        goal_task: plan.goal_task.clone(),
+        awaiting_confirmation: plan.awaiting_confirmation,
+        created_at: plan.created_at,
+        tasks,
+        counts,
+        cost_usd: cost,
+        elapsed_secs: (last - plan.created_at).num_seconds(),
+    })
+}
+
+impl Engine {
+    /// Validates, routes and journals a plan as one record. `goal_task`
+    /// names the goal whose coordinator wrote it; `held` keeps it waiting
+    /// for a person's confirmation.
+    pub(crate) fn stage_plan(
+        &self,
+        store: &mut Store,
+        spec: &PlanSpec,
+        origin: &PlanOrigin<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<PlanAck, EngineError> {
+        let PlanOrigin {
+            workdir,
+            worktree,
+            goal_task,
+            held,
+            request,
+        } = origin;
+        let (workdir, worktree, held, request) = (*workdir, *worktree, *held, *request);
+        let goal_task = goal_task.clone();
+        if let Some(p) = request.and_then(|r| store.state().plan_for_request(r)) {
+            // A request replayed after a crash: its plan exists already.
+            return Ok(ack_of(store.state(), p));
+        }
+        let (experts, types) = {
+            let s = self.settings();
+            (s.1.names().into_iter().collect(), s.1.task_types())
+        };
+        let valid = validate_plan(spec, &experts, &types, workdir, worktree).map_err(|errors| {
+            EngineError::BadValue(format!(
+                "the plan is not valid: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })?;
+        if worktree || self.settings().0.isolation == cortex_core::config::Isolation::Worktree {
+            let source = workdir.unwrap_or("/");
+            crate::worktree::check_source(std::path::Path::new(source))
+                .map_err(EngineError::BadValue)?;
+        }
+        let plan_id = clock::plan_id(now);
+        let mut ids: Vec<TaskId> = Vec::new();
+        let mut planned = Vec::new();
+        let mut entries = Vec::new();
+        for t in &valid.tasks {
+            let fingerprint = cortex_core::task::fingerprint(
+                &t.submission.description,
+                t.submission.task_type.as_deref(),
+                t.submission.workdir.as_deref(),
+            );
+            let mut task = new_task(
+                clock::task_id(now),
+                t.submission.clone(),
+                format!("{fingerprint}:{plan_id}"),
+                None,
+                now,
+            );
+            task.after = t.after.iter().map(|i| ids[*i].clone()).collect();
+            task.plan_id = Some(plan_id.clone());
+            let decision = match &t.expert {
+                Some(e) => {
+                    let mut d = Decision::by_person(e, None);
+                    d.explanation = format!("the plan names {e}");
+                    d
+                }
+                None => self.decide(&task.description, task.task_type.as_deref()),
+            };
+            self.log_decision(&task.id, &decision, now);
+            ids.push(task.id.clone());
+            entries.push(PlanEntry {
+                name: t.name.clone(),
+                task_id: task.id.clone(),
+            });
+            planned.push(PlannedTask {
+                task,
+                routing: decision.summary(),
+                experts: decision.parallel_experts.clone(),
+            });
+        }
+        let plan = Plan {
+            id: plan_id.clone(),
+            goal: valid.goal.clone(),
+            goal_task,
+            created_at: now,
+            tasks: entries,
+            awaiting_confirmation: held,
+            request_id: request.cloned(),
+        };
+        store.stage(
+            Event::PlanSubmitted {
+                plan,
+                tasks: planned.clone(),
+            },
+            now,
+        )?;
+        let state = store.state();
+        let plan = state
+            .plan(&plan_id)
+            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+        Ok(ack_of(state, plan))
+    }
+
+    /// `cortex plan submit`: a person's plan, run at once.
+    pub fn submit_plan(
+        &self,
+        spec: &PlanSpec,
+        workdir: Option<&str>,
+        worktree: bool,
+    ) -> Result<PlanAck, EngineError> {
+        let now = clock::now();
+        let ack = {
+            let mut store = self.store();
+            let origin = PlanOrigin {
+                workdir,
+                worktree,
+                ..PlanOrigin::default()
+            };
+            let ack = self.stage_plan(&mut store, spec, &origin, now)?;
+            store.sync()?;
+            ack
+        };
+        info!(plan_id = %ack.plan_id, tasks = ack.tasks.len(), "plan submitted");
+        self.emit_plan_tasks(&ack.plan_id);
+        Ok(ack)
+    }
+
+    /// `cortex plan confirm PLAN`: lets a plan held for a person run.
+    pub fn confirm_plan(&self, id: &str) -> Result<PlanView, EngineError> {
+        let plan_id = PlanId::parse(id)
+            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+        let view = {
+            let mut store = self.store();
+            let plan = store
+                .state()
+                .plan(&plan_id)
+                .cloned()
+                .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+            if plan.awaiting_confirmation {
+                store.commit(
+                    Event::PlanConfirmed {
+                        plan_id: plan_id.clone(),
+                    },
+                    clock::now(),
+                )?;
+            }
+            plan_view(store.state(), &plan_id)
+        };
+        self.emit_plan_tasks(&plan_id);
+        view.ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
+    }
+
+    /// The plan with this id, as `cortex plan show` shows it.
+    pub fn plan(&self, id: &str) -> Result<PlanView, EngineError> {
+        let plan_id = PlanId::parse(id)
+            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+        plan_view(self.store().state(), &plan_id)
+            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
+    }
+
+    pub(crate) fn emit_plan_tasks(&self, id: &PlanId) {
+        let tasks: Vec<TaskDto> = {
+            let store = self.store();
+            let state = store.state();
+            state
+                .plan(id)
+                .map(|p| {
+                    p.tasks
+                        .iter()
+                        .filter_map(|e| state.task(&e.task_id).map(TaskDto::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for task in tasks {
+            self.emit(EngineEvent::TaskSubmitted { task });
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Tasks that depend on each other, and plans submitted whole.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::util::{text, wait_until, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// `cortex plan submit -` with the plan on stdin; (exit code, stdout).
+fn submit_plan(
+    h: &TestHome,
+    plan: &serde_json::Value,
+    workdir: &std::path::Path,
+) -> (i32, serde_json::Value, String) {
+    let mut c = h.command();
+    c.args(["plan", "submit", "-", "--json", "--workdir"])
+        .arg(workdir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    let value = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        value,
+        stdout + &text(&out.stderr),
+    )
+}
+
+fn task_of(ack: &serde_json::Value, name: &str) -> String {
+    ack["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .and_then(|t| t["task_id"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+fn prompts(h: &TestHome) -> Vec<String> {
+    h.starts()
+        .iter()
+        .filter_map(|s| s["prompt"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_chain_runs_in_order_and_a_failure_stops_what_depends_on_it() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.edit_all_experts(serde_json::json!({"max_restarts": 0}));
+    let owner = h.start_owner();
+    let wd = h.workdir();
+    let plan = serde_json::json!({
+        "goal": "ship the parser",
+        "tasks": [
+            {"name": "c", "description": "step c FAKE:normal", "after": ["b"], "expert": "development"},
+            {"name": "a", "description": "step a FAKE:normal", "verify": "test -f fake-out.txt", "expert": "development"},
+            {"name": "b", "description": "step b FAKE:normal", "after": ["a"], "verify": "grep -q 'step b' fake-out.txt", "expert": "development"},
+        ]
+    });
+    let (code, ack, out) = submit_plan(&h, &plan, &wd);
+    assert_eq!(code, 0, "{out}");
+    let (a, b, c) = (task_of(&ack, "a"), task_of(&ack, "b"), task_of(&ack, "c"));
+    assert_eq!(h.task(&c)["status"], "blocked");
+    assert_eq!(
+        h.wait_status(&c, &["completed", "failed", "needs_attention"], LIMIT)["status"],
+        "completed"
+    );
+    assert_eq!(h.task(&a)["status"], "completed");
+    assert_eq!(h.task(&b)["status"], "completed");
+    assert_eq!(
+        prompts(&h),
+        [
+            "step a FAKE:normal",
+            "step b FAKE:normal",
+            "step c FAKE:normal"
+        ],
+        "in dependency order"
+    );
+    let shown = h.json(&["plan", "show", ack["plan_id"].as_str().unwrap()]);
+    assert_eq!(shown["counts"]["completed"], 3, "{shown}");
+    assert_eq!(shown["tasks"][2]["after"][0], "b", "{shown}");
+
+    // The same chain whose middle task fails: the last never starts.
+    let plan = serde_json::json!({
+        "goal": "ship the lexer",
+        "tasks": [
+            {"name": "a", "description": "lex a FAKE:normal", "expert": "development"},
+            {"name": "b", "description": "lex b FAKE:crash", "after": ["a"], "expert": "development"},
+            {"name": "c", "description": "lex c FAKE:normal", "after": ["b"], "expert": "development"},
+        ]
+    });
+    let (code, ack, out) = submit_plan(&h, &plan, &h.workdir());
+    assert_eq!(code, 0, "{out}");
+    let (b, c) = (task_of(&ack, "b"), task_of(&ack, "c"));
+    let t = h.wait_status(&c, &["completed", "failed", "needs_attention"], LIMIT);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    assert!(
+        t["reason"].as_str().unwrap().contains(&b),
+        "names the dependency: {t}"
+    );
+    assert_eq!(h.task(&b)["status"], "failed");
+    assert!(
+        !prompts(&h).iter().any(|p| p == "lex c FAKE:normal"),
+        "c never started"
+    );
+    owner.stop();
+}
+
+#[test]
+fn independent_branches_run_at_once_and_after_waits_for_a_task() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let plan = serde_json::json!({
+        "goal": "two branches",
+        "tasks": [
+            {"name": "left", "description": "left FAKE:slow FAKE_SECS:1 FAKE_LINES:3", "expert": "development"},
+            {"name": "right", "description": "right FAKE:slow FAKE_SECS:1 FAKE_LINES:3", "expert": "development"},
+            {"name": "join", "description": "join FAKE:normal", "after": ["left", "right"], "expert": "development"},
+        ]
+    });
+    let (code, ack, out) = submit_plan(&h, &plan, &h.workdir());
+    assert_eq!(code, 0, "{out}");
+    wait_until(LIMIT, "both branches running at once", || {
+        h.workers()
+            .iter()
+            .filter(|w| w["state"] == "running")
+            .count()
+            == 2
+    });
+    let join = task_of(&ack, "join");
+    assert_eq!(h.task(&join)["status"], "blocked");
+    assert_eq!(
+        h.wait_status(&join, &["completed", "failed", "needs_attention"], LIMIT)["status"],
+        "completed"
+    );
+    // --after on a plain submission.
+    let first = h.submit_in("first job FAKE:slow FAKE_SECS:1 FAKE_LINES:2", &h.workdir());
+    let wd = h.workdir();
+    let then = h.json(&[
+        "submit",
+        "then job FAKE:normal",
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--after",
+        &first,
+    ]);
+    let then = then["task_id"].as_str().unwrap().to_string();
+    assert_eq!(h.task(&then)["status"], "blocked");
+    assert_eq!(
+        h.wait_status(&then, &["completed", "failed", "needs_attention"], LIMIT)["status"],
+        "completed"
+    );
+    assert_eq!(h.task(&first)["status"], "completed");
+    owner.stop();
+}
+
+#[test]
+fn a_cycle_or_an_unknown_dependency_is_refused_at_submit() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let plan = serde_json::json!({
+        "goal": "loop",
+        "tasks": [
+            {"name": "a", "description": "a", "after": ["b"]},
+            {"name": "b", "description": "b", "after": ["a"]},
+        ]
+    });
+    let (code, _, out) = submit_plan(&h, &plan, &h.workdir());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("cycle through: a, b"), "{out}");
+    let plan = serde_json::json!({"goal": "g", "tasks": [{"name": "a", "description": "a", "after": ["ghost"]}]});
+    let (code, _, out) = submit_plan(&h, &plan, &h.workdir());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("`ghost` is not a task of this plan"), "{out}");
+    let wd = h.workdir();
+    let out = h.cortex(&[
+        "submit",
+        "x",
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--after",
+        "t-01m85c8stnvvhps4dd4r52czgd",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("--after: no task"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(h.tasks().is_empty(), "nothing was stored");
+}
+
+#[test]
+fn a_plan_cut_short_by_a_crash_is_all_there_or_not_at_all() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let tasks: Vec<serde_json::Value> = (0..40)
+        .map(|i| serde_json::json!({"name": format!("t{i}"), "description": format!("part {i} of the migration"), "expert": "development"}))
+        .collect();
+    let plan = serde_json::json!({"goal": "migrate", "tasks": tasks});
+    let (code, _, out) = submit_plan(&h, &plan, &h.workdir());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(h.tasks().len(), 40);
+    // The owner dies in the middle of writing the plan's record: the line
+    // is cut, and the snapshots that would hold it are not written yet.
+    let path = h.file("journal.jsonl");
+    let journal = std::fs::read_to_string(&path).unwrap();
+    let start = journal.find("\"kind\":\"plan_submitted\"").unwrap();
+    let line_start = journal[..start].rfind('\n').map_or(0, |i| i + 1);
+    std::fs::write(&path, &journal[..line_start + (start - line_start) + 2000]).unwrap();
+    for f in ["task-queue.json", "worker-pool.json"] {
+        let _ = std::fs::remove_file(h.file(f));
+    }
+    assert!(h.tasks().is_empty(), "none of the plan");
+    let (code, _, out) = submit_plan(&h, &plan, &h.workdir());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(h.tasks().len(), 40, "all of the plan");
+}
