@@ -198,13 +198,14 @@ pub struct State {
 impl State {
     /// Rebuilds indexes from a task list (a snapshot) and its sequence number.
     pub fn from_tasks(tasks: Vec<Task>, last_seq: u64) -> Self {
-        Self::from_parts(tasks, Vec::new(), false, last_seq)
+        Self::from_parts(tasks, Vec::new(), Vec::new(), false, last_seq)
     }
 
     /// Rebuilds from snapshots of tasks and workers taken at `last_seq`.
     pub fn from_parts(
         tasks: Vec<Task>,
         workers: Vec<Worker>,
+        plans: Vec<crate::plan::Plan>,
         spawning_paused: bool,
         last_seq: u64,
     ) -> Self {
@@ -212,6 +213,7 @@ impl State {
             last_seq,
             spawning_paused,
             workers: workers.into_iter().map(|w| (w.id.clone(), w)).collect(),
+            plans: plans.into_iter().map(|p| (p.id.clone(), p)).collect(),
             ..State::default()
         };
         for t in tasks {

@@ -82,6 +82,9 @@ pub struct TaskSnapshot {
     /// Counts per status, for people reading the file.
     pub stats: std::collections::BTreeMap<TaskStatus, usize>,
     pub tasks: Vec<Task>,
+    /// Every plan (its tasks are among `tasks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<cortex_core::plan::Plan>,
 }
 
 /// `worker-pool.json`: every worker, taken at the same journal point as

@@ -133,7 +133,7 @@ fn load(home: &Home) -> Result<Loaded, EngineError> {
                 workers.map_or((Vec::new(), false), |w| (w.workers, w.spawning_paused));
             if workers_agree && tail_fits {
                 let offset = snap.journal_offset;
-                let state = State::from_parts(snap.tasks, ws, paused, snap.journal_seq);
+                let state = State::from_parts(snap.tasks, ws, snap.plans, paused, snap.journal_seq);
                 (state, Some(offset), None)
             } else if journal_last >= snap.journal_seq {
                 // The journal alone rebuilds everything.
@@ -153,7 +153,7 @@ fn load(home: &Home) -> Result<Loaded, EngineError> {
                     warn!("worker-pool.json was taken at another journal point; its workers are used as they are");
                 }
                 let behind = Some((journal_last, snap.journal_seq));
-                let state = State::from_parts(snap.tasks, ws, paused, snap.journal_seq);
+                let state = State::from_parts(snap.tasks, ws, snap.plans, paused, snap.journal_seq);
                 (state, Some(0), behind)
             }
         }
@@ -372,6 +372,7 @@ impl Store {
             updated_at: now,
             stats: self.state.counts_by_status(),
             tasks,
+            plans: self.state.plans().cloned().collect(),
         };
         let workers = WorkerSnapshot {
             schema_version: SCHEMA_VERSION,
