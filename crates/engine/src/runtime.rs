@@ -558,6 +558,12 @@ impl Engine {
                 rt.live.insert(w.id.clone(), live);
             } else {
                 // Gone while we were away: its output decides, else `lost`.
+                // A process still carrying the worker's tag was started
+                // after it but never recorded: it goes too.
+                let swept = spawner::sweep(w.id.as_str());
+                if swept > 0 {
+                    info!(worker_id = %w.id, swept, "killed unrecorded processes of a worker whose attempt ended");
+                }
                 let rest = live.out.take_rest();
                 if let Some(r) = rest {
                     live.progress.apply_line(&r, now);
@@ -748,8 +754,8 @@ impl Engine {
     }
 
     /// Journals the end of an attempt and decides what follows. The end is
-    /// staged and made durable with what follows it (one fsync on the way to
-    /// a restart), always before a replacement process exists.
+    /// staged and made durable with what follows it: a wait, an end, or,
+    /// after a first crash, the replacement's start at the end of the pass.
     fn finish_attempt(
         &self,
         live: &Live,
@@ -860,14 +866,22 @@ impl Engine {
         } else {
             format!("in {wait}s")
         };
-        self.store().commit(
-            Event::WorkerWaiting {
-                worker_id: worker.id.clone(),
-                not_before,
-                reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
-            },
-            now,
-        )?;
+        let waiting = Event::WorkerWaiting {
+            worker_id: worker.id.clone(),
+            not_before,
+            reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
+        };
+        if wait == 0 {
+            // Started by this pass and synced with its start at the end of
+            // it: no fsync between a crash and its replacement. Should the
+            // engine die before that sync, the next start finds the crashed
+            // attempt recorded as running and gone, sweeps the worker's
+            // tagged processes (the unrecorded replacement among them) and
+            // settles it again.
+            self.store().stage(waiting, now)?;
+        } else {
+            self.store().commit(waiting, now)?;
+        }
         self.emit_worker(&worker.id);
         Ok(())
     }
