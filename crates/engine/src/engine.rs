@@ -721,7 +721,7 @@ impl Engine {
                 () = notified(exited.as_deref()) => {
                     // An attempt's process ended: settle it (and start a
                     // due replacement) now, not at the next tick.
-                    self.tick_runtime()?;
+                    self.tick_exits()?;
                 }
                 _ = tick.tick() => {
                     ticks += 1;

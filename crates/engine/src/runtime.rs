@@ -645,6 +645,17 @@ impl Engine {
     /// One pass of the runtime: read output, notice ends, finish stops,
     /// start due restarts and new workers.
     pub fn tick_runtime(&self) -> Result<(), EngineError> {
+        self.runtime_pass(true)
+    }
+
+    /// The pass run when the exit watcher reports an end: settles the
+    /// attempts whose process ended and starts what is then due, leaving
+    /// the other attempts' output to the next tick.
+    pub(crate) fn tick_exits(&self) -> Result<(), EngineError> {
+        self.runtime_pass(false)
+    }
+
+    fn runtime_pass(&self, full: bool) -> Result<(), EngineError> {
         if !self.runtime().active {
             return Ok(());
         }
@@ -659,7 +670,7 @@ impl Engine {
                 let Some(l) = rt.live.get_mut(&id) else {
                     continue;
                 };
-                let changed = absorb_output(l, now);
+                let changed = full && absorb_output(l, now);
                 if l.progress.result.is_some() && l.result_seen.is_none() {
                     l.result_seen = Some(Instant::now());
                 }
@@ -680,6 +691,9 @@ impl Engine {
                         }
                         ended.push((l, exit));
                     }
+                    continue;
+                }
+                if !full {
                     continue;
                 }
                 if let Some(stop) = l.stop.as_mut() {
@@ -718,12 +732,11 @@ impl Engine {
                 }
             }
         }
+        let ended_attempts: Vec<(WorkerId, u32)> = ended
+            .iter()
+            .map(|(l, _)| (l.worker_id.clone(), l.attempt))
+            .collect();
         for (live, exit) in ended {
-            // No process carrying the tag may outlive its attempt.
-            let swept = spawner::sweep(live.worker_id.as_str());
-            if swept > 0 {
-                info!(worker_id = %live.worker_id, swept, "killed processes that outlived the attempt");
-            }
             let (stopped, after) = match &live.stop {
                 Some(s) if s.after == AfterStop::SettleByResult => (None, None),
                 Some(s) => (Some((s.kind, s.reason.clone())), Some(s.after.clone())),
@@ -750,6 +763,16 @@ impl Engine {
         }
         self.start_due_restarts(now)?;
         self.schedule(now)?;
+        // No process of an ended attempt may outlive it. Swept once any
+        // replacement has started, which its own attempt number spares: a
+        // sweep reads every process's environment, a few milliseconds that
+        // a crashed worker's replacement does not wait for.
+        for (worker_id, attempt) in ended_attempts {
+            let swept = spawner::sweep_attempt(worker_id.as_str(), attempt);
+            if swept > 0 {
+                info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the attempt");
+            }
+        }
         self.store().sync()
     }
 
