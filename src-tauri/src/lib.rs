@@ -12,7 +12,8 @@ mod login_path;
 pub mod notify;
 pub mod tray;
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cortex_engine::lock::OwnerKind;
 use cortex_engine::{Engine, Home};
@@ -24,6 +25,8 @@ pub struct AppState {
     /// The engine, or why it could not start (shown by the UI).
     pub engine: Result<Engine, String>,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
+    /// Set when the engine's loop ended on its own (an error or a panic).
+    engine_failed: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -32,6 +35,7 @@ impl AppState {
         Self {
             engine,
             shutdown: Mutex::new(None),
+            engine_failed: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -104,14 +108,18 @@ pub fn run() {
         .setup(|app| {
             let engine = open_engine();
             let (tx, rx) = oneshot::channel::<()>();
+            let engine_failed = Arc::new(AtomicBool::new(false));
             if let Ok(engine) = &engine {
                 let looped = engine.clone();
+                let handle = app.handle().clone();
+                let failed = engine_failed.clone();
                 tauri::async_runtime::spawn(async move {
                     let stop = async move {
                         let _ = rx.await;
                     };
-                    if let Err(e) = looped.run(stop).await {
-                        tracing::error!("the engine stopped: {e}");
+                    // A panic in the loop comes back here as an error too.
+                    if let Err(e) = looped.run_guarded(stop).await {
+                        engine_stopped(&handle, &failed, &e.to_string());
                     }
                 });
                 events::forward(app.handle().clone(), engine.clone());
@@ -121,6 +129,7 @@ pub fn run() {
             app.manage(AppState {
                 engine,
                 shutdown: Mutex::new(Some(tx)),
+                engine_failed,
             });
             tray::create(app.handle())?;
             // SIGTERM/SIGINT (a logout, `kill`) quit like the menu's Quit,
@@ -214,12 +223,43 @@ fn has_render_node(names: &[String]) -> bool {
     })
 }
 
-/// Stops the engine loop; `on_quit` decides whether workers keep running.
+/// The engine's loop ended on its own, by an error or a panic. A window and
+/// a tray around a dead engine would look alive while nothing supervises
+/// the workers, so the app says why (its log, stderr, a notification) and
+/// quits with status 1. The workers keep running, whatever `on_quit` says:
+/// after a panic the engine's state is not to be trusted with stopping
+/// them, and the next start (of the app or `cortex run`) re-adopts them.
+fn engine_stopped(app: &tauri::AppHandle, failed: &AtomicBool, why: &str) {
+    use tauri_plugin_notification::NotificationExt;
+    failed.store(true, Ordering::SeqCst);
+    let why = cortex_core::redact::redact(why);
+    tracing::error!("the engine stopped, quitting: {why}");
+    eprintln!("cortex-desktop: the engine stopped, quitting: {why}");
+    let body = format!(
+        "{why}. Cortex quit; its workers keep running and are picked up again when it starts."
+    );
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title("Cortex stopped")
+        .body(body)
+        .show()
+    {
+        tracing::warn!("notification not shown: {e}");
+    }
+    app.exit(1);
+}
+
+/// Stops the engine loop; `on_quit` decides whether workers keep running
+/// (unless the engine failed: then they are left to the next start).
 fn quit_engine(app: &tauri::AppHandle) {
     let state = app.state::<AppState>();
     let sender = state.shutdown.lock().ok().and_then(|mut s| s.take());
     if let Some(tx) = sender {
         let _ = tx.send(());
+    }
+    if state.engine_failed.load(Ordering::SeqCst) {
+        return;
     }
     if let Ok(engine) = &state.engine {
         let stop = engine.config().on_quit == cortex_core::config::OnQuit::Stop;

@@ -121,7 +121,8 @@ fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, 
     };
     inbox::drop_request(home, &req)?;
     let id = &req.request_id;
-    let mut deadline = Instant::now() + timeout;
+    // A timeout too long to represent is no deadline at all.
+    let mut deadline = Instant::now().checked_add(timeout);
     let mut extended = false;
     loop {
         if let Some(ack) = inbox::take_ack(home, id) {
@@ -142,7 +143,7 @@ fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, 
                 Err(e) => return Err(e),
             }
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             if inbox::withdraw(home, id) {
                 let owner = current_owner(&home.lock_file()).map_or_else(
                     || "the owner".to_string(),
@@ -160,7 +161,7 @@ fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, 
             }
             // The owner has claimed it: the answer is coming.
             extended = true;
-            deadline = Instant::now() + Duration::from_secs(10);
+            deadline = Some(Instant::now() + Duration::from_secs(10));
         }
         std::thread::sleep(POLL);
     }

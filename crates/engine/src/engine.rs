@@ -946,7 +946,7 @@ impl Engine {
                 () = notified(exited.as_deref()) => {
                     // An attempt's process ended: settle it (and start a
                     // due replacement) now, not at the next tick.
-                    backlog = self.tick_runtime_reading()?;
+                    backlog |= self.tick_exits()?;
                 }
                 _ = tick.tick() => {
                     ticks += 1;

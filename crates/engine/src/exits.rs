@@ -46,12 +46,13 @@ impl ExitWatcher {
     /// tick then notices its end).
     pub(crate) fn watch(&self, pid: u32) -> bool {
         #[cfg(target_os = "linux")]
-        return self.imp.watch(pid);
+        let watched = self.imp.watch(pid);
         #[cfg(not(target_os = "linux"))]
-        {
+        let watched = {
             let _ = pid;
             false
-        }
+        };
+        watched
     }
 
     /// Processes watched and not yet seen to end.

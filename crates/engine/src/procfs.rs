@@ -67,11 +67,18 @@ pub fn is_same_process(pid: u32, ticks: Option<u64>, worker_id: &str) -> bool {
 
 /// True if the process's environment has `CORTEX_WORKER_ID=<worker_id>`.
 pub fn has_tag(pid: u32, worker_id: &str) -> bool {
+    has_tags(pid, worker_id, None)
+}
+
+/// `has_tag`, and with `attempt`, also `CORTEX_ATTEMPT=<attempt>`.
+fn has_tags(pid: u32, worker_id: &str, attempt: Option<u32>) -> bool {
     let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
         return false;
     };
-    let want = format!("CORTEX_WORKER_ID={worker_id}");
-    env.split(|&b| b == 0).any(|kv| kv == want.as_bytes())
+    let worker = format!("CORTEX_WORKER_ID={worker_id}");
+    let attempt = attempt.map(|a| format!("CORTEX_ATTEMPT={a}"));
+    let has = |want: &str| env.split(|&b| b == 0).any(|kv| kv == want.as_bytes());
+    has(&worker) && attempt.as_deref().is_none_or(has)
 }
 
 fn all_pids() -> Vec<u32> {
@@ -86,9 +93,19 @@ fn all_pids() -> Vec<u32> {
 /// Every live process carrying the worker's tag (children that escaped the
 /// group into their own session still carry it).
 pub fn tagged(worker_id: &str) -> Vec<u32> {
+    tagged_with(worker_id, None)
+}
+
+/// Processes carrying the worker's tag and one attempt's number (its agent
+/// and everything the agent started, which inherit both).
+pub fn tagged_attempt(worker_id: &str, attempt: u32) -> Vec<u32> {
+    tagged_with(worker_id, Some(attempt))
+}
+
+fn tagged_with(worker_id: &str, attempt: Option<u32>) -> Vec<u32> {
     all_pids()
         .into_iter()
-        .filter(|&p| p != std::process::id() && has_tag(p, worker_id) && is_running(p))
+        .filter(|&p| p != std::process::id() && has_tags(p, worker_id, attempt) && is_running(p))
         .collect()
 }
 

@@ -730,6 +730,12 @@ impl Engine {
                     }
                 }
                 OnStart::SettleGone => {
+                    // A process still carrying the worker's tag was started
+                    // after it but never recorded: it goes too.
+                    let swept = spawner::sweep(w.id.as_str());
+                    if swept > 0 {
+                        info!(worker_id = %w.id, swept, "killed unrecorded processes of a worker whose attempt ended");
+                    }
                     let Some((live, outcome, pending)) = self.settle_gone(&w, now) else {
                         continue;
                     };
@@ -971,6 +977,17 @@ impl Engine {
     /// `tick_runtime`, saying whether output is left to read (the owner's
     /// loop then ticks again at once, between requests, instead of waiting).
     pub(crate) fn tick_runtime_reading(&self) -> Result<bool, EngineError> {
+        self.runtime_pass(true)
+    }
+
+    /// The pass run when the exit watcher reports an end: settles the
+    /// attempts whose process ended (their output read first) and starts
+    /// what is then due, leaving the other attempts' output to the next tick.
+    pub(crate) fn tick_exits(&self) -> Result<bool, EngineError> {
+        self.runtime_pass(false)
+    }
+
+    fn runtime_pass(&self, full: bool) -> Result<bool, EngineError> {
         if !self.runtime().active {
             return Ok(false);
         }
@@ -1011,6 +1028,9 @@ impl Engine {
                     None => (!procfs::is_same_process(l.pid, l.start_ticks, id.as_str()))
                         .then_some(Exit::Unknown),
                 });
+                if !full && exit.is_none() {
+                    continue;
+                }
                 let (changed, more) = absorb_output_up_to(l, now, share);
                 backlog |= more;
                 if let (true, None, Some((tokens, cost))) =
@@ -1089,12 +1109,11 @@ impl Engine {
                 self.apply_action(action, &task_id, &expert, now)?;
             }
         }
+        let ended_attempts: Vec<(WorkerId, u32)> = ended
+            .iter()
+            .map(|(l, _)| (l.worker_id.clone(), l.attempt))
+            .collect();
         for (live, exit) in ended {
-            // No process carrying the tag may outlive its attempt.
-            let swept = spawner::sweep(live.worker_id.as_str());
-            if swept > 0 {
-                info!(worker_id = %live.worker_id, swept, "killed processes that outlived the attempt");
-            }
             // A stop that settles by the result line is no stop: the result decides.
             let (stopped, after, exit) = match &live.stop {
                 Some(s) if s.after.is_none() => (None, None, Exit::Unknown),
@@ -1111,6 +1130,16 @@ impl Engine {
         self.tick_checks(now)?;
         self.start_due_restarts(now)?;
         self.schedule(now)?;
+        // No process of an ended attempt may outlive it. Swept once any
+        // replacement has started, which its own attempt number spares: a
+        // sweep reads every process's environment, a few milliseconds that
+        // a crashed worker's replacement does not wait for.
+        for (worker_id, attempt) in ended_attempts {
+            let swept = spawner::sweep_attempt(worker_id.as_str(), attempt);
+            if swept > 0 {
+                info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the attempt");
+            }
+        }
         self.store().sync()?;
         Ok(backlog)
     }
@@ -1205,14 +1234,22 @@ impl Engine {
         } else {
             format!("in {wait}s")
         };
-        self.store().commit(
-            Event::WorkerWaiting {
-                worker_id: worker.id.clone(),
-                not_before,
-                reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
-            },
-            now,
-        )?;
+        let waiting = Event::WorkerWaiting {
+            worker_id: worker.id.clone(),
+            not_before,
+            reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
+        };
+        if wait == 0 {
+            // Started by this pass and synced with its start at the end of
+            // it: no fsync between a crash and its replacement. Should the
+            // engine die before that sync, the next start finds the crashed
+            // attempt recorded as running and gone, sweeps the worker's
+            // tagged processes (the unrecorded replacement among them) and
+            // settles it again.
+            self.store().stage(waiting, now)?;
+        } else {
+            self.store().commit(waiting, now)?;
+        }
         self.emit_worker(&worker.id);
         Ok(())
     }

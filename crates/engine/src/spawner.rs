@@ -368,7 +368,16 @@ pub fn signal_group(pid: u32, sig: i32) {
 
 /// SIGKILLs every process still carrying the worker's tag. Returns how many.
 pub fn sweep(worker_id: &str) -> usize {
-    let pids = crate::procfs::tagged(worker_id);
+    kill_all(crate::procfs::tagged(worker_id))
+}
+
+/// SIGKILLs every process still carrying the worker's tag and the number of
+/// one of its attempts: what that attempt left, not the attempt after it.
+pub fn sweep_attempt(worker_id: &str, attempt: u32) -> usize {
+    kill_all(crate::procfs::tagged_attempt(worker_id, attempt))
+}
+
+fn kill_all(pids: Vec<u32>) -> usize {
     for &p in &pids {
         if let Ok(p) = i32::try_from(p) {
             signal(p, libc::SIGKILL);
@@ -408,6 +417,41 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn an_attempt_sweep_spares_the_next_attempt_of_the_same_worker() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let worker = format!("w-sweeptest{}", std::process::id());
+        let mut attempts: Vec<Spawned> = ["1", "2"]
+            .iter()
+            .map(|a| {
+                let d = dir.path().join(a);
+                std::fs::create_dir(&d).expect("folder");
+                let env = [
+                    ("CORTEX_WORKER_ID", worker.as_str()),
+                    ("CORTEX_ATTEMPT", *a),
+                ];
+                spawn(&launch(&d, &["sleep", "30"], &env)).expect("spawn")
+            })
+            .collect();
+        let tagged = || crate::procfs::tagged(&worker).len();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // Both carry the tag once they have exec'd (posix_spawn returns before).
+        while tagged() < 2 {
+            assert!(std::time::Instant::now() < deadline, "both tagged");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(sweep_attempt(&worker, 1), 1);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(wait(&mut attempts[0]).signal(), Some(libc::SIGKILL));
+        assert_eq!(
+            attempts[1].try_wait().expect("wait"),
+            None,
+            "attempt 2 runs on"
+        );
+        assert_eq!(sweep(&worker), 1, "a worker sweep takes every attempt");
+        assert_eq!(wait(&mut attempts[1]).signal(), Some(libc::SIGKILL));
     }
 
     #[test]

@@ -387,6 +387,26 @@ fn a_value_out_of_its_range_is_refused_by_check_and_by_run_instead_of_panicking(
 }
 
 #[test]
+fn a_submit_timeout_too_long_to_represent_waits_instead_of_panicking() {
+    let h = TestHome::new();
+    let owner = h.start_owner();
+    let wd = h.scratch.path().to_str().unwrap().to_string();
+    let out = h.cortex(&[
+        "submit",
+        "say hello",
+        "--workdir",
+        &wd,
+        "--timeout",
+        &u64::MAX.to_string(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["task_id"].as_str().is_some(), "{v}");
+    owner.stop();
+}
+
+#[test]
 fn a_home_that_cannot_be_written_and_a_second_owner_are_refused_by_name() {
     let blocker = tempfile::NamedTempFile::new().unwrap();
     let bad_home = blocker.path().join("home");

@@ -343,7 +343,8 @@ fn an_engine_killed_with_three_running_workers_re_adopts_them_and_records_each_o
 
 #[test]
 fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
-    let (h, owner) = started_home();
+    // The restart hangs, so that only settling attempt 1 can sweep.
+    let (h, owner) = started_home_resuming_as("hang");
     let id = h.submit_in("will be orphaned FAKE:hang", &h.workdir());
     wait_until(LIMIT, "worker running", || {
         h.workers().iter().any(|w| w["state"] == "running")
@@ -356,7 +357,18 @@ fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
         libc::kill(pid as i32, libc::SIGKILL);
     }
     wait_until(LIMIT, "agent gone", || !pid_running(pid));
+    // A replacement the dead owner started but never recorded: the worker's
+    // tag is how the next owner knows it.
+    let mut unrecorded = std::process::Command::new("sleep")
+        .arg("600")
+        .env("CORTEX_WORKER_ID", w["id"].as_str().unwrap())
+        .env("CORTEX_HOME", h.path())
+        .spawn()
+        .unwrap();
     let owner = h.start_owner();
+    wait_until(LIMIT, "the unrecorded process swept", || {
+        unrecorded.try_wait().unwrap().is_some()
+    });
     // Settled as lost; its first restart is immediate, so the worker may
     // already be running (or done) again: the journal says how attempt 1 ended.
     let lost = || {
