@@ -6,6 +6,7 @@ mod args;
 mod client;
 mod commands;
 mod logging;
+mod review_cmds;
 mod routing_cmds;
 mod worker_cmds;
 

@@ -29,6 +29,7 @@ pub use lock::OwnerKind;
 pub mod driver;
 pub mod pm;
 pub mod procfs;
+pub mod review;
 pub mod runtime;
 pub mod spares;
 pub mod spawner;

@@ -11,6 +11,7 @@ mod claude;
 mod foundation;
 mod pm;
 mod privacy;
+mod review;
 mod routing;
 mod runtime;
 mod scale;
