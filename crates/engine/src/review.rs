@@ -1212,3 +1212,169 @@ impl Engine {
         Ok(done)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cortex_core::input::ValidSubmission;
+    use cortex_core::task::Priority;
+    use cortex_core::worker::WorkerStatus;
+
+    fn sh(dir: &Path, args: &[&str]) -> String {
+        git_line(dir, args).unwrap()
+    }
+
+    struct Fixture {
+        _dirs: (tempfile::TempDir, tempfile::TempDir),
+        home: Home,
+        repo: PathBuf,
+        wt: PathBuf,
+        task: Task,
+        worker: Worker,
+        start: String,
+    }
+
+    /// A repository on `main` with one commit, and a task whose worker ran
+    /// in a worktree of it, its base recorded as the engine records it.
+    fn fixture() -> Fixture {
+        let (h, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let repo = r.path().to_path_buf();
+        sh(&repo, &["init", "-q", "-b", "main"]);
+        sh(&repo, &["config", "user.name", "T"]);
+        sh(&repo, &["config", "user.email", "t@example.invalid"]);
+        std::fs::write(repo.join("README"), "one\n").unwrap();
+        sh(&repo, &["add", "README"]);
+        sh(&repo, &["commit", "-q", "-m", "start"]);
+        let start = sh(&repo, &["rev-parse", "HEAD"]);
+        let home = Home::new(h.path());
+        let now = clock::now();
+        let task = cortex_core::state::new_task(
+            clock::task_id(now),
+            ValidSubmission {
+                description: "add a file\nwith care".into(),
+                task_type: None,
+                priority: Priority::Medium,
+                key: None,
+                workdir: Some(repo.display().to_string()),
+                worktree: true,
+            },
+            "f".into(),
+            None,
+            now,
+        );
+        let name = crate::worktree::name_for(task.id.as_str(), "development");
+        let wt = crate::worktree::ensure(&home, &name, &repo).unwrap();
+        let mut worker = Worker::new(
+            clock::worker_id(now),
+            task.id.clone(),
+            "development",
+            wt.display().to_string(),
+            now,
+        );
+        let Some(Event::WorkerBase {
+            repo: r2,
+            commit,
+            branch,
+            worktree_branch,
+            ..
+        }) = base_event(&home, &worker, task.workdir.as_deref())
+        else {
+            panic!("a base for a worktree worker");
+        };
+        worker.base = Some(WorkBase {
+            repo: r2,
+            commit,
+            branch,
+            worktree_branch,
+        });
+        worker.status = WorkerStatus::Completed;
+        Fixture {
+            _dirs: (h, r),
+            home,
+            repo,
+            wt,
+            task,
+            worker,
+            start,
+        }
+    }
+
+    fn merge(f: &Fixture, into: Option<&str>, squash: bool) -> Result<MergeDto, EngineError> {
+        let req = MergeRequest {
+            task_id: f.task.id.to_string(),
+            expert: None,
+            into: into.map(Into::into),
+            squash,
+        };
+        let place = place_of(&f.home, &f.task, &f.worker);
+        merge_worktree(&f.task, &f.worker, &req, place, &MergeConfig::default())
+    }
+
+    #[test]
+    fn the_base_is_the_commit_and_branch_checked_out_at_start() {
+        let f = fixture();
+        let base = f.worker.base.clone().unwrap();
+        assert_eq!(base.commit, f.start);
+        assert_eq!(base.branch.as_deref(), Some("main"));
+        let own = format!("cortex/{}-development", f.task.id);
+        assert_eq!(base.worktree_branch.as_deref(), Some(own.as_str()));
+        let plain = tempfile::tempdir().unwrap();
+        let mut w = f.worker.clone();
+        w.workdir = plain.path().display().to_string();
+        assert!(base_event(&f.home, &w, None).is_none(), "outside git");
+    }
+
+    #[test]
+    fn a_squash_into_a_branch_not_checked_out_moves_only_that_branch() {
+        let f = fixture();
+        sh(&f.repo, &["branch", "release"]);
+        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
+        let m = merge(&f, Some("release"), true).unwrap();
+        assert!(
+            m.squash && !m.fast_forward && m.checked_out_in.is_none(),
+            "{m:?}"
+        );
+        assert_eq!(sh(&f.repo, &["rev-parse", "release"]), m.commit);
+        let parents = sh(&f.repo, &["rev-list", "--parents", "-n", "1", "release"]);
+        assert_eq!(parents.split(' ').count(), 2, "one parent: {parents}");
+        assert_eq!(sh(&f.repo, &["show", "release:new.txt"]), "new");
+        assert_eq!(
+            sh(&f.repo, &["rev-parse", "main"]),
+            f.start,
+            "main untouched"
+        );
+        assert!(!f.repo.join("new.txt").exists());
+        let subject = sh(&f.repo, &["log", "-1", "--format=%s", "release"]);
+        assert_eq!(subject, "add a file");
+        // Everything is committed now: the worktree may go, its branch stays.
+        let place = place_of(&f.home, &f.task, &f.worker);
+        let r = remove_worktree(&f.task, &f.worker, place, false).unwrap();
+        assert!(!r.had_uncommitted && !f.wt.exists(), "{r:?}");
+    }
+
+    #[test]
+    fn a_checked_out_base_whose_edits_would_be_overwritten_refuses_and_nothing_changes() {
+        let f = fixture();
+        std::fs::write(f.repo.join("README"), "mine, not committed\n").unwrap();
+        std::fs::write(f.wt.join("README"), "the task's\n").unwrap();
+        let wt_head = sh(&f.wt, &["rev-parse", "HEAD"]);
+        let err = merge(&f, None, false).unwrap_err().to_string();
+        assert!(
+            err.contains("does not apply cleanly") && err.contains("README"),
+            "{err}"
+        );
+        assert_eq!(sh(&f.repo, &["rev-parse", "main"]), f.start);
+        assert_eq!(
+            std::fs::read_to_string(f.repo.join("README")).unwrap(),
+            "mine, not committed\n"
+        );
+        assert_eq!(sh(&f.wt, &["rev-parse", "HEAD"]), wt_head);
+        assert_eq!(sh(&f.wt, &["status", "--porcelain"]), "M README");
+        // A live worker's worktree is neither merged nor removed.
+        let mut live = f.worker.clone();
+        live.status = WorkerStatus::Running;
+        let place = place_of(&f.home, &f.task, &live);
+        let err = remove_worktree(&f.task, &live, place, true).unwrap_err();
+        assert!(err.to_string().contains("still running"), "{err}");
+    }
+}
