@@ -1,7 +1,8 @@
 //! Git worktrees per assignment: one expert's part of a task runs in
 //! `<home>/worktrees/<task>-<expert>` on a branch `cortex/<task>-<expert>`,
-//! kept after the task ends for review. Cortex never deletes one, so a
-//! worktree with uncommitted changes is never lost. Workers recorded before
+//! kept after the task ends for review. Only `cortex worktree remove`
+//! deletes one (`review.rs`), and a worktree with uncommitted changes only
+//! with `--force`, so such changes are never lost by accident. Workers recorded before
 //! this naming keep their `<home>/worktrees/<task>` and `cortex/<task>`: the
 //! name is always read back from the worker's recorded workdir.
 
