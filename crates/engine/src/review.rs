@@ -986,7 +986,7 @@ fn merge_worktree(
         }
         _ => {
             return Err(git_err(format!(
-                "git merge-tree failed in {}: {}",
+                "git merge-tree failed in {} (merging needs git 2.38 or later): {}",
                 repo.display(),
                 mt.stderr
             )))
