@@ -24,6 +24,7 @@ pub fn wanted(cfg: &NotificationConfig, alert: &Alert) -> bool {
         AlertKind::CircuitBreaker => cfg.circuit_breaker,
         AlertKind::Completed => cfg.completed,
         AlertKind::Extended => false,
+        AlertKind::NeedsInput => cfg.needs_input,
     }
 }
 
@@ -45,6 +46,7 @@ pub fn title(alert: &Alert) -> String {
         AlertKind::CircuitBreaker => "Expert paused",
         AlertKind::Completed => "Worker done",
         AlertKind::Extended => "Worker extended",
+        AlertKind::NeedsInput => "Worker needs you",
     };
     format!("Cortex: {what}")
 }

@@ -4,11 +4,15 @@
 
 export type TaskStatus =
   | "queued" | "awaiting_confirmation" | "routed" | "running" | "waiting" | "needs_attention"
-  | "completed" | "failed" | "cancelled";
+  | "needs_input" | "completed" | "failed" | "cancelled";
 
-export type WorkerState = "starting" | "running" | "waiting" | "stopping" | "completed" | "failed" | "cancelled";
+export type WorkerState =
+  | "starting" | "running" | "waiting" | "stopping" | "completed" | "failed" | "cancelled"
+  | "needs_input" | "needs_attention";
 
-export type Health = "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting";
+/** The process manager's word, plus `verifying` (its check runs) and
+ * `exited` (its process is gone and no owner has settled it yet). */
+export type Health = "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "verifying" | "exited";
 
 export type Strategy = "single_expert" | "multi_expert_parallel" | "single_expert_low_confidence";
 

@@ -75,6 +75,8 @@ pub enum Command {
     },
     /// Send a worker a message: its attempt stops and a new one resumes the conversation with TEXT.
     Nudge { worker: String, text: String },
+    /// Continue a worker that ended (completed, needs input, failed...): a new attempt resumes its conversation with TEXT.
+    Reply { worker: String, text: String },
     /// Stop starting new workers (running ones go on).
     Pause,
     /// Start new workers again; with EXPERT, close that expert's circuit breaker instead.
@@ -226,6 +228,9 @@ pub struct SubmitArgs {
     /// Run each expert's part in its own git worktree on branch cortex/<task>-<expert> (DIR must be a git repository).
     #[arg(long)]
     pub worktree: bool,
+    /// A check of the work, run by `sh -c` in the workdir after the agent succeeds (exit 0: verified).
+    #[arg(long, value_name = "CMD")]
+    pub verify: Option<String>,
     /// Seconds to wait for the owning process to acknowledge.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,

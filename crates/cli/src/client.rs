@@ -81,6 +81,9 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::Nudge { worker_id, text } => engine
             .nudge_worker(worker_id, text)
             .map(|w| serde_json::to_value(w).unwrap_or_default()),
+        InboxOp::Reply { worker_id, text } => engine
+            .reply_worker(worker_id, text)
+            .map(|w| serde_json::to_value(w).unwrap_or_default()),
         InboxOp::SetPaused { paused } => engine
             .set_spawning_paused(*paused)
             .map(|()| serde_json::json!({"paused": paused})),

@@ -71,6 +71,14 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
             },
             json,
         ),
+        Command::Reply { worker, text } => crate::worker_cmds::control(
+            home,
+            InboxOp::Reply {
+                worker_id: worker,
+                text,
+            },
+            json,
+        ),
         Command::Pause => {
             crate::worker_cmds::control(home, InboxOp::SetPaused { paused: true }, json)
         }
@@ -184,6 +192,7 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
         key: a.key,
         workdir: Some(workdir.to_string_lossy().into_owned()),
         worktree: a.worktree,
+        verify: a.verify,
     };
     // Check locally first, so bad input fails fast without a round trip.
     let (_, experts) = home.load_settings()?;

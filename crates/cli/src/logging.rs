@@ -24,6 +24,7 @@ pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Option<WorkerGuard>
         .compact()
         .with_filter(stderr_filter);
     let (file_layer, guard) = match logs_dir.and_then(|d| {
+        cortex_engine::files::prepare_daily_log(d, "cortex", "log");
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
             .filename_prefix("cortex")

@@ -116,12 +116,16 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
         InboxOp::Restart { .. } => "restarting",
         InboxOp::Extend { .. } => "extended",
         InboxOp::Nudge { .. } => "nudged (resuming with the message)",
+        InboxOp::Reply { .. } => {
+            "continuing (a new attempt resumes the conversation with your reply)"
+        }
         _ => "",
     };
     if let InboxOp::Kill { worker_id }
     | InboxOp::Restart { worker_id }
     | InboxOp::Extend { worker_id, .. }
-    | InboxOp::Nudge { worker_id, .. } = &op
+    | InboxOp::Nudge { worker_id, .. }
+    | InboxOp::Reply { worker_id, .. } = &op
     {
         parse_worker(worker_id)?;
     }

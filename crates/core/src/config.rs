@@ -82,6 +82,8 @@ pub struct Config {
     pub restart: RestartConfig,
     #[serde(default)]
     pub notifications: NotificationConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
     /// Per-model prices for the live cost estimate, on top of the shipped
     /// table (`crate::pricing::shipped`); a key matches a model whose name
     /// contains it, `default` matches the rest.
@@ -401,10 +403,44 @@ pub struct NotificationConfig {
     pub circuit_breaker: bool,
     #[serde(default)]
     pub completed: bool,
+    /// A worker ended waiting for a person (a denied tool, a question).
+    #[serde(default = "d_true")]
+    pub needs_input: bool,
     /// Alerts within this window are folded into one summary.
     #[serde(default = "d_coalesce")]
     pub coalesce_window_millis: u64,
 }
+/// Checking the work of workers (`verify` in config.json).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// The check for every task without its own or its expert's.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// A check still running after this is stopped and counts as failed.
+    #[serde(default = "d_verify_timeout")]
+    pub timeout_secs: u64,
+    /// Times a failed check sends the work back to the agent before the
+    /// task needs a person.
+    #[serde(default = "d_verify_rounds")]
+    pub max_rounds: u32,
+}
+fn d_verify_timeout() -> u64 {
+    600
+}
+fn d_verify_rounds() -> u32 {
+    2
+}
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            command: None,
+            timeout_secs: d_verify_timeout(),
+            max_rounds: d_verify_rounds(),
+        }
+    }
+}
+
 fn d_coalesce() -> u64 {
     1500
 }
@@ -417,6 +453,7 @@ impl Default for NotificationConfig {
             failed: true,
             circuit_breaker: true,
             completed: false,
+            needs_input: true,
             coalesce_window_millis: d_coalesce(),
         }
     }
@@ -461,6 +498,10 @@ pub struct ExpertProfile {
     pub permissions: Permissions,
     #[serde(default)]
     pub model: Option<String>,
+    /// A check of this expert's work, run by `sh -c` in the workdir after
+    /// an attempt succeeds (a task's own `--verify` wins over it).
+    #[serde(default)]
+    pub verify: Option<String>,
 }
 fn d_expert_workers() -> u32 {
     2
@@ -531,6 +572,8 @@ pub const CONFIG_RANGES: &[(&str, u64, u64)] = &[
     ("pm.tick_millis", 50, 5000),
     ("pm.kill_grace_secs", 0, 3600),
     ("pm.max_nudges", 0, 10),
+    ("verify.timeout_secs", 1, DAY),
+    ("verify.max_rounds", 0, 100),
     ("restart.backoff_base_secs", 0, DAY),
     ("restart.backoff_max_secs", 0, DAY),
     ("restart.circuit_failures", 0, 1000),
@@ -600,6 +643,8 @@ impl Config {
                 ("pm.tick_millis", pm.tick_millis),
                 ("pm.kill_grace_secs", pm.kill_grace_secs),
                 ("pm.max_nudges", u64::from(pm.max_nudges)),
+                ("verify.timeout_secs", self.verify.timeout_secs),
+                ("verify.max_rounds", u64::from(self.verify.max_rounds)),
                 ("restart.backoff_base_secs", restart.backoff_base_secs),
                 ("restart.backoff_max_secs", restart.backoff_max_secs),
                 (

@@ -117,6 +117,8 @@ pub enum AlertKind {
     CircuitBreaker,
     Completed,
     Extended,
+    /// A worker ended waiting for a person's answer.
+    NeedsInput,
 }
 
 impl AlertKind {
@@ -132,6 +134,7 @@ impl AlertKind {
             AlertKind::CircuitBreaker => "circuit breaker",
             AlertKind::Completed => "completed",
             AlertKind::Extended => "extended",
+            AlertKind::NeedsInput => "needs you",
         }
     }
 }

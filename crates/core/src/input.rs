@@ -30,6 +30,9 @@ pub struct SubmitRequest {
     pub workdir: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worktree: bool,
+    /// A check of the work (`--verify CMD`), run by `sh -c` in the workdir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
 }
 
 /// A submission that passed validation.
@@ -41,6 +44,7 @@ pub struct ValidSubmission {
     pub key: Option<String>,
     pub workdir: Option<String>,
     pub worktree: bool,
+    pub verify: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -127,6 +131,9 @@ pub fn validate_message<'a>(field: &'static str, text: &'a str) -> Result<&'a st
     Ok(text)
 }
 
+/// The longest check command accepted.
+pub const MAX_VERIFY_BYTES: usize = 4096;
+
 /// Validates a submission against the task types the experts declare.
 pub fn validate_submission(
     req: &SubmitRequest,
@@ -184,6 +191,20 @@ pub fn validate_submission(
                 .or(Some("/".into()))
         }
     };
+    let verify = match req.verify.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) if v.len() > MAX_VERIFY_BYTES => {
+            return Err(InputError::TooLong {
+                field: "the verify command",
+                len: v.len(),
+                max: MAX_VERIFY_BYTES,
+            })
+        }
+        Some(v) => {
+            check_controls("the verify command", v)?;
+            Some(v.to_string())
+        }
+    };
     Ok(ValidSubmission {
         description: description.to_string(),
         task_type,
@@ -191,6 +212,7 @@ pub fn validate_submission(
         key,
         workdir,
         worktree: req.worktree,
+        verify,
     })
 }
 

@@ -321,6 +321,7 @@ mod tests {
                 key: None,
                 workdir: Some("/tmp".into()),
                 worktree: false,
+                verify: None,
             },
             "fp".into(),
             None,

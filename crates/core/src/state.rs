@@ -733,6 +733,7 @@ pub fn new_task(
         worktree: sub.worktree.then_some(true),
         reason: None,
         result: None,
+        verify: sub.verify,
         cost_usd: 0.0,
         routing: None,
         assignments: Vec::new(),
@@ -755,6 +756,7 @@ mod tests {
             key: key.map(Into::into),
             workdir: None,
             worktree: false,
+            verify: None,
         }
     }
 

@@ -142,6 +142,9 @@ pub struct Task {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// The task's own check of the work (`--verify`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
     #[serde(default)]
     pub cost_usd: f64,
     /// The routing decision in short (the full one is in routing-decisions.jsonl).

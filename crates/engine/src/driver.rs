@@ -8,31 +8,19 @@ use std::path::{Path, PathBuf};
 use cortex_core::config::{AgentConfig, Driver, ExpertProfile};
 
 use crate::home::Home;
-/// Attempt files are records for people and for the agent's own start;
-/// they need no fsync (the journal holds what must survive a crash).
+use crate::spawner::{Launch, SpawnError};
+
 /// The attempt's prompt, in its folder: the agent's stdin (Claude Code's
 /// `-p` reads it there), and `{prompt_file}` for the generic driver.
 pub const PROMPT_FILE: &str = "prompt.txt";
 
-/// Writes a file only its owner can read.
+/// Attempt files are records for people and for the agent's own start;
+/// they need no fsync (the journal holds what must survive a crash). Only
+/// their owner can read them: they hold the prompt.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes))
+    crate::files::write(path, bytes)
         .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
 }
-
-fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), SpawnError> {
-    std::fs::write(path, bytes)
-        .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
-}
-use crate::spawner::{Launch, SpawnError};
 
 /// The Claude Code hook events that report to the home.
 pub const HOOK_EVENTS: [&str; 5] = [
@@ -91,7 +79,7 @@ pub struct AttemptMeta {
 
 impl AttemptMeta {
     pub fn write(&self) -> Result<(), SpawnError> {
-        write_plain(&self.path, self.body.to_string().as_bytes())
+        write_private(&self.path, self.body.to_string().as_bytes())
     }
 }
 
@@ -181,7 +169,7 @@ fn ensure_hook_settings(spec: &AttemptSpec<'_>) -> Result<PathBuf, SpawnError> {
         std::process::id(),
         spec.worker_id
     ));
-    write_plain(&tmp, &body)?;
+    write_private(&tmp, &body)?;
     std::fs::rename(&tmp, &path)
         .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))?;
     Ok(path)
@@ -201,9 +189,9 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let dir = wdir.join(format!("attempt-{}", spec.attempt));
     // Usually the folder is there already (a ready one was moved into place)
     // or only the attempt's level is missing (a later attempt).
-    match std::fs::create_dir(&dir) {
+    match crate::files::create_dir(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&wdir).and_then(|()| std::fs::create_dir(&dir))
+            crate::files::create_dir_all(&wdir).and_then(|()| crate::files::create_dir(&dir))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         other => other,

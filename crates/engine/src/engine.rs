@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::clock;
 use crate::error::EngineError;
 use crate::home::Home;
-use crate::inbox::{self, AckError, InboxAck, InboxOp, InboxRequest};
+use crate::inbox::{self, AckError, InboxAck, InboxOp};
 use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
@@ -178,14 +178,13 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Becomes the owner of `home`: validates the settings first (a bad
-    /// config changes nothing), then takes the lock and loads the store.
+    /// Becomes the owner of `home`: moves aside what stands where a file
+    /// or folder of the home belongs, validates the settings (a bad config
+    /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
-        if !home.is_initialized() {
-            home.init()?;
-        }
+        let prepared = crate::store::prepare_home(home)?;
         let settings = home.load_settings()?;
-        let (store, load_report) = Store::open_owner(home, kind)?;
+        let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
         let (events, _) = broadcast::channel(1024);
         let router = Router::new(&settings.0.routing, &settings.1);
         let command_override = crate::driver::command_override()
@@ -222,7 +221,7 @@ impl Engine {
     ) -> Result<Self, EngineError> {
         let wanted = home.owner_wanted_file();
         if home.root().is_dir() {
-            let _ = std::fs::write(&wanted, std::process::id().to_string());
+            let _ = crate::files::write(&wanted, std::process::id().to_string().as_bytes());
         }
         let deadline = std::time::Instant::now() + limit;
         let result = loop {
@@ -686,19 +685,12 @@ impl Engine {
         let mut acks = Vec::with_capacity(claimed.len());
         let mut events = Vec::new();
         let mut deferred = Vec::new();
+        let mut cancelled: Vec<TaskId> = Vec::new();
         {
             let mut store = self.store();
             for (id, path) in &claimed {
-                let request = std::fs::read(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        serde_json::from_slice::<InboxRequest>(&b).map_err(|e| e.to_string())
-                    });
-                let outcome = match request {
-                    Err(why) => {
-                        warn!(request_id = %id, "unreadable inbox request: {why}");
-                        Err(EngineError::Protocol(format!("unreadable request: {why}")))
-                    }
+                let outcome = match inbox::read_request(&self.inner.home, path) {
+                    Err(e) => Err(e),
                     Ok(req) => match &req.op {
                         InboxOp::Submit { submit } => self
                             .stage_submit(&mut store, submit, Some(id), now)
@@ -731,7 +723,8 @@ impl Engine {
                         InboxOp::Kill { worker_id }
                         | InboxOp::Restart { worker_id }
                         | InboxOp::Extend { worker_id, .. }
-                        | InboxOp::Nudge { worker_id, .. } => {
+                        | InboxOp::Nudge { worker_id, .. }
+                        | InboxOp::Reply { worker_id, .. } => {
                             // Worker control needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), worker_id.clone()));
                             continue;
@@ -761,6 +754,7 @@ impl Engine {
                             // with its state instead of an error.
                             match self.stage_cancel(&mut store, task_id, now) {
                                 Ok(task) => {
+                                    cancelled.push(task.id.clone());
                                     events.push(EngineEvent::TaskUpdated { task: task.clone() });
                                     Ok(serde_json::to_value(task).ok())
                                 }
@@ -773,7 +767,11 @@ impl Engine {
             }
             store.sync()?;
         }
-        let had_deferred = !deferred.is_empty();
+        // A cancelled task's workers (and checks) stop, as with `cancel`.
+        for task_id in &cancelled {
+            self.stop_task_workers(task_id);
+        }
+        let had_deferred = !deferred.is_empty() || !cancelled.is_empty();
         for (id, op, worker_id) in deferred {
             let result = match op {
                 InboxOp::CloseCircuit { expert } => self
@@ -797,6 +795,9 @@ impl Engine {
                     .map(|w| serde_json::to_value(w).ok()),
                 InboxOp::Nudge { text, .. } => self
                     .nudge_worker(&worker_id, &text)
+                    .map(|w| serde_json::to_value(w).ok()),
+                InboxOp::Reply { text, .. } => self
+                    .reply_worker(&worker_id, &text)
                     .map(|w| serde_json::to_value(w).ok()),
                 _ => self
                     .restart_worker(&worker_id)

@@ -160,7 +160,7 @@ impl Home {
             self.workers_dir(),
             self.logs(),
         ] {
-            fs::create_dir_all(&d).map_err(|e| unusable(e, &d))?;
+            crate::files::create_dir_all(&d).map_err(|e| unusable(e, &d))?;
         }
         probe_writable(&self.root).map_err(|e| unusable(e, &self.root))?;
         let mut written = Vec::new();

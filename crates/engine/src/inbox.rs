@@ -10,17 +10,41 @@
 //! `processing/`, and the next owner handles it again: requests carry ids and
 //! the store maps a request id to its task, so a second pass answers with the
 //! same task instead of creating another.
+//!
+//! What is not a request is never followed or left lying around: a request
+//! file is opened with `O_NOFOLLOW` and must be a regular file of at most
+//! `MAX_REQUEST_BYTES`; anything else under a request's name, and anything
+//! in the inbox that is not named like a request, is moved to `quarantine/`
+//! (a request id gets an error ack). A request of another version is refused
+//! with an error ack. Acks not collected within `STALE_AFTER` are deleted,
+//! and so are temporaries abandoned that long.
 
 use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cortex_core::id::RequestId;
 use cortex_core::input::SubmitRequest;
 use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
 
 use crate::error::EngineError;
 use crate::home::Home;
 use crate::snapshot::write_atomic;
+
+/// The request version this build understands.
+pub const REQUEST_VERSION: u32 = 1;
+/// How long an ack waits to be collected, and a temporary file for its
+/// rename, before the owner deletes it. A waiting requester takes its ack
+/// within milliseconds; the rest is margin for a suspended one.
+pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+/// The largest request file read (a description is at most 32 KiB).
+pub const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
+/// How often a running owner looks for stale acks.
+const SWEEP_EVERY_SECS: u64 = 60;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +81,11 @@ pub enum InboxOp {
         minutes: u64,
     },
     Nudge {
+        worker_id: String,
+        text: String,
+    },
+    /// Continue an ended worker with a person's text (`cortex reply`).
+    Reply {
         worker_id: String,
         text: String,
     },
@@ -148,25 +177,176 @@ pub fn write_ack(home: &Home, ack: &InboxAck) -> Result<(), EngineError> {
 
 /// Claims every pending request: moves new ones into `processing/` and
 /// returns all claimed ones (including any a previous owner left there), in
-/// request-id order, which is submission-time order.
+/// request-id order, which is submission-time order. Whatever is not named
+/// like a request is moved to `quarantine/`.
 pub fn claim_pending(home: &Home) -> Vec<(RequestId, PathBuf)> {
+    sweep_if_due(home);
     let processing = home.inbox_processing();
     let list = |dir: &Path| -> Vec<(RequestId, PathBuf)> {
-        fs::read_dir(dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter_map(|p| request_id_of(&p).map(|id| (id, p)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for path in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+            if let Some(id) = request_id_of(&path) {
+                found.push((id, path));
+                continue;
+            }
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let ours = name.is_none_or(|n| n.starts_with('.'))
+                || path == home.inbox_processing()
+                || path == home.inbox_acks();
+            if !ours {
+                quarantine(
+                    home,
+                    &path,
+                    "not a request (requests are named r-<id>.json)",
+                );
+            }
+        }
+        found
     };
     for (id, path) in list(&home.inbox()) {
         // Losing this race to a withdrawing requester is fine: then it is gone.
+        // What is not a regular file is refused when it is read.
         let _ = fs::rename(&path, processing.join(format!("{id}.json")));
     }
     let mut claimed = list(&processing);
     claimed.sort();
     claimed
+}
+
+/// Moves something from the inbox to `quarantine/`, saying so.
+fn quarantine(home: &Home, path: &Path, why: &str) {
+    let stamp = crate::clock::file_stamp(crate::clock::now());
+    match crate::store::set_aside(
+        home,
+        path,
+        &stamp,
+        why.to_string(),
+        crate::store::Aside::Move,
+    ) {
+        Ok(q) => {
+            warn!(moved_to = %q.moved_to.display(), "inbox: quarantined {}: {why}", path.display())
+        }
+        Err(e) => warn!("inbox: {why}: {e}"),
+    }
+}
+
+/// Reads a claimed request. Symlinks, folders and other non-regular files,
+/// oversized and unparsable requests are refused and moved to
+/// `quarantine/`; a request of another version is refused. The error is
+/// what the requester's ack says.
+pub fn read_request(home: &Home, path: &Path) -> Result<InboxRequest, EngineError> {
+    let refuse = |why: String| {
+        quarantine(home, path, &why);
+        Err(EngineError::Protocol(format!("request refused: {why}")))
+    };
+    let mut file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return refuse("a symbolic link; requests must be regular files".into())
+        }
+        Err(e) => return refuse(format!("cannot be read: {e}")),
+    };
+    match file.metadata() {
+        Ok(m) if m.is_file() && m.nlink() > 1 => {
+            return refuse("a file with other links; requests must be files of their own".into())
+        }
+        Ok(m) if m.is_file() && m.len() <= MAX_REQUEST_BYTES => {}
+        Ok(m) if m.is_file() => {
+            return refuse(format!(
+                "{} bytes, more than the {MAX_REQUEST_BYTES} a request may have",
+                m.len()
+            ))
+        }
+        Ok(m) if m.is_dir() => return refuse("a folder; requests must be regular files".into()),
+        Ok(_) => return refuse("not a regular file".into()),
+        Err(e) => return refuse(format!("cannot be read: {e}")),
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = (&mut file)
+        .take(MAX_REQUEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+    {
+        return refuse(format!("cannot be read: {e}"));
+    }
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+    }
+    match serde_json::from_slice::<Versioned>(&bytes) {
+        Ok(Versioned { v }) if v == REQUEST_VERSION => {}
+        Ok(Versioned { v }) => {
+            warn!(path = %path.display(), "inbox: request version {v} refused");
+            return Err(EngineError::Protocol(format!(
+                "request refused: version {v} is not understood by this owner, which reads version {REQUEST_VERSION}"
+            )));
+        }
+        Err(e) => return refuse(format!("unreadable: {e}")),
+    }
+    match serde_json::from_slice::<InboxRequest>(&bytes) {
+        Ok(r) => Ok(r),
+        Err(e) => refuse(format!("unreadable: {e}")),
+    }
+}
+
+/// Deletes acks nobody collected within `STALE_AFTER`, and temporaries
+/// abandoned as long. Returns how many.
+pub fn expire_stale(home: &Home, now: SystemTime) -> usize {
+    let Some(cutoff) = now.checked_sub(STALE_AFTER) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for dir in [home.inbox_acks(), home.inbox()] {
+        let Ok(rd) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in rd.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let temporary = name.starts_with('.') && name.ends_with(".tmp");
+            let ack = dir == home.inbox_acks() && request_id_of(&path).is_some();
+            if !(temporary || ack) {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < cutoff);
+            let is_file = entry.file_type().is_ok_and(|t| !t.is_dir());
+            if old && is_file && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        info!(
+            removed,
+            "inbox: deleted acks and temporaries older than {} minutes",
+            STALE_AFTER.as_secs() / 60
+        );
+    }
+    removed
+}
+
+/// `expire_stale` about once a minute.
+fn sweep_if_due(home: &Home) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if secs.saturating_sub(last) >= SWEEP_EVERY_SECS
+        && LAST
+            .compare_exchange(last, secs, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        expire_stale(home, now);
+    }
 }
 
 /// True when a file-system event path concerns a request file in the inbox

@@ -6,7 +6,7 @@
 //! never acknowledged) is reported separately from a corrupt line anywhere
 //! else, which the owner quarantines.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,7 @@ pub struct JournalWriter {
 impl JournalWriter {
     /// Opens for appending; `offset` is the length of the valid content.
     pub fn open(path: &Path, offset: u64) -> Result<Self, EngineError> {
-        let file = OpenOptions::new()
+        let file = crate::files::options()
             .create(true)
             .append(true)
             .open(path)
@@ -66,6 +66,18 @@ impl JournalWriter {
     /// Length of the journal's valid content in bytes.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// True while the journal's path still names the file this writer
+    /// appends to, at least as long as what it wrote: false once it was
+    /// deleted, replaced or cut short behind the owner's back. (Bytes past
+    /// the offset are a failed append's, handled as a torn line.)
+    pub fn in_place(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(ours), Ok(named)) = (self.file.metadata(), std::fs::metadata(&self.path)) else {
+            return false;
+        };
+        ours.dev() == named.dev() && ours.ino() == named.ino() && ours.len() >= self.offset
     }
 }
 
@@ -169,6 +181,21 @@ pub fn read_from(
     Ok(out)
 }
 
+/// The sequence number of the record that starts at `offset`, if a whole,
+/// readable record starts there.
+pub fn seq_at(path: &Path, offset: u64) -> Option<u64> {
+    use std::io::BufRead;
+    let mut f = File::open(path).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(f)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    parse_line(line.strip_suffix(b"\n").unwrap_or(&line))
+        .ok()
+        .map(|r| r.seq)
+}
+
 /// True when the byte before `offset` is a newline (or `offset` is 0), i.e.
 /// `offset` can be the start of a line.
 pub fn is_line_start(path: &Path, offset: u64) -> bool {
@@ -188,6 +215,7 @@ mod tests {
     use cortex_core::id::TaskId;
     use cortex_core::state::Event;
     use cortex_core::task::TaskStatus;
+    use std::fs::OpenOptions;
 
     fn rec(seq: u64) -> Record {
         Record::new(

@@ -2,7 +2,7 @@
 //! example per line (corrections and outcomes), folded into a model on load.
 //! Resetting moves the file aside; nothing is deleted.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -61,7 +61,7 @@ pub fn append(
     };
     let mut bytes = serde_json::to_vec(&line).map_err(|e| EngineError::Protocol(e.to_string()))?;
     bytes.push(b'\n');
-    let mut f = OpenOptions::new()
+    let mut f = crate::files::options()
         .create(true)
         .append(true)
         .open(&path)

@@ -6,7 +6,7 @@
 //! start time) is only there to name the owner in a refusal. The file is never
 //! deleted: deleting it would let two processes lock two different inodes.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,30 @@ pub struct OwnerLock {
     path: PathBuf,
     /// Set when the previous content named a process that is gone.
     pub took_over_from: Option<u32>,
+    /// The home folder, locked too (when the file system allows it).
+    folder: Option<File>,
+}
+
+/// Locks the home folder itself. Refuses when another process holds it:
+/// that is an owner whose `cortex.lock` is no longer the file it locked.
+/// A file system that cannot lock folders is not an error (the lock file
+/// still works).
+fn lock_folder(home: &Path, lock_path: &Path) -> Result<Option<File>, EngineError> {
+    let Ok(dir) = File::open(home) else {
+        return Ok(None);
+    };
+    match try_flock(&dir) {
+        Ok(true) => Ok(Some(dir)),
+        Ok(false) => Err(EngineError::HomeUnusable {
+            path: lock_path.to_path_buf(),
+            message: "another process owns this home, but cortex.lock is not the file it locked \
+                      (it was removed or replaced while that process ran): stop that process \
+                      (`cortex status` cannot name it; look for `cortex run` or the app using \
+                      this home), then start again"
+                .into(),
+        }),
+        Err(_) => Ok(None),
+    }
 }
 
 fn try_flock(file: &File) -> std::io::Result<bool> {
@@ -86,10 +110,15 @@ fn read_info(file: &mut File) -> Option<OwnerInfo> {
 }
 
 impl OwnerLock {
-    /// Takes the lock or says who has it.
+    /// Takes the lock or says who has it. The home's folder is locked as
+    /// well, so an owner whose `cortex.lock` was removed or replaced behind
+    /// its back still keeps a second one out.
     pub fn acquire(home: &Path, lock_path: &Path, kind: OwnerKind) -> Result<Self, EngineError> {
         match Self::try_acquire(lock_path, kind)? {
-            Ok(lock) => Ok(lock),
+            Ok(mut lock) => {
+                lock.folder = lock_folder(home, lock_path)?;
+                Ok(lock)
+            }
             Err(info) => Err(EngineError::Owned {
                 home: home.to_path_buf(),
                 momentary: info.as_ref().is_none_or(|i| i.kind == OwnerKind::Cli),
@@ -108,7 +137,7 @@ impl OwnerLock {
         lock_path: &Path,
         kind: OwnerKind,
     ) -> Result<Result<Self, Option<OwnerInfo>>, EngineError> {
-        let mut file = OpenOptions::new()
+        let mut file = crate::files::options()
             .read(true)
             .write(true)
             .create(true)
@@ -134,6 +163,7 @@ impl OwnerLock {
             file,
             path: lock_path.to_path_buf(),
             took_over_from,
+            folder: None,
         }))
     }
 
@@ -179,6 +209,23 @@ mod tests {
         assert_eq!(current_owner(&p).map(|o| o.pid), Some(std::process::id()));
         drop(first);
         assert!(current_owner(&p).is_none());
+        OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).unwrap();
+    }
+
+    #[test]
+    fn an_owner_whose_lock_file_was_replaced_still_keeps_a_second_one_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cortex.lock");
+        let first = OwnerLock::acquire(dir.path(), &p, OwnerKind::Run).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        let err = OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cortex.lock is not the file it locked"),
+            "{err}"
+        );
+        drop(first);
         OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).unwrap();
     }
 

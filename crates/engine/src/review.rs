@@ -1257,6 +1257,7 @@ mod tests {
                 key: None,
                 workdir: Some(repo.display().to_string()),
                 worktree: true,
+                verify: None,
             },
             "f".into(),
             None,

@@ -235,21 +235,23 @@ impl Live {
 pub struct Runtime {
     pub(crate) live: HashMap<WorkerId, Live>,
     /// True once this engine supervises workers (`run`, the app).
-    active: bool,
+    pub(crate) active: bool,
     agent_command: Vec<String>,
     heartbeat_command: Vec<String>,
     /// A person's message for a worker's next attempt (`cortex nudge`).
-    pending_prompts: HashMap<WorkerId, String>,
+    pub(crate) pending_prompts: HashMap<WorkerId, String>,
     /// True when `CORTEX_AGENT_COMMAND` chose the command (config edits
     /// then do not change it).
     command_overridden: bool,
     /// Wakes `run` when a live attempt's process ends (where available).
     exits: Option<crate::exits::ExitWatcher>,
+    /// Running checks of workers' work (`verify`).
+    pub(crate) checks: HashMap<WorkerId, crate::verify::Check>,
 }
 
 impl Runtime {
     /// Has the exit watcher, if any, report when `pid` ends.
-    fn watch_exit(&self, pid: u32) {
+    pub(crate) fn watch_exit(&self, pid: u32) {
         if let Some(w) = &self.exits {
             w.watch(pid);
         }
@@ -267,6 +269,7 @@ impl Runtime {
             pending_prompts: HashMap::new(),
             command_overridden,
             exits: None,
+            checks: HashMap::new(),
         }
     }
 }
@@ -306,6 +309,9 @@ pub struct WorkerDto {
     /// The agent's final result text (redacted), once an attempt gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// The check of its work, once one ran or runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<cortex_core::worker::Verification>,
     pub time_limit_secs: u64,
     pub restarts: u32,
 }
@@ -368,6 +374,11 @@ pub(crate) fn worker_dto(
             _ => w.status,
         },
         health: health.unwrap_or_else(|| match (w.status, live) {
+            (WorkerStatus::Running, None)
+                if w.verification.as_ref().is_some_and(|v| v.running()) =>
+            {
+                "verifying".into()
+            }
             (WorkerStatus::Running, Some(l)) if l.progress.lines == 0 => "starting".into(),
             (WorkerStatus::Running, _) => "healthy".into(),
             (WorkerStatus::Waiting, _) => "waiting".into(),
@@ -387,6 +398,7 @@ pub(crate) fn worker_dto(
         last_activity_source: source,
         last_text: text.or_else(|| w.last_text.clone()).as_deref().map(redact),
         result: w.result.as_deref().map(redact),
+        verification: w.verification.clone(),
         time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
         restarts: w.restarts(),
     }
@@ -591,7 +603,7 @@ fn attempt_dir(home: &crate::Home, worker: &WorkerId, attempt: u32) -> PathBuf {
 }
 
 impl Engine {
-    fn runtime(&self) -> std::sync::MutexGuard<'_, Runtime> {
+    pub(crate) fn runtime(&self) -> std::sync::MutexGuard<'_, Runtime> {
         self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -758,18 +770,28 @@ impl Engine {
                         w.restarts(),
                         self.max_restarts_of(&w.expert),
                     );
-                    if !matches!(next, Next::RestartNow { .. }) {
+                    if !self.starts_a_process(&w, &next) {
                         info!(worker_id = %w.id, attempt = live.attempt, outcome = outcome.kind.as_str(), "settled a worker that ended while no owner ran");
                         self.finish_attempt(&live, outcome, then, now)?;
                     }
                 }
-                OnStart::Decide(next) if !matches!(next, Next::RestartNow { .. }) => {
+                OnStart::Decide(next) if !self.starts_a_process(&w, &next) => {
                     self.carry_out(&w, next, now)?;
                 }
                 _ => {}
             }
         }
         self.store().sync()
+    }
+
+    /// True when carrying out `next` would start a process (an attempt, or a
+    /// check of the work): a read command leaves that to an owner.
+    fn starts_a_process(&self, w: &Worker, next: &Next) -> bool {
+        match next {
+            Next::RestartNow { .. } => true,
+            Next::Complete => self.check_for(w).is_some(),
+            _ => false,
+        }
     }
 
     /// A live entry for a journaled attempt this engine did not start.
@@ -1086,6 +1108,7 @@ impl Engine {
         for id in updates {
             self.emit_worker(&id);
         }
+        self.tick_checks(now)?;
         self.start_due_restarts(now)?;
         self.schedule(now)?;
         self.store().sync()?;
@@ -1144,7 +1167,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let max_restarts = self.max_restarts_of(&worker.expert);
         match next {
-            Next::Complete => self.end_worker(worker, WorkerStatus::Completed, "completed", now),
+            Next::Complete => self.complete_or_check(worker, now),
             Next::RestartNow { reason } => {
                 // The end is durable before a replacement process exists.
                 self.store().sync()?;
@@ -1194,7 +1217,7 @@ impl Engine {
         Ok(())
     }
 
-    fn end_worker(
+    pub(crate) fn end_worker(
         &self,
         worker: &Worker,
         status: WorkerStatus,
@@ -1223,6 +1246,14 @@ impl Engine {
             WorkerStatus::Completed => Some((
                 cortex_core::health::AlertKind::Completed,
                 cortex_core::health::Severity::Info,
+            )),
+            WorkerStatus::NeedsInput => Some((
+                cortex_core::health::AlertKind::NeedsInput,
+                cortex_core::health::Severity::Warning,
+            )),
+            WorkerStatus::NeedsAttention => Some((
+                cortex_core::health::AlertKind::Failed,
+                cortex_core::health::Severity::Critical,
             )),
             _ => None,
         };
@@ -1257,7 +1288,7 @@ impl Engine {
     }
 
     /// Starts the next attempt of a worker (the first, or a restart).
-    fn start_attempt(
+    pub(crate) fn start_attempt(
         &self,
         worker: &Worker,
         resume_reason: Option<String>,
@@ -1321,7 +1352,11 @@ impl Engine {
             }
         }
         let resume = resume_reason.as_ref().and(worker.session_id.clone());
-        let nudge = self.runtime().pending_prompts.remove(&worker.id);
+        let nudge = self
+            .runtime()
+            .pending_prompts
+            .remove(&worker.id)
+            .or_else(|| worker.next_prompt.clone());
         let prompt = match (&resume, &resume_reason, nudge) {
             (_, _, Some(message)) if resume.is_some() => message,
             (_, _, Some(message)) => format!("{description}\n\n{message}"),
@@ -1706,6 +1741,56 @@ impl Engine {
         Ok(dto)
     }
 
+    /// A person's answer to a worker that ended (completed, needs input,
+    /// needs attention, failed, timed out, cancelled): a new attempt resumes
+    /// its conversation with the text, in the same workdir, under the same
+    /// supervision, and its task is live again.
+    pub fn reply_worker(&self, id: &str, text: &str) -> Result<WorkerDto, EngineError> {
+        let text = cortex_core::input::validate_message("the reply", text)?;
+        let w = self.worker_record(id)?;
+        if !w.status.is_terminal() {
+            return Err(EngineError::BadValue(format!(
+                "{} is {}: `cortex reply` continues a worker that ended; `cortex nudge` talks to a live one",
+                w.id,
+                w.status.as_str()
+            )));
+        }
+        if w.session_id.is_none() {
+            return Err(EngineError::BadValue(format!(
+                "{} never started a conversation to continue: submit the task again",
+                w.id
+            )));
+        }
+        let now = clock::now();
+        self.store().commit(
+            Event::WorkerReplied {
+                worker_id: w.id.clone(),
+                text: text.to_string(),
+            },
+            now,
+        )?;
+        self.record_intervention(
+            &w.id,
+            "reply",
+            &format!(
+                "a person replied: {}",
+                redact(&text.chars().take(200).collect::<String>())
+            ),
+        );
+        if !self.runtime().active {
+            // No owner's loop to start it: start it here, as a restart does.
+            let reopened = self.worker_record(id)?;
+            self.start_attempt(&reopened, Some("a person replied".into()), now)?;
+            self.store().sync()?;
+        }
+        if let Some(t) = self.store().state().task(&w.task_id).map(TaskDto::from) {
+            self.emit(EngineEvent::TaskUpdated { task: t });
+        }
+        self.emit_worker(&w.id);
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
+    }
+
     pub(crate) fn emit_worker(&self, id: &WorkerId) {
         if let Some(dto) = self.worker(id.as_str()) {
             self.emit(EngineEvent::WorkerUpdated { worker: dto });
@@ -1798,7 +1883,14 @@ impl Engine {
             return Err(ended(&w, action));
         }
         let active = self.runtime().active;
-        if !active {
+        if self.stop_check(&wid, reason) {
+            // Its work was being checked: the check is stopped with it.
+            if let AfterStop::End(status) = after {
+                self.end_worker(&w, status, reason, clock::now())?;
+            } else {
+                self.start_attempt(&w, Some(reason.to_string()), clock::now())?;
+            }
+        } else if !active {
             // No engine is supervising: do the whole stop here and now.
             self.kill_unsupervised(&w, reason)?;
         } else if !self.request_stop(&wid, None, OutcomeKind::Killed, reason, after.clone()) {

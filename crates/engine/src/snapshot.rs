@@ -5,7 +5,7 @@
 //! old file or the new one, never half of either. Snapshots are accelerators:
 //! the journal alone can rebuild everything they hold.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
@@ -36,12 +36,7 @@ fn write_by_rename(path: &Path, bytes: &[u8], durable: bool) -> Result<(), Engin
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let io = |e| EngineError::io("cannot write", path, e);
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io)?;
+        let mut f = crate::files::create(&tmp).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         if durable {
             f.sync_all().map_err(io)?;
@@ -67,7 +62,7 @@ pub fn sync_dir(dir: &Path) {
 pub fn append_line(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    OpenOptions::new()
+    crate::files::options()
         .create(true)
         .append(true)
         .open(path)?

@@ -142,9 +142,9 @@ impl Spares {
         let run = self.run;
         let making = self.dir.join(format!("{MAKING_PREFIX}{run:016x}-{n}"));
         let ready = self.dir.join(format!("{READY_PREFIX}{run:016x}-{n}"));
-        std::fs::create_dir_all(making.join("attempt-1"))?;
+        crate::files::create_dir_all(&making.join("attempt-1"))?;
         for f in files(&making) {
-            std::fs::File::create(f)?;
+            crate::files::create(&f)?;
         }
         std::fs::rename(&making, &ready)?;
         Ok(ready)

@@ -118,10 +118,15 @@ pub fn spawn(l: &Launch) -> Result<Spawned, SpawnError> {
             l.cwd.display()
         )));
     }
-    let out = File::create(&l.stdout)
+    let out = crate::files::create(&l.stdout)
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stdout.display())))?;
-    let err = File::create(&l.stderr)
-        .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stderr.display())))?;
+    // One file for both when they are the same path (a check's log).
+    let err = if l.stderr == l.stdout {
+        out.try_clone()
+    } else {
+        crate::files::create(&l.stderr)
+    }
+    .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stderr.display())))?;
     let stdin = match (&l.stdin_fifo, &l.stdin_file) {
         (Some(p), _) => Some(fifo_stdin(p)?),
         (None, Some(p)) => Some(

@@ -39,6 +39,20 @@ pub struct LoadReport {
     /// Bytes of an unterminated last journal line that were dropped.
     pub torn_tail_bytes: Option<usize>,
     pub took_over_from_pid: Option<u32>,
+    /// The journal had lost records the snapshot held, so loading started
+    /// from the snapshot.
+    pub journal_behind: Option<JournalBehind>,
+    /// Entries of an existing home whose group and other access was taken away.
+    pub tightened: usize,
+}
+
+/// The journal ends before the snapshot does (it was lost or cut short).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct JournalBehind {
+    /// The last record the journal still has (0: none).
+    pub journal_last_seq: u64,
+    /// The last record the snapshot holds.
+    pub snapshot_seq: u64,
 }
 
 struct Loaded {
@@ -47,66 +61,107 @@ struct Loaded {
     bad: Vec<BadLine>,
     torn: Option<BadLine>,
     corrupt_snapshot: Option<String>,
+    corrupt_workers: Option<String>,
+    /// Set when the snapshot holds records the journal no longer has:
+    /// (last record in the journal, last record in the snapshot).
+    journal_behind: Option<(u64, u64)>,
+}
+
+/// Reads a snapshot file: `Ok(None)` when there is none, `Err(why)` when
+/// there is something that cannot be used.
+fn read_snapshot<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    version: impl Fn(&T) -> u32,
+) -> Result<Option<T>, String> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    let snap = serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string())?;
+    if version(&snap) > SCHEMA_VERSION {
+        return Err(format!(
+            "schema version {} is newer than this build",
+            version(&snap)
+        ));
+    }
+    Ok(Some(snap))
+}
+
+/// Replays the journal from `start`; a journal that is not a file (the
+/// owner moves such a thing aside before loading) reads as empty.
+fn replay(
+    jpath: &Path,
+    start: u64,
+    on_record: impl FnMut(Record),
+) -> Result<journal::ReadOutcome, EngineError> {
+    if fs::metadata(jpath).is_ok_and(|m| !m.is_file()) {
+        warn!(path = %jpath.display(), "journal.jsonl is not a file; read as empty");
+        return Ok(journal::ReadOutcome::default());
+    }
+    journal::read_from(jpath, start, on_record)
 }
 
 fn load(home: &Home) -> Result<Loaded, EngineError> {
     let jpath = home.journal();
-    let mut corrupt_snapshot = None;
-    let snapshot = match fs::read(home.task_snapshot()) {
-        Ok(bytes) => match serde_json::from_slice::<TaskSnapshot>(&bytes) {
-            Ok(s) if s.schema_version <= SCHEMA_VERSION => Some(s),
-            Ok(s) => {
-                corrupt_snapshot = Some(format!(
-                    "schema version {} is newer than this build",
-                    s.schema_version
-                ));
-                None
+    let (snapshot, corrupt_snapshot) =
+        match read_snapshot::<TaskSnapshot>(&home.task_snapshot(), |s| s.schema_version) {
+            Ok(s) => (s, None),
+            Err(why) => (None, Some(why)),
+        };
+    let (workers, corrupt_workers) =
+        match read_snapshot::<WorkerSnapshot>(&home.worker_snapshot(), |w| w.schema_version) {
+            Ok(w) => (w, None),
+            Err(why) => (None, Some(why)),
+        };
+    let (mut state, start, journal_behind) = match snapshot {
+        None => (State::default(), None, None),
+        Some(snap) => {
+            // Workers must come from the same journal point as the tasks.
+            let workers_agree = match &workers {
+                Some(w) => w.journal_seq == snap.journal_seq,
+                None => no_workers_in(&snap),
+            };
+            let tail_fits = journal::is_line_start(&jpath, snap.journal_offset)
+                && journal::seq_at(&jpath, snap.journal_offset)
+                    .is_none_or(|s| s > snap.journal_seq);
+            let mut journal_last = 0;
+            if !(workers_agree && tail_fits) {
+                replay(&jpath, 0, |r| journal_last = journal_last.max(r.seq))?;
             }
-            Err(e) => {
-                corrupt_snapshot = Some(e.to_string());
-                None
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(EngineError::io("cannot read", home.task_snapshot(), e)),
-    };
-    // Workers must come from the same journal point as the tasks; a missing
-    // or mismatched worker snapshot means a full replay (nothing is lost).
-    let workers = fs::read(home.worker_snapshot())
-        .ok()
-        .and_then(|b| serde_json::from_slice::<WorkerSnapshot>(&b).ok());
-    let snapshot = snapshot.filter(|s| match &workers {
-        Some(w) => w.journal_seq == s.journal_seq,
-        None => no_workers_in(s),
-    });
-    if let Some(snap) = snapshot {
-        if journal::is_line_start(&jpath, snap.journal_offset) {
             let (ws, paused) =
                 workers.map_or((Vec::new(), false), |w| (w.workers, w.spawning_paused));
-            let mut state = State::from_parts(snap.tasks, ws, paused, snap.journal_seq);
-            let out = journal::read_from(&jpath, snap.journal_offset, |r| state.apply(&r))?;
-            if out.first_seq.is_none_or(|s| s > snap.journal_seq) {
-                return Ok(Loaded {
-                    report: LoadReport {
-                        from_snapshot: true,
-                        replayed_records: out.records,
-                        tasks: state.task_count(),
-                        ..LoadReport::default()
-                    },
-                    state,
-                    bad: out.bad,
-                    torn: out.torn_tail,
-                    corrupt_snapshot,
-                });
+            if workers_agree && tail_fits {
+                let offset = snap.journal_offset;
+                let state = State::from_parts(snap.tasks, ws, paused, snap.journal_seq);
+                (state, Some(offset), None)
+            } else if journal_last >= snap.journal_seq {
+                // The journal alone rebuilds everything.
+                warn!(
+                    "task-queue.json does not match the journal; rebuilding from the whole journal"
+                );
+                (State::default(), None, None)
+            } else {
+                // The journal lost records the snapshot holds: start from the
+                // snapshot; the journal's records it already holds are skipped.
+                warn!(
+                    "journal.jsonl ends at record {journal_last} but task-queue.json holds records \
+                     up to {} (the journal was lost or cut short): starting from task-queue.json",
+                    snap.journal_seq
+                );
+                if !workers_agree {
+                    warn!("worker-pool.json was taken at another journal point; its workers are used as they are");
+                }
+                let behind = Some((journal_last, snap.journal_seq));
+                let state = State::from_parts(snap.tasks, ws, paused, snap.journal_seq);
+                (state, Some(0), behind)
             }
         }
-        warn!("task-queue.json does not match the journal; rebuilding from the whole journal");
-    }
-    let mut state = State::default();
-    let out = journal::read_from(&jpath, 0, |r| state.apply(&r))?;
+    };
+    let out = replay(&jpath, start.unwrap_or(0), |r| state.apply(&r))?;
     Ok(Loaded {
         report: LoadReport {
-            from_snapshot: false,
+            from_snapshot: start.is_some(),
             replayed_records: out.records,
             tasks: state.task_count(),
             ..LoadReport::default()
@@ -115,6 +170,8 @@ fn load(home: &Home) -> Result<Loaded, EngineError> {
         bad: out.bad,
         torn: out.torn_tail,
         corrupt_snapshot,
+        corrupt_workers,
+        journal_behind,
     })
 }
 
@@ -133,6 +190,12 @@ pub fn read_view(home: &Home) -> Result<(State, LoadReport), EngineError> {
     if let Some(why) = &loaded.corrupt_snapshot {
         warn!(
             file = "task-queue.json",
+            "unreadable snapshot skipped: {why}"
+        );
+    }
+    if let Some(why) = &loaded.corrupt_workers {
+        warn!(
+            file = "worker-pool.json",
             "unreadable snapshot skipped: {why}"
         );
     }
@@ -159,24 +222,59 @@ impl Store {
     /// Takes the lock, loads, quarantines what is corrupt, and is ready to
     /// append. Never refuses to start because of a corrupt line or file.
     pub fn open_owner(home: &Home, kind: OwnerKind) -> Result<(Self, LoadReport), EngineError> {
+        let prepared = prepare_home(home)?;
+        Self::open_prepared(home, kind, prepared)
+    }
+
+    /// `open_owner` for a home `prepare_home` already went over; `prepared`
+    /// is what it moved aside, for the report.
+    pub fn open_prepared(
+        home: &Home,
+        kind: OwnerKind,
+        prepared: Prepared,
+    ) -> Result<(Self, LoadReport), EngineError> {
         if !home.is_initialized() {
             home.init()?;
         }
         let lock = OwnerLock::acquire(home.root(), &home.lock_file(), kind)?;
         let mut loaded = load(home)?;
         loaded.report.took_over_from_pid = lock.took_over_from;
+        loaded.report.tightened = prepared.tightened;
         let stamp = clock::file_stamp(clock::now());
-        let qdir = home.quarantine();
         let mut quarantined = Vec::new();
         if let Some(why) = loaded.corrupt_snapshot.take() {
-            fs::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
-            let to = qdir.join(format!("task-queue.json.{stamp}"));
-            fs::rename(home.task_snapshot(), &to)
-                .map_err(|e| EngineError::io("cannot move aside", &to, e))?;
-            quarantined.push(Quarantined {
-                what: "task-queue.json".into(),
-                moved_to: to,
-                reason: why,
+            quarantined.push(set_aside(
+                home,
+                &home.task_snapshot(),
+                &stamp,
+                why,
+                Aside::Move,
+            )?);
+        }
+        if let Some(why) = loaded.corrupt_workers.take() {
+            quarantined.push(set_aside(
+                home,
+                &home.worker_snapshot(),
+                &stamp,
+                why,
+                Aside::Move,
+            )?);
+        }
+        if let Some((journal_last_seq, snapshot_seq)) = loaded.journal_behind {
+            // The snapshot is about to be rewritten at a new journal point:
+            // keep the one that held what the journal lost.
+            let why = format!(
+                "journal.jsonl ends at record {journal_last_seq} but this snapshot holds records \
+                 up to {snapshot_seq}: loading started from it; this copy is kept"
+            );
+            for from in [home.task_snapshot(), home.worker_snapshot()] {
+                if from.is_file() {
+                    quarantined.push(set_aside(home, &from, &stamp, why.clone(), Aside::Copy)?);
+                }
+            }
+            loaded.report.journal_behind = Some(JournalBehind {
+                journal_last_seq,
+                snapshot_seq,
             });
         }
         if !loaded.bad.is_empty() || loaded.torn.is_some() {
@@ -191,7 +289,9 @@ impl Store {
         for q in &quarantined {
             warn!(what = %q.what, moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
         }
-        let needs_snapshot = !quarantined.is_empty();
+        quarantined.splice(0..0, prepared.quarantined);
+        crate::inbox::expire_stale(home, std::time::SystemTime::now());
+        let needs_snapshot = !quarantined.is_empty() || loaded.journal_behind.is_some();
         loaded.report.quarantined = quarantined;
         let jpath = home.journal();
         let offset = terminate_last_line(&jpath)?;
@@ -236,8 +336,15 @@ impl Store {
         Ok(rec)
     }
 
+    /// Makes every staged record durable. If the journal was deleted,
+    /// replaced or cut short meanwhile, a snapshot holding everything is
+    /// written before this returns, so nothing acknowledged depends on it.
     pub fn sync(&mut self) -> Result<(), EngineError> {
-        self.journal.sync()
+        self.journal.sync()?;
+        if !self.journal.in_place() {
+            self.write_snapshot(clock::now())?;
+        }
+        Ok(())
     }
 
     /// Stage + sync for a single event.
@@ -255,6 +362,7 @@ impl Store {
     /// Writes `task-queue.json` covering everything journaled so far.
     pub fn write_snapshot(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
         self.journal.sync()?;
+        self.repair_in_flight()?;
         let mut tasks: Vec<_> = self.state.tasks().cloned().collect();
         tasks.sort_by(cortex_core::task::queue_order);
         let snap = TaskSnapshot {
@@ -283,6 +391,38 @@ impl Store {
     }
 }
 
+impl Store {
+    /// What was changed behind this owner's back since it loaded: a journal
+    /// deleted, replaced or cut short (its records are all in memory: a new
+    /// journal is started, and the snapshot about to be written holds
+    /// everything), and a snapshot path taken by something else.
+    fn repair_in_flight(&mut self) -> Result<(), EngineError> {
+        let stamp = clock::file_stamp(clock::now());
+        let jpath = self.home.journal();
+        if !self.journal.in_place() {
+            warn!(
+                records = self.state.last_seq,
+                "journal.jsonl was deleted, replaced or cut short while this owner ran: \
+                 a new journal is started and task-queue.json holds every record so far"
+            );
+            if fs::symlink_metadata(&jpath).is_ok() {
+                let why = "journal.jsonl was changed while an owner ran".to_string();
+                let q = set_aside(&self.home, &jpath, &stamp, why, Aside::Move)?;
+                warn!(moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
+            }
+            self.journal = JournalWriter::open(&jpath, 0)?;
+        }
+        for path in [self.home.task_snapshot(), self.home.worker_snapshot()] {
+            if fs::symlink_metadata(&path).is_ok() && !path.is_file() {
+                let why = "a folder where a file belongs".to_string();
+                let q = set_aside(&self.home, &path, &stamp, why, Aside::Move)?;
+                warn!(moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Moves unreadable journal lines into `quarantine/` and rewrites the journal
 /// without them. The quarantine copy is durable before the journal changes.
 fn quarantine_journal_lines(
@@ -293,7 +433,7 @@ fn quarantine_journal_lines(
 ) -> Result<Vec<Quarantined>, EngineError> {
     let jpath = home.journal();
     let qdir = home.quarantine();
-    fs::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
+    crate::files::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
     let qfile = qdir.join(format!("journal-{stamp}.jsonl"));
     let mut saved = Vec::new();
     for b in bad.iter().chain(torn) {
@@ -356,4 +496,204 @@ fn terminate_last_line(path: &Path) -> Result<u64, EngineError> {
         return Ok(bytes.len() as u64 + 1);
     }
     Ok(bytes.len() as u64)
+}
+
+/// What `prepare_home` did before the home was loaded.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub quarantined: Vec<Quarantined>,
+    pub tightened: usize,
+}
+
+/// The files of the home (its top level and its expert profiles), and its
+/// folders, by what they must be.
+fn expected_layout(home: &Home) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let profiles = fs::read_dir(home.experts_dir())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_else(|_| Vec::new());
+    let mut files = vec![
+        home.config_file(),
+        home.journal(),
+        home.task_snapshot(),
+        home.worker_snapshot(),
+        home.pm_snapshot(),
+        home.lock_file(),
+        home.owner_wanted_file(),
+        home.hook_settings_file(),
+        home.routing_log(),
+        home.pm_activity(),
+        home.router_examples(),
+    ];
+    files.extend(profiles);
+    let dirs = vec![
+        home.experts_dir(),
+        home.inbox(),
+        home.inbox_processing(),
+        home.inbox_acks(),
+        home.heartbeats(),
+        home.workers_dir(),
+        home.logs(),
+    ];
+    (files, dirs)
+}
+
+/// Makes the home loadable before anyone owns it: whatever stands where a
+/// file or folder of the home belongs but is not one (a folder named
+/// `journal.jsonl`, a file named `quarantine`) is moved into `quarantine/`
+/// and named; missing parts are created; a home made with open permissions
+/// is made private. Only things no owner ever writes are moved, so this is
+/// safe while another process owns the home. Refuses only when something
+/// cannot be moved aside, naming it.
+pub fn prepare_home(home: &Home) -> Result<Prepared, EngineError> {
+    let mut out = Prepared::default();
+    let mut missing = true;
+    if fs::symlink_metadata(home.root()).is_ok_and(|m| m.is_dir()) {
+        missing = false;
+        let stamp = clock::file_stamp(clock::now());
+        let q = home.quarantine();
+        if fs::symlink_metadata(&q).is_ok() && !q.is_dir() {
+            // The quarantine itself is in the way: move it into a new one.
+            let held = home.root().join(format!(".quarantine.{stamp}"));
+            fs::rename(&q, &held).map_err(|e| cannot_move(&q, &e))?;
+            crate::files::create_dir_all(&q)
+                .map_err(|e| EngineError::io("cannot create", &q, e))?;
+            out.quarantined.push(move_aside_as(
+                &held,
+                &q.join(format!("quarantine.{stamp}")),
+                "quarantine",
+                "a file where the quarantine folder belongs".into(),
+            )?);
+        }
+        let (files, dirs) = expected_layout(home);
+        for d in dirs {
+            missing |= fs::symlink_metadata(&d).is_err();
+            if fs::symlink_metadata(&d).is_ok() && !d.is_dir() {
+                out.quarantined.push(set_aside(
+                    home,
+                    &d,
+                    &stamp,
+                    "a file where a folder belongs; an empty folder was made in its place".into(),
+                    Aside::Move,
+                )?);
+            }
+        }
+        for f in files {
+            if fs::symlink_metadata(&f).is_ok() && !f.is_file() {
+                let why = if f.is_dir() {
+                    "a folder where a file belongs"
+                } else {
+                    "not a regular file"
+                };
+                let why = if f == home.config_file() {
+                    format!("{why}; the shipped default config.json was written in its place")
+                } else {
+                    why.to_string()
+                };
+                out.quarantined
+                    .push(set_aside(home, &f, &stamp, why, Aside::Move)?);
+            }
+        }
+        for q in &out.quarantined {
+            warn!(what = %q.what, moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
+        }
+    }
+    if missing || !out.quarantined.is_empty() || !home.is_initialized() {
+        home.init()?;
+    }
+    out.tightened = crate::files::tighten_home(home.root());
+    if out.tightened > 0 {
+        warn!(
+            home = %home.root().display(),
+            changed = out.tightened,
+            "the home was readable by other users: its folders are now 0700 and its files 0600"
+        );
+    }
+    Ok(out)
+}
+
+fn cannot_move(path: &Path, e: &std::io::Error) -> EngineError {
+    EngineError::HomeUnusable {
+        path: path.to_path_buf(),
+        message: format!(
+            "{} is not what it should be and cannot be moved aside ({e}): move or remove it, then start again",
+            path.display()
+        ),
+    }
+}
+
+/// Where in `quarantine/` something of the home goes: `<name>.<stamp>`,
+/// `name` being its path in the home with `-` for `/`. Returns both.
+fn quarantine_slot(
+    home: &Home,
+    path: &Path,
+    stamp: &str,
+) -> Result<(String, PathBuf), EngineError> {
+    let name = path
+        .strip_prefix(home.root())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('/', "-");
+    let qdir = home.quarantine();
+    crate::files::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
+    let to = free_name(&qdir, &format!("{name}.{stamp}"));
+    Ok((name, to))
+}
+
+/// Whether `set_aside` moves a thing or keeps a copy of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aside {
+    Move,
+    /// A durable copy (of a snapshot about to be replaced).
+    Copy,
+}
+
+/// Moves (or copies) `path` into `quarantine/`.
+pub(crate) fn set_aside(
+    home: &Home,
+    path: &Path,
+    stamp: &str,
+    reason: String,
+    how: Aside,
+) -> Result<Quarantined, EngineError> {
+    let (name, to) = quarantine_slot(home, path, stamp)?;
+    if how == Aside::Copy {
+        let bytes = fs::read(path).map_err(|e| EngineError::io("cannot read", path, e))?;
+        write_atomic(&to, &bytes)?;
+        return Ok(Quarantined {
+            what: format!("{name} (a copy)"),
+            moved_to: to,
+            reason,
+        });
+    }
+    move_aside_as(path, &to, &name, reason)
+}
+
+fn move_aside_as(
+    from: &Path,
+    to: &Path,
+    what: &str,
+    reason: String,
+) -> Result<Quarantined, EngineError> {
+    fs::rename(from, to).map_err(|e| cannot_move(from, &e))?;
+    crate::snapshot::sync_dir(to.parent().unwrap_or(to));
+    Ok(Quarantined {
+        what: what.to_string(),
+        moved_to: to.to_path_buf(),
+        reason,
+    })
+}
+
+/// `dir/name`, or `dir/name-N` when that is taken.
+fn free_name(dir: &Path, name: &str) -> PathBuf {
+    let mut to = dir.join(name);
+    let mut n = 1;
+    while fs::symlink_metadata(&to).is_ok() {
+        to = dir.join(format!("{name}-{n}"));
+        n += 1;
+    }
+    to
 }

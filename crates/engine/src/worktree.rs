@@ -63,7 +63,7 @@ pub fn ensure(home: &Home, name: &str, source: &Path) -> Result<PathBuf, String>
     if path.join(".git").exists() {
         return Ok(path);
     }
-    std::fs::create_dir_all(home.root().join("worktrees"))
+    crate::files::create_dir_all(&home.root().join("worktrees"))
         .map_err(|e| format!("cannot create the worktrees folder: {e}"))?;
     let branch = format!("cortex/{name}");
     // A worktree removed by `cortex worktree remove` keeps its branch: a

@@ -9,6 +9,8 @@ mod util;
 
 mod claude;
 mod foundation;
+mod hardening;
+mod outcomes;
 mod pm;
 mod privacy;
 mod review;

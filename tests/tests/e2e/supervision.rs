@@ -248,3 +248,22 @@ fn the_workers_answer_is_kept_on_the_worker_and_the_task() {
     assert!(w["last_text"].is_string(), "{w}");
     owner.stop();
 }
+
+#[test]
+fn cancelling_a_task_through_the_owner_stops_its_running_worker() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let id = h.submit_in("a long job FAKE:hang", &h.workdir());
+    h.wait_running_worker(&id, LIMIT);
+    let pid = worker_of(&h, &id)["pid"].as_u64().unwrap_or(0) as u32;
+    assert!(pid > 0 && pid_running(pid));
+    let out = h.cortex(&["cancel", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until(LIMIT, "the agent stopped", || !pid_running(pid));
+    wait_until(LIMIT, "the worker cancelled", || {
+        worker_of(&h, &id)["state"] == "cancelled"
+    });
+    assert_eq!(h.task(&id)["status"], "cancelled");
+    owner.stop();
+}

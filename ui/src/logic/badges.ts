@@ -43,14 +43,19 @@ const HEALTH: Record<string, [string, Tone]> = {
   late: ["Late", "amber"],
   stalled: ["Stalled", "orange"],
   zombie: ["Zombie", "red"],
+  verifying: ["Verifying", "blue"],
+  exited: ["Exited (not settled)", "amber"],
+  stopping: ["Stopping", "amber"],
   // Terminal worker states, which the engine also reports as the health.
   failed: ["Failed", "red"],
   completed: ["Completed", "grey"],
   cancelled: ["Cancelled", "grey"],
+  needs_input: ["Needs you", "amber"],
+  needs_attention: ["Needs attention", "amber"],
   running: ["Running", "green"],
 };
 
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const TERMINAL = new Set(["completed", "failed", "cancelled", "needs_input", "needs_attention"]);
 
 export function isTerminalState(state: string): boolean {
   return TERMINAL.has(state);
@@ -80,6 +85,7 @@ const TASK: Record<TaskStatus, [string, Tone]> = {
   running: ["Running", "green"],
   waiting: ["Waiting", "blue"],
   needs_attention: ["Needs attention", "amber"],
+  needs_input: ["Needs you", "amber"],
   completed: ["Completed", "grey"],
   failed: ["Failed", "red"],
   cancelled: ["Cancelled", "grey"],

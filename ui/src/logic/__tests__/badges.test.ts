@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { healthBadge, taskStatusBadge, workerBadge, severityBadge } from "../badges";
+import { healthBadge, isTerminalState, taskStatusBadge, workerBadge, severityBadge } from "../badges";
 
 describe("health badges", () => {
   it("maps every health to its colour", () => {
@@ -34,5 +34,15 @@ describe("health badges", () => {
     expect(taskStatusBadge("needs_attention")).toMatchObject({ label: "Needs attention", tone: "amber" });
     expect(taskStatusBadge("failed").tone).toBe("red");
     expect(severityBadge("critical").tone).toBe("red");
+  });
+});
+
+describe("outcomes that need a person", () => {
+  it("shows needs-you and a running check, and counts them as ended workers", () => {
+    expect(taskStatusBadge("needs_input")).toMatchObject({ label: "Needs you", tone: "amber" });
+    expect(workerBadge({ state: "needs_input", health: "needs_input" })).toMatchObject({ label: "Needs you" });
+    expect(workerBadge({ state: "running", health: "verifying" })).toMatchObject({ label: "Verifying" });
+    expect(workerBadge({ state: "running", health: "exited" }).label).toContain("not settled");
+    expect(isTerminalState("needs_attention")).toBe(true);
   });
 });

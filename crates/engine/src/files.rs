@@ -1,0 +1,187 @@
+//! Creating files and folders in the home so that only their owner can read
+//! them (the journal, snapshots and attempt files hold prompts, results and
+//! possibly keys), and tightening a home made before that.
+//!
+//! Folders are created 0700 and files 0600 whatever the umask says. A home
+//! whose root is not 0700 yet is walked once on start and every entry loses
+//! its group and other bits; the root is changed last, so an interrupted walk
+//! is repeated. Git worktrees under `worktrees/` are the user's code: only the
+//! folder holding them is changed, never their content.
+
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use tracing::warn;
+
+/// Mode of every file the engine creates in the home.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every folder the engine creates in the home.
+pub const DIR_MODE: u32 = 0o700;
+
+/// `OpenOptions` that create with `FILE_MODE`.
+pub fn options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.mode(FILE_MODE);
+    o
+}
+
+/// Creates (or truncates) a file with `FILE_MODE`.
+pub fn create(path: &Path) -> std::io::Result<File> {
+    options().write(true).create(true).truncate(true).open(path)
+}
+
+/// Writes a whole file created with `FILE_MODE` (no fsync).
+pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    create(path)?.write_all(bytes)
+}
+
+/// Creates one folder with `DIR_MODE`.
+pub fn create_dir(path: &Path) -> std::io::Result<()> {
+    DirBuilder::new().mode(DIR_MODE).create(path)
+}
+
+/// Creates a folder and any missing parent with `DIR_MODE`.
+pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
+/// True when group or others have any access to the folder `path` names.
+fn too_open(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+}
+
+/// Takes group and other bits away from everything in the home, unless its
+/// root is private already. Returns how many entries changed. An entry that
+/// cannot be changed (another user's file) is named in the log and left as
+/// it is: permissions never stop the engine.
+pub fn tighten_home(root: &Path) -> usize {
+    if !too_open(root) {
+        return 0;
+    }
+    let mut changed = 0;
+    let worktrees = root.join("worktrees");
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_symlink() {
+                continue; // chmod would change the target, which is not ours
+            }
+            let path = entry.path();
+            changed += usize::from(restrict(&path));
+            if kind.is_dir() && path != worktrees {
+                stack.push(path);
+            }
+        }
+    }
+    // The root last, through a symlink if it is one, so an interrupted walk
+    // is repeated on the next start.
+    let root_mode = fs::metadata(root).map(|m| m.permissions().mode() & 0o7777);
+    match root_mode.and_then(|m| fs::set_permissions(root, Permissions::from_mode(m & 0o700))) {
+        Ok(()) => changed + 1,
+        Err(e) => {
+            warn!(path = %root.display(), "cannot make the home private: {e}");
+            changed
+        }
+    }
+}
+
+/// Removes group and other bits from one entry; true if it changed.
+fn restrict(path: &Path) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false; // gone meanwhile
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return false;
+    }
+    match fs::set_permissions(path, Permissions::from_mode(mode & 0o700)) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            warn!(path = %path.display(), "cannot make private: {e}");
+            false
+        }
+    }
+}
+
+/// Readies a folder of daily logs (`<prefix>.YYYY-MM-DD.<suffix>`, UTC)
+/// for a logger that creates files with the umask: today's file is created
+/// private before the logger opens it, and any other file there loses its
+/// group and other bits. A file the logger starts at midnight takes the umask
+/// until the next start (the home folder keeps others out meanwhile).
+pub fn prepare_daily_log(dir: &Path, prefix: &str, suffix: &str) {
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let _ = options()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{prefix}.{today}.{suffix}")));
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                restrict(&e.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn created_files_and_folders_are_private_whatever_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("a/b");
+        create_dir_all(&d).unwrap();
+        write(&d.join("f"), b"x").unwrap();
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(&d), 0o700);
+        assert_eq!(mode(&d.join("f")), 0o600);
+    }
+
+    #[test]
+    fn an_open_home_is_tightened_once_and_worktrees_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("home");
+        fs::create_dir_all(root.join("workers/w-1/attempt-1")).unwrap();
+        fs::create_dir_all(root.join("worktrees/t-1")).unwrap();
+        fs::write(root.join("journal.jsonl"), "").unwrap();
+        fs::write(root.join("workers/w-1/attempt-1/meta.json"), "{}").unwrap();
+        fs::write(root.join("worktrees/t-1/code.rs"), "").unwrap();
+        let open = |p: &Path, m| fs::set_permissions(p, Permissions::from_mode(m)).unwrap();
+        for (p, m) in [
+            ("", 0o755),
+            ("workers", 0o755),
+            ("workers/w-1/attempt-1", 0o755),
+            ("journal.jsonl", 0o644),
+            ("workers/w-1/attempt-1/meta.json", 0o644),
+            ("worktrees", 0o755),
+            ("worktrees/t-1/code.rs", 0o644),
+        ] {
+            open(&root.join(p), m);
+        }
+        assert!(tighten_home(&root) >= 6);
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("workers/w-1/attempt-1")), 0o700);
+        assert_eq!(mode(&root.join("journal.jsonl")), 0o600);
+        assert_eq!(mode(&root.join("workers/w-1/attempt-1/meta.json")), 0o600);
+        assert_eq!(mode(&root.join("worktrees")), 0o700);
+        assert_eq!(mode(&root.join("worktrees/t-1/code.rs")), 0o644);
+        assert_eq!(tighten_home(&root), 0, "a private home is not walked");
+    }
+}

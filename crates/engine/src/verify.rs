@@ -1,0 +1,414 @@
+//! Checking a worker's work: after an attempt succeeds, the check (the
+//! task's `--verify`, else its expert's `verify`, else `verify.command`)
+//! runs in the worker's workdir as its own supervised process (`sh -c` as
+//! the person wrote it, its own process group, the worker's tag, output to
+//! `attempt-N/verify.log`, `verify.timeout_secs`). It passing completes the
+//! worker, verified; failing resumes the same session with what failed, up
+//! to `verify.max_rounds` times, and then the worker needs a person.
+//!
+//! Every step is a journal event (`verify_started`, `verify_ended`), so an
+//! owner that restarts mid-check re-adopts the check's process, or runs the
+//! check again if it is gone. Nothing here decides by text: what follows a
+//! check is `cortex_core::settle`'s business for attempts, and `decide`
+//! below for checks.
+
+use std::path::PathBuf;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Utc};
+use cortex_core::id::WorkerId;
+use cortex_core::state::Event;
+use cortex_core::worker::{Worker, WorkerStatus};
+use tracing::{info, warn};
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::{procfs, spawner};
+
+/// The bytes of a check's output kept as its tail.
+const TAIL_BYTES: usize = 2000;
+
+/// A running check, as the owner watches it.
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub(crate) worker_id: WorkerId,
+    round: u32,
+    command: String,
+    pid: u32,
+    start_ticks: Option<u64>,
+    child: Option<spawner::Spawned>,
+    started: Instant,
+    log: PathBuf,
+    /// When SIGTERM went out (timeout or a person's kill).
+    term_sent: Option<Instant>,
+    /// Why it is being stopped, once it is.
+    stopping: Option<String>,
+}
+
+/// What follows a check that ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterCheck {
+    /// Passed: the worker completed, verified.
+    Complete,
+    /// Failed with rounds left: resume the session with this prompt.
+    Resume { prompt: String },
+    /// Failed with no rounds left: the worker needs a person.
+    NeedsAttention { reason: String },
+}
+
+/// What follows check number `round` (1-based) that passed or failed.
+/// Every failure up to `max_rounds` sends the work back to the agent.
+pub fn decide(
+    command: &str,
+    round: u32,
+    max_rounds: u32,
+    passed: bool,
+    failure: &str,
+    tail: &str,
+) -> AfterCheck {
+    if passed {
+        return AfterCheck::Complete;
+    }
+    if round <= max_rounds {
+        let shown = if tail.trim().is_empty() {
+            "(it printed nothing)".to_string()
+        } else {
+            format!("The end of its output:\n```\n{}\n```", tail.trim_end())
+        };
+        return AfterCheck::Resume {
+            prompt: format!(
+                "Your work did not pass its check: `{command}` {failure}. {shown}\nFix what it reports, then finish the task."
+            ),
+        };
+    }
+    AfterCheck::NeedsAttention {
+        reason: format!("verification failed: {command} {failure}"),
+    }
+}
+
+/// The last `TAIL_BYTES` of a file, redacted, on a character boundary.
+fn tail_of(path: &std::path::Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let start = bytes.len().saturating_sub(TAIL_BYTES);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    cortex_core::redact::redact(text.trim_start_matches('\u{FFFD}'))
+}
+
+impl Engine {
+    /// The check that applies to a worker, most specific first: the task's,
+    /// the expert's, the configuration's.
+    pub(crate) fn check_for(&self, w: &Worker) -> Option<String> {
+        let task = self
+            .store()
+            .state()
+            .task(&w.task_id)
+            .and_then(|t| t.verify.clone());
+        let s = self.settings();
+        task.or_else(|| s.1.get(&w.expert).and_then(|e| e.verify.clone()))
+            .or_else(|| s.0.verify.command.clone())
+            .filter(|c| !c.trim().is_empty())
+    }
+
+    /// An attempt of `w` succeeded: check its work, or complete it (not
+    /// verified) when there is no check. A check already running (an owner
+    /// restarted mid-check) is re-adopted, or run again if it is gone.
+    pub(crate) fn complete_or_check(
+        &self,
+        w: &Worker,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let Some(command) = self.check_for(w) else {
+            return self.end_worker(w, WorkerStatus::Completed, "completed", now);
+        };
+        if let Some(v) = w.verification.as_ref().filter(|v| v.running()) {
+            let alive = v
+                .pid
+                .is_some_and(|p| procfs::is_same_process(p, v.start_ticks, w.id.as_str()));
+            if alive && self.runtime().active {
+                info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
+                self.watch_check(Check {
+                    worker_id: w.id.clone(),
+                    round: v.rounds,
+                    command: v.command.clone(),
+                    pid: v.pid.unwrap_or(0),
+                    start_ticks: v.start_ticks,
+                    child: None,
+                    started: Instant::now(),
+                    log: self.check_log(w),
+                    term_sent: None,
+                    stopping: None,
+                });
+                return Ok(());
+            }
+            // Gone while no owner watched: its result is unknown, run it again.
+            spawner::sweep(w.id.as_str());
+            return self.start_check(w, &command, v.rounds, now);
+        }
+        let round = w.verification.as_ref().map_or(0, |v| v.rounds) + 1;
+        self.start_check(w, &command, round, now)
+    }
+
+    fn check_log(&self, w: &Worker) -> PathBuf {
+        let n = w.current().map_or(1, |a| a.n);
+        self.inner
+            .home
+            .workers_dir()
+            .join(w.id.as_str())
+            .join(format!("attempt-{n}"))
+            .join("verify.log")
+    }
+
+    fn start_check(
+        &self,
+        w: &Worker,
+        command: &str,
+        round: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let log = self.check_log(w);
+        if let Some(dir) = log.parent() {
+            let _ = crate::files::create_dir_all(dir);
+        }
+        let launch = spawner::Launch {
+            argv: vec!["sh".into(), "-c".into(), command.to_string()],
+            env: vec![
+                ("CORTEX_WORKER_ID".into(), w.id.to_string()),
+                (
+                    "CORTEX_HOME".into(),
+                    self.inner.home.root().display().to_string(),
+                ),
+            ],
+            cwd: PathBuf::from(&w.workdir),
+            stdout: log.clone(),
+            stderr: log.clone(),
+            stdin_fifo: None,
+            stdin_file: None,
+        };
+        let attempt = w.current().map_or(1, |a| a.n);
+        let spawned = spawner::spawn(&launch);
+        let (pid, start_ticks) = match &spawned {
+            Ok(child) => (Some(child.id()), procfs::start_ticks(child.id())),
+            Err(_) => (None, None),
+        };
+        // Journaled whether or not it started: the round counts either way.
+        self.store().commit(
+            Event::VerifyStarted {
+                worker_id: w.id.clone(),
+                attempt,
+                round,
+                command: command.to_string(),
+                pid,
+                start_ticks,
+            },
+            now,
+        )?;
+        match spawned {
+            Ok(child) => {
+                let pid = child.id();
+                info!(worker_id = %w.id, round, pid, "checking the work");
+                self.watch_check(Check {
+                    worker_id: w.id.clone(),
+                    round,
+                    command: command.to_string(),
+                    pid,
+                    start_ticks,
+                    child: Some(child),
+                    started: Instant::now(),
+                    log,
+                    term_sent: None,
+                    stopping: None,
+                });
+                self.emit_worker(&w.id);
+                Ok(())
+            }
+            Err(e) => {
+                let failure = format!("could not start: {}", e.0);
+                self.check_ended(&w.id, round, command, false, None, &failure, "", now)
+            }
+        }
+    }
+
+    fn watch_check(&self, check: Check) {
+        let mut rt = self.runtime();
+        rt.watch_exit(check.pid);
+        rt.checks.insert(check.worker_id.clone(), check);
+    }
+
+    /// One pass over running checks: ends, timeouts, stops.
+    pub(crate) fn tick_checks(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let (timeout, grace) = {
+            let c = self.config();
+            (
+                StdDuration::from_secs(c.verify.timeout_secs),
+                StdDuration::from_secs(c.pm.kill_grace_secs),
+            )
+        };
+        let mut ended = Vec::new();
+        {
+            let mut rt = self.runtime();
+            let ids: Vec<WorkerId> = rt.checks.keys().cloned().collect();
+            for id in ids {
+                let Some(c) = rt.checks.get_mut(&id) else {
+                    continue;
+                };
+                let exit = match c.child.as_mut() {
+                    Some(ch) => match ch.try_wait() {
+                        Ok(Some(status)) => Some(status.code()),
+                        Ok(None) => None,
+                        Err(_) => (!procfs::is_running(c.pid)).then_some(None),
+                    },
+                    None => (!procfs::is_same_process(c.pid, c.start_ticks, id.as_str()))
+                        .then_some(None),
+                };
+                if let Some(code) = exit {
+                    if let Some(c) = rt.checks.remove(&id) {
+                        ended.push((c, code));
+                    }
+                    continue;
+                }
+                if c.term_sent.is_none() && c.started.elapsed() >= timeout {
+                    warn!(worker_id = %id, round = c.round, "the check ran out of time; stopping it");
+                    c.stopping = Some(format!("timed out after {}s", timeout.as_secs()));
+                    c.term_sent = Some(Instant::now());
+                    spawner::signal_group(c.pid, libc::SIGTERM);
+                } else if c.term_sent.is_some_and(|t| t.elapsed() >= grace) {
+                    spawner::signal_group(c.pid, libc::SIGKILL);
+                    spawner::sweep(id.as_str());
+                }
+            }
+        }
+        for (c, code) in ended {
+            spawner::sweep(c.worker_id.as_str());
+            let tail = tail_of(&c.log);
+            let (passed, failure) = match (&c.stopping, code) {
+                (Some(why), _) => (false, why.clone()),
+                (None, Some(0)) => (true, "passed".to_string()),
+                (None, Some(n)) => (false, format!("exited {n}")),
+                (None, None) => (false, "ended by a signal".to_string()),
+            };
+            let code = if c.stopping.is_some() { None } else { code };
+            self.check_ended(
+                &c.worker_id,
+                c.round,
+                &c.command,
+                passed,
+                code,
+                &failure,
+                &tail,
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Journals a check's end and carries out what follows.
+    #[allow(clippy::too_many_arguments)]
+    fn check_ended(
+        &self,
+        id: &WorkerId,
+        round: u32,
+        command: &str,
+        passed: bool,
+        exit_code: Option<i32>,
+        failure: &str,
+        tail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.store().commit(
+            Event::VerifyEnded {
+                worker_id: id.clone(),
+                round,
+                passed,
+                exit_code,
+                output_tail: (!tail.is_empty()).then(|| tail.to_string()),
+                reason: failure.to_string(),
+            },
+            now,
+        )?;
+        info!(worker_id = %id, round, passed, "{command}: {failure}");
+        let Some(w) = self.store().state().worker(id).cloned() else {
+            return Ok(());
+        };
+        if w.status.is_terminal() {
+            return Ok(()); // stopped by a person meanwhile
+        }
+        let max_rounds = self.config().verify.max_rounds;
+        match decide(command, round, max_rounds, passed, failure, tail) {
+            AfterCheck::Complete => self.end_worker(
+                &w,
+                WorkerStatus::Completed,
+                &format!("completed, verified: {command} passed"),
+                now,
+            ),
+            AfterCheck::Resume { prompt } => {
+                self.runtime().pending_prompts.insert(w.id.clone(), prompt);
+                self.store().sync()?;
+                self.start_attempt(
+                    &w,
+                    Some(format!("verification failed: {command} {failure}")),
+                    now,
+                )
+            }
+            AfterCheck::NeedsAttention { reason } => {
+                self.end_worker(&w, WorkerStatus::NeedsAttention, &reason, now)
+            }
+        }
+    }
+
+    /// Stops a worker's running check, if it has one (a person's kill or
+    /// cancel): true if there was one. The worker's end is the caller's.
+    pub(crate) fn stop_check(&self, id: &WorkerId, why: &str) -> bool {
+        let check = self.runtime().checks.remove(id);
+        let Some(c) = check else {
+            return false;
+        };
+        spawner::signal_group(c.pid, libc::SIGKILL);
+        spawner::sweep(id.as_str());
+        let tail = tail_of(&c.log);
+        let _ = self.store().commit(
+            Event::VerifyEnded {
+                worker_id: id.clone(),
+                round: c.round,
+                passed: false,
+                exit_code: None,
+                output_tail: (!tail.is_empty()).then_some(tail),
+                reason: format!("stopped: {why}"),
+            },
+            chrono::Utc::now(),
+        );
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_goes_back_to_the_agent_max_rounds_times_then_to_a_person() {
+        let cmd = "cargo test";
+        assert_eq!(decide(cmd, 1, 2, true, "passed", ""), AfterCheck::Complete);
+        let AfterCheck::Resume { prompt } = decide(cmd, 1, 2, false, "exited 101", "1 failed\n")
+        else {
+            panic!("the first failure resumes")
+        };
+        assert!(
+            prompt.contains("`cargo test` exited 101") && prompt.contains("1 failed"),
+            "{prompt}"
+        );
+        assert!(matches!(
+            decide(cmd, 2, 2, false, "exited 101", ""),
+            AfterCheck::Resume { .. }
+        ));
+        assert_eq!(
+            decide(cmd, 3, 2, false, "exited 101", ""),
+            AfterCheck::NeedsAttention {
+                reason: "verification failed: cargo test exited 101".into()
+            }
+        );
+        assert!(matches!(
+            decide(cmd, 1, 0, false, "timed out after 600s", ""),
+            AfterCheck::NeedsAttention { .. }
+        ));
+    }
+}

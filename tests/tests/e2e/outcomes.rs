@@ -1,0 +1,235 @@
+//! Outcomes Cortex has checked: a task's check decides `completed`, a
+//! failing check goes back to the agent and then to a person, a run that
+//! waits for a person says so, and a person's reply continues a worker.
+
+use std::time::Duration;
+
+use crate::claude::MockApi;
+use crate::util::{tagged_pids, text, wait_until, OwnedChild, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits until the task reaches one of `statuses`; returns it.
+fn wait_status(h: &TestHome, id: &str, statuses: &[&str]) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_until(
+        LIMIT,
+        &format!("task {id} to be one of {statuses:?}"),
+        || {
+            last = h.task(id);
+            statuses.iter().any(|s| last["status"] == *s)
+        },
+    );
+    last
+}
+
+fn submit_verified(h: &TestHome, text: &str, check: &str) -> String {
+    let wd = h.workdir();
+    let v = h.json(&[
+        "submit",
+        text,
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--verify",
+        check,
+    ]);
+    v["task_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_passing_check_makes_a_task_completed_and_verified_and_no_check_says_not_verified() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let id = submit_verified(&h, "write the notes FAKE:normal", "test -f fake-out.txt");
+    let t = wait_status(&h, &id, &["completed", "failed", "needs_attention"]);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = &h.workers_of(&id)[0];
+    assert_eq!(w["verification"]["passed"], true, "{w}");
+    assert_eq!(w["verification"]["command"], "test -f fake-out.txt");
+    assert_eq!(w["verification"]["rounds"], 1);
+    assert!(w["reason"].as_str().unwrap().contains("verified"), "{w}");
+    let plain = h.submit_in("write other notes FAKE:normal", &h.workdir());
+    let t = h.wait_task_done(&plain, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert!(h.workers_of(&plain)[0]["verification"].is_null());
+    owner.stop();
+}
+
+#[test]
+fn a_failing_check_goes_back_to_the_agent_max_rounds_times_then_needs_attention() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"verify": {"max_rounds": 2}}));
+    let owner = h.start_owner();
+    let id = submit_verified(
+        &h,
+        "fix the parser FAKE:normal",
+        "echo 'parser.rs:12: expected ;' ; exit 3",
+    );
+    let t = wait_status(&h, &id, &["completed", "failed", "needs_attention"]);
+    assert_eq!(t["status"], "needs_attention", "never completed: {t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("verification failed: echo 'parser.rs:12: expected ;' ; exit 3 exited 3"),
+        "{t}"
+    );
+    let starts = h.starts();
+    assert_eq!(
+        starts.len(),
+        3,
+        "the first run and two rounds back to the agent"
+    );
+    for resumed in &starts[1..] {
+        let prompt = resumed["prompt"].as_str().unwrap();
+        assert!(
+            prompt.contains("did not pass its check")
+                && prompt.contains("parser.rs:12: expected ;"),
+            "the failure is in the next prompt: {prompt}"
+        );
+        let args: Vec<&str> = resumed["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.contains(&"--resume"), "the same session: {args:?}");
+    }
+    let w = &h.workers_of(&id)[0];
+    assert_eq!(w["state"], "needs_attention");
+    assert_eq!(w["verification"]["rounds"], 3);
+    assert_eq!(w["verification"]["exit_code"], 3);
+    assert!(w["verification"]["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("expected ;"));
+    let log = h.file(&format!(
+        "workers/{}/attempt-3/verify.log",
+        w["id"].as_str().unwrap()
+    ));
+    assert!(std::fs::read_to_string(log).unwrap().contains("expected ;"));
+    owner.stop();
+}
+
+#[test]
+fn a_check_that_hangs_is_stopped_at_its_timeout_and_leaves_no_process() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"verify": {"timeout_secs": 1, "max_rounds": 0}}));
+    let owner = h.start_owner();
+    let id = submit_verified(&h, "build it FAKE:normal", "sleep 600");
+    let t = wait_status(&h, &id, &["completed", "failed", "needs_attention"]);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    assert!(
+        t["reason"].as_str().unwrap().contains("timed out after 1s"),
+        "{t}"
+    );
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    wait_until(LIMIT, "no process of the check left", || {
+        tagged_pids(&w).is_empty()
+    });
+    owner.stop();
+}
+
+#[test]
+fn killing_a_task_while_its_work_is_checked_stops_the_check() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let id = submit_verified(&h, "build it FAKE:normal", "sleep 600");
+    let mut w = String::new();
+    wait_until(LIMIT, "the check running", || {
+        let ws = h.workers_of(&id);
+        w = ws
+            .first()
+            .and_then(|w| w["id"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        ws.first().is_some_and(|w| w["health"] == "verifying")
+    });
+    assert!(
+        !tagged_pids(&w).is_empty(),
+        "the check runs with the worker's tag"
+    );
+    let out = h.cortex(&["cancel", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until(LIMIT, "the check stopped", || tagged_pids(&w).is_empty());
+    assert_eq!(h.task(&id)["status"], "cancelled");
+    owner.stop();
+}
+
+#[test]
+fn a_reply_continues_an_ended_worker_in_the_same_session() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let wd = h.workdir();
+    let id = h.submit_in("draft the release notes FAKE:normal", &wd);
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let out = h.cortex(&["reply", &w, "now add a section on upgrades"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until(LIMIT, "the worker's second attempt ends", || {
+        let w = &h.workers_of(&id)[0];
+        w["attempt"] == 2 && w["state"] == "completed"
+    });
+    assert_eq!(h.task(&id)["status"], "completed");
+    let starts = h.starts();
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[1]["prompt"], "now add a section on upgrades");
+    let args: Vec<&str> = starts[1]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let session = h.workers_of(&id)[0]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        args.windows(2).any(|p| p == ["--resume", session.as_str()]),
+        "{args:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wd.join("fake-out.txt")).unwrap(),
+        "now add a section on upgrades",
+        "in the same workdir"
+    );
+    // A live worker is nudged, not replied to.
+    let live = h.submit_in("long job FAKE:hang", &h.workdir());
+    let lw = h.wait_running_worker(&live, LIMIT);
+    let out = h.cortex(&["reply", &lw, "hello"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    owner.stop();
+}
+
+#[test]
+fn the_real_cli_with_a_denied_tool_needs_a_person_and_says_so() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let mock = MockApi::start(&h);
+    h.configure(serde_json::json!({"agent": mock.agent_config(&h)}));
+    // No expert may run Bash: the CLI denies the call the model makes.
+    h.edit_all_experts(serde_json::json!({"permissions": {"allowed_tools": ["Read"]}}));
+    let mut c = h.command();
+    c.args(["run", "--json"]);
+    let owner = OwnedChild::spawn_logged(c, h.scratch.path());
+    wait_until(LIMIT, "the owner runs", || {
+        owner.stderr_so_far().contains("cortex: running on")
+    });
+    let id = h.submit_in("Create out.txt with a greeting. MOCK:tool", &h.workdir());
+    let t = wait_status(&h, &id, &["completed", "failed", "needs_input"]);
+    assert_eq!(t["status"], "needs_input", "{t}");
+    assert!(t["reason"].as_str().unwrap().contains("Bash"), "{t}");
+    wait_until(LIMIT, "a needs-you alert", || {
+        owner
+            .stdout_so_far()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|e| e["type"] == "alert" && e["alert"]["kind"] == "needs_input")
+    });
+    owner.stop();
+}
