@@ -288,3 +288,34 @@ fn in_place_tasks_diff_against_the_recorded_commit_flagged_and_outside_git_there
     );
     assert_eq!(h.json(&["show", &outside])["changes"]["kind"], "none");
 }
+
+#[test]
+fn show_and_tasks_carry_the_check_of_a_worktree_task() {
+    let h = home();
+    let owner = h.start_owner();
+    let (repo, _) = repo(&h);
+    let v = h.json(&[
+        "submit",
+        "write the checked greeting FAKE:normal",
+        "--workdir",
+        repo.to_str().unwrap(),
+        "--worktree",
+        "--verify",
+        "test -f fake-out.txt",
+    ]);
+    let id = v["task_id"].as_str().unwrap().to_string();
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let s = h.json(&["show", &id]);
+    let check = &s["verification"];
+    assert_eq!(check["passed"], true, "{s}");
+    assert_eq!(check["command"], "test -f fake-out.txt");
+    assert_eq!(
+        (check["exit_code"].as_i64(), check["rounds"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(check.get("output_tail").is_some(), "{check}");
+    assert_eq!(s["workers"][0]["verification"], *check);
+    assert_eq!(h.task(&id)["verification"], *check);
+    assert_eq!(paths(&s["changes"]["files"]), ["fake-out.txt"]);
+    owner.stop();
+}
