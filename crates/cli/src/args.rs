@@ -100,9 +100,54 @@ pub enum Command {
     /// The router's learned layer.
     #[command(subcommand)]
     Router(RouterCommand),
+    /// A task's whole story: routing, status, result, verification, workers
+    /// and attempts, tokens, cost, time, and the files it changed.
+    Show { task: String },
+    /// What a task changed since the commit it started from (committed or
+    /// not, new files included).
+    Diff {
+        task: String,
+        /// Files with lines added and removed only.
+        #[arg(long)]
+        stat: bool,
+        /// The expert whose part to show (needed when several have worktrees).
+        #[arg(long, value_name = "E")]
+        expert: Option<String>,
+    },
+    /// Commit a worktree task's changes and merge its branch into its base
+    /// (the branch checked out when it started); a conflict changes nothing.
+    Merge {
+        task: String,
+        /// The branch to merge into instead.
+        #[arg(long, value_name = "BRANCH")]
+        into: Option<String>,
+        /// One commit with all the task's changes instead of a merge.
+        #[arg(long)]
+        squash: bool,
+        /// The expert whose part to merge (needed when several have worktrees).
+        #[arg(long, value_name = "E")]
+        expert: Option<String>,
+    },
+    /// Task worktrees.
+    #[command(subcommand)]
+    Worktree(WorktreeCommand),
     /// Plans: tasks that depend on each other, submitted whole.
     #[command(subcommand)]
     Plan(PlanCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorktreeCommand {
+    /// Remove a task's worktree when its changes are all committed (merged
+    /// or clean), or with --force; its branch is kept.
+    Remove {
+        task: String,
+        /// Remove it even with uncommitted changes (they are lost).
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_name = "E")]
+        expert: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

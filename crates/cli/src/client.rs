@@ -100,6 +100,16 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::CloseCircuit { expert } => engine
             .close_circuit(expert)
             .map(|a| serde_json::to_value(a).unwrap_or_default()),
+        InboxOp::Merge { merge } => engine
+            .merge(merge)
+            .map(|a| serde_json::to_value(a).unwrap_or_default()),
+        InboxOp::RemoveWorktree {
+            task_id,
+            expert,
+            force,
+        } => engine
+            .remove_worktree(task_id, expert.as_deref(), *force)
+            .map(|a| serde_json::to_value(a).unwrap_or_default()),
         InboxOp::ResetLearning => engine
             .reset_learning()
             .map(|moved| serde_json::json!({"reset": true, "moved_to": moved})),

@@ -93,6 +93,30 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Doctor => doctor(home, json),
         Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
         Command::Router(c) => crate::routing_cmds::router(home, c, json),
+        Command::Show { task } => crate::review_cmds::show(home, &task, json),
+        Command::Diff { task, stat, expert } => {
+            crate::review_cmds::diff(home, &task, expert.as_deref(), stat, json)
+        }
+        Command::Merge {
+            task,
+            into,
+            squash,
+            expert,
+        } => crate::review_cmds::merge(
+            home,
+            cortex_engine::review::MergeRequest {
+                task_id: task,
+                expert,
+                into,
+                squash,
+            },
+            json,
+        ),
+        Command::Worktree(crate::args::WorktreeCommand::Remove {
+            task,
+            force,
+            expert,
+        }) => crate::review_cmds::remove_worktree(home, task, expert, force, json),
     }
 }
 

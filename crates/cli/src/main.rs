@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod logging;
 mod plan_cmds;
+mod review_cmds;
 mod routing_cmds;
 mod worker_cmds;
 

@@ -89,6 +89,38 @@ pub struct Config {
     /// contains it, `default` matches the rest.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pricing: BTreeMap<String, crate::pricing::ModelPrice>,
+    /// `cortex merge`: who commits a worktree's uncommitted changes.
+    #[serde(default)]
+    pub merge: MergeConfig,
+}
+
+/// `cortex merge` settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeConfig {
+    /// `Name <email>`: the author (and committer) of the commit that takes
+    /// a worktree's uncommitted changes; unset, git's own configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+impl MergeConfig {
+    /// `merge.author` split into name and email, when set.
+    pub fn author_parts(&self) -> Option<(String, String)> {
+        parse_author(self.author.as_deref()?)
+    }
+}
+
+/// `Name <email>` into its parts: both non-empty, no angle brackets or
+/// control characters inside.
+pub fn parse_author(text: &str) -> Option<(String, String)> {
+    let (name, rest) = text.trim().split_once('<')?;
+    let email = rest.strip_suffix('>')?;
+    let (name, email) = (name.trim(), email.trim());
+    let clean =
+        |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_control() || c == '<' || c == '>');
+    (clean(name) && clean(email) && email.contains('@'))
+        .then(|| (name.to_string(), email.to_string()))
 }
 
 impl Default for Config {
@@ -700,6 +732,15 @@ impl Config {
                 "expected a value no larger than restart.backoff_max_secs",
             ));
         }
+        if let Some(author) = &self.merge.author {
+            if parse_author(author).is_none() {
+                return Err(ConfigError::new(
+                    f,
+                    Some("merge.author"),
+                    format!("{author:?} is not of the form `Name <email@example.com>`"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -878,6 +919,20 @@ mod tests {
         assert_eq!(c.restart.circuit_window_secs, 900);
         assert_eq!(c.agent.command, vec!["claude"]);
         assert_eq!(c.on_quit, OnQuit::Keep);
+    }
+
+    #[test]
+    fn merge_author_must_be_a_name_and_an_email() {
+        let c =
+            Config::parse(r#"{"merge": {"author": "Ada Lovelace <ada@example.com>"}}"#).unwrap();
+        assert_eq!(
+            c.merge.author_parts(),
+            Some(("Ada Lovelace".into(), "ada@example.com".into()))
+        );
+        let err = Config::parse(r#"{"merge": {"author": "ada"}}"#).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("merge.author"));
+        let err = Config::parse(r#"{"merge": {"writer": "x"}}"#).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("merge.writer"));
     }
 
     #[test]

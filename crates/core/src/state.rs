@@ -117,6 +117,18 @@ pub enum Event {
         worker_id: WorkerId,
         text: String,
     },
+    /// Where the worker's work starts in git: the repository, the commit
+    /// and branch checked out there, and the worktree's branch if isolated.
+    /// Written once, as its first attempt starts.
+    WorkerBase {
+        worker_id: WorkerId,
+        repo: String,
+        commit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worktree_branch: Option<String>,
+    },
     /// A stop was asked for (a person's kill, restart or nudge, or a PM
     /// kill): journaled before it is acknowledged or carried out.
     StopRequested {
@@ -499,6 +511,23 @@ impl State {
                     self.block_on_dependencies(&id, rec.at);
                 }
             }
+            Event::WorkerBase {
+                worker_id,
+                repo,
+                commit,
+                branch,
+                worktree_branch,
+            } => match self.workers.get_mut(worker_id) {
+                Some(w) => {
+                    w.base = Some(crate::worker::WorkBase {
+                        repo: repo.clone(),
+                        commit: commit.clone(),
+                        branch: branch.clone(),
+                        worktree_branch: worktree_branch.clone(),
+                    });
+                }
+                None => self.ignored_events += 1,
+            },
             Event::StopRequested { worker_id, intent } => match self.workers.get_mut(worker_id) {
                 Some(w) if !w.status.is_terminal() => w.stop = Some(intent.clone()),
                 _ => self.ignored_events += 1,
@@ -1090,6 +1119,29 @@ mod tests {
                 status,
                 reason: reason.map(Into::into),
             },
+        );
+    }
+
+    #[test]
+    fn a_workers_git_base_is_recorded_and_round_trips() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        let w = worker(&mut s, &id, 10, "development");
+        let event = Event::WorkerBase {
+            worker_id: w.clone(),
+            repo: "/r".into(),
+            commit: "abc".into(),
+            branch: Some("main".into()),
+            worktree_branch: None,
+        };
+        let line = serde_json::to_string(&Record::new(99, at(0), event.clone())).unwrap();
+        assert!(line.contains(r#""kind":"worker_base""#), "{line}");
+        assert!(!line.contains("worktree_branch"), "{line}");
+        push(&mut s, event);
+        let base = s.worker(&w).unwrap().base.clone().unwrap();
+        assert_eq!(
+            (base.commit.as_str(), base.branch.as_deref()),
+            ("abc", Some("main"))
         );
     }
 

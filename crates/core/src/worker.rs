@@ -126,6 +126,26 @@ pub struct Worker {
     /// attempt starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_prompt: Option<String>,
+    /// Where its work started in git, recorded as its first attempt starts
+    /// (none outside git).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<WorkBase>,
+}
+
+/// The git commit a worker's work started from: what `cortex diff` compares
+/// against and `cortex merge` merges into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkBase {
+    /// The repository the task was submitted in (its top-level folder).
+    pub repo: String,
+    /// The commit checked out there (and the worktree's start).
+    pub commit: String,
+    /// The branch checked out in `repo` then; none on a detached HEAD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The worktree's own branch, for an isolated worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree_branch: Option<String>,
 }
 
 /// The check of a worker's work (`--verify`, the expert's `verify`, or
@@ -214,6 +234,7 @@ impl Worker {
             stop: None,
             verification: None,
             next_prompt: None,
+            base: None,
         }
     }
 

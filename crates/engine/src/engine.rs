@@ -62,6 +62,10 @@ pub struct TaskDto {
     /// The final result text of its latest worker that gave one (redacted).
     #[serde(default)]
     pub result: Option<String>,
+    /// The check of its work (`null`: not verified); see
+    /// `review::task_verification` for a task with several experts.
+    #[serde(default)]
+    pub verification: Option<crate::review::VerificationDto>,
     pub cost_usd: f64,
     /// The primary expert, once routed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +93,7 @@ impl From<&Task> for TaskDto {
             key: t.key.clone(),
             reason: t.reason.as_deref().map(redact),
             result: t.result.as_deref().map(redact),
+            verification: None,
             cost_usd: t.cost_usd,
             expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
@@ -762,7 +767,9 @@ impl Engine {
                             };
                             result.map(|()| Some(serde_json::json!({"paused": paused})))
                         }
-                        InboxOp::CloseCircuit { .. } => {
+                        InboxOp::CloseCircuit { .. }
+                        | InboxOp::Merge { .. }
+                        | InboxOp::RemoveWorktree { .. } => {
                             // Needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), String::new()));
                             continue;
@@ -801,6 +808,16 @@ impl Engine {
                 InboxOp::PlanConfirm { plan_id } => self
                     .confirm_plan(&plan_id)
                     .map(|p| serde_json::to_value(p).ok()),
+                InboxOp::Merge { merge } => {
+                    self.merge(&merge).map(|a| serde_json::to_value(a).ok())
+                }
+                InboxOp::RemoveWorktree {
+                    task_id,
+                    expert,
+                    force,
+                } => self
+                    .remove_worktree(&task_id, expert.as_deref(), force)
+                    .map(|a| serde_json::to_value(a).ok()),
                 InboxOp::Kill { .. } => self
                     .kill_worker(&worker_id)
                     .map(|w| serde_json::to_value(w).ok()),
@@ -1101,7 +1118,20 @@ fn ack_of(
 pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
     let mut tasks: Vec<&Task> = state.tasks().collect();
     tasks.sort_by(|a, b| cortex_core::task::queue_order(a, b));
-    tasks.into_iter().map(TaskDto::from).collect()
+    let mut checked: BTreeMap<&TaskId, Vec<&cortex_core::worker::Worker>> = BTreeMap::new();
+    for w in state.workers().filter(|w| w.verification.is_some()) {
+        checked.entry(&w.task_id).or_default().push(w);
+    }
+    tasks
+        .into_iter()
+        .map(|t| {
+            let mut dto = TaskDto::from(t);
+            if let Some(ws) = checked.get(&t.id) {
+                dto.verification = crate::review::task_verification(ws.iter().copied());
+            }
+            dto
+        })
+        .collect()
 }
 
 pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {

@@ -55,6 +55,10 @@ pub enum EngineError {
     /// A value out of range or of the wrong form (exit code 2).
     #[error("{0}")]
     BadValue(String),
+    /// A git operation refused to go ahead (a merge conflict, uncommitted
+    /// changes, a worker still running); nothing was changed (exit code 1).
+    #[error("{0}")]
+    Refused(String),
     /// The owner's loop ended by a panic (a bug): what it said.
     #[error("the engine stopped unexpectedly: {0}")]
     Stopped(String),
@@ -100,6 +104,7 @@ impl EngineError {
             Self::Protocol(_) => "protocol",
             Self::BadValue(_) => "bad_input",
             Self::Stopped(_) => "engine_stopped",
+            Self::Refused(_) => "refused",
         }
     }
 }

@@ -105,6 +105,18 @@ pub enum InboxOp {
     CloseCircuit {
         expert: String,
     },
+    /// Merge a worktree task's branch into its base (`cortex merge`).
+    Merge {
+        merge: crate::review::MergeRequest,
+    },
+    /// Remove a task's worktree (`cortex worktree remove`).
+    RemoveWorktree {
+        task_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expert: Option<String>,
+        #[serde(default)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -31,6 +31,7 @@ pub mod driver;
 pub mod plans;
 pub mod pm;
 pub mod procfs;
+pub mod review;
 pub mod runtime;
 pub mod spares;
 pub mod spawner;

@@ -1380,6 +1380,14 @@ impl Engine {
             None => Ok(()),
         };
         let n = worker.current().map_or(1, |a| a.n + 1);
+        if n == 1 && prepared.is_ok() && worker.base.is_none() {
+            // Where its work starts in git, for `cortex diff` and `merge`.
+            if let Some(event) =
+                crate::review::base_event(&self.inner.home, worker, source.as_deref())
+            {
+                self.store().stage(event, now)?;
+            }
+        }
         let resume = resume_reason.as_ref().and(worker.session_id.clone());
         let nudge = self
             .runtime()

@@ -1,7 +1,8 @@
 //! Git worktrees per assignment: one expert's part of a task runs in
 //! `<home>/worktrees/<task>-<expert>` on a branch `cortex/<task>-<expert>`,
-//! kept after the task ends for review. Cortex never deletes one, so a
-//! worktree with uncommitted changes is never lost. Workers recorded before
+//! kept after the task ends for review. Only `cortex worktree remove`
+//! deletes one (`review.rs`), and a worktree with uncommitted changes only
+//! with `--force`, so such changes are never lost by accident. Workers recorded before
 //! this naming keep their `<home>/worktrees/<task>` and `cortex/<task>`: the
 //! name is always read back from the worker's recorded workdir.
 
@@ -65,11 +66,27 @@ pub fn ensure(home: &Home, name: &str, source: &Path) -> Result<PathBuf, String>
     crate::files::create_dir_all(&home.root().join("worktrees"))
         .map_err(|e| format!("cannot create the worktrees folder: {e}"))?;
     let branch = format!("cortex/{name}");
-    let out = Command::new("git")
+    // A worktree removed by `cortex worktree remove` keeps its branch: a
+    // worker that goes on (a reply) gets it back with its commits.
+    let exists = Command::new("git")
         .arg("-C")
         .arg(source)
-        .args(["worktree", "add", "-b", &branch])
-        .arg(&path)
+        .args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut add = Command::new("git");
+    add.arg("-C").arg(source).args(["worktree", "add"]);
+    if exists {
+        add.arg(&path).arg(&branch);
+    } else {
+        add.args(["-b", &branch]).arg(&path);
+    }
+    let out = add
         .output()
         .map_err(|e| format!("cannot run git to create a worktree: {e}"))?;
     if !out.status.success() {
@@ -137,6 +154,13 @@ mod tests {
             ensure(&home, &name_for("t-1", "security"), src.path()).unwrap(),
             a
         );
+        // Removed (its branch kept), it comes back on the same branch.
+        git(src.path(), &["worktree", "remove", a.to_str().unwrap()]);
+        assert_eq!(
+            ensure(&home, &name_for("t-1", "security"), src.path()).unwrap(),
+            a
+        );
+        assert!(git(&a, &["symbolic-ref", "HEAD"]).contains("cortex/t-1-security"));
     }
 
     #[test]

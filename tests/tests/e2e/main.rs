@@ -14,6 +14,7 @@ mod outcomes;
 mod plans;
 mod pm;
 mod privacy;
+mod review;
 mod routing;
 mod runtime;
 mod scale;

@@ -1,0 +1,231 @@
+//! `cortex show`, `diff`, `merge`, `worktree remove`: a task's work, reviewed
+//! and brought back.
+
+use std::time::Duration;
+
+use cortex_engine::inbox::InboxOp;
+use cortex_engine::review::{self, Changes, ChangesKind, MergeDto, MergeRequest, RemoveDto};
+use cortex_engine::Home;
+
+use crate::client;
+use crate::commands::{answered, print_json, require_initialized};
+use crate::Failure;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+/// Git work on a large repository can take a while; the owner answers
+/// once it is done.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let s = review::show(home, task)?;
+    if json {
+        print_json(&s);
+        return Ok(());
+    }
+    let t = &s.task;
+    println!("{}  {}  {}", t.id, t.status, t.priority);
+    println!("  {}", t.description.replace('\n', "\n  "));
+    if let Some(r) = &t.routing {
+        println!(
+            "routing: {} ({:.2}, {:?})",
+            r.primary_expert, r.confidence, r.strategy
+        );
+    }
+    if let Some(why) = &t.reason {
+        println!("reason: {why}");
+    }
+    match &t.verification {
+        None => println!("verification: not verified"),
+        Some(v) => println!(
+            "verification: {} `{}` (exit {}, {} round{})",
+            match v.passed {
+                Some(true) => "passed",
+                Some(false) => "failed",
+                None => "running",
+            },
+            v.command,
+            v.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+            v.rounds,
+            if v.rounds == 1 { "" } else { "s" }
+        ),
+    }
+    println!(
+        "cost ${:.4}, tokens {} in / {} out, {} attempt{}, {:.1}s",
+        t.cost_usd,
+        s.tokens.input,
+        s.tokens.output,
+        s.attempts,
+        if s.attempts == 1 { "" } else { "s" },
+        s.duration_secs
+    );
+    for w in &s.workers {
+        println!(
+            "worker {} {} {}{}",
+            w.id,
+            w.expert,
+            w.status,
+            w.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+        for a in &w.attempts {
+            println!(
+                "  attempt {} {}{} ${:.4} {:.1}s",
+                a.n,
+                a.outcome.as_deref().unwrap_or("running"),
+                a.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                a.cost_usd,
+                a.duration_secs
+            );
+        }
+        print_changes(&w.changes, "  ");
+    }
+    if let Some(result) = &t.result {
+        println!("result:\n  {}", result.replace('\n', "\n  "));
+    }
+    Ok(())
+}
+
+fn print_changes(c: &Changes, indent: &str) {
+    match c.kind {
+        ChangesKind::None => {}
+        ChangesKind::Worktree => println!(
+            "{indent}changes on {} since {}:",
+            c.branch.as_deref().unwrap_or("?"),
+            short(c.base.as_deref())
+        ),
+        ChangesKind::InPlace => println!(
+            "{indent}changes in {} since {} (may include other people's edits):",
+            c.repo.as_deref().unwrap_or("?"),
+            short(c.base.as_deref())
+        ),
+    }
+    if let Some(m) = &c.message {
+        if c.kind == ChangesKind::None || c.files.is_empty() {
+            println!("{indent}{m}");
+        }
+    }
+    for f in &c.files {
+        println!(
+            "{indent}  {}  +{} -{}",
+            f.path,
+            f.added.map_or_else(|| "bin".into(), |n| n.to_string()),
+            f.removed.map_or_else(|| "bin".into(), |n| n.to_string())
+        );
+    }
+}
+
+fn short(commit: Option<&str>) -> &str {
+    commit.map_or("?", |c| c.get(..12).unwrap_or(c))
+}
+
+pub fn diff(home: &Home, task: &str, expert: Option<&str>, stat: bool, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let d = review::diff(home, task, expert, stat)?;
+    if json {
+        print_json(&d);
+        return Ok(());
+    }
+    let c = &d.changes;
+    if c.kind == ChangesKind::None {
+        println!(
+            "nothing to diff: {}",
+            c.message.as_deref().unwrap_or("no git repository")
+        );
+        return Ok(());
+    }
+    if c.kind == ChangesKind::InPlace {
+        eprintln!(
+            "cortex: {}",
+            c.message.as_deref().unwrap_or(
+                "ran in place: the changes since the recorded commit may include other people's edits"
+            )
+        );
+    } else if let (Some(m), true) = (&c.message, c.files.is_empty()) {
+        eprintln!("cortex: {m}");
+    }
+    match (&d.patch, stat) {
+        (Some(p), false) => print!("{p}"),
+        _ => print_changes(c, ""),
+    }
+    Ok(())
+}
+
+pub fn merge(home: &Home, req: MergeRequest, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let value = answered(client::execute(
+        home,
+        InboxOp::Merge { merge: req },
+        WRITE_TIMEOUT,
+    )?)?;
+    let m: MergeDto = serde_json::from_value(value.clone())
+        .map_err(|e| Failure::runtime("protocol", format!("unexpected answer: {e}")))?;
+    if json {
+        print_json(&value);
+    } else if m.already_merged {
+        println!(
+            "{} already has everything on {}: nothing to merge",
+            m.into, m.branch
+        );
+    } else {
+        println!(
+            "merged {} into {} ({}{}): {}, {} file{}",
+            m.branch,
+            m.into,
+            if m.squash {
+                "squashed"
+            } else if m.fast_forward {
+                "fast-forward"
+            } else {
+                "merge commit"
+            },
+            if m.committed_changes.is_some() {
+                ", uncommitted changes committed first"
+            } else {
+                ""
+            },
+            short(Some(&m.commit)),
+            m.files.len(),
+            if m.files.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
+pub fn remove_worktree(
+    home: &Home,
+    task: String,
+    expert: Option<String>,
+    force: bool,
+    json: bool,
+) -> Result<()> {
+    require_initialized(home)?;
+    let value = answered(client::execute(
+        home,
+        InboxOp::RemoveWorktree {
+            task_id: task,
+            expert,
+            force,
+        },
+        WRITE_TIMEOUT,
+    )?)?;
+    let r: RemoveDto = serde_json::from_value(value.clone())
+        .map_err(|e| Failure::runtime("protocol", format!("unexpected answer: {e}")))?;
+    if json {
+        print_json(&value);
+    } else {
+        println!(
+            "removed {} (branch {} kept{})",
+            r.worktree,
+            r.branch,
+            if r.merged { ", merged" } else { ", not merged" }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! Reviewing and bringing back a task's work: `show`, `diff`, `merge` and
+//! `worktree remove`, with the fake agent in real git repositories.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::util::{text, TestHome};
+
+const LIMIT: Duration = Duration::from_secs(40);
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+/// A repository on branch `main` with one commit; its own identity, so
+/// nothing depends on the machine's git configuration.
+fn repo(h: &TestHome) -> (PathBuf, String) {
+    let dir = h.workdir();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["config", "user.name", "Repo Owner"]);
+    git(&dir, &["config", "user.email", "owner@example.invalid"]);
+    std::fs::write(dir.join("README"), "hello\n").unwrap();
+    git(&dir, &["add", "README"]);
+    git(&dir, &["commit", "-q", "-m", "start"]);
+    let head = git(&dir, &["rev-parse", "HEAD"]);
+    (dir, head)
+}
+
+fn home() -> TestHome {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"merge": {"author": "Cortex Merge <merge@example.invalid>"}}));
+    h
+}
+
+fn submit(h: &TestHome, text: &str, dir: &Path, worktree: bool) -> String {
+    let mut args = vec!["submit", text, "--workdir", dir.to_str().unwrap()];
+    if worktree {
+        args.push("--worktree");
+    }
+    let id = h.json(&args)["task_id"].as_str().unwrap().to_string();
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    id
+}
+
+fn paths(files: &serde_json::Value) -> Vec<String> {
+    files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_worktree_task_is_shown_diffed_merged_onto_its_base_and_then_removable() {
+    let h = home();
+    let owner = h.start_owner();
+    let (repo, start) = repo(&h);
+    let id = submit(&h, "write the greeting FAKE:normal", &repo, true);
+
+    let s = h.json(&["show", &id]);
+    for key in [
+        "id",
+        "description",
+        "status",
+        "routing",
+        "result",
+        "verification",
+        "cost_usd",
+        "tokens",
+        "duration_secs",
+        "workers",
+        "changes",
+    ] {
+        assert!(s.get(key).is_some(), "show has {key}: {s}");
+    }
+    assert_eq!(s["status"], "completed");
+    assert!(s["verification"].is_null(), "no check: not verified: {s}");
+    let w = &s["workers"][0];
+    assert_eq!(w["attempts"][0]["outcome"], "success", "{w}");
+    assert!(w["attempts"][0]["duration_secs"].as_f64().is_some(), "{w}");
+    let expert = w["expert"].as_str().unwrap();
+    let branch = format!("cortex/{id}-{expert}");
+    let changes = &s["changes"];
+    assert_eq!(changes["branch"], branch.as_str(), "{changes}");
+    assert_eq!(changes["base"], start.as_str(), "{changes}");
+    assert_eq!(changes["kind"], "worktree");
+    let files = changes["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{changes}");
+    assert_eq!(files[0]["path"], "fake-out.txt");
+    assert_eq!(files[0]["added"], 1);
+    assert_eq!(files[0]["removed"], 0);
+    let listed = h.json(&["tasks"]);
+    let t = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert!(
+        t.get("verification").is_some() && t.get("result").is_some(),
+        "{t}"
+    );
+
+    // The patch names the new file, which was never committed or added.
+    let out = h.cortex(&["diff", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let patch = text(&out.stdout);
+    assert!(
+        patch.contains("fake-out.txt") && patch.contains("+write the greeting"),
+        "{patch}"
+    );
+    let stat = h.json(&["diff", &id, "--stat"]);
+    assert_eq!(paths(&stat["files"]), ["fake-out.txt"]);
+    assert!(stat.get("patch").is_none(), "{stat}");
+    let wt = h.file(&format!("worktrees/{id}-{expert}"));
+    assert_eq!(
+        git(&wt, &["status", "--porcelain"]),
+        "?? fake-out.txt",
+        "the worktree's index untouched"
+    );
+
+    // Merged through the running owner: the change is committed on the
+    // task's branch, and `main`, checked out and clean, takes it.
+    let m = h.json(&["merge", &id]);
+    assert_eq!(m["into"], "main", "{m}");
+    assert_eq!(m["branch"], branch.as_str());
+    let committed = m["committed_changes"].as_str().unwrap();
+    assert_eq!(
+        git(&repo, &["log", "-1", "--format=%an <%ae>%n%B", committed]),
+        format!("Cortex Merge <merge@example.invalid>\nwrite the greeting FAKE:normal\n\nCortex-Task: {id} ({expert})")
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", "main"]),
+        m["commit"].as_str().unwrap()
+    );
+    assert_eq!(
+        git(&repo, &["show", "main:fake-out.txt"]),
+        "write the greeting FAKE:normal"
+    );
+    assert!(
+        repo.join("fake-out.txt").exists(),
+        "the checkout of main was updated"
+    );
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&wt, &["status", "--porcelain"]),
+        "",
+        "the worktree is clean after its commit"
+    );
+    assert_eq!(git(&wt, &["rev-parse", "HEAD"]), committed);
+
+    let r = h.json(&["worktree", "remove", &id]);
+    assert_eq!(r["merged"], true, "{r}");
+    assert!(!wt.exists());
+    assert_eq!(
+        git(&repo, &["branch", "--list", &branch]),
+        branch,
+        "the branch is kept"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_conflicting_merge_changes_nothing_and_a_dirty_worktree_survives_remove() {
+    let h = home();
+    let owner = h.start_owner();
+    let (repo, _) = repo(&h);
+    let id = submit(&h, "write the other greeting FAKE:normal", &repo, true);
+    owner.stop();
+    // Meanwhile someone committed the same file differently on main.
+    std::fs::write(repo.join("fake-out.txt"), "theirs\n").unwrap();
+    git(&repo, &["add", "fake-out.txt"]);
+    git(&repo, &["commit", "-q", "-m", "theirs"]);
+    let expert = h.workers_of(&id)[0]["expert"].as_str().unwrap().to_string();
+    let wt = h.file(&format!("worktrees/{id}-{expert}"));
+    let branch = format!("cortex/{id}-{expert}");
+    let before = |d: &Path| {
+        (
+            git(d, &["rev-parse", "main", &branch]),
+            git(d, &["status", "--porcelain", "--untracked-files=all"]),
+            std::fs::read_to_string(d.join("fake-out.txt")).unwrap(),
+        )
+    };
+    let (repo_before, wt_before) = (before(&repo), before(&wt));
+
+    let out = h.cortex(&["merge", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("conflict in fake-out.txt") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(
+        before(&repo),
+        repo_before,
+        "the base and its checkout are as they were"
+    );
+    assert_eq!(
+        before(&wt),
+        wt_before,
+        "the branch and the worktree are as they were"
+    );
+
+    let out = h.cortex(&["worktree", "remove", &id, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("uncommitted changes (fake-out.txt)") && msg.contains("--force"),
+        "{msg}"
+    );
+    assert!(
+        wt.join("fake-out.txt").exists(),
+        "the dirty worktree survives"
+    );
+
+    let r = h.json(&["worktree", "remove", &id, "--force"]);
+    assert_eq!(
+        (r["forced"].as_bool(), r["had_uncommitted"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert!(!wt.exists());
+}
+
+#[test]
+fn in_place_tasks_diff_against_the_recorded_commit_flagged_and_outside_git_there_is_nothing() {
+    let h = home();
+    let owner = h.start_owner();
+    let (repo, start) = repo(&h);
+    let in_repo = submit(&h, "greet in place FAKE:normal", &repo, false);
+    let plain = h.workdir();
+    let outside = submit(&h, "greet outside FAKE:normal", &plain, false);
+    owner.stop();
+    // Someone else's commit after the start is part of what is shown.
+    std::fs::write(repo.join("other.txt"), "x\n").unwrap();
+    git(&repo, &["add", "other.txt"]);
+    git(&repo, &["commit", "-q", "-m", "other"]);
+
+    let d = h.json(&["diff", &in_repo, "--stat"]);
+    assert_eq!(d["kind"], "in_place", "{d}");
+    assert_eq!(d["may_include_others"], true);
+    assert_eq!(d["base"], start.as_str());
+    assert_eq!(d["branch"], "main");
+    assert_eq!(paths(&d["files"]), ["fake-out.txt", "other.txt"]);
+    let out = h.cortex(&["diff", &in_repo]);
+    assert!(
+        text(&out.stdout).contains("+greet in place"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("may include other people's edits"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = h.cortex(&["merge", &in_repo]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("ran in place"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let d = h.json(&["diff", &outside]);
+    assert_eq!(d["kind"], "none", "{d}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in a git repository"),
+        "{d}"
+    );
+    let out = h.cortex(&["diff", &outside]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).starts_with("nothing to diff"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(h.json(&["show", &outside])["changes"]["kind"], "none");
+}
+
+#[test]
+fn show_and_tasks_carry_the_check_of_a_worktree_task() {
+    let h = home();
+    let owner = h.start_owner();
+    let (repo, _) = repo(&h);
+    let v = h.json(&[
+        "submit",
+        "write the checked greeting FAKE:normal",
+        "--workdir",
+        repo.to_str().unwrap(),
+        "--worktree",
+        "--verify",
+        "test -f fake-out.txt",
+    ]);
+    let id = v["task_id"].as_str().unwrap().to_string();
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let s = h.json(&["show", &id]);
+    let check = &s["verification"];
+    assert_eq!(check["passed"], true, "{s}");
+    assert_eq!(check["command"], "test -f fake-out.txt");
+    assert_eq!(
+        (check["exit_code"].as_i64(), check["rounds"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(check.get("output_tail").is_some(), "{check}");
+    assert_eq!(s["workers"][0]["verification"], *check);
+    assert_eq!(h.task(&id)["verification"], *check);
+    assert_eq!(paths(&s["changes"]["files"]), ["fake-out.txt"]);
+    owner.stop();
+}
