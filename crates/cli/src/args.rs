@@ -255,6 +255,9 @@ pub struct SubmitArgs {
     /// Start only after these tasks completed (ids, comma-separated or repeated).
     #[arg(long, value_name = "TASK[,TASK...]")]
     pub after: Vec<String>,
+    /// A goal: the coordinator splits it into a plan of tasks, which then run (see `cortex plan`).
+    #[arg(long)]
+    pub plan: bool,
     /// Seconds to wait for the owning process to acknowledge.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,

@@ -195,6 +195,7 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
         worktree: a.worktree,
         verify: a.verify,
         after: a.after,
+        plan: a.plan,
     };
     // Check locally first, so bad input fails fast without a round trip.
     let (_, experts) = home.load_settings()?;

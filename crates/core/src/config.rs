@@ -169,6 +169,10 @@ pub struct RoutingConfig {
     /// (`awaiting_confirmation`) until `cortex confirm` or a reroute.
     #[serde(default = "d_confirm")]
     pub confirm_low_confidence: bool,
+    /// Hold a plan the coordinator wrote for a goal (`submit --plan`) until
+    /// a person confirms it (`cortex plan confirm`).
+    #[serde(default = "d_confirm")]
+    pub confirm_plans: bool,
 }
 fn d_confirm() -> bool {
     true
@@ -194,6 +198,7 @@ impl Default for RoutingConfig {
             fallback_expert: d_fallback(),
             learning: LearningConfig::default(),
             confirm_low_confidence: d_confirm(),
+            confirm_plans: d_confirm(),
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct SubmitRequest {
     /// Ids of tasks that must complete before this one starts (`--after`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// A goal for the coordinator to split into a plan (`--plan`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plan: bool,
 }
 
 /// A submission that passed validation.

@@ -179,6 +179,7 @@ pub fn validate_plan(
             worktree,
             verify: t.verify.clone(),
             after: Vec::new(),
+            plan: false,
         };
         match validate_submission(&req, known_types) {
             Ok(v) => subs.push(Some(v)),

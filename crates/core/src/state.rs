@@ -499,6 +499,7 @@ impl State {
                     return;
                 };
                 plan.awaiting_confirmation = false;
+                let goal = plan.goal_task.clone();
                 let ids: Vec<TaskId> = plan.tasks.iter().map(|e| e.task_id.clone()).collect();
                 for id in ids {
                     if let Some(t) = self.tasks.get_mut(&id) {
@@ -509,6 +510,9 @@ impl State {
                         }
                     }
                     self.block_on_dependencies(&id, rec.at);
+                }
+                if let Some(g) = goal {
+                    self.refresh_goal(&g, rec.at);
                 }
             }
             Event::WorkerBase {
@@ -647,6 +651,91 @@ impl State {
             self.live_fingerprints.remove(&t.fingerprint);
         }
         self.settle_dependents(&task_id, at);
+        self.refresh_goal(&task_id, at);
+    }
+
+    /// A goal whose coordinator's part is done lives on with its plan:
+    /// `running` while the plan's tasks run, `completed` when all of them
+    /// completed, `needs_attention` naming the first that ended otherwise.
+    fn refresh_goal(&mut self, goal_id: &TaskId, at: DateTime<Utc>) {
+        let Some(goal) = self.tasks.get(goal_id) else {
+            return;
+        };
+        if !goal.goal || !goal.assignments.iter().all(|a| a.status.is_terminal()) {
+            return;
+        }
+        if goal
+            .assignments
+            .iter()
+            .any(|a| a.status != AssignmentStatus::Completed)
+        {
+            return; // the coordinator's own part did not complete: that decides
+        }
+        let Some(plan) = self
+            .plans
+            .values()
+            .find(|p| p.goal_task.as_ref() == Some(goal_id))
+        else {
+            return;
+        };
+        let n = plan.tasks.len();
+        let mut done = 0;
+        let mut broken = None;
+        for e in &plan.tasks {
+            match self
+                .tasks
+                .get(&e.task_id)
+                .map(|t| (t.status, t.reason.clone()))
+            {
+                Some((TaskStatus::Completed, _)) => done += 1,
+                Some((
+                    s @ (TaskStatus::Failed | TaskStatus::Cancelled | TaskStatus::NeedsAttention),
+                    why,
+                )) => {
+                    broken.get_or_insert_with(|| {
+                        format!(
+                            "plan task {} ({}) ended {}{}",
+                            e.name,
+                            e.task_id,
+                            s.as_str(),
+                            why.map(|w| format!(": {w}")).unwrap_or_default()
+                        )
+                    });
+                }
+                _ => {}
+            }
+        }
+        let plan_id = plan.id.clone();
+        let held = plan.awaiting_confirmation;
+        let (status, reason) = match broken {
+            Some(why) => (TaskStatus::NeedsAttention, why),
+            None if held => (
+                TaskStatus::Running,
+                format!("plan {plan_id} awaiting confirmation: `cortex plan confirm {plan_id}`"),
+            ),
+            None if done == n => (
+                TaskStatus::Completed,
+                format!("all {n} tasks of plan {plan_id} completed"),
+            ),
+            None => (
+                TaskStatus::Running,
+                format!("plan {plan_id}: {done} of {n} tasks completed"),
+            ),
+        };
+        let Some(goal) = self.tasks.get_mut(goal_id) else {
+            return;
+        };
+        if goal.status != status || goal.reason.as_deref() != Some(reason.as_str()) {
+            goal.status = status;
+            goal.reason = Some(reason);
+            goal.updated_at = at;
+        }
+        if status.is_terminal()
+            && self.live_fingerprints.get(&self.tasks[goal_id].fingerprint) == Some(goal_id)
+        {
+            let fp = self.tasks[goal_id].fingerprint.clone();
+            self.live_fingerprints.remove(&fp);
+        }
     }
 
     /// A routed task whose dependencies have not all completed waits
@@ -705,8 +794,18 @@ impl State {
         }
     }
 
-    /// Re-decides every task that depends on `id` (its status changed).
+    /// Re-decides every task that depends on `id` (its status changed), and
+    /// the goal of its plan.
     fn settle_dependents(&mut self, id: &TaskId, at: DateTime<Utc>) {
+        let goal = self
+            .tasks
+            .get(id)
+            .and_then(|t| t.plan_id.as_ref())
+            .and_then(|p| self.plans.get(p))
+            .and_then(|p| p.goal_task.clone());
+        if let Some(g) = goal {
+            self.refresh_goal(&g, at);
+        }
         let dependents: Vec<TaskId> = self
             .tasks
             .values()
@@ -886,6 +985,7 @@ pub fn new_task(
         verify: sub.verify,
         after: Vec::new(),
         plan_id: None,
+        goal: false,
         cost_usd: 0.0,
         routing: None,
         assignments: Vec::new(),

@@ -155,6 +155,9 @@ pub struct Task {
     /// The plan this task is part of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_id: Option<crate::id::PlanId>,
+    /// A goal the coordinator splits into a plan; it ends with its plan.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub goal: bool,
     #[serde(default)]
     pub cost_usd: f64,
     /// The routing decision in short (the full one is in routing-decisions.jsonl).

@@ -331,8 +331,22 @@ impl Engine {
                     now,
                 );
                 task.after = after;
+                task.goal = req.plan;
                 let task_id = task.id.clone();
-                let decision = self.decide(&task.description, task.task_type.as_deref());
+                let decision = if req.plan {
+                    // A goal to split goes to the coordinator.
+                    if self.settings().1.get(crate::plans::COORDINATOR).is_none() {
+                        return Err(EngineError::BadValue(format!(
+                            "--plan needs the `{}` expert, and there is no such expert file",
+                            crate::plans::COORDINATOR
+                        )));
+                    }
+                    let mut d = Decision::by_person(crate::plans::COORDINATOR, None);
+                    d.explanation = "a goal to split into a plan goes to the coordinator".into();
+                    d
+                } else {
+                    self.decide(&task.description, task.task_type.as_deref())
+                };
                 store.stage(
                     Event::TaskSubmitted {
                         task: Box::new(task),

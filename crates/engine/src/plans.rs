@@ -32,6 +32,16 @@ pub(crate) struct PlanOrigin<'a> {
     pub(crate) request: Option<&'a cortex_core::id::RequestId>,
 }
 
+/// The expert that splits goals into plans.
+pub const COORDINATOR: &str = "coordinator";
+
+/// What a goal's prompt asks of the coordinator.
+pub const PLAN_REQUEST: &str = "Do not do the work yourself: split this goal into a plan of tasks for other agents. \
+Your final answer must be only a JSON object: {\"goal\": \"...\", \"tasks\": [{\"name\": \"short-name\", \
+\"description\": \"what the agent must do\", \"expert\": \"development|security|inventory|cicd\" (optional), \
+\"verify\": \"a shell command that checks the work\" (optional), \"after\": [\"names of tasks that must finish first\"]}]}. \
+Names are lowercase letters, digits, - or _, and unique; at most 100 tasks; no cycles.";
+
 /// The answer to a plan's submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanAck {
@@ -308,6 +318,90 @@ impl Engine {
             .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
         plan_view(self.store().state(), &plan_id)
             .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
+    }
+
+    /// A goal's coordinator finished: its answer must be a plan. A valid
+    /// one is submitted as the goal's tasks (held for a person with
+    /// `routing.confirm_plans`); an invalid one is sent back once with what
+    /// is wrong, and then the goal needs a person.
+    pub(crate) fn goal_answered(
+        &self,
+        w: &cortex_core::worker::Worker,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        use cortex_core::worker::WorkerStatus;
+        let task = self.store().state().task(&w.task_id).cloned();
+        let Some(task) = task else {
+            return self.end_worker(w, WorkerStatus::Failed, "its task is gone", now);
+        };
+        let answer = w.result.clone().unwrap_or_default();
+        let held = self.config().routing.confirm_plans;
+        let submitted = cortex_core::plan::plan_in_text(&answer)
+            .map_err(EngineError::BadValue)
+            .and_then(|spec| {
+                let mut store = self.store();
+                let origin = PlanOrigin {
+                    workdir: task.workdir.as_deref(),
+                    worktree: task.worktree == Some(true),
+                    goal_task: Some(task.id.clone()),
+                    held,
+                    request: None,
+                };
+                let ack = self.stage_plan(&mut store, &spec, &origin, now)?;
+                store.sync()?;
+                Ok(ack)
+            });
+        match submitted {
+            Ok(ack) => {
+                info!(task_id = %task.id, plan_id = %ack.plan_id, tasks = ack.tasks.len(), "the coordinator's plan was submitted");
+                self.emit_plan_tasks(&ack.plan_id);
+                let how = if held {
+                    format!(
+                        "; awaiting confirmation: `cortex plan confirm {}`",
+                        ack.plan_id
+                    )
+                } else {
+                    String::new()
+                };
+                self.end_worker(
+                    w,
+                    WorkerStatus::Completed,
+                    &format!(
+                        "plan {} submitted ({} tasks){how}",
+                        ack.plan_id,
+                        ack.tasks.len()
+                    ),
+                    now,
+                )
+            }
+            Err(e) => {
+                let answered_before = w
+                    .attempts
+                    .iter()
+                    .filter(|a| {
+                        a.outcome
+                            .as_ref()
+                            .is_some_and(|o| o.kind == cortex_core::stream::OutcomeKind::Success)
+                    })
+                    .count();
+                let why = e.to_string();
+                if answered_before <= 1 {
+                    let prompt = format!(
+                        "Your answer was not a valid plan: {why}. Answer again with the corrected plan, as the JSON object only."
+                    );
+                    self.runtime().pending_prompts.insert(w.id.clone(), prompt);
+                    self.store().sync()?;
+                    self.start_attempt(w, Some("the plan was not valid".into()), now)
+                } else {
+                    self.end_worker(
+                        w,
+                        WorkerStatus::NeedsAttention,
+                        &format!("the coordinator's plan is not valid: {why}"),
+                        now,
+                    )
+                }
+            }
+        }
     }
 
     pub(crate) fn emit_plan_tasks(&self, id: &PlanId) {

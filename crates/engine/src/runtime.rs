@@ -1364,7 +1364,14 @@ impl Engine {
             .store()
             .state()
             .task(&worker.task_id)
-            .map(|t| (t.description.clone(), t.workdir.clone()))
+            .map(|t| {
+                let text = if t.goal {
+                    format!("{}\n\n{}", t.description, crate::plans::PLAN_REQUEST)
+                } else {
+                    t.description.clone()
+                };
+                (text, t.workdir.clone())
+            })
             .unwrap_or_default();
         // The worktree's name comes from the recorded workdir, so a worker
         // recorded with an older naming keeps its own worktree and branch.

@@ -117,6 +117,14 @@ impl Engine {
         w: &Worker,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
+        let is_goal = self
+            .store()
+            .state()
+            .task(&w.task_id)
+            .is_some_and(|t| t.goal);
+        if is_goal {
+            return self.goal_answered(w, now);
+        }
         let Some(command) = self.check_for(w) else {
             return self.end_worker(w, WorkerStatus::Completed, "completed", now);
         };

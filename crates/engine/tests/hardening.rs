@@ -36,6 +36,7 @@ fn submit_n(home: &Home, n: usize) -> BTreeSet<String> {
                     worktree: false,
                     verify: None,
                     after: Vec::new(),
+                    plan: false,
                 })
                 .unwrap()
                 .task_id
@@ -97,6 +98,7 @@ fn a_lost_journal_starts_from_the_snapshot_and_keeps_it() {
             worktree: false,
             verify: None,
             after: Vec::new(),
+            plan: false,
         })
         .unwrap();
     engine.close().unwrap();
@@ -363,6 +365,7 @@ fn a_journal_deleted_or_cut_while_the_owner_runs_loses_nothing_acknowledged() {
                     worktree: false,
                     verify: None,
                     after: Vec::new(),
+                    plan: false,
                 })
                 .unwrap()
                 .task_id

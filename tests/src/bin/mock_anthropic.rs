@@ -57,6 +57,8 @@
 //! | `e429`          | HTTP 429 `rate_limit_error` with `retry-after: 1` |
 //! | `e401`          | HTTP 401 `authentication_error` |
 //! | `e400`          | HTTP 400 `invalid_request_error` (not retryable) |
+//! | `plan`          | a coordinator's answer: a plan of two tasks (`first`, then `second` after it) as its final text |
+//! | `badplan`       | an invalid plan (its tasks depend on each other in a cycle); once a later user message says the plan was not valid, the valid plan of `plan` |
 //!
 //! Reported usage: `input_tokens` is about the request body's size / 4,
 //! `cache_creation_input_tokens` is 1000, `cache_read_input_tokens` is 2000,
@@ -596,6 +598,18 @@ impl<'a> Conversation<'a> {
             .is_some_and(|t| !t.is_empty())
     }
 
+    /// True when a user message after the latest `MOCK:` prompt says `needle`.
+    fn said_after_prompt(&self, needle: &str) -> bool {
+        let start = self.mock_prompt.as_ref().map_or(0, |(i, _)| i + 1);
+        let mut found = false;
+        for m in self.messages.iter().skip(start) {
+            if m.get("role").and_then(Value::as_str) == Some("user") {
+                for_each_text_block(m.get("content"), |text| found |= text.contains(needle));
+            }
+        }
+        found
+    }
+
     /// `tool_result` blocks sent after the latest `MOCK:` prompt, i.e. the
     /// number of tool turns already done in this scenario.
     fn tool_results_done(&self) -> usize {
@@ -739,6 +753,21 @@ enum Plan {
     Answer(Answer),
 }
 
+/// The coordinator's plan of the `plan` scenario: two tasks, one after the other.
+const VALID_PLAN: &str = r#"Here is the plan.
+```json
+{"goal": "the mock goal", "tasks": [
+  {"name": "first", "description": "write the first part MOCK:text", "expert": "development"},
+  {"name": "second", "description": "write the second part MOCK:text", "expert": "development", "after": ["first"]}
+]}
+```"#;
+
+/// A plan whose tasks wait for each other.
+const CYCLIC_PLAN: &str = r#"{"goal": "the mock goal", "tasks": [
+  {"name": "first", "description": "write the first part MOCK:text", "after": ["second"]},
+  {"name": "second", "description": "write the second part MOCK:text", "after": ["first"]}
+]}"#;
+
 /// Scenarios that run tools and then answer "Done: ...".
 const TOOL_SCENARIOS: &[&str] = &[
     "tool", "write", "sleep", "sleep40", "slowtool", "failcmd", "multi",
@@ -776,6 +805,15 @@ fn plan(scenario: &str, conversation: &Conversation<'_>) -> Plan {
     if !conversation.has_tools() {
         // Side requests (titles, summaries, ...) get a plain answer.
         return answer(vec![Block::text("Mock side-answer.")], "end_turn");
+    }
+    if scenario == "plan" || scenario == "badplan" {
+        let told = conversation.said_after_prompt("not a valid plan");
+        let text = if scenario == "plan" || told {
+            VALID_PLAN
+        } else {
+            CYCLIC_PLAN
+        };
+        return answer(vec![Block::text(text)], "end_turn");
     }
     let done = conversation.tool_results_done();
     if let Some(blocks) = tool_turn(scenario, done, conversation) {

@@ -231,3 +231,102 @@ fn a_plan_cut_short_by_a_crash_is_all_there_or_not_at_all() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(h.tasks().len(), 40, "all of the plan");
 }
+
+/// A home where the real Claude Code CLI runs against the mock API.
+fn claude_home() -> (TestHome, crate::claude::MockApi) {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let mock = crate::claude::MockApi::start(&h);
+    h.configure(serde_json::json!({"agent": mock.agent_config(&h)}));
+    (h, mock)
+}
+
+#[test]
+fn the_coordinator_splits_a_goal_whose_plan_runs_and_completes_it() {
+    let (h, _mock) = claude_home();
+    h.configure(serde_json::json!({"routing": {"confirm_plans": false}}));
+    let owner = h.start_owner();
+    let wd = h.workdir();
+    let goal = h.json(&[
+        "submit",
+        "Build the report pipeline MOCK:plan",
+        "--plan",
+        "--workdir",
+        wd.to_str().unwrap(),
+    ]);
+    let goal = goal["task_id"].as_str().unwrap().to_string();
+    let t = h.wait_status(
+        &goal,
+        &["completed", "failed", "needs_attention"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(t["status"], "completed", "{t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("all 2 tasks of plan"),
+        "{t}"
+    );
+    let plan_tasks: Vec<serde_json::Value> = h
+        .tasks()
+        .into_iter()
+        .filter(|x| x["id"] != goal.as_str())
+        .collect();
+    assert_eq!(plan_tasks.len(), 2, "{plan_tasks:?}");
+    assert!(plan_tasks.iter().all(|x| x["status"] == "completed"));
+    let coordinator = h.workers_of(&goal);
+    assert_eq!(coordinator[0]["expert"], "coordinator");
+    owner.stop();
+}
+
+#[test]
+fn an_invalid_plan_is_sent_back_once_and_a_held_plan_waits_for_a_person() {
+    let (h, _mock) = claude_home();
+    let owner = h.start_owner();
+    let wd = h.workdir();
+    let goal = h.json(&[
+        "submit",
+        "Build the export MOCK:badplan",
+        "--plan",
+        "--workdir",
+        wd.to_str().unwrap(),
+    ]);
+    let goal = goal["task_id"].as_str().unwrap().to_string();
+    let mut reason = String::new();
+    let mut last = serde_json::Value::Null;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !reason.contains("awaiting confirmation") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the corrected plan was not submitted: {last} {:?}",
+            h.workers_of(&goal)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        last = h.task(&goal);
+        reason = last["reason"].as_str().unwrap_or_default().to_string();
+    }
+    let w = &h.workers_of(&goal)[0];
+    assert_eq!(w["attempt"], 2, "sent back once: {w}");
+    let plan_id = reason
+        .split_whitespace()
+        .find(|x| x.starts_with("p-"))
+        .unwrap()
+        .to_string();
+    let shown = h.json(&["plan", "show", &plan_id]);
+    assert_eq!(shown["awaiting_confirmation"], true, "{shown}");
+    assert_eq!(shown["counts"]["awaiting_confirmation"], 2, "{shown}");
+    assert_eq!(
+        h.task(&goal)["status"],
+        "running",
+        "a goal lives on with its plan"
+    );
+    h.json(&["plan", "confirm", &plan_id]);
+    let t = h.wait_status(
+        &goal,
+        &["completed", "failed", "needs_attention"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(t["status"], "completed", "{t}");
+    owner.stop();
+}
