@@ -166,6 +166,8 @@ pub enum PlanCommand {
     Show { plan: String },
     /// Let a plan held for a person's confirmation run.
     Confirm { plan: String },
+    /// Merge the plan's tasks into their base in dependency order, stopping at the first that cannot be merged.
+    Merge { plan: String },
 }
 
 #[derive(Debug, Args)]

@@ -91,6 +91,9 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::PlanConfirm { plan_id } => engine
             .confirm_plan(plan_id)
             .map(|p| serde_json::to_value(p).unwrap_or_default()),
+        InboxOp::PlanMerge { plan_id } => engine
+            .merge_plan(plan_id)
+            .map(|p| serde_json::to_value(p).unwrap_or_default()),
         InboxOp::Reply { worker_id, text } => engine
             .reply_worker(worker_id, text)
             .map(|w| serde_json::to_value(w).unwrap_or_default()),

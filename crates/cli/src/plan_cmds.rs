@@ -83,6 +83,36 @@ pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
             }
             Ok(())
         }
+        PlanCommand::Merge { plan } => {
+            let op = InboxOp::PlanMerge { plan_id: plan };
+            let value = answered(client::execute(home, op, Duration::from_secs(120))?)?;
+            if json {
+                print_json(&value);
+            } else {
+                for m in value["merged"].as_array().into_iter().flatten() {
+                    println!(
+                        "merged {:<20} into {}",
+                        m["name"].as_str().unwrap_or(""),
+                        m["merge"]["into"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            if let Some(stop) = value.get("stopped_at").filter(|s| !s.is_null()) {
+                let mut f = Failure::runtime(
+                    "plan_merge_stopped",
+                    format!(
+                        "stopped at {} ({}): {}; nothing after it was touched",
+                        stop["name"].as_str().unwrap_or(""),
+                        stop["task_id"].as_str().unwrap_or(""),
+                        stop["reason"].as_str().unwrap_or("")
+                    ),
+                );
+                // With --json the answer above says it (`stopped_at`).
+                f.printed = json;
+                return Err(f);
+            }
+            Ok(())
+        }
         PlanCommand::Confirm { plan } => {
             let op = InboxOp::PlanConfirm { plan_id: plan };
             let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;

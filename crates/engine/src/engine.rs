@@ -729,7 +729,7 @@ impl Engine {
                                 plans_made.push(ack.plan_id.clone());
                                 serde_json::to_value(ack).ok()
                             }),
-                        InboxOp::PlanConfirm { .. } => {
+                        InboxOp::PlanConfirm { .. } | InboxOp::PlanMerge { .. } => {
                             // Needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), String::new()));
                             continue;
@@ -821,6 +821,9 @@ impl Engine {
                     .map(|a| serde_json::to_value(a).ok()),
                 InboxOp::PlanConfirm { plan_id } => self
                     .confirm_plan(&plan_id)
+                    .map(|p| serde_json::to_value(p).ok()),
+                InboxOp::PlanMerge { plan_id } => self
+                    .merge_plan(&plan_id)
                     .map(|p| serde_json::to_value(p).ok()),
                 InboxOp::Merge { merge } => {
                     self.merge(&merge).map(|a| serde_json::to_value(a).ok())

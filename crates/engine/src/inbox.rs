@@ -96,6 +96,10 @@ pub enum InboxOp {
     PlanConfirm {
         plan_id: String,
     },
+    /// Merge a plan's tasks in dependency order (`cortex plan merge`).
+    PlanMerge {
+        plan_id: String,
+    },
     /// Continue an ended worker with a person's text (`cortex reply`).
     Reply {
         worker_id: String,

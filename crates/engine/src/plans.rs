@@ -18,6 +18,29 @@ use crate::engine::{Engine, EngineEvent, TaskDto};
 use crate::error::EngineError;
 use crate::store::Store;
 
+/// What `cortex plan merge` did: the tasks merged, in dependency order, and
+/// where it stopped, if it did (nothing after that was touched).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMergeDto {
+    pub plan_id: PlanId,
+    pub merged: Vec<PlanMergedTask>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<PlanMergeStop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMergedTask {
+    pub name: String,
+    pub merge: crate::review::MergeDto,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMergeStop {
+    pub name: String,
+    pub task_id: TaskId,
+    pub reason: String,
+}
+
 /// Where a plan comes from and how it runs.
 #[derive(Debug, Default)]
 pub(crate) struct PlanOrigin<'a> {
@@ -310,6 +333,65 @@ impl Engine {
         };
         self.emit_plan_tasks(&plan_id);
         view.ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
+    }
+
+    /// `cortex plan merge PLAN`: merges the plan's tasks in dependency order
+    /// into their base, each as `cortex merge` does, stopping at the first
+    /// that cannot be merged (not completed, or a conflict) with everything
+    /// before it merged and nothing after it touched.
+    pub fn merge_plan(&self, id: &str) -> Result<PlanMergeDto, EngineError> {
+        let plan_id = PlanId::parse(id)
+            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+        let plan = self
+            .store()
+            .state()
+            .plan(&plan_id)
+            .cloned()
+            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+        let mut merged = Vec::new();
+        for e in &plan.tasks {
+            let status = self
+                .store()
+                .state()
+                .task(&e.task_id)
+                .map_or(TaskStatus::Cancelled, |t| t.status);
+            let result = if status == TaskStatus::Completed {
+                self.merge(&crate::review::MergeRequest {
+                    task_id: e.task_id.to_string(),
+                    expert: None,
+                    into: None,
+                    squash: false,
+                })
+            } else {
+                Err(EngineError::Refused(format!(
+                    "it is {}, not completed",
+                    status.as_str()
+                )))
+            };
+            match result {
+                Ok(m) => merged.push(PlanMergedTask {
+                    name: e.name.clone(),
+                    merge: m,
+                }),
+                Err(err) => {
+                    info!(plan_id = %plan_id, task = %e.name, "plan merge stopped: {err}");
+                    return Ok(PlanMergeDto {
+                        plan_id,
+                        merged,
+                        stopped_at: Some(PlanMergeStop {
+                            name: e.name.clone(),
+                            task_id: e.task_id.clone(),
+                            reason: err.to_string(),
+                        }),
+                    });
+                }
+            }
+        }
+        Ok(PlanMergeDto {
+            plan_id,
+            merged,
+            stopped_at: None,
+        })
     }
 
     /// The plan with this id, as `cortex plan show` shows it.

@@ -330,3 +330,93 @@ fn an_invalid_plan_is_sent_back_once_and_a_held_plan_waits_for_a_person() {
     assert_eq!(t["status"], "completed", "{t}");
     owner.stop();
 }
+
+/// A plan whose tasks run in worktrees of `repo`, with an agent that writes
+/// its task's text to `<first word>.txt`.
+fn worktree_plan_home(h: &TestHome) {
+    let script = h.scratch.path().join("writer.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nname=$(printf %s \"$1\" | cut -d' ' -f1)\nprintf '%s\\n' \"$1\" > \"$name.txt\"\n",
+    )
+    .unwrap();
+    h.configure(serde_json::json!({
+        "agent": {"driver": "generic", "command": ["sh", script], "args_template": ["{prompt}"]},
+        "merge": {"author": "Cortex Merge <merge@example.invalid>"}
+    }));
+}
+
+#[test]
+fn plan_merge_brings_the_plan_onto_its_base_in_order_and_stops_cleanly_at_a_conflict() {
+    use crate::review::{git, repo};
+    let h = TestHome::new();
+    h.use_fake_agent();
+    worktree_plan_home(&h);
+    let (dir, _) = repo(&h);
+    let owner = h.start_owner();
+    let run = |plan: serde_json::Value| -> serde_json::Value {
+        let mut c = h.command();
+        c.args(["plan", "submit", "-", "--json", "--worktree", "--workdir"])
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(plan.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stdout));
+        let ack: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for t in ack["tasks"].as_array().unwrap() {
+            let id = t["task_id"].as_str().unwrap();
+            assert_eq!(
+                h.wait_status(id, &["completed", "failed", "needs_attention"], LIMIT)["status"],
+                "completed"
+            );
+        }
+        ack
+    };
+    let ack = run(serde_json::json!({"goal": "two files", "tasks": [
+        {"name": "alpha", "description": "alpha part", "expert": "development"},
+        {"name": "beta", "description": "beta part", "expert": "development", "after": ["alpha"]},
+    ]}));
+    let plan_id = ack["plan_id"].as_str().unwrap();
+    let merged = h.json(&["plan", "merge", plan_id]);
+    assert!(merged["stopped_at"].is_null(), "{merged}");
+    assert_eq!(merged["merged"].as_array().unwrap().len(), 2, "{merged}");
+    assert_eq!(git(&dir, &["show", "main:alpha.txt"]), "alpha part");
+    assert_eq!(git(&dir, &["show", "main:beta.txt"]), "beta part");
+
+    // Two tasks that write the same file: the first is merged, the second
+    // conflicts, and its branch and the base stay as they were.
+    let ack = run(serde_json::json!({"goal": "one file twice", "tasks": [
+        {"name": "gamma", "description": "same gamma", "expert": "development"},
+        {"name": "delta", "description": "same delta", "expert": "development", "after": ["gamma"]},
+    ]}));
+    let plan_id = ack["plan_id"].as_str().unwrap();
+    let out = h.cortex(&["plan", "merge", plan_id, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stopped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stopped["merged"][0]["name"], "gamma", "{stopped}");
+    assert_eq!(stopped["stopped_at"]["name"], "delta", "{stopped}");
+    assert!(
+        stopped["stopped_at"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("same.txt"),
+        "{stopped}"
+    );
+    let main_after = git(&dir, &["rev-parse", "main"]);
+    assert_eq!(git(&dir, &["show", "main:same.txt"]), "same gamma");
+    let again = h.cortex(&["plan", "merge", plan_id, "--json"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        git(&dir, &["rev-parse", "main"]),
+        main_after,
+        "nothing after the conflict moved"
+    );
+    owner.stop();
+}

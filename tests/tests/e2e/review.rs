@@ -8,7 +8,7 @@ use crate::util::{text, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -21,7 +21,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 /// A repository on branch `main` with one commit; its own identity, so
 /// nothing depends on the machine's git configuration.
-fn repo(h: &TestHome) -> (PathBuf, String) {
+pub(crate) fn repo(h: &TestHome) -> (PathBuf, String) {
     let dir = h.workdir();
     git(&dir, &["init", "-q", "-b", "main"]);
     git(&dir, &["config", "user.name", "Repo Owner"]);
