@@ -4,7 +4,7 @@
 
 export type TaskStatus =
   | "queued" | "awaiting_confirmation" | "routed" | "running" | "waiting" | "needs_attention"
-  | "needs_input" | "completed" | "failed" | "cancelled";
+  | "needs_input" | "blocked" | "completed" | "failed" | "cancelled";
 
 export type WorkerState =
   | "starting" | "running" | "waiting" | "stopping" | "completed" | "failed" | "cancelled"

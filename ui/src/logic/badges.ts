@@ -86,6 +86,7 @@ const TASK: Record<TaskStatus, [string, Tone]> = {
   waiting: ["Waiting", "blue"],
   needs_attention: ["Needs attention", "amber"],
   needs_input: ["Needs you", "amber"],
+  blocked: ["Blocked", "violet"],
   completed: ["Completed", "grey"],
   failed: ["Failed", "red"],
   cancelled: ["Cancelled", "grey"],
