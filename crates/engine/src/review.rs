@@ -291,6 +291,85 @@ fn git_env(
     }
 }
 
+/// Where a dependent worktree task starts: its dependencies' work merged
+/// together. Each dependency's uncommitted changes are first committed on
+/// its own branch (it has ended), so that merging the plan in order later
+/// finds the dependent's branch built on them. `None` without
+/// dependencies' work; an error naming the files when their work conflicts.
+pub(crate) fn start_point(deps: &[PathBuf]) -> Result<Option<String>, String> {
+    let identity = [
+        ("GIT_AUTHOR_NAME", "Cortex"),
+        ("GIT_AUTHOR_EMAIL", "cortex@localhost"),
+        ("GIT_COMMITTER_NAME", "Cortex"),
+        ("GIT_COMMITTER_EMAIL", "cortex@localhost"),
+    ];
+    let mut start: Option<(PathBuf, String)> = None;
+    for dep in deps {
+        let dirty = !git(dep, &["status", "--porcelain"])?.trim().is_empty();
+        if dirty {
+            git(dep, &["add", "-A"])?;
+            git_env(
+                dep,
+                &[
+                    "commit",
+                    "-q",
+                    "-m",
+                    "cortex: the task's work, for the tasks that depend on it",
+                ],
+                &identity,
+                None,
+            )?;
+        }
+        let head = git_line(dep, &["rev-parse", "HEAD"])?;
+        start = Some(match start {
+            None => (dep.clone(), head),
+            Some((dir, so_far)) => {
+                let r = run(
+                    &dir,
+                    &["merge-tree", "--write-tree", "--name-only", &so_far, &head],
+                    &[],
+                    None,
+                )?;
+                let mut lines = r.stdout.lines();
+                let tree = lines.next().unwrap_or_default().trim().to_string();
+                if r.code == Some(1) {
+                    let files: Vec<&str> = lines.take_while(|l| !l.trim().is_empty()).collect();
+                    return Err(format!(
+                        "the work of its dependencies conflicts in {}",
+                        files.join(", ")
+                    ));
+                }
+                if !r.ok {
+                    return Err(format!(
+                        "git merge-tree failed in {}: {}",
+                        dir.display(),
+                        r.stderr
+                    ));
+                }
+                let merged = git_env(
+                    &dir,
+                    &[
+                        "commit-tree",
+                        &tree,
+                        "-p",
+                        &so_far,
+                        "-p",
+                        &head,
+                        "-m",
+                        "cortex: the work of the dependencies",
+                    ],
+                    &identity,
+                    None,
+                )?
+                .trim()
+                .to_string();
+                (dir, merged)
+            }
+        });
+    }
+    Ok(start.map(|(_, c)| c))
+}
+
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     git_env(dir, args, &[], None)
 }

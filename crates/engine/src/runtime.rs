@@ -800,6 +800,29 @@ impl Engine {
         }
     }
 
+    /// The worktrees of the tasks this task depends on, in its `after` order.
+    fn dependency_worktrees(&self, task_id: &TaskId) -> Vec<PathBuf> {
+        let store = self.store();
+        let state = store.state();
+        let Some(task) = state.task(task_id) else {
+            return Vec::new();
+        };
+        task.after
+            .iter()
+            .flat_map(|d| {
+                state
+                    .workers()
+                    .filter(move |w| &w.task_id == d && w.status == WorkerStatus::Completed)
+                    .map(|w| PathBuf::from(&w.workdir))
+                    .filter(|p| {
+                        crate::worktree::name_of(&self.inner.home, p).is_some()
+                            && p.join(".git").exists()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// A live entry for a journaled attempt this engine did not start.
     fn watch(&self, w: &Worker, a: &cortex_core::worker::Attempt) -> Live {
         let dir = attempt_dir(&self.inner.home, &w.id, a.n);
@@ -1377,13 +1400,29 @@ impl Engine {
         // recorded with an older naming keeps its own worktree and branch.
         let prepared = match crate::worktree::name_of(&self.inner.home, Path::new(&worker.workdir))
         {
-            Some(name) => crate::worktree::ensure(
-                &self.inner.home,
-                &name,
-                Path::new(source.as_deref().unwrap_or("/")),
-            )
-            .map(|_| ())
-            .map_err(spawner::SpawnError),
+            Some(name) => {
+                let start = if Path::new(&worker.workdir).join(".git").exists() {
+                    Ok(None)
+                } else {
+                    // A dependent task starts from its dependencies' work.
+                    crate::review::start_point(&self.dependency_worktrees(&worker.task_id))
+                };
+                match start {
+                    Err(why) => {
+                        return self
+                            .end_worker(worker, WorkerStatus::NeedsAttention, &why, now)
+                            .map(|()| None);
+                    }
+                    Ok(start) => crate::worktree::ensure_from(
+                        &self.inner.home,
+                        &name,
+                        Path::new(source.as_deref().unwrap_or("/")),
+                        start.as_deref(),
+                    )
+                    .map(|_| ())
+                    .map_err(spawner::SpawnError),
+                }
+            }
             None => Ok(()),
         };
         let n = worker.current().map_or(1, |a| a.n + 1);

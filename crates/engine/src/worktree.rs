@@ -58,6 +58,17 @@ pub fn check_source(source: &Path) -> Result<(), String> {
 /// at `source` on branch `cortex/<name>`. Git is run with an argument list,
 /// never through a shell.
 pub fn ensure(home: &Home, name: &str, source: &Path) -> Result<PathBuf, String> {
+    ensure_from(home, name, source, None)
+}
+
+/// `ensure`, with a new branch starting at `start` (a commit) instead of
+/// the repository's HEAD.
+pub fn ensure_from(
+    home: &Home,
+    name: &str,
+    source: &Path,
+    start: Option<&str>,
+) -> Result<PathBuf, String> {
     let path = path_for(home, name);
     let _one_at_a_time = CREATING.lock().unwrap_or_else(|e| e.into_inner());
     if path.join(".git").exists() {
@@ -85,6 +96,9 @@ pub fn ensure(home: &Home, name: &str, source: &Path) -> Result<PathBuf, String>
         add.arg(&path).arg(&branch);
     } else {
         add.args(["-b", &branch]).arg(&path);
+        if let Some(commit) = start {
+            add.arg(commit);
+        }
     }
     let out = add
         .output()

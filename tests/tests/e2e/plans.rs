@@ -347,7 +347,7 @@ fn worktree_plan_home(h: &TestHome) {
 }
 
 #[test]
-fn plan_merge_brings_the_plan_onto_its_base_in_order_and_stops_cleanly_at_a_conflict() {
+fn a_dependent_starts_from_its_dependencys_work_and_plan_merge_stops_cleanly_at_a_conflict() {
     use crate::review::{git, repo};
     let h = TestHome::new();
     h.use_fake_agent();
@@ -389,12 +389,22 @@ fn plan_merge_brings_the_plan_onto_its_base_in_order_and_stops_cleanly_at_a_conf
     assert_eq!(merged["merged"].as_array().unwrap().len(), 2, "{merged}");
     assert_eq!(git(&dir, &["show", "main:alpha.txt"]), "alpha part");
     assert_eq!(git(&dir, &["show", "main:beta.txt"]), "beta part");
+    let beta = ack["tasks"][1]["task_id"].as_str().unwrap();
+    let beta_dir = h.workers_of(beta)[0]["workdir"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(&beta_dir).join("alpha.txt")).unwrap(),
+        "alpha part\n",
+        "the dependent task started from its dependency's work"
+    );
 
-    // Two tasks that write the same file: the first is merged, the second
-    // conflicts, and its branch and the base stay as they were.
+    // Two independent tasks that write the same file: the first is merged,
+    // the second conflicts, and its branch and the base stay as they were.
     let ack = run(serde_json::json!({"goal": "one file twice", "tasks": [
         {"name": "gamma", "description": "same gamma", "expert": "development"},
-        {"name": "delta", "description": "same delta", "expert": "development", "after": ["gamma"]},
+        {"name": "delta", "description": "same delta", "expert": "development"},
     ]}));
     let plan_id = ack["plan_id"].as_str().unwrap();
     let out = h.cortex(&["plan", "merge", plan_id, "--json"]);
@@ -417,6 +427,37 @@ fn plan_merge_brings_the_plan_onto_its_base_in_order_and_stops_cleanly_at_a_conf
         git(&dir, &["rev-parse", "main"]),
         main_after,
         "nothing after the conflict moved"
+    );
+
+    // A task after two whose work conflicts cannot start on it.
+    let plan = serde_json::json!({"goal": "join", "tasks": [
+        {"name": "left", "description": "clash left", "expert": "development"},
+        {"name": "right", "description": "clash right", "expert": "development"},
+        {"name": "both", "description": "both sides", "expert": "development", "after": ["left", "right"]},
+    ]});
+    let mut c = h.command();
+    c.args(["plan", "submit", "-", "--json", "--worktree", "--workdir"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.to_string().as_bytes())
+        .unwrap();
+    let ack: serde_json::Value =
+        serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
+    let both = task_of(&ack, "both");
+    let t = h.wait_status(&both, &["completed", "failed", "needs_attention"], LIMIT);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("conflicts in clash.txt"),
+        "{t}"
     );
     owner.stop();
 }
