@@ -4,7 +4,7 @@
 //! lines as check-ins.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,7 @@ pub struct Progress {
     /// The most recent assistant text, for a glance in the UI.
     pub last_text: Option<String>,
     #[serde(skip)]
-    seen_messages: HashSet<String>,
+    seen_messages: RecentIds,
 }
 
 impl Default for Progress {
@@ -94,7 +94,7 @@ impl Default for Progress {
             checkin_progress: None,
             checkin_message: None,
             last_text: None,
-            seen_messages: HashSet::new(),
+            seen_messages: RecentIds::default(),
         }
     }
 }
@@ -109,6 +109,29 @@ fn usage_tokens(u_: &serde_json::Value) -> Tokens {
         output: u(u_, "output_tokens"),
         cache_read: u(u_, "cache_read_input_tokens"),
         cache_creation: u(u_, "cache_creation_input_tokens"),
+    }
+}
+
+/// The message ids seen last. Claude Code writes one line per content block
+/// of a message, one after the other, each repeating the message's usage:
+/// a message is counted once when its id was not among the last few. A
+/// bounded window keeps a run of any length in constant memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct RecentIds(VecDeque<String>);
+
+impl RecentIds {
+    const KEEP: usize = 16;
+
+    /// True the first time `id` is seen within the window.
+    fn first_sight(&mut self, id: &str) -> bool {
+        if self.0.iter().any(|s| s == id) {
+            return false;
+        }
+        if self.0.len() == Self::KEEP {
+            self.0.pop_front();
+        }
+        self.0.push_back(id.to_string());
+        true
     }
 }
 
@@ -293,8 +316,7 @@ impl Progress {
             }
         }
         let id = msg.id.as_deref().unwrap_or("");
-        if !id.is_empty() && !self.seen_messages.contains(id) {
-            self.seen_messages.insert(id.to_string());
+        if !id.is_empty() && self.seen_messages.first_sight(id) {
             if let Some(u) = &msg.usage {
                 self.tokens.input += u.input_tokens;
                 self.tokens.output += u.output_tokens;
@@ -326,7 +348,7 @@ impl Progress {
         let id = msg.get("id").and_then(|i| i.as_str()).unwrap_or("");
         // Claude Code writes one line per content block, each repeating the
         // message's start-of-message usage: count a message once.
-        if !id.is_empty() && self.seen_messages.insert(id.to_string()) {
+        if !id.is_empty() && self.seen_messages.first_sight(id) {
             if let Some(usage) = msg.get("usage") {
                 let t = usage_tokens(usage);
                 self.tokens.input += t.input;
@@ -714,6 +736,22 @@ mod tests {
             r#"{"type":"assistant","message":{"id":"m9","content":"plain","usage":{"input_tokens":7,"output_tokens":null}}}"#,
         );
         assert_eq!(odd.tokens.input, 7);
+    }
+
+    #[test]
+    fn a_long_run_is_counted_per_message_in_constant_memory() {
+        let mut p = Progress::default();
+        for n in 0..20_000 {
+            let line = format!(
+                r#"{{"type":"assistant","message":{{"id":"m{n}","content":[{{"type":"text","text":"line {n}"}}],"usage":{{"input_tokens":100,"output_tokens":20}}}}}}"#
+            );
+            // Each message's blocks come as consecutive lines with the same usage.
+            p.apply_line(&line, t(0));
+            p.apply_line(&line, t(0));
+        }
+        assert_eq!((p.tokens.input, p.tokens.output), (2_000_000, 400_000));
+        assert!(p.seen_messages.0.len() <= RecentIds::KEEP);
+        assert_eq!(p.last_text.as_deref(), Some("line 19999"));
     }
 
     #[test]
