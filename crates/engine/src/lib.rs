@@ -32,5 +32,7 @@ pub mod procfs;
 pub mod runtime;
 pub mod spares;
 pub mod spawner;
+#[doc(hidden)]
+pub mod testfs;
 pub mod views;
 pub mod worktree;

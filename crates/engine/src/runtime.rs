@@ -768,6 +768,38 @@ impl Engine {
         self.store().sync()
     }
 
+    /// After a full disk: settles the workers whose end could not be
+    /// journaled (their process is gone and nothing watches them any more),
+    /// and starts those whose first start was not recorded, as a start does.
+    pub(crate) fn settle_unrecorded(&self) -> Result<(), EngineError> {
+        let now = clock::now();
+        for (w, decision) in self.start_decisions() {
+            if self.runtime().live.contains_key(&w.id) {
+                continue;
+            }
+            match decision {
+                OnStart::SettleGone => {
+                    let Some((live, outcome, pending)) = self.settle_gone(&w, now) else {
+                        continue;
+                    };
+                    info!(worker_id = %w.id, attempt = live.attempt, outcome = outcome.kind.as_str(), "settled a worker whose end could not be recorded on a full disk");
+                    if let Some(p) = pending.as_ref().and_then(|p| p.prompt.clone()) {
+                        self.runtime().pending_prompts.insert(w.id.clone(), p);
+                    }
+                    self.finish_attempt(&live, outcome, pending.map(|p| p.then), now)?;
+                }
+                OnStart::Decide(next) => self.carry_out(&w, next, now)?,
+                OnStart::StartFirst => {
+                    let swept = spawner::sweep(w.id.as_str());
+                    info!(worker_id = %w.id, swept, "starting a worker whose first start could not be recorded on a full disk");
+                    self.start_attempt(&w, None, now)?;
+                }
+                OnStart::Readopt | OnStart::Nothing | OnStart::Wait => {}
+            }
+        }
+        self.store().sync()
+    }
+
     /// A live entry for a journaled attempt this engine did not start.
     fn watch(&self, w: &Worker, a: &cortex_core::worker::Attempt) -> Live {
         let dir = attempt_dir(&self.inner.home, &w.id, a.n);
@@ -1082,8 +1114,11 @@ impl Engine {
         for id in updates {
             self.emit_worker(&id);
         }
-        self.start_due_restarts(now)?;
-        self.schedule(now)?;
+        if !self.disk_full() {
+            // No process is started that could not be recorded.
+            self.start_due_restarts(now)?;
+            self.schedule(now)?;
+        }
         self.store().sync()?;
         Ok(backlog)
     }
@@ -1404,6 +1439,16 @@ impl Engine {
                 rt.watch_exit(pid);
                 rt.live.insert(worker.id.clone(), live);
                 Ok(Some(meta))
+            }
+            Err(e) if spawner::is_disk_full(&e) => {
+                // Not the agent's failure: nothing is recorded, and the start
+                // is tried again once there is room (a due restart, or a
+                // first start found unrecorded).
+                warn!(worker_id = %worker.id, attempt = n, "cannot start the agent yet: {e}");
+                Err(EngineError::DiskFull {
+                    what: "no room to start an attempt in",
+                    path: attempt_dir(&self.inner.home, &worker.id, n),
+                })
             }
             Err(e) => {
                 warn!(worker_id = %worker.id, attempt = n, "could not start the agent: {e}");

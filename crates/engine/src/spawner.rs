@@ -64,6 +64,13 @@ pub fn write_fifo_line(path: &std::path::Path, line: &str) -> std::io::Result<()
 #[error("{0}")]
 pub struct SpawnError(pub String);
 
+/// True when a start failed only for want of disk space (ENOSPC, EDQUOT),
+/// as the I/O error's text says: it may succeed once space is freed.
+pub fn is_disk_full(e: &SpawnError) -> bool {
+    let full = |code: i32| e.0.contains(&format!("(os error {code})"));
+    full(libc::ENOSPC) || full(libc::EDQUOT)
+}
+
 /// A started attempt's process, owned by the engine that started it: it
 /// is reaped here, by pid.
 #[derive(Debug)]
