@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::clock;
 use crate::error::EngineError;
 use crate::home::Home;
-use crate::inbox::{self, AckError, InboxAck, InboxOp, InboxRequest};
+use crate::inbox::{self, AckError, BatchAnswer, BatchItem, InboxAck, InboxOp, InboxRequest};
 use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
@@ -485,6 +485,47 @@ impl Engine {
         Ok(ack)
     }
 
+    /// Submits many tasks with one fsync; one answer per item, in order (a
+    /// refused item does not stop the others).
+    pub fn submit_batch(&self, items: &[BatchItem]) -> Result<Vec<BatchAnswer>, EngineError> {
+        let now = clock::now();
+        let (answers, created) = {
+            let mut store = self.store();
+            let out = self.stage_batch(&mut store, items, now);
+            store.sync()?;
+            out
+        };
+        for task in created {
+            self.emit(EngineEvent::TaskSubmitted { task });
+        }
+        Ok(answers)
+    }
+
+    fn stage_batch(
+        &self,
+        store: &mut Store,
+        items: &[BatchItem],
+        now: DateTime<Utc>,
+    ) -> (Vec<BatchAnswer>, Vec<TaskDto>) {
+        let mut created = Vec::new();
+        let answers = items
+            .iter()
+            .map(|item| {
+                BatchAnswer::of(
+                    self.stage_submit(store, &item.submit, Some(&item.request_id), now)
+                        .map(|(ack, task)| {
+                            created.extend(task);
+                            serde_json::to_value(ack).unwrap_or_default()
+                        }),
+                )
+            })
+            .collect();
+        if !created.is_empty() {
+            info!(count = created.len(), "tasks submitted in a batch");
+        }
+        (answers, created)
+    }
+
     fn stage_cancel(
         &self,
         store: &mut Store,
@@ -570,6 +611,11 @@ impl Engine {
                                 events.extend(created.map(|task| EngineEvent::TaskSubmitted { task }));
                                 serde_json::to_value(ack).ok()
                             }),
+                        InboxOp::SubmitBatch { items } => {
+                            let (answers, created) = self.stage_batch(&mut store, items, now);
+                            events.extend(created.into_iter().map(|task| EngineEvent::TaskSubmitted { task }));
+                            Ok(Some(serde_json::json!({ "results": answers })))
+                        }
                         InboxOp::Reroute { task_id, expert } => match self.stage_reroute(&mut store, task_id, expert, now) {
                             Ok(task) => {
                                 events.push(EngineEvent::TaskUpdated { task: task.clone() });
@@ -884,11 +930,7 @@ fn ack_of(
             request_id,
             ok: false,
             result: None,
-            error: Some(AckError {
-                code: e.code().into(),
-                message: e.to_string(),
-                bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
-            }),
+            error: Some(AckError::of(&e)),
         },
     }
 }

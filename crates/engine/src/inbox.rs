@@ -26,15 +26,74 @@ use crate::snapshot::write_atomic;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum InboxOp {
-    Submit { submit: SubmitRequest },
-    Cancel { task_id: String },
-    Reroute { task_id: String, expert: String },
+    Submit {
+        submit: SubmitRequest,
+    },
+    /// Many submissions, journaled with one fsync; answered item by item.
+    SubmitBatch {
+        items: Vec<BatchItem>,
+    },
+    Cancel {
+        task_id: String,
+    },
+    Reroute {
+        task_id: String,
+        expert: String,
+    },
     ResetLearning,
-    Kill { worker_id: String },
-    Restart { worker_id: String },
-    SetPaused { paused: bool },
-    Extend { worker_id: String, minutes: u64 },
-    Nudge { worker_id: String, text: String },
+    Kill {
+        worker_id: String,
+    },
+    Restart {
+        worker_id: String,
+    },
+    SetPaused {
+        paused: bool,
+    },
+    Extend {
+        worker_id: String,
+        minutes: u64,
+    },
+    Nudge {
+        worker_id: String,
+        text: String,
+    },
+}
+
+/// One submission of a batch, with its own request id (so that a batch
+/// processed again after a crash creates nothing twice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub request_id: RequestId,
+    pub submit: SubmitRequest,
+}
+
+/// The answer to one item of a batch: `{"ok": true, "result": ack}` or
+/// `{"ok": false, "error": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AckError>,
+}
+
+impl BatchAnswer {
+    pub fn of(outcome: Result<serde_json::Value, EngineError>) -> Self {
+        match outcome {
+            Ok(v) => Self {
+                ok: true,
+                result: Some(v),
+                error: None,
+            },
+            Err(e) => Self {
+                ok: false,
+                result: None,
+                error: Some(AckError::of(&e)),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +122,16 @@ pub struct AckError {
     pub message: String,
     /// True when the request was at fault (CLI exit code 2).
     pub bad_input: bool,
+}
+
+impl AckError {
+    pub fn of(e: &EngineError) -> Self {
+        Self {
+            code: e.code().into(),
+            message: e.to_string(),
+            bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
+        }
+    }
 }
 
 /// The request id a file name stands for, if it is a request file:
