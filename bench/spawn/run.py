@@ -394,6 +394,12 @@ class Cortex(System):
         return r
 
     def prepare(self) -> None:
+        self.configure()
+        self.submit_paused()
+        self.start_owner_and_wait_spares()
+
+    def configure(self) -> None:
+        """A home for N fake agents: init, config, expert capacities."""
         self.home = self.dir / "home"
         self.run_proc = None
         self.cx("init", "--json")
@@ -415,6 +421,9 @@ class Cortex(System):
         chk = json.loads(self.cx("config", "check", "--json").stdout)
         if not chk.get("ok"):
             raise RuntimeError(f"cortex config check failed: {chk}")
+        self.tick_millis = cfg.get("pm", {}).get("tick_millis", 1000)
+
+    def submit_paused(self) -> None:
         self.cx("pause", "--json")
         t = time.perf_counter()
         for i in range(1, self.n + 1):
@@ -424,6 +433,8 @@ class Cortex(System):
             if out.get("deduplicated"):
                 raise RuntimeError(f"task {i} was deduplicated")
         self.result["submit_secs_total"] = time.perf_counter() - t
+
+    def start_owner_and_wait_spares(self) -> None:
         # The owner, paused: it must come up before the clock starts.
         self.run_out = self.dir / "run.out"
         self.run_err = self.dir / "run.err"

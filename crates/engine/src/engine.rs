@@ -821,6 +821,7 @@ impl Engine {
         self.stop_runtime(stop);
         self.stop_exit_watcher();
         self.release_alerts();
+        self.flush_pm_state();
         self.survive(self.snapshot_if_due())?;
         info!("engine stopped");
         Ok(())
