@@ -436,7 +436,14 @@ impl Engine {
                 let Some(w) = running(id) else {
                     continue;
                 };
-                let alive = procfs::is_running(live.pid);
+                // From the process table when it was read this tick; a child
+                // of ours otherwise counts as alive (its end wakes the owner
+                // through its pidfd and the runtime settles it); only an
+                // adopted process is looked up on its own.
+                let alive = live.exited.is_none()
+                    && table
+                        .running(live.pid)
+                        .unwrap_or_else(|| live.child.is_some() || procfs::is_running(live.pid));
                 if live.stop.is_some() || !alive {
                     // Being stopped, or already gone: the runtime settles an
                     // exited process from its exit status and output.

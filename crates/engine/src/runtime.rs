@@ -175,7 +175,7 @@ pub(crate) struct Live {
     pub(crate) attempt: u32,
     pub(crate) pid: u32,
     start_ticks: Option<u64>,
-    child: Option<spawner::Spawned>,
+    pub(crate) child: Option<spawner::Spawned>,
     out: Tail,
     hooks: Tail,
     pub(crate) progress: Progress,
@@ -189,7 +189,7 @@ pub(crate) struct Live {
     /// The attempt's stdin FIFO, when it reads prompts on stdin.
     pub(crate) stdin_fifo: Option<PathBuf>,
     /// How the process ended, once known while output is still being read.
-    exited: Option<Exit>,
+    pub(crate) exited: Option<Exit>,
     /// Tokens and cost of the worker's earlier attempts (budgets count all).
     prior_tokens: u64,
     prior_cost_usd: f64,
