@@ -10,6 +10,7 @@
 //!
 //! May depend on: cortex-core, tokio, notify, tracing, libc.
 
+pub mod cgroup;
 pub mod clock;
 pub mod engine;
 pub mod error;

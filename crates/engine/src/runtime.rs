@@ -679,6 +679,10 @@ impl Engine {
             }
             rt.active = true;
         }
+        info!(
+            "an attempt's processes are found by {}",
+            crate::cgroup::mode()
+        );
         let now = clock::now();
         for (w, decision) in self.start_decisions() {
             match decision {
@@ -1391,6 +1395,7 @@ impl Engine {
         match started {
             Ok((planned, child)) => {
                 let pid = child.id();
+                crate::cgroup::adopt(worker.id.as_str(), n, pid);
                 let meta = planned.meta(Some(pid));
                 let ticks = procfs::start_ticks(pid);
                 {

@@ -368,15 +368,17 @@ pub fn signal_group(pid: u32, sig: i32) {
     }
 }
 
-/// SIGKILLs every process still carrying the worker's tag. Returns how many.
+/// SIGKILLs every process in the worker's cgroups (see `cgroup`) and every
+/// process still carrying the worker's tag. Returns how many.
 pub fn sweep(worker_id: &str) -> usize {
+    let contained = crate::cgroup::kill(worker_id);
     let pids = crate::procfs::tagged(worker_id);
     for &p in &pids {
         if let Ok(p) = i32::try_from(p) {
             signal(p, libc::SIGKILL);
         }
     }
-    pids.len()
+    contained.max(pids.len())
 }
 
 #[cfg(test)]
