@@ -89,8 +89,11 @@ pub fn adopt(worker_id: &str, attempt: u32, pid: u32) -> bool {
         return false;
     };
     let dir = c.root.join(format!("{worker_id}.{attempt}"));
-    let moved = fs::create_dir_all(&dir)
-        .and_then(|()| fs::write(dir.join("cgroup.procs"), pid.to_string()));
+    let put = || {
+        fs::create_dir_all(&dir).and_then(|()| fs::write(dir.join("cgroup.procs"), pid.to_string()))
+    };
+    // Once more if `prune` (another owner's) removed the new, empty cgroup.
+    let moved = put().or_else(|_| put());
     if let Err(e) = &moved {
         tracing::warn!(
             worker_id,
@@ -155,4 +158,21 @@ pub fn kill(worker_id: &str) -> usize {
         let _ = fs::remove_dir(&dir);
     }
     killed
+}
+
+/// Removes every empty attempt cgroup (an owner does at start): those of
+/// attempts whose processes were ended by something other than a sweep.
+pub fn prune() {
+    let Some(c) = containment() else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(&c.root) else {
+        return;
+    };
+    for dir in entries.filter_map(Result::ok).map(|e| e.path()) {
+        if dir.is_dir() && pids_in(&dir).is_empty() {
+            // Refused (busy) when a process is in it meanwhile.
+            let _ = fs::remove_dir(&dir);
+        }
+    }
 }

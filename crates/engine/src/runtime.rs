@@ -686,6 +686,7 @@ impl Engine {
             "an attempt's processes are found by {}",
             crate::cgroup::mode()
         );
+        crate::cgroup::prune();
         let now = clock::now();
         for (w, decision) in self.start_decisions() {
             match decision {
