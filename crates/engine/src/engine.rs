@@ -1150,7 +1150,9 @@ mod tests {
         };
         let home = Home::new(disk.path().join("home"));
         home.init().unwrap();
-        let engine = Engine::open(&home, OwnerKind::Run).unwrap();
+        // Waits out a holder of an instant (another test's child between its
+        // fork and its exec).
+        let engine = Engine::open_waiting(&home, OwnerKind::Run, Duration::from_secs(10)).unwrap();
         let req = |text: String| SubmitRequest {
             description: text,
             ..SubmitRequest::default()
@@ -1179,7 +1181,8 @@ mod tests {
         engine.close().unwrap();
         drop(engine);
         // Nothing torn, nothing to quarantine: both tasks, and only them.
-        let reopened = Engine::open(&home, OwnerKind::Cli).unwrap();
+        let reopened =
+            Engine::open_waiting(&home, OwnerKind::Cli, Duration::from_secs(10)).unwrap();
         assert!(reopened.load_report().quarantined.is_empty());
         let ids: Vec<_> = reopened.tasks().into_iter().map(|t| t.id).collect();
         assert_eq!(ids.len(), 2, "{ids:?}");

@@ -438,7 +438,22 @@ mod tests {
         };
         let home = Home::new(disk.path().join("home"));
         home.init().unwrap();
-        let (mut store, _) = Store::open_owner(&home, OwnerKind::Cli).unwrap();
+        // Another test's child may hold the lock's descriptor for an instant
+        // (between its fork and its exec): such a holder is waited out.
+        let open = || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match Store::open_owner(&home, OwnerKind::Cli) {
+                    Err(EngineError::Owned {
+                        momentary: true, ..
+                    }) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    other => break other.expect("starts"),
+                }
+            }
+        };
+        let (mut store, _) = open();
         store
             .commit(Event::SpawningPaused { paused: true }, clock::now())
             .unwrap();
@@ -452,7 +467,7 @@ mod tests {
         drop(f);
         disk.fill();
         for _ in 0..3 {
-            let (store, report) = Store::open_owner(&home, OwnerKind::Cli).expect("starts");
+            let (store, report) = open();
             assert!(store.state().spawning_paused, "acknowledged records kept");
             drop(store);
             assert!(report.quarantined.len() <= 1, "{report:?}");

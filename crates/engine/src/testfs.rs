@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A tmpfs of a given size mounted on a temporary folder, unmounted (by its
 /// path) when dropped.
@@ -18,28 +17,35 @@ impl SmallDisk {
         let n = MOUNTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("cortex-disk-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
-            .arg("tmpfs")
-            .arg(&dir)
-            .output();
-        if !out.as_ref().is_ok_and(|o| o.status.success()) {
-            let _ = std::fs::remove_dir(&dir);
+        // mount(2) itself, not the mount command: no process is started, so
+        // no child can hold (between its fork and its exec) a descriptor
+        // another test has locked.
+        let c = |s: &str| std::ffi::CString::new(s).ok();
+        let (Some(src), Some(target), Some(fstype), Some(data)) = (
+            c("tmpfs"),
+            c(&dir.to_string_lossy()),
+            c("tmpfs"),
+            c(&format!("size={bytes}")),
+        ) else {
+            return None;
+        };
+        // SAFETY: mount(2) with valid NUL-terminated strings.
+        let rc = unsafe {
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                data.as_ptr().cast(),
+            )
+        };
+        if rc == 0 {
+            return Some(Self { dir });
         }
-        match out {
-            Ok(o) if o.status.success() => Some(Self { dir }),
-            Ok(o) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs here ({}); this test needs a small disk",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: cannot run mount ({e}); this test needs a small disk");
-                None
-            }
-        }
+        let e = std::io::Error::last_os_error();
+        let _ = std::fs::remove_dir(&dir);
+        eprintln!("SKIPPED: cannot mount a tmpfs here ({e}); this test needs a small disk");
+        None
     }
 
     pub fn path(&self) -> &Path {
@@ -70,12 +76,15 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        if let Ok(target) = std::ffi::CString::new(self.dir.to_string_lossy().as_bytes()) {
+            // SAFETY: umount2(2) with a valid NUL-terminated path; a busy
+            // mount is detached instead.
+            unsafe {
+                if libc::umount2(target.as_ptr(), 0) != 0 {
+                    libc::umount2(target.as_ptr(), libc::MNT_DETACH);
+                }
+            }
         }
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
