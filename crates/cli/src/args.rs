@@ -234,8 +234,15 @@ pub enum RouterCommand {
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// What the agent should do (one argument; quote it).
-    pub text: String,
+    /// What the agent should do (one argument; quote it; omit with --batch).
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    pub text: Option<String>,
+    /// Submit every line of a JSONL file (`-` for stdin), each
+    /// `{"id"?, "text", "type"?, "priority"?, "key"?, "workdir"?, "worktree"?}`,
+    /// as one request with one fsync; prints one answer line per input line
+    /// (the options above are each line's defaults).
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
     /// Explicit task type; routes straight to the expert that declares it.
     #[arg(long = "type", value_name = "T")]
     pub task_type: Option<String>,

@@ -60,6 +60,9 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::Submit { submit } => engine
             .submit(submit)
             .map(|a| serde_json::to_value(a).unwrap_or_default()),
+        InboxOp::SubmitBatch { items } => engine
+            .submit_batch(items)
+            .map(|answers| serde_json::json!({ "results": answers })),
         InboxOp::Cancel { task_id } => engine
             .cancel(task_id)
             .map(|t| serde_json::to_value(t).unwrap_or_default()),

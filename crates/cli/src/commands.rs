@@ -169,29 +169,15 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     if !home.is_initialized() {
         home.init()?;
     }
-    let workdir = match a.workdir {
-        Some(d) => d,
-        None => std::env::current_dir()
-            .map_err(|e| Failure::runtime("io", format!("cannot read the current folder: {e}")))?,
-    };
-    let workdir = workdir.canonicalize().map_err(|e| {
-        Failure::bad_input(
-            "bad_input",
-            format!("workdir {} is not usable: {e}", workdir.display()),
-        )
-    })?;
-    if !workdir.is_dir() {
-        return Err(Failure::bad_input(
-            "bad_input",
-            format!("workdir {} is not a folder", workdir.display()),
-        ));
+    if let Some(path) = a.batch.clone() {
+        return crate::batch::submit_batch(home, &a, &path);
     }
     let req = SubmitRequest {
-        description: a.text,
+        description: a.text.unwrap_or_default(),
         task_type: a.task_type,
         priority: a.priority,
         key: a.key,
-        workdir: Some(workdir.to_string_lossy().into_owned()),
+        workdir: Some(resolve_workdir(a.workdir)?),
         worktree: a.worktree,
         verify: a.verify,
         after: a.after,
@@ -228,6 +214,28 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A task's folder, absolute (default: the current folder); it must exist.
+pub(crate) fn resolve_workdir(given: Option<std::path::PathBuf>) -> Result<String> {
+    let workdir = match given {
+        Some(d) => d,
+        None => std::env::current_dir()
+            .map_err(|e| Failure::runtime("io", format!("cannot read the current folder: {e}")))?,
+    };
+    let workdir = workdir.canonicalize().map_err(|e| {
+        Failure::bad_input(
+            "bad_input",
+            format!("workdir {} is not usable: {e}", workdir.display()),
+        )
+    })?;
+    if !workdir.is_dir() {
+        return Err(Failure::bad_input(
+            "bad_input",
+            format!("workdir {} is not a folder", workdir.display()),
+        ));
+    }
+    Ok(workdir.to_string_lossy().into_owned())
 }
 
 pub(crate) fn answered(answer: Answer) -> Result<serde_json::Value> {

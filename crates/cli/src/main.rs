@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad input (including a bad config).
 
 mod args;
+mod batch;
 mod client;
 mod commands;
 mod logging;

@@ -104,14 +104,7 @@ fn batch(
     model: Option<&LearnedModel>,
     path: &std::path::Path,
 ) -> Result<()> {
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let f = std::fs::File::open(path).map_err(|e| {
-            Failure::bad_input("bad_input", format!("cannot read {}: {e}", path.display()))
-        })?;
-        Box::new(std::io::BufReader::new(f))
-    };
+    let reader = crate::batch::open_lines(path)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for (n, raw) in reader.split(b'\n').enumerate() {

@@ -568,7 +568,7 @@ const WEEK: u64 = 7 * DAY;
 /// the README's configuration table). With these, no sum, product or
 /// conversion of a configured value can leave its type or `chrono`'s range.
 pub const CONFIG_RANGES: &[(&str, u64, u64)] = &[
-    ("capacity.max_workers", 1, 1000),
+    ("capacity.max_workers", 1, 10_000),
     ("routing.learning.min_examples", 0, 1_000_000),
     ("pm.startup_budget_secs", 1, DAY),
     ("pm.late_after_secs", 1, WEEK),
@@ -588,7 +588,7 @@ pub const CONFIG_RANGES: &[(&str, u64, u64)] = &[
 
 /// The same for an expert file's keys.
 pub const EXPERT_RANGES: &[(&str, u64, u64)] = &[
-    ("max_workers", 1, 1000),
+    ("max_workers", 1, 10_000),
     ("time_limit_secs", 1, WEEK),
     ("max_restarts", 0, 100),
     ("max_extensions", 0, 100),
@@ -973,7 +973,7 @@ mod tests {
         let huge = u64::MAX;
         let bad = [
             (
-                r#"{"capacity": {"max_workers": 1001}}"#.to_string(),
+                r#"{"capacity": {"max_workers": 10001}}"#.to_string(),
                 "capacity.max_workers",
             ),
             (r#"{"pm": {"tick_millis": 5001}}"#.into(), "pm.tick_millis"),
@@ -1042,7 +1042,7 @@ mod tests {
         };
         for (extra, key) in [
             (r#""max_workers": 0"#.to_string(), "max_workers"),
-            (r#""max_workers": 1001"#.into(), "max_workers"),
+            (r#""max_workers": 10001"#.into(), "max_workers"),
             (format!(r#""time_limit_secs": {huge}"#), "time_limit_secs"),
             (r#""max_restarts": 101"#.into(), "max_restarts"),
             (r#""max_extensions": 101"#.into(), "max_extensions"),

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::clock;
 use crate::error::EngineError;
 use crate::home::Home;
-use crate::inbox::{self, AckError, InboxAck, InboxOp};
+use crate::inbox::{self, AckError, BatchAnswer, BatchItem, InboxAck, InboxOp};
 use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
@@ -161,6 +161,10 @@ pub(crate) struct Inner {
     pub(crate) spares: crate::spares::Spares,
     /// Wakes the thread that keeps spares ready, while `run` runs.
     spare_keeper: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// Set when a write found the disk full; cleared by the owner's loop
+    /// once a snapshot fits again. While set, submissions are refused and
+    /// no new process is started; running workers are still supervised.
+    pub(crate) disk_full: std::sync::atomic::AtomicBool,
 }
 
 /// A handle on a running engine; cheap to clone.
@@ -206,6 +210,7 @@ impl Engine {
                 load_report,
                 spares: crate::spares::Spares::new(&home.workers_dir()),
                 spare_keeper: std::sync::Mutex::new(None),
+                disk_full: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -285,6 +290,12 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(SubmitAck, Option<EngineEvent>), EngineError> {
         let valid = validate_submission(req, &self.settings().1.task_types())?;
+        if self.disk_full() {
+            return Err(EngineError::DiskFull {
+                what: "no room for new tasks in",
+                path: self.inner.home.root().to_path_buf(),
+            });
+        }
         match store.state().plan_submit(&valid, request) {
             SubmitPlan::Existing { task_id, status } => {
                 let raised = store.state().priority_raise(&task_id, valid.priority);
@@ -347,18 +358,18 @@ impl Engine {
                 } else {
                     self.decide(&task.description, task.task_type.as_deref())
                 };
-                store.stage(
-                    Event::TaskSubmitted {
-                        task: Box::new(task),
-                    },
-                    now,
-                )?;
-                store.stage(
-                    Event::TaskRouted {
-                        task_id: task_id.clone(),
-                        routing: decision.summary(),
-                        experts: decision.parallel_experts.clone(),
-                    },
+                // One write: a full disk leaves no task without its routing.
+                store.stage_all(
+                    vec![
+                        Event::TaskSubmitted {
+                            task: Box::new(task),
+                        },
+                        Event::TaskRouted {
+                            task_id: task_id.clone(),
+                            routing: decision.summary(),
+                            experts: decision.parallel_experts.clone(),
+                        },
+                    ],
                     now,
                 )?;
                 if decision.needs_confirmation && self.settings().0.routing.confirm_low_confidence {
@@ -638,6 +649,47 @@ impl Engine {
         Ok(ack)
     }
 
+    /// Submits many tasks with one fsync; one answer per item, in order (a
+    /// refused item does not stop the others).
+    pub fn submit_batch(&self, items: &[BatchItem]) -> Result<Vec<BatchAnswer>, EngineError> {
+        let now = clock::now();
+        let (answers, created) = {
+            let mut store = self.store();
+            let out = self.stage_batch(&mut store, items, now);
+            store.sync()?;
+            out
+        };
+        for event in created {
+            self.emit(event);
+        }
+        Ok(answers)
+    }
+
+    fn stage_batch(
+        &self,
+        store: &mut Store,
+        items: &[BatchItem],
+        now: DateTime<Utc>,
+    ) -> (Vec<BatchAnswer>, Vec<EngineEvent>) {
+        let mut created = Vec::new();
+        let answers = items
+            .iter()
+            .map(|item| {
+                BatchAnswer::of(
+                    self.stage_submit(store, &item.submit, Some(&item.request_id), now)
+                        .map(|(ack, task)| {
+                            created.extend(task);
+                            serde_json::to_value(ack).unwrap_or_default()
+                        }),
+                )
+            })
+            .collect();
+        if !created.is_empty() {
+            info!(count = created.len(), "tasks submitted in a batch");
+        }
+        (answers, created)
+    }
+
     fn stage_cancel(
         &self,
         store: &mut Store,
@@ -733,6 +785,11 @@ impl Engine {
                             // Needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), String::new()));
                             continue;
+                        }
+                        InboxOp::SubmitBatch { items } => {
+                            let (answers, created) = self.stage_batch(&mut store, items, now);
+                            events.extend(created);
+                            Ok(Some(serde_json::json!({ "results": answers })))
                         }
                         InboxOp::Submit { submit } => self
                             .stage_submit(&mut store, submit, Some(id), now)
@@ -958,7 +1015,7 @@ impl Engine {
         let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
-        self.process_inbox()?;
+        self.survive(self.process_inbox())?;
         // The watcher reports requests as they arrive; the rescan for a lost
         // event runs about once a second, not every tick.
         let rescan_every = (1000 / tick_ms).max(1);
@@ -973,26 +1030,32 @@ impl Engine {
                 Some(()) = rx.recv() => {
                     // Act on a request at once (a resume, a new task)
                     // instead of at the next tick.
-                    if self.process_inbox()? > 0 {
-                        backlog = self.tick_runtime_reading()?;
+                    if self.survive(self.process_inbox())?.unwrap_or(0) > 0 {
+                        backlog = self.survive(self.tick_runtime_reading())?.unwrap_or(false);
                     }
                 }
                 () = notified(exited.as_deref()) => {
                     // An attempt's process ended: settle it (and start a
                     // due replacement) now, not at the next tick.
-                    backlog |= self.tick_exits()?;
+                    backlog |= self.survive(self.tick_exits())?.unwrap_or(false);
                 }
                 _ = tick.tick() => {
                     ticks += 1;
-                    if ticks.is_multiple_of(rescan_every) {
-                        self.process_inbox()?;
+                    let second = ticks.is_multiple_of(rescan_every);
+                    if second {
+                        self.survive(self.process_inbox())?;
+                        if self.disk_full() {
+                            self.survive(self.recover_from_full_disk())?;
+                        }
                     }
-                    backlog = self.tick_runtime_reading()?;
-                    self.tick_pm()?;
-                    self.snapshot_if_due()?;
+                    backlog = self.survive(self.tick_runtime_reading())?.unwrap_or(false);
+                    self.survive(self.tick_pm())?;
+                    if !self.disk_full() {
+                        self.survive(self.snapshot_if_due())?;
+                    }
                 }
                 () = tokio::task::yield_now(), if backlog => {
-                    backlog = self.tick_runtime_reading()?;
+                    backlog = self.survive(self.tick_runtime_reading())?.unwrap_or(false);
                 }
             }
         }
@@ -1002,9 +1065,52 @@ impl Engine {
         self.stop_runtime(stop);
         self.stop_exit_watcher();
         self.release_alerts();
-        self.snapshot_if_due()?;
+        self.flush_pm_state();
+        self.survive(self.snapshot_if_due())?;
         info!("engine stopped");
         Ok(())
+    }
+
+    /// True while the disk was found full and has not been seen to have room.
+    pub(crate) fn disk_full(&self) -> bool {
+        self.inner
+            .disk_full
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// What the owner's loop does with a step's result: a full disk is not
+    /// the end of the owner (it refuses new work, keeps supervising, and
+    /// retries once a second); any other error is.
+    fn survive<T>(&self, result: Result<T, EngineError>) -> Result<Option<T>, EngineError> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_disk_full() => {
+                let was = self
+                    .inner
+                    .disk_full
+                    .swap(true, std::sync::atomic::Ordering::Relaxed);
+                if !was {
+                    warn!("{e}; new submissions are refused and running workers still supervised until space returns");
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Once a second while the disk is full: when a snapshot fits again, the
+    /// owner takes submissions again and settles what it could not record.
+    fn recover_from_full_disk(&self) -> Result<(), EngineError> {
+        {
+            let mut store = self.store();
+            store.sync()?;
+            store.write_snapshot(clock::now())?;
+        }
+        self.inner
+            .disk_full
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        info!("disk space is back: submissions are accepted again");
+        self.settle_unrecorded()
     }
 
     /// `run` in a task of its own, so that a panic anywhere in the owner's
@@ -1123,11 +1229,7 @@ fn ack_of(
             request_id,
             ok: false,
             result: None,
-            error: Some(AckError {
-                code: e.code().into(),
-                message: e.to_string(),
-                bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
-            }),
+            error: Some(AckError::of(&e)),
         },
     }
 }
@@ -1364,6 +1466,53 @@ mod tests {
             vec!["development".to_string()]
         );
         engine.close().unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_refuses_a_submission_cleanly_and_takes_the_next_once_space_returns() {
+        let Some(disk) = crate::testfs::SmallDisk::mount(2 * 1024 * 1024) else {
+            return;
+        };
+        let home = Home::new(disk.path().join("home"));
+        home.init().unwrap();
+        // Waits out a holder of an instant (another test's child between its
+        // fork and its exec).
+        let engine = Engine::open_waiting(&home, OwnerKind::Run, Duration::from_secs(10)).unwrap();
+        let req = |text: String| SubmitRequest {
+            description: text,
+            ..SubmitRequest::default()
+        };
+        let first = engine
+            .submit(&req("write the first report".into()))
+            .unwrap();
+        disk.fill();
+        // Bigger than any free part of a page the journal holds.
+        let long = "fix the parser ".repeat(2000);
+        let err = engine.submit(&req(long.clone())).expect_err("no room");
+        assert!(err.is_disk_full(), "{err}");
+        assert!(err.to_string().starts_with("disk full: "), "{err}");
+        assert!(err.to_string().ends_with("free space and retry"), "{err}");
+        assert_eq!(err.code(), "disk_full");
+        assert!(engine.snapshot_if_due().is_err_and(|e| e.is_disk_full()));
+        let leftovers: Vec<_> = std::fs::read_dir(home.root())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        disk.free();
+        let second = engine.submit(&req(long)).unwrap();
+        engine.close().unwrap();
+        drop(engine);
+        // Nothing torn, nothing to quarantine: both tasks, and only them.
+        let reopened =
+            Engine::open_waiting(&home, OwnerKind::Cli, Duration::from_secs(10)).unwrap();
+        assert!(reopened.load_report().quarantined.is_empty());
+        let ids: Vec<_> = reopened.tasks().into_iter().map(|t| t.id).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(ids.contains(&first.task_id) && ids.contains(&second.task_id));
+        reopened.close().unwrap();
     }
 
     #[test]

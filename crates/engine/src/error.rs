@@ -59,6 +59,10 @@ pub enum EngineError {
     /// changes, a worker still running); nothing was changed (exit code 1).
     #[error("{0}")]
     Refused(String),
+    /// The disk holding the home is full (or the user's quota is used up):
+    /// nothing was changed; the owner refuses new work until space returns.
+    #[error("disk full: {what} {}: free space and retry", path.display())]
+    DiskFull { what: &'static str, path: PathBuf },
     /// The owner's loop ended by a panic (a bug): what it said.
     #[error("the engine stopped unexpectedly: {0}")]
     Stopped(String),
@@ -66,6 +70,12 @@ pub enum EngineError {
 
 impl EngineError {
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        if is_disk_full(&source) {
+            return Self::DiskFull {
+                what,
+                path: path.into(),
+            };
+        }
         Self::Io {
             what,
             path: path.into(),
@@ -103,8 +113,21 @@ impl EngineError {
             Self::Io { .. } => "io",
             Self::Protocol(_) => "protocol",
             Self::BadValue(_) => "bad_input",
+            Self::DiskFull { .. } => "disk_full",
             Self::Stopped(_) => "engine_stopped",
             Self::Refused(_) => "refused",
         }
     }
+
+    /// True for a write refused because the disk (or quota) is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::DiskFull { .. })
+    }
+}
+
+/// ENOSPC or EDQUOT: the write may succeed once space is freed.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }

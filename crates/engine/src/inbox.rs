@@ -53,6 +53,10 @@ pub enum InboxOp {
     Submit {
         submit: SubmitRequest,
     },
+    /// Many submissions, journaled with one fsync; answered item by item.
+    SubmitBatch {
+        items: Vec<BatchItem>,
+    },
     Cancel {
         task_id: String,
     },
@@ -123,6 +127,42 @@ pub enum InboxOp {
     },
 }
 
+/// One submission of a batch, with its own request id (so that a batch
+/// processed again after a crash creates nothing twice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub request_id: RequestId,
+    pub submit: SubmitRequest,
+}
+
+/// The answer to one item of a batch: `{"ok": true, "result": ack}` or
+/// `{"ok": false, "error": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AckError>,
+}
+
+impl BatchAnswer {
+    pub fn of(outcome: Result<serde_json::Value, EngineError>) -> Self {
+        match outcome {
+            Ok(v) => Self {
+                ok: true,
+                result: Some(v),
+                error: None,
+            },
+            Err(e) => Self {
+                ok: false,
+                result: None,
+                error: Some(AckError::of(&e)),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboxRequest {
     pub v: u32,
@@ -149,6 +189,16 @@ pub struct AckError {
     pub message: String,
     /// True when the request was at fault (CLI exit code 2).
     pub bad_input: bool,
+}
+
+impl AckError {
+    pub fn of(e: &EngineError) -> Self {
+        Self {
+            code: e.code().into(),
+            message: e.to_string(),
+            bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
+        }
+    }
 }
 
 /// The request id a file name stands for, if it is a request file:

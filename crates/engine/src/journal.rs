@@ -42,12 +42,30 @@ impl JournalWriter {
 
     /// Writes one record (not yet durable: call `sync`).
     pub fn stage(&mut self, rec: &Record) -> Result<(), EngineError> {
-        let mut line = serde_json::to_vec(rec).map_err(|e| EngineError::Protocol(e.to_string()))?;
-        line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .map_err(|e| EngineError::io("cannot append to the journal", &self.path, e))?;
-        self.offset += line.len() as u64;
+        self.stage_all(std::slice::from_ref(rec))
+    }
+
+    /// Writes records with one write, all or none: a write cut short (a full
+    /// disk) is cut back to the last whole record, so no torn line is left
+    /// for the next record to be glued to.
+    pub fn stage_all(&mut self, recs: &[Record]) -> Result<(), EngineError> {
+        let mut lines = Vec::new();
+        for rec in recs {
+            serde_json::to_writer(&mut lines, rec)
+                .map_err(|e| EngineError::Protocol(e.to_string()))?;
+            lines.push(b'\n');
+        }
+        if let Err(e) = self.file.write_all(&lines) {
+            // Shrinking needs no space; if it fails too, the torn bytes are
+            // an unterminated line the next start quarantines.
+            let _ = self.file.set_len(self.offset);
+            return Err(EngineError::io(
+                "cannot append to the journal",
+                &self.path,
+                e,
+            ));
+        }
+        self.offset += lines.len() as u64;
         self.dirty = true;
         Ok(())
     }
@@ -265,6 +283,28 @@ mod tests {
         let torn = out.torn_tail.expect("torn tail");
         assert_eq!(torn.line_no, 4);
         assert_eq!(out.end_offset, torn.offset);
+    }
+
+    #[test]
+    fn a_failed_append_leaves_no_torn_line() {
+        let Some(disk) = crate::testfs::SmallDisk::mount(64 * 1024) else {
+            return;
+        };
+        let p = disk.path().join("j.jsonl");
+        let mut w = JournalWriter::open(&p, 0).unwrap();
+        w.stage(&rec(1)).unwrap();
+        w.sync().unwrap();
+        disk.fill();
+        let big: Vec<Record> = (2..2000).map(rec).collect();
+        let err = w.stage_all(&big).expect_err("the disk is full");
+        assert!(err.is_disk_full(), "{err}");
+        disk.free();
+        w.stage(&rec(2)).unwrap();
+        w.sync().unwrap();
+        let mut seqs = vec![];
+        let out = read_from(&p, 0, |r| seqs.push(r.seq)).unwrap();
+        assert_eq!(seqs, vec![1, 2]);
+        assert!(out.bad.is_empty() && out.torn_tail.is_none(), "{out:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!
 //! May depend on: cortex-core, tokio, notify, tracing, libc.
 
+pub mod cgroup;
 pub mod clock;
 pub mod engine;
 pub mod error;
@@ -35,6 +36,8 @@ pub mod review;
 pub mod runtime;
 pub mod spares;
 pub mod spawner;
+#[doc(hidden)]
+pub mod testfs;
 pub mod verify;
 pub mod views;
 pub mod worktree;

@@ -155,10 +155,20 @@ impl OwnerLock {
             since: crate::clock::now().to_rfc3339(),
         };
         let body = serde_json::to_vec(&info).map_err(|e| EngineError::Protocol(e.to_string()))?;
-        file.set_len(0)
+        let named = file
+            .set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
-            .and_then(|()| file.write_all(&body))
-            .map_err(|e| EngineError::io("cannot write", lock_path, e))?;
+            .and_then(|()| file.write_all(&body));
+        match named {
+            Ok(()) => {}
+            // The flock is the lock; the name only tells others who holds it
+            // (an unnamed holder reads as one about to name itself or leave).
+            Err(e) if crate::error::is_disk_full(&e) => {
+                let _ = file.set_len(0);
+                tracing::warn!("the lock is held but cannot name its owner: the disk is full");
+            }
+            Err(e) => return Err(EngineError::io("cannot write", lock_path, e)),
+        }
         Ok(Ok(Self {
             file,
             path: lock_path.to_path_buf(),

@@ -365,7 +365,7 @@ impl Engine {
             });
             // Views in other processes read it from pm-state.json: now,
             // not at the next tick.
-            self.write_pm_state(now);
+            self.write_pm_state_now(now);
         }
     }
 
@@ -421,7 +421,7 @@ impl Engine {
                 .entry("circuit_breaker_closed_by_person".into())
                 .or_default() += 1;
         }
-        self.write_pm_state(now);
+        self.write_pm_state_now(now);
         self.release_circuit_waits(now)?;
         self.store().sync()?;
         self.write_pm_state(now);
@@ -525,50 +525,62 @@ impl Engine {
         // Gather views and observations under the runtime lock, decide after.
         let mut batch: Vec<(WorkerView, Observations, TaskId, String)> = Vec::new();
         {
-            let state_workers: HashMap<WorkerId, cortex_core::worker::Worker> = {
-                let store = self.store();
-                store
-                    .state()
-                    .workers()
+            // Read in place, in the order store, runtime, PM (no worker is
+            // copied: a tick costs what the watched workers need, no more).
+            let store = self.store();
+            let state = store.state();
+            let running = |id: &WorkerId| {
+                state
+                    .worker(id)
                     .filter(|w| w.status == WorkerStatus::Running)
-                    .map(|w| (w.id.clone(), w.clone()))
-                    .collect()
             };
             let rt = self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner());
             let mut pm = self.pm();
+            let mut changed = false;
             for (id, live) in &rt.live {
-                let Some(w) = state_workers.get(id) else {
+                let Some(w) = running(id) else {
                     continue;
                 };
-                let alive = procfs::is_running(live.pid);
+                // From the process table when it was read this tick; a child
+                // of ours otherwise counts as alive (its end wakes the owner
+                // through its pidfd and the runtime settles it); only an
+                // adopted process is looked up on its own.
+                let alive = live.exited.is_none()
+                    && table
+                        .running(live.pid)
+                        .unwrap_or_else(|| live.child.is_some() || procfs::is_running(live.pid));
                 if live.stop.is_some() || !alive {
                     // Being stopped, or already gone: the runtime settles an
                     // exited process from its exit status and output.
                     continue;
                 }
-                let entry = pm.workers.entry(id.clone()).or_insert_with(|| PmWorker {
-                    task_id: w.task_id.clone(),
-                    expert: w.expert.clone(),
-                    attempt: live.attempt,
-                    health: Health::Starting,
-                    health_since: now,
-                    health_reason: "started".into(),
-                    last_activity_at: None,
-                    last_activity_source: None,
-                    restarts_used: w.restarts(),
-                    time_warnings_sent: Vec::new(),
-                    budget_warned: false,
-                    extensions_used: 0,
-                    nudges_used: 0,
-                    nudged_at: None,
-                    interventions: Vec::new(),
-                    live: None,
-                    cpu_samples: VecDeque::new(),
-                    cpu_progress_at: None,
-                    transcript_len: None,
-                    transcript_growth_at: None,
+                let entry = pm.workers.entry(id.clone()).or_insert_with(|| {
+                    changed = true;
+                    PmWorker {
+                        task_id: w.task_id.clone(),
+                        expert: w.expert.clone(),
+                        attempt: live.attempt,
+                        health: Health::Starting,
+                        health_since: now,
+                        health_reason: "started".into(),
+                        last_activity_at: None,
+                        last_activity_source: None,
+                        restarts_used: w.restarts(),
+                        time_warnings_sent: Vec::new(),
+                        budget_warned: false,
+                        extensions_used: 0,
+                        nudges_used: 0,
+                        nudged_at: None,
+                        interventions: Vec::new(),
+                        live: None,
+                        cpu_samples: VecDeque::new(),
+                        cpu_progress_at: None,
+                        transcript_len: None,
+                        transcript_growth_at: None,
+                    }
                 });
                 if entry.attempt != live.attempt {
+                    changed = true;
                     // A new attempt starts fresh; time warnings carry over.
                     entry.attempt = live.attempt;
                     entry.health = Health::Starting;
@@ -637,18 +649,33 @@ impl Engine {
                     cost_usd: w.cost_usd + crate::runtime::live_cost(live, &prices).0,
                 };
                 let (last, source) = health::last_sign_of_life(&view, &obs);
-                entry.last_activity_at = Some(last);
-                entry.last_activity_source = Some(source.to_string());
-                entry.live = Some(crate::runtime::LiveSummary::of(live, &prices));
+                if entry.last_activity_at != Some(last)
+                    || entry.last_activity_source.as_deref() != Some(source)
+                {
+                    entry.last_activity_at = Some(last);
+                    entry.last_activity_source = Some(source.to_string());
+                    changed = true;
+                }
+                // The summary is rebuilt only when the stream moved.
+                let stale = entry.live.as_ref().is_none_or(|s| {
+                    s.lines != live.progress.lines
+                        || s.tokens != live.progress.tokens
+                        || s.activity != live.progress.activity
+                });
+                if stale {
+                    entry.live = Some(crate::runtime::LiveSummary::of(live, &prices));
+                    changed = true;
+                }
                 batch.push((view, obs, w.task_id.clone(), w.expert.clone()));
             }
+            let before = pm.workers.len();
             pm.workers
-                .retain(|id, _| rt.live.contains_key(id) || state_workers.contains_key(id));
+                .retain(|id, _| rt.live.contains_key(id) || running(id).is_some());
+            changed |= pm.workers.len() != before;
             pm.metrics.ticks += 1;
             pm.last_tick = Some(now);
-            // Watched workers change from tick to tick; with none, the file
-            // is only refreshed as a sign of life (see `write_pm_state`).
-            if !pm.workers.is_empty() {
+            // Only what changed makes the file due (see `write_pm_state`).
+            if changed {
                 pm.dirty = true;
             }
         }
@@ -670,6 +697,8 @@ impl Engine {
         expert: &str,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
+        // Every action changes what pm-state.json says.
+        self.pm().dirty = true;
         let note = |engine: &Engine, w: &WorkerId, attempt: u32, kind: &str, message: &str| {
             let mut pm = engine.pm();
             *pm.metrics
@@ -905,18 +934,27 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
     }
 
-    /// Writes pm-state.json: at most once a tick when something in it
-    /// changed, and every half minute anyway as the PM's sign of life. It is
-    /// derived state, rebuilt by the next tick, so it is not fsynced: an idle
-    /// app does not touch the disk every second.
+    /// Writes pm-state.json (compact): when something in it changed, at
+    /// most once a second, so views in other processes are at most about a
+    /// second behind; and every half minute anyway as the PM's sign of life.
+    /// It is derived state, rebuilt by the next tick, so it is not fsynced:
+    /// an idle app does not touch the disk.
+    /// `write_pm_state` at once, whenever it last wrote: for a change other
+    /// processes must see now (a circuit breaker opened or closed).
+    fn write_pm_state_now(&self, now: DateTime<Utc>) {
+        self.pm().last_written = None;
+        self.write_pm_state(now);
+    }
+
     fn write_pm_state(&self, now: DateTime<Utc>) {
         const SIGN_OF_LIFE_SECS: i64 = 30;
+        const MIN_GAP_MILLIS: i64 = 1000;
         let body = {
             let mut pm = self.pm();
-            let stale = pm
-                .last_written
-                .is_none_or(|t| now - t >= chrono::Duration::seconds(SIGN_OF_LIFE_SECS));
-            if !pm.dirty && !stale {
+            let since = pm.last_written.map(|t| now - t);
+            let stale = since.is_none_or(|d| d >= chrono::Duration::seconds(SIGN_OF_LIFE_SECS));
+            let may = since.is_none_or(|d| d >= chrono::Duration::milliseconds(MIN_GAP_MILLIS));
+            if !(stale || pm.dirty && may) {
                 return;
             }
             pm.dirty = false;
@@ -938,8 +976,57 @@ impl Engine {
         }
     }
 
+    /// Writes pm-state.json now if anything in it is unwritten (when the
+    /// owner stops: the last second of changes is not left out).
+    pub(crate) fn flush_pm_state(&self) {
+        {
+            let mut pm = self.pm();
+            if !pm.dirty {
+                return;
+            }
+            pm.last_written = None;
+        }
+        self.write_pm_state(clock::now());
+    }
+
     /// PM metrics, for status views.
     pub fn pm_metrics(&self) -> PmMetrics {
         self.pm().metrics.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, Home, OwnerKind};
+
+    fn written(engine: &Engine) -> Option<chrono::DateTime<chrono::Utc>> {
+        engine.pm().last_written
+    }
+
+    #[test]
+    fn pm_state_is_written_when_it_changed_and_at_most_once_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let engine = Engine::open(&home, OwnerKind::Run).unwrap();
+        let t0 = crate::clock::now();
+        engine.write_pm_state(t0);
+        assert!(home.pm_snapshot().exists());
+        assert_eq!(written(&engine), Some(t0));
+        // Nothing changed: nothing written, tick after tick.
+        engine.tick_pm().unwrap();
+        engine.write_pm_state(t0 + chrono::Duration::milliseconds(1500));
+        assert_eq!(written(&engine), Some(t0), "unchanged state rewritten");
+        // A change within the second waits for the second to pass.
+        engine.pm().dirty = true;
+        let soon = t0 + chrono::Duration::milliseconds(300);
+        engine.write_pm_state(soon);
+        assert_eq!(written(&engine), Some(t0), "written twice within a second");
+        let later = t0 + chrono::Duration::milliseconds(1100);
+        engine.write_pm_state(later);
+        assert_eq!(written(&engine), Some(later), "a change is written");
+        let text = std::fs::read_to_string(home.pm_snapshot()).unwrap();
+        assert!(!text.contains('\n'), "compact");
+        engine.close().unwrap();
     }
 }

@@ -114,6 +114,7 @@ fn tagged_with(worker_id: &str, attempt: Option<u32>) -> Vec<u32> {
 pub struct ProcessTable {
     children: HashMap<u32, Vec<u32>>,
     cpu: HashMap<u32, u64>,
+    gone: std::collections::HashSet<u32>,
 }
 
 impl ProcessTable {
@@ -121,11 +122,23 @@ impl ProcessTable {
         let mut t = Self::default();
         for p in all_pids() {
             if let Some(s) = read_stat(p) {
+                if s.state == 'Z' || s.state == 'X' {
+                    t.gone.insert(p);
+                }
                 t.children.entry(s.ppid).or_default().push(p);
                 t.cpu.insert(p, s.utime + s.stime);
             }
         }
         t
+    }
+
+    /// Whether the table was read with `pid` running in it (`None`: an
+    /// empty table, not read this time).
+    pub fn running(&self, pid: u32) -> Option<bool> {
+        if self.cpu.is_empty() {
+            return None;
+        }
+        Some(self.cpu.contains_key(&pid) && !self.gone.contains(&pid))
     }
 
     /// CPU ticks of `pid` and its descendants.

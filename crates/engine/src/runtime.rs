@@ -103,16 +103,19 @@ impl Tail {
         let Some(file) = self.file.as_mut() else {
             return (0, false);
         };
-        // Positioned reads: with nothing new, one system call per tail.
-        let mut buf = [0u8; 64 * 1024];
+        // Positioned reads: with nothing new, one system call per tail,
+        // into one buffer per thread (not 64 KiB zeroed per tail per tick).
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 64 * 1024]);
+        }
         let mut read = 0usize;
         let mut more = false;
-        loop {
+        BUF.with_borrow_mut(|buf| loop {
             if read >= max {
                 more = true;
                 break;
             }
-            match file.read_at(&mut buf, self.offset) {
+            match file.read_at(buf, self.offset) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.offset += n as u64;
@@ -122,7 +125,7 @@ impl Tail {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
-        }
+        });
         let written = if read > 0 {
             file.metadata().ok().and_then(|m| m.modified().ok())
         } else {
@@ -176,7 +179,7 @@ pub(crate) struct Live {
     pub(crate) attempt: u32,
     pub(crate) pid: u32,
     start_ticks: Option<u64>,
-    child: Option<spawner::Spawned>,
+    pub(crate) child: Option<spawner::Spawned>,
     out: Tail,
     hooks: Tail,
     pub(crate) progress: Progress,
@@ -190,7 +193,7 @@ pub(crate) struct Live {
     /// The attempt's stdin FIFO, when it reads prompts on stdin.
     pub(crate) stdin_fifo: Option<PathBuf>,
     /// How the process ended, once known while output is still being read.
-    exited: Option<Exit>,
+    pub(crate) exited: Option<Exit>,
     /// Tokens and cost of the worker's earlier attempts (budgets count all).
     prior_tokens: u64,
     prior_cost_usd: f64,
@@ -695,6 +698,11 @@ impl Engine {
             }
             rt.active = true;
         }
+        info!(
+            "an attempt's processes are found by {}",
+            crate::cgroup::mode()
+        );
+        crate::cgroup::prune();
         let now = clock::now();
         for (w, decision) in self.start_decisions() {
             match decision {
@@ -821,6 +829,38 @@ impl Engine {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// After a full disk: settles the workers whose end could not be
+    /// journaled (their process is gone and nothing watches them any more),
+    /// and starts those whose first start was not recorded, as a start does.
+    pub(crate) fn settle_unrecorded(&self) -> Result<(), EngineError> {
+        let now = clock::now();
+        for (w, decision) in self.start_decisions() {
+            if self.runtime().live.contains_key(&w.id) {
+                continue;
+            }
+            match decision {
+                OnStart::SettleGone => {
+                    let Some((live, outcome, pending)) = self.settle_gone(&w, now) else {
+                        continue;
+                    };
+                    info!(worker_id = %w.id, attempt = live.attempt, outcome = outcome.kind.as_str(), "settled a worker whose end could not be recorded on a full disk");
+                    if let Some(p) = pending.as_ref().and_then(|p| p.prompt.clone()) {
+                        self.runtime().pending_prompts.insert(w.id.clone(), p);
+                    }
+                    self.finish_attempt(&live, outcome, pending.map(|p| p.then), now)?;
+                }
+                OnStart::Decide(next) => self.carry_out(&w, next, now)?,
+                OnStart::StartFirst => {
+                    let swept = spawner::sweep(w.id.as_str());
+                    info!(worker_id = %w.id, swept, "starting a worker whose first start could not be recorded on a full disk");
+                    self.start_attempt(&w, None, now)?;
+                }
+                OnStart::Readopt | OnStart::Nothing | OnStart::Wait => {}
+            }
+        }
+        self.store().sync()
     }
 
     /// A live entry for a journaled attempt this engine did not start.
@@ -1151,8 +1191,11 @@ impl Engine {
             self.emit_worker(&id);
         }
         self.tick_checks(now)?;
-        self.start_due_restarts(now)?;
-        self.schedule(now)?;
+        if !self.disk_full() {
+            // No process is started that could not be recorded.
+            self.start_due_restarts(now)?;
+            self.schedule(now)?;
+        }
         // No process of an ended attempt may outlive it. Swept once any
         // replacement has started, which its own attempt number spares: a
         // sweep reads every process's environment, a few milliseconds that
@@ -1482,6 +1525,7 @@ impl Engine {
         match started {
             Ok((planned, child)) => {
                 let pid = child.id();
+                crate::cgroup::adopt(worker.id.as_str(), n, pid);
                 let meta = planned.meta(Some(pid));
                 let ticks = procfs::start_ticks(pid);
                 {
@@ -1530,6 +1574,16 @@ impl Engine {
                 rt.watch_exit(pid);
                 rt.live.insert(worker.id.clone(), live);
                 Ok(Some(meta))
+            }
+            Err(e) if spawner::is_disk_full(&e) => {
+                // Not the agent's failure: nothing is recorded, and the start
+                // is tried again once there is room (a due restart, or a
+                // first start found unrecorded).
+                warn!(worker_id = %worker.id, attempt = n, "cannot start the agent yet: {e}");
+                Err(EngineError::DiskFull {
+                    what: "no room to start an attempt in",
+                    path: attempt_dir(&self.inner.home, &worker.id, n),
+                })
             }
             Err(e) => {
                 warn!(worker_id = %worker.id, attempt = n, "could not start the agent: {e}");

@@ -35,14 +35,21 @@ fn write_by_rename(path: &Path, bytes: &[u8], durable: bool) -> Result<(), Engin
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let io = |e| EngineError::io("cannot write", path, e);
-    {
-        let mut f = crate::files::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
+    let written = (|| -> std::io::Result<()> {
+        let mut f = crate::files::create(&tmp)?;
+        f.write_all(bytes)?;
         if durable {
-            f.sync_all().map_err(io)?;
+            f.sync_all()?;
         }
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // Never leave a temporary behind (on a full disk it would hold the
+        // space the next write needs).
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
     }
-    fs::rename(&tmp, path).map_err(io)?;
     if durable {
         sync_dir(dir);
     }

@@ -64,6 +64,13 @@ pub fn write_fifo_line(path: &std::path::Path, line: &str) -> std::io::Result<()
 #[error("{0}")]
 pub struct SpawnError(pub String);
 
+/// True when a start failed only for want of disk space (ENOSPC, EDQUOT),
+/// as the I/O error's text says: it may succeed once space is freed.
+pub fn is_disk_full(e: &SpawnError) -> bool {
+    let full = |code: i32| e.0.contains(&format!("(os error {code})"));
+    full(libc::ENOSPC) || full(libc::EDQUOT)
+}
+
 /// A started attempt's process, owned by the engine that started it: it
 /// is reaped here, by pid.
 #[derive(Debug)]
@@ -366,24 +373,31 @@ pub fn signal_group(pid: u32, sig: i32) {
     }
 }
 
-/// SIGKILLs every process still carrying the worker's tag. Returns how many.
+/// SIGKILLs every process in the worker's cgroups (see `cgroup`) and every
+/// process still carrying the worker's tag. Returns how many.
 pub fn sweep(worker_id: &str) -> usize {
-    kill_all(crate::procfs::tagged(worker_id))
+    kill_all(
+        crate::cgroup::kill(worker_id),
+        crate::procfs::tagged(worker_id),
+    )
 }
 
 /// SIGKILLs every process still carrying the worker's tag and the number of
 /// one of its attempts: what that attempt left, not the attempt after it.
 pub fn sweep_attempt(worker_id: &str, attempt: u32) -> usize {
-    kill_all(crate::procfs::tagged_attempt(worker_id, attempt))
+    kill_all(
+        crate::cgroup::kill_attempt(worker_id, attempt),
+        crate::procfs::tagged_attempt(worker_id, attempt),
+    )
 }
 
-fn kill_all(pids: Vec<u32>) -> usize {
+fn kill_all(contained: usize, pids: Vec<u32>) -> usize {
     for &p in &pids {
         if let Ok(p) = i32::try_from(p) {
             signal(p, libc::SIGKILL);
         }
     }
-    pids.len()
+    contained.max(pids.len())
 }
 
 #[cfg(test)]

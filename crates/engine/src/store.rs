@@ -277,14 +277,21 @@ impl Store {
                 snapshot_seq,
             });
         }
-        if !loaded.bad.is_empty() || loaded.torn.is_some() {
-            quarantined.extend(quarantine_journal_lines(
-                home,
-                &loaded.bad,
-                loaded.torn.as_ref(),
-                &stamp,
-            )?);
-            loaded.report.torn_tail_bytes = loaded.torn.as_ref().map(|t| t.bytes.len());
+        if let Some(torn) = loaded.torn.take() {
+            quarantined.extend(drop_torn_tail(home, &torn, &stamp)?);
+            loaded.report.torn_tail_bytes = Some(torn.bytes.len());
+        }
+        if !loaded.bad.is_empty() {
+            match quarantine_journal_lines(home, &loaded.bad, &stamp) {
+                Ok(q) => quarantined.extend(q),
+                // Left in place: every reader skips them, and the next start
+                // with space moves them aside.
+                Err(e) if e.is_disk_full() => warn!(
+                    lines = loaded.bad.len(),
+                    "unreadable journal lines left in place for now: {e}"
+                ),
+                Err(e) => return Err(e),
+            }
         }
         for q in &quarantined {
             warn!(what = %q.what, moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
@@ -308,7 +315,11 @@ impl Store {
             _lock: lock,
         };
         if needs_snapshot || !store.home.task_snapshot().exists() {
-            store.write_snapshot(clock::now())?;
+            match store.write_snapshot(clock::now()) {
+                // The journal holds everything; the snapshot waits for space.
+                Err(e) if e.is_disk_full() => warn!("snapshot not written: {e}"),
+                other => other?,
+            }
         }
         info!(
             tasks = store.state.task_count(),
@@ -334,6 +345,26 @@ impl Store {
         self.journal.stage(&rec)?;
         self.state.apply(&rec);
         Ok(rec)
+    }
+
+    /// Stages several events with one write, all or none (a full disk
+    /// leaves neither the journal nor the state half-changed).
+    pub fn stage_all(
+        &mut self,
+        events: Vec<Event>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Record>, EngineError> {
+        let first = self.state.last_seq + 1;
+        let recs: Vec<Record> = events
+            .into_iter()
+            .zip(first..)
+            .map(|(e, seq)| Record::new(seq, at, e))
+            .collect();
+        self.journal.stage_all(&recs)?;
+        for rec in &recs {
+            self.state.apply(rec);
+        }
+        Ok(recs)
     }
 
     /// Makes every staged record durable. If the journal was deleted,
@@ -424,12 +455,59 @@ impl Store {
     }
 }
 
+/// Moves an unterminated last journal line (the writer died mid-line, so it
+/// was never acknowledged) into `quarantine/` and cuts the journal before
+/// it. Cutting needs no space: on a full disk the copy is skipped (and the
+/// line logged), never the cut, so every later command can still start.
+fn drop_torn_tail(
+    home: &Home,
+    torn: &BadLine,
+    stamp: &str,
+) -> Result<Vec<Quarantined>, EngineError> {
+    let jpath = home.journal();
+    let qdir = home.quarantine();
+    let qfile = qdir.join(format!("journal-{stamp}.torn.jsonl"));
+    let mut saved = torn.bytes.clone();
+    saved.push(b'\n');
+    let kept = fs::create_dir_all(&qdir)
+        .map_err(|e| EngineError::io("cannot create", &qdir, e))
+        .and_then(|()| write_atomic(&qfile, &saved));
+    let moved_to = match kept {
+        Ok(()) => qfile,
+        Err(e) if e.is_disk_full() => {
+            warn!(
+                bytes = torn.bytes.len(),
+                line = %String::from_utf8_lossy(&torn.bytes[..torn.bytes.len().min(200)]),
+                "no room to keep a copy of the torn last journal line: {e}"
+            );
+            PathBuf::new()
+        }
+        Err(e) => return Err(e),
+    };
+    OpenOptions::new()
+        .write(true)
+        .open(&jpath)
+        .and_then(|f| {
+            f.set_len(torn.offset)?;
+            f.sync_all()
+        })
+        .map_err(|e| EngineError::io("cannot cut the torn line off", &jpath, e))?;
+    warn!(
+        bytes = torn.bytes.len(),
+        "torn last journal line skipped (it was never acknowledged)"
+    );
+    Ok(vec![Quarantined {
+        what: format!("journal.jsonl line {} (torn last line)", torn.line_no),
+        moved_to,
+        reason: torn.error.clone(),
+    }])
+}
+
 /// Moves unreadable journal lines into `quarantine/` and rewrites the journal
 /// without them. The quarantine copy is durable before the journal changes.
 fn quarantine_journal_lines(
     home: &Home,
     bad: &[BadLine],
-    torn: Option<&BadLine>,
     stamp: &str,
 ) -> Result<Vec<Quarantined>, EngineError> {
     let jpath = home.journal();
@@ -437,11 +515,10 @@ fn quarantine_journal_lines(
     crate::files::create_dir_all(&qdir).map_err(|e| EngineError::io("cannot create", &qdir, e))?;
     let qfile = qdir.join(format!("journal-{stamp}.jsonl"));
     let mut saved = Vec::new();
-    for b in bad.iter().chain(torn) {
+    for b in bad {
         saved.extend_from_slice(&b.bytes);
         saved.push(b'\n');
     }
-    write_atomic(&qfile, &saved)?;
     let original =
         fs::read(&jpath).map_err(|e| EngineError::io("cannot read the journal", &jpath, e))?;
     let mut kept = Vec::with_capacity(original.len());
@@ -454,31 +531,22 @@ fn quarantine_journal_lines(
         kept.extend_from_slice(&original[pos..start]);
         pos = end;
     }
-    let tail_end = torn.map_or(original.len(), |t| {
-        usize::try_from(t.offset).unwrap_or(original.len())
-    });
-    kept.extend_from_slice(&original[pos.min(tail_end)..tail_end]);
-    write_atomic(&jpath, &kept)?;
-    let mut out: Vec<Quarantined> = bad
+    kept.extend_from_slice(&original[pos.min(original.len())..]);
+    // If the rewrite fails (a full disk), the copy goes: the lines stay in
+    // the journal, and the next start moves them aside.
+    write_atomic(&qfile, &saved)?;
+    if let Err(e) = write_atomic(&jpath, &kept) {
+        let _ = fs::remove_file(&qfile);
+        return Err(e);
+    }
+    Ok(bad
         .iter()
         .map(|b| Quarantined {
             what: format!("journal.jsonl line {}", b.line_no),
             moved_to: qfile.clone(),
             reason: b.error.clone(),
         })
-        .collect();
-    if let Some(t) = torn {
-        warn!(
-            bytes = t.bytes.len(),
-            "torn last journal line skipped (it was never acknowledged)"
-        );
-        out.push(Quarantined {
-            what: format!("journal.jsonl line {} (torn last line)", t.line_no),
-            moved_to: qfile,
-            reason: t.error.clone(),
-        });
-    }
-    Ok(out)
+        .collect())
 }
 
 /// Ensures the journal ends with a newline; returns its length.
@@ -697,4 +765,65 @@ fn free_name(dir: &Path, name: &str) -> PathBuf {
         n += 1;
     }
     to
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testfs::SmallDisk;
+
+    #[test]
+    fn a_torn_last_line_on_a_full_disk_does_not_stop_the_next_start() {
+        let Some(disk) = SmallDisk::mount(2 * 1024 * 1024) else {
+            return;
+        };
+        let home = Home::new(disk.path().join("home"));
+        home.init().unwrap();
+        // Another test's child may hold the lock's descriptor for an instant
+        // (between its fork and its exec): such a holder is waited out.
+        let open = || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match Store::open_owner(&home, OwnerKind::Cli) {
+                    Err(EngineError::Owned {
+                        momentary: true, ..
+                    }) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    other => break other.expect("starts"),
+                }
+            }
+        };
+        let (mut store, _) = open();
+        store
+            .commit(Event::SpawningPaused { paused: true }, clock::now())
+            .unwrap();
+        drop(store);
+        // The writer died mid-line.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(home.journal())
+            .unwrap();
+        f.write_all(br#"{"v":1,"seq":2,"at":"#).unwrap();
+        drop(f);
+        disk.fill();
+        for _ in 0..3 {
+            let (store, report) = open();
+            assert!(store.state().spawning_paused, "acknowledged records kept");
+            drop(store);
+            assert!(report.quarantined.len() <= 1, "{report:?}");
+        }
+        let leftovers: Vec<_> = fs::read_dir(home.root())
+            .unwrap()
+            .chain(fs::read_dir(home.quarantine()).into_iter().flatten())
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name().to_string_lossy().ends_with(".tmp")
+                    || e.metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
+                        && e.path().starts_with(home.quarantine())
+            })
+            .map(|e| e.path())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        disk.free();
+    }
 }

@@ -53,6 +53,7 @@
 //! | `flood` | init; `FAKE_LINES` (default 10000) text lines as fast as possible, each with its own message id; result success. |
 //! | `flood_then_hang` | as `flood` without the result line, then silent forever, asleep (a worker with much output that stays live). |
 //! | `ignore_sigterm` | sets SIGTERM to SIG_IGN before printing anything; init; then a text line every second forever. Only SIGKILL ends it; it also keeps running if stdout is closed. |
+//! | `daemon` | init; half a second later double-forks a daemon the usual way (fork, `setsid`, fork, the middle process exits and is reaped) that execs `sleep 600` with an empty environment (so it carries no worker tag) and its descriptors closed; `daemon pid <N>` on stderr; then silent forever, asleep. |
 //! | `grandchild` | init; forks a child that calls `setsid()` (its own session and process group) and execs `sleep 600` (found on `PATH`, environment, cwd and open descriptors inherited, so it also holds stdout/stderr open); `grandchild pid <N>` on stderr; a `Bash` tool_use line for `sleep 600` with no tool_result; then silent forever, asleep. |
 //! | `rate_limited` | init; `FAKE_LINES` (default 3) `api_retry` lines (status 429), one every `FAKE_SECS` (default 1) seconds, each followed by its delay; then the `normal` sequence after init (text, tool use writing `fake-out.txt`, text, result success). |
 //! | `rate_limited_fail` | as `rate_limited` up to the retries; then an assistant line with model `<synthetic>`, zero usage and text `API Error: 429 rate limited`; a result with `"subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: 429 rate limited"`; exit 1. |
@@ -232,6 +233,7 @@ enum Mode {
     FloodThenHang,
     IgnoreSigterm,
     Grandchild,
+    Daemon,
     RateLimited,
     RateLimitedFail,
     ErrorResult,
@@ -256,6 +258,7 @@ impl Mode {
             "flood_then_hang" => Mode::FloodThenHang,
             "ignore_sigterm" => Mode::IgnoreSigterm,
             "grandchild" => Mode::Grandchild,
+            "daemon" => Mode::Daemon,
             "rate_limited" => Mode::RateLimited,
             "rate_limited_fail" => Mode::RateLimitedFail,
             "error_result" => Mode::ErrorResult,
@@ -744,6 +747,73 @@ fn run_grandchild(em: &mut Emitter) -> u8 {
     }
 }
 
+/// Double-forks `sleep 600` with an empty environment and no descriptors
+/// of ours; returns the daemon's pid (told by the middle process on a pipe).
+fn spawn_daemon() -> io::Result<libc::pid_t> {
+    let argv: [*const libc::c_char; 3] = [c"sleep".as_ptr(), c"600".as_ptr(), ptr::null()];
+    let envp: [*const libc::c_char; 1] = [ptr::null()];
+    let mut fds = [0 as libc::c_int; 2];
+    io::stdout().flush()?;
+    // SAFETY: a pipe into a valid two-element array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: this process is single-threaded; the children only call
+    // async-signal-safe functions.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => unsafe {
+            libc::close(fds[0]);
+            libc::setsid();
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::close(fds[1]);
+                for fd in 0..3 {
+                    libc::close(fd);
+                }
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::execve(c"/bin/sleep".as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::execve(c"/usr/bin/sleep".as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127);
+            }
+            let bytes = pid.to_ne_bytes();
+            libc::write(fds[1], bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(0)
+        },
+        middle => {
+            // SAFETY: closing our write end, reading four bytes into a
+            // buffer of four, reaping the middle process.
+            unsafe {
+                libc::close(fds[1]);
+                let mut bytes = [0u8; 4];
+                let n = libc::read(fds[0], bytes.as_mut_ptr().cast(), bytes.len());
+                libc::close(fds[0]);
+                libc::waitpid(middle, ptr::null_mut(), 0);
+                if n != 4 {
+                    return Err(io::Error::other("the daemon did not start"));
+                }
+                Ok(libc::pid_t::from_ne_bytes(bytes))
+            }
+        }
+    }
+}
+
+fn run_daemon(em: &mut Emitter) -> u8 {
+    // As a tool call would, a moment into the session, not at exec.
+    sleep_secs(0.5);
+    match spawn_daemon() {
+        Ok(pid) => {
+            eprintln!("daemon pid {pid}");
+            em.tool_use("sleep 600 &");
+            idle_forever()
+        }
+        Err(err) => {
+            eprintln!("fake-agent: cannot start the daemon: {err}");
+            1
+        }
+    }
+}
+
 /// `count` api_retry lines, each followed by its delay.
 fn announce_retries(em: &mut Emitter, count: u64, secs: f64) {
     let delay_ms = (secs * 1000.0).round() as u64;
@@ -886,6 +956,7 @@ fn run_mode(em: &mut Emitter, plan: &Plan) -> u8 {
         }
         Mode::IgnoreSigterm => run_ignore_sigterm(em),
         Mode::Grandchild => run_grandchild(em),
+        Mode::Daemon => run_daemon(em),
         Mode::RateLimited => {
             announce_retries(em, plan.lines, plan.secs);
             run_normal(em, &plan.prompt)

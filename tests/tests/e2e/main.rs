@@ -8,6 +8,7 @@
 mod util;
 
 mod claude;
+mod disk;
 mod foundation;
 mod hardening;
 mod outcomes;

@@ -620,3 +620,44 @@ fn a_duplicate_with_a_more_urgent_priority_raises_it_and_says_so() {
     assert!(lower.get("priority_raised_from").is_none(), "{lower}");
     assert_eq!(h.task(id)["priority"], "critical", "never lowered");
 }
+
+#[test]
+fn a_daemon_that_double_forked_and_cleared_its_environment_is_killed_with_its_attempt() {
+    let (h, owner) = started_home();
+    wait_until(LIMIT, "the owner to say how it finds processes", || {
+        owner.stderr_so_far().contains("processes are found by")
+    });
+    if !owner.stderr_so_far().contains("found by cgroup") {
+        eprintln!(
+            "SKIPPED: no writable cgroup here, only the tag sweep (which cannot find such a daemon): {}",
+            owner.stderr_so_far()
+        );
+        return;
+    }
+    let task = h.submit_in("start the server FAKE:daemon", &h.workdir());
+    let w = h.wait_running_worker(&task, LIMIT);
+    let mut daemon = 0u32;
+    wait_until(LIMIT, "the daemon started", || {
+        let err = std::fs::read_to_string(h.file(&format!("workers/{w}/attempt-1/stderr.log")))
+            .unwrap_or_default();
+        daemon = err
+            .split("daemon pid ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        daemon > 0
+    });
+    assert!(pid_running(daemon));
+    assert!(
+        !tagged_pids(&w).contains(&daemon),
+        "the daemon carries no tag"
+    );
+    let out = h.cortex(&["kill", &w]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(h.wait_task_done(&task, LIMIT)["status"], "cancelled");
+    wait_until(LIMIT, "the daemon killed with its attempt", || {
+        !pid_running(daemon)
+    });
+    owner.stop();
+}

@@ -45,6 +45,23 @@ impl TestHome {
         h
     }
 
+    /// An initialized home in a folder made under `parent`.
+    pub fn new_in(parent: &Path) -> Self {
+        let h = Self {
+            dir: tempfile::Builder::new()
+                .prefix("cortex-e2e-")
+                .tempdir_in(parent)
+                .expect("temp dir"),
+            scratch: tempfile::Builder::new()
+                .prefix("cortex-out-")
+                .tempdir()
+                .expect("temp dir"),
+        };
+        let out = h.cortex(&["init"]);
+        assert!(out.status.success(), "init failed: {}", text(&out.stderr));
+        h
+    }
+
     /// A home folder that `cortex init` has not touched.
     pub fn empty() -> Self {
         Self {
@@ -443,4 +460,26 @@ pub fn pids_with_env(want: &str) -> Vec<u32> {
                 && pid_running(*p)
         })
         .collect()
+}
+
+pub use cortex_engine::testfs::SmallDisk;
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(_) => out.push(p),
+                Err(_) => {}
+            }
+        }
+    }
+    out
 }
