@@ -1,11 +1,15 @@
 //! The router: which expert (or experts) should take a task, and why.
 //!
 //! Keyword scoring per expert: +25 per activation keyword, +12 per booster,
-//! -30 per negative, clamped to 0..100; confidence = score / 100. Matching is
-//! on whole stemmed tokens and whole phrases (see `text`). An explicit task
-//! type goes to the expert that declares it at 0.95. A learned layer (see
-//! `learned`) can be blended in. Every decision carries the per-expert scores,
-//! the terms that matched and a one-line explanation.
+//! -30 per negative, clamped to 0..100. Matching is on whole stemmed tokens
+//! and whole phrases (see `text`). The keyword scores feed the shipped linear
+//! model (see `linear`), whose calibrated probability per expert is the
+//! confidence; a person's corrections and verified outcomes adjust it through
+//! the learned overlay (see `learned`). Without a model for the router's
+//! experts, the keyword score / 100 is the confidence and the naive-Bayes
+//! layer is blended in. An explicit task type goes to the expert that
+//! declares it at 0.95. Every decision carries the per-expert scores, the
+//! terms that matched and a one-line explanation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ExpertSet, RoutingConfig};
 use crate::learned::LearnedModel;
+use crate::linear::{self, Feature, LinearModel};
 use crate::text::{phrase, Tokens};
 
 pub const ACTIVATION_POINTS: i32 = 25;
@@ -398,7 +403,18 @@ pub struct Router {
     /// `min_activation` and `multi_threshold` as the explanation shows them.
     min_shown: String,
     multi_shown: String,
+    model: Option<ModelLink>,
 }
+
+/// The linear model and, per expert of the router, its class in the model.
+#[derive(Debug, Clone)]
+struct ModelLink {
+    model: Arc<LinearModel>,
+    class_of: Vec<usize>,
+}
+
+/// Model terms shown in an explanation.
+const SHOWN_TERMS: usize = 3;
 
 /// FNV-1a for the keyword index: short keys, no adversary (the keys are the
 /// expert files' own words), several times cheaper than SipHash here.
@@ -505,6 +521,7 @@ struct Scratch {
     toks: Tokens,
     ids: Vec<u32>,
     hits: Hits,
+    feats: Vec<Feature>,
 }
 
 /// Buffers larger than this (bytes) are not kept after a decision.
@@ -583,7 +600,23 @@ impl Decision {
 }
 
 impl Router {
+    /// A router with the shipped linear model (when it knows these experts).
     pub fn new(config: &RoutingConfig, experts: &ExpertSet) -> Self {
+        Self::with_model(config, experts, linear::shipped())
+    }
+
+    /// A router on the keyword lists alone (and the naive-Bayes layer).
+    pub fn keywords_only(config: &RoutingConfig, experts: &ExpertSet) -> Self {
+        Self::with_model(config, experts, None)
+    }
+
+    /// A router with the given model; the model is used only when its
+    /// classes are exactly the experts' names.
+    pub fn with_model(
+        config: &RoutingConfig,
+        experts: &ExpertSet,
+        model: Option<Arc<LinearModel>>,
+    ) -> Self {
         let names: Names = experts.names().into();
         let mut vocab: HashMap<Box<str>, u32, FnvBuild> = HashMap::default();
         let mut starts: Vec<Vec<u32>> = Vec::new();
@@ -642,7 +675,17 @@ impl Router {
             push_2dp(&mut s, x);
             s
         };
+        let model = model.and_then(|m| {
+            let class_of: Option<Vec<usize>> = names
+                .iter()
+                .map(|n| m.classes.iter().position(|c| c == n))
+                .collect();
+            class_of
+                .filter(|c| c.len() == m.k())
+                .map(|class_of| ModelLink { model: m, class_of })
+        });
         Self {
+            model,
             names,
             vocab,
             starts,
@@ -657,6 +700,72 @@ impl Router {
 
     pub fn expert_names(&self) -> &[String] {
         &self.names
+    }
+
+    /// True when the linear model decides (rather than the keywords alone).
+    pub fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// Keyword score per expert (0..1, the router's expert order).
+    pub fn keyword_scores(&self, text: &str) -> Vec<f64> {
+        let mut s = Scratch::default();
+        self.matches(text, &mut s);
+        (0..self.names.len())
+            .map(|i| f64::from(s.hits.points(i)) / 100.0)
+            .collect()
+    }
+
+    /// The model's probabilities (router order) and the terms that pushed
+    /// the top expert most, from the tokens in `s`.
+    fn model_scores(
+        &self,
+        link: &ModelLink,
+        s: &mut Scratch,
+        keyword: &[f64],
+        learned: Option<&LearnedModel>,
+    ) -> (Vec<f64>, Vec<String>) {
+        let m = &link.model;
+        let k = m.k();
+        let mut kw = vec![0.0f32; k];
+        for (i, &c) in link.class_of.iter().enumerate() {
+            kw[c] = keyword[i] as f32;
+        }
+        s.feats.clear();
+        let v = linear::features(&s.toks, &mut s.feats);
+        let mut z = vec![0.0f32; k];
+        m.logits(&s.feats, v, &kw, &mut z);
+        if let Some(l) = learned.filter(|l| l.has_overlay()) {
+            let mut extra = vec![0.0f32; k];
+            l.overlay_logits(&s.feats, v, &mut extra);
+            for (a, b) in z.iter_mut().zip(&extra) {
+                *a += b;
+            }
+        }
+        let probs: Vec<f64> = link
+            .class_of
+            .iter()
+            .map(|&c| f64::from(linear::sigmoid(z[c])))
+            .collect();
+        // The features that pushed the top class most.
+        let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(SHOWN_TERMS + 1);
+        for (i, f) in s.feats.iter().enumerate() {
+            let w = m.weights[f.bucket as usize * k + top];
+            if w <= 0.0 || best.iter().any(|&(_, j)| s.feats[j].bucket == f.bucket) {
+                continue;
+            }
+            if best.len() < SHOWN_TERMS || w > best[best.len() - 1].0 {
+                best.push((w, i));
+                best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                best.truncate(SHOWN_TERMS);
+            }
+        }
+        let terms = best
+            .iter()
+            .map(|&(_, i)| linear::describe(&s.toks, &s.feats[i]))
+            .collect();
+        (probs, terms)
     }
 
     /// Tokenizes `text` and finds the terms it matches, into `s`.
@@ -757,18 +866,32 @@ impl Router {
         learned: Option<&LearnedModel>,
     ) -> Decision {
         self.matches(text, s);
-        let (toks, hits) = (&s.toks, &s.hits);
         let n = self.names.len();
-        let keyword: Vec<f64> = (0..n).map(|i| f64::from(hits.points(i)) / 100.0).collect();
+        let keyword: Vec<f64> = (0..n)
+            .map(|i| f64::from(s.hits.points(i)) / 100.0)
+            .collect();
         let learning = &self.config.learning;
+        let enabled = |_: &&LearnedModel| learning.enabled;
+        let model_out = self
+            .model
+            .as_ref()
+            .map(|link| self.model_scores(link, s, &keyword, learned.filter(enabled)));
+        let (toks, hits) = (&s.toks, &s.hits);
         let learned_probs = learned
-            .filter(|m| learning.enabled && m.examples() >= u64::from(learning.min_examples))
+            .filter(|m| {
+                model_out.is_none()
+                    && learning.enabled
+                    && m.examples() >= u64::from(learning.min_examples)
+            })
             .map(|m| {
                 let owned: Vec<String> = toks.iter().map(str::to_string).collect();
                 calibrate(&m.probabilities(&owned, &self.names))
             });
         let mut final_scores = keyword.clone();
         let mut blend = 0.0;
+        if let Some((p, _)) = &model_out {
+            final_scores.clone_from(p);
+        }
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
             blend = blend_weight(
                 learning.weight,
@@ -785,7 +908,7 @@ impl Router {
                 v.iter().map(|x| (x * 1000.0).round() / 1000.0).collect(),
             )
         };
-        let method = if learned_probs.is_some() {
+        let method = if learned_probs.is_some() || model_out.is_some() {
             Method::KeywordsLearned
         } else {
             Method::Keywords
@@ -801,7 +924,11 @@ impl Router {
                 parallel_experts: vec![self.names[i].clone()],
                 scores: by_name(&scores),
                 keyword_scores: by_name(&keyword),
-                learned_scores: learned_probs.as_deref().map(by_name),
+                learned_scores: model_out
+                    .as_ref()
+                    .map(|(p, _)| p.as_slice())
+                    .or(learned_probs.as_deref())
+                    .map(by_name),
                 matched: self.matched_terms(hits),
                 method: Method::Type,
                 needs_confirmation: false,
@@ -917,6 +1044,26 @@ impl Router {
                 });
             }
         }
+        if let Some((_, terms)) = &model_out {
+            if !terms.is_empty() {
+                explanation.push_str("; model terms for ");
+                explanation.push_str(&self.names[top]);
+                explanation.push_str(": ");
+                for (k, t) in terms.iter().enumerate() {
+                    if k > 0 {
+                        explanation.push_str(", ");
+                    }
+                    explanation.push('"');
+                    explanation.push_str(t);
+                    explanation.push('"');
+                }
+            }
+            if learned.is_some_and(|l| learning.enabled && l.has_overlay()) {
+                explanation.push_str("; adjusted by ");
+                push_u64(&mut explanation, learned.map_or(0, LearnedModel::examples));
+                explanation.push_str(" learned examples");
+            }
+        }
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
             let best = (0..p.len())
                 .max_by(|&a, &b| p[a].total_cmp(&p[b]))
@@ -937,7 +1084,11 @@ impl Router {
             parallel_experts: experts.iter().map(|&i| self.names[i].clone()).collect(),
             scores: by_name(&final_scores),
             keyword_scores: by_name(&keyword),
-            learned_scores: learned_probs.as_deref().map(by_name),
+            learned_scores: model_out
+                .as_ref()
+                .map(|(p, _)| p.as_slice())
+                .or(learned_probs.as_deref())
+                .map(by_name),
             matched: self.matched_terms(hits),
             method,
             needs_confirmation: strategy == Strategy::SingleExpertLowConfidence,
@@ -1006,7 +1157,7 @@ mod tests {
             ),
         ])
         .unwrap();
-        Router::new(&RoutingConfig::default(), &set)
+        Router::keywords_only(&RoutingConfig::default(), &set)
     }
 
     #[test]
