@@ -210,6 +210,18 @@ pub struct CvArgs {
     pub commits: PathBuf,
     #[arg(long, value_name = "K", default_value_t = 5)]
     pub folds: usize,
+    /// Training options to compare (the shipped ones by default).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub rate: Option<f32>,
+    #[arg(long)]
+    pub decay: Option<f32>,
+    #[arg(long)]
+    pub commit_weight: Option<f32>,
+    /// Parallel threshold to compare.
+    #[arg(long)]
+    pub parallel: Option<f64>,
 }
 
 #[derive(Debug, Args)]

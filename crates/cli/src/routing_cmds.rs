@@ -426,11 +426,21 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
             let router = Router::keywords_only(&config.routing, &experts);
             let tasks = read_labeled(&a.tasks, false)?;
             let commits = read_labeled(&a.commits, false)?;
+            let parallel = a.parallel.unwrap_or(cortex_core::router::MODEL_PARALLEL);
             let rebuild = |m: cortex_core::linear::LinearModel| {
                 Router::with_model(&config.routing, &experts, Some(std::sync::Arc::new(m)))
+                    .with_model_parallel(parallel)
             };
+            let d = cortex_core::linear::TrainOptions::default();
+            let opts = cortex_core::linear::TrainOptions {
+                epochs: a.epochs.unwrap_or(d.epochs),
+                rate: a.rate.unwrap_or(d.rate),
+                decay: a.decay.unwrap_or(d.decay),
+                seed: d.seed,
+            };
+            let cw = a.commit_weight.unwrap_or(eval::COMMIT_WEIGHT);
             let (t, p, c) =
-                eval::cross_validate_model(&router, &rebuild, &tasks, &commits, a.folds);
+                eval::cross_validate_model(&router, &rebuild, &tasks, &commits, a.folds, opts, cw);
             if json {
                 println!(
                     "{}",

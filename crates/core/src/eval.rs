@@ -107,11 +107,20 @@ pub fn parallel_stats(router: &Router, items: &[Labeled]) -> ParallelStats {
 /// hand-written tasks, then commit subjects (the order is part of what makes
 /// training reproducible). Items with a label the router does not know are
 /// left out.
-pub fn train_items(router: &Router, tasks: &[Labeled], commits: &[Labeled]) -> Vec<TrainItem> {
+pub fn train_items(
+    router: &Router,
+    tasks: &[Labeled],
+    commits: &[Labeled],
+    commit_weight: f32,
+) -> Vec<TrainItem> {
     let names = router.expert_names();
     let index = |l: &str| names.iter().position(|n| n == l);
     let mut out = Vec::with_capacity(tasks.len() + commits.len());
-    for (set, weight) in [(tasks, TASK_WEIGHT), (commits, COMMIT_WEIGHT)] {
+    let mut sets: Vec<(Vec<Labeled>, f32)> = vec![(tasks.to_vec(), TASK_WEIGHT)];
+    sets.push((joined_pairs(tasks), JOINED_WEIGHT));
+    sets.push((commits.to_vec(), commit_weight));
+    for (set, weight) in &sets {
+        let weight = *weight;
         for it in set {
             let gold: Vec<&String> = if it.labels.is_empty() {
                 vec![&it.label]
@@ -135,12 +144,68 @@ pub fn train_items(router: &Router, tasks: &[Labeled], commits: &[Labeled]) -> V
     out
 }
 
+/// How much a joined pair of tasks counts (see `joined_pairs`).
+pub const JOINED_WEIGHT: f32 = 0.5;
+/// One joined pair for every this many single-expert tasks.
+pub const JOINED_EVERY: usize = 3;
+const JOINERS: [&str; 4] = [" Then ", " and ", "; also: ", ". After that, "];
+
+/// Two-expert examples made from single-expert tasks: a task of one expert
+/// and a task of another, written as one request ("A. Then B") and labeled
+/// with both. Real two-expert requests are rare in any data, and without
+/// such examples a one-vs-rest model learns that one expert excludes the
+/// others. Deterministic: pairs follow the order of `tasks`.
+pub fn joined_pairs(tasks: &[Labeled]) -> Vec<Labeled> {
+    let single: Vec<&Labeled> = tasks.iter().filter(|t| t.labels.is_empty()).collect();
+    let n = single.len();
+    let mut out = Vec::new();
+    for (k, a) in single.iter().enumerate().step_by(JOINED_EVERY) {
+        // The next task, at a stride, whose expert differs.
+        let Some(b) = (1..n)
+            .map(|d| single[(k + d * 7) % n])
+            .find(|b| b.label != a.label)
+        else {
+            continue;
+        };
+        out.push(Labeled {
+            id: format!("{}+{}", a.id, b.id),
+            text: format!(
+                "{}{}{}",
+                a.text.trim_end_matches('.'),
+                JOINERS[(k / JOINED_EVERY) % JOINERS.len()],
+                b.text
+            ),
+            label: a.label.clone(),
+            labels: vec![a.label.clone(), b.label.clone()],
+            task_type: None,
+        });
+    }
+    out
+}
+
 /// Trains the linear model for `router`'s experts.
 pub fn train_model(router: &Router, tasks: &[Labeled], commits: &[Labeled]) -> LinearModel {
+    train_model_with(
+        router,
+        tasks,
+        commits,
+        TrainOptions::default(),
+        COMMIT_WEIGHT,
+    )
+}
+
+/// Trains with other options (for cross-validation).
+pub fn train_model_with(
+    router: &Router,
+    tasks: &[Labeled],
+    commits: &[Labeled],
+    opts: TrainOptions,
+    commit_weight: f32,
+) -> LinearModel {
     linear::train(
         router.expert_names().to_vec(),
-        &train_items(router, tasks, commits),
-        TrainOptions::default(),
+        &train_items(router, tasks, commits, commit_weight),
+        opts,
     )
 }
 
@@ -154,6 +219,8 @@ pub fn cross_validate_model(
     tasks: &[Labeled],
     commits: &[Labeled],
     folds: usize,
+    opts: TrainOptions,
+    commit_weight: f32,
 ) -> (Metrics, ParallelStats, Metrics) {
     let mut task_pairs = Vec::new();
     let mut commit_pairs = Vec::new();
@@ -169,7 +236,13 @@ pub fn cross_validate_model(
             .filter(|it| fold_of(it, folds) != k)
             .cloned()
             .collect();
-        let router = rebuild(train_model(keyword_router, &train_t, &train_c));
+        let router = rebuild(train_model_with(
+            keyword_router,
+            &train_t,
+            &train_c,
+            opts,
+            commit_weight,
+        ));
         let test_t: Vec<Labeled> = tasks
             .iter()
             .filter(|it| fold_of(it, folds) == k)

@@ -274,8 +274,8 @@ impl Default for TrainOptions {
     fn default() -> Self {
         Self {
             epochs: 10,
-            rate: 0.5,
-            decay: 0.02,
+            rate: 1.5,
+            decay: 0.01,
             seed: 18,
         }
     }
@@ -328,10 +328,10 @@ pub fn train(classes: Vec<String>, items: &[TrainItem], opts: TrainOptions) -> L
                 let y = if it.labels.contains(&c) { 1.0 } else { 0.0 };
                 g[c] = rate * it.weight * (y - sigmoid(z[c]));
             }
-            for c in 0..k {
-                m.bias[c] += g[c] * 0.1;
+            for (c, &gc) in g.iter().enumerate() {
+                m.bias[c] += gc * 0.1;
                 for (w, s) in m.kw[c * k..][..k].iter_mut().zip(&it.kw_scores) {
-                    *w += g[c] * s;
+                    *w += gc * s;
                 }
             }
             for &b in buckets {

@@ -404,7 +404,13 @@ pub struct Router {
     min_shown: String,
     multi_shown: String,
     model: Option<ModelLink>,
+    /// The probability at which the model gives an expert a parallel share.
+    model_parallel: f64,
 }
+
+/// The probability of the model at which an expert also gets the task
+/// (parallel work), chosen by cross-validation on the training tasks.
+pub const MODEL_PARALLEL: f64 = 0.5;
 
 /// The linear model and, per expert of the router, its class in the model.
 #[derive(Debug, Clone)]
@@ -415,6 +421,40 @@ struct ModelLink {
 
 /// Model terms shown in an explanation.
 const SHOWN_TERMS: usize = 3;
+/// A clause shorter than this (in words) is not a job of its own.
+const CLAUSE_MIN_WORDS: usize = 3;
+/// Clauses looked at in one text.
+const CLAUSE_MAX: usize = 8;
+/// The probability at which a clause's own expert joins the task.
+pub const CLAUSE_PROBABILITY: f64 = 0.8;
+/// The whole text's probability an expert needs for a clause to add it.
+pub const CLAUSE_SUPPORT: f64 = 0.1;
+
+/// The clauses of a request: sentences, and parts joined by "and", "then",
+/// "also" or a semicolon.
+fn split_clauses(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut cuts = vec![0usize];
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b';' || b == b'\n' || ((b == b'.' || b == b':') && bytes.get(i + 1) == Some(&b' '))
+        {
+            cuts.push(i + 1);
+        } else if b == b' ' {
+            let rest = &bytes[i + 1..];
+            for w in [&b"and "[..], b"then ", b"also ", b"plus "] {
+                if rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w) {
+                    cuts.push(i + 1);
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    cuts.push(text.len());
+    (0..cuts.len() - 1).filter_map(move |k| text.get(cuts[k]..cuts[k + 1]))
+}
 
 /// FNV-1a for the keyword index: short keys, no adversary (the keys are the
 /// expert files' own words), several times cheaper than SipHash here.
@@ -522,6 +562,8 @@ struct Scratch {
     ids: Vec<u32>,
     hits: Hits,
     feats: Vec<Feature>,
+    clause_toks: Tokens,
+    clause_feats: Vec<Feature>,
 }
 
 /// Buffers larger than this (bytes) are not kept after a decision.
@@ -686,6 +728,7 @@ impl Router {
         });
         Self {
             model,
+            model_parallel: MODEL_PARALLEL,
             names,
             vocab,
             starts,
@@ -702,6 +745,12 @@ impl Router {
         &self.names
     }
 
+    /// The same router with another parallel threshold for the model.
+    pub fn with_model_parallel(mut self, p: f64) -> Self {
+        self.model_parallel = p;
+        self
+    }
+
     /// True when the linear model decides (rather than the keywords alone).
     pub fn has_model(&self) -> bool {
         self.model.is_some()
@@ -714,6 +763,60 @@ impl Router {
         (0..self.names.len())
             .map(|i| f64::from(s.hits.points(i)) / 100.0)
             .collect()
+    }
+
+    /// The expert (router order) that a clause of `text` clearly belongs
+    /// to, other than `top`, if any: a request that reads "do A, then do B"
+    /// with A and B for different experts is two jobs.
+    fn clause_expert(
+        &self,
+        link: &ModelLink,
+        s: &mut Scratch,
+        text: &str,
+        top: usize,
+        learned: Option<&LearnedModel>,
+    ) -> Option<(usize, f64)> {
+        let m = &link.model;
+        let k = m.k();
+        let mut best: Option<(usize, f64)> = None;
+        let mut z = vec![0.0f32; k];
+        let mut extra = vec![0.0f32; k];
+        let kw = vec![0.0f32; k];
+        let mut clauses = 0;
+        for clause in split_clauses(text) {
+            s.clause_toks.clear();
+            s.clause_toks.push_text(clause);
+            if s.clause_toks.len() < CLAUSE_MIN_WORDS {
+                continue;
+            }
+            clauses += 1;
+            if clauses > CLAUSE_MAX {
+                break;
+            }
+            s.clause_feats.clear();
+            let v = linear::features(&s.clause_toks, &mut s.clause_feats);
+            m.logits(&s.clause_feats, v, &kw, &mut z);
+            if let Some(l) = learned.filter(|l| l.has_overlay()) {
+                l.overlay_logits(&s.clause_feats, v, &mut extra);
+                for (a, b) in z.iter_mut().zip(&extra) {
+                    *a += b;
+                }
+            }
+            let (c, zc) = z
+                .iter()
+                .copied()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((0, 0.0));
+            let p = f64::from(linear::sigmoid(zc));
+            let Some(i) = link.class_of.iter().position(|&x| x == c) else {
+                continue;
+            };
+            if i != top && p >= CLAUSE_PROBABILITY && best.is_none_or(|(_, q)| p > q) {
+                best = Some((i, p));
+            }
+        }
+        best
     }
 
     /// The model's probabilities (router order) and the terms that pushed
@@ -953,11 +1056,31 @@ impl Router {
         let top = order[0];
         let top_score = final_scores[top];
         let cfg = &self.config;
-        let parallel: Vec<usize> = order
+        // The model's probabilities are per expert (one-vs-rest): a second
+        // expert this likely is a second job, whatever the first one's.
+        let multi = if model_out.is_some() {
+            self.model_parallel
+        } else {
+            cfg.multi_threshold
+        };
+        let mut parallel: Vec<usize> = order
             .iter()
             .copied()
-            .filter(|&i| final_scores[i] >= cfg.multi_threshold)
+            .filter(|&i| final_scores[i] >= multi)
             .collect();
+        if let (Some(link), true) = (
+            &self.model,
+            parallel.len() < 2 && top_score >= cfg.min_activation,
+        ) {
+            if let Some((i, _)) =
+                self.clause_expert(link, s, text, top, learned.filter(|_| learning.enabled))
+            {
+                if final_scores[i] >= CLAUSE_SUPPORT {
+                    parallel = vec![top, i];
+                }
+            }
+        }
+        let hits = &s.hits;
         let (strategy, primary, experts) = if top_score < cfg.min_activation {
             let primary = if top_score > 0.0 { top } else { self.fallback };
             (Strategy::SingleExpertLowConfidence, primary, vec![primary])
@@ -1003,7 +1126,11 @@ impl Router {
                     describe(&mut explanation, i);
                 }
                 explanation.push_str(" all reach ");
-                explanation.push_str(&self.multi_shown);
+                if model_out.is_some() {
+                    push_2dp(&mut explanation, multi);
+                } else {
+                    explanation.push_str(&self.multi_shown);
+                }
                 explanation.push_str(": parallel");
             }
             Strategy::SingleExpert => {
