@@ -314,6 +314,14 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
 }
 
 fn print_parallel(p: &eval::ParallelStats) {
+    let n = p.single + p.two_expert;
+    println!(
+        "low confidence: {} of {} items ({:.1}%), {} of them routed right anyway",
+        p.low_confidence,
+        n,
+        100.0 * p.low_confidence as f64 / n.max(1) as f64,
+        p.low_confidence_right
+    );
     if p.two_expert > 0 {
         println!(
             "parallel: {} of {} two-expert tasks run in parallel ({} with both experts); second expert precision {:.3} recall {:.3}; {} of {} single-expert tasks split ({:.1}%)",

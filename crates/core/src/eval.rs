@@ -62,6 +62,10 @@ pub struct ParallelStats {
     pub second_precision: f64,
     /// `both_found / two_expert`.
     pub second_recall: f64,
+    /// Items routed with low confidence (a person should confirm).
+    pub low_confidence: usize,
+    /// Of those, where the router's choice was right anyway.
+    pub low_confidence_right: usize,
 }
 
 /// Parallel routing measured on `items`.
@@ -70,6 +74,11 @@ pub fn parallel_stats(router: &Router, items: &[Labeled]) -> ParallelStats {
     for it in items {
         let d = router.route(&it.text, it.task_type.as_deref(), None);
         let parallel = d.strategy == Strategy::MultiExpertParallel;
+        if d.strategy == Strategy::SingleExpertLowConfidence {
+            st.low_confidence += 1;
+            st.low_confidence_right +=
+                usize::from(it.gold_for(&d.primary_expert) == d.primary_expert);
+        }
         let gold: Vec<&str> = if it.labels.is_empty() {
             vec![it.label.as_str()]
         } else {
@@ -264,6 +273,8 @@ pub fn cross_validate_model(
         par.single_split += p.single_split;
         par.second_proposed += p.second_proposed;
         par.second_correct += p.second_correct;
+        par.low_confidence += p.low_confidence;
+        par.low_confidence_right += p.low_confidence_right;
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     par.second_precision = ratio(par.second_correct, par.second_proposed);

@@ -408,6 +408,10 @@ pub struct Router {
     model_parallel: f64,
 }
 
+/// Below this probability of its first expert, the model's decision is low
+/// confidence (a person should confirm).
+pub const MODEL_MIN_CONFIDENCE: f64 = 0.5;
+
 /// The probability of the model at which an expert also gets the task
 /// (parallel work), chosen by cross-validation on the training tasks.
 pub const MODEL_PARALLEL: f64 = 0.5;
@@ -1070,7 +1074,7 @@ impl Router {
             .collect();
         if let (Some(link), true) = (
             &self.model,
-            parallel.len() < 2 && top_score >= cfg.min_activation,
+            parallel.len() < 2 && top_score >= MODEL_MIN_CONFIDENCE,
         ) {
             if let Some((i, _)) =
                 self.clause_expert(link, s, text, top, learned.filter(|_| learning.enabled))
@@ -1081,7 +1085,12 @@ impl Router {
             }
         }
         let hits = &s.hits;
-        let (strategy, primary, experts) = if top_score < cfg.min_activation {
+        let min = if model_out.is_some() {
+            MODEL_MIN_CONFIDENCE
+        } else {
+            cfg.min_activation
+        };
+        let (strategy, primary, experts) = if top_score < min {
             let primary = if top_score > 0.0 { top } else { self.fallback };
             (Strategy::SingleExpertLowConfidence, primary, vec![primary])
         } else if parallel.len() >= 2 {
@@ -1115,7 +1124,11 @@ impl Router {
             Strategy::SingleExpertLowConfidence => {
                 describe(&mut explanation, primary);
                 explanation.push_str(" is below the minimum ");
-                explanation.push_str(&self.min_shown);
+                if model_out.is_some() {
+                    push_2dp(&mut explanation, min);
+                } else {
+                    explanation.push_str(&self.min_shown);
+                }
                 explanation.push_str("; a person should confirm");
             }
             Strategy::MultiExpertParallel => {
@@ -1245,8 +1258,16 @@ mod tests {
         (file, p)
     }
 
+    fn model_router() -> Router {
+        Router::with_model(&RoutingConfig::default(), &expert_set(), linear::shipped())
+    }
+
     fn router() -> Router {
-        let set = ExpertSet::new(vec![
+        Router::keywords_only(&RoutingConfig::default(), &expert_set())
+    }
+
+    fn expert_set() -> ExpertSet {
+        ExpertSet::new(vec![
             expert(
                 "development",
                 &["fix", "implement", "refactor"],
@@ -1283,8 +1304,7 @@ mod tests {
                 &["coordination"],
             ),
         ])
-        .unwrap();
-        Router::keywords_only(&RoutingConfig::default(), &set)
+        .unwrap()
     }
 
     #[test]
@@ -1437,6 +1457,62 @@ mod tests {
                 .primary_expert,
             "development"
         );
+    }
+
+    #[test]
+    fn one_correction_changes_the_decision_for_the_text_and_its_paraphrases() {
+        use crate::learned::{Example, LearnedModel, Source};
+        let r = model_router();
+        assert!(r.has_model());
+        let text = "Tidy up the flux capacitor settings in the warp module";
+        let paraphrases = [
+            "tidy the flux capacitor settings",
+            "Please tidy up the flux capacitors' settings in the warp module.",
+        ];
+        let unrelated = [
+            ("Patch the SQL injection in the login form", "security"),
+            ("Write the README for the billing service", "inventory"),
+        ];
+        let before = r.route(text, None, None).primary_expert;
+        let target = if before == "cicd" { "security" } else { "cicd" };
+        let mut m = LearnedModel::default();
+        m.learn(&Example {
+            text: text.into(),
+            expert: target.into(),
+            source: Source::Correction,
+        });
+        let d = r.route(text, None, Some(&m));
+        assert_eq!(d.primary_expert, target, "{}", d.explanation);
+        assert!(
+            d.explanation.contains("learned examples"),
+            "{}",
+            d.explanation
+        );
+        for p in paraphrases {
+            let d = r.route(p, None, Some(&m));
+            assert_eq!(d.primary_expert, target, "{p}: {}", d.explanation);
+        }
+        for (t, want) in unrelated {
+            assert_eq!(r.route(t, None, Some(&m)).primary_expert, want, "{t}");
+        }
+    }
+
+    #[test]
+    fn the_model_explains_itself_and_names_the_runner_up() {
+        let r = model_router();
+        let d = r.route(
+            "Any logged-in user can read another tenant's invoices by changing the id",
+            None,
+            None,
+        );
+        assert_eq!(d.primary_expert, "security", "{}", d.explanation);
+        assert_eq!(d.method, Method::KeywordsLearned);
+        assert!(
+            d.explanation.contains("model terms for security"),
+            "{}",
+            d.explanation
+        );
+        assert!(d.learned_scores.is_some());
     }
 
     #[test]
