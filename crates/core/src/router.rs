@@ -423,42 +423,28 @@ struct ModelLink {
     class_of: Vec<usize>,
 }
 
+/// What the model says about one text.
+struct ModelOut {
+    /// Probability per expert (router order).
+    probs: Vec<f64>,
+    /// The terms that pushed the first expert most.
+    terms: Vec<String>,
+    /// An expert that a clause of the text clearly belongs to (not the
+    /// first), with the clause's probability.
+    clause: Option<(usize, f64)>,
+}
+
 /// Model terms shown in an explanation.
 const SHOWN_TERMS: usize = 3;
 /// A clause shorter than this (in words) is not a job of its own.
 const CLAUSE_MIN_WORDS: usize = 3;
-/// Clauses looked at in one text.
-const CLAUSE_MAX: usize = 8;
 /// The probability at which a clause's own expert joins the task.
-pub const CLAUSE_PROBABILITY: f64 = 0.8;
+pub const CLAUSE_PROBABILITY: f64 = 0.7;
 /// The whole text's probability an expert needs for a clause to add it.
 pub const CLAUSE_SUPPORT: f64 = 0.1;
 
-/// The clauses of a request: sentences, and parts joined by "and", "then",
-/// "also" or a semicolon.
-fn split_clauses(text: &str) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    let mut cuts = vec![0usize];
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b';' || b == b'\n' || ((b == b'.' || b == b':') && bytes.get(i + 1) == Some(&b' '))
-        {
-            cuts.push(i + 1);
-        } else if b == b' ' {
-            let rest = &bytes[i + 1..];
-            for w in [&b"and "[..], b"then ", b"also ", b"plus "] {
-                if rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w) {
-                    cuts.push(i + 1);
-                    break;
-                }
-            }
-        }
-        i += 1;
-    }
-    cuts.push(text.len());
-    (0..cuts.len() - 1).filter_map(move |k| text.get(cuts[k]..cuts[k + 1]))
-}
+/// Words that join two jobs in one request ("do A and do B", "then").
+const CLAUSE_JOINERS: [&str; 4] = ["and", "then", "also", "plus"];
 
 /// FNV-1a for the keyword index: short keys, no adversary (the keys are the
 /// expert files' own words), several times cheaper than SipHash here.
@@ -566,8 +552,10 @@ struct Scratch {
     ids: Vec<u32>,
     hits: Hits,
     feats: Vec<Feature>,
-    clause_toks: Tokens,
-    clause_feats: Vec<Feature>,
+    /// Per token, its clause (`u16::MAX`: a joining word).
+    clause_of: Vec<u16>,
+    /// Per clause: the summed weights per class, then the feature count.
+    clause_sums: Vec<f32>,
 }
 
 /// Buffers larger than this (bytes) are not kept after a decision.
@@ -769,60 +757,6 @@ impl Router {
             .collect()
     }
 
-    /// The expert (router order) that a clause of `text` clearly belongs
-    /// to, other than `top`, if any: a request that reads "do A, then do B"
-    /// with A and B for different experts is two jobs.
-    fn clause_expert(
-        &self,
-        link: &ModelLink,
-        s: &mut Scratch,
-        text: &str,
-        top: usize,
-        learned: Option<&LearnedModel>,
-    ) -> Option<(usize, f64)> {
-        let m = &link.model;
-        let k = m.k();
-        let mut best: Option<(usize, f64)> = None;
-        let mut z = vec![0.0f32; k];
-        let mut extra = vec![0.0f32; k];
-        let kw = vec![0.0f32; k];
-        let mut clauses = 0;
-        for clause in split_clauses(text) {
-            s.clause_toks.clear();
-            s.clause_toks.push_text(clause);
-            if s.clause_toks.len() < CLAUSE_MIN_WORDS {
-                continue;
-            }
-            clauses += 1;
-            if clauses > CLAUSE_MAX {
-                break;
-            }
-            s.clause_feats.clear();
-            let v = linear::features(&s.clause_toks, &mut s.clause_feats);
-            m.logits(&s.clause_feats, v, &kw, &mut z);
-            if let Some(l) = learned.filter(|l| l.has_overlay()) {
-                l.overlay_logits(&s.clause_feats, v, &mut extra);
-                for (a, b) in z.iter_mut().zip(&extra) {
-                    *a += b;
-                }
-            }
-            let (c, zc) = z
-                .iter()
-                .copied()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or((0, 0.0));
-            let p = f64::from(linear::sigmoid(zc));
-            let Some(i) = link.class_of.iter().position(|&x| x == c) else {
-                continue;
-            };
-            if i != top && p >= CLAUSE_PROBABILITY && best.is_none_or(|(_, q)| p > q) {
-                best = Some((i, p));
-            }
-        }
-        best
-    }
-
     /// The model's probabilities (router order) and the terms that pushed
     /// the top expert most, from the tokens in `s`.
     fn model_scores(
@@ -831,7 +765,7 @@ impl Router {
         s: &mut Scratch,
         keyword: &[f64],
         learned: Option<&LearnedModel>,
-    ) -> (Vec<f64>, Vec<String>) {
+    ) -> ModelOut {
         let m = &link.model;
         let k = m.k();
         let mut kw = vec![0.0f32; k];
@@ -842,13 +776,15 @@ impl Router {
         let v = linear::features(&s.toks, &mut s.feats);
         let mut z = vec![0.0f32; k];
         m.logits(&s.feats, v, &kw, &mut z);
-        if let Some(l) = learned.filter(|l| l.has_overlay()) {
+        let overlay = learned.filter(|l| l.has_overlay());
+        if let Some(l) = overlay {
             let mut extra = vec![0.0f32; k];
             l.overlay_logits(&s.feats, v, &mut extra);
             for (a, b) in z.iter_mut().zip(&extra) {
                 *a += b;
             }
         }
+        let clause = self.clause_expert(link, s, &z, overlay);
         let probs: Vec<f64> = link
             .class_of
             .iter()
@@ -872,7 +808,89 @@ impl Router {
             .iter()
             .map(|&(_, i)| linear::describe(&s.toks, &s.feats[i]))
             .collect();
-        (probs, terms)
+        ModelOut {
+            probs,
+            terms,
+            clause,
+        }
+    }
+
+    /// The expert (router order) that a clause of the text clearly belongs
+    /// to, other than the whole text's first, if any: a request that reads
+    /// "do A and then do B" with A and B for different experts is two jobs.
+    /// Clauses are the runs of words between joining words; a clause's
+    /// logits come from the features already found (no second pass over the
+    /// text): its own features' weights, scaled to its own length.
+    fn clause_expert(
+        &self,
+        link: &ModelLink,
+        s: &mut Scratch,
+        z: &[f32],
+        overlay: Option<&LearnedModel>,
+    ) -> Option<(usize, f64)> {
+        let m = &link.model;
+        let k = m.k();
+        let n = s.toks.len().min(linear::MAX_TOKENS);
+        s.clause_of.clear();
+        let mut clauses: u16 = 0;
+        let mut words = 0;
+        let mut long = 0;
+        for i in 0..n {
+            if CLAUSE_JOINERS.contains(&s.toks.get(i)) {
+                s.clause_of.push(u16::MAX);
+                if words > 0 {
+                    long += usize::from(words >= CLAUSE_MIN_WORDS);
+                    clauses += 1;
+                    words = 0;
+                }
+            } else {
+                s.clause_of.push(clauses);
+                words += 1;
+            }
+        }
+        if words > 0 {
+            long += usize::from(words >= CLAUSE_MIN_WORDS);
+            clauses += 1;
+        }
+        if long < 2 {
+            return None;
+        }
+        let stride = k + 1;
+        s.clause_sums.clear();
+        s.clause_sums.resize(usize::from(clauses) * stride, 0.0);
+        for f in &s.feats {
+            let t = usize::from(f.token);
+            let c = s.clause_of[t];
+            if c == u16::MAX || (f.kind == 1 && s.clause_of.get(t + 1) != Some(&c)) {
+                continue;
+            }
+            let acc = &mut s.clause_sums[usize::from(c) * stride..][..stride];
+            for (a, w) in acc.iter_mut().zip(&m.weights[f.bucket as usize * k..][..k]) {
+                *a += w;
+            }
+            if let Some(l) = overlay {
+                l.overlay_add(f.bucket, &mut acc[..k]);
+            }
+            acc[k] += 1.0;
+        }
+        let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
+        let mut best: Option<(usize, f64)> = None;
+        for acc in s.clause_sums.chunks_exact(stride) {
+            let count = acc[k];
+            if count < 1.0 {
+                continue;
+            }
+            let scale = 1.0 / count.sqrt();
+            let (c, zc) = (0..k)
+                .map(|c| (c, m.bias[c] + acc[c] * scale))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((0, 0.0));
+            let p = f64::from(linear::sigmoid(zc));
+            if c != top && p >= CLAUSE_PROBABILITY && best.is_none_or(|(_, q)| p > q) {
+                best = link.class_of.iter().position(|&x| x == c).map(|i| (i, p));
+            }
+        }
+        best
     }
 
     /// Tokenizes `text` and finds the terms it matches, into `s`.
@@ -996,8 +1014,8 @@ impl Router {
             });
         let mut final_scores = keyword.clone();
         let mut blend = 0.0;
-        if let Some((p, _)) = &model_out {
-            final_scores.clone_from(p);
+        if let Some(out) = &model_out {
+            final_scores.clone_from(&out.probs);
         }
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
             blend = blend_weight(
@@ -1033,7 +1051,7 @@ impl Router {
                 keyword_scores: by_name(&keyword),
                 learned_scores: model_out
                     .as_ref()
-                    .map(|(p, _)| p.as_slice())
+                    .map(|o| o.probs.as_slice())
                     .or(learned_probs.as_deref())
                     .map(by_name),
                 matched: self.matched_terms(hits),
@@ -1072,14 +1090,9 @@ impl Router {
             .copied()
             .filter(|&i| final_scores[i] >= multi)
             .collect();
-        if let (Some(link), true) = (
-            &self.model,
-            parallel.len() < 2 && top_score >= MODEL_MIN_CONFIDENCE,
-        ) {
-            if let Some((i, _)) =
-                self.clause_expert(link, s, text, top, learned.filter(|_| learning.enabled))
-            {
-                if final_scores[i] >= CLAUSE_SUPPORT {
+        if parallel.len() < 2 && top_score >= MODEL_MIN_CONFIDENCE {
+            if let Some((i, _)) = model_out.as_ref().and_then(|o| o.clause) {
+                if i != top && final_scores[i] >= CLAUSE_SUPPORT {
                     parallel = vec![top, i];
                 }
             }
@@ -1184,7 +1197,7 @@ impl Router {
                 });
             }
         }
-        if let Some((_, terms)) = &model_out {
+        if let Some(ModelOut { terms, .. }) = &model_out {
             if !terms.is_empty() {
                 explanation.push_str("; model terms for ");
                 explanation.push_str(&self.names[top]);
@@ -1226,7 +1239,7 @@ impl Router {
             keyword_scores: by_name(&keyword),
             learned_scores: model_out
                 .as_ref()
-                .map(|(p, _)| p.as_slice())
+                .map(|o| o.probs.as_slice())
                 .or(learned_probs.as_deref())
                 .map(by_name),
             matched: self.matched_terms(hits),
