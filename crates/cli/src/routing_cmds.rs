@@ -260,7 +260,8 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
                 .iter()
                 .cloned()
                 .partition(|it| eval::fold_of(it, 2) == 0);
-            let (before, after, corrections) = eval::correction_stream(&router, &stream, &held);
+            let (before, after, corrections) =
+                eval::correction_stream(full.as_ref().unwrap_or(&router), &stream, &held);
             StreamReport {
                 stream_items: stream.len(),
                 corrections,

@@ -414,7 +414,7 @@ pub const MODEL_MIN_CONFIDENCE: f64 = 0.5;
 
 /// The probability of the model at which an expert also gets the task
 /// (parallel work), chosen by cross-validation on the training tasks.
-pub const MODEL_PARALLEL: f64 = 0.5;
+pub const MODEL_PARALLEL: f64 = 0.6;
 
 /// The linear model and, per expert of the router, its class in the model.
 #[derive(Debug, Clone)]
@@ -436,6 +436,9 @@ struct ModelOut {
 
 /// Model terms shown in an explanation.
 const SHOWN_TERMS: usize = 3;
+/// Words and word pairs that favour the first expert are shown before any
+/// character n-gram (they read better).
+const WORD_BONUS: f32 = 1000.0;
 /// A clause shorter than this (in words) is not a job of its own.
 const CLAUSE_MIN_WORDS: usize = 3;
 /// The probability at which a clause's own expert joins the task.
@@ -790,14 +793,22 @@ impl Router {
             .iter()
             .map(|&c| f64::from(linear::sigmoid(z[c])))
             .collect();
-        // The features that pushed the top class most.
+        // The features that pushed the top class most, over the others.
         let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(SHOWN_TERMS + 1);
         for (i, f) in s.feats.iter().enumerate() {
-            let w = m.weights[f.bucket as usize * k + top];
-            if w <= 0.0 || best.iter().any(|&(_, j)| s.feats[j].bucket == f.bucket) {
+            // What a feature says for the top class over the best other.
+            let row = &m.weights[f.bucket as usize * k..][..k];
+            let other = (0..k)
+                .filter(|&c| c != top)
+                .map(|c| row[c])
+                .fold(f32::NEG_INFINITY, f32::max);
+            // Words and word pairs read better than character n-grams.
+            let diff = row[top] - other;
+            if diff <= 0.0 || best.iter().any(|&(_, j)| s.feats[j].bucket == f.bucket) {
                 continue;
             }
+            let w = diff + if f.kind <= 1 { WORD_BONUS } else { 0.0 };
             if best.len() < SHOWN_TERMS || w > best[best.len() - 1].0 {
                 best.push((w, i));
                 best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
