@@ -36,6 +36,16 @@ pub struct LinearModel {
     pub kw: Vec<f32>,
     /// `weights[b * k + c]`: weight of bucket `b` for class `c`.
     pub weights: Vec<f32>,
+    /// The weights as 16-bit integers, made on first use (routing reads
+    /// half the memory; training uses `weights`).
+    packed: OnceLock<Packed>,
+}
+
+/// `weights` quantized: `weight = q * scale`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    pub q: Vec<i16>,
+    pub scale: f32,
 }
 
 /// One hashed feature of a text, with where it came from (for explanations).
@@ -172,6 +182,47 @@ impl LinearModel {
             bias: vec![0.0; k],
             kw: vec![0.0; k * k],
             weights: vec![0.0; BUCKETS * k],
+            packed: OnceLock::new(),
+        }
+    }
+
+    /// The quantized weights (made once).
+    pub fn packed(&self) -> &Packed {
+        self.packed.get_or_init(|| {
+            let max = self.weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+            let scale = if max > 0.0 { max / 32767.0 } else { 1.0 };
+            Packed {
+                q: self
+                    .weights
+                    .iter()
+                    .map(|w| (w / scale).round().clamp(-32767.0, 32767.0) as i16)
+                    .collect(),
+                scale,
+            }
+        })
+    }
+
+    /// `logits` on the quantized weights: what routing uses.
+    pub fn logits_packed(&self, feats: &[Feature], value: f32, kw_scores: &[f32], out: &mut [f32]) {
+        let k = self.k();
+        let p = self.packed();
+        let mut acc = [0i32; 16];
+        let acc = &mut acc[..k.min(16)];
+        if k > 16 {
+            return self.logits(feats, value, kw_scores, out);
+        }
+        for f in feats {
+            let row = &p.q[f.bucket as usize * k..][..k];
+            for (a, &w) in acc.iter_mut().zip(row) {
+                *a += i32::from(w);
+            }
+        }
+        let unit = p.scale * value;
+        for (c, o) in out.iter_mut().enumerate().take(k) {
+            let row = &self.kw[c * k..][..k];
+            *o = self.bias[c]
+                + acc[c] as f32 * unit
+                + row.iter().zip(kw_scores).map(|(w, s)| w * s).sum::<f32>();
         }
     }
 
@@ -232,6 +283,7 @@ impl LinearModel {
             return None;
         }
         Some(Self {
+            packed: OnceLock::new(),
             bias: floats[..k].to_vec(),
             kw: floats[k..k + k * k].to_vec(),
             weights: floats[k + k * k..].to_vec(),

@@ -438,7 +438,7 @@ struct ModelOut {
 const SHOWN_TERMS: usize = 3;
 /// Words and word pairs that favour the first expert are shown before any
 /// character n-gram (they read better).
-const WORD_BONUS: f32 = 1000.0;
+const WORD_BONUS: f32 = 1.0e6;
 /// A clause shorter than this (in words) is not a job of its own.
 const CLAUSE_MIN_WORDS: usize = 3;
 /// The probability at which a clause's own expert joins the task.
@@ -778,7 +778,7 @@ impl Router {
         s.feats.clear();
         let v = linear::features(&s.toks, &mut s.feats);
         let mut z = vec![0.0f32; k];
-        m.logits(&s.feats, v, &kw, &mut z);
+        m.logits_packed(&s.feats, v, &kw, &mut z);
         let overlay = learned.filter(|l| l.has_overlay());
         if let Some(l) = overlay {
             let mut extra = vec![0.0f32; k];
@@ -793,18 +793,20 @@ impl Router {
             .iter()
             .map(|&c| f64::from(linear::sigmoid(z[c])))
             .collect();
-        // The features that pushed the top class most, over the others.
+        // The features that pushed the top class most, over the others
+        // (words and word pairs first: they read better).
+        let packed = m.packed();
         let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(SHOWN_TERMS + 1);
         for (i, f) in s.feats.iter().enumerate() {
             // What a feature says for the top class over the best other.
-            let row = &m.weights[f.bucket as usize * k..][..k];
+            let row = &packed.q[f.bucket as usize * k..][..k];
             let other = (0..k)
                 .filter(|&c| c != top)
                 .map(|c| row[c])
-                .fold(f32::NEG_INFINITY, f32::max);
-            // Words and word pairs read better than character n-grams.
-            let diff = row[top] - other;
+                .max()
+                .unwrap_or(0);
+            let diff = f32::from(row[top]) - f32::from(other);
             if diff <= 0.0 || best.iter().any(|&(_, j)| s.feats[j].bucket == f.bucket) {
                 continue;
             }
@@ -867,6 +869,7 @@ impl Router {
             return None;
         }
         let stride = k + 1;
+        let packed = m.packed();
         s.clause_sums.clear();
         s.clause_sums.resize(usize::from(clauses) * stride, 0.0);
         for f in &s.feats {
@@ -876,8 +879,8 @@ impl Router {
                 continue;
             }
             let acc = &mut s.clause_sums[usize::from(c) * stride..][..stride];
-            for (a, w) in acc.iter_mut().zip(&m.weights[f.bucket as usize * k..][..k]) {
-                *a += w;
+            for (a, &w) in acc.iter_mut().zip(&packed.q[f.bucket as usize * k..][..k]) {
+                *a += f32::from(w) * packed.scale;
             }
             if let Some(l) = overlay {
                 l.overlay_add(f.bucket, &mut acc[..k]);
