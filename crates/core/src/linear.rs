@@ -1,8 +1,8 @@
 //! The learned primary scorer: a one-vs-rest logistic model over hashed
 //! features of the task text, plus the keyword scores of every expert.
 //!
-//! Features: stemmed words, adjacent word pairs, and character 3-, 4- and
-//! 5-grams of every word with its boundaries (`<word>`), hashed (FNV-1a)
+//! Features: stemmed words, adjacent word pairs, and character 3- and
+//! 4-grams of every word with its boundaries (`<word>`), hashed (FNV-1a)
 //! into `BUCKETS` buckets; every feature weighs `1 / sqrt(n)` for a text of
 //! `n` features, so a text's feature vector has unit length. The keyword
 //! score of each expert (0..1) is a dense input of every class. Each expert's
@@ -54,7 +54,7 @@ pub struct Feature {
     pub bucket: u32,
     /// The token it starts at.
     pub token: u16,
-    /// 0: word, 1: word pair, 3..=5: that many characters of `<token>`.
+    /// 0: word, 1: word pair, 3 or 4: that many characters of `<token>`.
     pub kind: u8,
     /// For character n-grams, the offset in `<token>`.
     pub offset: u8,
@@ -114,7 +114,7 @@ pub fn features(toks: &Tokens, out: &mut Vec<Feature>) -> f32 {
                 t[j - 1]
             }
         };
-        for g in 3..=5usize {
+        for g in 3..=4usize {
             if len < g {
                 break;
             }
@@ -415,13 +415,13 @@ mod tests {
         let t = toks("fix sql");
         let mut f = Vec::new();
         let v = features(&t, &mut f);
-        // 2 words, 1 pair, "<fix>" 3+2+1, "<sql>" 3+2+1
-        assert_eq!(f.len(), 2 + 1 + 6 + 6);
+        // 2 words, 1 pair, "<fix>" 3+2, "<sql>" 3+2
+        assert_eq!(f.len(), 2 + 1 + 5 + 5);
         assert!((v * v * f.len() as f32 - 1.0).abs() < 1e-5);
         let shown: Vec<String> = f.iter().map(|x| describe(&t, x)).collect();
         assert!(shown.contains(&"fix sql".to_string()), "{shown:?}");
         assert!(shown.contains(&"<sql".to_string()), "{shown:?}");
-        assert!(shown.contains(&"<fix>".to_string()), "{shown:?}");
+        assert!(shown.contains(&"fix>".to_string()), "{shown:?}");
     }
 
     #[test]
