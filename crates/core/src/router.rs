@@ -356,8 +356,9 @@ pub struct Decision {
     pub scores: ExpertScores,
     /// Keyword-only confidence per expert, 0..1.
     pub keyword_scores: ExpertScores,
-    /// The learned layer's probability per expert (calibrated, as blended),
-    /// when it had a say.
+    /// The model's probability per expert (with what corrections taught
+    /// it), or, for a router without the model, the naive-Bayes layer's
+    /// (calibrated, as blended) when it had a say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_scores: Option<ExpertScores>,
     /// Matched terms per expert (negatives prefixed with `-`).
