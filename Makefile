@@ -21,7 +21,7 @@ APT_BUILD := build-essential pkg-config curl wget file libwebkit2gtk-4.1-dev lib
 APT_E2E := xvfb xauth x11-utils xdotool dbus dbus-x11 libnotify-bin dunst webkit2gtk-driver
 TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
 
-.PHONY: help run run-headless test deps deps-test ui-deps ui ui-test e2e-desktop lint unit bench eval-router bundle fmt clean
+.PHONY: help run run-headless test deps deps-test ui-deps ui ui-test e2e-desktop lint unit bench eval-router train-router bundle fmt clean
 
 help:
 	@echo "make run    - install what is missing, build, start the desktop app on the default home"
@@ -29,6 +29,7 @@ help:
 	@echo "make test   - install what is missing, run lint and every test"
 	@echo "make bench  - run the benchmarks (numbers go to bench/results/)"
 	@echo "make eval-router - routing accuracy on the labeled sets"
+	@echo "make train-router - retrain the router's model from tests/data/routing (deterministic)"
 
 # ---- installation (idempotent) ------------------------------------------
 
@@ -112,10 +113,17 @@ bench: deps
 # they are next to the repository.
 eval-router: deps
 	$(CARGO) build -p cortex-cli
-	./target/debug/cortex eval --defaults --stream tests/data/routing/golden.jsonl tests/data/routing/holdout.jsonl
+	./target/debug/cortex eval --defaults --folds 0 --stream tests/data/routing/blind.jsonl tests/data/routing/holdout.jsonl tests/data/routing/golden.jsonl
+	./target/debug/cortex router cv
 	@if ls ../shared/routing/dev-*.jsonl >/dev/null 2>&1; then \
-	  ./target/debug/cortex eval --defaults --with-scope --stream ../shared/routing/dev-*.jsonl; \
+	  ./target/debug/cortex eval --defaults --folds 0 --with-scope --stream ../shared/routing/dev-*.jsonl; \
 	else echo "(../shared/routing not found: dev corpora skipped)"; fi
+
+# The router's model, from the training data in tests/data/routing; the same
+# data gives the same bytes (crates/core/data/router-model.bin).
+train-router: deps
+	$(CARGO) build -p cortex-cli
+	./target/debug/cortex router train
 
 fmt:
 	$(CARGO) fmt --all

@@ -230,6 +230,66 @@ pub enum RouterCommand {
     Reset,
     /// What the learned layer knows: examples and outcomes per expert.
     Show,
+    /// Train the linear model from the training sets and write its weights
+    /// (deterministic: the same data gives the same bytes).
+    Train(TrainArgs),
+    /// Cross-validate the linear model on its training sets.
+    Cv(CvArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Hand-written training tasks (JSONL: {"id", "text", "label", "labels"?}).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "tests/data/routing/train-tasks.jsonl"
+    )]
+    pub tasks: PathBuf,
+    /// Commit subjects (JSONL: {"id", "text", "label"}).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "tests/data/routing/train-commits-sample.jsonl"
+    )]
+    pub commits: PathBuf,
+    /// Where the weights go.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "crates/core/data/router-model.bin"
+    )]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CvArgs {
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "tests/data/routing/train-tasks.jsonl"
+    )]
+    pub tasks: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "tests/data/routing/train-commits-sample.jsonl"
+    )]
+    pub commits: PathBuf,
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    pub folds: usize,
+    /// Training options to compare (the shipped ones by default).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub rate: Option<f32>,
+    #[arg(long)]
+    pub decay: Option<f32>,
+    #[arg(long)]
+    pub commit_weight: Option<f32>,
+    /// Parallel threshold to compare.
+    #[arg(long)]
+    pub parallel: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -143,6 +143,11 @@ fn batch(
 #[derive(Serialize)]
 struct FileReport {
     file: String,
+    /// The shipped router: the linear model over the keyword scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<Metrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel: Option<eval::ParallelStats>,
     keywords: Metrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     cross_validated: Option<Metrics>,
@@ -233,18 +238,23 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
             (c, e)
         }
     };
-    let router = Router::new(&config.routing, &experts);
+    let router = Router::keywords_only(&config.routing, &experts);
+    let full = Router::new(&config.routing, &experts);
+    let full = full.has_model().then_some(full);
     let mut reports = Vec::new();
     for path in &a.files {
         let items = read_labeled(path, a.with_scope)?;
         let keywords = eval::evaluate(&router, None, &items);
+        let model = full.as_ref().map(|r| eval::evaluate(r, None, &items));
+        let parallel = full.as_ref().map(|r| eval::parallel_stats(r, &items));
         let cross_validated = (a.folds > 1).then(|| eval::cross_validate(&router, &items, a.folds));
         let stream = a.stream.then(|| {
             let (stream, held): (Vec<Labeled>, Vec<Labeled>) = items
                 .iter()
                 .cloned()
                 .partition(|it| eval::fold_of(it, 2) == 0);
-            let (before, after, corrections) = eval::correction_stream(&router, &stream, &held);
+            let (before, after, corrections) =
+                eval::correction_stream(full.as_ref().unwrap_or(&router), &stream, &held);
             StreamReport {
                 stream_items: stream.len(),
                 corrections,
@@ -254,6 +264,8 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
         });
         reports.push(FileReport {
             file: path.display().to_string(),
+            model,
+            parallel,
             keywords,
             cross_validated,
             stream,
@@ -268,6 +280,12 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
     }
     for r in &reports {
         println!("== {} ({} items)", r.file, r.keywords.n);
+        if let Some(m) = &r.model {
+            print_metrics("model (shipped router)", m);
+        }
+        if let Some(p) = &r.parallel {
+            print_parallel(p);
+        }
         print_metrics("keywords only", &r.keywords);
         if let Some(cv) = &r.cross_validated {
             print_metrics(
@@ -287,6 +305,37 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_parallel(p: &eval::ParallelStats) {
+    let n = p.single + p.two_expert;
+    println!(
+        "low confidence: {} of {} items ({:.1}%), {} of them routed right anyway",
+        p.low_confidence,
+        n,
+        100.0 * p.low_confidence as f64 / n.max(1) as f64,
+        p.low_confidence_right
+    );
+    if p.two_expert > 0 {
+        println!(
+            "parallel: {} of {} two-expert tasks run in parallel ({} with both experts); second expert precision {:.3} recall {:.3}; {} of {} single-expert tasks split ({:.1}%)",
+            p.run_parallel,
+            p.two_expert,
+            p.both_found,
+            p.second_precision,
+            p.second_recall,
+            p.single_split,
+            p.single,
+            100.0 * p.single_split as f64 / p.single.max(1) as f64
+        );
+    } else {
+        println!(
+            "parallel: {} of {} single-expert items split ({:.1}%)",
+            p.single_split,
+            p.single,
+            100.0 * p.single_split as f64 / p.single.max(1) as f64
+        );
+    }
 }
 
 fn print_metrics(title: &str, m: &Metrics) {
@@ -348,6 +397,70 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
                 }
             }
         }
+        RouterCommand::Train(a) => {
+            let (config, experts) = home::default_settings();
+            let router = Router::keywords_only(&config.routing, &experts);
+            let tasks = read_labeled(&a.tasks, false)?;
+            let commits = read_labeled(&a.commits, false)?;
+            let model = eval::train_model(&router, &tasks, &commits);
+            let bytes = model.to_bytes();
+            std::fs::write(&a.out, &bytes).map_err(|e| {
+                Failure::runtime("io", format!("cannot write {}: {e}", a.out.display()))
+            })?;
+            let digest = sha256_hex(&bytes);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"out": a.out, "bytes": bytes.len(), "sha256": digest, "tasks": tasks.len(), "commits": commits.len()})
+                );
+            } else {
+                println!(
+                    "trained on {} tasks and {} commit subjects; wrote {} ({} bytes, sha256 {digest})",
+                    tasks.len(),
+                    commits.len(),
+                    a.out.display(),
+                    bytes.len()
+                );
+            }
+        }
+        RouterCommand::Cv(a) => {
+            let (config, experts) = home::default_settings();
+            let router = Router::keywords_only(&config.routing, &experts);
+            let tasks = read_labeled(&a.tasks, false)?;
+            let commits = read_labeled(&a.commits, false)?;
+            let parallel = a.parallel.unwrap_or(cortex_core::router::MODEL_PARALLEL);
+            let rebuild = |m: cortex_core::linear::LinearModel| {
+                Router::with_model(&config.routing, &experts, Some(std::sync::Arc::new(m)))
+                    .with_model_parallel(parallel)
+            };
+            let d = cortex_core::linear::TrainOptions::default();
+            let opts = cortex_core::linear::TrainOptions {
+                epochs: a.epochs.unwrap_or(d.epochs),
+                rate: a.rate.unwrap_or(d.rate),
+                decay: a.decay.unwrap_or(d.decay),
+                seed: d.seed,
+            };
+            let cw = a.commit_weight.unwrap_or(eval::COMMIT_WEIGHT);
+            let (t, p, c) =
+                eval::cross_validate_model(&router, &rebuild, &tasks, &commits, a.folds, opts, cw);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"tasks": t, "parallel": p, "commits": c})
+                    )
+                    .unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "== {}-fold cross-validation of the model on its training sets",
+                    a.folds
+                );
+                print_metrics(&format!("{} ({} items)", a.tasks.display(), t.n), &t);
+                print_parallel(&p);
+                print_metrics(&format!("{} ({} items)", a.commits.display(), c.n), &c);
+            }
+        }
         RouterCommand::Show => {
             let model = learning::load(home);
             let (_, experts) = home.load_settings()?;
@@ -389,4 +502,12 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

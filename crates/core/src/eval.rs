@@ -6,17 +6,280 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::learned::{Example, LearnedModel, Source};
-use crate::router::Router;
+use crate::linear::{self, LinearModel, TrainItem, TrainOptions};
+use crate::router::{Router, Strategy};
 
-/// One labeled line: `{"id", "text", "label", "type"?}`.
+/// How much a hand-written training task counts.
+pub const TASK_WEIGHT: f32 = 1.0;
+/// How much a commit subject counts: its label comes from the commit type
+/// (noisy), and there are four times as many of them.
+pub const COMMIT_WEIGHT: f32 = 0.35;
+
+/// One labeled line: `{"id", "text", "label", "labels"?, "type"?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Labeled {
     #[serde(default)]
     pub id: String,
     pub text: String,
     pub label: String,
+    /// For a task that needs two experts: both, the lead first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     #[serde(rename = "type", default)]
     pub task_type: Option<String>,
+}
+
+impl Labeled {
+    /// The gold label against a prediction: a two-expert task is right when
+    /// either of its experts leads.
+    fn gold_for(&self, predicted: &str) -> String {
+        if self.labels.iter().any(|l| l == predicted) {
+            predicted.to_string()
+        } else {
+            self.label.clone()
+        }
+    }
+}
+
+/// How parallel (two-expert) routing fares on a labeled set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ParallelStats {
+    /// Items labeled with two experts.
+    pub two_expert: usize,
+    /// Of those, routed in parallel.
+    pub run_parallel: usize,
+    /// Of those, routed in parallel to both labeled experts.
+    pub both_found: usize,
+    /// Single-expert items.
+    pub single: usize,
+    /// Of those, split in parallel (wrongly).
+    pub single_split: usize,
+    /// Second experts proposed (parallel decisions on any item).
+    pub second_proposed: usize,
+    /// Of those, one of the item's labeled experts.
+    pub second_correct: usize,
+    /// `second_correct / second_proposed`.
+    pub second_precision: f64,
+    /// `both_found / two_expert`.
+    pub second_recall: f64,
+    /// Items routed with low confidence (a person should confirm).
+    pub low_confidence: usize,
+    /// Of those, where the router's choice was right anyway.
+    pub low_confidence_right: usize,
+}
+
+/// Parallel routing measured on `items`.
+pub fn parallel_stats(router: &Router, items: &[Labeled]) -> ParallelStats {
+    let mut st = ParallelStats::default();
+    for it in items {
+        let d = router.route(&it.text, it.task_type.as_deref(), None);
+        let parallel = d.strategy == Strategy::MultiExpertParallel;
+        if d.strategy == Strategy::SingleExpertLowConfidence {
+            st.low_confidence += 1;
+            st.low_confidence_right +=
+                usize::from(it.gold_for(&d.primary_expert) == d.primary_expert);
+        }
+        let gold: Vec<&str> = if it.labels.is_empty() {
+            vec![it.label.as_str()]
+        } else {
+            it.labels.iter().map(String::as_str).collect()
+        };
+        if gold.len() >= 2 {
+            st.two_expert += 1;
+            if parallel {
+                st.run_parallel += 1;
+                if gold
+                    .iter()
+                    .all(|g| d.parallel_experts.iter().any(|p| p == g))
+                {
+                    st.both_found += 1;
+                }
+            }
+        } else {
+            st.single += 1;
+            st.single_split += usize::from(parallel);
+        }
+        if parallel {
+            for p in d.parallel_experts.iter().skip(1) {
+                st.second_proposed += 1;
+                st.second_correct += usize::from(gold.contains(&p.as_str()));
+            }
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    st.second_precision = ratio(st.second_correct, st.second_proposed);
+    st.second_recall = ratio(st.both_found, st.two_expert);
+    st
+}
+
+/// Training items for the linear model, in the router's expert order:
+/// hand-written tasks, then commit subjects (the order is part of what makes
+/// training reproducible). Items with a label the router does not know are
+/// left out.
+pub fn train_items(
+    router: &Router,
+    tasks: &[Labeled],
+    commits: &[Labeled],
+    commit_weight: f32,
+) -> Vec<TrainItem> {
+    let names = router.expert_names();
+    let index = |l: &str| names.iter().position(|n| n == l);
+    let mut out = Vec::with_capacity(tasks.len() + commits.len());
+    let mut sets: Vec<(Vec<Labeled>, f32)> = vec![(tasks.to_vec(), TASK_WEIGHT)];
+    sets.push((joined_pairs(tasks), JOINED_WEIGHT));
+    sets.push((commits.to_vec(), commit_weight));
+    for (set, weight) in &sets {
+        let weight = *weight;
+        for it in set {
+            let gold: Vec<&String> = if it.labels.is_empty() {
+                vec![&it.label]
+            } else {
+                it.labels.iter().collect()
+            };
+            let labels: Option<Vec<usize>> = gold.iter().map(|l| index(l)).collect();
+            let Some(labels) = labels else { continue };
+            out.push(TrainItem {
+                kw_scores: router
+                    .keyword_scores(&it.text)
+                    .iter()
+                    .map(|&x| x as f32)
+                    .collect(),
+                text: it.text.clone(),
+                labels,
+                weight,
+            });
+        }
+    }
+    out
+}
+
+/// How much a joined pair of tasks counts (see `joined_pairs`).
+pub const JOINED_WEIGHT: f32 = 0.5;
+/// One joined pair for every this many single-expert tasks.
+pub const JOINED_EVERY: usize = 3;
+const JOINERS: [&str; 4] = [" Then ", " and ", "; also: ", ". After that, "];
+
+/// Two-expert examples made from single-expert tasks: a task of one expert
+/// and a task of another, written as one request ("A. Then B") and labeled
+/// with both. Real two-expert requests are rare in any data, and without
+/// such examples a one-vs-rest model learns that one expert excludes the
+/// others. Deterministic: pairs follow the order of `tasks`.
+pub fn joined_pairs(tasks: &[Labeled]) -> Vec<Labeled> {
+    let single: Vec<&Labeled> = tasks.iter().filter(|t| t.labels.is_empty()).collect();
+    let n = single.len();
+    let mut out = Vec::new();
+    for (k, a) in single.iter().enumerate().step_by(JOINED_EVERY) {
+        // The next task, at a stride, whose expert differs.
+        let Some(b) = (1..n)
+            .map(|d| single[(k + d * 7) % n])
+            .find(|b| b.label != a.label)
+        else {
+            continue;
+        };
+        out.push(Labeled {
+            id: format!("{}+{}", a.id, b.id),
+            text: format!(
+                "{}{}{}",
+                a.text.trim_end_matches('.'),
+                JOINERS[(k / JOINED_EVERY) % JOINERS.len()],
+                b.text
+            ),
+            label: a.label.clone(),
+            labels: vec![a.label.clone(), b.label.clone()],
+            task_type: None,
+        });
+    }
+    out
+}
+
+/// Trains the linear model for `router`'s experts.
+pub fn train_model(router: &Router, tasks: &[Labeled], commits: &[Labeled]) -> LinearModel {
+    train_model_with(
+        router,
+        tasks,
+        commits,
+        TrainOptions::default(),
+        COMMIT_WEIGHT,
+    )
+}
+
+/// Trains with other options (for cross-validation).
+pub fn train_model_with(
+    router: &Router,
+    tasks: &[Labeled],
+    commits: &[Labeled],
+    opts: TrainOptions,
+    commit_weight: f32,
+) -> LinearModel {
+    linear::train(
+        router.expert_names().to_vec(),
+        &train_items(router, tasks, commits, commit_weight),
+        opts,
+    )
+}
+
+/// Cross-validated measures of the linear model on its own training sets:
+/// for each fold, a model is trained on the other folds of both sets and
+/// routes the held-out fold. Returns the metrics and parallel statistics on
+/// the tasks, and the metrics on the commits.
+pub fn cross_validate_model(
+    keyword_router: &Router,
+    rebuild: &dyn Fn(LinearModel) -> Router,
+    tasks: &[Labeled],
+    commits: &[Labeled],
+    folds: usize,
+    opts: TrainOptions,
+    commit_weight: f32,
+) -> (Metrics, ParallelStats, Metrics) {
+    let mut task_pairs = Vec::new();
+    let mut commit_pairs = Vec::new();
+    let mut par = ParallelStats::default();
+    for k in 0..folds {
+        let train_t: Vec<Labeled> = tasks
+            .iter()
+            .filter(|it| fold_of(it, folds) != k)
+            .cloned()
+            .collect();
+        let train_c: Vec<Labeled> = commits
+            .iter()
+            .filter(|it| fold_of(it, folds) != k)
+            .cloned()
+            .collect();
+        let router = rebuild(train_model_with(
+            keyword_router,
+            &train_t,
+            &train_c,
+            opts,
+            commit_weight,
+        ));
+        let test_t: Vec<Labeled> = tasks
+            .iter()
+            .filter(|it| fold_of(it, folds) == k)
+            .cloned()
+            .collect();
+        for it in &test_t {
+            let d = router.route(&it.text, it.task_type.as_deref(), None);
+            task_pairs.push((it.gold_for(&d.primary_expert), d.primary_expert));
+        }
+        for it in commits.iter().filter(|it| fold_of(it, folds) == k) {
+            let d = router.route(&it.text, it.task_type.as_deref(), None);
+            commit_pairs.push((it.gold_for(&d.primary_expert), d.primary_expert));
+        }
+        let p = parallel_stats(&router, &test_t);
+        par.two_expert += p.two_expert;
+        par.run_parallel += p.run_parallel;
+        par.both_found += p.both_found;
+        par.single += p.single;
+        par.single_split += p.single_split;
+        par.second_proposed += p.second_proposed;
+        par.second_correct += p.second_correct;
+        par.low_confidence += p.low_confidence;
+        par.low_confidence_right += p.low_confidence_right;
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    par.second_precision = ratio(par.second_correct, par.second_proposed);
+    par.second_recall = ratio(par.both_found, par.two_expert);
+    (metrics(&task_pairs), par, metrics(&commit_pairs))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -108,7 +371,7 @@ pub fn evaluate(router: &Router, model: Option<&LearnedModel>, items: &[Labeled]
         .iter()
         .map(|it| {
             let d = router.route(&it.text, it.task_type.as_deref(), model);
-            (it.label.clone(), d.primary_expert)
+            (it.gold_for(&d.primary_expert), d.primary_expert)
         })
         .collect();
     metrics(&pairs)
@@ -219,6 +482,7 @@ mod tests {
                 id: format!("x-{i}"),
                 text: String::new(),
                 label: String::new(),
+                labels: Vec::new(),
                 task_type: None,
             })
             .collect();

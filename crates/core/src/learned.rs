@@ -5,12 +5,27 @@
 //! per example, explains itself (the words that weigh most), and its state is
 //! a table of counts that is cheap to persist and to rebuild from the list
 //! of examples. Corrections weigh more than outcomes: a person said so.
+//!
+//! Beside the counts, every example also updates a sparse overlay of the
+//! shipped linear model's weights (see `linear`): a few logistic steps on the
+//! example's own features, so that a correction changes the decision for
+//! the same text and, through the shared words and character n-grams, for
+//! close paraphrases, while texts that share little with it barely move.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::tokens;
+use crate::linear::{self, Feature, LinearModel};
+use crate::text::{tokens, Tokens};
+
+/// Learning rate of an overlay step (a step moves the example's own logit by
+/// about this much times the gradient, the feature vector being unit length).
+pub const OVERLAY_RATE: f32 = 1.0;
+/// Steps a correction may take to make its expert the clear first choice.
+pub const CORRECTION_STEPS: usize = 40;
+/// The margin (in logits) a correction leaves its expert ahead by.
+pub const CORRECTION_MARGIN: f32 = 3.0;
 
 /// Weight of a person's correction.
 pub const CORRECTION_WEIGHT: f64 = 3.0;
@@ -49,6 +64,9 @@ pub struct LearnedModel {
     examples: u64,
     /// Successes and failures per expert, for the routing view.
     pub outcomes: BTreeMap<String, (u64, u64)>,
+    /// Weight deltas of the shipped linear model per bucket, in its class
+    /// order.
+    overlay: HashMap<u32, Vec<f32>>,
 }
 
 /// Words too common to carry any signal about an expert.
@@ -98,6 +116,94 @@ impl LearnedModel {
         *self.totals.entry(ex.expert.clone()).or_default() += n;
         *self.doc_weight.entry(ex.expert.clone()).or_default() += weight;
         self.examples += 1;
+        if let Some(base) = linear::shipped() {
+            self.teach_overlay(&base, ex);
+        }
+    }
+
+    /// Moves the overlay toward the example's expert. A success takes one
+    /// logistic step (a decision already right moves little); a correction
+    /// steps until its expert leads every other by `CORRECTION_MARGIN`
+    /// logits and is likely on its own.
+    fn teach_overlay(&mut self, base: &LinearModel, ex: &Example) {
+        let Some(target) = base.classes.iter().position(|c| *c == ex.expert) else {
+            return;
+        };
+        let k = base.k();
+        let mut toks = Tokens::default();
+        toks.push_text(&ex.text);
+        let mut feats = Vec::new();
+        let v = linear::features(&toks, &mut feats);
+        if feats.is_empty() {
+            return;
+        }
+        let steps = match ex.source {
+            Source::Correction => CORRECTION_STEPS,
+            _ => 1,
+        };
+        let zero = vec![0.0; k];
+        let mut z = vec![0.0; k];
+        let mut extra = vec![0.0; k];
+        for _ in 0..steps {
+            base.logits(&feats, v, &zero, &mut z);
+            self.overlay_logits(&feats, v, &mut extra);
+            for (a, b) in z.iter_mut().zip(&extra) {
+                *a += b;
+            }
+            let rival = (0..k)
+                .filter(|&c| c != target)
+                .map(|c| z[c])
+                .fold(f32::NEG_INFINITY, f32::max);
+            if ex.source == Source::Correction
+                && z[target] - rival >= CORRECTION_MARGIN
+                && z[target] > 1.0
+            {
+                break;
+            }
+            let g: Vec<f32> = (0..k)
+                .map(|c| {
+                    let y = if c == target { 1.0 } else { 0.0 };
+                    OVERLAY_RATE * (y - linear::sigmoid(z[c]))
+                })
+                .collect();
+            for f in &feats {
+                let row = self.overlay.entry(f.bucket).or_insert_with(|| vec![0.0; k]);
+                for (w, gc) in row.iter_mut().zip(&g) {
+                    *w += gc * v;
+                }
+            }
+        }
+    }
+
+    /// The overlay's logits per class of the shipped model (its order) for
+    /// the given features, into `out` (zeros when nothing was learned).
+    pub fn overlay_logits(&self, feats: &[Feature], value: f32, out: &mut [f32]) {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        if self.overlay.is_empty() {
+            return;
+        }
+        for f in feats {
+            if let Some(row) = self.overlay.get(&f.bucket) {
+                for (o, w) in out.iter_mut().zip(row) {
+                    *o += w * value;
+                }
+            }
+        }
+    }
+
+    /// Adds the overlay's weights of one bucket to `out` (class order of the
+    /// shipped model).
+    pub fn overlay_add(&self, bucket: u32, out: &mut [f32]) {
+        if let Some(row) = self.overlay.get(&bucket) {
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += w;
+            }
+        }
+    }
+
+    /// True when the overlay has learned anything.
+    pub fn has_overlay(&self) -> bool {
+        !self.overlay.is_empty()
     }
 
     /// Posterior probability per expert (in `names` order), from already

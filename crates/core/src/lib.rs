@@ -15,6 +15,7 @@ pub mod health;
 pub mod id;
 pub mod input;
 pub mod learned;
+pub mod linear;
 pub mod plan;
 pub mod pricing;
 pub mod redact;

@@ -1,11 +1,15 @@
 //! The router: which expert (or experts) should take a task, and why.
 //!
 //! Keyword scoring per expert: +25 per activation keyword, +12 per booster,
-//! -30 per negative, clamped to 0..100; confidence = score / 100. Matching is
-//! on whole stemmed tokens and whole phrases (see `text`). An explicit task
-//! type goes to the expert that declares it at 0.95. A learned layer (see
-//! `learned`) can be blended in. Every decision carries the per-expert scores,
-//! the terms that matched and a one-line explanation.
+//! -30 per negative, clamped to 0..100. Matching is on whole stemmed tokens
+//! and whole phrases (see `text`). The keyword scores feed the shipped linear
+//! model (see `linear`), whose calibrated probability per expert is the
+//! confidence; a person's corrections and verified outcomes adjust it through
+//! the learned overlay (see `learned`). Without a model for the router's
+//! experts, the keyword score / 100 is the confidence and the naive-Bayes
+//! layer is blended in. An explicit task type goes to the expert that
+//! declares it at 0.95. Every decision carries the per-expert scores, the
+//! terms that matched and a one-line explanation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ExpertSet, RoutingConfig};
 use crate::learned::LearnedModel;
+use crate::linear::{self, Feature, LinearModel};
 use crate::text::{phrase, Tokens};
 
 pub const ACTIVATION_POINTS: i32 = 25;
@@ -351,8 +356,9 @@ pub struct Decision {
     pub scores: ExpertScores,
     /// Keyword-only confidence per expert, 0..1.
     pub keyword_scores: ExpertScores,
-    /// The learned layer's probability per expert (calibrated, as blended),
-    /// when it had a say.
+    /// The model's probability per expert (with what corrections taught
+    /// it), or, for a router without the model, the naive-Bayes layer's
+    /// (calibrated, as blended) when it had a say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned_scores: Option<ExpertScores>,
     /// Matched terms per expert (negatives prefixed with `-`).
@@ -398,7 +404,51 @@ pub struct Router {
     /// `min_activation` and `multi_threshold` as the explanation shows them.
     min_shown: String,
     multi_shown: String,
+    model: Option<ModelLink>,
+    /// The probability at which the model gives an expert a parallel share.
+    model_parallel: f64,
 }
+
+/// Below this probability of its first expert, the model's decision is low
+/// confidence (a person should confirm).
+pub const MODEL_MIN_CONFIDENCE: f64 = 0.5;
+
+/// The probability of the model at which an expert also gets the task
+/// (parallel work), chosen by cross-validation on the training tasks.
+pub const MODEL_PARALLEL: f64 = 0.6;
+
+/// The linear model and, per expert of the router, its class in the model.
+#[derive(Debug, Clone)]
+struct ModelLink {
+    model: Arc<LinearModel>,
+    class_of: Vec<usize>,
+}
+
+/// What the model says about one text.
+struct ModelOut {
+    /// Probability per expert (router order).
+    probs: Vec<f64>,
+    /// The terms that pushed the first expert most.
+    terms: Vec<String>,
+    /// An expert that a clause of the text clearly belongs to (not the
+    /// first), with the clause's probability.
+    clause: Option<(usize, f64)>,
+}
+
+/// Model terms shown in an explanation.
+const SHOWN_TERMS: usize = 3;
+/// Words and word pairs that favour the first expert are shown before any
+/// character n-gram (they read better).
+const WORD_BONUS: f32 = 1.0e6;
+/// A clause shorter than this (in words) is not a job of its own.
+const CLAUSE_MIN_WORDS: usize = 3;
+/// The probability at which a clause's own expert joins the task.
+pub const CLAUSE_PROBABILITY: f64 = 0.7;
+/// The whole text's probability an expert needs for a clause to add it.
+pub const CLAUSE_SUPPORT: f64 = 0.1;
+
+/// Words that join two jobs in one request ("do A and do B", "then").
+const CLAUSE_JOINERS: [&str; 4] = ["and", "then", "also", "plus"];
 
 /// FNV-1a for the keyword index: short keys, no adversary (the keys are the
 /// expert files' own words), several times cheaper than SipHash here.
@@ -505,6 +555,11 @@ struct Scratch {
     toks: Tokens,
     ids: Vec<u32>,
     hits: Hits,
+    feats: Vec<Feature>,
+    /// Per token, its clause (`u16::MAX`: a joining word).
+    clause_of: Vec<u16>,
+    /// Per clause: the summed weights per class, then the feature count.
+    clause_sums: Vec<f32>,
 }
 
 /// Buffers larger than this (bytes) are not kept after a decision.
@@ -583,7 +638,23 @@ impl Decision {
 }
 
 impl Router {
+    /// A router with the shipped linear model (when it knows these experts).
     pub fn new(config: &RoutingConfig, experts: &ExpertSet) -> Self {
+        Self::with_model(config, experts, linear::shipped())
+    }
+
+    /// A router on the keyword lists alone (and the naive-Bayes layer).
+    pub fn keywords_only(config: &RoutingConfig, experts: &ExpertSet) -> Self {
+        Self::with_model(config, experts, None)
+    }
+
+    /// A router with the given model; the model is used only when its
+    /// classes are exactly the experts' names.
+    pub fn with_model(
+        config: &RoutingConfig,
+        experts: &ExpertSet,
+        model: Option<Arc<LinearModel>>,
+    ) -> Self {
         let names: Names = experts.names().into();
         let mut vocab: HashMap<Box<str>, u32, FnvBuild> = HashMap::default();
         let mut starts: Vec<Vec<u32>> = Vec::new();
@@ -642,7 +713,18 @@ impl Router {
             push_2dp(&mut s, x);
             s
         };
+        let model = model.and_then(|m| {
+            let class_of: Option<Vec<usize>> = names
+                .iter()
+                .map(|n| m.classes.iter().position(|c| c == n))
+                .collect();
+            class_of
+                .filter(|c| c.len() == m.k())
+                .map(|class_of| ModelLink { model: m, class_of })
+        });
         Self {
+            model,
+            model_parallel: MODEL_PARALLEL,
             names,
             vocab,
             starts,
@@ -657,6 +739,173 @@ impl Router {
 
     pub fn expert_names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The same router with another parallel threshold for the model.
+    pub fn with_model_parallel(mut self, p: f64) -> Self {
+        self.model_parallel = p;
+        self
+    }
+
+    /// True when the linear model decides (rather than the keywords alone).
+    pub fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// Keyword score per expert (0..1, the router's expert order).
+    pub fn keyword_scores(&self, text: &str) -> Vec<f64> {
+        let mut s = Scratch::default();
+        self.matches(text, &mut s);
+        (0..self.names.len())
+            .map(|i| f64::from(s.hits.points(i)) / 100.0)
+            .collect()
+    }
+
+    /// The model's probabilities (router order) and the terms that pushed
+    /// the top expert most, from the tokens in `s`.
+    fn model_scores(
+        &self,
+        link: &ModelLink,
+        s: &mut Scratch,
+        keyword: &[f64],
+        learned: Option<&LearnedModel>,
+    ) -> ModelOut {
+        let m = &link.model;
+        let k = m.k();
+        let mut kw = vec![0.0f32; k];
+        for (i, &c) in link.class_of.iter().enumerate() {
+            kw[c] = keyword[i] as f32;
+        }
+        s.feats.clear();
+        let v = linear::features(&s.toks, &mut s.feats);
+        let mut z = vec![0.0f32; k];
+        m.logits_packed(&s.feats, v, &kw, &mut z);
+        let overlay = learned.filter(|l| l.has_overlay());
+        if let Some(l) = overlay {
+            let mut extra = vec![0.0f32; k];
+            l.overlay_logits(&s.feats, v, &mut extra);
+            for (a, b) in z.iter_mut().zip(&extra) {
+                *a += b;
+            }
+        }
+        let clause = self.clause_expert(link, s, &z, overlay);
+        let probs: Vec<f64> = link
+            .class_of
+            .iter()
+            .map(|&c| f64::from(linear::sigmoid(z[c])))
+            .collect();
+        // The features that pushed the top class most, over the others
+        // (words and word pairs first: they read better).
+        let packed = m.packed();
+        let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(SHOWN_TERMS + 1);
+        for (i, f) in s.feats.iter().enumerate() {
+            // What a feature says for the top class over the best other.
+            let row = &packed.q[f.bucket as usize * k..][..k];
+            let other = (0..k)
+                .filter(|&c| c != top)
+                .map(|c| row[c])
+                .max()
+                .unwrap_or(0);
+            let diff = f32::from(row[top]) - f32::from(other);
+            if diff <= 0.0 || best.iter().any(|&(_, j)| s.feats[j].bucket == f.bucket) {
+                continue;
+            }
+            let w = diff + if f.kind <= 1 { WORD_BONUS } else { 0.0 };
+            if best.len() < SHOWN_TERMS || w > best[best.len() - 1].0 {
+                best.push((w, i));
+                best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                best.truncate(SHOWN_TERMS);
+            }
+        }
+        let terms = best
+            .iter()
+            .map(|&(_, i)| linear::describe(&s.toks, &s.feats[i]))
+            .collect();
+        ModelOut {
+            probs,
+            terms,
+            clause,
+        }
+    }
+
+    /// The expert (router order) that a clause of the text clearly belongs
+    /// to, other than the whole text's first, if any: a request that reads
+    /// "do A and then do B" with A and B for different experts is two jobs.
+    /// Clauses are the runs of words between joining words; a clause's
+    /// logits come from the features already found (no second pass over the
+    /// text): its own features' weights, scaled to its own length.
+    fn clause_expert(
+        &self,
+        link: &ModelLink,
+        s: &mut Scratch,
+        z: &[f32],
+        overlay: Option<&LearnedModel>,
+    ) -> Option<(usize, f64)> {
+        let m = &link.model;
+        let k = m.k();
+        let n = s.toks.len().min(linear::MAX_TOKENS);
+        s.clause_of.clear();
+        let mut clauses: u16 = 0;
+        let mut words = 0;
+        let mut long = 0;
+        for i in 0..n {
+            if CLAUSE_JOINERS.contains(&s.toks.get(i)) {
+                s.clause_of.push(u16::MAX);
+                if words > 0 {
+                    long += usize::from(words >= CLAUSE_MIN_WORDS);
+                    clauses += 1;
+                    words = 0;
+                }
+            } else {
+                s.clause_of.push(clauses);
+                words += 1;
+            }
+        }
+        if words > 0 {
+            long += usize::from(words >= CLAUSE_MIN_WORDS);
+            clauses += 1;
+        }
+        if long < 2 {
+            return None;
+        }
+        let stride = k + 1;
+        let packed = m.packed();
+        s.clause_sums.clear();
+        s.clause_sums.resize(usize::from(clauses) * stride, 0.0);
+        for f in &s.feats {
+            let t = usize::from(f.token);
+            let c = s.clause_of[t];
+            if c == u16::MAX || (f.kind == 1 && s.clause_of.get(t + 1) != Some(&c)) {
+                continue;
+            }
+            let acc = &mut s.clause_sums[usize::from(c) * stride..][..stride];
+            for (a, &w) in acc.iter_mut().zip(&packed.q[f.bucket as usize * k..][..k]) {
+                *a += f32::from(w) * packed.scale;
+            }
+            if let Some(l) = overlay {
+                l.overlay_add(f.bucket, &mut acc[..k]);
+            }
+            acc[k] += 1.0;
+        }
+        let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
+        let mut best: Option<(usize, f64)> = None;
+        for acc in s.clause_sums.chunks_exact(stride) {
+            let count = acc[k];
+            if count < 1.0 {
+                continue;
+            }
+            let scale = 1.0 / count.sqrt();
+            let (c, zc) = (0..k)
+                .map(|c| (c, m.bias[c] + acc[c] * scale))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((0, 0.0));
+            let p = f64::from(linear::sigmoid(zc));
+            if c != top && p >= CLAUSE_PROBABILITY && best.is_none_or(|(_, q)| p > q) {
+                best = link.class_of.iter().position(|&x| x == c).map(|i| (i, p));
+            }
+        }
+        best
     }
 
     /// Tokenizes `text` and finds the terms it matches, into `s`.
@@ -757,18 +1006,32 @@ impl Router {
         learned: Option<&LearnedModel>,
     ) -> Decision {
         self.matches(text, s);
-        let (toks, hits) = (&s.toks, &s.hits);
         let n = self.names.len();
-        let keyword: Vec<f64> = (0..n).map(|i| f64::from(hits.points(i)) / 100.0).collect();
+        let keyword: Vec<f64> = (0..n)
+            .map(|i| f64::from(s.hits.points(i)) / 100.0)
+            .collect();
         let learning = &self.config.learning;
+        let enabled = |_: &&LearnedModel| learning.enabled;
+        let model_out = self
+            .model
+            .as_ref()
+            .map(|link| self.model_scores(link, s, &keyword, learned.filter(enabled)));
+        let (toks, hits) = (&s.toks, &s.hits);
         let learned_probs = learned
-            .filter(|m| learning.enabled && m.examples() >= u64::from(learning.min_examples))
+            .filter(|m| {
+                model_out.is_none()
+                    && learning.enabled
+                    && m.examples() >= u64::from(learning.min_examples)
+            })
             .map(|m| {
                 let owned: Vec<String> = toks.iter().map(str::to_string).collect();
                 calibrate(&m.probabilities(&owned, &self.names))
             });
         let mut final_scores = keyword.clone();
         let mut blend = 0.0;
+        if let Some(out) = &model_out {
+            final_scores.clone_from(&out.probs);
+        }
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
             blend = blend_weight(
                 learning.weight,
@@ -785,7 +1048,7 @@ impl Router {
                 v.iter().map(|x| (x * 1000.0).round() / 1000.0).collect(),
             )
         };
-        let method = if learned_probs.is_some() {
+        let method = if learned_probs.is_some() || model_out.is_some() {
             Method::KeywordsLearned
         } else {
             Method::Keywords
@@ -801,7 +1064,11 @@ impl Router {
                 parallel_experts: vec![self.names[i].clone()],
                 scores: by_name(&scores),
                 keyword_scores: by_name(&keyword),
-                learned_scores: learned_probs.as_deref().map(by_name),
+                learned_scores: model_out
+                    .as_ref()
+                    .map(|o| o.probs.as_slice())
+                    .or(learned_probs.as_deref())
+                    .map(by_name),
                 matched: self.matched_terms(hits),
                 method: Method::Type,
                 needs_confirmation: false,
@@ -826,12 +1093,32 @@ impl Router {
         let top = order[0];
         let top_score = final_scores[top];
         let cfg = &self.config;
-        let parallel: Vec<usize> = order
+        // The model's probabilities are per expert (one-vs-rest): a second
+        // expert this likely is a second job, whatever the first one's.
+        let multi = if model_out.is_some() {
+            self.model_parallel
+        } else {
+            cfg.multi_threshold
+        };
+        let mut parallel: Vec<usize> = order
             .iter()
             .copied()
-            .filter(|&i| final_scores[i] >= cfg.multi_threshold)
+            .filter(|&i| final_scores[i] >= multi)
             .collect();
-        let (strategy, primary, experts) = if top_score < cfg.min_activation {
+        if parallel.len() < 2 && top_score >= MODEL_MIN_CONFIDENCE {
+            if let Some((i, _)) = model_out.as_ref().and_then(|o| o.clause) {
+                if i != top && final_scores[i] >= CLAUSE_SUPPORT {
+                    parallel = vec![top, i];
+                }
+            }
+        }
+        let hits = &s.hits;
+        let min = if model_out.is_some() {
+            MODEL_MIN_CONFIDENCE
+        } else {
+            cfg.min_activation
+        };
+        let (strategy, primary, experts) = if top_score < min {
             let primary = if top_score > 0.0 { top } else { self.fallback };
             (Strategy::SingleExpertLowConfidence, primary, vec![primary])
         } else if parallel.len() >= 2 {
@@ -865,7 +1152,11 @@ impl Router {
             Strategy::SingleExpertLowConfidence => {
                 describe(&mut explanation, primary);
                 explanation.push_str(" is below the minimum ");
-                explanation.push_str(&self.min_shown);
+                if model_out.is_some() {
+                    push_2dp(&mut explanation, min);
+                } else {
+                    explanation.push_str(&self.min_shown);
+                }
                 explanation.push_str("; a person should confirm");
             }
             Strategy::MultiExpertParallel => {
@@ -876,7 +1167,11 @@ impl Router {
                     describe(&mut explanation, i);
                 }
                 explanation.push_str(" all reach ");
-                explanation.push_str(&self.multi_shown);
+                if model_out.is_some() {
+                    push_2dp(&mut explanation, multi);
+                } else {
+                    explanation.push_str(&self.multi_shown);
+                }
                 explanation.push_str(": parallel");
             }
             Strategy::SingleExpert => {
@@ -917,6 +1212,26 @@ impl Router {
                 });
             }
         }
+        if let Some(ModelOut { terms, .. }) = &model_out {
+            if !terms.is_empty() {
+                explanation.push_str("; model terms for ");
+                explanation.push_str(&self.names[top]);
+                explanation.push_str(": ");
+                for (k, t) in terms.iter().enumerate() {
+                    if k > 0 {
+                        explanation.push_str(", ");
+                    }
+                    explanation.push('"');
+                    explanation.push_str(t);
+                    explanation.push('"');
+                }
+            }
+            if learned.is_some_and(|l| learning.enabled && l.has_overlay()) {
+                explanation.push_str("; adjusted by ");
+                push_u64(&mut explanation, learned.map_or(0, LearnedModel::examples));
+                explanation.push_str(" learned examples");
+            }
+        }
         if let (Some(p), Some(m)) = (&learned_probs, learned) {
             let best = (0..p.len())
                 .max_by(|&a, &b| p[a].total_cmp(&p[b]))
@@ -937,7 +1252,11 @@ impl Router {
             parallel_experts: experts.iter().map(|&i| self.names[i].clone()).collect(),
             scores: by_name(&final_scores),
             keyword_scores: by_name(&keyword),
-            learned_scores: learned_probs.as_deref().map(by_name),
+            learned_scores: model_out
+                .as_ref()
+                .map(|o| o.probs.as_slice())
+                .or(learned_probs.as_deref())
+                .map(by_name),
             matched: self.matched_terms(hits),
             method,
             needs_confirmation: strategy == Strategy::SingleExpertLowConfidence,
@@ -967,8 +1286,16 @@ mod tests {
         (file, p)
     }
 
+    fn model_router() -> Router {
+        Router::with_model(&RoutingConfig::default(), &expert_set(), linear::shipped())
+    }
+
     fn router() -> Router {
-        let set = ExpertSet::new(vec![
+        Router::keywords_only(&RoutingConfig::default(), &expert_set())
+    }
+
+    fn expert_set() -> ExpertSet {
+        ExpertSet::new(vec![
             expert(
                 "development",
                 &["fix", "implement", "refactor"],
@@ -1005,8 +1332,7 @@ mod tests {
                 &["coordination"],
             ),
         ])
-        .unwrap();
-        Router::new(&RoutingConfig::default(), &set)
+        .unwrap()
     }
 
     #[test]
@@ -1159,6 +1485,62 @@ mod tests {
                 .primary_expert,
             "development"
         );
+    }
+
+    #[test]
+    fn one_correction_changes_the_decision_for_the_text_and_its_paraphrases() {
+        use crate::learned::{Example, LearnedModel, Source};
+        let r = model_router();
+        assert!(r.has_model());
+        let text = "Tidy up the flux capacitor settings in the warp module";
+        let paraphrases = [
+            "tidy the flux capacitor settings",
+            "Please tidy up the flux capacitors' settings in the warp module.",
+        ];
+        let unrelated = [
+            ("Patch the SQL injection in the login form", "security"),
+            ("Write the README for the billing service", "inventory"),
+        ];
+        let before = r.route(text, None, None).primary_expert;
+        let target = if before == "cicd" { "security" } else { "cicd" };
+        let mut m = LearnedModel::default();
+        m.learn(&Example {
+            text: text.into(),
+            expert: target.into(),
+            source: Source::Correction,
+        });
+        let d = r.route(text, None, Some(&m));
+        assert_eq!(d.primary_expert, target, "{}", d.explanation);
+        assert!(
+            d.explanation.contains("learned examples"),
+            "{}",
+            d.explanation
+        );
+        for p in paraphrases {
+            let d = r.route(p, None, Some(&m));
+            assert_eq!(d.primary_expert, target, "{p}: {}", d.explanation);
+        }
+        for (t, want) in unrelated {
+            assert_eq!(r.route(t, None, Some(&m)).primary_expert, want, "{t}");
+        }
+    }
+
+    #[test]
+    fn the_model_explains_itself_and_names_the_runner_up() {
+        let r = model_router();
+        let d = r.route(
+            "Any logged-in user can read another tenant's invoices by changing the id",
+            None,
+            None,
+        );
+        assert_eq!(d.primary_expert, "security", "{}", d.explanation);
+        assert_eq!(d.method, Method::KeywordsLearned);
+        assert!(
+            d.explanation.contains("model terms for security"),
+            "{}",
+            d.explanation
+        );
+        assert!(d.learned_scores.is_some());
     }
 
     #[test]

@@ -31,6 +31,32 @@ fn the_shipped_lists_meet_the_targets_on_our_labeled_set() {
 }
 
 #[test]
+fn the_shipped_model_meets_its_figures_on_the_blind_hold_out() {
+    let h = TestHome::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/routing");
+    let blind = format!("{dir}/blind.jsonl");
+    let golden = format!("{dir}/golden.jsonl");
+    let out = h.cortex(&[
+        "eval",
+        "--defaults",
+        "--folds",
+        "0",
+        "--json",
+        &blind,
+        &golden,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f1 = |i: usize| v[i]["model"]["macro_f1"].as_f64().unwrap();
+    assert!(f1(0) >= 0.90, "blind macro-F1 {}", f1(0));
+    assert!(f1(1) >= 0.92, "golden macro-F1 {}", f1(1));
+    let p = &v[0]["parallel"];
+    assert!(p["two_expert"].as_u64().unwrap() >= 30, "{p}");
+    let split = p["single_split"].as_f64().unwrap() / p["single"].as_f64().unwrap();
+    assert!(split <= 0.05, "single-expert tasks split: {split}");
+}
+
+#[test]
 fn route_batch_answers_every_line_and_bad_lines_get_an_error_object() {
     let h = TestHome::new();
     let dir = h.workdir();

@@ -1,0 +1,470 @@
+//! The learned primary scorer: a one-vs-rest logistic model over hashed
+//! features of the task text, plus the keyword scores of every expert.
+//!
+//! Features: stemmed words, adjacent word pairs, and character 3- and
+//! 4-grams of every word with its boundaries (`<word>`), hashed (FNV-1a)
+//! into `BUCKETS` buckets; every feature weighs `1 / sqrt(n)` for a text of
+//! `n` features, so a text's feature vector has unit length. The keyword
+//! score of each expert (0..1) is a dense input of every class. Each expert's
+//! probability is `sigmoid(bias + weights . x)` on its own, so two experts can
+//! both be likely (parallel work) and none can be (low confidence).
+//!
+//! Training (`train`) is plain stochastic gradient descent on the log loss
+//! with a seeded, fixed order: the same data gives the same bytes. The
+//! shipped model is trained by `cortex router train` from the data in
+//! `tests/data/routing/` and embedded in the binary (`shipped`).
+
+use std::sync::{Arc, OnceLock};
+
+use crate::text::Tokens;
+
+/// Hash buckets (a power of two).
+pub const BUCKETS: usize = 1 << 16;
+const MASK: u64 = BUCKETS as u64 - 1;
+/// Words of a text that count; the rest of a very long text is ignored.
+pub const MAX_TOKENS: usize = 400;
+const MAGIC: &[u8; 8] = b"CXLIN001";
+
+/// The model as trained and shipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearModel {
+    /// Class (expert) names, in the model's order.
+    pub classes: Vec<String>,
+    /// Per class.
+    pub bias: Vec<f32>,
+    /// `kw[c * k + e]`: weight of expert `e`'s keyword score for class `c`.
+    pub kw: Vec<f32>,
+    /// `weights[b * k + c]`: weight of bucket `b` for class `c`.
+    pub weights: Vec<f32>,
+    /// The weights as 16-bit integers, made on first use (routing reads
+    /// half the memory; training uses `weights`).
+    packed: OnceLock<Packed>,
+}
+
+/// `weights` quantized: `weight = q * scale`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    pub q: Vec<i16>,
+    pub scale: f32,
+}
+
+/// One hashed feature of a text, with where it came from (for explanations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    pub bucket: u32,
+    /// The token it starts at.
+    pub token: u16,
+    /// 0: word, 1: word pair, 3 or 4: that many characters of `<token>`.
+    pub kind: u8,
+    /// For character n-grams, the offset in `<token>`.
+    pub offset: u8,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+#[inline]
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+#[inline]
+fn bucket(h: u64) -> u32 {
+    // Mix the high bits in: FNV's low bits alone spread short keys poorly.
+    ((h ^ (h >> 29) ^ (h >> 47)) & MASK) as u32
+}
+
+/// The features of tokenized text, appended to `out`; returns the value of
+/// each feature (`1 / sqrt(n)`, 0 for no features).
+pub fn features(toks: &Tokens, out: &mut Vec<Feature>) -> f32 {
+    let n = toks.len().min(MAX_TOKENS);
+    let mut prev: Option<u64> = None;
+    for i in 0..n {
+        let t = toks.get(i).as_bytes();
+        let tok = i as u16;
+        let hw = fnv(fnv(FNV_OFFSET, b"w"), t);
+        out.push(Feature {
+            bucket: bucket(hw),
+            token: tok,
+            kind: 0,
+            offset: 0,
+        });
+        if let Some(hp) = prev {
+            let hpair = fnv(fnv(hp ^ 0x5bd1_e995, b" "), t);
+            out.push(Feature {
+                bucket: bucket(hpair),
+                token: tok - 1,
+                kind: 1,
+                offset: 0,
+            });
+        }
+        prev = Some(hw);
+        // Character n-grams of `<t>`; long words only up to 32 bytes.
+        let len = t.len().min(32) + 2;
+        let at = |j: usize| -> u8 {
+            if j == 0 {
+                b'<'
+            } else if j == len - 1 {
+                b'>'
+            } else {
+                t[j - 1]
+            }
+        };
+        for g in 3..=4usize {
+            if len < g {
+                break;
+            }
+            for s in 0..=(len - g) {
+                let mut h = FNV_OFFSET ^ (g as u64);
+                for j in s..s + g {
+                    h ^= u64::from(at(j));
+                    h = h.wrapping_mul(FNV_PRIME);
+                }
+                out.push(Feature {
+                    bucket: bucket(h),
+                    token: tok,
+                    kind: g as u8,
+                    offset: s as u8,
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        0.0
+    } else {
+        1.0 / (out.len() as f32).sqrt()
+    }
+}
+
+/// A feature as a person reads it: the word, the pair, or the characters
+/// (`<` and `>` mark a word's start and end).
+pub fn describe(toks: &Tokens, f: &Feature) -> String {
+    let t = toks.get(usize::from(f.token));
+    match f.kind {
+        0 => t.to_string(),
+        1 => format!("{t} {}", toks.get(usize::from(f.token) + 1)),
+        g => {
+            let padded = format!("<{}>", &t[..floor_char(t, 32)]);
+            let s = usize::from(f.offset);
+            let e = (s + usize::from(g)).min(padded.len());
+            String::from_utf8_lossy(&padded.as_bytes()[s..e]).into_owned()
+        }
+    }
+}
+
+fn floor_char(t: &str, max: usize) -> usize {
+    let mut i = max.min(t.len());
+    while !t.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl LinearModel {
+    pub fn k(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// A model that knows `classes` and nothing else.
+    pub fn empty(classes: Vec<String>) -> Self {
+        let k = classes.len();
+        Self {
+            classes,
+            bias: vec![0.0; k],
+            kw: vec![0.0; k * k],
+            weights: vec![0.0; BUCKETS * k],
+            packed: OnceLock::new(),
+        }
+    }
+
+    /// The quantized weights (made once).
+    pub fn packed(&self) -> &Packed {
+        self.packed.get_or_init(|| {
+            let max = self.weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+            let scale = if max > 0.0 { max / 32767.0 } else { 1.0 };
+            Packed {
+                q: self
+                    .weights
+                    .iter()
+                    .map(|w| (w / scale).round().clamp(-32767.0, 32767.0) as i16)
+                    .collect(),
+                scale,
+            }
+        })
+    }
+
+    /// `logits` on the quantized weights: what routing uses.
+    pub fn logits_packed(&self, feats: &[Feature], value: f32, kw_scores: &[f32], out: &mut [f32]) {
+        let k = self.k();
+        let p = self.packed();
+        let mut acc = [0i32; 16];
+        let acc = &mut acc[..k.min(16)];
+        if k > 16 {
+            return self.logits(feats, value, kw_scores, out);
+        }
+        for f in feats {
+            let row = &p.q[f.bucket as usize * k..][..k];
+            for (a, &w) in acc.iter_mut().zip(row) {
+                *a += i32::from(w);
+            }
+        }
+        let unit = p.scale * value;
+        for (c, o) in out.iter_mut().enumerate().take(k) {
+            let row = &self.kw[c * k..][..k];
+            *o = self.bias[c]
+                + acc[c] as f32 * unit
+                + row.iter().zip(kw_scores).map(|(w, s)| w * s).sum::<f32>();
+        }
+    }
+
+    /// Logits per class (model order) into `out`: `kw_scores` in model order.
+    pub fn logits(&self, feats: &[Feature], value: f32, kw_scores: &[f32], out: &mut [f32]) {
+        let k = self.k();
+        out[..k].copy_from_slice(&self.bias);
+        for f in feats {
+            let row = &self.weights[f.bucket as usize * k..][..k];
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += w * value;
+            }
+        }
+        for (c, o) in out.iter_mut().enumerate().take(k) {
+            let row = &self.kw[c * k..][..k];
+            *o += row.iter().zip(kw_scores).map(|(w, s)| w * s).sum::<f32>();
+        }
+    }
+
+    /// The compact little-endian binary form.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.weights.len() * 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.k() as u32).to_le_bytes());
+        out.extend_from_slice(&(BUCKETS as u32).to_le_bytes());
+        for c in &self.classes {
+            out.push(c.len() as u8);
+            out.extend_from_slice(c.as_bytes());
+        }
+        for x in self.bias.iter().chain(&self.kw).chain(&self.weights) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        let rest = b.strip_prefix(MAGIC)?;
+        let u32_at =
+            |s: &[u8]| -> Option<u32> { Some(u32::from_le_bytes(s.get(..4)?.try_into().ok()?)) };
+        let k = u32_at(rest)? as usize;
+        let buckets = u32_at(rest.get(4..)?)? as usize;
+        if buckets != BUCKETS || k == 0 || k > 64 {
+            return None;
+        }
+        let mut at = 8;
+        let mut classes = Vec::with_capacity(k);
+        for _ in 0..k {
+            let n = usize::from(*rest.get(at)?);
+            classes.push(String::from_utf8(rest.get(at + 1..at + 1 + n)?.to_vec()).ok()?);
+            at += 1 + n;
+        }
+        let floats: Vec<f32> = rest
+            .get(at..)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if floats.len() != k + k * k + BUCKETS * k {
+            return None;
+        }
+        Some(Self {
+            packed: OnceLock::new(),
+            bias: floats[..k].to_vec(),
+            kw: floats[k..k + k * k].to_vec(),
+            weights: floats[k + k * k..].to_vec(),
+            classes,
+        })
+    }
+}
+
+static SHIPPED_BYTES: &[u8] = include_bytes!("../data/router-model.bin");
+
+/// The model shipped in the binary, if it is present and well-formed.
+pub fn shipped() -> Option<Arc<LinearModel>> {
+    static SHIPPED: OnceLock<Option<Arc<LinearModel>>> = OnceLock::new();
+    SHIPPED
+        .get_or_init(|| LinearModel::from_bytes(SHIPPED_BYTES).map(Arc::new))
+        .clone()
+}
+
+/// One training example: a text, its keyword scores (model order), the
+/// classes it belongs to, and how much it counts.
+#[derive(Debug, Clone)]
+pub struct TrainItem {
+    pub text: String,
+    pub kw_scores: Vec<f32>,
+    pub labels: Vec<usize>,
+    pub weight: f32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    /// Learning rate of the first epoch; epoch `e` uses `rate / (1 + e/2)`.
+    pub rate: f32,
+    /// Weight decay per epoch (L2), as a share of the weight.
+    pub decay: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            rate: 1.5,
+            decay: 0.01,
+            seed: 18,
+        }
+    }
+}
+
+/// Trains a model (deterministic: the same items in the same order and the
+/// same options give the same model, bit for bit).
+pub fn train(classes: Vec<String>, items: &[TrainItem], opts: TrainOptions) -> LinearModel {
+    let k = classes.len();
+    let mut m = LinearModel::empty(classes);
+    let mut toks = Tokens::default();
+    let prepared: Vec<(Vec<u32>, f32)> = items
+        .iter()
+        .map(|it| {
+            toks.clear();
+            toks.push_text(&it.text);
+            let mut f = Vec::new();
+            let v = features(&toks, &mut f);
+            (f.iter().map(|f| f.bucket).collect(), v)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    let mut rng = opts.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut z = vec![0.0f32; k];
+    let mut g = vec![0.0f32; k];
+    for epoch in 0..opts.epochs {
+        // Fisher-Yates with xorshift64.
+        for i in (1..order.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        let rate = opts.rate / (1.0 + epoch as f32 / 2.0);
+        for &i in &order {
+            let it = &items[i];
+            let (buckets, v) = &prepared[i];
+            z.copy_from_slice(&m.bias);
+            for &b in buckets {
+                for (zc, w) in z.iter_mut().zip(&m.weights[b as usize * k..][..k]) {
+                    *zc += w * v;
+                }
+            }
+            for c in 0..k {
+                z[c] += m.kw[c * k..][..k]
+                    .iter()
+                    .zip(&it.kw_scores)
+                    .map(|(w, s)| w * s)
+                    .sum::<f32>();
+                let y = if it.labels.contains(&c) { 1.0 } else { 0.0 };
+                g[c] = rate * it.weight * (y - sigmoid(z[c]));
+            }
+            for (c, &gc) in g.iter().enumerate() {
+                m.bias[c] += gc * 0.1;
+                for (w, s) in m.kw[c * k..][..k].iter_mut().zip(&it.kw_scores) {
+                    *w += gc * s;
+                }
+            }
+            for &b in buckets {
+                for (w, gc) in m.weights[b as usize * k..][..k].iter_mut().zip(&g) {
+                    *w += gc * v;
+                }
+            }
+        }
+        let keep = 1.0 - opts.decay;
+        for w in m.weights.iter_mut().chain(m.kw.iter_mut()) {
+            *w *= keep;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Tokens {
+        let mut t = Tokens::default();
+        t.push_text(s);
+        t
+    }
+
+    #[test]
+    fn features_have_unit_length_and_read_back() {
+        let t = toks("fix sql");
+        let mut f = Vec::new();
+        let v = features(&t, &mut f);
+        // 2 words, 1 pair, "<fix>" 3+2, "<sql>" 3+2
+        assert_eq!(f.len(), 2 + 1 + 5 + 5);
+        assert!((v * v * f.len() as f32 - 1.0).abs() < 1e-5);
+        let shown: Vec<String> = f.iter().map(|x| describe(&t, x)).collect();
+        assert!(shown.contains(&"fix sql".to_string()), "{shown:?}");
+        assert!(shown.contains(&"<sql".to_string()), "{shown:?}");
+        assert!(shown.contains(&"fix>".to_string()), "{shown:?}");
+    }
+
+    #[test]
+    fn training_is_deterministic_and_learns() {
+        let classes = vec!["a".to_string(), "b".to_string()];
+        let items: Vec<TrainItem> = (0..40)
+            .map(|i| TrainItem {
+                text: if i % 2 == 0 {
+                    format!("alpha thing {i}")
+                } else {
+                    format!("beta stuff {i}")
+                },
+                kw_scores: vec![0.0, 0.0],
+                labels: vec![i % 2],
+                weight: 1.0,
+            })
+            .collect();
+        let m1 = train(classes.clone(), &items, TrainOptions::default());
+        let m2 = train(classes, &items, TrainOptions::default());
+        assert_eq!(m1.to_bytes(), m2.to_bytes());
+        assert_eq!(LinearModel::from_bytes(&m1.to_bytes()).as_ref(), Some(&m1));
+        let t = toks("alpha again");
+        let mut f = Vec::new();
+        let v = features(&t, &mut f);
+        let mut z = [0.0; 2];
+        m1.logits(&f, v, &[0.0, 0.0], &mut z);
+        assert!(z[0] > z[1], "{z:?}");
+    }
+
+    #[test]
+    fn the_shipped_model_is_present_and_knows_the_five_experts() {
+        let m = shipped().expect("shipped model");
+        let mut c = m.classes.clone();
+        c.sort();
+        assert_eq!(
+            c,
+            [
+                "cicd",
+                "coordinator",
+                "development",
+                "inventory",
+                "security"
+            ]
+        );
+    }
+}
