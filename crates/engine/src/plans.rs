@@ -4,6 +4,8 @@
 //! until its dependencies completed, `needs_attention` when one can no
 //! longer); this module validates, routes and journals, and shows a plan.
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use cortex_core::id::{PlanId, TaskId};
 use cortex_core::plan::{validate_plan, Plan, PlanEntry, PlanSpec, PlannedTask};
@@ -53,6 +55,8 @@ pub(crate) struct PlanOrigin<'a> {
     pub(crate) held: bool,
     /// The inbox request that submitted it.
     pub(crate) request: Option<&'a cortex_core::id::RequestId>,
+    /// The goal's own check, run on the plan's merged work at the end.
+    pub(crate) verify: Option<String>,
 }
 
 /// The expert that splits goals into plans.
@@ -198,6 +202,7 @@ impl Engine {
             goal_task,
             held,
             request,
+            verify,
         } = origin;
         let (workdir, worktree, held, request) = (*workdir, *worktree, *held, *request);
         let goal_task = goal_task.clone();
@@ -271,6 +276,7 @@ impl Engine {
             tasks: entries,
             awaiting_confirmation: held,
             request_id: request.cloned(),
+            verify: verify.clone(),
         };
         store.stage(
             Event::PlanSubmitted {
@@ -418,6 +424,7 @@ impl Engine {
         };
         let answer = w.result.clone().unwrap_or_default();
         let held = self.config().routing.confirm_plans;
+        let verify = self.check_for(w);
         let submitted = cortex_core::plan::plan_in_text(&answer)
             .map_err(EngineError::BadValue)
             .and_then(|spec| {
@@ -428,6 +435,7 @@ impl Engine {
                     goal_task: Some(task.id.clone()),
                     held,
                     request: None,
+                    verify: verify.clone(),
                 };
                 let ack = self.stage_plan(&mut store, &spec, &origin, now)?;
                 store.sync()?;
@@ -484,6 +492,70 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Where a goal's check runs: the work of its plan's tasks merged in
+    /// dependency order onto their base branch (as `plan merge` would
+    /// merge it), in a worktree of its own, `<goal>-plan` on branch
+    /// `cortex/<goal>-plan`; the goal's own folder when its tasks ran in
+    /// place (their work is all there). An error naming the task whose
+    /// work cannot be merged.
+    pub(crate) fn plan_merged_work(&self, goal_id: &TaskId) -> Result<PathBuf, String> {
+        let home = &self.inner.home;
+        let (parts, base, workdir) = {
+            let store = self.store();
+            let state = store.state();
+            let goal = state
+                .task(goal_id)
+                .ok_or_else(|| format!("the goal {goal_id} is gone"))?;
+            let plan = state
+                .plan_of_goal(goal_id)
+                .ok_or_else(|| format!("the goal {goal_id} has no plan"))?;
+            let mut parts = Vec::new();
+            let mut base = None;
+            for e in &plan.tasks {
+                let done = state.workers().filter(|w| {
+                    w.task_id == e.task_id
+                        && w.status == cortex_core::worker::WorkerStatus::Completed
+                });
+                for w in done {
+                    let dir = PathBuf::from(&w.workdir);
+                    if crate::worktree::name_of(home, &dir).is_none() {
+                        continue;
+                    }
+                    if !dir.join(".git").exists() {
+                        return Err(format!(
+                            "the worktree of plan task {} ({}) is not there: {}",
+                            e.name,
+                            e.task_id,
+                            dir.display()
+                        ));
+                    }
+                    if base.is_none() {
+                        base = w.base.clone();
+                    }
+                    parts.push((format!("plan task {} ({})", e.name, e.task_id), dir));
+                }
+            }
+            (parts, base, goal.workdir.clone())
+        };
+        if parts.is_empty() {
+            return Ok(PathBuf::from(workdir.unwrap_or_else(|| "/".into())));
+        }
+        let base = base.ok_or("no base commit was recorded for the plan's work")?;
+        let name = crate::worktree::name_for(goal_id.as_str(), "plan");
+        let path = crate::worktree::path_for(home, &name);
+        if path.join(".git").exists() {
+            return Ok(path); // merged before the owner restarted
+        }
+        let repo = PathBuf::from(&base.repo);
+        let start = base
+            .branch
+            .as_deref()
+            .and_then(|b| crate::review::branch_tip(&repo, b))
+            .unwrap_or(base.commit);
+        let merged = crate::review::merged_work(&repo, &start, &parts)?;
+        crate::worktree::ensure_from(home, &name, &repo, Some(&merged))
     }
 
     pub(crate) fn emit_plan_tasks(&self, id: &PlanId) {

@@ -128,32 +128,115 @@ impl Engine {
         let Some(command) = self.check_for(w) else {
             return self.end_worker(w, WorkerStatus::Completed, "completed", now);
         };
+        let cwd = PathBuf::from(&w.workdir);
         if let Some(v) = w.verification.as_ref().filter(|v| v.running()) {
-            let alive = v
-                .pid
-                .is_some_and(|p| procfs::is_same_process(p, v.start_ticks, w.id.as_str()));
-            if alive && self.runtime().active {
-                info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
-                self.watch_check(Check {
-                    worker_id: w.id.clone(),
-                    round: v.rounds,
-                    command: v.command.clone(),
-                    pid: v.pid.unwrap_or(0),
-                    start_ticks: v.start_ticks,
-                    child: None,
-                    started: Instant::now(),
-                    log: self.check_log(w),
-                    term_sent: None,
-                    stopping: None,
-                });
+            if self.readopt_check(w, v) {
                 return Ok(());
             }
-            // Gone while no owner watched: its result is unknown, run it again.
-            spawner::sweep(w.id.as_str());
-            return self.start_check(w, &command, v.rounds, now);
+            return self.start_check(w, &command, v.rounds, &cwd, now);
         }
         let round = w.verification.as_ref().map_or(0, |v| v.rounds) + 1;
-        self.start_check(w, &command, round, now)
+        self.start_check(w, &command, round, &cwd, now)
+    }
+
+    /// Watches the running check `v` of `w` again (an owner restarted
+    /// mid-check): true if its process is still there; else it is swept,
+    /// its result unknown, for the caller to run it again.
+    fn readopt_check(&self, w: &Worker, v: &cortex_core::worker::Verification) -> bool {
+        let alive = v
+            .pid
+            .is_some_and(|p| procfs::is_same_process(p, v.start_ticks, w.id.as_str()));
+        if alive && self.runtime().active {
+            info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
+            self.watch_check(Check {
+                worker_id: w.id.clone(),
+                round: v.rounds,
+                command: v.command.clone(),
+                pid: v.pid.unwrap_or(0),
+                start_ticks: v.start_ticks,
+                child: None,
+                started: Instant::now(),
+                log: self.check_log(w),
+                term_sent: None,
+                stopping: None,
+            });
+            return true;
+        }
+        spawner::sweep(w.id.as_str());
+        false
+    }
+
+    /// Runs the check of every goal whose plan's tasks all completed, on
+    /// their work merged together (`Engine::plan_merged_work`), as the
+    /// goal's coordinator's check: its process, log and journal events are
+    /// those of any check. One already running is re-adopted after a
+    /// restart. What the goal becomes is the state's fold's business.
+    pub(crate) fn start_goal_checks(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let due: Vec<(cortex_core::id::TaskId, Worker, String)> = {
+            let store = self.store();
+            let state = store.state();
+            state
+                .goals_to_check()
+                .filter_map(|g| {
+                    let command = state.plan_of_goal(g)?.verify.clone()?;
+                    let w = state
+                        .task(g)?
+                        .assignments
+                        .iter()
+                        .filter_map(|a| a.worker_id.as_ref())
+                        .find_map(|id| state.worker(id))?;
+                    Some((g.clone(), w.clone(), command))
+                })
+                .collect()
+        };
+        for (goal, w, command) in due {
+            if self.runtime().checks.contains_key(&w.id) {
+                continue;
+            }
+            let round = match w.verification.as_ref() {
+                Some(v) if v.running() => {
+                    if self.readopt_check(&w, v) {
+                        continue;
+                    }
+                    v.rounds
+                }
+                Some(v) => v.rounds + 1,
+                None => 1,
+            };
+            info!(task_id = %goal, "every task of the goal's plan completed: checking their merged work");
+            match self.plan_merged_work(&goal) {
+                Ok(dir) => self.start_check(&w, &command, round, &dir, now)?,
+                Err(why) => self.check_not_run(&w, &command, round, &why, now)?,
+            }
+            if let Some(t) = self.store().state().task(&goal) {
+                self.emit(crate::engine::EngineEvent::TaskUpdated { task: t.into() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a check that could not be run, and what follows.
+    fn check_not_run(
+        &self,
+        w: &Worker,
+        command: &str,
+        round: u32,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.store().commit(
+            Event::VerifyStarted {
+                worker_id: w.id.clone(),
+                attempt: w.current().map_or(1, |a| a.n),
+                round,
+                command: command.to_string(),
+                pid: None,
+                start_ticks: None,
+            },
+            now,
+        )?;
+        let failure = format!("could not run: {why}");
+        self.check_ended(&w.id, round, command, false, None, &failure, "", now)
     }
 
     fn check_log(&self, w: &Worker) -> PathBuf {
@@ -171,6 +254,7 @@ impl Engine {
         w: &Worker,
         command: &str,
         round: u32,
+        cwd: &std::path::Path,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let log = self.check_log(w);
@@ -186,7 +270,7 @@ impl Engine {
                     self.inner.home.root().display().to_string(),
                 ),
             ],
-            cwd: PathBuf::from(&w.workdir),
+            cwd: cwd.to_path_buf(),
             stdout: log.clone(),
             stderr: log.clone(),
             stdin_fifo: None,
@@ -338,7 +422,12 @@ impl Engine {
             return Ok(());
         };
         if w.status.is_terminal() {
-            return Ok(()); // stopped by a person meanwhile
+            // A goal's check (its coordinator's part ended long ago) decided
+            // the goal in the fold; or a person stopped the worker meanwhile.
+            if let Some(t) = self.store().state().task(&w.task_id) {
+                self.emit(crate::engine::EngineEvent::TaskUpdated { task: t.into() });
+            }
+            return Ok(());
         }
         let max_rounds = self.config().verify.max_rounds;
         match decide(command, round, max_rounds, passed, failure, tail) {

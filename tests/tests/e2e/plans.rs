@@ -461,3 +461,115 @@ fn a_dependent_starts_from_its_dependencys_work_and_plan_merge_stops_cleanly_at_
     );
     owner.stop();
 }
+
+/// A goal split by a coordinator (the fake agent answering with the plan
+/// in `plan`) into tasks that run in worktrees of `dir`, with the goal's
+/// own check `verify`; its id.
+fn submit_goal(
+    h: &TestHome,
+    dir: &std::path::Path,
+    name: &str,
+    plan: &serde_json::Value,
+    verify: &str,
+) -> String {
+    let answer = h.scratch.path().join(format!("{name}.json"));
+    std::fs::write(&answer, plan.to_string()).unwrap();
+    let text = format!("{name} FAKE:answer FAKE_ANSWER:{}", answer.display());
+    let ack = h.json(&[
+        "submit",
+        &text,
+        "--plan",
+        "--worktree",
+        "--workdir",
+        dir.to_str().unwrap(),
+        "--verify",
+        verify,
+    ]);
+    ack["task_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_goal_completes_only_when_its_check_passes_on_its_tasks_merged_work() {
+    use crate::review::{git, repo};
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.edit_all_experts(serde_json::json!({"max_restarts": 0}));
+    h.configure(serde_json::json!({"routing": {"confirm_plans": false}}));
+    let (dir, start) = repo(&h);
+    let owner = h.start_owner();
+    let task = |name: &str, file: &str| serde_json::json!({"name": name, "description": format!("{name} part FAKE:normal FAKE_OUT:{file}"), "expert": "development"});
+    // Two independent tasks: neither sees the other's file, only their
+    // merged work holds both.
+    let both = serde_json::json!({"goal": "two files", "tasks": [task("alpha", "alpha.txt"), task("beta", "beta.txt")]});
+    let passing = submit_goal(
+        &h,
+        &dir,
+        "passing",
+        &both,
+        "test -f alpha.txt && test -f beta.txt",
+    );
+    let failing = submit_goal(&h, &dir, "failing", &both, "test -f gamma.txt");
+    let clash = serde_json::json!({"goal": "one file twice", "tasks": [task("one", "same.txt"), task("two", "same.txt")]});
+    let conflicting = submit_goal(&h, &dir, "conflicting", &clash, "true");
+    let broken = serde_json::json!({"goal": "a crash", "tasks": [
+        task("fine", "fine.txt"),
+        {"name": "bad", "description": "bad part FAKE:crash", "expert": "development", "after": ["fine"]},
+    ]});
+    let crashing = submit_goal(&h, &dir, "crashing", &broken, "true");
+    let done = ["completed", "failed", "needs_attention", "cancelled"];
+    let limit = Duration::from_secs(120);
+
+    let t = h.wait_status(&passing, &done, limit);
+    assert_eq!(t["status"], "completed", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "verified: test -f alpha.txt && test -f beta.txt passed on their merged work"
+        ),
+        "{t}"
+    );
+    let merged = h.path().join("worktrees").join(format!("{passing}-plan"));
+    for f in ["alpha.txt", "beta.txt"] {
+        assert!(merged.join(f).exists(), "{f} in the merged work");
+    }
+    let shown = h.json(&["show", &passing]);
+    assert_eq!(shown["verification"]["passed"], true, "{shown}");
+
+    let t = h.wait_status(&failing, &done, limit);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the goal's check failed on their merged work: test -f gamma.txt exited 1"),
+        "names the check: {t}"
+    );
+
+    let t = h.wait_status(&conflicting, &done, limit);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("could not run: the work of plan task two")
+            && reason.contains("conflicts with the work merged before it in same.txt"),
+        "names the task and the file: {t}"
+    );
+
+    let t = h.wait_status(&crashing, &done, limit);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("plan task bad (") && reason.contains("ended failed"),
+        "{t}"
+    );
+    let shown = h.json(&["show", &crashing]);
+    assert!(
+        shown["verification"].is_null(),
+        "no check runs on a broken plan: {shown}"
+    );
+    assert_eq!(
+        git(&dir, &["rev-parse", "main"]),
+        start,
+        "checking a goal merges nothing into its base"
+    );
+    owner.stop();
+}
