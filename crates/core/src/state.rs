@@ -110,6 +110,15 @@ pub enum Event {
     PlanConfirmed {
         plan_id: crate::id::PlanId,
     },
+    /// A person replaced the tasks of a plan held for confirmation with an
+    /// edited plan (validated as a new one): the old tasks are cancelled,
+    /// never having started, and the new ones wait for confirmation.
+    PlanEdited {
+        plan_id: crate::id::PlanId,
+        goal: String,
+        entries: Vec<crate::plan::PlanEntry>,
+        tasks: Vec<crate::plan::PlannedTask>,
+    },
     /// A person answered an ended worker (`cortex reply`): it and its task
     /// are live again, and its next attempt resumes the conversation with
     /// the text.
@@ -491,25 +500,41 @@ impl State {
             },
             Event::WorkerReplied { worker_id, text } => self.reopen(worker_id, text, rec.at),
             Event::PlanSubmitted { plan, tasks } => {
-                let held = plan.awaiting_confirmation;
-                for p in tasks {
-                    let mut t = p.task.clone();
-                    t.routing = Some(p.routing.clone());
-                    t.assignments = pending_parts(&p.experts);
-                    t.plan_id = Some(plan.id.clone());
-                    t.status = if held {
-                        TaskStatus::AwaitingConfirmation
-                    } else {
-                        TaskStatus::Routed
+                self.insert_planned(&plan.id, tasks, plan.awaiting_confirmation, rec.at);
+                self.plans.insert(plan.id.clone(), plan.clone());
+            }
+            Event::PlanEdited {
+                plan_id,
+                goal,
+                entries,
+                tasks,
+            } => {
+                let Some(plan) = self.plans.get(plan_id).filter(|p| p.awaiting_confirmation) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                let old: Vec<TaskId> = plan.tasks.iter().map(|e| e.task_id.clone()).collect();
+                let goal_task = plan.goal_task.clone();
+                for id in old {
+                    let Some(t) = self.tasks.get_mut(&id) else {
+                        continue;
                     };
-                    self.index(&t);
-                    let id = t.id.clone();
-                    self.tasks.insert(id.clone(), t);
-                    if !held {
-                        self.block_on_dependencies(&id, rec.at);
+                    t.status = TaskStatus::Cancelled;
+                    t.reason = Some(format!("replaced by an edit of plan {plan_id}"));
+                    t.updated_at = rec.at;
+                    if self.live_fingerprints.get(&t.fingerprint) == Some(&id) {
+                        let fp = t.fingerprint.clone();
+                        self.live_fingerprints.remove(&fp);
                     }
                 }
-                self.plans.insert(plan.id.clone(), plan.clone());
+                self.insert_planned(plan_id, tasks, true, rec.at);
+                if let Some(plan) = self.plans.get_mut(plan_id) {
+                    plan.goal.clone_from(goal);
+                    plan.tasks.clone_from(entries);
+                }
+                if let Some(g) = goal_task {
+                    self.refresh_goal(&g, rec.at);
+                }
             }
             Event::PlanConfirmed { plan_id } => {
                 let Some(plan) = self.plans.get_mut(plan_id) else {
@@ -670,6 +695,34 @@ impl State {
         }
         self.settle_dependents(&task_id, at);
         self.refresh_goal(&task_id, at);
+    }
+
+    /// Adds a plan's routed tasks: held for confirmation, or free to start
+    /// as their dependencies allow.
+    fn insert_planned(
+        &mut self,
+        plan_id: &crate::id::PlanId,
+        tasks: &[crate::plan::PlannedTask],
+        held: bool,
+        at: DateTime<Utc>,
+    ) {
+        for p in tasks {
+            let mut t = p.task.clone();
+            t.routing = Some(p.routing.clone());
+            t.assignments = pending_parts(&p.experts);
+            t.plan_id = Some(plan_id.clone());
+            t.status = if held {
+                TaskStatus::AwaitingConfirmation
+            } else {
+                TaskStatus::Routed
+            };
+            self.index(&t);
+            let id = t.id.clone();
+            self.tasks.insert(id.clone(), t);
+            if !held {
+                self.block_on_dependencies(&id, at);
+            }
+        }
     }
 
     /// A goal whose coordinator's part is done lives on with its plan:

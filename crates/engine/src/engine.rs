@@ -781,7 +781,9 @@ impl Engine {
                                 plans_made.push(ack.plan_id.clone());
                                 serde_json::to_value(ack).ok()
                             }),
-                        InboxOp::PlanConfirm { .. } | InboxOp::PlanMerge { .. } => {
+                        InboxOp::PlanConfirm { .. }
+                        | InboxOp::PlanEdit { .. }
+                        | InboxOp::PlanMerge { .. } => {
                             // Needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), String::new()));
                             continue;
@@ -878,6 +880,9 @@ impl Engine {
                     .map(|a| serde_json::to_value(a).ok()),
                 InboxOp::PlanConfirm { plan_id } => self
                     .confirm_plan(&plan_id)
+                    .map(|p| serde_json::to_value(p).ok()),
+                InboxOp::PlanEdit { plan_id, plan } => self
+                    .edit_plan(&plan_id, &plan)
                     .map(|p| serde_json::to_value(p).ok()),
                 InboxOp::PlanMerge { plan_id } => self
                     .merge_plan(&plan_id)

@@ -210,6 +210,41 @@ impl Engine {
             // A request replayed after a crash: its plan exists already.
             return Ok(ack_of(store.state(), p));
         }
+        let valid = self.validate(spec, workdir, worktree)?;
+        let plan_id = clock::plan_id(now);
+        let (planned, entries) = self.plan_tasks(&valid, &plan_id, now);
+        let plan = Plan {
+            id: plan_id.clone(),
+            goal: valid.goal.clone(),
+            goal_task,
+            created_at: now,
+            tasks: entries,
+            awaiting_confirmation: held,
+            request_id: request.cloned(),
+            verify: verify.clone(),
+        };
+        store.stage(
+            Event::PlanSubmitted {
+                plan,
+                tasks: planned,
+            },
+            now,
+        )?;
+        let state = store.state();
+        let plan = state
+            .plan(&plan_id)
+            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+        Ok(ack_of(state, plan))
+    }
+
+    /// A plan checked by the rules of `cortex plan submit`, every problem
+    /// named.
+    fn validate(
+        &self,
+        spec: &PlanSpec,
+        workdir: Option<&str>,
+        worktree: bool,
+    ) -> Result<cortex_core::plan::ValidPlan, EngineError> {
         let (experts, types) = {
             let s = self.settings();
             (s.1.names().into_iter().collect(), s.1.task_types())
@@ -229,7 +264,16 @@ impl Engine {
             crate::worktree::check_source(std::path::Path::new(source))
                 .map_err(EngineError::BadValue)?;
         }
-        let plan_id = clock::plan_id(now);
+        Ok(valid)
+    }
+
+    /// The tasks of a valid plan, routed (or given the expert it names).
+    fn plan_tasks(
+        &self,
+        valid: &cortex_core::plan::ValidPlan,
+        plan_id: &PlanId,
+        now: DateTime<Utc>,
+    ) -> (Vec<PlannedTask>, Vec<PlanEntry>) {
         let mut ids: Vec<TaskId> = Vec::new();
         let mut planned = Vec::new();
         let mut entries = Vec::new();
@@ -268,28 +312,52 @@ impl Engine {
                 experts: decision.parallel_experts.clone(),
             });
         }
-        let plan = Plan {
-            id: plan_id.clone(),
-            goal: valid.goal.clone(),
-            goal_task,
-            created_at: now,
-            tasks: entries,
-            awaiting_confirmation: held,
-            request_id: request.cloned(),
-            verify: verify.clone(),
+        (planned, entries)
+    }
+
+    /// `cortex plan edit PLAN FILE`: replaces the tasks of a plan held for
+    /// confirmation with an edited plan, validated as `plan submit` does
+    /// and in the same folder; the old tasks are cancelled (they never
+    /// started) and the new ones wait for confirmation. One journal record.
+    pub fn edit_plan(&self, id: &str, spec: &PlanSpec) -> Result<PlanAck, EngineError> {
+        let plan_id = PlanId::parse(id)
+            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+        let now = clock::now();
+        let ack = {
+            let mut store = self.store();
+            let state = store.state();
+            let plan = state
+                .plan(&plan_id)
+                .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+            if !plan.awaiting_confirmation {
+                return Err(EngineError::Refused(format!(
+                    "plan {plan_id} is not awaiting confirmation: only a plan that has not started can be edited"
+                )));
+            }
+            let first = plan.tasks.first().and_then(|e| state.task(&e.task_id));
+            let workdir = first.and_then(|t| t.workdir.clone());
+            let worktree = first.is_some_and(|t| t.worktree == Some(true));
+            let valid = self.validate(spec, workdir.as_deref(), worktree)?;
+            let (tasks, entries) = self.plan_tasks(&valid, &plan_id, now);
+            store.stage(
+                Event::PlanEdited {
+                    plan_id: plan_id.clone(),
+                    goal: valid.goal.clone(),
+                    entries,
+                    tasks,
+                },
+                now,
+            )?;
+            store.sync()?;
+            let state = store.state();
+            let plan = state
+                .plan(&plan_id)
+                .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+            ack_of(state, plan)
         };
-        store.stage(
-            Event::PlanSubmitted {
-                plan,
-                tasks: planned.clone(),
-            },
-            now,
-        )?;
-        let state = store.state();
-        let plan = state
-            .plan(&plan_id)
-            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
-        Ok(ack_of(state, plan))
+        info!(plan_id = %ack.plan_id, tasks = ack.tasks.len(), "plan edited");
+        self.emit_plan_tasks(&ack.plan_id);
+        Ok(ack)
     }
 
     /// `cortex plan submit`: a person's plan, run at once.

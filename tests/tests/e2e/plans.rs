@@ -573,3 +573,108 @@ fn a_goal_completes_only_when_its_check_passes_on_its_tasks_merged_work() {
     );
     owner.stop();
 }
+
+#[test]
+fn a_waiting_plan_is_edited_by_the_rules_of_a_new_one_and_then_confirmed() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let wd = h.workdir();
+    let answer = h.scratch.path().join("answer.json");
+    std::fs::write(
+        &answer,
+        serde_json::json!({"goal": "first draft", "tasks": [
+            {"name": "draft", "description": "draft part FAKE:normal", "expert": "development"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let owner = h.start_owner();
+    let goal_text = format!("edit me FAKE:answer FAKE_ANSWER:{}", answer.display());
+    let goal = h.json(&[
+        "submit",
+        &goal_text,
+        "--plan",
+        "--workdir",
+        wd.to_str().unwrap(),
+    ]);
+    let goal = goal["task_id"].as_str().unwrap().to_string();
+    let mut plan_id = String::new();
+    wait_until(LIMIT, "the coordinator's plan waits for a person", || {
+        let reason = h.task(&goal)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Some(p) = reason.split_whitespace().find(|w| w.starts_with("p-")) {
+            plan_id = p.trim_end_matches(':').to_string();
+        }
+        reason.contains("awaiting confirmation")
+    });
+    let shown = h.json(&["plan", "show", &plan_id]);
+    let old = shown["tasks"][0]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let edit = |plan: serde_json::Value| {
+        let mut c = h.command();
+        c.args(["plan", "edit", &plan_id, "-", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(plan.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+    };
+    // An edit with a cycle is refused as a submission would be, and
+    // nothing changes.
+    let (code, out) = edit(serde_json::json!({"goal": "g", "tasks": [
+        {"name": "a", "description": "a", "after": ["b"]},
+        {"name": "b", "description": "b", "after": ["a"]},
+    ]}));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("cycle through: a, b"), "{out}");
+    assert_eq!(h.task(&old)["status"], "awaiting_confirmation");
+
+    let (code, out) = edit(serde_json::json!({"goal": "second draft", "tasks": [
+        {"name": "first", "description": "first part FAKE:normal", "expert": "development"},
+        {"name": "second", "description": "second part FAKE:normal", "expert": "development", "after": ["first"]},
+    ]}));
+    assert_eq!(code, Some(0), "{out}");
+    let old_task = h.task(&old);
+    assert_eq!(old_task["status"], "cancelled", "{old_task}");
+    assert!(
+        old_task["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("replaced by an edit of plan {plan_id}")),
+        "{old_task}"
+    );
+    let shown = h.json(&["plan", "show", &plan_id]);
+    assert_eq!(shown["goal"], "second draft", "{shown}");
+    assert_eq!(shown["awaiting_confirmation"], true, "{shown}");
+    assert_eq!(shown["counts"]["awaiting_confirmation"], 2, "{shown}");
+    assert_eq!(shown["tasks"][1]["name"], "second", "{shown}");
+    assert!(
+        h.starts()
+            .iter()
+            .all(|s| s["prompt"] != "draft part FAKE:normal"),
+        "the replaced task never ran"
+    );
+
+    h.json(&["plan", "confirm", &plan_id]);
+    let t = h.wait_status(&goal, &["completed", "failed", "needs_attention"], LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert!(t["reason"].as_str().unwrap().contains("all 2 tasks"), "{t}");
+    let (code, out) = edit(serde_json::json!({"goal": "late", "tasks": [
+        {"name": "late", "description": "late"},
+    ]}));
+    assert_ne!(code, Some(0), "a plan that ran cannot be edited: {out}");
+    assert!(out.contains("not awaiting confirmation"), "{out}");
+    owner.stop();
+}
