@@ -955,7 +955,8 @@ impl State {
         self.plans.get(id)
     }
 
-    pub fn plans(&self) -> impl Iterator<Item = &crate::plan::Plan> {
+    /// Every plan, oldest first (plan ids are time-ordered).
+    pub fn plans(&self) -> impl DoubleEndedIterator<Item = &crate::plan::Plan> {
         self.plans.values()
     }
 

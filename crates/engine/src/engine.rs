@@ -59,6 +59,9 @@ pub struct TaskDto {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Its own check command (`--verify`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
     /// The final result text of its latest worker that gave one (redacted).
     #[serde(default)]
     pub result: Option<String>,
@@ -92,6 +95,7 @@ impl From<&Task> for TaskDto {
             workdir: t.workdir.clone(),
             key: t.key.clone(),
             reason: t.reason.as_deref().map(redact),
+            verify: t.verify.clone(),
             result: t.result.as_deref().map(redact),
             verification: None,
             cost_usd: t.cost_usd,

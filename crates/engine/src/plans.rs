@@ -468,6 +468,17 @@ impl Engine {
         })
     }
 
+    /// Every plan, newest first, as the app's plan view shows them.
+    pub fn plans(&self) -> Vec<PlanView> {
+        let store = self.store();
+        let state = store.state();
+        state
+            .plans()
+            .rev()
+            .filter_map(|p| plan_view(state, &p.id))
+            .collect()
+    }
+
     /// The plan with this id, as `cortex plan show` shows it.
     pub fn plan(&self, id: &str) -> Result<PlanView, EngineError> {
         let plan_id = PlanId::parse(id)

@@ -40,6 +40,7 @@ const TITLES: Record<ViewId, string> = {
   workers: "Workers",
   worker: "Worker",
   tasks: "Tasks",
+  plans: "Plans",
   routing: "Routing",
   activity: "Activity",
   settings: "Settings",
@@ -92,7 +93,7 @@ export type FeedRow = FeedItem & { ago: string };
 const segmentClass = (selected: boolean) =>
   selected ? "bg-white text-slate-900 shadow-sm" : "text-slate-500 hover:text-slate-800";
 
-const LIVE_TASK = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "needs_attention"];
+const LIVE_TASK = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "blocked", "needs_attention"];
 const ENDED_WORKER = ["completed", "failed", "cancelled"];
 
 export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller): void {
