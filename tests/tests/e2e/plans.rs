@@ -232,6 +232,78 @@ fn a_plan_cut_short_by_a_crash_is_all_there_or_not_at_all() {
     assert_eq!(h.tasks().len(), 40, "all of the plan");
 }
 
+#[test]
+fn a_plan_submission_killed_with_sigkill_at_any_moment_is_all_there_or_not_at_all() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let wd = h.workdir();
+    let filler = "migrate one module of the billing service to the new storage layer ".repeat(20);
+    let plan_file = |n: usize| {
+        let tasks: Vec<serde_json::Value> = (0..100)
+            .map(|i| {
+                serde_json::json!({
+                    "name": format!("t{i}"),
+                    "description": format!("round {n} part {i}: {filler}"),
+                    "after": if i == 0 { vec![] } else { vec![format!("t{}", i - 1)] },
+                })
+            })
+            .collect();
+        let path = h.scratch.path().join(format!("plan-{n}.json"));
+        std::fs::write(
+            &path,
+            serde_json::json!({"goal": format!("round {n}"), "tasks": tasks}).to_string(),
+        )
+        .unwrap();
+        path
+    };
+    let submit = |n: usize| {
+        let mut c = h.command();
+        c.args(["plan", "submit", "--json", "--workdir"])
+            .arg(&wd)
+            .arg(plan_file(n));
+        crate::util::OwnedChild::spawn_logged(c, h.scratch.path())
+    };
+    let of_round = |n: usize| {
+        let marker = format!("round {n} part ");
+        h.tasks()
+            .iter()
+            .filter(|t| {
+                t["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(&marker)
+            })
+            .count()
+    };
+    // How long a whole submission takes here: the kills are spread over it.
+    let started = std::time::Instant::now();
+    let out = submit(0).wait_output(LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let whole = started.elapsed();
+    assert_eq!(of_round(0), 100);
+    let rounds = 8;
+    for n in 1..=rounds {
+        let child = submit(n);
+        std::thread::sleep(whole.mul_f64(n as f64 / rounds as f64));
+        // The process that owns the home while it writes the plan dies at
+        // once: no handler, no flush, no final snapshot.
+        child.kill();
+        let count = of_round(n);
+        eprintln!(
+            "round {n}: killed after {:?}, {count} tasks",
+            whole.mul_f64(n as f64 / rounds as f64)
+        );
+        assert!(
+            count == 0 || count == 100,
+            "round {n}: {count} of the plan's 100 tasks survived a SIGKILL"
+        );
+    }
+    // The home is sound afterwards: a plan submitted now is all there.
+    let out = submit(rounds + 1).wait_output(LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(of_round(rounds + 1), 100);
+}
+
 /// A home where the real Claude Code CLI runs against the mock API.
 fn claude_home() -> (TestHome, crate::claude::MockApi) {
     let h = TestHome::new();
@@ -308,6 +380,18 @@ fn an_invalid_plan_is_sent_back_once_and_a_held_plan_waits_for_a_person() {
     }
     let w = &h.workers_of(&goal)[0];
     assert_eq!(w["attempt"], 2, "sent back once: {w}");
+    let meta = h.file(&format!(
+        "workers/{}/attempt-2/meta.json",
+        w["id"].as_str().unwrap()
+    ));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
+    let sent_back = meta["prompt"].as_str().unwrap_or_default();
+    assert!(
+        sent_back.contains("not a valid plan")
+            && sent_back.contains("the dependencies form a cycle through"),
+        "the agent is told what was wrong with its plan: {sent_back}"
+    );
     let plan_id = reason
         .split_whitespace()
         .find(|x| x.starts_with("p-"))
