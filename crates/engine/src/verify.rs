@@ -86,6 +86,23 @@ pub fn decide(
     }
 }
 
+/// Runs `$0` with `sh -c` and writes its exit status to the file `$1`
+/// (tmp + rename: a reader never sees half of it), exiting with it.
+const RECORD_EXIT: &str =
+    r#"sh -c "$0"; code=$?; printf '%s' "$code" > "$1.tmp" && mv "$1.tmp" "$1"; exit "$code""#;
+
+/// Where a check's exit status is recorded, next to its log.
+fn exit_file(log: &std::path::Path) -> PathBuf {
+    log.with_extension("exit")
+}
+
+/// The exit status a check recorded, if it got that far.
+fn recorded_exit(log: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(exit_file(log))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 /// The last `TAIL_BYTES` of a file, redacted, on a character boundary.
 fn tail_of(path: &std::path::Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_default();
@@ -215,6 +232,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs a worker's check again (its last run's result is unknown): a
+    /// goal's check is picked up by `start_goal_checks`, a worker's here.
+    fn rerun_check(&self, id: &WorkerId, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let Some(w) = self.store().state().worker(id).cloned() else {
+            return Ok(());
+        };
+        if w.status.is_terminal() {
+            return Ok(());
+        }
+        self.complete_or_check(&w, now)
+    }
+
     /// Records a check that could not be run, and what follows.
     fn check_not_run(
         &self,
@@ -261,8 +290,19 @@ impl Engine {
         if let Some(dir) = log.parent() {
             let _ = crate::files::create_dir_all(dir);
         }
+        let _ = std::fs::remove_file(exit_file(&log));
         let launch = spawner::Launch {
-            argv: vec!["sh".into(), "-c".into(), command.to_string()],
+            // The command runs exactly as written (`sh -c CMD`); the shell
+            // around it records its exit status next to its log, so an owner
+            // that re-adopts the check (it is not its parent, and cannot wait
+            // for it) still learns how it ended.
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                RECORD_EXIT.into(),
+                command.to_string(),
+                exit_file(&log).display().to_string(),
+            ],
             env: vec![
                 ("CORTEX_WORKER_ID".into(), w.id.to_string()),
                 (
@@ -371,6 +411,14 @@ impl Engine {
         }
         for (c, code) in ended {
             spawner::sweep(c.worker_id.as_str());
+            let code = code.or_else(|| c.child.is_none().then(|| recorded_exit(&c.log)).flatten());
+            if c.child.is_none() && code.is_none() && c.stopping.is_none() {
+                // A re-adopted check that ended without recording how: its
+                // result is unknown, so it runs again (same round).
+                warn!(worker_id = %c.worker_id, round = c.round, "a re-adopted check ended without a recorded status; running it again");
+                self.rerun_check(&c.worker_id, now)?;
+                continue;
+            }
             let tail = tail_of(&c.log);
             let (passed, failure) = match (&c.stopping, code) {
                 (Some(why), _) => (false, why.clone()),

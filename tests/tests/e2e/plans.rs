@@ -762,3 +762,48 @@ fn a_waiting_plan_is_edited_by_the_rules_of_a_new_one_and_then_confirmed() {
     assert!(out.contains("not awaiting confirmation"), "{out}");
     owner.stop();
 }
+
+#[test]
+fn a_goals_check_outlives_its_owner_and_is_re_adopted_by_the_next() {
+    use crate::review::repo;
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"routing": {"confirm_plans": false}}));
+    let (dir, _) = repo(&h);
+    let owner = h.start_owner();
+    let marker = h.scratch.path().join("check-runs.txt");
+    let plan = serde_json::json!({"goal": "two files", "tasks": [
+        {"name": "alpha", "description": "alpha part FAKE:normal FAKE_OUT:alpha.txt", "expert": "development"},
+        {"name": "beta", "description": "beta part FAKE:normal FAKE_OUT:beta.txt", "expert": "development"},
+    ]});
+    // The check counts its runs, then takes long enough to outlive the owner.
+    let check = format!(
+        "echo run >> {} && sleep 2 && test -f alpha.txt && test -f beta.txt",
+        marker.display()
+    );
+    let goal = submit_goal(&h, &dir, "outliving", &plan, &check);
+    wait_until(LIMIT, "the goal's check running", || {
+        h.task(&goal)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("checking their merged work")
+            && marker.exists()
+    });
+    owner.kill();
+    assert_eq!(h.task(&goal)["status"], "running");
+    let owner = h.start_owner();
+    let t = h.wait_status(
+        &goal,
+        &["completed", "failed", "needs_attention", "cancelled"],
+        LIMIT,
+    );
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().lines().count(),
+        1,
+        "the running check was re-adopted, not run again"
+    );
+    let shown = h.json(&["show", &goal]);
+    assert_eq!(shown["verification"]["rounds"], 1, "{shown}");
+    owner.stop();
+}
