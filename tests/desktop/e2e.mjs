@@ -9,7 +9,8 @@
 //    is sent over D-Bus (observed with dbus-monitor); clicking it (the
 //    daemon's default action) opens the dashboard on that worker;
 // 3. kill from the UI ends that worker;
-// 3b. a plan awaiting confirmation shows its tasks, and Confirm runs them;
+// 3b. a plan awaiting confirmation shows its tasks; Edit replaces them (the
+//     plan keeps waiting) and Confirm runs them;
 // 4. without a GPU render node the page is drawn by WebKit's shared-memory
 //    renderer, which the app picks itself;
 // and it measures how long an engine state change takes to show in the UI.
@@ -278,7 +279,7 @@ async function main() {
       await screenshot("06-killed");
     });
 
-    await step("a plan awaiting confirmation is shown with its tasks and confirmed from the UI", async () => {
+    await step("a plan awaiting confirmation is shown with its tasks, edited and confirmed from the UI", async () => {
       // A goal the coordinator (the fake agent) splits into two tasks, the
       // second after the first; the plan waits for a person.
       const answer = `${WORKDIR}/plan-answer.json`;
@@ -308,6 +309,24 @@ async function main() {
       });
       if (shown.map((t) => t.name).join(",") !== "build,ship") throw new Error(`tasks shown: ${JSON.stringify(shown)}`);
       await screenshot("07-plan-awaiting");
+      // Edit: the waiting plan's second task replaced; it keeps waiting.
+      await click('[data-testid="plan-edit"]');
+      await one('[data-testid="plan-edit-text"]');
+      await type(
+        '[data-testid="plan-edit-text"]',
+        JSON.stringify({
+          goal: "release the build",
+          tasks: [
+            { name: "build", description: "build part FAKE:normal FAKE_OUT:build.txt", expert: "development" },
+            { name: "deliver", description: "deliver part FAKE:normal FAKE_OUT:deliver.txt", expert: "development", after: ["build"] },
+          ],
+        }),
+      );
+      await click('[data-testid="plan-edit-save"]');
+      await until("the edited plan's tasks, still awaiting confirmation", async () => {
+        const t = await planTasks();
+        return t.map((x) => x.name).join(",") === "build,deliver" && t.every((x) => x.status === "awaiting_confirmation");
+      });
       await click('[data-testid="plan-confirm"]');
       await until("both tasks completed, in the UI", async () => {
         const t = await planTasks();
