@@ -332,6 +332,12 @@ async function main() {
         const t = await planTasks();
         return t.length === 2 && t.every((x) => x.status === "completed");
       }, 30000);
+      // The goal's own status follows its plan (events for what the plan's
+      // progress changed reach the UI, not only those of the task that ended).
+      await until("the goal shown completed", async () => {
+        const el = (await find('[data-testid="plan-goal-status"]'))[0];
+        return el && (await text(el)).trim() === "Goal: Completed";
+      });
       const planId = await attr((await find('[data-testid="plan-card"]'))[0], "data-plan-id");
       const plan = JSON.parse(cortex("plan", "show", planId, "--json"));
       if (plan.awaiting_confirmation || plan.counts.completed !== 2) throw new Error(`engine says ${JSON.stringify(plan.counts)}`);

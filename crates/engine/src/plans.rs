@@ -334,6 +334,7 @@ impl Engine {
                     "plan {plan_id} is not awaiting confirmation: only a plan that has not started can be edited"
                 )));
             }
+            let replaced: Vec<TaskId> = plan.tasks.iter().map(|e| e.task_id.clone()).collect();
             let first = plan.tasks.first().and_then(|e| state.task(&e.task_id));
             let workdir = first.and_then(|t| t.workdir.clone());
             let worktree = first.is_some_and(|t| t.worktree == Some(true));
@@ -353,10 +354,19 @@ impl Engine {
             let plan = state
                 .plan(&plan_id)
                 .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
-            ack_of(state, plan)
+            let cancelled: Vec<TaskDto> = replaced
+                .iter()
+                .filter_map(|t| state.task(t).map(TaskDto::from))
+                .collect();
+            (ack_of(state, plan), cancelled)
         };
+        let (ack, cancelled) = ack;
         info!(plan_id = %ack.plan_id, tasks = ack.tasks.len(), "plan edited");
+        for task in cancelled {
+            self.emit(EngineEvent::TaskUpdated { task });
+        }
         self.emit_plan_tasks(&ack.plan_id);
+        self.emit_plan_updates(&ack.plan_id);
         Ok(ack)
     }
 
@@ -405,7 +415,7 @@ impl Engine {
             }
             plan_view(store.state(), &plan_id)
         };
-        self.emit_plan_tasks(&plan_id);
+        self.emit_plan_updates(&plan_id);
         view.ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
     }
 
@@ -637,21 +647,34 @@ impl Engine {
         crate::worktree::ensure_from(home, &name, &repo, Some(&merged))
     }
 
+    /// The plan's tasks as shown (and its goal's, with `with_goal`).
+    fn plan_task_dtos(&self, id: &PlanId, with_goal: bool) -> Vec<TaskDto> {
+        let store = self.store();
+        let state = store.state();
+        state
+            .plan(id)
+            .map(|p| {
+                p.tasks
+                    .iter()
+                    .map(|e| &e.task_id)
+                    .chain(p.goal_task.as_ref().filter(|_| with_goal))
+                    .filter_map(|t| state.task(t).map(TaskDto::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A task of a plan changed: what follows from it in the fold (its
+    /// dependents blocked or freed, the goal's progress) changed no event of
+    /// its own, so every task of the plan and its goal are sent as updated.
+    pub(crate) fn emit_plan_updates(&self, id: &PlanId) {
+        for task in self.plan_task_dtos(id, true) {
+            self.emit(EngineEvent::TaskUpdated { task });
+        }
+    }
+
     pub(crate) fn emit_plan_tasks(&self, id: &PlanId) {
-        let tasks: Vec<TaskDto> = {
-            let store = self.store();
-            let state = store.state();
-            state
-                .plan(id)
-                .map(|p| {
-                    p.tasks
-                        .iter()
-                        .filter_map(|e| state.task(&e.task_id).map(TaskDto::from))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        for task in tasks {
+        for task in self.plan_task_dtos(id, false) {
             self.emit(EngineEvent::TaskSubmitted { task });
         }
     }

@@ -1386,6 +1386,9 @@ impl Engine {
             self.emit(EngineEvent::TaskUpdated {
                 task: TaskDto::from(t),
             });
+            if let Some(plan) = &t.plan_id {
+                self.emit_plan_updates(plan);
+            }
         }
         self.emit_worker(&worker.id);
         Ok(())

@@ -53,7 +53,8 @@ export function registerPlans(Alpine: AlpineCsp, s: AppState, api: CortexApi): v
         }
         try {
           views = await api.listPlans();
-          this.plans = views.map(planCard);
+          const tasks = new Map(Alpine.raw(s.tasks).map((t) => [t.id, t]));
+          this.plans = views.map((v) => planCard(v, v.goal_task ? tasks.get(v.goal_task) : undefined));
           this.error = "";
         } catch (e) {
           this.error = describeError("loading the plans", e);

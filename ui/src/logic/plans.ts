@@ -3,7 +3,7 @@
 // waits on, and the plan's counts, cost and time as the engine reports them.
 // Also the editable text of a waiting plan, and reading it back.
 
-import type { PlanSpec, PlanView, PlanViewTask } from "../types";
+import type { PlanSpec, PlanView, PlanViewTask, Task } from "../types";
 import { taskStatusBadge, type Badge } from "./badges";
 import { formatDuration, formatMoney, shortId, truncate } from "./format";
 
@@ -28,6 +28,12 @@ export interface PlanCard {
   shortId: string;
   goal: string;
   goalTask: string;
+  /** The goal task's own status and reason (a goal the coordinator split), when it is known. */
+  goalBadge: Badge | null;
+  /** "Goal: <status>" ("" when unknown) and its badge classes. */
+  goalLabel: string;
+  goalCls: string;
+  goalReason: string;
   awaiting: boolean;
   /** The engine's counts, e.g. "2 completed · 1 blocked". */
   counts: string;
@@ -72,13 +78,18 @@ export function countsText(counts: Record<string, number>): string {
     .join(" · ");
 }
 
-export function planCard(p: PlanView): PlanCard {
+export function planCard(p: PlanView, goal?: Task): PlanCard {
   const depth = planDepths(p.tasks);
+  const known = goal && goal.id === p.goal_task ? goal : undefined;
   return {
     id: p.id,
     shortId: shortId(p.id),
     goal: p.goal,
     goalTask: p.goal_task ?? "",
+    goalBadge: known ? taskStatusBadge(known.status) : null,
+    goalLabel: known ? `Goal: ${taskStatusBadge(known.status).label}` : "",
+    goalCls: known ? taskStatusBadge(known.status).cls : "",
+    goalReason: known?.reason ?? "",
     awaiting: p.awaiting_confirmation,
     counts: countsText(p.counts),
     cost: formatMoney(p.cost_usd),

@@ -92,4 +92,14 @@ describe("the plan view", () => {
     expect(parsePlanSpec("[]")).toEqual({ error: 'expected an object {"goal", "tasks": [...]}' });
     expect(parsePlanSpec('{"goal": "g"}')).toEqual({ error: "tasks: expected a list" });
   });
+
+  it("shows the goal task's own status and reason when it is known", () => {
+    const goal = task("t-goal", "running", { reason: "all 4 tasks of plan p-1 completed; checking their merged work: make test" });
+    const card = planCard(plan, goal);
+    expect(card.goalBadge?.label).toBe("Running");
+    expect(card.goalLabel).toBe("Goal: Running");
+    expect(card.goalReason).toContain("checking their merged work");
+    expect(planCard(plan).goalBadge).toBeNull();
+    expect(planCard(plan, task("t-other", "completed")).goalBadge).toBeNull();
+  });
 });
