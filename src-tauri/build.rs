@@ -22,6 +22,9 @@ fn main() {
         "doctor",
         "open_worker_folder",
         "take_over_worker",
+        "list_plans",
+        "confirm_plan",
+        "edit_plan",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

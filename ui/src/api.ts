@@ -12,6 +12,9 @@ import type {
   Doctor,
   EngineEvent,
   LoggedDecision,
+  PlanAck,
+  PlanSpec,
+  PlanView,
   Settings,
   Status,
   SubmitAck,
@@ -47,6 +50,10 @@ export interface CortexApi {
   takeOverWorker(workerId: string): Promise<null>;
   onEngineEvent(handler: (ev: EngineEvent) => void): Promise<Unlisten>;
   onFocusWorker(handler: (workerId: string) => void): Promise<Unlisten>;
+  /** Plans (the Plans page); absent where there are none to show (the demo). */
+  listPlans?(): Promise<PlanView[]>;
+  confirmPlan?(planId: string): Promise<PlanView>;
+  editPlan?(planId: string, plan: PlanSpec): Promise<PlanAck>;
 }
 
 declare global {
@@ -90,6 +97,9 @@ export function createTauriApi(): CortexApi {
     doctor: () => call(COMMANDS.doctor, {}),
     openWorkerFolder: (workerId) => call(COMMANDS.openFolder, { workerId }),
     takeOverWorker: (workerId) => call(COMMANDS.takeOver, { workerId }),
+    listPlans: () => call(COMMANDS.plans, {}),
+    confirmPlan: (planId) => call(COMMANDS.confirmPlan, { planId }),
+    editPlan: (planId, plan) => call(COMMANDS.editPlan, { planId, plan }),
     onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
     onFocusWorker: (handler) => listen<string>(FOCUS_WORKER_EVENT, (e) => handler(e.payload)),
   };

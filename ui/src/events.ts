@@ -27,4 +27,7 @@ export const COMMANDS = {
   doctor: "doctor",
   openFolder: "open_worker_folder",
   takeOver: "take_over_worker",
+  plans: "list_plans",
+  confirmPlan: "confirm_plan",
+  editPlan: "edit_plan",
 } as const;

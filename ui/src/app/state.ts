@@ -3,12 +3,13 @@
 
 import type { ActivityLine, Alert, Doctor, LoggedDecision, Settings, Status, Task, TranscriptEntry, Worker } from "../types";
 
-export type ViewId = "overview" | "workers" | "worker" | "tasks" | "routing" | "activity" | "settings";
+export type ViewId = "overview" | "workers" | "worker" | "tasks" | "plans" | "routing" | "activity" | "settings";
 
 export const NAV: { id: ViewId; label: string; icon: string }[] = [
   { id: "overview", label: "Overview", icon: "◫" },
   { id: "workers", label: "Workers", icon: "⚙" },
   { id: "tasks", label: "Tasks", icon: "☰" },
+  { id: "plans", label: "Plans", icon: "⋔" },
   { id: "routing", label: "Routing", icon: "⇄" },
   { id: "activity", label: "Activity", icon: "≋" },
   { id: "settings", label: "Settings", icon: "✎" },

@@ -13,6 +13,7 @@ const TITLES: Record<ViewId, string> = {
   workers: "Workers",
   worker: "Worker",
   tasks: "Tasks",
+  plans: "Plans",
   routing: "Routing",
   activity: "Activity",
   settings: "Settings",
