@@ -22,6 +22,7 @@ fn main() {
         "doctor",
         "open_worker_folder",
         "take_over_worker",
+        "confirm_task",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()
