@@ -291,6 +291,13 @@ const demoApi: CortexApi = {
     decisions.push({ ...route(t.description, null), primary_expert: expert, method: "person", confidence: 1, task_id: taskId, at: t.updated_at });
     return ok(t);
   },
+  confirmTask: async (taskId, expert) => {
+    const t = tasks.find((x) => x.id === taskId)!;
+    t.status = "routed";
+    if (expert) t.expert = expert;
+    t.updated_at = new Date().toISOString();
+    return ok({ message: `${taskId} confirmed`, task: t, applied: true });
+  },
   cancelTask: async (taskId) => {
     const t = tasks.find((x) => x.id === taskId)!;
     t.status = "cancelled";

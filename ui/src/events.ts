@@ -27,4 +27,5 @@ export const COMMANDS = {
   doctor: "doctor",
   openFolder: "open_worker_folder",
   takeOver: "take_over_worker",
+  confirm: "confirm_task",
 } as const;
