@@ -193,7 +193,7 @@ async function main() {
     let firstWorker;
     await step("submit from the UI: preview, worker appears and completes, counts update", async () => {
       await click('[data-testid="nav-tasks"]');
-      await type('[data-testid="task-text"]', `implement the login endpoint FAKE:slow FAKE_SECS:0.4 FAKE_LINES:6`);
+      await type('[data-testid="task-text"]', `implement the login endpoint FAKE:hang`);
       const expert = await until("routing preview shows development", async () => {
         const el = (await find('[data-testid="preview-expert"]'))[0];
         const t = el && (await text(el));
@@ -212,6 +212,9 @@ async function main() {
         return v && (await text(v)).trim() === "1";
       });
       await screenshot("03-running");
+      // It waits (silent) until told to finish: a person's nudge resumes its
+      // session with a prompt that ends normally. No race with a timer.
+      cortex("nudge", firstWorker, "wrap it up FAKE:normal");
       await until("running count back to 0 when it completes", async () => {
         const v = (await find('[data-testid="stat-running"] [data-testid="value"]'))[0];
         return v && (await text(v)).trim() === "0";

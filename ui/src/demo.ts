@@ -147,9 +147,11 @@ const workers: Worker[] = [
   mkWorker(3, tasks[3], { health: "stalled", last_activity_at: at(655), last_activity_source: "cpu", time_limit_secs: 1800, started_at: at(1500) }),
   mkWorker(4, tasks[5], { health: "zombie", attempt: 2, restarts: 1, last_activity_at: at(1250), last_activity_source: "output", started_at: at(2600), time_limit_secs: 2700 }),
   mkWorker(5, tasks[6], {
-    state: "waiting",
+    state: "running",
     health: "waiting",
     activity: { kind: "retrying_api", until: at(-95), status: 529, attempt: 3 },
+    waiting_for: { kind: "api_retry", until: at(-95) },
+    cost_estimated: true,
     last_activity_source: "output",
     last_activity_at: at(20),
   }),
