@@ -71,6 +71,11 @@ describe("routing page", () => {
     logged({ task_id: "t-2", at: iso(2), primary_expert: "security" }),
     logged({ task_id: "t-1", at: iso(3), primary_expert: "security", method: "person", confidence: 1 }),
   ];
+  it("says a decision awaits confirmation only while its task does", () => {
+    const low = [logged({ task_id: "t-7", needs_confirmation: true })];
+    expect(decisionRows(low, [{ id: "t-7", description: "x" }])[0].needsConfirmation).toBe(false);
+    expect(decisionRows(low, [{ id: "t-7", description: "x", awaitingConfirmation: true }])[0].needsConfirmation).toBe(true);
+  });
   it("keeps a decision's key when older decisions drop out of the window", () => {
     const before = decisionRows(decisions, []);
     const after = decisionRows(decisions.slice(1), []);
