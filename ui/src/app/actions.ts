@@ -153,7 +153,9 @@ export class Actions {
     try {
       const ack = await this.api.submitTask(request);
       this.sync.touch();
-      this.toast(ack.deduplicated ? `Already known as ${ack.task_id} (${ack.status})` : `Submitted ${ack.task_id}`, "success");
+      const words = firstWords(request.description, 40);
+      const named = words ? `“${words}” (${shortId(ack.task_id)})` : ack.task_id;
+      this.toast(ack.deduplicated ? `Already known: ${named}, ${ack.status.replace(/_/g, " ")}` : `Submitted ${named}`, "success");
       this.sync.scheduleTasks();
       return { ack };
     } catch (e) {

@@ -169,6 +169,11 @@ describe("controller", () => {
     expect(s.toasts.at(-1)?.text).toMatch(/^Killed “Implement the login endpoint” · development/);
   });
 
+  it("names a submitted task by its first words, the id second", async () => {
+    await c.actions.submit({ description: "Implement the login endpoint with rate limiting and tests", priority: "medium" });
+    expect(s.toasts.at(-1)?.text).toMatch(/^Submitted “Implement the login endpoint with rate…” \(t-/);
+  });
+
   it("confirms a task awaiting confirmation with the routing's choice", async () => {
     s.tasks = [task({ id: "t-5", status: "awaiting_confirmation", description: "Rotate the keys" })];
     await c.actions.confirmTask("t-5");
