@@ -25,6 +25,7 @@ fn main() {
         "list_plans",
         "confirm_plan",
         "edit_plan",
+        "confirm_task",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

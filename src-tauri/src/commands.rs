@@ -157,6 +157,17 @@ pub fn reroute_task(
     Ok(engine(&state)?.reroute(&task_id, &expert)?)
 }
 
+/// Confirms a task awaiting confirmation: it goes to `expert`, or to the
+/// routing's own choice when none is given (`cortex confirm`).
+#[tauri::command(async)]
+pub fn confirm_task(
+    state: State<'_, AppState>,
+    task_id: String,
+    expert: Option<String>,
+) -> Reply<cortex_engine::RerouteAck> {
+    Ok(engine(&state)?.confirm(&task_id, expert.as_deref())?)
+}
+
 #[tauri::command(async)]
 pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> Reply<TaskDto> {
     Ok(engine(&state)?.cancel(&task_id)?)
@@ -356,6 +367,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         list_plans,
         confirm_plan,
         edit_plan,
+        confirm_task,
     ]
 }
 

@@ -15,6 +15,7 @@ import type {
   PlanAck,
   PlanSpec,
   PlanView,
+  RerouteAck,
   Settings,
   Status,
   SubmitAck,
@@ -40,6 +41,8 @@ export interface CortexApi {
   nudgeWorker(workerId: string, text: string): Promise<Worker>;
   rerouteTask(taskId: string, expert: string): Promise<Task>;
   cancelTask(taskId: string): Promise<Task>;
+  /** Confirms a task awaiting confirmation; `expert` null keeps the routing's choice. */
+  confirmTask(taskId: string, expert: string | null): Promise<RerouteAck>;
   setPaused(paused: boolean): Promise<{ paused: boolean }>;
   getSettings(): Promise<Settings>;
   saveSettings(config: Record<string, unknown>): Promise<Record<string, unknown>>;
@@ -89,6 +92,7 @@ export function createTauriApi(): CortexApi {
     nudgeWorker: (workerId, text) => call(COMMANDS.nudge, { workerId, text }),
     rerouteTask: (taskId, expert) => call(COMMANDS.reroute, { taskId, expert }),
     cancelTask: (taskId) => call(COMMANDS.cancel, { taskId }),
+    confirmTask: (taskId, expert) => call(COMMANDS.confirm, { taskId, expert }),
     setPaused: (paused) => call(COMMANDS.setPaused, { paused }),
     getSettings: () => call(COMMANDS.settings, {}),
     saveSettings: (config) => call(COMMANDS.saveSettings, { config }),
@@ -124,6 +128,7 @@ export function createUnavailableApi(): CortexApi {
     nudgeWorker: fail,
     rerouteTask: fail,
     cancelTask: fail,
+    confirmTask: fail,
     setPaused: fail,
     getSettings: fail,
     saveSettings: fail,

@@ -147,9 +147,11 @@ const workers: Worker[] = [
   mkWorker(3, tasks[3], { health: "stalled", last_activity_at: at(655), last_activity_source: "cpu", time_limit_secs: 1800, started_at: at(1500) }),
   mkWorker(4, tasks[5], { health: "zombie", attempt: 2, restarts: 1, last_activity_at: at(1250), last_activity_source: "output", started_at: at(2600), time_limit_secs: 2700 }),
   mkWorker(5, tasks[6], {
-    state: "waiting",
+    state: "running",
     health: "waiting",
     activity: { kind: "retrying_api", until: at(-95), status: 529, attempt: 3 },
+    waiting_for: { kind: "api_retry", until: at(-95) },
+    cost_estimated: true,
     last_activity_source: "output",
     last_activity_at: at(20),
   }),
@@ -290,6 +292,13 @@ const demoApi: CortexApi = {
     t.updated_at = new Date().toISOString();
     decisions.push({ ...route(t.description, null), primary_expert: expert, method: "person", confidence: 1, task_id: taskId, at: t.updated_at });
     return ok(t);
+  },
+  confirmTask: async (taskId, expert) => {
+    const t = tasks.find((x) => x.id === taskId)!;
+    t.status = "routed";
+    if (expert) t.expert = expert;
+    t.updated_at = new Date().toISOString();
+    return ok({ message: `${taskId} confirmed`, task: t, applied: true });
   },
   cancelTask: async (taskId) => {
     const t = tasks.find((x) => x.id === taskId)!;

@@ -30,4 +30,5 @@ export const COMMANDS = {
   plans: "list_plans",
   confirmPlan: "confirm_plan",
   editPlan: "edit_plan",
+  confirm: "confirm_task",
 } as const;

@@ -80,6 +80,25 @@ export interface Worker {
   last_text: string | null;
   time_limit_secs: number;
   restarts: number;
+  /** Why the process manager says `health`, when it watches the worker. */
+  health_reason?: string | null;
+  /** True while some attempt's cost is Cortex's estimate from the tokens. */
+  cost_estimated?: boolean;
+  /** What it waits for while not working (derived by the engine). */
+  waiting_for?: WaitingFor | null;
+  /** Seconds its ended attempts ran, summed; the running one is added here. */
+  ended_attempts_secs?: number;
+}
+
+/** How an attempt ended (the engine's OutcomeKind). */
+export type OutcomeKind =
+  | "success" | "api_error" | "client_error" | "rate_limited" | "max_turns" | "budget" | "killed"
+  | "timed_out" | "crashed" | "spawn_failed" | "lost" | "needs_input";
+
+export interface WaitingFor {
+  kind: "restart" | "rate_limit" | "api_retry";
+  until?: string | null;
+  after?: OutcomeKind | null;
 }
 
 export interface Status {
@@ -94,6 +113,8 @@ export interface Status {
   cost_today_usd: number;
   tokens_today: number;
   now: string;
+  /** The latest failure, when under ten minutes old. */
+  recent_failure_at?: string | null;
 }
 
 export interface Decision {
@@ -157,6 +178,13 @@ export interface SubmitRequest {
   key?: string;
   workdir?: string;
   worktree?: boolean;
+}
+
+/** The answer to a routing correction or a confirmation. */
+export interface RerouteAck {
+  message: string;
+  task: Task;
+  applied: boolean;
 }
 
 export interface SubmitAck {

@@ -317,6 +317,12 @@ pub struct WorkerDto {
     pub verification: Option<cortex_core::worker::Verification>,
     pub time_limit_secs: u64,
     pub restarts: u32,
+    /// What it waits for while it is not working (see `views::waiting_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<crate::views::WaitingFor>,
+    /// Seconds its ended attempts ran, summed; a view adds the running one.
+    #[serde(default)]
+    pub ended_attempts_secs: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -404,6 +410,8 @@ pub(crate) fn worker_dto(
         verification: w.verification.clone(),
         time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
         restarts: w.restarts(),
+        waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
+        ended_attempts_secs: crate::views::ended_attempts_secs(w),
     }
 }
 
@@ -2200,6 +2208,7 @@ pub(crate) fn observed_dto(
             dto.cost_usd += s.cost_usd;
             dto.cost_estimated |= s.cost_estimated;
             dto.activity = Some(s.activity.clone());
+            dto.waiting_for = crate::views::waiting_for(w, dto.activity.as_ref());
             dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text);
             dto.started_at = Some(a.started_at);
         }

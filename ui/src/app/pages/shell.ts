@@ -2,7 +2,6 @@
 // modals and toasts, and the worker and task actions rows and pages call.
 
 import { bannerView, type BannerItem } from "../../logic/alerts";
-import { ENDED_WORKER_STATES, LIVE_TASK_STATUSES } from "../../logic/badges";
 import { formatRelative, shortId } from "../../logic/format";
 import { freshness } from "../../logic/freshness";
 import { NAV, type ViewId } from "../state";
@@ -21,8 +20,6 @@ const TITLES: Record<ViewId, string> = {
 
 export function registerShell(k: Kit): void {
   const { Alpine, s, c, raw, global } = k;
-  const liveWorkers = global(0, () => raw(s.workers).filter((w) => !ENDED_WORKER_STATES.includes(w.state)).length);
-  const liveTasks = global(0, () => raw(s.tasks).filter((t) => LIVE_TASK_STATUSES.includes(t.status)).length);
   const fresh = global(
     { label: "", stale: true },
     () => {
@@ -33,7 +30,7 @@ export function registerShell(k: Kit): void {
   );
   const banner = global(
     bannerView([], new Set()),
-    () => bannerView(raw(s.alerts), new Set(raw(s.dismissed)), k.workerById()),
+    () => bannerView(raw(s.alerts), new Set(raw(s.dismissed)), k.workerById(), 3, k.taskById()),
     { patch: true },
   );
   const paused = global(false, () => !!s.status?.paused);
@@ -68,8 +65,8 @@ export function registerShell(k: Kit): void {
       c.navigate(id);
     },
     navCount(id: string) {
-      if (id === "workers") return liveWorkers.value || "";
-      if (id === "tasks") return liveTasks.value || "";
+      if (id === "workers") return k.counts.value.live || "";
+      if (id === "tasks") return k.counts.value.liveTasks || "";
       return "";
     },
 
@@ -178,6 +175,9 @@ export function registerShell(k: Kit): void {
       const t = s.tasks.find((x) => x.id === task.id);
       const current = t?.routing?.primary_expert ?? t?.expert ?? "";
       s.modal = { kind: "reroute", taskId: task.id, taskText: t?.description ?? "", current, choice: current };
+    },
+    confirmTask(id: string) {
+      void c.actions.confirmTask(id);
     },
     cancelTask(id: string) {
       s.modal = {

@@ -2,10 +2,10 @@
 // grouped by attempt and its health timeline.
 
 import { workerTimeline, type FeedItem } from "../../logic/feed";
-import { formatDateTime, formatMoney, formatTokens } from "../../logic/format";
+import { formatDateTime, formatTokens } from "../../logic/format";
 import { RowCache } from "../../logic/rows";
 import { transcriptView, type AttemptGroup, type EntryView } from "../../logic/transcript";
-import { activityLabel, workerRow, type WorkerRow } from "../../logic/workers";
+import { activityLabel, costLabel, waitingLabel, workerRow, type WorkerRow } from "../../logic/workers";
 import type { Task, Worker } from "../../types";
 import type { Kit } from "./kit";
 
@@ -78,7 +78,7 @@ export function registerWorkerDetail(k: Kit): void {
           { label: "Created", value: formatDateTime(w.created_at) },
           { label: "Started", value: formatDateTime(w.started_at) },
           { label: "Tokens", value: `${formatTokens(w.tokens.input)} / ${formatTokens(w.tokens.output)}` },
-          { label: "Cost", value: formatMoney(w.cost_usd) },
+          { label: "Cost", value: costLabel(w) },
           { label: "Reason", value: w.reason ?? "—" },
           { label: "Priority", value: t?.priority ?? "—" },
         ], (f) => f.label, (f) => [f], (f) => f);
@@ -87,7 +87,7 @@ export function registerWorkerDetail(k: Kit): void {
     );
     const doing = fx.derive("", () => {
       const w = raw(current.value);
-      return w ? activityLabel(w.activity, s.nowMs) : "";
+      return w ? waitingLabel(w, s.nowMs) || activityLabel(w.activity, s.nowMs) : "";
     }, onDetail);
     const entryCache = new RowCache<EntryView>(k.patchRow);
     const groups = fx.derive<AttemptGroup[]>(
@@ -111,7 +111,7 @@ export function registerWorkerDetail(k: Kit): void {
     const timeline = fx.derive<FeedItem[]>(
       [],
       () => {
-        const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId) : [];
+        const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId, raw(current.value) ?? undefined) : [];
         return timelineCache.list(items, (i) => i.key, (i) => [i], (i) => i);
       },
       onDetail,
