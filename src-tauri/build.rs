@@ -22,6 +22,11 @@ fn main() {
         "doctor",
         "open_worker_folder",
         "take_over_worker",
+        "task_detail",
+        "task_diff",
+        "merge_task",
+        "reply_worker",
+        "usage_by_day",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

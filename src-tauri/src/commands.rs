@@ -38,7 +38,7 @@ impl From<EngineError> for ApiError {
 
 type Reply<T> = Result<T, ApiError>;
 
-fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
+pub(crate) fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
     state.engine.as_ref().map_err(|why| ApiError {
         code: "engine_unavailable".into(),
         message: format!("Cortex could not open its home: {why}"),
@@ -329,6 +329,11 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         doctor,
         open_worker_folder,
         take_over_worker,
+        crate::review_cmds::task_detail,
+        crate::review_cmds::task_diff,
+        crate::review_cmds::merge_task,
+        crate::review_cmds::reply_worker,
+        crate::review_cmds::usage_by_day,
     ]
 }
 

@@ -10,6 +10,7 @@ pub mod events;
 mod heartbeat;
 mod login_path;
 pub mod notify;
+mod review_cmds;
 pub mod tray;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -38,6 +38,7 @@ pub mod spares;
 pub mod spawner;
 #[doc(hidden)]
 pub mod testfs;
+pub mod usage;
 pub mod verify;
 pub mod views;
 pub mod worktree;
