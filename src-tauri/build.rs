@@ -27,6 +27,9 @@ fn main() {
         "merge_task",
         "reply_worker",
         "usage_by_day",
+        "list_experts",
+        "check_expert",
+        "save_expert",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -198,6 +198,8 @@ pub struct DoctorReply {
     #[serde(flatten)]
     doctor: Doctor,
     notifications: String,
+    /// This build of Cortex.
+    version: &'static str,
 }
 
 #[tauri::command(async)]
@@ -205,6 +207,7 @@ pub fn doctor(state: State<'_, AppState>) -> Reply<DoctorReply> {
     Ok(DoctorReply {
         doctor: engine(&state)?.doctor(),
         notifications: crate::notify::delivery_note(),
+        version: env!("CARGO_PKG_VERSION"),
     })
 }
 
@@ -334,6 +337,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         crate::review_cmds::merge_task,
         crate::review_cmds::reply_worker,
         crate::review_cmds::usage_by_day,
+        crate::settings_cmds::list_experts,
+        crate::settings_cmds::check_expert,
+        crate::settings_cmds::save_expert,
     ]
 }
 

@@ -11,6 +11,7 @@ mod heartbeat;
 mod login_path;
 pub mod notify;
 mod review_cmds;
+mod settings_cmds;
 pub mod tray;
 
 use std::sync::atomic::{AtomicBool, Ordering};

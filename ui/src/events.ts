@@ -27,4 +27,12 @@ export const COMMANDS = {
   doctor: "doctor",
   openFolder: "open_worker_folder",
   takeOver: "take_over_worker",
+  taskDetail: "task_detail",
+  taskDiff: "task_diff",
+  mergeTask: "merge_task",
+  reply: "reply_worker",
+  usage: "usage_by_day",
+  experts: "list_experts",
+  checkExpert: "check_expert",
+  saveExpert: "save_expert",
 } as const;

@@ -186,6 +186,8 @@ export interface Doctor {
   agent_version: string | null;
   home: string;
   notifications: string;
+  /** This build of Cortex. */
+  version?: string;
 }
 
 export type EngineEvent =

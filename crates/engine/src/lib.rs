@@ -15,6 +15,7 @@ pub mod clock;
 pub mod engine;
 pub mod error;
 mod exits;
+mod expert_edit;
 pub mod files;
 pub mod home;
 pub mod inbox;
