@@ -5,6 +5,7 @@ import Alpine from "@alpinejs/csp";
 import { createUnavailableApi, type CortexApi } from "../api";
 import { Controller } from "./controller";
 import { registerComponents } from "./components";
+import { startTheme } from "./pages/palette";
 import { initialState, type AppState, type ViewId } from "./state";
 
 export interface BootOptions {
@@ -27,6 +28,7 @@ export async function boot(api: CortexApi | null, options: BootOptions = {}): Pr
   const state = Alpine.store<AppState>("cortex");
   const controller = new Controller(api ?? createUnavailableApi(), state, { storage: safeStorage() });
   registerComponents(Alpine, state, controller);
+  startTheme(state);
   if (!api) state.mode = "outside";
   Alpine.start();
   if (api) {

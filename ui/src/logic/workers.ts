@@ -88,6 +88,8 @@ export interface WorkerActions {
   extend: boolean;
   nudge: boolean;
   takeOver: boolean;
+  /** Reply continues the conversation of a worker that ended. */
+  reply: boolean;
 }
 
 export function workerActions(w: Pick<Worker, "state" | "session_id">): WorkerActions {
@@ -98,7 +100,28 @@ export function workerActions(w: Pick<Worker, "state" | "session_id">): WorkerAc
     extend: live,
     nudge: !!w.session_id,
     takeOver: !!w.session_id,
+    reply: !live && !!w.session_id,
   };
+}
+
+/** Menu size the placement allows for (the row-action menu's eight items). */
+export const MENU_SIZE = { width: 192, height: 300 };
+
+/**
+ * Where a row's action menu opens: right-aligned under its button, above it
+ * when there is no room below, always inside the window.
+ */
+export function menuPlacement(
+  button: { top: number; bottom: number; right: number },
+  viewportW: number,
+  viewportH: number,
+  size = MENU_SIZE,
+): { top: string; left: string } {
+  const margin = 8;
+  const left = Math.max(margin, Math.min(button.right - size.width, viewportW - size.width - margin));
+  const below = button.bottom + 4;
+  const top = below + size.height <= viewportH - margin ? below : Math.max(margin, button.top - 4 - size.height);
+  return { top: `${Math.round(top)}px`, left: `${Math.round(left)}px` };
 }
 
 /** What a row draws of Elapsed: only values that move when the drawing does. */

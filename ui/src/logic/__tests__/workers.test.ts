@@ -42,11 +42,11 @@ describe("worker rows", () => {
     expect(r.cost).toBe("$0.0123");
     expect(r.attempt).toBe("#2");
     expect(r.attemptTitle).toBe("attempt 2, 1 restart");
-    expect(r.actions).toEqual({ kill: true, restart: true, extend: true, nudge: true, takeOver: true });
+    expect(r.actions).toEqual({ kill: true, restart: true, extend: true, nudge: true, takeOver: true, reply: false });
   });
   it("disables kill and extend for a finished worker; filters live and ended", () => {
     const done = worker({ id: "w-2", state: "cancelled", health: "cancelled", session_id: null });
-    expect(workerRow(done, undefined, T0).actions).toEqual({ kill: false, restart: true, extend: false, nudge: false, takeOver: false });
+    expect(workerRow(done, undefined, T0).actions).toEqual({ kill: false, restart: true, extend: false, nudge: false, takeOver: false, reply: false });
     const all = [worker({ id: "w-1" }), done];
     expect(filterWorkers(all, "live").map((w) => w.id)).toEqual(["w-1"]);
     expect(filterWorkers(all, "ended").map((w) => w.id)).toEqual(["w-2"]);
