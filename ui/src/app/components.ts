@@ -7,6 +7,7 @@ import type { AlpineCsp } from "@alpinejs/csp";
 import type { Controller } from "./controller";
 import { registerActivity } from "./pages/activity";
 import { registerBoard } from "./pages/board";
+import { registerExpertEditor } from "./pages/experts";
 import { registerPalette } from "./pages/palette";
 import { registerTaskDetail } from "./pages/task";
 import { registerUsage } from "./pages/usage";
@@ -34,4 +35,5 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   registerBoard(k);
   registerUsage(k);
   registerPalette(k);
+  registerExpertEditor(k);
 }

@@ -125,7 +125,7 @@ export function storyView(s: TaskStory): StoryView {
     cost: formatMoney(s.cost_usd),
     tokens: tokensOf(s.tokens),
     duration: formatDuration(s.duration_secs),
-    attempts: String(s.attempts),
+    attempts: `${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`,
     workers: s.workers.map(workerColumn),
     changeExperts: s.workers.filter((w) => w.changes.kind !== "none").map((w) => w.expert),
   };

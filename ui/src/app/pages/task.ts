@@ -43,8 +43,9 @@ export function registerTaskDetail(k: Kit): void {
   Alpine.data("taskDetail", () => {
     const fx = k.scope();
     let story: TaskStory | null = null;
-    let changes: Changes | null = null;
     return {
+      /** The shown expert's changes (reactive: the template reads it). */
+      changes: null as Changes | null,
       view: EMPTY_VIEW,
       loading: false,
       error: "",
@@ -130,22 +131,22 @@ export function registerTaskDetail(k: Kit): void {
           return;
         }
         this.diffError = "";
-        changes = a.value;
-        this.diffNote = changesNote(changes);
-        this.mergeable = canMerge(changes);
+        this.changes = a.value;
+        this.diffNote = changesNote(a.value);
+        this.mergeable = canMerge(a.value);
         this.diff = capDiff(parseUnifiedDiff(a.value.patch ?? ""));
       },
       get fileCount() {
-        return changes?.files.length ?? 0;
+        return this.changes?.files.length ?? 0;
       },
       get changedFiles() {
-        return (changes?.files ?? []).map((f) => ({
+        return (this.changes?.files ?? []).map((f) => ({
           path: f.path,
           stat: f.added == null ? "binary" : `+${f.added} −${f.removed ?? 0}`,
         }));
       },
       get mergeTarget() {
-        return changes?.base_branch ?? "its base branch";
+        return this.changes?.base_branch ?? "its base branch";
       },
       lineCls: lineClass,
       lineMark,

@@ -29,7 +29,7 @@ const story = (over: Partial<TaskStory> = {}): TaskStory => ({
 describe("task story", () => {
   it("sums and labels the whole task, and lays every worker out with its attempts", () => {
     const v = storyView(story());
-    expect([v.cost, v.duration, v.attempts, v.column, v.project]).toEqual(["$0.4000", "2m 30s", "3", "done", "/src/app"]);
+    expect([v.cost, v.duration, v.attempts, v.column, v.project]).toEqual(["$0.4000", "2m 30s", "3 attempts", "done", "/src/app"]);
     expect(v.routing).toContain("development · 85%");
     expect(v.workers.map((w) => [w.expert, w.attempts.length, w.canReply])).toEqual([["development", 2, true], ["security", 0, false]]);
     expect(v.workers[0].attempts[1]).toMatchObject({ label: "Attempt 2 (resumed)", outcome: "success" });
