@@ -170,6 +170,9 @@ export async function reviewSteps(t) {
       await click('[data-testid="nav-workers"]');
       await click(`[data-testid="worker-row"][data-worker-id="${w.id}"] [data-testid="health-badge"]`);
       await one('[data-testid="view-worker"]');
+      // Compact lines: the tool call carries its result; search marks the matches.
+      await type('[data-testid="transcript-search"]', "fake-out");
+      await until("the search marks matching lines", async () => (await find('[data-testid="transcript-entry"][data-match="true"]')).length > 0);
       await screenshot(`theme-${theme}-worker`);
       await exec(`document.dispatchEvent(new KeyboardEvent("keydown", { key: "k", ctrlKey: true, bubbles: true }));`, []);
       await one('[data-testid="palette"]');

@@ -64,16 +64,21 @@ export function registerTaskDetail(k: Kit): void {
       init() {
         const reload = debounce(() => void this.load(), 300, 1500);
         fx.onStop(() => reload.cancel());
-        // The task or one of its workers changed: the story is read again.
+        // The task or one of its workers changed: the story is read again
+        // (another task's events leave it alone).
+        let seen = "";
         fx.effect(() => {
           const id = s.selectedTaskId;
           if (s.view !== "task" || !id) return;
           const t = k.taskById().get(id);
-          const sig = `${t?.updated_at}|${t?.status}|${raw(s.workers)
+          const sig = `${id}|${t?.updated_at}|${t?.status}|${raw(s.workers)
             .filter((w) => w.task_id === id)
-            .map((w) => `${w.state}${w.attempt}`)
+            .map((w) => `${w.id}:${w.state}:${w.attempt}`)
             .join(",")}`;
-          if (sig) queueMicrotask(() => reload());
+          if (sig === seen) return;
+          const first = seen === "";
+          seen = sig;
+          if (!first) queueMicrotask(() => reload());
         });
         void this.load();
       },

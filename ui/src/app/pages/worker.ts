@@ -9,6 +9,9 @@ import { activityLabel, workerRow, type WorkerRow } from "../../logic/workers";
 import type { Task, Worker } from "../../types";
 import type { Kit } from "./kit";
 
+/** Transcript lines drawn at first (the newest), and added per "show earlier". */
+const TRANSCRIPT_PAGE = 500;
+
 /** Bound while no worker is selected, so the detail's bindings never read null. */
 const EMPTY_ROW = workerRow(
   {
@@ -90,13 +93,17 @@ export function registerWorkerDetail(k: Kit): void {
       return w ? activityLabel(w.activity, s.nowMs) : "";
     }, onDetail);
     // Compact lines (a tool call folds in its result), searched by `query`.
-    const search = Alpine.reactive({ query: "" });
+    // The newest lines are drawn; earlier ones on request, 500 at a time.
+    const search = Alpine.reactive({ query: "", limit: TRANSCRIPT_PAGE, total: 0 });
     const lineCache = new RowCache<CompactLine & { attemptStart: boolean }>(k.patchRow);
     const lines = fx.derive<(CompactLine & { attemptStart: boolean })[]>(
       [],
       () => {
         if (s.transcriptFor !== s.selectedWorkerId) return [];
-        const compact = compactTranscript(raw(s.transcript), search.query);
+        const all = compactTranscript(raw(s.transcript), search.query);
+        search.total = all.length;
+        const from = Math.max(0, all.length - search.limit);
+        const compact = all.slice(from);
         const marked = compact.map((l, i) => ({ ...l, attemptStart: i === 0 || compact[i - 1].attempt !== l.attempt }));
         return lineCache.list(marked, (l) => l.key, (l) => [l], (l) => l);
       },
@@ -153,7 +160,16 @@ export function registerWorkerDetail(k: Kit): void {
       },
       onSearch() {
         this.matchAt = -1;
+        // Every match is drawn while searching.
+        if (search.query.trim()) search.limit = Math.max(search.limit, search.total);
         this.stickToBottom = !search.query.trim();
+      },
+      get hiddenLines() {
+        return Math.max(0, search.total - lines.value.length);
+      },
+      showEarlier() {
+        this.stickToBottom = false;
+        search.limit += TRANSCRIPT_PAGE;
       },
       nextMatch() {
         const keys = matchKeys(lines.value);
