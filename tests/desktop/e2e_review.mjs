@@ -104,6 +104,18 @@ export async function reviewSteps(t) {
     await screenshot("14-replied");
   });
 
+  await step("keyboard: j moves to a row, Enter opens its task", async () => {
+    await click('[data-testid="nav-tasks"]');
+    await one('[data-testid="task-row"]');
+    const key = (k) => exec(`document.dispatchEvent(new KeyboardEvent("keydown", { key: arguments[0], bubbles: true }));`, [k]);
+    await key("j");
+    const focused = await exec(`const a = document.activeElement; return a && a.dataset ? a.dataset.taskId || null : null;`, []);
+    if (!focused) throw new Error("j did not focus a task row");
+    await key("Enter");
+    await one(`[data-testid="view-task"][data-task-id="${focused}"]`);
+    log(`j then Enter opened task ${focused}`);
+  });
+
   await step("at 1024x700 every action of a worker row is inside the viewport", async () => {
     const before = await setWindow(1024, 700);
     try {

@@ -28,6 +28,8 @@ export function registerUsage(k: Kit): void {
       loading: true,
       error: "",
       view: null as UsageView | null,
+      /** "2026-11-05 to 2026-12-04" (reactive: the template reads it). */
+      range: "",
       async init() {
         await this.load();
       },
@@ -41,6 +43,7 @@ export function registerUsage(k: Kit): void {
         }
         this.error = "";
         report = a.value;
+        this.range = `${report.since} to ${report.until}`;
         this.view = usageView(report, ui.by);
       },
       setBy(by: UsageDimension) {
@@ -49,9 +52,6 @@ export function registerUsage(k: Kit): void {
       },
       byCls(by: string) {
         return segmentClass(ui.by === by);
-      },
-      get range() {
-        return report ? `${report.since} to ${report.until}` : "";
       },
       get totalCost() {
         return this.view ? formatMoney(this.view.total.costUsd) + (this.view.total.estimated ? " (includes estimates)" : "") : "";
