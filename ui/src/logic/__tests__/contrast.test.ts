@@ -112,6 +112,17 @@ describe("text contrast (WCAG AA, 4.5:1)", () => {
   });
 });
 
+describe("chart axis text (WCAG AA on the cards)", () => {
+  it("reads in both themes", () => {
+    const charts = read("src/app/charts.ts");
+    const m = /dark \? \{ text: "(#[0-9a-f]{6})"[^}]*\} : \{ text: "(#[0-9a-f]{6})"/.exec(charts);
+    expect(m).not.toBeNull();
+    const [, darkText, lightText] = m!;
+    expect(contrastRatio(parseColor(darkText), parseColor(surface.dark))).toBeGreaterThan(4.5);
+    expect(contrastRatio(parseColor(lightText), parseColor(surface.light))).toBeGreaterThan(4.5);
+  });
+});
+
 describe("contrast arithmetic", () => {
   it("matches known WCAG ratios", () => {
     expect(contrastRatio(parseColor("#000"), parseColor("#fff"))).toBeCloseTo(21, 5);
