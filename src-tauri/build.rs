@@ -30,6 +30,9 @@ fn main() {
         "list_experts",
         "check_expert",
         "save_expert",
+        "list_plans",
+        "confirm_plan",
+        "edit_plan",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -2,6 +2,7 @@
 //! cross IPC as `{code, message, file?, key?}`.
 
 use cortex_core::input::SubmitRequest;
+use cortex_engine::plans::{PlanAck, PlanView};
 use cortex_engine::runtime::WorkerDto;
 use cortex_engine::views::{Doctor, Overview, TranscriptEntry};
 use cortex_engine::{Engine, EngineError, SubmitAck, TaskDto};
@@ -50,6 +51,29 @@ pub(crate) fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
 #[tauri::command(async)]
 pub fn submit_task(state: State<'_, AppState>, request: SubmitRequest) -> Reply<SubmitAck> {
     Ok(engine(&state)?.submit(&request)?)
+}
+
+/// Every plan, newest first: its tasks in dependency order with their
+/// status and what each waits on, cost and time so far.
+#[tauri::command(async)]
+pub fn list_plans(state: State<'_, AppState>) -> Reply<Vec<PlanView>> {
+    Ok(engine(&state)?.plans())
+}
+
+/// Lets a plan held for confirmation run.
+#[tauri::command(async)]
+pub fn confirm_plan(state: State<'_, AppState>, plan_id: String) -> Reply<PlanView> {
+    Ok(engine(&state)?.confirm_plan(&plan_id)?)
+}
+
+/// Replaces a waiting plan's tasks with an edited plan (`cortex plan edit`).
+#[tauri::command(async)]
+pub fn edit_plan(
+    state: State<'_, AppState>,
+    plan_id: String,
+    plan: cortex_core::plan::PlanSpec,
+) -> Reply<PlanAck> {
+    Ok(engine(&state)?.edit_plan(&plan_id, &plan)?)
 }
 
 #[tauri::command(async)]
@@ -340,6 +364,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         crate::settings_cmds::list_experts,
         crate::settings_cmds::check_expert,
         crate::settings_cmds::save_expert,
+        list_plans,
+        confirm_plan,
+        edit_plan,
     ]
 }
 

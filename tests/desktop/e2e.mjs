@@ -9,6 +9,8 @@
 //    is sent over D-Bus (observed with dbus-monitor); clicking it (the
 //    daemon's default action) opens the dashboard on that worker;
 // 3. kill from the UI ends that worker;
+// 3b. a plan awaiting confirmation shows its tasks; Edit replaces them (the
+//     plan keeps waiting) and Confirm runs them;
 // 4. without a GPU render node the page is drawn by WebKit's shared-memory
 //    renderer, which the app picks itself;
 // and it measures how long an engine state change takes to show in the UI.
@@ -291,6 +293,76 @@ async function main() {
       },
     });
 
+    await step("a plan awaiting confirmation is shown with its tasks, edited and confirmed from the UI", async () => {
+      // A goal the coordinator (the fake agent) splits into two tasks, the
+      // second after the first; the plan waits for a person.
+      const answer = `${WORKDIR}/plan-answer.json`;
+      writeFileSync(
+        answer,
+        JSON.stringify({
+          goal: "release the build",
+          tasks: [
+            { name: "build", description: "build part FAKE:normal FAKE_OUT:build.txt", expert: "development" },
+            { name: "ship", description: "ship part FAKE:normal FAKE_OUT:ship.txt", expert: "development", after: ["build"] },
+          ],
+        }),
+      );
+      cortex("submit", `release the build FAKE:answer FAKE_ANSWER:${answer}`, "--plan", "--workdir", WORKDIR);
+      await click('[data-testid="nav-plans"]');
+      await one('[data-testid="plan-awaiting"]');
+      const planTasks = async () => {
+        const out = [];
+        for (const id of await find('[data-testid="plan-task"]')) {
+          out.push({ name: await attr(id, "data-name"), status: await attr(id, "data-status") });
+        }
+        return out;
+      };
+      const shown = await until("the plan's two tasks, awaiting confirmation", async () => {
+        const t = await planTasks();
+        return t.length === 2 && t.every((x) => x.status === "awaiting_confirmation") && t;
+      });
+      if (shown.map((t) => t.name).join(",") !== "build,ship") throw new Error(`tasks shown: ${JSON.stringify(shown)}`);
+      await screenshot("07-plan-awaiting");
+      // Edit: the waiting plan's second task replaced; it keeps waiting.
+      await click('[data-testid="plan-edit"]');
+      await one('[data-testid="plan-edit-text"]');
+      await type(
+        '[data-testid="plan-edit-text"]',
+        JSON.stringify({
+          goal: "release the build",
+          tasks: [
+            { name: "build", description: "build part FAKE:normal FAKE_OUT:build.txt", expert: "development" },
+            { name: "deliver", description: "deliver part FAKE:normal FAKE_OUT:deliver.txt", expert: "development", after: ["build"] },
+          ],
+        }),
+      );
+      await click('[data-testid="plan-edit-save"]');
+      await until("the edited plan's tasks, still awaiting confirmation", async () => {
+        const t = await planTasks();
+        return t.map((x) => x.name).join(",") === "build,deliver" && t.every((x) => x.status === "awaiting_confirmation");
+      });
+      await click('[data-testid="plan-confirm"]');
+      await until("both tasks completed, in the UI", async () => {
+        const t = await planTasks();
+        return t.length === 2 && t.every((x) => x.status === "completed");
+      }, 30000);
+      // The goal's own status follows its plan (events for what the plan's
+      // progress changed reach the UI, not only those of the task that ended).
+      await until("the goal shown completed", async () => {
+        const el = (await find('[data-testid="plan-goal-status"]'))[0];
+        return el && (await text(el)).trim() === "Goal: Completed";
+      });
+      const planId = await attr((await find('[data-testid="plan-card"]'))[0], "data-plan-id");
+      const plan = JSON.parse(cortex("plan", "show", planId, "--json"));
+      if (plan.awaiting_confirmation || plan.counts.completed !== 2) throw new Error(`engine says ${JSON.stringify(plan.counts)}`);
+      if ((await find('[data-testid="plan-awaiting"]')).length) {
+        for (const id of await find('[data-testid="plan-awaiting"]')) {
+          if (await wd("GET", `/session/${session}/element/${id}/displayed`)) throw new Error("still shown as awaiting");
+        }
+      }
+      await screenshot("08-plan-completed");
+    });
+
     await step("latency: an engine change shows in the UI (measured, not asserted)", async () => {
       await click('[data-testid="nav-tasks"]');
       const samples = [];
@@ -323,7 +395,7 @@ async function main() {
     });
     // The overview after all of the above, charts included (an artifact).
     await click('[data-testid="nav-overview"]').catch(() => {});
-    await screenshot("07-overview-after").catch(() => {});
+    await screenshot("09-overview-after").catch(() => {});
   } finally {
     await wd("DELETE", `/session/${session}`).catch(() => {});
   }

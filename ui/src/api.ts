@@ -15,6 +15,9 @@ import type {
   LoggedDecision,
   MergeReply,
   MergeRequest,
+  PlanAck,
+  PlanSpec,
+  PlanView,
   Settings,
   Status,
   SubmitAck,
@@ -61,6 +64,10 @@ export interface CortexApi {
   saveExpert(profile: ExpertProfile): Promise<ExpertProfile>;
   onEngineEvent(handler: (ev: EngineEvent) => void): Promise<Unlisten>;
   onFocusWorker(handler: (workerId: string) => void): Promise<Unlisten>;
+  /** Plans (the Plans page); absent where there are none to show (the demo). */
+  listPlans?(): Promise<PlanView[]>;
+  confirmPlan?(planId: string): Promise<PlanView>;
+  editPlan?(planId: string, plan: PlanSpec): Promise<PlanAck>;
 }
 
 declare global {
@@ -112,6 +119,9 @@ export function createTauriApi(): CortexApi {
     listExperts: () => call(COMMANDS.experts, {}),
     checkExpert: (profile) => call(COMMANDS.checkExpert, { profile }),
     saveExpert: (profile) => call(COMMANDS.saveExpert, { profile }),
+    listPlans: () => call(COMMANDS.plans, {}),
+    confirmPlan: (planId) => call(COMMANDS.confirmPlan, { planId }),
+    editPlan: (planId, plan) => call(COMMANDS.editPlan, { planId, plan }),
     onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
     onFocusWorker: (handler) => listen<string>(FOCUS_WORKER_EVENT, (e) => handler(e.payload)),
   };

@@ -35,4 +35,7 @@ export const COMMANDS = {
   experts: "list_experts",
   checkExpert: "check_expert",
   saveExpert: "save_expert",
+  plans: "list_plans",
+  confirmPlan: "confirm_plan",
+  editPlan: "edit_plan",
 } as const;

@@ -42,6 +42,8 @@ export interface Task {
   workdir?: string;
   key?: string;
   reason?: string;
+  /** Its own check command, if it has one. */
+  verify?: string;
   cost_usd: number;
   expert?: string;
   experts?: string[];
@@ -319,4 +321,50 @@ export interface UsageReport {
   days: number;
   utc_offset_minutes: number;
   rows: UsageRow[];
+}
+
+/** One task of a plan as the engine shows it (crates/engine plans.rs PlanViewTask). */
+export interface PlanViewTask {
+  name: string;
+  /** Names of the tasks it depends on. */
+  after: string[];
+  /** Of those, the ones not completed yet. */
+  blocked_on: string[];
+  task: Task;
+}
+
+/** A plan as `cortex plan show` and the app show it (PlanView). */
+export interface PlanView {
+  id: string;
+  goal: string;
+  goal_task?: string;
+  awaiting_confirmation: boolean;
+  created_at: string;
+  /** Tasks in dependency order. */
+  tasks: PlanViewTask[];
+  /** Counts of the tasks by status. */
+  counts: Record<string, number>;
+  cost_usd: number;
+  elapsed_secs: number;
+}
+
+/** A plan as a person writes it (PlanSpec). */
+export interface PlanSpec {
+  goal: string;
+  tasks: {
+    name: string;
+    description: string;
+    expert?: string;
+    type?: string;
+    priority?: string;
+    verify?: string;
+    after?: string[];
+  }[];
+}
+
+/** The answer to a plan's submission or edit (PlanAck). */
+export interface PlanAck {
+  plan_id: string;
+  awaiting_confirmation: boolean;
+  tasks: { name: string; task_id: string; status: TaskStatus; experts: string[] }[];
 }

@@ -94,6 +94,9 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
         InboxOp::PlanConfirm { plan_id } => engine
             .confirm_plan(plan_id)
             .map(|p| serde_json::to_value(p).unwrap_or_default()),
+        InboxOp::PlanEdit { plan_id, plan } => engine
+            .edit_plan(plan_id, plan)
+            .map(|p| serde_json::to_value(p).unwrap_or_default()),
         InboxOp::PlanMerge { plan_id } => engine
             .merge_plan(plan_id)
             .map(|p| serde_json::to_value(p).unwrap_or_default()),

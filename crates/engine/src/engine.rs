@@ -59,6 +59,9 @@ pub struct TaskDto {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Its own check command (`--verify`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
     /// The final result text of its latest worker that gave one (redacted).
     #[serde(default)]
     pub result: Option<String>,
@@ -96,6 +99,7 @@ impl From<&Task> for TaskDto {
             workdir: t.workdir.clone(),
             key: t.key.clone(),
             reason: t.reason.as_deref().map(redact),
+            verify: t.verify.clone(),
             result: t.result.as_deref().map(redact),
             verification: None,
             cost_usd: t.cost_usd,
@@ -786,7 +790,9 @@ impl Engine {
                                 plans_made.push(ack.plan_id.clone());
                                 serde_json::to_value(ack).ok()
                             }),
-                        InboxOp::PlanConfirm { .. } | InboxOp::PlanMerge { .. } => {
+                        InboxOp::PlanConfirm { .. }
+                        | InboxOp::PlanEdit { .. }
+                        | InboxOp::PlanMerge { .. } => {
                             // Needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone(), String::new()));
                             continue;
@@ -883,6 +889,9 @@ impl Engine {
                     .map(|a| serde_json::to_value(a).ok()),
                 InboxOp::PlanConfirm { plan_id } => self
                     .confirm_plan(&plan_id)
+                    .map(|p| serde_json::to_value(p).ok()),
+                InboxOp::PlanEdit { plan_id, plan } => self
+                    .edit_plan(&plan_id, &plan)
                     .map(|p| serde_json::to_value(p).ok()),
                 InboxOp::PlanMerge { plan_id } => self
                     .merge_plan(&plan_id)

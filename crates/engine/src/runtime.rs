@@ -1193,6 +1193,7 @@ impl Engine {
         self.tick_checks(now)?;
         if !self.disk_full() {
             // No process is started that could not be recorded.
+            self.start_goal_checks(now)?;
             self.start_due_restarts(now)?;
             self.schedule(now)?;
         }
@@ -1385,6 +1386,9 @@ impl Engine {
             self.emit(EngineEvent::TaskUpdated {
                 task: TaskDto::from(t),
             });
+            if let Some(plan) = &t.plan_id {
+                self.emit_plan_updates(plan);
+            }
         }
         self.emit_worker(&worker.id);
         Ok(())
@@ -2117,13 +2121,23 @@ impl Engine {
 
     /// Stops the live workers of a task (used by cancel).
     pub(crate) fn stop_task_workers(&self, task_id: &TaskId) {
-        let ids: Vec<WorkerId> = self
-            .store()
-            .state()
-            .workers()
-            .filter(|w| &w.task_id == task_id && !w.status.is_terminal())
-            .map(|w| w.id.clone())
-            .collect();
+        let (ids, ended): (Vec<WorkerId>, Vec<WorkerId>) = {
+            let store = self.store();
+            let (live, ended): (Vec<&Worker>, Vec<&Worker>) = store
+                .state()
+                .workers()
+                .filter(|w| &w.task_id == task_id)
+                .partition(|w| !w.status.is_terminal());
+            (
+                live.iter().map(|w| w.id.clone()).collect(),
+                ended.iter().map(|w| w.id.clone()).collect(),
+            )
+        };
+        // A goal's check of its plan's merged work runs under its ended
+        // coordinator: it goes with the goal.
+        for id in ended {
+            self.stop_check(&id, "task cancelled by a person");
+        }
         for id in ids {
             let _ = self.stop_worker(
                 id.as_str(),

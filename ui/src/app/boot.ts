@@ -6,6 +6,7 @@ import { createUnavailableApi, type CortexApi } from "../api";
 import { Controller } from "./controller";
 import { registerComponents } from "./components";
 import { startTheme } from "./pages/palette";
+import { registerPlans } from "./plans";
 import { initialState, type AppState, type ViewId } from "./state";
 
 export interface BootOptions {
@@ -29,6 +30,7 @@ export async function boot(api: CortexApi | null, options: BootOptions = {}): Pr
   const controller = new Controller(api ?? createUnavailableApi(), state, { storage: safeStorage() });
   registerComponents(Alpine, state, controller);
   startTheme(state);
+  registerPlans(Alpine, state, api ?? createUnavailableApi());
   if (!api) state.mode = "outside";
   Alpine.start();
   if (api) {

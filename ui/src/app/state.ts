@@ -3,13 +3,14 @@
 
 import type { ActivityLine, Alert, Doctor, LoggedDecision, Settings, Status, Task, TranscriptEntry, Worker } from "../types";
 
-export type ViewId = "overview" | "workers" | "worker" | "tasks" | "task" | "board" | "usage" | "routing" | "activity" | "settings";
+export type ViewId = "overview" | "workers" | "worker" | "tasks" | "task" | "board" | "plans" | "usage" | "routing" | "activity" | "settings";
 
 export const NAV: { id: ViewId; label: string; icon: string }[] = [
   { id: "overview", label: "Overview", icon: "◫" },
   { id: "workers", label: "Workers", icon: "⚙" },
   { id: "tasks", label: "Tasks", icon: "☰" },
   { id: "board", label: "Board", icon: "▦" },
+  { id: "plans", label: "Plans", icon: "⋔" },
   { id: "usage", label: "Usage", icon: "∑" },
   { id: "routing", label: "Routing", icon: "⇄" },
   { id: "activity", label: "Activity", icon: "≋" },

@@ -60,7 +60,7 @@ const HEALTH: Record<string, [string, Tone]> = {
 /** Worker states after which no process runs and none will for this worker. */
 export const ENDED_WORKER_STATES: readonly string[] = ["completed", "failed", "cancelled"];
 /** Task statuses counted as live in the navigation. */
-export const LIVE_TASK_STATUSES: readonly string[] = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "needs_attention"];
+export const LIVE_TASK_STATUSES: readonly string[] = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "blocked", "needs_attention"];
 /** Worker healths that do not ask for attention. */
 export const CALM_HEALTHS: readonly string[] = ["healthy", "starting"];
 /** Task statuses that are final. */

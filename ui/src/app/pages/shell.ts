@@ -17,6 +17,7 @@ const TITLES: Record<ViewId, string> = {
   task: "Task",
   board: "Board",
   usage: "Usage",
+  plans: "Plans",
   routing: "Routing",
   activity: "Activity",
   settings: "Settings",
