@@ -25,7 +25,7 @@ function makeRepo(dir) {
 
 const DONE = new Set(["completed", "failed", "cancelled"]);
 const NEEDS_YOU = new Set(["needs_input", "needs_attention", "awaiting_confirmation", "blocked"]);
-const VIEWS = ["overview", "workers", "tasks", "board", "usage", "routing", "activity", "settings"];
+const VIEWS = ["overview", "workers", "tasks", "board", "plans", "usage", "routing", "activity", "settings"];
 
 export async function reviewSteps(t) {
   const { step, click, one, find, text, attr, type, until, screenshot, cortex, log, exec, setWindow, WORKDIR } = t;
