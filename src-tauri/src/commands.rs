@@ -39,7 +39,7 @@ impl From<EngineError> for ApiError {
 
 type Reply<T> = Result<T, ApiError>;
 
-fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
+pub(crate) fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
     state.engine.as_ref().map_err(|why| ApiError {
         code: "engine_unavailable".into(),
         message: format!("Cortex could not open its home: {why}"),
@@ -233,6 +233,8 @@ pub struct DoctorReply {
     #[serde(flatten)]
     doctor: Doctor,
     notifications: String,
+    /// This build of Cortex.
+    version: &'static str,
 }
 
 #[tauri::command(async)]
@@ -240,6 +242,7 @@ pub fn doctor(state: State<'_, AppState>) -> Reply<DoctorReply> {
     Ok(DoctorReply {
         doctor: engine(&state)?.doctor(),
         notifications: crate::notify::delivery_note(),
+        version: env!("CARGO_PKG_VERSION"),
     })
 }
 
@@ -364,6 +367,14 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         doctor,
         open_worker_folder,
         take_over_worker,
+        crate::review_cmds::task_detail,
+        crate::review_cmds::task_diff,
+        crate::review_cmds::merge_task,
+        crate::review_cmds::reply_worker,
+        crate::review_cmds::usage_by_day,
+        crate::settings_cmds::list_experts,
+        crate::settings_cmds::check_expert,
+        crate::settings_cmds::save_expert,
         list_plans,
         confirm_plan,
         edit_plan,

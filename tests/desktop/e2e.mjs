@@ -22,6 +22,7 @@
 
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { reviewSteps } from "./e2e_review.mjs";
 
 const env = process.env;
 const DRIVER = env.CORTEX_E2E_WEBDRIVER;
@@ -281,7 +282,8 @@ async function main() {
     });
 
     await step("kill from the UI ends the worker", async () => {
-      await click(`[data-worker-id="${hung}"] [data-testid="action-kill"]`);
+      await click(`[data-worker-id="${hung}"] [data-testid="row-menu"]`);
+      await click('[data-testid="row-menu-popover"] [data-testid="action-kill"]');
       await click('[data-testid="confirm-ok"]');
       await until("the worker is no longer live", async () => {
         const r = (await rows()).find((x) => x.worker === hung);
@@ -291,6 +293,18 @@ async function main() {
       const w = workers.find((x) => x.id === hung);
       if (w.state !== "cancelled") throw new Error(`engine says ${w.state}`);
       await screenshot("06-killed");
+    });
+
+    await reviewSteps({
+      step, click, one, find, text, attr, type, until, screenshot, cortex, log, WORKDIR,
+      exec: (script, args) => wd("POST", `/session/${session}/execute/sync`, { script, args }),
+      displayed: (id) => wd("GET", `/session/${session}/element/${id}/displayed`),
+      /** Sets the window's outer size; returns the size it had. */
+      setWindow: async (width, height) => {
+        const before = await wd("GET", `/session/${session}/window/rect`);
+        await wd("POST", `/session/${session}/window/rect`, { width, height });
+        return before;
+      },
     });
 
     await step("a plan awaiting confirmation is shown with its tasks, edited and confirmed from the UI", async () => {

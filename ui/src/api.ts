@@ -9,9 +9,12 @@ import { toApiError } from "./logic/errors";
 import type {
   ActivityLine,
   Decision,
+  DiffReply,
   Doctor,
   EngineEvent,
   LoggedDecision,
+  MergeReply,
+  MergeRequest,
   PlanAck,
   PlanSpec,
   PlanView,
@@ -21,9 +24,12 @@ import type {
   SubmitAck,
   SubmitRequest,
   Task,
+  TaskStory,
   TranscriptEntry,
+  UsageReport,
   Worker,
 } from "./types";
+import type { ExpertProfile } from "./logic/experts";
 
 export type Unlisten = () => void;
 
@@ -51,6 +57,14 @@ export interface CortexApi {
   doctor(): Promise<Doctor>;
   openWorkerFolder(workerId: string): Promise<null>;
   takeOverWorker(workerId: string): Promise<null>;
+  taskDetail(taskId: string): Promise<TaskStory>;
+  taskDiff(taskId: string, expert: string | null): Promise<DiffReply>;
+  mergeTask(request: MergeRequest): Promise<MergeReply>;
+  replyWorker(workerId: string, text: string): Promise<Worker>;
+  usageByDay(days: number, utcOffsetMinutes: number): Promise<UsageReport>;
+  listExperts(): Promise<ExpertProfile[]>;
+  checkExpert(profile: ExpertProfile): Promise<ExpertProfile>;
+  saveExpert(profile: ExpertProfile): Promise<ExpertProfile>;
   onEngineEvent(handler: (ev: EngineEvent) => void): Promise<Unlisten>;
   onFocusWorker(handler: (workerId: string) => void): Promise<Unlisten>;
   /** Plans (the Plans page); absent where there are none to show (the demo). */
@@ -101,6 +115,14 @@ export function createTauriApi(): CortexApi {
     doctor: () => call(COMMANDS.doctor, {}),
     openWorkerFolder: (workerId) => call(COMMANDS.openFolder, { workerId }),
     takeOverWorker: (workerId) => call(COMMANDS.takeOver, { workerId }),
+    taskDetail: (taskId) => call(COMMANDS.taskDetail, { taskId }),
+    taskDiff: (taskId, expert) => call(COMMANDS.taskDiff, { taskId, expert }),
+    mergeTask: (request) => call(COMMANDS.mergeTask, { request }),
+    replyWorker: (workerId, text) => call(COMMANDS.reply, { workerId, text }),
+    usageByDay: (days, utcOffsetMinutes) => call(COMMANDS.usage, { days, utcOffsetMinutes }),
+    listExperts: () => call(COMMANDS.experts, {}),
+    checkExpert: (profile) => call(COMMANDS.checkExpert, { profile }),
+    saveExpert: (profile) => call(COMMANDS.saveExpert, { profile }),
     listPlans: () => call(COMMANDS.plans, {}),
     confirmPlan: (planId) => call(COMMANDS.confirmPlan, { planId }),
     editPlan: (planId, plan) => call(COMMANDS.editPlan, { planId, plan }),
@@ -137,6 +159,14 @@ export function createUnavailableApi(): CortexApi {
     doctor: fail,
     openWorkerFolder: fail,
     takeOverWorker: fail,
+    taskDetail: fail,
+    taskDiff: fail,
+    mergeTask: fail,
+    replyWorker: fail,
+    usageByDay: fail,
+    listExperts: fail,
+    checkExpert: fail,
+    saveExpert: fail,
     onEngineEvent: () => Promise.resolve(() => {}),
     onFocusWorker: () => Promise.resolve(() => {}),
   };

@@ -49,6 +49,8 @@ export interface Task {
   experts?: string[];
   routing?: RoutingSummary;
   assignments?: Assignment[];
+  /** The git repository its work started in; none before that or outside git. */
+  project?: string;
 }
 
 export type Activity =
@@ -214,6 +216,8 @@ export interface Doctor {
   agent_version: string | null;
   home: string;
   notifications: string;
+  /** This build of Cortex. */
+  version?: string;
 }
 
 export type EngineEvent =
@@ -221,6 +225,131 @@ export type EngineEvent =
   | { type: "task_updated"; task: Task }
   | { type: "worker_updated"; worker: Worker }
   | { type: "alert"; alert: Alert };
+
+/** Token counts as the engine keeps them. */
+export interface Tokens {
+  input: number;
+  output: number;
+  cache_read: number;
+  cache_creation: number;
+}
+
+export interface Verification {
+  command: string;
+  /** null while the check runs. */
+  passed: boolean | null;
+  exit_code: number | null;
+  rounds: number;
+  output_tail: string | null;
+}
+
+export interface FileChange {
+  path: string;
+  /** null for a binary file. */
+  added: number | null;
+  removed: number | null;
+}
+
+/** What one worker's part of a task changed (crates/engine review::Changes). */
+export interface Changes {
+  kind: "worktree" | "in_place" | "none";
+  expert: string;
+  worker_id: string;
+  branch: string | null;
+  base: string | null;
+  base_branch: string | null;
+  repo: string | null;
+  workdir: string;
+  files: FileChange[];
+  may_include_others: boolean;
+  message?: string;
+}
+
+export interface DiffReply extends Changes {
+  task_id: string;
+  patch?: string;
+}
+
+export interface AttemptStory {
+  n: number;
+  started_at: string;
+  ended_at: string | null;
+  resumed: boolean;
+  outcome: string | null;
+  reason: string | null;
+  exit_code: number | null;
+  cost_usd: number;
+  tokens: Tokens;
+  duration_secs: number;
+}
+
+export interface WorkerStory {
+  id: string;
+  expert: string;
+  status: string;
+  reason: string | null;
+  workdir: string;
+  result: string | null;
+  verification: Verification | null;
+  tokens: Tokens;
+  cost_usd: number;
+  duration_secs: number;
+  attempts: AttemptStory[];
+  base: { repo: string; commit: string; branch?: string; worktree_branch?: string } | null;
+  changes: Changes;
+}
+
+/** A task's whole story (`cortex show`). */
+export interface TaskStory extends Task {
+  result?: string | null;
+  verification?: Verification | null;
+  tokens: Tokens;
+  duration_secs: number;
+  attempts: number;
+  workers: WorkerStory[];
+  changes: Changes | null;
+}
+
+export interface MergeRequest {
+  task_id: string;
+  expert?: string;
+  into?: string;
+  squash: boolean;
+}
+
+export interface MergeReply {
+  task_id: string;
+  expert: string;
+  branch: string;
+  into: string;
+  commit: string;
+  committed_changes: string | null;
+  fast_forward: boolean;
+  squash: boolean;
+  already_merged: boolean;
+  checked_out_in: string | null;
+  files: FileChange[];
+}
+
+export interface UsageRow {
+  day: string;
+  expert: string;
+  /** null when the agent did not say which model it used. */
+  model: string | null;
+  project: string;
+  tokens: Tokens;
+  cost_usd: number;
+  cost_estimated: boolean;
+  attempts: number;
+}
+
+export interface UsageReport {
+  since: string;
+  until: string;
+  days: number;
+  utc_offset_minutes: number;
+  rows: UsageRow[];
+}
 
 /** One task of a plan as the engine shows it (crates/engine plans.rs PlanViewTask). */
 export interface PlanViewTask {

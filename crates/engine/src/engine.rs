@@ -80,6 +80,10 @@ pub struct TaskDto {
     pub routing: Option<cortex_core::task::RoutingSummary>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignments: Vec<cortex_core::task::Assignment>,
+    /// The git repository its work started in (from its first worker that
+    /// recorded one); none before that or outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 impl From<&Task> for TaskDto {
@@ -103,6 +107,7 @@ impl From<&Task> for TaskDto {
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
             routing: t.routing.clone(),
             assignments: t.assignments.clone(),
+            project: None,
         }
     }
 }
@@ -1247,8 +1252,14 @@ pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
     let mut tasks: Vec<&Task> = state.tasks().collect();
     tasks.sort_by(|a, b| cortex_core::task::queue_order(a, b));
     let mut checked: BTreeMap<&TaskId, Vec<&cortex_core::worker::Worker>> = BTreeMap::new();
-    for w in state.workers().filter(|w| w.verification.is_some()) {
-        checked.entry(&w.task_id).or_default().push(w);
+    let mut projects: BTreeMap<&TaskId, &str> = BTreeMap::new();
+    for w in state.workers() {
+        if w.verification.is_some() {
+            checked.entry(&w.task_id).or_default().push(w);
+        }
+        if let Some(b) = &w.base {
+            projects.entry(&w.task_id).or_insert(b.repo.as_str());
+        }
     }
     tasks
         .into_iter()
@@ -1257,6 +1268,7 @@ pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
             if let Some(ws) = checked.get(&t.id) {
                 dto.verification = crate::review::task_verification(ws.iter().copied());
             }
+            dto.project = projects.get(&t.id).map(|p| p.to_string());
             dto
         })
         .collect()

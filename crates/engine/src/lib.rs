@@ -15,6 +15,7 @@ pub mod clock;
 pub mod engine;
 pub mod error;
 mod exits;
+mod expert_edit;
 pub mod files;
 pub mod home;
 pub mod inbox;
@@ -38,6 +39,7 @@ pub mod spares;
 pub mod spawner;
 #[doc(hidden)]
 pub mod testfs;
+pub mod usage;
 pub mod verify;
 pub mod views;
 pub mod worktree;

@@ -848,6 +848,9 @@ fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 fn story_of(home: &Home, task: &Task, workers: &[Worker], now: DateTime<Utc>) -> TaskStory {
     let mut dto = TaskDto::from(task);
     dto.verification = task_verification(workers.iter());
+    dto.project = workers
+        .iter()
+        .find_map(|w| w.base.as_ref().map(|b| b.repo.clone()));
     let mut total_tokens = Tokens::default();
     let mut total_secs = 0.0;
     let mut attempts = 0;
@@ -1560,5 +1563,21 @@ mod tests {
         let place = place_of(&f.home, &f.task, &live);
         let err = remove_worktree(&f.task, &live, place, true).unwrap_err();
         assert!(err.to_string().contains("still running"), "{err}");
+    }
+
+    #[test]
+    fn a_story_names_the_repository_its_work_started_in_as_its_project() {
+        let f = fixture();
+        let story = story_of(
+            &f.home,
+            &f.task,
+            std::slice::from_ref(&f.worker),
+            clock::now(),
+        );
+        let repo = f.worker.base.as_ref().map(|b| b.repo.clone());
+        assert!(repo.is_some());
+        assert_eq!(story.task.project, repo);
+        let none = story_of(&f.home, &f.task, &[], clock::now());
+        assert_eq!(none.task.project, None);
     }
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { CortexApi } from "../api";
+import type { ExpertProfile } from "../logic/experts";
 import type { EngineEvent, Status } from "../types";
 import { alert, decision, iso, task, worker } from "../logic/__tests__/fixtures";
 import { clockStep, Controller } from "./controller";
@@ -42,6 +43,14 @@ function fakeApi() {
     doctor: vi.fn(async () => ({ agent_command: ["claude"], agent_resolved: null, agent_version: null, home: "/h", notifications: "off" })),
     openWorkerFolder: vi.fn(async () => null),
     takeOverWorker: vi.fn(async () => null),
+    taskDetail: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
+    taskDiff: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
+    mergeTask: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
+    replyWorker: vi.fn(async () => Promise.reject({ code: "unknown_worker", message: "no worker" })),
+    usageByDay: vi.fn(async () => ({ since: "2025-05-03", until: "2025-06-01", days: 30, utc_offset_minutes: 0, rows: [] })),
+    listExperts: vi.fn(async () => []),
+    checkExpert: vi.fn(async (p: ExpertProfile) => p),
+    saveExpert: vi.fn(async (p: ExpertProfile) => p),
     onEngineEvent: vi.fn(async (h: (ev: EngineEvent) => void) => {
       engine = h;
       return () => {};

@@ -142,6 +142,8 @@ export interface WorkerActions {
   extend: boolean;
   nudge: boolean;
   takeOver: boolean;
+  /** Reply continues the conversation of a worker that ended. */
+  reply: boolean;
 }
 
 /**
@@ -158,6 +160,7 @@ export function workerActions(w: Pick<Worker, "state" | "session_id">): WorkerAc
     extend: live,
     nudge: session,
     takeOver: session,
+    reply: isTerminalState(w.state) && !!w.session_id,
   };
 }
 
@@ -181,6 +184,26 @@ export function firstWords(text: string, max: number): string {
   const cut = line.slice(0, max);
   const at = cut.lastIndexOf(" ");
   return `${(at > max / 2 ? cut.slice(0, at) : cut).trimEnd()}…`;
+}
+
+/** Menu size the placement allows for (the row-action menu's eight items). */
+export const MENU_SIZE = { width: 192, height: 300 };
+
+/**
+ * Where a row's action menu opens: right-aligned under its button, above it
+ * when there is no room below, always inside the window.
+ */
+export function menuPlacement(
+  button: { top: number; bottom: number; right: number },
+  viewportW: number,
+  viewportH: number,
+  size = MENU_SIZE,
+): { top: string; left: string } {
+  const margin = 8;
+  const left = Math.max(margin, Math.min(button.right - size.width, viewportW - size.width - margin));
+  const below = button.bottom + 4;
+  const top = below + size.height <= viewportH - margin ? below : Math.max(margin, button.top - 4 - size.height);
+  return { top: `${Math.round(top)}px`, left: `${Math.round(left)}px` };
 }
 
 /** What a row draws of Elapsed: only values that move when the drawing does. */

@@ -42,14 +42,14 @@ describe("worker rows", () => {
     expect(r.cost).toBe("$0.0123");
     expect(r.attempt).toBe("#2");
     expect(r.attemptTitle).toBe("attempt 2, 1 restart");
-    expect(r.actions).toEqual({ kill: true, restart: true, extend: true, nudge: true, takeOver: true });
+    expect(r.actions).toEqual({ kill: true, restart: true, extend: true, nudge: true, takeOver: true, reply: false });
   });
   it("offers nothing of a live worker's actions for an ended one; filters live and ended", () => {
     const done = worker({ id: "w-2", state: "cancelled", health: "cancelled", session_id: null });
-    const none = { kill: false, restart: false, extend: false, nudge: false, takeOver: false };
+    const none = { kill: false, restart: false, extend: false, nudge: false, takeOver: false, reply: false };
     expect(workerRow(done, undefined, T0).actions).toEqual(none);
     const completed = worker({ id: "w-3", state: "completed", health: "completed", session_id: "s-1" });
-    expect(workerRow(completed, undefined, T0).actions).toEqual(none);
+    expect(workerRow(completed, undefined, T0).actions).toEqual({ ...none, reply: true });
     const all = [worker({ id: "w-1" }), done];
     expect(filterWorkers(all, "live").map((w) => w.id)).toEqual(["w-1"]);
     expect(filterWorkers(all, "ended").map((w) => w.id)).toEqual(["w-2"]);
