@@ -40,9 +40,17 @@ function log(msg) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** One WebDriver request, retried when the driver drops the connection. */
+/**
+ * One WebDriver request, retried while the driver drops the connection, up
+ * to a deadline. Creating the session starts WebKitWebDriver and the app,
+ * which on a cold machine (font caches, first start of WebKit) takes far
+ * longer than any later request, so it gets the longer deadline.
+ */
 async function wd(method, path, body) {
-  for (let tries = 0; ; tries++) {
+  const limitMs = method === "POST" && path === "/session" ? 120000 : 30000;
+  const deadline = Date.now() + limitMs;
+  let lastCause = "";
+  for (;;) {
     try {
       const res = await fetch(`${DRIVER}${path}`, {
         method,
@@ -54,10 +62,13 @@ async function wd(method, path, body) {
       return json.value;
     } catch (e) {
       // tauri-driver closes the connection when WebKitWebDriver is not up yet.
-      const transient = /ECONNRESET|ECONNREFUSED|UND_ERR_SOCKET|other side closed|fetch failed|socket/i.test(
-        `${e} ${e?.cause} ${e?.cause?.code}`,
-      );
-      if (!transient || tries >= 20) throw e;
+      const cause = `${e} ${e?.cause ?? ""} ${e?.cause?.code ?? ""}`;
+      const transient = /ECONNRESET|ECONNREFUSED|UND_ERR_SOCKET|other side closed|fetch failed|socket/i.test(cause);
+      if (!transient || Date.now() > deadline) {
+        throw new Error(`${method} ${path} failed after ${limitMs / 1000} s: ${cause}`);
+      }
+      if (cause !== lastCause) log(`${method} ${path}: ${cause.trim()}; retrying`);
+      lastCause = cause;
       await sleep(250);
     }
   }

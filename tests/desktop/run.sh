@@ -9,6 +9,10 @@
 set -euo pipefail
 APP=$(readlink -f "$1"); CORTEX=$(readlink -f "$2"); FAKE=$(readlink -f "$3"); DRIVER=$(readlink -f "$4")
 CLOSE=$(readlink -f "$5")
+for bin in "$APP" "$CORTEX" "$FAKE" "$DRIVER" "$CLOSE"; do
+  [ -x "$bin" ] || { echo "desktop e2e: $bin is missing or not executable (run make e2e-desktop, which builds and installs it)" >&2; exit 1; }
+done
+command -v WebKitWebDriver >/dev/null || { echo "desktop e2e: WebKitWebDriver not found (Debian package webkit2gtk-driver)" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${CORTEX_E2E_ARTIFACTS:-$HERE/../../target/desktop-e2e}
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -59,8 +63,13 @@ dbus-run-session -- bash -c '
   PORT=$(( 4444 + RANDOM % 1000 ))
   "'"$DRIVER"'" --port $PORT --native-port $((PORT + 1)) >"$CORTEX_E2E_OUT/tauri-driver.log" 2>&1 & PIDS+=($!)
   export CORTEX_E2E_WEBDRIVER="http://127.0.0.1:$PORT"
+  # The driver listens within a second; wait for it with a deadline.
+  for _ in $(seq 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
+    sleep 0.05
+  done
   status=0
-  node "'"$HERE"'/e2e.mjs" || status=1
+  node "'"$HERE"'/e2e.mjs" || { status=1; echo "--- tauri-driver.log (tail)"; tail -n 40 "$CORTEX_E2E_OUT/tauri-driver.log"; }
   "'"$HERE"'/close_reopen.sh" "'"$APP"'" "'"$CLOSE"'" || status=1
   exit $status
 '
