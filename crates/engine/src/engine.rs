@@ -159,6 +159,10 @@ pub(crate) struct Inner {
     pub(crate) runtime: Mutex<crate::runtime::Runtime>,
     pub(crate) pm: Mutex<crate::pm::PmState>,
     pub(crate) spares: crate::spares::Spares,
+    /// Starts and watches the processes of attempts and checks.
+    pub(crate) launcher: Arc<dyn crate::launcher::Launcher>,
+    /// The engine's time.
+    pub(crate) clock: Arc<dyn crate::launcher::Clock>,
     /// Wakes the thread that keeps spares ready, while `run` runs.
     spare_keeper: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
     /// Set when a write found the disk full; cleared by the owner's loop
@@ -186,6 +190,16 @@ impl Engine {
     /// or folder of the home belongs, validates the settings (a bad config
     /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
+        Self::open_with(home, kind, crate::launcher::Parts::default())
+    }
+
+    /// `open` with the launcher and clock to use (tests give a fake launcher
+    /// and a manual clock).
+    pub fn open_with(
+        home: &Home,
+        kind: OwnerKind,
+        parts: crate::launcher::Parts,
+    ) -> Result<Self, EngineError> {
         let prepared = crate::store::prepare_home(home)?;
         let settings = home.load_settings()?;
         let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
@@ -209,6 +223,8 @@ impl Engine {
                 events,
                 load_report,
                 spares: crate::spares::Spares::new(&home.workers_dir()),
+                launcher: parts.launcher,
+                clock: parts.clock,
                 spare_keeper: std::sync::Mutex::new(None),
                 disk_full: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -241,6 +257,21 @@ impl Engine {
         };
         let _ = std::fs::remove_file(&wanted);
         result
+    }
+
+    /// The engine's time now.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The engine's monotonic time now, for grace periods.
+    pub(crate) fn instant(&self) -> std::time::Instant {
+        self.inner.clock.instant()
+    }
+
+    /// Where the engine's processes run.
+    pub(crate) fn launcher(&self) -> &dyn crate::launcher::Launcher {
+        &*self.inner.launcher
     }
 
     pub fn home(&self) -> &Home {
@@ -571,7 +602,7 @@ impl Engine {
     pub fn confirm(&self, id: &str, expert: Option<&str>) -> Result<RerouteAck, EngineError> {
         let ack = {
             let mut store = self.store();
-            let a = self.stage_confirm(&mut store, id, expert, clock::now())?;
+            let a = self.stage_confirm(&mut store, id, expert, self.now())?;
             store.sync()?;
             a
         };
@@ -585,7 +616,7 @@ impl Engine {
     pub fn reroute(&self, id: &str, expert: &str) -> Result<RerouteAck, EngineError> {
         let ack = {
             let mut store = self.store();
-            let a = self.stage_reroute(&mut store, id, expert, clock::now())?;
+            let a = self.stage_reroute(&mut store, id, expert, self.now())?;
             store.sync()?;
             a
         };
@@ -625,7 +656,7 @@ impl Engine {
 
     /// Forgets the learned layer (the examples file is moved aside).
     pub fn reset_learning(&self) -> Result<Option<std::path::PathBuf>, EngineError> {
-        let moved = learning::reset(&self.inner.home, clock::now())?;
+        let moved = learning::reset(&self.inner.home, self.now())?;
         *self
             .inner
             .learned
@@ -636,7 +667,7 @@ impl Engine {
 
     /// Submits a task; returns once it is durable.
     pub fn submit(&self, req: &SubmitRequest) -> Result<SubmitAck, EngineError> {
-        let now = clock::now();
+        let now = self.now();
         let (ack, event) = {
             let mut store = self.store();
             let out = self.stage_submit(&mut store, req, None, now)?;
@@ -652,7 +683,7 @@ impl Engine {
     /// Submits many tasks with one fsync; one answer per item, in order (a
     /// refused item does not stop the others).
     pub fn submit_batch(&self, items: &[BatchItem]) -> Result<Vec<BatchAnswer>, EngineError> {
-        let now = clock::now();
+        let now = self.now();
         let (answers, created) = {
             let mut store = self.store();
             let out = self.stage_batch(&mut store, items, now);
@@ -720,7 +751,7 @@ impl Engine {
     pub fn cancel(&self, id: &str) -> Result<TaskDto, EngineError> {
         let task = {
             let mut store = self.store();
-            let t = self.stage_cancel(&mut store, id, clock::now())?;
+            let t = self.stage_cancel(&mut store, id, self.now())?;
             store.sync()?;
             t
         };
@@ -749,7 +780,7 @@ impl Engine {
         if claimed.is_empty() {
             return Ok(0);
         }
-        let now = clock::now();
+        let now = self.now();
         let mut acks = Vec::with_capacity(claimed.len());
         let mut events = Vec::new();
         let mut deferred = Vec::new();
@@ -934,7 +965,7 @@ impl Engine {
     pub fn snapshot_if_due(&self) -> Result<(), EngineError> {
         let mut store = self.store();
         if store.snapshot_due() {
-            store.write_snapshot(clock::now())?;
+            store.write_snapshot(self.now())?;
         }
         Ok(())
     }
@@ -1104,7 +1135,7 @@ impl Engine {
         {
             let mut store = self.store();
             store.sync()?;
-            store.write_snapshot(clock::now())?;
+            store.write_snapshot(self.now())?;
         }
         self.inner
             .disk_full

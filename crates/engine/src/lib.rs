@@ -14,11 +14,14 @@ pub mod cgroup;
 pub mod clock;
 pub mod engine;
 pub mod error;
-mod exits;
+pub mod exits;
 pub mod files;
+#[cfg(test)]
+mod fleet_tests;
 pub mod home;
 pub mod inbox;
 pub mod journal;
+pub mod launcher;
 pub mod learning;
 pub mod lock;
 pub mod snapshot;

@@ -19,10 +19,8 @@ use cortex_core::worker::WorkerStatus;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::clock;
 use crate::engine::{Engine, EngineEvent};
 use crate::error::EngineError;
-use crate::procfs;
 use crate::runtime::AfterStop;
 
 /// One intervention, as kept in pm-state.json.
@@ -387,7 +385,7 @@ impl Engine {
 
     /// Experts paused by their circuit breaker, for status views.
     pub fn paused_experts_now(&self) -> Vec<PausedExpert> {
-        paused_list(self.paused_until(clock::now()))
+        paused_list(self.paused_until(self.now()))
     }
 
     /// A person closes an expert's circuit breaker (`cortex resume EXPERT`):
@@ -399,7 +397,7 @@ impl Engine {
                 known: self.settings().1.names(),
             });
         }
-        let now = clock::now();
+        let now = self.now();
         let was_open = {
             let mut pm = self.pm();
             pm.expert_failures.remove(expert);
@@ -458,7 +456,7 @@ impl Engine {
     /// Sends every alert the coalescer holds, due or not: the engine is
     /// stopping, and a held alert would otherwise never be seen.
     pub(crate) fn release_alerts(&self) {
-        let released = self.pm().coalescer.release(clock::now());
+        let released = self.pm().coalescer.release(self.now());
         for a in released {
             self.emit(EngineEvent::Alert { alert: a });
         }
@@ -466,7 +464,7 @@ impl Engine {
 
     /// One PM tick, if one is due (`pm.tick_millis`). Also releases held alerts.
     pub fn tick_pm(&self) -> Result<(), EngineError> {
-        let now = clock::now();
+        let now = self.now();
         let config = self.config();
         {
             let mut pm = self.pm();
@@ -507,11 +505,11 @@ impl Engine {
             due
         };
         let table = if sample {
-            procfs::ProcessTable::read()
+            self.launcher().sample()
         } else {
-            procfs::ProcessTable::default()
+            crate::procfs::ProcessTable::default()
         };
-        let tps = procfs::ticks_per_second();
+        let tps = self.launcher().ticks_per_second();
         let agent_home = config
             .agent
             .env
@@ -548,7 +546,7 @@ impl Engine {
                 let alive = live.exited.is_none()
                     && table
                         .running(live.pid)
-                        .unwrap_or_else(|| live.child.is_some() || procfs::is_running(live.pid));
+                        .unwrap_or_else(|| live.own || self.launcher().is_running(live.pid));
                 if live.stop.is_some() || !alive {
                     // Being stopped, or already gone: the runtime settles an
                     // exited process from its exit status and output.
@@ -875,7 +873,7 @@ impl Engine {
             .or_default() += 1;
         self.pm_log(&ActivityLine {
             v: 1,
-            at: clock::now(),
+            at: self.now(),
             event: kind,
             worker_id: Some(worker_id),
             task_id: None,
@@ -902,7 +900,7 @@ impl Engine {
             return Err(crate::runtime::ended(&w, "extend"));
         }
         let wid = w.id;
-        let now = clock::now();
+        let now = self.now();
         self.store().commit(
             Event::WorkerExtended {
                 worker_id: wid.clone(),
@@ -986,7 +984,7 @@ impl Engine {
             }
             pm.last_written = None;
         }
-        self.write_pm_state(clock::now());
+        self.write_pm_state(self.now());
     }
 
     /// PM metrics, for status views.

@@ -23,7 +23,8 @@ use tracing::{info, warn};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::{procfs, spawner};
+use crate::launcher::{Poll, Signal};
+use crate::spawner;
 
 /// The bytes of a check's output kept as its tail.
 const TAIL_BYTES: usize = 2000;
@@ -36,7 +37,8 @@ pub(crate) struct Check {
     command: String,
     pid: u32,
     start_ticks: Option<u64>,
-    child: Option<spawner::Spawned>,
+    /// True when this engine started it (it reaps it).
+    own: bool,
     started: Instant,
     log: PathBuf,
     /// When SIGTERM went out (timeout or a person's kill).
@@ -129,9 +131,10 @@ impl Engine {
             return self.end_worker(w, WorkerStatus::Completed, "completed", now);
         };
         if let Some(v) = w.verification.as_ref().filter(|v| v.running()) {
-            let alive = v
-                .pid
-                .is_some_and(|p| procfs::is_same_process(p, v.start_ticks, w.id.as_str()));
+            let alive = v.pid.is_some_and(|p| {
+                self.launcher()
+                    .is_same_process(p, v.start_ticks, w.id.as_str())
+            });
             if alive && self.runtime().active {
                 info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
                 self.watch_check(Check {
@@ -140,8 +143,8 @@ impl Engine {
                     command: v.command.clone(),
                     pid: v.pid.unwrap_or(0),
                     start_ticks: v.start_ticks,
-                    child: None,
-                    started: Instant::now(),
+                    own: false,
+                    started: self.instant(),
                     log: self.check_log(w),
                     term_sent: None,
                     stopping: None,
@@ -149,7 +152,7 @@ impl Engine {
                 return Ok(());
             }
             // Gone while no owner watched: its result is unknown, run it again.
-            spawner::sweep(w.id.as_str());
+            self.launcher().sweep(w.id.as_str(), None);
             return self.start_check(w, &command, v.rounds, now);
         }
         let round = w.verification.as_ref().map_or(0, |v| v.rounds) + 1;
@@ -193,9 +196,9 @@ impl Engine {
             stdin_file: None,
         };
         let attempt = w.current().map_or(1, |a| a.n);
-        let spawned = spawner::spawn(&launch);
+        let spawned = self.launcher().launch(&launch, w.id.as_str(), None);
         let (pid, start_ticks) = match &spawned {
-            Ok(child) => (Some(child.id()), procfs::start_ticks(child.id())),
+            Ok(started) => (Some(started.pid), started.start_ticks),
             Err(_) => (None, None),
         };
         // Journaled whether or not it started: the round counts either way.
@@ -211,8 +214,8 @@ impl Engine {
             now,
         )?;
         match spawned {
-            Ok(child) => {
-                let pid = child.id();
+            Ok(started) => {
+                let pid = started.pid;
                 info!(worker_id = %w.id, round, pid, "checking the work");
                 self.watch_check(Check {
                     worker_id: w.id.clone(),
@@ -220,8 +223,8 @@ impl Engine {
                     command: command.to_string(),
                     pid,
                     start_ticks,
-                    child: Some(child),
-                    started: Instant::now(),
+                    own: true,
+                    started: self.instant(),
                     log,
                     term_sent: None,
                     stopping: None,
@@ -252,6 +255,8 @@ impl Engine {
             )
         };
         let mut ended = Vec::new();
+        let launcher = self.launcher();
+        let instant = self.instant();
         {
             let mut rt = self.runtime();
             let ids: Vec<WorkerId> = rt.checks.keys().cloned().collect();
@@ -259,14 +264,14 @@ impl Engine {
                 let Some(c) = rt.checks.get_mut(&id) else {
                     continue;
                 };
-                let exit = match c.child.as_mut() {
-                    Some(ch) => match ch.try_wait() {
-                        Ok(Some(status)) => Some(status.code()),
-                        Ok(None) => None,
-                        Err(_) => (!procfs::is_running(c.pid)).then_some(None),
-                    },
-                    None => (!procfs::is_same_process(c.pid, c.start_ticks, id.as_str()))
-                        .then_some(None),
+                let exit = if c.own {
+                    match launcher.poll(c.pid) {
+                        Poll::Running => None,
+                        Poll::Exited(cortex_core::stream::Exit::Code(code)) => Some(Some(code)),
+                        Poll::Exited(_) => Some(None),
+                    }
+                } else {
+                    (!launcher.is_same_process(c.pid, c.start_ticks, id.as_str())).then_some(None)
                 };
                 if let Some(code) = exit {
                     if let Some(c) = rt.checks.remove(&id) {
@@ -274,19 +279,20 @@ impl Engine {
                     }
                     continue;
                 }
-                if c.term_sent.is_none() && c.started.elapsed() >= timeout {
+                let since = |t: Instant| instant.saturating_duration_since(t);
+                if c.term_sent.is_none() && since(c.started) >= timeout {
                     warn!(worker_id = %id, round = c.round, "the check ran out of time; stopping it");
                     c.stopping = Some(format!("timed out after {}s", timeout.as_secs()));
-                    c.term_sent = Some(Instant::now());
-                    spawner::signal_group(c.pid, libc::SIGTERM);
-                } else if c.term_sent.is_some_and(|t| t.elapsed() >= grace) {
-                    spawner::signal_group(c.pid, libc::SIGKILL);
-                    spawner::sweep(id.as_str());
+                    c.term_sent = Some(instant);
+                    launcher.signal(c.pid, Signal::Term);
+                } else if c.term_sent.is_some_and(|t| since(t) >= grace) {
+                    launcher.signal(c.pid, Signal::Kill);
+                    launcher.sweep(id.as_str(), None);
                 }
             }
         }
         for (c, code) in ended {
-            spawner::sweep(c.worker_id.as_str());
+            launcher.sweep(c.worker_id.as_str(), None);
             let tail = tail_of(&c.log);
             let (passed, failure) = match (&c.stopping, code) {
                 (Some(why), _) => (false, why.clone()),
@@ -370,8 +376,8 @@ impl Engine {
         let Some(c) = check else {
             return false;
         };
-        spawner::signal_group(c.pid, libc::SIGKILL);
-        spawner::sweep(id.as_str());
+        self.launcher().signal(c.pid, Signal::Kill);
+        self.launcher().sweep(id.as_str(), None);
         let tail = tail_of(&c.log);
         let _ = self.store().commit(
             Event::VerifyEnded {
