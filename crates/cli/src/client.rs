@@ -165,13 +165,13 @@ fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, 
                     || "the owner".to_string(),
                     |o| format!("the owner (pid {})", o.pid),
                 );
-                return Err(EngineError::Protocol(format!(
+                return Err(EngineError::Unanswered(format!(
                     "{owner} did not pick up the request within {}s; it was withdrawn and nothing changed",
                     timeout.as_secs()
                 )));
             }
             if extended {
-                return Err(EngineError::Protocol(format!(
+                return Err(EngineError::Unanswered(format!(
                     "the owner took request {id} but did not acknowledge it; check `cortex tasks` before retrying"
                 )));
             }

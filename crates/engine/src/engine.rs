@@ -148,6 +148,18 @@ pub enum EngineEvent {
     },
 }
 
+/// The engine's state, shared by every handle.
+///
+/// Locks, and the one order they are taken in: `store`, then `runtime`,
+/// then `pm` (the PM's tick holds all three, in that order, to read the
+/// workers in place). Any of them may be taken alone; none is ever taken
+/// while a later one in that order is held. `settings`, `router` and
+/// `learned` are leaves: read (or replaced) alone or under the three, and
+/// nothing is locked while one of them is held for writing. No guard is
+/// held across an `.await` (the owner's loop awaits only between passes),
+/// and no guard is held while a process is waited for. That is why worker
+/// controls that signal processes run after a batch of journal writes
+/// rather than inside it: they take `runtime` and may need `store` again.
 pub(crate) struct Inner {
     pub(crate) home: Home,
     pub(crate) store: Mutex<Store>,
@@ -989,7 +1001,7 @@ impl Engine {
                     }
                 }
             })
-            .map_err(|e| EngineError::Protocol(format!("cannot start a thread: {e}")))?;
+            .map_err(|e| EngineError::System(format!("cannot start a thread: {e}")))?;
         let _ = poke.send(());
         *self.spare_keeper() = Some(poke);
         Ok(handle)
@@ -1032,13 +1044,13 @@ impl Engine {
                 }
             }
         })
-        .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
+        .map_err(|e| EngineError::System(format!("cannot watch the inbox: {e}")))?;
         notify::Watcher::watch(
             &mut watcher,
             &self.inner.home.inbox(),
             notify::RecursiveMode::NonRecursive,
         )
-        .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
+        .map_err(|e| EngineError::System(format!("cannot watch the inbox: {e}")))?;
         let exited = self.start_exit_watcher();
         self.start_runtime()?;
         let keeper = self.start_spare_keeper()?;

@@ -50,8 +50,23 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// A request file the owner would not take (a symlink, too big,
+    /// unreadable, another version): the request is at fault.
     #[error("{0}")]
-    Protocol(String),
+    RequestRefused(String),
+    /// The owner did not pick up or acknowledge a request in time.
+    #[error("{0}")]
+    Unanswered(String),
+    /// A record could not be encoded (a bug, never the input's fault).
+    #[error("cannot encode {what}: {message}")]
+    Encode { what: &'static str, message: String },
+    /// The system refused what the engine needs to run (a thread, a
+    /// folder watch).
+    #[error("{0}")]
+    System(String),
+    /// A git command failed.
+    #[error("{0}")]
+    Git(String),
     /// A value out of range or of the wrong form (exit code 2).
     #[error("{0}")]
     BadValue(String),
@@ -69,6 +84,14 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// A record of this kind could not be serialized.
+    pub fn encode(what: &'static str, e: &serde_json::Error) -> Self {
+        Self::Encode {
+            what,
+            message: e.to_string(),
+        }
+    }
+
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         if is_disk_full(&source) {
             return Self::DiskFull {
@@ -93,6 +116,7 @@ impl EngineError {
                 | Self::UnknownWorker(_)
                 | Self::UnknownExpert { .. }
                 | Self::BadValue(_)
+                | Self::RequestRefused(_)
                 | Self::AlreadyFinished { .. }
                 | Self::WorkerEnded { .. }
         )
@@ -111,7 +135,12 @@ impl EngineError {
             Self::Owned { .. } => "home_owned",
             Self::HomeUnusable { .. } => "home_unusable",
             Self::Io { .. } => "io",
-            Self::Protocol(_) => "protocol",
+            // A request the owner refused or never answered: the inbox
+            // protocol's failures, under the code they always had.
+            Self::RequestRefused(_) | Self::Unanswered(_) => "protocol",
+            Self::Encode { .. } => "internal",
+            Self::System(_) => "system",
+            Self::Git(_) => "git",
             Self::BadValue(_) => "bad_input",
             Self::DiskFull { .. } => "disk_full",
             Self::Stopped(_) => "engine_stopped",
@@ -130,4 +159,44 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull
         || e.kind() == std::io::ErrorKind::QuotaExceeded
         || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_requests_own_faults_are_bad_input() {
+        let cases = [
+            (
+                EngineError::RequestRefused("request refused: a folder".into()),
+                true,
+                "protocol",
+            ),
+            (
+                EngineError::Unanswered("not picked up".into()),
+                false,
+                "protocol",
+            ),
+            (
+                EngineError::System("cannot start a thread: EAGAIN".into()),
+                false,
+                "system",
+            ),
+            (
+                EngineError::Encode {
+                    what: "a journal record",
+                    message: "key must be a string".into(),
+                },
+                false,
+                "internal",
+            ),
+            (EngineError::Git("git merge failed".into()), false, "git"),
+        ];
+        for (e, bad_input, code) in cases {
+            assert_eq!(e.is_bad_input(), bad_input, "{e}");
+            assert_eq!(crate::inbox::AckError::of(&e).bad_input, bad_input, "{e}");
+            assert_eq!(e.code(), code, "{e}");
+        }
+    }
 }

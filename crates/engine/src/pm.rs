@@ -14,7 +14,6 @@ use cortex_core::health::{self, Action, AlertKind, Health, Observations, Severit
 use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::restart::circuit_open;
 use cortex_core::state::Event;
-use cortex_core::stream::OutcomeKind;
 use cortex_core::worker::WorkerStatus;
 use serde::Serialize;
 use tracing::{info, warn};
@@ -351,16 +350,12 @@ impl Engine {
             );
             warn!(expert, "{message}");
             self.pm_log_circuit(now, "circuit_breaker_opened", &message);
-            self.raise_alert(Alert {
-                at: now,
-                severity: Severity::Critical,
-                kind: AlertKind::CircuitBreaker,
-                worker_id: None,
-                task_id: None,
-                attempt: None,
+            self.raise_alert(Alert::about_expert(
+                now,
+                AlertKind::CircuitBreaker,
+                Severity::Critical,
                 message,
-                summarized: vec![],
-            });
+            ));
             // Views in other processes read it from pm-state.json: now,
             // not at the next tick.
             self.write_pm_state_now(now);
@@ -761,16 +756,13 @@ impl Engine {
                     to: None,
                     message: &message,
                 });
-                self.raise_alert(Alert {
-                    at: now,
-                    severity,
+                self.raise_alert(Alert::about_worker(
+                    now,
                     kind,
-                    worker_id: Some(worker_id),
-                    task_id: Some(task_id.clone()),
-                    attempt: Some(attempt),
+                    severity,
+                    (worker_id, task_id.clone(), Some(attempt)),
                     message,
-                    summarized: vec![],
-                });
+                ));
             }
             Action::Nudge { worker_id, attempt } => {
                 note(self, &worker_id, attempt, "nudge", "nudged after stalling");
@@ -809,7 +801,11 @@ impl Engine {
                     AfterStop::End(WorkerStatus::Failed)
                 };
                 let stopped = self.request_stop(&worker_id, Some(attempt), kind, &reason, after);
-                if stopped && kind != OutcomeKind::Budget && kind != OutcomeKind::TimedOut {
+                if stopped
+                    && cortex_core::settle::counts_against_expert(
+                        cortex_core::settle::Failure::PmStop(kind),
+                    )
+                {
                     self.note_failure(expert, now);
                 }
             }

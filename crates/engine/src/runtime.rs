@@ -571,7 +571,7 @@ pub fn write_heartbeat(
     hb: &Heartbeat,
 ) -> Result<(), EngineError> {
     let path = home.heartbeats().join(format!("{worker}.jsonl"));
-    let value = serde_json::to_value(hb).map_err(|e| EngineError::Protocol(e.to_string()))?;
+    let value = serde_json::to_value(hb).map_err(|e| EngineError::encode("a check-in", &e))?;
     crate::snapshot::append_line(&path, &value)
         .map_err(|e| EngineError::io("cannot write", path, e))
 }
@@ -1244,10 +1244,10 @@ impl Engine {
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
         );
-        if outcome.kind.counts_against_expert()
-            && !matches!(after, Some(AfterStop::RestartAfterBackoff))
-        {
-            // PM kills are counted when decided; these are the agent's own failures.
+        if cortex_core::settle::counts_against_expert(cortex_core::settle::Failure::AttemptEnded {
+            kind: outcome.kind,
+            after: after.as_ref(),
+        }) {
             self.note_failure(&live.expert, now);
         }
         let next = cortex_core::settle::after_attempt(
@@ -1347,36 +1347,18 @@ impl Engine {
         };
         info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
         self.pm_worker_ended(&worker.id, status);
-        let notify = match status {
-            WorkerStatus::Failed => Some((
-                cortex_core::health::AlertKind::Failed,
-                cortex_core::health::Severity::Critical,
-            )),
-            WorkerStatus::Completed => Some((
-                cortex_core::health::AlertKind::Completed,
-                cortex_core::health::Severity::Info,
-            )),
-            WorkerStatus::NeedsInput => Some((
-                cortex_core::health::AlertKind::NeedsInput,
-                cortex_core::health::Severity::Warning,
-            )),
-            WorkerStatus::NeedsAttention => Some((
-                cortex_core::health::AlertKind::Failed,
-                cortex_core::health::Severity::Critical,
-            )),
-            _ => None,
-        };
-        if let Some((kind, severity)) = notify {
-            self.raise_alert(cortex_core::alerts::Alert {
-                at: now,
-                severity,
+        if let Some((kind, severity)) = cortex_core::settle::ending_alert(status) {
+            self.raise_alert(cortex_core::alerts::Alert::about_worker(
+                now,
                 kind,
-                worker_id: Some(worker.id.clone()),
-                task_id: Some(worker.task_id.clone()),
-                attempt: worker.current().map(|a| a.n),
-                message: format!("{} {}: {reason}", worker.expert, status.as_str()),
-                summarized: vec![],
-            });
+                severity,
+                (
+                    worker.id.clone(),
+                    worker.task_id.clone(),
+                    worker.current().map(|a| a.n),
+                ),
+                format!("{} {}: {reason}", worker.expert, status.as_str()),
+            ));
         }
         if let Some(t) = &task {
             if status != WorkerStatus::Cancelled {

@@ -413,10 +413,10 @@ impl Store {
             workers: self.state.workers().cloned().collect(),
         };
         let wbytes = serde_json::to_vec_pretty(&workers)
-            .map_err(|e| EngineError::Protocol(e.to_string()))?;
+            .map_err(|e| EngineError::encode("worker-pool.json", &e))?;
         write_atomic(&self.home.worker_snapshot(), &wbytes)?;
-        let bytes =
-            serde_json::to_vec_pretty(&snap).map_err(|e| EngineError::Protocol(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&snap)
+            .map_err(|e| EngineError::encode("task-queue.json", &e))?;
         write_atomic(&self.home.task_snapshot(), &bytes)?;
         self.snapshot_seq = self.state.last_seq;
         Ok(())
