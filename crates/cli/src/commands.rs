@@ -485,7 +485,7 @@ fn run(home: &Home, json: bool) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime("io", format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
+    let owner = runtime.block_on(async {
         let mut events = engine.subscribe();
         let (stopped, mut stopping) = tokio::sync::oneshot::channel::<()>();
         let print = move |ev: &cortex_engine::EngineEvent| {
@@ -522,12 +522,14 @@ fn run(home: &Home, json: bool) -> Result<()> {
             home.root().display(),
             std::process::id()
         );
-        let result = engine.run(shutdown).await.map_err(Failure::from);
+        let (owner_task, owner) = engine.owner_loop(shutdown);
+        let result = owner_task.await.map_err(Failure::from);
         let _ = stopped.send(());
         let _ = printer.await;
-        result
+        result.map(|()| owner)
     })?;
-    engine.close()?;
+    // The loop has ended: this waits for nothing and closes the engine.
+    owner.stop(owner.patience())?;
     Ok(())
 }
 
