@@ -11,11 +11,9 @@ use cortex_core::config::{Config, ExpertSet};
 use cortex_core::id::{RequestId, TaskId};
 use cortex_core::input::{validate_submission, SubmitRequest};
 use cortex_core::learned::{Example, LearnedModel, Source};
-use cortex_core::redact::redact;
 use cortex_core::router::{Decision, Router};
 use cortex_core::state::{new_task, Event, SubmitPlan};
 use cortex_core::task::{Task, TaskStatus};
-use serde::Serialize;
 use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
@@ -27,126 +25,10 @@ use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
 
-/// The answer to a submission.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct SubmitAck {
-    pub task_id: TaskId,
-    pub deduplicated: bool,
-    pub status: TaskStatus,
-    /// When a duplicate asked for a more urgent priority: the task's
-    /// priority before it was raised to the one asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority_raised_from: Option<cortex_core::task::Priority>,
-    /// The task's priority now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<cortex_core::task::Priority>,
-}
+mod dto;
+pub mod view;
 
-/// A task as shown to people and scripts (`cortex tasks --json`).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct TaskDto {
-    pub id: TaskId,
-    pub status: TaskStatus,
-    pub priority: String,
-    #[serde(rename = "type")]
-    pub task_type: Option<String>,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub workdir: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The final result text of its latest worker that gave one (redacted).
-    #[serde(default)]
-    pub result: Option<String>,
-    /// The check of its work (`null`: not verified); see
-    /// `review::task_verification` for a task with several experts.
-    #[serde(default)]
-    pub verification: Option<crate::review::VerificationDto>,
-    pub cost_usd: f64,
-    /// The primary expert, once routed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expert: Option<String>,
-    /// Every expert taking part (several for a multi-expert task).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub experts: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing: Option<cortex_core::task::RoutingSummary>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub assignments: Vec<cortex_core::task::Assignment>,
-}
-
-impl From<&Task> for TaskDto {
-    fn from(t: &Task) -> Self {
-        Self {
-            id: t.id.clone(),
-            status: t.status,
-            priority: t.priority.to_string(),
-            task_type: t.task_type.clone(),
-            description: redact(&t.description),
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            workdir: t.workdir.clone(),
-            key: t.key.clone(),
-            reason: t.reason.as_deref().map(redact),
-            result: t.result.as_deref().map(redact),
-            verification: None,
-            cost_usd: t.cost_usd,
-            expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
-            experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
-            routing: t.routing.clone(),
-            assignments: t.assignments.clone(),
-        }
-    }
-}
-
-/// The answer to a reroute: the task, and whether it moved.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct RerouteAck {
-    #[serde(flatten)]
-    pub task: TaskDto,
-    /// True when the task now goes to the expert; false when a worker had
-    /// already started on it or it had ended (only the correction is kept).
-    pub applied: bool,
-    /// What happened, in words.
-    pub message: String,
-}
-
-/// Counts for `cortex status` and the tray.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct StatusDto {
-    pub tasks: BTreeMap<String, usize>,
-    pub workers: BTreeMap<String, usize>,
-    /// Live workers by the PM's health (starting, healthy, late, stalled,
-    /// zombie, waiting; `exited` for a process gone and not yet settled).
-    #[serde(default)]
-    pub health: BTreeMap<String, usize>,
-    /// Experts whose circuit breaker is open (their tasks wait), and until when.
-    #[serde(default)]
-    pub paused_experts: Vec<crate::pm::PausedExpert>,
-}
-
-/// What the engine tells its subscribers, as it happens.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EngineEvent {
-    TaskSubmitted {
-        task: TaskDto,
-    },
-    TaskUpdated {
-        task: TaskDto,
-    },
-    WorkerUpdated {
-        worker: crate::runtime::WorkerDto,
-    },
-    /// Something a person should know (stalled, zombie, timeout, failure...).
-    Alert {
-        alert: cortex_core::alerts::Alert,
-    },
-}
+pub use dto::{EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto};
 
 /// The engine's state, shared by every handle.
 ///
@@ -1069,85 +951,6 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
         workers,
         health: BTreeMap::new(),
         paused_experts: Vec::new(),
-    }
-}
-
-/// Read-only access for processes that do not own the home. What they show
-/// is what the owner knows: the journal's state, the owner's PM verdicts
-/// from `pm-state.json`, and for a worker whose process ended while no owner
-/// runs, the end its files show (settled first when the home is free).
-pub mod view {
-    use super::*;
-
-    /// The state, settled first when nobody owns the home and some worker
-    /// recorded as running has no process any more.
-    fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> {
-        let state = store::read_view(home)?.0;
-        let gone = state.workers().any(|w| {
-            w.live_attempt().is_some_and(|a| {
-                !a.pid.is_some_and(|p| {
-                    crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str())
-                })
-            })
-        });
-        if !gone || crate::lock::current_owner(&home.lock_file()).is_some() {
-            return Ok(state);
-        }
-        match Engine::open(home, OwnerKind::Cli) {
-            Ok(engine) => {
-                engine.settle_unwatched()?;
-                engine.close()?;
-                Ok(store::read_view(home)?.0)
-            }
-            // Taken meanwhile: its owner settles; show what the files say.
-            Err(EngineError::Owned { .. }) => Ok(state),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
-        Ok(tasks_of(&settled_state(home)?))
-    }
-
-    /// A plan with its tasks, as the files say.
-    pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError> {
-        let plan_id = cortex_core::id::PlanId::parse(id)
-            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
-        let state = settled_state(home)?;
-        crate::plans::plan_view(&state, &plan_id)
-            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
-    }
-
-    pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
-        let state = settled_state(home)?;
-        let mut status = status_of(&state);
-        status.health = health_counts(&workers_of(home, &state)?);
-        status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
-        Ok(status)
-    }
-
-    /// Workers as the owner knows them, newest first.
-    pub fn workers(home: &Home) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
-        let state = settled_state(home)?;
-        workers_of(home, &state)
-    }
-
-    fn workers_of(
-        home: &Home,
-        state: &cortex_core::state::State,
-    ) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
-        let (config, experts) = home.load_settings()?;
-        let prices = cortex_core::pricing::merged(&config.pricing);
-        let verdicts = crate::pm::read_verdicts(home);
-        let mut out: Vec<_> = state
-            .workers()
-            .map(|w| {
-                let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
-                crate::runtime::observed_dto(home, w, limit, &prices, &verdicts)
-            })
-            .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(out)
     }
 }
 
