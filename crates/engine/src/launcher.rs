@@ -15,6 +15,8 @@
 //!
 //! May depend on: spawner, procfs, cgroup, exits, cortex-core (types only).
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;

@@ -12,6 +12,8 @@
 //!
 //! May depend on: engine (the facade), runtime, pm, inbox, spares.
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;

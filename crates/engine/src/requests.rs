@@ -4,6 +4,8 @@
 //!
 //! May depend on: engine (the facade's methods), inbox (the request type).
 
+#![warn(missing_docs)]
+
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::inbox::InboxOp;
