@@ -347,8 +347,8 @@ void boot(demoApi, { view, workerId }).then(({ controller }) => {
   // Some history for the charts.
   const active = [3, 3, 4, 4, 5, 4, 6, 6, 5, 6, 7, 6];
   const success = [70, 72, 75, 74, 78, 80, 79, 81, 83, 82, 82, 82];
-  controller.seedSeries("active", active.map((v, i) => ({ t: NOW - (active.length - i) * 5 * 60_000, v })));
-  controller.seedSeries("success", success.map((v, i) => ({ t: NOW - (success.length - i) * 5 * 60_000, v })));
+  controller.charts.seed("active", active.map((v, i) => ({ t: NOW - (active.length - i) * 5 * 60_000, v })));
+  controller.charts.seed("success", success.map((v, i) => ({ t: NOW - (success.length - i) * 5 * 60_000, v })));
 
   const draft = params.get("draft");
   if (draft) {

@@ -79,8 +79,8 @@ describe("controller", () => {
     expect(s.workers.map((w) => w.id)).toEqual(["w-1"]);
     expect(s.experts).toEqual(["cicd", "security"]);
     expect(s.lastUpdateMs).toBe(now);
-    expect(c.series.active.map((p) => p.v)).toEqual([1]);
-    expect(c.series.success.map((p) => p.v)).toEqual([50]);
+    expect(c.charts.series.active.map((p) => p.v)).toEqual([1]);
+    expect(c.charts.series.success.map((p) => p.v)).toEqual([50]);
   });
 
   it("moves relative times every second while news is fresh, then less often", async () => {
@@ -114,10 +114,10 @@ describe("controller", () => {
     f.emit({ type: "worker_updated", worker: worker({ id: "w-2", created_at: iso(10) }) });
     f.emit({ type: "task_submitted", task: task({ id: "t-2", created_at: iso(10), updated_at: iso(10) }) });
     f.emit({ type: "alert", alert: alert({ severity: "critical" }) });
-    expect(c.pendingEvents()).toBe(3); // queued: applied together once the current task ends
+    expect(c.sync.pendingEvents()).toBe(3); // queued: applied together once the current task ends
     expect(s.workers.map((w) => w.id)).toEqual(["w-1"]);
     await vi.advanceTimersByTimeAsync(0);
-    expect(c.pendingEvents()).toBe(0);
+    expect(c.sync.pendingEvents()).toBe(0);
     expect(s.workers.map((w) => w.id)).toEqual(["w-2", "w-1"]);
     expect(s.tasks[0].id).toBe("t-2");
     expect(s.alerts).toHaveLength(1);
@@ -149,17 +149,17 @@ describe("controller", () => {
   });
 
   it("applies a command's answer and reports failures as toasts", async () => {
-    await c.kill("w-1");
+    await c.actions.kill("w-1");
     expect(f.api.killWorker).toHaveBeenCalledWith("w-1");
     expect(s.workers[0].state).toBe("cancelled");
     expect(s.busy).toEqual([]);
     f.api.restartWorker.mockRejectedValueOnce({ code: "unknown_worker", message: "no such worker" });
-    await c.restart("w-1");
+    await c.actions.restart("w-1");
     expect(s.toasts.at(-1)).toMatchObject({ tone: "error", text: "restart: no such worker (unknown_worker)" });
   });
 
   it("toggles pause from the engine's answer", async () => {
-    await c.togglePause();
+    await c.actions.togglePause();
     expect(f.api.setPaused).toHaveBeenCalledWith(true);
     expect(s.status?.paused).toBe(true);
   });
@@ -169,20 +169,20 @@ describe("controller", () => {
     f.api.routePreview.mockImplementationOnce(
       (text: string) => new Promise((r) => (release = () => r(decision({ explanation: text })))),
     );
-    const slow = c.preview("first draft", null);
-    const fast = await c.preview("second draft", "security-audit");
+    const slow = c.actions.preview("first draft", null);
+    const fast = await c.actions.preview("second draft", "security-audit");
     release();
     expect(await slow).toBeUndefined();
     expect(fast?.decision?.explanation).toBe("second draft");
     expect(f.api.routePreview).toHaveBeenLastCalledWith("second draft", "security-audit");
-    expect(await c.preview("   ", null)).toEqual({ decision: null });
+    expect(await c.actions.preview("   ", null)).toEqual({ decision: null });
   });
 
   it("returns a refused save with its key, and keeps the saved config", async () => {
     f.api.saveSettings.mockRejectedValueOnce({ code: "bad_config", file: "config.json", key: "pm.stalled_after_secs", message: "too small" });
-    const bad = await c.saveSettings({ pm: { stalled_after_secs: 1 } });
+    const bad = await c.actions.saveSettings({ pm: { stalled_after_secs: 1 } });
     expect(bad).toEqual({ error: { code: "bad_config", file: "config.json", key: "pm.stalled_after_secs", message: "too small" } });
-    const good = await c.saveSettings({ pm: { stalled_after_secs: 900 } });
+    const good = await c.actions.saveSettings({ pm: { stalled_after_secs: 900 } });
     expect(good).toEqual({ config: { pm: { stalled_after_secs: 900 } } });
     expect(s.settings?.config).toEqual({ pm: { stalled_after_secs: 900 } });
   });
@@ -192,7 +192,7 @@ describe("controller", () => {
     const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
     const s2 = initialState(now);
     const c2 = new Controller(f.api, s2, { storage });
-    c2.dismiss("k1");
+    c2.notices.dismiss("k1");
     const s3 = initialState(now);
     new Controller(f.api, s3, { storage });
     expect(s3.dismissed).toEqual(["k1"]);
@@ -239,7 +239,7 @@ describe("controller", () => {
       expect(batches).toBeLessThanOrEqual(15);
       expect(counted.proxy.workers).toHaveLength(51);
       expect(counted.proxy.workers.find((w) => w.id === "w-149")?.last_activity_at).toBe(iso(199));
-      expect(c2.pendingEvents()).toBe(0);
+      expect(c2.sync.pendingEvents()).toBe(0);
     });
 
     it("applies a lone event at once, then waits out the 300 ms before the next batch", async () => {
@@ -262,18 +262,18 @@ describe("controller", () => {
 
     it("samples the active-workers chart at most once a second", async () => {
       const drawn: number[] = [];
-      c.onSeries((name) => name === "active" && drawn.push(Date.now()));
+      c.charts.onSeries((name) => name === "active" && drawn.push(Date.now()));
       await stream(f.emit, 5);
       await vi.advanceTimersByTimeAsync(1000);
       expect(drawn.length).toBeGreaterThanOrEqual(4);
       expect(drawn.length).toBeLessThanOrEqual(6);
       for (let i = 1; i < drawn.length; i++) expect(drawn[i] - drawn[i - 1]).toBeGreaterThanOrEqual(1000);
-      expect(c.series.active.some((p) => p.v === 51)).toBe(true); // the workers counted from events
+      expect(c.charts.series.active.some((p) => p.v === 51)).toBe(true); // the workers counted from events
     });
 
     it("takes chart points on the clock's tick, and redraws nothing for an unchanged value", async () => {
       const drawn: number[] = [];
-      c.onSeries((name, points) => name === "active" && drawn.push(points.at(-1)!.v));
+      c.charts.onSeries((name, points) => name === "active" && drawn.push(points.at(-1)!.v));
       // w-1 again: still one live worker, folded into the last point: no redraw.
       f.emit({ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(99) }) });
       now += 1000;

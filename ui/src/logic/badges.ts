@@ -55,6 +55,17 @@ const HEALTH: Record<string, [string, Tone]> = {
   running: ["Running", "green"],
 };
 
+// The status sets every view counts and filters with (one place for each).
+
+/** Worker states after which no process runs and none will for this worker. */
+export const ENDED_WORKER_STATES: readonly string[] = ["completed", "failed", "cancelled"];
+/** Task statuses counted as live in the navigation. */
+export const LIVE_TASK_STATUSES: readonly string[] = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "needs_attention"];
+/** Worker healths that do not ask for attention. */
+export const CALM_HEALTHS: readonly string[] = ["healthy", "starting"];
+/** Task statuses that are final. */
+export const ENDED_TASK_STATUSES: readonly string[] = ["completed", "failed", "cancelled"];
+
 const TERMINAL = new Set(["completed", "failed", "cancelled", "needs_input", "needs_attention"]);
 
 export function isTerminalState(state: string): boolean {
@@ -98,7 +109,7 @@ export function taskStatusBadge(status: string): Badge {
 }
 
 export function isLiveTaskStatus(status: string): boolean {
-  return !["completed", "failed", "cancelled"].includes(status);
+  return !ENDED_TASK_STATUSES.includes(status);
 }
 
 export function severityBadge(severity: Severity | string): Badge {

@@ -113,3 +113,22 @@ export function workerTimeline(lines: ActivityLine[], workerId: string): FeedIte
     .map((l, i) => activityItem(l, nth[i]))
     .sort((a, b) => compareTime(b.at, a.at));
 }
+
+export type FeedFilter = "all" | "alerts" | "health" | "interventions";
+
+export const FEED_FILTERS: { id: FeedFilter; label: string }[] = [
+  { id: "all", label: "All" },
+  { id: "alerts", label: "Alerts" },
+  { id: "health", label: "Health" },
+  { id: "interventions", label: "Interventions" },
+];
+
+const INTERVENTIONS = ["kill", "kill + restart", "extend", "circuit breaker"];
+
+/** The feed items a filter of the Activity page keeps. */
+export function filterFeed(items: FeedItem[], filter: FeedFilter): FeedItem[] {
+  if (filter === "alerts") return items.filter((i) => i.source === "alert" || i.label === "alert");
+  if (filter === "health") return items.filter((i) => i.label === "health");
+  if (filter === "interventions") return items.filter((i) => INTERVENTIONS.includes(i.label));
+  return items;
+}

@@ -65,6 +65,13 @@ export function taskRow(t: Task, nowMs: number): TaskRow {
 
 export type TaskFilter = "all" | "live" | "attention" | "ended";
 
+export const TASK_FILTERS: { id: TaskFilter; label: string }[] = [
+  { id: "all", label: "All" },
+  { id: "live", label: "Live" },
+  { id: "attention", label: "Needs a person" },
+  { id: "ended", label: "Ended" },
+];
+
 export function filterTasks(tasks: Task[], filter: TaskFilter): Task[] {
   switch (filter) {
     case "live":

@@ -159,6 +159,12 @@ export function workerRow(w: Worker, task: Task | undefined, nowMs: number): Wor
 
 export type WorkerFilter = "all" | "live" | "ended";
 
+export const WORKER_FILTERS: { id: WorkerFilter; label: string }[] = [
+  { id: "all", label: "All" },
+  { id: "live", label: "Live" },
+  { id: "ended", label: "Ended" },
+];
+
 export function filterWorkers(workers: Worker[], filter: WorkerFilter): Worker[] {
   if (filter === "live") return workers.filter((w) => !isTerminalState(w.state));
   if (filter === "ended") return workers.filter((w) => isTerminalState(w.state));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ActivityLine, LoggedDecision } from "../../types";
-import { mergeFeed, workerTimeline } from "../feed";
+import { filterFeed, mergeFeed, workerTimeline } from "../feed";
 import { corrections, decisionRows, distribution } from "../routing";
 import { transcriptView } from "../transcript";
 import { taskRow, taskExperts, filterTasks } from "../tasks";
@@ -43,6 +43,20 @@ describe("activity feed", () => {
     const twins = mergeFeed([], [line({ at: iso(1) }), line({ at: iso(1) })]).map((i) => i.key);
     expect(new Set(twins).size).toBe(2);
   });
+  it("filters the feed by alerts, health changes and interventions", () => {
+    const lines = [
+      line({ at: iso(5), from: "healthy", to: "late", message: "late" }),
+      line({ at: iso(10), event: "alert", message: "worker w-1 stalled" }),
+      line({ at: iso(20), event: "kill_and_restart", message: "killed" }),
+      line({ at: iso(30), event: "extend", message: "15 more minutes" }),
+    ];
+    const feed = mergeFeed([], lines);
+    expect(filterFeed(feed, "all")).toHaveLength(4);
+    expect(filterFeed(feed, "alerts").map((i) => i.label)).toEqual(["alert"]);
+    expect(filterFeed(feed, "health").map((i) => i.label)).toEqual(["health"]);
+    expect(filterFeed(feed, "interventions").map((i) => i.label)).toEqual(["extend", "kill + restart"]);
+  });
+
   it("builds one worker's timeline", () => {
     const lines = [line({ at: iso(1), worker_id: "w-2" }), line({ at: iso(2), from: "late", to: "stalled" }), line({ at: iso(3), event: "extend" })];
     expect(workerTimeline(lines, "w-1").map((i) => i.title)).toEqual(["extend", "late → stalled"]);

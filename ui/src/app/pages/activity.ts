@@ -1,0 +1,46 @@
+// The Activity page: alerts and process-manager lines merged, newest first,
+// filtered.
+
+import { filterFeed, FEED_FILTERS, mergeFeed, type FeedFilter, type FeedItem } from "../../logic/feed";
+import { formatRelative } from "../../logic/format";
+import { RowCache } from "../../logic/rows";
+import { segmentedFilter } from "./filter";
+import type { Kit } from "./kit";
+
+/** A feed line with its relative time. */
+export type FeedRow = FeedItem & { ago: string };
+
+export function registerActivity(k: Kit): void {
+  const { Alpine, s, c, raw, plain } = k;
+  const activityUi = Alpine.reactive({ filter: "all" as FeedFilter });
+  Alpine.data("activityView", () => {
+    const fx = k.scope();
+    const ui = activityUi;
+    const cache = new RowCache<FeedRow>(k.patchRow);
+    const feed = fx.derive<FeedRow[]>(
+      [],
+      () => {
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        const items = filterFeed(mergeFeed(raw(s.alerts), raw(s.activity)), ui.filter);
+        return cache.list(items, (i) => i.key, (i) => [i], (i) => ({ ...i, ago: formatRelative(i.at, now) }));
+      },
+      k.shown("activity"),
+    );
+    return {
+      destroy() {
+        fx.stop();
+      },
+      filter: segmentedFilter(ui, FEED_FILTERS),
+      get feed() {
+        return feed.value;
+      },
+      feedAgo(item: FeedItem & { ago?: string }) {
+        return item.ago ?? formatRelative(item.at, s.nowMs);
+      },
+      refreshActivity() {
+        void c.sync.loadActivity();
+      },
+    };
+  });
+}

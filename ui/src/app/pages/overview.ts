@@ -1,0 +1,92 @@
+// The Overview: stat cards, totals, the workers that need attention, the
+// latest tasks and the two charts.
+
+import { CALM_HEALTHS, ENDED_WORKER_STATES } from "../../logic/badges";
+import { statCards, totals, type StatCard } from "../../logic/overview";
+import { RowCache } from "../../logic/rows";
+import { taskRow, type TaskRow } from "../../logic/tasks";
+import { workerRow, type WorkerRow } from "../../logic/workers";
+import { LineChart } from "../charts";
+import type { SeriesName } from "../chartSeries";
+import type { Kit } from "./kit";
+
+export function registerOverview(k: Kit): void {
+  const { Alpine, s, c, raw, plain } = k;
+  Alpine.data("overview", () => {
+    const fx = k.scope();
+    const onOverview = k.shown("overview");
+    const cardCache = new RowCache<StatCard>(k.patchRow);
+    const attentionCache = new RowCache<WorkerRow>(k.patchRow);
+    const recentCache = new RowCache<TaskRow>(k.patchRow);
+    const cards = fx.derive<StatCard[]>([], () => cardCache.list(statCards(raw(s.status)), (x) => x.id, (x) => [x], (x) => x), onOverview);
+    const sums = fx.derive(totals(null), () => totals(raw(s.status)), { ...onOverview, patch: true });
+    const attention = fx.derive<WorkerRow[]>(
+      [],
+      () => {
+        const byId = k.taskById();
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        const needy = raw(s.workers)
+          .filter((w) => !ENDED_WORKER_STATES.includes(w.state) && !CALM_HEALTHS.includes(w.health))
+          .slice(0, 6);
+        return attentionCache.list(
+          needy,
+          (w) => w.id,
+          (w) => [w, byId.get(w.task_id)?.description, clock],
+          (w) => workerRow(w, byId.get(w.task_id), now),
+        );
+      },
+      onOverview,
+    );
+    const recent = fx.derive<TaskRow[]>(
+      [],
+      () => {
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        return recentCache.list(raw(s.tasks).slice(0, 6), (t) => t.id, (t) => [t, clock], (t) => taskRow(t, now));
+      },
+      onOverview,
+    );
+    /** Draws a series while the Overview is shown: on each new sample, and on coming back to it. */
+    const mountChart = (chart: LineChart, name: SeriesName) => {
+      let drawn: unknown = null;
+      const draw = () => {
+        const points = c.charts.series[name];
+        if (plain.view !== "overview" || points === drawn) return;
+        drawn = points;
+        chart.set(points);
+      };
+      const off = c.charts.onSeries((n) => n === name && draw());
+      fx.effect(() => {
+        if (s.view === "overview") draw();
+      });
+      fx.onStop(() => {
+        off();
+        chart.destroy();
+      });
+    };
+    return {
+      destroy() {
+        fx.stop();
+      },
+      get cards() {
+        return cards.value;
+      },
+      get totals() {
+        return sums.value;
+      },
+      get attention() {
+        return attention.value;
+      },
+      get recentTasks() {
+        return recent.value;
+      },
+      mountActiveChart(canvas: HTMLCanvasElement) {
+        mountChart(new LineChart(canvas, { color: "#6366f1", fill: "rgba(99,102,241,0.12)", integer: true }), "active");
+      },
+      mountSuccessChart(canvas: HTMLCanvasElement) {
+        mountChart(new LineChart(canvas, { color: "#10b981", fill: "rgba(16,185,129,0.12)", yMax: 100, suffix: "%" }), "success");
+      },
+    };
+  });
+}

@@ -1,0 +1,123 @@
+// The Tasks page: the submit form with its live routing preview, and every
+// task, filtered.
+
+import { debounce } from "../../logic/async";
+import { previewView, type PreviewView } from "../../logic/preview";
+import { RowCache } from "../../logic/rows";
+import { filterTasks, TASK_FILTERS, taskRow, type TaskFilter, type TaskRow } from "../../logic/tasks";
+import { segmentedFilter } from "./filter";
+import { withKept, type Kit } from "./kit";
+
+const EMPTY_PREVIEW: PreviewView = {
+  primary: "",
+  confidence: 0,
+  confidenceLabel: "",
+  strategyLabel: "",
+  methodLabel: "",
+  needsConfirmation: false,
+  explanation: "",
+  parallel: [],
+  rows: [],
+};
+
+export function registerTasks(k: Kit): void {
+  const { Alpine, s, c, raw, plain } = k;
+  // The draft, its preview and the filter are kept while the page is closed.
+  const taskForm = Alpine.reactive({
+    draft: { text: "", type: "", priority: "medium", workdir: "", worktree: false },
+    submitting: false,
+    submitError: "",
+    previewLoading: false,
+    previewError: "",
+    preview: null as PreviewView | null,
+    filter: "all" as TaskFilter,
+  });
+  Alpine.data("tasksView", () => {
+    const fx = k.scope();
+    let requestPreview: ((text: string, type: string) => void) | null = null;
+    const onTasks = k.shown("tasks");
+    const ui = taskForm;
+    const cache = new RowCache<TaskRow>(k.patchRow);
+    const rows = fx.derive<TaskRow[]>(
+      [],
+      () => {
+        const clock = s.tableNowMs;
+        const now = Math.max(clock, plain.nowMs);
+        return cache.list(filterTasks(raw(s.tasks), ui.filter), (t) => t.id, (t) => [t, clock], (t) => taskRow(t, now));
+      },
+      onTasks,
+    );
+    const total = fx.derive(0, () => raw(s.tasks).length, onTasks);
+    const kept = ["draft", "submitting", "submitError", "previewLoading", "previewError", "preview"] as const;
+    return withKept(taskForm, kept, {
+      destroy() {
+        fx.stop();
+      },
+      filter: segmentedFilter(ui, TASK_FILTERS),
+      init() {
+        requestPreview = debounce((text: string, type: string) => {
+          this.previewLoading = true;
+          void c.actions.preview(text, type || null).then((r) => {
+            if (!r) return; // a newer draft was previewed meanwhile
+            this.previewLoading = false;
+            this.preview = r.decision ? previewView(r.decision, s.experts) : null;
+            this.previewError = r.error ?? "";
+          });
+        }, 250);
+      },
+      onDraftInput() {
+        this.submitError = "";
+        if (!this.draft.text.trim()) {
+          this.preview = null;
+          this.previewError = "";
+          this.previewLoading = false;
+          void c.actions.preview("", null); // makes any preview in flight stale
+          return;
+        }
+        requestPreview?.(this.draft.text, this.draft.type);
+      },
+      get hasPreview() {
+        return this.preview !== null;
+      },
+      get pv(): PreviewView {
+        return this.preview ?? EMPTY_PREVIEW;
+      },
+      /** The other experts that would run in parallel, "cicd, security". */
+      get pvAlso(): string {
+        const pv = this.preview ?? EMPTY_PREVIEW;
+        return pv.parallel.filter((e) => e !== pv.primary).join(", ");
+      },
+      get canSubmit() {
+        return this.draft.text.trim().length > 0 && !this.submitting;
+      },
+      async submitTask() {
+        if (!this.canSubmit) return;
+        this.submitting = true;
+        this.submitError = "";
+        const d = this.draft;
+        const request: { description: string; priority: string; type?: string; workdir?: string; worktree?: boolean } = {
+          description: d.text,
+          priority: d.priority,
+        };
+        if (d.type.trim()) request.type = d.type.trim();
+        if (d.workdir.trim()) request.workdir = d.workdir.trim();
+        if (d.worktree) request.worktree = true;
+        const r = await c.actions.submit(request);
+        this.submitting = false;
+        if ("error" in r) {
+          this.submitError = r.error.message;
+          return;
+        }
+        this.draft.text = "";
+        this.preview = null;
+        this.previewError = "";
+      },
+      get taskRows() {
+        return rows.value;
+      },
+      get taskTotal() {
+        return total.value;
+      },
+    });
+  });
+}
