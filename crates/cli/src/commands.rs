@@ -393,26 +393,16 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
         }
     };
     let mut profiles = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(home.experts_dir())
-        .map_err(|e| {
-            Failure::runtime(
-                "io",
-                format!("cannot list {}: {e}", home.experts_dir().display()),
-            )
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let rel = format!(
-            "experts/{}",
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        );
+    let entries = cortex_engine::home::expert_files(&home.experts_dir()).map_err(|e| {
+        Failure::runtime(
+            "io",
+            format!("cannot list {}: {e}", home.experts_dir().display()),
+        )
+    })?;
+    for f in entries {
+        let rel = f.rel;
         files.push(rel.clone());
-        match std::fs::read_to_string(&p) {
+        match f.text {
             Ok(t) => match ExpertProfile::parse(&rel, &t) {
                 Ok(e) => profiles.push((rel, e)),
                 Err(e) => push(&mut errors, e),
