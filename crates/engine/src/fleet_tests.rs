@@ -464,3 +464,47 @@ fn a_failure_to_start_fails_the_worker_with_the_reason() {
     assert!(w.reason.unwrap_or_default().contains("was not found"));
     assert!(f.fake.processes().is_empty());
 }
+
+/// An assistant line of its own message id, with these output tokens.
+fn assistant(id: &str, output_tokens: u64) -> String {
+    json!({"type": "assistant", "message": {"id": id, "role": "assistant",
+        "content": [{"type": "text", "text": "working"}],
+        "usage": {"input_tokens": 0, "output_tokens": output_tokens}}})
+    .to_string()
+}
+
+#[test]
+fn a_worker_over_its_token_budget_is_stopped_and_its_expert_not_blamed() {
+    let mut f = Fleet::new(Setup {
+        config: vec![("restart.circuit_failures", json!(1))],
+        expert: vec![("development", "token_budget", json!(100))],
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    f.fake.say(pid, &assistant("m1", 60));
+    f.tick();
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Running, "60 of 100");
+    // The same message again is not counted twice.
+    f.fake.say(pid, &assistant("m1", 60));
+    f.tick();
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Running);
+    f.fake.say(pid, &assistant("m2", 40));
+    f.tick(); // 100 of 100: stopped (SIGTERM ends the fake)
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Failed, "{w:?}");
+    assert_eq!(
+        f.fake.process(w.id.as_str(), 1).unwrap().signals,
+        vec![Signal::Term]
+    );
+    assert!(f.alerts().iter().any(|a| a.kind == AlertKind::Budget));
+    // A limit's stop is not the expert's failure: its circuit stays closed.
+    assert!(f.engine().paused_experts_now().is_empty());
+    assert_eq!(
+        f.fake.processes().len(),
+        1,
+        "no restart after a budget stop"
+    );
+}
