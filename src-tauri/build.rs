@@ -22,6 +22,18 @@ fn main() {
         "doctor",
         "open_worker_folder",
         "take_over_worker",
+        "task_detail",
+        "task_diff",
+        "merge_task",
+        "reply_worker",
+        "usage_by_day",
+        "list_experts",
+        "check_expert",
+        "save_expert",
+        "list_plans",
+        "confirm_plan",
+        "edit_plan",
+        "confirm_task",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

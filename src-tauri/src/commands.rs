@@ -2,6 +2,7 @@
 //! cross IPC as `{code, message, file?, key?}`.
 
 use cortex_core::input::SubmitRequest;
+use cortex_engine::plans::{PlanAck, PlanView};
 use cortex_engine::runtime::WorkerDto;
 use cortex_engine::views::{Doctor, Overview, TranscriptEntry};
 use cortex_engine::{Engine, EngineError, SubmitAck, TaskDto};
@@ -38,7 +39,7 @@ impl From<EngineError> for ApiError {
 
 type Reply<T> = Result<T, ApiError>;
 
-fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
+pub(crate) fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
     state.engine.as_ref().map_err(|why| ApiError {
         code: "engine_unavailable".into(),
         message: format!("Cortex could not open its home: {why}"),
@@ -50,6 +51,29 @@ fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
 #[tauri::command(async)]
 pub fn submit_task(state: State<'_, AppState>, request: SubmitRequest) -> Reply<SubmitAck> {
     Ok(engine(&state)?.submit(&request)?)
+}
+
+/// Every plan, newest first: its tasks in dependency order with their
+/// status and what each waits on, cost and time so far.
+#[tauri::command(async)]
+pub fn list_plans(state: State<'_, AppState>) -> Reply<Vec<PlanView>> {
+    Ok(engine(&state)?.plans())
+}
+
+/// Lets a plan held for confirmation run.
+#[tauri::command(async)]
+pub fn confirm_plan(state: State<'_, AppState>, plan_id: String) -> Reply<PlanView> {
+    Ok(engine(&state)?.confirm_plan(&plan_id)?)
+}
+
+/// Replaces a waiting plan's tasks with an edited plan (`cortex plan edit`).
+#[tauri::command(async)]
+pub fn edit_plan(
+    state: State<'_, AppState>,
+    plan_id: String,
+    plan: cortex_core::plan::PlanSpec,
+) -> Reply<PlanAck> {
+    Ok(engine(&state)?.edit_plan(&plan_id, &plan)?)
 }
 
 #[tauri::command(async)]
@@ -133,6 +157,17 @@ pub fn reroute_task(
     Ok(engine(&state)?.reroute(&task_id, &expert)?)
 }
 
+/// Confirms a task awaiting confirmation: it goes to `expert`, or to the
+/// routing's own choice when none is given (`cortex confirm`).
+#[tauri::command(async)]
+pub fn confirm_task(
+    state: State<'_, AppState>,
+    task_id: String,
+    expert: Option<String>,
+) -> Reply<cortex_engine::RerouteAck> {
+    Ok(engine(&state)?.confirm(&task_id, expert.as_deref())?)
+}
+
 #[tauri::command(async)]
 pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> Reply<TaskDto> {
     Ok(engine(&state)?.cancel(&task_id)?)
@@ -198,6 +233,8 @@ pub struct DoctorReply {
     #[serde(flatten)]
     doctor: Doctor,
     notifications: String,
+    /// This build of Cortex.
+    version: &'static str,
 }
 
 #[tauri::command(async)]
@@ -205,6 +242,7 @@ pub fn doctor(state: State<'_, AppState>) -> Reply<DoctorReply> {
     Ok(DoctorReply {
         doctor: engine(&state)?.doctor(),
         notifications: crate::notify::delivery_note(),
+        version: env!("CARGO_PKG_VERSION"),
     })
 }
 
@@ -329,6 +367,18 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         doctor,
         open_worker_folder,
         take_over_worker,
+        crate::review_cmds::task_detail,
+        crate::review_cmds::task_diff,
+        crate::review_cmds::merge_task,
+        crate::review_cmds::reply_worker,
+        crate::review_cmds::usage_by_day,
+        crate::settings_cmds::list_experts,
+        crate::settings_cmds::check_expert,
+        crate::settings_cmds::save_expert,
+        list_plans,
+        confirm_plan,
+        edit_plan,
+        confirm_task,
     ]
 }
 

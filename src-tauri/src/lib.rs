@@ -10,6 +10,8 @@ pub mod events;
 mod heartbeat;
 mod login_path;
 pub mod notify;
+mod review_cmds;
+mod settings_cmds;
 pub mod tray;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -28,15 +28,20 @@ pub fn wanted(cfg: &NotificationConfig, alert: &Alert) -> bool {
     }
 }
 
-/// The notification's title for an alert.
-pub fn title(alert: &Alert) -> String {
-    if !alert.summarized.is_empty() {
-        return format!(
-            "Cortex: {} workers need attention",
-            alert.summarized.len() + 1
-        );
+/// The alerts a notification speaks of: the alert itself, or those members
+/// of a summary that the settings ask to be notified of (a completion with
+/// completion notifications off is not among them).
+pub fn members<'a>(cfg: &NotificationConfig, alert: &'a Alert) -> Vec<&'a Alert> {
+    if alert.summarized.is_empty() {
+        vec![alert]
+    } else {
+        alert.summarized.iter().filter(|a| wanted(cfg, a)).collect()
     }
-    let what = match alert.kind {
+}
+
+/// What the title says for one alert.
+fn what(kind: AlertKind) -> &'static str {
+    match kind {
         AlertKind::Stalled => "Worker stalled",
         AlertKind::Zombie => "Worker hung: killed",
         AlertKind::TimeoutWarning => "Worker near its time limit",
@@ -47,50 +52,80 @@ pub fn title(alert: &Alert) -> String {
         AlertKind::Completed => "Worker done",
         AlertKind::Extended => "Worker extended",
         AlertKind::NeedsInput => "Worker needs you",
-    };
-    format!("Cortex: {what}")
+    }
 }
 
-/// The notification's text: the alert's message, secrets redacted, without
-/// a leading repeat of what the title says ("stalled: ").
-pub fn body(alert: &Alert) -> String {
+/// The notification's title: the one alert's kind, or how many workers the
+/// shown members are about.
+pub fn title(shown: &[&Alert]) -> String {
+    match shown {
+        [one] => format!("Cortex: {}", what(one.kind)),
+        many => format!("Cortex: {} workers need attention", many.len()),
+    }
+}
+
+/// The message without a leading repeat of the kind ("stalled: ").
+fn message_of(alert: &Alert) -> &str {
     let prefix = format!("{}: ", alert.kind.label());
-    let message = match alert.message.get(..prefix.len()) {
-        Some(head) if alert.summarized.is_empty() && head.eq_ignore_ascii_case(&prefix) => {
-            &alert.message[prefix.len()..]
-        }
+    match alert.message.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(&prefix) => &alert.message[prefix.len()..],
         _ => alert.message.as_str(),
+    }
+}
+
+/// How many members a summary's body lists before "and N more".
+const LISTED: usize = 4;
+
+/// The notification's text, secrets redacted: who it is about first (the
+/// task's first words and the expert, from `subject`), then what happened;
+/// for several alerts, one line each.
+pub fn body(shown: &[&Alert], subject: impl Fn(&Alert) -> Option<String>) -> String {
+    let text = match shown {
+        [one] => match subject(one) {
+            Some(s) => format!("{s}\n{}", message_of(one)),
+            None => message_of(one).to_string(),
+        },
+        many => {
+            let mut lines: Vec<String> = many
+                .iter()
+                .take(LISTED)
+                .map(|a| {
+                    let who = subject(a).unwrap_or_else(|| message_of(a).to_string());
+                    format!("{}: {who}", a.kind.label())
+                })
+                .collect();
+            if many.len() > LISTED {
+                lines.push(format!("and {} more", many.len() - LISTED));
+            }
+            lines.join("\n")
+        }
     };
-    cortex_core::redact::redact(message)
+    cortex_core::redact::redact(&text)
 }
 
 pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
-    if !wanted(&engine.config().notifications, alert) {
+    let cfg = engine.config().notifications;
+    if !wanted(&cfg, alert) {
         return;
     }
-    let body = body(alert);
+    let shown = members(&cfg, alert);
+    let title = title(&shown);
+    let body = body(&shown, |a| engine.alert_subject(a));
     #[cfg(all(unix, not(target_os = "macos")))]
-    if clickable::show(app, &title(alert), &body, click_target(alert)) {
+    if clickable::show(app, &title, &body, click_target(&shown)) {
         return;
     }
-    if let Err(e) = app
-        .notification()
-        .builder()
-        .title(title(alert))
-        .body(body)
-        .show()
-    {
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
         tracing::warn!("notification not shown: {e}");
     }
 }
 
-/// The worker a click on the notification opens: the alert's own worker;
-/// a summary opens the dashboard.
-pub fn click_target(alert: &Alert) -> Option<String> {
-    if alert.summarized.is_empty() {
-        alert.worker_id.as_ref().map(|w| w.to_string())
-    } else {
-        None
+/// The worker a click on the notification opens: the one alert's worker;
+/// several open the dashboard.
+pub fn click_target(shown: &[&Alert]) -> Option<String> {
+    match shown {
+        [one] => one.worker_id.as_ref().map(|w| w.to_string()),
+        _ => None,
     }
 }
 
@@ -180,34 +215,48 @@ mod tests {
     use super::*;
     use cortex_core::health::Severity;
 
+    fn one(kind: AlertKind, message: &str) -> String {
+        let a = alert(kind, message);
+        body(&[&a], |_| None)
+    }
+
     #[test]
     fn the_body_does_not_repeat_the_kind_and_hides_secrets() {
         assert_eq!(
-            body(&alert(
+            one(
                 AlertKind::Stalled,
                 "stalled: silent for 2s (last sign of life: start)"
-            )),
+            ),
             "silent for 2s (last sign of life: start)"
         );
         assert_eq!(
-            body(&alert(
+            one(
                 AlertKind::TimedOut,
                 "timed out: reached its time limit of 60s"
-            )),
+            ),
             "reached its time limit of 60s"
         );
         assert_eq!(
-            body(&alert(
-                AlertKind::Zombie,
-                "silent for 60s; killed, restart 1 of 3"
-            )),
+            one(AlertKind::Zombie, "silent for 60s; killed, restart 1 of 3"),
             "silent for 60s; killed, restart 1 of 3"
         );
-        let leaked = body(&alert(
+        let leaked = one(
             AlertKind::Failed,
             "failed: key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789",
-        ));
+        );
         assert!(!leaked.contains("abcdefghijklmnop"), "{leaked}");
+    }
+
+    #[test]
+    fn the_body_names_the_task_and_expert_before_what_happened() {
+        let a = alert(AlertKind::Stalled, "stalled: silent for 2s");
+        let text = body(&[&a], |_| {
+            Some("“refactor the cache layer” · development · w-1".into())
+        });
+        assert_eq!(
+            text,
+            "“refactor the cache layer” · development · w-1\nsilent for 2s"
+        );
     }
 
     fn alert(kind: AlertKind, message: &str) -> Alert {
@@ -250,22 +299,43 @@ mod tests {
             wanted(&cfg, &summary),
             "a summary notifies if any part would"
         );
-        assert_eq!(title(&summary), "Cortex: 3 workers need attention");
+    }
+
+    #[test]
+    fn a_summary_speaks_only_of_the_members_asked_for_and_counts_them_alike() {
+        let cfg = NotificationConfig::default();
+        let mut summary = alert(AlertKind::Zombie, "3 more workers need attention");
+        summary.severity = Severity::Critical;
+        summary.summarized = vec![
+            alert(AlertKind::Zombie, "z"),
+            alert(AlertKind::Completed, "done"),
+            alert(AlertKind::Stalled, "s"),
+        ];
+        let shown = members(&cfg, &summary);
+        assert_eq!(
+            shown.len(),
+            2,
+            "the completion is left out: its notifications are off"
+        );
+        assert_eq!(title(&shown), "Cortex: 2 workers need attention");
+        assert_eq!(body(&shown, |_| None), "zombie: z\nstalled: s");
+        let lone = alert(AlertKind::Stalled, "stalled");
+        summary.summarized = vec![alert(AlertKind::Completed, "done"), lone.clone()];
+        assert_eq!(title(&members(&cfg, &summary)), "Cortex: Worker stalled");
     }
 
     #[test]
     fn a_click_opens_the_alerts_worker_and_a_summary_opens_the_dashboard() {
         let mut one = alert(AlertKind::Stalled, "stalled");
-        assert_eq!(click_target(&one), None);
+        assert_eq!(click_target(&[&one]), None);
         let id = cortex_core::id::WorkerId::parse("w-01j0000000000000000000000a");
         assert!(id.is_some(), "a valid worker id");
         one.worker_id = id;
         assert_eq!(
-            click_target(&one).as_deref(),
+            click_target(&[&one]).as_deref(),
             Some("w-01j0000000000000000000000a")
         );
-        let mut summary = one.clone();
-        summary.summarized = vec![alert(AlertKind::Zombie, "z")];
-        assert_eq!(click_target(&summary), None);
+        let other = alert(AlertKind::Zombie, "z");
+        assert_eq!(click_target(&[&one, &other]), None);
     }
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cortex_core::health::AlertKind;
 use cortex_engine::{Engine, EngineEvent};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
@@ -25,8 +24,9 @@ pub enum Level {
     Trouble,
 }
 
-/// How long a failure keeps the icon red.
-const FAILURE_SHOWS_FOR: Duration = Duration::from_secs(600);
+/// How often the tray is rebuilt with no event: a failure's red ends ten
+/// minutes after it, with or without news.
+const RECHECK: Duration = Duration::from_secs(10);
 
 pub fn level(health: &BTreeMap<String, usize>, recent_failure: bool) -> Level {
     let n = |k: &str| health.get(k).copied().unwrap_or(0);
@@ -77,6 +77,13 @@ pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
     }
 }
 
+/// A menu entry for a worker that needs a person: what is wrong, then the
+/// worker named by its task and expert (`subject`).
+pub fn entry_label(health: &str, subject: &str) -> String {
+    let mark = if health == "zombie" { "✖" } else { "⚠" };
+    format!("{mark} {health} · {subject}")
+}
+
 /// The experts paused by their circuit breaker, for the tooltip.
 pub fn paused_line(paused: &[cortex_engine::pm::PausedExpert]) -> Option<String> {
     if paused.is_empty() {
@@ -111,7 +118,6 @@ fn icon(level: Level) -> Image<'static> {
 
 struct TrayState {
     tray: TrayIcon,
-    last_failure: Option<Instant>,
     last_refresh: Option<Instant>,
     dirty: bool,
     /// What the tray shows now; it is rebuilt only when this changes.
@@ -139,7 +145,6 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         .build(app)?;
     app.manage(Mutex::new(TrayState {
         tray,
-        last_failure: None,
         last_refresh: None,
         dirty: true,
         shown: None,
@@ -155,7 +160,15 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
                     .try_state::<Mutex<TrayState>>()
                     .and_then(|s| s.lock().ok().map(|s| s.dirty))
                     .unwrap_or(false);
-                if dirty {
+                let stale = handle
+                    .try_state::<Mutex<TrayState>>()
+                    .and_then(|s| {
+                        s.lock()
+                            .ok()
+                            .map(|s| s.last_refresh.is_none_or(|t| t.elapsed() >= RECHECK))
+                    })
+                    .unwrap_or(false);
+                if dirty || stale {
                     rebuild(&handle, engine);
                 }
             }
@@ -195,20 +208,12 @@ fn on_menu(app: &AppHandle, id: &str) {
 }
 
 /// Called on every engine event; rebuilds at most four times a second.
-pub fn refresh(app: &AppHandle, engine: &Engine, event: &EngineEvent) {
+pub fn refresh(app: &AppHandle, engine: &Engine, _event: &EngineEvent) {
     let Some(state) = app.try_state::<Mutex<TrayState>>() else {
         return;
     };
     let due = {
         let Ok(mut s) = state.lock() else { return };
-        if let EngineEvent::Alert { alert } = event {
-            if matches!(
-                alert.kind,
-                AlertKind::Failed | AlertKind::TimedOut | AlertKind::Budget
-            ) {
-                s.last_failure = Some(Instant::now());
-            }
-        }
         s.dirty = true;
         s.last_refresh
             .is_none_or(|t| t.elapsed() >= Duration::from_millis(250))
@@ -229,12 +234,20 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
         .filter(|w| !w.state.is_terminal() && matches!(w.health.as_str(), "stalled" | "zombie"))
         .take(8)
         .collect();
+    let named: Vec<String> = needing
+        .iter()
+        .map(|w| {
+            entry_label(
+                &w.health,
+                &engine
+                    .subject_of(&w.id)
+                    .unwrap_or_else(|| format!("{} · {}", w.expert, w.id)),
+            )
+        })
+        .collect();
     let running = overview.workers.get("running").copied().unwrap_or(0);
     let Ok(mut s) = state.lock() else { return };
-    let recent_failure = s
-        .last_failure
-        .is_some_and(|t| t.elapsed() < FAILURE_SHOWS_FOR);
-    let lvl = level(&overview.health, recent_failure);
+    let lvl = level(&overview.health, overview.recent_failure_at.is_some());
     let counts = counts_line(&overview.health);
     // Most events (a worker printed a line) change nothing the tray shows:
     // skip rebuilding the native menu then.
@@ -265,14 +278,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
         )?)?;
         if !needing.is_empty() {
             menu.append(&PredefinedMenuItem::separator(app)?)?;
-            for w in &needing {
-                let label = format!(
-                    "{} {} · {} · {}",
-                    if w.health == "zombie" { "✖" } else { "⚠" },
-                    w.health,
-                    w.expert,
-                    w.id
-                );
+            for (w, label) in needing.iter().zip(&named) {
                 menu.append(&MenuItem::with_id(
                     app,
                     format!("worker:{}", w.id),
@@ -372,6 +378,14 @@ mod tests {
         assert_eq!(title(&BTreeMap::new(), 0), "");
         assert_eq!(counts_line(&h), "2 healthy, 1 stalled");
         assert_eq!(counts_line(&BTreeMap::new()), "no workers running");
+    }
+
+    #[test]
+    fn a_stalled_entry_names_the_task_and_expert_before_the_id() {
+        assert_eq!(
+            entry_label("stalled", "“refactor the cache layer” · development · w-1"),
+            "⚠ stalled · “refactor the cache layer” · development · w-1"
+        );
     }
 
     #[test]

@@ -9,12 +9,20 @@
 //    is sent over D-Bus (observed with dbus-monitor); clicking it (the
 //    daemon's default action) opens the dashboard on that worker;
 // 3. kill from the UI ends that worker;
+// 3b. a plan awaiting confirmation shows its tasks; Edit replaces them (the
+//     plan keeps waiting) and Confirm runs them;
 // 4. without a GPU render node the page is drawn by WebKit's shared-memory
 //    renderer, which the app picks itself;
+// 5. the dashboard says what is true: a worker in restart backoff is labeled
+//    as waiting for its restart (and after what), and the Waiting card counts
+//    it as such; a stall alert names its task and leaves the banner once its
+//    worker is out of the stall, and Activity keeps it; the notification's
+//    body names the task;
 // and it measures how long an engine state change takes to show in the UI.
 
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { reviewSteps } from "./e2e_review.mjs";
 
 const env = process.env;
 const DRIVER = env.CORTEX_E2E_WEBDRIVER;
@@ -96,6 +104,11 @@ const click = async (css) =>
     }
   }, 5000);
 const text = async (id) => wd("GET", `/session/${session}/element/${id}/text`);
+/**
+ * The element's whole text content. WebDriver's rendered text leaves out
+ * text cut with an ellipsis (`truncate`), which the rows and the banner use.
+ */
+const content = async (id) => wd("GET", `/session/${session}/element/${id}/property/textContent`);
 const attr = async (id, name) => wd("GET", `/session/${session}/element/${id}/attribute/${name}`);
 const type = async (css, value) => {
   const id = await one(css);
@@ -183,7 +196,7 @@ async function main() {
     let firstWorker;
     await step("submit from the UI: preview, worker appears and completes, counts update", async () => {
       await click('[data-testid="nav-tasks"]');
-      await type('[data-testid="task-text"]', `implement the login endpoint FAKE:slow FAKE_SECS:0.4 FAKE_LINES:6`);
+      await type('[data-testid="task-text"]', `implement the login endpoint FAKE:hang`);
       const expert = await until("routing preview shows development", async () => {
         const el = (await find('[data-testid="preview-expert"]'))[0];
         const t = el && (await text(el));
@@ -202,6 +215,9 @@ async function main() {
         return v && (await text(v)).trim() === "1";
       });
       await screenshot("03-running");
+      // It waits (silent) until told to finish: a person's nudge resumes its
+      // session with a prompt that ends normally. No race with a timer.
+      cortex("nudge", firstWorker, "wrap it up FAKE:normal");
       await until("running count back to 0 when it completes", async () => {
         const v = (await find('[data-testid="stat-running"] [data-testid="value"]'))[0];
         return v && (await text(v)).trim() === "0";
@@ -232,7 +248,8 @@ async function main() {
         const blocks = m.split(/\n(?=\S)/);
         for (const b of blocks) {
           const call = b.match(/^method call .* sender=(\S+) -> destination=\S+ serial=(\d+) .*member=Notify/);
-          if (!call || !/stalled/i.test(b)) continue;
+          // About the stall, and naming the task (its first words), not only a worker id.
+          if (!call || !/stalled/i.test(b) || !b.includes("refactor the cache layer")) continue;
           for (const r of blocks) {
             const ret = r.match(new RegExp(`^method return .* destination=${call[1].replace(/\./g, "\\.")} serial=\\d+ reply_serial=${call[2]}\\b[\\s\\S]*?uint32 (\\d+)`));
             if (ret) return ret[1];
@@ -240,7 +257,7 @@ async function main() {
         }
         return null;
       });
-      log(`notification delivered over D-Bus: Notify answered with id ${id}`);
+      log(`notification delivered over D-Bus, its body naming the task: Notify answered with id ${id}`);
     });
 
     await step("clicking the notification opens the dashboard on that worker", async () => {
@@ -265,7 +282,8 @@ async function main() {
     });
 
     await step("kill from the UI ends the worker", async () => {
-      await click(`[data-worker-id="${hung}"] [data-testid="action-kill"]`);
+      await click(`[data-worker-id="${hung}"] [data-testid="row-menu"]`);
+      await click('[data-testid="row-menu-popover"] [data-testid="action-kill"]');
       await click('[data-testid="confirm-ok"]');
       await until("the worker is no longer live", async () => {
         const r = (await rows()).find((x) => x.worker === hung);
@@ -275,6 +293,163 @@ async function main() {
       const w = workers.find((x) => x.id === hung);
       if (w.state !== "cancelled") throw new Error(`engine says ${w.state}`);
       await screenshot("06-killed");
+    });
+
+    await reviewSteps({
+      step, click, one, find, text, attr, type, until, screenshot, cortex, log, WORKDIR,
+      exec: (script, args) => wd("POST", `/session/${session}/execute/sync`, { script, args }),
+      displayed: (id) => wd("GET", `/session/${session}/element/${id}/displayed`),
+      /** Sets the window's outer size; returns the size it had. */
+      setWindow: async (width, height) => {
+        const before = await wd("GET", `/session/${session}/window/rect`);
+        await wd("POST", `/session/${session}/window/rect`, { width, height });
+        return before;
+      },
+    });
+
+    await step("a plan awaiting confirmation is shown with its tasks, edited and confirmed from the UI", async () => {
+      // A goal the coordinator (the fake agent) splits into two tasks, the
+      // second after the first; the plan waits for a person.
+      const answer = `${WORKDIR}/plan-answer.json`;
+      writeFileSync(
+        answer,
+        JSON.stringify({
+          goal: "release the build",
+          tasks: [
+            { name: "build", description: "build part FAKE:normal FAKE_OUT:build.txt", expert: "development" },
+            { name: "ship", description: "ship part FAKE:normal FAKE_OUT:ship.txt", expert: "development", after: ["build"] },
+          ],
+        }),
+      );
+      cortex("submit", `release the build FAKE:answer FAKE_ANSWER:${answer}`, "--plan", "--workdir", WORKDIR);
+      await click('[data-testid="nav-plans"]');
+      await one('[data-testid="plan-awaiting"]');
+      const planTasks = async () => {
+        const out = [];
+        for (const id of await find('[data-testid="plan-task"]')) {
+          out.push({ name: await attr(id, "data-name"), status: await attr(id, "data-status") });
+        }
+        return out;
+      };
+      const shown = await until("the plan's two tasks, awaiting confirmation", async () => {
+        const t = await planTasks();
+        return t.length === 2 && t.every((x) => x.status === "awaiting_confirmation") && t;
+      });
+      if (shown.map((t) => t.name).join(",") !== "build,ship") throw new Error(`tasks shown: ${JSON.stringify(shown)}`);
+      await screenshot("07-plan-awaiting");
+      // Edit: the waiting plan's second task replaced; it keeps waiting.
+      await click('[data-testid="plan-edit"]');
+      await one('[data-testid="plan-edit-text"]');
+      await type(
+        '[data-testid="plan-edit-text"]',
+        JSON.stringify({
+          goal: "release the build",
+          tasks: [
+            { name: "build", description: "build part FAKE:normal FAKE_OUT:build.txt", expert: "development" },
+            { name: "deliver", description: "deliver part FAKE:normal FAKE_OUT:deliver.txt", expert: "development", after: ["build"] },
+          ],
+        }),
+      );
+      await click('[data-testid="plan-edit-save"]');
+      await until("the edited plan's tasks, still awaiting confirmation", async () => {
+        const t = await planTasks();
+        return t.map((x) => x.name).join(",") === "build,deliver" && t.every((x) => x.status === "awaiting_confirmation");
+      });
+      await click('[data-testid="plan-confirm"]');
+      await until("both tasks completed, in the UI", async () => {
+        const t = await planTasks();
+        return t.length === 2 && t.every((x) => x.status === "completed");
+      }, 30000);
+      // The goal's own status follows its plan (events for what the plan's
+      // progress changed reach the UI, not only those of the task that ended).
+      await until("the goal shown completed", async () => {
+        const el = (await find('[data-testid="plan-goal-status"]'))[0];
+        return el && (await text(el)).trim() === "Goal: Completed";
+      });
+      const planId = await attr((await find('[data-testid="plan-card"]'))[0], "data-plan-id");
+      const plan = JSON.parse(cortex("plan", "show", planId, "--json"));
+      if (plan.awaiting_confirmation || plan.counts.completed !== 2) throw new Error(`engine says ${JSON.stringify(plan.counts)}`);
+      if ((await find('[data-testid="plan-awaiting"]')).length) {
+        for (const id of await find('[data-testid="plan-awaiting"]')) {
+          if (await wd("GET", `/session/${session}/element/${id}/displayed`)) throw new Error("still shown as awaiting");
+        }
+      }
+      await screenshot("08-plan-completed");
+    });
+
+    await step("a worker in restart backoff is labeled as waiting for its restart, and counted so", async () => {
+      // An API error (500): the next attempt waits out the backoff (30 s by default).
+      const out = cortex("submit", "set up the deploy pipeline for staging FAKE:error_result", "--workdir", WORKDIR, "--json");
+      const taskId = JSON.parse(out).task_id;
+      await click('[data-testid="nav-workers"]');
+      const waiting = await until("a worker row saying it waits for its restart after an API error", async () => {
+        const workers = JSON.parse(cortex("workers", "--json"));
+        const w = workers.find((x) => x.task_id === taskId && x.state === "waiting");
+        if (!w) return null;
+        const d = (await find(`[data-worker-id="${w.id}"] [data-testid="worker-doing"]`))[0];
+        const label = d && (await content(d)).trim();
+        if (label && /^restart (in \d+s|due now), after an API error/.test(label)) return { id: w.id, label };
+        const row = (await find(`[data-worker-id="${w.id}"]`))[0];
+        throw new Error(`the row reads "${row ? (await content(row)).replace(/\s+/g, " ") : "(no row)"}"`);
+      }, 30000);
+      log(`worker ${waiting.id} in backoff reads "${waiting.label}"`);
+      await screenshot("06b-restart-backoff");
+      await click('[data-testid="nav-overview"]');
+      const hint = await until("the Waiting card counts a restart", async () => {
+        const h = (await find('[data-testid="stat-waiting"] [data-testid="hint"]'))[0];
+        const s = h && (await content(h));
+        return s && /\b1 restarting\b/.test(s) && s;
+      });
+      log(`Waiting card: "${hint}"`);
+      // End it, so its restarts do not run into the steps below.
+      try {
+        cortex("kill", waiting.id);
+      } catch (e) {
+        log(`could not kill ${waiting.id}: ${e}`);
+      }
+    });
+
+    await step("a stall alert names its task and leaves the banner when the worker recovers; Activity keeps it", async () => {
+      // Alerts from the steps above are not what this step is about.
+      for (let i = 0; i < 20; i++) {
+        const dismiss = (await find('[data-testid="alert-dismiss"]'))[0];
+        if (!dismiss) break;
+        await wd("POST", `/session/${session}/element/${dismiss}/click`, {}).catch(() => {});
+      }
+      const words = "tidy the release notes";
+      // Silent (stalled after 2 s), then it speaks again and completes.
+      const taskId = JSON.parse(cortex("submit", `${words} FAKE:silent FAKE_SECS:8`, "--workdir", WORKDIR, "--json")).task_id;
+      const item = await until("a stall alert in the banner naming the task", async () => {
+        const seen = [];
+        for (const id of await find('[data-testid="alert-item"]')) {
+          const s = await content(id);
+          if (s.includes(words) && /stalled/i.test(s)) return s;
+          seen.push(s.replace(/\s+/g, " "));
+        }
+        const rowsNow = [];
+        for (const r of await rows()) rowsNow.push(`${r.worker.slice(-6)}:${r.health}`);
+        throw new Error(`banner [${seen.join(" | ")}], rows [${rowsNow.join(", ")}]`);
+      }, 30000);
+      log(`banner: ${item.replace(/\s+/g, " ")}`);
+      await screenshot("06c-stall-in-banner");
+      await until("the stall leaves the banner once the worker is out of it", async () => {
+        for (const id of await find('[data-testid="alert-item"]')) {
+          if ((await content(id)).includes(words)) return false;
+        }
+        return true;
+      }, 30000);
+      const w = JSON.parse(cortex("workers", "--json")).find((x) => x.task_id === taskId);
+      if (!w || w.health === "stalled") throw new Error(`the engine says the worker is ${w?.health ?? "missing"}`);
+      log(`the worker is out of the stall (${w.state}, ${w.health}); the banner dropped the alert`);
+      await click('[data-testid="nav-activity"]');
+      await until("Activity keeps the stall alert, naming the task", async () => {
+        for (const id of await find('[data-testid="feed-item"]')) {
+          const s = await content(id);
+          if (s.includes(words) && /stalled/i.test(s)) return true;
+        }
+        return false;
+      });
+      await screenshot("06d-activity-keeps-it");
     });
 
     await step("latency: an engine change shows in the UI (measured, not asserted)", async () => {
@@ -309,7 +484,7 @@ async function main() {
     });
     // The overview after all of the above, charts included (an artifact).
     await click('[data-testid="nav-overview"]').catch(() => {});
-    await screenshot("07-overview-after").catch(() => {});
+    await screenshot("09-overview-after").catch(() => {});
   } finally {
     await wd("DELETE", `/session/${session}`).catch(() => {});
   }

@@ -9,17 +9,27 @@ import { toApiError } from "./logic/errors";
 import type {
   ActivityLine,
   Decision,
+  DiffReply,
   Doctor,
   EngineEvent,
   LoggedDecision,
+  MergeReply,
+  MergeRequest,
+  PlanAck,
+  PlanSpec,
+  PlanView,
+  RerouteAck,
   Settings,
   Status,
   SubmitAck,
   SubmitRequest,
   Task,
+  TaskStory,
   TranscriptEntry,
+  UsageReport,
   Worker,
 } from "./types";
+import type { ExpertProfile } from "./logic/experts";
 
 export type Unlisten = () => void;
 
@@ -37,6 +47,8 @@ export interface CortexApi {
   nudgeWorker(workerId: string, text: string): Promise<Worker>;
   rerouteTask(taskId: string, expert: string): Promise<Task>;
   cancelTask(taskId: string): Promise<Task>;
+  /** Confirms a task awaiting confirmation; `expert` null keeps the routing's choice. */
+  confirmTask(taskId: string, expert: string | null): Promise<RerouteAck>;
   setPaused(paused: boolean): Promise<{ paused: boolean }>;
   getSettings(): Promise<Settings>;
   saveSettings(config: Record<string, unknown>): Promise<Record<string, unknown>>;
@@ -45,8 +57,20 @@ export interface CortexApi {
   doctor(): Promise<Doctor>;
   openWorkerFolder(workerId: string): Promise<null>;
   takeOverWorker(workerId: string): Promise<null>;
+  taskDetail(taskId: string): Promise<TaskStory>;
+  taskDiff(taskId: string, expert: string | null): Promise<DiffReply>;
+  mergeTask(request: MergeRequest): Promise<MergeReply>;
+  replyWorker(workerId: string, text: string): Promise<Worker>;
+  usageByDay(days: number, utcOffsetMinutes: number): Promise<UsageReport>;
+  listExperts(): Promise<ExpertProfile[]>;
+  checkExpert(profile: ExpertProfile): Promise<ExpertProfile>;
+  saveExpert(profile: ExpertProfile): Promise<ExpertProfile>;
   onEngineEvent(handler: (ev: EngineEvent) => void): Promise<Unlisten>;
   onFocusWorker(handler: (workerId: string) => void): Promise<Unlisten>;
+  /** Plans (the Plans page); absent where there are none to show (the demo). */
+  listPlans?(): Promise<PlanView[]>;
+  confirmPlan?(planId: string): Promise<PlanView>;
+  editPlan?(planId: string, plan: PlanSpec): Promise<PlanAck>;
 }
 
 declare global {
@@ -82,6 +106,7 @@ export function createTauriApi(): CortexApi {
     nudgeWorker: (workerId, text) => call(COMMANDS.nudge, { workerId, text }),
     rerouteTask: (taskId, expert) => call(COMMANDS.reroute, { taskId, expert }),
     cancelTask: (taskId) => call(COMMANDS.cancel, { taskId }),
+    confirmTask: (taskId, expert) => call(COMMANDS.confirm, { taskId, expert }),
     setPaused: (paused) => call(COMMANDS.setPaused, { paused }),
     getSettings: () => call(COMMANDS.settings, {}),
     saveSettings: (config) => call(COMMANDS.saveSettings, { config }),
@@ -90,6 +115,17 @@ export function createTauriApi(): CortexApi {
     doctor: () => call(COMMANDS.doctor, {}),
     openWorkerFolder: (workerId) => call(COMMANDS.openFolder, { workerId }),
     takeOverWorker: (workerId) => call(COMMANDS.takeOver, { workerId }),
+    taskDetail: (taskId) => call(COMMANDS.taskDetail, { taskId }),
+    taskDiff: (taskId, expert) => call(COMMANDS.taskDiff, { taskId, expert }),
+    mergeTask: (request) => call(COMMANDS.mergeTask, { request }),
+    replyWorker: (workerId, text) => call(COMMANDS.reply, { workerId, text }),
+    usageByDay: (days, utcOffsetMinutes) => call(COMMANDS.usage, { days, utcOffsetMinutes }),
+    listExperts: () => call(COMMANDS.experts, {}),
+    checkExpert: (profile) => call(COMMANDS.checkExpert, { profile }),
+    saveExpert: (profile) => call(COMMANDS.saveExpert, { profile }),
+    listPlans: () => call(COMMANDS.plans, {}),
+    confirmPlan: (planId) => call(COMMANDS.confirmPlan, { planId }),
+    editPlan: (planId, plan) => call(COMMANDS.editPlan, { planId, plan }),
     onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
     onFocusWorker: (handler) => listen<string>(FOCUS_WORKER_EVENT, (e) => handler(e.payload)),
   };
@@ -114,6 +150,7 @@ export function createUnavailableApi(): CortexApi {
     nudgeWorker: fail,
     rerouteTask: fail,
     cancelTask: fail,
+    confirmTask: fail,
     setPaused: fail,
     getSettings: fail,
     saveSettings: fail,
@@ -122,6 +159,14 @@ export function createUnavailableApi(): CortexApi {
     doctor: fail,
     openWorkerFolder: fail,
     takeOverWorker: fail,
+    taskDetail: fail,
+    taskDiff: fail,
+    mergeTask: fail,
+    replyWorker: fail,
+    usageByDay: fail,
+    listExperts: fail,
+    checkExpert: fail,
+    saveExpert: fail,
     onEngineEvent: () => Promise.resolve(() => {}),
     onFocusWorker: () => Promise.resolve(() => {}),
   };

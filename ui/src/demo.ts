@@ -10,13 +10,17 @@ import type { ViewId } from "./app/state";
 import type {
   ActivityLine,
   Alert,
+  Changes,
   Decision,
   EngineEvent,
   LoggedDecision,
   Status,
   Task,
+  TaskStory,
   TranscriptEntry,
+  UsageReport,
   Worker,
+  WorkerStory,
 } from "./types";
 
 const NOW = Date.now();
@@ -147,9 +151,11 @@ const workers: Worker[] = [
   mkWorker(3, tasks[3], { health: "stalled", last_activity_at: at(655), last_activity_source: "cpu", time_limit_secs: 1800, started_at: at(1500) }),
   mkWorker(4, tasks[5], { health: "zombie", attempt: 2, restarts: 1, last_activity_at: at(1250), last_activity_source: "output", started_at: at(2600), time_limit_secs: 2700 }),
   mkWorker(5, tasks[6], {
-    state: "waiting",
+    state: "running",
     health: "waiting",
     activity: { kind: "retrying_api", until: at(-95), status: 529, attempt: 3 },
+    waiting_for: { kind: "api_retry", until: at(-95) },
+    cost_estimated: true,
     last_activity_source: "output",
     last_activity_at: at(20),
   }),
@@ -254,6 +260,58 @@ const ok = <T>(v: T) => new Promise<T>((r) => setTimeout(() => r(clone(v)), 30))
 
 let emit: (ev: EngineEvent) => void = () => {};
 
+const DEMO_PATCH = [
+  "diff --git a/src/login.ts b/src/login.ts",
+  "--- a/src/login.ts",
+  "+++ b/src/login.ts",
+  "@@ -1,4 +1,6 @@",
+  " export function login(user: string) {",
+  "-  return fetch('/login');",
+  "+  const res = await fetch('/login', { retry: 3 });",
+  "+  if (!res.ok) throw new Error(`login failed: ${res.status}`);",
+  "+  return res;",
+  " }",
+  "",
+].join("\n");
+
+function demoStory(taskId: string): TaskStory {
+  const t = tasks.find((x) => x.id === taskId) ?? tasks[0];
+  const ws = workers.filter((w) => w.task_id === t.id);
+  const tok = (input: number, output: number) => ({ input, output, cache_read: 0, cache_creation: 0 });
+  const changes = (w: Worker): Changes => ({
+    kind: "worktree", expert: w.expert, worker_id: w.id, branch: `cortex/${t.id}-${w.expert}`, base: "9e1c2d3",
+    base_branch: "main", repo: "/home/dev/src/shop", workdir: w.workdir, files: [{ path: "src/login.ts", added: 3, removed: 1 }],
+    may_include_others: false,
+  });
+  const stories: WorkerStory[] = ws.map((w) => ({
+    id: w.id, expert: w.expert, status: w.state, reason: w.reason, workdir: w.workdir, result: null, verification: null,
+    tokens: tok(w.tokens.input, w.tokens.output), cost_usd: w.cost_usd, duration_secs: 60 * w.attempt,
+    attempts: Array.from({ length: w.attempt }, (_, i) => ({
+      n: i + 1, started_at: w.created_at, ended_at: i + 1 < w.attempt ? w.created_at : null, resumed: i > 0,
+      outcome: i + 1 < w.attempt ? "crashed" : null, reason: null, exit_code: null, cost_usd: 0, tokens: tok(0, 0), duration_secs: 60,
+    })),
+    base: { repo: "/home/dev/src/shop", commit: "9e1c2d3", branch: "main" }, changes: changes(w),
+  }));
+  return {
+    ...t, tokens: tok(ws.reduce((a, w) => a + w.tokens.input, 0), ws.reduce((a, w) => a + w.tokens.output, 0)),
+    duration_secs: stories.reduce((a, s) => a + s.duration_secs, 0), attempts: ws.reduce((a, w) => a + w.attempt, 0),
+    workers: stories, changes: stories[0]?.changes ?? null,
+  };
+}
+
+function demoUsage(days: number): UsageReport {
+  const today = new Date();
+  const day = (n: number) => new Date(today.getTime() - n * 86_400_000).toISOString().slice(0, 10);
+  const rows = Array.from({ length: days }, (_, n) =>
+    EXPERTS.slice(0, 1 + (n % 3)).map((expert, i) => ({
+      day: day(n), expert, model: i % 2 ? "claude-haiku" : "claude-opus", project: i ? "/home/dev/src/shop" : "/home/dev/src/api",
+      tokens: { input: 20_000 + n * 900, output: 3_000 + i * 500, cache_read: 0, cache_creation: 0 },
+      cost_usd: 0.4 + ((n * 7 + i * 3) % 10) / 10, cost_estimated: false, attempts: 1 + i,
+    })),
+  ).flat().sort((a, b) => a.day.localeCompare(b.day));
+  return { since: day(days - 1), until: day(0), days, utc_offset_minutes: 0, rows };
+}
+
 const demoApi: CortexApi = {
   submitTask: async (req) => {
     const t = mkTask(0, "queued", req.description, (req.priority as Task["priority"]) ?? "medium");
@@ -291,6 +349,13 @@ const demoApi: CortexApi = {
     decisions.push({ ...route(t.description, null), primary_expert: expert, method: "person", confidence: 1, task_id: taskId, at: t.updated_at });
     return ok(t);
   },
+  confirmTask: async (taskId, expert) => {
+    const t = tasks.find((x) => x.id === taskId)!;
+    t.status = "routed";
+    if (expert) t.expert = expert;
+    t.updated_at = new Date().toISOString();
+    return ok({ message: `${taskId} confirmed`, task: t, applied: true });
+  },
   cancelTask: async (taskId) => {
     const t = tasks.find((x) => x.id === taskId)!;
     t.status = "cancelled";
@@ -327,6 +392,23 @@ const demoApi: CortexApi = {
     }),
   openWorkerFolder: () => ok(null),
   takeOverWorker: () => ok(null),
+  taskDetail: (taskId) => ok(demoStory(taskId)),
+  taskDiff: (taskId) => ok({ ...demoStory(taskId).changes!, task_id: taskId, patch: DEMO_PATCH }),
+  mergeTask: (req) =>
+    ok({
+      task_id: req.task_id, expert: "development", branch: `cortex/${req.task_id}-development`, into: "main",
+      commit: "4f2a9c1e0b7d", committed_changes: null, fast_forward: true, squash: req.squash, already_merged: false,
+      checked_out_in: "/home/dev/src/shop", files: [{ path: "src/login.ts", added: 3, removed: 1 }],
+    }),
+  replyWorker: async (id) => {
+    const w = find(id);
+    Object.assign(w, { state: "running", health: "starting", attempt: w.attempt + 1, started_at: new Date().toISOString(), last_activity_at: null });
+    return ok(w);
+  },
+  usageByDay: (days) => ok(demoUsage(days)),
+  listExperts: () => ok(EXPERTS.map((name) => ({ name, activation_keywords: [name], task_types: [name], preamble: "", description: `${name} (sample)` }))),
+  checkExpert: (p) => ok(p),
+  saveExpert: (p) => ok(p),
   onEngineEvent: async (handler) => {
     emit = handler;
     // The alerts of the last minutes arrive as events, as they would live.

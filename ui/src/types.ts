@@ -42,11 +42,15 @@ export interface Task {
   workdir?: string;
   key?: string;
   reason?: string;
+  /** Its own check command, if it has one. */
+  verify?: string;
   cost_usd: number;
   expert?: string;
   experts?: string[];
   routing?: RoutingSummary;
   assignments?: Assignment[];
+  /** The git repository its work started in; none before that or outside git. */
+  project?: string;
 }
 
 export type Activity =
@@ -78,6 +82,25 @@ export interface Worker {
   last_text: string | null;
   time_limit_secs: number;
   restarts: number;
+  /** Why the process manager says `health`, when it watches the worker. */
+  health_reason?: string | null;
+  /** True while some attempt's cost is Cortex's estimate from the tokens. */
+  cost_estimated?: boolean;
+  /** What it waits for while not working (derived by the engine). */
+  waiting_for?: WaitingFor | null;
+  /** Seconds its ended attempts ran, summed; the running one is added here. */
+  ended_attempts_secs?: number;
+}
+
+/** How an attempt ended (the engine's OutcomeKind). */
+export type OutcomeKind =
+  | "success" | "api_error" | "client_error" | "rate_limited" | "max_turns" | "budget" | "killed"
+  | "timed_out" | "crashed" | "spawn_failed" | "lost" | "needs_input";
+
+export interface WaitingFor {
+  kind: "restart" | "rate_limit" | "api_retry";
+  until?: string | null;
+  after?: OutcomeKind | null;
 }
 
 export interface Status {
@@ -92,6 +115,8 @@ export interface Status {
   cost_today_usd: number;
   tokens_today: number;
   now: string;
+  /** The latest failure, when under ten minutes old. */
+  recent_failure_at?: string | null;
 }
 
 export interface Decision {
@@ -157,6 +182,13 @@ export interface SubmitRequest {
   worktree?: boolean;
 }
 
+/** The answer to a routing correction or a confirmation. */
+export interface RerouteAck {
+  message: string;
+  task: Task;
+  applied: boolean;
+}
+
 export interface SubmitAck {
   task_id: string;
   deduplicated: boolean;
@@ -184,6 +216,8 @@ export interface Doctor {
   agent_version: string | null;
   home: string;
   notifications: string;
+  /** This build of Cortex. */
+  version?: string;
 }
 
 export type EngineEvent =
@@ -191,3 +225,174 @@ export type EngineEvent =
   | { type: "task_updated"; task: Task }
   | { type: "worker_updated"; worker: Worker }
   | { type: "alert"; alert: Alert };
+
+/** Token counts as the engine keeps them. */
+export interface Tokens {
+  input: number;
+  output: number;
+  cache_read: number;
+  cache_creation: number;
+}
+
+export interface Verification {
+  command: string;
+  /** null while the check runs. */
+  passed: boolean | null;
+  exit_code: number | null;
+  rounds: number;
+  output_tail: string | null;
+}
+
+export interface FileChange {
+  path: string;
+  /** null for a binary file. */
+  added: number | null;
+  removed: number | null;
+}
+
+/** What one worker's part of a task changed (crates/engine review::Changes). */
+export interface Changes {
+  kind: "worktree" | "in_place" | "none";
+  expert: string;
+  worker_id: string;
+  branch: string | null;
+  base: string | null;
+  base_branch: string | null;
+  repo: string | null;
+  workdir: string;
+  files: FileChange[];
+  may_include_others: boolean;
+  message?: string;
+}
+
+export interface DiffReply extends Changes {
+  task_id: string;
+  patch?: string;
+}
+
+export interface AttemptStory {
+  n: number;
+  started_at: string;
+  ended_at: string | null;
+  resumed: boolean;
+  outcome: string | null;
+  reason: string | null;
+  exit_code: number | null;
+  cost_usd: number;
+  tokens: Tokens;
+  duration_secs: number;
+}
+
+export interface WorkerStory {
+  id: string;
+  expert: string;
+  status: string;
+  reason: string | null;
+  workdir: string;
+  result: string | null;
+  verification: Verification | null;
+  tokens: Tokens;
+  cost_usd: number;
+  duration_secs: number;
+  attempts: AttemptStory[];
+  base: { repo: string; commit: string; branch?: string; worktree_branch?: string } | null;
+  changes: Changes;
+}
+
+/** A task's whole story (`cortex show`). */
+export interface TaskStory extends Task {
+  result?: string | null;
+  verification?: Verification | null;
+  tokens: Tokens;
+  duration_secs: number;
+  attempts: number;
+  workers: WorkerStory[];
+  changes: Changes | null;
+}
+
+export interface MergeRequest {
+  task_id: string;
+  expert?: string;
+  into?: string;
+  squash: boolean;
+}
+
+export interface MergeReply {
+  task_id: string;
+  expert: string;
+  branch: string;
+  into: string;
+  commit: string;
+  committed_changes: string | null;
+  fast_forward: boolean;
+  squash: boolean;
+  already_merged: boolean;
+  checked_out_in: string | null;
+  files: FileChange[];
+}
+
+export interface UsageRow {
+  day: string;
+  expert: string;
+  /** null when the agent did not say which model it used. */
+  model: string | null;
+  project: string;
+  tokens: Tokens;
+  cost_usd: number;
+  cost_estimated: boolean;
+  attempts: number;
+}
+
+export interface UsageReport {
+  since: string;
+  until: string;
+  days: number;
+  utc_offset_minutes: number;
+  rows: UsageRow[];
+}
+
+/** One task of a plan as the engine shows it (crates/engine plans.rs PlanViewTask). */
+export interface PlanViewTask {
+  name: string;
+  /** Names of the tasks it depends on. */
+  after: string[];
+  /** Of those, the ones not completed yet. */
+  blocked_on: string[];
+  task: Task;
+}
+
+/** A plan as `cortex plan show` and the app show it (PlanView). */
+export interface PlanView {
+  id: string;
+  goal: string;
+  goal_task?: string;
+  awaiting_confirmation: boolean;
+  created_at: string;
+  /** Tasks in dependency order. */
+  tasks: PlanViewTask[];
+  /** Counts of the tasks by status. */
+  counts: Record<string, number>;
+  cost_usd: number;
+  elapsed_secs: number;
+}
+
+/** A plan as a person writes it (PlanSpec). */
+export interface PlanSpec {
+  goal: string;
+  tasks: {
+    name: string;
+    description: string;
+    expert?: string;
+    type?: string;
+    priority?: string;
+    verify?: string;
+    after?: string[];
+  }[];
+}
+
+/** The answer to a plan's submission or edit (PlanAck). */
+export interface PlanAck {
+  plan_id: string;
+  awaiting_confirmation: boolean;
+  tasks: { name: string; task_id: string; status: TaskStatus; experts: string[] }[];
+}

@@ -166,6 +166,8 @@ pub enum PlanCommand {
     Show { plan: String },
     /// Let a plan held for a person's confirmation run.
     Confirm { plan: String },
+    /// Replace the tasks of a plan held for confirmation with an edited plan from FILE (or - for stdin), checked as `plan submit` checks one; it keeps waiting for confirmation.
+    Edit { plan: String, file: String },
     /// Merge the plan's tasks into their base in dependency order, stopping at the first that cannot be merged.
     Merge { plan: String },
 }

@@ -1,4 +1,4 @@
-//! `cortex plan submit | show | confirm`.
+//! `cortex plan submit | show | confirm | edit | merge`.
 
 use std::io::Read;
 use std::time::Duration;
@@ -27,15 +27,7 @@ pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
             workdir,
             worktree,
         } => {
-            let text = read_plan(&file)?;
-            let spec: PlanSpec = serde_json::from_str(&text).map_err(|e| {
-                Failure::bad_input(
-                    "bad_plan",
-                    format!(
-                        "{file}: not a plan ({e}); expected {{\"goal\", \"tasks\": [{{\"name\", \"description\", \"after\"?: [names], ...}}]}}"
-                    ),
-                )
-            })?;
+            let spec = read_spec(&file)?;
             let dir = match workdir {
                 Some(d) => d,
                 None => std::env::current_dir().map_err(|e| {
@@ -51,27 +43,17 @@ pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
                 worktree,
             };
             let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
-            if json {
-                print_json(&value);
-            } else {
-                println!("plan {}", value["plan_id"].as_str().unwrap_or("?"));
-                for t in value["tasks"].as_array().into_iter().flatten() {
-                    println!(
-                        "  {:<20} {}  {:<22} {}",
-                        t["name"].as_str().unwrap_or(""),
-                        t["task_id"].as_str().unwrap_or(""),
-                        t["status"].as_str().unwrap_or(""),
-                        t["experts"]
-                            .as_array()
-                            .map(|a| a
-                                .iter()
-                                .filter_map(|e| e.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "))
-                            .unwrap_or_default()
-                    );
-                }
-            }
+            print_ack(&value, json);
+            Ok(())
+        }
+        PlanCommand::Edit { plan, file } => {
+            let spec = read_spec(&file)?;
+            let op = InboxOp::PlanEdit {
+                plan_id: plan,
+                plan: spec,
+            };
+            let value = answered(client::execute(home, op, Duration::from_secs(30))?)?;
+            print_ack(&value, json);
             Ok(())
         }
         PlanCommand::Show { plan } => {
@@ -126,6 +108,43 @@ pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+fn read_spec(file: &str) -> Result<PlanSpec> {
+    let text = read_plan(file)?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::bad_input(
+            "bad_plan",
+            format!(
+                "{file}: not a plan ({e}); expected {{\"goal\", \"tasks\": [{{\"name\", \"description\", \"after\"?: [names], ...}}]}}"
+            ),
+        )
+    })
+}
+
+/// A submitted (or edited) plan's answer: its tasks, their ids and status.
+fn print_ack(value: &serde_json::Value, json: bool) {
+    if json {
+        print_json(value);
+        return;
+    }
+    println!("plan {}", value["plan_id"].as_str().unwrap_or("?"));
+    for t in value["tasks"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<20} {}  {:<22} {}",
+            t["name"].as_str().unwrap_or(""),
+            t["task_id"].as_str().unwrap_or(""),
+            t["status"].as_str().unwrap_or(""),
+            t["experts"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        );
     }
 }
 

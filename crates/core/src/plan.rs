@@ -285,6 +285,10 @@ pub struct Plan {
     /// The inbox request that submitted it: a replayed request finds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<crate::id::RequestId>,
+    /// The goal's own check: once every task completed, it runs on their
+    /// work merged together, and the goal completes only if it passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -110,6 +110,15 @@ pub enum Event {
     PlanConfirmed {
         plan_id: crate::id::PlanId,
     },
+    /// A person replaced the tasks of a plan held for confirmation with an
+    /// edited plan (validated as a new one): the old tasks are cancelled,
+    /// never having started, and the new ones wait for confirmation.
+    PlanEdited {
+        plan_id: crate::id::PlanId,
+        goal: String,
+        entries: Vec<crate::plan::PlanEntry>,
+        tasks: Vec<crate::plan::PlannedTask>,
+    },
     /// A person answered an ended worker (`cortex reply`): it and its task
     /// are live again, and its next attempt resumes the conversation with
     /// the text.
@@ -200,6 +209,8 @@ pub struct State {
     requests: HashMap<RequestId, TaskId>,
     workers: BTreeMap<WorkerId, Worker>,
     plans: BTreeMap<crate::id::PlanId, crate::plan::Plan>,
+    /// Goals whose check of their plan's merged work is due or running.
+    goals_to_check: std::collections::BTreeSet<TaskId>,
     pub spawning_paused: bool,
     /// Sequence number of the last applied record.
     pub last_seq: u64,
@@ -231,6 +242,16 @@ impl State {
         for t in tasks {
             s.index(&t);
             s.tasks.insert(t.id.clone(), t);
+        }
+        let goals: Vec<TaskId> = s
+            .plans
+            .values()
+            .filter_map(|p| p.goal_task.clone())
+            .collect();
+        for g in goals {
+            if s.goal_verdict(&g).is_some_and(|v| v.2) {
+                s.goals_to_check.insert(g);
+            }
         }
         s
     }
@@ -446,6 +467,8 @@ impl State {
                         pid: *pid,
                         start_ticks: *start_ticks,
                     });
+                    let task_id = w.task_id.clone();
+                    self.refresh_goal(&task_id, rec.at);
                 }
                 None => self.ignored_events += 1,
             },
@@ -468,30 +491,50 @@ impl State {
                     v.reason = Some(reason.clone());
                     v.pid = None;
                     v.start_ticks = None;
+                    // A goal's check of its plan's merged work decides the goal.
+                    if let Some(task_id) = self.workers.get(worker_id).map(|w| w.task_id.clone()) {
+                        self.refresh_goal(&task_id, rec.at);
+                    }
                 }
                 _ => self.ignored_events += 1,
             },
             Event::WorkerReplied { worker_id, text } => self.reopen(worker_id, text, rec.at),
             Event::PlanSubmitted { plan, tasks } => {
-                let held = plan.awaiting_confirmation;
-                for p in tasks {
-                    let mut t = p.task.clone();
-                    t.routing = Some(p.routing.clone());
-                    t.assignments = pending_parts(&p.experts);
-                    t.plan_id = Some(plan.id.clone());
-                    t.status = if held {
-                        TaskStatus::AwaitingConfirmation
-                    } else {
-                        TaskStatus::Routed
+                self.insert_planned(&plan.id, tasks, plan.awaiting_confirmation, rec.at);
+                self.plans.insert(plan.id.clone(), plan.clone());
+            }
+            Event::PlanEdited {
+                plan_id,
+                goal,
+                entries,
+                tasks,
+            } => {
+                let Some(plan) = self.plans.get(plan_id).filter(|p| p.awaiting_confirmation) else {
+                    self.ignored_events += 1;
+                    return;
+                };
+                let old: Vec<TaskId> = plan.tasks.iter().map(|e| e.task_id.clone()).collect();
+                let goal_task = plan.goal_task.clone();
+                for id in old {
+                    let Some(t) = self.tasks.get_mut(&id) else {
+                        continue;
                     };
-                    self.index(&t);
-                    let id = t.id.clone();
-                    self.tasks.insert(id.clone(), t);
-                    if !held {
-                        self.block_on_dependencies(&id, rec.at);
+                    t.status = TaskStatus::Cancelled;
+                    t.reason = Some(format!("replaced by an edit of plan {plan_id}"));
+                    t.updated_at = rec.at;
+                    if self.live_fingerprints.get(&t.fingerprint) == Some(&id) {
+                        let fp = t.fingerprint.clone();
+                        self.live_fingerprints.remove(&fp);
                     }
                 }
-                self.plans.insert(plan.id.clone(), plan.clone());
+                self.insert_planned(plan_id, tasks, true, rec.at);
+                if let Some(plan) = self.plans.get_mut(plan_id) {
+                    plan.goal.clone_from(goal);
+                    plan.tasks.clone_from(entries);
+                }
+                if let Some(g) = goal_task {
+                    self.refresh_goal(&g, rec.at);
+                }
             }
             Event::PlanConfirmed { plan_id } => {
                 let Some(plan) = self.plans.get_mut(plan_id) else {
@@ -654,30 +697,81 @@ impl State {
         self.refresh_goal(&task_id, at);
     }
 
+    /// Adds a plan's routed tasks: held for confirmation, or free to start
+    /// as their dependencies allow.
+    fn insert_planned(
+        &mut self,
+        plan_id: &crate::id::PlanId,
+        tasks: &[crate::plan::PlannedTask],
+        held: bool,
+        at: DateTime<Utc>,
+    ) {
+        for p in tasks {
+            let mut t = p.task.clone();
+            t.routing = Some(p.routing.clone());
+            t.assignments = pending_parts(&p.experts);
+            t.plan_id = Some(plan_id.clone());
+            t.status = if held {
+                TaskStatus::AwaitingConfirmation
+            } else {
+                TaskStatus::Routed
+            };
+            self.index(&t);
+            let id = t.id.clone();
+            self.tasks.insert(id.clone(), t);
+            if !held {
+                self.block_on_dependencies(&id, at);
+            }
+        }
+    }
+
     /// A goal whose coordinator's part is done lives on with its plan:
-    /// `running` while the plan's tasks run, `completed` when all of them
-    /// completed, `needs_attention` naming the first that ended otherwise.
+    /// `running` while the plan's tasks run, `needs_attention` naming the
+    /// first that ended otherwise; once all completed, `running` while its
+    /// own check (if it has one) runs on their merged work, then
+    /// `completed` if it passed and `needs_attention` naming it if not.
     fn refresh_goal(&mut self, goal_id: &TaskId, at: DateTime<Utc>) {
-        let Some(goal) = self.tasks.get(goal_id) else {
+        let Some((status, reason, check_due)) = self.goal_verdict(goal_id) else {
             return;
         };
-        if !goal.goal || !goal.assignments.iter().all(|a| a.status.is_terminal()) {
-            return;
+        if check_due {
+            self.goals_to_check.insert(goal_id.clone());
+        } else {
+            self.goals_to_check.remove(goal_id);
         }
-        if goal
-            .assignments
-            .iter()
-            .any(|a| a.status != AssignmentStatus::Completed)
+        let Some(goal) = self.tasks.get_mut(goal_id) else {
+            return;
+        };
+        if goal.status != status || goal.reason.as_deref() != Some(reason.as_str()) {
+            goal.status = status;
+            goal.reason = Some(reason);
+            goal.updated_at = at;
+        }
+        if status.is_terminal()
+            && self.live_fingerprints.get(&self.tasks[goal_id].fingerprint) == Some(goal_id)
         {
-            return; // the coordinator's own part did not complete: that decides
+            let fp = self.tasks[goal_id].fingerprint.clone();
+            self.live_fingerprints.remove(&fp);
         }
-        let Some(plan) = self
-            .plans
-            .values()
-            .find(|p| p.goal_task.as_ref() == Some(goal_id))
-        else {
-            return;
-        };
+    }
+
+    /// What a goal's plan makes of it: its status, the reason, and whether
+    /// its check is due (every task completed, the check not ended yet).
+    /// None while the coordinator's own part decides (running, or ended
+    /// otherwise than completed) or when it wrote no plan.
+    fn goal_verdict(&self, goal_id: &TaskId) -> Option<(TaskStatus, String, bool)> {
+        let goal = self.tasks.get(goal_id)?;
+        // A goal a person cancelled stays cancelled.
+        if !goal.goal
+            || goal.status == TaskStatus::Cancelled
+            || goal
+                .assignments
+                .iter()
+                .any(|a| a.status != AssignmentStatus::Completed)
+        {
+            return None;
+        }
+        let plan = self.plan_of_goal(goal_id)?;
         let n = plan.tasks.len();
         let mut done = 0;
         let mut broken = None;
@@ -705,37 +799,62 @@ impl State {
                 _ => {}
             }
         }
-        let plan_id = plan.id.clone();
-        let held = plan.awaiting_confirmation;
-        let (status, reason) = match broken {
-            Some(why) => (TaskStatus::NeedsAttention, why),
-            None if held => (
+        let plan_id = &plan.id;
+        let check = || {
+            goal.assignments
+                .iter()
+                .filter_map(|a| a.worker_id.as_ref())
+                .filter_map(|w| self.workers.get(w))
+                .find_map(|w| w.verification.as_ref())
+        };
+        Some(match (broken, &plan.verify) {
+            (Some(why), _) => (TaskStatus::NeedsAttention, why, false),
+            (None, _) if plan.awaiting_confirmation => (
                 TaskStatus::Running,
                 format!("plan {plan_id} awaiting confirmation: `cortex plan confirm {plan_id}`"),
+                false,
             ),
-            None if done == n => (
-                TaskStatus::Completed,
-                format!("all {n} tasks of plan {plan_id} completed"),
-            ),
-            None => (
+            (None, _) if done < n => (
                 TaskStatus::Running,
                 format!("plan {plan_id}: {done} of {n} tasks completed"),
+                false,
             ),
-        };
-        let Some(goal) = self.tasks.get_mut(goal_id) else {
-            return;
-        };
-        if goal.status != status || goal.reason.as_deref() != Some(reason.as_str()) {
-            goal.status = status;
-            goal.reason = Some(reason);
-            goal.updated_at = at;
-        }
-        if status.is_terminal()
-            && self.live_fingerprints.get(&self.tasks[goal_id].fingerprint) == Some(goal_id)
-        {
-            let fp = self.tasks[goal_id].fingerprint.clone();
-            self.live_fingerprints.remove(&fp);
-        }
+            (None, None) => (
+                TaskStatus::Completed,
+                format!("all {n} tasks of plan {plan_id} completed"),
+                false,
+            ),
+            (None, Some(cmd)) => match check().and_then(|v| v.passed.map(|p| (p, v))) {
+                Some((true, _)) => (
+                    TaskStatus::Completed,
+                    format!(
+                        "all {n} tasks of plan {plan_id} completed, verified: {cmd} passed on their merged work"
+                    ),
+                    false,
+                ),
+                Some((false, v)) => (
+                    TaskStatus::NeedsAttention,
+                    format!(
+                        "all {n} tasks of plan {plan_id} completed, but the goal's check failed on their merged work: {cmd} {}",
+                        v.reason.as_deref().unwrap_or("failed")
+                    ),
+                    false,
+                ),
+                None => (
+                    TaskStatus::Running,
+                    format!(
+                        "all {n} tasks of plan {plan_id} completed; checking their merged work: {cmd}"
+                    ),
+                    true,
+                ),
+            },
+        })
+    }
+
+    /// Goals whose plan's tasks all completed and whose own check has not
+    /// ended: the owner runs (or re-adopts) that check.
+    pub fn goals_to_check(&self) -> impl Iterator<Item = &TaskId> {
+        self.goals_to_check.iter()
     }
 
     /// A routed task whose dependencies have not all completed waits
@@ -824,12 +943,20 @@ impl State {
             .find(|p| p.request_id.as_ref() == Some(r))
     }
 
+    /// The plan a goal's coordinator wrote.
+    pub fn plan_of_goal(&self, goal: &TaskId) -> Option<&crate::plan::Plan> {
+        self.plans
+            .values()
+            .find(|p| p.goal_task.as_ref() == Some(goal))
+    }
+
     /// The plan with this id.
     pub fn plan(&self, id: &crate::id::PlanId) -> Option<&crate::plan::Plan> {
         self.plans.get(id)
     }
 
-    pub fn plans(&self) -> impl Iterator<Item = &crate::plan::Plan> {
+    /// Every plan, oldest first (plan ids are time-ordered).
+    pub fn plans(&self) -> impl DoubleEndedIterator<Item = &crate::plan::Plan> {
         self.plans.values()
     }
 
@@ -1319,6 +1446,12 @@ mod tests {
 
     /// A plan of tasks `a -> b -> c` (and `d` after `a`), all for `development`.
     fn chain(state: &mut State) -> Vec<TaskId> {
+        chain_of(state, None, None)
+    }
+
+    /// Four tasks, a -> b -> c and a -> d, as a plan (of `goal`, with the
+    /// goal's check `verify`).
+    fn chain_of(state: &mut State, goal: Option<TaskId>, verify: Option<&str>) -> Vec<TaskId> {
         let ids: Vec<TaskId> = (10u8..14)
             .map(|n| TaskId::new(u64::from(n), [n; 10]))
             .collect();
@@ -1353,7 +1486,7 @@ mod tests {
         let plan = crate::plan::Plan {
             id: crate::id::PlanId::new(1, [1; 10]),
             goal: "g".into(),
-            goal_task: None,
+            goal_task: goal,
             created_at: at(0),
             tasks: ids
                 .iter()
@@ -1365,6 +1498,7 @@ mod tests {
                 .collect(),
             awaiting_confirmation: false,
             request_id: None,
+            verify: verify.map(str::to_string),
         };
         push(state, Event::PlanSubmitted { plan, tasks });
         ids
@@ -1433,5 +1567,111 @@ mod tests {
             TaskStatus::Routed,
             "other branches go on"
         );
+    }
+
+    /// A goal whose coordinator wrote a plan (`chain_of`) with the goal's
+    /// check `make test`: the state, the goal, its coordinator, the tasks.
+    fn goal_with_plan() -> (State, TaskId, WorkerId, Vec<TaskId>) {
+        let mut s = State::default();
+        let goal = routed(&mut s, &["coordinator"]);
+        s.tasks.get_mut(&goal).unwrap().goal = true;
+        let coordinator = worker(&mut s, &goal, 50, "coordinator");
+        // As the engine does: the plan first, then the coordinator's end.
+        let ids = chain_of(&mut s, Some(goal.clone()), Some("make test"));
+        end(
+            &mut s,
+            &coordinator,
+            WorkerStatus::Completed,
+            "plan submitted",
+        );
+        (s, goal, coordinator, ids)
+    }
+
+    #[test]
+    fn a_goal_with_a_check_completes_only_when_it_passes_on_the_merged_work() {
+        let (mut s, goal, coordinator, ids) = goal_with_plan();
+        assert_eq!(status_of(&s, &goal), TaskStatus::Running);
+        for (n, id) in (60u8..).zip(&ids) {
+            let w = worker(&mut s, id, n, "development");
+            end(&mut s, &w, WorkerStatus::Completed, "completed");
+        }
+        let g = s.task(&goal).unwrap();
+        assert_eq!(g.status, TaskStatus::Running, "its check is due");
+        assert!(
+            g.reason
+                .as_deref()
+                .unwrap()
+                .contains("checking their merged work: make test"),
+            "{g:?}"
+        );
+        assert_eq!(s.goals_to_check().collect::<Vec<_>>(), [&goal]);
+        // A state rebuilt from snapshots knows the check is due too.
+        let rebuilt = State::from_parts(
+            s.tasks().cloned().collect(),
+            s.workers().cloned().collect(),
+            s.plans.values().cloned().collect(),
+            false,
+            s.last_seq,
+        );
+        assert_eq!(rebuilt.goals_to_check().collect::<Vec<_>>(), [&goal]);
+        let check = |passed: bool, reason: &str| {
+            let mut s = s.clone();
+            push(
+                &mut s,
+                Event::VerifyStarted {
+                    worker_id: coordinator.clone(),
+                    attempt: 1,
+                    round: 1,
+                    command: "make test".into(),
+                    pid: Some(7),
+                    start_ticks: None,
+                },
+            );
+            assert_eq!(status_of(&s, &goal), TaskStatus::Running);
+            push(
+                &mut s,
+                Event::VerifyEnded {
+                    worker_id: coordinator.clone(),
+                    round: 1,
+                    passed,
+                    exit_code: Some(i32::from(!passed)),
+                    output_tail: None,
+                    reason: reason.into(),
+                },
+            );
+            assert_eq!(s.goals_to_check().count(), 0, "no longer due");
+            s.task(&goal).unwrap().clone()
+        };
+        let g = check(true, "passed");
+        assert_eq!(g.status, TaskStatus::Completed);
+        assert!(g
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("verified: make test passed"));
+        let g = check(false, "exited 1");
+        assert_eq!(g.status, TaskStatus::NeedsAttention);
+        assert!(
+            g.reason
+                .as_deref()
+                .unwrap()
+                .contains("the goal's check failed on their merged work: make test exited 1"),
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn a_goal_names_the_plan_task_that_failed_and_runs_no_check() {
+        let (mut s, goal, _, ids) = goal_with_plan();
+        let w = worker(&mut s, &ids[0], 60, "development");
+        end(&mut s, &w, WorkerStatus::Failed, "exited with 3");
+        let g = s.task(&goal).unwrap();
+        assert_eq!(g.status, TaskStatus::NeedsAttention);
+        let why = g.reason.as_deref().unwrap();
+        assert!(
+            why.contains("plan task s0") && why.contains("exited with 3"),
+            "{why}"
+        );
+        assert_eq!(s.goals_to_check().count(), 0);
     }
 }

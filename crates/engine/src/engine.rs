@@ -272,8 +272,14 @@ pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
     let mut tasks: Vec<&Task> = state.tasks().collect();
     tasks.sort_by(|a, b| cortex_core::task::queue_order(a, b));
     let mut checked: BTreeMap<&TaskId, Vec<&cortex_core::worker::Worker>> = BTreeMap::new();
-    for w in state.workers().filter(|w| w.verification.is_some()) {
-        checked.entry(&w.task_id).or_default().push(w);
+    let mut projects: BTreeMap<&TaskId, &str> = BTreeMap::new();
+    for w in state.workers() {
+        if w.verification.is_some() {
+            checked.entry(&w.task_id).or_default().push(w);
+        }
+        if let Some(b) = &w.base {
+            projects.entry(&w.task_id).or_insert(b.repo.as_str());
+        }
     }
     tasks
         .into_iter()
@@ -282,6 +288,7 @@ pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
             if let Some(ws) = checked.get(&t.id) {
                 dto.verification = crate::review::task_verification(ws.iter().copied());
             }
+            dto.project = projects.get(&t.id).map(|p| p.to_string());
             dto
         })
         .collect()

@@ -100,6 +100,11 @@ pub enum InboxOp {
     PlanConfirm {
         plan_id: String,
     },
+    /// Replace a waiting plan's tasks with an edited plan (`cortex plan edit`).
+    PlanEdit {
+        plan_id: String,
+        plan: cortex_core::plan::PlanSpec,
+    },
     /// Merge a plan's tasks in dependency order (`cortex plan merge`).
     PlanMerge {
         plan_id: String,

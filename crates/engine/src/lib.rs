@@ -15,6 +15,7 @@ pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod exits;
+mod expert_edit;
 pub mod files;
 #[cfg(test)]
 mod fleet_tests;
@@ -44,6 +45,7 @@ pub mod spares;
 pub mod spawner;
 #[doc(hidden)]
 pub mod testfs;
+pub mod usage;
 pub mod verify;
 pub mod views;
 pub mod worktree;

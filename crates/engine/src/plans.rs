@@ -4,6 +4,8 @@
 //! until its dependencies completed, `needs_attention` when one can no
 //! longer); this module validates, routes and journals, and shows a plan.
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use cortex_core::id::{PlanId, TaskId};
 use cortex_core::plan::{validate_plan, Plan, PlanEntry, PlanSpec, PlannedTask};
@@ -53,6 +55,8 @@ pub(crate) struct PlanOrigin<'a> {
     pub(crate) held: bool,
     /// The inbox request that submitted it.
     pub(crate) request: Option<&'a cortex_core::id::RequestId>,
+    /// The goal's own check, run on the plan's merged work at the end.
+    pub(crate) verify: Option<String>,
 }
 
 /// The expert that splits goals into plans.
@@ -198,6 +202,7 @@ impl Engine {
             goal_task,
             held,
             request,
+            verify,
         } = origin;
         let (workdir, worktree, held, request) = (*workdir, *worktree, *held, *request);
         let goal_task = goal_task.clone();
@@ -205,6 +210,41 @@ impl Engine {
             // A request replayed after a crash: its plan exists already.
             return Ok(ack_of(store.state(), p));
         }
+        let valid = self.validate(spec, workdir, worktree)?;
+        let plan_id = clock::plan_id(now);
+        let (planned, entries) = self.plan_tasks(&valid, &plan_id, now);
+        let plan = Plan {
+            id: plan_id.clone(),
+            goal: valid.goal.clone(),
+            goal_task,
+            created_at: now,
+            tasks: entries,
+            awaiting_confirmation: held,
+            request_id: request.cloned(),
+            verify: verify.clone(),
+        };
+        store.stage(
+            Event::PlanSubmitted {
+                plan,
+                tasks: planned,
+            },
+            now,
+        )?;
+        let state = store.state();
+        let plan = state
+            .plan(&plan_id)
+            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+        Ok(ack_of(state, plan))
+    }
+
+    /// A plan checked by the rules of `cortex plan submit`, every problem
+    /// named.
+    fn validate(
+        &self,
+        spec: &PlanSpec,
+        workdir: Option<&str>,
+        worktree: bool,
+    ) -> Result<cortex_core::plan::ValidPlan, EngineError> {
         let (experts, types) = {
             let s = self.settings();
             (s.1.names().into_iter().collect(), s.1.task_types())
@@ -224,7 +264,16 @@ impl Engine {
             crate::worktree::check_source(std::path::Path::new(source))
                 .map_err(EngineError::BadValue)?;
         }
-        let plan_id = clock::plan_id(now);
+        Ok(valid)
+    }
+
+    /// The tasks of a valid plan, routed (or given the expert it names).
+    fn plan_tasks(
+        &self,
+        valid: &cortex_core::plan::ValidPlan,
+        plan_id: &PlanId,
+        now: DateTime<Utc>,
+    ) -> (Vec<PlannedTask>, Vec<PlanEntry>) {
         let mut ids: Vec<TaskId> = Vec::new();
         let mut planned = Vec::new();
         let mut entries = Vec::new();
@@ -263,27 +312,62 @@ impl Engine {
                 experts: decision.parallel_experts.clone(),
             });
         }
-        let plan = Plan {
-            id: plan_id.clone(),
-            goal: valid.goal.clone(),
-            goal_task,
-            created_at: now,
-            tasks: entries,
-            awaiting_confirmation: held,
-            request_id: request.cloned(),
+        (planned, entries)
+    }
+
+    /// `cortex plan edit PLAN FILE`: replaces the tasks of a plan held for
+    /// confirmation with an edited plan, validated as `plan submit` does
+    /// and in the same folder; the old tasks are cancelled (they never
+    /// started) and the new ones wait for confirmation. One journal record.
+    pub fn edit_plan(&self, id: &str, spec: &PlanSpec) -> Result<PlanAck, EngineError> {
+        let plan_id = PlanId::parse(id)
+            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+        let now = clock::now();
+        let ack = {
+            let mut store = self.store();
+            let state = store.state();
+            let plan = state
+                .plan(&plan_id)
+                .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+            if !plan.awaiting_confirmation {
+                return Err(EngineError::Refused(format!(
+                    "plan {plan_id} is not awaiting confirmation: only a plan that has not started can be edited"
+                )));
+            }
+            let replaced: Vec<TaskId> = plan.tasks.iter().map(|e| e.task_id.clone()).collect();
+            let first = plan.tasks.first().and_then(|e| state.task(&e.task_id));
+            let workdir = first.and_then(|t| t.workdir.clone());
+            let worktree = first.is_some_and(|t| t.worktree == Some(true));
+            let valid = self.validate(spec, workdir.as_deref(), worktree)?;
+            let (tasks, entries) = self.plan_tasks(&valid, &plan_id, now);
+            store.stage(
+                Event::PlanEdited {
+                    plan_id: plan_id.clone(),
+                    goal: valid.goal.clone(),
+                    entries,
+                    tasks,
+                },
+                now,
+            )?;
+            store.sync()?;
+            let state = store.state();
+            let plan = state
+                .plan(&plan_id)
+                .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
+            let cancelled: Vec<TaskDto> = replaced
+                .iter()
+                .filter_map(|t| state.task(t).map(TaskDto::from))
+                .collect();
+            (ack_of(state, plan), cancelled)
         };
-        store.stage(
-            Event::PlanSubmitted {
-                plan,
-                tasks: planned.clone(),
-            },
-            now,
-        )?;
-        let state = store.state();
-        let plan = state
-            .plan(&plan_id)
-            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
-        Ok(ack_of(state, plan))
+        let (ack, cancelled) = ack;
+        info!(plan_id = %ack.plan_id, tasks = ack.tasks.len(), "plan edited");
+        for task in cancelled {
+            self.emit(EngineEvent::TaskUpdated { task });
+        }
+        self.emit_plan_tasks(&ack.plan_id);
+        self.emit_plan_updates(&ack.plan_id);
+        Ok(ack)
     }
 
     /// `cortex plan submit`: a person's plan, run at once.
@@ -331,7 +415,7 @@ impl Engine {
             }
             plan_view(store.state(), &plan_id)
         };
-        self.emit_plan_tasks(&plan_id);
+        self.emit_plan_updates(&plan_id);
         view.ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
     }
 
@@ -394,6 +478,17 @@ impl Engine {
         })
     }
 
+    /// Every plan, newest first, as the app's plan view shows them.
+    pub fn plans(&self) -> Vec<PlanView> {
+        let store = self.store();
+        let state = store.state();
+        state
+            .plans()
+            .rev()
+            .filter_map(|p| plan_view(state, &p.id))
+            .collect()
+    }
+
     /// The plan with this id, as `cortex plan show` shows it.
     pub fn plan(&self, id: &str) -> Result<PlanView, EngineError> {
         let plan_id = PlanId::parse(id)
@@ -418,6 +513,7 @@ impl Engine {
         };
         let answer = w.result.clone().unwrap_or_default();
         let held = self.config().routing.confirm_plans;
+        let verify = self.check_for(w);
         let submitted = cortex_core::plan::plan_in_text(&answer)
             .map_err(EngineError::BadValue)
             .and_then(|spec| {
@@ -428,6 +524,7 @@ impl Engine {
                     goal_task: Some(task.id.clone()),
                     held,
                     request: None,
+                    verify: verify.clone(),
                 };
                 let ack = self.stage_plan(&mut store, &spec, &origin, now)?;
                 store.sync()?;
@@ -486,21 +583,98 @@ impl Engine {
         }
     }
 
-    pub(crate) fn emit_plan_tasks(&self, id: &PlanId) {
-        let tasks: Vec<TaskDto> = {
+    /// Where a goal's check runs: the work of its plan's tasks merged in
+    /// dependency order onto their base branch (as `plan merge` would
+    /// merge it), in a worktree of its own, `<goal>-plan` on branch
+    /// `cortex/<goal>-plan`; the goal's own folder when its tasks ran in
+    /// place (their work is all there). An error naming the task whose
+    /// work cannot be merged.
+    pub(crate) fn plan_merged_work(&self, goal_id: &TaskId) -> Result<PathBuf, String> {
+        let home = &self.inner.home;
+        let (parts, base, workdir) = {
             let store = self.store();
             let state = store.state();
-            state
-                .plan(id)
-                .map(|p| {
-                    p.tasks
-                        .iter()
-                        .filter_map(|e| state.task(&e.task_id).map(TaskDto::from))
-                        .collect()
-                })
-                .unwrap_or_default()
+            let goal = state
+                .task(goal_id)
+                .ok_or_else(|| format!("the goal {goal_id} is gone"))?;
+            let plan = state
+                .plan_of_goal(goal_id)
+                .ok_or_else(|| format!("the goal {goal_id} has no plan"))?;
+            let mut parts = Vec::new();
+            let mut base = None;
+            for e in &plan.tasks {
+                let done = state.workers().filter(|w| {
+                    w.task_id == e.task_id
+                        && w.status == cortex_core::worker::WorkerStatus::Completed
+                });
+                for w in done {
+                    let dir = PathBuf::from(&w.workdir);
+                    if crate::worktree::name_of(home, &dir).is_none() {
+                        continue;
+                    }
+                    if !dir.join(".git").exists() {
+                        return Err(format!(
+                            "the worktree of plan task {} ({}) is not there: {}",
+                            e.name,
+                            e.task_id,
+                            dir.display()
+                        ));
+                    }
+                    if base.is_none() {
+                        base = w.base.clone();
+                    }
+                    parts.push((format!("plan task {} ({})", e.name, e.task_id), dir));
+                }
+            }
+            (parts, base, goal.workdir.clone())
         };
-        for task in tasks {
+        if parts.is_empty() {
+            return Ok(PathBuf::from(workdir.unwrap_or_else(|| "/".into())));
+        }
+        let base = base.ok_or("no base commit was recorded for the plan's work")?;
+        let name = crate::worktree::name_for(goal_id.as_str(), "plan");
+        let path = crate::worktree::path_for(home, &name);
+        if path.join(".git").exists() {
+            return Ok(path); // merged before the owner restarted
+        }
+        let repo = PathBuf::from(&base.repo);
+        let start = base
+            .branch
+            .as_deref()
+            .and_then(|b| crate::review::branch_tip(&repo, b))
+            .unwrap_or(base.commit);
+        let merged = crate::review::merged_work(&repo, &start, &parts)?;
+        crate::worktree::ensure_from(home, &name, &repo, Some(&merged))
+    }
+
+    /// The plan's tasks as shown (and its goal's, with `with_goal`).
+    fn plan_task_dtos(&self, id: &PlanId, with_goal: bool) -> Vec<TaskDto> {
+        let store = self.store();
+        let state = store.state();
+        state
+            .plan(id)
+            .map(|p| {
+                p.tasks
+                    .iter()
+                    .map(|e| &e.task_id)
+                    .chain(p.goal_task.as_ref().filter(|_| with_goal))
+                    .filter_map(|t| state.task(t).map(TaskDto::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A task of a plan changed: what follows from it in the fold (its
+    /// dependents blocked or freed, the goal's progress) changed no event of
+    /// its own, so every task of the plan and its goal are sent as updated.
+    pub(crate) fn emit_plan_updates(&self, id: &PlanId) {
+        for task in self.plan_task_dtos(id, true) {
+            self.emit(EngineEvent::TaskUpdated { task });
+        }
+    }
+
+    pub(crate) fn emit_plan_tasks(&self, id: &PlanId) {
+        for task in self.plan_task_dtos(id, false) {
             self.emit(EngineEvent::TaskSubmitted { task });
         }
     }

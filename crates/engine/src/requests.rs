@@ -60,6 +60,9 @@ impl Engine {
             InboxOp::PlanConfirm { plan_id } => self
                 .confirm_plan(plan_id)
                 .map(|p| serde_json::to_value(p).unwrap_or_default()),
+            InboxOp::PlanEdit { plan_id, plan } => self
+                .edit_plan(plan_id, plan)
+                .map(|p| serde_json::to_value(p).unwrap_or_default()),
             InboxOp::PlanMerge { plan_id } => self
                 .merge_plan(plan_id)
                 .map(|p| serde_json::to_value(p).unwrap_or_default()),
@@ -127,7 +130,9 @@ impl Engine {
                                 plans_made.push(ack.plan_id.clone());
                                 serde_json::to_value(ack).ok()
                             }),
-                        InboxOp::PlanConfirm { .. } | InboxOp::PlanMerge { .. } => {
+                        InboxOp::PlanConfirm { .. }
+                        | InboxOp::PlanEdit { .. }
+                        | InboxOp::PlanMerge { .. } => {
                             // Needs the store unlocked: run it after the batch.
                             deferred.push((id.clone(), req.op.clone()));
                             continue;

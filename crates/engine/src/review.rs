@@ -297,12 +297,7 @@ fn git_env(
 /// finds the dependent's branch built on them. `None` without
 /// dependencies' work; an error naming the files when their work conflicts.
 pub(crate) fn start_point(deps: &[PathBuf]) -> Result<Option<String>, String> {
-    let identity = [
-        ("GIT_AUTHOR_NAME", "Cortex"),
-        ("GIT_AUTHOR_EMAIL", "cortex@localhost"),
-        ("GIT_COMMITTER_NAME", "Cortex"),
-        ("GIT_COMMITTER_EMAIL", "cortex@localhost"),
-    ];
+    let identity = CORTEX_IDENTITY;
     let mut start: Option<(PathBuf, String)> = None;
     for dep in deps {
         let dirty = !git(dep, &["status", "--porcelain"])?.trim().is_empty();
@@ -368,6 +363,115 @@ pub(crate) fn start_point(deps: &[PathBuf]) -> Result<Option<String>, String> {
         });
     }
     Ok(start.map(|(_, c)| c))
+}
+
+/// The identity of the commits Cortex makes itself.
+const CORTEX_IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Cortex"),
+    ("GIT_AUTHOR_EMAIL", "cortex@localhost"),
+    ("GIT_COMMITTER_NAME", "Cortex"),
+    ("GIT_COMMITTER_EMAIL", "cortex@localhost"),
+];
+
+/// The work of `parts` (a label and a worktree each, in dependency order)
+/// merged one after the other onto `start`, a commit of `repo`, as a
+/// commit no branch points at. A part's uncommitted changes are taken as
+/// they are, and no branch of theirs moves. An error naming the part and
+/// the files where its work conflicts with what was merged before it.
+pub(crate) fn merged_work(
+    repo: &Path,
+    start: &str,
+    parts: &[(String, PathBuf)],
+) -> Result<String, String> {
+    let mut so_far = start.to_string();
+    for (label, wt) in parts {
+        let head = git_line(wt, &["rev-parse", "HEAD"])?;
+        let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"])?;
+        let tree = working_tree(wt)?;
+        let tip = if tree == head_tree {
+            head
+        } else {
+            let message = format!("cortex: the uncommitted work of {label}");
+            git_env(
+                wt,
+                &["commit-tree", &tree, "-p", &head, "-m", &message],
+                &CORTEX_IDENTITY,
+                None,
+            )?
+            .trim()
+            .to_string()
+        };
+        if is_ancestor(repo, &tip, &so_far) {
+            continue;
+        }
+        if is_ancestor(repo, &so_far, &tip) {
+            so_far = tip;
+            continue;
+        }
+        let r = run(
+            repo,
+            &[
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                "--no-messages",
+                &so_far,
+                &tip,
+            ],
+            &[],
+            None,
+        )?;
+        let mut lines = r.stdout.lines();
+        let merged_tree = lines.next().unwrap_or_default().trim().to_string();
+        if r.code == Some(1) {
+            let mut files: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+            files.dedup();
+            return Err(format!(
+                "the work of {label} conflicts with the work merged before it in {}",
+                files.join(", ")
+            ));
+        }
+        if !r.ok {
+            return Err(format!(
+                "git merge-tree failed in {}: {}",
+                repo.display(),
+                r.stderr
+            ));
+        }
+        let message = format!("cortex: merge {label}");
+        so_far = git_env(
+            repo,
+            &[
+                "commit-tree",
+                &merged_tree,
+                "-p",
+                &so_far,
+                "-p",
+                &tip,
+                "-m",
+                &message,
+            ],
+            &CORTEX_IDENTITY,
+            None,
+        )?
+        .trim()
+        .to_string();
+    }
+    Ok(so_far)
+}
+
+/// The commit branch `branch` of `repo` points at, if it exists.
+pub(crate) fn branch_tip(repo: &Path, branch: &str) -> Option<String> {
+    git_line(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}^{{commit}}"),
+        ],
+    )
+    .ok()
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
@@ -744,6 +848,9 @@ fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 fn story_of(home: &Home, task: &Task, workers: &[Worker], now: DateTime<Utc>) -> TaskStory {
     let mut dto = TaskDto::from(task);
     dto.verification = task_verification(workers.iter());
+    dto.project = workers
+        .iter()
+        .find_map(|w| w.base.as_ref().map(|b| b.repo.clone()));
     let mut total_tokens = Tokens::default();
     let mut total_secs = 0.0;
     let mut attempts = 0;
@@ -1456,5 +1563,21 @@ mod tests {
         let place = place_of(&f.home, &f.task, &live);
         let err = remove_worktree(&f.task, &live, place, true).unwrap_err();
         assert!(err.to_string().contains("still running"), "{err}");
+    }
+
+    #[test]
+    fn a_story_names_the_repository_its_work_started_in_as_its_project() {
+        let f = fixture();
+        let story = story_of(
+            &f.home,
+            &f.task,
+            std::slice::from_ref(&f.worker),
+            clock::now(),
+        );
+        let repo = f.worker.base.as_ref().map(|b| b.repo.clone());
+        assert!(repo.is_some());
+        assert_eq!(story.task.project, repo);
+        let none = story_of(&f.home, &f.task, &[], clock::now());
+        assert_eq!(none.task.project, None);
     }
 }

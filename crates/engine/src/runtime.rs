@@ -325,6 +325,12 @@ pub struct WorkerDto {
     pub verification: Option<cortex_core::worker::Verification>,
     pub time_limit_secs: u64,
     pub restarts: u32,
+    /// What it waits for while it is not working (see `views::waiting_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<crate::views::WaitingFor>,
+    /// Seconds its ended attempts ran, summed; a view adds the running one.
+    #[serde(default)]
+    pub ended_attempts_secs: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -412,6 +418,8 @@ pub(crate) fn worker_dto(
         verification: w.verification.clone(),
         time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
         restarts: w.restarts(),
+        waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
+        ended_attempts_secs: crate::views::ended_attempts_secs(w),
     }
 }
 
@@ -1199,6 +1207,7 @@ impl Engine {
         self.tick_checks(now)?;
         if !self.disk_full() {
             // No process is started that could not be recorded.
+            self.start_goal_checks(now)?;
             self.start_due_restarts(now)?;
             self.schedule(now)?;
         }
@@ -1373,6 +1382,9 @@ impl Engine {
             self.emit(EngineEvent::TaskUpdated {
                 task: TaskDto::from(t),
             });
+            if let Some(plan) = &t.plan_id {
+                self.emit_plan_updates(plan);
+            }
         }
         self.emit_worker(&worker.id);
         Ok(())
@@ -2112,13 +2124,23 @@ impl Engine {
 
     /// Stops the live workers of a task (used by cancel).
     pub(crate) fn stop_task_workers(&self, task_id: &TaskId) {
-        let ids: Vec<WorkerId> = self
-            .store()
-            .state()
-            .workers()
-            .filter(|w| &w.task_id == task_id && !w.status.is_terminal())
-            .map(|w| w.id.clone())
-            .collect();
+        let (ids, ended): (Vec<WorkerId>, Vec<WorkerId>) = {
+            let store = self.store();
+            let (live, ended): (Vec<&Worker>, Vec<&Worker>) = store
+                .state()
+                .workers()
+                .filter(|w| &w.task_id == task_id)
+                .partition(|w| !w.status.is_terminal());
+            (
+                live.iter().map(|w| w.id.clone()).collect(),
+                ended.iter().map(|w| w.id.clone()).collect(),
+            )
+        };
+        // A goal's check of its plan's merged work runs under its ended
+        // coordinator: it goes with the goal.
+        for id in ended {
+            self.stop_check(&id, "task cancelled by a person");
+        }
         for id in ids {
             let _ = self.stop_worker(
                 id.as_str(),
@@ -2181,6 +2203,7 @@ pub(crate) fn observed_dto(
             dto.cost_usd += s.cost_usd;
             dto.cost_estimated |= s.cost_estimated;
             dto.activity = Some(s.activity.clone());
+            dto.waiting_for = crate::views::waiting_for(w, dto.activity.as_ref());
             dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text);
             dto.started_at = Some(a.started_at);
         }

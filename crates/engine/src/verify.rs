@@ -88,6 +88,23 @@ pub fn decide(
     }
 }
 
+/// Runs `$0` with `sh -c` and writes its exit status to the file `$1`
+/// (tmp + rename: a reader never sees half of it), exiting with it.
+const RECORD_EXIT: &str =
+    r#"sh -c "$0"; code=$?; printf '%s' "$code" > "$1.tmp" && mv "$1.tmp" "$1"; exit "$code""#;
+
+/// Where a check's exit status is recorded, next to its log.
+fn exit_file(log: &std::path::Path) -> PathBuf {
+    log.with_extension("exit")
+}
+
+/// The exit status a check recorded, if it got that far.
+fn recorded_exit(log: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(exit_file(log))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 /// The last `TAIL_BYTES` of a file, redacted, on a character boundary.
 fn tail_of(path: &std::path::Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_default();
@@ -130,33 +147,128 @@ impl Engine {
         let Some(command) = self.check_for(w) else {
             return self.end_worker(w, WorkerStatus::Completed, "completed", now);
         };
+        let cwd = PathBuf::from(&w.workdir);
         if let Some(v) = w.verification.as_ref().filter(|v| v.running()) {
-            let alive = v.pid.is_some_and(|p| {
-                self.launcher()
-                    .is_same_process(p, v.start_ticks, w.id.as_str())
-            });
-            if alive && self.runtime().active {
-                info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
-                self.watch_check(Check {
-                    worker_id: w.id.clone(),
-                    round: v.rounds,
-                    command: v.command.clone(),
-                    pid: v.pid.unwrap_or(0),
-                    start_ticks: v.start_ticks,
-                    own: false,
-                    started: self.instant(),
-                    log: self.check_log(w),
-                    term_sent: None,
-                    stopping: None,
-                });
+            if self.readopt_check(w, v) {
                 return Ok(());
             }
-            // Gone while no owner watched: its result is unknown, run it again.
-            self.launcher().sweep(w.id.as_str(), None);
-            return self.start_check(w, &command, v.rounds, now);
+            return self.start_check(w, &command, v.rounds, &cwd, now);
         }
         let round = w.verification.as_ref().map_or(0, |v| v.rounds) + 1;
-        self.start_check(w, &command, round, now)
+        self.start_check(w, &command, round, &cwd, now)
+    }
+
+    /// Watches the running check `v` of `w` again (an owner restarted
+    /// mid-check): true if its process is still there; else it is swept,
+    /// its result unknown, for the caller to run it again.
+    fn readopt_check(&self, w: &Worker, v: &cortex_core::worker::Verification) -> bool {
+        let alive = v.pid.is_some_and(|p| {
+            self.launcher()
+                .is_same_process(p, v.start_ticks, w.id.as_str())
+        });
+        if alive && self.runtime().active {
+            info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
+            self.watch_check(Check {
+                worker_id: w.id.clone(),
+                round: v.rounds,
+                command: v.command.clone(),
+                pid: v.pid.unwrap_or(0),
+                start_ticks: v.start_ticks,
+                own: false,
+                started: self.instant(),
+                log: self.check_log(w),
+                term_sent: None,
+                stopping: None,
+            });
+            return true;
+        }
+        self.launcher().sweep(w.id.as_str(), None);
+        false
+    }
+
+    /// Runs the check of every goal whose plan's tasks all completed, on
+    /// their work merged together (`Engine::plan_merged_work`), as the
+    /// goal's coordinator's check: its process, log and journal events are
+    /// those of any check. One already running is re-adopted after a
+    /// restart. What the goal becomes is the state's fold's business.
+    pub(crate) fn start_goal_checks(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let due: Vec<(cortex_core::id::TaskId, Worker, String)> = {
+            let store = self.store();
+            let state = store.state();
+            state
+                .goals_to_check()
+                .filter_map(|g| {
+                    let command = state.plan_of_goal(g)?.verify.clone()?;
+                    let w = state
+                        .task(g)?
+                        .assignments
+                        .iter()
+                        .filter_map(|a| a.worker_id.as_ref())
+                        .find_map(|id| state.worker(id))?;
+                    Some((g.clone(), w.clone(), command))
+                })
+                .collect()
+        };
+        for (goal, w, command) in due {
+            if self.runtime().checks.contains_key(&w.id) {
+                continue;
+            }
+            let round = match w.verification.as_ref() {
+                Some(v) if v.running() => {
+                    if self.readopt_check(&w, v) {
+                        continue;
+                    }
+                    v.rounds
+                }
+                Some(v) => v.rounds + 1,
+                None => 1,
+            };
+            info!(task_id = %goal, "every task of the goal's plan completed: checking their merged work");
+            match self.plan_merged_work(&goal) {
+                Ok(dir) => self.start_check(&w, &command, round, &dir, now)?,
+                Err(why) => self.check_not_run(&w, &command, round, &why, now)?,
+            }
+            if let Some(t) = self.store().state().task(&goal) {
+                self.emit(crate::engine::EngineEvent::TaskUpdated { task: t.into() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a worker's check again (its last run's result is unknown): a
+    /// goal's check is picked up by `start_goal_checks`, a worker's here.
+    fn rerun_check(&self, id: &WorkerId, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let Some(w) = self.store().state().worker(id).cloned() else {
+            return Ok(());
+        };
+        if w.status.is_terminal() {
+            return Ok(());
+        }
+        self.complete_or_check(&w, now)
+    }
+
+    /// Records a check that could not be run, and what follows.
+    fn check_not_run(
+        &self,
+        w: &Worker,
+        command: &str,
+        round: u32,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.store().commit(
+            Event::VerifyStarted {
+                worker_id: w.id.clone(),
+                attempt: w.current().map_or(1, |a| a.n),
+                round,
+                command: command.to_string(),
+                pid: None,
+                start_ticks: None,
+            },
+            now,
+        )?;
+        let failure = format!("could not run: {why}");
+        self.check_ended(&w.id, round, command, false, None, &failure, "", now)
     }
 
     fn check_log(&self, w: &Worker) -> PathBuf {
@@ -174,14 +286,26 @@ impl Engine {
         w: &Worker,
         command: &str,
         round: u32,
+        cwd: &std::path::Path,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let log = self.check_log(w);
         if let Some(dir) = log.parent() {
             let _ = crate::files::create_dir_all(dir);
         }
+        let _ = std::fs::remove_file(exit_file(&log));
         let launch = spawner::Launch {
-            argv: vec!["sh".into(), "-c".into(), command.to_string()],
+            // The command runs exactly as written (`sh -c CMD`); the shell
+            // around it records its exit status next to its log, so an owner
+            // that re-adopts the check (it is not its parent, and cannot wait
+            // for it) still learns how it ended.
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                RECORD_EXIT.into(),
+                command.to_string(),
+                exit_file(&log).display().to_string(),
+            ],
             env: vec![
                 ("CORTEX_WORKER_ID".into(), w.id.to_string()),
                 (
@@ -189,7 +313,7 @@ impl Engine {
                     self.inner.home.root().display().to_string(),
                 ),
             ],
-            cwd: PathBuf::from(&w.workdir),
+            cwd: cwd.to_path_buf(),
             stdout: log.clone(),
             stderr: log.clone(),
             stdin_fifo: None,
@@ -293,6 +417,14 @@ impl Engine {
         }
         for (c, code) in ended {
             launcher.sweep(c.worker_id.as_str(), None);
+            let code = code.or_else(|| (!c.own).then(|| recorded_exit(&c.log)).flatten());
+            if !c.own && code.is_none() && c.stopping.is_none() {
+                // A re-adopted check that ended without recording how: its
+                // result is unknown, so it runs again (same round).
+                warn!(worker_id = %c.worker_id, round = c.round, "a re-adopted check ended without a recorded status; running it again");
+                self.rerun_check(&c.worker_id, now)?;
+                continue;
+            }
             let tail = tail_of(&c.log);
             let (passed, failure) = match (&c.stopping, code) {
                 (Some(why), _) => (false, why.clone()),
@@ -344,7 +476,12 @@ impl Engine {
             return Ok(());
         };
         if w.status.is_terminal() {
-            return Ok(()); // stopped by a person meanwhile
+            // A goal's check (its coordinator's part ended long ago) decided
+            // the goal in the fold; or a person stopped the worker meanwhile.
+            if let Some(t) = self.store().state().task(&w.task_id) {
+                self.emit(crate::engine::EngineEvent::TaskUpdated { task: t.into() });
+            }
+            return Ok(());
         }
         let max_rounds = self.config().verify.max_rounds;
         match decide(command, round, max_rounds, passed, failure, tail) {

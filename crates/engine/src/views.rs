@@ -9,7 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cortex_core::config::{Config, ConfigError};
 use cortex_core::id::WorkerId;
+use cortex_core::stream::{Activity, OutcomeKind};
 use cortex_core::transcript::{entries, EntryKind};
+use cortex_core::worker::{Worker, WorkerStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
@@ -31,6 +33,10 @@ pub struct Overview {
     pub cost_today_usd: f64,
     pub tokens_today: u64,
     pub now: DateTime<Utc>,
+    /// The latest failure (a worker failed, or an attempt crashed, hung,
+    /// timed out or went over budget) if it is under ten minutes old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_failure_at: Option<DateTime<Utc>>,
 }
 
 /// One transcript entry of a worker, with its attempt.
@@ -144,6 +150,7 @@ impl Engine {
             cost_today_usd: cost,
             tokens_today: tokens,
             now,
+            recent_failure_at: self.recent_failure_at(now),
         }
     }
 
@@ -222,4 +229,278 @@ pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
 /// Shows a config error as the Settings page does: file, key, message.
 pub fn config_error_fields(e: &ConfigError) -> (String, Option<String>, String) {
     (e.file.clone(), e.key.clone(), e.message.clone())
+}
+
+/// What a worker that is not working waits for, so a view can say it:
+/// a restart after the backoff, the API's rate limit, or an API retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitingFor {
+    pub kind: WaitKind,
+    /// When the wait ends, when the engine knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    /// How the attempt before the wait ended (for a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<OutcomeKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitKind {
+    /// Between attempts: the next one starts after the restart backoff.
+    Restart,
+    /// The API said 429: the agent (or the next attempt) waits it out.
+    RateLimit,
+    /// The API failed otherwise and the agent waits before retrying.
+    ApiRetry,
+}
+
+/// What `w` waits for, from its journaled state and, while an attempt runs,
+/// what its stream says (`activity`); none while it works or after it ended.
+pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor> {
+    if w.status == WorkerStatus::Waiting {
+        let after = w.current().and_then(|a| a.outcome.as_ref()).map(|o| o.kind);
+        let kind = if after == Some(OutcomeKind::RateLimited) {
+            WaitKind::RateLimit
+        } else {
+            WaitKind::Restart
+        };
+        return Some(WaitingFor {
+            kind,
+            until: w.not_before,
+            after,
+        });
+    }
+    match activity {
+        Some(Activity::RetryingApi { until, status, .. }) if !w.status.is_terminal() => {
+            Some(WaitingFor {
+                kind: if *status == Some(429) {
+                    WaitKind::RateLimit
+                } else {
+                    WaitKind::ApiRetry
+                },
+                until: Some(*until),
+                after: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Seconds the worker's ended attempts ran, summed (the running one is not
+/// in it: a view adds the time since its start).
+pub fn ended_attempts_secs(w: &Worker) -> f64 {
+    w.attempts
+        .iter()
+        .filter_map(|a| {
+            a.ended_at
+                .map(|end| (end - a.started_at).num_milliseconds())
+        })
+        .map(|ms| ms.max(0) as f64 / 1000.0)
+        .sum()
+}
+
+/// How long a failure keeps counting as recent (the tray's red).
+pub const RECENT_FAILURE_SECS: i64 = 600;
+
+/// The latest time a worker ended failed, or an attempt ended in a way that
+/// counts as a failure (crash, timeout, budget, lost), if any.
+pub fn last_failure_at(workers: impl Iterator<Item = Worker>) -> Option<DateTime<Utc>> {
+    workers
+        .flat_map(|w| {
+            let failed_end = (w.status == WorkerStatus::Failed)
+                .then(|| w.current().and_then(|a| a.ended_at))
+                .flatten();
+            let failed_attempts: Vec<DateTime<Utc>> = w
+                .attempts
+                .iter()
+                .filter(|a| {
+                    a.outcome.as_ref().is_some_and(|o| {
+                        matches!(
+                            o.kind,
+                            OutcomeKind::Crashed
+                                | OutcomeKind::Lost
+                                | OutcomeKind::TimedOut
+                                | OutcomeKind::Budget
+                                | OutcomeKind::ApiError
+                                | OutcomeKind::SpawnFailed
+                        )
+                    })
+                })
+                .filter_map(|a| a.ended_at)
+                .collect();
+            failed_end.into_iter().chain(failed_attempts)
+        })
+        .max()
+}
+
+/// The first words of a task, for lines that name it ("implement the
+/// login endpoint…").
+pub fn first_words(text: &str, max_chars: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max_chars {
+        return one_line;
+    }
+    let cut: String = one_line.chars().take(max_chars).collect();
+    let at_word = cut
+        .rfind(' ')
+        .filter(|i| *i > max_chars / 2)
+        .unwrap_or(cut.len());
+    format!("{}…", cut[..at_word].trim_end())
+}
+
+/// How a line names a worker for a person: its task's first words and its
+/// expert, the id second: `“implement the login endpoint” · development · w-…`.
+pub fn worker_subject(task_text: Option<&str>, expert: &str, worker_id: &str) -> String {
+    match task_text
+        .map(|t| first_words(t, 48))
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => format!("“{t}” · {expert} · {worker_id}"),
+        None => format!("{expert} · {worker_id}"),
+    }
+}
+
+impl Engine {
+    /// Who an alert is about, named for a person (see `worker_subject`);
+    /// none for a summary or an alert about no worker.
+    pub fn alert_subject(&self, alert: &cortex_core::alerts::Alert) -> Option<String> {
+        self.subject_of(alert.worker_id.as_ref()?)
+    }
+
+    /// A worker named for a person (see `worker_subject`).
+    pub fn subject_of(&self, wid: &WorkerId) -> Option<String> {
+        let store = self.store();
+        let state = store.state();
+        let w = state.worker(wid)?;
+        let text = state.task(&w.task_id).map(|t| t.description.as_str());
+        Some(cortex_core::redact::redact(&worker_subject(
+            text,
+            &w.expert,
+            wid.as_str(),
+        )))
+    }
+
+    /// The latest failure, if it happened in the last ten minutes.
+    pub fn recent_failure_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let last = {
+            let store = self.store();
+            last_failure_at(store.state().workers().cloned())
+        }?;
+        ((now - last).num_seconds() < RECENT_FAILURE_SECS).then_some(last)
+    }
+}
+
+#[cfg(test)]
+mod subject_tests {
+    use super::*;
+    use cortex_core::id::TaskId;
+    use cortex_core::stream::Outcome;
+    use cortex_core::worker::Attempt;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    fn worker() -> Worker {
+        Worker::new(
+            WorkerId::new(1, [1; 10]),
+            TaskId::new(1, [2; 10]),
+            "development",
+            "/w".into(),
+            t(0),
+        )
+    }
+
+    fn ended(n: u32, from: i64, to: i64, kind: OutcomeKind) -> Attempt {
+        Attempt {
+            n,
+            started_at: t(from),
+            pid: None,
+            start_ticks: None,
+            session_id: None,
+            resumed: false,
+            ended_at: Some(t(to)),
+            outcome: Some(Outcome::bare(kind, "r")),
+        }
+    }
+
+    #[test]
+    fn a_worker_in_backoff_waits_for_its_restart_and_says_after_what() {
+        let mut w = worker();
+        w.attempts.push(ended(1, 0, 10, OutcomeKind::Crashed));
+        w.status = WorkerStatus::Waiting;
+        w.not_before = Some(t(40));
+        assert_eq!(
+            waiting_for(&w, None),
+            Some(WaitingFor {
+                kind: WaitKind::Restart,
+                until: Some(t(40)),
+                after: Some(OutcomeKind::Crashed)
+            })
+        );
+        w.attempts[0].outcome = Some(Outcome::bare(OutcomeKind::RateLimited, "429"));
+        assert_eq!(
+            waiting_for(&w, None).map(|x| x.kind),
+            Some(WaitKind::RateLimit)
+        );
+    }
+
+    #[test]
+    fn a_running_worker_waits_only_while_its_stream_retries_the_api() {
+        let mut w = worker();
+        w.status = WorkerStatus::Running;
+        assert_eq!(waiting_for(&w, None), None);
+        let retry = |status| Activity::RetryingApi {
+            until: t(90),
+            status,
+            attempt: 2,
+        };
+        assert_eq!(
+            waiting_for(&w, Some(&retry(Some(429)))).map(|x| (x.kind, x.until)),
+            Some((WaitKind::RateLimit, Some(t(90))))
+        );
+        assert_eq!(
+            waiting_for(&w, Some(&retry(Some(500)))).map(|x| x.kind),
+            Some(WaitKind::ApiRetry)
+        );
+        w.status = WorkerStatus::Completed;
+        assert_eq!(waiting_for(&w, Some(&retry(Some(500)))), None);
+    }
+
+    #[test]
+    fn elapsed_sums_every_ended_attempt() {
+        let mut w = worker();
+        w.attempts.push(ended(1, 0, 30, OutcomeKind::Lost));
+        w.attempts.push(ended(2, 60, 75, OutcomeKind::Success));
+        assert_eq!(ended_attempts_secs(&w), 45.0);
+    }
+
+    #[test]
+    fn a_failed_attempt_counts_as_a_failure_even_when_a_restart_followed() {
+        let mut w = worker();
+        assert_eq!(last_failure_at(std::iter::once(w.clone())), None);
+        w.attempts.push(ended(1, 0, 30, OutcomeKind::Crashed));
+        w.attempts.push(ended(2, 40, 50, OutcomeKind::Success));
+        w.status = WorkerStatus::Completed;
+        assert_eq!(last_failure_at(std::iter::once(w.clone())), Some(t(30)));
+        let mut ok = worker();
+        ok.attempts.push(ended(1, 0, 99, OutcomeKind::Success));
+        assert_eq!(last_failure_at(std::iter::once(ok)), None);
+    }
+
+    #[test]
+    fn a_worker_is_named_by_its_task_and_expert_first() {
+        assert_eq!(
+            worker_subject(
+                Some("implement   the login\nendpoint"),
+                "development",
+                "w-1"
+            ),
+            "“implement the login endpoint” · development · w-1"
+        );
+        assert_eq!(worker_subject(None, "cicd", "w-2"), "cicd · w-2");
+        let long = "refactor the cache layer so that every read goes through the new interface";
+        assert_eq!(first_words(long, 30), "refactor the cache layer so…");
+    }
 }

@@ -46,7 +46,8 @@
 //!
 //! | mode | behaviour |
 //! |------|-----------|
-//! | `normal` | init; text; a `Bash` tool_use that writes the prompt (exactly, no newline added) to `fake-out.txt` in the current directory, done in-process; its tool_result; text; result success. Takes a few milliseconds. |
+//! | `normal` | init; text; a `Bash` tool_use that writes the prompt (exactly, no newline added) to `fake-out.txt` in the current directory (or to the file the last `FAKE_OUT:<name>` token names), done in-process; its tool_result; text; result success. Takes a few milliseconds. |
+//! | `answer` | init; text; result success whose `result` is the content of the file the last `FAKE_ANSWER:<path>` token names (a coordinator's plan a test wrote). Without the token, or when the file cannot be read, a usage error. |
 //! | `crash` | init; text; `fake-agent: simulated crash` on stderr; exit 3 without a result line. |
 //! | `hang` | init; then silent forever, asleep (0% CPU). SIGTERM kills it. |
 //! | `slow_start` | sleeps `FAKE_SECS` (default 3) before printing anything, then `normal`. |
@@ -245,6 +246,7 @@ enum Mode {
     Heartbeat,
     ExitAfterResult,
     StdinEcho,
+    Answer,
 }
 
 impl Mode {
@@ -270,6 +272,7 @@ impl Mode {
             "heartbeat" => Mode::Heartbeat,
             "exit_after_result" => Mode::ExitAfterResult,
             "stdin_echo" => Mode::StdinEcho,
+            "answer" => Mode::Answer,
             _ => return None,
         };
         Some(mode)
@@ -651,14 +654,35 @@ fn finish_success(em: &mut Emitter, text: &str) -> u8 {
 
 /// The `normal` sequence after init.
 fn run_normal(em: &mut Emitter, prompt: &str) -> u8 {
-    em.text(&format!("I will write the prompt to {OUT_FILE}."));
-    let command = format!("printf %s {} > {OUT_FILE}", shell_quote(prompt));
+    let out = last_token(prompt, "FAKE_OUT:").unwrap_or(OUT_FILE);
+    em.text(&format!("I will write the prompt to {out}."));
+    let command = format!("printf %s {} > {out}", shell_quote(prompt));
     let id = em.tool_use(&command);
-    match std::fs::write(OUT_FILE, prompt) {
+    match std::fs::write(out, prompt) {
         Ok(()) => em.tool_result(&id, "", false),
-        Err(err) => em.tool_result(&id, &format!("cannot write {OUT_FILE}: {err}"), true),
+        Err(err) => em.tool_result(&id, &format!("cannot write {out}: {err}"), true),
     }
-    finish_success(em, &format!("Done: wrote the prompt to {OUT_FILE}."))
+    finish_success(em, &format!("Done: wrote the prompt to {out}."))
+}
+
+/// The `answer` sequence after init: the named file's content as the result.
+fn run_answer(em: &mut Emitter, prompt: &str) -> u8 {
+    let answer = last_token(prompt, "FAKE_ANSWER:")
+        .ok_or_else(|| "answer: no FAKE_ANSWER:<path> token".to_owned())
+        .and_then(|path| {
+            std::fs::read_to_string(path).map_err(|e| format!("answer: cannot read {path}: {e}"))
+        });
+    match answer {
+        Ok(text) => {
+            em.text("Here is my answer.");
+            em.result(false, None, &text);
+            0
+        }
+        Err(why) => {
+            eprintln!("fake-agent: {why}");
+            USAGE_ERROR
+        }
+    }
 }
 
 fn run_crash(em: &mut Emitter) -> u8 {
@@ -992,6 +1016,7 @@ fn run_mode(em: &mut Emitter, plan: &Plan) -> u8 {
             idle_forever()
         }
         Mode::StdinEcho => run_stdin_echo(em),
+        Mode::Answer => run_answer(em, &plan.prompt),
     }
 }
 

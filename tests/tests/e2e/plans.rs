@@ -232,6 +232,78 @@ fn a_plan_cut_short_by_a_crash_is_all_there_or_not_at_all() {
     assert_eq!(h.tasks().len(), 40, "all of the plan");
 }
 
+#[test]
+fn a_plan_submission_killed_with_sigkill_at_any_moment_is_all_there_or_not_at_all() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let wd = h.workdir();
+    let filler = "migrate one module of the billing service to the new storage layer ".repeat(20);
+    let plan_file = |n: usize| {
+        let tasks: Vec<serde_json::Value> = (0..100)
+            .map(|i| {
+                serde_json::json!({
+                    "name": format!("t{i}"),
+                    "description": format!("round {n} part {i}: {filler}"),
+                    "after": if i == 0 { vec![] } else { vec![format!("t{}", i - 1)] },
+                })
+            })
+            .collect();
+        let path = h.scratch.path().join(format!("plan-{n}.json"));
+        std::fs::write(
+            &path,
+            serde_json::json!({"goal": format!("round {n}"), "tasks": tasks}).to_string(),
+        )
+        .unwrap();
+        path
+    };
+    let submit = |n: usize| {
+        let mut c = h.command();
+        c.args(["plan", "submit", "--json", "--workdir"])
+            .arg(&wd)
+            .arg(plan_file(n));
+        crate::util::OwnedChild::spawn_logged(c, h.scratch.path())
+    };
+    let of_round = |n: usize| {
+        let marker = format!("round {n} part ");
+        h.tasks()
+            .iter()
+            .filter(|t| {
+                t["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(&marker)
+            })
+            .count()
+    };
+    // How long a whole submission takes here: the kills are spread over it.
+    let started = std::time::Instant::now();
+    let out = submit(0).wait_output(LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let whole = started.elapsed();
+    assert_eq!(of_round(0), 100);
+    let rounds = 8;
+    for n in 1..=rounds {
+        let child = submit(n);
+        std::thread::sleep(whole.mul_f64(n as f64 / rounds as f64));
+        // The process that owns the home while it writes the plan dies at
+        // once: no handler, no flush, no final snapshot.
+        child.kill();
+        let count = of_round(n);
+        eprintln!(
+            "round {n}: killed after {:?}, {count} tasks",
+            whole.mul_f64(n as f64 / rounds as f64)
+        );
+        assert!(
+            count == 0 || count == 100,
+            "round {n}: {count} of the plan's 100 tasks survived a SIGKILL"
+        );
+    }
+    // The home is sound afterwards: a plan submitted now is all there.
+    let out = submit(rounds + 1).wait_output(LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(of_round(rounds + 1), 100);
+}
+
 /// A home where the real Claude Code CLI runs against the mock API.
 fn claude_home() -> (TestHome, crate::claude::MockApi) {
     let h = TestHome::new();
@@ -308,6 +380,18 @@ fn an_invalid_plan_is_sent_back_once_and_a_held_plan_waits_for_a_person() {
     }
     let w = &h.workers_of(&goal)[0];
     assert_eq!(w["attempt"], 2, "sent back once: {w}");
+    let meta = h.file(&format!(
+        "workers/{}/attempt-2/meta.json",
+        w["id"].as_str().unwrap()
+    ));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
+    let sent_back = meta["prompt"].as_str().unwrap_or_default();
+    assert!(
+        sent_back.contains("not a valid plan")
+            && sent_back.contains("the dependencies form a cycle through"),
+        "the agent is told what was wrong with its plan: {sent_back}"
+    );
     let plan_id = reason
         .split_whitespace()
         .find(|x| x.starts_with("p-"))
@@ -459,5 +543,267 @@ fn a_dependent_starts_from_its_dependencys_work_and_plan_merge_stops_cleanly_at_
             .contains("conflicts in clash.txt"),
         "{t}"
     );
+    owner.stop();
+}
+
+/// A goal split by a coordinator (the fake agent answering with the plan
+/// in `plan`) into tasks that run in worktrees of `dir`, with the goal's
+/// own check `verify`; its id.
+fn submit_goal(
+    h: &TestHome,
+    dir: &std::path::Path,
+    name: &str,
+    plan: &serde_json::Value,
+    verify: &str,
+) -> String {
+    let answer = h.scratch.path().join(format!("{name}.json"));
+    std::fs::write(&answer, plan.to_string()).unwrap();
+    let text = format!("{name} FAKE:answer FAKE_ANSWER:{}", answer.display());
+    let ack = h.json(&[
+        "submit",
+        &text,
+        "--plan",
+        "--worktree",
+        "--workdir",
+        dir.to_str().unwrap(),
+        "--verify",
+        verify,
+    ]);
+    ack["task_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_goal_completes_only_when_its_check_passes_on_its_tasks_merged_work() {
+    use crate::review::{git, repo};
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.edit_all_experts(serde_json::json!({"max_restarts": 0}));
+    h.configure(serde_json::json!({"routing": {"confirm_plans": false}}));
+    let (dir, start) = repo(&h);
+    let owner = h.start_owner();
+    let task = |name: &str, file: &str| serde_json::json!({"name": name, "description": format!("{name} part FAKE:normal FAKE_OUT:{file}"), "expert": "development"});
+    // Two independent tasks: neither sees the other's file, only their
+    // merged work holds both.
+    let both = serde_json::json!({"goal": "two files", "tasks": [task("alpha", "alpha.txt"), task("beta", "beta.txt")]});
+    let passing = submit_goal(
+        &h,
+        &dir,
+        "passing",
+        &both,
+        "test -f alpha.txt && test -f beta.txt",
+    );
+    let failing = submit_goal(&h, &dir, "failing", &both, "test -f gamma.txt");
+    let clash = serde_json::json!({"goal": "one file twice", "tasks": [task("one", "same.txt"), task("two", "same.txt")]});
+    let conflicting = submit_goal(&h, &dir, "conflicting", &clash, "true");
+    let broken = serde_json::json!({"goal": "a crash", "tasks": [
+        task("fine", "fine.txt"),
+        {"name": "bad", "description": "bad part FAKE:crash", "expert": "development", "after": ["fine"]},
+    ]});
+    let crashing = submit_goal(&h, &dir, "crashing", &broken, "true");
+    let done = ["completed", "failed", "needs_attention", "cancelled"];
+    let limit = Duration::from_secs(120);
+
+    let t = h.wait_status(&passing, &done, limit);
+    assert_eq!(t["status"], "completed", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "verified: test -f alpha.txt && test -f beta.txt passed on their merged work"
+        ),
+        "{t}"
+    );
+    let merged = h.path().join("worktrees").join(format!("{passing}-plan"));
+    for f in ["alpha.txt", "beta.txt"] {
+        assert!(merged.join(f).exists(), "{f} in the merged work");
+    }
+    let shown = h.json(&["show", &passing]);
+    assert_eq!(shown["verification"]["passed"], true, "{shown}");
+
+    let t = h.wait_status(&failing, &done, limit);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the goal's check failed on their merged work: test -f gamma.txt exited 1"),
+        "names the check: {t}"
+    );
+
+    let t = h.wait_status(&conflicting, &done, limit);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("could not run: the work of plan task two")
+            && reason.contains("conflicts with the work merged before it in same.txt"),
+        "names the task and the file: {t}"
+    );
+
+    let t = h.wait_status(&crashing, &done, limit);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("plan task bad (") && reason.contains("ended failed"),
+        "{t}"
+    );
+    let shown = h.json(&["show", &crashing]);
+    assert!(
+        shown["verification"].is_null(),
+        "no check runs on a broken plan: {shown}"
+    );
+    assert_eq!(
+        git(&dir, &["rev-parse", "main"]),
+        start,
+        "checking a goal merges nothing into its base"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_waiting_plan_is_edited_by_the_rules_of_a_new_one_and_then_confirmed() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let wd = h.workdir();
+    let answer = h.scratch.path().join("answer.json");
+    std::fs::write(
+        &answer,
+        serde_json::json!({"goal": "first draft", "tasks": [
+            {"name": "draft", "description": "draft part FAKE:normal", "expert": "development"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let owner = h.start_owner();
+    let goal_text = format!("edit me FAKE:answer FAKE_ANSWER:{}", answer.display());
+    let goal = h.json(&[
+        "submit",
+        &goal_text,
+        "--plan",
+        "--workdir",
+        wd.to_str().unwrap(),
+    ]);
+    let goal = goal["task_id"].as_str().unwrap().to_string();
+    let mut plan_id = String::new();
+    wait_until(LIMIT, "the coordinator's plan waits for a person", || {
+        let reason = h.task(&goal)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Some(p) = reason.split_whitespace().find(|w| w.starts_with("p-")) {
+            plan_id = p.trim_end_matches(':').to_string();
+        }
+        reason.contains("awaiting confirmation")
+    });
+    let shown = h.json(&["plan", "show", &plan_id]);
+    let old = shown["tasks"][0]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let edit = |plan: serde_json::Value| {
+        let mut c = h.command();
+        c.args(["plan", "edit", &plan_id, "-", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(plan.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+    };
+    // An edit with a cycle is refused as a submission would be, and
+    // nothing changes.
+    let (code, out) = edit(serde_json::json!({"goal": "g", "tasks": [
+        {"name": "a", "description": "a", "after": ["b"]},
+        {"name": "b", "description": "b", "after": ["a"]},
+    ]}));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("cycle through: a, b"), "{out}");
+    assert_eq!(h.task(&old)["status"], "awaiting_confirmation");
+
+    let (code, out) = edit(serde_json::json!({"goal": "second draft", "tasks": [
+        {"name": "first", "description": "first part FAKE:normal", "expert": "development"},
+        {"name": "second", "description": "second part FAKE:normal", "expert": "development", "after": ["first"]},
+    ]}));
+    assert_eq!(code, Some(0), "{out}");
+    let old_task = h.task(&old);
+    assert_eq!(old_task["status"], "cancelled", "{old_task}");
+    assert!(
+        old_task["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("replaced by an edit of plan {plan_id}")),
+        "{old_task}"
+    );
+    let shown = h.json(&["plan", "show", &plan_id]);
+    assert_eq!(shown["goal"], "second draft", "{shown}");
+    assert_eq!(shown["awaiting_confirmation"], true, "{shown}");
+    assert_eq!(shown["counts"]["awaiting_confirmation"], 2, "{shown}");
+    assert_eq!(shown["tasks"][1]["name"], "second", "{shown}");
+    assert!(
+        h.starts()
+            .iter()
+            .all(|s| s["prompt"] != "draft part FAKE:normal"),
+        "the replaced task never ran"
+    );
+
+    h.json(&["plan", "confirm", &plan_id]);
+    let t = h.wait_status(&goal, &["completed", "failed", "needs_attention"], LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert!(t["reason"].as_str().unwrap().contains("all 2 tasks"), "{t}");
+    let (code, out) = edit(serde_json::json!({"goal": "late", "tasks": [
+        {"name": "late", "description": "late"},
+    ]}));
+    assert_ne!(code, Some(0), "a plan that ran cannot be edited: {out}");
+    assert!(out.contains("not awaiting confirmation"), "{out}");
+    owner.stop();
+}
+
+#[test]
+fn a_goals_check_outlives_its_owner_and_is_re_adopted_by_the_next() {
+    use crate::review::repo;
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"routing": {"confirm_plans": false}}));
+    let (dir, _) = repo(&h);
+    let owner = h.start_owner();
+    let marker = h.scratch.path().join("check-runs.txt");
+    let plan = serde_json::json!({"goal": "two files", "tasks": [
+        {"name": "alpha", "description": "alpha part FAKE:normal FAKE_OUT:alpha.txt", "expert": "development"},
+        {"name": "beta", "description": "beta part FAKE:normal FAKE_OUT:beta.txt", "expert": "development"},
+    ]});
+    // The check counts its runs, then takes long enough to outlive the owner.
+    let check = format!(
+        "echo run >> {} && sleep 2 && test -f alpha.txt && test -f beta.txt",
+        marker.display()
+    );
+    let goal = submit_goal(&h, &dir, "outliving", &plan, &check);
+    wait_until(LIMIT, "the goal's check running", || {
+        h.task(&goal)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("checking their merged work")
+            && marker.exists()
+    });
+    owner.kill();
+    assert_eq!(h.task(&goal)["status"], "running");
+    let owner = h.start_owner();
+    let t = h.wait_status(
+        &goal,
+        &["completed", "failed", "needs_attention", "cancelled"],
+        LIMIT,
+    );
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().lines().count(),
+        1,
+        "the running check was re-adopted, not run again"
+    );
+    let shown = h.json(&["show", &goal]);
+    assert_eq!(shown["verification"]["rounds"], 1, "{shown}");
     owner.stop();
 }

@@ -4,8 +4,10 @@
 import type { CortexApi } from "../api";
 import { Latest } from "../logic/async";
 import { describeError, toApiError } from "../logic/errors";
+import { shortId } from "../logic/format";
 import { previewable } from "../logic/preview";
 import { upsertTask, upsertWorker } from "../logic/store";
+import { firstWords, workerSubject } from "../logic/workers";
 import type { ApiError, Decision, SubmitAck, SubmitRequest, Task, Worker } from "../types";
 import type { Notices } from "./notices";
 import type { AppState } from "./state";
@@ -51,31 +53,47 @@ export class Actions {
     this.sync.scheduleStatus();
   };
 
+  /** A worker named for a toast: its task's first words and expert, the id second. */
+  private named(workerId: string): string {
+    const w = this.s.workers.find((x) => x.id === workerId);
+    const subject = workerSubject(w, w && this.s.tasks.find((t) => t.id === w.task_id));
+    return subject ? `${subject} (${shortId(workerId)})` : workerId;
+  }
+
+  /** A task named for a toast: its first words, the id second. */
+  private namedTask(taskId: string): string {
+    const words = firstWords(this.s.tasks.find((t) => t.id === taskId)?.description ?? "", 40);
+    return words ? `“${words}” (${shortId(taskId)})` : taskId;
+  }
+
   kill(workerId: string) {
     return this.command(workerId, "kill", () => this.api.killWorker(workerId), (w) => {
       this.applyWorker(w);
-      this.toast(`Killed ${workerId}`, "success");
+      // The engine answers once the stop is asked for; the process may take
+      // its grace period to go, and the worker's row says "Stopping…" until then.
+      const stopping = w?.state === "stopping";
+      this.toast(stopping ? `Stopping ${this.named(workerId)}…` : `Killed ${this.named(workerId)}`, "success");
     });
   }
 
   restart(workerId: string) {
     return this.command(workerId, "restart", () => this.api.restartWorker(workerId), (w) => {
       this.applyWorker(w);
-      this.toast(`Restarting ${workerId}`, "success");
+      this.toast(`Restarting ${this.named(workerId)}`, "success");
     });
   }
 
   extend(workerId: string, minutes = 15) {
     return this.command(workerId, "extend", () => this.api.extendWorker(workerId, minutes), (w) => {
       this.applyWorker(w);
-      this.toast(`Gave ${workerId} ${minutes} more minutes`, "success");
+      this.toast(`Gave ${this.named(workerId)} ${minutes} more minutes`, "success");
     });
   }
 
   nudge(workerId: string, text: string) {
     return this.command(workerId, "nudge", () => this.api.nudgeWorker(workerId, text), (w) => {
       this.applyWorker(w);
-      this.toast(`Nudged ${workerId}`, "success");
+      this.toast(`Nudged ${this.named(workerId)}`, "success");
     });
   }
 
@@ -85,7 +103,7 @@ export class Actions {
 
   takeOver(workerId: string) {
     return this.command(workerId, "take over", () => this.api.takeOverWorker(workerId), () => {
-      this.toast(`Opened ${workerId} for you to take over`, "success");
+      this.toast(`Opened ${this.named(workerId)} for you to take over`, "success");
       void this.sync.refreshWorkers();
     });
   }
@@ -94,14 +112,24 @@ export class Actions {
     return this.command(taskId, "correct routing", () => this.api.rerouteTask(taskId, expert), (t) => {
       this.applyTask(t);
       this.sync.markDecisionsDirty();
-      this.toast(`Routing of ${taskId} corrected to ${expert}`, "success");
+      this.toast(`Routing of ${this.namedTask(taskId)} corrected to ${expert}`, "success");
     });
   }
 
   cancelTask(taskId: string) {
+    const name = this.namedTask(taskId);
     return this.command(taskId, "cancel", () => this.api.cancelTask(taskId), (t) => {
       this.applyTask(t);
-      this.toast(`Cancelled ${taskId}`, "success");
+      this.toast(`Cancelled ${name}`, "success");
+    });
+  }
+
+  /** Confirms a task awaiting confirmation, with the routing's own choice. */
+  confirmTask(taskId: string) {
+    const name = this.namedTask(taskId);
+    return this.command(taskId, "confirm", () => this.api.confirmTask(taskId, null), (ack) => {
+      this.applyTask(ack.task);
+      this.toast(`Confirmed ${name}: ${ack.message}`, "success");
     });
   }
 
@@ -125,7 +153,9 @@ export class Actions {
     try {
       const ack = await this.api.submitTask(request);
       this.sync.touch();
-      this.toast(ack.deduplicated ? `Already known as ${ack.task_id} (${ack.status})` : `Submitted ${ack.task_id}`, "success");
+      const words = firstWords(request.description, 40);
+      const named = words ? `“${words}” (${shortId(ack.task_id)})` : ack.task_id;
+      this.toast(ack.deduplicated ? `Already known: ${named}, ${ack.status.replace(/_/g, " ")}` : `Submitted ${named}`, "success");
       this.sync.scheduleTasks();
       return { ack };
     } catch (e) {

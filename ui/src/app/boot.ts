@@ -5,6 +5,8 @@ import Alpine from "@alpinejs/csp";
 import { createUnavailableApi, type CortexApi } from "../api";
 import { Controller } from "./controller";
 import { registerComponents } from "./components";
+import { startTheme } from "./pages/palette";
+import { registerPlans } from "./plans";
 import { initialState, type AppState, type ViewId } from "./state";
 
 export interface BootOptions {
@@ -27,6 +29,8 @@ export async function boot(api: CortexApi | null, options: BootOptions = {}): Pr
   const state = Alpine.store<AppState>("cortex");
   const controller = new Controller(api ?? createUnavailableApi(), state, { storage: safeStorage() });
   registerComponents(Alpine, state, controller);
+  startTheme(state);
+  registerPlans(Alpine, state, api ?? createUnavailableApi());
   if (!api) state.mode = "outside";
   Alpine.start();
   if (api) {

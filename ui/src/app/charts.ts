@@ -19,8 +19,17 @@ import type { Point } from "../logic/series";
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, BarController, BarElement, Filler, Tooltip);
 Chart.defaults.font.family = 'ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
-Chart.defaults.color = "#64748b";
 Chart.defaults.animation = false;
+
+/**
+ * Axis text and grid colours of the theme shown when a chart is made (the
+ * Overview's charts are made each time the page opens): axis text at WCAG
+ * AA on the card in both themes.
+ */
+function themeColors(): { text: string; grid: string } {
+  const dark = typeof document !== "undefined" && document.documentElement.classList.contains("dark");
+  return dark ? { text: "#a3b1c6", grid: "#1e293b" } : { text: "#5a6a80", grid: "#eef2f7" };
+}
 
 export interface LineSpec {
   color: string;
@@ -77,7 +86,7 @@ function lineConfig(spec: LineSpec): ChartConfiguration<"line", { x: number; y: 
             precision: spec.integer ? 0 : undefined,
             callback: (v) => `${v}${spec.suffix ?? ""}`,
           },
-          grid: { color: "#eef2f7" },
+          grid: { color: themeColors().grid },
         },
       },
       plugins: {
@@ -96,6 +105,7 @@ function lineConfig(spec: LineSpec): ChartConfiguration<"line", { x: number; y: 
 export class LineChart {
   private chart: Chart<"line", { x: number; y: number }[]>;
   constructor(canvas: HTMLCanvasElement, spec: LineSpec) {
+    Chart.defaults.color = themeColors().text;
     this.chart = new Chart(canvas, lineConfig(spec));
   }
   set(points: Point[]): void {
@@ -115,6 +125,7 @@ export class LineChart {
 export class BarChart {
   private chart: Chart<"bar", number[], string>;
   constructor(canvas: HTMLCanvasElement) {
+    Chart.defaults.color = themeColors().text;
     this.chart = new Chart(canvas, {
       type: "bar",
       data: { labels: [], datasets: [{ data: [], backgroundColor: "#6366f1", borderRadius: 4, maxBarThickness: 28 }] },
@@ -123,7 +134,7 @@ export class BarChart {
         responsive: true,
         maintainAspectRatio: false,
         scales: {
-          x: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: "#eef2f7" } },
+          x: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: themeColors().grid } },
           y: { grid: { display: false } },
         },
         plugins: { legend: { display: false } },

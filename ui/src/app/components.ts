@@ -6,6 +6,11 @@
 import type { AlpineCsp } from "@alpinejs/csp";
 import type { Controller } from "./controller";
 import { registerActivity } from "./pages/activity";
+import { registerBoard } from "./pages/board";
+import { registerExpertEditor } from "./pages/experts";
+import { registerPalette } from "./pages/palette";
+import { registerTaskDetail } from "./pages/task";
+import { registerUsage } from "./pages/usage";
 import { makeKit } from "./pages/kit";
 import { registerOverview } from "./pages/overview";
 import { registerRouting } from "./pages/routing";
@@ -26,4 +31,9 @@ export function registerComponents(Alpine: AlpineCsp, s: AppState, c: Controller
   registerRouting(k);
   registerActivity(k);
   registerSettings(k);
+  registerTaskDetail(k);
+  registerBoard(k);
+  registerUsage(k);
+  registerPalette(k);
+  registerExpertEditor(k);
 }

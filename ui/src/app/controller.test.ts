@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { CortexApi } from "../api";
+import type { ExpertProfile } from "../logic/experts";
 import type { EngineEvent, Status } from "../types";
 import { alert, decision, iso, task, worker } from "../logic/__tests__/fixtures";
 import { clockStep, Controller } from "./controller";
@@ -33,6 +34,7 @@ function fakeApi() {
     nudgeWorker: vi.fn(async (id: string) => worker({ id })),
     rerouteTask: vi.fn(async (id: string) => task({ id, updated_at: iso(99) })),
     cancelTask: vi.fn(async (id: string) => task({ id, status: "cancelled", updated_at: iso(99) })),
+    confirmTask: vi.fn(async (id: string) => ({ message: `${id} confirmed`, task: task({ id, status: "routed", updated_at: iso(99) }), applied: true })),
     setPaused: vi.fn(async (paused: boolean) => ({ paused })),
     getSettings: vi.fn(async () => ({ config: { pm: { stalled_after_secs: 600 } }, experts: ["security", "cicd"], notifications: {} })),
     saveSettings: vi.fn(async (config: Record<string, unknown>) => config),
@@ -41,6 +43,14 @@ function fakeApi() {
     doctor: vi.fn(async () => ({ agent_command: ["claude"], agent_resolved: null, agent_version: null, home: "/h", notifications: "off" })),
     openWorkerFolder: vi.fn(async () => null),
     takeOverWorker: vi.fn(async () => null),
+    taskDetail: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
+    taskDiff: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
+    mergeTask: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
+    replyWorker: vi.fn(async () => Promise.reject({ code: "unknown_worker", message: "no worker" })),
+    usageByDay: vi.fn(async () => ({ since: "2025-05-03", until: "2025-06-01", days: 30, utc_offset_minutes: 0, rows: [] })),
+    listExperts: vi.fn(async () => []),
+    checkExpert: vi.fn(async (p: ExpertProfile) => p),
+    saveExpert: vi.fn(async (p: ExpertProfile) => p),
     onEngineEvent: vi.fn(async (h: (ev: EngineEvent) => void) => {
       engine = h;
       return () => {};
@@ -156,6 +166,29 @@ describe("controller", () => {
     f.api.restartWorker.mockRejectedValueOnce({ code: "unknown_worker", message: "no such worker" });
     await c.actions.restart("w-1");
     expect(s.toasts.at(-1)).toMatchObject({ tone: "error", text: "restart: no such worker (unknown_worker)" });
+  });
+
+  it("says stopping, not killed, while the process is still going, and names the task", async () => {
+    s.tasks = [task({ id: "t-01aaaaaaaaaaaaaaaaaaaaaaaa", description: "Implement the login endpoint" })];
+    f.api.killWorker.mockResolvedValueOnce(worker({ id: "w-1", state: "stopping", health: "healthy" }));
+    await c.actions.kill("w-1");
+    expect(s.workers[0].state).toBe("stopping");
+    expect(s.toasts.at(-1)?.text).toBe("Stopping “Implement the login endpoint” · development (w-1)…");
+    await c.actions.kill("w-1");
+    expect(s.toasts.at(-1)?.text).toMatch(/^Killed “Implement the login endpoint” · development/);
+  });
+
+  it("names a submitted task by its first words, the id second", async () => {
+    await c.actions.submit({ description: "Implement the login endpoint with rate limiting and tests", priority: "medium" });
+    expect(s.toasts.at(-1)?.text).toMatch(/^Submitted “Implement the login endpoint with rate…” \(t-/);
+  });
+
+  it("confirms a task awaiting confirmation with the routing's choice", async () => {
+    s.tasks = [task({ id: "t-5", status: "awaiting_confirmation", description: "Rotate the keys" })];
+    await c.actions.confirmTask("t-5");
+    expect(f.api.confirmTask).toHaveBeenCalledWith("t-5", null);
+    expect(s.tasks[0].status).toBe("routed");
+    expect(s.toasts.at(-1)?.text).toMatch(/^Confirmed “Rotate the keys”/);
   });
 
   it("toggles pause from the engine's answer", async () => {

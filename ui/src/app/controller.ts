@@ -5,6 +5,7 @@
 // stops them, runs the one-second clock and navigates.
 
 import type { CortexApi, Unlisten } from "../api";
+import { Review } from "./review";
 import { describeError } from "../logic/errors";
 import { Actions } from "./actions";
 import { SeriesRecorder } from "./chartSeries";
@@ -38,6 +39,7 @@ export class Controller {
   readonly notices: Notices;
   readonly sync: EngineSync;
   readonly actions: Actions;
+  readonly review: Review;
   private unlisten: Unlisten[] = [];
   private clock: ReturnType<typeof setInterval> | null = null;
   private readonly now: () => number;
@@ -63,6 +65,7 @@ export class Controller {
       decisionsLimit: options.decisionsLimit ?? 300,
     });
     this.actions = new Actions(api, s, this.sync, this.notices);
+    this.review = new Review(api, s, this.sync, this.notices);
   }
 
   // ---- start and stop ------------------------------------------------------
@@ -125,12 +128,18 @@ export class Controller {
   navigate(view: ViewId): void {
     this.s.view = view;
     if (view !== "worker") this.s.selectedWorkerId = null;
+    if (view !== "task") this.s.selectedTaskId = null;
     if ((view === "activity" || view === "worker") && this.sync.activityDirty) void this.sync.loadActivity();
     if (view === "routing" && this.sync.decisionsDirty) void this.sync.loadDecisions();
     if (view === "settings") {
       if (!this.s.settings) void this.sync.loadSettings();
       if (!this.s.doctor) void this.sync.loadDoctor();
     }
+  }
+
+  openTask(taskId: string): void {
+    this.s.selectedTaskId = taskId;
+    this.navigate("task");
   }
 
   openWorker(workerId: string): void {

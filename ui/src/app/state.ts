@@ -3,12 +3,15 @@
 
 import type { ActivityLine, Alert, Doctor, LoggedDecision, Settings, Status, Task, TranscriptEntry, Worker } from "../types";
 
-export type ViewId = "overview" | "workers" | "worker" | "tasks" | "routing" | "activity" | "settings";
+export type ViewId = "overview" | "workers" | "worker" | "tasks" | "task" | "board" | "plans" | "usage" | "routing" | "activity" | "settings";
 
 export const NAV: { id: ViewId; label: string; icon: string }[] = [
   { id: "overview", label: "Overview", icon: "◫" },
   { id: "workers", label: "Workers", icon: "⚙" },
   { id: "tasks", label: "Tasks", icon: "☰" },
+  { id: "board", label: "Board", icon: "▦" },
+  { id: "plans", label: "Plans", icon: "⋔" },
+  { id: "usage", label: "Usage", icon: "∑" },
   { id: "routing", label: "Routing", icon: "⇄" },
   { id: "activity", label: "Activity", icon: "≋" },
   { id: "settings", label: "Settings", icon: "✎" },
@@ -23,6 +26,7 @@ export interface Toast {
 export type Modal =
   | { kind: "none" }
   | { kind: "nudge"; workerId: string; text: string; error: string }
+  | { kind: "reply"; workerId: string; text: string; error: string }
   | { kind: "confirm"; title: string; body: string; confirmLabel: string; action: "kill" | "cancel" | "takeover"; targetId: string }
   | { kind: "reroute"; taskId: string; taskText: string; current: string; choice: string };
 
@@ -32,6 +36,10 @@ export interface AppState {
   loadError: string;
   view: ViewId;
   selectedWorkerId: string | null;
+  /** The task whose detail page is open. */
+  selectedTaskId: string | null;
+  /** The theme shown (the choice is kept in localStorage; see logic/theme). */
+  theme: "light" | "dark";
   /**
    * Local clock, advanced every second (and by an event when it is a second
    * behind); freshness and the relative times of the open worker's page use it.
@@ -70,6 +78,8 @@ export function initialState(now = Date.now()): AppState {
     loadError: "",
     view: "overview",
     selectedWorkerId: null,
+    selectedTaskId: null,
+    theme: "light",
     nowMs: now,
     tableNowMs: now,
     lastUpdateMs: null,

@@ -1,10 +1,14 @@
 // Which alerts the banner shows: warnings and criticals a person has not
 // dismissed and that still hold, critical first, then newest first. A
-// summary alert (several alerts coalesced by the engine) shows how many it
-// stands for.
+// summary alert (several alerts coalesced by the engine) is shown as its
+// members, each with its own severity and worker, so the banner's count and
+// colour are those of what it lists; the Activity page keeps the summary.
 
-import type { Alert, AlertKind, Worker } from "../types";
+import type { Alert, AlertKind, Task, Worker } from "../types";
 import { isTerminalState, severityBadge, type Badge } from "./badges";
+import { isLiveWorker, workerBucket } from "./fleet";
+import { shortId } from "./format";
+import { workerSubject } from "./workers";
 import { alertKey } from "./store";
 import { compareTime } from "./time";
 
@@ -30,6 +34,8 @@ export interface BannerItem {
   badge: Badge;
   title: string;
   message: string;
+  /** Whom it is about: the task's first words and the expert, the id second ("" when no worker). */
+  subject: string;
   /** How many alerts this line stands for (1, or a summary's size). */
   count: number;
   at: string;
@@ -58,9 +64,22 @@ export function alertTitle(a: Alert): string {
 export function stillHolds(a: Alert, workers: ReadonlyMap<string, Worker>): boolean {
   if (a.summarized?.length) return a.summarized.some((s) => stillHolds(s, workers));
   const w = a.worker_id ? workers.get(a.worker_id) : undefined;
-  if (!w || !passes(a)) return true;
+  if (!w) return true;
+  if (recovered(a, w)) return false;
+  if (!passes(a)) return true;
   const ended = isTerminalState(w.state);
   return a.kind === "stalled" ? !ended && w.health === "stalled" : !ended;
+}
+
+/**
+ * The worker got past what the alert is about: it completed since, or an
+ * attempt after the alert's one is working. A kill, a crash or a timeout
+ * followed by a restart that did its work is no longer news for the banner.
+ */
+function recovered(a: Alert, w: Worker): boolean {
+  if (w.state === "completed") return true;
+  if (a.attempt == null || w.attempt <= a.attempt || !isLiveWorker(w)) return false;
+  return ["healthy", "starting", "verifying"].includes(workerBucket(w));
 }
 
 /** Alerts about a condition that can pass (see `stillHolds`). */
@@ -94,11 +113,26 @@ export function withoutKind(message: string, label: string): string {
   return message.toLowerCase().startsWith(prefix) ? message.slice(prefix.length) : message;
 }
 
+/** The alerts one by one: a summary gives its members. */
+export function members(alerts: readonly Alert[]): Alert[] {
+  return alerts.flatMap((a) => (a.summarized?.length ? a.summarized : [a]));
+}
+
+/** Whom an alert is about, for a person: the task's words and expert, the worker's id second. */
+export function alertSubject(a: Alert, workers: ReadonlyMap<string, Worker>, tasks: ReadonlyMap<string, Task>): string {
+  if (!a.worker_id) return "";
+  const w = workers.get(a.worker_id);
+  const subject = workerSubject(w, w ? tasks.get(w.task_id) : a.task_id ? tasks.get(a.task_id) : undefined);
+  return subject ? `${subject} · ${shortId(a.worker_id)}` : shortId(a.worker_id);
+}
+
 export function bannerItems(
-  alerts: Alert[],
+  all: Alert[],
   dismissed: ReadonlySet<string>,
   workers: ReadonlyMap<string, Worker> = new Map(),
+  tasks: ReadonlyMap<string, Task> = new Map(),
 ): BannerItem[] {
+  const alerts = members(all);
   const old = superseded(alerts);
   return alerts
     .filter((a) => (RANK[a.severity] ?? 0) > 0 && !dismissed.has(alertKey(a)) && !old.has(alertKey(a)) && stillHolds(a, workers))
@@ -109,6 +143,7 @@ export function bannerItems(
       badge: severityBadge(a.severity),
       title: alertTitle(a),
       message: withoutKind(a.message, alertKindLabel(a.kind)),
+      subject: alertSubject(a, workers, tasks),
       count: Math.max(1, a.summarized?.length ?? 0),
       at: a.at,
       workerId: a.worker_id ?? null,
@@ -130,8 +165,9 @@ export function bannerView(
   dismissed: ReadonlySet<string>,
   workers: ReadonlyMap<string, Worker> = new Map(),
   max = 3,
+  tasks: ReadonlyMap<string, Task> = new Map(),
 ): BannerView {
-  const items = bannerItems(alerts, dismissed, workers);
+  const items = bannerItems(alerts, dismissed, workers, tasks);
   const shown = items.slice(0, max);
   return {
     visible: shown.length > 0,
@@ -144,5 +180,7 @@ export function bannerView(
 /** Keys to dismiss for "dismiss all": every alert the banner would show. */
 export function dismissAllKeys(alerts: Alert[], dismissed: ReadonlySet<string>): string[] {
   // Alerts that no longer hold are dismissed too, so they cannot come back.
-  return alerts.filter((a) => (RANK[a.severity] ?? 0) > 0 && !dismissed.has(alertKey(a))).map(alertKey);
+  return members(alerts)
+    .filter((a) => (RANK[a.severity] ?? 0) > 0 && !dismissed.has(alertKey(a)))
+    .map(alertKey);
 }

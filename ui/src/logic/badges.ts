@@ -45,7 +45,7 @@ const HEALTH: Record<string, [string, Tone]> = {
   zombie: ["Zombie", "red"],
   verifying: ["Verifying", "blue"],
   exited: ["Exited (not settled)", "amber"],
-  stopping: ["Stopping", "amber"],
+  stopping: ["Stopping…", "amber"],
   // Terminal worker states, which the engine also reports as the health.
   failed: ["Failed", "red"],
   completed: ["Completed", "grey"],
@@ -55,17 +55,13 @@ const HEALTH: Record<string, [string, Tone]> = {
   running: ["Running", "green"],
 };
 
-// The status sets every view counts and filters with (one place for each).
+// The status sets every view counts and filters with (one place for each;
+// logic/fleet.ts counts with them).
 
-/** Worker states after which no process runs and none will for this worker. */
-export const ENDED_WORKER_STATES: readonly string[] = ["completed", "failed", "cancelled"];
-/** Task statuses counted as live in the navigation. */
-export const LIVE_TASK_STATUSES: readonly string[] = ["queued", "awaiting_confirmation", "routed", "running", "waiting", "needs_attention"];
-/** Worker healths that do not ask for attention. */
-export const CALM_HEALTHS: readonly string[] = ["healthy", "starting"];
 /** Task statuses that are final. */
 export const ENDED_TASK_STATUSES: readonly string[] = ["completed", "failed", "cancelled"];
 
+/** Worker states after which its process is gone and none starts by itself. */
 const TERMINAL = new Set(["completed", "failed", "cancelled", "needs_input", "needs_attention"]);
 
 export function isTerminalState(state: string): boolean {
@@ -85,7 +81,8 @@ export function healthBadge(health: string | null | undefined): Badge {
  * process manager's health.
  */
 export function workerBadge(w: Pick<Worker, "state" | "health">): Badge {
-  if (isTerminalState(w.state)) return healthBadge(w.state);
+  // A stop was asked for and the process is not gone yet: whatever its health was.
+  if (isTerminalState(w.state) || w.state === "stopping") return healthBadge(w.state);
   return healthBadge(w.health || w.state);
 }
 

@@ -1,8 +1,9 @@
 // The Activity feed (alerts and process-manager lines merged, newest first)
 // and one worker's health timeline.
 
-import type { ActivityLine, Alert } from "../types";
-import { healthBadge, severityBadge, TONE_CLASSES, TONE_DOTS, type Tone } from "./badges";
+import type { ActivityLine, Alert, Task, Worker } from "../types";
+import { healthBadge, isTerminalState, severityBadge, TONE_CLASSES, TONE_DOTS, type Tone } from "./badges";
+import { workerSubject } from "./workers";
 import { alertKindLabel, alertTitle, withoutKind } from "./alerts";
 import { formatClock, formatDateTime } from "./format";
 import { occurrences } from "./rows";
@@ -105,13 +106,49 @@ export function mergeFeed(alerts: Alert[], lines: ActivityLine[], limit = 500): 
   return items.slice(0, limit);
 }
 
-/** One worker's transitions and interventions, newest first. */
-export function workerTimeline(lines: ActivityLine[], workerId: string): FeedItem[] {
+/** How an ended worker ended, as the last step of its timeline (null while it is live). */
+export function outcomeItem(w: Worker): FeedItem | null {
+  if (!isTerminalState(w.state)) return null;
+  const b = healthBadge(w.state);
+  const at = w.last_activity_at ?? w.started_at ?? w.created_at;
+  return {
+    key: `o|${w.id}|${w.attempt}|${w.state}`,
+    at,
+    time: formatClock(at),
+    when: formatDateTime(at),
+    source: "activity",
+    tone: b.tone,
+    cls: b.cls,
+    dot: TONE_DOTS[b.tone],
+    label: "outcome",
+    title: b.label,
+    message: w.reason ?? "",
+    workerId: w.id,
+    taskId: w.task_id,
+    attempt: w.attempt,
+  };
+}
+
+/**
+ * One worker's transitions and interventions, newest first, ending (when
+ * `worker` has ended) with how it ended: a kill and restart followed by a
+ * completion reads to the completion.
+ */
+export function workerTimeline(lines: ActivityLine[], workerId: string, worker?: Worker): FeedItem[] {
   const mine = lines.filter((l) => l.worker_id === workerId);
   const nth = occurrences(mine, lineBase);
-  return mine
-    .map((l, i) => activityItem(l, nth[i]))
-    .sort((a, b) => compareTime(b.at, a.at));
+  const items = mine.map((l, i) => activityItem(l, nth[i]));
+  const end = worker && worker.id === workerId ? outcomeItem(worker) : null;
+  if (end) items.push(end);
+  // The outcome is the last step even when its time ties the line before it.
+  return items.sort((a, b) => compareTime(b.at, a.at) || (a.label === "outcome" ? -1 : b.label === "outcome" ? 1 : 0));
+}
+
+/** Whom a feed item is about, for a person: the task's words and expert, the id second. */
+export function feedSubject(item: Pick<FeedItem, "workerId" | "taskId">, workers: ReadonlyMap<string, Worker>, tasks: ReadonlyMap<string, Task>): string {
+  if (!item.workerId) return "";
+  const w = workers.get(item.workerId);
+  return workerSubject(w, tasks.get(w?.task_id ?? item.taskId ?? ""));
 }
 
 export type FeedFilter = "all" | "alerts" | "health" | "interventions";

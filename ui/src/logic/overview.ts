@@ -1,6 +1,7 @@
 // Overview numbers from Status: the stat cards and the values the charts follow.
 
 import type { Status } from "../types";
+import { waitingHint, waitingTotal, type FleetCounts } from "./fleet";
 import { formatMoney, formatPercent, formatTokens } from "./format";
 import { isTerminalState } from "./badges";
 
@@ -15,22 +16,18 @@ export interface StatCard {
 
 const count = (m: Record<string, number> | undefined, k: string) => (m && Number.isFinite(m[k]) ? m[k] : 0);
 
-export function statCards(s: Status | null): StatCard[] {
-  const health = s?.health;
-  const workers = s?.workers;
+/** The cards, from the one count of the workers (logic/fleet.ts). */
+export function statCards(c: FleetCounts): StatCard[] {
   const attention = (n: number, cls: string) => (n > 0 ? cls : "text-slate-900");
-  const late = count(health, "late");
-  const stalled = count(health, "stalled");
-  const zombie = count(health, "zombie");
-  const waiting = health && "waiting" in health ? count(health, "waiting") : count(workers, "waiting");
-  const starting = count(health, "starting");
+  const { late, stalled, zombie, starting, healthy } = c.buckets;
+  const waiting = waitingTotal(c.waiting);
   return [
-    { id: "running", label: "Running", value: count(workers, "running"), valueCls: "text-slate-900", hint: starting ? `${starting} starting` : "workers" },
-    { id: "healthy", label: "Healthy", value: count(health, "healthy"), valueCls: "text-emerald-700", hint: "signs of life" },
+    { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: starting ? `${starting} starting` : "workers" },
+    { id: "healthy", label: "Healthy", value: healthy, valueCls: "text-emerald-700", hint: "signs of life" },
     { id: "late", label: "Late", value: late, valueCls: attention(late, "text-amber-600"), hint: "silent, no CPU" },
     { id: "stalled", label: "Stalled", value: stalled, valueCls: attention(stalled, "text-orange-600"), hint: "alerted" },
-    { id: "zombie", label: "Zombie", value: zombie, valueCls: attention(zombie, "text-red-600"), hint: "killed / restarting" },
-    { id: "waiting", label: "Waiting", value: waiting, valueCls: "text-sky-700", hint: "rate limit, API retry" },
+    { id: "zombie", label: "Zombie", value: zombie, valueCls: attention(zombie, "text-red-600"), hint: "hung, being killed" },
+    { id: "waiting", label: "Waiting", value: waiting, valueCls: "text-sky-700", hint: waitingHint(c.waiting) },
   ];
 }
 

@@ -38,7 +38,12 @@ export interface PreviewView {
 
 const clamp01 = (v: number) => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0);
 
-export function previewView(d: Decision, experts: string[] = []): PreviewView {
+/**
+ * `asksConfirmation`: the engine holds a low-confidence task for a person
+ * (routing.confirm_low_confidence); when it does not, the preview does not
+ * say the task would wait.
+ */
+export function previewView(d: Decision, experts: string[] = [], asksConfirmation = true): PreviewView {
   const names = new Set<string>([
     ...experts,
     ...Object.keys(d.scores ?? {}),
@@ -74,7 +79,7 @@ export function previewView(d: Decision, experts: string[] = []): PreviewView {
     confidenceLabel: formatPercent(clamp01(d.confidence)),
     strategyLabel: strategyLabel(d.strategy),
     methodLabel: methodLabel(d.method),
-    needsConfirmation: !!d.needs_confirmation,
+    needsConfirmation: !!d.needs_confirmation && asksConfirmation,
     explanation: d.explanation ?? "",
     parallel,
     rows,

@@ -24,8 +24,11 @@ export interface DecisionRow {
   isCorrection: boolean;
 }
 
+/** What the Routing page needs of a task: its text, and whether it waits for a person's confirmation. */
+export type RoutedTask = Pick<Task, "id" | "description"> & { awaitingConfirmation?: boolean };
+
 /** Newest first; the task's text when we know the task. */
-export function decisionRows(decisions: LoggedDecision[], tasks: Pick<Task, "id" | "description">[]): DecisionRow[] {
+export function decisionRows(decisions: LoggedDecision[], tasks: RoutedTask[]): DecisionRow[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const nth = occurrences(decisions, decisionBase);
   return [...decisions]
@@ -43,7 +46,9 @@ export function decisionRows(decisions: LoggedDecision[], tasks: Pick<Task, "id"
       confidence: formatPercent(d.confidence),
       strategy: strategyLabel(d.strategy),
       method: methodLabel(d.method),
-      needsConfirmation: !!d.needs_confirmation,
+      // What the engine does now, not what the router once suggested: only a
+      // task that waits for a person's confirmation says so.
+      needsConfirmation: !!d.needs_confirmation && !!byId.get(d.task_id)?.awaitingConfirmation,
       isCorrection: d.method === "person",
     }));
 }

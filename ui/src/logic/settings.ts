@@ -215,3 +215,9 @@ export function placeError(err: ApiError, keys: string[] = FIELD_KEYS): PlacedEr
   const where = [err.file, key].filter(Boolean).join(": ");
   return { fields: {}, general: where ? `${where}: ${message}` : message };
 }
+
+/** Whether the engine holds low-confidence tasks for a person's confirmation (its default: yes). */
+export function asksConfirmation(config: Record<string, unknown> | null | undefined): boolean {
+  const routing = config?.routing as Record<string, unknown> | undefined;
+  return routing?.confirm_low_confidence !== false;
+}

@@ -55,7 +55,9 @@ export function taskRow(t: Task, nowMs: number): TaskRow {
     confidence: t.routing ? formatPercent(t.routing.confidence) : "—",
     strategy: t.routing ? strategyLabel(t.routing.strategy) : "—",
     method: t.routing?.method ?? "",
-    needsConfirmation: !!t.routing?.needs_confirmation,
+    // The engine's status says it; a routing that asked for confirmation
+    // once is history after the task was confirmed or ran.
+    needsConfirmation: t.status === "awaiting_confirmation",
     created: formatRelative(t.created_at, nowMs),
     cost: formatMoney(t.cost_usd),
     reason: t.reason ?? "",
@@ -77,9 +79,7 @@ export function filterTasks(tasks: Task[], filter: TaskFilter): Task[] {
     case "live":
       return tasks.filter((t) => isLiveTaskStatus(t.status));
     case "attention":
-      return tasks.filter(
-        (t) => t.status === "needs_attention" || t.status === "awaiting_confirmation" || !!t.routing?.needs_confirmation,
-      );
+      return tasks.filter((t) => ["needs_attention", "needs_input", "awaiting_confirmation"].includes(t.status));
     case "ended":
       return tasks.filter((t) => !isLiveTaskStatus(t.status));
     default:

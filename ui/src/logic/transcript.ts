@@ -65,3 +65,62 @@ export function transcriptView(entries: TranscriptEntry[], maxChars = MAX_ENTRY_
   });
   return groups;
 }
+
+/** One line of the compact transcript: a tool call folds in its result. */
+export interface CompactLine {
+  key: string;
+  attempt: number;
+  kind: string;
+  style: EntryStyle;
+  /** The first line, shortened: what the collapsed line shows. */
+  summary: string;
+  /** The whole text (cut at the entry limit); shown when expanded. */
+  text: string;
+  /** The tool's result or error folded into this call, if one followed. */
+  result: { kind: string; summary: string; text: string; isError: boolean } | null;
+  /** True when the query matches this line or its result. */
+  match: boolean;
+}
+
+const firstLine = (t: string, max = 160) => {
+  const line = t.split("\n", 1)[0].trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+};
+
+/**
+ * The transcript as compact lines: each tool call with the result that
+ * follows it, everything else one line each; `query` (case-insensitive)
+ * marks the lines that contain it.
+ */
+export function compactTranscript(entries: TranscriptEntry[], query = "", maxChars = MAX_ENTRY_CHARS): CompactLine[] {
+  const q = query.trim().toLowerCase();
+  const has = (t: string) => q !== "" && t.toLowerCase().includes(q);
+  const out: CompactLine[] = [];
+  entries.forEach((e, i) => {
+    const full = e.text ?? "";
+    const text = full.slice(0, maxChars);
+    const prev = out[out.length - 1];
+    const isResult = e.kind === "tool_result" || e.kind === "tool_error";
+    if (isResult && prev && prev.kind === "tool_call" && !prev.result && prev.attempt === e.attempt) {
+      prev.result = { kind: e.kind, summary: firstLine(full), text, isError: e.kind === "tool_error" };
+      prev.match ||= has(full);
+      return;
+    }
+    out.push({
+      key: `${e.attempt}|${i}`,
+      attempt: e.attempt,
+      kind: e.kind,
+      style: entryStyle(e.kind),
+      summary: firstLine(full),
+      text,
+      result: null,
+      match: has(full),
+    });
+  });
+  return out;
+}
+
+/** The keys of the lines that match, in order, for "next match" navigation. */
+export function matchKeys(lines: CompactLine[]): string[] {
+  return lines.filter((l) => l.match).map((l) => l.key);
+}

@@ -1,9 +1,10 @@
 // Worker rows: the badge, elapsed time against the limit, last activity and
 // what the actions may do for this worker.
 
-import type { Activity, Task, Worker } from "../types";
+import type { Activity, OutcomeKind, Task, Worker } from "../types";
 import { isTerminalState, workerBadge, type Badge } from "./badges";
-import { formatMinutes, formatMoney, formatRelative, formatTokens, shortId, truncate } from "./format";
+import { isLiveWorker } from "./fleet";
+import { formatAgo, formatClock, formatMinutes, formatMoney, formatRelative, formatTokens, shortId, truncate } from "./format";
 import { parseTime } from "./time";
 
 export interface Elapsed {
@@ -19,26 +20,38 @@ export interface Elapsed {
   barCls: string;
 }
 
+/** States in which the worker's current attempt runs (its time goes on). */
+const RUNNING_ATTEMPT = new Set(["starting", "running", "stopping"]);
+
 /**
- * Time used against the limit. A finished worker's clock stops at its last
- * activity (the engine reports the attempt's end there).
+ * Time used against the limit: every attempt's, summed (the engine sums the
+ * ended ones; the running one counts from its start). A worker between
+ * attempts or ended adds nothing more. Without the engine's sum, the clock
+ * of the current attempt alone, stopped at its last activity once ended.
  */
 export function elapsedVsLimit(
-  w: Pick<Worker, "started_at" | "time_limit_secs" | "state" | "last_activity_at">,
+  w: Pick<Worker, "started_at" | "time_limit_secs" | "state" | "last_activity_at" | "ended_attempts_secs">,
   nowMs: number,
 ): Elapsed {
   const limit = Math.max(0, w.time_limit_secs || 0);
   const start = parseTime(w.started_at);
   const limitLabel = limit > 0 ? formatMinutes(limit) : "∞";
-  if (Number.isNaN(start)) {
+  const ended = w.ended_attempts_secs;
+  if (Number.isNaN(start) && !ended) {
     return { elapsedSecs: null, limitSecs: limit, fraction: 0, pct: 0, label: `— / ${limitLabel}`, over: false, barCls: "bg-slate-300" };
   }
-  let end = nowMs;
-  if (isTerminalState(w.state)) {
-    const last = parseTime(w.last_activity_at);
-    if (!Number.isNaN(last)) end = last;
+  let elapsed: number;
+  if (ended != null) {
+    const runningSecs = RUNNING_ATTEMPT.has(w.state) && !Number.isNaN(start) ? Math.max(0, (nowMs - start) / 1000) : 0;
+    elapsed = ended + runningSecs;
+  } else {
+    let end = nowMs;
+    if (isTerminalState(w.state)) {
+      const last = parseTime(w.last_activity_at);
+      if (!Number.isNaN(last)) end = last;
+    }
+    elapsed = Math.max(0, (end - start) / 1000);
   }
-  const elapsed = Math.max(0, (end - start) / 1000);
   const raw = limit > 0 ? elapsed / limit : 0;
   const fraction = Math.min(1, Math.max(0, raw));
   const terminal = isTerminalState(w.state);
@@ -82,23 +95,115 @@ export function activityLabel(a: Activity | null | undefined, nowMs: number): st
   }
 }
 
+const AFTER: Partial<Record<OutcomeKind, string>> = {
+  crashed: "after a crash",
+  lost: "after it hung (zombie) or vanished",
+  api_error: "after an API error",
+  rate_limited: "after a rate limit",
+  timed_out: "after its time limit",
+  killed: "after a stop",
+  spawn_failed: "after it failed to start",
+  max_turns: "after its turn limit",
+};
+
+/** "in 28s", "now" once due, "" when not known. */
+function dueIn(until: string | null | undefined, nowMs: number): string {
+  const t = parseTime(until);
+  if (Number.isNaN(t)) return "";
+  return t - nowMs <= 999 ? "now" : formatAgo(nowMs - t);
+}
+
+/**
+ * What a worker waits for, in words: "restart in 28s, after a crash",
+ * "rate limited until 14:05", "retrying the API in 12s"; "" when it does not wait.
+ */
+export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: number): string {
+  const wf = w.waiting_for;
+  if (!wf || isTerminalState(w.state)) return "";
+  const due = dueIn(wf.until, nowMs);
+  switch (wf.kind) {
+    case "restart": {
+      const after = wf.after ? AFTER[wf.after] ?? `after ${wf.after.replace(/_/g, " ")}` : "";
+      const when = due === "now" ? "restart due now" : due ? `restart ${due}` : "restart after the backoff";
+      return after ? `${when}, ${after}` : when;
+    }
+    case "rate_limit":
+      return wf.until ? `rate limited until ${formatClock(wf.until)}` : "rate limited";
+    case "api_retry":
+      return due ? `retrying the API ${due === "now" ? "now" : due}` : "retrying the API";
+    default:
+      return "";
+  }
+}
+
 export interface WorkerActions {
   kill: boolean;
   restart: boolean;
   extend: boolean;
   nudge: boolean;
   takeOver: boolean;
+  /** Reply continues the conversation of a worker that ended. */
+  reply: boolean;
 }
 
+/**
+ * What may be done to a worker in its state: a live one can be stopped,
+ * restarted, given time, nudged or taken over (the last two need its
+ * session); one being stopped and one that ended, none of these.
+ */
 export function workerActions(w: Pick<Worker, "state" | "session_id">): WorkerActions {
-  const live = !isTerminalState(w.state);
+  const live = !isTerminalState(w.state) && w.state !== "stopping";
+  const session = live && !!w.session_id;
   return {
     kill: live,
-    restart: true,
+    restart: live,
     extend: live,
-    nudge: !!w.session_id,
-    takeOver: !!w.session_id,
+    nudge: session,
+    takeOver: session,
+    reply: isTerminalState(w.state) && !!w.session_id,
   };
+}
+
+/** The cost, marked as Cortex's estimate until the agent's own figure arrives: "≈ $0.0123 (estimate)". */
+export function costLabel(w: Pick<Worker, "cost_usd" | "cost_estimated">): string {
+  const money = formatMoney(w.cost_usd);
+  return w.cost_estimated ? `≈ ${money} (estimate)` : money;
+}
+
+/** How a line names a worker for a person: its task's first words and its expert ("“Fix the login test” · development"). */
+export function workerSubject(w: Pick<Worker, "expert" | "task_id"> | undefined, task: Pick<Task, "description"> | undefined): string {
+  if (!w) return "";
+  const words = firstWords(task?.description ?? "", 40);
+  return words ? `“${words}” · ${w.expert}` : w.expert;
+}
+
+/** The first words of a text, cut at a word with an ellipsis. */
+export function firstWords(text: string, max: number): string {
+  const line = text.split(/\s+/).filter(Boolean).join(" ");
+  if (line.length <= max) return line;
+  const cut = line.slice(0, max);
+  const at = cut.lastIndexOf(" ");
+  return `${(at > max / 2 ? cut.slice(0, at) : cut).trimEnd()}…`;
+}
+
+/** Menu size the placement allows for (the row-action menu's eight items). */
+export const MENU_SIZE = { width: 192, height: 300 };
+
+/**
+ * Where a row's action menu opens: right-aligned under its button, above it
+ * when there is no room below, always inside the window.
+ */
+export function menuPlacement(
+  button: { top: number; bottom: number; right: number },
+  viewportW: number,
+  viewportH: number,
+  size = MENU_SIZE,
+): { top: string; left: string } {
+  const margin = 8;
+  const left = Math.max(margin, Math.min(button.right - size.width, viewportW - size.width - margin));
+  const below = button.bottom + 4;
+  const top = below + size.height <= viewportH - margin ? below : Math.max(margin, button.top - 4 - size.height);
+  return { top: `${Math.round(top)}px`, left: `${Math.round(left)}px` };
 }
 
 /** What a row draws of Elapsed: only values that move when the drawing does. */
@@ -147,9 +252,9 @@ export function workerRow(w: Worker, task: Task | undefined, nowMs: number): Wor
     taskFull: task?.description ?? "",
     elapsed: { label, pct, over, barCls },
     lastActivity: lastActivityLabel(w, nowMs),
-    doing: live ? activityLabel(w.activity, nowMs) : "",
+    doing: live ? waitingLabel(w, nowMs) || activityLabel(w.activity, nowMs) : "",
     tokens: `${formatTokens(w.tokens?.input ?? 0)} / ${formatTokens(w.tokens?.output ?? 0)}`,
-    cost: formatMoney(w.cost_usd),
+    cost: costLabel(w),
     attempt: `#${w.attempt}`,
     attemptTitle: `attempt ${w.attempt}, ${w.restarts} restart${w.restarts === 1 ? "" : "s"}`,
     reason: w.reason ?? "",
@@ -166,7 +271,7 @@ export const WORKER_FILTERS: { id: WorkerFilter; label: string }[] = [
 ];
 
 export function filterWorkers(workers: Worker[], filter: WorkerFilter): Worker[] {
-  if (filter === "live") return workers.filter((w) => !isTerminalState(w.state));
-  if (filter === "ended") return workers.filter((w) => isTerminalState(w.state));
+  if (filter === "live") return workers.filter(isLiveWorker);
+  if (filter === "ended") return workers.filter((w) => !isLiveWorker(w));
   return workers;
 }

@@ -43,6 +43,9 @@ pub struct TaskDto {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Its own check command (`--verify`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
     /// The final result text of its latest worker that gave one (redacted).
     #[serde(default)]
     pub result: Option<String>,
@@ -61,6 +64,10 @@ pub struct TaskDto {
     pub routing: Option<cortex_core::task::RoutingSummary>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignments: Vec<cortex_core::task::Assignment>,
+    /// The git repository its work started in (from its first worker that
+    /// recorded one); none before that or outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 impl From<&Task> for TaskDto {
@@ -76,6 +83,7 @@ impl From<&Task> for TaskDto {
             workdir: t.workdir.clone(),
             key: t.key.clone(),
             reason: t.reason.as_deref().map(redact),
+            verify: t.verify.clone(),
             result: t.result.as_deref().map(redact),
             verification: None,
             cost_usd: t.cost_usd,
@@ -83,6 +91,7 @@ impl From<&Task> for TaskDto {
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
             routing: t.routing.clone(),
             assignments: t.assignments.clone(),
+            project: None,
         }
     }
 }

@@ -16,6 +16,7 @@
 //   while the Overview is shown.
 
 import type { AlpineCsp } from "@alpinejs/csp";
+import { fleetCounts, pausedExperts, type FleetCounts } from "../../logic/fleet";
 import { memo, patchData, sameData, type Write } from "../../logic/rows";
 import type { Task, Worker } from "../../types";
 import type { Controller } from "../controller";
@@ -52,6 +53,8 @@ export interface Kit {
   global<T>(initial: T, compute: () => T, opts?: { patch?: boolean }): { readonly value: T };
   taskById(): Map<string, Task>;
   workerById(): Map<string, Worker>;
+  /** Every count the window shows, from the one list of workers (logic/fleet.ts). */
+  counts: { readonly value: FleetCounts };
 }
 
 export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
@@ -114,8 +117,13 @@ export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
 
   const taskMap = memo<Map<string, Task>>();
   const workerMap = memo<Map<string, Worker>>();
+  const counts = derive(
+    fleetCounts([], [], new Set()),
+    () => fleetCounts(raw(s.workers), raw(s.tasks), pausedExperts(raw(s.status))),
+  ).box;
 
   return {
+    counts,
     Alpine,
     s,
     c,

@@ -1,7 +1,7 @@
 // The Overview: stat cards, totals, the workers that need attention, the
 // latest tasks and the two charts.
 
-import { CALM_HEALTHS, ENDED_WORKER_STATES } from "../../logic/badges";
+import { attentionEmptyText, needsAttention } from "../../logic/fleet";
 import { statCards, totals, type StatCard } from "../../logic/overview";
 import { RowCache } from "../../logic/rows";
 import { taskRow, type TaskRow } from "../../logic/tasks";
@@ -18,7 +18,7 @@ export function registerOverview(k: Kit): void {
     const cardCache = new RowCache<StatCard>(k.patchRow);
     const attentionCache = new RowCache<WorkerRow>(k.patchRow);
     const recentCache = new RowCache<TaskRow>(k.patchRow);
-    const cards = fx.derive<StatCard[]>([], () => cardCache.list(statCards(raw(s.status)), (x) => x.id, (x) => [x], (x) => x), onOverview);
+    const cards = fx.derive<StatCard[]>([], () => cardCache.list(statCards(k.counts.value), (x) => x.id, (x) => [x], (x) => x), onOverview);
     const sums = fx.derive(totals(null), () => totals(raw(s.status)), { ...onOverview, patch: true });
     const attention = fx.derive<WorkerRow[]>(
       [],
@@ -27,7 +27,7 @@ export function registerOverview(k: Kit): void {
         const clock = s.tableNowMs;
         const now = Math.max(clock, plain.nowMs);
         const needy = raw(s.workers)
-          .filter((w) => !ENDED_WORKER_STATES.includes(w.state) && !CALM_HEALTHS.includes(w.health))
+          .filter(needsAttention)
           .slice(0, 6);
         return attentionCache.list(
           needy,
@@ -77,6 +77,10 @@ export function registerOverview(k: Kit): void {
       },
       get attention() {
         return attention.value;
+      },
+      /** What the empty "Needs attention" list says: true only when workers run. */
+      get attentionEmpty() {
+        return attentionEmptyText(k.counts.value);
       },
       get recentTasks() {
         return recent.value;

@@ -2,8 +2,7 @@
 // over experts.
 
 import { RowCache } from "../../logic/rows";
-import { corrections, decisionRows, distribution, type CorrectionRow, type DecisionRow } from "../../logic/routing";
-import type { Task } from "../../types";
+import { corrections, decisionRows, distribution, type CorrectionRow, type DecisionRow, type RoutedTask } from "../../logic/routing";
 import { BarChart } from "../charts";
 import type { Kit } from "./kit";
 
@@ -19,10 +18,16 @@ export function registerRouting(k: Kit): void {
     const onRouting = k.shown("routing");
     const decisionCache = new RowCache<DecisionRow>(k.patchRow);
     const correctionCache = new RowCache<CorrectionRow>(k.patchRow);
-    // The rows show the tasks' text only: a task's status or cost moving redraws nothing here.
-    const texts = fx.derive<Pick<Task, "id" | "description">[]>(
+    // The rows show the tasks' text and whether they await confirmation: a
+    // task's other moves (status, cost) redraw nothing here.
+    const texts = fx.derive<RoutedTask[]>(
       [],
-      () => raw(s.tasks).map((t) => ({ id: t.id, description: t.description })),
+      () =>
+        raw(s.tasks).map((t) => ({
+          id: t.id,
+          description: t.description,
+          awaitingConfirmation: t.status === "awaiting_confirmation",
+        })),
       onRouting,
     );
     const decisions = fx.derive<DecisionRow[]>(

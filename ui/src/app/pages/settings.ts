@@ -91,9 +91,10 @@ export function registerSettings(k: Kit): void {
         const d = s.doctor;
         if (!d) return [];
         return [
+          { label: "Cortex", value: d.version ?? "unknown", cls: d.version ? "" : "text-amber-700" },
           { label: "Agent command", value: JSON.stringify(d.agent_command), cls: "" },
           { label: "Resolves to", value: d.agent_resolved ?? "not found on PATH", cls: d.agent_resolved ? "" : "text-red-700 font-medium" },
-          { label: "Version", value: d.agent_version ?? "unknown", cls: d.agent_version ? "" : "text-amber-700" },
+          { label: "Agent version", value: d.agent_version ?? "unknown", cls: d.agent_version ? "" : "text-amber-700" },
           { label: "Home", value: d.home, cls: "" },
           { label: "Notifications", value: d.notifications ?? "—", cls: "" },
         ];

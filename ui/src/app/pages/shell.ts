@@ -2,9 +2,9 @@
 // modals and toasts, and the worker and task actions rows and pages call.
 
 import { bannerView, type BannerItem } from "../../logic/alerts";
-import { ENDED_WORKER_STATES, LIVE_TASK_STATUSES } from "../../logic/badges";
 import { formatRelative, shortId } from "../../logic/format";
 import { freshness } from "../../logic/freshness";
+import { menuPlacement, workerActions, type WorkerActions } from "../../logic/workers";
 import { NAV, type ViewId } from "../state";
 import type { Kit } from "./kit";
 
@@ -13,15 +13,19 @@ const TITLES: Record<ViewId, string> = {
   workers: "Workers",
   worker: "Worker",
   tasks: "Tasks",
+  task: "Task",
+  board: "Board",
+  usage: "Usage",
+  plans: "Plans",
   routing: "Routing",
   activity: "Activity",
   settings: "Settings",
 };
 
+const NO_ACTIONS: WorkerActions = { kill: false, restart: false, extend: false, nudge: false, takeOver: false, reply: false };
+
 export function registerShell(k: Kit): void {
   const { Alpine, s, c, raw, global } = k;
-  const liveWorkers = global(0, () => raw(s.workers).filter((w) => !ENDED_WORKER_STATES.includes(w.state)).length);
-  const liveTasks = global(0, () => raw(s.tasks).filter((t) => LIVE_TASK_STATUSES.includes(t.status)).length);
   const fresh = global(
     { label: "", stale: true },
     () => {
@@ -32,7 +36,7 @@ export function registerShell(k: Kit): void {
   );
   const banner = global(
     bannerView([], new Set()),
-    () => bannerView(raw(s.alerts), new Set(raw(s.dismissed)), k.workerById()),
+    () => bannerView(raw(s.alerts), new Set(raw(s.dismissed)), k.workerById(), 3, k.taskById()),
     { patch: true },
   );
   const paused = global(false, () => !!s.status?.paused);
@@ -54,21 +58,22 @@ export function registerShell(k: Kit): void {
       return s.view;
     },
     get title() {
-      return s.view === "worker" && s.selectedWorkerId ? `Worker ${shortId(s.selectedWorkerId)}` : TITLES[s.view];
+      if (s.view === "task" && s.selectedTaskId) return `Task ${shortId(s.selectedTaskId)}`;
+    return s.view === "worker" && s.selectedWorkerId ? `Worker ${shortId(s.selectedWorkerId)}` : TITLES[s.view];
     },
     isView(id: string) {
       return s.view === id;
     },
     navClass(id: string) {
-      const active = s.view === id || (id === "workers" && s.view === "worker");
+      const active = s.view === id || (id === "workers" && s.view === "worker") || (id === "board" && s.view === "task");
       return active ? "bg-slate-800 text-white" : "text-slate-300 hover:bg-slate-800/60 hover:text-white";
     },
     go(id: ViewId) {
       c.navigate(id);
     },
     navCount(id: string) {
-      if (id === "workers") return liveWorkers.value || "";
-      if (id === "tasks") return liveTasks.value || "";
+      if (id === "workers") return k.counts.value.live || "";
+      if (id === "tasks") return k.counts.value.liveTasks || "";
       return "";
     },
 
@@ -141,6 +146,51 @@ export function registerShell(k: Kit): void {
     openWorker(id: string) {
       c.openWorker(id);
     },
+    openTask(id: string) {
+      c.openTask(id);
+    },
+    // The row-action menu: one button per row, the actions in a popover.
+    menuFor: "",
+    menuStyle: { top: "0px", left: "0px" } as Record<string, string>,
+    /** Opens the menu beside its button, inside the window (above it near the bottom edge). */
+    toggleMenu(id: string, button?: HTMLElement) {
+      if (this.menuFor === id) {
+        this.menuFor = "";
+        return;
+      }
+      const r = button?.getBoundingClientRect();
+      if (r) this.menuStyle = menuPlacement(r, window.innerWidth, window.innerHeight);
+      this.menuFor = id;
+    },
+    get menuActions() {
+      const w = this.menuFor ? k.workerById().get(this.menuFor) : undefined;
+      return w ? workerActions(w) : NO_ACTIONS;
+    },
+    menuDo(action: string) {
+      const id = this.menuFor;
+      this.menuFor = "";
+      if (!id) return;
+      if (action === "kill") this.killWorker(id);
+      else if (action === "restart") this.restartWorker(id);
+      else if (action === "extend") this.extendWorker(id);
+      else if (action === "nudge") this.nudgeWorker(id);
+      else if (action === "reply") this.replyWorker(id);
+      else if (action === "folder") this.openFolder(id);
+      else if (action === "takeover") this.takeOver(id);
+      else if (action === "task") {
+        const w = k.workerById().get(id);
+        if (w) c.openTask(w.task_id);
+      }
+    },
+    closeMenu() {
+      this.menuFor = "";
+    },
+    isMenuOpen(id: string) {
+      return this.menuFor === id;
+    },
+    replyWorker(id: string) {
+      s.modal = { kind: "reply", workerId: id, text: "", error: "" };
+    },
     killWorker(id: string) {
       s.modal = {
         kind: "confirm",
@@ -177,6 +227,9 @@ export function registerShell(k: Kit): void {
       const t = s.tasks.find((x) => x.id === task.id);
       const current = t?.routing?.primary_expert ?? t?.expert ?? "";
       s.modal = { kind: "reroute", taskId: task.id, taskText: t?.description ?? "", current, choice: current };
+    },
+    confirmTask(id: string) {
+      void c.actions.confirmTask(id);
     },
     cancelTask(id: string) {
       s.modal = {
@@ -219,6 +272,20 @@ export function registerShell(k: Kit): void {
       }
       s.modal = { kind: "none" };
       void c.actions.nudge(m.workerId, m.text.trim());
+    },
+    async sendReply() {
+      const m = s.modal;
+      if (m.kind !== "reply") return;
+      if (!m.text.trim()) {
+        m.error = "Write what the worker should do next.";
+        return;
+      }
+      const a = await c.review.reply(m.workerId, m.text.trim());
+      if ("error" in a) {
+        m.error = a.error.message;
+        return;
+      }
+      s.modal = { kind: "none" };
     },
     chooseExpert(expert: string) {
       if (s.modal.kind === "reroute") s.modal.choice = expert;

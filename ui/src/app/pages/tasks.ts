@@ -3,6 +3,7 @@
 
 import { debounce } from "../../logic/async";
 import { previewView, type PreviewView } from "../../logic/preview";
+import { asksConfirmation } from "../../logic/settings";
 import { RowCache } from "../../logic/rows";
 import { filterTasks, TASK_FILTERS, taskRow, type TaskFilter, type TaskRow } from "../../logic/tasks";
 import { segmentedFilter } from "./filter";
@@ -60,7 +61,7 @@ export function registerTasks(k: Kit): void {
           void c.actions.preview(text, type || null).then((r) => {
             if (!r) return; // a newer draft was previewed meanwhile
             this.previewLoading = false;
-            this.preview = r.decision ? previewView(r.decision, s.experts) : null;
+            this.preview = r.decision ? previewView(r.decision, s.experts, asksConfirmation(s.settings?.config)) : null;
             this.previewError = r.error ?? "";
           });
         }, 250);

@@ -2,12 +2,15 @@
 // grouped by attempt and its health timeline.
 
 import { workerTimeline, type FeedItem } from "../../logic/feed";
-import { formatDateTime, formatMoney, formatTokens } from "../../logic/format";
+import { formatDateTime, formatTokens } from "../../logic/format";
 import { RowCache } from "../../logic/rows";
-import { transcriptView, type AttemptGroup, type EntryView } from "../../logic/transcript";
-import { activityLabel, workerRow, type WorkerRow } from "../../logic/workers";
+import { compactTranscript, matchKeys, type CompactLine } from "../../logic/transcript";
+import { activityLabel, costLabel, waitingLabel, workerRow, type WorkerRow } from "../../logic/workers";
 import type { Task, Worker } from "../../types";
 import type { Kit } from "./kit";
+
+/** Transcript lines drawn at first (the newest), and added per "show earlier". */
+const TRANSCRIPT_PAGE = 500;
 
 /** Bound while no worker is selected, so the detail's bindings never read null. */
 const EMPTY_ROW = workerRow(
@@ -78,7 +81,7 @@ export function registerWorkerDetail(k: Kit): void {
           { label: "Created", value: formatDateTime(w.created_at) },
           { label: "Started", value: formatDateTime(w.started_at) },
           { label: "Tokens", value: `${formatTokens(w.tokens.input)} / ${formatTokens(w.tokens.output)}` },
-          { label: "Cost", value: formatMoney(w.cost_usd) },
+          { label: "Cost", value: costLabel(w) },
           { label: "Reason", value: w.reason ?? "—" },
           { label: "Priority", value: t?.priority ?? "—" },
         ], (f) => f.label, (f) => [f], (f) => f);
@@ -87,23 +90,22 @@ export function registerWorkerDetail(k: Kit): void {
     );
     const doing = fx.derive("", () => {
       const w = raw(current.value);
-      return w ? activityLabel(w.activity, s.nowMs) : "";
+      return w ? waitingLabel(w, s.nowMs) || activityLabel(w.activity, s.nowMs) : "";
     }, onDetail);
-    const entryCache = new RowCache<EntryView>(k.patchRow);
-    const groups = fx.derive<AttemptGroup[]>(
+    // Compact lines (a tool call folds in its result), searched by `query`.
+    // The newest lines are drawn; earlier ones on request, 500 at a time.
+    const search = Alpine.reactive({ query: "", limit: TRANSCRIPT_PAGE, total: 0 });
+    const lineCache = new RowCache<CompactLine & { attemptStart: boolean }>(k.patchRow);
+    const lines = fx.derive<(CompactLine & { attemptStart: boolean })[]>(
       [],
       () => {
         if (s.transcriptFor !== s.selectedWorkerId) return [];
-        const view = transcriptView(raw(s.transcript));
-        // Unchanged entries keep their objects: a re-fetched transcript only adds rows.
-        const entries = entryCache.list(
-          view.flatMap((g) => g.entries),
-          (e) => e.key,
-          (e) => [e],
-          (e) => e,
-        );
-        let i = 0;
-        return view.map((g) => ({ ...g, entries: g.entries.map(() => entries[i++]) }));
+        const all = compactTranscript(raw(s.transcript), search.query);
+        search.total = all.length;
+        const from = Math.max(0, all.length - search.limit);
+        const compact = all.slice(from);
+        const marked = compact.map((l, i) => ({ ...l, attemptStart: i === 0 || compact[i - 1].attempt !== l.attempt }));
+        return lineCache.list(marked, (l) => l.key, (l) => [l], (l) => l);
       },
       onDetail,
     );
@@ -111,7 +113,7 @@ export function registerWorkerDetail(k: Kit): void {
     const timeline = fx.derive<FeedItem[]>(
       [],
       () => {
-        const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId) : [];
+        const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId, raw(current.value) ?? undefined) : [];
         return timelineCache.list(items, (i) => i.key, (i) => [i], (i) => i);
       },
       onDetail,
@@ -142,8 +144,50 @@ export function registerWorkerDetail(k: Kit): void {
       get lastText() {
         return current.value?.last_text ?? "";
       },
-      get groups() {
-        return groups.value;
+      search,
+      expanded: {} as Record<string, boolean>,
+      matchAt: -1,
+      get lines() {
+        return lines.value;
+      },
+      get matchCount() {
+        return search.query.trim() ? matchKeys(lines.value).length : 0;
+      },
+      get matchLabel() {
+        if (!search.query.trim()) return "";
+        const n = this.matchCount;
+        return n === 0 ? "no match" : `${this.matchAt + 1 > 0 ? this.matchAt + 1 : 0} of ${n}`;
+      },
+      onSearch() {
+        this.matchAt = -1;
+        // Every match is drawn while searching.
+        if (search.query.trim()) search.limit = Math.max(search.limit, search.total);
+        this.stickToBottom = !search.query.trim();
+      },
+      get hiddenLines() {
+        return Math.max(0, search.total - lines.value.length);
+      },
+      showEarlier() {
+        this.stickToBottom = false;
+        search.limit += TRANSCRIPT_PAGE;
+      },
+      nextMatch() {
+        const keys = matchKeys(lines.value);
+        if (!keys.length) return;
+        this.matchAt = (this.matchAt + 1) % keys.length;
+        this.expanded[keys[this.matchAt]] = true;
+        this.stickToBottom = false;
+        const key = keys[this.matchAt];
+        void Alpine.nextTick(() => document.querySelector(`[data-line-key="${CSS.escape(key)}"]`)?.scrollIntoView({ block: "center" }));
+      },
+      isOpen(key: string) {
+        return !!this.expanded[key];
+      },
+      toggleLine(key: string) {
+        this.expanded[key] = !this.expanded[key];
+      },
+      lineClass(l: CompactLine) {
+        return l.match ? "ring-2 ring-amber-500" : "";
       },
       get transcriptCount() {
         return s.transcriptFor === s.selectedWorkerId ? s.transcript.length : 0;
@@ -159,10 +203,6 @@ export function registerWorkerDetail(k: Kit): void {
       },
       backToWorkers() {
         c.navigate("workers");
-      },
-      reloadTranscript() {
-        if (s.selectedWorkerId) void c.sync.loadTranscript(s.selectedWorkerId);
-        void c.sync.loadActivity();
       },
       onTranscriptScroll(el: HTMLElement) {
         this.stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;

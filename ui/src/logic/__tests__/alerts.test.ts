@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { bannerView, dismissAllKeys } from "../alerts";
 import { alertKey } from "../store";
-import { alert, iso, worker } from "./fixtures";
+import { alert, iso, task, worker } from "./fixtures";
 
 describe("alert banner", () => {
   const warnOld = alert({ at: iso(1), severity: "warning", message: "old warning" });
@@ -29,24 +29,45 @@ describe("alert banner", () => {
     expect(bannerView([later, ...alerts], all).shown.map((i) => i.message)).toEqual(["later"]);
   });
 
-  it("gives a summary alert its count", () => {
+  it("shows a summary as its members, so its count, colour and words are theirs", () => {
     const summary = alert({
       at: iso(6),
-      severity: "warning",
+      severity: "critical",
+      kind: "zombie",
       worker_id: undefined,
-      message: "4 more workers need attention (stalled, zombie)",
+      message: "3 more workers need attention (completed, stalled, zombie)",
       summarized: [
-        alert({ kind: "stalled", worker_id: "w-1" }),
-        alert({ kind: "stalled", worker_id: "w-2" }),
-        alert({ kind: "zombie", worker_id: "w-3" }),
-        alert({ kind: "stalled", worker_id: "w-4" }),
+        alert({ kind: "stalled", worker_id: "w-1", message: "stalled: silent" }),
+        alert({ kind: "completed", severity: "info", worker_id: "w-2", message: "done" }),
+        alert({ kind: "zombie", severity: "critical", worker_id: "w-3", message: "hung; killed" }),
       ],
     });
-    const [item] = bannerView([summary], new Set()).shown;
-    expect(item.count).toBe(4);
-    expect(item.title).toBe("4 alerts · stalled, zombie");
-    expect(item.workerId).toBeNull();
+    const v = bannerView([summary], new Set(), new Map(), 10);
+    expect(v.shown.map((i) => [i.severity, i.title, i.count, i.workerId])).toEqual([
+      ["critical", "Zombie", 1, "w-3"],
+      ["warning", "Stalled", 1, "w-1"],
+    ]);
+    // Without the zombie, nothing critical is left to colour the banner.
+    const calm = { ...summary, summarized: summary.summarized!.filter((a) => a.kind !== "zombie") };
+    expect(bannerView([calm], new Set()).severity).toBe("warning");
     expect(bannerView([warnOld], new Set()).shown[0].count).toBe(1);
+  });
+
+  it("names the task and expert of an alert's worker, the id second", () => {
+    const a = alert({ worker_id: "w-01abcdefghijklmnopqrstuvwx", kind: "stalled" });
+    const ws = new Map([[a.worker_id!, worker({ id: a.worker_id!, task_id: "t-1", health: "stalled" })]]);
+    const ts = new Map([["t-1", task({ id: "t-1", description: "Refactor the cache layer" })]]);
+    const [item] = bannerView([a], new Set(), ws, 3, ts).shown;
+    expect(item.subject).toMatch(/^“Refactor the cache layer” · development · w-/);
+  });
+
+  it("lets an alert go once a later attempt of its worker works or it completed", () => {
+    const killed = alert({ at: iso(2), severity: "critical", kind: "zombie", worker_id: "w-1", attempt: 1, message: "hung; killed" });
+    const failed = alert({ at: iso(3), severity: "critical", kind: "timed_out", worker_id: "w-2", attempt: 1, message: "out of time" });
+    const shown = (ws: ReturnType<typeof worker>[]) => bannerView([killed, failed], new Set(), new Map(ws.map((w) => [w.id, w])), 10).shown.length;
+    expect(shown([worker({ id: "w-1", attempt: 1, state: "waiting", health: "waiting" }), worker({ id: "w-2", state: "failed", health: "failed" })])).toBe(2);
+    expect(shown([worker({ id: "w-1", attempt: 2, state: "running", health: "healthy" }), worker({ id: "w-2", state: "failed", health: "failed" })])).toBe(1);
+    expect(shown([worker({ id: "w-1", attempt: 2, state: "completed", health: "completed" }), worker({ id: "w-2", attempt: 2, state: "completed", health: "completed" })])).toBe(0);
   });
 
   it("lets a stall go once the worker is out of it, and keeps what the PM did", () => {

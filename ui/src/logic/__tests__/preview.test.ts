@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { previewView, previewable } from "../preview";
+import { asksConfirmation } from "../settings";
 import { decision } from "./fixtures";
 
 describe("routing preview view model", () => {
@@ -38,6 +39,11 @@ describe("routing preview view model", () => {
     const low = previewView(decision({ strategy: "single_expert_low_confidence", needs_confirmation: true, confidence: 0.2 }));
     expect(low.needsConfirmation).toBe(true);
     expect(low.strategyLabel).toBe("single expert, low confidence");
+    // With routing.confirm_low_confidence off the engine starts it at once: the preview does not say it would wait.
+    const off = previewView(decision({ strategy: "single_expert_low_confidence", needs_confirmation: true, confidence: 0.2 }), [], false);
+    expect(off.needsConfirmation).toBe(false);
+    expect(asksConfirmation({ routing: { confirm_low_confidence: false } })).toBe(false);
+    expect(asksConfirmation({})).toBe(true);
   });
 
   it("clamps bad scores and previews only real text", () => {

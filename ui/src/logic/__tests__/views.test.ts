@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { ActivityLine, LoggedDecision } from "../../types";
-import { filterFeed, mergeFeed, workerTimeline } from "../feed";
+import { feedSubject, filterFeed, mergeFeed, workerTimeline } from "../feed";
 import { corrections, decisionRows, distribution } from "../routing";
 import { transcriptView } from "../transcript";
 import { taskRow, taskExperts, filterTasks } from "../tasks";
 import { statCards, totals, activeWorkers } from "../overview";
 import { toApiError, describeError } from "../errors";
-import { alert, decision, iso, task, T0 } from "./fixtures";
+import { fleetCounts } from "../fleet";
+import { alert, decision, iso, task, T0, worker } from "./fixtures";
 
 const line = (over: Partial<ActivityLine>): ActivityLine => ({
   at: iso(0),
@@ -70,6 +71,11 @@ describe("routing page", () => {
     logged({ task_id: "t-2", at: iso(2), primary_expert: "security" }),
     logged({ task_id: "t-1", at: iso(3), primary_expert: "security", method: "person", confidence: 1 }),
   ];
+  it("says a decision awaits confirmation only while its task does", () => {
+    const low = [logged({ task_id: "t-7", needs_confirmation: true })];
+    expect(decisionRows(low, [{ id: "t-7", description: "x" }])[0].needsConfirmation).toBe(false);
+    expect(decisionRows(low, [{ id: "t-7", description: "x", awaitingConfirmation: true }])[0].needsConfirmation).toBe(true);
+  });
   it("keeps a decision's key when older decisions drop out of the window", () => {
     const before = decisionRows(decisions, []);
     const after = decisionRows(decisions.slice(1), []);
@@ -125,10 +131,17 @@ describe("tasks, overview and errors", () => {
     });
     const r = taskRow(t, T0 + 90_000);
     expect(taskExperts(t)).toEqual(["security", "cicd"]);
-    expect(r).toMatchObject({ experts: "security, cicd", confidence: "62%", strategy: "parallel experts", needsConfirmation: true, created: "1m ago" });
+    expect(r).toMatchObject({ experts: "security, cicd", confidence: "62%", strategy: "parallel experts", needsConfirmation: false, created: "1m ago" });
     expect(filterTasks([t, task({ id: "t-9", status: "completed" })], "attention")).toHaveLength(1);
   });
-  it("reads stat cards and active workers from status", () => {
+  it("asks for a confirmation only while the engine says the task awaits one", () => {
+    const routing = { primary_expert: "security", confidence: 0.4, strategy: "single_expert_low_confidence" as const, method: "keywords" as const, needs_confirmation: true, explanation: "" };
+    expect(taskRow(task({ status: "running", routing }), T0).needsConfirmation).toBe(false);
+    expect(taskRow(task({ status: "completed", routing }), T0).needsConfirmation).toBe(false);
+    expect(taskRow(task({ status: "awaiting_confirmation", routing }), T0).needsConfirmation).toBe(true);
+    expect(filterTasks([task({ status: "running", routing })], "attention")).toHaveLength(0);
+  });
+  it("reads the cards from the one count of the workers, totals and active workers from status", () => {
     const s = {
       tasks: { queued: 2 },
       workers: { running: 3, waiting: 1, completed: 7 },
@@ -139,13 +152,20 @@ describe("tasks, overview and errors", () => {
       tokens_today: 12_345,
       now: iso(0),
     };
-    const cards = Object.fromEntries(statCards(s).map((c) => [c.id, c.value]));
+    const ws = [
+      worker({ id: "w-1" }),
+      worker({ id: "w-2" }),
+      worker({ id: "w-3", health: "stalled" }),
+      worker({ id: "w-4", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "crashed" } }),
+      worker({ id: "w-5", state: "completed", health: "completed" }),
+    ];
+    const cards = Object.fromEntries(statCards(fleetCounts(ws, [], new Set())).map((c) => [c.id, c.value]));
     expect(cards).toEqual({ running: 3, healthy: 2, late: 0, stalled: 1, zombie: 0, waiting: 1 });
     expect(activeWorkers(s)).toBe(4);
     expect(totals(s)).toMatchObject({ successRate: "90%", tokensToday: "12.3k", costToday: "$1.50", queued: 2 });
     expect(totals(s).queuedLabel).toBe("2 tasks waiting to start");
     expect(totals({ ...s, tasks: { routed: 1 } }).queuedLabel).toBe("1 task waiting to start");
-    expect(statCards(null).every((c) => c.value === 0)).toBe(true);
+    expect(statCards(fleetCounts([], [], new Set())).every((c) => c.value === 0)).toBe(true);
   });
   it("normalizes rejected commands into ApiErrors", () => {
     expect(toApiError({ code: "bad_config", message: "m", key: "pm.x", file: "config.json" })).toEqual({
@@ -157,5 +177,29 @@ describe("tasks, overview and errors", () => {
     expect(toApiError("plain failure")).toEqual({ code: "error", message: "plain failure" });
     expect(toApiError('{"code":"unknown_worker","message":"no such worker"}').code).toBe("unknown_worker");
     expect(describeError("kill", { code: "unknown_worker", message: "no such worker" })).toBe("kill: no such worker (unknown_worker)");
+  });
+});
+
+describe("a worker's timeline and the feed's names", () => {
+  it("runs the timeline to the outcome after a kill and restart", () => {
+    const lines = [
+      { at: iso(10), event: "kill_and_restart", worker_id: "w-1", task_id: "t-1", attempt: 1, message: "hung; killed, restart 1 of 3" },
+    ];
+    const live = worker({ id: "w-1", attempt: 2, state: "running" });
+    expect(workerTimeline(lines, "w-1", live).map((i) => i.label)).toEqual(["kill + restart"]);
+    const done = worker({ id: "w-1", attempt: 2, state: "completed", health: "completed", last_activity_at: iso(90) });
+    const items = workerTimeline(lines, "w-1", done);
+    expect(items.map((i) => [i.label, i.title])).toEqual([
+      ["outcome", "Completed"],
+      ["kill + restart", "kill + restart"],
+    ]);
+    expect(items[0]).toMatchObject({ at: iso(90), attempt: 2 });
+  });
+
+  it("names the task and expert of a feed item's worker", () => {
+    const ws = new Map([["w-1", worker({ id: "w-1", task_id: "t-1" })]]);
+    const ts = new Map([["t-1", task({ id: "t-1", description: "Implement the login endpoint" })]]);
+    expect(feedSubject({ workerId: "w-1", taskId: "t-1" }, ws, ts)).toBe("“Implement the login endpoint” · development");
+    expect(feedSubject({ workerId: null, taskId: null }, ws, ts)).toBe("");
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { elapsedVsLimit, lastActivityLabel, workerRow, activityLabel, filterWorkers } from "../workers";
+import { costLabel, elapsedVsLimit, lastActivityLabel, workerRow, activityLabel, filterWorkers, waitingLabel, workerSubject } from "../workers";
 import { T0, iso, task, worker } from "./fixtures";
 
 describe("elapsed against the limit", () => {
@@ -42,11 +42,14 @@ describe("worker rows", () => {
     expect(r.cost).toBe("$0.0123");
     expect(r.attempt).toBe("#2");
     expect(r.attemptTitle).toBe("attempt 2, 1 restart");
-    expect(r.actions).toEqual({ kill: true, restart: true, extend: true, nudge: true, takeOver: true });
+    expect(r.actions).toEqual({ kill: true, restart: true, extend: true, nudge: true, takeOver: true, reply: false });
   });
-  it("disables kill and extend for a finished worker; filters live and ended", () => {
+  it("offers nothing of a live worker's actions for an ended one; filters live and ended", () => {
     const done = worker({ id: "w-2", state: "cancelled", health: "cancelled", session_id: null });
-    expect(workerRow(done, undefined, T0).actions).toEqual({ kill: false, restart: true, extend: false, nudge: false, takeOver: false });
+    const none = { kill: false, restart: false, extend: false, nudge: false, takeOver: false, reply: false };
+    expect(workerRow(done, undefined, T0).actions).toEqual(none);
+    const completed = worker({ id: "w-3", state: "completed", health: "completed", session_id: "s-1" });
+    expect(workerRow(completed, undefined, T0).actions).toEqual({ ...none, reply: true });
     const all = [worker({ id: "w-1" }), done];
     expect(filterWorkers(all, "live").map((w) => w.id)).toEqual(["w-1"]);
     expect(filterWorkers(all, "ended").map((w) => w.id)).toEqual(["w-2"]);
@@ -56,5 +59,49 @@ describe("worker rows", () => {
     expect(activityLabel({ kind: "retrying_api", until: iso(30), status: 529, attempt: 3 }, T0)).toBe(
       "retrying the API after 529, attempt 3, in 30s",
     );
+  });
+});
+
+describe("what a worker row says is true", () => {
+  it("says a worker in restart backoff waits for its restart, in how long and after what", () => {
+    const w = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(28), after: "crashed" } });
+    expect(waitingLabel(w, T0)).toBe("restart in 28s, after a crash");
+    expect(workerRow(w, undefined, T0).doing).toBe("restart in 28s, after a crash");
+    const zombie = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(5), after: "lost" } });
+    expect(waitingLabel(zombie, T0)).toBe("restart in 5s, after it hung (zombie) or vanished");
+    const api = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(-1), after: "api_error" } });
+    expect(waitingLabel(api, T0)).toBe("restart due now, after an API error");
+    const limited = worker({ health: "waiting", waiting_for: { kind: "rate_limit", until: "2025-06-01T12:05:00Z" } });
+    expect(waitingLabel(limited, T0)).toMatch(/^rate limited until \d\d:\d\d/);
+    expect(waitingLabel(worker(), T0)).toBe("");
+  });
+
+  it("marks the cost as an estimate until the final figure arrives", () => {
+    expect(costLabel(worker({ cost_usd: 0.4, cost_estimated: true }))).toBe("≈ $0.4000 (estimate)");
+    expect(costLabel(worker({ cost_usd: 0.4, cost_estimated: false }))).toBe("$0.4000");
+    expect(workerRow(worker({ state: "cancelled", health: "cancelled", cost_usd: 0.31, cost_estimated: true }), undefined, T0).cost).toBe(
+      "≈ $0.3100 (estimate)",
+    );
+  });
+
+  it("sums the elapsed time over every attempt", () => {
+    const ended = worker({ state: "completed", health: "completed", started_at: iso(600), last_activity_at: iso(600), ended_attempts_secs: 1500 });
+    expect(elapsedVsLimit(ended, T0 + 9_999_000).label).toBe("25m / 60m");
+    const second = worker({ state: "running", started_at: iso(600), ended_attempts_secs: 300 });
+    expect(elapsedVsLimit(second, T0 + 660_000).label).toBe("6m / 60m");
+    const between = worker({ state: "waiting", health: "waiting", started_at: iso(0), ended_attempts_secs: 120 });
+    expect(elapsedVsLimit(between, T0 + 9_999_000).label).toBe("2m / 60m");
+  });
+
+  it("shows a worker being stopped as stopping, with no action left to take", () => {
+    const r = workerRow(worker({ state: "stopping", health: "healthy" }), undefined, T0);
+    expect(r.badge.label).toBe("Stopping…");
+    expect(Object.values(r.actions).some(Boolean)).toBe(false);
+  });
+
+  it("names a worker by its task's first words and expert", () => {
+    const t = task({ description: "Refactor   the cache layer so that every read goes through the new interface" });
+    expect(workerSubject(worker(), t)).toBe("“Refactor the cache layer so that every…” · development");
+    expect(workerSubject(worker(), undefined)).toBe("development");
   });
 });

@@ -1,0 +1,149 @@
+//! Editing one expert profile (`experts/<name>.json`) from the desktop's
+//! Settings page, under the same rules as `cortex config check`.
+//!
+//! Theory of operation: a candidate profile is parsed and validated on its
+//! own (ranges, names, non-empty keywords), then put in place of its
+//! namesake among the experts loaded now (or beside them, for a new name)
+//! and the whole set is checked again (a task type claimed twice), and
+//! `config.json` against that set (a fallback expert that must exist). Only
+//! a candidate that passes all of it is written (atomically) and applied to
+//! the running engine; a refused one changes nothing, and its error names
+//! the file and the key.
+//!
+//! May depend on: cortex-core's config types, the engine's settings.
+
+use cortex_core::config::{ExpertProfile, ExpertSet};
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+
+/// The file a profile with this name lives in, relative to the home.
+fn file_of(name: &str) -> String {
+    format!("experts/{name}.json")
+}
+
+impl Engine {
+    /// Every expert profile as loaded now, in name order.
+    pub fn expert_profiles(&self) -> Vec<ExpertProfile> {
+        self.settings().1.iter().cloned().collect()
+    }
+
+    /// Checks a profile (JSON text) as `config check` would with it in
+    /// place: on its own, among the other experts, and against the config.
+    pub fn check_expert(&self, text: &str) -> Result<(ExpertProfile, ExpertSet), EngineError> {
+        let name = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        let file = file_of(&name);
+        let profile = ExpertProfile::parse(&file, text)?;
+        let (config, current) = {
+            let s = self.settings();
+            (s.0.clone(), s.1.clone())
+        };
+        let mut profiles: Vec<(String, ExpertProfile)> = current
+            .iter()
+            .filter(|p| p.name != profile.name)
+            .map(|p| (file_of(&p.name), p.clone()))
+            .collect();
+        profiles.push((file.clone(), profile.clone()));
+        let set = ExpertSet::new(profiles)?;
+        config.validate_against(&set)?;
+        Ok((profile, set))
+    }
+
+    /// Checks and saves a profile, then applies it: the router and the
+    /// limits of workers started from now on use it.
+    pub fn save_expert(&self, text: &str) -> Result<ExpertProfile, EngineError> {
+        let (profile, set) = self.check_expert(text)?;
+        let pretty = serde_json::to_vec_pretty(&profile)
+            .map_err(|e| EngineError::encode("an expert profile", &e))?;
+        let path = self.home().root().join(file_of(&profile.name));
+        crate::snapshot::write_atomic(&path, &pretty)?;
+        let config = self.settings().0.clone();
+        self.apply_settings(config, set);
+        tracing::info!(expert = %profile.name, "expert profile saved");
+        Ok(profile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, Home, OwnerKind};
+
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        home.init().unwrap();
+        let engine = Engine::open(&home, OwnerKind::Cli).unwrap();
+        (dir, engine)
+    }
+
+    fn profile_of(e: &Engine, name: &str) -> serde_json::Value {
+        let p = e
+            .expert_profiles()
+            .into_iter()
+            .find(|p| p.name == name)
+            .unwrap();
+        serde_json::to_value(p).unwrap()
+    }
+
+    #[test]
+    fn a_valid_edit_is_saved_applied_and_read_back_by_the_next_load() {
+        let (_d, e) = engine();
+        let mut p = profile_of(&e, "security");
+        p["activation_keywords"] = serde_json::json!(["vulnerability", "pentest"]);
+        p["time_limit_secs"] = serde_json::json!(1200);
+        let saved = e.save_expert(&p.to_string()).unwrap();
+        assert_eq!(saved.time_limit_secs, 1200);
+        assert_eq!(profile_of(&e, "security")["time_limit_secs"], 1200);
+        let (_, experts) = e.home().load_settings().unwrap();
+        assert_eq!(
+            experts.get("security").unwrap().activation_keywords,
+            vec!["vulnerability", "pentest"]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_change_nothing() {
+        let (_d, e) = engine();
+        let file = e.home().root().join("experts/security.json");
+        let before = std::fs::read(&file).unwrap();
+        let cases: Vec<(serde_json::Value, &str)> = {
+            let base = profile_of(&e, "security");
+            let mut empty = base.clone();
+            empty["activation_keywords"] = serde_json::json!([]);
+            let mut blank = base.clone();
+            blank["boosters"] = serde_json::json!(["ok", " "]);
+            let mut range = base.clone();
+            range["time_limit_secs"] = serde_json::json!(0);
+            let mut budget = base.clone();
+            budget["cost_budget_usd"] = serde_json::json!(-1.0);
+            // Another expert already answers this type: a cross-expert rule.
+            let taken = profile_of(&e, "cicd")["task_types"][0].clone();
+            let mut claimed = base.clone();
+            claimed["task_types"] = serde_json::json!([taken]);
+            let mut unknown = base;
+            unknown["colour"] = serde_json::json!("blue");
+            vec![
+                (empty, "activation_keywords"),
+                (blank, "boosters[1]"),
+                (range, "time_limit_secs"),
+                (budget, "cost_budget_usd"),
+                (claimed, "task_types"),
+                (unknown, ""),
+            ]
+        };
+        for (candidate, key) in cases {
+            let err = e.save_expert(&candidate.to_string()).unwrap_err();
+            let crate::EngineError::Config(c) = &err else {
+                panic!("expected a config error, got {err}");
+            };
+            assert_eq!(c.file, "experts/security.json", "{err}");
+            if !key.is_empty() {
+                assert_eq!(c.key.as_deref(), Some(key), "{err}");
+            }
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+    }
+}

@@ -1,0 +1,506 @@
+//! Usage over time: tokens and cost per day, by expert, model and project,
+//! read from the journal.
+//!
+//! Theory of operation: every attempt's end (`attempt_ended`) carries its
+//! tokens and cost (the agent's figure, or Cortex's estimate when it ended
+//! without one), and its `modelUsage` split by model when the agent gave
+//! it. The journal is append-only, so a `UsageIndex` reads it once and then
+//! only what was appended since (a torn last line is left for the next
+//! read); it folds each end into a bucket keyed by the local day it ended
+//! on, the worker's expert, the model and the project (the repository the
+//! worker's work started in, else its folder). A journal that became
+//! shorter than what was read was replaced: the index starts over.
+//!
+//! Only ended attempts count: a running attempt's live estimate is shown
+//! with the worker, and is counted here once it ends.
+//!
+//! May depend on: cortex-core, the journal reader.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use cortex_core::state::{Event, Record};
+use cortex_core::stream::{Outcome, Tokens};
+use serde::Serialize;
+
+use crate::error::EngineError;
+use crate::journal;
+
+/// The longest window a report covers, in days.
+pub const MAX_DAYS: u32 = 366;
+
+/// One bucket of a usage report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageRow {
+    /// The day the attempts ended on, `YYYY-MM-DD`, in the asked offset.
+    pub day: String,
+    pub expert: String,
+    /// None when the agent did not say which model it used (an attempt
+    /// that ended without its result line).
+    pub model: Option<String>,
+    /// The repository the work started in, else the worker's folder.
+    pub project: String,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    /// True when some of `cost_usd` is Cortex's estimate, not the agent's.
+    pub cost_estimated: bool,
+    /// Attempts that ended in this bucket.
+    pub attempts: u64,
+}
+
+/// `usage`: the days `since..=until` and every non-empty bucket in them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageReport {
+    pub since: String,
+    pub until: String,
+    pub days: u32,
+    /// Minutes east of UTC the days were cut in.
+    pub utc_offset_minutes: i32,
+    pub rows: Vec<UsageRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    day: NaiveDate,
+    expert: String,
+    model: Option<String>,
+    project: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    tokens: Tokens,
+    cost_usd: f64,
+    cost_estimated: bool,
+    attempts: u64,
+}
+
+#[derive(Debug, Clone)]
+struct WorkerFacts {
+    expert: String,
+    project: String,
+}
+
+/// Usage folded from a journal, kept up to date by reading what was
+/// appended.
+#[derive(Debug)]
+pub struct UsageIndex {
+    path: PathBuf,
+    offset: u64,
+    /// The sequence number of the last record read.
+    last_seq: u64,
+    utc_offset_minutes: i32,
+    workers: HashMap<String, WorkerFacts>,
+    buckets: BTreeMap<Key, Bucket>,
+}
+
+fn add_tokens(sum: &mut Tokens, t: &Tokens) {
+    sum.input += t.input;
+    sum.output += t.output;
+    sum.cache_read += t.cache_read;
+    sum.cache_creation += t.cache_creation;
+}
+
+/// An attempt's usage per model: from `modelUsage` when the agent gave it
+/// (its per-model tokens and cost), else the whole attempt under no model.
+fn per_model(o: &Outcome) -> Vec<(Option<String>, Tokens, f64)> {
+    let count = |v: &serde_json::Value, k: &str| v.get(k).and_then(|n| n.as_u64()).unwrap_or(0);
+    match o.model_usage.as_object() {
+        Some(models) if !models.is_empty() => models
+            .iter()
+            .map(|(model, v)| {
+                let tokens = Tokens {
+                    input: count(v, "inputTokens"),
+                    output: count(v, "outputTokens"),
+                    cache_read: count(v, "cacheReadInputTokens"),
+                    cache_creation: count(v, "cacheCreationInputTokens"),
+                };
+                let cost = v.get("costUSD").and_then(|c| c.as_f64()).unwrap_or(0.0);
+                (Some(model.clone()), tokens, cost)
+            })
+            .collect(),
+        _ => vec![(None, o.tokens, o.cost_usd)],
+    }
+}
+
+impl UsageIndex {
+    /// An index of the journal at `path`, cutting days `utc_offset_minutes`
+    /// east of UTC (the viewer's time zone). Nothing is read yet.
+    pub fn new(path: impl Into<PathBuf>, utc_offset_minutes: i32) -> Self {
+        Self {
+            path: path.into(),
+            offset: 0,
+            last_seq: 0,
+            utc_offset_minutes: utc_offset_minutes.clamp(-14 * 60, 14 * 60),
+            workers: HashMap::new(),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// True when this index reads `path` and cuts days at `utc_offset_minutes`.
+    pub fn is_for(&self, path: &std::path::Path, utc_offset_minutes: i32) -> bool {
+        self.path == path && self.utc_offset_minutes == utc_offset_minutes.clamp(-14 * 60, 14 * 60)
+    }
+
+    /// Reads what was appended to the journal since the last refresh.
+    pub fn refresh(&mut self) -> Result<(), EngineError> {
+        let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let replaced = len < self.offset
+            || !journal::is_line_start(&self.path, self.offset)
+            || journal::seq_at(&self.path, self.offset).is_some_and(|s| s <= self.last_seq);
+        if replaced {
+            *self = Self::new(std::mem::take(&mut self.path), self.utc_offset_minutes);
+        }
+        let mut records = Vec::new();
+        let read = journal::read_from(&self.path, self.offset, |r| records.push(r))?;
+        for r in &records {
+            self.last_seq = self.last_seq.max(r.seq);
+            self.fold(r);
+        }
+        self.offset = read.end_offset;
+        Ok(())
+    }
+
+    fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        (at + Duration::minutes(i64::from(self.utc_offset_minutes))).date_naive()
+    }
+
+    fn fold(&mut self, r: &Record) {
+        match &r.event {
+            Event::WorkerCreated { worker } => {
+                let project = worker
+                    .base
+                    .as_ref()
+                    .map_or_else(|| worker.workdir.clone(), |b| b.repo.clone());
+                self.workers.insert(
+                    worker.id.to_string(),
+                    WorkerFacts {
+                        expert: worker.expert.clone(),
+                        project,
+                    },
+                );
+            }
+            Event::WorkerBase {
+                worker_id, repo, ..
+            } => {
+                if let Some(w) = self.workers.get_mut(worker_id.as_str()) {
+                    w.project = repo.clone();
+                }
+            }
+            Event::AttemptEnded {
+                worker_id, outcome, ..
+            } => {
+                let Some(w) = self.workers.get(worker_id.as_str()).cloned() else {
+                    return;
+                };
+                let day = self.day_of(r.at);
+                for (model, tokens, cost) in per_model(outcome) {
+                    let b = self
+                        .buckets
+                        .entry(Key {
+                            day,
+                            expert: w.expert.clone(),
+                            model,
+                            project: w.project.clone(),
+                        })
+                        .or_default();
+                    add_tokens(&mut b.tokens, &tokens);
+                    b.cost_usd += cost;
+                    b.cost_estimated |= outcome.cost_estimated;
+                    b.attempts += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The `days` days that end with the day `now` falls on (at most
+    /// `MAX_DAYS`), oldest first.
+    pub fn report(&self, now: DateTime<Utc>, days: u32) -> UsageReport {
+        let days = days.clamp(1, MAX_DAYS);
+        let until = self.day_of(now);
+        let since = until - Duration::days(i64::from(days) - 1);
+        let rows = self
+            .buckets
+            .range(
+                Key {
+                    day: since,
+                    expert: String::new(),
+                    model: None,
+                    project: String::new(),
+                }..,
+            )
+            .take_while(|(k, _)| k.day <= until)
+            .map(|(k, b)| UsageRow {
+                day: k.day.format("%Y-%m-%d").to_string(),
+                expert: k.expert.clone(),
+                model: k.model.clone(),
+                project: k.project.clone(),
+                tokens: b.tokens,
+                cost_usd: b.cost_usd,
+                cost_estimated: b.cost_estimated,
+                attempts: b.attempts,
+            })
+            .collect();
+        UsageReport {
+            since: since.format("%Y-%m-%d").to_string(),
+            until: until.format("%Y-%m-%d").to_string(),
+            days,
+            utc_offset_minutes: self.utc_offset_minutes,
+            rows,
+        }
+    }
+}
+
+/// Usage over the `days` days ending today, read from a home's journal.
+pub fn usage(
+    home: &crate::Home,
+    now: DateTime<Utc>,
+    days: u32,
+    utc_offset_minutes: i32,
+) -> Result<UsageReport, EngineError> {
+    let mut index = UsageIndex::new(home.journal(), utc_offset_minutes);
+    index.refresh()?;
+    Ok(index.report(now, days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cortex_core::id::{TaskId, WorkerId};
+    use cortex_core::stream::OutcomeKind;
+    use cortex_core::worker::Worker;
+    use std::io::Write;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    struct Journal {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        seq: u64,
+    }
+
+    impl Journal {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("journal.jsonl");
+            Self {
+                _dir: dir,
+                path,
+                seq: 0,
+            }
+        }
+        fn push(&mut self, when: &str, event: Event) {
+            self.seq += 1;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .unwrap();
+            let line = serde_json::to_string(&Record::new(self.seq, at(when), event)).unwrap();
+            writeln!(f, "{line}").unwrap();
+        }
+        fn worker(&mut self, when: &str, n: u8, expert: &str, workdir: &str) -> WorkerId {
+            let id = WorkerId::new(1, [n; 10]);
+            let w = Worker::new(
+                id.clone(),
+                TaskId::new(1, [n; 10]),
+                expert,
+                workdir.into(),
+                at(when),
+            );
+            self.push(
+                when,
+                Event::WorkerCreated {
+                    worker: Box::new(w),
+                },
+            );
+            id
+        }
+        fn ended(&mut self, when: &str, id: &WorkerId, outcome: Outcome) {
+            self.push(
+                when,
+                Event::AttemptEnded {
+                    worker_id: id.clone(),
+                    attempt: 1,
+                    outcome,
+                },
+            );
+        }
+    }
+
+    fn outcome(input: u64, output: u64, cost: f64) -> Outcome {
+        let mut o = Outcome::bare(OutcomeKind::Success, "done");
+        o.tokens = Tokens {
+            input,
+            output,
+            ..Tokens::default()
+        };
+        o.cost_usd = cost;
+        o
+    }
+
+    #[test]
+    fn sums_per_day_expert_model_and_project_over_the_window() {
+        let mut j = Journal::new();
+        let a = j.worker("2026-03-01T10:00:00Z", 1, "development", "/src/app");
+        let b = j.worker("2026-03-01T10:00:00Z", 2, "security", "/src/app");
+        j.push(
+            "2026-03-01T10:00:01Z",
+            Event::WorkerBase {
+                worker_id: b.clone(),
+                repo: "/src/app-repo".into(),
+                commit: "abc".into(),
+                branch: None,
+                worktree_branch: None,
+            },
+        );
+        // Older than the window: not counted.
+        j.ended("2026-01-01T12:00:00Z", &a, outcome(1000, 1000, 9.0));
+        j.ended("2026-03-01T12:00:00Z", &a, outcome(100, 10, 0.5));
+        j.ended("2026-03-01T13:00:00Z", &a, outcome(200, 20, 0.25));
+        let mut split = outcome(0, 0, 0.3);
+        split.model_usage = serde_json::json!({
+            "opus": {"inputTokens": 7, "outputTokens": 3, "costUSD": 0.2},
+            "haiku": {"inputTokens": 5, "outputTokens": 1, "cacheReadInputTokens": 9, "costUSD": 0.1}
+        });
+        j.ended("2026-03-02T09:00:00Z", &b, split);
+        let mut killed = outcome(50, 5, 0.07);
+        killed.cost_estimated = true;
+        j.ended("2026-03-02T10:00:00Z", &a, killed);
+
+        let mut idx = UsageIndex::new(&j.path, 0);
+        idx.refresh().unwrap();
+        let r = idx.report(at("2026-03-02T23:00:00Z"), 30);
+        assert_eq!(
+            (r.since.as_str(), r.until.as_str()),
+            ("2026-02-01", "2026-03-02")
+        );
+        type Seen<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+            u64,
+            u64,
+            f64,
+            bool,
+            u64,
+        );
+        let got: Vec<Seen> = r
+            .rows
+            .iter()
+            .map(|x| {
+                (
+                    x.day.as_str(),
+                    x.expert.as_str(),
+                    x.model.as_deref(),
+                    x.project.as_str(),
+                    x.tokens.input,
+                    x.tokens.cache_read,
+                    (x.cost_usd * 100.0).round() / 100.0,
+                    x.cost_estimated,
+                    x.attempts,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "2026-03-01",
+                    "development",
+                    None,
+                    "/src/app",
+                    300,
+                    0,
+                    0.75,
+                    false,
+                    2
+                ),
+                (
+                    "2026-03-02",
+                    "development",
+                    None,
+                    "/src/app",
+                    50,
+                    0,
+                    0.07,
+                    true,
+                    1
+                ),
+                (
+                    "2026-03-02",
+                    "security",
+                    Some("haiku"),
+                    "/src/app-repo",
+                    5,
+                    9,
+                    0.1,
+                    false,
+                    1
+                ),
+                (
+                    "2026-03-02",
+                    "security",
+                    Some("opus"),
+                    "/src/app-repo",
+                    7,
+                    0,
+                    0.2,
+                    false,
+                    1
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn days_are_cut_in_the_viewers_time_zone() {
+        let mut j = Journal::new();
+        let a = j.worker("2026-03-01T10:00:00Z", 1, "development", "/p");
+        j.ended("2026-03-01T23:30:00Z", &a, outcome(1, 1, 0.1));
+        let mut east = UsageIndex::new(&j.path, 120);
+        east.refresh().unwrap();
+        let r = east.report(at("2026-03-02T10:00:00Z"), 1);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].day, "2026-03-02");
+        let mut utc = UsageIndex::new(&j.path, 0);
+        utc.refresh().unwrap();
+        assert!(utc.report(at("2026-03-02T10:00:00Z"), 1).rows.is_empty());
+    }
+
+    #[test]
+    fn reads_only_what_was_appended_and_starts_over_on_a_replaced_journal() {
+        let mut j = Journal::new();
+        let a = j.worker("2026-03-01T10:00:00Z", 1, "development", "/p");
+        j.ended("2026-03-01T11:00:00Z", &a, outcome(1, 1, 0.1));
+        let mut idx = UsageIndex::new(&j.path, 0);
+        idx.refresh().unwrap();
+        // A torn line is not read until it is whole.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&j.path)
+            .unwrap();
+        write!(f, "{{\"v\":1,\"seq\":").unwrap();
+        idx.refresh().unwrap();
+        let now = at("2026-03-01T12:00:00Z");
+        assert_eq!(idx.report(now, 1).rows[0].attempts, 1);
+        std::fs::write(&j.path, "").unwrap();
+        j.seq = 0;
+        let a = j.worker("2026-03-01T10:00:00Z", 1, "development", "/p");
+        j.ended("2026-03-01T11:00:00Z", &a, outcome(12345, 1, 0.1));
+        j.ended("2026-03-01T11:30:00Z", &a, outcome(1, 1, 0.1));
+        idx.refresh().unwrap();
+        let row = &idx.report(now, 1).rows[0];
+        assert_eq!((row.attempts, row.tokens.input), (2, 12346));
+        let len_before = std::fs::metadata(&j.path).unwrap().len();
+        j.ended("2026-03-01T11:45:00Z", &a, outcome(1, 1, 0.1));
+        assert!(std::fs::metadata(&j.path).unwrap().len() > len_before);
+        idx.refresh().unwrap();
+        assert_eq!(idx.report(now, 1).rows[0].attempts, 3);
+    }
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { attentionEmptyText, fleetCounts, needsAttention, waitingHint, workerBucket } from "../fleet";
+import { statCards } from "../overview";
+import { filterWorkers } from "../workers";
+import { task, worker } from "./fixtures";
+
+describe("one count of the workers", () => {
+  it("counts a zombie on its card when the list shows one, whatever an older status said", () => {
+    const zombie = worker({ id: "w-z", health: "zombie" });
+    const ws = [zombie, worker({ id: "w-ok" })];
+    const c = fleetCounts(ws, [], new Set());
+    const card = statCards(c).find((k) => k.id === "zombie");
+    expect(card?.value).toBe(1);
+    expect(ws.filter(needsAttention).map((w) => w.id)).toEqual(["w-z"]);
+    expect(c.attention).toBe(1);
+  });
+
+  it("says what the waiting wait for: restarts, rate limits, the circuit breaker, a confirmation", () => {
+    const ws = [
+      worker({ id: "w-1", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "crashed" } }),
+      worker({ id: "w-2", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "lost" } }),
+      worker({ id: "w-3", health: "waiting", waiting_for: { kind: "rate_limit", until: "2025-06-01T12:05:00Z" } }),
+    ];
+    const ts = [
+      task({ id: "t-1", status: "awaiting_confirmation" }),
+      task({ id: "t-2", status: "waiting", expert: "security" }),
+      task({ id: "t-3", status: "running", expert: "security" }),
+    ];
+    const c = fleetCounts(ws, ts, new Set(["security"]));
+    expect(c.waiting).toEqual({ restart: 2, rateLimit: 1, apiRetry: 0, circuitBreaker: 1, confirmation: 1 });
+    const card = statCards(c).find((k) => k.id === "waiting");
+    expect(card).toMatchObject({ value: 5, hint: "2 restarting · 1 rate limited · 1 circuit breaker · 1 to confirm" });
+    expect(card?.hint).not.toContain("API retry");
+    expect(waitingHint(fleetCounts([], [], new Set()).waiting)).toBe("nothing waits");
+  });
+
+  it("uses one meaning of live for the navigation, the filters and the cards", () => {
+    const ws = [
+      worker({ id: "w-1" }),
+      worker({ id: "w-2", state: "needs_input", health: "needs_input" }),
+      worker({ id: "w-3", state: "stopping", health: "healthy" }),
+      worker({ id: "w-4", state: "completed", health: "completed" }),
+    ];
+    const c = fleetCounts(ws, [], new Set());
+    expect(c.live).toBe(filterWorkers(ws, "live").length);
+    expect(c.live).toBe(2);
+    expect(workerBucket(ws[2])).toBe("stopping");
+    expect(c.running).toBe(1);
+  });
+});
+
+describe("the empty attention list", () => {
+  it("does not call a fleet healthy when no worker runs", () => {
+    expect(attentionEmptyText(fleetCounts([], [], new Set()))).toBe("No worker is running.");
+    expect(attentionEmptyText(fleetCounts([worker({ state: "completed", health: "completed" })], [], new Set()))).toBe("No worker is running.");
+    expect(attentionEmptyText(fleetCounts([worker()], [], new Set()))).toBe("Every live worker is healthy.");
+  });
+});

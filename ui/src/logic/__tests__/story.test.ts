@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import type { Changes, TaskStory, WorkerStory } from "../../types";
+import { parseUnifiedDiff } from "../diff";
+import { canMerge, capDiff, changesNote, storyView, verificationBadge } from "../story";
+import { iso, task } from "./fixtures";
+
+const tok = (input: number, output: number) => ({ input, output, cache_read: 0, cache_creation: 0 });
+const changes = (over: Partial<Changes> = {}): Changes => ({
+  kind: "worktree", expert: "development", worker_id: "w-1", branch: "cortex/t-1-development", base: "abc", base_branch: "main",
+  repo: "/src/app", workdir: "/home/.cortex/worktrees/x", files: [{ path: "fake-out.txt", added: 1, removed: 0 }],
+  may_include_others: false, ...over,
+});
+const worker = (over: Partial<WorkerStory> = {}): WorkerStory => ({
+  id: "w-1", expert: "development", status: "completed", reason: "success", workdir: "/w", result: "done", verification: null,
+  tokens: tok(1000, 50), cost_usd: 0.25, duration_secs: 90,
+  attempts: [
+    { n: 1, started_at: iso(0), ended_at: iso(30), resumed: false, outcome: "crashed", reason: "exit 3", exit_code: 3, cost_usd: 0.1, tokens: tok(0, 0), duration_secs: 30 },
+    { n: 2, started_at: iso(40), ended_at: iso(100), resumed: true, outcome: "success", reason: null, exit_code: 0, cost_usd: 0.15, tokens: tok(0, 0), duration_secs: 60 },
+  ],
+  base: null, changes: changes(), ...over,
+});
+const story = (over: Partial<TaskStory> = {}): TaskStory => ({
+  ...task({ id: "t-1", status: "completed", cost_usd: 0.4, project: "/src/app", routing: { primary_expert: "development", confidence: 0.85, strategy: "multi_expert_parallel", method: "keywords", needs_confirmation: false, explanation: "matched login" } }),
+  tokens: tok(3000, 80), duration_secs: 150, attempts: 3,
+  workers: [worker(), worker({ id: "w-2", expert: "security", status: "running", attempts: [], changes: changes({ kind: "none", message: "outside git", files: [] }) })],
+  changes: changes(), ...over,
+});
+
+describe("task story", () => {
+  it("sums and labels the whole task, and lays every worker out with its attempts", () => {
+    const v = storyView(story());
+    expect([v.cost, v.duration, v.attempts, v.column, v.project]).toEqual(["$0.4000", "2m 30s", "3 attempts", "done", "/src/app"]);
+    expect(v.routing).toContain("development · 85%");
+    expect(v.workers.map((w) => [w.expert, w.attempts.length, w.canReply])).toEqual([["development", 2, true], ["security", 0, false]]);
+    expect(v.workers[0].attempts[1]).toMatchObject({ label: "Attempt 2 (resumed)", outcome: "success" });
+    expect(v.changeExperts).toEqual(["development"]);
+  });
+
+  it("says what was verified, and that an unchecked task was not", () => {
+    expect(verificationBadge(null).label).toBe("Not verified");
+    expect(verificationBadge({ command: "make test", passed: null, exit_code: null, rounds: 1, output_tail: null }).label).toBe("Verifying");
+    expect(verificationBadge({ command: "make test", passed: false, exit_code: 2, rounds: 2, output_tail: null })).toMatchObject({ label: "Check failed", detail: "make test exited 2 after 2 rounds" });
+    expect(verificationBadge({ command: "make test", passed: true, exit_code: 0, rounds: 1, output_tail: null }).tone).toBe("green");
+  });
+
+  it("offers Merge only for a worktree branch with changes, and says why there is nothing", () => {
+    expect(canMerge(changes())).toBe(true);
+    expect(canMerge(changes({ files: [] }))).toBe(false);
+    expect(canMerge(changes({ kind: "in_place" }))).toBe(false);
+    expect(changesNote(changes())).toBe("1 file changed on cortex/t-1-development (a worktree)");
+    expect(changesNote(changes({ kind: "none", message: "the worktree was removed" }))).toBe("the worktree was removed");
+    expect(changesNote(null)).toBe("No worker has started yet.");
+  });
+
+  it("caps the diff's lines and counts the rest", () => {
+    const patch = ["diff --git a/a b/a", "--- a/a", "+++ b/a", "@@ -1,3 +1,3 @@", "-x", "+y", " z", ""].join("\n");
+    const files = parseUnifiedDiff(patch + patch.replace(/a\b/g, "b"));
+    const shown = capDiff(files, 4);
+    expect(shown.files.map((f) => f.hunks[0].lines.length)).toEqual([3, 1]);
+    expect(shown.hiddenLines).toBe(2);
+  });
+});

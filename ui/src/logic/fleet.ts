@@ -1,0 +1,116 @@
+// The one derivation of what each worker is doing and of every count the
+// views show: the Overview's cards, the navigation's counts, the "Needs
+// attention" list and the Live / Ended filters all read these, over the same
+// list of workers the rows are drawn from, so no two of them can disagree.
+
+import type { Status, Task, Worker } from "../types";
+import { isLiveTaskStatus, isTerminalState } from "./badges";
+
+/** Where a worker stands, one word each; a live worker is in exactly one. */
+export type WorkerBucket =
+  | "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "verifying" | "exited" | "stopping" | "ended";
+
+/** A worker whose process runs or will run again (not ended, not waiting for a person). */
+export function isLiveWorker(w: Pick<Worker, "state">): boolean {
+  return !isTerminalState(w.state);
+}
+
+const WATCHED = new Set(["starting", "healthy", "late", "stalled", "zombie", "verifying", "exited"]);
+
+export function workerBucket(w: Pick<Worker, "state" | "health" | "waiting_for">): WorkerBucket {
+  if (!isLiveWorker(w)) return "ended";
+  if (w.state === "stopping") return "stopping";
+  if (w.waiting_for || w.state === "waiting" || w.health === "waiting") return "waiting";
+  if (WATCHED.has(w.health)) return w.health as WorkerBucket;
+  return w.state === "starting" ? "starting" : "healthy";
+}
+
+const ATTENTION = new Set<WorkerBucket>(["late", "stalled", "zombie", "exited", "waiting"]);
+
+/** A live worker that is not simply working: silent, hung, or waiting to go on. */
+export function needsAttention(w: Pick<Worker, "state" | "health" | "waiting_for">): boolean {
+  return ATTENTION.has(workerBucket(w));
+}
+
+/** What the Waiting card counts, by what is waited for. */
+export interface WaitingCounts {
+  restart: number;
+  rateLimit: number;
+  apiRetry: number;
+  /** Tasks no worker may start for: their expert's circuit breaker is open. */
+  circuitBreaker: number;
+  /** Tasks that wait for a person to confirm their routing. */
+  confirmation: number;
+}
+
+export interface FleetCounts {
+  live: number;
+  /** Live workers whose state is running (a process is working). */
+  running: number;
+  buckets: Record<WorkerBucket, number>;
+  waiting: WaitingCounts;
+  attention: number;
+  liveTasks: number;
+}
+
+const EMPTY_BUCKETS = (): Record<WorkerBucket, number> => ({
+  starting: 0, healthy: 0, late: 0, stalled: 0, zombie: 0, waiting: 0, verifying: 0, exited: 0, stopping: 0, ended: 0,
+});
+
+/** The experts a circuit breaker holds now. */
+export function pausedExperts(status: Pick<Status, "paused_experts"> | null): Set<string> {
+  return new Set((status?.paused_experts ?? []).map((p) => p.expert));
+}
+
+/** A task that waits because its expert's circuit breaker is open. */
+export function waitsOnCircuit(t: Pick<Task, "status" | "expert" | "experts">, paused: ReadonlySet<string>): boolean {
+  if (t.status !== "waiting" && t.status !== "routed" && t.status !== "queued") return false;
+  const experts = t.experts?.length ? t.experts : t.expert ? [t.expert] : [];
+  return experts.some((e) => paused.has(e));
+}
+
+export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], paused: ReadonlySet<string>): FleetCounts {
+  const buckets = EMPTY_BUCKETS();
+  const waiting: WaitingCounts = { restart: 0, rateLimit: 0, apiRetry: 0, circuitBreaker: 0, confirmation: 0 };
+  let running = 0;
+  for (const w of workers) {
+    const b = workerBucket(w);
+    buckets[b] += 1;
+    if (b !== "ended" && w.state === "running") running += 1;
+    if (b !== "waiting") continue;
+    const kind = w.waiting_for?.kind ?? "restart";
+    if (kind === "rate_limit") waiting.rateLimit += 1;
+    else if (kind === "api_retry") waiting.apiRetry += 1;
+    else waiting.restart += 1;
+  }
+  let liveTasks = 0;
+  for (const t of tasks) {
+    if (isLiveTaskStatus(t.status)) liveTasks += 1;
+    if (t.status === "awaiting_confirmation") waiting.confirmation += 1;
+    else if (waitsOnCircuit(t, paused)) waiting.circuitBreaker += 1;
+  }
+  const live = workers.length - buckets.ended;
+  const attention = [...ATTENTION].reduce((n, b) => n + buckets[b], 0);
+  return { live, running, buckets, waiting, attention, liveTasks };
+}
+
+/** Everything the Waiting card counts. */
+export function waitingTotal(w: WaitingCounts): number {
+  return w.restart + w.rateLimit + w.apiRetry + w.circuitBreaker + w.confirmation;
+}
+
+/** "2 restarting · 1 rate limited · 1 to confirm"; "nothing waits" when empty. */
+export function waitingHint(w: WaitingCounts): string {
+  const parts: string[] = [];
+  if (w.restart) parts.push(`${w.restart} restarting`);
+  if (w.rateLimit) parts.push(`${w.rateLimit} rate limited`);
+  if (w.apiRetry) parts.push(`${w.apiRetry} API retry`);
+  if (w.circuitBreaker) parts.push(`${w.circuitBreaker} circuit breaker`);
+  if (w.confirmation) parts.push(`${w.confirmation} to confirm`);
+  return parts.length ? parts.join(" · ") : "nothing waits";
+}
+
+/** What an empty "Needs attention" list says: that all is well only when something runs. */
+export function attentionEmptyText(c: Pick<FleetCounts, "live">): string {
+  return c.live > 0 ? "Every live worker is healthy." : "No worker is running.";
+}

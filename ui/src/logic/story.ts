@@ -1,0 +1,159 @@
+// A task's detail page from the engine's story (`task_detail`): the
+// summary, the verification badge, every worker side by side with its
+// attempts, and what each worker may be asked (Reply only once it ended).
+// Pure: no DOM, no clock.
+
+import type { Changes, TaskStory, Verification, WorkerStory } from "../types";
+import { healthBadge, isTerminalState, taskStatusBadge, type Badge } from "./badges";
+import { BOARD_COLUMN } from "./board";
+import type { DiffFile } from "./diff";
+import { formatDateTime, formatDuration, formatMoney, formatTokens, strategyLabel } from "./format";
+
+export interface VerificationBadge {
+  label: string;
+  tone: "green" | "red" | "blue" | "grey";
+  detail: string;
+}
+
+export function verificationBadge(v: Verification | null | undefined): VerificationBadge {
+  if (!v) return { label: "Not verified", tone: "grey", detail: "no check was configured for this task" };
+  if (v.passed == null) return { label: "Verifying", tone: "blue", detail: v.command };
+  const rounds = v.rounds > 1 ? ` after ${v.rounds} rounds` : "";
+  return v.passed
+    ? { label: "Verified", tone: "green", detail: `${v.command} passed${rounds}` }
+    : { label: "Check failed", tone: "red", detail: `${v.command} exited ${v.exit_code ?? "without a code"}${rounds}` };
+}
+
+export interface AttemptLine {
+  key: string;
+  label: string;
+  when: string;
+  outcome: string;
+  reason: string;
+  cost: string;
+  duration: string;
+}
+
+export interface WorkerColumn {
+  id: string;
+  expert: string;
+  badge: Badge;
+  reason: string;
+  result: string;
+  cost: string;
+  tokens: string;
+  duration: string;
+  attempts: AttemptLine[];
+  verification: VerificationBadge;
+  /** Reply continues an ended worker's conversation; a live one is nudged instead. */
+  canReply: boolean;
+  workdir: string;
+  changesNote: string;
+}
+
+export interface StoryView {
+  id: string;
+  description: string;
+  badge: Badge;
+  column: string;
+  reason: string;
+  result: string;
+  verification: VerificationBadge;
+  routing: string;
+  explanation: string;
+  project: string;
+  cost: string;
+  tokens: string;
+  duration: string;
+  attempts: string;
+  workers: WorkerColumn[];
+  /** Experts with changes to show (the Changes tab's choice). */
+  changeExperts: string[];
+}
+
+const tokensOf = (t: { input: number; output: number; cache_read?: number; cache_creation?: number }) =>
+  `${formatTokens(t.input + (t.cache_read ?? 0) + (t.cache_creation ?? 0))} in / ${formatTokens(t.output)} out`;
+
+export function changesNote(c: Changes | null | undefined): string {
+  if (!c) return "No worker has started yet.";
+  if (c.kind === "none") return c.message ?? "Nothing to compare.";
+  const n = c.files.length;
+  const where = c.kind === "worktree" ? `on ${c.branch ?? "its branch"} (a worktree)` : `in place in ${c.workdir}`;
+  const others = c.may_include_others ? "; may include other edits to the same checkout" : "";
+  return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}`;
+}
+
+function workerColumn(w: WorkerStory): WorkerColumn {
+  return {
+    id: w.id,
+    expert: w.expert,
+    badge: healthBadge(w.status),
+    reason: w.reason ?? "",
+    result: w.result ?? "",
+    cost: formatMoney(w.cost_usd),
+    tokens: tokensOf(w.tokens),
+    duration: formatDuration(w.duration_secs),
+    attempts: w.attempts.map((a) => ({
+      key: `${w.id}|${a.n}`,
+      label: `Attempt ${a.n}${a.resumed ? " (resumed)" : ""}`,
+      when: formatDateTime(a.started_at),
+      outcome: a.outcome ?? "running",
+      reason: a.reason ?? "",
+      cost: formatMoney(a.cost_usd),
+      duration: formatDuration(a.duration_secs),
+    })),
+    verification: verificationBadge(w.verification),
+    canReply: isTerminalState(w.status),
+    workdir: w.workdir,
+    changesNote: changesNote(w.changes),
+  };
+}
+
+export function storyView(s: TaskStory): StoryView {
+  const r = s.routing;
+  return {
+    id: s.id,
+    description: s.description,
+    badge: taskStatusBadge(s.status),
+    column: BOARD_COLUMN[s.status] ?? "",
+    reason: s.reason ?? "",
+    result: s.result ?? "",
+    verification: verificationBadge(s.verification),
+    routing: r ? `${r.primary_expert} · ${Math.round(r.confidence * 100)}% · ${strategyLabel(r.strategy)}` : "not routed yet",
+    explanation: r?.explanation ?? "",
+    project: s.project ?? s.workdir ?? "",
+    cost: formatMoney(s.cost_usd),
+    tokens: tokensOf(s.tokens),
+    duration: formatDuration(s.duration_secs),
+    attempts: `${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`,
+    workers: s.workers.map(workerColumn),
+    changeExperts: s.workers.filter((w) => w.changes.kind !== "none").map((w) => w.expert),
+  };
+}
+
+/** Merge applies to a worktree's branch; in place the work is already in the checkout. */
+export function canMerge(c: Changes | null | undefined): boolean {
+  return !!c && c.kind === "worktree" && c.files.length > 0;
+}
+
+export interface ShownDiff {
+  files: DiffFile[];
+  /** Lines left out to keep the page fast (the file list stays complete). */
+  hiddenLines: number;
+}
+
+/** At most `maxLines` diff lines, whole hunks first; the rest counted. */
+export function capDiff(files: DiffFile[], maxLines = 4000): ShownDiff {
+  let left = maxLines;
+  let hidden = 0;
+  const shown = files.map((f) => ({
+    ...f,
+    hunks: f.hunks.map((h) => {
+      const take = Math.max(0, Math.min(left, h.lines.length));
+      left -= take;
+      hidden += h.lines.length - take;
+      return { ...h, lines: h.lines.slice(0, take) };
+    }),
+  }));
+  return { files: shown, hiddenLines: hidden };
+}
