@@ -15,18 +15,18 @@ mod settings_cmds;
 pub mod tray;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cortex_engine::lock::OwnerKind;
-use cortex_engine::{Engine, Home};
+use cortex_engine::{Engine, Home, OwnerLoop};
 use tauri::{Emitter, Manager, RunEvent};
-use tokio::sync::oneshot;
 
 /// What the commands and event forwarders share.
 pub struct AppState {
     /// The engine, or why it could not start (shown by the UI).
     pub engine: Result<Engine, String>,
-    shutdown: Mutex<Option<oneshot::Sender<()>>>,
+    /// The engine's loop, stopped (and waited for) when the app quits.
+    owner: Option<OwnerLoop>,
     /// Set when the engine's loop ended on its own (an error or a panic).
     engine_failed: Arc<AtomicBool>,
 }
@@ -36,7 +36,7 @@ impl AppState {
     pub fn for_engine(engine: Result<Engine, String>) -> Self {
         Self {
             engine,
-            shutdown: Mutex::new(None),
+            owner: None,
             engine_failed: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -109,28 +109,27 @@ pub fn run() {
         .invoke_handler(commands::handler())
         .setup(|app| {
             let engine = open_engine();
-            let (tx, rx) = oneshot::channel::<()>();
             let engine_failed = Arc::new(AtomicBool::new(false));
+            let mut owner = None;
             if let Ok(engine) = &engine {
-                let looped = engine.clone();
-                let handle = app.handle().clone();
+                // Stopped only by `quit_engine`: no other way in.
+                let (task, handle) = engine.owner_loop(std::future::pending());
+                let app_handle = app.handle().clone();
                 let failed = engine_failed.clone();
                 tauri::async_runtime::spawn(async move {
-                    let stop = async move {
-                        let _ = rx.await;
-                    };
                     // A panic in the loop comes back here as an error too.
-                    if let Err(e) = looped.run_guarded(stop).await {
-                        engine_stopped(&handle, &failed, &e.to_string());
+                    if let Err(e) = task.await {
+                        engine_stopped(&app_handle, &failed, &e.to_string());
                     }
                 });
+                owner = Some(handle);
                 events::forward(app.handle().clone(), engine.clone());
             } else if let Err(e) = &engine {
                 tracing::error!("Cortex cannot open its home: {e}");
             }
             app.manage(AppState {
                 engine,
-                shutdown: Mutex::new(Some(tx)),
+                owner,
                 engine_failed,
             });
             tray::create(app.handle())?;
@@ -252,21 +251,19 @@ fn engine_stopped(app: &tauri::AppHandle, failed: &AtomicBool, why: &str) {
     app.exit(1);
 }
 
-/// Stops the engine loop; `on_quit` decides whether workers keep running
-/// (unless the engine failed: then they are left to the next start).
+/// Stops the engine's loop and waits until it has ended: the loop stops the
+/// workers when `on_quit` says so (unless the engine failed: then its loop
+/// ended already and they are left to the next start).
 fn quit_engine(app: &tauri::AppHandle) {
     let state = app.state::<AppState>();
-    let sender = state.shutdown.lock().ok().and_then(|mut s| s.take());
-    if let Some(tx) = sender {
-        let _ = tx.send(());
-    }
     if state.engine_failed.load(Ordering::SeqCst) {
+        // After a failure nothing more is done with the engine's state.
         return;
     }
-    if let Ok(engine) = &state.engine {
-        let stop = engine.config().on_quit == cortex_core::config::OnQuit::Stop;
-        engine.stop_runtime(stop);
-        let _ = engine.close();
+    if let Some(owner) = &state.owner {
+        if let Err(e) = owner.stop(owner.patience()) {
+            tracing::warn!("stopping the engine: {e}");
+        }
     }
 }
 

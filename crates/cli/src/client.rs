@@ -56,74 +56,7 @@ pub fn execute(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, En
 }
 
 fn direct(engine: &Engine, op: &InboxOp) -> Answer {
-    let result = match op {
-        InboxOp::Submit { submit } => engine
-            .submit(submit)
-            .map(|a| serde_json::to_value(a).unwrap_or_default()),
-        InboxOp::SubmitBatch { items } => engine
-            .submit_batch(items)
-            .map(|answers| serde_json::json!({ "results": answers })),
-        InboxOp::Cancel { task_id } => engine
-            .cancel(task_id)
-            .map(|t| serde_json::to_value(t).unwrap_or_default()),
-        InboxOp::Confirm { task_id, expert } => engine
-            .confirm(task_id, expert.as_deref())
-            .map(|t| serde_json::to_value(t).unwrap_or_default()),
-        InboxOp::Reroute { task_id, expert } => engine
-            .reroute(task_id, expert)
-            .map(|t| serde_json::to_value(t).unwrap_or_default()),
-        InboxOp::Kill { worker_id } => engine
-            .kill_worker(worker_id)
-            .map(|w| serde_json::to_value(w).unwrap_or_default()),
-        InboxOp::Restart { worker_id } => engine
-            .restart_worker(worker_id)
-            .map(|w| serde_json::to_value(w).unwrap_or_default()),
-        InboxOp::Extend { worker_id, minutes } => engine
-            .extend_worker(worker_id, *minutes)
-            .map(|w| serde_json::to_value(w).unwrap_or_default()),
-        InboxOp::Nudge { worker_id, text } => engine
-            .nudge_worker(worker_id, text)
-            .map(|w| serde_json::to_value(w).unwrap_or_default()),
-        InboxOp::PlanSubmit {
-            plan,
-            workdir,
-            worktree,
-        } => engine
-            .submit_plan(plan, workdir.as_deref(), *worktree)
-            .map(|a| serde_json::to_value(a).unwrap_or_default()),
-        InboxOp::PlanConfirm { plan_id } => engine
-            .confirm_plan(plan_id)
-            .map(|p| serde_json::to_value(p).unwrap_or_default()),
-        InboxOp::PlanEdit { plan_id, plan } => engine
-            .edit_plan(plan_id, plan)
-            .map(|p| serde_json::to_value(p).unwrap_or_default()),
-        InboxOp::PlanMerge { plan_id } => engine
-            .merge_plan(plan_id)
-            .map(|p| serde_json::to_value(p).unwrap_or_default()),
-        InboxOp::Reply { worker_id, text } => engine
-            .reply_worker(worker_id, text)
-            .map(|w| serde_json::to_value(w).unwrap_or_default()),
-        InboxOp::SetPaused { paused } => engine
-            .set_spawning_paused(*paused)
-            .map(|()| serde_json::json!({"paused": paused})),
-        InboxOp::CloseCircuit { expert } => engine
-            .close_circuit(expert)
-            .map(|a| serde_json::to_value(a).unwrap_or_default()),
-        InboxOp::Merge { merge } => engine
-            .merge(merge)
-            .map(|a| serde_json::to_value(a).unwrap_or_default()),
-        InboxOp::RemoveWorktree {
-            task_id,
-            expert,
-            force,
-        } => engine
-            .remove_worktree(task_id, expert.as_deref(), *force)
-            .map(|a| serde_json::to_value(a).unwrap_or_default()),
-        InboxOp::ResetLearning => engine
-            .reset_learning()
-            .map(|moved| serde_json::json!({"reset": true, "moved_to": moved})),
-    };
-    match result {
+    match engine.apply(op) {
         Ok(v) => Answer::Ok(v),
         Err(e) => Answer::Failed {
             message: e.to_string(),
@@ -168,13 +101,13 @@ fn through_inbox(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, 
                     || "the owner".to_string(),
                     |o| format!("the owner (pid {})", o.pid),
                 );
-                return Err(EngineError::Protocol(format!(
+                return Err(EngineError::Unanswered(format!(
                     "{owner} did not pick up the request within {}s; it was withdrawn and nothing changed",
                     timeout.as_secs()
                 )));
             }
             if extended {
-                return Err(EngineError::Protocol(format!(
+                return Err(EngineError::Unanswered(format!(
                     "the owner took request {id} but did not acknowledge it; check `cortex tasks` before retrying"
                 )));
             }

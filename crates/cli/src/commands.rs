@@ -7,8 +7,7 @@ use cortex_core::config::{Config, ExpertProfile, ExpertSet};
 use cortex_core::input::{validate_submission, SubmitRequest};
 use cortex_engine::engine::view;
 use cortex_engine::inbox::InboxOp;
-use cortex_engine::lock::OwnerKind;
-use cortex_engine::{Engine, EngineError, Home, SubmitAck, TaskDto};
+use cortex_engine::{EngineError, Home, SubmitAck, TaskDto};
 use serde::Serialize;
 
 use crate::args::{Command, ConfigCommand, SubmitArgs};
@@ -42,7 +41,7 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         ),
         Command::Config(ConfigCommand::Check) => config_check(home, json),
         Command::Plan(p) => crate::plan_cmds::plan(home, p, json),
-        Command::Run => run(home, json),
+        Command::Run => crate::run_cmd::run(home, json),
         Command::Route(a) => crate::routing_cmds::route(home, a, json),
         Command::Workers => crate::worker_cmds::workers(home, json),
         Command::Logs {
@@ -393,26 +392,16 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
         }
     };
     let mut profiles = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(home.experts_dir())
-        .map_err(|e| {
-            Failure::runtime(
-                "io",
-                format!("cannot list {}: {e}", home.experts_dir().display()),
-            )
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let rel = format!(
-            "experts/{}",
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        );
+    let entries = cortex_engine::home::expert_files(&home.experts_dir()).map_err(|e| {
+        Failure::runtime(
+            "io",
+            format!("cannot list {}: {e}", home.experts_dir().display()),
+        )
+    })?;
+    for f in entries {
+        let rel = f.rel;
         files.push(rel.clone());
-        match std::fs::read_to_string(&p) {
+        match f.text {
             Ok(t) => match ExpertProfile::parse(&rel, &t) {
                 Ok(e) => profiles.push((rel, e)),
                 Err(e) => push(&mut errors, e),
@@ -466,127 +455,6 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
     }
 }
 
-fn run(home: &Home, json: bool) -> Result<()> {
-    let engine = open_waiting_for_cli(home)?;
-    let report = engine.load_report();
-    if let Some(pid) = report.took_over_from_pid {
-        tracing::warn!(pid, "took over a home whose previous owner is gone");
-    }
-    for q in &report.quarantined {
-        eprintln!(
-            "cortex: quarantined {} -> {} ({})",
-            q.what,
-            q.moved_to.display(),
-            q.reason
-        );
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::runtime("io", format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        let mut events = engine.subscribe();
-        let (stopped, mut stopping) = tokio::sync::oneshot::channel::<()>();
-        let print = move |ev: &cortex_engine::EngineEvent| {
-            if json {
-                if let Ok(s) = serde_json::to_string(ev) {
-                    println!("{s}");
-                }
-            } else {
-                print_event(ev);
-            }
-        };
-        let printer = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    ev = events.recv() => match ev {
-                        Ok(ev) => print(&ev),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    },
-                    _ = &mut stopping => {
-                        // What the engine said as it stopped is printed too.
-                        while let Ok(ev) = events.try_recv() {
-                            print(&ev);
-                        }
-                        break;
-                    }
-                }
-            }
-        });
-        let shutdown = shutdown_signal()?;
-        eprintln!(
-            "cortex: running on {} (pid {}); Ctrl-C to stop",
-            home.root().display(),
-            std::process::id()
-        );
-        let result = engine.run(shutdown).await.map_err(Failure::from);
-        let _ = stopped.send(());
-        let _ = printer.await;
-        result
-    })?;
-    engine.close()?;
-    Ok(())
-}
-
-fn print_event(ev: &cortex_engine::EngineEvent) {
-    use cortex_engine::EngineEvent as E;
-    match ev {
-        E::TaskSubmitted { task } => println!(
-            "submitted {} [{}] {}",
-            task.id,
-            task.priority,
-            first_line(&task.description)
-        ),
-        E::TaskUpdated { task } => println!(
-            "{} {}{}",
-            task.id,
-            task.status,
-            task.reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ),
-        E::Alert { alert } => {
-            let who = |a: &cortex_core::alerts::Alert| {
-                a.worker_id
-                    .as_ref()
-                    .map(|w| format!("{w}: "))
-                    .unwrap_or_default()
-            };
-            println!(
-                "ALERT [{:?}] {}{}",
-                alert.severity,
-                who(alert),
-                alert.message
-            );
-            // Each member with its own severity: a 50% time warning in a
-            // summary with a failure is still only information.
-            for a in &alert.summarized {
-                println!("  - [{:?}] {}{}", a.severity, who(a), a.message);
-            }
-        }
-        E::WorkerUpdated { worker } => {
-            if worker.state.is_terminal() || worker.activity.is_none() {
-                println!(
-                    "worker {} [{}] {} attempt {}{}",
-                    worker.id,
-                    worker.expert,
-                    worker.state.as_str(),
-                    worker.attempt,
-                    worker
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-            }
-        }
-    }
-}
-
 fn doctor(home: &Home, json: bool) -> Result<()> {
     let command = match cortex_engine::driver::command_override() {
         Err(m) => return Err(Failure::bad_input("bad_config", m)),
@@ -636,32 +504,6 @@ fn doctor(home: &Home, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn first_line(s: &str) -> String {
+pub(crate) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(80).collect()
-}
-
-/// A long-running owner waits for a short CLI command holding the home.
-fn open_waiting_for_cli(home: &Home) -> Result<Engine> {
-    Ok(Engine::open_waiting(
-        home,
-        OwnerKind::Run,
-        Duration::from_secs(10),
-    )?)
-}
-
-/// Registers SIGINT and SIGTERM handlers now (so a signal sent right after
-/// start-up is not lost) and resolves when either arrives.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| Failure::runtime("io", format!("cannot handle SIGTERM: {e}")))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| Failure::runtime("io", format!("cannot handle SIGINT: {e}")))?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("shutdown requested");
-    })
 }

@@ -10,6 +10,7 @@ mod logging;
 mod plan_cmds;
 mod review_cmds;
 mod routing_cmds;
+mod run_cmd;
 mod worker_cmds;
 
 use std::process::ExitCode;

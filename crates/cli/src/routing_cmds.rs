@@ -201,23 +201,13 @@ fn read_labeled(path: &std::path::Path, with_scope: bool) -> Result<Vec<Labeled>
 
 /// Expert files from a folder, with the shipped config.
 fn experts_from(dir: &std::path::Path) -> Result<(Config, ExpertSet)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| {
-            Failure::bad_input("bad_input", format!("cannot list {}: {e}", dir.display()))
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
+    let files = home::expert_files(dir).map_err(|e| {
+        Failure::bad_input("bad_input", format!("cannot list {}: {e}", dir.display()))
+    })?;
     let mut profiles = Vec::new();
-    for p in files {
-        let rel = format!(
-            "experts/{}",
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        );
-        let text = std::fs::read_to_string(&p).map_err(|e| {
+    for f in files {
+        let (p, rel) = (f.path, f.rel);
+        let text = f.text.map_err(|e| {
             Failure::bad_input("bad_input", format!("cannot read {}: {e}", p.display()))
         })?;
         profiles.push((

@@ -24,6 +24,44 @@ pub struct Alert {
     pub summarized: Vec<Alert>,
 }
 
+impl Alert {
+    /// An alert about one worker (its attempt, when one is meant). Every
+    /// alert is built here or by `about_expert`.
+    pub fn about_worker(
+        at: DateTime<Utc>,
+        kind: AlertKind,
+        severity: Severity,
+        (worker_id, task_id, attempt): (WorkerId, TaskId, Option<u32>),
+        message: String,
+    ) -> Self {
+        Self {
+            worker_id: Some(worker_id),
+            task_id: Some(task_id),
+            attempt,
+            ..Self::about_expert(at, kind, severity, message)
+        }
+    }
+
+    /// An alert about an expert as a whole (its circuit breaker).
+    pub fn about_expert(
+        at: DateTime<Utc>,
+        kind: AlertKind,
+        severity: Severity,
+        message: String,
+    ) -> Self {
+        Self {
+            at,
+            severity,
+            kind,
+            worker_id: None,
+            task_id: None,
+            attempt: None,
+            message,
+            summarized: vec![],
+        }
+    }
+}
+
 /// Holds alerts that arrive within `window` of the first one; the first is
 /// sent at once, the rest leave as one summary (or alone, if only one).
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! the same `after_attempt` serves an attempt that ended under a running
 //! owner and one whose end was journaled just before a crash.
 
+use crate::health::{AlertKind, Severity};
 use crate::stream::{Outcome, OutcomeKind};
 use crate::worker::{AfterStop, Worker, WorkerStatus};
 
@@ -121,6 +122,46 @@ pub fn on_start(w: &Worker, live_process_running: bool, max_restarts: u32) -> On
         .filter(|s| w.current().is_some_and(|a| a.n == s.attempt))
         .map(|s| &s.then);
     OnStart::Decide(after_attempt(outcome, stop, w.restarts(), max_restarts))
+}
+
+/// The alert a worker's end raises, if any: its kind and severity. A
+/// person's cancel raises none (they know), nor does a worker still going.
+pub fn ending_alert(status: WorkerStatus) -> Option<(AlertKind, Severity)> {
+    match status {
+        WorkerStatus::Failed | WorkerStatus::NeedsAttention => {
+            Some((AlertKind::Failed, Severity::Critical))
+        }
+        WorkerStatus::Completed => Some((AlertKind::Completed, Severity::Info)),
+        WorkerStatus::NeedsInput => Some((AlertKind::NeedsInput, Severity::Warning)),
+        _ => None,
+    }
+}
+
+/// A failure seen by the engine, as its expert's circuit breaker counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure<'a> {
+    /// The PM decided to stop an attempt (hung, a zombie, over a limit), and
+    /// the stop was sent: counted when decided.
+    PmStop(OutcomeKind),
+    /// An attempt ended so, and this stop (if any) was asked for it.
+    AttemptEnded {
+        kind: OutcomeKind,
+        after: Option<&'a AfterStop>,
+    },
+}
+
+/// True when the failure counts against the expert's circuit breaker. Each
+/// failure is counted once: a PM stop when it is decided (a limit's stop,
+/// time or budget, is not the expert's failure), an attempt's end only when
+/// it is the agent's own failure and not the end of such a PM stop (which
+/// restarts after the backoff and was counted already).
+pub fn counts_against_expert(failure: Failure<'_>) -> bool {
+    match failure {
+        Failure::PmStop(kind) => !matches!(kind, OutcomeKind::Budget | OutcomeKind::TimedOut),
+        Failure::AttemptEnded { kind, after } => {
+            kind.counts_against_expert() && !matches!(after, Some(AfterStop::RestartAfterBackoff))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -406,5 +447,72 @@ mod tests {
             }
         }
         assert!(cases >= 30, "{cases}");
+    }
+
+    #[test]
+    fn every_ending_but_a_cancel_alerts_with_its_severity() {
+        use crate::health::{AlertKind as K, Severity as S};
+        let cases = [
+            (WorkerStatus::Failed, Some((K::Failed, S::Critical))),
+            (WorkerStatus::NeedsAttention, Some((K::Failed, S::Critical))),
+            (WorkerStatus::Completed, Some((K::Completed, S::Info))),
+            (WorkerStatus::NeedsInput, Some((K::NeedsInput, S::Warning))),
+            (WorkerStatus::Cancelled, None),
+            (WorkerStatus::Running, None),
+        ];
+        for (status, want) in cases {
+            assert_eq!(ending_alert(status), want, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn each_failure_is_counted_once_against_its_expert() {
+        use OutcomeKind::{Budget, Crashed, Killed, Lost, Success, TimedOut};
+        let backoff = AfterStop::RestartAfterBackoff;
+        let restart = AfterStop::Restart;
+        let cases = [
+            (Failure::PmStop(Lost), true),
+            (Failure::PmStop(TimedOut), false),
+            (Failure::PmStop(Budget), false),
+            (
+                Failure::AttemptEnded {
+                    kind: Crashed,
+                    after: None,
+                },
+                true,
+            ),
+            (
+                Failure::AttemptEnded {
+                    kind: Crashed,
+                    after: Some(&restart),
+                },
+                true,
+            ),
+            // The end of the PM's own stop: counted when it was decided.
+            (
+                Failure::AttemptEnded {
+                    kind: Crashed,
+                    after: Some(&backoff),
+                },
+                false,
+            ),
+            (
+                Failure::AttemptEnded {
+                    kind: Killed,
+                    after: None,
+                },
+                false,
+            ),
+            (
+                Failure::AttemptEnded {
+                    kind: Success,
+                    after: None,
+                },
+                false,
+            ),
+        ];
+        for (failure, counts) in cases {
+            assert_eq!(counts_against_expert(failure), counts, "{failure:?}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! call. Methods return serializable DTOs; `subscribe` yields engine events.
 
 use std::collections::BTreeMap;
-use std::future::Future;
+
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -11,152 +11,38 @@ use cortex_core::config::{Config, ExpertSet};
 use cortex_core::id::{RequestId, TaskId};
 use cortex_core::input::{validate_submission, SubmitRequest};
 use cortex_core::learned::{Example, LearnedModel, Source};
-use cortex_core::redact::redact;
 use cortex_core::router::{Decision, Router};
 use cortex_core::state::{new_task, Event, SubmitPlan};
 use cortex_core::task::{Task, TaskStatus};
-use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
-use tracing::{debug, info, warn};
+use tokio::sync::broadcast;
+use tracing::{info, warn};
 
 use crate::clock;
 use crate::error::EngineError;
 use crate::home::Home;
-use crate::inbox::{self, AckError, BatchAnswer, BatchItem, InboxAck, InboxOp};
+use crate::inbox::{AckError, BatchAnswer, BatchItem, InboxAck};
 use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
 
-/// The answer to a submission.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct SubmitAck {
-    pub task_id: TaskId,
-    pub deduplicated: bool,
-    pub status: TaskStatus,
-    /// When a duplicate asked for a more urgent priority: the task's
-    /// priority before it was raised to the one asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority_raised_from: Option<cortex_core::task::Priority>,
-    /// The task's priority now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<cortex_core::task::Priority>,
-}
+mod dto;
+mod tasks;
+pub mod view;
 
-/// A task as shown to people and scripts (`cortex tasks --json`).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct TaskDto {
-    pub id: TaskId,
-    pub status: TaskStatus,
-    pub priority: String,
-    #[serde(rename = "type")]
-    pub task_type: Option<String>,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub workdir: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Its own check command (`--verify`), if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify: Option<String>,
-    /// The final result text of its latest worker that gave one (redacted).
-    #[serde(default)]
-    pub result: Option<String>,
-    /// The check of its work (`null`: not verified); see
-    /// `review::task_verification` for a task with several experts.
-    #[serde(default)]
-    pub verification: Option<crate::review::VerificationDto>,
-    pub cost_usd: f64,
-    /// The primary expert, once routed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expert: Option<String>,
-    /// Every expert taking part (several for a multi-expert task).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub experts: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing: Option<cortex_core::task::RoutingSummary>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub assignments: Vec<cortex_core::task::Assignment>,
-    /// The git repository its work started in (from its first worker that
-    /// recorded one); none before that or outside git.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-}
+pub use dto::{EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto};
 
-impl From<&Task> for TaskDto {
-    fn from(t: &Task) -> Self {
-        Self {
-            id: t.id.clone(),
-            status: t.status,
-            priority: t.priority.to_string(),
-            task_type: t.task_type.clone(),
-            description: redact(&t.description),
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            workdir: t.workdir.clone(),
-            key: t.key.clone(),
-            reason: t.reason.as_deref().map(redact),
-            verify: t.verify.clone(),
-            result: t.result.as_deref().map(redact),
-            verification: None,
-            cost_usd: t.cost_usd,
-            expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
-            experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
-            routing: t.routing.clone(),
-            assignments: t.assignments.clone(),
-            project: None,
-        }
-    }
-}
-
-/// The answer to a reroute: the task, and whether it moved.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct RerouteAck {
-    #[serde(flatten)]
-    pub task: TaskDto,
-    /// True when the task now goes to the expert; false when a worker had
-    /// already started on it or it had ended (only the correction is kept).
-    pub applied: bool,
-    /// What happened, in words.
-    pub message: String,
-}
-
-/// Counts for `cortex status` and the tray.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct StatusDto {
-    pub tasks: BTreeMap<String, usize>,
-    pub workers: BTreeMap<String, usize>,
-    /// Live workers by the PM's health (starting, healthy, late, stalled,
-    /// zombie, waiting; `exited` for a process gone and not yet settled).
-    #[serde(default)]
-    pub health: BTreeMap<String, usize>,
-    /// Experts whose circuit breaker is open (their tasks wait), and until when.
-    #[serde(default)]
-    pub paused_experts: Vec<crate::pm::PausedExpert>,
-}
-
-/// What the engine tells its subscribers, as it happens.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EngineEvent {
-    TaskSubmitted {
-        task: TaskDto,
-    },
-    TaskUpdated {
-        task: TaskDto,
-    },
-    WorkerUpdated {
-        worker: crate::runtime::WorkerDto,
-    },
-    /// Something a person should know (stalled, zombie, timeout, failure...).
-    Alert {
-        alert: cortex_core::alerts::Alert,
-    },
-}
-
+/// The engine's state, shared by every handle.
+///
+/// Locks, and the one order they are taken in: `store`, then `runtime`,
+/// then `pm` (the PM's tick holds all three, in that order, to read the
+/// workers in place). Any of them may be taken alone; none is ever taken
+/// while a later one in that order is held. `settings`, `router` and
+/// `learned` are leaves: read (or replaced) alone or under the three, and
+/// nothing is locked while one of them is held for writing. No guard is
+/// held across an `.await` (the owner's loop awaits only between passes),
+/// and no guard is held while a process is waited for. That is why worker
+/// controls that signal processes run after a batch of journal writes
+/// rather than inside it: they take `runtime` and may need `store` again.
 pub(crate) struct Inner {
     pub(crate) home: Home,
     pub(crate) store: Mutex<Store>,
@@ -168,8 +54,12 @@ pub(crate) struct Inner {
     pub(crate) runtime: Mutex<crate::runtime::Runtime>,
     pub(crate) pm: Mutex<crate::pm::PmState>,
     pub(crate) spares: crate::spares::Spares,
+    /// Starts and watches the processes of attempts and checks.
+    pub(crate) launcher: Arc<dyn crate::launcher::Launcher>,
+    /// The engine's time.
+    pub(crate) clock: Arc<dyn crate::launcher::Clock>,
     /// Wakes the thread that keeps spares ready, while `run` runs.
-    spare_keeper: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    pub(crate) spare_keeper: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
     /// Set when a write found the disk full; cleared by the owner's loop
     /// once a snapshot fits again. While set, submissions are refused and
     /// no new process is started; running workers are still supervised.
@@ -195,6 +85,16 @@ impl Engine {
     /// or folder of the home belongs, validates the settings (a bad config
     /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
+        Self::open_with(home, kind, crate::launcher::Parts::default())
+    }
+
+    /// `open` with the launcher and clock to use (tests give a fake launcher
+    /// and a manual clock).
+    pub fn open_with(
+        home: &Home,
+        kind: OwnerKind,
+        parts: crate::launcher::Parts,
+    ) -> Result<Self, EngineError> {
         let prepared = crate::store::prepare_home(home)?;
         let settings = home.load_settings()?;
         let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
@@ -218,6 +118,8 @@ impl Engine {
                 events,
                 load_report,
                 spares: crate::spares::Spares::new(&home.workers_dir()),
+                launcher: parts.launcher,
+                clock: parts.clock,
                 spare_keeper: std::sync::Mutex::new(None),
                 disk_full: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -250,6 +152,21 @@ impl Engine {
         };
         let _ = std::fs::remove_file(&wanted);
         result
+    }
+
+    /// The engine's time now.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The engine's monotonic time now, for grace periods.
+    pub(crate) fn instant(&self) -> std::time::Instant {
+        self.inner.clock.instant()
+    }
+
+    /// Where the engine's processes run.
+    pub(crate) fn launcher(&self) -> &dyn crate::launcher::Launcher {
+        &*self.inner.launcher
     }
 
     pub fn home(&self) -> &Home {
@@ -290,128 +207,6 @@ impl Engine {
         let _ = self.inner.events.send(event);
     }
 
-    /// Plans and stages one submission (not yet durable).
-    fn stage_submit(
-        &self,
-        store: &mut Store,
-        req: &SubmitRequest,
-        request: Option<&RequestId>,
-        now: DateTime<Utc>,
-    ) -> Result<(SubmitAck, Option<EngineEvent>), EngineError> {
-        let valid = validate_submission(req, &self.settings().1.task_types())?;
-        if self.disk_full() {
-            return Err(EngineError::DiskFull {
-                what: "no room for new tasks in",
-                path: self.inner.home.root().to_path_buf(),
-            });
-        }
-        match store.state().plan_submit(&valid, request) {
-            SubmitPlan::Existing { task_id, status } => {
-                let raised = store.state().priority_raise(&task_id, valid.priority);
-                if let Some(from) = raised {
-                    store.stage(
-                        Event::TaskPriorityChanged {
-                            task_id: task_id.clone(),
-                            priority: valid.priority,
-                        },
-                        now,
-                    )?;
-                    info!(task_id = %task_id, from = %from, to = %valid.priority, "priority raised by a duplicate submission");
-                }
-                let task = store.state().task(&task_id);
-                let updated = raised
-                    .and(task)
-                    .map(|t| EngineEvent::TaskUpdated { task: t.into() });
-                Ok((
-                    SubmitAck {
-                        task_id: task_id.clone(),
-                        deduplicated: true,
-                        status,
-                        priority_raised_from: raised,
-                        priority: task.map(|t| t.priority),
-                    },
-                    updated,
-                ))
-            }
-            SubmitPlan::New { fingerprint } => {
-                let isolate_all =
-                    self.settings().0.isolation == cortex_core::config::Isolation::Worktree;
-                if valid.worktree || isolate_all {
-                    // Refused now rather than failing when a worker starts.
-                    let source = valid.workdir.as_deref().unwrap_or("/");
-                    crate::worktree::check_source(std::path::Path::new(source))
-                        .map_err(EngineError::BadValue)?;
-                }
-                let after = resolve_after(store.state(), &req.after)?;
-                let mut task = new_task(
-                    clock::task_id(now),
-                    valid,
-                    fingerprint,
-                    request.cloned(),
-                    now,
-                );
-                task.after = after;
-                task.goal = req.plan;
-                let task_id = task.id.clone();
-                let decision = if req.plan {
-                    // A goal to split goes to the coordinator.
-                    if self.settings().1.get(crate::plans::COORDINATOR).is_none() {
-                        return Err(EngineError::BadValue(format!(
-                            "--plan needs the `{}` expert, and there is no such expert file",
-                            crate::plans::COORDINATOR
-                        )));
-                    }
-                    let mut d = Decision::by_person(crate::plans::COORDINATOR, None);
-                    d.explanation = "a goal to split into a plan goes to the coordinator".into();
-                    d
-                } else {
-                    self.decide(&task.description, task.task_type.as_deref())
-                };
-                // One write: a full disk leaves no task without its routing.
-                store.stage_all(
-                    vec![
-                        Event::TaskSubmitted {
-                            task: Box::new(task),
-                        },
-                        Event::TaskRouted {
-                            task_id: task_id.clone(),
-                            routing: decision.summary(),
-                            experts: decision.parallel_experts.clone(),
-                        },
-                    ],
-                    now,
-                )?;
-                if decision.needs_confirmation && self.settings().0.routing.confirm_low_confidence {
-                    // "A person should confirm" is held to: nothing starts
-                    // until one does.
-                    store.stage(
-                        Event::TaskStatusChanged {
-                            task_id: task_id.clone(),
-                            status: TaskStatus::AwaitingConfirmation,
-                            reason: Some(confirmation_reason(&task_id, &decision)),
-                        },
-                        now,
-                    )?;
-                }
-                self.log_decision(&task_id, &decision, now);
-                let task = store
-                    .state()
-                    .task(&task_id)
-                    .ok_or(EngineError::UnknownTask(task_id.to_string()))?;
-                let ack = SubmitAck {
-                    task_id: task_id.clone(),
-                    deduplicated: false,
-                    status: task.status,
-                    priority_raised_from: None,
-                    priority: Some(task.priority),
-                };
-                let task = TaskDto::from(task);
-                info!(task_id = %task.id, priority = %task.priority, request_id = request.map(|r| r.to_string()), "task submitted");
-                Ok((ack, Some(EngineEvent::TaskSubmitted { task })))
-            }
-        }
-    }
-
     /// Replaces the settings of a running engine (after a validated save).
     pub(crate) fn apply_settings(&self, config: Config, experts: ExpertSet) {
         *self.inner.router.write().unwrap_or_else(|e| e.into_inner()) =
@@ -422,321 +217,6 @@ impl Engine {
             .settings
             .write()
             .unwrap_or_else(|e| e.into_inner()) = (config, experts);
-    }
-
-    /// The router's decision for a text, with the learned layer as it is now.
-    pub(crate) fn decide(&self, text: &str, task_type: Option<&str>) -> Decision {
-        let router = self.inner.router.read().unwrap_or_else(|e| e.into_inner());
-        let learned = self.inner.learned.read().unwrap_or_else(|e| e.into_inner());
-        router.route(text, task_type, Some(&learned))
-    }
-
-    /// Dry-run routing: changes nothing.
-    pub fn route_preview(
-        &self,
-        text: &str,
-        task_type: Option<&str>,
-    ) -> Result<Decision, EngineError> {
-        let req = SubmitRequest {
-            description: text.to_string(),
-            task_type: task_type.map(str::to_string),
-            ..SubmitRequest::default()
-        };
-        let valid = validate_submission(&req, &self.settings().1.task_types())?;
-        Ok(self.decide(&valid.description, valid.task_type.as_deref()))
-    }
-
-    /// Appends one line to routing-decisions.jsonl. A failure to log is
-    /// reported but does not undo the routing, which is in the journal.
-    pub(crate) fn log_decision(&self, task_id: &TaskId, d: &Decision, now: DateTime<Utc>) {
-        let line = serde_json::json!({
-            "v": 1, "task_id": task_id, "at": now, "strategy": d.strategy,
-            "primary_expert": d.primary_expert, "confidence": d.confidence,
-            "parallel_experts": d.parallel_experts, "scores": d.scores,
-            "keyword_scores": d.keyword_scores, "learned_scores": d.learned_scores,
-            "matched": d.matched, "method": d.method,
-            "needs_confirmation": d.needs_confirmation, "explanation": d.explanation,
-        });
-        if let Err(e) = crate::snapshot::append_line(&self.inner.home.routing_log(), &line) {
-            warn!(task_id = %task_id, "cannot log the routing decision: {e}");
-        }
-    }
-
-    /// A person says `expert` should have the task: recorded as a correction
-    /// for the learned layer, and applied if no worker has started yet.
-    fn stage_reroute(
-        &self,
-        store: &mut Store,
-        id: &str,
-        expert: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RerouteAck, EngineError> {
-        let task = task_record(store, id)?;
-        let task_id = task.id.clone();
-        if self.settings().1.get(expert).is_none() {
-            return Err(EngineError::UnknownExpert {
-                given: expert.to_string(),
-                known: self.settings().1.names(),
-            });
-        }
-        let example = Example {
-            text: task.description.clone(),
-            expert: expert.to_string(),
-            source: Source::Correction,
-        };
-        learning::append(&self.inner.home, &example, Some(task_id.as_str()), now)?;
-        self.inner
-            .learned
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .learn(&example);
-        let previous = task.routing.as_ref().map(|r| r.primary_expert.as_str());
-        let decision = Decision::by_person(expert, previous);
-        let started = task.assignments.iter().any(|a| a.worker_id.is_some());
-        let applied = !task.status.is_terminal() && !started;
-        if applied {
-            store.stage(
-                Event::TaskRouted {
-                    task_id: task_id.clone(),
-                    routing: decision.summary(),
-                    experts: vec![expert.to_string()],
-                },
-                now,
-            )?;
-            // A person chose: that is the confirmation a held task waits for.
-            release_confirmation(store, &task, now)?;
-        }
-        self.log_decision(&task_id, &decision, now);
-        info!(task_id = %task_id, expert, applied, "routing corrected by a person");
-        let message = if applied {
-            format!("{task_id} now goes to {expert}; the correction was recorded")
-        } else if task.status.is_terminal() {
-            format!(
-                "{task_id} already ended ({}): it was not moved; the correction was recorded for the learned layer",
-                task.status
-            )
-        } else {
-            let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
-            format!(
-                "{task_id} already started with {}: it was not moved; the correction was recorded for the learned layer (cancel it and submit it again to give it to {expert})",
-                experts.join(", ")
-            )
-        };
-        let task = store
-            .state()
-            .task(&task_id)
-            .map(TaskDto::from)
-            .ok_or(EngineError::UnknownTask(id.to_string()))?;
-        Ok(RerouteAck {
-            task,
-            applied,
-            message,
-        })
-    }
-
-    /// A person confirms a held routing (`cortex confirm TASK [EXPERT]`):
-    /// the task is let go to its experts, or with EXPERT, to that expert
-    /// (recorded as a correction when it differs from the router's choice).
-    fn stage_confirm(
-        &self,
-        store: &mut Store,
-        id: &str,
-        expert: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<RerouteAck, EngineError> {
-        let task = task_record(store, id)?;
-        if task.status != TaskStatus::AwaitingConfirmation {
-            return Err(EngineError::BadValue(format!(
-                "task {} is {}, not awaiting confirmation: nothing to confirm{}",
-                task.id,
-                task.status,
-                if task.status.is_terminal() {
-                    ""
-                } else {
-                    " (`cortex reroute` corrects the expert of a task that has not started)"
-                }
-            )));
-        }
-        let chosen = task.routing.as_ref().map(|r| r.primary_expert.as_str());
-        if let Some(e) = expert.filter(|e| Some(*e) != chosen) {
-            return self.stage_reroute(store, id, e, now);
-        }
-        release_confirmation(store, &task, now)?;
-        info!(task_id = %task.id, "routing confirmed by a person");
-        let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
-        let dto = store
-            .state()
-            .task(&task.id)
-            .map(TaskDto::from)
-            .ok_or(EngineError::UnknownTask(id.to_string()))?;
-        Ok(RerouteAck {
-            message: format!("{} confirmed: it goes to {}", task.id, experts.join(", ")),
-            task: dto,
-            applied: true,
-        })
-    }
-
-    /// `cortex confirm TASK [EXPERT]`.
-    pub fn confirm(&self, id: &str, expert: Option<&str>) -> Result<RerouteAck, EngineError> {
-        let ack = {
-            let mut store = self.store();
-            let a = self.stage_confirm(&mut store, id, expert, clock::now())?;
-            store.sync()?;
-            a
-        };
-        self.emit(EngineEvent::TaskUpdated {
-            task: ack.task.clone(),
-        });
-        Ok(ack)
-    }
-
-    /// `cortex reroute TASK EXPERT`.
-    pub fn reroute(&self, id: &str, expert: &str) -> Result<RerouteAck, EngineError> {
-        let ack = {
-            let mut store = self.store();
-            let a = self.stage_reroute(&mut store, id, expert, clock::now())?;
-            store.sync()?;
-            a
-        };
-        self.emit(EngineEvent::TaskUpdated {
-            task: ack.task.clone(),
-        });
-        Ok(ack)
-    }
-
-    /// Teaches the learned layer how an expert did on a task.
-    pub(crate) fn record_outcome(
-        &self,
-        task_id: &TaskId,
-        text: &str,
-        expert: &str,
-        success: bool,
-        now: DateTime<Utc>,
-    ) {
-        let example = Example {
-            text: text.to_string(),
-            expert: expert.to_string(),
-            source: if success {
-                Source::Success
-            } else {
-                Source::Failure
-            },
-        };
-        if let Err(e) = learning::append(&self.inner.home, &example, Some(task_id.as_str()), now) {
-            warn!(task_id = %task_id, "cannot record the outcome for the router: {e}");
-        }
-        self.inner
-            .learned
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .learn(&example);
-    }
-
-    /// Forgets the learned layer (the examples file is moved aside).
-    pub fn reset_learning(&self) -> Result<Option<std::path::PathBuf>, EngineError> {
-        let moved = learning::reset(&self.inner.home, clock::now())?;
-        *self
-            .inner
-            .learned
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = LearnedModel::default();
-        Ok(moved)
-    }
-
-    /// Submits a task; returns once it is durable.
-    pub fn submit(&self, req: &SubmitRequest) -> Result<SubmitAck, EngineError> {
-        let now = clock::now();
-        let (ack, event) = {
-            let mut store = self.store();
-            let out = self.stage_submit(&mut store, req, None, now)?;
-            store.sync()?;
-            out
-        };
-        if let Some(event) = event {
-            self.emit(event);
-        }
-        Ok(ack)
-    }
-
-    /// Submits many tasks with one fsync; one answer per item, in order (a
-    /// refused item does not stop the others).
-    pub fn submit_batch(&self, items: &[BatchItem]) -> Result<Vec<BatchAnswer>, EngineError> {
-        let now = clock::now();
-        let (answers, created) = {
-            let mut store = self.store();
-            let out = self.stage_batch(&mut store, items, now);
-            store.sync()?;
-            out
-        };
-        for event in created {
-            self.emit(event);
-        }
-        Ok(answers)
-    }
-
-    fn stage_batch(
-        &self,
-        store: &mut Store,
-        items: &[BatchItem],
-        now: DateTime<Utc>,
-    ) -> (Vec<BatchAnswer>, Vec<EngineEvent>) {
-        let mut created = Vec::new();
-        let answers = items
-            .iter()
-            .map(|item| {
-                BatchAnswer::of(
-                    self.stage_submit(store, &item.submit, Some(&item.request_id), now)
-                        .map(|(ack, task)| {
-                            created.extend(task);
-                            serde_json::to_value(ack).unwrap_or_default()
-                        }),
-                )
-            })
-            .collect();
-        if !created.is_empty() {
-            info!(count = created.len(), "tasks submitted in a batch");
-        }
-        (answers, created)
-    }
-
-    fn stage_cancel(
-        &self,
-        store: &mut Store,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<TaskDto, EngineError> {
-        let task = task_record(store, id)?;
-        let task_id = task.id.clone();
-        if task.status.is_terminal() {
-            return Err(EngineError::AlreadyFinished {
-                id: task_id.to_string(),
-                status: task.status.to_string(),
-            });
-        }
-        store.stage(
-            Event::TaskStatusChanged {
-                task_id: task_id.clone(),
-                status: TaskStatus::Cancelled,
-                reason: Some("cancelled by a person".into()),
-            },
-            now,
-        )?;
-        let task = store.state().task(&task_id).map(TaskDto::from);
-        task.ok_or(EngineError::UnknownTask(id.to_string()))
-    }
-
-    /// Cancels a live task.
-    pub fn cancel(&self, id: &str) -> Result<TaskDto, EngineError> {
-        let task = {
-            let mut store = self.store();
-            let t = self.stage_cancel(&mut store, id, clock::now())?;
-            store.sync()?;
-            t
-        };
-        self.stop_task_workers(&task.id);
-        info!(task_id = %task.id, "task cancelled");
-        self.emit(EngineEvent::TaskUpdated { task: task.clone() });
-        Ok(task)
     }
 
     /// Every task, in queue order.
@@ -751,404 +231,13 @@ impl Engine {
         status
     }
 
-    /// Handles every pending inbox request: all changes are made durable with
-    /// one fsync, then each requester gets its ack. Returns how many.
-    pub fn process_inbox(&self) -> Result<usize, EngineError> {
-        let claimed = inbox::claim_pending(&self.inner.home);
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        let now = clock::now();
-        let mut acks = Vec::with_capacity(claimed.len());
-        let mut events = Vec::new();
-        let mut deferred = Vec::new();
-        let mut cancelled: Vec<TaskId> = Vec::new();
-        let mut plans_made = Vec::new();
-        {
-            let mut store = self.store();
-            for (id, path) in &claimed {
-                let outcome = match inbox::read_request(&self.inner.home, path) {
-                    Err(e) => Err(e),
-                    Ok(req) => match &req.op {
-                        InboxOp::PlanSubmit {
-                            plan,
-                            workdir,
-                            worktree,
-                        } => self
-                            .stage_plan(
-                                &mut store,
-                                plan,
-                                &crate::plans::PlanOrigin {
-                                    workdir: workdir.as_deref(),
-                                    worktree: *worktree,
-                                    request: Some(id),
-                                    ..Default::default()
-                                },
-                                now,
-                            )
-                            .map(|ack| {
-                                plans_made.push(ack.plan_id.clone());
-                                serde_json::to_value(ack).ok()
-                            }),
-                        InboxOp::PlanConfirm { .. }
-                        | InboxOp::PlanEdit { .. }
-                        | InboxOp::PlanMerge { .. } => {
-                            // Needs the store unlocked: run it after the batch.
-                            deferred.push((id.clone(), req.op.clone(), String::new()));
-                            continue;
-                        }
-                        InboxOp::SubmitBatch { items } => {
-                            let (answers, created) = self.stage_batch(&mut store, items, now);
-                            events.extend(created);
-                            Ok(Some(serde_json::json!({ "results": answers })))
-                        }
-                        InboxOp::Submit { submit } => self
-                            .stage_submit(&mut store, submit, Some(id), now)
-                            .map(|(ack, event)| {
-                                events.extend(event);
-                                serde_json::to_value(ack).ok()
-                            }),
-                        InboxOp::Confirm { task_id, expert } => {
-                            match self.stage_confirm(&mut store, task_id, expert.as_deref(), now) {
-                                Ok(ack) => {
-                                    events.push(EngineEvent::TaskUpdated {
-                                        task: ack.task.clone(),
-                                    });
-                                    Ok(serde_json::to_value(ack).ok())
-                                }
-                                Err(e) => Err(e),
-                            }
-                        }
-                        InboxOp::Reroute { task_id, expert } => {
-                            match self.stage_reroute(&mut store, task_id, expert, now) {
-                                Ok(ack) => {
-                                    events.push(EngineEvent::TaskUpdated {
-                                        task: ack.task.clone(),
-                                    });
-                                    Ok(serde_json::to_value(ack).ok())
-                                }
-                                Err(e) => Err(e),
-                            }
-                        }
-                        InboxOp::Kill { worker_id }
-                        | InboxOp::Restart { worker_id }
-                        | InboxOp::Extend { worker_id, .. }
-                        | InboxOp::Nudge { worker_id, .. }
-                        | InboxOp::Reply { worker_id, .. } => {
-                            // Worker control needs the store unlocked: run it after the batch.
-                            deferred.push((id.clone(), req.op.clone(), worker_id.clone()));
-                            continue;
-                        }
-                        InboxOp::SetPaused { paused } => {
-                            let result = if store.state().spawning_paused == *paused {
-                                Ok(())
-                            } else {
-                                store
-                                    .stage(Event::SpawningPaused { paused: *paused }, now)
-                                    .map(|_| ())
-                            };
-                            result.map(|()| Some(serde_json::json!({"paused": paused})))
-                        }
-                        InboxOp::CloseCircuit { .. }
-                        | InboxOp::Merge { .. }
-                        | InboxOp::RemoveWorktree { .. } => {
-                            // Needs the store unlocked: run it after the batch.
-                            deferred.push((id.clone(), req.op.clone(), String::new()));
-                            continue;
-                        }
-                        InboxOp::ResetLearning => self.reset_learning().map(|moved| {
-                            Some(serde_json::json!({"reset": true, "moved_to": moved}))
-                        }),
-                        InboxOp::Cancel { task_id } => {
-                            // A replayed cancel finds the task cancelled: answer
-                            // with its state instead of an error.
-                            match self.stage_cancel(&mut store, task_id, now) {
-                                Ok(task) => {
-                                    cancelled.push(task.id.clone());
-                                    events.push(EngineEvent::TaskUpdated { task: task.clone() });
-                                    Ok(serde_json::to_value(task).ok())
-                                }
-                                Err(e) => Err(e),
-                            }
-                        }
-                    },
-                };
-                acks.push(ack_of(id.clone(), outcome));
-            }
-            store.sync()?;
-        }
-        // A cancelled task's workers (and checks) stop, as with `cancel`.
-        for task_id in &cancelled {
-            self.stop_task_workers(task_id);
-        }
-        let had_deferred = !deferred.is_empty() || !cancelled.is_empty();
-        for (id, op, worker_id) in deferred {
-            let result = match op {
-                InboxOp::CloseCircuit { expert } => self
-                    .close_circuit(&expert)
-                    .map(|a| serde_json::to_value(a).ok()),
-                InboxOp::PlanConfirm { plan_id } => self
-                    .confirm_plan(&plan_id)
-                    .map(|p| serde_json::to_value(p).ok()),
-                InboxOp::PlanEdit { plan_id, plan } => self
-                    .edit_plan(&plan_id, &plan)
-                    .map(|p| serde_json::to_value(p).ok()),
-                InboxOp::PlanMerge { plan_id } => self
-                    .merge_plan(&plan_id)
-                    .map(|p| serde_json::to_value(p).ok()),
-                InboxOp::Merge { merge } => {
-                    self.merge(&merge).map(|a| serde_json::to_value(a).ok())
-                }
-                InboxOp::RemoveWorktree {
-                    task_id,
-                    expert,
-                    force,
-                } => self
-                    .remove_worktree(&task_id, expert.as_deref(), force)
-                    .map(|a| serde_json::to_value(a).ok()),
-                InboxOp::Kill { .. } => self
-                    .kill_worker(&worker_id)
-                    .map(|w| serde_json::to_value(w).ok()),
-                InboxOp::Extend { minutes, .. } => self
-                    .extend_worker(&worker_id, minutes)
-                    .map(|w| serde_json::to_value(w).ok()),
-                InboxOp::Nudge { text, .. } => self
-                    .nudge_worker(&worker_id, &text)
-                    .map(|w| serde_json::to_value(w).ok()),
-                InboxOp::Reply { text, .. } => self
-                    .reply_worker(&worker_id, &text)
-                    .map(|w| serde_json::to_value(w).ok()),
-                _ => self
-                    .restart_worker(&worker_id)
-                    .map(|w| serde_json::to_value(w).ok()),
-            };
-            acks.push(ack_of(id, result));
-        }
-        if had_deferred {
-            // Worker control may have staged attempt starts: durable first.
-            self.store().sync()?;
-        }
-        for ack in &acks {
-            inbox::write_ack(&self.inner.home, ack)?;
-        }
-        for (_, path) in &claimed {
-            let _ = std::fs::remove_file(path);
-        }
-        debug!(count = acks.len(), "inbox requests acknowledged");
-        for e in events {
-            self.emit(e);
-        }
-        for p in &plans_made {
-            self.emit_plan_tasks(p);
-        }
-        Ok(acks.len())
-    }
-
     /// Writes a snapshot if anything changed since the last one.
     pub fn snapshot_if_due(&self) -> Result<(), EngineError> {
         let mut store = self.store();
         if store.snapshot_due() {
-            store.write_snapshot(clock::now())?;
+            store.write_snapshot(self.now())?;
         }
         Ok(())
-    }
-
-    /// Starts the thread that keeps `capacity.max_workers` attempt folders
-    /// ready (see `spares`): at once, and after each pass that used some.
-    fn start_spare_keeper(&self) -> Result<std::thread::JoinHandle<()>, EngineError> {
-        self.inner.spares.load();
-        let (poke, pokes) = std::sync::mpsc::channel::<()>();
-        let engine = self.clone();
-        let handle = std::thread::Builder::new()
-            .name("cortex-spares".into())
-            .spawn(move || {
-                while pokes.recv().is_ok() {
-                    while pokes.try_recv().is_ok() {}
-                    let target = engine.config().capacity.max_workers as usize;
-                    match engine.inner.spares.fill(target) {
-                        Ok(0) => {}
-                        Ok(n) => tracing::debug!(made = n, "attempt folders ready"),
-                        Err(e) => tracing::warn!("cannot prepare attempt folders: {e}"),
-                    }
-                }
-            })
-            .map_err(|e| EngineError::Protocol(format!("cannot start a thread: {e}")))?;
-        let _ = poke.send(());
-        *self.spare_keeper() = Some(poke);
-        Ok(handle)
-    }
-
-    fn stop_spare_keeper(&self, handle: std::thread::JoinHandle<()>) {
-        self.spare_keeper().take();
-        let _ = handle.join();
-    }
-
-    fn spare_keeper(&self) -> std::sync::MutexGuard<'_, Option<std::sync::mpsc::Sender<()>>> {
-        self.inner
-            .spare_keeper
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Asks for the spares used by a pass to be made again.
-    pub(crate) fn replenish_spares(&self) {
-        if let Some(poke) = self.spare_keeper().as_ref() {
-            let _ = poke.send(());
-        }
-    }
-
-    /// Runs the owner's loop until `shutdown` resolves: inbox requests are
-    /// picked up as the file system reports them (with a periodic rescan in
-    /// case an event is lost), snapshots are written when due.
-    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
-        let (tx, mut rx) = mpsc::channel::<()>(1);
-        let home = self.inner.home.clone();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
-                if ev
-                    .paths
-                    .iter()
-                    .any(|p| inbox::is_inbox_request_event(&home, p))
-                {
-                    // A full channel already means "look at the inbox".
-                    let _ = tx.try_send(());
-                }
-            }
-        })
-        .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
-        notify::Watcher::watch(
-            &mut watcher,
-            &self.inner.home.inbox(),
-            notify::RecursiveMode::NonRecursive,
-        )
-        .map_err(|e| EngineError::Protocol(format!("cannot watch the inbox: {e}")))?;
-        let exited = self.start_exit_watcher();
-        self.start_runtime()?;
-        let keeper = self.start_spare_keeper()?;
-        let tick_ms = self.config().pm.tick_millis.clamp(50, 250);
-        let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        self.survive(self.process_inbox())?;
-        // The watcher reports requests as they arrive; the rescan for a lost
-        // event runs about once a second, not every tick.
-        let rescan_every = (1000 / tick_ms).max(1);
-        let mut ticks: u64 = 0;
-        // True while workers' output is left to read: a tick reads a bounded
-        // amount, and the next runs at once, after shutdown and requests.
-        let mut backlog = false;
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                Some(()) = rx.recv() => {
-                    // Act on a request at once (a resume, a new task)
-                    // instead of at the next tick.
-                    if self.survive(self.process_inbox())?.unwrap_or(0) > 0 {
-                        backlog = self.survive(self.tick_runtime_reading())?.unwrap_or(false);
-                    }
-                }
-                () = notified(exited.as_deref()) => {
-                    // An attempt's process ended: settle it (and start a
-                    // due replacement) now, not at the next tick.
-                    backlog |= self.survive(self.tick_exits())?.unwrap_or(false);
-                }
-                _ = tick.tick() => {
-                    ticks += 1;
-                    let second = ticks.is_multiple_of(rescan_every);
-                    if second {
-                        self.survive(self.process_inbox())?;
-                        if self.disk_full() {
-                            self.survive(self.recover_from_full_disk())?;
-                        }
-                    }
-                    backlog = self.survive(self.tick_runtime_reading())?.unwrap_or(false);
-                    self.survive(self.tick_pm())?;
-                    if !self.disk_full() {
-                        self.survive(self.snapshot_if_due())?;
-                    }
-                }
-                () = tokio::task::yield_now(), if backlog => {
-                    backlog = self.survive(self.tick_runtime_reading())?.unwrap_or(false);
-                }
-            }
-        }
-        drop(watcher);
-        self.stop_spare_keeper(keeper);
-        let stop = self.config().on_quit == cortex_core::config::OnQuit::Stop;
-        self.stop_runtime(stop);
-        self.stop_exit_watcher();
-        self.release_alerts();
-        self.flush_pm_state();
-        self.survive(self.snapshot_if_due())?;
-        info!("engine stopped");
-        Ok(())
-    }
-
-    /// True while the disk was found full and has not been seen to have room.
-    pub(crate) fn disk_full(&self) -> bool {
-        self.inner
-            .disk_full
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// What the owner's loop does with a step's result: a full disk is not
-    /// the end of the owner (it refuses new work, keeps supervising, and
-    /// retries once a second); any other error is.
-    fn survive<T>(&self, result: Result<T, EngineError>) -> Result<Option<T>, EngineError> {
-        match result {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.is_disk_full() => {
-                let was = self
-                    .inner
-                    .disk_full
-                    .swap(true, std::sync::atomic::Ordering::Relaxed);
-                if !was {
-                    warn!("{e}; new submissions are refused and running workers still supervised until space returns");
-                }
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Once a second while the disk is full: when a snapshot fits again, the
-    /// owner takes submissions again and settles what it could not record.
-    fn recover_from_full_disk(&self) -> Result<(), EngineError> {
-        {
-            let mut store = self.store();
-            store.sync()?;
-            store.write_snapshot(clock::now())?;
-        }
-        self.inner
-            .disk_full
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-        info!("disk space is back: submissions are accepted again");
-        self.settle_unrecorded()
-    }
-
-    /// `run` in a task of its own, so that a panic anywhere in the owner's
-    /// loop comes back as `EngineError::Stopped` with its message instead of
-    /// ending only that task: a caller that lives on (the app) must learn
-    /// that nothing supervises its workers any more.
-    pub async fn run_guarded(
-        &self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), EngineError> {
-        let engine = self.clone();
-        match tokio::spawn(async move { engine.run(shutdown).await }).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => {
-                let payload = e.into_panic();
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".into());
-                Err(EngineError::Stopped(message))
-            }
-            Err(e) => Err(EngineError::Stopped(e.to_string())),
-        }
     }
 
     /// Final snapshot; the lock is released when the last handle drops.
@@ -1157,76 +246,7 @@ impl Engine {
     }
 }
 
-/// Resolves when `notify` is notified; never without one.
-async fn notified(notify: Option<&tokio::sync::Notify>) {
-    match notify {
-        Some(n) => n.notified().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// What a task held for a person's confirmation says.
-fn confirmation_reason(task_id: &TaskId, d: &Decision) -> String {
-    format!(
-        "low-confidence routing to {} ({:.2}): {}; confirm with `cortex confirm {task_id} [EXPERT]` or `cortex reroute {task_id} EXPERT`",
-        d.primary_expert, d.confidence, d.explanation
-    )
-}
-
-/// Lets a held task go (to `routed`), if it was held.
-fn release_confirmation(
-    store: &mut Store,
-    task: &Task,
-    now: DateTime<Utc>,
-) -> Result<(), EngineError> {
-    if task.status == TaskStatus::AwaitingConfirmation {
-        store.stage(
-            Event::TaskStatusChanged {
-                task_id: task.id.clone(),
-                status: TaskStatus::Routed,
-                reason: None,
-            },
-            now,
-        )?;
-    }
-    Ok(())
-}
-
-/// The tasks named by `--after`: each must exist (a new task cannot be
-/// depended on yet, so no cycle can form).
-fn resolve_after(
-    state: &cortex_core::state::State,
-    given: &[String],
-) -> Result<Vec<TaskId>, EngineError> {
-    let mut out: Vec<TaskId> = Vec::new();
-    for g in given
-        .iter()
-        .flat_map(|g| g.split(','))
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-    {
-        let id = TaskId::parse(g)
-            .filter(|id| state.task(id).is_some())
-            .ok_or_else(|| {
-                EngineError::BadValue(format!(
-                    "--after: no task `{g}`, expected the id of a submitted task (t-...)"
-                ))
-            })?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
-}
-
-/// The stored task with this id (with or without its `t-` prefix).
-fn task_record(store: &Store, id: &str) -> Result<Task, EngineError> {
-    TaskId::parse(id)
-        .and_then(|tid| store.state().task(&tid).cloned())
-        .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
-}
-
-fn ack_of(
+pub(crate) fn ack_of(
     request_id: RequestId,
     outcome: Result<Option<serde_json::Value>, EngineError>,
 ) -> InboxAck {
@@ -1288,85 +308,6 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
         workers,
         health: BTreeMap::new(),
         paused_experts: Vec::new(),
-    }
-}
-
-/// Read-only access for processes that do not own the home. What they show
-/// is what the owner knows: the journal's state, the owner's PM verdicts
-/// from `pm-state.json`, and for a worker whose process ended while no owner
-/// runs, the end its files show (settled first when the home is free).
-pub mod view {
-    use super::*;
-
-    /// The state, settled first when nobody owns the home and some worker
-    /// recorded as running has no process any more.
-    fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> {
-        let state = store::read_view(home)?.0;
-        let gone = state.workers().any(|w| {
-            w.live_attempt().is_some_and(|a| {
-                !a.pid.is_some_and(|p| {
-                    crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str())
-                })
-            })
-        });
-        if !gone || crate::lock::current_owner(&home.lock_file()).is_some() {
-            return Ok(state);
-        }
-        match Engine::open(home, OwnerKind::Cli) {
-            Ok(engine) => {
-                engine.settle_unwatched()?;
-                engine.close()?;
-                Ok(store::read_view(home)?.0)
-            }
-            // Taken meanwhile: its owner settles; show what the files say.
-            Err(EngineError::Owned { .. }) => Ok(state),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
-        Ok(tasks_of(&settled_state(home)?))
-    }
-
-    /// A plan with its tasks, as the files say.
-    pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError> {
-        let plan_id = cortex_core::id::PlanId::parse(id)
-            .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
-        let state = settled_state(home)?;
-        crate::plans::plan_view(&state, &plan_id)
-            .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
-    }
-
-    pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
-        let state = settled_state(home)?;
-        let mut status = status_of(&state);
-        status.health = health_counts(&workers_of(home, &state)?);
-        status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
-        Ok(status)
-    }
-
-    /// Workers as the owner knows them, newest first.
-    pub fn workers(home: &Home) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
-        let state = settled_state(home)?;
-        workers_of(home, &state)
-    }
-
-    fn workers_of(
-        home: &Home,
-        state: &cortex_core::state::State,
-    ) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
-        let (config, experts) = home.load_settings()?;
-        let prices = cortex_core::pricing::merged(&config.pricing);
-        let verdicts = crate::pm::read_verdicts(home);
-        let mut out: Vec<_> = state
-            .workers()
-            .map(|w| {
-                let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
-                crate::runtime::observed_dto(home, w, limit, &prices, &verdicts)
-            })
-            .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(out)
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 /// The watcher of a running engine; stops its thread when dropped.
 #[derive(Debug)]
-pub(crate) struct ExitWatcher {
+pub struct ExitWatcher {
     wake: Arc<Notify>,
     #[cfg(target_os = "linux")]
     imp: linux::Watcher,
@@ -26,25 +26,25 @@ pub(crate) struct ExitWatcher {
 impl ExitWatcher {
     /// Starts watching, or `None` where pidfds are not available.
     #[cfg(target_os = "linux")]
-    pub(crate) fn start() -> Option<Self> {
+    pub fn start() -> Option<Self> {
         let wake = Arc::new(Notify::new());
         let imp = linux::Watcher::start(wake.clone())?;
         Some(Self { wake, imp })
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub(crate) fn start() -> Option<Self> {
+    pub fn start() -> Option<Self> {
         None
     }
 
     /// Notified (one stored permit at most) when a watched process ended.
-    pub(crate) fn wake(&self) -> Arc<Notify> {
+    pub fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
     }
 
     /// Watches `pid` until it ends; false if it cannot be watched (the
     /// tick then notices its end).
-    pub(crate) fn watch(&self, pid: u32) -> bool {
+    pub fn watch(&self, pid: u32) -> bool {
         #[cfg(target_os = "linux")]
         let watched = self.imp.watch(pid);
         #[cfg(not(target_os = "linux"))]

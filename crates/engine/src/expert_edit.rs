@@ -57,7 +57,7 @@ impl Engine {
     pub fn save_expert(&self, text: &str) -> Result<ExpertProfile, EngineError> {
         let (profile, set) = self.check_expert(text)?;
         let pretty = serde_json::to_vec_pretty(&profile)
-            .map_err(|e| EngineError::Protocol(e.to_string()))?;
+            .map_err(|e| EngineError::encode("an expert profile", &e))?;
         let path = self.home().root().join(file_of(&profile.name));
         crate::snapshot::write_atomic(&path, &pretty)?;
         let config = self.settings().0.clone();

@@ -187,22 +187,14 @@ impl Home {
         let cfg_text = read_text(&self.config_file(), "config.json")?;
         let config = Config::parse(&cfg_text)?;
         let dir = self.experts_dir();
-        let mut names: Vec<PathBuf> = fs::read_dir(&dir)
-            .map_err(|e| EngineError::io("cannot list", &dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        names.sort();
+        let files = expert_files(&dir).map_err(|e| EngineError::io("cannot list", &dir, e))?;
         let mut profiles = Vec::new();
-        for p in names {
-            let rel = format!(
-                "experts/{}",
-                p.file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-            );
-            let text = read_text(&p, &rel)?;
-            profiles.push((rel.clone(), ExpertProfile::parse(&rel, &text)?));
+        for f in files {
+            let text = match f.text {
+                Ok(t) => t,
+                Err(e) => return Err(read_error(&f.path, &f.rel, e)),
+            };
+            profiles.push((f.rel.clone(), ExpertProfile::parse(&f.rel, &text)?));
         }
         let experts = ExpertSet::new(profiles)?;
         config.validate_against(&experts)?;
@@ -230,18 +222,60 @@ pub fn default_settings() -> (Config, ExpertSet) {
 }
 
 fn read_text(path: &Path, rel: &str) -> Result<String, EngineError> {
-    match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-            ConfigError::new(rel, None, "not valid UTF-8 text, expected a JSON file").into()
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::new(
+    fs::read_to_string(path).map_err(|e| read_error(path, rel, e))
+}
+
+/// Why a settings file could not be read, said as the file's problem when
+/// it is one (missing, not text).
+fn read_error(path: &Path, rel: &str, e: std::io::Error) -> EngineError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::new(
             rel,
             None,
             "file is missing: run `cortex init` to write the defaults",
         )
-        .into()),
-        Err(e) => Err(EngineError::io("cannot read", path, e)),
+        .into(),
+        std::io::ErrorKind::InvalidData => {
+            ConfigError::new(rel, None, "not valid UTF-8 text, expected a JSON file").into()
+        }
+        _ => EngineError::io("cannot read", path, e),
     }
+}
+
+/// One expert profile file of a folder: where it is, its name as errors
+/// give it (`experts/<file>`), and its text or why it could not be read.
+#[derive(Debug)]
+pub struct ExpertFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// `experts/<file name>`.
+    pub rel: String,
+    /// Its text.
+    pub text: std::io::Result<String>,
+}
+
+/// The `*.json` files of an experts folder, sorted by name, read: the one
+/// place that lists and names expert profiles (the home's loader, `cortex
+/// config check`, an evaluation on another folder).
+pub fn expert_files(dir: &Path) -> std::io::Result<Vec<ExpertFile>> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let rel = format!(
+                "experts/{}",
+                path.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            );
+            let text = fs::read_to_string(&path);
+            ExpertFile { path, rel, text }
+        })
+        .collect())
 }
 
 fn probe_writable(dir: &Path) -> std::io::Result<()> {

@@ -201,7 +201,7 @@ impl AckError {
         Self {
             code: e.code().into(),
             message: e.to_string(),
-            bad_input: e.is_bad_input() || matches!(e, EngineError::Protocol(_)),
+            bad_input: e.is_bad_input(),
         }
     }
 }
@@ -216,7 +216,7 @@ pub fn request_id_of(path: &Path) -> Option<RequestId> {
 
 /// Writes a request into the inbox atomically.
 pub fn drop_request(home: &Home, req: &InboxRequest) -> Result<PathBuf, EngineError> {
-    let bytes = serde_json::to_vec(req).map_err(|e| EngineError::Protocol(e.to_string()))?;
+    let bytes = serde_json::to_vec(req).map_err(|e| EngineError::encode("an inbox request", &e))?;
     let path = home.inbox().join(format!("{}.json", req.request_id));
     write_atomic(&path, &bytes)?;
     Ok(path)
@@ -242,7 +242,7 @@ pub fn take_ack(home: &Home, id: &RequestId) -> Option<InboxAck> {
 }
 
 pub fn write_ack(home: &Home, ack: &InboxAck) -> Result<(), EngineError> {
-    let bytes = serde_json::to_vec(ack).map_err(|e| EngineError::Protocol(e.to_string()))?;
+    let bytes = serde_json::to_vec(ack).map_err(|e| EngineError::encode("an inbox answer", &e))?;
     write_atomic(&ack_path(home, &ack.request_id), &bytes)
 }
 
@@ -311,7 +311,9 @@ fn quarantine(home: &Home, path: &Path, why: &str) {
 pub fn read_request(home: &Home, path: &Path) -> Result<InboxRequest, EngineError> {
     let refuse = |why: String| {
         quarantine(home, path, &why);
-        Err(EngineError::Protocol(format!("request refused: {why}")))
+        Err(EngineError::RequestRefused(format!(
+            "request refused: {why}"
+        )))
     };
     let mut file = match fs::OpenOptions::new()
         .read(true)
@@ -354,7 +356,7 @@ pub fn read_request(home: &Home, path: &Path) -> Result<InboxRequest, EngineErro
         Ok(Versioned { v }) if v == REQUEST_VERSION => {}
         Ok(Versioned { v }) => {
             warn!(path = %path.display(), "inbox: request version {v} refused");
-            return Err(EngineError::Protocol(format!(
+            return Err(EngineError::RequestRefused(format!(
                 "request refused: version {v} is not understood by this owner, which reads version {REQUEST_VERSION}"
             )));
         }

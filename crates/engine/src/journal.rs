@@ -52,7 +52,7 @@ impl JournalWriter {
         let mut lines = Vec::new();
         for rec in recs {
             serde_json::to_writer(&mut lines, rec)
-                .map_err(|e| EngineError::Protocol(e.to_string()))?;
+                .map_err(|e| EngineError::encode("a journal record", &e))?;
             lines.push(b'\n');
         }
         if let Err(e) = self.file.write_all(&lines) {

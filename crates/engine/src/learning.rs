@@ -59,7 +59,8 @@ pub fn append(
         task_id: task_id.map(str::to_string),
         example: example.clone(),
     };
-    let mut bytes = serde_json::to_vec(&line).map_err(|e| EngineError::Protocol(e.to_string()))?;
+    let mut bytes =
+        serde_json::to_vec(&line).map_err(|e| EngineError::encode("a learning record", &e))?;
     bytes.push(b'\n');
     let mut f = crate::files::options()
         .create(true)

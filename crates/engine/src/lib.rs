@@ -14,14 +14,18 @@ pub mod cgroup;
 pub mod clock;
 pub mod engine;
 pub mod error;
-mod exits;
+pub mod exits;
 mod expert_edit;
 pub mod files;
+#[cfg(test)]
+mod fleet_tests;
 pub mod home;
 pub mod inbox;
 pub mod journal;
+pub mod launcher;
 pub mod learning;
 pub mod lock;
+pub mod owner;
 pub mod snapshot;
 pub mod store;
 
@@ -29,10 +33,12 @@ pub use engine::{Engine, EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto}
 pub use error::EngineError;
 pub use home::Home;
 pub use lock::OwnerKind;
+pub use owner::OwnerLoop;
 pub mod driver;
 pub mod plans;
 pub mod pm;
 pub mod procfs;
+pub mod requests;
 pub mod review;
 pub mod runtime;
 pub mod spares;

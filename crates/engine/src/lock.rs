@@ -154,7 +154,8 @@ impl OwnerLock {
             kind,
             since: crate::clock::now().to_rfc3339(),
         };
-        let body = serde_json::to_vec(&info).map_err(|e| EngineError::Protocol(e.to_string()))?;
+        let body =
+            serde_json::to_vec(&info).map_err(|e| EngineError::encode("the lock's owner", &e))?;
         let named = file
             .set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))

@@ -118,6 +118,20 @@ pub struct ProcessTable {
 }
 
 impl ProcessTable {
+    /// A table of the given (pid, CPU ticks, running) rows, none of them
+    /// children of another: what a launcher without `/proc` reports.
+    pub fn of(rows: impl IntoIterator<Item = (u32, u64, bool)>) -> Self {
+        let mut t = Self::default();
+        for (pid, cpu, running) in rows {
+            t.cpu.insert(pid, cpu);
+            if !running {
+                t.gone.insert(pid);
+            }
+        }
+        t
+    }
+
+    /// Reads `/proc` once.
     pub fn read() -> Self {
         let mut t = Self::default();
         for p in all_pids() {

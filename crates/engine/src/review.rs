@@ -972,7 +972,7 @@ fn refused(msg: String) -> EngineError {
 }
 
 fn git_err(msg: String) -> EngineError {
-    EngineError::Protocol(msg)
+    EngineError::Git(msg)
 }
 
 /// The commit message for a task's work: its description (redacted), the

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -37,7 +38,7 @@ use crate::clock;
 use crate::driver::{self, AttemptSpec};
 use crate::engine::{Engine, EngineEvent, TaskDto};
 use crate::error::EngineError;
-use crate::procfs;
+use crate::launcher::{Launcher, LocalLauncher, OutputSource, Poll, Signal};
 use crate::spawner;
 
 /// Output bytes one runtime tick reads at most, shared by the live workers.
@@ -56,7 +57,9 @@ const AFTER_RESULT_GRACE_STREAM: StdDuration = StdDuration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct Tail {
     path: PathBuf,
-    file: Option<File>,
+    /// Where the file is read through (the launcher that started its writer).
+    source: Arc<dyn Launcher>,
+    file: Option<Box<dyn OutputSource>>,
     offset: u64,
     partial: Vec<u8>,
     /// A missing file is looked for again only after this.
@@ -64,9 +67,16 @@ pub(crate) struct Tail {
 }
 
 impl Tail {
+    /// A tail of a local file.
     pub(crate) fn new(path: PathBuf) -> Self {
+        Self::via(path, Arc::new(LocalLauncher))
+    }
+
+    /// A tail of an output file read through `source`.
+    pub(crate) fn via(path: PathBuf, source: Arc<dyn Launcher>) -> Self {
         Self {
             path,
+            source,
             file: None,
             offset: 0,
             partial: Vec::new(),
@@ -95,12 +105,12 @@ impl Tail {
             if self.retry_at.is_some_and(|t| Instant::now() < t) {
                 return (0, false);
             }
-            self.file = File::open(&self.path).ok();
+            self.file = self.source.open_output(&self.path);
             if self.file.is_none() {
                 self.retry_at = Some(Instant::now() + StdDuration::from_millis(1000));
             }
         }
-        let Some(file) = self.file.as_mut() else {
+        let Some(file) = self.file.as_ref() else {
             return (0, false);
         };
         // Positioned reads: with nothing new, one system call per tail,
@@ -126,11 +136,7 @@ impl Tail {
                 Err(_) => break,
             }
         });
-        let written = if read > 0 {
-            file.metadata().ok().and_then(|m| m.modified().ok())
-        } else {
-            None
-        };
+        let written = if read > 0 { file.modified() } else { None };
         let mut start = 0;
         let mut count = 0;
         while let Some(i) = self.partial[start..].iter().position(|&b| b == b'\n') {
@@ -179,7 +185,9 @@ pub(crate) struct Live {
     pub(crate) attempt: u32,
     pub(crate) pid: u32,
     start_ticks: Option<u64>,
-    pub(crate) child: Option<spawner::Spawned>,
+    /// True when this engine started the process (it reaps it); false for
+    /// one re-adopted from an earlier engine.
+    pub(crate) own: bool,
     out: Tail,
     hooks: Tail,
     pub(crate) progress: Progress,
@@ -200,13 +208,13 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    /// A live entry for an attempt; `child` when this engine started it.
+    /// A live entry for an attempt; `own` when this engine started it.
     fn new(
         w: &Worker,
         attempt: &cortex_core::worker::Attempt,
-        stdout: PathBuf,
+        out: Tail,
         heartbeats: PathBuf,
-        child: Option<spawner::Spawned>,
+        own: bool,
     ) -> Self {
         Self {
             worker_id: w.id.clone(),
@@ -215,8 +223,8 @@ impl Live {
             attempt: attempt.n,
             pid: attempt.pid.unwrap_or(0),
             start_ticks: attempt.start_ticks,
-            child,
-            out: Tail::new(stdout),
+            own,
+            out,
             hooks: Tail::new(heartbeats),
             progress: Progress::default(),
             started_at: attempt.started_at,
@@ -571,7 +579,7 @@ pub fn write_heartbeat(
     hb: &Heartbeat,
 ) -> Result<(), EngineError> {
     let path = home.heartbeats().join(format!("{worker}.jsonl"));
-    let value = serde_json::to_value(hb).map_err(|e| EngineError::Protocol(e.to_string()))?;
+    let value = serde_json::to_value(hb).map_err(|e| EngineError::encode("a check-in", &e))?;
     crate::snapshot::append_line(&path, &value)
         .map_err(|e| EngineError::io("cannot write", path, e))
 }
@@ -589,15 +597,6 @@ fn last_line(path: &Path) -> Option<String> {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .map(str::to_string)
-}
-
-fn exit_of(status: std::process::ExitStatus) -> Exit {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => Exit::Code(c),
-        (None, Some(s)) => Exit::Signal(s),
-        _ => Exit::Unknown,
-    }
 }
 
 /// Writes an attempt's `meta.json`; a failure is logged, as nothing depends on it.
@@ -640,7 +639,7 @@ impl Engine {
     /// notified then runs `tick_runtime`. `None` where that is not
     /// available: the tick notices them.
     pub(crate) fn start_exit_watcher(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
-        let watcher = crate::exits::ExitWatcher::start()?;
+        let watcher = self.launcher().exit_watcher()?;
         let wake = watcher.wake();
         self.runtime().exits = Some(watcher);
         Some(wake)
@@ -666,8 +665,10 @@ impl Engine {
             .into_iter()
             .map(|w| {
                 let running = w.live_attempt().is_some_and(|a| {
-                    a.pid
-                        .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
+                    a.pid.is_some_and(|p| {
+                        self.launcher()
+                            .is_same_process(p, a.start_ticks, w.id.as_str())
+                    })
                 });
                 let d = cortex_core::settle::on_start(&w, running, self.max_restarts_of(&w.expert));
                 (w, d)
@@ -708,10 +709,10 @@ impl Engine {
         }
         info!(
             "an attempt's processes are found by {}",
-            crate::cgroup::mode()
+            self.launcher().describe()
         );
-        crate::cgroup::prune();
-        let now = clock::now();
+        self.launcher().prune();
+        let now = self.now();
         for (w, decision) in self.start_decisions() {
             match decision {
                 OnStart::Nothing | OnStart::Wait => {}
@@ -719,7 +720,7 @@ impl Engine {
                     // Created, but the engine stopped before its first attempt
                     // was recorded: end any process it may have started, then
                     // start it properly.
-                    let swept = spawner::sweep(w.id.as_str());
+                    let swept = self.launcher().sweep(w.id.as_str(), None);
                     info!(worker_id = %w.id, swept, "starting a worker whose first start was not recorded");
                     self.start_attempt(&w, None, now)?;
                 }
@@ -748,7 +749,7 @@ impl Engine {
                 OnStart::SettleGone => {
                     // A process still carrying the worker's tag was started
                     // after it but never recorded: it goes too.
-                    let swept = spawner::sweep(w.id.as_str());
+                    let swept = self.launcher().sweep(w.id.as_str(), None);
                     if swept > 0 {
                         info!(worker_id = %w.id, swept, "killed unrecorded processes of a worker whose attempt ended");
                     }
@@ -778,7 +779,7 @@ impl Engine {
     /// `start_runtime` would, but starts no process: a read command that
     /// found the home free leaves restarts to the next owner.
     pub(crate) fn settle_unwatched(&self) -> Result<(), EngineError> {
-        let now = clock::now();
+        let now = self.now();
         for (w, decision) in self.start_decisions() {
             match decision {
                 OnStart::SettleGone => {
@@ -843,7 +844,7 @@ impl Engine {
     /// journaled (their process is gone and nothing watches them any more),
     /// and starts those whose first start was not recorded, as a start does.
     pub(crate) fn settle_unrecorded(&self) -> Result<(), EngineError> {
-        let now = clock::now();
+        let now = self.now();
         for (w, decision) in self.start_decisions() {
             if self.runtime().live.contains_key(&w.id) {
                 continue;
@@ -861,7 +862,7 @@ impl Engine {
                 }
                 OnStart::Decide(next) => self.carry_out(&w, next, now)?,
                 OnStart::StartFirst => {
-                    let swept = spawner::sweep(w.id.as_str());
+                    let swept = self.launcher().sweep(w.id.as_str(), None);
                     info!(worker_id = %w.id, swept, "starting a worker whose first start could not be recorded on a full disk");
                     self.start_attempt(&w, None, now)?;
                 }
@@ -877,9 +878,9 @@ impl Engine {
         let mut live = Live::new(
             w,
             a,
-            dir.join("stdout.jsonl"),
+            Tail::via(dir.join("stdout.jsonl"), self.inner.launcher.clone()),
             self.inner.home.heartbeats().join(format!("{}.jsonl", w.id)),
-            None,
+            false,
         );
         let fifo = dir.join("stdin.fifo");
         if fifo.exists() {
@@ -992,7 +993,7 @@ impl Engine {
                     worker_id: worker_id.clone(),
                     intent,
                 },
-                clock::now(),
+                self.now(),
             );
             if let Err(e) = journaled {
                 warn!(worker_id = %worker_id, "cannot journal the stop request: {e}");
@@ -1017,12 +1018,12 @@ impl Engine {
         match l.stop.as_mut() {
             None => {
                 info!(worker_id = %worker_id, attempt = l.attempt, reason, "stopping worker");
-                spawner::signal_group(l.pid, libc::SIGTERM);
+                self.launcher().signal(l.pid, Signal::Term);
                 l.stop = Some(StopRequest {
                     kind,
                     reason: reason.to_string(),
                     after,
-                    term_sent: Instant::now(),
+                    term_sent: self.instant(),
                     killed: false,
                 });
             }
@@ -1063,7 +1064,7 @@ impl Engine {
             return Ok(false);
         }
         let mut backlog = false;
-        let now = clock::now();
+        let now = self.now();
         let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
         let mut ended: Vec<(Live, Exit)> = Vec::new();
         let mut updates = Vec::new();
@@ -1079,6 +1080,9 @@ impl Engine {
             (b, cortex_core::pricing::merged(&s.0.pricing))
         };
         let mut over_budget = Vec::new();
+        let launcher = self.launcher();
+        let instant = self.instant();
+        let since = |t: Instant| instant.saturating_duration_since(t);
         {
             let mut rt = self.runtime();
             let ids: Vec<WorkerId> = rt.live.keys().cloned().collect();
@@ -1090,14 +1094,16 @@ impl Engine {
                     continue;
                 };
                 // The exit first: output read after it is all there will be.
-                let exit = l.exited.or_else(|| match l.child.as_mut() {
-                    Some(c) => match c.try_wait() {
-                        Ok(Some(status)) => Some(exit_of(status)),
-                        Ok(None) => None,
-                        Err(_) => (!procfs::is_running(l.pid)).then_some(Exit::Unknown),
-                    },
-                    None => (!procfs::is_same_process(l.pid, l.start_ticks, id.as_str()))
-                        .then_some(Exit::Unknown),
+                let exit = l.exited.or_else(|| {
+                    if l.own {
+                        match launcher.poll(l.pid) {
+                            Poll::Running => None,
+                            Poll::Exited(e) => Some(e),
+                        }
+                    } else {
+                        (!launcher.is_same_process(l.pid, l.start_ticks, id.as_str()))
+                            .then_some(Exit::Unknown)
+                    }
                 });
                 if !full && exit.is_none() {
                     continue;
@@ -1123,7 +1129,7 @@ impl Engine {
                     }
                 }
                 if l.progress.result.is_some() && l.result_seen.is_none() {
-                    l.result_seen = Some(Instant::now());
+                    l.result_seen = Some(instant);
                 }
                 if let (Some(exit), true) = (exit, more) {
                     // Ended, with output still to read: settled once it is read.
@@ -1140,10 +1146,10 @@ impl Engine {
                     continue;
                 }
                 if let Some(stop) = l.stop.as_mut() {
-                    if !stop.killed && stop.term_sent.elapsed() >= grace {
+                    if !stop.killed && since(stop.term_sent) >= grace {
                         warn!(worker_id = %id, attempt = l.attempt, "did not stop after SIGTERM; sending SIGKILL");
-                        spawner::signal_group(l.pid, libc::SIGKILL);
-                        spawner::sweep(id.as_str());
+                        launcher.signal(l.pid, Signal::Kill);
+                        launcher.sweep(id.as_str(), None);
                         stop.killed = true;
                     }
                 } else if l.result_seen.is_some_and(|t| {
@@ -1152,15 +1158,15 @@ impl Engine {
                     } else {
                         AFTER_RESULT_GRACE
                     };
-                    t.elapsed() >= grace
+                    since(t) >= grace
                 }) {
                     warn!(worker_id = %id, "still running after its result line; stopping it");
-                    spawner::signal_group(l.pid, libc::SIGTERM);
+                    launcher.signal(l.pid, Signal::Term);
                     l.stop = Some(StopRequest {
                         kind: OutcomeKind::Success,
                         reason: "hung after its result line".into(),
                         after: None,
-                        term_sent: Instant::now(),
+                        term_sent: instant,
                         killed: false,
                     });
                 }
@@ -1168,9 +1174,9 @@ impl Engine {
                 // changes (start, end, health) are emitted where they happen.
                 let due = l
                     .last_emit
-                    .is_none_or(|t| t.elapsed() >= StdDuration::from_secs(2));
+                    .is_none_or(|t| since(t) >= StdDuration::from_secs(2));
                 if changed && due {
-                    l.last_emit = Some(Instant::now());
+                    l.last_emit = Some(instant);
                     updates.push(id.clone());
                 }
             }
@@ -1210,7 +1216,7 @@ impl Engine {
         // sweep reads every process's environment, a few milliseconds that
         // a crashed worker's replacement does not wait for.
         for (worker_id, attempt) in ended_attempts {
-            let swept = spawner::sweep_attempt(worker_id.as_str(), attempt);
+            let swept = self.launcher().sweep(worker_id.as_str(), Some(attempt));
             if swept > 0 {
                 info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the attempt");
             }
@@ -1247,10 +1253,10 @@ impl Engine {
             worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
             outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
         );
-        if outcome.kind.counts_against_expert()
-            && !matches!(after, Some(AfterStop::RestartAfterBackoff))
-        {
-            // PM kills are counted when decided; these are the agent's own failures.
+        if cortex_core::settle::counts_against_expert(cortex_core::settle::Failure::AttemptEnded {
+            kind: outcome.kind,
+            after: after.as_ref(),
+        }) {
             self.note_failure(&live.expert, now);
         }
         let next = cortex_core::settle::after_attempt(
@@ -1350,36 +1356,18 @@ impl Engine {
         };
         info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
         self.pm_worker_ended(&worker.id, status);
-        let notify = match status {
-            WorkerStatus::Failed => Some((
-                cortex_core::health::AlertKind::Failed,
-                cortex_core::health::Severity::Critical,
-            )),
-            WorkerStatus::Completed => Some((
-                cortex_core::health::AlertKind::Completed,
-                cortex_core::health::Severity::Info,
-            )),
-            WorkerStatus::NeedsInput => Some((
-                cortex_core::health::AlertKind::NeedsInput,
-                cortex_core::health::Severity::Warning,
-            )),
-            WorkerStatus::NeedsAttention => Some((
-                cortex_core::health::AlertKind::Failed,
-                cortex_core::health::Severity::Critical,
-            )),
-            _ => None,
-        };
-        if let Some((kind, severity)) = notify {
-            self.raise_alert(cortex_core::alerts::Alert {
-                at: now,
-                severity,
+        if let Some((kind, severity)) = cortex_core::settle::ending_alert(status) {
+            self.raise_alert(cortex_core::alerts::Alert::about_worker(
+                now,
                 kind,
-                worker_id: Some(worker.id.clone()),
-                task_id: Some(worker.task_id.clone()),
-                attempt: worker.current().map(|a| a.n),
-                message: format!("{} {}: {reason}", worker.expert, status.as_str()),
-                summarized: vec![],
-            });
+                severity,
+                (
+                    worker.id.clone(),
+                    worker.task_id.clone(),
+                    worker.current().map(|a| a.n),
+                ),
+                format!("{} {}: {reason}", worker.expert, status.as_str()),
+            ));
         }
         if let Some(t) = &task {
             if status != WorkerStatus::Cancelled {
@@ -1527,19 +1515,23 @@ impl Engine {
         }
         let started = prepared
             .and_then(|()| driver::plan(&spec))
-            .and_then(|planned| match spawner::spawn(&planned.launch) {
-                Ok(c) => Ok((planned, c)),
-                Err(e) => {
-                    meta = Some(planned.meta(None));
-                    Err(e)
+            .and_then(|planned| {
+                match self
+                    .launcher()
+                    .launch(&planned.launch, worker.id.as_str(), Some(n))
+                {
+                    Ok(c) => Ok((planned, c)),
+                    Err(e) => {
+                        meta = Some(planned.meta(None));
+                        Err(e)
+                    }
                 }
             });
         match started {
-            Ok((planned, child)) => {
-                let pid = child.id();
-                crate::cgroup::adopt(worker.id.as_str(), n, pid);
+            Ok((planned, started)) => {
+                let pid = started.pid;
                 let meta = planned.meta(Some(pid));
-                let ticks = procfs::start_ticks(pid);
+                let ticks = started.start_ticks;
                 {
                     // Staged: the tick (or the command that asked) syncs the
                     // journal once for every start of this pass.
@@ -1564,12 +1556,12 @@ impl Engine {
                 let mut live = Live::new(
                     worker,
                     &attempt,
-                    planned.launch.stdout.clone(),
+                    Tail::via(planned.launch.stdout.clone(), self.inner.launcher.clone()),
                     self.inner
                         .home
                         .heartbeats()
                         .join(format!("{}.jsonl", worker.id)),
-                    Some(child),
+                    true,
                 );
                 // Start the hook tail at its end: older check-ins belong to
                 // earlier attempts.
@@ -1577,7 +1569,7 @@ impl Engine {
                 if let (Some(fifo), Some(first)) =
                     (&planned.launch.stdin_fifo, &planned.first_message)
                 {
-                    if let Err(e) = spawner::write_fifo_line(fifo, first) {
+                    if let Err(e) = self.launcher().write_stdin(fifo, first) {
                         warn!(worker_id = %worker.id, "cannot give the agent its prompt on stdin: {e}");
                     }
                     live.stdin_fifo = Some(fifo.clone());
@@ -1860,7 +1852,8 @@ impl Engine {
             .get(&wid)
             .and_then(|l| l.stdin_fifo.clone());
         if let Some(fifo) = fifo {
-            spawner::write_fifo_line(&fifo, &driver::user_message(text))
+            self.launcher()
+                .write_stdin(&fifo, &driver::user_message(text))
                 .map_err(|e| EngineError::io("cannot write the nudge to", fifo, e))?;
             self.record_intervention(
                 &wid,
@@ -1910,7 +1903,7 @@ impl Engine {
                 w.id
             )));
         }
-        let now = clock::now();
+        let now = self.now();
         self.store().commit(
             Event::WorkerReplied {
                 worker_id: w.id.clone(),
@@ -2010,7 +2003,7 @@ impl Engine {
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, "restarted by a person");
         }
-        self.start_attempt(&w, Some("restarted by a person".into()), clock::now())?;
+        self.start_attempt(&w, Some("restarted by a person".into()), self.now())?;
         self.store().sync()?;
         self.worker(id)
             .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
@@ -2035,9 +2028,9 @@ impl Engine {
         if self.stop_check(&wid, reason) {
             // Its work was being checked: the check is stopped with it.
             if let AfterStop::End(status) = after {
-                self.end_worker(&w, status, reason, clock::now())?;
+                self.end_worker(&w, status, reason, self.now())?;
             } else {
-                self.start_attempt(&w, Some(reason.to_string()), clock::now())?;
+                self.start_attempt(&w, Some(reason.to_string()), self.now())?;
             }
         } else if !active {
             // No engine is supervising: do the whole stop here and now.
@@ -2045,7 +2038,7 @@ impl Engine {
         } else if !self.request_stop(&wid, None, OutcomeKind::Killed, reason, after.clone()) {
             // Waiting between attempts: nothing to signal.
             if let AfterStop::End(status) = after {
-                self.end_worker(&w, status, reason, clock::now())?;
+                self.end_worker(&w, status, reason, self.now())?;
             }
         }
         self.worker(id)
@@ -2070,24 +2063,26 @@ impl Engine {
                         prompt: None,
                     },
                 },
-                clock::now(),
+                self.now(),
             )?;
-            if let Some(pid) = a
-                .pid
-                .filter(|p| procfs::is_same_process(*p, a.start_ticks, w.id.as_str()))
-            {
-                spawner::signal_group(pid, libc::SIGTERM);
+            if let Some(pid) = a.pid.filter(|p| {
+                self.launcher()
+                    .is_same_process(*p, a.start_ticks, w.id.as_str())
+            }) {
+                self.launcher().signal(pid, Signal::Term);
                 let deadline = Instant::now() + grace;
-                while procfs::is_running(pid) && Instant::now() < deadline {
+                while self.launcher().is_running(pid) && Instant::now() < deadline {
                     std::thread::sleep(StdDuration::from_millis(50));
                 }
-                spawner::signal_group(pid, libc::SIGKILL);
+                self.launcher().signal(pid, Signal::Kill);
             }
-            spawner::sweep(w.id.as_str());
+            self.launcher().sweep(w.id.as_str(), None);
             let mut progress = Progress::default();
-            let now = clock::now();
-            let mut tail =
-                Tail::new(attempt_dir(&self.inner.home, &w.id, a.n).join("stdout.jsonl"));
+            let now = self.now();
+            let mut tail = Tail::via(
+                attempt_dir(&self.inner.home, &w.id, a.n).join("stdout.jsonl"),
+                self.inner.launcher.clone(),
+            );
             for line in tail.read_lines() {
                 progress.apply_line(&line, now);
             }
@@ -2115,14 +2110,14 @@ impl Engine {
                 now,
             )?;
         }
-        self.end_worker(w, WorkerStatus::Cancelled, reason, clock::now())
+        self.end_worker(w, WorkerStatus::Cancelled, reason, self.now())
     }
 
     /// Pauses or resumes starting new workers (restarts go on).
     pub fn set_spawning_paused(&self, paused: bool) -> Result<(), EngineError> {
         let mut store = self.store();
         if store.state().spawning_paused != paused {
-            store.commit(Event::SpawningPaused { paused }, clock::now())?;
+            store.commit(Event::SpawningPaused { paused }, self.now())?;
         }
         Ok(())
     }
@@ -2193,7 +2188,7 @@ pub(crate) fn observed_dto(
     };
     let running = a
         .pid
-        .is_some_and(|p| procfs::is_same_process(p, a.start_ticks, w.id.as_str()));
+        .is_some_and(|p| crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str()));
     if let Some((_, v)) = verdicts
         .get(w.id.as_str())
         .filter(|(attempt, v)| running && *attempt == a.n && v.live.is_some())
@@ -2219,9 +2214,9 @@ pub(crate) fn observed_dto(
     let mut live = Live::new(
         w,
         a,
-        dir.join("stdout.jsonl"),
+        Tail::new(dir.join("stdout.jsonl")),
         home.heartbeats().join(format!("{}.jsonl", w.id)),
-        None,
+        false,
     );
     // Times of lines are not known from outside: use the file's mtime.
     let mtime = std::fs::metadata(dir.join("stdout.jsonl"))

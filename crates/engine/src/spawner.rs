@@ -86,23 +86,27 @@ impl Spawned {
 
     /// The exit status once the process has ended, without blocking.
     pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
-        use std::os::unix::process::ExitStatusExt;
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        let pid = i32::try_from(self.pid).map_err(|_| std::io::Error::other("bad pid"))?;
-        let mut raw: libc::c_int = 0;
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut raw, libc::WNOHANG) };
-        match r {
-            0 => Ok(None),
-            r if r == pid => {
-                let s = std::process::ExitStatus::from_raw(raw);
-                self.status = Some(s);
-                Ok(Some(s))
-            }
-            _ => Err(std::io::Error::last_os_error()),
-        }
+        let status = try_wait_pid(self.pid)?;
+        self.status = status;
+        Ok(status)
+    }
+}
+
+/// The exit status of our child `pid` once it has ended, without blocking
+/// (it is reaped then: a second call is an error).
+pub fn try_wait_pid(pid: u32) -> std::io::Result<Option<std::process::ExitStatus>> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = i32::try_from(pid).map_err(|_| std::io::Error::other("bad pid"))?;
+    let mut raw: libc::c_int = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    let r = unsafe { libc::waitpid(pid, &mut raw, libc::WNOHANG) };
+    match r {
+        0 => Ok(None),
+        r if r == pid => Ok(Some(std::process::ExitStatus::from_raw(raw))),
+        _ => Err(std::io::Error::last_os_error()),
     }
 }
 

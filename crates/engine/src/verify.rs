@@ -23,7 +23,8 @@ use tracing::{info, warn};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::{procfs, spawner};
+use crate::launcher::{Poll, Signal};
+use crate::spawner;
 
 /// The bytes of a check's output kept as its tail.
 const TAIL_BYTES: usize = 2000;
@@ -36,7 +37,8 @@ pub(crate) struct Check {
     command: String,
     pid: u32,
     start_ticks: Option<u64>,
-    child: Option<spawner::Spawned>,
+    /// True when this engine started it (it reaps it).
+    own: bool,
     started: Instant,
     log: PathBuf,
     /// When SIGTERM went out (timeout or a person's kill).
@@ -160,9 +162,10 @@ impl Engine {
     /// mid-check): true if its process is still there; else it is swept,
     /// its result unknown, for the caller to run it again.
     fn readopt_check(&self, w: &Worker, v: &cortex_core::worker::Verification) -> bool {
-        let alive = v
-            .pid
-            .is_some_and(|p| procfs::is_same_process(p, v.start_ticks, w.id.as_str()));
+        let alive = v.pid.is_some_and(|p| {
+            self.launcher()
+                .is_same_process(p, v.start_ticks, w.id.as_str())
+        });
         if alive && self.runtime().active {
             info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
             self.watch_check(Check {
@@ -171,15 +174,15 @@ impl Engine {
                 command: v.command.clone(),
                 pid: v.pid.unwrap_or(0),
                 start_ticks: v.start_ticks,
-                child: None,
-                started: Instant::now(),
+                own: false,
+                started: self.instant(),
                 log: self.check_log(w),
                 term_sent: None,
                 stopping: None,
             });
             return true;
         }
-        spawner::sweep(w.id.as_str());
+        self.launcher().sweep(w.id.as_str(), None);
         false
     }
 
@@ -317,9 +320,9 @@ impl Engine {
             stdin_file: None,
         };
         let attempt = w.current().map_or(1, |a| a.n);
-        let spawned = spawner::spawn(&launch);
+        let spawned = self.launcher().launch(&launch, w.id.as_str(), None);
         let (pid, start_ticks) = match &spawned {
-            Ok(child) => (Some(child.id()), procfs::start_ticks(child.id())),
+            Ok(started) => (Some(started.pid), started.start_ticks),
             Err(_) => (None, None),
         };
         // Journaled whether or not it started: the round counts either way.
@@ -335,8 +338,8 @@ impl Engine {
             now,
         )?;
         match spawned {
-            Ok(child) => {
-                let pid = child.id();
+            Ok(started) => {
+                let pid = started.pid;
                 info!(worker_id = %w.id, round, pid, "checking the work");
                 self.watch_check(Check {
                     worker_id: w.id.clone(),
@@ -344,8 +347,8 @@ impl Engine {
                     command: command.to_string(),
                     pid,
                     start_ticks,
-                    child: Some(child),
-                    started: Instant::now(),
+                    own: true,
+                    started: self.instant(),
                     log,
                     term_sent: None,
                     stopping: None,
@@ -376,6 +379,8 @@ impl Engine {
             )
         };
         let mut ended = Vec::new();
+        let launcher = self.launcher();
+        let instant = self.instant();
         {
             let mut rt = self.runtime();
             let ids: Vec<WorkerId> = rt.checks.keys().cloned().collect();
@@ -383,14 +388,14 @@ impl Engine {
                 let Some(c) = rt.checks.get_mut(&id) else {
                     continue;
                 };
-                let exit = match c.child.as_mut() {
-                    Some(ch) => match ch.try_wait() {
-                        Ok(Some(status)) => Some(status.code()),
-                        Ok(None) => None,
-                        Err(_) => (!procfs::is_running(c.pid)).then_some(None),
-                    },
-                    None => (!procfs::is_same_process(c.pid, c.start_ticks, id.as_str()))
-                        .then_some(None),
+                let exit = if c.own {
+                    match launcher.poll(c.pid) {
+                        Poll::Running => None,
+                        Poll::Exited(cortex_core::stream::Exit::Code(code)) => Some(Some(code)),
+                        Poll::Exited(_) => Some(None),
+                    }
+                } else {
+                    (!launcher.is_same_process(c.pid, c.start_ticks, id.as_str())).then_some(None)
                 };
                 if let Some(code) = exit {
                     if let Some(c) = rt.checks.remove(&id) {
@@ -398,21 +403,22 @@ impl Engine {
                     }
                     continue;
                 }
-                if c.term_sent.is_none() && c.started.elapsed() >= timeout {
+                let since = |t: Instant| instant.saturating_duration_since(t);
+                if c.term_sent.is_none() && since(c.started) >= timeout {
                     warn!(worker_id = %id, round = c.round, "the check ran out of time; stopping it");
                     c.stopping = Some(format!("timed out after {}s", timeout.as_secs()));
-                    c.term_sent = Some(Instant::now());
-                    spawner::signal_group(c.pid, libc::SIGTERM);
-                } else if c.term_sent.is_some_and(|t| t.elapsed() >= grace) {
-                    spawner::signal_group(c.pid, libc::SIGKILL);
-                    spawner::sweep(id.as_str());
+                    c.term_sent = Some(instant);
+                    launcher.signal(c.pid, Signal::Term);
+                } else if c.term_sent.is_some_and(|t| since(t) >= grace) {
+                    launcher.signal(c.pid, Signal::Kill);
+                    launcher.sweep(id.as_str(), None);
                 }
             }
         }
         for (c, code) in ended {
-            spawner::sweep(c.worker_id.as_str());
-            let code = code.or_else(|| c.child.is_none().then(|| recorded_exit(&c.log)).flatten());
-            if c.child.is_none() && code.is_none() && c.stopping.is_none() {
+            launcher.sweep(c.worker_id.as_str(), None);
+            let code = code.or_else(|| (!c.own).then(|| recorded_exit(&c.log)).flatten());
+            if !c.own && code.is_none() && c.stopping.is_none() {
                 // A re-adopted check that ended without recording how: its
                 // result is unknown, so it runs again (same round).
                 warn!(worker_id = %c.worker_id, round = c.round, "a re-adopted check ended without a recorded status; running it again");
@@ -507,8 +513,8 @@ impl Engine {
         let Some(c) = check else {
             return false;
         };
-        spawner::signal_group(c.pid, libc::SIGKILL);
-        spawner::sweep(id.as_str());
+        self.launcher().signal(c.pid, Signal::Kill);
+        self.launcher().sweep(id.as_str(), None);
         let tail = tail_of(&c.log);
         let _ = self.store().commit(
             Event::VerifyEnded {

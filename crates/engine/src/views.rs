@@ -201,8 +201,8 @@ impl Engine {
         let config = Config::parse(text)?;
         let experts = self.settings().1.clone();
         config.validate_against(&experts)?;
-        let pretty =
-            serde_json::to_vec_pretty(&config).map_err(|e| EngineError::Protocol(e.to_string()))?;
+        let pretty = serde_json::to_vec_pretty(&config)
+            .map_err(|e| EngineError::encode("config.json", &e))?;
         crate::snapshot::write_atomic(&self.inner.home.config_file(), &pretty)?;
         self.apply_settings(config.clone(), experts);
         Ok(config)

@@ -772,7 +772,8 @@ fn run_grandchild(em: &mut Emitter) -> u8 {
 }
 
 /// Double-forks `sleep 600` with an empty environment and no descriptors
-/// of ours; returns the daemon's pid (told by the middle process on a pipe).
+/// of ours; returns the daemon's pid (told by the middle process on a pipe,
+/// once the daemon has exec'd).
 fn spawn_daemon() -> io::Result<libc::pid_t> {
     let argv: [*const libc::c_char; 3] = [c"sleep".as_ptr(), c"600".as_ptr(), ptr::null()];
     let envp: [*const libc::c_char; 1] = [ptr::null()];
@@ -789,9 +790,17 @@ fn spawn_daemon() -> io::Result<libc::pid_t> {
         0 => unsafe {
             libc::close(fds[0]);
             libc::setsid();
+            // Closed by the daemon's exec (or its exit): the pid is told only
+            // once the daemon runs `sleep` with the empty environment, never
+            // while it still carries the agent's (between fork and exec).
+            let mut exec_fds = [0 as libc::c_int; 2];
+            if libc::pipe2(exec_fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                libc::_exit(1);
+            }
             let pid = libc::fork();
             if pid == 0 {
                 libc::close(fds[1]);
+                libc::close(exec_fds[0]);
                 for fd in 0..3 {
                     libc::close(fd);
                 }
@@ -800,6 +809,12 @@ fn spawn_daemon() -> io::Result<libc::pid_t> {
                 libc::execve(c"/usr/bin/sleep".as_ptr(), argv.as_ptr(), envp.as_ptr());
                 libc::_exit(127);
             }
+            libc::close(exec_fds[1]);
+            let mut byte = 0u8;
+            while libc::read(exec_fds[0], (&raw mut byte).cast(), 1) < 0
+                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
+            libc::close(exec_fds[0]);
             let bytes = pid.to_ne_bytes();
             libc::write(fds[1], bytes.as_ptr().cast(), bytes.len());
             libc::_exit(0)

@@ -1,0 +1,164 @@
+//! `cortex run`: the headless owner in the foreground. It prints engine
+//! events as they happen and stops through the engine's one shutdown path
+//! (`OwnerLoop::stop`) on SIGINT or SIGTERM.
+//!
+//! May depend on: cortex-engine's facade, the CLI's output helpers.
+
+use std::time::Duration;
+
+use cortex_engine::lock::OwnerKind;
+use cortex_engine::{Engine, Home};
+
+use crate::commands::first_line;
+use crate::Failure;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
+    let engine = open_waiting_for_cli(home)?;
+    let report = engine.load_report();
+    if let Some(pid) = report.took_over_from_pid {
+        tracing::warn!(pid, "took over a home whose previous owner is gone");
+    }
+    for q in &report.quarantined {
+        eprintln!(
+            "cortex: quarantined {} -> {} ({})",
+            q.what,
+            q.moved_to.display(),
+            q.reason
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime("io", format!("cannot start the runtime: {e}")))?;
+    let owner = runtime.block_on(async {
+        let mut events = engine.subscribe();
+        let (stopped, mut stopping) = tokio::sync::oneshot::channel::<()>();
+        let print = move |ev: &cortex_engine::EngineEvent| {
+            if json {
+                if let Ok(s) = serde_json::to_string(ev) {
+                    println!("{s}");
+                }
+            } else {
+                print_event(ev);
+            }
+        };
+        let printer = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    ev = events.recv() => match ev {
+                        Ok(ev) => print(&ev),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = &mut stopping => {
+                        // What the engine said as it stopped is printed too.
+                        while let Ok(ev) = events.try_recv() {
+                            print(&ev);
+                        }
+                        break;
+                    }
+                }
+            }
+        });
+        let shutdown = shutdown_signal()?;
+        eprintln!(
+            "cortex: running on {} (pid {}); Ctrl-C to stop",
+            home.root().display(),
+            std::process::id()
+        );
+        let (owner_task, owner) = engine.owner_loop(shutdown);
+        let result = owner_task.await.map_err(Failure::from);
+        let _ = stopped.send(());
+        let _ = printer.await;
+        result.map(|()| owner)
+    })?;
+    // The loop has ended: this waits for nothing and closes the engine.
+    owner.stop(owner.patience())?;
+    Ok(())
+}
+
+fn print_event(ev: &cortex_engine::EngineEvent) {
+    use cortex_engine::EngineEvent as E;
+    match ev {
+        E::TaskSubmitted { task } => println!(
+            "submitted {} [{}] {}",
+            task.id,
+            task.priority,
+            first_line(&task.description)
+        ),
+        E::TaskUpdated { task } => println!(
+            "{} {}{}",
+            task.id,
+            task.status,
+            task.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        E::Alert { alert } => {
+            let who = |a: &cortex_core::alerts::Alert| {
+                a.worker_id
+                    .as_ref()
+                    .map(|w| format!("{w}: "))
+                    .unwrap_or_default()
+            };
+            println!(
+                "ALERT [{:?}] {}{}",
+                alert.severity,
+                who(alert),
+                alert.message
+            );
+            // Each member with its own severity: a 50% time warning in a
+            // summary with a failure is still only information.
+            for a in &alert.summarized {
+                println!("  - [{:?}] {}{}", a.severity, who(a), a.message);
+            }
+        }
+        E::WorkerUpdated { worker } => {
+            if worker.state.is_terminal() || worker.activity.is_none() {
+                println!(
+                    "worker {} [{}] {} attempt {}{}",
+                    worker.id,
+                    worker.expert,
+                    worker.state.as_str(),
+                    worker.attempt,
+                    worker
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+/// A long-running owner waits for a short CLI command holding the home.
+fn open_waiting_for_cli(home: &Home) -> Result<Engine> {
+    Ok(Engine::open_waiting(
+        home,
+        OwnerKind::Run,
+        Duration::from_secs(10),
+    )?)
+}
+
+/// Registers SIGINT and SIGTERM handlers now (so a signal sent right after
+/// start-up is not lost) and resolves when either arrives.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Failure::runtime("io", format!("cannot handle SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Failure::runtime("io", format!("cannot handle SIGINT: {e}")))?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    })
+}

@@ -1,0 +1,142 @@
+//! What the facade answers and tells: the DTOs people and scripts see
+//! (`cortex ... --json`, the app's commands) and the engine's events.
+//!
+//! May depend on: cortex-core's types, runtime (the worker DTO), pm, review.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cortex_core::id::TaskId;
+use cortex_core::redact::redact;
+use cortex_core::task::{Task, TaskStatus};
+use serde::Serialize;
+
+/// The answer to a submission.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SubmitAck {
+    pub task_id: TaskId,
+    pub deduplicated: bool,
+    pub status: TaskStatus,
+    /// When a duplicate asked for a more urgent priority: the task's
+    /// priority before it was raised to the one asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_raised_from: Option<cortex_core::task::Priority>,
+    /// The task's priority now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<cortex_core::task::Priority>,
+}
+
+/// A task as shown to people and scripts (`cortex tasks --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TaskDto {
+    pub id: TaskId,
+    pub status: TaskStatus,
+    pub priority: String,
+    #[serde(rename = "type")]
+    pub task_type: Option<String>,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its own check command (`--verify`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
+    /// The final result text of its latest worker that gave one (redacted).
+    #[serde(default)]
+    pub result: Option<String>,
+    /// The check of its work (`null`: not verified); see
+    /// `review::task_verification` for a task with several experts.
+    #[serde(default)]
+    pub verification: Option<crate::review::VerificationDto>,
+    pub cost_usd: f64,
+    /// The primary expert, once routed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expert: Option<String>,
+    /// Every expert taking part (several for a multi-expert task).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<cortex_core::task::RoutingSummary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<cortex_core::task::Assignment>,
+    /// The git repository its work started in (from its first worker that
+    /// recorded one); none before that or outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+impl From<&Task> for TaskDto {
+    fn from(t: &Task) -> Self {
+        Self {
+            id: t.id.clone(),
+            status: t.status,
+            priority: t.priority.to_string(),
+            task_type: t.task_type.clone(),
+            description: redact(&t.description),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            workdir: t.workdir.clone(),
+            key: t.key.clone(),
+            reason: t.reason.as_deref().map(redact),
+            verify: t.verify.clone(),
+            result: t.result.as_deref().map(redact),
+            verification: None,
+            cost_usd: t.cost_usd,
+            expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
+            experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
+            routing: t.routing.clone(),
+            assignments: t.assignments.clone(),
+            project: None,
+        }
+    }
+}
+
+/// The answer to a reroute: the task, and whether it moved.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RerouteAck {
+    #[serde(flatten)]
+    pub task: TaskDto,
+    /// True when the task now goes to the expert; false when a worker had
+    /// already started on it or it had ended (only the correction is kept).
+    pub applied: bool,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// Counts for `cortex status` and the tray.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct StatusDto {
+    pub tasks: BTreeMap<String, usize>,
+    pub workers: BTreeMap<String, usize>,
+    /// Live workers by the PM's health (starting, healthy, late, stalled,
+    /// zombie, waiting; `exited` for a process gone and not yet settled).
+    #[serde(default)]
+    pub health: BTreeMap<String, usize>,
+    /// Experts whose circuit breaker is open (their tasks wait), and until when.
+    #[serde(default)]
+    pub paused_experts: Vec<crate::pm::PausedExpert>,
+}
+
+/// What the engine tells its subscribers, as it happens.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    TaskSubmitted {
+        task: TaskDto,
+    },
+    TaskUpdated {
+        task: TaskDto,
+    },
+    WorkerUpdated {
+        worker: crate::runtime::WorkerDto,
+    },
+    /// Something a person should know (stalled, zombie, timeout, failure...).
+    Alert {
+        alert: cortex_core::alerts::Alert,
+    },
+}

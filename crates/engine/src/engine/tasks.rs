@@ -1,0 +1,508 @@
+//! Tasks coming in: a submission (one, or a batch with one fsync), the
+//! router's decision and its log, a person's corrections (reroute,
+//! confirm), cancel, and what the router learns from outcomes.
+//!
+//! May depend on: the facade (`super`), store, learning, cortex-core's
+//! router and input validation.
+
+use super::*;
+
+impl Engine {
+    /// Plans and stages one submission (not yet durable).
+    pub(crate) fn stage_submit(
+        &self,
+        store: &mut Store,
+        req: &SubmitRequest,
+        request: Option<&RequestId>,
+        now: DateTime<Utc>,
+    ) -> Result<(SubmitAck, Option<EngineEvent>), EngineError> {
+        let valid = validate_submission(req, &self.settings().1.task_types())?;
+        if self.disk_full() {
+            return Err(EngineError::DiskFull {
+                what: "no room for new tasks in",
+                path: self.inner.home.root().to_path_buf(),
+            });
+        }
+        match store.state().plan_submit(&valid, request) {
+            SubmitPlan::Existing { task_id, status } => {
+                let raised = store.state().priority_raise(&task_id, valid.priority);
+                if let Some(from) = raised {
+                    store.stage(
+                        Event::TaskPriorityChanged {
+                            task_id: task_id.clone(),
+                            priority: valid.priority,
+                        },
+                        now,
+                    )?;
+                    info!(task_id = %task_id, from = %from, to = %valid.priority, "priority raised by a duplicate submission");
+                }
+                let task = store.state().task(&task_id);
+                let updated = raised
+                    .and(task)
+                    .map(|t| EngineEvent::TaskUpdated { task: t.into() });
+                Ok((
+                    SubmitAck {
+                        task_id: task_id.clone(),
+                        deduplicated: true,
+                        status,
+                        priority_raised_from: raised,
+                        priority: task.map(|t| t.priority),
+                    },
+                    updated,
+                ))
+            }
+            SubmitPlan::New { fingerprint } => {
+                let isolate_all =
+                    self.settings().0.isolation == cortex_core::config::Isolation::Worktree;
+                if valid.worktree || isolate_all {
+                    // Refused now rather than failing when a worker starts.
+                    let source = valid.workdir.as_deref().unwrap_or("/");
+                    crate::worktree::check_source(std::path::Path::new(source))
+                        .map_err(EngineError::BadValue)?;
+                }
+                let after = resolve_after(store.state(), &req.after)?;
+                let mut task = new_task(
+                    clock::task_id(now),
+                    valid,
+                    fingerprint,
+                    request.cloned(),
+                    now,
+                );
+                task.after = after;
+                task.goal = req.plan;
+                let task_id = task.id.clone();
+                let decision = if req.plan {
+                    // A goal to split goes to the coordinator.
+                    if self.settings().1.get(crate::plans::COORDINATOR).is_none() {
+                        return Err(EngineError::BadValue(format!(
+                            "--plan needs the `{}` expert, and there is no such expert file",
+                            crate::plans::COORDINATOR
+                        )));
+                    }
+                    let mut d = Decision::by_person(crate::plans::COORDINATOR, None);
+                    d.explanation = "a goal to split into a plan goes to the coordinator".into();
+                    d
+                } else {
+                    self.decide(&task.description, task.task_type.as_deref())
+                };
+                // One write: a full disk leaves no task without its routing.
+                store.stage_all(
+                    vec![
+                        Event::TaskSubmitted {
+                            task: Box::new(task),
+                        },
+                        Event::TaskRouted {
+                            task_id: task_id.clone(),
+                            routing: decision.summary(),
+                            experts: decision.parallel_experts.clone(),
+                        },
+                    ],
+                    now,
+                )?;
+                if decision.needs_confirmation && self.settings().0.routing.confirm_low_confidence {
+                    // "A person should confirm" is held to: nothing starts
+                    // until one does.
+                    store.stage(
+                        Event::TaskStatusChanged {
+                            task_id: task_id.clone(),
+                            status: TaskStatus::AwaitingConfirmation,
+                            reason: Some(confirmation_reason(&task_id, &decision)),
+                        },
+                        now,
+                    )?;
+                }
+                self.log_decision(&task_id, &decision, now);
+                let task = store
+                    .state()
+                    .task(&task_id)
+                    .ok_or(EngineError::UnknownTask(task_id.to_string()))?;
+                let ack = SubmitAck {
+                    task_id: task_id.clone(),
+                    deduplicated: false,
+                    status: task.status,
+                    priority_raised_from: None,
+                    priority: Some(task.priority),
+                };
+                let task = TaskDto::from(task);
+                info!(task_id = %task.id, priority = %task.priority, request_id = request.map(|r| r.to_string()), "task submitted");
+                Ok((ack, Some(EngineEvent::TaskSubmitted { task })))
+            }
+        }
+    }
+
+    /// The router's decision for a text, with the learned layer as it is now.
+    pub(crate) fn decide(&self, text: &str, task_type: Option<&str>) -> Decision {
+        let router = self.inner.router.read().unwrap_or_else(|e| e.into_inner());
+        let learned = self.inner.learned.read().unwrap_or_else(|e| e.into_inner());
+        router.route(text, task_type, Some(&learned))
+    }
+
+    /// Dry-run routing: changes nothing.
+    pub fn route_preview(
+        &self,
+        text: &str,
+        task_type: Option<&str>,
+    ) -> Result<Decision, EngineError> {
+        let req = SubmitRequest {
+            description: text.to_string(),
+            task_type: task_type.map(str::to_string),
+            ..SubmitRequest::default()
+        };
+        let valid = validate_submission(&req, &self.settings().1.task_types())?;
+        Ok(self.decide(&valid.description, valid.task_type.as_deref()))
+    }
+
+    /// Appends one line to routing-decisions.jsonl. A failure to log is
+    /// reported but does not undo the routing, which is in the journal.
+    pub(crate) fn log_decision(&self, task_id: &TaskId, d: &Decision, now: DateTime<Utc>) {
+        let line = serde_json::json!({
+            "v": 1, "task_id": task_id, "at": now, "strategy": d.strategy,
+            "primary_expert": d.primary_expert, "confidence": d.confidence,
+            "parallel_experts": d.parallel_experts, "scores": d.scores,
+            "keyword_scores": d.keyword_scores, "learned_scores": d.learned_scores,
+            "matched": d.matched, "method": d.method,
+            "needs_confirmation": d.needs_confirmation, "explanation": d.explanation,
+        });
+        if let Err(e) = crate::snapshot::append_line(&self.inner.home.routing_log(), &line) {
+            warn!(task_id = %task_id, "cannot log the routing decision: {e}");
+        }
+    }
+
+    /// A person says `expert` should have the task: recorded as a correction
+    /// for the learned layer, and applied if no worker has started yet.
+    pub(crate) fn stage_reroute(
+        &self,
+        store: &mut Store,
+        id: &str,
+        expert: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RerouteAck, EngineError> {
+        let task = task_record(store, id)?;
+        let task_id = task.id.clone();
+        if self.settings().1.get(expert).is_none() {
+            return Err(EngineError::UnknownExpert {
+                given: expert.to_string(),
+                known: self.settings().1.names(),
+            });
+        }
+        let example = Example {
+            text: task.description.clone(),
+            expert: expert.to_string(),
+            source: Source::Correction,
+        };
+        learning::append(&self.inner.home, &example, Some(task_id.as_str()), now)?;
+        self.inner
+            .learned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(&example);
+        let previous = task.routing.as_ref().map(|r| r.primary_expert.as_str());
+        let decision = Decision::by_person(expert, previous);
+        let started = task.assignments.iter().any(|a| a.worker_id.is_some());
+        let applied = !task.status.is_terminal() && !started;
+        if applied {
+            store.stage(
+                Event::TaskRouted {
+                    task_id: task_id.clone(),
+                    routing: decision.summary(),
+                    experts: vec![expert.to_string()],
+                },
+                now,
+            )?;
+            // A person chose: that is the confirmation a held task waits for.
+            release_confirmation(store, &task, now)?;
+        }
+        self.log_decision(&task_id, &decision, now);
+        info!(task_id = %task_id, expert, applied, "routing corrected by a person");
+        let message = if applied {
+            format!("{task_id} now goes to {expert}; the correction was recorded")
+        } else if task.status.is_terminal() {
+            format!(
+                "{task_id} already ended ({}): it was not moved; the correction was recorded for the learned layer",
+                task.status
+            )
+        } else {
+            let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
+            format!(
+                "{task_id} already started with {}: it was not moved; the correction was recorded for the learned layer (cancel it and submit it again to give it to {expert})",
+                experts.join(", ")
+            )
+        };
+        let task = store
+            .state()
+            .task(&task_id)
+            .map(TaskDto::from)
+            .ok_or(EngineError::UnknownTask(id.to_string()))?;
+        Ok(RerouteAck {
+            task,
+            applied,
+            message,
+        })
+    }
+
+    /// A person confirms a held routing (`cortex confirm TASK [EXPERT]`):
+    /// the task is let go to its experts, or with EXPERT, to that expert
+    /// (recorded as a correction when it differs from the router's choice).
+    pub(crate) fn stage_confirm(
+        &self,
+        store: &mut Store,
+        id: &str,
+        expert: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RerouteAck, EngineError> {
+        let task = task_record(store, id)?;
+        if task.status != TaskStatus::AwaitingConfirmation {
+            return Err(EngineError::BadValue(format!(
+                "task {} is {}, not awaiting confirmation: nothing to confirm{}",
+                task.id,
+                task.status,
+                if task.status.is_terminal() {
+                    ""
+                } else {
+                    " (`cortex reroute` corrects the expert of a task that has not started)"
+                }
+            )));
+        }
+        let chosen = task.routing.as_ref().map(|r| r.primary_expert.as_str());
+        if let Some(e) = expert.filter(|e| Some(*e) != chosen) {
+            return self.stage_reroute(store, id, e, now);
+        }
+        release_confirmation(store, &task, now)?;
+        info!(task_id = %task.id, "routing confirmed by a person");
+        let experts: Vec<&str> = task.assignments.iter().map(|a| a.expert.as_str()).collect();
+        let dto = store
+            .state()
+            .task(&task.id)
+            .map(TaskDto::from)
+            .ok_or(EngineError::UnknownTask(id.to_string()))?;
+        Ok(RerouteAck {
+            message: format!("{} confirmed: it goes to {}", task.id, experts.join(", ")),
+            task: dto,
+            applied: true,
+        })
+    }
+
+    /// `cortex confirm TASK [EXPERT]`.
+    pub fn confirm(&self, id: &str, expert: Option<&str>) -> Result<RerouteAck, EngineError> {
+        let ack = {
+            let mut store = self.store();
+            let a = self.stage_confirm(&mut store, id, expert, self.now())?;
+            store.sync()?;
+            a
+        };
+        self.emit(EngineEvent::TaskUpdated {
+            task: ack.task.clone(),
+        });
+        Ok(ack)
+    }
+
+    /// `cortex reroute TASK EXPERT`.
+    pub fn reroute(&self, id: &str, expert: &str) -> Result<RerouteAck, EngineError> {
+        let ack = {
+            let mut store = self.store();
+            let a = self.stage_reroute(&mut store, id, expert, self.now())?;
+            store.sync()?;
+            a
+        };
+        self.emit(EngineEvent::TaskUpdated {
+            task: ack.task.clone(),
+        });
+        Ok(ack)
+    }
+
+    /// Teaches the learned layer how an expert did on a task.
+    pub(crate) fn record_outcome(
+        &self,
+        task_id: &TaskId,
+        text: &str,
+        expert: &str,
+        success: bool,
+        now: DateTime<Utc>,
+    ) {
+        let example = Example {
+            text: text.to_string(),
+            expert: expert.to_string(),
+            source: if success {
+                Source::Success
+            } else {
+                Source::Failure
+            },
+        };
+        if let Err(e) = learning::append(&self.inner.home, &example, Some(task_id.as_str()), now) {
+            warn!(task_id = %task_id, "cannot record the outcome for the router: {e}");
+        }
+        self.inner
+            .learned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(&example);
+    }
+
+    /// Forgets the learned layer (the examples file is moved aside).
+    pub fn reset_learning(&self) -> Result<Option<std::path::PathBuf>, EngineError> {
+        let moved = learning::reset(&self.inner.home, self.now())?;
+        *self
+            .inner
+            .learned
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = LearnedModel::default();
+        Ok(moved)
+    }
+
+    /// Submits a task; returns once it is durable.
+    pub fn submit(&self, req: &SubmitRequest) -> Result<SubmitAck, EngineError> {
+        let now = self.now();
+        let (ack, event) = {
+            let mut store = self.store();
+            let out = self.stage_submit(&mut store, req, None, now)?;
+            store.sync()?;
+            out
+        };
+        if let Some(event) = event {
+            self.emit(event);
+        }
+        Ok(ack)
+    }
+
+    /// Submits many tasks with one fsync; one answer per item, in order (a
+    /// refused item does not stop the others).
+    pub fn submit_batch(&self, items: &[BatchItem]) -> Result<Vec<BatchAnswer>, EngineError> {
+        let now = self.now();
+        let (answers, created) = {
+            let mut store = self.store();
+            let out = self.stage_batch(&mut store, items, now);
+            store.sync()?;
+            out
+        };
+        for event in created {
+            self.emit(event);
+        }
+        Ok(answers)
+    }
+
+    pub(crate) fn stage_batch(
+        &self,
+        store: &mut Store,
+        items: &[BatchItem],
+        now: DateTime<Utc>,
+    ) -> (Vec<BatchAnswer>, Vec<EngineEvent>) {
+        let mut created = Vec::new();
+        let answers = items
+            .iter()
+            .map(|item| {
+                BatchAnswer::of(
+                    self.stage_submit(store, &item.submit, Some(&item.request_id), now)
+                        .map(|(ack, task)| {
+                            created.extend(task);
+                            serde_json::to_value(ack).unwrap_or_default()
+                        }),
+                )
+            })
+            .collect();
+        if !created.is_empty() {
+            info!(count = created.len(), "tasks submitted in a batch");
+        }
+        (answers, created)
+    }
+
+    pub(crate) fn stage_cancel(
+        &self,
+        store: &mut Store,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TaskDto, EngineError> {
+        let task = task_record(store, id)?;
+        let task_id = task.id.clone();
+        if task.status.is_terminal() {
+            return Err(EngineError::AlreadyFinished {
+                id: task_id.to_string(),
+                status: task.status.to_string(),
+            });
+        }
+        store.stage(
+            Event::TaskStatusChanged {
+                task_id: task_id.clone(),
+                status: TaskStatus::Cancelled,
+                reason: Some("cancelled by a person".into()),
+            },
+            now,
+        )?;
+        let task = store.state().task(&task_id).map(TaskDto::from);
+        task.ok_or(EngineError::UnknownTask(id.to_string()))
+    }
+
+    /// Cancels a live task.
+    pub fn cancel(&self, id: &str) -> Result<TaskDto, EngineError> {
+        let task = {
+            let mut store = self.store();
+            let t = self.stage_cancel(&mut store, id, self.now())?;
+            store.sync()?;
+            t
+        };
+        self.stop_task_workers(&task.id);
+        info!(task_id = %task.id, "task cancelled");
+        self.emit(EngineEvent::TaskUpdated { task: task.clone() });
+        Ok(task)
+    }
+}
+
+/// What a task held for a person's confirmation says.
+fn confirmation_reason(task_id: &TaskId, d: &Decision) -> String {
+    format!(
+        "low-confidence routing to {} ({:.2}): {}; confirm with `cortex confirm {task_id} [EXPERT]` or `cortex reroute {task_id} EXPERT`",
+        d.primary_expert, d.confidence, d.explanation
+    )
+}
+
+/// Lets a held task go (to `routed`), if it was held.
+fn release_confirmation(
+    store: &mut Store,
+    task: &Task,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    if task.status == TaskStatus::AwaitingConfirmation {
+        store.stage(
+            Event::TaskStatusChanged {
+                task_id: task.id.clone(),
+                status: TaskStatus::Routed,
+                reason: None,
+            },
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// The tasks named by `--after`: each must exist (a new task cannot be
+/// depended on yet, so no cycle can form).
+fn resolve_after(
+    state: &cortex_core::state::State,
+    given: &[String],
+) -> Result<Vec<TaskId>, EngineError> {
+    let mut out: Vec<TaskId> = Vec::new();
+    for g in given
+        .iter()
+        .flat_map(|g| g.split(','))
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+    {
+        let id = TaskId::parse(g)
+            .filter(|id| state.task(id).is_some())
+            .ok_or_else(|| {
+                EngineError::BadValue(format!(
+                    "--after: no task `{g}`, expected the id of a submitted task (t-...)"
+                ))
+            })?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// The stored task with this id (with or without its `t-` prefix).
+fn task_record(store: &Store, id: &str) -> Result<Task, EngineError> {
+    TaskId::parse(id)
+        .and_then(|tid| store.state().task(&tid).cloned())
+        .ok_or_else(|| EngineError::UnknownTask(id.to_string()))
+}

@@ -1,0 +1,78 @@
+//! Read-only access for processes that do not own the home. What they show
+//! is what the owner knows: the journal's state, the owner's PM verdicts
+//! from `pm-state.json`, and for a worker whose process ended while no owner
+//! runs, the end its files show (settled first when the home is free).
+//!
+//! May depend on: the facade's DTOs and state folding (`super`), store, pm.
+
+use super::*;
+
+/// The state, settled first when nobody owns the home and some worker
+/// recorded as running has no process any more.
+fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> {
+    let state = store::read_view(home)?.0;
+    let gone = state.workers().any(|w| {
+        w.live_attempt().is_some_and(|a| {
+            !a.pid
+                .is_some_and(|p| crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
+        })
+    });
+    if !gone || crate::lock::current_owner(&home.lock_file()).is_some() {
+        return Ok(state);
+    }
+    match Engine::open(home, OwnerKind::Cli) {
+        Ok(engine) => {
+            engine.settle_unwatched()?;
+            engine.close()?;
+            Ok(store::read_view(home)?.0)
+        }
+        // Taken meanwhile: its owner settles; show what the files say.
+        Err(EngineError::Owned { .. }) => Ok(state),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
+    Ok(tasks_of(&settled_state(home)?))
+}
+
+/// A plan with its tasks, as the files say.
+pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError> {
+    let plan_id = cortex_core::id::PlanId::parse(id)
+        .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+    let state = settled_state(home)?;
+    crate::plans::plan_view(&state, &plan_id)
+        .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
+}
+
+pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
+    let state = settled_state(home)?;
+    let mut status = status_of(&state);
+    status.health = health_counts(&workers_of(home, &state)?);
+    status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
+    Ok(status)
+}
+
+/// Workers as the owner knows them, newest first.
+pub fn workers(home: &Home) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
+    let state = settled_state(home)?;
+    workers_of(home, &state)
+}
+
+fn workers_of(
+    home: &Home,
+    state: &cortex_core::state::State,
+) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
+    let (config, experts) = home.load_settings()?;
+    let prices = cortex_core::pricing::merged(&config.pricing);
+    let verdicts = crate::pm::read_verdicts(home);
+    let mut out: Vec<_> = state
+        .workers()
+        .map(|w| {
+            let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
+            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts)
+        })
+        .collect();
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(out)
+}

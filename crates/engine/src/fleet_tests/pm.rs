@@ -1,0 +1,144 @@
+//! Unit tests of the PM over the fake launcher and a manual clock: the
+//! circuit breaker's window, silence climbing to a zombie, CPU as a sign of
+//! life, and time-limit extension.
+//!
+//! May depend on: the harness (`super`).
+
+use super::*;
+
+#[test]
+fn the_circuit_breaker_opens_within_its_window_and_closes_after_it() {
+    let mut f = Fleet::new(Setup {
+        config: vec![
+            ("restart.circuit_failures", json!(2)),
+            ("restart.circuit_window_secs", json!(60)),
+        ],
+        expert: vec![("development", "max_restarts", json!(0))],
+    });
+    // Two failures 61 s apart: never two within the window.
+    let a = f.submit("fix bug a", "development");
+    f.tick();
+    f.fake.exit(f.pid(&f.worker_of(&a), 1), Exit::Code(1));
+    f.tick();
+    f.advance(61);
+    let b = f.submit("fix bug b", "development");
+    f.tick();
+    f.fake.exit(f.pid(&f.worker_of(&b), 1), Exit::Code(1));
+    f.tick();
+    assert!(f.engine().paused_experts_now().is_empty());
+    // A third within 60 s of the second opens it: the next task waits.
+    f.advance(10);
+    let c = f.submit("fix bug c", "development");
+    f.tick();
+    f.fake.exit(f.pid(&f.worker_of(&c), 1), Exit::Code(1));
+    f.tick();
+    let paused = f.engine().paused_experts_now();
+    assert_eq!(paused.len(), 1, "{paused:?}");
+    assert!(f
+        .alerts()
+        .iter()
+        .any(|a| a.kind == AlertKind::CircuitBreaker));
+    let d = f.submit("fix bug d", "development");
+    f.tick();
+    assert!(f.workers_of(&d).is_empty());
+    assert_eq!(f.task_status(&d), TaskStatus::Waiting);
+    // The window passes: it starts.
+    f.advance(61);
+    f.tick();
+    f.tick();
+    assert_eq!(f.workers_of(&d).len(), 1);
+    assert!(f.engine().paused_experts_now().is_empty());
+}
+
+/// Silence climbs late -> stalled -> zombie; the zombie is killed and
+/// restarted after the backoff (a PM kill is no crash).
+#[test]
+fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
+    let f = Fleet::new(Setup {
+        config: vec![
+            ("pm.late_after_secs", json!(60)),
+            ("pm.stalled_after_secs", json!(120)),
+            ("pm.zombie_after_secs", json!(240)),
+            ("pm.startup_budget_secs", json!(600)),
+        ],
+        ..Setup::default()
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    f.fake.say(pid, ASSISTANT);
+    f.advance(1);
+    f.tick();
+    assert_eq!(f.worker_of(&task).health, "healthy");
+    for (secs, health) in [(61, "late"), (60, "stalled")] {
+        f.advance(secs);
+        f.tick();
+        assert_eq!(f.worker_of(&task).health, health);
+    }
+    f.advance(120);
+    f.tick();
+    f.tick();
+    let p = f.fake.process(w.id.as_str(), 1).unwrap();
+    assert_eq!(p.signals, vec![Signal::Term], "a zombie is stopped");
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Waiting, "{w:?}");
+    f.advance(30);
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 2), "{w:?}");
+}
+
+#[test]
+fn cpu_progress_keeps_a_silent_worker_from_being_called_late() {
+    let f = Fleet::new(Setup {
+        config: vec![("pm.late_after_secs", json!(60))],
+        ..Setup::default()
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let pid = f.pid(&f.worker_of(&task), 1);
+    f.fake.say(pid, ASSISTANT);
+    f.tick();
+    // Busy: a full core for every step of 5 s.
+    for n in 1..=16u64 {
+        f.fake.cpu(pid, n * 500);
+        f.advance(5);
+        f.tick();
+    }
+    assert_eq!(f.worker_of(&task).health, "healthy");
+}
+
+#[test]
+fn the_time_limit_is_extended_once_for_a_worker_making_progress_then_it_times_out() {
+    let mut f = Fleet::new(Setup {
+        expert: vec![
+            ("development", "time_limit_secs", json!(100)),
+            ("development", "max_extensions", json!(1)),
+            ("development", "extension_secs", json!(50)),
+        ],
+        ..Setup::default()
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    for _ in 0..10 {
+        f.advance(10);
+        f.fake.say(pid, ASSISTANT);
+        f.tick();
+    }
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Running);
+    assert_eq!(w.time_limit_secs, 150, "extended by 50 s");
+    assert!(f.alerts().iter().any(|a| a.kind == AlertKind::Extended));
+    for _ in 0..5 {
+        f.advance(10);
+        f.fake.say(pid, ASSISTANT);
+        f.tick();
+    }
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Failed, "{w:?}");
+    assert!(f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
+}
