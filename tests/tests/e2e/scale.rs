@@ -43,57 +43,6 @@ fn floods_of_output_are_read_whole_and_settled_while_requests_are_answered() {
     assert!(out.status.success());
 }
 
-/// The owner looks for a worker's check-in file only when the heartbeat
-/// folder changed (not once a second per worker): a file made while the
-/// worker runs, long after it started, is still found and read, and so is
-/// a second worker's, made right after the first.
-#[test]
-fn check_in_files_made_while_workers_run_are_read() {
-    let h = TestHome::new();
-    h.use_fake_agent();
-    let owner = h.start_owner();
-    let tasks: Vec<String> = (0..2)
-        .map(|i| h.submit_in(&format!("wait quietly {i} FAKE:hang"), &h.workdir()))
-        .collect();
-    let workers: Vec<String> = tasks
-        .iter()
-        .map(|t| h.wait_running_worker(t, LIMIT))
-        .collect();
-    let source = |id: &str| {
-        h.workers()
-            .into_iter()
-            .find(|w| w["id"] == id)
-            .map(|w| w["last_activity_source"].clone())
-    };
-    // Started, printed its first line, and quiet since: the folder has not
-    // changed for longer than the owner's window for recent changes.
-    wait_until(LIMIT, "the first worker's output seen", || {
-        source(&workers[0]).is_some_and(|s| s == "output")
-    });
-    let quiet = || {
-        std::fs::metadata(h.file("heartbeats"))
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(3)))
-    };
-    wait_until(LIMIT, "the heartbeat folder unchanged for 3 s", quiet);
-    for w in &workers {
-        let out = h.cortex(&["heartbeat", "--worker", w, "--message", "still here"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-    for w in &workers {
-        wait_until(
-            LIMIT,
-            "the check-in read as the latest sign of life",
-            || {
-                // The PM names a check-in as a hook's or as a check-in.
-                source(w).is_some_and(|s| s == "hook" || s == "check-in")
-            },
-        );
-    }
-    let out = owner.stop();
-    assert!(out.status.success());
-}
-
 /// Runs `cortex submit --batch -` with `input` on stdin.
 fn submit_batch(h: &TestHome, input: &str) -> std::process::Output {
     use std::io::Write;
