@@ -11,6 +11,12 @@ use tracing_subscriber::{fmt, EnvFilter, Layer};
 /// Days of log files kept.
 const KEEP_FILES: usize = 7;
 
+/// Lines waiting for the file's writer thread at most. The queue is made
+/// whole when logging starts (32 bytes a line); the library's default of
+/// 128,000 lines held 4 MB of an owner's memory for bursts that never come.
+/// A full queue makes the next line wait: none is dropped.
+const LOG_QUEUE_LINES: usize = 16_384;
+
 /// Installs the subscriber. `default_level` applies to stderr unless
 /// `CORTEX_LOG` says otherwise; the file always gets `info` and up. The guard
 /// flushes the file on drop.
@@ -34,7 +40,10 @@ pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Option<WorkerGuard>
             .ok()
     }) {
         Some(appender) => {
-            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(LOG_QUEUE_LINES)
+                .lossy(false)
+                .finish(appender);
             let layer = fmt::layer()
                 .with_writer(writer)
                 .with_ansi(false)

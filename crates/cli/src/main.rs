@@ -71,6 +71,18 @@ fn main() -> ExitCode {
             };
         }
     };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if matches!(cli.command, Command::Run) && std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // glibc gives each thread that allocates its own arena and keeps
+        // what is freed there; an owner's threads (spawning, the runtime's
+        // workers) allocate little, so two arenas serve them, as in the
+        // desktop app. A `MALLOC_ARENA_MAX` the user set is kept.
+        // SAFETY: mallopt only sets an allocator parameter; no other
+        // thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
     if !matches!(cli.command, Command::Run) {
         // Like other command-line tools: a closed pipe (`| head`) ends the
         // command quietly instead of a panic on the next print.

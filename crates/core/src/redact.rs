@@ -6,7 +6,13 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
-        if let Some((len, keep)) = secret_at(rest) {
+        // Only where a secret's first letter is can one start (most of a
+        // text is passed over without looking further).
+        let maybe = matches!(
+            rest.as_bytes()[0].to_ascii_lowercase(),
+            b's' | b'g' | b'x' | b'a' | b't' | b'p' | b'b'
+        );
+        if let Some((len, keep)) = maybe.then(|| secret_at(rest)).flatten() {
             out.push_str(&rest[..keep]);
             out.push_str("[redacted]");
             rest = &rest[len..];
@@ -48,8 +54,10 @@ fn secret_at(s: &str) -> Option<(usize, usize)> {
             }
         }
     }
-    // NAME=value and "name": "value" for secret-looking names.
-    let lower_head: String = s.chars().take(40).collect::<String>().to_ascii_lowercase();
+    // NAME=value and "name": "value" for secret-looking names, the name in
+    // any case, its separator within the first 40 characters.
+    const HEAD: usize = 40;
+    let bytes = s.as_bytes();
     for name in [
         "api_key",
         "apikey",
@@ -60,12 +68,17 @@ fn secret_at(s: &str) -> Option<(usize, usize)> {
         "passwd",
         "authorization",
     ] {
-        if let Some(after) = lower_head.strip_prefix(name) {
+        let named = bytes
+            .get(..name.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()));
+        if named {
+            let after = &bytes[name.len()..];
             let skip = after
-                .bytes()
+                .iter()
+                .take(HEAD - name.len())
                 .take_while(|b| matches!(b, b'"' | b'\'' | b':' | b'=' | b' '))
                 .count();
-            if skip == 0 || !after[..skip].bytes().any(|b| b == b':' || b == b'=') {
+            if skip == 0 || !after[..skip].iter().any(|b| *b == b':' || *b == b'=') {
                 continue;
             }
             let start = name.len() + skip;
@@ -107,6 +120,13 @@ mod tests {
             ("push with ghp_0123456789abcdefghij", "push with [redacted]"),
             ("the token bucket is full", "the token bucket is full"),
             ("no secrets here", "no secrets here"),
+            ("API_KEY: abcdef123456", "API_KEY: [redacted]"),
+            ("Secret = 'abcdef123456'", "Secret = '[redacted]'"),
+            ("été password=hunter2hunter2", "été password=[redacted]"),
+            (
+                "PASSWORD                                 =hunter2hunter2",
+                "PASSWORD                                 =hunter2hunter2",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");

@@ -10,6 +10,11 @@
 //! fires, and the rest when the watcher stops. Where pidfds are not
 //! available (other systems, Linux before 5.3) there is no watcher and the
 //! tick notices ends, as it always does anyway.
+//!
+//! The watcher also says which processes ended (`take_ended`), so a pass
+//! asks the kernel for the exit status of those only, not of every live
+//! attempt: a process it watches is polled only once it reported its end,
+//! and every process is polled again should the watcher's thread stop.
 
 use std::sync::Arc;
 
@@ -55,6 +60,17 @@ impl ExitWatcher {
         watched
     }
 
+    /// The pids whose end was seen since the last call, or `None` when the
+    /// watcher's thread stopped (then nothing it watched is reported any
+    /// more, and every process must be polled).
+    pub(crate) fn take_ended(&self) -> Option<Vec<u32>> {
+        #[cfg(target_os = "linux")]
+        let ended = self.imp.take_ended();
+        #[cfg(not(target_os = "linux"))]
+        let ended = None;
+        ended
+    }
+
     /// Processes watched and not yet seen to end.
     #[cfg(all(test, target_os = "linux"))]
     fn watched(&self) -> usize {
@@ -66,6 +82,7 @@ impl ExitWatcher {
 mod linux {
     use std::collections::HashMap;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, MutexGuard};
     use std::thread::JoinHandle;
 
@@ -79,13 +96,22 @@ mod linux {
         epoll: OwnedFd,
         /// An eventfd written once to stop the thread.
         stop: OwnedFd,
-        /// Open pidfds by descriptor number; only the thread removes them.
-        pidfds: Mutex<HashMap<RawFd, OwnedFd>>,
+        /// Open pidfds (and their pid) by descriptor number; only the
+        /// thread removes them.
+        pidfds: Mutex<HashMap<RawFd, (OwnedFd, u32)>>,
+        /// Pids whose pidfd fired, until the runtime takes them.
+        ended: Mutex<Vec<u32>>,
+        /// False once the thread returned: nothing is reported any more.
+        running: AtomicBool,
     }
 
     impl Shared {
-        fn pidfds(&self) -> MutexGuard<'_, HashMap<RawFd, OwnedFd>> {
+        fn pidfds(&self) -> MutexGuard<'_, HashMap<RawFd, (OwnedFd, u32)>> {
             self.pidfds.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn ended(&self) -> MutexGuard<'_, Vec<u32>> {
+            self.ended.lock().unwrap_or_else(|e| e.into_inner())
         }
     }
 
@@ -139,12 +165,19 @@ mod linux {
                 epoll,
                 stop,
                 pidfds: Mutex::new(HashMap::new()),
+                ended: Mutex::new(Vec::new()),
+                running: AtomicBool::new(true),
             });
             let thread = std::thread::Builder::new()
                 .name("cortex-exits".into())
                 .spawn({
                     let shared = shared.clone();
-                    move || wait_for_exits(&shared, &wake)
+                    move || {
+                        wait_for_exits(&shared, &wake);
+                        shared.running.store(false, Ordering::SeqCst);
+                        // Whoever waits polls everything from now on.
+                        wake.notify_one();
+                    }
                 })
                 .ok()?;
             Some(Self {
@@ -167,8 +200,15 @@ mod linux {
             if !add(&self.shared.epoll, raw, data, libc::EPOLLONESHOT as u32) {
                 return false;
             }
-            pidfds.insert(raw, fd);
+            pidfds.insert(raw, (fd, pid));
             true
+        }
+
+        pub(super) fn take_ended(&self) -> Option<Vec<u32>> {
+            // Taken before the liveness check: an end reported just before
+            // the thread stopped is still handed over, and polled anyway.
+            let ended = std::mem::take(&mut *self.shared.ended());
+            self.shared.running.load(Ordering::SeqCst).then_some(ended)
         }
 
         #[cfg(test)]
@@ -204,8 +244,12 @@ mod linux {
                         return;
                     }
                     // Closing the pidfd also takes it out of the epoll set.
-                    if let Ok(fd) = RawFd::try_from(data) {
-                        ended |= pidfds.remove(&fd).is_some();
+                    if let Some((_, pid)) =
+                        RawFd::try_from(data).ok().and_then(|fd| pidfds.remove(&fd))
+                    {
+                        // Recorded before the wake-up, so the woken pass finds it.
+                        shared.ended().push(pid);
+                        ended = true;
                     }
                 }
             }
@@ -271,6 +315,41 @@ mod tests {
         let status = child.try_wait().unwrap().expect("ended, not yet reaped");
         assert_eq!(status.code(), Some(7), "the watcher did not reap it");
         assert_eq!(watcher.watched(), 0, "its pidfd was closed");
+    }
+
+    #[test]
+    fn the_watcher_says_which_processes_ended_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let watcher = ExitWatcher::start().expect("this kernel has pidfd_open");
+        let mut ends = start(dir.path(), 0, "exit 0");
+        let mut stays = start(dir.path(), 1, "sleep 600");
+        assert!(watcher.watch(ends.id()));
+        assert!(watcher.watch(stays.id()));
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen.contains(&ends.id()) {
+            assert!(Instant::now() < deadline, "the end was reported");
+            seen.extend(watcher.take_ended().expect("the watcher runs"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            !seen.contains(&stays.id()),
+            "a running process is not reported"
+        );
+        assert_eq!(
+            watcher.take_ended(),
+            Some(vec![]),
+            "each end is reported once"
+        );
+        assert!(ends.try_wait().unwrap().is_some(), "left to reap");
+        crate::spawner::signal_group(stays.id(), libc::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen.contains(&stays.id()) {
+            assert!(Instant::now() < deadline, "the second end was reported");
+            seen.extend(watcher.take_ended().expect("the watcher runs"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = stays.try_wait();
     }
 
     #[test]

@@ -195,9 +195,7 @@ impl Launcher for LocalLauncher {
     }
 
     fn open_output(&self, path: &Path) -> Option<Box<dyn OutputSource>> {
-        std::fs::File::open(path)
-            .ok()
-            .map(|f| Box::new(LocalFile(f)) as Box<dyn OutputSource>)
+        open_to_tail(path).map(|f| Box::new(LocalFile(f)) as Box<dyn OutputSource>)
     }
 
     fn write_stdin(&self, fifo: &Path, line: &str) -> std::io::Result<()> {
@@ -293,4 +291,25 @@ impl Default for Parts {
             clock: Arc::new(SystemClock),
         }
     }
+}
+
+/// Opens a file to read as it grows. On Linux without access-time updates
+/// where the file is ours: a tail is read several times a second, and each
+/// read would otherwise check whether the access time is due.
+fn open_to_tail(path: &Path) -> Option<std::fs::File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(path)
+        {
+            Ok(f) => return Some(f),
+            // Refused for another user's file: opened as usual below.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            Err(_) => return None,
+        }
+    }
+    std::fs::File::open(path).ok()
 }

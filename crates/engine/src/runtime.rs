@@ -11,7 +11,7 @@
 //! Every stop request and every report carries worker id + attempt number,
 //! so a signal about attempt 1 can never end attempt 2.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -202,6 +202,9 @@ pub(crate) struct Live {
     pub(crate) stdin_fifo: Option<PathBuf>,
     /// How the process ended, once known while output is still being read.
     pub(crate) exited: Option<Exit>,
+    /// True when the exit watcher reports this process's end: a pass then
+    /// asks for its exit status only once it was reported.
+    exit_watched: bool,
     /// Tokens and cost of the worker's earlier attempts (budgets count all).
     prior_tokens: u64,
     prior_cost_usd: f64,
@@ -235,6 +238,7 @@ impl Live {
             last_emit: None,
             stdin_fifo: None,
             exited: None,
+            exit_watched: false,
             prior_tokens: w.tokens.input + w.tokens.output,
             prior_cost_usd: w.cost_usd,
         }
@@ -244,7 +248,9 @@ impl Live {
 /// The runtime's table of live attempts.
 #[derive(Debug)]
 pub struct Runtime {
-    pub(crate) live: HashMap<WorkerId, Live>,
+    /// Boxed: a `Live` is large, and the table keeps room for more
+    /// entries than it holds (at 1,000 workers, 2,048 entries' room).
+    pub(crate) live: HashMap<WorkerId, Box<Live>>,
     /// True once this engine supervises workers (`run`, the app).
     pub(crate) active: bool,
     agent_command: Vec<String>,
@@ -258,14 +264,23 @@ pub struct Runtime {
     exits: Option<crate::exits::ExitWatcher>,
     /// Running checks of workers' work (`verify`).
     pub(crate) checks: HashMap<WorkerId, crate::verify::Check>,
+    /// The heartbeat folder's modification time when a pass last looked
+    /// (see `heartbeat_files_may_be_new`).
+    heartbeats_changed: Option<std::time::SystemTime>,
+    /// The journal record at which `schedule` last found nothing to start
+    /// and no task waiting: until another record, it is not run again.
+    idle_at_seq: Option<u64>,
+    /// The journal record at which `start_due_restarts` last found no
+    /// restart due, with the earliest one it holds: until another record or
+    /// that time, it is not run again.
+    next_restart: Option<(u64, Option<DateTime<Utc>>)>,
 }
 
 impl Runtime {
-    /// Has the exit watcher, if any, report when `pid` ends.
-    pub(crate) fn watch_exit(&self, pid: u32) {
-        if let Some(w) = &self.exits {
-            w.watch(pid);
-        }
+    /// Has the exit watcher, if any, report when `pid` ends; false when
+    /// nothing will report it (the passes then poll it).
+    pub(crate) fn watch_exit(&self, pid: u32) -> bool {
+        self.exits.as_ref().is_some_and(|w| w.watch(pid))
     }
 
     pub(crate) fn new(agent_command: Vec<String>, command_overridden: bool) -> Self {
@@ -281,6 +296,9 @@ impl Runtime {
             command_overridden,
             exits: None,
             checks: HashMap::new(),
+            heartbeats_changed: None,
+            idle_at_seq: None,
+            next_restart: None,
         }
     }
 }
@@ -734,8 +752,15 @@ impl Engine {
                     let pending = w.pending_stop().cloned();
                     {
                         let mut rt = self.runtime();
-                        rt.watch_exit(live.pid);
-                        rt.live.insert(w.id.clone(), live);
+                        // Checked again once watched: a pid reused in between
+                        // would otherwise be watched in its place.
+                        live.exit_watched = rt.watch_exit(live.pid)
+                            && self.launcher().is_same_process(
+                                live.pid,
+                                live.start_ticks,
+                                w.id.as_str(),
+                            );
+                        rt.live.insert(w.id.clone(), Box::new(live));
                     }
                     if let Some(stop) = pending {
                         // Acknowledged before the last owner died: carry it out.
@@ -1084,18 +1109,31 @@ impl Engine {
         let instant = self.instant();
         let since = |t: Instant| instant.saturating_duration_since(t);
         {
-            let mut rt = self.runtime();
-            let ids: Vec<WorkerId> = rt.live.keys().cloned().collect();
+            let mut guard = self.runtime();
+            let rt = &mut *guard;
+            // The ends the exit watcher saw; `None`: every process is asked.
+            let reported: Option<HashSet<u32>> = rt
+                .exits
+                .as_ref()
+                .and_then(crate::exits::ExitWatcher::take_ended)
+                .map(|pids| pids.into_iter().collect());
+            let look_for_hooks = full
+                && heartbeat_files_may_be_new(
+                    &mut rt.heartbeats_changed,
+                    &self.inner.home.heartbeats(),
+                );
             // Output read per tick is bounded and shared fairly: a flood from
             // some workers delays neither the others nor the requests.
-            let share = (TICK_READ_BUDGET / ids.len().max(1)).max(MIN_READ_PER_WORKER);
-            for id in ids {
-                let Some(l) = rt.live.get_mut(&id) else {
-                    continue;
-                };
+            let share = (TICK_READ_BUDGET / rt.live.len().max(1)).max(MIN_READ_PER_WORKER);
+            let mut gone: Vec<(WorkerId, Exit)> = Vec::new();
+            for (id, l) in &mut rt.live {
                 // The exit first: output read after it is all there will be.
+                // A watched process is asked only once its end was reported.
+                let ask = !l.exit_watched || reported.as_ref().is_none_or(|r| r.contains(&l.pid));
                 let exit = l.exited.or_else(|| {
-                    if l.own {
+                    if !ask {
+                        None
+                    } else if l.own {
                         match launcher.poll(l.pid) {
                             Poll::Running => None,
                             Poll::Exited(e) => Some(e),
@@ -1108,7 +1146,8 @@ impl Engine {
                 if !full && exit.is_none() {
                     continue;
                 }
-                let (changed, more) = absorb_output_up_to(l, now, share);
+                let (changed, more) =
+                    absorb_output_up_to(l, now, share, look_for_hooks || exit.is_some());
                 backlog |= more;
                 if let (true, None, Some((tokens, cost))) =
                     (changed, &l.stop, budgets.get(&l.expert))
@@ -1137,12 +1176,7 @@ impl Engine {
                     continue;
                 }
                 if let Some(exit) = exit {
-                    if let Some(mut l) = rt.live.remove(&id) {
-                        if let Some(r) = l.out.take_rest() {
-                            l.progress.apply_line(&r, now);
-                        }
-                        ended.push((l, exit));
-                    }
+                    gone.push((id.clone(), exit));
                     continue;
                 }
                 if let Some(stop) = l.stop.as_mut() {
@@ -1178,6 +1212,14 @@ impl Engine {
                 if changed && due {
                     l.last_emit = Some(instant);
                     updates.push(id.clone());
+                }
+            }
+            for (id, exit) in gone {
+                if let Some(mut l) = rt.live.remove(&id) {
+                    if let Some(r) = l.out.take_rest() {
+                        l.progress.apply_line(&r, now);
+                    }
+                    ended.push((*l, exit));
                 }
             }
         }
@@ -1575,8 +1617,8 @@ impl Engine {
                     live.stdin_fifo = Some(fifo.clone());
                 }
                 let mut rt = self.runtime();
-                rt.watch_exit(pid);
-                rt.live.insert(worker.id.clone(), live);
+                live.exit_watched = rt.watch_exit(pid);
+                rt.live.insert(worker.id.clone(), Box::new(live));
                 Ok(Some(meta))
             }
             Err(e) if spawner::is_disk_full(&e) => {
@@ -1624,13 +1666,33 @@ impl Engine {
     }
 
     fn start_due_restarts(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
-        let due: Vec<Worker> = self
-            .store()
-            .state()
-            .workers()
-            .filter(|w| w.status == WorkerStatus::Waiting && w.not_before.is_some_and(|t| t <= now))
-            .cloned()
-            .collect();
+        let due: Vec<Worker> = {
+            let store = self.store();
+            let state = store.state();
+            // The workers are looked through again only once the state
+            // changed or the earliest restart it holds is due.
+            let mut rt = self.runtime();
+            if rt
+                .next_restart
+                .is_some_and(|(seq, at)| seq == state.last_seq && at.is_none_or(|t| now < t))
+            {
+                return Ok(());
+            }
+            let mut due = Vec::new();
+            let mut next: Option<DateTime<Utc>> = None;
+            for w in state
+                .workers()
+                .filter(|w| w.status == WorkerStatus::Waiting)
+            {
+                match w.not_before {
+                    Some(t) if t <= now => due.push(w.clone()),
+                    Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                    None => {}
+                }
+            }
+            rt.next_restart = due.is_empty().then_some((state.last_seq, next));
+            due
+        };
         for w in due {
             let reason = w.reason.clone().unwrap_or_else(|| "restart".into());
             self.start_attempt(&w, Some(reason), now)?;
@@ -1641,6 +1703,12 @@ impl Engine {
     /// Starts workers for pending assignments, in queue order, within the
     /// global and per-expert capacity, unless spawning is paused.
     fn schedule(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        // With no assignment pending and no task waiting, a pass starts
+        // nothing, and the same state again starts nothing again.
+        let seq = self.store().state().last_seq;
+        if self.runtime().idle_at_seq == Some(seq) {
+            return Ok(());
+        }
         let (max_total, experts, isolate_all) = {
             let s = self.settings();
             (
@@ -1670,7 +1738,11 @@ impl Engine {
             }
             let paused = self.paused_until(now);
             let mut out = Vec::new();
-            for (task, expert) in state.pending_assignments() {
+            let pending = state.pending_assignments();
+            if pending.is_empty() && !state.tasks().any(|t| t.status == TaskStatus::Waiting) {
+                self.runtime().idle_at_seq = Some(state.last_seq);
+            }
+            for (task, expert) in pending {
                 if let Some(until) = paused.get(expert) {
                     // Said on the task, so nobody wonders why it does not start.
                     if task.status == TaskStatus::Routed {
@@ -1956,7 +2028,13 @@ impl Engine {
             .filter(|_| w.status == WorkerStatus::Running)
             .and_then(|a| self.pm_health(&wid, a.n));
         let rt = self.runtime();
-        let mut dto = worker_dto(&w, rt.live.get(&wid), limit, None, &prices);
+        let mut dto = worker_dto(
+            &w,
+            rt.live.get(&wid).map(AsRef::as_ref),
+            limit,
+            None,
+            &prices,
+        );
         if let Some(v) = verdict {
             apply_verdict(&mut dto, v);
         }
@@ -2250,12 +2328,37 @@ pub(crate) fn observed_dto(
 
 /// Reads new output and hook lines into the live state. True if anything came.
 fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
-    absorb_output_up_to(l, now, usize::MAX).0
+    absorb_output_up_to(l, now, usize::MAX, true).0
+}
+
+/// True when a check-in file that was missing may exist now: the heartbeat
+/// folder changed since `seen` (which it updates), or changed so recently
+/// that a file made within the same step of the file system's clock would
+/// not have moved its time. One `stat` per pass instead of an `open` per
+/// worker without check-ins.
+fn heartbeat_files_may_be_new(seen: &mut Option<std::time::SystemTime>, dir: &Path) -> bool {
+    const RECENT: StdDuration = StdDuration::from_secs(2);
+    let Ok(changed) = std::fs::metadata(dir).and_then(|m| m.modified()) else {
+        return true;
+    };
+    let moved = *seen != Some(changed);
+    *seen = Some(changed);
+    // A time ahead of the clock counts as recent too.
+    let recent = std::time::SystemTime::now()
+        .duration_since(changed)
+        .map_or(true, |age| age < RECENT);
+    moved || recent
 }
 
 /// `absorb_output` reading at most about `max` bytes of output; the second
-/// value is true when more is already written.
-fn absorb_output_up_to(l: &mut Live, now: DateTime<Utc>, max: usize) -> (bool, bool) {
+/// value is true when more is already written. A check-in file not found
+/// before is looked for again only when `look_for_hooks`.
+fn absorb_output_up_to(
+    l: &mut Live,
+    now: DateTime<Utc>,
+    max: usize,
+    look_for_hooks: bool,
+) -> (bool, bool) {
     // Lines are timed by the file's last write, not by when we read them
     // (up to a tick later): silence is measured from when the agent spoke.
     let progress = &mut l.progress;
@@ -2266,6 +2369,9 @@ fn absorb_output_up_to(l: &mut Live, now: DateTime<Utc>, max: usize) -> (bool, b
         progress.apply_line(line, at);
     });
     let mut changed = lines > 0;
+    if !look_for_hooks && l.hooks.file.is_none() {
+        return (changed, more);
+    }
     for line in l.hooks.read_lines() {
         if let Ok(hb) = serde_json::from_str::<Heartbeat>(&line) {
             // A check-in about another attempt is not this attempt's sign of life.
@@ -2288,6 +2394,45 @@ fn absorb_output_up_to(l: &mut Live, now: DateTime<Utc>, max: usize) -> (bool, b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_check_in_file_is_looked_for_once_its_folder_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let age = |secs| {
+            let t = std::time::SystemTime::now() - StdDuration::from_secs(secs);
+            File::open(dir.path()).unwrap().set_modified(t).unwrap();
+        };
+        let mut seen = None;
+        age(60);
+        assert!(
+            heartbeat_files_may_be_new(&mut seen, dir.path()),
+            "first look"
+        );
+        assert!(
+            !heartbeat_files_may_be_new(&mut seen, dir.path()),
+            "unchanged"
+        );
+        std::fs::write(dir.path().join("w-1.jsonl"), "{}\n").unwrap();
+        assert!(
+            heartbeat_files_may_be_new(&mut seen, dir.path()),
+            "a file was made"
+        );
+        // Changed moments ago: looked for again, even with the same time.
+        assert!(heartbeat_files_may_be_new(&mut seen, dir.path()), "recent");
+        age(60);
+        assert!(
+            heartbeat_files_may_be_new(&mut seen, dir.path()),
+            "its time moved"
+        );
+        assert!(
+            !heartbeat_files_may_be_new(&mut seen, dir.path()),
+            "quiet again"
+        );
+        assert!(
+            heartbeat_files_may_be_new(&mut seen, &dir.path().join("gone")),
+            "a folder that cannot be read is no reason to stop looking"
+        );
+    }
 
     #[test]
     fn a_tail_reads_in_bounded_steps_and_keeps_every_line_whole() {

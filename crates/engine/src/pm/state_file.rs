@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use cortex_core::health::Health;
 use tracing::warn;
 
-use super::{PmVerdict, PmWorker};
+use serde::Serialize;
+
+use super::{PmMetrics, PmVerdict, PmWorker};
 use crate::engine::Engine;
 
 /// The verdicts in `pm-state.json`, when the PM that wrote it still owns
@@ -64,6 +66,25 @@ pub(crate) fn read_verdicts(home: &crate::Home) -> crate::runtime::PmVerdicts {
     out
 }
 
+/// pm-state.json, as the owner writes it.
+#[derive(Serialize)]
+struct PmStateFile<'a> {
+    metrics: &'a PmMetrics,
+    paused_experts: &'a BTreeMap<String, DateTime<Utc>>,
+    pm: PmOwner,
+    schema_version: u32,
+    updated_at: DateTime<Utc>,
+    /// By worker id, in order.
+    workers: BTreeMap<&'a str, &'a PmWorker>,
+}
+
+/// Which owner wrote pm-state.json, and how many PM ticks it had run.
+#[derive(Serialize)]
+struct PmOwner {
+    pid: u32,
+    ticks: u64,
+}
+
 impl Engine {
     /// Writes pm-state.json (compact): when something in it changed, at
     /// most once a second, so views in other processes are at most about a
@@ -90,16 +111,19 @@ impl Engine {
             }
             pm.dirty = false;
             pm.last_written = Some(now);
-            let workers: BTreeMap<String, &PmWorker> =
-                pm.workers.iter().map(|(k, v)| (k.to_string(), v)).collect();
-            serde_json::to_vec(&serde_json::json!({
-                "schema_version": cortex_core::SCHEMA_VERSION,
-                "updated_at": now,
-                "pm": {"pid": std::process::id(), "ticks": pm.metrics.ticks},
-                "workers": workers,
-                "paused_experts": pm.paused_experts,
-                "metrics": pm.metrics,
-            }))
+            // Serialized straight from the PM's own data (no JSON tree of a
+            // few thousand nodes per worker built and freed every second).
+            serde_json::to_vec(&PmStateFile {
+                metrics: &pm.metrics,
+                paused_experts: &pm.paused_experts,
+                pm: PmOwner {
+                    pid: std::process::id(),
+                    ticks: pm.metrics.ticks,
+                },
+                schema_version: cortex_core::SCHEMA_VERSION,
+                updated_at: now,
+                workers: pm.workers.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            })
             .unwrap_or_default()
         };
         if let Err(e) = crate::snapshot::replace(&self.inner.home.pm_snapshot(), &body) {
