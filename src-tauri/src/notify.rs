@@ -4,7 +4,7 @@
 
 use cortex_core::alerts::Alert;
 use cortex_core::config::NotificationConfig;
-use cortex_core::health::AlertKind;
+use cortex_core::health::{AlertKind, Severity};
 use cortex_engine::Engine;
 use tauri::AppHandle;
 use tauri_plugin_notification::NotificationExt;
@@ -17,8 +17,9 @@ pub fn wanted(cfg: &NotificationConfig, alert: &Alert) -> bool {
     match alert.kind {
         AlertKind::Stalled => cfg.stalled,
         AlertKind::Zombie => cfg.zombie,
-        // Only the 90% warning and the limit itself, not 50% and 75%.
-        AlertKind::TimeoutWarning => cfg.timeout && alert.message.starts_with("90%"),
+        // Only the 90% warning (the one at warning level) and the limit
+        // itself, not the informational 50% and 75%.
+        AlertKind::TimeoutWarning => cfg.timeout && alert.severity == Severity::Warning,
         AlertKind::TimedOut => cfg.timeout,
         AlertKind::Failed | AlertKind::Budget => cfg.failed,
         AlertKind::CircuitBreaker => cfg.circuit_breaker,
@@ -213,7 +214,6 @@ pub fn delivery_note() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cortex_core::health::Severity;
 
     fn one(kind: AlertKind, message: &str) -> String {
         let a = alert(kind, message);
@@ -276,13 +276,13 @@ mod tests {
     fn kinds_follow_the_settings_and_only_the_90_percent_warning_notifies() {
         let mut cfg = NotificationConfig::default();
         assert!(wanted(&cfg, &alert(AlertKind::Stalled, "stalled")));
-        assert!(!wanted(
-            &cfg,
-            &alert(AlertKind::TimeoutWarning, "50% of its time limit used")
-        ));
+        // The level is the alert's severity, never read back from its text.
+        let mut half = alert(AlertKind::TimeoutWarning, "90% in words, but informational");
+        half.severity = Severity::Info;
+        assert!(!wanted(&cfg, &half));
         assert!(wanted(
             &cfg,
-            &alert(AlertKind::TimeoutWarning, "90% of its time limit used")
+            &alert(AlertKind::TimeoutWarning, "at warning level")
         ));
         assert!(
             !wanted(&cfg, &alert(AlertKind::Completed, "done")),
