@@ -25,11 +25,19 @@ use crate::learning;
 use crate::lock::OwnerKind;
 use crate::store::{self, LoadReport, Store};
 
-mod dto;
+mod fleet;
+mod outcomes;
+mod owner;
+mod planning;
+mod reads;
+mod requests;
+mod supervision;
+pub use owner::OwnerLoop;
+mod experts;
 mod tasks;
 pub mod view;
 
-pub use dto::{EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto};
+pub use crate::dto::{EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto};
 
 /// The engine's state, shared by every handle.
 ///
@@ -98,6 +106,8 @@ impl Engine {
         let prepared = crate::store::prepare_home(home)?;
         let settings = home.load_settings()?;
         let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
+        // Acks nobody collected in time, from requests to earlier owners.
+        crate::inbox::expire_stale(home, std::time::SystemTime::now());
         let (events, _) = broadcast::channel(1024);
         let router = Router::new(&settings.0.routing, &settings.1);
         let command_override = crate::driver::command_override()

@@ -12,6 +12,7 @@
 
 pub mod cgroup;
 pub mod clock;
+pub mod dto;
 pub mod engine;
 pub mod error;
 pub mod exits;
@@ -25,20 +26,18 @@ pub mod journal;
 pub mod launcher;
 pub mod learning;
 pub mod lock;
-pub mod owner;
 pub mod snapshot;
 pub mod store;
 
+pub use engine::OwnerLoop;
 pub use engine::{Engine, EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto};
 pub use error::EngineError;
 pub use home::Home;
 pub use lock::OwnerKind;
-pub use owner::OwnerLoop;
 pub mod driver;
 pub mod plans;
 pub mod pm;
 pub mod procfs;
-pub mod requests;
 pub mod review;
 pub mod runtime;
 pub mod spares;

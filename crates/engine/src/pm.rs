@@ -12,20 +12,15 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use cortex_core::alerts::{Alert, Coalescer};
+use cortex_core::alerts::Coalescer;
 use cortex_core::health::Health;
 use cortex_core::id::{TaskId, WorkerId};
-use cortex_core::state::Event;
-use cortex_core::worker::WorkerStatus;
+use cortex_core::stream::{Activity, Tokens};
 use serde::Serialize;
-use tracing::{info, warn};
 
-use crate::engine::{Engine, EngineEvent};
-use crate::error::EngineError;
-
-mod circuit;
-mod state_file;
-mod tick;
+pub(crate) mod circuit;
+pub(crate) mod state_file;
+pub(crate) mod tick;
 
 pub use circuit::paused_experts_of;
 pub(crate) use state_file::read_verdicts;
@@ -61,16 +56,16 @@ pub struct PmWorker {
     pub interventions: Vec<Intervention>,
     /// What the attempt's stream says so far, for views in other processes
     /// (they read this instead of the whole output).
-    pub live: Option<crate::runtime::LiveSummary>,
+    pub live: Option<LiveSummary>,
     /// Recent (time, CPU ticks of the tree) samples, a few seconds' worth.
     #[serde(skip)]
-    cpu_samples: VecDeque<(DateTime<Utc>, u64)>,
+    pub(crate) cpu_samples: VecDeque<(DateTime<Utc>, u64)>,
     #[serde(skip)]
-    cpu_progress_at: Option<DateTime<Utc>>,
+    pub(crate) cpu_progress_at: Option<DateTime<Utc>>,
     #[serde(skip)]
-    transcript_len: Option<u64>,
+    pub(crate) transcript_len: Option<u64>,
     #[serde(skip)]
-    transcript_growth_at: Option<DateTime<Utc>>,
+    pub(crate) transcript_growth_at: Option<DateTime<Utc>>,
 }
 
 /// What the PM says of one worker's attempt: the same in every view.
@@ -80,11 +75,11 @@ pub(crate) struct PmVerdict {
     pub(crate) reason: String,
     pub(crate) last_activity_at: Option<DateTime<Utc>>,
     pub(crate) last_activity_source: Option<String>,
-    pub(crate) live: Option<crate::runtime::LiveSummary>,
+    pub(crate) live: Option<LiveSummary>,
 }
 
 impl PmVerdict {
-    fn of(w: &PmWorker) -> Self {
+    pub(crate) fn of(w: &PmWorker) -> Self {
         Self {
             health: w.health,
             reason: w.health_reason.clone(),
@@ -112,16 +107,16 @@ pub struct PmMetrics {
 pub struct PmState {
     pub(crate) workers: HashMap<WorkerId, PmWorker>,
     pub(crate) metrics: PmMetrics,
-    expert_failures: HashMap<String, Vec<DateTime<Utc>>>,
+    pub(crate) expert_failures: HashMap<String, Vec<DateTime<Utc>>>,
     /// Experts paused by their circuit breaker, until the window passes.
     pub(crate) paused_experts: BTreeMap<String, DateTime<Utc>>,
-    coalescer: Coalescer,
-    last_tick: Option<DateTime<Utc>>,
+    pub(crate) coalescer: Coalescer,
+    pub(crate) last_tick: Option<DateTime<Utc>>,
     /// When the process table and transcripts were last sampled.
-    last_sample: Option<DateTime<Utc>>,
-    dirty: bool,
+    pub(crate) last_sample: Option<DateTime<Utc>>,
+    pub(crate) dirty: bool,
     /// When pm-state.json was last written.
-    last_written: Option<DateTime<Utc>>,
+    pub(crate) last_written: Option<DateTime<Utc>>,
 }
 
 impl PmState {
@@ -157,22 +152,22 @@ pub struct CircuitAck {
 
 /// One line of pm-activity.jsonl.
 #[derive(Debug, Serialize)]
-struct ActivityLine<'a> {
-    v: u32,
-    at: DateTime<Utc>,
-    event: &'a str,
-    worker_id: Option<&'a WorkerId>,
-    task_id: Option<&'a TaskId>,
-    attempt: Option<u32>,
+pub(crate) struct ActivityLine<'a> {
+    pub(crate) v: u32,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) event: &'a str,
+    pub(crate) worker_id: Option<&'a WorkerId>,
+    pub(crate) task_id: Option<&'a TaskId>,
+    pub(crate) attempt: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<&'a str>,
+    pub(crate) from: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    to: Option<&'a str>,
-    message: &'a str,
+    pub(crate) to: Option<&'a str>,
+    pub(crate) message: &'a str,
 }
 
 /// Where Claude Code keeps a session's transcript for a workdir.
-fn transcript_path(
+pub(crate) fn transcript_path(
     agent_home: &std::path::Path,
     workdir: &str,
     session: &str,
@@ -189,11 +184,11 @@ fn transcript_path(
 }
 
 /// Samples kept for the CPU rate.
-const CPU_WINDOW_SECS: i64 = 5;
+pub(crate) const CPU_WINDOW_SECS: i64 = 5;
 
 /// Adds a sample; true when the tree used at least `percent` of a core over
 /// the window (at least half a second of it).
-fn busy(
+pub(crate) fn busy(
     samples: &mut VecDeque<(DateTime<Utc>, u64)>,
     now: DateTime<Utc>,
     ticks: u64,
@@ -213,135 +208,21 @@ fn busy(
     used / span * 100.0 >= percent
 }
 
-impl Engine {
-    pub(crate) fn pm(&self) -> std::sync::MutexGuard<'_, PmState> {
-        self.inner.pm.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn pm_log(&self, line: &ActivityLine<'_>) {
-        if let Ok(v) = serde_json::to_value(line) {
-            if let Err(e) = crate::snapshot::append_line(&self.inner.home.pm_activity(), &v) {
-                warn!("cannot write pm-activity.jsonl: {e}");
-            }
-        }
-    }
-
-    /// Sends an alert through the coalescer to subscribers.
-    pub(crate) fn raise_alert(&self, alert: Alert) {
-        let now = alert.at;
-        let out = self.pm().coalescer.push(alert, now);
-        for a in out {
-            self.emit(EngineEvent::Alert { alert: a });
-        }
-    }
-
-    /// Records how a worker ended, for the success rate.
-    pub(crate) fn pm_worker_ended(&self, id: &WorkerId, status: WorkerStatus) {
-        let mut pm = self.pm();
-        match status {
-            WorkerStatus::Completed => pm.metrics.workers_completed += 1,
-            WorkerStatus::Failed => pm.metrics.workers_failed += 1,
-            _ => {}
-        }
-        let done = pm.metrics.workers_completed + pm.metrics.workers_failed;
-        pm.metrics.success_rate =
-            (done > 0).then(|| pm.metrics.workers_completed as f64 / done as f64);
-        pm.workers.remove(id);
-        pm.dirty = true;
-    }
-
-    /// The PM's verdict on a worker's attempt, if it watches it.
-    pub(crate) fn pm_health(&self, id: &WorkerId, attempt: u32) -> Option<PmVerdict> {
-        self.pm()
-            .workers
-            .get(id)
-            .filter(|w| w.attempt == attempt)
-            .map(PmVerdict::of)
-    }
-
-    /// Sends every alert the coalescer holds, due or not: the engine is
-    /// stopping, and a held alert would otherwise never be seen.
-    pub(crate) fn release_alerts(&self) {
-        let released = self.pm().coalescer.release(self.now());
-        for a in released {
-            self.emit(EngineEvent::Alert { alert: a });
-        }
-    }
-
-    /// Records a person's intervention in pm-activity.jsonl and the metrics.
-    pub(crate) fn record_intervention(&self, worker_id: &WorkerId, kind: &str, message: &str) {
-        *self
-            .pm()
-            .metrics
-            .interventions
-            .entry(format!("{kind}_by_person"))
-            .or_default() += 1;
-        self.pm_log(&ActivityLine {
-            v: 1,
-            at: self.now(),
-            event: kind,
-            worker_id: Some(worker_id),
-            task_id: None,
-            attempt: None,
-            from: None,
-            to: None,
-            message,
-        });
-    }
-
-    /// A person extends a worker's time limit.
-    pub fn extend_worker(
-        &self,
-        id: &str,
-        minutes: u64,
-    ) -> Result<crate::runtime::WorkerDto, EngineError> {
-        if minutes == 0 || minutes > 24 * 60 {
-            return Err(EngineError::BadValue(format!(
-                "--minutes {minutes} is out of range, expected 1 to 1440"
-            )));
-        }
-        let w = self.worker_record(id)?;
-        if w.status.is_terminal() {
-            return Err(crate::runtime::ended(&w, "extend"));
-        }
-        let wid = w.id;
-        let now = self.now();
-        self.store().commit(
-            Event::WorkerExtended {
-                worker_id: wid.clone(),
-                secs: minutes * 60,
-            },
-            now,
-        )?;
-        let message = format!("a person extended the time limit by {minutes} min");
-        self.pm_log(&ActivityLine {
-            v: 1,
-            at: now,
-            event: "extend",
-            worker_id: Some(&wid),
-            task_id: None,
-            attempt: None,
-            from: None,
-            to: None,
-            message: &message,
-        });
-        info!(worker_id = %wid, minutes, "time limit extended by a person");
-        *self
-            .pm()
-            .metrics
-            .interventions
-            .entry("extend_by_person".into())
-            .or_default() += 1;
-        self.emit_worker(&wid);
-        self.worker(id)
-            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
-    }
-
-    /// PM metrics, for status views.
-    pub fn pm_metrics(&self) -> PmMetrics {
-        self.pm().metrics.clone()
-    }
+/// What a live attempt's stream says so far, as the owner publishes it in
+/// `pm-state.json` for views in other processes.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LiveSummary {
+    pub lines: u64,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    pub cost_estimated: bool,
+    pub activity: Activity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_text: Option<String>,
 }
+
+/// The PM's verdicts by worker id, with the attempt each is about.
+pub(crate) type PmVerdicts = HashMap<String, (u32, PmVerdict)>;
 
 #[cfg(test)]
 mod tests {

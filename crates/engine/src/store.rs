@@ -304,7 +304,6 @@ impl Store {
             warn!(what = %q.what, moved_to = %q.moved_to.display(), "quarantined: {}", q.reason);
         }
         quarantined.splice(0..0, prepared.quarantined);
-        crate::inbox::expire_stale(home, std::time::SystemTime::now());
         let needs_snapshot = !quarantined.is_empty() || loaded.journal_behind.is_some();
         loaded.report.quarantined = quarantined;
         let jpath = home.journal();

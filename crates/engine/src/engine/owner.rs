@@ -10,61 +10,18 @@
 //! the loop itself then stops the workers when `on_quit` says so, writes
 //! what is unwritten, and the engine is closed.
 //!
-//! May depend on: engine (the facade), runtime, pm, inbox, spares.
+//! May depend on: the facade's other parts, inbox, spares.
 
 #![warn(missing_docs)]
-
-use std::future::Future;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
 
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::inbox;
-
-/// A started owner's loop, as a shell holds it. Dropping it does not stop
-/// the loop; `stop` does.
-#[derive(Debug)]
-pub struct OwnerLoop {
-    engine: Engine,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    /// Receives once when the loop has ended (whatever the reason).
-    ended: Mutex<std::sync::mpsc::Receiver<()>>,
-}
-
-impl OwnerLoop {
-    /// Asks the loop to end and waits until it has (its own stopping of
-    /// workers under `on_quit: stop` included), at most `limit`; then closes
-    /// the engine. A loop that already ended (an error, a panic) is not
-    /// waited for. Every shell quits through this.
-    pub fn stop(&self, limit: Duration) -> Result<(), EngineError> {
-        if let Some(tx) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(());
-        }
-        let waited = self
-            .ended
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .recv_timeout(limit);
-        let closed = self.engine.close();
-        match waited {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(EngineError::System(format!(
-                "the owner's loop did not end within {}s",
-                limit.as_secs()
-            ))),
-            _ => closed,
-        }
-    }
-
-    /// How long `stop` should wait: the workers' grace period when
-    /// `on_quit` stops them, and a margin.
-    pub fn patience(&self) -> Duration {
-        Duration::from_secs(self.engine.config().pm.kill_grace_secs.saturating_add(15))
-    }
-}
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
 
 impl Engine {
     /// The owner's loop as a task for the shell's runtime to spawn, and the
@@ -102,7 +59,7 @@ impl Engine {
 
     /// Starts the thread that keeps `capacity.max_workers` attempt folders
     /// ready (see `spares`): at once, and after each pass that used some.
-    fn start_spare_keeper(&self) -> Result<std::thread::JoinHandle<()>, EngineError> {
+    pub(crate) fn start_spare_keeper(&self) -> Result<std::thread::JoinHandle<()>, EngineError> {
         self.inner.spares.load();
         let (poke, pokes) = std::sync::mpsc::channel::<()>();
         let engine = self.clone();
@@ -125,12 +82,14 @@ impl Engine {
         Ok(handle)
     }
 
-    fn stop_spare_keeper(&self, handle: std::thread::JoinHandle<()>) {
+    pub(crate) fn stop_spare_keeper(&self, handle: std::thread::JoinHandle<()>) {
         self.spare_keeper().take();
         let _ = handle.join();
     }
 
-    fn spare_keeper(&self) -> std::sync::MutexGuard<'_, Option<std::sync::mpsc::Sender<()>>> {
+    pub(crate) fn spare_keeper(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<std::sync::mpsc::Sender<()>>> {
         self.inner
             .spare_keeper
             .lock()
@@ -242,7 +201,10 @@ impl Engine {
     /// What the owner's loop does with a step's result: a full disk is not
     /// the end of the owner (it refuses new work, keeps supervising, and
     /// retries once a second); any other error is.
-    fn survive<T>(&self, result: Result<T, EngineError>) -> Result<Option<T>, EngineError> {
+    pub(crate) fn survive<T>(
+        &self,
+        result: Result<T, EngineError>,
+    ) -> Result<Option<T>, EngineError> {
         match result {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.is_disk_full() => {
@@ -261,7 +223,7 @@ impl Engine {
 
     /// Once a second while the disk is full: when a snapshot fits again, the
     /// owner takes submissions again and settles what it could not record.
-    fn recover_from_full_disk(&self) -> Result<(), EngineError> {
+    pub(crate) fn recover_from_full_disk(&self) -> Result<(), EngineError> {
         {
             let mut store = self.store();
             store.sync()?;
@@ -319,5 +281,46 @@ async fn notified(notify: Option<&tokio::sync::Notify>) {
     match notify {
         Some(n) => n.notified().await,
         None => std::future::pending().await,
+    }
+}
+
+/// A started owner's loop, as a shell holds it. Dropping it does not stop
+/// the loop; `stop` does.
+#[derive(Debug)]
+pub struct OwnerLoop {
+    pub(crate) engine: Engine,
+    pub(crate) stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Receives once when the loop has ended (whatever the reason).
+    pub(crate) ended: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl OwnerLoop {
+    /// Asks the loop to end and waits until it has (its own stopping of
+    /// workers under `on_quit: stop` included), at most `limit`; then closes
+    /// the engine. A loop that already ended (an error, a panic) is not
+    /// waited for. Every shell quits through this.
+    pub fn stop(&self, limit: Duration) -> Result<(), EngineError> {
+        if let Some(tx) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(());
+        }
+        let waited = self
+            .ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv_timeout(limit);
+        let closed = self.engine.close();
+        match waited {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(EngineError::System(format!(
+                "the owner's loop did not end within {}s",
+                limit.as_secs()
+            ))),
+            _ => closed,
+        }
+    }
+
+    /// How long `stop` should wait: the workers' grace period when
+    /// `on_quit` stops them, and a margin.
+    pub fn patience(&self) -> Duration {
+        Duration::from_secs(self.engine.config().pm.kill_grace_secs.saturating_add(15))
     }
 }

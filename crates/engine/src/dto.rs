@@ -1,7 +1,7 @@
 //! What the facade answers and tells: the DTOs people and scripts see
 //! (`cortex ... --json`, the app's commands) and the engine's events.
 //!
-//! May depend on: cortex-core's types, runtime (the worker DTO), pm, review.
+//! May depend on: cortex-core's types, runtime (the worker DTO), pm (paused experts).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use cortex_core::id::TaskId;
 use cortex_core::redact::redact;
 use cortex_core::task::{Task, TaskStatus};
-use serde::Serialize;
+use cortex_core::worker::Worker;
+use serde::{Deserialize, Serialize};
 
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -52,7 +53,7 @@ pub struct TaskDto {
     /// The check of its work (`null`: not verified); see
     /// `review::task_verification` for a task with several experts.
     #[serde(default)]
-    pub verification: Option<crate::review::VerificationDto>,
+    pub verification: Option<VerificationDto>,
     pub cost_usd: f64,
     /// The primary expert, once routed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,4 +140,42 @@ pub enum EngineEvent {
     Alert {
         alert: cortex_core::alerts::Alert,
     },
+}
+
+/// A worker's check, as views show it. `null` in place of the whole object
+/// means the task was not verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationDto {
+    pub command: String,
+    /// None while the check runs.
+    pub passed: Option<bool>,
+    pub exit_code: Option<i32>,
+    pub rounds: u32,
+    pub output_tail: Option<String>,
+}
+
+impl From<&cortex_core::worker::Verification> for VerificationDto {
+    fn from(v: &cortex_core::worker::Verification) -> Self {
+        Self {
+            command: v.command.clone(),
+            passed: v.passed,
+            exit_code: v.exit_code,
+            rounds: v.rounds,
+            output_tail: v.output_tail.as_deref().map(redact),
+        }
+    }
+}
+
+/// A task's verification from its workers' checks. With several experts,
+/// the part that decides is shown: the first whose check failed, else one
+/// whose check still runs, else the latest that passed.
+pub fn task_verification<'a>(workers: impl Iterator<Item = &'a Worker>) -> Option<VerificationDto> {
+    let checks: Vec<&cortex_core::worker::Verification> =
+        workers.filter_map(|w| w.verification.as_ref()).collect();
+    checks
+        .iter()
+        .find(|v| v.passed == Some(false))
+        .or_else(|| checks.iter().find(|v| v.passed.is_none()))
+        .or_else(|| checks.last())
+        .map(|v| VerificationDto::from(*v))
 }

@@ -4,17 +4,14 @@
 //! (`process_inbox`): requests that only journal are staged together and
 //! made durable with one fsync; every other one goes through `apply`.
 //!
-//! May depend on: engine (the facade's methods), inbox (the request type).
-
-#![warn(missing_docs)]
-
-use cortex_core::id::TaskId;
-use cortex_core::state::Event;
-use tracing::debug;
+//! May depend on: the request types (`crate::inbox`), the store, every concern it dispatches to.
 
 use crate::engine::{ack_of, Engine, EngineEvent};
 use crate::error::EngineError;
 use crate::inbox::{self, InboxOp};
+use cortex_core::id::TaskId;
+use cortex_core::state::Event;
+use tracing::debug;
 
 impl Engine {
     /// Carries out one request, as the CLI, the inbox and the app ask it,

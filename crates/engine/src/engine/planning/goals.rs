@@ -1,9 +1,14 @@
-//! Goals: a coordinator's answer taken as the goal's plan (or sent back
-//! once), and the plan's work merged for the goal's check.
+//! Goals as the engine runs them: a goal's check on the merged work, and its state.
 //!
-//! May depend on: plans (`super`), review (merging work), worktree.
+//! May depend on: the plan types (`crate::plans`), verification, the store.
 
-use super::*;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::plans::PlanOrigin;
+use chrono::{DateTime, Utc};
+use cortex_core::id::TaskId;
+use std::path::PathBuf;
+use tracing::info;
 
 impl Engine {
     /// A goal's coordinator finished: its answer must be a plan. A valid

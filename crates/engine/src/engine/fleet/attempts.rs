@@ -1,0 +1,197 @@
+//! What follows an attempt's end (decided by `cortex_core::settle`, carried out here):
+//! verify, retry after a backoff, give up, end the worker; and starting an attempt.
+//!
+//! May depend on: the runtime's types, the store, verification.
+
+use crate::engine::{Engine, EngineEvent, TaskDto};
+use crate::error::EngineError;
+use crate::runtime::{write_meta, Live};
+use chrono::{DateTime, Utc};
+use cortex_core::duration;
+use cortex_core::restart::restart_delay_secs;
+use cortex_core::settle::Next;
+use cortex_core::state::Event;
+use cortex_core::stream::{Outcome, OutcomeKind};
+use cortex_core::worker::AfterStop;
+use cortex_core::worker::{Worker, WorkerStatus};
+use tracing::info;
+
+impl Engine {
+    /// Journals the end of an attempt and decides what follows.
+    pub(crate) fn finish_attempt(
+        &self,
+        live: &Live,
+        outcome: Outcome,
+        after: Option<AfterStop>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let max_restarts = self.max_restarts_of(&live.expert);
+        let worker = {
+            let mut store = self.store();
+            store.stage(
+                Event::AttemptEnded {
+                    worker_id: live.worker_id.clone(),
+                    attempt: live.attempt,
+                    outcome: outcome.clone(),
+                },
+                now,
+            )?;
+            store.state().worker(&live.worker_id).cloned()
+        };
+        let Some(worker) = worker else {
+            return self.store().sync();
+        };
+        info!(
+            worker_id = %live.worker_id, task_id = %live.task_id, attempt = live.attempt,
+            outcome = outcome.kind.as_str(), reason = %outcome.reason, "attempt ended"
+        );
+        if cortex_core::settle::counts_against_expert(cortex_core::settle::Failure::AttemptEnded {
+            kind: outcome.kind,
+            after: after.as_ref(),
+        }) {
+            self.note_failure(&live.expert, now);
+        }
+        let next = cortex_core::settle::after_attempt(
+            &outcome,
+            after.as_ref(),
+            worker.restarts(),
+            max_restarts,
+        );
+        self.carry_out(&worker, next, now)
+    }
+
+    /// Carries out what follows an ended attempt (journal first).
+    pub(crate) fn carry_out(
+        &self,
+        worker: &Worker,
+        next: Next,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let max_restarts = self.max_restarts_of(&worker.expert);
+        match next {
+            Next::Complete => self.complete_or_check(worker, now),
+            Next::RestartNow { reason } => {
+                // The end is durable before a replacement process exists.
+                self.store().sync()?;
+                self.start_attempt(worker, Some(reason), now)
+            }
+            Next::RestartAfterBackoff { reason, ended_as } => {
+                self.schedule_restart(worker, &reason, max_restarts, ended_as, now)
+            }
+            Next::End { status, reason } => self.end_worker(worker, status, &reason, now),
+        }
+    }
+
+    /// Journals the wait before the next attempt, which depends on how the
+    /// last one ended (`restart_delay_secs`): after a first crash it is due
+    /// at once, and the tick that noticed the crash starts it.
+    pub(crate) fn schedule_restart(
+        &self,
+        worker: &Worker,
+        reason: &str,
+        max_restarts: u32,
+        ended_as: OutcomeKind,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let restart = self.config().restart;
+        let n = worker.restarts().saturating_add(1);
+        let wait = restart_delay_secs(
+            restart.backoff_base_secs,
+            restart.backoff_max_secs,
+            n,
+            ended_as,
+        );
+        let not_before = duration::later(now, duration::secs(wait));
+        let when = if wait == 0 {
+            "now".to_string()
+        } else {
+            format!("in {wait}s")
+        };
+        let waiting = Event::WorkerWaiting {
+            worker_id: worker.id.clone(),
+            not_before,
+            reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
+        };
+        if wait == 0 {
+            // Started by this pass and synced with its start at the end of
+            // it: no fsync between a crash and its replacement. Should the
+            // engine die before that sync, the next start finds the crashed
+            // attempt recorded as running and gone, sweeps the worker's
+            // tagged processes (the unrecorded replacement among them) and
+            // settles it again.
+            self.store().stage(waiting, now)?;
+        } else {
+            self.store().commit(waiting, now)?;
+        }
+        self.emit_worker(&worker.id);
+        Ok(())
+    }
+
+    pub(crate) fn end_worker(
+        &self,
+        worker: &Worker,
+        status: WorkerStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let task = {
+            let mut store = self.store();
+            store.commit(
+                Event::WorkerEnded {
+                    worker_id: worker.id.clone(),
+                    status,
+                    reason: reason.to_string(),
+                },
+                now,
+            )?;
+            store.state().task(&worker.task_id).cloned()
+        };
+        info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
+        self.pm_worker_ended(&worker.id, status);
+        if let Some((kind, severity)) = cortex_core::settle::ending_alert(status) {
+            self.raise_alert(cortex_core::alerts::Alert::about_worker(
+                now,
+                kind,
+                severity,
+                (
+                    worker.id.clone(),
+                    worker.task_id.clone(),
+                    worker.current().map(|a| a.n),
+                ),
+                format!("{} {}: {reason}", worker.expert, status.as_str()),
+            ));
+        }
+        if let Some(t) = &task {
+            if status != WorkerStatus::Cancelled {
+                self.record_outcome(
+                    &t.id,
+                    &t.description,
+                    &worker.expert,
+                    status == WorkerStatus::Completed,
+                    now,
+                );
+            }
+            self.emit(EngineEvent::TaskUpdated {
+                task: TaskDto::from(t),
+            });
+            if let Some(plan) = &t.plan_id {
+                self.emit_plan_updates(plan);
+            }
+        }
+        self.emit_worker(&worker.id);
+        Ok(())
+    }
+
+    /// Starts the next attempt of a worker (the first, or a restart).
+    pub(crate) fn start_attempt(
+        &self,
+        worker: &Worker,
+        resume_reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let meta = self.launch_attempt(worker, resume_reason, now)?;
+        self.emit_worker(&worker.id);
+        write_meta(worker, meta.as_ref());
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! What a person does to one worker (nudge, reply, kill, restart) and the worker views.
+//!
+//! May depend on: the runtime's types, the store, the launcher.
+
+use crate::driver::{self};
+use crate::engine::{Engine, EngineEvent, TaskDto};
+use crate::error::EngineError;
+use crate::launcher::Signal;
+use crate::runtime::{apply_verdict, attempt_dir, ended, worker_dto, Tail, WorkerDto};
+use cortex_core::id::{TaskId, WorkerId};
+use cortex_core::redact::redact;
+use cortex_core::state::Event;
+use cortex_core::stream::{classify, Exit, OutcomeKind, Progress};
+use cortex_core::worker::AfterStop;
+use cortex_core::worker::{Worker, WorkerStatus};
+use std::time::{Duration as StdDuration, Instant};
+
+impl Engine {
+    /// A person's message to a worker: its attempt is stopped and a new one
+    /// resumes the conversation with the message as the next prompt (agents
+    /// in `-p` mode read no input while they run).
+    pub fn nudge_worker(&self, id: &str, text: &str) -> Result<WorkerDto, EngineError> {
+        let text = cortex_core::input::validate_message("the nudge text", text)?;
+        let w = self.worker_record(id)?;
+        if w.status.is_terminal() {
+            return Err(ended(&w, "nudge"));
+        }
+        let wid = w.id;
+        // An agent reading stream-json on stdin gets the message as it runs.
+        let fifo = self
+            .runtime()
+            .live
+            .get(&wid)
+            .and_then(|l| l.stdin_fifo.clone());
+        if let Some(fifo) = fifo {
+            self.launcher()
+                .write_stdin(&fifo, &driver::user_message(text))
+                .map_err(|e| EngineError::io("cannot write the nudge to", fifo, e))?;
+            self.record_intervention(
+                &wid,
+                "nudge",
+                &format!(
+                    "nudged through stdin: {}",
+                    text.chars().take(200).collect::<String>()
+                ),
+            );
+            return self
+                .worker(id)
+                .ok_or_else(|| EngineError::UnknownWorker(id.to_string()));
+        }
+        // Otherwise: resume the conversation with the message as the prompt.
+        self.runtime()
+            .pending_prompts
+            .insert(wid.clone(), text.to_string());
+        let dto = self.restart_worker(id)?;
+        self.record_intervention(
+            &wid,
+            "nudge",
+            &format!(
+                "a person nudged the worker: {}",
+                text.chars().take(200).collect::<String>()
+            ),
+        );
+        Ok(dto)
+    }
+
+    /// A person's answer to a worker that ended (completed, needs input,
+    /// needs attention, failed, timed out, cancelled): a new attempt resumes
+    /// its conversation with the text, in the same workdir, under the same
+    /// supervision, and its task is live again.
+    pub fn reply_worker(&self, id: &str, text: &str) -> Result<WorkerDto, EngineError> {
+        let text = cortex_core::input::validate_message("the reply", text)?;
+        let w = self.worker_record(id)?;
+        if !w.status.is_terminal() {
+            return Err(EngineError::BadValue(format!(
+                "{} is {}: `cortex reply` continues a worker that ended; `cortex nudge` talks to a live one",
+                w.id,
+                w.status.as_str()
+            )));
+        }
+        if w.session_id.is_none() {
+            return Err(EngineError::BadValue(format!(
+                "{} never started a conversation to continue: submit the task again",
+                w.id
+            )));
+        }
+        let now = self.now();
+        self.store().commit(
+            Event::WorkerReplied {
+                worker_id: w.id.clone(),
+                text: text.to_string(),
+            },
+            now,
+        )?;
+        self.record_intervention(
+            &w.id,
+            "reply",
+            &format!(
+                "a person replied: {}",
+                redact(&text.chars().take(200).collect::<String>())
+            ),
+        );
+        if !self.runtime().active {
+            // No owner's loop to start it: start it here, as a restart does.
+            let reopened = self.worker_record(id)?;
+            self.start_attempt(&reopened, Some("a person replied".into()), now)?;
+            self.store().sync()?;
+        }
+        if let Some(t) = self.store().state().task(&w.task_id).map(TaskDto::from) {
+            self.emit(EngineEvent::TaskUpdated { task: t });
+        }
+        self.emit_worker(&w.id);
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
+    }
+
+    pub(crate) fn emit_worker(&self, id: &WorkerId) {
+        if let Some(dto) = self.worker(id.as_str()) {
+            self.emit(EngineEvent::WorkerUpdated { worker: dto });
+        }
+    }
+
+    /// One worker, with live stream state when this engine watches it, and
+    /// the PM's verdict on its running attempt.
+    pub fn worker(&self, id: &str) -> Option<WorkerDto> {
+        let wid = WorkerId::parse(id)?;
+        let w = self.store().state().worker(&wid).cloned()?;
+        let (limit, prices) = {
+            let s = self.settings();
+            (
+                s.1.get(&w.expert).map_or(3600, |e| e.time_limit_secs),
+                cortex_core::pricing::merged(&s.0.pricing),
+            )
+        };
+        let verdict = w
+            .live_attempt()
+            .filter(|_| w.status == WorkerStatus::Running)
+            .and_then(|a| self.pm_health(&wid, a.n));
+        let rt = self.runtime();
+        let mut dto = worker_dto(
+            &w,
+            rt.live.get(&wid).map(AsRef::as_ref),
+            limit,
+            None,
+            &prices,
+        );
+        if let Some(v) = verdict {
+            apply_verdict(&mut dto, v);
+        }
+        Some(dto)
+    }
+
+    /// Every worker, newest first.
+    pub fn workers(&self) -> Vec<WorkerDto> {
+        let ids: Vec<String> = self
+            .store()
+            .state()
+            .workers()
+            .map(|w| w.id.to_string())
+            .collect();
+        let mut out: Vec<WorkerDto> = ids.iter().filter_map(|id| self.worker(id)).collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        out
+    }
+
+    /// Kills a worker: its live attempt is stopped and the worker ends.
+    pub fn kill_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
+        self.stop_worker(
+            id,
+            AfterStop::End(WorkerStatus::Cancelled),
+            "killed by a person",
+        )
+    }
+
+    /// The journaled worker with this id (with or without its `w-` prefix).
+    pub(crate) fn worker_record(&self, id: &str) -> Result<Worker, EngineError> {
+        WorkerId::parse(id)
+            .and_then(|wid| self.store().state().worker(&wid).cloned())
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
+    }
+
+    /// Restarts a worker: its live attempt (if any) is stopped and a new one
+    /// resumes the conversation.
+    pub fn restart_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
+        let w = self.worker_record(id)?;
+        let wid = w.id.clone();
+        if w.status.is_terminal() {
+            return Err(ended(&w, "restart"));
+        }
+        if self.runtime().live.contains_key(&wid) {
+            return self.stop_worker(id, AfterStop::Restart, "restarted by a person");
+        }
+        self.start_attempt(&w, Some("restarted by a person".into()), self.now())?;
+        self.store().sync()?;
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
+    }
+
+    pub(crate) fn stop_worker(
+        &self,
+        id: &str,
+        after: AfterStop,
+        reason: &str,
+    ) -> Result<WorkerDto, EngineError> {
+        let w = self.worker_record(id)?;
+        let wid = w.id.clone();
+        if w.status.is_terminal() {
+            let action = match after {
+                AfterStop::Restart | AfterStop::RestartAfterBackoff => "restart",
+                _ => "kill",
+            };
+            return Err(ended(&w, action));
+        }
+        let active = self.runtime().active;
+        if self.stop_check(&wid, reason) {
+            // Its work was being checked: the check is stopped with it.
+            if let AfterStop::End(status) = after {
+                self.end_worker(&w, status, reason, self.now())?;
+            } else {
+                self.start_attempt(&w, Some(reason.to_string()), self.now())?;
+            }
+        } else if !active {
+            // No engine is supervising: do the whole stop here and now.
+            self.kill_unsupervised(&w, reason)?;
+        } else if !self.request_stop(&wid, None, OutcomeKind::Killed, reason, after.clone()) {
+            // Waiting between attempts: nothing to signal.
+            if let AfterStop::End(status) = after {
+                self.end_worker(&w, status, reason, self.now())?;
+            }
+        }
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
+    }
+
+    /// Stops a worker's process tree synchronously when no runtime runs
+    /// (a CLI command owning the home briefly).
+    pub(crate) fn kill_unsupervised(&self, w: &Worker, reason: &str) -> Result<(), EngineError> {
+        let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
+        if let Some(a) = w.live_attempt() {
+            // Journaled first: should this command die in the grace period,
+            // the next owner carries the kill out.
+            self.store().commit(
+                Event::StopRequested {
+                    worker_id: w.id.clone(),
+                    intent: cortex_core::worker::StopIntent {
+                        attempt: a.n,
+                        kind: OutcomeKind::Killed,
+                        reason: reason.to_string(),
+                        then: AfterStop::End(WorkerStatus::Cancelled),
+                        prompt: None,
+                    },
+                },
+                self.now(),
+            )?;
+            if let Some(pid) = a.pid.filter(|p| {
+                self.launcher()
+                    .is_same_process(*p, a.start_ticks, w.id.as_str())
+            }) {
+                self.launcher().signal(pid, Signal::Term);
+                let deadline = Instant::now() + grace;
+                while self.launcher().is_running(pid) && Instant::now() < deadline {
+                    std::thread::sleep(StdDuration::from_millis(50));
+                }
+                self.launcher().signal(pid, Signal::Kill);
+            }
+            self.launcher().sweep(w.id.as_str(), None);
+            let mut progress = Progress::default();
+            let now = self.now();
+            let mut tail = Tail::via(
+                attempt_dir(&self.inner.home, &w.id, a.n).join("stdout.jsonl"),
+                self.inner.launcher.clone(),
+            );
+            for line in tail.read_lines() {
+                progress.apply_line(&line, now);
+            }
+            let prices = cortex_core::pricing::merged(&self.config().pricing);
+            let outcome = classify(
+                &progress,
+                Exit::Unknown,
+                Some((OutcomeKind::Killed, reason)),
+            )
+            .with_estimate(
+                progress.result.is_some(),
+                cortex_core::pricing::estimate(
+                    &prices,
+                    progress.model.as_deref(),
+                    &progress.tokens,
+                ),
+            );
+            let mut store = self.store();
+            store.commit(
+                Event::AttemptEnded {
+                    worker_id: w.id.clone(),
+                    attempt: a.n,
+                    outcome,
+                },
+                now,
+            )?;
+        }
+        self.end_worker(w, WorkerStatus::Cancelled, reason, self.now())
+    }
+
+    /// Pauses or resumes starting new workers (restarts go on).
+    pub fn set_spawning_paused(&self, paused: bool) -> Result<(), EngineError> {
+        let mut store = self.store();
+        if store.state().spawning_paused != paused {
+            store.commit(Event::SpawningPaused { paused }, self.now())?;
+        }
+        Ok(())
+    }
+
+    /// Stops the live workers of a task (used by cancel).
+    pub(crate) fn stop_task_workers(&self, task_id: &TaskId) {
+        let (ids, ended): (Vec<WorkerId>, Vec<WorkerId>) = {
+            let store = self.store();
+            let (live, ended): (Vec<&Worker>, Vec<&Worker>) = store
+                .state()
+                .workers()
+                .filter(|w| &w.task_id == task_id)
+                .partition(|w| !w.status.is_terminal());
+            (
+                live.iter().map(|w| w.id.clone()).collect(),
+                ended.iter().map(|w| w.id.clone()).collect(),
+            )
+        };
+        // A goal's check of its plan's merged work runs under its ended
+        // coordinator: it goes with the goal.
+        for id in ended {
+            self.stop_check(&id, "task cancelled by a person");
+        }
+        for id in ids {
+            let _ = self.stop_worker(
+                id.as_str(),
+                AfterStop::End(WorkerStatus::Cancelled),
+                "task cancelled by a person",
+            );
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Scheduling: due restarts, queued tasks to workers within capacity and per-expert limits,
+//! and workers waiting on a circuit breaker.
+//!
+//! May depend on: the runtime's types, the store, the PM's circuit state.
+
+use crate::clock;
+use crate::engine::{Engine, EngineEvent, TaskDto};
+use crate::error::EngineError;
+use crate::runtime::{circuit_wait_reason, write_meta};
+use chrono::{DateTime, Utc};
+use cortex_core::id::TaskId;
+use cortex_core::state::Event;
+use cortex_core::task::TaskStatus;
+use cortex_core::worker::{Worker, WorkerStatus};
+use std::collections::HashMap;
+
+impl Engine {
+    pub(crate) fn start_due_restarts(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let due: Vec<Worker> = {
+            let store = self.store();
+            let state = store.state();
+            // The workers are looked through again only once the state
+            // changed or the earliest restart it holds is due.
+            let mut rt = self.runtime();
+            if rt
+                .next_restart
+                .is_some_and(|(seq, at)| seq == state.last_seq && at.is_none_or(|t| now < t))
+            {
+                return Ok(());
+            }
+            let mut due = Vec::new();
+            let mut next: Option<DateTime<Utc>> = None;
+            for w in state
+                .workers()
+                .filter(|w| w.status == WorkerStatus::Waiting)
+            {
+                match w.not_before {
+                    Some(t) if t <= now => due.push(w.clone()),
+                    Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                    None => {}
+                }
+            }
+            rt.next_restart = due.is_empty().then_some((state.last_seq, next));
+            due
+        };
+        for w in due {
+            let reason = w.reason.clone().unwrap_or_else(|| "restart".into());
+            self.start_attempt(&w, Some(reason), now)?;
+        }
+        Ok(())
+    }
+
+    /// Starts workers for pending assignments, in queue order, within the
+    /// global and per-expert capacity, unless spawning is paused.
+    pub(crate) fn schedule(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        // With no assignment pending and no task waiting, a pass starts
+        // nothing, and the same state again starts nothing again.
+        let seq = self.store().state().last_seq;
+        if self.runtime().idle_at_seq == Some(seq) {
+            return Ok(());
+        }
+        let (max_total, experts, isolate_all) = {
+            let s = self.settings();
+            (
+                s.0.capacity.max_workers as usize,
+                s.1.clone(),
+                s.0.isolation == cortex_core::config::Isolation::Worktree,
+            )
+        };
+        self.release_circuit_waits(now)?;
+        let mut waits: Vec<(TaskId, String)> = Vec::new();
+        let new_workers: Vec<Worker> = {
+            let store = self.store();
+            let state = store.state();
+            if state.spawning_paused {
+                return Ok(());
+            }
+            let busy = |w: &&Worker| {
+                matches!(
+                    w.status,
+                    WorkerStatus::Starting | WorkerStatus::Running | WorkerStatus::Waiting
+                )
+            };
+            let mut total = state.workers().filter(busy).count();
+            let mut per_expert: HashMap<String, usize> = HashMap::new();
+            for w in state.workers().filter(busy) {
+                *per_expert.entry(w.expert.clone()).or_default() += 1;
+            }
+            let paused = self.paused_until(now);
+            let mut out = Vec::new();
+            let pending = state.pending_assignments();
+            if pending.is_empty() && !state.tasks().any(|t| t.status == TaskStatus::Waiting) {
+                self.runtime().idle_at_seq = Some(state.last_seq);
+            }
+            for (task, expert) in pending {
+                if let Some(until) = paused.get(expert) {
+                    // Said on the task, so nobody wonders why it does not start.
+                    if task.status == TaskStatus::Routed {
+                        waits.push((task.id.clone(), circuit_wait_reason(expert, *until)));
+                    }
+                    continue;
+                }
+                if total >= max_total {
+                    break;
+                }
+                let cap = experts.get(expert).map_or(1, |e| e.max_workers as usize);
+                let used = per_expert.entry(expert.to_string()).or_default();
+                if *used >= cap {
+                    continue;
+                }
+                *used += 1;
+                total += 1;
+                let workdir = if isolate_all || task.worktree == Some(true) {
+                    let name = crate::worktree::name_for(task.id.as_str(), expert);
+                    crate::worktree::path_for(&self.inner.home, &name)
+                        .display()
+                        .to_string()
+                } else {
+                    task.workdir.clone().unwrap_or_else(|| "/".into())
+                };
+                out.push(Worker::new(
+                    clock::worker_id(now),
+                    task.id.clone(),
+                    expert,
+                    workdir,
+                    now,
+                ));
+            }
+            out
+        };
+        waits.retain(|(t, _)| !new_workers.iter().any(|w| &w.task_id == t));
+        waits.dedup_by(|a, b| a.0 == b.0);
+        if !waits.is_empty() {
+            let mut store = self.store();
+            for (task_id, reason) in waits {
+                store.stage(
+                    Event::TaskStatusChanged {
+                        task_id,
+                        status: TaskStatus::Waiting,
+                        reason: Some(reason),
+                    },
+                    now,
+                )?;
+            }
+        }
+        if new_workers.is_empty() {
+            return Ok(());
+        }
+        // Every worker is on disk before its process exists: a crash in
+        // between leaves a worker without attempts, which the next start
+        // sweeps and starts, never a second worker for the same assignment.
+        let tasks = {
+            let mut store = self.store();
+            for w in &new_workers {
+                store.stage(
+                    Event::WorkerCreated {
+                        worker: Box::new(w.clone()),
+                    },
+                    now,
+                )?;
+            }
+            store.sync()?;
+            let state = store.state();
+            new_workers
+                .iter()
+                .filter_map(|w| state.task(&w.task_id).cloned())
+                .collect::<Vec<_>>()
+        };
+        for t in &tasks {
+            self.emit(EngineEvent::TaskUpdated {
+                task: TaskDto::from(t),
+            });
+        }
+        let result = self.start_all(&new_workers, now);
+        self.replenish_spares();
+        result
+    }
+
+    /// Starts the first attempt of each new worker. Many at once are started
+    /// from a few threads: most of a start is waiting (for the file system,
+    /// and for the kernel until the agent has exec'd), so the starts overlap.
+    pub(crate) fn start_all(
+        &self,
+        workers: &[Worker],
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        const STARTERS: usize = 8;
+        if workers.len() < 2 {
+            return workers
+                .iter()
+                .try_for_each(|w| self.start_attempt(w, None, now));
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let first_error: std::sync::Mutex<Option<EngineError>> = std::sync::Mutex::new(None);
+        let starters = STARTERS.min(workers.len());
+        // Every start of the pass is recorded before any update event is
+        // sent or `meta.json` written: those are for people and would only
+        // delay the last start.
+        let all_started = std::sync::Barrier::new(starters);
+        std::thread::scope(|scope| {
+            for _ in 0..starters {
+                scope.spawn(|| {
+                    let mut metas = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(w) = workers.get(i) else { break };
+                        match self.launch_attempt(w, None, now) {
+                            Ok(meta) => metas.push((w, meta)),
+                            Err(e) => {
+                                let mut slot =
+                                    first_error.lock().unwrap_or_else(|e| e.into_inner());
+                                slot.get_or_insert(e);
+                                // Let the others see the error and stop too.
+                                next.store(workers.len(), std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
+                    all_started.wait();
+                    for (w, meta) in metas {
+                        self.emit_worker(&w.id);
+                        write_meta(w, meta.as_ref());
+                    }
+                });
+            }
+        });
+        match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Tasks waiting on a circuit breaker that has closed go back to the
+    /// queue (`routed`), their reason cleared.
+    pub(crate) fn release_circuit_waits(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let paused = self.paused_until(now);
+        let mut store = self.store();
+        let free: Vec<TaskId> = store
+            .state()
+            .tasks()
+            .filter(|t| t.status == TaskStatus::Waiting)
+            .filter(|t| {
+                !t.assignments.iter().any(|a| {
+                    a.worker_id.is_none()
+                        && !a.status.is_terminal()
+                        && paused.contains_key(&a.expert)
+                })
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        for task_id in free {
+            store.stage(
+                Event::TaskStatusChanged {
+                    task_id,
+                    status: TaskStatus::Routed,
+                    reason: None,
+                },
+                now,
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! What the engine reads for views: the overview, transcripts, recent decisions and activity,
+//! the doctor, configuration saves, and the subject of an alert.
+//!
+//! May depend on: `crate::views` (the pure derivations), the PM's picture, the store.
+
+use crate::clock;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::views::{
+    doctor_for, last_failure_at, tail_json, worker_subject, Doctor, Overview, TranscriptEntry,
+    RECENT_FAILURE_SECS,
+};
+use chrono::{DateTime, Utc};
+use cortex_core::config::Config;
+use cortex_core::id::WorkerId;
+use cortex_core::transcript::entries;
+
+impl Engine {
+    /// The dashboard's numbers.
+    pub fn overview(&self) -> Overview {
+        let now = clock::now();
+        let today = now.date_naive();
+        let (tasks, workers, paused, cost, tokens) = {
+            let store = self.store();
+            let state = store.state();
+            let s = crate::engine::status_of(state);
+            let mut cost = 0.0;
+            let mut tokens = 0u64;
+            for w in state.workers() {
+                for a in &w.attempts {
+                    if let Some(o) = &a.outcome {
+                        if a.ended_at.is_some_and(|t| t.date_naive() == today) {
+                            cost += o.cost_usd;
+                            tokens += o.tokens.input + o.tokens.output;
+                        }
+                    }
+                }
+            }
+            (s.tasks, s.workers, state.spawning_paused, cost, tokens)
+        };
+        let health = crate::engine::health_counts(&self.workers());
+        Overview {
+            tasks,
+            workers,
+            health,
+            paused,
+            paused_experts: self.paused_experts_now(),
+            success_rate: self.pm_metrics().success_rate,
+            cost_today_usd: cost,
+            tokens_today: tokens,
+            now,
+            recent_failure_at: self.recent_failure_at(now),
+        }
+    }
+
+    /// A worker's transcript, every attempt, readable.
+    pub fn transcript(&self, worker: &str) -> Result<Vec<TranscriptEntry>, EngineError> {
+        let id = WorkerId::parse(worker)
+            .ok_or_else(|| EngineError::UnknownWorker(worker.to_string()))?;
+        let attempts = self
+            .store()
+            .state()
+            .worker(&id)
+            .map(|w| w.attempts.iter().map(|a| a.n).collect::<Vec<_>>())
+            .ok_or_else(|| EngineError::UnknownWorker(worker.to_string()))?;
+        let mut out = Vec::new();
+        for n in attempts {
+            let path = self
+                .inner
+                .home
+                .workers_dir()
+                .join(id.as_str())
+                .join(format!("attempt-{n}"))
+                .join("stdout.jsonl");
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                out.extend(entries(line).into_iter().map(|e| TranscriptEntry {
+                    attempt: n,
+                    kind: e.kind,
+                    text: cortex_core::redact::redact(&e.text),
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest routing decisions, newest last.
+    pub fn recent_decisions(&self, limit: usize) -> Vec<serde_json::Value> {
+        tail_json(&self.inner.home.routing_log(), limit)
+    }
+
+    /// The latest PM transitions and interventions, newest last.
+    pub fn recent_activity(&self, limit: usize) -> Vec<serde_json::Value> {
+        tail_json(&self.inner.home.pm_activity(), limit)
+    }
+
+    /// Validates and saves `config.json`, then applies it to this engine.
+    /// On error nothing is written, and the error names the key.
+    pub fn save_config(&self, text: &str) -> Result<Config, EngineError> {
+        let config = Config::parse(text)?;
+        let experts = self.settings().1.clone();
+        config.validate_against(&experts)?;
+        let pretty = serde_json::to_vec_pretty(&config)
+            .map_err(|e| EngineError::encode("config.json", &e))?;
+        crate::snapshot::write_atomic(&self.inner.home.config_file(), &pretty)?;
+        self.apply_settings(config.clone(), experts);
+        Ok(config)
+    }
+
+    /// Which agent will run, its version, the home.
+    pub fn doctor(&self) -> Doctor {
+        doctor_for(&self.inner.home, self.agent_command())
+    }
+    /// Who an alert is about, named for a person (see `worker_subject`);
+    /// none for a summary or an alert about no worker.
+    pub fn alert_subject(&self, alert: &cortex_core::alerts::Alert) -> Option<String> {
+        self.subject_of(alert.worker_id.as_ref()?)
+    }
+
+    /// A worker named for a person (see `worker_subject`).
+    pub fn subject_of(&self, wid: &WorkerId) -> Option<String> {
+        let store = self.store();
+        let state = store.state();
+        let w = state.worker(wid)?;
+        let text = state.task(&w.task_id).map(|t| t.description.as_str());
+        Some(cortex_core::redact::redact(&worker_subject(
+            text,
+            &w.expert,
+            wid.as_str(),
+        )))
+    }
+
+    /// The latest failure, if it happened in the last ten minutes.
+    pub fn recent_failure_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let last = {
+            let store = self.store();
+            last_failure_at(store.state().workers().cloned())
+        }?;
+        ((now - last).num_seconds() < RECENT_FAILURE_SECS).then_some(last)
+    }
+}

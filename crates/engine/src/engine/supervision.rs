@@ -1,0 +1,13 @@
+//! Supervision: the PM's side of the engine. The PM's picture and its pure
+//! parts live in `crate::pm` (which knows nothing of the engine); what the
+//! engine does with them is here.
+//!
+//! - `picture`: the PM's state as kept by the engine, its log and metrics.
+//! - `tick`: one PM tick (decide, then act).
+//! - `state_file`: writing `pm-state.json`.
+//! - `circuit`: the per-expert circuit breaker.
+
+mod circuit;
+mod picture;
+mod state_file;
+mod tick;

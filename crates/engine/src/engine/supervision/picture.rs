@@ -1,0 +1,143 @@
+//! The PM's picture as the engine keeps it: its lock, its activity log, its metrics and
+//! verdicts for the views.
+//!
+//! May depend on: the PM's types (`crate::pm`).
+
+use crate::engine::{Engine, EngineEvent};
+use crate::error::EngineError;
+use crate::pm::{ActivityLine, PmMetrics, PmState, PmVerdict};
+use cortex_core::alerts::Alert;
+use cortex_core::id::WorkerId;
+use cortex_core::state::Event;
+use cortex_core::worker::WorkerStatus;
+use tracing::{info, warn};
+
+impl Engine {
+    pub(crate) fn pm(&self) -> std::sync::MutexGuard<'_, PmState> {
+        self.inner.pm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn pm_log(&self, line: &ActivityLine<'_>) {
+        if let Ok(v) = serde_json::to_value(line) {
+            if let Err(e) = crate::snapshot::append_line(&self.inner.home.pm_activity(), &v) {
+                warn!("cannot write pm-activity.jsonl: {e}");
+            }
+        }
+    }
+
+    /// Sends an alert through the coalescer to subscribers.
+    pub(crate) fn raise_alert(&self, alert: Alert) {
+        let now = alert.at;
+        let out = self.pm().coalescer.push(alert, now);
+        for a in out {
+            self.emit(EngineEvent::Alert { alert: a });
+        }
+    }
+
+    /// Records how a worker ended, for the success rate.
+    pub(crate) fn pm_worker_ended(&self, id: &WorkerId, status: WorkerStatus) {
+        let mut pm = self.pm();
+        match status {
+            WorkerStatus::Completed => pm.metrics.workers_completed += 1,
+            WorkerStatus::Failed => pm.metrics.workers_failed += 1,
+            _ => {}
+        }
+        let done = pm.metrics.workers_completed + pm.metrics.workers_failed;
+        pm.metrics.success_rate =
+            (done > 0).then(|| pm.metrics.workers_completed as f64 / done as f64);
+        pm.workers.remove(id);
+        pm.dirty = true;
+    }
+
+    /// The PM's verdict on a worker's attempt, if it watches it.
+    pub(crate) fn pm_health(&self, id: &WorkerId, attempt: u32) -> Option<PmVerdict> {
+        self.pm()
+            .workers
+            .get(id)
+            .filter(|w| w.attempt == attempt)
+            .map(PmVerdict::of)
+    }
+
+    /// Sends every alert the coalescer holds, due or not: the engine is
+    /// stopping, and a held alert would otherwise never be seen.
+    pub(crate) fn release_alerts(&self) {
+        let released = self.pm().coalescer.release(self.now());
+        for a in released {
+            self.emit(EngineEvent::Alert { alert: a });
+        }
+    }
+
+    /// Records a person's intervention in pm-activity.jsonl and the metrics.
+    pub(crate) fn record_intervention(&self, worker_id: &WorkerId, kind: &str, message: &str) {
+        *self
+            .pm()
+            .metrics
+            .interventions
+            .entry(format!("{kind}_by_person"))
+            .or_default() += 1;
+        self.pm_log(&ActivityLine {
+            v: 1,
+            at: self.now(),
+            event: kind,
+            worker_id: Some(worker_id),
+            task_id: None,
+            attempt: None,
+            from: None,
+            to: None,
+            message,
+        });
+    }
+
+    /// A person extends a worker's time limit.
+    pub fn extend_worker(
+        &self,
+        id: &str,
+        minutes: u64,
+    ) -> Result<crate::runtime::WorkerDto, EngineError> {
+        if minutes == 0 || minutes > 24 * 60 {
+            return Err(EngineError::BadValue(format!(
+                "--minutes {minutes} is out of range, expected 1 to 1440"
+            )));
+        }
+        let w = self.worker_record(id)?;
+        if w.status.is_terminal() {
+            return Err(crate::runtime::ended(&w, "extend"));
+        }
+        let wid = w.id;
+        let now = self.now();
+        self.store().commit(
+            Event::WorkerExtended {
+                worker_id: wid.clone(),
+                secs: minutes * 60,
+            },
+            now,
+        )?;
+        let message = format!("a person extended the time limit by {minutes} min");
+        self.pm_log(&ActivityLine {
+            v: 1,
+            at: now,
+            event: "extend",
+            worker_id: Some(&wid),
+            task_id: None,
+            attempt: None,
+            from: None,
+            to: None,
+            message: &message,
+        });
+        info!(worker_id = %wid, minutes, "time limit extended by a person");
+        *self
+            .pm()
+            .metrics
+            .interventions
+            .entry("extend_by_person".into())
+            .or_default() += 1;
+        self.emit_worker(&wid);
+        self.worker(id)
+            .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
+    }
+
+    /// PM metrics, for status views.
+    pub fn pm_metrics(&self) -> PmMetrics {
+        self.pm().metrics.clone()
+    }
+}

@@ -1,0 +1,384 @@
+//! Git, run with a fixed argument list (no shell) and `-C <dir>`: the commands the review
+//! needs, the base a worker's work starts from, and the work of several branches merged.
+//!
+//! May depend on: nothing of the engine but its home.
+
+use super::*;
+
+pub(crate) struct Run {
+    pub(crate) ok: bool,
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// Runs git in `dir` with a fixed argument list, extra environment and
+/// optional stdin.
+pub(crate) fn run(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: Option<&[u8]>,
+) -> Result<Run, String> {
+    let mut cmd = Command::new("git");
+    cmd.arg("--no-optional-locks")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run git in {}: {e}", dir.display()))?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(bytes)
+            .map_err(|e| format!("cannot write to git in {}: {e}", dir.display()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("git in {} failed: {e}", dir.display()))?;
+    Ok(Run {
+        ok: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
+/// Runs git and requires success: its stdout, or an error naming the
+/// repository and the command.
+pub(crate) fn git_env(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: Option<&[u8]>,
+) -> Result<String, String> {
+    let r = run(dir, args, env, input)?;
+    if r.ok {
+        Ok(r.stdout)
+    } else {
+        Err(format!(
+            "git {} failed in {}: {}",
+            args.first().copied().unwrap_or_default(),
+            dir.display(),
+            r.stderr
+        ))
+    }
+}
+
+/// Where a dependent worktree task starts: its dependencies' work merged
+/// together. Each dependency's uncommitted changes are first committed on
+/// its own branch (it has ended), so that merging the plan in order later
+/// finds the dependent's branch built on them. `None` without
+/// dependencies' work; an error naming the files when their work conflicts.
+pub(crate) fn start_point(deps: &[PathBuf]) -> Result<Option<String>, String> {
+    let identity = CORTEX_IDENTITY;
+    let mut start: Option<(PathBuf, String)> = None;
+    for dep in deps {
+        let dirty = !git(dep, &["status", "--porcelain"])?.trim().is_empty();
+        if dirty {
+            git(dep, &["add", "-A"])?;
+            git_env(
+                dep,
+                &[
+                    "commit",
+                    "-q",
+                    "-m",
+                    "cortex: the task's work, for the tasks that depend on it",
+                ],
+                &identity,
+                None,
+            )?;
+        }
+        let head = git_line(dep, &["rev-parse", "HEAD"])?;
+        start = Some(match start {
+            None => (dep.clone(), head),
+            Some((dir, so_far)) => {
+                let r = run(
+                    &dir,
+                    &["merge-tree", "--write-tree", "--name-only", &so_far, &head],
+                    &[],
+                    None,
+                )?;
+                let mut lines = r.stdout.lines();
+                let tree = lines.next().unwrap_or_default().trim().to_string();
+                if r.code == Some(1) {
+                    let files: Vec<&str> = lines.take_while(|l| !l.trim().is_empty()).collect();
+                    return Err(format!(
+                        "the work of its dependencies conflicts in {}",
+                        files.join(", ")
+                    ));
+                }
+                if !r.ok {
+                    return Err(format!(
+                        "git merge-tree failed in {}: {}",
+                        dir.display(),
+                        r.stderr
+                    ));
+                }
+                let merged = git_env(
+                    &dir,
+                    &[
+                        "commit-tree",
+                        &tree,
+                        "-p",
+                        &so_far,
+                        "-p",
+                        &head,
+                        "-m",
+                        "cortex: the work of the dependencies",
+                    ],
+                    &identity,
+                    None,
+                )?
+                .trim()
+                .to_string();
+                (dir, merged)
+            }
+        });
+    }
+    Ok(start.map(|(_, c)| c))
+}
+
+/// The identity of the commits Cortex makes itself.
+pub(crate) const CORTEX_IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Cortex"),
+    ("GIT_AUTHOR_EMAIL", "cortex@localhost"),
+    ("GIT_COMMITTER_NAME", "Cortex"),
+    ("GIT_COMMITTER_EMAIL", "cortex@localhost"),
+];
+
+/// The work of `parts` (a label and a worktree each, in dependency order)
+/// merged one after the other onto `start`, a commit of `repo`, as a
+/// commit no branch points at. A part's uncommitted changes are taken as
+/// they are, and no branch of theirs moves. An error naming the part and
+/// the files where its work conflicts with what was merged before it.
+pub(crate) fn merged_work(
+    repo: &Path,
+    start: &str,
+    parts: &[(String, PathBuf)],
+) -> Result<String, String> {
+    let mut so_far = start.to_string();
+    for (label, wt) in parts {
+        let head = git_line(wt, &["rev-parse", "HEAD"])?;
+        let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"])?;
+        let tree = working_tree(wt)?;
+        let tip = if tree == head_tree {
+            head
+        } else {
+            let message = format!("cortex: the uncommitted work of {label}");
+            git_env(
+                wt,
+                &["commit-tree", &tree, "-p", &head, "-m", &message],
+                &CORTEX_IDENTITY,
+                None,
+            )?
+            .trim()
+            .to_string()
+        };
+        if is_ancestor(repo, &tip, &so_far) {
+            continue;
+        }
+        if is_ancestor(repo, &so_far, &tip) {
+            so_far = tip;
+            continue;
+        }
+        let r = run(
+            repo,
+            &[
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                "--no-messages",
+                &so_far,
+                &tip,
+            ],
+            &[],
+            None,
+        )?;
+        let mut lines = r.stdout.lines();
+        let merged_tree = lines.next().unwrap_or_default().trim().to_string();
+        if r.code == Some(1) {
+            let mut files: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+            files.dedup();
+            return Err(format!(
+                "the work of {label} conflicts with the work merged before it in {}",
+                files.join(", ")
+            ));
+        }
+        if !r.ok {
+            return Err(format!(
+                "git merge-tree failed in {}: {}",
+                repo.display(),
+                r.stderr
+            ));
+        }
+        let message = format!("cortex: merge {label}");
+        so_far = git_env(
+            repo,
+            &[
+                "commit-tree",
+                &merged_tree,
+                "-p",
+                &so_far,
+                "-p",
+                &tip,
+                "-m",
+                &message,
+            ],
+            &CORTEX_IDENTITY,
+            None,
+        )?
+        .trim()
+        .to_string();
+    }
+    Ok(so_far)
+}
+
+/// The commit branch `branch` of `repo` points at, if it exists.
+pub(crate) fn branch_tip(repo: &Path, branch: &str) -> Option<String> {
+    git_line(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}^{{commit}}"),
+        ],
+    )
+    .ok()
+}
+
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    git_env(dir, args, &[], None)
+}
+
+pub(crate) fn git_line(dir: &Path, args: &[&str]) -> Result<String, String> {
+    git(dir, args).map(|s| s.trim().to_string())
+}
+
+pub(crate) fn is_ancestor(dir: &Path, a: &str, b: &str) -> bool {
+    run(dir, &["merge-base", "--is-ancestor", a, b], &[], None).is_ok_and(|r| r.ok)
+}
+
+/// True when some folder from `dir` up holds a `.git`: only then is git
+/// asked anything (most workers outside git then cost no process).
+pub(crate) fn inside_git(dir: &Path) -> bool {
+    dir.ancestors().any(|d| d.join(".git").exists())
+}
+
+/// `refs/heads/x` as `x`; None for a detached HEAD.
+pub(crate) fn branch_of(symbolic: &str) -> Option<String> {
+    symbolic.strip_prefix("refs/heads/").map(str::to_string)
+}
+
+/// The top level, HEAD commit and checked-out branch of the repository
+/// holding `dir`.
+pub(crate) fn head_of(dir: &Path) -> Result<(String, String, Option<String>), String> {
+    let out = git(
+        dir,
+        &[
+            "rev-parse",
+            "--show-toplevel",
+            "HEAD",
+            "--symbolic-full-name",
+            "HEAD",
+        ],
+    )?;
+    let mut lines = out.lines();
+    match (lines.next(), lines.next(), lines.next()) {
+        (Some(top), Some(commit), Some(sym)) => {
+            Ok((top.to_string(), commit.to_string(), branch_of(sym.trim())))
+        }
+        _ => Err(format!(
+            "git rev-parse in {} said too little",
+            dir.display()
+        )),
+    }
+}
+
+pub(crate) static INDEX_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The tree of `dir`'s working tree as it is now: tracked changes and new
+/// files (not ignored ones), read through a temporary copy of the index.
+pub(crate) fn working_tree(dir: &Path) -> Result<String, String> {
+    let real = git_line(dir, &["rev-parse", "--git-path", "index"])?;
+    let real = if Path::new(&real).is_absolute() {
+        PathBuf::from(real)
+    } else {
+        dir.join(real)
+    };
+    let tmp = std::env::temp_dir().join(format!(
+        "cortex-index-{}-{}",
+        std::process::id(),
+        INDEX_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        if real.exists() {
+            std::fs::copy(&real, &tmp)
+                .map_err(|e| format!("cannot copy the index of {}: {e}", dir.display()))?;
+        }
+        let tmp_s = tmp.to_string_lossy().into_owned();
+        let env = [("GIT_INDEX_FILE", tmp_s.as_str())];
+        git_env(dir, &["add", "-A"], &env, None)?;
+        git_env(dir, &["write-tree"], &env, None).map(|s| s.trim().to_string())
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(tmp.with_extension("lock"));
+    result
+}
+
+/// Files changed between two tree-ish, with line counts.
+pub(crate) fn numstat(dir: &Path, from: &str, to: &str) -> Result<Vec<FileChange>, String> {
+    let out = git(
+        dir,
+        &[
+            "diff",
+            "--numstat",
+            "-z",
+            "--no-renames",
+            "--no-ext-diff",
+            from,
+            to,
+            "--",
+        ],
+    )?;
+    let mut files = Vec::new();
+    for entry in out.split('\0').filter(|e| !e.is_empty()) {
+        let mut parts = entry.splitn(3, '\t');
+        let (Some(a), Some(r), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        files.push(FileChange {
+            path: path.to_string(),
+            added: a.parse().ok(),
+            removed: r.parse().ok(),
+        });
+    }
+    Ok(files)
+}
+
+pub(crate) fn patch(dir: &Path, from: &str, to: &str) -> Result<String, String> {
+    git(
+        dir,
+        &[
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            from,
+            to,
+            "--",
+        ],
+    )
+}

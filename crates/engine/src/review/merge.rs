@@ -1,0 +1,392 @@
+//! `cortex merge` and `cortex worktree remove`: bringing a worker's branch back (conflicts
+//! found with `git merge-tree` before anything changes) and removing its worktree.
+//!
+//! May depend on: places and git (`super`).
+
+use super::*;
+
+pub(crate) fn refused(msg: String) -> EngineError {
+    EngineError::Refused(msg)
+}
+
+pub(crate) fn git_err(msg: String) -> EngineError {
+    EngineError::Git(msg)
+}
+
+/// The commit message for a task's work: its description (redacted), the
+/// first line as the subject, and the task's id.
+pub(crate) fn message_for(task: &Task, expert: &str) -> String {
+    let text = redact(&task.description);
+    let mut lines = text.trim().lines();
+    let subject: String = lines
+        .next()
+        .unwrap_or("cortex task")
+        .chars()
+        .take(72)
+        .collect();
+    let rest: Vec<&str> = lines.collect();
+    let mut m = subject;
+    m.push_str("\n\n");
+    if !rest.is_empty() {
+        m.push_str(rest.join("\n").trim());
+        m.push_str("\n\n");
+    }
+    m.push_str(&format!("Cortex-Task: {} ({expert})\n", task.id));
+    m
+}
+
+pub(crate) fn identity_env(merge: &MergeConfig) -> Vec<(&'static str, String)> {
+    match merge.author_parts() {
+        Some((name, email)) => vec![
+            ("GIT_AUTHOR_NAME", name.clone()),
+            ("GIT_AUTHOR_EMAIL", email.clone()),
+            ("GIT_COMMITTER_NAME", name),
+            ("GIT_COMMITTER_EMAIL", email),
+        ],
+        None => Vec::new(),
+    }
+}
+
+/// Where `branch` is checked out among the repository's worktrees.
+pub(crate) fn checked_out_in(repo: &Path, branch: &str) -> Result<Option<PathBuf>, String> {
+    let out = git(repo, &["worktree", "list", "--porcelain"])?;
+    let want = format!("branch refs/heads/{branch}");
+    let mut path = None;
+    for line in out.lines() {
+        if let Some(p) = line.strip_prefix("worktree ") {
+            path = Some(PathBuf::from(p));
+        } else if line == want {
+            return Ok(path);
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn ensure_ended(w: &Worker, what: &str) -> Result<(), EngineError> {
+    if w.status.is_terminal() {
+        Ok(())
+    } else {
+        Err(refused(format!(
+            "worker {} of expert {} is still {}: {what} once it has ended (or `cortex kill {}`)",
+            w.id,
+            w.expert,
+            w.status.as_str(),
+            w.id
+        )))
+    }
+}
+
+/// The worktree of a worker's part, or why there is none to `action`.
+pub(crate) fn worktree_of(
+    task: &Task,
+    place: Place,
+    action: &str,
+) -> Result<(PathBuf, PathBuf, WorkBase, String), EngineError> {
+    match place {
+        Place::Worktree {
+            wt,
+            repo,
+            base,
+            branch,
+        } => Ok((wt, repo, base, branch)),
+        Place::Checkout { repo, .. } => Err(refused(format!(
+            "task {} ran in place in {}, without a worktree: its changes are already there, there is nothing to {action}",
+            task.id,
+            repo.display()
+        ))),
+        Place::Nothing(why) => Err(refused(format!(
+            "nothing to {action} for task {}: {why}",
+            task.id
+        ))),
+    }
+}
+
+pub(crate) fn merge_worktree(
+    task: &Task,
+    w: &Worker,
+    req: &MergeRequest,
+    place: Place,
+    merge: &MergeConfig,
+) -> Result<MergeDto, EngineError> {
+    let (wt, repo, base, branch) = worktree_of(task, place, "merge")?;
+    ensure_ended(w, "merge it")?;
+    let into = req
+        .into
+        .clone()
+        .or_else(|| base.branch.clone())
+        .ok_or_else(|| {
+            refused(format!(
+                "{} was on no branch when task {} started: name one with --into",
+                repo.display(),
+                task.id
+            ))
+        })?;
+    if into == branch {
+        return Err(refused(format!(
+            "{branch} is the task's own branch: name another with --into"
+        )));
+    }
+    let into_ref = format!("refs/heads/{into}");
+    let into_tip = git_line(
+        &repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{into_ref}^{{commit}}"),
+        ],
+    )
+    .map_err(|_| refused(format!("there is no branch {into} in {}", repo.display())))?;
+    let env_owned = identity_env(merge);
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let message = message_for(task, &w.expert);
+
+    // 1. The worktree's uncommitted changes as a commit no branch points
+    //    at yet: nothing changes until the merge is known to apply.
+    let wt_head = git_line(&wt, &["rev-parse", "HEAD"]).map_err(git_err)?;
+    let head_tree = git_line(&wt, &["rev-parse", "HEAD^{tree}"]).map_err(git_err)?;
+    let tree = working_tree(&wt).map_err(git_err)?;
+    let (tip, committed) = if tree == head_tree {
+        (wt_head.clone(), None)
+    } else {
+        let c = git_env(
+            &wt,
+            &["commit-tree", &tree, "-p", &wt_head, "-F", "-"],
+            &env,
+            Some(message.as_bytes()),
+        )
+        .map_err(git_err)?
+        .trim()
+        .to_string();
+        (c.clone(), Some(c))
+    };
+    let files = numstat(&repo, &into_tip, &tip).unwrap_or_default();
+    if is_ancestor(&repo, &tip, &into_tip) {
+        return Ok(MergeDto {
+            task_id: task.id.clone(),
+            expert: w.expert.clone(),
+            branch,
+            into,
+            commit: into_tip,
+            committed_changes: None,
+            fast_forward: false,
+            squash: req.squash,
+            already_merged: true,
+            checked_out_in: None,
+            files: Vec::new(),
+        });
+    }
+
+    // 2. Conflicts, found without touching any branch or working tree.
+    let mt = run(
+        &repo,
+        &[
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            &into_tip,
+            &tip,
+        ],
+        &[],
+        None,
+    )
+    .map_err(git_err)?;
+    match mt.code {
+        Some(0) => {}
+        Some(1) => {
+            let mut conflicted: Vec<&str> = mt
+                .stdout
+                .lines()
+                .skip(1)
+                .filter(|l| !l.is_empty())
+                .collect();
+            conflicted.dedup();
+            return Err(refused(format!(
+                "merging {branch} into {into} would conflict in {}: nothing was changed (the base, the branch and the worktree are as they were); resolve it in the worktree {} and merge again",
+                conflicted.join(", "),
+                wt.display()
+            )));
+        }
+        _ => {
+            return Err(git_err(format!(
+                "git merge-tree failed in {} (merging needs git 2.38 or later): {}",
+                repo.display(),
+                mt.stderr
+            )))
+        }
+    }
+    let merged_tree = mt
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+
+    // 3. The new tip of `into`.
+    let fast_forward = !req.squash && is_ancestor(&repo, &into_tip, &tip);
+    let new_tip = if fast_forward {
+        tip.clone()
+    } else if req.squash {
+        git_env(
+            &repo,
+            &["commit-tree", &merged_tree, "-p", &into_tip, "-F", "-"],
+            &env,
+            Some(message.as_bytes()),
+        )
+        .map_err(git_err)?
+        .trim()
+        .to_string()
+    } else {
+        let text = format!("Merge branch '{branch}' into {into}\n\n{message}");
+        git_env(
+            &repo,
+            &[
+                "commit-tree",
+                &merged_tree,
+                "-p",
+                &into_tip,
+                "-p",
+                &tip,
+                "-F",
+                "-",
+            ],
+            &env,
+            Some(text.as_bytes()),
+        )
+        .map_err(git_err)?
+        .trim()
+        .to_string()
+    };
+
+    // 4. Bring it in: through the checkout that has `into`, only if it
+    //    applies cleanly to that working tree; else by moving the branch.
+    let checkout = checked_out_in(&repo, &into).map_err(git_err)?;
+    match &checkout {
+        Some(dir) => {
+            let r = run(
+                dir,
+                &["merge", "--ff-only", "--no-edit", "-q", &new_tip],
+                &env,
+                None,
+            )
+            .map_err(git_err)?;
+            if !r.ok {
+                return Err(refused(format!(
+                    "{into} is checked out in {} and the merge does not apply cleanly to its working tree: {}; nothing was changed (commit or stash the changes there and merge again)",
+                    dir.display(),
+                    r.stderr
+                )));
+            }
+        }
+        None => {
+            git(
+                &repo,
+                &[
+                    "update-ref",
+                    "-m",
+                    "cortex merge",
+                    &into_ref,
+                    &new_tip,
+                    &into_tip,
+                ],
+            )
+            .map_err(git_err)?;
+        }
+    }
+
+    // 5. The worktree's branch takes the commit of its changes; its files
+    //    stay as they are and now match the branch.
+    if let Some(c) = &committed {
+        git(
+            &wt,
+            &[
+                "update-ref",
+                "-m",
+                "cortex merge: commit changes",
+                "HEAD",
+                c,
+                &wt_head,
+            ],
+        )
+        .map_err(git_err)?;
+        git(&wt, &["reset", "-q"]).map_err(git_err)?;
+    }
+    Ok(MergeDto {
+        task_id: task.id.clone(),
+        expert: w.expert.clone(),
+        branch,
+        into,
+        commit: new_tip,
+        committed_changes: committed,
+        fast_forward,
+        squash: req.squash,
+        already_merged: false,
+        checked_out_in: checkout.map(|p| p.display().to_string()),
+        files,
+    })
+}
+
+pub(crate) fn remove_worktree(
+    task: &Task,
+    w: &Worker,
+    place: Place,
+    force: bool,
+) -> Result<RemoveDto, EngineError> {
+    let (wt, repo, base, branch) = worktree_of(task, place, "remove")?;
+    ensure_ended(w, "remove its worktree")?;
+    let status = git(&wt, &["status", "--porcelain", "--untracked-files=all"]).map_err(git_err)?;
+    let dirty: Vec<&str> = status.lines().filter(|l| !l.is_empty()).collect();
+    let head = git_line(&wt, &["rev-parse", "HEAD"]).map_err(git_err)?;
+    let merged = head == base.commit
+        || base.branch.as_deref().is_some_and(|b| {
+            let tip = format!("refs/heads/{b}");
+            is_ancestor(&repo, &head, &tip) || tree_already_in(&repo, &tip, &head)
+        });
+    if !dirty.is_empty() && !force {
+        let shown: Vec<&str> = dirty
+            .iter()
+            .take(10)
+            .map(|l| l.get(3..).unwrap_or(l))
+            .collect();
+        return Err(refused(format!(
+            "the worktree {} has uncommitted changes ({}{}): `cortex merge {}` first, or remove it with --force to lose them",
+            wt.display(),
+            shown.join(", "),
+            if dirty.len() > 10 { ", ..." } else { "" },
+            task.id
+        )));
+    }
+    let wt_s = wt.to_string_lossy().into_owned();
+    let mut args = vec!["worktree", "remove"];
+    if force {
+        args.push("--force");
+    }
+    args.push(&wt_s);
+    git(&repo, &args).map_err(git_err)?;
+    Ok(RemoveDto {
+        task_id: task.id.clone(),
+        expert: w.expert.clone(),
+        worktree: wt_s,
+        branch,
+        merged,
+        had_uncommitted: !dirty.is_empty(),
+        forced: force,
+    })
+}
+
+/// True when merging `commit` into `tip` would change nothing (a squash
+/// merge already brought it).
+pub(crate) fn tree_already_in(repo: &Path, tip: &str, commit: &str) -> bool {
+    let Ok(r) = run(
+        repo,
+        &["merge-tree", "--write-tree", "--no-messages", tip, commit],
+        &[],
+        None,
+    ) else {
+        return false;
+    };
+    let tip_tree = git_line(repo, &["rev-parse", &format!("{tip}^{{tree}}")]).unwrap_or_default();
+    r.ok && r.stdout.lines().next().map(str::trim) == Some(tip_tree.as_str())
+}

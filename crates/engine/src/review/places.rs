@@ -1,0 +1,253 @@
+//! Where a worker's work is (its worktree, the shared workdir, or gone), the base recorded
+//! when its first attempt starts, a task's changes, and finding the task and workers a
+//! review is about.
+//!
+//! May depend on: git (`super::git`), the store's view.
+
+use super::*;
+
+// ---------------------------------------------------------------- start
+
+/// Where a worker's work starts in git, as its first attempt starts: the
+/// journal event to record, or None outside git.
+pub(crate) fn base_event(home: &Home, worker: &Worker, source: Option<&str>) -> Option<Event> {
+    let workdir = Path::new(&worker.workdir);
+    let isolated = crate::worktree::name_of(home, workdir).is_some();
+    let (repo, commit, branch, worktree_branch) = if isolated {
+        let source = Path::new(source?);
+        let (repo, _, branch) = head_of(source).ok()?;
+        let (_, commit, own) = head_of(workdir).ok()?;
+        (repo, commit, branch, own)
+    } else {
+        if !inside_git(workdir) {
+            return None;
+        }
+        let (repo, commit, branch) = head_of(workdir).ok()?;
+        (repo, commit, branch, None)
+    };
+    Some(Event::WorkerBase {
+        worker_id: worker.id.clone(),
+        repo,
+        commit,
+        branch,
+        worktree_branch,
+    })
+}
+
+// ---------------------------------------------------------------- places
+
+/// Where one worker's work is, for diff and merge.
+pub(crate) enum Place {
+    Worktree {
+        wt: PathBuf,
+        repo: PathBuf,
+        base: WorkBase,
+        branch: String,
+    },
+    Checkout {
+        repo: PathBuf,
+        base: WorkBase,
+    },
+    Nothing(String),
+}
+
+pub(crate) fn place_of(home: &Home, task: &Task, w: &Worker) -> Place {
+    let workdir = Path::new(&w.workdir);
+    if crate::worktree::name_of(home, workdir).is_some() {
+        if !workdir.join(".git").exists() {
+            return Place::Nothing(format!(
+                "its worktree {} is not there (removed, or never created)",
+                workdir.display()
+            ));
+        }
+        let base = match &w.base {
+            Some(b) => b.clone(),
+            // Recorded before bases were: the fork point from the source's HEAD.
+            None => match fallback_base(task, workdir) {
+                Ok(b) => b,
+                Err(e) => return Place::Nothing(e),
+            },
+        };
+        let branch = match base.worktree_branch.clone() {
+            Some(b) => b,
+            None => match head_of(workdir) {
+                Ok((_, _, Some(b))) => b,
+                _ => return Place::Nothing(format!("{} is on no branch", workdir.display())),
+            },
+        };
+        return Place::Worktree {
+            wt: workdir.to_path_buf(),
+            repo: PathBuf::from(&base.repo),
+            base,
+            branch,
+        };
+    }
+    match &w.base {
+        Some(b) => Place::Checkout {
+            repo: PathBuf::from(&b.repo),
+            base: b.clone(),
+        },
+        None if inside_git(workdir) && head_of(workdir).is_ok() => Place::Nothing(format!(
+            "no commit was recorded when it started in {}: there is nothing to compare with",
+            workdir.display()
+        )),
+        None => Place::Nothing(format!(
+            "it ran in {}, which is not in a git repository: there is nothing to diff",
+            workdir.display()
+        )),
+    }
+}
+
+pub(crate) fn fallback_base(task: &Task, wt: &Path) -> Result<WorkBase, String> {
+    let source = task
+        .workdir
+        .as_deref()
+        .ok_or_else(|| "the task has no recorded folder".to_string())?;
+    let (repo, source_head, branch) = head_of(Path::new(source))?;
+    let (_, wt_head, own) = head_of(wt)?;
+    let commit = git_line(wt, &["merge-base", &wt_head, &source_head])?;
+    Ok(WorkBase {
+        repo,
+        commit,
+        branch,
+        worktree_branch: own,
+    })
+}
+
+/// The worker's changes now, relative to where it started.
+pub(crate) fn changes_of(
+    home: &Home,
+    task: &Task,
+    w: &Worker,
+    with_patch: bool,
+) -> (Changes, Option<String>) {
+    let mut c = Changes {
+        kind: ChangesKind::None,
+        expert: w.expert.clone(),
+        worker_id: w.id.to_string(),
+        branch: None,
+        base: None,
+        base_branch: None,
+        repo: None,
+        workdir: w.workdir.clone(),
+        files: Vec::new(),
+        may_include_others: false,
+        message: None,
+    };
+    let (dir, base) = match place_of(home, task, w) {
+        Place::Nothing(why) => {
+            c.message = Some(why);
+            return (c, None);
+        }
+        Place::Worktree {
+            wt, base, branch, ..
+        } => {
+            c.kind = ChangesKind::Worktree;
+            c.branch = Some(branch);
+            (wt, base)
+        }
+        Place::Checkout { repo, base } => {
+            c.kind = ChangesKind::InPlace;
+            c.branch.clone_from(&base.branch);
+            c.may_include_others = true;
+            c.message = Some(format!(
+                "it ran in place in {}: these are the changes since commit {} and may include other people's edits",
+                repo.display(),
+                short(&base.commit)
+            ));
+            (repo, base)
+        }
+    };
+    c.base = Some(base.commit.clone());
+    c.base_branch.clone_from(&base.branch);
+    c.repo = Some(base.repo.clone());
+    let found = working_tree(&dir).and_then(|tree| {
+        let files = numstat(&dir, &base.commit, &tree)?;
+        let p = if with_patch {
+            Some(patch(&dir, &base.commit, &tree)?)
+        } else {
+            None
+        };
+        Ok((files, p))
+    });
+    match found {
+        Ok((files, p)) => {
+            c.files = files;
+            (c, p)
+        }
+        Err(e) => {
+            c.message = Some(e);
+            (c, None)
+        }
+    }
+}
+
+pub(crate) fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+// ---------------------------------------------------------------- lookups
+
+/// A task and its workers, cloned out of the state.
+pub(crate) fn task_and_workers(
+    state: &cortex_core::state::State,
+    id: &str,
+) -> Result<(Task, Vec<Worker>), EngineError> {
+    let task = TaskId::parse(id)
+        .and_then(|tid| state.task(&tid).cloned())
+        .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
+    let mut workers: Vec<Worker> = state
+        .workers()
+        .filter(|w| w.task_id == task.id)
+        .cloned()
+        .collect();
+    workers.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok((task, workers))
+}
+
+/// The worker whose work a command acts on: the latest of `expert`, or of
+/// the only expert (or workdir) the task has.
+pub(crate) fn pick<'a>(
+    task: &Task,
+    workers: &'a [Worker],
+    expert: Option<&str>,
+) -> Result<&'a Worker, EngineError> {
+    let mut latest: BTreeMap<&str, &Worker> = BTreeMap::new();
+    for w in workers {
+        latest.insert(w.expert.as_str(), w);
+    }
+    if let Some(e) = expert {
+        return latest.get(e).copied().ok_or_else(|| {
+            EngineError::BadValue(format!(
+                "task {} has no worker of expert `{e}`; its experts: {}",
+                task.id,
+                names(&latest)
+            ))
+        });
+    }
+    let mut dirs: Vec<&str> = latest.values().map(|w| w.workdir.as_str()).collect();
+    dirs.dedup();
+    match (latest.len(), dirs.len()) {
+        (0, _) => Err(EngineError::BadValue(format!(
+            "task {} has no worker yet: nothing has changed",
+            task.id
+        ))),
+        (_, 1) => Ok(primary(task, &latest)),
+        _ => Err(EngineError::BadValue(format!(
+            "task {} has parts by several experts ({}), each in its own worktree: name one with --expert",
+            task.id,
+            names(&latest)
+        ))),
+    }
+}
+
+pub(crate) fn names(latest: &BTreeMap<&str, &Worker>) -> String {
+    latest.keys().copied().collect::<Vec<_>>().join(", ")
+}
+
+pub(crate) fn primary<'a>(task: &Task, latest: &BTreeMap<&str, &'a Worker>) -> &'a Worker {
+    let main = task.routing.as_ref().map(|r| r.primary_expert.as_str());
+    main.and_then(|m| latest.get(m).copied())
+        .or_else(|| latest.values().next().copied())
+        .unwrap_or_else(|| unreachable!("called with at least one worker"))
+}

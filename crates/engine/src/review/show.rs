@@ -1,0 +1,134 @@
+//! `cortex show` and `cortex diff`: a task's story over its workers and attempts, and its diff.
+//!
+//! May depend on: places and git (`super`).
+
+use super::*;
+
+pub(crate) fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds().max(0) as f64 / 1000.0
+}
+
+pub(crate) fn story_of(
+    home: &Home,
+    task: &Task,
+    workers: &[Worker],
+    now: DateTime<Utc>,
+) -> TaskStory {
+    let mut dto = TaskDto::from(task);
+    dto.verification = task_verification(workers.iter());
+    dto.project = workers
+        .iter()
+        .find_map(|w| w.base.as_ref().map(|b| b.repo.clone()));
+    let mut total_tokens = Tokens::default();
+    let mut total_secs = 0.0;
+    let mut attempts = 0;
+    let mut stories = Vec::new();
+    for w in workers {
+        let mut wsecs = 0.0;
+        let list: Vec<AttemptStory> = w
+            .attempts
+            .iter()
+            .map(|a| {
+                let d = secs(a.started_at, a.ended_at.unwrap_or(now));
+                wsecs += d;
+                let o = a.outcome.as_ref();
+                AttemptStory {
+                    n: a.n,
+                    started_at: a.started_at,
+                    ended_at: a.ended_at,
+                    resumed: a.resumed,
+                    outcome: o.and_then(|o| {
+                        serde_json::to_value(o.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                    }),
+                    reason: o.map(|o| redact(&o.reason)),
+                    exit_code: o.and_then(|o| o.exit_code),
+                    cost_usd: o.map_or(0.0, |o| o.cost_usd),
+                    tokens: o.map(|o| o.tokens).unwrap_or_default(),
+                    duration_secs: d,
+                }
+            })
+            .collect();
+        attempts += list.len();
+        total_secs += wsecs;
+        add_tokens(&mut total_tokens, &w.tokens);
+        let (changes, _) = changes_of(home, task, w, false);
+        stories.push(WorkerStory {
+            id: w.id.to_string(),
+            expert: w.expert.clone(),
+            status: w.status.as_str().to_string(),
+            reason: w.reason.as_deref().map(redact),
+            workdir: w.workdir.clone(),
+            result: w.result.as_deref().map(redact),
+            verification: w.verification.as_ref().map(VerificationDto::from),
+            tokens: w.tokens,
+            cost_usd: w.cost_usd,
+            duration_secs: wsecs,
+            attempts: list,
+            base: w.base.clone(),
+            changes,
+        });
+    }
+    let changes = pick(task, workers, None)
+        .ok()
+        .or_else(|| {
+            let main = task.routing.as_ref().map(|r| r.primary_expert.as_str());
+            workers
+                .iter()
+                .rev()
+                .find(|w| Some(w.expert.as_str()) == main)
+        })
+        .and_then(|w| stories.iter().find(|s| s.id == w.id.as_str()))
+        .map(|s| s.changes.clone());
+    TaskStory {
+        task: dto,
+        tokens: total_tokens,
+        duration_secs: total_secs,
+        attempts,
+        workers: stories,
+        changes,
+    }
+}
+
+pub(crate) fn add_tokens(sum: &mut Tokens, t: &Tokens) {
+    sum.input += t.input;
+    sum.output += t.output;
+    sum.cache_read += t.cache_read;
+    sum.cache_creation += t.cache_creation;
+}
+
+/// `cortex show` from the home's files, owned or not.
+pub fn show(home: &Home, id: &str) -> Result<TaskStory, EngineError> {
+    let state = crate::store::read_view(home)?.0;
+    let (task, workers) = task_and_workers(&state, id)?;
+    Ok(story_of(home, &task, &workers, clock::now()))
+}
+
+/// `cortex diff` from the home's files, owned or not.
+pub fn diff(
+    home: &Home,
+    id: &str,
+    expert: Option<&str>,
+    stat_only: bool,
+) -> Result<DiffDto, EngineError> {
+    let state = crate::store::read_view(home)?.0;
+    let (task, workers) = task_and_workers(&state, id)?;
+    diff_of(home, &task, &workers, expert, stat_only)
+}
+
+pub(crate) fn diff_of(
+    home: &Home,
+    task: &Task,
+    workers: &[Worker],
+    expert: Option<&str>,
+    stat_only: bool,
+) -> Result<DiffDto, EngineError> {
+    let w = pick(task, workers, expert)?;
+    let (changes, patch) = changes_of(home, task, w, !stat_only);
+    Ok(DiffDto {
+        task_id: task.id.clone(),
+        changes,
+        patch,
+    })
+}

@@ -1,0 +1,282 @@
+//! A worker as views see it: its DTO built from the journal, the live tail and the PM's verdict,
+//! its live cost (an estimate until the final figure) and last activity.
+//!
+//! May depend on: the runtime's types (`super`), the PM's verdicts, views' derivations.
+
+use super::*;
+
+/// A worker as shown to people and scripts (`cortex workers --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerDto {
+    pub id: WorkerId,
+    pub task_id: TaskId,
+    pub expert: String,
+    pub attempt: u32,
+    pub pid: Option<u32>,
+    /// The worker's lifecycle state.
+    pub state: WorkerStatus,
+    /// The process manager's view (starting, healthy, late, stalled, zombie, waiting).
+    pub health: String,
+    pub reason: Option<String>,
+    /// Why the process manager says `health` (silent for how long, what
+    /// it waits for), when it watches the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_reason: Option<String>,
+    pub session_id: Option<String>,
+    /// Every attempt's cost: the agent's own figures, else Cortex's estimate
+    /// from the tokens (then `cost_estimated` is true).
+    pub cost_usd: f64,
+    #[serde(default)]
+    pub cost_estimated: bool,
+    pub tokens: TokenDto,
+    pub workdir: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// What the stream says it is doing.
+    pub activity: Option<Activity>,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub last_activity_source: Option<String>,
+    pub last_text: Option<String>,
+    /// The agent's final result text (redacted), once an attempt gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// The check of its work, once one ran or runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<cortex_core::worker::Verification>,
+    pub time_limit_secs: u64,
+    pub restarts: u32,
+    /// What it waits for while it is not working (see `views::waiting_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<crate::views::WaitingFor>,
+    /// Seconds its ended attempts ran, summed; a view adds the running one.
+    #[serde(default)]
+    pub ended_attempts_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenDto {
+    pub input: u64,
+    pub output: u64,
+}
+
+impl From<Tokens> for TokenDto {
+    fn from(t: Tokens) -> Self {
+        Self {
+            input: t.input,
+            output: t.output,
+        }
+    }
+}
+
+/// Builds the DTO from the journaled worker and, if live, its stream state.
+pub(crate) fn worker_dto(
+    w: &Worker,
+    live: Option<&Live>,
+    time_limit_secs: u64,
+    health: Option<String>,
+    prices: &BTreeMap<String, ModelPrice>,
+) -> WorkerDto {
+    let current = w.current();
+    let (tokens, activity, last_at, source, text) = match live {
+        Some(l) => {
+            let mut t = w.tokens;
+            t.input += l.progress.tokens.input;
+            t.output += l.progress.tokens.output;
+            let (at, src) = last_activity(l);
+            (
+                t,
+                Some(l.progress.activity.clone()),
+                at,
+                src,
+                l.progress.last_text.clone(),
+            )
+        }
+        None => (
+            w.tokens,
+            None,
+            current.and_then(|a| a.ended_at),
+            None,
+            w.last_text.clone(),
+        ),
+    };
+    let (cost_live, live_estimated) = live.map_or((0.0, false), |l| live_cost(l, prices));
+    WorkerDto {
+        id: w.id.clone(),
+        task_id: w.task_id.clone(),
+        expert: w.expert.clone(),
+        attempt: current.map_or(0, |a| a.n),
+        pid: w.live_attempt().and_then(|a| a.pid),
+        state: match live {
+            Some(l) if l.stop.is_some() && !w.status.is_terminal() => WorkerStatus::Stopping,
+            _ => w.status,
+        },
+        health: health.unwrap_or_else(|| match (w.status, live) {
+            (WorkerStatus::Running, None)
+                if w.verification.as_ref().is_some_and(|v| v.running()) =>
+            {
+                "verifying".into()
+            }
+            (WorkerStatus::Running, Some(l)) if l.progress.lines == 0 => "starting".into(),
+            (WorkerStatus::Running, _) => "healthy".into(),
+            (WorkerStatus::Waiting, _) => "waiting".into(),
+            (s, _) => s.as_str().into(),
+        }),
+        reason: w.reason.as_deref().map(redact),
+        health_reason: None,
+        session_id: w.session_id.clone(),
+        cost_usd: w.cost_usd + cost_live,
+        cost_estimated: w.cost_estimated || live_estimated,
+        tokens: tokens.into(),
+        workdir: w.workdir.clone(),
+        started_at: current.map(|a| a.started_at),
+        created_at: w.created_at,
+        activity,
+        last_activity_at: last_at,
+        last_activity_source: source,
+        last_text: text.or_else(|| w.last_text.clone()).as_deref().map(redact),
+        result: w.result.as_deref().map(redact),
+        verification: w.verification.clone(),
+        time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
+        restarts: w.restarts(),
+        waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
+        ended_attempts_secs: crate::views::ended_attempts_secs(w),
+    }
+}
+
+impl LiveSummary {
+    pub(crate) fn of(l: &Live, prices: &BTreeMap<String, ModelPrice>) -> Self {
+        let (cost_usd, cost_estimated) = live_cost(l, prices);
+        Self {
+            lines: l.progress.lines,
+            tokens: l.progress.tokens,
+            cost_usd,
+            cost_estimated,
+            activity: l.progress.activity.clone(),
+            last_text: l.progress.last_text.clone(),
+        }
+    }
+}
+
+/// Puts the PM's verdict on a worker's DTO.
+pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
+    dto.health = v.health.as_str().to_string();
+    dto.health_reason = Some(redact(&v.reason));
+    if v.last_activity_at.is_some() {
+        dto.last_activity_at = v.last_activity_at;
+        dto.last_activity_source = v.last_activity_source;
+    }
+}
+
+/// What a live attempt has cost so far: the agent's own figure once its
+/// result line arrived, else Cortex's estimate from the stream's tokens
+/// (true in the second place).
+pub(crate) fn live_cost(l: &Live, prices: &BTreeMap<String, ModelPrice>) -> (f64, bool) {
+    match &l.progress.result {
+        Some(r) => (r.total_cost_usd, false),
+        None => {
+            cortex_core::pricing::estimate(prices, l.progress.model.as_deref(), &l.progress.tokens)
+                .map_or((0.0, false), |c| (c, true))
+        }
+    }
+}
+
+/// The latest sign of life and where it came from.
+pub(crate) fn last_activity(l: &Live) -> (Option<DateTime<Utc>>, Option<String>) {
+    let mut best: (Option<DateTime<Utc>>, Option<String>) =
+        (Some(l.started_at), Some("start".into()));
+    if let Some(t) = l.progress.last_line_at {
+        if best.0 < Some(t) {
+            best = (Some(t), Some("output".into()));
+        }
+    }
+    if let Some(t) = l.last_hook_at {
+        if best.0 < Some(t) {
+            best = (
+                Some(t),
+                Some(format!("hook {}", l.last_hook.clone().unwrap_or_default())),
+            );
+        }
+    }
+    if let Some(t) = l.progress.last_checkin_at {
+        if best.0 < Some(t) {
+            best = (Some(t), Some("check-in".into()));
+        }
+    }
+    best
+}
+
+/// The DTO of a worker seen from outside the owning engine: its live
+/// attempt's output files are read to show what it is doing, the owner's PM
+/// verdict (when one runs) gives its health, and a process that is gone is
+/// shown as such, never as running.
+pub(crate) fn observed_dto(
+    home: &crate::Home,
+    w: &Worker,
+    time_limit_secs: u64,
+    prices: &BTreeMap<String, ModelPrice>,
+    verdicts: &PmVerdicts,
+) -> WorkerDto {
+    let Some(a) = w.live_attempt() else {
+        return worker_dto(w, None, time_limit_secs, None, prices);
+    };
+    let running = a
+        .pid
+        .is_some_and(|p| crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str()));
+    if let Some((_, v)) = verdicts
+        .get(w.id.as_str())
+        .filter(|(attempt, v)| running && *attempt == a.n && v.live.is_some())
+    {
+        // The owner's summary: no need to read the output again.
+        let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
+        if let Some(s) = &v.live {
+            dto.state = w.status;
+            dto.pid = a.pid;
+            dto.tokens.input += s.tokens.input;
+            dto.tokens.output += s.tokens.output;
+            dto.cost_usd += s.cost_usd;
+            dto.cost_estimated |= s.cost_estimated;
+            dto.activity = Some(s.activity.clone());
+            dto.waiting_for = crate::views::waiting_for(w, dto.activity.as_ref());
+            dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text);
+            dto.started_at = Some(a.started_at);
+        }
+        apply_verdict(&mut dto, v.clone());
+        return dto;
+    }
+    let dir = attempt_dir(home, &w.id, a.n);
+    let mut live = Live::new(
+        w,
+        a,
+        Tail::new(dir.join("stdout.jsonl")),
+        home.heartbeats().join(format!("{}.jsonl", w.id)),
+        false,
+    );
+    // Times of lines are not known from outside: use the file's mtime.
+    let mtime = std::fs::metadata(dir.join("stdout.jsonl"))
+        .and_then(|m| m.modified())
+        .ok()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or(a.started_at);
+    absorb_output(&mut live, mtime);
+    if !running {
+        if let Some(r) = live.out.take_rest() {
+            live.progress.apply_line(&r, mtime);
+        }
+    }
+    let mut dto = worker_dto(w, Some(&live), time_limit_secs, None, prices);
+    match verdicts.get(w.id.as_str()) {
+        Some((attempt, v)) if *attempt == a.n && running => apply_verdict(&mut dto, v.clone()),
+        _ if !running => {
+            let said = classify(&live.progress, Exit::Unknown, None);
+            dto.pid = None;
+            dto.health = "exited".into();
+            dto.health_reason = Some(format!(
+                "the process is gone and no owner has settled it yet; its output says: {}",
+                said.reason
+            ));
+            dto.result = said.result.or(dto.result);
+        }
+        _ => {}
+    }
+    dto
+}
