@@ -20,8 +20,10 @@ APT_BUILD := build-essential pkg-config curl wget file libwebkit2gtk-4.1-dev lib
 	libayatana-appindicator3-dev librsvg2-dev git
 APT_E2E := xvfb xauth x11-utils xdotool dbus dbus-x11 libnotify-bin dunst webkit2gtk-driver
 TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
+# A one-node Slurm cluster on 127.0.0.1 for the scale-out tests.
+APT_CLUSTER := slurm-wlm munge
 
-.PHONY: help run run-headless test deps deps-test ui-deps ui ui-test e2e-desktop lint unit bench eval-router train-router bundle fmt clean
+.PHONY: cluster-deps cluster-up cluster-down cluster-test help run run-headless test deps deps-test ui-deps ui ui-test e2e-desktop lint unit bench eval-router train-router bundle fmt clean
 
 help:
 	@echo "make run    - install what is missing, build, start the desktop app on the default home"
@@ -64,6 +66,11 @@ endif
 	  npm install --silent --no-audit --no-fund --prefix $(TOOLS)/claude-code @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) >/dev/null; \
 	fi
 
+cluster-deps:
+ifeq ($(UNAME),Linux)
+	$(call apt_install,$(APT_CLUSTER))
+endif
+
 ui-deps:
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer"; exit 1; }
 	@if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then \
@@ -86,7 +93,7 @@ run-headless: deps
 	$(CARGO) build --release -p cortex-cli
 	./target/release/cortex run
 
-test: deps-test lint unit ui-test e2e-desktop
+test: deps-test lint unit ui-test cluster-test e2e-desktop
 
 lint: ui
 	$(CARGO) fmt --all -- --check
@@ -101,6 +108,24 @@ e2e-desktop: deps-test ui
 	$(CARGO) build -p cortex-desktop -p cortex-cli -p cortex-tests --bins
 	tests/desktop/run.sh target/debug/cortex-desktop target/debug/cortex target/debug/fake-agent $(TAURI_DRIVER) \
 	  target/debug/close-window
+
+# A one-node Slurm cluster on 127.0.0.1 (config, state and logs in
+# target/slurm), and the tests of workers as its jobs.
+SLURM_DIR := $(CURDIR)/target/slurm
+cluster-up: cluster-deps
+	tests/cluster/slurm.sh up $(SLURM_DIR)
+
+cluster-down:
+	tests/cluster/slurm.sh down $(SLURM_DIR)
+
+cluster-test: cluster-deps
+ifeq ($(UNAME),Linux)
+	$(CARGO) build -p cortex-cli -p cortex-tests --bins
+	$(CARGO) test -p cortex-tests --test cluster --no-run
+	tests/cluster/run.sh $(SLURM_DIR) $(CARGO) test -p cortex-tests --test cluster -- --ignored --test-threads 2
+else
+	@echo "cluster-test: the Slurm cluster runs on Linux only; not run here"
+endif
 
 unit:
 	$(CARGO) build --workspace --bins

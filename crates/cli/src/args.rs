@@ -88,6 +88,13 @@ pub enum Command {
     Heartbeat(HeartbeatArgs),
     /// Which agent binary will run and its version, the home, the PATH, notifications.
     Doctor,
+    /// Run one attempt inside a cluster job and report on it (what a Slurm job runs).
+    #[command(hide = true)]
+    AgentShim {
+        /// The attempt's spec, written by the launcher.
+        #[arg(long, value_name = "FILE")]
+        spec: std::path::PathBuf,
+    },
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),

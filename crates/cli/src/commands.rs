@@ -90,6 +90,8 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         } => crate::worker_cmds::control(home, InboxOp::CloseCircuit { expert }, json),
         Command::Heartbeat(a) => crate::worker_cmds::heartbeat(home, a),
         Command::Doctor => doctor(home, json),
+        // Handled before a home is looked for (main.rs).
+        Command::AgentShim { .. } => Ok(()),
         Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
         Command::Router(c) => crate::routing_cmds::router(home, c, json),
         Command::Show { task } => crate::review_cmds::show(home, &task, json),
@@ -494,11 +496,28 @@ fn doctor(home: &Home, json: bool) -> Result<()> {
         (None, _) => println!("agent binary:  NOT FOUND on PATH: set agent.command in config.json to its absolute path"),
     }
     println!("notifications: {notifications}");
+    match &d.launcher_check {
+        None => println!("workers run:   {}", d.launcher),
+        Some(c) if c.reachable => println!(
+            "workers run:   {} (the cluster answers: {})",
+            d.launcher, c.detail
+        ),
+        Some(c) => println!(
+            "workers run:   {} (NOT REACHABLE: {})",
+            d.launcher, c.detail
+        ),
+    }
     println!("PATH:          {}", d.path);
     if d.agent_resolved.is_none() {
         return Err(Failure::runtime(
             "agent_missing",
             "the agent binary was not found",
+        ));
+    }
+    if let Some(c) = d.launcher_check.as_ref().filter(|c| !c.reachable) {
+        return Err(Failure::runtime(
+            "cluster_unreachable",
+            format!("the {} cluster does not answer: {}", d.launcher, c.detail),
         ));
     }
     Ok(())

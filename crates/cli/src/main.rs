@@ -71,6 +71,16 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Command::AgentShim { spec } = &cli.command {
+        // Needs no home: it runs on a cluster's node from a spec file.
+        return match cortex_engine::launcher::shim::run(spec) {
+            Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("cortex agent-shim: {e}");
+                ExitCode::from(127)
+            }
+        };
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if matches!(cli.command, Command::Run) && std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // glibc gives each thread that allocates its own arena and keeps

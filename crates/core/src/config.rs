@@ -14,9 +14,11 @@ use thiserror::Error;
 use crate::SCHEMA_VERSION;
 
 mod experts;
+mod launcher;
 mod validate;
 
 pub use experts::ExpertSet;
+pub use launcher::{LauncherConfig, LauncherKind, SlurmConfig};
 pub use validate::{CONFIG_RANGES, EXPERT_RANGES};
 
 /// A configuration problem, located precisely.
@@ -99,6 +101,9 @@ pub struct Config {
     /// `cortex merge`: who commits a worktree's uncommitted changes.
     #[serde(default)]
     pub merge: MergeConfig,
+    /// Where workers run: this machine or a cluster.
+    #[serde(default)]
+    pub launcher: LauncherConfig,
 }
 
 /// `cortex merge` settings.

@@ -93,7 +93,7 @@ impl Engine {
     /// or folder of the home belongs, validates the settings (a bad config
     /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
-        Self::open_with(home, kind, crate::launcher::Parts::default())
+        Self::open_with(home, kind, crate::launcher::Parts::for_home(home)?)
     }
 
     /// `open` with the launcher and clock to use (tests give a fake launcher

@@ -29,6 +29,8 @@ pub use crate::procfs::ProcessTable;
 pub use crate::spawner::{Launch, SpawnError};
 
 pub mod fake;
+pub mod shim;
+pub mod slurm;
 
 /// How a process is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +292,29 @@ impl Default for Parts {
             launcher: Arc::new(LocalLauncher),
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+impl Parts {
+    /// The launcher `launcher.kind` in the home's `config.json` asks for,
+    /// with the system clock. A home not yet initialized runs locally.
+    pub fn for_home(home: &crate::Home) -> Result<Self, crate::error::EngineError> {
+        use cortex_core::config::LauncherKind;
+        if !home.is_initialized() {
+            return Ok(Self::default());
+        }
+        let config = home.load_settings()?.0.launcher;
+        Ok(match config.kind {
+            LauncherKind::Local | LauncherKind::Kubernetes => Self::default(),
+            LauncherKind::Slurm => Self {
+                launcher: Arc::new(slurm::SlurmLauncher::new(
+                    home.root(),
+                    config.slurm,
+                    slurm::default_shim_program(),
+                )),
+                clock: Arc::new(SystemClock),
+            },
+        })
     }
 }
 

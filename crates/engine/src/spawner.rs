@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 /// Everything needed to start one attempt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Launch {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,

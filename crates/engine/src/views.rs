@@ -51,6 +51,21 @@ pub struct Doctor {
     pub agent_version: Option<String>,
     pub home: String,
     pub path: String,
+    /// Where workers run (`launcher.kind`).
+    #[serde(default)]
+    pub launcher: String,
+    /// For a cluster: whether it answered, and what it said or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launcher_check: Option<LauncherCheck>,
+}
+
+/// Whether the cluster workers run on answers (`cortex doctor`, Settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LauncherCheck {
+    /// True when the cluster answered.
+    pub reachable: bool,
+    /// What it said (a partition's state), or why it did not answer.
+    pub detail: String,
 }
 
 /// The last `limit` JSON lines of a file, oldest first.
@@ -114,12 +129,37 @@ pub(crate) fn version_of(program: &Path) -> Option<String> {
 /// `doctor` for a home and an agent command, without owning the home.
 pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
     let resolved = command.first().and_then(|p| resolve_program(p));
+    let launcher = home
+        .is_initialized()
+        .then(|| home.load_settings().ok())
+        .flatten()
+        .map(|s| s.0.launcher)
+        .unwrap_or_default();
+    let launcher_check = (launcher.kind == cortex_core::config::LauncherKind::Slurm).then(|| {
+        let l = crate::launcher::slurm::SlurmLauncher::new(
+            home.root(),
+            launcher.slurm.clone(),
+            crate::launcher::slurm::default_shim_program(),
+        );
+        match l.check() {
+            Ok(detail) => LauncherCheck {
+                reachable: true,
+                detail,
+            },
+            Err(detail) => LauncherCheck {
+                reachable: false,
+                detail,
+            },
+        }
+    });
     Doctor {
         agent_version: resolved.as_deref().and_then(version_of),
         agent_resolved: resolved.map(|p| p.display().to_string()),
         agent_command: command,
         home: home.root().display().to_string(),
         path: std::env::var("PATH").unwrap_or_default(),
+        launcher: launcher.kind.as_str().to_string(),
+        launcher_check,
     }
 }
 

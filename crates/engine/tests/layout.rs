@@ -74,12 +74,12 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let names: BTreeSet<String> = graph.keys().cloned().collect();
     for f in &files {
         let Some(m) = module_of(f) else { continue };
-        let text = fs::read_to_string(f).unwrap();
+        let text = fs::read_to_string(f).expect("a source file of the engine");
         let deps: Vec<String> = crate_refs(before_tests(&text))
             .into_iter()
             .filter(|d| d != &m && names.contains(d))
             .collect();
-        graph.get_mut(&m).unwrap().extend(deps);
+        graph.entry(m).or_default().extend(deps);
     }
     graph
 }

@@ -134,6 +134,7 @@ impl Config {
                 ),
             ],
         )?;
+        self.launcher.validate(f)?;
         let r = &self.routing;
         check_unit(f, "routing.single_threshold", r.single_threshold)?;
         check_unit(f, "routing.multi_threshold", r.multi_threshold)?;

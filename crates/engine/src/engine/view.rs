@@ -11,10 +11,12 @@ use super::*;
 /// recorded as running has no process any more.
 fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> {
     let state = store::read_view(home)?.0;
+    // Asked of where the workers run (this machine, or a cluster's queue).
+    let launcher = crate::launcher::Parts::for_home(home)?.launcher;
     let gone = state.workers().any(|w| {
         w.live_attempt().is_some_and(|a| {
             !a.pid
-                .is_some_and(|p| crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str()))
+                .is_some_and(|p| launcher.is_same_process(p, a.start_ticks, w.id.as_str()))
         })
     });
     if !gone || crate::lock::current_owner(&home.lock_file()).is_some() {
@@ -66,11 +68,12 @@ fn workers_of(
     let (config, experts) = home.load_settings()?;
     let prices = cortex_core::pricing::merged(&config.pricing);
     let verdicts = crate::pm::read_verdicts(home);
+    let launcher = crate::launcher::Parts::for_home(home)?.launcher;
     let mut out: Vec<_> = state
         .workers()
         .map(|w| {
             let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
-            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts)
+            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts, &*launcher)
         })
         .collect();
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));

@@ -215,13 +215,14 @@ pub(crate) fn observed_dto(
     time_limit_secs: u64,
     prices: &BTreeMap<String, ModelPrice>,
     verdicts: &PmVerdicts,
+    launcher: &dyn crate::launcher::Launcher,
 ) -> WorkerDto {
     let Some(a) = w.live_attempt() else {
         return worker_dto(w, None, time_limit_secs, None, prices);
     };
     let running = a
         .pid
-        .is_some_and(|p| crate::procfs::is_same_process(p, a.start_ticks, w.id.as_str()));
+        .is_some_and(|p| launcher.is_same_process(p, a.start_ticks, w.id.as_str()));
     if let Some((_, v)) = verdicts
         .get(w.id.as_str())
         .filter(|(attempt, v)| running && *attempt == a.n && v.live.is_some())

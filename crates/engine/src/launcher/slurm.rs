@@ -1,0 +1,652 @@
+//! The Slurm launcher: each attempt is one batch job of a Slurm cluster
+//! whose nodes share the coordination home's filesystem.
+//!
+//! Theory of operation: `launch` writes the attempt's `Launch` as a spec
+//! file beside its output, and a two-line batch script that execs
+//! `cortex agent-shim --spec FILE` (the task's text is never in the script:
+//! only paths Cortex made); `sbatch` submits it with the job name
+//! `cortex-<home>-<worker>-a<N>`, a comment naming home, worker and attempt,
+//! and `--no-requeue` (Cortex alone decides retries). The job id stands for
+//! the pid everywhere the engine names a process. The shim runs the agent
+//! on the node and writes the agent's output where a local agent's goes,
+//! and its start, CPU samples and end to `shim.jsonl`, which this launcher
+//! reads incrementally: an end is known as soon as the shim writes it, and
+//! CPU time reaches the PM as for a local process. The queue (`squeue`) is
+//! asked at most every `queue_poll_secs` which of this home's jobs still
+//! exist: a job gone from it without an end in its report was lost
+//! (cancelled behind Cortex's back, its node gone) and ends as unknown.
+//! Stopping is `scancel --signal=TERM --full` (the shim passes it to the
+//! agent's process group), then `scancel --signal=KILL --full` and
+//! `scancel`: the cluster's process tracking (cgroups) ends everything the
+//! job started, `setsid` children included.
+//!
+//! Every Slurm command runs with a fixed argument list (no shell) and a
+//! time limit, so an unreachable controller delays a tick by at most that
+//! limit and is reported, never mistaken for a hang of the agent.
+//!
+//! May depend on: the launcher trait (`super`), the shim, spawner.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cortex_core::config::SlurmConfig;
+use cortex_core::stream::Exit;
+
+use super::shim::{ShimReport, ShimSpec};
+use super::{Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started};
+
+/// How long one Slurm command may take before it is given up.
+const COMMAND_LIMIT: Duration = Duration::from_secs(10);
+
+/// Job states in which a job still holds (or waits for) its resources.
+const LIVE_STATES: &[&str] = &[
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "RESIZING",
+    "REQUEUED",
+    "STOPPED",
+    "SIGNALING",
+];
+
+/// What the queue says of one job.
+#[derive(Debug, Clone)]
+struct Queued {
+    name: String,
+    state: String,
+    /// The batch script's path.
+    command: String,
+}
+
+/// What this launcher knows of one job.
+#[derive(Debug, Default)]
+struct Job {
+    /// `shim.jsonl` of the attempt (or check).
+    report: PathBuf,
+    /// How far `report` was read.
+    offset: u64,
+    cpu_ticks: u64,
+    ended: Option<Exit>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<u32, Job>,
+    queue: HashMap<u32, Queued>,
+    queue_read: Option<Instant>,
+    /// Why the last queue read failed, said once until it works again.
+    queue_error: Option<String>,
+    ticks_per_second: Option<u64>,
+}
+
+/// Runs attempts as jobs of a Slurm cluster (see the module doc).
+#[derive(Debug)]
+pub struct SlurmLauncher {
+    /// `cortex-<home id>-`: the start of every job name of this home.
+    prefix: String,
+    config: SlurmConfig,
+    /// The program that runs `agent-shim` (the `cortex` binary).
+    shim_program: PathBuf,
+    state: Mutex<State>,
+}
+
+/// A short, stable id of a home: its path's hash, in hex.
+pub fn home_id(home: &Path) -> String {
+    // FNV-1a over the path's bytes: stable across builds and machines.
+    use std::os::unix::ffi::OsStrExt;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in home.as_os_str().as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", h & 0xffff_ffff)
+}
+
+/// The job name of a worker's attempt (or its check).
+pub fn job_name(prefix: &str, worker_id: &str, attempt: Option<u32>) -> String {
+    match attempt {
+        Some(n) => format!("{prefix}{worker_id}-a{n}"),
+        None => format!("{prefix}{worker_id}-check"),
+    }
+}
+
+/// Quotes a path for `sh` (single quotes; a quote inside is closed,
+/// escaped and reopened). Only paths Cortex made pass through it.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The `cortex` binary that runs the shim: this one when it is `cortex`,
+/// else a `cortex` beside it (the desktop app ships one), else `cortex`
+/// from PATH on the node.
+pub fn default_shim_program() -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    if let Some(e) = &exe {
+        if e.file_name().is_some_and(|n| n == "cortex") {
+            return e.clone();
+        }
+        if let Some(beside) = e.parent().map(|d| d.join("cortex")) {
+            if beside.is_file() {
+                return beside;
+            }
+        }
+    }
+    PathBuf::from("cortex")
+}
+
+impl SlurmLauncher {
+    /// A launcher for the home at `home`.
+    pub fn new(home: &Path, config: SlurmConfig, shim_program: PathBuf) -> Self {
+        Self {
+            prefix: format!("cortex-{}-", home_id(home)),
+            config,
+            shim_program,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a Slurm client command with a time limit; its stdout, or why
+    /// it failed (its stderr's last line, or that it timed out).
+    fn slurm(&self, program: &str, args: &[String]) -> Result<String, String> {
+        let mut c = Command::new(program);
+        c.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(conf) = &self.config.conf {
+            c.env("SLURM_CONF", conf);
+        }
+        let mut child = c.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!("`{program}` was not found: Slurm's client commands must be on PATH")
+            } else {
+                format!("cannot run `{program}`: {e}")
+            }
+        })?;
+        let deadline = Instant::now() + COMMAND_LIMIT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "`{program}` did not answer within {} s: is the cluster's controller reachable?",
+                        COMMAND_LIMIT.as_secs()
+                    ));
+                }
+                Err(e) => return Err(format!("cannot wait for `{program}`: {e}")),
+            }
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        if status.success() {
+            Ok(out)
+        } else {
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
+            Err(format!("`{program}` failed ({status}): {last}"))
+        }
+    }
+
+    /// Reads this home's jobs from the queue when the last reading is older
+    /// than `queue_poll_secs` (or `now`); false when the queue could not be
+    /// read (what was last read stays).
+    fn refresh_queue(&self, force: bool) -> bool {
+        let every = Duration::from_secs(self.config.queue_poll_secs.max(1));
+        {
+            let st = self.state();
+            if !force && st.queue_read.is_some_and(|t| t.elapsed() < every) {
+                return st.queue_error.is_none();
+            }
+        }
+        let args: Vec<String> = ["--me", "-h", "-o", "%i|%j|%T|%o"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let read = self.slurm("squeue", &args);
+        let mut st = self.state();
+        st.queue_read = Some(Instant::now());
+        match read {
+            Ok(text) => {
+                st.queue = parse_queue(&text, &self.prefix);
+                if st.queue_error.take().is_some() {
+                    tracing::info!("the Slurm queue answers again");
+                }
+                true
+            }
+            Err(e) => {
+                if st.queue_error.as_deref() != Some(e.as_str()) {
+                    tracing::warn!("cannot read the Slurm queue: {e}");
+                }
+                st.queue_error = Some(e);
+                false
+            }
+        }
+    }
+
+    /// Reads what the shim of `job` reported since the last reading.
+    fn read_report(job: &mut Job, ticks_per_second: &mut Option<u64>) {
+        let Ok(mut f) = std::fs::File::open(&job.report) else {
+            return;
+        };
+        use std::io::Seek;
+        if f.seek(std::io::SeekFrom::Start(job.offset)).is_err() {
+            return;
+        }
+        let mut text = String::new();
+        if f.read_to_string(&mut text).is_err() {
+            return;
+        }
+        // Only whole lines; a torn last line is read again next time.
+        let Some(end) = text.rfind('\n') else {
+            return;
+        };
+        job.offset += end as u64 + 1;
+        for line in text[..end].lines() {
+            match serde_json::from_str::<ShimReport>(line) {
+                Ok(ShimReport::Started {
+                    ticks_per_second: t,
+                    ..
+                }) => *ticks_per_second = Some(t),
+                Ok(ShimReport::Cpu { ticks }) => job.cpu_ticks = ticks,
+                Ok(ShimReport::Exited { code }) => job.ended = Some(Exit::Code(code)),
+                Ok(ShimReport::Killed { signal }) => job.ended = Some(Exit::Signal(signal)),
+                Ok(ShimReport::Failed { .. }) => job.ended = Some(Exit::Code(127)),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The job `id`, known to this launcher or found in the queue (a job an
+    /// earlier owner started), with its report read up to now.
+    fn with_job<T>(&self, id: u32, f: impl FnOnce(Option<&Job>, Option<&Queued>) -> T) -> T {
+        let mut st = self.state();
+        let st = &mut *st;
+        if !st.jobs.contains_key(&id) {
+            if let Some(q) = st.queue.get(&id) {
+                if let Some(report) = report_of_script(&q.command) {
+                    st.jobs.insert(
+                        id,
+                        Job {
+                            report,
+                            ..Job::default()
+                        },
+                    );
+                }
+            }
+        }
+        if let Some(job) = st.jobs.get_mut(&id) {
+            if job.ended.is_none() {
+                Self::read_report(job, &mut st.ticks_per_second);
+            }
+        }
+        f(st.jobs.get(&id), st.queue.get(&id))
+    }
+
+    fn cancel(&self, id: u32, signal: Option<&str>) {
+        let mut args = Vec::new();
+        if let Some(s) = signal {
+            args.push(format!("--signal={s}"));
+            args.push("--full".into());
+        }
+        args.push(id.to_string());
+        if let Err(e) = self.slurm("scancel", &args) {
+            tracing::warn!(job = id, "scancel failed: {e}");
+        }
+    }
+
+    /// Whether the cluster answers: the partition's state, or why not.
+    pub fn check(&self) -> Result<String, String> {
+        let mut args = vec!["-h".to_string(), "-o".into(), "%P %a %D %T".into()];
+        if let Some(p) = &self.config.partition {
+            args.push("-p".into());
+            args.push(p.clone());
+        }
+        let out = self.slurm("sinfo", &args)?;
+        let line = out.lines().next().unwrap_or("").trim().to_string();
+        if line.is_empty() {
+            return Err(
+                "sinfo answered, but lists no partition (is the partition's name right?)".into(),
+            );
+        }
+        Ok(line)
+    }
+}
+
+/// The queue's lines of this home's jobs (`%i|%j|%T|%o`), by job id.
+fn parse_queue(text: &str, prefix: &str) -> HashMap<u32, Queued> {
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.trim().splitn(4, '|');
+            let id = parts.next()?.parse().ok()?;
+            let name = parts.next()?.to_string();
+            let state = parts.next()?.to_string();
+            let command = parts.next().unwrap_or("").to_string();
+            name.starts_with(prefix).then_some((
+                id,
+                Queued {
+                    name,
+                    state,
+                    command,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The shim's report beside a batch script `<dir>/<stem>.job.sh`.
+fn report_of_script(script: &str) -> Option<PathBuf> {
+    let stem = script.strip_suffix(".job.sh")?;
+    Some(PathBuf::from(format!("{stem}.shim.jsonl")))
+}
+
+fn is_live(state: &str) -> bool {
+    LIVE_STATES.iter().any(|s| state.starts_with(s))
+}
+
+impl Launcher for SlurmLauncher {
+    fn launch(
+        &self,
+        launch: &Launch,
+        worker_id: &str,
+        attempt: Option<u32>,
+    ) -> Result<Started, SpawnError> {
+        let dir = launch
+            .stdout
+            .parent()
+            .ok_or_else(|| SpawnError("the attempt's output has no folder".into()))?;
+        let stem = launch
+            .stdout
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or("stdout")
+            .to_string();
+        let base = dir.join(&stem);
+        let spec_path = PathBuf::from(format!("{}.job.json", base.display()));
+        let script = PathBuf::from(format!("{}.job.sh", base.display()));
+        let report = PathBuf::from(format!("{}.shim.jsonl", base.display()));
+        let spec = ShimSpec {
+            launch: launch.clone(),
+            sample_secs: self.config.sample_secs,
+            report: report.clone(),
+        };
+        let write_private = |path: &Path, body: &[u8], mode: u32| -> Result<(), SpawnError> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(mode)
+                .open(path)
+                .and_then(|mut f| f.write_all(body))
+                .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
+        };
+        let body = serde_json::to_vec(&spec).map_err(|e| SpawnError(e.to_string()))?;
+        write_private(&spec_path, &body, 0o600)?;
+        let _ = std::fs::remove_file(&report);
+        let text = format!(
+            "#!/bin/sh\nexec {} agent-shim --spec {}\n",
+            sh_quote(&self.shim_program.display().to_string()),
+            sh_quote(&spec_path.display().to_string())
+        );
+        write_private(&script, text.as_bytes(), 0o700)?;
+        let name = job_name(&self.prefix, worker_id, attempt);
+        let mut args = vec![
+            "--parsable".to_string(),
+            format!("--job-name={name}"),
+            format!(
+                "--comment=cortex home={} worker={worker_id} attempt={}",
+                self.prefix.trim_end_matches('-'),
+                attempt.map_or("check".to_string(), |n| n.to_string())
+            ),
+            format!("--output={}.slurm.out", base.display()),
+            format!("--chdir={}", launch.cwd.display()),
+            "--no-requeue".into(),
+        ];
+        if let Some(p) = &self.config.partition {
+            args.push(format!("--partition={p}"));
+        }
+        args.extend(self.config.sbatch_args.iter().cloned());
+        args.push(script.display().to_string());
+        let out = self.slurm("sbatch", &args).map_err(SpawnError)?;
+        let id: u32 = out
+            .trim()
+            .split(';')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| SpawnError(format!("sbatch answered {out:?}, expected a job id")))?;
+        let mut st = self.state();
+        st.jobs.insert(
+            id,
+            Job {
+                report,
+                ..Job::default()
+            },
+        );
+        st.queue.insert(
+            id,
+            Queued {
+                name,
+                state: "PENDING".into(),
+                command: script.display().to_string(),
+            },
+        );
+        tracing::info!(job = id, worker_id, attempt, "submitted to Slurm");
+        Ok(Started {
+            pid: id,
+            start_ticks: None,
+        })
+    }
+
+    fn poll(&self, pid: u32) -> Poll {
+        let answered = self.refresh_queue(false);
+        self.with_job(pid, |job, queued| {
+            if let Some(exit) = job.and_then(|j| j.ended) {
+                return Poll::Exited(exit);
+            }
+            match queued {
+                Some(q) if is_live(&q.state) => Poll::Running,
+                // Not in the queue, or ended there, with no end reported:
+                // lost (cancelled behind Cortex's back, node gone). Only
+                // when the queue answered: an unreachable controller is
+                // not an end.
+                _ if answered => Poll::Exited(Exit::Unknown),
+                _ => Poll::Running,
+            }
+        })
+    }
+
+    fn is_running(&self, pid: u32) -> bool {
+        matches!(self.poll(pid), Poll::Running)
+    }
+
+    fn is_same_process(&self, pid: u32, _start_ticks: Option<u64>, worker_id: &str) -> bool {
+        // A launcher made for one view or one start reads the queue once.
+        self.refresh_queue(false);
+        let st = self.state();
+        st.queue.get(&pid).is_some_and(|q| {
+            is_live(&q.state) && q.name.starts_with(&format!("{}{worker_id}-", self.prefix))
+        })
+    }
+
+    fn signal(&self, pid: u32, signal: Signal) {
+        match signal {
+            Signal::Term => self.cancel(pid, Some("TERM")),
+            Signal::Kill => {
+                self.cancel(pid, Some("KILL"));
+                self.cancel(pid, None);
+            }
+        }
+        // The next poll asks the queue again.
+        self.state().queue_read = None;
+    }
+
+    fn running(&self, worker_id: &str, attempt: Option<u32>) -> Vec<u32> {
+        self.refresh_queue(true);
+        let whole = attempt.map(|n| job_name(&self.prefix, worker_id, Some(n)));
+        let start = format!("{}{worker_id}-", self.prefix);
+        let st = self.state();
+        let mut ids: Vec<u32> = st
+            .queue
+            .iter()
+            .filter(|(_, q)| is_live(&q.state))
+            .filter(|(_, q)| match &whole {
+                Some(n) => &q.name == n,
+                None => q.name.starts_with(&start),
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn sweep(&self, worker_id: &str, attempt: Option<u32>) -> usize {
+        let ids = self.running(worker_id, attempt);
+        for id in &ids {
+            self.cancel(*id, Some("KILL"));
+            self.cancel(*id, None);
+        }
+        ids.len()
+    }
+
+    fn sample(&self) -> ProcessTable {
+        let answered = self.refresh_queue(false);
+        let mut st = self.state();
+        let st = &mut *st;
+        let mut rows = Vec::new();
+        for (id, job) in &mut st.jobs {
+            if job.ended.is_none() {
+                Self::read_report(job, &mut st.ticks_per_second);
+            }
+            let live = job.ended.is_none()
+                && (!answered || st.queue.get(id).is_some_and(|q| is_live(&q.state)));
+            rows.push((*id, job.cpu_ticks, live));
+        }
+        ProcessTable::of(rows)
+    }
+
+    fn ticks_per_second(&self) -> u64 {
+        self.state().ticks_per_second.unwrap_or(100)
+    }
+
+    fn open_output(&self, path: &Path) -> Option<Box<dyn OutputSource>> {
+        super::LocalLauncher.open_output(path)
+    }
+
+    fn write_stdin(&self, fifo: &Path, line: &str) -> std::io::Result<()> {
+        // A FIFO on the shared filesystem reaches an agent on this machine's
+        // node only; elsewhere the write fails and the caller says so.
+        crate::spawner::write_fifo_line(fifo, line)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Slurm jobs named {}<worker>-a<N>{}; processes are tracked and ended by the cluster",
+            self.prefix,
+            self.config
+                .partition
+                .as_deref()
+                .map(|p| format!(" in partition {p}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids_are_stable_and_scoped_to_the_home() {
+        let a = home_id(Path::new("/srv/cortex"));
+        assert_eq!(a, home_id(Path::new("/srv/cortex")));
+        assert_ne!(a, home_id(Path::new("/srv/cortex2")));
+        assert_eq!(a.len(), 8);
+        let prefix = format!("cortex-{a}-");
+        assert_eq!(
+            job_name(&prefix, "w-1", Some(2)),
+            format!("cortex-{a}-w-1-a2")
+        );
+        assert_eq!(
+            job_name(&prefix, "w-1", None),
+            format!("cortex-{a}-w-1-check")
+        );
+    }
+
+    #[test]
+    fn the_queue_is_read_for_this_homes_jobs_only() {
+        let q = parse_queue(
+            "12|cortex-abc-w-1-a1|RUNNING|/h/workers/w-1/attempt-1/stdout.job.sh\n\
+             13|cortex-other-w-1-a1|RUNNING|/x.job.sh\n\
+             14|cortex-abc-w-2-a3|PENDING|/h/workers/w-2/attempt-3/stdout.job.sh\n\
+             garbage\n",
+            "cortex-abc-",
+        );
+        assert_eq!(q.len(), 2);
+        assert_eq!(q[&12].state, "RUNNING");
+        assert!(is_live(&q[&14].state));
+        assert!(!is_live("COMPLETED") && !is_live("CANCELLED by 0") && !is_live("TIMEOUT"));
+        assert_eq!(
+            report_of_script(&q[&12].command),
+            Some(PathBuf::from("/h/workers/w-1/attempt-1/stdout.shim.jsonl"))
+        );
+    }
+
+    #[test]
+    fn a_path_is_quoted_for_the_script_whatever_it_holds() {
+        assert_eq!(sh_quote("/a b/c"), "'/a b/c'");
+        assert_eq!(sh_quote("/it's"), "'/it'\\''s'");
+    }
+
+    #[test]
+    fn the_report_is_read_incrementally_and_a_torn_line_waits() {
+        let d = tempfile::tempdir().unwrap();
+        let report = d.path().join("stdout.shim.jsonl");
+        std::fs::write(
+            &report,
+            "{\"started\":{\"pid\":5,\"node\":\"n1\",\"ticks_per_second\":100}}\n{\"cpu\":{\"ticks\":7}}\n{\"cpu\":",
+        )
+        .unwrap();
+        let mut job = Job {
+            report: report.clone(),
+            ..Job::default()
+        };
+        let mut tps = None;
+        SlurmLauncher::read_report(&mut job, &mut tps);
+        assert_eq!((job.cpu_ticks, tps, job.ended), (7, Some(100), None));
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&report)
+            .unwrap();
+        f.write_all(b"{\"ticks\":9}}\n{\"exited\":{\"code\":0}}\n")
+            .unwrap();
+        SlurmLauncher::read_report(&mut job, &mut tps);
+        assert_eq!((job.cpu_ticks, job.ended), (9, Some(Exit::Code(0))));
+    }
+}

@@ -1,0 +1,293 @@
+//! Workers as jobs of a real Slurm cluster (`launcher.kind: "slurm"`), with
+//! the fake agent. They need a running cluster: `make cluster-test` starts a
+//! one-node cluster on 127.0.0.1 (tests/cluster/slurm.sh), runs these with
+//! `--ignored`, and stops it. `CORTEX_SLURM_CONF` names its `slurm.conf`.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../e2e/util.rs"]
+#[allow(unused_imports)]
+mod util;
+
+use std::process::Command;
+use std::time::Duration;
+
+use util::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+const NEEDS: &str = "needs a Slurm cluster: run `make cluster-test`";
+
+fn slurm_conf() -> String {
+    std::env::var("CORTEX_SLURM_CONF")
+        .unwrap_or_else(|_| panic!("CORTEX_SLURM_CONF is not set: {NEEDS}"))
+}
+
+/// A Slurm client command against the test cluster; its stdout.
+fn slurm(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .env("SLURM_CONF", slurm_conf())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    text(&out.stdout)
+}
+
+/// A home whose workers run on the cluster, with a PM that reacts in seconds.
+struct ClusterHome {
+    h: TestHome,
+}
+
+impl ClusterHome {
+    fn new(max_restarts: u32) -> Self {
+        let h = TestHome::new();
+        h.use_fake_agent();
+        h.configure(serde_json::json!({
+            "launcher": {"kind": "slurm", "slurm": {"conf": slurm_conf(), "sample_secs": 1, "queue_poll_secs": 1}},
+            "pm": {"startup_budget_secs": 20, "late_after_secs": 1, "stalled_after_secs": 2, "zombie_after_secs": 4, "tick_millis": 200},
+            "restart": {"backoff_base_secs": 1, "backoff_max_secs": 1}
+        }));
+        h.edit_all_experts(serde_json::json!({"max_restarts": max_restarts}));
+        Self { h }
+    }
+
+    /// This home's jobs still in the queue, as `id|name|state`.
+    fn jobs(&self) -> Vec<String> {
+        let prefix = format!(
+            "cortex-{}-",
+            cortex_engine::launcher::slurm::home_id(self.h.path())
+        );
+        slurm("squeue", &["--me", "-h", "-o", "%i|%j|%T"])
+            .lines()
+            .filter(|l| l.split('|').nth(1).is_some_and(|n| n.starts_with(&prefix)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn job_of(&self, worker: &serde_json::Value) -> String {
+        worker["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no job id for {worker}"))
+            .to_string()
+    }
+}
+
+impl Drop for ClusterHome {
+    /// No job of this home outlives its test.
+    fn drop(&mut self) {
+        for line in self.jobs() {
+            if let Some(id) = line.split('|').next() {
+                slurm("scancel", &["--signal=KILL", "--full", id]);
+                slurm("scancel", &[id]);
+            }
+        }
+    }
+}
+
+fn worker_of(h: &TestHome, task: &str) -> serde_json::Value {
+    h.workers_of(task)
+        .first()
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The health states a worker entered, from pm-activity.jsonl.
+fn entered(h: &TestHome, worker: &str) -> Vec<String> {
+    std::fs::read_to_string(h.file("pm-activity.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["worker_id"] == worker && v["event"] == "health")
+        .map(|v| v["to"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_task_runs_as_a_job_named_for_its_worker_and_completes() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    let doctor = text(&h.cortex(&["doctor"]).stdout);
+    assert!(
+        doctor.contains("workers run:   slurm (the cluster answers"),
+        "{doctor}"
+    );
+    let owner = h.start_owner();
+    let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
+    let mut job = String::new();
+    wait_until(LIMIT, "the worker's job in the queue", || {
+        let w = worker_of(h, &id);
+        if let Some(pid) = w["pid"].as_u64() {
+            job = pid.to_string();
+        }
+        !job.is_empty()
+    });
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &id);
+    let worker = w["id"].as_str().unwrap();
+    let shown = slurm("scontrol", &["show", "job", &job, "-o"]);
+    assert!(
+        shown.contains(&format!(
+            "JobName=cortex-{}-{worker}-a1",
+            cortex_engine::launcher::slurm::home_id(h.path())
+        )),
+        "job {job}: {shown}"
+    );
+    assert!(
+        shown.contains("Requeue=0"),
+        "Cortex alone decides retries: {shown}"
+    );
+    let dir = h.file(&format!("workers/{worker}/attempt-1"));
+    let reports = cortex_engine::launcher::shim::read_reports(&dir.join("stdout.shim.jsonl"));
+    assert!(
+        matches!(
+            reports.last(),
+            Some(cortex_engine::launcher::shim::ShimReport::Exited { code: 0 })
+        ),
+        "{reports:?}"
+    );
+    let script = std::fs::read_to_string(dir.join("stdout.job.sh")).unwrap();
+    assert!(
+        !script.contains("summarise"),
+        "the task's text never reaches a shell: {script}"
+    );
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_hung_job_is_detected_through_the_shim_killed_restarted_and_fails_honestly() {
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    h.configure(serde_json::json!({"agent": {"env": {"FAKE_AGENT_RESUME_MODE": "hang"}}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("fix the exporter FAKE:hang", &h.workdir());
+    let t = h.wait_task_done(&id, Duration::from_secs(120));
+    assert_eq!(t["status"], "failed", "{t}");
+    let w = worker_of(h, &id);
+    assert_eq!(w["attempt"], 2, "one restart, then it gave up: {w}");
+    let states = entered(h, w["id"].as_str().unwrap());
+    assert!(states.iter().any(|s| s == "zombie"), "{states:?}");
+    assert_eq!(h.starts().len(), 2);
+    wait_until(LIMIT, "no job of this home left in the queue", || {
+        c.jobs().is_empty()
+    });
+    assert!(tagged_pids(w["id"].as_str().unwrap()).is_empty());
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn killing_a_job_ends_the_grandchild_it_hid_in_a_new_session() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    // Silence while a tool runs is not a hang here: the test kills it.
+    h.configure(serde_json::json!({"pm": {"stalled_after_secs": 600, "zombie_after_secs": 1200}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("escape artist FAKE:grandchild", &h.workdir());
+    let mut grandchild = 0u32;
+    let mut worker = String::new();
+    wait_until(LIMIT, "the grandchild started", || {
+        let w = worker_of(h, &id);
+        worker = w["id"].as_str().unwrap_or_default().to_string();
+        let err =
+            std::fs::read_to_string(h.file(&format!("workers/{worker}/attempt-1/stderr.log")))
+                .unwrap_or_default();
+        grandchild = err
+            .split("grandchild pid ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        grandchild > 0
+    });
+    assert!(pid_running(grandchild));
+    let out = h.cortex(&["kill", &worker]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "cancelled", "{t}");
+    wait_until(LIMIT, "the grandchild gone with its job", || {
+        !pid_running(grandchild)
+    });
+    wait_until(LIMIT, "no job of this home left in the queue", || {
+        c.jobs().is_empty()
+    });
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_silent_job_burning_cpu_is_not_killed() {
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    let owner = h.start_owner();
+    let id = h.submit_in(
+        "compile the world FAKE:silent_busy FAKE_SECS:8",
+        &h.workdir(),
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &id);
+    let states = entered(h, w["id"].as_str().unwrap());
+    assert!(
+        !states.iter().any(|s| s == "stalled" || s == "zombie"),
+        "{states:?}"
+    );
+    assert_eq!(h.starts().len(), 1);
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn an_owner_killed_while_a_job_runs_re_adopts_it_and_settles_it_once() {
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    let owner = h.start_owner();
+    let id = h.submit_in(
+        "compile the world FAKE:silent_busy FAKE_SECS:10",
+        &h.workdir(),
+    );
+    wait_until(LIMIT, "the job running", || {
+        c.jobs().iter().any(|j| j.ends_with("|RUNNING"))
+    });
+    let job = c.job_of(&worker_of(h, &id));
+    owner.kill();
+    assert!(
+        c.jobs().iter().any(|j| j.starts_with(&format!("{job}|"))),
+        "the job outlives its owner"
+    );
+    let owner = h.start_owner();
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &id);
+    assert_eq!(w["attempt"], 1, "re-adopted, not restarted: {w}");
+    assert_eq!(h.starts().len(), 1);
+    let journal = std::fs::read_to_string(h.file("journal.jsonl")).unwrap();
+    let ends = journal
+        .lines()
+        .filter(|l| l.contains("\"attempt_ended\"") && l.contains(w["id"].as_str().unwrap()))
+        .count();
+    assert_eq!(ends, 1, "settled once");
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_job_cancelled_behind_cortexs_back_is_settled_as_lost() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    h.configure(serde_json::json!({"pm": {"stalled_after_secs": 600, "zombie_after_secs": 1200}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("a long job FAKE:hang", &h.workdir());
+    wait_until(LIMIT, "the job running", || {
+        c.jobs().iter().any(|j| j.ends_with("|RUNNING"))
+    });
+    let job = c.job_of(&worker_of(h, &id));
+    slurm("scancel", &["--signal=KILL", "--full", &job]);
+    slurm("scancel", &[&job]);
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    let w = worker_of(h, &id);
+    assert_ne!(w["state"], "running", "{w}");
+    owner.stop();
+}
