@@ -45,8 +45,11 @@ use matching::{FnvBuild, Keyword, Kind, Scratch};
 use model::ModelLink;
 use scores::Names;
 
+/// Keyword points for each activation keyword a text matches.
 pub const ACTIVATION_POINTS: i32 = 25;
+/// Keyword points for each booster a text matches.
 pub const BOOSTER_POINTS: i32 = 12;
+/// Keyword points for each negative a text matches.
 pub const NEGATIVE_POINTS: i32 = -30;
 /// Confidence given to the expert that owns an explicit task type.
 pub const TYPE_CONFIDENCE: f64 = 0.95;
@@ -173,6 +176,7 @@ impl Router {
         }
     }
 
+    /// The experts' names, in the router's (name) order.
     pub fn expert_names(&self) -> &[String] {
         &self.names
     }

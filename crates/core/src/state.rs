@@ -44,9 +44,17 @@ fn pending_parts(experts: &[String]) -> Vec<Assignment> {
 pub enum SubmitPlan {
     /// An existing task answers this submission (same request replayed, same
     /// key, or same fingerprint while that task is live).
-    Existing { task_id: TaskId, status: TaskStatus },
+    Existing {
+        /// The task that answers it.
+        task_id: TaskId,
+        /// That task's status now.
+        status: TaskStatus,
+    },
     /// A new task must be created.
-    New { fingerprint: String },
+    New {
+        /// The new task's dedup fingerprint.
+        fingerprint: String,
+    },
 }
 
 /// Everything the journal knows, indexed for the questions the engine asks.
@@ -63,6 +71,7 @@ pub struct State {
     plans: BTreeMap<crate::id::PlanId, crate::plan::Plan>,
     /// Goals whose check of their plan's merged work is due or running.
     goals_to_check: std::collections::BTreeSet<TaskId>,
+    /// New workers are not started while true (`cortex pause`).
     pub spawning_paused: bool,
     /// Sequence number of the last applied record.
     pub last_seq: u64,
@@ -121,10 +130,12 @@ impl State {
         }
     }
 
+    /// The worker with this id.
     pub fn worker(&self, id: &WorkerId) -> Option<&Worker> {
         self.workers.get(id)
     }
 
+    /// Every worker, in id (creation) order.
     pub fn workers(&self) -> impl Iterator<Item = &Worker> {
         self.workers.values()
     }
@@ -194,14 +205,17 @@ impl State {
         }
     }
 
+    /// The task with this id.
     pub fn task(&self, id: &TaskId) -> Option<&Task> {
         self.tasks.get(id)
     }
 
+    /// Every task, in id (creation) order.
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.tasks.values()
     }
 
+    /// The number of tasks.
     pub fn task_count(&self) -> usize {
         self.tasks.len()
     }

@@ -51,14 +51,17 @@ impl ExpertSet {
         Ok(Self { experts })
     }
 
+    /// The profile of the expert named `name`.
     pub fn get(&self, name: &str) -> Option<&ExpertProfile> {
         self.experts.get(name)
     }
 
+    /// The experts' names, in name order.
     pub fn names(&self) -> Vec<String> {
         self.experts.keys().cloned().collect()
     }
 
+    /// The profiles, in name order.
     pub fn iter(&self) -> impl Iterator<Item = &ExpertProfile> {
         self.experts.values()
     }

@@ -10,16 +10,20 @@ use serde::{Deserialize, Serialize};
 
 use super::scores::{ExpertScores, MatchedTerms};
 
+/// How the work of a task is shared among experts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
+    /// One expert takes the task.
     SingleExpert,
+    /// Several experts take the task, each with an assignment of its own.
     MultiExpertParallel,
     /// No expert reached the minimum: a person should confirm.
     SingleExpertLowConfidence,
 }
 
 impl Strategy {
+    /// The strategy as written in the journal and shown (`"single_expert"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SingleExpert => "single_expert",
@@ -29,11 +33,13 @@ impl Strategy {
     }
 }
 
+/// What decided a routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// An explicit task type decided.
     Type,
+    /// The keyword scores alone.
     Keywords,
     /// Keyword scores blended with the learned layer.
     KeywordsLearned,
@@ -44,8 +50,11 @@ pub enum Method {
 /// A routing decision, as stored and shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// The expert that leads the task.
     pub primary_expert: String,
+    /// The primary expert's confidence, 0..1.
     pub confidence: f64,
+    /// How the work is shared among experts.
     pub strategy: Strategy,
     /// Every expert that gets an assignment (the primary first).
     pub parallel_experts: Vec<String>,
@@ -60,9 +69,11 @@ pub struct Decision {
     pub learned_scores: Option<ExpertScores>,
     /// Matched terms per expert (negatives prefixed with `-`).
     pub matched: MatchedTerms,
+    /// What decided.
     pub method: Method,
     /// True when a person should confirm the choice.
     pub needs_confirmation: bool,
+    /// One line saying why, for a person.
     pub explanation: String,
 }
 
@@ -87,6 +98,7 @@ impl Decision {
         }
     }
 
+    /// The part of the decision a task keeps.
     pub fn summary(&self) -> crate::task::RoutingSummary {
         crate::task::RoutingSummary {
             primary_expert: self.primary_expert.clone(),

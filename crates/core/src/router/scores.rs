@@ -56,14 +56,17 @@ impl ExpertScores {
         Self { names, values }
     }
 
+    /// The number of experts.
     pub fn len(&self) -> usize {
         self.values.len()
     }
 
+    /// True when there are no experts.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
 
+    /// The value for `expert`, if the router knows it.
     pub fn get(&self, expert: &str) -> Option<&f64> {
         self.names
             .iter()
@@ -71,6 +74,7 @@ impl ExpertScores {
             .map(|i| &self.values[i])
     }
 
+    /// True when the router knows `expert`.
     pub fn contains_key(&self, expert: &str) -> bool {
         self.get(expert).is_some()
     }
@@ -80,10 +84,12 @@ impl ExpertScores {
         self.names.iter().map(String::as_str).zip(&self.values)
     }
 
+    /// The experts' names, in name order.
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         self.names.iter().map(String::as_str)
     }
 
+    /// The values, in name order.
     pub fn values(&self) -> impl Iterator<Item = &f64> + '_ {
         self.values.iter()
     }
@@ -142,6 +148,7 @@ impl<const N: usize> From<[(&str, f64); N]> for ExpertScores {
 pub struct Term(Arc<str>);
 
 impl Term {
+    /// The term as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -226,10 +233,12 @@ pub struct MatchedTerms {
 }
 
 impl MatchedTerms {
+    /// The number of experts that matched something.
     pub fn len(&self) -> usize {
         self.experts.len()
     }
 
+    /// True when no expert matched anything.
     pub fn is_empty(&self) -> bool {
         self.experts.is_empty()
     }
@@ -242,14 +251,17 @@ impl MatchedTerms {
         })
     }
 
+    /// The terms `expert` matched, if it matched any.
     pub fn get(&self, expert: &str) -> Option<&[Term]> {
         self.iter().find(|(n, _)| *n == expert).map(|(_, t)| t)
     }
 
+    /// True when `expert` matched something.
     pub fn contains_key(&self, expert: &str) -> bool {
         self.get(expert).is_some()
     }
 
+    /// The experts that matched something, in name order.
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         self.iter().map(|(n, _)| n)
     }
