@@ -7,17 +7,26 @@ use serde::{Deserialize, Serialize};
 use crate::health::{AlertKind, Severity};
 use crate::id::{TaskId, WorkerId};
 
+/// An alert for a person: what happened, how severe it is, and whom it is
+/// about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
+    /// When the alert was raised.
     pub at: DateTime<Utc>,
+    /// How urgent the alert is.
     pub severity: Severity,
+    /// What kind of event the alert reports.
     pub kind: AlertKind,
+    /// The worker the alert is about, if it is about one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_id: Option<WorkerId>,
+    /// The task of that worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<TaskId>,
+    /// The worker's attempt the alert is about, when one is meant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// The alert's text for a person.
     pub message: String,
     /// For a summary: how many alerts it stands for, and their kinds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -72,6 +81,8 @@ pub struct Coalescer {
 }
 
 impl Coalescer {
+    /// A coalescer that folds the alerts arriving within `window_millis` of the
+    /// first into one summary.
     pub fn new(window_millis: u64) -> Self {
         Self {
             window: crate::duration::millis(window_millis),

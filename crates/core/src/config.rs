@@ -1,5 +1,5 @@
 //! Configuration types and their defaults (here), their validation
-//! (`validate`) and the set of expert profiles (`experts`).
+//! (`validate`) and the expert profiles and their set (`experts`).
 //!
 //! `config.json` and `experts/<name>.json` are parsed strictly: an unknown or
 //! misspelled key is an error that names the file, the key path and what was
@@ -17,7 +17,7 @@ mod experts;
 mod launcher;
 mod validate;
 
-pub use experts::ExpertSet;
+pub use experts::{ExpertProfile, ExpertSet, Permissions};
 pub use launcher::{LauncherConfig, LauncherKind, SlurmConfig};
 pub use validate::{CONFIG_RANGES, EXPERT_RANGES};
 
@@ -34,6 +34,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// A problem in `file`, at `key` when there is one.
     pub fn new(file: &str, key: Option<&str>, message: impl Into<String>) -> Self {
         Self {
             file: file.to_string(),
@@ -73,24 +74,34 @@ fn schema_version() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The schema version the file was written for.
     #[serde(default = "schema_version")]
     pub schema_version: u32,
+    /// How many workers run at once.
     #[serde(default)]
     pub capacity: Capacity,
+    /// How tasks are routed to experts.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// The agent that workers run, and how.
     #[serde(default)]
     pub agent: AgentConfig,
+    /// Whether each expert's part of a task runs in its own git worktree.
     #[serde(default)]
     pub isolation: Isolation,
+    /// What happens to running workers when the engine quits.
     #[serde(default)]
     pub on_quit: OnQuit,
+    /// The health policy's timers and limits.
     #[serde(default)]
     pub pm: PmConfig,
+    /// Restart backoff and the per-expert circuit breaker.
     #[serde(default)]
     pub restart: RestartConfig,
+    /// Which alerts become notifications, and how they are coalesced.
     #[serde(default)]
     pub notifications: NotificationConfig,
+    /// The check of a worker's work after a successful attempt.
     #[serde(default)]
     pub verify: VerifyConfig,
     /// Per-model prices for the live cost estimate, on top of the shipped
@@ -142,6 +153,7 @@ impl Default for Config {
     }
 }
 
+/// Capacity settings (`capacity` in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
@@ -160,6 +172,7 @@ impl Default for Capacity {
     }
 }
 
+/// Routing settings (`routing` in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
@@ -173,8 +186,10 @@ pub struct RoutingConfig {
     /// and the decision is flagged for a person to confirm.
     #[serde(default = "d_min")]
     pub min_activation: f64,
+    /// The expert that takes a task no expert is confident about.
     #[serde(default = "d_fallback")]
     pub fallback_expert: String,
+    /// The learned layer blended with the keyword scores.
     #[serde(default)]
     pub learning: LearningConfig,
     /// Hold a task whose routing is flagged for a person
@@ -215,9 +230,11 @@ impl Default for RoutingConfig {
     }
 }
 
+/// The learned layer's settings (`routing.learning`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LearningConfig {
+    /// Whether the learned layer has any say.
     #[serde(default = "d_true")]
     pub enabled: bool,
     /// Share of the learned layer in the blended score, 0..1.
@@ -246,6 +263,7 @@ impl Default for LearningConfig {
     }
 }
 
+/// How the agent is run and its output read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Driver {
@@ -256,9 +274,11 @@ pub enum Driver {
     Generic,
 }
 
+/// The agent workers run (`agent` in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
+    /// How the agent's output is read.
     #[serde(default)]
     pub driver: Driver,
     /// argv prefix of the agent; the driver appends its own arguments.
@@ -286,34 +306,45 @@ impl Default for AgentConfig {
     }
 }
 
+/// Where a worker does its work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
+    /// In the task's workdir, shared with other workers.
     #[default]
     None,
+    /// In a git worktree of its own, one per expert's part of a task.
     Worktree,
 }
 
+/// What happens to running workers when the engine quits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnQuit {
     /// Workers keep running and are re-adopted on the next start.
     #[default]
     Keep,
+    /// Workers are stopped.
     Stop,
 }
 
+/// The health policy's timers and limits (`pm` in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PmConfig {
+    /// Seconds to the first output before a start counts as failed.
     #[serde(default = "d_startup")]
     pub startup_budget_secs: u64,
+    /// Seconds of silence with no CPU progress before a worker is late.
     #[serde(default = "d_late")]
     pub late_after_secs: u64,
+    /// Seconds of silence with no CPU progress before a worker is stalled.
     #[serde(default = "d_stalled")]
     pub stalled_after_secs: u64,
+    /// Seconds of silence with no CPU progress before a worker is a zombie.
     #[serde(default = "d_zombie")]
     pub zombie_after_secs: u64,
+    /// Milliseconds between the engine's coarse ticks.
     #[serde(default = "d_tick")]
     pub tick_millis: u64,
     /// Seconds between SIGTERM and SIGKILL when a worker is stopped.
@@ -370,15 +401,20 @@ impl Default for PmConfig {
     }
 }
 
+/// Restart backoff and the circuit breaker (`restart` in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestartConfig {
+    /// The backoff the restart delays start from, in seconds.
     #[serde(default = "d_backoff_base")]
     pub backoff_base_secs: u64,
+    /// The longest restart delay, in seconds.
     #[serde(default = "d_backoff_max")]
     pub backoff_max_secs: u64,
+    /// Failures of one expert within the window that pause it (0: never).
     #[serde(default = "d_circuit_failures")]
     pub circuit_failures: u32,
+    /// The window, in seconds, in which an expert's failures are counted.
     #[serde(default = "d_circuit_window")]
     pub circuit_window_secs: u64,
 }
@@ -405,19 +441,26 @@ impl Default for RestartConfig {
     }
 }
 
+/// Which alerts become notifications (`notifications` in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationConfig {
+    /// Notify when a worker stalls.
     #[serde(default = "d_true")]
     pub stalled: bool,
+    /// Notify when a worker becomes a zombie.
     #[serde(default = "d_true")]
     pub zombie: bool,
+    /// Notify when a worker reaches its time limit.
     #[serde(default = "d_true")]
     pub timeout: bool,
+    /// Notify when a worker fails.
     #[serde(default = "d_true")]
     pub failed: bool,
+    /// Notify when an expert's circuit breaker opens.
     #[serde(default = "d_true")]
     pub circuit_breaker: bool,
+    /// Notify when a worker completes.
     #[serde(default)]
     pub completed: bool,
     /// A worker ended waiting for a person (a denied tool, a question).
@@ -474,77 +517,6 @@ impl Default for NotificationConfig {
             coalesce_window_millis: d_coalesce(),
         }
     }
-}
-
-/// One expert profile (`experts/<name>.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpertProfile {
-    #[serde(default = "schema_version")]
-    pub schema_version: u32,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    /// Words and phrases that activate the expert: +25 each.
-    pub activation_keywords: Vec<String>,
-    /// Supporting words: +12 each.
-    #[serde(default)]
-    pub boosters: Vec<String>,
-    /// Words that argue against the expert: -30 each.
-    #[serde(default)]
-    pub negatives: Vec<String>,
-    /// Explicit task types that go straight to this expert.
-    pub task_types: Vec<String>,
-    /// Appended to the agent's system prompt.
-    pub preamble: String,
-    #[serde(default = "d_expert_workers")]
-    pub max_workers: u32,
-    #[serde(default = "d_time_limit")]
-    pub time_limit_secs: u64,
-    #[serde(default = "d_restarts")]
-    pub max_restarts: u32,
-    #[serde(default = "d_extensions")]
-    pub max_extensions: u32,
-    #[serde(default = "d_extension_secs")]
-    pub extension_secs: u64,
-    #[serde(default)]
-    pub token_budget: Option<u64>,
-    #[serde(default)]
-    pub cost_budget_usd: Option<f64>,
-    #[serde(default)]
-    pub permissions: Permissions,
-    #[serde(default)]
-    pub model: Option<String>,
-    /// A check of this expert's work, run by `sh -c` in the workdir after
-    /// an attempt succeeds (a task's own `--verify` wins over it).
-    #[serde(default)]
-    pub verify: Option<String>,
-}
-fn d_expert_workers() -> u32 {
-    2
-}
-fn d_time_limit() -> u64 {
-    3600
-}
-fn d_restarts() -> u32 {
-    2
-}
-fn d_extensions() -> u32 {
-    1
-}
-fn d_extension_secs() -> u64 {
-    900
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Permissions {
-    /// Passed as `--allowedTools`.
-    #[serde(default)]
-    pub allowed_tools: Vec<String>,
-    /// Passed as `--permission-mode` when set.
-    #[serde(default)]
-    pub permission_mode: Option<String>,
 }
 
 #[cfg(test)]

@@ -18,13 +18,17 @@ pub const COMMIT_WEIGHT: f32 = 0.35;
 /// One labeled line: `{"id", "text", "label", "labels"?, "type"?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Labeled {
+    /// A stable identifier of the item (folds are drawn from it).
     #[serde(default)]
     pub id: String,
+    /// The task text to route.
     pub text: String,
+    /// The expert that should take the task (the lead, for a two-expert task).
     pub label: String,
     /// For a task that needs two experts: both, the lead first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// An explicit task type given with the text, if any.
     #[serde(rename = "type", default)]
     pub task_type: Option<String>,
 }
@@ -282,20 +286,29 @@ pub fn cross_validate_model(
     (metrics(&task_pairs), par, metrics(&commit_pairs))
 }
 
+/// How well the router does for one expert.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClassScores {
+    /// Items labeled with this expert.
     pub support: usize,
+    /// Share of the items routed to this expert that were labeled with it.
     pub precision: f64,
+    /// Share of the items labeled with this expert that were routed to it.
     pub recall: f64,
+    /// The harmonic mean of precision and recall.
     pub f1: f64,
 }
 
+/// How well the router does on a labeled set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Metrics {
+    /// Items scored.
     pub n: usize,
+    /// Share of items whose primary expert was right.
     pub accuracy: f64,
     /// Mean F1 over the labels present in the gold data.
     pub macro_f1: f64,
+    /// Precision, recall and F1 per labeled expert.
     pub per_expert: BTreeMap<String, ClassScores>,
     /// gold -> predicted -> count
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,

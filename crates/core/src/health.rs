@@ -15,11 +15,13 @@ use crate::config::{ExpertProfile, PmConfig};
 use crate::id::WorkerId;
 use crate::stream::{Activity, OutcomeKind};
 
+/// A worker's health, as the policy classifies it at each tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// No output yet, within the startup budget.
     Starting,
+    /// A sign of life within `late_after`.
     Healthy,
     /// Silent with no CPU progress past `late_after`.
     Late,
@@ -32,6 +34,7 @@ pub enum Health {
 }
 
 impl Health {
+    /// The health as written in the journal and shown (`"stalled"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Starting => "starting",
@@ -47,25 +50,37 @@ impl Health {
 /// What the policy knows about a worker beyond this tick's signals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerView {
+    /// The worker the view is about.
     pub worker_id: WorkerId,
+    /// The live attempt's number (1-based).
     pub attempt: u32,
+    /// When the live attempt started.
     pub attempt_started_at: DateTime<Utc>,
     /// When the worker's first attempt started (time limits count from here).
     pub worker_started_at: DateTime<Utc>,
+    /// The time limit in seconds, before extensions.
     pub time_limit_secs: u64,
     /// Seconds already added by extensions.
     pub extended_secs: u64,
+    /// Extensions already granted.
     pub extensions_used: u32,
+    /// Extensions the worker may get.
     pub max_extensions: u32,
+    /// Seconds each extension adds.
     pub extension_secs: u64,
+    /// Restarts already used.
     pub restarts_used: u32,
+    /// Restarts the worker may use.
     pub max_restarts: u32,
+    /// Tokens the worker may use, if limited.
     pub token_budget: Option<u64>,
+    /// US dollars the worker may spend, if limited.
     pub cost_budget_usd: Option<f64>,
     /// Health decided at the previous tick.
     pub health: Health,
     /// Time-limit warning levels (50, 75, 90) already sent.
     pub time_warnings_sent: Vec<u8>,
+    /// The 80% budget warning was already sent.
     pub budget_warned: bool,
     /// The expert's circuit breaker is open: do not restart.
     pub circuit_open: bool,
@@ -88,9 +103,13 @@ impl WorkerView {
 /// This tick's signals for the live attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observations {
+    /// The attempt's process is still running.
     pub process_alive: bool,
+    /// Last time the agent wrote output.
     pub last_output_at: Option<DateTime<Utc>>,
+    /// Last time a hook event arrived.
     pub last_hook_at: Option<DateTime<Utc>>,
+    /// Last time the worker checked in.
     pub last_checkin_at: Option<DateTime<Utc>>,
     /// Last time the process tree's CPU time went up.
     pub last_cpu_progress_at: Option<DateTime<Utc>>,
@@ -100,22 +119,35 @@ pub struct Observations {
     /// activity: the CPU and transcript growth it causes are not a sign of
     /// life until the agent speaks again (output, a hook, a check-in).
     pub nudged_at: Option<DateTime<Utc>>,
+    /// What the agent is doing, from its output stream.
     pub activity: Activity,
+    /// Tokens the attempt has used so far.
     pub tokens: u64,
+    /// The attempt's cost so far, in US dollars.
     pub cost_usd: f64,
 }
 
+/// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
+    /// A worker stalled.
     Stalled,
+    /// A worker became a zombie.
     Zombie,
+    /// A worker used 50, 75 or 90% of its time limit.
     TimeoutWarning,
+    /// A worker reached its time limit and was stopped.
     TimedOut,
+    /// A worker neared or reached its token or cost budget.
     Budget,
+    /// A worker failed.
     Failed,
+    /// An expert's circuit breaker opened: its workers are not restarted.
     CircuitBreaker,
+    /// A worker completed.
     Completed,
+    /// A worker's time limit was extended.
     Extended,
     /// A worker ended waiting for a person's answer.
     NeedsInput,
@@ -139,11 +171,15 @@ impl AlertKind {
     }
 }
 
+/// How urgent an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    /// For the record; nothing to do.
     Info,
+    /// Worth a look.
     Warning,
+    /// Needs a person: work was stopped or lost.
     Critical,
 }
 
@@ -152,44 +188,73 @@ pub enum Severity {
 pub enum Action {
     /// Health changed (recorded; `late` stops here).
     Transition {
+        /// The worker it is about.
         worker_id: WorkerId,
+        /// The attempt it is about.
         attempt: u32,
+        /// The health before.
         from: Health,
+        /// The health now.
         to: Health,
+        /// Why the health changed.
         reason: String,
     },
+    /// Raise an alert for a person.
     Alert {
+        /// The worker it is about.
         worker_id: WorkerId,
+        /// The attempt it is about.
         attempt: u32,
+        /// What the alert is about.
         kind: AlertKind,
+        /// How urgent it is.
         severity: Severity,
+        /// The alert's text.
         message: String,
     },
     /// Resume the conversation with a message (stalled, if configured).
     Nudge {
+        /// The worker to nudge.
         worker_id: WorkerId,
+        /// The attempt to nudge.
         attempt: u32,
     },
     /// Kill the attempt's tree; restart it (resumed) or end the worker.
     Kill {
+        /// The worker to stop.
         worker_id: WorkerId,
+        /// The attempt to kill.
         attempt: u32,
+        /// How the attempt ends.
         kind: OutcomeKind,
+        /// Why it was killed.
         reason: String,
+        /// Start a new attempt (resumed) instead of ending the worker.
         restart: bool,
     },
+    /// Extend the worker's time limit.
     Extend {
+        /// The worker to extend.
         worker_id: WorkerId,
+        /// The attempt it is about.
         attempt: u32,
+        /// Seconds added to the time limit.
         secs: u64,
     },
+    /// A time-limit warning level was sent (so it is sent once).
     TimeWarningSent {
+        /// The worker it is about.
         worker_id: WorkerId,
+        /// The attempt it is about.
         attempt: u32,
+        /// The level sent: 50, 75 or 90 (percent of the time limit).
         level: u8,
     },
+    /// The 80% budget warning was sent (so it is sent once).
     BudgetWarningSent {
+        /// The worker it is about.
         worker_id: WorkerId,
+        /// The attempt it is about.
         attempt: u32,
     },
 }

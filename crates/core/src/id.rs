@@ -51,6 +51,7 @@ macro_rules! prefixed_id {
                 is_body(body).then(|| Self(format!("{}{}", $prefix, body)))
             }
 
+            /// The full id, prefix included.
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -19,15 +19,23 @@ pub const MAX_KEY_BYTES: usize = 200;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
+    /// The work to do, in words.
     pub description: String,
+    /// An explicit task type, routed to the expert that declares it.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub task_type: Option<String>,
+    /// The priority's name (`critical`, `high`, `medium`, `low`); medium
+    /// when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
+    /// An idempotency key: a second submission with the same key is the same
+    /// task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The absolute directory the work happens in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// Run each expert's part of the task in its own git worktree.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worktree: bool,
     /// A check of the work (`--verify CMD`), run by `sh -c` in the workdir.
@@ -44,49 +52,95 @@ pub struct SubmitRequest {
 /// A submission that passed validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidSubmission {
+    /// The work to do, trimmed.
     pub description: String,
+    /// The explicit task type, lowercased, known to an expert.
     pub task_type: Option<String>,
+    /// The task's priority.
     pub priority: Priority,
+    /// The idempotency key, if given.
     pub key: Option<String>,
+    /// The absolute workdir, without a trailing slash.
     pub workdir: Option<String>,
+    /// Run each expert's part in its own git worktree.
     pub worktree: bool,
+    /// The check of the work, if given.
     pub verify: Option<String>,
 }
 
+/// Why a submission or a message was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InputError {
+    /// The task text is empty.
     #[error("task text is empty: give a description of the work")]
     EmptyText,
+    /// The task text is longer than allowed.
     #[error("task text is {len} bytes, over the limit of {max} bytes")]
-    TextTooLong { len: usize, max: usize },
-    #[error("{field} contains a control character ({code}) at byte {offset}: only newline and tab are allowed")]
-    ControlCharacter {
-        field: &'static str,
-        code: String,
-        offset: usize,
-    },
-    #[error("{field} contains a bidirectional control ({code}) at byte {offset}, which can make text read differently from what it is: remove it")]
-    BidiControl {
-        field: &'static str,
-        code: String,
-        offset: usize,
-    },
-    #[error("{field} is empty")]
-    Empty { field: &'static str },
-    #[error("{field} is {len} bytes, over the limit of {max} bytes")]
-    TooLong {
-        field: &'static str,
+    TextTooLong {
+        /// The text's length in bytes.
         len: usize,
+        /// The limit in bytes.
         max: usize,
     },
+    /// A field holds a control character other than newline and tab.
+    #[error("{field} contains a control character ({code}) at byte {offset}: only newline and tab are allowed")]
+    ControlCharacter {
+        /// The field, as named to a person.
+        field: &'static str,
+        /// The character as `U+XXXX`.
+        code: String,
+        /// Its byte offset in the field.
+        offset: usize,
+    },
+    /// A field holds a bidirectional control character.
+    #[error("{field} contains a bidirectional control ({code}) at byte {offset}, which can make text read differently from what it is: remove it")]
+    BidiControl {
+        /// The field, as named to a person.
+        field: &'static str,
+        /// The character as `U+XXXX`.
+        code: String,
+        /// Its byte offset in the field.
+        offset: usize,
+    },
+    /// A field is empty.
+    #[error("{field} is empty")]
+    Empty {
+        /// The field, as named to a person.
+        field: &'static str,
+    },
+    /// A field is longer than allowed.
+    #[error("{field} is {len} bytes, over the limit of {max} bytes")]
+    TooLong {
+        /// The field, as named to a person.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The priority is not one of the known names.
     #[error("{0}")]
     UnknownPriority(String),
+    /// The task type is not declared by any expert.
     #[error("unknown task type `{given}`, expected one of: {}", known.join(", "))]
-    UnknownType { given: String, known: Vec<String> },
+    UnknownType {
+        /// The type as given.
+        given: String,
+        /// The types the experts declare.
+        known: Vec<String>,
+    },
+    /// The idempotency key is longer than allowed.
     #[error("key is {len} bytes, over the limit of {max} bytes")]
-    KeyTooLong { len: usize, max: usize },
+    KeyTooLong {
+        /// The key's length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The idempotency key is given but empty.
     #[error("key is empty: leave --key out or give a value")]
     EmptyKey,
+    /// The workdir is not an absolute path.
     #[error("workdir `{0}` must be an absolute path")]
     RelativeWorkdir(String),
 }

@@ -41,16 +41,22 @@ pub const PRIOR_UNIFORM_SHARE: f64 = 0.5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// A person chose another expert for the task.
     Correction,
+    /// The expert's work on the task succeeded.
     Success,
+    /// The expert's work on the task failed (counted, teaches no words).
     Failure,
 }
 
 /// One labeled example, as persisted (`router-examples.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Example {
+    /// The task text.
     pub text: String,
+    /// The expert the example is labeled with.
     pub expert: String,
+    /// Where the label came from.
     pub source: Source,
 }
 
@@ -88,6 +94,7 @@ fn features(text: &str) -> Vec<String> {
 }
 
 impl LearnedModel {
+    /// Examples learned from (failures not included: they teach no words).
     pub fn examples(&self) -> u64 {
         self.examples
     }

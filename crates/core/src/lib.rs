@@ -7,6 +7,8 @@
 //!
 //! May depend on: serde, thiserror, chrono (types only), sha2.
 
+#![warn(missing_docs)]
+
 pub mod alerts;
 pub mod config;
 pub mod duration;

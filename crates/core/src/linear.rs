@@ -44,13 +44,16 @@ pub struct LinearModel {
 /// `weights` quantized: `weight = q * scale`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Packed {
+    /// The quantized weights, laid out as `weights`.
     pub q: Vec<i16>,
+    /// The factor that turns a quantized weight back into a weight.
     pub scale: f32,
 }
 
 /// One hashed feature of a text, with where it came from (for explanations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Feature {
+    /// The hash bucket the feature falls into.
     pub bucket: u32,
     /// The token it starts at.
     pub token: u16,
@@ -164,12 +167,14 @@ fn floor_char(t: &str, max: usize) -> usize {
     i
 }
 
+/// The logistic function: a logit as a probability.
 #[inline]
 pub fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
 impl LinearModel {
+    /// The number of classes (experts).
     pub fn k(&self) -> usize {
         self.classes.len()
     }
@@ -258,6 +263,7 @@ impl LinearModel {
         out
     }
 
+    /// Reads the form `to_bytes` writes; `None` if it is malformed.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
         let rest = b.strip_prefix(MAGIC)?;
         let u32_at =
@@ -306,19 +312,26 @@ pub fn shipped() -> Option<Arc<LinearModel>> {
 /// classes it belongs to, and how much it counts.
 #[derive(Debug, Clone)]
 pub struct TrainItem {
+    /// The task text.
     pub text: String,
+    /// Keyword score per class, 0..1, in the model's order.
     pub kw_scores: Vec<f32>,
+    /// The classes (indices into the model's classes) the text belongs to.
     pub labels: Vec<usize>,
+    /// How much the item counts in training.
     pub weight: f32,
 }
 
+/// Settings of one training run.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainOptions {
+    /// Passes over the training items.
     pub epochs: usize,
     /// Learning rate of the first epoch; epoch `e` uses `rate / (1 + e/2)`.
     pub rate: f32,
     /// Weight decay per epoch (L2), as a share of the weight.
     pub decay: f32,
+    /// Seed of the order the items are visited in.
     pub seed: u64,
 }
 

@@ -24,7 +24,9 @@ pub const MAX_GOAL_BYTES: usize = 32 * 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanSpec {
+    /// What the plan achieves, in words.
     pub goal: String,
+    /// The plan's tasks.
     pub tasks: Vec<PlanTaskSpec>,
 }
 
@@ -32,15 +34,21 @@ pub struct PlanSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanTaskSpec {
+    /// The task's name, unique in the plan (1-64 lowercase letters, digits, -
+    /// or _).
     pub name: String,
+    /// The work to do, in words.
     pub description: String,
     /// The expert to run it (else the router decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expert: Option<String>,
+    /// An explicit task type, routed to the expert that declares it.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub task_type: Option<String>,
+    /// The priority's name; unset, medium.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
+    /// A check of the task's work, run by `sh -c` in the workdir.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<String>,
     /// Names of tasks of this plan that must complete first.
@@ -52,14 +60,20 @@ pub struct PlanTaskSpec {
 /// task after those it depends on).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidPlan {
+    /// What the plan achieves, trimmed.
     pub goal: String,
+    /// The plan's tasks, each after those it depends on.
     pub tasks: Vec<ValidPlanTask>,
 }
 
+/// One task of a validated plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidPlanTask {
+    /// The task's name in the plan.
     pub name: String,
+    /// The task as a validated submission.
     pub submission: ValidSubmission,
+    /// The expert named to run it, if one was.
     pub expert: Option<String>,
     /// Indexes into `ValidPlan::tasks` (always earlier ones).
     pub after: Vec<usize>,
@@ -70,6 +84,7 @@ pub struct ValidPlanTask {
 pub struct PlanError {
     /// `goal`, `tasks`, or `tasks[i]` / `tasks[i].field`.
     pub at: String,
+    /// What is wrong and what was expected.
     pub message: String,
 }
 
@@ -271,11 +286,14 @@ fn cycle_members(deps: &[Vec<usize>]) -> Vec<usize> {
 /// A plan as the state keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The plan's id.
     pub id: PlanId,
+    /// What the plan achieves, in words.
     pub goal: String,
     /// The goal task whose coordinator wrote the plan, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal_task: Option<TaskId>,
+    /// When the plan was submitted.
     pub created_at: DateTime<Utc>,
     /// The plan's tasks by local name, in dependency order.
     pub tasks: Vec<PlanEntry>,
@@ -291,17 +309,23 @@ pub struct Plan {
     pub verify: Option<String>,
 }
 
+/// One task of a plan: its local name and its task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanEntry {
+    /// The task's name in the plan.
     pub name: String,
+    /// The task the name stands for.
     pub task_id: TaskId,
 }
 
 /// One task of a submitted plan, routed, as journaled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedTask {
+    /// The task as created.
     pub task: Task,
+    /// How the task was routed.
     pub routing: RoutingSummary,
+    /// The experts that each get an assignment.
     pub experts: Vec<String>,
 }
 

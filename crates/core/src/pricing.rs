@@ -14,10 +14,14 @@ use crate::stream::Tokens;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPrice {
+    /// Price of input tokens.
     pub input_per_mtok: f64,
+    /// Price of output tokens.
     pub output_per_mtok: f64,
+    /// Price of tokens read from the prompt cache.
     #[serde(default)]
     pub cache_read_per_mtok: f64,
+    /// Price of tokens written to the prompt cache.
     #[serde(default)]
     pub cache_write_per_mtok: f64,
 }

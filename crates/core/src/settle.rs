@@ -17,16 +17,23 @@ pub enum Next {
     /// The worker completed.
     Complete,
     /// Start the next attempt now, resuming the conversation.
-    RestartNow { reason: String },
+    RestartNow {
+        /// Why the worker restarts.
+        reason: String,
+    },
     /// Start the next attempt after the restart delay for an attempt that
     /// ended as `ended_as` (`restart::restart_delay_secs`).
     RestartAfterBackoff {
+        /// Why the worker restarts.
         reason: String,
+        /// How the attempt ended, which sets the delay.
         ended_as: OutcomeKind,
     },
     /// The worker ends with this status and reason.
     End {
+        /// The status the worker ends with.
         status: WorkerStatus,
+        /// Why it ends.
         reason: String,
     },
 }
@@ -145,7 +152,9 @@ pub enum Failure<'a> {
     PmStop(OutcomeKind),
     /// An attempt ended so, and this stop (if any) was asked for it.
     AttemptEnded {
+        /// How the attempt ended.
         kind: OutcomeKind,
+        /// The stop asked for the attempt, if any.
         after: Option<&'a AfterStop>,
     },
 }

@@ -23,27 +23,46 @@ pub enum Activity {
     /// No output yet.
     Starting,
     /// A request to the model is out.
-    WaitingOnModel { since: DateTime<Utc> },
+    WaitingOnModel {
+        /// Since when the agent waits on the model.
+        since: DateTime<Utc>,
+    },
     /// A tool call is running.
-    RunningTool { tool: String, since: DateTime<Utc> },
+    RunningTool {
+        /// The tool's name.
+        tool: String,
+        /// When the call started.
+        since: DateTime<Utc>,
+    },
     /// The API failed and the agent waits before retrying.
     RetryingApi {
+        /// When the agent retries.
         until: DateTime<Utc>,
+        /// The API's HTTP status, if it gave one.
         status: Option<u16>,
+        /// The retry's number, as the agent counts it.
         attempt: u32,
     },
     /// The result line arrived.
     Finished,
     /// Output of an agent whose format we do not know (generic driver).
-    Working { since: DateTime<Utc> },
+    Working {
+        /// When the last such output arrived.
+        since: DateTime<Utc>,
+    },
 }
 
+/// Token counts of an attempt, as the API reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tokens {
+    /// Input tokens not read from the cache.
     pub input: u64,
+    /// Output tokens.
     pub output: u64,
+    /// Input tokens read from the prompt cache.
     #[serde(default)]
     pub cache_read: u64,
+    /// Input tokens written to the prompt cache.
     #[serde(default)]
     pub cache_creation: u64,
 }
@@ -51,13 +70,21 @@ pub struct Tokens {
 /// The `result` line, as far as we use it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultLine {
+    /// How the run ended (`success`, or the kind of error).
     pub subtype: String,
+    /// True when the agent reports the run failed.
     pub is_error: bool,
+    /// The HTTP status of the API error that ended the run, if any.
     pub api_error_status: Option<u16>,
+    /// The agent's final answer text.
     pub result: Option<String>,
+    /// What the run cost, as the agent reports it, in US dollars.
     pub total_cost_usd: f64,
+    /// Tokens the run used.
     pub tokens: Tokens,
+    /// Turns the conversation took.
     pub num_turns: u64,
+    /// Error messages the agent gave.
     pub errors: Vec<String>,
     /// `modelUsage` as given (model -> counts and cost).
     pub model_usage: serde_json::Value,
@@ -69,17 +96,25 @@ pub struct ResultLine {
 /// Everything learned from one attempt's stream so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
+    /// The agent's session id, once it said it.
     pub session_id: Option<String>,
+    /// The model the agent runs, from its start line.
     pub model: Option<String>,
+    /// What the agent is doing now.
     pub activity: Activity,
+    /// Lines read so far.
     pub lines: u64,
+    /// When the last line was read.
     pub last_line_at: Option<DateTime<Utc>>,
     /// Live counts from assistant lines, de-duplicated by message id.
     pub tokens: Tokens,
+    /// The result line, once it arrived.
     pub result: Option<ResultLine>,
     /// Last check-in from a `{"cortex":"heartbeat"}` line.
     pub last_checkin_at: Option<DateTime<Utc>>,
+    /// Progress the last check-in reported (the agent's own figure).
     pub checkin_progress: Option<f64>,
+    /// The message of the last check-in.
     pub checkin_message: Option<String>,
     /// The most recent assistant text, for a glance in the UI.
     pub last_text: Option<String>,

@@ -16,16 +16,22 @@ use crate::router::{Method, Strategy};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
+    /// Runs before everything else.
     Critical,
+    /// Runs before medium and low.
     High,
+    /// The default.
     #[default]
     Medium,
+    /// Runs when nothing more urgent waits.
     Low,
 }
 
 impl Priority {
+    /// Every priority, most urgent first.
     pub const ALL: [Priority; 4] = [Self::Critical, Self::High, Self::Medium, Self::Low];
 
+    /// The priority as written and shown (`"high"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Critical => "critical",
@@ -61,22 +67,32 @@ impl FromStr for Priority {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
+    /// Submitted, not yet routed.
     Queued,
+    /// Routed to its experts; waiting for a worker.
     Routed,
+    /// At least one worker runs on it.
     Running,
+    /// Its expert is paused; the reason says until when.
     Waiting,
+    /// Escalated to a person by the engine.
     NeedsAttention,
     /// A worker ended waiting for a person's answer (`cortex reply`).
     NeedsInput,
     /// Waits for the tasks it depends on (`--after`, a plan) to complete.
     Blocked,
+    /// Every expert's part completed.
     Completed,
+    /// An expert's part failed.
     Failed,
+    /// Stopped by a person (or replaced by a plan's edit).
     Cancelled,
+    /// Held until a person confirms or reroutes its low-confidence routing.
     AwaitingConfirmation,
 }
 
 impl TaskStatus {
+    /// Every status, the live ones first.
     pub const ALL: [TaskStatus; 11] = [
         Self::Queued,
         Self::AwaitingConfirmation,
@@ -96,6 +112,7 @@ impl TaskStatus {
         matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 
+    /// The status as written in the journal and shown (`"needs_attention"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -122,28 +139,42 @@ impl fmt::Display for TaskStatus {
 /// A task as stored in the coordination home.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
+    /// The task's id.
     pub id: TaskId,
+    /// The work to do, in words.
     pub description: String,
+    /// An explicit task type, if one was given.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub task_type: Option<String>,
+    /// How urgent the task is.
     pub priority: Priority,
+    /// Where the task is in its life.
     pub status: TaskStatus,
+    /// The absolute directory the work happens in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// The dedup fingerprint of description, type and workdir (see
+    /// `fingerprint`).
     pub fingerprint: String,
+    /// The idempotency key it was submitted with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// The inbox request that created it, so a request replayed after a crash
     /// maps to the same task instead of a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<RequestId>,
+    /// When the task was submitted.
     pub created_at: DateTime<Utc>,
+    /// When the task last changed.
     pub updated_at: DateTime<Utc>,
+    /// `Some(true)` when each expert's part runs in its own git worktree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<bool>,
     /// Why the task is in its current status (failure reason, who cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The agent's final answer (redacted), from the latest attempt that gave
+    /// one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     /// The task's own check of the work (`--verify`), if it has one.
@@ -158,6 +189,7 @@ pub struct Task {
     /// A goal the coordinator splits into a plan; it ends with its plan.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub goal: bool,
+    /// What its workers' attempts cost so far, in US dollars.
     #[serde(default)]
     pub cost_usd: f64,
     /// The routing decision in short (the full one is in routing-decisions.jsonl).
@@ -172,11 +204,17 @@ pub struct Task {
 /// What the router decided, kept with the task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingSummary {
+    /// The expert that leads the task.
     pub primary_expert: String,
+    /// The primary expert's confidence, 0..1.
     pub confidence: f64,
+    /// How the work is shared among experts.
     pub strategy: Strategy,
+    /// What decided.
     pub method: Method,
+    /// True when a person should confirm the choice.
     pub needs_confirmation: bool,
+    /// One line saying why, for a person.
     pub explanation: String,
 }
 
@@ -184,16 +222,24 @@ pub struct RoutingSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssignmentStatus {
+    /// No worker has taken it yet.
     Pending,
+    /// A worker runs on it.
     Running,
+    /// Its worker completed.
     Completed,
+    /// Its worker failed.
     Failed,
+    /// Stopped, or never started because the task ended.
     Cancelled,
+    /// Its worker ended waiting for a person's answer.
     NeedsInput,
+    /// Its worker ended with work a person must look at.
     NeedsAttention,
 }
 
 impl AssignmentStatus {
+    /// True when the part has ended.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -209,8 +255,11 @@ impl AssignmentStatus {
 /// One expert's part of a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assignment {
+    /// The expert whose part it is.
     pub expert: String,
+    /// Where the part is.
     pub status: AssignmentStatus,
+    /// The worker that took the part, once one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_id: Option<WorkerId>,
 }

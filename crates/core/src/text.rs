@@ -21,15 +21,18 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Empties the buffer, keeping its memory for the next text.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.ends.clear();
     }
 
+    /// The number of tokens.
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
+    /// True when there are no tokens.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
@@ -45,6 +48,7 @@ impl Tokens {
         &self.buf[start..self.ends[i]]
     }
 
+    /// The tokens, in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         let mut start = 0;
         self.ends.iter().map(move |&end| {

@@ -7,21 +7,32 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
+    /// The start of a session: its id and model.
     Session,
+    /// Text the agent wrote.
     Assistant,
+    /// A tool the agent called.
     ToolCall,
+    /// What a tool gave back.
     ToolResult,
+    /// A tool call that failed.
     ToolError,
+    /// The API failed and the agent retries.
     ApiRetry,
+    /// The run's result line.
     Result,
+    /// A check-in from the agent.
     CheckIn,
+    /// Anything else (a line that is not JSON, or of an unknown type).
     Other,
 }
 
 /// One readable line of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// What the entry is.
     pub kind: EntryKind,
+    /// The entry as one readable line.
     pub text: String,
 }
 

@@ -6,16 +6,21 @@ use serde::{Deserialize, Serialize};
 use crate::id::{TaskId, WorkerId};
 use crate::stream::{Outcome, OutcomeKind, Tokens};
 
+/// Where a worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerStatus {
     /// Created; its first attempt is being started.
     Starting,
+    /// An attempt is running.
     Running,
     /// Between attempts (restart backoff or rate-limit wait).
     Waiting,
+    /// Ended: its work succeeded (and passed its check, if any).
     Completed,
+    /// Ended: its work failed.
     Failed,
+    /// Ended: stopped by a person.
     Cancelled,
     /// Ended waiting for a person's answer: a tool was denied, or the agent
     /// asked a question instead of finishing. `cortex reply` continues it.
@@ -29,6 +34,7 @@ pub enum WorkerStatus {
 }
 
 impl WorkerStatus {
+    /// True when the worker has ended (it runs no more attempts by itself).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -39,6 +45,7 @@ impl WorkerStatus {
                 | Self::NeedsAttention
         )
     }
+    /// The status as written in the journal and shown (`"needs_input"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NeedsInput => "needs_input",
@@ -57,46 +64,65 @@ impl WorkerStatus {
 /// One process run of a worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
+    /// The attempt's number (1-based).
     pub n: u32,
+    /// When the attempt started.
     pub started_at: DateTime<Utc>,
+    /// The attempt's process id, once spawned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     /// Process start time (clock ticks since boot): with the pid and the
     /// environment tag, this tells our process from a recycled pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ticks: Option<u64>,
+    /// The agent's session id for this attempt, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     /// True when this attempt continues the previous one's conversation.
     #[serde(default)]
     pub resumed: bool,
+    /// When the attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
+    /// How the attempt ended; none while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
 }
 
 impl Attempt {
+    /// True while the attempt has not ended.
     pub fn is_live(&self) -> bool {
         self.outcome.is_none()
     }
 }
 
+/// One expert's part of a task, carried out by a chain of attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Worker {
+    /// The worker's id.
     pub id: WorkerId,
+    /// The task it works on.
     pub task_id: TaskId,
+    /// The expert whose part it is.
     pub expert: String,
+    /// The directory the agent runs in.
     pub workdir: String,
+    /// When the worker was created.
     pub created_at: DateTime<Utc>,
+    /// Where the worker is in its life.
     pub status: WorkerStatus,
+    /// Its attempts, oldest first.
     pub attempts: Vec<Attempt>,
+    /// The agent's latest session id: the next attempt resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// What its attempts cost so far, in US dollars.
     #[serde(default)]
     pub cost_usd: f64,
+    /// Tokens its attempts used so far.
     #[serde(default)]
     pub tokens: Tokens,
+    /// Why it is in its status, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Restart not before this time (backoff).
@@ -153,12 +179,14 @@ pub struct WorkBase {
 /// workdir, by `sh -c` as the person wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
+    /// The command, run by `sh -c` in the workdir.
     pub command: String,
     /// Checks started so far (every attempt's).
     pub rounds: u32,
     /// None while the latest check runs (or never finished).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passed: Option<bool>,
+    /// The latest check's exit code, if it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     /// The end of the latest check's output (redacted).
@@ -170,6 +198,7 @@ pub struct Verification {
     /// The running check's process, for re-adoption and kills.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The running check process's start time in clock ticks since boot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ticks: Option<u64>,
 }
@@ -196,9 +225,13 @@ pub enum AfterStop {
 /// A journaled stop request: which attempt, why, and what follows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopIntent {
+    /// The attempt to stop.
     pub attempt: u32,
+    /// How the attempt counts as ended.
     pub kind: OutcomeKind,
+    /// Why it is stopped.
     pub reason: String,
+    /// What follows once it has ended.
     pub then: AfterStop,
     /// A person's message for the next attempt (`cortex nudge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,9 +271,11 @@ impl Worker {
         }
     }
 
+    /// The latest attempt, live or ended.
     pub fn current(&self) -> Option<&Attempt> {
         self.attempts.last()
     }
+    /// The latest attempt, if it is still live.
     pub fn live_attempt(&self) -> Option<&Attempt> {
         self.attempts.last().filter(|a| a.is_live())
     }

@@ -14,19 +14,28 @@ use super::{Progress, ResultLine, Tokens};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeKind {
+    /// The run finished without an error and the process exited 0.
     Success,
+    /// The API failed (a server-side error): worth another attempt.
     ApiError,
     /// The API refused the request itself (4xx other than 408, 409, 429):
     /// the same request fails again, so it is not retried and does not
     /// count against the expert's circuit breaker.
     ClientError,
+    /// The API rate limited the run (429).
     RateLimited,
+    /// The agent reached its maximum number of turns.
     MaxTurns,
+    /// The worker reached its token or cost budget.
     Budget,
     /// Stopped by a person or by the engine on purpose.
     Killed,
+    /// The worker reached its time limit.
     TimedOut,
+    /// The agent reported an error, or the process exited badly or without a
+    /// result.
     Crashed,
+    /// The agent's process could not be started.
     SpawnFailed,
     /// The process vanished with no result line and no exit status.
     Lost,
@@ -36,6 +45,7 @@ pub enum OutcomeKind {
 }
 
 impl OutcomeKind {
+    /// The kind as written in the journal and shown (`"api_error"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -86,17 +96,23 @@ pub fn is_client_error(status: u16) -> bool {
 /// The settled end of an attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// How the attempt ended.
     pub kind: OutcomeKind,
     /// One line a person can read.
     pub reason: String,
+    /// The process's exit code, if it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// What the attempt cost, in US dollars.
     #[serde(default)]
     pub cost_usd: f64,
+    /// Tokens the attempt used.
     #[serde(default)]
     pub tokens: Tokens,
+    /// The agent's final answer text (redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// The agent's `modelUsage`, as given (model to counts and cost).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub model_usage: serde_json::Value,
     /// True when `cost_usd` is Cortex's estimate from the token counts (the
@@ -140,7 +156,9 @@ impl Outcome {
 /// How the process ended, as far as the engine knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
+    /// Exited with this code.
     Code(i32),
+    /// Killed by this signal.
     Signal(i32),
     /// Not our child (re-adopted) or reaped elsewhere: status unknown.
     Unknown,
