@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use cortex_core::id::{RequestId, TaskId, WorkerId};
 
+/// The wall-clock time now, in UTC.
 pub fn now() -> DateTime<Utc> {
     Utc::now()
 }
@@ -20,18 +21,22 @@ fn millis(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_millis()).unwrap_or(0)
 }
 
+/// A new task id: the time `at` (milliseconds) then random bits, so ids sort by creation.
 pub fn task_id(at: DateTime<Utc>) -> TaskId {
     TaskId::new(millis(at), random10())
 }
 
+/// A new plan id, made like a task id.
 pub fn plan_id(at: DateTime<Utc>) -> cortex_core::id::PlanId {
     cortex_core::id::PlanId::new(millis(at), random10())
 }
 
+/// A new worker id, made like a task id.
 pub fn worker_id(at: DateTime<Utc>) -> WorkerId {
     WorkerId::new(millis(at), random10())
 }
 
+/// A new inbox request id, made like a task id.
 pub fn request_id(at: DateTime<Utc>) -> RequestId {
     RequestId::new(millis(at), random10())
 }

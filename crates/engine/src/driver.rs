@@ -34,14 +34,21 @@ pub const HOOK_EVENTS: [&str; 5] = [
 /// What the driver needs to know about one attempt.
 #[derive(Debug)]
 pub struct AttemptSpec<'a> {
+    /// The coordination home the hooks report to.
     pub home: &'a Home,
+    /// The agent's settings: its driver, environment and argument template.
     pub agent: &'a AgentConfig,
     /// `agent.command`, or the `CORTEX_AGENT_COMMAND` override.
     pub command: &'a [String],
+    /// The expert the attempt runs as (preamble, permissions, model).
     pub expert: &'a ExpertProfile,
+    /// The worker's id, passed to the agent as `CORTEX_WORKER_ID`.
     pub worker_id: &'a str,
+    /// The attempt's number (1 for the first), passed as `CORTEX_ATTEMPT`.
     pub attempt: u32,
+    /// The folder the agent works in.
     pub workdir: &'a Path,
+    /// The prompt the attempt starts with.
     pub prompt: &'a str,
     /// Session to continue (restart), if any.
     pub resume: Option<&'a str>,
@@ -60,8 +67,11 @@ pub fn user_message(text: &str) -> String {
 /// A planned attempt: how to launch it, and the session it will have.
 #[derive(Debug)]
 pub struct Planned {
+    /// The command line, environment, working folder and files to start it with.
     pub launch: Launch,
+    /// The Claude Code session id (new, or the one resumed); None for the generic driver.
     pub session_id: Option<String>,
+    /// The attempt's folder (`workers/<id>/attempt-<n>`), which holds its files.
     pub dir: PathBuf,
     /// For stream input: the prompt, to write to the FIFO once started.
     pub first_message: Option<String>,
@@ -78,6 +88,7 @@ pub struct AttemptMeta {
 }
 
 impl AttemptMeta {
+    /// Writes `meta.json` into the attempt's folder, readable only by its owner.
     pub fn write(&self) -> Result<(), SpawnError> {
         write_private(&self.path, self.body.to_string().as_bytes())
     }

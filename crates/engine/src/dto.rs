@@ -15,8 +15,12 @@ use serde::{Deserialize, Serialize};
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SubmitAck {
+    /// The task created, or the existing one that answers the submission.
     pub task_id: TaskId,
+    /// True when an existing task answered it: the same request, the same
+    /// key, or the same work while that task is live.
     pub deduplicated: bool,
+    /// The task's status after the submission.
     pub status: TaskStatus,
     /// When a duplicate asked for a more urgent priority: the task's
     /// priority before it was raised to the one asked for.
@@ -30,18 +34,28 @@ pub struct SubmitAck {
 /// A task as shown to people and scripts (`cortex tasks --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TaskDto {
+    /// The task's id.
     pub id: TaskId,
+    /// Where the task is in its life (queued, running, completed...).
     pub status: TaskStatus,
+    /// `critical`, `high`, `medium` or `low`.
     pub priority: String,
+    /// The task type it was submitted with (`--type`), if any; it steers routing.
     #[serde(rename = "type")]
     pub task_type: Option<String>,
+    /// What the task asks for (redacted).
     pub description: String,
+    /// When it was submitted.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// The folder it was submitted to work in, if one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// Its idempotency key (`--key`), if it was submitted with one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Why it is in its current status (redacted): a failure's cause, who cancelled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Its own check command (`--verify`), if it has one.
@@ -54,6 +68,7 @@ pub struct TaskDto {
     /// `review::task_verification` for a task with several experts.
     #[serde(default)]
     pub verification: Option<VerificationDto>,
+    /// What its workers cost so far, in US dollars.
     pub cost_usd: f64,
     /// The primary expert, once routed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,8 +76,10 @@ pub struct TaskDto {
     /// Every expert taking part (several for a multi-expert task).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub experts: Vec<String>,
+    /// What the router decided, in short; None before it was routed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing: Option<cortex_core::task::RoutingSummary>,
+    /// Where each expert's part is (pending, running, completed...), with its worker.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignments: Vec<cortex_core::task::Assignment>,
     /// The git repository its work started in (from its first worker that
@@ -100,6 +117,7 @@ impl From<&Task> for TaskDto {
 /// The answer to a reroute: the task, and whether it moved.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RerouteAck {
+    /// The task after the reroute, its fields at the top level of the JSON.
     #[serde(flatten)]
     pub task: TaskDto,
     /// True when the task now goes to the expert; false when a worker had
@@ -112,7 +130,9 @@ pub struct RerouteAck {
 /// Counts for `cortex status` and the tray.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StatusDto {
+    /// Tasks by status.
     pub tasks: BTreeMap<String, usize>,
+    /// Workers by lifecycle state, ended ones included.
     pub workers: BTreeMap<String, usize>,
     /// Live workers by the PM's health (starting, healthy, late, stalled,
     /// zombie, waiting; `exited` for a process gone and not yet settled).
@@ -127,17 +147,24 @@ pub struct StatusDto {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
+    /// A task was submitted.
     TaskSubmitted {
+        /// The new task.
         task: TaskDto,
     },
+    /// A task changed (status, routing, cost...).
     TaskUpdated {
+        /// The task as it is now.
         task: TaskDto,
     },
+    /// A worker changed (state, health, activity...).
     WorkerUpdated {
+        /// The worker as it is now.
         worker: crate::runtime::WorkerDto,
     },
     /// Something a person should know (stalled, zombie, timeout, failure...).
     Alert {
+        /// What happened, how severe, and the worker or task it is about.
         alert: cortex_core::alerts::Alert,
     },
 }
@@ -146,11 +173,15 @@ pub enum EngineEvent {
 /// means the task was not verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerificationDto {
+    /// The check's command, run by `sh -c` in the worker's folder.
     pub command: String,
     /// None while the check runs.
     pub passed: Option<bool>,
+    /// The latest check's exit code; None while it runs or when it ended without one.
     pub exit_code: Option<i32>,
+    /// Checks started so far, over every attempt.
     pub rounds: u32,
+    /// The end of the latest check's output (redacted).
     pub output_tail: Option<String>,
 }
 

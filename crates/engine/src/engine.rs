@@ -179,6 +179,7 @@ impl Engine {
         &*self.inner.launcher
     }
 
+    /// The coordination home this engine owns.
     pub fn home(&self) -> &Home {
         &self.inner.home
     }
@@ -188,6 +189,7 @@ impl Engine {
         &self.inner.load_report
     }
 
+    /// A receiver of the engine's events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.inner.events.subscribe()
     }
@@ -197,6 +199,7 @@ impl Engine {
         self.settings().1.names()
     }
 
+    /// The settings in force (`config.json`), as last loaded or saved.
     pub fn config(&self) -> Config {
         self.settings().0.clone()
     }
@@ -234,6 +237,7 @@ impl Engine {
         tasks_of(self.store().state())
     }
 
+    /// Counts of tasks and workers by status, live workers by health, and paused experts.
     pub fn status(&self) -> StatusDto {
         let mut status = status_of(self.store().state());
         status.health = health_counts(&self.workers());

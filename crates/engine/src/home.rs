@@ -13,6 +13,7 @@ pub const BUNDLE_ID: &str = "dev.cortex.desktop";
 /// Shipped defaults, embedded so an installed binary can initialize a home
 /// without the repository.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../coordination/config.json");
+/// Shipped expert profiles, as (name, `experts/<name>.json` text), embedded like the config.
 pub const DEFAULT_EXPERTS: [(&str, &str); 5] = [
     (
         "cicd",
@@ -43,6 +44,7 @@ pub struct Home {
 }
 
 impl Home {
+    /// A home at `root`; nothing is read or created until asked.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
@@ -69,21 +71,27 @@ impl Home {
         Ok(Self::new(base.join(leaf)))
     }
 
+    /// The home's folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
+    /// `config.json`: the home's settings.
     pub fn config_file(&self) -> PathBuf {
         self.root.join("config.json")
     }
+    /// `experts/`: one profile file per expert.
     pub fn experts_dir(&self) -> PathBuf {
         self.root.join("experts")
     }
+    /// `journal.jsonl`: every change, in order; the truth the rest is rebuilt from.
     pub fn journal(&self) -> PathBuf {
         self.root.join("journal.jsonl")
     }
+    /// `task-queue.json`: the task snapshot.
     pub fn task_snapshot(&self) -> PathBuf {
         self.root.join("task-queue.json")
     }
+    /// `worker-pool.json`: the worker snapshot.
     pub fn worker_snapshot(&self) -> PathBuf {
         self.root.join("worker-pool.json")
     }
@@ -93,15 +101,19 @@ impl Home {
         self.root.join("hooks-settings.json")
     }
 
+    /// `pm-state.json`: the PM's picture of each worker and its metrics.
     pub fn pm_snapshot(&self) -> PathBuf {
         self.root.join("pm-state.json")
     }
+    /// `routing-decisions.jsonl`: every routing decision in full.
     pub fn routing_log(&self) -> PathBuf {
         self.root.join("routing-decisions.jsonl")
     }
+    /// `pm-activity.jsonl`: the PM's transitions and interventions, one per line.
     pub fn pm_activity(&self) -> PathBuf {
         self.root.join("pm-activity.jsonl")
     }
+    /// `router-examples.jsonl`: what the router's learned layer is trained on.
     pub fn router_examples(&self) -> PathBuf {
         self.root.join("router-examples.jsonl")
     }
@@ -118,27 +130,35 @@ impl Home {
             .and_then(|s| s.trim().parse::<u32>().ok())
             .is_some_and(crate::lock::pid_alive)
     }
+    /// `cortex.lock`: the owner's lock, naming the owner while held.
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("cortex.lock")
     }
+    /// `inbox/`: requests from processes that do not own the home.
     pub fn inbox(&self) -> PathBuf {
         self.root.join("inbox")
     }
+    /// `inbox/processing/`: requests the owner has claimed and not yet answered.
     pub fn inbox_processing(&self) -> PathBuf {
         self.root.join("inbox").join("processing")
     }
+    /// `inbox/acks/`: the owner's answers, one per request.
     pub fn inbox_acks(&self) -> PathBuf {
         self.root.join("inbox").join("acks")
     }
+    /// `heartbeats/`: each worker's check-ins, in `<worker>.jsonl`.
     pub fn heartbeats(&self) -> PathBuf {
         self.root.join("heartbeats")
     }
+    /// `workers/`: one folder per worker, one below it per attempt.
     pub fn workers_dir(&self) -> PathBuf {
         self.root.join("workers")
     }
+    /// `logs/`: the log files of `cortex` commands and the owner.
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }
+    /// `quarantine/`: files set aside as unreadable or foreign, kept for people to look at.
     pub fn quarantine(&self) -> PathBuf {
         self.root.join("quarantine")
     }

@@ -50,83 +50,120 @@ const SWEEP_EVERY_SECS: u64 = 60;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum InboxOp {
+    /// Submit one task (`cortex submit`).
     Submit {
+        /// The task asked for.
         submit: SubmitRequest,
     },
     /// Many submissions, journaled with one fsync; answered item by item.
     SubmitBatch {
+        /// The submissions, each with its own request id.
         items: Vec<BatchItem>,
     },
+    /// Cancel a live task and stop its workers (`cortex cancel`).
     Cancel {
+        /// The task's id, with or without its prefix.
         task_id: String,
     },
+    /// Send a task to another expert (`cortex reroute`); the correction is learned.
     Reroute {
+        /// The task's id, with or without its prefix.
         task_id: String,
+        /// The expert it should go to.
         expert: String,
     },
     /// Let a task held for confirmation go (to EXPERT, when given).
     Confirm {
+        /// The task's id, with or without its prefix.
         task_id: String,
+        /// The expert to send it to; None keeps the router's choice.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expert: Option<String>,
     },
+    /// Forget the router's learned layer (`router-examples.jsonl` is moved aside).
     ResetLearning,
+    /// Stop a worker's live attempt and end the worker as cancelled (`cortex kill`).
     Kill {
+        /// The worker's id, with or without its prefix.
         worker_id: String,
     },
+    /// Stop a worker's live attempt, if any, and start one that resumes the conversation.
     Restart {
+        /// The worker's id, with or without its prefix.
         worker_id: String,
     },
+    /// Pause or resume starting new workers (restarts go on).
     SetPaused {
+        /// True to pause, false to resume.
         paused: bool,
     },
+    /// Extend a worker's time limit (`cortex extend`).
     Extend {
+        /// The worker's id, with or without its prefix.
         worker_id: String,
+        /// Minutes to add, 1 to 1440.
         minutes: u64,
     },
+    /// Send a running worker a message: its attempt is stopped and the next resumes with it.
     Nudge {
+        /// The worker's id, with or without its prefix.
         worker_id: String,
+        /// The message, the next attempt's prompt.
         text: String,
     },
     /// Submit a plan (`cortex plan submit`): all of it or nothing.
     PlanSubmit {
+        /// The plan: its goal and its named tasks.
         plan: cortex_core::plan::PlanSpec,
+        /// The folder every task works in (absolute); None runs them in `/`.
         #[serde(default)]
         workdir: Option<String>,
+        /// True to run each task in its own git worktree.
         #[serde(default)]
         worktree: bool,
     },
     /// Let a plan held for confirmation run (`cortex plan confirm`).
     PlanConfirm {
+        /// The plan's id, with or without its prefix.
         plan_id: String,
     },
     /// Replace a waiting plan's tasks with an edited plan (`cortex plan edit`).
     PlanEdit {
+        /// The plan's id, with or without its prefix.
         plan_id: String,
+        /// The edited plan.
         plan: cortex_core::plan::PlanSpec,
     },
     /// Merge a plan's tasks in dependency order (`cortex plan merge`).
     PlanMerge {
+        /// The plan's id, with or without its prefix.
         plan_id: String,
     },
     /// Continue an ended worker with a person's text (`cortex reply`).
     Reply {
+        /// The worker's id, with or without its prefix.
         worker_id: String,
+        /// The person's answer, the next attempt's prompt.
         text: String,
     },
     /// Close an expert's circuit breaker (`cortex resume EXPERT`).
     CloseCircuit {
+        /// The expert whose breaker to close.
         expert: String,
     },
     /// Merge a worktree task's branch into its base (`cortex merge`).
     Merge {
+        /// What to merge, and into where.
         merge: crate::review::MergeRequest,
     },
     /// Remove a task's worktree (`cortex worktree remove`).
     RemoveWorktree {
+        /// The task's id, with or without its prefix.
         task_id: String,
+        /// The expert whose part's worktree to remove; needed when the task has several.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expert: Option<String>,
+        /// Remove it even with uncommitted changes, which are lost.
         #[serde(default)]
         force: bool,
     },
@@ -136,7 +173,9 @@ pub enum InboxOp {
 /// processed again after a crash creates nothing twice).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchItem {
+    /// This item's own request id.
     pub request_id: RequestId,
+    /// The task asked for.
     pub submit: SubmitRequest,
 }
 
@@ -144,14 +183,18 @@ pub struct BatchItem {
 /// `{"ok": false, "error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchAnswer {
+    /// True when the item was carried out.
     pub ok: bool,
+    /// What the item's submission answered (a `SubmitAck`), when `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// Why it failed, when not `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<AckError>,
 }
 
 impl BatchAnswer {
+    /// The answer for one item's outcome.
     pub fn of(outcome: Result<serde_json::Value, EngineError>) -> Self {
         match outcome {
             Ok(v) => Self {
@@ -168,10 +211,14 @@ impl BatchAnswer {
     }
 }
 
+/// A request as written to `inbox/<id>.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboxRequest {
+    /// The request format's version (`REQUEST_VERSION`); another is refused.
     pub v: u32,
+    /// The request's id, also its file's name.
     pub request_id: RequestId,
+    /// What it asks for.
     #[serde(flatten)]
     pub op: InboxOp,
 }
@@ -179,24 +226,33 @@ pub struct InboxRequest {
 /// The owner's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboxAck {
+    /// The answer format's version.
     pub v: u32,
+    /// The request answered.
     pub request_id: RequestId,
+    /// True when the request was carried out and is durable.
     pub ok: bool,
+    /// What the change answered, as JSON (a `SubmitAck` for a submission), when `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// Why it failed, when not `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<AckError>,
 }
 
+/// Why a request failed, as an ack carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AckError {
+    /// A stable code for scripts (`bad_input`, `unknown_task`, `refused`...).
     pub code: String,
+    /// What went wrong, in words.
     pub message: String,
     /// True when the request was at fault (CLI exit code 2).
     pub bad_input: bool,
 }
 
 impl AckError {
+    /// The error's code, message and fault.
     pub fn of(e: &EngineError) -> Self {
         Self {
             code: e.code().into(),
@@ -228,6 +284,7 @@ pub fn withdraw(home: &Home, id: &RequestId) -> bool {
     fs::remove_file(home.inbox().join(format!("{id}.json"))).is_ok()
 }
 
+/// Where the answer to request `id` is written: `inbox/acks/<id>.json`.
 pub fn ack_path(home: &Home, id: &RequestId) -> PathBuf {
     home.inbox_acks().join(format!("{id}.json"))
 }
@@ -241,6 +298,7 @@ pub fn take_ack(home: &Home, id: &RequestId) -> Option<InboxAck> {
     Some(ack)
 }
 
+/// Writes an answer atomically for its requester to take.
 pub fn write_ack(home: &Home, ack: &InboxAck) -> Result<(), EngineError> {
     let bytes = serde_json::to_vec(ack).map_err(|e| EngineError::encode("an inbox answer", &e))?;
     write_atomic(&ack_path(home, &ack.request_id), &bytes)

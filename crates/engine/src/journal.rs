@@ -104,15 +104,20 @@ impl JournalWriter {
 pub struct BadLine {
     /// 1-based line number within the part read.
     pub line_no: usize,
+    /// Byte offset in the journal where the line starts.
     pub offset: u64,
+    /// The line as read, without its newline.
     pub bytes: Vec<u8>,
+    /// Why the line could not be parsed.
     pub error: String,
 }
 
 /// What a read of the journal found besides good records.
 #[derive(Debug, Default)]
 pub struct ReadOutcome {
+    /// Good records read.
     pub records: usize,
+    /// Unparsable lines that ended with a newline (a torn last line is in `torn_tail`).
     pub bad: Vec<BadLine>,
     /// An unterminated, unparsable last line.
     pub torn_tail: Option<BadLine>,

@@ -10,6 +10,8 @@
 //!
 //! May depend on: cortex-core, tokio, notify, tracing, libc.
 
+#![warn(missing_docs)]
+
 pub mod cgroup;
 pub mod clock;
 pub mod dto;

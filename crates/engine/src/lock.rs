@@ -20,12 +20,16 @@ use crate::error::EngineError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OwnerKind {
+    /// A CLI command, for its own length.
     Cli,
+    /// `cortex run`, until it is stopped.
     Run,
+    /// The desktop app, while it runs.
     App,
 }
 
 impl OwnerKind {
+    /// The owner's kind in words, for messages that name it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cli => "cli",
@@ -35,10 +39,14 @@ impl OwnerKind {
     }
 }
 
+/// Who owns a home, as `cortex.lock` names it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OwnerInfo {
+    /// The owner's process id.
     pub pid: u32,
+    /// What kind of process the owner is.
     pub kind: OwnerKind,
+    /// When it took the home (RFC 3339).
     pub since: String,
 }
 
@@ -178,6 +186,7 @@ impl OwnerLock {
         }))
     }
 
+    /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }

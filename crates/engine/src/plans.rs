@@ -19,22 +19,32 @@ use crate::dto::TaskDto;
 /// where it stopped, if it did (nothing after that was touched).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanMergeDto {
+    /// The plan merged.
     pub plan_id: PlanId,
+    /// The tasks merged, in the order they were merged.
     pub merged: Vec<PlanMergedTask>,
+    /// The task it stopped at, and why; None when every task was merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<PlanMergeStop>,
 }
 
+/// One task of a plan that `cortex plan merge` merged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanMergedTask {
+    /// The task's name within the plan.
     pub name: String,
+    /// What its merge did, as `cortex merge` reports it.
     pub merge: crate::review::MergeDto,
 }
 
+/// The task a plan merge stopped at; it and every task after it are untouched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanMergeStop {
+    /// The task's name within the plan.
     pub name: String,
+    /// The task's id.
     pub task_id: TaskId,
+    /// Why it could not be merged (not completed, a conflict...).
     pub reason: String,
 }
 
@@ -67,44 +77,61 @@ Names are lowercase letters, digits, - or _, and unique; at most 100 tasks; no c
 /// The answer to a plan's submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanAck {
+    /// The new plan's id.
     pub plan_id: PlanId,
+    /// True when the plan is held until a person confirms it (`cortex plan confirm`).
     pub awaiting_confirmation: bool,
+    /// The plan's tasks, in dependency order.
     pub tasks: Vec<PlanAckTask>,
 }
 
+/// One task of a submitted plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanAckTask {
+    /// The task's name within the plan.
     pub name: String,
+    /// The task's id.
     pub task_id: TaskId,
+    /// The task's status once submitted.
     pub status: TaskStatus,
+    /// The experts it was routed to.
     pub experts: Vec<String>,
 }
 
 /// A plan as `cortex plan show` and the app show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanView {
+    /// The plan's id.
     pub id: PlanId,
+    /// The goal the plan was made for (redacted).
     pub goal: String,
+    /// The goal task whose coordinator wrote the plan; None for a plan submitted whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal_task: Option<TaskId>,
+    /// True while the plan is held until a person confirms it.
     pub awaiting_confirmation: bool,
+    /// When the plan was submitted.
     pub created_at: DateTime<Utc>,
     /// Tasks in dependency order.
     pub tasks: Vec<PlanViewTask>,
     /// Counts of the tasks by status.
     pub counts: std::collections::BTreeMap<String, usize>,
+    /// What its tasks cost so far, in US dollars.
     pub cost_usd: f64,
     /// From the plan's submission to its last task's last change.
     pub elapsed_secs: i64,
 }
 
+/// One task of a plan, as `PlanView` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanViewTask {
+    /// The task's name within the plan.
     pub name: String,
     /// Names of the tasks it depends on.
     pub after: Vec<String>,
     /// Of those, the ones not completed yet.
     pub blocked_on: Vec<String>,
+    /// The task itself, as `cortex tasks` shows it.
     pub task: TaskDto,
 }
 

@@ -28,31 +28,48 @@ pub(crate) use state_file::read_verdicts;
 /// One intervention, as kept in pm-state.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct Intervention {
+    /// When the PM acted.
     pub at: DateTime<Utc>,
+    /// The attempt it acted on.
     pub attempt: u32,
+    /// What it did: `nudge`, `kill`, `kill_and_restart` or `extend`.
     pub kind: String,
+    /// Why, or what it did, in words.
     pub message: String,
 }
 
 /// The PM's picture of one worker.
 #[derive(Debug, Clone, Serialize)]
 pub struct PmWorker {
+    /// The task the worker runs.
     pub task_id: TaskId,
+    /// The expert the worker runs as.
     pub expert: String,
+    /// The attempt this picture is of (the live one).
     pub attempt: u32,
+    /// The PM's judgement of the attempt (starting, healthy, late, stalled...).
     pub health: Health,
+    /// When the worker entered that health.
     pub health_since: DateTime<Utc>,
+    /// Why the PM says so, in words.
     pub health_reason: String,
+    /// When the attempt last showed a sign of life.
     pub last_activity_at: Option<DateTime<Utc>>,
+    /// Where that sign came from: `start`, `output`, `hook`, `check-in`, `cpu` or `transcript`.
     pub last_activity_source: Option<String>,
+    /// Restarts used so far: attempts after the first.
     pub restarts_used: u32,
+    /// Time-limit warning levels already sent, in percent of the limit (50, 75, 90).
     pub time_warnings_sent: Vec<u8>,
+    /// True once the budget warning was sent.
     pub budget_warned: bool,
+    /// Time-limit extensions the PM granted this worker.
     pub extensions_used: u32,
     /// Nudges sent to this worker, every attempt counted.
     pub nudges_used: u32,
     /// When the current attempt was last nudged.
     pub nudged_at: Option<DateTime<Utc>>,
+    /// What the PM did to this worker, oldest first.
     pub interventions: Vec<Intervention>,
     /// What the attempt's stream says so far, for views in other processes
     /// (they read this instead of the whole output).
@@ -90,15 +107,22 @@ impl PmVerdict {
     }
 }
 
+/// The PM's counters since the owner started, as kept in pm-state.json.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PmMetrics {
+    /// Ticks run.
     pub ticks: u64,
+    /// Workers that ended completed.
     pub workers_completed: u64,
+    /// Workers that ended failed.
     pub workers_failed: u64,
+    /// Completed over completed and failed (0 to 1); None before any ended.
     pub success_rate: Option<f64>,
     /// Health transitions observed, by the state entered.
     pub detections: BTreeMap<String, u64>,
+    /// Interventions made, by kind (`nudge`, `kill`, `kill_and_restart`, `extend`).
     pub interventions: BTreeMap<String, u64>,
+    /// How long the latest tick took, in microseconds.
     pub last_tick_micros: u64,
 }
 
@@ -138,13 +162,16 @@ impl PmState {
 /// An expert paused by its circuit breaker, and until when.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PausedExpert {
+    /// The expert's name.
     pub expert: String,
+    /// When the breaker closes again and the expert's tasks may start.
     pub until: DateTime<Utc>,
 }
 
 /// The answer to `cortex resume EXPERT`.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CircuitAck {
+    /// The expert named.
     pub expert: String,
     /// False when the expert was not paused (nothing changed).
     pub was_open: bool,
@@ -212,11 +239,17 @@ pub(crate) fn busy(
 /// `pm-state.json` for views in other processes.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LiveSummary {
+    /// Lines of the agent's output stream read so far.
     pub lines: u64,
+    /// Tokens the attempt used so far.
     pub tokens: Tokens,
+    /// The attempt's cost so far, in US dollars.
     pub cost_usd: f64,
+    /// True when that cost is Cortex's estimate from the tokens, not the agent's figure.
     pub cost_estimated: bool,
+    /// What the agent is doing now.
     pub activity: Activity,
+    /// The agent's most recent assistant text, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_text: Option<String>,
 }

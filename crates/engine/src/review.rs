@@ -38,11 +38,15 @@ pub use crate::dto::{task_verification, VerificationDto};
 /// One file a task changed. `added`/`removed` are `null` for a binary file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChange {
+    /// The file's path, relative to the repository's top.
     pub path: String,
+    /// Lines added.
     pub added: Option<u64>,
+    /// Lines removed.
     pub removed: Option<u64>,
 }
 
+/// Where a worker's part ran, and so what `cortex diff` and `merge` can do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangesKind {
@@ -57,8 +61,11 @@ pub enum ChangesKind {
 /// What one worker's part of a task changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Changes {
+    /// Where the work ran, and so whether there is anything to compare.
     pub kind: ChangesKind,
+    /// The expert whose part this is.
     pub expert: String,
+    /// The worker that did it.
     pub worker_id: String,
     /// The worktree's branch; in place, the branch checked out at start.
     pub branch: Option<String>,
@@ -67,8 +74,12 @@ pub struct Changes {
     /// The branch checked out in the repository when the work started:
     /// where `cortex merge` brings a worktree's branch by default.
     pub base_branch: Option<String>,
+    /// The repository the work started in (its top-level folder); None when
+    /// there is nothing to compare.
     pub repo: Option<String>,
+    /// The folder the worker ran in (its worktree when isolated).
     pub workdir: String,
+    /// The files changed since the work started; empty when nothing can be compared.
     pub files: Vec<FileChange>,
     /// In place, the changes since the recorded commit may include other
     /// people's edits to the same checkout.
@@ -81,9 +92,13 @@ pub struct Changes {
 /// `cortex diff`: the changes, and the patch unless only the stat was asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiffDto {
+    /// The task compared.
     pub task_id: TaskId,
+    /// What the part compared changed: the latest worker of `--expert`, else
+    /// of the task's only expert.
     #[serde(flatten)]
     pub changes: Changes,
+    /// The changes as a unified diff; None with `--stat` or when nothing could be compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<String>,
 }
@@ -91,46 +106,72 @@ pub struct DiffDto {
 /// One attempt in a task's story.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptStory {
+    /// The attempt's number, 1 for the first.
     pub n: u32,
+    /// When it started.
     pub started_at: DateTime<Utc>,
+    /// When it ended; None while it runs.
     pub ended_at: Option<DateTime<Utc>>,
+    /// True when it continued the previous attempt's conversation.
     pub resumed: bool,
     /// The outcome's kind (`success`, `crashed`, ...); none while it runs.
     pub outcome: Option<String>,
+    /// Why it ended, in words (redacted); None while it runs.
     pub reason: Option<String>,
+    /// The process's exit code, when it exited with one.
     pub exit_code: Option<i32>,
+    /// What it cost, in US dollars; 0 while it runs.
     pub cost_usd: f64,
+    /// The tokens it used; zero while it runs.
     pub tokens: Tokens,
+    /// How long it ran, in seconds (until now while it runs).
     pub duration_secs: f64,
 }
 
 /// One worker in a task's story.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStory {
+    /// The worker's id.
     pub id: String,
+    /// The expert it ran as.
     pub expert: String,
+    /// Its lifecycle state (`running`, `completed`, `failed`...).
     pub status: String,
+    /// Why it is in that state (redacted), when known.
     pub reason: Option<String>,
+    /// The folder it ran in.
     pub workdir: String,
+    /// The agent's final result text (redacted), once an attempt gave one.
     pub result: Option<String>,
+    /// The check of its work (`null`: not verified).
     pub verification: Option<VerificationDto>,
+    /// The tokens its ended attempts used.
     pub tokens: Tokens,
+    /// What its ended attempts cost, in US dollars.
     pub cost_usd: f64,
+    /// Its attempts' run time summed, in seconds (a running one until now).
     pub duration_secs: f64,
+    /// Its attempts, oldest first.
     pub attempts: Vec<AttemptStory>,
+    /// Where its work started in git; None outside git or before its first attempt.
     pub base: Option<WorkBase>,
+    /// What its part changed.
     pub changes: Changes,
 }
 
 /// `cortex show`: a task's whole story.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStory {
+    /// The task, as `cortex tasks` shows it.
     #[serde(flatten)]
     pub task: TaskDto,
     /// Summed over every attempt of every worker.
     pub tokens: Tokens,
+    /// Seconds run, summed over every attempt of every worker.
     pub duration_secs: f64,
+    /// Attempts made, over every worker.
     pub attempts: usize,
+    /// Its workers, oldest first.
     pub workers: Vec<WorkerStory>,
     /// The changes of the primary expert's part (each worker carries its
     /// own); none before a worker started.
@@ -140,11 +181,15 @@ pub struct TaskStory {
 /// What `cortex merge` asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeRequest {
+    /// The task whose work to merge (its id, or the id's body).
     pub task_id: String,
+    /// The expert whose part to merge; needed when the task has several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expert: Option<String>,
+    /// The branch to merge into; None for the branch checked out when the work started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub into: Option<String>,
+    /// Bring the work as one new commit on top of `into` instead of merging its branch.
     #[serde(default)]
     pub squash: bool,
 }
@@ -152,33 +197,46 @@ pub struct MergeRequest {
 /// What `cortex merge` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergeDto {
+    /// The task merged.
     pub task_id: TaskId,
+    /// The expert whose part was merged.
     pub expert: String,
+    /// The worktree's branch that was merged.
     pub branch: String,
+    /// The branch merged into.
     pub into: String,
     /// The tip of `into` afterwards.
     pub commit: String,
     /// The commit that took the worktree's uncommitted changes, if any.
     pub committed_changes: Option<String>,
+    /// True when `into` was only moved forward to the work's tip (no merge commit).
     pub fast_forward: bool,
+    /// True when the work was brought as one commit (`--squash`).
     pub squash: bool,
     /// True when `into` already had everything: nothing changed.
     pub already_merged: bool,
     /// Where `into` is checked out and was updated, if it is.
     pub checked_out_in: Option<String>,
+    /// The files the merge changed in `into`.
     pub files: Vec<FileChange>,
 }
 
 /// What `cortex worktree remove` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemoveDto {
+    /// The task whose worktree was removed.
     pub task_id: TaskId,
+    /// The expert whose part's worktree it was.
     pub expert: String,
+    /// The worktree's folder, now gone.
     pub worktree: String,
     /// The branch, kept: its commits are never deleted.
     pub branch: String,
+    /// True when the worktree's commits were already in the base branch, or it had none.
     pub merged: bool,
+    /// True when the worktree had uncommitted changes (lost: only `--force` removes it then).
     pub had_uncommitted: bool,
+    /// True when `--force` was given.
     pub forced: bool,
 }
 

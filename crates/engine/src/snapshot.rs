@@ -80,14 +80,17 @@ pub fn append_line(path: &Path, value: &serde_json::Value) -> std::io::Result<()
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSnapshot {
+    /// The state format's version; a snapshot newer than this build is not used.
     pub schema_version: u32,
     /// Last journal sequence number folded into this snapshot.
     pub journal_seq: u64,
     /// Byte offset in `journal.jsonl` just after that record.
     pub journal_offset: u64,
+    /// When the snapshot was written.
     pub updated_at: DateTime<Utc>,
     /// Counts per status, for people reading the file.
     pub stats: std::collections::BTreeMap<TaskStatus, usize>,
+    /// Every task, ended ones included.
     pub tasks: Vec<Task>,
     /// Every plan (its tasks are among `tasks`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -99,9 +102,14 @@ pub struct TaskSnapshot {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSnapshot {
+    /// The state format's version, as in `TaskSnapshot`.
     pub schema_version: u32,
+    /// Last journal sequence number folded into this snapshot.
     pub journal_seq: u64,
+    /// When the snapshot was written.
     pub updated_at: DateTime<Utc>,
+    /// True while starting new workers is paused (restarts go on).
     pub spawning_paused: bool,
+    /// Every worker, live or ended.
     pub workers: Vec<cortex_core::worker::Worker>,
 }

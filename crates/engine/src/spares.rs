@@ -20,6 +20,7 @@ const MAKING_PREFIX: &str = ".tmp-";
 /// More would only cost inodes: a pass never starts more than this many.
 const MAX_SPARES: usize = 512;
 
+/// The ready spare folders under `workers/.spare/`, and the making of more.
 pub struct Spares {
     dir: PathBuf,
     ready: Mutex<Vec<PathBuf>>,

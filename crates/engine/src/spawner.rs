@@ -13,10 +13,15 @@ use std::path::PathBuf;
 /// Everything needed to start one attempt.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Launch {
+    /// The program and its arguments.
     pub argv: Vec<String>,
+    /// Variables set on top of the engine's own environment.
     pub env: Vec<(String, String)>,
+    /// The folder it runs in.
     pub cwd: PathBuf,
+    /// The file its stdout goes to (`stdout.jsonl`).
     pub stdout: PathBuf,
+    /// The file its stderr goes to (`stderr.log`).
     pub stderr: PathBuf,
     /// Stdin from this FIFO (created here), for agents that read messages
     /// on stdin. The agent holds it open read-write, so it never sees EOF
@@ -80,6 +85,7 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// The process's pid (also its process group's id).
     pub fn id(&self) -> u32 {
         self.pid
     }

@@ -32,19 +32,26 @@ pub(crate) use prepare::{set_aside, Aside};
 pub struct Quarantined {
     /// The file (and lines) it came from, e.g. `journal.jsonl line 7`.
     pub what: String,
+    /// Where it was moved, under `quarantine/`.
     pub moved_to: PathBuf,
+    /// Why it was moved, in words.
     pub reason: String,
 }
 
 /// What loading found, for logs and for the person.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LoadReport {
+    /// True when loading started from the snapshots, not from the journal's start.
     pub from_snapshot: bool,
+    /// Journal records replayed (after the snapshots' point, when they were used).
     pub replayed_records: usize,
+    /// Tasks in the state once loaded.
     pub tasks: usize,
+    /// What was moved aside as unreadable or misplaced.
     pub quarantined: Vec<Quarantined>,
     /// Bytes of an unterminated last journal line that were dropped.
     pub torn_tail_bytes: Option<usize>,
+    /// The pid of a previous owner that had died holding the home, if there was one.
     pub took_over_from_pid: Option<u32>,
     /// The journal had lost records the snapshot held, so loading started
     /// from the snapshot.
@@ -336,10 +343,12 @@ impl Store {
         Ok((store, loaded.report))
     }
 
+    /// The folded state: every task, worker and plan.
     pub fn state(&self) -> &State {
         &self.state
     }
 
+    /// The home this store owns.
     pub fn home(&self) -> &Home {
         &self.home
     }

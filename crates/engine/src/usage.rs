@@ -35,13 +35,16 @@ pub const MAX_DAYS: u32 = 366;
 pub struct UsageRow {
     /// The day the attempts ended on, `YYYY-MM-DD`, in the asked offset.
     pub day: String,
+    /// The expert the attempts' workers ran as.
     pub expert: String,
     /// None when the agent did not say which model it used (an attempt
     /// that ended without its result line).
     pub model: Option<String>,
     /// The repository the work started in, else the worker's folder.
     pub project: String,
+    /// The tokens the attempts used.
     pub tokens: Tokens,
+    /// What the attempts cost, in US dollars.
     pub cost_usd: f64,
     /// True when some of `cost_usd` is Cortex's estimate, not the agent's.
     pub cost_estimated: bool,
@@ -52,11 +55,15 @@ pub struct UsageRow {
 /// `usage`: the days `since..=until` and every non-empty bucket in them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsageReport {
+    /// The first day covered, `YYYY-MM-DD`.
     pub since: String,
+    /// The last day covered (today), `YYYY-MM-DD`.
     pub until: String,
+    /// How many days are covered, 1 to `MAX_DAYS`.
     pub days: u32,
     /// Minutes east of UTC the days were cut in.
     pub utc_offset_minutes: i32,
+    /// The non-empty buckets, by day, then expert, model and project.
     pub rows: Vec<UsageRow>,
 }
 

@@ -44,9 +44,15 @@ pub enum AfterCheck {
     /// Passed: the worker completed, verified.
     Complete,
     /// Failed with rounds left: resume the session with this prompt.
-    Resume { prompt: String },
+    Resume {
+        /// The next attempt's prompt: what failed and the end of the check's output.
+        prompt: String,
+    },
     /// Failed with no rounds left: the worker needs a person.
-    NeedsAttention { reason: String },
+    NeedsAttention {
+        /// Why the worker needs attention, in words.
+        reason: String,
+    },
 }
 
 /// What follows check number `round` (1-based) that passed or failed.

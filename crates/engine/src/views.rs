@@ -16,17 +16,25 @@ use serde::{Deserialize, Serialize};
 /// Counts and totals for the dashboard and the tray.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Overview {
+    /// Tasks by status.
     pub tasks: BTreeMap<String, usize>,
+    /// Workers by lifecycle state.
     pub workers: BTreeMap<String, usize>,
     /// Live workers by the PM's health.
     pub health: BTreeMap<String, usize>,
+    /// True while starting new workers is paused (restarts go on).
     pub paused: bool,
     /// Experts paused by their circuit breaker, and until when.
     #[serde(default)]
     pub paused_experts: Vec<crate::pm::PausedExpert>,
+    /// Completed over completed and failed workers since the owner started
+    /// (0 to 1); None before any ended.
     pub success_rate: Option<f64>,
+    /// What attempts that ended today (UTC) cost, in US dollars.
     pub cost_today_usd: f64,
+    /// Input and output tokens of attempts that ended today (UTC).
     pub tokens_today: u64,
+    /// When this overview was taken.
     pub now: DateTime<Utc>,
     /// The latest failure (a worker failed, or an attempt crashed, hung,
     /// timed out or went over budget) if it is under ten minutes old.
@@ -37,19 +45,27 @@ pub struct Overview {
 /// One transcript entry of a worker, with its attempt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TranscriptEntry {
+    /// The attempt the entry comes from, 1 for the first.
     pub attempt: u32,
+    /// What the entry is (assistant text, tool call, result...), for styling.
     pub kind: EntryKind,
+    /// The entry as readable text.
     pub text: String,
 }
 
 /// What `cortex doctor` and the Settings page show.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Doctor {
+    /// The agent command in force (`agent.command`, or the `CORTEX_AGENT_COMMAND` override).
     pub agent_command: Vec<String>,
     /// The program that will run, resolved through PATH.
     pub agent_resolved: Option<String>,
+    /// The first line its `--version` prints; None when it cannot be run or
+    /// gives no answer within 10 seconds.
     pub agent_version: Option<String>,
+    /// The coordination home's folder.
     pub home: String,
+    /// The `PATH` the program is looked up in.
     pub path: String,
     /// Where workers run (`launcher.kind`).
     #[serde(default)]
@@ -172,6 +188,7 @@ pub fn config_error_fields(e: &ConfigError) -> (String, Option<String>, String) 
 /// a restart after the backoff, the API's rate limit, or an API retry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaitingFor {
+    /// What kind of wait it is.
     pub kind: WaitKind,
     /// When the wait ends, when the engine knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +198,7 @@ pub struct WaitingFor {
     pub after: Option<OutcomeKind>,
 }
 
+/// Why a worker that is not working waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitKind {

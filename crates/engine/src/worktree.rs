@@ -21,6 +21,7 @@ pub fn name_for(task_id: &str, expert: &str) -> String {
     format!("{task_id}-{expert}")
 }
 
+/// Where the worktree named `name` lives: `<home>/worktrees/<name>`.
 pub fn path_for(home: &Home, name: &str) -> PathBuf {
     home.root().join("worktrees").join(name)
 }

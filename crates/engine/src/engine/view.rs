@@ -34,6 +34,7 @@ fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> 
     }
 }
 
+/// Every task, in queue order, as the files say.
 pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
     Ok(tasks_of(&settled_state(home)?))
 }
@@ -47,6 +48,7 @@ pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError
         .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
 }
 
+/// The status counts, as the files and the owner's PM verdicts say.
 pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
     let state = settled_state(home)?;
     let mut status = status_of(&state);

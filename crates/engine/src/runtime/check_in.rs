@@ -8,15 +8,22 @@ use super::*;
 /// A check-in written by `cortex heartbeat` (hooks and scripts).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Heartbeat {
+    /// The check-in format's version.
     pub v: u32,
+    /// When it was written.
     pub at: DateTime<Utc>,
+    /// The attempt it is about (`--attempt`, else `CORTEX_ATTEMPT`); None when neither was known.
     pub attempt: Option<u32>,
+    /// The Claude Code hook event that fired, for a hook's check-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook: Option<String>,
+    /// The tool the hook was about, from the hook's JSON on stdin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
+    /// Progress in percent, as the agent reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<f64>,
+    /// A short message from the agent (at most 500 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -8,34 +8,50 @@ use super::*;
 /// A worker as shown to people and scripts (`cortex workers --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerDto {
+    /// The worker's id.
     pub id: WorkerId,
+    /// The task it works on.
     pub task_id: TaskId,
+    /// The expert it runs as.
     pub expert: String,
+    /// Its latest attempt's number, 1 for the first; 0 before any started.
     pub attempt: u32,
+    /// The live attempt's process id; None when no attempt runs.
     pub pid: Option<u32>,
     /// The worker's lifecycle state.
     pub state: WorkerStatus,
     /// The process manager's view (starting, healthy, late, stalled, zombie, waiting).
     pub health: String,
+    /// Why it is in its state (redacted), such as the cause of a failure.
     pub reason: Option<String>,
     /// Why the process manager says `health` (silent for how long, what
     /// it waits for), when it watches the worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_reason: Option<String>,
+    /// The agent's session id, which a resumed attempt continues.
     pub session_id: Option<String>,
     /// Every attempt's cost: the agent's own figures, else Cortex's estimate
     /// from the tokens (then `cost_estimated` is true).
     pub cost_usd: f64,
+    /// True when some of `cost_usd` is Cortex's estimate, not the agent's figure.
     #[serde(default)]
     pub cost_estimated: bool,
+    /// Input and output tokens over every attempt, a running one included.
     pub tokens: TokenDto,
+    /// The folder it works in (its worktree when isolated).
     pub workdir: String,
+    /// When its latest attempt started; None before any did.
     pub started_at: Option<DateTime<Utc>>,
+    /// When the worker was created.
     pub created_at: DateTime<Utc>,
     /// What the stream says it is doing.
     pub activity: Option<Activity>,
+    /// Its latest sign of life while an attempt runs, else when its latest attempt ended.
     pub last_activity_at: Option<DateTime<Utc>>,
+    /// Where that sign came from (`start`, `output`, `hook <event>`,
+    /// `check-in`...); None when no attempt runs.
     pub last_activity_source: Option<String>,
+    /// The agent's most recent assistant text (redacted).
     pub last_text: Option<String>,
     /// The agent's final result text (redacted), once an attempt gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +59,9 @@ pub struct WorkerDto {
     /// The check of its work, once one ran or runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<cortex_core::worker::Verification>,
+    /// Its time limit in seconds, counted from its first attempt's start, extensions included.
     pub time_limit_secs: u64,
+    /// Restarts used: attempts after the first.
     pub restarts: u32,
     /// What it waits for while it is not working (see `views::waiting_for`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,9 +71,12 @@ pub struct WorkerDto {
     pub ended_attempts_secs: f64,
 }
 
+/// Token counts as views show them (cache reads and writes left out).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TokenDto {
+    /// Tokens sent to the model.
     pub input: u64,
+    /// Tokens the model wrote.
     pub output: u64,
 }
 

@@ -19,7 +19,9 @@ use crate::snapshot::write_atomic;
 /// What `prepare_home` did before the home was loaded.
 #[derive(Debug, Default)]
 pub struct Prepared {
+    /// What was moved to `quarantine/`, and why.
     pub quarantined: Vec<Quarantined>,
+    /// Entries whose group and other access was taken away.
     pub tightened: usize,
 }
 
