@@ -108,6 +108,11 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn exit_watcher(&self) -> Option<crate::exits::ExitWatcher> {
         None
     }
+    /// True while the process waits for a scheduler to start it (a cluster
+    /// job still pending): the startup budget does not count meanwhile.
+    fn queued(&self, _pid: u32) -> bool {
+        false
+    }
     /// Said once when supervision starts: how processes are contained.
     fn describe(&self) -> String;
     /// Tidies what earlier owners left (empty containers).

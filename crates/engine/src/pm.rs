@@ -83,6 +83,9 @@ pub struct PmWorker {
     pub(crate) transcript_len: Option<u64>,
     #[serde(skip)]
     pub(crate) transcript_growth_at: Option<DateTime<Utc>>,
+    /// The last tick at which the attempt still waited in a cluster's queue.
+    #[serde(skip)]
+    pub(crate) queued_at: Option<DateTime<Utc>>,
 }
 
 /// What the PM says of one worker's attempt: the same in every view.

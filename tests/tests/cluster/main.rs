@@ -291,3 +291,27 @@ fn a_job_cancelled_behind_cortexs_back_is_settled_as_lost() {
     assert_ne!(w["state"], "running", "{w}");
     owner.stop();
 }
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn the_startup_budget_counts_from_when_a_queued_job_runs() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    // The job waits 6 s in the queue; its startup budget is 3 s.
+    h.configure(serde_json::json!({
+        "launcher": {"slurm": {"sbatch_args": ["--begin=now+6"]}},
+        "pm": {"startup_budget_secs": 3}
+    }));
+    let owner = h.start_owner();
+    let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
+    wait_until(LIMIT, "the job pending in the queue", || {
+        c.jobs().iter().any(|j| j.ends_with("|PENDING"))
+    });
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &id);
+    assert_eq!(w["attempt"], 1, "{w}");
+    let states = entered(h, w["id"].as_str().unwrap());
+    assert!(!states.iter().any(|s| s == "zombie"), "{states:?}");
+    owner.stop();
+}

@@ -118,27 +118,8 @@ impl LauncherConfig {
                 "\"kubernetes\" is not available in this version of Cortex, expected \"local\" or \"slurm\"",
             ));
         }
+        // Its numbers are checked with every other one (`CONFIG_RANGES`).
         let s = &self.slurm;
-        if !(1..=60).contains(&s.sample_secs) {
-            return Err(ConfigError::new(
-                file,
-                Some("launcher.slurm.sample_secs"),
-                format!(
-                    "{} is out of range, expected a whole number from 1 to 60",
-                    s.sample_secs
-                ),
-            ));
-        }
-        if !(1..=60).contains(&s.queue_poll_secs) {
-            return Err(ConfigError::new(
-                file,
-                Some("launcher.slurm.queue_poll_secs"),
-                format!(
-                    "{} is out of range, expected a whole number from 1 to 60",
-                    s.queue_poll_secs
-                ),
-            ));
-        }
         if s.partition.as_deref().is_some_and(|p| p.trim().is_empty()) {
             return Err(ConfigError::new(
                 file,
@@ -203,10 +184,6 @@ mod tests {
             .validate("config.json")
             .unwrap_err();
         assert!(e.to_string().contains("not an option"), "{e}");
-        let e = parse(r#"{"slurm": {"sample_secs": 0}}"#)
-            .validate("config.json")
-            .unwrap_err();
-        assert!(e.to_string().contains("launcher.slurm.sample_secs"), "{e}");
         assert!(
             serde_json::from_str::<LauncherConfig>(r#"{"slurm": {"partitoin": "x"}}"#).is_err()
         );

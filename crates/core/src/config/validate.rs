@@ -55,6 +55,8 @@ pub const CONFIG_RANGES: &[(&str, u64, u64)] = &[
     ("restart.circuit_failures", 0, 1000),
     ("restart.circuit_window_secs", 1, WEEK),
     ("notifications.coalesce_window_millis", 0, 60_000),
+    ("launcher.slurm.sample_secs", 1, 60),
+    ("launcher.slurm.queue_poll_secs", 1, 60),
 ];
 
 /// The same for an expert file's keys.
@@ -131,6 +133,14 @@ impl Config {
                 (
                     "notifications.coalesce_window_millis",
                     self.notifications.coalesce_window_millis,
+                ),
+                (
+                    "launcher.slurm.sample_secs",
+                    self.launcher.slurm.sample_secs,
+                ),
+                (
+                    "launcher.slurm.queue_poll_secs",
+                    self.launcher.slurm.queue_poll_secs,
                 ),
             ],
         )?;

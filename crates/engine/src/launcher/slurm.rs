@@ -72,6 +72,8 @@ struct Job {
     /// How far `report` was read.
     offset: u64,
     cpu_ticks: u64,
+    /// The shim reported the agent's start.
+    started: bool,
     ended: Option<Exit>,
 }
 
@@ -271,7 +273,10 @@ impl SlurmLauncher {
                 Ok(ShimReport::Started {
                     ticks_per_second: t,
                     ..
-                }) => *ticks_per_second = Some(t),
+                }) => {
+                    job.started = true;
+                    *ticks_per_second = Some(t);
+                }
                 Ok(ShimReport::Cpu { ticks }) => job.cpu_ticks = ticks,
                 Ok(ShimReport::Exited { code }) => job.ended = Some(Exit::Code(code)),
                 Ok(ShimReport::Killed { signal }) => job.ended = Some(Exit::Signal(signal)),
@@ -562,6 +567,16 @@ impl Launcher for SlurmLauncher {
         // A FIFO on the shared filesystem reaches an agent on this machine's
         // node only; elsewhere the write fails and the caller says so.
         crate::spawner::write_fifo_line(fifo, line)
+    }
+
+    fn queued(&self, pid: u32) -> bool {
+        self.refresh_queue(false);
+        self.with_job(pid, |job, queued| {
+            !job.is_some_and(|j| j.started || j.ended.is_some())
+                && queued.is_some_and(|q| {
+                    q.state.starts_with("PENDING") || q.state.starts_with("CONFIGURING")
+                })
+        })
     }
 
     fn describe(&self) -> String {

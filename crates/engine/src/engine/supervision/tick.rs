@@ -131,6 +131,7 @@ impl Engine {
                         cpu_progress_at: None,
                         transcript_len: None,
                         transcript_growth_at: None,
+                        queued_at: None,
                     }
                 });
                 if entry.attempt != live.attempt {
@@ -142,7 +143,11 @@ impl Engine {
                     entry.restarts_used = w.restarts();
                     entry.cpu_samples.clear();
                     entry.cpu_progress_at = None;
+                    entry.queued_at = None;
                     entry.nudged_at = None;
+                }
+                if live.progress.last_line_at.is_none() && self.launcher().queued(live.pid) {
+                    entry.queued_at = Some(now);
                 }
                 if let Some(ticks) = table.tree_cpu_ticks(live.pid) {
                     if busy(
@@ -167,7 +172,11 @@ impl Engine {
                 let mut view = WorkerView {
                     worker_id: id.clone(),
                     attempt: live.attempt,
-                    attempt_started_at: live.started_at,
+                    // A job waiting in a cluster's queue has not started:
+                    // its startup budget counts from when it leaves it.
+                    attempt_started_at: entry
+                        .queued_at
+                        .map_or(live.started_at, |q| q.max(live.started_at)),
                     worker_started_at: w.attempts.first().map_or(live.started_at, |a| a.started_at),
                     time_limit_secs: 3600,
                     extended_secs: w.extended_secs,
