@@ -218,6 +218,10 @@ export interface Doctor {
   notifications: string;
   /** This build of Cortex. */
   version?: string;
+  /** Where workers run (`launcher.kind`): "local" or "slurm". */
+  launcher?: string;
+  /** For a cluster: whether it answered, and what it said or why not. */
+  launcher_check?: { reachable: boolean; detail: string };
 }
 
 export type EngineEvent =

@@ -3,7 +3,7 @@
 // booleans for toggles; an emptied number field removes the key, so the
 // engine's default applies.
 
-import type { ApiError } from "../types";
+import type { ApiError, Doctor } from "../types";
 
 export type FieldKind = "int" | "number" | "bool" | "json-array";
 
@@ -220,4 +220,18 @@ export function placeError(err: ApiError, keys: string[] = FIELD_KEYS): PlacedEr
 export function asksConfirmation(config: Record<string, unknown> | null | undefined): boolean {
   const routing = config?.routing as Record<string, unknown> | undefined;
   return routing?.confirm_low_confidence !== false;
+}
+
+/**
+ * The doctor's "Workers run" row: where workers run and, for a cluster,
+ * whether it answered when the doctor asked. An unknown answer is said to
+ * be unknown, never taken for a good one.
+ */
+export function launcherRow(d: Pick<Doctor, "launcher" | "launcher_check">): { value: string; cls: string } {
+  const kind = d.launcher ?? "unknown";
+  if (kind === "local") return { value: "on this machine", cls: "" };
+  if (!d.launcher_check) return { value: `${kind} (not checked)`, cls: "text-amber-700" };
+  return d.launcher_check.reachable
+    ? { value: `${kind}: the cluster answers (${d.launcher_check.detail})`, cls: "" }
+    : { value: `${kind}: NOT REACHABLE (${d.launcher_check.detail})`, cls: "text-red-700 font-medium" };
 }

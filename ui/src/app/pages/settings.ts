@@ -2,7 +2,7 @@
 // engine, errors placed at their fields) and the doctor's findings.
 
 import { TONE_CLASSES } from "../../logic/badges";
-import { configToForm, FIELDS, formToConfig, GROUPS, placeError, type FormValues } from "../../logic/settings";
+import { configToForm, FIELDS, formToConfig, GROUPS, launcherRow, placeError, type FormValues } from "../../logic/settings";
 import { withKept, type Kit } from "./kit";
 
 export function registerSettings(k: Kit): void {
@@ -95,6 +95,7 @@ export function registerSettings(k: Kit): void {
           { label: "Agent command", value: JSON.stringify(d.agent_command), cls: "" },
           { label: "Resolves to", value: d.agent_resolved ?? "not found on PATH", cls: d.agent_resolved ? "" : "text-red-700 font-medium" },
           { label: "Agent version", value: d.agent_version ?? "unknown", cls: d.agent_version ? "" : "text-amber-700" },
+          { label: "Workers run", ...launcherRow(d) },
           { label: "Home", value: d.home, cls: "" },
           { label: "Notifications", value: d.notifications ?? "—", cls: "" },
         ];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configToForm, formToConfig, normalizeKey, placeError } from "../settings";
+import { configToForm, formToConfig, launcherRow, normalizeKey, placeError } from "../settings";
 
 const shipped = {
   schema_version: 1,
@@ -78,5 +78,19 @@ describe("settings form <-> config", () => {
     expect(unknown.fields).toEqual({});
     expect(unknown.general).toBe("config.json: pm.stalled_after_sec: unknown field");
     expect(normalizeKey("`agent.command.1`")).toBe("agent.command");
+  });
+});
+
+describe("the doctor's Workers run row", () => {
+  it("says where workers run and whether the cluster answered, never guessing", () => {
+    expect(launcherRow({ launcher: "local" }).value).toBe("on this machine");
+    const up = launcherRow({ launcher: "slurm", launcher_check: { reachable: true, detail: "cortex up 1 idle" } });
+    expect(up.value).toBe("slurm: the cluster answers (cortex up 1 idle)");
+    expect(up.cls).toBe("");
+    const down = launcherRow({ launcher: "slurm", launcher_check: { reachable: false, detail: "`sinfo` did not answer within 10 s" } });
+    expect(down.value).toContain("NOT REACHABLE");
+    expect(down.cls).toContain("text-red-700");
+    expect(launcherRow({ launcher: "slurm" }).value).toBe("slurm (not checked)");
+    expect(launcherRow({}).value).toBe("unknown (not checked)");
   });
 });
