@@ -93,7 +93,10 @@ impl Engine {
     /// or folder of the home belongs, validates the settings (a bad config
     /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
-        Self::open_with(home, kind, crate::launcher::Parts::for_home(home)?)
+        // A configuration that cannot be read yet (a folder in its place,
+        // moved aside by `open_with`) is reported there, with its defaults.
+        let parts = crate::launcher::Parts::for_home(home).unwrap_or_default();
+        Self::open_with(home, kind, parts)
     }
 
     /// `open` with the launcher and clock to use (tests give a fake launcher
