@@ -24,6 +24,15 @@ inner() {
   CORTEX_SLURM_CONF="$DIR/slurm.conf" "$@"
 }
 if [ "$INSIDE" = 1 ]; then inner "$@"; exit; fi
+# Slurm's cgroup process tracking needs a hierarchy it may write to.
+probe=""
+for d in /sys/fs/cgroup/freezer /sys/fs/cgroup; do
+  if [ -d "$d" ] && mkdir "$d/cortex-probe-$$" 2>/dev/null; then probe=ok; rmdir "$d/cortex-probe-$$"; break; fi
+done
+if [ -z "$probe" ]; then
+  echo "cluster: SKIPPED, not run: this machine has no cgroup hierarchy Slurm may write to (its process tracking needs one)" >&2
+  exit 0
+fi
 if unshare --net true 2>/dev/null; then
   exec unshare --net "$0" --inside "$DIR" "$@"
 fi
