@@ -169,6 +169,45 @@ fn independent_branches_run_at_once_and_after_waits_for_a_task() {
 }
 
 #[test]
+fn parallel_branches_of_a_plan_run_at_once_within_capacity() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"capacity": {"max_workers": 2}}));
+    let owner = h.start_owner();
+    let plan = serde_json::json!({
+        "goal": "three branches, room for two",
+        "tasks": [
+            {"name": "a", "description": "a FAKE:slow FAKE_SECS:0.5 FAKE_LINES:3", "expert": "development"},
+            {"name": "b", "description": "b FAKE:slow FAKE_SECS:0.5 FAKE_LINES:3", "expert": "development"},
+            {"name": "c", "description": "c FAKE:slow FAKE_SECS:0.5 FAKE_LINES:3", "expert": "development"},
+        ]
+    });
+    let (code, ack, out) = submit_plan(&h, &plan, &h.workdir());
+    assert_eq!(code, 0, "{out}");
+    for name in ["a", "b", "c"] {
+        let t = task_of(&ack, name);
+        assert_eq!(
+            h.wait_status(&t, &["completed", "failed", "needs_attention"], LIMIT)["status"],
+            "completed"
+        );
+    }
+    // How many attempts ran at once, from the journal's order of events.
+    let journal = std::fs::read_to_string(h.file("journal.jsonl")).unwrap();
+    let (mut now, mut most) = (0i32, 0i32);
+    for line in journal.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        match v["kind"].as_str() {
+            Some("attempt_started") => now += 1,
+            Some("attempt_ended") => now -= 1,
+            _ => {}
+        }
+        most = most.max(now);
+    }
+    assert_eq!(most, 2, "two branches at once, never three");
+    owner.stop();
+}
+
+#[test]
 fn a_cycle_or_an_unknown_dependency_is_refused_at_submit() {
     let h = TestHome::new();
     h.use_fake_agent();
