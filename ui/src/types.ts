@@ -67,6 +67,8 @@ export interface Worker {
   expert: string;
   attempt: number;
   pid: number | null;
+  /** The live attempt's process named for people: "pid 1234" or "Slurm job 1234". */
+  process?: string;
   state: WorkerState;
   health: string;
   reason: string | null;

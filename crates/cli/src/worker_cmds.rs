@@ -37,13 +37,13 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
     }
     for w in list {
         println!(
-            "{}  {:<10} {:<9} {:<12} attempt {} pid {:<8} ${:.4}{}  {}",
+            "{}  {:<10} {:<9} {:<12} attempt {} {:<15} ${:.4}{}  {}",
             w.id,
             w.state.as_str(),
             w.health,
             w.expert,
             w.attempt,
-            w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            w.process.clone().unwrap_or_else(|| "no process".into()),
             w.cost_usd,
             if w.cost_estimated { " (est.)" } else { "" },
             match (w.health.as_str(), &w.health_reason) {

@@ -113,6 +113,10 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn queued(&self, _pid: u32) -> bool {
         false
     }
+    /// A process named for people ("pid 1234").
+    fn process_name(&self, pid: u32) -> String {
+        format!("pid {pid}")
+    }
     /// Said once when supervision starts: how processes are contained.
     fn describe(&self) -> String;
     /// Tidies what earlier owners left (empty containers).

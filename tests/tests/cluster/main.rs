@@ -118,6 +118,11 @@ fn a_task_runs_as_a_job_named_for_its_worker_and_completes() {
         let w = worker_of(h, &id);
         if let Some(pid) = w["pid"].as_u64() {
             job = pid.to_string();
+            assert_eq!(
+                w["process"],
+                format!("Slurm job {pid}"),
+                "named as what it is: {w}"
+            );
         }
         !job.is_empty()
     });

@@ -77,6 +77,7 @@ fn every_read_view_shows_the_pms_verdict_while_an_owner_runs() {
             .is_some_and(|r| r.contains("silent for")),
         "{w}"
     );
+    assert_eq!(w["process"], format!("pid {}", w["pid"]), "{w}");
     let s = h.json(&["status"]);
     assert_eq!(s["health"]["stalled"], 1, "{s}");
     let plain = text(&h.cortex(&["workers"]).stdout);

@@ -569,6 +569,10 @@ impl Launcher for SlurmLauncher {
         crate::spawner::write_fifo_line(fifo, line)
     }
 
+    fn process_name(&self, pid: u32) -> String {
+        format!("Slurm job {pid}")
+    }
+
     fn queued(&self, pid: u32) -> bool {
         self.refresh_queue(false);
         self.with_job(pid, |job, queued| {

@@ -16,8 +16,13 @@ pub struct WorkerDto {
     pub expert: String,
     /// Its latest attempt's number, 1 for the first; 0 before any started.
     pub attempt: u32,
-    /// The live attempt's process id; None when no attempt runs.
+    /// The live attempt's process id (a cluster's job id where workers run
+    /// as jobs); None when no attempt runs.
     pub pid: Option<u32>,
+    /// The live attempt's process named for people: "pid 1234", or
+    /// "Slurm job 1234"; None when no attempt runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
     /// The worker's lifecycle state.
     pub state: WorkerStatus,
     /// The process manager's view (starting, healthy, late, stalled, zombie, waiting).
@@ -127,6 +132,7 @@ pub(crate) fn worker_dto(
         expert: w.expert.clone(),
         attempt: current.map_or(0, |a| a.n),
         pid: w.live_attempt().and_then(|a| a.pid),
+        process: None,
         state: match live {
             Some(l) if l.stop.is_some() && !w.status.is_terminal() => WorkerStatus::Stopping,
             _ => w.status,
@@ -231,6 +237,24 @@ pub(crate) fn last_activity(l: &Live) -> (Option<DateTime<Utc>>, Option<String>)
 /// verdict (when one runs) gives its health, and a process that is gone is
 /// shown as such, never as running.
 pub(crate) fn observed_dto(
+    home: &crate::Home,
+    w: &Worker,
+    time_limit_secs: u64,
+    prices: &BTreeMap<String, ModelPrice>,
+    verdicts: &PmVerdicts,
+    launcher: &dyn crate::launcher::Launcher,
+) -> WorkerDto {
+    let mut dto = observed(home, w, time_limit_secs, prices, verdicts, launcher);
+    name_process(&mut dto, launcher);
+    dto
+}
+
+/// Names the DTO's process as the launcher calls it.
+pub(crate) fn name_process(dto: &mut WorkerDto, launcher: &dyn crate::launcher::Launcher) {
+    dto.process = dto.pid.map(|p| launcher.process_name(p));
+}
+
+fn observed(
     home: &crate::Home,
     w: &Worker,
     time_limit_secs: u64,

@@ -75,7 +75,7 @@ export function registerWorkerDetail(k: Kit): void {
           { label: "Expert", value: w.expert },
           { label: "State", value: w.state },
           { label: "Attempt", value: `${w.attempt} (restarts ${w.restarts})` },
-          { label: "PID", value: w.pid == null ? "—" : String(w.pid) },
+          { label: "Process", value: w.process ?? (w.pid == null ? "—" : `pid ${w.pid}`) },
           { label: "Session", value: w.session_id ?? "—" },
           { label: "Workdir", value: w.workdir },
           { label: "Created", value: formatDateTime(w.created_at) },

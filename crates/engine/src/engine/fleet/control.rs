@@ -147,6 +147,7 @@ impl Engine {
         if let Some(v) = verdict {
             apply_verdict(&mut dto, v);
         }
+        crate::runtime::name_process(&mut dto, self.launcher());
         Some(dto)
     }
 
