@@ -362,6 +362,9 @@ struct CheckReport {
     ok: bool,
     files: Vec<String>,
     errors: Vec<CheckError>,
+    /// For workers on a cluster: whether it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    launcher_check: Option<cortex_engine::views::LauncherCheck>,
 }
 
 #[derive(Serialize)]
@@ -428,14 +431,51 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
     }
     let ok = errors.is_empty();
     let count = errors.len();
+    // A valid configuration that puts workers on a cluster: does it answer?
+    let launcher_check = config
+        .as_ref()
+        .filter(|c| ok && c.launcher.kind == cortex_core::config::LauncherKind::Slurm)
+        .map(|c| {
+            let l = cortex_engine::launcher::slurm::SlurmLauncher::new(
+                home.root(),
+                c.launcher.slurm.clone(),
+                cortex_engine::launcher::slurm::default_shim_program(),
+            );
+            match l.check() {
+                Ok(detail) => cortex_engine::views::LauncherCheck {
+                    reachable: true,
+                    detail,
+                },
+                Err(detail) => cortex_engine::views::LauncherCheck {
+                    reachable: false,
+                    detail,
+                },
+            }
+        });
+    let unreachable = launcher_check.as_ref().filter(|c| !c.reachable).cloned();
     if json {
-        print_json(&CheckReport { ok, files, errors });
+        print_json(&CheckReport {
+            ok,
+            files,
+            errors,
+            launcher_check,
+        });
     } else if ok {
         println!(
             "ok: {} files checked in {}",
             files.len(),
             home.root().display()
         );
+        match &launcher_check {
+            Some(c) if c.reachable => {
+                println!("workers run on slurm: the cluster answers ({})", c.detail)
+            }
+            Some(c) => eprintln!(
+                "workers run on slurm, and the cluster does NOT answer: {}",
+                c.detail
+            ),
+            None => {}
+        }
     } else {
         for e in &errors {
             match &e.key {
@@ -443,6 +483,18 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
                 None => eprintln!("{}: {}", e.file, e.message),
             }
         }
+    }
+    if let (true, Some(c)) = (ok, unreachable) {
+        return Err(Failure {
+            printed: true,
+            ..Failure::runtime(
+                "cluster_unreachable",
+                format!(
+                    "the configuration is valid; the Slurm cluster does not answer: {}",
+                    c.detail
+                ),
+            )
+        });
     }
     if ok {
         Ok(())

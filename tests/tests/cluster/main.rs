@@ -111,6 +111,13 @@ fn a_task_runs_as_a_job_named_for_its_worker_and_completes() {
         doctor.contains("workers run:   slurm (the cluster answers"),
         "{doctor}"
     );
+    let check = h.cortex(&["config", "check"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(
+        text(&check.stdout).contains("workers run on slurm: the cluster answers"),
+        "{}",
+        text(&check.stdout)
+    );
     let owner = h.start_owner();
     let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
     let mut job = String::new();
@@ -330,4 +337,39 @@ fn the_startup_budget_counts_from_when_a_queued_job_runs() {
     let states = entered(h, w["id"].as_str().unwrap());
     assert!(!states.iter().any(|s| s == "zombie"), "{states:?}");
     owner.stop();
+}
+
+/// Runs without a cluster (in `make unit` too): a cluster that cannot be
+/// reached is said to be unreachable, with Slurm's own words, and the
+/// commands that check it fail; nothing claims it answers.
+#[test]
+fn a_cluster_that_does_not_answer_is_reported_by_config_check_and_doctor() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let missing = h.scratch.path().join("no-such-slurm.conf");
+    h.configure(serde_json::json!({
+        "launcher": {"kind": "slurm", "slurm": {"conf": missing}}
+    }));
+    let check = h.cortex(&["config", "check", "--json"]);
+    assert!(!check.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(
+        report["ok"], true,
+        "the configuration itself is valid: {report}"
+    );
+    assert_eq!(report["launcher_check"]["reachable"], false, "{report}");
+    assert!(
+        !report["launcher_check"]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{report}"
+    );
+    let doctor = h.cortex(&["doctor"]);
+    assert!(!doctor.status.success());
+    assert!(
+        text(&doctor.stdout).contains("NOT REACHABLE"),
+        "{}",
+        text(&doctor.stdout)
+    );
 }
