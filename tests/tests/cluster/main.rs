@@ -359,11 +359,10 @@ fn a_cluster_that_does_not_answer_is_reported_by_config_check_and_doctor() {
     );
     assert_eq!(report["launcher_check"]["reachable"], false, "{report}");
     assert!(
-        !report["launcher_check"]["detail"]
+        report["launcher_check"]["detail"]
             .as_str()
-            .unwrap_or("")
-            .is_empty(),
-        "{report}"
+            .is_some_and(|d| d.contains("launcher.slurm.conf") && d.contains("no-such-slurm.conf")),
+        "the detail names the key and the path: {report}"
     );
     let doctor = h.cortex(&["doctor"]);
     assert!(!doctor.status.success());

@@ -160,6 +160,17 @@ impl SlurmLauncher {
     /// Runs a Slurm client command with a time limit; its stdout, or why
     /// it failed (its stderr's last line, or that it timed out).
     fn slurm(&self, program: &str, args: &[String]) -> Result<String, String> {
+        if let Some(conf) = self
+            .config
+            .conf
+            .as_deref()
+            .filter(|c| !Path::new(c).is_file())
+        {
+            // Slurm's commands would wait for a controller they cannot name.
+            return Err(format!(
+                "launcher.slurm.conf: {conf} is not a file, expected the cluster's slurm.conf"
+            ));
+        }
         let mut c = Command::new(program);
         c.args(args)
             .stdin(Stdio::null())
