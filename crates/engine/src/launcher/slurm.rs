@@ -39,6 +39,10 @@ use cortex_core::stream::Exit;
 use super::shim::{ShimReport, ShimSpec};
 use super::{Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started};
 
+/// How long a job's end is remembered after it was read (the engine
+/// settles an attempt within seconds of its end).
+const FORGET_ENDED_AFTER: Duration = Duration::from_secs(600);
+
 /// How long one Slurm command may take before it is given up.
 const COMMAND_LIMIT: Duration = Duration::from_secs(10);
 
@@ -75,6 +79,8 @@ struct Job {
     /// The shim reported the agent's start.
     started: bool,
     ended: Option<Exit>,
+    /// When this launcher first read the end.
+    ended_seen: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -294,6 +300,9 @@ impl SlurmLauncher {
                 Ok(ShimReport::Failed { .. }) => job.ended = Some(Exit::Code(127)),
                 Err(_) => {}
             }
+        }
+        if job.ended.is_some() && job.ended_seen.is_none() {
+            job.ended_seen = Some(Instant::now());
         }
     }
 
@@ -554,6 +563,12 @@ impl Launcher for SlurmLauncher {
         let answered = self.refresh_queue(false);
         let mut st = self.state();
         let st = &mut *st;
+        // Jobs whose end was read long ago were settled since: forgotten,
+        // so a long-running owner does not keep every job it ever ran.
+        st.jobs.retain(|_, j| {
+            j.ended_seen
+                .is_none_or(|t| t.elapsed() < FORGET_ENDED_AFTER)
+        });
         let mut rows = Vec::new();
         for (id, job) in &mut st.jobs {
             if job.ended.is_none() {
