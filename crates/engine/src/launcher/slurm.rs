@@ -37,7 +37,11 @@ use cortex_core::config::SlurmConfig;
 use cortex_core::stream::Exit;
 
 use super::shim::{ShimReport, ShimSpec};
+
+mod queue;
+
 use super::{Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started};
+use queue::{is_live, parse_queue, report_of_script, Queued};
 
 /// How long a job's end is remembered after it was read (the engine
 /// settles an attempt within seconds of its end).
@@ -45,28 +49,6 @@ const FORGET_ENDED_AFTER: Duration = Duration::from_secs(600);
 
 /// How long one Slurm command may take before it is given up.
 const COMMAND_LIMIT: Duration = Duration::from_secs(10);
-
-/// Job states in which a job still holds (or waits for) its resources.
-const LIVE_STATES: &[&str] = &[
-    "PENDING",
-    "CONFIGURING",
-    "RUNNING",
-    "COMPLETING",
-    "SUSPENDED",
-    "RESIZING",
-    "REQUEUED",
-    "STOPPED",
-    "SIGNALING",
-];
-
-/// What the queue says of one job.
-#[derive(Debug, Clone)]
-struct Queued {
-    name: String,
-    state: String,
-    /// The batch script's path.
-    command: String,
-}
 
 /// What this launcher knows of one job.
 #[derive(Debug, Default)]
@@ -360,37 +342,6 @@ impl SlurmLauncher {
         }
         Ok(line)
     }
-}
-
-/// The queue's lines of this home's jobs (`%i|%j|%T|%o`), by job id.
-fn parse_queue(text: &str, prefix: &str) -> HashMap<u32, Queued> {
-    text.lines()
-        .filter_map(|l| {
-            let mut parts = l.trim().splitn(4, '|');
-            let id = parts.next()?.parse().ok()?;
-            let name = parts.next()?.to_string();
-            let state = parts.next()?.to_string();
-            let command = parts.next().unwrap_or("").to_string();
-            name.starts_with(prefix).then_some((
-                id,
-                Queued {
-                    name,
-                    state,
-                    command,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// The shim's report beside a batch script `<dir>/<stem>.job.sh`.
-fn report_of_script(script: &str) -> Option<PathBuf> {
-    let stem = script.strip_suffix(".job.sh")?;
-    Some(PathBuf::from(format!("{stem}.shim.jsonl")))
-}
-
-fn is_live(state: &str) -> bool {
-    LIVE_STATES.iter().any(|s| state.starts_with(s))
 }
 
 impl Launcher for SlurmLauncher {
