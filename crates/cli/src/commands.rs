@@ -434,24 +434,8 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
     // A valid configuration that puts workers on a cluster: does it answer?
     let launcher_check = config
         .as_ref()
-        .filter(|c| ok && c.launcher.kind == cortex_core::config::LauncherKind::Slurm)
-        .map(|c| {
-            let l = cortex_engine::launcher::slurm::SlurmLauncher::new(
-                home.root(),
-                c.launcher.slurm.clone(),
-                cortex_engine::launcher::slurm::default_shim_program(),
-            );
-            match l.check() {
-                Ok(detail) => cortex_engine::views::LauncherCheck {
-                    reachable: true,
-                    detail,
-                },
-                Err(detail) => cortex_engine::views::LauncherCheck {
-                    reachable: false,
-                    detail,
-                },
-            }
-        });
+        .filter(|_| ok)
+        .and_then(|c| cortex_engine::views::launcher_check(home, &c.launcher));
     let unreachable = launcher_check.as_ref().filter(|c| !c.reachable).cloned();
     if json {
         print_json(&CheckReport {

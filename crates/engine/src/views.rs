@@ -151,7 +151,26 @@ pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
         .flatten()
         .map(|s| s.0.launcher)
         .unwrap_or_default();
-    let launcher_check = (launcher.kind == cortex_core::config::LauncherKind::Slurm).then(|| {
+    let launcher_check = launcher_check(home, &launcher);
+    Doctor {
+        agent_version: resolved.as_deref().and_then(version_of),
+        agent_resolved: resolved.map(|p| p.display().to_string()),
+        agent_command: command,
+        home: home.root().display().to_string(),
+        path: std::env::var("PATH").unwrap_or_default(),
+        launcher: launcher.kind.as_str().to_string(),
+        launcher_check,
+    }
+}
+
+/// Whether the cluster a configuration puts workers on answers; None when
+/// workers run on this machine. `cortex doctor`, `cortex config check` and
+/// the app's Settings all ask here.
+pub fn launcher_check(
+    home: &crate::Home,
+    launcher: &cortex_core::config::LauncherConfig,
+) -> Option<LauncherCheck> {
+    (launcher.kind == cortex_core::config::LauncherKind::Slurm).then(|| {
         let l = crate::launcher::slurm::SlurmLauncher::new(
             home.root(),
             launcher.slurm.clone(),
@@ -167,16 +186,7 @@ pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
                 detail,
             },
         }
-    });
-    Doctor {
-        agent_version: resolved.as_deref().and_then(version_of),
-        agent_resolved: resolved.map(|p| p.display().to_string()),
-        agent_command: command,
-        home: home.root().display().to_string(),
-        path: std::env::var("PATH").unwrap_or_default(),
-        launcher: launcher.kind.as_str().to_string(),
-        launcher_check,
-    }
+    })
 }
 
 /// Shows a config error as the Settings page does: file, key, message.

@@ -83,24 +83,6 @@ impl Drop for ClusterHome {
     }
 }
 
-fn worker_of(h: &TestHome, task: &str) -> serde_json::Value {
-    h.workers_of(task)
-        .first()
-        .cloned()
-        .unwrap_or(serde_json::Value::Null)
-}
-
-/// The health states a worker entered, from pm-activity.jsonl.
-fn entered(h: &TestHome, worker: &str) -> Vec<String> {
-    std::fs::read_to_string(h.file("pm-activity.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["worker_id"] == worker && v["event"] == "health")
-        .map(|v| v["to"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn a_task_runs_as_a_job_named_for_its_worker_and_completes() {

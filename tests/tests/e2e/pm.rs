@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::claude::MockApi;
-use crate::util::{tagged_pids, text, wait_until, TestHome};
+use crate::util::{activity, entered, tagged_pids, text, wait_until, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -25,24 +25,6 @@ fn fast_pm_home(resume_mode: &str) -> TestHome {
 
 fn edit_all(h: &TestHome, patch: serde_json::Value) {
     h.edit_all_experts(patch);
-}
-
-/// pm-activity.jsonl lines about one worker.
-fn activity(h: &TestHome, worker: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(h.file("pm-activity.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["worker_id"] == worker)
-        .collect()
-}
-
-fn entered(h: &TestHome, worker: &str) -> Vec<String> {
-    activity(h, worker)
-        .iter()
-        .filter(|v| v["event"] == "health")
-        .map(|v| v["to"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 #[test]

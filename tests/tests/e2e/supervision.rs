@@ -5,16 +5,9 @@
 
 use std::time::Duration;
 
-use crate::util::{pid_running, text, wait_until, OwnedChild, TestHome};
+use crate::util::{pid_running, text, wait_until, worker_of, OwnedChild, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn worker_of(h: &TestHome, task: &str) -> serde_json::Value {
-    h.workers_of(task)
-        .first()
-        .cloned()
-        .unwrap_or(serde_json::Value::Null)
-}
 
 fn send_signal(pid: u32, sig: i32) {
     // SAFETY: a signal to a process this test started, by its pid.

@@ -299,6 +299,33 @@ impl Drop for TestHome {
     }
 }
 
+/// A task's first worker as `cortex workers --json` shows it (null if none).
+pub fn worker_of(h: &TestHome, task: &str) -> serde_json::Value {
+    h.workers_of(task)
+        .first()
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// pm-activity.jsonl lines about one worker.
+pub fn activity(h: &TestHome, worker: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(h.file("pm-activity.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["worker_id"] == worker)
+        .collect()
+}
+
+/// The health states a worker entered, in order, from pm-activity.jsonl.
+pub fn entered(h: &TestHome, worker: &str) -> Vec<String> {
+    activity(h, worker)
+        .iter()
+        .filter(|v| v["event"] == "health")
+        .map(|v| v["to"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

@@ -9,10 +9,11 @@ use super::*;
 
 /// The state, settled first when nobody owns the home and some worker
 /// recorded as running has no process any more.
-fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> {
+fn settled_state(
+    home: &Home,
+    launcher: &dyn crate::launcher::Launcher,
+) -> Result<cortex_core::state::State, EngineError> {
     let state = store::read_view(home)?.0;
-    // Asked of where the workers run (this machine, or a cluster's queue).
-    let launcher = crate::launcher::Parts::for_home(home)?.launcher;
     let gone = state.workers().any(|w| {
         w.live_attempt().is_some_and(|a| {
             !a.pid
@@ -36,46 +37,54 @@ fn settled_state(home: &Home) -> Result<cortex_core::state::State, EngineError> 
 
 /// Every task, in queue order, as the files say.
 pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
-    Ok(tasks_of(&settled_state(home)?))
+    Ok(tasks_of(&settled_state(home, &*launcher_of(home)?)?))
 }
 
 /// A plan with its tasks, as the files say.
 pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError> {
     let plan_id = cortex_core::id::PlanId::parse(id)
         .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
-    let state = settled_state(home)?;
+    let state = settled_state(home, &*launcher_of(home)?)?;
     crate::plans::plan_view(&state, &plan_id)
         .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
 }
 
 /// The status counts, as the files and the owner's PM verdicts say.
 pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
-    let state = settled_state(home)?;
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
     let mut status = status_of(&state);
-    status.health = health_counts(&workers_of(home, &state)?);
+    status.health = health_counts(&workers_of(home, &state, &*launcher)?);
     status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
     Ok(status)
 }
 
 /// Workers as the owner knows them, newest first.
 pub fn workers(home: &Home) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
-    let state = settled_state(home)?;
-    workers_of(home, &state)
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
+    workers_of(home, &state, &*launcher)
+}
+
+/// Where the workers run (this machine, or a cluster's queue): asked once
+/// per view whether their processes are alive.
+fn launcher_of(home: &Home) -> Result<std::sync::Arc<dyn crate::launcher::Launcher>, EngineError> {
+    Ok(crate::launcher::Parts::for_home(home)?.launcher)
 }
 
 fn workers_of(
     home: &Home,
     state: &cortex_core::state::State,
+    launcher: &dyn crate::launcher::Launcher,
 ) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
     let (config, experts) = home.load_settings()?;
     let prices = cortex_core::pricing::merged(&config.pricing);
     let verdicts = crate::pm::read_verdicts(home);
-    let launcher = crate::launcher::Parts::for_home(home)?.launcher;
     let mut out: Vec<_> = state
         .workers()
         .map(|w| {
             let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
-            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts, &*launcher)
+            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts, launcher)
         })
         .collect();
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
