@@ -29,6 +29,7 @@ import calendar
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -167,6 +168,21 @@ def read_cmdline(pid: int) -> bytes | None:
             return f.read()
     except OSError:
         return None
+
+
+def agent_worker(pid: int) -> bytes | None:
+    """Which worker an agent belongs to: Cortex gives its agents the prompt
+    on stdin and their worker in `CORTEX_WORKER_ID`; the other systems
+    carry the task's text ("bench task N ") in the command line."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for var in f.read().split(b"\0"):
+                if var.startswith(b"CORTEX_WORKER_ID="):
+                    return var.split(b"=", 1)[1]
+    except OSError:
+        return None
+    m = re.search(rb"bench task (\d+) ", read_cmdline(pid) or b"")
+    return m.group(0) if m else None
 
 
 def is_tagged_agent(cmd: bytes | None, tag: str) -> bool:
@@ -805,12 +821,23 @@ def crash_phase(system: str, tag: str, crashes: int, problems: list) -> list[dic
     first seen in /proc, polled every millisecond; `started_ms` is that
     process's start time from /proc (10 ms resolution, poll-free)."""
     out = []
+    crashed: set[bytes] = set()
     for i in range(1, crashes + 1):
-        marker = f"bench task {i} ".encode()
-        victims = [p for p, _ in tagged_agents(tag).items() if marker in (read_cmdline(p) or b"")]
-        if len(victims) != 1:
-            problems.append(f"{system}: {len(victims)} agents of worker {i} before its crash, expected 1")
+        by_worker: dict[bytes, list[int]] = {}
+        for p in tagged_agents(tag):
+            who = agent_worker(p)
+            if who is not None:
+                by_worker.setdefault(who, []).append(p)
+        fresh = sorted(w for w in by_worker if w not in crashed)
+        if not fresh:
+            problems.append(f"{system}: no worker left to crash for crash {i}")
             continue
+        who = fresh[0]
+        victims = by_worker[who]
+        if len(victims) != 1:
+            problems.append(f"{system}: {len(victims)} agents of {who!r} before its crash, expected 1")
+            continue
+        crashed.add(who)
         known = proc_pids()
         victim = victims[0]
         t_kill = boot_now()
