@@ -5,7 +5,6 @@
 //! `outcome`.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -157,30 +156,39 @@ fn usage_tokens(u_: &serde_json::Value) -> Tokens {
 /// The message ids seen last. Claude Code writes one line per content block
 /// of a message, one after the other, each repeating the message's usage:
 /// a message is counted once when its id was not among the last few. A
-/// bounded window keeps a run of any length in constant memory.
+/// bounded window of the ids' 64-bit hashes keeps a run of any length in
+/// constant memory, with no allocation per line.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct RecentIds(VecDeque<String>);
+struct RecentIds {
+    ids: [u64; Self::KEEP],
+    len: usize,
+    next: usize,
+}
 
 impl RecentIds {
     const KEEP: usize = 16;
 
     /// True the first time `id` is seen within the window.
     fn first_sight(&mut self, id: &str) -> bool {
-        if self.0.iter().any(|s| s == id) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        let key = h.finish();
+        if self.ids[..self.len].contains(&key) {
             return false;
         }
-        if self.0.len() == Self::KEEP {
-            self.0.pop_front();
-        }
-        self.0.push_back(id.to_string());
+        self.ids[self.next] = key;
+        self.next = (self.next + 1) % Self::KEEP;
+        self.len = (self.len + 1).min(Self::KEEP);
         true
     }
 }
 
-/// The fields of a line every line is first read for; the rest is skipped
-/// without being built (most lines of a long run are assistant lines).
+/// The fields of a line that the quick reading uses, read in one pass
+/// without building the line; the rest is skipped (most lines of a long run
+/// are assistant lines).
 #[derive(Deserialize)]
-struct LineHead<'a> {
+struct QuickLine<'a> {
     #[serde(rename = "type", default, borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -188,7 +196,7 @@ struct LineHead<'a> {
     #[serde(default, borrow)]
     session_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    message: Option<&'a serde_json::value::RawValue>,
+    message: Option<AssistantMessage<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -198,7 +206,7 @@ struct AssistantMessage<'a> {
     #[serde(default)]
     usage: Option<UsageCounts>,
     #[serde(default, borrow)]
-    content: Vec<Block<'a>>,
+    content: Content<'a>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +229,51 @@ struct Block<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     text: Option<Cow<'a, str>>,
+}
+
+/// What a message's content blocks tell, folded as they are read (no list
+/// of blocks is built): the last tool call's name (`Some(None)`: a tool call
+/// without one) and the last text.
+#[derive(Default)]
+struct Content<'a> {
+    tool: Option<Option<Cow<'a, str>>>,
+    text: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Blocks<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Blocks<'a> {
+            type Value = Content<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of content blocks")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut c = Content::default();
+                while let Some(b) = seq.next_element::<Block<'de>>()? {
+                    match b.kind.as_deref() {
+                        Some("tool_use") => c.tool = Some(b.name),
+                        Some("text") => {
+                            if b.text.is_some() {
+                                c.text = b.text;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_seq(Blocks(std::marker::PhantomData))
+    }
+}
+
+/// The first 300 characters of `t`, into `into`'s buffer (kept from line to line).
+fn set_glance(into: &mut Option<String>, t: &str) {
+    let end = t.char_indices().nth(300).map_or(t.len(), |(i, _)| i);
+    let s = into.get_or_insert_with(String::new);
+    s.clear();
+    s.push_str(&t[..end]);
 }
 
 impl Progress {
@@ -340,16 +393,13 @@ impl Progress {
     /// whose fields have the expected types. False leaves it to the general
     /// reading.
     fn apply_assistant_line(&mut self, line: &str, at: DateTime<Utc>) -> bool {
-        let Ok(head) = serde_json::from_str::<LineHead<'_>>(line) else {
+        let Ok(head) = serde_json::from_str::<QuickLine<'_>>(line) else {
             return false;
         };
         if head.kind.as_deref() != Some("assistant") || head.cortex.is_some() {
             return false;
         }
-        let Some(raw) = head.message else {
-            return false;
-        };
-        let Ok(msg) = serde_json::from_str::<AssistantMessage<'_>>(raw.get()) else {
+        let Some(msg) = head.message else {
             return false;
         };
         if let Some(s) = head.session_id {
@@ -366,21 +416,15 @@ impl Progress {
                 self.tokens.cache_creation += u.cache_creation_input_tokens;
             }
         }
-        let mut tool = None;
-        for b in &msg.content {
-            match b.kind.as_deref() {
-                Some("tool_use") => tool = b.name.as_deref().map(str::to_string),
-                Some("text") => {
-                    if let Some(t) = &b.text {
-                        self.last_text = Some(t.chars().take(300).collect());
-                    }
-                }
-                _ => {}
-            }
+        if let Some(t) = &msg.content.text {
+            set_glance(&mut self.last_text, t);
         }
-        self.activity = match tool {
-            Some(tool) => Activity::RunningTool { tool, since: at },
-            None => Activity::WaitingOnModel { since: at },
+        self.activity = match msg.content.tool {
+            Some(Some(tool)) => Activity::RunningTool {
+                tool: tool.into_owned(),
+                since: at,
+            },
+            _ => Activity::WaitingOnModel { since: at },
         };
         true
     }
@@ -412,7 +456,7 @@ impl Progress {
                 }
                 Some("text") => {
                     if let Some(t) = b.get("text").and_then(|t| t.as_str()) {
-                        self.last_text = Some(t.chars().take(300).collect());
+                        set_glance(&mut self.last_text, t);
                     }
                 }
                 _ => {}
@@ -506,7 +550,7 @@ mod tests {
             p.apply_line(&line, t(0));
         }
         assert_eq!((p.tokens.input, p.tokens.output), (2_000_000, 400_000));
-        assert!(p.seen_messages.0.len() <= RecentIds::KEEP);
+        assert!(p.seen_messages.len <= RecentIds::KEEP);
         assert_eq!(p.last_text.as_deref(), Some("line 19999"));
     }
 
