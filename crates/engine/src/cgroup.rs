@@ -8,6 +8,7 @@
 //! The agent is moved into its cgroup right after it is spawned, before it
 //! has done more than start up; everything it starts later is inside.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -114,31 +115,42 @@ fn pids_in(dir: &Path) -> Vec<i32> {
 /// empty. Returns how many processes were there.
 pub fn kill(worker_id: &str) -> usize {
     let prefix = format!("{worker_id}.");
-    kill_where(|name| name.starts_with(&prefix))
+    kill_where(|name| name.starts_with(&prefix).then_some(0), 1)[0]
 }
 
 /// The same for one attempt's cgroup: what that attempt left, not the
 /// attempt after it.
 pub fn kill_attempt(worker_id: &str, attempt: u32) -> usize {
-    let name = format!("{worker_id}.{attempt}");
-    kill_where(|n| n == name)
+    kill_attempts(&[(worker_id.to_string(), attempt)])[0]
 }
 
-fn kill_where(wanted: impl Fn(&str) -> bool) -> usize {
+/// `kill_attempt` for several attempts at once (the root folder is read
+/// once): how many processes each had.
+pub fn kill_attempts(attempts: &[(String, u32)]) -> Vec<usize> {
+    let names: HashMap<String, usize> = attempts
+        .iter()
+        .enumerate()
+        .map(|(i, (w, a))| (format!("{w}.{a}"), i))
+        .collect();
+    kill_where(|n| names.get(n).copied(), attempts.len())
+}
+
+/// Kills what is in every cgroup `wanted` gives a slot for; how many
+/// processes each slot's cgroups held.
+fn kill_where(wanted: impl Fn(&str) -> Option<usize>, slots: usize) -> Vec<usize> {
+    let mut killed = vec![0; slots];
     let Some(c) = containment() else {
-        return 0;
+        return killed;
     };
     let Ok(entries) = fs::read_dir(&c.root) else {
-        return 0;
+        return killed;
     };
-    let mut killed = 0;
-    for dir in entries
+    for (slot, dir) in entries
         .filter_map(Result::ok)
-        .filter(|e| wanted(&e.file_name().to_string_lossy()))
-        .map(|e| e.path())
+        .filter_map(|e| Some((wanted(&e.file_name().to_string_lossy())?, e.path())))
     {
         let found = pids_in(&dir);
-        killed += found.len();
+        killed[slot] += found.len();
         if !found.is_empty() {
             let all_at_once = c.v2 && fs::write(dir.join("cgroup.kill"), "1").is_ok();
             if !all_at_once {

@@ -95,6 +95,14 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     /// Kills every process `running` lists (and what its containment
     /// holds); how many there were.
     fn sweep(&self, worker_id: &str, attempt: Option<u32>) -> usize;
+    /// `sweep` of several ended attempts (worker, attempt) at once: how
+    /// many processes each left.
+    fn sweep_attempts(&self, attempts: &[(String, u32)]) -> Vec<usize> {
+        attempts
+            .iter()
+            .map(|(w, a)| self.sweep(w, Some(*a)))
+            .collect()
+    }
     /// One reading of every process's liveness and CPU time, for a PM pass.
     fn sample(&self) -> ProcessTable;
     /// Clock ticks per second of the CPU times `sample` gives.
@@ -195,6 +203,10 @@ impl Launcher for LocalLauncher {
             Some(a) => crate::spawner::sweep_attempt(worker_id, a),
             None => crate::spawner::sweep(worker_id),
         }
+    }
+
+    fn sweep_attempts(&self, attempts: &[(String, u32)]) -> Vec<usize> {
+        crate::spawner::sweep_attempts(attempts)
     }
 
     fn sample(&self) -> ProcessTable {

@@ -102,6 +102,45 @@ pub fn tagged_attempt(worker_id: &str, attempt: u32) -> Vec<u32> {
     tagged_with(worker_id, Some(attempt))
 }
 
+/// `tagged_attempt` for several attempts at once, reading each process's
+/// environment once: the processes of each attempt, in the order given.
+pub fn tagged_attempts(attempts: &[(String, u32)]) -> Vec<Vec<u32>> {
+    let mut found = vec![Vec::new(); attempts.len()];
+    if attempts.is_empty() {
+        return found;
+    }
+    let slots: HashMap<(&[u8], u32), usize> = attempts
+        .iter()
+        .enumerate()
+        .map(|(i, (w, a))| ((w.as_bytes(), *a), i))
+        .collect();
+    let me = std::process::id();
+    for p in all_pids() {
+        if p == me {
+            continue;
+        }
+        let Ok(env) = fs::read(format!("/proc/{p}/environ")) else {
+            continue;
+        };
+        let (mut worker, mut attempt) = (None, None);
+        for kv in env.split(|&b| b == 0) {
+            if let Some(v) = kv.strip_prefix(b"CORTEX_WORKER_ID=") {
+                worker = Some(v);
+            } else if let Some(v) = kv.strip_prefix(b"CORTEX_ATTEMPT=") {
+                attempt = std::str::from_utf8(v).ok().and_then(|v| v.parse::<u32>().ok());
+            }
+        }
+        if let (Some(w), Some(a)) = (worker, attempt) {
+            if let Some(&i) = slots.get(&(w, a)) {
+                if is_running(p) {
+                    found[i].push(p);
+                }
+            }
+        }
+    }
+    found
+}
+
 fn tagged_with(worker_id: &str, attempt: Option<u32>) -> Vec<u32> {
     all_pids()
         .into_iter()

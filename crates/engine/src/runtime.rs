@@ -138,10 +138,15 @@ impl Tail {
         let written = if read > 0 { file.modified() } else { None };
         let mut start = 0;
         let mut count = 0;
-        while let Some(i) = self.partial[start..].iter().position(|&b| b == b'\n') {
+        while let Some(i) = memchr::memchr(b'\n', &self.partial[start..]) {
             let raw = &self.partial[start..start + i];
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let text = String::from_utf8_lossy(raw);
+            // Valid UTF-8 (nearly every line) is checked the quick way and
+            // borrowed; anything else is read with replacement characters.
+            let text = match std::str::from_utf8(raw) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(raw),
+            };
             if !text.trim().is_empty() {
                 f(&text, written);
                 count += 1;
@@ -273,6 +278,9 @@ pub struct Runtime {
     /// restart due, with the earliest one it holds: until another record or
     /// that time, it is not run again.
     pub(crate) next_restart: Option<(u64, Option<DateTime<Utc>>)>,
+    /// True when the last pass left output unread: the next reads its
+    /// tails on several threads.
+    pub(crate) reading_backlog: bool,
 }
 
 impl Runtime {
@@ -298,6 +306,7 @@ impl Runtime {
             heartbeats_changed: None,
             idle_at_seq: None,
             next_restart: None,
+            reading_backlog: false,
         }
     }
 }
@@ -386,10 +395,14 @@ pub(crate) fn absorb_output_up_to(
     // Lines are timed by the file's last write, not by when we read them
     // (up to a tick later): silence is measured from when the agent spoke.
     let progress = &mut l.progress;
+    // Every line of one read has the same last write time: converted once.
+    let mut at = None;
     let (lines, more) = l.out.read_with(max, |line, written| {
-        let at = written
-            .map(DateTime::<Utc>::from)
-            .map_or(now, |t| t.min(now));
+        let at = *at.get_or_insert_with(|| {
+            written
+                .map(DateTime::<Utc>::from)
+                .map_or(now, |t| t.min(now))
+        });
         progress.apply_line(line, at);
     });
     let mut changed = lines > 0;

@@ -401,6 +401,18 @@ pub fn sweep_attempt(worker_id: &str, attempt: u32) -> usize {
     )
 }
 
+/// `sweep_attempt` for several ended attempts at once (each process's
+/// environment and the cgroups read once): how many each left.
+pub fn sweep_attempts(attempts: &[(String, u32)]) -> Vec<usize> {
+    let contained = crate::cgroup::kill_attempts(attempts);
+    let tagged = crate::procfs::tagged_attempts(attempts);
+    contained
+        .into_iter()
+        .zip(tagged)
+        .map(|(c, pids)| kill_all(c, pids))
+        .collect()
+}
+
 fn kill_all(contained: usize, pids: Vec<u32>) -> usize {
     for &p in &pids {
         if let Ok(p) = i32::try_from(p) {
@@ -476,6 +488,38 @@ mod tests {
         );
         assert_eq!(sweep(&worker), 1, "a worker sweep takes every attempt");
         assert_eq!(wait(&mut attempts[1]).signal(), Some(libc::SIGKILL));
+    }
+
+    #[test]
+    fn one_sweep_of_several_ended_attempts_kills_each_and_spares_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = format!("w-batchsweep-a{}", std::process::id());
+        let b = format!("w-batchsweep-b{}", std::process::id());
+        let tags = [(a.as_str(), "1"), (a.as_str(), "2"), (b.as_str(), "1")];
+        let mut procs: Vec<Spawned> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, (w, n))| {
+                let d = dir.path().join(i.to_string());
+                std::fs::create_dir(&d).expect("folder");
+                let env = [("CORTEX_WORKER_ID", *w), ("CORTEX_ATTEMPT", *n)];
+                spawn(&launch(&d, &["sleep", "30"], &env)).expect("spawn")
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while crate::procfs::tagged(&a).len() + crate::procfs::tagged(&b).len() < 3 {
+            assert!(std::time::Instant::now() < deadline, "all three tagged");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Attempt 1 of each worker ended; attempt 2 of `a` runs on.
+        let swept = sweep_attempts(&[(a.clone(), 1), (b.clone(), 1), (b.clone(), 7)]);
+        assert_eq!(swept, vec![1, 1, 0], "each ended attempt's own, nothing for one without processes");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(wait(&mut procs[0]).signal(), Some(libc::SIGKILL));
+        assert_eq!(wait(&mut procs[2]).signal(), Some(libc::SIGKILL));
+        assert_eq!(procs[1].try_wait().expect("wait"), None, "attempt 2 of a runs on");
+        assert_eq!(sweep(&a), 1);
+        assert_eq!(wait(&mut procs[1]).signal(), Some(libc::SIGKILL));
     }
 
     #[test]

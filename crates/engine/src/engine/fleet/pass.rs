@@ -77,10 +77,13 @@ impl Engine {
             // Output read per tick is bounded and shared fairly: a flood from
             // some workers delays neither the others nor the requests.
             let share = (TICK_READ_BUDGET / rt.live.len().max(1)).max(MIN_READ_PER_WORKER);
+            let parallel = rt.reading_backlog;
             let mut gone: Vec<(WorkerId, Exit)> = Vec::new();
+            // Each attempt's exit first: output read after it is all there
+            // will be. A watched process is asked only once its end was
+            // reported.
+            let mut work: Vec<(&WorkerId, &mut Live, Option<Exit>)> = Vec::new();
             for (id, l) in &mut rt.live {
-                // The exit first: output read after it is all there will be.
-                // A watched process is asked only once its end was reported.
                 let ask = !l.exit_watched || reported.as_ref().is_none_or(|r| r.contains(&l.pid));
                 let exit = l.exited.or_else(|| {
                     if !ask {
@@ -98,8 +101,14 @@ impl Engine {
                 if !full && exit.is_none() {
                     continue;
                 }
-                let (changed, more) =
-                    absorb_output_up_to(l, now, share, look_for_hooks || exit.is_some());
+                work.push((id, &mut **l, exit));
+            }
+            // Then the new output. While a backlog is left (a flood), the
+            // tails are read on as many threads as there are cores: each
+            // attempt's output is its own, and the passes after the agents
+            // end are nothing but reading.
+            let read = read_outputs(&mut work, now, share, look_for_hooks, parallel);
+            for ((id, l, exit), (changed, more)) in work.into_iter().zip(read) {
                 backlog |= more;
                 if let (true, None, Some((tokens, cost))) =
                     (changed, &l.stop, budgets.get(&l.expert))
@@ -166,6 +175,7 @@ impl Engine {
                     updates.push(id.clone());
                 }
             }
+            rt.reading_backlog = backlog;
             for (id, exit) in gone {
                 if let Some(mut l) = rt.live.remove(&id) {
                     if let Some(r) = l.out.take_rest() {
@@ -180,9 +190,9 @@ impl Engine {
                 self.apply_action(action, &task_id, &expert, now)?;
             }
         }
-        let ended_attempts: Vec<(WorkerId, u32)> = ended
+        let ended_attempts: Vec<(String, u32)> = ended
             .iter()
-            .map(|(l, _)| (l.worker_id.clone(), l.attempt))
+            .map(|(l, _)| (l.worker_id.to_string(), l.attempt))
             .collect();
         for (live, exit) in ended {
             // A stop that settles by the result line is no stop: the result decides.
@@ -209,13 +219,59 @@ impl Engine {
         // replacement has started, which its own attempt number spares: a
         // sweep reads every process's environment, a few milliseconds that
         // a crashed worker's replacement does not wait for.
-        for (worker_id, attempt) in ended_attempts {
-            let swept = self.launcher().sweep(worker_id.as_str(), Some(attempt));
-            if swept > 0 {
-                info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the attempt");
+        if !ended_attempts.is_empty() {
+            let swept = self.launcher().sweep_attempts(&ended_attempts);
+            for ((worker_id, attempt), swept) in ended_attempts.iter().zip(swept) {
+                if swept > 0 {
+                    info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the attempt");
+                }
             }
         }
         self.store().sync()?;
         Ok(backlog)
     }
+}
+
+/// Reads each attempt's new output (at most `share` bytes each), returning
+/// per attempt whether anything changed and whether more is left. With
+/// `parallel`, the attempts are split over the machine's cores (at most 4
+/// threads), each thread reading its own attempts' files into their own
+/// progress; otherwise on this thread.
+fn read_outputs(
+    work: &mut [(&WorkerId, &mut Live, Option<Exit>)],
+    now: chrono::DateTime<chrono::Utc>,
+    share: usize,
+    look_for_hooks: bool,
+    parallel: bool,
+) -> Vec<(bool, bool)> {
+    let read = |(_, l, exit): &mut (&WorkerId, &mut Live, Option<Exit>)| {
+        absorb_output_up_to(l, now, share, look_for_hooks || exit.is_some())
+    };
+    // Asked once: the answer reads the cgroup's CPU quota files.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = if parallel {
+        *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+    } else {
+        1
+    };
+    if threads < 2 || work.len() < 2 {
+        return work.iter_mut().map(read).collect();
+    }
+    let per = work.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut parts = work.chunks_mut(per);
+        // The first part is read on this thread, the others beside it.
+        let mine = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts
+            .map(|part| scope.spawn(move || part.iter_mut().map(read).collect::<Vec<_>>()))
+            .collect();
+        let mut out: Vec<(bool, bool)> = mine.iter_mut().map(read).collect();
+        for h in others {
+            match h.join() {
+                Ok(v) => out.extend(v),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
 }
