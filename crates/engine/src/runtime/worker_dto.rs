@@ -249,6 +249,55 @@ pub(crate) fn observed_dto(
     dto
 }
 
+/// Adds the owner's live figures of the attempt to a DTO of its worker.
+fn add_summary(dto: &mut WorkerDto, s: &crate::pm::LiveSummary, started_at: DateTime<Utc>) {
+    dto.tokens.input += s.tokens.input;
+    dto.tokens.output += s.tokens.output;
+    dto.cost_usd += s.cost_usd;
+    dto.cost_estimated |= s.cost_estimated;
+    dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text.take());
+    dto.started_at = Some(started_at);
+}
+
+/// Shows an attempt whose process is gone and that no owner has settled:
+/// what its output says, and who has not settled it (`said`).
+fn show_exited(dto: &mut WorkerDto, progress: &Progress, said: &str) {
+    let outcome = classify(progress, Exit::Unknown, None);
+    dto.pid = None;
+    dto.health = "exited".into();
+    dto.health_reason = Some(format!(
+        "the process is gone and {said}: {}",
+        outcome.reason
+    ));
+    dto.result = outcome.result.or(dto.result.take());
+}
+
+/// What the last 256 KiB of an output file say (its result line, when it
+/// has one): an ended attempt's outcome without reading all it printed.
+fn end_of_output(path: &std::path::Path) -> Progress {
+    const TAIL: u64 = 256 << 10;
+    let mut tail = Tail::new(path.to_path_buf());
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    tail.offset = len.saturating_sub(TAIL);
+    let mut progress = Progress::default();
+    // From the middle of a line, what is read first is that line's end.
+    let mut skip = tail.offset > 0
+        && std::fs::File::open(path).is_ok_and(|f| {
+            let mut b = [0u8; 1];
+            std::os::unix::fs::FileExt::read_at(&f, &mut b, tail.offset - 1).is_ok_and(|n| n == 1 && b[0] != b'\n')
+        });
+    let at = clock::now();
+    tail.read_with(usize::MAX, |line, _| {
+        if !std::mem::take(&mut skip) {
+            progress.apply_line(line, at);
+        }
+    });
+    if let Some(r) = tail.take_rest() {
+        progress.apply_line(&r, at);
+    }
+    progress
+}
+
 /// Names the DTO's process as the launcher calls it.
 pub(crate) fn name_process(dto: &mut WorkerDto, launcher: &dyn crate::launcher::Launcher) {
     dto.process = dto.pid.map(|p| launcher.process_name(p));
@@ -268,23 +317,32 @@ fn observed(
     let running = a
         .pid
         .is_some_and(|p| launcher.is_same_process(p, a.start_ticks, w.id.as_str()));
-    if let Some((_, v)) = verdicts
+    let summary = verdicts
         .get(w.id.as_str())
-        .filter(|(attempt, v)| running && *attempt == a.n && v.live.is_some())
-    {
+        .filter(|(attempt, v)| *attempt == a.n && v.live.is_some());
+    if let (Some((_, v)), false) = (summary, running) {
+        // Ended while the owner still reads its output (a flood): the
+        // owner's figures, and how it ended from the end of its output,
+        // never a second reading of all of it.
+        let dir = attempt_dir(home, &w.id, a.n);
+        let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
+        if let Some(s) = &v.live {
+            add_summary(&mut dto, s, a.started_at);
+        }
+        dto.state = w.status;
+        let end = end_of_output(&dir.join("stdout.jsonl"));
+        show_exited(&mut dto, &end, "the owner has not settled it yet; its output ends");
+        return dto;
+    }
+    if let Some((_, v)) = summary.filter(|_| running) {
         // The owner's summary: no need to read the output again.
         let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
         if let Some(s) = &v.live {
+            add_summary(&mut dto, s, a.started_at);
             dto.state = w.status;
             dto.pid = a.pid;
-            dto.tokens.input += s.tokens.input;
-            dto.tokens.output += s.tokens.output;
-            dto.cost_usd += s.cost_usd;
-            dto.cost_estimated |= s.cost_estimated;
             dto.activity = Some(s.activity.clone());
             dto.waiting_for = crate::views::waiting_for(w, dto.activity.as_ref());
-            dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text);
-            dto.started_at = Some(a.started_at);
         }
         apply_verdict(&mut dto, v.clone());
         return dto;
@@ -303,7 +361,19 @@ fn observed(
         .ok()
         .map(DateTime::<Utc>::from)
         .unwrap_or(a.started_at);
-    absorb_output(&mut live, mtime);
+    // While an owner runs it reads this output and reports on it; until
+    // its first report on this attempt (it just started, or the owner is
+    // busy starting a burst of agents) a view reads only the end of it, not
+    // a flood a second time: what it does now, without its counts so far.
+    let owner_reads = running && crate::lock::current_owner(&home.lock_file()).is_some();
+    if owner_reads {
+        live.progress = end_of_output(&dir.join("stdout.jsonl"));
+        if live.progress.result.is_none() {
+            live.progress.tokens = Default::default();
+        }
+    } else {
+        absorb_output(&mut live, mtime);
+    }
     if !running {
         if let Some(r) = live.out.take_rest() {
             live.progress.apply_line(&r, mtime);
@@ -312,17 +382,70 @@ fn observed(
     let mut dto = worker_dto(w, Some(&live), time_limit_secs, None, prices);
     match verdicts.get(w.id.as_str()) {
         Some((attempt, v)) if *attempt == a.n && running => apply_verdict(&mut dto, v.clone()),
-        _ if !running => {
-            let said = classify(&live.progress, Exit::Unknown, None);
-            dto.pid = None;
-            dto.health = "exited".into();
-            dto.health_reason = Some(format!(
-                "the process is gone and no owner has settled it yet; its output says: {}",
-                said.reason
-            ));
-            dto.result = said.result.or(dto.result);
+        _ if !running => show_exited(
+            &mut dto,
+            &live.progress,
+            "no owner has settled it yet; its output says",
+        ),
+        _ if owner_reads => {
+            dto.health_reason = Some(
+                "the owner has not reported on this attempt yet: its tokens and cost so far are not counted here"
+                    .into(),
+            );
         }
         _ => {}
     }
     dto
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assistant(n: usize) -> String {
+        format!(
+            r#"{{"type":"assistant","message":{{"id":"m{n}","content":[{{"type":"text","text":"line {n} {pad}"}}],"usage":{{"input_tokens":1,"output_tokens":1}}}}}}"#,
+            pad = "x".repeat(200)
+        )
+    }
+
+    #[test]
+    fn the_end_of_a_long_output_gives_its_result_without_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stdout.jsonl");
+        let mut text = String::new();
+        // About 1.5 MiB of assistant lines, then the result line.
+        for n in 0..6000 {
+            text.push_str(&assistant(n));
+            text.push('\n');
+        }
+        text.push_str(r#"{"type":"result","subtype":"success","is_error":false,"result":"all done","total_cost_usd":0.5,"usage":{"input_tokens":6000,"output_tokens":6000},"num_turns":3}"#);
+        text.push('\n');
+        std::fs::write(&path, &text).expect("write");
+        let p = end_of_output(&path);
+        let r = p.result.as_ref().expect("the result line, read from the end");
+        assert_eq!((r.result.as_deref(), r.is_error), (Some("all done"), false));
+        // Only the end was read, and the line cut by where reading starts
+        // is not counted: the lines that end inside the last 256 KiB, less
+        // the cut one.
+        let start = text.len() - (256 << 10);
+        assert_ne!(&text[start - 1..start], "\n", "the window starts mid-line");
+        let ends = text[start..].matches('\n').count() as u64;
+        assert_eq!(p.lines, ends - 1, "of 6001 lines");
+        assert_eq!(
+            classify(&p, Exit::Unknown, None).kind,
+            cortex_core::stream::OutcomeKind::Success
+        );
+    }
+
+    #[test]
+    fn a_short_output_is_read_whole_and_one_without_an_end_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stdout.jsonl");
+        std::fs::write(&path, format!("{}\n{}\n", assistant(1), assistant(2))).expect("write");
+        let p = end_of_output(&path);
+        assert_eq!((p.lines, p.result.is_none()), (2, true));
+        assert_eq!(p.last_text.as_deref().map(|t| t.starts_with("line 2")), Some(true));
+        assert_eq!(end_of_output(&dir.path().join("missing")).lines, 0);
+    }
 }
