@@ -285,6 +285,7 @@ def main() -> None:
     ap.add_argument("--view-mb", type=float, default=8.0)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-view", action="store_true", help="only the settle part (and its floor)")
+    ap.add_argument("--keep", action="store_true", help=f"leave the homes under {SCRATCH} to look at")
     a = ap.parse_args()
     if not a.no_build:
         build()
@@ -297,7 +298,8 @@ def main() -> None:
         results["view"] = [view(a.view_workers, a.view_mb), view(a.view_workers, a.view_mb * 2)]
         for v in results["view"]:
             print(f"view: {v}", flush=True)
-    shutil.rmtree(SCRATCH, ignore_errors=True)
+    if not a.keep:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
     name = "results.json" if not a.no_view else f"results-{a.workers}x{a.lines}.json"
     (HERE / name).write_text(json.dumps(results, indent=2) + "\n")
 
