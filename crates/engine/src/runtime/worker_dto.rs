@@ -365,7 +365,7 @@ fn observed(
     // its first report on this attempt (it just started, or the owner is
     // busy starting a burst of agents) a view reads only the end of it, not
     // a flood a second time: what it does now, without its counts so far.
-    let owner_reads = running && crate::lock::current_owner(&home.lock_file()).is_some();
+    let owner_reads = crate::lock::current_owner(&home.lock_file()).is_some();
     if owner_reads {
         live.progress = end_of_output(&dir.join("stdout.jsonl"));
         if live.progress.result.is_none() {
@@ -382,6 +382,11 @@ fn observed(
     let mut dto = worker_dto(w, Some(&live), time_limit_secs, None, prices);
     match verdicts.get(w.id.as_str()) {
         Some((attempt, v)) if *attempt == a.n && running => apply_verdict(&mut dto, v.clone()),
+        _ if !running && owner_reads => show_exited(
+            &mut dto,
+            &live.progress,
+            "the owner has not settled it yet (its tokens and cost so far are not counted here); its output ends",
+        ),
         _ if !running => show_exited(
             &mut dto,
             &live.progress,
