@@ -248,16 +248,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a list of content blocks")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut c = Content::default();
                 while let Some(b) = seq.next_element::<Block<'de>>()? {
                     match b.kind.as_deref() {
                         Some("tool_use") => c.tool = Some(b.name),
-                        Some("text") => {
-                            if b.text.is_some() {
-                                c.text = b.text;
-                            }
-                        }
+                        Some("text") if b.text.is_some() => c.text = b.text,
                         _ => {}
                     }
                 }

@@ -127,7 +127,9 @@ pub fn tagged_attempts(attempts: &[(String, u32)]) -> Vec<Vec<u32>> {
             if let Some(v) = kv.strip_prefix(b"CORTEX_WORKER_ID=") {
                 worker = Some(v);
             } else if let Some(v) = kv.strip_prefix(b"CORTEX_ATTEMPT=") {
-                attempt = std::str::from_utf8(v).ok().and_then(|v| v.parse::<u32>().ok());
+                attempt = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok());
             }
         }
         if let (Some(w), Some(a)) = (worker, attempt) {

@@ -513,11 +513,19 @@ mod tests {
         }
         // Attempt 1 of each worker ended; attempt 2 of `a` runs on.
         let swept = sweep_attempts(&[(a.clone(), 1), (b.clone(), 1), (b.clone(), 7)]);
-        assert_eq!(swept, vec![1, 1, 0], "each ended attempt's own, nothing for one without processes");
+        assert_eq!(
+            swept,
+            vec![1, 1, 0],
+            "each ended attempt's own, nothing for one without processes"
+        );
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(wait(&mut procs[0]).signal(), Some(libc::SIGKILL));
         assert_eq!(wait(&mut procs[2]).signal(), Some(libc::SIGKILL));
-        assert_eq!(procs[1].try_wait().expect("wait"), None, "attempt 2 of a runs on");
+        assert_eq!(
+            procs[1].try_wait().expect("wait"),
+            None,
+            "attempt 2 of a runs on"
+        );
         assert_eq!(sweep(&a), 1);
         assert_eq!(wait(&mut procs[1]).signal(), Some(libc::SIGKILL));
     }

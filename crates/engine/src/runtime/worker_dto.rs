@@ -284,7 +284,8 @@ fn end_of_output(path: &std::path::Path) -> Progress {
     let mut skip = tail.offset > 0
         && std::fs::File::open(path).is_ok_and(|f| {
             let mut b = [0u8; 1];
-            std::os::unix::fs::FileExt::read_at(&f, &mut b, tail.offset - 1).is_ok_and(|n| n == 1 && b[0] != b'\n')
+            std::os::unix::fs::FileExt::read_at(&f, &mut b, tail.offset - 1)
+                .is_ok_and(|n| n == 1 && b[0] != b'\n')
         });
     let at = clock::now();
     tail.read_with(usize::MAX, |line, _| {
@@ -331,7 +332,11 @@ fn observed(
         }
         dto.state = w.status;
         let end = end_of_output(&dir.join("stdout.jsonl"));
-        show_exited(&mut dto, &end, "the owner has not settled it yet; its output ends");
+        show_exited(
+            &mut dto,
+            &end,
+            "the owner has not settled it yet; its output ends",
+        );
         return dto;
     }
     if let Some((_, v)) = summary.filter(|_| running) {
@@ -428,7 +433,10 @@ mod tests {
         text.push('\n');
         std::fs::write(&path, &text).expect("write");
         let p = end_of_output(&path);
-        let r = p.result.as_ref().expect("the result line, read from the end");
+        let r = p
+            .result
+            .as_ref()
+            .expect("the result line, read from the end");
         assert_eq!((r.result.as_deref(), r.is_error), (Some("all done"), false));
         // Only the end was read, and the line cut by where reading starts
         // is not counted: the lines that end inside the last 256 KiB, less
@@ -450,7 +458,10 @@ mod tests {
         std::fs::write(&path, format!("{}\n{}\n", assistant(1), assistant(2))).expect("write");
         let p = end_of_output(&path);
         assert_eq!((p.lines, p.result.is_none()), (2, true));
-        assert_eq!(p.last_text.as_deref().map(|t| t.starts_with("line 2")), Some(true));
+        assert_eq!(
+            p.last_text.as_deref().map(|t| t.starts_with("line 2")),
+            Some(true)
+        );
         assert_eq!(end_of_output(&dir.path().join("missing")).lines, 0);
     }
 }
