@@ -21,6 +21,7 @@ fn main() {
         "recent_activity",
         "doctor",
         "open_worker_folder",
+        "open_in_editor",
         "take_over_worker",
         "task_detail",
         "task_diff",

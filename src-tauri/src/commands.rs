@@ -274,6 +274,105 @@ pub fn open_worker_folder(
         })
 }
 
+/// A path a person asked to open, inside a worker's folder: relative, with
+/// no `..` (a changed file's path as `diff` gives it); `None` for the
+/// folder itself.
+pub fn path_in_workdir(workdir: &str, file: Option<&str>) -> Result<std::path::PathBuf, String> {
+    let Some(file) = file else {
+        return Ok(std::path::PathBuf::from(workdir));
+    };
+    let rel = std::path::Path::new(file);
+    let inside = !file.is_empty()
+        && rel.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+    if !inside {
+        return Err(format!("{file:?} is not a path inside the worker's folder"));
+    }
+    Ok(std::path::Path::new(workdir).join(rel))
+}
+
+/// The first editor of `cortex_core::config::EDITORS` on `PATH`.
+fn editor_on_path() -> Option<String> {
+    let path = std::env::var_os("PATH")?;
+    cortex_core::config::EDITORS.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(|_| (*name).to_string())
+    })
+}
+
+/// Opens a worker's folder, or one of the files it changed, in the code
+/// editor: `editor.command` from config.json, else the first editor found
+/// on `PATH`. Started as a command line, never through a shell.
+#[tauri::command(async)]
+pub fn open_in_editor(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    worker_id: String,
+    file: Option<String>,
+) -> Reply<()> {
+    let e = engine(&state)?;
+    let w = worker_of(e, &worker_id)?;
+    let failed = |code: &str, message: String, key: Option<&str>| ApiError {
+        code: code.into(),
+        message,
+        file: key.map(|_| "config.json".into()),
+        key: key.map(str::to_string),
+    };
+    let target =
+        path_in_workdir(&w.workdir, file.as_deref()).map_err(|m| failed("bad_input", m, None))?;
+    let mut command = e.config().editor.command;
+    if command.is_empty() {
+        command = editor_on_path().map(|p| vec![p]).ok_or_else(|| {
+            failed(
+                "no_editor",
+                format!(
+                    "no editor found on PATH (looked for {}): set editor.command in config.json, e.g. [\"code\"]",
+                    cortex_core::config::EDITORS.join(", ")
+                ),
+                Some("editor.command"),
+            )
+        })?;
+    }
+    let argv = cortex_core::config::EditorConfig::argv(&command, &target.to_string_lossy());
+    let Some((program, args)) = argv.split_first() else {
+        return Err(failed(
+            "no_editor",
+            "editor.command is empty".into(),
+            Some("editor.command"),
+        ));
+    };
+    start_in(&app, program, args, &w.workdir).map_err(|err| {
+        failed(
+            "open_failed",
+            format!("cannot start the editor ({program}): {err}"),
+            None,
+        )
+    })
+}
+
+/// Starts `program` with `args` in `dir` (a command line, no shell) and
+/// leaves it running.
+fn start_in(
+    app: &tauri::AppHandle,
+    program: &str,
+    args: &[String],
+    dir: &str,
+) -> Result<(), String> {
+    tauri_plugin_shell::ShellExt::shell(app)
+        .command(program)
+        .args(args)
+        .current_dir(dir)
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// The exact command that takes a worker over by hand: the agent with
 /// `--resume <session>`, in the worker's folder, in a terminal.
 pub fn take_over_argv(agent: &str, session: &str, workdir: &str) -> Vec<String> {
@@ -330,18 +429,12 @@ pub fn take_over_worker(
         file: None,
         key: None,
     })?;
-    tauri_plugin_shell::ShellExt::shell(&app)
-        .command(program)
-        .args(args)
-        .current_dir(&w.workdir)
-        .spawn()
-        .map(|_| ())
-        .map_err(|e| ApiError {
-            code: "take_over_failed".into(),
-            message: format!("cannot open a terminal ({program}): {e}"),
-            file: None,
-            key: None,
-        })
+    start_in(&app, program, args, &w.workdir).map_err(|e| ApiError {
+        code: "take_over_failed".into(),
+        message: format!("cannot open a terminal ({program}): {e}"),
+        file: None,
+        key: None,
+    })
 }
 
 /// Every command, for the builder.
@@ -366,6 +459,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         recent_activity,
         doctor,
         open_worker_folder,
+        open_in_editor,
         take_over_worker,
         crate::review_cmds::task_detail,
         crate::review_cmds::task_diff,
@@ -385,6 +479,22 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_paths_inside_the_workers_folder_are_opened() {
+        assert_eq!(
+            path_in_workdir("/w", None).unwrap(),
+            std::path::PathBuf::from("/w")
+        );
+        assert_eq!(
+            path_in_workdir("/w", Some("src/a b.rs")).unwrap(),
+            std::path::PathBuf::from("/w/src/a b.rs")
+        );
+        for bad in ["../etc/passwd", "/etc/passwd", "src/../../x", ""] {
+            let err = path_in_workdir("/w", Some(bad)).unwrap_err();
+            assert!(err.contains("inside the worker's folder"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn take_over_runs_exactly_the_agent_with_resume() {

@@ -56,6 +56,8 @@ export interface CortexApi {
   recentActivity(limit: number): Promise<ActivityLine[]>;
   doctor(): Promise<Doctor>;
   openWorkerFolder(workerId: string): Promise<null>;
+  /** Opens the worker's folder, or `file` (a path inside it), in the code editor. */
+  openInEditor(workerId: string, file: string | null): Promise<null>;
   takeOverWorker(workerId: string): Promise<null>;
   taskDetail(taskId: string): Promise<TaskStory>;
   taskDiff(taskId: string, expert: string | null): Promise<DiffReply>;
@@ -114,6 +116,7 @@ export function createTauriApi(): CortexApi {
     recentActivity: (limit) => call(COMMANDS.activity, { limit }),
     doctor: () => call(COMMANDS.doctor, {}),
     openWorkerFolder: (workerId) => call(COMMANDS.openFolder, { workerId }),
+    openInEditor: (workerId, file) => call(COMMANDS.openInEditor, { workerId, file }),
     takeOverWorker: (workerId) => call(COMMANDS.takeOver, { workerId }),
     taskDetail: (taskId) => call(COMMANDS.taskDetail, { taskId }),
     taskDiff: (taskId, expert) => call(COMMANDS.taskDiff, { taskId, expert }),
@@ -158,6 +161,7 @@ export function createUnavailableApi(): CortexApi {
     recentActivity: fail,
     doctor: fail,
     openWorkerFolder: fail,
+    openInEditor: fail,
     takeOverWorker: fail,
     taskDetail: fail,
     taskDiff: fail,

@@ -391,6 +391,7 @@ const demoApi: CortexApi = {
       notifications: "desktop notifications on (notify-send); kinds: stalled, zombie, timeout, failed, circuit_breaker",
     }),
   openWorkerFolder: () => ok(null),
+  openInEditor: () => ok(null),
   takeOverWorker: () => ok(null),
   taskDetail: (taskId) => ok(demoStory(taskId)),
   taskDiff: (taskId) => ok({ ...demoStory(taskId).changes!, task_id: taskId, patch: DEMO_PATCH }),

@@ -26,6 +26,7 @@ export const COMMANDS = {
   activity: "recent_activity",
   doctor: "doctor",
   openFolder: "open_worker_folder",
+  openInEditor: "open_in_editor",
   takeOver: "take_over_worker",
   taskDetail: "task_detail",
   taskDiff: "task_diff",

@@ -115,6 +115,45 @@ pub struct Config {
     /// Where workers run: this machine or a cluster.
     #[serde(default)]
     pub launcher: LauncherConfig,
+    /// The editor the desktop's "Open in editor" starts.
+    #[serde(default, skip_serializing_if = "EditorConfig::is_unset")]
+    pub editor: EditorConfig,
+}
+
+/// `editor` in config.json: the code editor the desktop opens a worker's
+/// folder or a changed file in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditorConfig {
+    /// The editor's command line (no shell), `{path}` standing for what to
+    /// open (added at the end when absent), e.g. `["code", "--reuse-window"]`.
+    /// Unset: the first of `EDITORS` found on `PATH`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+}
+
+/// The editors looked for on `PATH` when `editor.command` is unset, in order.
+pub const EDITORS: &[&str] = &["code", "cursor", "zed", "subl", "codium"];
+
+impl EditorConfig {
+    fn is_unset(&self) -> bool {
+        self.command.is_empty()
+    }
+
+    /// The command line that opens `path`: every `{path}` replaced by it, or
+    /// it added at the end when the command names none. Empty for an empty
+    /// command.
+    pub fn argv(command: &[String], path: &str) -> Vec<String> {
+        if command.is_empty() {
+            return Vec::new();
+        }
+        let named = command.iter().skip(1).any(|a| a.contains("{path}"));
+        let mut argv: Vec<String> = command.iter().map(|a| a.replace("{path}", path)).collect();
+        if !named {
+            argv.push(path.to_string());
+        }
+        argv
+    }
 }
 
 /// `cortex merge` settings.
@@ -522,6 +561,29 @@ impl Default for NotificationConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_editor_gets_the_path_where_it_says_or_at_the_end_and_an_empty_program_is_refused() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            EditorConfig::argv(&v(&["code", "--reuse-window"]), "/w/a b.rs"),
+            v(&["code", "--reuse-window", "/w/a b.rs"])
+        );
+        assert_eq!(
+            EditorConfig::argv(&v(&["emacsclient", "-n", "{path}", "-a", ""]), "/w/x"),
+            v(&["emacsclient", "-n", "/w/x", "-a", ""])
+        );
+        assert!(EditorConfig::argv(&[], "/w").is_empty());
+        let c = Config::parse(r#"{"editor": {"command": ["zed"]}}"#).unwrap();
+        assert_eq!(c.editor.command, v(&["zed"]));
+        let err = Config::parse(r#"{"editor": {"command": [" ", "{path}"]}}"#).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("editor.command"));
+        let err = Config::parse(r#"{"editor": {"cmd": ["zed"]}}"#).unwrap_err();
+        assert!(err.to_string().contains("cmd"), "{err}");
+        // Unset, it is not written back.
+        let text = serde_json::to_string(&Config::default()).unwrap();
+        assert!(!text.contains("editor"), "{text}");
+    }
 
     #[test]
     fn empty_object_gives_the_documented_defaults() {

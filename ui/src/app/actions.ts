@@ -101,6 +101,11 @@ export class Actions {
     return this.command(workerId, "open folder", () => this.api.openWorkerFolder(workerId));
   }
 
+  /** The worker's folder, or one of the files it changed, in the code editor. */
+  openInEditor(workerId: string, file: string | null = null) {
+    return this.command(workerId, "open in editor", () => this.api.openInEditor(workerId, file));
+  }
+
   takeOver(workerId: string) {
     return this.command(workerId, "take over", () => this.api.takeOverWorker(workerId), () => {
       this.toast(`Opened ${this.named(workerId)} for you to take over`, "success");

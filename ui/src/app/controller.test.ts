@@ -42,6 +42,7 @@ function fakeApi() {
     recentActivity: vi.fn(async () => []),
     doctor: vi.fn(async () => ({ agent_command: ["claude"], agent_resolved: null, agent_version: null, home: "/h", notifications: "off" })),
     openWorkerFolder: vi.fn(async () => null),
+    openInEditor: vi.fn(async () => null),
     takeOverWorker: vi.fn(async () => null),
     taskDetail: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
     taskDiff: vi.fn(async () => Promise.reject({ code: "unknown_task", message: "no task" })),
@@ -176,6 +177,22 @@ describe("controller", () => {
     expect(s.toasts.at(-1)?.text).toBe("Stopping “Implement the login endpoint” · development (w-1)…");
     await c.actions.kill("w-1");
     expect(s.toasts.at(-1)?.text).toMatch(/^Killed “Implement the login endpoint” · development/);
+  });
+
+  it("opens a worker's folder or a changed file in the editor, and says why it could not", async () => {
+    await c.actions.openInEditor("w-1");
+    expect(f.api.openInEditor).toHaveBeenLastCalledWith("w-1", null);
+    await c.actions.openInEditor("w-1", "src/login.rs");
+    expect(f.api.openInEditor).toHaveBeenLastCalledWith("w-1", "src/login.rs");
+    f.api.openInEditor.mockRejectedValueOnce({
+      code: "no_editor",
+      message: "no editor found on PATH (looked for code, cursor, zed, subl, codium): set editor.command in config.json",
+      key: "editor.command",
+    });
+    await c.actions.openInEditor("w-1");
+    expect(s.toasts.at(-1)).toMatchObject({ tone: "error" });
+    expect(s.toasts.at(-1)?.text).toContain("set editor.command in config.json");
+    expect(s.busy).toEqual([]);
   });
 
   it("names a submitted task by its first words, the id second", async () => {

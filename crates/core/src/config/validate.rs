@@ -219,6 +219,18 @@ impl Config {
                 "expected a value no larger than restart.backoff_max_secs",
             ));
         }
+        if self
+            .editor
+            .command
+            .first()
+            .is_some_and(|p| p.trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                f,
+                Some("editor.command"),
+                "expected the editor's program first, e.g. [\"code\"]",
+            ));
+        }
         if let Some(author) = &self.merge.author {
             if parse_author(author).is_none() {
                 return Err(ConfigError::new(

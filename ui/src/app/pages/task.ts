@@ -211,6 +211,14 @@ export function registerTaskDetail(k: Kit): void {
       openFolder(id: string) {
         void c.actions.openFolder(id);
       },
+      openInEditor(id: string) {
+        void c.actions.openInEditor(id);
+      },
+      /** A changed file of the shown changes, in the editor. */
+      openFileInEditor(path: string) {
+        const w = this.changes?.worker_id;
+        if (w) void c.actions.openInEditor(w, path);
+      },
       back() {
         c.navigate("board");
       },
