@@ -20,19 +20,53 @@ pub struct ApiError {
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Further problems of the same file (every rule of an expert profile
+    /// is checked), each at its key: an editor shows them all at once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// One more problem of a refused file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Problem {
+    /// Dotted path of the offending key, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
 }
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
-        let (file, key) = match &e {
-            EngineError::Config(c) => (Some(c.file.clone()), c.key.clone()),
-            _ => (None, None),
+        let (file, key, problems) = match &e {
+            EngineError::Config(c) => (
+                Some(c.file.clone()),
+                c.key.clone(),
+                c.also
+                    .iter()
+                    .map(|p| Problem {
+                        key: p.key.clone(),
+                        message: cortex_core::redact::redact(&p.message),
+                    })
+                    .collect(),
+            ),
+            _ => (None, None, Vec::new()),
+        };
+        // With the others given apart, the message is the first problem's.
+        let message = match &e {
+            EngineError::Config(c) if !c.also.is_empty() => {
+                let mut first = c.clone();
+                first.also.clear();
+                first.to_string()
+            }
+            _ => e.to_string(),
         };
         Self {
             code: e.code().to_string(),
-            message: cortex_core::redact::redact(&e.to_string()),
+            message: cortex_core::redact::redact(&message),
             file,
             key,
+            problems,
         }
     }
 }
@@ -45,6 +79,7 @@ pub(crate) fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
         message: format!("Cortex could not open its home: {why}"),
         file: None,
         key: None,
+        problems: Vec::new(),
     })
 }
 
@@ -252,6 +287,7 @@ fn worker_of(e: &Engine, worker_id: &str) -> Reply<WorkerDto> {
         message: format!("no worker {worker_id}"),
         file: None,
         key: None,
+        problems: Vec::new(),
     })
 }
 
@@ -271,6 +307,7 @@ pub fn open_worker_folder(
             message: format!("cannot open {}: {e}", w.workdir),
             file: None,
             key: None,
+            problems: Vec::new(),
         })
 }
 
@@ -323,6 +360,7 @@ pub fn open_in_editor(
         message,
         file: key.map(|_| "config.json".into()),
         key: key.map(str::to_string),
+        problems: Vec::new(),
     };
     let target =
         path_in_workdir(&w.workdir, file.as_deref()).map_err(|m| failed("bad_input", m, None))?;
@@ -416,6 +454,7 @@ pub fn take_over_worker(
         message: "this worker has no session to resume yet".into(),
         file: None,
         key: None,
+        problems: Vec::new(),
     })?;
     let agent = e
         .agent_command()
@@ -428,12 +467,14 @@ pub fn take_over_worker(
         message: "no terminal command".into(),
         file: None,
         key: None,
+        problems: Vec::new(),
     })?;
     start_in(&app, program, args, &w.workdir).map_err(|e| ApiError {
         code: "take_over_failed".into(),
         message: format!("cannot open a terminal ({program}): {e}"),
         file: None,
         key: None,
+        problems: Vec::new(),
     })
 }
 
@@ -479,6 +520,32 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_profile_carries_every_problem_for_its_fields() {
+        let mut first = cortex_core::config::ConfigError::new(
+            "experts/a.json",
+            Some("max_workers"),
+            "expected 1-10000",
+        );
+        first.also.push(cortex_core::config::ConfigError::new(
+            "experts/a.json",
+            Some("cost_budget_usd"),
+            "expected a positive number",
+        ));
+        let api = ApiError::from(EngineError::Config(first));
+        assert_eq!(api.key.as_deref(), Some("max_workers"));
+        assert!(!api.message.contains("cost_budget_usd"), "{}", api.message);
+        assert_eq!(
+            api.problems,
+            vec![Problem {
+                key: Some("cost_budget_usd".into()),
+                message: "expected a positive number".into()
+            }]
+        );
+        let json = serde_json::to_value(&api).unwrap();
+        assert_eq!(json["problems"][0]["key"], "cost_budget_usd");
+    }
 
     #[test]
     fn only_paths_inside_the_workers_folder_are_opened() {

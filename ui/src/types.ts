@@ -204,6 +204,8 @@ export interface ApiError {
   /** For settings: the file and key the error is about. */
   file?: string;
   key?: string;
+  /** Further problems of the same file, each at its key (an expert profile's rules are all checked). */
+  problems?: { key?: string; message: string }[];
 }
 
 export interface Settings {

@@ -23,7 +23,7 @@ pub use validate::{CONFIG_RANGES, EXPERT_RANGES};
 
 /// A configuration problem, located precisely.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{file}: {}{message}", key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+#[error("{file}: {}{message}{}", key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default(), also_text(also))]
 pub struct ConfigError {
     /// The file, relative to the home (`config.json`, `experts/security.json`).
     pub file: String,
@@ -31,6 +31,18 @@ pub struct ConfigError {
     pub key: Option<String>,
     /// What is wrong and what was expected.
     pub message: String,
+    /// Further problems found in the same file, where its rules were all
+    /// checked (an expert profile): each located the same way.
+    pub also: Vec<ConfigError>,
+}
+
+fn also_text(also: &[ConfigError]) -> String {
+    also.iter()
+        .map(|e| match &e.key {
+            Some(k) => format!("; key `{k}`: {}", e.message),
+            None => format!("; {}", e.message),
+        })
+        .collect()
 }
 
 impl ConfigError {
@@ -40,7 +52,18 @@ impl ConfigError {
             file: file.to_string(),
             key: key.map(str::to_string),
             message: message.into(),
+            also: Vec::new(),
         }
+    }
+
+    /// The first of `problems` carrying the others; `None` for none.
+    pub fn all(mut problems: Vec<ConfigError>) -> Option<Self> {
+        if problems.is_empty() {
+            return None;
+        }
+        let mut first = problems.remove(0);
+        first.also.extend(problems);
+        Some(first)
     }
 }
 
@@ -61,6 +84,7 @@ pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Co
             file: file.to_string(),
             key,
             message,
+            also: Vec::new(),
         }
     })
 }
@@ -797,6 +821,45 @@ mod tests {
         assert!(
             err.to_string().contains("does not match the file name"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn every_broken_rule_of_an_expert_is_reported_at_once_each_at_its_key() {
+        let err = ExpertProfile::parse(
+            "experts/a.json",
+            r#"{"name": "a", "activation_keywords": [], "boosters": ["ok", ""],
+                "task_types": [], "preamble": "", "max_workers": 0,
+                "time_limit_secs": 0, "cost_budget_usd": -1}"#,
+        )
+        .unwrap_err();
+        let keys: Vec<Option<&str>> = std::iter::once(err.key.as_deref())
+            .chain(err.also.iter().map(|e| e.key.as_deref()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                Some("activation_keywords"),
+                Some("boosters[1]"),
+                Some("max_workers"),
+                Some("time_limit_secs"),
+                Some("cost_budget_usd"),
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("experts/a.json: key `activation_keywords`: expected at least one keyword; key `boosters[1]`:"),
+            "{text}"
+        );
+        // One problem: as before, nothing else.
+        let one = ExpertProfile::parse(
+            "experts/a.json",
+            r#"{"name": "a", "activation_keywords": ["x"], "task_types": [], "preamble": "", "max_workers": 0}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (one.key.as_deref(), one.also.len()),
+            (Some("max_workers"), 0)
         );
     }
 

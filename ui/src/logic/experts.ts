@@ -100,9 +100,16 @@ export function fieldOfErrorKey(key: string | undefined | null): string {
   return EXPERT_FIELDS.some((f) => f.key === base) ? base : "";
 }
 
-/** An engine refusal as field errors (a key the form lacks goes under ""). */
+/** An engine refusal as field errors, every problem it names at its field
+ * (a key the form lacks goes under ""; two at one field are joined). */
 export function errorsOfRefusal(e: ApiError): Record<string, string> {
-  const field = fieldOfErrorKey(e.key);
-  const where = e.key && !field ? ` (${e.key})` : "";
-  return { [field]: `${e.message}${where}` };
+  const out: Record<string, string> = {};
+  const add = (key: string | undefined, message: string) => {
+    const field = fieldOfErrorKey(key);
+    const text = `${message}${key && !field ? ` (${key})` : ""}`;
+    out[field] = out[field] ? `${out[field]}; ${text}` : text;
+  };
+  add(e.key, e.message);
+  for (const p of e.problems ?? []) add(p.key, p.message);
+  return out;
 }

@@ -269,13 +269,20 @@ impl ExpertProfile {
     }
 
     pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        ConfigError::all(self.problems(file)).map_or(Ok(()), Err)
+    }
+
+    /// Every rule this profile breaks, in the order of its fields (an
+    /// editor shows them all at once, each at its field).
+    pub fn problems(&self, file: &str) -> Vec<ConfigError> {
+        let mut out = Vec::new();
         let name_ok = !self.name.is_empty()
             && self
                 .name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !name_ok {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 file,
                 Some("name"),
                 format!(
@@ -285,7 +292,7 @@ impl ExpertProfile {
             ));
         }
         if self.activation_keywords.is_empty() {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 file,
                 Some("activation_keywords"),
                 "expected at least one keyword",
@@ -298,7 +305,7 @@ impl ExpertProfile {
             ("task_types", &self.task_types),
         ] {
             if let Some(i) = list.iter().position(|k| k.trim().is_empty()) {
-                return Err(ConfigError::new(
+                out.push(ConfigError::new(
                     file,
                     Some(&format!("{key}[{i}]")),
                     "expected a non-empty word or phrase",
@@ -315,16 +322,20 @@ impl ExpertProfile {
         if let Some(t) = self.token_budget {
             values.push(("token_budget", t));
         }
-        check_ranges(file, EXPERT_RANGES, &values)?;
+        for v in values {
+            if let Err(e) = check_ranges(file, EXPERT_RANGES, &[v]) {
+                out.push(e);
+            }
+        }
         if let Some(c) = self.cost_budget_usd {
             if !(c > 0.0 && c.is_finite()) {
-                return Err(ConfigError::new(
+                out.push(ConfigError::new(
                     file,
                     Some("cost_budget_usd"),
                     "expected a positive number",
                 ));
             }
         }
-        Ok(())
+        out
     }
 }

@@ -47,4 +47,26 @@ describe("expert editor", () => {
       .toEqual({ cost_budget_usd: "expected a positive number" });
     expect(errorsOfRefusal({ code: "bad_config", message: "unknown field", key: "colour" })).toEqual({ "": "unknown field (colour)" });
   });
+
+  it("shows every problem of a refusal at its own field at once", () => {
+    const refused = {
+      code: "bad_config",
+      message: "expected at least one keyword",
+      key: "activation_keywords",
+      problems: [
+        { key: "time_limit_secs", message: "expected a value from 60 to 86400" },
+        { key: "boosters[1]", message: "expected a non-empty word or phrase" },
+        { key: "cost_budget_usd", message: "expected a positive number" },
+        { key: "max_workers", message: "expected a value from 1 to 1000" },
+        { key: "max_workers", message: "a second one" },
+      ],
+    };
+    expect(errorsOfRefusal(refused)).toEqual({
+      activation_keywords: "expected at least one keyword",
+      time_limit_secs: "expected a value from 60 to 86400",
+      boosters: "expected a non-empty word or phrase",
+      cost_budget_usd: "expected a positive number",
+      max_workers: "expected a value from 1 to 1000; a second one",
+    });
+  });
 });
