@@ -45,7 +45,8 @@ export interface CortexApi {
   restartWorker(workerId: string): Promise<Worker>;
   extendWorker(workerId: string, minutes: number): Promise<Worker>;
   nudgeWorker(workerId: string, text: string): Promise<Worker>;
-  rerouteTask(taskId: string, expert: string): Promise<Task>;
+  /** The task after the correction; `applied` false when it had already started or ended (only the correction is kept), `message` says which. */
+  rerouteTask(taskId: string, expert: string): Promise<RerouteAck>;
   cancelTask(taskId: string): Promise<Task>;
   /** Confirms a task awaiting confirmation; `expert` null keeps the routing's choice. */
   confirmTask(taskId: string, expert: string | null): Promise<RerouteAck>;

@@ -347,14 +347,14 @@ const demoApi: CortexApi = {
     t.routing = { ...t.routing!, primary_expert: expert, method: "person", confidence: 1, needs_confirmation: false };
     t.updated_at = new Date().toISOString();
     decisions.push({ ...route(t.description, null), primary_expert: expert, method: "person", confidence: 1, task_id: taskId, at: t.updated_at });
-    return ok(t);
+    return ok({ ...t, applied: true, message: `${taskId} now goes to ${expert}; the correction was recorded` });
   },
   confirmTask: async (taskId, expert) => {
     const t = tasks.find((x) => x.id === taskId)!;
     t.status = "routed";
     if (expert) t.expert = expert;
     t.updated_at = new Date().toISOString();
-    return ok({ message: `${taskId} confirmed`, task: t, applied: true });
+    return ok({ ...t, message: `${taskId} confirmed`, applied: true });
   },
   cancelTask: async (taskId) => {
     const t = tasks.find((x) => x.id === taskId)!;

@@ -185,11 +185,13 @@ export interface SubmitRequest {
 }
 
 /** The answer to a routing correction or a confirmation. */
-export interface RerouteAck {
-  message: string;
-  task: Task;
+/** A reroute's or confirmation's answer: the task after it, its fields at
+ * the top level (as the engine writes it), and what happened. */
+export type RerouteAck = Task & {
+  /** False when the task had already started or ended: only the correction is kept. */
   applied: boolean;
-}
+  message: string;
+};
 
 export interface SubmitAck {
   task_id: string;

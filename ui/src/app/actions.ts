@@ -114,10 +114,13 @@ export class Actions {
   }
 
   reroute(taskId: string, expert: string) {
-    return this.command(taskId, "correct routing", () => this.api.rerouteTask(taskId, expert), (t) => {
-      this.applyTask(t);
+    return this.command(taskId, "correct routing", () => this.api.rerouteTask(taskId, expert), (ack) => {
+      const { applied, message, ...task } = ack;
+      this.applyTask(task);
       this.sync.markDecisionsDirty();
-      this.toast(`Routing of ${this.namedTask(taskId)} corrected to ${expert}`, "success");
+      // A task already started or ended is not moved: say so, in the engine's words.
+      if (applied) this.toast(`Routing of ${this.namedTask(taskId)} corrected to ${expert}`, "success");
+      else this.toast(`Routing of ${this.namedTask(taskId)}: ${message}`, "info");
     });
   }
 
@@ -133,8 +136,9 @@ export class Actions {
   confirmTask(taskId: string) {
     const name = this.namedTask(taskId);
     return this.command(taskId, "confirm", () => this.api.confirmTask(taskId, null), (ack) => {
-      this.applyTask(ack.task);
-      this.toast(`Confirmed ${name}: ${ack.message}`, "success");
+      const { applied: _applied, message, ...task } = ack;
+      this.applyTask(task);
+      this.toast(`Confirmed ${name}: ${message}`, "success");
     });
   }
 

@@ -32,9 +32,9 @@ function fakeApi() {
     restartWorker: vi.fn(async (id: string) => worker({ id, attempt: 2 })),
     extendWorker: vi.fn(async (id: string) => worker({ id, time_limit_secs: 4500 })),
     nudgeWorker: vi.fn(async (id: string) => worker({ id })),
-    rerouteTask: vi.fn(async (id: string) => task({ id, updated_at: iso(99) })),
+    rerouteTask: vi.fn(async (id: string) => ({ ...task({ id, updated_at: iso(99) }), applied: true, message: `${id} now goes to security` })),
     cancelTask: vi.fn(async (id: string) => task({ id, status: "cancelled", updated_at: iso(99) })),
-    confirmTask: vi.fn(async (id: string) => ({ message: `${id} confirmed`, task: task({ id, status: "routed", updated_at: iso(99) }), applied: true })),
+    confirmTask: vi.fn(async (id: string) => ({ ...task({ id, status: "routed", updated_at: iso(99) }), message: `${id} confirmed`, applied: true })),
     setPaused: vi.fn(async (paused: boolean) => ({ paused })),
     getSettings: vi.fn(async () => ({ config: { pm: { stalled_after_secs: 600 } }, experts: ["security", "cicd"], notifications: {} })),
     saveSettings: vi.fn(async (config: Record<string, unknown>) => config),
@@ -206,6 +206,25 @@ describe("controller", () => {
     expect(f.api.confirmTask).toHaveBeenCalledWith("t-5", null);
     expect(s.tasks[0].status).toBe("routed");
     expect(s.toasts.at(-1)?.text).toMatch(/^Confirmed “Rotate the keys”/);
+  });
+
+  it("says a correction of a task already started was kept but did not move it", async () => {
+    s.tasks = [task({ id: "t-7", status: "running", description: "Patch the login" })];
+    f.api.rerouteTask.mockResolvedValueOnce({
+      ...task({ id: "t-7", status: "running", description: "Patch the login", updated_at: iso(99) }),
+      applied: false,
+      message: "t-7 already started with development: it was not moved; the correction was recorded for the learned layer",
+    });
+    await c.actions.reroute("t-7", "security");
+    expect(s.toasts.at(-1)).toMatchObject({ tone: "info" });
+    expect(s.toasts.at(-1)?.text).toContain("it was not moved");
+    expect(s.toasts.at(-1)?.text).not.toContain("corrected to");
+    // The task is stored as a task: the answer's own fields are not kept on it.
+    expect(s.tasks[0]).not.toHaveProperty("applied");
+    expect(s.tasks[0].updated_at).toBe(iso(99));
+    await c.actions.reroute("t-7", "security");
+    expect(s.toasts.at(-1)).toMatchObject({ tone: "success" });
+    expect(s.toasts.at(-1)?.text).toContain("corrected to security");
   });
 
   it("toggles pause from the engine's answer", async () => {
