@@ -118,14 +118,9 @@ pub fn kill(worker_id: &str) -> usize {
     kill_where(|name| name.starts_with(&prefix).then_some(0), 1)[0]
 }
 
-/// The same for one attempt's cgroup: what that attempt left, not the
-/// attempt after it.
-pub fn kill_attempt(worker_id: &str, attempt: u32) -> usize {
-    kill_attempts(&[(worker_id.to_string(), attempt)])[0]
-}
-
-/// `kill_attempt` for several attempts at once (the root folder is read
-/// once): how many processes each had.
+/// The same for ended attempts' cgroups (the root folder is read once):
+/// what each attempt left, not the attempt after it; how many processes
+/// each had.
 pub fn kill_attempts(attempts: &[(String, u32)]) -> Vec<usize> {
     let names: HashMap<String, usize> = attempts
         .iter()

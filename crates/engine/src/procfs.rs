@@ -67,18 +67,11 @@ pub fn is_same_process(pid: u32, ticks: Option<u64>, worker_id: &str) -> bool {
 
 /// True if the process's environment has `CORTEX_WORKER_ID=<worker_id>`.
 pub fn has_tag(pid: u32, worker_id: &str) -> bool {
-    has_tags(pid, worker_id, None)
-}
-
-/// `has_tag`, and with `attempt`, also `CORTEX_ATTEMPT=<attempt>`.
-fn has_tags(pid: u32, worker_id: &str, attempt: Option<u32>) -> bool {
     let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
         return false;
     };
-    let worker = format!("CORTEX_WORKER_ID={worker_id}");
-    let attempt = attempt.map(|a| format!("CORTEX_ATTEMPT={a}"));
-    let has = |want: &str| env.split(|&b| b == 0).any(|kv| kv == want.as_bytes());
-    has(&worker) && attempt.as_deref().is_none_or(has)
+    let want = format!("CORTEX_WORKER_ID={worker_id}");
+    env.split(|&b| b == 0).any(|kv| kv == want.as_bytes())
 }
 
 fn all_pids() -> Vec<u32> {
@@ -93,13 +86,18 @@ fn all_pids() -> Vec<u32> {
 /// Every live process carrying the worker's tag (children that escaped the
 /// group into their own session still carry it).
 pub fn tagged(worker_id: &str) -> Vec<u32> {
-    tagged_with(worker_id, None)
+    all_pids()
+        .into_iter()
+        .filter(|&p| p != std::process::id() && has_tag(p, worker_id) && is_running(p))
+        .collect()
 }
 
 /// Processes carrying the worker's tag and one attempt's number (its agent
 /// and everything the agent started, which inherit both).
 pub fn tagged_attempt(worker_id: &str, attempt: u32) -> Vec<u32> {
-    tagged_with(worker_id, Some(attempt))
+    tagged_attempts(&[(worker_id.to_string(), attempt)])
+        .pop()
+        .unwrap_or_default()
 }
 
 /// `tagged_attempt` for several attempts at once, reading each process's
@@ -141,13 +139,6 @@ pub fn tagged_attempts(attempts: &[(String, u32)]) -> Vec<Vec<u32>> {
         }
     }
     found
-}
-
-fn tagged_with(worker_id: &str, attempt: Option<u32>) -> Vec<u32> {
-    all_pids()
-        .into_iter()
-        .filter(|&p| p != std::process::id() && has_tags(p, worker_id, attempt) && is_running(p))
-        .collect()
 }
 
 /// One read of every process's parent and CPU time, for a whole PM tick.

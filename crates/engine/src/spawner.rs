@@ -395,10 +395,7 @@ pub fn sweep(worker_id: &str) -> usize {
 /// SIGKILLs every process still carrying the worker's tag and the number of
 /// one of its attempts: what that attempt left, not the attempt after it.
 pub fn sweep_attempt(worker_id: &str, attempt: u32) -> usize {
-    kill_all(
-        crate::cgroup::kill_attempt(worker_id, attempt),
-        crate::procfs::tagged_attempt(worker_id, attempt),
-    )
+    sweep_attempts(&[(worker_id.to_string(), attempt)])[0]
 }
 
 /// `sweep_attempt` for several ended attempts at once (each process's

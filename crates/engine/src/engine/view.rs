@@ -80,11 +80,12 @@ fn workers_of(
     let (config, experts) = home.load_settings()?;
     let prices = cortex_core::pricing::merged(&config.pricing);
     let verdicts = crate::pm::read_verdicts(home);
+    let owner_runs = crate::lock::current_owner(&home.lock_file()).is_some();
     let mut out: Vec<_> = state
         .workers()
         .map(|w| {
             let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
-            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts, launcher)
+            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts, owner_runs, launcher)
         })
         .collect();
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));

@@ -242,9 +242,18 @@ pub(crate) fn observed_dto(
     time_limit_secs: u64,
     prices: &BTreeMap<String, ModelPrice>,
     verdicts: &PmVerdicts,
+    owner_runs: bool,
     launcher: &dyn crate::launcher::Launcher,
 ) -> WorkerDto {
-    let mut dto = observed(home, w, time_limit_secs, prices, verdicts, launcher);
+    let mut dto = observed(
+        home,
+        w,
+        time_limit_secs,
+        prices,
+        verdicts,
+        owner_runs,
+        launcher,
+    );
     name_process(&mut dto, launcher);
     dto
 }
@@ -310,6 +319,7 @@ fn observed(
     time_limit_secs: u64,
     prices: &BTreeMap<String, ModelPrice>,
     verdicts: &PmVerdicts,
+    owner_runs: bool,
     launcher: &dyn crate::launcher::Launcher,
 ) -> WorkerDto {
     let Some(a) = w.live_attempt() else {
@@ -330,7 +340,6 @@ fn observed(
         if let Some(s) = &v.live {
             add_summary(&mut dto, s, a.started_at);
         }
-        dto.state = w.status;
         let end = end_of_output(&dir.join("stdout.jsonl"));
         show_exited(
             &mut dto,
@@ -360,34 +369,33 @@ fn observed(
         home.heartbeats().join(format!("{}.jsonl", w.id)),
         false,
     );
-    // Times of lines are not known from outside: use the file's mtime.
-    let mtime = std::fs::metadata(dir.join("stdout.jsonl"))
-        .and_then(|m| m.modified())
-        .ok()
-        .map(DateTime::<Utc>::from)
-        .unwrap_or(a.started_at);
     // While an owner runs it reads this output and reports on it; until
     // its first report on this attempt (it just started, or the owner is
     // busy starting a burst of agents) a view reads only the end of it, not
     // a flood a second time: what it does now, without its counts so far.
-    let owner_reads = crate::lock::current_owner(&home.lock_file()).is_some();
-    if owner_reads {
+    if owner_runs {
         live.progress = end_of_output(&dir.join("stdout.jsonl"));
         if live.progress.result.is_none() {
             live.progress.tokens = Default::default();
         }
     } else {
+        // Times of lines are not known from outside: use the file's mtime.
+        let mtime = std::fs::metadata(dir.join("stdout.jsonl"))
+            .and_then(|m| m.modified())
+            .ok()
+            .map(DateTime::<Utc>::from)
+            .unwrap_or(a.started_at);
         absorb_output(&mut live, mtime);
-    }
-    if !running {
-        if let Some(r) = live.out.take_rest() {
-            live.progress.apply_line(&r, mtime);
+        if !running {
+            if let Some(r) = live.out.take_rest() {
+                live.progress.apply_line(&r, mtime);
+            }
         }
     }
     let mut dto = worker_dto(w, Some(&live), time_limit_secs, None, prices);
     match verdicts.get(w.id.as_str()) {
         Some((attempt, v)) if *attempt == a.n && running => apply_verdict(&mut dto, v.clone()),
-        _ if !running && owner_reads => show_exited(
+        _ if !running && owner_runs => show_exited(
             &mut dto,
             &live.progress,
             "the owner has not settled it yet (its tokens and cost so far are not counted here); its output ends",
@@ -397,7 +405,7 @@ fn observed(
             &live.progress,
             "no owner has settled it yet; its output says",
         ),
-        _ if owner_reads => {
+        _ if owner_runs => {
             dto.health_reason = Some(
                 "the owner has not reported on this attempt yet: its tokens and cost so far are not counted here"
                     .into(),
