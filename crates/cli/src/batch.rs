@@ -73,6 +73,11 @@ pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(
     let mut answers: Vec<(usize, Value, Option<Value>)> = Vec::new();
     let mut items = Vec::new();
     let mut slots = Vec::new();
+    // A batch names few folders, usually one: each is resolved once.
+    let mut workdirs: std::collections::HashMap<
+        Option<std::path::PathBuf>,
+        Result<String, Failure>,
+    > = std::collections::HashMap::new();
     for (n, raw) in reader.split(b'\n').enumerate() {
         let raw = raw.map_err(|e| Failure::runtime("io", format!("read error: {e}")))?;
         if raw.iter().all(u8::is_ascii_whitespace) {
@@ -94,8 +99,12 @@ pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(
                 continue;
             }
         };
-        let checked =
-            resolve_workdir(l.workdir.or_else(|| a.workdir.clone())).and_then(|workdir| {
+        let given = l.workdir.or_else(|| a.workdir.clone());
+        let checked = workdirs
+            .entry(given)
+            .or_insert_with_key(|given| resolve_workdir(given.clone()))
+            .clone()
+            .and_then(|workdir| {
                 let req = SubmitRequest {
                     description: l.text,
                     task_type: l.task_type.or_else(|| a.task_type.clone()),

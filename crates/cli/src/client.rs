@@ -39,8 +39,9 @@ impl From<InboxAck> for Answer {
 
 /// Runs `op` against the home, directly or through the owner.
 pub fn execute(home: &Home, op: InboxOp, timeout: Duration) -> Result<Answer, EngineError> {
-    if home.owner_wanted() {
-        // A long-running owner is about to take the home: queue for it.
+    if home.owner_wanted() || current_owner(&home.lock_file()).is_some() {
+        // A long-running owner has the home or is about to take it: queue
+        // for it (without loading the home only to find it taken).
         return through_inbox(home, op, timeout);
     }
     match Engine::open(home, OwnerKind::Cli) {

@@ -20,7 +20,7 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 /// A failure, with the exit code it maps to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub code: &'static str,
     pub message: String,

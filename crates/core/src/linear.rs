@@ -308,6 +308,15 @@ pub fn shipped() -> Option<Arc<LinearModel>> {
         .clone()
 }
 
+/// Makes the shipped model ready for routing (decoded and quantized), so
+/// the first decision does not pay for it: a long-running owner calls this
+/// when it starts.
+pub fn warm() {
+    if let Some(m) = shipped() {
+        m.packed();
+    }
+}
+
 /// One training example: a text, its keyword scores (model order), the
 /// classes it belongs to, and how much it counts.
 #[derive(Debug, Clone)]

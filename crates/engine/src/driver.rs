@@ -92,6 +92,16 @@ impl AttemptMeta {
     pub fn write(&self) -> Result<(), SpawnError> {
         write_private(&self.path, self.body.to_string().as_bytes())
     }
+
+    /// The attempt's number and its process, once it started.
+    pub fn started(&self) -> Option<(u64, u64)> {
+        Some((self.body["attempt"].as_u64()?, self.body["pid"].as_u64()?))
+    }
+
+    /// Whether the attempt resumed its worker's conversation.
+    pub fn resumed(&self) -> bool {
+        self.body["resumed"].as_bool().unwrap_or(false)
+    }
 }
 
 impl Planned {
@@ -171,8 +181,26 @@ pub fn hook_settings(spec: &AttemptSpec<'_>) -> serde_json::Value {
 /// whole file.
 fn ensure_hook_settings(spec: &AttemptSpec<'_>) -> Result<PathBuf, SpawnError> {
     let path = spec.home.hook_settings_file();
+    // What this process last wrote or found there, with the file's size and
+    // change time then: while those have not changed, neither has the file,
+    // and a start needs one `stat`, not a read and a rebuild.
+    static LAST: std::sync::Mutex<Option<(PathBuf, Vec<String>, FileStamp)>> =
+        std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((p, command, stamp)) = last.as_ref() {
+        if p == &path
+            && command.as_slice() == spec.heartbeat_command
+            && FileStamp::of(&path).as_ref() == Some(stamp)
+        {
+            return Ok(path);
+        }
+    }
     let body = serde_json::to_vec_pretty(&hook_settings(spec)).unwrap_or_default();
+    let remember = |last: &mut Option<(PathBuf, Vec<String>, FileStamp)>| {
+        *last = FileStamp::of(&path).map(|s| (path.clone(), spec.heartbeat_command.to_vec(), s));
+    };
     if std::fs::read(&path).is_ok_and(|old| old == body) {
+        remember(&mut last);
         return Ok(path);
     }
     let tmp = path.with_file_name(format!(
@@ -183,7 +211,28 @@ fn ensure_hook_settings(spec: &AttemptSpec<'_>) -> Result<PathBuf, SpawnError> {
     write_private(&tmp, &body)?;
     std::fs::rename(&tmp, &path)
         .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))?;
+    remember(&mut last);
     Ok(path)
+}
+
+/// A file's identity and version as `stat` gives them.
+#[derive(Debug, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    len: u64,
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            ino: m.ino(),
+            len: m.len(),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 /// The prompt of a restarted attempt: the conversation is resumed, so it
@@ -266,7 +315,12 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     }
     let prompt_file = dir.join(PROMPT_FILE);
     let stream = spec.stream_input && spec.agent.driver == Driver::Claude;
-    if !stream {
+    if stream {
+        // The prompt goes through the FIFO; a ready folder's empty file
+        // would only suggest an empty prompt.
+        let _ = std::fs::remove_file(&prompt_file);
+    } else {
+        // Usually there already (a ready folder's): no inode to allocate.
         write_private(&prompt_file, spec.prompt.as_bytes())?;
     }
     let mut env: Vec<(String, String)> = spec
@@ -283,6 +337,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
     let meta = serde_json::json!({
         "worker_id": spec.worker_id, "attempt": spec.attempt, "driver": spec.agent.driver,
         "program": argv.first(), "session_id": session_id, "workdir": spec.workdir,
+        "resumed": spec.resume.is_some(),
         "prompt": spec.prompt,
     });
     Ok(Planned {

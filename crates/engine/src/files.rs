@@ -27,9 +27,19 @@ pub fn options() -> OpenOptions {
     o
 }
 
-/// Creates (or truncates) a file with `FILE_MODE`.
+/// Creates (or empties) a file with `FILE_MODE`.
+///
+/// Only a file with content is truncated: on ext4 a truncation marks the
+/// file for a forced write-back when it is closed (its protection of files
+/// replaced by truncating and rewriting), also when the file was empty
+/// already. For an attempt's ready, empty files (`spares`) that write-back
+/// was the largest part of starting an agent in a burst.
 pub fn create(path: &Path) -> std::io::Result<File> {
-    options().write(true).create(true).truncate(true).open(path)
+    let f = options().write(true).create(true).open(path)?;
+    if f.metadata()?.len() != 0 {
+        f.set_len(0)?;
+    }
+    Ok(f)
 }
 
 /// Writes a whole file created with `FILE_MODE` (no fsync).
@@ -152,6 +162,19 @@ mod tests {
         assert_eq!(mode(&dir.path().join("a")), 0o700);
         assert_eq!(mode(&d), 0o700);
         assert_eq!(mode(&d.join("f")), 0o600);
+    }
+
+    #[test]
+    fn writing_over_a_longer_file_leaves_only_the_new_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("prompt.txt");
+        write(&f, b"a long first prompt").unwrap();
+        write(&f, b"short").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"short");
+        create(&f).unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"", "created again: empty");
+        write(&f, b"into an empty file").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"into an empty file");
     }
 
     #[test]

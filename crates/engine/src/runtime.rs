@@ -26,7 +26,7 @@ use cortex_core::redact::redact;
 use cortex_core::stream::{classify, Activity, Exit, OutcomeKind, Progress, Tokens};
 use cortex_core::worker::{Worker, WorkerStatus};
 use serde::{Deserialize, Serialize};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::clock;
 use crate::driver::{self};
@@ -328,7 +328,13 @@ pub(crate) fn last_line(path: &Path) -> Option<String> {
 
 /// Writes an attempt's `meta.json`; a failure is logged, as nothing depends on it.
 pub(crate) fn write_meta(worker: &Worker, meta: Option<&driver::AttemptMeta>) {
-    if let Some(Err(e)) = meta.map(driver::AttemptMeta::write) {
+    let Some(meta) = meta else { return };
+    // Logged here, after the start is recorded: in a pass that starts
+    // many, formatting log lines would otherwise delay the later starts.
+    if let Some((attempt, pid)) = meta.started() {
+        info!(worker_id = %worker.id, task_id = %worker.task_id, attempt, pid, resumed = meta.resumed(), "attempt started");
+    }
+    if let Err(e) = meta.write() {
         warn!(worker_id = %worker.id, "{}", e.0);
     }
 }

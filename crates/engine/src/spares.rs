@@ -1,11 +1,13 @@
 //! Attempt folders made ahead of need.
 //!
-//! Starting a worker's first attempt needs four new file-system entries (the
-//! worker's folder, `attempt-1/`, `stdout.jsonl`, `stderr.log`); on a busy
-//! disk creating them costs more than starting the agent. A long-running
-//! owner therefore keeps up to `capacity.max_workers` of them ready under
-//! `workers/.spare/`, made while it is idle, and a start renames one into
-//! place: one rename instead of four creations. The folders outlive the
+//! Starting a worker's first attempt needs five new file-system entries (the
+//! worker's folder, `attempt-1/`, `stdout.jsonl`, `stderr.log`,
+//! `prompt.txt`); on a busy disk creating them costs more than starting the
+//! agent (allocating an inode is most of a start's time in a burst). A
+//! long-running owner therefore keeps up to `capacity.max_workers` of them
+//! ready under `workers/.spare/`, made while it is idle, and a start renames
+//! one into place: one rename instead of five creations. The files are empty
+//! and private (mode 0600); the start writes into them. The folders outlive the
 //! engine and are reused by the next one; anything in `.spare` that is not a
 //! complete, empty spare is removed when a long-running owner starts.
 
@@ -29,9 +31,13 @@ pub struct Spares {
 }
 
 /// The files a spare holds, relative to it (they are the first attempt's).
-fn files(spare: &Path) -> [PathBuf; 2] {
+fn files(spare: &Path) -> [PathBuf; 3] {
     let a = spare.join("attempt-1");
-    [a.join("stdout.jsonl"), a.join("stderr.log")]
+    [
+        a.join("stdout.jsonl"),
+        a.join("stderr.log"),
+        a.join(crate::driver::PROMPT_FILE),
+    ]
 }
 
 fn is_complete(spare: &Path) -> bool {
@@ -175,6 +181,7 @@ mod tests {
         assert!(spares.take_into(&w));
         assert!(w.join("attempt-1/stdout.jsonl").is_file());
         assert!(w.join("attempt-1/stderr.log").is_file());
+        assert!(w.join("attempt-1/prompt.txt").is_file());
         assert_eq!(spares.len(), 2);
     }
 
@@ -205,6 +212,7 @@ mod tests {
         std::fs::create_dir_all(spare_dir.join("s-1-8/attempt-1")).unwrap();
         std::fs::write(spare_dir.join("s-1-8/attempt-1/stdout.jsonl"), "x").unwrap();
         std::fs::write(spare_dir.join("s-1-8/attempt-1/stderr.log"), "").unwrap();
+        std::fs::write(spare_dir.join("s-1-8/attempt-1/prompt.txt"), "").unwrap();
         let second = Spares::new(dir.path());
         second.load();
         assert_eq!(second.len(), 2);

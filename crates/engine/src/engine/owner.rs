@@ -129,6 +129,11 @@ impl Engine {
         )
         .map_err(|e| EngineError::System(format!("cannot watch the inbox: {e}")))?;
         let exited = self.start_exit_watcher();
+        // The router's model is made ready off this thread: the first
+        // submission then routes at full speed.
+        let _ = std::thread::Builder::new()
+            .name("cortex-warm".into())
+            .spawn(cortex_core::linear::warm);
         self.start_runtime()?;
         let keeper = self.start_spare_keeper()?;
         let tick_ms = self.config().pm.tick_millis.clamp(50, 250);

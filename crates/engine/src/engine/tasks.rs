@@ -7,6 +7,43 @@
 
 use super::*;
 
+thread_local! {
+    /// While a batch is staged on this thread, the routing decisions it
+    /// logs, held for one write.
+    static DECISIONS: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Holds this thread's routing decisions while it lives, and appends them
+/// to the log in one write when it goes.
+struct HeldDecisions<'a>(&'a Engine);
+
+impl<'a> HeldDecisions<'a> {
+    fn new(engine: &'a Engine) -> Self {
+        DECISIONS.with(|held| *held.borrow_mut() = Some(Vec::new()));
+        Self(engine)
+    }
+}
+
+impl Drop for HeldDecisions<'_> {
+    fn drop(&mut self) {
+        let lines = DECISIONS
+            .with(|held| held.borrow_mut().take())
+            .unwrap_or_default();
+        if lines.is_empty() {
+            return;
+        }
+        use std::io::Write;
+        let written = crate::files::options()
+            .create(true)
+            .append(true)
+            .open(self.0.inner.home.routing_log())
+            .and_then(|mut f| f.write_all(&lines));
+        if let Err(e) = written {
+            warn!("cannot log the routing decisions of a batch: {e}");
+        }
+    }
+}
+
 impl Engine {
     /// Plans and stages one submission (not yet durable).
     pub(crate) fn stage_submit(
@@ -163,8 +200,17 @@ impl Engine {
             "matched": d.matched, "method": d.method,
             "needs_confirmation": d.needs_confirmation, "explanation": d.explanation,
         });
-        if let Err(e) = crate::snapshot::append_line(&self.inner.home.routing_log(), &line) {
-            warn!(task_id = %task_id, "cannot log the routing decision: {e}");
+        let held = DECISIONS.with(|held| {
+            let mut held = held.borrow_mut();
+            let lines = held.as_mut()?;
+            let _ = serde_json::to_writer(&mut *lines, &line);
+            lines.push(b'\n');
+            Some(())
+        });
+        if held.is_none() {
+            if let Err(e) = crate::snapshot::append_line(&self.inner.home.routing_log(), &line) {
+                warn!(task_id = %task_id, "cannot log the routing decision: {e}");
+            }
         }
     }
 
@@ -387,7 +433,10 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> (Vec<BatchAnswer>, Vec<EngineEvent>) {
         let mut created = Vec::new();
-        let answers = items
+        // The batch's routing decisions go to the log in one write, when
+        // this guard goes (also if staging panicked).
+        let _held = HeldDecisions::new(self);
+        let answers: Vec<BatchAnswer> = items
             .iter()
             .map(|item| {
                 BatchAnswer::of(

@@ -13,7 +13,7 @@ use cortex_core::state::Event;
 use cortex_core::stream::{Outcome, OutcomeKind};
 use cortex_core::worker::{Worker, WorkerStatus};
 use std::path::Path;
-use tracing::{info, warn};
+use tracing::warn;
 
 impl Engine {
     /// `start_attempt` less what only people look at: the worker's update
@@ -161,7 +161,6 @@ impl Engine {
                         now,
                     )?;
                 }
-                info!(worker_id = %worker.id, task_id = %worker.task_id, attempt = n, pid, resumed = resume.is_some(), "attempt started");
                 let started = self.store().state().worker(&worker.id).cloned();
                 let Some(attempt) = started.as_ref().and_then(|w| w.live_attempt().cloned()) else {
                     return Ok(Some(meta));
