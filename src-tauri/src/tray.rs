@@ -18,7 +18,7 @@ use tauri::{AppHandle, Manager};
 pub enum Level {
     /// Nothing needs a person.
     Calm,
-    /// Something is late or stalled.
+    /// Something is late, stalled, or out of reach on its cluster.
     Attention,
     /// A zombie, or a failure in the last ten minutes.
     Trouble,
@@ -32,7 +32,7 @@ pub fn level(health: &BTreeMap<String, usize>, recent_failure: bool) -> Level {
     let n = |k: &str| health.get(k).copied().unwrap_or(0);
     if n("zombie") > 0 || recent_failure {
         Level::Trouble
-    } else if n("late") + n("stalled") > 0 {
+    } else if n("late") + n("stalled") + n("unreachable") > 0 {
         Level::Attention
     } else {
         Level::Calm
@@ -46,7 +46,7 @@ pub fn title(health: &BTreeMap<String, usize>, running: usize) -> String {
     if running > 0 {
         parts.push(format!("{running} ▶"));
     }
-    let attention = n("late") + n("stalled");
+    let attention = n("late") + n("stalled") + n("unreachable");
     if attention > 0 {
         parts.push(format!("{attention} ⚠"));
     }
@@ -59,7 +59,13 @@ pub fn title(health: &BTreeMap<String, usize>, running: usize) -> String {
 /// One line of counts, for the tooltip and the menu.
 pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
     let order = [
-        "healthy", "starting", "waiting", "late", "stalled", "zombie",
+        "healthy",
+        "starting",
+        "waiting",
+        "late",
+        "stalled",
+        "unreachable",
+        "zombie",
     ];
     let parts: Vec<String> = order
         .iter()
@@ -231,7 +237,10 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     let workers = engine.workers();
     let needing: Vec<_> = workers
         .iter()
-        .filter(|w| !w.state.is_terminal() && matches!(w.health.as_str(), "stalled" | "zombie"))
+        .filter(|w| {
+            !w.state.is_terminal()
+                && matches!(w.health.as_str(), "stalled" | "zombie" | "unreachable")
+        })
         .take(8)
         .collect();
     let named: Vec<String> = needing
@@ -364,6 +373,11 @@ mod tests {
             Level::Trouble
         );
         assert_eq!(
+            level(&health(&[("healthy", 1), ("unreachable", 2)]), false),
+            Level::Attention,
+            "out of reach is not hung"
+        );
+        assert_eq!(
             level(&health(&[("healthy", 1)]), true),
             Level::Trouble,
             "a recent failure"
@@ -378,6 +392,9 @@ mod tests {
         assert_eq!(title(&BTreeMap::new(), 0), "");
         assert_eq!(counts_line(&h), "2 healthy, 1 stalled");
         assert_eq!(counts_line(&BTreeMap::new()), "no workers running");
+        let cut_off = health(&[("healthy", 1), ("unreachable", 2)]);
+        assert_eq!(title(&cut_off, 3), "3 ▶ 2 ⚠");
+        assert_eq!(counts_line(&cut_off), "1 healthy, 2 unreachable");
     }
 
     #[test]

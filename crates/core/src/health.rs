@@ -31,6 +31,10 @@ pub enum Health {
     Zombie,
     /// Rate limit or API backoff: a wait, not a hang.
     Waiting,
+    /// Silent while the cluster that runs it does not answer: a lost
+    /// connection cannot be told from a hang, so nothing is stopped until
+    /// the cluster answers again.
+    Unreachable,
 }
 
 impl Health {
@@ -43,6 +47,7 @@ impl Health {
             Self::Stalled => "stalled",
             Self::Zombie => "zombie",
             Self::Waiting => "waiting",
+            Self::Unreachable => "unreachable",
         }
     }
 }
@@ -125,6 +130,9 @@ pub struct Observations {
     pub tokens: u64,
     /// The attempt's cost so far, in US dollars.
     pub cost_usd: f64,
+    /// Why the cluster running the attempt cannot be reached now, if it
+    /// cannot (a launcher for this machine always reaches its processes).
+    pub unreachable: Option<String>,
 }
 
 /// What an alert is about.
@@ -291,6 +299,28 @@ use crate::duration::secs;
 
 /// The health a worker is in, and why.
 pub fn classify_health(
+    pm: &PmConfig,
+    view: &WorkerView,
+    obs: &Observations,
+    now: DateTime<Utc>,
+) -> (Health, String) {
+    let (health, reason) = classify_reachable(pm, view, obs, now);
+    match (&obs.unreachable, health) {
+        // Silence, or a process not seen, while the cluster does not answer
+        // says nothing about the agent: it may be working on a node Cortex
+        // cannot reach.
+        (Some(why), Health::Late | Health::Stalled | Health::Zombie) => (
+            Health::Unreachable,
+            format!(
+                "{reason}, and the cluster does not answer ({why}): a lost connection cannot be told from a hang, so nothing is stopped until it answers"
+            ),
+        ),
+        _ => (health, reason),
+    }
+}
+
+/// `classify_health` as if the cluster answered.
+fn classify_reachable(
     pm: &PmConfig,
     view: &WorkerView,
     obs: &Observations,
@@ -614,11 +644,84 @@ mod tests {
             activity: Activity::WaitingOnModel { since: t(0) },
             tokens: 0,
             cost_usd: 0.0,
+            unreachable: None,
         }
     }
 
     fn health_of(v: &WorkerView, o: &Observations, now: i64) -> Health {
         classify_health(&pm(), v, o, t(now)).0
+    }
+
+    #[test]
+    fn silence_while_the_cluster_does_not_answer_is_unreachable_and_stops_nothing() {
+        let cut_off = |o: Observations| Observations {
+            unreachable: Some("squeue timed out".into()),
+            ..o
+        };
+        let kills = |actions: &[Action]| {
+            actions
+                .iter()
+                .filter(|a| matches!(a, Action::Kill { .. } | Action::Nudge { .. }))
+                .count()
+        };
+        // Silent past the zombie threshold: killed when the cluster answers,
+        // left alone while it does not.
+        let silent = obs(Some(0));
+        assert_eq!(
+            health_of(&view(Health::Stalled), &silent, 200),
+            Health::Zombie
+        );
+        assert_eq!(
+            kills(&decide(&pm(), &view(Health::Stalled), &silent, t(200))),
+            1
+        );
+        let (h, why) = classify_health(
+            &pm(),
+            &view(Health::Stalled),
+            &cut_off(obs(Some(0))),
+            t(200),
+        );
+        assert_eq!(h, Health::Unreachable);
+        assert!(
+            why.contains("squeue timed out") && why.contains("silent for 200s"),
+            "{why}"
+        );
+        let actions = decide(
+            &pm(),
+            &view(Health::Stalled),
+            &cut_off(obs(Some(0))),
+            t(200),
+        );
+        assert_eq!(kills(&actions), 0, "{actions:?}");
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::Transition {
+                to: Health::Unreachable,
+                ..
+            }
+        )));
+        // A process the cluster cannot be asked about is not taken for gone.
+        let unseen = Observations {
+            process_alive: false,
+            ..cut_off(obs(Some(190)))
+        };
+        assert_eq!(
+            health_of(&view(Health::Healthy), &unseen, 200),
+            Health::Unreachable
+        );
+        assert_eq!(
+            kills(&decide(&pm(), &view(Health::Healthy), &unseen, t(200))),
+            0
+        );
+        // Signs of life still arriving (the output is on a shared file
+        // system) keep their meaning.
+        assert_eq!(
+            health_of(&view(Health::Healthy), &cut_off(obs(Some(195))), 200),
+            Health::Healthy
+        );
+        // Once it answers again, the silence is judged.
+        let back = decide(&pm(), &view(Health::Unreachable), &obs(Some(0)), t(201));
+        assert_eq!(kills(&back), 1, "{back:?}");
     }
 
     #[test]

@@ -121,6 +121,12 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn queued(&self, _pid: u32) -> bool {
         false
     }
+    /// Why the processes this launcher runs cannot be watched now (a
+    /// cluster that does not answer), if they cannot. The PM then leaves
+    /// silent workers alone (`unreachable`) instead of taking them for hung.
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
     /// A process named for people ("pid 1234").
     fn process_name(&self, pid: u32) -> String {
         format!("pid {pid}")

@@ -43,6 +43,7 @@ const HEALTH: Record<string, [string, Tone]> = {
   late: ["Late", "amber"],
   stalled: ["Stalled", "orange"],
   zombie: ["Zombie", "red"],
+  unreachable: ["Unreachable", "amber"],
   verifying: ["Verifying", "blue"],
   exited: ["Exited (not settled)", "amber"],
   stopping: ["Stopping…", "amber"],

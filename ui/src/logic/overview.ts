@@ -19,8 +19,12 @@ const count = (m: Record<string, number> | undefined, k: string) => (m && Number
 /** The cards, from the one count of the workers (logic/fleet.ts). */
 export function statCards(c: FleetCounts): StatCard[] {
   const attention = (n: number, cls: string) => (n > 0 ? cls : "text-slate-900");
-  const { late, stalled, zombie, starting, healthy } = c.buckets;
+  const { late, stalled, zombie, starting, healthy, unreachable } = c.buckets;
   const waiting = waitingTotal(c.waiting);
+  // Shown only while a cluster does not answer: most fleets never see it.
+  const cutOff: StatCard[] = unreachable
+    ? [{ id: "unreachable", label: "Unreachable", value: unreachable, valueCls: "text-amber-600", hint: "cluster not answering, not stopped" }]
+    : [];
   return [
     { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: starting ? `${starting} starting` : "workers" },
     { id: "healthy", label: "Healthy", value: healthy, valueCls: "text-emerald-700", hint: "signs of life" },
@@ -28,6 +32,7 @@ export function statCards(c: FleetCounts): StatCard[] {
     { id: "stalled", label: "Stalled", value: stalled, valueCls: attention(stalled, "text-orange-600"), hint: "alerted" },
     { id: "zombie", label: "Zombie", value: zombie, valueCls: attention(zombie, "text-red-600"), hint: "hung, being killed" },
     { id: "waiting", label: "Waiting", value: waiting, valueCls: "text-sky-700", hint: waitingHint(c.waiting) },
+    ...cutOff,
   ];
 }
 

@@ -1,6 +1,6 @@
 //! Unit tests of the PM over the fake launcher and a manual clock: the
-//! circuit breaker's window, silence climbing to a zombie, CPU as a sign of
-//! life, and time-limit extension.
+//! circuit breaker's window, silence climbing to a zombie, silence while the
+//! cluster does not answer, CPU as a sign of life, and time-limit extension.
 //!
 //! May depend on: the harness (`super`).
 
@@ -50,10 +50,9 @@ fn the_circuit_breaker_opens_within_its_window_and_closes_after_it() {
     assert!(f.engine().paused_experts_now().is_empty());
 }
 
-/// Silence climbs late -> stalled -> zombie; the zombie is killed and
-/// restarted after the backoff (a PM kill is no crash).
-#[test]
-fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
+/// A fleet that calls silence late at 60 s, stalled at 120 s and a zombie at
+/// 240 s, with one worker that has just spoken: its task and the worker.
+fn one_healthy_worker() -> (Fleet, String, WorkerDto) {
     let f = Fleet::new(Setup {
         config: vec![
             ("pm.late_after_secs", json!(60)),
@@ -71,6 +70,14 @@ fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
     f.advance(1);
     f.tick();
     assert_eq!(f.worker_of(&task).health, "healthy");
+    (f, task, w)
+}
+
+/// Silence climbs late -> stalled -> zombie; the zombie is killed and
+/// restarted after the backoff (a PM kill is no crash).
+#[test]
+fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
+    let (f, task, w) = one_healthy_worker();
     for (secs, health) in [(61, "late"), (60, "stalled")] {
         f.advance(secs);
         f.tick();
@@ -87,6 +94,39 @@ fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
     f.tick();
     let w = f.worker_of(&task);
     assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 2), "{w:?}");
+}
+
+/// A worker silent while its cluster does not answer is `unreachable`, not
+/// hung: nothing is stopped; once the cluster answers, its silence is judged.
+#[test]
+fn silence_while_the_cluster_does_not_answer_stops_nothing_until_it_answers() {
+    let (mut f, task, w) = one_healthy_worker();
+    f.fake.set_unreachable(Some("the controller timed out"));
+    // Well past the zombie threshold.
+    for _ in 0..6 {
+        f.advance(60);
+        f.tick();
+    }
+    let seen = f.worker_of(&task);
+    assert_eq!(
+        (seen.health.as_str(), seen.state),
+        ("unreachable", WorkerStatus::Running),
+        "{seen:?}"
+    );
+    let p = f.fake.process(w.id.as_str(), 1).unwrap();
+    assert!(p.signals.is_empty(), "nothing is stopped: {:?}", p.signals);
+    assert!(
+        !f.alerts().iter().any(|a| a.kind == AlertKind::Zombie),
+        "no hang is reported"
+    );
+    // It answers again: 361 s of silence is a hang.
+    f.fake.set_unreachable(None);
+    f.advance(1);
+    f.tick();
+    f.tick();
+    let p = f.fake.process(w.id.as_str(), 1).unwrap();
+    assert_eq!(p.signals, vec![Signal::Term]);
+    assert!(f.alerts().iter().any(|a| a.kind == AlertKind::Zombie));
 }
 
 #[test]

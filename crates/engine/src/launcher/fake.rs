@@ -70,6 +70,7 @@ struct State {
     processes: Vec<FakeProcess>,
     outputs: HashMap<PathBuf, Vec<u8>>,
     fail_next: Option<String>,
+    unreachable: Option<String>,
 }
 
 /// The fake launcher; clones share their processes.
@@ -148,6 +149,11 @@ impl FakeLauncher {
     /// Makes the process survive SIGTERM (only SIGKILL ends it).
     pub fn ignore_term(&self, pid: u32) {
         self.with(pid, |p| p.ignores_term = true);
+    }
+
+    /// The cluster stops answering (`Some(why)`) or answers again (`None`).
+    pub fn set_unreachable(&self, why: Option<&str>) {
+        self.state().unreachable = why.map(str::to_string);
     }
 
     /// The next `launch` fails with this message.
@@ -321,6 +327,10 @@ impl Launcher for FakeLauncher {
                 format!("no running process reads {}", fifo.display()),
             )),
         }
+    }
+
+    fn unreachable(&self) -> Option<String> {
+        self.state().unreachable.clone()
     }
 
     fn describe(&self) -> String {

@@ -550,6 +550,15 @@ impl Launcher for SlurmLauncher {
         format!("Slurm job {pid}")
     }
 
+    fn unreachable(&self) -> Option<String> {
+        // Read at most every `queue_poll_secs`, as for every other question.
+        self.refresh_queue(false);
+        self.state()
+            .queue_error
+            .as_ref()
+            .map(|e| format!("the Slurm queue cannot be read: {e}"))
+    }
+
     fn queued(&self, pid: u32) -> bool {
         self.refresh_queue(false);
         self.with_job(pid, |job, queued| {
@@ -611,6 +620,23 @@ mod tests {
             report_of_script(&q[&12].command),
             Some(PathBuf::from("/h/workers/w-1/attempt-1/stdout.shim.jsonl"))
         );
+    }
+
+    #[test]
+    fn a_queue_that_cannot_be_read_makes_the_cluster_unreachable_with_slurms_reason() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("slurm.conf");
+        let config = SlurmConfig {
+            conf: Some(missing.display().to_string()),
+            ..SlurmConfig::default()
+        };
+        let l = SlurmLauncher::new(d.path(), config, PathBuf::from("cortex"));
+        let why = l.unreachable().expect("the queue cannot be read");
+        assert!(
+            why.starts_with("the Slurm queue cannot be read") && why.contains("slurm.conf"),
+            "{why}"
+        );
+        assert_eq!(crate::launcher::LocalLauncher.unreachable(), None);
     }
 
     #[test]

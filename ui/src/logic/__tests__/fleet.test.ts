@@ -15,6 +15,20 @@ describe("one count of the workers", () => {
     expect(c.attention).toBe(1);
   });
 
+  it("counts workers a cluster cannot be asked about apart from hung ones, on a card of their own", () => {
+    const ws = [worker({ id: "w-u", health: "unreachable" }), worker({ id: "w-z", health: "zombie" }), worker({ id: "w-ok" })];
+    const c = fleetCounts(ws, [], new Set());
+    expect(workerBucket(ws[0])).toBe("unreachable");
+    expect(c.buckets.unreachable).toBe(1);
+    expect(c.buckets.zombie).toBe(1);
+    const cards = statCards(c);
+    expect(cards.find((k) => k.id === "unreachable")).toMatchObject({ value: 1, hint: "cluster not answering, not stopped" });
+    expect(cards.find((k) => k.id === "zombie")?.value).toBe(1);
+    expect(ws.filter(needsAttention).map((w) => w.id)).toEqual(["w-u", "w-z"]);
+    // Without one, the card is not there.
+    expect(statCards(fleetCounts([worker({ id: "w-ok" })], [], new Set())).some((k) => k.id === "unreachable")).toBe(false);
+  });
+
   it("says what the waiting wait for: restarts, rate limits, the circuit breaker, a confirmation", () => {
     const ws = [
       worker({ id: "w-1", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "crashed" } }),

@@ -76,6 +76,9 @@ impl Engine {
         let experts = self.settings().1.clone();
         let prices = cortex_core::pricing::merged(&config.pricing);
         let circuits = self.open_circuits(now);
+        // Asked once a tick: a cluster that does not answer makes silence
+        // mean nothing (see `Health::Unreachable`).
+        let unreachable = self.launcher().unreachable();
         // Gather views and observations under the runtime lock, decide after.
         let mut batch: Vec<(WorkerView, Observations, TaskId, String)> = Vec::new();
         {
@@ -222,6 +225,7 @@ impl Engine {
                         + live.progress.tokens.input
                         + live.progress.tokens.output,
                     cost_usd: w.cost_usd + crate::runtime::live_cost(live, &prices).0,
+                    unreachable: unreachable.clone(),
                 };
                 let (last, source) = health::last_sign_of_life(&view, &obs);
                 if entry.last_activity_at != Some(last)
