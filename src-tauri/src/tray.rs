@@ -60,6 +60,7 @@ pub fn title(health: &BTreeMap<String, usize>, running: usize) -> String {
 pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
     let order = [
         "healthy",
+        "scheduled",
         "starting",
         "waiting",
         "late",

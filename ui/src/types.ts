@@ -13,7 +13,7 @@ export type WorkerState =
 /** The process manager's word, plus `verifying` (its check runs) and
  * `exited` (its process is gone and no owner has settled it yet). */
 export type Health =
-  | "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "unreachable" | "verifying" | "exited";
+  | "scheduled" | "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "unreachable" | "verifying" | "exited";
 
 export type Strategy = "single_expert" | "multi_expert_parallel" | "single_expert_low_confidence";
 

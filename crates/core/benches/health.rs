@@ -63,6 +63,7 @@ fn fleet(n: usize) -> Vec<(WorkerView, Observations)> {
                 activity,
                 tokens: 5_000,
                 cost_usd: 0.5,
+                queued: false,
                 unreachable: None,
             };
             (view, obs)

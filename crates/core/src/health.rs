@@ -19,6 +19,9 @@ use crate::stream::{Activity, OutcomeKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
+    /// Waiting in a cluster's queue for resources: not started, so its
+    /// startup budget does not count yet.
+    Scheduled,
     /// No output yet, within the startup budget.
     Starting,
     /// A sign of life within `late_after`.
@@ -41,6 +44,7 @@ impl Health {
     /// The health as written in the journal and shown (`"stalled"`).
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Scheduled => "scheduled",
             Self::Starting => "starting",
             Self::Healthy => "healthy",
             Self::Late => "late",
@@ -130,6 +134,8 @@ pub struct Observations {
     pub tokens: u64,
     /// The attempt's cost so far, in US dollars.
     pub cost_usd: f64,
+    /// The attempt waits in a cluster's queue (a job not started yet).
+    pub queued: bool,
     /// Why the cluster running the attempt cannot be reached now, if it
     /// cannot (a launcher for this machine always reaches its processes).
     pub unreachable: Option<String>,
@@ -342,6 +348,12 @@ fn classify_reachable(
             );
         }
     }
+    if obs.queued && obs.last_output_at.is_none() {
+        return (
+            Health::Scheduled,
+            "queued on the cluster: waiting for resources".into(),
+        );
+    }
     let (last, source) = last_sign_of_life(view, obs);
     let silent = now - last;
     let no_output_yet = obs.last_output_at.is_none();
@@ -481,8 +493,10 @@ pub fn decide(
             }
         }
         if used >= 1.0 {
-            let progressing =
-                matches!(health, Health::Healthy | Health::Waiting | Health::Starting);
+            let progressing = matches!(
+                health,
+                Health::Healthy | Health::Waiting | Health::Starting | Health::Scheduled
+            );
             if progressing && view.extensions_used < view.max_extensions && view.extension_secs > 0
             {
                 out.push(Action::Extend {
@@ -644,12 +658,37 @@ mod tests {
             activity: Activity::WaitingOnModel { since: t(0) },
             tokens: 0,
             cost_usd: 0.0,
+            queued: false,
             unreachable: None,
         }
     }
 
     fn health_of(v: &WorkerView, o: &Observations, now: i64) -> Health {
         classify_health(&pm(), v, o, t(now)).0
+    }
+
+    #[test]
+    fn a_job_in_the_queue_is_scheduled_and_its_startup_budget_waits() {
+        let queued = Observations {
+            queued: true,
+            ..obs(None)
+        };
+        // Long past the startup budget (20 s), still in the queue.
+        let (h, why) = classify_health(&pm(), &view(Health::Starting), &queued, t(500));
+        assert_eq!(h, Health::Scheduled, "{why}");
+        assert!(why.contains("queued on the cluster"), "{why}");
+        assert!(decide(&pm(), &view(Health::Starting), &queued, t(500))
+            .iter()
+            .all(|a| !matches!(a, Action::Kill { .. })));
+        // Out of the queue, the budget applies as usual.
+        assert_eq!(
+            health_of(&view(Health::Scheduled), &obs(None), 10),
+            Health::Starting
+        );
+        assert_eq!(
+            health_of(&view(Health::Scheduled), &obs(None), 30),
+            Health::Zombie
+        );
     }
 
     #[test]

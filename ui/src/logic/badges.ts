@@ -38,6 +38,7 @@ const badge = (key: string, label: string, tone: Tone): Badge => ({ key, label, 
 
 const HEALTH: Record<string, [string, Tone]> = {
   healthy: ["Healthy", "green"],
+  scheduled: ["Scheduled", "blue"],
   starting: ["Starting", "blue"],
   waiting: ["Waiting", "blue"],
   late: ["Late", "amber"],

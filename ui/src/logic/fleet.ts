@@ -8,14 +8,15 @@ import { isLiveTaskStatus, isTerminalState } from "./badges";
 
 /** Where a worker stands, one word each; a live worker is in exactly one. */
 export type WorkerBucket =
-  | "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "unreachable" | "verifying" | "exited" | "stopping" | "ended";
+  | "scheduled" | "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "unreachable" | "verifying" | "exited"
+  | "stopping" | "ended";
 
 /** A worker whose process runs or will run again (not ended, not waiting for a person). */
 export function isLiveWorker(w: Pick<Worker, "state">): boolean {
   return !isTerminalState(w.state);
 }
 
-const WATCHED = new Set(["starting", "healthy", "late", "stalled", "zombie", "unreachable", "verifying", "exited"]);
+const WATCHED = new Set(["scheduled", "starting", "healthy", "late", "stalled", "zombie", "unreachable", "verifying", "exited"]);
 
 export function workerBucket(w: Pick<Worker, "state" | "health" | "waiting_for">): WorkerBucket {
   if (!isLiveWorker(w)) return "ended";
@@ -55,7 +56,7 @@ export interface FleetCounts {
 }
 
 const EMPTY_BUCKETS = (): Record<WorkerBucket, number> => ({
-  starting: 0, healthy: 0, late: 0, stalled: 0, zombie: 0, waiting: 0, unreachable: 0, verifying: 0, exited: 0, stopping: 0, ended: 0,
+  scheduled: 0, starting: 0, healthy: 0, late: 0, stalled: 0, zombie: 0, waiting: 0, unreachable: 0, verifying: 0, exited: 0, stopping: 0, ended: 0,
 });
 
 /** The experts a circuit breaker holds now. */

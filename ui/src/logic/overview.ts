@@ -16,17 +16,23 @@ export interface StatCard {
 
 const count = (m: Record<string, number> | undefined, k: string) => (m && Number.isFinite(m[k]) ? m[k] : 0);
 
+/** What the Running card's number holds besides working agents. */
+function runningHint(starting: number, scheduled: number): string {
+  const parts = [starting ? `${starting} starting` : "", scheduled ? `${scheduled} in the cluster's queue` : ""].filter(Boolean);
+  return parts.length ? parts.join(" · ") : "workers";
+}
+
 /** The cards, from the one count of the workers (logic/fleet.ts). */
 export function statCards(c: FleetCounts): StatCard[] {
   const attention = (n: number, cls: string) => (n > 0 ? cls : "text-slate-900");
-  const { late, stalled, zombie, starting, healthy, unreachable } = c.buckets;
+  const { late, stalled, zombie, starting, scheduled, healthy, unreachable } = c.buckets;
   const waiting = waitingTotal(c.waiting);
   // Shown only while a cluster does not answer: most fleets never see it.
   const cutOff: StatCard[] = unreachable
     ? [{ id: "unreachable", label: "Unreachable", value: unreachable, valueCls: "text-amber-600", hint: "cluster not answering, not stopped" }]
     : [];
   return [
-    { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: starting ? `${starting} starting` : "workers" },
+    { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: runningHint(starting, scheduled) },
     { id: "healthy", label: "Healthy", value: healthy, valueCls: "text-emerald-700", hint: "signs of life" },
     { id: "late", label: "Late", value: late, valueCls: attention(late, "text-amber-600"), hint: "silent, no CPU" },
     { id: "stalled", label: "Stalled", value: stalled, valueCls: attention(stalled, "text-orange-600"), hint: "alerted" },

@@ -15,6 +15,14 @@ describe("one count of the workers", () => {
     expect(c.attention).toBe(1);
   });
 
+  it("says which running workers still wait in a cluster's queue", () => {
+    const ws = [worker({ id: "w-q", health: "scheduled" }), worker({ id: "w-s", health: "starting" }), worker({ id: "w-ok" })];
+    const c = fleetCounts(ws, [], new Set());
+    expect(workerBucket(ws[0])).toBe("scheduled");
+    expect(needsAttention(ws[0])).toBe(false);
+    expect(statCards(c).find((k) => k.id === "running")).toMatchObject({ value: 3, hint: "1 starting · 1 in the cluster's queue" });
+  });
+
   it("counts workers a cluster cannot be asked about apart from hung ones, on a card of their own", () => {
     const ws = [worker({ id: "w-u", health: "unreachable" }), worker({ id: "w-z", health: "zombie" }), worker({ id: "w-ok" })];
     const c = fleetCounts(ws, [], new Set());

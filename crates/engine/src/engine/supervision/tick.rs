@@ -149,20 +149,15 @@ impl Engine {
                     entry.queued_at = None;
                     entry.nudged_at = None;
                 }
-                // What a starting worker waits for, said as it is: the
-                // cluster's queue, then its first output.
-                if live.progress.last_line_at.is_none() && self.launcher().queued(live.pid) {
+                // A job in a cluster's queue is `scheduled` (the policy
+                // says so); its startup budget counts from when it leaves.
+                let queued =
+                    live.progress.last_line_at.is_none() && self.launcher().queued(live.pid);
+                if queued {
                     if entry.queued_at.is_none() {
                         changed = true;
                     }
                     entry.queued_at = Some(now);
-                    if entry.health == Health::Starting {
-                        entry.health_reason = QUEUED.into();
-                    }
-                } else if entry.health == Health::Starting && entry.health_reason == QUEUED {
-                    changed = true;
-                    entry.health_reason =
-                        "left the cluster's queue: waiting for first output".into();
                 }
                 if let Some(ticks) = table.tree_cpu_ticks(live.pid) {
                     if busy(
@@ -225,6 +220,7 @@ impl Engine {
                         + live.progress.tokens.input
                         + live.progress.tokens.output,
                     cost_usd: w.cost_usd + crate::runtime::live_cost(live, &prices).0,
+                    queued,
                     unreachable: unreachable.clone(),
                 };
                 let (last, source) = health::last_sign_of_life(&view, &obs);
@@ -445,6 +441,3 @@ impl Engine {
         Ok(())
     }
 }
-
-/// The reason a starting worker shows while its job waits in a cluster's queue.
-const QUEUED: &str = "queued on the cluster: waiting for resources";
