@@ -21,7 +21,7 @@ APT_BUILD := build-essential pkg-config curl wget file libwebkit2gtk-4.1-dev lib
 APT_E2E := xvfb xauth x11-utils xdotool dbus dbus-x11 libnotify-bin dunst webkit2gtk-driver
 TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
 # A one-node Slurm cluster on 127.0.0.1 for the scale-out tests.
-APT_CLUSTER := slurm-wlm munge
+APT_CLUSTER := slurm-wlm munge slurmrestd slurm-wlm-jwt-plugin
 
 .PHONY: cluster-deps cluster-up cluster-down cluster-test help run run-headless test deps deps-test ui-deps ui ui-test e2e-desktop lint unit bench eval-router train-router bundle fmt clean
 

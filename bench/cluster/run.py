@@ -5,7 +5,8 @@
 
 (run.sh starts a one-node Slurm cluster on 127.0.0.1 for the command and
 stops it after; `make cluster-deps` installs Slurm.) For 1 and 50 workers,
-with `launcher.kind` local and then slurm, it starts `cortex run` on a fresh
+with `launcher.kind` local, then slurm through `sbatch`, then slurm through
+slurmrestd (when run.sh started it: `CORTEX_SLURM_REST`), it starts `cortex run` on a fresh
 home using the fake agent (mode `slow`: a line a second), submits the tasks
 in one `cortex submit --batch`, and measures for each task the time from the
 submission to the first line in its worker's output file (polled every 5 ms).
@@ -45,16 +46,18 @@ def cortex(home: Path, *args: str, stdin: str | None = None) -> str:
     return out.stdout
 
 
-def configure(home: Path, kind: str, conf: str | None) -> None:
+def configure(home: Path, kind: str, conf: str | None, rest: str | None = None) -> None:
     p = home / "config.json"
     c = json.loads(p.read_text())
     c["agent"]["command"] = [str(FAKE)]
     c["capacity"]["max_workers"] = 64
     c["routing"]["confirm_low_confidence"] = False
     c["pm"]["tick_millis"] = 200
-    c["launcher"] = {"kind": kind}
-    if kind == "slurm":
+    c["launcher"] = {"kind": "slurm" if kind.startswith("slurm") else kind}
+    if kind.startswith("slurm"):
         c["launcher"]["slurm"] = {"conf": conf, "sample_secs": 2, "queue_poll_secs": 1}
+    if kind == "slurm-rest":
+        c["launcher"]["slurm"]["rest"] = {"url": rest}
     p.write_text(json.dumps(c, indent=2))
     for e in (home / "experts").glob("*.json"):
         x = json.loads(e.read_text())
@@ -79,13 +82,13 @@ def first_lines(home: Path, n: int, limit: float) -> dict[str, float]:
     return seen
 
 
-def one_run(kind: str, n: int, conf: str | None) -> list[float]:
+def one_run(kind: str, n: int, conf: str | None, rest: str | None = None) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="cortex-clusterbench-") as d:
         home = Path(d) / "home"
         work = Path(d) / "work"
         work.mkdir()
         cortex(home, "init")
-        configure(home, kind, conf)
+        configure(home, kind, conf, rest)
         owner = subprocess.Popen(
             [str(CORTEX), "--home", str(home), "run"],
             stdout=subprocess.DEVNULL,
@@ -129,7 +132,7 @@ def one_run(kind: str, n: int, conf: str | None) -> list[float]:
                         os.kill(int(pid), signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-            if kind == "slurm":
+            if kind.startswith("slurm"):
                 prefix = f"cortex-"
                 jobs = subprocess.run(
                     ["squeue", "--me", "-h", "-o", "%i %j"], capture_output=True, text=True,
@@ -148,12 +151,13 @@ def main() -> None:
     conf = os.environ.get("CORTEX_SLURM_CONF")
     if not conf:
         raise SystemExit("CORTEX_SLURM_CONF is not set: run this under tests/cluster/run.sh")
+    rest = os.environ.get("CORTEX_SLURM_REST")
     results = {}
-    for kind in ["local", "slurm"]:
+    for kind in ["local", "slurm"] + (["slurm-rest"] if rest else []):
         for n in [1, 50]:
             medians, worsts = [], []
             for _ in range(args.rounds):
-                times = one_run(kind, n, conf)
+                times = one_run(kind, n, conf, rest)
                 medians.append(statistics.median(times))
                 worsts.append(times[-1])
             r = {
@@ -162,7 +166,7 @@ def main() -> None:
                 "rounds": args.rounds,
             }
             results[f"{kind}-{n}"] = r
-            print(f"{kind:5} {n:3} workers: submit to first line median {r['median_s']:.2f} s, worst {r['worst_s']:.2f} s")
+            print(f"{kind:10} {n:3} workers: submit to first line median {r['median_s']:.2f} s, worst {r['worst_s']:.2f} s")
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

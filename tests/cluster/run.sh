@@ -21,6 +21,7 @@ inner() {
   fi
   "$HERE/slurm.sh" up "$DIR"
   trap '"$HERE/slurm.sh" down "$DIR"' EXIT
+  if [ -f "$DIR/rest_url" ]; then export CORTEX_SLURM_REST; CORTEX_SLURM_REST=$(cat "$DIR/rest_url"); fi
   CORTEX_SLURM_CONF="$DIR/slurm.conf" "$@"
 }
 if [ "$INSIDE" = 1 ]; then inner "$@"; exit; fi

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on 127.0.0.1 for the scale-out tests: munged,
-# slurmctld and slurmd with cgroup process tracking, everything (config,
-# state, logs, sockets) in one folder. `up` starts it and waits until the
+# slurmctld and slurmd with cgroup process tracking, and slurmrestd (JWT
+# authentication, as the user nobody: it refuses to run as root) where it
+# and Slurm's JWT plugin are installed; everything (config, state, logs,
+# sockets) in one folder. `up` starts it and waits until the
 # node takes jobs; `down` stops what `up` started, by the pids it wrote.
-# Clients find it through the file `env` in that folder (SLURM_CONF).
+# Clients find it through the file `env` in that folder (SLURM_CONF), and
+# slurmrestd through `rest_url` there.
 #
 # Usage: tests/cluster/slurm.sh up|down|status [folder]   (default: target/slurm)
 set -euo pipefail
@@ -11,7 +14,7 @@ cmd=${1:-status}
 D=$(mkdir -p "${2:-target/slurm}" && cd "${2:-target/slurm}" && pwd)
 
 stop() {
-  for name in slurmd slurmctld munged; do
+  for name in slurmrestd slurmd slurmctld munged; do
     f="$D/$name.pid"
     [ -f "$f" ] || continue
     pid=$(cat "$f")
@@ -47,7 +50,19 @@ up)
   stop
   rm -rf "$D/ctld" "$D/spool"
   mkdir -p "$D/ctld" "$D/spool"
-  ctld_port=$(free_port); d_port=$(free_port)
+  ctld_port=$(free_port); d_port=$(free_port); rest_port=$(free_port)
+  rm -f "$D/rest_url"
+  jwt=""
+  jwt_plugin=""
+  for f in /usr/lib/*/slurm-wlm/auth_jwt.so /usr/lib/slurm-wlm/auth_jwt.so /usr/lib64/slurm/auth_jwt.so; do
+    [ -f "$f" ] && jwt_plugin=$f
+  done
+  if command -v slurmrestd >/dev/null && [ -n "$jwt_plugin" ]; then
+    head -c 32 /dev/urandom >"$D/jwt.key"
+    chmod 0600 "$D/jwt.key"
+    jwt="AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$D/jwt.key"
+  fi
   if [ -f /sys/fs/cgroup/cgroup.controllers ]; then cg=cgroup/v2; else cg=cgroup/v1; fi
   cat >"$D/slurm.conf" <<CONF
 ClusterName=cortex
@@ -59,6 +74,7 @@ SlurmctldPort=$ctld_port
 SlurmdPort=$d_port
 AuthType=auth/munge
 AuthInfo=socket=$D/munge.sock
+$jwt
 CredType=cred/munge
 StateSaveLocation=$D/ctld
 SlurmdSpoolDir=$D/spool
@@ -96,9 +112,27 @@ CONF
   slurmd -f "$SLURM_CONF" -N localhost
   for _ in $(seq 200); do
     state=$(sinfo -h -o "%T" -n localhost 2>/dev/null || true)
-    case "$state" in idle|mixed|allocated) echo "slurm: up in $D (node $state)"; exit 0 ;; esac
+    case "$state" in idle|mixed|allocated) break ;; esac
     sleep 0.1
   done
+  case "$state" in
+  idle|mixed|allocated)
+    if [ -n "$jwt" ]; then
+      # slurmrestd runs as nobody, which must read the configuration.
+      chmod o+x "$D" && chmod o+r "$D/slurm.conf" "$D/cgroup.conf"
+      ( SLURM_JWT=daemon exec slurmrestd -f "$SLURM_CONF" -u nobody -g nogroup \
+          -a rest_auth/jwt -s openapi/v0.0.38 "127.0.0.1:$rest_port" >"$D/slurmrestd.log" 2>&1 ) &
+      echo $! >"$D/slurmrestd.pid"
+      for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$rest_port") 2>/dev/null; then
+          echo "http://127.0.0.1:$rest_port" >"$D/rest_url"; break
+        fi
+        sleep 0.1
+      done
+      [ -f "$D/rest_url" ] || { echo "slurm: slurmrestd did not listen; log in $D/slurmrestd.log" >&2; tail -n 5 "$D/slurmrestd.log" >&2 || true; }
+    fi
+    echo "slurm: up in $D (node $state${jwt:+, slurmrestd $(cat "$D/rest_url" 2>/dev/null)})"; exit 0 ;;
+  esac
   echo "slurm: the node did not become idle within 20 s; logs in $D" >&2
   tail -n 20 "$D/slurmctld.log" "$D/slurmd.log" >&2 || true
   exit 1

@@ -18,7 +18,7 @@ mod launcher;
 mod validate;
 
 pub use experts::{ExpertProfile, ExpertSet, Permissions};
-pub use launcher::{LauncherConfig, LauncherKind, SlurmConfig};
+pub use launcher::{LauncherConfig, LauncherKind, SlurmConfig, SlurmRest};
 pub use validate::{CONFIG_RANGES, EXPERT_RANGES};
 
 /// A configuration problem, located precisely.

@@ -15,6 +15,9 @@ use crate::config::{ExpertProfile, PmConfig};
 use crate::id::WorkerId;
 use crate::stream::{Activity, OutcomeKind};
 
+mod classify;
+pub use classify::{classify_health, last_sign_of_life};
+
 /// A worker's health, as the policy classifies it at each tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -271,126 +274,6 @@ pub enum Action {
         /// The attempt it is about.
         attempt: u32,
     },
-}
-
-/// The latest sign of life and which signal gave it.
-pub fn last_sign_of_life(view: &WorkerView, obs: &Observations) -> (DateTime<Utc>, &'static str) {
-    let mut best = (view.attempt_started_at, "start");
-    let own = [obs.last_output_at, obs.last_hook_at, obs.last_checkin_at];
-    let silent_since_nudge = obs
-        .nudged_at
-        .filter(|n| !own.iter().flatten().any(|t| t > n));
-    for (t, src) in [
-        (obs.last_output_at, "output"),
-        (obs.last_hook_at, "hook"),
-        (obs.last_checkin_at, "check-in"),
-        (obs.last_cpu_progress_at, "cpu"),
-        (obs.last_transcript_growth_at, "transcript"),
-    ] {
-        let caused_by_nudge = matches!(src, "cpu" | "transcript")
-            && silent_since_nudge.is_some_and(|n| t.is_some_and(|t| t >= n));
-        if caused_by_nudge {
-            continue;
-        }
-        if let Some(t) = t {
-            if t > best.0 {
-                best = (t, src);
-            }
-        }
-    }
-    best
-}
-
-use crate::duration::secs;
-
-/// The health a worker is in, and why.
-pub fn classify_health(
-    pm: &PmConfig,
-    view: &WorkerView,
-    obs: &Observations,
-    now: DateTime<Utc>,
-) -> (Health, String) {
-    let (health, reason) = classify_reachable(pm, view, obs, now);
-    match (&obs.unreachable, health) {
-        // Silence, or a process not seen, while the cluster does not answer
-        // says nothing about the agent: it may be working on a node Cortex
-        // cannot reach.
-        (Some(why), Health::Late | Health::Stalled | Health::Zombie) => (
-            Health::Unreachable,
-            format!(
-                "{reason}, and the cluster does not answer ({why}): a lost connection cannot be told from a hang, so nothing is stopped until it answers"
-            ),
-        ),
-        _ => (health, reason),
-    }
-}
-
-/// `classify_health` as if the cluster answered.
-fn classify_reachable(
-    pm: &PmConfig,
-    view: &WorkerView,
-    obs: &Observations,
-    now: DateTime<Utc>,
-) -> (Health, String) {
-    if !obs.process_alive {
-        return (
-            Health::Zombie,
-            "the process is gone while the worker is recorded as running".into(),
-        );
-    }
-    if let Activity::RetryingApi { until, status, .. } = &obs.activity {
-        // A retry that should have happened long ago is no longer a wait.
-        if now <= crate::duration::later(*until, secs(pm.late_after_secs)) {
-            let what = status.map_or("an API error".to_string(), |s| format!("API status {s}"));
-            return (
-                Health::Waiting,
-                format!("retrying after {what} until {}", until.format("%H:%M:%S")),
-            );
-        }
-    }
-    if obs.queued && obs.last_output_at.is_none() {
-        return (
-            Health::Scheduled,
-            "queued on the cluster: waiting for resources".into(),
-        );
-    }
-    let (last, source) = last_sign_of_life(view, obs);
-    let silent = now - last;
-    let no_output_yet = obs.last_output_at.is_none();
-    if no_output_yet && source == "start" {
-        if silent >= secs(pm.startup_budget_secs) {
-            return (
-                Health::Zombie,
-                format!(
-                    "no output within the startup budget of {}s",
-                    pm.startup_budget_secs
-                ),
-            );
-        }
-        return (Health::Starting, "waiting for first output".into());
-    }
-    let s = silent.num_seconds();
-    if silent >= secs(pm.zombie_after_secs) {
-        (
-            Health::Zombie,
-            format!("silent for {s}s with no CPU progress (last sign of life: {source})"),
-        )
-    } else if silent >= secs(pm.stalled_after_secs) {
-        (
-            Health::Stalled,
-            format!("silent for {s}s with no CPU progress (last sign of life: {source})"),
-        )
-    } else if silent >= secs(pm.late_after_secs) {
-        (
-            Health::Late,
-            format!("silent for {s}s (last sign of life: {source})"),
-        )
-    } else {
-        (
-            Health::Healthy,
-            format!("last sign of life: {source}, {s}s ago"),
-        )
-    }
 }
 
 /// Decides this tick's actions for one live attempt.

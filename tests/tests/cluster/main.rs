@@ -148,6 +148,81 @@ fn a_task_runs_as_a_job_named_for_its_worker_and_completes() {
     owner.stop();
 }
 
+/// The job id the journal recorded for a worker's first attempt.
+fn job_in_journal(h: &TestHome, worker: &str) -> String {
+    std::fs::read_to_string(h.file("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["kind"] == "attempt_started" && r["worker_id"] == worker)
+        .and_then(|r| r["pid"].as_u64())
+        .unwrap_or_else(|| panic!("no attempt of {worker} in the journal"))
+        .to_string()
+}
+
+/// What slurmrestd logged: each request it served is a line.
+fn rest_log() -> String {
+    let dir = std::path::Path::new(&slurm_conf())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    std::fs::read_to_string(dir.join("slurmrestd.log")).unwrap_or_default()
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn through_slurmrestd_a_task_runs_and_a_hung_one_is_stopped() {
+    let url = std::env::var("CORTEX_SLURM_REST").unwrap_or_else(|_| {
+        panic!("CORTEX_SLURM_REST is not set: slurmrestd did not start with the cluster (tests/cluster/slurm.sh)")
+    });
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    h.configure(serde_json::json!({"launcher": {"slurm": {"rest": {"url": url}}}}));
+    let check = h.cortex(&["config", "check"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(
+        text(&check.stdout).contains(&format!(
+            "via slurmrestd at {}",
+            url.trim_start_matches("http://")
+        )),
+        "{}",
+        text(&check.stdout)
+    );
+    let submits = |log: &str| log.matches("POST /slurm/v0.0.38/job/submit").count();
+    let before = submits(&rest_log());
+    let owner = h.start_owner();
+    let done = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
+    let t = h.wait_task_done(&done, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &done);
+    let job = job_in_journal(h, w["id"].as_str().unwrap());
+    assert_eq!(
+        submits(&rest_log()),
+        before + 1,
+        "submitted through slurmrestd"
+    );
+    let shown = slurm("scontrol", &["show", "job", &job, "-o"]);
+    assert!(shown.contains("Requeue=0"), "{shown}");
+    // A hung agent: found through the shim's report, stopped through slurmrestd.
+    let hung = h.submit_in("fix the exporter FAKE:hang", &h.workdir());
+    let t = h.wait_task_done(&hung, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    let w = worker_of(h, &hung);
+    assert!(entered(h, w["id"].as_str().unwrap())
+        .iter()
+        .any(|s| s == "zombie"));
+    let job = job_in_journal(h, w["id"].as_str().unwrap());
+    assert!(
+        rest_log().contains(&format!("DELETE /slurm/v0.0.38/job/{job}")),
+        "the stop went through slurmrestd"
+    );
+    wait_until(LIMIT, "no job of this home left in the queue", || {
+        c.jobs().is_empty()
+    });
+    assert!(tagged_pids(w["id"].as_str().unwrap()).is_empty());
+    owner.stop();
+}
+
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn a_hung_job_is_detected_through_the_shim_killed_restarted_and_fails_honestly() {

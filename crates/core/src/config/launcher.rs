@@ -68,7 +68,39 @@ pub struct SlurmConfig {
     /// seconds (a job's own end arrives through its output at once).
     #[serde(default = "d_queue_poll_secs")]
     pub queue_poll_secs: u64,
+    /// Submit, cancel and read the queue through slurmrestd instead of the
+    /// client commands (`sbatch`, `scancel`, `squeue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest: Option<SlurmRest>,
 }
+
+/// `launcher.slurm.rest`: slurmrestd, authenticated with a JWT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmRest {
+    /// slurmrestd's address, `http://host:port` (it serves plain HTTP).
+    pub url: String,
+    /// The Slurm user requests act as; unset, the user the owner runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// More fields of each job's description (`account`, `memory_per_node`,
+    /// `time_limit`...), as slurmrestd's job submission takes them.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub job: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The job fields Cortex sets itself through slurmrestd.
+const OWN_REST_FIELDS: &[&str] = &[
+    "name",
+    "comment",
+    "standard_output",
+    "standard_error",
+    "current_working_directory",
+    "requeue",
+    "environment",
+    "partition",
+    "script",
+];
 
 fn d_sample_secs() -> u64 {
     2
@@ -85,6 +117,7 @@ impl Default for SlurmConfig {
             sbatch_args: Vec::new(),
             sample_secs: d_sample_secs(),
             queue_poll_secs: d_queue_poll_secs(),
+            rest: None,
         }
     }
 }
@@ -127,6 +160,9 @@ impl LauncherConfig {
                 "is empty, expected a partition's name or no key",
             ));
         }
+        if let Some(rest) = &s.rest {
+            rest.validate(file, !s.sbatch_args.is_empty())?;
+        }
         for arg in &s.sbatch_args {
             let name = arg.split('=').next().unwrap_or_default();
             if !arg.starts_with('-') {
@@ -145,6 +181,56 @@ impl LauncherConfig {
                     format!("{name} is set by Cortex itself, expected other options"),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl SlurmRest {
+    /// `host:port` of `url`.
+    pub fn address(&self) -> Option<&str> {
+        let rest = self.url.strip_prefix("http://")?;
+        let addr = rest.trim_end_matches('/');
+        let (host, port) = addr.rsplit_once(':')?;
+        (!host.is_empty() && !addr.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0))
+            .then_some(addr)
+    }
+
+    fn validate(&self, file: &str, sbatch_args: bool) -> Result<(), ConfigError> {
+        if self.address().is_none() {
+            return Err(ConfigError::new(
+                file,
+                Some("launcher.slurm.rest.url"),
+                format!(
+                    "{:?} is not slurmrestd's address, expected \"http://host:port\" (slurmrestd serves plain HTTP)",
+                    self.url
+                ),
+            ));
+        }
+        if self.user.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            return Err(ConfigError::new(
+                file,
+                Some("launcher.slurm.rest.user"),
+                "is empty, expected a Slurm user's name or no key",
+            ));
+        }
+        if let Some(own) = self
+            .job
+            .keys()
+            .find(|k| OWN_REST_FIELDS.contains(&k.as_str()))
+        {
+            return Err(ConfigError::new(
+                file,
+                Some("launcher.slurm.rest.job"),
+                format!("{own} is set by Cortex itself (the partition by launcher.slurm.partition), expected other job fields"),
+            ));
+        }
+        if sbatch_args {
+            return Err(ConfigError::new(
+                file,
+                Some("launcher.slurm.sbatch_args"),
+                "are options of sbatch, which is not used with launcher.slurm.rest; expected the same settings as job fields in launcher.slurm.rest.job",
+            ));
         }
         Ok(())
     }
@@ -187,5 +273,61 @@ mod tests {
         assert!(
             serde_json::from_str::<LauncherConfig>(r#"{"slurm": {"partitoin": "x"}}"#).is_err()
         );
+    }
+
+    #[test]
+    fn slurmrestd_is_named_by_an_http_address_and_leaves_cortexs_own_fields_alone() {
+        let ok = parse(
+            r#"{"kind": "slurm", "slurm": {"rest": {"url": "http://127.0.0.1:6820", "job": {"account": "ml"}}}}"#,
+        );
+        assert!(ok.validate("config.json").is_ok());
+        assert_eq!(
+            ok.slurm.rest.as_ref().unwrap().address(),
+            Some("127.0.0.1:6820")
+        );
+        for (json, key, words) in [
+            (
+                r#"{"url": "https://c:6820"}"#,
+                "launcher.slurm.rest.url",
+                "http://host:port",
+            ),
+            (
+                r#"{"url": "http://c"}"#,
+                "launcher.slurm.rest.url",
+                "http://host:port",
+            ),
+            (
+                r#"{"url": "http://c:6820/x"}"#,
+                "launcher.slurm.rest.url",
+                "http://host:port",
+            ),
+            (
+                r#"{"url": "http://c:1", "user": " "}"#,
+                "launcher.slurm.rest.user",
+                "is empty",
+            ),
+            (
+                r#"{"url": "http://c:1", "job": {"name": "x"}}"#,
+                "launcher.slurm.rest.job",
+                "name is set by Cortex",
+            ),
+        ] {
+            let c = parse(&format!(
+                r#"{{"kind": "slurm", "slurm": {{"rest": {json}}}}}"#
+            ));
+            let e = c.validate("config.json").unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(words), "{json}: {e}");
+        }
+        let both =
+            parse(r#"{"slurm": {"sbatch_args": ["--mem=4G"], "rest": {"url": "http://c:1"}}}"#);
+        let e = both.validate("config.json").unwrap_err().to_string();
+        assert!(
+            e.contains("launcher.slurm.sbatch_args") && e.contains("rest.job"),
+            "{e}"
+        );
+        assert!(serde_json::from_str::<LauncherConfig>(
+            r#"{"slurm": {"rest": {"url": "http://c:1", "token": "x"}}}"#
+        )
+        .is_err());
     }
 }

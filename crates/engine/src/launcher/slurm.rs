@@ -20,6 +20,10 @@
 //! `scancel`: the cluster's process tracking (cgroups) ends everything the
 //! job started, `setsid` children included.
 //!
+//! With `launcher.slurm.rest`, submitting, cancelling and the queue go
+//! through slurmrestd instead (`rest`), the same job description as JSON,
+//! authenticated with a JWT from `scontrol token`.
+//!
 //! Every Slurm command runs with a fixed argument list (no shell) and a
 //! time limit, so an unreachable controller delays a tick by at most that
 //! limit and is reported, never mistaken for a hang of the agent.
@@ -29,7 +33,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,7 +42,9 @@ use cortex_core::stream::Exit;
 
 use super::shim::{ShimReport, ShimSpec};
 
+mod commands;
 mod queue;
+mod rest;
 
 use super::{Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started};
 use queue::{is_live, parse_queue, report_of_script, Queued};
@@ -72,6 +78,8 @@ struct State {
     queue_read: Option<Instant>,
     /// Why the last queue read failed, said once until it works again.
     queue_error: Option<String>,
+    /// The JWT for slurmrestd, and when it was made.
+    token: Option<(String, Instant)>,
     ticks_per_second: Option<u64>,
 }
 
@@ -83,6 +91,8 @@ pub struct SlurmLauncher {
     config: SlurmConfig,
     /// The program that runs `agent-shim` (the `cortex` binary).
     shim_program: PathBuf,
+    /// slurmrestd, when the configuration names it.
+    rest: Option<rest::Client>,
     state: Mutex<State>,
 }
 
@@ -135,6 +145,7 @@ impl SlurmLauncher {
     pub fn new(home: &Path, config: SlurmConfig, shim_program: PathBuf) -> Self {
         Self {
             prefix: format!("cortex-{}-", home_id(home)),
+            rest: config.rest.as_ref().map(rest::Client::new),
             config,
             shim_program,
             state: Mutex::new(State::default()),
@@ -143,74 +154,6 @@ impl SlurmLauncher {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs a Slurm client command with a time limit; its stdout, or why
-    /// it failed (its stderr's last line, or that it timed out).
-    fn slurm(&self, program: &str, args: &[String]) -> Result<String, String> {
-        if let Some(conf) = self
-            .config
-            .conf
-            .as_deref()
-            .filter(|c| !Path::new(c).is_file())
-        {
-            // Slurm's commands would wait for a controller they cannot name.
-            return Err(format!(
-                "launcher.slurm.conf: {conf} is not a file, expected the cluster's slurm.conf"
-            ));
-        }
-        let mut c = Command::new(program);
-        c.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(conf) = &self.config.conf {
-            c.env("SLURM_CONF", conf);
-        }
-        let mut child = c.spawn().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!("`{program}` was not found: Slurm's client commands must be on PATH")
-            } else {
-                format!("cannot run `{program}`: {e}")
-            }
-        })?;
-        let deadline = Instant::now() + COMMAND_LIMIT;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "`{program}` did not answer within {} s: is the cluster's controller reachable?",
-                        COMMAND_LIMIT.as_secs()
-                    ));
-                }
-                Err(e) => return Err(format!("cannot wait for `{program}`: {e}")),
-            }
-        };
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(mut o) = child.stdout.take() {
-            let _ = o.read_to_string(&mut out);
-        }
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        if status.success() {
-            Ok(out)
-        } else {
-            let last = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim();
-            Err(format!("`{program}` failed ({status}): {last}"))
-        }
     }
 
     /// Reads this home's jobs from the queue when the last reading is older
@@ -224,16 +167,22 @@ impl SlurmLauncher {
                 return st.queue_error.is_none();
             }
         }
-        let args: Vec<String> = ["--me", "-h", "-o", "%i|%j|%T|%o"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let read = self.slurm("squeue", &args);
+        let read = match &self.rest {
+            Some(c) => self.rest_token().and_then(|t| c.queue(&t, &self.prefix)),
+            None => {
+                let args: Vec<String> = ["--me", "-h", "-o", "%i|%j|%T|%o"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                self.slurm("squeue", &args)
+                    .map(|text| parse_queue(&text, &self.prefix))
+            }
+        };
         let mut st = self.state();
         st.queue_read = Some(Instant::now());
         match read {
-            Ok(text) => {
-                st.queue = parse_queue(&text, &self.prefix);
+            Ok(queue) => {
+                st.queue = queue;
                 if st.queue_error.take().is_some() {
                     tracing::info!("the Slurm queue answers again");
                 }
@@ -315,6 +264,12 @@ impl SlurmLauncher {
     }
 
     fn cancel(&self, id: u32, signal: Option<&str>) {
+        if let Some(c) = &self.rest {
+            if let Err(e) = self.rest_token().and_then(|t| c.cancel(&t, id, signal)) {
+                tracing::warn!(job = id, "cancelling through slurmrestd failed: {e}");
+            }
+            return;
+        }
         let mut args = Vec::new();
         if let Some(s) = signal {
             args.push(format!("--signal={s}"));
@@ -328,6 +283,11 @@ impl SlurmLauncher {
 
     /// Whether the cluster answers: the partition's state, or why not.
     pub fn check(&self) -> Result<String, String> {
+        if let Some(c) = &self.rest {
+            return self
+                .rest_token()
+                .and_then(|t| c.check(&t, self.config.partition.as_deref()));
+        }
         let mut args = vec!["-h".to_string(), "-o".into(), "%P %a %D %T".into()];
         if let Some(p) = &self.config.partition {
             args.push("-p".into());
@@ -392,30 +352,32 @@ impl Launcher for SlurmLauncher {
         );
         write_private(&script, text.as_bytes(), 0o700)?;
         let name = job_name(&self.prefix, worker_id, attempt);
-        let mut args = vec![
-            "--parsable".to_string(),
-            format!("--job-name={name}"),
-            format!(
-                "--comment=cortex home={} worker={worker_id} attempt={}",
-                self.prefix.trim_end_matches('-'),
-                attempt.map_or("check".to_string(), |n| n.to_string())
-            ),
-            format!("--output={}.slurm.out", base.display()),
-            format!("--chdir={}", launch.cwd.display()),
-            "--no-requeue".into(),
-        ];
-        if let Some(p) = &self.config.partition {
-            args.push(format!("--partition={p}"));
-        }
-        args.extend(self.config.sbatch_args.iter().cloned());
-        args.push(script.display().to_string());
-        let out = self.slurm("sbatch", &args).map_err(SpawnError)?;
-        let id: u32 = out
-            .trim()
-            .split(';')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| SpawnError(format!("sbatch answered {out:?}, expected a job id")))?;
+        let comment = format!(
+            "cortex home={} worker={worker_id} attempt={}",
+            self.prefix.trim_end_matches('-'),
+            attempt.map_or("check".to_string(), |n| n.to_string())
+        );
+        let output = format!("{}.slurm.out", base.display());
+        let id = match &self.rest {
+            Some(c) => self
+                .rest_token()
+                .and_then(|t| {
+                    c.submit(
+                        &t,
+                        &rest::JobSpec {
+                            name: &name,
+                            comment: &comment,
+                            output: &output,
+                            cwd: &launch.cwd.display().to_string(),
+                            partition: self.config.partition.as_deref(),
+                            script: &text,
+                        },
+                    )
+                })
+                .and_then(|id| self.no_requeue(id).map(|()| id))
+                .map_err(SpawnError)?,
+            None => self.sbatch(&name, &comment, &output, launch, &script)?,
+        };
         let mut st = self.state();
         st.jobs.insert(
             id,
