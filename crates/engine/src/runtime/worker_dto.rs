@@ -459,6 +459,68 @@ mod tests {
         );
     }
 
+    /// While an owner runs and has not reported on an attempt yet, a view
+    /// reads only the end of its output: it counts none of its tokens (and
+    /// says so) rather than reading a flood a second time.
+    #[test]
+    fn a_view_before_the_owners_first_report_reads_the_end_and_says_what_it_does_not_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = crate::Home::new(dir.path());
+        let now = clock::now();
+        let mut w = Worker::new(
+            clock::worker_id(now),
+            clock::task_id(now),
+            "development",
+            "/".into(),
+            now,
+        );
+        let fake = crate::launcher::fake::FakeLauncher::new();
+        let started = fake.orphan(w.id.as_str(), 1);
+        w.status = WorkerStatus::Running;
+        w.attempts.push(cortex_core::worker::Attempt {
+            n: 1,
+            started_at: now,
+            pid: Some(started.pid),
+            start_ticks: started.start_ticks,
+            session_id: None,
+            resumed: false,
+            ended_at: None,
+            outcome: None,
+        });
+        let out = attempt_dir(&home, &w.id, 1);
+        std::fs::create_dir_all(&out).expect("mkdir");
+        // About 1.5 MiB: 6,000 lines of 1 + 1 tokens each.
+        let text: String = (0..6000).map(|n| assistant(n) + "\n").collect();
+        std::fs::write(out.join("stdout.jsonl"), &text).expect("write");
+        let prices = BTreeMap::new();
+        let verdicts = PmVerdicts::new();
+        let seen =
+            |owner_runs| observed_dto(&home, &w, 3600, &prices, &verdicts, owner_runs, &fake);
+        let before_report = seen(true);
+        assert_eq!(
+            (before_report.tokens.input, before_report.tokens.output),
+            (0, 0),
+            "nothing counted from a partial reading"
+        );
+        assert!(
+            before_report
+                .health_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("has not reported on this attempt yet")),
+            "{before_report:?}"
+        );
+        assert!(before_report
+            .last_text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("line 5999")));
+        // With no owner, the view reads it all and counts every line.
+        let no_owner = seen(false);
+        assert_eq!(
+            (no_owner.tokens.input, no_owner.tokens.output),
+            (6000, 6000)
+        );
+    }
+
     #[test]
     fn a_short_output_is_read_whole_and_one_without_an_end_says_so() {
         let dir = tempfile::tempdir().expect("tempdir");
