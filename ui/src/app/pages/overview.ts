@@ -72,6 +72,10 @@ export function registerOverview(k: Kit): void {
       get cards() {
         return cards.value;
       },
+      /** One row of cards, seven while a cluster's workers are out of reach. */
+      get cardGridClass() {
+        return cards.value.length > 6 ? "xl:grid-cols-7" : "xl:grid-cols-6";
+      },
       get totals() {
         return sums.value;
       },
