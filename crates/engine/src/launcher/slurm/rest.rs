@@ -73,9 +73,10 @@ impl Client {
         if let Some(p) = spec.partition {
             job.insert("partition".into(), p.into());
         }
-        // As `sbatch` passes the submitter's environment by default.
-        let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, v.into())).collect();
-        job.insert("environment".into(), Value::Object(env));
+        job.insert(
+            "environment".into(),
+            Value::Object(job_environment(std::env::vars())),
+        );
         let body = json!({"script": spec.script, "job": job});
         let v = self.call(token, "POST", &format!("{API}/job/submit"), Some(&body))?;
         v["job_id"]
@@ -191,6 +192,14 @@ impl Client {
             )),
         }
     }
+}
+
+/// A job's environment: the submitter's, as `sbatch` passes it by default,
+/// less the token Cortex acts with (an agent has no use for it).
+fn job_environment(vars: impl Iterator<Item = (String, String)>) -> Map<String, Value> {
+    vars.filter(|(k, _)| k != "SLURM_JWT")
+        .map(|(k, v)| (k, v.into()))
+        .collect()
 }
 
 /// The name of the user this process runs as.
@@ -378,9 +387,18 @@ mod tests {
         assert_eq!(body["job"]["requeue"], false);
         assert_eq!(body["job"]["partition"], "agents");
         assert_eq!(body["job"]["account"], "ml", "the configuration's fields");
-        assert!(body["job"]["environment"]
+        let env = body["job"]["environment"]
             .as_object()
-            .is_some_and(|e| !e.is_empty()));
+            .expect("an environment");
+        assert!(env.contains_key("PATH"), "{env:?}");
+        let given = [("PATH", "/bin"), ("SLURM_JWT", "secret"), ("HOME", "/h")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let passed = job_environment(given.into_iter());
+        assert_eq!(
+            passed.keys().collect::<Vec<_>>(),
+            ["HOME", "PATH"],
+            "the token stays with Cortex"
+        );
         assert!(body["script"].as_str().unwrap().contains("agent-shim"));
     }
 
