@@ -71,15 +71,27 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A refusal that is about no file or key.
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            file: None,
+            key: None,
+            problems: Vec::new(),
+        }
+    }
+}
+
 type Reply<T> = Result<T, ApiError>;
 
 pub(crate) fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
-    state.engine.as_ref().map_err(|why| ApiError {
-        code: "engine_unavailable".into(),
-        message: format!("Cortex could not open its home: {why}"),
-        file: None,
-        key: None,
-        problems: Vec::new(),
+    state.engine.as_ref().map_err(|why| {
+        ApiError::new(
+            "engine_unavailable",
+            format!("Cortex could not open its home: {why}"),
+        )
     })
 }
 
@@ -282,13 +294,8 @@ pub fn doctor(state: State<'_, AppState>) -> Reply<DoctorReply> {
 }
 
 fn worker_of(e: &Engine, worker_id: &str) -> Reply<WorkerDto> {
-    e.worker(worker_id).ok_or_else(|| ApiError {
-        code: "unknown_worker".into(),
-        message: format!("no worker {worker_id}"),
-        file: None,
-        key: None,
-        problems: Vec::new(),
-    })
+    e.worker(worker_id)
+        .ok_or_else(|| ApiError::new("unknown_worker", format!("no worker {worker_id}")))
 }
 
 /// Opens the worker's folder in the file manager.
@@ -302,13 +309,7 @@ pub fn open_worker_folder(
     #[allow(deprecated)]
     tauri_plugin_shell::ShellExt::shell(&app)
         .open(w.workdir.clone(), None)
-        .map_err(|e| ApiError {
-            code: "open_failed".into(),
-            message: format!("cannot open {}: {e}", w.workdir),
-            file: None,
-            key: None,
-            problems: Vec::new(),
-        })
+        .map_err(|e| ApiError::new("open_failed", format!("cannot open {}: {e}", w.workdir)))
 }
 
 /// A path a person asked to open, inside a worker's folder: relative, with
@@ -356,11 +357,9 @@ pub fn open_in_editor(
     let e = engine(&state)?;
     let w = worker_of(e, &worker_id)?;
     let failed = |code: &str, message: String, key: Option<&str>| ApiError {
-        code: code.into(),
-        message,
         file: key.map(|_| "config.json".into()),
         key: key.map(str::to_string),
-        problems: Vec::new(),
+        ..ApiError::new(code, message)
     };
     let target =
         path_in_workdir(&w.workdir, file.as_deref()).map_err(|m| failed("bad_input", m, None))?;
@@ -449,32 +448,24 @@ pub fn take_over_worker(
 ) -> Reply<()> {
     let e = engine(&state)?;
     let w = worker_of(e, &worker_id)?;
-    let session = w.session_id.clone().ok_or_else(|| ApiError {
-        code: "no_session".into(),
-        message: "this worker has no session to resume yet".into(),
-        file: None,
-        key: None,
-        problems: Vec::new(),
-    })?;
+    let session = w
+        .session_id
+        .clone()
+        .ok_or_else(|| ApiError::new("no_session", "this worker has no session to resume yet"))?;
     let agent = e
         .agent_command()
         .first()
         .cloned()
         .unwrap_or_else(|| "claude".into());
     let argv = take_over_argv(&agent, &session, &w.workdir);
-    let (program, args) = argv.split_first().ok_or_else(|| ApiError {
-        code: "take_over_failed".into(),
-        message: "no terminal command".into(),
-        file: None,
-        key: None,
-        problems: Vec::new(),
-    })?;
-    start_in(&app, program, args, &w.workdir).map_err(|e| ApiError {
-        code: "take_over_failed".into(),
-        message: format!("cannot open a terminal ({program}): {e}"),
-        file: None,
-        key: None,
-        problems: Vec::new(),
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| ApiError::new("take_over_failed", "no terminal command"))?;
+    start_in(&app, program, args, &w.workdir).map_err(|e| {
+        ApiError::new(
+            "take_over_failed",
+            format!("cannot open a terminal ({program}): {e}"),
+        )
     })
 }
 

@@ -77,6 +77,8 @@ pub struct Planned {
     pub first_message: Option<String>,
     /// What `meta.json` records, less the pid, known once started.
     meta: serde_json::Value,
+    attempt: u32,
+    resumed: bool,
 }
 
 /// An attempt's `meta.json`, for people: what ran, where, with which prompt.
@@ -85,6 +87,9 @@ pub struct Planned {
 pub struct AttemptMeta {
     path: PathBuf,
     body: serde_json::Value,
+    /// The attempt's number and process, once it started.
+    started: Option<(u32, u32)>,
+    resumed: bool,
 }
 
 impl AttemptMeta {
@@ -94,13 +99,13 @@ impl AttemptMeta {
     }
 
     /// The attempt's number and its process, once it started.
-    pub fn started(&self) -> Option<(u64, u64)> {
-        Some((self.body["attempt"].as_u64()?, self.body["pid"].as_u64()?))
+    pub fn started(&self) -> Option<(u32, u32)> {
+        self.started
     }
 
     /// Whether the attempt resumed its worker's conversation.
     pub fn resumed(&self) -> bool {
-        self.body["resumed"].as_bool().unwrap_or(false)
+        self.resumed
     }
 }
 
@@ -112,6 +117,8 @@ impl Planned {
         AttemptMeta {
             path: self.dir.join("meta.json"),
             body,
+            started: pid.map(|p| (self.attempt, p)),
+            resumed: self.resumed,
         }
     }
 }
@@ -354,6 +361,8 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
         first_message: stream.then(|| user_message(spec.prompt)),
         dir,
         meta,
+        attempt: spec.attempt,
+        resumed: spec.resume.is_some(),
     })
 }
 

@@ -101,6 +101,8 @@ impl Engine {
         let mut deferred = Vec::new();
         let mut cancelled: Vec<TaskId> = Vec::new();
         let mut plans_made = Vec::new();
+        // The pass's routing decisions, logged in one write.
+        let mut decisions = crate::engine::tasks::DecisionLog::default();
         {
             let mut store = self.store();
             for (id, path) in &claimed {
@@ -135,12 +137,13 @@ impl Engine {
                             continue;
                         }
                         InboxOp::SubmitBatch { items } => {
-                            let (answers, created) = self.stage_batch(&mut store, items, now);
+                            let (answers, created) =
+                                self.stage_batch(&mut store, items, now, &mut decisions);
                             events.extend(created);
                             Ok(Some(serde_json::json!({ "results": answers })))
                         }
                         InboxOp::Submit { submit } => self
-                            .stage_submit(&mut store, submit, Some(id), now)
+                            .stage_submit(&mut store, submit, Some(id), now, &mut decisions)
                             .map(|(ack, event)| {
                                 events.extend(event);
                                 serde_json::to_value(ack).ok()
@@ -214,6 +217,7 @@ impl Engine {
             }
             store.sync()?;
         }
+        decisions.write(&self.inner.home);
         // A cancelled task's workers (and checks) stop, as with `cancel`.
         for task_id in &cancelled {
             self.stop_task_workers(task_id);

@@ -7,39 +7,40 @@
 
 use super::*;
 
-thread_local! {
-    /// While a batch is staged on this thread, the routing decisions it
-    /// logs, held for one write.
-    static DECISIONS: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
-}
+/// Routing decisions for `routing-decisions.jsonl`, gathered while requests
+/// are staged so that an inbox pass (a batch of 200) appends them in one
+/// write.
+#[derive(Default)]
+pub(crate) struct DecisionLog(Vec<u8>);
 
-/// Holds this thread's routing decisions while it lives, and appends them
-/// to the log in one write when it goes.
-struct HeldDecisions<'a>(&'a Engine);
-
-impl<'a> HeldDecisions<'a> {
-    fn new(engine: &'a Engine) -> Self {
-        DECISIONS.with(|held| *held.borrow_mut() = Some(Vec::new()));
-        Self(engine)
+impl DecisionLog {
+    pub(crate) fn push(&mut self, task_id: &TaskId, d: &Decision, now: DateTime<Utc>) {
+        let line = serde_json::json!({
+            "v": 1, "task_id": task_id, "at": now, "strategy": d.strategy,
+            "primary_expert": d.primary_expert, "confidence": d.confidence,
+            "parallel_experts": d.parallel_experts, "scores": d.scores,
+            "keyword_scores": d.keyword_scores, "learned_scores": d.learned_scores,
+            "matched": d.matched, "method": d.method,
+            "needs_confirmation": d.needs_confirmation, "explanation": d.explanation,
+        });
+        let _ = serde_json::to_writer(&mut self.0, &line);
+        self.0.push(b'\n');
     }
-}
 
-impl Drop for HeldDecisions<'_> {
-    fn drop(&mut self) {
-        let lines = DECISIONS
-            .with(|held| held.borrow_mut().take())
-            .unwrap_or_default();
-        if lines.is_empty() {
+    /// Appends what was gathered. A failure to log is reported but does not
+    /// undo the routing, which is in the journal.
+    pub(crate) fn write(self, home: &Home) {
+        if self.0.is_empty() {
             return;
         }
         use std::io::Write;
         let written = crate::files::options()
             .create(true)
             .append(true)
-            .open(self.0.inner.home.routing_log())
-            .and_then(|mut f| f.write_all(&lines));
+            .open(home.routing_log())
+            .and_then(|mut f| f.write_all(&self.0));
         if let Err(e) = written {
-            warn!("cannot log the routing decisions of a batch: {e}");
+            warn!("cannot log routing decisions: {e}");
         }
     }
 }
@@ -52,6 +53,7 @@ impl Engine {
         req: &SubmitRequest,
         request: Option<&RequestId>,
         now: DateTime<Utc>,
+        decisions: &mut DecisionLog,
     ) -> Result<(SubmitAck, Option<EngineEvent>), EngineError> {
         let valid = validate_submission(req, &self.settings().1.task_types())?;
         if self.disk_full() {
@@ -148,7 +150,7 @@ impl Engine {
                         now,
                     )?;
                 }
-                self.log_decision(&task_id, &decision, now);
+                decisions.push(&task_id, &decision, now);
                 let task = store
                     .state()
                     .task(&task_id)
@@ -189,29 +191,11 @@ impl Engine {
         Ok(self.decide(&valid.description, valid.task_type.as_deref()))
     }
 
-    /// Appends one line to routing-decisions.jsonl. A failure to log is
-    /// reported but does not undo the routing, which is in the journal.
+    /// Appends one line to routing-decisions.jsonl.
     pub(crate) fn log_decision(&self, task_id: &TaskId, d: &Decision, now: DateTime<Utc>) {
-        let line = serde_json::json!({
-            "v": 1, "task_id": task_id, "at": now, "strategy": d.strategy,
-            "primary_expert": d.primary_expert, "confidence": d.confidence,
-            "parallel_experts": d.parallel_experts, "scores": d.scores,
-            "keyword_scores": d.keyword_scores, "learned_scores": d.learned_scores,
-            "matched": d.matched, "method": d.method,
-            "needs_confirmation": d.needs_confirmation, "explanation": d.explanation,
-        });
-        let held = DECISIONS.with(|held| {
-            let mut held = held.borrow_mut();
-            let lines = held.as_mut()?;
-            let _ = serde_json::to_writer(&mut *lines, &line);
-            lines.push(b'\n');
-            Some(())
-        });
-        if held.is_none() {
-            if let Err(e) = crate::snapshot::append_line(&self.inner.home.routing_log(), &line) {
-                warn!(task_id = %task_id, "cannot log the routing decision: {e}");
-            }
-        }
+        let mut log = DecisionLog::default();
+        log.push(task_id, d, now);
+        log.write(&self.inner.home);
     }
 
     /// A person says `expert` should have the task: recorded as a correction
@@ -400,8 +384,10 @@ impl Engine {
         let now = self.now();
         let (ack, event) = {
             let mut store = self.store();
-            let out = self.stage_submit(&mut store, req, None, now)?;
+            let mut decisions = DecisionLog::default();
+            let out = self.stage_submit(&mut store, req, None, now, &mut decisions)?;
             store.sync()?;
+            decisions.write(&self.inner.home);
             out
         };
         if let Some(event) = event {
@@ -416,8 +402,10 @@ impl Engine {
         let now = self.now();
         let (answers, created) = {
             let mut store = self.store();
-            let out = self.stage_batch(&mut store, items, now);
+            let mut decisions = DecisionLog::default();
+            let out = self.stage_batch(&mut store, items, now, &mut decisions);
             store.sync()?;
+            decisions.write(&self.inner.home);
             out
         };
         for event in created {
@@ -431,16 +419,14 @@ impl Engine {
         store: &mut Store,
         items: &[BatchItem],
         now: DateTime<Utc>,
+        decisions: &mut DecisionLog,
     ) -> (Vec<BatchAnswer>, Vec<EngineEvent>) {
         let mut created = Vec::new();
-        // The batch's routing decisions go to the log in one write, when
-        // this guard goes (also if staging panicked).
-        let _held = HeldDecisions::new(self);
         let answers: Vec<BatchAnswer> = items
             .iter()
             .map(|item| {
                 BatchAnswer::of(
-                    self.stage_submit(store, &item.submit, Some(&item.request_id), now)
+                    self.stage_submit(store, &item.submit, Some(&item.request_id), now, decisions)
                         .map(|(ack, task)| {
                             created.extend(task);
                             serde_json::to_value(ack).unwrap_or_default()

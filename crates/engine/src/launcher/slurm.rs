@@ -33,7 +33,6 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

@@ -79,8 +79,6 @@ impl SlurmLauncher {
         }
     }
 
-    /// The JWT slurmrestd takes: `SLURM_JWT` when set, else one from
-    /// `scontrol token`, made again after half its hour.
     /// Turns requeueing off for a job submitted through slurmrestd, whose
     /// job description (API v0.0.38, Slurm 22.05) drops `"requeue": false`:
     /// a job Slurm requeued would run the attempt twice, and Cortex alone
@@ -97,6 +95,8 @@ impl SlurmLauncher {
         })
     }
 
+    /// The JWT slurmrestd takes: `SLURM_JWT` when set, else one from
+    /// `scontrol token`, made again after half its hour.
     pub(super) fn rest_token(&self) -> Result<String, String> {
         if let Some(t) = std::env::var("SLURM_JWT").ok().filter(|t| !t.is_empty()) {
             return Ok(t);

@@ -28,7 +28,7 @@ const API: &str = "/slurm/v0.0.38";
 #[derive(Debug, Clone)]
 pub(super) struct Client {
     addr: String,
-    pub(super) user: String,
+    user: String,
     job: Map<String, Value>,
 }
 
@@ -179,7 +179,7 @@ impl Client {
         });
         match (answer.status, said) {
             (200..=299, None) => Ok(v),
-            (s @ 200..=299, Some(e)) | (s, Some(e)) => {
+            (s, Some(e)) => {
                 Err(format!("slurmrestd answered {s} to {method} {path}: {e}"))
             }
             (401 | 403, None) => Err(format!(
