@@ -88,12 +88,17 @@ pub enum Command {
     Heartbeat(HeartbeatArgs),
     /// Which agent binary will run and its version, the home, the PATH, notifications.
     Doctor,
-    /// Run one attempt inside a cluster job and report on it (what a Slurm job runs).
+    /// Run one attempt inside a cluster job and report on it (what a Slurm
+    /// job or a Kubernetes pod runs).
     #[command(hide = true)]
     AgentShim {
         /// The attempt's spec, written by the launcher.
-        #[arg(long, value_name = "FILE")]
-        spec: std::path::PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "stream")]
+        spec: Option<std::path::PathBuf>,
+        /// Inside a pod: the spec is in CORTEX_SHIM_SPEC and everything is
+        /// reported on stdout.
+        #[arg(long, conflicts_with = "spec")]
+        stream: bool,
     },
     /// Configuration commands.
     #[command(subcommand)]

@@ -71,9 +71,13 @@ fn main() -> ExitCode {
             };
         }
     };
-    if let Command::AgentShim { spec } = &cli.command {
+    if let Command::AgentShim { spec, stream } = &cli.command {
         // Needs no home: it runs on a cluster's node from a spec file.
-        return match cortex_engine::launcher::shim::run(spec) {
+        let ran = match spec {
+            Some(spec) if !stream => cortex_engine::launcher::shim::run(spec),
+            _ => cortex_engine::launcher::shim::run_stream(),
+        };
+        return match ran {
             Ok(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
             Err(e) => {
                 eprintln!("cortex agent-shim: {e}");

@@ -14,10 +14,12 @@ use thiserror::Error;
 use crate::SCHEMA_VERSION;
 
 mod experts;
+mod kubernetes;
 mod launcher;
 mod validate;
 
 pub use experts::{ExpertProfile, ExpertSet, Permissions};
+pub use kubernetes::{KubernetesConfig, PodWorkdir, SecretKey};
 pub use launcher::{LauncherConfig, LauncherKind, SlurmConfig, SlurmRest};
 pub use validate::{CONFIG_RANGES, EXPERT_RANGES};
 

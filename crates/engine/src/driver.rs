@@ -356,6 +356,7 @@ pub fn plan(spec: &AttemptSpec<'_>) -> Result<Planned, SpawnError> {
             stderr: dir.join("stderr.log"),
             stdin_fifo: stream.then(|| dir.join("stdin.fifo")),
             stdin_file: (!stream).then_some(prompt_file),
+            deadline_secs: (spec.expert.time_limit_secs > 0).then_some(spec.expert.time_limit_secs),
         },
         session_id,
         first_message: stream.then(|| user_message(spec.prompt)),

@@ -293,6 +293,7 @@ mod tests {
             stderr: dir.join(format!("err-{n}")),
             stdin_fifo: None,
             stdin_file: None,
+            deadline_secs: None,
         })
         .expect("sh starts")
     }

@@ -29,6 +29,7 @@ pub use crate::procfs::ProcessTable;
 pub use crate::spawner::{Launch, SpawnError};
 
 pub mod fake;
+pub mod kubernetes;
 pub mod shim;
 pub mod slurm;
 
@@ -111,6 +112,13 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn open_output(&self, path: &Path) -> Option<Box<dyn OutputSource>>;
     /// Writes one line to an attempt's stdin FIFO (a message to the agent).
     fn write_stdin(&self, fifo: &Path, line: &str) -> std::io::Result<()>;
+    /// Whether `write_stdin` can reach an agent this launcher runs.
+    fn delivers_stdin(&self) -> bool {
+        true
+    }
+    /// A worker's time limit was extended by `secs`: a launcher whose
+    /// cluster holds a deadline for the process `pid` moves it.
+    fn extend_deadline(&self, _pid: u32, _secs: u64) {}
     /// Something that wakes the owner when a watched process ends, where
     /// the launcher can (otherwise the tick notices ends).
     fn exit_watcher(&self) -> Option<crate::exits::ExitWatcher> {
@@ -330,9 +338,21 @@ impl Parts {
         if !home.is_initialized() {
             return Ok(Self::default());
         }
-        let config = home.load_settings()?.0.launcher;
+        let settings = home.load_settings()?.0;
+        let config = settings.launcher.clone();
         Ok(match config.kind {
-            LauncherKind::Local | LauncherKind::Kubernetes => Self::default(),
+            LauncherKind::Local => Self::default(),
+            LauncherKind::Kubernetes => Self {
+                launcher: Arc::new(
+                    kubernetes::KubeLauncher::new(
+                        home.root(),
+                        config.kubernetes,
+                        settings.pm.kill_grace_secs,
+                    )
+                    .map_err(crate::error::EngineError::System)?,
+                ),
+                clock: Arc::new(SystemClock),
+            },
             LauncherKind::Slurm => Self {
                 launcher: Arc::new(slurm::SlurmLauncher::new(
                     home.root(),
@@ -343,6 +363,35 @@ impl Parts {
             },
         })
     }
+}
+
+/// The common start of an attempt's output files (`<folder>/stdout`),
+/// which a cluster launcher's own files share.
+pub(crate) fn output_base(launch: &Launch) -> Result<std::path::PathBuf, SpawnError> {
+    let dir = launch
+        .stdout
+        .parent()
+        .ok_or_else(|| SpawnError("the attempt's output has no folder".into()))?;
+    let stem = launch
+        .stdout
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .unwrap_or("stdout");
+    Ok(dir.join(stem))
+}
+
+/// Writes a file only its owner may read (`mode`), whole.
+pub(crate) fn write_private(path: &Path, body: &[u8], mode: u32) -> Result<(), SpawnError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut f| f.write_all(body))
+        .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Opens a file to read as it grows. On Linux without access-time updates

@@ -29,6 +29,10 @@ pub struct Launch {
     pub stdin_fifo: Option<PathBuf>,
     /// Otherwise stdin from this file (the prompt), else /dev/null.
     pub stdin_file: Option<PathBuf>,
+    /// Seconds the worker may still run (its time limit and extensions):
+    /// a cluster's own deadline for the job, behind Cortex's. Unset, none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_secs: Option<u64>,
 }
 
 /// Creates a FIFO (mode 0600) and opens it read-write for a child's stdin.
@@ -435,6 +439,7 @@ mod tests {
             stderr: dir.join("err"),
             stdin_fifo: None,
             stdin_file: None,
+            deadline_secs: None,
         }
     }
 

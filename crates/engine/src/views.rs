@@ -170,22 +170,31 @@ pub fn launcher_check(
     home: &crate::Home,
     launcher: &cortex_core::config::LauncherConfig,
 ) -> Option<LauncherCheck> {
-    (launcher.kind == cortex_core::config::LauncherKind::Slurm).then(|| {
-        let l = crate::launcher::slurm::SlurmLauncher::new(
+    use cortex_core::config::LauncherKind;
+    let answer = match launcher.kind {
+        LauncherKind::Local => return None,
+        LauncherKind::Slurm => crate::launcher::slurm::SlurmLauncher::new(
             home.root(),
             launcher.slurm.clone(),
             crate::launcher::slurm::default_shim_program(),
-        );
-        match l.check() {
-            Ok(detail) => LauncherCheck {
-                reachable: true,
-                detail,
-            },
-            Err(detail) => LauncherCheck {
-                reachable: false,
-                detail,
-            },
-        }
+        )
+        .check(),
+        LauncherKind::Kubernetes => crate::launcher::kubernetes::KubeLauncher::new(
+            home.root(),
+            launcher.kubernetes.clone(),
+            0,
+        )
+        .and_then(|l| l.check()),
+    };
+    Some(match answer {
+        Ok(detail) => LauncherCheck {
+            reachable: true,
+            detail,
+        },
+        Err(detail) => LauncherCheck {
+            reachable: false,
+            detail,
+        },
     })
 }
 

@@ -11,6 +11,8 @@ mod claude;
 mod disk;
 mod foundation;
 mod hardening;
+mod kube_replay;
+mod kubernetes;
 mod outcomes;
 mod plans;
 mod pm;

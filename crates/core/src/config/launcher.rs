@@ -1,13 +1,14 @@
 //! `launcher` in `config.json`: where workers run. `local` (the default)
 //! starts them as processes of this machine; `slurm` submits each attempt
 //! as a job of a Slurm cluster whose nodes share the coordination home's
-//! filesystem. `kubernetes` is named so that a configuration asking for it
-//! gets a clear refusal rather than a silent local run.
+//! filesystem; `kubernetes` creates each attempt as a Job of a Kubernetes
+//! cluster (`super::kubernetes`).
 //!
 //! May depend on: the configuration's error type (`super`).
 
 use serde::{Deserialize, Serialize};
 
+use super::kubernetes::KubernetesConfig;
 use super::ConfigError;
 
 /// Where workers run.
@@ -20,6 +21,9 @@ pub struct LauncherConfig {
     /// Settings for `kind: "slurm"`.
     #[serde(default)]
     pub slurm: SlurmConfig,
+    /// Settings for `kind: "kubernetes"`.
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
 }
 
 /// The engines workers can run on.
@@ -31,7 +35,7 @@ pub enum LauncherKind {
     Local,
     /// Jobs of a Slurm cluster.
     Slurm,
-    /// Jobs of a Kubernetes cluster (not available in this version).
+    /// Jobs of a Kubernetes cluster.
     Kubernetes,
 }
 
@@ -145,11 +149,7 @@ impl LauncherConfig {
     /// Checks the section; errors name the key and what was expected.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         if self.kind == LauncherKind::Kubernetes {
-            return Err(ConfigError::new(
-                file,
-                Some("launcher.kind"),
-                "\"kubernetes\" is not available in this version of Cortex, expected \"local\" or \"slurm\"",
-            ));
+            self.kubernetes.validate(file)?;
         }
         // Its numbers are checked with every other one (`CONFIG_RANGES`).
         let s = &self.slurm;
@@ -260,8 +260,7 @@ mod tests {
         let e = parse(r#"{"kind": "kubernetes"}"#)
             .validate("config.json")
             .unwrap_err();
-        assert!(e.to_string().contains("launcher.kind"), "{e}");
-        assert!(e.to_string().contains("not available"), "{e}");
+        assert!(e.to_string().contains("launcher.kubernetes.image"), "{e}");
         let e = parse(r#"{"slurm": {"sbatch_args": ["--job-name=x"]}}"#)
             .validate("config.json")
             .unwrap_err();

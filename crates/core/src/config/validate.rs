@@ -57,6 +57,8 @@ pub const CONFIG_RANGES: &[(&str, u64, u64)] = &[
     ("notifications.coalesce_window_millis", 0, 60_000),
     ("launcher.slurm.sample_secs", 1, 60),
     ("launcher.slurm.queue_poll_secs", 1, 60),
+    ("launcher.kubernetes.sample_secs", 1, 60),
+    ("launcher.kubernetes.poll_secs", 1, 60),
 ];
 
 /// The same for an expert file's keys.
@@ -141,6 +143,14 @@ impl Config {
                 (
                     "launcher.slurm.queue_poll_secs",
                     self.launcher.slurm.queue_poll_secs,
+                ),
+                (
+                    "launcher.kubernetes.sample_secs",
+                    self.launcher.kubernetes.sample_secs,
+                ),
+                (
+                    "launcher.kubernetes.poll_secs",
+                    self.launcher.kubernetes.poll_secs,
                 ),
             ],
         )?;

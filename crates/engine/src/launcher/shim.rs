@@ -7,6 +7,15 @@
 //! how it ended. Asked to stop (SIGTERM from `scancel`), it passes the
 //! signal on to the agent's process group and reports the end as usual.
 //!
+//! In a pod (`--stream`, the spec in `CORTEX_SHIM_SPEC`), nothing is
+//! shared with the owner but the container's log: the shim first writes
+//! the files the attempt needs (its prompt, the hook settings), reads the
+//! API key from the mounted Secret, clones the workdir if asked, then
+//! writes ONE stream on its stdout: the agent's lines as they are, and its
+//! own reports (the same as in `shim.jsonl`, plus the agent's stderr and
+//! its hooks' check-ins) as lines that start with a per-attempt marker the
+//! agent never sees, so an agent cannot forge an end.
+//!
 //! The agent's own lines stay in its stdout file, untouched: the engine
 //! tails, classifies and shows them as for a local worker. CPU samples are
 //! kept apart from them on purpose: in the agent's stream they would count
@@ -19,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use cortex_core::stream::Exit;
 use serde::{Deserialize, Serialize};
 
 use crate::spawner::{self, Launch};
@@ -34,7 +44,28 @@ pub struct ShimSpec {
     pub sample_secs: u64,
     /// Where the reports go (`shim.jsonl`).
     pub report: PathBuf,
+    /// Inside a pod: what to prepare, and the stream's marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodPlan>,
 }
+
+/// What the shim prepares inside a pod before the agent starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodPlan {
+    /// Files written (mode 0600) first: the prompt, the hook settings.
+    pub files: Vec<(PathBuf, String)>,
+    /// Variables of the agent's environment read from files (a Secret).
+    pub env_files: Vec<(String, PathBuf)>,
+    /// `(url, commit)`: cloned into the workdir, at that commit.
+    pub clone: Option<(String, String)>,
+    /// The hooks' check-ins, forwarded as they are appended.
+    pub heartbeats: Option<PathBuf>,
+    /// The start of every report line on the stream.
+    pub marker: String,
+}
+
+/// The variable that carries the spec into a pod.
+pub const SPEC_ENV: &str = "CORTEX_SHIM_SPEC";
 
 /// One line of `shim.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +100,16 @@ pub enum ShimReport {
         /// Why, in words.
         reason: String,
     },
+    /// A line the agent wrote to stderr (pods only).
+    Stderr {
+        /// The line, without its newline.
+        line: String,
+    },
+    /// A line a hook appended to the worker's check-ins (pods only).
+    Heartbeat {
+        /// The line, without its newline.
+        line: String,
+    },
 }
 
 /// The shim's reports so far, read from `shim.jsonl`; torn or unknown
@@ -83,25 +124,237 @@ pub fn read_reports(path: &Path) -> Vec<ShimReport> {
         .unwrap_or_default()
 }
 
+/// What a launcher has read of one attempt's `shim.jsonl`.
+#[derive(Debug, Default)]
+pub struct ReportState {
+    /// `shim.jsonl` of the attempt (or check).
+    pub report: PathBuf,
+    /// How far `report` was read.
+    offset: u64,
+    /// CPU time of the agent's process tree, clock ticks.
+    pub cpu_ticks: u64,
+    /// The shim reported the agent's start.
+    pub started: bool,
+    /// How the agent ended, once reported.
+    pub ended: Option<Exit>,
+    /// When the end was first read.
+    pub ended_seen: Option<Instant>,
+}
+
+impl ReportState {
+    /// A reader of `report` from its start.
+    pub fn new(report: PathBuf) -> Self {
+        Self {
+            report,
+            ..Self::default()
+        }
+    }
+
+    /// Reads what the shim reported since the last reading.
+    pub fn read(&mut self, ticks_per_second: &mut Option<u64>) {
+        let job = self;
+        let Ok(mut f) = std::fs::File::open(&job.report) else {
+            return;
+        };
+        use std::io::Seek;
+        if f.seek(std::io::SeekFrom::Start(job.offset)).is_err() {
+            return;
+        }
+        let mut text = String::new();
+        if std::io::Read::read_to_string(&mut f, &mut text).is_err() {
+            return;
+        }
+        // Only whole lines; a torn last line is read again next time.
+        let Some(end) = text.rfind('\n') else {
+            return;
+        };
+        job.offset += end as u64 + 1;
+        for line in text[..end].lines() {
+            match serde_json::from_str::<ShimReport>(line) {
+                Ok(ShimReport::Started {
+                    ticks_per_second: t,
+                    ..
+                }) => {
+                    job.started = true;
+                    *ticks_per_second = Some(t);
+                }
+                Ok(ShimReport::Cpu { ticks }) => job.cpu_ticks = ticks,
+                Ok(ShimReport::Exited { code }) => job.ended = Some(Exit::Code(code)),
+                Ok(ShimReport::Killed { signal }) => job.ended = Some(Exit::Signal(signal)),
+                Ok(ShimReport::Failed { .. }) => job.ended = Some(Exit::Code(127)),
+                Ok(ShimReport::Stderr { .. } | ShimReport::Heartbeat { .. }) => {}
+                Err(_) => {}
+            }
+        }
+        if job.ended.is_some() && job.ended_seen.is_none() {
+            job.ended_seen = Some(Instant::now());
+        }
+    }
+}
+
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_term(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-fn append(report: &Path, line: &ShimReport) {
-    let Ok(mut text) = serde_json::to_string(line) else {
-        return;
-    };
-    text.push('\n');
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(report)
-    {
-        // One write per line: a reader never sees half of one for long.
-        let _ = f.write_all(text.as_bytes());
+/// Where reports go: `shim.jsonl`, or the pod's one stream.
+enum Sink {
+    File(PathBuf),
+    Stream(String),
+}
+
+impl Sink {
+    fn report(&self, line: &ShimReport) {
+        let Ok(json) = serde_json::to_string(line) else {
+            return;
+        };
+        match self {
+            Sink::File(report) => {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(report)
+                {
+                    // One write per line: a reader never sees half of one for long.
+                    let _ = f.write_all(format!("{json}\n").as_bytes());
+                }
+            }
+            Sink::Stream(marker) => emit(format!("{marker}{json}\n").as_bytes()),
+        }
     }
+}
+
+/// Writes whole lines to stdout at once.
+fn emit(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
+
+/// A file read as it grows, line by line (pods only).
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    /// A last line still without its newline.
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The whole lines added since the last call (all that is left, the
+    /// last one completed, when `last`).
+    fn lines(&mut self, last: bool) -> Vec<Vec<u8>> {
+        use std::io::{Read, Seek};
+        if let Ok(mut f) = std::fs::File::open(&self.path) {
+            if f.seek(std::io::SeekFrom::Start(self.offset)).is_ok() {
+                let mut buf = Vec::new();
+                if let Ok(n) = f.read_to_end(&mut buf) {
+                    self.offset += n as u64;
+                    self.partial.extend_from_slice(&buf);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(i) = self.partial.iter().position(|b| *b == b'\n') {
+            let rest = self.partial.split_off(i + 1);
+            out.push(std::mem::replace(&mut self.partial, rest));
+        }
+        if last && !self.partial.is_empty() {
+            let mut line = std::mem::take(&mut self.partial);
+            line.push(b'\n');
+            out.push(line);
+        }
+        out
+    }
+}
+
+/// What a pod's shim forwards from files onto its stream.
+struct Forward {
+    stdout: Tail,
+    stderr: Tail,
+    heartbeats: Option<Tail>,
+}
+
+impl Forward {
+    fn pump(&mut self, sink: &Sink, last: bool) {
+        for line in self.stdout.lines(last) {
+            emit(&line);
+        }
+        let text = |l: Vec<u8>| {
+            String::from_utf8_lossy(&l)
+                .trim_end_matches('\n')
+                .to_string()
+        };
+        for line in self.stderr.lines(last) {
+            sink.report(&ShimReport::Stderr { line: text(line) });
+        }
+        if let Some(h) = &mut self.heartbeats {
+            for line in h.lines(last) {
+                sink.report(&ShimReport::Heartbeat { line: text(line) });
+            }
+        }
+    }
+}
+
+/// Prepares a pod for the attempt: files, secrets, the clone.
+fn prepare(plan: &PodPlan, launch: &mut Launch) -> Result<(), String> {
+    for (path, body) in &plan.files {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        super::write_private(path, body.as_bytes(), 0o600).map_err(|e| e.0)?;
+    }
+    for (name, path) in &plan.env_files {
+        let value = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the secret {}: {e}", path.display()))?;
+        launch
+            .env
+            .push((name.clone(), value.trim_end().to_string()));
+    }
+    if let Some((url, commit)) = &plan.clone {
+        let git = |args: &[&str]| -> Result<(), String> {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run git: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "git {} failed: {}",
+                    args.first().copied().unwrap_or_default(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        let cwd = launch.cwd.display().to_string();
+        git(&["clone", "--no-checkout", "--", url, &cwd])?;
+        git(&["-C", &cwd, "checkout", "--detach", commit])?;
+    }
+    for p in [
+        Some(&launch.stdout),
+        Some(&launch.stderr),
+        plan.heartbeats.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn node_name() -> String {
@@ -117,32 +370,61 @@ pub fn run(spec_path: &Path) -> Result<i32, String> {
         .map_err(|e| format!("cannot read {}: {e}", spec_path.display()))?;
     let spec: ShimSpec = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not a shim spec: {e}", spec_path.display()))?;
+    supervise(spec)
+}
+
+/// Runs the attempt the spec in `CORTEX_SHIM_SPEC` describes inside a pod,
+/// everything on one stream (stdout).
+pub fn run_stream() -> Result<i32, String> {
+    let text = std::env::var(SPEC_ENV).map_err(|_| format!("{SPEC_ENV} is not set"))?;
+    // SAFETY: nothing else runs yet in this process; the agent must not
+    // inherit the spec (it holds the marker).
+    unsafe { std::env::remove_var(SPEC_ENV) };
+    let spec: ShimSpec =
+        serde_json::from_str(&text).map_err(|e| format!("{SPEC_ENV} is not a shim spec: {e}"))?;
+    if spec.pod.is_none() {
+        return Err(format!("{SPEC_ENV} has no pod plan"));
+    }
+    supervise(spec)
+}
+
+fn supervise(mut spec: ShimSpec) -> Result<i32, String> {
     // SAFETY: installs a handler that only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_term as *const () as libc::sighandler_t);
     }
-    let mut child = match spawner::spawn(&spec.launch) {
+    let (sink, mut forward) = match &spec.pod {
+        Some(plan) => (
+            Sink::Stream(plan.marker.clone()),
+            Some(Forward {
+                stdout: Tail::new(spec.launch.stdout.clone()),
+                stderr: Tail::new(spec.launch.stderr.clone()),
+                heartbeats: plan.heartbeats.clone().map(Tail::new),
+            }),
+        ),
+        None => (Sink::File(spec.report.clone()), None),
+    };
+    let prepared = match spec.pod.clone() {
+        Some(plan) => prepare(&plan, &mut spec.launch),
+        None => Ok(()),
+    };
+    let spawned = prepared.and_then(|()| spawner::spawn(&spec.launch).map_err(|e| e.0));
+    let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => {
-            append(
-                &spec.report,
-                &ShimReport::Failed {
-                    reason: e.0.clone(),
-                },
-            );
-            return Err(e.0);
+        Err(reason) => {
+            sink.report(&ShimReport::Failed {
+                reason: reason.clone(),
+            });
+            return Err(reason);
         }
     };
     let pid = child.id();
-    append(
-        &spec.report,
-        &ShimReport::Started {
-            pid,
-            node: node_name(),
-            ticks_per_second: crate::procfs::ticks_per_second(),
-        },
-    );
+    sink.report(&ShimReport::Started {
+        pid,
+        node: node_name(),
+        ticks_per_second: crate::procfs::ticks_per_second(),
+    });
     let every = Duration::from_secs(spec.sample_secs.max(1));
     let mut next_sample = Instant::now();
     let mut passed_on = false;
@@ -153,7 +435,7 @@ pub fn run(spec_path: &Path) -> Result<i32, String> {
         }
         if Instant::now() >= next_sample {
             if let Some(ticks) = crate::procfs::tree_cpu_ticks(pid) {
-                append(&spec.report, &ShimReport::Cpu { ticks });
+                sink.report(&ShimReport::Cpu { ticks });
             }
             next_sample = Instant::now() + every;
         }
@@ -167,10 +449,17 @@ pub fn run(spec_path: &Path) -> Result<i32, String> {
                 };
                 // What the agent's group left behind goes with it.
                 spawner::signal_group(pid, libc::SIGKILL);
-                append(&spec.report, &line);
+                if let Some(f) = &mut forward {
+                    f.pump(&sink, true);
+                }
+                sink.report(&line);
                 return Ok(code);
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if let Some(f) = &mut forward {
+                    f.pump(&sink, false);
+                }
+            }
             Err(e) => return Err(format!("cannot wait for the agent (pid {pid}): {e}")),
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -191,9 +480,11 @@ mod tests {
                 stderr: dir.join("stderr"),
                 stdin_fifo: None,
                 stdin_file: None,
+                deadline_secs: None,
             },
             sample_secs: 1,
             report: dir.join("shim.jsonl"),
+            pod: None,
         };
         let p = dir.join("job.json");
         std::fs::write(&p, serde_json::to_string(&s).unwrap()).unwrap();

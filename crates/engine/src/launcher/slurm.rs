@@ -31,7 +31,6 @@
 //! May depend on: the launcher trait (`super`), the shim, spawner.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -39,13 +38,15 @@ use std::time::{Duration, Instant};
 use cortex_core::config::SlurmConfig;
 use cortex_core::stream::Exit;
 
-use super::shim::{ShimReport, ShimSpec};
+use super::shim::{ReportState, ShimSpec};
 
 mod commands;
 mod queue;
 mod rest;
 
-use super::{Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started};
+use super::{
+    write_private, Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started,
+};
 use queue::{is_live, parse_queue, report_of_script, Queued};
 
 /// How long a job's end is remembered after it was read (the engine
@@ -55,20 +56,8 @@ const FORGET_ENDED_AFTER: Duration = Duration::from_secs(600);
 /// How long one Slurm command may take before it is given up.
 const COMMAND_LIMIT: Duration = Duration::from_secs(10);
 
-/// What this launcher knows of one job.
-#[derive(Debug, Default)]
-struct Job {
-    /// `shim.jsonl` of the attempt (or check).
-    report: PathBuf,
-    /// How far `report` was read.
-    offset: u64,
-    cpu_ticks: u64,
-    /// The shim reported the agent's start.
-    started: bool,
-    ended: Option<Exit>,
-    /// When this launcher first read the end.
-    ended_seen: Option<Instant>,
-}
+/// What this launcher knows of one job: what its shim reported.
+type Job = ReportState;
 
 #[derive(Debug, Default)]
 struct State {
@@ -197,45 +186,6 @@ impl SlurmLauncher {
         }
     }
 
-    /// Reads what the shim of `job` reported since the last reading.
-    fn read_report(job: &mut Job, ticks_per_second: &mut Option<u64>) {
-        let Ok(mut f) = std::fs::File::open(&job.report) else {
-            return;
-        };
-        use std::io::Seek;
-        if f.seek(std::io::SeekFrom::Start(job.offset)).is_err() {
-            return;
-        }
-        let mut text = String::new();
-        if f.read_to_string(&mut text).is_err() {
-            return;
-        }
-        // Only whole lines; a torn last line is read again next time.
-        let Some(end) = text.rfind('\n') else {
-            return;
-        };
-        job.offset += end as u64 + 1;
-        for line in text[..end].lines() {
-            match serde_json::from_str::<ShimReport>(line) {
-                Ok(ShimReport::Started {
-                    ticks_per_second: t,
-                    ..
-                }) => {
-                    job.started = true;
-                    *ticks_per_second = Some(t);
-                }
-                Ok(ShimReport::Cpu { ticks }) => job.cpu_ticks = ticks,
-                Ok(ShimReport::Exited { code }) => job.ended = Some(Exit::Code(code)),
-                Ok(ShimReport::Killed { signal }) => job.ended = Some(Exit::Signal(signal)),
-                Ok(ShimReport::Failed { .. }) => job.ended = Some(Exit::Code(127)),
-                Err(_) => {}
-            }
-        }
-        if job.ended.is_some() && job.ended_seen.is_none() {
-            job.ended_seen = Some(Instant::now());
-        }
-    }
-
     /// The job `id`, known to this launcher or found in the queue (a job an
     /// earlier owner started), with its report read up to now.
     fn with_job<T>(&self, id: u32, f: impl FnOnce(Option<&Job>, Option<&Queued>) -> T) -> T {
@@ -244,19 +194,13 @@ impl SlurmLauncher {
         if !st.jobs.contains_key(&id) {
             if let Some(q) = st.queue.get(&id) {
                 if let Some(report) = report_of_script(&q.command) {
-                    st.jobs.insert(
-                        id,
-                        Job {
-                            report,
-                            ..Job::default()
-                        },
-                    );
+                    st.jobs.insert(id, Job::new(report));
                 }
             }
         }
         if let Some(job) = st.jobs.get_mut(&id) {
             if job.ended.is_none() {
-                Self::read_report(job, &mut st.ticks_per_second);
+                job.read(&mut st.ticks_per_second);
             }
         }
         f(st.jobs.get(&id), st.queue.get(&id))
@@ -310,17 +254,7 @@ impl Launcher for SlurmLauncher {
         worker_id: &str,
         attempt: Option<u32>,
     ) -> Result<Started, SpawnError> {
-        let dir = launch
-            .stdout
-            .parent()
-            .ok_or_else(|| SpawnError("the attempt's output has no folder".into()))?;
-        let stem = launch
-            .stdout
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .unwrap_or("stdout")
-            .to_string();
-        let base = dir.join(&stem);
+        let base = super::output_base(launch)?;
         let spec_path = PathBuf::from(format!("{}.job.json", base.display()));
         let script = PathBuf::from(format!("{}.job.sh", base.display()));
         let report = PathBuf::from(format!("{}.shim.jsonl", base.display()));
@@ -328,18 +262,7 @@ impl Launcher for SlurmLauncher {
             launch: launch.clone(),
             sample_secs: self.config.sample_secs,
             report: report.clone(),
-        };
-        let write_private = |path: &Path, body: &[u8], mode: u32| -> Result<(), SpawnError> {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .mode(mode)
-                .open(path)
-                .and_then(|mut f| f.write_all(body))
-                .map_err(|e| SpawnError(format!("cannot write {}: {e}", path.display())))
+            pod: None,
         };
         let body = serde_json::to_vec(&spec).map_err(|e| SpawnError(e.to_string()))?;
         write_private(&spec_path, &body, 0o600)?;
@@ -378,13 +301,7 @@ impl Launcher for SlurmLauncher {
             None => self.sbatch(&name, &comment, &output, launch, &script)?,
         };
         let mut st = self.state();
-        st.jobs.insert(
-            id,
-            Job {
-                report,
-                ..Job::default()
-            },
-        );
+        st.jobs.insert(id, Job::new(report));
         st.queue.insert(
             id,
             Queued {
@@ -484,7 +401,7 @@ impl Launcher for SlurmLauncher {
         let mut rows = Vec::new();
         for (id, job) in &mut st.jobs {
             if job.ended.is_none() {
-                Self::read_report(job, &mut st.ticks_per_second);
+                job.read(&mut st.ticks_per_second);
             }
             let live = job.ended.is_none()
                 && (!answered || st.queue.get(id).is_some_and(|q| is_live(&q.state)));
@@ -615,12 +532,9 @@ mod tests {
             "{\"started\":{\"pid\":5,\"node\":\"n1\",\"ticks_per_second\":100}}\n{\"cpu\":{\"ticks\":7}}\n{\"cpu\":",
         )
         .unwrap();
-        let mut job = Job {
-            report: report.clone(),
-            ..Job::default()
-        };
+        let mut job = Job::new(report.clone());
         let mut tps = None;
-        SlurmLauncher::read_report(&mut job, &mut tps);
+        job.read(&mut tps);
         assert_eq!((job.cpu_ticks, tps, job.ended), (7, Some(100), None));
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
@@ -629,7 +543,7 @@ mod tests {
             .unwrap();
         f.write_all(b"{\"ticks\":9}}\n{\"exited\":{\"code\":0}}\n")
             .unwrap();
-        SlurmLauncher::read_report(&mut job, &mut tps);
+        job.read(&mut tps);
         assert_eq!((job.cpu_ticks, job.ended), (9, Some(Exit::Code(0))));
     }
 }

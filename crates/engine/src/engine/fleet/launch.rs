@@ -117,7 +117,9 @@ impl Engine {
             prompt: &prompt,
             resume: resume.as_deref(),
             heartbeat_command: &heartbeat,
-            stream_input: config.pm.nudge_on_stall,
+            // A launcher that cannot reach the agent's stdin (a pod) gets
+            // the prompt as a file: nudges are then not possible, and say so.
+            stream_input: config.pm.nudge_on_stall && self.launcher().delivers_stdin(),
         };
         let mut meta = None;
         if n == 1 && prepared.is_ok() {
@@ -128,6 +130,16 @@ impl Engine {
         }
         let started = prepared
             .and_then(|()| driver::plan(&spec))
+            .map(|mut planned| {
+                // The cluster's deadline: the whole limit with its extensions
+                // (counted from the worker's first start, so never before
+                // Cortex's own).
+                planned.launch.deadline_secs = planned
+                    .launch
+                    .deadline_secs
+                    .map(|d| d.saturating_add(worker.extended_secs));
+                planned
+            })
             .and_then(|planned| {
                 match self
                     .launcher()

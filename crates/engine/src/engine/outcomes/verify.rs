@@ -221,6 +221,7 @@ impl Engine {
             stderr: log.clone(),
             stdin_fifo: None,
             stdin_file: None,
+            deadline_secs: None,
         };
         let attempt = w.current().map_or(1, |a| a.n);
         let spawned = self.launcher().launch(&launch, w.id.as_str(), None);

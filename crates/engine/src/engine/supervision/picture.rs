@@ -103,6 +103,12 @@ impl Engine {
         if w.status.is_terminal() {
             return Err(crate::runtime::ended(&w, "extend"));
         }
+        if let Some(a) = w.live_attempt() {
+            // A cluster's own deadline for the attempt moves with it.
+            if let Some(pid) = a.pid {
+                self.launcher().extend_deadline(pid, minutes * 60);
+            }
+        }
         let wid = w.id;
         let now = self.now();
         self.store().commit(
