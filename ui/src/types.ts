@@ -225,7 +225,7 @@ export interface Doctor {
   notifications: string;
   /** This build of Cortex. */
   version?: string;
-  /** Where workers run (`launcher.kind`): "local" or "slurm". */
+  /** Where workers run (`launcher.kind`): "local", "slurm" or "kubernetes". */
   launcher?: string;
   /** For a cluster: whether it answered, and what it said or why not. */
   launcher_check?: { reachable: boolean; detail: string };

@@ -328,3 +328,57 @@ pub fn listed(jobs: &[KubeJob], pods: &[Pod], old: &HashMap<u32, Listed>) -> Has
     }
     listed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(handle: u32, status: serde_json::Value) -> KubeJob {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("cortex-h-w-a{handle}"),
+                "labels": {"cortex.dev/handle": handle.to_string(), "cortex.dev/worker": "w",
+                           "cortex.dev/attempt": "1"},
+                "annotations": {"cortex.dev/output": "/h/workers/w/attempt-1/stdout"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "agent"}]}},
+                     "activeDeadlineSeconds": 610},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    fn pod(handle: u32, phase: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"labels": {"cortex.dev/handle": handle.to_string()}},
+            "status": {"phase": phase}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_job_is_queued_until_its_pod_runs_and_ends_with_its_conditions() {
+        let complete = serde_json::json!({"succeeded": 1,
+            "conditions": [{"type": "Complete", "status": "True"}]});
+        let jobs = [
+            job(1, serde_json::json!({})),
+            job(2, serde_json::json!({"active": 1})),
+            job(3, complete),
+        ];
+        let pods = [pod(1, "Pending"), pod(2, "Running"), pod(3, "Succeeded")];
+        let l = listed(&jobs, &pods, &HashMap::new());
+        assert!(l[&1].live && l[&1].pending, "a pod still Pending is queued");
+        assert!(l[&2].live && !l[&2].pending);
+        assert!(!l[&3].live && l[&3].ended_seen.is_some());
+        assert_eq!(l[&2].deadline, Some(610));
+        assert_eq!(
+            l[&2].output.as_deref(),
+            Some(std::path::Path::new("/h/workers/w/attempt-1/stdout"))
+        );
+        // A Job with no pod yet waits for the scheduler too.
+        let l = listed(&jobs[..1], &[], &HashMap::new());
+        assert!(l[&1].pending);
+        // When it was first seen ended is kept from the last reading.
+        let first = listed(&jobs[2..], &[], &HashMap::new());
+        let again = listed(&jobs[2..], &[], &first);
+        assert_eq!(again[&3].ended_seen, first[&3].ended_seen);
+    }
+}
