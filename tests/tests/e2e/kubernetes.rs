@@ -494,3 +494,52 @@ fn a_task_submitted_to_an_owner_on_kubernetes_completes_through_the_jobs_log() {
         assert!(!text.contains("recorded-token-0123"), "{text}");
     }
 }
+
+#[test]
+fn a_job_that_ended_while_no_owner_ran_has_its_whole_log_taken_in_before_it_settles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let launch = attempt(&home, 3, tmp.path());
+    let base = base_of(&launch);
+    let first = "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e\"}\n";
+    std::fs::write(&launch.stdout, first).unwrap();
+    std::fs::write(
+        format!("{}.pod.offset", base.display()),
+        first.len().to_string(),
+    )
+    .unwrap();
+    let marker = "#cortex-shim-0badc0de0badc0de ";
+    std::fs::write(format!("{}.pod.marker", base.display()), marker).unwrap();
+    let replay = Replay::start(
+        "finished.json",
+        &[
+            ("home", &home_id(&home)),
+            ("worker", WORKER),
+            ("output", &base.display().to_string()),
+            ("marker", marker),
+        ],
+    );
+    let kubeconfig = replay.kubeconfig(tmp.path(), "agents");
+    let config = config(kubeconfig, Some("agents"), claim());
+
+    // A view (not the owner) says how it ended once the owner took it in.
+    let view = KubeLauncher::new(&home, config.clone(), 10).unwrap();
+    assert_eq!(view.poll(52), Poll::Exited(Exit::Unknown));
+
+    let owner = KubeLauncher::new(&home, config.clone(), 10).unwrap();
+    owner.prune();
+    assert!(
+        !owner.is_same_process(52, None, WORKER),
+        "it is not running"
+    );
+    let out = std::fs::read_to_string(&launch.stdout).unwrap();
+    assert!(
+        out.ends_with("\"result\":\"The flaky test is fixed.\",\"total_cost_usd\":0.02,\"usage\":{\"input_tokens\":900,\"output_tokens\":120}}\n"),
+        "the rest of the log was taken in before the answer: {out}"
+    );
+    assert_eq!(out.matches("\"init\"").count(), 1, "{out}");
+    assert_eq!(owner.poll(52), Poll::Exited(Exit::Code(0)));
+    let view = KubeLauncher::new(&home, config, 10).unwrap();
+    assert_eq!(view.poll(52), Poll::Exited(Exit::Code(0)));
+    assert_eq!(replay.unexpected(), Vec::<String>::new());
+}

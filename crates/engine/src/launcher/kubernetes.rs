@@ -267,6 +267,21 @@ impl KubeLauncher {
                 return Poll::Exited(exit);
             }
         }
+        if !st.tracked.contains_key(&pid) {
+            // Not followed here (a view): the end the owner took in, if any.
+            let report = st
+                .listed
+                .get(&pid)
+                .and_then(|l| l.output.as_ref())
+                .map(|b| PathBuf::from(format!("{}.shim.jsonl", b.display())));
+            if let Some(report) = report {
+                let mut r = ReportState::new(report);
+                r.read(&mut st.ticks_per_second);
+                if let Some(exit) = r.ended {
+                    return Poll::Exited(exit);
+                }
+            }
+        }
         if !answered {
             // An unanswered list is not an end.
             return Poll::Running;
@@ -415,15 +430,32 @@ impl Launcher for KubeLauncher {
 
     fn is_same_process(&self, pid: u32, _start_ticks: Option<u64>, worker_id: &str) -> bool {
         self.refresh(false);
-        let same = self
+        let live = self
             .state()
             .listed
             .get(&pid)
-            .is_some_and(|l| l.live && l.worker == worker_id);
-        if same {
-            self.adopt(pid);
+            .filter(|l| l.worker == worker_id)
+            .map(|l| l.live);
+        match live {
+            Some(true) => {
+                self.adopt(pid);
+                true
+            }
+            Some(false) => {
+                // It ended while no owner followed its log: the rest of the
+                // log is taken in first, so what settles it reads all of it.
+                self.adopt(pid);
+                let done = self.state().tracked.get(&pid).map(|t| t.done.clone());
+                if let Some(done) = done {
+                    let deadline = Instant::now() + DRAIN_LIMIT;
+                    while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                false
+            }
+            None => false,
         }
-        same
     }
 
     fn signal(&self, pid: u32, signal: Signal) {
