@@ -94,8 +94,14 @@ impl Engine {
     /// changes nothing), then takes the lock and loads the store.
     pub fn open(home: &Home, kind: OwnerKind) -> Result<Self, EngineError> {
         // A configuration that cannot be read yet (a folder in its place,
-        // moved aside by `open_with`) is reported there, with its defaults.
-        let parts = crate::launcher::Parts::for_home(home).unwrap_or_default();
+        // moved aside by `open_with`) is reported there, with its defaults;
+        // a launcher that cannot be made for a good one is an error, never
+        // a silent run on this machine.
+        let parts = match crate::launcher::Parts::for_home(home) {
+            Ok(p) => p,
+            Err(e) if home.load_settings().is_ok() => return Err(e),
+            Err(_) => crate::launcher::Parts::default(),
+        };
         Self::open_with(home, kind, parts)
     }
 
