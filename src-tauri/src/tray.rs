@@ -18,7 +18,8 @@ use tauri::{AppHandle, Manager};
 pub enum Level {
     /// Nothing needs a person.
     Calm,
-    /// Something is late, stalled, or out of reach on its cluster.
+    /// A worker a person should know of: late, stalled, out of reach, ended
+    /// but not settled, or waiting to go on (`ATTENTION`).
     Attention,
     /// A zombie, or a failure in the last ten minutes.
     Trouble,
@@ -28,11 +29,22 @@ pub enum Level {
 /// minutes after it, with or without news.
 const RECHECK: Duration = Duration::from_secs(10);
 
-pub fn level(health: &BTreeMap<String, usize>, recent_failure: bool) -> Level {
-    let n = |k: &str| health.get(k).copied().unwrap_or(0);
-    if n("zombie") > 0 || recent_failure {
+/// How many live workers stand where a person should know of them, other
+/// than zombies (which the title shows apart), by their `bucket`.
+fn attention(buckets: &BTreeMap<String, usize>) -> usize {
+    cortex_engine::runtime::ATTENTION
+        .iter()
+        .filter(|b| **b != "zombie")
+        .map(|b| buckets.get(*b).copied().unwrap_or(0))
+        .sum()
+}
+
+/// The icon's colour from the live workers' buckets (`WorkerDto::bucket`,
+/// the same derivation the app's "Needs attention" reads).
+pub fn level(buckets: &BTreeMap<String, usize>, recent_failure: bool) -> Level {
+    if buckets.get("zombie").copied().unwrap_or(0) > 0 || recent_failure {
         Level::Trouble
-    } else if n("late") + n("stalled") + n("unreachable") > 0 {
+    } else if attention(buckets) > 0 {
         Level::Attention
     } else {
         Level::Calm
@@ -40,13 +52,13 @@ pub fn level(health: &BTreeMap<String, usize>, recent_failure: bool) -> Level {
 }
 
 /// The menu-bar title: running, needing attention, hung.
-pub fn title(health: &BTreeMap<String, usize>, running: usize) -> String {
-    let n = |k: &str| health.get(k).copied().unwrap_or(0);
+pub fn title(buckets: &BTreeMap<String, usize>, running: usize) -> String {
+    let n = |k: &str| buckets.get(k).copied().unwrap_or(0);
     let mut parts = Vec::new();
     if running > 0 {
         parts.push(format!("{running} ▶"));
     }
-    let attention = n("late") + n("stalled") + n("unreachable");
+    let attention = attention(buckets);
     if attention > 0 {
         parts.push(format!("{attention} ⚠"));
     }
@@ -236,19 +248,20 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     };
     let overview = engine.overview();
     let workers = engine.workers();
+    let mut buckets: BTreeMap<String, usize> = BTreeMap::new();
+    for w in &workers {
+        *buckets.entry(w.bucket().to_string()).or_default() += 1;
+    }
     let needing: Vec<_> = workers
         .iter()
-        .filter(|w| {
-            !w.state.is_terminal()
-                && matches!(w.health.as_str(), "stalled" | "zombie" | "unreachable")
-        })
+        .filter(|w| w.needs_attention())
         .take(8)
         .collect();
     let named: Vec<String> = needing
         .iter()
         .map(|w| {
             entry_label(
-                &w.health,
+                w.bucket(),
                 &engine
                     .subject_of(&w.id)
                     .unwrap_or_else(|| format!("{} · {}", w.expert, w.id)),
@@ -257,7 +270,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
         .collect();
     let running = overview.workers.get("running").copied().unwrap_or(0);
     let Ok(mut s) = state.lock() else { return };
-    let lvl = level(&overview.health, overview.recent_failure_at.is_some());
+    let lvl = level(&buckets, overview.recent_failure_at.is_some());
     let counts = counts_line(&overview.health);
     // Most events (a worker printed a line) change nothing the tray shows:
     // skip rebuilding the native menu then.
@@ -267,7 +280,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
         overview.paused,
         needing
             .iter()
-            .map(|w| format!("{}:{}", w.id, w.health))
+            .map(|w| format!("{}:{}", w.id, w.bucket()))
             .collect::<Vec<_>>()
             .join(",")
     );
@@ -350,7 +363,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
         None => format!("Cortex: {counts}"),
     };
     let _ = s.tray.set_tooltip(Some(tooltip));
-    let t = title(&overview.health, running);
+    let t = title(&buckets, running);
     let _ = s.tray.set_title(if t.is_empty() { None } else { Some(t) });
 }
 
@@ -382,6 +395,14 @@ mod tests {
             level(&health(&[("healthy", 1)]), true),
             Level::Trouble,
             "a recent failure"
+        );
+        // What the app's "Needs attention" lists colours the icon too.
+        for b in ["waiting", "exited"] {
+            assert_eq!(level(&health(&[(b, 1)]), false), Level::Attention, "{b}");
+        }
+        assert_eq!(
+            level(&health(&[("stopping", 1), ("verifying", 2)]), false),
+            Level::Calm
         );
     }
 

@@ -27,6 +27,7 @@ export function workerBucket(w: Pick<Worker, "state" | "health" | "waiting_for">
 }
 
 // An unreachable worker is not hung, but nobody can tell what it does: a person should know.
+// The engine's `ATTENTION` (worker_dto.rs), which the tray reads, is the same list (tested).
 const ATTENTION = new Set<WorkerBucket>(["late", "stalled", "zombie", "unreachable", "exited", "waiting"]);
 
 /** A live worker that is not simply working: silent, hung, or waiting to go on. */

@@ -78,10 +78,15 @@ fn one_healthy_worker() -> (Fleet, String, WorkerDto) {
 #[test]
 fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
     let (f, task, w) = one_healthy_worker();
+    let seen = f.worker_of(&task);
+    assert_eq!((seen.bucket(), seen.needs_attention()), ("healthy", false));
     for (secs, health) in [(61, "late"), (60, "stalled")] {
         f.advance(secs);
         f.tick();
-        assert_eq!(f.worker_of(&task).health, health);
+        let seen = f.worker_of(&task);
+        assert_eq!(seen.health, health);
+        // What the app's "Needs attention" and the tray both read.
+        assert_eq!((seen.bucket(), seen.needs_attention()), (health, true));
     }
     f.advance(120);
     f.tick();
@@ -90,6 +95,11 @@ fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
     assert_eq!(p.signals, vec![Signal::Term], "a zombie is stopped");
     let w = f.worker_of(&task);
     assert_eq!(w.state, WorkerStatus::Waiting, "{w:?}");
+    assert_eq!(
+        (w.bucket(), w.needs_attention()),
+        ("waiting", true),
+        "{w:?}"
+    );
     f.advance(30);
     f.tick();
     let w = f.worker_of(&task);

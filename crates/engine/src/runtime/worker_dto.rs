@@ -94,6 +94,61 @@ impl From<Tokens> for TokenDto {
     }
 }
 
+/// Health words a live worker is shown under as they are; any other
+/// counts as working ("healthy", or "starting" before its first output).
+const SHOWN_AS_IS: [&str; 9] = [
+    "scheduled",
+    "starting",
+    "healthy",
+    "late",
+    "stalled",
+    "zombie",
+    "unreachable",
+    "verifying",
+    "exited",
+];
+
+/// The places a live worker stands in that a person should know of:
+/// silent, hung, out of reach, ended but not settled, or waiting to go on.
+/// The app's `ATTENTION` (`ui/src/logic/fleet.ts`) is the same list, which
+/// its tests check against this one.
+pub const ATTENTION: [&str; 6] = [
+    "late",
+    "stalled",
+    "zombie",
+    "unreachable",
+    "exited",
+    "waiting",
+];
+
+impl WorkerDto {
+    /// Where the worker stands, one word; a live worker is in exactly one
+    /// (the app's `workerBucket` derives the same from the same fields).
+    pub fn bucket(&self) -> &str {
+        if self.state.is_terminal() {
+            "ended"
+        } else if self.state == WorkerStatus::Stopping {
+            "stopping"
+        } else if self.waiting_for.is_some()
+            || self.state == WorkerStatus::Waiting
+            || self.health == "waiting"
+        {
+            "waiting"
+        } else if SHOWN_AS_IS.contains(&self.health.as_str()) {
+            &self.health
+        } else if self.state == WorkerStatus::Starting {
+            "starting"
+        } else {
+            "healthy"
+        }
+    }
+
+    /// A live worker that is not simply working (see `ATTENTION`).
+    pub fn needs_attention(&self) -> bool {
+        ATTENTION.contains(&self.bucket())
+    }
+}
+
 /// Builds the DTO from the journaled worker and, if live, its stream state.
 pub(crate) fn worker_dto(
     w: &Worker,
