@@ -189,6 +189,11 @@ fn a_task_runs_as_a_job_and_its_log_survives_a_broken_connection() {
         std::fs::read_to_string(home.join("heartbeats").join(format!("{WORKER}.jsonl"))).unwrap();
     assert!(hb.contains("\"PostToolUse\""), "{hb}");
     assert!(replay.was_served("log-1") && replay.was_served("log-2"));
+    // The handle is kept in the home, so a later owner never gives it again.
+    assert_eq!(
+        std::fs::read_to_string(home.join("kubernetes-handle")).unwrap(),
+        started.pid.to_string()
+    );
     assert!(
         replay.was_served("watch"),
         "the pod was watched out of Pending"
