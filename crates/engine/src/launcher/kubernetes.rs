@@ -52,9 +52,6 @@ pub mod pump;
 use cluster::{explain, Cluster, Listed};
 use manifest::{Identity, OwnerFiles};
 
-/// The last handle this home gave, in the home.
-const HANDLES_FILE: &str = "kubernetes-handle";
-
 /// How long an ended attempt is remembered after its end was read.
 const FORGET_ENDED_AFTER: Duration = Duration::from_secs(600);
 /// How long the log of a Job that finished without an end is still read
@@ -355,25 +352,12 @@ impl Launcher for KubeLauncher {
             let why = self.state().list_error.clone().unwrap_or_default();
             return Err(SpawnError(why));
         }
-        // Above every handle this home gave (kept in the home: a Job deleted
-        // since is listed no more) and every one listed.
-        let given = self.home.join(HANDLES_FILE);
-        let last: u32 = std::fs::read_to_string(&given)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(0);
         let handle = {
             let mut st = self.state();
-            let h = st.next_handle.max(last.saturating_add(1)).max(1);
+            let h = manifest::take_handle(&self.home, st.next_handle)?;
             st.next_handle = h + 1;
             h
         };
-        std::fs::write(&given, handle.to_string()).map_err(|e| {
-            SpawnError(format!(
-                "cannot record the Job's handle in {}: {e}",
-                given.display()
-            ))
-        })?;
         let name = job_name(&self.prefix, worker_id, attempt);
         let body = manifest::job(
             &Identity {

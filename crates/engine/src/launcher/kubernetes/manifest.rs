@@ -108,6 +108,28 @@ pub fn repository_of(cwd: &Path, remote: &str) -> Result<(String, String), Spawn
     ))
 }
 
+/// The last handle a home gave, in the home.
+const HANDLES_FILE: &str = "kubernetes-handle";
+
+/// The next handle of the home at `home`, at least `floor` (above every
+/// one listed): above every handle the home gave (kept in the home, since a
+/// Job deleted is listed no more), and recorded before it is used.
+pub fn take_handle(home: &Path, floor: u32) -> Result<u32, SpawnError> {
+    let given = home.join(HANDLES_FILE);
+    let last: u32 = std::fs::read_to_string(&given)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    let h = floor.max(last.saturating_add(1)).max(1);
+    std::fs::write(&given, h.to_string()).map_err(|e| {
+        SpawnError(format!(
+            "cannot record the Job's handle in {}: {e}",
+            given.display()
+        ))
+    })?;
+    Ok(h)
+}
+
 /// The shim's spec inside the pod for `launch`; `repo` is the clone
 /// (url, commit) when the workdir is one. Host paths never reach the pod:
 /// the prompt and hook settings travel as contents, the agent is found on
