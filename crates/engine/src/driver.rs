@@ -155,15 +155,21 @@ pub fn shell_quote(s: &str) -> String {
 /// The `--settings` file: each hook reports the event to the home. Only
 /// ids and paths go into the command, never task text.
 pub fn hook_settings(spec: &AttemptSpec<'_>) -> serde_json::Value {
+    hook_settings_for(spec.heartbeat_command, spec.home.root())
+}
+
+/// The `--settings` file whose hooks run `heartbeat_command` (program and
+/// subcommand) against the home at `home`: a local agent's, or a pod's own.
+pub fn hook_settings_for(heartbeat_command: &[String], home: &Path) -> serde_json::Value {
     let mut hooks = serde_json::Map::new();
     for event in HOOK_EVENTS {
         // The worker and attempt come from `CORTEX_WORKER_ID` and
         // `CORTEX_ATTEMPT`, which the agent and so its hooks inherit: one
         // file serves every worker of the home.
-        let mut argv: Vec<String> = spec.heartbeat_command.to_vec();
+        let mut argv: Vec<String> = heartbeat_command.to_vec();
         argv.extend([
             "--home".into(),
-            spec.home.root().display().to_string(),
+            home.display().to_string(),
             "--hook".into(),
             event.to_string(),
         ]);

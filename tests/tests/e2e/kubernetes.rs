@@ -125,6 +125,31 @@ fn repo_with_commit(repo: &Path, remote: Option<&str>) -> String {
     git(repo, &["rev-parse", "HEAD"])
 }
 
+/// An attempt's files as an earlier owner left them (its log taken in up
+/// to `first`, its marker), and the conversation `file` about its Job.
+fn taken_in_by_an_earlier_owner(
+    home: &Path,
+    launch: &Launch,
+    first: &str,
+    marker: &str,
+    file: &str,
+) -> Replay {
+    let base = base_of(launch);
+    std::fs::write(&launch.stdout, first).unwrap();
+    let offset = format!("{}.pod.offset", base.display());
+    std::fs::write(offset, first.len().to_string()).unwrap();
+    std::fs::write(format!("{}.pod.marker", base.display()), marker).unwrap();
+    Replay::start(
+        file,
+        &[
+            ("home", &home_id(home)),
+            ("worker", WORKER),
+            ("output", &base.display().to_string()),
+            ("marker", marker),
+        ],
+    )
+}
+
 fn created_body(replay: &Replay) -> Value {
     replay
         .served()
@@ -260,25 +285,14 @@ fn a_job_an_earlier_owner_started_is_readopted_and_a_stop_deletes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let launch = attempt(&home, 2, tmp.path());
-    let base = base_of(&launch);
     // What the earlier owner took in before it died.
     let first = "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b\"}\n";
-    std::fs::write(&launch.stdout, first).unwrap();
-    std::fs::write(
-        format!("{}.pod.offset", base.display()),
-        first.len().to_string(),
-    )
-    .unwrap();
-    let marker = "#cortex-shim-feedfacecafebeef ";
-    std::fs::write(format!("{}.pod.marker", base.display()), marker).unwrap();
-    let replay = Replay::start(
+    let replay = taken_in_by_an_earlier_owner(
+        &home,
+        &launch,
+        first,
+        "#cortex-shim-feedfacecafebeef ",
         "readopt.json",
-        &[
-            ("home", &home_id(&home)),
-            ("worker", WORKER),
-            ("output", &base.display().to_string()),
-            ("marker", marker),
-        ],
     );
     let kubeconfig = replay.kubeconfig(tmp.path(), "agents");
     let l = KubeLauncher::new(&home, config(kubeconfig, Some("agents"), claim()), 10).unwrap();
@@ -505,24 +519,13 @@ fn a_job_that_ended_while_no_owner_ran_has_its_whole_log_taken_in_before_it_sett
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let launch = attempt(&home, 3, tmp.path());
-    let base = base_of(&launch);
     let first = "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e\"}\n";
-    std::fs::write(&launch.stdout, first).unwrap();
-    std::fs::write(
-        format!("{}.pod.offset", base.display()),
-        first.len().to_string(),
-    )
-    .unwrap();
-    let marker = "#cortex-shim-0badc0de0badc0de ";
-    std::fs::write(format!("{}.pod.marker", base.display()), marker).unwrap();
-    let replay = Replay::start(
+    let replay = taken_in_by_an_earlier_owner(
+        &home,
+        &launch,
+        first,
+        "#cortex-shim-0badc0de0badc0de ",
         "finished.json",
-        &[
-            ("home", &home_id(&home)),
-            ("worker", WORKER),
-            ("output", &base.display().to_string()),
-            ("marker", marker),
-        ],
     );
     let kubeconfig = replay.kubeconfig(tmp.path(), "agents");
     let config = config(kubeconfig, Some("agents"), claim());

@@ -75,8 +75,6 @@ struct State {
     listed: HashMap<u32, Listed>,
     list_read: Option<Instant>,
     list_error: Option<String>,
-    /// Jobs the last lists no longer showed, and since when.
-    gone_since: HashMap<u32, Instant>,
     next_handle: u32,
     ticks_per_second: Option<u64>,
     /// This launcher is the owner's: it pumps logs.
@@ -173,17 +171,17 @@ impl KubeLauncher {
         if st.list_error.take().is_some() {
             tracing::info!("the Kubernetes API answers again");
         }
-        let listed = cluster::listed(&jobs, &pods, &st.listed);
+        let mut listed = cluster::listed(&jobs, &pods, &st.listed);
+        // A Job this launcher follows that the list no longer shows is gone:
+        // kept as ended (since when it was first missed) while it is followed.
         let now = Instant::now();
-        let gone: Vec<u32> = st
-            .tracked
-            .keys()
-            .filter(|h| !listed.contains_key(h))
-            .copied()
-            .collect();
-        st.gone_since.retain(|h, _| gone.contains(h));
-        for h in gone {
-            st.gone_since.entry(h).or_insert(now);
+        for h in st.tracked.keys() {
+            if let (false, Some(old)) = (listed.contains_key(h), st.listed.get(h)) {
+                let mut gone = old.clone();
+                gone.live = false;
+                gone.ended_seen = gone.ended_seen.or(Some(now));
+                listed.insert(*h, gone);
+            }
         }
         let max = listed.keys().copied().max().unwrap_or(0);
         st.next_handle = st.next_handle.max(max + 1);
@@ -191,22 +189,12 @@ impl KubeLauncher {
         true
     }
 
-    /// Starts pumping the log of Job `name` into the files at `base`.
-    fn start_pump(
-        &self,
-        handle: u32,
-        name: &str,
-        worker: &str,
-        base: &Path,
-        stdout: PathBuf,
-        stderr: PathBuf,
-    ) {
+    /// Starts pumping the log of Job `name` into the attempt's `files`.
+    fn start_pump(&self, handle: u32, name: &str, worker: &str, files: OwnerFiles) {
         let Ok(apis) = self.cluster.apis() else {
             return;
         };
-        let files = OwnerFiles::of(base, stdout, stderr);
-        let marker =
-            std::fs::read_to_string(format!("{}.pod.marker", base.display())).unwrap_or_default();
+        let marker = std::fs::read_to_string(&files.marker).unwrap_or_default();
         let heartbeats = self.home.join("heartbeats").join(format!("{worker}.jsonl"));
         let report = ReportState::new(files.report.clone());
         let demux = pump::Demux::resume(files, heartbeats, marker);
@@ -243,15 +231,7 @@ impl KubeLauncher {
         let Some(base) = l.output else {
             return;
         };
-        let dir = base.parent().map(Path::to_path_buf).unwrap_or_default();
-        self.start_pump(
-            handle,
-            &l.name,
-            &l.worker,
-            &base,
-            dir.join("stdout.jsonl"),
-            dir.join("stderr.log"),
-        );
+        self.start_pump(handle, &l.name, &l.worker, OwnerFiles::at(&base));
     }
 
     /// Where attempt `pid` stands (the state must be fresh enough).
@@ -273,7 +253,7 @@ impl KubeLauncher {
                 .listed
                 .get(&pid)
                 .and_then(|l| l.output.as_ref())
-                .map(|b| PathBuf::from(format!("{}.shim.jsonl", b.display())));
+                .map(|b| OwnerFiles::at(b).report);
             if let Some(report) = report {
                 let mut r = ReportState::new(report);
                 r.read(&mut st.ticks_per_second);
@@ -292,9 +272,7 @@ impl KubeLauncher {
         }
         // Finished or gone without an end read: its log may still be on
         // its way, for a while.
-        let since = listed
-            .and_then(|l| l.ended_seen)
-            .or_else(|| st.gone_since.get(&pid).copied());
+        let since = listed.and_then(|l| l.ended_seen);
         let draining = st.tracked.get(&pid).is_some_and(|t| {
             !t.done.load(Ordering::SeqCst) && since.is_none_or(|s| s.elapsed() < DRAIN_LIMIT)
         });
@@ -377,8 +355,7 @@ impl Launcher for KubeLauncher {
         for f in [&files.report, &files.offset] {
             let _ = std::fs::remove_file(f);
         }
-        let marker_file = PathBuf::from(format!("{}.pod.marker", base.display()));
-        super::write_private(&marker_file, marker.as_bytes(), 0o600)?;
+        super::write_private(&files.marker, marker.as_bytes(), 0o600)?;
         let job: KubeJob = serde_json::from_value(body)
             .map_err(|e| SpawnError(format!("the Job is not valid: {e}")))?;
         let ns = apis.namespace.clone();
@@ -391,14 +368,7 @@ impl Launcher for KubeLauncher {
                     .map_err(|e| explain(&e, &what, &ns))
             })
             .map_err(SpawnError)?;
-        self.start_pump(
-            handle,
-            &name,
-            worker_id,
-            &base,
-            launch.stdout.clone(),
-            launch.stderr.clone(),
-        );
+        self.start_pump(handle, &name, worker_id, files);
         self.state().listed.insert(
             handle,
             Listed {
@@ -497,10 +467,14 @@ impl Launcher for KubeLauncher {
         let answered = self.refresh(false);
         let handles: Vec<u32> = {
             let mut st = self.state();
+            // Forgotten a while after their end was read, or once lost (its
+            // pump ended and the attempt was said to have ended unknown).
             st.tracked.retain(|_, t| {
-                t.report
-                    .ended_seen
-                    .is_none_or(|s| s.elapsed() < FORGET_ENDED_AFTER)
+                let lost = t.stop.load(Ordering::SeqCst) && t.done.load(Ordering::SeqCst);
+                !lost
+                    && t.report
+                        .ended_seen
+                        .is_none_or(|s| s.elapsed() < FORGET_ENDED_AFTER)
             });
             st.tracked.keys().copied().collect()
         };

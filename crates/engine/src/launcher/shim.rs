@@ -112,6 +112,19 @@ pub enum ShimReport {
     },
 }
 
+impl ShimReport {
+    /// How the agent ended, when this report says it did.
+    pub fn exit(&self) -> Option<Exit> {
+        match self {
+            ShimReport::Exited { code } => Some(Exit::Code(*code)),
+            ShimReport::Killed { signal } => Some(Exit::Signal(*signal)),
+            // The agent never ran: as a shell says of a missing program.
+            ShimReport::Failed { .. } => Some(Exit::Code(127)),
+            _ => None,
+        }
+    }
+}
+
 /// The shim's reports so far, read from `shim.jsonl`; torn or unknown
 /// lines are skipped.
 pub fn read_reports(path: &Path) -> Vec<ShimReport> {
@@ -179,10 +192,7 @@ impl ReportState {
                     *ticks_per_second = Some(t);
                 }
                 Ok(ShimReport::Cpu { ticks }) => job.cpu_ticks = ticks,
-                Ok(ShimReport::Exited { code }) => job.ended = Some(Exit::Code(code)),
-                Ok(ShimReport::Killed { signal }) => job.ended = Some(Exit::Signal(signal)),
-                Ok(ShimReport::Failed { .. }) => job.ended = Some(Exit::Code(127)),
-                Ok(ShimReport::Stderr { .. } | ShimReport::Heartbeat { .. }) => {}
+                Ok(r) => job.ended = r.exit().or(job.ended),
                 Err(_) => {}
             }
         }

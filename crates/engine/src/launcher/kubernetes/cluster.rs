@@ -272,17 +272,21 @@ pub fn handle_of(labels: Option<&std::collections::BTreeMap<String, String>>) ->
     labels?.get(manifest::LABEL_HANDLE)?.parse().ok()
 }
 
+/// The phase of a pod (`Pending` until it has one).
+pub fn phase(pod: &Pod) -> &str {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Pending")
+}
+
 /// This home's Jobs as `jobs` and `pods` show them; `old` is the last
 /// reading (when each was first seen ended).
 pub fn listed(jobs: &[KubeJob], pods: &[Pod], old: &HashMap<u32, Listed>) -> HashMap<u32, Listed> {
     let mut running: HashMap<u32, bool> = HashMap::new();
     for pod in pods {
         if let Some(h) = handle_of(pod.metadata.labels.as_ref()) {
-            let started = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.phase.as_deref())
-                .is_some_and(|p| p != "Pending");
+            let started = phase(pod) != "Pending";
             *running.entry(h).or_default() |= started;
         }
     }

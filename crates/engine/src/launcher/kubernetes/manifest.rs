@@ -2,9 +2,9 @@
 //! plan of the shim (paths inside the pod, the prompt and hook settings as
 //! file contents, the secret as a file) and the Job that runs it.
 //!
-//! Reads no cluster: `pod_plan` reads the attempt's prompt and the home's
-//! hook settings (the files a local agent would read), `repository_of`
-//! asks git where the task's workdir comes from.
+//! Reads no cluster: `pod_plan` reads the attempt's prompt (the file a
+//! local agent would read), `repository_of` asks git where the task's
+//! workdir comes from.
 //!
 //! May depend on: the shim's spec, spawner's `Launch`, cortex-core config.
 
@@ -66,6 +66,8 @@ pub struct OwnerFiles {
     pub report: PathBuf,
     /// How many bytes of the pod's log were taken in.
     pub offset: PathBuf,
+    /// The attempt's marker of the shim's report lines (mode 0600).
+    pub marker: PathBuf,
 }
 
 impl OwnerFiles {
@@ -77,7 +79,15 @@ impl OwnerFiles {
             stderr,
             report: with("shim.jsonl"),
             offset: with("pod.offset"),
+            marker: with("pod.marker"),
         }
+    }
+
+    /// The files of an attempt a Job's `cortex.dev/output` names: its
+    /// stdout and stderr beside `base`, as the driver names them.
+    pub fn at(base: &Path) -> Self {
+        let dir = base.parent().unwrap_or(Path::new(""));
+        Self::of(base, dir.join("stdout.jsonl"), dir.join("stderr.log"))
     }
 }
 
@@ -151,12 +161,12 @@ pub fn pod_plan(
         }
     }
     if let Some(i) = argv.iter().position(|a| a == "--settings") {
-        if let Some(host) = argv.get(i + 1).cloned() {
-            let text = std::fs::read_to_string(&host)
-                .map_err(|e| format!("cannot read the hook settings {host}: {e}"))?;
-            let settings = pod_hook_settings(&text, &config.program)?;
+        if i + 1 < argv.len() {
+            // The same hooks, reporting to the pod's own home.
+            let heartbeat = [config.program.clone(), "heartbeat".to_string()];
+            let settings = crate::driver::hook_settings_for(&heartbeat, Path::new(POD_HOME));
             let path = attempt.join("hooks-settings.json");
-            files.push((path.clone(), settings));
+            files.push((path.clone(), settings.to_string()));
             argv[i + 1] = path.display().to_string();
         }
     }
@@ -212,35 +222,6 @@ pub fn pod_plan(
             marker,
         }),
     })
-}
-
-/// The home's hook settings with each hook's command made for the pod:
-/// the image's `cortex`, the pod's own home.
-fn pod_hook_settings(host: &str, program: &str) -> Result<String, String> {
-    let mut v: Value =
-        serde_json::from_str(host).map_err(|e| format!("the hook settings are not JSON: {e}"))?;
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-    if let Some(hooks) = v.get_mut("hooks").and_then(Value::as_object_mut) {
-        for (event, entries) in hooks.iter_mut() {
-            let command = format!(
-                "{} heartbeat --home {} --hook {}",
-                quote(program),
-                quote(POD_HOME),
-                quote(event)
-            );
-            for entry in entries.as_array_mut().into_iter().flatten() {
-                for hook in entry
-                    .get_mut("hooks")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    hook["command"] = Value::String(command.clone());
-                }
-            }
-        }
-    }
-    Ok(v.to_string())
 }
 
 /// The Job of one attempt: no retries (Cortex alone decides them), the

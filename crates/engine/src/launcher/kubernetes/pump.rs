@@ -27,6 +27,7 @@ use k8s_openapi::api::batch::v1::Job as KubeJob;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams, WatchEvent, WatchParams};
 
+use super::cluster::phase;
 use super::manifest::OwnerFiles;
 use crate::launcher::shim::ShimReport;
 
@@ -64,14 +65,7 @@ impl Demux {
             .unwrap_or(0);
         let ended = crate::launcher::shim::read_reports(&files.report)
             .iter()
-            .any(|r| {
-                matches!(
-                    r,
-                    ShimReport::Exited { .. }
-                        | ShimReport::Killed { .. }
-                        | ShimReport::Failed { .. }
-                )
-            });
+            .any(|r| r.exit().is_some());
         Self {
             files,
             heartbeats,
@@ -109,14 +103,7 @@ impl Demux {
                     hb.push(b'\n');
                 }
                 Some(r) => {
-                    if matches!(
-                        r,
-                        ShimReport::Exited { .. }
-                            | ShimReport::Killed { .. }
-                            | ShimReport::Failed { .. }
-                    ) {
-                        self.ended = true;
-                    }
+                    self.ended |= r.exit().is_some();
                     if let Ok(json) = serde_json::to_string(&r) {
                         rep.extend_from_slice(json.as_bytes());
                         rep.push(b'\n');
@@ -142,14 +129,6 @@ impl Demux {
         self.offset += taken as u64;
         let _ = std::fs::write(&self.files.offset, self.offset.to_string());
     }
-}
-
-/// The phase of the Job's pod, once it has one.
-fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("Pending")
 }
 
 /// Waits until the Job `job`'s pod has left `Pending`: its name and
