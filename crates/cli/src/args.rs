@@ -212,6 +212,9 @@ pub struct RouteArgs {
     /// Route every line of a JSONL file (`-` for stdin): {"id", "text", "type"?}; one decision per line out.
     #[arg(long, value_name = "FILE")]
     pub batch: Option<PathBuf>,
+    /// Route with these model weights (written by `cortex router train --out`) instead of the shipped ones.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +239,9 @@ pub struct EvalArgs {
     /// Read the expert files from this folder instead (for tuning keyword lists).
     #[arg(long, value_name = "DIR", conflicts_with = "defaults")]
     pub experts: Option<PathBuf>,
+    /// Measure these model weights (written by `cortex router train --out`) instead of the shipped ones.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -274,6 +280,8 @@ pub struct TrainArgs {
         default_value = "crates/core/data/router-model.bin"
     )]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub opts: TrainOpts,
 }
 
 #[derive(Debug, Args)]
@@ -292,18 +300,28 @@ pub struct CvArgs {
     pub commits: PathBuf,
     #[arg(long, value_name = "K", default_value_t = 5)]
     pub folds: usize,
-    /// Training options to compare (the shipped ones by default).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    #[arg(long)]
-    pub rate: Option<f32>,
-    #[arg(long)]
-    pub decay: Option<f32>,
-    #[arg(long)]
-    pub commit_weight: Option<f32>,
+    #[command(flatten)]
+    pub opts: TrainOpts,
     /// Parallel threshold to compare.
     #[arg(long)]
     pub parallel: Option<f64>,
+}
+
+/// Training options to compare (the shipped ones by default).
+#[derive(Debug, Args)]
+pub struct TrainOpts {
+    /// Passes over the training items.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Learning rate of the first pass.
+    #[arg(long)]
+    pub rate: Option<f32>,
+    /// Weight decay per pass.
+    #[arg(long)]
+    pub decay: Option<f32>,
+    /// How much a commit subject counts against a hand-written task.
+    #[arg(long)]
+    pub commit_weight: Option<f32>,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use cortex_core::router::Router;
 use cortex_engine::{home, learning, Home};
 use serde::Serialize;
 
-use crate::args::{EvalArgs, RouteArgs, RouterCommand};
+use crate::args::{EvalArgs, RouteArgs, RouterCommand, TrainOpts};
 use crate::Failure;
 
 type Result<T> = std::result::Result<T, Failure>;
@@ -52,9 +52,40 @@ fn check_type(experts: &ExpertSet, t: Option<&str>) -> std::result::Result<(), S
     }
 }
 
+/// The router with the shipped model, or with the weights in `model`.
+fn full_router(
+    config: &Config,
+    experts: &ExpertSet,
+    model: Option<&std::path::Path>,
+) -> Result<Router> {
+    let Some(path) = model else {
+        return Ok(Router::new(&config.routing, experts));
+    };
+    let bytes = std::fs::read(path).map_err(|e| {
+        Failure::bad_input(
+            "bad_input",
+            format!("cannot read model {}: {e}", path.display()),
+        )
+    })?;
+    let m = cortex_core::linear::LinearModel::from_bytes(&bytes).ok_or_else(|| {
+        Failure::bad_input(
+            "bad_input",
+            format!(
+                "{} is not router weights: expected the file `cortex router train --out` writes",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(Router::with_model(
+        &config.routing,
+        experts,
+        Some(std::sync::Arc::new(m)),
+    ))
+}
+
 pub fn route(home: &Home, a: RouteArgs, json: bool) -> Result<()> {
     let (config, experts, model) = settings(home, false)?;
-    let router = Router::new(&config.routing, &experts);
+    let router = full_router(&config, &experts, a.model.as_deref())?;
     if let Some(path) = a.batch {
         return batch(&router, &experts, model.as_ref(), &path);
     }
@@ -229,7 +260,7 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
         }
     };
     let router = Router::keywords_only(&config.routing, &experts);
-    let full = Router::new(&config.routing, &experts);
+    let full = full_router(&config, &experts, a.model.as_deref())?;
     let full = full.has_model().then_some(full);
     let mut reports = Vec::new();
     for path in &a.files {
@@ -392,7 +423,8 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
             let router = Router::keywords_only(&config.routing, &experts);
             let tasks = read_labeled(&a.tasks, false)?;
             let commits = read_labeled(&a.commits, false)?;
-            let model = eval::train_model(&router, &tasks, &commits);
+            let (opts, cw) = train_options(&a.opts);
+            let model = eval::train_model_with(&router, &tasks, &commits, opts, cw);
             let bytes = model.to_bytes();
             std::fs::write(&a.out, &bytes).map_err(|e| {
                 Failure::runtime("io", format!("cannot write {}: {e}", a.out.display()))
@@ -423,14 +455,7 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
                 Router::with_model(&config.routing, &experts, Some(std::sync::Arc::new(m)))
                     .with_model_parallel(parallel)
             };
-            let d = cortex_core::linear::TrainOptions::default();
-            let opts = cortex_core::linear::TrainOptions {
-                epochs: a.epochs.unwrap_or(d.epochs),
-                rate: a.rate.unwrap_or(d.rate),
-                decay: a.decay.unwrap_or(d.decay),
-                seed: d.seed,
-            };
-            let cw = a.commit_weight.unwrap_or(eval::COMMIT_WEIGHT);
+            let (opts, cw) = train_options(&a.opts);
             let (t, p, c) =
                 eval::cross_validate_model(&router, &rebuild, &tasks, &commits, a.folds, opts, cw);
             if json {
@@ -492,6 +517,18 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The training options and commit weight: the shipped ones unless given.
+fn train_options(a: &TrainOpts) -> (cortex_core::linear::TrainOptions, f32) {
+    let d = cortex_core::linear::TrainOptions::default();
+    let opts = cortex_core::linear::TrainOptions {
+        epochs: a.epochs.unwrap_or(d.epochs),
+        rate: a.rate.unwrap_or(d.rate),
+        decay: a.decay.unwrap_or(d.decay),
+        seed: d.seed,
+    };
+    (opts, a.commit_weight.unwrap_or(eval::COMMIT_WEIGHT))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

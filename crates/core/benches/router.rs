@@ -31,6 +31,9 @@ fn shipped_router() -> Router {
 }
 
 const ONE_LINE: &str = "Fix the flaky integration test that only fails on the CI runner";
+/// Two jobs in one request: its clauses are routed one by one as well.
+const TWO_JOBS: &str =
+    "Rotate the leaked AWS keys and then write the incident report for customers";
 const TWO_LINES: &str = "Security audit of the new payment flow: check the checkout handler for injection and CSRF.\nThen document the findings in docs/security/payments.md and list what to fix first.";
 
 fn bench(c: &mut Criterion) {
@@ -43,12 +46,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("two_lines", |b| {
         b.iter(|| router.route(std::hint::black_box(TWO_LINES), None, None))
     });
+    g.bench_function("two_jobs", |b| {
+        b.iter(|| router.route(std::hint::black_box(TWO_JOBS), None, None))
+    });
     g.finish();
 
     // Decisions per second of CPU time on this thread (Linux): on a shared
     // machine, wall-clock rates also count the time other work held the
     // core.
-    for (name, text) in [("one_line", ONE_LINE), ("two_lines", TWO_LINES)] {
+    for (name, text) in [
+        ("one_line", ONE_LINE),
+        ("two_lines", TWO_LINES),
+        ("two_jobs", TWO_JOBS),
+    ] {
         if let Some(start) = on_cpu_ns() {
             let n = 200_000u32;
             for _ in 0..n {

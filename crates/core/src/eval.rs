@@ -12,8 +12,8 @@ use crate::router::{Router, Strategy};
 /// How much a hand-written training task counts.
 pub const TASK_WEIGHT: f32 = 1.0;
 /// How much a commit subject counts: its label comes from the commit type
-/// (noisy), and there are four times as many of them.
-pub const COMMIT_WEIGHT: f32 = 0.35;
+/// (noisy), and there are thirteen times as many of them.
+pub const COMMIT_WEIGHT: f32 = 0.15;
 
 /// One labeled line: `{"id", "text", "label", "labels"?, "type"?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -246,10 +246,27 @@ fn a_torn_last_journal_line_is_skipped_and_the_next_append_is_clean() {
     h.json(&["submit", "second"]);
     assert_eq!(descriptions(&h.tasks()), vec!["first", "second"]);
     let journal = std::fs::read_to_string(&jpath).unwrap();
+    // Every line is whole, numbered in order, and the torn one is gone.
+    let events: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(
-        journal.lines().count(),
-        6,
-        "two tasks, each submitted, routed and held for confirmation (no keyword matched): {journal}"
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "{journal}"
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "task_submitted").count(),
+        2,
+        "{journal}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "task_routed").count(),
+        2,
+        "{journal}"
     );
 }
 

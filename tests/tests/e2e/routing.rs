@@ -49,11 +49,40 @@ fn the_shipped_model_meets_its_figures_on_the_blind_hold_out() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let f1 = |i: usize| v[i]["model"]["macro_f1"].as_f64().unwrap();
     assert!(f1(0) >= 0.90, "blind macro-F1 {}", f1(0));
-    assert!(f1(1) >= 0.92, "golden macro-F1 {}", f1(1));
+    assert!(f1(1) >= 0.95, "golden macro-F1 {}", f1(1));
     let p = &v[0]["parallel"];
     assert!(p["two_expert"].as_u64().unwrap() >= 30, "{p}");
+    assert!(
+        p["second_recall"].as_f64().unwrap() >= 0.5,
+        "two-expert tasks run in parallel: {p}"
+    );
     let split = p["single_split"].as_f64().unwrap() / p["single"].as_f64().unwrap();
     assert!(split <= 0.05, "single-expert tasks split: {split}");
+}
+
+#[test]
+fn two_jobs_in_one_request_run_in_parallel_and_one_clause_never_splits() {
+    let h = TestHome::new();
+    let d = h.json(&[
+        "route",
+        "Rotate the leaked AWS keys and then write the incident report for customers",
+    ]);
+    assert_eq!(d["strategy"], "multi_expert_parallel", "{d}");
+    assert_eq!(
+        d["parallel_experts"],
+        serde_json::json!(["security", "inventory"])
+    );
+    // One clause: its second expert is likely, but it is one job.
+    let d = h.json(&[
+        "route",
+        "Verify that CI runners for forks don't get access to the deploy secrets.",
+    ]);
+    assert!(
+        d["scores"]["cicd"].as_f64().unwrap() >= cortex_core::router::MODEL_PARALLEL,
+        "the example no longer has a likely second expert; pick another: {d}"
+    );
+    assert_eq!(d["strategy"], "single_expert", "{d}");
+    assert_eq!(d["parallel_experts"], serde_json::json!(["security"]));
 }
 
 #[test]
@@ -205,7 +234,7 @@ fn a_held_task_goes_to_the_expert_a_person_confirms_or_reroutes_it_to() {
     let h = confirming_home();
     let owner = h.start_owner();
     let a = h.submit_in("tidy up the attic FAKE:normal", &h.workdir());
-    let b = h.submit_in("sweep the cellar FAKE:normal", &h.workdir());
+    let b = h.submit_in("tidy up the cellar FAKE:normal", &h.workdir());
     assert_eq!(h.task(&a)["status"], "awaiting_confirmation");
     assert_eq!(h.task(&b)["status"], "awaiting_confirmation");
     let ack = h.json(&["confirm", &a, "security"]);

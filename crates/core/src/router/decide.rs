@@ -52,7 +52,7 @@ impl Router {
         let model_out = self
             .model
             .as_ref()
-            .map(|link| self.model_scores(link, s, &keyword, learned.filter(enabled)));
+            .map(|link| self.model_scores(link, text, s, &keyword, learned.filter(enabled)));
         let (toks, hits) = (&s.toks, &s.hits);
         let learned_probs = learned
             .filter(|m| {
@@ -137,10 +137,14 @@ impl Router {
         } else {
             cfg.multi_threshold
         };
+        // A request of one clause is one job: its second expert, however
+        // likely, is a word it shares with another expert's work ("add a
+        // Deploy button to the admin UI").
+        let one_job = model_out.as_ref().is_some_and(|o| o.clauses < 2);
         let mut parallel: Vec<usize> = order
             .iter()
             .copied()
-            .filter(|&i| final_scores[i] >= multi)
+            .filter(|&i| final_scores[i] >= multi && !(one_job && i != top))
             .collect();
         if parallel.len() < 2 && top_score >= MODEL_MIN_CONFIDENCE {
             if let Some((i, _)) = model_out.as_ref().and_then(|o| o.clause) {

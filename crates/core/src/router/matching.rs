@@ -99,10 +99,10 @@ pub(super) struct Scratch {
     ids: Vec<u32>,
     pub(super) hits: Hits,
     pub(super) feats: Vec<Feature>,
-    /// Per token, its clause (`u16::MAX`: a joining word).
-    pub(super) clause_of: Vec<u16>,
-    /// Per clause: the summed weights per class, then the feature count.
-    pub(super) clause_sums: Vec<f32>,
+    /// Byte ranges of the text's clauses (see `clauses`).
+    pub(super) clauses: Vec<(usize, usize)>,
+    /// The buffers a clause is routed in (made on first use).
+    pub(super) clause: Option<Box<Scratch>>,
 }
 
 /// Buffers larger than this (bytes) are not kept after a decision.

@@ -38,6 +38,9 @@ pub(super) struct ModelOut {
     /// An expert that a clause of the text clearly belongs to (not the
     /// first), with the clause's probability.
     pub(super) clause: Option<(usize, f64)>,
+    /// How many clauses of at least `CLAUSE_MIN_WORDS` words the text has
+    /// (one job or several).
+    pub(super) clauses: usize,
 }
 
 /// Model terms shown in an explanation.
@@ -48,7 +51,7 @@ const WORD_BONUS: f32 = 1.0e6;
 /// A clause shorter than this (in words) is not a job of its own.
 const CLAUSE_MIN_WORDS: usize = 3;
 /// The probability at which a clause's own expert joins the task.
-pub const CLAUSE_PROBABILITY: f64 = 0.7;
+pub const CLAUSE_PROBABILITY: f64 = 0.8;
 /// The whole text's probability an expert needs for a clause to add it.
 pub const CLAUSE_SUPPORT: f64 = 0.1;
 
@@ -61,6 +64,7 @@ impl Router {
     pub(super) fn model_scores(
         &self,
         link: &ModelLink,
+        text: &str,
         s: &mut Scratch,
         keyword: &[f64],
         learned: Option<&LearnedModel>,
@@ -83,12 +87,26 @@ impl Router {
                 *a += b;
             }
         }
-        let clause = self.clause_expert(link, s, &z, overlay);
         let probs: Vec<f64> = link
             .class_of
             .iter()
             .map(|&c| f64::from(linear::sigmoid(z[c])))
             .collect();
+        clauses(text, &mut s.clauses);
+        // Clauses are routed only when one could add an expert: the text
+        // has two, its first expert is confident, and another expert has
+        // the support a clause needs but not already a job of its own.
+        let first = probs.iter().copied().fold(0.0, f64::max);
+        let clause_may_add = s.clauses.len() >= 2
+            && first >= MODEL_MIN_CONFIDENCE
+            && probs
+                .iter()
+                .any(|&p| p < first && (CLAUSE_SUPPORT..self.model_parallel).contains(&p));
+        let clause = if clause_may_add {
+            self.clause_expert(link, text, s, &z, &probs, overlay)
+        } else {
+            None
+        };
         // The features that pushed the top class most, over the others
         // (words and word pairs first: they read better).
         let packed = m.packed();
@@ -121,85 +139,134 @@ impl Router {
             probs,
             terms,
             clause,
+            clauses: s.clauses.len(),
         }
     }
 
     /// The expert (router order) that a clause of the text clearly belongs
     /// to, other than the whole text's first, if any: a request that reads
     /// "do A and then do B" with A and B for different experts is two jobs.
-    /// Clauses are the runs of words between joining words; a clause's
-    /// logits come from the features already found (no second pass over the
-    /// text): its own features' weights, scaled to its own length.
+    /// Each clause of at least `CLAUSE_MIN_WORDS` words (`s.clauses`) is
+    /// routed as a text of its own (its keywords, its features, the
+    /// corrections learned); its expert needs `CLAUSE_SUPPORT` from the
+    /// whole text (`probs`, router order).
     fn clause_expert(
         &self,
         link: &ModelLink,
+        text: &str,
         s: &mut Scratch,
         z: &[f32],
+        probs: &[f64],
         overlay: Option<&LearnedModel>,
     ) -> Option<(usize, f64)> {
         let m = &link.model;
         let k = m.k();
-        let n = s.toks.len().min(linear::MAX_TOKENS);
-        s.clause_of.clear();
-        let mut clauses: u16 = 0;
-        let mut words = 0;
-        let mut long = 0;
-        for i in 0..n {
-            if CLAUSE_JOINERS.contains(&s.toks.get(i)) {
-                s.clause_of.push(u16::MAX);
-                if words > 0 {
-                    long += usize::from(words >= CLAUSE_MIN_WORDS);
-                    clauses += 1;
-                    words = 0;
-                }
-            } else {
-                s.clause_of.push(clauses);
-                words += 1;
-            }
-        }
-        if words > 0 {
-            long += usize::from(words >= CLAUSE_MIN_WORDS);
-            clauses += 1;
-        }
-        if long < 2 {
-            return None;
-        }
-        let stride = k + 1;
-        let packed = m.packed();
-        s.clause_sums.clear();
-        s.clause_sums.resize(usize::from(clauses) * stride, 0.0);
-        for f in &s.feats {
-            let t = usize::from(f.token);
-            let c = s.clause_of[t];
-            if c == u16::MAX || (f.kind == 1 && s.clause_of.get(t + 1) != Some(&c)) {
-                continue;
-            }
-            let acc = &mut s.clause_sums[usize::from(c) * stride..][..stride];
-            for (a, &w) in acc.iter_mut().zip(&packed.q[f.bucket as usize * k..][..k]) {
-                *a += f32::from(w) * packed.scale;
-            }
-            if let Some(l) = overlay {
-                l.overlay_add(f.bucket, &mut acc[..k]);
-            }
-            acc[k] += 1.0;
-        }
         let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
+        let inner = s.clause.get_or_insert_with(Box::default);
+        let mut kw = vec![0.0f32; k];
+        let mut zc = vec![0.0f32; k];
+        let mut extra = vec![0.0f32; k];
         let mut best: Option<(usize, f64)> = None;
-        for acc in s.clause_sums.chunks_exact(stride) {
-            let count = acc[k];
-            if count < 1.0 {
-                continue;
+        for &(a, b) in &s.clauses {
+            self.matches(&text[a..b], inner);
+            for (i, &c) in link.class_of.iter().enumerate() {
+                kw[c] = f64::from(inner.hits.points(i)) as f32 / 100.0;
             }
-            let scale = 1.0 / count.sqrt();
-            let (c, zc) = (0..k)
-                .map(|c| (c, m.bias[c] + acc[c] * scale))
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or((0, 0.0));
-            let p = f64::from(linear::sigmoid(zc));
-            if c != top && p >= CLAUSE_PROBABILITY && best.is_none_or(|(_, q)| p > q) {
-                best = link.class_of.iter().position(|&x| x == c).map(|i| (i, p));
+            inner.feats.clear();
+            let v = linear::features(&inner.toks, &mut inner.feats);
+            m.logits_packed(&inner.feats, v, &kw, &mut zc);
+            if let Some(l) = overlay {
+                l.overlay_logits(&inner.feats, v, &mut extra);
+                for (x, y) in zc.iter_mut().zip(&extra) {
+                    *x += y;
+                }
+            }
+            let c = (0..k).max_by(|&x, &y| zc[x].total_cmp(&zc[y])).unwrap_or(0);
+            let p = f64::from(linear::sigmoid(zc[c]));
+            let Some(i) = link.class_of.iter().position(|&x| x == c) else {
+                continue;
+            };
+            if c != top
+                && p >= CLAUSE_PROBABILITY
+                && probs[i] >= CLAUSE_SUPPORT
+                && best.is_none_or(|(_, q)| p > q)
+            {
+                best = Some((i, p));
             }
         }
         best
+    }
+}
+
+/// The byte ranges of `text`'s clauses of at least `CLAUSE_MIN_WORDS`
+/// words, into `out`: a clause ends at a joining word (`CLAUSE_JOINERS`).
+/// Sentences are not clauses of their own: a second sentence usually says
+/// more about the same job ("... resolves external entities. Disable DTD
+/// processing"), and splitting at full stops split more single jobs in
+/// cross-validation without running more two-job requests in parallel.
+pub(super) fn clauses(text: &str, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut words = 0;
+    let mut i = 0;
+    let close = |from: usize, to: usize, words: &mut usize, out: &mut Vec<(usize, usize)>| {
+        if *words >= CLAUSE_MIN_WORDS {
+            out.push((from, to));
+        }
+        *words = 0;
+    };
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_alphanumeric() || b >= 0x80 {
+            let w = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] >= 0x80) {
+                i += 1;
+            }
+            let word = &text[w..i];
+            if CLAUSE_JOINERS.iter().any(|j| j.eq_ignore_ascii_case(word)) {
+                close(start, w, &mut words, out);
+                start = i;
+            } else {
+                words += 1;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    close(start, bytes.len(), &mut words, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(t: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        clauses(t, &mut v);
+        v.iter().map(|&(a, b)| t[a..b].trim()).collect()
+    }
+
+    #[test]
+    fn clauses_end_at_joining_words_only() {
+        assert_eq!(
+            spans("Rotate the leaked keys and then write the incident report"),
+            ["Rotate the leaked keys", "write the incident report"]
+        );
+        assert_eq!(
+            spans("Update README.md AND bump v2.1, plus tag the release"),
+            ["Update README.md", "bump v2.1,", "tag the release"]
+        );
+        // A piece of fewer than three words is not a job; sentences and
+        // the dots of names do not end a clause.
+        assert!(spans("Fix it and ship").is_empty());
+        assert_eq!(
+            spans("The importer resolves external entities. Disable DTD processing."),
+            ["The importer resolves external entities. Disable DTD processing."]
+        );
+        assert_eq!(
+            spans("Überprüfe die Einträge und schreibe den Bericht"),
+            ["Überprüfe die Einträge und schreibe den Bericht"]
+        );
     }
 }
