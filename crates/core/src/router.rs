@@ -37,7 +37,10 @@ mod scores;
 
 pub use blend::{blend_weight, calibrate, LEARNED_TEMPERATURE, LEARNING_HALF_EXAMPLES};
 pub use decision::{Decision, Method, Strategy};
-pub use model::{CLAUSE_PROBABILITY, CLAUSE_SUPPORT, MODEL_MIN_CONFIDENCE, MODEL_PARALLEL};
+pub use model::{
+    CLAUSE_PROBABILITY, CLAUSE_SUPPORT, MODEL_MIN_CONFIDENCE, MODEL_MIN_CONFIDENCE_UNMATCHED,
+    MODEL_PARALLEL,
+};
 pub use scores::{ExpertScores, MatchedTerms, Term};
 
 use decide::push_2dp;
@@ -460,6 +463,31 @@ mod tests {
         for (t, want) in unrelated {
             assert_eq!(r.route(t, None, Some(&m)).primary_expert, want, "{t}");
         }
+    }
+
+    #[test]
+    fn a_text_that_matches_no_keyword_needs_a_surer_model() {
+        let r = model_router();
+        let d = r.route("first", None, None);
+        assert!(
+            (&d.keyword_scores).into_iter().all(|(_, &k)| k == 0.0),
+            "{d:?}"
+        );
+        assert!(
+            d.confidence >= MODEL_MIN_CONFIDENCE && d.confidence < MODEL_MIN_CONFIDENCE_UNMATCHED,
+            "the example no longer falls between the two minimums; pick another: {d:?}"
+        );
+        assert_eq!(d.strategy, Strategy::SingleExpertLowConfidence);
+        assert!(d.needs_confirmation);
+        assert!(
+            d.explanation
+                .contains("below the minimum 0.70 for a text that matches no keyword"),
+            "{}",
+            d.explanation
+        );
+        // The same confidence with a keyword behind it is a decision.
+        let d = r.route("fix the parser", None, None);
+        assert_eq!(d.strategy, Strategy::SingleExpert, "{d:?}");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use crate::learned::LearnedModel;
 use super::blend::{blend_weight, calibrate};
 use super::decision::{Decision, Method, Strategy};
 use super::matching::{Scratch, SCRATCH, SCRATCH_KEEP};
-use super::model::{ModelOut, CLAUSE_SUPPORT, MODEL_MIN_CONFIDENCE};
+use super::model::{
+    ModelOut, CLAUSE_SUPPORT, MODEL_MIN_CONFIDENCE, MODEL_MIN_CONFIDENCE_UNMATCHED,
+};
 use super::scores::ExpertScores;
 use super::{Router, TYPE_CONFIDENCE};
 
@@ -154,8 +156,18 @@ impl Router {
             }
         }
         let hits = &s.hits;
+        // A text that matches no keyword of any expert is off the map the
+        // lists draw ("first", "tidy up the attic"): the model's
+        // probability there says what its training data was like more than
+        // what the text is, so it must be surer before a task starts
+        // without a person.
+        let unmatched = keyword.iter().all(|&k| k <= 0.0);
         let min = if model_out.is_some() {
-            MODEL_MIN_CONFIDENCE
+            if unmatched {
+                MODEL_MIN_CONFIDENCE_UNMATCHED
+            } else {
+                MODEL_MIN_CONFIDENCE
+            }
         } else {
             cfg.min_activation
         };
@@ -195,6 +207,9 @@ impl Router {
                 explanation.push_str(" is below the minimum ");
                 if model_out.is_some() {
                     push_2dp(&mut explanation, min);
+                    if unmatched {
+                        explanation.push_str(" for a text that matches no keyword");
+                    }
                 } else {
                     explanation.push_str(&self.min_shown);
                 }

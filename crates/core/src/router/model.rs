@@ -18,6 +18,9 @@ use super::Router;
 /// confidence (a person should confirm).
 pub const MODEL_MIN_CONFIDENCE: f64 = 0.5;
 
+/// The same for a text that matches no keyword of any expert.
+pub const MODEL_MIN_CONFIDENCE_UNMATCHED: f64 = 0.7;
+
 /// The probability of the model at which an expert also gets the task
 /// (parallel work), chosen by cross-validation on the training tasks.
 pub const MODEL_PARALLEL: f64 = 0.6;
