@@ -486,7 +486,8 @@ mod tests {
             d.explanation
         );
         // The same confidence with a keyword behind it is a decision.
-        let d = r.route("fix the parser", None, None);
+        let d = r.route("refactor the parser module", None, None);
+        assert!(d.confidence < MODEL_MIN_CONFIDENCE_UNMATCHED, "{d:?}");
         assert_eq!(d.strategy, Strategy::SingleExpert, "{d:?}");
     }
 
