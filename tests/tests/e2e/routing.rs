@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::util::{text, TestHome};
+use crate::util::{cortex_bin, text, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
@@ -58,6 +58,28 @@ fn the_shipped_model_meets_its_figures_on_the_blind_hold_out() {
     );
     let split = p["single_split"].as_f64().unwrap() / p["single"].as_f64().unwrap();
     assert!(split <= 0.05, "single-expert tasks split: {split}");
+}
+
+/// Bit for bit where the shipped weights were made: training calls the C
+/// library's `expf`, which other platforms may round differently.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_shipped_model_is_what_the_training_data_in_the_repository_gives() {
+    let h = TestHome::new();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = h.workdir().join("model.bin");
+    let run = std::process::Command::new(cortex_bin())
+        .current_dir(root)
+        .args(["router", "train", "--json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let shipped = std::fs::read(format!("{root}/crates/core/data/router-model.bin")).unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == shipped,
+        "the shipped weights differ from a fresh training run: run `make train-router` and commit the result"
+    );
 }
 
 #[test]
