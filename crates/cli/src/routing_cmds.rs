@@ -76,11 +76,19 @@ fn full_router(
             ),
         )
     })?;
-    Ok(Router::with_model(
-        &config.routing,
-        experts,
-        Some(std::sync::Arc::new(m)),
-    ))
+    let classes = m.classes.join(", ");
+    let router = Router::with_model(&config.routing, experts, Some(std::sync::Arc::new(m)));
+    if !router.has_model() {
+        return Err(Failure::bad_input(
+            "bad_input",
+            format!(
+                "{} is a model of the experts {classes}; expected a model of this router's experts: {}",
+                path.display(),
+                experts.names().join(", ")
+            ),
+        ));
+    }
+    Ok(router)
 }
 
 pub fn route(home: &Home, a: RouteArgs, json: bool) -> Result<()> {

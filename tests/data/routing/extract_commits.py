@@ -22,6 +22,8 @@ with open(sys.argv[1], encoding="utf-8") as f:
         if not line.strip():
             continue
         it = json.loads(line)
+        if it["label"] not in PER_LABEL:
+            sys.exit(f'unknown label {it["label"]!r} (id {it["id"]}); expected one of {sorted(PER_LABEL)}')
         key = hashlib.sha256(it["id"].encode()).hexdigest()
         by_label.setdefault(it["label"], []).append((key, it))
 out = []

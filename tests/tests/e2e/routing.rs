@@ -83,6 +83,52 @@ fn the_shipped_model_is_what_the_training_data_in_the_repository_gives() {
 }
 
 #[test]
+fn a_model_file_that_is_not_one_for_these_experts_is_refused_by_name() {
+    let h = TestHome::new();
+    let dir = h.workdir();
+    let shipped = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/core/data/router-model.bin"
+    ))
+    .unwrap();
+    let at = shipped.windows(4).position(|w| w == b"cicd").unwrap();
+    let mut renamed = shipped.clone();
+    renamed[at..at + 4].copy_from_slice(b"cicx");
+    let cases: [(&str, Vec<u8>, &str); 2] = [
+        ("junk.bin", b"not weights".to_vec(), "is not router weights"),
+        (
+            "renamed.bin",
+            renamed,
+            "is a model of the experts cicx, coordinator",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        for cmd in [
+            vec!["route", "x"],
+            vec!["eval", "--defaults", "--folds", "0"],
+        ] {
+            let mut args = cmd.clone();
+            args.extend(["--model", path.to_str().unwrap()]);
+            if cmd[0] == "eval" {
+                args.push(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/data/routing/golden.jsonl"
+                ));
+            }
+            let out = h.cortex(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = text(&out.stderr);
+            assert!(err.contains(name) && err.contains(says), "{args:?}: {err}");
+        }
+    }
+    let out = h.cortex(&["route", "--model", "/nonexistent/model.bin", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read model /nonexistent/model.bin"));
+}
+
+#[test]
 fn two_jobs_in_one_request_run_in_parallel_and_one_clause_never_splits() {
     let h = TestHome::new();
     let d = h.json(&[
@@ -93,6 +139,23 @@ fn two_jobs_in_one_request_run_in_parallel_and_one_clause_never_splits() {
     assert_eq!(
         d["parallel_experts"],
         serde_json::json!(["security", "inventory"])
+    );
+    // A second expert there for one clause is explained by that clause,
+    // not by a threshold the whole text did not reach.
+    let d = h.json(&[
+        "route",
+        "Pin the actions to SHAs and stop the fork workflows from getting secrets.",
+    ]);
+    assert_eq!(
+        d["parallel_experts"],
+        serde_json::json!(["security", "cicd"]),
+        "{d}"
+    );
+    let why = d["explanation"].as_str().unwrap();
+    assert!(
+        why.contains(": parallel, the clause \"Pin the actions to SHAs\" is cicd's at 0.")
+            && !why.contains("all reach"),
+        "{why}"
     );
     // One clause: its second expert is likely, but it is one job.
     let d = h.json(&[

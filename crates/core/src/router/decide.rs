@@ -148,10 +148,12 @@ impl Router {
             .copied()
             .filter(|&i| final_scores[i] >= multi && !(one_job && i != top))
             .collect();
+        let mut by_clause = None;
         if parallel.len() < 2 && top_score >= MODEL_MIN_CONFIDENCE {
-            if let Some((i, _)) = model_out.as_ref().and_then(|o| o.clause) {
-                if i != top && final_scores[i] >= CLAUSE_SUPPORT {
-                    parallel = vec![top, i];
+            if let Some(c) = model_out.as_ref().and_then(|o| o.clause.as_ref()) {
+                if c.expert != top && final_scores[c.expert] >= CLAUSE_SUPPORT {
+                    parallel = vec![top, c.expert];
+                    by_clause = Some(c);
                 }
             }
         }
@@ -161,7 +163,7 @@ impl Router {
         // probability there says what its training data was like more than
         // what the text is, so it must be surer before a task starts
         // without a person.
-        let unmatched = keyword.iter().all(|&k| k <= 0.0);
+        let unmatched = s.hits.counts.iter().all(|c| *c == [0; 3]);
         let min = if model_out.is_some() {
             if unmatched {
                 MODEL_MIN_CONFIDENCE_UNMATCHED
@@ -222,13 +224,24 @@ impl Router {
                     }
                     describe(&mut explanation, i);
                 }
-                explanation.push_str(" all reach ");
-                if model_out.is_some() {
-                    push_2dp(&mut explanation, multi);
+                if let Some(c) = by_clause {
+                    // The second expert is there for one clause, not for
+                    // the whole text's score: say which.
+                    explanation.push_str(": parallel, the clause \"");
+                    push_clipped(&mut explanation, text[c.span.0..c.span.1].trim(), 60);
+                    explanation.push_str("\" is ");
+                    explanation.push_str(&self.names[c.expert]);
+                    explanation.push_str("'s at ");
+                    push_2dp(&mut explanation, c.probability);
                 } else {
-                    explanation.push_str(&self.multi_shown);
+                    explanation.push_str(" all reach ");
+                    if model_out.is_some() {
+                        push_2dp(&mut explanation, multi);
+                    } else {
+                        explanation.push_str(&self.multi_shown);
+                    }
+                    explanation.push_str(": parallel");
                 }
-                explanation.push_str(": parallel");
             }
             Strategy::SingleExpert => {
                 describe(&mut explanation, primary);
@@ -341,6 +354,17 @@ pub(super) fn push_2dp(out: &mut String, x: f64) {
     }
     use std::fmt::Write;
     let _ = write!(out, "{x:.2}");
+}
+
+/// Appends `s`, cut to at most `max` characters with "..." when longer.
+fn push_clipped(out: &mut String, s: &str, max: usize) {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => {
+            out.push_str(&s[..cut]);
+            out.push_str("...");
+        }
+        None => out.push_str(s),
+    }
 }
 
 fn push_u64(out: &mut String, mut n: u64) {

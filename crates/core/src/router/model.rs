@@ -38,12 +38,21 @@ pub(super) struct ModelOut {
     pub(super) probs: Vec<f64>,
     /// The terms that pushed the first expert most.
     pub(super) terms: Vec<String>,
-    /// An expert that a clause of the text clearly belongs to (not the
-    /// first), with the clause's probability.
-    pub(super) clause: Option<(usize, f64)>,
-    /// How many clauses of at least `CLAUSE_MIN_WORDS` words the text has
-    /// (one job or several).
+    /// A clause of the text that clearly belongs to another expert than
+    /// the first.
+    pub(super) clause: Option<Clause>,
+    /// How many clauses the text has (`clauses`): one job or several.
     pub(super) clauses: usize,
+}
+
+/// A clause of a request that is another expert's job.
+pub(super) struct Clause {
+    /// The expert (router order).
+    pub(super) expert: usize,
+    /// The clause's own probability of that expert.
+    pub(super) probability: f64,
+    /// Where the clause is in the text (bytes).
+    pub(super) span: (usize, usize),
 }
 
 /// Model terms shown in an explanation.
@@ -161,7 +170,7 @@ impl Router {
         z: &[f32],
         probs: &[f64],
         overlay: Option<&LearnedModel>,
-    ) -> Option<(usize, f64)> {
+    ) -> Option<Clause> {
         let m = &link.model;
         let k = m.k();
         let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
@@ -169,7 +178,7 @@ impl Router {
         let mut kw = vec![0.0f32; k];
         let mut zc = vec![0.0f32; k];
         let mut extra = vec![0.0f32; k];
-        let mut best: Option<(usize, f64)> = None;
+        let mut best: Option<Clause> = None;
         for &(a, b) in &s.clauses {
             self.matches(&text[a..b], inner);
             for (i, &c) in link.class_of.iter().enumerate() {
@@ -192,9 +201,13 @@ impl Router {
             if c != top
                 && p >= CLAUSE_PROBABILITY
                 && probs[i] >= CLAUSE_SUPPORT
-                && best.is_none_or(|(_, q)| p > q)
+                && best.as_ref().is_none_or(|b| p > b.probability)
             {
-                best = Some((i, p));
+                best = Some(Clause {
+                    expert: i,
+                    probability: p,
+                    span: (a, b),
+                });
             }
         }
         best
@@ -203,41 +216,51 @@ impl Router {
 
 /// The byte ranges of `text`'s clauses of at least `CLAUSE_MIN_WORDS`
 /// words, into `out`: a clause ends at a joining word (`CLAUSE_JOINERS`).
-/// Sentences are not clauses of their own: a second sentence usually says
-/// more about the same job ("... resolves external entities. Disable DTD
-/// processing"), and splitting at full stops split more single jobs in
-/// cross-validation without running more two-job requests in parallel.
+/// A word is a run of letters, digits and `_`, with `.`, `-`, `'` or `/`
+/// inside it (`README.md`, `v2.1`, `don't`, `ci/release.py` are one word
+/// each; `search_and_replace` has no joining word). Sentences are not
+/// clauses of their own: a second sentence usually says more about the
+/// same job ("... resolves external entities. Disable DTD processing"), and
+/// counting sentences and list items as parts split more single jobs of the
+/// golden and earlier hold-out sets (6.0% and 10.9% against 5.2% and 9.1%)
+/// for a little more recall when cross-validated (0.575 against 0.545).
 pub(super) fn clauses(text: &str, out: &mut Vec<(usize, usize)>) {
     out.clear();
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut words = 0;
-    let mut i = 0;
-    let close = |from: usize, to: usize, words: &mut usize, out: &mut Vec<(usize, usize)>| {
-        if *words >= CLAUSE_MIN_WORDS {
-            out.push((from, to));
-        }
-        *words = 0;
-    };
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_alphanumeric() || b >= 0x80 {
-            let w = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] >= 0x80) {
-                i += 1;
-            }
-            let word = &text[w..i];
-            if CLAUSE_JOINERS.iter().any(|j| j.eq_ignore_ascii_case(word)) {
-                close(start, w, &mut words, out);
-                start = i;
-            } else {
-                words += 1;
-            }
+    let (mut start, mut words) = (0, 0);
+    let mut chars = text.char_indices().peekable();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    while let Some((i, c)) = chars.next() {
+        if !is_word(c) {
             continue;
         }
-        i += 1;
+        let mut end = i + c.len_utf8();
+        while let Some(&(j, d)) = chars.peek() {
+            let inside = matches!(d, '.' | '-' | '\'' | '/') && {
+                let mut ahead = chars.clone();
+                ahead.next();
+                ahead.peek().is_some_and(|&(_, e)| is_word(e))
+            };
+            if !is_word(d) && !inside {
+                break;
+            }
+            chars.next();
+            end = j + d.len_utf8();
+        }
+        if CLAUSE_JOINERS
+            .iter()
+            .any(|j| j.eq_ignore_ascii_case(&text[i..end]))
+        {
+            if words >= CLAUSE_MIN_WORDS {
+                out.push((start, i));
+            }
+            (start, words) = (end, 0);
+        } else {
+            words += 1;
+        }
     }
-    close(start, bytes.len(), &mut words, out);
+    if words >= CLAUSE_MIN_WORDS {
+        out.push((start, text.len()));
+    }
 }
 
 #[cfg(test)]
@@ -257,12 +280,25 @@ mod tests {
             ["Rotate the leaked keys", "write the incident report"]
         );
         assert_eq!(
-            spans("Update README.md AND bump v2.1, plus tag the release"),
-            ["Update README.md", "bump v2.1,", "tag the release"]
+            spans("Update the README.md AND bump it to v2.1, plus tag the release"),
+            [
+                "Update the README.md",
+                "bump it to v2.1,",
+                "tag the release"
+            ]
         );
-        // A piece of fewer than three words is not a job; sentences and
-        // the dots of names do not end a clause.
+        // A piece of fewer than three words is not a job: a name with dots
+        // or a version is one word, a dash or a symbol none.
         assert!(spans("Fix it and ship").is_empty());
+        assert!(spans("Update README.md and bump v2.1").is_empty());
+        assert!(spans("Fix it — and ship it —").is_empty());
+        // Joining words are whole words, whatever the spaces around them.
+        assert!(spans("run search_and_replace over the whole tree").len() == 1);
+        assert_eq!(
+            spans("Rotate the leaked keys\u{a0}and\u{a0}then write the report"),
+            ["Rotate the leaked keys", "write the report"]
+        );
+        // Sentences do not end a clause.
         assert_eq!(
             spans("The importer resolves external entities. Disable DTD processing."),
             ["The importer resolves external entities. Disable DTD processing."]
