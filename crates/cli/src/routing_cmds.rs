@@ -310,7 +310,11 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
     for r in &reports {
         println!("== {} ({} items)", r.file, r.keywords.n);
         if let Some(m) = &r.model {
-            print_metrics("model (shipped router)", m);
+            let title = match &a.model {
+                Some(path) => format!("model ({})", path.display()),
+                None => "model (shipped router)".to_string(),
+            };
+            print_metrics(&title, m);
         }
         if let Some(p) = &r.parallel {
             print_parallel(p);

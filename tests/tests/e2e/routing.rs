@@ -123,6 +123,25 @@ fn a_model_file_that_is_not_one_for_these_experts_is_refused_by_name() {
             assert!(err.contains(name) && err.contains(says), "{args:?}: {err}");
         }
     }
+    // A good file is measured, and named as what was measured.
+    let good = dir.join("candidate.bin");
+    std::fs::write(&good, &shipped).unwrap();
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/data/routing/golden.jsonl");
+    let out = h.cortex(&[
+        "eval",
+        "--defaults",
+        "--folds",
+        "0",
+        "--model",
+        good.to_str().unwrap(),
+        golden,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("model ({}): accuracy", good.display())),
+        "{}",
+        text(&out.stdout)
+    );
     let out = h.cortex(&["route", "--model", "/nonexistent/model.bin", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot read model /nonexistent/model.bin"));
