@@ -182,9 +182,13 @@ fn batch(
 #[derive(Serialize)]
 struct FileReport {
     file: String,
-    /// The shipped router: the linear model over the keyword scores.
+    /// The router with the linear model over the keyword scores: the
+    /// shipped weights, or those of `model_file`.
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<Metrics>,
+    /// The weights measured when they are not the shipped ones (`--model`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel: Option<eval::ParallelStats>,
     keywords: Metrics,
@@ -294,6 +298,7 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
         reports.push(FileReport {
             file: path.display().to_string(),
             model,
+            model_file: a.model.as_ref().map(|p| p.display().to_string()),
             parallel,
             keywords,
             cross_validated,
