@@ -31,9 +31,9 @@ fn shipped_router() -> Router {
 }
 
 const ONE_LINE: &str = "Fix the flaky integration test that only fails on the CI runner";
-/// Two jobs in one request: its clauses are routed one by one as well.
-const TWO_JOBS: &str =
-    "Rotate the leaked AWS keys and then write the incident report for customers";
+/// Two jobs in one request whose second expert only a clause shows (cicd
+/// 0.56 on the whole text): its clauses are routed one by one as well.
+const TWO_JOBS: &str = "Pin the actions to SHAs and stop the fork workflows from getting secrets.";
 const TWO_LINES: &str = "Security audit of the new payment flow: check the checkout handler for injection and CSRF.\nThen document the findings in docs/security/payments.md and list what to fix first.";
 
 fn bench(c: &mut Criterion) {

@@ -198,16 +198,6 @@ impl LearnedModel {
         }
     }
 
-    /// Adds the overlay's weights of one bucket to `out` (class order of the
-    /// shipped model).
-    pub fn overlay_add(&self, bucket: u32, out: &mut [f32]) {
-        if let Some(row) = self.overlay.get(&bucket) {
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += w;
-            }
-        }
-    }
-
     /// True when the overlay has learned anything.
     pub fn has_overlay(&self) -> bool {
         !self.overlay.is_empty()

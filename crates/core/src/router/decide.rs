@@ -11,9 +11,7 @@ use crate::learned::LearnedModel;
 use super::blend::{blend_weight, calibrate};
 use super::decision::{Decision, Method, Strategy};
 use super::matching::{Scratch, SCRATCH, SCRATCH_KEEP};
-use super::model::{
-    ModelOut, CLAUSE_SUPPORT, MODEL_MIN_CONFIDENCE, MODEL_MIN_CONFIDENCE_UNMATCHED,
-};
+use super::model::{ModelOut, MODEL_MIN_CONFIDENCE, MODEL_MIN_CONFIDENCE_UNMATCHED};
 use super::scores::ExpertScores;
 use super::{Router, TYPE_CONFIDENCE};
 
@@ -54,7 +52,7 @@ impl Router {
         let model_out = self
             .model
             .as_ref()
-            .map(|link| self.model_scores(link, text, s, &keyword, learned.filter(enabled)));
+            .map(|link| self.model_scores(link, text, s, learned.filter(enabled)));
         let (toks, hits) = (&s.toks, &s.hits);
         let learned_probs = learned
             .filter(|m| {
@@ -148,14 +146,14 @@ impl Router {
             .copied()
             .filter(|&i| final_scores[i] >= multi && !(one_job && i != top))
             .collect();
-        let mut by_clause = None;
-        if parallel.len() < 2 && top_score >= MODEL_MIN_CONFIDENCE {
-            if let Some(c) = model_out.as_ref().and_then(|o| o.clause.as_ref()) {
-                if c.expert != top && final_scores[c.expert] >= CLAUSE_SUPPORT {
-                    parallel = vec![top, c.expert];
-                    by_clause = Some(c);
-                }
-            }
+        // A clause's expert (found only when it could add one: see
+        // `model_scores`).
+        let by_clause = model_out
+            .as_ref()
+            .and_then(|o| o.clause.as_ref())
+            .filter(|c| parallel.len() < 2 && c.expert != top);
+        if let Some(c) = by_clause {
+            parallel = vec![top, c.expert];
         }
         let hits = &s.hits;
         // A text that matches no keyword of any expert is off the map the
@@ -163,7 +161,7 @@ impl Router {
         // probability there says what its training data was like more than
         // what the text is, so it must be surer before a task starts
         // without a person.
-        let unmatched = s.hits.counts.iter().all(|c| *c == [0; 3]);
+        let unmatched = hits.counts.iter().all(|c| *c == [0; 3]);
         let min = if model_out.is_some() {
             if unmatched {
                 MODEL_MIN_CONFIDENCE_UNMATCHED

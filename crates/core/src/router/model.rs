@@ -71,34 +71,46 @@ pub const CLAUSE_SUPPORT: f64 = 0.1;
 const CLAUSE_JOINERS: [&str; 4] = ["and", "then", "also", "plus"];
 
 impl Router {
-    /// The model's probabilities (router order) and the terms that pushed
-    /// the top expert most, from the tokens in `s`.
-    pub(super) fn model_scores(
-        &self,
+    /// The model's logits per class (model order) for the text matched
+    /// into `s`: its keyword points, its features, the corrections learned.
+    /// The whole text and each clause are scored alike.
+    fn logits(
         link: &ModelLink,
-        text: &str,
         s: &mut Scratch,
-        keyword: &[f64],
-        learned: Option<&LearnedModel>,
-    ) -> ModelOut {
+        overlay: Option<&LearnedModel>,
+        kw: &mut [f32],
+        z: &mut [f32],
+    ) {
         let m = &link.model;
-        let k = m.k();
-        let mut kw = vec![0.0f32; k];
         for (i, &c) in link.class_of.iter().enumerate() {
-            kw[c] = keyword[i] as f32;
+            kw[c] = (f64::from(s.hits.points(i)) / 100.0) as f32;
         }
         s.feats.clear();
         let v = linear::features(&s.toks, &mut s.feats);
-        let mut z = vec![0.0f32; k];
-        m.logits_packed(&s.feats, v, &kw, &mut z);
-        let overlay = learned.filter(|l| l.has_overlay());
+        m.logits_packed(&s.feats, v, kw, z);
         if let Some(l) = overlay {
-            let mut extra = vec![0.0f32; k];
+            let mut extra = vec![0.0f32; m.k()];
             l.overlay_logits(&s.feats, v, &mut extra);
             for (a, b) in z.iter_mut().zip(&extra) {
                 *a += b;
             }
         }
+    }
+
+    /// The model's probabilities (router order) and the terms that pushed
+    /// the top expert most, from the text matched into `s`.
+    pub(super) fn model_scores(
+        &self,
+        link: &ModelLink,
+        text: &str,
+        s: &mut Scratch,
+        learned: Option<&LearnedModel>,
+    ) -> ModelOut {
+        let m = &link.model;
+        let k = m.k();
+        let overlay = learned.filter(|l| l.has_overlay());
+        let mut z = vec![0.0f32; k];
+        Self::logits(link, s, overlay, &mut vec![0.0f32; k], &mut z);
         let probs: Vec<f64> = link
             .class_of
             .iter()
@@ -106,14 +118,14 @@ impl Router {
             .collect();
         clauses(text, &mut s.clauses);
         // Clauses are routed only when one could add an expert: the text
-        // has two, its first expert is confident, and another expert has
-        // the support a clause needs but not already a job of its own.
+        // has two, its first expert is confident, no other expert has a
+        // job of its own already, and one has the support a clause needs.
         let first = probs.iter().copied().fold(0.0, f64::max);
+        let others = || probs.iter().copied().filter(|&p| p < first);
         let clause_may_add = s.clauses.len() >= 2
             && first >= MODEL_MIN_CONFIDENCE
-            && probs
-                .iter()
-                .any(|&p| p < first && (CLAUSE_SUPPORT..self.model_parallel).contains(&p));
+            && others().all(|p| p < self.model_parallel)
+            && others().any(|p| p >= CLAUSE_SUPPORT);
         let clause = if clause_may_add {
             self.clause_expert(link, text, s, &z, &probs, overlay)
         } else {
@@ -177,22 +189,10 @@ impl Router {
         let inner = s.clause.get_or_insert_with(Box::default);
         let mut kw = vec![0.0f32; k];
         let mut zc = vec![0.0f32; k];
-        let mut extra = vec![0.0f32; k];
         let mut best: Option<Clause> = None;
         for &(a, b) in &s.clauses {
             self.matches(&text[a..b], inner);
-            for (i, &c) in link.class_of.iter().enumerate() {
-                kw[c] = f64::from(inner.hits.points(i)) as f32 / 100.0;
-            }
-            inner.feats.clear();
-            let v = linear::features(&inner.toks, &mut inner.feats);
-            m.logits_packed(&inner.feats, v, &kw, &mut zc);
-            if let Some(l) = overlay {
-                l.overlay_logits(&inner.feats, v, &mut extra);
-                for (x, y) in zc.iter_mut().zip(&extra) {
-                    *x += y;
-                }
-            }
+            Self::logits(link, inner, overlay, &mut kw, &mut zc);
             let c = (0..k).max_by(|&x, &y| zc[x].total_cmp(&zc[y])).unwrap_or(0);
             let p = f64::from(linear::sigmoid(zc[c]));
             let Some(i) = link.class_of.iter().position(|&x| x == c) else {
