@@ -190,6 +190,24 @@ fn two_jobs_in_one_request_run_in_parallel_and_one_clause_never_splits() {
 }
 
 #[test]
+fn keywords_that_cancel_out_still_count_as_matched() {
+    // "audit" is security's, "audit log" one of its negatives: the points
+    // cancel, but the text is on the lists' map, so 0.50 decides.
+    let h = TestHome::new();
+    let d = h.json(&["route", "check the audit log"]);
+    assert_eq!(d["keyword_scores"]["security"], 0.0, "{d}");
+    assert!(d["matched"]["security"].is_array(), "{d}");
+    let c = d["confidence"].as_f64().unwrap();
+    assert!(
+        (cortex_core::router::MODEL_MIN_CONFIDENCE
+            ..cortex_core::router::MODEL_MIN_CONFIDENCE_UNMATCHED)
+            .contains(&c),
+        "the example no longer falls between the two minimums; pick another: {d}"
+    );
+    assert_eq!(d["strategy"], "single_expert", "{d}");
+}
+
+#[test]
 fn route_batch_answers_every_line_and_bad_lines_get_an_error_object() {
     let h = TestHome::new();
     let dir = h.workdir();
