@@ -141,7 +141,7 @@ eval-router: deps
 	./target/debug/cortex eval --defaults --folds 0 --stream tests/data/routing/blind.jsonl tests/data/routing/holdout.jsonl tests/data/routing/golden.jsonl
 	./target/debug/cortex router cv
 	@if ls ../shared/routing/dev-*.jsonl >/dev/null 2>&1; then \
-	  ./target/debug/cortex eval --defaults --folds 0 --with-scope --stream ../shared/routing/dev-*.jsonl; \
+	  ./target/debug/cortex eval --defaults --folds 0 --with-scope --stream --pool ../shared/routing/dev-*.jsonl; \
 	else echo "(../shared/routing not found: dev corpora skipped)"; fi
 
 # The router's model, from the training data in tests/data/routing; the same

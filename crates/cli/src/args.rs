@@ -242,6 +242,9 @@ pub struct EvalArgs {
     /// Measure these model weights (written by `cortex router train --out`) instead of the shipped ones.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
+    /// Also measure all the files together, as one set, after each on its own.
+    #[arg(long)]
+    pub pool: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -274,14 +274,12 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
     let router = Router::keywords_only(&config.routing, &experts);
     let full = full_router(&config, &experts, a.model.as_deref())?;
     let full = full.has_model().then_some(full);
-    let mut reports = Vec::new();
-    for path in &a.files {
-        let items = read_labeled(path, a.with_scope)?;
-        let keywords = eval::evaluate(&router, None, &items);
-        let model = full.as_ref().map(|r| eval::evaluate(r, None, &items));
-        let parallel = full.as_ref().map(|r| eval::parallel_stats(r, &items));
-        let cross_validated = (a.folds > 1).then(|| eval::cross_validate(&router, &items, a.folds));
-        let stream = a.stream.then(|| {
+    let report = |file: String, items: &[Labeled], stream: bool| {
+        let keywords = eval::evaluate(&router, None, items);
+        let model = full.as_ref().map(|r| eval::evaluate(r, None, items));
+        let parallel = full.as_ref().map(|r| eval::parallel_stats(r, items));
+        let cross_validated = (a.folds > 1).then(|| eval::cross_validate(&router, items, a.folds));
+        let stream = stream.then(|| {
             let (stream, held): (Vec<Labeled>, Vec<Labeled>) = items
                 .iter()
                 .cloned()
@@ -295,15 +293,31 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
                 after,
             }
         });
-        reports.push(FileReport {
-            file: path.display().to_string(),
+        FileReport {
+            file,
             model,
             model_file: a.model.as_ref().map(|p| p.display().to_string()),
             parallel,
             keywords,
             cross_validated,
             stream,
-        });
+        }
+    };
+    let mut reports = Vec::new();
+    let mut all = Vec::new();
+    for path in &a.files {
+        let items = read_labeled(path, a.with_scope)?;
+        reports.push(report(path.display().to_string(), &items, a.stream));
+        if a.pool {
+            all.extend(items);
+        }
+    }
+    if a.pool && a.files.len() > 1 {
+        reports.push(report(
+            format!("all {} files together", a.files.len()),
+            &all,
+            false,
+        ));
     }
     if json {
         println!(

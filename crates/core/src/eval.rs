@@ -13,7 +13,7 @@ use crate::router::{Router, Strategy};
 pub const TASK_WEIGHT: f32 = 1.0;
 /// How much a commit subject counts: its label comes from the commit type
 /// (noisy), and there are thirteen times as many of them.
-pub const COMMIT_WEIGHT: f32 = 0.15;
+pub const COMMIT_WEIGHT: f32 = 0.2;
 
 /// One labeled line: `{"id", "text", "label", "labels"?, "type"?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -140,10 +140,13 @@ impl LearnedModel {
         let mut toks = Tokens::default();
         toks.push_text(&ex.text);
         let mut feats = Vec::new();
-        let v = linear::features(&toks, &mut feats);
+        let v = linear::features_styled(&toks, linear::style(&ex.text), &mut feats);
         if feats.is_empty() {
             return;
         }
+        // The style is not the text's meaning: a correction teaches the
+        // text's own features only.
+        let own = linear::content(&feats);
         let steps = match ex.source {
             Source::Correction => CORRECTION_STEPS,
             _ => 1,
@@ -153,7 +156,7 @@ impl LearnedModel {
         let mut extra = vec![0.0; k];
         for _ in 0..steps {
             base.logits(&feats, v, &zero, &mut z);
-            self.overlay_logits(&feats, v, &mut extra);
+            self.overlay_logits(own, v, &mut extra);
             for (a, b) in z.iter_mut().zip(&extra) {
                 *a += b;
             }
@@ -173,7 +176,7 @@ impl LearnedModel {
                     OVERLAY_RATE * (y - linear::sigmoid(z[c]))
                 })
                 .collect();
-            for f in &feats {
+            for f in own {
                 let row = self.overlay.entry(f.bucket).or_insert_with(|| vec![0.0; k]);
                 for (w, gc) in row.iter_mut().zip(&g) {
                     *w += gc * v;
@@ -288,6 +291,34 @@ mod tests {
         assert!((sum - 1.0).abs() < 1e-9);
         assert_eq!(m.examples(), 4);
         assert_eq!(m.outcomes["development"], (1, 0));
+    }
+
+    #[test]
+    fn a_correction_teaches_the_text_not_how_it_is_written() {
+        let text = "bump the lockfile of the site";
+        let mut toks = Tokens::default();
+        toks.push_text(text);
+        let mut feats = Vec::new();
+        linear::features_styled(&toks, linear::style(text), &mut feats);
+        let own: Vec<u32> = linear::content(&feats).iter().map(|f| f.bucket).collect();
+        let style: Vec<u32> = feats
+            .iter()
+            .filter(|f| f.kind == linear::KIND_STYLE)
+            .map(|f| f.bucket)
+            .filter(|b| !own.contains(b))
+            .collect();
+        assert!(!style.is_empty(), "a commit-like text has style features");
+        let mut m = LearnedModel::default();
+        m.learn(&Example {
+            text: text.into(),
+            expert: "security".into(),
+            source: Source::Correction,
+        });
+        assert!(own.iter().all(|b| m.overlay.contains_key(b)));
+        assert!(
+            style.iter().all(|b| !m.overlay.contains_key(b)),
+            "every lowercase one-liner would lean to the corrected expert"
+        );
     }
 
     #[test]

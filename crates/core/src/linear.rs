@@ -81,6 +81,103 @@ fn bucket(h: u64) -> u32 {
     ((h ^ (h >> 29) ^ (h >> 47)) & MASK) as u32
 }
 
+/// How a text is written, as bits (`style`). Commit subjects ("fix css
+/// leaking into emitted js") are written differently from the requests
+/// people give a fleet, and the two have different shares of each expert
+/// (most commit subjects are development work); features for a
+/// subject-like text let the model keep the two priors apart.
+pub type Style = u8;
+/// The first letter is lowercase.
+pub const STYLE_LOWER: Style = 1;
+/// It does not end as a sentence does (`.`, `!`, `?`).
+pub const STYLE_OPEN: Style = 2;
+/// At most `SHORT_WORDS` words.
+pub const STYLE_SHORT: Style = 4;
+/// It starts with a scope: one word and a colon (`deps: bump lodash`).
+pub const STYLE_SCOPE: Style = 8;
+const SHORT_WORDS: usize = 8;
+/// The kind of a style feature.
+pub const KIND_STYLE: u8 = 5;
+
+/// How `text` is written (`STYLE_*` bits).
+pub fn style(text: &str) -> Style {
+    let t = text.trim();
+    let mut bits = 0;
+    if t.chars()
+        .find(|c| c.is_alphabetic())
+        .is_some_and(char::is_lowercase)
+    {
+        bits |= STYLE_LOWER;
+    }
+    if !t.ends_with(['.', '!', '?']) {
+        bits |= STYLE_OPEN;
+    }
+    if t.split_whitespace().count() <= SHORT_WORDS {
+        bits |= STYLE_SHORT;
+    }
+    let head = t.split_whitespace().next().unwrap_or("");
+    if let Some(scope) = head.strip_suffix(':') {
+        if !scope.is_empty()
+            && scope
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_/.".contains(c))
+        {
+            bits |= STYLE_SCOPE;
+        }
+    }
+    bits
+}
+
+/// True when a text of this style reads as a commit subject: lowercase,
+/// not a sentence, and short or with a scope.
+pub fn subject_like(style: Style) -> bool {
+    style & (STYLE_LOWER | STYLE_OPEN) == STYLE_LOWER | STYLE_OPEN
+        && style & (STYLE_SHORT | STYLE_SCOPE) != 0
+}
+
+/// The features of a text's tokens and, for a subject-like text, of its
+/// style (one per bit and one for the combination, after the text's own),
+/// appended to `out`; returns the value of each feature (`1 / sqrt(n)`, 0
+/// for none). Other texts get no style feature: measured, style features
+/// on every text ran fewer two-expert requests in parallel.
+pub fn features_styled(toks: &Tokens, style: Style, out: &mut Vec<Feature>) -> f32 {
+    features(toks, out);
+    if !out.is_empty() && subject_like(style) {
+        let base = fnv(FNV_OFFSET, b"style:");
+        for bit in 0..4u8 {
+            if style & (1 << bit) != 0 {
+                out.push(Feature {
+                    bucket: bucket(fnv(base, &[b'b', bit])),
+                    token: 0,
+                    kind: KIND_STYLE,
+                    offset: bit,
+                });
+            }
+        }
+        out.push(Feature {
+            bucket: bucket(fnv(base, &[b'c', style])),
+            token: 0,
+            kind: KIND_STYLE,
+            offset: 16 + style,
+        });
+    }
+    if out.is_empty() {
+        0.0
+    } else {
+        1.0 / (out.len() as f32).sqrt()
+    }
+}
+
+/// A text's own features, without the style features after them (what a
+/// correction teaches, and what an explanation shows).
+pub fn content(feats: &[Feature]) -> &[Feature] {
+    let n = feats
+        .iter()
+        .rposition(|f| f.kind != KIND_STYLE)
+        .map_or(0, |i| i + 1);
+    &feats[..n]
+}
+
 /// The features of tokenized text, appended to `out`; returns the value of
 /// each feature (`1 / sqrt(n)`, 0 for no features).
 pub fn features(toks: &Tokens, out: &mut Vec<Feature>) -> f32 {
@@ -148,6 +245,7 @@ pub fn features(toks: &Tokens, out: &mut Vec<Feature>) -> f32 {
 pub fn describe(toks: &Tokens, f: &Feature) -> String {
     let t = toks.get(usize::from(f.token));
     match f.kind {
+        KIND_STYLE => "(written as a commit subject)".to_string(),
         0 => t.to_string(),
         1 => format!("{t} {}", toks.get(usize::from(f.token) + 1)),
         g => {
@@ -348,7 +446,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         Self {
             epochs: 10,
-            rate: 1.5,
+            rate: 2.0,
             decay: 0.01,
             seed: 18,
         }
@@ -367,7 +465,7 @@ pub fn train(classes: Vec<String>, items: &[TrainItem], opts: TrainOptions) -> L
             toks.clear();
             toks.push_text(&it.text);
             let mut f = Vec::new();
-            let v = features(&toks, &mut f);
+            let v = features_styled(&toks, style(&it.text), &mut f);
             (f.iter().map(|f| f.bucket).collect(), v)
         })
         .collect();
@@ -444,6 +542,69 @@ mod tests {
         assert!(shown.contains(&"fix sql".to_string()), "{shown:?}");
         assert!(shown.contains(&"<sql".to_string()), "{shown:?}");
         assert!(shown.contains(&"fix>".to_string()), "{shown:?}");
+    }
+
+    #[test]
+    fn how_a_text_is_written() {
+        let all = STYLE_LOWER | STYLE_OPEN | STYLE_SHORT | STYLE_SCOPE;
+        assert_eq!(style("deps: bump lodash to 4.17.21"), all);
+        assert_eq!(style("plugin-legacy: fix the csp hash"), all);
+        assert_eq!(style("fix css leaking into emitted js"), all & !STYLE_SCOPE);
+        assert_eq!(style("Fix the login bug."), STYLE_SHORT);
+        assert_eq!(
+            style("  `sync` drops the last record  "),
+            STYLE_LOWER | STYLE_OPEN | STYLE_SHORT
+        );
+        assert_eq!(
+            style("Rotate the AWS keys that leaked in the build log and check who used them"),
+            STYLE_OPEN
+        );
+        assert_eq!(
+            style("Note: the cache is cold"),
+            STYLE_OPEN | STYLE_SHORT | STYLE_SCOPE
+        );
+        assert_eq!(style("a: b"), all);
+        assert_eq!(
+            style(": nothing"),
+            all & !STYLE_SCOPE,
+            "no scope before the colon"
+        );
+        assert!(subject_like(style("fix css leaking into emitted js")));
+        assert!(!subject_like(style("Fix the login bug.")));
+        assert!(!subject_like(style(
+            "fix the login bug, it drops the session."
+        )));
+        assert!(!subject_like(style(
+            "fix the login bug that drops the session when the token is refreshed twice"
+        )));
+    }
+
+    #[test]
+    fn only_subject_like_texts_get_style_features_and_they_come_last() {
+        for (text, styled) in [
+            ("fix css leaking into emitted js", true),
+            (
+                "deps: update all non-major dependencies of the workspace and the docs",
+                true,
+            ),
+            ("Fix the CSS that leaks into the emitted JavaScript.", false),
+        ] {
+            let t = toks(text);
+            let mut plain = Vec::new();
+            let v0 = features(&t, &mut plain);
+            let mut f = Vec::new();
+            let v = features_styled(&t, style(text), &mut f);
+            let extra = f.iter().filter(|x| x.kind == KIND_STYLE).count();
+            assert_eq!(extra > 0, styled, "{text}");
+            assert_eq!(content(&f), &plain[..], "{text}");
+            assert_eq!(f.len(), plain.len() + extra);
+            assert!((v * v * f.len() as f32 - 1.0).abs() < 1e-5);
+            assert!(v <= v0);
+            assert!(f.iter().all(|x| !describe(&t, x).is_empty()));
+        }
+        let mut f = Vec::new();
+        assert_eq!(features_styled(&toks(""), style(""), &mut f), 0.0);
+        assert!(f.is_empty(), "no words, no style");
     }
 
     #[test]

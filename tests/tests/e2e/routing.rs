@@ -42,11 +42,20 @@ fn the_shipped_model_meets_its_figures_on_the_blind_hold_out() {
         "--folds",
         "0",
         "--json",
+        "--pool",
         &blind,
         &golden,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // `--pool` measures both files as one set, after each on its own.
+    assert_eq!(v.as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v[2]["file"], "all 2 files together");
+    let n = |i: usize| v[i]["model"]["n"].as_f64().unwrap();
+    let acc = |i: usize| v[i]["model"]["accuracy"].as_f64().unwrap();
+    assert_eq!(n(2), n(0) + n(1));
+    let pooled = (acc(0) * n(0) + acc(1) * n(1)) / n(2);
+    assert!((acc(2) - pooled).abs() < 1e-3, "{} vs {pooled}", acc(2));
     let f1 = |i: usize| v[i]["model"]["macro_f1"].as_f64().unwrap();
     assert!(f1(0) >= 0.90, "blind macro-F1 {}", f1(0));
     assert!(f1(1) >= 0.95, "golden macro-F1 {}", f1(1));
@@ -194,7 +203,7 @@ fn keywords_that_cancel_out_still_count_as_matched() {
     // "audit" is security's, "audit log" one of its negatives: the points
     // cancel, but the text is on the lists' map, so 0.50 decides.
     let h = TestHome::new();
-    let d = h.json(&["route", "check the audit log"]);
+    let d = h.json(&["route", "Check the audit log."]);
     assert_eq!(d["keyword_scores"]["security"], 0.0, "{d}");
     assert!(d["matched"]["security"].is_array(), "{d}");
     let c = d["confidence"].as_f64().unwrap();

@@ -77,6 +77,7 @@ impl Router {
     fn logits(
         link: &ModelLink,
         s: &mut Scratch,
+        style: linear::Style,
         overlay: Option<&LearnedModel>,
         kw: &mut [f32],
         z: &mut [f32],
@@ -86,11 +87,11 @@ impl Router {
             kw[c] = (f64::from(s.hits.points(i)) / 100.0) as f32;
         }
         s.feats.clear();
-        let v = linear::features(&s.toks, &mut s.feats);
+        let v = linear::features_styled(&s.toks, style, &mut s.feats);
         m.logits_packed(&s.feats, v, kw, z);
         if let Some(l) = overlay {
             let mut extra = vec![0.0f32; m.k()];
-            l.overlay_logits(&s.feats, v, &mut extra);
+            l.overlay_logits(linear::content(&s.feats), v, &mut extra);
             for (a, b) in z.iter_mut().zip(&extra) {
                 *a += b;
             }
@@ -110,7 +111,8 @@ impl Router {
         let k = m.k();
         let overlay = learned.filter(|l| l.has_overlay());
         let mut z = vec![0.0f32; k];
-        Self::logits(link, s, overlay, &mut vec![0.0f32; k], &mut z);
+        let style = linear::style(text);
+        Self::logits(link, s, style, overlay, &mut vec![0.0f32; k], &mut z);
         let probs: Vec<f64> = link
             .class_of
             .iter()
@@ -127,7 +129,7 @@ impl Router {
             && others().all(|p| p < self.model_parallel)
             && others().any(|p| p >= CLAUSE_SUPPORT);
         let clause = if clause_may_add {
-            self.clause_expert(link, text, s, &z, &probs, overlay)
+            self.clause_expert(link, (text, style), s, &z, &probs, overlay)
         } else {
             None
         };
@@ -136,7 +138,7 @@ impl Router {
         let packed = m.packed();
         let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(SHOWN_TERMS + 1);
-        for (i, f) in s.feats.iter().enumerate() {
+        for (i, f) in linear::content(&s.feats).iter().enumerate() {
             // What a feature says for the top class over the best other.
             let row = &packed.q[f.bucket as usize * k..][..k];
             let other = (0..k)
@@ -173,16 +175,18 @@ impl Router {
     /// Each clause of at least `CLAUSE_MIN_WORDS` words (`s.clauses`) is
     /// routed as a text of its own (its keywords, its features, the
     /// corrections learned); its expert needs `CLAUSE_SUPPORT` from the
-    /// whole text (`probs`, router order).
+    /// whole text (`probs`, router order). `request` is the whole text and
+    /// how it is written: a clause is scored as written in its request.
     fn clause_expert(
         &self,
         link: &ModelLink,
-        text: &str,
+        request: (&str, linear::Style),
         s: &mut Scratch,
         z: &[f32],
         probs: &[f64],
         overlay: Option<&LearnedModel>,
     ) -> Option<Clause> {
+        let (text, style) = request;
         let m = &link.model;
         let k = m.k();
         let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
@@ -192,7 +196,7 @@ impl Router {
         let mut best: Option<Clause> = None;
         for &(a, b) in &s.clauses {
             self.matches(&text[a..b], inner);
-            Self::logits(link, inner, overlay, &mut kw, &mut zc);
+            Self::logits(link, inner, style, overlay, &mut kw, &mut zc);
             let c = (0..k).max_by(|&x, &y| zc[x].total_cmp(&zc[y])).unwrap_or(0);
             let p = f64::from(linear::sigmoid(zc[c]));
             let Some(i) = link.class_of.iter().position(|&x| x == c) else {
