@@ -179,8 +179,10 @@ pub fn content(feats: &[Feature]) -> &[Feature] {
 }
 
 /// The features of tokenized text, appended to `out`; returns the value of
-/// each feature (`1 / sqrt(n)`, 0 for no features).
-pub fn features(toks: &Tokens, out: &mut Vec<Feature>) -> f32 {
+/// each feature (`1 / sqrt(n)`, 0 for no features). Private: the model is
+/// trained and read on `features_styled`, and features without the style
+/// would not be what it learned.
+fn features(toks: &Tokens, out: &mut Vec<Feature>) -> f32 {
     let n = toks.len().min(MAX_TOKENS);
     let mut prev: Option<u64> = None;
     for i in 0..n {
