@@ -7,6 +7,7 @@ Usage (from the repository, after `make ui` and a release build of the app,
 the CLI and the fake agent: `cargo build --release -p cortex-desktop -p
 cortex-cli -p cortex-tests`):
     python3 bench/desktop/measure.py [--workers 50] [--window 30] [--profile release|debug] [--no-baseline]
+                                     [--mappings N]
 The baselines, a Tauri window with an empty page and one with the smallest
 page that calls its core (text, a form, one script, one command), are built
 with `cargo build --release -p cortex-bare-window`. Everything is launched
@@ -66,6 +67,30 @@ def pss_kb(pid):
     return 0
 
 
+def pss_by_mapping(pid):
+    """PSS in kB by mapped file (its name, without the folder) and
+    permissions, anonymous memory as [anon]: where a process's memory goes."""
+    out = {}
+    key = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(None, 5)
+                if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):
+                    name = head[5].strip() if len(head) > 5 else "[anon]"
+                    key = f"{os.path.basename(name) if name.startswith('/') else name} {head[1]}"
+                elif line.startswith("Pss:") and key:
+                    out[key] = out.get(key, 0) + int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
+def top_mappings(pid, n):
+    m = pss_by_mapping(pid)
+    return {k: round(v / 1024, 1) for k, v in sorted(m.items(), key=lambda kv: -kv[1])[:n] if v >= 256}
+
+
 def cpu_ticks(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -80,7 +105,7 @@ def app_processes(app_pid):
     return [p for p in descendants(app_pid) if p == app_pid or comm(p).startswith("WebKit")]
 
 
-def measure(app_pid, window):
+def measure(app_pid, window, mappings=0):
     procs = app_processes(app_pid)
     t0 = {p: cpu_ticks(p) for p in procs}
     start = time.time()
@@ -96,6 +121,7 @@ def measure(app_pid, window):
         "cpu_percent_by_process": {
             f"{comm(p)}[{p}]": round(100 * (cpu_ticks(p) - t0.get(p, 0)) / hz / elapsed, 2) for p in procs
         },
+        **({"top_mappings_mb": {f"{comm(p)}[{p}]": top_mappings(p, mappings) for p in procs}} if mappings else {}),
     }
 
 
@@ -110,7 +136,7 @@ def measure_bare(env, a, page):
     try:
         pid = wait_for_window(proc, "cortex-bare", "the bare window")
         time.sleep(a.settle)
-        return measure(pid, a.window)
+        return measure(pid, a.window, a.mappings)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -172,6 +198,8 @@ def main():
                     help="seconds after start at which the idle window begins (default 75)")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip measuring the bare Tauri window (bench/desktop/bare-window)")
+    ap.add_argument("--mappings", type=int, default=0, metavar="N",
+                    help="also record each process's N largest mappings by PSS (baselines and 50 workers)")
     a = ap.parse_args()
     global BIN
     BIN = os.path.join(ROOT, "target", a.profile)
@@ -247,7 +275,7 @@ def main():
 
         wait_for(running, 60, f"{a.workers} running workers")
         time.sleep(a.settle)
-        busy = measure(app_pid, a.window)
+        busy = measure(app_pid, a.window, a.mappings)
         print(f"{a.workers} workers: PSS {busy['pss_mb']} MB, CPU {busy['cpu_percent_of_one_core']}% of a core")
         result = dict(baselines, just_opened=opened, idle=idle, idle_after_secs=a.idle_after, with_workers=busy,
                       workers=a.workers, window_secs=a.window, profile=a.profile, cortex_renderer=renderer)
