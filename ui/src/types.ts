@@ -116,6 +116,8 @@ export interface Status {
   paused_experts?: { expert: string; until: string }[];
   success_rate: number | null;
   cost_today_usd: number;
+  /** True when part of today's cost is Cortex's estimate (an attempt ended without the agent's figure). */
+  cost_today_estimated?: boolean;
   tokens_today: number;
   now: string;
   /** The latest failure, when under ten minutes old. */

@@ -30,9 +30,14 @@ pub struct Overview {
     /// Completed over completed and failed workers since the owner started
     /// (0 to 1); None before any ended.
     pub success_rate: Option<f64>,
-    /// What attempts that ended today (UTC) cost, in US dollars.
+    /// What attempts that ended today cost, in US dollars. "Today" is the
+    /// local day of the machine that reads it, as in the Usage view.
     pub cost_today_usd: f64,
-    /// Input and output tokens of attempts that ended today (UTC).
+    /// True when part of `cost_today_usd` is Cortex's estimate from token
+    /// counts (an attempt ended without the agent's own figure).
+    #[serde(default)]
+    pub cost_today_estimated: bool,
+    /// Input and output tokens of attempts that ended today (local day).
     pub tokens_today: u64,
     /// When this overview was taken.
     pub now: DateTime<Utc>,
@@ -277,6 +282,39 @@ pub fn ended_attempts_secs(w: &Worker) -> f64 {
 /// How long a failure keeps counting as recent (the tray's red).
 pub const RECENT_FAILURE_SECS: i64 = 600;
 
+/// What the attempts that ended on `now`'s day, in `tz`, spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DaySpend {
+    /// In US dollars, the agents' figures and Cortex's estimates together.
+    pub cost_usd: f64,
+    /// Input and output tokens.
+    pub tokens: u64,
+    /// True when any attempt's cost in the sum is an estimate.
+    pub estimated: bool,
+}
+
+/// Sums the attempts that ended on the same day as `now` in `tz` (the
+/// viewer's zone: a day that ends at local midnight, not at UTC's).
+pub fn spent_on_day<'a, Tz: chrono::TimeZone>(
+    workers: impl Iterator<Item = &'a Worker>,
+    now: DateTime<Utc>,
+    tz: &Tz,
+) -> DaySpend {
+    let today = now.with_timezone(tz).date_naive();
+    let mut out = DaySpend::default();
+    for a in workers.flat_map(|w| &w.attempts) {
+        let (Some(o), Some(end)) = (&a.outcome, a.ended_at) else {
+            continue;
+        };
+        if end.with_timezone(tz).date_naive() == today {
+            out.cost_usd += o.cost_usd;
+            out.tokens += o.tokens.input + o.tokens.output;
+            out.estimated |= o.cost_estimated && o.cost_usd > 0.0;
+        }
+    }
+    out
+}
+
 /// The latest time a worker ended failed, or an attempt ended in a way that
 /// counts as a failure (crash, timeout, budget, lost), if any.
 pub fn last_failure_at(workers: impl Iterator<Item = Worker>) -> Option<DateTime<Utc>> {
@@ -411,6 +449,55 @@ pub(crate) mod subject_tests {
         );
         w.status = WorkerStatus::Completed;
         assert_eq!(waiting_for(&w, Some(&retry(Some(500)))), None);
+    }
+
+    #[test]
+    fn today_is_the_viewers_day_and_says_when_it_holds_an_estimate() {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("a time")
+                .with_timezone(&Utc)
+        };
+        let spent = |at_end: DateTime<Utc>, cost: f64, estimated: bool| {
+            let mut w = worker();
+            let mut a = ended(1, 0, 0, OutcomeKind::Success);
+            a.ended_at = Some(at_end);
+            if let Some(o) = a.outcome.as_mut() {
+                o.cost_usd = cost;
+                o.tokens.input = 100;
+                o.tokens.output = 20;
+                o.cost_estimated = estimated;
+            }
+            w.attempts.push(a);
+            w
+        };
+        // 22:00 on the 4th in New York is 03:00 on the 5th in UTC.
+        let now = at("2026-12-05T03:00:00Z");
+        let ny = chrono::FixedOffset::west_opt(5 * 3600).expect("a valid offset");
+        // Ended at 15:00 on the 4th in New York: today there, yesterday in UTC.
+        let afternoon = [spent(at("2026-12-04T20:00:00Z"), 0.5, false)];
+        assert_eq!(
+            spent_on_day(afternoon.iter(), now, &ny),
+            DaySpend {
+                cost_usd: 0.5,
+                tokens: 120,
+                estimated: false
+            }
+        );
+        assert_eq!(
+            spent_on_day(afternoon.iter(), now, &Utc),
+            DaySpend::default()
+        );
+        // A killed attempt's estimate makes the day's figure an estimate; an
+        // estimate of nothing does not.
+        let both = [
+            spent(at("2026-12-04T20:00:00Z"), 0.5, false),
+            spent(at("2026-12-05T02:00:00Z"), 0.25, true),
+        ];
+        let day = spent_on_day(both.iter(), now, &ny);
+        assert!(day.estimated && (day.cost_usd - 0.75).abs() < 1e-9 && day.tokens == 240);
+        let nothing = [spent(at("2026-12-05T02:00:00Z"), 0.0, true)];
+        assert!(!spent_on_day(nothing.iter(), now, &ny).estimated);
     }
 
     #[test]

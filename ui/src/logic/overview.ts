@@ -45,7 +45,10 @@ export function statCards(c: FleetCounts): StatCard[] {
 export interface Totals {
   successRate: string;
   tokensToday: string;
+  /** "≈ $1.50" when part of it is an estimate. */
   costToday: string;
+  /** Says when and why the cost is an estimate; empty otherwise. */
+  costNote: string;
   queued: number;
   /** "1 task waiting to start", "3 tasks waiting to start". */
   queuedLabel: string;
@@ -57,7 +60,10 @@ export function totals(s: Status | null): Totals {
   return {
     successRate: formatPercent(s?.success_rate ?? null),
     tokensToday: formatTokens(s?.tokens_today ?? 0),
-    costToday: formatMoney(s?.cost_today_usd ?? 0),
+    costToday: `${s?.cost_today_estimated ? "≈ " : ""}${formatMoney(s?.cost_today_usd ?? 0)}`,
+    costNote: s?.cost_today_estimated
+      ? "includes Cortex's estimate, from token counts, for attempts that ended without the agent's own figure"
+      : "",
     queued,
     queuedLabel: queued === 0 ? "no task waiting to start" : `${queued} task${queued === 1 ? "" : "s"} waiting to start`,
     paused: !!s?.paused,

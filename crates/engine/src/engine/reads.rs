@@ -7,8 +7,8 @@ use crate::clock;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::views::{
-    doctor_for, last_failure_at, tail_json, worker_subject, Doctor, Overview, TranscriptEntry,
-    RECENT_FAILURE_SECS,
+    doctor_for, last_failure_at, spent_on_day, tail_json, worker_subject, Doctor, Overview,
+    TranscriptEntry, RECENT_FAILURE_SECS,
 };
 use chrono::{DateTime, Utc};
 use cortex_core::config::Config;
@@ -19,24 +19,12 @@ impl Engine {
     /// The dashboard's numbers.
     pub fn overview(&self) -> Overview {
         let now = clock::now();
-        let today = now.date_naive();
-        let (tasks, workers, paused, cost, tokens) = {
+        let (tasks, workers, paused, spent) = {
             let store = self.store();
             let state = store.state();
             let s = crate::engine::status_of(state);
-            let mut cost = 0.0;
-            let mut tokens = 0u64;
-            for w in state.workers() {
-                for a in &w.attempts {
-                    if let Some(o) = &a.outcome {
-                        if a.ended_at.is_some_and(|t| t.date_naive() == today) {
-                            cost += o.cost_usd;
-                            tokens += o.tokens.input + o.tokens.output;
-                        }
-                    }
-                }
-            }
-            (s.tasks, s.workers, state.spawning_paused, cost, tokens)
+            let spent = spent_on_day(state.workers(), now, &chrono::Local);
+            (s.tasks, s.workers, state.spawning_paused, spent)
         };
         let health = crate::engine::health_counts(&self.workers());
         Overview {
@@ -46,8 +34,9 @@ impl Engine {
             paused,
             paused_experts: self.paused_experts_now(),
             success_rate: self.pm_metrics().success_rate,
-            cost_today_usd: cost,
-            tokens_today: tokens,
+            cost_today_usd: spent.cost_usd,
+            cost_today_estimated: spent.estimated,
+            tokens_today: spent.tokens,
             now,
             recent_failure_at: self.recent_failure_at(now),
         }

@@ -164,6 +164,11 @@ describe("tasks, overview and errors", () => {
     expect(activeWorkers(s)).toBe(4);
     expect(totals(s)).toMatchObject({ successRate: "90%", tokensToday: "12.3k", costToday: "$1.50", queued: 2 });
     expect(totals(s).queuedLabel).toBe("2 tasks waiting to start");
+    // Today's cost says when part of it is Cortex's estimate (a killed attempt's tokens), and why.
+    expect(totals(s).costNote).toBe("");
+    const estimated = totals({ ...s, cost_today_estimated: true });
+    expect(estimated.costToday).toBe("≈ $1.50");
+    expect(estimated.costNote).toContain("estimate");
     expect(totals({ ...s, tasks: { routed: 1 } }).queuedLabel).toBe("1 task waiting to start");
     expect(statCards(fleetCounts([], [], new Set())).every((c) => c.value === 0)).toBe(true);
   });
