@@ -234,6 +234,129 @@ mod tests {
         ));
     }
 
+    /// A task submitted and routed to development, as the journal has it.
+    fn submitted(task_id: &TaskId) -> Vec<Event> {
+        let task = new_task(
+            task_id.clone(),
+            ValidSubmission {
+                description: "fix it".into(),
+                task_type: None,
+                priority: Priority::Medium,
+                key: None,
+                workdir: Some("/tmp".into()),
+                worktree: false,
+                verify: None,
+            },
+            "fp".into(),
+            None,
+            at(0),
+        );
+        vec![
+            Event::TaskSubmitted {
+                task: Box::new(task),
+            },
+            Event::TaskRouted {
+                task_id: task_id.clone(),
+                routing: crate::task::RoutingSummary {
+                    primary_expert: "development".into(),
+                    confidence: 0.9,
+                    strategy: crate::router::Strategy::SingleExpert,
+                    method: crate::router::Method::Keywords,
+                    needs_confirmation: false,
+                    explanation: String::new(),
+                },
+                experts: vec!["development".into()],
+            },
+        ]
+    }
+
+    #[test]
+    fn a_persons_replies_and_restarts_do_not_use_up_the_restart_budget() {
+        let (task, w) = (TaskId::new(1, [3; 10]), WorkerId::new(1, [4; 10]));
+        let started = |n: u32| Event::AttemptStarted {
+            worker_id: w.clone(),
+            attempt: n,
+            pid: Some(100 + n),
+            start_ticks: Some(7),
+            session_id: Some("s".into()),
+            resumed: n > 1,
+        };
+        let ended = |n: u32, kind: OutcomeKind| Event::AttemptEnded {
+            worker_id: w.clone(),
+            attempt: n,
+            outcome: outcome(kind, "r"),
+        };
+        let replied = Event::WorkerReplied {
+            worker_id: w.clone(),
+            text: "one more thing".into(),
+        };
+        let events = vec![
+            Event::WorkerCreated {
+                worker: Box::new(Worker::new(
+                    w.clone(),
+                    task.clone(),
+                    "development",
+                    "/tmp".into(),
+                    at(1),
+                )),
+            },
+            started(1),
+            ended(1, OutcomeKind::Success),
+            replied.clone(),
+            started(2),
+            ended(2, OutcomeKind::Success),
+            replied,
+            started(3),
+            Event::StopRequested {
+                worker_id: w.clone(),
+                intent: StopIntent {
+                    attempt: 3,
+                    kind: OutcomeKind::Killed,
+                    reason: "restarted by a person".into(),
+                    then: AfterStop::Restart,
+                    prompt: None,
+                },
+            },
+            ended(3, OutcomeKind::Killed),
+            started(4),
+            ended(4, OutcomeKind::Crashed),
+        ];
+        let mut state = State::default();
+        let head = submitted(&task);
+        for (seq, e) in (1u64..).zip(head.into_iter().chain(events)) {
+            state.apply(&Record::new(seq, at(seq as i64), e));
+        }
+        let worker = state.worker(&w).expect("worker").clone();
+        // Attempts 2 and 3 were a person's replies, 4 a person's restart: the
+        // crash of attempt 4 is the worker's first failure, so it restarts.
+        assert_eq!(worker.restarts(), 0);
+        assert!(worker.attempts[1..].iter().all(|a| a.by_person));
+        assert!(matches!(
+            after_attempt(
+                &outcome(OutcomeKind::Crashed, "exited with 3"),
+                None,
+                worker.restarts(),
+                2
+            ),
+            Next::RestartAfterBackoff { .. }
+        ));
+        // The restart that follows a crash counts.
+        let mut state2 = state.clone();
+        for (seq, e) in (100u64..).zip([
+            Event::WorkerWaiting {
+                worker_id: w.clone(),
+                not_before: at(120),
+                reason: "exited with 3; restart 1 of 2".into(),
+            },
+            started(5),
+        ]) {
+            state2.apply(&Record::new(seq, at(seq as i64), e));
+        }
+        let after = state2.worker(&w).expect("worker");
+        assert!(!after.attempts[4].by_person);
+        assert_eq!(after.restarts(), 1);
+    }
+
     /// A worker's journal records in the order an owner writes them, for
     /// one life: crash, restart, a person's kill that ends it.
     fn life(task: &TaskId, w: &WorkerId) -> Vec<Event> {
@@ -362,38 +485,7 @@ mod tests {
     fn a_crash_after_any_record_leaves_nothing_running_without_a_process_and_nothing_twice() {
         let task_id = TaskId::parse("t-01m85c8stnvvhps4dd4r52czgd").unwrap();
         let w = WorkerId::parse("w-01m85c8stnvvhps4dd4r52czgd").unwrap();
-        let task = new_task(
-            task_id.clone(),
-            ValidSubmission {
-                description: "fix it".into(),
-                task_type: None,
-                priority: Priority::Medium,
-                key: None,
-                workdir: Some("/tmp".into()),
-                worktree: false,
-                verify: None,
-            },
-            "fp".into(),
-            None,
-            at(0),
-        );
-        let head = [
-            Event::TaskSubmitted {
-                task: Box::new(task),
-            },
-            Event::TaskRouted {
-                task_id: task_id.clone(),
-                routing: crate::task::RoutingSummary {
-                    primary_expert: "development".into(),
-                    confidence: 0.9,
-                    strategy: crate::router::Strategy::SingleExpert,
-                    method: crate::router::Method::Keywords,
-                    needs_confirmation: false,
-                    explanation: String::new(),
-                },
-                experts: vec!["development".into()],
-            },
-        ];
+        let head = submitted(&task_id);
         let mut cases = 0;
         for body in [life(&task_id, &w), successful_life(&task_id, &w)] {
             for cut in 0..=body.len() {

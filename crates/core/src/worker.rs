@@ -81,6 +81,10 @@ pub struct Attempt {
     /// True when this attempt continues the previous one's conversation.
     #[serde(default)]
     pub resumed: bool,
+    /// True when a person started it (a reply, or a restart or nudge of a
+    /// running worker): not one of the restarts `max_restarts` limits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_person: bool,
     /// When the attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
@@ -284,8 +288,10 @@ impl Worker {
         let live = self.live_attempt()?;
         self.stop.as_ref().filter(|s| s.attempt == live.n)
     }
-    /// Restarts used: attempts after the first.
+    /// Restarts used: attempts after the first that Cortex started after a
+    /// failure or a hang, not the ones a person asked for.
     pub fn restarts(&self) -> u32 {
-        self.attempts.len().saturating_sub(1) as u32
+        let later = self.attempts.iter().skip(1);
+        later.filter(|a| !a.by_person).count() as u32
     }
 }

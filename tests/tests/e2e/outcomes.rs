@@ -193,6 +193,34 @@ fn a_reply_continues_an_ended_worker_in_the_same_session() {
 }
 
 #[test]
+fn a_reply_is_not_a_restart_so_a_crash_after_it_is_still_restarted() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    // One automatic restart allowed: a reply must not have used it up.
+    h.edit_all_experts(serde_json::json!({"max_restarts": 1}));
+    let owner = h.start_owner();
+    let id = h.submit_in("draft the release notes FAKE:normal", &h.workdir());
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let out = h.cortex(&["reply", &w, "now add a section on upgrades FAKE:crash"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Attempt 2 (the reply) crashes; attempt 3 is the worker's first
+    // automatic restart, not "no restarts left".
+    let mut third = serde_json::Value::Null;
+    wait_until(
+        LIMIT,
+        "an automatic restart after the reply's crash",
+        || {
+            third = h.workers_of(&id)[0].clone();
+            third["attempt"] == 3 || third["state"] == "failed"
+        },
+    );
+    assert_eq!(third["attempt"], 3, "{third}");
+    assert_eq!(third["restarts"], 1, "{third}");
+    owner.stop();
+}
+
+#[test]
 fn the_real_cli_with_a_denied_tool_needs_a_person_and_says_so() {
     let h = TestHome::new();
     h.use_fake_agent();

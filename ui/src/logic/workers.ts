@@ -256,7 +256,7 @@ export function workerRow(w: Worker, task: Task | undefined, nowMs: number): Wor
     tokens: `${formatTokens(w.tokens?.input ?? 0)} / ${formatTokens(w.tokens?.output ?? 0)}`,
     cost: costLabel(w),
     attempt: `#${w.attempt}`,
-    attemptTitle: `attempt ${w.attempt}, ${w.restarts} restart${w.restarts === 1 ? "" : "s"}`,
+    attemptTitle: `attempt ${w.attempt}, ${w.restarts} automatic restart${w.restarts === 1 ? "" : "s"}`,
     reason: w.reason ?? "",
     actions: workerActions(w),
   };

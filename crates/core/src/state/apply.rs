@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::id::{TaskId, WorkerId};
 use crate::task::{Assignment, AssignmentStatus, TaskStatus};
-use crate::worker::{Attempt, WorkerStatus};
+use crate::worker::{AfterStop, Attempt, WorkerStatus};
 
 use super::{pending_parts, Event, Record, State};
 
@@ -111,6 +111,14 @@ impl State {
                     self.ignored_events += 1;
                     return;
                 };
+                // A person's reply waits as the next prompt; a person's
+                // restart (or nudge) of a running attempt is the only stop
+                // whose next attempt starts at once.
+                let by_person = *attempt > 1
+                    && (w.next_prompt.is_some()
+                        || w.stop
+                            .as_ref()
+                            .is_some_and(|s| s.then == AfterStop::Restart));
                 w.attempts.push(Attempt {
                     n: *attempt,
                     started_at: rec.at,
@@ -118,6 +126,7 @@ impl State {
                     start_ticks: *start_ticks,
                     session_id: session_id.clone(),
                     resumed: *resumed,
+                    by_person,
                     ended_at: None,
                     outcome: None,
                 });

@@ -41,7 +41,7 @@ describe("worker rows", () => {
     expect(r.tokens).toBe("12.3k / 678");
     expect(r.cost).toBe("$0.0123");
     expect(r.attempt).toBe("#2");
-    expect(r.attemptTitle).toBe("attempt 2, 1 restart");
+    expect(r.attemptTitle).toBe("attempt 2, 1 automatic restart");
     expect(r.actions).toEqual({ kill: true, restart: true, extend: true, nudge: true, takeOver: true, reply: false });
   });
   it("offers nothing of a live worker's actions for an ended one; filters live and ended", () => {
