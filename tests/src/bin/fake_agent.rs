@@ -76,7 +76,7 @@
 //!   then `{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":..,"content":..,"is_error":false}]},"session_id":S}`
 //! * retry: `{"type":"system","subtype":"api_retry","attempt":N,"max_retries":10,"retry_delay_ms":D,"error_status":429,"error":"rate_limit","session_id":S}`
 //!   where D is `FAKE_SECS` in milliseconds.
-//! * result: `{"type":"result","subtype":..,"is_error":..,"api_error_status":..,"duration_ms":..,"num_turns":..,"result":..,"session_id":S,"total_cost_usd":0.0123,"usage":{..},"modelUsage":{"fake-model":{..,"costUSD":0.0123}},"permission_denials":[]}`.
+//! * result: `{"type":"result","subtype":..,"is_error":..,"api_error_status":..,"duration_ms":..,"num_turns":..,"result":..,"session_id":S,"total_cost_usd":0.0123,"usage":{..},"modelUsage":{"fake-model":{..,"costUSD":0.0123}},"permission_denials":[]}`; the cost is 0 when no turn ran (an API error before any answer).
 //!   `num_turns` counts the assistant lines printed (synthetic ones excluded),
 //!   and the usage totals are 100 input and 20 output tokens per such line.
 //!
@@ -584,6 +584,8 @@ impl Emitter {
     fn result_base(&self, subtype: &str, is_error: bool, api_error_status: Option<u16>) -> Value {
         let input = self.turns * INPUT_TOKENS;
         let output = self.turns * OUTPUT_TOKENS;
+        // Like the real CLI: no model turn, nothing spent.
+        let cost = if self.turns == 0 { 0.0 } else { COST_USD };
         json!({
             "type": "result",
             "subtype": subtype,
@@ -592,7 +594,7 @@ impl Emitter {
             "duration_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "num_turns": self.turns,
             "session_id": self.session_id,
-            "total_cost_usd": COST_USD,
+            "total_cost_usd": cost,
             "usage": usage_json(input, output),
             "modelUsage": {
                 (MODEL): {
@@ -600,7 +602,7 @@ impl Emitter {
                     "outputTokens": output,
                     "cacheReadInputTokens": 0,
                     "cacheCreationInputTokens": 0,
-                    "costUSD": COST_USD,
+                    "costUSD": cost,
                 },
             },
             "permission_denials": [],
