@@ -234,6 +234,18 @@ mod tests {
         ));
     }
 
+    /// Attempt `n` of `w` started, resuming its session after the first.
+    fn started(w: &WorkerId, n: u32) -> Event {
+        Event::AttemptStarted {
+            worker_id: w.clone(),
+            attempt: n,
+            pid: Some(100 + n),
+            start_ticks: Some(7),
+            session_id: Some("s".into()),
+            resumed: n > 1,
+        }
+    }
+
     /// A task submitted and routed to development, as the journal has it.
     fn submitted(task_id: &TaskId) -> Vec<Event> {
         let task = new_task(
@@ -273,14 +285,7 @@ mod tests {
     #[test]
     fn a_persons_replies_and_restarts_do_not_use_up_the_restart_budget() {
         let (task, w) = (TaskId::new(1, [3; 10]), WorkerId::new(1, [4; 10]));
-        let started = |n: u32| Event::AttemptStarted {
-            worker_id: w.clone(),
-            attempt: n,
-            pid: Some(100 + n),
-            start_ticks: Some(7),
-            session_id: Some("s".into()),
-            resumed: n > 1,
-        };
+        let started = |n: u32| started(&w, n);
         let ended = |n: u32, kind: OutcomeKind| Event::AttemptEnded {
             worker_id: w.clone(),
             attempt: n,
@@ -361,14 +366,7 @@ mod tests {
     /// one life: crash, restart, a person's kill that ends it.
     fn life(task: &TaskId, w: &WorkerId) -> Vec<Event> {
         let worker = Worker::new(w.clone(), task.clone(), "development", "/tmp".into(), at(1));
-        let started = |n: u32| Event::AttemptStarted {
-            worker_id: w.clone(),
-            attempt: n,
-            pid: Some(100 + n),
-            start_ticks: Some(7),
-            session_id: Some("s".into()),
-            resumed: n > 1,
-        };
+        let started = |n: u32| started(w, n);
         vec![
             Event::WorkerCreated {
                 worker: Box::new(worker),
