@@ -151,6 +151,21 @@ export interface Batch {
 const sameRouting = (a: Task["routing"], b: Task["routing"]) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
 /**
+ * Whether a worker's update means the engine wrote an activity line: a
+ * health transition, or an intervention (a kill or an end changes its state,
+ * a restart, nudge or reply its attempt, an extension its time limit). A
+ * line of output alone does not.
+ */
+export function movesActivity(prev: Worker, next: Worker): boolean {
+  return (
+    prev.health !== next.health ||
+    prev.state !== next.state ||
+    prev.attempt !== next.attempt ||
+    prev.time_limit_secs !== next.time_limit_secs
+  );
+}
+
+/**
  * Applies a batch of engine events in order, as applyEvent one by one would,
  * and says what the batch changed, so the caller replaces its state once per
  * batch instead of once per event.
@@ -170,7 +185,7 @@ export function applyEvents(state: EngineState, events: readonly EngineEvent[]):
     if (r.change.kind === "worker" && ev.type === "worker_updated") {
       workerIds.add(r.change.id);
       const prev = r.change.inserted ? undefined : before.workers.find((w) => w.id === ev.worker.id);
-      if (!prev || prev.health !== ev.worker.health) activityMoved = true;
+      if (!prev || movesActivity(prev, ev.worker)) activityMoved = true;
     } else if (r.change.kind === "task" && (ev.type === "task_submitted" || ev.type === "task_updated")) {
       const prev = before.tasks.find((t) => t.id === ev.task.id);
       if (ev.type === "task_submitted" || !sameRouting(prev?.routing, ev.task.routing)) routingMoved = true;

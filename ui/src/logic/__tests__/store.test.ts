@@ -147,6 +147,12 @@ describe("event batches", () => {
     expect(applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", health: "late", last_activity_at: iso(20) }) }]).activityMoved).toBe(true);
     expect(applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-9", created_at: iso(50) }) }]).activityMoved).toBe(true);
     expect(applyEvents(s, [{ type: "alert", alert: alert() }]).activityMoved).toBe(true);
+    // A person's extension or reply is an activity line without a health move.
+    const w1 = s.workers.find((w) => w.id === "w-1")!;
+    const extended = worker({ id: "w-1", health: w1.health, last_activity_at: iso(20), time_limit_secs: w1.time_limit_secs + 900 });
+    expect(applyEvents(s, [{ type: "worker_updated", worker: extended }]).activityMoved).toBe(true);
+    const replied = worker({ id: "w-1", health: w1.health, last_activity_at: iso(20), attempt: w1.attempt + 1 });
+    expect(applyEvents(s, [{ type: "worker_updated", worker: replied }]).activityMoved).toBe(true);
     // A health move and back within one batch still counts (the log has both lines).
     const both = applyEvents(s, [
       { type: "worker_updated", worker: worker({ id: "w-1", health: "late", last_activity_at: iso(20) }) },
