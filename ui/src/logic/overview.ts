@@ -17,13 +17,18 @@ export interface StatCard {
 const count = (m: Record<string, number> | undefined, k: string) => (m && Number.isFinite(m[k]) ? m[k] : 0);
 
 /** What the Running card's number holds besides working agents. */
-function runningHint(starting: number, scheduled: number): string {
-  const parts = [starting ? `${starting} starting` : "", scheduled ? `${scheduled} in the cluster's queue` : ""].filter(Boolean);
+function runningHint(starting: number, scheduled: number, queued: number): string {
+  const parts = [
+    starting ? `${starting} starting` : "",
+    scheduled ? `${scheduled} in the cluster's queue` : "",
+    queued ? `${queued} task${queued === 1 ? "" : "s"} waiting to start` : "",
+  ].filter(Boolean);
   return parts.length ? parts.join(" · ") : "workers";
 }
 
 /** The cards, from the one count of the workers (logic/fleet.ts). */
-export function statCards(c: FleetCounts): StatCard[] {
+/** `queued`: tasks not started yet (`queuedTasks`), said beside the running workers. */
+export function statCards(c: FleetCounts, queued = 0): StatCard[] {
   const attention = (n: number, cls: string) => (n > 0 ? cls : "text-slate-900");
   const { late, stalled, zombie, starting, scheduled, healthy, unreachable } = c.buckets;
   const waiting = waitingTotal(c.waiting);
@@ -32,7 +37,7 @@ export function statCards(c: FleetCounts): StatCard[] {
     ? [{ id: "unreachable", label: "Unreachable", value: unreachable, valueCls: "text-amber-600", hint: "cluster not answering, not stopped" }]
     : [];
   return [
-    { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: runningHint(starting, scheduled) },
+    { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: runningHint(starting, scheduled, queued) },
     { id: "healthy", label: "Healthy", value: healthy, valueCls: "text-emerald-700", hint: "signs of life" },
     { id: "late", label: "Late", value: late, valueCls: attention(late, "text-amber-600"), hint: "silent, no CPU" },
     { id: "stalled", label: "Stalled", value: stalled, valueCls: attention(stalled, "text-orange-600"), hint: "alerted" },
@@ -50,13 +55,16 @@ export interface Totals {
   /** Says when and why the cost is an estimate; empty otherwise. */
   costNote: string;
   queued: number;
-  /** "1 task waiting to start", "3 tasks waiting to start". */
-  queuedLabel: string;
   paused: boolean;
 }
 
+/** Tasks not started yet: queued or routed, from the status counts. */
+export function queuedTasks(s: Status | null): number {
+  return count(s?.tasks, "queued") + count(s?.tasks, "routed");
+}
+
 export function totals(s: Status | null): Totals {
-  const queued = count(s?.tasks, "queued") + count(s?.tasks, "routed");
+  const queued = queuedTasks(s);
   return {
     successRate: formatPercent(s?.success_rate ?? null),
     tokensToday: formatTokens(s?.tokens_today ?? 0),
@@ -65,7 +73,6 @@ export function totals(s: Status | null): Totals {
       ? "includes Cortex's estimate, from token counts, for attempts that ended without the agent's own figure"
       : "",
     queued,
-    queuedLabel: queued === 0 ? "no task waiting to start" : `${queued} task${queued === 1 ? "" : "s"} waiting to start`,
     paused: !!s?.paused,
   };
 }

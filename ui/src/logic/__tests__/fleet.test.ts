@@ -21,6 +21,8 @@ describe("one count of the workers", () => {
     expect(workerBucket(ws[0])).toBe("scheduled");
     expect(needsAttention(ws[0])).toBe(false);
     expect(statCards(c).find((k) => k.id === "running")).toMatchObject({ value: 3, hint: "1 starting · 1 in the cluster's queue" });
+    // Tasks not started yet are said beside the workers (not under the cost).
+    expect(statCards(c, 2).find((k) => k.id === "running")?.hint).toBe("1 starting · 1 in the cluster's queue · 2 tasks waiting to start");
   });
 
   it("counts workers a cluster cannot be asked about apart from hung ones, on a card of their own", () => {

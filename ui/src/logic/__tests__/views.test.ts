@@ -4,7 +4,7 @@ import { feedSubject, filterFeed, mergeFeed, workerTimeline } from "../feed";
 import { corrections, decisionRows, distribution } from "../routing";
 import { transcriptView } from "../transcript";
 import { taskRow, taskExperts, filterTasks } from "../tasks";
-import { statCards, totals, activeWorkers } from "../overview";
+import { statCards, totals, activeWorkers, queuedTasks } from "../overview";
 import { toApiError, describeError } from "../errors";
 import { fleetCounts } from "../fleet";
 import { alert, decision, iso, task, T0, worker } from "./fixtures";
@@ -163,13 +163,13 @@ describe("tasks, overview and errors", () => {
     expect(cards).toEqual({ running: 3, healthy: 2, late: 0, stalled: 1, zombie: 0, waiting: 1 });
     expect(activeWorkers(s)).toBe(4);
     expect(totals(s)).toMatchObject({ successRate: "90%", tokensToday: "12.3k", costToday: "$1.50", queued: 2 });
-    expect(totals(s).queuedLabel).toBe("2 tasks waiting to start");
+    expect(queuedTasks(s)).toBe(2);
     // Today's cost says when part of it is Cortex's estimate (a killed attempt's tokens), and why.
     expect(totals(s).costNote).toBe("");
     const estimated = totals({ ...s, cost_today_estimated: true });
     expect(estimated.costToday).toBe("≈ $1.50");
     expect(estimated.costNote).toContain("estimate");
-    expect(totals({ ...s, tasks: { routed: 1 } }).queuedLabel).toBe("1 task waiting to start");
+    expect(queuedTasks({ ...s, tasks: { routed: 1 } })).toBe(1);
     expect(statCards(fleetCounts([], [], new Set())).every((c) => c.value === 0)).toBe(true);
   });
   it("normalizes rejected commands into ApiErrors", () => {
