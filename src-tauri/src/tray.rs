@@ -103,16 +103,35 @@ pub fn entry_label(health: &str, subject: &str) -> String {
     format!("{mark} {health} · {subject}")
 }
 
-/// The experts paused by their circuit breaker, for the tooltip.
+/// The experts paused by their circuit breaker, for the tooltip, with the
+/// time each closes in the user's zone (as the app's header says it).
 pub fn paused_line(paused: &[cortex_engine::pm::PausedExpert]) -> Option<String> {
+    paused_line_in(paused, &chrono::Local)
+}
+
+fn paused_line_in<Tz: chrono::TimeZone>(
+    paused: &[cortex_engine::pm::PausedExpert],
+    tz: &Tz,
+) -> Option<String>
+where
+    Tz::Offset: std::fmt::Display,
+{
     if paused.is_empty() {
         return None;
     }
     let names: Vec<String> = paused
         .iter()
-        .map(|p| format!("{} until {} UTC", p.expert, p.until.format("%H:%M")))
+        .map(|p| format!("{} until {}", p.expert, clock_time(p, tz)))
         .collect();
     Some(format!("paused by circuit breaker: {}", names.join(", ")))
+}
+
+/// When a paused expert's breaker closes, as hours and minutes in `tz`.
+fn clock_time<Tz: chrono::TimeZone>(p: &cortex_engine::pm::PausedExpert, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    p.until.with_timezone(tz).format("%H:%M").to_string()
 }
 
 /// A round icon of one colour, drawn here so no image file is needed.
@@ -315,9 +334,9 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
             menu.append(&PredefinedMenuItem::separator(app)?)?;
             for p in &overview.paused_experts {
                 let label = format!(
-                    "⏸ {} paused by its circuit breaker until {} UTC · close it",
+                    "⏸ {} paused by its circuit breaker until {} · close it",
                     p.expert,
-                    p.until.format("%H:%M")
+                    clock_time(p, &chrono::Local)
                 );
                 menu.append(&MenuItem::with_id(
                     app,
@@ -434,8 +453,14 @@ mod tests {
             serde_json::from_str(r#"{"expert":"development","until":"2023-11-14T22:13:20Z"}"#)
                 .unwrap();
         assert_eq!(
-            paused_line(&[p]).as_deref(),
-            Some("paused by circuit breaker: development until 22:13 UTC")
+            paused_line_in(std::slice::from_ref(&p), &chrono::Utc).as_deref(),
+            Some("paused by circuit breaker: development until 22:13")
+        );
+        // In the user's zone, as the app's header says it.
+        let new_york = chrono::FixedOffset::west_opt(5 * 3600).unwrap();
+        assert_eq!(
+            paused_line_in(&[p], &new_york).as_deref(),
+            Some("paused by circuit breaker: development until 17:13")
         );
     }
 }
