@@ -335,7 +335,7 @@ mod tests {
         // Attempts 2 and 3 were a person's replies, 4 a person's restart: the
         // crash of attempt 4 is the worker's first failure, so it restarts.
         assert_eq!(worker.restarts(), 0);
-        assert!(worker.attempts[1..].iter().all(|a| a.by_person));
+        assert!(worker.attempts[1..].iter().all(|a| a.on_request));
         assert!(matches!(
             after_attempt(
                 &outcome(OutcomeKind::Crashed, "exited with 3"),
@@ -358,7 +358,7 @@ mod tests {
             state2.apply(&Record::new(seq, at(seq as i64), e));
         }
         let after = state2.worker(&w).expect("worker");
-        assert!(!after.attempts[4].by_person);
+        assert!(!after.attempts[4].on_request);
         assert_eq!(after.restarts(), 1);
     }
 

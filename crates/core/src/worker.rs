@@ -81,10 +81,12 @@ pub struct Attempt {
     /// True when this attempt continues the previous one's conversation.
     #[serde(default)]
     pub resumed: bool,
-    /// True when a person started it (a reply, or a restart or nudge of a
-    /// running worker): not one of the restarts `max_restarts` limits.
+    /// True when it was started on request to go on with the conversation
+    /// (a person's reply, a restart or nudge of a running worker, or the
+    /// PM's nudge of a stalled one, which `pm.max_nudges` bounds), not
+    /// after a failure: not one of the restarts `max_restarts` limits.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub by_person: bool,
+    pub on_request: bool,
     /// When the attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
@@ -289,9 +291,9 @@ impl Worker {
         self.stop.as_ref().filter(|s| s.attempt == live.n)
     }
     /// Restarts used: attempts after the first that Cortex started after a
-    /// failure or a hang, not the ones a person asked for.
+    /// failure or a hang, not the ones started on request.
     pub fn restarts(&self) -> u32 {
         let later = self.attempts.iter().skip(1);
-        later.filter(|a| !a.by_person).count() as u32
+        later.filter(|a| !a.on_request).count() as u32
     }
 }

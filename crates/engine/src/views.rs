@@ -403,7 +403,7 @@ pub(crate) mod subject_tests {
             start_ticks: None,
             session_id: None,
             resumed: false,
-            by_person: false,
+            on_request: false,
             ended_at: Some(t(to)),
             outcome: Some(Outcome::bare(kind, "r")),
         }

@@ -111,10 +111,10 @@ impl State {
                     self.ignored_events += 1;
                     return;
                 };
-                // A person's reply waits as the next prompt; a person's
-                // restart (or nudge) of a running attempt is the only stop
-                // whose next attempt starts at once.
-                let by_person = *attempt > 1
+                // A person's reply waits as the next prompt; a restart or
+                // nudge of a running attempt (a person's, or the PM's nudge)
+                // is the only stop whose next attempt starts at once.
+                let on_request = *attempt > 1
                     && (w.next_prompt.is_some()
                         || w.stop
                             .as_ref()
@@ -126,7 +126,7 @@ impl State {
                     start_ticks: *start_ticks,
                     session_id: session_id.clone(),
                     resumed: *resumed,
-                    by_person,
+                    on_request,
                     ended_at: None,
                     outcome: None,
                 });

@@ -66,8 +66,8 @@ pub struct WorkerDto {
     pub verification: Option<cortex_core::worker::Verification>,
     /// Its time limit in seconds, counted from its first attempt's start, extensions included.
     pub time_limit_secs: u64,
-    /// Automatic restarts used (after a crash or a hang); a person's replies
-    /// and restarts are attempts too, but not among these.
+    /// Automatic restarts used (after a crash or a hang); replies, and
+    /// restarts or nudges on request, are attempts too, but not among these.
     pub restarts: u32,
     /// What it waits for while it is not working (see `views::waiting_for`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -540,7 +540,7 @@ mod tests {
             start_ticks: started.start_ticks,
             session_id: None,
             resumed: false,
-            by_person: false,
+            on_request: false,
             ended_at: None,
             outcome: None,
         });

@@ -74,7 +74,7 @@ export function registerWorkerDetail(k: Kit): void {
           { label: "Task", value: w.task_id },
           { label: "Expert", value: w.expert },
           { label: "State", value: w.state },
-          // Restarts after a crash or a hang; a person's replies and restarts are not among them.
+          // Restarts after a crash or a hang; replies, restarts and nudges on request are not among them.
           { label: "Attempt", value: `${w.attempt} (${w.restarts} automatic restart${w.restarts === 1 ? "" : "s"})` },
           { label: "Process", value: w.process ?? (w.pid == null ? "—" : `pid ${w.pid}`) },
           { label: "Session", value: w.session_id ?? "—" },
