@@ -12,6 +12,7 @@ use crate::runtime::{
 };
 use cortex_core::id::WorkerId;
 use cortex_core::stream::{Exit, OutcomeKind};
+use cortex_core::worker::AfterStop;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration as StdDuration, Instant};
 use tracing::{info, warn};
@@ -190,10 +191,30 @@ impl Engine {
                 self.apply_action(action, &task_id, &expert, now)?;
             }
         }
-        let ended_attempts: Vec<(String, u32)> = ended
+        // An attempt stopped to end its worker (a kill, a cancel) leaves
+        // nothing behind before the worker reads as ended: its processes are
+        // swept first. The others are swept below, after any replacement
+        // has started.
+        let (ending, restartable): (Vec<_>, Vec<_>) = ended
             .iter()
-            .map(|(l, _)| (l.worker_id.to_string(), l.attempt))
-            .collect();
+            .map(|(l, _)| {
+                let ends = matches!(
+                    l.stop.as_ref().and_then(|s| s.after.as_ref()),
+                    Some(AfterStop::End(_))
+                );
+                ((l.worker_id.to_string(), l.attempt), ends)
+            })
+            .partition(|(_, ends)| *ends);
+        let ending: Vec<(String, u32)> = ending.into_iter().map(|(a, _)| a).collect();
+        let ended_attempts: Vec<(String, u32)> = restartable.into_iter().map(|(a, _)| a).collect();
+        if !ending.is_empty() {
+            let swept = self.launcher().sweep_attempts(&ending);
+            for ((worker_id, attempt), swept) in ending.iter().zip(swept) {
+                if swept > 0 {
+                    info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the stopped attempt");
+                }
+            }
+        }
         for (live, exit) in ended {
             // A stop that settles by the result line is no stop: the result decides.
             let (stopped, after, exit) = match &live.stop {
