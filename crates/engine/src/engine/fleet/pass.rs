@@ -195,26 +195,21 @@ impl Engine {
         // nothing behind before the worker reads as ended: its processes are
         // swept first. The others are swept below, after any replacement
         // has started.
-        let (ending, restartable): (Vec<_>, Vec<_>) = ended
-            .iter()
-            .map(|(l, _)| {
-                let ends = matches!(
-                    l.stop.as_ref().and_then(|s| s.after.as_ref()),
-                    Some(AfterStop::End(_))
-                );
-                ((l.worker_id.to_string(), l.attempt), ends)
-            })
-            .partition(|(_, ends)| *ends);
-        let ending: Vec<(String, u32)> = ending.into_iter().map(|(a, _)| a).collect();
-        let ended_attempts: Vec<(String, u32)> = restartable.into_iter().map(|(a, _)| a).collect();
-        if !ending.is_empty() {
-            let swept = self.launcher().sweep_attempts(&ending);
-            for ((worker_id, attempt), swept) in ending.iter().zip(swept) {
-                if swept > 0 {
-                    info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the stopped attempt");
-                }
-            }
-        }
+        let ends_worker = |l: &Live| {
+            matches!(
+                l.stop.as_ref().and_then(|s| s.after.as_ref()),
+                Some(AfterStop::End(_))
+            )
+        };
+        let attempts = |ending: bool| -> Vec<(String, u32)> {
+            ended
+                .iter()
+                .filter(|(l, _)| ends_worker(l) == ending)
+                .map(|(l, _)| (l.worker_id.to_string(), l.attempt))
+                .collect()
+        };
+        let (ending, ended_attempts) = (attempts(true), attempts(false));
+        self.sweep_ended(&ending);
         for (live, exit) in ended {
             // A stop that settles by the result line is no stop: the result decides.
             let (stopped, after, exit) = match &live.stop {
@@ -240,16 +235,22 @@ impl Engine {
         // replacement has started, which its own attempt number spares: a
         // sweep reads every process's environment, a few milliseconds that
         // a crashed worker's replacement does not wait for.
-        if !ended_attempts.is_empty() {
-            let swept = self.launcher().sweep_attempts(&ended_attempts);
-            for ((worker_id, attempt), swept) in ended_attempts.iter().zip(swept) {
-                if swept > 0 {
-                    info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the attempt");
-                }
-            }
-        }
+        self.sweep_ended(&ended_attempts);
         self.store().sync()?;
         Ok(backlog)
+    }
+
+    /// Kills what ended attempts left running (their tag, their cgroups).
+    fn sweep_ended(&self, attempts: &[(String, u32)]) {
+        if attempts.is_empty() {
+            return;
+        }
+        let swept = self.launcher().sweep_attempts(attempts);
+        for ((worker_id, attempt), swept) in attempts.iter().zip(swept) {
+            if swept > 0 {
+                info!(worker_id = %worker_id, attempt, swept, "killed processes that outlived the attempt");
+            }
+        }
     }
 }
 
