@@ -18,12 +18,16 @@ use std::sync::{Arc, OnceLock};
 
 use crate::text::Tokens;
 
-/// Hash buckets (a power of two).
-pub const BUCKETS: usize = 1 << 16;
+mod form;
+mod weights;
+
+pub use form::BUCKETS;
+use form::{quantize, MAGIC};
+pub use weights::Quantized;
+use weights::{Packed, Rows, Weights};
 const MASK: u64 = BUCKETS as u64 - 1;
 /// Words of a text that count; the rest of a very long text is ignored.
 pub const MAX_TOKENS: usize = 400;
-const MAGIC: &[u8; 8] = b"CXLIN001";
 
 /// The model as trained and shipped.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,20 +38,12 @@ pub struct LinearModel {
     pub bias: Vec<f32>,
     /// `kw[c * k + e]`: weight of expert `e`'s keyword score for class `c`.
     pub kw: Vec<f32>,
-    /// `weights[b * k + c]`: weight of bucket `b` for class `c`.
-    pub weights: Vec<f32>,
-    /// The weights as 16-bit integers, made on first use (routing reads
-    /// half the memory; training uses `weights`).
+    /// Weight of bucket `b` for class `c`, at `b * k + c`.
+    weights: Weights,
+    /// The weights as 16-bit integers, made on first use for a model built
+    /// in memory (routing reads half the memory; training uses `weights`).
+    /// The shipped model was quantized when the binary was built.
     packed: OnceLock<Packed>,
-}
-
-/// `weights` quantized: `weight = q * scale`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Packed {
-    /// The quantized weights, laid out as `weights`.
-    pub q: Vec<i16>,
-    /// The factor that turns a quantized weight back into a weight.
-    pub scale: f32,
 }
 
 /// One hashed feature of a text, with where it came from (for explanations).
@@ -286,43 +282,65 @@ impl LinearModel {
             classes,
             bias: vec![0.0; k],
             kw: vec![0.0; k * k],
-            weights: vec![0.0; BUCKETS * k],
+            weights: Weights::Owned(vec![0.0; BUCKETS * k]),
             packed: OnceLock::new(),
         }
     }
 
-    /// The quantized weights (made once).
-    pub fn packed(&self) -> &Packed {
-        self.packed.get_or_init(|| {
-            let max = self.weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-            let scale = if max > 0.0 { max / 32767.0 } else { 1.0 };
+    /// The weight of bucket `b` for class `c`.
+    pub fn weight(&self, b: u32, c: usize) -> f32 {
+        self.weights.get(b as usize * self.k() + c)
+    }
+
+    /// The quantized weights of a model built in memory (made once).
+    fn packed(&self) -> Option<&Packed> {
+        let Weights::Owned(w) = &self.weights else {
+            return None;
+        };
+        Some(self.packed.get_or_init(|| {
+            let scale = form::scale_of(w.iter().copied());
             Packed {
-                q: self
-                    .weights
-                    .iter()
-                    .map(|w| (w / scale).round().clamp(-32767.0, 32767.0) as i16)
-                    .collect(),
+                q: w.iter().map(|&w| quantize(w, scale)).collect(),
                 scale,
             }
-        })
+        }))
+    }
+
+    /// The quantized weights and their scale: `weight ~ q * scale`.
+    pub fn quantized(&self) -> Quantized<'_> {
+        match (&self.weights, self.packed()) {
+            (Weights::Shipped { q, scale, .. }, _) => Quantized {
+                rows: Rows::Bytes(q),
+                k: self.k(),
+                scale: *scale,
+            },
+            (_, Some(p)) => Quantized {
+                rows: Rows::Ints(&p.q),
+                k: self.k(),
+                scale: p.scale,
+            },
+            (Weights::Owned(_), None) => unreachable!("a model built in memory always packs"),
+        }
+    }
+
+    /// Makes the model ready for routing (quantized, when built in memory).
+    pub fn prepare(&self) {
+        let _ = self.packed();
     }
 
     /// `logits` on the quantized weights: what routing uses.
     pub fn logits_packed(&self, feats: &[Feature], value: f32, kw_scores: &[f32], out: &mut [f32]) {
         let k = self.k();
-        let p = self.packed();
         let mut acc = [0i32; 16];
         let acc = &mut acc[..k.min(16)];
         if k > 16 {
             return self.logits(feats, value, kw_scores, out);
         }
+        let q = self.quantized();
         for f in feats {
-            let row = &p.q[f.bucket as usize * k..][..k];
-            for (a, &w) in acc.iter_mut().zip(row) {
-                *a += i32::from(w);
-            }
+            q.add_row(f.bucket, acc);
         }
-        let unit = p.scale * value;
+        let unit = q.scale * value;
         for (c, o) in out.iter_mut().enumerate().take(k) {
             let row = &self.kw[c * k..][..k];
             *o = self.bias[c]
@@ -336,9 +354,9 @@ impl LinearModel {
         let k = self.k();
         out[..k].copy_from_slice(&self.bias);
         for f in feats {
-            let row = &self.weights[f.bucket as usize * k..][..k];
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += w * value;
+            let at = f.bucket as usize * k;
+            for (c, o) in out.iter_mut().enumerate().take(k) {
+                *o += self.weights.get(at + c) * value;
             }
         }
         for (c, o) in out.iter_mut().enumerate().take(k) {
@@ -357,63 +375,78 @@ impl LinearModel {
             out.push(c.len() as u8);
             out.extend_from_slice(c.as_bytes());
         }
-        for x in self.bias.iter().chain(&self.kw).chain(&self.weights) {
+        for x in self.bias.iter().chain(&self.kw) {
             out.extend_from_slice(&x.to_le_bytes());
+        }
+        for i in 0..self.weights.len() {
+            out.extend_from_slice(&self.weights.get(i).to_le_bytes());
         }
         out
     }
 
     /// Reads the form `to_bytes` writes; `None` if it is malformed.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        let rest = b.strip_prefix(MAGIC)?;
-        let u32_at =
-            |s: &[u8]| -> Option<u32> { Some(u32::from_le_bytes(s.get(..4)?.try_into().ok()?)) };
-        let k = u32_at(rest)? as usize;
-        let buckets = u32_at(rest.get(4..)?)? as usize;
-        if buckets != BUCKETS || k == 0 || k > 64 {
-            return None;
-        }
-        let mut at = 8;
-        let mut classes = Vec::with_capacity(k);
-        for _ in 0..k {
-            let n = usize::from(*rest.get(at)?);
-            classes.push(String::from_utf8(rest.get(at + 1..at + 1 + n)?.to_vec()).ok()?);
-            at += 1 + n;
-        }
-        let floats: Vec<f32> = rest
-            .get(at..)?
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        if floats.len() != k + k * k + BUCKETS * k {
-            return None;
-        }
+        let (classes, bias, kw, weights) = parts(b)?;
+        let weights = form::floats(weights).collect();
         Some(Self {
-            packed: OnceLock::new(),
-            bias: floats[..k].to_vec(),
-            kw: floats[k..k + k * k].to_vec(),
-            weights: floats[k + k * k..].to_vec(),
             classes,
+            bias,
+            kw,
+            weights: Weights::Owned(weights),
+            packed: OnceLock::new(),
         })
     }
 }
 
-static SHIPPED_BYTES: &[u8] = include_bytes!("../data/router-model.bin");
+/// The parts of the form `to_bytes` writes: classes, biases, keyword
+/// weights, and the bucket weights still as bytes; `None` if it is malformed.
+type Parts<'a> = (Vec<String>, Vec<f32>, Vec<f32>, &'a [u8]);
 
-/// The model shipped in the binary, if it is present and well-formed.
+fn parts(b: &[u8]) -> Option<Parts<'_>> {
+    let form::Split {
+        classes,
+        dense,
+        weights,
+    } = form::split(b)?;
+    let k = classes.len();
+    let dense: Vec<f32> = form::floats(dense).collect();
+    Some((classes, dense[..k].to_vec(), dense[k..].to_vec(), weights))
+}
+
+static SHIPPED_BYTES: &[u8] = include_bytes!("../data/router-model.bin");
+/// The shipped model's bucket weights quantized by the build script.
+static SHIPPED_Q16: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/router-model.q16"));
+/// Their scale.
+const SHIPPED_SCALE: f32 = include!(concat!(env!("OUT_DIR"), "/router-model-scale.rs"));
+
+/// The model shipped in the binary, if it is present and well-formed. Its
+/// bucket weights are read in place.
 pub fn shipped() -> Option<Arc<LinearModel>> {
     static SHIPPED: OnceLock<Option<Arc<LinearModel>>> = OnceLock::new();
     SHIPPED
-        .get_or_init(|| LinearModel::from_bytes(SHIPPED_BYTES).map(Arc::new))
+        .get_or_init(|| {
+            let (classes, bias, kw, bytes) = parts(SHIPPED_BYTES)?;
+            Some(Arc::new(LinearModel {
+                classes,
+                bias,
+                kw,
+                weights: Weights::Shipped {
+                    bytes,
+                    q: SHIPPED_Q16,
+                    scale: SHIPPED_SCALE,
+                },
+                packed: OnceLock::new(),
+            }))
+        })
         .clone()
 }
 
-/// Makes the shipped model ready for routing (decoded and quantized), so
-/// the first decision does not pay for it: a long-running owner calls this
-/// when it starts.
+/// Makes the shipped model ready for routing (checked and its small parts
+/// decoded), so the first decision does not pay for it: a long-running
+/// owner calls this when it starts.
 pub fn warm() {
     if let Some(m) = shipped() {
-        m.packed();
+        m.prepare();
     }
 }
 
@@ -460,6 +493,7 @@ impl Default for TrainOptions {
 pub fn train(classes: Vec<String>, items: &[TrainItem], opts: TrainOptions) -> LinearModel {
     let k = classes.len();
     let mut m = LinearModel::empty(classes);
+    let mut weights = vec![0.0f32; BUCKETS * k];
     let mut toks = Tokens::default();
     let prepared: Vec<(Vec<u32>, f32)> = items
         .iter()
@@ -489,7 +523,7 @@ pub fn train(classes: Vec<String>, items: &[TrainItem], opts: TrainOptions) -> L
             let (buckets, v) = &prepared[i];
             z.copy_from_slice(&m.bias);
             for &b in buckets {
-                for (zc, w) in z.iter_mut().zip(&m.weights[b as usize * k..][..k]) {
+                for (zc, w) in z.iter_mut().zip(&weights[b as usize * k..][..k]) {
                     *zc += w * v;
                 }
             }
@@ -509,16 +543,17 @@ pub fn train(classes: Vec<String>, items: &[TrainItem], opts: TrainOptions) -> L
                 }
             }
             for &b in buckets {
-                for (w, gc) in m.weights[b as usize * k..][..k].iter_mut().zip(&g) {
+                for (w, gc) in weights[b as usize * k..][..k].iter_mut().zip(&g) {
                     *w += gc * v;
                 }
             }
         }
         let keep = 1.0 - opts.decay;
-        for w in m.weights.iter_mut().chain(m.kw.iter_mut()) {
+        for w in weights.iter_mut().chain(m.kw.iter_mut()) {
             *w *= keep;
         }
     }
+    m.weights = Weights::Owned(weights);
     m
 }
 
@@ -651,5 +686,41 @@ mod tests {
                 "security"
             ]
         );
+    }
+
+    #[test]
+    fn the_shipped_model_read_in_place_routes_as_its_decoded_copy() {
+        let in_place = shipped().expect("shipped model");
+        let decoded = LinearModel::from_bytes(SHIPPED_BYTES).expect("well-formed");
+        assert!(matches!(in_place.weights, Weights::Shipped { .. }));
+        assert_eq!(*in_place, decoded);
+        assert_eq!(in_place.to_bytes(), SHIPPED_BYTES);
+        // The build script quantized the shipped weights as a decoded copy
+        // does, so every quantized row is the same.
+        let (qa, qb) = (in_place.quantized(), decoded.quantized());
+        assert_eq!(qa.scale.to_bits(), qb.scale.to_bits());
+        let k = decoded.k();
+        let (mut a, mut b) = (vec![0i16; k], vec![0i16; k]);
+        for bucket in 0..BUCKETS as u32 {
+            qa.row(bucket, &mut a);
+            qb.row(bucket, &mut b);
+            assert_eq!(a, b, "bucket {bucket}");
+        }
+        for text in [
+            "fix the flaky login test in CI",
+            "audit the dependency tree for CVEs",
+            "",
+        ] {
+            let mut f = Vec::new();
+            let v = features_styled(&toks(text), style(text), &mut f);
+            let kw = vec![0.25; k];
+            let (mut za, mut zb) = (vec![0.0; k], vec![0.0; k]);
+            in_place.logits_packed(&f, v, &kw, &mut za);
+            decoded.logits_packed(&f, v, &kw, &mut zb);
+            assert_eq!(za, zb, "{text}");
+            in_place.logits(&f, v, &kw, &mut za);
+            decoded.logits(&f, v, &kw, &mut zb);
+            assert_eq!(za, zb, "{text}");
+        }
     }
 }

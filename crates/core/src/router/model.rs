@@ -135,12 +135,13 @@ impl Router {
         };
         // The features that pushed the top class most, over the others
         // (words and word pairs first: they read better).
-        let packed = m.packed();
+        let quantized = m.quantized();
+        let mut row = vec![0i16; k];
         let top = (0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0);
         let mut best: Vec<(f32, usize)> = Vec::with_capacity(SHOWN_TERMS + 1);
         for (i, f) in linear::content(&s.feats).iter().enumerate() {
             // What a feature says for the top class over the best other.
-            let row = &packed.q[f.bucket as usize * k..][..k];
+            quantized.row(f.bucket, &mut row);
             let other = (0..k)
                 .filter(|&c| c != top)
                 .map(|c| row[c])
