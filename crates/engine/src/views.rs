@@ -309,7 +309,10 @@ pub fn spent_on_day<'a, Tz: chrono::TimeZone>(
         if end.with_timezone(tz).date_naive() == today {
             out.cost_usd += o.cost_usd;
             out.tokens += o.tokens.input + o.tokens.output;
-            out.estimated |= o.cost_estimated && o.cost_usd > 0.0;
+            // As every other view counts it: an attempt that ended without
+            // the agent's own figure is an estimate, even one of $0 (its
+            // last model call may be billed and never reported).
+            out.estimated |= o.cost_estimated;
         }
     }
     out
@@ -489,16 +492,18 @@ pub(crate) mod subject_tests {
             spent_on_day(afternoon.iter(), now, &Utc),
             DaySpend::default()
         );
-        // A killed attempt's estimate makes the day's figure an estimate; an
-        // estimate of nothing does not.
+        // A killed attempt's estimate makes the day's figure an estimate,
+        // even when it saw no tokens: no final figure arrived for it.
         let both = [
             spent(at("2026-12-04T20:00:00Z"), 0.5, false),
             spent(at("2026-12-05T02:00:00Z"), 0.25, true),
         ];
         let day = spent_on_day(both.iter(), now, &ny);
         assert!(day.estimated && (day.cost_usd - 0.75).abs() < 1e-9 && day.tokens == 240);
-        let nothing = [spent(at("2026-12-05T02:00:00Z"), 0.0, true)];
-        assert!(!spent_on_day(nothing.iter(), now, &ny).estimated);
+        let unreported = [spent(at("2026-12-05T02:00:00Z"), 0.0, true)];
+        assert!(spent_on_day(unreported.iter(), now, &ny).estimated);
+        let reported = [spent(at("2026-12-05T02:00:00Z"), 0.0, false)];
+        assert!(!spent_on_day(reported.iter(), now, &ny).estimated);
     }
 
     #[test]
