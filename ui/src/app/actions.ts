@@ -45,6 +45,7 @@ export class Actions {
 
   private applyWorker = (w: Worker) => {
     if (w && typeof w === "object" && "id" in w) this.s.workers = upsertWorker(this.s.workers, w).list;
+    this.notices.settle(this.s.workers);
     this.sync.scheduleStatus();
   };
 
@@ -71,8 +72,9 @@ export class Actions {
       this.applyWorker(w);
       // The engine answers once the stop is asked for; the process may take
       // its grace period to go, and the worker's row says "Stopping…" until then.
-      const stopping = w?.state === "stopping";
-      this.toast(stopping ? `Stopping ${this.named(workerId)}…` : `Killed ${this.named(workerId)}`, "success");
+      const named = this.named(workerId);
+      if (w?.state === "stopping") this.notices.toastUntil(`Stopping ${named}…`, workerId, `Killed ${named}`);
+      else this.toast(`Killed ${named}`, "success");
     });
   }
 

@@ -179,6 +179,26 @@ describe("controller", () => {
     expect(s.toasts.at(-1)?.text).toMatch(/^Killed “Implement the login endpoint” · development/);
   });
 
+  it("keeps a stopping toast while the process goes, then says it was killed, never both at once", async () => {
+    s.tasks = [task({ id: "t-01aaaaaaaaaaaaaaaaaaaaaaaa", description: "Implement the login endpoint" })];
+    f.api.killWorker.mockResolvedValueOnce(worker({ id: "w-1", state: "stopping", health: "healthy" }));
+    await c.actions.kill("w-1");
+    const stopping = () => s.toasts.filter((t) => t.text.startsWith("Stopping"));
+    expect(stopping()).toHaveLength(1);
+    // Past a toast's usual life, still stopping: the toast stays and says so.
+    await vi.advanceTimersByTimeAsync(7000);
+    f.emit({ type: "worker_updated", worker: worker({ id: "w-1", state: "stopping", last_activity_at: iso(61) }) });
+    await vi.advanceTimersByTimeAsync(400);
+    expect(stopping()).toHaveLength(1);
+    // The process is gone: the same toast now says it was killed, then closes.
+    f.emit({ type: "worker_updated", worker: worker({ id: "w-1", state: "cancelled", last_activity_at: iso(62) }) });
+    await vi.advanceTimersByTimeAsync(400);
+    expect(stopping()).toHaveLength(0);
+    expect(s.toasts.filter((t) => t.text.startsWith("Killed “Implement the login endpoint”"))).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(6000);
+    expect(s.toasts).toHaveLength(0);
+  });
+
   it("opens a worker's folder or a changed file in the editor, and says why it could not", async () => {
     await c.actions.openInEditor("w-1");
     expect(f.api.openInEditor).toHaveBeenLastCalledWith("w-1", null);

@@ -2,10 +2,13 @@
 // were dismissed (remembered in storage across restarts).
 
 import { dismissAllKeys } from "../logic/alerts";
+import type { Worker } from "../types";
 import type { AppState, Toast } from "./state";
 
 const DISMISSED_KEY = "cortex.dismissedAlerts";
 const MAX_DISMISSED = 500;
+/** A pending toast closes after at most this many toast lifetimes. */
+const PENDING_MAX = 10;
 
 export class Notices {
   private seq = 0;
@@ -21,7 +24,38 @@ export class Notices {
   toast(text: string, tone: Toast["tone"] = "info"): void {
     const id = ++this.seq;
     this.s.toasts = [...this.s.toasts.slice(-4), { id, text, tone }];
-    setTimeout(() => this.closeToast(id), tone === "error" ? this.toastMs * 2 : this.toastMs);
+    this.closeLater(id, tone === "error" ? this.toastMs * 2 : this.toastMs);
+  }
+
+  /**
+   * A toast about a worker being stopped ("Stopping ..."): it stays while
+   * the worker is still stopping, then reads `done` and closes as any other
+   * (`settle`). It closes anyway after `PENDING_MAX`
+   * toast lifetimes, never having said anything untrue.
+   */
+  toastUntil(text: string, workerId: string, done: string): void {
+    const id = ++this.seq;
+    this.s.toasts = [...this.s.toasts.slice(-4), { id, text, tone: "success", pending: { workerId, done } }];
+    this.closeLater(id, this.toastMs * PENDING_MAX);
+  }
+
+  /** Pending toasts whose worker is no longer stopping say it is over. */
+  settle(workers: readonly Worker[]): void {
+    if (!this.s.toasts.some((t) => t.pending)) return;
+    let changed = false;
+    const next = this.s.toasts.map((t) => {
+      if (!t.pending) return t;
+      const w = workers.find((x) => x.id === t.pending?.workerId);
+      if (!w || w.state === "stopping") return t;
+      changed = true;
+      this.closeLater(t.id, this.toastMs);
+      return { id: t.id, text: t.pending.done, tone: t.tone };
+    });
+    if (changed) this.s.toasts = next;
+  }
+
+  private closeLater(id: number, ms: number): void {
+    setTimeout(() => this.closeToast(id), ms);
   }
 
   closeToast(id: number): void {

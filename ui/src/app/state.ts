@@ -21,6 +21,8 @@ export interface Toast {
   id: number;
   text: string;
   tone: "info" | "error" | "success";
+  /** Says what is under way for this worker; `done` replaces the text once it is over. */
+  pending?: { workerId: string; done: string };
 }
 
 export type Modal =

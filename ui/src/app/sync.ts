@@ -114,6 +114,7 @@ export class EngineSync {
     if (state.alerts !== before.alerts) this.s.alerts = state.alerts;
     if (state.workers !== before.workers) {
       this.s.workers = state.workers;
+      this.notices.settle(state.workers);
       this.charts.record("active", countLiveWorkers(state.workers));
       const selected = this.s.selectedWorkerId;
       if (selected && this.s.view === "worker" && batch.workerIds.includes(selected)) this.scheduleTranscript();
