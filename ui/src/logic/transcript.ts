@@ -120,6 +120,17 @@ export function compactTranscript(entries: TranscriptEntry[], query = "", maxCha
   return out;
 }
 
+/**
+ * What the search box says: how many lines match, and which one is shown
+ * once a person steps through them (`at`, -1 before the first step).
+ */
+export function matchLabel(query: string, matches: number, at: number): string {
+  if (!query.trim()) return "";
+  if (matches === 0) return "no match";
+  if (at < 0) return matches === 1 ? "1 match" : `${matches} matches`;
+  return `${at + 1} of ${matches}`;
+}
+
 /** The keys of the lines that match, in order, for "next match" navigation. */
 export function matchKeys(lines: CompactLine[]): string[] {
   return lines.filter((l) => l.match).map((l) => l.key);

@@ -4,7 +4,7 @@
 import { workerTimeline, type FeedItem } from "../../logic/feed";
 import { formatDateTime, formatTokens } from "../../logic/format";
 import { RowCache } from "../../logic/rows";
-import { compactTranscript, matchKeys, type CompactLine } from "../../logic/transcript";
+import { compactTranscript, matchKeys, matchLabel, type CompactLine } from "../../logic/transcript";
 import { activityLabel, costLabel, waitingLabel, workerRow, type WorkerRow } from "../../logic/workers";
 import type { Task, Worker } from "../../types";
 import type { Kit } from "./kit";
@@ -155,9 +155,7 @@ export function registerWorkerDetail(k: Kit): void {
         return search.query.trim() ? matchKeys(lines.value).length : 0;
       },
       get matchLabel() {
-        if (!search.query.trim()) return "";
-        const n = this.matchCount;
-        return n === 0 ? "no match" : `${this.matchAt + 1 > 0 ? this.matchAt + 1 : 0} of ${n}`;
+        return matchLabel(search.query, this.matchCount, this.matchAt);
       },
       onSearch() {
         this.matchAt = -1;

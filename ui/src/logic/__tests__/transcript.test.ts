@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TranscriptEntry } from "../../types";
-import { compactTranscript, matchKeys } from "../transcript";
+import { compactTranscript, matchKeys, matchLabel } from "../transcript";
 
 const e = (attempt: number, kind: TranscriptEntry["kind"], text: string): TranscriptEntry => ({ attempt, kind, text });
 
@@ -45,5 +45,16 @@ describe("compact transcript", () => {
     const [l] = compactTranscript([e(1, "assistant", long)], "", 100);
     expect(l.summary.length).toBe(160);
     expect(l.text.length).toBe(100);
+  });
+});
+
+describe("matchLabel", () => {
+  it("counts the matches, then says which one is shown", () => {
+    expect(matchLabel("  ", 3, -1)).toBe("");
+    expect(matchLabel("fake-out", 0, -1)).toBe("no match");
+    expect(matchLabel("fake-out", 8, -1)).toBe("8 matches");
+    expect(matchLabel("fake-out", 1, -1)).toBe("1 match");
+    expect(matchLabel("fake-out", 8, 0)).toBe("1 of 8");
+    expect(matchLabel("fake-out", 8, 7)).toBe("8 of 8");
   });
 });
