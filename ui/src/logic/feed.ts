@@ -129,16 +129,26 @@ export function outcomeItem(w: Worker): FeedItem | null {
   };
 }
 
+/** Alert kinds that report how an attempt ended. */
+const ENDING_ALERTS = new Set<Alert["kind"]>(["completed", "failed", "timed_out"]);
+
 /**
- * One worker's transitions and interventions, newest first, ending (when
- * `worker` has ended) with how it ended: a kill and restart followed by a
- * completion reads to the completion.
+ * One worker's transitions, interventions and alerts, newest first, ending
+ * (when `worker` has ended) with how it ended: a kill and restart followed
+ * by a completion reads to the completion, and an earlier attempt that
+ * completed before a reply shows as completed too. The alert for the last
+ * attempt's end is the outcome itself, shown once.
  */
-export function workerTimeline(lines: ActivityLine[], workerId: string, worker?: Worker): FeedItem[] {
-  const mine = lines.filter((l) => l.worker_id === workerId);
-  const nth = occurrences(mine, lineBase);
-  const items = mine.map((l, i) => activityItem(l, nth[i]));
+export function workerTimeline(lines: ActivityLine[], workerId: string, worker?: Worker, alerts: Alert[] = []): FeedItem[] {
   const end = worker && worker.id === workerId ? outcomeItem(worker) : null;
+  const mine = alerts.filter(
+    (a) => a.worker_id === workerId && !(end && ENDING_ALERTS.has(a.kind) && (a.attempt ?? end.attempt) === end.attempt),
+  );
+  const items = mergeFeed(
+    mine,
+    lines.filter((l) => l.worker_id === workerId),
+    Number.POSITIVE_INFINITY,
+  );
   if (end) items.push(end);
   // The outcome is the last step even when its time ties the line before it.
   return items.sort((a, b) => compareTime(b.at, a.at) || (a.label === "outcome" ? -1 : b.label === "outcome" ? 1 : 0));

@@ -114,7 +114,7 @@ export function registerWorkerDetail(k: Kit): void {
     const timeline = fx.derive<FeedItem[]>(
       [],
       () => {
-        const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId, raw(current.value) ?? undefined) : [];
+        const items = s.selectedWorkerId ? workerTimeline(raw(s.activity), s.selectedWorkerId, raw(current.value) ?? undefined, raw(s.alerts)) : [];
         return timelineCache.list(items, (i) => i.key, (i) => [i], (i) => i);
       },
       onDetail,

@@ -201,6 +201,24 @@ describe("a worker's timeline and the feed's names", () => {
     expect(items[0]).toMatchObject({ at: iso(90), attempt: 2 });
   });
 
+  it("shows an earlier attempt's end from its alert, and the last one's once, as the outcome", () => {
+    const lines = [{ at: iso(20), event: "reply", worker_id: "w-1", task_id: "t-1", attempt: 1, message: "a person replied: add a line" }];
+    const alerts = [
+      alert({ at: iso(10), kind: "completed", severity: "info", worker_id: "w-1", attempt: 1, message: "development completed: completed" }),
+      alert({ at: iso(30), kind: "completed", severity: "info", worker_id: "w-1", attempt: 2, message: "development completed: completed" }),
+      alert({ at: iso(15), kind: "stalled", severity: "warning", worker_id: "w-2", attempt: 1, message: "another worker" }),
+    ];
+    const done = worker({ id: "w-1", attempt: 2, state: "completed", health: "completed", last_activity_at: iso(30) });
+    expect(workerTimeline(lines, "w-1", done, alerts).map((i) => [i.label, i.attempt, i.at])).toEqual([
+      ["outcome", 2, iso(30)],
+      ["reply", 1, iso(20)],
+      ["info", 1, iso(10)],
+    ]);
+    // While the second attempt runs, both completions so far are steps.
+    const live = worker({ id: "w-1", attempt: 2, state: "running" });
+    expect(workerTimeline(lines, "w-1", live, alerts.slice(0, 1)).map((i) => i.label)).toEqual(["reply", "info"]);
+  });
+
   it("names the task and expert of a feed item's worker", () => {
     const ws = new Map([["w-1", worker({ id: "w-1", task_id: "t-1" })]]);
     const ts = new Map([["t-1", task({ id: "t-1", description: "Implement the login endpoint" })]]);
