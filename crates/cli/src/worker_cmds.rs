@@ -27,17 +27,23 @@ fn parse_worker(id: &str) -> Result<WorkerId> {
 
 pub fn workers(home: &Home, json: bool) -> Result<()> {
     need_home(home)?;
-    let list = view::workers(home)?;
     if json {
-        print_json(&list);
+        print_json(&view::workers(home)?);
         return Ok(());
     }
+    let list = view::workers_with_tasks(home)?;
     if list.is_empty() {
         println!("no workers");
     }
-    for w in list {
+    for (w, task) in list {
+        // The task's first words name the worker for a person; the id stays first.
+        let task = if task.is_empty() {
+            "-".to_string()
+        } else {
+            format!("“{task}”")
+        };
         println!(
-            "{}  {:<10} {:<9} {:<12} attempt {} {:<15} ${:.4}{}  {}",
+            "{}  {task:<43} {:<10} {:<9} {:<12} attempt {} {:<15} ${:.4}{}  {}",
             w.id,
             w.state.as_str(),
             w.health,

@@ -78,6 +78,8 @@ fn every_read_view_shows_the_pms_verdict_while_an_owner_runs() {
         plain.contains("stalled") && plain.contains("silent for"),
         "{plain}"
     );
+    // A person reads which task the worker is on, not only its id.
+    assert!(plain.contains("“hang on the model FAKE:hang”"), "{plain}");
     owner.stop();
 }
 

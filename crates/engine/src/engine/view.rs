@@ -66,6 +66,25 @@ pub fn workers(home: &Home) -> Result<Vec<crate::runtime::WorkerDto>, EngineErro
     workers_of(home, &state, &*launcher)
 }
 
+/// Workers as `workers` gives them, each with its task's first words (empty
+/// when the task is not known), for a person reading a table.
+pub fn workers_with_tasks(
+    home: &Home,
+) -> Result<Vec<(crate::runtime::WorkerDto, String)>, EngineError> {
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
+    Ok(workers_of(home, &state, &*launcher)?
+        .into_iter()
+        .map(|w| {
+            let words = state
+                .task(&w.task_id)
+                .map(|t| crate::views::first_words(&t.description, 40))
+                .unwrap_or_default();
+            (w, words)
+        })
+        .collect())
+}
+
 /// Where the workers run (this machine, or a cluster's queue): asked once
 /// per view whether their processes are alive.
 fn launcher_of(home: &Home) -> Result<std::sync::Arc<dyn crate::launcher::Launcher>, EngineError> {
