@@ -285,17 +285,18 @@ function demoStory(taskId: string): TaskStory {
   });
   const stories: WorkerStory[] = ws.map((w) => ({
     id: w.id, expert: w.expert, status: w.state, reason: w.reason, workdir: w.workdir, result: null, verification: null,
-    tokens: tok(w.tokens.input, w.tokens.output), cost_usd: w.cost_usd, duration_secs: 60 * w.attempt,
+    tokens: tok(w.tokens.input, w.tokens.output), cost_usd: w.cost_usd, cost_estimated: !!w.cost_estimated, duration_secs: 60 * w.attempt,
     attempts: Array.from({ length: w.attempt }, (_, i) => ({
       n: i + 1, started_at: w.created_at, ended_at: i + 1 < w.attempt ? w.created_at : null, resumed: i > 0,
-      outcome: i + 1 < w.attempt ? "crashed" : null, reason: null, exit_code: null, cost_usd: 0, tokens: tok(0, 0), duration_secs: 60,
+      outcome: i + 1 < w.attempt ? "crashed" : null, reason: null, exit_code: null, cost_usd: 0, cost_estimated: i + 1 < w.attempt,
+      tokens: tok(0, 0), duration_secs: 60,
     })),
     base: { repo: "/home/dev/src/shop", commit: "9e1c2d3", branch: "main" }, changes: changes(w),
   }));
   return {
     ...t, tokens: tok(ws.reduce((a, w) => a + w.tokens.input, 0), ws.reduce((a, w) => a + w.tokens.output, 0)),
     duration_secs: stories.reduce((a, s) => a + s.duration_secs, 0), attempts: ws.reduce((a, w) => a + w.attempt, 0),
-    workers: stories, changes: stories[0]?.changes ?? null,
+    cost_estimated: stories.some((s) => s.cost_estimated), workers: stories, changes: stories[0]?.changes ?? null,
   };
 }
 

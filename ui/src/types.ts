@@ -292,6 +292,8 @@ export interface AttemptStory {
   reason: string | null;
   exit_code: number | null;
   cost_usd: number;
+  /** The cost is Cortex's estimate: the attempt ended without the agent's own figure. */
+  cost_estimated: boolean;
   tokens: Tokens;
   duration_secs: number;
 }
@@ -306,6 +308,8 @@ export interface WorkerStory {
   verification: Verification | null;
   tokens: Tokens;
   cost_usd: number;
+  /** Part of the cost is Cortex's estimate. */
+  cost_estimated: boolean;
   duration_secs: number;
   attempts: AttemptStory[];
   base: { repo: string; commit: string; branch?: string; worktree_branch?: string } | null;
@@ -317,6 +321,8 @@ export interface TaskStory extends Task {
   result?: string | null;
   verification?: Verification | null;
   tokens: Tokens;
+  /** Part of the task's cost is Cortex's estimate. */
+  cost_estimated: boolean;
   duration_secs: number;
   attempts: number;
   workers: WorkerStory[];

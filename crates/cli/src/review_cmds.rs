@@ -29,8 +29,10 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
     println!("  {}", t.description.replace('\n', "\n  "));
     if let Some(r) = &t.routing {
         println!(
-            "routing: {} ({:.2}, {:?})",
-            r.primary_expert, r.confidence, r.strategy
+            "routing: {} ({:.2}, {})",
+            r.primary_expert,
+            r.confidence,
+            r.strategy.as_str().replace('_', " ")
         );
     }
     if let Some(why) = &t.reason {
@@ -52,8 +54,9 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         ),
     }
     println!(
-        "cost ${:.4}, tokens {} in / {} out, {} attempt{}, {:.1}s",
+        "cost ${:.4}{}, tokens {} in / {} out, {} attempt{}, {:.1}s",
         t.cost_usd,
+        estimated(s.cost_estimated),
         s.tokens.input,
         s.tokens.output,
         s.attempts,
@@ -73,7 +76,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         );
         for a in &w.attempts {
             println!(
-                "  attempt {} {}{} ${:.4} {:.1}s",
+                "  attempt {} {}{} ${:.4}{} {:.1}s",
                 a.n,
                 a.outcome.as_deref().unwrap_or("running"),
                 a.reason
@@ -81,6 +84,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default(),
                 a.cost_usd,
+                estimated(a.cost_estimated),
                 a.duration_secs
             );
         }
@@ -90,6 +94,15 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         println!("result:\n  {}", result.replace('\n', "\n  "));
     }
     Ok(())
+}
+
+/// How `cortex workers` and `show` mark a cost that is Cortex's estimate.
+pub(crate) fn estimated(yes: bool) -> &'static str {
+    if yes {
+        " (est.)"
+    } else {
+        ""
+    }
 }
 
 fn print_changes(c: &Changes, indent: &str) {

@@ -122,6 +122,9 @@ pub struct AttemptStory {
     pub exit_code: Option<i32>,
     /// What it cost, in US dollars; 0 while it runs.
     pub cost_usd: f64,
+    /// True when `cost_usd` is Cortex's estimate from the tokens: the attempt
+    /// ended without the agent's own figure (killed, crashed, lost).
+    pub cost_estimated: bool,
     /// The tokens it used; zero while it runs.
     pub tokens: Tokens,
     /// How long it ran, in seconds (until now while it runs).
@@ -149,6 +152,8 @@ pub struct WorkerStory {
     pub tokens: Tokens,
     /// What its ended attempts cost, in US dollars.
     pub cost_usd: f64,
+    /// True when part of `cost_usd` is Cortex's estimate.
+    pub cost_estimated: bool,
     /// Its attempts' run time summed, in seconds (a running one until now).
     pub duration_secs: f64,
     /// Its attempts, oldest first.
@@ -167,6 +172,8 @@ pub struct TaskStory {
     pub task: TaskDto,
     /// Summed over every attempt of every worker.
     pub tokens: Tokens,
+    /// True when part of the task's `cost_usd` is Cortex's estimate.
+    pub cost_estimated: bool,
     /// Seconds run, summed over every attempt of every worker.
     pub duration_secs: f64,
     /// Attempts made, over every worker.

@@ -131,6 +131,20 @@ fn a_crashing_worker_is_retried_with_resume_then_fails_with_the_reason() {
     );
     assert_eq!(session(&starts[2], "--resume"), Some(first));
     assert_eq!(starts[2]["env_attempt"], "3");
+    // No crashed attempt gave the agent's own cost: `show` marks each
+    // attempt's figure, its worker's and the task's as Cortex's estimate, as
+    // `cortex workers` does.
+    let story = h.json(&["show", &id]);
+    let attempts = story["workers"][0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{story}");
+    assert!(
+        attempts.iter().all(|a| a["cost_estimated"] == true),
+        "{story}"
+    );
+    assert_eq!(story["workers"][0]["cost_estimated"], true, "{story}");
+    assert_eq!(story["cost_estimated"], true, "{story}");
+    let plain = String::from_utf8_lossy(&h.cortex(&["show", &id]).stdout).into_owned();
+    assert!(plain.contains("(est.), tokens"), "{plain}");
     owner.stop();
 }
 

@@ -7,7 +7,8 @@ import type { Changes, TaskStory, Verification, WorkerStory } from "../types";
 import { healthBadge, isTerminalState, taskStatusBadge, type Badge } from "./badges";
 import { BOARD_COLUMN } from "./board";
 import type { DiffFile } from "./diff";
-import { formatDateTime, formatDuration, formatMoney, formatTokens, strategyLabel } from "./format";
+import { formatDateTime, formatDuration, formatTokens, strategyLabel } from "./format";
+import { costLabel } from "./workers";
 
 export interface VerificationBadge {
   label: string;
@@ -90,7 +91,7 @@ function workerColumn(w: WorkerStory): WorkerColumn {
     badge: healthBadge(w.status),
     reason: w.reason ?? "",
     result: w.result ?? "",
-    cost: formatMoney(w.cost_usd),
+    cost: costLabel(w),
     tokens: tokensOf(w.tokens),
     duration: formatDuration(w.duration_secs),
     attempts: w.attempts.map((a) => ({
@@ -99,7 +100,7 @@ function workerColumn(w: WorkerStory): WorkerColumn {
       when: formatDateTime(a.started_at),
       outcome: a.outcome ?? "running",
       reason: a.reason ?? "",
-      cost: formatMoney(a.cost_usd),
+      cost: costLabel(a),
       duration: formatDuration(a.duration_secs),
     })),
     verification: verificationBadge(w.verification),
@@ -122,7 +123,7 @@ export function storyView(s: TaskStory): StoryView {
     routing: r ? `${r.primary_expert} · ${Math.round(r.confidence * 100)}% · ${strategyLabel(r.strategy)}` : "not routed yet",
     explanation: r?.explanation ?? "",
     project: s.project ?? s.workdir ?? "",
-    cost: formatMoney(s.cost_usd),
+    cost: costLabel(s),
     tokens: tokensOf(s.tokens),
     duration: formatDuration(s.duration_secs),
     attempts: `${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`,

@@ -45,6 +45,7 @@ pub(crate) fn story_of(
                     reason: o.map(|o| redact(&o.reason)),
                     exit_code: o.and_then(|o| o.exit_code),
                     cost_usd: o.map_or(0.0, |o| o.cost_usd),
+                    cost_estimated: o.is_some_and(|o| o.cost_estimated),
                     tokens: o.map(|o| o.tokens).unwrap_or_default(),
                     duration_secs: d,
                 }
@@ -64,6 +65,7 @@ pub(crate) fn story_of(
             verification: w.verification.as_ref().map(VerificationDto::from),
             tokens: w.tokens,
             cost_usd: w.cost_usd,
+            cost_estimated: w.cost_estimated,
             duration_secs: wsecs,
             attempts: list,
             base: w.base.clone(),
@@ -84,6 +86,7 @@ pub(crate) fn story_of(
     TaskStory {
         task: dto,
         tokens: total_tokens,
+        cost_estimated: workers.iter().any(|w| w.cost_estimated),
         duration_secs: total_secs,
         attempts,
         workers: stories,

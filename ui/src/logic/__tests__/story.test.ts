@@ -12,16 +12,16 @@ const changes = (over: Partial<Changes> = {}): Changes => ({
 });
 const worker = (over: Partial<WorkerStory> = {}): WorkerStory => ({
   id: "w-1", expert: "development", status: "completed", reason: "success", workdir: "/w", result: "done", verification: null,
-  tokens: tok(1000, 50), cost_usd: 0.25, duration_secs: 90,
+  tokens: tok(1000, 50), cost_usd: 0.25, cost_estimated: true, duration_secs: 90,
   attempts: [
-    { n: 1, started_at: iso(0), ended_at: iso(30), resumed: false, outcome: "crashed", reason: "exit 3", exit_code: 3, cost_usd: 0.1, tokens: tok(0, 0), duration_secs: 30 },
-    { n: 2, started_at: iso(40), ended_at: iso(100), resumed: true, outcome: "success", reason: null, exit_code: 0, cost_usd: 0.15, tokens: tok(0, 0), duration_secs: 60 },
+    { n: 1, started_at: iso(0), ended_at: iso(30), resumed: false, outcome: "crashed", reason: "exit 3", exit_code: 3, cost_usd: 0.1, cost_estimated: true, tokens: tok(0, 0), duration_secs: 30 },
+    { n: 2, started_at: iso(40), ended_at: iso(100), resumed: true, outcome: "success", reason: null, exit_code: 0, cost_usd: 0.15, cost_estimated: false, tokens: tok(0, 0), duration_secs: 60 },
   ],
   base: null, changes: changes(), ...over,
 });
 const story = (over: Partial<TaskStory> = {}): TaskStory => ({
   ...task({ id: "t-1", status: "completed", cost_usd: 0.4, project: "/src/app", routing: { primary_expert: "development", confidence: 0.85, strategy: "multi_expert_parallel", method: "keywords", needs_confirmation: false, explanation: "matched login" } }),
-  tokens: tok(3000, 80), duration_secs: 150, attempts: 3,
+  tokens: tok(3000, 80), cost_estimated: true, duration_secs: 150, attempts: 3,
   workers: [worker(), worker({ id: "w-2", expert: "security", status: "running", attempts: [], changes: changes({ kind: "none", message: "outside git", files: [] }) })],
   changes: changes(), ...over,
 });
@@ -29,7 +29,11 @@ const story = (over: Partial<TaskStory> = {}): TaskStory => ({
 describe("task story", () => {
   it("sums and labels the whole task, and lays every worker out with its attempts", () => {
     const v = storyView(story());
-    expect([v.cost, v.duration, v.attempts, v.column, v.project]).toEqual(["$0.4000", "2m 30s", "3 attempts", "done", "/src/app"]);
+    // A crashed attempt's cost is Cortex's estimate: its worker's and the task's sums say so.
+    expect([v.cost, v.duration, v.attempts, v.column, v.project]).toEqual(["≈ $0.4000 (estimate)", "2m 30s", "3 attempts", "done", "/src/app"]);
+    expect(v.workers[0].cost).toBe("≈ $0.2500 (estimate)");
+    expect(v.workers[0].attempts.map((a) => a.cost)).toEqual(["≈ $0.1000 (estimate)", "$0.1500"]);
+    expect(storyView(story({ cost_estimated: false })).cost).toBe("$0.4000");
     expect(v.routing).toContain("development · 85%");
     expect(v.workers.map((w) => [w.expert, w.attempts.length, w.canReply])).toEqual([["development", 2, true], ["security", 0, false]]);
     expect(v.workers[0].attempts[1]).toMatchObject({ label: "Attempt 2 (resumed)", outcome: "success" });
