@@ -16,7 +16,7 @@ use crate::id::WorkerId;
 use crate::stream::{Activity, OutcomeKind};
 
 mod classify;
-pub use classify::{classify_health, last_sign_of_life};
+pub use classify::{classify_health, last_sign_of_life, silence_reason};
 
 /// A worker's health, as the policy classifies it at each tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

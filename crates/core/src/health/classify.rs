@@ -104,26 +104,32 @@ fn classify_reachable(
         }
         return (Health::Starting, "waiting for first output".into());
     }
-    let s = silent.num_seconds();
-    if silent >= secs(pm.zombie_after_secs) {
-        (
-            Health::Zombie,
-            format!("silent for {s}s with no CPU progress (last sign of life: {source})"),
-        )
+    let health = if silent >= secs(pm.zombie_after_secs) {
+        Health::Zombie
     } else if silent >= secs(pm.stalled_after_secs) {
-        (
-            Health::Stalled,
-            format!("silent for {s}s with no CPU progress (last sign of life: {source})"),
-        )
+        Health::Stalled
     } else if silent >= secs(pm.late_after_secs) {
-        (
-            Health::Late,
-            format!("silent for {s}s (last sign of life: {source})"),
-        )
+        Health::Late
     } else {
-        (
-            Health::Healthy,
-            format!("last sign of life: {source}, {s}s ago"),
-        )
+        Health::Healthy
+    };
+    let reason = silence_reason(health, source, silent.num_seconds()).unwrap_or_default();
+    (health, reason)
+}
+
+/// How a worker's health reads after `silent_secs` of silence since its
+/// last sign of life (`source`): the words `classify_health` gives when it
+/// decides, and those a view gives later with the silence measured again,
+/// so "silent for 300s" does not stay on a worker silent for ten minutes.
+/// None for a health these words do not describe.
+pub fn silence_reason(health: Health, source: &str, silent_secs: i64) -> Option<String> {
+    let s = silent_secs.max(0);
+    match health {
+        Health::Zombie | Health::Stalled => Some(format!(
+            "silent for {s}s with no CPU progress (last sign of life: {source})"
+        )),
+        Health::Late => Some(format!("silent for {s}s (last sign of life: {source})")),
+        Health::Healthy => Some(format!("last sign of life: {source}, {s}s ago")),
+        _ => None,
     }
 }

@@ -240,10 +240,23 @@ impl LiveSummary {
     }
 }
 
-/// Puts the PM's verdict on a worker's DTO.
+/// Puts the PM's verdict on a worker's DTO. The PM words a health when it
+/// changes; a reason that measures the silence is measured again now, so a
+/// worker late for ten minutes does not read "silent for 300s".
 pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
+    use cortex_core::health::Health as H;
     dto.health = v.health.as_str().to_string();
-    dto.health_reason = Some(redact(&v.reason));
+    let again = match (
+        v.health,
+        v.last_activity_at,
+        v.last_activity_source.as_deref(),
+    ) {
+        (H::Healthy | H::Late | H::Stalled, Some(at), Some(source)) => {
+            cortex_core::health::silence_reason(v.health, source, (clock::now() - at).num_seconds())
+        }
+        _ => None,
+    };
+    dto.health_reason = Some(redact(again.as_deref().unwrap_or(&v.reason)));
     if v.last_activity_at.is_some() {
         dto.last_activity_at = v.last_activity_at;
         dto.last_activity_source = v.last_activity_source;
@@ -590,5 +603,57 @@ mod tests {
             Some(true)
         );
         assert_eq!(end_of_output(&dir.path().join("missing")).lines, 0);
+    }
+
+    #[test]
+    fn a_reason_that_measures_silence_is_measured_again_when_shown() {
+        use cortex_core::health::Health;
+        let now = clock::now();
+        let w = Worker::new(
+            clock::worker_id(now),
+            clock::task_id(now),
+            "development",
+            "/".into(),
+            now,
+        );
+        let prices = BTreeMap::new();
+        let shown = |health, reason: &str, silent_secs| {
+            let mut dto = worker_dto(&w, None, 3600, None, &prices);
+            apply_verdict(
+                &mut dto,
+                crate::pm::PmVerdict {
+                    health,
+                    reason: reason.into(),
+                    last_activity_at: Some(clock::now() - chrono::Duration::seconds(silent_secs)),
+                    last_activity_source: Some("output".into()),
+                    live: None,
+                },
+            );
+            dto.health_reason.unwrap_or_default()
+        };
+        // Turned late at 300 s of silence, shown at 540 s: it says 540 (or
+        // 541, when a second turns between the two clocks).
+        let late = shown(
+            Health::Late,
+            "silent for 300s (last sign of life: output)",
+            540,
+        );
+        assert!(
+            late == "silent for 540s (last sign of life: output)"
+                || late == "silent for 541s (last sign of life: output)",
+            "{late}"
+        );
+        let healthy = shown(Health::Healthy, "last sign of life: output, 0s ago", 190);
+        assert!(
+            healthy.starts_with("last sign of life: output, 19"),
+            "{healthy}"
+        );
+        // A reason that is not about the silence is kept as the PM gave it.
+        let zombie = shown(
+            Health::Zombie,
+            "no output within the startup budget of 120s",
+            500,
+        );
+        assert_eq!(zombie, "no output within the startup budget of 120s");
     }
 }
