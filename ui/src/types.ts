@@ -223,6 +223,8 @@ export interface Doctor {
   agent_command: string[];
   agent_resolved: string | null;
   agent_version: string | null;
+  /** Why the agent cannot run, when it was not found. */
+  agent_problem?: string | null;
   home: string;
   notifications: string;
   /** This build of Cortex. */

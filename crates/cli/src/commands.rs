@@ -529,7 +529,10 @@ fn doctor(home: &Home, json: bool) -> Result<()> {
     match (&d.agent_resolved, &d.agent_version) {
         (Some(p), Some(v)) => println!("agent binary:  {p} ({v})"),
         (Some(p), None) => println!("agent binary:  {p} (no version reported)"),
-        (None, _) => println!("agent binary:  NOT FOUND on PATH: set agent.command in config.json to its absolute path"),
+        (None, _) => println!(
+            "agent binary:  NOT FOUND: {}",
+            d.agent_problem.as_deref().unwrap_or("unknown")
+        ),
     }
     println!("notifications: {notifications}");
     match &d.launcher_check {

@@ -68,6 +68,10 @@ pub struct Doctor {
     /// The first line its `--version` prints; None when it cannot be run or
     /// gives no answer within 10 seconds.
     pub agent_version: Option<String>,
+    /// Why it cannot run, in words, when it was not found: looked up on
+    /// PATH, or at the path `agent.command` gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_problem: Option<String>,
     /// The coordination home's folder.
     pub home: String,
     /// The `PATH` the program is looked up in.
@@ -157,7 +161,18 @@ pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
         .map(|s| s.0.launcher)
         .unwrap_or_default();
     let launcher_check = launcher_check(home, &launcher);
+    let agent_problem = match (command.first(), &resolved) {
+        (_, Some(_)) => None,
+        (None, None) => Some("no agent command: set agent.command in config.json".into()),
+        (Some(p), None) if p.contains('/') => Some(format!(
+            "{p} does not exist or is not executable: fix agent.command in config.json"
+        )),
+        (Some(p), None) => Some(format!(
+            "`{p}` not found on PATH: install it, or set agent.command in config.json to its absolute path"
+        )),
+    };
     Doctor {
+        agent_problem,
         agent_version: resolved.as_deref().and_then(version_of),
         agent_resolved: resolved.map(|p| p.display().to_string()),
         agent_command: command,

@@ -475,7 +475,22 @@ fn doctor_names_the_agent_binary_that_will_run_or_says_it_is_missing() {
     let out = h.cortex(&["doctor"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("NOT FOUND on PATH"),
+        text(&out.stdout).contains("NOT FOUND: `no-such-agent-binary` not found on PATH"),
+        "{}",
+        text(&out.stdout)
+    );
+    // An absolute path is not looked up on PATH: the message says which file is missing.
+    h.configure(serde_json::json!({"agent": {"command": ["/nonexistent/claude"]}}));
+    let out = h.cortex(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout)
+            .contains("NOT FOUND: /nonexistent/claude does not exist or is not executable"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !text(&out.stdout).contains("on PATH"),
         "{}",
         text(&out.stdout)
     );

@@ -93,7 +93,7 @@ export function registerSettings(k: Kit): void {
         return [
           { label: "Cortex", value: d.version ?? "unknown", cls: d.version ? "" : "text-amber-700" },
           { label: "Agent command", value: JSON.stringify(d.agent_command), cls: "" },
-          { label: "Resolves to", value: d.agent_resolved ?? "not found on PATH", cls: d.agent_resolved ? "" : "text-red-700 font-medium" },
+          { label: "Resolves to", value: d.agent_resolved ?? d.agent_problem ?? "not found", cls: d.agent_resolved ? "" : "text-red-700 font-medium" },
           { label: "Agent version", value: d.agent_version ?? "unknown", cls: d.agent_version ? "" : "text-amber-700" },
           { label: "Workers run", ...launcherRow(d) },
           { label: "Home", value: d.home, cls: "" },
