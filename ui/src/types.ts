@@ -239,7 +239,8 @@ export type EngineEvent =
   | { type: "task_submitted"; task: Task }
   | { type: "task_updated"; task: Task }
   | { type: "worker_updated"; worker: Worker }
-  | { type: "alert"; alert: Alert };
+  | { type: "alert"; alert: Alert }
+  | { type: "activity_logged"; line: ActivityLine };
 
 /** Token counts as the engine keeps them. */
 export interface Tokens {

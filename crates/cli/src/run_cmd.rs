@@ -134,6 +134,25 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
                 );
             }
         }
+        // The PM's own lines (health moves, interventions, nudges); its
+        // alerts are printed above as they are raised.
+        E::ActivityLogged { line } => {
+            let text = |k: &str| line.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            if text("event") != "alert" {
+                let who = line.get("worker_id").and_then(|v| v.as_str());
+                let moved = match (text("from"), text("to")) {
+                    ("", "") => String::new(),
+                    (from, to) => format!(" {from} -> {to}"),
+                };
+                println!(
+                    "pm {}{}{}: {}",
+                    text("event"),
+                    who.map(|w| format!(" {w}")).unwrap_or_default(),
+                    moved,
+                    text("message")
+                );
+            }
+        }
     }
 }
 

@@ -167,6 +167,12 @@ pub enum EngineEvent {
         /// What happened, how severe, and the worker or task it is about.
         alert: cortex_core::alerts::Alert,
     },
+    /// The PM wrote a line to its activity log (`pm-activity.jsonl`): a
+    /// health transition, an intervention, a nudge, a reply.
+    ActivityLogged {
+        /// The line, as written.
+        line: serde_json::Value,
+    },
 }
 
 /// A worker's check, as views show it. `null` in place of the whole object

@@ -508,3 +508,37 @@ fn a_worker_over_its_token_budget_is_stopped_and_its_expert_not_blamed() {
         "no restart after a budget stop"
     );
 }
+
+#[test]
+fn every_line_of_the_activity_log_is_told_to_subscribers() {
+    let mut f = Fleet::new(Setup {
+        config: vec![("pm.late_after_secs", json!(60))],
+        expert: vec![],
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    f.fake.say(f.pid(&w, 1), &assistant("m1", 1));
+    f.tick();
+    f.advance(61);
+    f.tick();
+    assert_eq!(f.worker_of(&task).health, "late");
+    let written: Vec<Value> = std::fs::read_to_string(f.engine().home().pm_activity())
+        .expect("the activity log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let mut told = Vec::new();
+    while let Ok(e) = f.events.try_recv() {
+        if let EngineEvent::ActivityLogged { line } = e {
+            told.push(line);
+        }
+    }
+    assert!(
+        written
+            .iter()
+            .any(|l| l["event"] == "health" && l["to"] == "late"),
+        "{written:?}"
+    );
+    assert_eq!(told, written, "each line written, told once, in order");
+}

@@ -152,6 +152,23 @@ describe("controller", () => {
     expect(f.api.getTranscript).toHaveBeenCalledWith("w-1");
   });
 
+  it("follows the activity log live: a line the engine wrote is fetched with no Reload", async () => {
+    c.navigate("activity");
+    await vi.advanceTimersByTimeAsync(1000);
+    f.api.recentActivity.mockClear();
+    // A PM nudge changes no worker; the engine says it wrote the line.
+    f.emit({
+      type: "activity_logged",
+      line: { at: iso(70), event: "nudge", worker_id: "w-1", task_id: "t-1", attempt: 1, message: "nudged a stalled worker" },
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(f.api.recentActivity).toHaveBeenCalledTimes(1);
+    // Output alone writes no line: nothing is fetched.
+    f.emit({ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(75) }) });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(f.api.recentActivity).toHaveBeenCalledTimes(1);
+  });
+
   it("opens the worker the tray asks for", async () => {
     f.focus("w-7");
     expect(s.view).toBe("worker");

@@ -24,7 +24,8 @@ export function emptyState(): EngineState {
 export type Change =
   | { kind: "task"; id: string; inserted: boolean }
   | { kind: "worker"; id: string; inserted: boolean }
-  | { kind: "alert"; alert: Alert };
+  | { kind: "alert"; alert: Alert }
+  | { kind: "activity" };
 
 const newestFirst = (a: { created_at: string; id: string }, b: { created_at: string; id: string }) => {
   const c = compareTime(b.created_at, a.created_at);
@@ -121,6 +122,9 @@ export function applyEvent(state: EngineState, ev: EngineEvent): { state: Engine
       if (!r.changed) return { state, change: null };
       return { state: { ...state, alerts: r.list }, change: { kind: "alert", alert: ev.alert } };
     }
+    case "activity_logged":
+      // The log is fetched by the views that show it; the state holds none of it.
+      return { state, change: { kind: "activity" } };
     default:
       return { state, change: null };
   }
@@ -139,31 +143,13 @@ export interface Batch {
   changes: Change[];
   /** Workers that changed, each once, in the order first changed. */
   workerIds: string[];
-  /**
-   * A worker appeared, a worker's health moved or an alert came: the activity
-   * log (process-manager lines) has something new.
-   */
+  /** The engine wrote a line to its activity log (process-manager lines). */
   activityMoved: boolean;
   /** A task was submitted or its routing changed (the decision log has new lines). */
   routingMoved: boolean;
 }
 
 const sameRouting = (a: Task["routing"], b: Task["routing"]) => a === b || JSON.stringify(a) === JSON.stringify(b);
-
-/**
- * Whether a worker's update means the engine wrote an activity line: a
- * health transition, or an intervention (a kill or an end changes its state,
- * a restart, nudge or reply its attempt, an extension its time limit). A
- * line of output alone does not.
- */
-export function movesActivity(prev: Worker, next: Worker): boolean {
-  return (
-    prev.health !== next.health ||
-    prev.state !== next.state ||
-    prev.attempt !== next.attempt ||
-    prev.time_limit_secs !== next.time_limit_secs
-  );
-}
 
 /**
  * Applies a batch of engine events in order, as applyEvent one by one would,
@@ -182,14 +168,12 @@ export function applyEvents(state: EngineState, events: readonly EngineEvent[]):
     if (!r.change) continue;
     cur = r.state;
     changes.push(r.change);
-    if (r.change.kind === "worker" && ev.type === "worker_updated") {
+    if (r.change.kind === "worker") {
       workerIds.add(r.change.id);
-      const prev = r.change.inserted ? undefined : before.workers.find((w) => w.id === ev.worker.id);
-      if (!prev || movesActivity(prev, ev.worker)) activityMoved = true;
     } else if (r.change.kind === "task" && (ev.type === "task_submitted" || ev.type === "task_updated")) {
       const prev = before.tasks.find((t) => t.id === ev.task.id);
       if (ev.type === "task_submitted" || !sameRouting(prev?.routing, ev.task.routing)) routingMoved = true;
-    } else if (r.change.kind === "alert") {
+    } else if (r.change.kind === "activity") {
       activityMoved = true;
     }
   }

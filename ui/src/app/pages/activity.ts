@@ -11,7 +11,7 @@ import type { Kit } from "./kit";
 export type FeedRow = FeedItem & { ago: string; subject: string };
 
 export function registerActivity(k: Kit): void {
-  const { Alpine, s, c, raw, plain } = k;
+  const { Alpine, s, raw, plain } = k;
   const activityUi = Alpine.reactive({ filter: "all" as FeedFilter });
   Alpine.data("activityView", () => {
     const fx = k.scope();
@@ -46,9 +46,6 @@ export function registerActivity(k: Kit): void {
       },
       feedAgo(item: FeedItem & { ago?: string }) {
         return item.ago ?? formatRelative(item.at, s.nowMs);
-      },
-      refreshActivity() {
-        void c.sync.loadActivity();
       },
     };
   });

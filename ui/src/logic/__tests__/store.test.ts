@@ -140,25 +140,19 @@ describe("event batches", () => {
     expect(s).toEqual(copy);
   });
 
-  it("says when the activity log has something new: a new worker, a health move, an alert", () => {
+  it("says when the activity log has something new: when the engine says it wrote a line, and only then", () => {
     const s = start();
-    const quiet = applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", health: "healthy", last_activity_at: iso(20) }) }]);
-    expect(quiet.activityMoved).toBe(false);
-    expect(applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", health: "late", last_activity_at: iso(20) }) }]).activityMoved).toBe(true);
-    expect(applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-9", created_at: iso(50) }) }]).activityMoved).toBe(true);
-    expect(applyEvents(s, [{ type: "alert", alert: alert() }]).activityMoved).toBe(true);
-    // A person's extension or reply is an activity line without a health move.
-    const w1 = s.workers.find((w) => w.id === "w-1")!;
-    const extended = worker({ id: "w-1", health: w1.health, last_activity_at: iso(20), time_limit_secs: w1.time_limit_secs + 900 });
-    expect(applyEvents(s, [{ type: "worker_updated", worker: extended }]).activityMoved).toBe(true);
-    const replied = worker({ id: "w-1", health: w1.health, last_activity_at: iso(20), attempt: w1.attempt + 1 });
-    expect(applyEvents(s, [{ type: "worker_updated", worker: replied }]).activityMoved).toBe(true);
-    // A health move and back within one batch still counts (the log has both lines).
-    const both = applyEvents(s, [
-      { type: "worker_updated", worker: worker({ id: "w-1", health: "late", last_activity_at: iso(20) }) },
-      { type: "worker_updated", worker: worker({ id: "w-1", health: "healthy", last_activity_at: iso(21) }) },
-    ]);
-    expect(both.activityMoved).toBe(true);
+    // A health move, an extension or a reply is logged by the engine, which says so.
+    const moved = applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", health: "late", last_activity_at: iso(20) }) }]);
+    expect(moved.activityMoved).toBe(false);
+    const line = { at: iso(20), event: "health", worker_id: "w-1", task_id: "t-1", attempt: 1, from: "healthy", to: "late", message: "silent for 300s" };
+    const logged = applyEvents(s, [{ type: "activity_logged", line }]);
+    expect(logged.activityMoved).toBe(true);
+    expect(logged.state).toBe(s); // the state holds no log lines
+    // A PM nudge changes no worker: its line alone moves the log.
+    const nudge = { ...line, event: "nudge", from: undefined, to: undefined, message: "nudged a stalled worker" };
+    expect(applyEvents(s, [{ type: "activity_logged", line: nudge }]).activityMoved).toBe(true);
+    expect(applyEvents(s, [{ type: "alert", alert: alert() }]).activityMoved).toBe(false);
   });
 
   it("says when the decision log has something new: a submitted task or a routing change", () => {

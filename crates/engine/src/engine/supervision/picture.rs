@@ -17,11 +17,14 @@ impl Engine {
         self.inner.pm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Appends a line to the activity log and tells subscribers, so a live
+    /// Activity view follows every line (a PM nudge changes no worker).
     pub(crate) fn pm_log(&self, line: &ActivityLine<'_>) {
         if let Ok(v) = serde_json::to_value(line) {
             if let Err(e) = crate::snapshot::append_line(&self.inner.home.pm_activity(), &v) {
                 warn!("cannot write pm-activity.jsonl: {e}");
             }
+            self.emit(EngineEvent::ActivityLogged { line: v });
         }
     }
 
