@@ -121,6 +121,15 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
     }
 }
 
+/// How `cortex workers` and `show` mark a cost that is Cortex's estimate.
+pub(crate) fn estimated(yes: bool) -> &'static str {
+    if yes {
+        " (est.)"
+    } else {
+        ""
+    }
+}
+
 pub(crate) fn print_json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),

@@ -8,7 +8,7 @@ use cortex_engine::review::{self, Changes, ChangesKind, MergeDto, MergeRequest, 
 use cortex_engine::Home;
 
 use crate::client;
-use crate::commands::{answered, print_json, require_initialized};
+use crate::commands::{answered, estimated, print_json, require_initialized};
 use crate::Failure;
 
 type Result<T> = std::result::Result<T, Failure>;
@@ -94,15 +94,6 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         println!("result:\n  {}", result.replace('\n', "\n  "));
     }
     Ok(())
-}
-
-/// How `cortex workers` and `show` mark a cost that is Cortex's estimate.
-pub(crate) fn estimated(yes: bool) -> &'static str {
-    if yes {
-        " (est.)"
-    } else {
-        ""
-    }
 }
 
 fn print_changes(c: &Changes, indent: &str) {

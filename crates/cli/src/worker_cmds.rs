@@ -51,7 +51,7 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
             w.attempt,
             w.process.clone().unwrap_or_else(|| "no process".into()),
             w.cost_usd,
-            crate::review_cmds::estimated(w.cost_estimated),
+            crate::commands::estimated(w.cost_estimated),
             match (w.health.as_str(), &w.health_reason) {
                 ("healthy" | "starting", _) | (_, None) => w.reason.clone().unwrap_or_default(),
                 (_, Some(why)) => why.clone(),

@@ -287,45 +287,32 @@ impl LinearModel {
         }
     }
 
-    /// The weight of bucket `b` for class `c`.
-    pub fn weight(&self, b: u32, c: usize) -> f32 {
-        self.weights.get(b as usize * self.k() + c)
-    }
-
-    /// The quantized weights of a model built in memory (made once).
-    fn packed(&self) -> Option<&Packed> {
-        let Weights::Owned(w) = &self.weights else {
-            return None;
-        };
-        Some(self.packed.get_or_init(|| {
-            let scale = form::scale_of(w.iter().copied());
-            Packed {
-                q: w.iter().map(|&w| quantize(w, scale)).collect(),
-                scale,
-            }
-        }))
-    }
-
-    /// The quantized weights and their scale: `weight ~ q * scale`.
+    /// The quantized weights and their scale: `weight ~ q * scale`. A model
+    /// built in memory quantizes its weights on first use, once.
     pub fn quantized(&self) -> Quantized<'_> {
-        match (&self.weights, self.packed()) {
-            (Weights::Shipped { q, scale, .. }, _) => Quantized {
-                rows: Rows::Bytes(q),
-                k: self.k(),
-                scale: *scale,
-            },
-            (_, Some(p)) => Quantized {
-                rows: Rows::Ints(&p.q),
-                k: self.k(),
-                scale: p.scale,
-            },
-            (Weights::Owned(_), None) => unreachable!("a model built in memory always packs"),
+        let (rows, scale) = match &self.weights {
+            Weights::Shipped { q, scale, .. } => (Rows::Bytes(q), *scale),
+            Weights::Owned(w) => {
+                let p = self.packed.get_or_init(|| {
+                    let scale = form::scale_of(w.iter().copied());
+                    Packed {
+                        q: w.iter().map(|&w| quantize(w, scale)).collect(),
+                        scale,
+                    }
+                });
+                (Rows::Ints(&p.q), p.scale)
+            }
+        };
+        Quantized {
+            rows,
+            k: self.k(),
+            scale,
         }
     }
 
     /// Makes the model ready for routing (quantized, when built in memory).
     pub fn prepare(&self) {
-        let _ = self.packed();
+        let _ = self.quantized();
     }
 
     /// `logits` on the quantized weights: what routing uses.

@@ -30,8 +30,8 @@ export class Notices {
   /**
    * A toast about a worker being stopped ("Stopping ..."): it stays while
    * the worker is still stopping, then reads `done` and closes as any other
-   * (`settle`). It closes anyway after `PENDING_MAX`
-   * toast lifetimes, never having said anything untrue.
+   * (`settle`). It closes anyway after `PENDING_MAX` toast lifetimes,
+   * never having said anything untrue.
    */
   toastUntil(text: string, workerId: string, done: string): void {
     const id = ++this.seq;

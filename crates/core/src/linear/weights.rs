@@ -74,7 +74,9 @@ impl Quantized<'_> {
         }
     }
 
-    /// Adds the quantized weights of bucket `b` to `acc`, one per class.
+    /// Adds the quantized weights of bucket `b` to `acc`, one per class:
+    /// `row`'s reading, written again so routing's inner loop adds as it
+    /// reads (one closure for both measured 5% slower decisions).
     #[inline]
     pub(super) fn add_row(&self, b: u32, acc: &mut [i32]) {
         let at = b as usize * self.k;

@@ -2,7 +2,7 @@
 // latest tasks and the two charts.
 
 import { attentionEmptyText, needsAttention } from "../../logic/fleet";
-import { queuedTasks, statCards, totals, type StatCard } from "../../logic/overview";
+import { statCards, totals, type StatCard } from "../../logic/overview";
 import { RowCache } from "../../logic/rows";
 import { taskRow, type TaskRow } from "../../logic/tasks";
 import { workerRow, type WorkerRow } from "../../logic/workers";
@@ -18,8 +18,8 @@ export function registerOverview(k: Kit): void {
     const cardCache = new RowCache<StatCard>(k.patchRow);
     const attentionCache = new RowCache<WorkerRow>(k.patchRow);
     const recentCache = new RowCache<TaskRow>(k.patchRow);
-    const cards = fx.derive<StatCard[]>([], () => cardCache.list(statCards(k.counts.value, queuedTasks(raw(s.status))), (x) => x.id, (x) => [x], (x) => x), onOverview);
     const sums = fx.derive(totals(null), () => totals(raw(s.status)), { ...onOverview, patch: true });
+    const cards = fx.derive<StatCard[]>([], () => cardCache.list(statCards(k.counts.value, sums.value.queued), (x) => x.id, (x) => [x], (x) => x), onOverview);
     const attention = fx.derive<WorkerRow[]>(
       [],
       () => {
