@@ -56,12 +56,31 @@ fn what(kind: AlertKind) -> &'static str {
     }
 }
 
-/// The notification's title: the one alert's kind, or how many workers the
-/// shown members are about.
+/// The notification's title: the one alert's kind, or what the shown
+/// members come to. Only a warning or worse needs attention, and a worker
+/// counts once however many alerts it raised; a circuit breaker is about an
+/// expert, a completion is news.
 pub fn title(shown: &[&Alert]) -> String {
-    match shown {
-        [one] => format!("Cortex: {}", what(one.kind)),
-        many => format!("Cortex: {} workers need attention", many.len()),
+    if let [one] = shown {
+        return format!("Cortex: {}", what(one.kind));
+    }
+    let mut urgent: Vec<_> = shown
+        .iter()
+        .filter(|a| a.severity != Severity::Info)
+        .filter_map(|a| a.worker_id.as_ref())
+        .collect();
+    urgent.sort_unstable();
+    urgent.dedup();
+    let experts = shown.iter().filter(|a| a.worker_id.is_none()).count();
+    match (urgent.len(), experts) {
+        (1, _) => "Cortex: 1 worker needs attention".to_string(),
+        (n, _) if n > 1 => format!("Cortex: {n} workers need attention"),
+        (_, 1) => "Cortex: Expert paused".to_string(),
+        (_, e) if e > 1 => format!("Cortex: {e} experts paused"),
+        _ if shown.iter().all(|a| a.kind == AlertKind::Completed) => {
+            format!("Cortex: {} workers done", shown.len())
+        }
+        _ => format!("Cortex: {} updates", shown.len()),
     }
 }
 
@@ -301,15 +320,48 @@ mod tests {
         );
     }
 
+    fn about(kind: AlertKind, message: &str, worker: char, severity: Severity) -> Alert {
+        let mut a = alert(kind, message);
+        a.worker_id =
+            cortex_core::id::WorkerId::parse(&format!("w-01j0000000000000000000000{worker}"));
+        assert!(a.worker_id.is_some(), "a valid worker id");
+        a.severity = severity;
+        a
+    }
+
+    #[test]
+    fn a_summary_title_counts_each_worker_that_needs_attention_once() {
+        let info = Severity::Info;
+        let stalled = about(AlertKind::Stalled, "s", 'a', Severity::Warning);
+        let hung = about(AlertKind::Zombie, "z", 'a', Severity::Critical);
+        let done = about(AlertKind::Completed, "done", 'b', info);
+        let breaker = alert(AlertKind::CircuitBreaker, "paused");
+        assert_eq!(
+            title(&[&stalled, &hung, &done]),
+            "Cortex: 1 worker needs attention",
+            "one worker twice, and a completion that needs nothing"
+        );
+        let other = about(AlertKind::Failed, "f", 'c', Severity::Critical);
+        assert_eq!(
+            title(&[&stalled, &other, &breaker]),
+            "Cortex: 2 workers need attention"
+        );
+        assert_eq!(title(&[&breaker, &done]), "Cortex: Expert paused");
+        let done2 = about(AlertKind::Completed, "done", 'd', info);
+        assert_eq!(title(&[&done, &done2]), "Cortex: 2 workers done");
+        let extended = about(AlertKind::Extended, "more time", 'c', info);
+        assert_eq!(title(&[&done, &extended]), "Cortex: 2 updates");
+    }
+
     #[test]
     fn a_summary_speaks_only_of_the_members_asked_for_and_counts_them_alike() {
         let cfg = NotificationConfig::default();
-        let mut summary = alert(AlertKind::Zombie, "3 more workers need attention");
+        let mut summary = alert(AlertKind::Zombie, "2 more workers need attention");
         summary.severity = Severity::Critical;
         summary.summarized = vec![
-            alert(AlertKind::Zombie, "z"),
-            alert(AlertKind::Completed, "done"),
-            alert(AlertKind::Stalled, "s"),
+            about(AlertKind::Zombie, "z", 'a', Severity::Critical),
+            about(AlertKind::Completed, "done", 'b', Severity::Info),
+            about(AlertKind::Stalled, "s", 'c', Severity::Warning),
         ];
         let shown = members(&cfg, &summary);
         assert_eq!(

@@ -187,10 +187,10 @@ const alerts: Alert[] = [
     at: at(90),
     severity: "warning",
     kind: "timeout_warning",
-    message: "3 more workers need attention (timeout_warning, stalled)",
+    message: "2 more workers need attention (stalled, time limit near); 1 time limit near",
     summarized: [
       { at: at(91), severity: "warning", kind: "timeout_warning", worker_id: workers[3].id, message: "75% of the time limit used" },
-      { at: at(91), severity: "warning", kind: "timeout_warning", worker_id: workers[1].id, message: "50% of the time limit used" },
+      { at: at(91), severity: "info", kind: "timeout_warning", worker_id: workers[1].id, message: "50% of the time limit used" },
       { at: at(92), severity: "warning", kind: "stalled", worker_id: workers[2].id, message: "stalled" },
     ],
   },

@@ -131,7 +131,7 @@ impl Coalescer {
                 match held.len() {
                     0 => Vec::new(),
                     1 => held,
-                    n => {
+                    _ => {
                         // The summary is as severe as its worst member, and
                         // of that member's kind, so the two always agree.
                         let worst = held
@@ -140,9 +140,6 @@ impl Coalescer {
                             .max_by_key(|a| a.severity as u8)
                             .map_or((Severity::Warning, held[0].kind), |a| (a.severity, a.kind));
                         let (severity, kind) = worst;
-                        let mut kinds: Vec<&str> = held.iter().map(|a| a.kind.label()).collect();
-                        kinds.sort();
-                        kinds.dedup();
                         vec![Alert {
                             at: now,
                             severity,
@@ -150,10 +147,7 @@ impl Coalescer {
                             worker_id: None,
                             task_id: None,
                             attempt: None,
-                            message: format!(
-                                "{n} more workers need attention ({})",
-                                kinds.join(", ")
-                            ),
+                            message: summary_message(&held),
                             summarized: held,
                         }]
                     }
@@ -162,6 +156,62 @@ impl Coalescer {
             _ => Vec::new(),
         }
     }
+}
+
+/// What a summary says, true of every member: the workers that need
+/// attention (a warning or worse), counted once each however many alerts
+/// they raised, and why; the experts paused; and, apart, what was only for
+/// the record ("2 completed"). "More" because the window's first alert went
+/// out alone.
+fn summary_message(held: &[Alert]) -> String {
+    fn labels<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<&'static str> {
+        let mut kinds: Vec<&str> = alerts.map(|a| a.kind.label()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+    let urgent = |a: &&Alert| a.severity != Severity::Info;
+    let about_workers = held.iter().filter(|a| a.worker_id.is_some());
+    let attention: Vec<&Alert> = about_workers.clone().filter(urgent).collect();
+    let mut who: Vec<&WorkerId> = attention
+        .iter()
+        .filter_map(|a| a.worker_id.as_ref())
+        .collect();
+    who.sort_unstable();
+    who.dedup();
+    let mut parts = Vec::new();
+    match who.len() {
+        0 => {}
+        1 => parts.push(format!(
+            "1 more worker needs attention ({})",
+            labels(attention.iter().copied()).join(", ")
+        )),
+        n => parts.push(format!(
+            "{n} more workers need attention ({})",
+            labels(attention.iter().copied()).join(", ")
+        )),
+    }
+    let experts: Vec<&Alert> = held.iter().filter(|a| a.worker_id.is_none()).collect();
+    if !experts.is_empty() {
+        let n = experts.len();
+        parts.push(format!(
+            "{n} {} ({})",
+            if n == 1 {
+                "expert paused"
+            } else {
+                "experts paused"
+            },
+            labels(experts.iter().copied()).join(", ")
+        ));
+    }
+    for kind in labels(about_workers.clone().filter(|a| !urgent(a))) {
+        let n = about_workers
+            .clone()
+            .filter(|a| !urgent(a) && a.kind.label() == kind)
+            .count();
+        parts.push(format!("{n} {kind}"));
+    }
+    parts.join("; ")
 }
 
 #[cfg(test)]
@@ -237,13 +287,42 @@ mod tests {
         let mut c = Coalescer::new(1000);
         c.push(alert(1, AlertKind::Stalled), t(0));
         c.push(alert(2, AlertKind::TimeoutWarning), t(10));
-        c.push(alert(3, AlertKind::CircuitBreaker), t(20));
+        let mut breaker = alert(3, AlertKind::CircuitBreaker);
+        breaker.worker_id = None;
+        c.push(breaker, t(20));
         c.push(alert(4, AlertKind::TimedOut), t(30));
         let out = c.flush(t(1000));
         assert_eq!(
             out[0].message,
-            "3 more workers need attention (circuit breaker, time limit near, timed out)"
+            "2 more workers need attention (time limit near, timed out); 1 expert paused (circuit breaker)"
         );
+    }
+
+    #[test]
+    fn a_summary_counts_as_needing_attention_only_what_does_once_per_worker() {
+        let mut c = Coalescer::new(1000);
+        c.push(alert(1, AlertKind::Stalled), t(0));
+        let done = |w| {
+            let mut a = alert(w, AlertKind::Completed);
+            a.severity = Severity::Info;
+            a
+        };
+        c.push(done(2), t(10));
+        c.push(alert(3, AlertKind::Stalled), t(20));
+        c.push(done(4), t(30));
+        let mut hung = alert(3, AlertKind::Zombie);
+        hung.severity = Severity::Critical;
+        c.push(hung, t(40));
+        let out = c.flush(t(1000));
+        assert_eq!(out[0].summarized.len(), 4);
+        assert_eq!(
+            out[0].message,
+            "1 more worker needs attention (stalled, zombie); 2 completed"
+        );
+        c.push(done(5), t(2000));
+        c.push(done(6), t(2010));
+        c.push(done(7), t(2020));
+        assert_eq!(c.flush(t(3000))[0].message, "2 completed");
     }
 
     #[test]
