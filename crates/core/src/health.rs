@@ -94,7 +94,7 @@ pub struct WorkerView {
     pub time_warnings_sent: Vec<u8>,
     /// The 80% budget warning was already sent.
     pub budget_warned: bool,
-    /// The expert's circuit breaker is open: do not restart.
+    /// The expert's circuit breaker is open: a restart waits for it.
     pub circuit_open: bool,
     /// Nudges already sent to this worker (all attempts).
     pub nudges_used: u32,
@@ -311,15 +311,21 @@ pub fn decide(
                 }
             }
             Health::Zombie => {
-                let restart = view.restarts_used < view.max_restarts && !view.circuit_open;
-                let why = if restart {
+                // With the expert's circuit breaker open the restart is
+                // still owed: it waits for the breaker to close.
+                let restart = view.restarts_used < view.max_restarts;
+                let why = if restart && view.circuit_open {
+                    format!(
+                        "{reason}; killed, restart {} of {} once the expert's circuit breaker closes",
+                        view.restarts_used + 1,
+                        view.max_restarts
+                    )
+                } else if restart {
                     format!(
                         "{reason}; killed, restart {} of {}",
                         view.restarts_used + 1,
                         view.max_restarts
                     )
-                } else if view.circuit_open {
-                    format!("{reason}; killed, not restarted: the expert's circuit breaker is open")
                 } else {
                     format!("{reason}; killed, no restarts left")
                 };
@@ -335,7 +341,13 @@ pub fn decide(
                         worker_id: w.clone(),
                         attempt: a,
                         kind: OutcomeKind::Lost,
-                        reason: why,
+                        // What follows is said once: by the wait before
+                        // the restart, or here when none follows.
+                        reason: if restart {
+                            format!("{reason}; killed")
+                        } else {
+                            why
+                        },
                         restart,
                     });
                 }
@@ -871,7 +883,11 @@ mod tests {
         assert_eq!(kill(&spent), Some((false, 2)));
         let mut open = view(Health::Stalled);
         open.circuit_open = true;
-        assert_eq!(kill(&open), Some((false, 2)));
+        assert_eq!(
+            kill(&open),
+            Some((true, 2)),
+            "the restart is owed, held until the breaker closes"
+        );
     }
 
     #[test]

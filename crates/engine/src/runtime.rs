@@ -362,6 +362,25 @@ pub(crate) fn circuit_wait_reason(expert: &str, until: DateTime<Utc>) -> String 
     )
 }
 
+/// What a worker whose restart is held by its expert's circuit breaker
+/// says: why it waits for a restart, without the backoff's "in 3s" or
+/// "now" (no longer so) or an earlier hold, then the breaker.
+pub(crate) fn held_restart_reason(reason: &str, expert: &str, until: DateTime<Utc>) -> String {
+    let base = reason.split("; held: ").next().unwrap_or(reason);
+    let base = base
+        .strip_suffix(" now")
+        .or_else(|| {
+            base.rsplit_once(" in ")
+                .filter(|(_, wait)| {
+                    wait.strip_suffix('s')
+                        .is_some_and(|n| n.parse::<u64>().is_ok())
+                })
+                .map(|(head, _)| head)
+        })
+        .unwrap_or(base);
+    format!("{base}; held: {}", circuit_wait_reason(expert, until))
+}
+
 /// Reads new output and hook lines into the live state. True if anything came.
 pub(crate) fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
     absorb_output_up_to(l, now, usize::MAX, true).0
@@ -437,6 +456,20 @@ pub(crate) fn absorb_output_up_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_restart_says_the_breaker_instead_of_the_backoff() {
+        let until = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let held = |r: &str| held_restart_reason(r, "development", until);
+        let want = "exited with 2; restart 1 of 2; held: expert development paused by circuit breaker until 2027-01-15T08:00:00Z (`cortex resume development` closes it)";
+        assert_eq!(held("exited with 2; restart 1 of 2 now"), want);
+        assert_eq!(held("exited with 2; restart 1 of 2 in 30s"), want);
+        assert_eq!(held(want), want, "held once, not twice");
+        assert_eq!(
+            held("API error 500; restart 2 of 2 in a while"),
+            "API error 500; restart 2 of 2 in a while; held: expert development paused by circuit breaker until 2027-01-15T08:00:00Z (`cortex resume development` closes it)"
+        );
+    }
 
     #[test]
     fn a_missing_check_in_file_is_looked_for_once_its_folder_changed() {

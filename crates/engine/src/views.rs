@@ -247,6 +247,9 @@ pub enum WaitKind {
     RateLimit,
     /// The API failed otherwise and the agent waits before retrying.
     ApiRetry,
+    /// Its restart is due, but its expert's circuit breaker is open: it
+    /// starts when the breaker closes (`until`) or a person closes it.
+    Circuit,
 }
 
 /// What `w` waits for, from its journaled state and, while an attempt runs,
@@ -278,6 +281,24 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
             })
         }
         _ => None,
+    }
+}
+
+/// What a waiting worker waits for once its expert's circuit breaker is
+/// open (`closes_at`): the breaker, whatever the backoff said, since no
+/// restart of that expert starts before it closes. Otherwise `waiting` as is.
+pub fn held_by_circuit(
+    waiting: Option<WaitingFor>,
+    state: WorkerStatus,
+    closes_at: Option<DateTime<Utc>>,
+) -> Option<WaitingFor> {
+    match (state, closes_at) {
+        (WorkerStatus::Waiting, Some(until)) => Some(WaitingFor {
+            kind: WaitKind::Circuit,
+            until: Some(until),
+            after: waiting.and_then(|w| w.after),
+        }),
+        _ => waiting,
     }
 }
 
@@ -445,6 +466,31 @@ pub(crate) mod subject_tests {
         assert_eq!(
             waiting_for(&w, None).map(|x| x.kind),
             Some(WaitKind::RateLimit)
+        );
+    }
+
+    #[test]
+    fn a_restart_held_by_an_open_circuit_breaker_waits_for_the_breaker() {
+        let mut w = worker();
+        w.attempts.push(ended(1, 0, 10, OutcomeKind::Crashed));
+        w.status = WorkerStatus::Waiting;
+        w.not_before = Some(t(10));
+        let held = held_by_circuit(waiting_for(&w, None), w.status, Some(t(600)));
+        assert_eq!(
+            held,
+            Some(WaitingFor {
+                kind: WaitKind::Circuit,
+                until: Some(t(600)),
+                after: Some(OutcomeKind::Crashed)
+            })
+        );
+        let free = held_by_circuit(waiting_for(&w, None), w.status, None);
+        assert_eq!(free.map(|x| x.kind), Some(WaitKind::Restart));
+        w.status = WorkerStatus::Running;
+        assert_eq!(
+            held_by_circuit(None, w.status, Some(t(600))),
+            None,
+            "a running worker of a paused expert goes on"
         );
     }
 

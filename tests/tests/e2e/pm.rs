@@ -417,6 +417,52 @@ fn an_open_circuit_breaker_is_shown_on_the_waiting_task_and_in_status_and_resume
 }
 
 #[test]
+fn a_restart_due_while_the_experts_circuit_breaker_is_open_waits_until_it_closes() {
+    // The first crash opens the breaker; the restart that follows it (due
+    // at once after a first crash) must not start while development is
+    // paused, and must say so wherever the worker is shown.
+    let h = fast_pm_home("normal");
+    h.configure(
+        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
+    );
+    let owner = h.start_owner();
+    let id = submit_feature(&h, "a crash, then a resume FAKE:crash");
+    let mut w = serde_json::Value::Null;
+    wait_until(
+        LIMIT,
+        "the restart to be held by the circuit breaker",
+        || {
+            w = h.workers_of(&id).first().cloned().unwrap_or_default();
+            w["waiting_for"]["kind"] == "circuit"
+        },
+    );
+    assert_eq!(w["state"], "waiting", "{w}");
+    assert!(w["waiting_for"]["until"].is_string(), "{w}");
+    let reason = w["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("restart 1 of 1; held: expert development paused by circuit breaker until"),
+        "{reason}"
+    );
+    assert_eq!(
+        h.starts().len(),
+        1,
+        "no second attempt while the breaker is open"
+    );
+    let table = text(&h.cortex(&["workers"]).stdout);
+    assert!(table.contains("held: expert development paused"), "{table}");
+    let closed = h.json(&["resume", "development"]);
+    assert_eq!(closed["was_open"], true, "{closed}");
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(
+        h.starts().len(),
+        2,
+        "the held restart ran once the breaker closed"
+    );
+    owner.stop();
+}
+
+#[test]
 fn a_nudge_resumes_the_conversation_with_the_message_and_is_recorded() {
     let h = fast_pm_home("normal");
     edit_all(&h, serde_json::json!({"time_limit_secs": 600}));

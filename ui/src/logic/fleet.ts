@@ -84,6 +84,7 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
     const kind = w.waiting_for?.kind ?? "restart";
     if (kind === "rate_limit") waiting.rateLimit += 1;
     else if (kind === "api_retry") waiting.apiRetry += 1;
+    else if (kind === "circuit") waiting.circuitBreaker += 1;
     else waiting.restart += 1;
   }
   let liveTasks = 0;

@@ -115,7 +115,8 @@ function dueIn(until: string | null | undefined, nowMs: number): string {
 
 /**
  * What a worker waits for, in words: "restart in 28s, after a crash",
- * "rate limited until 14:05", "retrying the API in 12s"; "" when it does not wait.
+ * "rate limited until 14:05", "retrying the API in 12s", "restart held by the
+ * circuit breaker until 14:20"; "" when it does not wait.
  */
 export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: number): string {
   const wf = w.waiting_for;
@@ -131,6 +132,9 @@ export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: nu
       return wf.until ? `rate limited until ${formatClock(wf.until)}` : "rate limited";
     case "api_retry":
       return due ? `retrying the API ${due === "now" ? "now" : due}` : "retrying the API";
+    case "circuit":
+      // The restart is due; the expert's circuit breaker holds it.
+      return wf.until ? `restart held by the circuit breaker until ${formatClock(wf.until)}` : "restart held by the circuit breaker";
     default:
       return "";
   }

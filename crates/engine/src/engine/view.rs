@@ -100,11 +100,21 @@ fn workers_of(
     let prices = cortex_core::pricing::merged(&config.pricing);
     let verdicts = crate::pm::read_verdicts(home);
     let owner_runs = crate::lock::current_owner(&home.lock_file()).is_some();
+    let paused = crate::pm::paused_experts_of(home, clock::now());
     let mut out: Vec<_> = state
         .workers()
         .map(|w| {
             let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
-            crate::runtime::observed_dto(home, w, limit, &prices, &verdicts, owner_runs, launcher)
+            let mut dto = crate::runtime::observed_dto(
+                home, w, limit, &prices, &verdicts, owner_runs, launcher,
+            );
+            let closes = paused
+                .iter()
+                .find(|p| p.expert == w.expert)
+                .map(|p| p.until);
+            dto.waiting_for =
+                crate::views::held_by_circuit(dto.waiting_for.take(), dto.state, closes);
+            dto
         })
         .collect();
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));

@@ -44,6 +44,7 @@ describe("one count of the workers", () => {
       worker({ id: "w-1", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "crashed" } }),
       worker({ id: "w-2", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "lost" } }),
       worker({ id: "w-3", health: "waiting", waiting_for: { kind: "rate_limit", until: "2025-06-01T12:05:00Z" } }),
+      worker({ id: "w-4", state: "waiting", health: "waiting", expert: "security", waiting_for: { kind: "circuit", until: "2025-06-01T12:20:00Z", after: "crashed" } }),
     ];
     const ts = [
       task({ id: "t-1", status: "awaiting_confirmation" }),
@@ -51,9 +52,9 @@ describe("one count of the workers", () => {
       task({ id: "t-3", status: "running", expert: "security" }),
     ];
     const c = fleetCounts(ws, ts, new Set(["security"]));
-    expect(c.waiting).toEqual({ restart: 2, rateLimit: 1, apiRetry: 0, circuitBreaker: 1, confirmation: 1 });
+    expect(c.waiting).toEqual({ restart: 2, rateLimit: 1, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
     const card = statCards(c).find((k) => k.id === "waiting");
-    expect(card).toMatchObject({ value: 5, hint: "2 restarting · 1 rate limited · 1 circuit breaker · 1 to confirm" });
+    expect(card).toMatchObject({ value: 6, hint: "2 restarting · 1 rate limited · 2 circuit breaker · 1 to confirm" });
     expect(card?.hint).not.toContain("API retry");
     expect(waitingHint(fleetCounts([], [], new Set()).waiting)).toBe("nothing waits");
   });

@@ -136,6 +136,7 @@ impl Engine {
             .live_attempt()
             .filter(|_| w.status == WorkerStatus::Running)
             .and_then(|a| self.pm_health(&wid, a.n));
+        let closes = self.paused_until(self.now()).get(&w.expert).copied();
         let rt = self.runtime();
         let mut dto = worker_dto(
             &w,
@@ -147,6 +148,7 @@ impl Engine {
         if let Some(v) = verdict {
             apply_verdict(&mut dto, v);
         }
+        dto.waiting_for = crate::views::held_by_circuit(dto.waiting_for.take(), dto.state, closes);
         crate::runtime::name_process(&mut dto, self.launcher());
         Some(dto)
     }

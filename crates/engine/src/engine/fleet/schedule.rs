@@ -1,12 +1,12 @@
 //! Scheduling: due restarts, queued tasks to workers within capacity and per-expert limits,
 //! and workers waiting on a circuit breaker.
 //!
-//! May depend on: the runtime's types, the store, the PM's circuit state.
+//! May depend on: the runtime's types, the store, the PM's circuit state and activity log.
 
 use crate::clock;
 use crate::engine::{Engine, EngineEvent, TaskDto};
 use crate::error::EngineError;
-use crate::runtime::{circuit_wait_reason, write_meta};
+use crate::runtime::{circuit_wait_reason, held_restart_reason, write_meta};
 use chrono::{DateTime, Utc};
 use cortex_core::id::TaskId;
 use cortex_core::state::Event;
@@ -15,12 +15,17 @@ use cortex_core::worker::{Worker, WorkerStatus};
 use std::collections::HashMap;
 
 impl Engine {
+    /// Starts the restarts that are due, except those of an expert whose
+    /// circuit breaker is open: they wait, saying so, until it closes (its
+    /// window passes or a person closes it). A person's own restart, nudge
+    /// or reply is not held.
     pub(crate) fn start_due_restarts(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
-        let due: Vec<Worker> = {
+        let paused = self.paused_until(now);
+        let (due, held): (Vec<Worker>, Vec<(Worker, DateTime<Utc>)>) = {
             let store = self.store();
             let state = store.state();
             // The workers are looked through again only once the state
-            // changed or the earliest restart it holds is due.
+            // changed or the earliest restart (or breaker's end) is due.
             let mut rt = self.runtime();
             if rt
                 .next_restart
@@ -28,25 +33,68 @@ impl Engine {
             {
                 return Ok(());
             }
-            let mut due = Vec::new();
+            let (mut due, mut held) = (Vec::new(), Vec::new());
             let mut next: Option<DateTime<Utc>> = None;
             for w in state
                 .workers()
                 .filter(|w| w.status == WorkerStatus::Waiting)
             {
-                match w.not_before {
-                    Some(t) if t <= now => due.push(w.clone()),
-                    Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
-                    None => {}
+                match (w.not_before, paused.get(&w.expert)) {
+                    (Some(t), Some(until)) if t <= now => {
+                        held.push((w.clone(), *until));
+                        next = Some(next.map_or(*until, |n| n.min(*until)));
+                    }
+                    (Some(t), _) if t <= now => due.push(w.clone()),
+                    (Some(t), _) => next = Some(next.map_or(t, |n| n.min(t))),
+                    (None, _) => {}
                 }
             }
             rt.next_restart = due.is_empty().then_some((state.last_seq, next));
-            due
+            (due, held)
         };
+        for (w, until) in held {
+            self.hold_restart(&w, until, now)?;
+        }
         for w in due {
             let reason = w.reason.clone().unwrap_or_else(|| "restart".into());
             self.start_attempt(&w, Some(reason), now)?;
         }
+        Ok(())
+    }
+
+    /// Journals, once, that `w`'s due restart waits for its expert's
+    /// circuit breaker (until `until`), so every view says why it waits.
+    fn hold_restart(
+        &self,
+        w: &Worker,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let reason =
+            held_restart_reason(w.reason.as_deref().unwrap_or("restart"), &w.expert, until);
+        if w.reason.as_deref() == Some(reason.as_str()) {
+            return Ok(());
+        }
+        self.store().commit(
+            Event::WorkerWaiting {
+                worker_id: w.id.clone(),
+                not_before: w.not_before.unwrap_or(now),
+                reason: reason.clone(),
+            },
+            now,
+        )?;
+        self.pm_log(&crate::pm::ActivityLine {
+            v: 1,
+            at: now,
+            event: "restart_held",
+            worker_id: Some(&w.id),
+            task_id: Some(&w.task_id),
+            attempt: w.current().map(|a| a.n),
+            from: None,
+            to: None,
+            message: &reason,
+        });
+        self.emit_worker(&w.id);
         Ok(())
     }
 

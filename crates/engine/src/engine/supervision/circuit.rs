@@ -127,6 +127,8 @@ impl Engine {
                 .or_default() += 1;
         }
         self.write_pm_state_now(now);
+        // Restarts held by the breaker are looked at again at the next pass.
+        self.runtime().next_restart = None;
         self.release_circuit_waits(now)?;
         self.store().sync()?;
         self.write_pm_state(now);
