@@ -34,6 +34,7 @@ const EVENT_LABELS: Record<string, [string, Tone]> = {
   kill_and_restart: ["kill + restart", "orange"],
   extend: ["extend", "violet"],
   circuit_breaker_opened: ["circuit breaker", "red"],
+  restart_held: ["restart held", "amber"],
 };
 
 const lineBase = (l: ActivityLine) => `${l.at}|${l.event}|${l.worker_id ?? ""}|${l.attempt ?? ""}`;
