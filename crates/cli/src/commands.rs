@@ -222,6 +222,7 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
                 ack.task_id
             );
         }
+        note_if_unsupervised(home);
     }
     Ok(())
 }
@@ -326,7 +327,64 @@ fn status(home: &Home, json: bool) -> Result<()> {
             p.expert
         );
     }
+    println!("owner:   {}", owner_line(&s));
     Ok(())
+}
+
+/// Who supervises the home, in words; with none, what that means for the
+/// tasks and workers there are.
+fn owner_line(s: &cortex_engine::StatusDto) -> String {
+    if let Some(o) = &s.owner {
+        return format!("{} (pid {}, since {})", o.kind.as_str(), o.pid, o.since);
+    }
+    let live: usize = s
+        .workers
+        .iter()
+        .filter(|(state, _)| !is_ended_word(state))
+        .map(|(_, n)| n)
+        .sum();
+    let waiting: usize = ["routed", "queued"]
+        .iter()
+        .filter_map(|k| s.tasks.get(*k))
+        .sum();
+    let mut what = Vec::new();
+    if live > 0 {
+        what.push(format!(
+            "{live} live worker{} unwatched (no hang detection, restarts or time limits)",
+            if live == 1 { " runs" } else { "s run" }
+        ));
+    }
+    if waiting > 0 {
+        what.push(format!(
+            "{waiting} task{} to start",
+            if waiting == 1 { " waits" } else { "s wait" }
+        ));
+    }
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", what.join("; "))
+    };
+    format!("none{what}; `cortex run` or the desktop app takes over")
+}
+
+/// True for a worker state that has ended, as `WorkerStatus` words it.
+fn is_ended_word(state: &str) -> bool {
+    serde_json::from_value::<cortex_core::worker::WorkerStatus>(serde_json::Value::String(
+        state.to_string(),
+    ))
+    .is_ok_and(|s| s.is_terminal())
+}
+
+/// After a submission: with nobody supervising the home, says that nothing
+/// starts until `cortex run` or the app runs (the original's tasks sat in
+/// `pending` forever without a word).
+pub(crate) fn note_if_unsupervised(home: &Home) {
+    if cortex_engine::lock::supervising_owner(&home.lock_file()).is_none() {
+        eprintln!(
+            "cortex: no owner runs for this home: nothing starts until `cortex run` or the desktop app runs (`cortex status` shows the owner)"
+        );
+    }
 }
 
 fn tasks(home: &Home, json: bool) -> Result<()> {

@@ -141,6 +141,10 @@ pub struct StatusDto {
     /// Experts whose circuit breaker is open (their tasks wait), and until when.
     #[serde(default)]
     pub paused_experts: Vec<crate::pm::PausedExpert>,
+    /// The process that supervises the home (`cortex run` or the desktop
+    /// app); none means nobody starts tasks or watches workers until one runs.
+    #[serde(default)]
+    pub owner: Option<crate::lock::OwnerInfo>,
 }
 
 /// What the engine tells its subscribers, as it happens.

@@ -251,6 +251,7 @@ impl Engine {
         let mut status = status_of(self.store().state());
         status.health = health_counts(&self.workers());
         status.paused_experts = self.paused_experts_now();
+        status.owner = crate::lock::supervising_owner(&self.inner.home.lock_file());
         status
     }
 
@@ -331,6 +332,7 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
         workers,
         health: BTreeMap::new(),
         paused_experts: Vec::new(),
+        owner: None,
     }
 }
 

@@ -40,7 +40,7 @@ impl OwnerKind {
 }
 
 /// Who owns a home, as `cortex.lock` names it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnerInfo {
     /// The owner's process id.
     pub pid: u32,
@@ -207,6 +207,12 @@ pub fn current_owner(lock_path: &Path) -> Option<OwnerInfo> {
         return None; // nobody holds it (our probe lock is dropped with `file`)
     }
     read_info(&mut file)
+}
+
+/// The owner that supervises the home: `cortex run` or the desktop app. A
+/// CLI command holding the home for its own length supervises nothing.
+pub fn supervising_owner(lock_path: &Path) -> Option<OwnerInfo> {
+    current_owner(lock_path).filter(|o| o.kind != OwnerKind::Cli)
 }
 
 #[cfg(test)]

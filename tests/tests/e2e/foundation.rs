@@ -17,6 +17,60 @@ fn descriptions(tasks: &[serde_json::Value]) -> Vec<String> {
 }
 
 #[test]
+fn status_names_the_owner_and_without_one_says_what_waits_unwatched() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let workdir = h.workdir();
+    let submit = |words: &str| {
+        h.cortex(&[
+            "submit",
+            words,
+            "--type",
+            "feature",
+            "--workdir",
+            workdir.to_str().unwrap(),
+        ])
+    };
+    let out = submit("write the release notes FAKE:normal");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("no owner runs for this home: nothing starts until `cortex run`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let id = text(&out.stdout).trim().to_string();
+    assert!(h.json(&["status"])["owner"].is_null());
+    let status = text(&h.cortex(&["status"]).stdout);
+    assert!(
+        status.contains(
+            "owner:   none: 1 task waits to start; `cortex run` or the desktop app takes over"
+        ),
+        "{status}"
+    );
+    let owner = h.start_owner();
+    assert_eq!(
+        h.wait_task_done(&id, Duration::from_secs(60))["status"],
+        "completed"
+    );
+    let s = h.json(&["status"]);
+    assert_eq!(s["owner"]["kind"], "run", "{s}");
+    assert_eq!(s["owner"]["pid"], owner.pid(), "{s}");
+    let status = text(&h.cortex(&["status"]).stdout);
+    assert!(
+        status.contains(&format!("owner:   cortex run (pid {}, since ", owner.pid())),
+        "{status}"
+    );
+    let out = submit("write the changelog FAKE:normal");
+    assert!(
+        !text(&out.stderr).contains("no owner"),
+        "{}",
+        text(&out.stderr)
+    );
+    owner.stop();
+}
+
+#[test]
 fn the_same_text_twice_is_one_task_and_a_key_dedups_after_the_task_ended() {
     let h = TestHome::new();
     let a = h.json(&["submit", "Fix the login redirect"]);
