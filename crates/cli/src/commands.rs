@@ -335,7 +335,14 @@ fn status(home: &Home, json: bool) -> Result<()> {
 /// tasks and workers there are.
 fn owner_line(s: &cortex_engine::StatusDto) -> String {
     if let Some(o) = &s.owner {
-        return format!("{} (pid {}, since {})", o.kind.as_str(), o.pid, o.since);
+        let since = chrono::DateTime::parse_from_rfc3339(&o.since).map_or_else(
+            |_| o.since.clone(),
+            |t| {
+                t.to_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            },
+        );
+        return format!("{} (pid {}, since {since})", o.kind.as_str(), o.pid);
     }
     let live: usize = s
         .workers
