@@ -182,7 +182,7 @@ pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(
         let _ = writeln!(out, "{}", answer_line(line, &id, body));
     }
     let _ = out.flush();
-    crate::commands::note_if_unsupervised(home);
+    crate::status_cmd::note_if_unsupervised(home);
     if refused + failed == 0 {
         return Ok(());
     }

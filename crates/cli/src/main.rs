@@ -11,6 +11,7 @@ mod plan_cmds;
 mod review_cmds;
 mod routing_cmds;
 mod run_cmd;
+mod status_cmd;
 mod worker_cmds;
 
 use std::process::ExitCode;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::util::{pid_running, tagged_pids, text, wait_until, TestHome};
+use crate::util::{pid_running, tagged_pids, text, wait_until, worker_of, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
@@ -398,6 +398,35 @@ fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
         line.contains(r#""kind":"lost""#) && line.contains("no result line"),
         "{line}"
     );
+    owner.stop();
+}
+
+#[test]
+fn a_live_worker_no_owner_watches_reads_unwatched_not_the_last_owners_verdict() {
+    let (h, owner) = started_home_resuming_as("hang");
+    let id = h.submit_in("left alone FAKE:hang", &h.workdir());
+    wait_until(LIMIT, "the owner's verdict on the running worker", || {
+        let w = worker_of(&h, &id);
+        w["state"] == "running" && w["health"] == "healthy"
+    });
+    owner.kill();
+    // pm-state.json still says "healthy": that was the dead owner's word.
+    let w = worker_of(&h, &id);
+    assert_eq!(w["health"], "unwatched", "{w}");
+    let reason = w["health_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("no owner watches it: nothing judges its health")
+            && reason.contains("last sign of life:"),
+        "{w}"
+    );
+    let status = h.json(&["status"]);
+    assert_eq!(status["health"]["unwatched"], 1, "{status}");
+    assert!(status["owner"].is_null(), "{status}");
+    let owner = h.start_owner();
+    wait_until(LIMIT, "the next owner to judge it again", || {
+        let w = worker_of(&h, &id);
+        w["state"] == "running" && w["health"] != "unwatched"
+    });
     owner.stop();
 }
 

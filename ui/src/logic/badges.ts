@@ -47,6 +47,8 @@ const HEALTH: Record<string, [string, Tone]> = {
   unreachable: ["Unreachable", "amber"],
   verifying: ["Verifying", "blue"],
   exited: ["Exited (not settled)", "amber"],
+  // No owner runs: nobody judges its health (seen by a view that is not the owner).
+  unwatched: ["Unwatched", "amber"],
   stopping: ["Stopping…", "amber"],
   // Terminal worker states, which the engine also reports as the health.
   failed: ["Failed", "red"],

@@ -8,7 +8,7 @@ import { isLiveTaskStatus, isTerminalState } from "./badges";
 
 /** Where a worker stands, one word each; a live worker is in exactly one. */
 export type WorkerBucket =
-  | "scheduled" | "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "unreachable" | "verifying" | "exited"
+  | "scheduled" | "starting" | "healthy" | "late" | "stalled" | "zombie" | "waiting" | "unreachable" | "verifying" | "exited" | "unwatched"
   | "stopping" | "ended";
 
 /** A worker whose process runs or will run again (not ended, not waiting for a person). */
@@ -16,7 +16,7 @@ export function isLiveWorker(w: Pick<Worker, "state">): boolean {
   return !isTerminalState(w.state);
 }
 
-const WATCHED = new Set(["scheduled", "starting", "healthy", "late", "stalled", "zombie", "unreachable", "verifying", "exited"]);
+const WATCHED = new Set(["scheduled", "starting", "healthy", "late", "stalled", "zombie", "unreachable", "verifying", "exited", "unwatched"]);
 
 export function workerBucket(w: Pick<Worker, "state" | "health" | "waiting_for">): WorkerBucket {
   if (!isLiveWorker(w)) return "ended";
@@ -28,7 +28,7 @@ export function workerBucket(w: Pick<Worker, "state" | "health" | "waiting_for">
 
 // An unreachable worker is not hung, but nobody can tell what it does: a person should know.
 // The engine's `ATTENTION` (worker_dto.rs), which the tray reads, is the same list (tested).
-const ATTENTION = new Set<WorkerBucket>(["late", "stalled", "zombie", "unreachable", "exited", "waiting"]);
+const ATTENTION = new Set<WorkerBucket>(["late", "stalled", "zombie", "unreachable", "exited", "waiting", "unwatched"]);
 
 /** A live worker that is not simply working: silent, hung, or waiting to go on. */
 export function needsAttention(w: Pick<Worker, "state" | "health" | "waiting_for">): boolean {
@@ -57,7 +57,7 @@ export interface FleetCounts {
 }
 
 const EMPTY_BUCKETS = (): Record<WorkerBucket, number> => ({
-  scheduled: 0, starting: 0, healthy: 0, late: 0, stalled: 0, zombie: 0, waiting: 0, unreachable: 0, verifying: 0, exited: 0, stopping: 0, ended: 0,
+  scheduled: 0, starting: 0, healthy: 0, late: 0, stalled: 0, zombie: 0, waiting: 0, unreachable: 0, verifying: 0, exited: 0, unwatched: 0, stopping: 0, ended: 0,
 });
 
 /** The experts a circuit breaker holds now. */

@@ -100,7 +100,7 @@ fn workers_of(
     let (config, experts) = home.load_settings()?;
     let prices = cortex_core::pricing::merged(&config.pricing);
     let verdicts = crate::pm::read_verdicts(home);
-    let owner_runs = crate::lock::current_owner(&home.lock_file()).is_some();
+    let owner_runs = crate::lock::supervising_owner(&home.lock_file()).is_some();
     let paused = crate::pm::paused_experts_of(home, clock::now());
     let mut out: Vec<_> = state
         .workers()

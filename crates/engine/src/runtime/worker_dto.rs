@@ -97,7 +97,7 @@ impl From<Tokens> for TokenDto {
 
 /// Health words a live worker is shown under as they are; any other
 /// counts as working ("healthy", or "starting" before its first output).
-const SHOWN_AS_IS: [&str; 9] = [
+const SHOWN_AS_IS: [&str; 10] = [
     "scheduled",
     "starting",
     "healthy",
@@ -107,19 +107,22 @@ const SHOWN_AS_IS: [&str; 9] = [
     "unreachable",
     "verifying",
     "exited",
+    "unwatched",
 ];
 
 /// The places a live worker stands in that a person should know of:
-/// silent, hung, out of reach, ended but not settled, or waiting to go on.
+/// silent, hung, out of reach, ended but not settled, waiting to go on, or
+/// watched by no owner.
 /// The app's `ATTENTION` (`ui/src/logic/fleet.ts`) is the same list, which
 /// its tests check against this one.
-pub const ATTENTION: [&str; 6] = [
+pub const ATTENTION: [&str; 7] = [
     "late",
     "stalled",
     "zombie",
     "unreachable",
     "exited",
     "waiting",
+    "unwatched",
 ];
 
 impl WorkerDto {
@@ -350,6 +353,22 @@ fn show_exited(dto: &mut WorkerDto, progress: &Progress, said: &str) {
     dto.result = outcome.result.or(dto.result.take());
 }
 
+/// A live worker no owner watches: nobody judges its health, so the view
+/// says that instead of a verdict, with how long it has been silent.
+fn show_unwatched(dto: &mut WorkerDto) {
+    let silent = match (dto.last_activity_at, dto.last_activity_source.as_deref()) {
+        (Some(at), Some(source)) => format!(
+            "; last sign of life: {source}, {}s ago",
+            (clock::now() - at).num_seconds().max(0)
+        ),
+        _ => String::new(),
+    };
+    dto.health = "unwatched".into();
+    dto.health_reason = Some(format!(
+        "no owner watches it: nothing judges its health, restarts or stops it until `cortex run` or the desktop app runs{silent}"
+    ));
+}
+
 /// What the last 256 KiB of an output file say (its result line, when it
 /// has one): an ended attempt's outcome without reading all it printed.
 fn end_of_output(path: &std::path::Path) -> Progress {
@@ -397,9 +416,11 @@ fn observed(
     let running = a
         .pid
         .is_some_and(|p| launcher.is_same_process(p, a.start_ticks, w.id.as_str()));
+    // A verdict is the owner's: with none running, the last one's verdicts
+    // in pm-state.json are history, not the worker's health now.
     let summary = verdicts
         .get(w.id.as_str())
-        .filter(|(attempt, v)| *attempt == a.n && v.live.is_some());
+        .filter(|(attempt, v)| owner_runs && *attempt == a.n && v.live.is_some());
     if let (Some((_, v)), false) = (summary, running) {
         // Ended while the owner still reads its output (a flood): the
         // owner's figures, and how it ended from the end of its output,
@@ -463,7 +484,10 @@ fn observed(
     }
     let mut dto = worker_dto(w, Some(&live), time_limit_secs, None, prices);
     match verdicts.get(w.id.as_str()) {
-        Some((attempt, v)) if *attempt == a.n && running => apply_verdict(&mut dto, v.clone()),
+        Some((attempt, v)) if *attempt == a.n && running && owner_runs => {
+            apply_verdict(&mut dto, v.clone());
+        }
+        _ if running && !owner_runs => show_unwatched(&mut dto),
         _ if !running && owner_runs => show_exited(
             &mut dto,
             &live.progress,

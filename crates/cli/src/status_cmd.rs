@@ -1,0 +1,109 @@
+//! `cortex status`: counts, health, paused experts and who supervises the
+//! home; and the word a submission gets when nobody does.
+
+use std::collections::BTreeMap;
+
+use cortex_engine::engine::view;
+use cortex_engine::Home;
+
+use crate::commands::{print_json, require_initialized};
+use crate::Failure;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
+    require_initialized(home)?;
+    let s = view::status(home)?;
+    if json {
+        print_json(&s);
+        return Ok(());
+    }
+    let line = |m: &BTreeMap<String, usize>| {
+        m.iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let t = line(&s.tasks);
+    let w = line(&s.workers);
+    let h = line(&s.health);
+    println!("tasks:   {}", if t.is_empty() { "none".into() } else { t });
+    println!("workers: {}", if w.is_empty() { "none".into() } else { w });
+    if !h.is_empty() {
+        println!("health:  {h}");
+    }
+    for p in &s.paused_experts {
+        println!(
+            "paused:  {} by its circuit breaker until {} (`cortex resume {}` closes it)",
+            p.expert,
+            p.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            p.expert
+        );
+    }
+    println!("owner:   {}", owner_line(&s));
+    Ok(())
+}
+
+/// Who supervises the home, in words; with none, what that means for the
+/// tasks and workers there are.
+fn owner_line(s: &cortex_engine::StatusDto) -> String {
+    if let Some(o) = &s.owner {
+        let since = chrono::DateTime::parse_from_rfc3339(&o.since).map_or_else(
+            |_| o.since.clone(),
+            |t| {
+                t.to_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            },
+        );
+        return format!("{} (pid {}, since {since})", o.kind.as_str(), o.pid);
+    }
+    let live: usize = s
+        .workers
+        .iter()
+        .filter(|(state, _)| !is_ended_word(state))
+        .map(|(_, n)| n)
+        .sum();
+    let waiting: usize = ["routed", "queued"]
+        .iter()
+        .filter_map(|k| s.tasks.get(*k))
+        .sum();
+    let mut what = Vec::new();
+    if live > 0 {
+        what.push(format!(
+            "{live} live worker{} unwatched (no hang detection, restarts or time limits)",
+            if live == 1 { " runs" } else { "s run" }
+        ));
+    }
+    if waiting > 0 {
+        what.push(format!(
+            "{waiting} task{} to start",
+            if waiting == 1 { " waits" } else { "s wait" }
+        ));
+    }
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", what.join("; "))
+    };
+    format!("none{what}; `cortex run` or the desktop app takes over")
+}
+
+/// True for a worker state that has ended, as `WorkerStatus` words it.
+fn is_ended_word(state: &str) -> bool {
+    serde_json::from_value::<cortex_core::worker::WorkerStatus>(serde_json::Value::String(
+        state.to_string(),
+    ))
+    .is_ok_and(|s| s.is_terminal())
+}
+
+/// After a submission: with nobody supervising the home, says that nothing
+/// starts until `cortex run` or the app runs (the original's tasks sat in
+/// `pending` forever without a word).
+pub(crate) fn note_if_unsupervised(home: &Home) {
+    if cortex_engine::lock::supervising_owner(&home.lock_file()).is_none() {
+        eprintln!(
+            "cortex: no owner runs for this home: nothing starts until `cortex run` or the desktop app runs (`cortex status` shows the owner)"
+        );
+    }
+}
