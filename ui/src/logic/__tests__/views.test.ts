@@ -204,8 +204,8 @@ describe("a worker's timeline and the feed's names", () => {
   it("shows an earlier attempt's end from its alert, and the last one's once, as the outcome", () => {
     const lines = [{ at: iso(20), event: "reply", worker_id: "w-1", task_id: "t-1", attempt: 1, message: "a person replied: add a line" }];
     const alerts = [
-      alert({ at: iso(10), kind: "completed", severity: "info", worker_id: "w-1", attempt: 1, message: "development completed: completed" }),
-      alert({ at: iso(30), kind: "completed", severity: "info", worker_id: "w-1", attempt: 2, message: "development completed: completed" }),
+      alert({ at: iso(10), kind: "completed", severity: "info", worker_id: "w-1", attempt: 1, message: "development completed" }),
+      alert({ at: iso(30), kind: "completed", severity: "info", worker_id: "w-1", attempt: 2, message: "development completed" }),
       alert({ at: iso(15), kind: "stalled", severity: "warning", worker_id: "w-2", attempt: 1, message: "another worker" }),
     ];
     const done = worker({ id: "w-1", attempt: 2, state: "completed", health: "completed", last_activity_at: iso(30) });

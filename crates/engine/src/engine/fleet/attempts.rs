@@ -158,7 +158,7 @@ impl Engine {
                     worker.task_id.clone(),
                     worker.current().map(|a| a.n),
                 ),
-                format!("{} {}: {reason}", worker.expert, status.as_str()),
+                ending_words(&worker.expert, status, reason),
             ));
         }
         if let Some(t) = &task {
@@ -193,5 +193,38 @@ impl Engine {
         self.emit_worker(&worker.id);
         write_meta(worker, meta.as_ref());
         Ok(())
+    }
+}
+
+/// How an ending alert says it: "development failed: reached the maximum
+/// number of turns", or "development completed" when the reason only says
+/// the state again.
+fn ending_words(expert: &str, status: WorkerStatus, reason: &str) -> String {
+    let state = status.as_str().replace('_', " ");
+    if reason.trim().eq_ignore_ascii_case(&state) {
+        format!("{expert} {state}")
+    } else {
+        format!("{expert} {state}: {reason}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ending_says_its_reason_only_when_it_adds_something() {
+        assert_eq!(
+            ending_words("development", WorkerStatus::Completed, "completed"),
+            "development completed"
+        );
+        assert_eq!(
+            ending_words(
+                "inventory",
+                WorkerStatus::NeedsInput,
+                "a tool was denied: Bash"
+            ),
+            "inventory needs input: a tool was denied: Bash"
+        );
     }
 }
