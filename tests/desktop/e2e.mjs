@@ -207,6 +207,17 @@ async function main() {
     let firstWorker;
     await step("submit from the UI: preview, worker appears and completes, counts update", async () => {
       await click('[data-testid="nav-tasks"]');
+      // A folder that does not exist is refused at once, in the engine's words.
+      await type('[data-testid="task-workdir"]', "/no/such/folder");
+      await type('[data-testid="task-text"]', `implement the login endpoint FAKE:hang`);
+      await click('[data-testid="submit-task"]');
+      const refused = await until("the missing folder refused", async () => {
+        const el = (await find('[data-testid="submit-error"]'))[0];
+        const t = el && (await text(el));
+        return t && t.includes("is not a folder on this machine") && t;
+      });
+      log(`refused: ${refused}`);
+      await type('[data-testid="task-workdir"]', WORKDIR);
       await type('[data-testid="task-text"]', `implement the login endpoint FAKE:hang`);
       const expert = await until("routing preview shows development", async () => {
         const el = (await find('[data-testid="preview-expert"]'))[0];

@@ -37,7 +37,7 @@ fn submit(engine: &Engine, i: usize) {
             description: format!(
                 "benchmark task number {i}: refactor the parser module and add tests"
             ),
-            workdir: Some("/srv/repo".into()),
+            workdir: Some(std::env::temp_dir().display().to_string()),
             ..SubmitRequest::default()
         })
         .expect("submit");
@@ -120,6 +120,7 @@ fn bench_inbox(n: usize) -> (f64, f64, f64) {
             op: InboxOp::Submit {
                 submit: SubmitRequest {
                     description: format!("inbox latency task {i}"),
+                    workdir: Some(std::env::temp_dir().display().to_string()),
                     ..SubmitRequest::default()
                 },
             },

@@ -416,6 +416,34 @@ mod tests {
     }
 
     #[test]
+    fn a_task_without_a_folder_or_with_a_missing_one_is_refused_and_nothing_is_stored() {
+        let (dir, engine) = owner_of_a_new_home(OwnerKind::App);
+        let req = |workdir: Option<String>| SubmitRequest {
+            description: "write the report".into(),
+            workdir,
+            ..SubmitRequest::default()
+        };
+        let none = engine.submit(&req(None)).expect_err("no folder");
+        assert!(
+            none.to_string()
+                .starts_with("a task needs a folder to work in"),
+            "{none}"
+        );
+        let missing = dir.path().join("nowhere").display().to_string();
+        let err = engine
+            .submit(&req(Some(missing.clone())))
+            .expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            format!("workdir `{missing}` is not a folder on this machine")
+        );
+        assert!(engine.tasks().is_empty(), "nothing stored");
+        let here = dir.path().display().to_string();
+        assert!(engine.submit(&req(Some(here))).is_ok());
+        engine.close().unwrap();
+    }
+
+    #[test]
     fn a_panic_in_the_owners_loop_comes_back_as_an_error() {
         let (_dir, engine) = owner_of_a_new_home(OwnerKind::App);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -467,6 +495,7 @@ mod tests {
         let engine = Engine::open_waiting(&home, OwnerKind::Run, Duration::from_secs(10)).unwrap();
         let req = |text: String| SubmitRequest {
             description: text,
+            workdir: Some(disk.path().display().to_string()),
             ..SubmitRequest::default()
         };
         let first = engine

@@ -123,6 +123,7 @@ impl Fleet {
             .submit(&SubmitRequest {
                 description: text.into(),
                 task_type: Some(expert.into()),
+                workdir: Some(self.dir.path().display().to_string()),
                 ..Default::default()
             })
             .expect("submit");

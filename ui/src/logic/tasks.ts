@@ -86,3 +86,17 @@ export function filterTasks(tasks: Task[], filter: TaskFilter): Task[] {
       return tasks;
   }
 }
+
+/**
+ * The folder a new task's form starts with: the newest task's own folder
+ * (a worktree task's is the repository it branched from), "" with none.
+ * Cortex never runs an agent without a folder named.
+ */
+export function lastWorkdir(tasks: readonly Pick<Task, "workdir" | "created_at">[]): string {
+  let best: { at: string; dir: string } | null = null;
+  for (const t of tasks) {
+    if (t.workdir && (!best || t.created_at > best.at)) best = { at: t.created_at, dir: t.workdir };
+  }
+  return best?.dir ?? "";
+}
+

@@ -46,6 +46,25 @@ impl DecisionLog {
 }
 
 impl Engine {
+    /// A task works in a folder that is named: an agent started in `/`
+    /// could change anything on the machine. With workers on this machine
+    /// the folder must exist now, not fail when a worker starts; a cluster's
+    /// folder is the cluster's to find.
+    fn check_workdir(&self, workdir: Option<&str>) -> Result<(), EngineError> {
+        let Some(dir) = workdir else {
+            return Err(EngineError::BadValue(
+                "a task needs a folder to work in: give its workdir as an absolute path (`cortex submit` uses the current folder)".into(),
+            ));
+        };
+        let local = self.settings().0.launcher.kind == cortex_core::config::LauncherKind::Local;
+        if local && !std::path::Path::new(dir).is_dir() {
+            return Err(EngineError::BadValue(format!(
+                "workdir `{dir}` is not a folder on this machine"
+            )));
+        }
+        Ok(())
+    }
+
     /// Plans and stages one submission (not yet durable).
     pub(crate) fn stage_submit(
         &self,
@@ -56,6 +75,7 @@ impl Engine {
         decisions: &mut DecisionLog,
     ) -> Result<(SubmitAck, Option<EngineEvent>), EngineError> {
         let valid = validate_submission(req, &self.settings().1.task_types())?;
+        self.check_workdir(valid.workdir.as_deref())?;
         if self.disk_full() {
             return Err(EngineError::DiskFull {
                 what: "no room for new tasks in",

@@ -5,7 +5,7 @@ import { debounce } from "../../logic/async";
 import { previewView, type PreviewView } from "../../logic/preview";
 import { asksConfirmation } from "../../logic/settings";
 import { RowCache } from "../../logic/rows";
-import { filterTasks, TASK_FILTERS, taskRow, type TaskFilter, type TaskRow } from "../../logic/tasks";
+import { filterTasks, lastWorkdir, TASK_FILTERS, taskRow, type TaskFilter, type TaskRow } from "../../logic/tasks";
 import { segmentedFilter } from "./filter";
 import { withKept, type Kit } from "./kit";
 
@@ -56,6 +56,7 @@ export function registerTasks(k: Kit): void {
       },
       filter: segmentedFilter(ui, TASK_FILTERS),
       init() {
+        if (!this.draft.workdir) this.draft.workdir = lastWorkdir(raw(s.tasks));
         requestPreview = debounce((text: string, type: string) => {
           this.previewLoading = true;
           void c.actions.preview(text, type || null).then((r) => {
@@ -89,19 +90,19 @@ export function registerTasks(k: Kit): void {
         return pv.parallel.filter((e) => e !== pv.primary).join(", ");
       },
       get canSubmit() {
-        return this.draft.text.trim().length > 0 && !this.submitting;
+        return this.draft.text.trim().length > 0 && this.draft.workdir.trim().length > 0 && !this.submitting;
       },
       async submitTask() {
         if (!this.canSubmit) return;
         this.submitting = true;
         this.submitError = "";
         const d = this.draft;
-        const request: { description: string; priority: string; type?: string; workdir?: string; worktree?: boolean } = {
+        const request: { description: string; priority: string; type?: string; workdir: string; worktree?: boolean } = {
           description: d.text,
           priority: d.priority,
+          workdir: d.workdir.trim(),
         };
         if (d.type.trim()) request.type = d.type.trim();
-        if (d.workdir.trim()) request.workdir = d.workdir.trim();
         if (d.worktree) request.worktree = true;
         const r = await c.actions.submit(request);
         this.submitting = false;
