@@ -50,7 +50,7 @@ impl Engine {
     /// could change anything on the machine. With workers on this machine
     /// the folder must exist now, not fail when a worker starts; a cluster's
     /// folder is the cluster's to find.
-    fn check_workdir(&self, workdir: Option<&str>) -> Result<(), EngineError> {
+    pub(crate) fn check_workdir(&self, workdir: Option<&str>) -> Result<(), EngineError> {
         let Some(dir) = workdir else {
             return Err(EngineError::BadValue(
                 "a task needs a folder to work in: give its workdir as an absolute path (`cortex submit` uses the current folder)".into(),

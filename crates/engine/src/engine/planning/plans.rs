@@ -82,6 +82,7 @@ impl Engine {
             let s = self.settings();
             (s.1.names().into_iter().collect(), s.1.task_types())
         };
+        self.check_workdir(workdir)?;
         let valid = validate_plan(spec, &experts, &types, workdir, worktree).map_err(|errors| {
             EngineError::BadValue(format!(
                 "the plan is not valid: {}",
