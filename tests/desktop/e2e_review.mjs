@@ -172,6 +172,14 @@ export async function reviewSteps(t) {
         await click(`[data-testid="nav-${view}"]`);
         await one(`[data-testid="view-${view}"]`);
         await screenshot(`theme-${theme}-${view}`);
+        if (view === "tasks") {
+          // Long after the last submission: a preview, if any, is of the draft shown.
+          const [draft, state] = await exec(
+            `return [document.querySelector('[data-testid="task-text"]').value, document.querySelector('[data-testid="route-preview"]').dataset.state];`,
+            [],
+          );
+          if (draft.trim() === "" && state === "ready") throw new Error("a routing preview is shown for an empty draft");
+        }
       }
       await click('[data-testid="nav-board"]');
       await click(`[data-testid="board-card"][data-task-id="${taskId}"]`);

@@ -62,6 +62,9 @@ export function registerTasks(k: Kit): void {
           void c.actions.preview(text, type || null).then((r) => {
             if (!r) return; // a newer draft was previewed meanwhile
             this.previewLoading = false;
+            // The draft changed since (submitted and cleared, or edited): a
+            // preview of text no longer there would be untrue.
+            if (this.draft.text !== text || this.draft.type !== type) return;
             this.preview = r.decision ? previewView(r.decision, s.experts, asksConfirmation(s.settings?.config)) : null;
             this.previewError = r.error ?? "";
           });

@@ -57,7 +57,7 @@ impl Engine {
         };
         if opened {
             let message = format!(
-                "{} failures of {expert} within {}s: {expert} is paused until the window passes (`cortex resume {expert}` closes the circuit breaker now)",
+                "{} failures of {expert} within {}s: {expert} is paused until the window passes, its new tasks and automatic restarts wait (`cortex resume {expert}` closes the circuit breaker now)",
                 cfg.circuit_failures, cfg.circuit_window_secs
             );
             warn!(expert, "{message}");
