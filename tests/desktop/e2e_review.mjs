@@ -156,6 +156,27 @@ export async function reviewSteps(t) {
     }
   });
 
+  await step("Usage and Routing follow the engine live: an attempt that ends and a new decision appear without a reload", async () => {
+    await click('[data-testid="nav-usage"]');
+    await one('[data-testid="view-usage"]');
+    const attempts = async () => Number((await text(await one('[data-testid="usage-attempts"]'))).trim()) || 0;
+    const before = await until("Usage's first figures", async () => {
+      const range = await text(await one('[data-testid="usage-range"]'));
+      return range.includes(" to ") && { n: await attempts() };
+    });
+    cortex("submit", "write the usage probe FAKE:normal", "--workdir", WORKDIR);
+    const after = await until("Usage counts the new attempt", async () => {
+      const n = await attempts();
+      return n > before.n && n;
+    }, 30000);
+    log(`usage attempts: ${before.n} -> ${after}`);
+    await click('[data-testid="nav-routing"]');
+    await one('[data-testid="decisions-table"]');
+    const probe = JSON.parse(cortex("submit", "write the routing probe FAKE:normal", "--workdir", WORKDIR, "--json")).task_id;
+    await one(`[data-testid="decision-row"][data-task-id="${probe}"]`);
+    log(`decision for ${probe} listed while the page was open`);
+  });
+
   await step("dark mode: the toggle switches the theme, and every view is drawn in both", async () => {
     const isDark = () => exec(`return document.documentElement.classList.contains("dark");`, []);
     if (await isDark()) await click('[data-testid="theme-toggle"]');

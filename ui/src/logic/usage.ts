@@ -2,7 +2,7 @@
 // turned into a daily series per expert, model or project, and totals.
 // Pure: no DOM, no clock.
 
-import type { UsageReport, UsageRow } from "../types";
+import type { UsageReport, UsageRow, Worker } from "../types";
 import { projectName } from "./board";
 
 export type UsageDimension = "expert" | "model" | "project";
@@ -106,3 +106,14 @@ export function usageView(report: UsageReport, by: UsageDimension, top = 6): Usa
 export function viewerUtcOffsetMinutes(date: Date): number {
   return -date.getTimezoneOffset();
 }
+
+/**
+ * What changes when an attempt ends (its worker moves on to another
+ * attempt, waits, or ends): the Usage page, read from the journal's ended
+ * attempts, is fetched again when this changes, so it follows the engine
+ * as every other page does.
+ */
+export function endedAttemptsKey(workers: readonly Pick<Worker, "id" | "attempt" | "state">[]): string {
+  return workers.map((w) => `${w.id}:${w.attempt}:${w.state}`).join("|");
+}
+

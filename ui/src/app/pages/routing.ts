@@ -7,7 +7,7 @@ import { BarChart } from "../charts";
 import type { Kit } from "./kit";
 
 export function registerRouting(k: Kit): void {
-  const { Alpine, s, c, raw } = k;
+  const { Alpine, s, raw } = k;
   Alpine.data("routingView", () => {
     const fx = k.scope();
     let chart: BarChart | null = null;
@@ -60,9 +60,6 @@ export function registerRouting(k: Kit): void {
       drawDistribution() {
         const d = distribution(s.decisions, s.experts);
         chart?.set(d.labels, d.counts);
-      },
-      refreshDecisions() {
-        void c.sync.loadDecisions();
       },
     };
   });

@@ -4,7 +4,7 @@
 
 import { describeError } from "../../logic/errors";
 import { formatMoney, formatTokens } from "../../logic/format";
-import { usageView, type UsageDimension, type UsageView } from "../../logic/usage";
+import { endedAttemptsKey, usageView, type UsageDimension, type UsageView } from "../../logic/usage";
 import type { UsageReport } from "../../types";
 import { segmentClass } from "./filter";
 import type { Kit } from "./kit";
@@ -19,10 +19,15 @@ const DIMENSIONS: { id: UsageDimension; label: string }[] = [
 const BAR_CLS = ["bg-indigo-500", "bg-emerald-500", "bg-amber-500", "bg-sky-500", "bg-violet-500", "bg-slate-400"];
 
 export function registerUsage(k: Kit): void {
-  const { Alpine, c } = k;
+  const { Alpine, c, s, raw } = k;
   const ui = Alpine.reactive({ by: "expert" as UsageDimension });
   Alpine.data("usageView", () => {
     let report: UsageReport | null = null;
+    const fx = k.scope();
+    // Live: an attempt that ends is fetched from the journal within a second.
+    const ended = fx.derive("", () => endedAttemptsKey(raw(s.workers)), k.shown("usage"));
+    let seen: string | null = null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     return {
       dimensions: DIMENSIONS,
       loading: true,
@@ -31,7 +36,25 @@ export function registerUsage(k: Kit): void {
       /** "2026-11-05 to 2026-12-04" (reactive: the template reads it). */
       range: "",
       async init() {
+        fx.effect(() => {
+          const key = ended.value;
+          if (seen === null || key === seen) {
+            seen = key;
+            return;
+          }
+          seen = key;
+          if (timer === undefined) {
+            timer = setTimeout(() => {
+              timer = undefined;
+              void this.load();
+            }, 1000);
+          }
+        });
         await this.load();
+      },
+      destroy() {
+        if (timer !== undefined) clearTimeout(timer);
+        fx.stop();
       },
       async load() {
         this.loading = true;

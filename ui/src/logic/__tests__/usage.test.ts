@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { UsageReport, UsageRow } from "../../types";
-import { daysBetween, usageView, viewerUtcOffsetMinutes } from "../usage";
+import { daysBetween, endedAttemptsKey, usageView, viewerUtcOffsetMinutes } from "../usage";
 
 const row = (day: string, expert: string, model: string | null, project: string, cost: number, input = 10, estimated = false): UsageRow => ({
   day, expert, model, project, cost_usd: cost, cost_estimated: estimated, attempts: 1,
@@ -44,5 +44,16 @@ describe("usage", () => {
   it("gives the viewer's offset east of UTC", () => {
     const d = new Date();
     expect(viewerUtcOffsetMinutes(d)).toBe(-d.getTimezoneOffset());
+  });
+});
+
+describe("when the Usage page fetches again", () => {
+  it("changes when an attempt ends, and not while the same attempts run", () => {
+    const running = [{ id: "w-1", attempt: 1, state: "running" as const }];
+    const same = [{ id: "w-1", attempt: 1, state: "running" as const }];
+    expect(endedAttemptsKey(running)).toBe(endedAttemptsKey(same));
+    expect(endedAttemptsKey([{ id: "w-1", attempt: 1, state: "waiting" as const }])).not.toBe(endedAttemptsKey(running));
+    expect(endedAttemptsKey([{ id: "w-1", attempt: 2, state: "running" as const }])).not.toBe(endedAttemptsKey(running));
+    expect(endedAttemptsKey([...running, { id: "w-2", attempt: 1, state: "completed" as const }])).not.toBe(endedAttemptsKey(running));
   });
 });
