@@ -232,6 +232,25 @@ pub fn is_line_start(path: &Path, offset: u64) -> bool {
     f.seek(SeekFrom::Start(offset - 1)).is_ok() && f.read_exact(&mut b).is_ok() && b[0] == b'\n'
 }
 
+/// The 1-based line of a whole journal's `bytes` that starts at `offset`
+/// (a `BadLine`'s own number counts from where its read began).
+pub fn line_at(bytes: &[u8], offset: u64) -> usize {
+    let end = usize::try_from(offset)
+        .unwrap_or(bytes.len())
+        .min(bytes.len());
+    bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Where `offset` is in the journal at `path`, for a person: "line 812",
+/// or "byte 40960" when the file cannot be read up to it.
+pub fn place_in(path: &Path, offset: u64) -> String {
+    let mut head = Vec::new();
+    match File::open(path).and_then(|f| f.take(offset).read_to_end(&mut head)) {
+        Ok(n) if n as u64 == offset => format!("line {}", line_at(&head, offset)),
+        _ => format!("byte {offset}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,10 +214,8 @@ pub fn read_view(home: &Home) -> Result<(State, LoadReport), EngineError> {
         );
     }
     for b in &loaded.bad {
-        warn!(
-            line = b.line_no,
-            "unreadable journal line skipped: {}", b.error
-        );
+        let at = journal::place_in(&home.journal(), b.offset);
+        warn!("unreadable journal.jsonl {at} skipped: {}", b.error);
     }
     Ok((loaded.state, loaded.report))
 }
@@ -512,7 +510,10 @@ fn drop_torn_tail(
         "torn last journal line skipped (it was never acknowledged)"
     );
     Ok(vec![Quarantined {
-        what: format!("journal.jsonl line {} (torn last line)", torn.line_no),
+        what: format!(
+            "journal.jsonl {} (torn last line)",
+            journal::place_in(&jpath, torn.offset)
+        ),
         moved_to,
         reason: torn.error.clone(),
     }])
@@ -557,7 +558,10 @@ fn quarantine_journal_lines(
     Ok(bad
         .iter()
         .map(|b| Quarantined {
-            what: format!("journal.jsonl line {}", b.line_no),
+            what: format!(
+                "journal.jsonl line {}",
+                journal::line_at(&original, b.offset)
+            ),
             moved_to: qfile.clone(),
             reason: b.error.clone(),
         })

@@ -225,6 +225,36 @@ fn an_owner_killed_mid_stream_loses_no_acknowledged_submission_and_duplicates_no
 }
 
 #[test]
+fn a_garbage_line_after_the_snapshot_is_named_by_its_line_in_the_file() {
+    let h = TestHome::new();
+    let owner = h.start_owner();
+    for i in 0..5 {
+        h.json(&["submit", &format!("keep me {i}")]);
+    }
+    owner.stop();
+    // The snapshot covers the journal so far: the next start reads on from
+    // its offset, and the garbage is the file's last line.
+    let jpath = h.file("journal.jsonl");
+    let mut journal = std::fs::read_to_string(&jpath).unwrap();
+    let n = journal.lines().count();
+    journal.push_str("{this is not json\n");
+    std::fs::write(&jpath, journal).unwrap();
+    let view = h.cortex(&["status"]);
+    assert!(
+        text(&view.stderr).contains(&format!("unreadable journal.jsonl line {} skipped", n + 1)),
+        "{}",
+        text(&view.stderr)
+    );
+    let out = h.start_owner().stop();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("quarantined journal.jsonl line {}", n + 1)),
+        "{err}"
+    );
+    assert_eq!(h.tasks().len(), 5, "every task kept");
+}
+
+#[test]
 fn a_garbage_journal_line_and_a_truncated_snapshot_are_quarantined_and_every_other_task_kept() {
     let h = TestHome::new();
     let mut ids = BTreeSet::new();
