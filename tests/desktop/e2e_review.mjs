@@ -28,7 +28,7 @@ const NEEDS_YOU = new Set(["needs_input", "needs_attention", "awaiting_confirmat
 const VIEWS = ["overview", "workers", "tasks", "board", "plans", "usage", "routing", "activity", "settings"];
 
 export async function reviewSteps(t) {
-  const { step, click, one, find, text, attr, type, until, screenshot, cortex, log, exec, setWindow, WORKDIR } = t;
+  const { step, click, one, find, text, attr, type, until, screenshot, cortex, log, exec, displayed, setWindow, WORKDIR } = t;
   const repo = makeRepo(join(WORKDIR, "repo"));
   const prompt = "write the release notes file FAKE:normal";
   let taskId;
@@ -175,6 +175,36 @@ export async function reviewSteps(t) {
     const probe = JSON.parse(cortex("submit", "write the routing probe FAKE:normal", "--workdir", WORKDIR, "--json")).task_id;
     await one(`[data-testid="decision-row"][data-task-id="${probe}"]`);
     log(`decision for ${probe} listed while the page was open`);
+  });
+
+  await step("an agent command that cannot run is said in the header, in the doctor's words, until it is fixed", async () => {
+    await click('[data-testid="nav-settings"]');
+    await one('[data-testid="view-settings"]');
+    const field = '[data-testid="setting-agent.command"] input[type="text"]';
+    const original = await exec(`return document.querySelector('${field}').value;`, []);
+    await type(field, '["/no/such/agent"]');
+    await click('[data-testid="settings-save"]');
+    // The badge says it in two words; its title and the Doctor, in full.
+    const said = await until("the header's badge", async () => {
+      const b = (await find('[data-testid="agent-problem"]'))[0];
+      const why = b && (await displayed(b)) && (await attr(b, "title"));
+      return why && why.includes("/no/such/agent does not exist or is not executable") && why;
+    });
+    await screenshot("16-agent-cannot-run");
+    log(`header: ${said}`);
+    await type(field, original);
+    await click('[data-testid="settings-save"]');
+    let form = "";
+    await until("the badge gone once the agent can run", async () => {
+      form = await exec(
+        `return [document.querySelector('${field}').value, ...[...document.querySelectorAll('[data-testid="field-error"], [data-testid="settings-error"]')].map((e) => e.textContent.trim())].join(" | ");`,
+        [],
+      );
+      const b = (await find('[data-testid="agent-problem"]'))[0];
+      return !b || !(await displayed(b));
+    }).catch((e) => {
+      throw new Error(`${e.message}; restoring ${original}, the form: ${form}`);
+    });
   });
 
   await step("dark mode: the toggle switches the theme, and every view is drawn in both", async () => {

@@ -114,6 +114,8 @@ export interface Status {
   paused: boolean;
   /** Experts paused by their circuit breaker, and until when. */
   paused_experts?: { expert: string; until: string }[];
+  /** Why the engine's agent cannot run (every task would fail to start), when it cannot. */
+  agent_problem?: string | null;
   success_rate: number | null;
   cost_today_usd: number;
   /** True when part of today's cost is Cortex's estimate (an attempt ended without the agent's figure). */

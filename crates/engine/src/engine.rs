@@ -444,6 +444,27 @@ mod tests {
     }
 
     #[test]
+    fn the_overview_says_when_the_agent_cannot_run_in_the_doctors_words() {
+        let (dir, engine) = owner_of_a_new_home(OwnerKind::App);
+        let missing = dir.path().join("no-agent").display().to_string();
+        engine.set_agent_command_from_config(std::slice::from_ref(&missing));
+        let problem = engine.overview().agent_problem.expect("a problem");
+        assert_eq!(
+            problem,
+            format!(
+                "{missing} does not exist or is not executable: fix agent.command in config.json"
+            )
+        );
+        assert_eq!(
+            engine.doctor().agent_problem.as_deref(),
+            Some(problem.as_str())
+        );
+        engine.set_agent_command_from_config(&["sh".to_string()]);
+        assert_eq!(engine.overview().agent_problem, None, "found on PATH");
+        engine.close().unwrap();
+    }
+
+    #[test]
     fn a_panic_in_the_owners_loop_comes_back_as_an_error() {
         let (_dir, engine) = owner_of_a_new_home(OwnerKind::App);
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -45,6 +45,10 @@ pub struct Overview {
     /// timed out or went over budget) if it is under ten minutes old.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent_failure_at: Option<DateTime<Utc>>,
+    /// Why this engine's agent cannot run (`agent_problem`), when it cannot:
+    /// every task would fail to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_problem: Option<String>,
 }
 
 /// One transcript entry of a worker, with its attempt.
@@ -151,6 +155,27 @@ pub(crate) fn version_of(program: &Path) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
+/// Why the agent `command` cannot run, in words, or none when its program
+/// is found (an absolute path that exists, or a name on PATH). The doctor,
+/// the app's header and `cortex run` at start all say these words.
+pub fn agent_problem(command: &[String]) -> Option<String> {
+    let first = command.first();
+    problem_of(first, first.and_then(|p| resolve_program(p)).is_some())
+}
+
+fn problem_of(program: Option<&String>, found: bool) -> Option<String> {
+    match program {
+        _ if found => None,
+        None => Some("no agent command: set agent.command in config.json".into()),
+        Some(p) if p.contains('/') => Some(format!(
+            "{p} does not exist or is not executable: fix agent.command in config.json"
+        )),
+        Some(p) => Some(format!(
+            "`{p}` not found on PATH: install it, or set agent.command in config.json to its absolute path"
+        )),
+    }
+}
+
 /// `doctor` for a home and an agent command, without owning the home.
 pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
     let resolved = command.first().and_then(|p| resolve_program(p));
@@ -161,16 +186,7 @@ pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
         .map(|s| s.0.launcher)
         .unwrap_or_default();
     let launcher_check = launcher_check(home, &launcher);
-    let agent_problem = match (command.first(), &resolved) {
-        (_, Some(_)) => None,
-        (None, None) => Some("no agent command: set agent.command in config.json".into()),
-        (Some(p), None) if p.contains('/') => Some(format!(
-            "{p} does not exist or is not executable: fix agent.command in config.json"
-        )),
-        (Some(p), None) => Some(format!(
-            "`{p}` not found on PATH: install it, or set agent.command in config.json to its absolute path"
-        )),
-    };
+    let agent_problem = problem_of(command.first(), resolved.is_some());
     Doctor {
         agent_problem,
         agent_version: resolved.as_deref().and_then(version_of),

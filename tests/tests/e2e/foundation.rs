@@ -225,6 +225,24 @@ fn an_owner_killed_mid_stream_loses_no_acknowledged_submission_and_duplicates_no
 }
 
 #[test]
+fn run_warns_at_start_when_the_agent_cannot_run() {
+    let h = TestHome::new();
+    let missing = h.path().join("no-such-agent");
+    h.configure(serde_json::json!({"agent": {"command": [missing.to_str().unwrap()]}}));
+    let err = text(&h.start_owner().stop().stderr);
+    assert!(
+        err.contains(&format!(
+            "cortex: warning: the agent cannot run: {} does not exist or is not executable",
+            missing.display()
+        )),
+        "{err}"
+    );
+    h.use_fake_agent();
+    let err = text(&h.start_owner().stop().stderr);
+    assert!(!err.contains("the agent cannot run"), "{err}");
+}
+
+#[test]
 fn a_garbage_line_after_the_snapshot_is_named_by_its_line_in_the_file() {
     let h = TestHome::new();
     let owner = h.start_owner();

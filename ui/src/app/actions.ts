@@ -198,6 +198,8 @@ export class Actions {
       this.sync.touch();
       this.toast("Settings saved", "success");
       void this.sync.loadDoctor();
+      // The status says whether the (new) agent command can run.
+      void this.sync.refreshStatus();
       return { config: saved };
     } catch (e) {
       return { error: toApiError(e) };

@@ -39,6 +39,7 @@ impl Engine {
             tokens_today: spent.tokens,
             now,
             recent_failure_at: self.recent_failure_at(now),
+            agent_problem: crate::views::agent_problem(&self.agent_command()),
         }
     }
 

@@ -40,6 +40,7 @@ export function registerShell(k: Kit): void {
     { patch: true },
   );
   const paused = global(false, () => !!s.status?.paused);
+  const agentProblem = global("", () => s.status?.agent_problem ?? "");
   const pausedExperts = global("", () =>
     (s.status?.paused_experts ?? [])
       .map((p) => `${p.expert} until ${new Date(p.until).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`)
@@ -91,6 +92,10 @@ export function registerShell(k: Kit): void {
     // Pause / resume
     get paused() {
       return paused.value;
+    },
+    /** Why the agent cannot run ("" when it can): every task would fail to start. */
+    get agentProblem() {
+      return agentProblem.value;
     },
     /** Experts paused by their circuit breaker ("" when none). */
     get pausedExperts() {
