@@ -68,23 +68,33 @@ pub fn title(buckets: &BTreeMap<String, usize>, running: usize) -> String {
     parts.join(" ")
 }
 
-/// One line of counts, for the tooltip and the menu.
+/// One line of counts, for the tooltip and the menu: every live worker in
+/// it once (a health word not in the usual order comes last, never left
+/// out, so the parts add up to the workers there are).
 pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
     let order = [
         "healthy",
         "scheduled",
         "starting",
+        "verifying",
         "waiting",
         "late",
         "stalled",
         "unreachable",
+        "exited",
         "zombie",
     ];
+    let rest = health
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !order.contains(k));
     let parts: Vec<String> = order
         .iter()
+        .copied()
+        .chain(rest)
         .filter_map(|k| {
             health
-                .get(*k)
+                .get(k)
                 .filter(|n| **n > 0)
                 .map(|n| format!("{n} {k}"))
         })
@@ -436,6 +446,17 @@ mod tests {
         let cut_off = health(&[("healthy", 1), ("unreachable", 2)]);
         assert_eq!(title(&cut_off, 3), "3 ▶ 2 ⚠");
         assert_eq!(counts_line(&cut_off), "1 healthy, 2 unreachable");
+        let all = health(&[
+            ("healthy", 1),
+            ("verifying", 1),
+            ("exited", 1),
+            ("unwatched", 2),
+        ]);
+        assert_eq!(
+            counts_line(&all),
+            "1 healthy, 1 verifying, 1 exited, 2 unwatched",
+            "every live worker counted"
+        );
     }
 
     #[test]
