@@ -78,7 +78,13 @@ pub fn title(shown: &[&Alert]) -> String {
         (_, 1) => "Cortex: Expert paused".to_string(),
         (_, e) if e > 1 => format!("Cortex: {e} experts paused"),
         _ if shown.iter().all(|a| a.kind == AlertKind::Completed) => {
-            format!("Cortex: {} workers done", shown.len())
+            let mut done: Vec<_> = shown.iter().map(|a| &a.worker_id).collect();
+            done.sort_unstable();
+            done.dedup();
+            match done.len() {
+                1 => "Cortex: Worker done".to_string(),
+                n => format!("Cortex: {n} workers done"),
+            }
         }
         _ => format!("Cortex: {} updates", shown.len()),
     }
@@ -349,6 +355,13 @@ mod tests {
         assert_eq!(title(&[&breaker, &done]), "Cortex: Expert paused");
         let done2 = about(AlertKind::Completed, "done", 'd', info);
         assert_eq!(title(&[&done, &done2]), "Cortex: 2 workers done");
+        let mut again = done.clone();
+        again.attempt = Some(2);
+        assert_eq!(
+            title(&[&done, &again]),
+            "Cortex: Worker done",
+            "one worker done twice (a reply) is one worker"
+        );
         let extended = about(AlertKind::Extended, "more time", 'c', info);
         assert_eq!(title(&[&done, &extended]), "Cortex: 2 updates");
     }

@@ -70,7 +70,7 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
             home.root().display(),
             std::process::id()
         );
-        if let Some(problem) = cortex_engine::views::agent_problem(&engine.agent_command()) {
+        if let Some(problem) = engine.agent_problem() {
             eprintln!("cortex: warning: the agent cannot run: {problem}; every task fails to start until it is fixed");
         }
         let (owner_task, owner) = engine.owner_loop(shutdown);

@@ -58,27 +58,34 @@ fn owner_line(s: &cortex_engine::StatusDto) -> String {
         );
         return format!("{} (pid {}, since {since})", o.kind.as_str(), o.pid);
     }
-    let live: usize = s
-        .workers
-        .iter()
-        .filter(|(state, _)| !is_ended_word(state))
-        .map(|(_, n)| n)
-        .sum();
-    let waiting: usize = ["routed", "queued"]
-        .iter()
-        .filter_map(|k| s.tasks.get(*k))
-        .sum();
+    // The same counts as the lines above: a process no owner watches is
+    // `unwatched`; a worker between attempts runs nothing and waits.
+    let count = |m: &BTreeMap<String, usize>, keys: &[&str]| -> usize {
+        keys.iter().filter_map(|k| m.get(*k)).sum()
+    };
+    let unwatched = count(&s.health, &["unwatched"]);
+    let between = count(&s.workers, &["waiting"]);
+    let to_start = count(&s.tasks, &["routed", "queued"]);
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut what = Vec::new();
-    if live > 0 {
+    if unwatched > 0 {
         what.push(format!(
-            "{live} live worker{} unwatched (no hang detection, restarts or time limits)",
-            if live == 1 { " runs" } else { "s run" }
+            "{} unwatched (no hang detection, restarts or time limits)",
+            plural(unwatched, "live worker runs", "live workers run")
         ));
     }
-    if waiting > 0 {
+    if between > 0 {
+        what.push(plural(
+            between,
+            "worker waits for its next attempt",
+            "workers wait for their next attempt",
+        ));
+    }
+    if to_start > 0 {
         what.push(format!(
-            "{waiting} task{} to start",
-            if waiting == 1 { " waits" } else { "s wait" }
+            "{} to start",
+            plural(to_start, "task waits", "tasks wait")
         ));
     }
     let what = if what.is_empty() {
@@ -87,14 +94,6 @@ fn owner_line(s: &cortex_engine::StatusDto) -> String {
         format!(": {}", what.join("; "))
     };
     format!("none{what}; `cortex run` or the desktop app takes over")
-}
-
-/// True for a worker state that has ended, as `WorkerStatus` words it.
-fn is_ended_word(state: &str) -> bool {
-    serde_json::from_value::<cortex_core::worker::WorkerStatus>(serde_json::Value::String(
-        state.to_string(),
-    ))
-    .is_ok_and(|s| s.is_terminal())
 }
 
 /// After a submission: with nobody supervising the home, says that nothing

@@ -96,11 +96,14 @@ impl Coalescer {
         let mut out = self.flush(now);
         match self.open_until {
             Some(_) => {
-                // The same worker and kind twice in a window is one alert.
+                // The same worker and kind twice in a window is one alert;
+                // alerts about experts (no worker) are told apart by what
+                // they say (two experts' breakers are two alerts).
                 let dup = self.held.iter().any(|h| {
                     h.worker_id == alert.worker_id
                         && h.kind == alert.kind
                         && h.attempt == alert.attempt
+                        && (alert.worker_id.is_some() || h.message == alert.message)
                 });
                 if !dup {
                     self.held.push(alert);
@@ -319,10 +322,25 @@ mod tests {
             out[0].message,
             "1 more worker needs attention (stalled, zombie); 2 completed"
         );
-        c.push(done(5), t(2000));
-        c.push(done(6), t(2010));
-        c.push(done(7), t(2020));
-        assert_eq!(c.flush(t(3000))[0].message, "2 completed");
+        let paused = |expert: &str| {
+            let mut a = alert(9, AlertKind::CircuitBreaker);
+            a.worker_id = None;
+            a.message = format!("5 failures of {expert}");
+            a
+        };
+        c.push(alert(8, AlertKind::Stalled), t(1500));
+        c.push(paused("development"), t(1510));
+        c.push(paused("security"), t(1520));
+        c.push(paused("security"), t(1530));
+        assert_eq!(
+            c.flush(t(2500))[0].message,
+            "2 experts paused (circuit breaker)",
+            "two experts' breakers are two alerts, the same one twice is one"
+        );
+        c.push(done(5), t(3000));
+        c.push(done(6), t(3010));
+        c.push(done(7), t(3020));
+        assert_eq!(c.flush(t(4000))[0].message, "2 completed");
     }
 
     #[test]

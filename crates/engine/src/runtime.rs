@@ -366,7 +366,7 @@ pub(crate) fn circuit_wait_reason(expert: &str, until: DateTime<Utc>) -> String 
 /// says: why it waits for a restart, without the backoff's "in 3s" or
 /// "now" (no longer so) or an earlier hold, then the breaker.
 pub(crate) fn held_restart_reason(reason: &str, expert: &str, until: DateTime<Utc>) -> String {
-    let base = reason.split("; held: ").next().unwrap_or(reason);
+    let base = unheld(reason);
     let base = base
         .strip_suffix(" now")
         .or_else(|| {
@@ -379,6 +379,13 @@ pub(crate) fn held_restart_reason(reason: &str, expert: &str, until: DateTime<Ut
         })
         .unwrap_or(base);
     format!("{base}; held: {}", circuit_wait_reason(expert, until))
+}
+
+/// A reason without the hold by a circuit breaker it may end with: what a
+/// restarted attempt (and its agent) is told, and what a worker that no
+/// longer waits says.
+pub(crate) fn unheld(reason: &str) -> &str {
+    reason.split("; held: ").next().unwrap_or(reason)
 }
 
 /// Reads new output and hook lines into the live state. True if anything came.

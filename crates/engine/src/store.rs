@@ -213,9 +213,13 @@ pub fn read_view(home: &Home) -> Result<(State, LoadReport), EngineError> {
             "unreadable snapshot skipped: {why}"
         );
     }
-    for b in &loaded.bad {
-        let at = journal::place_in(&home.journal(), b.offset);
-        warn!("unreadable journal.jsonl {at} skipped: {}", b.error);
+    if !loaded.bad.is_empty() {
+        // Read once, however many lines are bad.
+        let whole = fs::read(home.journal()).unwrap_or_default();
+        for b in &loaded.bad {
+            let line = journal::line_at(&whole, b.offset);
+            warn!("unreadable journal.jsonl line {line} skipped: {}", b.error);
+        }
     }
     Ok((loaded.state, loaded.report))
 }

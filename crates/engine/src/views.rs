@@ -309,6 +309,16 @@ pub fn held_by_circuit(
     closes_at: Option<DateTime<Utc>>,
 ) -> Option<WaitingFor> {
     match (state, closes_at) {
+        // A backoff or rate limit that ends after the breaker closes is
+        // what the worker waits for.
+        (WorkerStatus::Waiting, Some(until))
+            if waiting
+                .as_ref()
+                .and_then(|w| w.until)
+                .is_some_and(|u| u > until) =>
+        {
+            waiting
+        }
         (WorkerStatus::Waiting, Some(until)) => Some(WaitingFor {
             kind: WaitKind::Circuit,
             until: Some(until),
@@ -502,6 +512,14 @@ pub(crate) mod subject_tests {
         );
         let free = held_by_circuit(waiting_for(&w, None), w.status, None);
         assert_eq!(free.map(|x| x.kind), Some(WaitKind::Restart));
+        w.not_before = Some(t(900));
+        let later = held_by_circuit(waiting_for(&w, None), w.status, Some(t(600)));
+        assert_eq!(
+            later.map(|x| (x.kind, x.until)),
+            Some((WaitKind::Restart, Some(t(900)))),
+            "the backoff ends after the breaker closes: that is the wait"
+        );
+        w.not_before = Some(t(10));
         w.status = WorkerStatus::Running;
         assert_eq!(
             held_by_circuit(None, w.status, Some(t(600))),

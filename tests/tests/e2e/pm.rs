@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::claude::MockApi;
-use crate::util::{activity, entered, tagged_pids, text, wait_until, TestHome};
+use crate::util::{activity, entered, tagged_pids, text, wait_until, worker_of, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -459,6 +459,63 @@ fn a_restart_due_while_the_experts_circuit_breaker_is_open_waits_until_it_closes
         2,
         "the held restart ran once the breaker closed"
     );
+    let told = h.starts()[1]["prompt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !told.contains("held") && !told.contains("cortex resume"),
+        "the agent is told why it restarts, not about the breaker: {told}"
+    );
+    owner.stop();
+}
+
+#[test]
+fn a_restart_held_by_the_breaker_keeps_no_place_in_the_capacity() {
+    let h = fast_pm_home("normal");
+    h.configure(serde_json::json!({
+        "capacity": {"max_workers": 1},
+        "restart": {"circuit_failures": 1, "circuit_window_secs": 600}
+    }));
+    let owner = h.start_owner();
+    let crashed = submit_feature(&h, "a crash, then a resume FAKE:crash");
+    wait_until(LIMIT, "the restart held by the breaker", || {
+        worker_of(&h, &crashed)["waiting_for"]["kind"] == "circuit"
+    });
+    // The one place is free: another expert's task runs meanwhile.
+    let audit = h.json(&[
+        "submit",
+        "audit it FAKE:normal",
+        "--type",
+        "security-audit",
+        "--workdir",
+        h.workdir().to_str().unwrap(),
+    ]);
+    let t = h.wait_task_done(audit["task_id"].as_str().unwrap(), LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    owner.stop();
+}
+
+#[test]
+fn a_persons_reply_to_a_worker_of_a_paused_expert_is_not_held() {
+    let h = fast_pm_home("normal");
+    h.configure(
+        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
+    );
+    edit_all(&h, serde_json::json!({"max_restarts": 0}));
+    let owner = h.start_owner();
+    let id = submit_feature(&h, "a crash FAKE:crash");
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "failed");
+    assert_eq!(
+        h.json(&["status"])["paused_experts"][0]["expert"],
+        "development"
+    );
+    let w = worker_of(&h, &id)["id"].as_str().unwrap().to_string();
+    let out = h.cortex(&["reply", &w, "go on FAKE:normal"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(h.starts().len(), 2);
     owner.stop();
 }
 

@@ -39,8 +39,18 @@ impl Engine {
             tokens_today: spent.tokens,
             now,
             recent_failure_at: self.recent_failure_at(now),
-            agent_problem: crate::views::agent_problem(&self.agent_command()),
+            agent_problem: self.agent_problem(),
         }
+    }
+
+    /// Why the agent cannot run, when workers run on this machine and it
+    /// cannot (`views::agent_problem`). A cluster's workers run the agent
+    /// its nodes or image have: this machine's PATH says nothing of it.
+    pub fn agent_problem(&self) -> Option<String> {
+        let local = self.settings().0.launcher.kind == cortex_core::config::LauncherKind::Local;
+        local
+            .then(|| crate::views::agent_problem(&self.agent_command()))
+            .flatten()
     }
 
     /// A worker's transcript, every attempt, readable.

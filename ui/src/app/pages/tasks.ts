@@ -56,7 +56,16 @@ export function registerTasks(k: Kit): void {
       },
       filter: segmentedFilter(ui, TASK_FILTERS),
       init() {
-        if (!this.draft.workdir) this.draft.workdir = lastWorkdir(raw(s.tasks));
+        // The newest task's folder, once the tasks are there (the app may
+        // open on this page before they arrive); a person's own is kept.
+        let settled = !!ui.draft.workdir;
+        fx.effect(() => {
+          if (settled) return;
+          const dir = lastWorkdir(raw(s.tasks));
+          if (!dir) return;
+          settled = true;
+          if (!ui.draft.workdir) ui.draft.workdir = dir;
+        });
         requestPreview = debounce((text: string, type: string) => {
           this.previewLoading = true;
           void c.actions.preview(text, type || null).then((r) => {

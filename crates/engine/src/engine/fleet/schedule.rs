@@ -6,7 +6,7 @@
 use crate::clock;
 use crate::engine::{Engine, EngineEvent, TaskDto};
 use crate::error::EngineError;
-use crate::runtime::{circuit_wait_reason, held_restart_reason, write_meta};
+use crate::runtime::{circuit_wait_reason, held_restart_reason, unheld, write_meta};
 use chrono::{DateTime, Utc};
 use cortex_core::id::TaskId;
 use cortex_core::state::Event;
@@ -18,9 +18,12 @@ impl Engine {
     /// Starts the restarts that are due, except those of an expert whose
     /// circuit breaker is open: they wait, saying so, until it closes (its
     /// window passes or a person closes it). A person's own restart, nudge
-    /// or reply is not held.
+    /// or reply is not held. A held worker gives up its place in the
+    /// capacity (`schedule` does not count it), so once the breaker closes
+    /// its restart waits for a free place like a new worker.
     pub(crate) fn start_due_restarts(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
         let paused = self.paused_until(now);
+        let max_total = self.settings().0.capacity.max_workers as usize;
         let (due, held): (Vec<Worker>, Vec<(Worker, DateTime<Utc>)>) = {
             let store = self.store();
             let state = store.state();
@@ -35,35 +38,51 @@ impl Engine {
             }
             let (mut due, mut held) = (Vec::new(), Vec::new());
             let mut next: Option<DateTime<Utc>> = None;
+            let mut live = state
+                .workers()
+                .filter(|w| matches!(w.status, WorkerStatus::Starting | WorkerStatus::Running))
+                .count();
+            let mut no_room = false;
             for w in state
                 .workers()
                 .filter(|w| w.status == WorkerStatus::Waiting)
             {
-                match (w.not_before, paused.get(&w.expert)) {
-                    (Some(t), Some(until)) if t <= now => {
+                match w.not_before {
+                    None => continue,
+                    Some(t) if t > now => {
+                        next = Some(next.map_or(t, |n| n.min(t)));
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+                match paused.get(&w.expert) {
+                    Some(until) if w.next_prompt.is_none() => {
                         held.push((w.clone(), *until));
                         next = Some(next.map_or(*until, |n| n.min(*until)));
                     }
-                    (Some(t), _) if t <= now => due.push(w.clone()),
-                    (Some(t), _) => next = Some(next.map_or(t, |n| n.min(t))),
-                    (None, _) => {}
+                    _ if was_held(w) && live >= max_total => no_room = true,
+                    _ => {
+                        live += usize::from(was_held(w));
+                        due.push(w.clone());
+                    }
                 }
             }
-            rt.next_restart = due.is_empty().then_some((state.last_seq, next));
+            rt.next_restart = (due.is_empty() && !no_room).then_some((state.last_seq, next));
             (due, held)
         };
+        for w in due {
+            let reason = w.reason.as_deref().map_or("restart", unheld).to_string();
+            self.start_attempt(&w, Some(reason), now)?;
+        }
         for (w, until) in held {
             self.hold_restart(&w, until, now)?;
-        }
-        for w in due {
-            let reason = w.reason.clone().unwrap_or_else(|| "restart".into());
-            self.start_attempt(&w, Some(reason), now)?;
         }
         Ok(())
     }
 
     /// Journals, once, that `w`'s due restart waits for its expert's
     /// circuit breaker (until `until`), so every view says why it waits.
+    /// Nothing if the worker changed meanwhile (a person cancelled it).
     fn hold_restart(
         &self,
         w: &Worker,
@@ -72,17 +91,24 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let reason =
             held_restart_reason(w.reason.as_deref().unwrap_or("restart"), &w.expert, until);
-        if w.reason.as_deref() == Some(reason.as_str()) {
-            return Ok(());
+        {
+            let mut store = self.store();
+            let current = store.state().worker(&w.id);
+            let unchanged = current.is_some_and(|c| {
+                c.status == WorkerStatus::Waiting && c.reason == w.reason && c.next_prompt.is_none()
+            });
+            if !unchanged || w.reason.as_deref() == Some(reason.as_str()) {
+                return Ok(());
+            }
+            store.commit(
+                Event::WorkerWaiting {
+                    worker_id: w.id.clone(),
+                    not_before: w.not_before.unwrap_or(now),
+                    reason: reason.clone(),
+                },
+                now,
+            )?;
         }
-        self.store().commit(
-            Event::WorkerWaiting {
-                worker_id: w.id.clone(),
-                not_before: w.not_before.unwrap_or(now),
-                reason: reason.clone(),
-            },
-            now,
-        )?;
         self.pm_log(&crate::pm::ActivityLine {
             v: 1,
             at: now,
@@ -123,18 +149,19 @@ impl Engine {
             if state.spawning_paused {
                 return Ok(());
             }
-            let busy = |w: &&Worker| {
-                matches!(
-                    w.status,
-                    WorkerStatus::Starting | WorkerStatus::Running | WorkerStatus::Waiting
-                )
+            let paused = self.paused_until(now);
+            // A worker whose restart its expert's breaker holds runs nothing
+            // and keeps no place (see `start_due_restarts`).
+            let busy = |w: &&Worker| match w.status {
+                WorkerStatus::Starting | WorkerStatus::Running => true,
+                WorkerStatus::Waiting => !paused.contains_key(&w.expert) || w.next_prompt.is_some(),
+                _ => false,
             };
             let mut total = state.workers().filter(busy).count();
             let mut per_expert: HashMap<String, usize> = HashMap::new();
             for w in state.workers().filter(busy) {
                 *per_expert.entry(w.expert.clone()).or_default() += 1;
             }
-            let paused = self.paused_until(now);
             let mut out = Vec::new();
             let pending = state.pending_assignments();
             if pending.is_empty() && !state.tasks().any(|t| t.status == TaskStatus::Waiting) {
@@ -308,4 +335,11 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A worker whose last wait was a hold by its expert's circuit breaker.
+fn was_held(w: &Worker) -> bool {
+    w.reason
+        .as_deref()
+        .is_some_and(|r| unheld(r).len() < r.len())
 }
