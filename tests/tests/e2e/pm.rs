@@ -363,9 +363,10 @@ fn a_client_error_is_not_retried_and_does_not_count_against_the_expert() {
     owner.stop();
 }
 
-#[test]
-fn an_open_circuit_breaker_is_shown_on_the_waiting_task_and_in_status_and_resume_closes_it() {
-    let h = fast_pm_home("crash");
+/// A running owner whose development breaker a first crash opened (one
+/// failure opens it, no restarts): the home, the owner, the crashed task.
+fn breaker_opened_by_a_crash(resume_mode: &str) -> (TestHome, crate::util::OwnedChild, String) {
+    let h = fast_pm_home(resume_mode);
     h.configure(
         serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
     );
@@ -373,6 +374,12 @@ fn an_open_circuit_breaker_is_shown_on_the_waiting_task_and_in_status_and_resume
     let owner = h.start_owner();
     let crash = submit_feature(&h, "a crash FAKE:crash");
     assert_eq!(h.wait_task_done(&crash, LIMIT)["status"], "failed");
+    (h, owner, crash)
+}
+
+#[test]
+fn an_open_circuit_breaker_is_shown_on_the_waiting_task_and_in_status_and_resume_closes_it() {
+    let (h, owner, _) = breaker_opened_by_a_crash("crash");
     let held = submit_feature(&h, "held by the breaker FAKE:normal");
     let mut t = serde_json::Value::Null;
     wait_until(LIMIT, "the held task to say why it waits", || {
@@ -498,14 +505,7 @@ fn a_restart_held_by_the_breaker_keeps_no_place_in_the_capacity() {
 
 #[test]
 fn a_persons_reply_to_a_worker_of_a_paused_expert_is_not_held() {
-    let h = fast_pm_home("normal");
-    h.configure(
-        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
-    );
-    edit_all(&h, serde_json::json!({"max_restarts": 0}));
-    let owner = h.start_owner();
-    let id = submit_feature(&h, "a crash FAKE:crash");
-    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "failed");
+    let (h, owner, id) = breaker_opened_by_a_crash("normal");
     assert_eq!(
         h.json(&["status"])["paused_experts"][0]["expert"],
         "development"
