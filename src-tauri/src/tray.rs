@@ -68,9 +68,27 @@ pub fn title(buckets: &BTreeMap<String, usize>, running: usize) -> String {
     parts.join(" ")
 }
 
-/// One line of counts, for the tooltip and the menu: every live worker in
-/// it once (a health word not in the usual order comes last, never left
-/// out, so the parts add up to the workers there are).
+/// How many workers stand in each bucket (`WorkerDto::bucket`).
+fn bucket_counts<'a>(buckets: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for b in buckets {
+        *out.entry(b.to_string()).or_default() += 1;
+    }
+    out
+}
+
+/// The live workers' buckets, which the count line shows: the same as the
+/// title, the icon and the app's cards (a worker retrying the API is
+/// waiting there, not healthy).
+fn live_only(buckets: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+    let mut live = buckets.clone();
+    live.remove("ended");
+    live
+}
+
+/// One line of counts, for the tooltip and the menu, from the live workers'
+/// buckets: every live worker in it once (a word not in the usual order
+/// comes last, never left out, so the parts add up to the workers there are).
 pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
     let order = [
         "healthy",
@@ -82,6 +100,7 @@ pub fn counts_line(health: &BTreeMap<String, usize>) -> String {
         "stalled",
         "unreachable",
         "exited",
+        "stopping",
         "zombie",
     ];
     let rest = health
@@ -277,10 +296,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     };
     let overview = engine.overview();
     let workers = engine.workers();
-    let mut buckets: BTreeMap<String, usize> = BTreeMap::new();
-    for w in &workers {
-        *buckets.entry(w.bucket().to_string()).or_default() += 1;
-    }
+    let buckets = bucket_counts(workers.iter().map(|w| w.bucket()));
     let needing: Vec<_> = workers
         .iter()
         .filter(|w| w.needs_attention())
@@ -300,7 +316,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     let running = overview.workers.get("running").copied().unwrap_or(0);
     let Ok(mut s) = state.lock() else { return };
     let lvl = level(&buckets, overview.recent_failure_at.is_some());
-    let counts = counts_line(&overview.health);
+    let counts = counts_line(&live_only(&buckets));
     // Most events (a worker printed a line) change nothing the tray shows:
     // skip rebuilding the native menu then.
     let paused_experts = paused_line(&overview.paused_experts);
@@ -446,6 +462,12 @@ mod tests {
         let cut_off = health(&[("healthy", 1), ("unreachable", 2)]);
         assert_eq!(title(&cut_off, 3), "3 ▶ 2 ⚠");
         assert_eq!(counts_line(&cut_off), "1 healthy, 2 unreachable");
+        let seen = bucket_counts(["healthy", "waiting", "ended", "ended"].into_iter());
+        assert_eq!(
+            counts_line(&live_only(&seen)),
+            "1 healthy, 1 waiting",
+            "by bucket, as the title counts, ended workers left out"
+        );
         let all = health(&[
             ("healthy", 1),
             ("verifying", 1),
