@@ -225,6 +225,52 @@ fn an_owner_killed_mid_stream_loses_no_acknowledged_submission_and_duplicates_no
 }
 
 #[test]
+fn a_stored_task_that_names_no_folder_asks_for_a_person_instead_of_running_in_the_root() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let id = h.submit_in(
+        "written before folders were required FAKE:normal",
+        &h.workdir(),
+    );
+    // As an earlier version stored a task from the app's form: no folder.
+    let jpath = h.file("journal.jsonl");
+    let journal: String = std::fs::read_to_string(&jpath)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(task) = v.pointer_mut("/task").and_then(|t| t.as_object_mut()) {
+                task.remove("workdir");
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    assert!(!journal.contains("\"workdir\""), "{journal}");
+    std::fs::write(&jpath, journal).unwrap();
+    let _ = std::fs::remove_file(h.file("task-queue.json"));
+    let _ = std::fs::remove_file(h.file("worker-pool.json"));
+    let owner = h.start_owner();
+    let mut t = serde_json::Value::Null;
+    wait_until(
+        Duration::from_secs(30),
+        "the task to ask for a person",
+        || {
+            t = h.task(&id);
+            t["status"] == "needs_attention"
+        },
+    );
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("no folder named"),
+        "{t}"
+    );
+    assert!(h.starts().is_empty(), "no agent started, in / or anywhere");
+    owner.stop();
+}
+
+#[test]
 fn run_warns_at_start_when_the_agent_cannot_run() {
     let h = TestHome::new();
     let missing = h.path().join("no-such-agent");

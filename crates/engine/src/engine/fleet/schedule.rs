@@ -143,6 +143,7 @@ impl Engine {
         };
         self.release_circuit_waits(now)?;
         let mut waits: Vec<(TaskId, String)> = Vec::new();
+        let mut no_folder: Vec<TaskId> = Vec::new();
         let new_workers: Vec<Worker> = {
             let store = self.store();
             let state = store.state();
@@ -175,6 +176,12 @@ impl Engine {
                     }
                     continue;
                 }
+                let isolated = isolate_all || task.worktree == Some(true);
+                if !isolated && task.workdir.is_none() {
+                    // Stored by an earlier version, which ran it in `/`.
+                    no_folder.push(task.id.clone());
+                    continue;
+                }
                 if total >= max_total {
                     break;
                 }
@@ -185,7 +192,7 @@ impl Engine {
                 }
                 *used += 1;
                 total += 1;
-                let workdir = if isolate_all || task.worktree == Some(true) {
+                let workdir = if isolated {
                     let name = crate::worktree::name_for(task.id.as_str(), expert);
                     crate::worktree::path_for(&self.inner.home, &name)
                         .display()
@@ -205,13 +212,18 @@ impl Engine {
         };
         waits.retain(|(t, _)| !new_workers.iter().any(|w| &w.task_id == t));
         waits.dedup_by(|a, b| a.0 == b.0);
-        if !waits.is_empty() {
+        no_folder.dedup();
+        if !waits.is_empty() || !no_folder.is_empty() {
             let mut store = self.store();
-            for (task_id, reason) in waits {
+            let held = waits.into_iter().map(|(t, r)| (t, TaskStatus::Waiting, r));
+            let refused = no_folder
+                .into_iter()
+                .map(|t| (t, TaskStatus::NeedsAttention, NO_FOLDER.to_string()));
+            for (task_id, status, reason) in held.chain(refused) {
                 store.stage(
                     Event::TaskStatusChanged {
                         task_id,
-                        status: TaskStatus::Waiting,
+                        status,
                         reason: Some(reason),
                     },
                     now,
@@ -343,3 +355,7 @@ fn was_held(w: &Worker) -> bool {
         .as_deref()
         .is_some_and(|r| unheld(r).len() < r.len())
 }
+
+/// What a task that names no folder says instead of running its agent in `/`.
+const NO_FOLDER: &str =
+    "no folder named for its agent to work in: cancel it and submit it again with one";
