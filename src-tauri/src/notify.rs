@@ -57,35 +57,20 @@ fn what(kind: AlertKind) -> &'static str {
 }
 
 /// The notification's title: the one alert's kind, or what the shown
-/// members come to. Only a warning or worse needs attention, and a worker
-/// counts once however many alerts it raised; a circuit breaker is about an
-/// expert, a completion is news.
+/// members come to, counted as the engine's summaries count them
+/// (`cortex_core::alerts::tally`).
 pub fn title(shown: &[&Alert]) -> String {
     if let [one] = shown {
         return format!("Cortex: {}", what(one.kind));
     }
-    let mut urgent: Vec<_> = shown
-        .iter()
-        .filter(|a| a.severity != Severity::Info)
-        .filter_map(|a| a.worker_id.as_ref())
-        .collect();
-    urgent.sort_unstable();
-    urgent.dedup();
-    let experts = shown.iter().filter(|a| a.worker_id.is_none()).count();
-    match (urgent.len(), experts) {
-        (1, _) => "Cortex: 1 worker needs attention".to_string(),
-        (n, _) if n > 1 => format!("Cortex: {n} workers need attention"),
-        (_, 1) => "Cortex: Expert paused".to_string(),
-        (_, e) if e > 1 => format!("Cortex: {e} experts paused"),
-        _ if shown.iter().all(|a| a.kind == AlertKind::Completed) => {
-            let mut done: Vec<_> = shown.iter().map(|a| &a.worker_id).collect();
-            done.sort_unstable();
-            done.dedup();
-            match done.len() {
-                1 => "Cortex: Worker done".to_string(),
-                n => format!("Cortex: {n} workers done"),
-            }
-        }
+    let t = cortex_core::alerts::tally(shown.iter().copied());
+    match (t.workers, t.experts, t.info.as_slice()) {
+        (1, _, _) => "Cortex: 1 worker needs attention".to_string(),
+        (n, _, _) if n > 1 => format!("Cortex: {n} workers need attention"),
+        (_, 1, _) => "Cortex: Expert paused".to_string(),
+        (_, e, _) if e > 1 => format!("Cortex: {e} experts paused"),
+        (_, _, [("completed", 1)]) => "Cortex: Worker done".to_string(),
+        (_, _, [("completed", n)]) => format!("Cortex: {n} workers done"),
         _ => format!("Cortex: {} updates", shown.len()),
     }
 }

@@ -161,57 +161,90 @@ impl Coalescer {
     }
 }
 
-/// What a summary says, true of every member: the workers that need
-/// attention (a warning or worse), counted once each however many alerts
-/// they raised, and why; the experts paused; and, apart, what was only for
-/// the record ("2 completed"). "More" because the window's first alert went
-/// out alone.
-fn summary_message(held: &[Alert]) -> String {
-    fn labels<'a>(alerts: impl Iterator<Item = &'a Alert>) -> Vec<&'static str> {
-        let mut kinds: Vec<&str> = alerts.map(|a| a.kind.label()).collect();
+/// What a set of alerts comes to, counted one way for every summary (the
+/// engine's message and the desktop's notification title): only a warning
+/// or worse needs attention, a worker counts once however many alerts it
+/// raised, an alert with no worker is about an expert (its breaker), and
+/// what is only for the record is counted apart, by kind, in workers.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Workers with a warning or worse, and those alerts' kinds.
+    pub workers: usize,
+    /// The kinds of those alerts, in words, sorted.
+    pub worker_kinds: Vec<&'static str>,
+    /// Alerts about experts, and their kinds.
+    pub experts: usize,
+    /// The kinds of those alerts, in words, sorted.
+    pub expert_kinds: Vec<&'static str>,
+    /// For the record: each kind in words, with how many workers.
+    pub info: Vec<(&'static str, usize)>,
+}
+
+/// Counts `alerts` as `Tally` says.
+pub fn tally<'a>(alerts: impl IntoIterator<Item = &'a Alert>) -> Tally {
+    fn labels(alerts: &[&Alert]) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = alerts.iter().map(|a| a.kind.label()).collect();
         kinds.sort_unstable();
         kinds.dedup();
         kinds
     }
-    let urgent = |a: &&Alert| a.severity != Severity::Info;
-    let about_workers = held.iter().filter(|a| a.worker_id.is_some());
-    let attention: Vec<&Alert> = about_workers.clone().filter(urgent).collect();
-    let mut who: Vec<&WorkerId> = attention
-        .iter()
-        .filter_map(|a| a.worker_id.as_ref())
+    fn workers(alerts: &[&Alert]) -> usize {
+        let mut who: Vec<&WorkerId> = alerts.iter().filter_map(|a| a.worker_id.as_ref()).collect();
+        who.sort_unstable();
+        who.dedup();
+        who.len()
+    }
+    let all: Vec<&Alert> = alerts.into_iter().collect();
+    let (experts, about_workers): (Vec<&Alert>, Vec<&Alert>) =
+        all.into_iter().partition(|a| a.worker_id.is_none());
+    let (urgent, record): (Vec<&Alert>, Vec<&Alert>) = about_workers
+        .into_iter()
+        .partition(|a| a.severity != Severity::Info);
+    let info = labels(&record)
+        .into_iter()
+        .map(|kind| {
+            let of_kind: Vec<&Alert> = record
+                .iter()
+                .copied()
+                .filter(|a| a.kind.label() == kind)
+                .collect();
+            (kind, workers(&of_kind))
+        })
         .collect();
-    who.sort_unstable();
-    who.dedup();
+    Tally {
+        workers: workers(&urgent),
+        worker_kinds: labels(&urgent),
+        experts: experts.len(),
+        expert_kinds: labels(&experts),
+        info,
+    }
+}
+
+/// What a summary says, true of every member (`tally`). "More" because the
+/// window's first alert went out alone.
+fn summary_message(held: &[Alert]) -> String {
+    let t = tally(held);
     let mut parts = Vec::new();
-    match who.len() {
+    match t.workers {
         0 => {}
         1 => parts.push(format!(
             "1 more worker needs attention ({})",
-            labels(attention.iter().copied()).join(", ")
+            t.worker_kinds.join(", ")
         )),
         n => parts.push(format!(
             "{n} more workers need attention ({})",
-            labels(attention.iter().copied()).join(", ")
+            t.worker_kinds.join(", ")
         )),
     }
-    let experts: Vec<&Alert> = held.iter().filter(|a| a.worker_id.is_none()).collect();
-    if !experts.is_empty() {
-        let n = experts.len();
-        parts.push(format!(
-            "{n} {} ({})",
-            if n == 1 {
-                "expert paused"
-            } else {
-                "experts paused"
-            },
-            labels(experts.iter().copied()).join(", ")
-        ));
+    match t.experts {
+        0 => {}
+        1 => parts.push(format!("1 expert paused ({})", t.expert_kinds.join(", "))),
+        n => parts.push(format!(
+            "{n} experts paused ({})",
+            t.expert_kinds.join(", ")
+        )),
     }
-    for kind in labels(about_workers.clone().filter(|a| !urgent(a))) {
-        let n = about_workers
-            .clone()
-            .filter(|a| !urgent(a) && a.kind.label() == kind)
-            .count();
+    for (kind, n) in t.info {
         parts.push(format!("{n} {kind}"));
     }
     parts.join("; ")

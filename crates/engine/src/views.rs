@@ -300,18 +300,23 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
     }
 }
 
-/// What a waiting worker waits for once its expert's circuit breaker is
-/// open (`closes_at`): the breaker, whatever the backoff said, since no
-/// restart of that expert starts before it closes. Otherwise `waiting` as is.
+/// When `w`'s restart is held by its expert's open circuit breaker (which
+/// closes at `closes_at`): a waiting worker, not one a person's reply waits
+/// to start. The scheduler holds exactly these, and the views say so.
+pub fn breaker_hold(w: &Worker, closes_at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    closes_at.filter(|_| w.status == WorkerStatus::Waiting && w.next_prompt.is_none())
+}
+
+/// What a worker waits for once its restart is held (`breaker_hold`): the
+/// breaker, unless a backoff or rate limit ends later. Otherwise `waiting`.
 pub fn held_by_circuit(
     waiting: Option<WaitingFor>,
-    state: WorkerStatus,
-    closes_at: Option<DateTime<Utc>>,
+    hold: Option<DateTime<Utc>>,
 ) -> Option<WaitingFor> {
-    match (state, closes_at) {
+    match hold {
         // A backoff or rate limit that ends after the breaker closes is
         // what the worker waits for.
-        (WorkerStatus::Waiting, Some(until))
+        Some(until)
             if waiting
                 .as_ref()
                 .and_then(|w| w.until)
@@ -319,12 +324,12 @@ pub fn held_by_circuit(
         {
             waiting
         }
-        (WorkerStatus::Waiting, Some(until)) => Some(WaitingFor {
+        Some(until) => Some(WaitingFor {
             kind: WaitKind::Circuit,
             until: Some(until),
             after: waiting.and_then(|w| w.after),
         }),
-        _ => waiting,
+        None => waiting,
     }
 }
 
@@ -501,7 +506,7 @@ pub(crate) mod subject_tests {
         w.attempts.push(ended(1, 0, 10, OutcomeKind::Crashed));
         w.status = WorkerStatus::Waiting;
         w.not_before = Some(t(10));
-        let held = held_by_circuit(waiting_for(&w, None), w.status, Some(t(600)));
+        let held = held_by_circuit(waiting_for(&w, None), breaker_hold(&w, Some(t(600))));
         assert_eq!(
             held,
             Some(WaitingFor {
@@ -510,10 +515,10 @@ pub(crate) mod subject_tests {
                 after: Some(OutcomeKind::Crashed)
             })
         );
-        let free = held_by_circuit(waiting_for(&w, None), w.status, None);
+        let free = held_by_circuit(waiting_for(&w, None), breaker_hold(&w, None));
         assert_eq!(free.map(|x| x.kind), Some(WaitKind::Restart));
         w.not_before = Some(t(900));
-        let later = held_by_circuit(waiting_for(&w, None), w.status, Some(t(600)));
+        let later = held_by_circuit(waiting_for(&w, None), breaker_hold(&w, Some(t(600))));
         assert_eq!(
             later.map(|x| (x.kind, x.until)),
             Some((WaitKind::Restart, Some(t(900)))),
@@ -522,7 +527,7 @@ pub(crate) mod subject_tests {
         w.not_before = Some(t(10));
         w.status = WorkerStatus::Running;
         assert_eq!(
-            held_by_circuit(None, w.status, Some(t(600))),
+            held_by_circuit(None, breaker_hold(&w, Some(t(600)))),
             None,
             "a running worker of a paused expert goes on"
         );

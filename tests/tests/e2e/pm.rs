@@ -23,6 +23,16 @@ fn fast_pm_home(resume_mode: &str) -> TestHome {
     h
 }
 
+/// `fast_pm_home` whose breaker opens on an expert's first failure and
+/// stays open for ten minutes.
+fn one_failure_breaker_home(resume_mode: &str) -> TestHome {
+    let h = fast_pm_home(resume_mode);
+    h.configure(
+        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
+    );
+    h
+}
+
 fn edit_all(h: &TestHome, patch: serde_json::Value) {
     h.edit_all_experts(patch);
 }
@@ -339,10 +349,7 @@ fn submit_feature(h: &TestHome, text: &str) -> String {
 
 #[test]
 fn a_client_error_is_not_retried_and_does_not_count_against_the_expert() {
-    let h = fast_pm_home("normal");
-    h.configure(
-        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
-    );
+    let h = one_failure_breaker_home("normal");
     let owner = h.start_owner();
     let bad = submit_feature(&h, "a request the API refuses FAKE:client_error");
     let t = h.wait_task_done(&bad, LIMIT);
@@ -366,10 +373,7 @@ fn a_client_error_is_not_retried_and_does_not_count_against_the_expert() {
 /// A running owner whose development breaker a first crash opened (one
 /// failure opens it, no restarts): the home, the owner, the crashed task.
 fn breaker_opened_by_a_crash(resume_mode: &str) -> (TestHome, crate::util::OwnedChild, String) {
-    let h = fast_pm_home(resume_mode);
-    h.configure(
-        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
-    );
+    let h = one_failure_breaker_home(resume_mode);
     edit_all(&h, serde_json::json!({"max_restarts": 0}));
     let owner = h.start_owner();
     let crash = submit_feature(&h, "a crash FAKE:crash");
@@ -428,10 +432,7 @@ fn a_restart_due_while_the_experts_circuit_breaker_is_open_waits_until_it_closes
     // The first crash opens the breaker; the restart that follows it (due
     // at once after a first crash) must not start while development is
     // paused, and must say so wherever the worker is shown.
-    let h = fast_pm_home("normal");
-    h.configure(
-        serde_json::json!({"restart": {"circuit_failures": 1, "circuit_window_secs": 600}}),
-    );
+    let h = one_failure_breaker_home("normal");
     let owner = h.start_owner();
     let id = submit_feature(&h, "a crash, then a resume FAKE:crash");
     let mut w = serde_json::Value::Null;
@@ -479,11 +480,8 @@ fn a_restart_due_while_the_experts_circuit_breaker_is_open_waits_until_it_closes
 
 #[test]
 fn a_restart_held_by_the_breaker_keeps_no_place_in_the_capacity() {
-    let h = fast_pm_home("normal");
-    h.configure(serde_json::json!({
-        "capacity": {"max_workers": 1},
-        "restart": {"circuit_failures": 1, "circuit_window_secs": 600}
-    }));
+    let h = one_failure_breaker_home("normal");
+    h.configure(serde_json::json!({"capacity": {"max_workers": 1}}));
     let owner = h.start_owner();
     let crashed = submit_feature(&h, "a crash, then a resume FAKE:crash");
     wait_until(LIMIT, "the restart held by the breaker", || {

@@ -113,8 +113,10 @@ fn workers_of(
                 .iter()
                 .find(|p| p.expert == w.expert)
                 .map(|p| p.until);
-            dto.waiting_for =
-                crate::views::held_by_circuit(dto.waiting_for.take(), dto.state, closes);
+            dto.waiting_for = crate::views::held_by_circuit(
+                dto.waiting_for.take(),
+                crate::views::breaker_hold(w, closes),
+            );
             dto
         })
         .collect();

@@ -148,7 +148,10 @@ impl Engine {
         if let Some(v) = verdict {
             apply_verdict(&mut dto, v);
         }
-        dto.waiting_for = crate::views::held_by_circuit(dto.waiting_for.take(), dto.state, closes);
+        dto.waiting_for = crate::views::held_by_circuit(
+            dto.waiting_for.take(),
+            crate::views::breaker_hold(&w, closes),
+        );
         crate::runtime::name_process(&mut dto, self.launcher());
         Some(dto)
     }

@@ -1,12 +1,14 @@
 //! Scheduling: due restarts, queued tasks to workers within capacity and per-expert limits,
 //! and workers waiting on a circuit breaker.
 //!
-//! May depend on: the runtime's types, the store, the PM's circuit state and activity log.
+//! May depend on: the runtime's types, the store, the PM's circuit state and activity log,
+//! the views' `breaker_hold` (which workers a breaker holds).
 
 use crate::clock;
 use crate::engine::{Engine, EngineEvent, TaskDto};
 use crate::error::EngineError;
 use crate::runtime::{circuit_wait_reason, held_restart_reason, unheld, write_meta};
+use crate::views::breaker_hold;
 use chrono::{DateTime, Utc};
 use cortex_core::id::TaskId;
 use cortex_core::state::Event;
@@ -55,10 +57,10 @@ impl Engine {
                     }
                     Some(_) => {}
                 }
-                match paused.get(&w.expert) {
-                    Some(until) if w.next_prompt.is_none() => {
-                        held.push((w.clone(), *until));
-                        next = Some(next.map_or(*until, |n| n.min(*until)));
+                match breaker_hold(w, paused.get(&w.expert).copied()) {
+                    Some(until) => {
+                        held.push((w.clone(), until));
+                        next = Some(next.map_or(until, |n| n.min(until)));
                     }
                     _ if was_held(w) && live >= max_total => no_room = true,
                     _ => {
@@ -94,9 +96,8 @@ impl Engine {
         {
             let mut store = self.store();
             let current = store.state().worker(&w.id);
-            let unchanged = current.is_some_and(|c| {
-                c.status == WorkerStatus::Waiting && c.reason == w.reason && c.next_prompt.is_none()
-            });
+            let unchanged = current
+                .is_some_and(|c| c.reason == w.reason && breaker_hold(c, Some(until)).is_some());
             if !unchanged || w.reason.as_deref() == Some(reason.as_str()) {
                 return Ok(());
             }
@@ -155,7 +156,7 @@ impl Engine {
             // and keeps no place (see `start_due_restarts`).
             let busy = |w: &&Worker| match w.status {
                 WorkerStatus::Starting | WorkerStatus::Running => true,
-                WorkerStatus::Waiting => !paused.contains_key(&w.expert) || w.next_prompt.is_some(),
+                WorkerStatus::Waiting => breaker_hold(w, paused.get(&w.expert).copied()).is_none(),
                 _ => false,
             };
             let mut total = state.workers().filter(busy).count();
