@@ -444,6 +444,35 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_without_a_folder_or_with_a_missing_one_is_refused_and_nothing_is_stored() {
+        let (dir, engine) = owner_of_a_new_home(OwnerKind::App);
+        let spec: cortex_core::plan::PlanSpec = serde_json::from_str(
+            r#"{"goal":"ship it","tasks":[{"name":"build","description":"build the release"}]}"#,
+        )
+        .unwrap();
+        let none = engine
+            .submit_plan(&spec, None, false)
+            .expect_err("no folder");
+        assert!(
+            none.to_string()
+                .starts_with("a task needs a folder to work in"),
+            "{none}"
+        );
+        let missing = dir.path().join("nowhere").display().to_string();
+        let err = engine
+            .submit_plan(&spec, Some(&missing), false)
+            .expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            format!("workdir `{missing}` is not a folder on this machine")
+        );
+        assert!(engine.tasks().is_empty(), "nothing stored");
+        let here = dir.path().display().to_string();
+        assert!(engine.submit_plan(&spec, Some(&here), false).is_ok());
+        engine.close().unwrap();
+    }
+
+    #[test]
     fn the_overview_says_when_the_agent_cannot_run_in_the_doctors_words() {
         let (dir, engine) = owner_of_a_new_home(OwnerKind::App);
         let missing = dir.path().join("no-agent").display().to_string();
