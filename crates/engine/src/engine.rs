@@ -415,61 +415,50 @@ mod tests {
         (dir, engine)
     }
 
-    #[test]
-    fn a_task_without_a_folder_or_with_a_missing_one_is_refused_and_nothing_is_stored() {
+    /// Submits through `submit` with no folder, a missing one, then this
+    /// one: the first two are refused, naming the folder, and store nothing.
+    fn refuses_no_folder_and_a_missing_one<T: std::fmt::Debug>(
+        submit: impl Fn(&Engine, Option<String>) -> Result<T, EngineError>,
+    ) {
         let (dir, engine) = owner_of_a_new_home(OwnerKind::App);
-        let req = |workdir: Option<String>| SubmitRequest {
-            description: "write the report".into(),
-            workdir,
-            ..SubmitRequest::default()
-        };
-        let none = engine.submit(&req(None)).expect_err("no folder");
+        let none = submit(&engine, None).expect_err("no folder");
         assert!(
             none.to_string()
                 .starts_with("a task needs a folder to work in"),
             "{none}"
         );
         let missing = dir.path().join("nowhere").display().to_string();
-        let err = engine
-            .submit(&req(Some(missing.clone())))
-            .expect_err("missing");
+        let err = submit(&engine, Some(missing.clone())).expect_err("missing");
         assert_eq!(
             err.to_string(),
             format!("workdir `{missing}` is not a folder on this machine")
         );
         assert!(engine.tasks().is_empty(), "nothing stored");
         let here = dir.path().display().to_string();
-        assert!(engine.submit(&req(Some(here))).is_ok());
+        assert!(submit(&engine, Some(here)).is_ok());
         engine.close().unwrap();
     }
 
     #[test]
+    fn a_task_without_a_folder_or_with_a_missing_one_is_refused_and_nothing_is_stored() {
+        refuses_no_folder_and_a_missing_one(|engine, workdir| {
+            engine.submit(&SubmitRequest {
+                description: "write the report".into(),
+                workdir,
+                ..SubmitRequest::default()
+            })
+        });
+    }
+
+    #[test]
     fn a_plan_without_a_folder_or_with_a_missing_one_is_refused_and_nothing_is_stored() {
-        let (dir, engine) = owner_of_a_new_home(OwnerKind::App);
         let spec: cortex_core::plan::PlanSpec = serde_json::from_str(
             r#"{"goal":"ship it","tasks":[{"name":"build","description":"build the release"}]}"#,
         )
         .unwrap();
-        let none = engine
-            .submit_plan(&spec, None, false)
-            .expect_err("no folder");
-        assert!(
-            none.to_string()
-                .starts_with("a task needs a folder to work in"),
-            "{none}"
-        );
-        let missing = dir.path().join("nowhere").display().to_string();
-        let err = engine
-            .submit_plan(&spec, Some(&missing), false)
-            .expect_err("missing");
-        assert_eq!(
-            err.to_string(),
-            format!("workdir `{missing}` is not a folder on this machine")
-        );
-        assert!(engine.tasks().is_empty(), "nothing stored");
-        let here = dir.path().display().to_string();
-        assert!(engine.submit_plan(&spec, Some(&here), false).is_ok());
-        engine.close().unwrap();
+        refuses_no_folder_and_a_missing_one(|engine, workdir| {
+            engine.submit_plan(&spec, workdir.as_deref(), false)
+        });
     }
 
     #[test]
