@@ -60,6 +60,15 @@ export async function reviewSteps(t) {
     log(`merge: ${report}`);
     const merged = git(repo, "show", "main:fake-out.txt");
     if (!merged.includes("release notes")) throw new Error(`main:fake-out.txt is ${JSON.stringify(merged)}`);
+    // Read back from git, the task now says it is merged and offers no second merge.
+    const note = await until("the Changes note says the work is in main", async () => {
+      const n = await text(await one('[data-testid="changes-note"]'));
+      return n.includes("merged into main") ? n : null;
+    });
+    log(`changes note: ${note}`);
+    for (const b of await find('[data-testid="merge"]')) {
+      if (await displayed(b)) throw new Error("Merge is still offered for merged work");
+    }
     await screenshot("12-task-merged");
   });
 

@@ -280,6 +280,8 @@ export interface Changes {
   workdir: string;
   files: FileChange[];
   may_include_others: boolean;
+  /** The branch that already holds every change here (read from git when asked). */
+  merged_into?: string | null;
   message?: string;
 }
 

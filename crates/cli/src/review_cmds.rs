@@ -35,7 +35,8 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
             r.strategy.as_str().replace('_', " ")
         );
     }
-    if let Some(why) = &t.reason {
+    // A reason that only repeats the status says nothing more.
+    if let Some(why) = t.reason.as_ref().filter(|r| **r != t.status.to_string()) {
         println!("reason: {why}");
     }
     match &t.verification {
@@ -71,6 +72,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
             w.status,
             w.reason
                 .as_deref()
+                .filter(|r| *r != w.status)
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         );
@@ -100,9 +102,13 @@ fn print_changes(c: &Changes, indent: &str) {
     match c.kind {
         ChangesKind::None => {}
         ChangesKind::Worktree => println!(
-            "{indent}changes on {} since {}:",
+            "{indent}changes on {} since {}{}:",
             c.branch.as_deref().unwrap_or("?"),
-            short(c.base.as_deref())
+            short(c.base.as_deref()),
+            c.merged_into
+                .as_deref()
+                .map(|b| format!(" (merged into {b})"))
+                .unwrap_or_default()
         ),
         ChangesKind::InPlace => println!(
             "{indent}changes in {} since {} (may include other people's edits):",

@@ -84,6 +84,12 @@ pub struct Changes {
     /// In place, the changes since the recorded commit may include other
     /// people's edits to the same checkout.
     pub may_include_others: bool,
+    /// For a worktree, the branch (its base branch) that already holds this
+    /// part's version of every file it changed, however it got there (a
+    /// merge, a squash, a cherry-pick): read from git each time, never
+    /// recorded. None when some change is not there, or nothing was changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
     /// Why there is nothing to compare, or a problem reading the changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -395,6 +401,43 @@ mod tests {
         let place = place_of(&f.home, &f.task, &f.worker);
         let r = remove_worktree(&f.task, &f.worker, place, false).unwrap();
         assert!(!r.had_uncommitted && !f.wt.exists(), "{r:?}");
+    }
+
+    fn merged_into(f: &Fixture) -> Option<String> {
+        changes_of(&f.home, &f.task, &f.worker, false).0.merged_into
+    }
+
+    #[test]
+    fn work_brought_in_by_a_squash_is_merged_and_is_not_merged_twice() {
+        let f = fixture();
+        assert_eq!(merged_into(&f), None, "nothing changed yet");
+        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
+        sh(&f.wt, &["add", "new.txt"]);
+        sh(&f.wt, &["commit", "-q", "-m", "the agent's own commit"]);
+        assert_eq!(merged_into(&f), None, "not in main yet");
+        let m = merge(&f, None, true).unwrap();
+        assert!(m.squash && !m.already_merged, "{m:?}");
+        assert_eq!(merged_into(&f).as_deref(), Some("main"));
+        // The branch's commit is not in main's history, its content is: a
+        // second merge has nothing to bring and makes no commit.
+        let again = merge(&f, None, false).unwrap();
+        assert!(again.already_merged, "{again:?}");
+        assert_eq!(sh(&f.repo, &["rev-parse", "main"]), m.commit);
+        // Work the worktree gets afterwards is not merged.
+        std::fs::write(f.wt.join("new.txt"), "newer\n").unwrap();
+        assert_eq!(merged_into(&f), None);
+    }
+
+    #[test]
+    fn a_merged_branch_stays_merged_when_main_changes_its_files_later() {
+        let f = fixture();
+        std::fs::write(f.wt.join("README"), "the task's\n").unwrap();
+        let m = merge(&f, None, false).unwrap();
+        assert!(m.fast_forward, "{m:?}");
+        assert_eq!(merged_into(&f).as_deref(), Some("main"));
+        std::fs::write(f.repo.join("README"), "edited after the merge\n").unwrap();
+        sh(&f.repo, &["commit", "-q", "-a", "-m", "later"]);
+        assert_eq!(merged_into(&f).as_deref(), Some("main"), "in its history");
     }
 
     #[test]

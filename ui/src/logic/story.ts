@@ -81,7 +81,8 @@ export function changesNote(c: Changes | null | undefined): string {
   const n = c.files.length;
   const where = c.kind === "worktree" ? `on ${c.branch ?? "its branch"} (a worktree)` : `in place in ${c.workdir}`;
   const others = c.may_include_others ? "; may include other edits to the same checkout" : "";
-  return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}`;
+  const merged = c.merged_into ? `; merged into ${c.merged_into}` : "";
+  return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}${merged}`;
 }
 
 function workerColumn(w: WorkerStory): WorkerColumn {
@@ -117,7 +118,8 @@ export function storyView(s: TaskStory): StoryView {
     description: s.description,
     badge: taskStatusBadge(s.status),
     column: BOARD_COLUMN[s.status] ?? "",
-    reason: s.reason ?? "",
+    // A reason that only repeats the status ("completed") says nothing more.
+    reason: s.reason && s.reason !== s.status ? s.reason : "",
     result: s.result ?? "",
     verification: verificationBadge(s.verification),
     routing: r ? `${r.primary_expert} · ${Math.round(r.confidence * 100)}% · ${strategyLabel(r.strategy)}` : "not routed yet",
@@ -132,9 +134,10 @@ export function storyView(s: TaskStory): StoryView {
   };
 }
 
-/** Merge applies to a worktree's branch; in place the work is already in the checkout. */
+/** Merge applies to a worktree's branch with work its base branch does not
+ * hold yet; in place the work is already in the checkout. */
 export function canMerge(c: Changes | null | undefined): boolean {
-  return !!c && c.kind === "worktree" && c.files.length > 0;
+  return !!c && c.kind === "worktree" && c.files.length > 0 && !c.merged_into;
 }
 
 export interface ShownDiff {

@@ -162,19 +162,7 @@ pub(crate) fn merge_worktree(
     };
     let files = numstat(&repo, &into_tip, &tip).unwrap_or_default();
     if is_ancestor(&repo, &tip, &into_tip) {
-        return Ok(MergeDto {
-            task_id: task.id.clone(),
-            expert: w.expert.clone(),
-            branch,
-            into,
-            commit: into_tip,
-            committed_changes: None,
-            fast_forward: false,
-            squash: req.squash,
-            already_merged: true,
-            checked_out_in: None,
-            files: Vec::new(),
-        });
+        return Ok(already_merged(task, w, req, branch, into, into_tip));
     }
 
     // 2. Conflicts, found without touching any branch or working tree.
@@ -223,6 +211,14 @@ pub(crate) fn merge_worktree(
         .unwrap_or_default()
         .trim()
         .to_string();
+
+    // Merging that changes nothing (the work came in as a squash or a
+    // cherry-pick): a merge commit would add nothing but a claim.
+    let into_tree =
+        git_line(&repo, &["rev-parse", &format!("{into_tip}^{{tree}}")]).map_err(git_err)?;
+    if merged_tree == into_tree {
+        return Ok(already_merged(task, w, req, branch, into, into_tip));
+    }
 
     // 3. The new tip of `into`.
     let fast_forward = !req.squash && is_ancestor(&repo, &into_tip, &tip);
@@ -389,4 +385,28 @@ pub(crate) fn tree_already_in(repo: &Path, tip: &str, commit: &str) -> bool {
     };
     let tip_tree = git_line(repo, &["rev-parse", &format!("{tip}^{{tree}}")]).unwrap_or_default();
     r.ok && r.stdout.lines().next().map(str::trim) == Some(tip_tree.as_str())
+}
+
+/// The answer when `into` already holds everything the branch would bring.
+fn already_merged(
+    task: &Task,
+    w: &Worker,
+    req: &MergeRequest,
+    branch: String,
+    into: String,
+    into_tip: String,
+) -> MergeDto {
+    MergeDto {
+        task_id: task.id.clone(),
+        expert: w.expert.clone(),
+        branch,
+        into,
+        commit: into_tip,
+        committed_changes: None,
+        fast_forward: false,
+        squash: req.squash,
+        already_merged: true,
+        checked_out_in: None,
+        files: Vec::new(),
+    }
 }

@@ -132,6 +132,7 @@ pub(crate) fn changes_of(
         workdir: w.workdir.clone(),
         files: Vec::new(),
         may_include_others: false,
+        merged_into: None,
         message: None,
     };
     let (dir, base) = match place_of(home, task, w) {
@@ -168,10 +169,17 @@ pub(crate) fn changes_of(
         } else {
             None
         };
-        Ok((files, p))
+        Ok((files, p, tree))
     });
     match found {
-        Ok((files, p)) => {
+        Ok((files, p, tree)) => {
+            if c.kind == ChangesKind::Worktree {
+                c.merged_into = base
+                    .branch
+                    .as_deref()
+                    .filter(|b| holds_all(&dir, b, &tree, &files))
+                    .map(str::to_string);
+            }
             c.files = files;
             (c, p)
         }
@@ -179,6 +187,44 @@ pub(crate) fn changes_of(
             c.message = Some(e);
             (c, None)
         }
+    }
+}
+
+/// True when branch `branch` holds the work in `dir` (a worktree whose
+/// working tree is `tree`), and there is work (`files`): either the worktree
+/// has nothing uncommitted and its commit is in the branch's history (a
+/// merge or fast-forward), or the branch has the same content as `tree` in
+/// every one of `files` (a squash or cherry-pick, or a merge the branch
+/// still matches).
+pub(crate) fn holds_all(dir: &Path, branch: &str, tree: &str, files: &[FileChange]) -> bool {
+    if files.is_empty() {
+        return false;
+    }
+    let Some(tip) = branch_tip(dir, branch) else {
+        return false;
+    };
+    let committed = git_line(dir, &["rev-parse", "HEAD^{tree}"]).is_ok_and(|t| t == tree);
+    if committed && is_ancestor(dir, "HEAD", &tip) {
+        return true;
+    }
+    match git(
+        dir,
+        &[
+            "diff",
+            "--name-only",
+            "-z",
+            "--no-renames",
+            &tip,
+            tree,
+            "--",
+        ],
+    ) {
+        Ok(out) => {
+            let differ: std::collections::BTreeSet<&str> =
+                out.split('\0').filter(|p| !p.is_empty()).collect();
+            files.iter().all(|f| !differ.contains(f.path.as_str()))
+        }
+        Err(_) => false,
     }
 }
 

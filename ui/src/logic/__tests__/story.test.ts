@@ -38,6 +38,9 @@ describe("task story", () => {
     expect(v.workers.map((w) => [w.expert, w.attempts.length, w.canReply])).toEqual([["development", 2, true], ["security", 0, false]]);
     expect(v.workers[0].attempts[1]).toMatchObject({ label: "Attempt 2 (resumed)", outcome: "success" });
     expect(v.changeExperts).toEqual(["development"]);
+    // A reason that repeats the status is not shown; a real one is.
+    expect(storyView(story({ reason: "completed" })).reason).toBe("");
+    expect(storyView(story({ status: "failed", reason: "exited with 3" })).reason).toBe("exited with 3");
   });
 
   it("says what was verified, and that an unchecked task was not", () => {
@@ -52,6 +55,11 @@ describe("task story", () => {
     expect(canMerge(changes({ files: [] }))).toBe(false);
     expect(canMerge(changes({ kind: "in_place" }))).toBe(false);
     expect(changesNote(changes())).toBe("1 file changed on cortex/t-1-development (a worktree)");
+    // Work its base branch already holds is said to be merged and offers no Merge.
+    expect(changesNote(changes({ merged_into: "main" }))).toBe(
+      "1 file changed on cortex/t-1-development (a worktree); merged into main",
+    );
+    expect(canMerge(changes({ merged_into: "main" }))).toBe(false);
     expect(changesNote(changes({ kind: "none", message: "the worktree was removed" }))).toBe("the worktree was removed");
     expect(changesNote(null)).toBe("No worker has started yet.");
   });
