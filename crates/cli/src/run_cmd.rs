@@ -36,13 +36,14 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
     let owner = runtime.block_on(async {
         let mut events = engine.subscribe();
         let (stopped, mut stopping) = tokio::sync::oneshot::channel::<()>();
+        let names = engine.clone();
         let print = move |ev: &cortex_engine::EngineEvent| {
             if json {
                 if let Ok(s) = serde_json::to_string(ev) {
                     println!("{s}");
                 }
             } else {
-                print_event(ev);
+                print_event(ev, &names);
             }
         };
         let printer = tokio::spawn(async move {
@@ -84,8 +85,16 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_event(ev: &cortex_engine::EngineEvent) {
+/// One engine event as a line for a person. Workers are named as the app
+/// and the tray name them: the task's first words and the expert, the id
+/// second (`Engine::subject_of`).
+fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
     use cortex_engine::EngineEvent as E;
+    let named = |w: &str| {
+        cortex_core::id::WorkerId::parse(w)
+            .and_then(|id| engine.subject_of(&id))
+            .unwrap_or_else(|| w.to_string())
+    };
     match ev {
         E::TaskSubmitted { task } => println!(
             "submitted {} [{}] {}",
@@ -99,13 +108,14 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
             task.status,
             task.reason
                 .as_deref()
+                .filter(|r| *r != task.status.to_string())
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         ),
         E::Alert { alert } => {
             let who = |a: &cortex_core::alerts::Alert| {
-                a.worker_id
-                    .as_ref()
+                engine
+                    .alert_subject(a)
                     .map(|w| format!("{w}: "))
                     .unwrap_or_default()
             };
@@ -124,14 +134,14 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
         E::WorkerUpdated { worker } => {
             if worker.state.is_terminal() || worker.activity.is_none() {
                 println!(
-                    "worker {} [{}] {} attempt {}{}",
-                    worker.id,
-                    worker.expert,
+                    "worker {} {} attempt {}{}",
+                    named(worker.id.as_str()),
                     worker.state.as_str(),
                     worker.attempt,
                     worker
                         .reason
                         .as_deref()
+                        .filter(|r| *r != worker.state.as_str())
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 );
@@ -150,7 +160,7 @@ fn print_event(ev: &cortex_engine::EngineEvent) {
                 println!(
                     "pm {}{}{}: {}",
                     text("event"),
-                    who.map(|w| format!(" {w}")).unwrap_or_default(),
+                    who.map(|w| format!(" {}", named(w))).unwrap_or_default(),
                     moved,
                     text("message")
                 );

@@ -107,6 +107,14 @@ fn a_silent_idle_worker_goes_stalled_then_zombie_is_restarted_with_resume_then_f
         printed.contains("ALERT") && printed.contains("stalled"),
         "alerts are printed: {printed}"
     );
+    // Named as the app and the tray name it: the task's words first.
+    let named = format!("“fix the exporter FAKE:hang” · development · {w}");
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.starts_with("ALERT") && l.contains(&named)),
+        "alerts name the task: {printed}"
+    );
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(h.file("pm-state.json")).unwrap()).unwrap();
     assert!(
