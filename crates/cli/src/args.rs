@@ -174,6 +174,8 @@ pub enum PlanCommand {
         #[arg(long)]
         worktree: bool,
     },
+    /// Every plan, newest first: its goal, its tasks' counts by status, cost and time.
+    List,
     /// A plan's tasks as a graph: status, what waits on what, cost and time.
     Show { plan: String },
     /// Let a plan held for a person's confirmation run.

@@ -1,4 +1,4 @@
-//! `cortex plan submit | show | confirm | edit | merge`.
+//! `cortex plan submit | list | show | confirm | edit | merge`.
 
 use std::io::Read;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use cortex_engine::Home;
 
 use crate::args::PlanCommand;
 use crate::client;
-use crate::commands::{answered, print_json, require_initialized};
+use crate::commands::{answered, first_line, print_json, require_initialized};
 use crate::Failure;
 
 type Result<T> = std::result::Result<T, Failure>;
@@ -56,6 +56,31 @@ pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
             print_ack(&value, json);
             Ok(())
         }
+        PlanCommand::List => {
+            let plans = view::plans(home)?;
+            if json {
+                print_json(&plans);
+            } else if plans.is_empty() {
+                println!("no plans: `cortex plan submit FILE`, or `cortex submit GOAL --plan` for the coordinator to write one");
+            } else {
+                for v in &plans {
+                    println!(
+                        "{}  {:<22} ${:.4}  {:>6}s  {}{}",
+                        v.id,
+                        counts_of(v),
+                        v.cost_usd,
+                        v.elapsed_secs,
+                        first_line(&v.goal),
+                        if v.awaiting_confirmation {
+                            "  (awaiting confirmation)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
         PlanCommand::Show { plan } => {
             let view = view::plan(home, &plan)?;
             if json {
@@ -72,9 +97,12 @@ pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
                 print_json(&value);
             } else {
                 for m in value["merged"].as_array().into_iter().flatten() {
+                    let already = m["merge"]["already_merged"].as_bool() == Some(true);
                     println!(
-                        "merged {:<20} into {}",
+                        "{} {:<20} {} {}",
+                        if already { "already" } else { "merged " },
                         m["name"].as_str().unwrap_or(""),
+                        if already { "in" } else { "into" },
                         m["merge"]["into"].as_str().unwrap_or("")
                     );
                 }
@@ -167,10 +195,9 @@ fn show(v: &PlanView) {
     if v.awaiting_confirmation {
         println!("  awaiting confirmation: `cortex plan confirm {}`", v.id);
     }
-    let counts: Vec<String> = v.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     println!(
         "  {}  ${:.4}  {}s",
-        counts.join(", "),
+        counts_of(v),
         v.cost_usd,
         v.elapsed_secs
     );
@@ -191,13 +218,17 @@ fn show(v: &PlanView) {
             t.task.status.as_str(),
             t.task.id
         );
-        if let Some(r) = t
-            .task
-            .reason
-            .as_deref()
-            .filter(|_| t.task.status.as_str() != "blocked")
-        {
+        if let Some(r) = t.task.reason.as_deref().filter(|r| {
+            let status = t.task.status.as_str();
+            status != "blocked" && *r != status
+        }) {
             println!("  {:<20} {r}", "");
         }
     }
+}
+
+/// A plan's tasks counted by status: "1 running, 2 blocked".
+fn counts_of(v: &PlanView) -> String {
+    let counts: Vec<String> = v.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    counts.join(", ")
 }

@@ -116,6 +116,20 @@ fn a_chain_runs_in_order_and_a_failure_stops_what_depends_on_it() {
         !prompts(&h).iter().any(|p| p == "lex c FAKE:normal"),
         "c never started"
     );
+    // Both plans are listed, newest first, with the engine's counts.
+    let listed = h.json(&["plan", "list"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["id"], ack["plan_id"], "newest first");
+    assert_eq!(listed[0]["goal"], "ship the lexer");
+    assert_eq!(listed[1]["counts"]["completed"], 3);
+    let out = h.cortex(&["plan", "list"]);
+    let printed = text(&out.stdout);
+    let first = printed.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(ack["plan_id"].as_str().unwrap()) && first.contains("ship the lexer"),
+        "{printed}"
+    );
     owner.stop();
 }
 

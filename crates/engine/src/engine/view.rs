@@ -49,6 +49,16 @@ pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError
         .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
 }
 
+/// Every plan, newest first, as `plan` shows each (`cortex plan list`).
+pub fn plans(home: &Home) -> Result<Vec<crate::plans::PlanView>, EngineError> {
+    let state = settled_state(home, &*launcher_of(home)?)?;
+    Ok(state
+        .plans()
+        .rev()
+        .filter_map(|p| crate::plans::plan_view(&state, &p.id))
+        .collect())
+}
+
 /// The status counts, as the files and the owner's PM verdicts say.
 pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
     let launcher = launcher_of(home)?;
