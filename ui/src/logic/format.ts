@@ -141,3 +141,9 @@ export function methodLabel(method: string | null | undefined): string {
       return method ?? "—";
   }
 }
+
+/** A reason worth showing beside a status: none when it only repeats it
+ * ("completed" for a completed worker says nothing more). */
+export function reasonBeside(reason: string | null | undefined, status: string): string {
+  return reason && reason !== status ? reason : "";
+}

@@ -7,7 +7,7 @@ import type { Changes, TaskStory, Verification, WorkerStory } from "../types";
 import { healthBadge, isTerminalState, taskStatusBadge, type Badge } from "./badges";
 import { BOARD_COLUMN } from "./board";
 import type { DiffFile } from "./diff";
-import { formatDateTime, formatDuration, formatTokens, strategyLabel } from "./format";
+import { formatDateTime, formatDuration, formatTokens, reasonBeside, strategyLabel } from "./format";
 import { costLabel } from "./workers";
 
 export interface VerificationBadge {
@@ -90,7 +90,7 @@ function workerColumn(w: WorkerStory): WorkerColumn {
     id: w.id,
     expert: w.expert,
     badge: healthBadge(w.status),
-    reason: w.reason ?? "",
+    reason: reasonBeside(w.reason, w.status),
     result: w.result ?? "",
     cost: costLabel(w),
     tokens: tokensOf(w.tokens),
@@ -118,8 +118,7 @@ export function storyView(s: TaskStory): StoryView {
     description: s.description,
     badge: taskStatusBadge(s.status),
     column: BOARD_COLUMN[s.status] ?? "",
-    // A reason that only repeats the status ("completed") says nothing more.
-    reason: s.reason && s.reason !== s.status ? s.reason : "",
+    reason: reasonBeside(s.reason, s.status),
     result: s.result ?? "",
     verification: verificationBadge(s.verification),
     routing: r ? `${r.primary_expert} · ${Math.round(r.confidence * 100)}% · ${strategyLabel(r.strategy)}` : "not routed yet",

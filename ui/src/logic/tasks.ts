@@ -2,7 +2,7 @@
 
 import type { Task } from "../types";
 import { isLiveTaskStatus, taskStatusBadge, type Badge } from "./badges";
-import { formatMoney, formatPercent, formatRelative, shortId, strategyLabel, truncate } from "./format";
+import { formatMoney, formatPercent, formatRelative, reasonBeside, shortId, strategyLabel, truncate } from "./format";
 
 export interface TaskRow {
   id: string;
@@ -60,7 +60,7 @@ export function taskRow(t: Task, nowMs: number): TaskRow {
     needsConfirmation: t.status === "awaiting_confirmation",
     created: formatRelative(t.created_at, nowMs),
     cost: formatMoney(t.cost_usd),
-    reason: t.reason ?? "",
+    reason: reasonBeside(t.reason, t.status),
     canCancel: isLiveTaskStatus(t.status),
   };
 }

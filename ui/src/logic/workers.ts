@@ -4,7 +4,7 @@
 import type { Activity, OutcomeKind, Task, Worker } from "../types";
 import { isTerminalState, workerBadge, type Badge } from "./badges";
 import { isLiveWorker } from "./fleet";
-import { formatAgo, formatClock, formatMinutes, formatMoney, formatRelative, formatTokens, shortId, truncate } from "./format";
+import { formatAgo, formatClock, formatMinutes, formatMoney, formatRelative, formatTokens, reasonBeside, shortId, truncate } from "./format";
 import { parseTime } from "./time";
 
 export interface Elapsed {
@@ -261,7 +261,7 @@ export function workerRow(w: Worker, task: Task | undefined, nowMs: number): Wor
     cost: costLabel(w),
     attempt: `#${w.attempt}`,
     attemptTitle: `attempt ${w.attempt}, ${w.restarts} automatic restart${w.restarts === 1 ? "" : "s"}`,
-    reason: w.reason ?? "",
+    reason: reasonBeside(w.reason, w.state),
     actions: workerActions(w),
   };
 }

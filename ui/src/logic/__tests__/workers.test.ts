@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { costLabel, elapsedVsLimit, lastActivityLabel, workerRow, activityLabel, filterWorkers, waitingLabel, workerSubject } from "../workers";
 import { T0, iso, task, worker } from "./fixtures";
+import { taskRow } from "../tasks";
 
 describe("elapsed against the limit", () => {
   it("reports minutes used of the limit with a fraction", () => {
@@ -106,5 +107,14 @@ describe("what a worker row says is true", () => {
     const t = task({ description: "Refactor   the cache layer so that every read goes through the new interface" });
     expect(workerSubject(worker(), t)).toBe("“Refactor the cache layer so that every…” · development");
     expect(workerSubject(worker(), undefined)).toBe("development");
+  });
+});
+
+describe("reasons beside a status", () => {
+  it("leaves out a reason that only repeats the status, in worker and task rows", () => {
+    expect(workerRow(worker({ state: "completed", reason: "completed" }), undefined, T0).reason).toBe("");
+    expect(workerRow(worker({ state: "failed", reason: "exited with 3" }), undefined, T0).reason).toBe("exited with 3");
+    expect(taskRow(task({ status: "completed", reason: "completed" }), T0).reason).toBe("");
+    expect(taskRow(task({ status: "cancelled", reason: "cancelled by a person" }), T0).reason).toBe("cancelled by a person");
   });
 });
