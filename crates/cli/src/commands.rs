@@ -305,6 +305,11 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
     }
     if list.is_empty() {
         println!("no tasks");
+    } else {
+        println!(
+            "{:<28}  {:<21} {:<8} DESCRIPTION",
+            "TASK", "STATUS", "PRIORITY"
+        );
     }
     for t in list {
         let text: String = t

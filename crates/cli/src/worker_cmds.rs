@@ -34,6 +34,11 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
     let list = view::workers_with_tasks(home)?;
     if list.is_empty() {
         println!("no workers");
+    } else {
+        println!(
+            "{:<28}  {:<43} {:<10} {:<9} {:<12} {:<10} {:<15} {:<8}  REASON",
+            "WORKER", "TASK", "STATE", "HEALTH", "EXPERT", "ATTEMPT", "PROCESS", "COST"
+        );
     }
     for (w, task) in list {
         // The task's first words name the worker for a person; the id stays first.
@@ -42,21 +47,30 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
         } else {
             format!("“{task}”")
         };
-        println!(
-            "{}  {task:<43} {:<10} {:<9} {:<12} attempt {} {:<15} ${:.4}{}  {}",
+        let line = format!(
+            "{}  {task:<43} {:<10} {:<9} {:<12} {:<10} {:<15} {:<8}  {}",
             w.id,
             w.state.as_str(),
             w.health,
             w.expert,
-            w.attempt,
+            format!("attempt {}", w.attempt),
             w.process.clone().unwrap_or_else(|| "no process".into()),
-            w.cost_usd,
-            crate::commands::estimated(w.cost_estimated),
+            format!(
+                "${:.4}{}",
+                w.cost_usd,
+                crate::commands::estimated(w.cost_estimated)
+            ),
             match (w.health.as_str(), &w.health_reason) {
-                ("healthy" | "starting", _) | (_, None) => w.reason.clone().unwrap_or_default(),
+                // A reason that only repeats the state says nothing more.
+                ("healthy" | "starting", _) | (_, None) => w
+                    .reason
+                    .clone()
+                    .filter(|r| r != w.state.as_str())
+                    .unwrap_or_default(),
                 (_, Some(why)) => why.clone(),
             }
         );
+        println!("{}", line.trim_end());
     }
     Ok(())
 }
