@@ -36,7 +36,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         );
     }
     // A reason that only repeats the status says nothing more.
-    if let Some(why) = t.reason.as_ref().filter(|r| **r != t.status.to_string()) {
+    if let Some(why) = t.reason.as_ref().filter(|r| **r != t.status.as_str()) {
         println!("reason: {why}");
     }
     match &t.verification {
@@ -66,15 +66,10 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
     );
     for w in &s.workers {
         println!(
-            "worker {} {} {}{}",
+            "worker {} {} {}",
             w.id,
             w.expert,
-            w.status,
-            w.reason
-                .as_deref()
-                .filter(|r| *r != w.status)
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
+            cortex_core::worker::state_and_reason(&w.status, w.reason.as_deref())
         );
         for a in &w.attempts {
             println!(

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use cortex_core::worker::state_and_reason;
 use cortex_engine::lock::OwnerKind;
 use cortex_engine::{Engine, Home};
 
@@ -103,14 +104,9 @@ fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
             first_line(&task.description)
         ),
         E::TaskUpdated { task } => println!(
-            "{} {}{}",
+            "{} {}",
             task.id,
-            task.status,
-            task.reason
-                .as_deref()
-                .filter(|r| *r != task.status.to_string())
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
+            state_and_reason(task.status.as_str(), task.reason.as_deref())
         ),
         E::Alert { alert } => {
             let who = |a: &cortex_core::alerts::Alert| {
@@ -133,17 +129,24 @@ fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
         }
         E::WorkerUpdated { worker } => {
             if worker.state.is_terminal() || worker.activity.is_none() {
+                // A running worker whose agent ended and whose check runs
+                // is verifying, not running.
+                let state = if worker.health == "verifying" {
+                    "verifying"
+                } else {
+                    worker.state.as_str()
+                };
+                let reason = match &worker.verification {
+                    Some(v) if state == "verifying" => {
+                        Some(format!("its check `{}` runs", v.command))
+                    }
+                    _ => worker.reason.clone(),
+                };
                 println!(
-                    "worker {} {} attempt {}{}",
+                    "worker {} attempt {}: {}",
                     named(worker.id.as_str()),
-                    worker.state.as_str(),
                     worker.attempt,
-                    worker
-                        .reason
-                        .as_deref()
-                        .filter(|r| *r != worker.state.as_str())
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
+                    state_and_reason(state, reason.as_deref())
                 );
             }
         }

@@ -33,6 +33,23 @@ pub enum WorkerStatus {
     Stopping,
 }
 
+/// A state with its reason for a line a person reads, without saying the
+/// state twice: `completed` for the reason "completed", `completed,
+/// verified: make test passed` for "completed, verified: make test passed",
+/// and `failed: exited with 3` otherwise. Tasks and workers alike.
+pub fn state_and_reason(state: &str, reason: Option<&str>) -> String {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return state.to_string();
+    };
+    if reason.eq_ignore_ascii_case(state) {
+        return state.to_string();
+    }
+    match reason.strip_prefix(state) {
+        Some(rest) if rest.starts_with(", ") || rest.starts_with("; ") => format!("{state}{rest}"),
+        _ => format!("{state}: {reason}"),
+    }
+}
+
 impl WorkerStatus {
     /// True when the worker has ended (it runs no more attempts by itself).
     pub fn is_terminal(self) -> bool {
@@ -295,5 +312,32 @@ impl Worker {
     pub fn restarts(&self) -> u32 {
         let later = self.attempts.iter().skip(1);
         later.filter(|a| !a.on_request).count() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_and_its_reason_never_say_the_state_twice() {
+        assert_eq!(
+            state_and_reason("completed", Some("completed")),
+            "completed"
+        );
+        assert_eq!(state_and_reason("completed", None), "completed");
+        assert_eq!(
+            state_and_reason("completed", Some("completed, verified: make test passed")),
+            "completed, verified: make test passed"
+        );
+        assert_eq!(
+            state_and_reason("failed", Some("exited with 3")),
+            "failed: exited with 3"
+        );
+        // A reason that only starts with the same letters is a reason.
+        assert_eq!(
+            state_and_reason("failed", Some("failed to start: no such file")),
+            "failed: failed to start: no such file"
+        );
     }
 }

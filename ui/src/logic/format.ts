@@ -142,8 +142,14 @@ export function methodLabel(method: string | null | undefined): string {
   }
 }
 
-/** A reason worth showing beside a status: none when it only repeats it
- * ("completed" for a completed worker says nothing more). */
+/** A reason worth showing beside a status, without the status again: none
+ * for "completed" beside Completed, "verified: make test passed" for
+ * "completed, verified: make test passed" (the engine's `state_and_reason`). */
 export function reasonBeside(reason: string | null | undefined, status: string): string {
-  return reason && reason !== status ? reason : "";
+  const r = (reason ?? "").trim();
+  if (r === status) return "";
+  for (const sep of [", ", "; "]) {
+    if (r.startsWith(status + sep)) return r.slice(status.length + sep.length);
+  }
+  return r;
 }

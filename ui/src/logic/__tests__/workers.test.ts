@@ -115,6 +115,7 @@ describe("reasons beside a status", () => {
     expect(workerRow(worker({ state: "completed", reason: "completed" }), undefined, T0).reason).toBe("");
     expect(workerRow(worker({ state: "failed", reason: "exited with 3" }), undefined, T0).reason).toBe("exited with 3");
     expect(taskRow(task({ status: "completed", reason: "completed" }), T0).reason).toBe("");
+    expect(taskRow(task({ status: "completed", reason: "completed, verified: make test passed" }), T0).reason).toBe("verified: make test passed");
     expect(taskRow(task({ status: "cancelled", reason: "cancelled by a person" }), T0).reason).toBe("cancelled by a person");
   });
 });

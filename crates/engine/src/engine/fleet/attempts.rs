@@ -201,11 +201,10 @@ impl Engine {
 /// the state again.
 fn ending_words(expert: &str, status: WorkerStatus, reason: &str) -> String {
     let state = status.as_str().replace('_', " ");
-    if reason.trim().eq_ignore_ascii_case(&state) {
-        format!("{expert} {state}")
-    } else {
-        format!("{expert} {state}: {reason}")
-    }
+    format!(
+        "{expert} {}",
+        cortex_core::worker::state_and_reason(&state, Some(reason))
+    )
 }
 
 #[cfg(test)]
@@ -217,6 +216,14 @@ mod tests {
         assert_eq!(
             ending_words("development", WorkerStatus::Completed, "completed"),
             "development completed"
+        );
+        assert_eq!(
+            ending_words(
+                "development",
+                WorkerStatus::Completed,
+                "completed, verified: make test passed"
+            ),
+            "development completed, verified: make test passed"
         );
         assert_eq!(
             ending_words(
