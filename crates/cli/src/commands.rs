@@ -332,7 +332,11 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
                 cortex_core::task::TaskStatus::Completed | cortex_core::task::TaskStatus::Running
             )
         }) {
-            println!("    {}: {}", t.status, reason.lines().next().unwrap_or(""));
+            let reason = reason.lines().next().unwrap_or("");
+            println!(
+                "    {}",
+                cortex_core::worker::state_and_reason(t.status.as_str(), Some(reason))
+            );
         }
     }
     Ok(())

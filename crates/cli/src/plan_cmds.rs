@@ -218,10 +218,10 @@ fn show(v: &PlanView) {
             t.task.status.as_str(),
             t.task.id
         );
-        if let Some(r) = t.task.reason.as_deref().filter(|r| {
-            let status = t.task.status.as_str();
-            status != "blocked" && *r != status
-        }) {
+        let status = t.task.status.as_str();
+        if let Some(r) = cortex_core::worker::reason_beside(status, t.task.reason.as_deref())
+            .filter(|_| status != "blocked")
+        {
             println!("  {:<20} {r}", "");
         }
     }

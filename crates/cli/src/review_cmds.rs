@@ -36,7 +36,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         );
     }
     // A reason that only repeats the status says nothing more.
-    if let Some(why) = t.reason.as_ref().filter(|r| **r != t.status.as_str()) {
+    if let Some(why) = cortex_core::worker::reason_beside(t.status.as_str(), t.reason.as_deref()) {
         println!("reason: {why}");
     }
     match &t.verification {

@@ -87,8 +87,8 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
 }
 
 /// One engine event as a line for a person. Workers are named as the app
-/// and the tray name them: the task's first words and the expert, the id
-/// second (`Engine::subject_of`).
+/// and the tray name them: the task's first words, the expert, then the
+/// id (`Engine::subject_of`).
 fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
     use cortex_engine::EngineEvent as E;
     let named = |w: &str| {
@@ -112,6 +112,7 @@ fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
             let who = |a: &cortex_core::alerts::Alert| {
                 engine
                     .alert_subject(a)
+                    .or_else(|| a.worker_id.as_ref().map(ToString::to_string))
                     .map(|w| format!("{w}: "))
                     .unwrap_or_default()
             };
@@ -137,9 +138,8 @@ fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
                     worker.state.as_str()
                 };
                 let reason = match &worker.verification {
-                    Some(v) if state == "verifying" => {
-                        Some(format!("its check `{}` runs", v.command))
-                    }
+                    // The check's command, as the app's Verifying badge says it.
+                    Some(v) if state == "verifying" => Some(v.command.clone()),
                     _ => worker.reason.clone(),
                 };
                 println!(

@@ -62,11 +62,11 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
             ),
             match (w.health.as_str(), &w.health_reason) {
                 // A reason that only repeats the state says nothing more.
-                ("healthy" | "starting", _) | (_, None) => w
-                    .reason
-                    .clone()
-                    .filter(|r| r != w.state.as_str())
-                    .unwrap_or_default(),
+                ("healthy" | "starting", _) | (_, None) => {
+                    cortex_core::worker::reason_beside(w.state.as_str(), w.reason.as_deref())
+                        .unwrap_or_default()
+                        .to_string()
+                }
                 (_, Some(why)) => why.clone(),
             }
         );

@@ -33,20 +33,36 @@ pub enum WorkerStatus {
     Stopping,
 }
 
+/// The part of a reason worth showing beside its state: None when it only
+/// repeats the state ("completed" beside completed), the rest when it
+/// starts with the state ("verified: make test passed" for "completed,
+/// verified: make test passed"), else the whole reason. A state is matched
+/// as written (`needs_input`) and as said (`needs input`). The app's
+/// `reasonBeside` (`ui/src/logic/format.ts`) follows the same rule.
+pub fn reason_beside<'a>(state: &str, reason: Option<&'a str>) -> Option<&'a str> {
+    let r = reason.map(str::trim).filter(|r| !r.is_empty())?;
+    for s in [state.to_string(), state.replace('_', " ")] {
+        if r == s {
+            return None;
+        }
+        for sep in [", ", "; "] {
+            if let Some(rest) = r.strip_prefix(s.as_str()).and_then(|x| x.strip_prefix(sep)) {
+                return Some(rest);
+            }
+        }
+    }
+    Some(r)
+}
+
 /// A state with its reason for a line a person reads, without saying the
 /// state twice: `completed` for the reason "completed", `completed,
 /// verified: make test passed` for "completed, verified: make test passed",
-/// and `failed: exited with 3` otherwise. Tasks and workers alike.
+/// and `failed: exited with 3` otherwise (`reason_beside`).
 pub fn state_and_reason(state: &str, reason: Option<&str>) -> String {
-    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
-        return state.to_string();
-    };
-    if reason.eq_ignore_ascii_case(state) {
-        return state.to_string();
-    }
-    match reason.strip_prefix(state) {
-        Some(rest) if rest.starts_with(", ") || rest.starts_with("; ") => format!("{state}{rest}"),
-        _ => format!("{state}: {reason}"),
+    match (reason_beside(state, reason), reason.map(str::trim)) {
+        (None, _) => state.to_string(),
+        (Some(rest), Some(whole)) if rest.len() < whole.len() => format!("{state}, {rest}"),
+        (Some(rest), _) => format!("{state}: {rest}"),
     }
 }
 
@@ -333,6 +349,18 @@ mod tests {
         assert_eq!(
             state_and_reason("failed", Some("exited with 3")),
             "failed: exited with 3"
+        );
+        assert_eq!(
+            reason_beside("completed", Some("completed, verified: make test passed")),
+            Some("verified: make test passed")
+        );
+        assert_eq!(reason_beside("needs_input", Some("needs input")), None);
+        assert_eq!(
+            state_and_reason(
+                "needs_attention",
+                Some("needs attention; dependency failed")
+            ),
+            "needs_attention, dependency failed"
         );
         // A reason that only starts with the same letters is a reason.
         assert_eq!(

@@ -441,6 +441,41 @@ mod tests {
     }
 
     #[test]
+    fn work_undone_after_a_merge_is_not_called_merged_and_merges_again() {
+        let f = fixture();
+        std::fs::write(f.wt.join("README"), "the task's\n").unwrap();
+        std::fs::write(f.wt.join("g.txt"), "g\n").unwrap();
+        merge(&f, None, false).unwrap();
+        assert_eq!(merged_into(&f).as_deref(), Some("main"));
+        // A reply has the worker take g.txt back out: main still has it.
+        std::fs::remove_file(f.wt.join("g.txt")).unwrap();
+        assert_eq!(merged_into(&f), None, "uncommitted undo");
+        sh(&f.wt, &["commit", "-q", "-a", "-m", "undo g"]);
+        assert_eq!(merged_into(&f), None, "committed undo");
+        let m = merge(&f, None, false).unwrap();
+        assert!(!m.already_merged, "{m:?}");
+        assert!(!f.repo.join("g.txt").exists(), "the undo reached main");
+        assert_eq!(merged_into(&f).as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn squashed_work_stays_merged_when_main_edits_the_same_file_elsewhere() {
+        let f = fixture();
+        std::fs::write(f.repo.join("README"), "one\ntwo\nthree\nfour\nfive\n").unwrap();
+        sh(&f.repo, &["commit", "-q", "-a", "-m", "longer"]);
+        sh(&f.wt, &["merge", "-q", "main"]);
+        std::fs::write(f.wt.join("README"), "ONE\ntwo\nthree\nfour\nfive\n").unwrap();
+        merge(&f, None, true).unwrap();
+        std::fs::write(f.repo.join("README"), "ONE\ntwo\nthree\nfour\nFIVE\n").unwrap();
+        sh(&f.repo, &["commit", "-q", "-a", "-m", "later, elsewhere"]);
+        assert_eq!(merged_into(&f).as_deref(), Some("main"));
+        assert!(merge(&f, None, false).unwrap().already_merged);
+        // A worktree moved off its own branch is never called merged.
+        sh(&f.wt, &["checkout", "-q", "--detach", "main"]);
+        assert_eq!(merged_into(&f), None);
+    }
+
+    #[test]
     fn a_checked_out_base_whose_edits_would_be_overwritten_refuses_and_nothing_changes() {
         let f = fixture();
         std::fs::write(f.repo.join("README"), "mine, not committed\n").unwrap();

@@ -35,6 +35,16 @@ fn a_passing_check_makes_a_task_completed_and_verified_and_no_check_says_not_ver
     assert_eq!(w["verification"]["command"], "test -f fake-out.txt");
     assert_eq!(w["verification"]["rounds"], 1);
     assert!(w["reason"].as_str().unwrap().contains("verified"), "{w}");
+    // Every line a person reads says the state once, the reason beside it.
+    let said = "verified: test -f fake-out.txt passed";
+    let shown = text(&h.cortex(&["show", &id]).stdout);
+    assert!(shown.contains(&format!("reason: {said}")), "{shown}");
+    assert!(shown.contains(&format!(" completed, {said}")), "{shown}");
+    let table = text(&h.cortex(&["workers"]).stdout);
+    assert!(
+        table.trim_end().ends_with(&format!("  {said}")) && !table.contains("completed, verified"),
+        "{table}"
+    );
     let plain = h.submit_in("write other notes FAKE:normal", &h.workdir());
     let t = h.wait_task_done(&plain, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");

@@ -144,12 +144,16 @@ export function methodLabel(method: string | null | undefined): string {
 
 /** A reason worth showing beside a status, without the status again: none
  * for "completed" beside Completed, "verified: make test passed" for
- * "completed, verified: make test passed" (the engine's `state_and_reason`). */
+ * "completed, verified: make test passed". The same rule as the engine's
+ * `reason_beside` (crates/core/src/worker.rs): a status is matched as
+ * written (`needs_input`) and as said (`needs input`). */
 export function reasonBeside(reason: string | null | undefined, status: string): string {
   const r = (reason ?? "").trim();
-  if (r === status) return "";
-  for (const sep of [", ", "; "]) {
-    if (r.startsWith(status + sep)) return r.slice(status.length + sep.length);
+  for (const s of [status, status.replaceAll("_", " ")]) {
+    if (r === s) return "";
+    for (const sep of [", ", "; "]) {
+      if (r.startsWith(s + sep)) return r.slice(s.length + sep.length);
+    }
   }
   return r;
 }

@@ -382,3 +382,97 @@ pub(crate) fn patch(dir: &Path, from: &str, to: &str) -> Result<String, String> 
         ],
     )
 }
+
+/// What merging commit `tip` into the branch at `into_tip` would do, found
+/// without touching any branch or working tree (`git merge-tree`, git 2.38
+/// or later). `cortex merge` acts on it and `show` says it, so the two
+/// cannot disagree.
+pub(crate) enum MergeOutcome {
+    /// The branch already holds the work: `tip` is in its history, or
+    /// merging it would leave the branch's tree as it is (the work came in
+    /// as a squash or a cherry-pick).
+    Holds,
+    /// A merge applies cleanly and gives this tree.
+    Clean(String),
+    /// A merge would conflict in these files.
+    Conflicts(Vec<String>),
+}
+
+pub(crate) fn merge_outcome(dir: &Path, into_tip: &str, tip: &str) -> Result<MergeOutcome, String> {
+    if is_ancestor(dir, tip, into_tip) {
+        return Ok(MergeOutcome::Holds);
+    }
+    let mt = run(
+        dir,
+        &[
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            into_tip,
+            tip,
+        ],
+        &[],
+        None,
+    )?;
+    match mt.code {
+        Some(0) => {
+            let tree = mt
+                .stdout
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let into_tree = git_line(dir, &["rev-parse", &format!("{into_tip}^{{tree}}")])?;
+            Ok(if tree == into_tree {
+                MergeOutcome::Holds
+            } else {
+                MergeOutcome::Clean(tree)
+            })
+        }
+        Some(1) => {
+            let mut files: Vec<String> = mt
+                .stdout
+                .lines()
+                .skip(1)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            files.dedup();
+            Ok(MergeOutcome::Conflicts(files))
+        }
+        _ => Err(format!(
+            "git merge-tree failed in {} (merging needs git 2.38 or later): {}",
+            dir.display(),
+            mt.stderr
+        )),
+    }
+}
+
+/// The commit of a worktree's work as it is now: HEAD when nothing is
+/// uncommitted (`tree` is HEAD's tree), else a commit of `tree` on HEAD
+/// with a fixed author and date, so that reading the same work twice names
+/// the same object (and writes it once). No ref points at it.
+pub(crate) fn work_commit(wt: &Path, tree: &str) -> Result<String, String> {
+    let head = git_line(wt, &["rev-parse", "HEAD"])?;
+    let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"])?;
+    if head_tree == tree {
+        return Ok(head);
+    }
+    let env = [
+        ("GIT_AUTHOR_NAME", "cortex"),
+        ("GIT_AUTHOR_EMAIL", "cortex@localhost"),
+        ("GIT_AUTHOR_DATE", "@0 +0000"),
+        ("GIT_COMMITTER_NAME", "cortex"),
+        ("GIT_COMMITTER_EMAIL", "cortex@localhost"),
+        ("GIT_COMMITTER_DATE", "@0 +0000"),
+    ];
+    git_env(
+        wt,
+        &["commit-tree", tree, "-p", &head, "-F", "-"],
+        &env,
+        Some(b"uncommitted work, as read by cortex\n"),
+    )
+    .map(|s| s.trim().to_string())
+}

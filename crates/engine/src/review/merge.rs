@@ -161,64 +161,21 @@ pub(crate) fn merge_worktree(
         (c.clone(), Some(c))
     };
     let files = numstat(&repo, &into_tip, &tip).unwrap_or_default();
-    if is_ancestor(&repo, &tip, &into_tip) {
-        return Ok(already_merged(task, w, req, branch, into, into_tip));
-    }
 
-    // 2. Conflicts, found without touching any branch or working tree.
-    let mt = run(
-        &repo,
-        &[
-            "merge-tree",
-            "--write-tree",
-            "--name-only",
-            "--no-messages",
-            &into_tip,
-            &tip,
-        ],
-        &[],
-        None,
-    )
-    .map_err(git_err)?;
-    match mt.code {
-        Some(0) => {}
-        Some(1) => {
-            let mut conflicted: Vec<&str> = mt
-                .stdout
-                .lines()
-                .skip(1)
-                .filter(|l| !l.is_empty())
-                .collect();
-            conflicted.dedup();
+    // 2. What a merge would do, found without touching any branch or
+    //    working tree: nothing (the branch holds the work already, a merge
+    //    commit would add nothing but a claim), a conflict, or a tree.
+    let merged_tree = match merge_outcome(&repo, &into_tip, &tip).map_err(git_err)? {
+        MergeOutcome::Holds => return Ok(already_merged(task, w, req, branch, into, into_tip)),
+        MergeOutcome::Conflicts(conflicted) => {
             return Err(refused(format!(
                 "merging {branch} into {into} would conflict in {}: nothing was changed (the base, the branch and the worktree are as they were); resolve it in the worktree {} and merge again",
                 conflicted.join(", "),
                 wt.display()
-            )));
-        }
-        _ => {
-            return Err(git_err(format!(
-                "git merge-tree failed in {} (merging needs git 2.38 or later): {}",
-                repo.display(),
-                mt.stderr
             )))
         }
-    }
-    let merged_tree = mt
-        .stdout
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-
-    // Merging that changes nothing (the work came in as a squash or a
-    // cherry-pick): a merge commit would add nothing but a claim.
-    let into_tree =
-        git_line(&repo, &["rev-parse", &format!("{into_tip}^{{tree}}")]).map_err(git_err)?;
-    if merged_tree == into_tree {
-        return Ok(already_merged(task, w, req, branch, into, into_tip));
-    }
+        MergeOutcome::Clean(tree) => tree,
+    };
 
     // 3. The new tip of `into`.
     let fast_forward = !req.squash && is_ancestor(&repo, &into_tip, &tip);

@@ -173,11 +173,11 @@ pub(crate) fn changes_of(
     });
     match found {
         Ok((files, p, tree)) => {
-            if c.kind == ChangesKind::Worktree {
+            if let (ChangesKind::Worktree, Some(own)) = (c.kind, c.branch.as_deref()) {
                 c.merged_into = base
                     .branch
                     .as_deref()
-                    .filter(|b| holds_all(&dir, b, &tree, &files))
+                    .filter(|b| holds_all(&dir, b, own, &tree, &files))
                     .map(str::to_string);
             }
             c.files = files;
@@ -190,42 +190,29 @@ pub(crate) fn changes_of(
     }
 }
 
-/// True when branch `branch` holds the work in `dir` (a worktree whose
-/// working tree is `tree`), and there is work (`files`): either the worktree
-/// has nothing uncommitted and its commit is in the branch's history (a
-/// merge or fast-forward), or the branch has the same content as `tree` in
-/// every one of `files` (a squash or cherry-pick, or a merge the branch
-/// still matches).
-pub(crate) fn holds_all(dir: &Path, branch: &str, tree: &str, files: &[FileChange]) -> bool {
+/// True when branch `branch` already holds the work in worktree `dir`
+/// (whose working tree is `tree`, on the task's branch `own`) and there is
+/// work (`files`): what `cortex merge` would answer "already merged" to
+/// (`merge_outcome`). A worktree moved off its own branch holds commits
+/// nothing names here, so it is never called merged.
+pub(crate) fn holds_all(
+    dir: &Path,
+    branch: &str,
+    own: &str,
+    tree: &str,
+    files: &[FileChange],
+) -> bool {
     if files.is_empty() {
         return false;
     }
-    let Some(tip) = branch_tip(dir, branch) else {
+    let Some(into_tip) = branch_tip(dir, branch) else {
         return false;
     };
-    let committed = git_line(dir, &["rev-parse", "HEAD^{tree}"]).is_ok_and(|t| t == tree);
-    if committed && is_ancestor(dir, "HEAD", &tip) {
-        return true;
-    }
-    match git(
-        dir,
-        &[
-            "diff",
-            "--name-only",
-            "-z",
-            "--no-renames",
-            &tip,
-            tree,
-            "--",
-        ],
-    ) {
-        Ok(out) => {
-            let differ: std::collections::BTreeSet<&str> =
-                out.split('\0').filter(|p| !p.is_empty()).collect();
-            files.iter().all(|f| !differ.contains(f.path.as_str()))
-        }
-        Err(_) => false,
-    }
+    let on_own = git_line(dir, &["symbolic-ref", "-q", "HEAD"])
+        .is_ok_and(|r| branch_of(&r).as_deref() == Some(own));
+    on_own
+        && work_commit(dir, tree)
+            .is_ok_and(|tip| matches!(merge_outcome(dir, &into_tip, &tip), Ok(MergeOutcome::Holds)))
 }
 
 pub(crate) fn short(commit: &str) -> &str {

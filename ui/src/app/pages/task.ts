@@ -174,7 +174,7 @@ export function registerTaskDetail(k: Kit): void {
         }
         const m = a.value;
         this.mergeReport = m.already_merged
-          ? `${m.into} already had everything on ${m.branch}: nothing changed.`
+          ? `${m.into} already has everything on ${m.branch}: nothing to merge.`
           : `Merged ${m.branch} into ${m.into} (${m.fast_forward ? "fast-forward" : "merge commit"} ${m.commit.slice(0, 10)}), ${m.files.length} file${m.files.length === 1 ? "" : "s"}.`;
         void this.load();
       },

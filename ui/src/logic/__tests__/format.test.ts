@@ -8,6 +8,7 @@ import {
   formatPercent,
   formatRelative,
   formatTokens,
+  reasonBeside,
   shortId,
   strategyLabel,
   truncate,
@@ -102,5 +103,18 @@ describe("axisClock", () => {
   it("shows hours and minutes once it spans more", () => {
     expect(axisClock(at, 10 * 60_000)).toBe("14:03");
     expect(axisClock(at, 6 * 3_600_000)).toBe("14:03");
+  });
+});
+
+describe("reasonBeside (the engine's reason_beside: the same cases)", () => {
+  it("never says the status twice", () => {
+    expect(reasonBeside("completed", "completed")).toBe("");
+    expect(reasonBeside(null, "completed")).toBe("");
+    expect(reasonBeside("completed, verified: make test passed", "completed")).toBe("verified: make test passed");
+    expect(reasonBeside("needs input", "needs_input")).toBe("");
+    expect(reasonBeside("needs attention; dependency failed", "needs_attention")).toBe("dependency failed");
+    expect(reasonBeside("exited with 3", "failed")).toBe("exited with 3");
+    // A reason that only starts with the same letters is a reason.
+    expect(reasonBeside("failed to start: no such file", "failed")).toBe("failed to start: no such file");
   });
 });
