@@ -41,7 +41,7 @@ pub enum EngineError {
         status: String,
     },
     /// A worker control (kill, restart, extend, nudge) on a worker that ended.
-    #[error("worker {id} already ended ({status}): there is nothing to {action}; `cortex logs {id}` shows what it did, and submitting the task again starts a new worker")]
+    #[error("worker {id} already ended ({status}): there is nothing to {action}; `cortex logs {id}` shows what it did, and `cortex reply {id} TEXT` goes on with its conversation")]
     WorkerEnded {
         /// The worker.
         id: String,
