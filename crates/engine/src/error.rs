@@ -41,7 +41,7 @@ pub enum EngineError {
         status: String,
     },
     /// A worker control (kill, restart, extend, nudge) on a worker that ended.
-    #[error("worker {id} already ended ({status}): there is nothing to {action}; `cortex logs {id}` shows what it did, and `cortex reply {id} TEXT` goes on with its conversation")]
+    #[error("worker {id} already ended ({status}): there is nothing to {action}; `cortex logs {id}` shows what it did, and {next}")]
     WorkerEnded {
         /// The worker.
         id: String,
@@ -49,6 +49,9 @@ pub enum EngineError {
         status: String,
         /// What was asked of it.
         action: &'static str,
+        /// What can go on from here: a reply continues its conversation;
+        /// a worker that never had one is started again by a new task.
+        next: String,
     },
     /// Another process owns the home.
     #[error("the coordination home {home} is owned by pid {pid} ({kind}, since {since}); stop it or use another --home")]

@@ -351,6 +351,11 @@ pub(crate) fn ended(w: &Worker, action: &'static str) -> EngineError {
         id: w.id.to_string(),
         status: w.status.as_str().into(),
         action,
+        next: if w.session_id.is_some() {
+            format!("`cortex reply {} TEXT` goes on with its conversation", w.id)
+        } else {
+            "it never started a conversation: submitting the task again starts a new worker".into()
+        },
     }
 }
 

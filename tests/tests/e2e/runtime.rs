@@ -604,10 +604,18 @@ fn kill_answers_stopping_then_the_final_state_and_an_ended_worker_says_what_is_p
         assert!(
             err.contains(&format!(
                 "worker {w} already ended (cancelled): there is nothing to {action}"
-            )) && err.contains("cortex logs"),
+            )) && err.contains("cortex logs")
+                && err.contains(&format!(
+                    "`cortex reply {w} TEXT` goes on with its conversation"
+                )),
             "{args:?}: {err}"
         );
     }
+    // What it points to works: the reply goes on with the conversation.
+    let out = h.cortex(&["reply", &w, "go on FAKE:normal"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
     owner.stop();
 }
 
