@@ -33,6 +33,17 @@ pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
     if !h.is_empty() {
         println!("health:  {h}");
     }
+    if s.spawning_paused {
+        let waiting: usize = ["routed", "queued"]
+            .iter()
+            .filter_map(|k| s.tasks.get(*k))
+            .sum();
+        println!(
+            "paused:  spawning, by a person: {waiting} task{} wait{} to start (`cortex resume` starts them)",
+            if waiting == 1 { "" } else { "s" },
+            if waiting == 1 { "s" } else { "" }
+        );
+    }
     for p in &s.paused_experts {
         println!(
             "paused:  {} by its circuit breaker until {} (`cortex resume {}` closes it)",

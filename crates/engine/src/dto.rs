@@ -141,6 +141,10 @@ pub struct StatusDto {
     /// Experts whose circuit breaker is open (their tasks wait), and until when.
     #[serde(default)]
     pub paused_experts: Vec<crate::pm::PausedExpert>,
+    /// True while a person has paused spawning (`cortex pause`, the app's
+    /// Pause): no new worker starts; running ones and restarts go on.
+    #[serde(default)]
+    pub spawning_paused: bool,
     /// The process that supervises the home (`cortex run` or the desktop
     /// app); none means nobody starts tasks or watches workers until one runs.
     #[serde(default)]

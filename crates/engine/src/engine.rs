@@ -332,6 +332,7 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
         workers,
         health: BTreeMap::new(),
         paused_experts: Vec::new(),
+        spawning_paused: state.spawning_paused,
         owner: None,
     }
 }

@@ -437,8 +437,18 @@ fn pause_stops_new_workers_and_resume_starts_them() {
     let id = h.submit_in("wait for resume FAKE:normal", &h.workdir());
     std::thread::sleep(Duration::from_millis(600));
     assert!(h.workers_of(&id).is_empty(), "no worker while paused");
+    // `cortex status` says why nothing starts, as the app's badge does.
+    assert_eq!(h.json(&["status"])["spawning_paused"], true);
+    let said = text(&h.cortex(&["status"]).stdout);
+    assert!(
+        said.contains(
+            "paused:  spawning, by a person: 1 task waits to start (`cortex resume` starts them)"
+        ),
+        "{said}"
+    );
     assert!(h.cortex(&["resume"]).status.success());
     assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    assert_eq!(h.json(&["status"])["spawning_paused"], false);
     owner.stop();
 }
 
