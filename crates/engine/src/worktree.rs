@@ -38,7 +38,10 @@ pub fn name_of(home: &Home, workdir: &Path) -> Option<String> {
 
 /// Checks that `source` can give a worktree: a git repository with a commit.
 /// Called at submit, so a task that would fail later is refused at once.
-pub fn check_source(source: &Path) -> Result<(), String> {
+/// `asked` says whether the submission asked for a worktree (`--worktree`)
+/// or the configuration does for every task (`isolation: "worktree"`): the
+/// refusal names the one that did.
+pub fn check_source(source: &Path, asked: bool) -> Result<(), String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(source)
@@ -47,9 +50,14 @@ pub fn check_source(source: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot run git to check {}: {e}", source.display()))?;
     if out.status.success() {
         Ok(())
-    } else {
+    } else if asked {
         Err(format!(
             "--worktree needs a git repository with at least one commit, and {} is not one (run `git init` and commit, or submit without --worktree)",
+            source.display()
+        ))
+    } else {
+        Err(format!(
+            "isolation \"worktree\" in config.json runs every task in a git worktree, and {} is not a git repository with a commit (run `git init` and commit there, or set isolation to \"none\")",
             source.display()
         ))
     }
@@ -195,8 +203,17 @@ mod tests {
     #[test]
     fn a_folder_that_is_not_a_repository_is_refused() {
         let plain = tempfile::tempdir().unwrap();
-        let err = check_source(plain.path()).unwrap_err();
-        assert!(err.contains("not one"), "{err}");
-        check_source(repo().path()).unwrap();
+        let err = check_source(plain.path(), true).unwrap_err();
+        assert!(
+            err.contains("--worktree needs") && err.contains("not one"),
+            "{err}"
+        );
+        // Asked by the configuration for every task, the refusal says so.
+        let err = check_source(plain.path(), false).unwrap_err();
+        assert!(
+            err.starts_with("isolation \"worktree\" in config.json") && !err.contains("--worktree"),
+            "{err}"
+        );
+        check_source(repo().path(), false).unwrap();
     }
 }

@@ -116,7 +116,7 @@ impl Engine {
                 if valid.worktree || isolate_all {
                     // Refused now rather than failing when a worker starts.
                     let source = valid.workdir.as_deref().unwrap_or("/");
-                    crate::worktree::check_source(std::path::Path::new(source))
+                    crate::worktree::check_source(std::path::Path::new(source), valid.worktree)
                         .map_err(EngineError::BadValue)?;
                 }
                 let after = resolve_after(store.state(), &req.after)?;

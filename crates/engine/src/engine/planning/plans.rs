@@ -95,7 +95,7 @@ impl Engine {
         })?;
         if worktree || self.settings().0.isolation == cortex_core::config::Isolation::Worktree {
             let source = workdir.unwrap_or("/");
-            crate::worktree::check_source(std::path::Path::new(source))
+            crate::worktree::check_source(std::path::Path::new(source), worktree)
                 .map_err(EngineError::BadValue)?;
         }
         Ok(valid)
