@@ -31,6 +31,7 @@ mod owner;
 mod planning;
 mod reads;
 mod requests;
+mod settings_watch;
 mod supervision;
 pub use owner::OwnerLoop;
 mod experts;
@@ -72,6 +73,8 @@ pub(crate) struct Inner {
     /// once a snapshot fits again. While set, submissions are refused and
     /// no new process is started; running workers are still supervised.
     pub(crate) disk_full: std::sync::atomic::AtomicBool,
+    /// The settings files as last looked at (`settings_watch`).
+    pub(crate) settings_look: std::sync::Mutex<settings_watch::Seen>,
 }
 
 /// A handle on a running engine; cheap to clone.
@@ -141,6 +144,7 @@ impl Engine {
                 clock: parts.clock,
                 spare_keeper: std::sync::Mutex::new(None),
                 disk_full: std::sync::atomic::AtomicBool::new(false),
+                settings_look: std::sync::Mutex::new(settings_watch::Seen::now(home)),
             }),
         })
     }

@@ -35,6 +35,8 @@ const EVENT_LABELS: Record<string, [string, Tone]> = {
   extend: ["extend", "violet"],
   circuit_breaker_opened: ["circuit breaker", "red"],
   restart_held: ["restart held", "amber"],
+  settings_applied: ["settings read", "blue"],
+  settings_refused: ["settings refused", "red"],
 };
 
 const lineBase = (l: ActivityLine) => `${l.at}|${l.event}|${l.worker_id ?? ""}|${l.attempt ?? ""}`;

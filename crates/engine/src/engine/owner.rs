@@ -169,6 +169,7 @@ impl Engine {
                     let second = ticks.is_multiple_of(rescan_every);
                     if second {
                         self.survive(self.process_inbox())?;
+                        self.reload_settings_if_edited();
                         if self.disk_full() {
                             self.survive(self.recover_from_full_disk())?;
                         }

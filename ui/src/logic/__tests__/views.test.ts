@@ -35,6 +35,16 @@ describe("activity feed", () => {
     ]);
     expect(feed[2].tone).toBe("amber");
   });
+  it("says a settings file edited on disk was read, or refused, with no worker to name", () => {
+    const feed = mergeFeed([], [
+      line({ at: iso(1), event: "settings_applied", worker_id: null, message: "read again" }),
+      line({ at: iso(2), event: "settings_refused", worker_id: null, message: "config.json: key `capacity.max_worker`" }),
+    ]);
+    expect(feed.map((i) => [i.title, i.tone])).toEqual([
+      ["settings refused", "red"],
+      ["settings read", "blue"],
+    ]);
+  });
   it("keeps a line's key when older lines drop out of the window", () => {
     const lines = [line({ at: iso(1), message: "a" }), line({ at: iso(2), message: "b" }), line({ at: iso(3), message: "c" })];
     const before = mergeFeed([], lines).map((i) => i.key);
