@@ -6,14 +6,13 @@
 //! Either way the activity log says so, which `cortex run` prints and the
 //! app's Activity page shows.
 //!
-//! May depend on: the home (`crate::home`), the activity log.
+//! May depend on: the home (`crate::home`), the activity log (`supervision`).
 
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
 use crate::engine::Engine;
-use crate::pm::ActivityLine;
 
 /// What the settings files look like from outside: each file's path, size
 /// and modification time. A change of any means "read them again".
@@ -113,17 +112,7 @@ impl Engine {
                 )
             }
         };
-        self.pm_log(&ActivityLine {
-            v: 1,
-            at: self.now(),
-            event,
-            worker_id: None,
-            task_id: None,
-            attempt: None,
-            from: None,
-            to: None,
-            message: &message,
-        });
+        self.pm_log_general(self.now(), event, &message);
     }
 }
 

@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use tracing::{info, warn};
 
 impl Engine {
-    /// A pm-activity.jsonl line about an expert's circuit breaker.
-    pub(crate) fn pm_log_circuit(&self, at: DateTime<Utc>, event: &str, message: &str) {
+    /// A pm-activity.jsonl line about no worker (an expert's circuit
+    /// breaker, the settings read again).
+    pub(crate) fn pm_log_general(&self, at: DateTime<Utc>, event: &str, message: &str) {
         self.pm_log(&ActivityLine {
             v: 1,
             at,
@@ -61,7 +62,7 @@ impl Engine {
                 cfg.circuit_failures, cfg.circuit_window_secs
             );
             warn!(expert, "{message}");
-            self.pm_log_circuit(now, "circuit_breaker_opened", &message);
+            self.pm_log_general(now, "circuit_breaker_opened", &message);
             self.raise_alert(Alert::about_expert(
                 now,
                 AlertKind::CircuitBreaker,
@@ -118,7 +119,7 @@ impl Engine {
         if was_open {
             let message = format!("a person closed the circuit breaker of {expert}");
             info!(expert, "{message}");
-            self.pm_log_circuit(now, "circuit_breaker_closed", &message);
+            self.pm_log_general(now, "circuit_breaker_closed", &message);
             *self
                 .pm()
                 .metrics
