@@ -34,15 +34,7 @@ pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
         println!("health:  {h}");
     }
     if s.spawning_paused {
-        let waiting: usize = ["routed", "queued"]
-            .iter()
-            .filter_map(|k| s.tasks.get(*k))
-            .sum();
-        println!(
-            "paused:  spawning, by a person: {waiting} task{} wait{} to start (`cortex resume` starts them)",
-            if waiting == 1 { "" } else { "s" },
-            if waiting == 1 { "s" } else { "" }
-        );
+        println!("paused:  spawning, by a person: no new worker starts until `cortex resume`");
     }
     for p in &s.paused_experts {
         println!(

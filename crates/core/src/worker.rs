@@ -278,6 +278,11 @@ pub struct StopIntent {
 }
 
 impl Worker {
+    /// True when the worker had a conversation that a reply can go on with.
+    pub fn has_conversation(&self) -> bool {
+        self.session_id.is_some()
+    }
+
     /// A new worker for one expert's part of a task, before its first attempt.
     pub fn new(
         id: WorkerId,

@@ -75,6 +75,13 @@ pub(crate) struct Inner {
     pub(crate) disk_full: std::sync::atomic::AtomicBool,
     /// The settings files as last looked at (`settings_watch`).
     pub(crate) settings_look: std::sync::Mutex<settings_watch::Seen>,
+    /// Held while settings are read, written and applied (a save from the
+    /// app, an edit on disk read again), so one cannot undo the other.
+    pub(crate) settings_write: std::sync::Mutex<()>,
+    /// The configuration this engine opened with: what it read only then
+    /// (where workers run, the loop's period, the alerts' window) stays as
+    /// it says, whatever an edit says later (`settings_watch`).
+    pub(crate) started_with: Config,
 }
 
 /// A handle on a running engine; cheap to clone.
@@ -116,7 +123,11 @@ impl Engine {
         parts: crate::launcher::Parts,
     ) -> Result<Self, EngineError> {
         let prepared = crate::store::prepare_home(home)?;
+        // Looked at before reading: an edit while the engine opens is read
+        // at the owner's next look.
+        let seen = settings_watch::Seen::now(home);
         let settings = home.load_settings()?;
+        let started_with = settings.0.clone();
         let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
         // Acks nobody collected in time, from requests to earlier owners.
         crate::inbox::expire_stale(home, std::time::SystemTime::now());
@@ -144,7 +155,9 @@ impl Engine {
                 clock: parts.clock,
                 spare_keeper: std::sync::Mutex::new(None),
                 disk_full: std::sync::atomic::AtomicBool::new(false),
-                settings_look: std::sync::Mutex::new(settings_watch::Seen::now(home)),
+                settings_look: std::sync::Mutex::new(seen),
+                settings_write: std::sync::Mutex::new(()),
+                started_with,
             }),
         })
     }
@@ -231,6 +244,11 @@ impl Engine {
     pub(crate) fn emit(&self, event: EngineEvent) {
         // No subscriber is not an error.
         let _ = self.inner.events.send(event);
+    }
+
+    /// True when this engine's workers run on this machine.
+    pub(crate) fn runs_locally(&self) -> bool {
+        self.inner.started_with.launcher.kind == cortex_core::config::LauncherKind::Local
     }
 
     /// Replaces the settings of a running engine (after a validated save).
@@ -441,6 +459,32 @@ mod tests {
         assert!(engine.tasks().is_empty(), "nothing stored");
         let here = dir.path().display().to_string();
         assert!(submit(&engine, Some(here)).is_ok());
+        engine.close().unwrap();
+    }
+
+    #[test]
+    fn a_folder_refused_for_a_worktree_names_what_asked_for_one() {
+        let (dir, engine) = owner_of_a_new_home(OwnerKind::App);
+        let plain = dir.path().display().to_string();
+        let submit = |worktree: bool| {
+            engine
+                .submit(&SubmitRequest {
+                    description: "write the report".into(),
+                    workdir: Some(plain.clone()),
+                    worktree,
+                    ..SubmitRequest::default()
+                })
+                .expect_err("not a repository")
+                .to_string()
+        };
+        assert!(submit(true).contains("asks for a worktree (`--worktree`)"));
+        engine.save_config(r#"{"isolation": "worktree"}"#).unwrap();
+        let err = submit(false);
+        assert!(
+            err.starts_with("isolation \"worktree\" in config.json") && !err.contains("--worktree"),
+            "{err}"
+        );
+        assert!(engine.tasks().is_empty(), "nothing stored");
         engine.close().unwrap();
     }
 

@@ -543,3 +543,32 @@ fn every_line_of_the_activity_log_is_told_to_subscribers() {
     );
     assert_eq!(told, written, "each line written, told once, in order");
 }
+
+#[test]
+fn an_expert_file_taken_away_while_its_worker_runs_is_refused_and_kept() {
+    let f = Fleet::new(Setup::default());
+    let task = f.submit("audit the login flow", "security");
+    f.tick();
+    let w = f.worker_of(&task);
+    assert!(!w.state.is_terminal(), "{w:?}");
+    let file = f.engine().home().experts_dir().join("security.json");
+    let kept = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    // Two looks: an edit is read once it stayed the same for both.
+    f.engine().reload_settings_if_edited();
+    f.engine().reload_settings_if_edited();
+    assert!(
+        f.engine().settings().1.get("security").is_some(),
+        "the expert in use is kept"
+    );
+    let last = f.engine().recent_activity(1).pop().unwrap();
+    assert_eq!(last["event"], "settings_refused", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("expert security is no longer in experts/, and 1 of its workers runs"),
+        "{last}"
+    );
+    std::fs::write(&file, kept).unwrap();
+}

@@ -281,6 +281,11 @@ pub fn expert_files(dir: &Path) -> std::io::Result<Vec<ExpertFile>> {
     let mut paths: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        // An editor's lock or backup (`.#cicd.json`) is not a profile.
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     paths.sort();
     Ok(paths

@@ -351,7 +351,7 @@ pub(crate) fn ended(w: &Worker, action: &'static str) -> EngineError {
         id: w.id.to_string(),
         status: w.status.as_str().into(),
         action,
-        next: if w.session_id.is_some() {
+        next: if w.has_conversation() {
             format!("`cortex reply {} TEXT` goes on with its conversation", w.id)
         } else {
             "it never started a conversation: submitting the task again starts a new worker".into()
@@ -468,6 +468,31 @@ pub(crate) fn absorb_output_up_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ended_worker_points_to_a_reply_only_when_it_had_a_conversation() {
+        let now = crate::clock::now();
+        let mut w = Worker::new(
+            crate::clock::worker_id(now),
+            crate::clock::task_id(now),
+            "development",
+            "/w".into(),
+            now,
+        );
+        w.status = cortex_core::worker::WorkerStatus::Failed;
+        let said = ended(&w, "restart").to_string();
+        assert!(
+            said.contains("never started a conversation: submitting the task again")
+                && !said.contains("cortex reply"),
+            "{said}"
+        );
+        w.session_id = Some("s-1".into());
+        let said = ended(&w, "restart").to_string();
+        assert!(
+            said.contains(&format!("`cortex reply {} TEXT`", w.id)),
+            "{said}"
+        );
+    }
 
     #[test]
     fn a_held_restart_says_the_breaker_instead_of_the_backoff() {

@@ -52,7 +52,7 @@ pub fn check_source(source: &Path, asked: bool) -> Result<(), String> {
         Ok(())
     } else if asked {
         Err(format!(
-            "--worktree needs a git repository with at least one commit, and {} is not one (run `git init` and commit, or submit without --worktree)",
+            "the task asks for a worktree (`--worktree`), which needs a git repository with at least one commit, and {} is not one (run `git init` and commit there, or submit it without a worktree)",
             source.display()
         ))
     } else {
@@ -205,7 +205,7 @@ mod tests {
         let plain = tempfile::tempdir().unwrap();
         let err = check_source(plain.path(), true).unwrap_err();
         assert!(
-            err.contains("--worktree needs") && err.contains("not one"),
+            err.contains("asks for a worktree") && err.contains("not one"),
             "{err}"
         );
         // Asked by the configuration for every task, the refusal says so.

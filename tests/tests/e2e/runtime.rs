@@ -441,9 +441,7 @@ fn pause_stops_new_workers_and_resume_starts_them() {
     assert_eq!(h.json(&["status"])["spawning_paused"], true);
     let said = text(&h.cortex(&["status"]).stdout);
     assert!(
-        said.contains(
-            "paused:  spawning, by a person: 1 task waits to start (`cortex resume` starts them)"
-        ),
+        said.contains("paused:  spawning, by a person: no new worker starts until `cortex resume`"),
         "{said}"
     );
     assert!(h.cortex(&["resume"]).status.success());

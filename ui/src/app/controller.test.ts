@@ -169,6 +169,17 @@ describe("controller", () => {
     expect(f.api.recentActivity).toHaveBeenCalledTimes(1);
   });
 
+  it("reads the settings again when the owner says it read edited files", async () => {
+    await vi.advanceTimersByTimeAsync(1000);
+    f.api.getSettings.mockClear();
+    f.emit({ type: "activity_logged", line: { at: iso(70), event: "settings_refused", worker_id: null, task_id: null, attempt: null, message: "not valid" } });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(f.api.getSettings).not.toHaveBeenCalled();
+    f.emit({ type: "activity_logged", line: { at: iso(71), event: "settings_applied", worker_id: null, task_id: null, attempt: null, message: "read again" } });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(f.api.getSettings).toHaveBeenCalledTimes(1);
+  });
+
   it("opens the worker the tray asks for", async () => {
     f.focus("w-7");
     expect(s.view).toBe("worker");

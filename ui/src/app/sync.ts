@@ -121,6 +121,9 @@ export class EngineSync {
     }
     if (batch.routingMoved) this.markDecisionsDirty();
     if (batch.activityMoved) this.markActivityDirty();
+    // Settings edited on disk and read by the owner: the Settings page and
+    // the expert lists show what is in use.
+    if (batch.settingsMoved) void this.loadSettings();
     this.scheduleStatus();
   }
 

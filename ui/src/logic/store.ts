@@ -145,6 +145,8 @@ export interface Batch {
   workerIds: string[];
   /** The engine wrote a line to its activity log (process-manager lines). */
   activityMoved: boolean;
+  /** The owner read edited settings files and uses them now. */
+  settingsMoved: boolean;
   /** A task was submitted or its routing changed (the decision log has new lines). */
   routingMoved: boolean;
 }
@@ -161,6 +163,7 @@ export function applyEvents(state: EngineState, events: readonly EngineEvent[]):
   const changes: Change[] = [];
   const workerIds = new Set<string>();
   let activityMoved = false;
+  let settingsMoved = false;
   let routingMoved = false;
   for (const ev of events) {
     const before = cur;
@@ -175,7 +178,8 @@ export function applyEvents(state: EngineState, events: readonly EngineEvent[]):
       if (ev.type === "task_submitted" || !sameRouting(prev?.routing, ev.task.routing)) routingMoved = true;
     } else if (r.change.kind === "activity") {
       activityMoved = true;
+      if (ev.type === "activity_logged" && ev.line?.event === "settings_applied") settingsMoved = true;
     }
   }
-  return { state: cur, changes, workerIds: [...workerIds], activityMoved, routingMoved };
+  return { state: cur, changes, workerIds: [...workerIds], activityMoved, settingsMoved, routingMoved };
 }

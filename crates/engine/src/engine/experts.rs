@@ -40,6 +40,7 @@ impl Engine {
     /// Checks and saves a profile, then applies it: the router and the
     /// limits of workers started from now on use it.
     pub fn save_expert(&self, text: &str) -> Result<ExpertProfile, EngineError> {
+        let _writing = self.settings_writing();
         let (profile, set) = self.check_expert(text)?;
         let pretty = serde_json::to_vec_pretty(&profile)
             .map_err(|e| EngineError::encode("an expert profile", &e))?;
@@ -47,6 +48,7 @@ impl Engine {
         crate::snapshot::write_atomic(&path, &pretty)?;
         let config = self.settings().0.clone();
         self.apply_settings(config, set);
+        self.settings_saved();
         tracing::info!(expert = %profile.name, "expert profile saved");
         Ok(profile)
     }

@@ -47,8 +47,7 @@ impl Engine {
     /// cannot (`views::agent_problem`). A cluster's workers run the agent
     /// its nodes or image have: this machine's PATH says nothing of it.
     pub fn agent_problem(&self) -> Option<String> {
-        let local = self.settings().0.launcher.kind == cortex_core::config::LauncherKind::Local;
-        local
+        self.runs_locally()
             .then(|| crate::views::agent_problem(&self.agent_command()))
             .flatten()
     }
@@ -97,6 +96,7 @@ impl Engine {
     /// Validates and saves `config.json`, then applies it to this engine.
     /// On error nothing is written, and the error names the key.
     pub fn save_config(&self, text: &str) -> Result<Config, EngineError> {
+        let _writing = self.settings_writing();
         let config = Config::parse(text)?;
         let experts = self.settings().1.clone();
         config.validate_against(&experts)?;
@@ -104,6 +104,7 @@ impl Engine {
             .map_err(|e| EngineError::encode("config.json", &e))?;
         crate::snapshot::write_atomic(&self.inner.home.config_file(), &pretty)?;
         self.apply_settings(config.clone(), experts);
+        self.settings_saved();
         Ok(config)
     }
 

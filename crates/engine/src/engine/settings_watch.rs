@@ -18,10 +18,12 @@ use crate::engine::Engine;
 /// and modification time. A change of any means "read them again".
 pub(crate) type SettingsLook = Vec<(std::path::PathBuf, u64, Option<SystemTime>)>;
 
-/// The last look, and whether what it saw was refused.
-#[derive(Debug, Default)]
+/// The last look acted on, one not yet seen twice, and whether what was
+/// acted on last was refused.
+#[derive(Debug)]
 pub(crate) struct Seen {
     look: SettingsLook,
+    settling: Option<SettingsLook>,
     refused: bool,
 }
 
@@ -29,21 +31,18 @@ impl Seen {
     pub(crate) fn now(home: &crate::Home) -> Self {
         Self {
             look: look(home),
+            settling: None,
             refused: false,
         }
     }
 }
 
+/// The config and every expert file (as `load_settings` lists them), with
+/// their sizes and times.
 pub(crate) fn look(home: &crate::Home) -> SettingsLook {
     let mut files = vec![home.config_file()];
-    if let Ok(dir) = std::fs::read_dir(home.experts_dir()) {
-        let mut experts: Vec<_> = dir
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        experts.sort();
-        files.extend(experts);
+    if let Ok(experts) = crate::home::expert_files(&home.experts_dir()) {
+        files.extend(experts.into_iter().map(|f| f.path));
     }
     files
         .into_iter()
@@ -57,26 +56,54 @@ pub(crate) fn look(home: &crate::Home) -> SettingsLook {
 }
 
 impl Engine {
-    /// Reads the settings again when a file changed since the last look.
+    /// Held while settings are read, written and applied.
+    pub(crate) fn settings_writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .settings_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After this engine wrote the settings (a save from the app): what is
+    /// on disk now is what is in use, and no edit to read.
+    pub(crate) fn settings_saved(&self) {
+        *self.seen() = Seen::now(self.home());
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.inner
+            .settings_look
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the settings again when the files changed since the last look
+    /// and stayed so for one more look (an editor may be half-way through
+    /// writing one).
     pub(crate) fn reload_settings_if_edited(&self) {
+        let _writing = self.settings_writing();
         let now_look = look(self.home());
         let was_refused = {
-            let mut seen = self
-                .inner
-                .settings_look
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut seen = self.seen();
             if seen.look == now_look {
+                seen.settling = None;
                 return;
             }
+            if seen.settling.as_ref() != Some(&now_look) {
+                seen.settling = Some(now_look);
+                return;
+            }
+            seen.settling = None;
             seen.look = now_look;
             std::mem::replace(&mut seen.refused, false)
         };
-        let (message, event) = match self.home().load_settings() {
+        let (message, event) = match self.home().load_settings().and_then(|loaded| {
+            self.experts_still_working(&loaded.1)?;
+            Ok(loaded)
+        }) {
             Ok(loaded) if *self.settings() == loaded => {
                 if !was_refused {
-                    // Written by this engine (a save from the app), or
-                    // touched without a change.
+                    // Touched without a change.
                     return;
                 }
                 (
@@ -86,52 +113,87 @@ impl Engine {
                 )
             }
             Ok(loaded) => {
-                let later = read_at_start(&self.settings().0, &loaded.0);
+                let later = read_at_start(
+                    &self.inner.started_with,
+                    &loaded.0,
+                    self.runtime().command_overridden,
+                );
                 self.apply_settings(loaded.0, loaded.1);
                 info!("settings read again: config.json or an expert file changed");
                 let mut message = "config.json or an expert file changed and was read again: the new settings are in use from now on".to_string();
                 if !later.is_empty() {
-                    message.push_str(&format!(
-                        "; {} change{} only when the owner starts again",
-                        later.join(", "),
-                        if later.len() == 1 { "s" } else { "" }
-                    ));
+                    message.push_str(&format!("; except {}", later.join("; ")));
                 }
                 (message, "settings_applied")
             }
             Err(e) => {
-                self.inner
-                    .settings_look
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .refused = true;
-                warn!("settings edited on disk are not valid, the ones in use are kept: {e}");
+                self.seen().refused = true;
+                warn!(
+                    "the settings files changed but are not valid, the ones in use are kept: {e}"
+                );
                 (
-                    format!("the settings were edited but are not valid, so the ones in use are kept: {e}"),
+                    format!("the settings files changed but are not valid, so the ones in use are kept: {e}"),
                     "settings_refused",
                 )
             }
         };
         self.pm_log_general(self.now(), event, &message);
     }
+
+    /// An expert whose file went away while its workers run or its tasks
+    /// wait to start would leave them with no limits or nowhere to run: such
+    /// an edit is refused until they are done.
+    fn experts_still_working(
+        &self,
+        new: &cortex_core::config::ExpertSet,
+    ) -> Result<(), crate::EngineError> {
+        let gone: Vec<String> = self
+            .settings()
+            .1
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|name| new.get(name).is_none())
+            .collect();
+        let store = self.store();
+        let state = store.state();
+        for name in gone {
+            let live = state
+                .workers()
+                .filter(|w| w.expert == name && !w.status.is_terminal())
+                .count();
+            if live > 0 {
+                return Err(crate::EngineError::BadValue(format!(
+                    "expert {name} is no longer in experts/, and {live} of its workers run{}: keep its file until they end",
+                    if live == 1 { "s" } else { "" }
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// The keys that changed between `old` and `new` which the owner reads only
-/// as it starts: where workers run, the PM's tick and the alerts' coalescing
-/// window.
+/// What `new` says that this owner does not follow until it starts again,
+/// each with why: where workers run, the loop's period (the PM's own tick
+/// follows at once down to 250 ms), the alerts' coalescing window, and an
+/// agent command that `CORTEX_AGENT_COMMAND` overrides.
 pub(crate) fn read_at_start(
-    old: &cortex_core::config::Config,
+    started: &cortex_core::config::Config,
     new: &cortex_core::config::Config,
+    command_overridden: bool,
 ) -> Vec<&'static str> {
     let mut keys = Vec::new();
-    if old.launcher != new.launcher {
-        keys.push("launcher");
+    if started.launcher != new.launcher {
+        keys.push("launcher, which the owner reads as it starts");
     }
-    if old.pm.tick_millis != new.pm.tick_millis {
-        keys.push("pm.tick_millis");
+    let period = |ms: u64| ms.clamp(50, 250);
+    if period(started.pm.tick_millis) != period(new.pm.tick_millis) {
+        keys.push("the owner's loop period from pm.tick_millis below 250 ms, set as it starts");
     }
-    if old.notifications.coalesce_window_millis != new.notifications.coalesce_window_millis {
-        keys.push("notifications.coalesce_window_millis");
+    if started.notifications.coalesce_window_millis != new.notifications.coalesce_window_millis {
+        keys.push("notifications.coalesce_window_millis, which the owner reads as it starts");
+    }
+    if command_overridden && started.agent.command != new.agent.command {
+        keys.push("agent.command, which CORTEX_AGENT_COMMAND overrides");
     }
     keys
 }
@@ -147,34 +209,56 @@ mod tests {
         std::fs::write(home.config_file(), text).unwrap();
     }
 
-    #[test]
-    fn an_edit_on_disk_is_read_again_and_an_invalid_one_keeps_the_settings_in_use() {
+    /// Two of the owner's looks, a second apart in the loop: an edit is
+    /// read once it stayed the same for both.
+    fn two_looks(engine: &Engine) {
+        engine.reload_settings_if_edited();
+        engine.reload_settings_if_edited();
+    }
+
+    fn events(engine: &Engine) -> Vec<String> {
+        engine
+            .recent_activity(20)
+            .iter()
+            .map(|l| l["event"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn new_home() -> (tempfile::TempDir, Home, Engine) {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         home.init().unwrap();
         let engine = Engine::open(&home, OwnerKind::Run).unwrap();
-        // Nothing changed: nothing is read or said.
-        engine.reload_settings_if_edited();
-        assert!(engine.recent_activity(10).is_empty());
+        (dir, home, engine)
+    }
 
+    #[test]
+    fn an_edit_on_disk_is_read_again_and_an_invalid_one_keeps_the_settings_in_use() {
+        let (_dir, home, engine) = new_home();
+        // Nothing changed: nothing is read or said.
+        two_looks(&engine);
+        assert!(events(&engine).is_empty());
+
+        // One look sees a file being written: nothing is read yet.
         set_config(
             &home,
-            r#"{"capacity": {"max_workers": 7}, "pm": {"tick_millis": 500}}"#,
+            r#"{"capacity": {"max_workers": 7}, "pm": {"tick_millis": 100}}"#,
         );
+        engine.reload_settings_if_edited();
+        assert_eq!(engine.config().capacity.max_workers, 4);
         engine.reload_settings_if_edited();
         assert_eq!(engine.config().capacity.max_workers, 7);
         let lines = engine.recent_activity(10);
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert_eq!(lines[0]["event"], "settings_applied");
+        assert_eq!(events(&engine), ["settings_applied"], "{lines:?}");
         let said = lines[0]["message"].as_str().unwrap();
         assert!(
-            said.contains("pm.tick_millis changes only when the owner starts again"),
+            said.contains("except the owner's loop period from pm.tick_millis below 250 ms"),
             "{said}"
         );
 
         // A mistyped key: refused, named, the settings in use kept.
         set_config(&home, r#"{"capacity": {"max_worker": 2}}"#);
-        engine.reload_settings_if_edited();
+        two_looks(&engine);
         assert_eq!(engine.config().capacity.max_workers, 7);
         let lines = engine.recent_activity(10);
         let last = lines.last().unwrap();
@@ -187,15 +271,15 @@ mod tests {
             "{last}"
         );
         // Said once, not every second while the file stays as it is.
-        engine.reload_settings_if_edited();
-        assert_eq!(engine.recent_activity(10).len(), 2);
+        two_looks(&engine);
+        assert_eq!(events(&engine).len(), 2);
         // Put right to what is in use: said, so the refusal is not the
         // last word.
         set_config(
             &home,
-            r#"{"capacity": {"max_workers": 7},  "pm": {"tick_millis": 500}}"#,
+            r#"{"capacity": {"max_workers": 7},  "pm": {"tick_millis": 100}}"#,
         );
-        engine.reload_settings_if_edited();
+        two_looks(&engine);
         let lines = engine.recent_activity(10);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(
@@ -206,6 +290,24 @@ mod tests {
             "{}",
             lines[2]
         );
+        engine.close().unwrap();
+    }
+
+    #[test]
+    fn a_save_from_the_app_is_not_read_back_as_an_edit_and_a_larger_tick_needs_no_restart() {
+        let (_dir, _home, engine) = new_home();
+        engine
+            .save_config(r#"{"capacity": {"max_workers": 5}}"#)
+            .unwrap();
+        two_looks(&engine);
+        assert!(events(&engine).is_empty(), "{:?}", events(&engine));
+        // The PM's tick follows the setting at once above the loop's 250 ms.
+        assert!(super::read_at_start(
+            &engine.inner.started_with,
+            &cortex_core::config::Config::parse(r#"{"pm": {"tick_millis": 2000}}"#).unwrap(),
+            false
+        )
+        .is_empty());
         engine.close().unwrap();
     }
 }

@@ -56,8 +56,7 @@ impl Engine {
                 "a task needs a folder to work in: give its workdir as an absolute path (`cortex submit` uses the current folder)".into(),
             ));
         };
-        let local = self.settings().0.launcher.kind == cortex_core::config::LauncherKind::Local;
-        if local && !std::path::Path::new(dir).is_dir() {
+        if self.runs_locally() && !std::path::Path::new(dir).is_dir() {
             return Err(EngineError::BadValue(format!(
                 "workdir `{dir}` is not a folder on this machine"
             )));

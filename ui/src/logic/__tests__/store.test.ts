@@ -118,6 +118,14 @@ describe("event batches", () => {
     ]);
   });
 
+  it("says when the owner read edited settings, and only then", () => {
+    const line = (event: string) => ({ v: 1, at: iso(1), event, message: "m" }) as never;
+    const s = start();
+    expect(applyEvents(s, [{ type: "activity_logged", line: line("settings_applied") }]).settingsMoved).toBe(true);
+    expect(applyEvents(s, [{ type: "activity_logged", line: line("settings_refused") }]).settingsMoved).toBe(false);
+    expect(applyEvents(s, [{ type: "activity_logged", line: line("health") }]).settingsMoved).toBe(false);
+  });
+
   it("replaces only the lists that changed, and nothing for an ignored batch", () => {
     const s = start();
     const b = applyEvents(s, [{ type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(20) }) }]);

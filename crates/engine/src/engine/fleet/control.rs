@@ -78,7 +78,7 @@ impl Engine {
                 w.status.as_str()
             )));
         }
-        if w.session_id.is_none() {
+        if !w.has_conversation() {
             return Err(EngineError::BadValue(format!(
                 "{} never started a conversation to continue: submit the task again",
                 w.id
