@@ -88,7 +88,10 @@ pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(
             .map_err(|e| format!("line is not valid UTF-8: {e}"))
             .and_then(|s| {
                 serde_json::from_str::<Line>(s).map_err(|e| {
-                    format!("expected {{\"id\"?, \"text\", \"type\"?, \"priority\"?, \"key\"?, \"workdir\"?, \"worktree\"?}}: {e}")
+                    format!(
+                        "expected {{\"text\" (or \"description\"), \"id\"?, \"type\"?, \"priority\"?, \"key\"?, \"workdir\"?, \"worktree\"?}}: {}",
+                        crate::commands::json_line_error(&e)
+                    )
                 })
             });
         let l = match parsed {

@@ -550,3 +550,18 @@ fn doctor(home: &Home, json: bool) -> Result<()> {
 pub(crate) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(80).collect()
 }
+
+/// A JSON error inside one line of a JSON-lines input, whose number the
+/// caller gives: "missing field `text` (column 12)", not serde's "at line 1
+/// column 12", which names the wrong line.
+pub(crate) fn json_line_error(e: &serde_json::Error) -> String {
+    let what = e.to_string();
+    if e.line() == 0 {
+        // From a value already parsed: there is no place to name.
+        return what;
+    }
+    let what = what
+        .rsplit_once(" at line ")
+        .map_or(what.as_str(), |(w, _)| w);
+    format!("{what} (column {})", e.column())
+}

@@ -158,7 +158,7 @@ fn batch(
             }
             Ok(s) => match serde_json::from_str::<BatchLine>(s) {
                 Err(e) => {
-                    serde_json::json!({"line": line_no, "error": format!("expected {{\"id\", \"text\", \"type\"?}}: {e}")})
+                    serde_json::json!({"line": line_no, "error": format!("expected {{\"id\", \"text\", \"type\"?}}: {}", crate::commands::json_line_error(&e))})
                 }
                 Ok(l) => match check_text(&l.text)
                     .and_then(|()| check_type(experts, l.task_type.as_deref()))
@@ -219,16 +219,22 @@ fn read_labeled(path: &std::path::Path, with_scope: bool) -> Result<Vec<Labeled>
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
             Failure::bad_input(
                 "bad_input",
-                format!("{} line {}: not JSON: {e}", path.display(), n + 1),
+                format!(
+                    "{} line {}: not JSON: {}",
+                    path.display(),
+                    n + 1,
+                    crate::commands::json_line_error(&e)
+                ),
             )
         })?;
         let mut item: Labeled = serde_json::from_value(v.clone()).map_err(|e| {
             Failure::bad_input(
                 "bad_input",
                 format!(
-                    "{} line {}: expected {{\"id\", \"text\", \"label\"}}: {e}",
+                    "{} line {}: expected {{\"id\", \"text\", \"label\"}}: {}",
                     path.display(),
-                    n + 1
+                    n + 1,
+                    crate::commands::json_line_error(&e)
                 ),
             )
         })?;
