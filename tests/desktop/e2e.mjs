@@ -218,6 +218,14 @@ async function main() {
       });
       log(`refused: ${refused}`);
       await type('[data-testid="task-workdir"]', WORKDIR);
+      // The worktree box follows a click, and a second click takes it back
+      // (this task runs in place).
+      const box = await one('[data-testid="task-worktree"]');
+      const ticked = async () => wd("GET", `/session/${session}/element/${box}/property/checked`);
+      await click('[data-testid="task-worktree"]');
+      await until("the worktree box ticked", async () => (await ticked()) === true);
+      await click('[data-testid="task-worktree"]');
+      await until("the worktree box unticked", async () => (await ticked()) === false);
       await type('[data-testid="task-text"]', `implement the login endpoint FAKE:hang`);
       const expert = await until("routing preview shows development", async () => {
         const el = (await find('[data-testid="preview-expert"]'))[0];

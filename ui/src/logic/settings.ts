@@ -217,6 +217,18 @@ export function placeError(err: ApiError, keys: string[] = FIELD_KEYS): PlacedEr
 }
 
 /** Whether the engine holds low-confidence tasks for a person's confirmation (its default: yes). */
+/**
+ * The new-task form's worktree box: with `isolation: "worktree"` every task
+ * gets its own worktree, so the box shows that, ticked and locked, instead
+ * of an unticked box that would say the task runs in place.
+ */
+export function worktreeBox(chosen: boolean, config: Record<string, unknown> | null | undefined): { checked: boolean; locked: boolean; title: string } {
+  if (config?.isolation === "worktree") {
+    return { checked: true, locked: true, title: 'Every task gets its own worktree: isolation is "worktree" in config.json' };
+  }
+  return { checked: chosen, locked: false, title: "Run in <home>/worktrees/<task> on branch cortex/<task>" };
+}
+
 export function asksConfirmation(config: Record<string, unknown> | null | undefined): boolean {
   const routing = config?.routing as Record<string, unknown> | undefined;
   return routing?.confirm_low_confidence !== false;

@@ -3,7 +3,7 @@
 
 import { debounce } from "../../logic/async";
 import { previewView, type PreviewView } from "../../logic/preview";
-import { asksConfirmation } from "../../logic/settings";
+import { asksConfirmation, worktreeBox } from "../../logic/settings";
 import { RowCache } from "../../logic/rows";
 import { filterTasks, lastWorkdir, TASK_FILTERS, taskRow, type TaskFilter, type TaskRow } from "../../logic/tasks";
 import { segmentedFilter } from "./filter";
@@ -100,6 +100,12 @@ export function registerTasks(k: Kit): void {
       get pvAlso(): string {
         const pv = this.preview ?? EMPTY_PREVIEW;
         return pv.parallel.filter((e) => e !== pv.primary).join(", ");
+      },
+      get worktree() {
+        return worktreeBox(this.draft.worktree, s.settings?.config);
+      },
+      toggleWorktree(ev: Event) {
+        this.draft.worktree = (ev.target as HTMLInputElement).checked;
       },
       get canSubmit() {
         return this.draft.text.trim().length > 0 && this.draft.workdir.trim().length > 0 && !this.submitting;

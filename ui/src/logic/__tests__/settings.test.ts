@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configToForm, formToConfig, launcherRow, normalizeKey, placeError } from "../settings";
+import { configToForm, formToConfig, launcherRow, normalizeKey, placeError, worktreeBox } from "../settings";
 
 const shipped = {
   schema_version: 1,
@@ -92,5 +92,15 @@ describe("the doctor's Workers run row", () => {
     expect(down.cls).toContain("text-red-700");
     expect(launcherRow({ launcher: "slurm" }).value).toBe("slurm (not checked)");
     expect(launcherRow({}).value).toBe("unknown (not checked)");
+  });
+});
+
+describe("the new-task form's worktree box", () => {
+  it("follows the person's choice, and shows every task isolated when the config says so", () => {
+    expect(worktreeBox(false, {})).toMatchObject({ checked: false, locked: false });
+    expect(worktreeBox(true, { isolation: "none" })).toMatchObject({ checked: true, locked: false });
+    const all = worktreeBox(false, { isolation: "worktree" });
+    expect(all).toMatchObject({ checked: true, locked: true });
+    expect(all.title).toContain('isolation is "worktree"');
   });
 });
