@@ -38,13 +38,16 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
         let mut events = engine.subscribe();
         let (stopped, mut stopping) = tokio::sync::oneshot::channel::<()>();
         let names = engine.clone();
-        let print = move |ev: &cortex_engine::EngineEvent| {
+        // The last line printed for each worker: an update that says the
+        // same again (a second event for one end) is not printed twice.
+        let mut said = std::collections::HashMap::<String, String>::new();
+        let mut print = move |ev: &cortex_engine::EngineEvent| {
             if json {
                 if let Ok(s) = serde_json::to_string(ev) {
                     println!("{s}");
                 }
             } else {
-                print_event(ev, &names);
+                print_event(ev, &names, &mut said);
             }
         };
         let printer = tokio::spawn(async move {
@@ -89,7 +92,11 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
 /// One engine event as a line for a person. Workers are named as the app
 /// and the tray name them: the task's first words, the expert, then the
 /// id (`Engine::subject_of`).
-fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
+fn print_event(
+    ev: &cortex_engine::EngineEvent,
+    engine: &Engine,
+    said: &mut std::collections::HashMap<String, String>,
+) {
     use cortex_engine::EngineEvent as E;
     let named = |w: &str| {
         cortex_core::id::WorkerId::parse(w)
@@ -142,12 +149,16 @@ fn print_event(ev: &cortex_engine::EngineEvent, engine: &Engine) {
                     Some(v) if state == "verifying" => Some(v.command.clone()),
                     _ => worker.reason.clone(),
                 };
-                println!(
+                let line = format!(
                     "worker {} attempt {}: {}",
                     named(worker.id.as_str()),
                     worker.attempt,
                     state_and_reason(state, reason.as_deref())
                 );
+                if said.get(worker.id.as_str()) != Some(&line) {
+                    println!("{line}");
+                    said.insert(worker.id.to_string(), line);
+                }
             }
         }
         // The PM's own lines (health moves, interventions, nudges); its

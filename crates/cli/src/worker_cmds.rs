@@ -87,6 +87,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
     }
     let mut attempt = 1;
     let mut offset = 0u64;
+    let mut printed = false;
     loop {
         let path = dir.join(format!("attempt-{attempt}")).join("stdout.jsonl");
         if let Ok(bytes) = std::fs::read(&path) {
@@ -96,6 +97,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
                 .rposition(|&b| b == b'\n')
                 .map_or(start, |i| start + i + 1);
             for line in String::from_utf8_lossy(&bytes[start..upto]).lines() {
+                printed = true;
                 if raw {
                     println!("{line}");
                 } else {
@@ -116,6 +118,11 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
             continue;
         }
         if !follow {
+            if !printed && !raw {
+                // An empty transcript says why, not nothing.
+                let w = view::workers(home)?.into_iter().find(|w| w.id == id);
+                println!("── no output: {}", no_output(w.as_ref()));
+            }
             return Ok(());
         }
         let done = view::workers(home)?
@@ -229,4 +236,15 @@ pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
     let id = check_in_worker(a.worker.as_deref())?;
     record_check_in(home, &id, a.attempt, a.hook, a.progress, a.message)?;
     Ok(())
+}
+
+/// Why a worker's transcript is empty, in words.
+fn no_output(w: Option<&WorkerDto>) -> String {
+    match w {
+        Some(w) if w.state.is_terminal() => {
+            cortex_core::worker::state_and_reason(w.state.as_str(), w.reason.as_deref())
+        }
+        Some(_) => "its agent has printed nothing yet".into(),
+        None => "no record of this worker".into(),
+    }
 }

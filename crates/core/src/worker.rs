@@ -278,6 +278,17 @@ pub struct StopIntent {
 }
 
 impl Worker {
+    /// True when every attempt failed to start its agent: the worker never
+    /// ran, so nothing it could have changed or said exists.
+    pub fn never_ran(&self) -> bool {
+        !self.attempts.is_empty()
+            && self.attempts.iter().all(|a| {
+                a.outcome
+                    .as_ref()
+                    .is_some_and(|o| o.kind == crate::stream::OutcomeKind::SpawnFailed)
+            })
+    }
+
     /// True when the worker had a conversation that a reply can go on with.
     pub fn has_conversation(&self) -> bool {
         self.session_id.is_some()

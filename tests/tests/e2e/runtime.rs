@@ -311,6 +311,18 @@ fn a_missing_agent_binary_fails_the_attempt_at_once_with_a_clear_reason() {
         reason.contains("`/nonexistent/claude` was not found"),
         "{reason}"
     );
+    // Its empty transcript says why, and its story claims no changes.
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let logs = text(&h.cortex(&["logs", &w]).stdout);
+    assert!(
+        logs.starts_with("── no output: failed: agent command `/nonexistent/claude` was not found"),
+        "{logs}"
+    );
+    let story = h.json(&["show", &id]);
+    assert_eq!(
+        story["workers"][0]["changes"]["message"], "its agent never started, so it changed nothing",
+        "{story}"
+    );
     owner.stop();
 }
 

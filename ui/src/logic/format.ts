@@ -157,3 +157,13 @@ export function reasonBeside(reason: string | null | undefined, status: string):
   }
   return r;
 }
+
+/** A status with its reason, the status said once: "failed: exited with 3",
+ * "completed, verified: make test passed", "completed" (the engine's
+ * `state_and_reason`). */
+export function stateAndReason(reason: string | null | undefined, status: string): string {
+  const whole = (reason ?? "").trim();
+  const rest = reasonBeside(whole, status);
+  if (!rest) return status;
+  return rest.length < whole.length ? `${status}, ${rest}` : `${status}: ${rest}`;
+}

@@ -1,7 +1,9 @@
 // A worker's transcript, grouped by attempt, each entry styled by its kind.
 // Text is untrusted: it is only ever bound with x-text.
 
-import type { TranscriptEntry } from "../types";
+import type { TranscriptEntry, Worker } from "../types";
+import { isTerminalState } from "./badges";
+import { stateAndReason } from "./format";
 
 export interface EntryStyle {
   label: string;
@@ -134,4 +136,13 @@ export function matchLabel(query: string, matches: number, at: number): string {
 /** The keys of the lines that match, in order, for "next match" navigation. */
 export function matchKeys(lines: CompactLine[]): string[] {
   return lines.filter((l) => l.match).map((l) => l.key);
+}
+
+/** What an empty transcript says: an ended worker that printed nothing says
+ * why it ended (an agent that never started), a live one that it has not
+ * printed yet. */
+export function emptyTranscript(w: Worker | null, loading: boolean): string {
+  if (loading) return "Loading the transcript…";
+  if (w && isTerminalState(w.state)) return `No output: ${stateAndReason(w.reason, w.state)}`;
+  return "No output yet.";
 }

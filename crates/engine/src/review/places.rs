@@ -135,6 +135,10 @@ pub(crate) fn changes_of(
         merged_into: None,
         message: None,
     };
+    if w.never_ran() {
+        c.message = Some("its agent never started, so it changed nothing".into());
+        return (c, None);
+    }
     let (dir, base) = match place_of(home, task, w) {
         Place::Nothing(why) => {
             c.message = Some(why);

@@ -4,7 +4,7 @@
 import { workerTimeline, type FeedItem } from "../../logic/feed";
 import { formatDateTime, formatTokens } from "../../logic/format";
 import { RowCache } from "../../logic/rows";
-import { compactTranscript, matchKeys, matchLabel, type CompactLine } from "../../logic/transcript";
+import { compactTranscript, emptyTranscript, matchKeys, matchLabel, type CompactLine } from "../../logic/transcript";
 import { activityLabel, costLabel, waitingLabel, workerRow, type WorkerRow } from "../../logic/workers";
 import type { Task, Worker } from "../../types";
 import type { Kit } from "./kit";
@@ -193,6 +193,9 @@ export function registerWorkerDetail(k: Kit): void {
       },
       get transcriptLoading() {
         return s.transcriptLoading;
+      },
+      get emptyText() {
+        return emptyTranscript(current.value, s.transcriptLoading);
       },
       get transcriptError() {
         return s.transcriptError;

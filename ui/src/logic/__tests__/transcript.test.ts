@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TranscriptEntry } from "../../types";
-import { compactTranscript, matchKeys, matchLabel } from "../transcript";
+import { compactTranscript, emptyTranscript, matchKeys, matchLabel } from "../transcript";
+import { worker } from "./fixtures";
 
 const e = (attempt: number, kind: TranscriptEntry["kind"], text: string): TranscriptEntry => ({ attempt, kind, text });
 
@@ -56,5 +57,15 @@ describe("matchLabel", () => {
     expect(matchLabel("fake-out", 1, -1)).toBe("1 match");
     expect(matchLabel("fake-out", 8, 0)).toBe("1 of 8");
     expect(matchLabel("fake-out", 8, 7)).toBe("8 of 8");
+  });
+});
+
+describe("an empty transcript", () => {
+  it("says why an ended worker printed nothing, and that a live one has not yet", () => {
+    const failed = worker({ state: "failed", reason: "agent command `claude` was not found" });
+    expect(emptyTranscript(failed, false)).toBe("No output: failed: agent command `claude` was not found");
+    expect(emptyTranscript(worker({ state: "running" }), false)).toBe("No output yet.");
+    expect(emptyTranscript(failed, true)).toBe("Loading the transcript…");
+    expect(emptyTranscript(worker({ state: "completed", reason: "completed" }), false)).toBe("No output: completed");
   });
 });
