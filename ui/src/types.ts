@@ -282,6 +282,8 @@ export interface Changes {
   may_include_others: boolean;
   /** The branch that already holds every change here (read from git when asked). */
   merged_into?: string | null;
+  /** The worktree was removed; these are the changes on its kept branch. */
+  worktree_removed?: boolean;
   message?: string;
 }
 

@@ -97,9 +97,14 @@ fn print_changes(c: &Changes, indent: &str) {
     match c.kind {
         ChangesKind::None => {}
         ChangesKind::Worktree => println!(
-            "{indent}changes on {} since {}{}:",
+            "{indent}changes on {} since {}{}{}:",
             c.branch.as_deref().unwrap_or("?"),
             short(c.base.as_deref()),
+            if c.worktree_removed {
+                " (its worktree was removed, the branch is kept)"
+            } else {
+                ""
+            },
             c.merged_into
                 .as_deref()
                 .map(|b| format!(" (merged into {b})"))

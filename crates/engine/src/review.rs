@@ -90,6 +90,10 @@ pub struct Changes {
     /// recorded. None when some change is not there, or nothing was changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// For a worktree: it was removed (`cortex worktree remove`), and these
+    /// are the changes on its branch, which Cortex keeps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree_removed: bool,
     /// Why there is nothing to compare, or a problem reading the changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -473,6 +477,28 @@ mod tests {
         // A worktree moved off its own branch is never called merged.
         sh(&f.wt, &["checkout", "-q", "--detach", "main"]);
         assert_eq!(merged_into(&f), None);
+    }
+
+    #[test]
+    fn a_removed_worktrees_kept_branch_still_shows_its_changes_and_merges() {
+        let f = fixture();
+        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
+        sh(&f.wt, &["add", "new.txt"]);
+        sh(&f.wt, &["commit", "-q", "-m", "the agent's own commit"]);
+        let place = place_of(&f.home, &f.task, &f.worker);
+        remove_worktree(&f.task, &f.worker, place, false).unwrap();
+        assert!(!f.wt.exists());
+        let (c, _) = changes_of(&f.home, &f.task, &f.worker, false);
+        assert!(c.worktree_removed && c.merged_into.is_none(), "{c:?}");
+        assert_eq!(c.files.len(), 1, "{c:?}");
+        assert_eq!(c.files[0].path, "new.txt");
+        let m = merge(&f, None, false).unwrap();
+        assert!(m.fast_forward && m.committed_changes.is_none(), "{m:?}");
+        assert_eq!(sh(&f.repo, &["show", "main:new.txt"]), "new");
+        assert_eq!(merged_into(&f).as_deref(), Some("main"));
+        let place = place_of(&f.home, &f.task, &f.worker);
+        let err = remove_worktree(&f.task, &f.worker, place, true).unwrap_err();
+        assert!(err.to_string().contains("was removed already"), "{err}");
     }
 
     #[test]

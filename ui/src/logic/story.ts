@@ -79,7 +79,8 @@ export function changesNote(c: Changes | null | undefined): string {
   if (!c) return "No worker has started yet.";
   if (c.kind === "none") return c.message ?? "Nothing to compare.";
   const n = c.files.length;
-  const where = c.kind === "worktree" ? `on ${c.branch ?? "its branch"} (a worktree)` : `in place in ${c.workdir}`;
+  const worktree = c.worktree_removed ? "its worktree was removed, the branch is kept" : "a worktree";
+  const where = c.kind === "worktree" ? `on ${c.branch ?? "its branch"} (${worktree})` : `in place in ${c.workdir}`;
   const others = c.may_include_others ? "; may include other edits to the same checkout" : "";
   const merged = c.merged_into ? `; merged into ${c.merged_into}` : "";
   return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}${merged}`;

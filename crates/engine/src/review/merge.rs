@@ -81,14 +81,15 @@ pub(crate) fn worktree_of(
     task: &Task,
     place: Place,
     action: &str,
-) -> Result<(PathBuf, PathBuf, WorkBase, String), EngineError> {
+) -> Result<(Option<PathBuf>, PathBuf, WorkBase, String), EngineError> {
     match place {
         Place::Worktree {
             wt,
             repo,
             base,
             branch,
-        } => Ok((wt, repo, base, branch)),
+        } => Ok((Some(wt), repo, base, branch)),
+        Place::Branch { repo, base, branch } => Ok((None, repo, base, branch)),
         Place::Checkout { repo, .. } => Err(refused(format!(
             "task {} ran in place in {}, without a worktree: its changes are already there, there is nothing to {action}",
             task.id,
@@ -142,23 +143,34 @@ pub(crate) fn merge_worktree(
     let message = message_for(task, &w.expert);
 
     // 1. The worktree's uncommitted changes as a commit no branch points
-    //    at yet: nothing changes until the merge is known to apply.
-    let wt_head = git_line(&wt, &["rev-parse", "HEAD"]).map_err(git_err)?;
-    let head_tree = git_line(&wt, &["rev-parse", "HEAD^{tree}"]).map_err(git_err)?;
-    let tree = working_tree(&wt).map_err(git_err)?;
-    let (tip, committed) = if tree == head_tree {
-        (wt_head.clone(), None)
-    } else {
-        let c = git_env(
-            &wt,
-            &["commit-tree", &tree, "-p", &wt_head, "-F", "-"],
-            &env,
-            Some(message.as_bytes()),
-        )
-        .map_err(git_err)?
-        .trim()
-        .to_string();
-        (c.clone(), Some(c))
+    //    at yet: nothing changes until the merge is known to apply. A
+    //    removed worktree's kept branch is the work as it is.
+    let (tip, committed, wt_head) = match &wt {
+        None => {
+            let tip = branch_tip(&repo, &branch).ok_or_else(|| {
+                refused(format!("there is no branch {branch} in {}", repo.display()))
+            })?;
+            (tip, None, String::new())
+        }
+        Some(wt) => {
+            let wt_head = git_line(wt, &["rev-parse", "HEAD"]).map_err(git_err)?;
+            let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"]).map_err(git_err)?;
+            let tree = working_tree(wt).map_err(git_err)?;
+            if tree == head_tree {
+                (wt_head.clone(), None, wt_head)
+            } else {
+                let c = git_env(
+                    wt,
+                    &["commit-tree", &tree, "-p", &wt_head, "-F", "-"],
+                    &env,
+                    Some(message.as_bytes()),
+                )
+                .map_err(git_err)?
+                .trim()
+                .to_string();
+                (c.clone(), Some(c), wt_head)
+            }
+        }
     };
     let files = numstat(&repo, &into_tip, &tip).unwrap_or_default();
 
@@ -169,9 +181,12 @@ pub(crate) fn merge_worktree(
         MergeOutcome::Holds => return Ok(already_merged(task, w, req, branch, into, into_tip)),
         MergeOutcome::Conflicts(conflicted) => {
             return Err(refused(format!(
-                "merging {branch} into {into} would conflict in {}: nothing was changed (the base, the branch and the worktree are as they were); resolve it in the worktree {} and merge again",
+                "merging {branch} into {into} would conflict in {}: nothing was changed (the base, the branch and the worktree are as they were); resolve it {} and merge again",
                 conflicted.join(", "),
-                wt.display()
+                wt.as_ref().map_or_else(
+                    || format!("on {branch} (its worktree was removed: `git worktree add` brings one back)"),
+                    |w| format!("in the worktree {}", w.display())
+                )
             )))
         }
         MergeOutcome::Clean(tree) => tree,
@@ -251,9 +266,9 @@ pub(crate) fn merge_worktree(
 
     // 5. The worktree's branch takes the commit of its changes; its files
     //    stay as they are and now match the branch.
-    if let Some(c) = &committed {
+    if let (Some(c), Some(wt)) = (&committed, &wt) {
         git(
-            &wt,
+            wt,
             &[
                 "update-ref",
                 "-m",
@@ -264,7 +279,7 @@ pub(crate) fn merge_worktree(
             ],
         )
         .map_err(git_err)?;
-        git(&wt, &["reset", "-q"]).map_err(git_err)?;
+        git(wt, &["reset", "-q"]).map_err(git_err)?;
     }
     Ok(MergeDto {
         task_id: task.id.clone(),
@@ -288,6 +303,12 @@ pub(crate) fn remove_worktree(
     force: bool,
 ) -> Result<RemoveDto, EngineError> {
     let (wt, repo, base, branch) = worktree_of(task, place, "remove")?;
+    let Some(wt) = wt else {
+        return Err(refused(format!(
+            "the worktree of task {} was removed already; its branch {branch} is kept",
+            task.id
+        )));
+    };
     ensure_ended(w, "remove its worktree")?;
     let status = git(&wt, &["status", "--porcelain", "--untracked-files=all"]).map_err(git_err)?;
     let dirty: Vec<&str> = status.lines().filter(|l| !l.is_empty()).collect();
@@ -295,7 +316,7 @@ pub(crate) fn remove_worktree(
     let merged = head == base.commit
         || base.branch.as_deref().is_some_and(|b| {
             let tip = format!("refs/heads/{b}");
-            is_ancestor(&repo, &head, &tip) || tree_already_in(&repo, &tip, &head)
+            matches!(merge_outcome(&repo, &tip, &head), Ok(MergeOutcome::Holds))
         });
     if !dirty.is_empty() && !force {
         let shown: Vec<&str> = dirty
@@ -327,21 +348,6 @@ pub(crate) fn remove_worktree(
         had_uncommitted: !dirty.is_empty(),
         forced: force,
     })
-}
-
-/// True when merging `commit` into `tip` would change nothing (a squash
-/// merge already brought it).
-pub(crate) fn tree_already_in(repo: &Path, tip: &str, commit: &str) -> bool {
-    let Ok(r) = run(
-        repo,
-        &["merge-tree", "--write-tree", "--no-messages", tip, commit],
-        &[],
-        None,
-    ) else {
-        return false;
-    };
-    let tip_tree = git_line(repo, &["rev-parse", &format!("{tip}^{{tree}}")]).unwrap_or_default();
-    r.ok && r.stdout.lines().next().map(str::trim) == Some(tip_tree.as_str())
 }
 
 /// The answer when `into` already holds everything the branch would bring.

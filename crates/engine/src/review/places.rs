@@ -48,6 +48,13 @@ pub(crate) enum Place {
         repo: PathBuf,
         base: WorkBase,
     },
+    /// The worktree was removed (`cortex worktree remove`); its branch,
+    /// which Cortex never deletes, still holds the work.
+    Branch {
+        repo: PathBuf,
+        base: WorkBase,
+        branch: String,
+    },
     Nothing(String),
 }
 
@@ -55,10 +62,22 @@ pub(crate) fn place_of(home: &Home, task: &Task, w: &Worker) -> Place {
     let workdir = Path::new(&w.workdir);
     if crate::worktree::name_of(home, workdir).is_some() {
         if !workdir.join(".git").exists() {
-            return Place::Nothing(format!(
-                "its worktree {} is not there (removed, or never created)",
-                workdir.display()
-            ));
+            let kept = w.base.as_ref().and_then(|b| {
+                let branch = b.worktree_branch.clone()?;
+                branch_tip(Path::new(&b.repo), &branch)?;
+                Some((b.clone(), branch))
+            });
+            return match kept {
+                Some((base, branch)) => Place::Branch {
+                    repo: PathBuf::from(&base.repo),
+                    base,
+                    branch,
+                },
+                None => Place::Nothing(format!(
+                    "its worktree {} is not there (removed, or never created)",
+                    workdir.display()
+                )),
+            };
         }
         let base = match &w.base {
             Some(b) => b.clone(),
@@ -133,6 +152,7 @@ pub(crate) fn changes_of(
         files: Vec::new(),
         may_include_others: false,
         merged_into: None,
+        worktree_removed: false,
         message: None,
     };
     if w.never_ran() {
@@ -151,6 +171,12 @@ pub(crate) fn changes_of(
             c.branch = Some(branch);
             (wt, base)
         }
+        Place::Branch { repo, base, branch } => {
+            c.kind = ChangesKind::Worktree;
+            c.worktree_removed = true;
+            c.branch = Some(branch);
+            (repo, base)
+        }
         Place::Checkout { repo, base } => {
             c.kind = ChangesKind::InPlace;
             c.branch.clone_from(&base.branch);
@@ -166,7 +192,17 @@ pub(crate) fn changes_of(
     c.base = Some(base.commit.clone());
     c.base_branch.clone_from(&base.branch);
     c.repo = Some(base.repo.clone());
-    let found = working_tree(&dir).and_then(|tree| {
+    let removed = c.worktree_removed;
+    let work = if removed {
+        // The branch's commit is the work: nothing is uncommitted.
+        c.branch
+            .as_deref()
+            .and_then(|b| branch_tip(&dir, b))
+            .ok_or_else(|| "its branch is gone".to_string())
+    } else {
+        working_tree(&dir)
+    };
+    let found = work.and_then(|tree| {
         let files = numstat(&dir, &base.commit, &tree)?;
         let p = if with_patch {
             Some(patch(&dir, &base.commit, &tree)?)
@@ -181,7 +217,7 @@ pub(crate) fn changes_of(
                 c.merged_into = base
                     .branch
                     .as_deref()
-                    .filter(|b| holds_all(&dir, b, own, &tree, &files))
+                    .filter(|b| holds_all(&dir, b, own, &tree, &files, removed))
                     .map(str::to_string);
             }
             c.files = files;
@@ -205,6 +241,7 @@ pub(crate) fn holds_all(
     own: &str,
     tree: &str,
     files: &[FileChange],
+    removed: bool,
 ) -> bool {
     if files.is_empty() {
         return false;
@@ -212,6 +249,10 @@ pub(crate) fn holds_all(
     let Some(into_tip) = branch_tip(dir, branch) else {
         return false;
     };
+    if removed {
+        // `tree` is the kept branch's commit.
+        return matches!(merge_outcome(dir, &into_tip, tree), Ok(MergeOutcome::Holds));
+    }
     let on_own = git_line(dir, &["symbolic-ref", "-q", "HEAD"])
         .is_ok_and(|r| branch_of(&r).as_deref() == Some(own));
     on_own
