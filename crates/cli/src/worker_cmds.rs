@@ -97,11 +97,12 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
                 .rposition(|&b| b == b'\n')
                 .map_or(start, |i| start + i + 1);
             for line in String::from_utf8_lossy(&bytes[start..upto]).lines() {
-                printed = true;
                 if raw {
+                    printed = true;
                     println!("{line}");
                 } else {
                     for l in render_line(line) {
+                        printed = true;
                         println!("{}", cortex_core::redact::redact(&l));
                     }
                 }
@@ -117,19 +118,15 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
             }
             continue;
         }
-        if !follow {
+        let seen = view::workers(home)?.into_iter().find(|w| w.id == id);
+        let done = seen
+            .as_ref()
+            .is_none_or(|w: &WorkerDto| w.state.is_terminal());
+        if !follow || done {
             if !printed && !raw {
                 // An empty transcript says why, not nothing.
-                let w = view::workers(home)?.into_iter().find(|w| w.id == id);
-                println!("── no output: {}", no_output(w.as_ref()));
+                println!("── no output: {}", no_output(seen.as_ref()));
             }
-            return Ok(());
-        }
-        let done = view::workers(home)?
-            .iter()
-            .find(|w| w.id == id)
-            .is_none_or(|w: &WorkerDto| w.state.is_terminal());
-        if done {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(250));

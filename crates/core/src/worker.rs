@@ -352,6 +352,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_worker_never_ran_only_when_every_attempt_failed_to_start() {
+        use crate::stream::{Outcome, OutcomeKind};
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut w = Worker::new(
+            crate::id::WorkerId::parse("w-01m938kwyyt93smvb7a26s9bd8").unwrap(),
+            crate::id::TaskId::parse("t-01m938kwyre1wjyf1dwp6dfktw").unwrap(),
+            "development",
+            "/w".into(),
+            now,
+        );
+        assert!(!w.never_ran(), "no attempt yet");
+        let attempt = |n, outcome: Option<OutcomeKind>| Attempt {
+            n,
+            started_at: now,
+            pid: None,
+            start_ticks: None,
+            session_id: None,
+            resumed: false,
+            on_request: false,
+            ended_at: outcome.map(|_| now),
+            outcome: outcome.map(|k| Outcome::bare(k, "x")),
+        };
+        w.attempts.push(attempt(1, None));
+        assert!(!w.never_ran(), "its first attempt is still starting");
+        w.attempts[0] = attempt(1, Some(OutcomeKind::SpawnFailed));
+        assert!(w.never_ran());
+        w.attempts.push(attempt(2, Some(OutcomeKind::Success)));
+        assert!(!w.never_ran(), "a later attempt ran");
+    }
+
+    #[test]
     fn a_state_and_its_reason_never_say_the_state_twice() {
         assert_eq!(
             state_and_reason("completed", Some("completed")),

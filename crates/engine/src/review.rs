@@ -50,11 +50,13 @@ pub struct FileChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangesKind {
-    /// The worker ran in its own worktree, on its own branch.
+    /// The worker ran in its own worktree, on its own branch (the branch
+    /// alone once the worktree was removed: `worktree_removed`).
     Worktree,
     /// The worker ran in the submitted folder, inside a git repository.
     InPlace,
-    /// Nothing to compare: outside git, no recorded start, worktree removed.
+    /// Nothing to compare: outside git, no recorded start, an agent that
+    /// never started, a worktree and its branch both gone.
     None,
 }
 
@@ -499,6 +501,44 @@ mod tests {
         let place = place_of(&f.home, &f.task, &f.worker);
         let err = remove_worktree(&f.task, &f.worker, place, true).unwrap_err();
         assert!(err.to_string().contains("was removed already"), "{err}");
+    }
+
+    #[test]
+    fn removing_uncommitted_work_by_force_never_calls_it_merged() {
+        let f = fixture();
+        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
+        let place = place_of(&f.home, &f.task, &f.worker);
+        let r = remove_worktree(&f.task, &f.worker, place, true).unwrap();
+        assert!(r.had_uncommitted && !r.merged, "{r:?}");
+    }
+
+    #[test]
+    fn a_part_whose_agent_never_started_has_nothing_to_merge() {
+        let mut f = fixture();
+        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
+        let mut failed = cortex_core::worker::Attempt {
+            n: 1,
+            started_at: clock::now(),
+            pid: None,
+            start_ticks: None,
+            session_id: None,
+            resumed: false,
+            on_request: false,
+            ended_at: None,
+            outcome: None,
+        };
+        failed.outcome = Some(cortex_core::stream::Outcome::bare(
+            cortex_core::stream::OutcomeKind::SpawnFailed,
+            "not found",
+        ));
+        f.worker.attempts.push(failed);
+        let err = merge(&f, None, false).unwrap_err().to_string();
+        assert!(err.contains("never started its agent"), "{err}");
+        assert_eq!(
+            sh(&f.repo, &["rev-parse", "main"]),
+            f.start,
+            "main untouched"
+        );
     }
 
     #[test]

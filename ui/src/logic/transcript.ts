@@ -140,9 +140,10 @@ export function matchKeys(lines: CompactLine[]): string[] {
 
 /** What an empty transcript says: an ended worker that printed nothing says
  * why it ended (an agent that never started), a live one that it has not
- * printed yet. */
-export function emptyTranscript(w: Worker | null, loading: boolean): string {
+ * printed yet. Until it was read (`read`), nothing is said of its output. */
+export function emptyTranscript(w: Worker | null, loading: boolean, read = true): string {
   if (loading) return "Loading the transcript…";
+  if (!read) return "";
   if (w && isTerminalState(w.state)) return `No output: ${stateAndReason(w.reason, w.state)}`;
   return "No output yet.";
 }

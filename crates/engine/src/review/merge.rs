@@ -111,6 +111,12 @@ pub(crate) fn merge_worktree(
 ) -> Result<MergeDto, EngineError> {
     let (wt, repo, base, branch) = worktree_of(task, place, "merge")?;
     ensure_ended(w, "merge it")?;
+    if w.never_ran() {
+        return Err(refused(format!(
+            "the {} part of task {} never started its agent, so it changed nothing: there is nothing to merge",
+            w.expert, task.id
+        )));
+    }
     let into = req
         .into
         .clone()
@@ -181,10 +187,11 @@ pub(crate) fn merge_worktree(
         MergeOutcome::Holds => return Ok(already_merged(task, w, req, branch, into, into_tip)),
         MergeOutcome::Conflicts(conflicted) => {
             return Err(refused(format!(
-                "merging {branch} into {into} would conflict in {}: nothing was changed (the base, the branch and the worktree are as they were); resolve it {} and merge again",
+                "merging {branch} into {into} would conflict in {}: nothing was changed (the base and the branch{} are as they were); resolve it {} and merge again",
                 conflicted.join(", "),
+                if wt.is_some() { " and the worktree" } else { "" },
                 wt.as_ref().map_or_else(
-                    || format!("on {branch} (its worktree was removed: `git worktree add` brings one back)"),
+                    || format!("on the branch {branch} (its worktree was removed)"),
                     |w| format!("in the worktree {}", w.display())
                 )
             )))
@@ -312,11 +319,13 @@ pub(crate) fn remove_worktree(
     ensure_ended(w, "remove its worktree")?;
     let status = git(&wt, &["status", "--porcelain", "--untracked-files=all"]).map_err(git_err)?;
     let dirty: Vec<&str> = status.lines().filter(|l| !l.is_empty()).collect();
-    let head = git_line(&wt, &["rev-parse", "HEAD"]).map_err(git_err)?;
-    let merged = head == base.commit
-        || base.branch.as_deref().is_some_and(|b| {
-            let tip = format!("refs/heads/{b}");
-            matches!(merge_outcome(&repo, &tip, &head), Ok(MergeOutcome::Holds))
+    // Merged as `show` says it: the work with its uncommitted changes.
+    let merged = working_tree(&wt)
+        .and_then(|tree| Ok((numstat(&wt, &base.commit, &tree)?, tree)))
+        .is_ok_and(|(files, tree)| {
+            base.branch
+                .as_deref()
+                .is_some_and(|b| holds_all(&wt, b, &branch, &tree, &files, false))
         });
     if !dirty.is_empty() && !force {
         let shown: Vec<&str> = dirty

@@ -156,6 +156,7 @@ pub(crate) fn changes_of(
         message: None,
     };
     if w.never_ran() {
+        // In a shared checkout, what changed there is other workers' work.
         c.message = Some("its agent never started, so it changed nothing".into());
         return (c, None);
     }
@@ -310,7 +311,15 @@ pub(crate) fn pick<'a>(
             "task {} has no worker yet: nothing has changed",
             task.id
         ))),
-        (_, 1) => Ok(primary(task, &latest)),
+        (_, 1) => {
+            // Several experts in one folder: the part shown is one that ran.
+            let p = primary(task, &latest);
+            Ok(if p.never_ran() {
+                latest.values().copied().find(|w| !w.never_ran()).unwrap_or(p)
+            } else {
+                p
+            })
+        }
         _ => Err(EngineError::BadValue(format!(
             "task {} has parts by several experts ({}), each in its own worktree: name one with --expert",
             task.id,

@@ -150,6 +150,10 @@ export function registerTaskDetail(k: Kit): void {
           stat: f.added == null ? "binary" : `+${f.added} −${f.removed ?? 0}`,
         }));
       },
+      /** The files are in a folder to open; a removed worktree's are only on its branch. */
+      get canOpenFiles() {
+        return !this.changes?.worktree_removed;
+      },
       get mergeTarget() {
         return this.changes?.base_branch ?? "its base branch";
       },

@@ -195,7 +195,10 @@ export function registerWorkerDetail(k: Kit): void {
         return s.transcriptLoading;
       },
       get emptyText() {
-        return emptyTranscript(current.value, s.transcriptLoading);
+        // A transcript that could not be read says nothing of its output
+        // (the error is shown instead).
+        const read = s.transcriptFor === s.selectedWorkerId && !s.transcriptError;
+        return emptyTranscript(current.value, s.transcriptLoading, read);
       },
       get transcriptError() {
         return s.transcriptError;

@@ -9,6 +9,7 @@ import {
   formatRelative,
   formatTokens,
   reasonBeside,
+  stateAndReason,
   shortId,
   strategyLabel,
   truncate,
@@ -116,5 +117,16 @@ describe("reasonBeside (the engine's reason_beside: the same cases)", () => {
     expect(reasonBeside("exited with 3", "failed")).toBe("exited with 3");
     // A reason that only starts with the same letters is a reason.
     expect(reasonBeside("failed to start: no such file", "failed")).toBe("failed to start: no such file");
+  });
+});
+
+describe("stateAndReason (the engine's state_and_reason: the same cases)", () => {
+  it("says the state once, with its reason", () => {
+    expect(stateAndReason("completed", "completed")).toBe("completed");
+    expect(stateAndReason(null, "completed")).toBe("completed");
+    expect(stateAndReason("", "failed")).toBe("failed");
+    expect(stateAndReason("completed, verified: make test passed", "completed")).toBe("completed, verified: make test passed");
+    expect(stateAndReason("needs attention; dependency failed", "needs_attention")).toBe("needs_attention, dependency failed");
+    expect(stateAndReason("exited with 3", "failed")).toBe("failed: exited with 3");
   });
 });

@@ -60,12 +60,11 @@ describe("task story", () => {
       "1 file changed on cortex/t-1-development (a worktree); merged into main",
     );
     expect(canMerge(changes({ merged_into: "main" }))).toBe(false);
-    // A removed worktree's kept branch still shows its changes and merges.
+    // A removed worktree's kept branch still shows its changes.
     expect(changesNote(changes({ worktree_removed: true }))).toBe(
       "1 file changed on cortex/t-1-development (its worktree was removed, the branch is kept)",
     );
-    expect(canMerge(changes({ worktree_removed: true }))).toBe(true);
-    expect(changesNote(changes({ kind: "none", message: "the worktree was removed" }))).toBe("the worktree was removed");
+    expect(changesNote(changes({ kind: "none", message: "its agent never started, so it changed nothing" }))).toBe("its agent never started, so it changed nothing");
     expect(changesNote(null)).toBe("No worker has started yet.");
   });
 

@@ -67,5 +67,7 @@ describe("an empty transcript", () => {
     expect(emptyTranscript(worker({ state: "running" }), false)).toBe("No output yet.");
     expect(emptyTranscript(failed, true)).toBe("Loading the transcript…");
     expect(emptyTranscript(worker({ state: "completed", reason: "completed" }), false)).toBe("No output: completed");
+    // Not read (an error, or another worker's still shown): nothing is claimed.
+    expect(emptyTranscript(failed, false, false)).toBe("");
   });
 });
