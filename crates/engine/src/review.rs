@@ -542,6 +542,28 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_worktrees_work_still_reaches_its_dependents_and_the_goals_check() {
+        let f = fixture();
+        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
+        sh(&f.wt, &["add", "new.txt"]);
+        sh(&f.wt, &["commit", "-q", "-m", "the agent's own commit"]);
+        let tip = sh(&f.wt, &["rev-parse", "HEAD"]);
+        assert!(matches!(work_of(&f.home, &f.worker), Some(Work::Folder(_))));
+        let place = place_of(&f.home, &f.task, &f.worker);
+        remove_worktree(&f.task, &f.worker, place, false).unwrap();
+        let work = work_of(&f.home, &f.worker).expect("the kept branch");
+        assert!(
+            matches!(&work, Work::Commit { commit, .. } if *commit == tip),
+            "{work:?}"
+        );
+        // A dependent task starts from it.
+        assert_eq!(start_point(std::slice::from_ref(&work)).unwrap(), Some(tip));
+        // The goal's check runs on it, merged onto the base.
+        let merged = merged_work(&f.repo, &f.start, &[("plan task a".into(), work)]).unwrap();
+        assert_eq!(sh(&f.repo, &["show", &format!("{merged}:new.txt")]), "new");
+    }
+
+    #[test]
     fn a_checked_out_base_whose_edits_would_be_overwritten_refuses_and_nothing_changes() {
         let f = fixture();
         std::fs::write(f.repo.join("README"), "mine, not committed\n").unwrap();

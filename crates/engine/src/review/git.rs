@@ -81,28 +81,33 @@ pub(crate) fn git_env(
 /// its own branch (it has ended), so that merging the plan in order later
 /// finds the dependent's branch built on them. `None` without
 /// dependencies' work; an error naming the files when their work conflicts.
-pub(crate) fn start_point(deps: &[PathBuf]) -> Result<Option<String>, String> {
+pub(crate) fn start_point(deps: &[Work]) -> Result<Option<String>, String> {
     let identity = CORTEX_IDENTITY;
     let mut start: Option<(PathBuf, String)> = None;
     for dep in deps {
-        let dirty = !git(dep, &["status", "--porcelain"])?.trim().is_empty();
-        if dirty {
-            git(dep, &["add", "-A"])?;
-            git_env(
-                dep,
-                &[
-                    "commit",
-                    "-q",
-                    "-m",
-                    "cortex: the task's work, for the tasks that depend on it",
-                ],
-                &identity,
-                None,
-            )?;
-        }
-        let head = git_line(dep, &["rev-parse", "HEAD"])?;
+        let (dep, head) = match dep {
+            Work::Commit { repo, commit } => (repo.clone(), commit.clone()),
+            Work::Folder(dep) => {
+                let dirty = !git(dep, &["status", "--porcelain"])?.trim().is_empty();
+                if dirty {
+                    git(dep, &["add", "-A"])?;
+                    git_env(
+                        dep,
+                        &[
+                            "commit",
+                            "-q",
+                            "-m",
+                            "cortex: the task's work, for the tasks that depend on it",
+                        ],
+                        &identity,
+                        None,
+                    )?;
+                }
+                (dep.clone(), git_line(dep, &["rev-parse", "HEAD"])?)
+            }
+        };
         start = Some(match start {
-            None => (dep.clone(), head),
+            None => (dep, head),
             Some((dir, so_far)) => {
                 let r = run(
                     &dir,
@@ -150,6 +155,15 @@ pub(crate) fn start_point(deps: &[PathBuf]) -> Result<Option<String>, String> {
     Ok(start.map(|(_, c)| c))
 }
 
+/// Where a finished task's work is: its worktree (uncommitted changes
+/// included), or, once the worktree was removed, the commit of the branch
+/// Cortex kept.
+#[derive(Debug, Clone)]
+pub(crate) enum Work {
+    Folder(PathBuf),
+    Commit { repo: PathBuf, commit: String },
+}
+
 /// The identity of the commits Cortex makes itself.
 pub(crate) const CORTEX_IDENTITY: [(&str, &str); 4] = [
     ("GIT_AUTHOR_NAME", "Cortex"),
@@ -166,25 +180,30 @@ pub(crate) const CORTEX_IDENTITY: [(&str, &str); 4] = [
 pub(crate) fn merged_work(
     repo: &Path,
     start: &str,
-    parts: &[(String, PathBuf)],
+    parts: &[(String, Work)],
 ) -> Result<String, String> {
     let mut so_far = start.to_string();
-    for (label, wt) in parts {
-        let head = git_line(wt, &["rev-parse", "HEAD"])?;
-        let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"])?;
-        let tree = working_tree(wt)?;
-        let tip = if tree == head_tree {
-            head
-        } else {
-            let message = format!("cortex: the uncommitted work of {label}");
-            git_env(
-                wt,
-                &["commit-tree", &tree, "-p", &head, "-m", &message],
-                &CORTEX_IDENTITY,
-                None,
-            )?
-            .trim()
-            .to_string()
+    for (label, work) in parts {
+        let tip = match work {
+            Work::Commit { commit, .. } => commit.clone(),
+            Work::Folder(wt) => {
+                let head = git_line(wt, &["rev-parse", "HEAD"])?;
+                let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"])?;
+                let tree = working_tree(wt)?;
+                if tree == head_tree {
+                    head
+                } else {
+                    let message = format!("cortex: the uncommitted work of {label}");
+                    git_env(
+                        wt,
+                        &["commit-tree", &tree, "-p", &head, "-m", &message],
+                        &CORTEX_IDENTITY,
+                        None,
+                    )?
+                    .trim()
+                    .to_string()
+                }
+            }
         };
         if is_ancestor(repo, &tip, &so_far) {
             continue;

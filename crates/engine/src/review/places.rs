@@ -261,6 +261,21 @@ pub(crate) fn holds_all(
             .is_ok_and(|tip| matches!(merge_outcome(dir, &into_tip, &tip), Ok(MergeOutcome::Holds)))
 }
 
+/// Where a worker's finished work is, when it ran in a worktree: the
+/// worktree, or the branch Cortex kept once it was removed. None in place,
+/// or when both are gone.
+pub(crate) fn work_of(home: &Home, w: &Worker) -> Option<Work> {
+    let dir = Path::new(&w.workdir);
+    crate::worktree::name_of(home, dir)?;
+    if dir.join(".git").exists() {
+        return Some(Work::Folder(dir.to_path_buf()));
+    }
+    let base = w.base.as_ref()?;
+    let repo = PathBuf::from(&base.repo);
+    let commit = branch_tip(&repo, base.worktree_branch.as_deref()?)?;
+    Some(Work::Commit { repo, commit })
+}
+
 pub(crate) fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }

@@ -11,7 +11,6 @@ use cortex_core::id::TaskId;
 use cortex_core::settle::{Next, OnStart};
 use cortex_core::stream::{classify, classify_generic, Exit, Outcome, OutcomeKind};
 use cortex_core::worker::{Worker, WorkerStatus};
-use std::path::PathBuf;
 use tracing::info;
 
 impl Engine {
@@ -227,7 +226,7 @@ impl Engine {
     }
 
     /// The worktrees of the tasks this task depends on, in its `after` order.
-    pub(crate) fn dependency_worktrees(&self, task_id: &TaskId) -> Vec<PathBuf> {
+    pub(crate) fn dependency_worktrees(&self, task_id: &TaskId) -> Vec<crate::review::Work> {
         let store = self.store();
         let state = store.state();
         let Some(task) = state.task(task_id) else {
@@ -239,11 +238,8 @@ impl Engine {
                 state
                     .workers()
                     .filter(move |w| &w.task_id == d && w.status == WorkerStatus::Completed)
-                    .map(|w| PathBuf::from(&w.workdir))
-                    .filter(|p| {
-                        crate::worktree::name_of(&self.inner.home, p).is_some()
-                            && p.join(".git").exists()
-                    })
+                    // A removed worktree's work is on the branch Cortex kept.
+                    .filter_map(|w| crate::review::work_of(&self.inner.home, w))
                     .collect::<Vec<_>>()
             })
             .collect()

@@ -126,18 +126,19 @@ impl Engine {
                     if crate::worktree::name_of(home, &dir).is_none() {
                         continue;
                     }
-                    if !dir.join(".git").exists() {
+                    // A removed worktree's work is on the branch Cortex kept.
+                    let Some(work) = crate::review::work_of(home, w) else {
                         return Err(format!(
-                            "the worktree of plan task {} ({}) is not there: {}",
+                            "the worktree of plan task {} ({}) is not there, nor its branch: {}",
                             e.name,
                             e.task_id,
                             dir.display()
                         ));
-                    }
+                    };
                     if base.is_none() {
                         base = w.base.clone();
                     }
-                    parts.push((format!("plan task {} ({})", e.name, e.task_id), dir));
+                    parts.push((format!("plan task {} ({})", e.name, e.task_id), work));
                 }
             }
             (parts, base, goal.workdir.clone())
