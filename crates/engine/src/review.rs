@@ -409,6 +409,13 @@ mod tests {
         assert!(!r.had_uncommitted && !f.wt.exists(), "{r:?}");
     }
 
+    /// The agent adds `new.txt` in its worktree and commits it itself.
+    fn agent_commits_a_file(f: &Fixture) {
+        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
+        sh(&f.wt, &["add", "new.txt"]);
+        sh(&f.wt, &["commit", "-q", "-m", "the agent's own commit"]);
+    }
+
     fn merged_into(f: &Fixture) -> Option<String> {
         changes_of(&f.home, &f.task, &f.worker, false).0.merged_into
     }
@@ -417,9 +424,7 @@ mod tests {
     fn work_brought_in_by_a_squash_is_merged_and_is_not_merged_twice() {
         let f = fixture();
         assert_eq!(merged_into(&f), None, "nothing changed yet");
-        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
-        sh(&f.wt, &["add", "new.txt"]);
-        sh(&f.wt, &["commit", "-q", "-m", "the agent's own commit"]);
+        agent_commits_a_file(&f);
         assert_eq!(merged_into(&f), None, "not in main yet");
         let m = merge(&f, None, true).unwrap();
         assert!(m.squash && !m.already_merged, "{m:?}");
@@ -484,9 +489,7 @@ mod tests {
     #[test]
     fn a_removed_worktrees_kept_branch_still_shows_its_changes_and_merges() {
         let f = fixture();
-        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
-        sh(&f.wt, &["add", "new.txt"]);
-        sh(&f.wt, &["commit", "-q", "-m", "the agent's own commit"]);
+        agent_commits_a_file(&f);
         let place = place_of(&f.home, &f.task, &f.worker);
         remove_worktree(&f.task, &f.worker, place, false).unwrap();
         assert!(!f.wt.exists());
@@ -544,9 +547,7 @@ mod tests {
     #[test]
     fn a_removed_worktrees_work_still_reaches_its_dependents_and_the_goals_check() {
         let f = fixture();
-        std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
-        sh(&f.wt, &["add", "new.txt"]);
-        sh(&f.wt, &["commit", "-q", "-m", "the agent's own commit"]);
+        agent_commits_a_file(&f);
         let tip = sh(&f.wt, &["rev-parse", "HEAD"]);
         assert!(matches!(work_of(&f.home, &f.worker), Some(Work::Folder(_))));
         let place = place_of(&f.home, &f.task, &f.worker);
