@@ -230,12 +230,13 @@ pub fn remove_worktree(
     if json {
         print_json(&value);
     } else {
-        println!(
-            "removed {} (branch {} kept{})",
-            r.worktree,
-            r.branch,
-            if r.merged { ", merged" } else { ", not merged" }
-        );
+        let state = match (r.changed, r.merged, r.had_uncommitted) {
+            (false, ..) => ", it changed nothing",
+            (true, true, _) => ", merged",
+            (true, false, true) => ", not merged: its uncommitted changes are lost",
+            (true, false, false) => ", not merged",
+        };
+        println!("removed {} (branch {} kept{state})", r.worktree, r.branch);
     }
     Ok(())
 }

@@ -251,12 +251,21 @@ pub struct RemoveDto {
     pub worktree: String,
     /// The branch, kept: its commits are never deleted.
     pub branch: String,
-    /// True when the worktree's commits were already in the base branch, or it had none.
+    /// True when the base branch already held the work (as `show` says
+    /// it); false when it did not, or there was no work.
     pub merged: bool,
+    /// True when the work changed any file since it started.
+    #[serde(default = "changed_by_default")]
+    pub changed: bool,
     /// True when the worktree had uncommitted changes (lost: only `--force` removes it then).
     pub had_uncommitted: bool,
     /// True when `--force` was given.
     pub forced: bool,
+}
+
+/// Answers from before `changed` was sent said nothing of it.
+fn changed_by_default() -> bool {
+    true
 }
 
 mod git;
@@ -512,7 +521,15 @@ mod tests {
         std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
         let place = place_of(&f.home, &f.task, &f.worker);
         let r = remove_worktree(&f.task, &f.worker, place, true).unwrap();
-        assert!(r.had_uncommitted && !r.merged, "{r:?}");
+        assert!(r.had_uncommitted && r.changed && !r.merged, "{r:?}");
+    }
+
+    #[test]
+    fn removing_a_worktree_that_changed_nothing_says_so_not_merged() {
+        let f = fixture();
+        let place = place_of(&f.home, &f.task, &f.worker);
+        let r = remove_worktree(&f.task, &f.worker, place, false).unwrap();
+        assert!(!r.changed && !r.merged && !r.had_uncommitted, "{r:?}");
     }
 
     #[test]

@@ -320,13 +320,13 @@ pub(crate) fn remove_worktree(
     let status = git(&wt, &["status", "--porcelain", "--untracked-files=all"]).map_err(git_err)?;
     let dirty: Vec<&str> = status.lines().filter(|l| !l.is_empty()).collect();
     // Merged as `show` says it: the work with its uncommitted changes.
-    let merged = working_tree(&wt)
-        .and_then(|tree| Ok((numstat(&wt, &base.commit, &tree)?, tree)))
-        .is_ok_and(|(files, tree)| {
-            base.branch
-                .as_deref()
-                .is_some_and(|b| holds_all(&wt, b, &branch, &tree, &files, false))
-        });
+    let work = working_tree(&wt).and_then(|tree| Ok((numstat(&wt, &base.commit, &tree)?, tree)));
+    let changed = work.as_ref().map_or(true, |(files, _)| !files.is_empty());
+    let merged = work.is_ok_and(|(files, tree)| {
+        base.branch
+            .as_deref()
+            .is_some_and(|b| holds_all(&wt, b, &branch, &tree, &files, false))
+    });
     if !dirty.is_empty() && !force {
         let shown: Vec<&str> = dirty
             .iter()
@@ -354,6 +354,7 @@ pub(crate) fn remove_worktree(
         worktree: wt_s,
         branch,
         merged,
+        changed,
         had_uncommitted: !dirty.is_empty(),
         forced: force,
     })
