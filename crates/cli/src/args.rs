@@ -67,11 +67,18 @@ pub enum Command {
     Kill { worker: String },
     /// Stop a worker's attempt and start a new one that resumes its conversation.
     Restart { worker: String },
-    /// Give a worker more time.
+    /// Give a worker more time: `cortex extend W 30m` (or `2h`, or `--minutes 30`).
     Extend {
         worker: String,
+        /// How much more: minutes (`30`, `30m`) or hours (`2h`).
+        #[arg(
+            value_name = "TIME",
+            conflicts_with = "minutes",
+            required_unless_present = "minutes"
+        )]
+        time: Option<String>,
         #[arg(long, value_name = "N")]
-        minutes: u64,
+        minutes: Option<u64>,
     },
     /// Send a worker a message: its attempt stops and a new one resumes the conversation with TEXT.
     Nudge { worker: String, text: String },

@@ -54,11 +54,18 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
         Command::Restart { worker } => {
             crate::worker_cmds::control(home, InboxOp::Restart { worker_id: worker }, json)
         }
-        Command::Extend { worker, minutes } => crate::worker_cmds::control(
+        Command::Extend {
+            worker,
+            time,
+            minutes,
+        } => crate::worker_cmds::control(
             home,
             InboxOp::Extend {
                 worker_id: worker,
-                minutes,
+                minutes: match (minutes, time) {
+                    (Some(m), _) => m,
+                    (None, t) => minutes_of(t.as_deref().unwrap_or_default())?,
+                },
             },
             json,
         ),
@@ -564,4 +571,44 @@ pub(crate) fn json_line_error(e: &serde_json::Error) -> String {
         .rsplit_once(" at line ")
         .map_or(what.as_str(), |(w, _)| w);
     format!("{what} (column {})", e.column())
+}
+
+/// `30`, `30m` or `2h` as minutes, for `cortex extend`.
+pub(crate) fn minutes_of(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (number, per) = match t.strip_suffix('h') {
+        Some(n) => (n, 60),
+        None => (t.strip_suffix('m').unwrap_or(t), 1),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .filter(|m| *m > 0)
+        .ok_or_else(|| {
+            Failure::bad_input(
+                "bad_input",
+                format!("`{text}` is not a time to extend by: give minutes (`30`, `30m`) or hours (`2h`)"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minutes_of;
+
+    #[test]
+    fn a_time_to_extend_by_is_minutes_or_hours() {
+        assert_eq!(minutes_of("30").unwrap(), 30);
+        assert_eq!(minutes_of("30m").unwrap(), 30);
+        assert_eq!(minutes_of("2h").unwrap(), 120);
+        for bad in ["", "0", "10s", "h", "-5m", "1.5h"] {
+            let err = minutes_of(bad).unwrap_err();
+            assert!(
+                err.message.contains("is not a time to extend by"),
+                "{bad}: {}",
+                err.message
+            );
+        }
+    }
 }

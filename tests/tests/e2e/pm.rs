@@ -190,7 +190,7 @@ fn a_worker_over_its_time_limit_is_warned_three_times_and_stopped_unless_extende
             .unwrap_or_default();
         !wb.is_empty()
     });
-    let out = h.cortex(&["extend", &wb, "--minutes", "1"]);
+    let out = h.cortex(&["extend", &wb, "1m"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ta = h.wait_task_done(&a, LIMIT);
     assert_eq!(ta["status"], "failed", "{ta}");
