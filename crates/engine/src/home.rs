@@ -278,17 +278,7 @@ pub struct ExpertFile {
 /// place that lists and names expert profiles (the home's loader, `cortex
 /// config check`, an evaluation on another folder).
 pub fn expert_files(dir: &Path) -> std::io::Result<Vec<ExpertFile>> {
-    let mut paths: Vec<PathBuf> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        // An editor's lock or backup (`.#cicd.json`) is not a profile.
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    paths.sort();
-    Ok(paths
+    Ok(expert_paths(dir)?
         .into_iter()
         .map(|path| {
             let rel = format!(
@@ -301,6 +291,21 @@ pub fn expert_files(dir: &Path) -> std::io::Result<Vec<ExpertFile>> {
             ExpertFile { path, rel, text }
         })
         .collect())
+}
+
+/// The expert profiles' paths in `dir`, sorted, without reading them.
+pub fn expert_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        // An editor's lock or backup (`.#cicd.json`) is not a profile.
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 fn probe_writable(dir: &Path) -> std::io::Result<()> {

@@ -156,6 +156,16 @@ pub(crate) fn ack_of(state: &State, plan: &Plan) -> PlanAck {
     }
 }
 
+/// Every plan, newest first, each as `plan_view` builds it: the app's
+/// Plans page and `cortex plan list`.
+pub fn plan_views(state: &State) -> Vec<PlanView> {
+    state
+        .plans()
+        .rev()
+        .filter_map(|p| plan_view(state, &p.id))
+        .collect()
+}
+
 /// Builds the view of a plan from the state.
 pub fn plan_view(state: &State, id: &PlanId) -> Option<PlanView> {
     let plan = state.plan(id)?;

@@ -315,16 +315,9 @@ fn repeated_failures_of_one_expert_open_its_circuit_and_pause_it() {
         assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "failed");
     }
     let held = crash(9)["task_id"].as_str().unwrap().to_string();
-    let other = h.json(&[
-        "submit",
-        "audit it FAKE:normal",
-        "--type",
-        "security-audit",
-        "--workdir",
-        h.workdir().to_str().unwrap(),
-    ]);
+    let other = submit_typed(&h, "audit it FAKE:normal", "security-audit");
     assert_eq!(
-        h.wait_task_done(other["task_id"].as_str().unwrap(), LIMIT)["status"],
+        h.wait_task_done(&other, LIMIT)["status"],
         "completed",
         "other experts go on"
     );
@@ -344,11 +337,16 @@ fn repeated_failures_of_one_expert_open_its_circuit_and_pause_it() {
 
 /// Submits a `feature` task (development, by type) in a fresh folder.
 fn submit_feature(h: &TestHome, text: &str) -> String {
+    submit_typed(h, text, "feature")
+}
+
+/// Submits `text` as a task of `task_type` in the home's workdir: its id.
+fn submit_typed(h: &TestHome, text: &str, task_type: &str) -> String {
     let v = h.json(&[
         "submit",
         text,
         "--type",
-        "feature",
+        task_type,
         "--workdir",
         h.workdir().to_str().unwrap(),
     ]);
@@ -496,15 +494,8 @@ fn a_restart_held_by_the_breaker_keeps_no_place_in_the_capacity() {
         worker_of(&h, &crashed)["waiting_for"]["kind"] == "circuit"
     });
     // The one place is free: another expert's task runs meanwhile.
-    let audit = h.json(&[
-        "submit",
-        "audit it FAKE:normal",
-        "--type",
-        "security-audit",
-        "--workdir",
-        h.workdir().to_str().unwrap(),
-    ]);
-    let t = h.wait_task_done(audit["task_id"].as_str().unwrap(), LIMIT);
+    let audit = submit_typed(&h, "audit it FAKE:normal", "security-audit");
+    let t = h.wait_task_done(&audit, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");
     owner.stop();
 }

@@ -41,8 +41,9 @@ impl Seen {
 /// their sizes and times.
 pub(crate) fn look(home: &crate::Home) -> SettingsLook {
     let mut files = vec![home.config_file()];
-    if let Ok(experts) = crate::home::expert_files(&home.experts_dir()) {
-        files.extend(experts.into_iter().map(|f| f.path));
+    // Their sizes and times, not their text: this runs every second.
+    if let Ok(experts) = crate::home::expert_paths(&home.experts_dir()) {
+        files.extend(experts);
     }
     files
         .into_iter()

@@ -52,11 +52,7 @@ pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError
 /// Every plan, newest first, as `plan` shows each (`cortex plan list`).
 pub fn plans(home: &Home) -> Result<Vec<crate::plans::PlanView>, EngineError> {
     let state = settled_state(home, &*launcher_of(home)?)?;
-    Ok(state
-        .plans()
-        .rev()
-        .filter_map(|p| crate::plans::plan_view(&state, &p.id))
-        .collect())
+    Ok(crate::plans::plan_views(&state))
 }
 
 /// The status counts, as the files and the owner's PM verdicts say.

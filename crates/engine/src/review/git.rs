@@ -187,22 +187,8 @@ pub(crate) fn merged_work(
         let tip = match work {
             Work::Commit { commit, .. } => commit.clone(),
             Work::Folder(wt) => {
-                let head = git_line(wt, &["rev-parse", "HEAD"])?;
-                let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"])?;
-                let tree = working_tree(wt)?;
-                if tree == head_tree {
-                    head
-                } else {
-                    let message = format!("cortex: the uncommitted work of {label}");
-                    git_env(
-                        wt,
-                        &["commit-tree", &tree, "-p", &head, "-m", &message],
-                        &CORTEX_IDENTITY,
-                        None,
-                    )?
-                    .trim()
-                    .to_string()
-                }
+                let message = format!("cortex: the uncommitted work of {label}");
+                work_tip(wt, None, &CORTEX_IDENTITY, &message)?.tip
             }
         };
         if is_ancestor(repo, &tip, &so_far) {
@@ -469,16 +455,54 @@ pub(crate) fn merge_outcome(dir: &Path, into_tip: &str, tip: &str) -> Result<Mer
     }
 }
 
-/// The commit of a worktree's work as it is now: HEAD when nothing is
-/// uncommitted (`tree` is HEAD's tree), else a commit of `tree` on HEAD
-/// with a fixed author and date, so that reading the same work twice names
-/// the same object (and writes it once). No ref points at it.
-pub(crate) fn work_commit(wt: &Path, tree: &str) -> Result<String, String> {
+/// A worktree's work as one commit: its HEAD, and the commit of its
+/// working tree (`tree` when the caller read it already): HEAD itself when
+/// nothing is uncommitted, else a commit of the working tree on HEAD, made
+/// with `env` and `message`, that no ref points at (`made`).
+pub(crate) struct WorkTip {
+    pub(crate) head: String,
+    pub(crate) tip: String,
+    pub(crate) made: Option<String>,
+}
+
+pub(crate) fn work_tip(
+    wt: &Path,
+    tree: Option<&str>,
+    env: &[(&str, &str)],
+    message: &str,
+) -> Result<WorkTip, String> {
     let head = git_line(wt, &["rev-parse", "HEAD"])?;
     let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"])?;
-    if head_tree == tree {
-        return Ok(head);
+    let tree = match tree {
+        Some(t) => t.to_string(),
+        None => working_tree(wt)?,
+    };
+    if tree == head_tree {
+        return Ok(WorkTip {
+            tip: head.clone(),
+            head,
+            made: None,
+        });
     }
+    let tip = git_env(
+        wt,
+        &["commit-tree", &tree, "-p", &head, "-F", "-"],
+        env,
+        Some(message.as_bytes()),
+    )?
+    .trim()
+    .to_string();
+    Ok(WorkTip {
+        head,
+        made: Some(tip.clone()),
+        tip,
+    })
+}
+
+/// The commit of a worktree's work as a view reads it (`work_tip` with a
+/// fixed author and date, so reading the same work twice names the same
+/// object and writes it once).
+pub(crate) fn work_commit(wt: &Path, tree: &str) -> Result<String, String> {
     let env = [
         ("GIT_AUTHOR_NAME", "cortex"),
         ("GIT_AUTHOR_EMAIL", "cortex@localhost"),
@@ -487,11 +511,11 @@ pub(crate) fn work_commit(wt: &Path, tree: &str) -> Result<String, String> {
         ("GIT_COMMITTER_EMAIL", "cortex@localhost"),
         ("GIT_COMMITTER_DATE", "@0 +0000"),
     ];
-    git_env(
+    work_tip(
         wt,
-        &["commit-tree", tree, "-p", &head, "-F", "-"],
+        Some(tree),
         &env,
-        Some(b"uncommitted work, as read by cortex\n"),
+        "uncommitted work, as read by cortex\n",
     )
-    .map(|s| s.trim().to_string())
+    .map(|w| w.tip)
 }

@@ -159,23 +159,8 @@ pub(crate) fn merge_worktree(
             (tip, None, String::new())
         }
         Some(wt) => {
-            let wt_head = git_line(wt, &["rev-parse", "HEAD"]).map_err(git_err)?;
-            let head_tree = git_line(wt, &["rev-parse", "HEAD^{tree}"]).map_err(git_err)?;
-            let tree = working_tree(wt).map_err(git_err)?;
-            if tree == head_tree {
-                (wt_head.clone(), None, wt_head)
-            } else {
-                let c = git_env(
-                    wt,
-                    &["commit-tree", &tree, "-p", &wt_head, "-F", "-"],
-                    &env,
-                    Some(message.as_bytes()),
-                )
-                .map_err(git_err)?
-                .trim()
-                .to_string();
-                (c.clone(), Some(c), wt_head)
-            }
+            let w = work_tip(wt, None, &env, &message).map_err(git_err)?;
+            (w.tip, w.made, w.head)
         }
     };
     let files = numstat(&repo, &into_tip, &tip).unwrap_or_default();
@@ -323,9 +308,10 @@ pub(crate) fn remove_worktree(
     let work = working_tree(&wt).and_then(|tree| Ok((numstat(&wt, &base.commit, &tree)?, tree)));
     let changed = work.as_ref().map_or(true, |(files, _)| !files.is_empty());
     let merged = work.is_ok_and(|(files, tree)| {
+        let tip = work_on_own_branch(&wt, &branch, &tree);
         base.branch
             .as_deref()
-            .is_some_and(|b| holds_all(&wt, b, &branch, &tree, &files, false))
+            .is_some_and(|b| tip.is_some_and(|t| holds_all(&wt, b, &t, &files)))
     });
     if !dirty.is_empty() && !force {
         let shown: Vec<&str> = dirty

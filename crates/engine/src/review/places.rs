@@ -215,10 +215,19 @@ pub(crate) fn changes_of(
     match found {
         Ok((files, p, tree)) => {
             if let (ChangesKind::Worktree, Some(own)) = (c.kind, c.branch.as_deref()) {
+                // A removed worktree's `tree` is its kept branch's commit.
+                let tip = if removed {
+                    Some(tree)
+                } else {
+                    work_on_own_branch(&dir, own, &tree)
+                };
                 c.merged_into = base
                     .branch
                     .as_deref()
-                    .filter(|b| holds_all(&dir, b, own, &tree, &files, removed))
+                    .filter(|b| {
+                        tip.as_deref()
+                            .is_some_and(|t| holds_all(&dir, b, t, &files))
+                    })
                     .map(str::to_string);
             }
             c.files = files;
@@ -231,34 +240,23 @@ pub(crate) fn changes_of(
     }
 }
 
-/// True when branch `branch` already holds the work in worktree `dir`
-/// (whose working tree is `tree`, on the task's branch `own`) and there is
-/// work (`files`): what `cortex merge` would answer "already merged" to
-/// (`merge_outcome`). A worktree moved off its own branch holds commits
-/// nothing names here, so it is never called merged.
-pub(crate) fn holds_all(
-    dir: &Path,
-    branch: &str,
-    own: &str,
-    tree: &str,
-    files: &[FileChange],
-    removed: bool,
-) -> bool {
-    if files.is_empty() {
-        return false;
-    }
-    let Some(into_tip) = branch_tip(dir, branch) else {
-        return false;
-    };
-    if removed {
-        // `tree` is the kept branch's commit.
-        return matches!(merge_outcome(dir, &into_tip, tree), Ok(MergeOutcome::Holds));
-    }
+/// True when branch `branch` already holds the work whose commit is `tip`
+/// and there is work (`files`): what `cortex merge` would answer "already
+/// merged" to (`merge_outcome`).
+pub(crate) fn holds_all(dir: &Path, branch: &str, tip: &str, files: &[FileChange]) -> bool {
+    !files.is_empty()
+        && branch_tip(dir, branch).is_some_and(|into_tip| {
+            matches!(merge_outcome(dir, &into_tip, tip), Ok(MergeOutcome::Holds))
+        })
+}
+
+/// The commit of the work in worktree `dir` (working tree `tree`) while it
+/// is on the task's branch `own`; None off it, where it holds commits
+/// nothing names here, so such work is never called merged.
+pub(crate) fn work_on_own_branch(dir: &Path, own: &str, tree: &str) -> Option<String> {
     let on_own = git_line(dir, &["symbolic-ref", "-q", "HEAD"])
         .is_ok_and(|r| branch_of(&r).as_deref() == Some(own));
-    on_own
-        && work_commit(dir, tree)
-            .is_ok_and(|tip| matches!(merge_outcome(dir, &into_tip, &tip), Ok(MergeOutcome::Holds)))
+    on_own.then(|| work_commit(dir, tree).ok()).flatten()
 }
 
 /// Where a worker's finished work is, when it ran in a worktree: the

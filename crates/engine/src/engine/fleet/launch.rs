@@ -61,7 +61,7 @@ impl Engine {
                     Ok(None)
                 } else {
                     // A dependent task starts from its dependencies' work.
-                    crate::review::start_point(&self.dependency_worktrees(&worker.task_id))
+                    crate::review::start_point(&self.dependency_work(&worker.task_id))
                 };
                 match start {
                     Err(why) => {

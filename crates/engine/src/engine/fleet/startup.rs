@@ -225,8 +225,9 @@ impl Engine {
         }
     }
 
-    /// The worktrees of the tasks this task depends on, in its `after` order.
-    pub(crate) fn dependency_worktrees(&self, task_id: &TaskId) -> Vec<crate::review::Work> {
+    /// The work of the tasks this task depends on, in its `after` order:
+    /// their worktrees, or the branches kept for removed ones.
+    pub(crate) fn dependency_work(&self, task_id: &TaskId) -> Vec<crate::review::Work> {
         let store = self.store();
         let state = store.state();
         let Some(task) = state.task(task_id) else {

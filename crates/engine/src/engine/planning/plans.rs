@@ -314,13 +314,7 @@ impl Engine {
 
     /// Every plan, newest first, as the app's plan view shows them.
     pub fn plans(&self) -> Vec<PlanView> {
-        let store = self.store();
-        let state = store.state();
-        state
-            .plans()
-            .rev()
-            .filter_map(|p| plan_view(state, &p.id))
-            .collect()
+        crate::plans::plan_views(self.store().state())
     }
 
     /// The plan with this id, as `cortex plan show` shows it.
