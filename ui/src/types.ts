@@ -282,6 +282,8 @@ export interface Changes {
   may_include_others: boolean;
   /** The branch that already holds every change here (read from git when asked). */
   merged_into?: string | null;
+  /** Other branches that hold all of this work (one merged into with --into). */
+  merged_elsewhere?: string[];
   /** The worktree was removed; these are the changes on its kept branch. */
   worktree_removed?: boolean;
   message?: string;

@@ -105,9 +105,8 @@ fn print_changes(c: &Changes, indent: &str) {
             } else {
                 ""
             },
-            c.merged_into
-                .as_deref()
-                .map(|b| format!(" (merged into {b})"))
+            c.merged_where()
+                .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         ),
         ChangesKind::InPlace => println!(

@@ -92,6 +92,12 @@ pub struct Changes {
     /// recorded. None when some change is not there, or nothing was changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// For a worktree, the repository's other branches that already hold
+    /// all of this part's work the same way (one it was merged into with
+    /// `--into`): the most recently committed branches are asked, never the
+    /// base, the task's own or another task's (`cortex/`) branch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_elsewhere: Vec<String>,
     /// For a worktree: it was removed (`cortex worktree remove`), and these
     /// are the changes on its branch, which Cortex keeps.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -99,6 +105,28 @@ pub struct Changes {
     /// Why there is nothing to compare, or a problem reading the changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+impl Changes {
+    /// Where this part's work is merged, for a person: "merged into main",
+    /// "merged into release, not into main", "merged into main and
+    /// release"; None when no branch asked holds it. The app says the same
+    /// (`mergedWhere` in ui/src/logic/story.ts).
+    pub fn merged_where(&self) -> Option<String> {
+        let mut all: Vec<&str> = self.merged_into.iter().map(String::as_str).collect();
+        all.extend(self.merged_elsewhere.iter().map(String::as_str));
+        let (last, first) = all.split_last()?;
+        let list = if first.is_empty() {
+            (*last).to_string()
+        } else {
+            format!("{} and {last}", first.join(", "))
+        };
+        let not_base = match (&self.merged_into, &self.base_branch) {
+            (None, Some(b)) => format!(", not into {b}"),
+            _ => String::new(),
+        };
+        Some(format!("merged into {list}{not_base}"))
+    }
 }
 
 /// `cortex diff`: the changes, and the patch unless only the stat was asked.
@@ -446,6 +474,48 @@ mod tests {
         // Work the worktree gets afterwards is not merged.
         std::fs::write(f.wt.join("new.txt"), "newer\n").unwrap();
         assert_eq!(merged_into(&f), None);
+    }
+
+    #[test]
+    fn work_merged_into_another_branch_is_said_to_be_there_and_not_in_main() {
+        let f = fixture();
+        sh(&f.repo, &["branch", "release", "main"]);
+        sh(&f.repo, &["branch", "cortex/t-other", "main"]);
+        agent_commits_a_file(&f);
+        let elsewhere = |f: &Fixture| {
+            changes_of(&f.home, &f.task, &f.worker, false)
+                .0
+                .merged_elsewhere
+        };
+        assert!(elsewhere(&f).is_empty(), "merged nowhere yet");
+        let m = merge(&f, Some("release"), true).unwrap();
+        assert!(m.squash && m.into == "release", "{m:?}");
+        assert_eq!(elsewhere(&f), vec!["release".to_string()]);
+        assert_eq!(merged_into(&f), None, "main does not have it");
+        // Another task's branch holding it is not a merge a person made.
+        sh(&f.repo, &["branch", "-f", "cortex/t-other", "release"]);
+        assert_eq!(elsewhere(&f), vec!["release".to_string()]);
+        merge(&f, None, false).unwrap();
+        assert_eq!(merged_into(&f).as_deref(), Some("main"));
+        assert_eq!(elsewhere(&f), vec!["release".to_string()], "both now");
+    }
+
+    #[test]
+    fn where_work_is_merged_is_said_as_the_app_says_it() {
+        let f = fixture();
+        let mut c = changes_of(&f.home, &f.task, &f.worker, false).0;
+        assert_eq!(c.merged_where(), None);
+        c.merged_elsewhere = vec!["release".into()];
+        assert_eq!(
+            c.merged_where().as_deref(),
+            Some("merged into release, not into main")
+        );
+        c.merged_into = Some("main".into());
+        c.merged_elsewhere.push("next".into());
+        assert_eq!(
+            c.merged_where().as_deref(),
+            Some("merged into main, release and next")
+        );
     }
 
     #[test]

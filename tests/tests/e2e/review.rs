@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::util::{text, TestHome};
+use crate::util::{activity, text, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
@@ -157,10 +157,38 @@ fn a_worktree_task_is_shown_diffed_merged_onto_its_base_and_then_removable() {
         "the worktree is clean after its commit"
     );
     assert_eq!(git(&wt, &["rev-parse", "HEAD"]), committed);
+    let s = h.json(&["show", &id]);
+    assert_eq!(s["changes"]["merged_into"], "main", "{s}");
+    let shown = text(&h.cortex(&["show", &id]).stdout);
+    assert!(shown.contains("(merged into main)"), "{shown}");
 
     let r = h.json(&["worktree", "remove", &id]);
     assert_eq!(r["merged"], true, "{r}");
     assert!(!wt.exists());
+    // Both are in the activity log, beside the worker whose work it was.
+    let wid = w["id"].as_str().unwrap();
+    let said: Vec<(String, String)> = activity(&h, wid)
+        .iter()
+        .filter(|l| l["event"] == "merged" || l["event"] == "worktree_removed")
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap().to_string(),
+                l["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(
+        said[0].0 == "merged"
+            && said[0]
+                .1
+                .starts_with(&format!("merged {branch} into main (")),
+        "{said:?}"
+    );
+    assert!(
+        said[1].0 == "worktree_removed" && said[1].1.ends_with("(its work is merged)"),
+        "{said:?}"
+    );
     assert_eq!(
         git(&repo, &["branch", "--list", &branch]),
         branch,

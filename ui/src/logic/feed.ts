@@ -37,6 +37,8 @@ const EVENT_LABELS: Record<string, [string, Tone]> = {
   restart_held: ["restart held", "amber"],
   settings_applied: ["settings read", "blue"],
   settings_refused: ["settings refused", "red"],
+  merged: ["merged", "green"],
+  worktree_removed: ["worktree removed", "grey"],
 };
 
 const lineBase = (l: ActivityLine) => `${l.at}|${l.event}|${l.worker_id ?? ""}|${l.attempt ?? ""}`;

@@ -75,6 +75,16 @@ export interface StoryView {
 const tokensOf = (t: { input: number; output: number; cache_read?: number; cache_creation?: number }) =>
   `${formatTokens(t.input + (t.cache_read ?? 0) + (t.cache_creation ?? 0))} in / ${formatTokens(t.output)} out`;
 
+/** Where a part's work is merged, as the CLI says it (`Changes::merged_where`). */
+export function mergedWhere(c: Changes): string | null {
+  const all = [...(c.merged_into ? [c.merged_into] : []), ...(c.merged_elsewhere ?? [])];
+  if (all.length === 0) return null;
+  const last = all[all.length - 1];
+  const list = all.length === 1 ? last : `${all.slice(0, -1).join(", ")} and ${last}`;
+  const notBase = !c.merged_into && c.base_branch ? `, not into ${c.base_branch}` : "";
+  return `merged into ${list}${notBase}`;
+}
+
 export function changesNote(c: Changes | null | undefined): string {
   if (!c) return "No worker has started yet.";
   if (c.kind === "none") return c.message ?? "Nothing to compare.";
@@ -82,7 +92,8 @@ export function changesNote(c: Changes | null | undefined): string {
   const worktree = c.worktree_removed ? "its worktree was removed, the branch is kept" : "a worktree";
   const where = c.kind === "worktree" ? `on ${c.branch ?? "its branch"} (${worktree})` : `in place in ${c.workdir}`;
   const others = c.may_include_others ? "; may include other edits to the same checkout" : "";
-  const merged = c.merged_into ? `; merged into ${c.merged_into}` : "";
+  const mergedAt = mergedWhere(c);
+  const merged = mergedAt ? `; ${mergedAt}` : "";
   return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}${merged}`;
 }
 

@@ -152,6 +152,7 @@ pub(crate) fn changes_of(
         files: Vec::new(),
         may_include_others: false,
         merged_into: None,
+        merged_elsewhere: Vec::new(),
         worktree_removed: false,
         message: None,
     };
@@ -221,14 +222,15 @@ pub(crate) fn changes_of(
                 } else {
                     work_on_own_branch(&dir, own, &tree)
                 };
-                c.merged_into = base
-                    .branch
-                    .as_deref()
-                    .filter(|b| {
-                        tip.as_deref()
-                            .is_some_and(|t| holds_all(&dir, b, t, &files))
-                    })
-                    .map(str::to_string);
+                if let Some(t) = tip.as_deref() {
+                    c.merged_into = base
+                        .branch
+                        .as_deref()
+                        .filter(|b| holds_all(&dir, b, t, &files))
+                        .map(str::to_string);
+                    c.merged_elsewhere =
+                        other_branches_holding(&dir, base.branch.as_deref(), own, t, &files);
+                }
             }
             c.files = files;
             (c, p)
@@ -248,6 +250,45 @@ pub(crate) fn holds_all(dir: &Path, branch: &str, tip: &str, files: &[FileChange
         && branch_tip(dir, branch).is_some_and(|into_tip| {
             matches!(merge_outcome(dir, &into_tip, tip), Ok(MergeOutcome::Holds))
         })
+}
+
+/// How many of a repository's branches, the most recently committed first,
+/// are asked whether they hold a part's work beside its base branch.
+pub(crate) const BRANCHES_ASKED: usize = 20;
+
+/// The repository's other local branches that already hold all of this
+/// work (`holds_all`), such as one it was merged into with `cortex merge
+/// --into`: neither the base branch, nor the task's own, nor another
+/// task's (`cortex/`). Only the `BRANCHES_ASKED` most recently committed
+/// are asked, so an empty answer is no claim about older branches.
+pub(crate) fn other_branches_holding(
+    dir: &Path,
+    base: Option<&str>,
+    own: &str,
+    tip: &str,
+    files: &[FileChange],
+) -> Vec<String> {
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let Ok(out) = git(
+        dir,
+        &[
+            "for-each-ref",
+            "--sort=-committerdate",
+            "--format=%(refname:short)",
+            "refs/heads/",
+        ],
+    ) else {
+        return Vec::new();
+    };
+    out.lines()
+        .map(str::trim)
+        .filter(|b| !b.is_empty() && Some(*b) != base && *b != own && !b.starts_with("cortex/"))
+        .take(BRANCHES_ASKED)
+        .filter(|b| holds_all(dir, b, tip, files))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The commit of the work in worktree `dir` (working tree `tree`) while it

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Changes, TaskStory, WorkerStory } from "../../types";
 import { parseUnifiedDiff } from "../diff";
-import { canMerge, capDiff, changesNote, storyView, verificationBadge } from "../story";
+import { canMerge, capDiff, changesNote, mergedWhere, storyView, verificationBadge } from "../story";
 import { iso, task } from "./fixtures";
 
 const tok = (input: number, output: number) => ({ input, output, cache_read: 0, cache_creation: 0 });
@@ -60,6 +60,14 @@ describe("task story", () => {
       "1 file changed on cortex/t-1-development (a worktree); merged into main",
     );
     expect(canMerge(changes({ merged_into: "main" }))).toBe(false);
+    // Merged into another branch (--into): said, and Merge into the base stays.
+    expect(changesNote(changes({ base_branch: "main", merged_elsewhere: ["release"] }))).toBe(
+      "1 file changed on cortex/t-1-development (a worktree); merged into release, not into main",
+    );
+    expect(canMerge(changes({ base_branch: "main", merged_elsewhere: ["release"] }))).toBe(true);
+    expect(mergedWhere(changes({ merged_into: "main", merged_elsewhere: ["release", "next"] }))).toBe(
+      "merged into main, release and next",
+    );
     // A removed worktree's kept branch still shows its changes.
     expect(changesNote(changes({ worktree_removed: true }))).toBe(
       "1 file changed on cortex/t-1-development (its worktree was removed, the branch is kept)",

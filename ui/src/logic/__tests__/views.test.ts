@@ -45,6 +45,16 @@ describe("activity feed", () => {
       ["settings read", "blue"],
     ]);
   });
+  it("says a merge and a worktree's removal as what they did to the repository", () => {
+    const feed = mergeFeed([], [
+      line({ at: iso(1), event: "merged", message: "merged cortex/t-1-development into main (merge commit 1a2b3c4d5e6f, 2 files)" }),
+      line({ at: iso(2), event: "worktree_removed", message: "worktree /w removed, branch cortex/t-1-development kept (its work is merged)" }),
+    ]);
+    expect(feed.map((i) => [i.title, i.tone, i.workerId])).toEqual([
+      ["worktree removed", "grey", "w-1"],
+      ["merged", "green", "w-1"],
+    ]);
+  });
   it("keeps a line's key when older lines drop out of the window", () => {
     const lines = [line({ at: iso(1), message: "a" }), line({ at: iso(2), message: "b" }), line({ at: iso(3), message: "c" })];
     const before = mergeFeed([], lines).map((i) => i.key);

@@ -5,10 +5,13 @@
 use crate::clock;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::pm::ActivityLine;
 use crate::review::{
-    diff_of, merge_worktree, pick, place_of, remove_worktree, story_of, task_and_workers, DiffDto,
-    MergeDto, MergeRequest, RemoveDto, TaskStory,
+    diff_of, merge_worktree, pick, place_of, remove_worktree, short, story_of, task_and_workers,
+    DiffDto, MergeDto, MergeRequest, RemoveDto, TaskStory,
 };
+use cortex_core::task::Task;
+use cortex_core::worker::Worker;
 
 impl Engine {
     /// A task's whole story (`cortex show`).
@@ -36,6 +39,9 @@ impl Engine {
         let merge = self.config().merge;
         let done = merge_worktree(&task, w, req, place, &merge)?;
         tracing::info!(task_id = %task.id, into = %done.into, commit = %done.commit, "task merged");
+        if !done.already_merged {
+            self.log_review(&task, w, "merged", &merged_line(&done));
+        }
         Ok(done)
     }
 
@@ -52,6 +58,64 @@ impl Engine {
         let place = place_of(self.home(), &task, w);
         let done = remove_worktree(&task, w, place, force)?;
         tracing::info!(task_id = %task.id, worktree = %done.worktree, forced = force, "worktree removed");
+        self.log_review(&task, w, "worktree_removed", &removed_line(&done));
         Ok(done)
     }
+
+    /// A person's merge or worktree removal, in pm-activity.jsonl (the
+    /// Activity page, `cortex run`), beside the worker whose work it was:
+    /// what changed in the repository.
+    fn log_review(&self, task: &Task, w: &Worker, event: &str, what: &str) {
+        self.pm_log(&ActivityLine {
+            v: 1,
+            at: clock::now(),
+            event,
+            worker_id: Some(&w.id),
+            task_id: Some(&task.id),
+            attempt: w.current().map(|a| a.n),
+            from: None,
+            to: None,
+            message: what,
+        });
+    }
+}
+
+/// What a merge did, in a line: "merged cortex/t-… into main (merge
+/// commit 1a2b3c4d5e6f, 2 files)".
+fn merged_line(m: &MergeDto) -> String {
+    let how = if m.squash {
+        "squashed as commit"
+    } else if m.fast_forward {
+        "fast-forward to"
+    } else {
+        "merge commit"
+    };
+    format!(
+        "merged {} into {} ({how} {}, {} file{})",
+        m.branch,
+        m.into,
+        short(&m.commit),
+        m.files.len(),
+        if m.files.len() == 1 { "" } else { "s" }
+    )
+}
+
+/// What removing a worktree did, in a line.
+fn removed_line(r: &RemoveDto) -> String {
+    let work = if !r.changed {
+        "it changed nothing"
+    } else if r.merged {
+        "its work is merged"
+    } else {
+        "its work is not merged"
+    };
+    let lost = if r.had_uncommitted && r.forced {
+        "; its uncommitted changes were discarded"
+    } else {
+        ""
+    };
+    format!(
+        "worktree {} removed, branch {} kept ({work}){lost}",
+        r.worktree, r.branch
+    )
 }
