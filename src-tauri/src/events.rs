@@ -18,8 +18,15 @@ pub fn forward(app: AppHandle, engine: Engine) {
             match rx.recv().await {
                 Ok(event) => {
                     let _ = app.emit(ENGINE_EVENT, &event);
-                    if let EngineEvent::Alert { alert } = &event {
-                        crate::notify::alert(&app, &engine, alert);
+                    match &event {
+                        EngineEvent::Alert { alert } => crate::notify::alert(&app, &engine, alert),
+                        EngineEvent::ActivityLogged { line }
+                            if line["event"] == cortex_engine::pm::SETTINGS_REFUSED =>
+                        {
+                            let message = line["message"].as_str().unwrap_or_default();
+                            crate::notify::settings_refused(&app, message);
+                        }
+                        _ => {}
                     }
                     crate::tray::refresh(&app, &engine, &event);
                 }

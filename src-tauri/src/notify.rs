@@ -131,6 +131,22 @@ pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
     }
 }
 
+/// A settings file edited on disk that the engine refused to read (its
+/// activity line's message): said once per refusal, whatever the alert
+/// kinds asked, since nothing else interrupts a person who expects the edit
+/// to be in use. A click opens the dashboard, whose header says it too.
+pub fn settings_refused(app: &AppHandle, message: &str) {
+    let title = "Settings not read";
+    let body = cortex_core::redact::redact(message);
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if clickable::show(app, title, &body, None) {
+        return;
+    }
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+        tracing::warn!("notification not shown: {e}");
+    }
+}
+
 /// The worker a click on the notification opens: the one alert's worker;
 /// several open the dashboard.
 pub fn click_target(shown: &[&Alert]) -> Option<String> {

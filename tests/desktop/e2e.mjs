@@ -326,7 +326,7 @@ async function main() {
     });
 
     await reviewSteps({
-      step, click, one, find, text, attr, type, until, screenshot, cortex, log, WORKDIR,
+      step, click, one, find, text, attr, type, until, screenshot, cortex, log, WORKDIR, HOME, OUT,
       exec: (script, args) => wd("POST", `/session/${session}/execute/sync`, { script, args }),
       displayed: (id) => wd("GET", `/session/${session}/element/${id}/displayed`),
       /** Sets the window's outer size; returns the size it had. */

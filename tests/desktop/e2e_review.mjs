@@ -6,7 +6,7 @@
 // both themes. Run by e2e.mjs with its WebDriver helpers.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const git = (dir, ...args) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8" }).trim();
@@ -28,7 +28,7 @@ const NEEDS_YOU = new Set(["needs_input", "needs_attention", "awaiting_confirmat
 const VIEWS = ["overview", "workers", "tasks", "board", "plans", "usage", "routing", "activity", "settings"];
 
 export async function reviewSteps(t) {
-  const { step, click, one, find, text, attr, type, until, screenshot, cortex, log, exec, displayed, setWindow, WORKDIR } = t;
+  const { step, click, one, find, text, attr, type, until, screenshot, cortex, log, exec, displayed, setWindow, WORKDIR, HOME, OUT } = t;
   const repo = makeRepo(join(WORKDIR, "repo"));
   const prompt = "write the release notes file FAKE:normal";
   let taskId;
@@ -213,6 +213,34 @@ export async function reviewSteps(t) {
       return !b || !(await displayed(b));
     }).catch((e) => {
       throw new Error(`${e.message}; restoring ${original}, the form: ${form}`);
+    });
+  });
+
+  await step("a settings file edited on disk with a wrong key is said in the header and notified, until it is put right", async () => {
+    const file = join(HOME, "config.json");
+    const original = readFileSync(file, "utf8");
+    const edited = JSON.parse(original);
+    edited.capacity = { ...(edited.capacity ?? {}), max_worker: 3 };
+    writeFileSync(file, JSON.stringify(edited, null, 2));
+    const badge = '[data-testid="settings-refused"]';
+    const said = await until("the header's badge", async () => {
+      const b = (await find(badge))[0];
+      const why = b && (await displayed(b)) && (await attr(b, "title"));
+      return why && why.includes("capacity.max_worker") && why;
+    });
+    log(`header: ${said}`);
+    await until("a notification saying the settings were not read", async () => {
+      const blocks = readFileSync(`${OUT}/dbus-monitor.log`, "utf8").split(/\n(?=\S)/);
+      return blocks.some((b) => /member=Notify/.test(b) && b.includes("Settings not read") && b.includes("capacity.max_worker"));
+    });
+    await click(badge);
+    const box = await one('[data-testid="settings-disk-refused"]');
+    if (!(await text(box)).includes("capacity.max_worker")) throw new Error(`the Settings page says: ${await text(box)}`);
+    await screenshot("17-settings-file-not-read");
+    writeFileSync(file, original);
+    await until("the badge gone once the file is valid again", async () => {
+      const b = (await find(badge))[0];
+      return !b || !(await displayed(b));
     });
   });
 

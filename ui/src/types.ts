@@ -116,6 +116,8 @@ export interface Status {
   paused_experts?: { expert: string; until: string }[];
   /** Why the engine's agent cannot run (every task would fail to start), when it cannot. */
   agent_problem?: string | null;
+  /** Why the settings files edited on disk were not read (the ones in use are older), while they are not. */
+  settings_refused?: string | null;
   success_rate: number | null;
   cost_today_usd: number;
   /** True when part of today's cost is Cortex's estimate (an attempt ended without the agent's figure). */

@@ -180,6 +180,10 @@ pub struct CircuitAck {
     pub was_open: bool,
 }
 
+/// The activity line's event when settings edited on disk were refused
+/// (the desktop app also notifies it).
+pub const SETTINGS_REFUSED: &str = "settings_refused";
+
 /// One line of pm-activity.jsonl.
 #[derive(Debug, Serialize)]
 pub(crate) struct ActivityLine<'a> {

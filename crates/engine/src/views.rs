@@ -49,6 +49,10 @@ pub struct Overview {
     /// every task would fail to start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_problem: Option<String>,
+    /// Why the settings files on disk were refused while the owner runs
+    /// (`settings_refused`): the settings in use are older than the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_refused: Option<String>,
 }
 
 /// One transcript entry of a worker, with its attempt.

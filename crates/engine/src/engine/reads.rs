@@ -40,6 +40,7 @@ impl Engine {
             now,
             recent_failure_at: self.recent_failure_at(now),
             agent_problem: self.agent_problem(),
+            settings_refused: self.settings_refused(),
         }
     }
 

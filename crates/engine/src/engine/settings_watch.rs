@@ -18,13 +18,13 @@ use crate::engine::Engine;
 /// and modification time. A change of any means "read them again".
 pub(crate) type SettingsLook = Vec<(std::path::PathBuf, u64, Option<SystemTime>)>;
 
-/// The last look acted on, one not yet seen twice, and whether what was
-/// acted on last was refused.
+/// The last look acted on, one not yet seen twice, and why what was acted
+/// on last was refused, if it was.
 #[derive(Debug)]
 pub(crate) struct Seen {
     look: SettingsLook,
     settling: Option<SettingsLook>,
-    refused: bool,
+    refused: Option<String>,
 }
 
 impl Seen {
@@ -32,7 +32,7 @@ impl Seen {
         Self {
             look: look(home),
             settling: None,
-            refused: false,
+            refused: None,
         }
     }
 }
@@ -67,8 +67,20 @@ impl Engine {
 
     /// After this engine wrote the settings (a save from the app): what is
     /// on disk now is what is in use, and no edit to read.
+    /// A save writes config.json or one expert's file: another file
+    /// refused before may still be refused.
     pub(crate) fn settings_saved(&self) {
-        *self.seen() = Seen::now(self.home());
+        let refused = self.home().load_settings().err().map(|e| e.to_string());
+        *self.seen() = Seen {
+            refused,
+            ..Seen::now(self.home())
+        };
+    }
+
+    /// Why the settings files on disk were refused, while they still are
+    /// what was refused: the settings in use are older than the files.
+    pub fn settings_refused(&self) -> Option<String> {
+        self.seen().refused.clone()
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
@@ -96,7 +108,7 @@ impl Engine {
             }
             seen.settling = None;
             seen.look = now_look;
-            std::mem::replace(&mut seen.refused, false)
+            seen.refused.take().is_some()
         };
         let (message, event) = match self.home().load_settings().and_then(|loaded| {
             self.experts_still_working(&loaded.1)?;
@@ -128,13 +140,13 @@ impl Engine {
                 (message, "settings_applied")
             }
             Err(e) => {
-                self.seen().refused = true;
+                self.seen().refused = Some(e.to_string());
                 warn!(
                     "the settings files changed but are not valid, the ones in use are kept: {e}"
                 );
                 (
                     format!("the settings files changed but are not valid, so the ones in use are kept: {e}"),
-                    "settings_refused",
+                    crate::pm::SETTINGS_REFUSED,
                 )
             }
         };
@@ -271,9 +283,12 @@ mod tests {
                 .contains("capacity.max_worker"),
             "{last}"
         );
-        // Said once, not every second while the file stays as it is.
+        // Said once, not every second while the file stays as it is; the
+        // dashboard's numbers carry it as long as the file is refused.
         two_looks(&engine);
         assert_eq!(events(&engine).len(), 2);
+        let refused = engine.overview().settings_refused.expect("refused");
+        assert!(refused.contains("capacity.max_worker"), "{refused}");
         // Put right to what is in use: said, so the refusal is not the
         // last word.
         set_config(
@@ -281,6 +296,7 @@ mod tests {
             r#"{"capacity": {"max_workers": 7},  "pm": {"tick_millis": 100}}"#,
         );
         two_looks(&engine);
+        assert_eq!(engine.overview().settings_refused, None);
         let lines = engine.recent_activity(10);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(
@@ -296,12 +312,26 @@ mod tests {
 
     #[test]
     fn a_save_from_the_app_is_not_read_back_as_an_edit_and_a_larger_tick_needs_no_restart() {
-        let (_dir, _home, engine) = new_home();
+        let (_dir, home, engine) = new_home();
+        set_config(&home, r#"{"capacity": {"max_worker": 2}}"#);
+        two_looks(&engine);
+        assert!(engine.settings_refused().is_some());
+        // The app writes settings it checked: they are in use, and the
+        // refused file is gone.
         engine
             .save_config(r#"{"capacity": {"max_workers": 5}}"#)
             .unwrap();
+        assert_eq!(engine.settings_refused(), None);
+        // A broken expert file stays refused when config.json is saved.
+        std::fs::write(home.experts_dir().join("broken.json"), "{").unwrap();
         two_looks(&engine);
-        assert!(events(&engine).is_empty(), "{:?}", events(&engine));
+        engine
+            .save_config(r#"{"capacity": {"max_workers": 6}}"#)
+            .unwrap();
+        let still = engine.settings_refused().expect("still refused");
+        assert!(still.contains("broken.json"), "{still}");
+        two_looks(&engine);
+        assert_eq!(events(&engine), ["settings_refused", "settings_refused"]);
         // The PM's tick follows the setting at once above the loop's 250 ms.
         assert!(super::read_at_start(
             &engine.inner.started_with,

@@ -43,6 +43,10 @@ export function registerSettings(k: Kit): void {
       get hasSettings() {
         return s.settings !== null;
       },
+      /** Why the settings files edited on disk were not read ("" when they were). */
+      get diskRefused() {
+        return s.status?.settings_refused ?? "";
+      },
       markDirty(key: string) {
         this.dirty = true;
         if (this.fieldErrors[key]) {

@@ -41,6 +41,7 @@ export function registerShell(k: Kit): void {
   );
   const paused = global(false, () => !!s.status?.paused);
   const agentProblem = global("", () => s.status?.agent_problem ?? "");
+  const settingsRefused = global("", () => s.status?.settings_refused ?? "");
   const pausedExperts = global("", () =>
     (s.status?.paused_experts ?? [])
       .map((p) => `${p.expert} until ${new Date(p.until).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`)
@@ -96,6 +97,10 @@ export function registerShell(k: Kit): void {
     /** Why the agent cannot run ("" when it can): every task would fail to start. */
     get agentProblem() {
       return agentProblem.value;
+    },
+    /** Why the settings edited on disk were not read ("" when they were). */
+    get settingsRefused() {
+      return settingsRefused.value;
     },
     /** Experts paused by their circuit breaker ("" when none). */
     get pausedExperts() {
