@@ -599,6 +599,49 @@ fn a_dependent_starts_from_its_dependencys_work_and_plan_merge_stops_cleanly_at_
     owner.stop();
 }
 
+#[test]
+fn a_dependent_of_a_task_whose_worktree_was_removed_starts_from_its_kept_branch() {
+    use crate::review::{git, repo};
+    let h = TestHome::new();
+    h.use_fake_agent();
+    worktree_plan_home(&h);
+    let (dir, _) = repo(&h);
+    let owner = h.start_owner();
+    let workdir = dir.to_str().unwrap();
+    let submit = |text: &str, after: Option<&str>| -> String {
+        let mut args = vec!["submit", text, "--worktree", "--workdir", workdir];
+        if let Some(a) = after {
+            args.extend(["--after", a]);
+        }
+        let id = h.json(&args)["task_id"].as_str().unwrap().to_string();
+        let t = h.wait_status(&id, &["completed", "failed", "needs_attention"], LIMIT);
+        assert_eq!(t["status"], "completed", "{t}");
+        id
+    };
+    let alpha = submit("alpha part", None);
+    let wt = std::path::PathBuf::from(h.workers_of(&alpha)[0]["workdir"].as_str().unwrap());
+    // A person commits the work on the task's branch and removes the
+    // worktree, which keeps the branch.
+    git(&wt, &["add", "-A"]);
+    git(&wt, &["commit", "-q", "-m", "alpha's work"]);
+    let removed = h.json(&["worktree", "remove", &alpha]);
+    assert_eq!(removed["changed"], true, "{removed}");
+    assert!(!wt.exists());
+
+    let beta = submit("beta part", Some(&alpha));
+    let beta_dir = std::path::PathBuf::from(h.workers_of(&beta)[0]["workdir"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(beta_dir.join("alpha.txt")).unwrap(),
+        "alpha part\n",
+        "the dependent started from the kept branch's work"
+    );
+    assert_eq!(
+        std::fs::read_to_string(beta_dir.join("beta.txt")).unwrap(),
+        "beta part\n"
+    );
+    owner.stop();
+}
+
 /// A goal split by a coordinator (the fake agent answering with the plan
 /// in `plan`) into tasks that run in worktrees of `dir`, with the goal's
 /// own check `verify`; its id.
