@@ -34,12 +34,13 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
     let list = view::workers_with_tasks(home)?;
     if list.is_empty() {
         println!("no workers");
-    } else {
-        println!(
-            "{:<28}  {:<43} {:<10} {:<9} {:<12} {:<10} {:<15} {:<8}  REASON",
-            "WORKER", "TASK", "STATE", "HEALTH", "EXPERT", "ATTEMPT", "PROCESS", "COST"
-        );
+        return Ok(());
     }
+    let mut rows = vec![[
+        "WORKER", "TASK", "STATE", "HEALTH", "EXPERT", "ATTEMPT", "PROCESS", "COST", "REASON",
+    ]
+    .map(String::from)
+    .to_vec()];
     for (w, task) in list {
         // The task's first words name the worker for a person; the id stays first.
         let task = if task.is_empty() {
@@ -47,12 +48,21 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
         } else {
             format!("“{task}”")
         };
-        let line = format!(
-            "{}  {task:<43} {:<10} {:<9} {:<12} {:<10} {:<15} {:<8}  {}",
-            w.id,
-            w.state.as_str(),
-            w.health,
-            w.expert,
+        let reason = match (w.health.as_str(), &w.health_reason) {
+            // A reason that only repeats the state says nothing more.
+            ("healthy" | "starting", _) | (_, None) => {
+                cortex_core::worker::reason_beside(w.state.as_str(), w.reason.as_deref())
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            (_, Some(why)) => why.clone(),
+        };
+        rows.push(vec![
+            w.id.to_string(),
+            task,
+            w.state.as_str().to_string(),
+            w.health.clone(),
+            w.expert.clone(),
             format!("attempt {}", w.attempt),
             w.process.clone().unwrap_or_else(|| "no process".into()),
             format!(
@@ -60,18 +70,10 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
                 w.cost_usd,
                 crate::commands::estimated(w.cost_estimated)
             ),
-            match (w.health.as_str(), &w.health_reason) {
-                // A reason that only repeats the state says nothing more.
-                ("healthy" | "starting", _) | (_, None) => {
-                    cortex_core::worker::reason_beside(w.state.as_str(), w.reason.as_deref())
-                        .unwrap_or_default()
-                        .to_string()
-                }
-                (_, Some(why)) => why.clone(),
-            }
-        );
-        println!("{}", line.trim_end());
+            reason,
+        ]);
     }
+    crate::commands::print_table(&rows);
     Ok(())
 }
 
