@@ -45,7 +45,10 @@ export interface Task {
   reason?: string;
   /** Its own check command, if it has one. */
   verify?: string;
+  /** Its workers' cost so far, running attempts' figures included where the engine knew them. */
   cost_usd: number;
+  /** Part of `cost_usd` is Cortex's estimate from the tokens. */
+  cost_estimated?: boolean;
   expert?: string;
   experts?: string[];
   routing?: RoutingSummary;
@@ -93,6 +96,16 @@ export interface Worker {
   waiting_for?: WaitingFor | null;
   /** Seconds its ended attempts ran, summed; the running one is added here. */
   ended_attempts_secs?: number;
+  /** The running attempt's own figures so far (also in `tokens` and `cost_usd`). */
+  live_attempt?: AttemptFigures | null;
+}
+
+/** What one attempt used so far. */
+export interface AttemptFigures {
+  n: number;
+  tokens: { input: number; output: number };
+  cost_usd: number;
+  cost_estimated: boolean;
 }
 
 /** How an attempt ended (the engine's OutcomeKind). */

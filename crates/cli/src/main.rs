@@ -12,6 +12,7 @@ mod review_cmds;
 mod routing_cmds;
 mod run_cmd;
 mod status_cmd;
+mod table;
 mod worker_cmds;
 
 use std::process::ExitCode;

@@ -19,7 +19,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
     require_initialized(home)?;
-    let s = review::show(home, task)?;
+    let s = cortex_engine::engine::view::show(home, task)?;
     if json {
         print_json(&s);
         return Ok(());

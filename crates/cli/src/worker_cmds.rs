@@ -73,7 +73,7 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
             reason,
         ]);
     }
-    crate::commands::print_table(&rows);
+    crate::table::print_table(&rows);
     Ok(())
 }
 

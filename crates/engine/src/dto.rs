@@ -68,8 +68,13 @@ pub struct TaskDto {
     /// `review::task_verification` for a task with several experts.
     #[serde(default)]
     pub verification: Option<VerificationDto>,
-    /// What its workers cost so far, in US dollars.
+    /// What its workers cost so far, in US dollars: their ended attempts,
+    /// and where a view knows them, their running attempts' figures so far.
     pub cost_usd: f64,
+    /// True when some of `cost_usd` is Cortex's estimate from the tokens
+    /// (an attempt ended or runs without the agent's own figure).
+    #[serde(default)]
+    pub cost_estimated: bool,
     /// The primary expert, once routed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expert: Option<String>,
@@ -86,6 +91,50 @@ pub struct TaskDto {
     /// recorded one); none before that or outside git.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+}
+
+/// The running attempts' figures of workers, by worker, where a view
+/// knows them (`WorkerDto::live_attempt`).
+pub(crate) type LiveFigures = BTreeMap<cortex_core::id::WorkerId, crate::runtime::AttemptFigures>;
+
+/// What each task's running attempts used so far (`live`, counted only for
+/// the attempt that runs now), and whether any of its cost is Cortex's
+/// estimate (an ended attempt's or a running one's).
+pub(crate) fn costs_so_far(
+    state: &cortex_core::state::State,
+    live: &LiveFigures,
+) -> BTreeMap<TaskId, RunningCost> {
+    let mut out: BTreeMap<TaskId, RunningCost> = BTreeMap::new();
+    for w in state.workers() {
+        let c = out.entry(w.task_id.clone()).or_default();
+        c.estimated |= w.cost_estimated;
+        if let Some(f) = live
+            .get(&w.id)
+            .filter(|f| w.live_attempt().is_some_and(|a| a.n == f.n))
+        {
+            c.usd += f.cost_usd;
+            c.estimated |= f.cost_estimated;
+        }
+    }
+    out
+}
+
+/// A task's running attempts' cost so far, and whether any of its cost is
+/// an estimate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct RunningCost {
+    pub(crate) usd: f64,
+    pub(crate) estimated: bool,
+}
+
+impl TaskDto {
+    /// Adds what its running attempts used so far (`costs_so_far`).
+    pub(crate) fn add_running(&mut self, c: Option<&RunningCost>) {
+        if let Some(c) = c {
+            self.cost_usd += c.usd;
+            self.cost_estimated = c.estimated;
+        }
+    }
 }
 
 impl From<&Task> for TaskDto {
@@ -105,6 +154,7 @@ impl From<&Task> for TaskDto {
             result: t.result.as_deref().map(redact),
             verification: None,
             cost_usd: t.cost_usd,
+            cost_estimated: false,
             expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
             routing: t.routing.clone(),

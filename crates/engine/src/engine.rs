@@ -38,6 +38,7 @@ mod experts;
 mod tasks;
 pub mod view;
 
+pub(crate) use crate::dto::LiveFigures;
 pub use crate::dto::{EngineEvent, RerouteAck, StatusDto, SubmitAck, TaskDto};
 
 /// The engine's state, shared by every handle.
@@ -265,7 +266,8 @@ impl Engine {
 
     /// Every task, in queue order.
     pub fn tasks(&self) -> Vec<TaskDto> {
-        tasks_of(self.store().state())
+        let live = live_figures(&self.workers());
+        tasks_of(self.store().state(), &live)
     }
 
     /// Counts of tasks and workers by status, live workers by health, and paused experts.
@@ -314,7 +316,16 @@ pub(crate) fn ack_of(
     }
 }
 
-pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
+/// The running attempts' figures in these workers' DTOs.
+pub(crate) fn live_figures(dtos: &[crate::runtime::WorkerDto]) -> LiveFigures {
+    dtos.iter()
+        .filter_map(|d| d.live_attempt.map(|f| (d.id.clone(), f)))
+        .collect()
+}
+
+/// Every task, in queue order, its cost with its running attempts' figures
+/// so far (`live`).
+pub(crate) fn tasks_of(state: &cortex_core::state::State, live: &LiveFigures) -> Vec<TaskDto> {
     let mut tasks: Vec<&Task> = state.tasks().collect();
     tasks.sort_by(|a, b| cortex_core::task::queue_order(a, b));
     let mut checked: BTreeMap<&TaskId, Vec<&cortex_core::worker::Worker>> = BTreeMap::new();
@@ -327,6 +338,7 @@ pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
             projects.entry(&w.task_id).or_insert(b.repo.as_str());
         }
     }
+    let costs = crate::dto::costs_so_far(state, live);
     tasks
         .into_iter()
         .map(|t| {
@@ -335,6 +347,7 @@ pub(crate) fn tasks_of(state: &cortex_core::state::State) -> Vec<TaskDto> {
                 dto.verification = crate::review::task_verification(ws.iter().copied());
             }
             dto.project = projects.get(&t.id).map(|p| p.to_string());
+            dto.add_running(costs.get(&t.id));
             dto
         })
         .collect()

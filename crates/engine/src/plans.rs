@@ -158,16 +158,26 @@ pub(crate) fn ack_of(state: &State, plan: &Plan) -> PlanAck {
 
 /// Every plan, newest first, each as `plan_view` builds it: the app's
 /// Plans page and `cortex plan list`.
-pub fn plan_views(state: &State) -> Vec<PlanView> {
+pub fn plan_views(state: &State, live: &crate::dto::LiveFigures) -> Vec<PlanView> {
+    let costs = crate::dto::costs_so_far(state, live);
     state
         .plans()
         .rev()
-        .filter_map(|p| plan_view(state, &p.id))
+        .filter_map(|p| view_of(state, &p.id, &costs))
         .collect()
 }
 
-/// Builds the view of a plan from the state.
-pub fn plan_view(state: &State, id: &PlanId) -> Option<PlanView> {
+/// Builds the view of a plan from the state, its tasks' costs with their
+/// running attempts' figures so far (`live`).
+pub fn plan_view(state: &State, id: &PlanId, live: &crate::dto::LiveFigures) -> Option<PlanView> {
+    view_of(state, id, &crate::dto::costs_so_far(state, live))
+}
+
+fn view_of(
+    state: &State,
+    id: &PlanId,
+    costs: &std::collections::BTreeMap<TaskId, crate::dto::RunningCost>,
+) -> Option<PlanView> {
     let plan = state.plan(id)?;
     let name_of = |tid: &TaskId| {
         plan.tasks
@@ -184,7 +194,9 @@ pub fn plan_view(state: &State, id: &PlanId) -> Option<PlanView> {
         .filter_map(|e| {
             let t = state.task(&e.task_id)?;
             *counts.entry(t.status.as_str().to_string()).or_default() += 1;
-            cost += t.cost_usd;
+            let mut task = TaskDto::from(t);
+            task.add_running(costs.get(&t.id));
+            cost += task.cost_usd;
             last = last.max(t.updated_at);
             let blocked_on = t
                 .after
@@ -200,7 +212,7 @@ pub fn plan_view(state: &State, id: &PlanId) -> Option<PlanView> {
                 name: e.name.clone(),
                 after: t.after.iter().map(name_of).collect(),
                 blocked_on,
-                task: TaskDto::from(t),
+                task,
             })
         })
         .collect();

@@ -28,7 +28,6 @@ use cortex_core::task::Task;
 use cortex_core::worker::{WorkBase, Worker};
 use serde::{Deserialize, Serialize};
 
-use crate::clock;
 use crate::dto::TaskDto;
 use crate::error::EngineError;
 use crate::home::Home;
@@ -309,6 +308,7 @@ pub use show::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock;
     use cortex_core::input::ValidSubmission;
     use cortex_core::task::Priority;
     use cortex_core::worker::WorkerStatus;
@@ -684,12 +684,85 @@ mod tests {
             &f.home,
             &f.task,
             std::slice::from_ref(&f.worker),
+            &Default::default(),
             clock::now(),
         );
         let repo = f.worker.base.as_ref().map(|b| b.repo.clone());
         assert!(repo.is_some());
         assert_eq!(story.task.project, repo);
-        let none = story_of(&f.home, &f.task, &[], clock::now());
+        let none = story_of(&f.home, &f.task, &[], &Default::default(), clock::now());
         assert_eq!(none.task.project, None);
+    }
+
+    #[test]
+    fn a_running_attempt_counts_in_the_story_as_the_workers_list_counts_it() {
+        let mut f = fixture();
+        let attempt = |n: u32, ended: bool| cortex_core::worker::Attempt {
+            n,
+            started_at: clock::now(),
+            pid: None,
+            start_ticks: None,
+            session_id: None,
+            resumed: n > 1,
+            on_request: false,
+            ended_at: ended.then(clock::now),
+            outcome: ended.then(|| {
+                let mut o = cortex_core::stream::Outcome::bare(
+                    cortex_core::stream::OutcomeKind::Lost,
+                    "killed",
+                );
+                o.cost_usd = 0.02;
+                o.cost_estimated = true;
+                o
+            }),
+        };
+        // Attempt 1 was killed (its cost estimated), attempt 2 runs.
+        f.worker.attempts = vec![attempt(1, true), attempt(2, false)];
+        f.worker.cost_usd = 0.02;
+        f.worker.cost_estimated = true;
+        f.worker.tokens.input = 1000;
+        f.task.cost_usd = 0.02;
+        let running = crate::runtime::AttemptFigures {
+            n: 2,
+            tokens: crate::runtime::TokenDto {
+                input: 300,
+                output: 40,
+            },
+            cost_usd: 0.005,
+            cost_estimated: true,
+        };
+        let story_with = |figures: crate::runtime::AttemptFigures| {
+            let live = [(f.worker.id.clone(), figures)].into_iter().collect();
+            story_of(
+                &f.home,
+                &f.task,
+                std::slice::from_ref(&f.worker),
+                &live,
+                clock::now(),
+            )
+        };
+        let s = story_with(running);
+        let w = &s.workers[0];
+        assert_eq!(w.attempts[1].cost_usd, 0.005);
+        assert!(w.attempts[1].cost_estimated);
+        assert_eq!(w.attempts[1].tokens.input, 300);
+        assert_eq!(
+            w.attempts[0].cost_usd, 0.02,
+            "the ended attempt as recorded"
+        );
+        assert!((w.cost_usd - 0.025).abs() < 1e-9, "{}", w.cost_usd);
+        assert_eq!(w.tokens.input, 1300);
+        assert!(
+            (s.task.cost_usd - 0.025).abs() < 1e-9,
+            "{}",
+            s.task.cost_usd
+        );
+        assert!(s.cost_estimated && s.task.cost_estimated);
+        assert_eq!(s.tokens.output, 40);
+        // Figures of an attempt that is not the running one are not added.
+        let s = story_with(crate::runtime::AttemptFigures { n: 1, ..running });
+        assert_eq!(s.workers[0].attempts[1].cost_usd, 0.0);
+        assert_eq!(s.workers[0].cost_usd, 0.02);
+        assert_eq!(s.task.cost_usd, 0.02);
     }
 }

@@ -38,7 +38,7 @@ mod worker_dto;
 
 pub use check_in::{check_in_worker, record_check_in, write_heartbeat, Heartbeat};
 pub(crate) use worker_dto::{apply_verdict, live_cost, name_process, observed_dto, worker_dto};
-pub use worker_dto::{TokenDto, WorkerDto, ATTENTION};
+pub use worker_dto::{AttemptFigures, TokenDto, WorkerDto, ATTENTION};
 
 /// Output bytes one runtime tick reads at most, shared by the live workers.
 pub(crate) const TICK_READ_BUDGET: usize = 8 << 20;

@@ -346,8 +346,11 @@ pub fn ended_attempts_secs(w: &Worker) -> f64 {
             a.ended_at
                 .map(|end| (end - a.started_at).num_milliseconds())
         })
-        .map(|ms| ms.max(0) as f64 / 1000.0)
-        .sum()
+        .map(|ms| ms.max(0))
+        // Summed as whole milliseconds: a float sum of nothing is -0.0,
+        // which JSON would carry as "-0.0".
+        .sum::<i64>() as f64
+        / 1000.0
 }
 
 /// How long a failure keeps counting as recent (the tray's red).

@@ -231,6 +231,54 @@ fn a_worker_stopped_by_its_budget_records_its_tokens_and_estimated_cost() {
 }
 
 #[test]
+fn a_running_tasks_cost_so_far_is_the_same_in_workers_tasks_and_show() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"pm": {"tick_millis": 200}}));
+    let owner = h.start_owner();
+    // Five lines, then silent and alive: figures that stay put while read.
+    let id = h.submit_in(
+        "write some notes FAKE:flood_then_hang FAKE_LINES:5",
+        &h.workdir(),
+    );
+    wait_until(LIMIT, "the running attempt's tokens counted", || {
+        worker_of(&h, &id)["tokens"]["input"].as_u64() == Some(500)
+    });
+    let w = worker_of(&h, &id);
+    assert_eq!(w["state"], "running", "{w}");
+    let cost = w["cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0 && w["cost_estimated"] == true, "{w}");
+    assert_eq!(w["live_attempt"]["n"], 1, "{w}");
+
+    let story = h.json(&["show", &id]);
+    assert_eq!(story["cost_usd"].as_f64(), Some(cost), "{story}");
+    assert_eq!(story["cost_estimated"], true, "{story}");
+    assert_eq!(story["tokens"]["input"], 500, "{story}");
+    let attempt = &story["workers"][0]["attempts"][0];
+    assert_eq!(attempt["cost_usd"].as_f64(), Some(cost), "{attempt}");
+    assert_eq!(attempt["cost_estimated"], true, "{attempt}");
+    let shown = text(&h.cortex(&["show", &id]).stdout);
+    assert!(
+        shown.contains(&format!("cost ${cost:.4} (est.)")),
+        "{shown}"
+    );
+
+    let tasks = h.json(&["tasks"]);
+    let t = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(t["cost_usd"].as_f64(), Some(cost), "{t}");
+    assert_eq!(t["cost_estimated"], true, "{t}");
+    assert_eq!(w["ended_attempts_secs"].to_string(), "0.0", "not -0.0: {w}");
+    let killed = h.cortex(&["kill", w["id"].as_str().unwrap()]);
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    owner.stop();
+}
+
+#[test]
 fn the_workers_answer_is_kept_on_the_worker_and_the_task() {
     let h = TestHome::new();
     h.use_fake_agent();

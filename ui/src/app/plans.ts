@@ -10,6 +10,7 @@ import type { CortexApi } from "../api";
 import { debounce } from "../logic/async";
 import { describeError } from "../logic/errors";
 import { parsePlanSpec, planCard, planSpecText, type PlanCard } from "../logic/plans";
+import { costsByTask } from "../logic/tasks";
 import type { PlanView } from "../types";
 import type { AppState } from "./state";
 
@@ -54,7 +55,8 @@ export function registerPlans(Alpine: AlpineCsp, s: AppState, api: CortexApi): v
         try {
           views = await api.listPlans();
           const tasks = new Map(Alpine.raw(s.tasks).map((t) => [t.id, t]));
-          this.plans = views.map((v) => planCard(v, v.goal_task ? tasks.get(v.goal_task) : undefined));
+          const costs = costsByTask(Alpine.raw(s.workers));
+          this.plans = views.map((v) => planCard(v, v.goal_task ? tasks.get(v.goal_task) : undefined, costs));
           this.error = "";
         } catch (e) {
           this.error = describeError("loading the plans", e);

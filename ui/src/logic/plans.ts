@@ -5,7 +5,9 @@
 
 import type { PlanSpec, PlanView, PlanViewTask, Task } from "../types";
 import { taskStatusBadge, type Badge } from "./badges";
-import { formatDuration, formatMoney, shortId, truncate } from "./format";
+import { formatDuration, shortId, truncate } from "./format";
+import type { TaskCost } from "./tasks";
+import { costLabel } from "./workers";
 
 export interface PlanTaskRow {
   name: string;
@@ -78,7 +80,21 @@ export function countsText(counts: Record<string, number>): string {
     .join(" · ");
 }
 
-export function planCard(p: PlanView, goal?: Task): PlanCard {
+/**
+ * `costs`: each task's cost as its workers count it (`costsByTask`), so a
+ * running plan's figures move as its workers do; a task missing there keeps
+ * the plan view's figure.
+ */
+export function planCard(p: PlanView, goal?: Task, costs: ReadonlyMap<string, TaskCost> = new Map()): PlanCard {
+  const costOf = (t: Task): TaskCost => costs.get(t.id) ?? { cost_usd: t.cost_usd, cost_estimated: !!t.cost_estimated };
+  // The plan view's figure, moved by what its tasks' workers add since.
+  const total = p.tasks.reduce(
+    (sum, t) => {
+      const c = costOf(t.task);
+      return { cost_usd: sum.cost_usd + c.cost_usd - t.task.cost_usd, cost_estimated: sum.cost_estimated || c.cost_estimated };
+    },
+    { cost_usd: p.cost_usd, cost_estimated: false },
+  );
   const depth = planDepths(p.tasks);
   const known = goal && goal.id === p.goal_task ? goal : undefined;
   return {
@@ -92,7 +108,7 @@ export function planCard(p: PlanView, goal?: Task): PlanCard {
     goalReason: known?.reason ?? "",
     awaiting: p.awaiting_confirmation,
     counts: countsText(p.counts),
-    cost: formatMoney(p.cost_usd),
+    cost: costLabel(total),
     elapsed: formatDuration(p.elapsed_secs),
     tasks: p.tasks.map((t) => {
       const d = depth.get(t.name) ?? 0;
@@ -107,7 +123,7 @@ export function planCard(p: PlanView, goal?: Task): PlanCard {
         after: t.after.join(", "),
         waitingFor: t.task.status === "blocked" && t.blocked_on.length ? `waiting for ${t.blocked_on.join(", ")}` : "",
         reason: t.task.status === "blocked" ? "" : (t.task.reason ?? ""),
-        cost: formatMoney(t.task.cost_usd),
+        cost: costLabel(costOf(t.task)),
       };
     }),
   };

@@ -3,7 +3,7 @@
 // attempts, and what each worker may be asked (Reply only once it ended).
 // Pure: no DOM, no clock.
 
-import type { Changes, TaskStory, Verification, WorkerStory } from "../types";
+import type { Changes, TaskStory, Verification, Worker, WorkerStory } from "../types";
 import { healthBadge, isTerminalState, taskStatusBadge, type Badge } from "./badges";
 import { BOARD_COLUMN } from "./board";
 import type { DiffFile } from "./diff";
@@ -120,6 +120,41 @@ function workerColumn(w: WorkerStory): WorkerColumn {
     canReply: isTerminalState(w.status),
     workdir: w.workdir,
     changesNote: changesNote(w.changes),
+  };
+}
+
+/**
+ * The story with its workers' figures as they are now: a worker the page
+ * knows gives its cost and tokens (running attempt included, as the workers
+ * list shows them) and its running attempt's own; the task's are their sums.
+ * The story itself is read when the task or a worker changes state, the
+ * figures move with every worker update.
+ */
+export function liveStory(s: TaskStory, workers: ReadonlyMap<string, Worker>): TaskStory {
+  if (!s.workers.some((w) => workers.has(w.id))) return s;
+  const ws = s.workers.map((ws) => {
+    const w = workers.get(ws.id);
+    if (!w) return ws;
+    const run = w.live_attempt;
+    return {
+      ...ws,
+      cost_usd: w.cost_usd,
+      cost_estimated: !!w.cost_estimated,
+      tokens: { ...ws.tokens, input: w.tokens.input, output: w.tokens.output },
+      attempts: ws.attempts.map((a) =>
+        run && a.n === run.n && !a.ended_at
+          ? { ...a, cost_usd: run.cost_usd, cost_estimated: run.cost_estimated, tokens: { ...a.tokens, input: run.tokens.input, output: run.tokens.output } }
+          : a,
+      ),
+    };
+  });
+  const sum = (f: (w: WorkerStory) => number) => ws.reduce((n, w) => n + f(w), 0);
+  return {
+    ...s,
+    workers: ws,
+    cost_usd: sum((w) => w.cost_usd),
+    cost_estimated: ws.some((w) => w.cost_estimated),
+    tokens: { ...s.tokens, input: sum((w) => w.tokens.input), output: sum((w) => w.tokens.output) },
   };
 }
 

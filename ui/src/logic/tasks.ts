@@ -1,8 +1,9 @@
 // Task rows for the queue.
 
-import type { Task } from "../types";
+import type { Task, Worker } from "../types";
 import { isLiveTaskStatus, taskStatusBadge, type Badge } from "./badges";
-import { formatMoney, formatPercent, formatRelative, reasonBeside, shortId, strategyLabel, truncate } from "./format";
+import { costLabel } from "./workers";
+import { formatPercent, formatRelative, reasonBeside, shortId, strategyLabel, truncate } from "./format";
 
 export interface TaskRow {
   id: string;
@@ -40,7 +41,30 @@ export function taskExperts(t: Task): string[] {
   return [];
 }
 
-export function taskRow(t: Task, nowMs: number): TaskRow {
+/** What a task cost so far, and whether part of it is an estimate. */
+export interface TaskCost {
+  cost_usd: number;
+  cost_estimated: boolean;
+}
+
+/**
+ * Each task's cost as its workers count it, running attempts' figures so far
+ * included (workers update live; a task's own figure only when it changes
+ * state). The page holds every worker, so the sums are whole.
+ */
+export function costsByTask(workers: readonly Worker[]): Map<string, TaskCost> {
+  const out = new Map<string, TaskCost>();
+  for (const w of workers) {
+    const c = out.get(w.task_id) ?? { cost_usd: 0, cost_estimated: false };
+    c.cost_usd += w.cost_usd;
+    c.cost_estimated ||= !!w.cost_estimated;
+    out.set(w.task_id, c);
+  }
+  return out;
+}
+
+/** `cost`: the task's workers' (costsByTask); without one, the task's own figure. */
+export function taskRow(t: Task, nowMs: number, cost?: TaskCost): TaskRow {
   const experts = taskExperts(t);
   return {
     id: t.id,
@@ -59,7 +83,7 @@ export function taskRow(t: Task, nowMs: number): TaskRow {
     // once is history after the task was confirmed or ran.
     needsConfirmation: t.status === "awaiting_confirmation",
     created: formatRelative(t.created_at, nowMs),
-    cost: formatMoney(t.cost_usd),
+    cost: costLabel(cost ?? { cost_usd: t.cost_usd, cost_estimated: !!t.cost_estimated }),
     reason: reasonBeside(t.reason, t.status),
     canCancel: isLiveTaskStatus(t.status),
   };

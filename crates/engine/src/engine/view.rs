@@ -37,22 +37,45 @@ fn settled_state(
 
 /// Every task, in queue order, as the files say.
 pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
-    Ok(tasks_of(&settled_state(home, &*launcher_of(home)?)?))
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
+    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    Ok(tasks_of(&state, &live))
+}
+
+/// A task's whole story (`cortex show`), as the files say, its running
+/// attempts' figures so far included as `workers` shows them.
+pub fn show(home: &Home, id: &str) -> Result<crate::review::TaskStory, EngineError> {
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
+    let (task, workers) = crate::review::task_and_workers(&state, id)?;
+    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    Ok(crate::review::story_of(
+        home,
+        &task,
+        &workers,
+        &live,
+        clock::now(),
+    ))
 }
 
 /// A plan with its tasks, as the files say.
 pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError> {
     let plan_id = cortex_core::id::PlanId::parse(id)
         .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
-    let state = settled_state(home, &*launcher_of(home)?)?;
-    crate::plans::plan_view(&state, &plan_id)
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
+    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    crate::plans::plan_view(&state, &plan_id, &live)
         .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
 }
 
 /// Every plan, newest first, as `plan` shows each (`cortex plan list`).
 pub fn plans(home: &Home) -> Result<Vec<crate::plans::PlanView>, EngineError> {
-    let state = settled_state(home, &*launcher_of(home)?)?;
-    Ok(crate::plans::plan_views(&state))
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
+    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    Ok(crate::plans::plan_views(&state, &live))
 }
 
 /// The status counts, as the files and the owner's PM verdicts say.

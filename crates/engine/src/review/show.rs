@@ -8,10 +8,13 @@ pub(crate) fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds().max(0) as f64 / 1000.0
 }
 
+/// A task's story: its workers and attempts, with the running attempts'
+/// figures so far (`live`) where a view knows them.
 pub(crate) fn story_of(
     home: &Home,
     task: &Task,
     workers: &[Worker],
+    live: &crate::dto::LiveFigures,
     now: DateTime<Utc>,
 ) -> TaskStory {
     let mut dto = TaskDto::from(task);
@@ -21,9 +24,14 @@ pub(crate) fn story_of(
         .find_map(|w| w.base.as_ref().map(|b| b.repo.clone()));
     let mut total_tokens = Tokens::default();
     let mut total_secs = 0.0;
+    let mut total_live = 0.0;
     let mut attempts = 0;
     let mut stories = Vec::new();
     for w in workers {
+        // Figures of the attempt that runs now, none of an older one.
+        let running = live
+            .get(&w.id)
+            .filter(|f| w.live_attempt().is_some_and(|a| a.n == f.n));
         let mut wsecs = 0.0;
         let list: Vec<AttemptStory> = w
             .attempts
@@ -32,7 +40,7 @@ pub(crate) fn story_of(
                 let d = secs(a.started_at, a.ended_at.unwrap_or(now));
                 wsecs += d;
                 let o = a.outcome.as_ref();
-                AttemptStory {
+                let mut story = AttemptStory {
                     n: a.n,
                     started_at: a.started_at,
                     ended_at: a.ended_at,
@@ -48,12 +56,29 @@ pub(crate) fn story_of(
                     cost_estimated: o.is_some_and(|o| o.cost_estimated),
                     tokens: o.map(|o| o.tokens).unwrap_or_default(),
                     duration_secs: d,
+                };
+                // The running attempt, as the workers list counts it.
+                if let Some(f) = running.filter(|f| f.n == a.n) {
+                    story.cost_usd = f.cost_usd;
+                    story.cost_estimated = f.cost_estimated;
+                    story.tokens.input = f.tokens.input;
+                    story.tokens.output = f.tokens.output;
                 }
+                story
             })
             .collect();
         attempts += list.len();
         total_secs += wsecs;
-        add_tokens(&mut total_tokens, &w.tokens);
+        let mut tokens = w.tokens;
+        let (mut cost_usd, mut cost_estimated) = (w.cost_usd, w.cost_estimated);
+        if let Some(f) = running {
+            tokens.input += f.tokens.input;
+            tokens.output += f.tokens.output;
+            cost_usd += f.cost_usd;
+            cost_estimated |= f.cost_estimated;
+            total_live += f.cost_usd;
+        }
+        add_tokens(&mut total_tokens, &tokens);
         let (changes, _) = changes_of(home, task, w, false);
         stories.push(WorkerStory {
             id: w.id.to_string(),
@@ -63,9 +88,9 @@ pub(crate) fn story_of(
             workdir: w.workdir.clone(),
             result: w.result.as_deref().map(redact),
             verification: w.verification.as_ref().map(VerificationDto::from),
-            tokens: w.tokens,
-            cost_usd: w.cost_usd,
-            cost_estimated: w.cost_estimated,
+            tokens,
+            cost_usd,
+            cost_estimated,
             duration_secs: wsecs,
             attempts: list,
             base: w.base.clone(),
@@ -83,10 +108,13 @@ pub(crate) fn story_of(
         })
         .and_then(|w| stories.iter().find(|s| s.id == w.id.as_str()))
         .map(|s| s.changes.clone());
+    let cost_estimated = stories.iter().any(|s| s.cost_estimated);
+    dto.cost_usd += total_live;
+    dto.cost_estimated = cost_estimated;
     TaskStory {
         task: dto,
         tokens: total_tokens,
-        cost_estimated: workers.iter().any(|w| w.cost_estimated),
+        cost_estimated,
         duration_secs: total_secs,
         attempts,
         workers: stories,
@@ -99,13 +127,6 @@ pub(crate) fn add_tokens(sum: &mut Tokens, t: &Tokens) {
     sum.output += t.output;
     sum.cache_read += t.cache_read;
     sum.cache_creation += t.cache_creation;
-}
-
-/// `cortex show` from the home's files, owned or not.
-pub fn show(home: &Home, id: &str) -> Result<TaskStory, EngineError> {
-    let state = crate::store::read_view(home)?.0;
-    let (task, workers) = task_and_workers(&state, id)?;
-    Ok(story_of(home, &task, &workers, clock::now()))
 }
 
 /// `cortex diff` from the home's files, owned or not.

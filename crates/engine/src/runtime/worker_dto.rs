@@ -75,6 +75,24 @@ pub struct WorkerDto {
     /// Seconds its ended attempts ran, summed; a view adds the running one.
     #[serde(default)]
     pub ended_attempts_secs: f64,
+    /// The running attempt's own tokens and cost so far, when one runs and
+    /// its figures are known here (they are in `tokens` and `cost_usd` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_attempt: Option<AttemptFigures>,
+}
+
+/// What one attempt used so far: the agent's figures once its result line
+/// arrived, else Cortex's estimate from the stream's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AttemptFigures {
+    /// The attempt's number.
+    pub n: u32,
+    /// Its input and output tokens.
+    pub tokens: TokenDto,
+    /// Its cost in US dollars.
+    pub cost_usd: f64,
+    /// True when `cost_usd` is Cortex's estimate.
+    pub cost_estimated: bool,
 }
 
 /// Token counts as views show them (cache reads and writes left out).
@@ -236,6 +254,12 @@ pub(crate) fn worker_dto(
         restarts: w.restarts(),
         waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
         ended_attempts_secs: crate::views::ended_attempts_secs(w),
+        live_attempt: live.zip(w.live_attempt()).map(|(l, a)| AttemptFigures {
+            n: a.n,
+            tokens: l.progress.tokens.into(),
+            cost_usd: cost_live,
+            cost_estimated: live_estimated,
+        }),
     }
 }
 
@@ -341,11 +365,18 @@ pub(crate) fn observed_dto(
 }
 
 /// Adds the owner's live figures of the attempt to a DTO of its worker.
-fn add_summary(dto: &mut WorkerDto, s: &crate::pm::LiveSummary, started_at: DateTime<Utc>) {
+fn add_summary(dto: &mut WorkerDto, s: &crate::pm::LiveSummary, a: &cortex_core::worker::Attempt) {
+    let started_at = a.started_at;
     dto.tokens.input += s.tokens.input;
     dto.tokens.output += s.tokens.output;
     dto.cost_usd += s.cost_usd;
     dto.cost_estimated |= s.cost_estimated;
+    dto.live_attempt = Some(AttemptFigures {
+        n: a.n,
+        tokens: s.tokens.into(),
+        cost_usd: s.cost_usd,
+        cost_estimated: s.cost_estimated,
+    });
     dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text.take());
     dto.started_at = Some(started_at);
 }
@@ -438,7 +469,7 @@ fn observed(
         let dir = attempt_dir(home, &w.id, a.n);
         let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
         if let Some(s) = &v.live {
-            add_summary(&mut dto, s, a.started_at);
+            add_summary(&mut dto, s, a);
         }
         let end = end_of_output(&dir.join("stdout.jsonl"));
         show_exited(
@@ -452,7 +483,7 @@ fn observed(
         // The owner's summary: no need to read the output again.
         let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
         if let Some(s) = &v.live {
-            add_summary(&mut dto, s, a.started_at);
+            add_summary(&mut dto, s, a);
             dto.state = w.status;
             dto.pid = a.pid;
             dto.activity = Some(s.activity.clone());
@@ -498,17 +529,21 @@ fn observed(
             apply_verdict(&mut dto, v.clone());
         }
         _ if running && !owner_runs => show_unwatched(&mut dto),
-        _ if !running && owner_runs => show_exited(
-            &mut dto,
-            &live.progress,
-            "the owner has not settled it yet (its tokens and cost so far are not counted here); its output ends",
-        ),
+        _ if !running && owner_runs => {
+            dto.live_attempt = None;
+            show_exited(
+                &mut dto,
+                &live.progress,
+                "the owner has not settled it yet (its tokens and cost so far are not counted here); its output ends",
+            );
+        }
         _ if !running => show_exited(
             &mut dto,
             &live.progress,
             "no owner has settled it yet; its output says",
         ),
         _ if owner_runs => {
+            dto.live_attempt = None;
             dto.health_reason = Some(
                 "the owner has not reported on this attempt yet: its tokens and cost so far are not counted here"
                     .into(),

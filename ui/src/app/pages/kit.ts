@@ -19,6 +19,7 @@ import type { AlpineCsp } from "@alpinejs/csp";
 import { fleetCounts, pausedExperts, type FleetCounts } from "../../logic/fleet";
 import { memo, patchData, sameData, type Write } from "../../logic/rows";
 import type { Task, Worker } from "../../types";
+import { costsByTask, type TaskCost } from "../../logic/tasks";
 import type { Controller } from "../controller";
 import type { AppState, ViewId } from "../state";
 
@@ -53,6 +54,8 @@ export interface Kit {
   global<T>(initial: T, compute: () => T, opts?: { patch?: boolean }): { readonly value: T };
   taskById(): Map<string, Task>;
   workerById(): Map<string, Worker>;
+  /** Each task's cost so far as its workers count it (logic/tasks.ts `costsByTask`). */
+  costByTask(): Map<string, TaskCost>;
   /** Every count the window shows, from the one list of workers (logic/fleet.ts). */
   counts: { readonly value: FleetCounts };
 }
@@ -117,6 +120,7 @@ export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
 
   const taskMap = memo<Map<string, Task>>();
   const workerMap = memo<Map<string, Worker>>();
+  const costMap = memo<Map<string, TaskCost>>();
   const counts = derive(
     fleetCounts([], [], new Set()),
     () => fleetCounts(raw(s.workers), raw(s.tasks), pausedExperts(raw(s.status))),
@@ -140,6 +144,10 @@ export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
     workerById() {
       const workers = raw(s.workers);
       return workerMap([workers], () => new Map(workers.map((w) => [w.id, w])));
+    },
+    costByTask() {
+      const workers = raw(s.workers);
+      return costMap([workers], () => costsByTask(workers));
     },
   };
 }

@@ -43,7 +43,11 @@ export function registerOverview(k: Kit): void {
       () => {
         const clock = s.tableNowMs;
         const now = Math.max(clock, plain.nowMs);
-        return recentCache.list(raw(s.tasks).slice(0, 6), (t) => t.id, (t) => [t, clock], (t) => taskRow(t, now));
+        const costs = k.costByTask();
+        return recentCache.list(raw(s.tasks).slice(0, 6), (t) => t.id, (t) => {
+          const c = costs.get(t.id);
+          return [t, clock, c?.cost_usd, c?.cost_estimated];
+        }, (t) => taskRow(t, now, costs.get(t.id)));
       },
       onOverview,
     );

@@ -8,7 +8,8 @@
 import { debounce } from "../../logic/async";
 import { describeError } from "../../logic/errors";
 import { lineClass, lineMark, parseUnifiedDiff } from "../../logic/diff";
-import { canMerge, capDiff, changesNote, storyView, type ShownDiff, type StoryView } from "../../logic/story";
+import { sameData } from "../../logic/rows";
+import { canMerge, capDiff, changesNote, liveStory, storyView, type ShownDiff, type StoryView } from "../../logic/story";
 import type { Changes, TaskStory } from "../../types";
 import type { Kit } from "./kit";
 
@@ -80,6 +81,13 @@ export function registerTaskDetail(k: Kit): void {
           seen = sig;
           if (!first) queueMicrotask(() => reload());
         });
+        // Its workers' figures move between reads of the story.
+        fx.effect(() => {
+          const workers = k.workerById();
+          if (!story || story.id !== s.selectedTaskId) return;
+          const next = storyView(liveStory(story, workers));
+          if (!sameData(next, this.view)) this.view = next;
+        });
         void this.load();
       },
       destroy() {
@@ -98,7 +106,7 @@ export function registerTaskDetail(k: Kit): void {
         }
         this.error = "";
         story = a.value;
-        this.view = storyView(story);
+        this.view = storyView(liveStory(story, k.workerById()));
         if (!this.diffExpert || !story.workers.some((w) => w.expert === this.diffExpert)) {
           this.diffExpert = story.changes?.expert ?? story.workers[0]?.expert ?? "";
         }

@@ -44,7 +44,11 @@ export function registerTasks(k: Kit): void {
       () => {
         const clock = s.tableNowMs;
         const now = Math.max(clock, plain.nowMs);
-        return cache.list(filterTasks(raw(s.tasks), ui.filter), (t) => t.id, (t) => [t, clock], (t) => taskRow(t, now));
+        const costs = k.costByTask();
+        return cache.list(filterTasks(raw(s.tasks), ui.filter), (t) => t.id, (t) => {
+          const c = costs.get(t.id);
+          return [t, clock, c?.cost_usd, c?.cost_estimated];
+        }, (t) => taskRow(t, now, costs.get(t.id)));
       },
       onTasks,
     );

@@ -78,6 +78,15 @@ describe("the plan view", () => {
     expect(countsText({ awaiting_confirmation: 3, completed: 0 })).toBe("3 awaiting confirmation");
   });
 
+  it("moves a running task's cost, and the plan's, with its workers' figures, marked as estimates", () => {
+    const costs = new Map([["t-2", { cost_usd: 0.05, cost_estimated: true }]]);
+    const card = planCard(plan, undefined, costs);
+    expect(card.tasks[1].cost).toBe("≈ $0.0500 (estimate)");
+    expect(card.tasks[0].cost).toBe("$0.0100");
+    // 0.0246 from the engine, with t-2 at 0.05 instead of 0.01.
+    expect(card.cost).toBe("≈ $0.0646 (estimate)");
+  });
+
   it("gives a waiting plan back as the schema of plan submit, keeping checks and named experts", () => {
     const spec = planSpecOf(plan);
     expect(spec.goal).toBe("ship the parser");

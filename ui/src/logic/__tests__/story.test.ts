@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Changes, TaskStory, WorkerStory } from "../../types";
 import { parseUnifiedDiff } from "../diff";
-import { canMerge, capDiff, changesNote, mergedWhere, storyView, verificationBadge } from "../story";
-import { iso, task } from "./fixtures";
+import { canMerge, capDiff, changesNote, liveStory, mergedWhere, storyView, verificationBadge } from "../story";
+import { iso, task, worker as liveWorker } from "./fixtures";
 
 const tok = (input: number, output: number) => ({ input, output, cache_read: 0, cache_creation: 0 });
 const changes = (over: Partial<Changes> = {}): Changes => ({
@@ -24,6 +24,27 @@ const story = (over: Partial<TaskStory> = {}): TaskStory => ({
   tokens: tok(3000, 80), cost_estimated: true, duration_secs: 150, attempts: 3,
   workers: [worker(), worker({ id: "w-2", expert: "security", status: "running", attempts: [], changes: changes({ kind: "none", message: "outside git", files: [] }) })],
   changes: changes(), ...over,
+});
+
+describe("a story's figures as its workers are now", () => {
+  it("takes a running attempt's cost and tokens from the worker, and sums them into the task", () => {
+    const running = worker({
+      id: "w-2", expert: "security", status: "running", cost_usd: 0, cost_estimated: false, tokens: tok(0, 0),
+      attempts: [{ n: 1, started_at: iso(0), ended_at: null, resumed: false, outcome: null, reason: null, exit_code: null, cost_usd: 0, cost_estimated: false, tokens: tok(0, 0), duration_secs: 10 }],
+    });
+    const s = story({ workers: [worker(), running], cost_usd: 0.25, tokens: tok(1000, 50) });
+    const live = liveWorker({
+      id: "w-2", cost_usd: 0.004, cost_estimated: true, tokens: { input: 600, output: 40 },
+      live_attempt: { n: 1, cost_usd: 0.004, cost_estimated: true, tokens: { input: 600, output: 40 } },
+    });
+    const v = storyView(liveStory(s, new Map([["w-2", live]])));
+    expect(v.workers[1].cost).toBe("≈ $0.0040 (estimate)");
+    expect(v.workers[1].attempts[0].cost).toBe("≈ $0.0040 (estimate)");
+    expect(v.cost).toBe("≈ $0.2540 (estimate)");
+    expect(v.tokens).toBe("1.6k in / 90 out");
+    // A worker the page does not know keeps the story's figures.
+    expect(liveStory(s, new Map())).toBe(s);
+  });
 });
 
 describe("task story", () => {

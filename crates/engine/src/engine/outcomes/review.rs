@@ -17,7 +17,12 @@ impl Engine {
     /// A task's whole story (`cortex show`).
     pub fn show(&self, id: &str) -> Result<TaskStory, EngineError> {
         let (task, workers) = task_and_workers(self.store().state(), id)?;
-        Ok(story_of(self.home(), &task, &workers, clock::now()))
+        let dtos: Vec<_> = workers
+            .iter()
+            .filter_map(|w| self.worker(w.id.as_str()))
+            .collect();
+        let live = crate::engine::live_figures(&dtos);
+        Ok(story_of(self.home(), &task, &workers, &live, clock::now()))
     }
 
     /// What a task changed (`cortex diff`).

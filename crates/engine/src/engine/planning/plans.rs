@@ -247,7 +247,8 @@ impl Engine {
                     clock::now(),
                 )?;
             }
-            plan_view(store.state(), &plan_id)
+            // Just confirmed: none of its tasks runs yet.
+            plan_view(store.state(), &plan_id, &Default::default())
         };
         self.emit_plan_updates(&plan_id);
         view.ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
@@ -314,14 +315,16 @@ impl Engine {
 
     /// Every plan, newest first, as the app's plan view shows them.
     pub fn plans(&self) -> Vec<PlanView> {
-        crate::plans::plan_views(self.store().state())
+        let live = crate::engine::live_figures(&self.workers());
+        crate::plans::plan_views(self.store().state(), &live)
     }
 
     /// The plan with this id, as `cortex plan show` shows it.
     pub fn plan(&self, id: &str) -> Result<PlanView, EngineError> {
         let plan_id = PlanId::parse(id)
             .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
-        plan_view(self.store().state(), &plan_id)
+        let live = crate::engine::live_figures(&self.workers());
+        plan_view(self.store().state(), &plan_id, &live)
             .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
     }
 
