@@ -132,6 +132,15 @@ pub fn entry_label(health: &str, subject: &str) -> String {
     format!("{mark} {health} · {subject}")
 }
 
+/// How many workers that need a person are entries in the menu.
+const LISTED: usize = 8;
+
+/// The line under the listed workers that need a person when more do than
+/// the menu lists, so the list is not taken for all of them.
+pub fn more_line(needing: usize) -> Option<String> {
+    (needing > LISTED).then(|| format!("… and {} more: open the dashboard", needing - LISTED))
+}
+
 /// The experts paused by their circuit breaker, for the tooltip, with the
 /// time each closes in the user's zone (as the app's header says it).
 pub fn paused_line(paused: &[cortex_engine::pm::PausedExpert]) -> Option<String> {
@@ -249,7 +258,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
 
 fn on_menu(app: &AppHandle, id: &str) {
     match id {
-        "open" => crate::show_main(app, None),
+        "open" | "open-more" => crate::show_main(app, None),
         "quit" => app.exit(0),
         "pause" | "resume" => {
             if let Ok(engine) = &app.state::<crate::AppState>().engine {
@@ -297,11 +306,13 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     let overview = engine.overview();
     let workers = engine.workers();
     let buckets = bucket_counts(workers.iter().map(|w| w.bucket()));
+    let all_needing = workers.iter().filter(|w| w.needs_attention()).count();
     let needing: Vec<_> = workers
         .iter()
         .filter(|w| w.needs_attention())
-        .take(8)
+        .take(LISTED)
         .collect();
+    let more = more_line(all_needing);
     let named: Vec<String> = needing
         .iter()
         .map(|w| {
@@ -321,7 +332,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     // skip rebuilding the native menu then.
     let paused_experts = paused_line(&overview.paused_experts);
     let signature = format!(
-        "{lvl:?}|{counts}|{running}|{}|{paused_experts:?}|{}",
+        "{lvl:?}|{counts}|{running}|{}|{paused_experts:?}|{more:?}|{}",
         overview.paused,
         needing
             .iter()
@@ -351,6 +362,15 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
                     app,
                     format!("worker:{}", w.id),
                     label,
+                    true,
+                    None::<&str>,
+                )?)?;
+            }
+            if let Some(more) = &more {
+                menu.append(&MenuItem::with_id(
+                    app,
+                    "open-more",
+                    more,
                     true,
                     None::<&str>,
                 )?)?;
@@ -486,6 +506,16 @@ mod tests {
         assert_eq!(
             entry_label("stalled", "“refactor the cache layer” · development · w-1"),
             "⚠ stalled · “refactor the cache layer” · development · w-1"
+        );
+    }
+
+    #[test]
+    fn workers_past_the_listed_ones_are_counted_not_dropped() {
+        assert_eq!(more_line(0), None);
+        assert_eq!(more_line(LISTED), None);
+        assert_eq!(
+            more_line(LISTED + 3).as_deref(),
+            Some("… and 3 more: open the dashboard")
         );
     }
 
