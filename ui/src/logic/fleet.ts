@@ -114,6 +114,15 @@ export function waitingHint(w: WaitingCounts): string {
   return parts.length ? parts.join(" · ") : "nothing waits";
 }
 
+/** How many workers that need a person the overview lists. */
+export const ATTENTION_LISTED = 6;
+
+/** Under the listed ones, how many more need a person ("" when none): the list is not all of them. */
+export function attentionMoreText(c: Pick<FleetCounts, "attention">, listed = ATTENTION_LISTED): string {
+  const more = c.attention - listed;
+  return more > 0 ? `and ${more} more need you: all workers →` : "";
+}
+
 /** What an empty "Needs attention" list says: that all is well only when something runs. */
 export function attentionEmptyText(c: Pick<FleetCounts, "live">): string {
   return c.live > 0 ? "Every live worker is healthy." : "No worker is running.";

@@ -1,7 +1,7 @@
 // The Overview: stat cards, totals, the workers that need attention, the
 // latest tasks and the two charts.
 
-import { attentionEmptyText, needsAttention } from "../../logic/fleet";
+import { ATTENTION_LISTED, attentionEmptyText, attentionMoreText, needsAttention } from "../../logic/fleet";
 import { statCards, totals, type StatCard } from "../../logic/overview";
 import { RowCache } from "../../logic/rows";
 import { taskRow, type TaskRow } from "../../logic/tasks";
@@ -28,7 +28,7 @@ export function registerOverview(k: Kit): void {
         const now = Math.max(clock, plain.nowMs);
         const needy = raw(s.workers)
           .filter(needsAttention)
-          .slice(0, 6);
+          .slice(0, ATTENTION_LISTED);
         return attentionCache.list(
           needy,
           (w) => w.id,
@@ -85,6 +85,10 @@ export function registerOverview(k: Kit): void {
       },
       get attention() {
         return attention.value;
+      },
+      /** Workers that need a person beyond the ones listed ("" when none). */
+      get attentionMore() {
+        return attentionMoreText(k.counts.value);
       },
       /** What the empty "Needs attention" list says: true only when workers run. */
       get attentionEmpty() {

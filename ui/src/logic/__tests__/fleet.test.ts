@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { attentionEmptyText, fleetCounts, needsAttention, waitingHint, workerBucket } from "../fleet";
+import { ATTENTION_LISTED, attentionEmptyText, attentionMoreText, fleetCounts, needsAttention, waitingHint, workerBucket } from "../fleet";
 import { statCards } from "../overview";
 import { filterWorkers } from "../workers";
 import { task, worker } from "./fixtures";
@@ -79,5 +79,16 @@ describe("the empty attention list", () => {
     expect(attentionEmptyText(fleetCounts([], [], new Set()))).toBe("No worker is running.");
     expect(attentionEmptyText(fleetCounts([worker({ state: "completed", health: "completed" })], [], new Set()))).toBe("No worker is running.");
     expect(attentionEmptyText(fleetCounts([worker()], [], new Set()))).toBe("Every live worker is healthy.");
+  });
+});
+
+describe("the attention list's length", () => {
+  it("says how many more need a person than it lists, counted as the cards count them", () => {
+    const stalled = (i: number) => worker({ id: `w-${i}`, health: "stalled" });
+    const few = fleetCounts([1, 2, 3].map(stalled), [], new Set());
+    expect(attentionMoreText(few)).toBe("");
+    const many = fleetCounts(Array.from({ length: ATTENTION_LISTED + 2 }, (_, i) => stalled(i)), [], new Set());
+    expect(many.attention).toBe(ATTENTION_LISTED + 2);
+    expect(attentionMoreText(many)).toBe("and 2 more need you: all workers →");
   });
 });
