@@ -418,6 +418,8 @@ export interface PlanView {
   /** Counts of the tasks by status. */
   counts: Record<string, number>;
   cost_usd: number;
+  /** Part of `cost_usd` is Cortex's estimate. */
+  cost_estimated?: boolean;
   elapsed_secs: number;
 }
 

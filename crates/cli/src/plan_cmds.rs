@@ -65,10 +65,11 @@ pub fn plan(home: &Home, cmd: PlanCommand, json: bool) -> Result<()> {
             } else {
                 for v in &plans {
                     println!(
-                        "{}  {:<22} ${:.4}  {:>6}s  {}{}",
+                        "{}  {:<22} ${:.4}{}  {:>6}s  {}{}",
                         v.id,
                         counts_of(v),
                         v.cost_usd,
+                        crate::commands::estimated(v.cost_estimated),
                         v.elapsed_secs,
                         first_line(&v.goal),
                         if v.awaiting_confirmation {
@@ -196,9 +197,10 @@ fn show(v: &PlanView) {
         println!("  awaiting confirmation: `cortex plan confirm {}`", v.id);
     }
     println!(
-        "  {}  ${:.4}  {}s",
+        "  {}  ${:.4}{}  {}s",
         counts_of(v),
         v.cost_usd,
+        crate::commands::estimated(v.cost_estimated),
         v.elapsed_secs
     );
     for t in &v.tasks {

@@ -57,7 +57,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
     println!(
         "cost ${:.4}{}, tokens {} in / {} out, {} attempt{}, {:.1}s",
         t.cost_usd,
-        estimated(s.cost_estimated),
+        estimated(t.cost_estimated),
         s.tokens.input,
         s.tokens.output,
         s.attempts,

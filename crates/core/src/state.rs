@@ -258,6 +258,7 @@ pub fn new_task(
         plan_id: None,
         goal: false,
         cost_usd: 0.0,
+        cost_estimated: false,
         routing: None,
         assignments: Vec::new(),
     }

@@ -192,6 +192,10 @@ pub struct Task {
     /// What its workers' attempts cost so far, in US dollars.
     #[serde(default)]
     pub cost_usd: f64,
+    /// True when some of `cost_usd` is Cortex's estimate (an attempt ended
+    /// without the agent's own figure).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
     /// The routing decision in short (the full one is in routing-decisions.jsonl).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<RoutingSummary>,

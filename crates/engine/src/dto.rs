@@ -68,8 +68,11 @@ pub struct TaskDto {
     /// `review::task_verification` for a task with several experts.
     #[serde(default)]
     pub verification: Option<VerificationDto>,
-    /// What its workers cost so far, in US dollars: their ended attempts,
-    /// and where a view knows them, their running attempts' figures so far.
+    /// What its workers cost so far, in US dollars. A list (`cortex tasks`,
+    /// `show`, plans) adds its running attempts' figures so far; an event
+    /// (`task_updated`) carries its ended attempts' figure, since it is sent
+    /// when the task changes, not as its workers print (their own events
+    /// carry those figures, `WorkerDto::live_attempt`).
     pub cost_usd: f64,
     /// True when some of `cost_usd` is Cortex's estimate from the tokens
     /// (an attempt ended or runs without the agent's own figure).
@@ -98,8 +101,7 @@ pub struct TaskDto {
 pub(crate) type LiveFigures = BTreeMap<cortex_core::id::WorkerId, crate::runtime::AttemptFigures>;
 
 /// What each task's running attempts used so far (`live`, counted only for
-/// the attempt that runs now), and whether any of its cost is Cortex's
-/// estimate (an ended attempt's or a running one's).
+/// the attempt that runs now), and whether that is Cortex's estimate.
 pub(crate) fn costs_so_far(
     state: &cortex_core::state::State,
     live: &LiveFigures,
@@ -107,7 +109,6 @@ pub(crate) fn costs_so_far(
     let mut out: BTreeMap<TaskId, RunningCost> = BTreeMap::new();
     for w in state.workers() {
         let c = out.entry(w.task_id.clone()).or_default();
-        c.estimated |= w.cost_estimated;
         if let Some(f) = live
             .get(&w.id)
             .filter(|f| w.live_attempt().is_some_and(|a| a.n == f.n))
@@ -119,8 +120,7 @@ pub(crate) fn costs_so_far(
     out
 }
 
-/// A task's running attempts' cost so far, and whether any of its cost is
-/// an estimate.
+/// A task's running attempts' cost so far, and whether it is an estimate.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct RunningCost {
     pub(crate) usd: f64,
@@ -132,7 +132,7 @@ impl TaskDto {
     pub(crate) fn add_running(&mut self, c: Option<&RunningCost>) {
         if let Some(c) = c {
             self.cost_usd += c.usd;
-            self.cost_estimated = c.estimated;
+            self.cost_estimated |= c.estimated;
         }
     }
 }
@@ -154,7 +154,7 @@ impl From<&Task> for TaskDto {
             result: t.result.as_deref().map(redact),
             verification: None,
             cost_usd: t.cost_usd,
-            cost_estimated: false,
+            cost_estimated: t.cost_estimated,
             expert: t.routing.as_ref().map(|r| r.primary_expert.clone()),
             experts: t.assignments.iter().map(|a| a.expert.clone()).collect(),
             routing: t.routing.clone(),

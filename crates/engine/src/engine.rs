@@ -266,8 +266,7 @@ impl Engine {
 
     /// Every task, in queue order.
     pub fn tasks(&self) -> Vec<TaskDto> {
-        let live = live_figures(&self.workers());
-        tasks_of(self.store().state(), &live)
+        tasks_of(self.store().state(), &self.live_figures())
     }
 
     /// Counts of tasks and workers by status, live workers by health, and paused experts.

@@ -570,5 +570,19 @@ fn an_expert_file_taken_away_while_its_worker_runs_is_refused_and_kept() {
             .contains("expert security is no longer in experts/, and 1 of its workers runs"),
         "{last}"
     );
+    assert!(f.engine().settings_refused().is_some());
+    // Its worker ends: the same files are read again without another edit,
+    // and the expert goes.
+    let pid = f.pid(&w, 1);
+    f.fake.say(pid, ASSISTANT);
+    f.fake.say(pid, RESULT_OK);
+    f.fake.exit(pid, Exit::Code(0));
+    f.tick();
+    assert!(f.worker_of(&task).state.is_terminal());
+    f.engine().reload_settings_if_edited();
+    assert_eq!(f.engine().settings_refused(), None);
+    assert!(f.engine().settings().1.get("security").is_none());
+    let last = f.engine().recent_activity(1).pop().unwrap();
+    assert_eq!(last["event"], "settings_applied", "{last}");
     std::fs::write(&file, kept).unwrap();
 }

@@ -116,8 +116,12 @@ pub struct PlanView {
     pub tasks: Vec<PlanViewTask>,
     /// Counts of the tasks by status.
     pub counts: std::collections::BTreeMap<String, usize>,
-    /// What its tasks cost so far, in US dollars.
+    /// What its tasks cost so far, in US dollars, their running attempts
+    /// included as `cortex tasks` counts them.
     pub cost_usd: f64,
+    /// True when some of `cost_usd` is Cortex's estimate.
+    #[serde(default)]
+    pub cost_estimated: bool,
     /// From the plan's submission to its last task's last change.
     pub elapsed_secs: i64,
 }
@@ -187,6 +191,7 @@ fn view_of(
     };
     let mut counts = std::collections::BTreeMap::new();
     let mut cost = 0.0;
+    let mut estimated = false;
     let mut last = plan.created_at;
     let tasks = plan
         .tasks
@@ -197,6 +202,7 @@ fn view_of(
             let mut task = TaskDto::from(t);
             task.add_running(costs.get(&t.id));
             cost += task.cost_usd;
+            estimated |= task.cost_estimated;
             last = last.max(t.updated_at);
             let blocked_on = t
                 .after
@@ -225,6 +231,7 @@ fn view_of(
         tasks,
         counts,
         cost_usd: cost,
+        cost_estimated: estimated,
         elapsed_secs: (last - plan.created_at).num_seconds(),
     })
 }

@@ -209,10 +209,9 @@ pub struct TaskStory {
     /// The task, as `cortex tasks` shows it.
     #[serde(flatten)]
     pub task: TaskDto,
-    /// Summed over every attempt of every worker.
+    /// Summed over every attempt of every worker. Its cost is the task's
+    /// (`cost_usd`, `cost_estimated`), running attempts included.
     pub tokens: Tokens,
-    /// True when part of the task's `cost_usd` is Cortex's estimate.
-    pub cost_estimated: bool,
     /// Seconds run, summed over every attempt of every worker.
     pub duration_secs: f64,
     /// Attempts made, over every worker.
@@ -481,6 +480,8 @@ mod tests {
         let f = fixture();
         sh(&f.repo, &["branch", "release", "main"]);
         sh(&f.repo, &["branch", "cortex/t-other", "main"]);
+        // A tag named as the base branch does not make the base "elsewhere".
+        sh(&f.repo, &["tag", "main"]);
         agent_commits_a_file(&f);
         let elsewhere = |f: &Fixture| {
             changes_of(&f.home, &f.task, &f.worker, false)
@@ -757,8 +758,12 @@ mod tests {
             "{}",
             s.task.cost_usd
         );
-        assert!(s.cost_estimated && s.task.cost_estimated);
+        assert!(s.task.cost_estimated);
         assert_eq!(s.tokens.output, 40);
+        // The story is read back as it was written: no key twice.
+        let json = serde_json::to_string(&s).unwrap();
+        let back: TaskStory = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        assert_eq!(back, s);
         // Figures of an attempt that is not the running one are not added.
         let s = story_with(crate::runtime::AttemptFigures { n: 1, ..running });
         assert_eq!(s.workers[0].attempts[1].cost_usd, 0.0);

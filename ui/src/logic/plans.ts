@@ -93,7 +93,7 @@ export function planCard(p: PlanView, goal?: Task, costs: ReadonlyMap<string, Ta
       const c = costOf(t.task);
       return { cost_usd: sum.cost_usd + c.cost_usd - t.task.cost_usd, cost_estimated: sum.cost_estimated || c.cost_estimated };
     },
-    { cost_usd: p.cost_usd, cost_estimated: false },
+    { cost_usd: p.cost_usd, cost_estimated: !!p.cost_estimated },
   );
   const depth = planDepths(p.tasks);
   const known = goal && goal.id === p.goal_task ? goal : undefined;

@@ -175,6 +175,7 @@ impl State {
                 let (task_id, cost) = (w.task_id.clone(), outcome.cost_usd);
                 if let Some(t) = self.tasks.get_mut(&task_id) {
                     t.cost_usd += cost;
+                    t.cost_estimated |= outcome.cost_estimated;
                     if outcome.result.is_some() {
                         t.result.clone_from(&outcome.result);
                     }

@@ -70,7 +70,7 @@ impl Engine {
     /// A save writes config.json or one expert's file: another file
     /// refused before may still be refused.
     pub(crate) fn settings_saved(&self) {
-        let refused = self.home().load_settings().err().map(|e| e.to_string());
+        let refused = self.settings_on_disk().err().map(|e| e.to_string());
         *self.seen() = Seen {
             refused,
             ..Seen::now(self.home())
@@ -96,26 +96,35 @@ impl Engine {
     pub(crate) fn reload_settings_if_edited(&self) {
         let _writing = self.settings_writing();
         let now_look = look(self.home());
-        let was_refused = {
+        // What was refused before, and whether the files are as they were
+        // then: a refusal is looked at again every second, since what made
+        // it (an expert's workers still running) may pass without an edit.
+        let (was_refused, unchanged) = {
             let mut seen = self.seen();
             if seen.look == now_look {
                 seen.settling = None;
-                return;
-            }
-            if seen.settling.as_ref() != Some(&now_look) {
+                if seen.refused.is_none() {
+                    return;
+                }
+                (seen.refused.clone(), true)
+            } else if seen.settling.as_ref() != Some(&now_look) {
                 seen.settling = Some(now_look);
                 return;
+            } else {
+                seen.settling = None;
+                seen.look = now_look;
+                (seen.refused.clone(), false)
             }
-            seen.settling = None;
-            seen.look = now_look;
-            seen.refused.take().is_some()
         };
-        let (message, event) = match self.home().load_settings().and_then(|loaded| {
-            self.experts_still_working(&loaded.1)?;
-            Ok(loaded)
-        }) {
+        let on_disk = self.settings_on_disk();
+        self.seen().refused = on_disk.as_ref().err().map(ToString::to_string);
+        let (message, event) = match on_disk {
+            Err(e) if unchanged && was_refused.as_deref() == Some(e.to_string().as_str()) => {
+                // Still refused for the same reason: said already.
+                return;
+            }
             Ok(loaded) if *self.settings() == loaded => {
-                if !was_refused {
+                if was_refused.is_none() {
                     // Touched without a change.
                     return;
                 }
@@ -140,7 +149,6 @@ impl Engine {
                 (message, "settings_applied")
             }
             Err(e) => {
-                self.seen().refused = Some(e.to_string());
                 warn!(
                     "the settings files changed but are not valid, the ones in use are kept: {e}"
                 );
@@ -151,6 +159,18 @@ impl Engine {
             }
         };
         self.pm_log_general(self.now(), event, &message);
+    }
+
+    /// The settings files as they are on disk, if this owner may use them:
+    /// valid (`cortex config check`'s rules) and taking away no expert that
+    /// still works. The one rule for a refusal, after an edit or a save.
+    fn settings_on_disk(
+        &self,
+    ) -> Result<(cortex_core::config::Config, cortex_core::config::ExpertSet), crate::EngineError>
+    {
+        let loaded = self.home().load_settings()?;
+        self.experts_still_working(&loaded.1)?;
+        Ok(loaded)
     }
 
     /// An expert whose file went away while its workers run or its tasks

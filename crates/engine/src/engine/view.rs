@@ -39,7 +39,7 @@ fn settled_state(
 pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
     let launcher = launcher_of(home)?;
     let state = settled_state(home, &*launcher)?;
-    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    let live = live_of(home, &state, &*launcher, |_| true)?;
     Ok(tasks_of(&state, &live))
 }
 
@@ -49,7 +49,7 @@ pub fn show(home: &Home, id: &str) -> Result<crate::review::TaskStory, EngineErr
     let launcher = launcher_of(home)?;
     let state = settled_state(home, &*launcher)?;
     let (task, workers) = crate::review::task_and_workers(&state, id)?;
-    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    let live = live_of(home, &state, &*launcher, |w| w.task_id == task.id)?;
     Ok(crate::review::story_of(
         home,
         &task,
@@ -65,7 +65,7 @@ pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError
         .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
     let launcher = launcher_of(home)?;
     let state = settled_state(home, &*launcher)?;
-    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    let live = live_of(home, &state, &*launcher, |_| true)?;
     crate::plans::plan_view(&state, &plan_id, &live)
         .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
 }
@@ -74,7 +74,7 @@ pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError
 pub fn plans(home: &Home) -> Result<Vec<crate::plans::PlanView>, EngineError> {
     let launcher = launcher_of(home)?;
     let state = settled_state(home, &*launcher)?;
-    let live = live_figures(&workers_of(home, &state, &*launcher)?);
+    let live = live_of(home, &state, &*launcher, |_| true)?;
     Ok(crate::plans::plan_views(&state, &live))
 }
 
@@ -126,6 +126,28 @@ fn workers_of(
     state: &cortex_core::state::State,
     launcher: &dyn crate::launcher::Launcher,
 ) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
+    dtos_of(home, state, launcher, |_| true)
+}
+
+/// The running attempts' figures of the workers `which` picks among those
+/// with one: only their output is read.
+fn live_of(
+    home: &Home,
+    state: &cortex_core::state::State,
+    launcher: &dyn crate::launcher::Launcher,
+    which: impl Fn(&cortex_core::worker::Worker) -> bool,
+) -> Result<LiveFigures, EngineError> {
+    let running = |w: &cortex_core::worker::Worker| w.live_attempt().is_some() && which(w);
+    Ok(live_figures(&dtos_of(home, state, launcher, running)?))
+}
+
+/// The DTOs of the workers `which` picks, newest first.
+fn dtos_of(
+    home: &Home,
+    state: &cortex_core::state::State,
+    launcher: &dyn crate::launcher::Launcher,
+    which: impl Fn(&cortex_core::worker::Worker) -> bool,
+) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
     let (config, experts) = home.load_settings()?;
     let prices = cortex_core::pricing::merged(&config.pricing);
     let verdicts = crate::pm::read_verdicts(home);
@@ -133,6 +155,7 @@ fn workers_of(
     let paused = crate::pm::paused_experts_of(home, clock::now());
     let mut out: Vec<_> = state
         .workers()
+        .filter(|w| which(w))
         .map(|w| {
             let limit = experts.get(&w.expert).map_or(3600, |e| e.time_limit_secs);
             let mut dto = crate::runtime::observed_dto(

@@ -228,8 +228,12 @@ pub(crate) fn changes_of(
                         .as_deref()
                         .filter(|b| holds_all(&dir, b, t, &files))
                         .map(str::to_string);
-                    c.merged_elsewhere =
-                        other_branches_holding(&dir, base.branch.as_deref(), own, t, &files);
+                    c.merged_elsewhere = other_branches_holding(
+                        &dir,
+                        (base.branch.as_deref(), own, &base.commit),
+                        t,
+                        &files,
+                    );
                 }
             }
             c.files = files;
@@ -257,37 +261,49 @@ pub(crate) fn holds_all(dir: &Path, branch: &str, tip: &str, files: &[FileChange
 pub(crate) const BRANCHES_ASKED: usize = 20;
 
 /// The repository's other local branches that already hold all of this
-/// work (`holds_all`), such as one it was merged into with `cortex merge
-/// --into`: neither the base branch, nor the task's own, nor another
-/// task's (`cortex/`). Only the `BRANCHES_ASKED` most recently committed
-/// are asked, so an empty answer is no claim about older branches.
+/// work (as `holds_all` asks it), such as one it was merged into with
+/// `cortex merge --into`: neither the base branch, nor the task's own, nor
+/// another task's (`cortex/`). Only branches committed to since the work
+/// started (`since`, its base commit) can hold it, and of those the
+/// `BRANCHES_ASKED` most recent are asked, so an empty answer is no claim
+/// about others.
 pub(crate) fn other_branches_holding(
     dir: &Path,
-    base: Option<&str>,
-    own: &str,
+    (base, own, since): (Option<&str>, &str, &str),
     tip: &str,
     files: &[FileChange],
 ) -> Vec<String> {
     if files.is_empty() {
         return Vec::new();
     }
+    let started = git_line(dir, &["show", "-s", "--format=%ct", since])
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or(0);
     let Ok(out) = git(
         dir,
         &[
             "for-each-ref",
             "--sort=-committerdate",
-            "--format=%(refname:short)",
+            "--format=%(committerdate:unix) %(objectname) %(refname:lstrip=2)",
             "refs/heads/",
         ],
     ) else {
         return Vec::new();
     };
     out.lines()
-        .map(str::trim)
-        .filter(|b| !b.is_empty() && Some(*b) != base && *b != own && !b.starts_with("cortex/"))
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let at = parts.next()?.parse::<i64>().ok()?;
+            Some((at, parts.next()?, parts.next()?))
+        })
+        .take_while(|(at, _, _)| *at >= started)
+        .filter(|(_, _, b)| Some(*b) != base && *b != own && !b.starts_with("cortex/"))
         .take(BRANCHES_ASKED)
-        .filter(|b| holds_all(dir, b, tip, files))
-        .map(str::to_string)
+        .filter(|(_, branch_tip, _)| {
+            matches!(merge_outcome(dir, branch_tip, tip), Ok(MergeOutcome::Holds))
+        })
+        .map(|(_, _, b)| b.to_string())
         .collect()
 }
 

@@ -108,13 +108,11 @@ pub(crate) fn story_of(
         })
         .and_then(|w| stories.iter().find(|s| s.id == w.id.as_str()))
         .map(|s| s.changes.clone());
-    let cost_estimated = stories.iter().any(|s| s.cost_estimated);
     dto.cost_usd += total_live;
-    dto.cost_estimated = cost_estimated;
+    dto.cost_estimated |= stories.iter().any(|s| s.cost_estimated);
     TaskStory {
         task: dto,
         tokens: total_tokens,
-        cost_estimated,
         duration_secs: total_secs,
         attempts,
         workers: stories,

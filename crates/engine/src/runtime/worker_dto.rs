@@ -504,10 +504,14 @@ fn observed(
     // its first report on this attempt (it just started, or the owner is
     // busy starting a burst of agents) a view reads only the end of it, not
     // a flood a second time: what it does now, without its counts so far.
+    // Whether this view counts the attempt's figures: from outside an
+    // owner that has not reported yet, only a result line's.
+    let mut counted = true;
     if owner_runs {
         live.progress = end_of_output(&dir.join("stdout.jsonl"));
         if live.progress.result.is_none() {
             live.progress.tokens = Default::default();
+            counted = false;
         }
     } else {
         // Times of lines are not known from outside: use the file's mtime.
@@ -524,30 +528,35 @@ fn observed(
         }
     }
     let mut dto = worker_dto(w, Some(&live), time_limit_secs, None, prices);
+    if !counted {
+        // Nothing of this attempt is in the figures: none is claimed.
+        dto.live_attempt = None;
+        dto.cost_estimated = w.cost_estimated;
+    }
+    let not_counted = if counted {
+        ""
+    } else {
+        " (its tokens and cost so far are not counted here)"
+    };
     match verdicts.get(w.id.as_str()) {
         Some((attempt, v)) if *attempt == a.n && running && owner_runs => {
             apply_verdict(&mut dto, v.clone());
         }
         _ if running && !owner_runs => show_unwatched(&mut dto),
-        _ if !running && owner_runs => {
-            dto.live_attempt = None;
-            show_exited(
-                &mut dto,
-                &live.progress,
-                "the owner has not settled it yet (its tokens and cost so far are not counted here); its output ends",
-            );
-        }
+        _ if !running && owner_runs => show_exited(
+            &mut dto,
+            &live.progress,
+            &format!("the owner has not settled it yet{not_counted}; its output ends"),
+        ),
         _ if !running => show_exited(
             &mut dto,
             &live.progress,
             "no owner has settled it yet; its output says",
         ),
         _ if owner_runs => {
-            dto.live_attempt = None;
-            dto.health_reason = Some(
-                "the owner has not reported on this attempt yet: its tokens and cost so far are not counted here"
-                    .into(),
-            );
+            dto.health_reason = Some(format!(
+                "the owner has not reported on this attempt yet{not_counted}"
+            ));
         }
         _ => {}
     }
@@ -645,9 +654,13 @@ mod tests {
             before_report
                 .health_reason
                 .as_deref()
-                .is_some_and(|r| r.contains("has not reported on this attempt yet")),
+                .is_some_and(|r| r.contains("has not reported on this attempt yet (its tokens and cost so far are not counted here)")),
             "{before_report:?}"
         );
+        // Nothing counted, nothing claimed: no running attempt's figures,
+        // no estimate mark.
+        assert_eq!(before_report.live_attempt, None);
+        assert!(!before_report.cost_estimated, "{before_report:?}");
         assert!(before_report
             .last_text
             .as_deref()
@@ -658,6 +671,10 @@ mod tests {
             (no_owner.tokens.input, no_owner.tokens.output),
             (6000, 6000)
         );
+        // The running attempt's own figures are what the totals count.
+        let f = no_owner.live_attempt.expect("counted");
+        assert_eq!((f.n, f.tokens.input, f.tokens.output), (1, 6000, 6000));
+        assert_eq!(f.cost_usd, no_owner.cost_usd);
     }
 
     #[test]

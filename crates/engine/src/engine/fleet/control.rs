@@ -169,6 +169,17 @@ impl Engine {
         out
     }
 
+    /// The running attempts' figures of the workers this engine watches
+    /// (only those: a list of tasks or plans needs no other worker's DTO).
+    pub(crate) fn live_figures(&self) -> crate::dto::LiveFigures {
+        let ids: Vec<WorkerId> = self.runtime().live.keys().cloned().collect();
+        let dtos: Vec<WorkerDto> = ids
+            .iter()
+            .filter_map(|id| self.worker(id.as_str()))
+            .collect();
+        crate::engine::live_figures(&dtos)
+    }
+
     /// Kills a worker: its live attempt is stopped and the worker ends.
     pub fn kill_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
         self.stop_worker(

@@ -315,7 +315,7 @@ impl Engine {
 
     /// Every plan, newest first, as the app's plan view shows them.
     pub fn plans(&self) -> Vec<PlanView> {
-        let live = crate::engine::live_figures(&self.workers());
+        let live = self.live_figures();
         crate::plans::plan_views(self.store().state(), &live)
     }
 
@@ -323,7 +323,7 @@ impl Engine {
     pub fn plan(&self, id: &str) -> Result<PlanView, EngineError> {
         let plan_id = PlanId::parse(id)
             .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
-        let live = crate::engine::live_figures(&self.workers());
+        let live = self.live_figures();
         plan_view(self.store().state(), &plan_id, &live)
             .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
     }
