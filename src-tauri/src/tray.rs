@@ -132,6 +132,9 @@ pub fn entry_label(health: &str, subject: &str) -> String {
     format!("{mark} {health} · {subject}")
 }
 
+/// The menu's line while a settings file edited on disk is refused.
+pub const SETTINGS_NOT_READ: &str = "⚠ a settings file was not read: open the dashboard";
+
 /// How many workers that need a person are entries in the menu.
 const LISTED: usize = 8;
 
@@ -332,8 +335,9 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
     // skip rebuilding the native menu then.
     let paused_experts = paused_line(&overview.paused_experts);
     let signature = format!(
-        "{lvl:?}|{counts}|{running}|{}|{paused_experts:?}|{more:?}|{}",
+        "{lvl:?}|{counts}|{running}|{}|{paused_experts:?}|{more:?}|{}|{}",
         overview.paused,
+        overview.settings_refused.is_some(),
         needing
             .iter()
             .map(|w| format!("{}:{}", w.id, w.bucket()))
@@ -375,6 +379,16 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
                     None::<&str>,
                 )?)?;
             }
+        }
+        if overview.settings_refused.is_some() {
+            menu.append(&PredefinedMenuItem::separator(app)?)?;
+            menu.append(&MenuItem::with_id(
+                app,
+                "open-more",
+                SETTINGS_NOT_READ,
+                true,
+                None::<&str>,
+            )?)?;
         }
         if !overview.paused_experts.is_empty() {
             menu.append(&PredefinedMenuItem::separator(app)?)?;

@@ -36,6 +36,11 @@ pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
     if s.spawning_paused {
         println!("paused:  spawning, by a person: no new worker starts until `cortex resume`");
     }
+    if let Some(why) = &s.settings_refused {
+        println!(
+            "settings: a file edited on disk was not read, the owner keeps the ones in use: {why}"
+        );
+    }
     for p in &s.paused_experts {
         println!(
             "paused:  {} by its circuit breaker until {} (`cortex resume {}` closes it)",

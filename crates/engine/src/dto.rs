@@ -195,6 +195,10 @@ pub struct StatusDto {
     /// Pause): no new worker starts; running ones and restarts go on.
     #[serde(default)]
     pub spawning_paused: bool,
+    /// Why the owner refuses the settings files on disk (an edit it did not
+    /// read: the settings in use are older), while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_refused: Option<String>,
     /// The process that supervises the home (`cortex run` or the desktop
     /// app); none means nobody starts tasks or watches workers until one runs.
     #[serde(default)]

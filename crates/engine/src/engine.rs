@@ -274,6 +274,7 @@ impl Engine {
         let mut status = status_of(self.store().state());
         status.health = health_counts(&self.workers());
         status.paused_experts = self.paused_experts_now();
+        status.settings_refused = self.settings_refused();
         status.owner = crate::lock::supervising_owner(&self.inner.home.lock_file());
         status
     }
@@ -367,6 +368,7 @@ pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
         health: BTreeMap::new(),
         paused_experts: Vec::new(),
         spawning_paused: state.spawning_paused,
+        settings_refused: None,
         owner: None,
     }
 }

@@ -22,7 +22,7 @@ pub(crate) mod circuit;
 pub(crate) mod state_file;
 pub(crate) mod tick;
 
-pub use circuit::paused_experts_of;
+pub use circuit::{paused_experts_of, settings_refused_of};
 pub(crate) use state_file::read_verdicts;
 
 /// One intervention, as kept in pm-state.json.

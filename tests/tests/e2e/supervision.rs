@@ -279,6 +279,42 @@ fn a_running_tasks_cost_so_far_is_the_same_in_workers_tasks_and_show() {
 }
 
 #[test]
+fn a_settings_edit_the_owner_refuses_is_said_by_cortex_status_until_it_is_put_right() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    // Not the fallback expert, which config.json itself names.
+    let id = h.submit_in(
+        "audit the auth tokens for security vulnerabilities FAKE:hang",
+        &h.workdir(),
+    );
+    let wid = h.wait_running_worker(&id, LIMIT);
+    let expert = worker_of(&h, &id)["expert"].as_str().unwrap().to_string();
+    assert_eq!(expert, "security");
+    // Its expert's file goes while its worker runs: the owner keeps it.
+    let file = h.file(&format!("experts/{expert}.json"));
+    let kept = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    wait_until(LIMIT, "cortex status saying the edit was refused", || {
+        h.json(&["status"])["settings_refused"]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("expert {expert} is no longer in experts/")))
+    });
+    let said = text(&h.cortex(&["status"]).stdout);
+    assert!(
+        said.contains("settings: a file edited on disk was not read"),
+        "{said}"
+    );
+    std::fs::write(&file, kept).unwrap();
+    wait_until(LIMIT, "the refusal gone once the file is back", || {
+        h.json(&["status"]).get("settings_refused").is_none()
+    });
+    let killed = h.cortex(&["kill", &wid]);
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    owner.stop();
+}
+
+#[test]
 fn the_workers_answer_is_kept_on_the_worker_and_the_task() {
     let h = TestHome::new();
     h.use_fake_agent();

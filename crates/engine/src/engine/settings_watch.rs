@@ -71,10 +71,18 @@ impl Engine {
     /// refused before may still be refused.
     pub(crate) fn settings_saved(&self) {
         let refused = self.settings_on_disk().err().map(|e| e.to_string());
-        *self.seen() = Seen {
-            refused,
-            ..Seen::now(self.home())
+        let changed = {
+            let mut seen = self.seen();
+            let changed = seen.refused != refused;
+            *seen = Seen {
+                refused,
+                ..Seen::now(self.home())
+            };
+            changed
         };
+        if changed {
+            self.pm().dirty = true;
+        }
     }
 
     /// Why the settings files on disk were refused, while they still are
@@ -117,7 +125,12 @@ impl Engine {
             }
         };
         let on_disk = self.settings_on_disk();
-        self.seen().refused = on_disk.as_ref().err().map(ToString::to_string);
+        let refused = on_disk.as_ref().err().map(ToString::to_string);
+        if refused != was_refused {
+            // Other processes' views (`cortex status`) read it there.
+            self.pm().dirty = true;
+        }
+        self.seen().refused = refused;
         let (message, event) = match on_disk {
             Err(e) if unchanged && was_refused.as_deref() == Some(e.to_string().as_str()) => {
                 // Still refused for the same reason: said already.

@@ -85,6 +85,7 @@ pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
     let mut status = status_of(&state);
     status.health = health_counts(&workers_of(home, &state, &*launcher)?);
     status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
+    status.settings_refused = crate::pm::settings_refused_of(home);
     status.owner = crate::lock::supervising_owner(&home.lock_file());
     Ok(status)
 }

@@ -20,19 +20,27 @@ pub(crate) fn paused_list(map: BTreeMap<String, DateTime<Utc>>) -> Vec<PausedExp
 /// The experts paused by a live owner, as its pm-state.json says; none when
 /// no owner is running (a circuit breaker lives in its owner's memory).
 pub fn paused_experts_of(home: &crate::Home, now: DateTime<Utc>) -> Vec<PausedExpert> {
-    let Some(owner) = crate::lock::current_owner(&home.lock_file()) else {
+    let Some(v) = owners_pm_state(home) else {
         return Vec::new();
     };
-    let Ok(bytes) = std::fs::read(home.pm_snapshot()) else {
-        return Vec::new();
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Vec::new();
-    };
-    if v["pm"]["pid"].as_u64() != Some(u64::from(owner.pid)) {
-        return Vec::new(); // written by an owner that is gone
-    }
     let map: BTreeMap<String, DateTime<Utc>> =
         serde_json::from_value(v["paused_experts"].clone()).unwrap_or_default();
     paused_list(map.into_iter().filter(|(_, until)| *until > now).collect())
+}
+
+/// Why the running owner refuses the settings files on disk, as its
+/// pm-state.json says; none when it reads them, or no owner runs.
+pub fn settings_refused_of(home: &crate::Home) -> Option<String> {
+    owners_pm_state(home)?["settings_refused"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// pm-state.json, when the owner running now wrote it.
+fn owners_pm_state(home: &crate::Home) -> Option<serde_json::Value> {
+    let owner = crate::lock::current_owner(&home.lock_file())?;
+    let bytes = std::fs::read(home.pm_snapshot()).ok()?;
+    let v = serde_json::from_slice::<serde_json::Value>(&bytes).ok()?;
+    // Written by an owner that is gone: not what is true now.
+    (v["pm"]["pid"].as_u64() == Some(u64::from(owner.pid))).then_some(v)
 }

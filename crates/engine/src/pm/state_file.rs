@@ -71,6 +71,9 @@ pub(crate) struct PmStateFile<'a> {
     pub(crate) paused_experts: &'a BTreeMap<String, DateTime<Utc>>,
     pub(crate) pm: PmOwner,
     pub(crate) schema_version: u32,
+    /// Why the settings files on disk are refused, while they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) settings_refused: Option<&'a str>,
     pub(crate) updated_at: DateTime<Utc>,
     /// By worker id, in order.
     pub(crate) workers: BTreeMap<&'a str, &'a PmWorker>,

@@ -23,6 +23,7 @@ impl Engine {
     pub(crate) fn write_pm_state(&self, now: DateTime<Utc>) {
         const SIGN_OF_LIFE_SECS: i64 = 30;
         const MIN_GAP_MILLIS: i64 = 1000;
+        let refused = self.settings_refused();
         let body = {
             let mut pm = self.pm();
             let since = pm.last_written.map(|t| now - t);
@@ -43,6 +44,7 @@ impl Engine {
                     ticks: pm.metrics.ticks,
                 },
                 schema_version: cortex_core::SCHEMA_VERSION,
+                settings_refused: refused.as_deref(),
                 updated_at: now,
                 workers: pm.workers.iter().map(|(k, v)| (k.as_str(), v)).collect(),
             })
