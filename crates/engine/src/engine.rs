@@ -266,7 +266,9 @@ impl Engine {
 
     /// Every task, in queue order.
     pub fn tasks(&self) -> Vec<TaskDto> {
-        tasks_of(self.store().state(), &self.live_figures())
+        // Before the store is locked: the figures lock it themselves.
+        let live = self.live_figures();
+        tasks_of(self.store().state(), &live)
     }
 
     /// Counts of tasks and workers by status, live workers by health, and paused experts.
