@@ -76,10 +76,12 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
                 "  attempt {} {}{} ${:.4}{} {:.1}s",
                 a.n,
                 a.outcome.as_deref().unwrap_or("running"),
-                a.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default(),
+                cortex_core::worker::attempt_reason_beside(
+                    a.outcome.as_deref(),
+                    a.reason.as_deref()
+                )
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
                 a.cost_usd,
                 estimated(a.cost_estimated),
                 a.duration_secs

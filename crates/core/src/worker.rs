@@ -54,6 +54,21 @@ pub fn reason_beside<'a>(state: &str, reason: Option<&'a str>) -> Option<&'a str
     Some(r)
 }
 
+/// The part of an attempt's reason worth showing beside its outcome: as
+/// `reason_beside`, an attempt that succeeded counting as `completed`
+/// (its usual reason). The app's `attemptReason` says the same.
+pub fn attempt_reason_beside<'a>(
+    outcome: Option<&str>,
+    reason: Option<&'a str>,
+) -> Option<&'a str> {
+    let said = match outcome {
+        Some("success") => "completed",
+        Some(o) => o,
+        None => "running",
+    };
+    reason_beside(said, reason)
+}
+
 /// A state with its reason for a line a person reads, without saying the
 /// state twice: `completed` for the reason "completed", `completed,
 /// verified: make test passed` for "completed, verified: make test passed",
@@ -402,6 +417,15 @@ mod tests {
             Some("verified: make test passed")
         );
         assert_eq!(reason_beside("needs_input", Some("needs input")), None);
+        // An attempt that succeeded: "completed" says nothing more.
+        assert_eq!(
+            attempt_reason_beside(Some("success"), Some("completed")),
+            None
+        );
+        assert_eq!(
+            attempt_reason_beside(Some("crashed"), Some("exited with 3")),
+            Some("exited with 3")
+        );
         assert_eq!(
             state_and_reason(
                 "needs_attention",

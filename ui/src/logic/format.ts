@@ -158,6 +158,12 @@ export function reasonBeside(reason: string | null | undefined, status: string):
   return r;
 }
 
+/** An attempt's reason beside its outcome, a success counting as
+ * "completed" (the engine's `attempt_reason_beside`). */
+export function attemptReason(reason: string | null | undefined, outcome: string | null | undefined): string {
+  return reasonBeside(reason, outcome === "success" ? "completed" : (outcome ?? "running"));
+}
+
 /** A status with its reason, the status said once: "failed: exited with 3",
  * "completed, verified: make test passed", "completed" (the engine's
  * `state_and_reason`). */

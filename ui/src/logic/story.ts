@@ -7,7 +7,7 @@ import type { Changes, TaskStory, Verification, Worker, WorkerStory } from "../t
 import { healthBadge, isTerminalState, taskStatusBadge, type Badge } from "./badges";
 import { BOARD_COLUMN } from "./board";
 import type { DiffFile } from "./diff";
-import { formatDateTime, formatDuration, formatTokens, reasonBeside, strategyLabel } from "./format";
+import { attemptReason, formatDateTime, formatDuration, formatTokens, reasonBeside, strategyLabel } from "./format";
 import { costLabel } from "./workers";
 
 export interface VerificationBadge {
@@ -112,7 +112,7 @@ function workerColumn(w: WorkerStory): WorkerColumn {
       label: `Attempt ${a.n}${a.resumed ? " (resumed)" : ""}`,
       when: formatDateTime(a.started_at),
       outcome: a.outcome ?? "running",
-      reason: a.reason ?? "",
+      reason: attemptReason(a.reason, a.outcome),
       cost: costLabel(a),
       duration: formatDuration(a.duration_secs),
     })),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  attemptReason,
   axisClock,
   formatAgo,
   formatDuration,
@@ -110,6 +111,9 @@ describe("axisClock", () => {
 describe("reasonBeside (the engine's reason_beside: the same cases)", () => {
   it("never says the status twice", () => {
     expect(reasonBeside("completed", "completed")).toBe("");
+    // An attempt that succeeded, as the engine's attempt_reason_beside says it.
+    expect(attemptReason("completed", "success")).toBe("");
+    expect(attemptReason("exited with 3", "crashed")).toBe("exited with 3");
     expect(reasonBeside(null, "completed")).toBe("");
     expect(reasonBeside("completed, verified: make test passed", "completed")).toBe("verified: make test passed");
     expect(reasonBeside("needs input", "needs_input")).toBe("");
