@@ -24,6 +24,7 @@ use crate::runtime::WorkerDto;
 use crate::{Engine, Home, OwnerKind};
 
 mod pm;
+mod views;
 
 const RESULT_OK: &str = r#"{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.01,"usage":{"input_tokens":5,"output_tokens":7},"result":"done"}"#;
 const ASSISTANT: &str = r#"{"type":"assistant","message":{"id":"m1","role":"assistant","content":[{"type":"text","text":"working"}],"usage":{"input_tokens":1,"output_tokens":1}}}"#;
@@ -585,34 +586,4 @@ fn an_expert_file_taken_away_while_its_worker_runs_is_refused_and_kept() {
     let last = f.engine().recent_activity(1).pop().unwrap();
     assert_eq!(last["event"], "settings_applied", "{last}");
     std::fs::write(&file, kept).unwrap();
-}
-
-#[test]
-fn the_apps_lists_answer_while_a_worker_runs_and_count_its_figures() {
-    let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
-    f.fake.say(pid, ASSISTANT);
-    f.tick();
-    // Each list locks what it reads in turn: asked from another thread
-    // with a deadline, so a lock taken twice fails here instead of hanging.
-    let engine = f.engine().clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send((engine.tasks(), engine.plans(), engine.show(&task)));
-    });
-    let (tasks, plans, story) = rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("the lists answered");
-    assert!(plans.is_empty());
-    let live = f
-        .worker_of(&tasks[0].id.to_string())
-        .live_attempt
-        .expect("running");
-    assert_eq!(live.tokens.input, 1);
-    assert_eq!(tasks[0].cost_usd, live.cost_usd);
-    assert_eq!(story.expect("its story").task.cost_usd, live.cost_usd);
-    f.fake.exit(pid, Exit::Code(1));
 }
