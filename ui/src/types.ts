@@ -114,7 +114,7 @@ export type OutcomeKind =
   | "timed_out" | "crashed" | "spawn_failed" | "lost" | "needs_input";
 
 export interface WaitingFor {
-  kind: "restart" | "rate_limit" | "api_retry" | "circuit";
+  kind: "restart" | "rate_limit" | "usage_limit" | "api_retry" | "circuit";
   until?: string | null;
   after?: OutcomeKind | null;
 }

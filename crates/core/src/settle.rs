@@ -7,6 +7,8 @@
 //! the same `after_attempt` serves an attempt that ended under a running
 //! owner and one whose end was journaled just before a crash.
 
+use chrono::{DateTime, Utc};
+
 use crate::health::{AlertKind, Severity};
 use crate::stream::{Outcome, OutcomeKind};
 use crate::worker::{AfterStop, Worker, WorkerStatus};
@@ -28,6 +30,14 @@ pub enum Next {
         reason: String,
         /// How the attempt ended, which sets the delay.
         ended_as: OutcomeKind,
+    },
+    /// Start the next attempt once the account's usage limit resets
+    /// (`until`): a wait, not a restart, and no restart is used up.
+    WaitForLimit {
+        /// Why the worker waits.
+        reason: String,
+        /// When the limit resets.
+        until: DateTime<Utc>,
     },
     /// The worker ends with this status and reason.
     End {
@@ -63,6 +73,10 @@ pub fn after_attempt(
         None if outcome.kind == OutcomeKind::NeedsInput => Next::End {
             status: WorkerStatus::NeedsInput,
             reason,
+        },
+        None if outcome.kind.is_transient() && outcome.resets_at.is_some() => Next::WaitForLimit {
+            reason,
+            until: outcome.resets_at.unwrap_or_default(),
         },
         None if outcome.kind.is_transient() && restarts_used < max_restarts => {
             Next::RestartAfterBackoff {
@@ -156,6 +170,8 @@ pub enum Failure<'a> {
         kind: OutcomeKind,
         /// The stop asked for the attempt, if any.
         after: Option<&'a AfterStop>,
+        /// True when the account's usage limit refused it (`Outcome::resets_at`).
+        usage_limit: bool,
     },
 }
 
@@ -167,7 +183,11 @@ pub enum Failure<'a> {
 pub fn counts_against_expert(failure: Failure<'_>) -> bool {
     match failure {
         Failure::PmStop(kind) => !matches!(kind, OutcomeKind::Budget | OutcomeKind::TimedOut),
-        Failure::AttemptEnded { kind, after } => {
+        // The account's limit is no expert's failure.
+        Failure::AttemptEnded {
+            usage_limit: true, ..
+        } => false,
+        Failure::AttemptEnded { kind, after, .. } => {
             kind.counts_against_expert() && !matches!(after, Some(AfterStop::RestartAfterBackoff))
         }
     }
@@ -189,6 +209,40 @@ mod tests {
 
     fn outcome(kind: OutcomeKind, reason: &str) -> Outcome {
         Outcome::bare(kind, reason)
+    }
+
+    #[test]
+    fn a_usage_limit_is_waited_for_with_no_restart_used_and_no_expert_blamed() {
+        let mut limited = outcome(
+            OutcomeKind::RateLimited,
+            "the 5-hour usage limit was reached",
+        );
+        limited.resets_at = Some(at(3600));
+        // Even with no restart left.
+        assert_eq!(
+            after_attempt(&limited, None, 2, 2),
+            Next::WaitForLimit {
+                reason: "the 5-hour usage limit was reached".into(),
+                until: at(3600)
+            }
+        );
+        // A person's stop still decides.
+        assert!(matches!(
+            after_attempt(
+                &limited,
+                Some(&AfterStop::End(WorkerStatus::Cancelled)),
+                0,
+                2
+            ),
+            Next::End { .. }
+        ));
+        let ended = |usage_limit| Failure::AttemptEnded {
+            kind: OutcomeKind::RateLimited,
+            after: None,
+            usage_limit,
+        };
+        assert!(!counts_against_expert(ended(true)));
+        assert!(counts_against_expert(ended(false)));
     }
 
     #[test]
@@ -451,6 +505,11 @@ mod tests {
                 not_before: at(500),
                 reason: reason.clone(),
             },
+            Next::WaitForLimit { reason, until } => Event::WorkerWaiting {
+                worker_id: w.id.clone(),
+                not_before: *until,
+                reason: reason.clone(),
+            },
             Next::End { status, reason } => Event::WorkerEnded {
                 worker_id: w.id.clone(),
                 status: *status,
@@ -577,6 +636,7 @@ mod tests {
                 Failure::AttemptEnded {
                     kind: Crashed,
                     after: None,
+                    usage_limit: false,
                 },
                 true,
             ),
@@ -584,6 +644,7 @@ mod tests {
                 Failure::AttemptEnded {
                     kind: Crashed,
                     after: Some(&restart),
+                    usage_limit: false,
                 },
                 true,
             ),
@@ -592,6 +653,7 @@ mod tests {
                 Failure::AttemptEnded {
                     kind: Crashed,
                     after: Some(&backoff),
+                    usage_limit: false,
                 },
                 false,
             ),
@@ -599,6 +661,7 @@ mod tests {
                 Failure::AttemptEnded {
                     kind: Killed,
                     after: None,
+                    usage_limit: false,
                 },
                 false,
             ),
@@ -606,6 +669,7 @@ mod tests {
                 Failure::AttemptEnded {
                     kind: Success,
                     after: None,
+                    usage_limit: false,
                 },
                 false,
             ),

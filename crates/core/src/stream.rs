@@ -117,8 +117,56 @@ pub struct Progress {
     pub checkin_message: Option<String>,
     /// The most recent assistant text, for a glance in the UI.
     pub last_text: Option<String>,
+    /// A usage limit of the account the agent runs under that refuses its
+    /// requests, as the agent's `rate_limit_event` line said it; cleared
+    /// when a later one says requests are allowed again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<UsageLimit>,
     #[serde(skip)]
     seen_messages: RecentIds,
+}
+
+/// An account's usage limit that refuses requests until it resets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageLimit {
+    /// When it resets.
+    pub resets_at: DateTime<Utc>,
+    /// Which limit, as the agent names it (`five_hour`, `seven_day`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+impl UsageLimit {
+    /// Reads a `rate_limit_event`'s `rate_limit_info`: a limit when it
+    /// refuses requests and says when it resets (seconds since the epoch,
+    /// or milliseconds for a figure too large to be seconds).
+    pub fn of(info: &serde_json::Value) -> Option<Self> {
+        if info.get("status").and_then(|s| s.as_str()) != Some("rejected") {
+            return None;
+        }
+        let n = info.get("resetsAt").and_then(serde_json::Value::as_f64)?;
+        let secs = if n > 1e11 { n / 1000.0 } else { n };
+        if !secs.is_finite() || secs <= 0.0 {
+            return None;
+        }
+        Some(Self {
+            resets_at: DateTime::from_timestamp(secs as i64, 0)?,
+            kind: info
+                .get("rateLimitType")
+                .and_then(|k| k.as_str())
+                .map(str::to_string),
+        })
+    }
+
+    /// The limit in words: "the 5-hour usage limit", "the weekly usage
+    /// limit", else "a usage limit".
+    pub fn words(&self) -> String {
+        match self.kind.as_deref() {
+            Some("five_hour") => "the 5-hour usage limit".into(),
+            Some(k) if k.starts_with("seven_day") => "the weekly usage limit".into(),
+            _ => "a usage limit".into(),
+        }
+    }
 }
 
 impl Default for Progress {
@@ -135,6 +183,7 @@ impl Default for Progress {
             checkin_progress: None,
             checkin_message: None,
             last_text: None,
+            usage_limit: None,
             seen_messages: RecentIds::default(),
         }
     }
@@ -329,6 +378,10 @@ impl Progress {
                         .map(|s| s as u16),
                     attempt: u(&v, "attempt") as u32,
                 };
+            }
+            ("rate_limit_event", _) => {
+                // Said whenever the account's limits change: the latest wins.
+                self.usage_limit = v.get("rate_limit_info").and_then(UsageLimit::of);
             }
             ("assistant", _) => self.apply_assistant(&v, at),
             ("user", _) => {
@@ -775,5 +828,68 @@ mod tests {
         assert!(!OutcomeKind::ClientError.is_transient());
         assert!(!OutcomeKind::ClientError.counts_against_expert());
         assert!(OutcomeKind::RateLimited.counts_against_expert());
+    }
+
+    #[test]
+    fn an_attempt_the_accounts_usage_limit_refused_waits_for_its_reset() {
+        let limited = |info: &str| {
+            fold(&format!(
+                r#"{{"type":"system","subtype":"init","session_id":"s"}}
+{{"type":"rate_limit_event","rate_limit_info":{info},"session_id":"s"}}
+{{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your limit"}}"#
+            ))
+        };
+        let reset = t(3600);
+        let p = limited(&format!(
+            r#"{{"status":"rejected","resetsAt":{},"rateLimitType":"five_hour"}}"#,
+            reset.timestamp()
+        ));
+        assert_eq!(p.usage_limit.as_ref().map(|l| l.resets_at), Some(reset));
+        let o = classify(&p, Exit::Code(1), None);
+        assert_eq!(
+            (o.kind, o.resets_at),
+            (OutcomeKind::RateLimited, Some(reset))
+        );
+        assert_eq!(
+            o.reason,
+            "the 5-hour usage limit was reached (API rate limited (429))"
+        );
+        // Milliseconds are read as such; a weekly limit is named so.
+        let ms = limited(&format!(
+            r#"{{"status":"rejected","resetsAt":{},"rateLimitType":"seven_day"}}"#,
+            reset.timestamp_millis()
+        ));
+        let l = ms.usage_limit.expect("a limit");
+        assert_eq!(
+            (l.resets_at, l.words()),
+            (reset, "the weekly usage limit".into())
+        );
+        // Allowed, or no reset time: no limit to wait for, a plain rate limit.
+        for info in [
+            r#"{"status":"allowed_warning","resetsAt":1700003600}"#,
+            r#"{"status":"rejected"}"#,
+        ] {
+            let o = classify(&limited(info), Exit::Code(1), None);
+            assert_eq!(
+                (o.kind, o.resets_at),
+                (OutcomeKind::RateLimited, None),
+                "{info}"
+            );
+        }
+        // A later event that allows requests clears it.
+        let mut p = limited(r#"{"status":"rejected","resetsAt":1700003600}"#);
+        p.apply_line(
+            r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed"}}"#,
+            t(9),
+        );
+        assert_eq!(p.usage_limit, None);
+        // A success is a success whatever the limit said.
+        let mut ok = limited(r#"{"status":"rejected","resetsAt":1700003600}"#);
+        ok.result = None;
+        ok.apply_line(
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"done"}"#,
+            t(10),
+        );
+        assert_eq!(classify(&ok, Exit::Code(0), None).resets_at, None);
     }
 }

@@ -265,6 +265,9 @@ pub enum WaitKind {
     Restart,
     /// The API said 429: the agent (or the next attempt) waits it out.
     RateLimit,
+    /// The account's usage limit refused the last attempt: the next one
+    /// resumes when it resets (`until`).
+    UsageLimit,
     /// The API failed otherwise and the agent waits before retrying.
     ApiRetry,
     /// Its restart is due, but its expert's circuit breaker is open: it
@@ -276,8 +279,11 @@ pub enum WaitKind {
 /// what its stream says (`activity`); none while it works or after it ended.
 pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor> {
     if w.status == WorkerStatus::Waiting {
-        let after = w.current().and_then(|a| a.outcome.as_ref()).map(|o| o.kind);
-        let kind = if after == Some(OutcomeKind::RateLimited) {
+        let ended = w.current().and_then(|a| a.outcome.as_ref());
+        let after = ended.map(|o| o.kind);
+        let kind = if ended.is_some_and(|o| o.resets_at.is_some()) {
+            WaitKind::UsageLimit
+        } else if after == Some(OutcomeKind::RateLimited) {
             WaitKind::RateLimit
         } else {
             WaitKind::Restart

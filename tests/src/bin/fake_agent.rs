@@ -58,6 +58,7 @@
 //! | `grandchild` | init; forks a child that calls `setsid()` (its own session and process group) and execs `sleep 600` (found on `PATH`, environment, cwd and open descriptors inherited, so it also holds stdout/stderr open); `grandchild pid <N>` on stderr; a `Bash` tool_use line for `sleep 600` with no tool_result; then silent forever, asleep. |
 //! | `rate_limited` | init; `FAKE_LINES` (default 3) `api_retry` lines (status 429), one every `FAKE_SECS` (default 1) seconds, each followed by its delay; then the `normal` sequence after init (text, tool use writing `fake-out.txt`, text, result success). |
 //! | `rate_limited_fail` | as `rate_limited` up to the retries; then an assistant line with model `<synthetic>`, zero usage and text `API Error: 429 rate limited`; a result with `"subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: 429 rate limited"`; exit 1. |
+//! | `usage_limit` | init; a `rate_limit_event` line whose `rate_limit_info` is `{"status":"rejected","resetsAt":T,"rateLimitType":"five_hour"}`, T being now plus `FAKE_SECS` (default 1) in whole seconds since the epoch (as the real CLI says an account's usage limit refused it); an assistant line with model `<synthetic>` and text `You've hit your limit`; a result with `"subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your limit"`; exit 1. |
 //! | `error_result` | init; a result with `"subtype":"success","is_error":true,"api_error_status":500,"result":"API Error: 500 Internal server error"`; exit 1. |
 //! | `client_error` | init; a result with `"subtype":"success","is_error":true,"api_error_status":400,"result":"API Error: 400 invalid_request_error"`; exit 1. |
 //! | `max_turns` | init; text; a result with `"subtype":"error_max_turns","is_error":true,"errors":["Reached maximum number of turns (1)"]` and, like the real CLI, no `result` field; exit 1. |
@@ -237,6 +238,7 @@ enum Mode {
     Daemon,
     RateLimited,
     RateLimitedFail,
+    UsageLimit,
     ErrorResult,
     ClientError,
     MaxTurns,
@@ -263,6 +265,7 @@ impl Mode {
             "daemon" => Mode::Daemon,
             "rate_limited" => Mode::RateLimited,
             "rate_limited_fail" => Mode::RateLimitedFail,
+            "usage_limit" => Mode::UsageLimit,
             "error_result" => Mode::ErrorResult,
             "client_error" => Mode::ClientError,
             "max_turns" => Mode::MaxTurns,
@@ -561,6 +564,17 @@ impl Emitter {
                     "is_error": is_error,
                 }],
             },
+            "session_id": self.session_id,
+        });
+        self.emit(&line);
+    }
+
+    /// The account's usage limit refuses requests until `resets_at` (seconds since the epoch).
+    fn rate_limit_event(&mut self, resets_at: u64) {
+        let line = json!({
+            "type": "rate_limit_event",
+            "rate_limit_info": {"status": "rejected", "resetsAt": resets_at, "rateLimitType": "five_hour"},
+            "uuid": format!("{:032x}", splitmix64(entropy())),
             "session_id": self.session_id,
         });
         self.emit(&line);
@@ -872,6 +886,17 @@ fn run_rate_limited_fail(em: &mut Emitter, plan: &Plan) -> u8 {
     1
 }
 
+fn run_usage_limit(em: &mut Emitter, plan: &Plan) -> u8 {
+    const MESSAGE: &str = "You've hit your limit";
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    em.rate_limit_event(now + plan.secs.ceil() as u64);
+    em.synthetic_text(MESSAGE);
+    em.result(true, Some(429), MESSAGE);
+    1
+}
+
 fn run_error_result(em: &mut Emitter) -> u8 {
     em.result(true, Some(500), "API Error: 500 Internal server error");
     1
@@ -1003,6 +1028,7 @@ fn run_mode(em: &mut Emitter, plan: &Plan) -> u8 {
             run_normal(em, &plan.prompt)
         }
         Mode::RateLimitedFail => run_rate_limited_fail(em, plan),
+        Mode::UsageLimit => run_usage_limit(em, plan),
         Mode::ErrorResult => run_error_result(em),
         Mode::ClientError => {
             em.result(true, Some(400), "API Error: 400 invalid_request_error");

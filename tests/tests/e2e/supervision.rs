@@ -315,6 +315,50 @@ fn a_settings_edit_the_owner_refuses_is_said_by_cortex_status_until_it_is_put_ri
 }
 
 #[test]
+fn a_worker_refused_by_the_accounts_usage_limit_waits_for_the_reset_and_resumes() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    // No restart at all: waiting for the limit must not need one.
+    h.edit_all_experts(serde_json::json!({"max_restarts": 0}));
+    let owner = h.start_owner();
+    let id = h.submit_in(
+        "write the changelog FAKE:usage_limit FAKE_SECS:4",
+        &h.workdir(),
+    );
+    let mut seen = serde_json::Value::Null;
+    wait_until(LIMIT, "the worker waiting for the usage limit", || {
+        seen = worker_of(&h, &id);
+        seen["waiting_for"]["kind"] == "usage_limit"
+    });
+    assert_eq!(seen["state"], "waiting", "{seen}");
+    assert!(seen["waiting_for"]["until"].is_string(), "{seen}");
+    assert!(
+        seen["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("the 5-hour usage limit was reached")),
+        "{seen}"
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(&h, &id);
+    assert_eq!(
+        (w["attempt"].as_u64(), w["restarts"].as_u64()),
+        (Some(2), Some(0)),
+        "{w}"
+    );
+    // The account's limit is no expert's failure.
+    assert_eq!(h.json(&["status"])["paused_experts"], serde_json::json!([]));
+    let starts = h.starts();
+    assert!(
+        starts[1]["prompt"]
+            .as_str()
+            .is_some_and(|p| p.contains("usage limit")),
+        "the resumed attempt is told why it was stopped: {starts:?}"
+    );
+    owner.stop();
+}
+
+#[test]
 fn the_workers_answer_is_kept_on_the_worker_and_the_task() {
     let h = TestHome::new();
     h.use_fake_agent();

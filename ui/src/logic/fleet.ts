@@ -82,7 +82,8 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
     if (b !== "ended" && w.state === "running") running += 1;
     if (b !== "waiting") continue;
     const kind = w.waiting_for?.kind ?? "restart";
-    if (kind === "rate_limit") waiting.rateLimit += 1;
+    // The account's usage limit is a rate limit too, one that lasts hours.
+    if (kind === "rate_limit" || kind === "usage_limit") waiting.rateLimit += 1;
     else if (kind === "api_retry") waiting.apiRetry += 1;
     else if (kind === "circuit") waiting.circuitBreaker += 1;
     else waiting.restart += 1;

@@ -104,6 +104,13 @@ export function formatDateTime(iso: string | null | undefined): string {
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${formatClock(iso)}`;
 }
 
+/** A local time "14:03:22" on the day of `nowMs`, else with its date (a weekly limit's reset). */
+export function formatWhen(iso: string | null | undefined, nowMs: number): string {
+  const t = parseTime(iso);
+  if (Number.isNaN(t)) return "—";
+  return new Date(t).toDateString() === new Date(nowMs).toDateString() ? formatClock(iso) : formatDateTime(iso);
+}
+
 /** "t-01m85c8stnvvhps4dd4r52czgd" -> "t-…r52czgd": the random tail tells ids apart. */
 export function shortId(id: string | null | undefined): string {
   if (!id) return "—";

@@ -4,7 +4,7 @@
 import type { Activity, OutcomeKind, Task, Worker } from "../types";
 import { isTerminalState, workerBadge, type Badge } from "./badges";
 import { isLiveWorker } from "./fleet";
-import { formatAgo, formatClock, formatMinutes, formatMoney, formatRelative, formatTokens, reasonBeside, shortId, truncate } from "./format";
+import { formatAgo, formatClock, formatMinutes, formatWhen, formatMoney, formatRelative, formatTokens, reasonBeside, shortId, truncate } from "./format";
 import { parseTime } from "./time";
 
 export interface Elapsed {
@@ -130,6 +130,8 @@ export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: nu
     }
     case "rate_limit":
       return wf.until ? `rate limited until ${formatClock(wf.until)}` : "rate limited";
+    case "usage_limit":
+      return wf.until ? `usage limit reached: resumes at ${formatWhen(wf.until, nowMs)}` : "usage limit reached: resumes when it resets";
     case "api_retry":
       return due ? `retrying the API ${due === "now" ? "now" : due}` : "retrying the API";
     case "circuit":

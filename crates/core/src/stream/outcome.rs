@@ -6,6 +6,7 @@
 //!
 //! May depend on: the folded stream (`super::Progress`).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Progress, ResultLine, Tokens};
@@ -122,6 +123,11 @@ pub struct Outcome {
     /// The agent's last assistant text (redacted), for a glance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_text: Option<String>,
+    /// For an attempt the account's usage limit refused: when the limit
+    /// resets. The next attempt waits for it, and it is not the expert's
+    /// failure nor a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<DateTime<Utc>>,
 }
 
 impl Outcome {
@@ -137,6 +143,7 @@ impl Outcome {
             model_usage: serde_json::Value::Null,
             cost_estimated: false,
             last_text: None,
+            resets_at: None,
         }
     }
 
@@ -193,6 +200,7 @@ pub fn classify(
             .unwrap_or_default(),
         cost_estimated: false,
         last_text: progress.last_text.as_deref().map(crate::redact::redact),
+        resets_at: None,
     };
     if let Some((kind, why)) = stopped_because {
         out.kind = kind;
@@ -247,6 +255,13 @@ pub fn classify(
     };
     out.kind = kind;
     out.reason = reason;
+    // Refused by the account's usage limit: it waits for the reset.
+    if let (OutcomeKind::RateLimited | OutcomeKind::ApiError, Some(limit)) =
+        (out.kind, &progress.usage_limit)
+    {
+        out.reason = format!("{} was reached ({})", limit.words(), out.reason);
+        out.resets_at = Some(limit.resets_at);
+    }
     out
 }
 

@@ -45,6 +45,7 @@ describe("one count of the workers", () => {
       worker({ id: "w-2", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "lost" } }),
       worker({ id: "w-3", health: "waiting", waiting_for: { kind: "rate_limit", until: "2025-06-01T12:05:00Z" } }),
       worker({ id: "w-4", state: "waiting", health: "waiting", expert: "security", waiting_for: { kind: "circuit", until: "2025-06-01T12:20:00Z", after: "crashed" } }),
+      worker({ id: "w-5", state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: "2025-06-01T17:00:00Z", after: "rate_limited" } }),
     ];
     const ts = [
       task({ id: "t-1", status: "awaiting_confirmation" }),
@@ -52,9 +53,10 @@ describe("one count of the workers", () => {
       task({ id: "t-3", status: "running", expert: "security" }),
     ];
     const c = fleetCounts(ws, ts, new Set(["security"]));
-    expect(c.waiting).toEqual({ restart: 2, rateLimit: 1, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
+    // The account's usage limit counts as a rate limit.
+    expect(c.waiting).toEqual({ restart: 2, rateLimit: 2, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
     const card = statCards(c).find((k) => k.id === "waiting");
-    expect(card).toMatchObject({ value: 6, hint: "2 restarting · 1 rate limited · 2 circuit breaker · 1 to confirm" });
+    expect(card).toMatchObject({ value: 7, hint: "2 restarting · 2 rate limited · 2 circuit breaker · 1 to confirm" });
     expect(card?.hint).not.toContain("API retry");
     expect(waitingHint(fleetCounts([], [], new Set()).waiting)).toBe("nothing waits");
   });

@@ -74,6 +74,11 @@ describe("what a worker row says is true", () => {
     expect(waitingLabel(api, T0)).toBe("restart due now, after an API error");
     const limited = worker({ health: "waiting", waiting_for: { kind: "rate_limit", until: "2025-06-01T12:05:00Z" } });
     expect(waitingLabel(limited, T0)).toMatch(/^rate limited until \d\d:\d\d/);
+    // The account's usage limit: resumes at its reset, with the date when not today.
+    const usage = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: iso(3600), after: "rate_limited" } });
+    expect(waitingLabel(usage, T0)).toMatch(/^usage limit reached: resumes at \d\d:\d\d:\d\d$/);
+    const weekly = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: iso(5 * 86_400) } });
+    expect(waitingLabel(weekly, T0)).toMatch(/^usage limit reached: resumes at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     const held = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "circuit", until: iso(600), after: "crashed" } });
     expect(waitingLabel(held, T0)).toMatch(/^restart held by the circuit breaker until \d\d:\d\d:\d\d$/);
     expect(workerRow(held, undefined, T0).doing).toBe(waitingLabel(held, T0));

@@ -48,6 +48,7 @@ impl Engine {
         if cortex_core::settle::counts_against_expert(cortex_core::settle::Failure::AttemptEnded {
             kind: outcome.kind,
             after: after.as_ref(),
+            usage_limit: outcome.resets_at.is_some(),
         }) {
             self.note_failure(&live.expert, now);
         }
@@ -77,6 +78,20 @@ impl Engine {
             }
             Next::RestartAfterBackoff { reason, ended_as } => {
                 self.schedule_restart(worker, &reason, max_restarts, ended_as, now)
+            }
+            Next::WaitForLimit { reason, until } => {
+                // The next attempt resumes the conversation once the
+                // account may ask again; the tick starts it when due.
+                self.store().commit(
+                    Event::WorkerWaiting {
+                        worker_id: worker.id.clone(),
+                        not_before: until.max(now),
+                        reason: format!("{reason}; resumes when it resets"),
+                    },
+                    now,
+                )?;
+                self.emit_worker(&worker.id);
+                Ok(())
             }
             Next::End { status, reason } => self.end_worker(worker, status, &reason, now),
         }
