@@ -57,6 +57,15 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
             }
             (_, Some(why)) => why.clone(),
         };
+        let reason = match &w.waiting_for {
+            // When it resumes, in this machine's time.
+            Some(cortex_engine::views::WaitingFor {
+                kind: cortex_engine::views::WaitKind::UsageLimit,
+                until: Some(t),
+                ..
+            }) => format!("{reason} at {}", local_time(*t)),
+            _ => reason,
+        };
         rows.push(vec![
             w.id.to_string(),
             task,
@@ -75,6 +84,16 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
     }
     crate::table::print_table(&rows);
     Ok(())
+}
+
+/// A time in this machine's zone: "18:07:11" today, else with its date.
+fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    let local = t.with_timezone(&chrono::Local);
+    if local.date_naive() == chrono::Local::now().date_naive() {
+        local.format("%H:%M:%S").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
 }
 
 pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {

@@ -338,6 +338,8 @@ fn a_worker_refused_by_the_accounts_usage_limit_waits_for_the_reset_and_resumes(
             .is_some_and(|r| r.starts_with("the 5-hour usage limit was reached")),
         "{seen}"
     );
+    let table = text(&h.cortex(&["workers"]).stdout);
+    assert!(table.contains("; resumes when it resets at "), "{table}");
     let t = h.wait_task_done(&id, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");
     let w = worker_of(&h, &id);
