@@ -68,7 +68,11 @@ pub struct WorkerView {
     pub attempt: u32,
     /// When the live attempt started.
     pub attempt_started_at: DateTime<Utc>,
-    /// When the worker's first attempt started (time limits count from here).
+    /// Where the time limit counts from: when the worker would have started
+    /// had its attempts run back to back (the live attempt's start less the
+    /// time its ended attempts ran), so the limit counts the time its
+    /// attempts ran and not the waits between them (a restart's backoff, an
+    /// account's usage limit).
     pub worker_started_at: DateTime<Utc>,
     /// The time limit in seconds, before extensions.
     pub time_limit_secs: u64,
@@ -356,7 +360,7 @@ pub fn decide(
             _ => {}
         }
     }
-    // Time limit, counted from the worker's first start.
+    // Time limit, over the time the worker's attempts ran.
     let limit = view.time_limit_secs.saturating_add(view.extended_secs);
     if limit > 0 {
         let elapsed = (now - view.worker_started_at).num_milliseconds().max(0) as f64 / 1000.0;

@@ -192,3 +192,56 @@ fn the_time_limit_is_extended_once_for_a_worker_making_progress_then_it_times_ou
     assert_eq!(w.state, WorkerStatus::Failed, "{w:?}");
     assert!(f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
 }
+
+#[test]
+fn a_wait_for_the_usage_limit_is_neither_a_restart_nor_time_run() {
+    let mut f = Fleet::new(Setup {
+        expert: vec![
+            ("development", "time_limit_secs", json!(100)),
+            ("development", "max_restarts", json!(0)),
+        ],
+        ..Setup::default()
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    let resets = f.engine().now().timestamp() + 3600;
+    f.fake.say(
+        pid,
+        &format!(
+            r#"{{"type":"rate_limit_event","rate_limit_info":{{"status":"rejected","resetsAt":{resets},"rateLimitType":"five_hour"}}}}"#
+        ),
+    );
+    f.fake.say(
+        pid,
+        r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your limit"}"#,
+    );
+    f.fake.exit(pid, Exit::Code(1));
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Waiting, "{w:?}");
+    // An hour later the limit resets: the next attempt resumes, no restart used.
+    f.advance(3599);
+    f.tick();
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Waiting);
+    f.advance(1);
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!(
+        (w.state, w.attempt, w.restarts),
+        (WorkerStatus::Running, 2, 0),
+        "{w:?}"
+    );
+    // The hour waited is not time run: a 100 s limit is not over after 30 s.
+    let pid = f.pid(&w, 2);
+    for _ in 0..3 {
+        f.advance(10);
+        f.fake.say(pid, ASSISTANT);
+        f.tick();
+    }
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Running, "{w:?}");
+    assert!(!f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
+    f.fake.exit(pid, Exit::Code(1));
+}

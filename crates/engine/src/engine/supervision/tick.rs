@@ -187,7 +187,13 @@ impl Engine {
                     attempt_started_at: entry
                         .queued_at
                         .map_or(live.started_at, |q| q.max(live.started_at)),
-                    worker_started_at: w.attempts.first().map_or(live.started_at, |a| a.started_at),
+                    // The time its attempts ran, without the waits between.
+                    worker_started_at: cortex_core::duration::earlier(
+                        live.started_at,
+                        cortex_core::duration::millis(
+                            (crate::views::ended_attempts_secs(w) * 1000.0) as u64,
+                        ),
+                    ),
                     time_limit_secs: 3600,
                     extended_secs: w.extended_secs,
                     extensions_used: entry.extensions_used,
