@@ -58,12 +58,19 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
             (_, Some(why)) => why.clone(),
         };
         let reason = match &w.waiting_for {
-            // When it resumes, in this machine's time.
+            // When it resumes, in this machine's time (a hold by the
+            // circuit breaker says its own time).
             Some(cortex_engine::views::WaitingFor {
                 kind: cortex_engine::views::WaitKind::UsageLimit,
                 until: Some(t),
                 ..
-            }) => format!("{reason} at {}", local_time(*t)),
+            }) if !reason.contains("held:") => {
+                if *t <= chrono::Utc::now() {
+                    format!("{reason}; it has reset: resumes now")
+                } else {
+                    format!("{reason}; resumes at {}", local_time(*t))
+                }
+            }
             _ => reason,
         };
         rows.push(vec![

@@ -137,10 +137,17 @@ pub struct UsageLimit {
 }
 
 impl UsageLimit {
-    /// Reads a `rate_limit_event`'s `rate_limit_info`: a limit when it
-    /// refuses requests and says when it resets (seconds since the epoch,
-    /// or milliseconds for a figure too large to be seconds).
-    pub fn of(info: &serde_json::Value) -> Option<Self> {
+    /// The furthest ahead a reset is believed: an account's longest limit
+    /// is a week.
+    pub const MAX_AHEAD_SECS: i64 = 8 * 86_400;
+
+    /// Reads a `rate_limit_event`'s `rate_limit_info`, seen at `at`: a
+    /// limit when it refuses requests and says when it resets (seconds
+    /// since the epoch, or milliseconds for a figure too large to be
+    /// seconds), after `at` and at most `MAX_AHEAD_SECS` later. A reset
+    /// already past (a clock ahead of the service's) or absurdly far is no
+    /// time to wait for: such a refusal is a plain rate limit.
+    pub fn of(info: &serde_json::Value, at: DateTime<Utc>) -> Option<Self> {
         if info.get("status").and_then(|s| s.as_str()) != Some("rejected") {
             return None;
         }
@@ -149,8 +156,13 @@ impl UsageLimit {
         if !secs.is_finite() || secs <= 0.0 {
             return None;
         }
+        let resets_at = DateTime::from_timestamp(secs as i64, 0)?;
+        let ahead = (resets_at - at).num_seconds();
+        if ahead <= 0 || ahead > Self::MAX_AHEAD_SECS {
+            return None;
+        }
         Some(Self {
-            resets_at: DateTime::from_timestamp(secs as i64, 0)?,
+            resets_at,
             kind: info
                 .get("rateLimitType")
                 .and_then(|k| k.as_str())
@@ -381,7 +393,9 @@ impl Progress {
             }
             ("rate_limit_event", _) => {
                 // Said whenever the account's limits change: the latest wins.
-                self.usage_limit = v.get("rate_limit_info").and_then(UsageLimit::of);
+                self.usage_limit = v
+                    .get("rate_limit_info")
+                    .and_then(|info| UsageLimit::of(info, at));
             }
             ("assistant", _) => self.apply_assistant(&v, at),
             ("user", _) => {
@@ -864,10 +878,15 @@ mod tests {
             (l.resets_at, l.words()),
             (reset, "the weekly usage limit".into())
         );
-        // Allowed, or no reset time: no limit to wait for, a plain rate limit.
+        // Allowed, no reset time, a reset already past or absurdly far: no
+        // limit to wait for, a plain rate limit.
         for info in [
             r#"{"status":"allowed_warning","resetsAt":1700003600}"#,
             r#"{"status":"rejected"}"#,
+            r#"{"status":"rejected","resetsAt":1699999000}"#,
+            r#"{"status":"rejected","resetsAt":1800000000}"#,
+            r#"{"status":"rejected","resetsAt":1e300}"#,
+            r#"{"status":"rejected","resetsAt":-5}"#,
         ] {
             let o = classify(&limited(info), Exit::Code(1), None);
             assert_eq!(

@@ -339,7 +339,10 @@ fn a_worker_refused_by_the_accounts_usage_limit_waits_for_the_reset_and_resumes(
         "{seen}"
     );
     let table = text(&h.cortex(&["workers"]).stdout);
-    assert!(table.contains("; resumes when it resets at "), "{table}");
+    assert!(
+        table.contains("the 5-hour usage limit was reached (API rate limited (429)); resumes at "),
+        "{table}"
+    );
     let t = h.wait_task_done(&id, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");
     let w = worker_of(&h, &id);

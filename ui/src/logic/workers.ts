@@ -131,7 +131,8 @@ export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: nu
     case "rate_limit":
       return wf.until ? `rate limited until ${formatClock(wf.until)}` : "rate limited";
     case "usage_limit":
-      return wf.until ? `usage limit reached: resumes at ${formatWhen(wf.until, nowMs)}` : "usage limit reached: resumes when it resets";
+      if (!wf.until) return "usage limit reached: resumes when it resets";
+      return due === "now" ? "usage limit has reset: resuming now" : `usage limit reached: resumes at ${formatWhen(wf.until, nowMs)}`;
     case "api_retry":
       return due ? `retrying the API ${due === "now" ? "now" : due}` : "retrying the API";
     case "circuit":

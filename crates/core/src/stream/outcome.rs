@@ -255,10 +255,8 @@ pub fn classify(
     };
     out.kind = kind;
     out.reason = reason;
-    // Refused by the account's usage limit: it waits for the reset.
-    if let (OutcomeKind::RateLimited | OutcomeKind::ApiError, Some(limit)) =
-        (out.kind, &progress.usage_limit)
-    {
+    // Refused (429) by the account's usage limit: it waits for the reset.
+    if let (OutcomeKind::RateLimited, Some(limit)) = (out.kind, &progress.usage_limit) {
         out.reason = format!("{} was reached ({})", limit.words(), out.reason);
         out.resets_at = Some(limit.resets_at);
     }

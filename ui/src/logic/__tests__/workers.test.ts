@@ -77,6 +77,8 @@ describe("what a worker row says is true", () => {
     // The account's usage limit: resumes at its reset, with the date when not today.
     const usage = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: iso(3600), after: "rate_limited" } });
     expect(waitingLabel(usage, T0)).toMatch(/^usage limit reached: resumes at \d\d:\d\d:\d\d$/);
+    const reset = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: iso(-5) } });
+    expect(waitingLabel(reset, T0)).toBe("usage limit has reset: resuming now");
     const weekly = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: iso(5 * 86_400) } });
     expect(waitingLabel(weekly, T0)).toMatch(/^usage limit reached: resumes at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     const held = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "circuit", until: iso(600), after: "crashed" } });

@@ -81,12 +81,16 @@ impl Engine {
             }
             Next::WaitForLimit { reason, until } => {
                 // The next attempt resumes the conversation once the
-                // account may ask again; the tick starts it when due.
+                // account may ask again (never sooner than a restart's
+                // first backoff: a service that keeps saying "in a second"
+                // is not asked in a tight loop); the tick starts it when due.
+                let soonest =
+                    duration::later(now, duration::secs(self.config().restart.backoff_base_secs));
                 self.store().commit(
                     Event::WorkerWaiting {
                         worker_id: worker.id.clone(),
-                        not_before: until.max(now),
-                        reason: format!("{reason}; resumes when it resets"),
+                        not_before: until.max(soonest),
+                        reason,
                     },
                     now,
                 )?;
