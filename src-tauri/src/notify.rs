@@ -26,6 +26,7 @@ pub fn wanted(cfg: &NotificationConfig, alert: &Alert) -> bool {
         AlertKind::Completed => cfg.completed,
         AlertKind::Extended => false,
         AlertKind::NeedsInput => cfg.needs_input,
+        AlertKind::UsageLimit => cfg.usage_limit,
     }
 }
 
@@ -53,6 +54,7 @@ fn what(kind: AlertKind) -> &'static str {
         AlertKind::Completed => "Worker done",
         AlertKind::Extended => "Worker extended",
         AlertKind::NeedsInput => "Worker needs you",
+        AlertKind::UsageLimit => "Usage limit reached",
     }
 }
 
@@ -316,6 +318,16 @@ mod tests {
         );
         cfg.stalled = false;
         assert!(!wanted(&cfg, &alert(AlertKind::Stalled, "stalled")));
+        // The account's usage limit: on by default, off when asked.
+        assert!(wanted(
+            &cfg,
+            &alert(AlertKind::UsageLimit, "resumes at 18:00")
+        ));
+        cfg.usage_limit = false;
+        assert!(!wanted(
+            &cfg,
+            &alert(AlertKind::UsageLimit, "resumes at 18:00")
+        ));
         let mut summary = alert(AlertKind::Stalled, "3 more");
         summary.summarized = vec![
             alert(AlertKind::Zombie, "z"),

@@ -163,7 +163,7 @@ export interface LoggedDecision extends Decision {
 export type Severity = "info" | "warning" | "critical";
 export type AlertKind =
   | "stalled" | "zombie" | "timeout_warning" | "timed_out" | "budget" | "failed"
-  | "circuit_breaker" | "completed" | "extended";
+  | "circuit_breaker" | "completed" | "extended" | "needs_input" | "usage_limit";
 
 export interface Alert {
   at: string;

@@ -68,7 +68,10 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
                 if *t <= chrono::Utc::now() {
                     format!("{reason}; it has reset: resumes now")
                 } else {
-                    format!("{reason}; resumes at {}", local_time(*t))
+                    format!(
+                        "{reason}; resumes at {}",
+                        cortex_engine::views::local_when(*t, chrono::Utc::now())
+                    )
                 }
             }
             _ => reason,
@@ -91,16 +94,6 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
     }
     crate::table::print_table(&rows);
     Ok(())
-}
-
-/// A time in this machine's zone: "18:07:11" today, else with its date.
-fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    let local = t.with_timezone(&chrono::Local);
-    if local.date_naive() == chrono::Local::now().date_naive() {
-        local.format("%H:%M:%S").to_string()
-    } else {
-        local.format("%Y-%m-%d %H:%M:%S").to_string()
-    }
 }
 
 pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {

@@ -531,6 +531,9 @@ pub struct NotificationConfig {
     /// A worker ended waiting for a person (a denied tool, a question).
     #[serde(default = "d_true")]
     pub needs_input: bool,
+    /// The account's usage limit stopped a worker until it resets.
+    #[serde(default = "d_true")]
+    pub usage_limit: bool,
     /// Alerts within this window are folded into one summary.
     #[serde(default = "d_coalesce")]
     pub coalesce_window_millis: u64,
@@ -579,6 +582,7 @@ impl Default for NotificationConfig {
             circuit_breaker: true,
             completed: false,
             needs_input: true,
+            usage_limit: true,
             coalesce_window_millis: d_coalesce(),
         }
     }

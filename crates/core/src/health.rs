@@ -172,6 +172,8 @@ pub enum AlertKind {
     Extended,
     /// A worker ended waiting for a person's answer.
     NeedsInput,
+    /// The account's usage limit stopped a worker until it resets.
+    UsageLimit,
 }
 
 impl AlertKind {
@@ -188,6 +190,7 @@ impl AlertKind {
             AlertKind::Completed => "completed",
             AlertKind::Extended => "extended",
             AlertKind::NeedsInput => "needs you",
+            AlertKind::UsageLimit => "usage limit",
         }
     }
 }

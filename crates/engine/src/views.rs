@@ -429,6 +429,17 @@ pub fn last_failure_at(workers: impl Iterator<Item = Worker>) -> Option<DateTime
         .max()
 }
 
+/// A time in this machine's zone for a person: "18:07" on `now`'s day,
+/// else with its date ("2026-12-09 18:07").
+pub fn local_when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let local = t.with_timezone(&chrono::Local);
+    if local.date_naive() == now.with_timezone(&chrono::Local).date_naive() {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
 /// The first words of a task, for lines that name it ("implement the
 /// login endpoint…").
 pub fn first_words(text: &str, max_chars: usize) -> String {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::util::{pid_running, text, wait_until, worker_of, OwnedChild, TestHome};
+use crate::util::{activity, pid_running, text, wait_until, worker_of, OwnedChild, TestHome};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -342,6 +342,16 @@ fn a_worker_refused_by_the_accounts_usage_limit_waits_for_the_reset_and_resumes(
     assert!(
         table.contains("the 5-hour usage limit was reached (API rate limited (429)); resumes at "),
         "{table}"
+    );
+    // What Cortex did about it is said: in the activity log and as an alert.
+    let wid = seen["id"].as_str().unwrap();
+    assert!(
+        activity(&h, wid).iter().any(|l| l["event"] == "alert"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(": it waits and resumes at "))),
+        "{:?}",
+        activity(&h, wid)
     );
     let t = h.wait_task_done(&id, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");

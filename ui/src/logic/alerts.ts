@@ -22,6 +22,8 @@ const KIND_LABELS: Record<AlertKind, string> = {
   circuit_breaker: "Circuit breaker",
   completed: "Completed",
   extended: "Extended",
+  needs_input: "Needs you",
+  usage_limit: "Usage limit",
 };
 
 export function alertKindLabel(kind: string): string {
@@ -84,7 +86,8 @@ function recovered(a: Alert, w: Worker): boolean {
 
 /** Alerts about a condition that can pass (see `stillHolds`). */
 function passes(a: Alert): boolean {
-  return a.kind === "stalled" || a.kind === "timeout_warning" || (a.kind === "budget" && a.severity === "warning");
+  // A usage limit's wait passes when the worker works again or ends.
+  return a.kind === "stalled" || a.kind === "timeout_warning" || a.kind === "usage_limit" || (a.kind === "budget" && a.severity === "warning");
 }
 
 /**

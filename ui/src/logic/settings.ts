@@ -53,6 +53,8 @@ export const FIELDS: FieldDef[] = [
   { key: "notifications.failed", group: "notifications", label: "Failed", help: "A worker failed for good.", kind: "bool", def: true },
   { key: "notifications.circuit_breaker", group: "notifications", label: "Circuit breaker", help: "An expert was paused after repeated failures.", kind: "bool", def: true },
   { key: "notifications.completed", group: "notifications", label: "Completed", help: "A worker finished successfully.", kind: "bool", def: false },
+  { key: "notifications.needs_input", group: "notifications", label: "Needs you", help: "A worker ended waiting for your answer.", kind: "bool", def: true },
+  { key: "notifications.usage_limit", group: "notifications", label: "Usage limit", help: "The account's usage limit stopped a worker until it resets.", kind: "bool", def: true },
 ];
 
 export const FIELD_KEYS = FIELDS.map((f) => f.key);

@@ -16,6 +16,17 @@ describe("alert banner", () => {
     expect(v.severity).toBe("critical");
   });
 
+  it("keeps a usage limit's wait in the banner until the worker works again or ends", () => {
+    const limit = alert({ kind: "usage_limit", attempt: 1, message: "the 5-hour usage limit was reached: it waits and resumes at 18:00" });
+    const waiting = worker({ id: "w-1", state: "waiting", health: "waiting", attempt: 1, waiting_for: { kind: "usage_limit", until: iso(3600) } });
+    const v = bannerView([limit], new Set(), new Map([["w-1", waiting]]));
+    expect(v.shown.map((i) => i.title)).toEqual(["Usage limit"]);
+    const resumed = worker({ id: "w-1", state: "running", health: "healthy", attempt: 2 });
+    expect(bannerView([limit], new Set(), new Map([["w-1", resumed]])).visible).toBe(false);
+    const killed = worker({ id: "w-1", state: "cancelled", health: "cancelled", attempt: 1 });
+    expect(bannerView([limit], new Set(), new Map([["w-1", killed]])).visible).toBe(false);
+  });
+
   it("keeps dismissed alerts hidden and counts the rest", () => {
     const alerts = [warnOld, critOld, warnNew, critNew];
     const dismissed = new Set([alertKey(critNew)]);

@@ -86,14 +86,41 @@ impl Engine {
                 // is not asked in a tight loop); the tick starts it when due.
                 let soonest =
                     duration::later(now, duration::secs(self.config().restart.backoff_base_secs));
+                let resumes = until.max(soonest);
                 self.store().commit(
                     Event::WorkerWaiting {
                         worker_id: worker.id.clone(),
-                        not_before: until.max(soonest),
-                        reason,
+                        not_before: resumes,
+                        reason: reason.clone(),
                     },
                     now,
                 )?;
+                // What Cortex did about it, said once per worker (a burst of
+                // workers refused together is coalesced into one summary),
+                // and kept in the activity log as the PM's alerts are.
+                let message = format!(
+                    "{reason}: it waits and resumes at {}",
+                    crate::views::local_when(resumes, now)
+                );
+                let attempt = worker.current().map(|a| a.n);
+                self.pm_log(&crate::pm::ActivityLine {
+                    v: 1,
+                    at: now,
+                    event: "alert",
+                    worker_id: Some(&worker.id),
+                    task_id: Some(&worker.task_id),
+                    attempt,
+                    from: None,
+                    to: None,
+                    message: &message,
+                });
+                self.raise_alert(cortex_core::alerts::Alert::about_worker(
+                    now,
+                    cortex_core::health::AlertKind::UsageLimit,
+                    cortex_core::health::Severity::Warning,
+                    (worker.id.clone(), worker.task_id.clone(), attempt),
+                    message,
+                ));
                 self.emit_worker(&worker.id);
                 Ok(())
             }
