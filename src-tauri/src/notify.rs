@@ -122,12 +122,24 @@ pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
         return;
     }
     let shown = members(&cfg, alert);
-    let title = title(&shown);
-    let body = body(&shown, |a| engine.alert_subject(a));
+    deliver(
+        app,
+        &title(&shown),
+        body(&shown, |a| engine.alert_subject(a)),
+        click_target(&shown),
+    );
+}
+
+/// Shows a notification: through D-Bus with a click that opens the
+/// dashboard (on `worker`, if one is named) where that works, else through
+/// the notification plugin.
+fn deliver(app: &AppHandle, title: &str, body: String, worker: Option<String>) {
     #[cfg(all(unix, not(target_os = "macos")))]
-    if clickable::show(app, &title, &body, click_target(&shown)) {
+    if clickable::show(app, title, &body, worker) {
         return;
     }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let _ = worker;
     if let Err(e) = app.notification().builder().title(title).body(body).show() {
         tracing::warn!("notification not shown: {e}");
     }
@@ -138,15 +150,12 @@ pub fn alert(app: &AppHandle, engine: &Engine, alert: &Alert) {
 /// kinds asked, since nothing else interrupts a person who expects the edit
 /// to be in use. A click opens the dashboard, whose header says it too.
 pub fn settings_refused(app: &AppHandle, message: &str) {
-    let title = "Settings not read";
-    let body = cortex_core::redact::redact(message);
-    #[cfg(all(unix, not(target_os = "macos")))]
-    if clickable::show(app, title, &body, None) {
-        return;
-    }
-    if let Err(e) = app.notification().builder().title(title).body(body).show() {
-        tracing::warn!("notification not shown: {e}");
-    }
+    deliver(
+        app,
+        "Settings not read",
+        cortex_core::redact::redact(message),
+        None,
+    );
 }
 
 /// The worker a click on the notification opens: the one alert's worker;

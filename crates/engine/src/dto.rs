@@ -109,15 +109,22 @@ pub(crate) fn costs_so_far(
     let mut out: BTreeMap<TaskId, RunningCost> = BTreeMap::new();
     for w in state.workers() {
         let c = out.entry(w.task_id.clone()).or_default();
-        if let Some(f) = live
-            .get(&w.id)
-            .filter(|f| w.live_attempt().is_some_and(|a| a.n == f.n))
-        {
+        if let Some(f) = running_figures(live, w) {
             c.usd += f.cost_usd;
             c.estimated |= f.cost_estimated;
         }
     }
     out
+}
+
+/// `w`'s figures in `live` when they are of the attempt that runs now (none
+/// of an attempt that ended since they were read).
+pub(crate) fn running_figures<'a>(
+    live: &'a LiveFigures,
+    w: &Worker,
+) -> Option<&'a crate::runtime::AttemptFigures> {
+    live.get(&w.id)
+        .filter(|f| w.live_attempt().is_some_and(|a| a.n == f.n))
 }
 
 /// A task's running attempts' cost so far, and whether it is an estimate.

@@ -318,13 +318,6 @@ pub(crate) fn ack_of(
     }
 }
 
-/// The running attempts' figures in these workers' DTOs.
-pub(crate) fn live_figures(dtos: &[crate::runtime::WorkerDto]) -> LiveFigures {
-    dtos.iter()
-        .filter_map(|d| d.live_attempt.map(|f| (d.id.clone(), f)))
-        .collect()
-}
-
 /// Every task, in queue order, its cost with its running attempts' figures
 /// so far (`live`).
 pub(crate) fn tasks_of(state: &cortex_core::state::State, live: &LiveFigures) -> Vec<TaskDto> {

@@ -66,18 +66,27 @@ impl Engine {
     }
 
     /// After this engine wrote the settings (a save from the app): what is
-    /// on disk now is what is in use, and no edit to read.
-    /// A save writes config.json or one expert's file: another file
-    /// refused before may still be refused.
+    /// on disk now is in use, with no edit to read. A save writes
+    /// config.json or one expert's file: another file refused before may
+    /// still be refused.
     pub(crate) fn settings_saved(&self) {
-        let refused = self.settings_on_disk().err().map(|e| e.to_string());
+        let fresh = look(self.home());
+        {
+            let mut seen = self.seen();
+            seen.look = fresh;
+            seen.settling = None;
+        }
+        self.set_refused(self.settings_on_disk().err().map(|e| e.to_string()));
+    }
+
+    /// Records why the files on disk are refused (none when they are not);
+    /// a change is written for other processes' views (`cortex status`
+    /// reads it from pm-state.json).
+    fn set_refused(&self, refused: Option<String>) {
         let changed = {
             let mut seen = self.seen();
             let changed = seen.refused != refused;
-            *seen = Seen {
-                refused,
-                ..Seen::now(self.home())
-            };
+            seen.refused = refused;
             changed
         };
         if changed {
@@ -125,12 +134,7 @@ impl Engine {
             }
         };
         let on_disk = self.settings_on_disk();
-        let refused = on_disk.as_ref().err().map(ToString::to_string);
-        if refused != was_refused {
-            // Other processes' views (`cortex status`) read it there.
-            self.pm().dirty = true;
-        }
-        self.seen().refused = refused;
+        self.set_refused(on_disk.as_ref().err().map(ToString::to_string));
         let (message, event) = match on_disk {
             Err(e) if unchanged && was_refused.as_deref() == Some(e.to_string().as_str()) => {
                 // Still refused for the same reason: said already.

@@ -37,9 +37,7 @@ fn settled_state(
 
 /// Every task, in queue order, as the files say.
 pub fn tasks(home: &Home) -> Result<Vec<TaskDto>, EngineError> {
-    let launcher = launcher_of(home)?;
-    let state = settled_state(home, &*launcher)?;
-    let live = live_of(home, &state, &*launcher, |_| true)?;
+    let (state, live) = settled_and_running(home)?;
     Ok(tasks_of(&state, &live))
 }
 
@@ -63,18 +61,14 @@ pub fn show(home: &Home, id: &str) -> Result<crate::review::TaskStory, EngineErr
 pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError> {
     let plan_id = cortex_core::id::PlanId::parse(id)
         .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
-    let launcher = launcher_of(home)?;
-    let state = settled_state(home, &*launcher)?;
-    let live = live_of(home, &state, &*launcher, |_| true)?;
+    let (state, live) = settled_and_running(home)?;
     crate::plans::plan_view(&state, &plan_id, &live)
         .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
 }
 
 /// Every plan, newest first, as `plan` shows each (`cortex plan list`).
 pub fn plans(home: &Home) -> Result<Vec<crate::plans::PlanView>, EngineError> {
-    let launcher = launcher_of(home)?;
-    let state = settled_state(home, &*launcher)?;
-    let live = live_of(home, &state, &*launcher, |_| true)?;
+    let (state, live) = settled_and_running(home)?;
     Ok(crate::plans::plan_views(&state, &live))
 }
 
@@ -128,6 +122,24 @@ fn workers_of(
     launcher: &dyn crate::launcher::Launcher,
 ) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
     dtos_of(home, state, launcher, |_| true)
+}
+
+/// The settled state, and the running attempts' figures of all its
+/// workers (a list of tasks or plans counts them).
+fn settled_and_running(
+    home: &Home,
+) -> Result<(cortex_core::state::State, LiveFigures), EngineError> {
+    let launcher = launcher_of(home)?;
+    let state = settled_state(home, &*launcher)?;
+    let live = live_of(home, &state, &*launcher, |_| true)?;
+    Ok((state, live))
+}
+
+/// The running attempts' figures in these workers' DTOs.
+fn live_figures(dtos: &[crate::runtime::WorkerDto]) -> LiveFigures {
+    dtos.iter()
+        .filter_map(|d| d.live_attempt.map(|f| (d.id.clone(), f)))
+        .collect()
 }
 
 /// The running attempts' figures of the workers `which` picks among those

@@ -28,10 +28,7 @@ pub(crate) fn story_of(
     let mut attempts = 0;
     let mut stories = Vec::new();
     for w in workers {
-        // Figures of the attempt that runs now, none of an older one.
-        let running = live
-            .get(&w.id)
-            .filter(|f| w.live_attempt().is_some_and(|a| a.n == f.n));
+        let running = crate::dto::running_figures(live, w);
         let mut wsecs = 0.0;
         let list: Vec<AttemptStory> = w
             .attempts

@@ -95,6 +95,20 @@ pub struct AttemptFigures {
     pub cost_estimated: bool,
 }
 
+impl AttemptFigures {
+    /// A running attempt's figures as this engine reads its stream
+    /// (`live_cost`): what every view of it counts.
+    pub(crate) fn of(l: &Live, prices: &BTreeMap<String, ModelPrice>) -> Self {
+        let (cost_usd, cost_estimated) = live_cost(l, prices);
+        Self {
+            n: l.attempt,
+            tokens: l.progress.tokens.into(),
+            cost_usd,
+            cost_estimated,
+        }
+    }
+}
+
 /// Token counts as views show them (cache reads and writes left out).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TokenDto {
@@ -202,7 +216,9 @@ pub(crate) fn worker_dto(
             w.last_text.clone(),
         ),
     };
-    let (cost_live, live_estimated) = live.map_or((0.0, false), |l| live_cost(l, prices));
+    let figures = live.map(|l| AttemptFigures::of(l, prices));
+    let (cost_live, live_estimated) =
+        figures.map_or((0.0, false), |f| (f.cost_usd, f.cost_estimated));
     WorkerDto {
         id: w.id.clone(),
         task_id: w.task_id.clone(),
@@ -254,12 +270,7 @@ pub(crate) fn worker_dto(
         restarts: w.restarts(),
         waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
         ended_attempts_secs: crate::views::ended_attempts_secs(w),
-        live_attempt: live.zip(w.live_attempt()).map(|(l, a)| AttemptFigures {
-            n: a.n,
-            tokens: l.progress.tokens.into(),
-            cost_usd: cost_live,
-            cost_estimated: live_estimated,
-        }),
+        live_attempt: figures,
     }
 }
 

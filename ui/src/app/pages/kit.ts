@@ -17,9 +17,9 @@
 
 import type { AlpineCsp } from "@alpinejs/csp";
 import { fleetCounts, pausedExperts, type FleetCounts } from "../../logic/fleet";
-import { memo, patchData, sameData, type Write } from "../../logic/rows";
+import { memo, patchData, type RowCache, sameData, type Write } from "../../logic/rows";
 import type { Task, Worker } from "../../types";
-import { costsByTask, type TaskCost } from "../../logic/tasks";
+import { costsByTask, taskRow, type TaskCost, type TaskRow } from "../../logic/tasks";
 import type { Controller } from "../controller";
 import type { AppState, ViewId } from "../state";
 
@@ -56,6 +56,8 @@ export interface Kit {
   workerById(): Map<string, Worker>;
   /** Each task's cost so far as its workers count it (logic/tasks.ts `costsByTask`). */
   costByTask(): Map<string, TaskCost>;
+  /** Task rows, each with its cost as its workers count it, reused while unchanged. */
+  taskRows(cache: RowCache<TaskRow>, tasks: readonly Task[], clock: number, nowMs: number): TaskRow[];
   /** Every count the window shows, from the one list of workers (logic/fleet.ts). */
   counts: { readonly value: FleetCounts };
 }
@@ -126,6 +128,11 @@ export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
     () => fleetCounts(raw(s.workers), raw(s.tasks), pausedExperts(raw(s.status))),
   ).box;
 
+  const costByTask = () => {
+    const workers = raw(s.workers);
+    return costMap([workers], () => costsByTask(workers));
+  };
+
   return {
     counts,
     Alpine,
@@ -145,9 +152,18 @@ export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
       const workers = raw(s.workers);
       return workerMap([workers], () => new Map(workers.map((w) => [w.id, w])));
     },
-    costByTask() {
-      const workers = raw(s.workers);
-      return costMap([workers], () => costsByTask(workers));
+    costByTask,
+    taskRows(cache, tasks, clock, nowMs) {
+      const costs = costByTask();
+      return cache.list(
+        tasks,
+        (t) => t.id,
+        (t) => {
+          const c = costs.get(t.id);
+          return [t, clock, c?.cost_usd, c?.cost_estimated];
+        },
+        (t) => taskRow(t, nowMs, costs.get(t.id)),
+      );
     },
   };
 }

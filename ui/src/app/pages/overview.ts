@@ -4,7 +4,7 @@
 import { ATTENTION_LISTED, attentionEmptyText, attentionMoreText, needsAttention } from "../../logic/fleet";
 import { statCards, totals, type StatCard } from "../../logic/overview";
 import { RowCache } from "../../logic/rows";
-import { taskRow, type TaskRow } from "../../logic/tasks";
+import { type TaskRow } from "../../logic/tasks";
 import { workerRow, type WorkerRow } from "../../logic/workers";
 import { LineChart } from "../charts";
 import type { SeriesName } from "../chartSeries";
@@ -43,11 +43,7 @@ export function registerOverview(k: Kit): void {
       () => {
         const clock = s.tableNowMs;
         const now = Math.max(clock, plain.nowMs);
-        const costs = k.costByTask();
-        return recentCache.list(raw(s.tasks).slice(0, 6), (t) => t.id, (t) => {
-          const c = costs.get(t.id);
-          return [t, clock, c?.cost_usd, c?.cost_estimated];
-        }, (t) => taskRow(t, now, costs.get(t.id)));
+        return k.taskRows(recentCache, raw(s.tasks).slice(0, 6), clock, now);
       },
       onOverview,
     );

@@ -5,7 +5,7 @@ import { debounce } from "../../logic/async";
 import { previewView, type PreviewView } from "../../logic/preview";
 import { asksConfirmation, worktreeBox } from "../../logic/settings";
 import { RowCache } from "../../logic/rows";
-import { filterTasks, lastWorkdir, TASK_FILTERS, taskRow, type TaskFilter, type TaskRow } from "../../logic/tasks";
+import { filterTasks, lastWorkdir, TASK_FILTERS, type TaskFilter, type TaskRow } from "../../logic/tasks";
 import { segmentedFilter } from "./filter";
 import { withKept, type Kit } from "./kit";
 
@@ -44,11 +44,7 @@ export function registerTasks(k: Kit): void {
       () => {
         const clock = s.tableNowMs;
         const now = Math.max(clock, plain.nowMs);
-        const costs = k.costByTask();
-        return cache.list(filterTasks(raw(s.tasks), ui.filter), (t) => t.id, (t) => {
-          const c = costs.get(t.id);
-          return [t, clock, c?.cost_usd, c?.cost_estimated];
-        }, (t) => taskRow(t, now, costs.get(t.id)));
+        return k.taskRows(cache, filterTasks(raw(s.tasks), ui.filter), clock, now);
       },
       onTasks,
     );

@@ -102,23 +102,16 @@ impl Engine {
                     "{reason}: it waits and resumes at {}",
                     crate::views::local_when(resumes, now)
                 );
-                let attempt = worker.current().map(|a| a.n);
-                self.pm_log(&crate::pm::ActivityLine {
-                    v: 1,
-                    at: now,
-                    event: "alert",
-                    worker_id: Some(&worker.id),
-                    task_id: Some(&worker.task_id),
-                    attempt,
-                    from: None,
-                    to: None,
-                    message: &message,
-                });
+                self.pm_log_about(now, "alert", worker, &message);
                 self.raise_alert(cortex_core::alerts::Alert::about_worker(
                     now,
                     cortex_core::health::AlertKind::UsageLimit,
                     cortex_core::health::Severity::Warning,
-                    (worker.id.clone(), worker.task_id.clone(), attempt),
+                    (
+                        worker.id.clone(),
+                        worker.task_id.clone(),
+                        worker.current().map(|a| a.n),
+                    ),
                     message,
                 ));
                 self.emit_worker(&worker.id);

@@ -169,15 +169,16 @@ impl Engine {
         out
     }
 
-    /// The running attempts' figures of the workers this engine watches
-    /// (only those: a list of tasks or plans needs no other worker's DTO).
+    /// The running attempts' figures of the workers this engine watches,
+    /// as their DTOs carry them (`AttemptFigures::of`), read from the
+    /// runtime alone: a list of tasks or plans needs no worker's DTO.
     pub(crate) fn live_figures(&self) -> crate::dto::LiveFigures {
-        let ids: Vec<WorkerId> = self.runtime().live.keys().cloned().collect();
-        let dtos: Vec<WorkerDto> = ids
+        let prices = cortex_core::pricing::merged(&self.settings().0.pricing);
+        self.runtime()
+            .live
             .iter()
-            .filter_map(|id| self.worker(id.as_str()))
-            .collect();
-        crate::engine::live_figures(&dtos)
+            .map(|(id, l)| (id.clone(), crate::runtime::AttemptFigures::of(l, &prices)))
+            .collect()
     }
 
     /// Kills a worker: its live attempt is stopped and the worker ends.

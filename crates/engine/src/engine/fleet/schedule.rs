@@ -110,17 +110,7 @@ impl Engine {
                 now,
             )?;
         }
-        self.pm_log(&crate::pm::ActivityLine {
-            v: 1,
-            at: now,
-            event: "restart_held",
-            worker_id: Some(&w.id),
-            task_id: Some(&w.task_id),
-            attempt: w.current().map(|a| a.n),
-            from: None,
-            to: None,
-            message: &reason,
-        });
+        self.pm_log_about(now, "restart_held", w, &reason);
         self.emit_worker(&w.id);
         Ok(())
     }

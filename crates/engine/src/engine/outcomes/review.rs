@@ -5,23 +5,17 @@
 use crate::clock;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::pm::ActivityLine;
 use crate::review::{
     diff_of, merge_worktree, pick, place_of, remove_worktree, short, story_of, task_and_workers,
     DiffDto, MergeDto, MergeRequest, RemoveDto, TaskStory,
 };
-use cortex_core::task::Task;
-use cortex_core::worker::Worker;
 
 impl Engine {
     /// A task's whole story (`cortex show`).
     pub fn show(&self, id: &str) -> Result<TaskStory, EngineError> {
+        // Before the store is locked: the figures read the runtime.
+        let live = self.live_figures();
         let (task, workers) = task_and_workers(self.store().state(), id)?;
-        let dtos: Vec<_> = workers
-            .iter()
-            .filter_map(|w| self.worker(w.id.as_str()))
-            .collect();
-        let live = crate::engine::live_figures(&dtos);
         Ok(story_of(self.home(), &task, &workers, &live, clock::now()))
     }
 
@@ -45,7 +39,8 @@ impl Engine {
         let done = merge_worktree(&task, w, req, place, &merge)?;
         tracing::info!(task_id = %task.id, into = %done.into, commit = %done.commit, "task merged");
         if !done.already_merged {
-            self.log_review(&task, w, "merged", &merged_line(&done));
+            // Beside the worker whose work it was (the Activity page, `cortex run`).
+            self.pm_log_about(clock::now(), "merged", w, &merged_line(&done));
         }
         Ok(done)
     }
@@ -63,25 +58,8 @@ impl Engine {
         let place = place_of(self.home(), &task, w);
         let done = remove_worktree(&task, w, place, force)?;
         tracing::info!(task_id = %task.id, worktree = %done.worktree, forced = force, "worktree removed");
-        self.log_review(&task, w, "worktree_removed", &removed_line(&done));
+        self.pm_log_about(clock::now(), "worktree_removed", w, &removed_line(&done));
         Ok(done)
-    }
-
-    /// A person's merge or worktree removal, in pm-activity.jsonl (the
-    /// Activity page, `cortex run`), beside the worker whose work it was:
-    /// what changed in the repository.
-    fn log_review(&self, task: &Task, w: &Worker, event: &str, what: &str) {
-        self.pm_log(&ActivityLine {
-            v: 1,
-            at: clock::now(),
-            event,
-            worker_id: Some(&w.id),
-            task_id: Some(&task.id),
-            attempt: w.current().map(|a| a.n),
-            from: None,
-            to: None,
-            message: what,
-        });
     }
 }
 

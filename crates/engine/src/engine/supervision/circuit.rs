@@ -32,6 +32,28 @@ impl Engine {
         });
     }
 
+    /// A pm-activity.jsonl line about worker `w` and its latest attempt
+    /// (a merge of its work, a held restart, a usage limit's wait).
+    pub(crate) fn pm_log_about(
+        &self,
+        at: DateTime<Utc>,
+        event: &str,
+        w: &cortex_core::worker::Worker,
+        message: &str,
+    ) {
+        self.pm_log(&ActivityLine {
+            v: 1,
+            at,
+            event,
+            worker_id: Some(&w.id),
+            task_id: Some(&w.task_id),
+            attempt: w.current().map(|a| a.n),
+            from: None,
+            to: None,
+            message,
+        });
+    }
+
     /// Counts a failed attempt against its expert's circuit breaker; opens
     /// it (pausing the expert and alerting) when the limit is reached.
     pub(crate) fn note_failure(&self, expert: &str, now: DateTime<Utc>) {
