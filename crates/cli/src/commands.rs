@@ -16,6 +16,18 @@ use crate::Failure;
 type Result<T> = std::result::Result<T, Failure>;
 
 pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
+    if !matches!(
+        command,
+        Command::Init
+            | Command::Run
+            | Command::Config(_)
+            | Command::Heartbeat(_)
+            | Command::AgentShim { .. }
+            | Command::Doctor
+            | Command::Status
+    ) {
+        note_settings_not_read(home);
+    }
     match command {
         Command::Init => init(home, json),
         Command::Submit(a) => submit(home, a, json),
@@ -95,7 +107,7 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
             expert: Some(expert),
         } => crate::worker_cmds::control(home, InboxOp::CloseCircuit { expert }, json),
         Command::Heartbeat(a) => crate::worker_cmds::heartbeat(home, a),
-        Command::Doctor => doctor(home, json),
+        Command::Doctor => crate::doctor_cmd::doctor(home, json),
         // Handled before a home is looked for (main.rs).
         Command::AgentShim { .. } => Ok(()),
         Command::Eval(a) => crate::routing_cmds::eval(home, a, json),
@@ -125,6 +137,31 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
             expert,
         }) => crate::review_cmds::remove_worktree(home, task, expert, force, json),
     }
+}
+
+/// Says on stderr, before a command reads the home, that a settings file on
+/// disk is not valid and what is used instead (`status` and `doctor` say it
+/// in their own report; a command that needs no settings says nothing).
+fn note_settings_not_read(home: &Home) {
+    if !home.is_initialized() {
+        return;
+    }
+    if let Ok(cortex_engine::home::ReadSettings {
+        not_read: Some(n), ..
+    }) = home.settings_for_reading()
+    {
+        eprintln!("{}", settings_not_read_line(&n));
+    }
+}
+
+/// The words for settings on disk that are not valid, with the settings
+/// used instead.
+pub(crate) fn settings_not_read_line(n: &cortex_engine::home::NotRead) -> String {
+    format!(
+        "cortex: the settings on disk are not valid ({}); until they are fixed, this uses the settings an owner last read at {} (`cortex config check` lists every problem)",
+        n.problem,
+        cortex_engine::views::local_when(n.in_use_read_at, chrono::Utc::now())
+    )
 }
 
 /// How `cortex workers` and `show` mark a cost that is Cortex's estimate.
@@ -200,7 +237,7 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
         plan: a.plan,
     };
     // Check locally first, so bad input fails fast without a round trip.
-    let (_, experts) = home.load_settings()?;
+    let experts = home.settings_for_reading()?.experts;
     validate_submission(&req, &experts.task_types()).map_err(EngineError::from)?;
     let answer = client::execute(
         home,
@@ -483,75 +520,6 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
             )
         })
     }
-}
-
-fn doctor(home: &Home, json: bool) -> Result<()> {
-    let command = match cortex_engine::driver::command_override() {
-        Err(m) => return Err(Failure::bad_input("bad_config", m)),
-        Ok(Some(c)) => c,
-        Ok(None) if home.is_initialized() => home.load_settings()?.0.agent.command,
-        Ok(None) => cortex_engine::home::default_settings().0.agent.command,
-    };
-    let d = cortex_engine::views::doctor_for(home, command);
-    let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").is_ok();
-    let notifications = if cfg!(target_os = "macos") {
-        "delivered by the desktop app (needs the bundled, signed app)"
-    } else if bus {
-        "a D-Bus session is present: the desktop app can notify"
-    } else {
-        "no D-Bus session: desktop notifications cannot be delivered from here"
-    };
-    if json {
-        let mut v = serde_json::to_value(&d).unwrap_or_default();
-        v["notifications"] = notifications.into();
-        v["initialized"] = home.is_initialized().into();
-        print_json(&v);
-        return Ok(());
-    }
-    println!(
-        "home:          {}{}",
-        d.home,
-        if home.is_initialized() {
-            ""
-        } else {
-            " (not initialized)"
-        }
-    );
-    println!("agent command: {}", d.agent_command.join(" "));
-    match (&d.agent_resolved, &d.agent_version) {
-        (Some(p), Some(v)) => println!("agent binary:  {p} ({v})"),
-        (Some(p), None) => println!("agent binary:  {p} (no version reported)"),
-        (None, _) => println!(
-            "agent binary:  NOT FOUND: {}",
-            d.agent_problem.as_deref().unwrap_or("unknown")
-        ),
-    }
-    println!("notifications: {notifications}");
-    match &d.launcher_check {
-        None => println!("workers run:   {}", d.launcher),
-        Some(c) if c.reachable => println!(
-            "workers run:   {} (the cluster answers: {})",
-            d.launcher, c.detail
-        ),
-        Some(c) => println!(
-            "workers run:   {} (NOT REACHABLE: {})",
-            d.launcher, c.detail
-        ),
-    }
-    println!("PATH:          {}", d.path);
-    if d.agent_resolved.is_none() {
-        return Err(Failure::runtime(
-            "agent_missing",
-            "the agent binary was not found",
-        ));
-    }
-    if let Some(c) = d.launcher_check.as_ref().filter(|c| !c.reachable) {
-        return Err(Failure::runtime(
-            "cluster_unreachable",
-            format!("the {} cluster does not answer: {}", d.launcher, c.detail),
-        ));
-    }
-    Ok(())
 }
 
 pub(crate) fn first_line(s: &str) -> String {

@@ -6,6 +6,7 @@ mod args;
 mod batch;
 mod client;
 mod commands;
+mod doctor_cmd;
 mod logging;
 mod plan_cmds;
 mod review_cmds;

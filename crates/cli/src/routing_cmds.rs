@@ -21,8 +21,8 @@ fn settings(home: &Home, defaults: bool) -> Result<(Config, ExpertSet, Option<Le
         let (c, e) = home::default_settings();
         return Ok((c, e, None));
     }
-    let (c, e) = home.load_settings()?;
-    Ok((c, e, Some(learning::load(home))))
+    let s = home.settings_for_reading()?;
+    Ok((s.config, s.experts, Some(learning::load(home))))
 }
 
 fn check_text(text: &str) -> std::result::Result<(), String> {
@@ -515,7 +515,7 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
         }
         RouterCommand::Show => {
             let model = learning::load(home);
-            let (_, experts) = home.load_settings()?;
+            let experts = home.settings_for_reading()?.experts;
             let per: Vec<serde_json::Value> = experts
                 .names()
                 .iter()

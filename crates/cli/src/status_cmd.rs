@@ -36,10 +36,14 @@ pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
     if s.spawning_paused {
         println!("paused:  spawning, by a person: no new worker starts until `cortex resume`");
     }
-    if let Some(why) = &s.settings_refused {
-        println!(
+    match (&s.settings_refused, &s.owner) {
+        (Some(why), Some(_)) => println!(
             "settings: a file edited on disk was not read, the owner keeps the ones in use: {why}"
-        );
+        ),
+        (Some(why), None) => println!(
+            "settings: the files on disk are not valid, so what is shown uses the settings an owner last read, and no owner starts until they are fixed: {why}"
+        ),
+        (None, _) => {}
     }
     for p in &s.paused_experts {
         println!(

@@ -226,8 +226,8 @@ fn kill_answered(home: &Home, value: &serde_json::Value, json: bool) -> Result<(
     }
     let id = value["id"].as_str().unwrap_or_default().to_string();
     let grace = home
-        .load_settings()
-        .map_or(5, |(c, _)| c.pm.kill_grace_secs);
+        .settings_for_reading()
+        .map_or(5, |s| s.config.pm.kill_grace_secs);
     let deadline = std::time::Instant::now() + Duration::from_secs(grace + 10);
     loop {
         let now = view::workers(home)?

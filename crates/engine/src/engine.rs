@@ -108,12 +108,24 @@ impl Engine {
         // moved aside by `open_with`) is reported there, with its defaults;
         // a launcher that cannot be made for a good one is an error, never
         // a silent run on this machine.
-        let parts = match crate::launcher::Parts::for_home(home) {
-            Ok(p) => p,
-            Err(e) if home.load_settings().is_ok() => return Err(e),
+        let parts = match Self::settings_to_open(home, kind) {
+            Ok(s) => crate::launcher::Parts::for_config(home, &s.0)?,
             Err(_) => crate::launcher::Parts::default(),
         };
         Self::open_with(home, kind, parts)
+    }
+
+    /// The settings an owner of `kind` opens with: the files on disk, valid.
+    /// A CLI command, which holds the home only for its own length, may
+    /// instead use the ones an owner last used while a file is not valid
+    /// (its report says so), so a typo does not stop a kill or a cancel; a
+    /// long-running owner never starts on anything but valid files.
+    fn settings_to_open(home: &Home, kind: OwnerKind) -> Result<(Config, ExpertSet), EngineError> {
+        if kind == OwnerKind::Cli {
+            let s = home.settings_for_reading()?;
+            return Ok((s.config, s.experts));
+        }
+        home.load_settings()
     }
 
     /// `open` with the launcher and clock to use (tests give a fake launcher
@@ -127,7 +139,7 @@ impl Engine {
         // Looked at before reading: an edit while the engine opens is read
         // at the owner's next look.
         let seen = settings_watch::Seen::now(home);
-        let settings = home.load_settings()?;
+        let settings = Self::settings_to_open(home, kind)?;
         let started_with = settings.0.clone();
         let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
         // Acks nobody collected in time, from requests to earlier owners.
@@ -138,6 +150,9 @@ impl Engine {
             .map_err(|m| cortex_core::config::ConfigError::new("CORTEX_AGENT_COMMAND", None, m))?;
         let overridden = command_override.is_some();
         let agent_command = command_override.unwrap_or_else(|| settings.0.agent.command.clone());
+        if let Err(e) = home.record_settings_in_use(&settings) {
+            tracing::warn!("cannot record the settings in use for other views: {e}");
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 home: home.clone(),
@@ -257,6 +272,11 @@ impl Engine {
         *self.inner.router.write().unwrap_or_else(|e| e.into_inner()) =
             Router::new(&config.routing, &experts);
         self.set_agent_command_from_config(&config.agent.command);
+        let settings = (config, experts);
+        if let Err(e) = self.home().record_settings_in_use(&settings) {
+            tracing::warn!("cannot record the settings in use for other views: {e}");
+        }
+        let (config, experts) = settings;
         *self
             .inner
             .settings

@@ -204,22 +204,149 @@ impl Home {
 
     /// Reads and validates `config.json` and every `experts/*.json`.
     pub fn load_settings(&self) -> Result<(Config, ExpertSet), EngineError> {
-        let cfg_text = read_text(&self.config_file(), "config.json")?;
-        let config = Config::parse(&cfg_text)?;
+        let texts = self.settings_texts()?;
+        Ok(settings_of(&texts)?)
+    }
+
+    /// The settings files' texts: `config.json` first, then each expert's
+    /// file by name.
+    fn settings_texts(&self) -> Result<Vec<SettingsFile>, EngineError> {
+        let mut texts = vec![SettingsFile {
+            file: "config.json".into(),
+            text: read_text(&self.config_file(), "config.json")?,
+        }];
         let dir = self.experts_dir();
         let files = expert_files(&dir).map_err(|e| EngineError::io("cannot list", &dir, e))?;
-        let mut profiles = Vec::new();
         for f in files {
-            let text = match f.text {
-                Ok(t) => t,
+            match f.text {
+                Ok(text) => texts.push(SettingsFile { file: f.rel, text }),
                 Err(e) => return Err(read_error(&f.path, &f.rel, e)),
-            };
-            profiles.push((f.rel.clone(), ExpertProfile::parse(&f.rel, &text)?));
+            }
         }
-        let experts = ExpertSet::new(profiles)?;
-        config.validate_against(&experts)?;
-        Ok((config, experts))
+        Ok(texts)
     }
+
+    /// `settings-in-use.json`: the settings files' texts as the owner last
+    /// read them, so the views of other processes can still count costs and
+    /// time limits while a file on disk is not valid.
+    pub fn settings_in_use_file(&self) -> PathBuf {
+        self.root.join("settings-in-use.json")
+    }
+
+    /// Records the settings files as `in_use` came from: written by an owner
+    /// when it starts using settings. The files are read again and kept only
+    /// when they still make `in_use` (an edit in between is read at the next
+    /// look, and recorded then).
+    pub fn record_settings_in_use(&self, in_use: &(Config, ExpertSet)) -> Result<(), EngineError> {
+        let texts = self.settings_texts()?;
+        if settings_of(&texts).ok().as_ref() != Some(in_use) {
+            return Ok(());
+        }
+        let path = self.settings_in_use_file();
+        let recorded = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<InUse>(&b).ok());
+        if recorded.is_some_and(|r| r.files == texts) {
+            return Ok(());
+        }
+        let record = InUse {
+            read_at: chrono::Utc::now(),
+            files: texts,
+        };
+        let bytes = serde_json::to_vec_pretty(&record)
+            .map_err(|e| EngineError::System(format!("cannot encode the settings in use: {e}")))?;
+        crate::snapshot::replace(&path, &bytes)
+    }
+
+    /// The settings a view of the home counts with: the files on disk when
+    /// they are valid; when one is not, the ones an owner last used (the
+    /// owner keeps them while it runs, a later owner would refuse to start),
+    /// said as such. With no such record the files' error is returned.
+    pub fn settings_for_reading(&self) -> Result<ReadSettings, EngineError> {
+        let problem = match self.load_settings() {
+            Ok((config, experts)) => {
+                return Ok(ReadSettings {
+                    config,
+                    experts,
+                    not_read: None,
+                })
+            }
+            Err(EngineError::Config(e)) => e,
+            Err(other) => return Err(other),
+        };
+        let last = fs::read(self.settings_in_use_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<InUse>(&b).ok())
+            .and_then(|r| settings_of(&r.files).ok().map(|s| (s, r.read_at)));
+        match last {
+            Some(((config, experts), read_at)) => Ok(ReadSettings {
+                config,
+                experts,
+                not_read: Some(NotRead {
+                    problem: problem.to_string(),
+                    in_use_read_at: read_at,
+                }),
+            }),
+            None => Err(problem.into()),
+        }
+    }
+}
+
+/// One settings file's text, by its name in the home.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SettingsFile {
+    file: String,
+    text: String,
+}
+
+/// `settings-in-use.json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct InUse {
+    read_at: chrono::DateTime<chrono::Utc>,
+    files: Vec<SettingsFile>,
+}
+
+/// Parses and validates settings files' texts (`config.json` first): the
+/// one set of rules for what is on disk and what an owner last used.
+fn settings_of(texts: &[SettingsFile]) -> Result<(Config, ExpertSet), ConfigError> {
+    let (first, experts) = texts.split_first().ok_or_else(|| {
+        ConfigError::new(
+            "config.json",
+            None,
+            "file is missing: run `cortex init` to write the defaults",
+        )
+    })?;
+    let config = Config::parse(&first.text)?;
+    let profiles = experts
+        .iter()
+        .map(|f| Ok((f.file.clone(), ExpertProfile::parse(&f.file, &f.text)?)))
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let experts = ExpertSet::new(profiles)?;
+    config.validate_against(&experts)?;
+    Ok((config, experts))
+}
+
+/// The settings a view counts with, and whether they are not the files on
+/// disk.
+#[derive(Debug, Clone)]
+pub struct ReadSettings {
+    /// `config.json`'s settings.
+    pub config: Config,
+    /// The expert profiles.
+    pub experts: ExpertSet,
+    /// Set when a file on disk is not valid and these are the ones an owner
+    /// last used.
+    pub not_read: Option<NotRead>,
+}
+
+/// Why the files on disk were not read, and when the settings used instead
+/// were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRead {
+    /// The first problem, as `cortex config check` names it.
+    pub problem: String,
+    /// When an owner read the settings used instead.
+    pub in_use_read_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The shipped settings, for commands run without a home (a dry-run route,
@@ -356,6 +483,46 @@ mod tests {
         fs::write(home.config_file(), r#"{"capacity": {"max_workers": 9}}"#).unwrap();
         assert!(home.init().unwrap().is_empty());
         assert_eq!(home.load_settings().unwrap().0.capacity.max_workers, 9);
+    }
+
+    #[test]
+    fn a_view_counts_with_the_settings_an_owner_last_used_while_a_file_is_not_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        fs::write(home.config_file(), r#"{"capacity": {"max_workers": 9}}"#).unwrap();
+        let in_use = home.load_settings().unwrap();
+        // Files that do not make what is in use are not recorded.
+        let mut other = in_use.clone();
+        other.0.capacity.max_workers = 4;
+        home.record_settings_in_use(&other).unwrap();
+        assert!(!home.settings_in_use_file().exists());
+        fs::write(home.config_file(), r#"{"capacity": {"max_workerz": 9}}"#).unwrap();
+        let err = home.settings_for_reading().unwrap_err().to_string();
+        assert!(
+            err.contains("max_workerz"),
+            "no record: the files' error: {err}"
+        );
+
+        fs::write(home.config_file(), r#"{"capacity": {"max_workers": 9}}"#).unwrap();
+        home.record_settings_in_use(&in_use).unwrap();
+        let read = home.settings_for_reading().unwrap();
+        assert!(read.not_read.is_none());
+        fs::write(home.config_file(), r#"{"capacity": {"max_workerz": 9}}"#).unwrap();
+        let read = home.settings_for_reading().unwrap();
+        assert_eq!(read.config.capacity.max_workers, 9);
+        assert_eq!((read.config, read.experts), in_use);
+        let n = read.not_read.unwrap();
+        assert!(
+            n.problem
+                .starts_with("config.json: key `capacity.max_workerz`"),
+            "{}",
+            n.problem
+        );
+        // Owners write only valid settings, and a record that is not
+        // valid is no fallback.
+        fs::write(home.settings_in_use_file(), b"{").unwrap();
+        assert!(home.settings_for_reading().is_err());
     }
 
     #[test]

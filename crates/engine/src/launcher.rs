@@ -334,11 +334,18 @@ impl Parts {
     /// The launcher `launcher.kind` in the home's `config.json` asks for,
     /// with the system clock. A home not yet initialized runs locally.
     pub fn for_home(home: &crate::Home) -> Result<Self, crate::error::EngineError> {
-        use cortex_core::config::LauncherKind;
         if !home.is_initialized() {
             return Ok(Self::default());
         }
-        let settings = home.load_settings()?.0;
+        Self::for_config(home, &home.load_settings()?.0)
+    }
+
+    /// The launcher `settings.launcher` asks for, with the system clock.
+    pub fn for_config(
+        home: &crate::Home,
+        settings: &cortex_core::config::Config,
+    ) -> Result<Self, crate::error::EngineError> {
+        use cortex_core::config::LauncherKind;
         let config = settings.launcher.clone();
         Ok(match config.kind {
             LauncherKind::Local => Self::default(),

@@ -185,9 +185,9 @@ pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
     let resolved = command.first().and_then(|p| resolve_program(p));
     let launcher = home
         .is_initialized()
-        .then(|| home.load_settings().ok())
+        .then(|| home.settings_for_reading().ok())
         .flatten()
-        .map(|s| s.0.launcher)
+        .map(|s| s.config.launcher)
         .unwrap_or_default();
     let launcher_check = launcher_check(home, &launcher);
     let agent_problem = problem_of(command.first(), resolved.is_some());

@@ -315,6 +315,78 @@ fn a_settings_edit_the_owner_refuses_is_said_by_cortex_status_until_it_is_put_ri
 }
 
 #[test]
+fn a_typo_in_config_json_leaves_every_command_working_on_the_settings_in_use_and_says_so() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let id = h.submit_in("write a helper function FAKE:hang", &h.workdir());
+    let wid = h.wait_running_worker(&id, LIMIT);
+    let config = h.file("config.json");
+    let good = std::fs::read_to_string(&config).unwrap();
+    let mut typo: serde_json::Value = serde_json::from_str(&good).unwrap();
+    typo["agent"]["bogus_key"] = 1.into();
+    std::fs::write(&config, serde_json::to_string_pretty(&typo).unwrap()).unwrap();
+    wait_until(LIMIT, "cortex status saying the file was not read", || {
+        h.json(&["status"])["settings_refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("agent.bogus_key"))
+    });
+    // What reads the home still works, with the settings the owner uses,
+    // and says which.
+    for args in [vec!["workers"], vec!["tasks"], vec!["show", &id]] {
+        let out = h.cortex(&args);
+        assert!(
+            out.status.success(),
+            "cortex {args:?}: {}",
+            text(&out.stderr)
+        );
+        let said = text(&out.stderr);
+        assert!(
+            said.contains("the settings on disk are not valid (config.json: key `agent.bogus_key`")
+                && said.contains("uses the settings an owner last read"),
+            "cortex {args:?}: {said}"
+        );
+    }
+    assert_eq!(worker_of(&h, &id)["state"], "running");
+    let doctor = h.cortex(&["doctor"]);
+    assert_eq!(doctor.status.code(), Some(2), "{}", text(&doctor.stderr));
+    assert!(
+        text(&doctor.stdout)
+            .contains("settings:      NOT VALID: config.json: key `agent.bogus_key`"),
+        "{}",
+        text(&doctor.stdout)
+    );
+    // A kill goes through and is followed to its end.
+    let killed = h.cortex(&["kill", &wid]);
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    assert!(
+        text(&killed.stdout).contains(&format!("{wid} cancelled")),
+        "{}",
+        text(&killed.stdout)
+    );
+    owner.stop();
+    // With no owner: still readable, and a short command still applies.
+    let status = text(&h.cortex(&["status"]).stdout);
+    assert!(
+        status.contains("settings: the files on disk are not valid")
+            && status.contains("no owner starts until they are fixed"),
+        "{status}"
+    );
+    let paused = h.cortex(&["pause"]);
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let run = h.cortex(&["run"]);
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "a long-running owner starts only on valid files"
+    );
+    std::fs::write(&config, good).unwrap();
+    let status = h.json(&["status"]);
+    assert!(status.get("settings_refused").is_none(), "{status}");
+    assert_eq!(status["spawning_paused"], true, "{status}");
+}
+
+#[test]
 fn a_worker_refused_by_the_accounts_usage_limit_waits_for_the_reset_and_resumes() {
     let h = TestHome::new();
     h.use_fake_agent();

@@ -31,6 +31,9 @@ fn settled_state(
         }
         // Taken meanwhile: its owner settles; show what the files say.
         Err(EngineError::Owned { .. }) => Ok(state),
+        // Settings on disk no owner could start with: nothing settles
+        // until they are fixed; show what the files say.
+        Err(EngineError::Config(_)) => Ok(state),
         Err(e) => Err(e),
     }
 }
@@ -79,7 +82,14 @@ pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
     let mut status = status_of(&state);
     status.health = health_counts(&workers_of(home, &state, &*launcher)?);
     status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
-    status.settings_refused = crate::pm::settings_refused_of(home);
+    // The owner's word, which also knows a refusal of valid files (an
+    // expert removed under its workers); else whether the files are valid.
+    status.settings_refused = crate::pm::settings_refused_of(home).or_else(|| {
+        home.settings_for_reading()
+            .ok()
+            .and_then(|s| s.not_read)
+            .map(|n| n.problem)
+    });
     status.owner = crate::lock::supervising_owner(&home.lock_file());
     Ok(status)
 }
@@ -113,7 +123,11 @@ pub fn workers_with_tasks(
 /// Where the workers run (this machine, or a cluster's queue): asked once
 /// per view whether their processes are alive.
 fn launcher_of(home: &Home) -> Result<std::sync::Arc<dyn crate::launcher::Launcher>, EngineError> {
-    Ok(crate::launcher::Parts::for_home(home)?.launcher)
+    if !home.is_initialized() {
+        return Ok(crate::launcher::Parts::default().launcher);
+    }
+    let settings = home.settings_for_reading()?;
+    Ok(crate::launcher::Parts::for_config(home, &settings.config)?.launcher)
 }
 
 fn workers_of(
@@ -161,7 +175,9 @@ fn dtos_of(
     launcher: &dyn crate::launcher::Launcher,
     which: impl Fn(&cortex_core::worker::Worker) -> bool,
 ) -> Result<Vec<crate::runtime::WorkerDto>, EngineError> {
-    let (config, experts) = home.load_settings()?;
+    let crate::home::ReadSettings {
+        config, experts, ..
+    } = home.settings_for_reading()?;
     let prices = cortex_core::pricing::merged(&config.pricing);
     let verdicts = crate::pm::read_verdicts(home);
     let owner_runs = crate::lock::supervising_owner(&home.lock_file()).is_some();
