@@ -153,7 +153,7 @@ impl OwnerLock {
             .open(lock_path)
             .map_err(|e| EngineError::io("cannot open the lock file", lock_path, e))?;
         if !try_flock(&file).map_err(|e| EngineError::io("cannot lock", lock_path, e))? {
-            return Ok(Err(read_info(&mut file)));
+            return Ok(Err(holder_named(&mut file)));
         }
         let previous = read_info(&mut file);
         let took_over_from = previous.map(|p| p.pid).filter(|&p| p != std::process::id());
@@ -206,7 +206,15 @@ pub fn current_owner(lock_path: &Path) -> Option<OwnerInfo> {
     if try_flock(&file).ok()? {
         return None; // nobody holds it (our probe lock is dropped with `file`)
     }
-    read_info(&mut file)
+    holder_named(&mut file)
+}
+
+/// Who a held lock names, if that process lives. A name left by an owner
+/// that was killed (it had no chance to clear it) is not the holder: the
+/// lock is then held by a process about to name itself, or by another
+/// process looking, as `current_owner` does, for a moment.
+fn holder_named(file: &mut File) -> Option<OwnerInfo> {
+    read_info(file).filter(|i| pid_alive(i.pid))
 }
 
 /// The owner that supervises the home: `cortex run` or the desktop app. A
@@ -253,6 +261,35 @@ mod tests {
         );
         drop(first);
         OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).unwrap();
+    }
+
+    #[test]
+    fn a_dead_owners_name_is_not_taken_for_whoever_holds_the_lock_for_a_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cortex.lock");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(
+            &p,
+            format!(r#"{{"pid": {dead}, "kind": "run", "since": "then"}}"#),
+        )
+        .unwrap();
+        // Another process looking at who owns the home holds the lock for
+        // a moment: a new owner waits for it, and nobody is named.
+        let looking = File::open(&p).unwrap();
+        assert!(try_flock(&looking).unwrap());
+        match OwnerLock::acquire(dir.path(), &p, OwnerKind::Run) {
+            Err(EngineError::Owned { momentary, pid, .. }) => {
+                assert!(momentary, "a dead owner's name made the wait end");
+                assert_eq!(pid, 0);
+            }
+            other => panic!("expected the lock to be held: {other:?}"),
+        }
+        assert!(current_owner(&p).is_none());
+        drop(looking);
+        let lock = OwnerLock::acquire(dir.path(), &p, OwnerKind::Run).unwrap();
+        assert_eq!(lock.took_over_from, Some(dead));
     }
 
     #[test]
