@@ -16,16 +16,7 @@ use crate::Failure;
 type Result<T> = std::result::Result<T, Failure>;
 
 pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
-    if !matches!(
-        command,
-        Command::Init
-            | Command::Run
-            | Command::Config(_)
-            | Command::Heartbeat(_)
-            | Command::AgentShim { .. }
-            | Command::Doctor
-            | Command::Status
-    ) {
+    if reads_settings(&command) {
         note_settings_not_read(home);
     }
     match command {
@@ -136,6 +127,25 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
             force,
             expert,
         }) => crate::review_cmds::remove_worktree(home, task, expert, force, json),
+    }
+}
+
+/// Whether a command reads the home's settings, and so should say when it
+/// reads the ones last in use instead (`status` and `doctor` say it in
+/// their own report; `run` refuses to start).
+fn reads_settings(command: &Command) -> bool {
+    match command {
+        Command::Init
+        | Command::Run
+        | Command::Config(_)
+        | Command::Heartbeat(_)
+        | Command::AgentShim { .. }
+        | Command::Doctor
+        | Command::Status
+        | Command::Logs { .. }
+        | Command::Diff { .. } => false,
+        Command::Eval(a) => !a.defaults && a.experts.is_none(),
+        _ => true,
     }
 }
 

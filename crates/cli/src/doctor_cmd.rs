@@ -23,12 +23,12 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
         (Ok(Some(c)), _) => (c, " (CORTEX_AGENT_COMMAND)"),
         (Ok(None), Some(Ok(s))) if s.not_read.is_some() => (
             s.config.agent.command.clone(),
-            " (the one an owner last used: config.json is not valid)",
+            " (the one an owner last used: a settings file is not valid)",
         ),
         (Ok(None), Some(Ok(s))) => (s.config.agent.command.clone(), ""),
         (Ok(None), Some(Err(_))) => (
             cortex_engine::home::default_settings().0.agent.command,
-            " (the default: config.json is not valid)",
+            " (the default: a settings file is not valid)",
         ),
         (Ok(None), None) => (cortex_engine::home::default_settings().0.agent.command, ""),
     };

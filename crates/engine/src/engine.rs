@@ -83,6 +83,11 @@ pub(crate) struct Inner {
     /// (where workers run, the loop's period, the alerts' window) stays as
     /// it says, whatever an edit says later (`settings_watch`).
     pub(crate) started_with: Config,
+    /// Set when this engine (a CLI command's, for its own length) opened on
+    /// the settings an owner last used because a file on disk is not
+    /// valid: why. It then only stops and holds things, never starts an
+    /// agent or routes a task with those settings (`requests`).
+    pub(crate) settings_fallback: Option<String>,
 }
 
 /// A handle on a running engine; cheap to clone.
@@ -109,7 +114,7 @@ impl Engine {
         // a launcher that cannot be made for a good one is an error, never
         // a silent run on this machine.
         let parts = match Self::settings_to_open(home, kind) {
-            Ok(s) => crate::launcher::Parts::for_config(home, &s.0)?,
+            Ok((s, _)) => crate::launcher::Parts::for_config(home, &s.0)?,
             Err(_) => crate::launcher::Parts::default(),
         };
         Self::open_with(home, kind, parts)
@@ -120,12 +125,16 @@ impl Engine {
     /// instead use the ones an owner last used while a file is not valid
     /// (its report says so), so a typo does not stop a kill or a cancel; a
     /// long-running owner never starts on anything but valid files.
-    fn settings_to_open(home: &Home, kind: OwnerKind) -> Result<(Config, ExpertSet), EngineError> {
+    #[allow(clippy::type_complexity)]
+    fn settings_to_open(
+        home: &Home,
+        kind: OwnerKind,
+    ) -> Result<((Config, ExpertSet), Option<String>), EngineError> {
         if kind == OwnerKind::Cli {
             let s = home.settings_for_reading()?;
-            return Ok((s.config, s.experts));
+            return Ok(((s.config, s.experts), s.not_read.map(|n| n.problem)));
         }
-        home.load_settings()
+        Ok((home.load_settings()?, None))
     }
 
     /// `open` with the launcher and clock to use (tests give a fake launcher
@@ -139,7 +148,7 @@ impl Engine {
         // Looked at before reading: an edit while the engine opens is read
         // at the owner's next look.
         let seen = settings_watch::Seen::now(home);
-        let settings = Self::settings_to_open(home, kind)?;
+        let (settings, settings_fallback) = Self::settings_to_open(home, kind)?;
         let started_with = settings.0.clone();
         let (store, load_report) = Store::open_prepared(home, kind, prepared)?;
         // Acks nobody collected in time, from requests to earlier owners.
@@ -150,8 +159,10 @@ impl Engine {
             .map_err(|m| cortex_core::config::ConfigError::new("CORTEX_AGENT_COMMAND", None, m))?;
         let overridden = command_override.is_some();
         let agent_command = command_override.unwrap_or_else(|| settings.0.agent.command.clone());
-        if let Err(e) = home.record_settings_in_use(&settings) {
-            tracing::warn!("cannot record the settings in use for other views: {e}");
+        if settings_fallback.is_none() {
+            if let Err(e) = home.record_settings_in_use(&settings) {
+                tracing::warn!("cannot record the settings in use for other views: {e}");
+            }
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -174,6 +185,7 @@ impl Engine {
                 settings_look: std::sync::Mutex::new(seen),
                 settings_write: std::sync::Mutex::new(()),
                 started_with,
+                settings_fallback,
             }),
         })
     }

@@ -226,36 +226,40 @@ impl Home {
         Ok(texts)
     }
 
-    /// `settings-in-use.json`: the settings files' texts as the owner last
-    /// read them, so the views of other processes can still count costs and
-    /// time limits while a file on disk is not valid.
+    /// `settings-in-use.json`: the settings an owner uses, written as it
+    /// starts using them, so the views of other processes can still count
+    /// costs and time limits while a file on disk is not valid.
     pub fn settings_in_use_file(&self) -> PathBuf {
         self.root.join("settings-in-use.json")
     }
 
-    /// Records the settings files as `in_use` came from: written by an owner
-    /// when it starts using settings. The files are read again and kept only
-    /// when they still make `in_use` (an edit in between is read at the next
-    /// look, and recorded then).
+    /// Records `in_use` as the settings an owner uses now: written as
+    /// settings files would be (one text per file), and read back with the
+    /// same rules, so a record that would not read back as `in_use` is not
+    /// written.
     pub fn record_settings_in_use(&self, in_use: &(Config, ExpertSet)) -> Result<(), EngineError> {
-        let texts = self.settings_texts()?;
-        if settings_of(&texts).ok().as_ref() != Some(in_use) {
-            return Ok(());
+        let mut files = vec![SettingsFile {
+            file: "config.json".into(),
+            text: json_text(&in_use.0)?,
+        }];
+        for p in in_use.1.iter() {
+            files.push(SettingsFile {
+                file: format!("experts/{}.json", p.name),
+                text: json_text(p)?,
+            });
         }
-        let path = self.settings_in_use_file();
-        let recorded = fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<InUse>(&b).ok());
-        if recorded.is_some_and(|r| r.files == texts) {
-            return Ok(());
+        if settings_of(&files).ok().as_ref() != Some(in_use) {
+            return Err(EngineError::System(
+                "the settings in use do not read back as themselves: not recorded".into(),
+            ));
         }
         let record = InUse {
             read_at: chrono::Utc::now(),
-            files: texts,
+            files,
         };
         let bytes = serde_json::to_vec_pretty(&record)
             .map_err(|e| EngineError::System(format!("cannot encode the settings in use: {e}")))?;
-        crate::snapshot::replace(&path, &bytes)
+        crate::snapshot::replace(&self.settings_in_use_file(), &bytes)
     }
 
     /// The settings a view of the home counts with: the files on disk when
@@ -271,7 +275,8 @@ impl Home {
                     not_read: None,
                 })
             }
-            Err(EngineError::Config(e)) => e,
+            // A home with no config.json is not one to read (`init`).
+            Err(EngineError::Config(e)) if self.is_initialized() => e,
             Err(other) => return Err(other),
         };
         let last = fs::read(self.settings_in_use_file())
@@ -290,6 +295,12 @@ impl Home {
             None => Err(problem.into()),
         }
     }
+}
+
+/// A settings value as a settings file's text.
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, EngineError> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| EngineError::System(format!("cannot encode the settings in use: {e}")))
 }
 
 /// One settings file's text, by its name in the home.
@@ -490,13 +501,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         home.init().unwrap();
-        fs::write(home.config_file(), r#"{"capacity": {"max_workers": 9}}"#).unwrap();
-        let in_use = home.load_settings().unwrap();
-        // Files that do not make what is in use are not recorded.
-        let mut other = in_use.clone();
-        other.0.capacity.max_workers = 4;
-        home.record_settings_in_use(&other).unwrap();
-        assert!(!home.settings_in_use_file().exists());
         fs::write(home.config_file(), r#"{"capacity": {"max_workerz": 9}}"#).unwrap();
         let err = home.settings_for_reading().unwrap_err().to_string();
         assert!(
@@ -504,13 +508,13 @@ mod tests {
             "no record: the files' error: {err}"
         );
 
-        fs::write(home.config_file(), r#"{"capacity": {"max_workers": 9}}"#).unwrap();
+        // What the owner uses, whatever the files said since (an edit it
+        // refused, a save while another file was refused).
+        let mut in_use = default_settings();
+        in_use.0.capacity.max_workers = 7;
+        in_use.0.pricing.clear();
         home.record_settings_in_use(&in_use).unwrap();
         let read = home.settings_for_reading().unwrap();
-        assert!(read.not_read.is_none());
-        fs::write(home.config_file(), r#"{"capacity": {"max_workerz": 9}}"#).unwrap();
-        let read = home.settings_for_reading().unwrap();
-        assert_eq!(read.config.capacity.max_workers, 9);
         assert_eq!((read.config, read.experts), in_use);
         let n = read.not_read.unwrap();
         assert!(
@@ -519,8 +523,16 @@ mod tests {
             "{}",
             n.problem
         );
-        // Owners write only valid settings, and a record that is not
-        // valid is no fallback.
+        // Valid files are read as they are.
+        fs::write(home.config_file(), r#"{"capacity": {"max_workers": 9}}"#).unwrap();
+        let read = home.settings_for_reading().unwrap();
+        assert!(read.not_read.is_none());
+        assert_eq!(read.config.capacity.max_workers, 9);
+        // No config.json: not a home to read, whatever was recorded.
+        fs::remove_file(home.config_file()).unwrap();
+        assert!(home.settings_for_reading().is_err());
+        // A record that is not valid is no fallback.
+        fs::write(home.config_file(), r#"{"capacity": {"max_workerz": 9}}"#).unwrap();
         fs::write(home.settings_in_use_file(), b"{").unwrap();
         assert!(home.settings_for_reading().is_err());
     }

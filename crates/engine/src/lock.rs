@@ -48,6 +48,15 @@ pub struct OwnerInfo {
     pub kind: OwnerKind,
     /// When it took the home (RFC 3339).
     pub since: String,
+    /// When the process started, in clock ticks since boot (Linux): a name
+    /// left by an owner that was killed is told apart from a later process
+    /// given the same pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
+    /// The pid namespace its pid belongs to (Linux): only there does the pid
+    /// say whether it lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
 }
 
 /// A held lock; dropping it releases the home.
@@ -97,18 +106,7 @@ fn try_flock(file: &File) -> std::io::Result<bool> {
     }
 }
 
-/// True if a process with this pid exists (it may belong to another user).
-pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks for existence.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+pub use crate::procfs::pid_alive;
 
 fn read_info(file: &mut File) -> Option<OwnerInfo> {
     let mut s = String::new();
@@ -161,6 +159,8 @@ impl OwnerLock {
             pid: std::process::id(),
             kind,
             since: crate::clock::now().to_rfc3339(),
+            start_ticks: crate::procfs::start_ticks(std::process::id()),
+            pid_ns: own_pid_ns(),
         };
         let body =
             serde_json::to_vec(&info).map_err(|e| EngineError::encode("the lock's owner", &e))?;
@@ -209,12 +209,36 @@ pub fn current_owner(lock_path: &Path) -> Option<OwnerInfo> {
     holder_named(&mut file)
 }
 
-/// Who a held lock names, if that process lives. A name left by an owner
-/// that was killed (it had no chance to clear it) is not the holder: the
-/// lock is then held by a process about to name itself, or by another
-/// process looking, as `current_owner` does, for a moment.
+/// Who a held lock names, unless that process is known to be gone. A name
+/// left by an owner that was killed (it had no chance to clear it) is not
+/// the holder: the lock is then held by a process about to name itself, or
+/// by another process looking, as `current_owner` does, for a moment.
 fn holder_named(file: &mut File) -> Option<OwnerInfo> {
-    read_info(file).filter(|i| pid_alive(i.pid))
+    read_info(file).filter(|i| !provably_gone(i))
+}
+
+/// True only when the named process is known to have ended: its pid is of
+/// this pid namespace and no process runs under it, or only a zombie, or
+/// one that started at another time. A name from another namespace (a
+/// container sharing the home) or from an earlier version is kept.
+fn provably_gone(named: &OwnerInfo) -> bool {
+    if named.pid_ns.is_none() || named.pid_ns != own_pid_ns() {
+        return false;
+    }
+    if !crate::procfs::is_running(named.pid) {
+        return true;
+    }
+    matches!(
+        (named.start_ticks, crate::procfs::start_ticks(named.pid)),
+        (Some(then), Some(now)) if then != now
+    )
+}
+
+/// This process's pid namespace (`pid:[4026531836]`), where known.
+fn own_pid_ns() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.display().to_string())
 }
 
 /// The owner that supervises the home: `cortex run` or the desktop app. A
@@ -263,33 +287,64 @@ mod tests {
         OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).unwrap();
     }
 
-    #[test]
-    fn a_dead_owners_name_is_not_taken_for_whoever_holds_the_lock_for_a_moment() {
+    /// A name in the lock file, as an owner of this namespace writes it.
+    fn named(pid: u32, start_ticks: Option<u64>, pid_ns: Option<String>) -> String {
+        serde_json::to_string(&OwnerInfo {
+            pid,
+            kind: OwnerKind::Run,
+            since: "then".into(),
+            start_ticks,
+            pid_ns,
+        })
+        .unwrap()
+    }
+
+    /// Whether a new owner, while another process holds the lock for a
+    /// moment, waits (true) or stops at once because `name` seems to run.
+    fn waits_while_held(name: &str) -> (bool, Option<OwnerInfo>) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("cortex.lock");
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        std::fs::write(
-            &p,
-            format!(r#"{{"pid": {dead}, "kind": "run", "since": "then"}}"#),
-        )
-        .unwrap();
-        // Another process looking at who owns the home holds the lock for
-        // a moment: a new owner waits for it, and nobody is named.
+        std::fs::write(&p, name).unwrap();
         let looking = File::open(&p).unwrap();
         assert!(try_flock(&looking).unwrap());
-        match OwnerLock::acquire(dir.path(), &p, OwnerKind::Run) {
-            Err(EngineError::Owned { momentary, pid, .. }) => {
-                assert!(momentary, "a dead owner's name made the wait end");
-                assert_eq!(pid, 0);
-            }
+        let momentary = match OwnerLock::acquire(dir.path(), &p, OwnerKind::Run) {
+            Err(EngineError::Owned { momentary, .. }) => momentary,
             other => panic!("expected the lock to be held: {other:?}"),
-        }
-        assert!(current_owner(&p).is_none());
-        drop(looking);
-        let lock = OwnerLock::acquire(dir.path(), &p, OwnerKind::Run).unwrap();
-        assert_eq!(lock.took_over_from, Some(dead));
+        };
+        (momentary, current_owner(&p))
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_dead_owners_name_is_not_taken_for_whoever_holds_the_lock_for_a_moment() {
+        let ns = own_pid_ns();
+        assert!(ns.is_some());
+        // No process runs under this pid (above any pid_max): the owner
+        // that wrote it was killed. (No process is started here: a child
+        // between fork and exec would hold other tests' locks.)
+        let dead = 999_999_999;
+        assert!(!crate::procfs::is_running(dead));
+        let (waits, named_now) = waits_while_held(&named(dead, Some(1), ns.clone()));
+        assert!(waits, "a dead owner's name made the wait end");
+        assert!(named_now.is_none());
+        // A live process under the pid, started at another time: the pid
+        // was given again.
+        let me = std::process::id();
+        let mine = crate::procfs::start_ticks(me).unwrap();
+        assert!(waits_while_held(&named(me, Some(mine + 1), ns.clone())).0);
+        // The owner itself, alive: named, and a new owner stops at once.
+        let (waits, named_now) = waits_while_held(&named(me, Some(mine), ns.clone()));
+        assert!(!waits);
+        assert_eq!(named_now.map(|o| o.pid), Some(me));
+        // A name from another namespace, or from an earlier version, says
+        // nothing this process can check: kept.
+        assert!(!waits_while_held(&named(dead, Some(1), Some("pid:[1]".into()))).0);
+        assert!(
+            !waits_while_held(&format!(
+                r#"{{"pid": {dead}, "kind": "run", "since": "then"}}"#
+            ))
+            .0
+        );
     }
 
     #[test]

@@ -35,6 +35,20 @@ fn read_stat(pid: u32) -> Option<Stat> {
     })
 }
 
+/// True if a process with this pid exists (it may belong to another user,
+/// or be a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Start time of a process in clock ticks since boot (Linux), if known.
 pub fn start_ticks(pid: u32) -> Option<u64> {
     read_stat(pid).map(|s| s.start_ticks)
@@ -44,7 +58,7 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 pub fn is_running(pid: u32) -> bool {
     match read_stat(pid) {
         Some(s) => s.state != 'Z' && s.state != 'X',
-        None => cfg!(not(target_os = "linux")) && crate::lock::pid_alive(pid),
+        None => cfg!(not(target_os = "linux")) && pid_alive(pid),
     }
 }
 

@@ -318,6 +318,13 @@ fn a_settings_edit_the_owner_refuses_is_said_by_cortex_status_until_it_is_put_ri
 fn a_typo_in_config_json_leaves_every_command_working_on_the_settings_in_use_and_says_so() {
     let h = TestHome::new();
     h.use_fake_agent();
+    // A time limit that is not the shipped one, to tell the settings in use
+    // from the defaults.
+    let expert_file = h.file("experts/development.json");
+    let mut expert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&expert_file).unwrap()).unwrap();
+    expert["time_limit_secs"] = 4321.into();
+    std::fs::write(&expert_file, expert.to_string()).unwrap();
     let owner = h.start_owner();
     let id = h.submit_in("write a helper function FAKE:hang", &h.workdir());
     let wid = h.wait_running_worker(&id, LIMIT);
@@ -347,7 +354,10 @@ fn a_typo_in_config_json_leaves_every_command_working_on_the_settings_in_use_and
             "cortex {args:?}: {said}"
         );
     }
-    assert_eq!(worker_of(&h, &id)["state"], "running");
+    let w = worker_of(&h, &id);
+    assert_eq!(w["state"], "running");
+    assert_eq!(w["expert"], "development");
+    assert_eq!(w["time_limit_secs"], 4321, "{w}");
     let doctor = h.cortex(&["doctor"]);
     assert_eq!(doctor.status.code(), Some(2), "{}", text(&doctor.stderr));
     assert!(
@@ -374,6 +384,21 @@ fn a_typo_in_config_json_leaves_every_command_working_on_the_settings_in_use_and
     );
     let paused = h.cortex(&["pause"]);
     assert!(paused.status.success(), "{}", text(&paused.stderr));
+    // What would start an agent or route a task on those settings waits
+    // for valid ones.
+    for args in [
+        vec!["restart", wid.as_str()],
+        vec!["submit", "another task"],
+    ] {
+        let out = h.cortex(&args);
+        assert_eq!(out.status.code(), Some(2), "cortex {args:?}");
+        assert!(
+            text(&out.stderr).contains("would start an agent or a check, or route a task"),
+            "cortex {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(h.json(&["tasks"]).as_array().unwrap().len(), 1);
     let run = h.cortex(&["run"]);
     assert_eq!(
         run.status.code(),

@@ -19,6 +19,7 @@ impl Engine {
     /// the requests that only journal (one fsync for all) and hands every
     /// other one to this.
     pub fn apply(&self, op: &InboxOp) -> Result<serde_json::Value, EngineError> {
+        self.allowed_here(op)?;
         match op {
             InboxOp::Submit { submit } => self
                 .submit(submit)
@@ -106,7 +107,9 @@ impl Engine {
         {
             let mut store = self.store();
             for (id, path) in &claimed {
-                let outcome = match inbox::read_request(&self.inner.home, path) {
+                let read = inbox::read_request(&self.inner.home, path)
+                    .and_then(|req| self.allowed_here(&req.op).map(|()| req));
+                let outcome = match read {
                     Err(e) => Err(e),
                     Ok(req) => match &req.op {
                         InboxOp::PlanSubmit {
@@ -246,4 +249,35 @@ impl Engine {
         }
         Ok(acks.len())
     }
+}
+
+impl Engine {
+    /// Refuses a request this engine may not carry out: while it runs on
+    /// the settings an owner last used (a file on disk is not valid), only
+    /// one that stops or holds what runs.
+    fn allowed_here(&self, op: &InboxOp) -> Result<(), EngineError> {
+        match &self.inner.settings_fallback {
+            Some(problem) if !stops_or_holds(op) => Err(EngineError::BadValue(format!(
+                "the settings on disk are not valid ({problem}), and this request would start an agent or a check, or route a task, with the ones last in use: fix them first (`cortex config check` lists every problem); kill, cancel, pause, extend, merge and worktree removal work meanwhile"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A request that starts no agent or check and routes no task, and so may
+/// be carried out with the settings an owner last used while a file on
+/// disk is not valid: it stops or holds what runs, or reviews what ended.
+fn stops_or_holds(op: &InboxOp) -> bool {
+    matches!(
+        op,
+        InboxOp::Kill { .. }
+            | InboxOp::Cancel { .. }
+            | InboxOp::Extend { .. }
+            | InboxOp::SetPaused { .. }
+            | InboxOp::CloseCircuit { .. }
+            | InboxOp::Merge { .. }
+            | InboxOp::RemoveWorktree { .. }
+            | InboxOp::ResetLearning
+    )
 }

@@ -31,9 +31,6 @@ fn settled_state(
         }
         // Taken meanwhile: its owner settles; show what the files say.
         Err(EngineError::Owned { .. }) => Ok(state),
-        // Settings on disk no owner could start with: nothing settles
-        // until they are fixed; show what the files say.
-        Err(EngineError::Config(_)) => Ok(state),
         Err(e) => Err(e),
     }
 }
