@@ -86,13 +86,10 @@ impl ApiError {
 
 type Reply<T> = Result<T, ApiError>;
 
-pub(crate) fn engine<'a>(state: &'a State<'_, AppState>) -> Reply<&'a Engine> {
-    state.engine.as_ref().map_err(|why| {
-        ApiError::new(
-            "engine_unavailable",
-            format!("Cortex could not open its home: {why}"),
-        )
-    })
+pub(crate) fn engine(state: &State<'_, AppState>) -> Reply<Engine> {
+    state
+        .engine()
+        .map_err(|why| ApiError::new("engine_unavailable", why))
 }
 
 #[tauri::command(async)]
@@ -305,7 +302,7 @@ pub fn open_worker_folder(
     state: State<'_, AppState>,
     worker_id: String,
 ) -> Reply<()> {
-    let w = worker_of(engine(&state)?, &worker_id)?;
+    let w = worker_of(&engine(&state)?, &worker_id)?;
     #[allow(deprecated)]
     tauri_plugin_shell::ShellExt::shell(&app)
         .open(w.workdir.clone(), None)
@@ -355,7 +352,7 @@ pub fn open_in_editor(
     file: Option<String>,
 ) -> Reply<()> {
     let e = engine(&state)?;
-    let w = worker_of(e, &worker_id)?;
+    let w = worker_of(&e, &worker_id)?;
     let failed = |code: &str, message: String, key: Option<&str>| ApiError {
         file: key.map(|_| "config.json".into()),
         key: key.map(str::to_string),
@@ -447,7 +444,7 @@ pub fn take_over_worker(
     worker_id: String,
 ) -> Reply<()> {
     let e = engine(&state)?;
-    let w = worker_of(e, &worker_id)?;
+    let w = worker_of(&e, &worker_id)?;
     let session = w
         .session_id
         .clone()

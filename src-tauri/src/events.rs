@@ -9,6 +9,9 @@ use tokio::sync::broadcast::error::RecvError;
 pub const ENGINE_EVENT: &str = "cortex://engine";
 /// Asks the dashboard to show one worker (payload: its id).
 pub const FOCUS_WORKER_EVENT: &str = "cortex://focus-worker";
+/// The home opened after the app started without it (its settings files
+/// were fixed): the page loads again. No payload.
+pub const ENGINE_READY_EVENT: &str = "cortex://engine-ready";
 
 /// Starts forwarding the engine's events for the life of the app.
 pub fn forward(app: AppHandle, engine: Engine) {

@@ -23,10 +23,12 @@ use tauri::{Emitter, Manager, RunEvent};
 
 /// What the commands and event forwarders share.
 pub struct AppState {
-    /// The engine, or why it could not start (shown by the UI).
-    pub engine: Result<Engine, String>,
+    /// The engine, or why it could not open the home (shown by the UI and
+    /// the tray). Set once more when a home refused for its settings files
+    /// opens after they were fixed.
+    engine: std::sync::RwLock<Result<Engine, String>>,
     /// The engine's loop, stopped (and waited for) when the app quits.
-    owner: Option<OwnerLoop>,
+    owner: std::sync::Mutex<Option<OwnerLoop>>,
     /// Set when the engine's loop ended on its own (an error or a panic).
     engine_failed: Arc<AtomicBool>,
 }
@@ -35,18 +37,113 @@ impl AppState {
     /// A state around an engine that is not running its loop (tests).
     pub fn for_engine(engine: Result<Engine, String>) -> Self {
         Self {
-            engine,
-            owner: None,
+            engine: std::sync::RwLock::new(engine),
+            owner: std::sync::Mutex::new(None),
             engine_failed: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The engine, or why the home is not open.
+    pub fn engine(&self) -> Result<Engine, String> {
+        self.engine
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_engine(&self, engine: Result<Engine, String>) {
+        *self
+            .engine
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = engine;
     }
 }
 
 /// Opens the engine on the home (`CORTEX_HOME`, else the platform folder).
-fn open_engine() -> Result<Engine, String> {
-    let home = Home::resolve(None).map_err(|e| e.to_string())?;
+fn open_engine() -> Result<Engine, cortex_engine::EngineError> {
+    let home = Home::resolve(None)?;
     Engine::open_waiting(&home, OwnerKind::App, std::time::Duration::from_secs(10))
-        .map_err(|e| e.to_string())
+}
+
+/// What the dashboard and the tray say when the home could not be opened:
+/// why, and what happens next. Settings files that are not valid are read
+/// again every second and the home opens once they are; anything else needs
+/// a new start.
+pub fn unavailable_message(e: &cortex_engine::EngineError) -> String {
+    let why = cortex_core::redact::redact(&e.to_string());
+    if matches!(e, cortex_engine::EngineError::Config(_)) {
+        format!(
+            "Cortex could not open its home: {why}. Nothing is supervised until the file is fixed; Cortex opens the home by itself as soon as the settings files are valid (`cortex config check` lists every problem)."
+        )
+    } else {
+        format!(
+            "Cortex could not open its home: {why}. Nothing is supervised; quit Cortex and start it again once this is resolved."
+        )
+    }
+}
+
+/// Starts the engine's loop, forwards its events and makes it the one the
+/// commands and the tray use.
+fn start_engine(app: &tauri::AppHandle, engine: Engine) {
+    let state = app.state::<AppState>();
+    // Stopped only by `quit_engine`: no other way in.
+    let (task, handle) = engine.owner_loop(std::future::pending());
+    let app_handle = app.clone();
+    let failed = state.engine_failed.clone();
+    tauri::async_runtime::spawn(async move {
+        // A panic in the loop comes back here as an error too.
+        if let Err(e) = task.await {
+            engine_stopped(&app_handle, &failed, &e.to_string());
+        }
+    });
+    *state
+        .owner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
+    events::forward(app.clone(), engine.clone());
+    state.set_engine(Ok(engine));
+}
+
+/// While the home stays refused for its settings files, reads them again
+/// every second; once they are valid, opens the home, starts the engine and
+/// tells the page and the tray. The message shown follows the file's
+/// current problem meanwhile.
+fn open_once_settings_are_valid(app: tauri::AppHandle) {
+    std::thread::spawn(move || {
+        let Ok(home) = Home::resolve(None) else {
+            return;
+        };
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let state = app.state::<AppState>();
+            if let Err(e @ cortex_engine::EngineError::Config(_)) = home.load_settings() {
+                let message = unavailable_message(&e);
+                if state.engine().err().as_deref() != Some(message.as_str()) {
+                    state.set_engine(Err(message));
+                    tray::unavailable(&app);
+                }
+                continue;
+            }
+            match open_engine() {
+                Ok(engine) => {
+                    tracing::info!("the settings files are valid again: the home is open");
+                    start_engine(&app, engine);
+                    let _ = app.emit(events::ENGINE_READY_EVENT, ());
+                    tray::refresh_now(&app);
+                    return;
+                }
+                Err(e) => {
+                    let again = matches!(e, cortex_engine::EngineError::Config(_));
+                    tracing::error!("Cortex cannot open its home: {e}");
+                    state.set_engine(Err(unavailable_message(&e)));
+                    tray::unavailable(&app);
+                    if !again {
+                        return;
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Brings the dashboard to the front, on `worker`'s page if one is given.
@@ -108,31 +205,22 @@ pub fn run() {
         .plugin(tauri_plugin_shell::init())
         .invoke_handler(commands::handler())
         .setup(|app| {
-            let engine = open_engine();
-            let engine_failed = Arc::new(AtomicBool::new(false));
-            let mut owner = None;
-            if let Ok(engine) = &engine {
-                // Stopped only by `quit_engine`: no other way in.
-                let (task, handle) = engine.owner_loop(std::future::pending());
-                let app_handle = app.handle().clone();
-                let failed = engine_failed.clone();
-                tauri::async_runtime::spawn(async move {
-                    // A panic in the loop comes back here as an error too.
-                    if let Err(e) = task.await {
-                        engine_stopped(&app_handle, &failed, &e.to_string());
-                    }
-                });
-                owner = Some(handle);
-                events::forward(app.handle().clone(), engine.clone());
-            } else if let Err(e) = &engine {
-                tracing::error!("Cortex cannot open its home: {e}");
+            let opened = open_engine();
+            app.manage(AppState::for_engine(Err(String::new())));
+            let mut retry = false;
+            match opened {
+                Ok(engine) => start_engine(app.handle(), engine),
+                Err(e) => {
+                    tracing::error!("Cortex cannot open its home: {e}");
+                    retry = matches!(e, cortex_engine::EngineError::Config(_));
+                    app.state::<AppState>()
+                        .set_engine(Err(unavailable_message(&e)));
+                }
             }
-            app.manage(AppState {
-                engine,
-                owner,
-                engine_failed,
-            });
             tray::create(app.handle())?;
+            if retry {
+                open_once_settings_are_valid(app.handle().clone());
+            }
             // SIGTERM/SIGINT (a logout, `kill`) quit like the menu's Quit,
             // so `on_quit` is honoured and the home is released cleanly.
             let handle = app.handle().clone();
@@ -260,7 +348,12 @@ fn quit_engine(app: &tauri::AppHandle) {
         // After a failure nothing more is done with the engine's state.
         return;
     }
-    if let Some(owner) = &state.owner {
+    let owner = state
+        .owner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(owner) = owner {
         if let Err(e) = owner.stop(owner.patience()) {
             tracing::warn!("stopping the engine: {e}");
         }

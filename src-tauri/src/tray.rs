@@ -234,7 +234,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let state = handle.state::<crate::AppState>();
-            if let Ok(engine) = &state.engine {
+            if let Ok(engine) = &state.engine() {
                 let dirty = handle
                     .try_state::<Mutex<TrayState>>()
                     .and_then(|s| s.lock().ok().map(|s| s.dirty))
@@ -253,10 +253,73 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
             }
         }
     });
-    if let Ok(engine) = &app.state::<crate::AppState>().engine {
-        rebuild(app, engine);
-    }
+    refresh_now(app);
     Ok(())
+}
+
+/// Rebuilds the tray now from the engine, or says the home is not open.
+pub fn refresh_now(app: &AppHandle) {
+    match app.state::<crate::AppState>().engine() {
+        Ok(engine) => rebuild(app, &engine),
+        Err(_) => unavailable(app),
+    }
+}
+
+/// The menu's last items, in every state: open the dashboard, quit.
+fn append_open_and_quit(app: &AppHandle, menu: &Menu<tauri::Wry>) -> tauri::Result<()> {
+    menu.append(&MenuItem::with_id(
+        app,
+        "open",
+        "Open dashboard",
+        true,
+        None::<&str>,
+    )?)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        "quit",
+        "Quit Cortex",
+        true,
+        None::<&str>,
+    )?)
+}
+
+/// The line the tray's menu shows while the app supervises nothing.
+pub const NOT_SUPERVISING: &str = "✖ Not supervising: the home could not be opened · see why";
+
+/// The tray while the home is not open: red, and a line that says so and
+/// opens the dashboard, which says why (a calm icon would say all is well).
+pub fn unavailable(app: &AppHandle) {
+    let Some(state) = app.try_state::<Mutex<TrayState>>() else {
+        return;
+    };
+    let Ok(mut s) = state.lock() else { return };
+    if s.shown.as_deref() == Some(NOT_SUPERVISING) {
+        return;
+    }
+    let build = || -> tauri::Result<Menu<tauri::Wry>> {
+        let menu = Menu::new(app)?;
+        menu.append(&MenuItem::with_id(
+            app,
+            "open-more",
+            NOT_SUPERVISING,
+            true,
+            None::<&str>,
+        )?)?;
+        menu.append(&PredefinedMenuItem::separator(app)?)?;
+        append_open_and_quit(app, &menu)?;
+        Ok(menu)
+    };
+    match build() {
+        Ok(menu) => {
+            let _ = s.tray.set_menu(Some(menu));
+            let _ = s.tray.set_icon(Some(icon(Level::Trouble)));
+            let _ = s.tray.set_tooltip(Some(
+                "Cortex: not supervising, the home could not be opened",
+            ));
+            s.shown = Some(NOT_SUPERVISING.to_string());
+        }
+        Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
+    }
 }
 
 fn on_menu(app: &AppHandle, id: &str) {
@@ -264,7 +327,7 @@ fn on_menu(app: &AppHandle, id: &str) {
         "open" | "open-more" => crate::show_main(app, None),
         "quit" => app.exit(0),
         "pause" | "resume" => {
-            if let Ok(engine) = &app.state::<crate::AppState>().engine {
+            if let Ok(engine) = &app.state::<crate::AppState>().engine() {
                 if let Err(e) = engine.set_spawning_paused(id == "pause") {
                     tracing::warn!("cannot change spawning: {e}");
                 }
@@ -275,7 +338,7 @@ fn on_menu(app: &AppHandle, id: &str) {
             if let Some(worker) = other.strip_prefix("worker:") {
                 crate::show_main(app, Some(worker));
             } else if let Some(expert) = other.strip_prefix("circuit:") {
-                if let Ok(engine) = &app.state::<crate::AppState>().engine {
+                if let Ok(engine) = &app.state::<crate::AppState>().engine() {
                     if let Err(e) = engine.close_circuit(expert) {
                         tracing::warn!("cannot close the circuit breaker of {expert}: {e}");
                     }
@@ -414,20 +477,7 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
             ("pause", "Pause spawning")
         };
         menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?;
-        menu.append(&MenuItem::with_id(
-            app,
-            "open",
-            "Open dashboard",
-            true,
-            None::<&str>,
-        )?)?;
-        menu.append(&MenuItem::with_id(
-            app,
-            "quit",
-            "Quit Cortex",
-            true,
-            None::<&str>,
-        )?)?;
+        append_open_and_quit(app, &menu)?;
         Ok(menu)
     };
     match build() {

@@ -18,10 +18,13 @@
 //    it as such; a stall alert names its task and leaves the banner once its
 //    worker is out of the stall, and Activity keeps it; the notification's
 //    body names the task;
+// 6. started on a config.json that is not valid, the app shows why in place
+//    of the dashboard, owns nothing, and opens the home by itself once the
+//    file is fixed (everything above then runs on that late start);
 // and it measures how long an engine state change takes to show in the UI.
 
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { reviewSteps } from "./e2e_review.mjs";
 
 const env = process.env;
@@ -167,6 +170,12 @@ function cortex(...args) {
 }
 
 async function main() {
+  // The app starts on a home whose config.json is not valid (a mistyped key).
+  const configPath = `${HOME}/config.json`;
+  const goodConfig = readFileSync(configPath, "utf8");
+  const typo = JSON.parse(goodConfig);
+  typo.agent.bogus_key = 1;
+  writeFileSync(configPath, JSON.stringify(typo, null, 2));
   session = (
     await wd("POST", "/session", {
       capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: env.CORTEX_E2E_APP } } },
@@ -174,6 +183,27 @@ async function main() {
   ).sessionId;
   log(`session ${session}`);
   try {
+    await step("an app started on settings that are not valid says why, and opens the home once they are fixed", async () => {
+      try {
+        const why = await content(await one('[data-testid="engine-unavailable-why"]'));
+        for (const words of ["config.json: key `agent.bogus_key`", "opens the home by itself"]) {
+          if (!why.includes(words)) throw new Error(`the page does not say ${words}: ${why}`);
+        }
+        for (const id of await find('[data-testid="nav-tasks"]')) {
+          if (await wd("GET", `/session/${session}/element/${id}/displayed`)) {
+            throw new Error("the dashboard is shown while nothing is supervised");
+          }
+        }
+        // Nobody owns the home: the lock names no one.
+        const lock = `${HOME}/cortex.lock`;
+        const named = existsSync(lock) ? readFileSync(lock, "utf8").trim() : "";
+        if (named) throw new Error(`the home has an owner: ${named}`);
+      } finally {
+        writeFileSync(configPath, goodConfig);
+      }
+      await one('[data-testid="nav-tasks"]');
+      await until("the app to own the home", () => JSON.parse(cortex("status", "--json")).owner?.kind === "app");
+    });
     await one('[data-testid="nav-tasks"]');
     await screenshot("01-overview");
 

@@ -4,7 +4,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import { COMMANDS, ENGINE_EVENT, FOCUS_WORKER_EVENT } from "./events";
+import { COMMANDS, ENGINE_EVENT, ENGINE_READY_EVENT, FOCUS_WORKER_EVENT } from "./events";
 import { toApiError } from "./logic/errors";
 import type {
   ActivityLine,
@@ -70,6 +70,8 @@ export interface CortexApi {
   saveExpert(profile: ExpertProfile): Promise<ExpertProfile>;
   onEngineEvent(handler: (ev: EngineEvent) => void): Promise<Unlisten>;
   onFocusWorker(handler: (workerId: string) => void): Promise<Unlisten>;
+  /** The app opened its home after starting without it. */
+  onEngineReady(handler: () => void): Promise<Unlisten>;
   /** Plans (the Plans page); absent where there are none to show (the demo). */
   listPlans?(): Promise<PlanView[]>;
   confirmPlan?(planId: string): Promise<PlanView>;
@@ -132,6 +134,7 @@ export function createTauriApi(): CortexApi {
     editPlan: (planId, plan) => call(COMMANDS.editPlan, { planId, plan }),
     onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
     onFocusWorker: (handler) => listen<string>(FOCUS_WORKER_EVENT, (e) => handler(e.payload)),
+    onEngineReady: (handler) => listen(ENGINE_READY_EVENT, () => handler()),
   };
 }
 
@@ -174,5 +177,6 @@ export function createUnavailableApi(): CortexApi {
     saveExpert: fail,
     onEngineEvent: () => Promise.resolve(() => {}),
     onFocusWorker: () => Promise.resolve(() => {}),
+    onEngineReady: () => Promise.resolve(() => {}),
   };
 }

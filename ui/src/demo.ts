@@ -420,6 +420,7 @@ const demoApi: CortexApi = {
     };
   },
   onFocusWorker: async () => () => {},
+  onEngineReady: async () => () => {},
 };
 
 const params = new URLSearchParams(window.location.search);

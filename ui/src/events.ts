@@ -5,6 +5,8 @@
 export const ENGINE_EVENT = "cortex://engine";
 /** The tray or a notification asks the window to show a worker. Payload: worker id. */
 export const FOCUS_WORKER_EVENT = "cortex://focus-worker";
+/** The home opened after the app started without it (its settings files were fixed). No payload. */
+export const ENGINE_READY_EVENT = "cortex://engine-ready";
 
 export const COMMANDS = {
   submit: "submit_task",

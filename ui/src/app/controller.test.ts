@@ -21,6 +21,7 @@ const status = (over: Partial<Status> = {}): Status => ({
 function fakeApi() {
   let engine: (ev: EngineEvent) => void = () => {};
   let focus: (id: string) => void = () => {};
+  let ready: () => void = () => {};
   const api = {
     submitTask: vi.fn(async () => ({ task_id: "t-9", deduplicated: false, status: "queued" as const })),
     routePreview: vi.fn(async (text: string) => decision({ explanation: text })),
@@ -60,9 +61,39 @@ function fakeApi() {
       focus = h;
       return () => {};
     }),
+    onEngineReady: vi.fn(async (h: () => void) => {
+      ready = h;
+      return () => {};
+    }),
   } satisfies CortexApi;
-  return { api, emit: (ev: EngineEvent) => engine(ev), focus: (id: string) => focus(id) };
+  return { api, emit: (ev: EngineEvent) => engine(ev), focus: (id: string) => focus(id), ready: () => ready() };
 }
+
+describe("controller, when the app could not open its home", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("shows why as the whole page, with no toasts or empty counts, and loads again once the home opens", async () => {
+    vi.useFakeTimers();
+    const s = initialState(Date.parse(iso(0)));
+    const f = fakeApi();
+    const why = "Cortex could not open its home: config.json: key `agent.bogus`: unknown field. Nothing is supervised until the file is fixed.";
+    for (const call of [f.api.getStatus, f.api.listTasks, f.api.listWorkers, f.api.getSettings]) {
+      call.mockImplementation(async () => Promise.reject({ code: "engine_unavailable", message: why }));
+    }
+    const reload = vi.fn();
+    const c = new Controller(f.api, s, { reload });
+    await c.start();
+    expect(s.mode).toBe("unavailable");
+    expect(s.unavailable).toBe(why);
+    expect(s.toasts).toEqual([]);
+    expect(s.loadError).toBe("");
+    expect(f.api.recentActivity).not.toHaveBeenCalled();
+    expect(reload).not.toHaveBeenCalled();
+    f.ready();
+    expect(reload).toHaveBeenCalledOnce();
+    c.stop();
+  });
+});
 
 describe("controller", () => {
   let s: AppState;

@@ -32,6 +32,8 @@ export interface ControllerOptions {
   toastMs?: number;
   /** Where dismissed alerts are remembered (localStorage in the app). */
   storage?: Pick<Storage, "getItem" | "setItem"> | null;
+  /** Loads the page again (once the app opened its home). */
+  reload?: () => void;
 }
 
 export class Controller {
@@ -44,6 +46,7 @@ export class Controller {
   private clock: ReturnType<typeof setInterval> | null = null;
   private readonly now: () => number;
   private readonly tableClockMs: number;
+  private readonly reload: () => void;
 
   constructor(
     private readonly api: CortexApi,
@@ -52,6 +55,7 @@ export class Controller {
   ) {
     this.now = options.now ?? (() => Date.now());
     this.tableClockMs = options.tableClockMs ?? 5000;
+    this.reload = options.reload ?? (() => window.location.reload());
     this.charts = new SeriesRecorder(this.now);
     this.notices = new Notices(s, options.storage ?? null, options.toastMs ?? 6000);
     this.sync = new EngineSync(api, s, this.charts, this.notices, this.now, {
@@ -76,6 +80,7 @@ export class Controller {
     try {
       this.unlisten.push(await this.api.onEngineEvent((ev) => this.sync.handleEvent(ev)));
       this.unlisten.push(await this.api.onFocusWorker((id) => this.focusWorker(id)));
+      this.unlisten.push(await this.api.onEngineReady(() => this.reload()));
     } catch (e) {
       this.s.loadError = describeError("listening to engine events", e);
     }
@@ -86,6 +91,11 @@ export class Controller {
       sync.refreshWorkers(),
       sync.loadSettings(),
     ]);
+    if (this.s.unavailable) {
+      // Nothing is supervised: the page says why instead of empty counts.
+      this.s.mode = "unavailable";
+      return;
+    }
     const failed = [status, tasks, workers, settings].find((r) => r.status === "fulfilled" && r.value === false);
     if (failed && !this.s.loadError) this.s.loadError = "Some data could not be loaded; see the messages below.";
     this.s.mode = "ready";

@@ -33,9 +33,14 @@ export type Modal =
   | { kind: "reroute"; taskId: string; taskText: string; current: string; choice: string };
 
 export interface AppState {
-  /** "outside": the page is not running inside the Cortex app (no Tauri IPC). */
-  mode: "loading" | "ready" | "outside";
+  /**
+   * "outside": the page is not running inside the Cortex app (no Tauri IPC);
+   * "unavailable": the app could not open its home (`unavailable` says why).
+   */
+  mode: "loading" | "ready" | "outside" | "unavailable";
   loadError: string;
+  /** Why the app could not open its home, and what happens next ("" when it did). */
+  unavailable: string;
   view: ViewId;
   selectedWorkerId: string | null;
   /** The task whose detail page is open. */
@@ -78,6 +83,7 @@ export function initialState(now = Date.now()): AppState {
   return {
     mode: "loading",
     loadError: "",
+    unavailable: "",
     view: "overview",
     selectedWorkerId: null,
     selectedTaskId: null,

@@ -146,6 +146,12 @@ export class EngineSync {
       this.touch();
       return true;
     } catch (e) {
+      const err = toApiError(e);
+      if (err.code === "engine_unavailable") {
+        // Said once, as the whole page (see Controller.start), not per fetch.
+        this.s.unavailable = err.message;
+        return false;
+      }
       if (!quiet) this.notices.toast(describeError(what, e), "error");
       return false;
     }

@@ -53,6 +53,13 @@ export function registerShell(k: Kit): void {
     get mode() {
       return s.mode;
     },
+    /** The dashboard proper: not outside the app, and the home is open. */
+    get supervising() {
+      return s.mode === "loading" || s.mode === "ready";
+    },
+    get unavailable() {
+      return s.unavailable;
+    },
     get loadError() {
       return s.loadError;
     },
