@@ -510,6 +510,21 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_in_the_text_is_neither_routed_on_nor_shown_in_the_explanation() {
+        let r = model_router();
+        for text in [
+            "fix the bug where login uses password=hunter2",
+            "fix the login bug, call it with Authorization: Bearer eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl",
+        ] {
+            let d = r.route(text, None, None);
+            let shown = format!("{} {:?}", d.explanation, d.matched);
+            for secret in ["hunter2", "eyjzdwiioiixmjm0in0", "eyJzdWIiOiIxMjM0In0"] {
+                assert!(!shown.contains(secret), "{text}: {shown}");
+            }
+        }
+    }
+
+    #[test]
     fn substrings_never_match() {
         let d = router().route("the apiary deployment cicada", None, None);
         assert!(!d.matched.contains_key("development"), "{:?}", d.matched);

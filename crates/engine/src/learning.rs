@@ -53,11 +53,14 @@ pub fn append(
     at: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     let path = home.router_examples();
+    // Kept as the router reads it: with its secrets hidden.
+    let mut example = example.clone();
+    example.text = cortex_core::redact::redact(&example.text);
     let line = Line {
         v: 1,
         at,
         task_id: task_id.map(str::to_string),
-        example: example.clone(),
+        example,
     };
     let mut bytes =
         serde_json::to_vec(&line).map_err(|e| EngineError::encode("a learning record", &e))?;

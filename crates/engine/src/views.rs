@@ -443,7 +443,12 @@ pub fn local_when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The first words of a task, for lines that name it ("implement the
 /// login endpoint…").
 pub fn first_words(text: &str, max_chars: usize) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Secrets go before the cut: a key cut in half no longer looks like
+    // one, and its first characters would be shown.
+    let one_line = cortex_core::redact::redact(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if one_line.chars().count() <= max_chars {
         return one_line;
     }
@@ -664,5 +669,10 @@ pub(crate) mod subject_tests {
         assert_eq!(worker_subject(None, "cicd", "w-2"), "cicd · w-2");
         let long = "refactor the cache layer so that every read goes through the new interface";
         assert_eq!(first_words(long, 30), "refactor the cache layer so…");
+        // A secret is hidden before the cut, never shown in part.
+        let keyed = "ANTHROPIC_API_KEY=sk-ant-api03-Zq9xLm2Np7Rt4Vw8Yb3Kd6Hf1Jg5Sc0Ae9Ui2Oo7Pl4Mn8Bv3Cx6Dz1Qw5Er0Ty fix the bug";
+        let shown = first_words(keyed, 40);
+        assert!(!shown.contains("Zq9x"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 }

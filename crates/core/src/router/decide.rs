@@ -23,6 +23,9 @@ impl Router {
         task_type: Option<&str>,
         learned: Option<&LearnedModel>,
     ) -> Decision {
+        // A secret in the text (a key, a password) is not a term to route
+        // on, and the decision's explanation would show it.
+        let text = &crate::redact::redact(text);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut s) => {
                 let d = self.route_in(&mut s, text, task_type, learned);

@@ -97,7 +97,7 @@ impl Engine {
             "reply",
             &format!(
                 "a person replied: {}",
-                redact(&text.chars().take(200).collect::<String>())
+                redact(text).chars().take(200).collect::<String>()
             ),
         );
         if !self.runtime().active {
