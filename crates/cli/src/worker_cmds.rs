@@ -32,6 +32,7 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
         return Ok(());
     }
     let list = view::workers_with_tasks(home)?;
+    let supervised = cortex_engine::lock::supervising_owner(&home.lock_file()).is_some();
     if list.is_empty() {
         println!("no workers");
         return Ok(());
@@ -57,24 +58,9 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
             }
             (_, Some(why)) => why.clone(),
         };
-        let reason = match &w.waiting_for {
-            // When it resumes, in this machine's time (a hold by the
-            // circuit breaker says its own time).
-            Some(cortex_engine::views::WaitingFor {
-                kind: cortex_engine::views::WaitKind::UsageLimit,
-                until: Some(t),
-                ..
-            }) if !reason.contains("held:") => {
-                if *t <= chrono::Utc::now() {
-                    format!("{reason}; it has reset: resumes now")
-                } else {
-                    format!(
-                        "{reason}; resumes at {}",
-                        cortex_engine::views::local_when(*t, chrono::Utc::now())
-                    )
-                }
-            }
-            _ => reason,
+        let reason = match when_it_goes_on(&w, supervised) {
+            Some(when) => format!("{reason}; {when}"),
+            None => reason,
         };
         rows.push(vec![
             w.id.to_string(),
@@ -94,6 +80,34 @@ pub fn workers(home: &Home, json: bool) -> Result<()> {
     }
     crate::table::print_table(&rows);
     Ok(())
+}
+
+/// When a waiting worker goes on, said at the moment it is printed, in
+/// this machine's time: the restart due, or the account's usage limit
+/// resetting; with no owner running, that it waits for one. A hold by the
+/// circuit breaker says its own time.
+fn when_it_goes_on(w: &cortex_engine::runtime::WorkerDto, supervised: bool) -> Option<String> {
+    use cortex_engine::views::{local_when_exact, WaitKind, WaitingFor};
+    if w.state != cortex_core::worker::WorkerStatus::Waiting {
+        return None;
+    }
+    let Some(WaitingFor { kind, until, .. }) = &w.waiting_for else {
+        return None;
+    };
+    if *kind == WaitKind::Circuit {
+        return None;
+    }
+    if !supervised {
+        return Some("starts once an owner runs (`cortex run` or the app)".into());
+    }
+    let now = chrono::Utc::now();
+    let until = (*until)?;
+    Some(match (kind, until > now) {
+        (WaitKind::UsageLimit, true) => format!("resumes at {}", local_when_exact(until, now)),
+        (WaitKind::UsageLimit, false) => "it has reset: resumes now".into(),
+        (_, true) => format!("due at {}", local_when_exact(until, now)),
+        (_, false) => "due now".into(),
+    })
 }
 
 pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {

@@ -360,6 +360,56 @@ impl Worker {
         let later = self.attempts.iter().skip(1);
         later.filter(|a| !a.on_request).count() as u32
     }
+
+    /// Why the worker is where it is now, from what the journal holds. The
+    /// reason kept is the one its last change gave (an attempt's end, a
+    /// wait, a reply); once a later attempt runs it is what came before
+    /// that attempt, said so, not a wait still to come; a check of the work
+    /// that runs is said as such, not as the agent's "completed".
+    pub fn reason_now(&self) -> Option<String> {
+        if self.status == WorkerStatus::Running {
+            if let Some(v) = self.verification.as_ref().filter(|v| v.running()) {
+                return Some(format!(
+                    "the agent finished; its work is being checked (`{}`)",
+                    v.command
+                ));
+            }
+        }
+        let reason = self.reason.as_deref()?;
+        let held = reason.split("; held: ").next().unwrap_or(reason);
+        match (self.status, self.live_attempt().map(|a| a.n)) {
+            (WorkerStatus::Waiting, _) => Some(without_wait_time(reason)),
+            (WorkerStatus::Starting | WorkerStatus::Running, Some(n)) if n > 1 => {
+                Some(format!("attempt {n}, after: {}", without_wait_time(held)))
+            }
+            _ => Some(held.to_string()),
+        }
+    }
+}
+
+/// A wait's reason without the time it gave when journaled ("…; restart 1
+/// of 2 in 20s", "… now", as earlier versions wrote it): a relative time is
+/// untrue a moment later; the wait's end is the worker's `not_before`.
+pub fn without_wait_time(reason: &str) -> String {
+    let (head, held) = match reason.split_once("; held: ") {
+        Some((h, rest)) => (h, Some(rest)),
+        None => (reason, None),
+    };
+    let head = head
+        .strip_suffix(" now")
+        .or_else(|| {
+            head.rsplit_once(" in ")
+                .filter(|(_, wait)| {
+                    wait.strip_suffix('s')
+                        .is_some_and(|n| n.parse::<u64>().is_ok())
+                })
+                .map(|(h, _)| h)
+        })
+        .unwrap_or(head);
+    match held {
+        Some(rest) => format!("{head}; held: {rest}"),
+        None => head.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -395,6 +445,73 @@ mod tests {
         assert!(w.never_ran());
         w.attempts.push(attempt(2, Some(OutcomeKind::Success)));
         assert!(!w.never_ran(), "a later attempt ran");
+    }
+
+    #[test]
+    fn a_reason_says_what_is_true_now_not_what_was_to_come() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut w = Worker::new(
+            crate::id::WorkerId::parse("w-01m938kwyyt93smvb7a26s9bd8").unwrap(),
+            crate::id::TaskId::parse("t-01m938kwyre1wjyf1dwp6dfktw").unwrap(),
+            "development",
+            "/w".into(),
+            now,
+        );
+        let attempt = |n, live: bool| Attempt {
+            n,
+            started_at: now,
+            pid: None,
+            start_ticks: None,
+            session_id: None,
+            resumed: false,
+            on_request: false,
+            ended_at: (!live).then_some(now),
+            outcome: (!live).then(|| Outcome::bare(OutcomeKind::ApiError, "API error 500")),
+        };
+        assert_eq!(w.reason_now(), None);
+        // Waiting: no time said in words (an earlier version's is dropped).
+        w.attempts.push(attempt(1, false));
+        w.status = WorkerStatus::Waiting;
+        w.reason = Some("API error 500; restart 1 of 2 in 20s".into());
+        assert_eq!(
+            w.reason_now().as_deref(),
+            Some("API error 500; restart 1 of 2")
+        );
+        w.reason = Some("API error 500; restart 1 of 2".into());
+        assert_eq!(
+            w.reason_now().as_deref(),
+            Some("API error 500; restart 1 of 2")
+        );
+        w.reason = Some("crashed; restart 1 of 2 now; held: expert development paused".into());
+        assert_eq!(
+            w.reason_now().as_deref(),
+            Some("crashed; restart 1 of 2; held: expert development paused")
+        );
+        // Running again: what came before this attempt, said as past.
+        w.reason = Some("API error 500; restart 1 of 2 in 20s".into());
+        w.attempts.push(attempt(2, true));
+        w.status = WorkerStatus::Running;
+        assert_eq!(
+            w.reason_now().as_deref(),
+            Some("attempt 2, after: API error 500; restart 1 of 2")
+        );
+        // The agent's end while its check runs is not "completed".
+        w.attempts[1] = attempt(2, false);
+        w.reason = Some("completed".into());
+        w.verification = Some(Verification {
+            command: "make test".into(),
+            rounds: 1,
+            passed: None,
+            exit_code: None,
+            output_tail: None,
+            reason: None,
+            pid: Some(7),
+            start_ticks: None,
+        });
+        assert_eq!(
+            w.reason_now().as_deref(),
+            Some("the agent finished; its work is being checked (`make test`)")
+        );
     }
 
     #[test]

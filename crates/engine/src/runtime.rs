@@ -371,18 +371,7 @@ pub(crate) fn circuit_wait_reason(expert: &str, until: DateTime<Utc>) -> String 
 /// says: why it waits for a restart, without the backoff's "in 3s" or
 /// "now" (no longer so) or an earlier hold, then the breaker.
 pub(crate) fn held_restart_reason(reason: &str, expert: &str, until: DateTime<Utc>) -> String {
-    let base = unheld(reason);
-    let base = base
-        .strip_suffix(" now")
-        .or_else(|| {
-            base.rsplit_once(" in ")
-                .filter(|(_, wait)| {
-                    wait.strip_suffix('s')
-                        .is_some_and(|n| n.parse::<u64>().is_ok())
-                })
-                .map(|(head, _)| head)
-        })
-        .unwrap_or(base);
+    let base = cortex_core::worker::without_wait_time(unheld(reason));
     format!("{base}; held: {}", circuit_wait_reason(expert, until))
 }
 
@@ -499,6 +488,7 @@ mod tests {
         let until = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let held = |r: &str| held_restart_reason(r, "development", until);
         let want = "exited with 2; restart 1 of 2; held: expert development paused by circuit breaker until 2027-01-15T08:00:00Z (`cortex resume development` closes it)";
+        assert_eq!(held("exited with 2; restart 1 of 2"), want);
         assert_eq!(held("exited with 2; restart 1 of 2 now"), want);
         assert_eq!(held("exited with 2; restart 1 of 2 in 30s"), want);
         assert_eq!(held(want), want, "held once, not twice");

@@ -432,11 +432,20 @@ pub fn last_failure_at(workers: impl Iterator<Item = Worker>) -> Option<DateTime
 /// A time in this machine's zone for a person: "18:07" on `now`'s day,
 /// else with its date ("2026-12-09 18:07").
 pub fn local_when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    local_format(t, now, "%H:%M")
+}
+
+/// `local_when` to the second, for a table a person reads against a clock.
+pub fn local_when_exact(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    local_format(t, now, "%H:%M:%S")
+}
+
+fn local_format(t: DateTime<Utc>, now: DateTime<Utc>, time: &str) -> String {
     let local = t.with_timezone(&chrono::Local);
     if local.date_naive() == now.with_timezone(&chrono::Local).date_naive() {
-        local.format("%H:%M").to_string()
+        local.format(time).to_string()
     } else {
-        local.format("%Y-%m-%d %H:%M").to_string()
+        local.format(&format!("%Y-%m-%d {time}")).to_string()
     }
 }
 

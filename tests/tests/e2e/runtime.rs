@@ -166,17 +166,47 @@ fn a_first_crash_is_restarted_at_once_and_a_second_waits_for_the_backoff() {
         worker["state"] == "waiting" && worker["attempt"] == 2
     });
     let reason = worker["reason"].as_str().unwrap_or_default();
+    // The reason says which restart; when it is due is `waiting_for`, not
+    // words that would be untrue a second later.
     assert!(
-        reason.contains("restart 2 of 2 in 600s"),
+        reason.ends_with("restart 2 of 2"),
         "the second restart backs off: {worker}"
+    );
+    let until = worker["waiting_for"]["until"].as_str().unwrap_or_default();
+    let until = chrono::DateTime::parse_from_rfc3339(until).expect("a due time");
+    assert!(
+        until.to_utc() > chrono::Utc::now() + chrono::Duration::seconds(500),
+        "the second restart backs off 600 s: {worker}"
     );
     assert_eq!(h.starts().len(), 2, "no third start during the backoff");
     let journal = std::fs::read_to_string(h.file("journal.jsonl")).unwrap();
-    assert!(
-        journal.contains("restart 1 of 2 now"),
-        "the first restart was due at once: {journal}"
+    let first_wait: serde_json::Value = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| {
+            r["reason"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("restart 1 of 2"))
+        })
+        .expect("the first restart's wait in the journal");
+    assert_eq!(
+        first_wait["not_before"], first_wait["at"],
+        "the first restart was due at once: {first_wait}"
     );
+    let row = |h: &TestHome| {
+        text(&h.cortex(&["workers"]).stdout)
+            .lines()
+            .find(|l| l.contains("restart 2 of 2"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row(&h).contains("restart 2 of 2; due at "), "{}", row(&h));
     owner.stop();
+    assert!(
+        row(&h).contains("restart 2 of 2; starts once an owner runs"),
+        "{}",
+        row(&h)
+    );
 }
 
 #[test]

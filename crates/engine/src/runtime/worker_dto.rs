@@ -241,17 +241,7 @@ pub(crate) fn worker_dto(
             (WorkerStatus::Waiting, _) => "waiting".into(),
             (s, _) => s.as_str().into(),
         }),
-        reason: w
-            .reason
-            .as_deref()
-            .map(|r| {
-                if w.status == WorkerStatus::Waiting {
-                    r
-                } else {
-                    crate::runtime::unheld(r)
-                }
-            })
-            .map(redact),
+        reason: w.reason_now().as_deref().map(redact),
         health_reason: None,
         session_id: w.session_id.clone(),
         cost_usd: w.cost_usd + cost_live,

@@ -141,15 +141,12 @@ impl Engine {
             ended_as,
         );
         let not_before = duration::later(now, duration::secs(wait));
-        let when = if wait == 0 {
-            "now".to_string()
-        } else {
-            format!("in {wait}s")
-        };
+        // When it is due is `not_before`: words saying "in 20s" would be
+        // untrue a second later.
         let waiting = Event::WorkerWaiting {
             worker_id: worker.id.clone(),
             not_before,
-            reason: format!("{reason}; restart {n} of {max_restarts} {when}"),
+            reason: format!("{reason}; restart {n} of {max_restarts}"),
         };
         if wait == 0 {
             // Started by this pass and synced with its start at the end of
