@@ -203,12 +203,14 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
             println!("{expert} was not paused by its circuit breaker: nothing changed");
         }
     } else if let Some(paused) = value.get("paused").and_then(serde_json::Value::as_bool) {
+        let changed = value["changed"].as_bool().unwrap_or(true);
         println!(
             "{}",
-            if paused {
-                "spawning paused"
-            } else {
-                "spawning resumed"
+            match (paused, changed) {
+                (true, true) => "spawning paused",
+                (false, true) => "spawning resumed",
+                (true, false) => "spawning was already paused: nothing changed",
+                (false, false) => "spawning was not paused: nothing changed",
             }
         );
     } else {

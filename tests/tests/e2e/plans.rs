@@ -854,8 +854,16 @@ fn a_waiting_plan_is_edited_by_the_rules_of_a_new_one_and_then_confirmed() {
     let (code, out) = edit(serde_json::json!({"goal": "late", "tasks": [
         {"name": "late", "description": "late"},
     ]}));
-    assert_ne!(code, Some(0), "a plan that ran cannot be edited: {out}");
+    assert_eq!(code, Some(2), "a plan that ran cannot be edited: {out}");
     assert!(out.contains("not awaiting confirmation"), "{out}");
+    // Nor confirmed again: a second confirm says nothing was waiting.
+    let again = h.cortex(&["plan", "confirm", &plan_id]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stdout));
+    assert!(
+        text(&again.stderr).contains("is not awaiting confirmation (it was confirmed already)"),
+        "{}",
+        text(&again.stderr)
+    );
     owner.stop();
 }
 

@@ -541,6 +541,12 @@ fn a_nudge_resumes_the_conversation_with_the_message_and_is_recorded() {
         activity(&h, &w).iter().any(|v| v["event"] == "nudge"),
         "recorded"
     );
+    // The stopped attempt says a person nudged it, not that one restarted it.
+    let shown = text(&h.cortex(&["show", &id]).stdout);
+    assert!(
+        shown.contains("attempt 1 killed (nudged by a person)"),
+        "{shown}"
+    );
     owner.stop();
 }
 

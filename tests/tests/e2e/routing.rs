@@ -273,6 +273,17 @@ fn a_persons_correction_is_recorded_applied_and_learned() {
     assert_eq!(t["routing"]["method"], "person");
     let examples = std::fs::read_to_string(h.file("router-examples.jsonl")).unwrap();
     assert!(examples.contains("\"source\":\"correction\"") && examples.contains("flux capacitor"));
+    // The same correction again changes nothing and is not learned twice.
+    let again = h.json(&["reroute", &id, "cicd"]);
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already goes to cicd by a person's choice: nothing changed"),
+        "{again}"
+    );
+    let after = std::fs::read_to_string(h.file("router-examples.jsonl")).unwrap();
+    assert_eq!(after, examples);
     let bad = h.cortex(&["reroute", &id, "astrology"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(

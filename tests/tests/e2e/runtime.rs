@@ -475,7 +475,12 @@ fn a_live_worker_no_owner_watches_reads_unwatched_not_the_last_owners_verdict() 
 #[test]
 fn pause_stops_new_workers_and_resume_starts_them() {
     let (h, owner) = started_home();
-    assert!(h.cortex(&["pause"]).status.success());
+    assert_eq!(text(&h.cortex(&["pause"]).stdout).trim(), "spawning paused");
+    // Twice: the second says it changed nothing.
+    assert_eq!(
+        text(&h.cortex(&["pause"]).stdout).trim(),
+        "spawning was already paused: nothing changed"
+    );
     let id = h.submit_in("wait for resume FAKE:normal", &h.workdir());
     std::thread::sleep(Duration::from_millis(600));
     assert!(h.workers_of(&id).is_empty(), "no worker while paused");

@@ -69,7 +69,7 @@ impl Engine {
                 .map(|w| serde_json::to_value(w).unwrap_or_default()),
             InboxOp::SetPaused { paused } => self
                 .set_spawning_paused(*paused)
-                .map(|()| serde_json::json!({"paused": paused})),
+                .map(|changed| serde_json::json!({"paused": paused, "changed": changed})),
             InboxOp::CloseCircuit { expert } => self
                 .close_circuit(expert)
                 .map(|a| serde_json::to_value(a).unwrap_or_default()),
@@ -183,14 +183,17 @@ impl Engine {
                             continue;
                         }
                         InboxOp::SetPaused { paused } => {
-                            let result = if store.state().spawning_paused == *paused {
-                                Ok(())
-                            } else {
+                            let changed = store.state().spawning_paused != *paused;
+                            let result = if changed {
                                 store
                                     .stage(Event::SpawningPaused { paused: *paused }, now)
                                     .map(|_| ())
+                            } else {
+                                Ok(())
                             };
-                            result.map(|()| Some(serde_json::json!({"paused": paused})))
+                            result.map(|()| {
+                                Some(serde_json::json!({"paused": paused, "changed": changed}))
+                            })
                         }
                         InboxOp::CloseCircuit { .. }
                         | InboxOp::Merge { .. }

@@ -234,6 +234,20 @@ impl Engine {
                 known: self.settings().1.names(),
             });
         }
+        let already = task.routing.as_ref().is_some_and(|r| {
+            r.method == cortex_core::router::Method::Person && r.primary_expert == expert
+        }) && task.assignments.iter().all(|a| a.expert == expert);
+        if already {
+            // The same correction again: it moves nothing, and the learned
+            // layer is not taught it twice.
+            return Ok(RerouteAck {
+                message: format!(
+                    "{task_id} already goes to {expert} by a person's choice: nothing changed"
+                ),
+                applied: true,
+                task: TaskDto::from(&task),
+            });
+        }
         let example = Example {
             text: task.description.clone(),
             expert: expert.to_string(),

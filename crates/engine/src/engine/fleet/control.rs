@@ -41,7 +41,7 @@ impl Engine {
                 "nudge",
                 &format!(
                     "nudged through stdin: {}",
-                    text.chars().take(200).collect::<String>()
+                    redact(text).chars().take(200).collect::<String>()
                 ),
             );
             return self
@@ -52,13 +52,13 @@ impl Engine {
         self.runtime()
             .pending_prompts
             .insert(wid.clone(), text.to_string());
-        let dto = self.restart_worker(id)?;
+        let dto = self.restart_because(id, "nudge", "nudged by a person")?;
         self.record_intervention(
             &wid,
             "nudge",
             &format!(
                 "a person nudged the worker: {}",
-                text.chars().take(200).collect::<String>()
+                redact(text).chars().take(200).collect::<String>()
             ),
         );
         Ok(dto)
@@ -200,15 +200,27 @@ impl Engine {
     /// Restarts a worker: its live attempt (if any) is stopped and a new one
     /// resumes the conversation.
     pub fn restart_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
+        self.restart_because(id, "restart", "restarted by a person")
+    }
+
+    /// Stops the live attempt (if any) and starts the next, which resumes
+    /// the conversation; `why` is what the stopped attempt and the worker
+    /// say about it.
+    fn restart_because(
+        &self,
+        id: &str,
+        action: &'static str,
+        why: &str,
+    ) -> Result<WorkerDto, EngineError> {
         let w = self.worker_record(id)?;
         let wid = w.id.clone();
         if w.status.is_terminal() {
-            return Err(ended(&w, "restart"));
+            return Err(ended(&w, action));
         }
         if self.runtime().live.contains_key(&wid) {
-            return self.stop_worker(id, AfterStop::Restart, "restarted by a person");
+            return self.stop_worker(id, AfterStop::Restart, why);
         }
-        self.start_attempt(&w, Some("restarted by a person".into()), self.now())?;
+        self.start_attempt(&w, Some(why.into()), self.now())?;
         self.store().sync()?;
         self.worker(id)
             .ok_or_else(|| EngineError::UnknownWorker(id.to_string()))
@@ -319,12 +331,14 @@ impl Engine {
     }
 
     /// Pauses or resumes starting new workers (restarts go on).
-    pub fn set_spawning_paused(&self, paused: bool) -> Result<(), EngineError> {
+    /// True when it changed (false: it was already so).
+    pub fn set_spawning_paused(&self, paused: bool) -> Result<bool, EngineError> {
         let mut store = self.store();
-        if store.state().spawning_paused != paused {
-            store.commit(Event::SpawningPaused { paused }, self.now())?;
+        if store.state().spawning_paused == paused {
+            return Ok(false);
         }
-        Ok(())
+        store.commit(Event::SpawningPaused { paused }, self.now())?;
+        Ok(true)
     }
 
     /// Stops the live workers of a task (used by cancel).

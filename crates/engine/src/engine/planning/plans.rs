@@ -164,7 +164,7 @@ impl Engine {
                 .plan(&plan_id)
                 .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
             if !plan.awaiting_confirmation {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::BadValue(format!(
                     "plan {plan_id} is not awaiting confirmation: only a plan that has not started can be edited"
                 )));
             }
@@ -239,14 +239,19 @@ impl Engine {
                 .plan(&plan_id)
                 .cloned()
                 .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))?;
-            if plan.awaiting_confirmation {
-                store.commit(
-                    Event::PlanConfirmed {
-                        plan_id: plan_id.clone(),
-                    },
-                    clock::now(),
-                )?;
+            if !plan.awaiting_confirmation {
+                // As `cortex confirm TASK` says of a task not held: a second
+                // confirm must not read as the one that let it run.
+                return Err(EngineError::BadValue(format!(
+                    "plan {plan_id} is not awaiting confirmation (it was confirmed already): nothing to confirm"
+                )));
             }
+            store.commit(
+                Event::PlanConfirmed {
+                    plan_id: plan_id.clone(),
+                },
+                clock::now(),
+            )?;
             // Just confirmed: none of its tasks runs yet.
             plan_view(store.state(), &plan_id, &Default::default())
         };
