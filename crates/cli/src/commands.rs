@@ -418,15 +418,29 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
     require_initialized(home)?;
     let mut errors = Vec::new();
     let mut files = vec!["config.json".to_string()];
+    // Every problem, each at its key: one error carries the others found
+    // in its file.
     let push = |errors: &mut Vec<CheckError>, e: cortex_core::config::ConfigError| {
-        errors.push(CheckError {
-            file: e.file,
-            key: e.key,
-            message: e.message,
-        })
+        let mut e = e;
+        let also = std::mem::take(&mut e.also);
+        for one in std::iter::once(e).chain(also) {
+            errors.push(CheckError {
+                file: one.file,
+                key: one.key,
+                message: one.message,
+            });
+        }
     };
     let config = match std::fs::read_to_string(home.config_file()) {
-        Ok(t) => Config::parse(&t).map_err(|e| push(&mut errors, e)).ok(),
+        Ok(t) => {
+            // Read around its problems, so the rules that span files
+            // (the fallback expert) are checked too.
+            let (config, problems) = Config::parse_all(&t);
+            for e in problems {
+                push(&mut errors, e);
+            }
+            config
+        }
         Err(e) => {
             push(
                 &mut errors,
@@ -456,7 +470,9 @@ fn config_check(home: &Home, json: bool) -> Result<()> {
             ),
         }
     }
-    if errors.is_empty() {
+    // With an expert file unread, the set is not whole: a fallback naming
+    // it would be refused wrongly.
+    if profiles.len() + 1 == files.len() {
         match ExpertSet::new(profiles) {
             Ok(set) => {
                 if let Some(c) = &config {

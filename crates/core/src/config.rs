@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -16,11 +15,13 @@ use crate::SCHEMA_VERSION;
 mod experts;
 mod kubernetes;
 mod launcher;
+mod strict;
 mod validate;
 
 pub use experts::{ExpertProfile, ExpertSet, Permissions};
 pub use kubernetes::{KubernetesConfig, PodWorkdir, SecretKey};
 pub use launcher::{LauncherConfig, LauncherKind, SlurmConfig, SlurmRest};
+pub use strict::{parse_around, parse_strict};
 pub use validate::{CONFIG_RANGES, EXPERT_RANGES};
 
 /// A configuration problem, located precisely.
@@ -67,28 +68,6 @@ impl ConfigError {
         first.also.extend(problems);
         Some(first)
     }
-}
-
-/// Parses JSON strictly, reporting the key path of the first problem.
-pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, ConfigError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let syntax = inner.is_syntax() || inner.is_eof();
-        let key = (!syntax && path != "." && !path.is_empty()).then_some(path);
-        let message = if syntax {
-            format!("not valid JSON ({inner})")
-        } else {
-            inner.to_string()
-        };
-        ConfigError {
-            file: file.to_string(),
-            key,
-            message,
-            also: Vec::new(),
-        }
-    })
 }
 
 fn schema_version() -> u32 {
@@ -771,6 +750,46 @@ mod tests {
         } else if v.is_u64() {
             out.push(prefix.to_string());
         }
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_found_each_at_its_key() {
+        let (cfg, problems) = Config::parse_all(
+            r#"{"capacity": {"max_workers": 0, "oops": 1}, "agent": {"bogus": true},
+                "pm": {"tick_millis": 5001}, "routing": {"single_threshold": 2}}"#,
+        );
+        let keys: Vec<&str> = problems.iter().filter_map(|e| e.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "capacity.oops",
+                "agent.bogus",
+                "capacity.max_workers",
+                "pm.tick_millis",
+                "routing.single_threshold"
+            ]
+        );
+        // The first keeps where it is in the text; the others are named by
+        // their key alone (the text they were found in was rewritten).
+        assert!(
+            problems[0].message.contains("line 1"),
+            "{}",
+            problems[0].message
+        );
+        assert!(
+            !problems[1].message.contains(" at line "),
+            "{}",
+            problems[1].message
+        );
+        // Read around them, for the rules that span files.
+        assert!(cfg.is_some());
+        let err = Config::parse(r#"{"pm": {"tick_millis": 5001}, "capacity": {"max_workers": 0}}"#)
+            .unwrap_err();
+        assert_eq!(err.also.len(), 1, "{err}");
+        // Not JSON: one problem, and nothing read.
+        let (cfg, problems) = Config::parse_all("{");
+        assert!(cfg.is_none());
+        assert_eq!(problems.len(), 1);
     }
 
     #[test]

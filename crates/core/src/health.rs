@@ -368,31 +368,38 @@ pub fn decide(
     if limit > 0 {
         let elapsed = (now - view.worker_started_at).num_milliseconds().max(0) as f64 / 1000.0;
         let used = elapsed / limit as f64;
-        for level in [50u8, 75, 90] {
-            if used * 100.0 >= f64::from(level)
-                && !view.time_warnings_sent.contains(&level)
-                && used < 1.0
-            {
-                out.push(Action::TimeWarningSent {
-                    worker_id: w.clone(),
-                    attempt: a,
-                    level,
-                });
-                out.push(Action::Alert {
-                    worker_id: w.clone(),
-                    attempt: a,
-                    kind: AlertKind::TimeoutWarning,
-                    severity: if level >= 90 {
-                        Severity::Warning
-                    } else {
-                        Severity::Info
-                    },
-                    message: format!(
-                        "{level}% of its time limit used ({}s of {limit}s)",
-                        elapsed as u64
-                    ),
-                });
-            }
+        let due: Vec<u8> = [50u8, 75, 90]
+            .into_iter()
+            .filter(|level| {
+                used * 100.0 >= f64::from(*level)
+                    && !view.time_warnings_sent.contains(level)
+                    && used < 1.0
+            })
+            .collect();
+        for &level in &due {
+            out.push(Action::TimeWarningSent {
+                worker_id: w.clone(),
+                attempt: a,
+                level,
+            });
+        }
+        // Several levels passed at once (an owner that was not running, a
+        // limit lowered): only the highest is said, as it is now.
+        if let Some(&level) = due.last() {
+            out.push(Action::Alert {
+                worker_id: w.clone(),
+                attempt: a,
+                kind: AlertKind::TimeoutWarning,
+                severity: if level >= 90 {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                },
+                message: format!(
+                    "{level}% of its time limit used ({}s of {limit}s)",
+                    elapsed as u64
+                ),
+            });
         }
         if used >= 1.0 {
             let progressing = matches!(
@@ -913,7 +920,29 @@ mod tests {
         assert_eq!(levels(decide(&pm(), &v, &o(49), t(49))), Vec::<u8>::new());
         assert_eq!(levels(decide(&pm(), &v, &o(50), t(50))), vec![50]);
         v.time_warnings_sent = vec![50];
-        assert_eq!(levels(decide(&pm(), &v, &o(91), t(91))), vec![75, 90]);
+        // Two levels passed at once (no owner ran meanwhile): both are
+        // marked sent, only the highest is said, at its severity.
+        let acts = decide(&pm(), &v, &o(91), t(91));
+        assert_eq!(levels(acts.clone()), vec![75, 90]);
+        let said: Vec<(Severity, String)> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Alert {
+                    kind: AlertKind::TimeoutWarning,
+                    severity,
+                    message,
+                    ..
+                } => Some((*severity, message.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            said,
+            vec![(
+                Severity::Warning,
+                "90% of its time limit used (91s of 100s)".to_string()
+            )]
+        );
         v.time_warnings_sent = vec![50, 75, 90];
         let acts = decide(&pm(), &v, &o(99), t(100));
         assert!(

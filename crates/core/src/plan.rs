@@ -204,26 +204,36 @@ pub fn validate_plan(
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    // The dependencies between the tasks that can be named, checked for a
+    // cycle together with every other problem (an unknown name or a task
+    // after itself is said above).
     let deps: Vec<Vec<usize>> = spec
         .tasks
         .iter()
-        .map(|t| t.after.iter().map(|a| index[a.as_str()]).collect())
+        .map(|t| {
+            t.after
+                .iter()
+                .filter(|a| **a != t.name)
+                .filter_map(|a| index.get(a.as_str()).copied())
+                .collect()
+        })
         .collect();
-    let Some(order) = topological(&deps) else {
+    let order = topological(&deps);
+    if order.is_none() {
         let stuck = cycle_members(&deps)
             .into_iter()
             .map(|i| spec.tasks[i].name.clone())
             .collect::<Vec<_>>();
-        return Err(vec![err(
+        errors.push(err(
             "tasks",
             format!(
                 "the dependencies form a cycle through: {}",
                 stuck.join(", ")
             ),
-        )]);
+        ));
+    }
+    let Some(order) = order.filter(|_| errors.is_empty()) else {
+        return Err(errors);
     };
     let position: BTreeMap<usize, usize> = order.iter().enumerate().map(|(p, i)| (*i, p)).collect();
     let tasks = order
@@ -431,6 +441,17 @@ mod tests {
         assert!(self_dep.unwrap_err()[0]
             .message
             .contains("depends on itself"));
+        // A cycle is said with the plan's other problems, not after them.
+        let both = check(
+            r#"{"goal":"g","tasks":[
+            {"name":"c","description":"","after":["d"]},
+            {"name":"d","description":"w","after":["c"]}]}"#,
+        )
+        .unwrap_err();
+        let said: Vec<String> = both.iter().map(ToString::to_string).collect();
+        assert_eq!(both.len(), 2, "{said:?}");
+        assert!(said[0].contains("tasks[0]"), "{said:?}");
+        assert!(said[1].contains("cycle through: c, d"), "{said:?}");
     }
 
     #[test]

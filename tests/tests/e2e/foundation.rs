@@ -499,16 +499,31 @@ fn a_mistyped_config_key_is_named_with_its_file_and_nothing_runs() {
     std::fs::write(&expert, text_before.replace("\"preamble\"", "\"preambel\"")).unwrap();
     let report = h.cortex(&["config", "check", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
-    let files: Vec<&str> = v["errors"]
+    let mut files: Vec<&str> = v["errors"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["file"].as_str().unwrap())
         .collect();
+    files.dedup();
     assert_eq!(
         files,
         vec!["config.json", "experts/cicd.json"],
-        "both problems in one run: {v}"
+        "both files' problems in one run: {v}"
+    );
+    // Each problem of a file, not only its first: the renamed key, and the
+    // key it should have been now missing.
+    let said: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("unknown field `preambel`"))
+            && said.contains(&"missing field `preamble`"),
+        "{v}"
     );
 
     let run = h.cortex(&["run"]);

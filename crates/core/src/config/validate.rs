@@ -73,31 +73,52 @@ pub const EXPERT_RANGES: &[(&str, u64, u64)] = &[
 
 /// Checks `values` (key, value) against `ranges`, in the ranges' order.
 fn check_ranges(
+    out: &mut Vec<ConfigError>,
     file: &str,
     ranges: &[(&str, u64, u64)],
     values: &[(&str, u64)],
-) -> Result<(), ConfigError> {
+) {
     for (key, lo, hi) in ranges {
         if let Some((_, v)) = values.iter().find(|(k, _)| k == key) {
-            check_range(file, key, *v, *lo, *hi)?;
+            out.extend(check_range(file, key, *v, *lo, *hi).err());
         }
     }
-    Ok(())
 }
 
 impl Config {
-    /// Parses and validates `config.json`.
+    /// Parses and validates `config.json`: every problem, the first
+    /// carrying the others (`ConfigError::also`).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let cfg: Config = parse_strict("config.json", text)?;
-        cfg.validate()?;
-        Ok(cfg)
+        match Self::parse_all(text) {
+            (Some(cfg), problems) if problems.is_empty() => Ok(cfg),
+            (_, problems) => Err(ConfigError::all(problems)
+                .unwrap_or_else(|| ConfigError::new("config.json", None, "not a configuration"))),
+        }
+    }
+
+    /// Every problem of `config.json`, and the settings read around them
+    /// (a key with a problem left at its default), when the file is JSON
+    /// at all: `cortex config check` reports them all, and the rules that
+    /// span files still run.
+    pub fn parse_all(text: &str) -> (Option<Self>, Vec<ConfigError>) {
+        let (cfg, mut problems) = parse_around::<Config>("config.json", text);
+        if let Some(c) = &cfg {
+            problems.extend(c.problems());
+        }
+        (cfg, problems)
     }
 
     /// Rules that a type cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::all(self.problems()).map_or(Ok(()), Err)
+    }
+
+    /// Every rule a type cannot express that these settings break.
+    pub fn problems(&self) -> Vec<ConfigError> {
         let f = "config.json";
+        let mut out = Vec::new();
         if self.schema_version > SCHEMA_VERSION {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("schema_version"),
                 format!(
@@ -108,6 +129,7 @@ impl Config {
         }
         let (pm, restart) = (&self.pm, &self.restart);
         check_ranges(
+            &mut out,
             f,
             CONFIG_RANGES,
             &[
@@ -153,15 +175,19 @@ impl Config {
                     self.launcher.kubernetes.poll_secs,
                 ),
             ],
-        )?;
-        self.launcher.validate(f)?;
+        );
+        out.extend(self.launcher.validate(f).err());
         let r = &self.routing;
-        check_unit(f, "routing.single_threshold", r.single_threshold)?;
-        check_unit(f, "routing.multi_threshold", r.multi_threshold)?;
-        check_unit(f, "routing.min_activation", r.min_activation)?;
-        check_unit(f, "routing.learning.weight", r.learning.weight)?;
+        for (key, v) in [
+            ("routing.single_threshold", r.single_threshold),
+            ("routing.multi_threshold", r.multi_threshold),
+            ("routing.min_activation", r.min_activation),
+            ("routing.learning.weight", r.learning.weight),
+        ] {
+            out.extend(check_unit(f, key, v).err());
+        }
         if !(r.min_activation <= r.multi_threshold && r.multi_threshold <= r.single_threshold) {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("routing"),
                 "expected min_activation <= multi_threshold <= single_threshold",
@@ -175,7 +201,7 @@ impl Config {
                 ("cache_write_per_mtok", p.cache_write_per_mtok),
             ] {
                 if !(v.is_finite() && (0.0..=10_000.0).contains(&v)) {
-                    return Err(ConfigError::new(
+                    out.push(ConfigError::new(
                         f,
                         Some(&format!("pricing.{model}.{name}")),
                         format!("{v} is out of range, expected 0 to 10000 (US dollars per million tokens)"),
@@ -184,7 +210,7 @@ impl Config {
             }
         }
         if self.agent.command.is_empty() || self.agent.command[0].trim().is_empty() {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("agent.command"),
                 "expected a non-empty argv array such as [\"claude\"]",
@@ -197,14 +223,14 @@ impl Config {
                 .iter()
                 .any(|a| a.contains("{prompt}") || a.contains("{prompt_file}"))
         {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("agent.args_template"),
                 "the generic driver needs an argument containing {prompt} or {prompt_file}",
             ));
         }
         if !(pm.busy_cpu_percent > 0.0 && pm.busy_cpu_percent <= 100.0) {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("pm.busy_cpu_percent"),
                 format!(
@@ -216,14 +242,14 @@ impl Config {
         if !(pm.late_after_secs <= pm.stalled_after_secs
             && pm.stalled_after_secs <= pm.zombie_after_secs)
         {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("pm"),
                 "expected late_after_secs <= stalled_after_secs <= zombie_after_secs",
             ));
         }
         if self.restart.backoff_base_secs > self.restart.backoff_max_secs {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("restart.backoff_base_secs"),
                 "expected a value no larger than restart.backoff_max_secs",
@@ -235,7 +261,7 @@ impl Config {
             .first()
             .is_some_and(|p| p.trim().is_empty())
         {
-            return Err(ConfigError::new(
+            out.push(ConfigError::new(
                 f,
                 Some("editor.command"),
                 "expected the editor's program first, e.g. [\"code\"]",
@@ -243,14 +269,14 @@ impl Config {
         }
         if let Some(author) = &self.merge.author {
             if parse_author(author).is_none() {
-                return Err(ConfigError::new(
+                out.push(ConfigError::new(
                     f,
                     Some("merge.author"),
                     format!("{author:?} is not of the form `Name <email@example.com>`"),
                 ));
             }
         }
-        Ok(())
+        out
     }
 
     /// Cross-file rules: the fallback expert must exist.
@@ -273,13 +299,15 @@ impl Config {
 impl ExpertProfile {
     /// Parses and validates one expert file; `file` is its name for errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
-        let e: ExpertProfile = parse_strict(file, text)?;
-        e.validate(file)?;
-        Ok(e)
-    }
-
-    pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        ConfigError::all(self.problems(file)).map_or(Ok(()), Err)
+        let (profile, mut problems) = parse_around::<ExpertProfile>(file, text);
+        if let Some(p) = &profile {
+            problems.extend(p.problems(file));
+        }
+        match (profile, ConfigError::all(problems)) {
+            (Some(p), None) => Ok(p),
+            (_, Some(e)) => Err(e),
+            (None, None) => Err(ConfigError::new(file, None, "not an expert profile")),
+        }
     }
 
     /// Every rule this profile breaks, in the order of its fields (an
@@ -332,11 +360,7 @@ impl ExpertProfile {
         if let Some(t) = self.token_budget {
             values.push(("token_budget", t));
         }
-        for v in values {
-            if let Err(e) = check_ranges(file, EXPERT_RANGES, &[v]) {
-                out.push(e);
-            }
-        }
+        check_ranges(&mut out, file, EXPERT_RANGES, &values);
         if let Some(c) = self.cost_budget_usd {
             if !(c > 0.0 && c.is_finite()) {
                 out.push(ConfigError::new(
