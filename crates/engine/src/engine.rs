@@ -173,6 +173,7 @@ impl Engine {
                 runtime: Mutex::new(crate::runtime::Runtime::new(agent_command, overridden)),
                 pm: Mutex::new(crate::pm::PmState::new(
                     settings.0.notifications.coalesce_window_millis,
+                    crate::pm::paused_experts_left(home, parts.clock.now()),
                 )),
                 settings: RwLock::new(settings),
                 events,

@@ -22,7 +22,7 @@ pub(crate) mod circuit;
 pub(crate) mod state_file;
 pub(crate) mod tick;
 
-pub use circuit::{paused_experts_of, settings_refused_of};
+pub use circuit::{paused_experts_left, paused_experts_of, settings_refused_of};
 pub(crate) use state_file::read_verdicts;
 
 /// One intervention, as kept in pm-state.json.
@@ -147,12 +147,17 @@ pub struct PmState {
 }
 
 impl PmState {
-    pub(crate) fn new(coalesce_window_millis: u64) -> Self {
+    /// A picture with no workers yet; `paused_experts`: the circuit
+    /// breakers still open, as the owner before left them.
+    pub(crate) fn new(
+        coalesce_window_millis: u64,
+        paused_experts: BTreeMap<String, DateTime<Utc>>,
+    ) -> Self {
         Self {
             workers: HashMap::new(),
             metrics: PmMetrics::default(),
             expert_failures: HashMap::new(),
-            paused_experts: BTreeMap::new(),
+            paused_experts,
             coalescer: Coalescer::new(coalesce_window_millis),
             last_tick: None,
             last_sample: None,

@@ -42,6 +42,17 @@ fn the_circuit_breaker_opens_within_its_window_and_closes_after_it() {
     f.tick();
     assert!(f.workers_of(&d).is_empty());
     assert_eq!(f.task_status(&d), TaskStatus::Waiting);
+    // The breaker outlives its owner: the next one starts with it open,
+    // and other processes' views still show it.
+    f.restart_engine();
+    assert_eq!(f.engine().paused_experts_now(), paused);
+    let home = Home::new(f.dir.path());
+    assert_eq!(
+        crate::pm::paused_experts_left(&home, f.engine().now()).len(),
+        1
+    );
+    f.tick();
+    assert!(f.workers_of(&d).is_empty());
     // The window passes: it starts.
     f.advance(61);
     f.tick();

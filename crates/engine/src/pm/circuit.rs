@@ -17,15 +17,29 @@ pub(crate) fn paused_list(map: BTreeMap<String, DateTime<Utc>>) -> Vec<PausedExp
         .collect()
 }
 
-/// The experts paused by a live owner, as its pm-state.json says; none when
-/// no owner is running (a circuit breaker lives in its owner's memory).
+/// The experts paused by their circuit breaker, as the latest owner's
+/// pm-state.json says: a breaker outlives its owner (the next one starts
+/// with it, a `cortex resume EXPERT` with no owner closes it), so it is
+/// shown whether an owner runs or not, until its window passes.
 pub fn paused_experts_of(home: &crate::Home, now: DateTime<Utc>) -> Vec<PausedExpert> {
-    let Some(v) = owners_pm_state(home) else {
-        return Vec::new();
+    paused_list(paused_experts_left(home, now))
+}
+
+/// The circuit breakers still open at `now`, by expert, with when each
+/// closes by itself, from pm-state.json.
+pub fn paused_experts_left(
+    home: &crate::Home,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, DateTime<Utc>> {
+    let Some(v) = std::fs::read(home.pm_snapshot())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return BTreeMap::new();
     };
     let map: BTreeMap<String, DateTime<Utc>> =
         serde_json::from_value(v["paused_experts"].clone()).unwrap_or_default();
-    paused_list(map.into_iter().filter(|(_, until)| *until > now).collect())
+    map.into_iter().filter(|(_, until)| *until > now).collect()
 }
 
 /// Why the running owner refuses the settings files on disk, as its
