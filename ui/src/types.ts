@@ -111,7 +111,7 @@ export interface AttemptFigures {
 /** How an attempt ended (the engine's OutcomeKind). */
 export type OutcomeKind =
   | "success" | "api_error" | "client_error" | "rate_limited" | "max_turns" | "budget" | "killed"
-  | "timed_out" | "crashed" | "spawn_failed" | "lost" | "needs_input";
+  | "timed_out" | "crashed" | "spawn_failed" | "lost" | "hung" | "needs_input";
 
 export interface WaitingFor {
   kind: "restart" | "rate_limit" | "usage_limit" | "api_retry" | "circuit";

@@ -347,7 +347,7 @@ pub fn decide(
                     out.push(Action::Kill {
                         worker_id: w.clone(),
                         attempt: a,
-                        kind: OutcomeKind::Lost,
+                        kind: OutcomeKind::Hung,
                         // What follows is said once: by the wait before
                         // the restart, or here when none follows.
                         reason: if restart {

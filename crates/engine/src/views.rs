@@ -415,6 +415,7 @@ pub fn last_failure_at(workers: impl Iterator<Item = Worker>) -> Option<DateTime
                             o.kind,
                             OutcomeKind::Crashed
                                 | OutcomeKind::Lost
+                                | OutcomeKind::Hung
                                 | OutcomeKind::TimedOut
                                 | OutcomeKind::Budget
                                 | OutcomeKind::ApiError

@@ -97,7 +97,8 @@ export function activityLabel(a: Activity | null | undefined, nowMs: number): st
 
 const AFTER: Partial<Record<OutcomeKind, string>> = {
   crashed: "after a crash",
-  lost: "after it hung (zombie) or vanished",
+  lost: "after it vanished",
+  hung: "after it hung (zombie)",
   api_error: "after an API error",
   rate_limited: "after a rate limit",
   timed_out: "after its time limit",

@@ -40,6 +40,9 @@ pub enum OutcomeKind {
     SpawnFailed,
     /// The process vanished with no result line and no exit status.
     Lost,
+    /// The PM killed the process because it hung: silent, no progress, past
+    /// the zombie threshold.
+    Hung,
     /// The run ended but waits for a person: a tool was denied by its
     /// permissions, or the agent's last words ask a question.
     NeedsInput,
@@ -60,6 +63,7 @@ impl OutcomeKind {
             Self::Crashed => "crashed",
             Self::SpawnFailed => "spawn_failed",
             Self::Lost => "lost",
+            Self::Hung => "hung",
             Self::NeedsInput => "needs_input",
         }
     }
@@ -68,7 +72,7 @@ impl OutcomeKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::ApiError | Self::RateLimited | Self::Crashed | Self::Lost
+            Self::ApiError | Self::RateLimited | Self::Crashed | Self::Lost | Self::Hung
         )
     }
 

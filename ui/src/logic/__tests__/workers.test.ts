@@ -68,8 +68,10 @@ describe("what a worker row says is true", () => {
     const w = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(28), after: "crashed" } });
     expect(waitingLabel(w, T0)).toBe("restart in 28s, after a crash");
     expect(workerRow(w, undefined, T0).doing).toBe("restart in 28s, after a crash");
-    const zombie = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(5), after: "lost" } });
-    expect(waitingLabel(zombie, T0)).toBe("restart in 5s, after it hung (zombie) or vanished");
+    const zombie = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(5), after: "hung" } });
+    expect(waitingLabel(zombie, T0)).toBe("restart in 5s, after it hung (zombie)");
+    const vanished = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(5), after: "lost" } });
+    expect(waitingLabel(vanished, T0)).toBe("restart in 5s, after it vanished");
     const api = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(-1), after: "api_error" } });
     expect(waitingLabel(api, T0)).toBe("restart due now, after an API error");
     const limited = worker({ health: "waiting", waiting_for: { kind: "rate_limit", until: "2025-06-01T12:05:00Z" } });
