@@ -366,12 +366,9 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
         );
     }
     for t in list {
-        let text: String = t
-            .description
-            .chars()
-            .take(70)
-            .collect::<String>()
-            .replace('\n', " ");
+        // One line, its whitespace (tabs, newlines) as single spaces, cut
+        // at a word: the same words every list names a task by.
+        let text = cortex_engine::views::first_words(&t.description, 70);
         println!(
             "{}  {:<21} {:<8} {}",
             t.id,

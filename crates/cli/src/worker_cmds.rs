@@ -123,6 +123,12 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
     let mut attempt = 1;
     let mut offset = 0u64;
     let mut printed = false;
+    // With more than one attempt, each is headed and its end said, so the
+    // transcript reads as what happened.
+    let several = dir.join("attempt-2").is_dir();
+    if several && !raw {
+        println!("── attempt 1");
+    }
     loop {
         let path = dir.join(format!("attempt-{attempt}")).join("stdout.jsonl");
         if let Ok(bytes) = std::fs::read(&path) {
@@ -146,6 +152,11 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
         }
         let next = dir.join(format!("attempt-{}", attempt + 1));
         if next.is_dir() {
+            if !raw {
+                if let Some(end) = attempt_end(home, &id, attempt) {
+                    println!("── attempt {attempt} {end}");
+                }
+            }
             attempt += 1;
             offset = 0;
             if !raw {
@@ -161,6 +172,10 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
             if !printed && !raw {
                 // An empty transcript says why, not nothing.
                 println!("── no output: {}", no_output(seen.as_ref()));
+            } else if several && !raw {
+                if let Some(end) = attempt_end(home, &id, attempt) {
+                    println!("── attempt {attempt} {end}");
+                }
             }
             return Ok(());
         }
@@ -268,8 +283,53 @@ fn kill_answered(home: &Home, value: &serde_json::Value, json: bool) -> Result<(
 
 pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
     let id = check_in_worker(a.worker.as_deref())?;
+    if a.hook.is_none() {
+        // A person's or a script's check-in names a worker of this home (an
+        // agent's hooks are never refused: a hook that fails could block
+        // the agent's tool call, and a pod's home keeps no worker folders).
+        let dir = home.workers_dir().join(id.as_str());
+        if !dir.is_dir() {
+            return Err(Failure::bad_input(
+                "unknown_worker",
+                format!("no worker {id} in this home: nothing recorded (see `cortex workers`)"),
+            ));
+        }
+        if let Some(n) = a
+            .attempt
+            .filter(|n| !dir.join(format!("attempt-{n}")).is_dir())
+        {
+            return Err(Failure::bad_input(
+                "unknown_attempt",
+                format!("worker {id} has no attempt {n}: nothing recorded"),
+            ));
+        }
+    }
     record_check_in(home, &id, a.attempt, a.hook, a.progress, a.message)?;
     Ok(())
+}
+
+/// How attempt `n` of a worker ended, as `cortex show` says it ("killed
+/// (nudged by a person)"); none while it runs or when it is not known.
+fn attempt_end(home: &Home, worker: &cortex_core::id::WorkerId, n: u32) -> Option<String> {
+    let task = view::workers(home)
+        .ok()?
+        .into_iter()
+        .find(|w| &w.id == worker)?
+        .task_id;
+    let story = view::show(home, task.as_str()).ok()?;
+    let a = story
+        .workers
+        .iter()
+        .find(|w| w.id == worker.as_str())?
+        .attempts
+        .iter()
+        .find(|a| a.n == n)?
+        .clone();
+    let outcome = a.outcome?;
+    let why = cortex_core::worker::attempt_reason_beside(Some(&outcome), a.reason.as_deref())
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    Some(format!("ended: {outcome}{why}"))
 }
 
 /// Why a worker's transcript is empty, in words.

@@ -170,6 +170,14 @@ impl Home {
             path: p.to_path_buf(),
             message: e.to_string(),
         };
+        // Something that is not a folder where the home belongs: said so,
+        // as the person's mistake it is.
+        if let Some(file) = self.root.ancestors().find(|a| a.exists() && !a.is_dir()) {
+            return Err(EngineError::BadValue(format!(
+                "{} is a file, not a folder: give --home (or CORTEX_HOME) a folder for the coordination home",
+                file.display()
+            )));
+        }
         for d in [
             self.root.clone(),
             self.experts_dir(),

@@ -329,7 +329,7 @@ pub fn claim_pending(home: &Home) -> Vec<(RequestId, PathBuf)> {
                 quarantine(
                     home,
                     &path,
-                    "not a request (requests are named r-<id>.json)",
+                    "not a request: a request is named r-<id>.json, its id 26 characters of Crockford base32 in lowercase (r-01m93tkfgxfwnk3q2j7stbr5k9.json), as `cortex` names them",
                 );
             }
         }

@@ -594,9 +594,14 @@ fn a_home_that_cannot_be_written_and_a_second_owner_are_refused_by_name() {
         .args(["--home", bad_home.to_str().unwrap(), "init"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // A file where a folder of the path belongs is the person's mistake:
+    // named, exit 2.
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains(&format!("{} is not usable", bad_home.display())),
+        text(&out.stderr).contains(&format!(
+            "{} is a file, not a folder",
+            blocker.path().display()
+        )),
         "{}",
         text(&out.stderr)
     );

@@ -547,6 +547,22 @@ fn a_nudge_resumes_the_conversation_with_the_message_and_is_recorded() {
         shown.contains("attempt 1 killed (nudged by a person)"),
         "{shown}"
     );
+    // The transcript heads each attempt and says how each ended.
+    let logs = text(&h.cortex(&["logs", &w]).stdout);
+    let marks: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.starts_with("── attempt"))
+        .collect();
+    assert_eq!(
+        marks,
+        vec![
+            "── attempt 1",
+            "── attempt 1 ended: killed (nudged by a person)",
+            "── attempt 2",
+            "── attempt 2 ended: success",
+        ],
+        "{logs}"
+    );
     owner.stop();
 }
 

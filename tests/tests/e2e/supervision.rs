@@ -503,3 +503,37 @@ fn cancelling_a_task_through_the_owner_stops_its_running_worker() {
     assert_eq!(h.task(&id)["status"], "cancelled");
     owner.stop();
 }
+
+#[test]
+fn a_check_in_by_hand_for_a_worker_or_attempt_the_home_does_not_have_is_refused_and_writes_nothing()
+{
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let id = h.submit_in("write a helper function FAKE:hang", &h.workdir());
+    let wid = h.wait_running_worker(&id, LIMIT);
+    let ghost = "w-00000000000000000000000000";
+    let out = h.cortex(&["heartbeat", "--worker", ghost, "--attempt", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("no worker {ghost} in this home")));
+    assert!(!h.file(&format!("heartbeats/{ghost}.jsonl")).exists());
+    let out = h.cortex(&["heartbeat", "--worker", &wid, "--attempt", "99"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("has no attempt 99"));
+    // Its own worker and attempt: recorded.
+    let out = h.cortex(&[
+        "heartbeat",
+        "--worker",
+        &wid,
+        "--attempt",
+        "1",
+        "--message",
+        "by hand",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let beats = std::fs::read_to_string(h.file(&format!("heartbeats/{wid}.jsonl"))).unwrap();
+    assert!(beats.contains("by hand"), "{beats}");
+    let killed = h.cortex(&["kill", &wid]);
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    owner.stop();
+}

@@ -517,8 +517,8 @@ impl Engine {
 /// What a task held for a person's confirmation says.
 fn confirmation_reason(task_id: &TaskId, d: &Decision) -> String {
     format!(
-        "low-confidence routing to {} ({:.2}): {}; confirm with `cortex confirm {task_id} [EXPERT]` or `cortex reroute {task_id} EXPERT`",
-        d.primary_expert, d.confidence, d.explanation
+        "low-confidence routing to {}: {}; confirm with `cortex confirm {task_id} [EXPERT]` or `cortex reroute {task_id} EXPERT`",
+        d.primary_expert, d.explanation
     )
 }
 

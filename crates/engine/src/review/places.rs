@@ -342,8 +342,18 @@ pub(crate) fn task_and_workers(
     state: &cortex_core::state::State,
     id: &str,
 ) -> Result<(Task, Vec<Worker>), EngineError> {
-    let task = TaskId::parse(id)
-        .and_then(|tid| state.task(&tid).cloned())
+    let Some(tid) = TaskId::parse(id) else {
+        return Err(EngineError::BadValue(if id.trim().is_empty() {
+            "no task id given: expected one such as t-01m93tkfgxfwnk3q2j7stbr5k9 (`cortex tasks` lists them)".to_string()
+        } else if cortex_core::id::WorkerId::parse(id).is_some() {
+            format!("`{id}` is a worker id, not a task id (t-...): `cortex logs {id}` shows the worker, `cortex workers` names its task")
+        } else {
+            format!("`{id}` is not a task id (t-...)")
+        }));
+    };
+    let task = state
+        .task(&tid)
+        .cloned()
         .ok_or_else(|| EngineError::UnknownTask(id.to_string()))?;
     let mut workers: Vec<Worker> = state
         .workers()

@@ -99,7 +99,7 @@ impl Engine {
     ) -> Result<crate::runtime::WorkerDto, EngineError> {
         if minutes == 0 || minutes > 24 * 60 {
             return Err(EngineError::BadValue(format!(
-                "--minutes {minutes} is out of range, expected 1 to 1440"
+                "{minutes} minutes is out of range, expected 1 to 1440 (24 hours)"
             )));
         }
         let w = self.worker_record(id)?;
