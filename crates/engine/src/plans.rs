@@ -122,7 +122,8 @@ pub struct PlanView {
     /// True when some of `cost_usd` is Cortex's estimate.
     #[serde(default)]
     pub cost_estimated: bool,
-    /// From the plan's submission to its last task's last change.
+    /// From the plan's submission to now while it is under way (held for a
+    /// person, or a task not ended), else to its last task's last change.
     pub elapsed_secs: i64,
 }
 
@@ -162,25 +163,35 @@ pub(crate) fn ack_of(state: &State, plan: &Plan) -> PlanAck {
 
 /// Every plan, newest first, each as `plan_view` builds it: the app's
 /// Plans page and `cortex plan list`.
-pub fn plan_views(state: &State, live: &crate::dto::LiveFigures) -> Vec<PlanView> {
+pub fn plan_views(
+    state: &State,
+    live: &crate::dto::LiveFigures,
+    now: DateTime<Utc>,
+) -> Vec<PlanView> {
     let costs = crate::dto::costs_so_far(state, live);
     state
         .plans()
         .rev()
-        .filter_map(|p| view_of(state, &p.id, &costs))
+        .filter_map(|p| view_of(state, &p.id, &costs, now))
         .collect()
 }
 
 /// Builds the view of a plan from the state, its tasks' costs with their
 /// running attempts' figures so far (`live`).
-pub fn plan_view(state: &State, id: &PlanId, live: &crate::dto::LiveFigures) -> Option<PlanView> {
-    view_of(state, id, &crate::dto::costs_so_far(state, live))
+pub fn plan_view(
+    state: &State,
+    id: &PlanId,
+    live: &crate::dto::LiveFigures,
+    now: DateTime<Utc>,
+) -> Option<PlanView> {
+    view_of(state, id, &crate::dto::costs_so_far(state, live), now)
 }
 
 fn view_of(
     state: &State,
     id: &PlanId,
     costs: &std::collections::BTreeMap<TaskId, crate::dto::RunningCost>,
+    now: DateTime<Utc>,
 ) -> Option<PlanView> {
     let plan = state.plan(id)?;
     let name_of = |tid: &TaskId| {
@@ -232,6 +243,17 @@ fn view_of(
         counts,
         cost_usd: cost,
         cost_estimated: estimated,
-        elapsed_secs: (last - plan.created_at).num_seconds(),
+        // A plan still under way (held for a person, or with a task not
+        // ended) is elapsing now, not at its last change.
+        elapsed_secs: {
+            let under_way = plan.awaiting_confirmation
+                || plan.tasks.iter().any(|e| {
+                    state
+                        .task(&e.task_id)
+                        .is_some_and(|t| !t.status.is_terminal())
+                });
+            let end = if under_way { now.max(last) } else { last };
+            (end - plan.created_at).num_seconds()
+        },
     })
 }

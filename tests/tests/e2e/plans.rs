@@ -839,6 +839,12 @@ fn a_waiting_plan_is_edited_by_the_rules_of_a_new_one_and_then_confirmed() {
     assert_eq!(shown["goal"], "second draft", "{shown}");
     assert_eq!(shown["awaiting_confirmation"], true, "{shown}");
     assert_eq!(shown["counts"]["awaiting_confirmation"], 2, "{shown}");
+    // Held for a person, its time goes on (it is not "0s" until it runs).
+    wait_until(LIMIT, "a held plan's elapsed time to move", || {
+        h.json(&["plan", "show", &plan_id])["elapsed_secs"]
+            .as_i64()
+            .is_some_and(|s| s >= 1)
+    });
     assert_eq!(shown["tasks"][1]["name"], "second", "{shown}");
     assert!(
         h.starts()

@@ -62,14 +62,14 @@ pub fn plan(home: &Home, id: &str) -> Result<crate::plans::PlanView, EngineError
     let plan_id = cortex_core::id::PlanId::parse(id)
         .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
     let (state, live) = settled_and_running(home)?;
-    crate::plans::plan_view(&state, &plan_id, &live)
+    crate::plans::plan_view(&state, &plan_id, &live, clock::now())
         .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
 }
 
 /// Every plan, newest first, as `plan` shows each (`cortex plan list`).
 pub fn plans(home: &Home) -> Result<Vec<crate::plans::PlanView>, EngineError> {
     let (state, live) = settled_and_running(home)?;
-    Ok(crate::plans::plan_views(&state, &live))
+    Ok(crate::plans::plan_views(&state, &live, clock::now()))
 }
 
 /// The status counts, as the files and the owner's PM verdicts say.

@@ -253,7 +253,7 @@ impl Engine {
                 clock::now(),
             )?;
             // Just confirmed: none of its tasks runs yet.
-            plan_view(store.state(), &plan_id, &Default::default())
+            plan_view(store.state(), &plan_id, &Default::default(), self.now())
         };
         self.emit_plan_updates(&plan_id);
         view.ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
@@ -321,7 +321,7 @@ impl Engine {
     /// Every plan, newest first, as the app's plan view shows them.
     pub fn plans(&self) -> Vec<PlanView> {
         let live = self.live_figures();
-        crate::plans::plan_views(self.store().state(), &live)
+        crate::plans::plan_views(self.store().state(), &live, self.now())
     }
 
     /// The plan with this id, as `cortex plan show` shows it.
@@ -329,7 +329,7 @@ impl Engine {
         let plan_id = PlanId::parse(id)
             .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
         let live = self.live_figures();
-        plan_view(self.store().state(), &plan_id, &live)
+        plan_view(self.store().state(), &plan_id, &live, self.now())
             .ok_or_else(|| EngineError::BadValue(format!("no plan {plan_id}")))
     }
 
