@@ -3,26 +3,42 @@
 
 /// Replaces anything that looks like a secret with `[redacted]`.
 pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
+    redacted(text).into_owned()
+}
+
+/// `redact`, borrowing the text when it holds no secret (most texts): the
+/// router hides secrets from every text it routes.
+pub fn redacted(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    // Bytes of `text` before this are in `out` already.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
         // Only where a secret's first letter is can one start (most of a
-        // text is passed over without looking further).
+        // text is passed over without looking further). Those letters are
+        // ASCII, so `i` is then at a character's start.
         let maybe = matches!(
-            rest.as_bytes()[0].to_ascii_lowercase(),
+            bytes[i].to_ascii_lowercase(),
             b's' | b'g' | b'x' | b'a' | b't' | b'p' | b'b'
         );
-        if let Some((len, keep)) = maybe.then(|| secret_at(rest)).flatten() {
-            out.push_str(&rest[..keep]);
-            out.push_str("[redacted]");
-            rest = &rest[len..];
+        if let Some((len, keep)) = maybe.then(|| secret_at(&text[i..])).flatten() {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            o.push_str(&text[copied..i + keep]);
+            o.push_str("[redacted]");
+            i += len;
+            copied = i;
             continue;
         }
-        let ch = rest.chars().next().unwrap_or(' ');
-        out.push(ch);
-        rest = &rest[ch.len_utf8()..];
+        i += 1;
     }
-    out
+    match out {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(mut o) => {
+            o.push_str(&text[copied..]);
+            std::borrow::Cow::Owned(o)
+        }
+    }
 }
 
 fn token_len(s: &str) -> usize {

@@ -25,7 +25,7 @@ impl Router {
     ) -> Decision {
         // A secret in the text (a key, a password) is not a term to route
         // on, and the decision's explanation would show it.
-        let text = &crate::redact::redact(text);
+        let text = &*crate::redact::redacted(text);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut s) => {
                 let d = self.route_in(&mut s, text, task_type, learned);
