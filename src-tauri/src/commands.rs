@@ -220,12 +220,14 @@ pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> Reply<TaskDto
 #[derive(Debug, Serialize)]
 pub struct Paused {
     paused: bool,
+    /// False when it was so already (another window, the tray, the CLI).
+    changed: bool,
 }
 
 #[tauri::command(async)]
 pub fn set_paused(state: State<'_, AppState>, paused: bool) -> Reply<Paused> {
-    engine(&state)?.set_spawning_paused(paused)?;
-    Ok(Paused { paused })
+    let changed = engine(&state)?.set_spawning_paused(paused)?;
+    Ok(Paused { paused, changed })
 }
 
 #[derive(Debug, Serialize)]

@@ -12,6 +12,9 @@ pub const FOCUS_WORKER_EVENT: &str = "cortex://focus-worker";
 /// The home opened after the app started without it (its settings files
 /// were fixed): the page loads again. No payload.
 pub const ENGINE_READY_EVENT: &str = "cortex://engine-ready";
+/// The home is still not open, for another reason than the page shows (a
+/// settings file fixed, another broken). Payload: the message.
+pub const ENGINE_UNAVAILABLE_EVENT: &str = "cortex://engine-unavailable";
 
 /// Starts forwarding the engine's events for the life of the app.
 pub fn forward(app: AppHandle, engine: Engine) {

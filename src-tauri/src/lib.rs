@@ -73,7 +73,7 @@ pub fn unavailable_message(e: &cortex_engine::EngineError) -> String {
     let why = cortex_core::redact::redact(&e.to_string());
     if matches!(e, cortex_engine::EngineError::Config(_)) {
         format!(
-            "Cortex could not open its home: {why}. Nothing is supervised until the file is fixed; Cortex opens the home by itself as soon as the settings files are valid (`cortex config check` lists every problem)."
+            "Cortex could not open its home: {why}. Nothing is supervised until the settings files are valid; Cortex opens the home by itself as soon as they are (`cortex config check` lists every problem)."
         )
     } else {
         format!(
@@ -119,6 +119,7 @@ fn open_once_settings_are_valid(app: tauri::AppHandle) {
             if let Err(e @ cortex_engine::EngineError::Config(_)) = home.load_settings() {
                 let message = unavailable_message(&e);
                 if state.engine().err().as_deref() != Some(message.as_str()) {
+                    let _ = app.emit(events::ENGINE_UNAVAILABLE_EVENT, &message);
                     state.set_engine(Err(message));
                     tray::unavailable(&app);
                 }
@@ -135,7 +136,9 @@ fn open_once_settings_are_valid(app: tauri::AppHandle) {
                 Err(e) => {
                     let again = matches!(e, cortex_engine::EngineError::Config(_));
                     tracing::error!("Cortex cannot open its home: {e}");
-                    state.set_engine(Err(unavailable_message(&e)));
+                    let message = unavailable_message(&e);
+                    let _ = app.emit(events::ENGINE_UNAVAILABLE_EVENT, &message);
+                    state.set_engine(Err(message));
                     tray::unavailable(&app);
                     if !again {
                         return;

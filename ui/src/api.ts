@@ -4,7 +4,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import { COMMANDS, ENGINE_EVENT, ENGINE_READY_EVENT, FOCUS_WORKER_EVENT } from "./events";
+import { COMMANDS, ENGINE_EVENT, ENGINE_READY_EVENT, ENGINE_UNAVAILABLE_EVENT, FOCUS_WORKER_EVENT } from "./events";
 import { toApiError } from "./logic/errors";
 import type {
   ActivityLine,
@@ -50,7 +50,8 @@ export interface CortexApi {
   cancelTask(taskId: string): Promise<Task>;
   /** Confirms a task awaiting confirmation; `expert` null keeps the routing's choice. */
   confirmTask(taskId: string, expert: string | null): Promise<RerouteAck>;
-  setPaused(paused: boolean): Promise<{ paused: boolean }>;
+  /** `changed` false: it was so already (the tray, another window, the CLI). */
+  setPaused(paused: boolean): Promise<{ paused: boolean; changed?: boolean }>;
   getSettings(): Promise<Settings>;
   saveSettings(config: Record<string, unknown>): Promise<Record<string, unknown>>;
   recentDecisions(limit: number): Promise<LoggedDecision[]>;
@@ -72,6 +73,8 @@ export interface CortexApi {
   onFocusWorker(handler: (workerId: string) => void): Promise<Unlisten>;
   /** The app opened its home after starting without it. */
   onEngineReady(handler: () => void): Promise<Unlisten>;
+  /** The home is still not open, for the reason given. */
+  onEngineUnavailable(handler: (message: string) => void): Promise<Unlisten>;
   /** Plans (the Plans page); absent where there are none to show (the demo). */
   listPlans?(): Promise<PlanView[]>;
   confirmPlan?(planId: string): Promise<PlanView>;
@@ -135,6 +138,7 @@ export function createTauriApi(): CortexApi {
     onEngineEvent: (handler) => listen<EngineEvent>(ENGINE_EVENT, (e) => handler(e.payload)),
     onFocusWorker: (handler) => listen<string>(FOCUS_WORKER_EVENT, (e) => handler(e.payload)),
     onEngineReady: (handler) => listen(ENGINE_READY_EVENT, () => handler()),
+    onEngineUnavailable: (handler) => listen<string>(ENGINE_UNAVAILABLE_EVENT, (e) => handler(e.payload)),
   };
 }
 
@@ -178,5 +182,6 @@ export function createUnavailableApi(): CortexApi {
     onEngineEvent: () => Promise.resolve(() => {}),
     onFocusWorker: () => Promise.resolve(() => {}),
     onEngineReady: () => Promise.resolve(() => {}),
+    onEngineUnavailable: () => Promise.resolve(() => {}),
   };
 }

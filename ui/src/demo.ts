@@ -421,6 +421,7 @@ const demoApi: CortexApi = {
   },
   onFocusWorker: async () => () => {},
   onEngineReady: async () => () => {},
+  onEngineUnavailable: async () => () => {},
 };
 
 const params = new URLSearchParams(window.location.search);

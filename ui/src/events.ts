@@ -7,6 +7,8 @@ export const ENGINE_EVENT = "cortex://engine";
 export const FOCUS_WORKER_EVENT = "cortex://focus-worker";
 /** The home opened after the app started without it (its settings files were fixed). No payload. */
 export const ENGINE_READY_EVENT = "cortex://engine-ready";
+/** The home is still not open, for another reason. Payload: the message. */
+export const ENGINE_UNAVAILABLE_EVENT = "cortex://engine-unavailable";
 
 export const COMMANDS = {
   submit: "submit_task",

@@ -172,7 +172,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
             if !printed && !raw {
                 // An empty transcript says why, not nothing.
                 println!("── no output: {}", no_output(seen.as_ref()));
-            } else if several && !raw {
+            } else if (several || attempt > 1) && !raw {
                 if let Some(end) = attempt_end(home, &id, attempt) {
                     println!("── attempt {attempt} {end}");
                 }
@@ -283,10 +283,12 @@ fn kill_answered(home: &Home, value: &serde_json::Value, json: bool) -> Result<(
 
 pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
     let id = check_in_worker(a.worker.as_deref())?;
-    if a.hook.is_none() {
-        // A person's or a script's check-in names a worker of this home (an
-        // agent's hooks are never refused: a hook that fails could block
-        // the agent's tool call, and a pod's home keeps no worker folders).
+    if a.hook.is_none() && a.worker.is_some() {
+        // A check-in that names its worker by hand names one of this home.
+        // An agent's own (its hooks, or a script it runs, which take the
+        // worker from CORTEX_WORKER_ID) is never refused: a hook that fails
+        // could block the agent's tool call, and a pod's home keeps no
+        // worker folders.
         let dir = home.workers_dir().join(id.as_str());
         if !dir.is_dir() {
             return Err(Failure::bad_input(

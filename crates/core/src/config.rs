@@ -786,6 +786,13 @@ mod tests {
         let err = Config::parse(r#"{"pm": {"tick_millis": 5001}, "capacity": {"max_workers": 0}}"#)
             .unwrap_err();
         assert_eq!(err.also.len(), 1, "{err}");
+        // A rule between keys is not judged on a default standing in for a
+        // key with a problem (the file's 900 against a default 600).
+        let (_, problems) = Config::parse_all(
+            r#"{"pm": {"late_after_secs": 900, "stalled_after_secs": "1800", "zombie_after_secs": 2400}}"#,
+        );
+        let keys: Vec<&str> = problems.iter().filter_map(|e| e.key.as_deref()).collect();
+        assert_eq!(keys, vec!["pm.stalled_after_secs"], "{problems:?}");
         // Not JSON: one problem, and nothing read.
         let (cfg, problems) = Config::parse_all("{");
         assert!(cfg.is_none());

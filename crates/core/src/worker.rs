@@ -395,6 +395,15 @@ pub fn without_wait_time(reason: &str) -> String {
         Some((h, rest)) => (h, Some(rest)),
         None => (reason, None),
     };
+    // Only the wait's own words ("restart 1 of 2 now", "... in 20s"), never
+    // an agent's text that happens to end so.
+    let ours = |h: &str| {
+        h.rsplit_once("; restart ").is_some_and(|(_, count)| {
+            count
+                .split_once(" of ")
+                .is_some_and(|(n, m)| n.parse::<u32>().is_ok() && m.parse::<u32>().is_ok())
+        })
+    };
     let head = head
         .strip_suffix(" now")
         .or_else(|| {
@@ -405,6 +414,7 @@ pub fn without_wait_time(reason: &str) -> String {
                 })
                 .map(|(h, _)| h)
         })
+        .filter(|h| ours(h))
         .unwrap_or(head);
     match held {
         Some(rest) => format!("{head}; held: {rest}"),
@@ -476,6 +486,12 @@ mod tests {
         assert_eq!(
             w.reason_now().as_deref(),
             Some("API error 500; restart 1 of 2")
+        );
+        // An agent's own words that end so are kept.
+        w.reason = Some("exited with 1: retry in 5s".into());
+        assert_eq!(
+            w.reason_now().as_deref(),
+            Some("exited with 1: retry in 5s")
         );
         w.reason = Some("API error 500; restart 1 of 2".into());
         assert_eq!(

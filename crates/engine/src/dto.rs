@@ -178,7 +178,8 @@ pub struct RerouteAck {
     #[serde(flatten)]
     pub task: TaskDto,
     /// True when the task now goes to the expert; false when a worker had
-    /// already started on it or it had ended (only the correction is kept).
+    /// already started on it or it had ended (only the correction is kept),
+    /// or the same correction was made before (nothing changed).
     pub applied: bool,
     /// What happened, in words.
     pub message: String,

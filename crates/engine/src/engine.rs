@@ -160,7 +160,7 @@ impl Engine {
         let overridden = command_override.is_some();
         let agent_command = command_override.unwrap_or_else(|| settings.0.agent.command.clone());
         if settings_fallback.is_none() {
-            if let Err(e) = home.record_settings_in_use(&settings) {
+            if let Err(e) = home.record_settings_in_use(&settings, kind != OwnerKind::Cli) {
                 tracing::warn!("cannot record the settings in use for other views: {e}");
             }
         }
@@ -286,7 +286,7 @@ impl Engine {
             Router::new(&config.routing, &experts);
         self.set_agent_command_from_config(&config.agent.command);
         let settings = (config, experts);
-        if let Err(e) = self.home().record_settings_in_use(&settings) {
+        if let Err(e) = self.home().record_settings_in_use(&settings, true) {
             tracing::warn!("cannot record the settings in use for other views: {e}");
         }
         let (config, experts) = settings;

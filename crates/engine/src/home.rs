@@ -245,7 +245,13 @@ impl Home {
     /// settings files would be (one text per file), and read back with the
     /// same rules, so a record that would not read back as `in_use` is not
     /// written.
-    pub fn record_settings_in_use(&self, in_use: &(Config, ExpertSet)) -> Result<(), EngineError> {
+    /// Unless `fresh` (an owner that runs on starts using them), a record
+    /// of the same settings is kept as it is, with the time it was read.
+    pub fn record_settings_in_use(
+        &self,
+        in_use: &(Config, ExpertSet),
+        fresh: bool,
+    ) -> Result<(), EngineError> {
         let mut files = vec![SettingsFile {
             file: "config.json".into(),
             text: json_text(&in_use.0)?,
@@ -261,13 +267,25 @@ impl Home {
                 "the settings in use do not read back as themselves: not recorded".into(),
             ));
         }
+        let path = self.settings_in_use_file();
+        let same = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<InUse>(&b).ok())
+            .is_some_and(|r| r.files == files);
+        if same && !fresh {
+            return Ok(());
+        }
         let record = InUse {
             read_at: chrono::Utc::now(),
             files,
         };
         let bytes = serde_json::to_vec_pretty(&record)
             .map_err(|e| EngineError::System(format!("cannot encode the settings in use: {e}")))?;
-        crate::snapshot::replace(&self.settings_in_use_file(), &bytes)
+        crate::snapshot::replace(&path, &bytes).inspect_err(|_| {
+            // An older record would be shown as what is in use: none is
+            // better than that.
+            let _ = fs::remove_file(&path);
+        })
     }
 
     /// The settings a view of the home counts with: the files on disk when
@@ -521,7 +539,7 @@ mod tests {
         let mut in_use = default_settings();
         in_use.0.capacity.max_workers = 7;
         in_use.0.pricing.clear();
-        home.record_settings_in_use(&in_use).unwrap();
+        home.record_settings_in_use(&in_use, true).unwrap();
         let read = home.settings_for_reading().unwrap();
         assert_eq!((read.config, read.experts), in_use);
         let n = read.not_read.unwrap();

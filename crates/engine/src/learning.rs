@@ -35,7 +35,12 @@ pub fn load(home: &Home) -> LearnedModel {
         .filter(|(_, l)| !l.trim().is_empty())
     {
         match serde_json::from_str::<Line>(line) {
-            Ok(l) => model.learn(&l.example),
+            // Hidden again as it is read: lines kept by an earlier version
+            // may hold a secret a person typed in a task.
+            Ok(mut l) => {
+                l.example.text = cortex_core::redact::redact(&l.example.text);
+                model.learn(&l.example);
+            }
             Err(e) => warn!(
                 line = n + 1,
                 "router-examples.jsonl: unreadable line skipped: {e}"
@@ -43,6 +48,21 @@ pub fn load(home: &Home) -> LearnedModel {
         }
     }
     model
+}
+
+/// True when a person's correction of `task_id` to `expert` is kept
+/// already (a second one would teach the learned layer the same twice).
+pub fn corrected(home: &Home, task_id: &str, expert: &str) -> bool {
+    let Ok(text) = fs::read_to_string(home.router_examples()) else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .any(|l| {
+            l.task_id.as_deref() == Some(task_id)
+                && l.example.expert == expert
+                && l.example.source == cortex_core::learned::Source::Correction
+        })
 }
 
 /// Appends an example durably.

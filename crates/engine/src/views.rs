@@ -280,7 +280,12 @@ pub enum WaitKind {
 pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor> {
     if w.status == WorkerStatus::Waiting {
         let ended = w.current().and_then(|a| a.outcome.as_ref());
-        let after = ended.map(|o| o.kind);
+        // Earlier versions kept a PM kill of a hung process as `lost`, its
+        // reason ending "; killed": it hung, it did not vanish.
+        let after = ended.map(|o| match o.kind {
+            OutcomeKind::Lost if o.reason.ends_with("; killed") => OutcomeKind::Hung,
+            k => k,
+        });
         let kind = if ended.is_some_and(|o| o.resets_at.is_some()) {
             WaitKind::UsageLimit
         } else if after == Some(OutcomeKind::RateLimited) {

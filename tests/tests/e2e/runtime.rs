@@ -685,11 +685,17 @@ fn reroute_of_a_started_task_says_it_was_not_moved() {
         v["message"].as_str().unwrap().contains("already started"),
         "{v}"
     );
+    // The same correction again: said as changing nothing, not learned twice.
+    let examples = std::fs::read_to_string(h.file("router-examples.jsonl")).unwrap();
     let out = h.cortex(&["reroute", &id, "security"]);
     assert!(
-        text(&out.stdout).contains("it was not moved"),
+        text(&out.stdout).contains("was corrected to security already: nothing changed"),
         "{}",
         text(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.file("router-examples.jsonl")).unwrap(),
+        examples
     );
     assert!(h.cortex(&["kill", &w]).status.success());
     owner.stop();

@@ -151,7 +151,8 @@ export class Actions {
       const r = await this.api.setPaused(want);
       if (this.s.status) this.s.status = { ...this.s.status, paused: r.paused };
       this.sync.touch();
-      this.toast(r.paused ? "Spawning paused: running workers go on, no new ones start" : "Spawning resumed", "info");
+      if (r.changed === false) this.toast(r.paused ? "Spawning was already paused: nothing changed" : "Spawning was not paused: nothing changed", "info");
+      else this.toast(r.paused ? "Spawning paused: running workers go on, no new ones start" : "Spawning resumed", "info");
       this.sync.scheduleStatus();
     } catch (e) {
       this.toast(describeError(want ? "pause" : "resume", e), "error");

@@ -22,6 +22,7 @@ function fakeApi() {
   let engine: (ev: EngineEvent) => void = () => {};
   let focus: (id: string) => void = () => {};
   let ready: () => void = () => {};
+  let unavailable: (message: string) => void = () => {};
   const api = {
     submitTask: vi.fn(async () => ({ task_id: "t-9", deduplicated: false, status: "queued" as const })),
     routePreview: vi.fn(async (text: string) => decision({ explanation: text })),
@@ -36,7 +37,7 @@ function fakeApi() {
     rerouteTask: vi.fn(async (id: string) => ({ ...task({ id, updated_at: iso(99) }), applied: true, message: `${id} now goes to security` })),
     cancelTask: vi.fn(async (id: string) => task({ id, status: "cancelled", updated_at: iso(99) })),
     confirmTask: vi.fn(async (id: string) => ({ ...task({ id, status: "routed", updated_at: iso(99) }), message: `${id} confirmed`, applied: true })),
-    setPaused: vi.fn(async (paused: boolean) => ({ paused })),
+    setPaused: vi.fn(async (paused: boolean): Promise<{ paused: boolean; changed?: boolean }> => ({ paused })),
     getSettings: vi.fn(async () => ({ config: { pm: { stalled_after_secs: 600 } }, experts: ["security", "cicd"], notifications: {} })),
     saveSettings: vi.fn(async (config: Record<string, unknown>) => config),
     recentDecisions: vi.fn(async () => []),
@@ -65,8 +66,12 @@ function fakeApi() {
       ready = h;
       return () => {};
     }),
+    onEngineUnavailable: vi.fn(async (h: (message: string) => void) => {
+      unavailable = h;
+      return () => {};
+    }),
   } satisfies CortexApi;
-  return { api, emit: (ev: EngineEvent) => engine(ev), focus: (id: string) => focus(id), ready: () => ready() };
+  return { api, emit: (ev: EngineEvent) => engine(ev), focus: (id: string) => focus(id), ready: () => ready(), unavailable: (m: string) => unavailable(m) };
 }
 
 describe("controller, when the app could not open its home", () => {
@@ -89,6 +94,9 @@ describe("controller, when the app could not open its home", () => {
     expect(s.loadError).toBe("");
     expect(f.api.recentActivity).not.toHaveBeenCalled();
     expect(reload).not.toHaveBeenCalled();
+    // Another problem now (one key fixed, another broken): the page says it.
+    f.unavailable("Cortex could not open its home: experts/cicd.json: key `boosterz`: unknown field.");
+    expect(s.unavailable).toContain("experts/cicd.json");
     f.ready();
     expect(reload).toHaveBeenCalledOnce();
     c.stop();
@@ -310,6 +318,12 @@ describe("controller", () => {
     await c.actions.togglePause();
     expect(f.api.setPaused).toHaveBeenCalledWith(true);
     expect(s.status?.paused).toBe(true);
+    expect(s.toasts.at(-1)?.text).toMatch(/^Spawning paused/);
+    // Paused meanwhile elsewhere (the tray, the CLI): said, not claimed.
+    s.status = { ...s.status!, paused: false };
+    f.api.setPaused.mockResolvedValueOnce({ paused: true, changed: false });
+    await c.actions.togglePause();
+    expect(s.toasts.at(-1)?.text).toBe("Spawning was already paused: nothing changed");
   });
 
   it("drops a routing preview that a newer draft overtook", async () => {

@@ -81,6 +81,12 @@ export class Controller {
       this.unlisten.push(await this.api.onEngineEvent((ev) => this.sync.handleEvent(ev)));
       this.unlisten.push(await this.api.onFocusWorker((id) => this.focusWorker(id)));
       this.unlisten.push(await this.api.onEngineReady(() => this.reload()));
+      this.unlisten.push(
+        await this.api.onEngineUnavailable((message) => {
+          this.s.unavailable = message;
+          this.s.mode = "unavailable";
+        }),
+      );
     } catch (e) {
       this.s.loadError = describeError("listening to engine events", e);
     }

@@ -103,7 +103,13 @@ impl Config {
     pub fn parse_all(text: &str) -> (Option<Self>, Vec<ConfigError>) {
         let (cfg, mut problems) = parse_around::<Config>("config.json", text);
         if let Some(c) = &cfg {
-            problems.extend(c.problems());
+            if problems.is_empty() {
+                problems.extend(c.problems());
+            } else {
+                // Read around a key: a rule between keys could compare
+                // what the file says with a default.
+                problems.extend(c.key_problems());
+            }
         }
         (cfg, problems)
     }
@@ -115,6 +121,46 @@ impl Config {
 
     /// Every rule a type cannot express that these settings break.
     pub fn problems(&self) -> Vec<ConfigError> {
+        let mut out = self.key_problems();
+        out.extend(self.between_keys_problems());
+        out
+    }
+
+    /// The rules that compare keys with each other: not checked on
+    /// settings read around a key with a problem, whose default would stand
+    /// in for what the file says.
+    fn between_keys_problems(&self) -> Vec<ConfigError> {
+        let f = "config.json";
+        let mut out = Vec::new();
+        let (r, pm) = (&self.routing, &self.pm);
+        if !(r.min_activation <= r.multi_threshold && r.multi_threshold <= r.single_threshold) {
+            out.push(ConfigError::new(
+                f,
+                Some("routing"),
+                "expected min_activation <= multi_threshold <= single_threshold",
+            ));
+        }
+        if !(pm.late_after_secs <= pm.stalled_after_secs
+            && pm.stalled_after_secs <= pm.zombie_after_secs)
+        {
+            out.push(ConfigError::new(
+                f,
+                Some("pm"),
+                "expected late_after_secs <= stalled_after_secs <= zombie_after_secs",
+            ));
+        }
+        if self.restart.backoff_base_secs > self.restart.backoff_max_secs {
+            out.push(ConfigError::new(
+                f,
+                Some("restart.backoff_base_secs"),
+                "expected a value no larger than restart.backoff_max_secs",
+            ));
+        }
+        out
+    }
+
+    /// The rules each about one key.
+    fn key_problems(&self) -> Vec<ConfigError> {
         let f = "config.json";
         let mut out = Vec::new();
         if self.schema_version > SCHEMA_VERSION {
@@ -186,13 +232,6 @@ impl Config {
         ] {
             out.extend(check_unit(f, key, v).err());
         }
-        if !(r.min_activation <= r.multi_threshold && r.multi_threshold <= r.single_threshold) {
-            out.push(ConfigError::new(
-                f,
-                Some("routing"),
-                "expected min_activation <= multi_threshold <= single_threshold",
-            ));
-        }
         for (model, p) in &self.pricing {
             for (name, v) in [
                 ("input_per_mtok", p.input_per_mtok),
@@ -237,22 +276,6 @@ impl Config {
                     "{} is out of range, expected a number above 0 and at most 100",
                     pm.busy_cpu_percent
                 ),
-            ));
-        }
-        if !(pm.late_after_secs <= pm.stalled_after_secs
-            && pm.stalled_after_secs <= pm.zombie_after_secs)
-        {
-            out.push(ConfigError::new(
-                f,
-                Some("pm"),
-                "expected late_after_secs <= stalled_after_secs <= zombie_after_secs",
-            ));
-        }
-        if self.restart.backoff_base_secs > self.restart.backoff_max_secs {
-            out.push(ConfigError::new(
-                f,
-                Some("restart.backoff_base_secs"),
-                "expected a value no larger than restart.backoff_max_secs",
             ));
         }
         if self

@@ -234,22 +234,26 @@ impl Engine {
                 known: self.settings().1.names(),
             });
         }
-        let already = task.routing.as_ref().is_some_and(|r| {
+        let goes_there = task.routing.as_ref().is_some_and(|r| {
             r.method == cortex_core::router::Method::Person && r.primary_expert == expert
         }) && task.assignments.iter().all(|a| a.expert == expert);
-        if already {
+        if goes_there || learning::corrected(&self.inner.home, task_id.as_str(), expert) {
             // The same correction again: it moves nothing, and the learned
             // layer is not taught it twice.
+            let message = if goes_there {
+                format!("{task_id} already goes to {expert} by a person's choice: nothing changed")
+            } else {
+                format!("{task_id} was corrected to {expert} already: nothing changed")
+            };
             return Ok(RerouteAck {
-                message: format!(
-                    "{task_id} already goes to {expert} by a person's choice: nothing changed"
-                ),
-                applied: true,
+                message,
+                applied: false,
                 task: TaskDto::from(&task),
             });
         }
         let example = Example {
-            text: task.description.clone(),
+            // As the router reads it: with its secrets hidden.
+            text: cortex_core::redact::redact(&task.description),
             expert: expert.to_string(),
             source: Source::Correction,
         };
@@ -383,7 +387,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) {
         let example = Example {
-            text: text.to_string(),
+            text: cortex_core::redact::redact(text),
             expert: expert.to_string(),
             source: if success {
                 Source::Success

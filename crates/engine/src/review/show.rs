@@ -81,7 +81,8 @@ pub(crate) fn story_of(
             id: w.id.to_string(),
             expert: w.expert.clone(),
             status: w.status.as_str().to_string(),
-            reason: w.reason.as_deref().map(redact),
+            // Derived as every list derives it (`Worker::reason_now`).
+            reason: w.reason_now().as_deref().map(redact),
             workdir: w.workdir.clone(),
             result: w.result.as_deref().map(redact),
             verification: w.verification.as_ref().map(VerificationDto::from),
