@@ -268,7 +268,10 @@ fn inbox_refuses_symlinks_folders_other_versions_and_quarantines_strangers() {
     }
     let ok = ack_of(&home, &good.request_id);
     assert!(ok.ok, "{ok:?}");
-    assert_eq!(ok.result, Some(serde_json::json!({"paused": true})));
+    assert_eq!(
+        ok.result,
+        Some(serde_json::json!({"paused": true, "changed": true}))
+    );
     // Nothing is left to be looked at again, and nothing was deleted.
     let left: Vec<_> = fs::read_dir(home.inbox_processing()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
