@@ -274,6 +274,10 @@ export interface Verification {
   exit_code: number | null;
   rounds: number;
   output_tail: string | null;
+  /** How the latest check ended: a check a person stopped did not fail. */
+  outcome?: "running" | "passed" | "failed" | "stopped" | "not_run";
+  /** Why the latest check did not pass (redacted). */
+  reason?: string | null;
 }
 
 export interface FileChange {

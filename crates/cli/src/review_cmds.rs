@@ -42,16 +42,17 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
     match &t.verification {
         None => println!("verification: not verified"),
         Some(v) => println!(
-            "verification: {} `{}` (exit {}, {} round{})",
-            match v.passed {
-                Some(true) => "passed",
-                Some(false) => "failed",
-                None => "running",
-            },
+            "verification: {} `{}` (exit {}, {} round{}){}",
+            v.outcome.replace('_', " "),
             v.command,
             v.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
             v.rounds,
-            if v.rounds == 1 { "" } else { "s" }
+            if v.rounds == 1 { "" } else { "s" },
+            // A check that did not fail says why it did not pass.
+            match (v.outcome.as_str(), &v.reason) {
+                ("stopped" | "not_run", Some(why)) => format!(": {why}"),
+                _ => String::new(),
+            }
         ),
     }
     println!(

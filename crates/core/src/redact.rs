@@ -88,16 +88,27 @@ fn secret_at(s: &str) -> Option<(usize, usize)> {
             .get(..name.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()));
         if named {
-            let after = &bytes[name.len()..];
+            // A longer name that starts so: `SECRET_ACCESS_KEY`,
+            // `token-value` (a suffix after `_` or `-`; not `tokens`).
+            let suffix = match bytes.get(name.len()) {
+                Some(b'_' | b'-') => bytes[name.len()..]
+                    .iter()
+                    .take(HEAD - name.len())
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+                    .count(),
+                _ => 0,
+            };
+            let name_len = name.len() + suffix;
+            let after = &bytes[name_len..];
             let skip = after
                 .iter()
-                .take(HEAD - name.len())
+                .take(HEAD.saturating_sub(name_len))
                 .take_while(|b| matches!(b, b'"' | b'\'' | b':' | b'=' | b' '))
                 .count();
             if skip == 0 || !after[..skip].iter().any(|b| *b == b':' || *b == b'=') {
                 continue;
             }
-            let start = name.len() + skip;
+            let start = name_len + skip;
             let value = &s[start..];
             let value = value.strip_prefix("Bearer ").map_or(value, |v| v);
             let offset = s.len() - value.len();
@@ -143,7 +154,24 @@ mod tests {
                 "PASSWORD                                 =hunter2hunter2",
                 "PASSWORD                                 =hunter2hunter2",
             ),
+            // A longer name that starts with one of them.
+            (
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+                "AWS_SECRET_ACCESS_KEY=[redacted]",
+            ),
+            (
+                "GITHUB_TOKEN_VALUE: abcdef123456",
+                "GITHUB_TOKEN_VALUE: [redacted]",
+            ),
+            // Not a name of a secret: counts and words.
+            ("\"output_tokens\": 123456", "\"output_tokens\": 123456"),
+            ("tokens: 1234567 used", "tokens: 1234567 used"),
         ];
+        // Nothing to hide: the text is borrowed, not copied.
+        assert!(matches!(
+            redacted("no secrets here"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
         }

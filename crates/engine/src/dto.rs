@@ -157,7 +157,7 @@ impl From<&Task> for TaskDto {
             workdir: t.workdir.clone(),
             key: t.key.clone(),
             reason: t.reason.as_deref().map(redact),
-            verify: t.verify.clone(),
+            verify: t.verify.as_deref().map(redact),
             result: t.result.as_deref().map(redact),
             verification: None,
             cost_usd: t.cost_usd,
@@ -259,16 +259,34 @@ pub struct VerificationDto {
     pub rounds: u32,
     /// The end of the latest check's output (redacted).
     pub output_tail: Option<String>,
+    /// How the latest check ended, in one word: `running`, `passed`,
+    /// `failed` (it ran and did not pass: an exit code, a timeout),
+    /// `stopped` (a person cancelled or stopped it: it did not fail) or
+    /// `not_run` (it could not be run).
+    pub outcome: String,
+    /// Why the latest check did not pass, in words (redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl From<&cortex_core::worker::Verification> for VerificationDto {
     fn from(v: &cortex_core::worker::Verification) -> Self {
+        let why = v.reason.as_deref().unwrap_or_default();
+        let outcome = match v.passed {
+            None => "running",
+            Some(true) => "passed",
+            Some(false) if why.starts_with("stopped:") => "stopped",
+            Some(false) if why.starts_with("could not run:") => "not_run",
+            Some(false) => "failed",
+        };
         Self {
-            command: v.command.clone(),
+            command: redact(&v.command),
             passed: v.passed,
             exit_code: v.exit_code,
             rounds: v.rounds,
             output_tail: v.output_tail.as_deref().map(redact),
+            outcome: outcome.to_string(),
+            reason: v.reason.as_deref().map(redact),
         }
     }
 }

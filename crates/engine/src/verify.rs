@@ -86,9 +86,9 @@ pub fn decide(
 }
 
 /// Runs `$0` with `sh -c` and writes its exit status to the file `$1`
-/// (tmp + rename: a reader never sees half of it), exiting with it.
-pub(crate) const RECORD_EXIT: &str =
-    r#"sh -c "$0"; code=$?; printf '%s' "$code" > "$1.tmp" && mv "$1.tmp" "$1"; exit "$code""#;
+/// (tmp + rename: a reader never sees half of it; mode 0600 as every file
+/// of the home), exiting with it.
+pub(crate) const RECORD_EXIT: &str = r#"sh -c "$0"; code=$?; umask 077; printf '%s' "$code" > "$1.tmp" && mv "$1.tmp" "$1"; exit "$code""#;
 
 /// Where a check's exit status is recorded, next to its log.
 pub(crate) fn exit_file(log: &std::path::Path) -> PathBuf {
@@ -104,9 +104,17 @@ pub(crate) fn recorded_exit(log: &std::path::Path) -> Option<i32> {
 
 /// The last `TAIL_BYTES` of a file, redacted, on a character boundary.
 pub(crate) fn tail_of(path: &std::path::Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let start = bytes.len().saturating_sub(TAIL_BYTES);
-    let text = String::from_utf8_lossy(&bytes[start..]);
+    use std::io::{Read, Seek, SeekFrom};
+    // Only the end is read: a check may print gigabytes.
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let len = f.metadata().map_or(0, |m| m.len());
+        let from = len.saturating_sub(TAIL_BYTES as u64);
+        if f.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = f.take(TAIL_BYTES as u64).read_to_end(&mut bytes);
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
     cortex_core::redact::redact(text.trim_start_matches('\u{FFFD}'))
 }
 

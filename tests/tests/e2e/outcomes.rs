@@ -153,6 +153,12 @@ fn killing_a_task_while_its_work_is_checked_stops_the_check() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     wait_until(LIMIT, "the check stopped", || tagged_pids(&w).is_empty());
     assert_eq!(h.task(&id)["status"], "cancelled");
+    // It did not fail: it was stopped, and says by whom.
+    let shown = text(&h.cortex(&["show", &id]).stdout);
+    assert!(
+        shown.contains("verification: stopped `sleep 600` (exit -, 1 round): stopped: task cancelled by a person"),
+        "{shown}"
+    );
     owner.stop();
 }
 

@@ -484,6 +484,51 @@ fn worktree_plan_home(h: &TestHome) {
 }
 
 #[test]
+fn dependents_starting_together_all_start_from_their_dependencys_work() {
+    use crate::review::repo;
+    let h = TestHome::new();
+    h.use_fake_agent();
+    worktree_plan_home(&h);
+    let (dir, _) = repo(&h);
+    let owner = h.start_owner();
+    let mut c = h.command();
+    c.args(["plan", "submit", "-", "--json", "--worktree", "--workdir"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let after = |name: &str| serde_json::json!({"name": name, "description": format!("{name} part"), "expert": "development", "after": ["root"]});
+    let plan = serde_json::json!({"goal": "fan out", "tasks": [
+        {"name": "root", "description": "root part", "expert": "development"},
+        after("one"), after("two"), after("three"), after("four"),
+    ]});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let ack: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // One git index per worktree: the dependency's work is committed once
+    // for all of them, not raced by each.
+    for t in ack["tasks"].as_array().unwrap() {
+        let id = t["task_id"].as_str().unwrap();
+        let done = h.wait_status(id, &["completed", "failed", "needs_attention"], LIMIT);
+        assert_eq!(done["status"], "completed", "{}: {done}", t["name"]);
+        if t["name"] != "root" {
+            let wd = h.workers_of(id)[0]["workdir"].as_str().unwrap().to_string();
+            assert_eq!(
+                std::fs::read_to_string(std::path::Path::new(&wd).join("root.txt")).unwrap(),
+                "root part\n"
+            );
+        }
+    }
+    owner.stop();
+}
+
+#[test]
 fn a_dependent_starts_from_its_dependencys_work_and_plan_merge_stops_cleanly_at_a_conflict() {
     use crate::review::{git, repo};
     let h = TestHome::new();

@@ -347,3 +347,36 @@ fn show_and_tasks_carry_the_check_of_a_worktree_task() {
     assert_eq!(paths(&s["changes"]["files"]), ["fake-out.txt"]);
     owner.stop();
 }
+
+#[test]
+fn a_merge_into_a_base_that_moved_on_lists_what_the_merge_changed() {
+    let h = home();
+    let (dir, _) = repo(&h);
+    let owner = h.start_owner();
+    let first = submit(
+        &h,
+        "write the first file FAKE:normal FAKE_OUT:m1.txt",
+        &dir,
+        true,
+    );
+    let second = submit(
+        &h,
+        "write the second file FAKE:normal FAKE_OUT:m2.txt",
+        &dir,
+        true,
+    );
+    let ff = h.json(&["merge", &first]);
+    assert_eq!(ff["fast_forward"], true, "{ff}");
+    assert_eq!(paths(&ff["files"]), ["m1.txt"]);
+    // main moved on since the second branch left it: a merge commit, which
+    // changes m2.txt alone (m1.txt stays as main has it).
+    let merged = h.json(&["merge", &second]);
+    assert_eq!(merged["fast_forward"], false, "{merged}");
+    assert_eq!(paths(&merged["files"]), ["m2.txt"], "{merged}");
+    assert_eq!(merged["files"][0]["removed"], 0, "{merged}");
+    assert_eq!(
+        git(&dir, &["show", "main:m1.txt"]),
+        "write the first file FAKE:normal FAKE_OUT:m1.txt"
+    );
+    owner.stop();
+}

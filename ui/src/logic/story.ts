@@ -19,6 +19,9 @@ export interface VerificationBadge {
 export function verificationBadge(v: Verification | null | undefined): VerificationBadge {
   if (!v) return { label: "Not verified", tone: "grey", detail: "no check was configured for this task" };
   if (v.passed == null) return { label: "Verifying", tone: "blue", detail: v.command };
+  // Stopped by a person, or never run: it did not fail.
+  if (v.outcome === "stopped") return { label: "Check stopped", tone: "grey", detail: `${v.command}: ${v.reason ?? "stopped"}` };
+  if (v.outcome === "not_run") return { label: "Check not run", tone: "red", detail: `${v.command}: ${v.reason ?? "it could not run"}` };
   const rounds = v.rounds > 1 ? ` after ${v.rounds} rounds` : "";
   return v.passed
     ? { label: "Verified", tone: "green", detail: `${v.command} passed${rounds}` }

@@ -67,14 +67,29 @@ pub(crate) fn git_env(
     if r.ok {
         Ok(r.stdout)
     } else {
+        // Some commands say why on stdout ("nothing to commit").
+        let why = if r.stderr.trim().is_empty() {
+            r.stdout.trim()
+        } else {
+            r.stderr.trim()
+        };
         Err(format!(
             "git {} failed in {}: {}",
             args.first().copied().unwrap_or_default(),
             dir.display(),
-            r.stderr
+            if why.is_empty() {
+                "it said nothing"
+            } else {
+                why
+            }
         ))
     }
 }
+
+/// Held while a dependency's work is committed for its dependents: several
+/// of them start at once (a plan's fan-out), and git takes one index lock
+/// per worktree.
+static COMMITTING_DEPENDENCIES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Where a dependent worktree task starts: its dependencies' work merged
 /// together. Each dependency's uncommitted changes are first committed on
@@ -82,6 +97,9 @@ pub(crate) fn git_env(
 /// finds the dependent's branch built on them. `None` without
 /// dependencies' work; an error naming the files when their work conflicts.
 pub(crate) fn start_point(deps: &[Work]) -> Result<Option<String>, String> {
+    let _one_at_a_time = COMMITTING_DEPENDENCIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let identity = CORTEX_IDENTITY;
     let mut start: Option<(PathBuf, String)> = None;
     for dep in deps {

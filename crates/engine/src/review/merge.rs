@@ -163,7 +163,6 @@ pub(crate) fn merge_worktree(
             (w.tip, w.made, w.head)
         }
     };
-    let files = numstat(&repo, &into_tip, &tip).unwrap_or_default();
 
     // 2. What a merge would do, found without touching any branch or
     //    working tree: nothing (the branch holds the work already, a merge
@@ -219,6 +218,11 @@ pub(crate) fn merge_worktree(
         .trim()
         .to_string()
     };
+
+    // What the merge changes on `into`: its new tip against the old (not
+    // the branch against the old tip, which also lists, as undone, what
+    // `into` gained since the branch left it).
+    let files = numstat(&repo, &into_tip, &new_tip).unwrap_or_default();
 
     // 4. Bring it in: through the checkout that has `into`, only if it
     //    applies cleanly to that working tree; else by moving the branch.

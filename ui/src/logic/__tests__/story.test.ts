@@ -69,6 +69,11 @@ describe("task story", () => {
     expect(verificationBadge({ command: "make test", passed: null, exit_code: null, rounds: 1, output_tail: null }).label).toBe("Verifying");
     expect(verificationBadge({ command: "make test", passed: false, exit_code: 2, rounds: 2, output_tail: null })).toMatchObject({ label: "Check failed", detail: "make test exited 2 after 2 rounds" });
     expect(verificationBadge({ command: "make test", passed: true, exit_code: 0, rounds: 1, output_tail: null }).tone).toBe("green");
+    // A check a person stopped did not fail; one that could not run says why.
+    const stopped = { command: "make test", passed: false, exit_code: null, rounds: 1, output_tail: null, outcome: "stopped" as const, reason: "stopped: task cancelled by a person" };
+    expect(verificationBadge(stopped)).toMatchObject({ label: "Check stopped", tone: "grey" });
+    const notRun = { ...stopped, outcome: "not_run" as const, reason: "could not run: the work conflicts in k.txt" };
+    expect(verificationBadge(notRun)).toMatchObject({ label: "Check not run", detail: "make test: could not run: the work conflicts in k.txt" });
   });
 
   it("offers Merge only for a worktree branch with changes, and says why there is nothing", () => {
