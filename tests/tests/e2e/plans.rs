@@ -14,9 +14,20 @@ fn submit_plan(
     plan: &serde_json::Value,
     workdir: &std::path::Path,
 ) -> (i32, serde_json::Value, String) {
+    submit_plan_with(h, plan, workdir, &[])
+}
+
+/// `submit_plan` with more options (`--worktree`).
+fn submit_plan_with(
+    h: &TestHome,
+    plan: &serde_json::Value,
+    workdir: &std::path::Path,
+    more: &[&str],
+) -> (i32, serde_json::Value, String) {
     let mut c = h.command();
     c.args(["plan", "submit", "-", "--json", "--workdir"])
         .arg(workdir)
+        .args(more)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -491,26 +502,13 @@ fn dependents_starting_together_all_start_from_their_dependencys_work() {
     worktree_plan_home(&h);
     let (dir, _) = repo(&h);
     let owner = h.start_owner();
-    let mut c = h.command();
-    c.args(["plan", "submit", "-", "--json", "--worktree", "--workdir"])
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().unwrap();
     let after = |name: &str| serde_json::json!({"name": name, "description": format!("{name} part"), "expert": "development", "after": ["root"]});
     let plan = serde_json::json!({"goal": "fan out", "tasks": [
         {"name": "root", "description": "root part", "expert": "development"},
         after("one"), after("two"), after("three"), after("four"),
     ]});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(plan.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stdout));
-    let ack: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, ack, said) = submit_plan_with(&h, &plan, &dir, &["--worktree"]);
+    assert_eq!(code, 0, "{said}");
     // One git index per worktree: the dependency's work is committed once
     // for all of them, not raced by each.
     for t in ack["tasks"].as_array().unwrap() {
