@@ -217,6 +217,8 @@ export interface SubmitAck {
   task_id: string;
   deduplicated: boolean;
   status: TaskStatus;
+  /** An existing task answered: what the submission asked that it does not have. */
+  not_applied?: string[];
 }
 
 /** Errors cross the IPC boundary as {code, message}. */

@@ -133,7 +133,7 @@ pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(
                 });
             }
             Err(f) => {
-                let body = error_body(f.code, f.message, f.bad_input);
+                let body = error_body(&f.code, f.message, f.bad_input);
                 answers.push((line_no, l.id, Some(body)));
             }
         }
@@ -190,7 +190,7 @@ pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(
         return Ok(());
     }
     Err(Failure {
-        code: if failed > 0 { "failed" } else { "bad_input" },
+        code: if failed > 0 { "failed" } else { "bad_input" }.into(),
         message: format!(
             "{} line(s) of the batch were not submitted",
             refused + failed

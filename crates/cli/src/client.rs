@@ -18,7 +18,12 @@ const POLL: Duration = Duration::from_millis(3);
 /// Outcome of a write command: the ack's result, or an error with its kind.
 pub enum Answer {
     Ok(serde_json::Value),
-    Failed { message: String, bad_input: bool },
+    /// `code`: the owner's code for it (`refused`, `unknown_task`...).
+    Failed {
+        code: Option<String>,
+        message: String,
+        bad_input: bool,
+    },
 }
 
 impl From<InboxAck> for Answer {
@@ -26,10 +31,12 @@ impl From<InboxAck> for Answer {
         match (ack.ok, ack.error) {
             (true, _) => Answer::Ok(ack.result.unwrap_or(serde_json::Value::Null)),
             (false, Some(e)) => Answer::Failed {
+                code: Some(e.code),
                 message: e.message,
                 bad_input: e.bad_input,
             },
             (false, None) => Answer::Failed {
+                code: None,
                 message: "the owner refused the request without a reason".into(),
                 bad_input: false,
             },
@@ -60,6 +67,7 @@ fn direct(engine: &Engine, op: &InboxOp) -> Answer {
     match engine.apply(op) {
         Ok(v) => Answer::Ok(v),
         Err(e) => Answer::Failed {
+            code: Some(e.code().to_string()),
             message: e.to_string(),
             bad_input: e.is_bad_input(),
         },

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use cortex_core::config::{Config, ExpertProfile, ExpertSet};
 use cortex_core::input::{validate_submission, SubmitRequest};
 use cortex_engine::engine::view;
 use cortex_engine::inbox::InboxOp;
@@ -41,7 +40,7 @@ pub fn dispatch(home: &Home, command: Command, json: bool) -> Result<()> {
             },
             json,
         ),
-        Command::Config(ConfigCommand::Check) => config_check(home, json),
+        Command::Config(ConfigCommand::Check) => crate::config_cmd::config_check(home, json),
         Command::Plan(p) => crate::plan_cmds::plan(home, p, json),
         Command::Run => crate::run_cmd::run(home, json),
         Command::Route(a) => crate::routing_cmds::route(home, a, json),
@@ -258,6 +257,13 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     let ack: SubmitAck = serde_json::from_value(value).map_err(|e| {
         Failure::runtime("protocol", format!("unexpected answer from the owner: {e}"))
     })?;
+    if !json && !ack.not_applied.is_empty() {
+        eprintln!(
+            "cortex: an existing task answers this submission, so its {} {} not applied: the task keeps its own (cancel it and submit again to change them)",
+            ack.not_applied.join(" and "),
+            if ack.not_applied.len() == 1 { "was" } else { "were" }
+        );
+    }
     if json {
         print_json(&ack);
     } else if let (Some(from), Some(to)) = (ack.priority_raised_from, ack.priority) {
@@ -305,8 +311,17 @@ pub(crate) fn resolve_workdir(given: Option<std::path::PathBuf>) -> Result<Strin
 pub(crate) fn answered(answer: Answer) -> Result<serde_json::Value> {
     match answer {
         Answer::Ok(v) => Ok(v),
-        Answer::Failed { message, bad_input } => Err(Failure {
-            code: if bad_input { "bad_input" } else { "failed" },
+        Answer::Failed {
+            code,
+            message,
+            bad_input,
+        } => Err(Failure {
+            // The owner's own code (`refused`, `unknown_task`...), as a
+            // command that owned the home would give it.
+            code: code.map_or_else(
+                || if bad_input { "bad_input" } else { "failed" }.into(),
+                Into::into,
+            ),
             message,
             bad_input,
             printed: false,
@@ -391,161 +406,6 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[derive(Serialize)]
-struct CheckReport {
-    ok: bool,
-    files: Vec<String>,
-    errors: Vec<CheckError>,
-    /// For workers on a cluster: whether it answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    launcher_check: Option<cortex_engine::views::LauncherCheck>,
-}
-
-#[derive(Serialize)]
-struct CheckError {
-    file: String,
-    key: Option<String>,
-    message: String,
-}
-
-/// Checks each file on its own so one run reports every problem.
-fn config_check(home: &Home, json: bool) -> Result<()> {
-    require_initialized(home)?;
-    let mut errors = Vec::new();
-    let mut files = vec!["config.json".to_string()];
-    // Every problem, each at its key: one error carries the others found
-    // in its file.
-    let push = |errors: &mut Vec<CheckError>, e: cortex_core::config::ConfigError| {
-        let mut e = e;
-        let also = std::mem::take(&mut e.also);
-        for one in std::iter::once(e).chain(also) {
-            errors.push(CheckError {
-                file: one.file,
-                key: one.key,
-                message: one.message,
-            });
-        }
-    };
-    let config = match std::fs::read_to_string(home.config_file()) {
-        Ok(t) => {
-            // Read around its problems, so the rules that span files
-            // (the fallback expert) are checked too.
-            let (config, problems) = Config::parse_all(&t);
-            // Read around a problem, a default stands in for a key: the
-            // rules across files would judge the default, not the file.
-            let clean = problems.is_empty();
-            for e in problems {
-                push(&mut errors, e);
-            }
-            config.filter(|_| clean)
-        }
-        Err(e) => {
-            push(
-                &mut errors,
-                cortex_core::config::ConfigError::new("config.json", None, e.to_string()),
-            );
-            None
-        }
-    };
-    let mut profiles = Vec::new();
-    let entries = cortex_engine::home::expert_files(&home.experts_dir()).map_err(|e| {
-        Failure::runtime(
-            "io",
-            format!("cannot list {}: {e}", home.experts_dir().display()),
-        )
-    })?;
-    for f in entries {
-        let rel = f.rel;
-        files.push(rel.clone());
-        match f.text {
-            Ok(t) => match ExpertProfile::parse(&rel, &t) {
-                Ok(e) => profiles.push((rel, e)),
-                Err(e) => push(&mut errors, e),
-            },
-            Err(e) => push(
-                &mut errors,
-                cortex_core::config::ConfigError::new(&rel, None, e.to_string()),
-            ),
-        }
-    }
-    // With an expert file unread, the set is not whole: a fallback naming
-    // it would be refused wrongly.
-    if profiles.len() + 1 == files.len() {
-        match ExpertSet::new(profiles) {
-            Ok(set) => {
-                if let Some(c) = &config {
-                    if let Err(e) = c.validate_against(&set) {
-                        push(&mut errors, e);
-                    }
-                }
-            }
-            Err(e) => push(&mut errors, e),
-        }
-    }
-    let ok = errors.is_empty();
-    let count = errors.len();
-    // A valid configuration that puts workers on a cluster: does it answer?
-    let launcher_check = config
-        .as_ref()
-        .filter(|_| ok)
-        .and_then(|c| cortex_engine::views::launcher_check(home, &c.launcher));
-    let unreachable = launcher_check.as_ref().filter(|c| !c.reachable).cloned();
-    if json {
-        print_json(&CheckReport {
-            ok,
-            files,
-            errors,
-            launcher_check,
-        });
-    } else if ok {
-        println!(
-            "ok: {} files checked in {}",
-            files.len(),
-            home.root().display()
-        );
-        match &launcher_check {
-            Some(c) if c.reachable => {
-                println!("workers run on slurm: the cluster answers ({})", c.detail)
-            }
-            Some(c) => eprintln!(
-                "workers run on slurm, and the cluster does NOT answer: {}",
-                c.detail
-            ),
-            None => {}
-        }
-    } else {
-        for e in &errors {
-            match &e.key {
-                Some(k) => eprintln!("{}: key `{k}`: {}", e.file, e.message),
-                None => eprintln!("{}: {}", e.file, e.message),
-            }
-        }
-    }
-    if let (true, Some(c)) = (ok, unreachable) {
-        return Err(Failure {
-            printed: true,
-            ..Failure::runtime(
-                "cluster_unreachable",
-                format!(
-                    "the configuration is valid; the Slurm cluster does not answer: {}",
-                    c.detail
-                ),
-            )
-        });
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure {
-            printed: json,
-            ..Failure::bad_input(
-                "bad_config",
-                format!("{count} problem(s) in the configuration"),
-            )
-        })
-    }
 }
 
 /// A text's first line, cut at 80 characters, its secrets hidden before the

@@ -6,6 +6,7 @@ mod args;
 mod batch;
 mod client;
 mod commands;
+mod config_cmd;
 mod doctor_cmd;
 mod logging;
 mod plan_cmds;
@@ -25,7 +26,7 @@ use crate::args::{Cli, Command};
 /// A failure, with the exit code it maps to.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     pub message: String,
     pub bad_input: bool,
     /// The command already printed its own report (JSON mode).
@@ -35,7 +36,7 @@ pub struct Failure {
 impl Failure {
     pub fn bad_input(code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            code,
+            code: code.into(),
             message: message.into(),
             bad_input: true,
             printed: false,
@@ -43,7 +44,7 @@ impl Failure {
     }
     pub fn runtime(code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            code,
+            code: code.into(),
             message: message.into(),
             bad_input: false,
             printed: false,
@@ -54,7 +55,7 @@ impl Failure {
 impl From<cortex_engine::EngineError> for Failure {
     fn from(e: cortex_engine::EngineError) -> Self {
         Self {
-            code: e.code(),
+            code: e.code().into(),
             message: e.to_string(),
             bad_input: e.is_bad_input(),
             printed: false,

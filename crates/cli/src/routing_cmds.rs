@@ -437,9 +437,11 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
                 crate::client::Answer::Ok(v) => {
                     serde_json::from_value(v["moved_to"].clone()).unwrap_or(None)
                 }
-                crate::client::Answer::Failed { message, bad_input } => {
+                crate::client::Answer::Failed {
+                    message, bad_input, ..
+                } => {
                     return Err(Failure {
-                        code: "failed",
+                        code: "failed".into(),
                         message,
                         bad_input,
                         printed: false,

@@ -252,7 +252,13 @@ pub fn validate_submission(
         }
     };
     let verify = match req.verify.as_deref().map(str::trim) {
-        None | Some("") => None,
+        None => None,
+        // Asked for, but empty: no check would run while one was asked.
+        Some("") => {
+            return Err(InputError::Empty {
+                field: "the verify command (--verify, `verify`)",
+            })
+        }
         Some(v) if v.len() > MAX_VERIFY_BYTES => {
             return Err(InputError::TooLong {
                 field: "the verify command",

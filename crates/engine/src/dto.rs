@@ -29,6 +29,11 @@ pub struct SubmitAck {
     /// The task's priority now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<cortex_core::task::Priority>,
+    /// When an existing task answered: what the submission asked that the
+    /// task does not have, and was not applied (`--verify`, `--worktree`,
+    /// `--after`): the task keeps its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applied: Vec<String>,
 }
 
 /// A task as shown to people and scripts (`cortex tasks --json`).

@@ -263,3 +263,59 @@ fn the_real_cli_with_a_denied_tool_needs_a_person_and_says_so() {
     });
     owner.stop();
 }
+
+#[test]
+fn a_check_asked_for_is_never_dropped_without_a_word() {
+    let h = TestHome::new();
+    let dir = h.workdir();
+    let dir = dir.to_str().unwrap();
+    // An empty check is refused, not taken as "no check".
+    let out = h.cortex(&[
+        "submit",
+        "add the parser",
+        "--workdir",
+        dir,
+        "--verify",
+        " ",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the verify command (--verify, `verify`) is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A duplicate's check and worktree are not applied to the task that
+    // answers it: the answer says so.
+    let first = h.json(&["submit", "add the parser", "--workdir", dir]);
+    let with_check = [
+        "submit",
+        "add the parser",
+        "--workdir",
+        dir,
+        "--verify",
+        "make test",
+    ];
+    let again = h.cortex(&with_check);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains(&format!(
+        "{} (already submitted",
+        first["task_id"].as_str().unwrap()
+    )));
+    assert!(
+        text(&again.stderr).contains("its --verify was not applied"),
+        "{}",
+        text(&again.stderr)
+    );
+    let ack = h.json(&with_check);
+    assert_eq!(ack["not_applied"], serde_json::json!(["--verify"]), "{ack}");
+    // An unknown dependency is refused for a duplicate as for a new task.
+    let out = h.cortex(&[
+        "submit",
+        "add the parser",
+        "--workdir",
+        dir,
+        "--after",
+        "t-01m93yjbj9jfng99yrkpy03s00",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -227,6 +227,14 @@ fn a_conflicting_merge_changes_nothing_and_a_dirty_worktree_survives_remove() {
         err.contains("conflict in fake-out.txt") && err.contains("nothing was changed"),
         "{err}"
     );
+    // Scripts get the code the README gives a refusal, through the owner too.
+    let out = h.cortex(&["merge", &id, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "refused", "{v}");
+    // A branch that is not there is the request's mistake.
+    let out = h.cortex(&["merge", &id, "--into", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("there is no branch nosuch"));
     assert_eq!(
         before(&repo),
         repo_before,

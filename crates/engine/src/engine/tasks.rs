@@ -7,6 +7,9 @@
 
 use super::*;
 
+mod asked;
+use asked::{not_applied, resolve_after};
+
 /// Routing decisions for `routing-decisions.jsonl`, gathered while requests
 /// are staged so that an inbox pass (a batch of 200) appends them in one
 /// write.
@@ -81,6 +84,8 @@ impl Engine {
                 path: self.inner.home.root().to_path_buf(),
             });
         }
+        // Refused whether a task answers it or a new one is made.
+        let after = resolve_after(store.state(), &req.after)?;
         match store.state().plan_submit(&valid, request) {
             SubmitPlan::Existing { task_id, status } => {
                 let raised = store.state().priority_raise(&task_id, valid.priority);
@@ -95,6 +100,9 @@ impl Engine {
                     info!(task_id = %task_id, from = %from, to = %valid.priority, "priority raised by a duplicate submission");
                 }
                 let task = store.state().task(&task_id);
+                let not_applied = task
+                    .map(|t| not_applied(t, &valid, &after))
+                    .unwrap_or_default();
                 let updated = raised
                     .and(task)
                     .map(|t| EngineEvent::TaskUpdated { task: t.into() });
@@ -105,6 +113,7 @@ impl Engine {
                         status,
                         priority_raised_from: raised,
                         priority: task.map(|t| t.priority),
+                        not_applied,
                     },
                     updated,
                 ))
@@ -118,7 +127,6 @@ impl Engine {
                     crate::worktree::check_source(std::path::Path::new(source), valid.worktree)
                         .map_err(EngineError::BadValue)?;
                 }
-                let after = resolve_after(store.state(), &req.after)?;
                 let mut task = new_task(
                     clock::task_id(now),
                     valid,
@@ -180,6 +188,7 @@ impl Engine {
                     status: task.status,
                     priority_raised_from: None,
                     priority: Some(task.priority),
+                    not_applied: Vec::new(),
                 };
                 let task = TaskDto::from(task);
                 info!(task_id = %task.id, priority = %task.priority, request_id = request.map(|r| r.to_string()), "task submitted");
@@ -547,31 +556,6 @@ fn release_confirmation(
 
 /// The tasks named by `--after`: each must exist (a new task cannot be
 /// depended on yet, so no cycle can form).
-fn resolve_after(
-    state: &cortex_core::state::State,
-    given: &[String],
-) -> Result<Vec<TaskId>, EngineError> {
-    let mut out: Vec<TaskId> = Vec::new();
-    for g in given
-        .iter()
-        .flat_map(|g| g.split(','))
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-    {
-        let id = TaskId::parse(g)
-            .filter(|id| state.task(id).is_some())
-            .ok_or_else(|| {
-                EngineError::BadValue(format!(
-                    "--after: no task `{g}`, expected the id of a submitted task (t-...)"
-                ))
-            })?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
-}
-
 /// The stored task with this id (with or without its `t-` prefix).
 fn task_record(store: &Store, id: &str) -> Result<Task, EngineError> {
     TaskId::parse(id)

@@ -143,7 +143,13 @@ pub(crate) fn merge_worktree(
             &format!("{into_ref}^{{commit}}"),
         ],
     )
-    .map_err(|_| refused(format!("there is no branch {into} in {}", repo.display())))?;
+    // A branch asked for that is not there is the request's mistake.
+    .map_err(|_| {
+        EngineError::BadValue(format!(
+            "there is no branch {into} in {}: --into names a branch of that repository",
+            repo.display()
+        ))
+    })?;
     let env_owned = identity_env(merge);
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let message = message_for(task, &w.expert);

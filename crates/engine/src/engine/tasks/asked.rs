@@ -1,0 +1,51 @@
+//! What a submission asks, checked against what is stored: the tasks it
+//! waits for, and what a duplicate asks that the task answering it lacks.
+//!
+//! May depend on: the facade's types (`super`).
+
+use super::*;
+
+/// What a duplicate submission asked that the task answering it does not
+/// have: it is not applied, and the answer says so.
+pub(super) fn not_applied(
+    task: &Task,
+    asked: &cortex_core::input::ValidSubmission,
+    after: &[TaskId],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if asked.verify.is_some() && asked.verify != task.verify {
+        out.push("--verify".to_string());
+    }
+    if asked.worktree && task.worktree != Some(true) {
+        out.push("--worktree".to_string());
+    }
+    if after.iter().any(|a| !task.after.contains(a)) {
+        out.push("--after".to_string());
+    }
+    out
+}
+
+pub(super) fn resolve_after(
+    state: &cortex_core::state::State,
+    given: &[String],
+) -> Result<Vec<TaskId>, EngineError> {
+    let mut out: Vec<TaskId> = Vec::new();
+    for g in given
+        .iter()
+        .flat_map(|g| g.split(','))
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+    {
+        let id = TaskId::parse(g)
+            .filter(|id| state.task(id).is_some())
+            .ok_or_else(|| {
+                EngineError::BadValue(format!(
+                    "--after: no task `{g}`, expected the id of a submitted task (t-...)"
+                ))
+            })?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
