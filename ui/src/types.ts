@@ -417,6 +417,9 @@ export interface PlanView {
   id: string;
   goal: string;
   goal_task?: string;
+  /** The goal task's own status and why. */
+  goal_status?: TaskStatus;
+  goal_reason?: string;
   awaiting_confirmation: boolean;
   created_at: string;
   /** Tasks in dependency order. */

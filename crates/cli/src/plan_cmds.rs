@@ -193,6 +193,12 @@ fn read_plan(file: &str) -> Result<String> {
 /// The plan as an indented list: each task under what it waits for.
 fn show(v: &PlanView) {
     println!("plan {}  {}", v.id, v.goal.lines().next().unwrap_or(""));
+    if let (Some(goal), Some(status)) = (&v.goal_task, v.goal_status) {
+        println!(
+            "  goal task {goal}: {}",
+            cortex_core::worker::state_and_reason(status.as_str(), v.goal_reason.as_deref())
+        );
+    }
     if v.awaiting_confirmation {
         println!("  awaiting confirmation: `cortex plan confirm {}`", v.id);
     }

@@ -56,14 +56,20 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         ),
     }
     println!(
-        "cost ${:.4}{}, tokens {} in / {} out, {} attempt{}, {:.1}s",
+        "cost ${:.4}{}, tokens {} in / {} out, {} attempt{}, {:.1}s{}",
         t.cost_usd,
         estimated(t.cost_estimated),
         s.tokens.input,
         s.tokens.output,
         s.attempts,
         if s.attempts == 1 { "" } else { "s" },
-        s.duration_secs
+        s.duration_secs,
+        // The time is the agent's: a check's own time is not in it.
+        if t.verification.is_some() {
+            " of the agent's time (its checks' not counted)"
+        } else {
+            ""
+        }
     );
     for w in &s.workers {
         println!(

@@ -108,6 +108,13 @@ pub struct PlanView {
     /// The goal task whose coordinator wrote the plan; None for a plan submitted whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal_task: Option<TaskId>,
+    /// The goal task's own status and why (redacted): a goal whose check of
+    /// the merged work failed says so, whatever its plan's tasks say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_status: Option<TaskStatus>,
+    /// Why the goal task is where it is (redacted), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_reason: Option<String>,
     /// True while the plan is held until a person confirms it.
     pub awaiting_confirmation: bool,
     /// When the plan was submitted.
@@ -194,6 +201,7 @@ fn view_of(
     now: DateTime<Utc>,
 ) -> Option<PlanView> {
     let plan = state.plan(id)?;
+    let goal = plan.goal_task.as_ref().and_then(|g| state.task(g));
     let name_of = |tid: &TaskId| {
         plan.tasks
             .iter()
@@ -237,6 +245,10 @@ fn view_of(
         id: plan.id.clone(),
         goal: cortex_core::redact::redact(&plan.goal),
         goal_task: plan.goal_task.clone(),
+        goal_status: goal.map(|g| g.status),
+        goal_reason: goal
+            .and_then(|g| g.reason.as_deref())
+            .map(cortex_core::redact::redact),
         awaiting_confirmation: plan.awaiting_confirmation,
         created_at: plan.created_at,
         tasks,

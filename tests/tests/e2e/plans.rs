@@ -476,6 +476,16 @@ fn an_invalid_plan_is_sent_back_once_and_a_held_plan_waits_for_a_person() {
         Duration::from_secs(120),
     );
     assert_eq!(t["status"], "completed", "{t}");
+    // The plan says its goal's own state too.
+    let shown = text(&h.cortex(&["plan", "show", &plan_id]).stdout);
+    assert!(
+        shown.contains(&format!("goal task {goal}: completed")),
+        "{shown}"
+    );
+    assert_eq!(
+        h.json(&["plan", "show", &plan_id])["goal_status"],
+        "completed"
+    );
     owner.stop();
 }
 

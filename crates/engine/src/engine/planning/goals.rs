@@ -48,19 +48,14 @@ impl Engine {
             Ok(ack) => {
                 info!(task_id = %task.id, plan_id = %ack.plan_id, tasks = ack.tasks.len(), "the coordinator's plan was submitted");
                 self.emit_plan_tasks(&ack.plan_id);
-                let how = if held {
-                    format!(
-                        "; awaiting confirmation: `cortex plan confirm {}`",
-                        ack.plan_id
-                    )
-                } else {
-                    String::new()
-                };
+                // What the worker did, which stays true: whether its plan
+                // waits for a person, or was edited, is the plan's to say
+                // (`cortex plan show`), as it is now.
                 self.end_worker(
                     w,
                     WorkerStatus::Completed,
                     &format!(
-                        "plan {} submitted ({} tasks){how}",
+                        "wrote plan {} ({} tasks as written)",
                         ack.plan_id,
                         ack.tasks.len()
                     ),
