@@ -714,6 +714,20 @@ mod tests {
             TaskStatus::Routed,
             "other branches go on"
         );
+        // A person's reply revives the failed task: what was given up with
+        // it waits for it again, and starts once it completes.
+        push(
+            &mut s,
+            Event::WorkerReplied {
+                worker_id: w.clone(),
+                text: "try again".into(),
+            },
+        );
+        assert_eq!(status_of(&s, &ids[1]), TaskStatus::Running);
+        let c = s.task(&ids[2]).unwrap();
+        assert_eq!(c.status, TaskStatus::Blocked, "{:?}", c.reason);
+        end(&mut s, &w, WorkerStatus::Completed, "completed");
+        assert_eq!(status_of(&s, &ids[2]), TaskStatus::Routed);
     }
 
     /// A goal whose coordinator wrote a plan (`chain_of`) with the goal's

@@ -129,8 +129,9 @@ pub struct PlanView {
     /// True when some of `cost_usd` is Cortex's estimate.
     #[serde(default)]
     pub cost_estimated: bool,
-    /// From the plan's submission to now while it is under way (held for a
-    /// person, or a task not ended), else to its last task's last change.
+    /// From the plan's submission to now while it is not over (held for
+    /// confirmation, or a task not completed, failed or cancelled: one that
+    /// waits for a person counts), else to its last task's last change.
     pub elapsed_secs: i64,
 }
 

@@ -486,5 +486,7 @@ impl State {
         self.live_fingerprints
             .entry(t.fingerprint.clone())
             .or_insert_with(|| task_id.clone());
+        // The tasks that waited on it and were given up with it wait again.
+        self.settle_dependents(&task_id, at);
     }
 }

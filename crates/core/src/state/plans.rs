@@ -182,9 +182,20 @@ impl State {
         let Some(t) = self.tasks.get(id) else {
             return;
         };
-        if t.after.is_empty() || !matches!(t.status, TaskStatus::Routed | TaskStatus::Blocked) {
+        // A task this rule put in needs_attention (its dependency ended
+        // badly, it never started) is decided again: a person's reply may
+        // have revived that dependency.
+        let held_by_dependency = t.status == TaskStatus::NeedsAttention
+            && t.assignments.iter().all(|a| a.worker_id.is_none())
+            && t.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("dependency "));
+        if t.after.is_empty()
+            || !(matches!(t.status, TaskStatus::Routed | TaskStatus::Blocked) || held_by_dependency)
+        {
             return;
         }
+        let was = t.status;
         let mut pending = Vec::new();
         let mut broken = None;
         for d in &t.after {
@@ -224,7 +235,7 @@ impl State {
         t.status = status;
         t.reason = reason;
         t.updated_at = at;
-        if status == TaskStatus::NeedsAttention {
+        if status == TaskStatus::NeedsAttention || was == TaskStatus::NeedsAttention {
             self.settle_dependents(id, at);
         }
     }
