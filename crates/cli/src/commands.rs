@@ -259,7 +259,7 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     })?;
     if !json && !ack.not_applied.is_empty() {
         eprintln!(
-            "cortex: an existing task answers this submission, so its {} {} not applied: the task keeps its own (cancel it and submit again to change them)",
+            "cortex: an existing task answers this submission, so its {} {} not applied: the task goes on as it was first submitted (cancel it and submit again to change that)",
             ack.not_applied.join(" and "),
             if ack.not_applied.len() == 1 { "was" } else { "were" }
         );

@@ -192,7 +192,9 @@ pub fn validate_plan(
             key: None,
             workdir: workdir.map(str::to_string),
             worktree,
-            verify: t.verify.clone(),
+            // Optional in a plan, as a coordinator may write it: empty is
+            // none (`--verify ""` on the command line is refused).
+            verify: t.verify.clone().filter(|v| !v.trim().is_empty()),
             after: Vec::new(),
             plan: false,
         };

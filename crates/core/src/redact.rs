@@ -88,14 +88,34 @@ fn secret_at(s: &str) -> Option<(usize, usize)> {
             .get(..name.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()));
         if named {
-            // A longer name that starts so: `SECRET_ACCESS_KEY`,
-            // `token-value` (a suffix after `_` or `-`; not `tokens`).
+            // A longer name that starts so and ends as a secret's does:
+            // `SECRET_ACCESS_KEY`, `token_secret` (not `token_count`,
+            // `TOKEN_LIMIT`, `secret_scanning`: those name no secret).
             let suffix = match bytes.get(name.len()) {
-                Some(b'_' | b'-') => bytes[name.len()..]
-                    .iter()
-                    .take(HEAD - name.len())
-                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-                    .count(),
+                Some(b'_' | b'-') => {
+                    let n = bytes[name.len()..]
+                        .iter()
+                        .take(HEAD - name.len())
+                        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+                        .count();
+                    let whole = &s[..name.len() + n];
+                    let secret_end =
+                        ["key", "token", "secret", "password", "passwd"]
+                            .iter()
+                            .any(|end| {
+                                whole.len() > end.len()
+                                    && whole[whole.len() - end.len()..].eq_ignore_ascii_case(end)
+                                    && matches!(
+                                        whole.as_bytes()[whole.len() - end.len() - 1],
+                                        b'_' | b'-'
+                                    )
+                            });
+                    if secret_end {
+                        n
+                    } else {
+                        0
+                    }
+                }
                 _ => 0,
             };
             let name_len = name.len() + suffix;
@@ -160,12 +180,20 @@ mod tests {
                 "AWS_SECRET_ACCESS_KEY=[redacted]",
             ),
             (
-                "GITHUB_TOKEN_VALUE: abcdef123456",
-                "GITHUB_TOKEN_VALUE: [redacted]",
+                "PASSWORD_SECRET: abcdef123456",
+                "PASSWORD_SECRET: [redacted]",
             ),
-            // Not a name of a secret: counts and words.
+            // Not a name of a secret: counts, limits, kinds, settings.
             ("\"output_tokens\": 123456", "\"output_tokens\": 123456"),
             ("tokens: 1234567 used", "tokens: 1234567 used"),
+            ("\"token_count\": 123456", "\"token_count\": 123456"),
+            ("TOKEN_LIMIT=200000", "TOKEN_LIMIT=200000"),
+            ("max_token_length: 100000", "max_token_length: 100000"),
+            ("secret_scanning: enabled", "secret_scanning: enabled"),
+            (
+                "token_expires_at: 2026-12-05T20:49:11Z",
+                "token_expires_at: 2026-12-05T20:49:11Z",
+            ),
         ];
         // Nothing to hide: the text is borrowed, not copied.
         assert!(matches!(

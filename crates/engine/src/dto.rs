@@ -267,7 +267,8 @@ pub struct VerificationDto {
     /// How the latest check ended, in one word: `running`, `passed`,
     /// `failed` (it ran and did not pass: an exit code, a timeout),
     /// `stopped` (a person cancelled or stopped it: it did not fail) or
-    /// `not_run` (it could not be run).
+    /// `not_run` (it could not be run or started).
+    #[serde(default)]
     pub outcome: String,
     /// Why the latest check did not pass, in words (redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,7 +282,11 @@ impl From<&cortex_core::worker::Verification> for VerificationDto {
             None => "running",
             Some(true) => "passed",
             Some(false) if why.starts_with("stopped:") => "stopped",
-            Some(false) if why.starts_with("could not run:") => "not_run",
+            Some(false)
+                if why.starts_with("could not run:") || why.starts_with("could not start:") =>
+            {
+                "not_run"
+            }
             Some(false) => "failed",
         };
         Self {

@@ -872,6 +872,12 @@ fn a_waiting_plan_is_edited_by_the_rules_of_a_new_one_and_then_confirmed() {
     ]}));
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("cycle through: a, b"), "{out}");
+    // An edit made from a view that hid a secret would store the mark.
+    let (code, out) = edit(serde_json::json!({"goal": "hidden", "tasks": [
+        {"name": "a", "description": "log in with password=[redacted] FAKE:normal"},
+    ]}));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("contains `[redacted]`"), "{out}");
     assert_eq!(h.task(&old)["status"], "awaiting_confirmation");
 
     let (code, out) = edit(serde_json::json!({"goal": "second draft", "tasks": [

@@ -167,7 +167,7 @@ export class Actions {
       this.sync.touch();
       const words = firstWords(request.description, 40);
       const named = words ? `“${words}” (${shortId(ack.task_id)})` : ack.task_id;
-      const kept = ack.not_applied?.length ? `; its ${ack.not_applied.join(" and ")} not applied (the task keeps its own)` : "";
+      const kept = ack.not_applied?.length ? `; its ${ack.not_applied.join(" and ")} not applied (the task goes on as first submitted)` : "";
       this.toast(ack.deduplicated ? `Already known: ${named}, ${ack.status.replace(/_/g, " ")}${kept}` : `Submitted ${named}`, "success");
       this.sync.scheduleTasks();
       return { ack };

@@ -100,8 +100,10 @@ impl Engine {
                     info!(task_id = %task_id, from = %from, to = %valid.priority, "priority raised by a duplicate submission");
                 }
                 let task = store.state().task(&task_id);
+                let isolate_all =
+                    self.settings().0.isolation == cortex_core::config::Isolation::Worktree;
                 let not_applied = task
-                    .map(|t| not_applied(t, &valid, &after))
+                    .map(|t| not_applied(t, &valid, &after, isolate_all))
                     .unwrap_or_default();
                 let updated = raised
                     .and(task)

@@ -143,12 +143,20 @@ pub(crate) fn merge_worktree(
             &format!("{into_ref}^{{commit}}"),
         ],
     )
-    // A branch asked for that is not there is the request's mistake.
+    // A branch asked for that is not there is the request's mistake; the
+    // base a task started from, gone since, is not.
     .map_err(|_| {
-        EngineError::BadValue(format!(
-            "there is no branch {into} in {}: --into names a branch of that repository",
-            repo.display()
-        ))
+        if req.into.is_some() {
+            EngineError::BadValue(format!(
+                "there is no branch {into} in {}: --into names a branch of that repository",
+                repo.display()
+            ))
+        } else {
+            refused(format!(
+                "the branch {into} the task started from is no longer in {}: name one with --into",
+                repo.display()
+            ))
+        }
     })?;
     let env_owned = identity_env(merge);
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();

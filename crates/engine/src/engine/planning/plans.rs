@@ -156,6 +156,21 @@ impl Engine {
     pub fn edit_plan(&self, id: &str, spec: &PlanSpec) -> Result<PlanAck, EngineError> {
         let plan_id = PlanId::parse(id)
             .ok_or_else(|| EngineError::BadValue(format!("`{id}` is not a plan id (p-...)")))?;
+        // An edit made from what the views show (secrets hidden) would
+        // store the mark in place of the secret: the person writes it again.
+        let hidden = std::iter::once(("the goal", spec.goal.as_str()))
+            .chain(spec.tasks.iter().flat_map(|t| {
+                [
+                    ("a task's description", t.description.as_str()),
+                    ("a task's check", t.verify.as_deref().unwrap_or_default()),
+                ]
+            }))
+            .find(|(_, text)| text.contains("[redacted]"));
+        if let Some((what, _)) = hidden {
+            return Err(EngineError::BadValue(format!(
+                "{what} contains `[redacted]`, which stands for a secret the views hide: write the secret itself again, or the plan would keep `[redacted]` in its place"
+            )));
+        }
         let now = clock::now();
         let ack = {
             let mut store = self.store();

@@ -11,12 +11,14 @@ pub(super) fn not_applied(
     task: &Task,
     asked: &cortex_core::input::ValidSubmission,
     after: &[TaskId],
+    isolate_all: bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
     if asked.verify.is_some() && asked.verify != task.verify {
         out.push("--verify".to_string());
     }
-    if asked.worktree && task.worktree != Some(true) {
+    // With `isolation: worktree` every task runs in one already.
+    if asked.worktree && task.worktree != Some(true) && !isolate_all {
         out.push("--worktree".to_string());
     }
     if after.iter().any(|a| !task.after.contains(a)) {
