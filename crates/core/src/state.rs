@@ -819,6 +819,14 @@ mod tests {
                 .contains("the goal's check failed on their merged work: make test exited 1"),
             "{g:?}"
         );
+        // A check that could not run did not fail.
+        let g = check(false, "could not run: the work conflicts in k.txt");
+        assert!(
+            g.reason.as_deref().unwrap().contains(
+                "the goal's check could not be run on their merged work: make test could not run"
+            ),
+            "{g:?}"
+        );
     }
 
     #[test]

@@ -148,14 +148,23 @@ impl State {
                     ),
                     false,
                 ),
-                Some((false, v)) => (
-                    TaskStatus::NeedsAttention,
-                    format!(
-                        "all {n} tasks of plan {plan_id} completed, but the goal's check failed on their merged work: {cmd} {}",
-                        v.reason.as_deref().unwrap_or("failed")
-                    ),
-                    false,
-                ),
+                Some((false, v)) => {
+                    // A check that never ran, or that a person stopped, did
+                    // not fail: said as what happened.
+                    let why = v.reason.as_deref().unwrap_or("failed");
+                    let what = if why.starts_with("could not run") || why.starts_with("could not start") {
+                        "the goal's check could not be run on their merged work"
+                    } else if why.starts_with("stopped") {
+                        "the goal's check of their merged work was stopped"
+                    } else {
+                        "the goal's check failed on their merged work"
+                    };
+                    (
+                        TaskStatus::NeedsAttention,
+                        format!("all {n} tasks of plan {plan_id} completed, but {what}: {cmd} {why}"),
+                        false,
+                    )
+                }
                 None => (
                     TaskStatus::Running,
                     format!(
