@@ -126,6 +126,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
     // With more than one attempt, each is headed and its end said, so the
     // transcript reads as what happened.
     let several = dir.join("attempt-2").is_dir();
+    let mut ends = AttemptEnds::default();
     if several && !raw {
         println!("── attempt 1");
     }
@@ -153,7 +154,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
         let next = dir.join(format!("attempt-{}", attempt + 1));
         if next.is_dir() {
             if !raw {
-                if let Some(end) = attempt_end(home, &id, attempt) {
+                if let Some(end) = ends.of(home, &id, attempt) {
                     println!("── attempt {attempt} {end}");
                 }
             }
@@ -173,7 +174,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
                 // An empty transcript says why, not nothing.
                 println!("── no output: {}", no_output(seen.as_ref()));
             } else if (several || attempt > 1) && !raw {
-                if let Some(end) = attempt_end(home, &id, attempt) {
+                if let Some(end) = ends.of(home, &id, attempt) {
                     println!("── attempt {attempt} {end}");
                 }
             }
@@ -310,28 +311,42 @@ pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
     Ok(())
 }
 
-/// How attempt `n` of a worker ended, as `cortex show` says it ("killed
-/// (nudged by a person)"); none while it runs or when it is not known.
-fn attempt_end(home: &Home, worker: &cortex_core::id::WorkerId, n: u32) -> Option<String> {
-    let task = view::workers(home)
-        .ok()?
-        .into_iter()
-        .find(|w| &w.id == worker)?
-        .task_id;
-    let story = view::show(home, task.as_str()).ok()?;
-    let a = story
-        .workers
-        .iter()
-        .find(|w| w.id == worker.as_str())?
-        .attempts
-        .iter()
-        .find(|a| a.n == n)?
-        .clone();
-    let outcome = a.outcome?;
-    let why = cortex_core::worker::attempt_reason_beside(Some(&outcome), a.reason.as_deref())
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
-    Some(format!("ended: {outcome}{why}"))
+/// How a worker's ended attempts ended, as `cortex show` says it ("killed
+/// (nudged by a person)"), read once for all of them and again only for an
+/// attempt not ended when last read.
+#[derive(Default)]
+struct AttemptEnds {
+    task: Option<String>,
+    known: std::collections::BTreeMap<u32, String>,
+}
+
+impl AttemptEnds {
+    fn of(&mut self, home: &Home, worker: &cortex_core::id::WorkerId, n: u32) -> Option<String> {
+        if !self.known.contains_key(&n) {
+            if self.task.is_none() {
+                self.task = view::workers(home)
+                    .ok()?
+                    .into_iter()
+                    .find(|w| &w.id == worker)
+                    .map(|w| w.task_id.to_string());
+            }
+            let story = view::show(home, self.task.as_deref()?).ok()?;
+            let attempts = &story
+                .workers
+                .iter()
+                .find(|w| w.id == worker.as_str())?
+                .attempts;
+            for a in attempts {
+                let Some(outcome) = &a.outcome else { continue };
+                let why =
+                    cortex_core::worker::attempt_reason_beside(Some(outcome), a.reason.as_deref())
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                self.known.insert(a.n, format!("ended: {outcome}{why}"));
+            }
+        }
+        self.known.get(&n).cloned()
+    }
 }
 
 /// Why a worker's transcript is empty, in words.

@@ -262,6 +262,25 @@ impl Verification {
     pub fn running(&self) -> bool {
         self.pid.is_some() && self.passed.is_none()
     }
+
+    /// How the latest check ended, in one word: `running`, `passed`,
+    /// `failed` (it ran and did not pass), `stopped` (a person stopped or
+    /// cancelled it: it did not fail) or `not_run` (it could not be run or
+    /// started). The one reading of a check's end, for every view.
+    pub fn ended_as(&self) -> &'static str {
+        let why = self.reason.as_deref().unwrap_or_default();
+        match self.passed {
+            None => "running",
+            Some(true) => "passed",
+            Some(false) if why.starts_with("stopped:") => "stopped",
+            Some(false)
+                if why.starts_with("could not run:") || why.starts_with("could not start:") =>
+            {
+                "not_run"
+            }
+            Some(false) => "failed",
+        }
+    }
 }
 
 /// What follows once a stopped attempt has ended.
@@ -376,7 +395,7 @@ impl Worker {
             }
         }
         let reason = self.reason.as_deref()?;
-        let held = reason.split("; held: ").next().unwrap_or(reason);
+        let held = unheld(reason);
         match (self.status, self.live_attempt().map(|a| a.n)) {
             (WorkerStatus::Waiting, _) => Some(without_wait_time(reason)),
             (WorkerStatus::Starting | WorkerStatus::Running, Some(n)) if n > 1 => {
@@ -385,6 +404,13 @@ impl Worker {
             _ => Some(held.to_string()),
         }
     }
+}
+
+/// A reason without the hold by a circuit breaker it may end with: what a
+/// restarted attempt (and its agent) is told, and what a worker that no
+/// longer waits says.
+pub fn unheld(reason: &str) -> &str {
+    reason.split("; held: ").next().unwrap_or(reason)
 }
 
 /// A wait's reason without the time it gave when journaled ("…; restart 1

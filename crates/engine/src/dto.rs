@@ -277,25 +277,13 @@ pub struct VerificationDto {
 
 impl From<&cortex_core::worker::Verification> for VerificationDto {
     fn from(v: &cortex_core::worker::Verification) -> Self {
-        let why = v.reason.as_deref().unwrap_or_default();
-        let outcome = match v.passed {
-            None => "running",
-            Some(true) => "passed",
-            Some(false) if why.starts_with("stopped:") => "stopped",
-            Some(false)
-                if why.starts_with("could not run:") || why.starts_with("could not start:") =>
-            {
-                "not_run"
-            }
-            Some(false) => "failed",
-        };
         Self {
             command: redact(&v.command),
             passed: v.passed,
             exit_code: v.exit_code,
             rounds: v.rounds,
             output_tail: v.output_tail.as_deref().map(redact),
-            outcome: outcome.to_string(),
+            outcome: v.ended_as().to_string(),
             reason: v.reason.as_deref().map(redact),
         }
     }

@@ -289,12 +289,11 @@ impl Engine {
         if let Err(e) = self.home().record_settings_in_use(&settings, true) {
             tracing::warn!("cannot record the settings in use for other views: {e}");
         }
-        let (config, experts) = settings;
         *self
             .inner
             .settings
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = (config, experts);
+            .unwrap_or_else(|e| e.into_inner()) = settings;
     }
 
     /// Every task, in queue order.

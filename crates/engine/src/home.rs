@@ -268,10 +268,7 @@ impl Home {
             ));
         }
         let path = self.settings_in_use_file();
-        let same = fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<InUse>(&b).ok())
-            .is_some_and(|r| r.files == files);
+        let same = self.recorded_in_use().is_some_and(|r| r.files == files);
         if same && !fresh {
             return Ok(());
         }
@@ -286,6 +283,13 @@ impl Home {
             // better than that.
             let _ = fs::remove_file(&path);
         })
+    }
+
+    /// `settings-in-use.json` as recorded, when it can be read.
+    fn recorded_in_use(&self) -> Option<InUse> {
+        fs::read(self.settings_in_use_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
     }
 
     /// The settings a view of the home counts with: the files on disk when
@@ -305,9 +309,8 @@ impl Home {
             Err(EngineError::Config(e)) if self.is_initialized() => e,
             Err(other) => return Err(other),
         };
-        let last = fs::read(self.settings_in_use_file())
-            .ok()
-            .and_then(|b| serde_json::from_slice::<InUse>(&b).ok())
+        let last = self
+            .recorded_in_use()
             .and_then(|r| settings_of(&r.files).ok().map(|s| (s, r.read_at)));
         match last {
             Some(((config, experts), read_at)) => Ok(ReadSettings {

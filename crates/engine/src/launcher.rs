@@ -331,15 +331,6 @@ impl Default for Parts {
 }
 
 impl Parts {
-    /// The launcher `launcher.kind` in the home's `config.json` asks for,
-    /// with the system clock. A home not yet initialized runs locally.
-    pub fn for_home(home: &crate::Home) -> Result<Self, crate::error::EngineError> {
-        if !home.is_initialized() {
-            return Ok(Self::default());
-        }
-        Self::for_config(home, &home.load_settings()?.0)
-    }
-
     /// The launcher `settings.launcher` asks for, with the system clock.
     pub fn for_config(
         home: &crate::Home,

@@ -375,12 +375,7 @@ pub(crate) fn held_restart_reason(reason: &str, expert: &str, until: DateTime<Ut
     format!("{base}; held: {}", circuit_wait_reason(expert, until))
 }
 
-/// A reason without the hold by a circuit breaker it may end with: what a
-/// restarted attempt (and its agent) is told, and what a worker that no
-/// longer waits says.
-pub(crate) fn unheld(reason: &str) -> &str {
-    reason.split("; held: ").next().unwrap_or(reason)
-}
+pub(crate) use cortex_core::worker::unheld;
 
 /// Reads new output and hook lines into the live state. True if anything came.
 pub(crate) fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {

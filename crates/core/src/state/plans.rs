@@ -152,12 +152,10 @@ impl State {
                     // A check that never ran, or that a person stopped, did
                     // not fail: said as what happened.
                     let why = v.reason.as_deref().unwrap_or("failed");
-                    let what = if why.starts_with("could not run") || why.starts_with("could not start") {
-                        "the goal's check could not be run on their merged work"
-                    } else if why.starts_with("stopped") {
-                        "the goal's check of their merged work was stopped"
-                    } else {
-                        "the goal's check failed on their merged work"
+                    let what = match v.ended_as() {
+                        "not_run" => "the goal's check could not be run on their merged work",
+                        "stopped" => "the goal's check of their merged work was stopped",
+                        _ => "the goal's check failed on their merged work",
                     };
                     (
                         TaskStatus::NeedsAttention,
