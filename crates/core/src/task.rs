@@ -60,8 +60,9 @@ impl FromStr for Priority {
     }
 }
 
-/// Where a task is in its life. `waiting` means its expert is paused (the
-/// reason says until when); `awaiting_confirmation` holds a low-confidence
+/// Where a task is in its life. `waiting` means it may not start yet: its
+/// expert is paused, or the account refuses its model until a usage limit
+/// resets (the reason says which, and until when); `awaiting_confirmation` holds a low-confidence
 /// routing until a person confirms or reroutes it; `needs_attention` means
 /// the engine escalated it to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -73,7 +74,8 @@ pub enum TaskStatus {
     Routed,
     /// At least one worker runs on it.
     Running,
-    /// Its expert is paused; the reason says until when.
+    /// It may not start yet (its expert is paused, or an account usage
+    /// limit refuses its model); the reason says why and until when.
     Waiting,
     /// Escalated to a person by the engine.
     NeedsAttention,

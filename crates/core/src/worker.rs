@@ -380,6 +380,16 @@ impl Worker {
         later.filter(|a| !a.on_request).count() as u32
     }
 
+    /// While it waits for an account usage limit that refused its last
+    /// attempt: when that limit resets, if after `now`.
+    pub fn usage_limited_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.status != WorkerStatus::Waiting {
+            return None;
+        }
+        let resets = self.current()?.outcome.as_ref()?.resets_at?;
+        (resets > now).then_some(resets)
+    }
+
     /// Why the worker is where it is now, from what the journal holds. The
     /// reason kept is the one its last change gave (an attempt's end, a
     /// wait, a reply); once a later attempt runs it is what came before

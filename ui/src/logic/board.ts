@@ -12,7 +12,8 @@ export const BOARD_COLUMN: Record<TaskStatus, BoardColumnKey> = {
   queued: "queued",
   routed: "queued",
   running: "running",
-  waiting: "running",
+  // Held before any worker starts (a circuit breaker, a usage limit).
+  waiting: "queued",
   needs_input: "needs_you",
   needs_attention: "needs_you",
   awaiting_confirmation: "needs_you",
@@ -23,7 +24,7 @@ export const BOARD_COLUMN: Record<TaskStatus, BoardColumnKey> = {
 };
 
 export const BOARD_COLUMNS: { key: BoardColumnKey; label: string; hint: string }[] = [
-  { key: "queued", label: "Queued", hint: "waiting for a worker" },
+  { key: "queued", label: "Queued", hint: "waiting for a worker, or held (the reason says why)" },
   { key: "running", label: "Running", hint: "a worker is on it, or restarts soon" },
   { key: "needs_you", label: "Needs you", hint: "input, attention, confirmation, or blocked" },
   { key: "done", label: "Done", hint: "completed, failed or cancelled" },

@@ -218,17 +218,7 @@ fn a_wait_for_the_usage_limit_is_neither_a_restart_nor_time_run() {
     let w = f.worker_of(&task);
     let pid = f.pid(&w, 1);
     let resets = f.engine().now().timestamp() + 3600;
-    f.fake.say(
-        pid,
-        &format!(
-            r#"{{"type":"rate_limit_event","rate_limit_info":{{"status":"rejected","resetsAt":{resets},"rateLimitType":"five_hour"}}}}"#
-        ),
-    );
-    f.fake.say(
-        pid,
-        r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your limit"}"#,
-    );
-    f.fake.exit(pid, Exit::Code(1));
+    refused_by_usage_limit(&f, pid, resets);
     f.tick();
     let w = f.worker_of(&task);
     assert_eq!(w.state, WorkerStatus::Waiting, "{w:?}");
@@ -254,5 +244,74 @@ fn a_wait_for_the_usage_limit_is_neither_a_restart_nor_time_run() {
     let w = f.worker_of(&task);
     assert_eq!(w.state, WorkerStatus::Running, "{w:?}");
     assert!(!f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
+    f.fake.exit(pid, Exit::Code(1));
+}
+
+#[test]
+fn new_workers_wait_while_the_account_refuses_their_model_and_start_once_it_resets() {
+    let mut f = Fleet::new(Setup {
+        expert: vec![("security", "model", json!("claude-opus-4"))],
+        ..Setup::default()
+    });
+    let first = f.submit("fix the parser", "development");
+    f.tick();
+    let pid = f.pid(&f.worker_of(&first), 1);
+    let resets = f.engine().now().timestamp() + 3600;
+    refused_by_usage_limit(&f, pid, resets);
+    f.tick();
+    assert_eq!(f.worker_of(&first).state, WorkerStatus::Waiting);
+    // Another task of the same model would only spend a refused attempt:
+    // it waits, saying for what; an expert on another model starts.
+    let second = f.submit("fix the lexer", "development");
+    let other = f.submit("audit the login form", "security");
+    f.tick();
+    f.tick();
+    assert!(
+        f.workers_of(&second).is_empty(),
+        "{:?}",
+        f.workers_of(&second)
+    );
+    let held = f
+        .engine()
+        .tasks()
+        .into_iter()
+        .find(|t| t.id.as_str() == second)
+        .expect("task");
+    assert_eq!(held.status, TaskStatus::Waiting, "{held:?}");
+    let reason = held.reason.clone().unwrap_or_default();
+    let first_worker = f.worker_of(&first).id.to_string();
+    assert!(
+        reason.contains("usage limit") && reason.contains(&first_worker),
+        "{reason}"
+    );
+    assert_eq!(f.worker_of(&other).state, WorkerStatus::Running);
+    // Once the limit resets, both go on.
+    f.advance(3600);
+    f.tick();
+    f.tick();
+    assert_eq!(f.worker_of(&first).attempt, 2);
+    assert_eq!(
+        f.workers_of(&second).len(),
+        1,
+        "{:?}",
+        f.task_status(&second)
+    );
+    assert_ne!(f.task_status(&second), TaskStatus::Waiting);
+    assert!(!f.alerts().is_empty());
+}
+
+/// The account's 5-hour usage limit refuses the attempt `pid` until
+/// `resets` (seconds since the epoch), as Claude Code says it, and it exits.
+fn refused_by_usage_limit(f: &Fleet, pid: u32, resets: i64) {
+    f.fake.say(
+        pid,
+        &format!(
+            r#"{{"type":"rate_limit_event","rate_limit_info":{{"status":"rejected","resetsAt":{resets},"rateLimitType":"five_hour"}}}}"#
+        ),
+    );
+    f.fake.say(
+        pid,
+        r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your limit"}"#,
+    );
     f.fake.exit(pid, Exit::Code(1));
 }

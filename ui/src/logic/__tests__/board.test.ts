@@ -13,7 +13,9 @@ describe("board", () => {
     const needsYou = ALL.filter((s) => BOARD_COLUMN[s] === "needs_you").sort();
     expect(needsYou).toEqual(["awaiting_confirmation", "blocked", "needs_attention", "needs_input"]);
     expect(ALL.filter((s) => BOARD_COLUMN[s] === "done").sort()).toEqual(["cancelled", "completed", "failed"]);
-    expect(ALL.filter((s) => BOARD_COLUMN[s] === "running").sort()).toEqual(["running", "waiting"]);
+    // A waiting task is held before any worker starts on it: queued, not running.
+    expect(ALL.filter((s) => BOARD_COLUMN[s] === "running").sort()).toEqual(["running"]);
+    expect(ALL.filter((s) => BOARD_COLUMN[s] === "queued").sort()).toEqual(["queued", "routed", "waiting"]);
   });
 
   const tasks = [

@@ -51,12 +51,14 @@ describe("one count of the workers", () => {
       task({ id: "t-1", status: "awaiting_confirmation" }),
       task({ id: "t-2", status: "waiting", expert: "security" }),
       task({ id: "t-3", status: "running", expert: "security" }),
+      // Held by the account's usage limit before a worker started.
+      task({ id: "t-4", status: "waiting", expert: "development" }),
     ];
     const c = fleetCounts(ws, ts, new Set(["security"]));
-    // The account's usage limit counts as a rate limit.
-    expect(c.waiting).toEqual({ restart: 2, rateLimit: 2, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
+    // The account's usage limit counts as a rate limit, for a waiting worker and a held task.
+    expect(c.waiting).toEqual({ restart: 2, rateLimit: 3, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
     const card = statCards(c).find((k) => k.id === "waiting");
-    expect(card).toMatchObject({ value: 7, hint: "2 restarting · 2 rate limited · 2 circuit breaker · 1 to confirm" });
+    expect(card).toMatchObject({ value: 8, hint: "2 restarting · 3 rate limited · 2 circuit breaker · 1 to confirm" });
     expect(card?.hint).not.toContain("API retry");
     expect(waitingHint(fleetCounts([], [], new Set()).waiting)).toBe("nothing waits");
   });

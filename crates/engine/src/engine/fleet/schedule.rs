@@ -10,8 +10,9 @@ use crate::error::EngineError;
 use crate::runtime::{circuit_wait_reason, held_restart_reason, unheld, write_meta};
 use crate::views::breaker_hold;
 use chrono::{DateTime, Utc};
-use cortex_core::id::TaskId;
-use cortex_core::state::Event;
+use cortex_core::config::ExpertSet;
+use cortex_core::id::{TaskId, WorkerId};
+use cortex_core::state::{Event, State};
 use cortex_core::task::TaskStatus;
 use cortex_core::worker::{Worker, WorkerStatus};
 use std::collections::HashMap;
@@ -142,6 +143,7 @@ impl Engine {
                 return Ok(());
             }
             let paused = self.paused_until(now);
+            let limits = usage_holds(state, &experts, now);
             // A worker whose restart its expert's breaker holds runs nothing
             // and keeps no place (see `start_due_restarts`).
             let busy = |w: &&Worker| match w.status {
@@ -164,6 +166,14 @@ impl Engine {
                     // Said on the task, so nobody wonders why it does not start.
                     if task.status == TaskStatus::Routed {
                         waits.push((task.id.clone(), circuit_wait_reason(expert, *until)));
+                    }
+                    continue;
+                }
+                // The account refuses the expert's model until the limit
+                // resets: a new worker would only spend a refused attempt.
+                if let Some((until, by)) = limits.get(&model_of(&experts, expert)) {
+                    if task.status == TaskStatus::Routed {
+                        waits.push((task.id.clone(), usage_wait_reason(*until, by)));
                     }
                     continue;
                 }
@@ -308,11 +318,14 @@ impl Engine {
         }
     }
 
-    /// Tasks waiting on a circuit breaker that has closed go back to the
-    /// queue (`routed`), their reason cleared.
+    /// Tasks waiting on a circuit breaker that has closed, or on an account
+    /// usage limit that has reset, go back to the queue (`routed`), their
+    /// reason cleared.
     pub(crate) fn release_circuit_waits(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
         let paused = self.paused_until(now);
+        let experts = self.settings().1.clone();
         let mut store = self.store();
+        let limits = usage_holds(store.state(), &experts, now);
         let free: Vec<TaskId> = store
             .state()
             .tasks()
@@ -321,7 +334,8 @@ impl Engine {
                 !t.assignments.iter().any(|a| {
                     a.worker_id.is_none()
                         && !a.status.is_terminal()
-                        && paused.contains_key(&a.expert)
+                        && (paused.contains_key(&a.expert)
+                            || limits.contains_key(&model_of(&experts, &a.expert)))
                 })
             })
             .map(|t| t.id.clone())
@@ -338,6 +352,43 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The model an expert's agent runs: its own, or (`None`) the agent's default.
+fn model_of(experts: &ExpertSet, expert: &str) -> Option<String> {
+    experts.get(expert).and_then(|e| e.model.clone())
+}
+
+/// The account usage limits that refused a waiting worker and have not
+/// reset, by the model its expert runs (a limit may be one model's, so
+/// experts running another model are not held): the latest reset of each,
+/// and a worker it refused.
+fn usage_holds(
+    state: &State,
+    experts: &ExpertSet,
+    now: DateTime<Utc>,
+) -> HashMap<Option<String>, (DateTime<Utc>, WorkerId)> {
+    let mut out: HashMap<Option<String>, (DateTime<Utc>, WorkerId)> = HashMap::new();
+    for w in state.workers() {
+        let Some(until) = w.usage_limited_until(now) else {
+            continue;
+        };
+        let held = out
+            .entry(model_of(experts, &w.expert))
+            .or_insert_with(|| (until, w.id.clone()));
+        if until > held.0 {
+            *held = (until, w.id.clone());
+        }
+    }
+    out
+}
+
+/// What a task held by an account usage limit says.
+fn usage_wait_reason(until: DateTime<Utc>, refused: &WorkerId) -> String {
+    format!(
+        "the account's usage limit refused worker {refused}: new workers start once it resets at {}",
+        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
 }
 
 /// A worker whose last wait was a hold by its expert's circuit breaker.
