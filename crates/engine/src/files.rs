@@ -42,6 +42,18 @@ pub fn create(path: &Path) -> std::io::Result<File> {
     Ok(f)
 }
 
+/// Creates (or empties) a file with `FILE_MODE` for a process to write
+/// to: every write goes to the end, so when the owner empties the file (a
+/// check's log over its cap) the writer goes on from its start, never
+/// leaving a hole as long as what came before.
+pub fn create_appending(path: &Path) -> std::io::Result<File> {
+    let f = options().append(true).create(true).open(path)?;
+    if f.metadata()?.len() != 0 {
+        f.set_len(0)?;
+    }
+    Ok(f)
+}
+
 /// Writes a whole file created with `FILE_MODE` (no fsync).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create(path)?.write_all(bytes)

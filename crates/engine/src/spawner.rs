@@ -139,13 +139,13 @@ pub fn spawn(l: &Launch) -> Result<Spawned, SpawnError> {
             l.cwd.display()
         )));
     }
-    let out = crate::files::create(&l.stdout)
+    let out = crate::files::create_appending(&l.stdout)
         .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stdout.display())))?;
     // One file for both when they are the same path (a check's log).
     let err = if l.stderr == l.stdout {
         out.try_clone()
     } else {
-        crate::files::create(&l.stderr)
+        crate::files::create_appending(&l.stderr)
     }
     .map_err(|e| SpawnError(format!("cannot create {}: {e}", l.stderr.display())))?;
     let stdin = match (&l.stdin_fifo, &l.stdin_file) {

@@ -102,17 +102,64 @@ pub(crate) fn recorded_exit(log: &std::path::Path) -> Option<i32> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-/// The last `TAIL_BYTES` of a file, redacted, on a character boundary.
-pub(crate) fn tail_of(path: &std::path::Path) -> String {
+/// The largest a check's log grows on disk: past it, its last `LOG_KEPT`
+/// bytes are kept beside it (`earlier_of`) and it starts again empty, so a
+/// check that floods its output does not fill the disk, and its end is
+/// always there to read.
+pub(crate) const LOG_CAP: u64 = 8 << 20;
+/// The bytes of a capped log kept beside it.
+pub(crate) const LOG_KEPT: usize = 256 << 10;
+
+/// Where the end of a check's log is kept once the log went over its cap.
+pub(crate) fn earlier_of(log: &std::path::Path) -> PathBuf {
+    log.with_extension("log.earlier")
+}
+
+/// The last `n` bytes of a file (fewer if it is shorter; none if missing).
+fn last_bytes(path: &std::path::Path, n: usize) -> Vec<u8> {
     use std::io::{Read, Seek, SeekFrom};
-    // Only the end is read: a check may print gigabytes.
     let mut bytes = Vec::new();
     if let Ok(mut f) = std::fs::File::open(path) {
         let len = f.metadata().map_or(0, |m| m.len());
-        let from = len.saturating_sub(TAIL_BYTES as u64);
+        let from = len.saturating_sub(n as u64);
         if f.seek(SeekFrom::Start(from)).is_ok() {
-            let _ = f.take(TAIL_BYTES as u64).read_to_end(&mut bytes);
+            let _ = f.take(n as u64).read_to_end(&mut bytes);
         }
+    }
+    bytes
+}
+
+/// Keeps a running check's log under `cap` bytes: once over it, its last
+/// `kept` bytes replace what was kept beside it (`earlier_of`) and the log
+/// is emptied (its writer appends, so it goes on from the start). True
+/// when it did so.
+pub(crate) fn cap_log(log: &std::path::Path, cap: u64, kept: usize) -> std::io::Result<bool> {
+    let len = std::fs::metadata(log)?.len();
+    if len <= cap {
+        return Ok(false);
+    }
+    let end = last_bytes(log, kept);
+    let earlier = earlier_of(log);
+    let tmp = earlier.with_extension("earlier.tmp");
+    crate::files::write(&tmp, &end)?;
+    std::fs::rename(&tmp, &earlier)?;
+    // What was written between the read and here is lost from the log, a
+    // moment of a flood.
+    crate::files::options().write(true).open(log)?.set_len(0)?;
+    Ok(true)
+}
+
+/// The last `TAIL_BYTES` of a check's output, redacted, on a character
+/// boundary: from its log, and from what was kept of it beside the log
+/// once it went over its cap.
+pub(crate) fn tail_of(path: &std::path::Path) -> String {
+    // Only the end is read: a check may print gigabytes.
+    let mut bytes = last_bytes(path, TAIL_BYTES);
+    let earlier = earlier_of(path);
+    if bytes.len() < TAIL_BYTES && earlier.exists() {
+        let mut before = last_bytes(&earlier, TAIL_BYTES - bytes.len());
+        before.extend_from_slice(&bytes);
+        bytes = before;
     }
     let text = String::from_utf8_lossy(&bytes);
     cortex_core::redact::redact(text.trim_start_matches('\u{FFFD}'))
@@ -121,6 +168,33 @@ pub(crate) fn tail_of(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_over_its_cap_keeps_its_end_beside_it_and_its_writer_goes_on_from_the_start() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("verify.log");
+        let mut writer = crate::files::create_appending(&log).unwrap();
+        writer.write_all(&[b'a'; 900]).unwrap();
+        writer.write_all(b"\nend of the first part\n").unwrap();
+        assert!(!cap_log(&log, 2000, 100).unwrap(), "under its cap");
+        assert!(cap_log(&log, 500, 100).unwrap());
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+        let kept = std::fs::read(earlier_of(&log)).unwrap();
+        assert_eq!(kept.len(), 100);
+        assert!(kept.ends_with(b"end of the first part\n"));
+        // The writer appends: no hole where the emptied output was.
+        writer.write_all(b"the last line\n").unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"the last line\n");
+        let tail = tail_of(&log);
+        assert!(
+            tail.ends_with("end of the first part\nthe last line\n"),
+            "{tail:?}"
+        );
+        assert!(tail.len() <= TAIL_BYTES);
+        // A missing log is an error for the owner to name, not a panic.
+        assert!(cap_log(&dir.path().join("gone.log"), 1, 1).is_err());
+    }
 
     #[test]
     fn a_failed_check_goes_back_to_the_agent_max_rounds_times_then_to_a_person() {

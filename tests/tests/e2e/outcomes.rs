@@ -130,6 +130,53 @@ fn a_check_that_hangs_is_stopped_at_its_timeout_and_leaves_no_process() {
 }
 
 #[test]
+fn a_check_that_floods_its_output_keeps_its_log_under_the_cap_and_its_last_lines() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"verify": {"timeout_secs": 60, "max_rounds": 0}}));
+    let owner = h.start_owner();
+    // 30 MB of output, then it waits (up to 20 s) for the owner to cap its
+    // log while it runs, and says how long that took.
+    let check = concat!(
+        r#"head -c 30000000 /dev/zero | tr '\0' x; echo; "#,
+        r#"l="$CORTEX_HOME/workers/$CORTEX_WORKER_ID/attempt-1/verify.log"; i=0; "#,
+        r#"while [ "$(wc -c < "$l")" -gt 9000000 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; "#,
+        r#"echo "waited $i tenths for the cap"; echo the-last-line; exit 3"#
+    );
+    let id = submit_verified(&h, "build it FAKE:normal", check);
+    let t = h.wait_status(&id, &["completed", "failed", "needs_attention"], LIMIT);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    let w = &h.workers_of(&id)[0];
+    let tail = w["verification"]["output_tail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(tail.contains("the-last-line"), "{w}");
+    let waited: u32 = tail
+        .split("waited ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wait in the tail: {tail}"));
+    assert!(
+        waited < 200,
+        "the log was not capped while the check ran: {tail}"
+    );
+    let attempt = h
+        .path()
+        .join("workers")
+        .join(w["id"].as_str().unwrap())
+        .join("attempt-1");
+    let size = |name: &str| std::fs::metadata(attempt.join(name)).map_or(0, |m| m.len());
+    assert!(size("verify.log") < 9_000_000, "{}", size("verify.log"));
+    assert!(
+        (1..=256 * 1024).contains(&size("verify.log.earlier")),
+        "{}",
+        size("verify.log.earlier")
+    );
+    owner.stop();
+}
+
+#[test]
 fn killing_a_task_while_its_work_is_checked_stops_the_check() {
     let h = TestHome::new();
     h.use_fake_agent();

@@ -7,7 +7,10 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::launcher::{Poll, Signal};
 use crate::spawner;
-use crate::verify::{decide, exit_file, recorded_exit, tail_of, AfterCheck, Check, RECORD_EXIT};
+use crate::verify::{
+    cap_log, decide, exit_file, recorded_exit, tail_of, AfterCheck, Check, LOG_CAP, LOG_KEPT,
+    RECORD_EXIT,
+};
 use chrono::{DateTime, Utc};
 use cortex_core::id::WorkerId;
 use cortex_core::state::Event;
@@ -197,6 +200,7 @@ impl Engine {
             let _ = crate::files::create_dir_all(dir);
         }
         let _ = std::fs::remove_file(exit_file(&log));
+        let _ = std::fs::remove_file(crate::verify::earlier_of(&log));
         let launch = spawner::Launch {
             // The command runs exactly as written (`sh -c CMD`); the shell
             // around it records its exit status next to its log, so an owner
@@ -292,6 +296,11 @@ impl Engine {
                 let Some(c) = rt.checks.get_mut(&id) else {
                     continue;
                 };
+                if let Err(e) = cap_log(&c.log, LOG_CAP, LOG_KEPT) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        warn!(worker_id = %id, "cannot keep the check's log under its cap: {e}");
+                    }
+                }
                 let exit = if c.own {
                     match launcher.poll(c.pid) {
                         Poll::Running => None,
@@ -329,6 +338,8 @@ impl Engine {
                 self.rerun_check(&c.worker_id, now)?;
                 continue;
             }
+            // What stays on disk is capped too, a flood at its end included.
+            let _ = cap_log(&c.log, LOG_CAP, LOG_KEPT);
             let tail = tail_of(&c.log);
             let (passed, failure) = match (&c.stopping, code) {
                 (Some(why), _) => (false, why.clone()),
