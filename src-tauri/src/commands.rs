@@ -447,6 +447,32 @@ pub fn take_over_worker(
 ) -> Reply<()> {
     let e = engine(&state)?;
     let w = worker_of(&e, &worker_id)?;
+    if w.session_id.is_none() {
+        return Err(ApiError::new(
+            "no_session",
+            "this worker has no session to resume yet",
+        ));
+    }
+    // A live worker's agent is stopped first, and the session opened only
+    // once it is gone: two agents never resume one session at once.
+    e.hand_over_worker(&worker_id)?;
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(e.config().pm.kill_grace_secs + 10);
+    let w = loop {
+        let w = worker_of(&e, &worker_id)?;
+        if w.state.is_terminal() {
+            break w;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                "take_over_failed",
+                format!(
+                    "{worker_id} is still stopping; its session was not opened (try again once it ended)"
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     let session = w
         .session_id
         .clone()

@@ -23,7 +23,7 @@ pub fn forward(app: AppHandle, engine: Engine) {
         loop {
             match rx.recv().await {
                 Ok(event) => {
-                    let _ = app.emit(ENGINE_EVENT, &event);
+                    let _ = app.emit(ENGINE_EVENT, &as_listed(&engine, &event));
                     match &event {
                         EngineEvent::Alert { alert } => crate::notify::alert(&app, &engine, alert),
                         EngineEvent::ActivityLogged { line }
@@ -42,4 +42,23 @@ pub fn forward(app: AppHandle, engine: Engine) {
             }
         }
     });
+}
+
+/// A task event carries the task as the list shows it (its project, its
+/// check's outcome, its running cost): the page replaces the task it has
+/// with the event's, and must not show less than it did. Other events, and
+/// a task no longer known, go as they are.
+fn as_listed<'a>(engine: &Engine, event: &'a EngineEvent) -> std::borrow::Cow<'a, EngineEvent> {
+    use std::borrow::Cow;
+    match event {
+        EngineEvent::TaskUpdated { task } => match engine.task_row(&task.id) {
+            Some(task) => Cow::Owned(EngineEvent::TaskUpdated { task }),
+            None => Cow::Borrowed(event),
+        },
+        EngineEvent::TaskSubmitted { task } => match engine.task_row(&task.id) {
+            Some(task) => Cow::Owned(EngineEvent::TaskSubmitted { task }),
+            None => Cow::Borrowed(event),
+        },
+        _ => Cow::Borrowed(event),
+    }
 }

@@ -96,6 +96,8 @@ export interface Worker {
   waiting_for?: WaitingFor | null;
   /** Seconds its ended attempts ran, summed; the running one is added here. */
   ended_attempts_secs?: number;
+  /** When its running attempt started; none while none runs (a check of its work, a wait, ended). */
+  running_since?: string | null;
   /** The running attempt's own figures so far (also in `tokens` and `cost_usd`). */
   live_attempt?: AttemptFigures | null;
 }

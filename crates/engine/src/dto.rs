@@ -77,7 +77,8 @@ pub struct TaskDto {
     /// `show`, plans) adds its running attempts' figures so far; an event
     /// (`task_updated`) carries its ended attempts' figure, since it is sent
     /// when the task changes, not as its workers print (their own events
-    /// carry those figures, `WorkerDto::live_attempt`).
+    /// carry those figures, `WorkerDto::live_attempt`); the app forwards a
+    /// task event with the task as listed (`Engine::task_row`).
     pub cost_usd: f64,
     /// True when some of `cost_usd` is Cortex's estimate from the tokens
     /// (an attempt ended or runs without the agent's own figure).

@@ -303,6 +303,20 @@ impl Engine {
         tasks_of(self.store().state(), &live)
     }
 
+    /// One task as `tasks` lists it (what the app shows for a task event,
+    /// so an event never shows less than the list did); none if unknown.
+    pub fn task_row(&self, id: &TaskId) -> Option<TaskDto> {
+        // Before the store is locked: the figures lock it themselves.
+        let live = self.live_figures();
+        let store = self.store();
+        let state = store.state();
+        let t = state.task(id)?;
+        let workers: Vec<&cortex_core::worker::Worker> =
+            state.workers().filter(|w| &w.task_id == id).collect();
+        let costs = crate::dto::costs_so_far(state, &live);
+        Some(row_of(t, &workers, costs.get(id)))
+    }
+
     /// Counts of tasks and workers by status, live workers by health, and paused experts.
     pub fn status(&self) -> StatusDto {
         let mut status = status_of(self.store().state());
@@ -355,29 +369,39 @@ pub(crate) fn ack_of(
 pub(crate) fn tasks_of(state: &cortex_core::state::State, live: &LiveFigures) -> Vec<TaskDto> {
     let mut tasks: Vec<&Task> = state.tasks().collect();
     tasks.sort_by(|a, b| cortex_core::task::queue_order(a, b));
-    let mut checked: BTreeMap<&TaskId, Vec<&cortex_core::worker::Worker>> = BTreeMap::new();
-    let mut projects: BTreeMap<&TaskId, &str> = BTreeMap::new();
+    let mut workers: BTreeMap<&TaskId, Vec<&cortex_core::worker::Worker>> = BTreeMap::new();
     for w in state.workers() {
-        if w.verification.is_some() {
-            checked.entry(&w.task_id).or_default().push(w);
-        }
-        if let Some(b) = &w.base {
-            projects.entry(&w.task_id).or_insert(b.repo.as_str());
-        }
+        workers.entry(&w.task_id).or_default().push(w);
     }
     let costs = crate::dto::costs_so_far(state, live);
     tasks
         .into_iter()
         .map(|t| {
-            let mut dto = TaskDto::from(t);
-            if let Some(ws) = checked.get(&t.id) {
-                dto.verification = crate::review::task_verification(ws.iter().copied());
-            }
-            dto.project = projects.get(&t.id).map(|p| p.to_string());
-            dto.add_running(costs.get(&t.id));
-            dto
+            let ws = workers.get(&t.id).map_or(&[][..], Vec::as_slice);
+            row_of(t, ws, costs.get(&t.id))
         })
         .collect()
+}
+
+/// A task as every list and event shows it: its check's outcome over its
+/// workers, its project (the repository its first worker that recorded one
+/// started in), and its running attempts' cost so far.
+pub(crate) fn row_of(
+    t: &Task,
+    workers: &[&cortex_core::worker::Worker],
+    running: Option<&crate::dto::RunningCost>,
+) -> TaskDto {
+    let mut dto = TaskDto::from(t);
+    if workers.iter().any(|w| w.verification.is_some()) {
+        dto.verification = crate::review::task_verification(
+            workers.iter().copied().filter(|w| w.verification.is_some()),
+        );
+    }
+    dto.project = workers
+        .iter()
+        .find_map(|w| w.base.as_ref().map(|b| b.repo.clone()));
+    dto.add_running(running);
+    dto
 }
 
 pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {

@@ -23,6 +23,7 @@ use crate::launcher::{ManualClock, Parts, Signal};
 use crate::runtime::WorkerDto;
 use crate::{Engine, Home, OwnerKind};
 
+mod controls;
 mod pm;
 mod views;
 

@@ -110,7 +110,7 @@ export class Actions {
 
   takeOver(workerId: string) {
     return this.command(workerId, "take over", () => this.api.takeOverWorker(workerId), () => {
-      this.toast(`Opened ${this.named(workerId)} for you to take over`, "success");
+      this.toast(`Stopped ${this.named(workerId)} and opened its session for you to continue by hand`, "success");
       void this.sync.refreshWorkers();
     });
   }

@@ -177,6 +177,22 @@ describe("controller", () => {
     expect(f.api.getStatus).toHaveBeenCalledTimes(1);
   });
 
+  it("reads the status again when the local day changes, so today's cost is today's", async () => {
+    await vi.advanceTimersByTimeAsync(2_000);
+    f.api.getStatus.mockClear();
+    // Nothing happens for a while: no new read.
+    now += 60_000;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(f.api.getStatus).not.toHaveBeenCalled();
+    // Past the next local midnight, with no event at all.
+    const midnight = new Date(now);
+    midnight.setHours(24, 0, 30, 0);
+    now = midnight.getTime();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(f.api.getStatus).toHaveBeenCalledTimes(1);
+  });
+
   it("re-fetches the open worker's transcript when that worker changes", async () => {
     c.openWorker("w-1");
     await vi.advanceTimersByTimeAsync(0);

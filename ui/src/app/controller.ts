@@ -44,6 +44,8 @@ export class Controller {
   readonly review: Review;
   private unlisten: Unlisten[] = [];
   private clock: ReturnType<typeof setInterval> | null = null;
+  /** The local day the clock last saw (for the status's "today"). */
+  private day: string | null = null;
   private readonly now: () => number;
   private readonly tableClockMs: number;
   private readonly reload: () => void;
@@ -129,6 +131,13 @@ export class Controller {
     if (t - this.s.nowMs >= clockStep(t - (this.s.lastUpdateMs ?? t)) || t < this.s.nowMs) this.s.nowMs = t;
     if (t - this.s.tableNowMs >= this.tableClockMs || t < this.s.tableNowMs) this.s.tableNowMs = t;
     this.charts.tick();
+    // "Today" in the status (cost, tokens) is the local day: a new day reads
+    // the status again even when nothing else changed.
+    const day = new Date(t).toDateString();
+    if (this.day !== day) {
+      if (this.day !== null) this.sync.scheduleStatus();
+      this.day = day;
+    }
   }
 
   /** The tray or a notification asks to show a worker. */

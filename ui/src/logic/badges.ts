@@ -81,12 +81,15 @@ export function healthBadge(health: string | null | undefined): Badge {
 }
 
 /**
- * A worker's badge: a finished worker shows how it ended, a live one the
- * process manager's health.
+ * A worker's badge: a finished worker shows how it ended, one waiting to go
+ * on (the engine's `waiting_for`, which it drops once the PM finds the wait
+ * overdue) says so, as every count does (`workerBucket`); else the process
+ * manager's health.
  */
-export function workerBadge(w: Pick<Worker, "state" | "health">): Badge {
+export function workerBadge(w: Pick<Worker, "state" | "health" | "waiting_for">): Badge {
   // A stop was asked for and the process is not gone yet: whatever its health was.
   if (isTerminalState(w.state) || w.state === "stopping") return healthBadge(w.state);
+  if (w.waiting_for) return healthBadge("waiting");
   return healthBadge(w.health || w.state);
 }
 

@@ -20,17 +20,14 @@ export interface Elapsed {
   barCls: string;
 }
 
-/** States in which the worker's current attempt runs (its time goes on). */
-const RUNNING_ATTEMPT = new Set(["starting", "running", "stopping"]);
-
 /**
  * Time used against the limit: every attempt's, summed (the engine sums the
- * ended ones; the running one counts from its start). A worker between
+ * ended ones; the running one counts from its start, `running_since`). A worker between
  * attempts or ended adds nothing more. Without the engine's sum, the clock
  * of the current attempt alone, stopped at its last activity once ended.
  */
 export function elapsedVsLimit(
-  w: Pick<Worker, "started_at" | "time_limit_secs" | "state" | "last_activity_at" | "ended_attempts_secs">,
+  w: Pick<Worker, "started_at" | "time_limit_secs" | "state" | "last_activity_at" | "ended_attempts_secs" | "running_since">,
   nowMs: number,
 ): Elapsed {
   const limit = Math.max(0, w.time_limit_secs || 0);
@@ -42,7 +39,10 @@ export function elapsedVsLimit(
   }
   let elapsed: number;
   if (ended != null) {
-    const runningSecs = RUNNING_ATTEMPT.has(w.state) && !Number.isNaN(start) ? Math.max(0, (nowMs - start) / 1000) : 0;
+    // Only an attempt that runs adds its time: not one whose work is being
+    // checked (it ended, and is in the sum), nor a wait between attempts.
+    const since = parseTime(w.running_since);
+    const runningSecs = Number.isNaN(since) ? 0 : Math.max(0, (nowMs - since) / 1000);
     elapsed = ended + runningSecs;
   } else {
     let end = nowMs;

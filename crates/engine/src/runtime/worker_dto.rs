@@ -75,6 +75,11 @@ pub struct WorkerDto {
     /// Seconds its ended attempts ran, summed; a view adds the running one.
     #[serde(default)]
     pub ended_attempts_secs: f64,
+    /// When its running attempt started; none while no attempt runs (between
+    /// attempts, while its work is checked, once ended): what a view adds
+    /// to `ended_attempts_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_since: Option<DateTime<Utc>>,
     /// The running attempt's own tokens and cost so far, when one runs and
     /// its figures are known here (they are in `tokens` and `cost_usd` too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +265,7 @@ pub(crate) fn worker_dto(
         restarts: w.restarts(),
         waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
         ended_attempts_secs: crate::views::ended_attempts_secs(w),
+        running_since: w.live_attempt().map(|a| a.started_at),
         live_attempt: figures,
     }
 }
@@ -295,6 +301,13 @@ pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
         _ => None,
     };
     dto.health_reason = Some(redact(again.as_deref().unwrap_or(&v.reason)));
+    // The PM reads a retry the stream announced as a wait until it is
+    // overdue (`classify_health`); past that, its silence verdict is what
+    // the worker is, and the announced retry no longer what it waits for.
+    let overdue = matches!(v.health, H::Late | H::Stalled | H::Zombie | H::Unreachable);
+    if overdue && dto.state != WorkerStatus::Waiting {
+        dto.waiting_for = None;
+    }
     if v.last_activity_at.is_some() {
         dto.last_activity_at = v.last_activity_at;
         dto.last_activity_source = v.last_activity_source;
@@ -615,16 +628,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = crate::Home::new(dir.path());
         let now = clock::now();
-        let mut w = Worker::new(
-            clock::worker_id(now),
-            clock::task_id(now),
-            "development",
-            "/".into(),
-            now,
-        );
+        let mut w = running_worker(now);
         let fake = crate::launcher::fake::FakeLauncher::new();
         let started = fake.orphan(w.id.as_str(), 1);
-        w.status = WorkerStatus::Running;
         w.attempts.push(cortex_core::worker::Attempt {
             n: 1,
             started_at: now,
@@ -690,6 +696,57 @@ mod tests {
             Some(true)
         );
         assert_eq!(end_of_output(&dir.path().join("missing")).lines, 0);
+    }
+
+    /// A worker of the development expert, recorded as running.
+    fn running_worker(now: chrono::DateTime<chrono::Utc>) -> Worker {
+        let mut w = Worker::new(
+            clock::worker_id(now),
+            clock::task_id(now),
+            "development",
+            "/".into(),
+            now,
+        );
+        w.status = WorkerStatus::Running;
+        w
+    }
+
+    #[test]
+    fn an_announced_api_retry_long_overdue_is_the_pm_verdict_not_a_wait() {
+        use cortex_core::health::Health;
+        let now = clock::now();
+        let w = running_worker(now);
+        let prices = BTreeMap::new();
+        let with = |health| {
+            let mut dto = worker_dto(&w, None, 3600, None, &prices);
+            dto.activity = Some(Activity::RetryingApi {
+                until: now - chrono::Duration::seconds(900),
+                status: Some(529),
+                attempt: 3,
+            });
+            dto.waiting_for = crate::views::waiting_for(&w, dto.activity.as_ref());
+            assert!(dto.waiting_for.is_some());
+            apply_verdict(
+                &mut dto,
+                crate::pm::PmVerdict {
+                    health,
+                    reason: "silent".into(),
+                    last_activity_at: None,
+                    last_activity_source: None,
+                    live: None,
+                },
+            );
+            dto
+        };
+        // Still a wait while the PM reads it as one.
+        let waiting = with(Health::Waiting);
+        assert_eq!(waiting.bucket(), "waiting");
+        // Overdue, the PM says stalled: every count and badge says so.
+        let stalled = with(Health::Stalled);
+        assert_eq!(
+            (stalled.bucket(), stalled.waiting_for.is_none()),
+            ("stalled", true)
+        );
     }
 
     #[test]

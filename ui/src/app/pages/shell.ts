@@ -234,7 +234,7 @@ export function registerShell(k: Kit): void {
       s.modal = {
         kind: "confirm",
         title: "Take over this worker?",
-        body: `Cortex stops supervising ${id} and opens its session for you to continue by hand.`,
+        body: `Cortex stops ${id} (its agent ends, as with Kill, and nothing restarts it), then opens its session in a terminal for you to continue by hand.`,
         confirmLabel: "Take over",
         action: "takeover",
         targetId: id,

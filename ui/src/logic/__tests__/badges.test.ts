@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { healthBadge, isTerminalState, taskStatusBadge, workerBadge, severityBadge } from "../badges";
+import { workerBucket } from "../fleet";
 
 describe("health badges", () => {
   it("maps every health to its colour", () => {
@@ -24,6 +25,13 @@ describe("health badges", () => {
     expect(workerBadge({ state: "cancelled", health: "healthy" }).tone).toBe("grey");
     expect(workerBadge({ state: "running", health: "late" }).key).toBe("late");
     expect(workerBadge({ state: "starting", health: "" }).key).toBe("starting");
+  });
+  it("says waiting wherever the counts do: a retry the stream announced, before the PM's next look", () => {
+    const retrying = { state: "running" as const, health: "healthy", waiting_for: { kind: "api_retry" as const, until: "2025-06-01T12:00:30Z" } };
+    expect(workerBadge(retrying).key).toBe("waiting");
+    expect(workerBucket(retrying)).toBe("waiting");
+    // The engine drops the wait once the PM finds it overdue: its verdict shows.
+    expect(workerBadge({ state: "running", health: "stalled", waiting_for: null }).key).toBe("stalled");
   });
   it("does not break on an unknown health", () => {
     const b = healthBadge("sleepy_mode");

@@ -100,8 +100,12 @@ describe("what a worker row says is true", () => {
   it("sums the elapsed time over every attempt", () => {
     const ended = worker({ state: "completed", health: "completed", started_at: iso(600), last_activity_at: iso(600), ended_attempts_secs: 1500 });
     expect(elapsedVsLimit(ended, T0 + 9_999_000).label).toBe("25m / 60m");
-    const second = worker({ state: "running", started_at: iso(600), ended_attempts_secs: 300 });
+    const second = worker({ state: "running", started_at: iso(600), running_since: iso(600), ended_attempts_secs: 300 });
     expect(elapsedVsLimit(second, T0 + 660_000).label).toBe("6m / 60m");
+    // Its work being checked: the attempt ended and is in the sum, so the
+    // check's time is not counted again on top of it.
+    const checked = worker({ state: "running", health: "verifying", started_at: iso(0), running_since: null, ended_attempts_secs: 600 });
+    expect(elapsedVsLimit(checked, T0 + 660_000).label).toBe("10m / 60m");
     const between = worker({ state: "waiting", health: "waiting", started_at: iso(0), ended_attempts_secs: 120 });
     expect(elapsedVsLimit(between, T0 + 9_999_000).label).toBe("2m / 60m");
   });

@@ -190,6 +190,23 @@ impl Engine {
         )
     }
 
+    /// A person takes a worker's session over by hand: a live worker is
+    /// stopped as a kill stops it (its agent and the PM let go of the
+    /// session, so two agents never resume it at once), its reason saying
+    /// so; an ended one is left as it is.
+    pub fn hand_over_worker(&self, id: &str) -> Result<WorkerDto, EngineError> {
+        if self.worker_record(id)?.status.is_terminal() {
+            return self
+                .worker(id)
+                .ok_or_else(|| EngineError::UnknownWorker(id.to_string()));
+        }
+        self.stop_worker(
+            id,
+            AfterStop::End(WorkerStatus::Cancelled),
+            "taken over by a person, who continues its session by hand",
+        )
+    }
+
     /// The journaled worker with this id (with or without its `w-` prefix).
     pub(crate) fn worker_record(&self, id: &str) -> Result<Worker, EngineError> {
         WorkerId::parse(id)

@@ -1,0 +1,61 @@
+//! A person's controls and what the views say of them.
+
+use super::*;
+
+#[test]
+fn a_task_row_is_the_task_as_the_list_shows_it() {
+    let f = Fleet::new(Setup::default());
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    f.fake.say(f.pid(&w, 1), &assistant("m1", 1000));
+    f.tick();
+    let id = cortex_core::id::TaskId::parse(&task).expect("id");
+    let row = f.engine().task_row(&id).expect("a row");
+    let listed = f
+        .engine()
+        .tasks()
+        .into_iter()
+        .find(|t| t.id == id)
+        .expect("listed");
+    assert!(row.cost_usd > 0.0, "the running attempt's cost: {row:?}");
+    assert_eq!(
+        serde_json::to_value(&row).unwrap(),
+        serde_json::to_value(&listed).unwrap()
+    );
+    assert!(f
+        .engine()
+        .task_row(&cortex_core::id::TaskId::parse("t-01m93yjbj9jfng99yrkpy03s00").unwrap())
+        .is_none());
+}
+
+#[test]
+fn a_worker_taken_over_by_a_person_is_stopped_first_and_an_ended_one_left_as_it_is() {
+    let f = Fleet::new(Setup::default());
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    let dto = f
+        .engine()
+        .hand_over_worker(w.id.as_str())
+        .expect("take over");
+    assert_eq!(dto.state, WorkerStatus::Stopping);
+    f.fake.exit(pid, Exit::Signal(15));
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Cancelled, "{w:?}");
+    assert!(
+        w.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("taken over by a person"),
+        "{w:?}"
+    );
+    // Ended already: nothing to stop, and nothing said about it changes.
+    let again = f.engine().hand_over_worker(w.id.as_str()).expect("ended");
+    assert_eq!((again.state, again.reason), (w.state, w.reason));
+    f.advance(600);
+    f.tick();
+    assert_eq!(f.fake.processes().len(), 1, "nothing restarts it");
+}
