@@ -197,7 +197,8 @@ pub fn run() {
             tracing_subscriber::EnvFilter::try_from_env("CORTEX_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        // Secrets (a check's command, an agent's text) never reach a log.
+        .with_writer(|| cortex_core::redact::RedactingWrite(std::io::stderr()))
         .try_init();
 
     let app = tauri::Builder::default()

@@ -24,7 +24,8 @@ pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Option<WorkerGuard>
     let stderr_filter =
         EnvFilter::try_from_env("CORTEX_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
+        // Secrets (a check's command, an agent's text) never reach a log.
+        .with_writer(|| cortex_core::redact::RedactingWrite(std::io::stderr()))
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .compact()
@@ -45,7 +46,7 @@ pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Option<WorkerGuard>
                 .lossy(false)
                 .finish(appender);
             let layer = fmt::layer()
-                .with_writer(writer)
+                .with_writer(move || cortex_core::redact::RedactingWrite(writer.clone()))
                 .with_ansi(false)
                 .with_target(false)
                 .with_filter(EnvFilter::new("info"));

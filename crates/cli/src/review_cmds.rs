@@ -29,9 +29,9 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
     println!("  {}", t.description.replace('\n', "\n  "));
     if let Some(r) = &t.routing {
         println!(
-            "routing: {} ({:.2}, {})",
+            "routing: {} ({}, {})",
             r.primary_expert,
-            r.confidence,
+            cortex_core::router::two_places(r.confidence),
             r.strategy.as_str().replace('_', " ")
         );
     }

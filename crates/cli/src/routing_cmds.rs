@@ -105,9 +105,9 @@ pub fn route(home: &Home, a: RouteArgs, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
     } else {
         println!(
-            "{} ({:.2}, {})",
+            "{} ({}, {})",
             d.primary_expert,
-            d.confidence,
+            cortex_core::router::two_places(d.confidence),
             d.strategy.as_str()
         );
         if d.parallel_experts.len() > 1 {
@@ -120,7 +120,10 @@ pub fn route(home: &Home, a: RouteArgs, json: bool) -> Result<()> {
                 .get(name)
                 .map(|t| t.join(", "))
                 .unwrap_or_default();
-            println!("  {name:<12} {score:.2}  {terms}");
+            println!(
+                "  {name:<12} {}  {terms}",
+                cortex_core::router::two_places(*score)
+            );
         }
     }
     Ok(())

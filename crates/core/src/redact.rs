@@ -15,14 +15,15 @@ pub fn redacted(text: &str) -> std::borrow::Cow<'_, str> {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Only where a secret's first letter is can one start (most of a
-        // text is passed over without looking further). Those letters are
+        // Only where a secret's first byte is can one start (most of a
+        // text is passed over without looking further). Those bytes are
         // ASCII, so `i` is then at a character's start.
         let maybe = matches!(
             bytes[i].to_ascii_lowercase(),
-            b's' | b'g' | b'x' | b'a' | b't' | b'p' | b'b'
+            b's' | b'g' | b'x' | b'a' | b't' | b'p' | b'b' | b'r' | b'h' | b'n' | b'-' | b':'
         );
-        if let Some((len, keep)) = maybe.then(|| secret_at(&text[i..])).flatten() {
+        let word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if let Some((len, keep)) = maybe.then(|| secret_at(&text[i..], word_start)).flatten() {
             let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
             o.push_str(&text[copied..i + keep]);
             o.push_str("[redacted]");
@@ -41,6 +42,7 @@ pub fn redacted(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The length of a key-like token: letters, digits and `-_./+=`.
 fn token_len(s: &str) -> usize {
     s.bytes()
         .take_while(|b| {
@@ -49,29 +51,130 @@ fn token_len(s: &str) -> usize {
         .count()
 }
 
+/// The length of a named secret's value: anything up to a space or a
+/// quote (a password may hold `@`, `!` or `#`), without the punctuation
+/// that ends a sentence or closes a bracket after it.
+fn value_len(s: &str) -> usize {
+    let n = s
+        .bytes()
+        .take_while(|b| !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b'`'))
+        .count();
+    let trailing = s.as_bytes()[..n]
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b'.' | b',' | b';' | b':' | b')' | b']' | b'}'))
+        .count();
+    n - trailing
+}
+
+/// True for a value that looks like a secret rather than a word: a digit
+/// or a sign among letters ("hunter2", "p@ss!"), not "stored" or "rotated".
+fn looks_secret(v: &str) -> bool {
+    v.len() >= 6 && v.bytes().any(|b| !b.is_ascii_alphabetic())
+}
+
+/// Key prefixes of well-known services (each followed by 12 or more key
+/// characters, at the start of a word).
+const KEY_PREFIXES: [&str; 21] = [
+    "sk-ant-",
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxs-",
+    "AKIA",
+    "AIza",
+    "hf_",
+    "npm_",
+];
+
 /// At the start of `s`: a secret's total length and how many leading bytes
-/// to keep visible (the label).
-fn secret_at(s: &str) -> Option<(usize, usize)> {
-    // Well-known key prefixes.
-    for prefix in [
-        "sk-ant-",
-        "sk-",
-        "ghp_",
-        "gho_",
-        "github_pat_",
-        "xoxb-",
-        "xoxp-",
-        "AKIA",
-    ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
-            let n = token_len(rest);
-            if n >= 12 {
-                return Some((prefix.len() + n, 0));
+/// to keep visible (the label). `word_start`: `s` does not continue a word.
+fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
+    if word_start {
+        for prefix in KEY_PREFIXES {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                let n = token_len(rest);
+                if n >= 12 {
+                    return Some((prefix.len() + n, 0));
+                }
             }
         }
     }
-    // NAME=value and "name": "value" for secret-looking names, the name in
-    // any case, its separator within the first 40 characters.
+    if let Some(found) = private_key_at(s).or_else(|| url_password_at(s)) {
+        return Some(found);
+    }
+    if let Some(found) = named_at(s) {
+        return Some(found);
+    }
+    let bearer = s
+        .get(..7)
+        .is_some_and(|h| h.eq_ignore_ascii_case("bearer "));
+    if word_start && bearer {
+        let n = token_len(&s[7..]);
+        if n >= 12 {
+            return Some((7 + n, 7));
+        }
+    }
+    None
+}
+
+/// A PEM private key: its first line is kept, the rest up to and with its
+/// last line is hidden (to the end of the text when that line is missing).
+fn private_key_at(s: &str) -> Option<(usize, usize)> {
+    if !s.starts_with("-----BEGIN ") {
+        return None;
+    }
+    let first_line = s.find('\n').unwrap_or(s.len());
+    let head = &s[..first_line];
+    if !head.trim_end().ends_with("PRIVATE KEY-----") {
+        return None;
+    }
+    let end = match s[first_line..].find("-----END ") {
+        Some(at) => {
+            let from = first_line + at + "-----END ".len();
+            s[from..]
+                .find("-----")
+                .map_or(s.len(), |close| from + close + "-----".len())
+        }
+        None => s.len(),
+    };
+    Some((end, first_line))
+}
+
+/// A password in a URL (`postgres://user:PASSWORD@host`), at its `://`:
+/// the scheme and user are kept.
+fn url_password_at(s: &str) -> Option<(usize, usize)> {
+    let rest = s.strip_prefix("://")?;
+    let authority = &rest[..rest
+        .bytes()
+        .position(|b| b == b'/' || b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`'))
+        .unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    let colon = authority[..at].find(':')?;
+    let password = &authority[colon + 1..at];
+    if password.is_empty() {
+        return None;
+    }
+    let keep = 3 + colon + 1;
+    Some((keep + password.len(), keep))
+}
+
+/// `NAME=value`, `"name": "value"`, `name is: value` for secret-looking
+/// names (in any case, the separator within the first 40 characters), and
+/// `secret VALUE` where the value is plainly a key.
+fn named_at(s: &str) -> Option<(usize, usize)> {
     const HEAD: usize = 40;
     let bytes = s.as_bytes();
     for name in [
@@ -87,64 +190,103 @@ fn secret_at(s: &str) -> Option<(usize, usize)> {
         let named = bytes
             .get(..name.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()));
-        if named {
-            // A longer name that starts so and ends as a secret's does:
-            // `SECRET_ACCESS_KEY`, `token_secret` (not `token_count`,
-            // `TOKEN_LIMIT`, `secret_scanning`: those name no secret).
-            let suffix = match bytes.get(name.len()) {
-                Some(b'_' | b'-') => {
-                    let n = bytes[name.len()..]
-                        .iter()
-                        .take(HEAD - name.len())
-                        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-                        .count();
-                    let whole = &s[..name.len() + n];
-                    let secret_end =
-                        ["key", "token", "secret", "password", "passwd"]
-                            .iter()
-                            .any(|end| {
-                                whole.len() > end.len()
-                                    && whole[whole.len() - end.len()..].eq_ignore_ascii_case(end)
-                                    && matches!(
-                                        whole.as_bytes()[whole.len() - end.len() - 1],
-                                        b'_' | b'-'
-                                    )
-                            });
-                    if secret_end {
-                        n
-                    } else {
-                        0
-                    }
-                }
-                _ => 0,
-            };
-            let name_len = name.len() + suffix;
-            let after = &bytes[name_len..];
-            let skip = after
-                .iter()
-                .take(HEAD.saturating_sub(name_len))
-                .take_while(|b| matches!(b, b'"' | b'\'' | b':' | b'=' | b' '))
-                .count();
-            if skip == 0 || !after[..skip].iter().any(|b| *b == b':' || *b == b'=') {
-                continue;
-            }
-            let start = name_len + skip;
-            let value = &s[start..];
-            let value = value.strip_prefix("Bearer ").map_or(value, |v| v);
-            let offset = s.len() - value.len();
-            let n = token_len(value);
-            if n >= 6 {
-                return Some((offset + n, offset));
-            }
+        if !named {
+            continue;
         }
-    }
-    if let Some(rest) = s.strip_prefix("Bearer ") {
-        let n = token_len(rest);
-        if n >= 12 {
-            return Some((7 + n, 7));
+        let name_len = name.len() + secret_suffix(s, name.len(), HEAD);
+        let after = &s[name_len..];
+        let skip = after
+            .bytes()
+            .take(HEAD.saturating_sub(name_len))
+            .take_while(|b| matches!(b, b'"' | b'\'' | b':' | b'=' | b' '))
+            .count();
+        let separated = after.as_bytes()[..skip]
+            .iter()
+            .any(|b| *b == b':' || *b == b'=');
+        let (start, plain) = if separated {
+            (name_len + skip, false)
+        } else if let Some(v) = ["is: ", "is ", "IS ", "Is "]
+            .iter()
+            .find_map(|is| after.strip_prefix(' ')?.strip_prefix(is))
+        {
+            (s.len() - v.len(), true)
+        } else if skip == 1 {
+            // `secret wJalrXUtnFEMI/K7MDENG`: a key, not a word.
+            let v = &after[1..];
+            let n = token_len(v);
+            let keyish = n >= 12
+                && v.bytes().take(n).any(|b| b.is_ascii_digit())
+                && v.bytes().take(n).any(|b| b.is_ascii_alphabetic());
+            if keyish {
+                return Some((name_len + 1 + n, name_len + 1));
+            }
+            continue;
+        } else {
+            continue;
+        };
+        let value = &s[start..];
+        let value = match value.get(..7) {
+            Some(h) if h.eq_ignore_ascii_case("bearer ") => &value[7..],
+            _ => value,
+        };
+        let offset = s.len() - value.len();
+        let n = value_len(value);
+        if n >= 6 && (!plain || looks_secret(&value[..n])) {
+            return Some((offset + n, offset));
         }
     }
     None
+}
+
+/// How many bytes after a secret's name at `s[..at]` belong to a longer
+/// name that ends as a secret's does: `SECRET_ACCESS_KEY`, `token_secret`
+/// (not `token_count`, `TOKEN_LIMIT`, `secret_scanning`: those name no
+/// secret).
+fn secret_suffix(s: &str, at: usize, head: usize) -> usize {
+    let bytes = s.as_bytes();
+    if !matches!(bytes.get(at), Some(b'_' | b'-')) {
+        return 0;
+    }
+    let n = bytes[at..]
+        .iter()
+        .take(head.saturating_sub(at))
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        .count();
+    let whole = &s[..at + n];
+    let secret_end = ["key", "token", "secret", "password", "passwd"]
+        .iter()
+        .any(|end| {
+            whole.len() > end.len()
+                && whole[whole.len() - end.len()..].eq_ignore_ascii_case(end)
+                && matches!(whole.as_bytes()[whole.len() - end.len() - 1], b'_' | b'-')
+        });
+    if secret_end {
+        n
+    } else {
+        0
+    }
+}
+
+/// A writer that hides secrets in what it writes, for logs: each write is
+/// taken as whole lines (a log line is written at once), so a secret is
+/// never split between two writes.
+#[derive(Debug)]
+pub struct RedactingWrite<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWrite<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) => self.0.write_all(redacted(text).as_bytes())?,
+            Err(_) => self
+                .0
+                .write_all(redact(&String::from_utf8_lossy(buf)).as_bytes())?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +336,61 @@ mod tests {
                 "token_expires_at: 2026-12-05T20:49:11Z",
                 "token_expires_at: 2026-12-05T20:49:11Z",
             ),
+            // Values with signs, said in words, in URLs, lower-case bearers.
+            (
+                "Deploy with password=p@ss!w0rd#2024 to prod",
+                "Deploy with password=[redacted] to prod",
+            ),
+            ("the password is: p@ss!w0rd#2024", "the password is: [redacted]"),
+            ("the password is hunter2hunter2.", "the password is [redacted]."),
+            ("the password is stored in vault", "the password is stored in vault"),
+            (
+                "Connect to postgres://admin:Hunter2SuperSecret@db.example.com/prod now",
+                "Connect to postgres://admin:[redacted]@db.example.com/prod now",
+            ),
+            ("see https://example.com/a:b@c", "see https://example.com/a:b@c"),
+            (
+                "Authorization: bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcDEF123 and",
+                "Authorization: bearer [redacted] and",
+            ),
+            (
+                "PGPASSWORD='p@ss!w0rd#2024' psql",
+                "PGPASSWORD='[redacted]' psql",
+            ),
+            (
+                "and secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY here",
+                "and secret [redacted] here",
+            ),
+            ("keep the secret sauce secret", "keep the secret sauce secret"),
+            // Keys of more services, only at a word's start.
+            ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe [redacted]"),
+            ("gitlab glpat-xxxxxxxxxxxxxxxxxxxx", "gitlab [redacted]"),
+            (
+                "google key AIzaSyA1234567890abcdefghijklmnopqrstu in",
+                "google key [redacted] in",
+            ),
+            ("ghs_0123456789abcdefghij", "[redacted]"),
+            (
+                "ask-questions-about-everything first",
+                "ask-questions-about-everything first",
+            ),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY----- done",
+                "-----BEGIN RSA PRIVATE KEY-----[redacted] done",
+            ),
+            (
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+            ),
         ];
+        // A log's writer hides them too.
+        let mut log = RedactingWrite(Vec::new());
+        std::io::Write::write_all(&mut log, b"INFO API_KEY=abcdef123456zz sh -c 'exit 1'\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(log.0).unwrap(),
+            "INFO API_KEY=[redacted] sh -c 'exit 1'\n"
+        );
         // Nothing to hide: the text is borrowed, not copied.
         assert!(matches!(
             redacted("no secrets here"),

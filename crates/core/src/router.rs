@@ -36,6 +36,7 @@ mod model;
 mod scores;
 
 pub use blend::{blend_weight, calibrate, LEARNED_TEMPERATURE, LEARNING_HALF_EXAMPLES};
+pub use decide::two_places;
 pub use decision::{Decision, Method, Strategy};
 pub use model::{
     CLAUSE_PROBABILITY, CLAUSE_SUPPORT, MODEL_MIN_CONFIDENCE, MODEL_MIN_CONFIDENCE_UNMATCHED,
@@ -569,16 +570,27 @@ mod tests {
     }
 
     #[test]
-    fn scores_in_the_explanation_read_as_the_formatter_would_write_them() {
+    fn scores_in_the_explanation_are_cut_to_two_places_so_they_never_cross_a_threshold() {
         let mut values: Vec<f64> = (0..=2000).map(|i| f64::from(i) / 2000.0).collect();
         values.extend([
-            0.125, 0.375, 0.005, 0.015, 0.035, 1e-12, 0.999_999, 1.0, 12.345,
+            0.125, 0.375, 0.005, 0.015, 0.035, 1e-12, 0.999_999, 1.0, 12.345, 0.29, 0.4999,
         ]);
         values.extend((0..1000u32).map(|i| blend_weight(0.5, f64::from(i) / 1000.0, u64::from(i))));
         for x in values {
             let mut s = String::new();
             push_2dp(&mut s, x);
-            assert_eq!(s, format!("{x:.2}"), "{x:e}");
+            let shown: f64 = s.parse().unwrap();
+            assert!(shown <= x + 1e-9 && x < shown + 0.01, "{x:e} read {s}");
+            // Against every threshold of two places: below reads below.
+            for t in (0..=100).map(|i| f64::from(i) / 100.0) {
+                assert_eq!(x < t - 1e-9, shown < t - 1e-9, "{x:e} read {s} against {t}");
+            }
         }
+        // A value on the grid reads as itself.
+        for i in 0..=100 {
+            let x = f64::from(i) / 100.0;
+            assert_eq!(two_places(x), format!("{x:.2}"));
+        }
+        assert_eq!(two_places(0.4999), "0.49");
     }
 }

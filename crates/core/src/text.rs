@@ -87,7 +87,15 @@ impl Tokens {
                     i += width;
                 }
             }
-            self.push_word(&text[start..i], ascii);
+            // The views' mark for a hidden secret is not a word the text
+            // says: nothing is matched, learned or explained by it.
+            let mark = start > 0
+                && bytes[start - 1] == b'['
+                && bytes.get(i) == Some(&b']')
+                && &text[start..i] == "redacted";
+            if !mark {
+                self.push_word(&text[start..i], ascii);
+            }
         }
     }
 
@@ -280,6 +288,14 @@ mod tests {
             assert!(w.starts_with(&s) && s.len() + 1 >= w.len(), "{w} -> {s}");
         }
         assert_ne!(stem("string"), stem("str"));
+    }
+
+    #[test]
+    fn the_mark_of_a_hidden_secret_is_no_word() {
+        assert_eq!(tokens("key [redacted] here"), tokens("key here"));
+        assert_eq!(tokens("we redacted it"), tokens("we redacted it"));
+        assert_eq!(tokens("we redacted it").len(), 3);
+        assert_eq!(tokens("[redacted]"), Vec::<String>::new());
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub struct TaskDto {
     /// The folder it was submitted to work in, if one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
-    /// Its idempotency key (`--key`), if it was submitted with one.
+    /// Its idempotency key (`--key`), if it was submitted with one (redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Why it is in its current status (redacted): a failure's cause, who cancelled.
@@ -161,7 +161,7 @@ impl From<&Task> for TaskDto {
             created_at: t.created_at,
             updated_at: t.updated_at,
             workdir: t.workdir.clone(),
-            key: t.key.clone(),
+            key: t.key.as_deref().map(redact),
             reason: t.reason.as_deref().map(redact),
             verify: t.verify.as_deref().map(redact),
             result: t.result.as_deref().map(redact),

@@ -54,6 +54,34 @@ pub fn create_appending(path: &Path) -> std::io::Result<File> {
     Ok(f)
 }
 
+/// Reads a file that must be a regular one (a settings file): opened
+/// without waiting, so a FIFO put in its place is refused at once instead
+/// of hanging its reader until someone writes to it, and anything but a
+/// regular file (a folder, a FIFO, a device) is refused as `InvalidInput`.
+pub fn read_regular_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a FIFO, a socket or a device)"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what} where a JSON file belongs"),
+        ));
+    }
+    let mut text = String::with_capacity(meta.len() as usize);
+    f.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Writes a whole file created with `FILE_MODE` (no fsync).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create(path)?.write_all(bytes)

@@ -409,7 +409,7 @@ pub fn default_settings() -> (Config, ExpertSet) {
 }
 
 fn read_text(path: &Path, rel: &str) -> Result<String, EngineError> {
-    fs::read_to_string(path).map_err(|e| read_error(path, rel, e))
+    crate::files::read_regular_text(path).map_err(|e| read_error(path, rel, e))
 }
 
 /// Why a settings file could not be read, said as the file's problem when
@@ -425,6 +425,13 @@ fn read_error(path: &Path, rel: &str, e: std::io::Error) -> EngineError {
         std::io::ErrorKind::InvalidData => {
             ConfigError::new(rel, None, "not valid UTF-8 text, expected a JSON file").into()
         }
+        // A folder or a FIFO in its place (`files::read_regular_text`).
+        std::io::ErrorKind::InvalidInput => ConfigError::new(
+            rel,
+            None,
+            format!("{e}: move it away (`cortex run` moves it to quarantine/)"),
+        )
+        .into(),
         _ => EngineError::io("cannot read", path, e),
     }
 }
@@ -454,7 +461,7 @@ pub fn expert_files(dir: &Path) -> std::io::Result<Vec<ExpertFile>> {
                     .map(|n| n.to_string_lossy())
                     .unwrap_or_default()
             );
-            let text = fs::read_to_string(&path);
+            let text = crate::files::read_regular_text(&path);
             ExpertFile { path, rel, text }
         })
         .collect())
@@ -564,6 +571,42 @@ mod tests {
         fs::write(home.config_file(), r#"{"capacity": {"max_workerz": 9}}"#).unwrap();
         fs::write(home.settings_in_use_file(), b"{").unwrap();
         assert!(home.settings_for_reading().is_err());
+    }
+
+    #[test]
+    fn a_fifo_or_a_folder_in_a_settings_file_s_place_is_refused_at_once_never_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.init().unwrap();
+        let fifo = home.experts_dir().join("zzz.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Read on a thread: a reader that waited for a writer would hang.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = home.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                reader
+                    .load_settings()
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading the settings waited on a FIFO");
+        let why = got.expect_err("a FIFO is no expert file");
+        assert!(
+            why.contains("experts/zzz.json") && why.contains("not a regular file"),
+            "{why}"
+        );
+        fs::remove_file(&fifo).unwrap();
+        // A folder at config.json: a problem of that file, not an I/O failure.
+        fs::remove_file(home.config_file()).unwrap();
+        fs::create_dir(home.config_file()).unwrap();
+        let why = home.load_settings().unwrap_err();
+        assert!(matches!(why, EngineError::Config(_)), "{why:?}");
+        assert!(why.to_string().contains("config.json: a folder"), "{why}");
     }
 
     #[test]

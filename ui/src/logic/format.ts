@@ -71,6 +71,16 @@ export function formatPercent(fraction: number | null | undefined): string {
   return `${Math.round(fraction * 100)}%`;
 }
 
+/**
+ * A routing score or confidence as a percent, cut rather than rounded, as
+ * the engine's explanations cut them to two places: 0.499 reads 49%, never
+ * the 50% a minimum of 0.50 would need.
+ */
+export function formatConfidence(fraction: number | null | undefined): string {
+  if (fraction == null || !Number.isFinite(fraction)) return "—";
+  return `${Math.floor(fraction * 100 + 1e-9)}%`;
+}
+
 /** Collapses whitespace and cuts to `max` characters with an ellipsis. */
 export function truncate(text: string | null | undefined, max: number): string {
   const t = (text ?? "").replace(/\s+/g, " ").trim();

@@ -2,7 +2,7 @@
 // and the terms that matched (negatives come prefixed with "-").
 
 import type { Decision } from "../types";
-import { formatPercent, methodLabel, strategyLabel } from "./format";
+import { formatConfidence, methodLabel, strategyLabel } from "./format";
 
 export interface MatchedTerm {
   term: string;
@@ -61,9 +61,9 @@ export function previewView(d: Decision, experts: string[] = [], asksConfirmatio
       expert,
       score,
       pct: Math.round(score * 100),
-      scoreLabel: formatPercent(score),
-      keywordLabel: formatPercent(clamp01(d.keyword_scores?.[expert] ?? 0)),
-      learnedLabel: learned == null ? null : formatPercent(clamp01(learned)),
+      scoreLabel: formatConfidence(score),
+      keywordLabel: formatConfidence(clamp01(d.keyword_scores?.[expert] ?? 0)),
+      learnedLabel: learned == null ? null : formatConfidence(clamp01(learned)),
       matched: (d.matched?.[expert] ?? []).map((t) =>
         t.startsWith("-") ? { term: t.slice(1), negative: true } : { term: t, negative: false },
       ),
@@ -76,7 +76,7 @@ export function previewView(d: Decision, experts: string[] = [], asksConfirmatio
   return {
     primary: d.primary_expert,
     confidence: clamp01(d.confidence),
-    confidenceLabel: formatPercent(clamp01(d.confidence)),
+    confidenceLabel: formatConfidence(clamp01(d.confidence)),
     strategyLabel: strategyLabel(d.strategy),
     methodLabel: methodLabel(d.method),
     needsConfirmation: !!d.needs_confirmation && asksConfirmation,

@@ -2,7 +2,7 @@
 // the corrections people made.
 
 import type { LoggedDecision, Task } from "../types";
-import { formatClock, formatPercent, methodLabel, shortId, strategyLabel, truncate } from "./format";
+import { formatClock, formatConfidence, methodLabel, shortId, strategyLabel, truncate } from "./format";
 import { occurrences } from "./rows";
 import { compareTime } from "./time";
 
@@ -43,7 +43,7 @@ export function decisionRows(decisions: LoggedDecision[], tasks: RoutedTask[]): 
       task: truncate(byId.get(d.task_id)?.description ?? "", 70),
       primary: d.primary_expert,
       parallel: (d.parallel_experts ?? []).filter((e) => e !== d.primary_expert).join(", "),
-      confidence: formatPercent(d.confidence),
+      confidence: formatConfidence(d.confidence),
       strategy: strategyLabel(d.strategy),
       method: methodLabel(d.method),
       // What the engine does now, not what the router once suggested: only a

@@ -3,7 +3,7 @@
 import type { Task, Worker } from "../types";
 import { isLiveTaskStatus, taskStatusBadge, type Badge } from "./badges";
 import { costLabel } from "./workers";
-import { formatPercent, formatRelative, reasonBeside, shortId, strategyLabel, truncate } from "./format";
+import { formatConfidence, formatRelative, reasonBeside, shortId, strategyLabel, truncate } from "./format";
 
 export interface TaskRow {
   id: string;
@@ -76,7 +76,7 @@ export function taskRow(t: Task, nowMs: number, cost?: TaskCost): TaskRow {
     priorityCls: PRIORITY_CLS[t.priority] ?? "text-slate-700",
     type: t.type ?? "",
     experts: experts.length ? experts.join(", ") : "—",
-    confidence: t.routing ? formatPercent(t.routing.confidence) : "—",
+    confidence: t.routing ? formatConfidence(t.routing.confidence) : "—",
     strategy: t.routing ? strategyLabel(t.routing.strategy) : "—",
     method: t.routing?.method ?? "",
     // The engine's status says it; a routing that asked for confirmation

@@ -97,9 +97,10 @@ impl Router {
         if let Some(&i) = task_type.and_then(|t| self.types.get(&t.to_ascii_lowercase())) {
             let mut scores = final_scores.clone();
             scores[i] = scores[i].max(TYPE_CONFIDENCE);
+            let confidence = TYPE_CONFIDENCE.max(final_scores[i]);
             return Decision {
                 primary_expert: self.names[i].clone(),
-                confidence: TYPE_CONFIDENCE.max(final_scores[i]),
+                confidence,
                 strategy: Strategy::SingleExpert,
                 parallel_experts: vec![self.names[i].clone()],
                 scores: by_name(&scores),
@@ -113,9 +114,10 @@ impl Router {
                 method: Method::Type,
                 needs_confirmation: false,
                 explanation: format!(
-                    "type `{}` belongs to {} (confidence {TYPE_CONFIDENCE:.2})",
+                    "type `{}` belongs to {} (confidence {})",
                     task_type.unwrap_or_default(),
-                    self.names[i]
+                    self.names[i],
+                    two_places(confidence)
                 ),
             };
         }
@@ -317,7 +319,8 @@ impl Router {
         }
         Decision {
             primary_expert: self.names[primary].clone(),
-            confidence: (final_scores[primary] * 1000.0).round() / 1000.0,
+            // Cut, not rounded, like every view of it (`push_2dp`).
+            confidence: ((final_scores[primary] * 1000.0) + 1e-9).floor() / 1000.0,
             strategy,
             parallel_experts: experts.iter().map(|&i| self.names[i].clone()).collect(),
             scores: by_name(&final_scores),
@@ -335,26 +338,32 @@ impl Router {
     }
 }
 
-/// Appends `x` as `format!("{x:.2}")` would, without the general float
-/// formatter in the common case (a value clearly on one side of a rounding
-/// tie); ties and odd values take the general path, so the text is the same.
+/// Appends `x` with two decimals, cut rather than rounded (0.499 reads
+/// 0.49): a score below a threshold of two decimals never reads as the
+/// threshold ("0.50 is below the minimum 0.50"), and one at or above it
+/// never reads below. Every view of a confidence uses it (`two_places`).
 pub(super) fn push_2dp(out: &mut String, x: f64) {
     let y = x * 100.0;
     if x.is_sign_positive() && y < 1e9 {
-        let floor = y.floor();
-        let frac = y - floor;
-        if (frac - 0.5).abs() > 1e-6 {
-            let n = floor as u64 + u64::from(frac > 0.5);
-            push_u64(out, n / 100);
-            out.push('.');
-            let cents = (n % 100) as u8;
-            out.push(char::from(b'0' + cents / 10));
-            out.push(char::from(b'0' + cents % 10));
-            return;
-        }
+        // The nudge keeps 0.29, stored as 0.28999..., at 0.29.
+        let n = (y + 1e-9).floor() as u64;
+        push_u64(out, n / 100);
+        out.push('.');
+        let cents = (n % 100) as u8;
+        out.push(char::from(b'0' + cents / 10));
+        out.push(char::from(b'0' + cents % 10));
+        return;
     }
     use std::fmt::Write;
     let _ = write!(out, "{x:.2}");
+}
+
+/// A score or confidence as every view shows it: two decimals, cut (see
+/// `push_2dp`).
+pub fn two_places(x: f64) -> String {
+    let mut s = String::with_capacity(6);
+    push_2dp(&mut s, x);
+    s
 }
 
 /// Appends `s`, cut to at most `max` characters with "..." when longer.

@@ -61,7 +61,8 @@ pub struct WorkerDto {
     /// The agent's final result text (redacted), once an attempt gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
-    /// The check of its work, once one ran or runs.
+    /// The check of its work, once one ran or runs (its command, output and
+    /// reason redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<cortex_core::worker::Verification>,
     /// Its time limit in seconds, counted from its first attempt's start, extensions included.
@@ -260,7 +261,15 @@ pub(crate) fn worker_dto(
         last_activity_source: source,
         last_text: text.or_else(|| w.last_text.clone()).as_deref().map(redact),
         result: w.result.as_deref().map(redact),
-        verification: w.verification.clone(),
+        verification: w
+            .verification
+            .as_ref()
+            .map(|v| cortex_core::worker::Verification {
+                command: redact(&v.command),
+                output_tail: v.output_tail.as_deref().map(redact),
+                reason: v.reason.as_deref().map(redact),
+                ..v.clone()
+            }),
         time_limit_secs: time_limit_secs.saturating_add(w.extended_secs),
         restarts: w.restarts(),
         waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),

@@ -6,6 +6,7 @@ import {
   formatDuration,
   formatMinutes,
   formatMoney,
+  formatConfidence,
   formatPercent,
   formatRelative,
   formatTokens,
@@ -71,6 +72,12 @@ describe("money, tokens, percent", () => {
   it("rounds percentages and handles no data", () => {
     expect(formatPercent(0.873)).toBe("87%");
     expect(formatPercent(null)).toBe("—");
+    // A confidence is cut, as the engine's explanation cuts it: below a
+    // minimum of 0.50 never reads 50%.
+    expect(formatConfidence(0.499)).toBe("49%");
+    expect(formatConfidence(0.29)).toBe("29%");
+    expect(formatConfidence(0.5)).toBe("50%");
+    expect(formatConfidence(Number.NaN)).toBe("—");
   });
 });
 
