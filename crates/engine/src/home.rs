@@ -163,7 +163,10 @@ impl Home {
         self.root.join("quarantine")
     }
 
-    /// Creates the folders and copies any missing default file. Existing
+    /// Creates the folders and copies any missing default file: the
+    /// shipped config, and the shipped expert profiles when the experts
+    /// folder holds none (a person's own set of experts, or one they took
+    /// a shipped expert out of, is theirs: nothing is added to it). Existing
     /// files are never overwritten. Returns the files it wrote.
     pub fn init(&self) -> Result<Vec<PathBuf>, EngineError> {
         let unusable = |e: std::io::Error, p: &Path| EngineError::HomeUnusable {
@@ -193,8 +196,11 @@ impl Home {
         probe_writable(&self.root).map_err(|e| unusable(e, &self.root))?;
         let mut written = Vec::new();
         let mut files = vec![(self.config_file(), DEFAULT_CONFIG)];
-        for (name, text) in DEFAULT_EXPERTS {
-            files.push((self.experts_dir().join(format!("{name}.json")), text));
+        let no_profile = expert_paths(&self.experts_dir()).is_ok_and(|p| p.is_empty());
+        if no_profile {
+            for (name, text) in DEFAULT_EXPERTS {
+                files.push((self.experts_dir().join(format!("{name}.json")), text));
+            }
         }
         for (path, text) in files {
             if !path.exists() {
@@ -203,6 +209,21 @@ impl Home {
             }
         }
         Ok(written)
+    }
+
+    /// Writes the shipped text of the expert profile at `path` when it is
+    /// one of the shipped ones and nothing is there (after what stood there
+    /// was set aside). Nothing for any other path.
+    pub fn restore_shipped_expert(&self, path: &Path) -> Result<(), EngineError> {
+        let shipped = DEFAULT_EXPERTS
+            .iter()
+            .find(|(name, _)| path == self.experts_dir().join(format!("{name}.json")).as_path());
+        match shipped {
+            Some((_, text)) if fs::symlink_metadata(path).is_err() => {
+                crate::snapshot::write_atomic(path, text.as_bytes())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// True once `init` has run (a config file exists).

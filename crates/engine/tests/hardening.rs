@@ -396,3 +396,47 @@ fn a_journal_deleted_or_cut_while_the_owner_runs_loses_nothing_acknowledged() {
         again.close().unwrap();
     }
 }
+
+#[test]
+fn a_home_with_experts_of_its_own_gets_no_shipped_expert_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("home"));
+    // Made by hand: a config, one expert of its own, none of the folders.
+    fs::create_dir_all(home.experts_dir()).unwrap();
+    fs::write(
+        home.config_file(),
+        r#"{"routing": {"fallback_expert": "alpha"}}"#,
+    )
+    .unwrap();
+    let alpha = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../coordination/experts/development.json"),
+    )
+    .unwrap()
+    .replace("\"development\"", "\"alpha\"");
+    fs::write(home.experts_dir().join("alpha.json"), alpha).unwrap();
+    let engine = Engine::open(&home, OwnerKind::Cli).unwrap();
+    engine.close().unwrap();
+    drop(engine);
+    let names: Vec<String> = fs::read_dir(home.experts_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["alpha.json"]);
+    assert!(home.inbox().is_dir(), "the folders it lacked were made");
+    // An empty experts folder is a new home's: it gets the shipped ones.
+    let (_d, fresh) = home_without_experts();
+    Engine::open(&fresh, OwnerKind::Cli)
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(fresh.experts_dir().join("development.json").is_file());
+}
+
+fn home_without_experts() -> (tempfile::TempDir, Home) {
+    let (d, home) = home();
+    for e in fs::read_dir(home.experts_dir()).unwrap() {
+        fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    fs::remove_dir_all(home.inbox()).unwrap();
+    (d, home)
+}

@@ -115,6 +115,9 @@ pub fn prepare_home(home: &Home) -> Result<Prepared, EngineError> {
                 };
                 out.quarantined
                     .push(set_aside(home, &f, &stamp, why, Aside::Move)?);
+                // A shipped profile set aside gets its shipped text back
+                // (`init` adds none to a folder with profiles of its own).
+                home.restore_shipped_expert(&f)?;
             }
         }
         for q in &out.quarantined {
