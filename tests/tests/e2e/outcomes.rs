@@ -50,6 +50,22 @@ fn a_passing_check_makes_a_task_completed_and_verified_and_no_check_says_not_ver
     assert_eq!(t["status"], "completed", "{t}");
     assert!(h.workers_of(&plain)[0]["verification"].is_null());
     owner.stop();
+    // Only the checked outcome teaches the router: the agent's own word
+    // that it is done is no evidence its expert was the right one.
+    let examples = std::fs::read_to_string(h.file("router-examples.jsonl")).unwrap_or_default();
+    let learned: Vec<serde_json::Value> = examples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(learned.len(), 1, "{examples}");
+    assert_eq!(
+        (
+            learned[0]["task_id"].as_str(),
+            learned[0]["source"].as_str()
+        ),
+        (Some(id.as_str()), Some("success")),
+        "{examples}"
+    );
 }
 
 #[test]

@@ -180,8 +180,14 @@ impl Engine {
                 },
                 now,
             )?;
-            store.state().task(&worker.task_id).cloned()
+            let state = store.state();
+            let checked = state
+                .worker(&worker.id)
+                .and_then(|w| w.verification.as_ref())
+                .and_then(|v| v.passed);
+            (state.task(&worker.task_id).cloned(), checked)
         };
+        let (task, checked) = task;
         info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
         self.pm_worker_ended(&worker.id, status);
         if let Some((kind, severity)) = cortex_core::settle::ending_alert(status) {
@@ -198,14 +204,10 @@ impl Engine {
             ));
         }
         if let Some(t) = &task {
-            if status != WorkerStatus::Cancelled {
-                self.record_outcome(
-                    &t.id,
-                    &t.description,
-                    &worker.expert,
-                    status == WorkerStatus::Completed,
-                    now,
-                );
+            // Only a checked outcome teaches the router: an agent's own word
+            // that it is done, or a crash, says nothing of the routing.
+            if let (Some(passed), false) = (checked, status == WorkerStatus::Cancelled) {
+                self.record_outcome(&t.id, &t.description, &worker.expert, passed, now);
             }
             self.emit(EngineEvent::TaskUpdated {
                 task: TaskDto::from(t),
