@@ -320,6 +320,30 @@ mod tests {
     }
 
     #[test]
+    fn a_keyword_router_gives_a_task_to_one_expert_alone_at_the_single_threshold() {
+        let text =
+            "security audit of the payment flow for injection, and document the catalog finding";
+        let parallel = router().route(text, None, None);
+        assert_eq!(parallel.strategy, Strategy::MultiExpertParallel);
+        let top = parallel.scores["security"];
+        let at = |single: f64| {
+            let config = RoutingConfig {
+                single_threshold: single,
+                ..RoutingConfig::default()
+            };
+            Router::keywords_only(&config, &expert_set()).route(text, None, None)
+        };
+        let alone = at(top);
+        assert_eq!(
+            (alone.strategy, alone.parallel_experts.clone()),
+            (Strategy::SingleExpert, vec!["security".to_string()]),
+            "{}",
+            alone.explanation
+        );
+        assert_eq!(at(1.0).strategy, Strategy::MultiExpertParallel);
+    }
+
+    #[test]
     fn every_strategy_is_reachable() {
         let r = router();
         let d = r.route(

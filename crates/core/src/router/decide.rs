@@ -176,10 +176,14 @@ impl Router {
         } else {
             cfg.min_activation
         };
+        // A keyword-only router gives the task to its top expert alone at
+        // or above `single_threshold` (the model has its own rule: a
+        // request of one clause is one job).
+        let alone = model_out.is_none() && top_score >= cfg.single_threshold;
         let (strategy, primary, experts) = if top_score < min {
             let primary = if top_score > 0.0 { top } else { self.fallback };
             (Strategy::SingleExpertLowConfidence, primary, vec![primary])
-        } else if parallel.len() >= 2 {
+        } else if parallel.len() >= 2 && !alone {
             (Strategy::MultiExpertParallel, top, parallel)
         } else {
             (Strategy::SingleExpert, top, vec![top])
