@@ -630,6 +630,25 @@ mod tests {
     }
 
     #[test]
+    fn a_settings_file_is_one_object_with_nothing_after_it() {
+        for (text, said) in [
+            (
+                r#"{"capacity": {"max_workers": 4}} {"capacity": "broken""#,
+                "more after its object",
+            ),
+            ("{} xyz garbage", "more after its object"),
+            (r#"[1, {"max_workers": 9999}]"#, "expected a JSON object"),
+            ("", "empty"),
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.to_string().contains(said), "{text}: {err}");
+            let (_, problems) = Config::parse_all(text);
+            assert!(!problems.is_empty(), "{text}");
+        }
+        assert!(Config::parse("  {}\n").is_ok());
+    }
+
+    #[test]
     fn wrong_types_and_ranges_are_reported_with_the_key() {
         let err = Config::parse(r#"{"pm": {"late_after_secs": "soon"}}"#).unwrap_err();
         assert_eq!(err.key.as_deref(), Some("pm.late_after_secs"));

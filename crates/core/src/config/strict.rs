@@ -7,8 +7,25 @@ use super::ConfigError;
 
 /// Parses JSON strictly, reporting the key path of the first problem.
 pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, ConfigError> {
+    let whole = |message: String| ConfigError {
+        file: file.to_string(),
+        key: None,
+        message,
+        also: Vec::new(),
+    };
+    // A settings file is one JSON object: not a list whose items would set
+    // its fields by position, and nothing after it.
+    match text.trim_start().chars().next() {
+        Some('{') => {}
+        Some(c) => {
+            return Err(whole(format!(
+                "expected a JSON object (`{{...}}`), found `{c}` at its start"
+            )))
+        }
+        None => return Err(whole("empty, expected a JSON object (`{...}`)".into())),
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let syntax = inner.is_syntax() || inner.is_eof();
@@ -24,7 +41,10 @@ pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Co
             message,
             also: Vec::new(),
         }
-    })
+    })?;
+    de.end()
+        .map_err(|e| whole(format!("not valid JSON: more after its object ({e})")))?;
+    Ok(value)
 }
 
 /// Parses JSON strictly, as `parse_strict`, but goes on past a key with a
