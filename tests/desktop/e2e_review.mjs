@@ -197,7 +197,7 @@ export async function reviewSteps(t) {
     const said = await until("the header's badge", async () => {
       const b = (await find('[data-testid="agent-problem"]'))[0];
       const why = b && (await displayed(b)) && (await attr(b, "title"));
-      return why && why.includes("/no/such/agent does not exist or is not executable") && why;
+      return why && why.includes("`/no/such/agent` does not exist") && why;
     });
     await screenshot("16-agent-cannot-run");
     log(`header: ${said}`);

@@ -65,6 +65,11 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
     }
     println!("agent command: {}{whose}", d.agent_command.join(" "));
     match (&d.agent_resolved, &d.agent_version) {
+        // Found from here, yet not as workers would find it (a relative path).
+        (Some(p), _) if d.agent_problem.is_some() => println!(
+            "agent binary:  {p} from here, but: {}",
+            d.agent_problem.as_deref().unwrap_or_default()
+        ),
         (Some(p), Some(v)) => println!("agent binary:  {p} ({v})"),
         (Some(p), None) => println!("agent binary:  {p} (no version reported)"),
         (None, _) => println!(
@@ -90,6 +95,9 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
             "agent_missing",
             "the agent binary was not found",
         ));
+    }
+    if let Some(problem) = &d.agent_problem {
+        return Err(Failure::runtime("agent_unusable", problem.clone()));
     }
     if let Some(c) = d.launcher_check.as_ref().filter(|c| !c.reachable) {
         return Err(Failure::runtime(

@@ -915,6 +915,25 @@ mod tests {
     }
 
     #[test]
+    fn a_preamble_too_long_for_the_agent_s_argument_is_refused() {
+        let with = |n: usize| {
+            serde_json::json!({
+                "name": "a", "activation_keywords": ["x"], "task_types": [],
+                "preamble": "p".repeat(n)
+            })
+            .to_string()
+        };
+        assert!(ExpertProfile::parse("experts/a.json", &with(100_000)).is_ok());
+        let err = ExpertProfile::parse("experts/a.json", &with(200_000)).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("preamble"));
+        assert!(
+            err.to_string()
+                .contains("200000 bytes, expected at most 100000"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_task_type_belongs_to_one_expert() {
         let a = ExpertProfile::parse("experts/a.json", &expert("a", &["build"])).unwrap();
         let b = ExpertProfile::parse("experts/b.json", &expert("b", &["Build"])).unwrap();

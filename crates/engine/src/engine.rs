@@ -583,14 +583,20 @@ mod tests {
         let problem = engine.overview().agent_problem.expect("a problem");
         assert_eq!(
             problem,
-            format!(
-                "{missing} does not exist or is not executable: fix agent.command in config.json"
-            )
+            format!("`{missing}` does not exist: fix agent.command in config.json")
         );
         assert_eq!(
             engine.doctor().agent_problem.as_deref(),
             Some(problem.as_str())
         );
+        // There, but not a program: said so, not "missing".
+        crate::files::write(std::path::Path::new(&missing), b"#!/bin/sh\n").unwrap();
+        let problem = engine.overview().agent_problem.expect("a problem");
+        assert!(problem.contains("is not executable (mode 600"), "{problem}");
+        // A relative path is each task's folder's: said before any worker fails.
+        engine.set_agent_command_from_config(&["bin/agent".to_string()]);
+        let problem = engine.overview().agent_problem.expect("a problem");
+        assert!(problem.contains("is a relative path"), "{problem}");
         engine.set_agent_command_from_config(&["sh".to_string()]);
         assert_eq!(engine.overview().agent_problem, None, "found on PATH");
         engine.close().unwrap();

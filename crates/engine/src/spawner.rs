@@ -188,7 +188,11 @@ fn start(l: &Launch, program: &str, io: Streams) -> Result<Spawned, SpawnError> 
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.clone());
-    let exe = resolve(program, path_var.as_deref(), &l.cwd).ok_or_else(|| not_found(program))?;
+    let exe = program_at(program, path_var.as_deref(), &l.cwd).map_err(|why| {
+        SpawnError(format!(
+            "agent command: {why} (set agent.command in config.json or CORTEX_AGENT_COMMAND)"
+        ))
+    })?;
     let exe = cstr(exe.as_os_str().as_bytes(), "the agent command")?;
     let args = l
         .argv
@@ -310,29 +314,49 @@ fn start(l: &Launch, program: &str, io: Streams) -> Result<Spawned, SpawnError> 
 /// (relative to the workdir, where the agent starts); a bare name is looked
 /// up on the child's PATH.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn resolve(
+/// Where `program` runs from: a path with a `/` (from `cwd` when relative),
+/// else the first runnable file of that name on `path`. Else why not, in
+/// words: missing, a folder, not executable, or not on `path`.
+pub fn program_at(
     program: &str,
     path: Option<&std::ffi::OsStr>,
     cwd: &std::path::Path,
-) -> Option<PathBuf> {
+) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &std::path::Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let check = |p: &std::path::Path| match std::fs::metadata(p) {
+        Err(_) => Err(format!("`{}` does not exist", p.display())),
+        Ok(m) if m.is_dir() => Err(format!("`{}` is a folder, not a program", p.display())),
+        Ok(m) if !m.is_file() => Err(format!("`{}` is not a regular file", p.display())),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Err(format!(
+            "`{}` is not executable (mode {:o}: `chmod +x` it)",
+            p.display(),
+            m.permissions().mode() & 0o777
+        )),
+        Ok(_) => Ok(p.to_path_buf()),
     };
     if program.contains('/') {
-        let p = cwd.join(program);
-        return runnable(&p).then_some(p);
+        return check(&cwd.join(program));
     }
-    std::env::split_paths(path?)
-        .map(|d| {
-            if d.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                d
+    let mut first_problem = None;
+    for d in std::env::split_paths(path.unwrap_or_default()) {
+        let d = if d.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            d
+        };
+        let candidate = d.join(program);
+        match check(&candidate) {
+            Ok(p) => return Ok(p),
+            Err(why) if candidate.exists() => {
+                first_problem.get_or_insert(why);
             }
-        })
-        .map(|d| d.join(program))
-        .find(|p| runnable(p))
+            Err(_) => {}
+        }
+    }
+    Err(match first_problem {
+        Some(why) => format!("`{program}` on PATH: {why}"),
+        None => format!("`{program}` was not found on PATH"),
+    })
 }
 
 /// Elsewhere: the standard library's spawn, with `setsid` in the child.
@@ -563,12 +587,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let e = spawn(&launch(dir.path(), &["no-such-agent-cortex"], &[])).expect_err("missing");
         assert!(
-            e.0.contains("`no-such-agent-cortex` was not found"),
+            e.0.contains("`no-such-agent-cortex` was not found on PATH"),
             "{}",
             e.0
         );
         let e = spawn(&launch(dir.path(), &["./nope"], &[])).expect_err("missing");
-        assert!(e.0.contains("`./nope` was not found"), "{}", e.0);
+        assert!(e.0.contains("nope` does not exist"), "{}", e.0);
+        // A file that is there but cannot be run is said to be so.
+        let plain = dir.path().join("plain-agent");
+        std::fs::write(&plain, "#!/bin/sh\n").expect("write");
+        let e = spawn(&launch(dir.path(), &[plain.to_str().expect("utf-8")], &[]))
+            .expect_err("not executable");
+        assert!(e.0.contains("is not executable (mode 6"), "{}", e.0);
         let e = spawn(&launch(dir.path(), &[], &[])).expect_err("empty");
         assert!(e.0.contains("empty"), "{}", e.0);
     }

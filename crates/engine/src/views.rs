@@ -114,19 +114,16 @@ pub(crate) fn tail_json(path: &Path, limit: usize) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Finds a program on PATH (or checks an explicit path).
+/// Finds a program on PATH (or checks an explicit path), as a worker's
+/// start would: a file that can be run.
 pub fn resolve_program(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return p.is_file().then_some(p);
-    }
-    std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(program))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or(None)
+    program_here(program).ok()
+}
+
+/// `spawner::program_at` on this process's PATH and folder.
+fn program_here(program: &str) -> Result<PathBuf, String> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    crate::spawner::program_at(program, std::env::var_os("PATH").as_deref(), &cwd)
 }
 
 /// Runs `program --version` with a deadline; its first line, if any.
@@ -163,19 +160,25 @@ pub(crate) fn version_of(program: &Path) -> Option<String> {
 /// is found (an absolute path that exists, or a name on PATH). The doctor,
 /// the app's header and `cortex run` at start all say these words.
 pub fn agent_problem(command: &[String]) -> Option<String> {
-    let first = command.first();
-    problem_of(first, first.and_then(|p| resolve_program(p)).is_some())
-}
-
-fn problem_of(program: Option<&String>, found: bool) -> Option<String> {
-    match program {
-        _ if found => None,
-        None => Some("no agent command: set agent.command in config.json".into()),
-        Some(p) if p.contains('/') => Some(format!(
-            "{p} does not exist or is not executable: fix agent.command in config.json"
-        )),
-        Some(p) => Some(format!(
-            "`{p}` not found on PATH: install it, or set agent.command in config.json to its absolute path"
+    let Some(program) = command.first() else {
+        return Some("no agent command: set agent.command in config.json".into());
+    };
+    // Said where the command was set, so the fix is made there.
+    let set_in = if std::env::var_os("CORTEX_AGENT_COMMAND").is_some() {
+        "CORTEX_AGENT_COMMAND"
+    } else {
+        "agent.command in config.json"
+    };
+    if program.contains('/') && !program.starts_with('/') {
+        return Some(format!(
+            "`{program}` is a relative path: each worker would look it up in its own task's folder; give {set_in} an absolute path"
+        ));
+    }
+    match program_here(program) {
+        Ok(_) => None,
+        Err(why) if program.contains('/') => Some(format!("{why}: fix {set_in}")),
+        Err(why) => Some(format!(
+            "{why}: install it, or set {set_in} to its absolute path"
         )),
     }
 }
@@ -190,7 +193,7 @@ pub fn doctor_for(home: &crate::Home, command: Vec<String>) -> Doctor {
         .map(|s| s.config.launcher)
         .unwrap_or_default();
     let launcher_check = launcher_check(home, &launcher);
-    let agent_problem = problem_of(command.first(), resolved.is_some());
+    let agent_problem = agent_problem(&command);
     Doctor {
         agent_problem,
         agent_version: resolved.as_deref().and_then(version_of),

@@ -278,7 +278,7 @@ fn run_warns_at_start_when_the_agent_cannot_run() {
     let err = text(&h.start_owner().stop().stderr);
     assert!(
         err.contains(&format!(
-            "cortex: warning: the agent cannot run: {} does not exist or is not executable",
+            "cortex: warning: the agent cannot run: `{}` does not exist",
             missing.display()
         )),
         "{err}"
@@ -643,7 +643,7 @@ fn doctor_names_the_agent_binary_that_will_run_or_says_it_is_missing() {
     let out = h.cortex(&["doctor"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("NOT FOUND: `no-such-agent-binary` not found on PATH"),
+        text(&out.stdout).contains("NOT FOUND: `no-such-agent-binary` was not found on PATH"),
         "{}",
         text(&out.stdout)
     );
@@ -652,8 +652,7 @@ fn doctor_names_the_agent_binary_that_will_run_or_says_it_is_missing() {
     let out = h.cortex(&["doctor"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout)
-            .contains("NOT FOUND: /nonexistent/claude does not exist or is not executable"),
+        text(&out.stdout).contains("NOT FOUND: `/nonexistent/claude` does not exist"),
         "{}",
         text(&out.stdout)
     );

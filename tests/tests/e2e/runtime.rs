@@ -338,14 +338,16 @@ fn a_missing_agent_binary_fails_the_attempt_at_once_with_a_clear_reason() {
     assert_eq!(t["status"], "failed");
     let reason = t["reason"].as_str().unwrap();
     assert!(
-        reason.contains("`/nonexistent/claude` was not found"),
+        reason.contains("`/nonexistent/claude` does not exist"),
         "{reason}"
     );
     // Its empty transcript says why, and its story claims no changes.
     let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
     let logs = text(&h.cortex(&["logs", &w]).stdout);
     assert!(
-        logs.starts_with("── no output: failed: agent command `/nonexistent/claude` was not found"),
+        logs.starts_with(
+            "── no output: failed: agent command: `/nonexistent/claude` does not exist"
+        ),
         "{logs}"
     );
     let story = h.json(&["show", &id]);

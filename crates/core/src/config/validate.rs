@@ -384,6 +384,18 @@ impl ExpertProfile {
             values.push(("token_budget", t));
         }
         check_ranges(&mut out, file, EXPERT_RANGES, &values);
+        // The preamble goes to the agent as one argument, and the system
+        // refuses one longer than 128 KiB: every worker would fail to start.
+        if self.preamble.len() > MAX_PREAMBLE_BYTES {
+            out.push(ConfigError::new(
+                file,
+                Some("preamble"),
+                format!(
+                    "{} bytes, expected at most {MAX_PREAMBLE_BYTES} (it is passed to the agent as one argument)",
+                    self.preamble.len()
+                ),
+            ));
+        }
         if let Some(c) = self.cost_budget_usd {
             if !(c > 0.0 && c.is_finite()) {
                 out.push(ConfigError::new(
@@ -396,3 +408,7 @@ impl ExpertProfile {
         out
     }
 }
+
+/// The longest preamble an expert may have, in bytes: it is one argument
+/// of the agent's command, and Linux takes none over 128 KiB.
+const MAX_PREAMBLE_BYTES: usize = 100_000;
