@@ -83,6 +83,14 @@ impl Tail {
         }
     }
 
+    /// The attempt ended: its file is looked for now, not after the wait a
+    /// missing file earned (a cluster job's output appears on the shared
+    /// folder only once the job starts, and a job that ends within that
+    /// wait would otherwise be settled on no output at all).
+    pub(crate) fn look_now(&mut self) {
+        self.retry_at = None;
+    }
+
     /// Complete new lines since the last call, all of them.
     pub(crate) fn read_lines(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
@@ -562,5 +570,19 @@ mod tests {
         }
         assert_eq!(tail.take_rest().as_deref(), Some("unterminated"));
         assert_eq!(tail.read_with(1024, |_, _| {}), (0, false));
+    }
+
+    #[test]
+    fn an_ended_attempt_s_output_that_appeared_late_is_read_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stdout.jsonl");
+        let mut tail = Tail::new(path.clone());
+        // Not there yet: the next look waits a second.
+        assert!(tail.read_lines().is_empty());
+        std::fs::write(&path, "{\"type\":\"result\"}\n").unwrap();
+        assert!(tail.read_lines().is_empty(), "within the wait");
+        // The attempt ended: what it wrote is read now.
+        tail.look_now();
+        assert_eq!(tail.read_lines(), vec!["{\"type\":\"result\"}".to_string()]);
     }
 }

@@ -225,6 +225,24 @@ fn through_slurmrestd_a_task_runs_and_a_hung_one_is_stopped() {
 
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_restarted_job_that_ends_at_once_is_settled_by_what_it_wrote() {
+    // The second attempt's output appears on the shared folder only once its
+    // job runs; ending within a second, it must still be read, not taken
+    // for a crash with no result line.
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    h.configure(serde_json::json!({"agent": {"env": {"FAKE_AGENT_RESUME_MODE": "normal"}}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("fix the exporter FAKE:crash", &h.workdir());
+    let t = h.wait_task_done(&id, Duration::from_secs(120));
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &id);
+    assert_eq!(w["attempt"], 2, "{w}");
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn a_hung_job_is_detected_through_the_shim_killed_restarted_and_fails_honestly() {
     let c = ClusterHome::new(1);
     let h = &c.h;

@@ -20,6 +20,12 @@ export function toApiError(e: unknown): ApiError {
       const out: ApiError = { code: typeof o.code === "string" ? o.code : e instanceof Error ? e.name : "error", message: o.message };
       if (typeof o.file === "string") out.file = o.file;
       if (typeof o.key === "string") out.key = o.key;
+      // Every problem of a refused file, each at its key (an editor shows them all).
+      if (Array.isArray(o.problems)) {
+        out.problems = o.problems
+          .filter((p): p is Record<string, unknown> => !!p && typeof p === "object" && typeof (p as Record<string, unknown>).message === "string")
+          .map((p) => (typeof p.key === "string" ? { key: p.key, message: p.message as string } : { message: p.message as string }));
+      }
       return out;
     }
   }

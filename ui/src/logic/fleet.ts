@@ -129,5 +129,5 @@ export function attentionMoreText(c: Pick<FleetCounts, "attention">, listed = AT
 
 /** What an empty "Needs attention" list says: that all is well only when something runs. */
 export function attentionEmptyText(c: Pick<FleetCounts, "live">): string {
-  return c.live > 0 ? "Every live worker is healthy." : "No worker is running.";
+  return c.live > 0 ? "No live worker needs attention." : "No worker is running.";
 }

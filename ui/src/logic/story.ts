@@ -17,7 +17,9 @@ export interface VerificationBadge {
 }
 
 export function verificationBadge(v: Verification | null | undefined): VerificationBadge {
-  if (!v) return { label: "Not verified", tone: "grey", detail: "no check was configured for this task" };
+  // No check has run: none may be set (the task's, its expert's or the
+  // config's, which the page does not see), or it has not started yet.
+  if (!v) return { label: "Not verified", tone: "grey", detail: "no check of its work has run" };
   if (v.passed == null) return { label: "Verifying", tone: "blue", detail: v.command };
   // Stopped by a person, or never run: it did not fail.
   if (v.outcome === "stopped") return { label: "Check stopped", tone: "grey", detail: `${v.command}: ${v.reason ?? "stopped"}` };

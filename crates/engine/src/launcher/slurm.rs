@@ -341,7 +341,13 @@ impl Launcher for SlurmLauncher {
 
     fn is_same_process(&self, pid: u32, _start_ticks: Option<u64>, worker_id: &str) -> bool {
         // A launcher made for one view or one start reads the queue once.
-        self.refresh_queue(false);
+        if !self.refresh_queue(false) {
+            // The queue does not answer: a job cannot be told gone from
+            // running, so it is taken as still ours unless its own report
+            // says it ended (nobody settles, starts again or sweeps a job
+            // that may still run).
+            return self.with_job(pid, |job, _| !job.is_some_and(|j| j.ended.is_some()));
+        }
         let st = self.state();
         st.queue.get(&pid).is_some_and(|q| {
             is_live(&q.state) && q.name.starts_with(&format!("{}{worker_id}-", self.prefix))
@@ -515,6 +521,10 @@ mod tests {
             "{why}"
         );
         assert_eq!(crate::launcher::LocalLauncher.unreachable(), None);
+        // Nor is a job it cannot see taken for gone: a view or a start does
+        // not settle, restart or sweep what may still run.
+        assert!(l.is_same_process(61, None, "w-1"));
+        assert!(matches!(l.poll(61), Poll::Running));
     }
 
     #[test]

@@ -82,7 +82,7 @@ describe("the empty attention list", () => {
   it("does not call a fleet healthy when no worker runs", () => {
     expect(attentionEmptyText(fleetCounts([], [], new Set()))).toBe("No worker is running.");
     expect(attentionEmptyText(fleetCounts([worker({ state: "completed", health: "completed" })], [], new Set()))).toBe("No worker is running.");
-    expect(attentionEmptyText(fleetCounts([worker()], [], new Set()))).toBe("Every live worker is healthy.");
+    expect(attentionEmptyText(fleetCounts([worker()], [], new Set()))).toBe("No live worker needs attention.");
   });
 });
 

@@ -200,6 +200,12 @@ describe("tasks, overview and errors", () => {
       file: "config.json",
     });
     expect(toApiError("plain failure")).toEqual({ code: "error", message: "plain failure" });
+    // A refused expert profile's every problem is kept, for its editor.
+    const refused = toApiError({
+      code: "bad_config", message: "m", key: "max_workers",
+      problems: [{ key: "cost_budget_usd", message: "expected a positive number" }, { message: "whole file" }, 7],
+    });
+    expect(refused.problems).toEqual([{ key: "cost_budget_usd", message: "expected a positive number" }, { message: "whole file" }]);
     expect(toApiError('{"code":"unknown_worker","message":"no such worker"}').code).toBe("unknown_worker");
     expect(describeError("kill", { code: "unknown_worker", message: "no such worker" })).toBe("kill: no such worker (unknown_worker)");
   });

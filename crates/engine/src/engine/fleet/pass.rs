@@ -267,6 +267,10 @@ fn read_outputs(
     parallel: bool,
 ) -> Vec<(bool, bool)> {
     let read = |(_, l, exit): &mut (&WorkerId, &mut Live, Option<Exit>)| {
+        if exit.is_some() {
+            l.out.look_now();
+            l.hooks.look_now();
+        }
         absorb_output_up_to(l, now, share, look_for_hooks || exit.is_some())
     };
     // Asked once: the answer reads the cgroup's CPU quota files.
