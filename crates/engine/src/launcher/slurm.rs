@@ -346,7 +346,7 @@ impl Launcher for SlurmLauncher {
             // running, so it is taken as still ours unless its own report
             // says it ended (nobody settles, starts again or sweeps a job
             // that may still run).
-            return self.with_job(pid, |job, _| !job.is_some_and(|j| j.ended.is_some()));
+            return self.with_job(pid, |job, _| job.is_none_or(|j| j.ended.is_none()));
         }
         let st = self.state();
         st.queue.get(&pid).is_some_and(|q| {
