@@ -269,6 +269,10 @@ pub struct Runtime {
     pub(crate) heartbeat_command: Vec<String>,
     /// A person's message for a worker's next attempt (`cortex nudge`).
     pub(crate) pending_prompts: HashMap<WorkerId, String>,
+    /// Attempts whose start failed while the cluster did not answer: their
+    /// job may have been accepted all the same, so one left under their
+    /// name is cancelled before they are started again.
+    pub(crate) maybe_submitted: std::collections::HashSet<(WorkerId, u32)>,
     /// True when `CORTEX_AGENT_COMMAND` chose the command (config edits
     /// then do not change it).
     pub(crate) command_overridden: bool,
@@ -308,6 +312,7 @@ impl Runtime {
             agent_command,
             heartbeat_command: vec![exe, "heartbeat".into()],
             pending_prompts: HashMap::new(),
+            maybe_submitted: std::collections::HashSet::new(),
             command_overridden,
             exits: None,
             checks: HashMap::new(),

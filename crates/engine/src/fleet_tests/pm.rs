@@ -315,3 +315,44 @@ fn refused_by_usage_limit(f: &Fleet, pid: u32, resets: i64) {
     );
     f.fake.exit(pid, Exit::Code(1));
 }
+
+#[test]
+fn a_start_the_cluster_did_not_answer_waits_and_starts_once_it_answers() {
+    let f = Fleet::new(Setup {
+        expert: vec![("development", "max_restarts", json!(0))],
+        ..Setup::default()
+    });
+    f.fake.set_unreachable(Some("the controller timed out"));
+    f.fake
+        .fail_next_launch("`sbatch` did not answer within 10 s");
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    // Nothing ran, nothing is counted, and it says why it waits.
+    let w = f.worker_of(&task);
+    assert_eq!((w.state, w.attempt), (WorkerStatus::Waiting, 0), "{w:?}");
+    let reason = w.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("did not answer") && reason.contains("starts when the cluster answers"),
+        "{reason}"
+    );
+    assert_ne!(f.task_status(&task), TaskStatus::Failed);
+    // It answers again: the start goes on, as the first attempt, and it can
+    // complete although no restart was allowed.
+    f.fake.set_unreachable(None);
+    f.advance(30);
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!(
+        (w.state, w.attempt, w.restarts),
+        (WorkerStatus::Running, 1, 0),
+        "{w:?}"
+    );
+    let pid = f.pid(&w, 1);
+    f.fake.say(
+        pid,
+        r#"{"type":"result","subtype":"success","is_error":false,"result":"done"}"#,
+    );
+    f.fake.exit(pid, Exit::Code(0));
+    f.tick();
+    assert_eq!(f.task_status(&task), TaskStatus::Completed);
+}

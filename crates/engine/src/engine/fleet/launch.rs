@@ -9,11 +9,12 @@ use crate::error::EngineError;
 use crate::runtime::{attempt_dir, Live, Tail};
 use crate::spawner;
 use chrono::{DateTime, Utc};
+use cortex_core::duration;
 use cortex_core::state::Event;
 use cortex_core::stream::{Outcome, OutcomeKind};
 use cortex_core::worker::{Worker, WorkerStatus};
 use std::path::Path;
-use tracing::warn;
+use tracing::{info, warn};
 
 impl Engine {
     /// `start_attempt` less what only people look at: the worker's update
@@ -141,6 +142,17 @@ impl Engine {
                 planned
             })
             .and_then(|planned| {
+                let retried = self
+                    .runtime()
+                    .maybe_submitted
+                    .remove(&(worker.id.clone(), n));
+                if retried {
+                    // Its earlier submission may have been accepted after all.
+                    let left = self.launcher().sweep(worker.id.as_str(), Some(n));
+                    if left > 0 {
+                        info!(worker_id = %worker.id, attempt = n, left, "cancelled the job an unanswered submission left");
+                    }
+                }
                 match self
                     .launcher()
                     .launch(&planned.launch, worker.id.as_str(), Some(n))
@@ -212,6 +224,29 @@ impl Engine {
                     what: "no room to start an attempt in",
                     path: attempt_dir(&self.inner.home, &worker.id, n),
                 })
+            }
+            Err(e) if self.launcher().unreachable().is_some() => {
+                // The cluster does not answer: no attempt ran, none is
+                // counted, and the start waits until it may answer (it may
+                // also have taken the job: see `maybe_submitted`).
+                let why = self.launcher().unreachable().unwrap_or_default();
+                warn!(worker_id = %worker.id, attempt = n, "could not start the agent, the cluster does not answer: {e}");
+                self.runtime()
+                    .maybe_submitted
+                    .insert((worker.id.clone(), n));
+                let wait = duration::secs(self.config().restart.backoff_base_secs.max(5));
+                self.store().commit(
+                    Event::WorkerWaiting {
+                        worker_id: worker.id.clone(),
+                        not_before: duration::later(now, wait),
+                        reason: format!(
+                            "could not start: {e} ({why}); it starts when the cluster answers"
+                        ),
+                    },
+                    now,
+                )?;
+                self.emit_worker(&worker.id);
+                Ok(meta)
             }
             Err(e) => {
                 warn!(worker_id = %worker.id, attempt = n, "could not start the agent: {e}");
