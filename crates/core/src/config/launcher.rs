@@ -128,7 +128,8 @@ impl Default for SlurmConfig {
 
 /// The `sbatch` options Cortex sets itself: given again in `sbatch_args`
 /// they would change what Cortex relies on (the job's name, output, queue
-/// behaviour).
+/// behaviour); and those that break how it follows a job (an array's ids,
+/// an `sbatch` that waits for the job's end).
 const OWN_SBATCH_OPTIONS: &[&str] = &[
     "--job-name",
     "-J",
@@ -143,7 +144,34 @@ const OWN_SBATCH_OPTIONS: &[&str] = &[
     "-D",
     "--wrap",
     "--parsable",
+    "--array",
+    "-a",
+    "--wait",
+    "-W",
 ];
+
+/// The option of `OWN_SBATCH_OPTIONS` that `arg` gives, however written:
+/// `--job-name=x`, an abbreviation `sbatch` accepts (`--job-nam=x`), or a
+/// short option with its value attached (`-Jx`).
+fn own_sbatch_option(arg: &str) -> Option<&'static str> {
+    match arg.strip_prefix("--") {
+        Some(long) => {
+            let name = long.split('=').next().unwrap_or_default();
+            (!name.is_empty())
+                .then(|| {
+                    OWN_SBATCH_OPTIONS
+                        .iter()
+                        .find(|o| o.strip_prefix("--").is_some_and(|o| o.starts_with(name)))
+                        .copied()
+                })
+                .flatten()
+        }
+        None => {
+            let letter = arg.get(..2)?;
+            OWN_SBATCH_OPTIONS.iter().find(|o| **o == letter).copied()
+        }
+    }
+}
 
 impl LauncherConfig {
     /// Checks the section; errors name the key and what was expected.
@@ -164,7 +192,6 @@ impl LauncherConfig {
             rest.validate(file, !s.sbatch_args.is_empty())?;
         }
         for arg in &s.sbatch_args {
-            let name = arg.split('=').next().unwrap_or_default();
             if !arg.starts_with('-') {
                 return Err(ConfigError::new(
                     file,
@@ -174,11 +201,13 @@ impl LauncherConfig {
                     ),
                 ));
             }
-            if OWN_SBATCH_OPTIONS.contains(&name) {
+            if let Some(own) = own_sbatch_option(arg) {
                 return Err(ConfigError::new(
                     file,
                     Some("launcher.slurm.sbatch_args"),
-                    format!("{name} is set by Cortex itself, expected other options"),
+                    format!(
+                        "{arg:?} gives {own}, which Cortex sets itself or which breaks how it follows its jobs, expected other options"
+                    ),
                 ));
             }
         }
@@ -265,6 +294,33 @@ mod tests {
             .validate("config.json")
             .unwrap_err();
         assert!(e.to_string().contains("launcher.slurm.sbatch_args"), "{e}");
+        // However written: attached, abbreviated, or an option that breaks
+        // how Cortex follows its jobs.
+        for arg in [
+            "-Jsneaky",
+            "--job-nam=sneaky2",
+            "--out=x",
+            "--array=1-3",
+            "-a1-3",
+            "--wait",
+        ] {
+            let json = serde_json::json!({"slurm": {"sbatch_args": [arg]}}).to_string();
+            let e = parse(&json).validate("config.json").unwrap_err();
+            assert!(
+                e.to_string().contains("which Cortex sets itself"),
+                "{arg}: {e}"
+            );
+        }
+        for fine in [
+            "--account=agents",
+            "--begin=now+60",
+            "--export=NONE",
+            "-pdebug",
+            "--time=10",
+        ] {
+            let json = serde_json::json!({"slurm": {"sbatch_args": [fine]}}).to_string();
+            assert!(parse(&json).validate("config.json").is_ok(), "{fine}");
+        }
         let e = parse(r#"{"slurm": {"sbatch_args": ["rm -rf /"]}}"#)
             .validate("config.json")
             .unwrap_err();
