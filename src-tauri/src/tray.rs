@@ -390,7 +390,11 @@ fn rebuild(app: &AppHandle, engine: &Engine) {
             )
         })
         .collect();
-    let running = overview.workers.get("running").copied().unwrap_or(0);
+    // As the app's Running card counts: a worker being stopped is not running.
+    let running = workers
+        .iter()
+        .filter(|w| w.state == cortex_core::worker::WorkerStatus::Running)
+        .count();
     let Ok(mut s) = state.lock() else { return };
     let lvl = level(&buckets, overview.recent_failure_at.is_some());
     let counts = counts_line(&live_only(&buckets));

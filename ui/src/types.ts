@@ -98,6 +98,8 @@ export interface Worker {
   ended_attempts_secs?: number;
   /** When its running attempt started; none while none runs (a check of its work, a wait, ended). */
   running_since?: string | null;
+  /** True while a person's reply waits to start its next attempt (an ended worker made live again). */
+  replied?: boolean;
   /** The running attempt's own figures so far (also in `tokens` and `cost_usd`). */
   live_attempt?: AttemptFigures | null;
 }

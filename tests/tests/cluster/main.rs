@@ -140,6 +140,16 @@ fn a_task_runs_as_a_job_named_for_its_worker_and_completes() {
         ),
         "{reports:?}"
     );
+    // The job's files are as private as the rest of the home.
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["stdout.shim.jsonl", "stdout.slurm.out", "stdout.jsonl"] {
+        let mode = std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
     let script = std::fs::read_to_string(dir.join("stdout.job.sh")).unwrap();
     assert!(
         !script.contains("summarise"),

@@ -2,7 +2,7 @@
 // the corrections people made.
 
 import type { LoggedDecision, Task } from "../types";
-import { formatClock, formatConfidence, methodLabel, shortId, strategyLabel, truncate } from "./format";
+import { formatConfidence, formatWhen, methodLabel, shortId, strategyLabel, truncate } from "./format";
 import { occurrences } from "./rows";
 import { compareTime } from "./time";
 
@@ -28,7 +28,8 @@ export interface DecisionRow {
 export type RoutedTask = Pick<Task, "id" | "description"> & { awaitingConfirmation?: boolean };
 
 /** Newest first; the task's text when we know the task. */
-export function decisionRows(decisions: LoggedDecision[], tasks: RoutedTask[]): DecisionRow[] {
+/** `nowMs` decides whether a time needs its date (one not of today does). */
+export function decisionRows(decisions: LoggedDecision[], tasks: RoutedTask[], nowMs: number = Date.now()): DecisionRow[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const nth = occurrences(decisions, decisionBase);
   return [...decisions]
@@ -37,7 +38,7 @@ export function decisionRows(decisions: LoggedDecision[], tasks: RoutedTask[]): 
     .map(({ d, i }) => ({
       key: `${decisionBase(d)}|${nth[i]}`,
       at: d.at,
-      time: formatClock(d.at),
+      time: formatWhen(d.at, nowMs),
       taskId: d.task_id,
       taskShort: shortId(d.task_id),
       task: truncate(byId.get(d.task_id)?.description ?? "", 70),
@@ -86,7 +87,11 @@ export interface CorrectionRow {
 }
 
 /** Decisions a person made; "from" is the routing they replaced, if logged. */
-export function corrections(decisions: LoggedDecision[], tasks: Pick<Task, "id" | "description">[]): CorrectionRow[] {
+export function corrections(
+  decisions: LoggedDecision[],
+  tasks: Pick<Task, "id" | "description">[],
+  nowMs: number = Date.now(),
+): CorrectionRow[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const ordered = [...decisions].sort((a, b) => compareTime(a.at, b.at));
   const nth = occurrences(ordered, decisionBase);
@@ -96,7 +101,7 @@ export function corrections(decisions: LoggedDecision[], tasks: Pick<Task, "id" 
     if (d.method === "person") {
       out.push({
         key: `${decisionBase(d)}|${nth[i]}`,
-        time: formatClock(d.at),
+        time: formatWhen(d.at, nowMs),
         taskId: d.task_id,
         taskShort: shortId(d.task_id),
         task: truncate(byId.get(d.task_id)?.description ?? "", 70),

@@ -45,7 +45,8 @@ export function isStaleTask(existing: Task, incoming: Task): boolean {
  */
 export function isStaleWorker(existing: Worker, incoming: Worker): boolean {
   if (incoming.attempt !== existing.attempt) return incoming.attempt < existing.attempt;
-  if (isTerminalState(existing.state) && !isTerminalState(incoming.state)) return true;
+  // Ended, then live again within one attempt: only a person's reply does that.
+  if (isTerminalState(existing.state) && !isTerminalState(incoming.state)) return !incoming.replied;
   if (existing.last_activity_at && incoming.last_activity_at) {
     return compareTime(incoming.last_activity_at, existing.last_activity_at) < 0;
   }

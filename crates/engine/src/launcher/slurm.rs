@@ -268,7 +268,7 @@ impl Launcher for SlurmLauncher {
         write_private(&spec_path, &body, 0o600)?;
         let _ = std::fs::remove_file(&report);
         let text = format!(
-            "#!/bin/sh\nexec {} agent-shim --spec {}\n",
+            "#!/bin/sh\numask 077\nexec {} agent-shim --spec {}\n",
             sh_quote(&self.shim_program.display().to_string()),
             sh_quote(&spec_path.display().to_string())
         );

@@ -76,6 +76,10 @@ pub struct WorkerDto {
     /// Seconds its ended attempts ran, summed; a view adds the running one.
     #[serde(default)]
     pub ended_attempts_secs: f64,
+    /// True while a person's reply (or nudge) waits to start its next
+    /// attempt: an ended worker this makes live again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replied: bool,
     /// When its running attempt started; none while no attempt runs (between
     /// attempts, while its work is checked, once ended): what a view adds
     /// to `ended_attempts_secs`.
@@ -275,6 +279,7 @@ pub(crate) fn worker_dto(
         waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
         ended_attempts_secs: crate::views::ended_attempts_secs(w),
         running_since: w.live_attempt().map(|a| a.started_at),
+        replied: w.status == WorkerStatus::Waiting && w.next_prompt.is_some(),
         live_attempt: figures,
     }
 }

@@ -2,9 +2,9 @@
 // the list keys (j/k, Enter, x kill, r restart, e reply) on the focused
 // row of the open page; and the light/dark toggle.
 
-import { isTerminalState } from "../../logic/badges";
 import { shortId, truncate } from "../../logic/format";
 import { keyCommand, moveSelection, SHORTCUTS } from "../../logic/keys";
+import { workerActions } from "../../logic/workers";
 import { filterPalette, type PaletteItem } from "../../logic/palette";
 import { applyTheme, nextChoice, parseChoice, resolveTheme, THEME_KEY } from "../../logic/theme";
 import { NAV, type AppState } from "../state";
@@ -139,7 +139,9 @@ export function registerPalette(k: Kit): void {
       } else if (workerId) {
         const w = raw(s.workers).find((x) => x.id === workerId);
         if (!w) return;
-        if (cmd === "kill" && !isTerminalState(w.state)) {
+        // The keys offer what the row's menu offers, no more.
+        const can = workerActions(w);
+        if (cmd === "kill" && can.kill) {
           s.modal = {
             kind: "confirm",
             title: "Kill this worker?",
@@ -148,8 +150,8 @@ export function registerPalette(k: Kit): void {
             action: "kill",
             targetId: w.id,
           };
-        } else if (cmd === "restart") void c.actions.restart(w.id);
-        else if (cmd === "reply" && isTerminalState(w.state)) s.modal = { kind: "reply", workerId: w.id, text: "", error: "" };
+        } else if (cmd === "restart" && can.restart) void c.actions.restart(w.id);
+        else if (cmd === "reply" && can.reply) s.modal = { kind: "reply", workerId: w.id, text: "", error: "" };
       }
     },
   }));

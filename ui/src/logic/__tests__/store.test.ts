@@ -95,6 +95,18 @@ describe("event batches", () => {
   });
   const fold = (s: EngineState, evs: EngineEvent[]) => evs.reduce((acc, ev) => applyEvent(acc, ev).state, s);
 
+  it("takes an ended worker live again only for a person's reply", () => {
+    let s = emptyState();
+    const done = worker({ id: "w-1", state: "completed", health: "completed", attempt: 1, last_activity_at: iso(100) });
+    s = applyEvent(s, { type: "worker_updated", worker: done }).state;
+    // A late report of the attempt that ended: stale.
+    const late = worker({ id: "w-1", state: "running", attempt: 1, last_activity_at: iso(100) });
+    expect(applyEvent(s, { type: "worker_updated", worker: late }).state.workers[0].state).toBe("completed");
+    // The reply reopened it within the same attempt: shown at once.
+    const reopened = worker({ id: "w-1", state: "waiting", health: "waiting", attempt: 1, last_activity_at: iso(100), replied: true });
+    expect(applyEvent(s, { type: "worker_updated", worker: reopened }).state.workers[0].state).toBe("waiting");
+  });
+
   it("ends where applying the events one by one ends", () => {
     const evs: EngineEvent[] = [
       { type: "worker_updated", worker: worker({ id: "w-1", last_activity_at: iso(20) }) },

@@ -102,6 +102,10 @@ describe("routing page", () => {
     expect(after.map((r) => r.key)).toEqual(before.slice(0, 2).map((r) => r.key));
   });
   it("lists decisions newest first with the task text", () => {
+    // A decision of another day reads with its date, one of today by its time.
+    const at = Date.parse(decisions[0].at);
+    expect(decisionRows(decisions.slice(0, 1), [], at)[0].time).toMatch(/^\d\d:\d\d:\d\d$/);
+    expect(decisionRows(decisions.slice(0, 1), [], at + 2 * 86_400_000)[0].time).not.toMatch(/^\d\d:\d\d:\d\d$/);
     const rows = decisionRows(decisions, [task({ id: "t-2", description: "Patch the XSS" })]);
     expect(rows.map((r) => r.primary)).toEqual(["security", "security", "development"]);
     expect(rows[1].task).toBe("Patch the XSS");
