@@ -73,8 +73,13 @@ export class Actions {
       // The engine answers once the stop is asked for; the process may take
       // its grace period to go, and the worker's row says "Stopping…" until then.
       const named = this.named(workerId);
-      if (w?.state === "stopping") this.notices.toastUntil(`Stopping ${named}…`, workerId, `Killed ${named}`);
-      else this.toast(`Killed ${named}`, "success");
+      // Said from the list as it is now: the worker's end may have arrived
+      // before this answer, which is then stale.
+      const now = this.s.workers.find((x) => x.id === workerId);
+      if (now?.state === "stopping") {
+        this.notices.toastUntil(`Stopping ${named}…`, workerId, `Killed ${named}`);
+        this.notices.settle(this.s.workers);
+      } else this.toast(`Killed ${named}`, "success");
     });
   }
 

@@ -282,6 +282,21 @@ describe("controller", () => {
     expect(s.toasts).toHaveLength(0);
   });
 
+  it("says killed when the worker's end arrived before the kill's answer", async () => {
+    s.tasks = [task({ id: "t-01aaaaaaaaaaaaaaaaaaaaaaaa", description: "Implement the login endpoint" })];
+    let answer: (w: ReturnType<typeof worker>) => void = () => {};
+    f.api.killWorker.mockImplementationOnce(() => new Promise((r) => (answer = r)));
+    const kill = c.actions.kill("w-1");
+    // The end comes first, as an event; the answer (stopping) after it.
+    f.emit({ type: "worker_updated", worker: worker({ id: "w-1", state: "cancelled", last_activity_at: iso(62) }) });
+    await vi.advanceTimersByTimeAsync(400);
+    answer(worker({ id: "w-1", state: "stopping", health: "healthy" }));
+    await kill;
+    expect(s.workers[0].state).toBe("cancelled");
+    expect(s.toasts.some((t) => t.text.startsWith("Stopping"))).toBe(false);
+    expect(s.toasts.at(-1)?.text).toMatch(/^Killed “Implement the login endpoint”/);
+  });
+
   it("opens a worker's folder or a changed file in the editor, and says why it could not", async () => {
     await c.actions.openInEditor("w-1");
     expect(f.api.openInEditor).toHaveBeenLastCalledWith("w-1", null);

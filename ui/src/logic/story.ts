@@ -77,8 +77,13 @@ export interface StoryView {
   changeExperts: string[];
 }
 
-const tokensOf = (t: { input: number; output: number; cache_read?: number; cache_creation?: number }) =>
-  `${formatTokens(t.input + (t.cache_read ?? 0) + (t.cache_creation ?? 0))} in / ${formatTokens(t.output)} out`;
+// Input and output as every other view counts them; the cache's tokens,
+// when there are any, beside them and named.
+const tokensOf = (t: { input: number; output: number; cache_read?: number; cache_creation?: number }) => {
+  const cache = (t.cache_read ?? 0) + (t.cache_creation ?? 0);
+  const base = `${formatTokens(t.input)} in / ${formatTokens(t.output)} out`;
+  return cache > 0 ? `${base} (+ ${formatTokens(cache)} cache)` : base;
+};
 
 /** Where a part's work is merged, as the CLI says it (`Changes::merged_where`). */
 export function mergedWhere(c: Changes): string | null {

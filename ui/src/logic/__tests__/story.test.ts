@@ -42,6 +42,8 @@ describe("a story's figures as its workers are now", () => {
     expect(v.workers[1].attempts[0].cost).toBe("≈ $0.0040 (estimate)");
     expect(v.cost).toBe("≈ $0.2540 (estimate)");
     expect(v.tokens).toBe("1.6k in / 90 out");
+    // Counted as every view counts them; the cache's tokens named apart.
+    expect(storyView({ ...s, tokens: { input: 1000, output: 200, cache_read: 50_000, cache_creation: 0 } }).tokens).toBe("1.0k in / 200 out (+ 50.0k cache)");
     // A worker the page does not know keeps the story's figures.
     expect(liveStory(s, new Map())).toBe(s);
   });
