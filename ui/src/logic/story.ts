@@ -7,7 +7,8 @@ import type { Changes, TaskStory, Verification, Worker, WorkerStory } from "../t
 import { healthBadge, isTerminalState, taskStatusBadge, type Badge } from "./badges";
 import { BOARD_COLUMN } from "./board";
 import type { DiffFile } from "./diff";
-import { attemptReason, formatDateTime, formatDuration, formatTokens, reasonBeside, strategyLabel } from "./format";
+import { attemptReason, formatConfidence, formatDateTime, formatDuration, formatTokens, reasonBeside, strategyLabel } from "./format";
+import { parseTime } from "./time";
 import { costLabel } from "./workers";
 
 export interface VerificationBadge {
@@ -140,31 +141,39 @@ function workerColumn(w: WorkerStory): WorkerColumn {
  * The story itself is read when the task or a worker changes state, the
  * figures move with every worker update.
  */
-export function liveStory(s: TaskStory, workers: ReadonlyMap<string, Worker>): TaskStory {
-  if (!s.workers.some((w) => workers.has(w.id))) return s;
+export function liveStory(s: TaskStory, workers: ReadonlyMap<string, Worker>, nowMs: number | null = null): TaskStory {
+  // A running attempt's time, as read, grows with the clock until the next read.
+  const grown = (a: WorkerStory["attempts"][number]) => {
+    const start = parseTime(a.started_at);
+    if (a.ended_at || nowMs === null || Number.isNaN(start)) return 0;
+    return Math.max(0, (nowMs - start) / 1000 - a.duration_secs);
+  };
+  if (!s.workers.some((w) => workers.has(w.id)) && nowMs === null) return s;
   const ws = s.workers.map((ws) => {
     const w = workers.get(ws.id);
-    if (!w) return ws;
-    const run = w.live_attempt;
+    const run = w?.live_attempt;
+    const more = ws.attempts.reduce((n, a) => n + grown(a), 0);
     return {
       ...ws,
-      cost_usd: w.cost_usd,
-      cost_estimated: !!w.cost_estimated,
-      tokens: { ...ws.tokens, input: w.tokens.input, output: w.tokens.output },
-      attempts: ws.attempts.map((a) =>
-        run && a.n === run.n && !a.ended_at
-          ? { ...a, cost_usd: run.cost_usd, cost_estimated: run.cost_estimated, tokens: { ...a.tokens, input: run.tokens.input, output: run.tokens.output } }
-          : a,
-      ),
+      ...(w ? { cost_usd: w.cost_usd, cost_estimated: !!w.cost_estimated, tokens: { ...ws.tokens, input: w.tokens.input, output: w.tokens.output } } : {}),
+      duration_secs: ws.duration_secs + more,
+      attempts: ws.attempts.map((a) => {
+        const live = run && a.n === run.n && !a.ended_at
+          ? { cost_usd: run.cost_usd, cost_estimated: run.cost_estimated, tokens: { ...a.tokens, input: run.tokens.input, output: run.tokens.output } }
+          : {};
+        return { ...a, ...live, duration_secs: a.duration_secs + grown(a) };
+      }),
     };
   });
   const sum = (f: (w: WorkerStory) => number) => ws.reduce((n, w) => n + f(w), 0);
+  const more = ws.reduce((n, w, i) => n + (w.duration_secs - s.workers[i].duration_secs), 0);
   return {
     ...s,
     workers: ws,
     cost_usd: sum((w) => w.cost_usd),
     cost_estimated: ws.some((w) => w.cost_estimated),
     tokens: { ...s.tokens, input: sum((w) => w.tokens.input), output: sum((w) => w.tokens.output) },
+    duration_secs: s.duration_secs + more,
   };
 }
 
@@ -178,7 +187,7 @@ export function storyView(s: TaskStory): StoryView {
     reason: reasonBeside(s.reason, s.status),
     result: s.result ?? "",
     verification: verificationBadge(s.verification),
-    routing: r ? `${r.primary_expert} · ${Math.round(r.confidence * 100)}% · ${strategyLabel(r.strategy)}` : "not routed yet",
+    routing: r ? `${r.primary_expert} · ${formatConfidence(r.confidence)} · ${strategyLabel(r.strategy)}` : "not routed yet",
     explanation: r?.explanation ?? "",
     project: s.project ?? s.workdir ?? "",
     cost: costLabel(s),

@@ -82,10 +82,12 @@ export function registerTaskDetail(k: Kit): void {
           if (!first) queueMicrotask(() => reload());
         });
         // Its workers' figures move between reads of the story.
+        // Its running attempts' times move with the table's clock.
         fx.effect(() => {
           const workers = k.workerById();
+          const now = s.tableNowMs;
           if (!story || story.id !== s.selectedTaskId) return;
-          const next = storyView(liveStory(story, workers));
+          const next = storyView(liveStory(story, workers, now));
           if (!sameData(next, this.view)) this.view = next;
         });
         void this.load();
@@ -106,7 +108,7 @@ export function registerTaskDetail(k: Kit): void {
         }
         this.error = "";
         story = a.value;
-        this.view = storyView(liveStory(story, k.workerById()));
+        this.view = storyView(liveStory(story, k.workerById(), s.tableNowMs));
         if (!this.diffExpert || !story.workers.some((w) => w.expert === this.diffExpert)) {
           this.diffExpert = story.changes?.expert ?? story.workers[0]?.expert ?? "";
         }

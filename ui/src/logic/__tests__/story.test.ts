@@ -27,6 +27,20 @@ const story = (over: Partial<TaskStory> = {}): TaskStory => ({
 });
 
 describe("a story's figures as its workers are now", () => {
+  it("moves a running attempt's time with the clock between reads, and only a running one's", () => {
+    const running = worker({
+      id: "w-2", expert: "security", status: "running", duration_secs: 10, tokens: tok(0, 0),
+      attempts: [{ n: 1, started_at: iso(0), ended_at: null, resumed: false, outcome: null, reason: null, exit_code: null, cost_usd: 0, cost_estimated: false, tokens: tok(0, 0), duration_secs: 10 }],
+    });
+    const s = story({ workers: [worker(), running], duration_secs: 70 });
+    const later = liveStory(s, new Map(), Date.parse(iso(0)) + 1_800_000);
+    expect(later.workers[1].attempts[0].duration_secs).toBe(1800);
+    expect(later.workers[1].duration_secs).toBe(1800);
+    expect(later.duration_secs).toBe(70 + 1790);
+    // The ended worker's time stays what it was.
+    expect(later.workers[0].duration_secs).toBe(s.workers[0].duration_secs);
+  });
+
   it("takes a running attempt's cost and tokens from the worker, and sums them into the task", () => {
     const running = worker({
       id: "w-2", expert: "security", status: "running", cost_usd: 0, cost_estimated: false, tokens: tok(0, 0),
