@@ -338,7 +338,8 @@ pub struct TrainOpts {
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// What the agent should do (one argument; quote it; omit with --batch).
+    /// What the agent should do (one argument; quote it; `-` reads it from
+    /// stdin; omit with --batch).
     #[arg(required_unless_present = "batch", conflicts_with = "batch")]
     pub text: Option<String>,
     /// Submit every line of a JSONL file (`-` for stdin), each

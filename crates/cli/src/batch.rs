@@ -50,7 +50,7 @@ fn answer_line(line: usize, id: &Value, body: Value) -> Value {
     v
 }
 
-fn error_body(code: &str, message: String, bad_input: bool) -> Value {
+pub(crate) fn error_body(code: &str, message: String, bad_input: bool) -> Value {
     json!({ "error": { "code": code, "message": message, "bad_input": bad_input } })
 }
 

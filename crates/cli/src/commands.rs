@@ -234,8 +234,23 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     if let Some(path) = a.batch.clone() {
         return crate::batch::submit_batch(home, &a, &path);
     }
+    // `-`: the text is what stdin holds (a task written by another program).
+    let text = match a.text.as_deref() {
+        Some("-") => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(|e| {
+                Failure::runtime("io", format!("cannot read the task from stdin: {e}"))
+            })?;
+            String::from_utf8(bytes)
+                .map(|t| t.trim_end().to_string())
+                .map_err(|_| {
+                    Failure::bad_input("bad_input", "the task on stdin is not valid UTF-8 text")
+                })?
+        }
+        _ => a.text.clone().unwrap_or_default(),
+    };
     let req = SubmitRequest {
-        description: a.text.unwrap_or_default(),
+        description: text,
         task_type: a.task_type,
         priority: a.priority,
         key: a.key,

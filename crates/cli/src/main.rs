@@ -67,6 +67,22 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            // With --json, a usage error is an error object on stdout too
+            // (help and --version are not errors: they print as asked).
+            let json = std::env::args_os().skip(1).any(|a| a == "--json");
+            if json && e.use_stderr() {
+                let detail = e.to_string();
+                let said = detail.split("\n\nUsage:").next().unwrap_or(&detail);
+                let first = said
+                    .trim_start_matches("error: ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"code": "usage", "message": first, "bad_input": true}})
+                );
+            }
             let _ = e.print();
             return if e.use_stderr() {
                 ExitCode::from(2)

@@ -217,6 +217,48 @@ fn keywords_that_cancel_out_still_count_as_matched() {
 }
 
 #[test]
+fn usage_errors_under_json_are_error_objects_and_a_task_can_come_on_stdin() {
+    let h = TestHome::new();
+    for args in [
+        vec!["--json", "route"],
+        vec!["--json", "route", "x", "--bogus"],
+    ] {
+        let out = h.cortex(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim())
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)));
+        assert_eq!(v["error"]["code"], "usage", "{v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty(), "{v}");
+    }
+    let wd = h.workdir();
+    let mut child = std::process::Command::new(crate::util::cortex_bin())
+        .args([
+            "--home",
+            h.path().to_str().unwrap(),
+            "--json",
+            "submit",
+            "-",
+            "--workdir",
+        ])
+        .arg(&wd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        b"fix the parser\nand its tests\n",
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = h.task(id["task_id"].as_str().unwrap());
+    assert_eq!(t["description"], "fix the parser\nand its tests", "{t}");
+}
+
+#[test]
 fn route_batch_answers_every_line_and_bad_lines_get_an_error_object() {
     let h = TestHome::new();
     let dir = h.workdir();
@@ -229,7 +271,8 @@ fn route_batch_answers_every_line_and_bad_lines_get_an_error_object() {
     bytes.extend_from_slice(b"{\"id\":\"e\",\"text\":\"anything\",\"type\":\"security-audit\"}\n");
     std::fs::write(&input, bytes).unwrap();
     let out = h.cortex(&["route", "--batch", input.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Every line answered; refused lines make it exit 2, as `submit --batch`.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -239,12 +282,18 @@ fn route_batch_answers_every_line_and_bad_lines_get_an_error_object() {
         (lines[0]["id"].as_str(), lines[0]["primary_expert"].as_str()),
         (Some("a"), Some("cicd"))
     );
-    assert!(lines[1]["error"].as_str().unwrap().contains("UTF-8"));
-    assert!(lines[2]["error"].as_str().unwrap().contains("empty"));
-    assert!(lines[3]["error"]
-        .as_str()
-        .unwrap()
-        .contains("unknown task type `dance`"));
+    let said = |i: usize| lines[i]["error"]["message"].as_str().unwrap().to_string();
+    assert!(said(1).contains("UTF-8"));
+    assert!(said(2).contains("empty"));
+    assert!(said(3).contains("unknown task type `dance`"));
+    assert_eq!(
+        (
+            lines[3]["line"].as_u64(),
+            lines[3]["id"].as_str(),
+            lines[3]["error"]["code"].as_str()
+        ),
+        (Some(4), Some("d"), Some("bad_input"))
+    );
     assert_eq!(lines[4]["primary_expert"], "security");
     assert_eq!(lines[4]["confidence"], 0.95);
     for k in [
