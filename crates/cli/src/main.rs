@@ -11,6 +11,7 @@ mod doctor_cmd;
 mod logging;
 mod plan_cmds;
 mod review_cmds;
+mod route_batch;
 mod routing_cmds;
 mod run_cmd;
 mod status_cmd;

@@ -1,7 +1,5 @@
 //! `cortex route`, `cortex eval`, `cortex router ...`.
 
-use std::io::{BufRead, Write};
-
 use cortex_core::config::{Config, ExpertSet};
 use cortex_core::eval::{self, Labeled, Metrics};
 use cortex_core::input::MAX_DESCRIPTION_BYTES;
@@ -25,7 +23,7 @@ fn settings(home: &Home, defaults: bool) -> Result<(Config, ExpertSet, Option<Le
     Ok((s.config, s.experts, Some(learning::load(home))))
 }
 
-fn check_text(text: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_text(text: &str) -> std::result::Result<(), String> {
     if text.trim().is_empty() {
         return Err("task text is empty: give a description of the work".into());
     }
@@ -38,7 +36,7 @@ fn check_text(text: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn check_type(experts: &ExpertSet, t: Option<&str>) -> std::result::Result<(), String> {
+pub(crate) fn check_type(experts: &ExpertSet, t: Option<&str>) -> std::result::Result<(), String> {
     match t {
         Some(t) if experts.expert_for_type(t).is_none() => Err(format!(
             "unknown task type `{t}`, expected one of: {}",
@@ -95,7 +93,7 @@ pub fn route(home: &Home, a: RouteArgs, json: bool) -> Result<()> {
     let (config, experts, model) = settings(home, false)?;
     let router = full_router(&config, &experts, a.model.as_deref())?;
     if let Some(path) = a.batch {
-        return batch(&router, &experts, model.as_ref(), &path);
+        return crate::route_batch::batch(&router, &experts, model.as_ref(), &path);
     }
     let text = a.text.unwrap_or_default();
     check_text(&text).map_err(|m| Failure::bad_input("bad_input", m))?;
@@ -127,82 +125,6 @@ pub fn route(home: &Home, a: RouteArgs, json: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[derive(serde::Deserialize)]
-struct BatchLine {
-    #[serde(default)]
-    id: serde_json::Value,
-    text: String,
-    #[serde(rename = "type", default)]
-    task_type: Option<String>,
-}
-
-/// One decision (or error object) per input line; a bad line never stops
-/// the batch.
-fn batch(
-    router: &Router,
-    experts: &ExpertSet,
-    model: Option<&LearnedModel>,
-    path: &std::path::Path,
-) -> Result<()> {
-    let reader = crate::batch::open_lines(path)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut refused = 0usize;
-    // A refused line is said as `submit --batch` says it, with its line.
-    let mut bad = |line_no: usize, id: Option<serde_json::Value>, message: String| {
-        refused += 1;
-        let mut v = crate::batch::error_body("bad_input", message, true);
-        v["line"] = line_no.into();
-        if let Some(id) = id {
-            v["id"] = id;
-        }
-        v
-    };
-    for (n, raw) in reader.split(b'\n').enumerate() {
-        let raw = raw.map_err(|e| Failure::runtime("io", format!("read error: {e}")))?;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let line_no = n + 1;
-        let value = match std::str::from_utf8(&raw) {
-            Err(e) => bad(line_no, None, format!("line is not valid UTF-8: {e}")),
-            Ok(s) => match serde_json::from_str::<BatchLine>(s) {
-                Err(e) => bad(
-                    line_no,
-                    None,
-                    format!(
-                        "expected {{\"id\", \"text\", \"type\"?}}: {}",
-                        crate::commands::json_line_error(&e)
-                    ),
-                ),
-                Ok(l) => match check_text(&l.text)
-                    .and_then(|()| check_type(experts, l.task_type.as_deref()))
-                {
-                    Err(m) => bad(line_no, Some(l.id), m),
-                    Ok(()) => {
-                        let d = router.route(&l.text, l.task_type.as_deref(), model);
-                        let mut v = serde_json::to_value(&d).unwrap_or_default();
-                        v["id"] = l.id;
-                        v
-                    }
-                },
-            },
-        };
-        writeln!(out, "{value}")
-            .map_err(|e| Failure::runtime("io", format!("write error: {e}")))?;
-    }
-    let _ = out.flush();
-    if refused == 0 {
-        return Ok(());
-    }
-    Err(Failure {
-        code: "bad_input".into(),
-        message: format!("{refused} line(s) of the batch were not routed"),
-        bad_input: true,
-        printed: true,
-    })
 }
 
 #[derive(Serialize)]

@@ -73,6 +73,20 @@ pub struct LearnedModel {
     /// Weight deltas of the shipped linear model per bucket, in its class
     /// order.
     overlay: HashMap<u32, Vec<f32>>,
+    /// A person's corrections by the words of the text corrected, oldest
+    /// first: the same text (near enough) goes where the person said.
+    corrected: Vec<(std::collections::BTreeSet<String>, String)>,
+}
+
+/// How alike (Jaccard, over content words) a text must be to a corrected one
+/// to go where the person said: the same request, not one on the same topic.
+pub const SAME_TEXT: f64 = 0.8;
+
+fn content_words(text: &str) -> std::collections::BTreeSet<String> {
+    tokens(text)
+        .into_iter()
+        .filter(|t| !STOP.contains(&t.as_str()))
+        .collect()
 }
 
 /// Words too common to carry any signal about an expert.
@@ -102,6 +116,14 @@ impl LearnedModel {
     /// Learns from one example. Failures are counted but teach no words:
     /// a failure says "not this expert" without saying which one instead.
     pub fn learn(&mut self, ex: &Example) {
+        if ex.source == Source::Correction {
+            let words = content_words(&ex.text);
+            if !words.is_empty() {
+                // The person's last word on a text is the one kept.
+                self.corrected.retain(|(w, _)| *w != words);
+                self.corrected.push((words, ex.expert.clone()));
+            }
+        }
         let weight = match ex.source {
             Source::Correction => CORRECTION_WEIGHT,
             Source::Success => SUCCESS_WEIGHT,
@@ -185,6 +207,27 @@ impl LearnedModel {
         }
     }
 
+    /// The expert a person corrected this text (or one with nearly the
+    /// same words, `SAME_TEXT`) to, the latest correction first.
+    pub fn corrected_expert(&self, text: &str) -> Option<&str> {
+        if self.corrected.is_empty() {
+            return None;
+        }
+        let words = content_words(text);
+        if words.is_empty() {
+            return None;
+        }
+        self.corrected
+            .iter()
+            .rev()
+            .find(|(w, _)| {
+                let common = w.intersection(&words).count() as f64;
+                let all = w.union(&words).count() as f64;
+                common / all >= SAME_TEXT
+            })
+            .map(|(_, expert)| expert.as_str())
+    }
+
     /// The overlay's logits per class of the shipped model (its order) for
     /// the given features, into `out` (zeros when nothing was learned).
     pub fn overlay_logits(&self, feats: &[Feature], value: f32, out: &mut [f32]) {
@@ -264,6 +307,40 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_person_s_last_correction_of_a_text_is_where_it_and_its_near_copies_go() {
+        let mut m = LearnedModel::default();
+        let correct = |m: &mut LearnedModel, expert: &str| {
+            m.learn(&Example {
+                text: "Fix the SQL injection in the search query".into(),
+                expert: expert.into(),
+                source: Source::Correction,
+            })
+        };
+        correct(&mut m, "inventory");
+        assert_eq!(
+            m.corrected_expert("fix the SQL injection in the search query."),
+            Some("inventory")
+        );
+        correct(&mut m, "security");
+        assert_eq!(
+            m.corrected_expert("Fix the SQL injection in the search query"),
+            Some("security")
+        );
+        // Another request on the same topic is not the same text.
+        assert_eq!(
+            m.corrected_expert("Fix the SQL injection in the login form"),
+            None
+        );
+        // A success teaches words, not a person's word.
+        m.learn(&Example {
+            text: "Rotate the leaked keys".into(),
+            expert: "security".into(),
+            source: Source::Success,
+        });
+        assert_eq!(m.corrected_expert("Rotate the leaked keys"), None);
     }
 
     #[test]

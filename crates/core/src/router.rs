@@ -476,6 +476,14 @@ mod tests {
         });
         let d = r.route(text, None, Some(&m));
         assert_eq!(d.primary_expert, target, "{}", d.explanation);
+        // The text itself goes where the person said, and says why.
+        assert!(
+            d.explanation.contains("a person corrected this text"),
+            "{}",
+            d.explanation
+        );
+        // A paraphrase of other words goes there through the learned layer.
+        let d = r.route(paraphrases[0], None, Some(&m));
         assert!(
             d.explanation.contains("learned examples"),
             "{}",

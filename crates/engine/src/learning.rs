@@ -50,19 +50,19 @@ pub fn load(home: &Home) -> LearnedModel {
     model
 }
 
-/// True when a person's correction of `task_id` to `expert` is kept
-/// already (a second one would teach the learned layer the same twice).
-pub fn corrected(home: &Home, task_id: &str, expert: &str) -> bool {
-    let Ok(text) = fs::read_to_string(home.router_examples()) else {
-        return false;
-    };
+/// The expert a person's last kept correction of `task_id` names, if any:
+/// the same correction again would teach the learned layer the same twice,
+/// while going back on it is a correction of its own.
+pub fn last_correction(home: &Home, task_id: &str) -> Option<String> {
+    let text = fs::read_to_string(home.router_examples()).ok()?;
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Line>(l).ok())
-        .any(|l| {
+        .find(|l| {
             l.task_id.as_deref() == Some(task_id)
-                && l.example.expert == expert
                 && l.example.source == cortex_core::learned::Source::Correction
         })
+        .map(|l| l.example.expert)
 }
 
 /// Appends an example durably.

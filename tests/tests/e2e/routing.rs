@@ -217,6 +217,53 @@ fn keywords_that_cancel_out_still_count_as_matched() {
 }
 
 #[test]
+fn a_correction_sends_the_same_text_to_the_corrected_expert_and_going_back_is_kept() {
+    let h = TestHome::new();
+    let text_ = "Fix the SQL injection in the search query";
+    let before = h.json(&["route", text_]);
+    assert_eq!(before["primary_expert"], "security", "{before}");
+    let id = h.submit_in(text_, &h.workdir());
+    assert!(h.cortex(&["reroute", &id, "inventory"]).status.success());
+    // Keywords and all, as it is routed: the person's word wins.
+    let after = h.json(&["route", text_]);
+    assert_eq!(after["primary_expert"], "inventory", "{after}");
+    // Corrected elsewhere, then back: each is the person's last word, kept.
+    assert!(h.cortex(&["reroute", &id, "security"]).status.success());
+    let back = h.json(&["reroute", &id, "inventory"]);
+    assert!(
+        !back["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing changed"),
+        "{back}"
+    );
+    let examples = std::fs::read_to_string(h.file("router-examples.jsonl")).unwrap();
+    let experts: Vec<String> = examples
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["expert"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        experts,
+        ["inventory", "security", "inventory"],
+        "{examples}"
+    );
+    // The same again: nothing new.
+    let again = h.json(&["reroute", &id, "inventory"]);
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing changed"),
+        "{again}"
+    );
+}
+
+#[test]
 fn usage_errors_under_json_are_error_objects_and_a_task_can_come_on_stdin() {
     let h = TestHome::new();
     for args in [

@@ -94,10 +94,34 @@ impl Router {
             Method::Keywords
         };
 
-        if let Some(&i) = task_type.and_then(|t| self.types.get(&t.to_ascii_lowercase())) {
-            let mut scores = final_scores.clone();
-            scores[i] = scores[i].max(TYPE_CONFIDENCE);
+        // An explicit task type decides; else a person's correction of this
+        // very text: it goes where they said.
+        let forced = match task_type.and_then(|t| self.types.get(&t.to_ascii_lowercase())) {
+            Some(&i) => Some((i, Method::Type)),
+            None => learned
+                .filter(|_| learning.enabled)
+                .and_then(|m| m.corrected_expert(text))
+                .and_then(|e| self.names.iter().position(|n| n == e))
+                .map(|i| (i, Method::KeywordsLearned)),
+        };
+        if let Some((i, how)) = forced {
             let confidence = TYPE_CONFIDENCE.max(final_scores[i]);
+            let mut scores = final_scores.clone();
+            scores[i] = confidence;
+            let explanation = if how == Method::Type {
+                format!(
+                    "type `{}` belongs to {} (confidence {})",
+                    task_type.unwrap_or_default(),
+                    self.names[i],
+                    two_places(confidence)
+                )
+            } else {
+                format!(
+                    "a person corrected this text to {} before (confidence {})",
+                    self.names[i],
+                    two_places(confidence)
+                )
+            };
             return Decision {
                 primary_expert: self.names[i].clone(),
                 confidence,
@@ -111,14 +135,9 @@ impl Router {
                     .or(learned_probs.as_deref())
                     .map(by_name),
                 matched: self.matched_terms(hits),
-                method: Method::Type,
+                method: how,
                 needs_confirmation: false,
-                explanation: format!(
-                    "type `{}` belongs to {} (confidence {})",
-                    task_type.unwrap_or_default(),
-                    self.names[i],
-                    two_places(confidence)
-                ),
+                explanation,
             };
         }
 

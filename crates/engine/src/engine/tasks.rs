@@ -248,7 +248,14 @@ impl Engine {
         let goes_there = task.routing.as_ref().is_some_and(|r| {
             r.method == cortex_core::router::Method::Person && r.primary_expert == expert
         }) && task.assignments.iter().all(|a| a.expert == expert);
-        if goes_there || learning::corrected(&self.inner.home, task_id.as_str(), expert) {
+        // The same as the person's last word on it: nothing new. Back to an
+        // expert after a later correction elsewhere is new, and is kept.
+        let last = learning::last_correction(&self.inner.home, task_id.as_str());
+        let same = match last.as_deref() {
+            Some(e) => e == expert,
+            None => goes_there,
+        };
+        if same {
             // The same correction again: it moves nothing, and the learned
             // layer is not taught it twice.
             let message = if goes_there {
@@ -269,11 +276,7 @@ impl Engine {
             source: Source::Correction,
         };
         learning::append(&self.inner.home, &example, Some(task_id.as_str()), now)?;
-        self.inner
-            .learned
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .learn(&example);
+        self.learn(&example);
         let previous = task.routing.as_ref().map(|r| r.primary_expert.as_str());
         let decision = Decision::by_person(expert, previous);
         let started = task.assignments.iter().any(|a| a.worker_id.is_some());
@@ -388,6 +391,15 @@ impl Engine {
         Ok(ack)
     }
 
+    /// Teaches the learned layer one example.
+    fn learn(&self, example: &Example) {
+        self.inner
+            .learned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(example);
+    }
+
     /// Teaches the learned layer how an expert did on a task.
     pub(crate) fn record_outcome(
         &self,
@@ -409,11 +421,7 @@ impl Engine {
         if let Err(e) = learning::append(&self.inner.home, &example, Some(task_id.as_str()), now) {
             warn!(task_id = %task_id, "cannot record the outcome for the router: {e}");
         }
-        self.inner
-            .learned
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .learn(&example);
+        self.learn(&example);
     }
 
     /// Forgets the learned layer (the examples file is moved aside).
