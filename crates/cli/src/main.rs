@@ -12,6 +12,7 @@ mod logging;
 mod plan_cmds;
 mod review_cmds;
 mod route_batch;
+mod router_inputs;
 mod routing_cmds;
 mod run_cmd;
 mod status_cmd;

@@ -8,7 +8,7 @@ use cortex_core::router::Router;
 use cortex_engine::{home, learning, Home};
 use serde::Serialize;
 
-use crate::args::{EvalArgs, RouteArgs, RouterCommand, TrainOpts};
+use crate::args::{EvalArgs, RouteArgs, RouterCommand};
 use crate::Failure;
 
 type Result<T> = std::result::Result<T, Failure>;
@@ -154,48 +154,6 @@ struct StreamReport {
     after: Metrics,
 }
 
-fn read_labeled(path: &std::path::Path, with_scope: bool) -> Result<Vec<Labeled>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::bad_input("bad_input", format!("cannot read {}: {e}", path.display()))
-    })?;
-    let mut items = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            Failure::bad_input(
-                "bad_input",
-                format!(
-                    "{} line {}: not JSON: {}",
-                    path.display(),
-                    n + 1,
-                    crate::commands::json_line_error(&e)
-                ),
-            )
-        })?;
-        let mut item: Labeled = serde_json::from_value(v.clone()).map_err(|e| {
-            Failure::bad_input(
-                "bad_input",
-                format!(
-                    "{} line {}: expected {{\"id\", \"text\", \"label\"}}: {}",
-                    path.display(),
-                    n + 1,
-                    crate::commands::json_line_error(&e)
-                ),
-            )
-        })?;
-        if with_scope {
-            if let Some(scope) = v["scope"].as_str().filter(|s| !s.is_empty()) {
-                item.text = format!("{scope}: {}", item.text);
-            }
-        }
-        items.push(item);
-    }
-    Ok(items)
-}
-
 /// Expert files from a folder, with the shipped config.
 fn experts_from(dir: &std::path::Path) -> Result<(Config, ExpertSet)> {
     let files = home::expert_files(dir).map_err(|e| {
@@ -260,7 +218,19 @@ pub fn eval(home: &Home, a: EvalArgs, json: bool) -> Result<()> {
     let mut reports = Vec::new();
     let mut all = Vec::new();
     for path in &a.files {
-        let items = read_labeled(path, a.with_scope)?;
+        let items = crate::router_inputs::read_labeled(path, a.with_scope, &experts)?;
+        if a.folds > items.len() {
+            return Err(Failure::bad_input(
+                "bad_input",
+                format!(
+                    "--folds {} is more folds than the {} items of {}, expected at most {} (or 0: off)",
+                    a.folds,
+                    items.len(),
+                    path.display(),
+                    items.len()
+                ),
+            ));
+        }
         reports.push(report(path.display().to_string(), &items, a.stream));
         if a.pool {
             all.extend(items);
@@ -408,9 +378,9 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
         RouterCommand::Train(a) => {
             let (config, experts) = home::default_settings();
             let router = Router::keywords_only(&config.routing, &experts);
-            let tasks = read_labeled(&a.tasks, false)?;
-            let commits = read_labeled(&a.commits, false)?;
-            let (opts, cw) = train_options(&a.opts);
+            let tasks = crate::router_inputs::read_labeled(&a.tasks, false, &experts)?;
+            let commits = crate::router_inputs::read_labeled(&a.commits, false, &experts)?;
+            let (opts, cw) = crate::router_inputs::train_options(&a.opts)?;
             let model = eval::train_model_with(&router, &tasks, &commits, opts, cw);
             let bytes = model.to_bytes();
             std::fs::write(&a.out, &bytes).map_err(|e| {
@@ -435,14 +405,24 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
         RouterCommand::Cv(a) => {
             let (config, experts) = home::default_settings();
             let router = Router::keywords_only(&config.routing, &experts);
-            let tasks = read_labeled(&a.tasks, false)?;
-            let commits = read_labeled(&a.commits, false)?;
+            let tasks = crate::router_inputs::read_labeled(&a.tasks, false, &experts)?;
+            let commits = crate::router_inputs::read_labeled(&a.commits, false, &experts)?;
             let parallel = a.parallel.unwrap_or(cortex_core::router::MODEL_PARALLEL);
             let rebuild = |m: cortex_core::linear::LinearModel| {
                 Router::with_model(&config.routing, &experts, Some(std::sync::Arc::new(m)))
                     .with_model_parallel(parallel)
             };
-            let (opts, cw) = train_options(&a.opts);
+            let (opts, cw) = crate::router_inputs::train_options(&a.opts)?;
+            let most = tasks.len().min(commits.len());
+            if !(2..=most).contains(&a.folds) {
+                return Err(Failure::bad_input(
+                    "bad_input",
+                    format!(
+                        "--folds {}, expected 2 to {most} (the items of the smaller file)",
+                        a.folds
+                    ),
+                ));
+            }
             let (t, p, c) =
                 eval::cross_validate_model(&router, &rebuild, &tasks, &commits, a.folds, opts, cw);
             if json {
@@ -504,18 +484,6 @@ pub fn router(home: &Home, cmd: RouterCommand, json: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The training options and commit weight: the shipped ones unless given.
-fn train_options(a: &TrainOpts) -> (cortex_core::linear::TrainOptions, f32) {
-    let d = cortex_core::linear::TrainOptions::default();
-    let opts = cortex_core::linear::TrainOptions {
-        epochs: a.epochs.unwrap_or(d.epochs),
-        rate: a.rate.unwrap_or(d.rate),
-        decay: a.decay.unwrap_or(d.decay),
-        seed: d.seed,
-    };
-    (opts, a.commit_weight.unwrap_or(eval::COMMIT_WEIGHT))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -374,7 +374,16 @@ impl LinearModel {
     /// Reads the form `to_bytes` writes; `None` if it is malformed.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
         let (classes, bias, kw, weights) = parts(b)?;
-        let weights = form::floats(weights).collect();
+        let weights: Vec<f32> = form::floats(weights).collect();
+        // A weight that is not a number routes nothing truthfully.
+        if !bias
+            .iter()
+            .chain(&kw)
+            .chain(&weights)
+            .all(|w| w.is_finite())
+        {
+            return None;
+        }
         Some(Self {
             classes,
             bias,

@@ -157,6 +157,70 @@ fn a_model_file_that_is_not_one_for_these_experts_is_refused_by_name() {
 }
 
 #[test]
+fn labeled_files_and_training_options_that_measure_nothing_true_are_refused_by_line() {
+    let h = TestHome::new();
+    let dir = h.workdir();
+    let good = r#"{"id":"1","text":"fix the parser","label":"development"}"#;
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        (
+            "label.jsonl",
+            format!("{good}\n{{\"id\":\"2\",\"text\":\"x\",\"label\":\"nobody\"}}\n").into_bytes(),
+            "line 2: label `nobody` is not an expert",
+        ),
+        (
+            "utf8.jsonl",
+            [good.as_bytes(), b"\n{\"id\":\"2\",\"text\":\"\xff\"}\n"].concat(),
+            "line 2: not valid UTF-8",
+        ),
+        (
+            "empty-text.jsonl",
+            br#"{"id":"1","text":" ","label":"security"}"#.to_vec(),
+            "line 1: the text is empty",
+        ),
+        ("empty.jsonl", b"\n\n".to_vec(), "holds no labeled item"),
+        (
+            "few.jsonl",
+            format!("{good}\n").into_bytes(),
+            "--folds 5 is more folds than the 1 items",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = h.cortex(&["eval", "--defaults", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{name}: {err}");
+    }
+    let tasks = concat!(env!("CARGO_MANIFEST_DIR"), "/data/routing/golden.jsonl");
+    let out_file = dir.join("x.bin");
+    for (opt, value, says) in [
+        ("--rate", "NaN", "--rate NaN, expected a positive number"),
+        ("--epochs", "0", "--epochs 0, expected 1 to 1000"),
+    ] {
+        let out = h.cortex(&[
+            "router",
+            "train",
+            "--tasks",
+            tasks,
+            "--commits",
+            tasks,
+            "--out",
+            out_file.to_str().unwrap(),
+            opt,
+            value,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{opt}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{opt}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out_file.exists(), "nothing written");
+    }
+}
+
+#[test]
 fn two_jobs_in_one_request_run_in_parallel_and_one_clause_never_splits() {
     let h = TestHome::new();
     let d = h.json(&[
