@@ -51,13 +51,18 @@ pub(crate) fn config_check(home: &Home, json: bool) -> Result<()> {
             // Read around its problems, so the rules that span files
             // (the fallback expert) are checked too.
             let (config, problems) = Config::parse_all(&t);
-            // Read around a problem, a default stands in for a key: the
-            // rules across files would judge the default, not the file.
-            let clean = problems.is_empty();
+            // Read around a problem, a default stands in for its key: the
+            // rule across files (the fallback expert) judges the file's own
+            // value only when that key was read.
+            let fallback_read = !problems.iter().any(|p| {
+                p.key
+                    .as_deref()
+                    .is_none_or(|k| k == "routing" || k.starts_with("routing.fallback_expert"))
+            });
             for e in problems {
                 push(&mut errors, e);
             }
-            config.filter(|_| clean)
+            config.filter(|_| fallback_read)
         }
         Err(e) => {
             push(

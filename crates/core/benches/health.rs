@@ -64,6 +64,7 @@ fn fleet(n: usize) -> Vec<(WorkerView, Observations)> {
                 tokens: 5_000,
                 cost_usd: 0.5,
                 queued: false,
+                queued_reason: None,
                 unreachable: None,
             };
             (view, obs)

@@ -867,7 +867,13 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.key.as_deref(), Some("activation_keywords[1]"));
-        let p = ExpertProfile::parse("experts/b.json", &expert("a", &[])).unwrap();
+        let err = ExpertProfile::parse("experts/b.json", &expert("a", &[])).unwrap_err();
+        assert!(
+            err.to_string().contains("does not match the file name"),
+            "{err}"
+        );
+        // A set made of profiles read elsewhere checks it too.
+        let p = ExpertProfile::parse("experts/a.json", &expert("a", &[])).unwrap();
         let err = ExpertSet::new(vec![("experts/b.json".into(), p)]).unwrap_err();
         assert!(
             err.to_string().contains("does not match the file name"),
@@ -901,6 +907,23 @@ mod tests {
         assert!(
             text.starts_with("experts/a.json: key `activation_keywords`: expected at least one keyword; key `boosters[1]`:"),
             "{text}"
+        );
+        // A name that is not the file's is said with the other problems.
+        let both = ExpertProfile::parse(
+            "experts/cicd.json",
+            r#"{"name": "security", "activation_keywords": [], "task_types": [], "preamble": "", "max_workers": 0}"#,
+        )
+        .unwrap_err();
+        let keys: Vec<Option<&str>> = std::iter::once(both.key.as_deref())
+            .chain(both.also.iter().map(|e| e.key.as_deref()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                Some("name"),
+                Some("activation_keywords"),
+                Some("max_workers")
+            ]
         );
         // One problem: as before, nothing else.
         let one = ExpertProfile::parse(
@@ -943,7 +966,8 @@ mod tests {
         ])
         .unwrap_err();
         assert!(
-            err.to_string().contains("already claimed by expert `a`"),
+            err.to_string()
+                .contains("also claimed by expert `a` (experts/a.json)"),
             "{err}"
         );
     }

@@ -143,6 +143,9 @@ pub struct Observations {
     pub cost_usd: f64,
     /// The attempt waits in a cluster's queue (a job not started yet).
     pub queued: bool,
+    /// Why it waits there, as the scheduler says it (`Resources`,
+    /// `BeginTime`, `PartitionDown`...), when it says one.
+    pub queued_reason: Option<String>,
     /// Why the cluster running the attempt cannot be reached now, if it
     /// cannot (a launcher for this machine always reaches its processes).
     pub unreachable: Option<String>,
@@ -568,6 +571,7 @@ mod tests {
             tokens: 0,
             cost_usd: 0.0,
             queued: false,
+            queued_reason: None,
             unreachable: None,
         }
     }
@@ -580,12 +584,29 @@ mod tests {
     fn a_job_in_the_queue_is_scheduled_and_its_startup_budget_waits() {
         let queued = Observations {
             queued: true,
+            queued_reason: None,
             ..obs(None)
         };
         // Long past the startup budget (20 s), still in the queue.
         let (h, why) = classify_health(&pm(), &view(Health::Starting), &queued, t(500));
         assert_eq!(h, Health::Scheduled, "{why}");
-        assert!(why.contains("queued on the cluster"), "{why}");
+        assert_eq!(why, "queued on the cluster: waiting for resources");
+        // Slurm's reason, said; one that never ends by itself says what ends it.
+        let down = Observations {
+            queued_reason: Some("PartitionDown".into()),
+            ..queued.clone()
+        };
+        let (_, why) = classify_health(&pm(), &view(Health::Starting), &down, t(500));
+        assert!(
+            why.contains("partition is down") && why.contains("starts only once"),
+            "{why}"
+        );
+        let held = Observations {
+            queued_reason: Some("JobHeldUser".into()),
+            ..queued.clone()
+        };
+        let (_, why) = classify_health(&pm(), &view(Health::Starting), &held, t(500));
+        assert!(why.contains("scontrol release"), "{why}");
         assert!(decide(&pm(), &view(Health::Starting), &queued, t(500))
             .iter()
             .all(|a| !matches!(a, Action::Kill { .. })));

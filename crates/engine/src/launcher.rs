@@ -124,6 +124,11 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn exit_watcher(&self) -> Option<crate::exits::ExitWatcher> {
         None
     }
+    /// Why a queued process waits, as its scheduler says it (Slurm's
+    /// pending reason), when it says one.
+    fn queue_reason(&self, _pid: u32) -> Option<String> {
+        None
+    }
     /// True while the process waits for a scheduler to start it (a cluster
     /// job still pending): the startup budget does not count meanwhile.
     fn queued(&self, _pid: u32) -> bool {

@@ -404,13 +404,18 @@ fn the_startup_budget_counts_from_when_a_queued_job_runs() {
     wait_until(LIMIT, "the job pending in the queue", || {
         c.jobs().iter().any(|j| j.ends_with("|PENDING"))
     });
-    wait_until(LIMIT, "the worker shown scheduled, not starting", || {
-        let w = worker_of(h, &id);
-        w["health"] == "scheduled"
-            && w["health_reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("queued on the cluster"))
-    });
+    // Scheduled, not starting, and why, in Slurm's terms.
+    wait_until(
+        LIMIT,
+        "the worker shown scheduled until its start time",
+        || {
+            let w = worker_of(h, &id);
+            w["health"] == "scheduled"
+                && w["health_reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("queued on the cluster: held until its start time"))
+        },
+    );
     let t = h.wait_task_done(&id, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");
     let w = worker_of(h, &id);

@@ -567,6 +567,31 @@ fn a_value_out_of_its_range_is_refused_by_check_and_by_run_instead_of_panicking(
 }
 
 #[test]
+fn config_check_reports_a_missing_fallback_expert_beside_other_problems() {
+    let h = TestHome::new();
+    h.cortex(&["init"]);
+    std::fs::write(
+        h.file("config.json"),
+        r#"{"capacity": {"max_workers": 0}, "routing": {"fallback_expert": "nobody"}}"#,
+    )
+    .unwrap();
+    let report = h.cortex(&["config", "check", "--json"]);
+    assert_eq!(report.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let keys: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        ["capacity.max_workers", "routing.fallback_expert"],
+        "{v}"
+    );
+}
+
+#[test]
 fn a_submit_timeout_too_long_to_represent_waits_instead_of_panicking() {
     let h = TestHome::new();
     let owner = h.start_owner();

@@ -117,10 +117,11 @@ impl ExpertSet {
             for t in &p.task_types {
                 let t = t.to_ascii_lowercase();
                 if let Some(other) = type_owner.insert(t.clone(), p.name.clone()) {
+                    // Either file may be the one a person just edited: both named.
                     return Err(ConfigError::new(
                         &file,
                         Some("task_types"),
-                        format!("type `{t}` is already claimed by expert `{other}`, expected each type in one expert"),
+                        format!("type `{t}` is also claimed by expert `{other}` (experts/{other}.json), expected each type in one expert"),
                     ));
                 }
             }

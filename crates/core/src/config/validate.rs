@@ -352,6 +352,20 @@ impl ExpertProfile {
                 ),
             ));
         }
+        // Said with the profile's other problems, not only once they are fixed.
+        let stem = file
+            .strip_prefix("experts/")
+            .and_then(|f| f.strip_suffix(".json"));
+        if stem.is_some_and(|stem| name_ok && stem != self.name) {
+            out.push(ConfigError::new(
+                file,
+                Some("name"),
+                format!(
+                    "`{}` does not match the file name, expected the file experts/{}.json",
+                    self.name, self.name
+                ),
+            ));
+        }
         if self.activation_keywords.is_empty() {
             out.push(ConfigError::new(
                 file,

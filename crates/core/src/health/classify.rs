@@ -86,7 +86,7 @@ fn classify_reachable(
     if obs.queued && obs.last_output_at.is_none() {
         return (
             Health::Scheduled,
-            "queued on the cluster: waiting for resources".into(),
+            queued_words(obs.queued_reason.as_deref()),
         );
     }
     let (last, source) = last_sign_of_life(view, obs);
@@ -132,4 +132,25 @@ pub fn silence_reason(health: Health, source: &str, silent_secs: i64) -> Option<
         Health::Healthy => Some(format!("last sign of life: {source}, {s}s ago")),
         _ => None,
     }
+}
+
+/// Why a job waits in a cluster's queue, in words, from the scheduler's
+/// reason; those that never end by themselves say what would end them.
+pub fn queued_words(reason: Option<&str>) -> String {
+    let why = match reason {
+        None | Some("Resources") => "waiting for resources".to_string(),
+        Some("Priority") => "waiting behind jobs of higher priority".to_string(),
+        Some("BeginTime") => "held until its start time (--begin)".to_string(),
+        Some(r) if r.starts_with("JobHeld") => {
+            format!("held by Slurm ({r}): it starts only once released (`scontrol release`)")
+        }
+        Some("PartitionDown") => {
+            "its partition is down: it starts only once the partition is up".to_string()
+        }
+        Some(r) if r.starts_with("ReqNodeNotAvail") || r.starts_with("Nodes required") => {
+            format!("the nodes it needs are not available ({r})")
+        }
+        Some(r) => format!("Slurm says: {r}"),
+    };
+    format!("queued on the cluster: {why}")
 }

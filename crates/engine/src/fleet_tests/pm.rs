@@ -180,10 +180,7 @@ fn the_time_limit_is_extended_once_for_a_worker_making_progress_then_it_times_ou
         ],
         ..Setup::default()
     });
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
+    let (task, pid) = started(&f, "fix the parser");
     for _ in 0..10 {
         f.advance(10);
         f.fake.say(pid, ASSISTANT);
@@ -236,15 +233,7 @@ fn a_wait_for_the_usage_limit_is_neither_a_restart_nor_time_run() {
     );
     // The hour waited is not time run: a 100 s limit is not over after 30 s.
     let pid = f.pid(&w, 2);
-    for _ in 0..3 {
-        f.advance(10);
-        f.fake.say(pid, ASSISTANT);
-        f.tick();
-    }
-    let w = f.worker_of(&task);
-    assert_eq!(w.state, WorkerStatus::Running, "{w:?}");
-    assert!(!f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
-    f.fake.exit(pid, Exit::Code(1));
+    runs_within_its_limit(&mut f, &task, pid, 3);
 }
 
 #[test]
@@ -355,4 +344,61 @@ fn a_start_the_cluster_did_not_answer_waits_and_starts_once_it_answers() {
     f.fake.exit(pid, Exit::Code(0));
     f.tick();
     assert_eq!(f.task_status(&task), TaskStatus::Completed);
+}
+
+#[test]
+fn time_in_a_cluster_queue_is_neither_run_time_nor_startup_and_its_reason_is_said() {
+    let mut f = Fleet::new(Setup {
+        expert: vec![
+            ("development", "time_limit_secs", json!(100)),
+            ("development", "max_extensions", json!(0)),
+        ],
+        ..Setup::default()
+    });
+    let (task, pid) = started(&f, "fix the parser");
+    f.fake.set_queued(pid, Some("BeginTime"));
+    // Five minutes in the queue: no time-out, no zombie, and why it waits.
+    for _ in 0..30 {
+        f.advance(10);
+        f.tick();
+    }
+    let w = f.worker_of(&task);
+    assert_eq!(
+        (w.state, w.health.as_str()),
+        (WorkerStatus::Running, "scheduled"),
+        "{w:?}"
+    );
+    assert!(
+        w.health_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("held until its start time"),
+        "{w:?}"
+    );
+    // It runs: its limit counts from now.
+    f.fake.set_queued(pid, None);
+    runs_within_its_limit(&mut f, &task, pid, 5);
+}
+
+/// A task of the development expert, its worker started: its id and the
+/// pid of its first attempt.
+fn started(f: &Fleet, text: &str) -> (String, u32) {
+    let task = f.submit(text, "development");
+    f.tick();
+    let pid = f.pid(&f.worker_of(&task), 1);
+    (task, pid)
+}
+
+/// The attempt `pid` of `task` prints a line every 10 s for `steps` steps,
+/// and is still running at the end, no time-out said; then it exits.
+fn runs_within_its_limit(f: &mut Fleet, task: &str, pid: u32, steps: usize) {
+    for _ in 0..steps {
+        f.advance(10);
+        f.fake.say(pid, ASSISTANT);
+        f.tick();
+    }
+    let w = f.worker_of(task);
+    assert_eq!(w.state, WorkerStatus::Running, "{w:?}");
+    assert!(!f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
+    f.fake.exit(pid, Exit::Code(1));
 }

@@ -71,6 +71,8 @@ struct State {
     outputs: HashMap<PathBuf, Vec<u8>>,
     fail_next: Option<String>,
     unreachable: Option<String>,
+    /// Processes waiting in a (pretend) cluster queue, with the reason.
+    queued: HashMap<u32, String>,
 }
 
 /// The fake launcher; clones share their processes.
@@ -154,6 +156,16 @@ impl FakeLauncher {
     /// The cluster stops answering (`Some(why)`) or answers again (`None`).
     pub fn set_unreachable(&self, why: Option<&str>) {
         self.state().unreachable = why.map(str::to_string);
+    }
+
+    /// The process `pid` waits in the queue for `reason` (`Some`), or has
+    /// left it (`None`).
+    pub fn set_queued(&self, pid: u32, reason: Option<&str>) {
+        let mut s = self.state();
+        match reason {
+            Some(r) => s.queued.insert(pid, r.to_string()),
+            None => s.queued.remove(&pid),
+        };
     }
 
     /// The next `launch` fails with this message.
@@ -331,6 +343,14 @@ impl Launcher for FakeLauncher {
 
     fn unreachable(&self) -> Option<String> {
         self.state().unreachable.clone()
+    }
+
+    fn queued(&self, pid: u32) -> bool {
+        self.state().queued.contains_key(&pid)
+    }
+
+    fn queue_reason(&self, pid: u32) -> Option<String> {
+        self.state().queued.get(&pid).cloned()
     }
 
     fn describe(&self) -> String {

@@ -158,7 +158,7 @@ impl SlurmLauncher {
         let read = match &self.rest {
             Some(c) => self.rest_token().and_then(|t| c.queue(&t, &self.prefix)),
             None => {
-                let args: Vec<String> = ["--me", "-h", "-o", "%i|%j|%T|%o"]
+                let args: Vec<String> = ["--me", "-h", "-o", "%i|%j|%T|%r|%o"]
                     .iter()
                     .map(|s| s.to_string())
                     .collect();
@@ -308,6 +308,7 @@ impl Launcher for SlurmLauncher {
                 name,
                 state: "PENDING".into(),
                 command: script.display().to_string(),
+                reason: String::new(),
             },
         );
         tracing::info!(job = id, worker_id, attempt, "submitted to Slurm");
@@ -443,6 +444,14 @@ impl Launcher for SlurmLauncher {
             .map(|e| format!("the Slurm queue cannot be read: {e}"))
     }
 
+    fn queue_reason(&self, pid: u32) -> Option<String> {
+        let st = self.state();
+        st.queue
+            .get(&pid)
+            .map(|q| q.reason.trim().to_string())
+            .filter(|r| !r.is_empty() && r != "None")
+    }
+
     fn queued(&self, pid: u32) -> bool {
         self.refresh_queue(false);
         self.with_job(pid, |job, queued| {
@@ -490,15 +499,16 @@ mod tests {
     #[test]
     fn the_queue_is_read_for_this_homes_jobs_only() {
         let q = parse_queue(
-            "12|cortex-abc-w-1-a1|RUNNING|/h/workers/w-1/attempt-1/stdout.job.sh\n\
-             13|cortex-other-w-1-a1|RUNNING|/x.job.sh\n\
-             14|cortex-abc-w-2-a3|PENDING|/h/workers/w-2/attempt-3/stdout.job.sh\n\
+            "12|cortex-abc-w-1-a1|RUNNING|None|/h/workers/w-1/attempt-1/stdout.job.sh\n\
+             13|cortex-other-w-1-a1|RUNNING|None|/x.job.sh\n\
+             14|cortex-abc-w-2-a3|PENDING|PartitionDown|/h/workers/w-2/attempt-3/stdout.job.sh\n\
              garbage\n",
             "cortex-abc-",
         );
         assert_eq!(q.len(), 2);
         assert_eq!(q[&12].state, "RUNNING");
         assert!(is_live(&q[&14].state));
+        assert_eq!(q[&14].reason, "PartitionDown");
         assert!(!is_live("COMPLETED") && !is_live("CANCELLED by 0") && !is_live("TIMEOUT"));
         assert_eq!(
             report_of_script(&q[&12].command),

@@ -179,17 +179,20 @@ impl Engine {
                         entry.transcript_len = Some(len);
                     }
                 }
+                // A job waiting in a cluster's queue has not started: its
+                // startup budget, and its time against the limit, count
+                // from when it leaves it.
+                let ran_from = entry
+                    .queued_at
+                    .map_or(live.started_at, |q| q.max(live.started_at));
                 let mut view = WorkerView {
                     worker_id: id.clone(),
                     attempt: live.attempt,
-                    // A job waiting in a cluster's queue has not started:
-                    // its startup budget counts from when it leaves it.
-                    attempt_started_at: entry
-                        .queued_at
-                        .map_or(live.started_at, |q| q.max(live.started_at)),
-                    // The time its attempts ran, without the waits between.
+                    attempt_started_at: ran_from,
+                    // The time its attempts ran, without the waits between
+                    // (nor the time in a cluster's queue).
                     worker_started_at: cortex_core::duration::earlier(
-                        live.started_at,
+                        ran_from,
                         cortex_core::duration::millis(
                             (crate::views::ended_attempts_secs(w) * 1000.0) as u64,
                         ),
@@ -227,8 +230,22 @@ impl Engine {
                         + live.progress.tokens.output,
                     cost_usd: w.cost_usd + crate::runtime::live_cost(live, &prices).0,
                     queued,
+                    queued_reason: if queued {
+                        self.launcher().queue_reason(live.pid)
+                    } else {
+                        None
+                    },
                     unreachable: unreachable.clone(),
                 };
+                // Still queued, and the scheduler now says why (or says
+                // another reason): the reason shown follows it.
+                if queued && entry.health == cortex_core::health::Health::Scheduled {
+                    let (h, why) = health::classify_health(&config.pm, &view, &obs, now);
+                    if h == cortex_core::health::Health::Scheduled && entry.health_reason != why {
+                        entry.health_reason = why;
+                        changed = true;
+                    }
+                }
                 let (last, source) = health::last_sign_of_life(&view, &obs);
                 if entry.last_activity_at != Some(last)
                     || entry.last_activity_source.as_deref() != Some(source)

@@ -29,16 +29,20 @@ pub(super) struct Queued {
     pub(super) state: String,
     /// The batch script's path.
     pub(super) command: String,
+    /// Why a pending job waits, as Slurm says it (`Resources`,
+    /// `BeginTime`, `PartitionDown`...); empty or `None` when it runs.
+    pub(super) reason: String,
 }
 
-/// The queue's lines of this home's jobs (`%i|%j|%T|%o`), by job id.
+/// The queue's lines of this home's jobs (`%i|%j|%T|%r|%o`), by job id.
 pub(super) fn parse_queue(text: &str, prefix: &str) -> HashMap<u32, Queued> {
     text.lines()
         .filter_map(|l| {
-            let mut parts = l.trim().splitn(4, '|');
+            let mut parts = l.trim().splitn(5, '|');
             let id = parts.next()?.parse().ok()?;
             let name = parts.next()?.to_string();
             let state = parts.next()?.to_string();
+            let reason = parts.next().unwrap_or("").to_string();
             let command = parts.next().unwrap_or("").to_string();
             name.starts_with(prefix).then_some((
                 id,
@@ -46,6 +50,7 @@ pub(super) fn parse_queue(text: &str, prefix: &str) -> HashMap<u32, Queued> {
                     name,
                     state,
                     command,
+                    reason,
                 },
             ))
         })

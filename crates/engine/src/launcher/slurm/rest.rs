@@ -119,6 +119,7 @@ impl Client {
                             name: name.to_string(),
                             state: j["job_state"].as_str().unwrap_or("UNKNOWN").to_string(),
                             command,
+                            reason: j["state_reason"].as_str().unwrap_or("").to_string(),
                         },
                     )
                 })
