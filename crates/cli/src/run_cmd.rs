@@ -76,7 +76,7 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
             std::process::id()
         );
         if let Some(problem) = engine.agent_problem() {
-            eprintln!("cortex: warning: the agent cannot run: {problem}; every task fails to start until it is fixed");
+            eprintln!("cortex: warning: the agent command: {problem} (a task whose agent cannot start fails, saying why)");
         }
         let (owner_task, owner) = engine.owner_loop(shutdown);
         let result = owner_task.await.map_err(Failure::from);

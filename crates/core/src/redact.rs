@@ -22,7 +22,10 @@ pub fn redacted(text: &str) -> std::borrow::Cow<'_, str> {
             bytes[i].to_ascii_lowercase(),
             b's' | b'g' | b'x' | b'a' | b't' | b'p' | b'b' | b'r' | b'h' | b'n' | b'-' | b':'
         );
-        let word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        // After a letter or digit a short prefix is inside a word
+        // ("ask-"), unless an escape (`\n`, `\t`) puts it at a line's start.
+        let word_start =
+            i == 0 || !bytes[i - 1].is_ascii_alphanumeric() || (i >= 2 && bytes[i - 2] == b'\\');
         if let Some((len, keep)) = maybe.then(|| secret_at(&text[i..], word_start)).flatten() {
             let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
             o.push_str(&text[copied..i + keep]);
@@ -99,11 +102,17 @@ const KEY_PREFIXES: [&str; 21] = [
     "npm_",
 ];
 
+/// Prefixes short or common enough to begin ordinary words ("ask-me",
+/// "npm_config"): taken as a key's only at a word's start.
+const SHORT_PREFIXES: [&str; 3] = ["sk-", "hf_", "npm_"];
+
 /// At the start of `s`: a secret's total length and how many leading bytes
 /// to keep visible (the label). `word_start`: `s` does not continue a word.
 fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
-    if word_start {
-        for prefix in KEY_PREFIXES {
+    for prefix in KEY_PREFIXES {
+        // A distinctive prefix is a key wherever it stands (after an
+        // escape, in a URL's query); a short one only at a word's start.
+        if word_start || !SHORT_PREFIXES.contains(&prefix) {
             if let Some(rest) = s.strip_prefix(prefix) {
                 let n = token_len(rest);
                 if n >= 12 {
@@ -133,14 +142,17 @@ fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
 /// A PEM private key: its first line is kept, the rest up to and with its
 /// last line is hidden (to the end of the text when that line is missing).
 fn private_key_at(s: &str) -> Option<(usize, usize)> {
-    if !s.starts_with("-----BEGIN ") {
+    let label = s.strip_prefix("-----BEGIN ")?;
+    // `PRIVATE KEY-----` right after the label (`RSA `, `EC `, `OPENSSH `),
+    // whatever follows it: a line end, or an escaped one in a log line.
+    let close = label.get(..40).unwrap_or(label).find("PRIVATE KEY-----")?;
+    if label[..close]
+        .bytes()
+        .any(|b| !(b.is_ascii_uppercase() || b == b' '))
+    {
         return None;
     }
-    let first_line = s.find('\n').unwrap_or(s.len());
-    let head = &s[..first_line];
-    if !head.trim_end().ends_with("PRIVATE KEY-----") {
-        return None;
-    }
+    let first_line = "-----BEGIN ".len() + close + "PRIVATE KEY-----".len();
     let end = match s[first_line..].find("-----END ") {
         Some(at) => {
             let from = first_line + at + "-----END ".len();
@@ -230,7 +242,16 @@ fn named_at(s: &str) -> Option<(usize, usize)> {
             _ => value,
         };
         let offset = s.len() - value.len();
-        let n = value_len(value);
+        // A quoted value runs to its closing quote, spaces and all
+        // (`'correct horse battery staple'`).
+        let quote = s[..start]
+            .bytes()
+            .last()
+            .filter(|b| matches!(b, b'"' | b'\''));
+        let n = match quote.and_then(|q| value.bytes().take(256).position(|b| b == q)) {
+            Some(end) => end,
+            None => value_len(value),
+        };
         if n >= 6 && (!plain || looks_secret(&value[..n])) {
             return Some((offset + n, offset));
         }
@@ -381,6 +402,22 @@ mod tests {
             (
                 "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
                 "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+            ),
+            // Escaped or encoded, as logs and stream lines carry them.
+            (
+                r"here it is:\nsk-ant-api03-abcdefghijklmnop",
+                r"here it is:\n[redacted]",
+            ),
+            (r"line\nghp_0123456789abcdefghij", r"line\n[redacted]"),
+            ("key%3Dsk-ant-api03-abcdefghijklmnop", "key%3D[redacted]"),
+            (
+                r"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
+                "-----BEGIN OPENSSH PRIVATE KEY-----[redacted]",
+            ),
+            // A quoted value runs to its quote.
+            (
+                "password: 'correct horse battery staple' ok",
+                "password: '[redacted]' ok",
             ),
         ];
         // A log's writer hides them too.

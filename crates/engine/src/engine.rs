@@ -313,8 +313,16 @@ impl Engine {
         let t = state.task(id)?;
         let workers: Vec<&cortex_core::worker::Worker> =
             state.workers().filter(|w| &w.task_id == id).collect();
-        let costs = crate::dto::costs_so_far(state, &live);
-        Some(row_of(t, &workers, costs.get(id)))
+        // Its own running attempts' figures, not every task's.
+        let mut running = crate::dto::RunningCost::default();
+        for f in workers
+            .iter()
+            .filter_map(|w| crate::dto::running_figures(&live, w))
+        {
+            running.usd += f.cost_usd;
+            running.estimated |= f.cost_estimated;
+        }
+        Some(row_of(t, &workers, Some(&running)))
     }
 
     /// Counts of tasks and workers by status, live workers by health, and paused experts.

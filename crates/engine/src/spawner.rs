@@ -313,7 +313,6 @@ fn start(l: &Launch, program: &str, io: Streams) -> Result<Spawned, SpawnError> 
 /// The executable a program name means: a name with a slash is a path
 /// (relative to the workdir, where the agent starts); a bare name is looked
 /// up on the child's PATH.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 /// Where `program` runs from: a path with a `/` (from `cwd` when relative),
 /// else the first runnable file of that name on `path`. Else why not, in
 /// words: missing, a folder, not executable, or not on `path`.

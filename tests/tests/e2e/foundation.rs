@@ -278,7 +278,7 @@ fn run_warns_at_start_when_the_agent_cannot_run() {
     let err = text(&h.start_owner().stop().stderr);
     assert!(
         err.contains(&format!(
-            "cortex: warning: the agent cannot run: `{}` does not exist",
+            "cortex: warning: the agent command: `{}` does not exist",
             missing.display()
         )),
         "{err}"

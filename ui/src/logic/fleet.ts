@@ -93,9 +93,10 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
     if (isLiveTaskStatus(t.status)) liveTasks += 1;
     if (t.status === "awaiting_confirmation") waiting.confirmation += 1;
     else if (waitsOnCircuit(t, paused)) waiting.circuitBreaker += 1;
-    // A task is held before any worker starts by a circuit breaker or, else,
-    // by an account usage limit that refuses its model (its reason says so).
-    else if (t.status === "waiting") waiting.rateLimit += 1;
+    // A task is held before any worker starts by a circuit breaker or by an
+    // account usage limit that refuses its model, as its reason says (one
+    // whose breaker a person just closed waits for the engine to release it).
+    else if (t.status === "waiting" && (t.reason ?? "").includes("usage limit")) waiting.rateLimit += 1;
   }
   const live = workers.length - buckets.ended;
   const attention = [...ATTENTION].reduce((n, b) => n + buckets[b], 0);

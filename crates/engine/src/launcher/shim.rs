@@ -221,7 +221,8 @@ impl Sink {
         };
         match self {
             Sink::File(report) => {
-                if let Ok(mut f) = std::fs::OpenOptions::new()
+                // Private, as every file of the home, whatever the umask.
+                if let Ok(mut f) = crate::files::options()
                     .create(true)
                     .append(true)
                     .open(report)

@@ -268,7 +268,7 @@ impl Launcher for SlurmLauncher {
         write_private(&spec_path, &body, 0o600)?;
         let _ = std::fs::remove_file(&report);
         let text = format!(
-            "#!/bin/sh\numask 077\nexec {} agent-shim --spec {}\n",
+            "#!/bin/sh\nexec {} agent-shim --spec {}\n",
             sh_quote(&self.shim_program.display().to_string()),
             sh_quote(&spec_path.display().to_string())
         );
@@ -280,6 +280,11 @@ impl Launcher for SlurmLauncher {
             attempt.map_or("check".to_string(), |n| n.to_string())
         );
         let output = format!("{}.slurm.out", base.display());
+        // Made here, private: Slurm writes into a file that exists without
+        // changing its mode, so the job's umask (which the agent's own work
+        // keeps) does not make it readable to others.
+        crate::files::create(Path::new(&output))
+            .map_err(|e| SpawnError(format!("cannot create {output}: {e}")))?;
         let id = match &self.rest {
             Some(c) => self
                 .rest_token()

@@ -52,7 +52,9 @@ describe("one count of the workers", () => {
       task({ id: "t-2", status: "waiting", expert: "security" }),
       task({ id: "t-3", status: "running", expert: "security" }),
       // Held by the account's usage limit before a worker started.
-      task({ id: "t-4", status: "waiting", expert: "development" }),
+      task({ id: "t-4", status: "waiting", expert: "development", reason: "the account's usage limit refused worker w-1: new workers start once it resets at 2025-06-01T17:00:00Z" }),
+      // Its breaker closed a moment ago, not released yet: not a rate limit.
+      task({ id: "t-5", status: "waiting", expert: "cicd", reason: "expert cicd paused by circuit breaker until 2025-06-01T12:20:00Z" }),
     ];
     const c = fleetCounts(ws, ts, new Set(["security"]));
     // The account's usage limit counts as a rate limit, for a waiting worker and a held task.

@@ -170,6 +170,37 @@ impl Engine {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
+        self.end_worker_as(worker, status, reason, None, now)
+    }
+
+    /// `end_worker`, for an end its work's check decided (`Some(passed)`):
+    /// only such an end teaches the router how the expert did.
+    pub(crate) fn end_worker_as(
+        &self,
+        worker: &Worker,
+        status: WorkerStatus,
+        reason: &str,
+        checked: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        // A job an unanswered submission may have left runs nothing for an
+        // ended worker.
+        let left: Vec<u32> = {
+            let mut rt = self.runtime();
+            let marked: Vec<u32> = rt
+                .maybe_submitted
+                .iter()
+                .filter(|(w, _)| *w == worker.id)
+                .map(|(_, n)| *n)
+                .collect();
+            for n in &marked {
+                rt.maybe_submitted.remove(&(worker.id.clone(), *n));
+            }
+            marked
+        };
+        for n in left {
+            self.launcher().sweep(worker.id.as_str(), Some(n));
+        }
         let task = {
             let mut store = self.store();
             store.commit(
@@ -180,14 +211,8 @@ impl Engine {
                 },
                 now,
             )?;
-            let state = store.state();
-            let checked = state
-                .worker(&worker.id)
-                .and_then(|w| w.verification.as_ref())
-                .and_then(|v| v.passed);
-            (state.task(&worker.task_id).cloned(), checked)
+            store.state().task(&worker.task_id).cloned()
         };
-        let (task, checked) = task;
         info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
         self.pm_worker_ended(&worker.id, status);
         if let Some((kind, severity)) = cortex_core::settle::ending_alert(status) {

@@ -200,11 +200,17 @@ impl Engine {
                 .worker(id)
                 .ok_or_else(|| EngineError::UnknownWorker(id.to_string()));
         }
-        self.stop_worker(
+        match self.stop_worker(
             id,
             AfterStop::End(WorkerStatus::Cancelled),
             "taken over by a person, who continues its session by hand",
-        )
+        ) {
+            // It ended on its own meanwhile: nothing left to stop.
+            Err(_) if self.worker_record(id)?.status.is_terminal() => self
+                .worker(id)
+                .ok_or_else(|| EngineError::UnknownWorker(id.to_string())),
+            r => r,
+        }
     }
 
     /// The journaled worker with this id (with or without its `w-` prefix).

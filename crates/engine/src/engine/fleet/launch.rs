@@ -152,6 +152,12 @@ impl Engine {
                     if left > 0 {
                         info!(worker_id = %worker.id, attempt = n, left, "cancelled the job an unanswered submission left");
                     }
+                    // Not known without the queue: no second job is risked.
+                    if let Some(why) = self.launcher().unreachable() {
+                        return Err(spawner::SpawnError(format!(
+                            "cannot tell whether its earlier submission was taken: {why}"
+                        )));
+                    }
                 }
                 match self
                     .launcher()

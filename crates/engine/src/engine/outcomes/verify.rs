@@ -287,6 +287,7 @@ impl Engine {
             )
         };
         let mut ended = Vec::new();
+        let local = self.runs_locally();
         let launcher = self.launcher();
         let instant = self.instant();
         {
@@ -296,7 +297,14 @@ impl Engine {
                 let Some(c) = rt.checks.get_mut(&id) else {
                     continue;
                 };
-                if let Err(e) = cap_log(&c.log, LOG_CAP, LOG_KEPT) {
+                // Only a log written on this machine: another appends to a
+                // shared one from where it runs (a cluster's node).
+                let capped = if local {
+                    cap_log(&c.log, LOG_CAP, LOG_KEPT)
+                } else {
+                    Ok(false)
+                };
+                if let Err(e) = capped {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         warn!(worker_id = %id, "cannot keep the check's log under its cap: {e}");
                     }
@@ -339,7 +347,9 @@ impl Engine {
                 continue;
             }
             // What stays on disk is capped too, a flood at its end included.
-            let _ = cap_log(&c.log, LOG_CAP, LOG_KEPT);
+            if self.runs_locally() {
+                let _ = cap_log(&c.log, LOG_CAP, LOG_KEPT);
+            }
             let tail = tail_of(&c.log);
             let (passed, failure) = match (&c.stopping, code) {
                 (Some(why), _) => (false, why.clone()),
@@ -400,10 +410,11 @@ impl Engine {
         }
         let max_rounds = self.config().verify.max_rounds;
         match decide(command, round, max_rounds, passed, failure, tail) {
-            AfterCheck::Complete => self.end_worker(
+            AfterCheck::Complete => self.end_worker_as(
                 &w,
                 WorkerStatus::Completed,
                 &format!("completed, verified: {command} passed"),
+                Some(true),
                 now,
             ),
             AfterCheck::Resume { prompt } => {
@@ -416,7 +427,17 @@ impl Engine {
                 )
             }
             AfterCheck::NeedsAttention { reason } => {
-                self.end_worker(&w, WorkerStatus::NeedsAttention, &reason, now)
+                // The check ran and failed: how the expert did. One that
+                // could not run says nothing of it (the one reading of a
+                // check's end, `Verification::ended_as`).
+                let failed = self
+                    .store()
+                    .state()
+                    .worker(&w.id)
+                    .and_then(|x| x.verification.as_ref())
+                    .is_some_and(|v| v.ended_as() == "failed");
+                let checked = failed.then_some(false);
+                self.end_worker_as(&w, WorkerStatus::NeedsAttention, &reason, checked, now)
             }
         }
     }

@@ -33,9 +33,6 @@ impl SlurmLauncher {
         if let Some(conf) = &self.config.conf {
             c.env("SLURM_CONF", conf);
         }
-        // The job's files (its output, the shim's report) are the home's:
-        // private whatever the owner's umask (`sbatch` gives the job this).
-        c.env("SLURM_UMASK", "0077");
         let mut child = c.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 format!("`{program}` was not found: Slurm's client commands must be on PATH")
