@@ -133,7 +133,7 @@ pub(crate) fn config_check(home: &Home, json: bool) -> Result<()> {
                 println!("workers run on slurm: the cluster answers ({})", c.detail)
             }
             Some(c) => eprintln!(
-                "workers run on slurm, and the cluster does NOT answer: {}",
+                "workers run on slurm, and it CANNOT RUN WORKERS: {}",
                 c.detail
             ),
             None => {}

@@ -85,7 +85,7 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
             d.launcher, c.detail
         ),
         Some(c) => println!(
-            "workers run:   {} (NOT REACHABLE: {})",
+            "workers run:   {} (CANNOT RUN WORKERS: {})",
             d.launcher, c.detail
         ),
     }

@@ -124,8 +124,9 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
     let mut offset = 0u64;
     let mut printed = false;
     // With more than one attempt, each is headed and its end said, so the
-    // transcript reads as what happened.
-    let several = dir.join("attempt-2").is_dir();
+    // transcript reads as what happened; followed, a later attempt may come,
+    // so the first is headed from the start.
+    let several = dir.join("attempt-2").is_dir() || follow;
     let mut ends = AttemptEnds::default();
     if several && !raw {
         println!("── attempt 1");

@@ -235,6 +235,21 @@ fn through_slurmrestd_a_task_runs_and_a_hung_one_is_stopped() {
 
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_partition_the_cluster_does_not_have_is_named_not_called_unreachable() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    h.configure(serde_json::json!({"launcher": {"slurm": {"partition": "nosuch"}}}));
+    let doctor = h.cortex(&["doctor"]);
+    assert!(!doctor.status.success());
+    let said = text(&doctor.stdout);
+    assert!(
+        said.contains("CANNOT RUN WORKERS: the cluster answers, but has no partition `nosuch` (launcher.slurm.partition)"),
+        "{said}"
+    );
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn a_restarted_job_that_ends_at_once_is_settled_by_what_it_wrote() {
     // The second attempt's output appears on the shared folder only once its
     // job runs; ending within a second, it must still be read, not taken
@@ -453,7 +468,7 @@ fn a_cluster_that_does_not_answer_is_reported_by_config_check_and_doctor() {
     let doctor = h.cortex(&["doctor"]);
     assert!(!doctor.status.success());
     assert!(
-        text(&doctor.stdout).contains("NOT REACHABLE"),
+        text(&doctor.stdout).contains("CANNOT RUN WORKERS"),
         "{}",
         text(&doctor.stdout)
     );

@@ -775,3 +775,21 @@ fn a_daemon_that_double_forked_and_cleared_its_environment_is_killed_with_its_at
     });
     owner.stop();
 }
+
+#[test]
+fn logs_follow_heads_the_first_attempt_when_a_second_comes_later() {
+    let (h, owner) = started_home_resuming_as("normal");
+    // Attempt 1 hangs until killed by a restart; attempt 2 completes.
+    let id = h.submit_in("fix the exporter FAKE:hang", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    let mut follow = h.command();
+    follow.args(["logs", &w, "--follow"]);
+    let following = crate::util::OwnedChild::spawn_logged(follow, h.scratch.path());
+    assert!(h.cortex(&["restart", &w]).status.success());
+    h.wait_task_done(&id, LIMIT);
+    let out = following.wait_output(LIMIT);
+    let said = text(&out.stdout);
+    assert!(said.starts_with("── attempt 1"), "{said}");
+    assert!(said.contains("── attempt 2"), "{said}");
+    owner.stop();
+}

@@ -247,5 +247,5 @@ export function launcherRow(d: Pick<Doctor, "launcher" | "launcher_check">): { v
   if (!d.launcher_check) return { value: `${kind} (not checked)`, cls: "text-amber-700" };
   return d.launcher_check.reachable
     ? { value: `${kind}: the cluster answers (${d.launcher_check.detail})`, cls: "" }
-    : { value: `${kind}: NOT REACHABLE (${d.launcher_check.detail})`, cls: "text-red-700 font-medium" };
+    : { value: `${kind}: CANNOT RUN WORKERS (${d.launcher_check.detail})`, cls: "text-red-700 font-medium" };
 }

@@ -231,6 +231,17 @@ impl SlurmLauncher {
                 .rest_token()
                 .and_then(|t| c.check(&t, self.config.partition.as_deref()));
         }
+        // Workers are submitted with sbatch and followed with squeue and
+        // scancel: all must be there, not only the one asked here.
+        let path = std::env::var_os("PATH");
+        for program in ["sbatch", "squeue", "scancel"] {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            if crate::spawner::program_at(program, path.as_deref(), &cwd).is_err() {
+                return Err(format!(
+                    "`{program}` was not found on PATH: Slurm's client commands must be on PATH"
+                ));
+            }
+        }
         let mut args = vec!["-h".to_string(), "-o".into(), "%P %a %D %T".into()];
         if let Some(p) = &self.config.partition {
             args.push("-p".into());
@@ -239,9 +250,22 @@ impl SlurmLauncher {
         let out = self.slurm("sinfo", &args)?;
         let line = out.lines().next().unwrap_or("").trim().to_string();
         if line.is_empty() {
-            return Err(
-                "sinfo answered, but lists no partition (is the partition's name right?)".into(),
-            );
+            return Err(match &self.config.partition {
+                Some(p) => format!(
+                    "the cluster answers, but has no partition `{p}` (launcher.slurm.partition)"
+                ),
+                None => "the cluster answers, but has no default partition: set launcher.slurm.partition".into(),
+            });
+        }
+        // `%a`: a partition that is not up takes jobs that never start.
+        let mut fields = line.split_whitespace();
+        if let (Some(name), Some(avail)) = (fields.next(), fields.next()) {
+            if avail != "up" {
+                return Err(format!(
+                    "the cluster answers, but partition {} is {avail}: its jobs wait until it is up",
+                    name.trim_end_matches('*')
+                ));
+            }
         }
         Ok(line)
     }

@@ -88,7 +88,7 @@ describe("the doctor's Workers run row", () => {
     expect(up.value).toBe("slurm: the cluster answers (cortex up 1 idle)");
     expect(up.cls).toBe("");
     const down = launcherRow({ launcher: "slurm", launcher_check: { reachable: false, detail: "`sinfo` did not answer within 10 s" } });
-    expect(down.value).toContain("NOT REACHABLE");
+    expect(down.value).toContain("CANNOT RUN WORKERS");
     expect(down.cls).toContain("text-red-700");
     expect(launcherRow({ launcher: "slurm" }).value).toBe("slurm (not checked)");
     expect(launcherRow({}).value).toBe("unknown (not checked)");
