@@ -19,6 +19,7 @@ fn main() {
         "save_settings",
         "recent_decisions",
         "recent_activity",
+        "recent_alerts",
         "doctor",
         "open_worker_folder",
         "open_in_editor",

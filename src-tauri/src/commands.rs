@@ -266,6 +266,13 @@ pub fn recent_decisions(
     Ok(engine(&state)?.recent_decisions(limit.unwrap_or(200).min(2000)))
 }
 
+/// The latest alerts sent, oldest first: a window opened after them starts
+/// its banner from them (each shown while it still holds).
+#[tauri::command(async)]
+pub fn recent_alerts(state: State<'_, AppState>) -> Reply<Vec<cortex_core::alerts::Alert>> {
+    Ok(engine(&state)?.recent_alerts())
+}
+
 #[tauri::command(async)]
 pub fn recent_activity(
     state: State<'_, AppState>,
@@ -514,6 +521,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         save_settings,
         recent_decisions,
         recent_activity,
+        recent_alerts,
         doctor,
         open_worker_folder,
         open_in_editor,

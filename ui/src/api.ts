@@ -8,6 +8,7 @@ import { COMMANDS, ENGINE_EVENT, ENGINE_READY_EVENT, ENGINE_UNAVAILABLE_EVENT, F
 import { toApiError } from "./logic/errors";
 import type {
   ActivityLine,
+  Alert,
   Decision,
   DiffReply,
   Doctor,
@@ -56,6 +57,8 @@ export interface CortexApi {
   saveSettings(config: Record<string, unknown>): Promise<Record<string, unknown>>;
   recentDecisions(limit: number): Promise<LoggedDecision[]>;
   recentActivity(limit: number): Promise<ActivityLine[]>;
+  /** The latest alerts the engine sent, oldest first. */
+  recentAlerts(): Promise<Alert[]>;
   doctor(): Promise<Doctor>;
   openWorkerFolder(workerId: string): Promise<null>;
   /** Opens the worker's folder, or `file` (a path inside it), in the code editor. */
@@ -120,6 +123,7 @@ export function createTauriApi(): CortexApi {
     saveSettings: (config) => call(COMMANDS.saveSettings, { config }),
     recentDecisions: (limit) => call(COMMANDS.decisions, { limit }),
     recentActivity: (limit) => call(COMMANDS.activity, { limit }),
+    recentAlerts: () => call(COMMANDS.alerts, {}),
     doctor: () => call(COMMANDS.doctor, {}),
     openWorkerFolder: (workerId) => call(COMMANDS.openFolder, { workerId }),
     openInEditor: (workerId, file) => call(COMMANDS.openInEditor, { workerId, file }),
@@ -167,6 +171,7 @@ export function createUnavailableApi(): CortexApi {
     saveSettings: fail,
     recentDecisions: fail,
     recentActivity: fail,
+    recentAlerts: fail,
     doctor: fail,
     openWorkerFolder: fail,
     openInEditor: fail,

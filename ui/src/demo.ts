@@ -383,6 +383,7 @@ const demoApi: CortexApi = {
   },
   recentDecisions: (limit) => ok(decisions.slice(-limit)),
   recentActivity: (limit) => ok(activity.slice(-limit)),
+  recentAlerts: () => ok([]),
   doctor: () =>
     ok({
       agent_command: config.agent.command,

@@ -28,6 +28,7 @@ export const COMMANDS = {
   saveSettings: "save_settings",
   decisions: "recent_decisions",
   activity: "recent_activity",
+  alerts: "recent_alerts",
   doctor: "doctor",
   openFolder: "open_worker_folder",
   openInEditor: "open_in_editor",

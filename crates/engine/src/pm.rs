@@ -129,6 +129,9 @@ pub struct PmMetrics {
     pub last_tick_micros: u64,
 }
 
+/// Alerts kept for a window opened later (`Engine::recent_alerts`).
+pub(crate) const RECENT_ALERTS: usize = 100;
+
 /// The PM's state (in memory; written to pm-state.json).
 #[derive(Debug)]
 pub struct PmState {
@@ -138,6 +141,9 @@ pub struct PmState {
     /// Experts paused by their circuit breaker, until the window passes.
     pub(crate) paused_experts: BTreeMap<String, DateTime<Utc>>,
     pub(crate) coalescer: Coalescer,
+    /// The latest alerts sent (at most `RECENT_ALERTS`), oldest first: a
+    /// window opened later starts from them, not from an empty banner.
+    pub(crate) recent_alerts: std::collections::VecDeque<cortex_core::alerts::Alert>,
     pub(crate) last_tick: Option<DateTime<Utc>>,
     /// When the process table and transcripts were last sampled.
     pub(crate) last_sample: Option<DateTime<Utc>>,
@@ -159,6 +165,7 @@ impl PmState {
             expert_failures: HashMap::new(),
             paused_experts,
             coalescer: Coalescer::new(coalesce_window_millis),
+            recent_alerts: std::collections::VecDeque::new(),
             last_tick: None,
             last_sample: None,
             dirty: true,

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { CortexApi } from "../api";
 import type { ExpertProfile } from "../logic/experts";
-import type { EngineEvent, Status } from "../types";
+import type { Alert, EngineEvent, Status } from "../types";
 import { alert, decision, iso, task, worker } from "../logic/__tests__/fixtures";
 import { clockStep, Controller } from "./controller";
 import { initialState, type AppState } from "./state";
@@ -42,6 +42,7 @@ function fakeApi() {
     saveSettings: vi.fn(async (config: Record<string, unknown>) => config),
     recentDecisions: vi.fn(async () => []),
     recentActivity: vi.fn(async () => []),
+    recentAlerts: vi.fn(async (): Promise<Alert[]> => []),
     doctor: vi.fn(async () => ({ agent_command: ["claude"], agent_resolved: null, agent_version: null, home: "/h", notifications: "off" })),
     openWorkerFolder: vi.fn(async () => null),
     openInEditor: vi.fn(async () => null),
@@ -175,6 +176,23 @@ describe("controller", () => {
     expect(f.api.getStatus).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(500);
     expect(f.api.getStatus).toHaveBeenCalledTimes(1);
+  });
+
+  it("starts its banner from the alerts sent before the window opened, without toasting them again", async () => {
+    const f2 = fakeApi();
+    const earlier = alert({ severity: "warning", at: iso(-30) });
+    f2.api.recentAlerts.mockResolvedValueOnce([earlier]);
+    const s2 = initialState(now);
+    const c2 = new Controller(f2.api, s2, { now: () => now });
+    await c2.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s2.alerts).toHaveLength(1);
+    expect(s2.toasts).toEqual([]);
+    // The same alert as an event changes nothing.
+    f2.emit({ type: "alert", alert: earlier });
+    await vi.advanceTimersByTimeAsync(400);
+    expect(s2.alerts).toHaveLength(1);
+    c2.stop();
   });
 
   it("reads the status again when the local day changes, so today's cost is today's", async () => {

@@ -108,6 +108,7 @@ export class Controller {
     if (failed && !this.s.loadError) this.s.loadError = "Some data could not be loaded; see the messages below.";
     this.s.mode = "ready";
     void sync.loadActivity();
+    void sync.loadAlerts();
   }
 
   stop(): void {

@@ -11,7 +11,7 @@ import type { CortexApi } from "../api";
 import { debounce, throttle, type Debounced, type Throttled } from "../logic/async";
 import { describeError, toApiError } from "../logic/errors";
 import { activeWorkers } from "../logic/overview";
-import { applyEvents, countLiveWorkers, upsertTask, upsertWorker } from "../logic/store";
+import { addAlert, applyEvents, countLiveWorkers, upsertTask, upsertWorker } from "../logic/store";
 import type { EngineEvent } from "../types";
 import type { SeriesRecorder } from "./chartSeries";
 import type { Notices } from "./notices";
@@ -189,6 +189,19 @@ export class EngineSync {
     const ok = await this.fetch("doctor", () => this.api.doctor(), (d) => (this.s.doctor = d), true);
     if (!ok) this.s.doctorError = "The doctor check failed.";
     return ok;
+  }
+
+  /**
+   * The alerts sent before this page existed (a window opened or reopened
+   * later): merged into the banner's list, which shows each while it still
+   * holds; none is toasted again.
+   */
+  loadAlerts(): Promise<boolean> {
+    return this.fetch("alerts", () => this.api.recentAlerts(), (alerts) => {
+      let list = this.s.alerts;
+      for (const a of alerts) list = addAlert(list, a).list;
+      this.s.alerts = list;
+    });
   }
 
   loadActivity(): Promise<boolean> {

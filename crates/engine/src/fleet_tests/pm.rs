@@ -286,7 +286,14 @@ fn new_workers_wait_while_the_account_refuses_their_model_and_start_once_it_rese
         f.task_status(&second)
     );
     assert_ne!(f.task_status(&second), TaskStatus::Waiting);
-    assert!(!f.alerts().is_empty());
+    let sent = f.alerts();
+    assert!(!sent.is_empty());
+    // Kept for a window opened later: every alert sent, as sent.
+    let kept = f.engine().recent_alerts();
+    assert!(
+        kept.iter().any(|a| a.kind == AlertKind::UsageLimit),
+        "{kept:?}"
+    );
 }
 
 /// The account's 5-hour usage limit refuses the attempt `pid` until

@@ -32,9 +32,32 @@ impl Engine {
     pub(crate) fn raise_alert(&self, alert: Alert) {
         let now = alert.at;
         let out = self.pm().coalescer.push(alert, now);
-        for a in out {
+        self.send_alerts(out);
+    }
+
+    /// Sends alerts, keeping the latest for a window opened later.
+    pub(crate) fn send_alerts(&self, alerts: Vec<Alert>) {
+        if alerts.is_empty() {
+            return;
+        }
+        {
+            let mut pm = self.pm();
+            for a in &alerts {
+                pm.recent_alerts.push_back(a.clone());
+            }
+            while pm.recent_alerts.len() > crate::pm::RECENT_ALERTS {
+                pm.recent_alerts.pop_front();
+            }
+        }
+        for a in alerts {
             self.emit(EngineEvent::Alert { alert: a });
         }
+    }
+
+    /// The latest alerts sent, oldest first (at most 100): what a window
+    /// opened after them shows, each as long as it still holds.
+    pub fn recent_alerts(&self) -> Vec<Alert> {
+        self.pm().recent_alerts.iter().cloned().collect()
     }
 
     /// Records how a worker ended, for the success rate.
@@ -65,9 +88,7 @@ impl Engine {
     /// stopping, and a held alert would otherwise never be seen.
     pub(crate) fn release_alerts(&self) {
         let released = self.pm().coalescer.release(self.now());
-        for a in released {
-            self.emit(EngineEvent::Alert { alert: a });
-        }
+        self.send_alerts(released);
     }
 
     /// Records a person's intervention in pm-activity.jsonl and the metrics.

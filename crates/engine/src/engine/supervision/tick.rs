@@ -3,7 +3,7 @@
 //!
 //! May depend on: the PM's types, the runtime's live summaries, the store.
 
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::pm::{busy, transcript_path, ActivityLine, Intervention, PmWorker};
 use crate::runtime::AfterStop;
@@ -26,9 +26,7 @@ impl Engine {
             let mut pm = self.pm();
             let released = pm.coalescer.flush(now);
             drop(pm);
-            for a in released {
-                self.emit(EngineEvent::Alert { alert: a });
-            }
+            self.send_alerts(released);
         }
         let due = {
             let pm = self.pm();
