@@ -266,6 +266,9 @@ pub struct WaitingFor {
 pub enum WaitKind {
     /// Between attempts: the next one starts after the restart backoff.
     Restart,
+    /// Before its first attempt: its start could not be submitted (a
+    /// cluster that did not answer) and is tried again at `until`.
+    Start,
     /// The API said 429: the agent (or the next attempt) waits it out.
     RateLimit,
     /// The account's usage limit refused the last attempt: the next one
@@ -293,6 +296,8 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
             WaitKind::UsageLimit
         } else if after == Some(OutcomeKind::RateLimited) {
             WaitKind::RateLimit
+        } else if w.attempts.is_empty() {
+            WaitKind::Start
         } else {
             WaitKind::Restart
         };

@@ -38,6 +38,8 @@ export function needsAttention(w: Pick<Worker, "state" | "health" | "waiting_for
 /** What the Waiting card counts, by what is waited for. */
 export interface WaitingCounts {
   restart: number;
+  /** Workers whose first start waits for a cluster that did not answer. */
+  start: number;
   rateLimit: number;
   apiRetry: number;
   /** Tasks no worker may start for: their expert's circuit breaker is open. */
@@ -74,7 +76,7 @@ export function waitsOnCircuit(t: Pick<Task, "status" | "expert" | "experts">, p
 
 export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], paused: ReadonlySet<string>): FleetCounts {
   const buckets = EMPTY_BUCKETS();
-  const waiting: WaitingCounts = { restart: 0, rateLimit: 0, apiRetry: 0, circuitBreaker: 0, confirmation: 0 };
+  const waiting: WaitingCounts = { restart: 0, start: 0, rateLimit: 0, apiRetry: 0, circuitBreaker: 0, confirmation: 0 };
   let running = 0;
   for (const w of workers) {
     const b = workerBucket(w);
@@ -86,6 +88,7 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
     if (kind === "rate_limit" || kind === "usage_limit") waiting.rateLimit += 1;
     else if (kind === "api_retry") waiting.apiRetry += 1;
     else if (kind === "circuit") waiting.circuitBreaker += 1;
+    else if (kind === "start") waiting.start += 1;
     else waiting.restart += 1;
   }
   let liveTasks = 0;
@@ -105,13 +108,14 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
 
 /** Everything the Waiting card counts. */
 export function waitingTotal(w: WaitingCounts): number {
-  return w.restart + w.rateLimit + w.apiRetry + w.circuitBreaker + w.confirmation;
+  return w.restart + w.start + w.rateLimit + w.apiRetry + w.circuitBreaker + w.confirmation;
 }
 
 /** "2 restarting · 1 rate limited · 1 to confirm"; "nothing waits" when empty. */
 export function waitingHint(w: WaitingCounts): string {
   const parts: string[] = [];
   if (w.restart) parts.push(`${w.restart} restarting`);
+  if (w.start) parts.push(`${w.start} to start`);
   if (w.rateLimit) parts.push(`${w.rateLimit} rate limited`);
   if (w.apiRetry) parts.push(`${w.apiRetry} API retry`);
   if (w.circuitBreaker) parts.push(`${w.circuitBreaker} circuit breaker`);

@@ -129,6 +129,9 @@ export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: nu
       const when = due === "now" ? "restart due now" : due ? `restart ${due}` : "restart after the backoff";
       return after ? `${when}, ${after}` : when;
     }
+    case "start":
+      // Its first start could not be submitted (a cluster that did not answer).
+      return due === "now" ? "start due now" : due ? `start tried again ${due}` : "start tried again soon";
     case "rate_limit":
       return wf.until ? `rate limited until ${formatClock(wf.until)}` : "rate limited";
     case "usage_limit":

@@ -326,6 +326,11 @@ fn a_start_the_cluster_did_not_answer_waits_and_starts_once_it_answers() {
     // Nothing ran, nothing is counted, and it says why it waits.
     let w = f.worker_of(&task);
     assert_eq!((w.state, w.attempt), (WorkerStatus::Waiting, 0), "{w:?}");
+    // It waits to start, not to restart.
+    assert_eq!(
+        w.waiting_for.as_ref().map(|x| x.kind),
+        Some(crate::views::WaitKind::Start)
+    );
     let reason = w.reason.clone().unwrap_or_default();
     assert!(
         reason.contains("did not answer") && reason.contains("starts when the cluster answers"),

@@ -46,6 +46,8 @@ describe("one count of the workers", () => {
       worker({ id: "w-3", health: "waiting", waiting_for: { kind: "rate_limit", until: "2025-06-01T12:05:00Z" } }),
       worker({ id: "w-4", state: "waiting", health: "waiting", expert: "security", waiting_for: { kind: "circuit", until: "2025-06-01T12:20:00Z", after: "crashed" } }),
       worker({ id: "w-5", state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: "2025-06-01T17:00:00Z", after: "rate_limited" } }),
+      // Its first start could not be submitted: it waits to start, not to restart.
+      worker({ id: "w-6", state: "waiting", health: "waiting", attempt: 0, waiting_for: { kind: "start", until: "2025-06-01T12:00:05Z" } }),
     ];
     const ts = [
       task({ id: "t-1", status: "awaiting_confirmation" }),
@@ -58,9 +60,9 @@ describe("one count of the workers", () => {
     ];
     const c = fleetCounts(ws, ts, new Set(["security"]));
     // The account's usage limit counts as a rate limit, for a waiting worker and a held task.
-    expect(c.waiting).toEqual({ restart: 2, rateLimit: 3, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
+    expect(c.waiting).toEqual({ restart: 2, start: 1, rateLimit: 3, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
     const card = statCards(c).find((k) => k.id === "waiting");
-    expect(card).toMatchObject({ value: 8, hint: "2 restarting · 3 rate limited · 2 circuit breaker · 1 to confirm" });
+    expect(card).toMatchObject({ value: 9, hint: "2 restarting · 1 to start · 3 rate limited · 2 circuit breaker · 1 to confirm" });
     expect(card?.hint).not.toContain("API retry");
     expect(waitingHint(fleetCounts([], [], new Set()).waiting)).toBe("nothing waits");
   });

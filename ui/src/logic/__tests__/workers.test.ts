@@ -67,6 +67,8 @@ describe("what a worker row says is true", () => {
   it("says a worker in restart backoff waits for its restart, in how long and after what", () => {
     const w = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(28), after: "crashed" } });
     expect(waitingLabel(w, T0)).toBe("restart in 28s, after a crash");
+    // A first start the cluster did not take is no restart.
+    expect(waitingLabel(worker({ state: "waiting", attempt: 0, waiting_for: { kind: "start", until: iso(5) } }), T0)).toBe("start tried again in 5s");
     expect(workerRow(w, undefined, T0).doing).toBe("restart in 28s, after a crash");
     const zombie = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "restart", until: iso(5), after: "hung" } });
     expect(waitingLabel(zombie, T0)).toBe("restart in 5s, after it hung (zombie)");
