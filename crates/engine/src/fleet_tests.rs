@@ -271,28 +271,6 @@ fn a_result_line_and_exit_zero_complete_the_worker_and_the_task() {
     assert_eq!(f.task_status(&task), TaskStatus::Completed);
 }
 
-#[test]
-fn an_agent_that_hangs_after_its_result_is_stopped_and_settled_by_the_result() {
-    let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let pid = f.pid(&f.worker_of(&task), 1);
-    f.fake.say(pid, RESULT_OK);
-    f.tick();
-    f.advance(9);
-    f.tick();
-    assert!(f
-        .fake
-        .process(f.worker_of(&task).id.as_str(), 1)
-        .unwrap()
-        .signals
-        .is_empty());
-    f.advance(1);
-    f.tick(); // SIGTERM; the fake ends by it
-    f.tick();
-    assert_eq!(f.worker_of(&task).state, WorkerStatus::Completed);
-}
-
 /// Re-adoption by a new engine: (what happened to the process while no
 /// engine watched, what its output says, the state then, attempts started).
 #[test]

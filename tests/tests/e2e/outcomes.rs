@@ -382,3 +382,27 @@ fn a_check_asked_for_is_never_dropped_without_a_word() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_check_that_ended_while_no_owner_ran_is_settled_by_its_record_not_run_again() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let runs = h.workdir().join("runs.txt");
+    let check = format!("echo run >> {}; sleep 2; exit 0", runs.display());
+    let id = submit_verified(&h, "write the notes FAKE:normal", &check);
+    wait_until(LIMIT, "the check running", || runs.exists());
+    owner.kill();
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let exit = h.file(&format!("workers/{w}/attempt-1/verify.exit"));
+    wait_until(LIMIT, "the check's exit recorded", || exit.exists());
+    let owner = h.start_owner();
+    let t = h.wait_status(&id, &["completed", "failed", "needs_attention"], LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(
+        std::fs::read_to_string(&runs).unwrap(),
+        "run\n",
+        "the check ran once"
+    );
+    owner.stop();
+}

@@ -793,3 +793,34 @@ fn logs_follow_heads_the_first_attempt_when_a_second_comes_later() {
     assert!(said.contains("── attempt 2"), "{said}");
     owner.stop();
 }
+
+#[test]
+fn a_restart_or_nudge_with_no_owner_stops_the_running_attempt_first() {
+    let (h, owner) = started_home_resuming_as("hang");
+    let id = h.submit_in("refactor the exporter FAKE:hang", &h.workdir());
+    let w = h.wait_running_worker(&id, LIMIT);
+    let first = crate::util::pids_with_env("CORTEX_ATTEMPT=1")
+        .into_iter()
+        .filter(|p| crate::util::tagged_pids(&w).contains(p))
+        .collect::<Vec<_>>();
+    assert!(!first.is_empty(), "attempt 1 runs");
+    // The owner dies; its worker's agent runs on, watched by nobody.
+    owner.kill();
+    for (args, attempt) in [
+        (vec!["restart", &w], "2"),
+        (vec!["nudge", &w, "go on FAKE:hang"], "3"),
+    ] {
+        let out = h.cortex(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        // One agent of this worker, the new attempt's: the one before is gone.
+        wait_until(LIMIT, "only the new attempt runs", || {
+            let mine = crate::util::tagged_pids(&w);
+            let newest = crate::util::pids_with_env(&format!("CORTEX_ATTEMPT={attempt}"));
+            !mine.is_empty() && mine.iter().all(|p| newest.contains(p))
+        });
+    }
+    assert!(h.cortex(&["kill", &w]).status.success());
+    wait_until(LIMIT, "no process of the worker left", || {
+        crate::util::tagged_pids(&w).is_empty()
+    });
+}

@@ -73,6 +73,15 @@ fn classify_reachable(
             "the process is gone while the worker is recorded as running".into(),
         );
     }
+    // Its result arrived: the agent is done, and the runtime settles the
+    // attempt by that result once its process ends (or stops it soon
+    // after). Silence now is no hang, whatever the thresholds.
+    if obs.activity == Activity::Finished {
+        return (
+            Health::Healthy,
+            "its result arrived: waiting for its process to end".into(),
+        );
+    }
     if let Activity::RetryingApi { until, status, .. } = &obs.activity {
         // A retry that should have happened long ago is no longer a wait.
         if now <= crate::duration::later(*until, secs(pm.late_after_secs)) {

@@ -414,3 +414,38 @@ fn runs_within_its_limit(f: &mut Fleet, task: &str, pid: u32, steps: usize) {
     assert!(!f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
     f.fake.exit(pid, Exit::Code(1));
 }
+
+#[test]
+fn an_agent_that_hangs_after_its_result_is_stopped_and_settled_by_the_result() {
+    // Silence thresholds shorter than the wait after a result: its silence
+    // then is no hang (before, it was killed as hung and run again).
+    let f = Fleet::new(Setup {
+        config: vec![
+            ("pm.late_after_secs", json!(3)),
+            ("pm.stalled_after_secs", json!(5)),
+            ("pm.zombie_after_secs", json!(8)),
+        ],
+        ..Setup::default()
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let pid = f.pid(&f.worker_of(&task), 1);
+    f.fake.say(pid, RESULT_OK);
+    f.tick();
+    for _ in 0..9 {
+        f.advance(1);
+        f.tick();
+    }
+    assert_eq!(f.worker_of(&task).health, "healthy");
+    assert!(f
+        .fake
+        .process(f.worker_of(&task).id.as_str(), 1)
+        .unwrap()
+        .signals
+        .is_empty());
+    f.advance(1);
+    f.tick(); // SIGTERM; the fake ends by it
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!((w.state, w.attempt), (WorkerStatus::Completed, 1), "{w:?}");
+}

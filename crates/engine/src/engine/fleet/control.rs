@@ -243,6 +243,15 @@ impl Engine {
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, why);
         }
+        let w = if self.runtime().active || w.live_attempt().is_none() {
+            w
+        } else {
+            // No owner watches it, yet its attempt is recorded running: that
+            // process is stopped first, so two agents never resume one
+            // conversation at once.
+            self.stop_unsupervised(&w, why, AfterStop::Restart)?;
+            self.worker_record(id)?
+        };
         self.start_attempt(&w, Some(why.into()), self.now())?;
         self.store().sync()?;
         self.worker(id)
@@ -288,6 +297,20 @@ impl Engine {
     /// Stops a worker's process tree synchronously when no runtime runs
     /// (a CLI command owning the home briefly).
     pub(crate) fn kill_unsupervised(&self, w: &Worker, reason: &str) -> Result<(), EngineError> {
+        self.stop_unsupervised(w, reason, AfterStop::End(WorkerStatus::Cancelled))?;
+        self.end_worker(w, WorkerStatus::Cancelled, reason, self.now())
+    }
+
+    /// Stops `w`'s live attempt here and now, no owner watching it: the stop
+    /// journaled first (`then` is what follows, should this command die in
+    /// the grace period), the process ended, the attempt settled from its
+    /// output. What follows is the caller's.
+    fn stop_unsupervised(
+        &self,
+        w: &Worker,
+        reason: &str,
+        then: AfterStop,
+    ) -> Result<(), EngineError> {
         let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs);
         if let Some(a) = w.live_attempt() {
             // Journaled first: should this command die in the grace period,
@@ -299,7 +322,7 @@ impl Engine {
                         attempt: a.n,
                         kind: OutcomeKind::Killed,
                         reason: reason.to_string(),
-                        then: AfterStop::End(WorkerStatus::Cancelled),
+                        then,
                         prompt: None,
                     },
                 },
@@ -350,7 +373,7 @@ impl Engine {
                 now,
             )?;
         }
-        self.end_worker(w, WorkerStatus::Cancelled, reason, self.now())
+        Ok(())
     }
 
     /// Pauses or resumes starting new workers (restarts go on).

@@ -72,7 +72,11 @@ impl Engine {
             self.launcher()
                 .is_same_process(p, v.start_ticks, w.id.as_str())
         });
-        if alive && self.runtime().active {
+        // Ended while no owner watched, its exit recorded beside its log:
+        // watched again all the same, the next pass settles it by that
+        // record instead of running the check a second time.
+        let recorded = !alive && recorded_exit(&self.check_log(w)).is_some();
+        if (alive || recorded) && self.runtime().active {
             info!(worker_id = %w.id, round = v.rounds, "re-adopted a running check");
             self.watch_check(Check {
                 worker_id: w.id.clone(),
