@@ -59,3 +59,36 @@ fn a_worker_taken_over_by_a_person_is_stopped_first_and_an_ended_one_left_as_it_
     f.tick();
     assert_eq!(f.fake.processes().len(), 1, "nothing restarts it");
 }
+
+#[test]
+fn a_second_nudge_while_the_first_still_stops_the_attempt_is_refused_not_lost() {
+    let f = Fleet::new(Setup::default());
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    f.engine()
+        .nudge_worker(w.id.as_str(), "msg 1")
+        .expect("first");
+    let second = f.engine().nudge_worker(w.id.as_str(), "msg 2");
+    let why = second.expect_err("refused").to_string();
+    assert!(why.contains("is being stopped already"), "{why}");
+    assert!(f.engine().restart_worker(w.id.as_str()).is_err());
+    // The first one's message is the one the next attempt gets.
+    for _ in 0..3 {
+        f.tick();
+    }
+    let w = f.worker_of(&task);
+    assert_eq!(w.attempt, 2, "{w:?}");
+    let p = f.fake.process(w.id.as_str(), 2).expect("attempt 2");
+    let file = p
+        .launch
+        .as_ref()
+        .and_then(|l| l.stdin_file.as_ref())
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    let given = format!("{:?} {:?} {file}", p.launch, p.stdin);
+    assert!(
+        given.contains("msg 1") && !given.contains("msg 2"),
+        "{given}"
+    );
+}

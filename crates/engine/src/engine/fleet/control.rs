@@ -49,6 +49,7 @@ impl Engine {
                 .ok_or_else(|| EngineError::UnknownWorker(id.to_string()));
         }
         // Otherwise: resume the conversation with the message as the prompt.
+        self.refuse_while_stopping(&self.worker_record(id)?, "nudge")?;
         self.runtime()
             .pending_prompts
             .insert(wid.clone(), text.to_string());
@@ -226,6 +227,24 @@ impl Engine {
         self.restart_because(id, "restart", "restarted by a person")
     }
 
+    /// A restart or nudge while an earlier stop of the same attempt is still
+    /// under way is refused: its message would replace the earlier one's, or
+    /// be lost, while both were said to be taken.
+    fn refuse_while_stopping(&self, w: &Worker, action: &str) -> Result<(), EngineError> {
+        let stopping = self
+            .runtime()
+            .live
+            .get(&w.id)
+            .is_some_and(|l| l.stop.is_some());
+        if stopping {
+            return Err(EngineError::BadValue(format!(
+                "{} is being stopped already (for an earlier restart, nudge or kill): {action} it again once its next attempt runs",
+                w.id
+            )));
+        }
+        Ok(())
+    }
+
     /// Stops the live attempt (if any) and starts the next, which resumes
     /// the conversation; `why` is what the stopped attempt and the worker
     /// say about it.
@@ -239,6 +258,9 @@ impl Engine {
         let wid = w.id.clone();
         if w.status.is_terminal() {
             return Err(ended(&w, action));
+        }
+        if action != "nudge" {
+            self.refuse_while_stopping(&w, action)?;
         }
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, why);
