@@ -238,6 +238,10 @@ pub(crate) fn worker_dto(
         process: None,
         state: match live {
             Some(l) if l.stop.is_some() && !w.status.is_terminal() => WorkerStatus::Stopping,
+            // A stop journaled for the running attempt (a person's kill
+            // carried out by another process, or by the next owner): it is
+            // being stopped, whoever watches it.
+            _ if w.pending_stop().is_some() && !w.status.is_terminal() => WorkerStatus::Stopping,
             _ => w.status,
         },
         health: health.unwrap_or_else(|| match (w.status, live) {
@@ -723,6 +727,40 @@ mod tests {
         );
         w.status = WorkerStatus::Running;
         w
+    }
+
+    #[test]
+    fn a_stop_journaled_for_the_running_attempt_reads_stopping_in_every_view() {
+        let now = clock::now();
+        let mut w = running_worker(now);
+        w.attempts.push(cortex_core::worker::Attempt {
+            n: 1,
+            started_at: now,
+            pid: Some(1),
+            start_ticks: None,
+            session_id: None,
+            resumed: false,
+            on_request: false,
+            ended_at: None,
+            outcome: None,
+        });
+        let prices = BTreeMap::new();
+        assert_eq!(
+            worker_dto(&w, None, 3600, None, &prices).state,
+            WorkerStatus::Running
+        );
+        w.stop = Some(cortex_core::worker::StopIntent {
+            attempt: 1,
+            kind: OutcomeKind::Killed,
+            reason: "killed by a person".into(),
+            then: cortex_core::worker::AfterStop::End(WorkerStatus::Cancelled),
+            prompt: None,
+        });
+        let dto = worker_dto(&w, None, 3600, None, &prices);
+        assert_eq!(
+            (dto.state, dto.bucket()),
+            (WorkerStatus::Stopping, "stopping")
+        );
     }
 
     #[test]
