@@ -144,6 +144,22 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Attempt `n`, started at `at` (its process `pid`, once spawned), not
+    /// ended, not resumed.
+    pub fn started(n: u32, at: DateTime<Utc>, pid: Option<u32>) -> Self {
+        Self {
+            n,
+            started_at: at,
+            pid,
+            start_ticks: None,
+            session_id: None,
+            resumed: false,
+            on_request: false,
+            ended_at: None,
+            outcome: None,
+        }
+    }
+
     /// True while the attempt has not ended.
     pub fn is_live(&self) -> bool {
         self.outcome.is_none()

@@ -607,17 +607,7 @@ mod tests {
     fn a_part_whose_agent_never_started_has_nothing_to_merge() {
         let mut f = fixture();
         std::fs::write(f.wt.join("new.txt"), "new\n").unwrap();
-        let mut failed = cortex_core::worker::Attempt {
-            n: 1,
-            started_at: clock::now(),
-            pid: None,
-            start_ticks: None,
-            session_id: None,
-            resumed: false,
-            on_request: false,
-            ended_at: None,
-            outcome: None,
-        };
+        let mut failed = cortex_core::worker::Attempt::started(1, clock::now(), None);
         failed.outcome = Some(cortex_core::stream::Outcome::bare(
             cortex_core::stream::OutcomeKind::SpawnFailed,
             "not found",

@@ -733,17 +733,8 @@ mod tests {
     fn a_stop_journaled_for_the_running_attempt_reads_stopping_in_every_view() {
         let now = clock::now();
         let mut w = running_worker(now);
-        w.attempts.push(cortex_core::worker::Attempt {
-            n: 1,
-            started_at: now,
-            pid: Some(1),
-            start_ticks: None,
-            session_id: None,
-            resumed: false,
-            on_request: false,
-            ended_at: None,
-            outcome: None,
-        });
+        w.attempts
+            .push(cortex_core::worker::Attempt::started(1, now, Some(1)));
         let prices = BTreeMap::new();
         assert_eq!(
             worker_dto(&w, None, 3600, None, &prices).state,
