@@ -124,6 +124,13 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn exit_watcher(&self) -> Option<crate::exits::ExitWatcher> {
         None
     }
+    /// Every live process (job) of this home the launcher can list, as
+    /// (pid or job id, worker id, attempt; none for a check): on a cluster,
+    /// where jobs outlive owners, the next owner cancels those the journal
+    /// does not know. None on this machine: there, tags are swept per worker.
+    fn home_jobs(&self) -> Vec<(u32, String, Option<u32>)> {
+        Vec::new()
+    }
     /// Why a queued process waits, as its scheduler says it (Slurm's
     /// pending reason), when it says one.
     fn queue_reason(&self, _pid: u32) -> Option<String> {

@@ -235,6 +235,34 @@ fn through_slurmrestd_a_task_runs_and_a_hung_one_is_stopped() {
 
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_job_of_this_home_the_journal_does_not_know_is_cancelled_by_the_next_owner() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    let name = format!(
+        "cortex-{}-w-01m93yjbj9jfng99yrkpy03s00-a1",
+        cortex_engine::launcher::slurm::home_id(h.path())
+    );
+    let submitted = slurm(
+        "sbatch",
+        &[
+            "--parsable",
+            "-J",
+            &name,
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "sleep 300",
+        ],
+    );
+    assert!(!submitted.trim().is_empty(), "sbatch: {submitted}");
+    wait_until(LIMIT, "the stray job in the queue", || !c.jobs().is_empty());
+    let owner = h.start_owner();
+    wait_until(LIMIT, "the stray job cancelled", || c.jobs().is_empty());
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn a_partition_the_cluster_does_not_have_is_named_not_called_unreachable() {
     let c = ClusterHome::new(0);
     let h = &c.h;

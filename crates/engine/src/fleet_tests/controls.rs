@@ -92,3 +92,29 @@ fn a_second_nudge_while_the_first_still_stops_the_attempt_is_refused_not_lost() 
         "{given}"
     );
 }
+
+#[test]
+fn a_new_owner_cancels_the_cluster_jobs_the_journal_does_not_know_as_running() {
+    let mut f = Fleet::new(Setup::default());
+    f.fake.list_as_cluster();
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let known = f.pid(&w, 1);
+    // A job under this worker's name for an attempt it never recorded (a
+    // submission that got no answer), and one of a worker it never had.
+    let stray = f.fake.orphan(w.id.as_str(), 2).pid;
+    let foreign = f.fake.orphan("w-01m93yjbj9jfng99yrkpy03s00", 1).pid;
+    f.restart_engine();
+    let signals = |pid: u32| {
+        f.fake
+            .processes()
+            .into_iter()
+            .filter(|p| p.pid == pid)
+            .flat_map(|p| p.signals)
+            .collect::<Vec<_>>()
+    };
+    assert!(signals(known).is_empty(), "its live attempt is re-adopted");
+    assert_eq!(signals(stray), vec![Signal::Kill]);
+    assert_eq!(signals(foreign), vec![Signal::Kill]);
+}

@@ -73,6 +73,8 @@ struct State {
     unreachable: Option<String>,
     /// Processes waiting in a (pretend) cluster queue, with the reason.
     queued: HashMap<u32, String>,
+    /// Its processes are listed as a cluster's jobs are (`home_jobs`).
+    cluster_like: bool,
 }
 
 /// The fake launcher; clones share their processes.
@@ -156,6 +158,11 @@ impl FakeLauncher {
     /// The cluster stops answering (`Some(why)`) or answers again (`None`).
     pub fn set_unreachable(&self, why: Option<&str>) {
         self.state().unreachable = why.map(str::to_string);
+    }
+
+    /// Lists its processes as a cluster lists a home's jobs (`home_jobs`).
+    pub fn list_as_cluster(&self) {
+        self.state().cluster_like = true;
     }
 
     /// The process `pid` waits in the queue for `reason` (`Some`), or has
@@ -343,6 +350,15 @@ impl Launcher for FakeLauncher {
 
     fn unreachable(&self) -> Option<String> {
         self.state().unreachable.clone()
+    }
+
+    fn home_jobs(&self) -> Vec<(u32, String, Option<u32>)> {
+        let s = self.state();
+        s.processes
+            .iter()
+            .filter(|p| p.exit.is_none() && s.cluster_like)
+            .map(|p| (p.pid, p.worker_id.clone(), Some(p.attempt)))
+            .collect()
     }
 
     fn queued(&self, pid: u32) -> bool {

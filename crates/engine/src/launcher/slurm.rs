@@ -473,6 +473,25 @@ impl Launcher for SlurmLauncher {
             .map(|e| format!("the Slurm queue cannot be read: {e}"))
     }
 
+    fn home_jobs(&self) -> Vec<(u32, String, Option<u32>)> {
+        if !self.refresh_queue(true) {
+            return Vec::new();
+        }
+        let st = self.state();
+        st.queue
+            .iter()
+            .filter(|(_, q)| is_live(&q.state))
+            .filter_map(|(id, q)| {
+                let rest = q.name.strip_prefix(&self.prefix)?;
+                if let Some(w) = rest.strip_suffix("-check") {
+                    return Some((*id, w.to_string(), None));
+                }
+                let (w, n) = rest.rsplit_once("-a")?;
+                Some((*id, w.to_string(), Some(n.parse().ok()?)))
+            })
+            .collect()
+    }
+
     fn queue_reason(&self, pid: u32) -> Option<String> {
         let st = self.state();
         st.queue

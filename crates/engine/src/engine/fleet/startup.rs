@@ -5,9 +5,10 @@
 
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::launcher::Signal;
 use crate::runtime::{absorb_output, attempt_dir, last_line, Live, Runtime, Tail};
 use chrono::{DateTime, Utc};
-use cortex_core::id::TaskId;
+use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::settle::{Next, OnStart};
 use cortex_core::stream::{classify, classify_generic, Exit, Outcome, OutcomeKind};
 use cortex_core::worker::{Worker, WorkerStatus};
@@ -180,7 +181,41 @@ impl Engine {
                 }
             }
         }
+        self.cancel_unknown_jobs();
         self.store().sync()
+    }
+
+    /// On a cluster, where jobs outlive owners: cancels this home's jobs
+    /// that the journal does not know as running (of a worker it has not,
+    /// one that ended, an attempt that is not its live one, a check that
+    /// does not run), such as a job a submission that got no answer left
+    /// before an owner restarted. Nothing on this machine.
+    fn cancel_unknown_jobs(&self) {
+        let jobs = self.launcher().home_jobs();
+        if jobs.is_empty() {
+            return;
+        }
+        let unknown: Vec<(u32, String)> = {
+            let store = self.store();
+            let state = store.state();
+            jobs.into_iter()
+                .filter(|(_, worker, attempt)| {
+                    let w = WorkerId::parse(worker).and_then(|id| state.worker(&id));
+                    let known =
+                        w.filter(|w| !w.status.is_terminal())
+                            .is_some_and(|w| match attempt {
+                                Some(n) => w.live_attempt().is_some_and(|a| a.n == *n),
+                                None => w.verification.as_ref().is_some_and(|v| v.running()),
+                            });
+                    !known
+                })
+                .map(|(id, worker, _)| (id, worker))
+                .collect()
+        };
+        for (id, worker) in unknown {
+            info!(job = id, worker_id = %worker, "cancelled a job of this home that the journal does not know as running");
+            self.launcher().signal(id, Signal::Kill);
+        }
     }
 
     /// Settles the workers whose process ended while no owner watched, as
