@@ -396,6 +396,15 @@ fn a_check_that_ended_while_no_owner_ran_is_settled_by_its_record_not_run_again(
     let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
     let exit = h.file(&format!("workers/{w}/attempt-1/verify.exit"));
     wait_until(LIMIT, "the check's exit recorded", || exit.exists());
+    // Until an owner runs, the views say it ended, not that it is being checked.
+    let shown = &h.workers_of(&id)[0];
+    assert_eq!(shown["health"], "exited", "{shown}");
+    assert!(
+        shown["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("its check ended (exit 0) while no owner ran")),
+        "{shown}"
+    );
     let owner = h.start_owner();
     let t = h.wait_status(&id, &["completed", "failed", "needs_attention"], LIMIT);
     assert_eq!(t["status"], "completed", "{t}");

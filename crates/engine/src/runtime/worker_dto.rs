@@ -484,7 +484,30 @@ fn observed(
     launcher: &dyn crate::launcher::Launcher,
 ) -> WorkerDto {
     let Some(a) = w.live_attempt() else {
-        return worker_dto(w, None, time_limit_secs, None, prices);
+        let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
+        // Its work being checked while no owner runs: the check may have
+        // ended since; said so, not "being checked".
+        if let Some(v) = w
+            .verification
+            .as_ref()
+            .filter(|v| v.running() && !owner_runs)
+        {
+            let alive = v
+                .pid
+                .is_some_and(|p| launcher.is_same_process(p, v.start_ticks, w.id.as_str()));
+            if !alive {
+                let n = w.current().map_or(1, |c| c.n);
+                let log = attempt_dir(home, &w.id, n).join("verify.log");
+                dto.health = "exited".into();
+                dto.reason = Some(match crate::verify::recorded_exit(&log) {
+                    Some(code) => format!(
+                        "its check ended (exit {code}) while no owner ran; the next owner settles it"
+                    ),
+                    None => "its check's process is gone and no owner settled it; the next owner runs it again".into(),
+                });
+            }
+        }
+        return dto;
     };
     let running = a
         .pid
