@@ -34,10 +34,12 @@ use crate::error::EngineError;
 use crate::launcher::{Launcher, LocalLauncher, OutputSource};
 
 mod check_in;
+mod observed;
 mod worker_dto;
 
 pub use check_in::{check_in_worker, record_check_in, write_heartbeat, Heartbeat};
-pub(crate) use worker_dto::{apply_verdict, live_cost, name_process, observed_dto, worker_dto};
+pub(crate) use observed::{name_process, observed_dto};
+pub(crate) use worker_dto::{apply_verdict, live_cost, worker_dto};
 pub use worker_dto::{AttemptFigures, TokenDto, WorkerDto, ATTENTION};
 
 /// Output bytes one runtime tick reads at most, shared by the live workers.
