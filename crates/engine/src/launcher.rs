@@ -131,6 +131,12 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn home_jobs(&self) -> Vec<(u32, String, Option<u32>)> {
         Vec::new()
     }
+    /// Why the agent of this process could not be started where it runs
+    /// (a cluster's node: its folder missing there, the agent not found),
+    /// when the launcher was told: the attempt never ran, and says why.
+    fn start_failure(&self, _pid: u32) -> Option<String> {
+        None
+    }
     /// Why a queued process waits, as its scheduler says it (Slurm's
     /// pending reason), when it says one.
     fn queue_reason(&self, _pid: u32) -> Option<String> {

@@ -263,6 +263,34 @@ fn a_job_of_this_home_the_journal_does_not_know_is_cancelled_by_the_next_owner()
 
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_job_whose_agent_cannot_start_on_its_node_fails_saying_why_not_as_a_crash() {
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    // The job waits a few seconds in the queue; its folder is gone by then.
+    h.configure(serde_json::json!({"launcher": {"slurm": {"sbatch_args": ["--begin=now+4"]}}}));
+    let owner = h.start_owner();
+    let wd = h.workdir().join("going");
+    std::fs::create_dir_all(&wd).unwrap();
+    let id = h.submit_in("summarise the changes FAKE:normal", &wd);
+    wait_until(LIMIT, "the job pending in the queue", || {
+        c.jobs().iter().any(|j| j.ends_with("|PENDING"))
+    });
+    std::fs::remove_dir_all(&wd).unwrap();
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "failed", "{t}");
+    let w = worker_of(h, &id);
+    assert_eq!(w["attempt"], 1, "not retried as a crash: {w}");
+    assert!(
+        w["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("could not start the agent where its job ran")),
+        "{w}"
+    );
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn a_partition_the_cluster_does_not_have_is_named_not_called_unreachable() {
     let c = ClusterHome::new(0);
     let h = &c.h;

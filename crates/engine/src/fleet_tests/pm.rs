@@ -449,3 +449,24 @@ fn an_agent_that_hangs_after_its_result_is_stopped_and_settled_by_the_result() {
     let w = f.worker_of(&task);
     assert_eq!((w.state, w.attempt), (WorkerStatus::Completed, 1), "{w:?}");
 }
+
+#[test]
+fn an_agent_that_could_not_start_where_its_job_ran_fails_saying_why_and_is_not_retried() {
+    let f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    f.fake
+        .set_start_failure(pid, "the workdir /srv/gone does not exist");
+    f.fake.exit(pid, Exit::Code(127));
+    f.tick();
+    f.advance(60);
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!((w.state, w.attempt), (WorkerStatus::Failed, 1), "{w:?}");
+    let reason = w.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(
+            "could not start the agent where its job ran: the workdir /srv/gone does not exist"
+        ),
+        "{reason}"
+    );
+}

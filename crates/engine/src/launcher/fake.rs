@@ -75,6 +75,8 @@ struct State {
     queued: HashMap<u32, String>,
     /// Its processes are listed as a cluster's jobs are (`home_jobs`).
     cluster_like: bool,
+    /// Why a process's agent could not start where it ran (`start_failure`).
+    start_failures: HashMap<u32, String>,
 }
 
 /// The fake launcher; clones share their processes.
@@ -158,6 +160,11 @@ impl FakeLauncher {
     /// The cluster stops answering (`Some(why)`) or answers again (`None`).
     pub fn set_unreachable(&self, why: Option<&str>) {
         self.state().unreachable = why.map(str::to_string);
+    }
+
+    /// The agent of `pid` could not start where it ran, for `why`.
+    pub fn set_start_failure(&self, pid: u32, why: &str) {
+        self.state().start_failures.insert(pid, why.to_string());
     }
 
     /// Lists its processes as a cluster lists a home's jobs (`home_jobs`).
@@ -359,6 +366,10 @@ impl Launcher for FakeLauncher {
             .filter(|p| p.exit.is_none() && s.cluster_like)
             .map(|p| (p.pid, p.worker_id.clone(), Some(p.attempt)))
             .collect()
+    }
+
+    fn start_failure(&self, pid: u32) -> Option<String> {
+        self.state().start_failures.get(&pid).cloned()
     }
 
     fn queued(&self, pid: u32) -> bool {

@@ -150,6 +150,8 @@ pub struct ReportState {
     pub started: bool,
     /// How the agent ended, once reported.
     pub ended: Option<Exit>,
+    /// Why the shim could not start the agent, when it reported so.
+    pub failed: Option<String>,
     /// When the end was first read.
     pub ended_seen: Option<Instant>,
 }
@@ -192,6 +194,10 @@ impl ReportState {
                     *ticks_per_second = Some(t);
                 }
                 Ok(ShimReport::Cpu { ticks }) => job.cpu_ticks = ticks,
+                Ok(ShimReport::Failed { reason }) => {
+                    job.ended = Some(Exit::Code(127));
+                    job.failed = Some(reason);
+                }
                 Ok(r) => job.ended = r.exit().or(job.ended),
                 Err(_) => {}
             }
@@ -533,6 +539,17 @@ mod tests {
         assert!(
             matches!(reports.as_slice(), [ShimReport::Failed { .. }]),
             "{reports:?}"
+        );
+        // A launcher reading the report knows why, not only an exit code.
+        let mut state = ReportState::new(d.path().join("shim.jsonl"));
+        state.read(&mut None);
+        assert_eq!(state.ended, Some(Exit::Code(127)));
+        assert!(
+            state
+                .failed
+                .as_deref()
+                .is_some_and(|f| f.contains("/nonexistent/agent")),
+            "{state:?}"
         );
     }
 

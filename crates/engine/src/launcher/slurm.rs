@@ -492,6 +492,10 @@ impl Launcher for SlurmLauncher {
             .collect()
     }
 
+    fn start_failure(&self, pid: u32) -> Option<String> {
+        self.with_job(pid, |job, _| job.and_then(|j| j.failed.clone()))
+    }
+
     fn queue_reason(&self, pid: u32) -> Option<String> {
         let st = self.state();
         st.queue

@@ -355,6 +355,14 @@ impl Engine {
             }
             cortex_core::config::Driver::Claude => classify(&live.progress, exit, stopped),
         };
+        // The agent never started where its job ran: no crash to retry, a
+        // start that failed, and why.
+        if let Some(why) = self.launcher().start_failure(live.pid) {
+            return Outcome::bare(
+                OutcomeKind::SpawnFailed,
+                format!("could not start the agent where its job ran: {why}"),
+            );
+        }
         let p = &live.progress;
         outcome.with_estimate(
             p.result.is_some(),
