@@ -35,11 +35,7 @@ pub fn options() -> OpenOptions {
 /// already. For an attempt's ready, empty files (`spares`) that write-back
 /// was the largest part of starting an agent in a burst.
 pub fn create(path: &Path) -> std::io::Result<File> {
-    let f = options().write(true).create(true).open(path)?;
-    if f.metadata()?.len() != 0 {
-        f.set_len(0)?;
-    }
-    Ok(f)
+    emptied(options().write(true).create(true).open(path)?)
 }
 
 /// Creates (or empties) a file with `FILE_MODE` for a process to write
@@ -47,7 +43,11 @@ pub fn create(path: &Path) -> std::io::Result<File> {
 /// check's log over its cap) the writer goes on from its start, never
 /// leaving a hole as long as what came before.
 pub fn create_appending(path: &Path) -> std::io::Result<File> {
-    let f = options().append(true).create(true).open(path)?;
+    emptied(options().append(true).create(true).open(path)?)
+}
+
+/// `f` emptied, if it holds anything (see `create` for why only then).
+fn emptied(f: File) -> std::io::Result<File> {
     if f.metadata()?.len() != 0 {
         f.set_len(0)?;
     }

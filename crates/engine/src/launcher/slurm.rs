@@ -234,8 +234,8 @@ impl SlurmLauncher {
         // Workers are submitted with sbatch and followed with squeue and
         // scancel: all must be there, not only the one asked here.
         let path = std::env::var_os("PATH");
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         for program in ["sbatch", "squeue", "scancel"] {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
             if crate::spawner::program_at(program, path.as_deref(), &cwd).is_err() {
                 return Err(format!(
                     "`{program}` was not found on PATH: Slurm's client commands must be on PATH"

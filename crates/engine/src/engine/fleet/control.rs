@@ -259,9 +259,7 @@ impl Engine {
         if w.status.is_terminal() {
             return Err(ended(&w, action));
         }
-        if action != "nudge" {
-            self.refuse_while_stopping(&w, action)?;
-        }
+        self.refuse_while_stopping(&w, action)?;
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, why);
         }

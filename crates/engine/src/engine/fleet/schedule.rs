@@ -133,7 +133,7 @@ impl Engine {
                 s.0.isolation == cortex_core::config::Isolation::Worktree,
             )
         };
-        self.release_circuit_waits(now)?;
+        let limits = self.release_waits(now, &experts)?;
         let mut waits: Vec<(TaskId, String)> = Vec::new();
         let mut no_folder: Vec<TaskId> = Vec::new();
         let new_workers: Vec<Worker> = {
@@ -143,7 +143,6 @@ impl Engine {
                 return Ok(());
             }
             let paused = self.paused_until(now);
-            let limits = usage_holds(state, &experts, now);
             // A worker whose restart its expert's breaker holds runs nothing
             // and keeps no place (see `start_due_restarts`).
             let busy = |w: &&Worker| match w.status {
@@ -322,10 +321,20 @@ impl Engine {
     /// usage limit that has reset, go back to the queue (`routed`), their
     /// reason cleared.
     pub(crate) fn release_circuit_waits(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
-        let paused = self.paused_until(now);
         let experts = self.settings().1.clone();
+        self.release_waits(now, &experts).map(|_| ())
+    }
+
+    /// `release_circuit_waits` with the experts in force; gives back the
+    /// usage limits that hold (`usage_holds`), for a scheduling pass to use.
+    fn release_waits(
+        &self,
+        now: DateTime<Utc>,
+        experts: &ExpertSet,
+    ) -> Result<UsageHolds, EngineError> {
+        let paused = self.paused_until(now);
         let mut store = self.store();
-        let limits = usage_holds(store.state(), &experts, now);
+        let limits = usage_holds(store.state(), experts, now);
         let free: Vec<TaskId> = store
             .state()
             .tasks()
@@ -335,7 +344,7 @@ impl Engine {
                     a.worker_id.is_none()
                         && !a.status.is_terminal()
                         && (paused.contains_key(&a.expert)
-                            || limits.contains_key(&model_of(&experts, &a.expert)))
+                            || limits.contains_key(&model_of(experts, &a.expert)))
                 })
             })
             .map(|t| t.id.clone())
@@ -350,7 +359,7 @@ impl Engine {
                 now,
             )?;
         }
-        Ok(())
+        Ok(limits)
     }
 }
 
@@ -359,16 +368,15 @@ fn model_of(experts: &ExpertSet, expert: &str) -> Option<String> {
     experts.get(expert).and_then(|e| e.model.clone())
 }
 
+/// Usage limits that hold, by model: when each resets, and a worker it refused.
+type UsageHolds = HashMap<Option<String>, (DateTime<Utc>, WorkerId)>;
+
 /// The account usage limits that refused a waiting worker and have not
 /// reset, by the model its expert runs (a limit may be one model's, so
 /// experts running another model are not held): the latest reset of each,
 /// and a worker it refused.
-fn usage_holds(
-    state: &State,
-    experts: &ExpertSet,
-    now: DateTime<Utc>,
-) -> HashMap<Option<String>, (DateTime<Utc>, WorkerId)> {
-    let mut out: HashMap<Option<String>, (DateTime<Utc>, WorkerId)> = HashMap::new();
+fn usage_holds(state: &State, experts: &ExpertSet, now: DateTime<Utc>) -> UsageHolds {
+    let mut out = UsageHolds::new();
     for w in state.workers() {
         let Some(until) = w.usage_limited_until(now) else {
             continue;
