@@ -15,6 +15,10 @@ pub const ENGINE_READY_EVENT: &str = "cortex://engine-ready";
 /// The home is still not open, for another reason than the page shows (a
 /// settings file fixed, another broken). Payload: the message.
 pub const ENGINE_UNAVAILABLE_EVENT: &str = "cortex://engine-unavailable";
+/// Engine events were dropped before they were forwarded (this loop fell
+/// behind the engine): the page reads its lists and status again instead
+/// of showing what may no longer be true. Payload: how many were dropped.
+pub const ENGINE_MISSED_EVENT: &str = "cortex://engine-missed";
 
 /// Starts forwarding the engine's events for the life of the app.
 pub fn forward(app: AppHandle, engine: Engine) {
@@ -36,8 +40,12 @@ pub fn forward(app: AppHandle, engine: Engine) {
                     }
                     crate::tray::refresh(&app, &engine, &event);
                 }
-                // A slow consumer missed events: the UI re-fetches on the next one.
-                Err(RecvError::Lagged(_)) => continue,
+                // Fell behind and events were dropped: the page reads
+                // everything again, the tray is rebuilt from the engine.
+                Err(RecvError::Lagged(missed)) => {
+                    let _ = app.emit(ENGINE_MISSED_EVENT, missed);
+                    crate::tray::refresh_now(&app);
+                }
                 Err(RecvError::Closed) => break,
             }
         }

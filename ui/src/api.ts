@@ -4,7 +4,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import { COMMANDS, ENGINE_EVENT, ENGINE_READY_EVENT, ENGINE_UNAVAILABLE_EVENT, FOCUS_WORKER_EVENT } from "./events";
+import { COMMANDS, ENGINE_EVENT, ENGINE_MISSED_EVENT, ENGINE_READY_EVENT, ENGINE_UNAVAILABLE_EVENT, FOCUS_WORKER_EVENT } from "./events";
 import { toApiError } from "./logic/errors";
 import type {
   ActivityLine,
@@ -78,6 +78,8 @@ export interface CortexApi {
   onEngineReady(handler: () => void): Promise<Unlisten>;
   /** The home is still not open, for the reason given. */
   onEngineUnavailable(handler: (message: string) => void): Promise<Unlisten>;
+  /** Engine events were dropped on their way to the page: what it shows may be behind. */
+  onEngineMissed(handler: (count: number) => void): Promise<Unlisten>;
   /** Plans (the Plans page); absent where there are none to show (the demo). */
   listPlans?(): Promise<PlanView[]>;
   confirmPlan?(planId: string): Promise<PlanView>;
@@ -143,6 +145,7 @@ export function createTauriApi(): CortexApi {
     onFocusWorker: (handler) => listen<string>(FOCUS_WORKER_EVENT, (e) => handler(e.payload)),
     onEngineReady: (handler) => listen(ENGINE_READY_EVENT, () => handler()),
     onEngineUnavailable: (handler) => listen<string>(ENGINE_UNAVAILABLE_EVENT, (e) => handler(e.payload)),
+    onEngineMissed: (handler) => listen<number>(ENGINE_MISSED_EVENT, (e) => handler(e.payload)),
   };
 }
 
@@ -188,5 +191,6 @@ export function createUnavailableApi(): CortexApi {
     onFocusWorker: () => Promise.resolve(() => {}),
     onEngineReady: () => Promise.resolve(() => {}),
     onEngineUnavailable: () => Promise.resolve(() => {}),
+    onEngineMissed: () => Promise.resolve(() => {}),
   };
 }

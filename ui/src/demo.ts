@@ -423,6 +423,7 @@ const demoApi: CortexApi = {
   onFocusWorker: async () => () => {},
   onEngineReady: async () => () => {},
   onEngineUnavailable: async () => () => {},
+  onEngineMissed: async () => () => {},
 };
 
 const params = new URLSearchParams(window.location.search);

@@ -9,6 +9,8 @@ export const FOCUS_WORKER_EVENT = "cortex://focus-worker";
 export const ENGINE_READY_EVENT = "cortex://engine-ready";
 /** The home is still not open, for another reason. Payload: the message. */
 export const ENGINE_UNAVAILABLE_EVENT = "cortex://engine-unavailable";
+/** Engine events were dropped before they reached the page (it fell behind). Payload: how many. */
+export const ENGINE_MISSED_EVENT = "cortex://engine-missed";
 
 export const COMMANDS = {
   submit: "submit_task",

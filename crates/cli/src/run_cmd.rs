@@ -56,7 +56,11 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
                     biased;
                     ev = events.recv() => match ev {
                         Ok(ev) => print(&ev),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        // Fell behind: said, so a reader of the stream
+                        // knows what it printed is not the whole story.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            println!("{}", missed_line(n, json));
+                        }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     },
                     _ = &mut stopping => {
@@ -207,4 +211,30 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
         }
         tracing::info!("shutdown requested");
     })
+}
+
+/// The line `run` prints when it fell behind the engine and `n` events were
+/// dropped before it printed them.
+fn missed_line(n: u64, json: bool) -> String {
+    if json {
+        serde_json::json!({"type": "events_missed", "count": n}).to_string()
+    } else {
+        format!(
+            "{n} event{} not printed (the printer fell behind); `cortex status` and `cortex workers` show where things are",
+            if n == 1 { " was" } else { "s were" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missed_line;
+
+    #[test]
+    fn dropped_events_are_said_with_their_count() {
+        let v: serde_json::Value = serde_json::from_str(&missed_line(7, true)).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "events_missed", "count": 7}));
+        assert!(missed_line(1, false).starts_with("1 event was not printed"));
+        assert!(missed_line(3, false).starts_with("3 events were not printed"));
+    }
 }

@@ -23,6 +23,7 @@ function fakeApi() {
   let focus: (id: string) => void = () => {};
   let ready: () => void = () => {};
   let unavailable: (message: string) => void = () => {};
+  let missed: (count: number) => void = () => {};
   const api = {
     submitTask: vi.fn(async () => ({ task_id: "t-9", deduplicated: false, status: "queued" as const })),
     routePreview: vi.fn(async (text: string) => decision({ explanation: text })),
@@ -71,8 +72,19 @@ function fakeApi() {
       unavailable = h;
       return () => {};
     }),
+    onEngineMissed: vi.fn(async (h: (count: number) => void) => {
+      missed = h;
+      return () => {};
+    }),
   } satisfies CortexApi;
-  return { api, emit: (ev: EngineEvent) => engine(ev), focus: (id: string) => focus(id), ready: () => ready(), unavailable: (m: string) => unavailable(m) };
+  return {
+    api,
+    emit: (ev: EngineEvent) => engine(ev),
+    focus: (id: string) => focus(id),
+    ready: () => ready(),
+    unavailable: (m: string) => unavailable(m),
+    missed: (n: number) => missed(n),
+  };
 }
 
 describe("controller, when the app could not open its home", () => {
@@ -193,6 +205,24 @@ describe("controller", () => {
     await vi.advanceTimersByTimeAsync(400);
     expect(s2.alerts).toHaveLength(1);
     c2.stop();
+  });
+
+  it("reads everything events keep up to date again when events were dropped on the way", async () => {
+    // The worker ended and an alert was sent while the page fell behind:
+    // neither event arrived, so only reading again can show them.
+    f.api.listWorkers.mockResolvedValueOnce([worker({ id: "w-1", state: "completed", health: "completed", last_activity_at: iso(90) })]);
+    const missedAlert = alert({ severity: "critical", at: iso(20) });
+    f.api.recentAlerts.mockResolvedValueOnce([missedAlert]);
+    f.api.getStatus.mockClear();
+    f.api.listTasks.mockClear();
+    expect(s.workers[0].state).toBe("running");
+    f.missed(12);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.workers[0].state).toBe("completed");
+    expect(s.alerts.map((a) => a.at)).toEqual([iso(20)]);
+    expect(f.api.getStatus).toHaveBeenCalledTimes(1);
+    expect(f.api.listTasks).toHaveBeenCalledTimes(1);
+    expect(c.sync.activityDirty).toBe(true);
   });
 
   it("reads the status again when the local day changes, so today's cost is today's", async () => {

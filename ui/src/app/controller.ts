@@ -83,6 +83,7 @@ export class Controller {
       this.unlisten.push(await this.api.onEngineEvent((ev) => this.sync.handleEvent(ev)));
       this.unlisten.push(await this.api.onFocusWorker((id) => this.focusWorker(id)));
       this.unlisten.push(await this.api.onEngineReady(() => this.reload()));
+      this.unlisten.push(await this.api.onEngineMissed(() => void this.sync.resync()));
       this.unlisten.push(
         await this.api.onEngineUnavailable((message) => {
           this.s.unavailable = message;

@@ -127,6 +127,19 @@ export class EngineSync {
     this.scheduleStatus();
   }
 
+  /**
+   * Engine events were dropped before they reached the page: what it holds
+   * may be behind, so everything events keep up to date is read again
+   * (lists, status, alerts) and the rest is marked stale.
+   */
+  async resync(): Promise<boolean> {
+    this.markActivityDirty();
+    this.markDecisionsDirty();
+    if (this.s.selectedWorkerId) this.scheduleTranscript();
+    const done = await Promise.all([this.refreshStatus(), this.refreshTasks(), this.refreshWorkers(), this.loadAlerts()]);
+    return done.every(Boolean);
+  }
+
   markActivityDirty(): void {
     this.activityDirty = true;
     if (this.s.view === "activity" || this.s.view === "worker") this.scheduleActivity();
