@@ -322,6 +322,8 @@ export interface DiffReply extends Changes {
 export interface AttemptStory {
   n: number;
   started_at: string;
+  /** When it left a cluster's queue and began to run (its duration counts from here). */
+  running_at?: string | null;
   ended_at: string | null;
   resumed: boolean;
   outcome: string | null;

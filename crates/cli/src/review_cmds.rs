@@ -80,7 +80,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         );
         for a in &w.attempts {
             println!(
-                "  attempt {} {}{} ${:.4}{} {:.1}s",
+                "  attempt {} {}{} ${:.4}{} {:.1}s{}",
                 a.n,
                 a.outcome.as_deref().unwrap_or("running"),
                 cortex_core::worker::attempt_reason_beside(
@@ -91,7 +91,13 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
                 .unwrap_or_default(),
                 a.cost_usd,
                 estimated(a.cost_estimated),
-                a.duration_secs
+                a.duration_secs,
+                a.running_at
+                    .map(|r| format!(
+                        " (after {:.1}s in the cluster's queue)",
+                        (r - a.started_at).num_milliseconds().max(0) as f64 / 1000.0
+                    ))
+                    .unwrap_or_default()
             );
         }
         print_changes(&w.changes, "  ");

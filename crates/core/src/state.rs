@@ -463,6 +463,46 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_counts_its_time_from_when_it_left_a_cluster_queue() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        let w = worker(&mut s, &id, 10, "development");
+        push(
+            &mut s,
+            Event::AttemptStarted {
+                worker_id: w.clone(),
+                attempt: 1,
+                pid: Some(7),
+                start_ticks: None,
+                session_id: None,
+                resumed: false,
+            },
+        );
+        let started = s.worker(&w).unwrap().attempts[0].started_at;
+        let running = |w: &WorkerId, attempt| Event::AttemptRunning {
+            worker_id: w.clone(),
+            attempt,
+        };
+        push(&mut s, running(&w, 1));
+        let a = &s.worker(&w).unwrap().attempts[0];
+        let left = a.running_at.expect("the time it left the queue");
+        assert!(left > started);
+        assert_eq!(a.ran_from(), left);
+        let now = left + chrono::Duration::seconds(30);
+        assert_eq!(a.ran_secs(now), 30.0, "the queue's time is left out");
+        // Said once: a second word, or one about an attempt that does not
+        // exist, changes nothing and is counted as ignored.
+        let ignored = s.ignored_events;
+        push(&mut s, running(&w, 1));
+        push(&mut s, running(&w, 2));
+        assert_eq!(s.worker(&w).unwrap().attempts[0].running_at, Some(left));
+        assert_eq!(s.ignored_events, ignored + 2);
+        // An attempt that never waited counts from its start.
+        let plain = crate::worker::Attempt::started(2, started, None);
+        assert_eq!(plain.ran_secs(started + chrono::Duration::seconds(5)), 5.0);
+    }
+
+    #[test]
     fn a_single_part_keeps_its_own_reason_and_a_success_says_completed() {
         let mut s = State::default();
         let id = routed(&mut s, &["development"]);

@@ -135,6 +135,11 @@ pub struct Attempt {
     /// after a failure: not one of the restarts `max_restarts` limits.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub on_request: bool,
+    /// When it left a cluster's queue and began to run, for a job that
+    /// waited in one and was seen leaving it by an owner; none: it ran from
+    /// `started_at` (or left the queue while no owner watched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_at: Option<DateTime<Utc>>,
     /// When the attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
@@ -155,9 +160,23 @@ impl Attempt {
             session_id: None,
             resumed: false,
             on_request: false,
+            running_at: None,
             ended_at: None,
             outcome: None,
         }
+    }
+
+    /// When the attempt began to run: once it left a cluster's queue, if it
+    /// waited in one, else when it started. Its time counts from here.
+    pub fn ran_from(&self) -> DateTime<Utc> {
+        self.running_at.unwrap_or(self.started_at)
+    }
+
+    /// The seconds it ran (to `now` while it runs), its time in a cluster's
+    /// queue left out.
+    pub fn ran_secs(&self, now: DateTime<Utc>) -> f64 {
+        let ms = (self.ended_at.unwrap_or(now) - self.ran_from()).num_milliseconds();
+        ms.max(0) as f64 / 1000.0
     }
 
     /// True while the attempt has not ended.
@@ -498,6 +517,7 @@ mod tests {
             session_id: None,
             resumed: false,
             on_request: false,
+            running_at: None,
             ended_at: outcome.map(|_| now),
             outcome: outcome.map(|k| Outcome::bare(k, "x")),
         };
@@ -527,6 +547,7 @@ mod tests {
             session_id: None,
             resumed: false,
             on_request: false,
+            running_at: None,
             ended_at: (!live).then_some(now),
             outcome: (!live).then(|| Outcome::bare(OutcomeKind::ApiError, "API error 500")),
         };

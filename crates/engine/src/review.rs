@@ -149,6 +149,10 @@ pub struct AttemptStory {
     pub n: u32,
     /// When it started.
     pub started_at: DateTime<Utc>,
+    /// When it left a cluster's queue and began to run, if it waited in
+    /// one and an owner saw it leave; its duration counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_at: Option<DateTime<Utc>>,
     /// When it ended; None while it runs.
     pub ended_at: Option<DateTime<Utc>>,
     /// True when it continued the previous attempt's conversation.
@@ -166,7 +170,8 @@ pub struct AttemptStory {
     pub cost_estimated: bool,
     /// The tokens it used; zero while it runs.
     pub tokens: Tokens,
-    /// How long it ran, in seconds (until now while it runs).
+    /// How long it ran, in seconds (until now while it runs), its time in
+    /// a cluster's queue left out once it was seen leaving it.
     pub duration_secs: f64,
 }
 
@@ -696,6 +701,7 @@ mod tests {
             session_id: None,
             resumed: n > 1,
             on_request: false,
+            running_at: None,
             ended_at: ended.then(clock::now),
             outcome: ended.then(|| {
                 let mut o = cortex_core::stream::Outcome::bare(

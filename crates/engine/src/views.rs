@@ -363,7 +363,7 @@ pub fn ended_attempts_secs(w: &Worker) -> f64 {
         .iter()
         .filter_map(|a| {
             a.ended_at
-                .map(|end| (end - a.started_at).num_milliseconds())
+                .map(|end| (end - a.ran_from()).num_milliseconds())
         })
         .map(|ms| ms.max(0))
         // Summed as whole milliseconds: a float sum of nothing is -0.0,
@@ -526,6 +526,7 @@ pub(crate) mod subject_tests {
             session_id: None,
             resumed: false,
             on_request: false,
+            running_at: None,
             ended_at: Some(t(to)),
             outcome: Some(Outcome::bare(kind, "r")),
         }

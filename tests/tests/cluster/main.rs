@@ -485,12 +485,34 @@ fn the_startup_budget_counts_from_when_a_queued_job_runs() {
                 && w["health_reason"]
                     .as_str()
                     .is_some_and(|r| r.contains("queued on the cluster: held until its start time"))
+                // No time of it counts while it waits.
+                && w.get("running_since").is_none()
         },
     );
     let t = h.wait_task_done(&id, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");
     let w = worker_of(h, &id);
     assert_eq!(w["attempt"], 1, "{w}");
+    // Its time counts from when it left the queue, in every view.
+    let story = h.json(&["show", &id]);
+    let a = &story["workers"][0]["attempts"][0];
+    let at = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(a[k].as_str().unwrap_or_else(|| panic!("{k}: {a}")))
+            .unwrap()
+    };
+    let queued = (at("running_at") - at("started_at")).num_milliseconds() as f64 / 1000.0;
+    let whole = (at("ended_at") - at("started_at")).num_milliseconds() as f64 / 1000.0;
+    assert!(queued >= 4.0, "it waited about 6 s in the queue: {a}");
+    let ran = a["duration_secs"].as_f64().unwrap();
+    assert!((ran - (whole - queued)).abs() < 0.01, "{a}");
+    assert!(
+        (w["ended_attempts_secs"].as_f64().unwrap() - ran).abs() < 0.01,
+        "{w}"
+    );
+    assert!(
+        text(&h.cortex(&["show", &id]).stdout).contains("in the cluster's queue)"),
+        "show says it waited"
+    );
     let states = entered(h, w["id"].as_str().unwrap());
     assert!(!states.iter().any(|s| s == "zombie"), "{states:?}");
     owner.stop();

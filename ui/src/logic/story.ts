@@ -144,7 +144,8 @@ function workerColumn(w: WorkerStory): WorkerColumn {
 export function liveStory(s: TaskStory, workers: ReadonlyMap<string, Worker>, nowMs: number | null = null): TaskStory {
   // A running attempt's time, as read, grows with the clock until the next read.
   const grown = (a: WorkerStory["attempts"][number]) => {
-    const start = parseTime(a.started_at);
+    // Its time counts from when it left a cluster's queue, if it waited in one.
+    const start = parseTime(a.running_at ?? a.started_at);
     if (a.ended_at || nowMs === null || Number.isNaN(start)) return 0;
     return Math.max(0, (nowMs - start) / 1000 - a.duration_secs);
   };

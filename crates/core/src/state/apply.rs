@@ -131,6 +131,7 @@ impl State {
                     session_id: session_id.clone(),
                     resumed: *resumed,
                     on_request,
+                    running_at: None,
                     ended_at: None,
                     outcome: None,
                 });
@@ -141,6 +142,17 @@ impl State {
                 w.not_before = None;
                 w.stop = None;
                 w.next_prompt = None;
+            }
+            Event::AttemptRunning { worker_id, attempt } => {
+                let a = self
+                    .workers
+                    .get_mut(worker_id)
+                    .and_then(|w| w.attempts.iter_mut().find(|a| a.n == *attempt))
+                    .filter(|a| a.is_live() && a.running_at.is_none());
+                match a {
+                    Some(a) => a.running_at = Some(rec.at.max(a.started_at)),
+                    None => self.ignored_events += 1,
+                }
             }
             Event::AttemptEnded {
                 worker_id,

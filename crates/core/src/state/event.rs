@@ -67,6 +67,13 @@ pub enum Event {
         #[serde(default)]
         resumed: bool,
     },
+    /// An attempt that waited in a cluster's queue left it and began to run.
+    AttemptRunning {
+        /// The worker it is about.
+        worker_id: WorkerId,
+        /// The attempt's number (1-based).
+        attempt: u32,
+    },
     /// An attempt of a worker ended.
     AttemptEnded {
         /// The worker it is about.

@@ -4,10 +4,6 @@
 
 use super::*;
 
-pub(crate) fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    (to - from).num_milliseconds().max(0) as f64 / 1000.0
-}
-
 /// A task's story: its workers and attempts, with the running attempts'
 /// figures so far (`live`) where a view knows them.
 pub(crate) fn story_of(
@@ -34,12 +30,13 @@ pub(crate) fn story_of(
             .attempts
             .iter()
             .map(|a| {
-                let d = secs(a.started_at, a.ended_at.unwrap_or(now));
+                let d = a.ran_secs(now);
                 wsecs += d;
                 let o = a.outcome.as_ref();
                 let mut story = AttemptStory {
                     n: a.n,
                     started_at: a.started_at,
+                    running_at: a.running_at,
                     ended_at: a.ended_at,
                     resumed: a.resumed,
                     outcome: o.and_then(|o| {

@@ -80,9 +80,10 @@ pub struct WorkerDto {
     /// attempt: an ended worker this makes live again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replied: bool,
-    /// When its running attempt started; none while no attempt runs (between
-    /// attempts, while its work is checked, once ended): what a view adds
-    /// to `ended_attempts_secs`.
+    /// When its running attempt began to run (once it left a cluster's
+    /// queue, if it waited in one); none while no attempt runs (between
+    /// attempts, in a cluster's queue, while its work is checked, once
+    /// ended): what a view adds to `ended_attempts_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_since: Option<DateTime<Utc>>,
     /// The running attempt's own tokens and cost so far, when one runs and
@@ -282,7 +283,7 @@ pub(crate) fn worker_dto(
         restarts: w.restarts(),
         waiting_for: crate::views::waiting_for(w, live.map(|l| &l.progress.activity)),
         ended_attempts_secs: crate::views::ended_attempts_secs(w),
-        running_since: w.live_attempt().map(|a| a.started_at),
+        running_since: w.live_attempt().map(cortex_core::worker::Attempt::ran_from),
         replied: w.status == WorkerStatus::Waiting && w.next_prompt.is_some(),
         live_attempt: figures,
     }
@@ -325,6 +326,11 @@ pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
     let overdue = matches!(v.health, H::Late | H::Stalled | H::Zombie | H::Unreachable);
     if overdue && dto.state != WorkerStatus::Waiting {
         dto.waiting_for = None;
+    }
+    // Still in a cluster's queue: it has not begun to run, so no time of
+    // its counts yet (the owner journals when it leaves the queue).
+    if v.health == H::Scheduled {
+        dto.running_since = None;
     }
     if v.last_activity_at.is_some() {
         dto.last_activity_at = v.last_activity_at;
@@ -433,6 +439,7 @@ mod tests {
             session_id: None,
             resumed: false,
             on_request: false,
+            running_at: None,
             ended_at: None,
             outcome: None,
         });

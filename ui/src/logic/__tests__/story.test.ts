@@ -41,6 +41,18 @@ describe("a story's figures as its workers are now", () => {
     expect(later.workers[0].duration_secs).toBe(s.workers[0].duration_secs);
   });
 
+  it("counts a running attempt's time from when it left a cluster's queue, not from its start", () => {
+    // Submitted at 0, out of the queue at 600 s, read at 610 s (10 s run).
+    const running = worker({
+      id: "w-2", expert: "security", status: "running", duration_secs: 10, tokens: tok(0, 0),
+      attempts: [{ n: 1, started_at: iso(0), running_at: iso(600), ended_at: null, resumed: false, outcome: null, reason: null, exit_code: null, cost_usd: 0, cost_estimated: false, tokens: tok(0, 0), duration_secs: 10 }],
+    });
+    const s = story({ workers: [worker(), running], duration_secs: 70 });
+    const later = liveStory(s, new Map(), Date.parse(iso(0)) + 640_000);
+    expect(later.workers[1].attempts[0].duration_secs).toBe(40);
+    expect(later.duration_secs).toBe(70 + 30);
+  });
+
   it("takes a running attempt's cost and tokens from the worker, and sums them into the task", () => {
     const running = worker({
       id: "w-2", expert: "security", status: "running", cost_usd: 0, cost_estimated: false, tokens: tok(0, 0),

@@ -79,6 +79,9 @@ impl Engine {
         let unreachable = self.launcher().unreachable();
         // Gather views and observations under the runtime lock, decide after.
         let mut batch: Vec<(WorkerView, Observations, TaskId, String)> = Vec::new();
+        // Attempts seen leaving a cluster's queue this tick: journaled, so
+        // every view (and the next owner) counts their time from then.
+        let mut left_queue: Vec<(WorkerId, u32)> = Vec::new();
         {
             // Read in place, in the order store, runtime, PM (no worker is
             // copied: a tick costs what the watched workers need, no more).
@@ -179,10 +182,18 @@ impl Engine {
                 }
                 // A job waiting in a cluster's queue has not started: its
                 // startup budget, and its time against the limit, count
-                // from when it leaves it.
-                let ran_from = entry
-                    .queued_at
-                    .map_or(live.started_at, |q| q.max(live.started_at));
+                // from when it leaves it (journaled once seen).
+                let attempt = w.attempts.iter().find(|a| a.n == live.attempt);
+                let journaled = attempt.and_then(|a| a.running_at);
+                if !queued && entry.queued_at.is_some() && journaled.is_none() && attempt.is_some()
+                {
+                    left_queue.push((id.clone(), live.attempt));
+                }
+                let ran_from = journaled.unwrap_or_else(|| {
+                    entry
+                        .queued_at
+                        .map_or(live.started_at, |q| q.max(live.started_at))
+                });
                 let mut view = WorkerView {
                     worker_id: id.clone(),
                     attempt: live.attempt,
@@ -274,6 +285,13 @@ impl Engine {
             if changed {
                 pm.dirty = true;
             }
+        }
+        if !left_queue.is_empty() {
+            let mut store = self.store();
+            for (worker_id, attempt) in left_queue {
+                store.stage(Event::AttemptRunning { worker_id, attempt }, now)?;
+            }
+            store.sync()?;
         }
         for (view, obs, task_id, expert) in batch {
             for action in health::decide(&config.pm, &view, &obs, now) {
