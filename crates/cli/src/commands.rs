@@ -399,6 +399,7 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
         // One line, its whitespace (tabs, newlines) as single spaces, cut
         // at a word: the same words every list names a task by.
         let text = cortex_engine::views::first_words(&t.description, 70);
+        let text = cortex_core::terminal::one_line(&text);
         println!(
             "{}  {:<21} {:<8} {}",
             t.id,
@@ -416,7 +417,10 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
             let reason = reason.lines().next().unwrap_or("");
             println!(
                 "    {}",
-                cortex_core::worker::state_and_reason(t.status.as_str(), Some(reason))
+                cortex_core::terminal::one_line(&cortex_core::worker::state_and_reason(
+                    t.status.as_str(),
+                    Some(reason)
+                ))
             );
         }
     }
@@ -426,13 +430,14 @@ fn tasks(home: &Home, json: bool) -> Result<()> {
 /// A text's first line, cut at 80 characters, its secrets hidden before the
 /// cut (a key cut in half no longer looks like one).
 pub(crate) fn first_line(s: &str) -> String {
-    cortex_core::redact::redact(s)
+    let line: String = cortex_core::redact::redact(s)
         .lines()
         .next()
         .unwrap_or("")
         .chars()
         .take(80)
-        .collect()
+        .collect();
+    cortex_core::terminal::one_line(&line).into_owned()
 }
 
 /// A JSON error inside one line of a JSON-lines input, whose number the

@@ -1,6 +1,7 @@
 //! `cortex show`, `diff`, `merge`, `worktree remove`: a task's work, reviewed
 //! and brought back.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use cortex_engine::inbox::InboxOp;
@@ -13,6 +14,14 @@ use crate::Failure;
 
 type Result<T> = std::result::Result<T, Failure>;
 
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! outln {
+    ($o:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($arg)*);
+    }};
+}
+
 /// Git work on a large repository can take a while; the owner answers
 /// once it is done.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -24,11 +33,15 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         print_json(&s);
         return Ok(());
     }
+    // Everything said is text from agents and repositories too: shown,
+    // not acted on, by a terminal.
+    let mut o = String::new();
     let t = &s.task;
-    println!("{}  {}  {}", t.id, t.status, t.priority);
-    println!("  {}", t.description.replace('\n', "\n  "));
+    outln!(o, "{}  {}  {}", t.id, t.status, t.priority);
+    outln!(o, "  {}", t.description.replace('\n', "\n  "));
     if let Some(r) = &t.routing {
-        println!(
+        outln!(
+            o,
             "routing: {} ({}, {})",
             r.primary_expert,
             cortex_core::router::two_places(r.confidence),
@@ -37,11 +50,12 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
     }
     // A reason that only repeats the status says nothing more.
     if let Some(why) = cortex_core::worker::reason_beside(t.status.as_str(), t.reason.as_deref()) {
-        println!("reason: {why}");
+        outln!(o, "reason: {why}");
     }
     match &t.verification {
-        None => println!("verification: not verified"),
-        Some(v) => println!(
+        None => outln!(o, "verification: not verified"),
+        Some(v) => outln!(
+            o,
             "verification: {} `{}` (exit {}, {} round{}){}",
             v.outcome.replace('_', " "),
             v.command,
@@ -55,7 +69,8 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
             }
         ),
     }
-    println!(
+    outln!(
+        o,
         "cost ${:.4}{}, tokens {} in / {} out, {} attempt{}, {:.1}s{}",
         t.cost_usd,
         estimated(t.cost_estimated),
@@ -72,14 +87,16 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         }
     );
     for w in &s.workers {
-        println!(
+        outln!(
+            o,
             "worker {} {} {}",
             w.id,
             w.expert,
             cortex_core::worker::state_and_reason(&w.status, w.reason.as_deref())
         );
         for a in &w.attempts {
-            println!(
+            outln!(
+                o,
                 "  attempt {} {}{} ${:.4}{} {:.1}s{}",
                 a.n,
                 a.outcome.as_deref().unwrap_or("running"),
@@ -100,18 +117,20 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
                     .unwrap_or_default()
             );
         }
-        print_changes(&w.changes, "  ");
+        print_changes(&mut o, &w.changes, "  ");
     }
     if let Some(result) = &t.result {
-        println!("result:\n  {}", result.replace('\n', "\n  "));
+        outln!(o, "result:\n  {}", result.replace('\n', "\n  "));
     }
+    print!("{}", cortex_core::terminal::lines(&o));
     Ok(())
 }
 
-fn print_changes(c: &Changes, indent: &str) {
+fn print_changes(o: &mut String, c: &Changes, indent: &str) {
     match c.kind {
         ChangesKind::None => {}
-        ChangesKind::Worktree => println!(
+        ChangesKind::Worktree => outln!(
+            o,
             "{indent}changes on {} since {}{}{}:",
             c.branch.as_deref().unwrap_or("?"),
             short(c.base.as_deref()),
@@ -124,21 +143,25 @@ fn print_changes(c: &Changes, indent: &str) {
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         ),
-        ChangesKind::InPlace => println!(
+        ChangesKind::InPlace => outln!(
+            o,
             "{indent}changes in {} since {} (may include other people's edits):",
             c.repo.as_deref().unwrap_or("?"),
             short(c.base.as_deref())
         ),
     }
     if let Some(m) = &c.message {
-        if c.kind == ChangesKind::None || c.files.is_empty() {
-            println!("{indent}{m}");
+        // A worktree's note (it left its branch) stands beside its files.
+        if c.kind != ChangesKind::InPlace || c.files.is_empty() {
+            outln!(o, "{indent}{m}");
         }
     }
     for f in &c.files {
-        println!(
+        outln!(
+            o,
             "{indent}  {}  +{} -{}",
-            f.path,
+            // One line each, whatever the name holds.
+            cortex_core::terminal::one_line(&f.path),
             f.added.map_or_else(|| "bin".into(), |n| n.to_string()),
             f.removed.map_or_else(|| "bin".into(), |n| n.to_string())
         );
@@ -171,12 +194,22 @@ pub fn diff(home: &Home, task: &str, expert: Option<&str>, stat: bool, json: boo
                 "ran in place: the changes since the recorded commit may include other people's edits"
             )
         );
-    } else if let (Some(m), true) = (&c.message, c.files.is_empty()) {
-        eprintln!("cortex: {m}");
+    } else if let (Some(m), true) = (&c.message, d.patch.is_some() && !stat) {
+        // Beside a patch; a listing (--stat) has the note in it.
+        eprintln!("cortex: {}", cortex_core::terminal::lines(m));
     }
     match (&d.patch, stat) {
+        // Piped, the patch is exact (for `git apply`); on a terminal, what
+        // its lines hold is shown, not acted on.
+        (Some(p), false) if std::io::stdout().is_terminal() => {
+            print!("{}", cortex_core::terminal::lines(p));
+        }
         (Some(p), false) => print!("{p}"),
-        _ => print_changes(c, ""),
+        _ => {
+            let mut o = String::new();
+            print_changes(&mut o, c, "");
+            print!("{}", cortex_core::terminal::lines(&o));
+        }
     }
     Ok(())
 }

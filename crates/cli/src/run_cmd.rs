@@ -93,6 +93,14 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `println!` of text that holds agents' words: its control characters
+/// shown, not acted on by the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", cortex_core::terminal::lines(&format!($($arg)*)))
+    };
+}
+
 /// One engine event as a line for a person. Workers are named as the app
 /// and the tray name them: the task's first words, the expert, then the
 /// id (`Engine::subject_of`).
@@ -108,13 +116,13 @@ fn print_event(
             .unwrap_or_else(|| w.to_string())
     };
     match ev {
-        E::TaskSubmitted { task } => println!(
+        E::TaskSubmitted { task } => say!(
             "submitted {} [{}] {}",
             task.id,
             task.priority,
             first_line(&task.description)
         ),
-        E::TaskUpdated { task } => println!(
+        E::TaskUpdated { task } => say!(
             "{} {}",
             task.id,
             state_and_reason(task.status.as_str(), task.reason.as_deref())
@@ -127,7 +135,7 @@ fn print_event(
                     .map(|w| format!("{w}: "))
                     .unwrap_or_default()
             };
-            println!(
+            say!(
                 "ALERT [{:?}] {}{}",
                 alert.severity,
                 who(alert),
@@ -136,7 +144,7 @@ fn print_event(
             // Each member with its own severity: a 50% time warning in a
             // summary with a failure is still only information.
             for a in &alert.summarized {
-                println!("  - [{:?}] {}{}", a.severity, who(a), a.message);
+                say!("  - [{:?}] {}{}", a.severity, who(a), a.message);
             }
         }
         E::WorkerUpdated { worker } => {
@@ -160,7 +168,7 @@ fn print_event(
                     state_and_reason(state, reason.as_deref())
                 );
                 if said.get(worker.id.as_str()) != Some(&line) {
-                    println!("{line}");
+                    say!("{line}");
                     said.insert(worker.id.to_string(), line);
                 }
             }
@@ -175,7 +183,7 @@ fn print_event(
                     ("", "") => String::new(),
                     (from, to) => format!(" {from} -> {to}"),
                 };
-                println!(
+                say!(
                     "pm {}{}{}: {}",
                     text("event"),
                     who.map(|w| format!(" {}", named(w))).unwrap_or_default(),

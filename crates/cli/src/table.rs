@@ -6,8 +6,17 @@ pub(crate) fn print_table(rows: &[Vec<String>]) {
 }
 
 /// Rows as columns as wide as their widest cell, two spaces apart; the
-/// last cell of a row is not padded. One line per row.
+/// last cell of a row is not padded. One line per row, whatever a cell
+/// holds: its control characters are shown escaped, not acted on.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| cortex_core::terminal::one_line(c))
+                .collect()
+        })
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -19,13 +28,13 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
             if c > 0 {
                 line.push_str("  ");
             }
-            line.push_str(cell);
+            line.push_str(cell.as_ref());
             if c + 1 < row.len() {
                 let pad = widths[c].saturating_sub(cell.chars().count());
                 line.extend(std::iter::repeat_n(' ', pad));

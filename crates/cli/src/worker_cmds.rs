@@ -128,6 +128,7 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
     // so the first is headed from the start.
     let several = dir.join("attempt-2").is_dir() || follow;
     let mut ends = AttemptEnds::default();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if several && !raw {
         println!("── attempt 1");
     }
@@ -142,11 +143,17 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
             for line in String::from_utf8_lossy(&bytes[start..upto]).lines() {
                 if raw {
                     printed = true;
-                    println!("{line}");
+                    // Piped, exact; on a terminal, shown, not acted on.
+                    if terminal {
+                        println!("{}", cortex_core::terminal::lines(line));
+                    } else {
+                        println!("{line}");
+                    }
                 } else {
                     for l in render_line(line) {
                         printed = true;
-                        println!("{}", cortex_core::redact::redact(&l));
+                        let l = cortex_core::redact::redact(&l);
+                        println!("{}", cortex_core::terminal::lines(&l));
                     }
                 }
             }
@@ -156,7 +163,10 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
         if next.is_dir() {
             if !raw {
                 if let Some(end) = ends.of(home, &id, attempt) {
-                    println!("── attempt {attempt} {end}");
+                    println!(
+                        "── attempt {attempt} {}",
+                        cortex_core::terminal::one_line(&end)
+                    );
                 }
             }
             attempt += 1;
@@ -176,7 +186,10 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
                 println!("── no output: {}", no_output(seen.as_ref()));
             } else if (several || attempt > 1) && !raw {
                 if let Some(end) = ends.of(home, &id, attempt) {
-                    println!("── attempt {attempt} {end}");
+                    println!(
+                        "── attempt {attempt} {}",
+                        cortex_core::terminal::one_line(&end)
+                    );
                 }
             }
             return Ok(());

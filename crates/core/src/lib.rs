@@ -27,6 +27,7 @@ pub mod settle;
 pub mod state;
 pub mod stream;
 pub mod task;
+pub mod terminal;
 pub mod text;
 pub mod transcript;
 pub mod worker;

@@ -409,6 +409,31 @@ mod tests {
     }
 
     #[test]
+    fn a_long_first_line_is_cut_at_a_word_in_the_subject_and_kept_whole_in_the_body() {
+        let mut f = fixture();
+        let long = "Fix the crash in the parser when the input file ends without a trailing newline and also report the column";
+        f.task.description = format!("{long}\nsecond line");
+        let m = merge::message_for(&f.task, "development");
+        let subject = m.lines().next().unwrap();
+        assert!(subject.chars().count() <= 72, "{subject}");
+        assert_eq!(
+            subject,
+            "Fix the crash in the parser when the input file ends without a trailing…"
+        );
+        assert!(
+            m.contains(&format!(
+                "\n\n{long}\nsecond line\n\nCortex-Task: {}",
+                f.task.id
+            )),
+            "{m}"
+        );
+        // A short one is the subject alone, as before.
+        f.task.description = "add a file\nwith care".into();
+        assert!(merge::message_for(&f.task, "development")
+            .starts_with("add a file\n\nwith care\n\nCortex-Task: "));
+    }
+
+    #[test]
     fn the_base_is_the_commit_and_branch_checked_out_at_start() {
         let f = fixture();
         let base = f.worker.base.clone().unwrap();

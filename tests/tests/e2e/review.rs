@@ -388,3 +388,131 @@ fn a_merge_into_a_base_that_moved_on_lists_what_the_merge_changed() {
     );
     owner.stop();
 }
+
+#[test]
+fn a_worktree_that_left_its_branch_is_neither_merged_nor_removed_as_if_it_had_not() {
+    let h = home();
+    let owner = h.start_owner();
+    let (repo, _) = repo(&h);
+    let id = submit(&h, "write the detached greeting FAKE:normal", &repo, true);
+    owner.stop();
+    let expert = h.workers_of(&id)[0]["expert"].as_str().unwrap().to_string();
+    let wt = h.file(&format!("worktrees/{id}-{expert}"));
+    let branch = format!("cortex/{id}-{expert}");
+    // The agent detached HEAD and committed its work there: no branch has it.
+    git(&wt, &["checkout", "-q", "--detach"]);
+    git(&wt, &["add", "-A"]);
+    git(
+        &wt,
+        &[
+            "-c",
+            "user.name=A",
+            "-c",
+            "user.email=a@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "work",
+        ],
+    );
+    let work = git(&wt, &["rev-parse", "HEAD"]);
+    let main_before = git(&repo, &["rev-parse", "main"]);
+
+    let out = h.cortex(&["worktree", "remove", &id, "--force"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("detached HEAD")
+            && err.contains(&format!("not on the task's branch {branch}"))
+            && err.contains("on no branch")
+            && err.contains(&format!("checkout -B {branch}")),
+        "{err}"
+    );
+    assert!(wt.exists(), "nothing was removed");
+    assert_eq!(
+        git(&wt, &["rev-parse", "HEAD"]),
+        work,
+        "its commit is still checked out"
+    );
+    let out = h.cortex(&["merge", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("nothing was merged"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", "main"]),
+        main_before,
+        "main did not move"
+    );
+    let d = h.json(&["diff", &id]);
+    assert!(
+        d["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("detached HEAD")),
+        "diff says where the work is: {d}"
+    );
+    assert_eq!(paths(&d["files"]), ["fake-out.txt"]);
+
+    // On another branch: named, and merge still refused.
+    git(&wt, &["checkout", "-q", "-b", "agent-feature"]);
+    let out = h.cortex(&["merge", &id]);
+    assert!(
+        text(&out.stderr).contains("on the branch agent-feature"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Back on the task's branch, as the refusal says: merged with its work.
+    git(&wt, &["checkout", "-q", "-B", &branch]);
+    let m = h.json(&["merge", &id]);
+    assert_eq!(m["branch"], branch.as_str(), "{m}");
+    assert_eq!(
+        git(&repo, &["rev-parse", "main"]),
+        work,
+        "fast-forward to the work"
+    );
+    let r = h.json(&["worktree", "remove", &id]);
+    assert_eq!(r["merged"], true, "{r}");
+}
+
+#[test]
+fn file_names_that_hold_escape_sequences_are_shown_not_acted_on() {
+    let h = home();
+    let owner = h.start_owner();
+    let (repo, _) = repo(&h);
+    let id = submit(&h, "write the plain greeting FAKE:normal", &repo, true);
+    owner.stop();
+    let expert = h.workers_of(&id)[0]["expert"].as_str().unwrap().to_string();
+    let wt = h.file(&format!("worktrees/{id}-{expert}"));
+    // A name that would erase its line and print a forged one, then hide
+    // everything after it; and one that would break the listing in two.
+    std::fs::write(
+        wt.join("evil\u{1b}[2K\r  forged.txt  +0 -0\u{1b}[8m.txt"),
+        "x\n",
+    )
+    .unwrap();
+    std::fs::write(wt.join("two\nlines.txt"), "y\n").unwrap();
+    for args in [
+        vec!["show", id.as_str()],
+        vec!["diff", id.as_str(), "--stat"],
+    ] {
+        let out = text(&h.cortex(&args).stdout);
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\r'),
+            "{args:?}: {out:?}"
+        );
+        assert!(
+            out.contains("evil\\u{1b}[2K\\u{d}  forged.txt"),
+            "{args:?}: {out}"
+        );
+        assert!(out.contains("two\\u{a}lines.txt  +1 -0"), "{args:?}: {out}");
+    }
+    // JSON keeps the names exact (escaped as JSON does).
+    let d = h.json(&["diff", &id, "--stat"]);
+    assert!(
+        paths(&d["files"]).contains(&"two\nlines.txt".to_string()),
+        "{d}"
+    );
+}

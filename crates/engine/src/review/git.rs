@@ -330,6 +330,57 @@ pub(crate) fn head_of(dir: &Path) -> Result<(String, String, Option<String>), St
     }
 }
 
+/// Where a task's worktree is when its HEAD left the task's branch (an
+/// agent checked out another branch, or detached HEAD and committed), in
+/// words; None while it is on `branch` (or git cannot say).
+pub(crate) fn off_branch(wt: &Path, branch: &str) -> Option<String> {
+    let (_, head, on) = head_of(wt).ok()?;
+    match on {
+        Some(b) if b == branch => None,
+        Some(other) => Some(format!("on the branch {other}")),
+        None => Some(format!("on a detached HEAD at {}", short(&head))),
+    }
+}
+
+/// Why `action` (merge, remove) is refused for a worktree whose HEAD left
+/// the task's branch, with what to do; None while it is on it. Cortex's
+/// answers name the task's branch, so acting on another would say untrue
+/// things (and removing a detached HEAD's commits would lose them).
+pub(crate) fn off_branch_refusal(wt: &Path, branch: &str, action: &str) -> Option<String> {
+    let place = off_branch(wt, branch)?;
+    let head = git_line(wt, &["rev-parse", "HEAD"]).ok()?;
+    let on_no_branch = git(
+        wt,
+        &[
+            "for-each-ref",
+            "--contains",
+            &head,
+            "--format=%(refname)",
+            "refs/heads/",
+        ],
+    )
+    .is_ok_and(|out| out.trim().is_empty());
+    // Going on from the task's branch: moving the branch there loses nothing.
+    let went_on = branch_tip(wt, branch).is_none_or(|tip| is_ancestor(wt, &tip, &head));
+    let what = if went_on {
+        format!(
+            "`git -C {} checkout -B {branch}` makes what is checked out there the task's branch",
+            wt.display()
+        )
+    } else {
+        format!("check out {branch} there, or merge what is checked out there yourself")
+    };
+    Some(format!(
+        "the worktree {} is {place}, not on the task's branch {branch}{}: nothing was {action}; {what}",
+        wt.display(),
+        if on_no_branch {
+            ", and its commits are on no branch (removing the worktree would lose them)"
+        } else {
+            ""
+        }
+    ))
+}
+
 pub(crate) static INDEX_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// The tree of `dir`'s working tree as it is now: tracked changes and new

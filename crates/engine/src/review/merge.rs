@@ -14,21 +14,38 @@ pub(crate) fn git_err(msg: String) -> EngineError {
 }
 
 /// The commit message for a task's work: its description (redacted), the
-/// first line as the subject, and the task's id.
+/// first line as the subject, and the task's id. A first line longer than
+/// a subject (72 characters) is cut at a word, with "…", and given whole
+/// in the body: none of the task's text is lost from the history.
 pub(crate) fn message_for(task: &Task, expert: &str) -> String {
+    const SUBJECT: usize = 72;
     let text = redact(&task.description);
     let mut lines = text.trim().lines();
-    let subject: String = lines
-        .next()
-        .unwrap_or("cortex task")
-        .chars()
-        .take(72)
-        .collect();
-    let rest: Vec<&str> = lines.collect();
-    let mut m = subject;
+    let first = lines.next().unwrap_or("cortex task");
+    let mut rest: Vec<&str> = lines.collect();
+    let mut m = if first.chars().count() > SUBJECT {
+        let head: String = first.chars().take(SUBJECT - 1).collect();
+        // At a word: the head as it is when a space follows it.
+        let whole = first
+            .chars()
+            .nth(SUBJECT - 1)
+            .is_some_and(char::is_whitespace);
+        let cut = if whole {
+            head.len()
+        } else {
+            head.rfind(' ')
+                .filter(|&i| i > SUBJECT / 2)
+                .unwrap_or(head.len())
+        };
+        rest.insert(0, first);
+        format!("{}…", head[..cut].trim_end())
+    } else {
+        first.to_string()
+    };
     m.push_str("\n\n");
-    if !rest.is_empty() {
-        m.push_str(rest.join("\n").trim());
+    let body = rest.join("\n");
+    if !body.trim().is_empty() {
+        m.push_str(body.trim());
         m.push_str("\n\n");
     }
     m.push_str(&format!("Cortex-Task: {} ({expert})\n", task.id));
@@ -111,6 +128,12 @@ pub(crate) fn merge_worktree(
 ) -> Result<MergeDto, EngineError> {
     let (wt, repo, base, branch) = worktree_of(task, place, "merge")?;
     ensure_ended(w, "merge it")?;
+    if let Some(why) = wt
+        .as_deref()
+        .and_then(|wt| off_branch_refusal(wt, &branch, "merged"))
+    {
+        return Err(refused(why));
+    }
     if w.never_ran() {
         return Err(refused(format!(
             "the {} part of task {} never started its agent, so it changed nothing: there is nothing to merge",
@@ -320,6 +343,9 @@ pub(crate) fn remove_worktree(
         )));
     };
     ensure_ended(w, "remove its worktree")?;
+    if let Some(why) = off_branch_refusal(&wt, &branch, "removed") {
+        return Err(refused(why));
+    }
     let status = git(&wt, &["status", "--porcelain", "--untracked-files=all"]).map_err(git_err)?;
     let dirty: Vec<&str> = status.lines().filter(|l| !l.is_empty()).collect();
     // Merged as `show` says it: the work with its uncommitted changes.

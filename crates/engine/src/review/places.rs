@@ -170,6 +170,11 @@ pub(crate) fn changes_of(
             wt, base, branch, ..
         } => {
             c.kind = ChangesKind::Worktree;
+            if let Some(place) = off_branch(&wt, &branch) {
+                c.message = Some(format!(
+                    "its worktree is {place}, not on the task's branch {branch}: these are the changes checked out there (merge and remove are refused until it is back on {branch})"
+                ));
+            }
             c.branch = Some(branch);
             (wt, base)
         }
