@@ -389,16 +389,23 @@ fn a_merge_into_a_base_that_moved_on_lists_what_the_merge_changed() {
     owner.stop();
 }
 
-#[test]
-fn a_worktree_that_left_its_branch_is_neither_merged_nor_removed_as_if_it_had_not() {
-    let h = home();
+/// A worktree task run to its end with no owner left: its repository,
+/// id, worktree and branch.
+fn ended_worktree_task(h: &TestHome, text: &str) -> (PathBuf, String, PathBuf, String) {
     let owner = h.start_owner();
-    let (repo, _) = repo(&h);
-    let id = submit(&h, "write the detached greeting FAKE:normal", &repo, true);
+    let (repo, _) = repo(h);
+    let id = submit(h, text, &repo, true);
     owner.stop();
     let expert = h.workers_of(&id)[0]["expert"].as_str().unwrap().to_string();
     let wt = h.file(&format!("worktrees/{id}-{expert}"));
     let branch = format!("cortex/{id}-{expert}");
+    (repo, id, wt, branch)
+}
+
+#[test]
+fn a_worktree_that_left_its_branch_is_neither_merged_nor_removed_as_if_it_had_not() {
+    let h = home();
+    let (repo, id, wt, branch) = ended_worktree_task(&h, "write the detached greeting FAKE:normal");
     // The agent detached HEAD and committed its work there: no branch has it.
     git(&wt, &["checkout", "-q", "--detach"]);
     git(&wt, &["add", "-A"]);
@@ -480,12 +487,7 @@ fn a_worktree_that_left_its_branch_is_neither_merged_nor_removed_as_if_it_had_no
 #[test]
 fn file_names_that_hold_escape_sequences_are_shown_not_acted_on() {
     let h = home();
-    let owner = h.start_owner();
-    let (repo, _) = repo(&h);
-    let id = submit(&h, "write the plain greeting FAKE:normal", &repo, true);
-    owner.stop();
-    let expert = h.workers_of(&id)[0]["expert"].as_str().unwrap().to_string();
-    let wt = h.file(&format!("worktrees/{id}-{expert}"));
+    let (_, id, wt, _) = ended_worktree_task(&h, "write the plain greeting FAKE:normal");
     // A name that would erase its line and print a forged one, then hide
     // everything after it; and one that would break the listing in two.
     std::fs::write(
