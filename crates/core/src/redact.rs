@@ -1,6 +1,9 @@
 //! Hiding secrets in what the UI and logs show: API keys, tokens,
 //! passwords, bearer headers.
 
+/// What a hidden secret is replaced with.
+const MARK: &str = "[redacted]";
+
 /// Replaces anything that looks like a secret with `[redacted]`.
 pub fn redact(text: &str) -> String {
     redacted(text).into_owned()
@@ -29,7 +32,7 @@ pub fn redacted(text: &str) -> std::borrow::Cow<'_, str> {
         if let Some((len, keep)) = maybe.then(|| secret_at(&text[i..], word_start)).flatten() {
             let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
             o.push_str(&text[copied..i + keep]);
-            o.push_str("[redacted]");
+            o.push_str(MARK);
             i += len;
             copied = i;
             continue;
@@ -153,6 +156,10 @@ fn private_key_at(s: &str) -> Option<(usize, usize)> {
         return None;
     }
     let first_line = "-----BEGIN ".len() + close + "PRIVATE KEY-----".len();
+    // Hidden already: its key and last line are gone.
+    if s[first_line..].starts_with(MARK) {
+        return None;
+    }
     let end = match s[first_line..].find("-----END ") {
         Some(at) => {
             let from = first_line + at + "-----END ".len();
@@ -241,6 +248,11 @@ fn named_at(s: &str) -> Option<(usize, usize)> {
             Some(h) if h.eq_ignore_ascii_case("bearer ") => &value[7..],
             _ => value,
         };
+        // Hidden already (text read back from a view or a record and shown
+        // again): left as it is, not hidden a second time.
+        if value.starts_with(MARK) {
+            continue;
+        }
         let offset = s.len() - value.len();
         // A quoted value runs to its closing quote, spaces and all
         // (`'correct horse battery staple'`).
@@ -435,6 +447,9 @@ mod tests {
         ));
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
+            // Hidden once is hidden: text read back from a view or a record
+            // and shown again is not changed a second time.
+            assert_eq!(redact(want), want, "{want}");
         }
     }
 }

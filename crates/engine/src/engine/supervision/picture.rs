@@ -20,7 +20,9 @@ impl Engine {
     /// Appends a line to the activity log and tells subscribers, so a live
     /// Activity view follows every line (a PM nudge changes no worker).
     pub(crate) fn pm_log(&self, line: &ActivityLine<'_>) {
-        if let Ok(v) = serde_json::to_value(line) {
+        if let Ok(mut v) = serde_json::to_value(line) {
+            // Its message may quote a command or an agent's words.
+            v["message"] = cortex_core::redact::redact(line.message).into();
             if let Err(e) = crate::snapshot::append_line(&self.inner.home.pm_activity(), &v) {
                 warn!("cannot write pm-activity.jsonl: {e}");
             }
@@ -29,7 +31,11 @@ impl Engine {
     }
 
     /// Sends an alert through the coalescer to subscribers.
-    pub(crate) fn raise_alert(&self, alert: Alert) {
+    pub(crate) fn raise_alert(&self, mut alert: Alert) {
+        // Its words may quote a check's command, an agent's error or a
+        // reason: hidden here, once, for every place an alert goes (the
+        // banner, notifications, `cortex run`, the activity log).
+        alert.message = cortex_core::redact::redact(&alert.message);
         let now = alert.at;
         let out = self.pm().coalescer.push(alert, now);
         self.send_alerts(out);
