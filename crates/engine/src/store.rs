@@ -22,8 +22,10 @@ use crate::journal::{self, BadLine, JournalWriter};
 use crate::lock::{OwnerKind, OwnerLock};
 use crate::snapshot::{write_atomic, TaskSnapshot, WorkerSnapshot};
 
+mod load;
 mod prepare;
 
+use load::load;
 pub use prepare::{prepare_home, Prepared};
 pub(crate) use prepare::{set_aside, Aside};
 
@@ -53,148 +55,44 @@ pub struct LoadReport {
     pub torn_tail_bytes: Option<usize>,
     /// The pid of a previous owner that had died holding the home, if there was one.
     pub took_over_from_pid: Option<u32>,
-    /// The journal had lost records the snapshot held, so loading started
-    /// from the snapshot.
+    /// The journal had lost records the snapshot held (it ends before the
+    /// snapshot, or it is not whole: unreadable lines, a start after record
+    /// 1), so loading started from the snapshot.
     pub journal_behind: Option<JournalBehind>,
     /// Entries of an existing home whose group and other access was taken away.
     pub tightened: usize,
 }
 
-/// The journal ends before the snapshot does (it was lost or cut short).
+/// The journal cannot rebuild what the snapshot holds: it ends before the
+/// snapshot does (it was lost or cut short), or it is not whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct JournalBehind {
     /// The last record the journal still has (0: none).
     pub journal_last_seq: u64,
     /// The last record the snapshot holds.
     pub snapshot_seq: u64,
+    /// False when the journal lacks records before its last: unreadable
+    /// lines, or it starts after record 1 (it was started anew).
+    pub journal_whole: bool,
 }
 
-struct Loaded {
-    state: State,
-    report: LoadReport,
-    bad: Vec<BadLine>,
-    torn: Option<BadLine>,
-    corrupt_snapshot: Option<String>,
-    corrupt_workers: Option<String>,
-    /// Set when the snapshot holds records the journal no longer has:
-    /// (last record in the journal, last record in the snapshot).
-    journal_behind: Option<(u64, u64)>,
-}
-
-/// Reads a snapshot file: `Ok(None)` when there is none, `Err(why)` when
-/// there is something that cannot be used.
-fn read_snapshot<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    version: impl Fn(&T) -> u32,
-) -> Result<Option<T>, String> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot be read: {e}")),
-    };
-    let snap = serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string())?;
-    if version(&snap) > SCHEMA_VERSION {
-        return Err(format!(
-            "schema version {} is newer than this build",
-            version(&snap)
-        ));
-    }
-    Ok(Some(snap))
-}
-
-/// Replays the journal from `start`; a journal that is not a file (the
-/// owner moves such a thing aside before loading) reads as empty.
-fn replay(
-    jpath: &Path,
-    start: u64,
-    on_record: impl FnMut(Record),
-) -> Result<journal::ReadOutcome, EngineError> {
-    if fs::metadata(jpath).is_ok_and(|m| !m.is_file()) {
-        warn!(path = %jpath.display(), "journal.jsonl is not a file; read as empty");
-        return Ok(journal::ReadOutcome::default());
-    }
-    journal::read_from(jpath, start, on_record)
-}
-
-fn load(home: &Home) -> Result<Loaded, EngineError> {
-    let jpath = home.journal();
-    let (snapshot, corrupt_snapshot) =
-        match read_snapshot::<TaskSnapshot>(&home.task_snapshot(), |s| s.schema_version) {
-            Ok(s) => (s, None),
-            Err(why) => (None, Some(why)),
-        };
-    let (workers, corrupt_workers) =
-        match read_snapshot::<WorkerSnapshot>(&home.worker_snapshot(), |w| w.schema_version) {
-            Ok(w) => (w, None),
-            Err(why) => (None, Some(why)),
-        };
-    let (mut state, start, journal_behind) = match snapshot {
-        None => (State::default(), None, None),
-        Some(snap) => {
-            // Workers must come from the same journal point as the tasks.
-            let workers_agree = match &workers {
-                Some(w) => w.journal_seq == snap.journal_seq,
-                None => no_workers_in(&snap),
-            };
-            let tail_fits = journal::is_line_start(&jpath, snap.journal_offset)
-                && journal::seq_at(&jpath, snap.journal_offset)
-                    .is_none_or(|s| s > snap.journal_seq);
-            let mut journal_last = 0;
-            if !(workers_agree && tail_fits) {
-                replay(&jpath, 0, |r| journal_last = journal_last.max(r.seq))?;
-            }
-            let (ws, paused) =
-                workers.map_or((Vec::new(), false), |w| (w.workers, w.spawning_paused));
-            if workers_agree && tail_fits {
-                let offset = snap.journal_offset;
-                let state = State::from_parts(snap.tasks, ws, snap.plans, paused, snap.journal_seq);
-                (state, Some(offset), None)
-            } else if journal_last >= snap.journal_seq {
-                // The journal alone rebuilds everything.
-                warn!(
-                    "task-queue.json does not match the journal; rebuilding from the whole journal"
-                );
-                (State::default(), None, None)
-            } else {
-                // The journal lost records the snapshot holds: start from the
-                // snapshot; the journal's records it already holds are skipped.
-                warn!(
-                    "journal.jsonl ends at record {journal_last} but task-queue.json holds records \
-                     up to {} (the journal was lost or cut short): starting from task-queue.json",
-                    snap.journal_seq
-                );
-                if !workers_agree {
-                    warn!("worker-pool.json was taken at another journal point; its workers are used as they are");
-                }
-                let behind = Some((journal_last, snap.journal_seq));
-                let state = State::from_parts(snap.tasks, ws, snap.plans, paused, snap.journal_seq);
-                (state, Some(0), behind)
-            }
+impl JournalBehind {
+    /// Why the journal could not rebuild the snapshot, in words.
+    pub fn words(&self) -> String {
+        if self.journal_last_seq < self.snapshot_seq {
+            format!(
+                "journal.jsonl ends at record {} but task-queue.json holds records up to {} \
+                 (the journal was lost or cut short)",
+                self.journal_last_seq, self.snapshot_seq
+            )
+        } else {
+            format!(
+                "journal.jsonl lacks records before its last ({}): lines of it are unreadable or \
+                 it was started anew, and task-queue.json (records up to {}) does not match it",
+                self.journal_last_seq, self.snapshot_seq
+            )
         }
-    };
-    let out = replay(&jpath, start.unwrap_or(0), |r| state.apply(&r))?;
-    Ok(Loaded {
-        report: LoadReport {
-            from_snapshot: start.is_some(),
-            replayed_records: out.records,
-            tasks: state.task_count(),
-            ..LoadReport::default()
-        },
-        state,
-        bad: out.bad,
-        torn: out.torn_tail,
-        corrupt_snapshot,
-        corrupt_workers,
-        journal_behind,
-    })
-}
-
-/// A task snapshot without a worker snapshot is usable alone only if no
-/// task ever had a worker.
-fn no_workers_in(s: &TaskSnapshot) -> bool {
-    s.tasks
-        .iter()
-        .all(|t| t.assignments.iter().all(|a| a.worker_id.is_none()))
+    }
 }
 
 /// Loads a read-only view of a home. Corrupt parts are skipped and reported
@@ -276,22 +174,19 @@ impl Store {
                 Aside::Move,
             )?);
         }
-        if let Some((journal_last_seq, snapshot_seq)) = loaded.journal_behind {
+        if let Some(behind) = loaded.journal_behind {
             // The snapshot is about to be rewritten at a new journal point:
             // keep the one that held what the journal lost.
             let why = format!(
-                "journal.jsonl ends at record {journal_last_seq} but this snapshot holds records \
-                 up to {snapshot_seq}: loading started from it; this copy is kept"
+                "{}: loading started from this snapshot; this copy is kept",
+                behind.words()
             );
             for from in [home.task_snapshot(), home.worker_snapshot()] {
                 if from.is_file() {
                     quarantined.push(set_aside(home, &from, &stamp, why.clone(), Aside::Copy)?);
                 }
             }
-            loaded.report.journal_behind = Some(JournalBehind {
-                journal_last_seq,
-                snapshot_seq,
-            });
+            loaded.report.journal_behind = Some(behind);
         }
         if let Some(torn) = loaded.torn.take() {
             quarantined.extend(drop_torn_tail(home, &torn, &stamp)?);

@@ -261,3 +261,110 @@ fn an_open_home_is_tightened_on_start_and_says_so() {
     let open = open_entries(h.path());
     assert!(open.is_empty(), "still readable by others: {open:?}");
 }
+
+/// The journal's lines, and the line of its first record of `kind`.
+fn journal_lines(h: &TestHome, kind: &str) -> (Vec<String>, usize) {
+    let text = std::fs::read_to_string(h.file("journal.jsonl")).unwrap();
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .unwrap_or_else(|| panic!("no {kind} record in {text}"));
+    (lines, at)
+}
+
+fn write_lines(h: &TestHome, lines: &[String]) {
+    std::fs::write(h.file("journal.jsonl"), lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn an_unreadable_journal_line_does_not_throw_away_the_snapshot_that_holds_it() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let wd = h.workdir();
+    let ids: BTreeSet<String> = ["first task FAKE:normal", "second task FAKE:normal"]
+        .iter()
+        .map(|t| {
+            let id = h.submit_in(t, &wd);
+            h.wait_task_done(&id, LIMIT);
+            id
+        })
+        .collect();
+    owner.stop();
+    let cost = |h: &TestHome| {
+        h.tasks()
+            .iter()
+            .map(|t| t["cost_usd"].as_f64().unwrap())
+            .sum::<f64>()
+    };
+    let before = cost(&h);
+    assert!(before > 0.0);
+    // The first task's record cut short: the snapshot still holds it whole.
+    let (mut lines, at) = journal_lines(&h, "task_submitted");
+    lines[at].truncate(60);
+    write_lines(&h, &lines);
+
+    assert_eq!(task_ids(&h), ids, "a reader sees every task");
+    let out = h.start_owner().stop();
+    let err = text(&out.stderr);
+    assert!(err.contains("starting from task-queue.json"), "{err}");
+    assert_eq!(task_ids(&h), ids, "every task survives the owner");
+    assert!((cost(&h) - before).abs() < 1e-9, "and what it cost");
+    assert!(
+        quarantined(&h)
+            .iter()
+            .any(|n| n.starts_with("task-queue.json.")),
+        "the snapshot is kept: {:?}",
+        quarantined(&h)
+    );
+}
+
+#[test]
+fn a_journal_started_anew_and_an_unreadable_worker_snapshot_keep_every_task() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let wd = h.workdir();
+    let run = |text: &str| {
+        let owner = h.start_owner();
+        let id = h.submit_in(text, &wd);
+        h.wait_task_done(&id, LIMIT);
+        owner.stop();
+        id
+    };
+    let mut ids = BTreeSet::from([run("before the loss FAKE:normal")]);
+    // The journal is lost; the next owner starts a new one, numbered on.
+    std::fs::remove_file(h.file("journal.jsonl")).unwrap();
+    ids.insert(run("after the loss FAKE:normal"));
+    std::fs::write(h.file("worker-pool.json"), "{").unwrap();
+
+    assert_eq!(task_ids(&h), ids, "a reader sees every task");
+    let out = h.start_owner().stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(task_ids(&h), ids, "every task survives the owner");
+}
+
+#[test]
+fn an_attempt_whose_start_record_was_lost_keeps_what_it_cost() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    let id = h.submit_in("costly task FAKE:normal", &h.workdir());
+    h.wait_task_done(&id, LIMIT);
+    owner.stop();
+    let before = h.task(&id)["cost_usd"].as_f64().unwrap();
+    assert!(before > 0.0);
+    // Only the journal tells: without the snapshots it is read alone.
+    std::fs::remove_file(h.file("task-queue.json")).unwrap();
+    std::fs::remove_file(h.file("worker-pool.json")).unwrap();
+    let (mut lines, at) = journal_lines(&h, "attempt_started");
+    lines[at].truncate(30);
+    write_lines(&h, &lines);
+    let s = h.json(&["show", &id]);
+    assert!(
+        (s["cost_usd"].as_f64().unwrap() - before).abs() < 1e-9,
+        "{s}"
+    );
+    assert_eq!(s["attempts"], 1, "{s}");
+    assert!(s["tokens"]["output"].as_u64().unwrap() > 0, "{s}");
+}

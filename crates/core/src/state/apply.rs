@@ -163,6 +163,13 @@ impl State {
                     self.ignored_events += 1;
                     return;
                 };
+                // The end of an attempt whose start record was lost (a cut
+                // journal line): its cost and tokens are still what it
+                // used, so it is kept, its start taken as its end.
+                if w.attempts.last().is_none_or(|a| a.n < *attempt) {
+                    w.attempts
+                        .push(crate::worker::Attempt::started(*attempt, rec.at, None));
+                }
                 // Only the attempt it names: a late report about attempt 1
                 // never touches attempt 2.
                 let Some(a) = w
