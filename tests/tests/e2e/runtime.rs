@@ -446,6 +446,41 @@ fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
 }
 
 #[test]
+fn an_attempt_that_died_unwatched_counts_until_its_last_sign_of_life_not_until_found() {
+    // The restart takes about 5 s of an 8 s limit.
+    let (h, owner) = started_home_resuming_as("slow");
+    h.edit_all_experts(serde_json::json!({"time_limit_secs": 8, "max_extensions": 0}));
+    let id = h.submit_in("will die unwatched FAKE:hang", &h.workdir());
+    wait_until(LIMIT, "worker running", || {
+        h.workers().iter().any(|w| w["state"] == "running")
+    });
+    owner.kill();
+    let w = h.workers_of(&id)[0].clone();
+    let pid = w["pid"].as_u64().unwrap() as u32;
+    // SAFETY: killing the test's own agent process by pid.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    wait_until(LIMIT, "agent gone", || !pid_running(pid));
+    // Nobody watches while the worker's time limit passes.
+    let passed = std::time::Instant::now() + Duration::from_secs(9);
+    wait_until(LIMIT, "its time limit passed", || {
+        std::time::Instant::now() >= passed
+    });
+    let owner = h.start_owner();
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(
+        t["status"], "completed",
+        "the restart was not charged the unwatched time: {t}"
+    );
+    let s = h.json(&["show", &id]);
+    let first = &s["workers"][0]["attempts"][0];
+    assert_eq!(first["outcome"], "lost", "{s}");
+    assert!(first["duration_secs"].as_f64().unwrap() < 3.0, "{first}");
+    owner.stop();
+}
+
+#[test]
 fn a_live_worker_no_owner_watches_reads_unwatched_not_the_last_owners_verdict() {
     let (h, owner) = started_home_resuming_as("hang");
     let id = h.submit_in("left alone FAKE:hang", &h.workdir());

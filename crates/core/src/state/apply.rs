@@ -180,7 +180,13 @@ impl State {
                     self.ignored_events += 1;
                     return;
                 };
-                a.ended_at = Some(rec.at);
+                // Found ended after no owner watched: it ran until its last
+                // sign of life (never before its start nor after the record).
+                a.ended_at = Some(
+                    outcome
+                        .last_seen_at
+                        .map_or(rec.at, |t| t.min(rec.at).max(a.started_at)),
+                );
                 a.outcome = Some(outcome.clone());
                 w.cost_usd += outcome.cost_usd;
                 w.tokens.input += outcome.tokens.input;

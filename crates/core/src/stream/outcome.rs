@@ -132,6 +132,12 @@ pub struct Outcome {
     /// failure nor a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resets_at: Option<DateTime<Utc>>,
+    /// For an attempt found ended after no owner watched it: its last sign
+    /// of life (output, a check-in), taken as its end. The record's own
+    /// time is when it was found, which would count the unwatched time
+    /// after it as time it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 impl Outcome {
@@ -148,6 +154,7 @@ impl Outcome {
             cost_estimated: false,
             last_text: None,
             resets_at: None,
+            last_seen_at: None,
         }
     }
 
@@ -205,6 +212,7 @@ pub fn classify(
         cost_estimated: false,
         last_text: progress.last_text.as_deref().map(crate::redact::redact),
         resets_at: None,
+        last_seen_at: None,
     };
     if let Some((kind, why)) = stopped_because {
         out.kind = kind;

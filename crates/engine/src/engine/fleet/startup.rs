@@ -93,7 +93,10 @@ impl Engine {
         }
         let pending = w.pending_stop().cloned();
         let stopped = pending.as_ref().map(|p| (p.kind, p.reason.as_str()));
-        let outcome = self.settle_outcome(&live, Exit::Unknown, stopped);
+        let mut outcome = self.settle_outcome(&live, Exit::Unknown, stopped);
+        // Nobody saw it end: it ran until its last sign of life, not until
+        // now (a restart would be charged the unwatched hours).
+        outcome.last_seen_at = Some(last_sign_of_life(&live).min(now));
         Some((live, outcome, pending))
     }
 
@@ -369,4 +372,25 @@ impl Engine {
             cortex_core::pricing::estimate(&prices, p.model.as_deref(), &p.tokens),
         )
     }
+}
+
+/// The latest time an attempt was seen alive from its files: its output
+/// and error files written, a check-in or a hook, else its start.
+fn last_sign_of_life(live: &Live) -> DateTime<Utc> {
+    let written = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(DateTime::<Utc>::from)
+    };
+    let dir = live.out.path.parent();
+    [
+        written(&live.out.path),
+        dir.and_then(|d| written(&d.join("stderr.log"))),
+        live.last_hook_at,
+        live.progress.last_checkin_at,
+    ]
+    .into_iter()
+    .flatten()
+    .fold(live.started_at, DateTime::max)
 }
