@@ -399,11 +399,13 @@ fn an_engine_killed_with_three_running_workers_re_adopts_them_and_records_each_o
     );
 }
 
-#[test]
-fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
-    // The restart hangs, so that only settling attempt 1 can sweep.
-    let (h, owner) = started_home_resuming_as("hang");
-    let id = h.submit_in("will be orphaned FAKE:hang", &h.workdir());
+/// A task whose agent is killed after its owner was: its id and worker.
+fn died_unwatched(
+    h: &TestHome,
+    owner: crate::util::OwnedChild,
+    text: &str,
+) -> (String, serde_json::Value) {
+    let id = h.submit_in(text, &h.workdir());
     wait_until(LIMIT, "worker running", || {
         h.workers().iter().any(|w| w["state"] == "running")
     });
@@ -415,6 +417,14 @@ fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
         libc::kill(pid as i32, libc::SIGKILL);
     }
     wait_until(LIMIT, "agent gone", || !pid_running(pid));
+    (id, w)
+}
+
+#[test]
+fn a_worker_that_died_while_no_engine_watched_is_settled_as_lost() {
+    // The restart hangs, so that only settling attempt 1 can sweep.
+    let (h, owner) = started_home_resuming_as("hang");
+    let (_, w) = died_unwatched(&h, owner, "will be orphaned FAKE:hang");
     // A replacement the dead owner started but never recorded: the worker's
     // tag is how the next owner knows it.
     let mut unrecorded = std::process::Command::new("sleep")
@@ -450,18 +460,7 @@ fn an_attempt_that_died_unwatched_counts_until_its_last_sign_of_life_not_until_f
     // The restart takes about 5 s of an 8 s limit.
     let (h, owner) = started_home_resuming_as("slow");
     h.edit_all_experts(serde_json::json!({"time_limit_secs": 8, "max_extensions": 0}));
-    let id = h.submit_in("will die unwatched FAKE:hang", &h.workdir());
-    wait_until(LIMIT, "worker running", || {
-        h.workers().iter().any(|w| w["state"] == "running")
-    });
-    owner.kill();
-    let w = h.workers_of(&id)[0].clone();
-    let pid = w["pid"].as_u64().unwrap() as u32;
-    // SAFETY: killing the test's own agent process by pid.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGKILL);
-    }
-    wait_until(LIMIT, "agent gone", || !pid_running(pid));
+    let (id, _) = died_unwatched(&h, owner, "will die unwatched FAKE:hang");
     // Nobody watches while the worker's time limit passes.
     let passed = std::time::Instant::now() + Duration::from_secs(9);
     wait_until(LIMIT, "its time limit passed", || {
