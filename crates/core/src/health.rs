@@ -446,7 +446,12 @@ pub fn decide(
             }
         }
     }
-    // Budget: tokens and cost.
+    // Budget: tokens and cost; not for an agent whose result arrived (it
+    // has finished: the runtime settles it by that result, and stopping it
+    // now would call finished work a failure).
+    if obs.activity == Activity::Finished {
+        return out;
+    }
     out.extend(budget_actions(
         &w,
         a,
@@ -457,6 +462,25 @@ pub fn decide(
         obs.cost_usd,
     ));
     out
+}
+
+/// How much of its budget a worker used: the larger share of its token and
+/// cost budgets (0 without either). 1.0 or more stops it.
+pub fn budget_used(
+    token_budget: Option<u64>,
+    cost_budget_usd: Option<f64>,
+    tokens: u64,
+    cost_usd: f64,
+) -> f64 {
+    [
+        token_budget
+            .filter(|b| *b > 0)
+            .map(|b| tokens as f64 / b as f64),
+        cost_budget_usd.filter(|b| *b > 0.0).map(|b| cost_usd / b),
+    ]
+    .into_iter()
+    .flatten()
+    .fold(0.0f64, f64::max)
 }
 
 /// The budget's actions for one attempt: a warning at 80% of the token or
@@ -472,15 +496,7 @@ pub fn budget_actions(
 ) -> Vec<Action> {
     let (w, a) = (worker_id.clone(), attempt);
     let mut out = Vec::new();
-    let fraction = [
-        token_budget
-            .filter(|b| *b > 0)
-            .map(|b| tokens as f64 / b as f64),
-        cost_budget_usd.filter(|b| *b > 0.0).map(|b| cost_usd / b),
-    ]
-    .into_iter()
-    .flatten()
-    .fold(0.0f64, f64::max);
+    let fraction = budget_used(token_budget, cost_budget_usd, tokens, cost_usd);
     if fraction >= 1.0 {
         let why = format!("used {:.0}% of its token/cost budget", fraction * 100.0);
         out.push(Action::Alert {

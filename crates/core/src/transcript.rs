@@ -166,10 +166,19 @@ pub fn render_line(line: &str) -> Vec<String> {
             .unwrap_or_default(),
         ("result", _) => {
             let err = v.get("is_error").and_then(Value::as_bool).unwrap_or(true);
+            // The CLI marks an API error's result `"subtype":"success"`
+            // with `is_error`: said as the error it is, with its status.
+            let kind = match (err, sub) {
+                (true, "success" | "") => v
+                    .get("api_error_status")
+                    .and_then(Value::as_u64)
+                    .map_or_else(|| "error".to_string(), |s| format!("API status {s}")),
+                _ => sub.to_string(),
+            };
             vec![format!(
                 "══ {} ({}) · {} turns · ${:.4}{}",
                 if err { "ERROR" } else { "done" },
-                sub,
+                kind,
                 v.get("num_turns")
                     .map(Value::to_string)
                     .unwrap_or_else(|| "?".into()),
@@ -220,6 +229,12 @@ mod tests {
         assert_eq!(
             render_line(done),
             vec!["══ done (success) · 2 turns · $0.2000 · ok"]
+        );
+        // An API error the CLI marks "success": the error it is.
+        let failed = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"num_turns":1,"total_cost_usd":0,"result":"API Error: 429"}"#;
+        assert_eq!(
+            render_line(failed),
+            vec!["══ ERROR (API status 429) · 1 turns · $0.0000 · API Error: 429"]
         );
         assert_eq!(render_line("plain text"), vec!["plain text"]);
         assert!(render_line(r#"{"type":"system","subtype":"hook_started"}"#).is_empty());

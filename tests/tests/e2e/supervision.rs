@@ -227,6 +227,35 @@ fn a_worker_stopped_by_its_budget_records_its_tokens_and_estimated_cost() {
     assert!(w["cost_usd"].as_f64().unwrap_or(0.0) > 0.0, "{w}");
     assert_eq!(w["cost_estimated"], true, "{w}");
     assert!(t["cost_usd"].as_f64().unwrap_or(0.0) > 0.0, "{t}");
+    // A reply would be stopped at once: refused, saying why, nothing started.
+    let out = h.cortex(&["reply", w["id"].as_str().unwrap(), "please go on"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("of the token/cost budget"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(worker_of(&h, &id)["attempt"], w["attempt"]);
+    owner.stop();
+}
+
+#[test]
+fn an_agent_whose_result_arrived_is_settled_by_it_not_stopped_for_its_budget() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"pm": {"tick_millis": 200}}));
+    // The whole run's 720 tokens arrive with the result: over this budget.
+    h.edit_all_experts(serde_json::json!({"token_budget": 250}));
+    let owner = h.start_owner();
+    // Its result line, then it lingers as the CLI sometimes does.
+    let id = h.submit_in("write the summary FAKE:exit_after_result", &h.workdir());
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(&h, &id);
+    assert!(
+        w["tokens"]["input"].as_u64().unwrap_or(0) > 250,
+        "what it used is shown: {w}"
+    );
     owner.stop();
 }
 

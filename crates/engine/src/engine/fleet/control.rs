@@ -85,6 +85,24 @@ impl Engine {
                 w.id
             )));
         }
+        // Its budget counts every attempt: a reply past it would be
+        // stopped at its first output, its tokens spent for nothing.
+        let used = self.settings().1.get(&w.expert).map_or(0.0, |e| {
+            cortex_core::health::budget_used(
+                e.token_budget,
+                e.cost_budget_usd,
+                w.tokens.input + w.tokens.output,
+                w.cost_usd,
+            )
+        });
+        if used >= 1.0 {
+            return Err(EngineError::Refused(format!(
+                "{} has used {:.0}% of the token/cost budget of {}, which counts every attempt: a reply would be stopped at once; raise the expert's token_budget or cost_budget_usd first",
+                w.id,
+                used * 100.0,
+                w.expert
+            )));
+        }
         let now = self.now();
         self.store().commit(
             Event::WorkerReplied {

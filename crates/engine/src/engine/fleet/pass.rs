@@ -111,8 +111,12 @@ impl Engine {
             let read = read_outputs(&mut work, now, share, look_for_hooks, parallel);
             for ((id, l, exit), (changed, more)) in work.into_iter().zip(read) {
                 backlog |= more;
-                if let (true, None, Some((tokens, cost))) =
-                    (changed, &l.stop, budgets.get(&l.expert))
+                // An agent whose result line arrived has finished: its work
+                // is settled by that result, never stopped as over budget
+                // while it shuts down (what it spent is shown either way).
+                let finished = l.progress.result.is_some();
+                if let (true, None, Some((tokens, cost)), false) =
+                    (changed, &l.stop, budgets.get(&l.expert), finished)
                 {
                     let used = l.prior_tokens + l.progress.tokens.input + l.progress.tokens.output;
                     let spent = l.prior_cost_usd + live_cost(l, &prices).0;
