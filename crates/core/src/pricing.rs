@@ -49,13 +49,23 @@ impl ModelPrice {
 /// The key of the entry used for a model no other key matches.
 pub const DEFAULT_KEY: &str = "default";
 
-/// The shipped table: a key matches a model whose name contains it
-/// (`claude-opus-4-1` matches `opus`). Overridable per key in config.json.
+/// The shipped table: a key matches a model whose name contains it, the
+/// longest key first (`claude-opus-4-1-20250805` matches `opus-4-1`, a
+/// newer `claude-opus-4-5-…` only `opus`). A family's bare key is its
+/// current price; the older models priced otherwise have keys of their
+/// own (Opus 4.0 and 4.1 and Claude 3 Opus at 15/75, Claude 3.5 and 3
+/// Haiku below Haiku 4.5). Overridable per key in config.json.
 pub fn shipped() -> BTreeMap<String, ModelPrice> {
+    let old_opus = ModelPrice::new(15.0, 75.0, 1.5, 18.75);
     [
-        ("opus", ModelPrice::new(15.0, 75.0, 1.5, 18.75)),
+        ("opus", ModelPrice::new(5.0, 25.0, 0.5, 6.25)),
+        ("opus-4-1", old_opus),
+        ("opus-4-2025", old_opus),
+        ("3-opus", old_opus),
         ("sonnet", ModelPrice::new(3.0, 15.0, 0.3, 3.75)),
         ("haiku", ModelPrice::new(1.0, 5.0, 0.1, 1.25)),
+        ("3-5-haiku", ModelPrice::new(0.8, 4.0, 0.08, 1.0)),
+        ("3-haiku", ModelPrice::new(0.25, 1.25, 0.03, 0.3)),
         (DEFAULT_KEY, ModelPrice::new(3.0, 15.0, 0.3, 3.75)),
     ]
     .into_iter()
@@ -112,6 +122,22 @@ mod tests {
         let t = shipped();
         let opus = estimate(&t, Some("claude-opus-4-1-20250805"), &tokens(1_000_000, 0));
         assert_eq!(opus, Some(15.0));
+        // The current Opus at the CLI's own price, the older ones at theirs.
+        for (model, input) in [
+            ("claude-opus-4-5-20251101", 5.0),
+            ("claude-opus-4-8", 5.0),
+            ("claude-opus-4-20250514", 15.0),
+            ("claude-3-opus-20240229", 15.0),
+            ("claude-haiku-4-5-20251001", 1.0),
+            ("claude-3-5-haiku-20241022", 0.8),
+            ("claude-3-haiku-20240307", 0.25),
+        ] {
+            assert_eq!(
+                estimate(&t, Some(model), &tokens(1_000_000, 0)),
+                Some(input),
+                "{model}"
+            );
+        }
         let sonnet = estimate(&t, Some("Claude-Sonnet-4"), &tokens(0, 1_000_000));
         assert_eq!(sonnet, Some(15.0));
         let unknown = estimate(&t, Some("fake-model"), &tokens(81_000, 0));
