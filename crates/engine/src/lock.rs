@@ -68,6 +68,25 @@ pub struct OwnerLock {
     pub took_over_from: Option<u32>,
     /// The home folder, locked too (when the file system allows it).
     folder: Option<File>,
+    /// What kind of owner holds it, and since when.
+    kind: OwnerKind,
+    since: String,
+}
+
+/// Writes this process's name, as an owner of `kind` since `since`, into
+/// its lock file.
+fn name_holder(file: &mut File, kind: OwnerKind, since: &str) -> std::io::Result<()> {
+    let info = OwnerInfo {
+        pid: std::process::id(),
+        kind,
+        since: since.to_string(),
+        start_ticks: crate::procfs::start_ticks(std::process::id()),
+        pid_ns: own_pid_ns(),
+    };
+    let body = serde_json::to_vec(&info).map_err(std::io::Error::other)?;
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&body)
 }
 
 /// Locks the home folder itself. Refuses when another process holds it:
@@ -155,20 +174,8 @@ impl OwnerLock {
         }
         let previous = read_info(&mut file);
         let took_over_from = previous.map(|p| p.pid).filter(|&p| p != std::process::id());
-        let info = OwnerInfo {
-            pid: std::process::id(),
-            kind,
-            since: crate::clock::now().to_rfc3339(),
-            start_ticks: crate::procfs::start_ticks(std::process::id()),
-            pid_ns: own_pid_ns(),
-        };
-        let body =
-            serde_json::to_vec(&info).map_err(|e| EngineError::encode("the lock's owner", &e))?;
-        let named = file
-            .set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
-            .and_then(|()| file.write_all(&body));
-        match named {
+        let since = crate::clock::now().to_rfc3339();
+        match name_holder(&mut file, kind, &since) {
             Ok(()) => {}
             // The flock is the lock; the name only tells others who holds it
             // (an unnamed holder reads as one about to name itself or leave).
@@ -183,12 +190,55 @@ impl OwnerLock {
             path: lock_path.to_path_buf(),
             took_over_from,
             folder: None,
+            kind,
+            since,
         }))
     }
 
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Names the owner again when its `cortex.lock` was removed or replaced
+    /// while it runs: a new file at the path, locked and named, so views
+    /// and commands see who owns the home instead of "owner: none". Only
+    /// an owner that holds the home's folder does it (that lock kept every
+    /// other owner out meanwhile). True when it did.
+    pub fn keep_named(&mut self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let ours = self.file.metadata().map(id).ok();
+        let there = std::fs::symlink_metadata(&self.path).map(id).ok();
+        if self.folder.is_none() {
+            return false;
+        }
+        let kind = self.kind;
+        if ours.is_some() && ours == there {
+            // Its own file, its name overwritten: named again in place.
+            let me = std::process::id();
+            if read_info(&mut self.file).is_some_and(|i| i.pid == me) {
+                return false;
+            }
+            return name_holder(&mut self.file, kind, &self.since).is_ok();
+        }
+        // What stands there is not the file this owner locked: a stranger's
+        // (or a probe's) file, which no owner holds (the folder is ours).
+        if there.is_some() && std::fs::remove_file(&self.path).is_err() {
+            return false;
+        }
+        match Self::try_acquire(&self.path, kind) {
+            Ok(Ok(mut renewed)) => {
+                renewed.folder = self.folder.take();
+                renewed.took_over_from = None;
+                renewed.since.clone_from(&self.since);
+                let _ = name_holder(&mut renewed.file, kind, &self.since);
+                *self = renewed;
+                tracing::warn!(path = %self.path.display(), "cortex.lock was removed or replaced while this owner ran: written again");
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -250,6 +300,40 @@ pub fn supervising_owner(lock_path: &Path) -> Option<OwnerInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_whose_lock_file_was_removed_or_replaced_names_itself_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cortex.lock");
+        let mut lock = OwnerLock::acquire(dir.path(), &p, OwnerKind::Run).unwrap();
+        assert!(!lock.keep_named(), "its own file is there: nothing to do");
+        std::fs::remove_file(&p).unwrap();
+        assert!(current_owner(&p).is_none(), "views cannot name it");
+        assert!(lock.keep_named());
+        let named = current_owner(&p).expect("named again");
+        assert_eq!(
+            (named.pid, named.kind),
+            (std::process::id(), OwnerKind::Run)
+        );
+        let since = named.since;
+        // Its name overwritten in place, or its file replaced by another.
+        std::fs::write(&p, "not a lock").unwrap();
+        assert!(lock.keep_named());
+        assert_eq!(current_owner(&p).map(|o| o.pid), Some(std::process::id()));
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, "a stranger").unwrap();
+        assert!(lock.keep_named());
+        let named = current_owner(&p).expect("named again");
+        assert_eq!(
+            (named.pid, named.since),
+            (std::process::id(), since),
+            "since it started"
+        );
+        // Still the only owner: another is refused.
+        assert!(OwnerLock::acquire(dir.path(), &p, OwnerKind::Cli).is_err());
+        drop(lock);
+        assert!(current_owner(&p).is_none());
+    }
 
     #[test]
     fn a_second_owner_is_refused_with_the_first_owners_pid() {

@@ -129,7 +129,7 @@ pub struct Store {
     state: State,
     journal: JournalWriter,
     snapshot_seq: u64,
-    _lock: OwnerLock,
+    lock: OwnerLock,
 }
 
 impl Store {
@@ -222,7 +222,7 @@ impl Store {
             },
             state: loaded.state,
             journal,
-            _lock: lock,
+            lock,
         };
         if needs_snapshot || !store.home.task_snapshot().exists() {
             match store.write_snapshot(clock::now()) {
@@ -277,6 +277,12 @@ impl Store {
             self.state.apply(rec);
         }
         Ok(recs)
+    }
+
+    /// Writes `cortex.lock` again if it was removed or replaced while this
+    /// owner runs (`OwnerLock::keep_named`).
+    pub fn keep_lock_named(&mut self) -> bool {
+        self.lock.keep_named()
     }
 
     /// Makes every staged record durable. If the journal was deleted,

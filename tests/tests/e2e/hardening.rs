@@ -368,3 +368,21 @@ fn an_attempt_whose_start_record_was_lost_keeps_what_it_cost() {
     assert_eq!(s["attempts"], 1, "{s}");
     assert!(s["tokens"]["output"].as_u64().unwrap() > 0, "{s}");
 }
+
+#[test]
+fn an_owner_whose_lock_file_was_removed_is_still_named_as_the_owner() {
+    let h = TestHome::new();
+    let owner = h.start_owner();
+    let pid = u64::from(owner.pid());
+    std::fs::remove_file(h.file("cortex.lock")).unwrap();
+    // Named again within about a second; meanwhile no view says "none" for long.
+    wait_until(LIMIT, "the owner named again", || {
+        h.json(&["status"])["owner"]["pid"].as_u64() == Some(pid)
+    });
+    assert!(h.file("cortex.lock").is_file());
+    owner.stop();
+    assert!(
+        h.json(&["status"])["owner"].is_null(),
+        "and none once it stopped"
+    );
+}

@@ -170,6 +170,7 @@ impl Engine {
                     if second {
                         self.survive(self.process_inbox())?;
                         self.reload_settings_if_edited();
+                        self.store().keep_lock_named();
                         if self.disk_full() {
                             self.survive(self.recover_from_full_disk())?;
                         }
