@@ -327,8 +327,10 @@ impl Home {
                 })
             }
             // A home with no config.json is not one to read (`init`).
-            Err(EngineError::Config(e)) if self.is_initialized() => e,
-            Err(other) => return Err(other),
+            Err(e) if !self.is_initialized() => return Err(e),
+            // Invalid, or not readable at all (a settings folder moved
+            // away, a file made unreadable): the settings in use stand.
+            Err(e) => e,
         };
         let last = self
             .recorded_in_use()
@@ -342,7 +344,7 @@ impl Home {
                     in_use_read_at: read_at,
                 }),
             }),
-            None => Err(problem.into()),
+            None => Err(problem),
         }
     }
 }

@@ -386,3 +386,26 @@ fn an_owner_whose_lock_file_was_removed_is_still_named_as_the_owner() {
         "and none once it stopped"
     );
 }
+
+#[test]
+fn a_settings_folder_moved_away_leaves_the_settings_in_use_for_every_command() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let owner = h.start_owner();
+    std::fs::rename(h.file("experts"), h.scratch.path().join("experts.away")).unwrap();
+    let status = h.cortex(&["status"]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert!(
+        text(&status.stdout).contains("cannot list"),
+        "says why: {}",
+        text(&status.stdout)
+    );
+    let id = h.submit_in("still runs FAKE:normal", &h.workdir());
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    let doctor = text(&h.cortex(&["doctor"]).stdout);
+    assert!(
+        doctor.contains("fake-agent") && doctor.contains("NOT VALID"),
+        "{doctor}"
+    );
+    owner.stop();
+}
