@@ -108,6 +108,16 @@ fn owner_line(s: &cortex_engine::StatusDto) -> String {
     format!("none{what}; `cortex run` or the desktop app takes over")
 }
 
+/// After a restart, nudge or reply this command carried out itself: with
+/// nobody supervising the home, the new attempt runs with nobody watching.
+pub(crate) fn note_if_unwatched(home: &Home) {
+    if cortex_engine::lock::supervising_owner(&home.lock_file()).is_none() {
+        eprintln!(
+            "cortex: no owner runs for this home: the new attempt runs unwatched (no hang detection, restarts or time limits) until `cortex run` or the desktop app runs"
+        );
+    }
+}
+
 /// After a submission: with nobody supervising the home, says that nothing
 /// starts until `cortex run` or the app runs (the original's tasks sat in
 /// `pending` forever without a word).

@@ -219,7 +219,14 @@ pub fn control(home: &Home, op: InboxOp, json: bool) -> Result<()> {
         parse_worker(worker_id)?;
     }
     let is_kill = matches!(op, InboxOp::Kill { .. });
+    let starts = matches!(
+        op,
+        InboxOp::Restart { .. } | InboxOp::Nudge { .. } | InboxOp::Reply { .. }
+    );
     let value = answered(client::execute(home, op, Duration::from_secs(60))?)?;
+    if starts {
+        crate::status_cmd::note_if_unwatched(home);
+    }
     if is_kill {
         return kill_answered(home, &value, json);
     }

@@ -236,6 +236,11 @@ fn a_reply_continues_an_ended_worker_in_the_same_session() {
     let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
     let out = h.cortex(&["reply", &w, "now add a section on upgrades"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("unwatched"),
+        "{}",
+        text(&out.stderr)
+    );
     wait_until(LIMIT, "the worker's second attempt ends", || {
         let w = &h.workers_of(&id)[0];
         w["attempt"] == 2 && w["state"] == "completed"
@@ -268,7 +273,20 @@ fn a_reply_continues_an_ended_worker_in_the_same_session() {
     let lw = h.wait_running_worker(&live, LIMIT);
     let out = h.cortex(&["reply", &lw, "hello"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    h.cortex(&["kill", &lw]);
     owner.stop();
+    // With no owner, the command starts the attempt itself, and says that
+    // nobody watches it.
+    let out = h.cortex(&["reply", &w, "one more thing"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("runs unwatched"),
+        "{}",
+        text(&out.stderr)
+    );
+    wait_until(LIMIT, "the unwatched attempt ends", || {
+        h.workers_of(&id)[0]["attempt"] == 3 && h.workers_of(&id)[0]["state"] == "completed"
+    });
 }
 
 #[test]
