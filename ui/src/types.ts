@@ -311,6 +311,8 @@ export interface Changes {
   merged_elsewhere?: string[];
   /** The worktree was removed; these are the changes on its kept branch. */
   worktree_removed?: boolean;
+  /** Git failed to read the changes (`message` says how): no files does not mean nothing changed. */
+  unreadable?: boolean;
   message?: string;
 }
 

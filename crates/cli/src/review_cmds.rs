@@ -175,6 +175,16 @@ fn short(commit: Option<&str>) -> &str {
 pub fn diff(home: &Home, task: &str, expert: Option<&str>, stat: bool, json: bool) -> Result<()> {
     require_initialized(home)?;
     let d = review::diff(home, task, expert, stat)?;
+    // Git could not read the changes: a failure (exit 1), not "no changes".
+    if d.changes.unreadable {
+        return Err(Failure::runtime(
+            "git",
+            format!(
+                "cannot read the changes of task {task}: {}",
+                d.changes.message.as_deref().unwrap_or("git failed")
+            ),
+        ));
+    }
     if json {
         print_json(&d);
         return Ok(());

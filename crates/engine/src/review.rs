@@ -104,6 +104,10 @@ pub struct Changes {
     /// Why there is nothing to compare, or a problem reading the changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// True when git failed to read the changes (`message` says how): the
+    /// empty `files` then mean "not known", not "nothing changed".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }
 
 impl Changes {

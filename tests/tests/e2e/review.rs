@@ -235,6 +235,14 @@ fn a_conflicting_merge_changes_nothing_and_a_dirty_worktree_survives_remove() {
     let out = h.cortex(&["merge", &id, "--into", "nosuch"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("there is no branch nosuch"));
+    // Revision syntax names a commit, not a branch to merge into.
+    let out = h.cortex(&["merge", &id, "--into", "main~1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not a branch name"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(
         before(&repo),
         repo_before,
@@ -516,5 +524,36 @@ fn file_names_that_hold_escape_sequences_are_shown_not_acted_on() {
     assert!(
         paths(&d["files"]).contains(&"two\nlines.txt".to_string()),
         "{d}"
+    );
+}
+
+#[test]
+fn changes_git_cannot_read_are_a_failure_not_an_empty_diff() {
+    let h = home();
+    let (repo, id, _, _) = ended_worktree_task(&h, "write the moved greeting FAKE:normal");
+    std::fs::rename(&repo, repo.with_extension("moved")).unwrap();
+    for args in [
+        vec!["diff", id.as_str()],
+        vec!["diff", id.as_str(), "--json"],
+    ] {
+        let out = h.cortex(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+    }
+    let err = text(&h.cortex(&["diff", &id]).stderr);
+    assert!(err.contains("cannot read the changes"), "{err}");
+    let s = h.json(&["show", &id]);
+    assert_eq!(s["changes"]["unreadable"], true, "{s}");
+    // A merge says the repository is gone, not that a branch is.
+    let out = h.cortex(&["merge", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not there (moved or removed)"),
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -99,13 +99,17 @@ export function mergedWhere(c: Changes): string | null {
 export function changesNote(c: Changes | null | undefined): string {
   if (!c) return "No worker has started yet.";
   if (c.kind === "none") return c.message ?? "Nothing to compare.";
+  // Git failed: no files listed is not "nothing changed".
+  if (c.unreadable) return `The changes cannot be read: ${c.message ?? "git failed"}`;
   const n = c.files.length;
   const worktree = c.worktree_removed ? "its worktree was removed, the branch is kept" : "a worktree";
   const where = c.kind === "worktree" ? `on ${c.branch ?? "its branch"} (${worktree})` : `in place in ${c.workdir}`;
   const others = c.may_include_others ? "; may include other edits to the same checkout" : "";
   const mergedAt = mergedWhere(c);
   const merged = mergedAt ? `; ${mergedAt}` : "";
-  return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}${merged}`;
+  // A worktree's note (it left its branch) stands beside its files.
+  const note = c.kind === "worktree" && c.message ? `; ${c.message}` : "";
+  return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}${merged}${note}`;
 }
 
 function workerColumn(w: WorkerStory): WorkerColumn {

@@ -79,6 +79,19 @@ pub(crate) fn checked_out_in(repo: &Path, branch: &str) -> Result<Option<PathBuf
     Ok(None)
 }
 
+/// Refuses, saying so, when the repository a task ran in is gone (moved or
+/// removed): every git answer about it would blame something else.
+fn repo_is_there(repo: &Path, task: &Task) -> Result<(), EngineError> {
+    if repo.join(".git").exists() {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "the repository {} that task {} ran in is not there (moved or removed): nothing was changed",
+        repo.display(),
+        task.id
+    )))
+}
+
 pub(crate) fn ensure_ended(w: &Worker, what: &str) -> Result<(), EngineError> {
     if w.status.is_terminal() {
         Ok(())
@@ -128,6 +141,7 @@ pub(crate) fn merge_worktree(
 ) -> Result<MergeDto, EngineError> {
     let (wt, repo, base, branch) = worktree_of(task, place, "merge")?;
     ensure_ended(w, "merge it")?;
+    repo_is_there(&repo, task)?;
     if let Some(why) = wt
         .as_deref()
         .and_then(|wt| off_branch_refusal(wt, &branch, "merged"))
@@ -154,6 +168,14 @@ pub(crate) fn merge_worktree(
     if into == branch {
         return Err(refused(format!(
             "{branch} is the task's own branch: name another with --into"
+        )));
+    }
+    // A branch's name, not revision syntax (`main~1`, `main@{1}`), which
+    // would name a commit and fail only when the branch is moved.
+    if req.into.is_some() && git(&repo, &["check-ref-format", "--branch", &into]).is_err() {
+        return Err(EngineError::BadValue(format!(
+            "`{into}` is not a branch name: --into names a branch of {}",
+            repo.display()
         )));
     }
     let into_ref = format!("refs/heads/{into}");

@@ -155,6 +155,7 @@ pub(crate) fn changes_of(
         merged_elsewhere: Vec::new(),
         worktree_removed: false,
         message: None,
+        unreadable: false,
     };
     if w.never_ran() {
         // In a shared checkout, what changed there is other workers' work.
@@ -246,6 +247,7 @@ pub(crate) fn changes_of(
         }
         Err(e) => {
             c.message = Some(e);
+            c.unreadable = true;
             (c, None)
         }
     }

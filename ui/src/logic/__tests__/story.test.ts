@@ -26,6 +26,17 @@ const story = (over: Partial<TaskStory> = {}): TaskStory => ({
   changes: changes(), ...over,
 });
 
+describe("what a worker's changes say", () => {
+  it("says git could not read them, not that nothing changed, and keeps a worktree's note", () => {
+    expect(changesNote(changes({ files: [], unreadable: true, message: "fatal: not a git repository" }))).toBe(
+      "The changes cannot be read: fatal: not a git repository",
+    );
+    expect(changesNote(changes({ message: "its worktree is on a detached HEAD at abc1234, not on the task's branch" }))).toContain(
+      "; its worktree is on a detached HEAD",
+    );
+  });
+});
+
 describe("a story's figures as its workers are now", () => {
   it("moves a running attempt's time with the clock between reads, and only a running one's", () => {
     const running = worker({
