@@ -345,7 +345,8 @@ pub struct SubmitArgs {
     /// Submit every line of a JSONL file (`-` for stdin), each
     /// `{"id"?, "text", "type"?, "priority"?, "key"?, "workdir"?, "worktree"?}`,
     /// as one request with one fsync; prints one answer line per input line
-    /// (the options above are each line's defaults).
+    /// (the options below are each line's defaults, except --key, which is
+    /// each line's own, and --plan: goals are submitted one at a time).
     #[arg(long, value_name = "FILE")]
     pub batch: Option<PathBuf>,
     /// Explicit task type; routes straight to the expert that declares it.
@@ -355,7 +356,7 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "P")]
     pub priority: Option<String>,
     /// Idempotency key: a second submission with the same key returns the first task, even after it finished.
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", conflicts_with = "batch")]
     pub key: Option<String>,
     /// Folder the agent works in (default: the current folder).
     #[arg(long, value_name = "DIR")]
@@ -370,7 +371,7 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "TASK[,TASK...]")]
     pub after: Vec<String>,
     /// A goal: the coordinator splits it into a plan of tasks, which then run (see `cortex plan`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batch")]
     pub plan: bool,
     /// Seconds to wait for the owning process to acknowledge.
     #[arg(long, value_name = "SECS", default_value_t = 30)]

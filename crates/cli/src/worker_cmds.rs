@@ -305,6 +305,13 @@ fn kill_answered(home: &Home, value: &serde_json::Value, json: bool) -> Result<(
 
 pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
     let id = check_in_worker(a.worker.as_deref())?;
+    // A percentage: 150% or -3% would be shown as said.
+    if let Some(p) = a.progress.filter(|p| !(0.0..=100.0).contains(p)) {
+        return Err(Failure::bad_input(
+            "bad_progress",
+            format!("--progress {p}: expected a percentage from 0 to 100"),
+        ));
+    }
     if a.hook.is_none() && a.worker.is_some() {
         // A check-in that names its worker by hand names one of this home.
         // An agent's own (its hooks, or a script it runs, which take the

@@ -389,6 +389,21 @@ fn a_check_asked_for_is_never_dropped_without_a_word() {
     );
     let ack = h.json(&with_check);
     assert_eq!(ack["not_applied"], serde_json::json!(["--verify"]), "{ack}");
+    // Nor is a goal asked of a plain task: it stays a task.
+    let ack = h.json(&["submit", "add the parser", "--workdir", dir, "--plan"]);
+    assert_eq!(ack["not_applied"], serde_json::json!(["--plan"]), "{ack}");
+    // A batch takes no key or goal for all its lines: refused, not dropped.
+    for flag in [vec!["--key", "k1"], vec!["--plan"]] {
+        let mut args = vec!["submit", "--batch", "-"];
+        args.extend(flag);
+        let out = h.cortex(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("cannot be used with"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
     // An unknown dependency is refused for a duplicate as for a new task.
     let out = h.cortex(&[
         "submit",

@@ -549,6 +549,10 @@ fn a_check_in_by_hand_for_a_worker_or_attempt_the_home_does_not_have_is_refused_
     let out = h.cortex(&["heartbeat", "--worker", &wid, "--attempt", "99"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("has no attempt 99"));
+    // A progress that is no percentage is not recorded as said.
+    let out = h.cortex(&["heartbeat", "--worker", &wid, "--progress", "150"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("expected a percentage from 0 to 100"));
     // Its own worker and attempt: recorded.
     let out = h.cortex(&[
         "heartbeat",

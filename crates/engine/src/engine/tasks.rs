@@ -102,9 +102,13 @@ impl Engine {
                 let task = store.state().task(&task_id);
                 let isolate_all =
                     self.settings().0.isolation == cortex_core::config::Isolation::Worktree;
-                let not_applied = task
+                let mut not_applied = task
                     .map(|t| not_applied(t, &valid, &after, isolate_all))
                     .unwrap_or_default();
+                // A goal asked of a task that is not one: it stays a task.
+                if req.plan && task.is_some_and(|t| !t.goal) {
+                    not_applied.push("--plan".to_string());
+                }
                 let updated = raised
                     .and(task)
                     .map(|t| EngineEvent::TaskUpdated { task: t.into() });
