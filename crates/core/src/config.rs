@@ -935,6 +935,31 @@ mod tests {
             (one.key.as_deref(), one.also.len()),
             (Some("max_workers"), 0)
         );
+        let keys = |text: &str| {
+            let e = ExpertProfile::parse("experts/cicd.json", text).unwrap_err();
+            std::iter::once(e.key.clone())
+                .chain(e.also.iter().map(|e| e.key.clone()))
+                .map(|k| k.unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        // Missing fields do not hide the rest, and are each said at their key.
+        assert_eq!(
+            keys(
+                r#"{"name": "cicd", "activation_keywords": ["ci"], "task_types": [], "max_workers": 0}"#
+            ),
+            vec!["preamble", "max_workers"]
+        );
+        assert_eq!(
+            keys(r#"{"name": "cicd"}"#),
+            vec!["activation_keywords", "task_types", "preamble"]
+        );
+        // A key of the wrong type is one problem, not also a missing one.
+        assert_eq!(
+            keys(
+                r#"{"name": "cicd", "activation_keywords": "ci", "task_types": [], "preamble": ""}"#
+            ),
+            vec!["activation_keywords"]
+        );
     }
 
     #[test]

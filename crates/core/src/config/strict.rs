@@ -29,7 +29,15 @@ pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Co
         let path = e.path().to_string();
         let inner = e.into_inner();
         let syntax = inner.is_syntax() || inner.is_eof();
-        let key = (!syntax && path != "." && !path.is_empty()).then_some(path);
+        let message_text = inner.to_string();
+        // A field that is missing is named as the key it would have.
+        let key = match missing_field(&message_text) {
+            Some(field) if !syntax => Some(match path.as_str() {
+                "" | "." => field.to_string(),
+                at => format!("{at}.{field}"),
+            }),
+            _ => (!syntax && path != "." && !path.is_empty()).then_some(path),
+        };
         let message = if syntax {
             format!("not valid JSON ({inner})")
         } else {
@@ -47,10 +55,18 @@ pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Co
     Ok(value)
 }
 
+/// The field a "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
 /// Parses JSON strictly, as `parse_strict`, but goes on past a key with a
-/// problem: the key is taken out (its default applies) and the rest read
-/// again, so every such problem is found, each named by its key; the value
-/// read around them, when the text is JSON at all.
+/// problem: a stand-in takes its place (the key taken out, so its default
+/// applies, or, for a key that must be there, a value of its type) and the
+/// rest is read again, so every such problem is found once, each named by
+/// its key, and none is made up by a stand-in; the value read around them,
+/// when the text is JSON at all (its stood-in keys are the problems' keys:
+/// `without_stood_in` leaves out what a rule says of them).
 pub fn parse_around<T: DeserializeOwned>(file: &str, text: &str) -> (Option<T>, Vec<ConfigError>) {
     let first = match parse_strict::<T>(file, text) {
         Ok(v) => return (Some(v), Vec::new()),
@@ -61,16 +77,14 @@ pub fn parse_around<T: DeserializeOwned>(file: &str, text: &str) -> (Option<T>, 
     };
     let mut problems = Vec::new();
     let mut next = first;
-    // Each pass takes out one key; a file has far fewer.
+    // Each pass stands in for one key; a file has far fewer.
     for _ in 0..64 {
-        let removed = next
-            .key
-            .as_deref()
-            .is_some_and(|k| remove_key(&mut value, k));
+        let key = next.key.clone();
         problems.push(next);
-        if !removed {
+        let Some(stood_in) = key.and_then(|k| stand_in::<T>(file, &value, &k)) else {
             return (None, problems);
-        }
+        };
+        value = stood_in;
         match parse_strict::<T>(file, &value.to_string()) {
             Ok(v) => return (Some(v), problems),
             // Its place is in a text rewritten here: the key says where.
@@ -83,6 +97,77 @@ pub fn parse_around<T: DeserializeOwned>(file: &str, text: &str) -> (Option<T>, 
         }
     }
     (None, problems)
+}
+
+/// `value` with a stand-in for the key at `path` that reads without a
+/// problem at that key: the key taken out, else a value of some JSON type
+/// in its place. None when no stand-in does.
+fn stand_in<T: DeserializeOwned>(
+    file: &str,
+    value: &serde_json::Value,
+    path: &str,
+) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let key = path.split('[').next().unwrap_or(path);
+    let candidates = [
+        None,
+        Some(json!("")),
+        Some(json!(0)),
+        Some(json!(false)),
+        Some(json!([])),
+        Some(json!({})),
+    ];
+    candidates.into_iter().find_map(|c| {
+        let mut v = value.clone();
+        let placed = match c {
+            None => remove_key(&mut v, key),
+            Some(c) => set_key(&mut v, key, c),
+        };
+        let fine = placed
+            && parse_strict::<T>(file, &v.to_string())
+                .err()
+                .is_none_or(|e| e.key.as_deref().is_none_or(|k| !under(k, key)));
+        fine.then_some(v)
+    })
+}
+
+/// Sets the key at a dotted path to `to`, its parent object being there.
+fn set_key(value: &mut serde_json::Value, path: &str, to: serde_json::Value) -> bool {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut at = value;
+    for p in parts {
+        match at.get_mut(p) {
+            Some(next) => at = next,
+            None => return false,
+        }
+    }
+    at.as_object_mut()
+        .map(|o| o.insert(last.to_string(), to))
+        .is_some()
+}
+
+/// True when key path `k` is `key` or inside it (`key.x`, `key[0]`).
+fn under(k: &str, key: &str) -> bool {
+    k.strip_prefix(key)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Rules' problems about keys a parse problem already names (keys read
+/// around, their stand-ins' values not the file's) are left out: each key
+/// is said once, for what the file says.
+pub fn without_stood_in(parsed: &[ConfigError], more: Vec<ConfigError>) -> Vec<ConfigError> {
+    let stood_in = |k: &str| {
+        parsed
+            .iter()
+            .filter_map(|p| p.key.as_deref())
+            .any(|p| under(k, p.split('[').next().unwrap_or(p)))
+    };
+    more.into_iter()
+        .filter(|m| m.key.as_deref().is_none_or(|k| !stood_in(k)))
+        .collect()
 }
 
 /// Takes the key at a dotted path (`capacity.max_workers`; an array's

@@ -108,7 +108,8 @@ impl Config {
             } else {
                 // Read around a key: a rule between keys could compare
                 // what the file says with a default.
-                problems.extend(c.key_problems());
+                let more = super::strict::without_stood_in(&problems, c.key_problems());
+                problems.extend(more);
             }
         }
         (cfg, problems)
@@ -324,7 +325,8 @@ impl ExpertProfile {
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
         let (profile, mut problems) = parse_around::<ExpertProfile>(file, text);
         if let Some(p) = &profile {
-            problems.extend(p.problems(file));
+            let more = super::strict::without_stood_in(&problems, p.problems(file));
+            problems.extend(more);
         }
         match (profile, ConfigError::all(problems)) {
             (Some(p), None) => Ok(p),
