@@ -133,20 +133,25 @@ fn stand_in<T: DeserializeOwned>(
 
 /// Sets the key at a dotted path to `to`, its parent object being there.
 fn set_key(value: &mut serde_json::Value, path: &str, to: serde_json::Value) -> bool {
-    let mut parts: Vec<&str> = path.split('.').collect();
-    let Some(last) = parts.pop() else {
-        return false;
+    parent_of(value, path)
+        .map(|(o, last)| o.insert(last.to_string(), to))
+        .is_some()
+}
+
+/// The object holding the key at a dotted path, and the key's own name.
+fn parent_of<'v, 'p>(
+    value: &'v mut serde_json::Value,
+    path: &'p str,
+) -> Option<(&'v mut serde_json::Map<String, serde_json::Value>, &'p str)> {
+    let (parents, last) = match path.rsplit_once('.') {
+        Some((parents, last)) => (Some(parents), last),
+        None => (None, path),
     };
     let mut at = value;
-    for p in parts {
-        match at.get_mut(p) {
-            Some(next) => at = next,
-            None => return false,
-        }
+    for p in parents.into_iter().flat_map(|p| p.split('.')) {
+        at = at.get_mut(p)?;
     }
-    at.as_object_mut()
-        .map(|o| o.insert(last.to_string(), to))
-        .is_some()
+    at.as_object_mut().map(|o| (o, last))
 }
 
 /// True when key path `k` is `key` or inside it (`key.x`, `key[0]`).
@@ -174,18 +179,7 @@ pub fn without_stood_in(parsed: &[ConfigError], more: Vec<ConfigError>) -> Vec<C
 /// element, `agent.command[0]`, takes out the array) out of `value`.
 fn remove_key(value: &mut serde_json::Value, path: &str) -> bool {
     let path = path.split('[').next().unwrap_or(path);
-    let mut parts: Vec<&str> = path.split('.').collect();
-    let Some(last) = parts.pop() else {
-        return false;
-    };
-    let mut at = value;
-    for p in parts {
-        match at.get_mut(p) {
-            Some(next) => at = next,
-            None => return false,
-        }
-    }
-    at.as_object_mut().is_some_and(|o| o.remove(last).is_some())
+    parent_of(value, path).is_some_and(|(o, last)| o.remove(last).is_some())
 }
 
 /// serde's message without its " at line L column C".
