@@ -215,15 +215,21 @@ impl Home {
     /// one of the shipped ones and nothing is there (after what stood there
     /// was set aside). Nothing for any other path.
     pub fn restore_shipped_expert(&self, path: &Path) -> Result<(), EngineError> {
-        let shipped = DEFAULT_EXPERTS
-            .iter()
-            .find(|(name, _)| path == self.experts_dir().join(format!("{name}.json")).as_path());
-        match shipped {
-            Some((_, text)) if fs::symlink_metadata(path).is_err() => {
+        match self.shipped_expert_text(path) {
+            Some(text) if fs::symlink_metadata(path).is_err() => {
                 crate::snapshot::write_atomic(path, text.as_bytes())
             }
             _ => Ok(()),
         }
+    }
+
+    /// The shipped text of the expert file at `path`, if it is one of the
+    /// shipped profiles' files.
+    pub fn shipped_expert_text(&self, path: &Path) -> Option<&'static str> {
+        DEFAULT_EXPERTS
+            .iter()
+            .find(|(name, _)| path == self.experts_dir().join(format!("{name}.json")).as_path())
+            .map(|(_, text)| *text)
     }
 
     /// True once `init` has run (a config file exists).

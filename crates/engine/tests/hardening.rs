@@ -162,6 +162,16 @@ fn folders_in_place_of_files_are_moved_aside_and_the_engine_starts() {
         assert!(what.contains(name), "{name} in {what:?}");
     }
     assert!(profile.is_file(), "the shipped profile is back");
+    let said = report
+        .quarantined
+        .iter()
+        .find(|q| q.what == "experts-security.json")
+        .map(|q| q.reason.clone());
+    assert!(
+        said.as_deref()
+            .is_some_and(|r| r.contains("the shipped profile was written in its place")),
+        "and says so: {said:?}"
+    );
     assert_eq!(stored(&home), ids);
     assert!(home.task_snapshot().is_file() && home.config_file().is_file());
     let names = quarantine_names(&home);

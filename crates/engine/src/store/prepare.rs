@@ -110,6 +110,8 @@ pub fn prepare_home(home: &Home) -> Result<Prepared, EngineError> {
                 };
                 let why = if f == home.config_file() {
                     format!("{why}; the shipped default config.json was written in its place")
+                } else if home.shipped_expert_text(&f).is_some() {
+                    format!("{why}; the shipped profile was written in its place")
                 } else {
                     why.to_string()
                 };
