@@ -194,11 +194,49 @@ pub fn validate_message<'a>(field: &'static str, text: &'a str) -> Result<&'a st
 /// The longest check command accepted.
 pub const MAX_VERIFY_BYTES: usize = 4096;
 
-/// Validates a submission against the task types the experts declare.
+/// Validates a submission against the task types the experts declare: the
+/// first problem (`submission_problems` gives them all).
 pub fn validate_submission(
     req: &SubmitRequest,
     known_types: &BTreeSet<String>,
 ) -> Result<ValidSubmission, InputError> {
+    let description = text_of(req)?;
+    let priority = priority_of(req)?;
+    let task_type = type_of(req, known_types)?;
+    let key = key_of(req)?;
+    let workdir = workdir_of(req)?;
+    let verify = verify_of(req)?;
+    Ok(ValidSubmission {
+        description,
+        task_type,
+        priority,
+        key,
+        workdir,
+        worktree: req.worktree,
+        verify,
+    })
+}
+
+/// Every problem of a submission, one per field, in the order of its
+/// fields (a plan's task says them all at once).
+pub fn submission_problems(req: &SubmitRequest, known_types: &BTreeSet<String>) -> Vec<InputError> {
+    [
+        text_of(req).err(),
+        priority_of(req).err(),
+        type_of(req, known_types).err(),
+        key_of(req).err(),
+        workdir_of(req).err(),
+        verify_of(req).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A field, checked.
+type Field<T> = Result<T, InputError>;
+
+fn text_of(req: &SubmitRequest) -> Field<String> {
     let description = req.description.trim();
     if description.is_empty() {
         return Err(InputError::EmptyText);
@@ -210,12 +248,19 @@ pub fn validate_submission(
         });
     }
     check_controls("task text", description)?;
-    let priority = match req.priority.as_deref() {
-        None => Priority::default(),
-        Some(p) => p.parse().map_err(InputError::UnknownPriority)?,
-    };
-    let task_type = match req.task_type.as_deref().map(str::trim) {
-        None | Some("") => None,
+    Ok(description.to_string())
+}
+
+fn priority_of(req: &SubmitRequest) -> Field<Priority> {
+    match req.priority.as_deref() {
+        None => Ok(Priority::default()),
+        Some(p) => p.parse().map_err(InputError::UnknownPriority),
+    }
+}
+
+fn type_of(req: &SubmitRequest, known_types: &BTreeSet<String>) -> Field<Option<String>> {
+    match req.task_type.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
         Some(t) => {
             let lower = t.to_ascii_lowercase();
             if !known_types.contains(&lower) {
@@ -224,62 +269,56 @@ pub fn validate_submission(
                     known: known_types.iter().cloned().collect(),
                 });
             }
-            Some(lower)
+            Ok(Some(lower))
         }
-    };
-    let key = match req.key.as_deref() {
-        None => None,
-        Some(k) if k.trim().is_empty() => return Err(InputError::EmptyKey),
-        Some(k) if k.len() > MAX_KEY_BYTES => {
-            return Err(InputError::KeyTooLong {
-                len: k.len(),
-                max: MAX_KEY_BYTES,
-            })
-        }
+    }
+}
+
+fn key_of(req: &SubmitRequest) -> Field<Option<String>> {
+    match req.key.as_deref() {
+        None => Ok(None),
+        Some(k) if k.trim().is_empty() => Err(InputError::EmptyKey),
+        Some(k) if k.len() > MAX_KEY_BYTES => Err(InputError::KeyTooLong {
+            len: k.len(),
+            max: MAX_KEY_BYTES,
+        }),
         Some(k) => {
             check_controls("key", k)?;
-            Some(k.to_string())
+            Ok(Some(k.to_string()))
         }
-    };
-    let workdir = match req.workdir.as_deref() {
-        None => None,
-        Some(w) if !w.starts_with('/') => return Err(InputError::RelativeWorkdir(w.to_string())),
+    }
+}
+
+fn workdir_of(req: &SubmitRequest) -> Field<Option<String>> {
+    match req.workdir.as_deref() {
+        None => Ok(None),
+        Some(w) if !w.starts_with('/') => Err(InputError::RelativeWorkdir(w.to_string())),
         Some(w) => {
             check_controls("workdir", w)?;
-            Some(w.trim_end_matches('/').to_string())
+            Ok(Some(w.trim_end_matches('/').to_string())
                 .filter(|w| !w.is_empty())
-                .or(Some("/".into()))
+                .or(Some("/".into())))
         }
-    };
-    let verify = match req.verify.as_deref().map(str::trim) {
-        None => None,
+    }
+}
+
+fn verify_of(req: &SubmitRequest) -> Field<Option<String>> {
+    match req.verify.as_deref().map(str::trim) {
+        None => Ok(None),
         // Asked for, but empty: no check would run while one was asked.
-        Some("") => {
-            return Err(InputError::Empty {
-                field: "the verify command (--verify, `verify`)",
-            })
-        }
-        Some(v) if v.len() > MAX_VERIFY_BYTES => {
-            return Err(InputError::TooLong {
-                field: "the verify command",
-                len: v.len(),
-                max: MAX_VERIFY_BYTES,
-            })
-        }
+        Some("") => Err(InputError::Empty {
+            field: "the verify command (--verify, `verify`)",
+        }),
+        Some(v) if v.len() > MAX_VERIFY_BYTES => Err(InputError::TooLong {
+            field: "the verify command",
+            len: v.len(),
+            max: MAX_VERIFY_BYTES,
+        }),
         Some(v) => {
             check_controls("the verify command", v)?;
-            Some(v.to_string())
+            Ok(Some(v.to_string()))
         }
-    };
-    Ok(ValidSubmission {
-        description: description.to_string(),
-        task_type,
-        priority,
-        key,
-        workdir,
-        worktree: req.worktree,
-        verify,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -200,8 +200,11 @@ pub fn validate_plan(
         };
         match validate_submission(&req, known_types) {
             Ok(v) => subs.push(Some(v)),
-            Err(e) => {
-                errors.push(err(format!("tasks[{i}]"), e.to_string()));
+            Err(_) => {
+                // Every problem of the task, not only its first.
+                for e in crate::input::submission_problems(&req, known_types) {
+                    errors.push(err(format!("tasks[{i}]"), e.to_string()));
+                }
                 subs.push(None);
             }
         }
@@ -407,7 +410,7 @@ mod tests {
     fn every_problem_is_reported_with_where_it_is() {
         let e = check(
             r#"{"goal":" ","tasks":[
-            {"name":"a","description":""},
+            {"name":"a","description":"","priority":"urgent","type":"nope"},
             {"name":"a","description":"dup"},
             {"name":"Bad Name","description":"x","after":["nope"],"expert":"wizard"}]}"#,
         )
@@ -421,6 +424,9 @@ mod tests {
             "tasks[2].expert: `wizard` is not an expert",
             "tasks[2].after: `nope` is not a task of this plan",
             "tasks[0]: task text is empty",
+            // Each of a task's problems, not only its first.
+            "tasks[0]: unknown priority",
+            "tasks[0]: unknown task type",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
