@@ -670,7 +670,10 @@ mod tests {
             "{work:?}"
         );
         // A dependent task starts from it.
-        assert_eq!(start_point(std::slice::from_ref(&work)).unwrap(), Some(tip));
+        assert_eq!(
+            start_point(&[(work.clone(), "a".into())], &[]).unwrap(),
+            Some(tip)
+        );
         // The goal's check runs on it, merged onto the base.
         let merged = merged_work(&f.repo, &f.start, &[("plan task a".into(), work)]).unwrap();
         assert_eq!(sh(&f.repo, &["show", &format!("{merged}:new.txt")]), "new");

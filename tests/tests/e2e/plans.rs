@@ -579,6 +579,24 @@ fn a_dependent_starts_from_its_dependencys_work_and_plan_merge_stops_cleanly_at_
     assert_eq!(merged["merged"].as_array().unwrap().len(), 2, "{merged}");
     assert_eq!(git(&dir, &["show", "main:alpha.txt"]), "alpha part");
     assert_eq!(git(&dir, &["show", "main:beta.txt"]), "beta part");
+    // The dependency's work, committed for its dependent, is a commit of
+    // its task as a merge writes one: its text, its trailer, the author.
+    let alpha_commit = git(
+        &dir,
+        &[
+            "log",
+            "--format=%an <%ae>|%s|%b",
+            "-1",
+            "--",
+            "alpha.txt",
+            "main",
+        ],
+    );
+    assert!(
+        alpha_commit.starts_with("Cortex Merge <merge@example.invalid>|alpha part|")
+            && alpha_commit.contains("Cortex-Task: "),
+        "{alpha_commit}"
+    );
     let beta = ack["tasks"][1]["task_id"].as_str().unwrap();
     let beta_dir = h.workers_of(beta)[0]["workdir"]
         .as_str()

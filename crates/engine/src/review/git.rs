@@ -96,29 +96,30 @@ static COMMITTING_DEPENDENCIES: std::sync::Mutex<()> = std::sync::Mutex::new(())
 /// its own branch (it has ended), so that merging the plan in order later
 /// finds the dependent's branch built on them. `None` without
 /// dependencies' work; an error naming the files when their work conflicts.
-pub(crate) fn start_point(deps: &[Work]) -> Result<Option<String>, String> {
+/// Each dependency comes with its commit message (its task's text, as a
+/// merge writes it); `identity` is the merge's (`merge.author`), else the
+/// repository's own, else Cortex's.
+pub(crate) fn start_point(
+    deps: &[(Work, String)],
+    identity: &[(&'static str, String)],
+) -> Result<Option<String>, String> {
     let _one_at_a_time = COMMITTING_DEPENDENCIES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let identity = CORTEX_IDENTITY;
     let mut start: Option<(PathBuf, String)> = None;
-    for dep in deps {
+    for (dep, message) in deps {
         let (dep, head) = match dep {
             Work::Commit { repo, commit } => (repo.clone(), commit.clone()),
             Work::Folder(dep) => {
                 let dirty = !git(dep, &["status", "--porcelain"])?.trim().is_empty();
                 if dirty {
                     git(dep, &["add", "-A"])?;
+                    let env = commit_identity(dep, identity);
                     git_env(
                         dep,
-                        &[
-                            "commit",
-                            "-q",
-                            "-m",
-                            "cortex: the task's work, for the tasks that depend on it",
-                        ],
-                        &identity,
-                        None,
+                        &["commit", "-q", "-F", "-"],
+                        &env,
+                        Some(message.as_bytes()),
                     )?;
                 }
                 (dep.clone(), git_line(dep, &["rev-parse", "HEAD"])?)
@@ -149,6 +150,7 @@ pub(crate) fn start_point(deps: &[Work]) -> Result<Option<String>, String> {
                         r.stderr
                     ));
                 }
+                let env = commit_identity(&dir, identity);
                 let merged = git_env(
                     &dir,
                     &[
@@ -159,9 +161,9 @@ pub(crate) fn start_point(deps: &[Work]) -> Result<Option<String>, String> {
                         "-p",
                         &head,
                         "-m",
-                        "cortex: the work of the dependencies",
+                        "Merge the work of the tasks this one depends on",
                     ],
-                    &identity,
+                    &env,
                     None,
                 )?
                 .trim()
@@ -180,6 +182,25 @@ pub(crate) fn start_point(deps: &[Work]) -> Result<Option<String>, String> {
 pub(crate) enum Work {
     Folder(PathBuf),
     Commit { repo: PathBuf, commit: String },
+}
+
+/// Who a commit Cortex makes in `dir` is by: `identity` (the merge's
+/// author) when set, else the repository's own when git has one, else
+/// Cortex's (a commit must have an author).
+fn commit_identity<'a>(
+    dir: &Path,
+    identity: &'a [(&'static str, String)],
+) -> Vec<(&'static str, &'a str)> {
+    if !identity.is_empty() {
+        return identity.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    }
+    let has_own = git(dir, &["var", "GIT_AUTHOR_IDENT"]).is_ok()
+        && git(dir, &["var", "GIT_COMMITTER_IDENT"]).is_ok();
+    if has_own {
+        Vec::new()
+    } else {
+        CORTEX_IDENTITY.to_vec()
+    }
 }
 
 /// The identity of the commits Cortex makes itself.

@@ -62,7 +62,10 @@ impl Engine {
                     Ok(None)
                 } else {
                     // A dependent task starts from its dependencies' work.
-                    crate::review::start_point(&self.dependency_work(&worker.task_id))
+                    crate::review::start_point(
+                        &self.dependency_work(&worker.task_id),
+                        &crate::review::identity_env(&self.config().merge),
+                    )
                 };
                 match start {
                     Err(why) => {

@@ -265,7 +265,7 @@ impl Engine {
 
     /// The work of the tasks this task depends on, in its `after` order:
     /// their worktrees, or the branches kept for removed ones.
-    pub(crate) fn dependency_work(&self, task_id: &TaskId) -> Vec<crate::review::Work> {
+    pub(crate) fn dependency_work(&self, task_id: &TaskId) -> Vec<(crate::review::Work, String)> {
         let store = self.store();
         let state = store.state();
         let Some(task) = state.task(task_id) else {
@@ -273,12 +273,16 @@ impl Engine {
         };
         task.after
             .iter()
-            .flat_map(|d| {
+            .filter_map(|d| state.task(d))
+            .flat_map(|dep| {
                 state
                     .workers()
-                    .filter(move |w| &w.task_id == d && w.status == WorkerStatus::Completed)
+                    .filter(move |w| w.task_id == dep.id && w.status == WorkerStatus::Completed)
                     // A removed worktree's work is on the branch Cortex kept.
-                    .filter_map(|w| crate::review::work_of(&self.inner.home, w))
+                    .filter_map(|w| {
+                        let work = crate::review::work_of(&self.inner.home, w)?;
+                        Some((work, crate::review::message_for(dep, &w.expert)))
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
