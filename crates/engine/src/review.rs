@@ -307,11 +307,13 @@ mod git;
 mod merge;
 mod places;
 mod show;
+mod start;
 
 pub(crate) use git::*;
 pub(crate) use merge::*;
 pub(crate) use places::*;
 pub use show::*;
+pub(crate) use start::*;
 
 #[cfg(test)]
 mod tests {
