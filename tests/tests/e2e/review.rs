@@ -557,3 +557,58 @@ fn changes_git_cannot_read_are_a_failure_not_an_empty_diff() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_repository_made_inside_the_work_is_neither_merged_as_a_link_nor_removed_as_merged() {
+    let h = home();
+    let (repo, id, wt, _) = ended_worktree_task(&h, "write the nested greeting FAKE:normal");
+    // The agent made a repository of its own in a subfolder and committed.
+    let nested = wt.join("proj");
+    std::fs::create_dir(&nested).unwrap();
+    git(&nested, &["init", "-q", "-b", "main"]);
+    std::fs::write(nested.join("main.c"), "int main(void) { return 0; }\n").unwrap();
+    git(&nested, &["add", "main.c"]);
+    git(
+        &nested,
+        &[
+            "-c",
+            "user.name=A",
+            "-c",
+            "user.email=a@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "c",
+        ],
+    );
+    let main_before = git(&repo, &["rev-parse", "main"]);
+
+    let d = h.json(&["diff", &id, "--stat"]);
+    assert!(
+        d["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("proj/ is a git repository of its own")),
+        "{d}"
+    );
+    let out = h.cortex(&["merge", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("proj/ is a git repository of its own"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", "main"]),
+        main_before,
+        "nothing merged"
+    );
+    let out = h.cortex(&["worktree", "remove", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(nested.join("main.c").exists(), "nothing removed");
+    let r = h.json(&["worktree", "remove", &id, "--force"]);
+    assert_eq!(
+        (r["merged"].as_bool(), r["had_uncommitted"].as_bool()),
+        (Some(false), Some(true)),
+        "{r}"
+    );
+}

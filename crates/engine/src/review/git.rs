@@ -325,6 +325,26 @@ pub(crate) fn working_tree(dir: &Path) -> Result<String, String> {
     result
 }
 
+/// Folders that became git repositories of their own between two tree-ish
+/// (git records only a link to their commit, none of their files): an
+/// agent that ran `git init` in a subfolder. Their work is in no diff and
+/// no merge, so those say so instead of claiming the work.
+pub(crate) fn nested_repos(dir: &Path, from: &str, to: &str) -> Vec<String> {
+    let Ok(out) = git(dir, &["diff", "--raw", "-z", "--no-renames", from, to]) else {
+        return Vec::new();
+    };
+    let mut fields = out.split('\0');
+    let mut found = Vec::new();
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        let mut modes = meta.trim_start_matches(':').split(' ');
+        let (old, new) = (modes.next(), modes.next());
+        if new == Some("160000") && old != Some("160000") {
+            found.push(format!("{path}/"));
+        }
+    }
+    found
+}
+
 /// Files changed between two tree-ish, with line counts.
 pub(crate) fn numstat(dir: &Path, from: &str, to: &str) -> Result<Vec<FileChange>, String> {
     let out = git(

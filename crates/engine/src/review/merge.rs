@@ -223,6 +223,17 @@ pub(crate) fn merge_worktree(
         }
     };
 
+    // A repository inside the work: git would merge a link to a commit it
+    // does not have, and none of that folder's files.
+    let nested = nested_repos(&repo, &base.commit, &tip);
+    if !nested.is_empty() {
+        return Err(refused(format!(
+            "{} {} a git repository of its own inside the work: git would record only a link to its commit, none of its files; nothing was merged (move it out of the worktree, or remove its .git to make its files part of the work, then merge again)",
+            nested.join(", "),
+            if nested.len() == 1 { "is" } else { "are" }
+        )));
+    }
+
     // 2. What a merge would do, found without touching any branch or
     //    working tree: nothing (the branch holds the work already, a merge
     //    commit would add nothing but a claim), a conflict, or a tree.
@@ -373,12 +384,25 @@ pub(crate) fn remove_worktree(
     // Merged as `show` says it: the work with its uncommitted changes.
     let work = working_tree(&wt).and_then(|tree| Ok((numstat(&wt, &base.commit, &tree)?, tree)));
     let changed = work.as_ref().map_or(true, |(files, _)| !files.is_empty());
-    let merged = work.is_ok_and(|(files, tree)| {
-        let tip = work_on_own_branch(&wt, &branch, &tree);
-        base.branch
-            .as_deref()
-            .is_some_and(|b| tip.is_some_and(|t| holds_all(&wt, b, &t, &files)))
-    });
+    // Repositories of their own inside it: their files are in no branch.
+    let nested = work
+        .as_ref()
+        .map(|(_, tree)| nested_repos(&wt, &base.commit, tree))
+        .unwrap_or_default();
+    let merged = nested.is_empty()
+        && work.is_ok_and(|(files, tree)| {
+            let tip = work_on_own_branch(&wt, &branch, &tree);
+            base.branch
+                .as_deref()
+                .is_some_and(|b| tip.is_some_and(|t| holds_all(&wt, b, &t, &files)))
+        });
+    if !nested.is_empty() && !force {
+        return Err(refused(format!(
+            "the worktree {} holds {} (a git repository of its own), whose files are in no branch: move it out first, or remove the worktree with --force to lose them",
+            wt.display(),
+            nested.join(", ")
+        )));
+    }
     if !dirty.is_empty() && !force {
         let shown: Vec<&str> = dirty
             .iter()
@@ -407,7 +431,7 @@ pub(crate) fn remove_worktree(
         branch,
         merged,
         changed,
-        had_uncommitted: !dirty.is_empty(),
+        had_uncommitted: !dirty.is_empty() || !nested.is_empty(),
         forced: force,
     })
 }

@@ -221,6 +221,18 @@ pub(crate) fn changes_of(
     });
     match found {
         Ok((files, p, tree)) => {
+            let nested = nested_repos(&dir, &base.commit, &tree);
+            if !nested.is_empty() {
+                let note = format!(
+                    "{} {} a git repository of its own inside the work: none of its files are in these changes, and merge is refused until it is moved out or its .git removed",
+                    nested.join(", "),
+                    if nested.len() == 1 { "is" } else { "are" }
+                );
+                c.message = Some(match c.message.take() {
+                    Some(m) => format!("{m}; {note}"),
+                    None => note,
+                });
+            }
             if let (ChangesKind::Worktree, Some(own)) = (c.kind, c.branch.as_deref()) {
                 // A removed worktree's `tree` is its kept branch's commit.
                 let tip = if removed {
