@@ -397,6 +397,14 @@ fn a_merge_into_a_base_that_moved_on_lists_what_the_merge_changed() {
     owner.stop();
 }
 
+/// `cortex merge` refused (exit 1) saying `says`, the base left at `main`.
+fn merge_refused(h: &TestHome, id: &str, says: &str, repo: &Path, main: &str) {
+    let out = h.cortex(&["merge", id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    assert_eq!(git(repo, &["rev-parse", "main"]), main, "main did not move");
+}
+
 /// A worktree task run to its end with no owner left: its repository,
 /// id, worktree and branch.
 fn ended_worktree_task(h: &TestHome, text: &str) -> (PathBuf, String, PathBuf, String) {
@@ -449,18 +457,7 @@ fn a_worktree_that_left_its_branch_is_neither_merged_nor_removed_as_if_it_had_no
         work,
         "its commit is still checked out"
     );
-    let out = h.cortex(&["merge", &id]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert!(
-        text(&out.stderr).contains("nothing was merged"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert_eq!(
-        git(&repo, &["rev-parse", "main"]),
-        main_before,
-        "main did not move"
-    );
+    merge_refused(&h, &id, "nothing was merged", &repo, &main_before);
     let d = h.json(&["diff", &id]);
     assert!(
         d["message"]
@@ -590,17 +587,12 @@ fn a_repository_made_inside_the_work_is_neither_merged_as_a_link_nor_removed_as_
             .is_some_and(|m| m.contains("proj/ is a git repository of its own")),
         "{d}"
     );
-    let out = h.cortex(&["merge", &id]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    assert!(
-        text(&out.stderr).contains("proj/ is a git repository of its own"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert_eq!(
-        git(&repo, &["rev-parse", "main"]),
-        main_before,
-        "nothing merged"
+    merge_refused(
+        &h,
+        &id,
+        "proj/ is a git repository of its own",
+        &repo,
+        &main_before,
     );
     let out = h.cortex(&["worktree", "remove", &id]);
     assert_eq!(out.status.code(), Some(1));
