@@ -101,6 +101,12 @@ pub fn ensure_from(
         .is_ok_and(|o| o.status.success());
     let mut add = Command::new("git");
     add.arg("-C").arg(source).args(["worktree", "add"]);
+    // Its folder deleted by hand, its registration left: git refuses the
+    // path until told (only this path, and only when no other worktree has
+    // the branch checked out).
+    if deleted_outside(source, &path) && checked_out_elsewhere(source, &branch, &path).is_none() {
+        add.arg("--force");
+    }
     if exists {
         add.arg(&path).arg(&branch);
     } else {
@@ -120,6 +126,45 @@ pub fn ensure_from(
         ));
     }
     Ok(path)
+}
+
+/// The worktrees of the repository holding `dir`, as `git worktree list
+/// --porcelain` gives them: each one's path and the branch checked out.
+fn worktrees(dir: &Path) -> Vec<(PathBuf, Option<String>)> {
+    let Ok(out) = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["worktree", "list", "--porcelain"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    let mut list: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(p) = line.strip_prefix("worktree ") {
+            list.push((PathBuf::from(p), None));
+        } else if let (Some(b), Some(last)) =
+            (line.strip_prefix("branch refs/heads/"), list.last_mut())
+        {
+            last.1 = Some(b.to_string());
+        }
+    }
+    list
+}
+
+/// True when `path` is still a registered worktree of the repository at
+/// `repo` while its folder is gone: it was deleted by hand, not removed
+/// (`cortex worktree remove` and git unregister what they remove).
+pub fn deleted_outside(repo: &Path, path: &Path) -> bool {
+    !path.exists() && worktrees(repo).iter().any(|(p, _)| p == path)
+}
+
+/// Another worktree than `path` that has `branch` checked out.
+fn checked_out_elsewhere(repo: &Path, branch: &str, path: &Path) -> Option<PathBuf> {
+    worktrees(repo)
+        .into_iter()
+        .find(|(p, b)| p != path && b.as_deref() == Some(branch))
+        .map(|(p, _)| p)
 }
 
 #[cfg(test)]

@@ -604,3 +604,24 @@ fn a_repository_made_inside_the_work_is_neither_merged_as_a_link_nor_removed_as_
         "{r}"
     );
 }
+
+#[test]
+fn a_worktree_deleted_by_hand_is_said_so_and_a_reply_gets_it_back() {
+    let h = home();
+    let (_, id, wt, branch) = ended_worktree_task(&h, "write the deleted greeting FAKE:normal");
+    std::fs::remove_dir_all(&wt).unwrap();
+    let shown = text(&h.cortex(&["show", &id]).stdout);
+    assert!(
+        shown.contains("was deleted, not removed by Cortex")
+            && shown.contains(&format!("{branch} holds what it committed")),
+        "{shown}"
+    );
+    let owner = h.start_owner();
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    let out = h.cortex(&["reply", &w, "write it again"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "the worktree was made again: {t}");
+    assert!(wt.join(".git").exists());
+    owner.stop();
+}

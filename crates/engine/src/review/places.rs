@@ -182,6 +182,12 @@ pub(crate) fn changes_of(
         Place::Branch { repo, base, branch } => {
             c.kind = ChangesKind::Worktree;
             c.worktree_removed = true;
+            if crate::worktree::deleted_outside(&repo, Path::new(&w.workdir)) {
+                c.message = Some(format!(
+                    "its worktree {} was deleted, not removed by Cortex: what it had not committed is lost; {branch} holds what it committed",
+                    w.workdir
+                ));
+            }
             c.branch = Some(branch);
             (repo, base)
         }
