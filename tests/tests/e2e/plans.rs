@@ -469,6 +469,25 @@ fn an_invalid_plan_is_sent_back_once_and_a_held_plan_waits_for_a_person() {
         "running",
         "a goal lives on with its plan"
     );
+    // Its tasks wait with it: one is not let go alone, by a confirmation
+    // or a correction (which is recorded, the task still held).
+    let one = shown["tasks"][0]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = h.cortex(&["confirm", &one]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("plan confirm"),
+        "{}",
+        text(&out.stderr)
+    );
+    let ack = h.json(&["reroute", &one, "security"]);
+    assert!(
+        ack["message"].as_str().unwrap().contains("once its plan"),
+        "{ack}"
+    );
+    assert_eq!(h.task(&one)["status"], "awaiting_confirmation");
     h.json(&["plan", "confirm", &plan_id]);
     let t = h.wait_status(
         &goal,

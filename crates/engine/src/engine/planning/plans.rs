@@ -183,6 +183,19 @@ impl Engine {
                     "plan {plan_id} is not awaiting confirmation: only a plan that has not started can be edited"
                 )));
             }
+            // A task of it that started (a worker, or an end) is work done
+            // or going on: an edit that cancelled it would say untrue things.
+            let started = plan.tasks.iter().find(|e| {
+                state.task(&e.task_id).is_some_and(|t| {
+                    t.status.is_terminal() || t.assignments.iter().any(|a| a.worker_id.is_some())
+                })
+            });
+            if let Some(e) = started {
+                return Err(EngineError::BadValue(format!(
+                    "plan {plan_id} has a task that started ({}): only a plan none of whose tasks started can be edited",
+                    e.task_id
+                )));
+            }
             let replaced: Vec<TaskId> = plan.tasks.iter().map(|e| e.task_id.clone()).collect();
             let first = plan.tasks.first().and_then(|e| state.task(&e.task_id));
             let workdir = first.and_then(|t| t.workdir.clone());
