@@ -70,7 +70,11 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
             "agent binary:  {p} from here, but: {}",
             d.agent_problem.as_deref().unwrap_or_default()
         ),
-        (Some(p), Some(v)) => println!("agent binary:  {p} ({v})"),
+        // Its version is what the binary printed: shown, not acted on.
+        (Some(p), Some(v)) => println!(
+            "agent binary:  {p} ({})",
+            cortex_core::terminal::one_line(v)
+        ),
         (Some(p), None) => println!("agent binary:  {p} (no version reported)"),
         (None, _) => println!(
             "agent binary:  NOT FOUND: {}",

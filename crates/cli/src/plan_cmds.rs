@@ -152,15 +152,23 @@ fn read_spec(file: &str) -> Result<PlanSpec> {
     })
 }
 
+/// `println!` of a line that holds a plan's or an agent's words: its
+/// control characters shown, not acted on by the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", cortex_core::terminal::one_line(&format!($($arg)*)))
+    };
+}
+
 /// A submitted (or edited) plan's answer: its tasks, their ids and status.
 fn print_ack(value: &serde_json::Value, json: bool) {
     if json {
         print_json(value);
         return;
     }
-    println!("plan {}", value["plan_id"].as_str().unwrap_or("?"));
+    say!("plan {}", value["plan_id"].as_str().unwrap_or("?"));
     for t in value["tasks"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  {:<20} {}  {:<22} {}",
             t["name"].as_str().unwrap_or(""),
             t["task_id"].as_str().unwrap_or(""),
@@ -192,17 +200,17 @@ fn read_plan(file: &str) -> Result<String> {
 
 /// The plan as an indented list: each task under what it waits for.
 fn show(v: &PlanView) {
-    println!("plan {}  {}", v.id, v.goal.lines().next().unwrap_or(""));
+    say!("plan {}  {}", v.id, v.goal.lines().next().unwrap_or(""));
     if let (Some(goal), Some(status)) = (&v.goal_task, v.goal_status) {
-        println!(
+        say!(
             "  goal task {goal}: {}",
             cortex_core::worker::state_and_reason(status.as_str(), v.goal_reason.as_deref())
         );
     }
     if v.awaiting_confirmation {
-        println!("  awaiting confirmation: `cortex plan confirm {}`", v.id);
+        say!("  awaiting confirmation: `cortex plan confirm {}`", v.id);
     }
-    println!(
+    say!(
         "  {}  ${:.4}{}  {}s",
         counts_of(v),
         v.cost_usd,
@@ -220,7 +228,7 @@ fn show(v: &PlanView) {
         } else {
             format!(" (waiting for {})", t.blocked_on.join(", "))
         };
-        println!(
+        say!(
             "  {:<20} {:<16} {}{after}{waits}",
             t.name,
             t.task.status.as_str(),
@@ -230,7 +238,7 @@ fn show(v: &PlanView) {
         if let Some(r) = cortex_core::worker::reason_beside(status, t.task.reason.as_deref())
             .filter(|_| status != "blocked")
         {
-            println!("  {:<20} {r}", "");
+            say!("  {:<20} {r}", "");
         }
     }
 }

@@ -97,7 +97,7 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
 /// shown, not acted on by the terminal.
 macro_rules! say {
     ($($arg:tt)*) => {
-        println!("{}", cortex_core::terminal::lines(&format!($($arg)*)))
+        println!("{}", cortex_core::terminal::one_line(&format!($($arg)*)))
     };
 }
 

@@ -305,12 +305,19 @@ fn kill_answered(home: &Home, value: &serde_json::Value, json: bool) -> Result<(
 
 pub fn heartbeat(home: &Home, a: HeartbeatArgs) -> Result<()> {
     let id = check_in_worker(a.worker.as_deref())?;
-    // A percentage: 150% or -3% would be shown as said.
+    // A percentage: 150% or -3% would be shown as said. Refused when a
+    // person types it; an agent's own check-in is recorded (its sign of
+    // life counts) without a progress that is no percentage.
+    let by_hand = a.hook.is_none() && a.worker.is_some();
+    let mut a = a;
     if let Some(p) = a.progress.filter(|p| !(0.0..=100.0).contains(p)) {
-        return Err(Failure::bad_input(
-            "bad_progress",
-            format!("--progress {p}: expected a percentage from 0 to 100"),
-        ));
+        if by_hand {
+            return Err(Failure::bad_input(
+                "bad_progress",
+                format!("--progress {p}: expected a percentage from 0 to 100"),
+            ));
+        }
+        a.progress = None;
     }
     if a.hook.is_none() && a.worker.is_some() {
         // A check-in that names its worker by hand names one of this home.

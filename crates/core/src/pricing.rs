@@ -60,7 +60,9 @@ pub fn shipped() -> BTreeMap<String, ModelPrice> {
     [
         ("opus", ModelPrice::new(5.0, 25.0, 0.5, 6.25)),
         ("opus-4-1", old_opus),
-        ("opus-4-2025", old_opus),
+        ("opus-4-0", old_opus),
+        ("opus-4-20250514", old_opus),
+        ("opus-4@", old_opus),
         ("3-opus", old_opus),
         ("sonnet", ModelPrice::new(3.0, 15.0, 0.3, 3.75)),
         ("haiku", ModelPrice::new(1.0, 5.0, 0.1, 1.25)),
@@ -73,8 +75,10 @@ pub fn shipped() -> BTreeMap<String, ModelPrice> {
     .collect()
 }
 
-/// The price for a model: the longest key its name contains, else the
-/// `default` entry, else none (then there is no estimate).
+/// The price for a model: the longest key its name contains (a key that
+/// ends in a digit only where no digit follows: `opus-4-1` is not in
+/// `opus-4-10`), else the `default` entry, else none (then there is no
+/// estimate).
 pub fn price_for<'a>(
     table: &'a BTreeMap<String, ModelPrice>,
     model: Option<&str>,
@@ -82,10 +86,19 @@ pub fn price_for<'a>(
     let model = model.unwrap_or("").to_ascii_lowercase();
     table
         .iter()
-        .filter(|(k, _)| k.as_str() != DEFAULT_KEY && model.contains(&k.to_ascii_lowercase()))
+        .filter(|(k, _)| k.as_str() != DEFAULT_KEY && names(&model, &k.to_ascii_lowercase()))
         .max_by_key(|(k, _)| k.len())
         .map(|(_, v)| v)
         .or_else(|| table.get(DEFAULT_KEY))
+}
+
+/// True when `key` stands in `model` whole: a key ending in a digit is
+/// not followed by another.
+fn names(model: &str, key: &str) -> bool {
+    let digit_end = key.ends_with(|c: char| c.is_ascii_digit());
+    model.match_indices(key).any(|(at, _)| {
+        !digit_end || !model[at + key.len()..].starts_with(|c: char| c.is_ascii_digit())
+    })
 }
 
 /// Cortex's estimate of what these tokens cost on this model.
@@ -98,8 +111,16 @@ pub fn estimate(
 }
 
 /// The table in force: the shipped one with the configured entries on top.
+/// A configured key covers every shipped key that contains it (a price set
+/// for `opus` is the price of every Opus, unless a longer key is set too).
 pub fn merged(overrides: &BTreeMap<String, ModelPrice>) -> BTreeMap<String, ModelPrice> {
     let mut t = shipped();
+    t.retain(|k, _| {
+        k == DEFAULT_KEY
+            || !overrides
+                .keys()
+                .any(|o| o != k && o != DEFAULT_KEY && k.contains(o.as_str()))
+    });
     t.extend(overrides.iter().map(|(k, v)| (k.clone(), *v)));
     t
 }
@@ -127,6 +148,9 @@ mod tests {
             ("claude-opus-4-5-20251101", 5.0),
             ("claude-opus-4-8", 5.0),
             ("claude-opus-4-20250514", 15.0),
+            ("claude-opus-4@20250514", 15.0),
+            ("claude-opus-4-0", 15.0),
+            ("claude-opus-4-10", 5.0),
             ("claude-3-opus-20240229", 15.0),
             ("claude-haiku-4-5-20251001", 1.0),
             ("claude-3-5-haiku-20241022", 0.8),
@@ -154,6 +178,15 @@ mod tests {
         let t = merged(&o);
         assert_eq!(
             estimate(&t, Some("opus"), &tokens(1_000_000, 1_000_000)),
+            Some(3.0)
+        );
+        // It is every Opus's price, older ones included.
+        assert_eq!(
+            estimate(
+                &t,
+                Some("claude-opus-4-1-20250805"),
+                &tokens(1_000_000, 1_000_000)
+            ),
             Some(3.0)
         );
         assert!(t.contains_key("haiku"));

@@ -553,6 +553,20 @@ fn a_check_in_by_hand_for_a_worker_or_attempt_the_home_does_not_have_is_refused_
     let out = h.cortex(&["heartbeat", "--worker", &wid, "--progress", "150"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("expected a percentage from 0 to 100"));
+    // An agent's own check-in is never refused: recorded, its sign of life
+    // counted, without the progress that is no percentage.
+    let own = h
+        .command()
+        .args(["heartbeat", "--progress", "150", "--message", "own words"])
+        .env("CORTEX_WORKER_ID", &wid)
+        .output()
+        .unwrap();
+    assert!(own.status.success(), "{}", text(&own.stderr));
+    let beats = std::fs::read_to_string(h.file(&format!("heartbeats/{wid}.jsonl"))).unwrap();
+    assert!(
+        beats.contains("own words") && !beats.contains("150"),
+        "{beats}"
+    );
     // Its own worker and attempt: recorded.
     let out = h.cortex(&[
         "heartbeat",

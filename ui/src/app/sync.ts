@@ -130,13 +130,19 @@ export class EngineSync {
   /**
    * Engine events were dropped before they reached the page: what it holds
    * may be behind, so everything events keep up to date is read again
-   * (lists, status, alerts) and the rest is marked stale.
+   * (lists, status, alerts, settings) and the rest is marked stale.
    */
   async resync(): Promise<boolean> {
     this.markActivityDirty();
     this.markDecisionsDirty();
     if (this.s.selectedWorkerId) this.scheduleTranscript();
-    const done = await Promise.all([this.refreshStatus(), this.refreshTasks(), this.refreshWorkers(), this.loadAlerts()]);
+    const done = await Promise.all([
+      this.refreshStatus(),
+      this.refreshTasks(),
+      this.refreshWorkers(),
+      this.loadAlerts(),
+      this.loadSettings(),
+    ]);
     return done.every(Boolean);
   }
 

@@ -84,8 +84,9 @@ pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
                     journal_last = journal_last.max(r.seq);
                     count += 1;
                 })?;
+                // A torn last line is the one write after the last record
+                // that never finished: nothing before it is missing.
                 whole = out.bad.is_empty()
-                    && out.torn_tail.is_none()
                     && out.first_seq.is_none_or(|s| s == 1)
                     && count == journal_last;
             }

@@ -114,7 +114,7 @@ impl Engine {
                 // An agent whose result line arrived has finished: its work
                 // is settled by that result, never stopped as over budget
                 // while it shuts down (what it spent is shown either way).
-                let finished = l.progress.result.is_some();
+                let finished = l.progress.activity == cortex_core::stream::Activity::Finished;
                 if let (true, None, Some((tokens, cost)), false) =
                     (changed, &l.stop, budgets.get(&l.expert), finished)
                 {

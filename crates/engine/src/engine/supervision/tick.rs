@@ -287,11 +287,17 @@ impl Engine {
             }
         }
         if !left_queue.is_empty() {
+            // Said when it can be (a full disk is retried next tick); the
+            // health decisions below go on either way.
             let mut store = self.store();
-            for (worker_id, attempt) in left_queue {
-                store.stage(Event::AttemptRunning { worker_id, attempt }, now)?;
+            let journaled = left_queue.into_iter().try_for_each(|(worker_id, attempt)| {
+                store
+                    .stage(Event::AttemptRunning { worker_id, attempt }, now)
+                    .map(|_| ())
+            });
+            if let Err(e) = journaled.and_then(|()| store.sync()) {
+                tracing::warn!("cannot record that a job left the cluster's queue: {e}");
             }
-            store.sync()?;
         }
         for (view, obs, task_id, expert) in batch {
             for action in health::decide(&config.pm, &view, &obs, now) {
