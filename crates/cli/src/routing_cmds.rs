@@ -2,7 +2,6 @@
 
 use cortex_core::config::{Config, ExpertSet};
 use cortex_core::eval::{self, Labeled, Metrics};
-use cortex_core::input::MAX_DESCRIPTION_BYTES;
 use cortex_core::learned::LearnedModel;
 use cortex_core::router::Router;
 use cortex_engine::{home, learning, Home};
@@ -23,17 +22,11 @@ fn settings(home: &Home, defaults: bool) -> Result<(Config, ExpertSet, Option<Le
     Ok((s.config, s.experts, Some(learning::load(home))))
 }
 
+/// A text `route` explains is one `submit` takes (the same checks).
 pub(crate) fn check_text(text: &str) -> std::result::Result<(), String> {
-    if text.trim().is_empty() {
-        return Err("task text is empty: give a description of the work".into());
-    }
-    if text.len() > MAX_DESCRIPTION_BYTES {
-        return Err(format!(
-            "task text is {} bytes, over the limit of {MAX_DESCRIPTION_BYTES} bytes",
-            text.len()
-        ));
-    }
-    Ok(())
+    cortex_core::input::task_text(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 pub(crate) fn check_type(experts: &ExpertSet, t: Option<&str>) -> std::result::Result<(), String> {

@@ -237,7 +237,13 @@ pub fn submission_problems(req: &SubmitRequest, known_types: &BTreeSet<String>) 
 type Field<T> = Result<T, InputError>;
 
 fn text_of(req: &SubmitRequest) -> Field<String> {
-    let description = req.description.trim();
+    task_text(&req.description)
+}
+
+/// A task's text as a submission takes it (trimmed), or why it is refused:
+/// the same for `route`, which must not explain a text `submit` refuses.
+pub fn task_text(text: &str) -> Result<String, InputError> {
+    let description = text.trim();
     if description.is_empty() {
         return Err(InputError::EmptyText);
     }

@@ -247,10 +247,15 @@ pub fn describe(toks: &Tokens, f: &Feature) -> String {
         0 => t.to_string(),
         1 => format!("{t} {}", toks.get(usize::from(f.token) + 1)),
         g => {
+            // The n-gram is of bytes: shown as the whole characters those
+            // bytes are part of, every one of them in the text.
             let padded = format!("<{}>", &t[..floor_char(t, 32)]);
-            let s = usize::from(f.offset);
-            let e = (s + usize::from(g)).min(padded.len());
-            String::from_utf8_lossy(&padded.as_bytes()[s..e]).into_owned()
+            let s = floor_char(&padded, usize::from(f.offset));
+            let mut e = (usize::from(f.offset) + usize::from(g)).min(padded.len());
+            while !padded.is_char_boundary(e) {
+                e += 1;
+            }
+            padded[s..e].to_string()
         }
     }
 }
@@ -575,6 +580,21 @@ mod tests {
         assert!(shown.contains(&"fix sql".to_string()), "{shown:?}");
         assert!(shown.contains(&"<sql".to_string()), "{shown:?}");
         assert!(shown.contains(&"fix>".to_string()), "{shown:?}");
+        // Bytes of letters of several bytes are shown as those letters,
+        // each of them in the text, never as a broken character.
+        let text = "修复搜索查询中的SQL注入";
+        let t = toks(text);
+        let mut f = Vec::new();
+        features(&t, &mut f);
+        for x in &f {
+            let shown = describe(&t, x);
+            assert!(!shown.contains('\u{fffd}'), "{shown}");
+            let bare = shown.trim_start_matches('<').trim_end_matches('>');
+            assert!(
+                text.to_lowercase().contains(bare),
+                "{shown} not in the text"
+            );
+        }
     }
 
     #[test]

@@ -414,6 +414,16 @@ fn a_check_asked_for_is_never_dropped_without_a_word() {
         "t-01m93yjbj9jfng99yrkpy03s00",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // So is one that names nothing (an empty variable in a script).
+    for empty in ["", ","] {
+        let out = h.cortex(&["submit", "a new part", "--workdir", dir, "--after", empty]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--after: empty"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

@@ -154,6 +154,14 @@ fn a_model_file_that_is_not_one_for_these_experts_is_refused_by_name() {
     let out = h.cortex(&["route", "--model", "/nonexistent/model.bin", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot read model /nonexistent/model.bin"));
+    // A text submit refuses is not explained as if it could run.
+    let out = h.cortex(&["route", "fix a\u{1}b"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("control character (U+0001)"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

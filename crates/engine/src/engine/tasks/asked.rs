@@ -32,6 +32,16 @@ pub(super) fn resolve_after(
     given: &[String],
 ) -> Result<Vec<TaskId>, EngineError> {
     let mut out: Vec<TaskId> = Vec::new();
+    // An `--after` that names nothing (an empty variable in a script)
+    // would start the task at once, which it asked not to.
+    if given
+        .iter()
+        .any(|g| g.split(',').all(|p| p.trim().is_empty()))
+    {
+        return Err(EngineError::BadValue(
+            "--after: empty, expected the id of a submitted task (t-...)".into(),
+        ));
+    }
     for g in given
         .iter()
         .flat_map(|g| g.split(','))
