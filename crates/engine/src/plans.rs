@@ -242,6 +242,14 @@ fn view_of(
             })
         })
         .collect();
+    // Held while a task of it still waits for the confirmation (not once
+    // they all ended: a goal cancelled with its plan).
+    let held = plan.awaiting_confirmation
+        && plan.tasks.iter().any(|e| {
+            state
+                .task(&e.task_id)
+                .is_some_and(|t| t.status == cortex_core::task::TaskStatus::AwaitingConfirmation)
+        });
     Some(PlanView {
         id: plan.id.clone(),
         goal: cortex_core::redact::redact(&plan.goal),
@@ -250,7 +258,7 @@ fn view_of(
         goal_reason: goal
             .and_then(|g| g.reason.as_deref())
             .map(cortex_core::redact::redact),
-        awaiting_confirmation: plan.awaiting_confirmation,
+        awaiting_confirmation: held,
         created_at: plan.created_at,
         tasks,
         counts,
@@ -259,7 +267,7 @@ fn view_of(
         // A plan still under way (held for a person, or with a task not
         // ended) is elapsing now, not at its last change.
         elapsed_secs: {
-            let under_way = plan.awaiting_confirmation
+            let under_way = held
                 || plan.tasks.iter().any(|e| {
                     state
                         .task(&e.task_id)

@@ -1013,3 +1013,124 @@ fn a_goals_check_outlives_its_owner_and_is_re_adopted_by_the_next() {
     assert_eq!(shown["verification"]["rounds"], 1, "{shown}");
     owner.stop();
 }
+
+#[test]
+fn cancelling_a_goal_cancels_its_plans_tasks_held_or_running() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    let dir = h.workdir();
+    let owner = h.start_owner();
+    let plan = |name: &str| {
+        serde_json::json!({"goal": name, "tasks": [
+            {"name": "long", "description": "long part FAKE:hang", "expert": "development"},
+            {"name": "next", "description": "next part FAKE:normal", "expert": "development", "after": ["long"]},
+        ]})
+    };
+    let goal_of = |name: &str| {
+        let answer = h.scratch.path().join(format!("{name}.json"));
+        std::fs::write(&answer, plan(name).to_string()).unwrap();
+        let text = format!("{name} FAKE:answer FAKE_ANSWER:{}", answer.display());
+        let ack = h.json(&[
+            "submit",
+            &text,
+            "--plan",
+            "--workdir",
+            dir.to_str().unwrap(),
+        ]);
+        ack["task_id"].as_str().unwrap().to_string()
+    };
+    let plan_of = |goal: &str| {
+        let mut id = String::new();
+        wait_until(LIMIT, "the goal's plan", || {
+            let reason = h.task(goal)["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            id = reason
+                .split_whitespace()
+                .find(|x| x.starts_with("p-"))
+                .unwrap_or_default()
+                .to_string();
+            !id.is_empty()
+        });
+        id
+    };
+    let statuses = |plan: &str| -> Vec<String> {
+        h.json(&["plan", "show", plan])["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["task"]["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Held for confirmation: cancelled with its goal, and no longer held.
+    let held = goal_of("held-goal");
+    let p = plan_of(&held);
+    assert_eq!(
+        statuses(&p),
+        ["awaiting_confirmation", "awaiting_confirmation"]
+    );
+    h.json(&["cancel", &held]);
+    assert_eq!(statuses(&p), ["cancelled", "cancelled"]);
+    assert_eq!(
+        h.json(&["plan", "show", &p])["awaiting_confirmation"],
+        false
+    );
+    let out = h.cortex(&["plan", "confirm", &p]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    // Running: its worker is stopped too.
+    let running = goal_of("running-goal");
+    let p = plan_of(&running);
+    h.json(&["plan", "confirm", &p]);
+    let long = h.json(&["plan", "show", &p])["tasks"][0]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let w = h.wait_running_worker(&long, LIMIT);
+    h.json(&["cancel", &running]);
+    wait_until(LIMIT, "the plan's worker stopped", || {
+        h.workers()
+            .iter()
+            .any(|x| x["id"] == w.as_str() && x["state"] == "cancelled")
+    });
+    assert_eq!(statuses(&p), ["cancelled", "cancelled"]);
+    owner.stop();
+}
+
+#[test]
+fn a_held_task_whose_dependency_ended_badly_needs_attention_not_a_confirmation() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.configure(serde_json::json!({"routing": {"confirm_low_confidence": true}}));
+    let owner = h.start_owner();
+    let wd = h.workdir();
+    let first = h.json(&[
+        "submit",
+        "long job FAKE:hang",
+        "--type",
+        "feature",
+        "--workdir",
+        wd.to_str().unwrap(),
+    ]);
+    let first = first["task_id"].as_str().unwrap().to_string();
+    let held = h.json(&[
+        "submit",
+        "hmm four",
+        "--after",
+        &first,
+        "--workdir",
+        wd.to_str().unwrap(),
+    ]);
+    let held = held["task_id"].as_str().unwrap().to_string();
+    assert_eq!(h.task(&held)["status"], "awaiting_confirmation");
+    h.json(&["cancel", &first]);
+    let t = h.wait_status(&held, &["needs_attention"], LIMIT);
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("dependency {first} ended cancelled")),
+        "{t}"
+    );
+    owner.stop();
+}

@@ -197,8 +197,14 @@ impl State {
             && t.reason
                 .as_deref()
                 .is_some_and(|r| r.starts_with("dependency "));
+        // Held for a person's confirmation: what it waits for is decided
+        // when it is let go, but a dependency that ended badly means it
+        // can never start, which the person is told instead.
+        let awaiting = t.status == TaskStatus::AwaitingConfirmation;
         if t.after.is_empty()
-            || !(matches!(t.status, TaskStatus::Routed | TaskStatus::Blocked) || held_by_dependency)
+            || !(matches!(t.status, TaskStatus::Routed | TaskStatus::Blocked)
+                || held_by_dependency
+                || awaiting)
         {
             return;
         }
@@ -233,6 +239,9 @@ impl State {
             ),
             (None, true) => (TaskStatus::Routed, None),
         };
+        if awaiting && status != TaskStatus::NeedsAttention {
+            return;
+        }
         let Some(t) = self.tasks.get_mut(id) else {
             return;
         };

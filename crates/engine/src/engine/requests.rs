@@ -217,8 +217,15 @@ impl Engine {
                             // A replayed cancel finds the task cancelled: answer
                             // with its state instead of an error.
                             match self.stage_cancel(&mut store, task_id, now) {
-                                Ok(task) => {
+                                Ok((task, parts)) => {
                                     cancelled.push(task.id.clone());
+                                    for part in parts {
+                                        if let Some(t) = store.state().task(&part) {
+                                            events
+                                                .push(EngineEvent::TaskUpdated { task: t.into() });
+                                        }
+                                        cancelled.push(part);
+                                    }
                                     events.push(EngineEvent::TaskUpdated { task: task.clone() });
                                     Ok(serde_json::to_value(task).ok())
                                 }

@@ -343,7 +343,7 @@ impl Engine {
         store: &mut Store,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<TaskDto, EngineError> {
+    ) -> Result<(TaskDto, Vec<TaskId>), EngineError> {
         let task = task_record(store, id)?;
         let task_id = task.id.clone();
         if task.status.is_terminal() {
@@ -360,19 +360,39 @@ impl Engine {
             },
             now,
         )?;
+        // A goal's plan is its work: its tasks not ended go with it, rather
+        // than run on (and cost) for a goal nobody wants any more.
+        let parts = plan_parts_left(store, &task_id);
+        for part in &parts {
+            store.stage(
+                Event::TaskStatusChanged {
+                    task_id: part.clone(),
+                    status: TaskStatus::Cancelled,
+                    reason: Some(format!("its goal {task_id} was cancelled by a person")),
+                },
+                now,
+            )?;
+        }
         let task = store.state().task(&task_id).map(TaskDto::from);
-        task.ok_or(EngineError::UnknownTask(id.to_string()))
+        task.map(|t| (t, parts))
+            .ok_or(EngineError::UnknownTask(id.to_string()))
     }
 
-    /// Cancels a live task.
+    /// Cancels a live task (a goal with the tasks of its plan not ended).
     pub fn cancel(&self, id: &str) -> Result<TaskDto, EngineError> {
-        let task = {
+        let (task, parts) = {
             let mut store = self.store();
-            let t = self.stage_cancel(&mut store, id, self.now())?;
+            let cancelled = self.stage_cancel(&mut store, id, self.now())?;
             store.sync()?;
-            t
+            cancelled
         };
         self.stop_task_workers(&task.id);
+        for part in &parts {
+            self.stop_task_workers(part);
+            if let Some(t) = self.store().state().task(part).map(TaskDto::from) {
+                self.emit(EngineEvent::TaskUpdated { task: t });
+            }
+        }
         info!(task_id = %task.id, "task cancelled");
         self.emit(EngineEvent::TaskUpdated { task: task.clone() });
         Ok(task)
@@ -387,9 +407,26 @@ fn confirmation_reason(task_id: &TaskId, d: &Decision) -> String {
     )
 }
 
-/// Lets a held task go (to `routed`), if it was held.
-/// The tasks named by `--after`: each must exist (a new task cannot be
-/// depended on yet, so no cycle can form).
+/// The tasks of a goal's plan that have not ended (none for a task that
+/// is no goal).
+fn plan_parts_left(store: &Store, goal: &TaskId) -> Vec<TaskId> {
+    let state = store.state();
+    state
+        .plan_of_goal(goal)
+        .map(|p| {
+            p.tasks
+                .iter()
+                .filter(|e| {
+                    state
+                        .task(&e.task_id)
+                        .is_some_and(|t| !t.status.is_terminal())
+                })
+                .map(|e| e.task_id.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The stored task with this id (with or without its `t-` prefix).
 fn task_record(store: &Store, id: &str) -> Result<Task, EngineError> {
     TaskId::parse(id)

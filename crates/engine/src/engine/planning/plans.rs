@@ -192,7 +192,7 @@ impl Engine {
             });
             if let Some(e) = started {
                 return Err(EngineError::BadValue(format!(
-                    "plan {plan_id} has a task that started ({}): only a plan none of whose tasks started can be edited",
+                    "plan {plan_id} has a task that started or ended ({}): only a plan none of whose tasks started can be edited",
                     e.task_id
                 )));
             }
@@ -272,6 +272,16 @@ impl Engine {
                 // confirm must not read as the one that let it run.
                 return Err(EngineError::BadValue(format!(
                     "plan {plan_id} is not awaiting confirmation (it was confirmed already): nothing to confirm"
+                )));
+            }
+            let waiting = plan.tasks.iter().any(|e| {
+                store.state().task(&e.task_id).is_some_and(|t| {
+                    t.status == cortex_core::task::TaskStatus::AwaitingConfirmation
+                })
+            });
+            if !waiting {
+                return Err(EngineError::BadValue(format!(
+                    "plan {plan_id} has no task left to start (its tasks ended: its goal was cancelled?): nothing to confirm"
                 )));
             }
             store.commit(
