@@ -625,3 +625,32 @@ fn a_worktree_deleted_by_hand_is_said_so_and_a_reply_gets_it_back() {
     assert!(wt.join(".git").exists());
     owner.stop();
 }
+
+#[test]
+fn a_worktree_task_after_one_in_another_repository_needs_attention_saying_why() {
+    let h = home();
+    let owner = h.start_owner();
+    let (other, _) = repo(&h);
+    let (here, _) = repo(&h);
+    let first = submit(&h, "write the beta file FAKE:normal", &other, true);
+    let out = h.json(&[
+        "submit",
+        "write the gamma file FAKE:normal",
+        "--worktree",
+        "--after",
+        &first,
+        "--workdir",
+        here.to_str().unwrap(),
+    ]);
+    let id = out["task_id"].as_str().unwrap();
+    let t = h.wait_status(id, &["completed", "failed", "needs_attention"], LIMIT);
+    assert_eq!(t["status"], "needs_attention", "{t}");
+    assert!(
+        t["reason"]
+            .as_str()
+            .unwrap()
+            .contains("in another git repository"),
+        "{t}"
+    );
+    owner.stop();
+}

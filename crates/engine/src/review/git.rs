@@ -207,6 +207,11 @@ pub(crate) fn is_ancestor(dir: &Path, a: &str, b: &str) -> bool {
     run(dir, &["merge-base", "--is-ancestor", a, b], &[], None).is_ok_and(|r| r.ok)
 }
 
+/// True when the repository holding `dir` has `commit`.
+pub(crate) fn has_commit(dir: &Path, commit: &str) -> bool {
+    git(dir, &["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_ok()
+}
+
 /// True when some folder from `dir` up holds a `.git`: only then is git
 /// asked anything (most workers outside git then cost no process).
 pub(crate) fn inside_git(dir: &Path) -> bool {

@@ -61,11 +61,20 @@ impl Engine {
                 let start = if Path::new(&worker.workdir).join(".git").exists() {
                     Ok(None)
                 } else {
-                    // A dependent task starts from its dependencies' work.
+                    // A dependent task starts from its dependencies' work,
+                    // which must be in the repository it runs in.
+                    let source_dir = Path::new(source.as_deref().unwrap_or("/"));
                     crate::review::start_point(
                         &self.dependency_work(&worker.task_id),
                         &crate::review::identity_env(&self.config().merge),
                     )
+                    .and_then(|start| match start {
+                        Some(c) if !crate::review::has_commit(source_dir, &c) => Err(format!(
+                            "the work of the tasks it depends on is in another git repository than {}: a worktree of it cannot start from that work (submit it in the same repository, or without --after)",
+                            source_dir.display()
+                        )),
+                        other => Ok(other),
+                    })
                 };
                 match start {
                     Err(why) => {
