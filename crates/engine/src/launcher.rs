@@ -161,6 +161,13 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn describe(&self) -> String;
     /// Tidies what earlier owners left (empty containers).
     fn prune(&self) {}
+    /// True when an attempt's output files are written by the agent itself
+    /// as it prints, so their times are its signs of life; false where an
+    /// owner copies them from elsewhere (a pod's log), so they stop when
+    /// the owner does.
+    fn output_is_the_agents(&self) -> bool {
+        true
+    }
 }
 
 /// The launcher for processes on this machine.

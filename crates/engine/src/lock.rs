@@ -3,8 +3,10 @@
 //! The lock is an advisory `flock` on `cortex.lock`, so the kernel releases it
 //! when the owner dies, however it dies: a lock left by a dead owner is taken
 //! over without anyone guessing from pids. The file's content (pid, kind,
-//! start time) is only there to name the owner in a refusal. The file is never
-//! deleted: deleting it would let two processes lock two different inodes.
+//! start time) is only there to name the owner in a refusal. No owner deletes
+//! its file (that would let two processes lock two different inodes); the
+//! home's folder is locked too, and only the process holding that lock
+//! writes the file again when someone else removed or replaced it.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};

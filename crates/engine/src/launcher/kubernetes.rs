@@ -559,6 +559,12 @@ impl Launcher for KubeLauncher {
         !started && st.listed.get(&pid).is_some_and(|l| l.live && l.pending)
     }
 
+    fn output_is_the_agents(&self) -> bool {
+        // The owner copies a pod's log into the file: its time is the
+        // owner's last copy, not the pod's last line.
+        false
+    }
+
     fn describe(&self) -> String {
         format!(
             "Kubernetes Jobs named {}<worker>-a<N> (image {}); processes are contained and ended by the cluster",

@@ -95,8 +95,12 @@ impl Engine {
         let stopped = pending.as_ref().map(|p| (p.kind, p.reason.as_str()));
         let mut outcome = self.settle_outcome(&live, Exit::Unknown, stopped);
         // Nobody saw it end: it ran until its last sign of life, not until
-        // now (a restart would be charged the unwatched hours).
-        outcome.last_seen_at = Some(last_sign_of_life(&live).min(now));
+        // now (a restart would be charged the unwatched hours). Where the
+        // output is the owner's copy (a pod), its time says nothing of the
+        // agent: the end is then when it was found.
+        if self.launcher().output_is_the_agents() {
+            outcome.last_seen_at = Some(last_sign_of_life(&live).min(now));
+        }
         Some((live, outcome, pending))
     }
 
