@@ -85,6 +85,20 @@ impl State {
         Self::from_parts(tasks, Vec::new(), Vec::new(), false, last_seq)
     }
 
+    /// Adds the workers of `other` this state lacks: a worker snapshot that
+    /// was lost, its workers taken from what the journal alone still holds.
+    /// Returns how many were added.
+    pub fn add_missing_workers(&mut self, other: &State) -> usize {
+        let mut added = 0;
+        for w in other.workers.values() {
+            if !self.workers.contains_key(&w.id) {
+                self.workers.insert(w.id.clone(), w.clone());
+                added += 1;
+            }
+        }
+        added
+    }
+
     /// Rebuilds from snapshots of tasks and workers taken at `last_seq`.
     pub fn from_parts(
         tasks: Vec<Task>,

@@ -335,13 +335,19 @@ fn a_journal_started_anew_and_an_unreadable_worker_snapshot_keep_every_task() {
     let mut ids = BTreeSet::from([run("before the loss FAKE:normal")]);
     // The journal is lost; the next owner starts a new one, numbered on.
     std::fs::remove_file(h.file("journal.jsonl")).unwrap();
-    ids.insert(run("after the loss FAKE:normal"));
+    let after = run("after the loss FAKE:normal");
+    ids.insert(after.clone());
     std::fs::write(h.file("worker-pool.json"), "{").unwrap();
 
     assert_eq!(task_ids(&h), ids, "a reader sees every task");
     let out = h.start_owner().stop();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(task_ids(&h), ids, "every task survives the owner");
+    // The journal still holds the worker of the task after the loss: it is
+    // taken from there, with what it cost.
+    let w = h.workers_of(&after);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0]["cost_usd"].as_f64().unwrap() > 0.0, "{w:?}");
 }
 
 #[test]

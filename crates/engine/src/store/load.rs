@@ -63,6 +63,9 @@ pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
             Ok(w) => (w, None),
             Err(why) => (None, Some(why)),
         };
+    // Set when the workers are taken from a task snapshot with no usable
+    // worker snapshot beside it: the journal's own workers are added.
+    let mut workers_lost = false;
     let (mut state, start, journal_behind) = match snapshot {
         None => (State::default(), None, None),
         Some(snap) => {
@@ -90,6 +93,7 @@ pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
                     && out.first_seq.is_none_or(|s| s == 1)
                     && count == journal_last;
             }
+            let missing = workers.is_none();
             let (ws, paused) =
                 workers.map_or((Vec::new(), false), |w| (w.workers, w.spawning_paused));
             if workers_agree && tail_fits {
@@ -111,7 +115,10 @@ pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
                     journal_whole: whole,
                 };
                 warn!("{}: starting from task-queue.json", behind.words());
-                if !workers_agree {
+                if missing && !workers_agree {
+                    warn!("worker-pool.json is missing or unreadable: the workers the journal still holds are taken from it");
+                    workers_lost = true;
+                } else if !workers_agree {
                     warn!("worker-pool.json was taken at another journal point; its workers are used as they are");
                 }
                 let state = State::from_parts(snap.tasks, ws, snap.plans, paused, snap.journal_seq);
@@ -120,6 +127,16 @@ pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
         }
     };
     let out = replay(&jpath, start.unwrap_or(0), |r| state.apply(&r))?;
+    if workers_lost {
+        // Their records were skipped for workers the state did not know:
+        // the journal read alone knows the ones it created.
+        let mut alone = State::default();
+        replay(&jpath, 0, |r| alone.apply(&r))?;
+        let added = state.add_missing_workers(&alone);
+        if added > 0 {
+            warn!(added, "workers rebuilt from the journal alone");
+        }
+    }
     Ok(Loaded {
         report: LoadReport {
             from_snapshot: start.is_some(),
