@@ -496,6 +496,7 @@ mod tests {
         let running = |w: &WorkerId, attempt| Event::AttemptRunning {
             worker_id: w.clone(),
             attempt,
+            left_at: None,
         };
         push(&mut s, running(&w, 1));
         let a = &s.worker(&w).unwrap().attempts[0];
@@ -642,6 +643,19 @@ mod tests {
         let line = serde_json::to_string(&r).unwrap();
         assert!(line.starts_with(r#"{"v":1,"seq":3,"#), "{line}");
         assert!(line.contains(r#""kind":"task_status_changed""#));
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+        // An event's own times are not named as the record's (`at`).
+        let r = Record::new(
+            4,
+            at(9),
+            Event::AttemptRunning {
+                worker_id: WorkerId::new(2, [2; 10]),
+                attempt: 1,
+                left_at: Some(at(5)),
+            },
+        );
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(line.matches(r#""at":"#).count(), 1, "{line}");
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
     }
 

@@ -48,17 +48,34 @@ pub fn check_source(source: &Path, asked: bool) -> Result<(), String> {
         .args(["rev-parse", "--verify", "--quiet", "HEAD"])
         .output()
         .map_err(|e| format!("cannot run git to check {}: {e}", source.display()))?;
+    // A repository whose checked-out branch has no commit (`git init`
+    // only, or an orphan branch) is one: said as it is.
+    let repository = Command::new("git")
+        .arg("-C")
+        .arg(source)
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let what = if repository {
+        format!(
+            "{} is a git repository whose checked-out branch has no commit yet (commit there, or check out a branch that has commits",
+            source.display()
+        )
+    } else {
+        format!(
+            "{} is not a git repository (run `git init` and commit there",
+            source.display()
+        )
+    };
     if out.status.success() {
         Ok(())
     } else if asked {
         Err(format!(
-            "the task asks for a worktree (`--worktree`), which needs a git repository with at least one commit, and {} is not one (run `git init` and commit there, or submit it without a worktree)",
-            source.display()
+            "the task asks for a worktree (`--worktree`), which needs a git repository with at least one commit, and {what}, or submit it without a worktree)"
         ))
     } else {
         Err(format!(
-            "isolation \"worktree\" in config.json runs every task in a git worktree, and {} is not a git repository with a commit (run `git init` and commit there, or set isolation to \"none\")",
-            source.display()
+            "isolation \"worktree\" in config.json runs every task in a git worktree, and {what}, or set isolation to \"none\")"
         ))
     }
 }
@@ -250,7 +267,7 @@ mod tests {
         let plain = tempfile::tempdir().unwrap();
         let err = check_source(plain.path(), true).unwrap_err();
         assert!(
-            err.contains("asks for a worktree") && err.contains("not one"),
+            err.contains("asks for a worktree") && err.contains("is not a git repository"),
             "{err}"
         );
         // Asked by the configuration for every task, the refusal says so.

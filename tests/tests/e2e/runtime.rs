@@ -632,7 +632,31 @@ fn worktree_on_a_folder_that_is_not_a_repository_is_refused_at_submit() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("needs a git repository"),
+        text(&out.stderr).contains("needs a git repository")
+            && text(&out.stderr).contains("is not a git repository"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A repository with no commit yet is said to be one.
+    let empty = h.workdir();
+    let init = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&empty)
+        .args(["init", "-q"])
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let out = h.cortex(&[
+        "submit",
+        "empty repo FAKE:normal",
+        "--workdir",
+        empty.to_str().unwrap(),
+        "--worktree",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("is a git repository whose checked-out branch has no commit yet"),
         "{}",
         text(&out.stderr)
     );

@@ -143,14 +143,21 @@ impl State {
                 w.stop = None;
                 w.next_prompt = None;
             }
-            Event::AttemptRunning { worker_id, attempt } => {
+            Event::AttemptRunning {
+                worker_id,
+                attempt,
+                left_at,
+            } => {
                 let a = self
                     .workers
                     .get_mut(worker_id)
                     .and_then(|w| w.attempts.iter_mut().find(|a| a.n == *attempt))
                     .filter(|a| a.is_live() && a.running_at.is_none());
                 match a {
-                    Some(a) => a.running_at = Some(rec.at.max(a.started_at)),
+                    Some(a) => {
+                        let left = left_at.map_or(rec.at, |t| t.min(rec.at));
+                        a.running_at = Some(left.max(a.started_at));
+                    }
                     None => self.ignored_events += 1,
                 }
             }

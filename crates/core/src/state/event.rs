@@ -73,6 +73,11 @@ pub enum Event {
         worker_id: WorkerId,
         /// The attempt's number (1-based).
         attempt: u32,
+        /// When it left the queue, when that is earlier than the record (a
+        /// job that ran and ended between two looks: the last time it was
+        /// seen queued); else the record's time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        left_at: Option<DateTime<Utc>>,
     },
     /// An attempt of a worker ended.
     AttemptEnded {

@@ -392,6 +392,39 @@ fn time_in_a_cluster_queue_is_neither_run_time_nor_startup_and_its_reason_is_sai
     runs_within_its_limit(&mut f, &task, pid, 5);
 }
 
+#[test]
+fn a_job_that_left_the_queue_and_ended_between_two_looks_counts_from_its_last_queued_look() {
+    let f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    f.fake.set_queued(pid, Some("Resources"));
+    f.tick();
+    let seen_queued = crate::launcher::Clock::now(&f.clock);
+    // Ten minutes in the queue, looked at every 10 s.
+    for _ in 0..60 {
+        f.advance(10);
+        f.tick();
+    }
+    let last_look = crate::launcher::Clock::now(&f.clock);
+    // Out of the queue, ran 5 s and ended, before any look saw it running.
+    f.fake.set_queued(pid, None);
+    f.advance(5);
+    f.fake.say(
+        pid,
+        r#"{"type":"result","subtype":"success","is_error":false,"result":"done"}"#,
+    );
+    f.fake.exit(pid, Exit::Code(0));
+    f.tick();
+    assert_eq!(f.task_status(&task), TaskStatus::Completed);
+    let story = crate::engine::view::show(&Home::new(f.dir.path()), &task).expect("show");
+    let a = &story.workers[0].attempts[0];
+    assert_eq!(a.running_at, Some(last_look), "{a:?}");
+    assert!(a.running_at > Some(seen_queued));
+    assert!(
+        a.duration_secs <= 5.5,
+        "the queue's ten minutes are left out: {a:?}"
+    );
+}
+
 /// A task of the development expert, its worker started: its id and the
 /// pid of its first attempt.
 fn started(f: &Fleet, text: &str) -> (String, u32) {

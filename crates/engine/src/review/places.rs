@@ -110,6 +110,11 @@ pub(crate) fn place_of(home: &Home, task: &Task, w: &Worker) -> Place {
             "no commit was recorded when it started in {}: there is nothing to compare with",
             workdir.display()
         )),
+        // A repository, but no commit to compare with (`git init` only).
+        None if inside_git(workdir) => Place::Nothing(format!(
+            "it ran in {}, a git repository with no commit when it started: there is nothing to compare with (commit there first)",
+            workdir.display()
+        )),
         None => Place::Nothing(format!(
             "it ran in {}, which is not in a git repository: there is nothing to diff",
             workdir.display()

@@ -26,8 +26,31 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let max_restarts = self.max_restarts_of(&live.expert);
+        // A cluster job seen queued that ran and ended between two looks:
+        // its time counts from the last time it was seen in the queue.
+        let seen_queued = self
+            .pm()
+            .workers
+            .get(&live.worker_id)
+            .filter(|e| e.attempt == live.attempt)
+            .and_then(|e| e.queued_at);
         let worker = {
             let mut store = self.store();
+            let unsaid = store
+                .state()
+                .worker(&live.worker_id)
+                .and_then(|w| w.attempts.iter().find(|a| a.n == live.attempt))
+                .is_some_and(|a| a.running_at.is_none());
+            if let (Some(at), true) = (seen_queued, unsaid) {
+                store.stage(
+                    Event::AttemptRunning {
+                        worker_id: live.worker_id.clone(),
+                        attempt: live.attempt,
+                        left_at: Some(at),
+                    },
+                    now,
+                )?;
+            }
             store.stage(
                 Event::AttemptEnded {
                     worker_id: live.worker_id.clone(),

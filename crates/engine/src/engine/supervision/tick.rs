@@ -292,7 +292,14 @@ impl Engine {
             let mut store = self.store();
             let journaled = left_queue.into_iter().try_for_each(|(worker_id, attempt)| {
                 store
-                    .stage(Event::AttemptRunning { worker_id, attempt }, now)
+                    .stage(
+                        Event::AttemptRunning {
+                            worker_id,
+                            attempt,
+                            left_at: None,
+                        },
+                        now,
+                    )
                     .map(|_| ())
             });
             if let Err(e) = journaled.and_then(|()| store.sync()) {
