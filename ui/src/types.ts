@@ -326,6 +326,8 @@ export interface AttemptStory {
   started_at: string;
   /** When it left a cluster's queue and began to run (its duration counts from here). */
   running_at?: string | null;
+  /** Its job still waits in a cluster's queue: no time of it counts yet. */
+  queued?: boolean;
   ended_at: string | null;
   resumed: boolean;
   outcome: string | null;

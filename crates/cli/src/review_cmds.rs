@@ -97,7 +97,7 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
         for a in &w.attempts {
             outln!(
                 o,
-                "  attempt {} {}{} ${:.4}{} {:.1}s{}",
+                "  attempt {} {}{} ${:.4}{} {}{}",
                 a.n,
                 a.outcome.as_deref().unwrap_or("running"),
                 cortex_core::worker::attempt_reason_beside(
@@ -108,7 +108,11 @@ pub fn show(home: &Home, task: &str, json: bool) -> Result<()> {
                 .unwrap_or_default(),
                 a.cost_usd,
                 estimated(a.cost_estimated),
-                a.duration_secs,
+                if a.queued {
+                    "queued on the cluster, not begun to run".to_string()
+                } else {
+                    format!("{:.1}s", a.duration_secs)
+                },
                 a.running_at
                     .map(|r| format!(
                         " (after {:.1}s in the cluster's queue)",

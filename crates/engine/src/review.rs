@@ -177,6 +177,10 @@ pub struct AttemptStory {
     /// How long it ran, in seconds (until now while it runs), its time in
     /// a cluster's queue left out once it was seen leaving it.
     pub duration_secs: f64,
+    /// True while its job waits in a cluster's queue (it has not begun to
+    /// run: its duration is 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
 }
 
 /// One worker in a task's story.
@@ -761,6 +765,7 @@ mod tests {
             },
             cost_usd: 0.005,
             cost_estimated: true,
+            queued: false,
         };
         let story_with = |figures: crate::runtime::AttemptFigures| {
             let live = [(f.worker.id.clone(), figures)].into_iter().collect();

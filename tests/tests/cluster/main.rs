@@ -489,6 +489,13 @@ fn the_startup_budget_counts_from_when_a_queued_job_runs() {
                 && w.get("running_since").is_none()
         },
     );
+    let waiting = h.json(&["show", &id]);
+    let a = &waiting["workers"][0]["attempts"][0];
+    // It may have just left the queue; if not, it says it waits.
+    if a["outcome"].is_null() && a.get("running_at").is_none() {
+        assert_eq!(a["queued"], true, "{waiting}");
+        assert_eq!(a["duration_secs"], 0.0, "{waiting}");
+    }
     let t = h.wait_task_done(&id, LIMIT);
     assert_eq!(t["status"], "completed", "{t}");
     let w = worker_of(h, &id);

@@ -150,7 +150,7 @@ export function liveStory(s: TaskStory, workers: ReadonlyMap<string, Worker>, no
   const grown = (a: WorkerStory["attempts"][number]) => {
     // Its time counts from when it left a cluster's queue, if it waited in one.
     const start = parseTime(a.running_at ?? a.started_at);
-    if (a.ended_at || nowMs === null || Number.isNaN(start)) return 0;
+    if (a.ended_at || a.queued || nowMs === null || Number.isNaN(start)) return 0;
     return Math.max(0, (nowMs - start) / 1000 - a.duration_secs);
   };
   if (!s.workers.some((w) => workers.has(w.id)) && nowMs === null) return s;

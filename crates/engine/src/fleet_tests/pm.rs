@@ -387,6 +387,12 @@ fn time_in_a_cluster_queue_is_neither_run_time_nor_startup_and_its_reason_is_sai
             .contains("held until its start time"),
         "{w:?}"
     );
+    // Its story counts none of it (another process's view, through the
+    // owner's verdict, is checked on a real cluster).
+    let story = f.engine().show(&task).expect("show");
+    let a = &story.workers[0].attempts[0];
+    assert!(a.queued && a.duration_secs == 0.0, "{a:?}");
+    assert_eq!(story.duration_secs, 0.0);
     // It runs: its limit counts from now.
     f.fake.set_queued(pid, None);
     runs_within_its_limit(&mut f, &task, pid, 5);

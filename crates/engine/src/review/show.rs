@@ -50,9 +50,16 @@ pub(crate) fn story_of(
                     cost_estimated: o.is_some_and(|o| o.cost_estimated),
                     tokens: o.map(|o| o.tokens).unwrap_or_default(),
                     duration_secs: d,
+                    queued: false,
                 };
                 // The running attempt, as the workers list counts it.
                 if let Some(f) = running.filter(|f| f.n == a.n) {
+                    // Not begun to run: in a cluster's queue.
+                    if f.queued && a.running_at.is_none() {
+                        wsecs -= story.duration_secs;
+                        story.duration_secs = 0.0;
+                        story.queued = true;
+                    }
                     story.cost_usd = f.cost_usd;
                     story.cost_estimated = f.cost_estimated;
                     story.tokens.input = f.tokens.input;

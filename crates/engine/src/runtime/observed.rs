@@ -17,6 +17,7 @@ fn add_summary(dto: &mut WorkerDto, s: &crate::pm::LiveSummary, a: &cortex_core:
         tokens: s.tokens.into(),
         cost_usd: s.cost_usd,
         cost_estimated: s.cost_estimated,
+        queued: false,
     });
     dto.last_text = s.last_text.as_deref().map(redact).or(dto.last_text.take());
     dto.started_at = Some(started_at);

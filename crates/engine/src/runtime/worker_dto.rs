@@ -104,6 +104,10 @@ pub struct AttemptFigures {
     pub cost_usd: f64,
     /// True when `cost_usd` is Cortex's estimate.
     pub cost_estimated: bool,
+    /// True while its job waits in a cluster's queue: it has not begun to
+    /// run, so no time of it counts yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
 }
 
 impl AttemptFigures {
@@ -116,6 +120,7 @@ impl AttemptFigures {
             tokens: l.progress.tokens.into(),
             cost_usd,
             cost_estimated,
+            queued: false,
         }
     }
 }
@@ -331,6 +336,9 @@ pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
     // its counts yet (the owner journals when it leaves the queue).
     if v.health == H::Scheduled {
         dto.running_since = None;
+        if let Some(f) = dto.live_attempt.as_mut() {
+            f.queued = true;
+        }
     }
     if v.last_activity_at.is_some() {
         dto.last_activity_at = v.last_activity_at;

@@ -62,6 +62,13 @@ describe("a story's figures as its workers are now", () => {
     const later = liveStory(s, new Map(), Date.parse(iso(0)) + 640_000);
     expect(later.workers[1].attempts[0].duration_secs).toBe(40);
     expect(later.duration_secs).toBe(70 + 30);
+    // Still in the queue: none of its time counts, however long it waits.
+    const queued = worker({
+      id: "w-2", expert: "security", status: "running", duration_secs: 0, tokens: tok(0, 0),
+      attempts: [{ n: 1, started_at: iso(0), queued: true, ended_at: null, resumed: false, outcome: null, reason: null, exit_code: null, cost_usd: 0, cost_estimated: false, tokens: tok(0, 0), duration_secs: 0 }],
+    });
+    const waiting = liveStory(story({ workers: [worker(), queued], duration_secs: 60 }), new Map(), Date.parse(iso(0)) + 640_000);
+    expect(waiting.workers[1].attempts[0].duration_secs).toBe(0);
   });
 
   it("takes a running attempt's cost and tokens from the worker, and sums them into the task", () => {

@@ -193,10 +193,18 @@ impl Engine {
     /// runtime alone: a list of tasks or plans needs no worker's DTO.
     pub(crate) fn live_figures(&self) -> crate::dto::LiveFigures {
         let prices = cortex_core::pricing::merged(&self.settings().0.pricing);
-        self.runtime()
-            .live
+        let rt = self.runtime();
+        let pm = self.pm();
+        rt.live
             .iter()
-            .map(|(id, l)| (id.clone(), crate::runtime::AttemptFigures::of(l, &prices)))
+            .map(|(id, l)| {
+                let mut f = crate::runtime::AttemptFigures::of(l, &prices);
+                // Still in a cluster's queue, as the PM last saw it.
+                f.queued = pm.workers.get(id).is_some_and(|e| {
+                    e.attempt == l.attempt && e.health == cortex_core::health::Health::Scheduled
+                });
+                (id.clone(), f)
+            })
             .collect()
     }
 
