@@ -2,6 +2,15 @@
 //!
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad input (including a bad config).
 
+/// `println!` of one line that holds agents' or a plan's words: its control
+/// characters shown, not acted on by the terminal. Defined before the
+/// modules, so each of them can use it.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", cortex_core::terminal::one_line(&format!($($arg)*)))
+    };
+}
+
 mod args;
 mod batch;
 mod client;

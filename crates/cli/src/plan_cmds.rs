@@ -152,14 +152,6 @@ fn read_spec(file: &str) -> Result<PlanSpec> {
     })
 }
 
-/// `println!` of a line that holds a plan's or an agent's words: its
-/// control characters shown, not acted on by the terminal.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        println!("{}", cortex_core::terminal::one_line(&format!($($arg)*)))
-    };
-}
-
 /// A submitted (or edited) plan's answer: its tasks, their ids and status.
 fn print_ack(value: &serde_json::Value, json: bool) {
     if json {

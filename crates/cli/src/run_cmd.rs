@@ -93,14 +93,6 @@ pub(crate) fn run(home: &Home, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `println!` of text that holds agents' words: its control characters
-/// shown, not acted on by the terminal.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        println!("{}", cortex_core::terminal::one_line(&format!($($arg)*)))
-    };
-}
-
 /// One engine event as a line for a person. Workers are named as the app
 /// and the tray name them: the task's first words, the expert, then the
 /// id (`Engine::subject_of`).

@@ -172,11 +172,17 @@ impl Attempt {
         self.running_at.unwrap_or(self.started_at)
     }
 
-    /// The seconds it ran (to `now` while it runs), its time in a cluster's
-    /// queue left out.
+    /// The milliseconds it ran (to `now` while it runs), its time in a
+    /// cluster's queue left out.
+    pub fn ran_millis(&self, now: DateTime<Utc>) -> i64 {
+        (self.ended_at.unwrap_or(now) - self.ran_from())
+            .num_milliseconds()
+            .max(0)
+    }
+
+    /// `ran_millis` in seconds.
     pub fn ran_secs(&self, now: DateTime<Utc>) -> f64 {
-        let ms = (self.ended_at.unwrap_or(now) - self.ran_from()).num_milliseconds();
-        ms.max(0) as f64 / 1000.0
+        self.ran_millis(now) as f64 / 1000.0
     }
 
     /// True while the attempt has not ended.
@@ -510,16 +516,9 @@ mod tests {
         );
         assert!(!w.never_ran(), "no attempt yet");
         let attempt = |n, outcome: Option<OutcomeKind>| Attempt {
-            n,
-            started_at: now,
-            pid: None,
-            start_ticks: None,
-            session_id: None,
-            resumed: false,
-            on_request: false,
-            running_at: None,
             ended_at: outcome.map(|_| now),
             outcome: outcome.map(|k| Outcome::bare(k, "x")),
+            ..Attempt::started(n, now, None)
         };
         w.attempts.push(attempt(1, None));
         assert!(!w.never_ran(), "its first attempt is still starting");
@@ -540,16 +539,9 @@ mod tests {
             now,
         );
         let attempt = |n, live: bool| Attempt {
-            n,
-            started_at: now,
-            pid: None,
-            start_ticks: None,
-            session_id: None,
-            resumed: false,
-            on_request: false,
-            running_at: None,
             ended_at: (!live).then_some(now),
             outcome: (!live).then(|| Outcome::bare(OutcomeKind::ApiError, "API error 500")),
+            ..Attempt::started(n, now, None)
         };
         assert_eq!(w.reason_now(), None);
         // Waiting: no time said in words (an earlier version's is dropped).

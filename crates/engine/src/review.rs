@@ -732,14 +732,7 @@ mod tests {
     fn a_running_attempt_counts_in_the_story_as_the_workers_list_counts_it() {
         let mut f = fixture();
         let attempt = |n: u32, ended: bool| cortex_core::worker::Attempt {
-            n,
-            started_at: clock::now(),
-            pid: None,
-            start_ticks: None,
-            session_id: None,
             resumed: n > 1,
-            on_request: false,
-            running_at: None,
             ended_at: ended.then(clock::now),
             outcome: ended.then(|| {
                 let mut o = cortex_core::stream::Outcome::bare(
@@ -750,6 +743,7 @@ mod tests {
                 o.cost_estimated = true;
                 o
             }),
+            ..cortex_core::worker::Attempt::started(n, clock::now(), None)
         };
         // Attempt 1 was killed (its cost estimated), attempt 2 runs.
         f.worker.attempts = vec![attempt(1, true), attempt(2, false)];

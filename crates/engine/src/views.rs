@@ -361,11 +361,7 @@ pub fn held_by_circuit(
 pub fn ended_attempts_secs(w: &Worker) -> f64 {
     w.attempts
         .iter()
-        .filter_map(|a| {
-            a.ended_at
-                .map(|end| (end - a.ran_from()).num_milliseconds())
-        })
-        .map(|ms| ms.max(0))
+        .filter_map(|a| a.ended_at.map(|end| a.ran_millis(end)))
         // Summed as whole milliseconds: a float sum of nothing is -0.0,
         // which JSON would carry as "-0.0".
         .sum::<i64>() as f64
@@ -519,16 +515,9 @@ pub(crate) mod subject_tests {
 
     fn ended(n: u32, from: i64, to: i64, kind: OutcomeKind) -> Attempt {
         Attempt {
-            n,
-            started_at: t(from),
-            pid: None,
-            start_ticks: None,
-            session_id: None,
-            resumed: false,
-            on_request: false,
-            running_at: None,
             ended_at: Some(t(to)),
             outcome: Some(Outcome::bare(kind, "r")),
+            ..Attempt::started(n, t(from), None)
         }
     }
 

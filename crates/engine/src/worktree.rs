@@ -156,8 +156,14 @@ fn worktrees(dir: &Path) -> Vec<(PathBuf, Option<String>)> {
     else {
         return Vec::new();
     };
+    parse_worktree_list(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `git worktree list --porcelain` read: each worktree's path and the
+/// branch checked out there.
+pub(crate) fn parse_worktree_list(text: &str) -> Vec<(PathBuf, Option<String>)> {
     let mut list: Vec<(PathBuf, Option<String>)> = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in text.lines() {
         if let Some(p) = line.strip_prefix("worktree ") {
             list.push((PathBuf::from(p), None));
         } else if let (Some(b), Some(last)) =

@@ -124,16 +124,11 @@ impl State {
                             .and_then(|a| a.outcome.as_ref())
                             .is_some_and(|o| o.resets_at.is_some()));
                 w.attempts.push(Attempt {
-                    n: *attempt,
-                    started_at: rec.at,
-                    pid: *pid,
                     start_ticks: *start_ticks,
                     session_id: session_id.clone(),
                     resumed: *resumed,
                     on_request,
-                    running_at: None,
-                    ended_at: None,
-                    outcome: None,
+                    ..Attempt::started(*attempt, rec.at, *pid)
                 });
                 if session_id.is_some() {
                     w.session_id.clone_from(session_id);

@@ -156,9 +156,7 @@ fn cpu_progress_keeps_a_silent_worker_from_being_called_late() {
         config: vec![("pm.late_after_secs", json!(60))],
         ..Setup::default()
     });
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let pid = f.pid(&f.worker_of(&task), 1);
+    let (task, pid) = started(&f, "fix the parser");
     f.fake.say(pid, ASSISTANT);
     f.tick();
     // Busy: a full core for every step of 5 s.
@@ -349,10 +347,7 @@ fn a_start_the_cluster_did_not_answer_waits_and_starts_once_it_answers() {
         "{w:?}"
     );
     let pid = f.pid(&w, 1);
-    f.fake.say(
-        pid,
-        r#"{"type":"result","subtype":"success","is_error":false,"result":"done"}"#,
-    );
+    f.fake.say(pid, RESULT_OK);
     f.fake.exit(pid, Exit::Code(0));
     f.tick();
     assert_eq!(f.task_status(&task), TaskStatus::Completed);
@@ -414,10 +409,7 @@ fn a_job_that_left_the_queue_and_ended_between_two_looks_counts_from_its_last_qu
     // Out of the queue, ran 5 s and ended, before any look saw it running.
     f.fake.set_queued(pid, None);
     f.advance(5);
-    f.fake.say(
-        pid,
-        r#"{"type":"result","subtype":"success","is_error":false,"result":"done"}"#,
-    );
+    f.fake.say(pid, RESULT_OK);
     f.fake.exit(pid, Exit::Code(0));
     f.tick();
     assert_eq!(f.task_status(&task), TaskStatus::Completed);
@@ -466,9 +458,7 @@ fn an_agent_that_hangs_after_its_result_is_stopped_and_settled_by_the_result() {
         ],
         ..Setup::default()
     });
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let pid = f.pid(&f.worker_of(&task), 1);
+    let (task, pid) = started(&f, "fix the parser");
     f.fake.say(pid, RESULT_OK);
     f.tick();
     for _ in 0..9 {

@@ -67,16 +67,10 @@ pub(crate) fn identity_env(merge: &MergeConfig) -> Vec<(&'static str, String)> {
 /// Where `branch` is checked out among the repository's worktrees.
 pub(crate) fn checked_out_in(repo: &Path, branch: &str) -> Result<Option<PathBuf>, String> {
     let out = git(repo, &["worktree", "list", "--porcelain"])?;
-    let want = format!("branch refs/heads/{branch}");
-    let mut path = None;
-    for line in out.lines() {
-        if let Some(p) = line.strip_prefix("worktree ") {
-            path = Some(PathBuf::from(p));
-        } else if line == want {
-            return Ok(path);
-        }
-    }
-    Ok(None)
+    Ok(crate::worktree::parse_worktree_list(&out)
+        .into_iter()
+        .find(|(_, b)| b.as_deref() == Some(branch))
+        .map(|(p, _)| p))
 }
 
 /// Refuses, saying so, when the repository a task ran in is gone (moved or

@@ -30,7 +30,10 @@ pub(crate) fn story_of(
             .attempts
             .iter()
             .map(|a| {
-                let d = a.ran_secs(now);
+                let live = running.filter(|f| f.n == a.n);
+                // Not begun to run: in a cluster's queue, no time counts.
+                let queued = live.is_some_and(|f| f.queued) && a.running_at.is_none();
+                let d = if queued { 0.0 } else { a.ran_secs(now) };
                 wsecs += d;
                 let o = a.outcome.as_ref();
                 let mut story = AttemptStory {
@@ -50,16 +53,10 @@ pub(crate) fn story_of(
                     cost_estimated: o.is_some_and(|o| o.cost_estimated),
                     tokens: o.map(|o| o.tokens).unwrap_or_default(),
                     duration_secs: d,
-                    queued: false,
+                    queued,
                 };
                 // The running attempt, as the workers list counts it.
-                if let Some(f) = running.filter(|f| f.n == a.n) {
-                    // Not begun to run: in a cluster's queue.
-                    if f.queued && a.running_at.is_none() {
-                        wsecs -= story.duration_secs;
-                        story.duration_secs = 0.0;
-                        story.queued = true;
-                    }
+                if let Some(f) = live {
                     story.cost_usd = f.cost_usd;
                     story.cost_estimated = f.cost_estimated;
                     story.tokens.input = f.tokens.input;

@@ -440,16 +440,8 @@ mod tests {
         let fake = crate::launcher::fake::FakeLauncher::new();
         let started = fake.orphan(w.id.as_str(), 1);
         w.attempts.push(cortex_core::worker::Attempt {
-            n: 1,
-            started_at: now,
-            pid: Some(started.pid),
             start_ticks: started.start_ticks,
-            session_id: None,
-            resumed: false,
-            on_request: false,
-            running_at: None,
-            ended_at: None,
-            outcome: None,
+            ..cortex_core::worker::Attempt::started(1, now, Some(started.pid))
         });
         let out = attempt_dir(&home, &w.id, 1);
         std::fs::create_dir_all(&out).expect("mkdir");
