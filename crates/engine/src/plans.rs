@@ -244,12 +244,7 @@ fn view_of(
         .collect();
     // Held while a task of it still waits for the confirmation (not once
     // they all ended: a goal cancelled with its plan).
-    let held = plan.awaiting_confirmation
-        && plan.tasks.iter().any(|e| {
-            state
-                .task(&e.task_id)
-                .is_some_and(|t| t.status == cortex_core::task::TaskStatus::AwaitingConfirmation)
-        });
+    let held = state.plan_awaits_confirmation(&plan.id);
     Some(PlanView {
         id: plan.id.clone(),
         goal: cortex_core::redact::redact(&plan.goal),

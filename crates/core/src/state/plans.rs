@@ -298,6 +298,20 @@ impl State {
         self.plans.get(id)
     }
 
+    /// True while a plan is held for a person's confirmation and a task of
+    /// it still waits for that (not once they all ended: a goal cancelled
+    /// with its plan). What every view and control says of a held plan.
+    pub fn plan_awaits_confirmation(&self, id: &crate::id::PlanId) -> bool {
+        self.plans.get(id).is_some_and(|p| {
+            p.awaiting_confirmation
+                && p.tasks.iter().any(|e| {
+                    self.tasks
+                        .get(&e.task_id)
+                        .is_some_and(|t| t.status == TaskStatus::AwaitingConfirmation)
+                })
+        })
+    }
+
     /// Every plan, oldest first (plan ids are time-ordered).
     pub fn plans(&self) -> impl DoubleEndedIterator<Item = &crate::plan::Plan> {
         self.plans.values()

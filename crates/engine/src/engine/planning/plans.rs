@@ -274,12 +274,7 @@ impl Engine {
                     "plan {plan_id} is not awaiting confirmation (it was confirmed already): nothing to confirm"
                 )));
             }
-            let waiting = plan.tasks.iter().any(|e| {
-                store.state().task(&e.task_id).is_some_and(|t| {
-                    t.status == cortex_core::task::TaskStatus::AwaitingConfirmation
-                })
-            });
-            if !waiting {
+            if !store.state().plan_awaits_confirmation(&plan_id) {
                 return Err(EngineError::BadValue(format!(
                     "plan {plan_id} has no task left to start (its tasks ended: its goal was cancelled?): nothing to confirm"
                 )));

@@ -188,12 +188,9 @@ impl Engine {
 /// The plan a task waits with, when that plan awaits a person's
 /// confirmation: the task starts when the plan is confirmed, not alone.
 fn held_by_plan(store: &Store, task: &Task) -> Option<cortex_core::id::PlanId> {
-    let plan = task.plan_id.as_ref()?;
-    store
-        .state()
-        .plan(plan)
-        .filter(|p| p.awaiting_confirmation)
-        .map(|_| plan.clone())
+    task.plan_id
+        .clone()
+        .filter(|p| store.state().plan_awaits_confirmation(p))
 }
 
 fn release_confirmation(
