@@ -277,6 +277,17 @@ pub enum Action {
         /// The level sent: 50, 75 or 90 (percent of the time limit).
         level: u8,
     },
+    /// Time-limit warning levels sent under a shorter limit and not
+    /// reached under the limit now (it was extended): said again when
+    /// they are reached.
+    TimeWarningsForgotten {
+        /// The worker it is about.
+        worker_id: WorkerId,
+        /// The attempt it is about.
+        attempt: u32,
+        /// The levels to forget.
+        levels: Vec<u8>,
+    },
     /// The 80% budget warning was sent (so it is sent once).
     BudgetWarningSent {
         /// The worker it is about.
@@ -371,6 +382,20 @@ pub fn decide(
     if limit > 0 {
         let elapsed = (now - view.worker_started_at).num_milliseconds().max(0) as f64 / 1000.0;
         let used = elapsed / limit as f64;
+        // Only a longer limit makes a level said before unreached again.
+        let forgotten: Vec<u8> = view
+            .time_warnings_sent
+            .iter()
+            .copied()
+            .filter(|level| used * 100.0 < f64::from(*level))
+            .collect();
+        if !forgotten.is_empty() {
+            out.push(Action::TimeWarningsForgotten {
+                worker_id: w.clone(),
+                attempt: a,
+                levels: forgotten,
+            });
+        }
         let due: Vec<u8> = [50u8, 75, 90]
             .into_iter()
             .filter(|level| {
@@ -942,6 +967,42 @@ mod tests {
     }
 
     #[test]
+    fn levels_said_before_an_extension_are_said_again_under_the_new_limit() {
+        let mut v = view(Health::Healthy);
+        v.time_limit_secs = 100;
+        v.time_warnings_sent = vec![50, 75, 90];
+        // Extended by 25 s at 90 s: 72% used, 75 and 90 are not reached.
+        v.extended_secs = 25;
+        let acts = decide(&pm(), &v, &obs(Some(90)), t(90));
+        let forgotten: Vec<Vec<u8>> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::TimeWarningsForgotten { levels, .. } => Some(levels.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(forgotten, vec![vec![75, 90]]);
+        v.time_warnings_sent = vec![50];
+        let acts = decide(&pm(), &v, &obs(Some(113)), t(113));
+        assert!(
+            acts.iter().any(|a| matches!(
+                a,
+                Action::Alert {
+                    kind: AlertKind::TimeoutWarning,
+                    severity: Severity::Warning,
+                    ..
+                }
+            )),
+            "90% of the new limit is said: {acts:?}"
+        );
+        // Nothing is forgotten while the limit stands.
+        v.time_warnings_sent = vec![50, 75, 90];
+        assert!(!decide(&pm(), &v, &obs(Some(113)), t(113))
+            .iter()
+            .any(|a| matches!(a, Action::TimeWarningsForgotten { .. })));
+    }
+
+    #[test]
     fn time_warnings_at_50_75_90_then_extend_once_or_time_out() {
         let mut v = view(Health::Healthy);
         v.time_limit_secs = 100;
@@ -1012,7 +1073,11 @@ mod tests {
         );
         // An extension moves the limit.
         v.extended_secs = 600;
-        assert!(decide(&pm(), &v, &o(99), t(100)).is_empty());
+        let acts = decide(&pm(), &v, &o(99), t(100));
+        assert!(
+            matches!(acts.as_slice(), [Action::TimeWarningsForgotten { levels, .. }] if levels == &[50, 75, 90]),
+            "nothing but the levels said under the old limit is forgotten: {acts:?}"
+        );
     }
 
     #[test]

@@ -481,7 +481,16 @@ impl Engine {
                 worker_id, level, ..
             } => {
                 if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
-                    pw.time_warnings_sent.push(level);
+                    if !pw.time_warnings_sent.contains(&level) {
+                        pw.time_warnings_sent.push(level);
+                    }
+                }
+            }
+            Action::TimeWarningsForgotten {
+                worker_id, levels, ..
+            } => {
+                if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
+                    pw.time_warnings_sent.retain(|l| !levels.contains(l));
                 }
             }
             Action::BudgetWarningSent { worker_id, .. } => {
