@@ -61,6 +61,52 @@ fn the_circuit_breaker_opens_within_its_window_and_closes_after_it() {
     assert!(f.engine().paused_experts_now().is_empty());
 }
 
+/// The activity lines told to subscribers since the last look, by event.
+fn told(f: &mut Fleet) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while let Ok(e) = f.events.try_recv() {
+        if let EngineEvent::ActivityLogged { line } = e {
+            let text = |k: &str| line[k].as_str().unwrap_or_default().to_string();
+            out.push((text("event"), text("message")));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_breaker_closing_at_its_time_and_a_pause_of_spawning_are_told_to_views() {
+    // Nothing waits on the expert: no task or worker changes when its
+    // breaker closes, so only this line tells a view it is not paused.
+    let mut f = Fleet::new(Setup {
+        config: vec![
+            ("restart.circuit_failures", json!(1)),
+            ("restart.circuit_window_secs", json!(60)),
+        ],
+        expert: vec![("development", "max_restarts", json!(0))],
+    });
+    let a = f.submit("fix bug a", "development");
+    f.tick();
+    f.fake.exit(f.pid(&f.worker_of(&a), 1), Exit::Code(1));
+    f.tick();
+    assert_eq!(f.engine().paused_experts_now().len(), 1);
+    told(&mut f);
+    f.advance(61);
+    f.tick();
+    assert!(f.engine().paused_experts_now().is_empty());
+    let closed: Vec<_> = told(&mut f)
+        .into_iter()
+        .filter(|(e, _)| e == "circuit_breaker_closed")
+        .collect();
+    assert_eq!(closed.len(), 1, "told once: {closed:?}");
+    assert!(closed[0].1.contains("development"), "{closed:?}");
+
+    assert!(f.engine().set_spawning_paused(true).unwrap());
+    assert!(!f.engine().set_spawning_paused(true).unwrap());
+    assert!(f.engine().set_spawning_paused(false).unwrap());
+    let events: Vec<String> = told(&mut f).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(events, ["spawning_paused", "spawning_resumed"]);
+}
+
 /// A fleet that calls silence late at 60 s, stalled at 120 s and a zombie at
 /// 240 s, with one worker that has just spoken: its task and the worker.
 fn one_healthy_worker() -> (Fleet, String, WorkerDto) {

@@ -429,7 +429,17 @@ impl Engine {
         if store.state().spawning_paused == paused {
             return Ok(false);
         }
-        store.commit(Event::SpawningPaused { paused }, self.now())?;
+        let now = self.now();
+        store.commit(Event::SpawningPaused { paused }, now)?;
+        drop(store);
+        // No task or worker changes with it: the line tells views (which
+        // read the status again) and the activity log.
+        let (event, message) = if paused {
+            ("spawning_paused", "a person paused starting new workers")
+        } else {
+            ("spawning_resumed", "a person resumed starting new workers")
+        };
+        self.pm_log_general(now, event, message);
         Ok(true)
     }
 

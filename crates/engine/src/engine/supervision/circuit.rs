@@ -104,13 +104,30 @@ impl Engine {
 
     /// Experts whose circuit breaker is open now, with when it closes.
     pub(crate) fn paused_until(&self, now: DateTime<Utc>) -> BTreeMap<String, DateTime<Utc>> {
-        let mut pm = self.pm();
-        let before = pm.paused_experts.len();
-        pm.paused_experts.retain(|_, until| *until > now);
-        if pm.paused_experts.len() != before {
-            pm.dirty = true;
+        let (left, closed) = {
+            let mut pm = self.pm();
+            let mut closed = Vec::new();
+            pm.paused_experts.retain(|expert, until| {
+                let open = *until > now;
+                if !open {
+                    closed.push(expert.clone());
+                }
+                open
+            });
+            if !closed.is_empty() {
+                pm.dirty = true;
+            }
+            (pm.paused_experts.clone(), closed)
+        };
+        // A breaker that closes at its time changes no task or worker by
+        // itself: the line tells views (which read the status again) and
+        // the activity log, or the expert would still read paused.
+        for expert in closed {
+            let message = format!("the circuit breaker of {expert} closed: its pause is over");
+            info!(expert, "{message}");
+            self.pm_log_general(now, "circuit_breaker_closed", &message);
         }
-        pm.paused_experts.clone()
+        left
     }
 
     /// Experts paused by their circuit breaker, for status views.
