@@ -42,14 +42,16 @@ pub fn members<'a>(cfg: &NotificationConfig, alert: &'a Alert) -> Vec<&'a Alert>
 }
 
 /// What the title says for one alert.
-fn what(kind: AlertKind) -> &'static str {
-    match kind {
+fn what(alert: &Alert) -> &'static str {
+    match alert.kind {
         AlertKind::Stalled => "Worker stalled",
         AlertKind::Zombie => "Worker hung: killed",
         AlertKind::TimeoutWarning => "Worker near its time limit",
         AlertKind::TimedOut => "Worker out of time",
         AlertKind::Failed => "Worker failed",
-        AlertKind::Budget => "Worker over budget",
+        // The 80% warning stops nothing: the worker runs on under its budget.
+        AlertKind::Budget if alert.severity == Severity::Warning => "Worker near its budget",
+        AlertKind::Budget => "Worker over budget: stopped",
         AlertKind::CircuitBreaker => "Expert paused",
         AlertKind::Completed => "Worker done",
         AlertKind::Extended => "Worker extended",
@@ -63,7 +65,7 @@ fn what(kind: AlertKind) -> &'static str {
 /// (`cortex_core::alerts::tally`).
 pub fn title(shown: &[&Alert]) -> String {
     if let [one] = shown {
-        return format!("Cortex: {}", what(one.kind));
+        return format!("Cortex: {}", what(one));
     }
     let t = cortex_core::alerts::tally(shown.iter().copied());
     match (t.workers, t.experts, t.info.as_slice()) {
@@ -307,6 +309,39 @@ mod tests {
             message: message.into(),
             summarized: vec![],
         }
+    }
+
+    #[test]
+    fn a_budget_warning_is_not_titled_over_budget() {
+        // The engine's own alerts at 85% and at 100% of a budget.
+        let id = cortex_core::id::WorkerId::new(1, [1; 10]);
+        let titled = |fraction: f64| {
+            let actions = cortex_core::health::budget_actions(
+                &id,
+                1,
+                Some(1000),
+                None,
+                false,
+                (fraction * 1000.0) as u64,
+                0.0,
+            );
+            let Some(cortex_core::health::Action::Alert {
+                kind,
+                severity,
+                message,
+                ..
+            }) = actions
+                .into_iter()
+                .find(|a| matches!(a, cortex_core::health::Action::Alert { .. }))
+            else {
+                panic!("no alert at {fraction}");
+            };
+            let mut a = alert(kind, &message);
+            a.severity = severity;
+            title(&[&a])
+        };
+        assert_eq!(titled(0.85), "Cortex: Worker near its budget");
+        assert_eq!(titled(1.0), "Cortex: Worker over budget: stopped");
     }
 
     #[test]

@@ -24,7 +24,7 @@ function makeRepo(dir) {
 }
 
 const DONE = new Set(["completed", "failed", "cancelled"]);
-const NEEDS_YOU = new Set(["needs_input", "needs_attention", "awaiting_confirmation", "blocked"]);
+const NEEDS_YOU = new Set(["needs_input", "needs_attention", "awaiting_confirmation"]);
 const VIEWS = ["overview", "workers", "tasks", "board", "plans", "usage", "routing", "activity", "settings"];
 
 export async function reviewSteps(t) {

@@ -330,6 +330,20 @@ describe("controller", () => {
     expect(s.toasts).toHaveLength(0);
   });
 
+  it("ends a stopping toast when the worker's end is read after dropped events", async () => {
+    s.tasks = [task({ id: "t-01aaaaaaaaaaaaaaaaaaaaaaaa", description: "Implement the login endpoint" })];
+    f.api.killWorker.mockResolvedValueOnce(worker({ id: "w-1", state: "stopping", health: "healthy" }));
+    await c.actions.kill("w-1");
+    expect(s.toasts.filter((t) => t.text.startsWith("Stopping"))).toHaveLength(1);
+    // The end's event was among the dropped ones: only the read again says it.
+    f.api.listWorkers.mockResolvedValueOnce([worker({ id: "w-1", state: "cancelled", health: "cancelled", last_activity_at: iso(62) })]);
+    f.missed(3);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.workers[0].state).toBe("cancelled");
+    expect(s.toasts.some((t) => t.text.startsWith("Stopping"))).toBe(false);
+    expect(s.toasts.at(-1)?.text).toMatch(/^Killed “Implement the login endpoint”/);
+  });
+
   it("says killed when the worker's end arrived before the kill's answer", async () => {
     s.tasks = [task({ id: "t-01aaaaaaaaaaaaaaaaaaaaaaaa", description: "Implement the login endpoint" })];
     let answer: (w: ReturnType<typeof worker>) => void = () => {};

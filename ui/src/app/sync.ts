@@ -193,6 +193,8 @@ export class EngineSync {
   refreshWorkers(): Promise<boolean> {
     return this.fetch("workers", () => this.api.listWorkers(), (workers) => {
       this.s.workers = workers.reduce((acc, w) => upsertWorker(acc, w).list, this.s.workers);
+      // A kill's "Stopping…" ends with the worker, whether an event or this read says so.
+      this.notices.settle(this.s.workers);
     });
   }
 

@@ -97,6 +97,18 @@ function passes(a: Alert): boolean {
 function superseded(alerts: Alert[]): Set<string> {
   const newest = new Map<string, Alert>();
   const out = new Set<string>();
+  // A time limit extended after a warning about it: the warning spoke of
+  // the old limit (the engine warns again as the new one nears).
+  const extendedAt = new Map<string, string>();
+  for (const a of alerts) {
+    if (a.kind !== "extended" || !a.worker_id) continue;
+    const seen = extendedAt.get(a.worker_id);
+    if (!seen || compareTime(a.at, seen) > 0) extendedAt.set(a.worker_id, a.at);
+  }
+  for (const a of alerts) {
+    const ext = a.kind === "timeout_warning" && a.worker_id ? extendedAt.get(a.worker_id) : undefined;
+    if (ext && compareTime(ext, a.at) > 0) out.add(alertKey(a));
+  }
   for (const a of alerts) {
     if (!a.worker_id || !passes(a) || a.summarized?.length) continue;
     const k = `${a.worker_id}|${a.kind}`;

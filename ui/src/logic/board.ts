@@ -17,16 +17,18 @@ export const BOARD_COLUMN: Record<TaskStatus, BoardColumnKey> = {
   needs_input: "needs_you",
   needs_attention: "needs_you",
   awaiting_confirmation: "needs_you",
-  blocked: "needs_you",
+  // Waits for the tasks it depends on; a dependency that ends badly sends
+  // it to needs_attention, which does need a person.
+  blocked: "queued",
   completed: "done",
   failed: "done",
   cancelled: "done",
 };
 
 export const BOARD_COLUMNS: { key: BoardColumnKey; label: string; hint: string }[] = [
-  { key: "queued", label: "Queued", hint: "waiting for a worker, or held (the reason says why)" },
+  { key: "queued", label: "Queued", hint: "waiting for a worker or for the tasks it depends on, or held (the reason says why)" },
   { key: "running", label: "Running", hint: "a worker is on it, or restarts soon" },
-  { key: "needs_you", label: "Needs you", hint: "input, attention, confirmation, or blocked" },
+  { key: "needs_you", label: "Needs you", hint: "input, attention or confirmation" },
   { key: "done", label: "Done", hint: "completed, failed or cancelled" },
 ];
 
@@ -42,6 +44,37 @@ export function projectName(path: string): string {
   if (path === NO_PROJECT) return path;
   const parts = path.split(/[\\/]+/).filter(Boolean);
   return parts.length ? parts[parts.length - 1] : path;
+}
+
+/**
+ * Names for projects that tell them apart: each its folder's name, and
+ * where two folders share a name, as many parent folders as make each
+ * one different ("a/app", "b/app").
+ */
+export function projectNames(paths: Iterable<string>): Map<string, string> {
+  const all = [...new Set(paths)];
+  const parts = new Map(all.map((p) => [p, p === NO_PROJECT ? [p] : p.split(/[\\/]+/).filter(Boolean)]));
+  const out = new Map<string, string>();
+  const nameOf = (p: string, depth: number) => {
+    const ps = parts.get(p)!;
+    return ps.length ? ps.slice(Math.max(0, ps.length - depth)).join("/") : p;
+  };
+  let left = all;
+  for (let depth = 1; left.length > 0; depth++) {
+    const named = new Map<string, string[]>();
+    for (const p of left) {
+      const n = nameOf(p, depth);
+      named.set(n, [...(named.get(n) ?? []), p]);
+    }
+    const next: string[] = [];
+    for (const [n, ps] of named) {
+      // Unique, or no folder left to add: the whole path says it.
+      if (ps.length === 1) out.set(ps[0], n);
+      else for (const p of ps) (depth >= parts.get(p)!.length ? out.set(p, p) : next.push(p));
+    }
+    left = next;
+  }
+  return out;
 }
 
 export interface BoardFilter {
@@ -94,6 +127,7 @@ export function buildBoard(tasks: Task[], filter: BoardFilter = EMPTY_FILTER, ca
     if (!matchesFilter(t, filter)) continue;
     byColumn.get(BOARD_COLUMN[t.status] ?? "queued")!.push(t);
   }
+  const names = projectNames(tasks.map(projectOf));
   return BOARD_COLUMNS.map((c) => {
     const all = byColumn.get(c.key)!.slice().sort((a, b) => b.created_at.localeCompare(a.created_at));
     const shown = all.slice(0, cap);
@@ -108,7 +142,7 @@ export function buildBoard(tasks: Task[], filter: BoardFilter = EMPTY_FILTER, ca
       count: all.length,
       shown: shown.length,
       groups: [...groups.entries()]
-        .map(([project, ts]) => ({ project, name: projectName(project), tasks: ts }))
+        .map(([project, ts]) => ({ project, name: names.get(project) ?? projectName(project), tasks: ts }))
         .sort((a, b) => a.name.localeCompare(b.name) || a.project.localeCompare(b.project)),
     };
   });
@@ -122,8 +156,9 @@ export function filterChoices(tasks: Task[]): { experts: string[]; projects: { p
     taskExperts(t).forEach((e) => experts.add(e));
     projects.add(projectOf(t));
   }
+  const names = projectNames(projects);
   return {
     experts: [...experts].sort(),
-    projects: [...projects].sort().map((path) => ({ path, name: projectName(path) })),
+    projects: [...projects].sort().map((path) => ({ path, name: names.get(path) ?? projectName(path) })),
   };
 }

@@ -52,6 +52,8 @@ export interface FleetCounts {
   live: number;
   /** Live workers whose state is running (a process is working). */
   running: number;
+  /** Live workers whose process is being started (state starting: not in `running`). */
+  spawning: number;
   buckets: Record<WorkerBucket, number>;
   waiting: WaitingCounts;
   attention: number;
@@ -78,10 +80,12 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
   const buckets = EMPTY_BUCKETS();
   const waiting: WaitingCounts = { restart: 0, start: 0, rateLimit: 0, apiRetry: 0, circuitBreaker: 0, confirmation: 0 };
   let running = 0;
+  let spawning = 0;
   for (const w of workers) {
     const b = workerBucket(w);
     buckets[b] += 1;
     if (b !== "ended" && w.state === "running") running += 1;
+    if (b !== "ended" && w.state === "starting") spawning += 1;
     if (b !== "waiting") continue;
     const kind = w.waiting_for?.kind ?? "restart";
     // The account's usage limit is a rate limit too, one that lasts hours.
@@ -103,7 +107,7 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
   }
   const live = workers.length - buckets.ended;
   const attention = [...ATTENTION].reduce((n, b) => n + buckets[b], 0);
-  return { live, running, buckets, waiting, attention, liveTasks };
+  return { live, running, spawning, buckets, waiting, attention, liveTasks };
 }
 
 /** Everything the Waiting card counts. */

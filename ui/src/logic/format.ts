@@ -49,7 +49,9 @@ export function formatMoney(usd: number | null | undefined): string {
   if (usd === 0) return "$0.00";
   const sign = usd < 0 ? "-" : "";
   const v = Math.abs(usd);
-  if (v < 1) return `${sign}$${v.toFixed(4)}`;
+  // Less than shown digits can hold is not zero; rounding up to a dollar gives the dollar form.
+  if (v < 0.00005) return `${sign}< $0.0001`;
+  if (v < 0.99995) return `${sign}$${v.toFixed(4)}`;
   const [whole, cents] = v.toFixed(2).split(".");
   return `${sign}$${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${cents}`;
 }

@@ -16,11 +16,16 @@ export interface StatCard {
 
 const count = (m: Record<string, number> | undefined, k: string) => (m && Number.isFinite(m[k]) ? m[k] : 0);
 
-/** What the Running card's number holds besides working agents. */
-function runningHint(starting: number, scheduled: number, queued: number): string {
+/**
+ * What the Running card's number holds besides working agents, and what
+ * is about to join it: `starting` of the running ones have not shown a sign
+ * of life yet; `spawning` more are being started and not counted.
+ */
+function runningHint(starting: number, spawning: number, scheduled: number, queued: number): string {
+  const among = [starting ? `${starting} starting` : "", scheduled ? `${scheduled} in the cluster's queue` : ""].filter(Boolean);
   const parts = [
-    starting ? `${starting} starting` : "",
-    scheduled ? `${scheduled} in the cluster's queue` : "",
+    among.length ? `of them ${among.join(", ")}` : "",
+    spawning ? `${spawning} more starting` : "",
     queued ? `${queued} task${queued === 1 ? "" : "s"} waiting to start` : "",
   ].filter(Boolean);
   return parts.length ? parts.join(" · ") : "workers";
@@ -37,7 +42,7 @@ export function statCards(c: FleetCounts, queued = 0): StatCard[] {
     ? [{ id: "unreachable", label: "Unreachable", value: unreachable, valueCls: "text-amber-600", hint: "cluster not answering, not stopped" }]
     : [];
   return [
-    { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: runningHint(starting, scheduled, queued) },
+    { id: "running", label: "Running", value: c.running, valueCls: "text-slate-900", hint: runningHint(Math.max(0, starting - c.spawning), c.spawning, scheduled, queued) },
     { id: "healthy", label: "Healthy", value: healthy, valueCls: "text-emerald-700", hint: "signs of life" },
     { id: "late", label: "Late", value: late, valueCls: attention(late, "text-amber-600"), hint: "silent, no CPU" },
     { id: "stalled", label: "Stalled", value: stalled, valueCls: attention(stalled, "text-orange-600"), hint: "alerted" },

@@ -37,9 +37,27 @@ export function fuzzyScore(query: string, text: string): number {
 
 /** Items matching every word of the query, best first (kind order breaks ties); at most `limit`. */
 export function filterPalette(items: PaletteItem[], query: string, limit = 50): PaletteItem[] {
+  return searchPalette(items, query, limit).items;
+}
+
+/**
+ * What the palette lists for a query, at most `limit`, and how many more
+ * match (said under the list, so nothing is hidden silently). With no
+ * query, the actions and pages, then tasks and workers in equal shares.
+ */
+export function searchPalette(items: PaletteItem[], query: string, limit = 50): { items: PaletteItem[]; more: number } {
   const words = query.trim().split(/\s+/).filter(Boolean);
   const order: Record<PaletteKind, number> = { action: 0, page: 1, task: 2, worker: 3 };
-  if (!words.length) return items.slice(0, limit);
+  if (!words.length) {
+    const fixed = items.filter((i) => i.kind === "action" || i.kind === "page").slice(0, limit);
+    const share = Math.max(0, Math.ceil((limit - fixed.length) / 2));
+    const tasks = items.filter((i) => i.kind === "task");
+    const workers = items.filter((i) => i.kind === "worker");
+    const nw = Math.min(workers.length, Math.max(share, limit - fixed.length - tasks.length));
+    const nt = Math.min(tasks.length, limit - fixed.length - nw);
+    const shown = [...fixed, ...tasks.slice(0, nt), ...workers.slice(0, nw)];
+    return { items: shown, more: items.length - shown.length };
+  }
   const scored: { item: PaletteItem; score: number; i: number }[] = [];
   items.forEach((item, i) => {
     let total = 0;
@@ -51,5 +69,5 @@ export function filterPalette(items: PaletteItem[], query: string, limit = 50): 
     scored.push({ item, score: total, i });
   });
   scored.sort((a, b) => b.score - a.score || order[a.item.kind] - order[b.item.kind] || a.i - b.i);
-  return scored.slice(0, limit).map((s) => s.item);
+  return { items: scored.slice(0, limit).map((s) => s.item), more: Math.max(0, scored.length - limit) };
 }

@@ -3,8 +3,8 @@
 // attempts, and what each worker may be asked (Reply only once it ended).
 // Pure: no DOM, no clock.
 
-import type { Changes, TaskStory, Verification, Worker, WorkerStory } from "../types";
-import { healthBadge, isTerminalState, taskStatusBadge, type Badge } from "./badges";
+import type { Changes, Task, TaskStory, Verification, Worker, WorkerStory } from "../types";
+import { healthBadge, isTerminalState, taskStatusBadge, workerBadge, type Badge } from "./badges";
 import { BOARD_COLUMN } from "./board";
 import type { DiffFile } from "./diff";
 import { attemptReason, formatConfidence, formatDateTime, formatDuration, formatTokens, reasonBeside, strategyLabel } from "./format";
@@ -112,11 +112,18 @@ export function changesNote(c: Changes | null | undefined): string {
   return `${n} file${n === 1 ? "" : "s"} changed ${where}${others}${merged}${note}`;
 }
 
-function workerColumn(w: WorkerStory): WorkerColumn {
+/** What an attempt that has not ended is doing: running, or still in a cluster's queue. */
+function openOutcome(a: WorkerStory["attempts"][number]): string {
+  return a.queued ? "queued on the cluster, not begun to run" : "running";
+}
+
+function workerColumn(w: WorkerStory, live: Worker | undefined): WorkerColumn {
   return {
     id: w.id,
     expert: w.expert,
-    badge: healthBadge(w.status),
+    // A live worker reads as every other view reads it (stalled, verifying,
+    // stopping...); the story's word is its lifecycle state, "running".
+    badge: live && !isTerminalState(w.status) ? workerBadge(live) : healthBadge(w.status),
     reason: reasonBeside(w.reason, w.status),
     result: w.result ?? "",
     cost: costLabel(w),
@@ -126,7 +133,7 @@ function workerColumn(w: WorkerStory): WorkerColumn {
       key: `${w.id}|${a.n}`,
       label: `Attempt ${a.n}${a.resumed ? " (resumed)" : ""}`,
       when: formatDateTime(a.started_at),
-      outcome: a.outcome ?? "running",
+      outcome: a.outcome ?? openOutcome(a),
       reason: attemptReason(a.reason, a.outcome),
       cost: costLabel(a),
       duration: formatDuration(a.duration_secs),
@@ -182,7 +189,21 @@ export function liveStory(s: TaskStory, workers: ReadonlyMap<string, Worker>, no
   };
 }
 
-export function storyView(s: TaskStory): StoryView {
+/**
+ * What the task page reads its story again on: the task's change, and each
+ * of its workers' state, attempt and health (an attempt ending into its
+ * check, or a job leaving a cluster's queue, changes nothing else).
+ */
+export function storySignature(
+  id: string,
+  t: Pick<Task, "updated_at" | "status"> | undefined,
+  workers: readonly Pick<Worker, "id" | "task_id" | "state" | "attempt" | "health">[],
+): string {
+  const own = workers.filter((w) => w.task_id === id).map((w) => `${w.id}:${w.state}:${w.attempt}:${w.health}`);
+  return `${id}|${t?.updated_at}|${t?.status}|${own.join(",")}`;
+}
+
+export function storyView(s: TaskStory, workers: ReadonlyMap<string, Worker> = new Map()): StoryView {
   const r = s.routing;
   return {
     id: s.id,
@@ -199,15 +220,18 @@ export function storyView(s: TaskStory): StoryView {
     tokens: tokensOf(s.tokens),
     duration: formatDuration(s.duration_secs),
     attempts: `${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`,
-    workers: s.workers.map(workerColumn),
+    workers: s.workers.map((w) => workerColumn(w, workers.get(w.id))),
     changeExperts: s.workers.filter((w) => w.changes.kind !== "none").map((w) => w.expert),
   };
 }
 
 /** Merge applies to a worktree's branch with work its base branch does not
- * hold yet; in place the work is already in the checkout. */
-export function canMerge(c: Changes | null | undefined): boolean {
-  return !!c && c.kind === "worktree" && c.files.length > 0 && !c.merged_into;
+ * hold yet, once the worker that made it has ended (the engine refuses a
+ * merge under a live agent); in place the work is already in the checkout. */
+export function canMerge(c: Changes | null | undefined, s: Pick<TaskStory, "workers"> | null): boolean {
+  if (!c || c.kind !== "worktree" || c.files.length === 0 || c.merged_into) return false;
+  const w = s?.workers.find((w) => w.id === c.worker_id);
+  return !!w && isTerminalState(w.status);
 }
 
 export interface ShownDiff {

@@ -3,15 +3,18 @@
 // Pure: no DOM, no clock.
 
 import type { UsageReport, UsageRow, Worker } from "../types";
-import { projectName } from "./board";
+import { projectName, projectNames } from "./board";
 
 export type UsageDimension = "expert" | "model" | "project";
 
-/** The label of a row's group along a dimension. */
-export function groupOf(row: UsageRow, by: UsageDimension): string {
+/**
+ * The label of a row's group along a dimension; `projects` names each
+ * project apart from others of the same folder name (`projectNames`).
+ */
+export function groupOf(row: UsageRow, by: UsageDimension, projects?: ReadonlyMap<string, string>): string {
   if (by === "expert") return row.expert;
   if (by === "model") return row.model ?? "not reported";
-  return projectName(row.project);
+  return projects?.get(row.project) ?? projectName(row.project);
 }
 
 // Input and output, as the overview, the worker rows and the CLI count
@@ -60,8 +63,9 @@ export function usageView(report: UsageReport, by: UsageDimension, top = 6): Usa
   const days = daysBetween(report.since, report.until);
   const index = new Map(days.map((d, i) => [d, i]));
   const totals = new Map<string, UsageTotal>();
+  const projects = projectNames(report.rows.map((r) => r.project));
   for (const r of report.rows) {
-    const g = groupOf(r, by);
+    const g = groupOf(r, by, projects);
     const t = totals.get(g) ?? { group: g, costUsd: 0, tokens: 0, attempts: 0, estimated: false };
     t.costUsd += r.cost_usd;
     t.tokens += tokensOf(r);
@@ -85,7 +89,7 @@ export function usageView(report: UsageReport, by: UsageDimension, top = 6): Usa
   for (const r of report.rows) {
     const i = index.get(r.day);
     if (i === undefined) continue;
-    const g = groupOf(r, by);
+    const g = groupOf(r, by, projects);
     const s = seriesOf(kept.has(g) ? g : OTHER);
     s.cost[i] += r.cost_usd;
     s.tokens[i] += tokensOf(r);

@@ -5,7 +5,7 @@
 import { shortId, truncate } from "../../logic/format";
 import { keyCommand, moveSelection, SHORTCUTS } from "../../logic/keys";
 import { workerActions } from "../../logic/workers";
-import { filterPalette, type PaletteItem } from "../../logic/palette";
+import { searchPalette, type PaletteItem } from "../../logic/palette";
 import { applyTheme, nextChoice, parseChoice, resolveTheme, THEME_KEY } from "../../logic/theme";
 import { NAV, type AppState } from "../state";
 import type { Kit } from "./kit";
@@ -48,7 +48,16 @@ export function registerPalette(k: Kit): void {
     index: 0,
     shortcuts: SHORTCUTS,
     get items(): PaletteItem[] {
-      if (!this.open) return [];
+      return this.found.items;
+    },
+    /** "12 more match: type more words" under the list; "" when all are shown. */
+    get moreText(): string {
+      const n = this.found.more;
+      if (n === 0) return "";
+      return this.query.trim() ? `${n} more match: type more to narrow` : `${n} more tasks and workers: type to search them`;
+    },
+    get found(): { items: PaletteItem[]; more: number } {
+      if (!this.open) return { items: [], more: 0 };
       const pages: PaletteItem[] = NAV.map((n) => ({ kind: "page", id: n.id, title: `Go to ${n.label}`, detail: "page" }));
       const actions: PaletteItem[] = [
         { kind: "action", id: "theme", title: s.theme === "dark" ? "Switch to the light theme" : "Switch to the dark theme", detail: "appearance" },
@@ -67,7 +76,7 @@ export function registerPalette(k: Kit): void {
         title: `${truncate(byTask.get(w.task_id)?.description ?? w.task_id, 80)} (${w.expert})`,
         detail: `worker · ${w.state} · ${w.health} · ${w.id}`,
       }));
-      return filterPalette([...actions, ...pages, ...tasks, ...workers], this.query, 40);
+      return searchPalette([...actions, ...pages, ...tasks, ...workers], this.query, 40);
     },
     show() {
       this.open = true;

@@ -9,7 +9,7 @@ import { debounce } from "../../logic/async";
 import { describeError } from "../../logic/errors";
 import { lineClass, lineMark, parseUnifiedDiff } from "../../logic/diff";
 import { sameData } from "../../logic/rows";
-import { canMerge, capDiff, changesNote, liveStory, storyView, type ShownDiff, type StoryView } from "../../logic/story";
+import { canMerge, capDiff, changesNote, liveStory, storySignature, storyView, type ShownDiff, type StoryView } from "../../logic/story";
 import type { Changes, TaskStory } from "../../types";
 import type { Kit } from "./kit";
 
@@ -71,11 +71,7 @@ export function registerTaskDetail(k: Kit): void {
         fx.effect(() => {
           const id = s.selectedTaskId;
           if (s.view !== "task" || !id) return;
-          const t = k.taskById().get(id);
-          const sig = `${id}|${t?.updated_at}|${t?.status}|${raw(s.workers)
-            .filter((w) => w.task_id === id)
-            .map((w) => `${w.id}:${w.state}:${w.attempt}`)
-            .join(",")}`;
+          const sig = storySignature(id, k.taskById().get(id), raw(s.workers));
           if (sig === seen) return;
           const first = seen === "";
           seen = sig;
@@ -87,7 +83,7 @@ export function registerTaskDetail(k: Kit): void {
           const workers = k.workerById();
           const now = s.tableNowMs;
           if (!story || story.id !== s.selectedTaskId) return;
-          const next = storyView(liveStory(story, workers, now));
+          const next = storyView(liveStory(story, workers, now), workers);
           if (!sameData(next, this.view)) this.view = next;
         });
         void this.load();
@@ -108,7 +104,7 @@ export function registerTaskDetail(k: Kit): void {
         }
         this.error = "";
         story = a.value;
-        this.view = storyView(liveStory(story, k.workerById(), s.tableNowMs));
+        this.view = storyView(liveStory(story, k.workerById(), s.tableNowMs), k.workerById());
         if (!this.diffExpert || !story.workers.some((w) => w.expert === this.diffExpert)) {
           this.diffExpert = story.changes?.expert ?? story.workers[0]?.expert ?? "";
         }
@@ -148,7 +144,7 @@ export function registerTaskDetail(k: Kit): void {
         this.diffError = "";
         this.changes = a.value;
         this.diffNote = changesNote(a.value);
-        this.mergeable = canMerge(a.value);
+        this.mergeable = canMerge(a.value, story);
         this.diff = capDiff(parseUnifiedDiff(a.value.patch ?? ""));
       },
       get fileCount() {

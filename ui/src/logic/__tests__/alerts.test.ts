@@ -81,6 +81,17 @@ describe("alert banner", () => {
     expect(shown([worker({ id: "w-1", attempt: 2, state: "completed", health: "completed" }), worker({ id: "w-2", attempt: 2, state: "completed", health: "completed" })])).toBe(0);
   });
 
+  it("lets a time warning go once the limit it spoke of was extended", () => {
+    const near = alert({ at: iso(3), kind: "timeout_warning", worker_id: "w-2", attempt: 1, message: "90% of its time limit used (3240s of 3600s)" });
+    const extended = alert({ at: iso(4), severity: "info", kind: "extended", worker_id: "w-2", attempt: 1, message: "extended by 900s" });
+    const running = new Map([["w-2", worker({ id: "w-2", state: "running", health: "healthy", attempt: 1 })]]);
+    expect(bannerView([near], new Set(), running).shown.length).toBe(1);
+    expect(bannerView([near, extended], new Set(), running).visible).toBe(false);
+    // A warning about the new limit, after the extension, is shown.
+    const again = alert({ at: iso(5), kind: "timeout_warning", worker_id: "w-2", attempt: 1, message: "90% of its time limit used (4050s of 4500s)" });
+    expect(bannerView([near, extended, again], new Set(), running).shown.map((i) => i.message)).toEqual([again.message]);
+  });
+
   it("lets a stall go once the worker is out of it, and keeps what the PM did", () => {
     const stalled = alert({ at: iso(1), kind: "stalled", worker_id: "w-1", message: "stalled: silent for 2s" });
     const killed = alert({ at: iso(2), severity: "critical", kind: "zombie", worker_id: "w-1", message: "hung; killed" });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TaskStatus } from "../../types";
-import { BOARD_COLUMN, buildBoard, filterChoices, projectName, projectOf } from "../board";
+import { BOARD_COLUMN, buildBoard, filterChoices, projectName, projectNames, projectOf } from "../board";
 import { iso, task } from "./fixtures";
 
 const ALL: TaskStatus[] = [
@@ -9,13 +9,14 @@ const ALL: TaskStatus[] = [
 ];
 
 describe("board", () => {
-  it("puts every status in one column, with the four that need a person under Needs you", () => {
+  it("puts every status in one column, with the three that need a person under Needs you", () => {
     const needsYou = ALL.filter((s) => BOARD_COLUMN[s] === "needs_you").sort();
-    expect(needsYou).toEqual(["awaiting_confirmation", "blocked", "needs_attention", "needs_input"]);
+    expect(needsYou).toEqual(["awaiting_confirmation", "needs_attention", "needs_input"]);
     expect(ALL.filter((s) => BOARD_COLUMN[s] === "done").sort()).toEqual(["cancelled", "completed", "failed"]);
     // A waiting task is held before any worker starts on it: queued, not running.
     expect(ALL.filter((s) => BOARD_COLUMN[s] === "running").sort()).toEqual(["running"]);
-    expect(ALL.filter((s) => BOARD_COLUMN[s] === "queued").sort()).toEqual(["queued", "routed", "waiting"]);
+    // A blocked task waits for other tasks, as the Tasks page's "Needs a person" filter agrees.
+    expect(ALL.filter((s) => BOARD_COLUMN[s] === "queued").sort()).toEqual(["blocked", "queued", "routed", "waiting"]);
   });
 
   const tasks = [
@@ -49,5 +50,13 @@ describe("board", () => {
     const c = filterChoices(tasks);
     expect(c.experts).toEqual(["security"]);
     expect(c.projects.map((p) => p.name)).toEqual(["(no folder)", "app", "zeta"]);
+  });
+});
+
+describe("project names", () => {
+  it("names each project by its folder, with parents only where two share a name", () => {
+    const names = projectNames(["/home/a/app", "/srv/b/app", "/src/api", "/app"]);
+    expect(Object.fromEntries(names)).toEqual({ "/home/a/app": "a/app", "/srv/b/app": "b/app", "/src/api": "api", "/app": "/app" });
+    expect(projectNames(["/x/same/app", "/y/same/app"]).get("/x/same/app")).toBe("x/same/app");
   });
 });

@@ -20,9 +20,12 @@ describe("one count of the workers", () => {
     const c = fleetCounts(ws, [], new Set());
     expect(workerBucket(ws[0])).toBe("scheduled");
     expect(needsAttention(ws[0])).toBe(false);
-    expect(statCards(c).find((k) => k.id === "running")).toMatchObject({ value: 3, hint: "1 starting · 1 in the cluster's queue" });
+    expect(statCards(c).find((k) => k.id === "running")).toMatchObject({ value: 3, hint: "of them 1 starting, 1 in the cluster's queue" });
     // Tasks not started yet are said beside the workers (not under the cost).
-    expect(statCards(c, 2).find((k) => k.id === "running")?.hint).toBe("1 starting · 1 in the cluster's queue · 2 tasks waiting to start");
+    expect(statCards(c, 2).find((k) => k.id === "running")?.hint).toBe("of them 1 starting, 1 in the cluster's queue · 2 tasks waiting to start");
+    // A worker whose process is being started is not in the number: said apart.
+    const spawning = fleetCounts([...ws, worker({ id: "w-new", state: "starting", health: "starting" })], [], new Set());
+    expect(statCards(spawning).find((k) => k.id === "running")).toMatchObject({ value: 3, hint: "of them 1 starting, 1 in the cluster's queue · 1 more starting" });
   });
 
   it("counts workers a cluster cannot be asked about apart from hung ones, on a card of their own", () => {

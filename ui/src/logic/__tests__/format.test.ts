@@ -59,6 +59,9 @@ describe("money, tokens, percent", () => {
   it("shows four decimals under a dollar and two above", () => {
     expect(formatMoney(0.0123)).toBe("$0.0123");
     expect(formatMoney(0)).toBe("$0.00");
+    // Under what four decimals hold is not an exact zero; a rounding to a dollar is a dollar.
+    expect(formatMoney(0.00004)).toBe("< $0.0001");
+    expect(formatMoney(0.99996)).toBe("$1.00");
     expect(formatMoney(12.345)).toBe("$12.35");
     expect(formatMoney(1234.5)).toBe("$1,234.50");
     expect(formatMoney(undefined)).toBe("—");

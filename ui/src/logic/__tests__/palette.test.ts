@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { keyCommand, moveSelection } from "../keys";
-import { filterPalette, fuzzyScore, type PaletteItem } from "../palette";
+import { filterPalette, fuzzyScore, searchPalette, type PaletteItem } from "../palette";
 
 const items: PaletteItem[] = [
   { kind: "task", id: "t-1", title: "Fix the flaky login test", detail: "running · development · t-1" },
@@ -17,13 +17,27 @@ describe("palette", () => {
     expect(fuzzyScore("zz", "Fix the flaky login test")).toBe(-1);
   });
 
-  it("needs every word, matches details, and keeps the order for an empty query", () => {
+  it("needs every word, matches details, and lists actions and pages first for an empty query", () => {
     expect(filterPalette(items, "login").map((i) => i.id)).toEqual(["t-1", "w-1"]);
     expect(filterPalette(items, "security").map((i) => i.id)).toEqual(["t-2"]);
     expect(filterPalette(items, "login healthy").map((i) => i.id)).toEqual(["w-1"]);
     expect(filterPalette(items, "dark").map((i) => i.id)).toEqual(["theme"]);
-    expect(filterPalette(items, "  ").map((i) => i.id)).toEqual(["t-1", "w-1", "t-2", "theme", "board"]);
+    expect(filterPalette(items, "  ").map((i) => i.id)).toEqual(["theme", "board", "t-1", "t-2", "w-1"]);
     expect(filterPalette(items, "", 2)).toHaveLength(2);
+  });
+
+  it("says how many more match than it lists, and lists workers before any query", () => {
+    const many: PaletteItem[] = [
+      { kind: "action", id: "pause", title: "Pause spawning", detail: "engine" },
+      ...Array.from({ length: 50 }, (_, i): PaletteItem => ({ kind: "task", id: `t-${i}`, title: `fix login ${i}`, detail: "task" })),
+      ...Array.from({ length: 15 }, (_, i): PaletteItem => ({ kind: "worker", id: `w-${i}`, title: `fix login ${i} (development)`, detail: "worker" })),
+    ];
+    const found = searchPalette(many, "login", 40);
+    expect([found.items.length, found.more]).toEqual([40, 25]);
+    const idle = searchPalette(many, "", 40);
+    expect(idle.items.filter((i) => i.kind === "worker").length).toBeGreaterThan(0);
+    expect(idle.items.length + idle.more).toBe(many.length);
+    expect(searchPalette(many, "pause", 40).more).toBe(0);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Changes, TaskStory, WorkerStory } from "../../types";
+import type { Changes, TaskStory, Worker, WorkerStory } from "../../types";
 import { parseUnifiedDiff } from "../diff";
-import { canMerge, capDiff, changesNote, liveStory, mergedWhere, storyView, verificationBadge } from "../story";
+import { canMerge, capDiff, changesNote, liveStory, mergedWhere, storySignature, storyView, verificationBadge } from "../story";
 import { iso, task, worker as liveWorker } from "./fixtures";
 
 const tok = (input: number, output: number) => ({ input, output, cache_read: 0, cache_creation: 0 });
@@ -94,6 +94,32 @@ describe("a story's figures as its workers are now", () => {
 });
 
 describe("task story", () => {
+  it("is read again when an attempt ends into its check or a job leaves the queue", () => {
+    const t = task({ id: "t-1", status: "running" });
+    const w = liveWorker({ id: "w-1", task_id: "t-1", state: "running", health: "healthy", attempt: 1 });
+    const before = storySignature("t-1", t, [w]);
+    expect(storySignature("t-1", t, [{ ...w, health: "verifying" }])).not.toBe(before);
+    expect(storySignature("t-1", t, [{ ...w, health: "scheduled" }])).not.toBe(before);
+    // Another task's workers leave it alone.
+    expect(storySignature("t-1", t, [w, { ...w, id: "w-9", task_id: "t-9" }])).toBe(before);
+  });
+
+  it("shows a live worker's badge as every view shows it, and a queued attempt as queued", () => {
+    const attempt = { n: 1, started_at: iso(0), ended_at: null, resumed: false, outcome: null, reason: null, exit_code: null, cost_usd: 0, cost_estimated: false, tokens: tok(0, 0), duration_secs: 0 };
+    const s = story({ workers: [worker({ status: "running", attempts: [attempt] })] });
+    const seen = (health: string, state = "running") =>
+      storyView(s, new Map([["w-1", liveWorker({ id: "w-1", state: state as Worker["state"], health })]])).workers[0].badge.label;
+    expect(seen("stalled")).toBe("Stalled");
+    expect(seen("zombie")).toBe("Zombie");
+    expect(seen("verifying")).toBe("Verifying");
+    expect(seen("healthy", "stopping")).toBe("Stopping…");
+    // A worker the page does not know keeps the story's word.
+    expect(storyView(s).workers[0].badge.label).toBe("Running");
+    expect(storyView(s).workers[0].attempts[0].outcome).toBe("running");
+    const queued = story({ workers: [worker({ status: "running", attempts: [{ ...attempt, queued: true }] })] });
+    expect(storyView(queued).workers[0].attempts[0].outcome).toBe("queued on the cluster, not begun to run");
+  });
+
   it("sums and labels the whole task, and lays every worker out with its attempts", () => {
     const v = storyView(story());
     // A crashed attempt's cost is Cortex's estimate: its worker's and the task's sums say so.
@@ -123,20 +149,25 @@ describe("task story", () => {
   });
 
   it("offers Merge only for a worktree branch with changes, and says why there is nothing", () => {
-    expect(canMerge(changes())).toBe(true);
-    expect(canMerge(changes({ files: [] }))).toBe(false);
-    expect(canMerge(changes({ kind: "in_place" }))).toBe(false);
+    const ended = story();
+    expect(canMerge(changes(), ended)).toBe(true);
+    // The engine refuses a merge while the worker that made the work runs.
+    const live = story({ workers: [worker({ status: "running" })] });
+    expect(canMerge(changes(), live)).toBe(false);
+    expect(canMerge(changes(), null)).toBe(false);
+    expect(canMerge(changes({ files: [] }), ended)).toBe(false);
+    expect(canMerge(changes({ kind: "in_place" }), ended)).toBe(false);
     expect(changesNote(changes())).toBe("1 file changed on cortex/t-1-development (a worktree)");
     // Work its base branch already holds is said to be merged and offers no Merge.
     expect(changesNote(changes({ merged_into: "main" }))).toBe(
       "1 file changed on cortex/t-1-development (a worktree); merged into main",
     );
-    expect(canMerge(changes({ merged_into: "main" }))).toBe(false);
+    expect(canMerge(changes({ merged_into: "main" }), ended)).toBe(false);
     // Merged into another branch (--into): said, and Merge into the base stays.
     expect(changesNote(changes({ base_branch: "main", merged_elsewhere: ["release"] }))).toBe(
       "1 file changed on cortex/t-1-development (a worktree); merged into release, not into main",
     );
-    expect(canMerge(changes({ base_branch: "main", merged_elsewhere: ["release"] }))).toBe(true);
+    expect(canMerge(changes({ base_branch: "main", merged_elsewhere: ["release"] }), ended)).toBe(true);
     expect(mergedWhere(changes({ merged_into: "main", merged_elsewhere: ["release", "next"] }))).toBe(
       "merged into main, release and next",
     );

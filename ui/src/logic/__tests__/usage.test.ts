@@ -47,6 +47,14 @@ describe("usage", () => {
   });
 });
 
+describe("usage by project", () => {
+  it("keeps apart two repositories whose folders have the same name", () => {
+    const two: UsageReport = { ...report, rows: [row("2026-03-01", "development", null, "/home/a/app", 1.5), row("2026-03-01", "development", null, "/srv/b/app", 2.25)] };
+    const v = usageView(two, "project");
+    expect(v.totals.map((t) => [t.group, t.costUsd])).toEqual([["b/app", 2.25], ["a/app", 1.5]]);
+  });
+});
+
 describe("when the Usage page fetches again", () => {
   it("changes when an attempt ends, and not while the same attempts run", () => {
     const running = [{ id: "w-1", attempt: 1, state: "running" as const }];
