@@ -328,7 +328,9 @@ impl Engine {
     /// Counts of tasks and workers by status, live workers by health, and paused experts.
     pub fn status(&self) -> StatusDto {
         let mut status = status_of(self.store().state());
-        status.health = health_counts(&self.workers());
+        let workers = self.workers();
+        status.workers = state_counts(&workers);
+        status.health = health_counts(&workers);
         status.paused_experts = self.paused_experts_now();
         status.settings_refused = self.settings_refused();
         status.owner = crate::lock::supervising_owner(&self.inner.home.lock_file());
@@ -412,24 +414,32 @@ pub(crate) fn row_of(
     dto
 }
 
+/// The status's task counts and pause; its worker counts are the list's
+/// (`state_counts`, `health_counts`), filled in by the caller that lists them.
 pub(crate) fn status_of(state: &cortex_core::state::State) -> StatusDto {
-    let mut workers = BTreeMap::new();
-    for w in state.workers() {
-        *workers.entry(w.status.as_str().to_string()).or_default() += 1;
-    }
     StatusDto {
         tasks: state
             .counts_by_status()
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), v))
             .collect(),
-        workers,
+        workers: BTreeMap::new(),
         health: BTreeMap::new(),
         paused_experts: Vec::new(),
         spawning_paused: state.spawning_paused,
         settings_refused: None,
         owner: None,
     }
+}
+
+/// Workers counted by state as the list shows each (`WorkerDto::state`: a
+/// worker being stopped is `stopping`, not the journal's `running`).
+pub(crate) fn state_counts(workers: &[crate::runtime::WorkerDto]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for w in workers {
+        *out.entry(w.state.as_str().to_string()).or_default() += 1;
+    }
+    out
 }
 
 /// Live workers counted by health, as every view counts them.

@@ -392,6 +392,31 @@ pub(crate) fn held_restart_reason(reason: &str, expert: &str, until: DateTime<Ut
 
 pub(crate) use cortex_core::worker::unheld;
 
+/// Applies a hold by the expert's circuit breaker to a worker's view: what
+/// it waits for (`held_by_circuit`), and its reason says the hold from the
+/// moment the breaker opened, not only once its own backoff was due (when
+/// the scheduler journals it).
+pub(crate) fn show_circuit_hold(
+    dto: &mut WorkerDto,
+    w: &cortex_core::worker::Worker,
+    closes_at: Option<DateTime<Utc>>,
+) {
+    dto.waiting_for = crate::views::held_by_circuit(
+        dto.waiting_for.take(),
+        crate::views::breaker_hold(w, closes_at),
+    );
+    let until = dto
+        .waiting_for
+        .as_ref()
+        .filter(|f| f.kind == crate::views::WaitKind::Circuit)
+        .and_then(|f| f.until);
+    if let (Some(until), Some(reason)) = (until, &dto.reason) {
+        if unheld(reason).len() == reason.len() {
+            dto.reason = Some(held_restart_reason(reason, &w.expert, until));
+        }
+    }
+}
+
 /// Reads new output and hook lines into the live state. True if anything came.
 pub(crate) fn absorb_output(l: &mut Live, now: DateTime<Utc>) -> bool {
     absorb_output_up_to(l, now, usize::MAX, true).0

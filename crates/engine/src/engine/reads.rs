@@ -19,14 +19,16 @@ impl Engine {
     /// The dashboard's numbers.
     pub fn overview(&self) -> Overview {
         let now = clock::now();
-        let (tasks, workers, paused, spent) = {
+        let (tasks, paused, spent) = {
             let store = self.store();
             let state = store.state();
             let s = crate::engine::status_of(state);
             let spent = spent_on_day(state.workers(), now, &chrono::Local);
-            (s.tasks, s.workers, state.spawning_paused, spent)
+            (s.tasks, state.spawning_paused, spent)
         };
-        let health = crate::engine::health_counts(&self.workers());
+        let listed = self.workers();
+        let workers = crate::engine::state_counts(&listed);
+        let health = crate::engine::health_counts(&listed);
         Overview {
             tasks,
             workers,

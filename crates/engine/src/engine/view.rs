@@ -77,7 +77,9 @@ pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
     let launcher = launcher_of(home)?;
     let state = settled_state(home, &*launcher)?;
     let mut status = status_of(&state);
-    status.health = health_counts(&workers_of(home, &state, &*launcher)?);
+    let workers = workers_of(home, &state, &*launcher)?;
+    status.workers = crate::engine::state_counts(&workers);
+    status.health = health_counts(&workers);
     status.paused_experts = crate::pm::paused_experts_of(home, clock::now());
     // The owner's word, which also knows a refusal of valid files (an
     // expert removed under its workers); else whether the files are valid.
@@ -191,10 +193,7 @@ fn dtos_of(
                 .iter()
                 .find(|p| p.expert == w.expert)
                 .map(|p| p.until);
-            dto.waiting_for = crate::views::held_by_circuit(
-                dto.waiting_for.take(),
-                crate::views::breaker_hold(w, closes),
-            );
+            crate::runtime::show_circuit_hold(&mut dto, w, closes);
             dto
         })
         .collect();

@@ -118,3 +118,133 @@ fn a_new_owner_cancels_the_cluster_jobs_the_journal_does_not_know_as_running() {
     assert_eq!(signals(stray), vec![Signal::Kill]);
     assert_eq!(signals(foreign), vec![Signal::Kill]);
 }
+
+/// A worker as a view in another process reads it (the CLI's `workers`).
+fn read_elsewhere(home: &Home, id: &cortex_core::id::WorkerId) -> WorkerDto {
+    crate::engine::view::workers(home)
+        .expect("workers")
+        .into_iter()
+        .find(|x| &x.id == id)
+        .expect("listed")
+}
+
+#[test]
+fn a_worker_being_stopped_reads_stopping_everywhere_and_its_spending_is_still_counted() {
+    let mut f = Fleet::new(Setup::default());
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    f.fake.say(pid, &assistant("m1", 1000));
+    f.fake.ignore_term(pid);
+    f.tick();
+    let home = Home::new(f.dir.path());
+    assert_eq!(
+        f.engine().kill_worker(w.id.as_str()).expect("kill").state,
+        WorkerStatus::Stopping
+    );
+    // It ignores the stop for a while and goes on spending.
+    let seen = |f: &Fleet| {
+        let here = f.worker_of(&task);
+        let there = read_elsewhere(&home, &w.id);
+        let counted = |s: &crate::dto::StatusDto| s.workers.get("stopping").copied();
+        (
+            (here.state, here.tokens.output),
+            (there.state, there.tokens.output),
+            counted(&f.engine().status()),
+            counted(&crate::engine::view::status(&home).expect("status")),
+        )
+    };
+    for (n, (id, tokens)) in [("m2", 2000), ("m3", 500)].into_iter().enumerate() {
+        f.fake.say(pid, &assistant(id, tokens));
+        f.advance(2);
+        f.tick();
+        let total = if n == 0 { 3000 } else { 3500 };
+        assert_eq!(
+            seen(&f),
+            (
+                (WorkerStatus::Stopping, total),
+                (WorkerStatus::Stopping, total),
+                Some(1),
+                Some(1)
+            ),
+            "after {id}"
+        );
+    }
+    // A new owner finds the stop pending: its figures are not dropped.
+    f.restart_engine();
+    f.fake.say(pid, &assistant("m4", 500));
+    f.advance(2);
+    f.tick();
+    let there = read_elsewhere(&home, &w.id);
+    assert_eq!(there.state, WorkerStatus::Stopping, "{there:?}");
+    assert!(there.tokens.output >= 4000, "{there:?}");
+    assert!(there.cost_usd > 0.0, "{there:?}");
+}
+
+#[test]
+fn a_second_api_retry_moves_the_time_the_worker_waits_until() {
+    let f = Fleet::new(Setup::default());
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    let retry = r#"{"type":"system","subtype":"api_retry","attempt":1,"retry_delay_ms":5000,"error_status":429}"#;
+    let said = |f: &Fleet| {
+        let w = f.worker_of(&task);
+        (w.health, w.health_reason.unwrap_or_default())
+    };
+    f.fake.say(pid, retry);
+    f.advance(1);
+    f.tick();
+    let first = said(&f);
+    assert_eq!(first.0, "waiting", "{first:?}");
+    f.advance(3);
+    f.fake.say(pid, retry);
+    f.advance(1);
+    f.tick();
+    let second = said(&f);
+    assert_eq!(second.0, "waiting", "{second:?}");
+    assert_ne!(second.1, first.1, "the reason names the new retry's time");
+    let until = (f.engine().now() + chrono::Duration::seconds(5))
+        .format("%H:%M:%S")
+        .to_string();
+    assert!(second.1.ends_with(&until), "{second:?} vs {until}");
+}
+
+#[test]
+fn a_restart_held_by_the_circuit_breaker_says_so_from_the_moment_it_opens() {
+    let mut f = Fleet::new(Setup {
+        config: vec![
+            ("restart.circuit_failures", json!(2)),
+            ("restart.backoff_base_secs", json!(60)),
+        ],
+        expert: vec![("development", "max_restarts", json!(3))],
+    });
+    let task = f.submit("fix bug a", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    // A crash restarts at once; the second waits out its backoff, and opens
+    // the breaker while it does.
+    for attempt in 1..=2 {
+        f.fake
+            .say(f.pid(&w, attempt), &assistant(&format!("m{attempt}"), 10));
+        f.tick();
+        f.fake.exit(f.pid(&w, attempt), Exit::Code(1));
+        f.tick();
+        f.tick();
+    }
+    assert_eq!(f.engine().paused_experts_now().len(), 1);
+    let home = Home::new(f.dir.path());
+    let here = f.worker_of(&task);
+    let there = read_elsewhere(&home, &w.id);
+    for dto in [&here, &there] {
+        assert_eq!(dto.state, WorkerStatus::Waiting, "{dto:?}");
+        let reason = dto.reason.clone().unwrap_or_default();
+        assert!(
+            reason.contains("; held: expert development paused by circuit breaker until"),
+            "{reason}"
+        );
+    }
+    let _ = f.alerts();
+}

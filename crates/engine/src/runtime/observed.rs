@@ -155,7 +155,8 @@ pub(crate) fn observed_dto(
             let mut dto = worker_dto(w, None, time_limit_secs, None, prices);
             if let Some(s) = &v.live {
                 add_summary(&mut dto, s, a);
-                dto.state = w.status;
+                // Its state stays as `worker_dto` reads it: a stop
+                // journaled for this attempt makes it `stopping`.
                 dto.pid = a.pid;
                 dto.activity = Some(s.activity.clone());
                 dto.waiting_for = crate::views::waiting_for(w, dto.activity.as_ref());

@@ -51,8 +51,15 @@ fn replay(
     journal::read_from(jpath, start, on_record)
 }
 
-pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
-    let jpath = home.journal();
+/// Both snapshots and why each could not be read.
+type Snapshots = (
+    Option<TaskSnapshot>,
+    Option<String>,
+    Option<WorkerSnapshot>,
+    Option<String>,
+);
+
+fn read_snapshots(home: &Home) -> Snapshots {
     let (snapshot, corrupt_snapshot) =
         match read_snapshot::<TaskSnapshot>(&home.task_snapshot(), |s| s.schema_version) {
             Ok(s) => (s, None),
@@ -63,6 +70,27 @@ pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
             Ok(w) => (w, None),
             Err(why) => (None, Some(why)),
         };
+    (snapshot, corrupt_snapshot, workers, corrupt_workers)
+}
+
+/// The snapshots as one point of the journal: the owner replaces the
+/// worker snapshot, then the task snapshot, so a reader between the two
+/// renames reads them from two points; it reads them again (twice at most)
+/// before taking them for a mismatch left by a crash.
+fn read_agreeing_snapshots(home: &Home) -> Snapshots {
+    let mut read = read_snapshots(home);
+    for _ in 0..2 {
+        match (&read.0, &read.2) {
+            (Some(t), Some(w)) if t.journal_seq != w.journal_seq => read = read_snapshots(home),
+            _ => break,
+        }
+    }
+    read
+}
+
+pub(super) fn load(home: &Home) -> Result<Loaded, EngineError> {
+    let jpath = home.journal();
+    let (snapshot, corrupt_snapshot, workers, corrupt_workers) = read_agreeing_snapshots(home);
     // Set when the workers are taken from a task snapshot with no usable
     // worker snapshot beside it: the journal's own workers are added.
     let mut workers_lost = false;

@@ -167,10 +167,7 @@ impl Engine {
         if let Some(v) = verdict {
             apply_verdict(&mut dto, v);
         }
-        dto.waiting_for = crate::views::held_by_circuit(
-            dto.waiting_for.take(),
-            crate::views::breaker_hold(&w, closes),
-        );
+        crate::runtime::show_circuit_hold(&mut dto, &w, closes);
         crate::runtime::name_process(&mut dto, self.launcher());
         Some(dto)
     }

@@ -107,11 +107,15 @@ impl Engine {
                     && table
                         .running(live.pid)
                         .unwrap_or_else(|| live.own || self.launcher().is_running(live.pid));
-                if live.stop.is_some() || !alive {
-                    // Being stopped, or already gone: the runtime settles an
-                    // exited process from its exit status and output.
+                if !alive {
+                    // Already gone: the runtime settles an exited process
+                    // from its exit status and output.
                     continue;
                 }
+                // Being stopped: nothing more is decided about it, but what
+                // it prints and spends until it is gone is still reported
+                // (a view of another process reads it from the PM's file).
+                let stopping = live.stop.is_some();
                 let entry = pm.workers.entry(id.clone()).or_insert_with(|| {
                     changed = true;
                     PmWorker {
@@ -247,10 +251,16 @@ impl Engine {
                     unreachable: unreachable.clone(),
                 };
                 // Still queued, and the scheduler now says why (or says
-                // another reason): the reason shown follows it.
-                if queued && entry.health == cortex_core::health::Health::Scheduled {
+                // another reason); still waiting out an API retry, and the
+                // agent announced another one: the reason shown follows it
+                // (a transition alone would keep the first one's time).
+                let refreshed = matches!(
+                    entry.health,
+                    cortex_core::health::Health::Scheduled | cortex_core::health::Health::Waiting
+                );
+                if refreshed && (queued || entry.health == cortex_core::health::Health::Waiting) {
                     let (h, why) = health::classify_health(&config.pm, &view, &obs, now);
-                    if h == cortex_core::health::Health::Scheduled && entry.health_reason != why {
+                    if h == entry.health && entry.health_reason != why {
                         entry.health_reason = why;
                         changed = true;
                     }
@@ -272,6 +282,9 @@ impl Engine {
                 if stale {
                     entry.live = Some(crate::pm::LiveSummary::of(live, &prices));
                     changed = true;
+                }
+                if stopping {
+                    continue;
                 }
                 batch.push((view, obs, w.task_id.clone(), w.expert.clone()));
             }
