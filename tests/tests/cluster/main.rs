@@ -63,6 +63,15 @@ impl ClusterHome {
             .collect()
     }
 
+    /// Submits a task in the home's folder and waits for its job to run.
+    fn submit_running(&self, text: &str) -> String {
+        let id = self.h.submit_in(text, &self.h.workdir());
+        wait_until(LIMIT, "the job running", || {
+            self.jobs().iter().any(|j| j.ends_with("|RUNNING"))
+        });
+        id
+    }
+
     fn job_of(&self, worker: &serde_json::Value) -> String {
         worker["pid"]
             .as_u64()
@@ -233,16 +242,14 @@ fn through_slurmrestd_a_task_runs_and_a_hung_one_is_stopped() {
     owner.stop();
 }
 
-#[test]
-#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
-fn a_job_of_this_home_the_journal_does_not_know_is_cancelled_by_the_next_owner() {
-    let c = ClusterHome::new(0);
-    let h = &c.h;
+/// A job Cortex did not submit, named as attempt 1 of `worker` in this
+/// home; sbatch's answer (the job id).
+fn stray_job(h: &TestHome, worker: &str) -> String {
     let name = format!(
-        "cortex-{}-w-01m93yjbj9jfng99yrkpy03s00-a1",
+        "cortex-{}-{worker}-a1",
         cortex_engine::launcher::slurm::home_id(h.path())
     );
-    let submitted = slurm(
+    slurm(
         "sbatch",
         &[
             "--parsable",
@@ -253,7 +260,15 @@ fn a_job_of_this_home_the_journal_does_not_know_is_cancelled_by_the_next_owner()
             "--wrap",
             "sleep 300",
         ],
-    );
+    )
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_job_of_this_home_the_journal_does_not_know_is_cancelled_by_the_next_owner() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    let submitted = stray_job(h, "w-01m93yjbj9jfng99yrkpy03s00");
     assert!(!submitted.trim().is_empty(), "sbatch: {submitted}");
     wait_until(LIMIT, "the stray job in the queue", || !c.jobs().is_empty());
     let owner = h.start_owner();
@@ -407,17 +422,43 @@ fn a_silent_job_burning_cpu_is_not_killed() {
 
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_second_job_of_a_running_attempt_is_cancelled_and_the_journaled_one_kept() {
+    // What an unanswered submission taken after all leaves: a job of the
+    // same attempt beside the one the journal names.
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    let owner = h.start_owner();
+    let id = c.submit_running("compile the world FAKE:silent_busy FAKE_SECS:30");
+    let w = worker_of(h, &id);
+    let job = c.job_of(&w);
+    let second = stray_job(h, w["id"].as_str().unwrap()).trim().to_string();
+    assert!(!second.is_empty(), "sbatch: {second}");
+    wait_until(LIMIT, "the second job cancelled", || {
+        !c.jobs()
+            .iter()
+            .any(|j| j.starts_with(&format!("{second}|")))
+    });
+    assert!(
+        c.jobs().iter().any(|j| j.starts_with(&format!("{job}|"))),
+        "the journaled job goes on: {:?}",
+        c.jobs()
+    );
+    let w = worker_of(h, &id);
+    assert_eq!(
+        (w["state"].as_str(), w["attempt"].as_u64()),
+        (Some("running"), Some(1)),
+        "{w}"
+    );
+    owner.stop();
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn an_owner_killed_while_a_job_runs_re_adopts_it_and_settles_it_once() {
     let c = ClusterHome::new(1);
     let h = &c.h;
     let owner = h.start_owner();
-    let id = h.submit_in(
-        "compile the world FAKE:silent_busy FAKE_SECS:10",
-        &h.workdir(),
-    );
-    wait_until(LIMIT, "the job running", || {
-        c.jobs().iter().any(|j| j.ends_with("|RUNNING"))
-    });
+    let id = c.submit_running("compile the world FAKE:silent_busy FAKE_SECS:10");
     let job = c.job_of(&worker_of(h, &id));
     owner.kill();
     assert!(

@@ -47,7 +47,7 @@ mod rest;
 use super::{
     write_private, Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started,
 };
-use queue::{is_live, parse_queue, report_of_script, Queued};
+use queue::{duplicates, is_live, parse_queue, report_of_script, Queued};
 
 /// How long a job's end is remembered after it was read (the engine
 /// settles an attempt within seconds of its end).
@@ -173,6 +173,16 @@ impl SlurmLauncher {
                 st.queue = queue;
                 if st.queue_error.take().is_some() {
                     tracing::info!("the Slurm queue answers again");
+                }
+                let extra = duplicates(&st.queue, |id| st.jobs.contains_key(&id));
+                drop(st);
+                for id in extra {
+                    tracing::warn!(
+                        job = id,
+                        "cancelled a second job of one attempt (a submission taken after it went unanswered)"
+                    );
+                    self.cancel(id, Some("KILL"));
+                    self.cancel(id, None);
                 }
                 true
             }
@@ -546,6 +556,25 @@ mod tests {
             job_name(&prefix, "w-1", None),
             format!("cortex-{a}-w-1-check")
         );
+    }
+
+    #[test]
+    fn a_second_live_job_of_one_attempt_is_a_duplicate_of_the_known_one() {
+        let q = parse_queue(
+            "20|cortex-abc-w-1-a1|RUNNING|None|/a.job.sh\n\
+             21|cortex-abc-w-1-a1|PENDING|None|/a.job.sh\n\
+             22|cortex-abc-w-2-a1|RUNNING|None|/b.job.sh\n\
+             23|cortex-abc-w-3-a1|RUNNING|None|/c.job.sh\n\
+             24|cortex-abc-w-3-a1|RUNNING|None|/c.job.sh\n\
+             25|cortex-abc-w-4-a2|RUNNING|None|/d.job.sh\n\
+             26|cortex-abc-w-4-a2|COMPLETED|None|/d.job.sh\n",
+            "cortex-abc-",
+        );
+        let known = [21u32, 22, 26];
+        // 20 repeats the known 21; neither of w-3's is known yet (an owner
+        // that has not adopted either): both stay until one is; an ended
+        // job repeats nothing.
+        assert_eq!(duplicates(&q, |id| known.contains(&id)), vec![20]);
     }
 
     #[test]

@@ -57,6 +57,26 @@ pub(super) fn parse_queue(text: &str, prefix: &str) -> HashMap<u32, Queued> {
         .collect()
 }
 
+/// Live jobs that repeat another live job's name (one attempt, or one
+/// check, of one worker) where that other job is one this launcher knows
+/// (`known`: it submitted or adopted it): a submission that went
+/// unanswered and was taken after all, or one made by an owner that died
+/// waiting for it. Two agents on one attempt write into one output; the
+/// job the journal names is the one kept.
+pub(super) fn duplicates(queue: &HashMap<u32, Queued>, known: impl Fn(u32) -> bool) -> Vec<u32> {
+    let mut by_name: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (id, q) in queue.iter().filter(|(_, q)| is_live(&q.state)) {
+        by_name.entry(q.name.as_str()).or_default().push(*id);
+    }
+    let mut out: Vec<u32> = by_name
+        .into_values()
+        .filter(|ids| ids.len() > 1 && ids.iter().any(|id| known(*id)))
+        .flat_map(|ids| ids.into_iter().filter(|id| !known(*id)).collect::<Vec<_>>())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 /// The shim's report beside a batch script `<dir>/<stem>.job.sh`.
 pub(super) fn report_of_script(script: &str) -> Option<PathBuf> {
     let stem = script.strip_suffix(".job.sh")?;
