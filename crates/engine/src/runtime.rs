@@ -187,7 +187,8 @@ pub(crate) struct StopRequest {
     pub(crate) reason: String,
     pub(crate) after: Option<AfterStop>,
     pub(crate) term_sent: Instant,
-    pub(crate) killed: bool,
+    /// When SIGKILL was last sent (again each grace while the process stays).
+    pub(crate) killed_at: Option<Instant>,
 }
 
 /// A running attempt, as the engine watches it.

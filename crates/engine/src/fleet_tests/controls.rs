@@ -248,3 +248,38 @@ fn a_restart_held_by_the_circuit_breaker_says_so_from_the_moment_it_opens() {
     }
     let _ = f.alerts();
 }
+
+#[test]
+fn a_kill_that_did_not_reach_the_process_is_sent_again_until_it_is_gone() {
+    let f = Fleet::new(Setup::default());
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    // The cluster's controller does not answer: no cancel arrives.
+    f.fake.out_of_reach(pid, true);
+    f.engine().kill_worker(w.id.as_str()).expect("kill");
+    let kills = || {
+        f.fake
+            .process(w.id.as_str(), 1)
+            .unwrap()
+            .signals
+            .iter()
+            .filter(|s| **s == Signal::Kill)
+            .count()
+    };
+    f.advance(5); // pm.kill_grace_secs is 5
+    f.tick();
+    let first = kills();
+    assert!(first > 0);
+    f.advance(5);
+    f.tick();
+    assert!(kills() > first, "sent again while the process is there");
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Stopping);
+    // It answers again: the next SIGKILL ends it.
+    f.fake.out_of_reach(pid, false);
+    f.advance(5);
+    f.tick();
+    f.tick();
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Cancelled);
+}

@@ -39,6 +39,9 @@ pub struct FakeProcess {
     pub cpu: u64,
     /// True when SIGTERM does not end it.
     pub ignores_term: bool,
+    /// True while no signal reaches it (a cluster whose controller does not
+    /// answer the cancel): signals are recorded, nothing happens.
+    pub out_of_reach: bool,
     /// Signals it was sent, in order.
     pub signals: Vec<Signal>,
     /// Lines written to its stdin.
@@ -57,6 +60,7 @@ impl FakeProcess {
             exit: None,
             cpu: 0,
             ignores_term: false,
+            out_of_reach: false,
             signals: Vec::new(),
             stdin: Vec::new(),
             stdout: None,
@@ -145,6 +149,11 @@ impl FakeLauncher {
         self.with(pid, |p| {
             p.exit.get_or_insert(exit);
         });
+    }
+
+    /// Signals stop reaching the process (`true`) or reach it again.
+    pub fn out_of_reach(&self, pid: u32, out: bool) {
+        self.with(pid, |p| p.out_of_reach = out);
     }
 
     /// Sets the CPU ticks the process has used.
@@ -285,7 +294,7 @@ impl Launcher for FakeLauncher {
         let mut s = self.state();
         if let Some(p) = s.processes.iter_mut().rev().find(|p| p.pid == pid) {
             p.signals.push(signal);
-            if p.exit.is_none() {
+            if p.exit.is_none() && !p.out_of_reach {
                 match signal {
                     Signal::Term if !p.ignores_term => p.exit = Some(Exit::Signal(libc::SIGTERM)),
                     Signal::Term => {}

@@ -146,11 +146,23 @@ impl Engine {
                     continue;
                 }
                 if let Some(stop) = l.stop.as_mut() {
-                    if !stop.killed && since(stop.term_sent) >= grace {
-                        warn!(worker_id = %id, attempt = l.attempt, "did not stop after SIGTERM; sending SIGKILL");
+                    // SIGKILL once the grace is over, and again each grace
+                    // while the process is still there: a cluster whose
+                    // controller did not answer the first cancel gets it
+                    // once it answers, instead of the job running on.
+                    let due = match stop.killed_at {
+                        None => since(stop.term_sent) >= grace,
+                        Some(at) => since(at) >= grace.max(StdDuration::from_secs(5)),
+                    };
+                    if due {
+                        if stop.killed_at.is_none() {
+                            warn!(worker_id = %id, attempt = l.attempt, "did not stop after SIGTERM; sending SIGKILL");
+                        } else {
+                            warn!(worker_id = %id, attempt = l.attempt, "still there after SIGKILL; sending it again");
+                        }
                         launcher.signal(l.pid, Signal::Kill);
                         launcher.sweep(id.as_str(), None);
-                        stop.killed = true;
+                        stop.killed_at = Some(instant);
                     }
                 } else if l.result_seen.is_some_and(|t| {
                     let grace = if l.stdin_fifo.is_some() {
@@ -167,7 +179,7 @@ impl Engine {
                         reason: "hung after its result line".into(),
                         after: None,
                         term_sent: instant,
-                        killed: false,
+                        killed_at: None,
                     });
                 }
                 // Output alone is news every 2 s per worker at most; state

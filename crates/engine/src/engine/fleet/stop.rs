@@ -118,7 +118,7 @@ impl Engine {
                     reason: reason.to_string(),
                     after,
                     term_sent: self.instant(),
-                    killed: false,
+                    killed_at: None,
                 });
             }
             Some(s) => {
