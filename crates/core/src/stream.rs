@@ -819,6 +819,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_from_outside_is_lost_not_the_experts_crash() {
+        // A cluster cancelling the job (its shim passes SIGTERM on), or a
+        // person's `kill`: no stop Cortex asked for.
+        let o = classify(&fold(TOOL_RUN), Exit::Signal(15), None);
+        assert_eq!(o.kind, OutcomeKind::Lost, "{}", o.reason);
+        assert!(o.reason.contains("from outside Cortex"), "{}", o.reason);
+        assert!(!o.kind.counts_against_expert());
+        assert!(o.kind.is_transient(), "restarted as the policy says");
+        // A fault of the agent's own is still a crash.
+        let segv = classify(&fold(TOOL_RUN), Exit::Signal(11), None);
+        assert_eq!(segv.kind, OutcomeKind::Crashed);
+        assert!(segv.kind.counts_against_expert());
+        let generic = classify_generic(&fold(TOOL_RUN), Exit::Signal(2), None, Some("bye"));
+        assert_eq!(generic.kind, OutcomeKind::Lost, "{}", generic.reason);
+    }
+
+    #[test]
     fn an_estimate_fills_only_a_missing_cost() {
         let o = classify(&fold(TOOL_RUN), Exit::Signal(9), None);
         let e = o.clone().with_estimate(false, Some(0.5));

@@ -77,11 +77,14 @@ impl OutcomeKind {
     }
 
     /// A failure of the expert's runs (counted by its circuit breaker): not
-    /// a success, not a person's or a limit's stop, not the request's fault.
+    /// a success, not a person's or a limit's stop, not the request's fault,
+    /// not a process lost to its surroundings (stopped from outside, its
+    /// machine or node gone).
     pub fn counts_against_expert(self) -> bool {
         !matches!(
             self,
             Self::Success
+                | Self::Lost
                 | Self::Killed
                 | Self::Budget
                 | Self::TimedOut
@@ -89,6 +92,22 @@ impl OutcomeKind {
                 | Self::NeedsInput
         )
     }
+}
+
+/// A signal that asks a process to stop (SIGHUP, SIGINT, SIGTERM) and that
+/// Cortex did not send (its own stops are settled as what they were): a
+/// person, the system, or a cluster cancelling the job stopped it. Not the
+/// agent's crash, so not its expert's failure; a signal of a fault (SIGSEGV,
+/// SIGABRT...) or SIGKILL (the kernel's out-of-memory killer among others)
+/// stays a crash.
+pub fn stopped_from_outside(signal: i32) -> bool {
+    matches!(signal, 1 | 2 | 15)
+}
+
+fn outside_stop_words(signal: i32) -> String {
+    format!(
+        "stopped by signal {signal} from outside Cortex (a person, the system, or the cluster cancelling its job)"
+    )
 }
 
 /// A 4xx status that says the request itself is wrong: retrying it gives
@@ -252,6 +271,10 @@ pub fn classify(
             OutcomeKind::Crashed,
             format!("result looked fine but the process exited with {c}"),
         ),
+        (Some(_), Exit::Signal(s)) | (None, Exit::Signal(s)) if stopped_from_outside(s) => (
+            OutcomeKind::Lost,
+            format!("{} with no result line", outside_stop_words(s)),
+        ),
         (Some(_), Exit::Signal(s)) | (None, Exit::Signal(s)) => (
             OutcomeKind::Crashed,
             format!("killed by signal {s} with no result line"),
@@ -328,6 +351,10 @@ pub fn classify_generic(
     let (kind, reason) = match exit {
         Exit::Code(0) => (OutcomeKind::Success, "completed".to_string()),
         Exit::Code(c) => (OutcomeKind::Crashed, format!("exited with {c}{said}")),
+        Exit::Signal(s) if stopped_from_outside(s) => (
+            OutcomeKind::Lost,
+            format!("{}{said}", outside_stop_words(s)),
+        ),
         Exit::Signal(s) => (OutcomeKind::Crashed, format!("killed by signal {s}{said}")),
         Exit::Unknown => (
             OutcomeKind::Lost,
