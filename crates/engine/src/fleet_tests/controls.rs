@@ -283,3 +283,42 @@ fn a_kill_that_did_not_reach_the_process_is_sent_again_until_it_is_gone() {
     f.tick();
     assert_eq!(f.worker_of(&task).state, WorkerStatus::Cancelled);
 }
+
+#[test]
+fn a_restart_the_last_owner_started_but_never_recorded_is_not_run_twice() {
+    let mut f = Fleet::new(Setup {
+        config: vec![("restart.backoff_base_secs", json!(30))],
+        expert: vec![("development", "max_restarts", json!(3))],
+    });
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    // Two crashes: the second restart waits out its backoff.
+    for attempt in 1..=2 {
+        f.fake.exit(f.pid(&w, attempt), Exit::Code(1));
+        f.tick();
+        f.tick();
+    }
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Waiting);
+    // The last owner started attempt 3 and died before its journal said so.
+    let unrecorded = f.fake.orphan(w.id.as_str(), 3).pid;
+    f.restart_engine();
+    let orphan = f
+        .fake
+        .processes()
+        .into_iter()
+        .find(|p| p.pid == unrecorded)
+        .expect("the orphan");
+    assert_eq!(orphan.signals, vec![Signal::Kill], "swept at the start");
+    f.advance(60);
+    f.tick();
+    f.tick();
+    let running: Vec<u32> = f
+        .fake
+        .running_processes()
+        .into_iter()
+        .filter(|p| p.worker_id == w.id.as_str())
+        .map(|p| p.attempt)
+        .collect();
+    assert_eq!(running, vec![3], "one agent for attempt 3");
+}

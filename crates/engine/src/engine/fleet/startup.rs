@@ -123,6 +123,17 @@ impl Engine {
         self.launcher().prune();
         let now = self.now();
         for (w, decision) in self.start_decisions() {
+            if matches!(decision, OnStart::Wait | OnStart::Decide(_)) {
+                // Its last attempt's end is journaled; the next one may have
+                // been started by the last owner and never recorded (killed
+                // between the start and its journal's sync): that process
+                // goes, or the next start would run a second agent beside it.
+                let next = w.attempts.last().map_or(1, |a| a.n + 1);
+                let swept = self.launcher().sweep(w.id.as_str(), Some(next));
+                if swept > 0 {
+                    info!(worker_id = %w.id, attempt = next, swept, "killed an unrecorded start of the worker's next attempt");
+                }
+            }
             match decision {
                 OnStart::Nothing | OnStart::Wait => {}
                 OnStart::StartFirst => {
