@@ -281,6 +281,10 @@ fn submit(home: &Home, a: SubmitArgs, json: bool) -> Result<()> {
     }
     if json {
         print_json(&ack);
+        // On stderr: the JSON answer stays whole, a person or log still sees it.
+        if !ack.deduplicated {
+            crate::status_cmd::note_if_unsupervised(home);
+        }
     } else if let (Some(from), Some(to)) = (ack.priority_raised_from, ack.priority) {
         println!(
             "{} (already submitted, {}; priority raised from {from} to {to})",

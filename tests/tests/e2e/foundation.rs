@@ -40,11 +40,28 @@ fn status_names_the_owner_and_without_one_says_what_waits_unwatched() {
         text(&out.stderr)
     );
     let id = text(&out.stdout).trim().to_string();
+    // Asked for JSON, the answer on stdout is whole and the note on stderr.
+    let as_json = h.cortex(&[
+        "submit",
+        "write the migration guide FAKE:normal",
+        "--type",
+        "feature",
+        "--workdir",
+        workdir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(as_json.status.success(), "{}", text(&as_json.stderr));
+    assert!(serde_json::from_slice::<serde_json::Value>(&as_json.stdout).is_ok());
+    assert!(
+        text(&as_json.stderr).contains("no owner runs for this home"),
+        "{}",
+        text(&as_json.stderr)
+    );
     assert!(h.json(&["status"])["owner"].is_null());
     let status = text(&h.cortex(&["status"]).stdout);
     assert!(
         status.contains(
-            "owner:   none: 1 task waits to start; `cortex run` or the desktop app takes over"
+            "owner:   none: 2 tasks wait to start; `cortex run` or the desktop app takes over"
         ),
         "{status}"
     );
