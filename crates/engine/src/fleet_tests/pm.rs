@@ -180,6 +180,9 @@ fn silence_while_the_cluster_does_not_answer_stops_nothing_until_it_answers() {
         ("unreachable", WorkerStatus::Running),
         "{seen:?}"
     );
+    // The silence it names is the silence now, not when it became unreachable.
+    let said = seen.health_reason.unwrap_or_default();
+    assert!(said.contains("silent for 360s"), "{said}");
     let p = f.fake.process(w.id.as_str(), 1).unwrap();
     assert!(p.signals.is_empty(), "nothing is stopped: {:?}", p.signals);
     assert!(

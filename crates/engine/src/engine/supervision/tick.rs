@@ -252,13 +252,18 @@ impl Engine {
                 };
                 // Still queued, and the scheduler now says why (or says
                 // another reason); still waiting out an API retry, and the
-                // agent announced another one: the reason shown follows it
-                // (a transition alone would keep the first one's time).
-                let refreshed = matches!(
-                    entry.health,
-                    cortex_core::health::Health::Scheduled | cortex_core::health::Health::Waiting
-                );
-                if refreshed && (queued || entry.health == cortex_core::health::Health::Waiting) {
+                // agent announced another one; still unreachable, and the
+                // silence it names grew: the reason shown follows it (a
+                // transition alone would keep the first one's words).
+                // Unreachable: the silence it names grows while the cluster
+                // does not answer.
+                use cortex_core::health::Health as H;
+                let refreshed = match entry.health {
+                    H::Scheduled => queued,
+                    H::Waiting | H::Unreachable => true,
+                    _ => false,
+                };
+                if refreshed {
                     let (h, why) = health::classify_health(&config.pm, &view, &obs, now);
                     if h == entry.health && entry.health_reason != why {
                         entry.health_reason = why;
