@@ -1,8 +1,8 @@
 //! What tokens cost: a per-model price table and the live estimate made
 //! from a stream's token counts. The agent's own `total_cost_usd` replaces
-//! the estimate when its result line arrives; until then (and for an
-//! attempt killed before it) the estimate is all there is, and it is shown
-//! as an estimate.
+//! the estimate when its result line arrives, if it is credible
+//! (`stream::credible_cost`); until then (and for an attempt killed before
+//! it) the estimate is all there is, and it is shown as an estimate.
 
 use std::collections::BTreeMap;
 

@@ -518,6 +518,40 @@ mod tests {
     }
 
     #[test]
+    fn attempts_whose_tokens_add_past_a_count_leave_the_worker_at_the_largest() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        let w = worker(&mut s, &id, 10, "development");
+        for attempt in 1..=2 {
+            push(
+                &mut s,
+                Event::AttemptStarted {
+                    worker_id: w.clone(),
+                    attempt,
+                    pid: None,
+                    start_ticks: None,
+                    session_id: None,
+                    resumed: false,
+                },
+            );
+            let mut outcome =
+                crate::stream::Outcome::bare(crate::stream::OutcomeKind::Crashed, "crashed");
+            outcome.tokens.input = u64::MAX - 1;
+            outcome.tokens.cache_read = u64::MAX;
+            push(
+                &mut s,
+                Event::AttemptEnded {
+                    worker_id: w.clone(),
+                    attempt,
+                    outcome,
+                },
+            );
+        }
+        let t = s.worker(&w).unwrap().tokens;
+        assert_eq!((t.input, t.cache_read, t.output), (u64::MAX, u64::MAX, 0));
+    }
+
+    #[test]
     fn a_single_part_keeps_its_own_reason_and_a_success_says_completed() {
         let mut s = State::default();
         let id = routed(&mut s, &["development"]);

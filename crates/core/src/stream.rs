@@ -66,6 +66,40 @@ pub struct Tokens {
     pub cache_creation: u64,
 }
 
+impl Tokens {
+    /// These counts and `other`'s together. The counts come from an agent's
+    /// output, which may say anything: a sum too large to hold stays at the
+    /// largest count rather than wrapping round or stopping the program.
+    #[must_use]
+    pub fn saturating_add(self, other: Tokens) -> Tokens {
+        Tokens {
+            input: self.input.saturating_add(other.input),
+            output: self.output.saturating_add(other.output),
+            cache_read: self.cache_read.saturating_add(other.cache_read),
+            cache_creation: self.cache_creation.saturating_add(other.cache_creation),
+        }
+    }
+
+    /// Input and output tokens together (what a token budget counts), held
+    /// at the largest count for the same reason.
+    pub fn in_and_out(&self) -> u64 {
+        self.input.saturating_add(self.output)
+    }
+}
+
+/// The largest cost in US dollars believed of one figure an agent reports
+/// (one attempt's, or one model's share of it). No attempt comes near a
+/// million dollars: a week of requests at the dearest model's price stays
+/// far below it. A larger figure is damage, and refusing it keeps every
+/// sum of such figures finite and readable.
+pub const MAX_CREDIBLE_COST_USD: f64 = 1_000_000.0;
+
+/// `usd` when it can be a cost: a number, not negative, not above
+/// `MAX_CREDIBLE_COST_USD`. Else none: the figure is not taken.
+pub fn credible_cost(usd: f64) -> Option<f64> {
+    (usd.is_finite() && (0.0..=MAX_CREDIBLE_COST_USD).contains(&usd)).then_some(usd)
+}
+
 /// The `result` line, as far as we use it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultLine {
@@ -77,7 +111,8 @@ pub struct ResultLine {
     pub api_error_status: Option<u16>,
     /// The agent's final answer text.
     pub result: Option<String>,
-    /// What the run cost, as the agent reports it, in US dollars.
+    /// What the run cost, as the agent reports it, in US dollars (0 when
+    /// it gives none); `cost` is the figure taken from it.
     pub total_cost_usd: f64,
     /// Tokens the run used.
     pub tokens: Tokens,
@@ -90,6 +125,13 @@ pub struct ResultLine {
     /// Tools the agent wanted and its permissions refused (`permission_denials`).
     #[serde(default)]
     pub denied_tools: Vec<String>,
+}
+
+impl ResultLine {
+    /// The agent's cost, when it is credible (`credible_cost`).
+    pub fn cost(&self) -> Option<f64> {
+        credible_cost(self.total_cost_usd)
+    }
 }
 
 /// Everything learned from one attempt's stream so far.
@@ -337,6 +379,13 @@ fn set_glance(into: &mut Option<String>, t: &str) {
 }
 
 impl Progress {
+    /// What the attempt cost by the agent's own credible figure: none
+    /// before its result line, or when that line's figure is not credible
+    /// (then Cortex estimates it from the tokens, and says so).
+    pub fn agent_cost(&self) -> Option<f64> {
+        self.result.as_ref().and_then(ResultLine::cost)
+    }
+
     /// Folds one output line, seen at `at`. Returns false when the line is
     /// not JSON (still counted as activity).
     pub fn apply_line(&mut self, line: &str, at: DateTime<Utc>) -> bool {
@@ -476,10 +525,12 @@ impl Progress {
         let id = msg.id.as_deref().unwrap_or("");
         if !id.is_empty() && self.seen_messages.first_sight(id) {
             if let Some(u) = &msg.usage {
-                self.tokens.input += u.input_tokens;
-                self.tokens.output += u.output_tokens;
-                self.tokens.cache_read += u.cache_read_input_tokens;
-                self.tokens.cache_creation += u.cache_creation_input_tokens;
+                self.tokens = self.tokens.saturating_add(Tokens {
+                    input: u.input_tokens,
+                    output: u.output_tokens,
+                    cache_read: u.cache_read_input_tokens,
+                    cache_creation: u.cache_creation_input_tokens,
+                });
             }
         }
         if let Some(t) = &msg.content.text {
@@ -502,11 +553,7 @@ impl Progress {
         // message's start-of-message usage: count a message once.
         if !id.is_empty() && self.seen_messages.first_sight(id) {
             if let Some(usage) = msg.get("usage") {
-                let t = usage_tokens(usage);
-                self.tokens.input += t.input;
-                self.tokens.output += t.output;
-                self.tokens.cache_read += t.cache_read;
-                self.tokens.cache_creation += t.cache_creation;
+                self.tokens = self.tokens.saturating_add(usage_tokens(usage));
             }
         }
         let blocks = msg
@@ -618,6 +665,44 @@ mod tests {
         assert_eq!((p.tokens.input, p.tokens.output), (2_000_000, 400_000));
         assert!(p.seen_messages.len <= RecentIds::KEEP);
         assert_eq!(p.last_text.as_deref(), Some("line 19999"));
+    }
+
+    #[test]
+    fn token_counts_too_large_to_add_stay_at_the_largest_count() {
+        // Two messages of 10^19 input tokens each: more than a count holds.
+        let huge = |n: u32, content: &str| {
+            format!(
+                r#"{{"type":"assistant","message":{{"id":"m{n}","content":{content},"usage":{{"input_tokens":10000000000000000000,"output_tokens":18446744073709551615}}}}}}"#
+            )
+        };
+        let blocks = r#"[{"type":"text","text":"step"}]"#;
+        // The quick reading and the general one (a content that is text).
+        for content in [blocks, r#""plain""#] {
+            let p = fold(&format!("{}\n{}", huge(1, content), huge(2, content)));
+            assert_eq!((p.tokens.input, p.tokens.output), (u64::MAX, u64::MAX));
+            assert_eq!(p.tokens.in_and_out(), u64::MAX);
+        }
+    }
+
+    #[test]
+    fn a_cost_no_run_can_have_is_not_taken_and_the_estimate_stands() {
+        for figure in ["1e308", "-0.5", "1000000.01"] {
+            let p = fold(&format!(
+                r#"{{"type":"result","subtype":"success","is_error":false,"total_cost_usd":{figure},"usage":{{"input_tokens":5,"output_tokens":7}},"result":"done"}}"#
+            ));
+            assert_eq!(p.agent_cost(), None, "{figure}");
+            let o = classify(&p, Exit::Code(0), None);
+            assert_eq!(o.cost_usd, 0.0, "{figure}");
+            let e = o.with_estimate(p.agent_cost().is_some(), Some(0.25));
+            assert_eq!((e.cost_usd, e.cost_estimated), (0.25, true), "{figure}");
+        }
+        assert_eq!(credible_cost(f64::NAN), None);
+        assert_eq!(credible_cost(f64::INFINITY), None);
+        assert_eq!(
+            credible_cost(MAX_CREDIBLE_COST_USD),
+            Some(MAX_CREDIBLE_COST_USD)
+        );
+        assert_eq!(credible_cost(0.0), Some(0.0));
     }
 
     #[test]

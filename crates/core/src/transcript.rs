@@ -175,16 +175,22 @@ pub fn render_line(line: &str) -> Vec<String> {
                     .map_or_else(|| "error".to_string(), |s| format!("API status {s}")),
                 _ => sub.to_string(),
             };
+            // A figure no run can cost is not shown as if it were one.
+            let cost = v
+                .get("total_cost_usd")
+                .and_then(Value::as_f64)
+                .map_or(Some(0.0), crate::stream::credible_cost)
+                .map_or_else(
+                    || "cost unknown (not credible)".into(),
+                    |c| format!("${c:.4}"),
+                );
             vec![format!(
-                "══ {} ({}) · {} turns · ${:.4}{}",
+                "══ {} ({}) · {} turns · {cost}{}",
                 if err { "ERROR" } else { "done" },
                 kind,
                 v.get("num_turns")
                     .map(Value::to_string)
                     .unwrap_or_else(|| "?".into()),
-                v.get("total_cost_usd")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0),
                 v.get("result")
                     .and_then(Value::as_str)
                     .map(|r| format!(" · {}", clip(r, 300)))
@@ -236,6 +242,16 @@ mod tests {
             render_line(failed),
             vec!["══ ERROR (API status 429) · 1 turns · $0.0000 · API Error: 429"]
         );
+        // A cost no run can have is said to be unknown, not printed.
+        for figure in ["1e308", "-1"] {
+            let absurd = format!(
+                r#"{{"type":"result","subtype":"success","is_error":false,"num_turns":2,"total_cost_usd":{figure},"result":"ok"}}"#
+            );
+            assert_eq!(
+                render_line(&absurd),
+                vec!["══ done (success) · 2 turns · cost unknown (not credible) · ok"]
+            );
+        }
         assert_eq!(render_line("plain text"), vec!["plain text"]);
         assert!(render_line(r#"{"type":"system","subtype":"hook_started"}"#).is_empty());
     }

@@ -729,6 +729,15 @@ mod tests {
     }
 
     #[test]
+    fn a_storys_tokens_too_many_to_add_stay_at_the_largest_count() {
+        let mut f = fixture();
+        f.worker.tokens.input = u64::MAX;
+        let both = [f.worker.clone(), f.worker.clone()];
+        let s = story_of(&f.home, &f.task, &both, &Default::default(), clock::now());
+        assert_eq!(s.tokens.input, u64::MAX);
+    }
+
+    #[test]
     fn a_running_attempt_counts_in_the_story_as_the_workers_list_counts_it() {
         let mut f = fixture();
         let attempt = |n: u32, ended: bool| cortex_core::worker::Attempt {

@@ -254,7 +254,7 @@ impl Live {
             stdin_fifo: None,
             exited: None,
             exit_watched: false,
-            prior_tokens: w.tokens.input + w.tokens.output,
+            prior_tokens: w.tokens.in_and_out(),
             prior_cost_usd: w.cost_usd,
         }
     }

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cortex_core::state::{Event, Record};
-use cortex_core::stream::{Outcome, Tokens};
+use cortex_core::stream::{credible_cost, Outcome, Tokens};
 use serde::Serialize;
 
 use crate::error::EngineError;
@@ -102,19 +102,14 @@ pub struct UsageIndex {
     buckets: BTreeMap<Key, Bucket>,
 }
 
-fn add_tokens(sum: &mut Tokens, t: &Tokens) {
-    sum.input += t.input;
-    sum.output += t.output;
-    sum.cache_read += t.cache_read;
-    sum.cache_creation += t.cache_creation;
-}
-
 /// An attempt's usage per model: from `modelUsage` when the agent gave it
 /// (its per-model tokens and cost), else the whole attempt under no model.
+/// A model's cost no run can have (`credible_cost`) is not taken: the
+/// whole attempt is counted under no model instead, at its own cost.
 fn per_model(o: &Outcome) -> Vec<(Option<String>, Tokens, f64)> {
     let count = |v: &serde_json::Value, k: &str| v.get(k).and_then(|n| n.as_u64()).unwrap_or(0);
-    match o.model_usage.as_object() {
-        Some(models) if !models.is_empty() => models
+    let split = o.model_usage.as_object().and_then(|models| {
+        models
             .iter()
             .map(|(model, v)| {
                 let tokens = Tokens {
@@ -124,9 +119,12 @@ fn per_model(o: &Outcome) -> Vec<(Option<String>, Tokens, f64)> {
                     cache_creation: count(v, "cacheCreationInputTokens"),
                 };
                 let cost = v.get("costUSD").and_then(|c| c.as_f64()).unwrap_or(0.0);
-                (Some(model.clone()), tokens, cost)
+                Some((Some(model.clone()), tokens, credible_cost(cost)?))
             })
-            .collect(),
+            .collect::<Option<Vec<_>>>()
+    });
+    match split {
+        Some(models) if !models.is_empty() => models,
         _ => vec![(None, o.tokens, o.cost_usd)],
     }
 }
@@ -212,7 +210,7 @@ impl UsageIndex {
                             project: w.project.clone(),
                         })
                         .or_default();
-                    add_tokens(&mut b.tokens, &tokens);
+                    b.tokens = b.tokens.saturating_add(tokens);
                     b.cost_usd += cost;
                     b.cost_estimated |= outcome.cost_estimated;
                     b.attempts += 1;
@@ -461,6 +459,44 @@ mod tests {
                     false,
                     1
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_too_large_to_add_stay_at_the_largest_and_an_absurd_model_cost_is_not_taken() {
+        let mut j = Journal::new();
+        let a = j.worker("2026-03-01T10:00:00Z", 1, "development", "/p");
+        j.ended("2026-03-01T11:00:00Z", &a, outcome(u64::MAX, 1, 0.1));
+        j.ended("2026-03-01T11:30:00Z", &a, outcome(u64::MAX, 1, 0.1));
+        // One model's figure no run can have: the attempt is counted whole,
+        // at the attempt's own cost, under no model.
+        let mut split = outcome(4, 2, 0.5);
+        split.model_usage = serde_json::json!({
+            "opus": {"inputTokens": 3, "outputTokens": 1, "costUSD": 1e308},
+            "haiku": {"inputTokens": 1, "outputTokens": 1, "costUSD": 0.1}
+        });
+        let b = j.worker("2026-03-01T10:00:00Z", 2, "security", "/p");
+        j.ended("2026-03-01T12:00:00Z", &b, split);
+        let mut idx = UsageIndex::new(&j.path, 0);
+        idx.refresh().unwrap();
+        let rows = idx.report(at("2026-03-01T13:00:00Z"), 1).rows;
+        let got: Vec<(&str, Option<&str>, u64, f64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.expert.as_str(),
+                    r.model.as_deref(),
+                    r.tokens.input,
+                    r.cost_usd,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("development", None, u64::MAX, 0.2),
+                ("security", None, 4, 0.5)
             ]
         );
     }

@@ -397,7 +397,7 @@ pub fn spent_on_day<'a, Tz: chrono::TimeZone>(
         };
         if end.with_timezone(tz).date_naive() == today {
             out.cost_usd += o.cost_usd;
-            out.tokens += o.tokens.input + o.tokens.output;
+            out.tokens = out.tokens.saturating_add(o.tokens.in_and_out());
             // As every other view counts it: an attempt that ended without
             // the agent's own figure is an estimate, even one of $0 (its
             // last model call may be billed and never reported).
@@ -646,6 +646,22 @@ pub(crate) mod subject_tests {
         assert!(spent_on_day(unreported.iter(), now, &ny).estimated);
         let reported = [spent(at("2026-12-05T02:00:00Z"), 0.0, false)];
         assert!(!spent_on_day(reported.iter(), now, &ny).estimated);
+    }
+
+    #[test]
+    fn a_days_tokens_too_many_to_add_stay_at_the_largest_count() {
+        let now = t(100);
+        let mut w = worker();
+        for n in 1..=2 {
+            let mut a = ended(n, 0, 10, OutcomeKind::Success);
+            if let Some(o) = a.outcome.as_mut() {
+                o.tokens.input = u64::MAX;
+                o.tokens.output = 1;
+            }
+            w.attempts.push(a);
+        }
+        let day = spent_on_day(std::iter::once(&w), now, &Utc);
+        assert_eq!(day.tokens, u64::MAX);
     }
 
     #[test]

@@ -191,10 +191,7 @@ impl State {
                 );
                 a.outcome = Some(outcome.clone());
                 w.cost_usd += outcome.cost_usd;
-                w.tokens.input += outcome.tokens.input;
-                w.tokens.output += outcome.tokens.output;
-                w.tokens.cache_read += outcome.tokens.cache_read;
-                w.tokens.cache_creation += outcome.tokens.cache_creation;
+                w.tokens = w.tokens.saturating_add(outcome.tokens);
                 w.reason = Some(outcome.reason.clone());
                 w.cost_estimated |= outcome.cost_estimated;
                 if outcome.result.is_some() {

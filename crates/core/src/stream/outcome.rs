@@ -177,10 +177,11 @@ impl Outcome {
         }
     }
 
-    /// Uses `estimate` as the attempt's cost when the agent gave none (no
-    /// result line), marking it as an estimate.
-    pub fn with_estimate(mut self, has_result: bool, estimate: Option<f64>) -> Self {
-        if !has_result {
+    /// Uses `estimate` as the attempt's cost when the agent gave none it
+    /// can be believed on (no result line, or a figure `Progress::agent_cost`
+    /// does not take), marking it as an estimate.
+    pub fn with_estimate(mut self, has_cost: bool, estimate: Option<f64>) -> Self {
+        if !has_cost {
             if let Some(e) = estimate {
                 self.cost_usd = e;
                 self.cost_estimated = true;
@@ -216,7 +217,7 @@ pub fn classify(
             Exit::Code(c) => Some(c),
             _ => None,
         },
-        cost_usd: progress.result.as_ref().map_or(0.0, |r| r.total_cost_usd),
+        cost_usd: progress.agent_cost().unwrap_or(0.0),
         tokens: progress.tokens,
         result: progress
             .result

@@ -70,13 +70,12 @@ pub(crate) fn story_of(
         let mut tokens = w.tokens;
         let (mut cost_usd, mut cost_estimated) = (w.cost_usd, w.cost_estimated);
         if let Some(f) = running {
-            tokens.input += f.tokens.input;
-            tokens.output += f.tokens.output;
+            tokens = tokens.saturating_add(f.tokens.into());
             cost_usd += f.cost_usd;
             cost_estimated |= f.cost_estimated;
             total_live += f.cost_usd;
         }
-        add_tokens(&mut total_tokens, &tokens);
+        total_tokens = total_tokens.saturating_add(tokens);
         let (changes, _) = changes_of(home, task, w, false);
         stories.push(WorkerStory {
             id: w.id.to_string(),
@@ -117,13 +116,6 @@ pub(crate) fn story_of(
         workers: stories,
         changes,
     }
-}
-
-pub(crate) fn add_tokens(sum: &mut Tokens, t: &Tokens) {
-    sum.input += t.input;
-    sum.output += t.output;
-    sum.cache_read += t.cache_read;
-    sum.cache_creation += t.cache_creation;
 }
 
 /// `cortex diff` from the home's files, owned or not.

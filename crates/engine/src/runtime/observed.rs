@@ -8,8 +8,7 @@ use super::*;
 /// Adds the owner's live figures of the attempt to a DTO of its worker.
 fn add_summary(dto: &mut WorkerDto, s: &crate::pm::LiveSummary, a: &cortex_core::worker::Attempt) {
     let started_at = a.started_at;
-    dto.tokens.input += s.tokens.input;
-    dto.tokens.output += s.tokens.output;
+    dto.tokens = Tokens::from(dto.tokens).saturating_add(s.tokens).into();
     dto.cost_usd += s.cost_usd;
     dto.cost_estimated |= s.cost_estimated;
     dto.live_attempt = Some(AttemptFigures {
@@ -236,4 +235,40 @@ pub(crate) fn observed_dto(
     })();
     name_process(&mut dto, launcher);
     dto
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_owners_figures_too_large_to_add_leave_the_largest_count() {
+        let now = clock::now();
+        let mut w = Worker::new(
+            clock::worker_id(now),
+            clock::task_id(now),
+            "development",
+            "/".into(),
+            now,
+        );
+        w.tokens.input = 5;
+        let mut dto = worker_dto(&w, None, 3600, None, &BTreeMap::new());
+        let summary = crate::pm::LiveSummary {
+            lines: 2,
+            tokens: Tokens {
+                input: u64::MAX,
+                ..Tokens::default()
+            },
+            cost_usd: 0.0,
+            cost_estimated: false,
+            activity: Activity::Starting,
+            last_text: None,
+        };
+        add_summary(
+            &mut dto,
+            &summary,
+            &cortex_core::worker::Attempt::started(1, now, None),
+        );
+        assert_eq!(dto.tokens.input, u64::MAX);
+    }
 }

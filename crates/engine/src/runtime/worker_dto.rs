@@ -143,6 +143,16 @@ impl From<Tokens> for TokenDto {
     }
 }
 
+impl From<TokenDto> for Tokens {
+    fn from(t: TokenDto) -> Self {
+        Self {
+            input: t.input,
+            output: t.output,
+            ..Self::default()
+        }
+    }
+}
+
 /// Health words a live worker is shown under as they are; any other
 /// counts as working ("healthy", or "starting" before its first output).
 const SHOWN_AS_IS: [&str; 10] = [
@@ -212,9 +222,7 @@ pub(crate) fn worker_dto(
     let current = w.current();
     let (tokens, activity, last_at, source, text) = match live {
         Some(l) => {
-            let mut t = w.tokens;
-            t.input += l.progress.tokens.input;
-            t.output += l.progress.tokens.output;
+            let t = w.tokens.saturating_add(l.progress.tokens);
             let (at, src) = last_activity(l);
             (
                 t,
@@ -350,8 +358,8 @@ pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
 /// result line arrived, else Cortex's estimate from the stream's tokens
 /// (true in the second place).
 pub(crate) fn live_cost(l: &Live, prices: &BTreeMap<String, ModelPrice>) -> (f64, bool) {
-    match &l.progress.result {
-        Some(r) => (r.total_cost_usd, false),
+    match l.progress.agent_cost() {
+        Some(c) => (c, false),
         None => {
             cortex_core::pricing::estimate(prices, l.progress.model.as_deref(), &l.progress.tokens)
                 .map_or((0.0, false), |c| (c, true))

@@ -91,7 +91,7 @@ impl Engine {
             cortex_core::health::budget_used(
                 e.token_budget,
                 e.cost_budget_usd,
-                w.tokens.input + w.tokens.output,
+                w.tokens.in_and_out(),
                 w.cost_usd,
             )
         });
@@ -399,7 +399,7 @@ impl Engine {
                 Some((OutcomeKind::Killed, reason)),
             )
             .with_estimate(
-                progress.result.is_some(),
+                progress.agent_cost().is_some(),
                 cortex_core::pricing::estimate(
                     &prices,
                     progress.model.as_deref(),

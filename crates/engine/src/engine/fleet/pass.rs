@@ -118,7 +118,9 @@ impl Engine {
                 if let (true, None, Some((tokens, cost)), false) =
                     (changed, &l.stop, budgets.get(&l.expert), finished)
                 {
-                    let used = l.prior_tokens + l.progress.tokens.input + l.progress.tokens.output;
+                    let used = l
+                        .prior_tokens
+                        .saturating_add(l.progress.tokens.in_and_out());
                     let spent = l.prior_cost_usd + live_cost(l, &prices).0;
                     let actions = cortex_core::health::budget_actions(
                         &l.worker_id,

@@ -12,7 +12,7 @@ use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::settle::{Next, OnStart};
 use cortex_core::stream::{classify, classify_generic, Exit, Outcome, OutcomeKind};
 use cortex_core::worker::{Worker, WorkerStatus};
-use tracing::info;
+use tracing::{info, warn};
 
 impl Engine {
     pub(crate) fn runtime(&self) -> std::sync::MutexGuard<'_, Runtime> {
@@ -386,8 +386,13 @@ impl Engine {
             );
         }
         let p = &live.progress;
+        if let (Some(r), None) = (&p.result, p.agent_cost()) {
+            warn!(worker_id = %live.worker_id, attempt = live.attempt,
+                "the agent reported a cost of {:e} US dollars, which no run can cost: estimated from its tokens instead",
+                r.total_cost_usd);
+        }
         outcome.with_estimate(
-            p.result.is_some(),
+            p.agent_cost().is_some(),
             cortex_core::pricing::estimate(&prices, p.model.as_deref(), &p.tokens),
         )
     }

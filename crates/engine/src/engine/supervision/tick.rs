@@ -237,10 +237,7 @@ impl Engine {
                     last_transcript_growth_at: entry.transcript_growth_at,
                     nudged_at: entry.nudged_at,
                     activity: live.progress.activity.clone(),
-                    tokens: w.tokens.input
-                        + w.tokens.output
-                        + live.progress.tokens.input
-                        + live.progress.tokens.output,
+                    tokens: w.tokens.saturating_add(live.progress.tokens).in_and_out(),
                     cost_usd: w.cost_usd + crate::runtime::live_cost(live, &prices).0,
                     queued,
                     queued_reason: if queued {
