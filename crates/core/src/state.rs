@@ -408,6 +408,20 @@ mod tests {
         assert_eq!((s.last_seq, s.ignored_events), (11, 1));
     }
 
+    #[test]
+    fn record_numbers_end_where_every_reader_still_reads_them_exactly() {
+        assert_eq!(Record::seq_after(6, 1), Some(7));
+        assert_eq!(
+            Record::seq_after(Record::MAX_SEQ - 2, 2),
+            Some(Record::MAX_SEQ)
+        );
+        assert_eq!(Record::seq_after(Record::MAX_SEQ, 1), None);
+        assert_eq!(Record::seq_after(u64::MAX, 1), None);
+        assert_eq!(Record::seq_problem(Record::MAX_SEQ), None);
+        let why = Record::seq_problem(u64::MAX).expect("damaged");
+        assert!(why.contains("record number 18446744073709551615"), "{why}");
+    }
+
     /// Applies an event as the next record.
     fn push(state: &mut State, event: Event) {
         let seq = state.last_seq + 1;

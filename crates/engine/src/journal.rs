@@ -135,6 +135,11 @@ fn parse_line(line: &[u8]) -> Result<Record, String> {
             rec.v
         ));
     }
+    // A damaged number is not taken: the state would go on from it, and
+    // every record after it be skipped as already applied.
+    if let Some(why) = Record::seq_problem(rec.seq) {
+        return Err(why);
+    }
     Ok(rec)
 }
 

@@ -253,7 +253,7 @@ impl Store {
     /// Writes an event to the journal and applies it; durable only after
     /// `sync`. Returns the record as written.
     pub fn stage(&mut self, event: Event, at: DateTime<Utc>) -> Result<Record, EngineError> {
-        let rec = Record::new(self.state.last_seq + 1, at, event);
+        let rec = Record::new(self.next_seq(1)?, at, event);
         self.journal.stage(&rec)?;
         self.state.apply(&rec);
         Ok(rec)
@@ -266,6 +266,7 @@ impl Store {
         events: Vec<Event>,
         at: DateTime<Utc>,
     ) -> Result<Vec<Record>, EngineError> {
+        self.next_seq(events.len() as u64)?;
         let first = self.state.last_seq + 1;
         let recs: Vec<Record> = events
             .into_iter()
@@ -277,6 +278,20 @@ impl Store {
             self.state.apply(rec);
         }
         Ok(recs)
+    }
+
+    /// The number of the `n`th record from now. Refused, with nothing
+    /// written, when the numbers are used up (`Record::MAX_SEQ`).
+    fn next_seq(&self, n: u64) -> Result<u64, EngineError> {
+        Record::seq_after(self.state.last_seq, n).ok_or_else(|| EngineError::HomeUnusable {
+            path: self.home.journal(),
+            message: format!(
+                "its records are numbered up to {}, and no record can be numbered past {}: \
+                 nothing more can be recorded in this home; start a new one with --home",
+                self.state.last_seq,
+                Record::MAX_SEQ
+            ),
+        })
     }
 
     /// Writes `cortex.lock` again if it was removed or replaced while this
@@ -495,6 +510,33 @@ fn terminate_last_line(path: &Path) -> Result<u64, EngineError> {
 mod tests {
     use super::*;
     use crate::testfs::SmallDisk;
+
+    #[test]
+    fn records_past_the_last_number_are_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        home.init().unwrap();
+        let (mut store, _) = Store::open_owner(&home, OwnerKind::Cli).unwrap();
+        let paused = || Event::SpawningPaused { paused: true };
+        store.state.last_seq = Record::MAX_SEQ - 1;
+        let len = || fs::metadata(home.journal()).map_or(0, |m| m.len());
+        let before = len();
+        let err = store
+            .stage_all(vec![paused(), paused()], clock::now())
+            .unwrap_err();
+        assert!(
+            matches!(&err, EngineError::HomeUnusable { message, .. } if message.contains("nothing more can be recorded")),
+            "{err}"
+        );
+        assert_eq!((len(), store.state.last_seq), (before, Record::MAX_SEQ - 1));
+        // The last number is still given, once.
+        assert_eq!(
+            store.stage(paused(), clock::now()).unwrap().seq,
+            Record::MAX_SEQ
+        );
+        store.state.last_seq = u64::MAX;
+        assert!(store.stage(paused(), clock::now()).is_err());
+    }
 
     #[test]
     fn a_torn_last_line_on_a_full_disk_does_not_stop_the_next_start() {

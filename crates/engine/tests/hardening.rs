@@ -22,13 +22,17 @@ fn home() -> (tempfile::TempDir, Home) {
 }
 
 fn submit_n(home: &Home, n: usize) -> BTreeSet<String> {
+    submit_texts(home, (0..n).map(|i| format!("keep me {i}")))
+}
+
+fn submit_texts(home: &Home, texts: impl Iterator<Item = String>) -> BTreeSet<String> {
     let engine = Engine::open(home, OwnerKind::Cli).unwrap();
     let workdir = home.root().to_string_lossy().into_owned();
-    let ids = (0..n)
-        .map(|i| {
+    let ids = texts
+        .map(|description| {
             engine
                 .submit(&SubmitRequest {
-                    description: format!("keep me {i}"),
+                    description,
                     task_type: None,
                     priority: None,
                     key: None,
@@ -130,6 +134,83 @@ fn a_journal_cut_in_half_loses_nothing_the_snapshot_holds() {
     engine.close().unwrap();
     drop(engine);
     assert_eq!(stored(&home), ids);
+}
+
+/// The record numbers of the journal's readable lines, in order.
+fn journal_seqs(home: &Home) -> Vec<u64> {
+    fs::read_to_string(home.journal())
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["seq"].as_u64())
+        .collect()
+}
+
+#[test]
+fn a_record_numbered_past_any_count_is_set_aside_and_numbering_goes_on() {
+    let (_d, home) = home();
+    let ids = submit_n(&home, 3);
+    // The last record's number damaged (a bit flip, a bad edit).
+    let seqs = journal_seqs(&home);
+    let last = *seqs.last().unwrap();
+    let text = fs::read_to_string(home.journal()).unwrap();
+    let at = text.rfind(&format!("\"seq\":{last},")).unwrap();
+    let damaged = format!(
+        "{}\"seq\":18446744073709551615,{}",
+        &text[..at],
+        &text[at + format!("\"seq\":{last},").len()..]
+    );
+    fs::write(home.journal(), damaged).unwrap();
+
+    assert_eq!(stored(&home), ids, "a reader sees every task");
+    let engine = Engine::open(&home, OwnerKind::Cli).unwrap();
+    let report = engine.load_report().clone();
+    engine.close().unwrap();
+    drop(engine);
+    let line = format!("journal.jsonl line {}", seqs.len());
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|q| q.what == line && q.reason.contains("record number 18446744073709551615")),
+        "the damaged line is named and moved aside: {report:?}"
+    );
+    // New work is numbered after what the snapshot holds, and a restart
+    // finds every task with nothing more to set aside.
+    let more = submit_texts(&home, std::iter::once("and me too".to_string()));
+    let after = journal_seqs(&home);
+    assert!(after.contains(&(last + 1)), "{after:?}");
+    assert!(after.windows(2).all(|w| w[0] < w[1]), "{after:?}");
+    let again = Engine::open(&home, OwnerKind::Cli).unwrap();
+    assert!(again.load_report().quarantined.is_empty());
+    again.close().unwrap();
+    drop(again);
+    assert_eq!(stored(&home), ids.union(&more).cloned().collect());
+}
+
+#[test]
+fn a_snapshot_numbered_past_any_count_is_set_aside_and_the_journal_read() {
+    let (_d, home) = home();
+    let ids = submit_n(&home, 3);
+    let mut snap: serde_json::Value =
+        serde_json::from_slice(&fs::read(home.task_snapshot()).unwrap()).unwrap();
+    snap["journal_seq"] = serde_json::json!(u64::MAX);
+    fs::write(home.task_snapshot(), serde_json::to_vec(&snap).unwrap()).unwrap();
+
+    assert_eq!(stored(&home), ids, "a reader sees every task");
+    let engine = Engine::open(&home, OwnerKind::Cli).unwrap();
+    let report = engine.load_report().clone();
+    engine.close().unwrap();
+    drop(engine);
+    assert!(
+        report
+            .quarantined
+            .iter()
+            .any(|q| q.what == "task-queue.json"
+                && q.reason.contains("record number 18446744073709551615")),
+        "{report:?}"
+    );
+    let more = submit_texts(&home, std::iter::once("and me too".to_string()));
+    assert_eq!(stored(&home), ids.union(&more).cloned().collect());
 }
 
 #[test]

@@ -239,6 +239,30 @@ pub struct Record {
 }
 
 impl Record {
+    /// The largest number a record can have. Records are numbered one at a
+    /// time from 1: at a million records a second a home would take 285
+    /// years to get here, and a larger number is not read exactly by every
+    /// JSON reader (it is JavaScript's largest exact integer). A record or
+    /// snapshot that says more is damaged, and numbering past it would give
+    /// records no reader takes.
+    pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
+    /// The number of the `n`th record written after record `last`, when it
+    /// is within `MAX_SEQ`; none when the numbers are used up.
+    pub fn seq_after(last: u64, n: u64) -> Option<u64> {
+        last.checked_add(n).filter(|s| *s <= Self::MAX_SEQ)
+    }
+
+    /// Why `seq` cannot be a record's number, when it cannot.
+    pub fn seq_problem(seq: u64) -> Option<String> {
+        (seq > Self::MAX_SEQ).then(|| {
+            format!(
+                "record number {seq} is past the largest a record can have ({}): the number is damaged",
+                Self::MAX_SEQ
+            )
+        })
+    }
+
     /// A record of the current schema version.
     pub fn new(seq: u64, at: DateTime<Utc>, event: Event) -> Self {
         Self {

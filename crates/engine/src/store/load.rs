@@ -17,10 +17,11 @@ pub(super) struct Loaded {
 }
 
 /// Reads a snapshot file: `Ok(None)` when there is none, `Err(why)` when
-/// there is something that cannot be used.
+/// there is something that cannot be used. `version_and_seq` gives its
+/// schema version and the journal record it was taken at.
 fn read_snapshot<T: serde::de::DeserializeOwned>(
     path: &Path,
-    version: impl Fn(&T) -> u32,
+    version_and_seq: impl Fn(&T) -> (u32, u64),
 ) -> Result<Option<T>, String> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
@@ -28,11 +29,14 @@ fn read_snapshot<T: serde::de::DeserializeOwned>(
         Err(e) => return Err(format!("cannot be read: {e}")),
     };
     let snap = serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string())?;
-    if version(&snap) > SCHEMA_VERSION {
-        return Err(format!(
-            "schema version {} is newer than this build",
-            version(&snap)
-        ));
+    let (version, seq) = version_and_seq(&snap);
+    if version > SCHEMA_VERSION {
+        return Err(format!("schema version {version} is newer than this build"));
+    }
+    // Numbering would go on from a damaged number: the journal is read
+    // instead, as for any snapshot that cannot be used.
+    if let Some(why) = Record::seq_problem(seq) {
+        return Err(format!("its journal_seq: {why}"));
     }
     Ok(Some(snap))
 }
@@ -61,12 +65,16 @@ type Snapshots = (
 
 fn read_snapshots(home: &Home) -> Snapshots {
     let (snapshot, corrupt_snapshot) =
-        match read_snapshot::<TaskSnapshot>(&home.task_snapshot(), |s| s.schema_version) {
+        match read_snapshot::<TaskSnapshot>(&home.task_snapshot(), |s| {
+            (s.schema_version, s.journal_seq)
+        }) {
             Ok(s) => (s, None),
             Err(why) => (None, Some(why)),
         };
     let (workers, corrupt_workers) =
-        match read_snapshot::<WorkerSnapshot>(&home.worker_snapshot(), |w| w.schema_version) {
+        match read_snapshot::<WorkerSnapshot>(&home.worker_snapshot(), |w| {
+            (w.schema_version, w.journal_seq)
+        }) {
             Ok(w) => (w, None),
             Err(why) => (None, Some(why)),
         };
