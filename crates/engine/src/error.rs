@@ -18,6 +18,17 @@ pub enum EngineError {
     /// A configuration file is wrong (exit code 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The settings on disk cannot be used (`problem`), and the record of
+    /// those an owner last used, which would stand in for them, cannot be
+    /// used either (`why`): both are named, so neither is a mystery. Bad
+    /// input or not as `problem` is.
+    #[error("{problem}; and settings-in-use.json, the settings an owner last used, cannot stand in for them: {why}")]
+    NoUsableSettings {
+        /// Why the settings on disk cannot be used.
+        problem: Box<EngineError>,
+        /// Why the record of the settings last used cannot be.
+        why: String,
+    },
     /// No task has this id (exit code 2).
     #[error("no task {0}")]
     UnknownTask(String),
@@ -157,6 +168,9 @@ impl EngineError {
 
     /// True when the caller gave bad input (as opposed to a runtime failure).
     pub fn is_bad_input(&self) -> bool {
+        if let Self::NoUsableSettings { problem, .. } = self {
+            return problem.is_bad_input();
+        }
         matches!(
             self,
             Self::Input(_)
@@ -174,6 +188,7 @@ impl EngineError {
     /// A short machine-readable code for JSON output and inbox acks.
     pub fn code(&self) -> &'static str {
         match self {
+            Self::NoUsableSettings { problem, .. } => problem.code(),
             Self::Input(_) => "bad_input",
             Self::Config(_) => "bad_config",
             Self::UnknownTask(_) => "unknown_task",
@@ -241,6 +256,18 @@ mod tests {
                 "internal",
             ),
             (EngineError::Git("git merge failed".into()), false, "git"),
+            (
+                EngineError::NoUsableSettings {
+                    problem: Box::new(EngineError::io(
+                        "cannot read",
+                        "config.json",
+                        std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+                    )),
+                    why: "cannot be read: EOF".into(),
+                },
+                false,
+                "io",
+            ),
         ];
         for (e, bad_input, code) in cases {
             assert_eq!(e.is_bad_input(), bad_input, "{e}");

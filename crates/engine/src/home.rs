@@ -295,7 +295,9 @@ impl Home {
             ));
         }
         let path = self.settings_in_use_file();
-        let same = self.recorded_in_use().is_some_and(|r| r.files == files);
+        let same = self
+            .recorded_in_use()
+            .is_ok_and(|r| r.is_some_and(|r| r.files == files));
         if same && !fresh {
             return Ok(());
         }
@@ -312,17 +314,24 @@ impl Home {
         })
     }
 
-    /// `settings-in-use.json` as recorded, when it can be read.
-    fn recorded_in_use(&self) -> Option<InUse> {
-        fs::read(self.settings_in_use_file())
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+    /// `settings-in-use.json` as recorded: none when there is no record,
+    /// why not when there is one that cannot be read.
+    fn recorded_in_use(&self) -> Result<Option<InUse>, String> {
+        let bytes = match fs::read(self.settings_in_use_file()) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot be read: {e}")),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("cannot be read: {e}"))
     }
 
     /// The settings a view of the home counts with: the files on disk when
     /// they are valid; when one is not, the ones an owner last used (the
     /// owner keeps them while it runs, a later owner would refuse to start),
-    /// said as such. With no such record the files' error is returned.
+    /// said as such. With no such record the files' error is returned, and
+    /// with one that cannot be used, that error naming the record too.
     pub fn settings_for_reading(&self) -> Result<ReadSettings, EngineError> {
         let problem = match self.load_settings() {
             Ok((config, experts)) => {
@@ -338,11 +347,16 @@ impl Home {
             // away, a file made unreadable): the settings in use stand.
             Err(e) => e,
         };
-        let last = self
-            .recorded_in_use()
-            .and_then(|r| settings_of(&r.files).ok().map(|s| (s, r.read_at)));
+        let last = self.recorded_in_use().and_then(|r| {
+            r.map(|r| {
+                settings_of(&r.files)
+                    .map(|s| (s, r.read_at))
+                    .map_err(|e| format!("what it holds is not valid ({e})"))
+            })
+            .transpose()
+        });
         match last {
-            Some(((config, experts), read_at)) => Ok(ReadSettings {
+            Ok(Some(((config, experts), read_at))) => Ok(ReadSettings {
                 config,
                 experts,
                 not_read: Some(NotRead {
@@ -350,7 +364,11 @@ impl Home {
                     in_use_read_at: read_at,
                 }),
             }),
-            None => Err(problem),
+            Ok(None) => Err(problem),
+            Err(why) => Err(EngineError::NoUsableSettings {
+                problem: Box::new(problem),
+                why,
+            }),
         }
     }
 }
@@ -596,10 +614,29 @@ mod tests {
         // No config.json: not a home to read, whatever was recorded.
         fs::remove_file(home.config_file()).unwrap();
         assert!(home.settings_for_reading().is_err());
-        // A record that is not valid is no fallback.
+        // A record that cannot be used is no fallback, and the error names
+        // it beside the file's problem, as bad a configuration as before.
         fs::write(home.config_file(), r#"{"capacity": {"max_workerz": 9}}"#).unwrap();
         fs::write(home.settings_in_use_file(), b"{").unwrap();
-        assert!(home.settings_for_reading().is_err());
+        let err = home.settings_for_reading().unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.starts_with("config.json: key `capacity.max_workerz`")
+                && said.contains("settings-in-use.json, the settings an owner last used, cannot stand in for them: cannot be read: EOF"),
+            "{said}"
+        );
+        assert_eq!((err.code(), err.is_bad_input()), ("bad_config", true));
+        // So is a record whose settings are not valid.
+        let record = serde_json::json!({
+            "read_at": "2026-01-01T00:00:00Z",
+            "files": [{"file": "config.json", "text": "{\"capacity\": {\"max_workers\": 0}}"}]
+        });
+        fs::write(home.settings_in_use_file(), record.to_string()).unwrap();
+        let said = home.settings_for_reading().unwrap_err().to_string();
+        assert!(
+            said.contains("cannot stand in for them: what it holds is not valid (config.json: key `capacity.max_workers`"),
+            "{said}"
+        );
     }
 
     #[test]
