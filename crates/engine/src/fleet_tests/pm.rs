@@ -472,6 +472,31 @@ fn a_job_that_left_the_queue_and_ended_between_two_looks_counts_from_its_last_qu
     );
 }
 
+#[test]
+fn a_job_killed_while_it_waits_in_the_queue_ran_for_no_time() {
+    let f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    f.fake.set_queued(pid, Some("JobHeldUser"));
+    f.tick();
+    for _ in 0..6 {
+        f.advance(10);
+        f.tick();
+    }
+    // Still queued when it is killed, 8 s after the last look: it never ran.
+    let w = f.worker_of(&task);
+    f.advance(8);
+    f.engine().kill_worker(w.id.as_str()).expect("kill");
+    f.tick();
+    f.tick();
+    let story = crate::engine::view::show(&Home::new(f.dir.path()), &task).expect("show");
+    let a = &story.workers[0].attempts[0];
+    assert!(a.ended_at.is_some(), "{a:?}");
+    assert!(
+        a.duration_secs < 0.5,
+        "its time in the queue is not run time: {a:?}"
+    );
+}
+
 /// A task of the development expert, its worker started: its id and the
 /// pid of its first attempt.
 fn started(f: &Fleet, text: &str) -> (String, u32) {

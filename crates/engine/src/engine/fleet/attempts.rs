@@ -42,11 +42,19 @@ impl Engine {
                 .and_then(|w| w.attempts.iter().find(|a| a.n == live.attempt))
                 .is_some_and(|a| a.running_at.is_none());
             if let (Some(at), true) = (seen_queued, unsaid) {
+                // Ended with no start reported (cancelled, or killed, while it
+                // waited in the queue): it never ran, and none of its time is
+                // run time.
+                let left_at = if self.launcher().queued(live.pid) {
+                    now
+                } else {
+                    at
+                };
                 store.stage(
                     Event::AttemptRunning {
                         worker_id: live.worker_id.clone(),
                         attempt: live.attempt,
-                        left_at: Some(at),
+                        left_at: Some(left_at),
                     },
                     now,
                 )?;
