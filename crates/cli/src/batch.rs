@@ -65,6 +65,29 @@ pub(crate) fn open_lines(path: &Path) -> Result<Box<dyn BufRead>, Failure> {
     Ok(Box::new(std::io::BufReader::new(f)))
 }
 
+/// The batch's items in parts whose request stays well under what an
+/// owner takes (`MAX_REQUEST_BYTES`, with room for the request around
+/// them), in order; an item too large alone goes alone (and is refused
+/// alone).
+fn under_request_size(items: Vec<BatchItem>) -> Vec<Vec<BatchItem>> {
+    let budget =
+        usize::try_from(cortex_engine::inbox::MAX_REQUEST_BYTES / 4 * 3).unwrap_or(usize::MAX);
+    let mut parts: Vec<Vec<BatchItem>> = Vec::new();
+    let mut size = 0usize;
+    for item in items {
+        let len = serde_json::to_vec(&item).map_or(0, |v| v.len()) + 1;
+        match parts.last_mut() {
+            Some(part) if size + len <= budget => part.push(item),
+            _ => {
+                parts.push(vec![item]);
+                size = 0;
+            }
+        }
+        size += len;
+    }
+    parts
+}
+
 pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(), Failure> {
     let reader = open_lines(path)?;
     let experts = home.settings_for_reading()?.experts;
@@ -138,22 +161,41 @@ pub(crate) fn submit_batch(home: &Home, a: &SubmitArgs, path: &Path) -> Result<(
             }
         }
     }
-    if !items.is_empty() {
-        let count = items.len();
-        let value = answered(crate::client::execute(
+    let mut slots = slots.into_iter();
+    // An owner takes requests of at most `MAX_REQUEST_BYTES`: a long batch
+    // goes as several, in order, so it is taken whether an owner runs or not.
+    for chunk in under_request_size(items) {
+        let count = chunk.len();
+        let chunk_slots: Vec<usize> = slots.by_ref().take(count).collect();
+        let sent = crate::client::execute(
             home,
-            InboxOp::SubmitBatch { items },
+            InboxOp::SubmitBatch { items: chunk },
             Duration::from_secs(a.timeout),
-        )?)?;
-        let results: Vec<BatchAnswer> = value
-            .get("results")
-            .cloned()
-            .and_then(|r| serde_json::from_value(r).ok())
-            .filter(|r: &Vec<BatchAnswer>| r.len() == count)
-            .ok_or_else(|| {
-                Failure::runtime("protocol", "unexpected answer from the owner to a batch")
-            })?;
-        for (slot, r) in slots.into_iter().zip(results) {
+        )
+        .map_err(Failure::from)
+        .and_then(answered)
+        .and_then(|value| {
+            value
+                .get("results")
+                .cloned()
+                .and_then(|r| serde_json::from_value(r).ok())
+                .filter(|r: &Vec<BatchAnswer>| r.len() == count)
+                .ok_or_else(|| {
+                    Failure::runtime("protocol", "unexpected answer from the owner to a batch")
+                })
+        });
+        let results = match sent {
+            Ok(r) => r,
+            // This part was not taken (the others' answers stand): each of
+            // its lines says why.
+            Err(f) => {
+                for slot in chunk_slots {
+                    answers[slot].2 = Some(error_body(&f.code, f.message.clone(), f.bad_input));
+                }
+                continue;
+            }
+        };
+        for (slot, r) in chunk_slots.into_iter().zip(results) {
             let body = match (r.ok, r.result, r.error) {
                 (true, Some(v), _) => v,
                 (

@@ -117,3 +117,31 @@ fn a_batch_is_answered_line_by_line_and_a_bad_line_does_not_stop_it() {
     }
     assert_eq!(h.tasks().len(), 4, "two tasks per batch, nothing else");
 }
+
+#[test]
+fn a_batch_larger_than_one_request_is_taken_whole_while_an_owner_runs() {
+    let h = TestHome::new();
+    h.use_fake_agent();
+    h.cortex(&["pause"]);
+    let owner = h.start_owner();
+    // 40 lines of about 30 KB: 1.2 MB, more than an owner takes at once.
+    let filler = "describe the module in detail ".repeat(1000);
+    let input: String = (0..40)
+        .map(|i| format!("{{\"id\": {i}, \"text\": \"part {i}: {filler}\"}}\n"))
+        .collect();
+    assert!(input.len() as u64 > cortex_engine::inbox::MAX_REQUEST_BYTES);
+    let out = submit_batch(&h, &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 40);
+    // Answered in order, each with its own task.
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["id"], i as u64, "{l}");
+        assert_eq!(l["deduplicated"], false, "{l}");
+    }
+    assert_eq!(h.tasks().len(), 40);
+    assert!(owner.stop().status.success());
+}
