@@ -58,13 +58,20 @@ fn token_len(s: &str) -> usize {
 }
 
 /// The length of a named secret's value: anything up to a space or a
-/// quote (a password may hold `@`, `!` or `#`), without the punctuation
-/// that ends a sentence or closes a bracket after it.
+/// quote, escaped (`\"`) or not (a password may hold `@`, `!` or `#`),
+/// without the punctuation that ends a sentence or closes a bracket after
+/// it.
 fn value_len(s: &str) -> usize {
-    let n = s
-        .bytes()
-        .take_while(|b| !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b'`'))
-        .count();
+    let bytes = s.as_bytes();
+    let quote = |b: &u8| matches!(b, b'"' | b'\'' | b'`');
+    let n = (0..bytes.len())
+        .find(|&i| {
+            let b = bytes[i];
+            b.is_ascii_whitespace()
+                || quote(&b)
+                || (b == b'\\' && bytes.get(i + 1).is_some_and(quote))
+        })
+        .unwrap_or(bytes.len());
     let trailing = s.as_bytes()[..n]
         .iter()
         .rev()
@@ -217,7 +224,7 @@ fn named_at(s: &str) -> Option<(usize, usize)> {
         let skip = after
             .bytes()
             .take(HEAD.saturating_sub(name_len))
-            .take_while(|b| matches!(b, b'"' | b'\'' | b':' | b'=' | b' '))
+            .take_while(|b| matches!(b, b'"' | b'\'' | b'\\' | b':' | b'=' | b' '))
             .count();
         let separated = after.as_bytes()[..skip]
             .iter()
@@ -229,7 +236,7 @@ fn named_at(s: &str) -> Option<(usize, usize)> {
             .find_map(|is| after.strip_prefix(' ')?.strip_prefix(is))
         {
             (s.len() - v.len(), true)
-        } else if skip == 1 {
+        } else if skip == 1 && after.starts_with(' ') {
             // `secret wJalrXUtnFEMI/K7MDENG`: a key, not a word.
             let v = &after[1..];
             let n = token_len(v);
@@ -255,12 +262,23 @@ fn named_at(s: &str) -> Option<(usize, usize)> {
         }
         let offset = s.len() - value.len();
         // A quoted value runs to its closing quote, spaces and all
-        // (`'correct horse battery staple'`).
+        // (`'correct horse battery staple'`). A quote escaped with a
+        // backslash (`\"`, as in a JSON string or a log's field) is closed
+        // by one escaped the same way.
         let quote = s[..start]
             .bytes()
             .last()
             .filter(|b| matches!(b, b'"' | b'\''));
-        let n = match quote.and_then(|q| value.bytes().take(256).position(|b| b == q)) {
+        let escaped = s[..start].ends_with("\\\"") || s[..start].ends_with("\\'");
+        let closing = |q: u8| {
+            let head = &value.as_bytes()[..value.len().min(256)];
+            if escaped {
+                head.windows(2).position(|w| w == [b'\\', q])
+            } else {
+                head.iter().position(|&b| b == q)
+            }
+        };
+        let n = match quote.and_then(closing) {
             Some(end) => end,
             None => value_len(value),
         };
@@ -445,11 +463,40 @@ mod tests {
             redacted("no secrets here"),
             std::borrow::Cow::Borrowed(_)
         ));
+        hidden_as(&cases);
+    }
+
+    /// Each text redacted as expected, and its redaction left as it is.
+    fn hidden_as(cases: &[(&str, &str)]) {
         for (input, want) in cases {
-            assert_eq!(redact(input), want, "{input}");
+            assert_eq!(redact(input), *want, "{input}");
             // Hidden once is hidden: text read back from a view or a record
             // and shown again is not changed a second time.
-            assert_eq!(redact(want), want, "{want}");
+            assert_eq!(redact(want), *want, "{want}");
         }
+    }
+
+    #[test]
+    fn a_backslash_escaped_quote_holds_a_value_as_a_quote_does() {
+        hidden_as(&[
+            // Quotes escaped with a backslash, as JSON strings and log
+            // fields carry them.
+            (
+                r#"printf %s 'with PGPASSWORD=\"Hunter2Hunter2xyz\" and'"#,
+                r#"printf %s 'with PGPASSWORD=\"[redacted]\" and'"#,
+            ),
+            (
+                r#"{\"api_key\": \"abcd1234efgh5678\"} next"#,
+                r#"{\"api_key\": \"[redacted]\"} next"#,
+            ),
+            (
+                r#"reason="failed: PGPASSWORD=\"Verify Pw12345\" psql -c \"select 1\"""#,
+                r#"reason="failed: PGPASSWORD=\"[redacted]\" psql -c \"select 1\"""#,
+            ),
+            (
+                r#"echo \"password=hunter2hunter2\" done"#,
+                r#"echo \"password=[redacted]\" done"#,
+            ),
+        ]);
     }
 }
