@@ -150,9 +150,10 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
                         println!("{line}");
                     }
                 } else {
+                    // Rendered with its secrets hidden (before a long
+                    // line is cut, so no part of one is shown).
                     for l in render_line(line) {
                         printed = true;
-                        let l = cortex_core::redact::redact(&l);
                         println!("{}", cortex_core::terminal::lines(&l));
                     }
                 }

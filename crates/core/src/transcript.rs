@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::redact::redact;
+
 /// What a transcript entry is, so a UI can style it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,7 +38,8 @@ pub struct Entry {
     pub text: String,
 }
 
-/// One stream line as typed entries (see `render_line` for the text form).
+/// One stream line as typed entries, secrets redacted (see `render_line`
+/// for the text form).
 pub fn entries(line: &str) -> Vec<Entry> {
     render_line(line)
         .into_iter()
@@ -70,8 +73,11 @@ pub fn entries(line: &str) -> Vec<Entry> {
         .collect()
 }
 
+/// Text shown on one line of at most `n` characters, its secrets hidden
+/// first: a secret cut in half no longer looks like one, and its first
+/// part would be shown.
 fn clip(s: &str, n: usize) -> String {
-    let one_line = s.replace('\n', " ⏎ ");
+    let one_line = redact(s).replace('\n', " ⏎ ");
     if one_line.chars().count() > n {
         format!("{}…", one_line.chars().take(n).collect::<String>())
     } else {
@@ -79,11 +85,31 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
-/// One stream line as zero or more readable lines. Lines that are not JSON
-/// are shown as they are (generic agents).
+/// A tool's input or result, as JSON, with the secrets of each string
+/// hidden as written: encoded, a quote or a line end inside a value is a
+/// backslash sequence, and the value would look longer or shorter than it
+/// is.
+fn encoded(v: &Value) -> String {
+    fn hide(v: &mut Value) {
+        match v {
+            Value::String(s) => *s = redact(s),
+            Value::Array(items) => items.iter_mut().for_each(hide),
+            Value::Object(fields) => fields.values_mut().for_each(hide),
+            _ => {}
+        }
+    }
+    let mut v = v.clone();
+    hide(&mut v);
+    // A name and its value are in separate strings (`"password": "..."`):
+    // the encoded whole is redacted too.
+    redact(&v.to_string())
+}
+
+/// One stream line as zero or more readable lines, secrets redacted. Lines
+/// that are not JSON are shown as they are (generic agents).
 pub fn render_line(line: &str) -> Vec<String> {
     let Ok(v) = serde_json::from_str::<Value>(line) else {
-        return vec![line.to_string()];
+        return vec![redact(line)];
     };
     if v.get("cortex").and_then(Value::as_str) == Some("heartbeat") {
         return vec![format!(
@@ -93,7 +119,7 @@ pub fn render_line(line: &str) -> Vec<String> {
                 .unwrap_or_default(),
             v.get("message")
                 .and_then(Value::as_str)
-                .map(|m| format!(": {m}"))
+                .map(|m| format!(": {}", redact(m)))
                 .unwrap_or_default()
         )];
     }
@@ -102,8 +128,8 @@ pub fn render_line(line: &str) -> Vec<String> {
     match (kind, sub) {
         ("system", "init") => vec![format!(
             "── session {} · model {}",
-            v.get("session_id").and_then(Value::as_str).unwrap_or("?"),
-            v.get("model").and_then(Value::as_str).unwrap_or("?")
+            redact(v.get("session_id").and_then(Value::as_str).unwrap_or("?")),
+            redact(v.get("model").and_then(Value::as_str).unwrap_or("?"))
         )],
         ("system", "api_retry") => vec![format!(
             "! API error {} · retry {} in {:.1}s",
@@ -129,11 +155,8 @@ pub fn render_line(line: &str) -> Vec<String> {
                             .map(|t| format!("assistant: {}", clip(t, 400))),
                         Some("tool_use") => Some(format!(
                             "→ {} {}",
-                            b.get("name").and_then(Value::as_str).unwrap_or("tool"),
-                            clip(
-                                &b.get("input").map(Value::to_string).unwrap_or_default(),
-                                300
-                            )
+                            redact(b.get("name").and_then(Value::as_str).unwrap_or("tool")),
+                            clip(&b.get("input").map(encoded).unwrap_or_default(), 300)
                         )),
                         Some("thinking") => Some("(thinking)".into()),
                         _ => None,
@@ -151,7 +174,7 @@ pub fn render_line(line: &str) -> Vec<String> {
                     .map(|b| {
                         let content = match b.get("content") {
                             Some(Value::String(s)) => s.clone(),
-                            Some(other) => other.to_string(),
+                            Some(other) => encoded(other),
                             None => String::new(),
                         };
                         let mark = if b.get("is_error").and_then(Value::as_bool) == Some(true) {
@@ -254,5 +277,42 @@ mod tests {
         }
         assert_eq!(render_line("plain text"), vec!["plain text"]);
         assert!(render_line(r#"{"type":"system","subtype":"hook_started"}"#).is_empty());
+    }
+
+    #[test]
+    fn a_secret_is_hidden_before_its_line_is_cut() {
+        // The password crosses the 300th character of the tool's input:
+        // cut first, the URL would lose its `@` and the part before the cut
+        // would be shown.
+        let pad = "Refactor the parser module carefully. ".repeat(8);
+        let url = "https://bob:Sup3rSecretPassw0rdXYZ@git.example.com/r.git";
+        let command = format!("{}git clone {url}", &pad[..270]);
+        let call = serde_json::json!({"type":"assistant","message":{"content":[
+            {"type":"tool_use","name":"Bash","input":{"command":command}},
+            {"type":"text","text":format!("{}{url}", "x".repeat(380))}]}});
+        let shown = render_line(&call.to_string()).join("\n");
+        assert!(!shown.contains("Sup3r"), "{shown}");
+        assert!(shown.contains("bob:[redac"), "{shown}");
+        let result = serde_json::json!({"type":"user","message":{"content":[
+            {"type":"tool_result","content":format!("{}{url}", "y".repeat(280))}]}});
+        assert!(!render_line(&result.to_string())[0].contains("Sup3r"));
+        // A line that is not JSON is shown with its secrets hidden too.
+        assert_eq!(
+            render_line("export GITHUB_TOKEN=ghp_0123456789abcdefghij"),
+            vec!["export GITHUB_TOKEN=[redacted]"]
+        );
+    }
+
+    #[test]
+    fn a_tool_input_is_redacted_as_written_before_it_is_encoded() {
+        // Encoded, the value would run on into the escaped line end and
+        // the rest of the command would be lost with it.
+        let call = r#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"cat > .env <<EOF\npassword: hunter2hunter2\nEOF","env":{"api_key":"abcd1234efgh5678"}}}]}}"#;
+        assert_eq!(
+            render_line(call),
+            vec![
+                r#"→ Bash {"command":"cat > .env <<EOF\npassword: [redacted]\nEOF","env":{"api_key":"[redacted]"}}"#
+            ]
+        );
     }
 }
