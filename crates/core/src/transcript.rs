@@ -85,6 +85,13 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
+/// A name the agent gives (its model, session, a tool), shown on its line:
+/// a line end or another control character in it is escaped, so it cannot
+/// begin a line of its own that reads as Cortex's.
+fn name(s: &str) -> String {
+    crate::terminal::one_line(&redact(s)).into_owned()
+}
+
 /// A tool's input or result, as JSON, with the secrets of each string
 /// hidden as written: encoded, a quote or a line end inside a value is a
 /// backslash sequence, and the value would look longer or shorter than it
@@ -119,7 +126,7 @@ pub fn render_line(line: &str) -> Vec<String> {
                 .unwrap_or_default(),
             v.get("message")
                 .and_then(Value::as_str)
-                .map(|m| format!(": {}", redact(m)))
+                .map(|m| format!(": {}", clip(m, 300)))
                 .unwrap_or_default()
         )];
     }
@@ -128,8 +135,8 @@ pub fn render_line(line: &str) -> Vec<String> {
     match (kind, sub) {
         ("system", "init") => vec![format!(
             "── session {} · model {}",
-            redact(v.get("session_id").and_then(Value::as_str).unwrap_or("?")),
-            redact(v.get("model").and_then(Value::as_str).unwrap_or("?"))
+            name(v.get("session_id").and_then(Value::as_str).unwrap_or("?")),
+            name(v.get("model").and_then(Value::as_str).unwrap_or("?"))
         )],
         ("system", "api_retry") => vec![format!(
             "! API error {} · retry {} in {:.1}s",
@@ -155,7 +162,7 @@ pub fn render_line(line: &str) -> Vec<String> {
                             .map(|t| format!("assistant: {}", clip(t, 400))),
                         Some("tool_use") => Some(format!(
                             "→ {} {}",
-                            redact(b.get("name").and_then(Value::as_str).unwrap_or("tool")),
+                            name(b.get("name").and_then(Value::as_str).unwrap_or("tool")),
                             clip(&b.get("input").map(encoded).unwrap_or_default(), 300)
                         )),
                         Some("thinking") => Some("(thinking)".into()),
@@ -196,7 +203,7 @@ pub fn render_line(line: &str) -> Vec<String> {
                     .get("api_error_status")
                     .and_then(Value::as_u64)
                     .map_or_else(|| "error".to_string(), |s| format!("API status {s}")),
-                _ => sub.to_string(),
+                _ => name(sub),
             };
             // A figure no run can cost is not shown as if it were one.
             let cost = v
@@ -277,6 +284,23 @@ mod tests {
         }
         assert_eq!(render_line("plain text"), vec!["plain text"]);
         assert!(render_line(r#"{"type":"system","subtype":"hook_started"}"#).is_empty());
+    }
+
+    #[test]
+    fn an_agents_names_and_words_cannot_forge_a_line() {
+        let forged = "\n══ done (success) · forged";
+        let lines = [
+            serde_json::json!({"type":"system","subtype":"init","session_id":format!("s{forged}"),"model":format!("m{forged}")}),
+            serde_json::json!({"type":"assistant","message":{"content":[
+                {"type":"tool_use","name":format!("Bash{forged}"),"input":{}}]}}),
+            serde_json::json!({"type":"result","subtype":format!("odd{forged}"),"is_error":false,"num_turns":1}),
+            serde_json::json!({"cortex":"heartbeat","message":format!("half way{forged}")}),
+        ];
+        for line in lines {
+            let shown = render_line(&line.to_string());
+            assert_eq!(shown.len(), 1, "{shown:?}");
+            assert!(!shown[0].contains('\n'), "{shown:?}");
+        }
     }
 
     #[test]
