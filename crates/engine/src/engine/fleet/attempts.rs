@@ -244,7 +244,10 @@ impl Engine {
             )?;
             store.state().task(&worker.task_id).cloned()
         };
-        info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason, "worker ended");
+        // Hidden here, as written: logged as a field, its quotes are
+        // escaped, and the writer of the log file sees only the escaped text.
+        let shown = cortex_core::redact::redact(reason);
+        info!(worker_id = %worker.id, task_id = %worker.task_id, status = status.as_str(), reason = shown.as_str(), "worker ended");
         self.pm_worker_ended(&worker.id, status);
         if let Some((kind, severity)) = cortex_core::settle::ending_alert(status) {
             self.raise_alert(cortex_core::alerts::Alert::about_worker(

@@ -111,7 +111,9 @@ impl Engine {
         };
         match l.stop.as_mut() {
             None => {
-                info!(worker_id = %worker_id, attempt = l.attempt, reason, "stopping worker");
+                // Hidden as written (see `end_worker_as`).
+                let shown = cortex_core::redact::redact(reason);
+                info!(worker_id = %worker_id, attempt = l.attempt, reason = shown.as_str(), "stopping worker");
                 self.launcher().signal(l.pid, Signal::Term);
                 l.stop = Some(StopRequest {
                     kind,
