@@ -134,7 +134,7 @@ fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
     if let Some(found) = private_key_at(s).or_else(|| url_password_at(s)) {
         return Some(found);
     }
-    if let Some(found) = named_at(s) {
+    if let Some(found) = named_at(s, word_start) {
         return Some(found);
     }
     let bearer = s
@@ -197,26 +197,39 @@ fn url_password_at(s: &str) -> Option<(usize, usize)> {
     Some((keep + password.len(), keep))
 }
 
+/// Names short enough to end ordinary words ("bypass", "OLDPWD") or to be
+/// said in passing ("pass it on"): a secret's name only at a word's or a
+/// name's part's start (`DB_PASS`, `MYSQL_PWD`), and only before `=` or `:`.
+const SHORT_NAMES: [&str; 2] = ["pass", "pwd"];
+
 /// `NAME=value`, `"name": "value"`, `name is: value` for secret-looking
 /// names (in any case, the separator within the first 40 characters), and
-/// `secret VALUE` where the value is plainly a key.
-fn named_at(s: &str) -> Option<(usize, usize)> {
+/// `secret VALUE` where the value is plainly a key. `word_start`: `s` does
+/// not continue a word.
+fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
     const HEAD: usize = 40;
     let bytes = s.as_bytes();
     for name in [
         "api_key",
         "apikey",
         "api-key",
+        "private_key",
+        "private-key",
+        "privatekey",
         "token",
         "secret",
         "password",
         "passwd",
+        "passphrase",
+        "pass",
+        "pwd",
         "authorization",
     ] {
         let named = bytes
             .get(..name.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(name.as_bytes()));
-        if !named {
+        let short = SHORT_NAMES.contains(&name);
+        if !named || (short && !word_start) {
             continue;
         }
         let name_len = name.len() + secret_suffix(s, name.len(), HEAD);
@@ -224,19 +237,21 @@ fn named_at(s: &str) -> Option<(usize, usize)> {
         let skip = after
             .bytes()
             .take(HEAD.saturating_sub(name_len))
-            .take_while(|b| matches!(b, b'"' | b'\'' | b'\\' | b':' | b'=' | b' '))
+            .take_while(|b| matches!(b, b'"' | b'\'' | b'\\' | b':' | b'=' | b' ' | b'\t'))
             .count();
         let separated = after.as_bytes()[..skip]
             .iter()
             .any(|b| *b == b':' || *b == b'=');
         let (start, plain) = if separated {
             (name_len + skip, false)
+        } else if short {
+            continue;
         } else if let Some(v) = ["is: ", "is ", "IS ", "Is "]
             .iter()
             .find_map(|is| after.strip_prefix(' ')?.strip_prefix(is))
         {
             (s.len() - v.len(), true)
-        } else if skip == 1 && after.starts_with(' ') {
+        } else if skip == 1 && (after.starts_with(' ') || after.starts_with('\t')) {
             // `secret wJalrXUtnFEMI/K7MDENG`: a key, not a word.
             let v = &after[1..];
             let n = token_len(v);
@@ -251,10 +266,19 @@ fn named_at(s: &str) -> Option<(usize, usize)> {
             continue;
         };
         let value = &s[start..];
-        let value = match value.get(..7) {
-            Some(h) if h.eq_ignore_ascii_case("bearer ") => &value[7..],
-            _ => value,
-        };
+        // An `Authorization` header's scheme is kept, its credentials hidden.
+        let value = ["bearer ", "basic "]
+            .iter()
+            .find(|scheme| {
+                value
+                    .get(..scheme.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(scheme))
+            })
+            .map_or(value, |scheme| &value[scheme.len()..]);
+        // `PWD` holding a path is the shell's working directory.
+        if name == "pwd" && value.starts_with(['/', '~']) {
+            continue;
+        }
         // Hidden already (text read back from a view or a record and shown
         // again): left as it is, not hidden a second time.
         if value.starts_with(MARK) {
@@ -474,6 +498,42 @@ mod tests {
             // and shown again is not changed a second time.
             assert_eq!(redact(want), *want, "{want}");
         }
+    }
+
+    #[test]
+    fn basic_credentials_tab_separators_and_more_names_of_secrets_are_hidden() {
+        hidden_as(&[
+            (
+                "curl -H 'Authorization: Basic YWRtaW46U3VwZXJTZWNyZXQxMjM=' https://api.example.com",
+                "curl -H 'Authorization: Basic [redacted]' https://api.example.com",
+            ),
+            (
+                "password:\tTabSeparated99 for the db",
+                "password:\t[redacted] for the db",
+            ),
+            (
+                "API_KEY\t=\tabcdef123456zz",
+                "API_KEY\t=\t[redacted]",
+            ),
+            (
+                "export MYSQL_PWD=Sup3rS3cretPw9 and DB_PASS=Sup3rS3cretPw9 and PRIVATE_KEY=abcdefghij0123456789xyz",
+                "export MYSQL_PWD=[redacted] and DB_PASS=[redacted] and PRIVATE_KEY=[redacted]",
+            ),
+            (
+                "SMTP_PASS: Zx9!kq2Lm, GPG_PASSPHRASE='two words 42', ssh_private_key=AAAAC3NzaC1lZDI1NTE5",
+                "SMTP_PASS: [redacted], GPG_PASSPHRASE='[redacted]', ssh_private_key=[redacted]",
+            ),
+            // A word that ends so is no name of a secret; nor is the
+            // shell's working directory.
+            (
+                "bypass=route66a compass: N45E012 PASSES=123456 --pass-through=/usr/bin",
+                "bypass=route66a compass: N45E012 PASSES=123456 --pass-through=/usr/bin",
+            ),
+            (
+                "PWD=/home/alice/project OLDPWD=/tmp/build1",
+                "PWD=/home/alice/project OLDPWD=/tmp/build1",
+            ),
+        ]);
     }
 
     #[test]
