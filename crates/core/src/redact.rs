@@ -86,6 +86,63 @@ fn looks_secret(v: &str) -> bool {
     v.len() >= 6 && v.bytes().any(|b| !b.is_ascii_alphabetic())
 }
 
+/// True for a value that reads as a word or a setting, not a secret: one
+/// word of letters in lower case or capitalized (`enabled`, `invalid`,
+/// `Required`), or a shell variable that holds the secret elsewhere
+/// (`$DB_PASSWORD`, `${CI_TOKEN}`). A value with a digit, a sign, a space
+/// or a second capital is taken for a secret.
+fn reads_as_word(v: &str) -> bool {
+    let letters = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphabetic());
+    let word = letters(v) && v.bytes().skip(1).all(|b| b.is_ascii_lowercase());
+    let name = |n: &str| {
+        n.bytes().next().is_some_and(|b| !b.is_ascii_digit())
+            && n.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    };
+    // Its closing brace may have been taken for a sentence's end.
+    let variable = v.strip_prefix('$').is_some_and(|r| {
+        let r = r
+            .strip_prefix('{')
+            .map_or(r, |r| r.strip_suffix('}').unwrap_or(r));
+        name(r)
+    });
+    word || variable
+}
+
+/// True for letters and digits as a service draws them at random: a
+/// digit among letters, or both cases.
+fn mixed(run: &str) -> bool {
+    let has = |f: fn(&u8) -> bool| run.as_bytes().iter().any(f);
+    (has(u8::is_ascii_digit) && has(u8::is_ascii_alphabetic))
+        || (has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase))
+}
+
+/// The length of a key after a short prefix, 0 when what follows is no key
+/// of that service but a name that begins the same way (`hf_hub_download`,
+/// `npm_config_registry`, `sk-learn-compatible`).
+fn short_key_len(prefix: &str, rest: &str) -> usize {
+    if prefix == "sk-" {
+        // An OpenAI key: `sk-` and 48 letters and digits, or a project's
+        // or a service account's (`sk-proj-...`), whose long random part
+        // has `-` or `_` here and there. Words joined by `-` have no such
+        // run.
+        let n = token_len(rest);
+        let random = rest[..n]
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|run| run.len() >= 16 && mixed(run));
+        return if random { n } else { 0 };
+    }
+    // `hf_` and 34 letters, `npm_` and 36 letters and digits: one run, not
+    // a name going on with `_` or `-`.
+    let n = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    let goes_on = matches!(rest.as_bytes().get(n), Some(b'_' | b'-'));
+    if n >= 30 && !goes_on && mixed(&rest[..n]) {
+        n
+    } else {
+        0
+    }
+}
+
 /// Key prefixes of well-known services (each followed by 12 or more key
 /// characters, at the start of a word).
 const KEY_PREFIXES: [&str; 21] = [
@@ -112,8 +169,10 @@ const KEY_PREFIXES: [&str; 21] = [
     "npm_",
 ];
 
-/// Prefixes short or common enough to begin ordinary words ("ask-me",
-/// "npm_config"): taken as a key's only at a word's start.
+/// Prefixes short or common enough to begin ordinary words and names
+/// ("ask-me", "npm_config_registry", "hf_hub_download"): taken as a key's
+/// only at a word's start, and only before a body shaped as that service's
+/// keys are (see `short_key_len`).
 const SHORT_PREFIXES: [&str; 3] = ["sk-", "hf_", "npm_"];
 
 /// At the start of `s`: a secret's total length and how many leading bytes
@@ -122,9 +181,14 @@ fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
     for prefix in KEY_PREFIXES {
         // A distinctive prefix is a key wherever it stands (after an
         // escape, in a URL's query); a short one only at a word's start.
-        if word_start || !SHORT_PREFIXES.contains(&prefix) {
+        let short = SHORT_PREFIXES.contains(&prefix);
+        if word_start || !short {
             if let Some(rest) = s.strip_prefix(prefix) {
-                let n = token_len(rest);
+                let n = if short {
+                    short_key_len(prefix, rest)
+                } else {
+                    token_len(rest)
+                };
                 if n >= 12 {
                     return Some((prefix.len() + n, 0));
                 }
@@ -142,7 +206,8 @@ fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
         .is_some_and(|h| h.eq_ignore_ascii_case("bearer "));
     if word_start && bearer {
         let n = token_len(&s[7..]);
-        if n >= 12 {
+        // `Bearer authentication` names a scheme, it holds no token.
+        if n >= 12 && !reads_as_word(&s[7..7 + n]) {
             return Some((7 + n, 7));
         }
     }
@@ -266,15 +331,14 @@ fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
             continue;
         };
         let value = &s[start..];
-        // An `Authorization` header's scheme is kept, its credentials hidden.
-        let value = ["bearer ", "basic "]
-            .iter()
-            .find(|scheme| {
-                value
-                    .get(..scheme.len())
-                    .is_some_and(|h| h.eq_ignore_ascii_case(scheme))
-            })
-            .map_or(value, |scheme| &value[scheme.len()..]);
+        // An `Authorization` header's scheme is kept, its credentials hidden
+        // (whatever they look like: the scheme says they are credentials).
+        let scheme = ["bearer ", "basic "].iter().find(|scheme| {
+            value
+                .get(..scheme.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(scheme))
+        });
+        let value = scheme.map_or(value, |scheme| &value[scheme.len()..]);
         // `PWD` holding a path is the shell's working directory.
         if name == "pwd" && value.starts_with(['/', '~']) {
             continue;
@@ -306,7 +370,9 @@ fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
             Some(end) => end,
             None => value_len(value),
         };
-        if n >= 6 && (!plain || looks_secret(&value[..n])) {
+        let v = &value[..n];
+        let word = scheme.is_none() && reads_as_word(v);
+        if n >= 6 && (!plain || looks_secret(v)) && !word {
             return Some((offset + n, offset));
         }
     }
@@ -532,6 +598,68 @@ mod tests {
             (
                 "PWD=/home/alice/project OLDPWD=/tmp/build1",
                 "PWD=/home/alice/project OLDPWD=/tmp/build1",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn identifiers_and_words_are_kept_and_keys_of_their_shape_hidden() {
+        hidden_as(&[
+            // Names that begin as keys do, bodies no service makes.
+            (
+                "use hf_hub_download to fetch the model",
+                "use hf_hub_download to fetch the model",
+            ),
+            (
+                "read npm_config_registry and npm_package_version in the script",
+                "read npm_config_registry and npm_package_version in the script",
+            ),
+            (
+                "fix the sk-learn-compatible-estimator wrapper",
+                "fix the sk-learn-compatible-estimator wrapper",
+            ),
+            (
+                "sk-learn-v2-compatible-estimator-0123",
+                "sk-learn-v2-compatible-estimator-0123",
+            ),
+            (
+                "it uses Bearer authentication",
+                "it uses Bearer authentication",
+            ),
+            // Keys as the services make them.
+            (
+                "log in with hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh ok",
+                "log in with [redacted] ok",
+            ),
+            (
+                "npm_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8 in .npmrc",
+                "[redacted] in .npmrc",
+            ),
+            (
+                "key sk-Zq9xLm2Np7Rt4Vw8Yb3Kd6Hf1Jg5Sc0Ae9Ui2Oo7Pl4Mn8Bv now",
+                "key [redacted] now",
+            ),
+            (
+                "sk-proj-Zq9xLm2Np7Rt4Vw8Yb3Kd6_Hf1Jg5Sc0Ae9Ui2-Oo7Pl4Mn8Bv3Cx6Dz1Qw5",
+                "[redacted]",
+            ),
+            // A named value that is a word or a setting, not a secret.
+            (
+                "set secret: enabled and token: invalid in the yaml schema docs",
+                "set secret: enabled and token: invalid in the yaml schema docs",
+            ),
+            (
+                r#"{"password": "Required", "api_key": "missing"}"#,
+                r#"{"password": "Required", "api_key": "missing"}"#,
+            ),
+            (
+                "export PGPASSWORD=$DB_PASSWORD API_TOKEN=${CI_TOKEN}",
+                "export PGPASSWORD=$DB_PASSWORD API_TOKEN=${CI_TOKEN}",
+            ),
+            // A secret with a digit, a sign or a second case is hidden.
+            (
+                "secret: enab1ed token: Invalid!x password=HunterHunter",
+                "secret: [redacted] token: [redacted] password=[redacted]",
             ),
         ]);
     }
