@@ -339,6 +339,12 @@ fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
                 .is_some_and(|h| h.eq_ignore_ascii_case(scheme))
         });
         let value = scheme.map_or(value, |scheme| &value[scheme.len()..]);
+        // A PEM key is hidden by its own rule, from its first line to its
+        // last (or is hidden already): taken as a value, only its first
+        // word would be.
+        if value.starts_with("-----BEGIN ") {
+            continue;
+        }
         // `PWD` holding a path is the shell's working directory.
         if name == "pwd" && value.starts_with(['/', '~']) {
             continue;
@@ -660,6 +666,20 @@ mod tests {
             (
                 "secret: enab1ed token: Invalid!x password=HunterHunter",
                 "secret: [redacted] token: [redacted] password=[redacted]",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn a_pem_key_after_a_secrets_name_is_hidden_whole() {
+        hidden_as(&[
+            (
+                "SSH_PRIVATE_KEY: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY----- done",
+                "SSH_PRIVATE_KEY: -----BEGIN OPENSSH PRIVATE KEY-----[redacted] done",
+            ),
+            (
+                r#"{"secret": "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"}"#,
+                r#"{"secret": "-----BEGIN RSA PRIVATE KEY-----[redacted]"}"#,
             ),
         ]);
     }
