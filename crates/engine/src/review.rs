@@ -444,6 +444,19 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_message_keeps_the_tasks_words_and_hides_its_secrets() {
+        let mut f = fixture();
+        f.task.description = "Replace the manual download with hf_hub_download in fetch.py\nread npm_config_registry; secret: enabled; deploy with PGPASSWORD=Hunter2Hunter2xyz".into();
+        let m = merge::message_for(&f.task, "development");
+        assert!(
+            m.starts_with(
+                "Replace the manual download with hf_hub_download in fetch.py\n\nread npm_config_registry; secret: enabled; deploy with PGPASSWORD=[redacted]\n\nCortex-Task: "
+            ),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn the_base_is_the_commit_and_branch_checked_out_at_start() {
         let f = fixture();
         let base = f.worker.base.clone().unwrap();

@@ -17,6 +17,12 @@ pub(crate) fn git_err(msg: String) -> EngineError {
 /// first line as the subject, and the task's id. A first line longer than
 /// a subject (72 characters) is cut at a word, with "…", and given whole
 /// in the body: none of the task's text is lost from the history.
+///
+/// Redacted with the rules every view uses, because history is pushed,
+/// cloned and kept: a password the task gave the agent would be in every
+/// copy of the repository, and could not be taken back without rewriting
+/// it. Those rules hide only what looks like a secret, so the task's
+/// words and identifiers reach the history as written.
 pub(crate) fn message_for(task: &Task, expert: &str) -> String {
     const SUBJECT: usize = 72;
     let text = redact(&task.description);
