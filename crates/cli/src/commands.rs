@@ -164,11 +164,11 @@ fn note_settings_not_read(home: &Home) {
 }
 
 /// The words for settings on disk that are not valid, with the settings
-/// used instead.
+/// used instead (the problem's secrets hidden: it quotes the file).
 pub(crate) fn settings_not_read_line(n: &cortex_engine::home::NotRead) -> String {
     format!(
         "cortex: the settings on disk are not valid ({}); until they are fixed, this uses the settings an owner last read at {} (`cortex config check` lists every problem)",
-        n.problem,
+        cortex_core::redact::redact(&n.problem),
         cortex_engine::views::local_when(n.in_use_read_at, chrono::Utc::now())
     )
 }
@@ -481,7 +481,19 @@ pub(crate) fn minutes_of(text: &str) -> Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::minutes_of;
+    use super::{minutes_of, settings_not_read_line};
+
+    #[test]
+    fn settings_not_read_are_said_with_their_secrets_hidden() {
+        let n = cortex_engine::home::NotRead {
+            problem:
+                "config.json: key `agent.env`: \"GITHUB_TOKEN=ghp_LIVEEDITSECRET0123456789abcdef\""
+                    .into(),
+            in_use_read_at: chrono::Utc::now(),
+        };
+        let line = settings_not_read_line(&n);
+        assert!(line.contains("GITHUB_TOKEN=[redacted]"), "{line}");
+    }
 
     #[test]
     fn a_time_to_extend_by_is_minutes_or_hours() {

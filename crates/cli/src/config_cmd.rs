@@ -28,23 +28,28 @@ struct CheckError {
     message: String,
 }
 
+/// Every problem of an error, each at its key (one error carries the others
+/// found in its file), with its secrets hidden: a message quotes the text
+/// it refused, which may be a token (`agent.env`).
+fn check_errors(mut e: cortex_core::config::ConfigError) -> Vec<CheckError> {
+    let also = std::mem::take(&mut e.also);
+    std::iter::once(e)
+        .chain(also)
+        .map(|one| CheckError {
+            file: one.file,
+            key: one.key,
+            message: cortex_core::redact::redact(&one.message),
+        })
+        .collect()
+}
+
 /// Checks each file on its own so one run reports every problem.
 pub(crate) fn config_check(home: &Home, json: bool) -> Result<()> {
     require_initialized(home)?;
     let mut errors = Vec::new();
     let mut files = vec!["config.json".to_string()];
-    // Every problem, each at its key: one error carries the others found
-    // in its file.
     let push = |errors: &mut Vec<CheckError>, e: cortex_core::config::ConfigError| {
-        let mut e = e;
-        let also = std::mem::take(&mut e.also);
-        for one in std::iter::once(e).chain(also) {
-            errors.push(CheckError {
-                file: one.file,
-                key: one.key,
-                message: one.message,
-            });
-        }
+        errors.extend(check_errors(e));
     };
     let config = match std::fs::read_to_string(home.config_file()) {
         Ok(t) => {
@@ -168,5 +173,29 @@ pub(crate) fn config_check(home: &Home, json: bool) -> Result<()> {
                 format!("{count} problem(s) in the configuration"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_with_its_secrets_hidden() {
+        let mut e = cortex_core::config::ConfigError::new(
+            "config.json",
+            Some("agent.env"),
+            "invalid type: string \"GITHUB_TOKEN=ghp_LIVEEDITSECRET0123456789abcdef\"",
+        );
+        e.also.push(cortex_core::config::ConfigError::new(
+            "config.json",
+            Some("agent.command"),
+            "`API_KEY=abcdef123456zz` is not a program",
+        ));
+        let errors = check_errors(e);
+        assert_eq!(errors.len(), 2);
+        for e in errors {
+            assert!(e.message.contains("=[redacted]"), "{}", e.message);
+        }
     }
 }

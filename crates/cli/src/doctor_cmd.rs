@@ -13,11 +13,13 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
     // them: the agent command is then the one an owner last used, or the
     // default when none did, and says which.
     let read = home.is_initialized().then(|| home.settings_for_reading());
+    // Its secrets hidden: a settings file's problem quotes its text.
     let settings_problem = match &read {
         Some(Err(e)) => Some(e.to_string()),
         Some(Ok(s)) => s.not_read.as_ref().map(|n| n.problem.clone()),
         None => None,
-    };
+    }
+    .map(|p| cortex_core::redact::redact(&p));
     let (command, whose) = match (cortex_engine::driver::command_override(), &read) {
         (Err(m), _) => return Err(Failure::bad_input("bad_config", m)),
         (Ok(Some(c)), _) => (c, " (CORTEX_AGENT_COMMAND)"),
@@ -32,7 +34,7 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
         ),
         (Ok(None), None) => (cortex_engine::home::default_settings().0.agent.command, ""),
     };
-    let d = cortex_engine::views::doctor_for(home, command);
+    let d = secrets_hidden(cortex_engine::views::doctor_for(home, command));
     let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").is_ok();
     let notifications = if cfg!(target_os = "macos") {
         "delivered by the desktop app (needs the bundled, signed app)"
@@ -63,7 +65,11 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
         None if home.is_initialized() => println!("settings:      valid"),
         None => {}
     }
-    println!("agent command: {}{whose}", d.agent_command.join(" "));
+    // Said whole, so a secret given as an option's next word is seen as one.
+    println!(
+        "agent command: {}{whose}",
+        cortex_core::redact::redact(&d.agent_command.join(" "))
+    );
     match (&d.agent_resolved, &d.agent_version) {
         // Found from here, yet not as workers would find it (a relative path).
         (Some(p), _) if d.agent_problem.is_some() => println!(
@@ -112,6 +118,15 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
     settings_problem.map_or(Ok(()), |p| Err(doctor_settings_failure(&p)))
 }
 
+/// Doctor's report with the agent command's secrets hidden: an API key may
+/// be set on it (`env ANTHROPIC_API_KEY=... claude`).
+fn secrets_hidden(mut d: cortex_engine::views::Doctor) -> cortex_engine::views::Doctor {
+    for word in &mut d.agent_command {
+        *word = cortex_core::redact::redact(word);
+    }
+    d
+}
+
 /// Doctor's failure for settings files that are not valid (exit code 2, as
 /// `cortex config check` gives).
 fn doctor_settings_failure(problem: &str) -> Failure {
@@ -121,4 +136,22 @@ fn doctor_settings_failure(problem: &str) -> Failure {
             "the settings are not valid: {problem} (`cortex config check` lists every problem)"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_command_is_shown_with_its_secrets_hidden() {
+        let d: cortex_engine::views::Doctor = serde_json::from_value(serde_json::json!({
+            "agent_command": ["env", "ANTHROPIC_API_KEY=sk-ant-api03-CMDSECRET0123456789abcd", "claude"],
+            "agent_resolved": null, "agent_version": null, "home": "/h", "path": "/bin"
+        }))
+        .expect("a report");
+        assert_eq!(
+            secrets_hidden(d).agent_command,
+            ["env", "ANTHROPIC_API_KEY=[redacted]", "claude"]
+        );
+    }
 }

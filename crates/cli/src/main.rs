@@ -157,12 +157,40 @@ fn main() -> ExitCode {
 fn report(json: bool, f: &Failure) -> ExitCode {
     if f.printed {
     } else if json {
-        println!(
-            "{}",
-            serde_json::json!({"error": {"code": f.code, "message": f.message, "bad_input": f.bad_input}})
-        );
+        println!("{}", error_text(json, f));
     } else {
-        eprintln!("cortex: {}", f.message);
+        eprintln!("{}", error_text(json, f));
     }
     ExitCode::from(if f.bad_input { 2 } else { 1 })
+}
+
+/// A failure as it is printed: a JSON error object, or a `cortex:` line.
+/// Its secrets are hidden here, once for every command: a settings file's
+/// error quotes the text it refused, which may be a token (`agent.env`).
+fn error_text(json: bool, f: &Failure) -> String {
+    let message = cortex_core::redact::redact(&f.message);
+    if json {
+        serde_json::json!({"error": {"code": f.code, "message": message, "bad_input": f.bad_input}})
+            .to_string()
+    } else {
+        format!("cortex: {message}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_printed_with_its_secrets_hidden() {
+        let f = Failure::bad_input(
+            "bad_config",
+            "config.json: key `agent.env`: invalid type: string \"GITHUB_TOKEN=ghp_LIVEEDITSECRET0123456789abcdef\"",
+        );
+        for json in [false, true] {
+            let shown = error_text(json, &f);
+            assert!(!shown.contains("ghp_"), "{shown}");
+            assert!(shown.contains("GITHUB_TOKEN=[redacted]"), "{shown}");
+        }
+    }
 }

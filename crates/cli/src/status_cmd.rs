@@ -13,7 +13,7 @@ type Result<T> = std::result::Result<T, Failure>;
 
 pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
     require_initialized(home)?;
-    let s = view::status(home)?;
+    let s = secrets_hidden(view::status(home)?);
     if json {
         print_json(&s);
         return Ok(());
@@ -55,6 +55,15 @@ pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
     }
     println!("owner:   {}", owner_line(&s));
     Ok(())
+}
+
+/// The status with the refusal of the settings redacted: it quotes the
+/// file's text, which may hold a token (`agent.env`).
+fn secrets_hidden(mut s: cortex_engine::StatusDto) -> cortex_engine::StatusDto {
+    s.settings_refused = s
+        .settings_refused
+        .map(|why| cortex_core::redact::redact(&why));
+    s
 }
 
 /// Who supervises the home, in words; with none, what that means for the
@@ -126,5 +135,21 @@ pub(crate) fn note_if_unsupervised(home: &Home) {
         eprintln!(
             "cortex: no owner runs for this home: nothing starts until `cortex run` or the desktop app runs (`cortex status` shows the owner)"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_of_the_settings_is_shown_with_its_secrets_hidden() {
+        let s: cortex_engine::StatusDto = serde_json::from_value(serde_json::json!({
+            "tasks": {}, "workers": {},
+            "settings_refused": "config.json: key `agent.env`: \"GITHUB_TOKEN=ghp_LIVEEDITSECRET0123456789abcdef\""
+        }))
+        .expect("a status");
+        let why = secrets_hidden(s).settings_refused.expect("refused");
+        assert!(why.contains("GITHUB_TOKEN=[redacted]"), "{why}");
     }
 }
