@@ -164,13 +164,15 @@ fn note_settings_not_read(home: &Home) {
 }
 
 /// The words for settings on disk that are not valid, with the settings
-/// used instead (the problem's secrets hidden: it quotes the file).
+/// used instead (the problem's secrets hidden and its control characters
+/// escaped: it quotes the file).
 pub(crate) fn settings_not_read_line(n: &cortex_engine::home::NotRead) -> String {
-    format!(
+    let line = format!(
         "cortex: the settings on disk are not valid ({}); until they are fixed, this uses the settings an owner last read at {} (`cortex config check` lists every problem)",
         cortex_core::redact::redact(&n.problem),
         cortex_engine::views::local_when(n.in_use_read_at, chrono::Utc::now())
-    )
+    );
+    cortex_core::terminal::one_line(&line).into_owned()
 }
 
 /// How `cortex workers` and `show` mark a cost that is Cortex's estimate.
@@ -493,6 +495,16 @@ mod tests {
         };
         let line = settings_not_read_line(&n);
         assert!(line.contains("GITHUB_TOKEN=[redacted]"), "{line}");
+    }
+
+    #[test]
+    fn settings_not_read_are_said_with_their_control_characters_escaped() {
+        let n = cortex_engine::home::NotRead {
+            problem: "key `name`: `ops\u{1b}[2J` is not a valid expert name".into(),
+            in_use_read_at: chrono::Utc::now(),
+        };
+        let line = settings_not_read_line(&n);
+        assert!(line.contains("`ops\\u{1b}[2J`"), "{line}");
     }
 
     #[test]

@@ -43,6 +43,16 @@ fn check_errors(mut e: cortex_core::config::ConfigError) -> Vec<CheckError> {
         .collect()
 }
 
+/// A problem on its line, its control characters escaped: a message quotes
+/// the value it refused, which may hold an escape sequence.
+fn error_line(e: &CheckError) -> String {
+    let line = match &e.key {
+        Some(k) => format!("{}: key `{k}`: {}", e.file, e.message),
+        None => format!("{}: {}", e.file, e.message),
+    };
+    cortex_core::terminal::one_line(&line).into_owned()
+}
+
 /// Checks each file on its own so one run reports every problem.
 pub(crate) fn config_check(home: &Home, json: bool) -> Result<()> {
     require_initialized(home)?;
@@ -145,10 +155,7 @@ pub(crate) fn config_check(home: &Home, json: bool) -> Result<()> {
         }
     } else {
         for e in &errors {
-            match &e.key {
-                Some(k) => eprintln!("{}: key `{k}`: {}", e.file, e.message),
-                None => eprintln!("{}: {}", e.file, e.message),
-            }
+            eprintln!("{}", error_line(e));
         }
     }
     if let (true, Some(c)) = (ok, unreachable) {
@@ -197,5 +204,18 @@ mod tests {
         for e in errors {
             assert!(e.message.contains("=[redacted]"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn a_problem_is_said_with_its_control_characters_escaped() {
+        let e = CheckError {
+            file: "experts/ops.json".into(),
+            key: Some("name".into()),
+            message: "`ops\u{1b}]0;PWNED\u{7}\n` is not a valid expert name".into(),
+        };
+        assert_eq!(
+            error_line(&e),
+            "experts/ops.json: key `name`: `ops\\u{1b}]0;PWNED\\u{7}\\u{a}` is not a valid expert name"
+        );
     }
 }

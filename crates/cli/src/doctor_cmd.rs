@@ -61,18 +61,14 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
         }
     );
     match &settings_problem {
-        Some(p) => println!("settings:      NOT VALID: {p}"),
+        Some(p) => say!("settings:      NOT VALID: {p}"),
         None if home.is_initialized() => println!("settings:      valid"),
         None => {}
     }
-    // Said whole, so a secret given as an option's next word is seen as one.
-    println!(
-        "agent command: {}{whose}",
-        cortex_core::redact::redact(&d.agent_command.join(" "))
-    );
+    println!("agent command: {}{whose}", command_words(&d.agent_command));
     match (&d.agent_resolved, &d.agent_version) {
         // Found from here, yet not as workers would find it (a relative path).
-        (Some(p), _) if d.agent_problem.is_some() => println!(
+        (Some(p), _) if d.agent_problem.is_some() => say!(
             "agent binary:  {p} from here, but: {}",
             d.agent_problem.as_deref().unwrap_or_default()
         ),
@@ -82,7 +78,7 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
             cortex_core::terminal::one_line(v)
         ),
         (Some(p), None) => println!("agent binary:  {p} (no version reported)"),
-        (None, _) => println!(
+        (None, _) => say!(
             "agent binary:  NOT FOUND: {}",
             d.agent_problem.as_deref().unwrap_or("unknown")
         ),
@@ -116,6 +112,13 @@ pub(crate) fn doctor(home: &Home, json: bool) -> Result<()> {
         ));
     }
     settings_problem.map_or(Ok(()), |p| Err(doctor_settings_failure(&p)))
+}
+
+/// The agent command as doctor says it: its words joined, so a secret
+/// given as an option's next word is seen as one, and hidden; its control
+/// characters escaped (it is read from a settings file).
+fn command_words(command: &[String]) -> String {
+    cortex_core::terminal::one_line(&cortex_core::redact::redact(&command.join(" "))).into_owned()
 }
 
 /// Doctor's report with the agent command's secrets hidden: an API key may
@@ -152,6 +155,16 @@ mod tests {
         assert_eq!(
             secrets_hidden(d).agent_command,
             ["env", "ANTHROPIC_API_KEY=[redacted]", "claude"]
+        );
+    }
+
+    #[test]
+    fn the_agent_command_is_said_on_one_line_with_its_secrets_hidden() {
+        let command = ["claude\u{1b}[2J", "--api-key", "abcdef123456zz"];
+        let command: Vec<String> = command.iter().map(|w| (*w).to_string()).collect();
+        assert_eq!(
+            command_words(&command),
+            "claude\\u{1b}[2J --api-key [redacted]"
         );
     }
 }

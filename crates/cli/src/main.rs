@@ -167,13 +167,16 @@ fn report(json: bool, f: &Failure) -> ExitCode {
 /// A failure as it is printed: a JSON error object, or a `cortex:` line.
 /// Its secrets are hidden here, once for every command: a settings file's
 /// error quotes the text it refused, which may be a token (`agent.env`).
+/// On a terminal its control characters are shown, not acted on: a value
+/// it quotes (an expert's name) or an argument it repeats may hold an
+/// escape sequence. JSON escapes them itself.
 fn error_text(json: bool, f: &Failure) -> String {
     let message = cortex_core::redact::redact(&f.message);
     if json {
         serde_json::json!({"error": {"code": f.code, "message": message, "bad_input": f.bad_input}})
             .to_string()
     } else {
-        format!("cortex: {message}")
+        cortex_core::terminal::lines(&format!("cortex: {message}")).into_owned()
     }
 }
 
@@ -192,5 +195,18 @@ mod tests {
             assert!(!shown.contains("ghp_"), "{shown}");
             assert!(shown.contains("GITHUB_TOKEN=[redacted]"), "{shown}");
         }
+    }
+
+    #[test]
+    fn an_error_is_printed_with_its_control_characters_escaped() {
+        let f = Failure::bad_input(
+            "bad_config",
+            "experts/ops.json: key `name`: `ops\u{1b}]0;PWNED\u{7}\u{1b}[2J` is not a valid expert name",
+        );
+        for json in [false, true] {
+            let shown = error_text(json, &f);
+            assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        }
+        assert!(error_text(false, &f).contains("`ops\\u{1b}]0;PWNED\\u{7}"));
     }
 }

@@ -36,14 +36,8 @@ pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
     if s.spawning_paused {
         println!("paused:  spawning, by a person: no new worker starts until `cortex resume`");
     }
-    match (&s.settings_refused, &s.owner) {
-        (Some(why), Some(_)) => println!(
-            "settings: a file edited on disk was not read, the owner keeps the ones in use: {why}"
-        ),
-        (Some(why), None) => println!(
-            "settings: the files on disk are not valid, so what is shown uses the settings an owner last read, and no owner starts until they are fixed: {why}"
-        ),
-        (None, _) => {}
+    if let Some(line) = settings_line(&s) {
+        println!("{line}");
     }
     for p in &s.paused_experts {
         println!(
@@ -55,6 +49,21 @@ pub(crate) fn status(home: &Home, json: bool) -> Result<()> {
     }
     println!("owner:   {}", owner_line(&s));
     Ok(())
+}
+
+/// Why the settings on disk are not used, on one line: the problem quotes
+/// the file, whose values may hold an escape sequence.
+fn settings_line(s: &cortex_engine::StatusDto) -> Option<String> {
+    let line = match (&s.settings_refused, &s.owner) {
+        (Some(why), Some(_)) => format!(
+            "settings: a file edited on disk was not read, the owner keeps the ones in use: {why}"
+        ),
+        (Some(why), None) => format!(
+            "settings: the files on disk are not valid, so what is shown uses the settings an owner last read, and no owner starts until they are fixed: {why}"
+        ),
+        (None, _) => return None,
+    };
+    Some(cortex_core::terminal::one_line(&line).into_owned())
 }
 
 /// The status with the refusal of the settings redacted: it quotes the
@@ -151,5 +160,19 @@ mod tests {
         .expect("a status");
         let why = secrets_hidden(s).settings_refused.expect("refused");
         assert!(why.contains("GITHUB_TOKEN=[redacted]"), "{why}");
+    }
+
+    #[test]
+    fn a_refusal_of_the_settings_is_said_with_its_control_characters_escaped() {
+        let s: cortex_engine::StatusDto = serde_json::from_value(serde_json::json!({
+            "tasks": {}, "workers": {},
+            "settings_refused": "key `name`: `ops\u{1b}[2J` is not a valid expert name"
+        }))
+        .expect("a status");
+        let line = settings_line(&s).expect("a line");
+        assert!(
+            line.ends_with("`ops\\u{1b}[2J` is not a valid expert name"),
+            "{line}"
+        );
     }
 }
