@@ -179,20 +179,20 @@ const SHORT_PREFIXES: [&str; 3] = ["sk-", "hf_", "npm_"];
 /// to keep visible (the label). `word_start`: `s` does not continue a word.
 fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
     for prefix in KEY_PREFIXES {
+        let Some(rest) = s.strip_prefix(prefix) else {
+            continue;
+        };
         // A distinctive prefix is a key wherever it stands (after an
         // escape, in a URL's query); a short one only at a word's start.
-        let short = SHORT_PREFIXES.contains(&prefix);
-        if word_start || !short {
-            if let Some(rest) = s.strip_prefix(prefix) {
-                let n = if short {
-                    short_key_len(prefix, rest)
-                } else {
-                    token_len(rest)
-                };
-                if n >= 12 {
-                    return Some((prefix.len() + n, 0));
-                }
-            }
+        let n = if !SHORT_PREFIXES.contains(&prefix) {
+            token_len(rest)
+        } else if word_start {
+            short_key_len(prefix, rest)
+        } else {
+            0
+        };
+        if n >= 12 {
+            return Some((prefix.len() + n, 0));
         }
     }
     if let Some(found) = private_key_at(s).or_else(|| url_password_at(s)) {
@@ -274,6 +274,13 @@ const SHORT_NAMES: [&str; 2] = ["pass", "pwd"];
 fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
     const HEAD: usize = 40;
     let bytes = s.as_bytes();
+    // Every name begins so: most places in a text are passed at once.
+    if !matches!(
+        bytes.first().map(u8::to_ascii_lowercase),
+        Some(b'a' | b'p' | b't' | b's')
+    ) {
+        return None;
+    }
     for name in [
         "api_key",
         "apikey",
