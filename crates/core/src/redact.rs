@@ -384,7 +384,15 @@ fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
             None => value_len(value),
         };
         let v = &value[..n];
-        let word = scheme.is_none() && reads_as_word(v);
+        // A password assigned (`password=letmein`, `PGPASSWORD=letmein`) is
+        // hidden whatever it reads as; a word after a colon may be a
+        // setting or a schema's (`token: invalid`, `"password": "Required"`),
+        // and a shell variable holds it elsewhere.
+        let password = matches!(name, "password" | "passwd" | "passphrase" | "pass" | "pwd");
+        let assigned = after.as_bytes()[..skip].contains(&b'=');
+        let word = scheme.is_none()
+            && reads_as_word(v)
+            && (!(password && assigned) || v.starts_with('$'));
         if n >= 6 && (!plain || looks_secret(v)) && !word {
             return Some((offset + n, offset));
         }
@@ -673,6 +681,11 @@ mod tests {
             (
                 "secret: enab1ed token: Invalid!x password=HunterHunter",
                 "secret: [redacted] token: [redacted] password=[redacted]",
+            ),
+            // A password assigned is hidden even when it is a plain word.
+            (
+                "mysql -u app PGPASSWORD=letmein password=Sunshine",
+                "mysql -u app PGPASSWORD=[redacted] password=[redacted]",
             ),
         ]);
     }
