@@ -390,9 +390,8 @@ fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
         // and a shell variable holds it elsewhere.
         let password = matches!(name, "password" | "passwd" | "passphrase" | "pass" | "pwd");
         let assigned = after.as_bytes()[..skip].contains(&b'=');
-        let word = scheme.is_none()
-            && reads_as_word(v)
-            && (!(password && assigned) || v.starts_with('$'));
+        let word =
+            scheme.is_none() && reads_as_word(v) && (!(password && assigned) || v.starts_with('$'));
         if n >= 6 && (!plain || looks_secret(v)) && !word {
             return Some((offset + n, offset));
         }

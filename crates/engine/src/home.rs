@@ -183,7 +183,6 @@ impl Home {
         }
         for d in [
             self.root.clone(),
-            self.experts_dir(),
             self.inbox(),
             self.inbox_processing(),
             self.inbox_acks(),
@@ -194,21 +193,51 @@ impl Home {
             crate::files::create_dir_all(&d).map_err(|e| unusable(e, &d))?;
         }
         probe_writable(&self.root).map_err(|e| unusable(e, &self.root))?;
-        let mut written = Vec::new();
-        let mut files = vec![(self.config_file(), DEFAULT_CONFIG)];
-        let no_profile = expert_paths(&self.experts_dir()).is_ok_and(|p| p.is_empty());
-        if no_profile {
-            for (name, text) in DEFAULT_EXPERTS {
-                files.push((self.experts_dir().join(format!("{name}.json")), text));
-            }
-        }
-        for (path, text) in files {
-            if !path.exists() {
-                crate::snapshot::write_atomic(&path, text.as_bytes())?;
-                written.push(path);
-            }
+        let mut written = self.init_experts()?;
+        let config = self.config_file();
+        if !config.exists() {
+            crate::snapshot::write_atomic(&config, DEFAULT_CONFIG.as_bytes())?;
+            written.insert(0, config);
         }
         Ok(written)
+    }
+
+    /// The shipped expert profiles, when the experts folder is missing or
+    /// holds none: written into a folder of their own and moved into place
+    /// whole, so a command started at the same moment on a new home never
+    /// reads some of them (a fallback expert not written yet reads as a
+    /// wrong setting). Another process that moved its folder first wins;
+    /// this one's goes.
+    fn init_experts(&self) -> Result<Vec<PathBuf>, EngineError> {
+        let dir = self.experts_dir();
+        let unusable = |e: std::io::Error, p: &Path| EngineError::HomeUnusable {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        };
+        match expert_paths(&dir) {
+            Ok(p) if !p.is_empty() => return Ok(Vec::new()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(unusable(e, &dir)),
+        }
+        let staging = self.root.join(format!(".experts-{}", unique_suffix()));
+        crate::files::create_dir_all(&staging).map_err(|e| unusable(e, &staging))?;
+        let mut names = Vec::new();
+        for (name, text) in DEFAULT_EXPERTS {
+            let file = format!("{name}.json");
+            crate::snapshot::write_atomic(&staging.join(&file), text.as_bytes())?;
+            names.push(file);
+        }
+        // Moved onto a missing or empty folder; a folder another process
+        // filled first is left as it is.
+        if let Err(e) = fs::rename(&staging, &dir) {
+            let _ = fs::remove_dir_all(&staging);
+            if !expert_paths(&dir).is_ok_and(|p| !p.is_empty()) {
+                return Err(unusable(e, &dir));
+            }
+            return Ok(Vec::new());
+        }
+        Ok(names.into_iter().map(|n| dir.join(n)).collect())
     }
 
     /// Writes the shipped text of the expert profile at `path` when it is
@@ -529,8 +558,16 @@ pub fn expert_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// A name no other writer in this process or another uses at the same
+/// time: the process's id and a count.
+fn unique_suffix() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
 fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    let probe = dir.join(format!(".write-probe-{}", unique_suffix()));
     fs::write(&probe, b"")?;
     fs::remove_file(&probe)
 }
@@ -567,6 +604,40 @@ mod tests {
             ]
         );
         assert_eq!(config.routing.fallback_expert, "development");
+    }
+
+    #[test]
+    fn a_home_made_by_many_at_once_is_read_whole_by_each() {
+        // A command that finds some profiles written and not others took
+        // the fallback expert for a wrong setting.
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("home");
+            let readers: Vec<_> = (0..6)
+                .map(|_| {
+                    let home = Home::new(&root);
+                    std::thread::spawn(move || {
+                        home.init()?;
+                        home.load_settings().map(|(_, e)| e.names().len())
+                    })
+                })
+                .collect();
+            for r in readers {
+                assert_eq!(r.join().unwrap().expect("read whole"), 5);
+            }
+            let left: Vec<_> = fs::read_dir(&root)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".experts-"))
+                .collect();
+            assert!(left.is_empty(), "no staging folder is left behind");
+        }
+        // An empty experts folder (made by hand, or by an older build) is filled.
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        fs::create_dir_all(home.experts_dir()).unwrap();
+        assert_eq!(home.init().unwrap().len(), 6);
+        assert_eq!(home.load_settings().unwrap().1.names().len(), 5);
     }
 
     #[test]
