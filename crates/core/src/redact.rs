@@ -86,27 +86,51 @@ fn looks_secret(v: &str) -> bool {
     v.len() >= 6 && v.bytes().any(|b| !b.is_ascii_alphabetic())
 }
 
-/// True for a value that reads as a word or a setting, not a secret: one
-/// word of letters in lower case or capitalized (`enabled`, `invalid`,
-/// `Required`), or a shell variable that holds the secret elsewhere
-/// (`$DB_PASSWORD`, `${CI_TOKEN}`). A value with a digit, a sign, a space
-/// or a second capital is taken for a secret.
-fn reads_as_word(v: &str) -> bool {
-    let letters = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphabetic());
-    let word = letters(v) && v.bytes().skip(1).all(|b| b.is_ascii_lowercase());
+/// One word of letters in lower case or capitalized (`enabled`,
+/// `invalid`, `Required`, `letmein`): a value with a digit, a sign, a space
+/// or a second capital is not one.
+fn plain_word(v: &str) -> bool {
+    v.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && v.bytes().skip(1).all(|b| b.is_ascii_lowercase())
+}
+
+/// A shell variable that holds the secret elsewhere (`$DB_PASSWORD`,
+/// `${CI_TOKEN}`), not the secret.
+fn shell_variable(v: &str) -> bool {
     let name = |n: &str| {
         n.bytes().next().is_some_and(|b| !b.is_ascii_digit())
             && n.bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
     };
     // Its closing brace may have been taken for a sentence's end.
-    let variable = v.strip_prefix('$').is_some_and(|r| {
+    v.strip_prefix('$').is_some_and(|r| {
         let r = r
             .strip_prefix('{')
             .map_or(r, |r| r.strip_suffix('}').unwrap_or(r));
         name(r)
-    });
-    word || variable
+    })
+}
+
+/// Words a schema or a setting gives a password field (`"password":
+/// "Required"`, `password: optional`), not a password.
+const SETTING_WORDS: &[&str] = &[
+    "required", "optional", "missing", "invalid", "enabled", "disabled", "none", "null", "true",
+    "false", "string", "empty", "unset", "changed", "expired", "hidden",
+];
+
+/// Whether a named value reads as a setting, not a secret: a shell
+/// variable; after a colon (a schema, a setting, prose), one plain word,
+/// which for a password's name must be one of `SETTING_WORDS`
+/// (`POSTGRES_PASSWORD: postgres` is a password). Assigned with `=`, a
+/// plain word is a secret (`TOKEN=Sunshine`, `password=letmein`).
+fn reads_as_setting(v: &str, assigned: bool, password: bool) -> bool {
+    if shell_variable(v) {
+        return true;
+    }
+    if assigned || !plain_word(v) {
+        return false;
+    }
+    !password || SETTING_WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
 }
 
 /// True for letters and digits as a service draws them at random: a
@@ -207,7 +231,7 @@ fn secret_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
     if word_start && bearer {
         let n = token_len(&s[7..]);
         // `Bearer authentication` names a scheme, it holds no token.
-        if n >= 12 && !reads_as_word(&s[7..7 + n]) {
+        if n >= 12 && !plain_word(&s[7..7 + n]) {
             return Some((7 + n, 7));
         }
     }
@@ -384,14 +408,9 @@ fn named_at(s: &str, word_start: bool) -> Option<(usize, usize)> {
             None => value_len(value),
         };
         let v = &value[..n];
-        // A password assigned (`password=letmein`, `PGPASSWORD=letmein`) is
-        // hidden whatever it reads as; a word after a colon may be a
-        // setting or a schema's (`token: invalid`, `"password": "Required"`),
-        // and a shell variable holds it elsewhere.
         let password = matches!(name, "password" | "passwd" | "passphrase" | "pass" | "pwd");
         let assigned = after.as_bytes()[..skip].contains(&b'=');
-        let word =
-            scheme.is_none() && reads_as_word(v) && (!(password && assigned) || v.starts_with('$'));
+        let word = scheme.is_none() && reads_as_setting(v, assigned, password);
         if n >= 6 && (!plain || looks_secret(v)) && !word {
             return Some((offset + n, offset));
         }
@@ -681,10 +700,20 @@ mod tests {
                 "secret: enab1ed token: Invalid!x password=HunterHunter",
                 "secret: [redacted] token: [redacted] password=[redacted]",
             ),
-            // A password assigned is hidden even when it is a plain word.
+            // Assigned, a plain word is a secret, whatever its name.
             (
                 "mysql -u app PGPASSWORD=letmein password=Sunshine",
                 "mysql -u app PGPASSWORD=[redacted] password=[redacted]",
+            ),
+            (
+                "GITHUB_TOKEN=Sunshine SECRET_KEY=changeme API_KEY=abcdefghijklmnop",
+                "GITHUB_TOKEN=[redacted] SECRET_KEY=[redacted] API_KEY=[redacted]",
+            ),
+            // After a colon, a password's value is a password unless a
+            // schema's or a setting's word.
+            (
+                "POSTGRES_PASSWORD: postgres and {\"password\": \"letmein\"}",
+                "POSTGRES_PASSWORD: [redacted] and {\"password\": \"[redacted]\"}",
             ),
         ]);
     }
