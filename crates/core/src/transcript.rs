@@ -115,6 +115,13 @@ fn encoded(v: &Value) -> String {
 /// One stream line as zero or more readable lines, secrets redacted. Lines
 /// that are not JSON are shown as they are (generic agents).
 pub fn render_line(line: &str) -> Vec<String> {
+    // Each field is hidden before it is cut (`clip`); the lines once more
+    // as a whole, for the fields shown as their JSON (a check-in's
+    // progress, a retry's status), whatever an agent put in them.
+    rendered(line).into_iter().map(|l| redact(&l)).collect()
+}
+
+fn rendered(line: &str) -> Vec<String> {
     let Ok(v) = serde_json::from_str::<Value>(line) else {
         return vec![redact(line)];
     };
@@ -284,6 +291,14 @@ mod tests {
         }
         assert_eq!(render_line("plain text"), vec!["plain text"]);
         assert!(render_line(r#"{"type":"system","subtype":"hook_started"}"#).is_empty());
+    }
+
+    #[test]
+    fn a_secret_in_a_field_shown_as_json_is_hidden() {
+        let lines = render_line(
+            r#"{"cortex":"heartbeat","progress":"ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"}"#,
+        );
+        assert!(!lines.concat().contains("0123456789abcdef"), "{lines:?}");
     }
 
     #[test]

@@ -272,7 +272,11 @@ pub fn classify(
             OutcomeKind::Crashed,
             format!("result looked fine but the process exited with {c}"),
         ),
-        (Some(_), Exit::Signal(s)) | (None, Exit::Signal(s)) if stopped_from_outside(s) => (
+        (Some(_), Exit::Signal(s)) if stopped_from_outside(s) => (
+            OutcomeKind::Lost,
+            format!("{} after its result line", outside_stop_words(s)),
+        ),
+        (None, Exit::Signal(s)) if stopped_from_outside(s) => (
             OutcomeKind::Lost,
             format!("{} with no result line", outside_stop_words(s)),
         ),
