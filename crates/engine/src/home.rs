@@ -221,23 +221,41 @@ impl Home {
             Err(e) => return Err(unusable(e, &dir)),
         }
         let staging = self.root.join(format!(".experts-{}", unique_suffix()));
-        crate::files::create_dir_all(&staging).map_err(|e| unusable(e, &staging))?;
-        let mut names = Vec::new();
-        for (name, text) in DEFAULT_EXPERTS {
-            let file = format!("{name}.json");
-            crate::snapshot::write_atomic(&staging.join(&file), text.as_bytes())?;
-            names.push(file);
-        }
-        // Moved onto a missing or empty folder; a folder another process
-        // filled first is left as it is.
-        if let Err(e) = fs::rename(&staging, &dir) {
-            let _ = fs::remove_dir_all(&staging);
-            if !expert_paths(&dir).is_ok_and(|p| !p.is_empty()) {
-                return Err(unusable(e, &dir));
+        let staged = (|| -> Result<(), EngineError> {
+            crate::files::create_dir_all(&staging).map_err(|e| unusable(e, &staging))?;
+            for (name, text) in DEFAULT_EXPERTS {
+                crate::snapshot::write_atomic(
+                    &staging.join(format!("{name}.json")),
+                    text.as_bytes(),
+                )?;
             }
+            // Moved onto a missing or empty folder; a folder another
+            // process filled first is left as it is.
+            fs::rename(&staging, &dir).map_err(|e| unusable(e, &dir))
+        })();
+        if staged.is_ok() {
+            return Ok(DEFAULT_EXPERTS
+                .iter()
+                .map(|(name, _)| dir.join(format!("{name}.json")))
+                .collect());
+        }
+        let _ = fs::remove_dir_all(&staging);
+        if expert_paths(&dir).is_ok_and(|p| !p.is_empty()) {
             return Ok(Vec::new());
         }
-        Ok(names.into_iter().map(|n| dir.join(n)).collect())
+        // A folder that holds other files (a `.gitkeep`, a README) and no
+        // profile cannot be replaced whole: the profiles are written into
+        // it one by one, as a person would.
+        crate::files::create_dir_all(&dir).map_err(|e| unusable(e, &dir))?;
+        let mut written = Vec::new();
+        for (name, text) in DEFAULT_EXPERTS {
+            let path = dir.join(format!("{name}.json"));
+            if !path.exists() {
+                crate::snapshot::write_atomic(&path, text.as_bytes())?;
+                written.push(path);
+            }
+        }
+        Ok(written)
     }
 
     /// Writes the shipped text of the expert profile at `path` when it is
@@ -632,12 +650,23 @@ mod tests {
                 .collect();
             assert!(left.is_empty(), "no staging folder is left behind");
         }
-        // An empty experts folder (made by hand, or by an older build) is filled.
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home::new(dir.path());
-        fs::create_dir_all(home.experts_dir()).unwrap();
-        assert_eq!(home.init().unwrap().len(), 6);
-        assert_eq!(home.load_settings().unwrap().1.names().len(), 5);
+        // An empty experts folder (made by hand, or by an older build) is
+        // filled, and so is one that holds other files but no profile.
+        for other in [None, Some(".gitkeep")] {
+            let dir = tempfile::tempdir().unwrap();
+            let home = Home::new(dir.path());
+            fs::create_dir_all(home.experts_dir()).unwrap();
+            if let Some(name) = other {
+                fs::write(home.experts_dir().join(name), "").unwrap();
+            }
+            assert_eq!(home.init().unwrap().len(), 6, "{other:?}");
+            assert_eq!(home.load_settings().unwrap().1.names().len(), 5);
+            let staged = fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with(".experts-"));
+            assert!(!staged, "no staging folder is left behind");
+        }
     }
 
     #[test]
