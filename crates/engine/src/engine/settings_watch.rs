@@ -83,6 +83,10 @@ impl Engine {
     /// a change is written for other processes' views (`cortex status`
     /// reads it from pm-state.json).
     fn set_refused(&self, refused: Option<String>) {
+        // The problem may quote the refused value (a key in an agent's
+        // environment): hidden here, once, for the app, the tray, the
+        // PM's file and the CLI that reads it.
+        let refused = refused.map(|r| cortex_core::redact::redact(&r));
         let changed = {
             let mut seen = self.seen();
             let changed = seen.refused != refused;
@@ -326,6 +330,15 @@ mod tests {
         assert_eq!(events(&engine).len(), 2);
         let refused = engine.overview().settings_refused.expect("refused");
         assert!(refused.contains("capacity.max_worker"), "{refused}");
+        // A refusal that quotes a secret of the file shows it hidden.
+        set_config(
+            &home,
+            r#"{"agent": {"env": "GITHUB_TOKEN=ghp_LIVEEDITSECRET0123456789abcdef"}}"#,
+        );
+        two_looks(&engine);
+        let refused = engine.overview().settings_refused.expect("refused");
+        assert!(refused.contains("agent.env"), "{refused}");
+        assert!(!refused.contains("LIVEEDITSECRET"), "{refused}");
         // Put right to what is in use: said, so the refusal is not the
         // last word.
         set_config(
@@ -335,14 +348,14 @@ mod tests {
         two_looks(&engine);
         assert_eq!(engine.overview().settings_refused, None);
         let lines = engine.recent_activity(10);
-        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines.len(), 4, "{lines:?}");
         assert!(
-            lines[2]["message"]
+            lines[3]["message"]
                 .as_str()
                 .unwrap()
                 .contains("valid again"),
             "{}",
-            lines[2]
+            lines[3]
         );
         engine.close().unwrap();
     }

@@ -87,7 +87,7 @@ pub fn status(home: &Home) -> Result<StatusDto, EngineError> {
         home.settings_for_reading()
             .ok()
             .and_then(|s| s.not_read)
-            .map(|n| n.problem)
+            .map(|n| cortex_core::redact::redact(&n.problem))
     });
     status.owner = crate::lock::supervising_owner(&home.lock_file());
     Ok(status)
