@@ -147,6 +147,12 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn queued(&self, _pid: u32) -> bool {
         false
     }
+    /// True when the process is known never to have begun to run: a
+    /// cluster job whose agent shim never reported a start (it ended, or
+    /// was cancelled, while it waited). False when it ran or is not known.
+    fn never_ran(&self, _pid: u32) -> bool {
+        false
+    }
     /// Why the processes this launcher runs cannot be watched now (a
     /// cluster that does not answer), if they cannot. The PM then leaves
     /// silent workers alone (`unreachable`) instead of taking them for hung.

@@ -382,6 +382,18 @@ impl Launcher for FakeLauncher {
     }
 
     fn queued(&self, pid: u32) -> bool {
+        // As a cluster's queue: an ended job is no longer listed as pending.
+        let s = self.state();
+        s.queued.contains_key(&pid)
+            && s.processes
+                .iter()
+                .rev()
+                .find(|p| p.pid == pid)
+                .is_none_or(|p| p.exit.is_none())
+    }
+
+    fn never_ran(&self, pid: u32) -> bool {
+        // Still marked queued: it never left the queue.
         self.state().queued.contains_key(&pid)
     }
 

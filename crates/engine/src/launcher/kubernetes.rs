@@ -559,6 +559,11 @@ impl Launcher for KubeLauncher {
         !started && st.listed.get(&pid).is_some_and(|l| l.live && l.pending)
     }
 
+    fn never_ran(&self, pid: u32) -> bool {
+        let st = self.state();
+        st.tracked.get(&pid).is_some_and(|t| !t.report.started)
+    }
+
     fn output_is_the_agents(&self) -> bool {
         // The owner copies a pod's log into the file: its time is the
         // owner's last copy, not the pod's last line.

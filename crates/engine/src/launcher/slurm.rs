@@ -320,23 +320,32 @@ impl Launcher for SlurmLauncher {
         crate::files::create(Path::new(&output))
             .map_err(|e| SpawnError(format!("cannot create {output}: {e}")))?;
         let id = match &self.rest {
-            Some(c) => self
-                .rest_token()
-                .and_then(|t| {
-                    c.submit(
-                        &t,
-                        &rest::JobSpec {
-                            name: &name,
-                            comment: &comment,
-                            output: &output,
-                            cwd: &launch.cwd.display().to_string(),
-                            partition: self.config.partition.as_deref(),
-                            script: &text,
-                        },
-                    )
-                })
-                .and_then(|id| self.no_requeue(id).map(|()| id))
-                .map_err(SpawnError)?,
+            Some(c) => {
+                let id = self
+                    .rest_token()
+                    .and_then(|t| {
+                        c.submit(
+                            &t,
+                            &rest::JobSpec {
+                                name: &name,
+                                comment: &comment,
+                                output: &output,
+                                cwd: &launch.cwd.display().to_string(),
+                                partition: self.config.partition.as_deref(),
+                                script: &text,
+                            },
+                        )
+                    })
+                    .map_err(SpawnError)?;
+                // Known before the next call to the cluster: a look at the
+                // queue meanwhile must not take it for a second job.
+                self.state().jobs.insert(id, Job::new(report.clone()));
+                if let Err(e) = self.no_requeue(id) {
+                    self.state().jobs.remove(&id);
+                    return Err(SpawnError(e));
+                }
+                id
+            }
             None => self.sbatch(&name, &comment, &output, launch, &script)?,
         };
         let mut st = self.state();
@@ -522,6 +531,13 @@ impl Launcher for SlurmLauncher {
                     q.state.starts_with("PENDING") || q.state.starts_with("CONFIGURING")
                 })
         })
+    }
+
+    fn never_ran(&self, pid: u32) -> bool {
+        // Its shim's report, which this launcher read since it submitted or
+        // adopted the job, holds no start.
+        let st = self.state();
+        st.jobs.get(&pid).is_some_and(|j| !j.started)
     }
 
     fn describe(&self) -> String {

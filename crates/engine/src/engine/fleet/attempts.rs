@@ -34,6 +34,8 @@ impl Engine {
             .get(&live.worker_id)
             .filter(|e| e.attempt == live.attempt)
             .and_then(|e| e.queued_at);
+        // Asked before the store is held: a launcher may read its files.
+        let never_ran = seen_queued.is_some() && self.launcher().never_ran(live.pid);
         let worker = {
             let mut store = self.store();
             let unsaid = store
@@ -45,11 +47,7 @@ impl Engine {
                 // Ended with no start reported (cancelled, or killed, while it
                 // waited in the queue): it never ran, and none of its time is
                 // run time.
-                let left_at = if self.launcher().queued(live.pid) {
-                    now
-                } else {
-                    at
-                };
+                let left_at = if never_ran { now } else { at };
                 store.stage(
                     Event::AttemptRunning {
                         worker_id: live.worker_id.clone(),
