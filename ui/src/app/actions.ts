@@ -9,7 +9,7 @@ import { previewable } from "../logic/preview";
 import { upsertTask, upsertWorker } from "../logic/store";
 import { firstWords, workerSubject } from "../logic/workers";
 import type { ApiError, Decision, SubmitAck, SubmitRequest, Task, Worker } from "../types";
-import type { Notices } from "./notices";
+import { stopEnded, type Notices } from "./notices";
 import type { AppState } from "./state";
 import type { EngineSync } from "./sync";
 
@@ -77,9 +77,9 @@ export class Actions {
       // before this answer, which is then stale.
       const now = this.s.workers.find((x) => x.id === workerId);
       if (now?.state === "stopping") {
-        this.notices.toastUntil(`Stopping ${named}…`, workerId, `Killed ${named}`);
+        this.notices.toastUntil(`Stopping ${named}…`, workerId, named);
         this.notices.settle(this.s.workers);
-      } else this.toast(`Killed ${named}`, "success");
+      } else this.toast(stopEnded(named, now?.state ?? "cancelled"), "success");
     });
   }
 

@@ -344,6 +344,16 @@ describe("controller", () => {
     expect(s.toasts.at(-1)?.text).toMatch(/^Killed “Implement the login endpoint”/);
   });
 
+  it("says a worker that finished before the stop took effect completed, not that it was killed", async () => {
+    s.tasks = [task({ id: "t-01aaaaaaaaaaaaaaaaaaaaaaaa", description: "Implement the login endpoint" })];
+    f.api.killWorker.mockResolvedValueOnce(worker({ id: "w-1", state: "stopping", health: "healthy" }));
+    await c.actions.kill("w-1");
+    f.emit({ type: "worker_updated", worker: worker({ id: "w-1", state: "completed", last_activity_at: iso(62) }) });
+    await vi.advanceTimersByTimeAsync(400);
+    expect(s.toasts.some((t) => t.text.startsWith("Killed"))).toBe(false);
+    expect(s.toasts.at(-1)?.text).toMatch(/“Implement the login endpoint”.* completed before the stop took effect$/);
+  });
+
   it("says killed when the worker's end arrived before the kill's answer", async () => {
     s.tasks = [task({ id: "t-01aaaaaaaaaaaaaaaaaaaaaaaa", description: "Implement the login endpoint" })];
     let answer: (w: ReturnType<typeof worker>) => void = () => {};

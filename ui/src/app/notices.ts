@@ -29,13 +29,13 @@ export class Notices {
 
   /**
    * A toast about a worker being stopped ("Stopping ..."): it stays while
-   * the worker is still stopping, then reads `done` and closes as any other
+   * the worker is still stopping, then says how the stop ended (`stopEnded`) and closes as any other
    * (`settle`). It closes anyway after `PENDING_MAX` toast lifetimes,
    * never having said anything untrue.
    */
-  toastUntil(text: string, workerId: string, done: string): void {
+  toastUntil(text: string, workerId: string, named: string): void {
     const id = ++this.seq;
-    this.s.toasts = [...this.s.toasts.slice(-4), { id, text, tone: "success", pending: { workerId, done } }];
+    this.s.toasts = [...this.s.toasts.slice(-4), { id, text, tone: "success", pending: { workerId, named } }];
     this.closeLater(id, this.toastMs * PENDING_MAX);
   }
 
@@ -49,7 +49,7 @@ export class Notices {
       if (!w || w.state === "stopping") return t;
       changed = true;
       this.closeLater(t.id, this.toastMs);
-      return { id: t.id, text: t.pending.done, tone: t.tone };
+      return { id: t.id, text: stopEnded(t.pending.named, w.state), tone: t.tone };
     });
     if (changed) this.s.toasts = next;
   }
@@ -91,4 +91,15 @@ export class Notices {
       /* storage full or unavailable: dismissals last for this session */
     }
   }
+}
+
+/**
+ * What a person's kill came to, by the worker's end: killed, or finished
+ * on its own before the stop took effect (the engine then settles it by
+ * its result), or another end.
+ */
+export function stopEnded(named: string, state: string): string {
+  if (state === "cancelled") return `Killed ${named}`;
+  if (state === "completed") return `${named} completed before the stop took effect`;
+  return `${named} ended: ${state.replace(/_/g, " ")}`;
 }

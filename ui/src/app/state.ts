@@ -22,7 +22,8 @@ export interface Toast {
   text: string;
   tone: "info" | "error" | "success";
   /** Says what is under way for this worker; `done` replaces the text once it is over. */
-  pending?: { workerId: string; done: string };
+  /** A stop under way: the toast says how it ended once the worker has (`stopEnded`). */
+  pending?: { workerId: string; named: string };
 }
 
 export type Modal =

@@ -322,3 +322,33 @@ fn a_restart_the_last_owner_started_but_never_recorded_is_not_run_twice() {
         .collect();
     assert_eq!(running, vec![3], "one agent for attempt 3");
 }
+
+#[test]
+fn an_agent_that_finished_while_its_kill_was_on_the_way_completed() {
+    let f = Fleet::new(Setup::default());
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let w = f.worker_of(&task);
+    let pid = f.pid(&w, 1);
+    f.fake.ignore_term(pid);
+    f.engine().kill_worker(w.id.as_str()).expect("kill");
+    // Its result and a clean exit of its own came before the signal did.
+    f.fake.say(pid, RESULT_OK);
+    f.fake.exit(pid, Exit::Code(0));
+    f.tick();
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!(w.state, WorkerStatus::Completed, "{w:?}");
+    assert_eq!(f.task_status(&task), TaskStatus::Completed);
+    // One that did not finish is killed, as asked.
+    let other = f.submit("fix the lexer", "development");
+    f.tick();
+    let o = f.worker_of(&other);
+    let opid = f.pid(&o, 1);
+    f.fake.ignore_term(opid);
+    f.engine().kill_worker(o.id.as_str()).expect("kill");
+    f.fake.exit(opid, Exit::Code(0));
+    f.tick();
+    f.tick();
+    assert_eq!(f.worker_of(&other).state, WorkerStatus::Cancelled);
+}

@@ -229,8 +229,17 @@ impl Engine {
         let (ending, ended_attempts) = (attempts(true), attempts(false));
         self.sweep_ended(&ending);
         for (live, exit) in ended {
+            // An agent that gave its result and exited 0 on its own while a
+            // stop that ends its worker (a kill, a cancel) was on its way
+            // finished its work: it completed, it was not killed.
+            let finished_first = matches!(
+                live.stop.as_ref().and_then(|s| s.after.as_ref()),
+                Some(AfterStop::End(_))
+            ) && exit == Exit::Code(0)
+                && live.progress.result.as_ref().is_some_and(|r| !r.is_error);
             // A stop that settles by the result line is no stop: the result decides.
             let (stopped, after, exit) = match &live.stop {
+                _ if finished_first => (None, None, exit),
                 Some(s) if s.after.is_none() => (None, None, Exit::Unknown),
                 Some(s) => (Some((s.kind, s.reason.clone())), s.after.clone(), exit),
                 None => (None, None, exit),
