@@ -92,6 +92,15 @@ pub fn create_dir(path: &Path) -> std::io::Result<()> {
     DirBuilder::new().mode(DIR_MODE).create(path)
 }
 
+/// A part of a name no other writer in this process or another uses at
+/// the same time (a temporary file, a staging folder): the process's id
+/// and a count.
+pub fn unique_suffix() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
 /// Creates a folder and any missing parent with `DIR_MODE`.
 pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
     DirBuilder::new()

@@ -258,10 +258,7 @@ fn a_crash_restarts_at_once_then_after_the_backoff_then_gives_up() {
 #[test]
 fn a_result_line_and_exit_zero_complete_the_worker_and_the_task() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
+    let (task, pid) = started(&f, "fix the parser");
     f.fake.say(pid, ASSISTANT);
     f.fake.say(pid, RESULT_OK);
     f.fake.exit(pid, Exit::Code(0));
@@ -337,10 +334,8 @@ fn a_new_engine_readopts_what_is_still_ours_and_settles_the_rest() {
 #[test]
 fn a_kill_that_races_the_exit_ends_the_worker_once_and_starts_nothing() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     // The process crashes, and before the engine notices, a person kills it.
     f.fake.exit(pid, Exit::Code(1));
     let dto = f.engine().kill_worker(w.id.as_str()).expect("kill");
@@ -383,10 +378,8 @@ fn a_restart_that_races_the_exit_starts_exactly_one_new_attempt() {
 #[test]
 fn an_attempt_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     f.fake.ignore_term(pid);
     f.engine().kill_worker(w.id.as_str()).expect("kill");
     f.advance(4);
@@ -447,6 +440,15 @@ fn a_failure_to_start_fails_the_worker_with_the_reason() {
     assert!(f.fake.processes().is_empty());
 }
 
+/// A task of the development expert, its worker started: its id and the
+/// pid of its first attempt.
+fn started(f: &Fleet, text: &str) -> (String, u32) {
+    let task = f.submit(text, "development");
+    f.tick();
+    let pid = f.pid(&f.worker_of(&task), 1);
+    (task, pid)
+}
+
 /// An assistant line of its own message id, with these output tokens.
 fn assistant(id: &str, output_tokens: u64) -> String {
     json!({"type": "assistant", "message": {"id": id, "role": "assistant",
@@ -461,10 +463,7 @@ fn a_worker_over_its_token_budget_is_stopped_and_its_expert_not_blamed() {
         config: vec![("restart.circuit_failures", json!(1))],
         expert: vec![("development", "token_budget", json!(100))],
     });
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
+    let (task, pid) = started(&f, "fix the parser");
     f.fake.say(pid, &assistant("m1", 60));
     f.tick();
     assert_eq!(f.worker_of(&task).state, WorkerStatus::Running, "60 of 100");

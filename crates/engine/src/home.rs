@@ -8,7 +8,6 @@ use cortex_core::config::{Config, ConfigError, ExpertProfile, ExpertSet};
 use crate::error::EngineError;
 
 mod init;
-use init::unique_suffix;
 
 /// macOS bundle identifier; also names the data folder there.
 pub const BUNDLE_ID: &str = "dev.cortex.desktop";
@@ -524,7 +523,7 @@ pub fn expert_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".write-probe-{}", unique_suffix()));
+    let probe = dir.join(format!(".write-probe-{}", crate::files::unique_suffix()));
     fs::write(&probe, b"")?;
     fs::remove_file(&probe)
 }

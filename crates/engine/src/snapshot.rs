@@ -35,9 +35,7 @@ fn write_by_rename(path: &Path, bytes: &[u8], durable: bool) -> Result<(), Engin
         .unwrap_or_default();
     // One of its own per write: two threads of one process (a command and
     // the supervision pass) may replace the same file at once.
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}.tmp", crate::files::unique_suffix()));
     let io = |e| EngineError::io("cannot write", path, e);
     let written = (|| -> std::io::Result<()> {
         let mut f = crate::files::create(&tmp)?;

@@ -32,10 +32,8 @@ fn a_task_row_is_the_task_as_the_list_shows_it() {
 #[test]
 fn a_worker_taken_over_by_a_person_is_stopped_first_and_an_ended_one_left_as_it_is() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     let dto = f
         .engine()
         .hand_over_worker(w.id.as_str())
@@ -131,10 +129,8 @@ fn read_elsewhere(home: &Home, id: &cortex_core::id::WorkerId) -> WorkerDto {
 #[test]
 fn a_worker_being_stopped_reads_stopping_everywhere_and_its_spending_is_still_counted() {
     let mut f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     f.fake.say(pid, &assistant("m1", 1000));
     f.fake.ignore_term(pid);
     f.tick();
@@ -185,10 +181,7 @@ fn a_worker_being_stopped_reads_stopping_everywhere_and_its_spending_is_still_co
 #[test]
 fn a_second_api_retry_moves_the_time_the_worker_waits_until() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
+    let (task, pid) = started(&f, "fix the parser");
     let retry = r#"{"type":"system","subtype":"api_retry","attempt":1,"retry_delay_ms":5000,"error_status":429}"#;
     let said = |f: &Fleet| {
         let w = f.worker_of(&task);
@@ -252,10 +245,8 @@ fn a_restart_held_by_the_circuit_breaker_says_so_from_the_moment_it_opens() {
 #[test]
 fn a_kill_that_did_not_reach_the_process_is_sent_again_until_it_is_gone() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     // The cluster's controller does not answer: no cancel arrives.
     f.fake.out_of_reach(pid, true);
     f.engine().kill_worker(w.id.as_str()).expect("kill");
@@ -326,10 +317,8 @@ fn a_restart_the_last_owner_started_but_never_recorded_is_not_run_twice() {
 #[test]
 fn an_agent_that_finished_while_its_kill_was_on_the_way_completed() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     f.fake.ignore_term(pid);
     f.engine().kill_worker(w.id.as_str()).expect("kill");
     // Its result and a clean exit of its own came before the signal did.

@@ -119,10 +119,8 @@ fn one_healthy_worker() -> (Fleet, String, WorkerDto) {
         ],
         ..Setup::default()
     });
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     f.fake.say(pid, ASSISTANT);
     f.advance(1);
     f.tick();
@@ -257,10 +255,7 @@ fn a_wait_for_the_usage_limit_is_neither_a_restart_nor_time_run() {
         ],
         ..Setup::default()
     });
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
+    let (task, pid) = started(&f, "fix the parser");
     let resets = f.engine().now().timestamp() + 3600;
     refused_by_usage_limit(&f, pid, resets);
     f.tick();
@@ -495,15 +490,6 @@ fn a_job_killed_while_it_waits_in_the_queue_ran_for_no_time() {
         a.duration_secs < 0.5,
         "its time in the queue is not run time: {a:?}"
     );
-}
-
-/// A task of the development expert, its worker started: its id and the
-/// pid of its first attempt.
-fn started(f: &Fleet, text: &str) -> (String, u32) {
-    let task = f.submit(text, "development");
-    f.tick();
-    let pid = f.pid(&f.worker_of(&task), 1);
-    (task, pid)
 }
 
 /// The attempt `pid` of `task` prints a line every 10 s for `steps` steps,

@@ -9,10 +9,7 @@ use super::*;
 #[test]
 fn the_apps_lists_answer_while_a_worker_runs_and_count_its_figures() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
+    let (task, pid) = started(&f, "fix the parser");
     f.fake.say(pid, ASSISTANT);
     f.tick();
     // Each list locks what it reads in turn: asked from another thread
@@ -47,10 +44,7 @@ fn huge_usage(id: &str) -> String {
 #[test]
 fn counts_too_large_to_add_and_a_cost_no_run_can_have_stop_nothing() {
     let f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
-    let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
+    let (task, pid) = started(&f, "fix the parser");
     f.fake.say(
         pid,
         r#"{"type":"system","subtype":"init","session_id":"s-1","model":"claude-sonnet-4-5"}"#,
@@ -128,10 +122,8 @@ fn counts_too_large_to_add_are_over_any_token_budget() {
 #[test]
 fn a_kill_with_no_owner_estimates_a_cost_no_run_can_have() {
     let mut f = Fleet::new(Setup::default());
-    let task = f.submit("fix the parser", "development");
-    f.tick();
+    let (task, pid) = started(&f, "fix the parser");
     let w = f.worker_of(&task);
-    let pid = f.pid(&w, 1);
     f.fake.say(
         pid,
         r#"{"type":"system","subtype":"init","session_id":"s-1","model":"claude-sonnet-4-5"}"#,

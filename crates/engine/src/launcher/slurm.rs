@@ -181,8 +181,7 @@ impl SlurmLauncher {
                         job = id,
                         "cancelled a second job of one attempt (a submission taken after it went unanswered)"
                     );
-                    self.cancel(id, Some("KILL"));
-                    self.cancel(id, None);
+                    self.kill_job(id);
                 }
                 true
             }
@@ -214,6 +213,13 @@ impl SlurmLauncher {
             }
         }
         f(st.jobs.get(&id), st.queue.get(&id))
+    }
+
+    /// SIGKILL to every process of the job, then the job cancelled (a
+    /// job still pending has no process to signal).
+    fn kill_job(&self, id: u32) {
+        self.cancel(id, Some("KILL"));
+        self.cancel(id, None);
     }
 
     fn cancel(&self, id: u32, signal: Option<&str>) {
@@ -406,10 +412,7 @@ impl Launcher for SlurmLauncher {
     fn signal(&self, pid: u32, signal: Signal) {
         match signal {
             Signal::Term => self.cancel(pid, Some("TERM")),
-            Signal::Kill => {
-                self.cancel(pid, Some("KILL"));
-                self.cancel(pid, None);
-            }
+            Signal::Kill => self.kill_job(pid),
         }
         // The next poll asks the queue again.
         self.state().queue_read = None;
@@ -437,8 +440,7 @@ impl Launcher for SlurmLauncher {
     fn sweep(&self, worker_id: &str, attempt: Option<u32>) -> usize {
         let ids = self.running(worker_id, attempt);
         for id in &ids {
-            self.cancel(*id, Some("KILL"));
-            self.cancel(*id, None);
+            self.kill_job(*id);
         }
         ids.len()
     }

@@ -252,8 +252,6 @@ impl Engine {
                 // agent announced another one; still unreachable, and the
                 // silence it names grew: the reason shown follows it (a
                 // transition alone would keep the first one's words).
-                // Unreachable: the silence it names grows while the cluster
-                // does not answer.
                 use cortex_core::health::Health as H;
                 let refreshed = match entry.health {
                     H::Scheduled => queued,
