@@ -916,6 +916,18 @@ mod tests {
         let segv = classify(&fold(TOOL_RUN), Exit::Signal(11), None);
         assert_eq!(segv.kind, OutcomeKind::Crashed);
         assert!(segv.kind.counts_against_expert());
+        // Stopped so after its result line: said as it was.
+        let done = format!(
+            "{TOOL_RUN}\n{}",
+            r#"{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.01,"result":"done"}"#
+        );
+        let after = classify(&fold(&done), Exit::Signal(15), None);
+        assert_eq!(after.kind, OutcomeKind::Lost, "{}", after.reason);
+        assert!(
+            after.reason.ends_with("after its result line"),
+            "{}",
+            after.reason
+        );
         let generic = classify_generic(&fold(TOOL_RUN), Exit::Signal(2), None, Some("bye"));
         assert_eq!(generic.kind, OutcomeKind::Lost, "{}", generic.reason);
     }
