@@ -97,6 +97,7 @@ pub const KIND_STYLE: u8 = 5;
 
 /// How `text` is written (`STYLE_*` bits).
 pub fn style(text: &str) -> Style {
+    let text = crate::text::normal(text);
     let t = text.trim();
     let mut bits = 0;
     if t.chars()

@@ -558,6 +558,75 @@ mod tests {
     }
 
     #[test]
+    fn the_same_words_in_any_unicode_form_route_alike() {
+        let set = ExpertSet::new(vec![
+            expert("development", &["café menu"], &[], &[], &[]),
+            expert("cicd", &["ci", "pipeline"], &[], &[], &[]),
+        ])
+        .unwrap();
+        let r = Router::keywords_only(&RoutingConfig::default(), &set);
+        let composed = "Fix the caf\u{e9} menu";
+        for text in [
+            composed,
+            "Fix the cafe\u{301} menu",
+            "FIX THE CAF\u{c9} MENU",
+            "Fix the \u{ff23}\u{ff21}\u{ff26}\u{c9} \u{ff2d}\u{ff45}\u{ff4e}\u{ff55}",
+        ] {
+            let d = r.route(text, None, None);
+            assert!(
+                d.matched.contains_key("development"),
+                "{text}: {:?}",
+                d.matched
+            );
+            assert_eq!(d.matched["development"], vec!["café menu"], "{text}");
+        }
+        let d = r.route(
+            "\u{ff23}\u{ff29} \u{ff30}\u{ff49}\u{ff50}\u{ff45}\u{ff4c}\u{ff49}\u{ff4e}\u{ff45}",
+            None,
+            None,
+        );
+        assert_eq!(d.keyword_scores["cicd"], 0.5, "{:?}", d.matched);
+        // A keyword written decomposed matches a text written composed.
+        let set =
+            ExpertSet::new(vec![expert("development", &["cafe\u{301}"], &[], &[], &[])]).unwrap();
+        let r = Router::keywords_only(&RoutingConfig::default(), &set);
+        assert_eq!(
+            r.route(composed, None, None).keyword_scores["development"],
+            0.25
+        );
+        // The model reads the same features in every form.
+        let m = model_router();
+        let a = m.route("Harden the caf\u{e9} login against brute force", None, None);
+        let b = m.route(
+            "Harden the cafe\u{301} login against brute force",
+            None,
+            None,
+        );
+        assert_eq!(a.scores, b.scores);
+    }
+
+    #[test]
+    fn a_technical_term_with_symbols_is_a_word_of_its_own() {
+        let set = ExpertSet::new(vec![
+            expert("development", &["c"], &["net", "node"], &[], &[]),
+            expert("cicd", &["c++", "c#"], &[".net"], &[], &[]),
+        ])
+        .unwrap();
+        let r = Router::keywords_only(&RoutingConfig::default(), &set);
+        let d = r.route("Port the C++ parser", None, None);
+        assert!(d.matched.contains_key("cicd"), "{:?}", d.matched);
+        assert_eq!(d.matched["cicd"], vec!["c++"]);
+        assert!(!d.matched.contains_key("development"), "{:?}", d.matched);
+        let d = r.route("rewrite it in C#, then ship the .NET build", None, None);
+        assert!(d.matched.contains_key("cicd"), "{:?}", d.matched);
+        assert_eq!(d.matched["cicd"], vec!["c#", ".net"]);
+        assert!(!d.matched.contains_key("development"), "{:?}", d.matched);
+        let d = r.route("a C library for the net, on every node", None, None);
+        assert!(!d.matched.contains_key("cicd"), "{:?}", d.matched);
+        assert_eq!(d.keyword_scores["development"], 0.49);
+    }
+
+    #[test]
     fn substrings_never_match() {
         let d = router().route("the apiary deployment cicada", None, None);
         assert!(!d.matched.contains_key("development"), "{:?}", d.matched);

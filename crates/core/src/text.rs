@@ -1,7 +1,39 @@
-//! Words, for matching: tokens are lowercase runs of letters and digits, each
-//! reduced by a small, deliberate suffix stemmer so that plurals and simple
-//! inflections match ("tests", "testing", "tested" -> "test") while words
-//! only ever match whole ("ap" never matches inside "api").
+//! Words, for matching: tokens are casefolded runs of letters and digits,
+//! each reduced by a small, deliberate suffix stemmer so that plurals and
+//! simple inflections match ("tests", "testing", "tested" -> "test") while
+//! words only ever match whole ("ap" never matches inside "api").
+//!
+//! Every text is read in one form first (`normal`, Unicode NFKC), whoever
+//! reads it: a task, an expert's keyword, a learned example, a training
+//! text. NFKC rather than NFC because the compatibility forms are the same
+//! words to a reader: full-width "ＣＩ" is "CI", the ligature "ﬁ" is "fi",
+//! while NFC alone only joins "e" and a combining accent into "é". Words are
+//! then casefolded: lowercase, plus the two full foldings lowercase leaves
+//! out ("ß" is "ss", a final "ς" is "σ"), so "STRASSE" and "Straße" match.
+//!
+//! A technical term keeps the symbols that make it one: `+` and `#` ending a
+//! word that starts with a letter ("c++", "c#", "g++", "f#"; not before a
+//! letter or digit: "n+1" and "issue#12" are two words each), and a dot
+//! starting a word (".net", ".env": not after a letter or digit, so
+//! "asp.net" and "README.md" are two words each, and a name with a dot
+//! inside, "node.js", is matched as the phrase it is). So a keyword "c"
+//! never matches "c++", "net" never matches ".net", and "c++" matches
+//! "C++" only.
+
+use std::borrow::Cow;
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+/// `text` in NFKC, the one form every text is read in (see the module's
+/// documentation). ASCII is its own normal form and is never copied.
+pub fn normal(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfkc().collect())
+    }
+}
 
 /// Splits text into stemmed tokens.
 pub fn tokens(text: &str) -> Vec<String> {
@@ -58,9 +90,11 @@ impl Tokens {
         })
     }
 
-    /// Appends the tokens of `text`: lowercase runs of letters and digits,
-    /// each stemmed.
+    /// Appends the tokens of `text` (in its normal form): casefolded runs of
+    /// letters and digits, with the symbols of a technical term, each
+    /// stemmed.
     pub fn push_text(&mut self, text: &str) {
+        let text = &*normal(text);
         self.buf.reserve(text.len());
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -70,8 +104,9 @@ impl Tokens {
                 i += width;
                 continue;
             }
-            let start = i;
+            let mut start = i;
             let mut ascii = width == 1;
+            let letter = text[i..].chars().next().is_some_and(char::is_alphabetic);
             i += width;
             while let Some(&b) = bytes.get(i) {
                 if b.is_ascii_alphanumeric() {
@@ -80,12 +115,17 @@ impl Tokens {
                     break;
                 } else {
                     let (alnum, width) = char_at(text, i);
-                    if !alnum {
+                    let c = text[i..].chars().next().unwrap_or(' ');
+                    if !alnum && !is_combining_mark(c) {
                         break;
                     }
                     ascii = false;
                     i += width;
                 }
+            }
+            if letter {
+                i = term_end(text, i);
+                start = term_start(text, start);
             }
             // The views' mark for a hidden secret is not a word the text
             // says: nothing is matched, learned or explained by it.
@@ -105,8 +145,14 @@ impl Tokens {
             self.buf.push_str(word);
             self.buf[start..].make_ascii_lowercase();
         } else {
-            // Whole-string lowercasing: a final sigma depends on its place.
-            self.buf.push_str(&word.to_lowercase());
+            // Casefolding: lowercase, then the full foldings it leaves out.
+            for c in word.to_lowercase().chars() {
+                match c {
+                    'ß' => self.buf.push_str("ss"),
+                    'ς' => self.buf.push('σ'),
+                    c => self.buf.push(c),
+                }
+            }
         }
         let (keep, tail) = stem_parts(&self.buf.as_bytes()[start..]);
         self.buf.truncate(start + keep);
@@ -114,6 +160,35 @@ impl Tokens {
             self.buf.push(char::from(t));
         }
         self.ends.push(self.buf.len());
+    }
+}
+
+/// Where a word that starts with a letter and ends at byte `end` ends with
+/// its closing `+` and `#` ("c++", "c#"): the symbols count when no letter or
+/// digit follows them.
+fn term_end(text: &str, end: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut j = end;
+    while matches!(bytes.get(j), Some(b'+' | b'#')) {
+        j += 1;
+    }
+    if j == end || (j < bytes.len() && char_at(text, j).0) {
+        end
+    } else {
+        j
+    }
+}
+
+/// Where a word that starts with a letter at byte `start` starts with its
+/// leading dot (".net"): the dot counts when no letter, digit or dot comes
+/// before it.
+fn term_start(text: &str, start: usize) -> usize {
+    if start == 0 || text.as_bytes()[start - 1] != b'.' {
+        return start;
+    }
+    match text[..start - 1].chars().next_back() {
+        Some(c) if c.is_alphanumeric() || c == '.' => start,
+        _ => start - 1,
     }
 }
 
@@ -308,7 +383,57 @@ mod tests {
             let got: Vec<&str> = t.iter().collect();
             assert_eq!(got, tokens(text), "{text}");
         }
-        assert_eq!(tokens("ΌΣΟΣ Straße"), ["όσος", "straße"]);
+        // Casefolded: a final sigma and a sharp s read as their other forms.
+        assert_eq!(tokens("ΌΣΟΣ Straße"), tokens("όσοσ STRASSE"));
+        assert_eq!(tokens("ΌΣΟΣ"), ["όσοσ"]);
+    }
+
+    #[test]
+    fn every_form_of_a_word_is_one_token() {
+        let one = tokens("café ﬁx CI");
+        for text in [
+            "cafe\u{301} fix ci",
+            "CAFÉ FIX ci",
+            "ｃａｆé ｆｉｘ ＣＩ",
+            "CAFE\u{301} \u{fb01}x C\u{ff29}",
+        ] {
+            assert_eq!(tokens(text), one, "{text}");
+        }
+        assert_eq!(
+            normal("plain ascii"),
+            std::borrow::Cow::Borrowed("plain ascii")
+        );
+        // A combining mark with no composed form stays in its word.
+        assert_eq!(tokens("q\u{301}x y"), ["q\u{301}x", "y"]);
+    }
+
+    #[test]
+    fn a_technical_term_keeps_its_symbols() {
+        assert_eq!(
+            tokens("Port C++ and C# to .NET"),
+            ["port", "c++", "and", "c#", "to", ".net"]
+        );
+        assert_eq!(tokens("c++/cli (g++), f#."), ["c++", "cli", "g++", "f#"]);
+        // Not before a letter or digit, and not on a number.
+        assert_eq!(
+            tokens("n+1 issue#12 c++17 16+"),
+            tokens("n 1 issue 12 c 17 16")
+        );
+        // A dot inside a name or after one splits it; a leading one stays.
+        assert_eq!(
+            tokens("README.md node.js asp.net"),
+            tokens("readme md node js asp net")
+        );
+        assert_eq!(
+            tokens("see ./.env and .github/"),
+            ["see", ".env", "and", ".github"]
+        );
+        assert_eq!(tokens("the end.Next"), ["the", "end", "next"]);
+        assert!(find_phrase(&tokens("Rewrite it in C++"), &phrase("c")).is_none());
+        assert!(find_phrase(&tokens("Rewrite it in C++"), &phrase("C++")).is_some());
+        assert!(find_phrase(&tokens("Rewrite it in C"), &phrase("c++")).is_none());
+        assert!(find_phrase(&tokens("hosted on .NET"), &phrase("net")).is_none());
+        assert!(find_phrase(&tokens("Upgrade Node.js"), &phrase("node.js")).is_some());
     }
 
     #[test]

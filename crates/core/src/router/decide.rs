@@ -26,6 +26,9 @@ impl Router {
         // A secret in the text (a key, a password) is not a term to route
         // on, and the decision's explanation would show it.
         let text = &*crate::redact::redacted(text);
+        // Read in the one form the words are (see `text::normal`), so that
+        // its clauses and style are those of the words matched.
+        let text = &*crate::text::normal(text);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut s) => {
                 let d = self.route_in(&mut s, text, task_type, learned);
