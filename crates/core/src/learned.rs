@@ -8,9 +8,13 @@
 //!
 //! Beside the counts, every example also updates a sparse overlay of the
 //! shipped linear model's weights (see `linear`): a few logistic steps on the
-//! example's own features, so that a correction changes the decision for
-//! the same text and, through the shared words and character n-grams, for
-//! close paraphrases, while texts that share little with it barely move.
+//! example's distinctive features (those of its words that are not common
+//! words, `STOP`), so that a correction changes the decision for the same
+//! text and, through the shared words and character n-grams, for close
+//! paraphrases. A text takes the overlay's say in proportion to how much of
+//! it the examples cover (`coverage_weight`): one that shares a word or two
+//! with a correction ("module", say) keeps its decision, one the examples
+//! cover as a whole follows them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,6 +30,21 @@ pub const OVERLAY_RATE: f32 = 1.0;
 pub const CORRECTION_STEPS: usize = 40;
 /// The margin (in logits) a correction leaves its expert ahead by.
 pub const CORRECTION_MARGIN: f32 = 3.0;
+
+/// Below this share of a text's distinctive features that the overlay holds,
+/// the overlay says nothing about the text: it shares a word or two with
+/// what was learned, not the request.
+pub const COVERAGE_MIN: f32 = 0.5;
+/// From this share on, the overlay has its full say (a near copy of a
+/// corrected text, a few words added or left out, is at 0.85 or more).
+pub const COVERAGE_FULL: f32 = 0.8;
+
+/// The overlay's weight for a text of which `share` of the distinctive
+/// features were learned from: 0 below `COVERAGE_MIN`, 1 from
+/// `COVERAGE_FULL`, linear between.
+pub fn coverage_weight(share: f32) -> f32 {
+    ((share - COVERAGE_MIN) / (COVERAGE_FULL - COVERAGE_MIN)).clamp(0.0, 1.0)
+}
 
 /// Weight of a person's correction.
 pub const CORRECTION_WEIGHT: f64 = 3.0;
@@ -94,6 +113,20 @@ const STOP: &[&str] = &[
     "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "at", "from", "is",
     "it", "be", "as", "that", "thi", "this", "we", "our", "so", "all", "into", "when", "then",
 ];
+
+/// The features of `feats` (of the tokens `toks`) that do not come from a
+/// common word: a word's own and its characters', and a pair's of two
+/// words that are neither common.
+pub fn distinctive<'a>(
+    toks: &'a Tokens,
+    feats: &'a [Feature],
+) -> impl Iterator<Item = &'a Feature> + 'a {
+    let common = |i: usize| i >= toks.len() || STOP.contains(&toks.get(i));
+    feats.iter().filter(move |f| {
+        let t = usize::from(f.token);
+        f.kind != linear::KIND_STYLE && !common(t) && (f.kind != 1 || !common(t + 1))
+    })
+}
 
 fn features(text: &str) -> Vec<String> {
     let toks = tokens(text);
@@ -166,9 +199,14 @@ impl LearnedModel {
         if feats.is_empty() {
             return;
         }
-        // The style is not the text's meaning: a correction teaches the
-        // text's own features only.
-        let own = linear::content(&feats);
+        // The style is not the text's meaning, nor are its common words: a
+        // correction teaches the text's distinctive features only.
+        let own: Vec<Feature> = distinctive(&toks, linear::content(&feats))
+            .copied()
+            .collect();
+        if own.is_empty() {
+            return;
+        }
         let steps = match ex.source {
             Source::Correction => CORRECTION_STEPS,
             _ => 1,
@@ -178,7 +216,7 @@ impl LearnedModel {
         let mut extra = vec![0.0; k];
         for _ in 0..steps {
             base.logits(&feats, v, &zero, &mut z);
-            self.overlay_logits(own, v, &mut extra);
+            self.overlay_logits(&toks, &feats, v, &mut extra);
             for (a, b) in z.iter_mut().zip(&extra) {
                 *a += b;
             }
@@ -198,7 +236,7 @@ impl LearnedModel {
                     OVERLAY_RATE * (y - linear::sigmoid(z[c]))
                 })
                 .collect();
-            for f in own {
+            for f in &own {
                 let row = self.overlay.entry(f.bucket).or_insert_with(|| vec![0.0; k]);
                 for (w, gc) in row.iter_mut().zip(&g) {
                     *w += gc * v;
@@ -229,19 +267,30 @@ impl LearnedModel {
     }
 
     /// The overlay's logits per class of the shipped model (its order) for
-    /// the given features, into `out` (zeros when nothing was learned).
-    pub fn overlay_logits(&self, feats: &[Feature], value: f32, out: &mut [f32]) {
+    /// the features `feats` of the tokens `toks`, into `out` (zeros when
+    /// nothing was learned): the learned weights of its distinctive
+    /// features, times `coverage_weight` of the share of them learned.
+    pub fn overlay_logits(&self, toks: &Tokens, feats: &[Feature], value: f32, out: &mut [f32]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         if self.overlay.is_empty() {
             return;
         }
-        for f in feats {
+        let (mut seen, mut all) = (0usize, 0usize);
+        for f in distinctive(toks, feats) {
+            all += 1;
             if let Some(row) = self.overlay.get(&f.bucket) {
+                seen += 1;
                 for (o, w) in out.iter_mut().zip(row) {
                     *o += w * value;
                 }
             }
         }
+        let weight = if all == 0 {
+            0.0
+        } else {
+            coverage_weight(seen as f32 / all as f32)
+        };
+        out.iter_mut().for_each(|o| *o *= weight);
     }
 
     /// True when the overlay has learned anything.
@@ -391,7 +440,8 @@ mod tests {
             expert: "security".into(),
             source: Source::Correction,
         });
-        assert!(own.iter().all(|b| m.overlay.contains_key(b)));
+        let mine: Vec<u32> = distinctive(&toks, &feats).map(|f| f.bucket).collect();
+        assert!(!mine.is_empty() && mine.iter().all(|b| m.overlay.contains_key(b)));
         assert!(
             style.iter().all(|b| !m.overlay.contains_key(b)),
             "every lowercase one-liner would lean to the corrected expert"

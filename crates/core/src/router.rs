@@ -499,6 +499,52 @@ mod tests {
     }
 
     #[test]
+    fn one_correction_leaves_a_task_that_shares_only_common_words_as_it_was() {
+        use crate::learned::{Example, LearnedModel, Source};
+        let r = model_router();
+        let text = "Tidy up the flux capacitor settings in the warp module";
+        let target = if r.route(text, None, None).primary_expert == "cicd" {
+            "security"
+        } else {
+            "cicd"
+        };
+        let unrelated = [
+            "Fix the failing unit test in the parser module",
+            "Add a retry to the upload in the storage module",
+            "Rename the settings page in the admin module",
+        ];
+        let before: Vec<Decision> = unrelated.iter().map(|t| r.route(t, None, None)).collect();
+        let mut m = LearnedModel::default();
+        m.learn(&Example {
+            text: text.into(),
+            expert: target.into(),
+            source: Source::Correction,
+        });
+        for (t, b) in unrelated.iter().zip(&before) {
+            let a = r.route(t, None, Some(&m));
+            assert_eq!(
+                (&a.primary_expert, a.strategy),
+                (&b.primary_expert, b.strategy),
+                "{t}: {}",
+                a.explanation
+            );
+            assert!(
+                (a.confidence - b.confidence).abs() < 0.05,
+                "{t}: {} before, {} after",
+                b.confidence,
+                a.confidence
+            );
+        }
+        for near in [
+            "tidy up the flux capacitor settings in the warp module please",
+            "Tidy the flux capacitor settings of the warp module",
+        ] {
+            let d = r.route(near, None, Some(&m));
+            assert_eq!(d.primary_expert, target, "{near}: {}", d.explanation);
+        }
+    }
+
+    #[test]
     fn a_text_that_matches_no_keyword_needs_a_surer_model() {
         let r = model_router();
         let d = r.route("first", None, None);

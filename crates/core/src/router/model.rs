@@ -91,7 +91,7 @@ impl Router {
         m.logits_packed(&s.feats, v, kw, z);
         if let Some(l) = overlay {
             let mut extra = vec![0.0f32; m.k()];
-            l.overlay_logits(linear::content(&s.feats), v, &mut extra);
+            l.overlay_logits(&s.toks, &s.feats, v, &mut extra);
             for (a, b) in z.iter_mut().zip(&extra) {
                 *a += b;
             }
