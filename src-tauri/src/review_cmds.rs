@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use cortex_core::redact::redact;
 use cortex_engine::review::{DiffDto, MergeDto, MergeRequest, TaskStory};
 use cortex_engine::runtime::WorkerDto;
-use cortex_engine::usage::{UsageIndex, UsageReport};
+use cortex_engine::usage::{DayCuts, Midnight, UsageIndex, UsageReport};
 use tauri::State;
 
 use crate::commands::{engine, ApiError};
@@ -60,20 +60,26 @@ pub fn reply_worker(
 static USAGE: Mutex<Option<UsageIndex>> = Mutex::new(None);
 
 /// Tokens and cost per day over the last `days` days (30 unless given), by
-/// expert, model and project, from the journal; days cut at the viewer's
-/// offset from UTC.
+/// expert, model and project, from the journal; each day cut at the
+/// viewer's own local midnight (`midnights`, one a day: across a
+/// daylight-saving change two days have two offsets), else every day at
+/// the viewer's offset from UTC.
 #[tauri::command(async)]
 pub fn usage_by_day(
     state: State<'_, AppState>,
     days: Option<u32>,
     utc_offset_minutes: Option<i32>,
+    midnights: Option<Vec<Midnight>>,
 ) -> Reply<UsageReport> {
     let journal = engine(&state)?.home().journal();
-    let offset = utc_offset_minutes.unwrap_or(0);
+    let cuts = DayCuts::midnights(
+        &midnights.unwrap_or_default(),
+        utc_offset_minutes.unwrap_or(0),
+    );
     let mut cache = USAGE.lock().unwrap_or_else(|p| p.into_inner());
     let index = match cache.take() {
-        Some(i) if i.is_for(&journal, offset) => i,
-        _ => UsageIndex::new(journal, offset),
+        Some(i) if i.is_for(&journal, &cuts) => i,
+        _ => UsageIndex::new(journal, cuts),
     };
     let index = cache.insert(index);
     index.refresh()?;

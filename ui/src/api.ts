@@ -31,6 +31,7 @@ import type {
   Worker,
 } from "./types";
 import type { ExpertProfile } from "./logic/experts";
+import type { Midnight } from "./logic/usage";
 
 export type Unlisten = () => void;
 
@@ -68,7 +69,7 @@ export interface CortexApi {
   taskDiff(taskId: string, expert: string | null): Promise<DiffReply>;
   mergeTask(request: MergeRequest): Promise<MergeReply>;
   replyWorker(workerId: string, text: string): Promise<Worker>;
-  usageByDay(days: number, utcOffsetMinutes: number): Promise<UsageReport>;
+  usageByDay(days: number, utcOffsetMinutes: number, midnights: Midnight[]): Promise<UsageReport>;
   listExperts(): Promise<ExpertProfile[]>;
   checkExpert(profile: ExpertProfile): Promise<ExpertProfile>;
   saveExpert(profile: ExpertProfile): Promise<ExpertProfile>;
@@ -134,7 +135,7 @@ export function createTauriApi(): CortexApi {
     taskDiff: (taskId, expert) => call(COMMANDS.taskDiff, { taskId, expert }),
     mergeTask: (request) => call(COMMANDS.mergeTask, { request }),
     replyWorker: (workerId, text) => call(COMMANDS.reply, { workerId, text }),
-    usageByDay: (days, utcOffsetMinutes) => call(COMMANDS.usage, { days, utcOffsetMinutes }),
+    usageByDay: (days, utcOffsetMinutes, midnights) => call(COMMANDS.usage, { days, utcOffsetMinutes, midnights }),
     listExperts: () => call(COMMANDS.experts, {}),
     checkExpert: (profile) => call(COMMANDS.checkExpert, { profile }),
     saveExpert: (profile) => call(COMMANDS.saveExpert, { profile }),

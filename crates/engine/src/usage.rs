@@ -7,7 +7,9 @@
 //! it. The journal is append-only, so a `UsageIndex` reads it once and then
 //! only what was appended since (a torn last line is left for the next
 //! read); it folds each end into a bucket keyed by the local day it ended
-//! on, the worker's expert, the model and the project (the repository the
+//! on (`DayCuts`: each day from its own local midnight, so a
+//! daylight-saving change moves nothing to another day), the worker's
+//! expert, the model and the project (the repository the
 //! worker's work started in, else its folder). A journal that became
 //! shorter than what was read was replaced: the index starts over.
 //!
@@ -22,7 +24,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cortex_core::state::{Event, Record};
 use cortex_core::stream::{credible_cost, Outcome, Tokens};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
 use crate::journal;
@@ -61,10 +63,86 @@ pub struct UsageReport {
     pub until: String,
     /// How many days are covered, 1 to `MAX_DAYS`.
     pub days: u32,
-    /// Minutes east of UTC the days were cut in.
+    /// Minutes east of UTC today was cut in (other days were cut at their
+    /// own local midnights when the viewer gave them).
     pub utc_offset_minutes: i32,
     /// The non-empty buckets, by day, then expert, model and project.
     pub rows: Vec<UsageRow>,
+}
+
+/// The widest offset from UTC a viewer can be at, in minutes.
+const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
+/// One of the viewer's local midnights: when a day starts there, and its
+/// offset east of UTC from then on (the app sends one per day it shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Midnight {
+    /// The instant, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Minutes east of UTC from that instant on.
+    pub offset_minutes: i32,
+}
+
+/// Where the viewer's days are cut: the offset east of UTC in effect from
+/// each of its local midnights on. Across a daylight-saving change the
+/// offset changes from one day to the next, so a day cut at another day's
+/// offset would take an hour of its neighbour's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCuts {
+    /// From each instant on, its offset; oldest first, never empty. Before
+    /// the first instant, the first offset.
+    from: Vec<(DateTime<Utc>, i32)>,
+}
+
+impl DayCuts {
+    /// One offset for every day: a time zone without daylight saving, or a
+    /// caller that knows no more.
+    pub fn fixed(utc_offset_minutes: i32) -> Self {
+        Self {
+            from: vec![(
+                DateTime::<Utc>::MIN_UTC,
+                utc_offset_minutes.clamp(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES),
+            )],
+        }
+    }
+
+    /// The viewer's local midnights, in any order; `fallback` when there is
+    /// none (or none that is a time).
+    pub fn midnights(midnights: &[Midnight], fallback: i32) -> Self {
+        let mut from: Vec<(DateTime<Utc>, i32)> = midnights
+            .iter()
+            .filter_map(|m| {
+                let at = DateTime::<Utc>::from_timestamp_millis(m.at_ms)?;
+                let offset = m
+                    .offset_minutes
+                    .clamp(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES);
+                Some((at, offset))
+            })
+            .collect();
+        from.sort();
+        from.dedup_by_key(|(at, _)| *at);
+        if from.is_empty() {
+            return Self::fixed(fallback);
+        }
+        Self { from }
+    }
+
+    /// The offset in effect at `at`.
+    pub fn offset_at(&self, at: DateTime<Utc>) -> i32 {
+        let i = self.from.partition_point(|(from, _)| *from <= at);
+        self.from[i.saturating_sub(1)].1
+    }
+
+    /// The viewer's day `at` falls on.
+    fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        (at + Duration::minutes(i64::from(self.offset_at(at)))).date_naive()
+    }
+}
+
+impl From<i32> for DayCuts {
+    fn from(utc_offset_minutes: i32) -> Self {
+        Self::fixed(utc_offset_minutes)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,7 +175,7 @@ pub struct UsageIndex {
     offset: u64,
     /// The sequence number of the last record read.
     last_seq: u64,
-    utc_offset_minutes: i32,
+    cuts: DayCuts,
     workers: HashMap<String, WorkerFacts>,
     buckets: BTreeMap<Key, Bucket>,
 }
@@ -130,22 +208,23 @@ fn per_model(o: &Outcome) -> Vec<(Option<String>, Tokens, f64)> {
 }
 
 impl UsageIndex {
-    /// An index of the journal at `path`, cutting days `utc_offset_minutes`
-    /// east of UTC (the viewer's time zone). Nothing is read yet.
-    pub fn new(path: impl Into<PathBuf>, utc_offset_minutes: i32) -> Self {
+    /// An index of the journal at `path`, cutting days where `cuts` says
+    /// (the viewer's time zone; an offset in minutes east of UTC cuts every
+    /// day at it). Nothing is read yet.
+    pub fn new(path: impl Into<PathBuf>, cuts: impl Into<DayCuts>) -> Self {
         Self {
             path: path.into(),
             offset: 0,
             last_seq: 0,
-            utc_offset_minutes: utc_offset_minutes.clamp(-14 * 60, 14 * 60),
+            cuts: cuts.into(),
             workers: HashMap::new(),
             buckets: BTreeMap::new(),
         }
     }
 
-    /// True when this index reads `path` and cuts days at `utc_offset_minutes`.
-    pub fn is_for(&self, path: &std::path::Path, utc_offset_minutes: i32) -> bool {
-        self.path == path && self.utc_offset_minutes == utc_offset_minutes.clamp(-14 * 60, 14 * 60)
+    /// True when this index reads `path` and cuts days where `cuts` says.
+    pub fn is_for(&self, path: &std::path::Path, cuts: &DayCuts) -> bool {
+        self.path == path && self.cuts == *cuts
     }
 
     /// Reads what was appended to the journal since the last refresh.
@@ -155,7 +234,8 @@ impl UsageIndex {
             || !journal::is_line_start(&self.path, self.offset)
             || journal::seq_at(&self.path, self.offset).is_some_and(|s| s <= self.last_seq);
         if replaced {
-            *self = Self::new(std::mem::take(&mut self.path), self.utc_offset_minutes);
+            let cuts = self.cuts.clone();
+            *self = Self::new(std::mem::take(&mut self.path), cuts);
         }
         let mut records = Vec::new();
         let read = journal::read_from(&self.path, self.offset, |r| records.push(r))?;
@@ -165,10 +245,6 @@ impl UsageIndex {
         }
         self.offset = read.end_offset;
         Ok(())
-    }
-
-    fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
-        (at + Duration::minutes(i64::from(self.utc_offset_minutes))).date_naive()
     }
 
     fn fold(&mut self, r: &Record) {
@@ -199,7 +275,7 @@ impl UsageIndex {
                 let Some(w) = self.workers.get(worker_id.as_str()).cloned() else {
                     return;
                 };
-                let day = self.day_of(r.at);
+                let day = self.cuts.day_of(r.at);
                 for (model, tokens, cost) in per_model(outcome) {
                     let b = self
                         .buckets
@@ -224,7 +300,7 @@ impl UsageIndex {
     /// `MAX_DAYS`), oldest first.
     pub fn report(&self, now: DateTime<Utc>, days: u32) -> UsageReport {
         let days = days.clamp(1, MAX_DAYS);
-        let until = self.day_of(now);
+        let until = self.cuts.day_of(now);
         let since = until - Duration::days(i64::from(days) - 1);
         let rows = self
             .buckets
@@ -252,7 +328,7 @@ impl UsageIndex {
             since: since.format("%Y-%m-%d").to_string(),
             until: until.format("%Y-%m-%d").to_string(),
             days,
-            utc_offset_minutes: self.utc_offset_minutes,
+            utc_offset_minutes: self.cuts.offset_at(now),
             rows,
         }
     }
@@ -263,9 +339,9 @@ pub fn usage(
     home: &crate::Home,
     now: DateTime<Utc>,
     days: u32,
-    utc_offset_minutes: i32,
+    cuts: DayCuts,
 ) -> Result<UsageReport, EngineError> {
-    let mut index = UsageIndex::new(home.journal(), utc_offset_minutes);
+    let mut index = UsageIndex::new(home.journal(), cuts);
     index.refresh()?;
     Ok(index.report(now, days))
 }
@@ -514,6 +590,72 @@ mod tests {
         let mut utc = UsageIndex::new(&j.path, 0);
         utc.refresh().unwrap();
         assert!(utc.report(at("2026-03-02T10:00:00Z"), 1).rows.is_empty());
+    }
+
+    #[test]
+    fn each_day_is_cut_at_its_own_local_midnight_across_a_daylight_saving_change() {
+        // Berlin: UTC+1 until 2026-03-29 01:00Z, UTC+2 after, until
+        // 2026-10-25 01:00Z. The viewer looks on 2026-04-10, at UTC+2.
+        let mut j = Journal::new();
+        let a = j.worker("2026-03-01T10:00:00Z", 1, "development", "/p");
+        // 23:30 on 20 March in Berlin (UTC+1), and 00:30 on 21 March.
+        j.ended("2026-03-20T22:30:00Z", &a, outcome(1, 0, 0.1));
+        j.ended("2026-03-20T23:30:00Z", &a, outcome(2, 0, 0.1));
+        // 23:30 on 5 April in Berlin (UTC+2), and 00:30 on 6 April.
+        j.ended("2026-04-05T21:30:00Z", &a, outcome(4, 0, 0.1));
+        j.ended("2026-04-05T22:30:00Z", &a, outcome(8, 0, 0.1));
+        // The app's local midnights from 11 March to 11 April: UTC+1 up
+        // to 29 March, UTC+2 from 30 March.
+        let midnights: Vec<Midnight> = (0..=31)
+            .map(|i| {
+                let day = NaiveDate::from_ymd_opt(2026, 3, 11).unwrap() + Duration::days(i);
+                let offset_minutes = if day <= NaiveDate::from_ymd_opt(2026, 3, 29).unwrap() {
+                    60
+                } else {
+                    120
+                };
+                let at = day.and_hms_opt(0, 0, 0).unwrap().and_utc()
+                    - Duration::minutes(i64::from(offset_minutes));
+                Midnight {
+                    at_ms: at.timestamp_millis(),
+                    offset_minutes,
+                }
+            })
+            .collect();
+        let mut idx = UsageIndex::new(&j.path, DayCuts::midnights(&midnights, 120));
+        idx.refresh().unwrap();
+        let r = idx.report(at("2026-04-10T10:00:00Z"), 30);
+        assert_eq!(
+            (r.since.as_str(), r.until.as_str(), r.utc_offset_minutes),
+            ("2026-03-12", "2026-04-10", 120)
+        );
+        // Today's offset for every day put the first record on 21 March.
+        let mut fixed = UsageIndex::new(&j.path, 120);
+        fixed.refresh().unwrap();
+        assert_ne!(fixed.report(at("2026-04-10T10:00:00Z"), 30).rows, r.rows);
+        // The same midnights in another order, or repeated, cut alike.
+        let mut shuffled = midnights.clone();
+        shuffled.reverse();
+        shuffled.push(midnights[3]);
+        assert_eq!(
+            DayCuts::midnights(&shuffled, 0),
+            DayCuts::midnights(&midnights, 0)
+        );
+        assert_eq!(DayCuts::midnights(&[], 60), DayCuts::fixed(60));
+        let got: Vec<(&str, u64)> = r
+            .rows
+            .iter()
+            .map(|x| (x.day.as_str(), x.tokens.input))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2026-03-20", 1),
+                ("2026-03-21", 2),
+                ("2026-04-05", 4),
+                ("2026-04-06", 8)
+            ]
+        );
     }
 
     #[test]

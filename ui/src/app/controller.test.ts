@@ -583,3 +583,53 @@ describe("controller", () => {
     });
   });
 });
+
+describe("controller, the Usage page across a daylight-saving change", () => {
+  const zone = process.env.TZ;
+  afterEach(() => {
+    vi.useRealTimers();
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  });
+
+  it("asks for every day cut at its own local midnight", async () => {
+    // Berlin: UTC+1 until 2026-03-29 01:00Z, UTC+2 after.
+    process.env.TZ = "Europe/Berlin";
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date("2026-04-10T10:00:00Z"));
+    const f = fakeApi();
+    const c = new Controller(f.api, initialState(Date.now()));
+    await c.review.usage(30);
+    expect(f.api.usageByDay).toHaveBeenCalledTimes(1);
+    const [days, offset, midnights] = f.api.usageByDay.mock.calls[0] as unknown as [
+      number,
+      number,
+      { at_ms: number; offset_minutes: number }[] | undefined,
+    ];
+    expect(days).toBe(30);
+    expect(offset).toBe(120);
+    // One midnight a day shown and the next one, each a local midnight.
+    expect(midnights).toHaveLength(31);
+    for (const m of midnights ?? []) expect(new Date(m.at_ms).getHours()).toBe(0);
+    // The day an instant falls on as the engine reads the request: the
+    // offset in effect from the last midnight at or before it.
+    const dayOf = (iso: string): string => {
+      const t = Date.parse(iso);
+      let minutes = midnights?.[0]?.offset_minutes ?? offset;
+      for (const m of midnights ?? []) if (m.at_ms <= t) minutes = m.offset_minutes;
+      return new Date(t + minutes * 60_000).toISOString().slice(0, 10);
+    };
+    // 23:30 on 20 March in Berlin (UTC+1), and 00:30 on 21 March.
+    expect(dayOf("2026-03-20T22:30:00Z")).toBe("2026-03-20");
+    expect(dayOf("2026-03-20T23:30:00Z")).toBe("2026-03-21");
+    // 23:30 on 5 April (UTC+2), and 00:30 on 6 April.
+    expect(dayOf("2026-04-05T21:30:00Z")).toBe("2026-04-05");
+    expect(dayOf("2026-04-05T22:30:00Z")).toBe("2026-04-06");
+    // The change itself: 01:30 and 03:30 on 29 March are one day.
+    expect(dayOf("2026-03-29T00:30:00Z")).toBe("2026-03-29");
+    expect(dayOf("2026-03-29T01:30:00Z")).toBe("2026-03-29");
+    expect(dayOf("2026-03-28T22:59:00Z")).toBe("2026-03-28");
+    expect(dayOf("2026-03-29T21:59:00Z")).toBe("2026-03-29");
+    expect(dayOf("2026-03-29T22:00:00Z")).toBe("2026-03-30");
+  });
+});

@@ -7,7 +7,7 @@ import { Latest } from "../logic/async";
 import { describeError, toApiError } from "../logic/errors";
 import type { ExpertProfile } from "../logic/experts";
 import { upsertWorker } from "../logic/store";
-import { viewerUtcOffsetMinutes } from "../logic/usage";
+import { viewerMidnights, viewerUtcOffsetMinutes } from "../logic/usage";
 import type { ApiError, DiffReply, MergeReply, TaskStory, UsageReport, Worker } from "../types";
 import type { Notices } from "./notices";
 import type { AppState } from "./state";
@@ -74,7 +74,8 @@ export class Review {
   }
 
   usage(days = 30): Promise<Answer<UsageReport>> {
-    return this.ask(() => this.api.usageByDay(days, viewerUtcOffsetMinutes(new Date())));
+    const now = new Date();
+    return this.ask(() => this.api.usageByDay(days, viewerUtcOffsetMinutes(now), viewerMidnights(now, days)));
   }
 
   experts(): Promise<Answer<ExpertProfile[]>> {

@@ -113,6 +113,29 @@ export function viewerUtcOffsetMinutes(date: Date): number {
   return -date.getTimezoneOffset();
 }
 
+/** One of the viewer's local midnights, as the engine reads it. */
+export interface Midnight {
+  /** When the day starts, in milliseconds since the epoch. */
+  at_ms: number;
+  /** Minutes east of UTC from then on. */
+  offset_minutes: number;
+}
+
+/**
+ * The viewer's local midnights of the `days` days that end with `now`'s,
+ * and the next one, oldest first: the engine cuts each day at its own, so
+ * across a daylight-saving change no record moves to the day beside it.
+ * A midnight the clocks skip is the day's first instant.
+ */
+export function viewerMidnights(now: Date, days: number): Midnight[] {
+  const out: Midnight[] = [];
+  for (let back = days - 1; back >= -1; back--) {
+    const day = new Date(now.getFullYear(), now.getMonth(), now.getDate() - back);
+    out.push({ at_ms: day.getTime(), offset_minutes: viewerUtcOffsetMinutes(day) });
+  }
+  return out;
+}
+
 /**
  * What changes when an attempt ends (its worker moves on to another
  * attempt, waits, or ends): the Usage page, read from the journal's ended
