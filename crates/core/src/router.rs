@@ -601,6 +601,14 @@ mod tests {
                 assert!(!shown.contains(secret), "{text}: {shown}");
             }
         }
+        // A secret written in full-width letters is the same secret.
+        let ascii = r.route("fix the bug where login uses password=hunter2", None, None);
+        let wide = r.route(
+            "fix the bug where login uses \u{ff50}\u{ff41}\u{ff53}\u{ff53}\u{ff57}\u{ff4f}\u{ff52}\u{ff44}=\u{ff48}\u{ff55}\u{ff4e}\u{ff54}\u{ff45}\u{ff52}2",
+            None,
+            None,
+        );
+        assert_eq!(wide.scores, ascii.scores, "{}", wide.explanation);
     }
 
     #[test]

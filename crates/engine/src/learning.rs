@@ -23,6 +23,13 @@ struct Line {
     example: Example,
 }
 
+/// A text as the router reads it (its normal form, `text::normal`), with
+/// its secrets hidden: a secret in full-width letters is the secret it
+/// reads as.
+fn hidden(text: &str) -> String {
+    cortex_core::redact::redact(&cortex_core::text::normal(text))
+}
+
 /// Loads the model; unreadable lines are skipped with a warning.
 pub fn load(home: &Home) -> LearnedModel {
     let mut model = LearnedModel::default();
@@ -38,7 +45,7 @@ pub fn load(home: &Home) -> LearnedModel {
             // Hidden again as it is read: lines kept by an earlier version
             // may hold a secret a person typed in a task.
             Ok(mut l) => {
-                l.example.text = cortex_core::redact::redact(&l.example.text);
+                l.example.text = hidden(&l.example.text);
                 model.learn(&l.example);
             }
             Err(e) => warn!(
@@ -75,7 +82,7 @@ pub fn append(
     let path = home.router_examples();
     // Kept as the router reads it: with its secrets hidden.
     let mut example = example.clone();
-    example.text = cortex_core::redact::redact(&example.text);
+    example.text = hidden(&example.text);
     let line = Line {
         v: 1,
         at,
@@ -107,4 +114,41 @@ pub fn reset(home: &Home, at: DateTime<Utc>) -> Result<Option<std::path::PathBuf
     ));
     fs::rename(&path, &to).map_err(|e| EngineError::io("cannot move aside", &path, e))?;
     Ok(Some(to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cortex_core::learned::Source;
+
+    const WIDE: &str = "login uses \u{ff50}\u{ff41}\u{ff53}\u{ff53}\u{ff57}\u{ff4f}\u{ff52}\u{ff44}=\u{ff48}\u{ff55}\u{ff4e}\u{ff54}\u{ff45}\u{ff52}2";
+
+    #[test]
+    fn a_secret_in_full_width_letters_is_hidden_as_the_same_secret_in_ascii_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let example = Example {
+            text: WIDE.into(),
+            expert: "security".into(),
+            source: Source::Correction,
+        };
+        append(&home, &example, Some("t-1"), at).unwrap();
+        let kept = fs::read_to_string(home.router_examples()).unwrap();
+        assert!(
+            !kept.contains("hunter2") && !kept.contains('\u{ff48}'),
+            "{kept}"
+        );
+        // A line an earlier version kept with the secret is hidden as read.
+        let old = serde_json::json!({
+            "v": 1, "at": at, "text": WIDE, "expert": "security", "source": "correction"
+        });
+        fs::write(home.router_examples(), format!("{old}\n")).unwrap();
+        let model = load(&home);
+        assert_eq!(
+            model.corrected_expert("login uses password"),
+            Some("security")
+        );
+        assert_eq!(model.corrected_expert("login uses password hunter2"), None);
+    }
 }

@@ -23,12 +23,13 @@ impl Router {
         task_type: Option<&str>,
         learned: Option<&LearnedModel>,
     ) -> Decision {
+        // Read in the one form the words are (see `text::normal`), so that
+        // its clauses and style are those of the words matched, and a
+        // secret in full-width letters is the secret it reads as.
+        let text = &*crate::text::normal(text);
         // A secret in the text (a key, a password) is not a term to route
         // on, and the decision's explanation would show it.
         let text = &*crate::redact::redacted(text);
-        // Read in the one form the words are (see `text::normal`), so that
-        // its clauses and style are those of the words matched.
-        let text = &*crate::text::normal(text);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut s) => {
                 let d = self.route_in(&mut s, text, task_type, learned);
