@@ -141,7 +141,7 @@ pub fn on_start(w: &Worker, live_process_running: bool, max_restarts: u32) -> On
         .stop
         .as_ref()
         .filter(|s| w.current().is_some_and(|a| a.n == s.attempt))
-        .map(|s| &s.then);
+        .and_then(|s| s.then.as_ref());
     OnStart::Decide(after_attempt(outcome, stop, w.restarts(), max_restarts))
 }
 
@@ -372,7 +372,7 @@ mod tests {
                     attempt: 3,
                     kind: OutcomeKind::Killed,
                     reason: "restarted by a person".into(),
-                    then: AfterStop::Restart,
+                    then: Some(AfterStop::Restart),
                     prompt: None,
                 },
             },
@@ -443,7 +443,7 @@ mod tests {
                     attempt: 2,
                     kind: OutcomeKind::Killed,
                     reason: "killed by a person".into(),
-                    then: AfterStop::End(WorkerStatus::Cancelled),
+                    then: Some(AfterStop::End(WorkerStatus::Cancelled)),
                     prompt: None,
                 },
             },
@@ -524,7 +524,7 @@ mod tests {
             OnStart::SettleGone => {
                 let live = w.live_attempt().map_or(1, |a| a.n);
                 let lost = outcome(OutcomeKind::Lost, "the process is gone");
-                let stop = w.pending_stop().map(|s| s.then.clone());
+                let stop = w.pending_stop().and_then(|s| s.then.clone());
                 let x = after_attempt(&lost, stop.as_ref(), w.restarts(), 2);
                 vec![
                     next(Event::AttemptEnded {

@@ -345,8 +345,11 @@ pub struct StopIntent {
     pub kind: OutcomeKind,
     /// Why it is stopped.
     pub reason: String,
-    /// What follows once it has ended.
-    pub then: AfterStop,
+    /// What follows once it has ended; none when the agent printed its
+    /// result line and lingered: that result settles the attempt, as if it
+    /// had exited on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<AfterStop>,
     /// A person's message for the next attempt (`cortex nudge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,

@@ -26,6 +26,7 @@ use crate::{Engine, Home, OwnerKind};
 mod controls;
 mod logging;
 mod pm;
+mod truths;
 mod views;
 
 const RESULT_OK: &str = r#"{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.01,"usage":{"input_tokens":5,"output_tokens":7},"result":"done"}"#;
@@ -368,7 +369,7 @@ fn a_restart_that_races_the_exit_starts_exactly_one_new_attempt() {
         Some(1),
         cortex_core::stream::OutcomeKind::Killed,
         "late",
-        cortex_core::worker::AfterStop::End(WorkerStatus::Cancelled),
+        Some(cortex_core::worker::AfterStop::End(WorkerStatus::Cancelled)),
     );
     assert!(!stale);
     f.tick();
@@ -438,6 +439,15 @@ fn a_failure_to_start_fails_the_worker_with_the_reason() {
     assert_eq!(w.state, WorkerStatus::Failed);
     assert!(w.reason.unwrap_or_default().contains("was not found"));
     assert!(f.fake.processes().is_empty());
+}
+
+/// A worker as a view in another process reads it (the CLI's `workers`).
+fn read_elsewhere(home: &Home, id: &cortex_core::id::WorkerId) -> WorkerDto {
+    crate::engine::view::workers(home)
+        .expect("workers")
+        .into_iter()
+        .find(|x| &x.id == id)
+        .expect("listed")
 }
 
 /// A task of the development expert, its worker started: its id and the

@@ -118,7 +118,7 @@ impl State {
                     && (w.next_prompt.is_some()
                         || w.stop
                             .as_ref()
-                            .is_some_and(|s| s.then == AfterStop::Restart)
+                            .is_some_and(|s| s.then == Some(AfterStop::Restart))
                         // Resumed once the account's usage limit reset.
                         || w.current()
                             .and_then(|a| a.outcome.as_ref())

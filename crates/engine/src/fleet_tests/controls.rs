@@ -117,15 +117,6 @@ fn a_new_owner_cancels_the_cluster_jobs_the_journal_does_not_know_as_running() {
     assert_eq!(signals(foreign), vec![Signal::Kill]);
 }
 
-/// A worker as a view in another process reads it (the CLI's `workers`).
-fn read_elsewhere(home: &Home, id: &cortex_core::id::WorkerId) -> WorkerDto {
-    crate::engine::view::workers(home)
-        .expect("workers")
-        .into_iter()
-        .find(|x| &x.id == id)
-        .expect("listed")
-}
-
 #[test]
 fn a_worker_being_stopped_reads_stopping_everywhere_and_its_spending_is_still_counted() {
     let mut f = Fleet::new(Setup::default());

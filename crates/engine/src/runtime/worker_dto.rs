@@ -535,7 +535,7 @@ mod tests {
             attempt: 1,
             kind: OutcomeKind::Killed,
             reason: "killed by a person".into(),
-            then: cortex_core::worker::AfterStop::End(WorkerStatus::Cancelled),
+            then: Some(cortex_core::worker::AfterStop::End(WorkerStatus::Cancelled)),
             prompt: None,
         });
         let dto = worker_dto(&w, None, 3600, None, &prices);

@@ -327,7 +327,7 @@ impl Engine {
         } else if !active {
             // No engine is supervising: do the whole stop here and now.
             self.kill_unsupervised(&w, reason)?;
-        } else if !self.request_stop(&wid, None, OutcomeKind::Killed, reason, after.clone()) {
+        } else if !self.request_stop(&wid, None, OutcomeKind::Killed, reason, Some(after.clone())) {
             // Waiting between attempts: nothing to signal.
             if let AfterStop::End(status) = after {
                 self.end_worker(&w, status, reason, self.now())?;
@@ -365,7 +365,7 @@ impl Engine {
                         attempt: a.n,
                         kind: OutcomeKind::Killed,
                         reason: reason.to_string(),
-                        then,
+                        then: Some(then),
                         prompt: None,
                     },
                 },

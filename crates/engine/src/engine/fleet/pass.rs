@@ -7,8 +7,8 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::launcher::{Poll, Signal};
 use crate::runtime::{
-    absorb_output_up_to, heartbeat_files_may_be_new, live_cost, Live, StopRequest,
-    AFTER_RESULT_GRACE, AFTER_RESULT_GRACE_STREAM, MIN_READ_PER_WORKER, TICK_READ_BUDGET,
+    absorb_output_up_to, heartbeat_files_may_be_new, live_cost, Live, AFTER_RESULT_GRACE,
+    AFTER_RESULT_GRACE_STREAM, MIN_READ_PER_WORKER, TICK_READ_BUDGET,
 };
 use cortex_core::id::WorkerId;
 use cortex_core::stream::{Exit, OutcomeKind};
@@ -58,6 +58,7 @@ impl Engine {
             (b, cortex_core::pricing::merged(&s.0.pricing))
         };
         let mut over_budget = Vec::new();
+        let mut lingering: Vec<(WorkerId, u32)> = Vec::new();
         let launcher = self.launcher();
         let instant = self.instant();
         let since = |t: Instant| instant.saturating_duration_since(t);
@@ -175,14 +176,8 @@ impl Engine {
                     since(t) >= grace
                 }) {
                     warn!(worker_id = %id, "still running after its result line; stopping it");
-                    launcher.signal(l.pid, Signal::Term);
-                    l.stop = Some(StopRequest {
-                        kind: OutcomeKind::Success,
-                        reason: "hung after its result line".into(),
-                        after: None,
-                        term_sent: instant,
-                        killed_at: None,
-                    });
+                    // Journaled, then signalled, once the runtime is let go.
+                    lingering.push((id.clone(), l.attempt));
                 }
                 // Output alone is news every 2 s per worker at most; state
                 // changes (start, end, health) are emitted where they happen.
@@ -203,6 +198,17 @@ impl Engine {
                     ended.push((*l, exit));
                 }
             }
+        }
+        // Its result settles it; the stop is journaled all the same, so any
+        // view in any process reads it as being stopped, then as it ended.
+        for (id, attempt) in lingering {
+            self.request_stop(
+                &id,
+                Some(attempt),
+                OutcomeKind::Success,
+                "hung after its result line",
+                None,
+            );
         }
         for (task_id, expert, actions) in over_budget {
             for action in actions {

@@ -92,7 +92,11 @@ impl Engine {
             live.progress.apply_line(&r, now);
         }
         let pending = w.pending_stop().cloned();
-        let stopped = pending.as_ref().map(|p| (p.kind, p.reason.as_str()));
+        // A stop after the result line is no stop: the result decides.
+        let stopped = pending
+            .as_ref()
+            .filter(|p| p.then.is_some())
+            .map(|p| (p.kind, p.reason.as_str()));
         let mut outcome = self.settle_outcome(&live, Exit::Unknown, stopped);
         // Nobody saw it end: it ran until its last sign of life, not until
         // now (a restart would be charged the unwatched hours). Where the
@@ -170,7 +174,7 @@ impl Engine {
                         if let Some(p) = stop.prompt.clone() {
                             self.runtime().pending_prompts.insert(w.id.clone(), p);
                         }
-                        self.signal_stop(&w.id, stop.kind, &stop.reason, Some(stop.then));
+                        self.signal_stop(&w.id, stop.kind, &stop.reason, stop.then);
                     }
                 }
                 OnStart::SettleGone => {
@@ -187,7 +191,7 @@ impl Engine {
                     if let Some(p) = pending.as_ref().and_then(|p| p.prompt.clone()) {
                         self.runtime().pending_prompts.insert(w.id.clone(), p);
                     }
-                    self.finish_attempt(&live, outcome, pending.map(|p| p.then), now)?;
+                    self.finish_attempt(&live, outcome, pending.and_then(|p| p.then), now)?;
                 }
                 OnStart::Decide(next) => {
                     // The attempt's end is journaled, what follows is not.
@@ -247,7 +251,7 @@ impl Engine {
                     let Some((live, outcome, pending)) = self.settle_gone(&w, now) else {
                         continue;
                     };
-                    let then = pending.map(|p| p.then);
+                    let then = pending.and_then(|p| p.then);
                     let next = cortex_core::settle::after_attempt(
                         &outcome,
                         then.as_ref(),
@@ -321,7 +325,7 @@ impl Engine {
                     if let Some(p) = pending.as_ref().and_then(|p| p.prompt.clone()) {
                         self.runtime().pending_prompts.insert(w.id.clone(), p);
                     }
-                    self.finish_attempt(&live, outcome, pending.map(|p| p.then), now)?;
+                    self.finish_attempt(&live, outcome, pending.and_then(|p| p.then), now)?;
                 }
                 OnStart::Decide(next) => self.carry_out(&w, next, now)?,
                 OnStart::StartFirst => {

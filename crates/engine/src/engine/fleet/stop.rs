@@ -27,7 +27,7 @@ impl Engine {
                 None,
                 OutcomeKind::Killed,
                 "stopped because Cortex quit",
-                AfterStop::End(WorkerStatus::Cancelled),
+                Some(AfterStop::End(WorkerStatus::Cancelled)),
             );
         }
         let grace = StdDuration::from_secs(self.config().pm.kill_grace_secs.saturating_add(5));
@@ -41,15 +41,17 @@ impl Engine {
     /// Asks a live attempt to stop (SIGTERM to its group now; SIGKILL and a
     /// sweep after the grace period). `attempt`, when given, must match the
     /// live one: a stale request is ignored. The intent is journaled first,
-    /// so a stop that was acknowledged survives the owner's death. Returns
-    /// false if nothing was live.
+    /// so a stop that was acknowledged survives the owner's death, and every
+    /// view, in any process, reads the worker as being stopped. `after`
+    /// `None` settles the attempt by the result line it gave (an agent that
+    /// lingers after it). Returns false if nothing was live.
     pub(crate) fn request_stop(
         &self,
         worker_id: &WorkerId,
         attempt: Option<u32>,
         kind: OutcomeKind,
         reason: &str,
-        after: AfterStop,
+        after: Option<AfterStop>,
     ) -> bool {
         let live = {
             let rt = self.runtime();
@@ -72,7 +74,7 @@ impl Engine {
         let changes = match &current {
             None => true,
             Some(Some(AfterStop::End(_))) => false,
-            Some(_) => matches!(after, AfterStop::End(_)),
+            Some(_) => matches!(after, Some(AfterStop::End(_))),
         };
         if changes {
             let intent = cortex_core::worker::StopIntent {
@@ -80,7 +82,7 @@ impl Engine {
                 kind,
                 reason: reason.to_string(),
                 then: after.clone(),
-                prompt: prompt.filter(|_| after == AfterStop::Restart),
+                prompt: prompt.filter(|_| after == Some(AfterStop::Restart)),
             };
             let journaled = self.store().commit(
                 Event::StopRequested {
@@ -93,7 +95,7 @@ impl Engine {
                 warn!(worker_id = %worker_id, "cannot journal the stop request: {e}");
             }
         }
-        self.signal_stop(worker_id, kind, reason, Some(after))
+        self.signal_stop(worker_id, kind, reason, after)
     }
 
     /// Sends SIGTERM to a live attempt's group and records the stop in the

@@ -447,7 +447,8 @@ impl Engine {
                 } else {
                     AfterStop::End(WorkerStatus::Failed)
                 };
-                let stopped = self.request_stop(&worker_id, Some(attempt), kind, &reason, after);
+                let stopped =
+                    self.request_stop(&worker_id, Some(attempt), kind, &reason, Some(after));
                 if stopped
                     && cortex_core::settle::counts_against_expert(
                         cortex_core::settle::Failure::PmStop(kind),

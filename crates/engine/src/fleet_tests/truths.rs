@@ -1,0 +1,64 @@
+//! What every view says of a worker whatever process reads it: a stop
+//! after the agent's result line, a restart held by the circuit breaker,
+//! the capacity a person's restart waits for, and the time warnings of an
+//! attempt across owners.
+//!
+//! May depend on: the harness (`super`).
+
+use super::*;
+
+#[test]
+fn a_stop_after_the_result_line_reads_stopping_everywhere_then_completed() {
+    let mut f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    let w = f.worker_of(&task);
+    let home = Home::new(f.dir.path());
+    f.fake.say(pid, ASSISTANT);
+    f.fake.say(pid, RESULT_OK);
+    // It lingers after its result, and shrugs off the first signal.
+    f.fake.ignore_term(pid);
+    f.tick();
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Running);
+    f.advance(10);
+    f.tick();
+    assert_eq!(
+        f.fake.process(w.id.as_str(), 1).unwrap().signals,
+        vec![Signal::Term],
+        "stopped after its result line"
+    );
+    let counted = |s: &crate::dto::StatusDto| s.workers.get("stopping").copied();
+    let here = f.worker_of(&task);
+    let there = read_elsewhere(&home, &w.id);
+    assert_eq!(
+        (
+            here.state,
+            there.state,
+            counted(&f.engine().status()),
+            counted(&crate::engine::view::status(&home).expect("status")),
+        ),
+        (
+            WorkerStatus::Stopping,
+            WorkerStatus::Stopping,
+            Some(1),
+            Some(1)
+        ),
+        "{there:?}"
+    );
+    // A new owner finds the stop pending and carries it out: it reads
+    // stopping there too, and is settled by its result.
+    f.restart_engine();
+    f.tick();
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Stopping);
+    assert_eq!(read_elsewhere(&home, &w.id).state, WorkerStatus::Stopping);
+    f.advance(5); // pm.kill_grace_secs is 5
+    f.tick();
+    f.tick();
+    let here = f.worker_of(&task);
+    let there = read_elsewhere(&home, &w.id);
+    for dto in [&here, &there] {
+        assert_eq!(dto.state, WorkerStatus::Completed, "{dto:?}");
+        assert_eq!(dto.result.as_deref(), Some("done"), "{dto:?}");
+    }
+    assert_eq!(f.task_status(&task), TaskStatus::Completed);
+    assert_eq!(f.fake.processes().len(), 1, "nothing restarted");
+}
