@@ -732,12 +732,20 @@ mod tests {
             &f.task,
             std::slice::from_ref(&f.worker),
             &Default::default(),
+            &Default::default(),
             clock::now(),
         );
         let repo = f.worker.base.as_ref().map(|b| b.repo.clone());
         assert!(repo.is_some());
         assert_eq!(story.task.project, repo);
-        let none = story_of(&f.home, &f.task, &[], &Default::default(), clock::now());
+        let none = story_of(
+            &f.home,
+            &f.task,
+            &[],
+            &Default::default(),
+            &Default::default(),
+            clock::now(),
+        );
         assert_eq!(none.task.project, None);
     }
 
@@ -746,7 +754,14 @@ mod tests {
         let mut f = fixture();
         f.worker.tokens.input = u64::MAX;
         let both = [f.worker.clone(), f.worker.clone()];
-        let s = story_of(&f.home, &f.task, &both, &Default::default(), clock::now());
+        let s = story_of(
+            &f.home,
+            &f.task,
+            &both,
+            &Default::default(),
+            &Default::default(),
+            clock::now(),
+        );
         assert_eq!(s.tokens.input, u64::MAX);
     }
 
@@ -790,6 +805,7 @@ mod tests {
                 &f.task,
                 std::slice::from_ref(&f.worker),
                 &live,
+                &Default::default(),
                 clock::now(),
             )
         };

@@ -402,20 +402,32 @@ pub(crate) fn show_circuit_hold(
     w: &cortex_core::worker::Worker,
     closes_at: Option<DateTime<Utc>>,
 ) {
-    dto.waiting_for = crate::views::held_by_circuit(
-        dto.waiting_for.take(),
-        crate::views::breaker_hold(w, closes_at),
-    );
-    let until = dto
-        .waiting_for
+    (dto.waiting_for, dto.reason) =
+        with_circuit_hold(w, dto.waiting_for.take(), dto.reason.take(), closes_at);
+}
+
+/// What `w` waits for and why (`waiting`, `reason`, as a view derived
+/// them), with a hold of its restart by its expert's circuit breaker (which
+/// closes at `closes_at`): the one derivation the workers list and a task's
+/// story share.
+pub(crate) fn with_circuit_hold(
+    w: &cortex_core::worker::Worker,
+    waiting: Option<crate::views::WaitingFor>,
+    reason: Option<String>,
+    closes_at: Option<DateTime<Utc>>,
+) -> (Option<crate::views::WaitingFor>, Option<String>) {
+    let waiting = crate::views::held_by_circuit(waiting, crate::views::breaker_hold(w, closes_at));
+    let until = waiting
         .as_ref()
         .filter(|f| f.kind == crate::views::WaitKind::Circuit)
         .and_then(|f| f.until);
-    if let (Some(until), Some(reason)) = (until, &dto.reason) {
-        if unheld(reason).len() == reason.len() {
-            dto.reason = Some(held_restart_reason(reason, &w.expert, until));
+    let reason = match (until, reason) {
+        (Some(until), Some(r)) if unheld(&r).len() == r.len() => {
+            Some(held_restart_reason(&r, &w.expert, until))
         }
-    }
+        (_, r) => r,
+    };
+    (waiting, reason)
 }
 
 /// Reads new output and hook lines into the live state. True if anything came.

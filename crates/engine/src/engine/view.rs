@@ -53,6 +53,7 @@ pub fn show(home: &Home, id: &str) -> Result<crate::review::TaskStory, EngineErr
         &task,
         &workers,
         &live,
+        &crate::pm::paused_experts_left(home, clock::now()),
         clock::now(),
     ))
 }

@@ -196,20 +196,14 @@ fn a_second_api_retry_moves_the_time_the_worker_waits_until() {
     assert!(second.1.ends_with(&until), "{second:?} vs {until}");
 }
 
-#[test]
-fn a_restart_held_by_the_circuit_breaker_says_so_from_the_moment_it_opens() {
-    let mut f = Fleet::new(Setup {
-        config: vec![
-            ("restart.circuit_failures", json!(2)),
-            ("restart.backoff_base_secs", json!(60)),
-        ],
-        expert: vec![("development", "max_restarts", json!(3))],
-    });
+/// Two crashes of a development worker open its expert's breaker (two
+/// failures) while its second restart waits out a 60 s backoff (a crash
+/// restarts at once, the second waits): the task
+/// and its worker.
+pub(super) fn held_by_the_breaker(f: &Fleet) -> (String, WorkerDto) {
     let task = f.submit("fix bug a", "development");
     f.tick();
     let w = f.worker_of(&task);
-    // A crash restarts at once; the second waits out its backoff, and opens
-    // the breaker while it does.
     for attempt in 1..=2 {
         f.fake
             .say(f.pid(&w, attempt), &assistant(&format!("m{attempt}"), 10));
@@ -219,6 +213,26 @@ fn a_restart_held_by_the_circuit_breaker_says_so_from_the_moment_it_opens() {
         f.tick();
     }
     assert_eq!(f.engine().paused_experts_now().len(), 1);
+    (task, w)
+}
+
+/// A breaker that opens after two failures, restarts after 60 s.
+pub(super) fn breaker_setup(config: Vec<(&'static str, Value)>) -> Setup {
+    let mut all = vec![
+        ("restart.circuit_failures", json!(2)),
+        ("restart.backoff_base_secs", json!(60)),
+    ];
+    all.extend(config);
+    Setup {
+        config: all,
+        expert: vec![("development", "max_restarts", json!(3))],
+    }
+}
+
+#[test]
+fn a_restart_held_by_the_circuit_breaker_says_so_from_the_moment_it_opens() {
+    let mut f = Fleet::new(breaker_setup(vec![]));
+    let (task, w) = held_by_the_breaker(&f);
     let home = Home::new(f.dir.path());
     let here = f.worker_of(&task);
     let there = read_elsewhere(&home, &w.id);

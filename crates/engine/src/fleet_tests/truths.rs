@@ -5,6 +5,7 @@
 //!
 //! May depend on: the harness (`super`).
 
+use super::controls::{breaker_setup, held_by_the_breaker};
 use super::*;
 
 #[test]
@@ -61,4 +62,31 @@ fn a_stop_after_the_result_line_reads_stopping_everywhere_then_completed() {
     }
     assert_eq!(f.task_status(&task), TaskStatus::Completed);
     assert_eq!(f.fake.processes().len(), 1, "nothing restarted");
+}
+
+#[test]
+fn a_tasks_story_says_its_restart_is_held_by_the_breaker_as_the_workers_list_does() {
+    let mut f = Fleet::new(breaker_setup(vec![]));
+    let (task, w) = held_by_the_breaker(&f);
+    let home = Home::new(f.dir.path());
+    let held = "; held: expert development paused by circuit breaker until";
+    // Before its backoff is due, and once it is (the hold then journaled).
+    for wait in [0, 61] {
+        f.advance(wait);
+        f.tick();
+        let listed = f.worker_of(&task).reason.unwrap_or_default();
+        assert!(listed.contains(held), "{listed}");
+        for story in [
+            f.engine().show(&task).expect("story"),
+            crate::engine::view::show(&home, &task).expect("story"),
+        ] {
+            let s = &story.workers[0];
+            assert_eq!(
+                (s.id.as_str(), s.status.as_str()),
+                (w.id.as_str(), "waiting")
+            );
+            assert_eq!(s.reason.as_deref(), Some(listed.as_str()), "after {wait}s");
+        }
+    }
+    let _ = f.alerts();
 }

@@ -5,12 +5,15 @@
 use super::*;
 
 /// A task's story: its workers and attempts, with the running attempts'
-/// figures so far (`live`) where a view knows them.
+/// figures so far (`live`) where a view knows them, and the circuit
+/// breakers open now (`paused`: by expert, when each closes), whose hold on
+/// a worker's restart its reason says as the workers list says it.
 pub(crate) fn story_of(
     home: &Home,
     task: &Task,
     workers: &[Worker],
     live: &crate::dto::LiveFigures,
+    paused: &BTreeMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> TaskStory {
     let mut dto = TaskDto::from(task);
@@ -81,8 +84,15 @@ pub(crate) fn story_of(
             id: w.id.to_string(),
             expert: w.expert.clone(),
             status: w.status.as_str().to_string(),
-            // Derived as every list derives it (`Worker::reason_now`).
-            reason: w.reason_now().as_deref().map(redact),
+            // Derived as every list derives it (`Worker::reason_now`, and
+            // a hold by the expert's breaker: `show_circuit_hold`).
+            reason: crate::runtime::with_circuit_hold(
+                w,
+                crate::views::waiting_for(w, None),
+                w.reason_now().as_deref().map(redact),
+                paused.get(&w.expert).copied(),
+            )
+            .1,
             workdir: w.workdir.clone(),
             result: w.result.as_deref().map(redact),
             verification: w.verification.as_ref().map(VerificationDto::from),

@@ -15,8 +15,16 @@ impl Engine {
     pub fn show(&self, id: &str) -> Result<TaskStory, EngineError> {
         // Before the store is locked: the figures read the runtime.
         let live = self.live_figures();
+        let paused = self.paused_until(self.now());
         let (task, workers) = task_and_workers(self.store().state(), id)?;
-        Ok(story_of(self.home(), &task, &workers, &live, clock::now()))
+        Ok(story_of(
+            self.home(),
+            &task,
+            &workers,
+            &live,
+            &paused,
+            clock::now(),
+        ))
     }
 
     /// What a task changed (`cortex diff`).
