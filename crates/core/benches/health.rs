@@ -30,6 +30,7 @@ fn fleet(n: usize) -> Vec<(WorkerView, Observations)> {
                 cost_budget_usd: Some(10.0),
                 health: Health::Healthy,
                 time_warnings_sent: vec![50],
+                time_warnings_limit_secs: 3600,
                 budget_warned: false,
                 circuit_open: false,
                 nudges_used: 0,

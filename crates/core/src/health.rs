@@ -96,6 +96,10 @@ pub struct WorkerView {
     pub health: Health,
     /// Time-limit warning levels (50, 75, 90) already sent.
     pub time_warnings_sent: Vec<u8>,
+    /// The limit with its extensions, in seconds, those levels were sent
+    /// against: only a longer one makes a level sent unreached again (a
+    /// shorter measure of the time run, by another owner, does not).
+    pub time_warnings_limit_secs: u64,
     /// The 80% budget warning was already sent.
     pub budget_warned: bool,
     /// The expert's circuit breaker is open: a restart waits for it.
@@ -276,10 +280,12 @@ pub enum Action {
         attempt: u32,
         /// The level sent: 50, 75 or 90 (percent of the time limit).
         level: u8,
+        /// The limit with its extensions, in seconds, it was sent against.
+        limit_secs: u64,
     },
-    /// Time-limit warning levels sent under a shorter limit and not
-    /// reached under the limit now (it was extended): said again when
-    /// they are reached.
+    /// The limit is longer than the one the levels sent were sent against
+    /// (it was extended): those not reached under it are forgotten (none
+    /// may be), said again when they are reached.
     TimeWarningsForgotten {
         /// The worker it is about.
         worker_id: WorkerId,
@@ -287,6 +293,8 @@ pub enum Action {
         attempt: u32,
         /// The levels to forget.
         levels: Vec<u8>,
+        /// The limit with its extensions, in seconds, the levels kept hold for.
+        limit_secs: u64,
     },
     /// The 80% budget warning was sent (so it is sent once).
     BudgetWarningSent {
@@ -382,18 +390,20 @@ pub fn decide(
     if limit > 0 {
         let elapsed = (now - view.worker_started_at).num_milliseconds().max(0) as f64 / 1000.0;
         let used = elapsed / limit as f64;
-        // Only a longer limit makes a level said before unreached again.
-        let forgotten: Vec<u8> = view
-            .time_warnings_sent
-            .iter()
-            .copied()
-            .filter(|level| used * 100.0 < f64::from(*level))
-            .collect();
-        if !forgotten.is_empty() {
+        // Only a longer limit makes a level said before unreached again:
+        // a shorter measure of the time run (another owner's) does not.
+        if limit > view.time_warnings_limit_secs && !view.time_warnings_sent.is_empty() {
+            let forgotten: Vec<u8> = view
+                .time_warnings_sent
+                .iter()
+                .copied()
+                .filter(|level| used * 100.0 < f64::from(*level))
+                .collect();
             out.push(Action::TimeWarningsForgotten {
                 worker_id: w.clone(),
                 attempt: a,
                 levels: forgotten,
+                limit_secs: limit,
             });
         }
         let due: Vec<u8> = [50u8, 75, 90]
@@ -409,6 +419,7 @@ pub fn decide(
                 worker_id: w.clone(),
                 attempt: a,
                 level,
+                limit_secs: limit,
             });
         }
         // Several levels passed at once (an owner that was not running, a
@@ -593,6 +604,7 @@ mod tests {
             cost_budget_usd: None,
             health,
             time_warnings_sent: vec![],
+            time_warnings_limit_secs: 0,
             budget_warned: false,
             circuit_open: false,
             nudges_used: 0,
@@ -997,9 +1009,32 @@ mod tests {
         );
         // Nothing is forgotten while the limit stands.
         v.time_warnings_sent = vec![50, 75, 90];
+        v.time_warnings_limit_secs = 125;
         assert!(!decide(&pm(), &v, &obs(Some(113)), t(113))
             .iter()
             .any(|a| matches!(a, Action::TimeWarningsForgotten { .. })));
+    }
+
+    #[test]
+    fn a_shorter_measure_of_the_time_run_under_the_same_limit_forgets_no_level() {
+        let mut v = view(Health::Healthy);
+        v.time_limit_secs = 100;
+        v.time_warnings_sent = vec![50, 75];
+        v.time_warnings_limit_secs = 100;
+        // Another owner measures 40 s where 80 s were measured: said once.
+        let acts = decide(&pm(), &v, &obs(Some(40)), t(40));
+        assert!(
+            !acts.iter().any(|a| matches!(
+                a,
+                Action::TimeWarningsForgotten { .. } | Action::TimeWarningSent { .. }
+            )),
+            "{acts:?}"
+        );
+        let acts = decide(&pm(), &v, &obs(Some(80)), t(80));
+        assert!(
+            !acts.iter().any(|a| matches!(a, Action::Alert { .. })),
+            "{acts:?}"
+        );
     }
 
     #[test]

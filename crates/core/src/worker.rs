@@ -226,6 +226,9 @@ pub struct Worker {
     /// Time limit extensions granted so far, in seconds.
     #[serde(default)]
     pub extended_secs: u64,
+    /// The time-limit warnings said of it, whichever owner said them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_warnings: Option<TimeWarnings>,
     /// The agent's final result text (redacted), from its latest attempt
     /// that gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,6 +327,17 @@ impl Verification {
     }
 }
 
+/// The time-limit warning levels said of a worker, and the limit they were
+/// said against: a level is said once, and again only once a longer limit
+/// (an extension) leaves it unreached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWarnings {
+    /// The levels said, in percent of the limit (50, 75, 90).
+    pub levels: Vec<u8>,
+    /// The limit with its extensions, in seconds, they hold for.
+    pub limit_secs: u64,
+}
+
 /// What follows once a stopped attempt has ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -400,6 +414,7 @@ impl Worker {
             stop: None,
             verification: None,
             next_prompt: None,
+            time_warnings: None,
             base: None,
         }
     }

@@ -61,6 +61,8 @@ pub struct PmWorker {
     pub restarts_used: u32,
     /// Time-limit warning levels already sent, in percent of the limit (50, 75, 90).
     pub time_warnings_sent: Vec<u8>,
+    /// The limit with its extensions, in seconds, those levels hold for.
+    pub time_warnings_limit_secs: u64,
     /// True once the budget warning was sent.
     pub budget_warned: bool,
     /// Time-limit extensions the PM granted this worker.

@@ -232,6 +232,13 @@ impl State {
                 Some(w) => w.extended_secs = w.extended_secs.saturating_add(*secs),
                 None => self.ignored_events += 1,
             },
+            Event::TimeWarningsChanged {
+                worker_id,
+                warnings,
+            } => match self.workers.get_mut(worker_id) {
+                Some(w) => w.time_warnings = Some(warnings.clone()),
+                None => self.ignored_events += 1,
+            },
             Event::VerifyStarted {
                 worker_id,
                 round,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::id::{TaskId, WorkerId};
 use crate::stream::Outcome;
 use crate::task::{Priority, RoutingSummary, Task, TaskStatus};
-use crate::worker::{StopIntent, Worker, WorkerStatus};
+use crate::worker::{StopIntent, TimeWarnings, Worker, WorkerStatus};
 use crate::SCHEMA_VERSION;
 
 /// Something that happened, as written to `journal.jsonl`.
@@ -113,6 +113,15 @@ pub enum Event {
         worker_id: WorkerId,
         /// Seconds added to its time limit.
         secs: u64,
+    },
+    /// The time-limit warnings said of a worker changed (a level was said,
+    /// or an extension left levels unreached): the next owner says none of
+    /// them again.
+    TimeWarningsChanged {
+        /// The worker it is about.
+        worker_id: WorkerId,
+        /// The levels said now, and the limit they hold for.
+        warnings: TimeWarnings,
     },
     /// The check of a successful attempt started (`round` counts every
     /// check of the worker).

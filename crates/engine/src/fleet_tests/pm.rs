@@ -246,15 +246,20 @@ fn the_time_limit_is_extended_once_for_a_worker_making_progress_then_it_times_ou
     assert!(f.alerts().iter().any(|a| a.kind == AlertKind::TimedOut));
 }
 
-#[test]
-fn a_wait_for_the_usage_limit_is_neither_a_restart_nor_time_run() {
-    let mut f = Fleet::new(Setup {
+/// The development expert's time limit at 100 s, and one more setting of it.
+pub(super) fn a_hundred_seconds(other: (&'static str, Value)) -> Setup {
+    Setup {
         expert: vec![
             ("development", "time_limit_secs", json!(100)),
-            ("development", "max_restarts", json!(0)),
+            ("development", other.0, other.1),
         ],
         ..Setup::default()
-    });
+    }
+}
+
+#[test]
+fn a_wait_for_the_usage_limit_is_neither_a_restart_nor_time_run() {
+    let mut f = Fleet::new(a_hundred_seconds(("max_restarts", json!(0))));
     let (task, pid) = started(&f, "fix the parser");
     let resets = f.engine().now().timestamp() + 3600;
     refused_by_usage_limit(&f, pid, resets);
@@ -399,13 +404,7 @@ fn a_start_the_cluster_did_not_answer_waits_and_starts_once_it_answers() {
 
 #[test]
 fn time_in_a_cluster_queue_is_neither_run_time_nor_startup_and_its_reason_is_said() {
-    let mut f = Fleet::new(Setup {
-        expert: vec![
-            ("development", "time_limit_secs", json!(100)),
-            ("development", "max_extensions", json!(0)),
-        ],
-        ..Setup::default()
-    });
+    let mut f = Fleet::new(a_hundred_seconds(("max_extensions", json!(0))));
     let (task, pid) = started(&f, "fix the parser");
     f.fake.set_queued(pid, Some("BeginTime"));
     // Five minutes in the queue: no time-out, no zombie, and why it waits.

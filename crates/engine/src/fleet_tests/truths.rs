@@ -6,6 +6,7 @@
 //! May depend on: the harness (`super`).
 
 use super::controls::{breaker_setup, held_by_the_breaker};
+use super::pm::a_hundred_seconds;
 use super::*;
 
 #[test]
@@ -89,4 +90,43 @@ fn a_tasks_story_says_its_restart_is_held_by_the_breaker_as_the_workers_list_doe
         }
     }
     let _ = f.alerts();
+}
+
+/// The time-limit warnings raised so far, by the level they say.
+fn time_warnings(f: &mut Fleet) -> Vec<String> {
+    f.alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::TimeoutWarning)
+        .map(|a| a.message)
+        .collect()
+}
+
+#[test]
+fn a_time_warning_raised_once_is_not_raised_again_by_the_next_owner() {
+    let mut f = Fleet::new(a_hundred_seconds(("max_extensions", json!(0))));
+    let (task, pid) = started(&f, "fix the parser");
+    let mut said = Vec::new();
+    for _ in 0..8 {
+        f.advance(10);
+        f.fake.say(pid, ASSISTANT);
+        f.tick();
+        said.extend(time_warnings(&mut f));
+    }
+    assert_eq!(said.len(), 2, "50% and 75%: {said:?}");
+    // Owners come and go; the attempt runs on, no level is said twice.
+    for _ in 0..2 {
+        f.restart_engine();
+        f.advance(1);
+        f.fake.say(pid, ASSISTANT);
+        f.tick();
+        said.extend(time_warnings(&mut f));
+    }
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Running);
+    // The next level is still said once it is reached (90 s of 100).
+    f.advance(8);
+    f.fake.say(pid, ASSISTANT);
+    f.tick();
+    said.extend(time_warnings(&mut f));
+    assert_eq!(said.len(), 3, "and 90%: {said:?}");
 }

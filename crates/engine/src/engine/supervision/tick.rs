@@ -118,6 +118,8 @@ impl Engine {
                 let stopping = live.stop.is_some();
                 let entry = pm.workers.entry(id.clone()).or_insert_with(|| {
                     changed = true;
+                    // The warnings said of it, by this owner or an earlier one.
+                    let said = w.time_warnings.clone().unwrap_or_default();
                     PmWorker {
                         task_id: w.task_id.clone(),
                         expert: w.expert.clone(),
@@ -128,7 +130,8 @@ impl Engine {
                         last_activity_at: None,
                         last_activity_source: None,
                         restarts_used: w.restarts(),
-                        time_warnings_sent: Vec::new(),
+                        time_warnings_sent: said.levels,
+                        time_warnings_limit_secs: said.limit_secs,
                         budget_warned: false,
                         extensions_used: 0,
                         nudges_used: 0,
@@ -221,6 +224,7 @@ impl Engine {
                     cost_budget_usd: None,
                     health: entry.health,
                     time_warnings_sent: entry.time_warnings_sent.clone(),
+                    time_warnings_limit_secs: entry.time_warnings_limit_secs,
                     budget_warned: entry.budget_warned,
                     circuit_open: circuits.contains(&w.expert),
                     nudges_used: entry.nudges_used,
@@ -492,21 +496,25 @@ impl Engine {
                 });
             }
             Action::TimeWarningSent {
-                worker_id, level, ..
-            } => {
-                if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
-                    if !pw.time_warnings_sent.contains(&level) {
-                        pw.time_warnings_sent.push(level);
-                    }
+                worker_id,
+                level,
+                limit_secs,
+                ..
+            } => self.change_time_warnings(&worker_id, now, |pw| {
+                if !pw.time_warnings_sent.contains(&level) {
+                    pw.time_warnings_sent.push(level);
                 }
-            }
+                pw.time_warnings_limit_secs = limit_secs;
+            }),
             Action::TimeWarningsForgotten {
-                worker_id, levels, ..
-            } => {
-                if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
-                    pw.time_warnings_sent.retain(|l| !levels.contains(l));
-                }
-            }
+                worker_id,
+                levels,
+                limit_secs,
+                ..
+            } => self.change_time_warnings(&worker_id, now, |pw| {
+                pw.time_warnings_sent.retain(|l| !levels.contains(l));
+                pw.time_warnings_limit_secs = limit_secs;
+            }),
             Action::BudgetWarningSent { worker_id, .. } => {
                 if let Some(pw) = self.pm().workers.get_mut(&worker_id) {
                     pw.budget_warned = true;
@@ -514,5 +522,45 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Changes the time-limit warnings said of a worker (`change`), and
+    /// journals them, so that the next owner says none of them again.
+    fn change_time_warnings(
+        &self,
+        worker_id: &WorkerId,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut PmWorker),
+    ) {
+        let warnings = {
+            let mut pm = self.pm();
+            let Some(pw) = pm.workers.get_mut(worker_id) else {
+                return;
+            };
+            change(pw);
+            cortex_core::worker::TimeWarnings {
+                levels: pw.time_warnings_sent.clone(),
+                limit_secs: pw.time_warnings_limit_secs,
+            }
+        };
+        let mut store = self.store();
+        let known = store
+            .state()
+            .worker(worker_id)
+            .and_then(|w| w.time_warnings.as_ref());
+        if known == Some(&warnings) {
+            return;
+        }
+        let journaled = store.commit(
+            Event::TimeWarningsChanged {
+                worker_id: worker_id.clone(),
+                warnings,
+            },
+            now,
+        );
+        if let Err(e) = journaled {
+            // Said all the same; a next owner may say it once more.
+            tracing::warn!(worker_id = %worker_id, "cannot record the time warnings said: {e}");
+        }
     }
 }
