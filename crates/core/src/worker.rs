@@ -250,6 +250,11 @@ pub struct Worker {
     /// attempt starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_prompt: Option<String>,
+    /// A person restarted it while its expert's circuit breaker held its
+    /// restart and the fleet had no free place: no breaker holds it any
+    /// more, it waits for a place; until that attempt starts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_asked: bool,
     /// Where its work started in git, recorded as its first attempt starts
     /// (none outside git).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -414,6 +419,7 @@ impl Worker {
             stop: None,
             verification: None,
             next_prompt: None,
+            restart_asked: false,
             time_warnings: None,
             base: None,
         }

@@ -324,10 +324,13 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
 }
 
 /// When `w`'s restart is held by its expert's open circuit breaker (which
-/// closes at `closes_at`): a waiting worker, not one a person's reply waits
-/// to start. The scheduler holds exactly these, and the views say so.
+/// closes at `closes_at`): a waiting worker, not one a person's reply or
+/// restart waits to start. The scheduler holds exactly these, and the views
+/// say so.
 pub fn breaker_hold(w: &Worker, closes_at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    closes_at.filter(|_| w.status == WorkerStatus::Waiting && w.next_prompt.is_none())
+    closes_at.filter(|_| {
+        w.status == WorkerStatus::Waiting && w.next_prompt.is_none() && !w.restart_asked
+    })
 }
 
 /// What a worker waits for once its restart is held (`breaker_hold`): the

@@ -137,6 +137,7 @@ impl State {
                 w.not_before = None;
                 w.stop = None;
                 w.next_prompt = None;
+                w.restart_asked = false;
             }
             Event::AttemptRunning {
                 worker_id,
@@ -232,6 +233,16 @@ impl State {
                 Some(w) => w.extended_secs = w.extended_secs.saturating_add(*secs),
                 None => self.ignored_events += 1,
             },
+            Event::WorkerRestartAsked { worker_id, reason } => {
+                match self.workers.get_mut(worker_id) {
+                    Some(w) if w.status == WorkerStatus::Waiting => {
+                        w.not_before = Some(rec.at);
+                        w.reason = Some(reason.clone());
+                        w.restart_asked = true;
+                    }
+                    _ => self.ignored_events += 1,
+                }
+            }
             Event::TimeWarningsChanged {
                 worker_id,
                 warnings,
@@ -396,6 +407,7 @@ impl State {
         w.reason = Some(reason.to_string());
         w.not_before = None;
         w.stop = None;
+        w.restart_asked = false;
         let task_id = w.task_id.clone();
         let Some(t) = self.tasks.get_mut(&task_id) else {
             return;

@@ -114,6 +114,15 @@ pub enum Event {
         /// Seconds added to its time limit.
         secs: u64,
     },
+    /// A person restarted a worker whose restart its expert's circuit
+    /// breaker held, while the fleet had no free place: it waits for one,
+    /// no longer for the breaker.
+    WorkerRestartAsked {
+        /// The worker it is about.
+        worker_id: WorkerId,
+        /// Why it waits.
+        reason: String,
+    },
     /// The time-limit warnings said of a worker changed (a level was said,
     /// or an extension left levels unreached): the next owner says none of
     /// them again.

@@ -7,11 +7,13 @@
 //! - `pass`: one supervision pass (exits, output, budgets).
 //! - `attempts`: what follows an attempt's end, and starting the next one.
 //! - `launch`: launching one attempt through the launcher.
+//! - `capacity`: places in the capacity, and a worker waiting for a free one.
 //! - `schedule`: restarts due, queued tasks to workers, circuit-breaker waits.
 //! - `stop`: stopping the fleet and one worker's process.
 //! - `control`: a person's actions on one worker, and the worker views.
 
 mod attempts;
+mod capacity;
 mod control;
 mod launch;
 mod pass;

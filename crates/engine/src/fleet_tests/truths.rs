@@ -130,3 +130,95 @@ fn a_time_warning_raised_once_is_not_raised_again_by_the_next_owner() {
     said.extend(time_warnings(&mut f));
     assert_eq!(said.len(), 3, "and 90%: {said:?}");
 }
+
+/// Ends a worker's attempt with its result, as a completed run does.
+fn completes(f: &Fleet, task: &str, attempt: u32) {
+    let pid = f.pid(&f.worker_of(task), attempt);
+    f.fake.say(pid, RESULT_OK);
+    f.fake.exit(pid, Exit::Code(0));
+    f.tick();
+}
+
+/// Another expert's task takes the one place; then a person's `act` on
+/// the worker of `task` (which holds none) leaves it waiting for a free
+/// place, saying so in every view, and its attempt `attempt` not started;
+/// once the other task completes, it starts first.
+fn waits_for_a_place_then_starts(
+    f: &Fleet,
+    task: &str,
+    attempt: u32,
+    act: impl FnOnce(&Engine) -> WorkerDto,
+) {
+    let other = f.submit("audit the login form", "security");
+    f.tick();
+    assert_eq!(f.fake.running_processes().len(), 1);
+    let dto = act(f.engine());
+    assert_eq!(dto.state, WorkerStatus::Waiting, "{dto:?}");
+    f.tick();
+    let home = Home::new(f.dir.path());
+    let here = f.worker_of(task);
+    let there = read_elsewhere(&home, &here.id);
+    let story = f.engine().show(task).expect("story");
+    for (state, reason) in [
+        (here.state, here.reason.clone()),
+        (there.state, there.reason.clone()),
+    ] {
+        assert_eq!(state, WorkerStatus::Waiting, "{here:?}");
+        let reason = reason.unwrap_or_default();
+        assert!(
+            reason.contains("held: waits for a free place (capacity.max_workers is 1"),
+            "{reason}"
+        );
+    }
+    assert_eq!(story.workers.last().unwrap().reason, here.reason);
+    assert!(
+        f.fake.process(here.id.as_str(), attempt).is_none(),
+        "attempt {attempt} waits"
+    );
+    assert_eq!(f.fake.running_processes().len(), 1, "never over capacity");
+    completes(f, &other, 1);
+    f.tick();
+    let w = f.worker_of(task);
+    assert_eq!(
+        (w.state, w.attempt),
+        (WorkerStatus::Running, attempt),
+        "{w:?}"
+    );
+    assert!(
+        !w.reason.unwrap_or_default().contains("held"),
+        "its own reason"
+    );
+}
+
+#[test]
+fn a_persons_restart_of_a_worker_the_breaker_holds_waits_for_a_free_place() {
+    let f = Fleet::new(breaker_setup(vec![("capacity.max_workers", json!(1))]));
+    // The held worker gave up its place.
+    let (task, w) = held_by_the_breaker(&f);
+    waits_for_a_place_then_starts(&f, &task, 3, |e| {
+        e.restart_worker(w.id.as_str()).expect("restart")
+    });
+    // It went first, the breaker still open.
+    assert_eq!(f.engine().paused_experts_now().len(), 1);
+}
+
+#[test]
+fn a_persons_reply_waits_for_a_free_place_when_the_fleet_is_full() {
+    let f = Fleet::new(breaker_setup(vec![("capacity.max_workers", json!(1))]));
+    let first = f.submit("fix the parser", "development");
+    f.tick();
+    completes(&f, &first, 1);
+    let done = f.worker_of(&first);
+    assert_eq!(done.state, WorkerStatus::Completed);
+    // Its expert's breaker opens; a reply is not held by it.
+    let (held, _) = held_by_the_breaker(&f);
+    waits_for_a_place_then_starts(&f, &first, 2, |e| {
+        e.reply_worker(done.id.as_str(), "one more thing")
+            .expect("reply")
+    });
+    assert_eq!(
+        f.worker_of(&held).state,
+        WorkerStatus::Waiting,
+        "still held"
+    );
+}

@@ -49,7 +49,15 @@ impl Engine {
                 .ok_or_else(|| EngineError::UnknownWorker(id.to_string()));
         }
         // Otherwise: resume the conversation with the message as the prompt.
-        self.refuse_while_stopping(&self.worker_record(id)?, "nudge")?;
+        let w = self.worker_record(id)?;
+        self.refuse_while_stopping(&w, "nudge")?;
+        if let Some(full) = self.no_place_for(&w, self.now()) {
+            // Its message could only wait in this process's memory.
+            return Err(EngineError::Refused(format!(
+                "{} holds no place to start in ({full}): `cortex restart {}` makes it wait for one, or nudge it once it runs",
+                w.id, w.id
+            )));
+        }
         self.runtime()
             .pending_prompts
             .insert(wid.clone(), text.to_string());
@@ -119,9 +127,14 @@ impl Engine {
                 redact(text).chars().take(200).collect::<String>()
             ),
         );
-        if !self.runtime().active {
+        let reopened = self.worker_record(id)?;
+        if let Some(full) = self.no_place_for(&reopened, now) {
+            // It ended and gave up its place: its next attempt waits for a
+            // free one, as any start does.
+            let reason = reopened.reason.clone().unwrap_or_default();
+            self.wait_for_place(&reopened, &reason, &full, false, now)?;
+        } else if !self.runtime().active {
             // No owner's loop to start it: start it here, as a restart does.
-            let reopened = self.worker_record(id)?;
             self.start_attempt(&reopened, Some("a person replied".into()), now)?;
             self.store().sync()?;
         }
@@ -285,6 +298,14 @@ impl Engine {
         self.refuse_while_stopping(&w, action)?;
         if self.runtime().live.contains_key(&wid) {
             return self.stop_worker(id, AfterStop::Restart, why);
+        }
+        if let Some(full) = self.no_place_for(&w, self.now()) {
+            // Its breaker held it and its place went to another worker: it
+            // waits for a free place, no longer for the breaker.
+            self.wait_for_place(&w, why, &full, true, self.now())?;
+            return self
+                .worker(id)
+                .ok_or_else(|| EngineError::UnknownWorker(id.to_string()));
         }
         let w = if self.runtime().active || w.live_attempt().is_none() {
             w

@@ -4,6 +4,7 @@
 //! May depend on: the runtime's types, the store, the PM's circuit state and activity log,
 //! the views' `breaker_hold` (which workers a breaker holds).
 
+use super::capacity::{lacks_place, Places};
 use crate::clock;
 use crate::engine::{Engine, EngineEvent, TaskDto};
 use crate::error::EngineError;
@@ -23,10 +24,16 @@ impl Engine {
     /// window passes or a person closes it). A person's own restart, nudge
     /// or reply is not held. A held worker gives up its place in the
     /// capacity (`schedule` does not count it), so once the breaker closes
-    /// its restart waits for a free place like a new worker.
+    /// its restart waits for a free place like a new worker; so does a
+    /// person's reply to a worker that ended, and a person's restart of a
+    /// held one, saying so, ahead of new tasks (`capacity`).
     pub(crate) fn start_due_restarts(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
         let paused = self.paused_until(now);
-        let max_total = self.settings().0.capacity.max_workers as usize;
+        let (max_total, experts) = {
+            let s = self.settings();
+            (s.0.capacity.max_workers as usize, s.1.clone())
+        };
+        let mut full = Vec::new();
         let (due, held): (Vec<Worker>, Vec<(Worker, DateTime<Utc>)>) = {
             let store = self.store();
             let state = store.state();
@@ -41,10 +48,7 @@ impl Engine {
             }
             let (mut due, mut held) = (Vec::new(), Vec::new());
             let mut next: Option<DateTime<Utc>> = None;
-            let mut live = state
-                .workers()
-                .filter(|w| matches!(w.status, WorkerStatus::Starting | WorkerStatus::Running))
-                .count();
+            let mut places = Places::taken(state, &paused);
             let mut no_room = false;
             for w in state
                 .workers()
@@ -63,11 +67,19 @@ impl Engine {
                         held.push((w.clone(), until));
                         next = Some(next.map_or(until, |n| n.min(until)));
                     }
-                    _ if was_held(w) && live >= max_total => no_room = true,
-                    _ => {
-                        live += usize::from(was_held(w));
-                        due.push(w.clone());
+                    _ if lacks_place(w, &paused) => {
+                        match places.full_for(&w.expert, max_total, &experts) {
+                            Some(limit) => {
+                                no_room = true;
+                                full.push((w.clone(), limit));
+                            }
+                            None => {
+                                places.take(&w.expert);
+                                due.push(w.clone());
+                            }
+                        }
                     }
+                    _ => due.push(w.clone()),
                 }
             }
             rt.next_restart = (due.is_empty() && !no_room).then_some((state.last_seq, next));
@@ -79,6 +91,10 @@ impl Engine {
         }
         for (w, until) in held {
             self.hold_restart(&w, until, now)?;
+        }
+        for (w, limit) in full {
+            let reason = w.reason.clone().unwrap_or_else(|| "restart".into());
+            self.wait_for_place(&w, &reason, &limit, false, now)?;
         }
         Ok(())
     }
@@ -397,13 +413,6 @@ fn usage_wait_reason(until: DateTime<Utc>, refused: &WorkerId) -> String {
         "the account's usage limit refused worker {refused}: new workers start once it resets at {}",
         until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     )
-}
-
-/// A worker whose last wait was a hold by its expert's circuit breaker.
-fn was_held(w: &Worker) -> bool {
-    w.reason
-        .as_deref()
-        .is_some_and(|r| unheld(r).len() < r.len())
 }
 
 /// What a task that names no folder says instead of running its agent in `/`.
