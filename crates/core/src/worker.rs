@@ -481,6 +481,15 @@ impl Worker {
     }
 }
 
+/// How a worker's reason goes on while its next attempt waits for a free
+/// place in the capacity (`capacity.max_workers`, its expert's `max_workers`).
+pub const PLACE_WAIT: &str = "; held: waits for a free place";
+
+/// True when `reason` says its worker waits for a free place (`PLACE_WAIT`).
+pub fn waits_for_place(reason: &str) -> bool {
+    reason.contains(PLACE_WAIT)
+}
+
 /// A reason without the hold by a circuit breaker it may end with: what a
 /// restarted attempt (and its agent) is told, and what a worker that no
 /// longer waits says.

@@ -279,6 +279,10 @@ pub enum WaitKind {
     /// Its restart is due, but its expert's circuit breaker is open: it
     /// starts when the breaker closes (`until`) or a person closes it.
     Circuit,
+    /// Its next attempt (a person's reply or restart, or a restart a
+    /// breaker held) waits for a free place in the capacity: no time is
+    /// known, it starts once a worker ends.
+    Capacity,
 }
 
 /// What `w` waits for, from its journaled state and, while an attempt runs,
@@ -292,6 +296,16 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
             OutcomeKind::Lost if o.reason.ends_with("; killed") => OutcomeKind::Hung,
             k => k,
         });
+        if w.reason
+            .as_deref()
+            .is_some_and(cortex_core::worker::waits_for_place)
+        {
+            return Some(WaitingFor {
+                kind: WaitKind::Capacity,
+                until: None,
+                after,
+            });
+        }
         let kind = if ended.is_some_and(|o| o.resets_at.is_some()) {
             WaitKind::UsageLimit
         } else if after == Some(OutcomeKind::RateLimited) {

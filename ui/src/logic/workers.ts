@@ -142,6 +142,9 @@ export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: nu
     case "circuit":
       // The restart is due; the expert's circuit breaker holds it.
       return wf.until ? `restart held by the circuit breaker until ${formatClock(wf.until)}` : "restart held by the circuit breaker";
+    case "capacity":
+      // A person's reply or restart, or a restart a breaker held: no place is free.
+      return "waits for a free place (the fleet is at its capacity)";
     default:
       return "";
   }

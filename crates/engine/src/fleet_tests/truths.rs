@@ -171,6 +171,10 @@ fn waits_for_a_place_then_starts(
         );
     }
     assert_eq!(story.workers.last().unwrap().reason, here.reason);
+    for dto in [&here, &there] {
+        let kind = dto.waiting_for.as_ref().map(|w| w.kind);
+        assert_eq!(kind, Some(crate::views::WaitKind::Capacity), "{dto:?}");
+    }
     assert!(
         f.fake.process(here.id.as_str(), attempt).is_none(),
         "attempt {attempt} waits"

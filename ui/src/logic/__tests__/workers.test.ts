@@ -88,6 +88,8 @@ describe("what a worker row says is true", () => {
     const held = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "circuit", until: iso(600), after: "crashed" } });
     expect(waitingLabel(held, T0)).toMatch(/^restart held by the circuit breaker until \d\d:\d\d:\d\d$/);
     expect(workerRow(held, undefined, T0).doing).toBe(waitingLabel(held, T0));
+    const full = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "capacity", until: null } });
+    expect(waitingLabel(full, T0)).toBe("waits for a free place (the fleet is at its capacity)");
     expect(waitingLabel(worker(), T0)).toBe("");
   });
 

@@ -88,7 +88,8 @@ pub(crate) fn lacks_place(w: &Worker, paused: &BTreeMap<String, DateTime<Utc>>) 
 fn place_wait_reason(reason: &str, full: &str) -> String {
     let base = cortex_core::worker::without_wait_time(unheld(reason));
     format!(
-        "{base}; held: waits for a free place ({full}; it starts before new tasks once one frees)"
+        "{base}{} ({full}; it starts before new tasks once one frees)",
+        cortex_core::worker::PLACE_WAIT
     )
 }
 
