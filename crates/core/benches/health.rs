@@ -66,6 +66,8 @@ fn fleet(n: usize) -> Vec<(WorkerView, Observations)> {
                 cost_usd: 0.5,
                 queued: false,
                 queued_reason: None,
+                suspended: None,
+                resumed_at: None,
                 unreachable: None,
             };
             (view, obs)

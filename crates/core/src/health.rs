@@ -35,7 +35,8 @@ pub enum Health {
     Stalled,
     /// Silent past `zombie_after`, or gone while the state says running.
     Zombie,
-    /// Rate limit or API backoff: a wait, not a hang.
+    /// Rate limit or API backoff, or a job the cluster suspended: a wait,
+    /// not a hang.
     Waiting,
     /// Silent while the cluster that runs it does not answer: a lost
     /// connection cannot be told from a hang, so nothing is stopped until
@@ -150,6 +151,12 @@ pub struct Observations {
     /// Why it waits there, as the scheduler says it (`Resources`,
     /// `BeginTime`, `PartitionDown`...), when it says one.
     pub queued_reason: Option<String>,
+    /// The cluster suspended the attempt's job (`scontrol suspend`), in its
+    /// words: stopped by the cluster, not hung.
+    pub suspended: Option<String>,
+    /// When the cluster last resumed the attempt's job after suspending
+    /// it: its silence counts from then.
+    pub resumed_at: Option<DateTime<Utc>>,
     /// Why the cluster running the attempt cannot be reached now, if it
     /// cannot (a launcher for this machine always reaches its processes).
     pub unreachable: Option<String>,
@@ -441,10 +448,12 @@ pub fn decide(
             });
         }
         if used >= 1.0 {
-            let progressing = matches!(
-                health,
-                Health::Healthy | Health::Waiting | Health::Starting | Health::Scheduled
-            );
+            // A job the cluster suspended makes no progress: not extended.
+            let progressing = obs.suspended.is_none()
+                && matches!(
+                    health,
+                    Health::Healthy | Health::Waiting | Health::Starting | Health::Scheduled
+                );
             if progressing && view.extensions_used < view.max_extensions && view.extension_secs > 0
             {
                 out.push(Action::Extend {
@@ -625,6 +634,8 @@ mod tests {
             cost_usd: 0.0,
             queued: false,
             queued_reason: None,
+            suspended: None,
+            resumed_at: None,
             unreachable: None,
         }
     }
@@ -671,6 +682,49 @@ mod tests {
         assert_eq!(
             health_of(&view(Health::Scheduled), &obs(None), 30),
             Health::Zombie
+        );
+    }
+
+    #[test]
+    fn a_job_the_cluster_suspended_waits_and_its_silence_counts_from_its_resumption() {
+        let suspended = Observations {
+            suspended: Some("suspended by the cluster".into()),
+            ..obs(Some(0))
+        };
+        // Silent far past the zombie threshold (120 s): a wait, not a hang.
+        let (h, why) = classify_health(&pm(), &view(Health::Healthy), &suspended, t(500));
+        assert_eq!(
+            (h, why.as_str()),
+            (Health::Waiting, "suspended by the cluster")
+        );
+        assert!(decide(&pm(), &view(Health::Waiting), &suspended, t(500))
+            .iter()
+            .all(|a| !matches!(a, Action::Kill { .. } | Action::Nudge { .. })));
+        // Resumed at 500: silent from then, not from its last output.
+        let resumed = Observations {
+            resumed_at: Some(t(500)),
+            ..obs(Some(0))
+        };
+        assert_eq!(
+            health_of(&view(Health::Waiting), &resumed, 510),
+            Health::Healthy
+        );
+        assert_eq!(
+            health_of(&view(Health::Waiting), &resumed, 640),
+            Health::Zombie
+        );
+        // Its time counts against the limit, but it is not extended as if it
+        // made progress: at the limit it is stopped.
+        let at_limit = decide(&pm(), &view(Health::Waiting), &suspended, t(10_000));
+        assert!(
+            at_limit.iter().any(|a| matches!(
+                a,
+                Action::Kill {
+                    kind: OutcomeKind::TimedOut,
+                    ..
+                }
+            )) && !at_limit.iter().any(|a| matches!(a, Action::Extend { .. })),
+            "{at_limit:?}"
         );
     }
 

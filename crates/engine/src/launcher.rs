@@ -147,6 +147,12 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     fn queued(&self, _pid: u32) -> bool {
         false
     }
+    /// Why the process is stopped by its scheduler, when it is (a cluster
+    /// job suspended with `scontrol suspend`): it cannot run meanwhile, so
+    /// its silence is no hang.
+    fn suspended(&self, _pid: u32) -> Option<String> {
+        None
+    }
     /// True when the process is known never to have begun to run: a
     /// cluster job whose agent shim never reported a start (it ended, or
     /// was cancelled, while it waited). False when it ran or is not known.

@@ -88,6 +88,12 @@ pub struct PmWorker {
     /// The last tick at which the attempt still waited in a cluster's queue.
     #[serde(skip)]
     pub(crate) queued_at: Option<DateTime<Utc>>,
+    /// Since when the cluster has suspended the attempt's job, while it does.
+    #[serde(skip)]
+    pub(crate) suspended_at: Option<DateTime<Utc>>,
+    /// When the cluster last resumed the attempt's job: a sign of life.
+    #[serde(skip)]
+    pub(crate) resumed_at: Option<DateTime<Utc>>,
 }
 
 /// What the PM says of one worker's attempt: the same in every view.

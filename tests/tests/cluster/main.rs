@@ -599,3 +599,69 @@ fn a_cluster_that_does_not_answer_is_reported_by_config_check_and_doctor() {
         text(&doctor.stdout)
     );
 }
+
+/// Seconds since a worker's last sign of life, as the PM says it.
+fn silent_secs(w: &serde_json::Value) -> i64 {
+    w["last_activity_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()
+        })
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_job_the_cluster_suspends_waits_unharmed_and_is_watched_again_once_resumed() {
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    let owner = h.start_owner();
+    let id = c.submit_running("compile the world FAKE:silent_busy FAKE_SECS:20");
+    wait_until(LIMIT, "the agent's first output", || {
+        worker_of(h, &id)["health"] == "healthy"
+    });
+    let w = worker_of(h, &id);
+    let job = c.job_of(&w);
+    slurm("scontrol", &["suspend", &job]);
+    // Silent well past the zombie threshold (4 s), and still waiting: said
+    // to be suspended by the cluster, not taken for hung.
+    wait_until(
+        LIMIT,
+        "the worker waiting, suspended, past the threshold",
+        || {
+            let w = worker_of(h, &id);
+            w["health"] == "waiting"
+                && w["health_reason"].as_str().is_some_and(|r| {
+                    r.starts_with("suspended by the cluster (Slurm job state SUSPENDED")
+                })
+                && silent_secs(&w) >= 8
+        },
+    );
+    assert!(
+        c.jobs().iter().any(|j| *j
+            == format!(
+                "{job}|{}|SUSPENDED",
+                j.split('|').nth(1).unwrap_or_default()
+            )),
+        "the job is left suspended: {:?}",
+        c.jobs()
+    );
+    let listed = text(&h.cortex(&["workers"]).stdout);
+    assert!(
+        listed.contains("waiting") && listed.contains("suspended by the cluster"),
+        "{listed}"
+    );
+    slurm("scontrol", &["resume", &job]);
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &id);
+    assert_eq!(w["attempt"], 1, "never killed nor restarted: {w}");
+    let states = entered(h, w["id"].as_str().unwrap());
+    assert!(states.iter().any(|s| s == "waiting"), "{states:?}");
+    assert!(
+        !states.iter().any(|s| s == "stalled" || s == "zombie"),
+        "{states:?}"
+    );
+    assert_eq!(h.starts().len(), 1);
+    owner.stop();
+}

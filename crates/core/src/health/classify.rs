@@ -23,6 +23,7 @@ pub fn last_sign_of_life(view: &WorkerView, obs: &Observations) -> (DateTime<Utc
         (obs.last_checkin_at, "check-in"),
         (obs.last_cpu_progress_at, "cpu"),
         (obs.last_transcript_growth_at, "transcript"),
+        (obs.resumed_at, "resumed by the cluster"),
     ] {
         let caused_by_nudge = matches!(src, "cpu" | "transcript")
             && silent_since_nudge.is_some_and(|n| t.is_some_and(|t| t >= n));
@@ -92,6 +93,10 @@ fn classify_reachable(
             );
         }
     }
+    if let Some(why) = &obs.suspended {
+        // Stopped by the cluster: silent because it may not run, not hung.
+        return (Health::Waiting, why.clone());
+    }
     if obs.queued && obs.last_output_at.is_none() {
         return (
             Health::Scheduled,
@@ -101,7 +106,9 @@ fn classify_reachable(
     let (last, source) = last_sign_of_life(view, obs);
     let silent = now - last;
     let no_output_yet = obs.last_output_at.is_none();
-    if no_output_yet && source == "start" {
+    // Resumed by the cluster before its first output: its startup budget
+    // counts again from then.
+    if no_output_yet && matches!(source, "start" | "resumed by the cluster") {
         if silent >= secs(pm.startup_budget_secs) {
             return (
                 Health::Zombie,

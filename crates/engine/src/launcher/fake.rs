@@ -77,6 +77,8 @@ struct State {
     unreachable: Option<String>,
     /// Processes waiting in a (pretend) cluster queue, with the reason.
     queued: HashMap<u32, String>,
+    /// Processes a (pretend) cluster suspended.
+    suspended: std::collections::HashSet<u32>,
     /// Its processes are listed as a cluster's jobs are (`home_jobs`).
     cluster_like: bool,
     /// Why a process's agent could not start where it ran (`start_failure`).
@@ -189,6 +191,16 @@ impl FakeLauncher {
             Some(r) => s.queued.insert(pid, r.to_string()),
             None => s.queued.remove(&pid),
         };
+    }
+
+    /// The process `pid` is suspended by the (pretend) cluster, or resumed.
+    pub fn set_suspended(&self, pid: u32, suspended: bool) {
+        let mut s = self.state();
+        if suspended {
+            s.suspended.insert(pid);
+        } else {
+            s.suspended.remove(&pid);
+        }
     }
 
     /// The next `launch` fails with this message.
@@ -390,6 +402,13 @@ impl Launcher for FakeLauncher {
                 .rev()
                 .find(|p| p.pid == pid)
                 .is_none_or(|p| p.exit.is_none())
+    }
+
+    fn suspended(&self, pid: u32) -> Option<String> {
+        self.state()
+            .suspended
+            .contains(&pid)
+            .then(|| "suspended by the cluster".to_string())
     }
 
     fn never_ran(&self, pid: u32) -> bool {

@@ -47,7 +47,9 @@ mod rest;
 use super::{
     write_private, Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started,
 };
-use queue::{duplicates, is_live, parse_queue, report_of_script, Queued};
+use queue::{
+    duplicates, is_live, is_suspended, parse_queue, report_of_script, suspended_words, Queued,
+};
 
 /// How long a job's end is remembered after it was read (the engine
 /// settles an attempt within seconds of its end).
@@ -533,6 +535,13 @@ impl Launcher for SlurmLauncher {
                     q.state.starts_with("PENDING") || q.state.starts_with("CONFIGURING")
                 })
         })
+    }
+
+    fn suspended(&self, pid: u32) -> Option<String> {
+        self.refresh_queue(false);
+        let st = self.state();
+        let q = st.queue.get(&pid).filter(|q| is_suspended(&q.state))?;
+        Some(suspended_words(&q.state, &q.reason))
     }
 
     fn never_ran(&self, pid: u32) -> bool {

@@ -143,6 +143,8 @@ impl Engine {
                         transcript_len: None,
                         transcript_growth_at: None,
                         queued_at: None,
+                        suspended_at: None,
+                        resumed_at: None,
                     }
                 });
                 if entry.attempt != live.attempt {
@@ -156,6 +158,8 @@ impl Engine {
                     entry.cpu_progress_at = None;
                     entry.queued_at = None;
                     entry.nudged_at = None;
+                    entry.suspended_at = None;
+                    entry.resumed_at = None;
                 }
                 // A job in a cluster's queue is `scheduled` (the policy
                 // says so); its startup budget counts from when it leaves.
@@ -166,6 +170,17 @@ impl Engine {
                         changed = true;
                     }
                     entry.queued_at = Some(now);
+                }
+                // Suspended by the cluster: a wait, not a hang; its silence
+                // counts again from when it is resumed.
+                let suspended = self.launcher().suspended(live.pid);
+                if suspended.is_some() != entry.suspended_at.is_some() {
+                    changed = true;
+                    if entry.suspended_at.take().is_some() {
+                        entry.resumed_at = Some(now);
+                    } else {
+                        entry.suspended_at = Some(now);
+                    }
                 }
                 if let Some(ticks) = table.tree_cpu_ticks(live.pid) {
                     if busy(
@@ -249,6 +264,8 @@ impl Engine {
                     } else {
                         None
                     },
+                    suspended,
+                    resumed_at: entry.resumed_at,
                     unreachable: unreachable.clone(),
                 };
                 // Still queued, and the scheduler now says why (or says

@@ -87,3 +87,22 @@ pub(super) fn report_of_script(script: &str) -> Option<PathBuf> {
 pub(super) fn is_live(state: &str) -> bool {
     LIVE_STATES.iter().any(|s| state.starts_with(s))
 }
+
+/// Whether a job in this state was suspended by the cluster
+/// (`scontrol suspend`, or preemption by suspension): stopped, not hung.
+pub(super) fn is_suspended(state: &str) -> bool {
+    state.starts_with("SUSPENDED")
+}
+
+/// A suspended job's state in words, with Slurm's reason when it gives one.
+pub(super) fn suspended_words(state: &str, reason: &str) -> String {
+    let reason = reason.trim();
+    let why = if reason.is_empty() || reason == "None" {
+        format!("job state {state}")
+    } else {
+        format!("job state {state}, reason {reason}")
+    };
+    format!(
+        "suspended by the cluster (Slurm {why}): it cannot run until the cluster resumes it (`scontrol resume`)"
+    )
+}
