@@ -191,6 +191,16 @@ impl State {
                         .map_or(rec.at, |t| t.min(rec.at).max(a.started_at)),
                 );
                 a.outcome = Some(outcome.clone());
+                if outcome.never_ran {
+                    // Its session was never made: the conversation to go
+                    // on with is the latest one an attempt that ran had.
+                    w.session_id = w
+                        .attempts
+                        .iter()
+                        .rev()
+                        .filter(|a| a.outcome.as_ref().is_none_or(|o| !o.never_ran))
+                        .find_map(|a| a.session_id.clone());
+                }
                 w.cost_usd += outcome.cost_usd;
                 w.tokens = w.tokens.saturating_add(outcome.tokens);
                 w.reason = Some(outcome.reason.clone());

@@ -157,6 +157,11 @@ pub struct Outcome {
     /// after it as time it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// True when the attempt's agent never began to run (a cluster job
+    /// cancelled or killed while it waited in the queue): the session it
+    /// was given was never made, so the next attempt cannot resume it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_ran: bool,
 }
 
 impl Outcome {
@@ -174,6 +179,7 @@ impl Outcome {
             last_text: None,
             resets_at: None,
             last_seen_at: None,
+            never_ran: false,
         }
     }
 
@@ -233,6 +239,7 @@ pub fn classify(
         last_text: progress.last_text.as_deref().map(crate::redact::redact),
         resets_at: None,
         last_seen_at: None,
+        never_ran: false,
     };
     if let Some((kind, why)) = stopped_because {
         out.kind = kind;

@@ -346,3 +346,38 @@ fn an_agent_that_finished_while_its_kill_was_on_the_way_completed() {
     f.tick();
     assert_eq!(f.worker_of(&other).state, WorkerStatus::Cancelled);
 }
+
+#[test]
+fn a_restart_after_a_job_that_never_left_the_queue_starts_a_new_conversation() {
+    let f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    f.fake.set_queued(pid, Some("JobHeldUser"));
+    f.advance(1);
+    f.tick();
+    let w = f.worker_of(&task);
+    f.engine().restart_worker(w.id.as_str()).expect("restart");
+    for _ in 0..5 {
+        f.advance(1);
+        f.tick();
+    }
+    let w = f.worker_of(&task);
+    assert_eq!(w.attempt, 2, "{w:?}");
+    let argv = |n: u32| {
+        f.fake
+            .process(w.id.as_str(), n)
+            .and_then(|p| p.launch)
+            .map(|l| l.argv)
+            .unwrap_or_default()
+    };
+    // Its first attempt never ran: no conversation exists to resume.
+    assert!(argv(1).iter().any(|a| a == "--session-id"), "{:?}", argv(1));
+    let second = argv(2);
+    assert!(
+        !second.iter().any(|a| a == "--resume") && second.iter().any(|a| a == "--session-id"),
+        "{second:?}"
+    );
+    let story = crate::engine::view::show(&Home::new(f.dir.path()), &task).expect("show");
+    let attempts = &story.workers[0].attempts;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(!attempts[1].resumed, "{:?}", attempts[1]);
+}

@@ -21,7 +21,7 @@ impl Engine {
     pub(crate) fn finish_attempt(
         &self,
         live: &Live,
-        outcome: Outcome,
+        mut outcome: Outcome,
         after: Option<AfterStop>,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
@@ -35,7 +35,10 @@ impl Engine {
             .filter(|e| e.attempt == live.attempt)
             .and_then(|e| e.queued_at);
         // Asked before the store is held: a launcher may read its files.
-        let never_ran = seen_queued.is_some() && self.launcher().never_ran(live.pid);
+        // An agent that never began to run made no session: journaled, so
+        // the next attempt (of this owner or the next) starts afresh.
+        let never_ran = self.launcher().never_ran(live.pid);
+        outcome.never_ran |= never_ran;
         let worker = {
             let mut store = self.store();
             let unsaid = store
