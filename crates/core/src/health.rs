@@ -654,6 +654,12 @@ mod tests {
         // Long past the startup budget (20 s), still in the queue.
         let (h, why) = classify_health(&pm(), &view(Health::Starting), &queued, t(500));
         assert_eq!(h, Health::Scheduled, "{why}");
+        assert_eq!(why, "queued on the cluster: waiting to be scheduled");
+        let busy = Observations {
+            queued_reason: Some("Resources".into()),
+            ..queued.clone()
+        };
+        let (_, why) = classify_health(&pm(), &view(Health::Starting), &busy, t(500));
         assert_eq!(why, "queued on the cluster: waiting for resources");
         // Slurm's reason, said; one that never ends by itself says what ends it.
         let down = Observations {

@@ -665,3 +665,36 @@ fn a_job_the_cluster_suspends_waits_unharmed_and_is_watched_again_once_resumed()
     assert_eq!(h.starts().len(), 1);
     owner.stop();
 }
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_held_job_is_said_held_by_the_cluster_from_the_first_word() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    h.configure(serde_json::json!({"launcher": {"slurm": {"sbatch_args": ["--hold"]}}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
+    wait_until(LIMIT, "the worker scheduled", || {
+        worker_of(h, &id)["health"] == "scheduled"
+    });
+    let w = worker_of(h, &id);
+    let said: Vec<String> = activity(h, w["id"].as_str().unwrap())
+        .iter()
+        .filter(|v| v["event"] == "health" && v["to"] == "scheduled")
+        .map(|v| v["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        !said.is_empty()
+            && said
+                .iter()
+                .all(|m| m.contains("held by Slurm (JobHeldUser)")),
+        "{said:?}"
+    );
+    let reason = w["health_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("held by Slurm (JobHeldUser)"), "{w}");
+    // Released, it runs and completes.
+    slurm("scontrol", &["release", &c.job_of(&w)]);
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    owner.stop();
+}

@@ -154,7 +154,9 @@ pub fn silence_reason(health: Health, source: &str, silent_secs: i64) -> Option<
 /// reason; those that never end by themselves say what would end them.
 pub fn queued_words(reason: Option<&str>) -> String {
     let why = match reason {
-        None | Some("Resources") => "waiting for resources".to_string(),
+        // Not said yet (just submitted, not yet seen by the scheduler).
+        None => "waiting to be scheduled".to_string(),
+        Some("Resources") => "waiting for resources".to_string(),
         Some("Priority") => "waiting behind jobs of higher priority".to_string(),
         Some("BeginTime") => "held until its start time (--begin)".to_string(),
         Some(r) if r.starts_with("JobHeld") => {

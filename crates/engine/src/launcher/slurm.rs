@@ -367,6 +367,9 @@ impl Launcher for SlurmLauncher {
                 reason: String::new(),
             },
         );
+        // Why it waits is the queue's to say (held, a start time...): the
+        // next question reads it rather than guessing.
+        st.queue_read = None;
         tracing::info!(job = id, worker_id, attempt, "submitted to Slurm");
         Ok(Started {
             pid: id,
