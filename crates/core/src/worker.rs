@@ -490,6 +490,15 @@ pub fn waits_for_place(reason: &str) -> bool {
     reason.contains(PLACE_WAIT)
 }
 
+/// How the reason of a start the cluster did not answer ends (the start
+/// waits and is tried again): once an attempt starts it is no longer true.
+pub const UNANSWERED_START: &str = "it starts when the cluster answers";
+
+/// The reason of a start that waits because the cluster did not answer.
+pub fn unanswered_start_reason(error: &str, why: &str) -> String {
+    format!("could not start: {error} ({why}); {UNANSWERED_START}")
+}
+
 /// A reason without the hold by a circuit breaker it may end with: what a
 /// restarted attempt (and its agent) is told, and what a worker that no
 /// longer waits says.

@@ -123,6 +123,19 @@ impl State {
                         || w.current()
                             .and_then(|a| a.outcome.as_ref())
                             .is_some_and(|o| o.resets_at.is_some()));
+                let unanswered = w.status == WorkerStatus::Waiting
+                    && w.reason.as_deref().is_some_and(|r| {
+                        crate::worker::unheld(r).ends_with(crate::worker::UNANSWERED_START)
+                    });
+                if unanswered {
+                    // The start the cluster did not answer was taken now:
+                    // what is still true is why the last attempt ended.
+                    w.reason = w
+                        .attempts
+                        .iter()
+                        .rev()
+                        .find_map(|a| a.outcome.as_ref().map(|o| o.reason.clone()));
+                }
                 w.attempts.push(Attempt {
                     start_ticks: *start_ticks,
                     session_id: session_id.clone(),

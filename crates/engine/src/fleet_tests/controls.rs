@@ -381,3 +381,30 @@ fn a_restart_after_a_job_that_never_left_the_queue_starts_a_new_conversation() {
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert!(!attempts[1].resumed, "{:?}", attempts[1]);
 }
+
+#[test]
+fn a_start_the_cluster_did_not_answer_is_no_longer_said_once_a_later_one_was_taken() {
+    let f = Fleet::new(Setup::default());
+    f.fake.set_unreachable(Some("the controller timed out"));
+    f.fake
+        .fail_next_launch("`sbatch` did not answer within 10 s");
+    let task = f.submit("fix the parser", "development");
+    f.tick();
+    let said = |f: &Fleet| {
+        let w = f.worker_of(&task);
+        let row = f
+            .engine()
+            .tasks()
+            .into_iter()
+            .find(|t| t.id.as_str() == task)
+            .expect("task");
+        format!("{:?} {:?} {:?}", w.reason, w.health_reason, row.reason)
+    };
+    assert!(said(&f).contains("did not answer"), "{}", said(&f));
+    f.fake.set_unreachable(None);
+    f.advance(30);
+    f.tick();
+    let w = f.worker_of(&task);
+    assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 1), "{w:?}");
+    assert!(!said(&f).contains("did not answer"), "{}", said(&f));
+}

@@ -257,9 +257,7 @@ impl Engine {
                     Event::WorkerWaiting {
                         worker_id: worker.id.clone(),
                         not_before: duration::later(now, wait),
-                        reason: format!(
-                            "could not start: {e} ({why}); it starts when the cluster answers"
-                        ),
+                        reason: cortex_core::worker::unanswered_start_reason(&e.0, &why),
                     },
                     now,
                 )?;
