@@ -698,3 +698,32 @@ fn a_held_job_is_said_held_by_the_cluster_from_the_first_word() {
     assert_eq!(t["status"], "completed", "{t}");
     owner.stop();
 }
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn killing_a_job_no_owner_watches_says_no_failure_to_cancel_it_once_it_ended() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    let owner = h.start_owner();
+    let id = c.submit_running("compile the world FAKE:silent_busy FAKE_SECS:30");
+    let w = worker_of(h, &id);
+    owner.kill();
+    // Stopped by SIGTERM, the job has left the queue when SIGKILL follows.
+    let out = h
+        .command()
+        .args(["kill", w["id"].as_str().unwrap()])
+        .env("CORTEX_LOG", "info")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("scancel failed") && !err.contains("Invalid job id"),
+        "{err}"
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "cancelled", "{t}");
+    wait_until(LIMIT, "no job of this home left in the queue", || {
+        c.jobs().is_empty()
+    });
+}

@@ -48,7 +48,8 @@ use super::{
     write_private, Launch, Launcher, OutputSource, Poll, ProcessTable, Signal, SpawnError, Started,
 };
 use queue::{
-    duplicates, is_live, is_suspended, parse_queue, report_of_script, suspended_words, Queued,
+    already_gone, duplicates, is_live, is_suspended, parse_queue, report_of_script,
+    suspended_words, Queued,
 };
 
 /// How long a job's end is remembered after it was read (the engine
@@ -225,20 +226,28 @@ impl SlurmLauncher {
     }
 
     fn cancel(&self, id: u32, signal: Option<&str>) {
-        if let Some(c) = &self.rest {
-            if let Err(e) = self.rest_token().and_then(|t| c.cancel(&t, id, signal)) {
-                tracing::warn!(job = id, "cancelling through slurmrestd failed: {e}");
+        let (how, done) = match &self.rest {
+            Some(c) => (
+                "cancelling through slurmrestd",
+                self.rest_token().and_then(|t| c.cancel(&t, id, signal)),
+            ),
+            None => {
+                let mut args = Vec::new();
+                if let Some(s) = signal {
+                    args.push(format!("--signal={s}"));
+                    args.push("--full".into());
+                }
+                args.push(id.to_string());
+                ("scancel", self.slurm("scancel", &args).map(|_| ()))
             }
-            return;
-        }
-        let mut args = Vec::new();
-        if let Some(s) = signal {
-            args.push(format!("--signal={s}"));
-            args.push("--full".into());
-        }
-        args.push(id.to_string());
-        if let Err(e) = self.slurm("scancel", &args) {
-            tracing::warn!(job = id, "scancel failed: {e}");
+        };
+        match done {
+            Ok(()) => {}
+            // A job that has already left the queue has nothing left to stop.
+            Err(e) if already_gone(&e) => {
+                tracing::debug!(job = id, "already gone from the queue: {e}");
+            }
+            Err(e) => tracing::warn!(job = id, "{how} failed: {e}"),
         }
     }
 
@@ -646,6 +655,22 @@ mod tests {
         // not settle, restart or sweep what may still run.
         assert!(l.is_same_process(61, None, "w-1"));
         assert!(matches!(l.poll(61), Poll::Running));
+    }
+
+    #[test]
+    fn a_job_already_gone_from_the_queue_is_told_from_a_failure_to_cancel() {
+        assert!(already_gone(
+            "`scancel` failed (exit status: 1): scancel: error: Kill job error on job id 7: Invalid job id specified"
+        ));
+        assert!(already_gone(
+            "slurmrestd: Job/step already completing or completed"
+        ));
+        assert!(!already_gone(
+            "`scancel` did not answer within 10 s: is the cluster's controller reachable?"
+        ));
+        assert!(!already_gone(
+            "`scancel` failed (exit status: 1): scancel: error: Kill job error on job id 7: Access/permission denied"
+        ));
     }
 
     #[test]

@@ -106,3 +106,11 @@ pub(super) fn suspended_words(state: &str, reason: &str) -> String {
         "suspended by the cluster (Slurm {why}): it cannot run until the cluster resumes it (`scontrol resume`)"
     )
 }
+
+/// Whether Slurm refused to cancel or signal a job because it has already
+/// left the queue (ended, or forgotten since): nothing is left to stop, so
+/// it is no failure.
+pub(super) fn already_gone(error: &str) -> bool {
+    error.contains("Invalid job id specified")
+        || error.contains("Job/step already completing or completed")
+}
