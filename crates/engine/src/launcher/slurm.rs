@@ -25,8 +25,10 @@
 //! authenticated with a JWT from `scontrol token`.
 //!
 //! Every Slurm command runs with a fixed argument list (no shell) and a
-//! time limit, so an unreachable controller delays a tick by at most that
-//! limit and is reported, never mistaken for a hang of the agent.
+//! time limit; once one goes unanswered the others are not run, and the
+//! queue is asked in the background until it answers (`commands`), so an
+//! unreachable controller delays the owner by one limit, is reported, and
+//! is never mistaken for a hang of the agent.
 //!
 //! May depend on: the launcher trait (`super`), the shim, spawner.
 
@@ -69,6 +71,11 @@ struct State {
     queue_read: Option<Instant>,
     /// Why the last queue read failed, said once until it works again.
     queue_error: Option<String>,
+    /// Why the controller is taken for down (a command it did not answer),
+    /// until the queue, asked in the background, answers again.
+    down: Option<String>,
+    /// That question to the queue, while it runs.
+    probe: Option<std::thread::JoinHandle<Result<String, String>>>,
     /// The JWT for slurmrestd, and when it was made.
     token: Option<(String, Instant)>,
     ticks_per_second: Option<u64>,
@@ -84,6 +91,8 @@ pub struct SlurmLauncher {
     shim_program: PathBuf,
     /// slurmrestd, when the configuration names it.
     rest: Option<rest::Client>,
+    /// How Slurm's client commands are run.
+    runner: commands::Runner,
     state: Mutex<State>,
 }
 
@@ -137,6 +146,11 @@ impl SlurmLauncher {
         Self {
             prefix: format!("cortex-{}-", home_id(home)),
             rest: config.rest.as_ref().map(rest::Client::new),
+            runner: commands::Runner {
+                conf: config.conf.clone(),
+                limit: COMMAND_LIMIT,
+                path: None,
+            },
             config,
             shim_program,
             state: Mutex::new(State::default()),
@@ -165,8 +179,13 @@ impl SlurmLauncher {
                     .iter()
                     .map(|s| s.to_string())
                     .collect();
-                self.slurm("squeue", &args)
-                    .map(|text| parse_queue(&text, &self.prefix))
+                let down = self.state().down.is_some();
+                if down {
+                    self.squeue_in_background(&args)
+                } else {
+                    self.slurm("squeue", &args)
+                }
+                .map(|text| parse_queue(&text, &self.prefix))
             }
         };
         let mut st = self.state();

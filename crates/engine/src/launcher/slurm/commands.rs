@@ -8,18 +8,33 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Launch, SlurmLauncher, SpawnError, COMMAND_LIMIT};
+use super::{Launch, SlurmLauncher, SpawnError};
 
-impl SlurmLauncher {
-    /// Runs a Slurm client command with a time limit; its stdout, or why
+/// How a command that ran out of its time limit is said: the controller
+/// did not answer it.
+const NO_ANSWER: &str = "did not answer within";
+
+/// Whether a command's failure is that it was not answered in time.
+pub(super) fn unanswered(error: &str) -> bool {
+    error.contains(NO_ANSWER)
+}
+
+/// Where Slurm's client commands are found and how long each may take.
+#[derive(Debug, Clone)]
+pub(super) struct Runner {
+    /// `SLURM_CONF` for the commands, when the configuration names one.
+    pub(super) conf: Option<String>,
+    /// How long one command may take.
+    pub(super) limit: Duration,
+    /// A `PATH` for the commands other than the owner's (tests).
+    pub(super) path: Option<std::ffi::OsString>,
+}
+
+impl Runner {
+    /// Runs a Slurm client command with the time limit; its stdout, or why
     /// it failed (its stderr's last line, or that it timed out).
-    pub(super) fn slurm(&self, program: &str, args: &[String]) -> Result<String, String> {
-        if let Some(conf) = self
-            .config
-            .conf
-            .as_deref()
-            .filter(|c| !Path::new(c).is_file())
-        {
+    pub(super) fn run(&self, program: &str, args: &[String]) -> Result<String, String> {
+        if let Some(conf) = self.conf.as_deref().filter(|c| !Path::new(c).is_file()) {
             // Slurm's commands would wait for a controller they cannot name.
             return Err(format!(
                 "launcher.slurm.conf: {conf} is not a file, expected the cluster's slurm.conf"
@@ -30,8 +45,11 @@ impl SlurmLauncher {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(conf) = &self.config.conf {
+        if let Some(conf) = &self.conf {
             c.env("SLURM_CONF", conf);
+        }
+        if let Some(path) = &self.path {
+            c.env("PATH", path);
         }
         let mut child = c.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -40,7 +58,7 @@ impl SlurmLauncher {
                 format!("cannot run `{program}`: {e}")
             }
         })?;
-        let deadline = Instant::now() + COMMAND_LIMIT;
+        let deadline = Instant::now() + self.limit;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(s)) => break s,
@@ -51,8 +69,8 @@ impl SlurmLauncher {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(format!(
-                        "`{program}` did not answer within {} s: is the cluster's controller reachable?",
-                        COMMAND_LIMIT.as_secs()
+                        "`{program}` {NO_ANSWER} {} s: is the cluster's controller reachable?",
+                        self.limit.as_secs()
                     ));
                 }
                 Err(e) => return Err(format!("cannot wait for `{program}`: {e}")),
@@ -76,6 +94,60 @@ impl SlurmLauncher {
                 .unwrap_or("")
                 .trim();
             Err(format!("`{program}` failed ({status}): {last}"))
+        }
+    }
+}
+
+impl SlurmLauncher {
+    /// Runs a Slurm client command (see `Runner::run`). Once one went
+    /// unanswered, the others are not run until the queue, asked in the
+    /// background (`squeue_in_background`), answers again: an unreachable
+    /// controller costs the owner's loop one time limit, not one per
+    /// command (a cancel not made is sent again while its job is there; a
+    /// submission not made waits for the cluster).
+    pub(super) fn slurm(&self, program: &str, args: &[String]) -> Result<String, String> {
+        if self.rest.is_none() {
+            if let Some(why) = self.state().down.clone() {
+                return Err(format!(
+                    "`{program}` not run while the cluster's controller does not answer ({why})"
+                ));
+            }
+        }
+        let out = self.runner.run(program, args);
+        if let Err(e) = &out {
+            if unanswered(e) && self.rest.is_none() {
+                self.state().down = Some(e.clone());
+            }
+        }
+        out
+    }
+
+    /// `squeue` with `args` while the controller does not answer: run in a
+    /// thread of its own, its answer taken by a later call once it came;
+    /// meanwhile why the controller is taken for down.
+    pub(super) fn squeue_in_background(&self, args: &[String]) -> Result<String, String> {
+        let mut st = self.state();
+        let why = st.down.clone().unwrap_or_default();
+        match st.probe.take() {
+            Some(probe) if probe.is_finished() => {
+                let answer = probe
+                    .join()
+                    .unwrap_or_else(|_| Err("the queue's reader failed".into()));
+                match &answer {
+                    Ok(_) => st.down = None,
+                    Err(e) => st.down = Some(e.clone()),
+                }
+                answer
+            }
+            Some(probe) => {
+                st.probe = Some(probe);
+                Err(why)
+            }
+            None => {
+                let (runner, args) = (self.runner.clone(), args.to_vec());
+                st.probe = Some(std::thread::spawn(move || runner.run("squeue", &args)));
+                Err(why)
+            }
         }
     }
 
@@ -151,5 +223,77 @@ impl SlurmLauncher {
             .next()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| SpawnError(format!("sbatch answered {out:?}, expected a job id")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Launcher, Poll, Signal};
+    use super::*;
+    use cortex_core::config::SlurmConfig;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A client command that answers only once `up` exists, else waits
+    /// (as for a controller that does not answer).
+    fn program(dir: &Path, name: &str, answer: &str) {
+        let up = dir.join("up");
+        let text = format!(
+            "#!/bin/sh\nif [ -e '{}' ]; then printf '%s\\n' '{answer}'; exit 0; fi\nexec sleep 30\n",
+            up.display()
+        );
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn a_controller_that_does_not_answer_costs_one_time_limit_not_one_per_command() {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("slurm.conf");
+        std::fs::write(&conf, "").unwrap();
+        let mut l = SlurmLauncher::new(
+            d.path(),
+            SlurmConfig {
+                conf: Some(conf.display().to_string()),
+                queue_poll_secs: 1,
+                ..SlurmConfig::default()
+            },
+            "cortex".into(),
+        );
+        let job = format!("{}w-1-a1", l.prefix);
+        program(
+            d.path(),
+            "squeue",
+            &format!("5|{job}|RUNNING|None|/x.job.sh"),
+        );
+        program(d.path(), "scancel", "");
+        l.runner.limit = Duration::from_secs(1);
+        let mut path = d.path().as_os_str().to_owned();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        l.runner.path = Some(path);
+        // The first question goes unanswered, within its limit.
+        let why = l.unreachable().expect("the queue does not answer");
+        assert!(unanswered(&why), "{why}");
+        // Meanwhile a kill, the queue asked again (a signal makes it due)
+        // and a poll wait for no other time limit: the owner's loop goes on.
+        let started = Instant::now();
+        l.signal(5, Signal::Kill);
+        assert!(l.unreachable().is_some());
+        assert!(matches!(l.poll(5), Poll::Running));
+        l.signal(5, Signal::Term);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(1800),
+            "the loop waited {took:?} on a controller that does not answer"
+        );
+        // It answers again: found out in the background, and the job is seen.
+        std::fs::write(d.path().join("up"), "").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while l.unreachable().is_some() {
+            assert!(Instant::now() < deadline, "the queue never answered again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(l.is_same_process(5, None, "w-1"));
     }
 }
