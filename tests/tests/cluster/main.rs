@@ -72,6 +72,19 @@ impl ClusterHome {
         id
     }
 
+    /// With its owner, a task whose job is submitted held (`--hold`),
+    /// once its worker is scheduled.
+    fn held_task(&self) -> (OwnedChild, String) {
+        let h = &self.h;
+        h.configure(serde_json::json!({"launcher": {"slurm": {"sbatch_args": ["--hold"]}}}));
+        let owner = h.start_owner();
+        let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
+        wait_until(LIMIT, "the worker scheduled", || {
+            worker_of(h, &id)["health"] == "scheduled"
+        });
+        (owner, id)
+    }
+
     fn job_of(&self, worker: &serde_json::Value) -> String {
         worker["pid"]
             .as_u64()
@@ -671,12 +684,7 @@ fn a_job_the_cluster_suspends_waits_unharmed_and_is_watched_again_once_resumed()
 fn a_held_job_is_said_held_by_the_cluster_from_the_first_word() {
     let c = ClusterHome::new(0);
     let h = &c.h;
-    h.configure(serde_json::json!({"launcher": {"slurm": {"sbatch_args": ["--hold"]}}}));
-    let owner = h.start_owner();
-    let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
-    wait_until(LIMIT, "the worker scheduled", || {
-        worker_of(h, &id)["health"] == "scheduled"
-    });
+    let (owner, id) = c.held_task();
     let w = worker_of(h, &id);
     let said: Vec<String> = activity(h, w["id"].as_str().unwrap())
         .iter()
@@ -726,4 +734,42 @@ fn killing_a_job_no_owner_watches_says_no_failure_to_cancel_it_once_it_ended() {
     wait_until(LIMIT, "no job of this home left in the queue", || {
         c.jobs().is_empty()
     });
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_restart_of_a_job_cancelled_in_the_queue_starts_a_new_conversation() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    let (owner, id) = c.held_task();
+    let w = worker_of(h, &id);
+    let out = h.cortex(&["restart", w["id"].as_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Its first job was cancelled while held: its agent never ran.
+    let mut second = String::new();
+    wait_until(LIMIT, "the second attempt's job in the queue", || {
+        let w = worker_of(h, &id);
+        second = w["pid"].as_u64().map_or(String::new(), |p| p.to_string());
+        w["attempt"] == 2
+            && !second.is_empty()
+            && c.jobs()
+                .iter()
+                .any(|j| j.starts_with(&format!("{second}|")))
+    });
+    slurm("scontrol", &["release", &second]);
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let starts = h.starts();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    let args: Vec<&str> = starts[0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        args.contains(&"--session-id") && !args.contains(&"--resume"),
+        "a new conversation, not one that was never made: {args:?}"
+    );
+    owner.stop();
 }
