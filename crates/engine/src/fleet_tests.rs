@@ -23,6 +23,7 @@ use crate::launcher::{ManualClock, Parts, Signal};
 use crate::runtime::WorkerDto;
 use crate::{Engine, Home, OwnerKind};
 
+mod cluster;
 mod controls;
 mod logging;
 mod pm;

@@ -109,7 +109,7 @@ fn a_breaker_closing_at_its_time_and_a_pause_of_spawning_are_told_to_views() {
 
 /// A fleet that calls silence late at 60 s, stalled at 120 s and a zombie at
 /// 240 s, with one worker that has just spoken: its task and the worker.
-fn one_healthy_worker() -> (Fleet, String, WorkerDto) {
+pub(super) fn one_healthy_worker() -> (Fleet, String, WorkerDto) {
     let f = Fleet::new(Setup {
         config: vec![
             ("pm.late_after_secs", json!(60)),
@@ -161,23 +161,29 @@ fn silence_makes_a_worker_late_then_stalled_then_a_zombie_that_is_restarted() {
     assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 2), "{w:?}");
 }
 
+/// Six minutes of silence, well past `one_healthy_worker`'s zombie
+/// threshold: the worker is still running, in `health`.
+pub(super) fn silent_six_minutes(f: &mut Fleet, task: &str, health: &str) -> WorkerDto {
+    for _ in 0..6 {
+        f.advance(60);
+        f.tick();
+    }
+    let seen = f.worker_of(task);
+    assert_eq!(
+        (seen.health.as_str(), seen.state),
+        (health, WorkerStatus::Running),
+        "{seen:?}"
+    );
+    seen
+}
+
 /// A worker silent while its cluster does not answer is `unreachable`, not
 /// hung: nothing is stopped; once the cluster answers, its silence is judged.
 #[test]
 fn silence_while_the_cluster_does_not_answer_stops_nothing_until_it_answers() {
     let (mut f, task, w) = one_healthy_worker();
     f.fake.set_unreachable(Some("the controller timed out"));
-    // Well past the zombie threshold.
-    for _ in 0..6 {
-        f.advance(60);
-        f.tick();
-    }
-    let seen = f.worker_of(&task);
-    assert_eq!(
-        (seen.health.as_str(), seen.state),
-        ("unreachable", WorkerStatus::Running),
-        "{seen:?}"
-    );
+    let seen = silent_six_minutes(&mut f, &task, "unreachable");
     // The silence it names is the silence now, not when it became unreachable.
     let said = seen.health_reason.unwrap_or_default();
     assert!(said.contains("silent for 360s"), "{said}");

@@ -1,0 +1,42 @@
+//! What a cluster does to its jobs behind the owner's back, as the PM
+//! judges it: a job suspended and resumed.
+//!
+//! May depend on: the harness (`super`), the PM's tests' helpers.
+
+use super::pm::{one_healthy_worker, silent_six_minutes};
+use super::*;
+
+#[test]
+fn a_job_the_cluster_suspends_is_waiting_not_hung_and_is_judged_from_its_resumption() {
+    let (mut f, task, w) = one_healthy_worker();
+    let pid = f.pid(&w, 1);
+    f.fake.set_suspended(pid, true);
+    let seen = silent_six_minutes(&mut f, &task, "waiting");
+    assert_eq!(
+        seen.health_reason.as_deref(),
+        Some("suspended by the cluster")
+    );
+    let p = f.fake.process(w.id.as_str(), 1).unwrap();
+    assert!(p.signals.is_empty(), "nothing is stopped: {:?}", p.signals);
+    assert!(!f
+        .alerts()
+        .iter()
+        .any(|a| matches!(a.kind, AlertKind::Zombie | AlertKind::Stalled)));
+    // Resumed: its silence counts from then, not from before it was stopped.
+    f.fake.set_suspended(pid, false);
+    f.advance(1);
+    f.tick();
+    assert_eq!(f.worker_of(&task).health, "healthy");
+    f.advance(100);
+    f.tick();
+    assert_eq!(f.worker_of(&task).health, "late");
+    f.advance(150);
+    f.tick();
+    f.tick();
+    let p = f.fake.process(w.id.as_str(), 1).unwrap();
+    assert_eq!(
+        p.signals,
+        vec![Signal::Term],
+        "silent 251 s since its resumption"
+    );
+}
