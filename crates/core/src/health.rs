@@ -703,6 +703,17 @@ mod tests {
             (h, why.as_str()),
             (Health::Waiting, "suspended by the cluster")
         );
+        // Whatever it was doing when it was stopped (waiting out an API retry).
+        let retrying = Observations {
+            activity: Activity::RetryingApi {
+                until: t(490),
+                status: Some(529),
+                attempt: 1,
+            },
+            ..suspended.clone()
+        };
+        let (_, why) = classify_health(&pm(), &view(Health::Waiting), &retrying, t(500));
+        assert_eq!(why, "suspended by the cluster");
         assert!(decide(&pm(), &view(Health::Waiting), &suspended, t(500))
             .iter()
             .all(|a| !matches!(a, Action::Kill { .. } | Action::Nudge { .. })));

@@ -83,6 +83,11 @@ fn classify_reachable(
             "its result arrived: waiting for its process to end".into(),
         );
     }
+    if let Some(why) = &obs.suspended {
+        // Stopped by the cluster: silent because it may not run, not hung
+        // (whatever it was doing when it was stopped).
+        return (Health::Waiting, why.clone());
+    }
     if let Activity::RetryingApi { until, status, .. } = &obs.activity {
         // A retry that should have happened long ago is no longer a wait.
         if now <= crate::duration::later(*until, secs(pm.late_after_secs)) {
@@ -92,10 +97,6 @@ fn classify_reachable(
                 format!("retrying after {what} until {}", until.format("%H:%M:%S")),
             );
         }
-    }
-    if let Some(why) = &obs.suspended {
-        // Stopped by the cluster: silent because it may not run, not hung.
-        return (Health::Waiting, why.clone());
     }
     if obs.queued && obs.last_output_at.is_none() {
         return (
