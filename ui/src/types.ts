@@ -118,7 +118,7 @@ export type OutcomeKind =
   | "timed_out" | "crashed" | "spawn_failed" | "lost" | "hung" | "needs_input";
 
 export interface WaitingFor {
-  kind: "restart" | "start" | "rate_limit" | "usage_limit" | "api_retry" | "circuit" | "capacity";
+  kind: "restart" | "start" | "rate_limit" | "usage_limit" | "api_retry" | "circuit" | "capacity" | "suspended";
   until?: string | null;
   after?: OutcomeKind | null;
 }

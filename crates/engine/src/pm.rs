@@ -88,8 +88,9 @@ pub struct PmWorker {
     /// The last tick at which the attempt still waited in a cluster's queue.
     #[serde(skip)]
     pub(crate) queued_at: Option<DateTime<Utc>>,
-    /// Since when the cluster has suspended the attempt's job, while it does.
-    #[serde(skip)]
+    /// Since when the cluster has suspended the attempt's job, while it does
+    /// (in pm-state.json, so every view says what the worker waits for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) suspended_at: Option<DateTime<Utc>>,
     /// When the cluster last resumed the attempt's job: a sign of life.
     #[serde(skip)]
@@ -104,6 +105,8 @@ pub(crate) struct PmVerdict {
     pub(crate) last_activity_at: Option<DateTime<Utc>>,
     pub(crate) last_activity_source: Option<String>,
     pub(crate) live: Option<LiveSummary>,
+    /// The cluster has suspended the attempt's job: what its wait is.
+    pub(crate) suspended: bool,
 }
 
 impl PmVerdict {
@@ -114,6 +117,7 @@ impl PmVerdict {
             last_activity_at: w.last_activity_at,
             last_activity_source: w.last_activity_source.clone(),
             live: w.live.clone(),
+            suspended: w.suspended_at.is_some(),
         }
     }
 }

@@ -283,6 +283,9 @@ pub enum WaitKind {
     /// breaker held) waits for a free place in the capacity: no time is
     /// known, it starts once a worker ends.
     Capacity,
+    /// The cluster suspended its running job (`scontrol suspend`): it goes
+    /// on when the cluster resumes it; no time is known.
+    Suspended,
 }
 
 /// What `w` waits for, from its journaled state and, while an attempt runs,

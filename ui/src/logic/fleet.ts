@@ -46,6 +46,10 @@ export interface WaitingCounts {
   circuitBreaker: number;
   /** Tasks that wait for a person to confirm their routing. */
   confirmation: number;
+  /** Workers whose next attempt waits for a free place (the fleet is at its capacity). */
+  capacity: number;
+  /** Workers whose job the cluster suspended. */
+  suspended: number;
 }
 
 export interface FleetCounts {
@@ -78,7 +82,7 @@ export function waitsOnCircuit(t: Pick<Task, "status" | "expert" | "experts">, p
 
 export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], paused: ReadonlySet<string>): FleetCounts {
   const buckets = EMPTY_BUCKETS();
-  const waiting: WaitingCounts = { restart: 0, start: 0, rateLimit: 0, apiRetry: 0, circuitBreaker: 0, confirmation: 0 };
+  const waiting: WaitingCounts = { restart: 0, start: 0, rateLimit: 0, apiRetry: 0, circuitBreaker: 0, confirmation: 0, capacity: 0, suspended: 0 };
   let running = 0;
   let spawning = 0;
   for (const w of workers) {
@@ -93,6 +97,8 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
     else if (kind === "api_retry") waiting.apiRetry += 1;
     else if (kind === "circuit") waiting.circuitBreaker += 1;
     else if (kind === "start") waiting.start += 1;
+    else if (kind === "capacity") waiting.capacity += 1;
+    else if (kind === "suspended") waiting.suspended += 1;
     else waiting.restart += 1;
   }
   let liveTasks = 0;
@@ -112,7 +118,7 @@ export function fleetCounts(workers: readonly Worker[], tasks: readonly Task[], 
 
 /** Everything the Waiting card counts. */
 export function waitingTotal(w: WaitingCounts): number {
-  return w.restart + w.start + w.rateLimit + w.apiRetry + w.circuitBreaker + w.confirmation;
+  return w.restart + w.start + w.rateLimit + w.apiRetry + w.circuitBreaker + w.confirmation + w.capacity + w.suspended;
 }
 
 /** "2 restarting · 1 rate limited · 1 to confirm"; "nothing waits" when empty. */
@@ -124,6 +130,8 @@ export function waitingHint(w: WaitingCounts): string {
   if (w.apiRetry) parts.push(`${w.apiRetry} API retry`);
   if (w.circuitBreaker) parts.push(`${w.circuitBreaker} circuit breaker`);
   if (w.confirmation) parts.push(`${w.confirmation} to confirm`);
+  if (w.capacity) parts.push(`${w.capacity} for a free place`);
+  if (w.suspended) parts.push(`${w.suspended} suspended by the cluster`);
   return parts.length ? parts.join(" · ") : "nothing waits";
 }
 

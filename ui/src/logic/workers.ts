@@ -145,6 +145,9 @@ export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: nu
     case "capacity":
       // A person's reply or restart, or a restart a breaker held: no place is free.
       return "waits for a free place (the fleet is at its capacity)";
+    case "suspended":
+      // The cluster stopped its running job; it goes on once resumed.
+      return "suspended by the cluster: goes on once it is resumed";
     default:
       return "";
   }

@@ -16,6 +16,16 @@ fn a_job_the_cluster_suspends_is_waiting_not_hung_and_is_judged_from_its_resumpt
         seen.health_reason.as_deref(),
         Some("suspended by the cluster")
     );
+    // What it waits for: a suspension, not a restart (the Waiting card and
+    // the row say so).
+    assert_eq!(
+        seen.waiting_for.as_ref().map(|x| x.kind),
+        Some(crate::views::WaitKind::Suspended)
+    );
+    // Other processes read it from the PM's file as well.
+    let elsewhere = crate::pm::state_file::read_verdicts(&Home::new(f.dir.path()));
+    let (_, verdict) = elsewhere.get(w.id.as_str()).expect("in pm-state.json");
+    assert!(verdict.suspended, "{verdict:?}");
     let p = f.fake.process(w.id.as_str(), 1).unwrap();
     assert!(p.signals.is_empty(), "nothing is stopped: {:?}", p.signals);
     assert!(!f

@@ -58,6 +58,7 @@ pub(crate) fn read_verdicts(home: &crate::Home) -> crate::pm::PmVerdicts {
                 .get("live")
                 .cloned()
                 .and_then(|l| serde_json::from_value(l).ok()),
+            suspended: w.get("suspended_at").is_some_and(|t| !t.is_null()),
         };
         out.insert(id.clone(), (attempt, verdict));
     }

@@ -340,6 +340,15 @@ pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
     if overdue && dto.state != WorkerStatus::Waiting {
         dto.waiting_for = None;
     }
+    // The cluster suspended its job: that is what it waits for, whatever
+    // its stream last announced (a retry cannot happen meanwhile).
+    if v.suspended && v.health == H::Waiting {
+        dto.waiting_for = Some(crate::views::WaitingFor {
+            kind: crate::views::WaitKind::Suspended,
+            until: None,
+            after: None,
+        });
+    }
     // Still in a cluster's queue: it has not begun to run, so no time of
     // its counts yet (the owner journals when it leaves the queue).
     if v.health == H::Scheduled {
@@ -568,6 +577,7 @@ mod tests {
                     last_activity_at: None,
                     last_activity_source: None,
                     live: None,
+                    suspended: false,
                 },
             );
             dto
@@ -605,6 +615,7 @@ mod tests {
                     last_activity_at: Some(clock::now() - chrono::Duration::seconds(silent_secs)),
                     last_activity_source: Some("output".into()),
                     live: None,
+                    suspended: false,
                 },
             );
             dto.health_reason.unwrap_or_default()

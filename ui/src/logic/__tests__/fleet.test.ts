@@ -42,7 +42,7 @@ describe("one count of the workers", () => {
     expect(statCards(fleetCounts([worker({ id: "w-ok" })], [], new Set())).some((k) => k.id === "unreachable")).toBe(false);
   });
 
-  it("says what the waiting wait for: restarts, rate limits, the circuit breaker, a confirmation", () => {
+  it("says what the waiting wait for: restarts, rate limits, the circuit breaker, a confirmation, a free place, a resumption", () => {
     const ws = [
       worker({ id: "w-1", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "crashed" } }),
       worker({ id: "w-2", state: "waiting", health: "waiting", waiting_for: { kind: "restart", after: "lost" } }),
@@ -51,6 +51,9 @@ describe("one count of the workers", () => {
       worker({ id: "w-5", state: "waiting", health: "waiting", waiting_for: { kind: "usage_limit", until: "2025-06-01T17:00:00Z", after: "rate_limited" } }),
       // Its first start could not be submitted: it waits to start, not to restart.
       worker({ id: "w-6", state: "waiting", health: "waiting", attempt: 0, waiting_for: { kind: "start", until: "2025-06-01T12:00:05Z" } }),
+      // A person's restart with no free place, and a job the cluster suspended: neither restarts.
+      worker({ id: "w-7", state: "waiting", health: "waiting", waiting_for: { kind: "capacity", after: "killed" } }),
+      worker({ id: "w-8", health: "waiting", waiting_for: { kind: "suspended" } }),
     ];
     const ts = [
       task({ id: "t-1", status: "awaiting_confirmation" }),
@@ -63,9 +66,12 @@ describe("one count of the workers", () => {
     ];
     const c = fleetCounts(ws, ts, new Set(["security"]));
     // The account's usage limit counts as a rate limit, for a waiting worker and a held task.
-    expect(c.waiting).toEqual({ restart: 2, start: 1, rateLimit: 3, apiRetry: 0, circuitBreaker: 2, confirmation: 1 });
+    expect(c.waiting).toEqual({ restart: 2, start: 1, rateLimit: 3, apiRetry: 0, circuitBreaker: 2, confirmation: 1, capacity: 1, suspended: 1 });
     const card = statCards(c).find((k) => k.id === "waiting");
-    expect(card).toMatchObject({ value: 9, hint: "2 restarting · 1 to start · 3 rate limited · 2 circuit breaker · 1 to confirm" });
+    expect(card).toMatchObject({
+      value: 11,
+      hint: "2 restarting · 1 to start · 3 rate limited · 2 circuit breaker · 1 to confirm · 1 for a free place · 1 suspended by the cluster",
+    });
     expect(card?.hint).not.toContain("API retry");
     expect(waitingHint(fleetCounts([], [], new Set()).waiting)).toBe("nothing waits");
   });

@@ -90,6 +90,9 @@ describe("what a worker row says is true", () => {
     expect(workerRow(held, undefined, T0).doing).toBe(waitingLabel(held, T0));
     const full = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "capacity", until: null } });
     expect(waitingLabel(full, T0)).toBe("waits for a free place (the fleet is at its capacity)");
+    const suspended = worker({ health: "waiting", waiting_for: { kind: "suspended" } });
+    expect(waitingLabel(suspended, T0)).toBe("suspended by the cluster: goes on once it is resumed");
+    expect(workerRow(suspended, undefined, T0).doing).toBe(waitingLabel(suspended, T0));
     expect(waitingLabel(worker(), T0)).toBe("");
   });
 
