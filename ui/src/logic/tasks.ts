@@ -63,6 +63,22 @@ export function costsByTask(workers: readonly Worker[]): Map<string, TaskCost> {
   return out;
 }
 
+/**
+ * The costs a list of tasks shows: `costsByTask` taken again only when the
+ * list's clock moves (the tables' 5-second clock, which moves their
+ * relative times too) or the tasks change, not with every batch of engine
+ * events that moves a running worker's figures: each change shown costs
+ * WebKit a frame, and 50 workers' costs moving with every batch doubled the
+ * page's CPU. The task and worker pages show the figures as they move.
+ */
+export function listedCosts(): (clock: number, tasks: readonly Task[], workers: readonly Worker[]) => Map<string, TaskCost> {
+  let taken: { clock: number; tasks: readonly Task[]; costs: Map<string, TaskCost> } | null = null;
+  return (clock, tasks, workers) => {
+    if (!taken || taken.clock !== clock || taken.tasks !== tasks) taken = { clock, tasks, costs: costsByTask(workers) };
+    return taken.costs;
+  };
+}
+
 /** `cost`: the task's workers' (costsByTask); without one, the task's own figure. */
 export function taskRow(t: Task, nowMs: number, cost?: TaskCost): TaskRow {
   const experts = taskExperts(t);

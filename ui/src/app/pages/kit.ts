@@ -19,7 +19,7 @@ import type { AlpineCsp } from "@alpinejs/csp";
 import { fleetCounts, pausedExperts, type FleetCounts } from "../../logic/fleet";
 import { memo, patchData, type RowCache, sameData, type Write } from "../../logic/rows";
 import type { Task, Worker } from "../../types";
-import { costsByTask, taskRow, type TaskCost, type TaskRow } from "../../logic/tasks";
+import { listedCosts, taskRow, type TaskRow } from "../../logic/tasks";
 import type { Controller } from "../controller";
 import type { AppState, ViewId } from "../state";
 
@@ -54,9 +54,7 @@ export interface Kit {
   global<T>(initial: T, compute: () => T, opts?: { patch?: boolean }): { readonly value: T };
   taskById(): Map<string, Task>;
   workerById(): Map<string, Worker>;
-  /** Each task's cost so far as its workers count it (logic/tasks.ts `costsByTask`). */
-  costByTask(): Map<string, TaskCost>;
-  /** Task rows, each with its cost as its workers count it, reused while unchanged. */
+  /** Task rows, each with its cost as its workers count it at the tables' clock (or a change of the tasks), reused while unchanged. */
   taskRows(cache: RowCache<TaskRow>, tasks: readonly Task[], clock: number, nowMs: number): TaskRow[];
   /** Every count the window shows, from the one list of workers (logic/fleet.ts). */
   counts: { readonly value: FleetCounts };
@@ -122,16 +120,11 @@ export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
 
   const taskMap = memo<Map<string, Task>>();
   const workerMap = memo<Map<string, Worker>>();
-  const costMap = memo<Map<string, TaskCost>>();
+  const listed = listedCosts();
   const counts = derive(
     fleetCounts([], [], new Set()),
     () => fleetCounts(raw(s.workers), raw(s.tasks), pausedExperts(raw(s.status))),
   ).box;
-
-  const costByTask = () => {
-    const workers = raw(s.workers);
-    return costMap([workers], () => costsByTask(workers));
-  };
 
   return {
     counts,
@@ -152,9 +145,9 @@ export function makeKit(Alpine: AlpineCsp, s: AppState, c: Controller): Kit {
       const workers = raw(s.workers);
       return workerMap([workers], () => new Map(workers.map((w) => [w.id, w])));
     },
-    costByTask,
     taskRows(cache, tasks, clock, nowMs) {
-      const costs = costByTask();
+      // Read without subscribing to the workers (logic/tasks.ts `listedCosts`).
+      const costs = listed(clock, raw(s.tasks), plain.workers);
       return cache.list(
         tasks,
         (t) => t.id,

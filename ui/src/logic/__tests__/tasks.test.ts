@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { costsByTask, lastWorkdir, taskRow } from "../tasks";
+import { costsByTask, lastWorkdir, listedCosts, taskRow } from "../tasks";
 import { T0, task, worker } from "./fixtures";
 
 describe("the folder a new task starts with", () => {
@@ -32,5 +32,21 @@ describe("a task's cost", () => {
     // Without workers, the task's own figure, marked as the engine marks it.
     expect(taskRow(task({ cost_usd: 0.4, cost_estimated: true }), T0).cost).toBe("≈ $0.4000 (estimate)");
     expect(taskRow(task({ cost_usd: 0.4 }), T0).cost).toBe("$0.4000");
+  });
+});
+
+describe("listedCosts", () => {
+  it("takes the running costs again when the list's clock moves or the tasks change, not with every worker update", () => {
+    const costs = listedCosts();
+    const tasks = [task({ id: "t-1", status: "running" })];
+    const at = (cost: number) => [worker({ id: "w-1", task_id: "t-1", cost_usd: cost, cost_estimated: true })];
+    expect(costs(0, tasks, at(0.01)).get("t-1")?.cost_usd).toBe(0.01);
+    // Its worker's figures moved; the list's clock and tasks did not.
+    expect(costs(0, tasks, at(0.02)).get("t-1")?.cost_usd).toBe(0.01);
+    // The clock moved.
+    expect(costs(5000, tasks, at(0.03)).get("t-1")?.cost_usd).toBe(0.03);
+    // A task changed (here: it ended).
+    const ended = [task({ id: "t-1", status: "completed" })];
+    expect(costs(5000, ended, at(0.04)).get("t-1")).toEqual({ cost_usd: 0.04, cost_estimated: true });
   });
 });
