@@ -133,9 +133,23 @@ impl DayCuts {
         self.from[i.saturating_sub(1)].1
     }
 
-    /// The viewer's day `at` falls on.
+    /// The viewer's day `at` falls on: the day of the last midnight at or
+    /// before it, whatever the offset does later that day (in autumn the
+    /// clocks go back an hour after midnight: read with the later offset,
+    /// the day's last hour would fall on the next). Before the first
+    /// midnight known, past the last one, or with none known, `at` read
+    /// with the offset in effect.
     fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
-        (at + Duration::minutes(i64::from(self.offset_at(at)))).date_naive()
+        let i = self.from.partition_point(|(from, _)| *from <= at);
+        let (from, offset) = self.from[i.saturating_sub(1)];
+        let local = |t: DateTime<Utc>| (t + Duration::minutes(i64::from(offset))).date_naive();
+        let known_midnight = i > 0 && from != DateTime::<Utc>::MIN_UTC;
+        // No day lasts longer than 25 hours.
+        if known_midnight && at - from < Duration::hours(25) {
+            local(from)
+        } else {
+            local(at)
+        }
     }
 }
 
@@ -592,6 +606,30 @@ mod tests {
         assert!(utc.report(at("2026-03-02T10:00:00Z"), 1).rows.is_empty());
     }
 
+    /// 32 local midnights from `first` on: at `before` minutes east of UTC
+    /// up to the day `change` (its midnight included), at `after` from the
+    /// next day on.
+    fn midnights_across(
+        first: (i32, u32, u32),
+        change: (i32, u32, u32),
+        before: i32,
+        after: i32,
+    ) -> Vec<Midnight> {
+        let date = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        (0..=31)
+            .map(|i| {
+                let day = date(first) + Duration::days(i);
+                let offset_minutes = if day <= date(change) { before } else { after };
+                let at = day.and_hms_opt(0, 0, 0).unwrap().and_utc()
+                    - Duration::minutes(i64::from(offset_minutes));
+                Midnight {
+                    at_ms: at.timestamp_millis(),
+                    offset_minutes,
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn each_day_is_cut_at_its_own_local_midnight_across_a_daylight_saving_change() {
         // Berlin: UTC+1 until 2026-03-29 01:00Z, UTC+2 after, until
@@ -606,22 +644,7 @@ mod tests {
         j.ended("2026-04-05T22:30:00Z", &a, outcome(8, 0, 0.1));
         // The app's local midnights from 11 March to 11 April: UTC+1 up
         // to 29 March, UTC+2 from 30 March.
-        let midnights: Vec<Midnight> = (0..=31)
-            .map(|i| {
-                let day = NaiveDate::from_ymd_opt(2026, 3, 11).unwrap() + Duration::days(i);
-                let offset_minutes = if day <= NaiveDate::from_ymd_opt(2026, 3, 29).unwrap() {
-                    60
-                } else {
-                    120
-                };
-                let at = day.and_hms_opt(0, 0, 0).unwrap().and_utc()
-                    - Duration::minutes(i64::from(offset_minutes));
-                Midnight {
-                    at_ms: at.timestamp_millis(),
-                    offset_minutes,
-                }
-            })
-            .collect();
+        let midnights = midnights_across((2026, 3, 11), (2026, 3, 29), 60, 120);
         let mut idx = UsageIndex::new(&j.path, DayCuts::midnights(&midnights, 120));
         idx.refresh().unwrap();
         let r = idx.report(at("2026-04-10T10:00:00Z"), 30);
@@ -656,6 +679,29 @@ mod tests {
                 ("2026-04-06", 8)
             ]
         );
+    }
+
+    #[test]
+    fn the_last_hour_of_the_day_the_clocks_go_back_stays_on_that_day() {
+        // Berlin: UTC+2 until 2026-10-25 01:00Z, UTC+1 after.
+        let mut j = Journal::new();
+        let a = j.worker("2026-10-01T10:00:00Z", 1, "development", "/p");
+        // 23:30 on 24 October (UTC+2), 23:30 on 25 October (UTC+1), and
+        // 00:30 on 26 October.
+        j.ended("2026-10-24T21:30:00Z", &a, outcome(1, 0, 0.1));
+        j.ended("2026-10-25T22:30:00Z", &a, outcome(2, 0, 0.1));
+        j.ended("2026-10-25T23:30:00Z", &a, outcome(4, 0, 0.1));
+        let midnights = midnights_across((2026, 10, 1), (2026, 10, 25), 120, 60);
+        let mut idx = UsageIndex::new(&j.path, DayCuts::midnights(&midnights, 60));
+        idx.refresh().unwrap();
+        let days: Vec<(String, u64)> = idx
+            .report(at("2026-10-30T10:00:00Z"), 30)
+            .rows
+            .into_iter()
+            .map(|x| (x.day, x.tokens.input))
+            .collect();
+        let want = [("2026-10-24", 1), ("2026-10-25", 2), ("2026-10-26", 4)];
+        assert_eq!(days, want.map(|(d, n)| (d.to_string(), n)));
     }
 
     #[test]

@@ -612,12 +612,15 @@ describe("controller, the Usage page across a daylight-saving change", () => {
     expect(midnights).toHaveLength(31);
     for (const m of midnights ?? []) expect(new Date(m.at_ms).getHours()).toBe(0);
     // The day an instant falls on as the engine reads the request: the
-    // offset in effect from the last midnight at or before it.
+    // offset in effect at the last midnight at or before it, read at that
+    // midnight (a day does not end early when the clocks go back).
     const dayOf = (iso: string): string => {
       const t = Date.parse(iso);
-      let minutes = midnights?.[0]?.offset_minutes ?? offset;
-      for (const m of midnights ?? []) if (m.at_ms <= t) minutes = m.offset_minutes;
-      return new Date(t + minutes * 60_000).toISOString().slice(0, 10);
+      let last: { at_ms: number; offset_minutes: number } | undefined;
+      for (const m of midnights ?? []) if (m.at_ms <= t) last = m;
+      const from = last && t - last.at_ms < 25 * 3600_000 ? last.at_ms : t;
+      const minutes = last?.offset_minutes ?? midnights?.[0]?.offset_minutes ?? offset;
+      return new Date(from + minutes * 60_000).toISOString().slice(0, 10);
     };
     // 23:30 on 20 March in Berlin (UTC+1), and 00:30 on 21 March.
     expect(dayOf("2026-03-20T22:30:00Z")).toBe("2026-03-20");

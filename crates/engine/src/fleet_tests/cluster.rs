@@ -50,3 +50,34 @@ fn a_job_the_cluster_suspends_is_waiting_not_hung_and_is_judged_from_its_resumpt
         "silent 251 s since its resumption"
     );
 }
+
+#[test]
+fn a_suspension_while_waiting_out_an_api_retry_is_told_to_the_app() {
+    let (mut f, task, w) = one_healthy_worker();
+    let pid = f.pid(&w, 1);
+    let retry = r#"{"type":"system","subtype":"api_retry","attempt":1,"retry_delay_ms":60000,"error_status":529}"#;
+    f.fake.say(pid, retry);
+    f.advance(1);
+    f.tick();
+    assert_eq!(f.worker_of(&task).health, "waiting");
+    // What the app was told so far.
+    let told = |f: &mut Fleet| {
+        let mut kinds = Vec::new();
+        while let Ok(e) = f.events.try_recv() {
+            if let EngineEvent::WorkerUpdated { worker } = e {
+                kinds.push(worker.waiting_for.map(|x| x.kind));
+            }
+        }
+        kinds
+    };
+    told(&mut f);
+    // Suspended while it waits: still `waiting`, but for the cluster now;
+    // resumed, back to the retry it announced.
+    use crate::views::WaitKind::{ApiRetry, Suspended};
+    for (suspended, kind) in [(true, Suspended), (false, ApiRetry)] {
+        f.fake.set_suspended(pid, suspended);
+        f.advance(1);
+        f.tick();
+        assert_eq!(told(&mut f).last(), Some(&Some(kind)));
+    }
+}

@@ -354,21 +354,8 @@ fn a_restart_after_a_job_that_never_left_the_queue_starts_a_new_conversation() {
     f.fake.set_queued(pid, Some("JobHeldUser"));
     f.advance(1);
     f.tick();
-    let w = f.worker_of(&task);
-    f.engine().restart_worker(w.id.as_str()).expect("restart");
-    for _ in 0..5 {
-        f.advance(1);
-        f.tick();
-    }
-    let w = f.worker_of(&task);
-    assert_eq!(w.attempt, 2, "{w:?}");
-    let argv = |n: u32| {
-        f.fake
-            .process(w.id.as_str(), n)
-            .and_then(|p| p.launch)
-            .map(|l| l.argv)
-            .unwrap_or_default()
-    };
+    let w = restarted(&f, &task);
+    let argv = |n: u32| argv_of(&f, &w, n);
     // Its first attempt never ran: no conversation exists to resume.
     assert!(argv(1).iter().any(|a| a == "--session-id"), "{:?}", argv(1));
     let second = argv(2);
@@ -380,6 +367,44 @@ fn a_restart_after_a_job_that_never_left_the_queue_starts_a_new_conversation() {
     let attempts = &story.workers[0].attempts;
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert!(!attempts[1].resumed, "{:?}", attempts[1]);
+}
+
+#[test]
+fn an_attempt_whose_agent_wrote_output_ran_whatever_its_launcher_reports() {
+    // A launcher whose report lacks the start (a pod whose log pump failed
+    // after the agent ran): the agent's own output says it ran, so its
+    // conversation is resumed.
+    let f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    f.fake.say(pid, ASSISTANT);
+    f.advance(1);
+    f.tick();
+    f.fake.set_queued(pid, Some("no start in its report"));
+    let w = restarted(&f, &task);
+    let second = argv_of(&f, &w, 2);
+    assert!(second.iter().any(|a| a == "--resume"), "{second:?}");
+}
+
+/// `task`'s worker restarted by a person, its second attempt started.
+fn restarted(f: &Fleet, task: &str) -> WorkerDto {
+    let w = f.worker_of(task);
+    f.engine().restart_worker(w.id.as_str()).expect("restart");
+    for _ in 0..5 {
+        f.advance(1);
+        f.tick();
+    }
+    let w = f.worker_of(task);
+    assert_eq!(w.attempt, 2, "{w:?}");
+    w
+}
+
+/// The arguments attempt `n` of `w` was started with.
+fn argv_of(f: &Fleet, w: &WorkerDto, n: u32) -> Vec<String> {
+    f.fake
+        .process(w.id.as_str(), n)
+        .and_then(|p| p.launch)
+        .map(|l| l.argv)
+        .unwrap_or_default()
 }
 
 #[test]

@@ -677,6 +677,18 @@ mod tests {
     }
 
     #[test]
+    fn a_job_suspended_or_stopped_by_the_cluster_is_halted_not_hung() {
+        assert!(is_suspended("SUSPENDED"));
+        // `scancel --signal=STOP`: its resources kept, its process silent.
+        assert!(is_suspended("STOPPED"));
+        assert!(!is_suspended("RUNNING") && !is_suspended("PENDING"));
+        assert!(suspended_words("STOPPED", "None")
+            .ends_with("until it is sent SIGCONT (`scancel --signal=CONT`)"));
+        assert!(suspended_words("SUSPENDED", "")
+            .ends_with("until the cluster resumes it (`scontrol resume`)"));
+    }
+
+    #[test]
     fn a_job_already_gone_from_the_queue_is_told_from_a_failure_to_cancel() {
         assert!(already_gone(
             "`scancel` failed (exit status: 1): scancel: error: Kill job error on job id 7: Invalid job id specified"

@@ -36,8 +36,9 @@ impl Engine {
             .and_then(|e| e.queued_at);
         // Asked before the store is held: a launcher may read its files.
         // An agent that never began to run made no session: journaled, so
-        // the next attempt (of this owner or the next) starts afresh.
-        let never_ran = self.launcher().never_ran(live.pid);
+        // the next attempt (of this owner or the next) starts afresh. One
+        // whose output was read ran, whatever its launcher's report lacks.
+        let never_ran = live.progress.lines == 0 && self.launcher().never_ran(live.pid);
         outcome.never_ran |= never_ran;
         let worker = {
             let mut store = self.store();

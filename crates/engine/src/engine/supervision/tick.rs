@@ -82,6 +82,9 @@ impl Engine {
         // Attempts seen leaving a cluster's queue this tick: journaled, so
         // every view (and the next owner) counts their time from then.
         let mut left_queue: Vec<(WorkerId, u32)> = Vec::new();
+        // Suspended or resumed by the cluster: what it waits for changed even
+        // when its health did not (a wait for an API retry), so it is told.
+        let mut suspension_moved: Vec<WorkerId> = Vec::new();
         {
             // Read in place, in the order store, runtime, PM (no worker is
             // copied: a tick costs what the watched workers need, no more).
@@ -176,6 +179,7 @@ impl Engine {
                 let suspended = self.launcher().suspended(live.pid);
                 if suspended.is_some() != entry.suspended_at.is_some() {
                     changed = true;
+                    suspension_moved.push(id.clone());
                     if entry.suspended_at.take().is_some() {
                         entry.resumed_at = Some(now);
                     } else {
@@ -320,6 +324,9 @@ impl Engine {
                 pm.dirty = true;
             }
         }
+        for worker_id in &suspension_moved {
+            self.emit_worker(worker_id);
+        }
         if !left_queue.is_empty() {
             // Said when it can be (a full disk is retried next tick); the
             // health decisions below go on either way.
@@ -344,6 +351,10 @@ impl Engine {
             for action in health::decide(&config.pm, &view, &obs, now) {
                 self.apply_action(action, &task_id, &expert, now)?;
             }
+        }
+        // What the actions staged (the time warnings said), made durable once.
+        if let Err(e) = self.store().sync() {
+            tracing::warn!("cannot record the time warnings said: {e}");
         }
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.pm().metrics.last_tick_micros = micros;
@@ -568,7 +579,9 @@ impl Engine {
         if known == Some(&warnings) {
             return;
         }
-        let journaled = store.commit(
+        // Staged: the tick makes them durable once, after all its actions
+        // (a batch started together crosses its levels in the same tick).
+        let journaled = store.stage(
             Event::TimeWarningsChanged {
                 worker_id: worker_id.clone(),
                 warnings,

@@ -89,12 +89,14 @@ pub(super) fn is_live(state: &str) -> bool {
 }
 
 /// Whether a job in this state was suspended by the cluster
-/// (`scontrol suspend`, or preemption by suspension): stopped, not hung.
+/// (`scontrol suspend`, or preemption by suspension) or stopped by it with
+/// SIGSTOP (`STOPPED`, its resources kept): halted, not hung.
 pub(super) fn is_suspended(state: &str) -> bool {
-    state.starts_with("SUSPENDED")
+    state.starts_with("SUSPENDED") || state.starts_with("STOPPED")
 }
 
-/// A suspended job's state in words, with Slurm's reason when it gives one.
+/// A suspended (or stopped) job's state in words, with Slurm's reason when
+/// it gives one, and what makes it go on.
 pub(super) fn suspended_words(state: &str, reason: &str) -> String {
     let reason = reason.trim();
     let why = if reason.is_empty() || reason == "None" {
@@ -102,9 +104,12 @@ pub(super) fn suspended_words(state: &str, reason: &str) -> String {
     } else {
         format!("job state {state}, reason {reason}")
     };
-    format!(
-        "suspended by the cluster (Slurm {why}): it cannot run until the cluster resumes it (`scontrol resume`)"
-    )
+    let until = if state.starts_with("STOPPED") {
+        "it is sent SIGCONT (`scancel --signal=CONT`)"
+    } else {
+        "the cluster resumes it (`scontrol resume`)"
+    };
+    format!("suspended by the cluster (Slurm {why}): it cannot run until {until}")
 }
 
 /// Whether Slurm refused to cancel or signal a job because it has already
