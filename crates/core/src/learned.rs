@@ -11,10 +11,15 @@
 //! example's distinctive features (those of its words that are not common
 //! words, `STOP`), so that a correction changes the decision for the same
 //! text and, through the shared words and character n-grams, for close
-//! paraphrases. A text takes the overlay's say in proportion to how much of
-//! it the examples cover (`coverage_weight`): one that shares a word or two
-//! with a correction ("module", say) keeps its decision, one the examples
-//! cover as a whole follows them.
+//! paraphrases. Each correction keeps its weights apart from the others' and
+//! from the outcomes', and a text takes a correction's say in proportion to
+//! how much of the text that one correction covers (`coverage_weight`): one
+//! that shares a word or two with it ("module", say) keeps its decision,
+//! whatever else was learned from those words (an outcome of the text
+//! itself, another correction), and a near copy follows it. The outcomes'
+//! weights are one table, which a text takes in proportion to how much of
+//! it the outcomes cover together: they are the work's own record, meant to
+//! add up.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -90,8 +95,13 @@ pub struct LearnedModel {
     /// Successes and failures per expert, for the routing view.
     pub outcomes: BTreeMap<String, (u64, u64)>,
     /// Weight deltas of the shipped linear model per bucket, in its class
-    /// order.
+    /// order, learned from outcomes.
     overlay: HashMap<u32, Vec<f32>>,
+    /// Weight deltas learned from each correction, apart: a correction
+    /// speaks for a text only as far as it covers it on its own.
+    taught: Vec<HashMap<u32, Vec<f32>>>,
+    /// The corrections (indices into `taught`) holding a row for a bucket.
+    taught_by: HashMap<u32, Vec<u32>>,
     /// A person's corrections by the words of the text corrected, oldest
     /// first: the same text (near enough) goes where the person said.
     corrected: Vec<(std::collections::BTreeSet<String>, String)>,
@@ -211,6 +221,9 @@ impl LearnedModel {
             Source::Correction => CORRECTION_STEPS,
             _ => 1,
         };
+        // A correction's own rows: those of an earlier correction of the
+        // same text (the same features) when there is one.
+        let slot = (ex.source == Source::Correction).then(|| self.correction_slot(&own));
         let zero = vec![0.0; k];
         let mut z = vec![0.0; k];
         let mut extra = vec![0.0; k];
@@ -236,13 +249,42 @@ impl LearnedModel {
                     OVERLAY_RATE * (y - linear::sigmoid(z[c]))
                 })
                 .collect();
+            let rows = match slot {
+                Some(i) => &mut self.taught[i],
+                None => &mut self.overlay,
+            };
             for f in &own {
-                let row = self.overlay.entry(f.bucket).or_insert_with(|| vec![0.0; k]);
+                let row = rows.entry(f.bucket).or_insert_with(|| vec![0.0; k]);
                 for (w, gc) in row.iter_mut().zip(&g) {
                     *w += gc * v;
                 }
             }
         }
+    }
+
+    /// The index in `taught` of the correction whose rows are exactly the
+    /// buckets of `own`, made (with zero rows) when there is none.
+    fn correction_slot(&mut self, own: &[Feature]) -> usize {
+        let buckets: std::collections::BTreeSet<u32> = own.iter().map(|f| f.bucket).collect();
+        let same = buckets
+            .first()
+            .and_then(|b| self.taught_by.get(b))
+            .and_then(|ids| {
+                ids.iter().map(|&i| i as usize).find(|&i| {
+                    let rows = &self.taught[i];
+                    rows.len() == buckets.len() && buckets.iter().all(|b| rows.contains_key(b))
+                })
+            });
+        if let Some(i) = same {
+            return i;
+        }
+        let i = self.taught.len();
+        let id = u32::try_from(i).unwrap_or(u32::MAX);
+        for &b in &buckets {
+            self.taught_by.entry(b).or_default().push(id);
+        }
+        self.taught.push(HashMap::new());
+        i
     }
 
     /// The expert a person corrected this text (or one with nearly the
@@ -268,14 +310,17 @@ impl LearnedModel {
 
     /// The overlay's logits per class of the shipped model (its order) for
     /// the features `feats` of the tokens `toks`, into `out` (zeros when
-    /// nothing was learned): the learned weights of its distinctive
-    /// features, times `coverage_weight` of the share of them learned.
+    /// nothing was learned): per correction, the weights it taught the
+    /// text's distinctive features times `coverage_weight` of the share of
+    /// them it taught; and the weights outcomes taught them times
+    /// `coverage_weight` of the share the outcomes taught together.
     pub fn overlay_logits(&self, toks: &Tokens, feats: &[Feature], value: f32, out: &mut [f32]) {
         out.iter_mut().for_each(|o| *o = 0.0);
-        if self.overlay.is_empty() {
+        if !self.has_overlay() {
             return;
         }
         let (mut seen, mut all) = (0usize, 0usize);
+        let mut by: HashMap<u32, usize> = HashMap::new();
         for f in distinctive(toks, feats) {
             all += 1;
             if let Some(row) = self.overlay.get(&f.bucket) {
@@ -284,18 +329,38 @@ impl LearnedModel {
                     *o += w * value;
                 }
             }
+            for &i in self.taught_by.get(&f.bucket).into_iter().flatten() {
+                *by.entry(i).or_default() += 1;
+            }
         }
-        let weight = if all == 0 {
-            0.0
-        } else {
-            coverage_weight(seen as f32 / all as f32)
-        };
+        if all == 0 {
+            return;
+        }
+        let share = |n: usize| n as f32 / all as f32;
+        let weight = coverage_weight(share(seen));
         out.iter_mut().for_each(|o| *o *= weight);
+        // Only the corrections that cover the text enough to speak.
+        let mut speak: Vec<(u32, f32)> = by
+            .into_iter()
+            .map(|(i, n)| (i, coverage_weight(share(n))))
+            .filter(|&(_, w)| w > 0.0)
+            .collect();
+        speak.sort_unstable_by_key(|&(i, _)| i);
+        for (i, weight) in speak {
+            let rows = &self.taught[i as usize];
+            for f in distinctive(toks, feats) {
+                if let Some(row) = rows.get(&f.bucket) {
+                    for (o, w) in out.iter_mut().zip(row) {
+                        *o += w * value * weight;
+                    }
+                }
+            }
+        }
     }
 
     /// True when the overlay has learned anything.
     pub fn has_overlay(&self) -> bool {
-        !self.overlay.is_empty()
+        !self.overlay.is_empty() || !self.taught.is_empty()
     }
 
     /// Posterior probability per expert (in `names` order), from already
@@ -441,11 +506,47 @@ mod tests {
             source: Source::Correction,
         });
         let mine: Vec<u32> = distinctive(&toks, &feats).map(|f| f.bucket).collect();
-        assert!(!mine.is_empty() && mine.iter().all(|b| m.overlay.contains_key(b)));
+        assert!(!mine.is_empty() && mine.iter().all(|b| m.taught[0].contains_key(b)));
         assert!(
-            style.iter().all(|b| !m.overlay.contains_key(b)),
+            style
+                .iter()
+                .all(|b| !m.taught[0].contains_key(b) && !m.overlay.contains_key(b)),
             "every lowercase one-liner would lean to the corrected expert"
         );
+    }
+
+    #[test]
+    fn a_text_two_corrections_cover_between_them_takes_neither_s_say() {
+        let overlay = |m: &LearnedModel, text: &str| {
+            let mut toks = Tokens::default();
+            toks.push_text(text);
+            let mut feats = Vec::new();
+            let v = linear::features_styled(&toks, linear::style(text), &mut feats);
+            let mut out = vec![0.0; 5];
+            m.overlay_logits(&toks, &feats, v, &mut out);
+            out
+        };
+        let mut m = LearnedModel::default();
+        for (text, expert) in [
+            ("Tidy up the flux capacitor in the warp core", "cicd"),
+            (
+                "Rename the parser module of the billing service",
+                "security",
+            ),
+        ] {
+            m.learn(&Example {
+                text: text.into(),
+                expert: expert.into(),
+                source: Source::Correction,
+            });
+        }
+        // Half its words from one, half from the other: together they
+        // cover nine tenths of it, each less than half.
+        let mixed = overlay(&m, "flux warp parser billing");
+        assert!(mixed.iter().all(|&o| o == 0.0), "{mixed:?}");
+        // A near copy of one takes that one's say.
+        let near = overlay(&m, "Tidy up the flux capacitor in the warp core please");
+        assert!(near.iter().any(|&o| o.abs() > 1.0), "{near:?}");
     }
 
     #[test]

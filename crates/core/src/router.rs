@@ -498,8 +498,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_correction_leaves_a_task_that_shares_only_common_words_as_it_was() {
+    /// One correction of a text leaves three texts that share only common
+    /// words with it ("the", "in", "module", "settings") as they were, also
+    /// when each of them succeeded before (`outcomes_first`: the outcomes
+    /// taught every distinctive feature of theirs), and its near copies go
+    /// where the person said.
+    fn one_correction_leaves_tasks_that_share_only_common_words(outcomes_first: bool) {
         use crate::learned::{Example, LearnedModel, Source};
         let r = model_router();
         let text = "Tidy up the flux capacitor settings in the warp module";
@@ -513,8 +517,20 @@ mod tests {
             "Add a retry to the upload in the storage module",
             "Rename the settings page in the admin module",
         ];
-        let before: Vec<Decision> = unrelated.iter().map(|t| r.route(t, None, None)).collect();
         let mut m = LearnedModel::default();
+        if outcomes_first {
+            for t in unrelated {
+                m.learn(&Example {
+                    text: t.into(),
+                    expert: r.route(t, None, None).primary_expert,
+                    source: Source::Success,
+                });
+            }
+        }
+        let before: Vec<Decision> = unrelated
+            .iter()
+            .map(|t| r.route(t, None, Some(&m)))
+            .collect();
         m.learn(&Example {
             text: text.into(),
             expert: target.into(),
@@ -542,6 +558,16 @@ mod tests {
             let d = r.route(near, None, Some(&m));
             assert_eq!(d.primary_expert, target, "{near}: {}", d.explanation);
         }
+    }
+
+    #[test]
+    fn one_correction_leaves_a_task_that_shares_only_common_words_as_it_was() {
+        one_correction_leaves_tasks_that_share_only_common_words(false);
+    }
+
+    #[test]
+    fn one_correction_leaves_a_task_that_shares_only_common_words_as_it_was_after_outcomes() {
+        one_correction_leaves_tasks_that_share_only_common_words(true);
     }
 
     #[test]
