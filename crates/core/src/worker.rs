@@ -250,9 +250,9 @@ pub struct Worker {
     /// attempt starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_prompt: Option<String>,
-    /// A person restarted it while its expert's circuit breaker held its
-    /// restart and the fleet had no free place: no breaker holds it any
-    /// more, it waits for a place; until that attempt starts.
+    /// A person restarted it while it waited between attempts (its next
+    /// attempt is on request, no restart): no breaker holds it any more,
+    /// and with no free place it waits for one; until that attempt starts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restart_asked: bool,
     /// Where its work started in git, recorded as its first attempt starts

@@ -113,9 +113,11 @@ impl State {
                 };
                 // A person's reply waits as the next prompt; a restart or
                 // nudge of a running attempt (a person's, or the PM's nudge)
-                // is the only stop whose next attempt starts at once.
+                // is the only stop whose next attempt starts at once; a
+                // person's restart of a waiting worker is asked first.
                 let on_request = *attempt > 1
                     && (w.next_prompt.is_some()
+                        || w.restart_asked
                         || w.stop
                             .as_ref()
                             .is_some_and(|s| s.then == Some(AfterStop::Restart))

@@ -114,9 +114,10 @@ pub enum Event {
         /// Seconds added to its time limit.
         secs: u64,
     },
-    /// A person restarted a worker whose restart its expert's circuit
-    /// breaker held, while the fleet had no free place: it waits for one,
-    /// no longer for the breaker.
+    /// A person restarted a worker that waited between attempts (a
+    /// backoff, or a restart its expert's circuit breaker held): its next
+    /// attempt is on request, no restart. With no free place it waits for
+    /// one, no longer for the breaker; else that attempt starts at once.
     WorkerRestartAsked {
         /// The worker it is about.
         worker_id: WorkerId,

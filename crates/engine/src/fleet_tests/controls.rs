@@ -433,3 +433,47 @@ fn a_start_the_cluster_did_not_answer_is_no_longer_said_once_a_later_one_was_tak
     assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 1), "{w:?}");
     assert!(!said(&f).contains("did not answer"), "{}", said(&f));
 }
+
+#[test]
+fn a_persons_restart_of_a_worker_waiting_out_its_backoff_spends_no_automatic_restart() {
+    // max_restarts 2, restart.backoff_base_secs 30.
+    let f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    let w = f.worker_of(&task);
+    // The first crash restarts at once (restart 1); the second waits 30 s.
+    f.fake.exit(pid, Exit::Code(1));
+    f.advance(1);
+    f.tick();
+    f.fake.exit(f.pid(&w, 2), Exit::Code(1));
+    f.advance(1);
+    f.tick();
+    assert_eq!(f.worker_of(&task).state, WorkerStatus::Waiting);
+    f.engine().restart_worker(w.id.as_str()).expect("restart");
+    let home = Home::new(f.dir.path());
+    for dto in [f.worker_of(&task), read_elsewhere(&home, &w.id)] {
+        assert_eq!(
+            (dto.state, dto.attempt, dto.restarts),
+            (WorkerStatus::Running, 3, 1),
+            "only the automatic restart counts: {dto:?}"
+        );
+    }
+    // Its second restart is still there: the next crash waits it out
+    // (30 s, as restart 2) and starts it, rather than ending the worker.
+    f.fake.exit(f.pid(&w, 3), Exit::Code(1));
+    f.advance(1);
+    f.tick();
+    let dto = f.worker_of(&task);
+    assert_eq!(
+        (dto.state, dto.restarts),
+        (WorkerStatus::Waiting, 1),
+        "{dto:?}"
+    );
+    f.advance(30);
+    f.tick();
+    let dto = f.worker_of(&task);
+    assert_eq!(
+        (dto.state, dto.attempt, dto.restarts),
+        (WorkerStatus::Running, 4, 2),
+        "{dto:?}"
+    );
+}

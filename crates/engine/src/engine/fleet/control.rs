@@ -316,6 +316,22 @@ impl Engine {
             self.stop_unsupervised(&w, why, AfterStop::Restart)?;
             self.worker_record(id)?
         };
+        let w = if w.status == WorkerStatus::Waiting {
+            // Journaled first, so its attempt starts as asked for, not as an
+            // automatic restart (one the budget would count), also when the
+            // owner dies before it starts: the next owner starts it.
+            let mut store = self.store();
+            store.commit(
+                Event::WorkerRestartAsked {
+                    worker_id: wid.clone(),
+                    reason: why.to_string(),
+                },
+                self.now(),
+            )?;
+            store.state().worker(&wid).cloned().unwrap_or(w)
+        } else {
+            w
+        };
         self.start_attempt(&w, Some(why.into()), self.now())?;
         self.store().sync()?;
         self.worker(id)
