@@ -195,7 +195,7 @@ export interface ActivityLine {
 /** A rendered transcript entry of a worker. */
 export interface TranscriptEntry {
   attempt: number;
-  kind: "session" | "assistant" | "tool_call" | "tool_result" | "tool_error" | "api_retry" | "result" | "check_in" | "other";
+  kind: "session" | "assistant" | "tool_call" | "tool_result" | "tool_error" | "api_retry" | "result" | "check_in" | "other" | "left_out";
   text: string;
 }
 

@@ -134,32 +134,40 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
     }
     loop {
         let path = dir.join(format!("attempt-{attempt}")).join("stdout.jsonl");
-        if let Ok(bytes) = std::fs::read(&path) {
-            let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
-            let upto = bytes[start..]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(start, |i| start + i + 1);
-            for line in String::from_utf8_lossy(&bytes[start..upto]).lines() {
-                if raw {
-                    printed = true;
-                    // Piped, exact; on a terminal, shown, not acted on.
-                    if terminal {
-                        println!("{}", cortex_core::terminal::lines(line));
-                    } else {
-                        println!("{line}");
-                    }
+        // Read piecewise from where the last pass ended: a flood of output
+        // is printed whole without being held whole.
+        offset = lines_after(&path, offset, |read| match read {
+            Read::Line(line) if raw => {
+                printed = true;
+                // Piped, exact; on a terminal, shown, not acted on.
+                if terminal {
+                    println!("{}", cortex_core::terminal::lines(line));
                 } else {
-                    // Rendered with its secrets hidden (before a long
-                    // line is cut, so no part of one is shown).
-                    for l in render_line(line) {
-                        printed = true;
-                        println!("{}", cortex_core::terminal::lines(&l));
-                    }
+                    println!("{line}");
                 }
             }
-            offset = upto as u64;
-        }
+            Read::Line(line) => {
+                // Rendered with its secrets hidden (before a long
+                // line is cut, so no part of one is shown).
+                for l in render_line(line) {
+                    printed = true;
+                    println!("{}", cortex_core::terminal::lines(&l));
+                }
+            }
+            Read::TooLong(bytes) => {
+                let said = format!(
+                    "── a line of {bytes} bytes left out (longer than {} MB)",
+                    MAX_LINE / 1_000_000
+                );
+                // Raw output stays the agent's lines: said beside it.
+                if raw {
+                    eprintln!("{said}");
+                } else {
+                    printed = true;
+                    println!("{said}");
+                }
+            }
+        });
         let next = dir.join(format!("attempt-{}", attempt + 1));
         if next.is_dir() {
             if !raw {
@@ -196,6 +204,70 @@ pub fn logs(home: &Home, worker: &str, follow: bool, raw: bool) -> Result<()> {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Bytes of one output line `cortex logs` holds at most.
+const MAX_LINE: u64 = 8_000_000;
+
+/// What `lines_after` hands over.
+enum Read<'a> {
+    /// A complete line, without its line end.
+    Line(&'a str),
+    /// A line longer than `MAX_LINE`, skipped: its length with its line end.
+    TooLong(u64),
+}
+
+/// Hands each complete line of `path` after byte `offset` to `f`, reading
+/// it piecewise (at most `MAX_LINE` bytes held); returns the offset after
+/// the last one handed over. An unterminated last line is left for the
+/// next read, its writer not done with it.
+fn lines_after(path: &std::path::Path, offset: u64, mut f: impl FnMut(Read<'_>)) -> u64 {
+    use std::io::{BufRead, Seek};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return offset;
+    };
+    if file.seek(std::io::SeekFrom::Start(offset)).is_err() {
+        return offset;
+    }
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut at = offset;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let read = std::io::Read::take(&mut reader, MAX_LINE + 1).read_until(b'\n', &mut buf);
+        let n = match read {
+            Ok(0) | Err(_) => return at,
+            Ok(n) => n as u64,
+        };
+        if let Some(line) = buf.strip_suffix(b"\n") {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            f(Read::Line(&String::from_utf8_lossy(line)));
+            at += n;
+        } else if n > MAX_LINE {
+            // Too long to hold: skipped to its end, if it has one yet.
+            let mut len = n;
+            loop {
+                let Ok(chunk) = reader.fill_buf() else {
+                    return at;
+                };
+                if chunk.is_empty() {
+                    return at;
+                }
+                if let Some(i) = chunk.iter().position(|&b| b == b'\n') {
+                    reader.consume(i + 1);
+                    len += i as u64 + 1;
+                    break;
+                }
+                let k = chunk.len();
+                reader.consume(k);
+                len += k as u64;
+            }
+            f(Read::TooLong(len));
+            at += len;
+        } else {
+            return at;
+        }
     }
 }
 

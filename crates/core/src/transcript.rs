@@ -27,6 +27,9 @@ pub enum EntryKind {
     CheckIn,
     /// Anything else (a line that is not JSON, or of an unknown type).
     Other,
+    /// Not output: how much of an attempt's output was left out before
+    /// what follows (a transcript reads only the end of a large output).
+    LeftOut,
 }
 
 /// One readable line of a transcript.

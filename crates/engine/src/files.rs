@@ -82,6 +82,41 @@ pub fn read_regular_text(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// The end of a file read by `read_end`.
+#[derive(Debug, Default)]
+pub struct FileEnd {
+    /// Whole lines (and any unterminated last one) from the file's end.
+    pub bytes: Vec<u8>,
+    /// How many bytes before them were not read, a cut line's start among them.
+    pub left_out: u64,
+}
+
+/// At most the last `max` bytes of a file, from the start of a line: only
+/// that much is read, however large the file is or grows meanwhile.
+pub fn read_end(path: &Path, max: u64) -> std::io::Result<FileEnd> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::FileExt;
+    let mut f = File::open(path)?;
+    let from = f.metadata()?.len().saturating_sub(max);
+    f.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    (&mut f).take(max).read_to_end(&mut bytes)?;
+    let mut before = [b'\n'];
+    if from > 0 && f.read_at(&mut before, from - 1)? == 1 && before[0] != b'\n' {
+        // Read from the middle of a line: its end is left out with its start.
+        let cut = memchr::memchr(b'\n', &bytes).map_or(bytes.len(), |i| i + 1);
+        bytes.drain(..cut);
+        return Ok(FileEnd {
+            bytes,
+            left_out: from + cut as u64,
+        });
+    }
+    Ok(FileEnd {
+        bytes,
+        left_out: from,
+    })
+}
+
 /// Writes a whole file created with `FILE_MODE` (no fsync).
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create(path)?.write_all(bytes)
@@ -197,6 +232,24 @@ pub fn prepare_daily_log(dir: &Path, prefix: &str, suffix: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_end_of_a_file_is_read_from_a_lines_start_and_says_what_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "first line\nsecond\nthird\n").unwrap();
+        let end = |max| {
+            let e = read_end(&path, max).unwrap();
+            (String::from_utf8(e.bytes).unwrap(), e.left_out)
+        };
+        assert_eq!(end(100), ("first line\nsecond\nthird\n".into(), 0));
+        // From a line's start: kept whole.
+        assert_eq!(end(13), ("second\nthird\n".into(), 11));
+        // From its middle: that line is left out with what came before.
+        assert_eq!(end(10), ("third\n".into(), 18));
+        assert_eq!(end(3), (String::new(), 24));
+        assert!(read_end(&dir.path().join("gone"), 10).is_err());
+    }
 
     fn mode(p: &Path) -> u32 {
         fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777

@@ -882,3 +882,52 @@ fn a_restart_or_nudge_with_no_owner_stops_the_running_attempt_first() {
         crate::util::tagged_pids(&w).is_empty()
     });
 }
+
+#[test]
+fn logs_of_a_flood_of_output_print_all_of_it_without_holding_it() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let (h, owner) = started_home();
+    let id = h.submit_in("implement the login endpoint FAKE:normal", &h.workdir());
+    assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
+    owner.stop();
+    let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
+    // 80 MB more output than the heap `cortex logs` may use.
+    let out = h.file(&format!("workers/{w}/attempt-1/stdout.jsonl"));
+    let mut file =
+        std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&out).unwrap());
+    let (mut n, mut written) = (0, 0);
+    while written < 80_000_000 {
+        n += 1;
+        let line = format!(
+            r#"{{"type":"assistant","message":{{"id":"f{n}","role":"assistant","content":[{{"type":"text","text":"flood line {n}"}}]}}}}"#
+        );
+        writeln!(file, "{line}").unwrap();
+        written += line.len() + 1;
+    }
+    file.flush().unwrap();
+    let mut logs = h.command();
+    logs.args(["logs", &w]);
+    // SAFETY: setrlimit only, between fork and exec.
+    unsafe {
+        logs.pre_exec(|| {
+            let heap = libc::rlimit {
+                rlim_cur: 48 << 20,
+                rlim_max: 48 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_DATA, &heap) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let logs = logs.output().expect("run cortex");
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let printed = text(&logs.stdout);
+    let floods = printed
+        .lines()
+        .filter(|l| l.contains("flood line "))
+        .count();
+    assert_eq!(floods, n, "every line printed");
+    assert!(printed.contains(&format!("flood line {n}\n")));
+}

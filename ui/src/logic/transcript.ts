@@ -24,6 +24,8 @@ const STYLES: Record<TranscriptEntry["kind"], EntryStyle> = {
   result: { label: "result", cls: "border-emerald-300 bg-emerald-50 text-emerald-950", labelCls: "text-emerald-700", mono: false },
   check_in: { label: "check-in", cls: "border-violet-200 bg-violet-50 text-violet-900", labelCls: "text-violet-700", mono: true },
   other: { label: "other", cls: "border-slate-200 bg-white text-slate-600", labelCls: "text-slate-400", mono: true },
+  // Not output: how much of an attempt's output the transcript left out.
+  left_out: { label: "left out", cls: "border-dashed border-slate-300 bg-slate-50 text-slate-500", labelCls: "text-slate-500", mono: false },
 };
 
 export function entryStyle(kind: string): EntryStyle {

@@ -13,7 +13,11 @@ use crate::views::{
 use chrono::{DateTime, Utc};
 use cortex_core::config::Config;
 use cortex_core::id::WorkerId;
-use cortex_core::transcript::entries;
+use cortex_core::transcript::{entries, EntryKind};
+
+/// Output bytes a transcript reads at most, over all of a worker's
+/// attempts: the app's view and `cortex logs` of a flood stay bounded.
+pub(crate) const TRANSCRIPT_BYTES: u64 = 8_000_000;
 
 impl Engine {
     /// The dashboard's numbers.
@@ -55,7 +59,10 @@ impl Engine {
             .flatten()
     }
 
-    /// A worker's transcript, every attempt, readable.
+    /// A worker's transcript, every attempt, readable: the end of its
+    /// output, at most `TRANSCRIPT_BYTES` of it over all attempts, the
+    /// newest first; an attempt whose output was cut starts with an entry
+    /// (`left_out`) saying how much of it is not shown.
     pub fn transcript(&self, worker: &str) -> Result<Vec<TranscriptEntry>, EngineError> {
         let id = WorkerId::parse(worker)
             .ok_or_else(|| EngineError::UnknownWorker(worker.to_string()))?;
@@ -65,16 +72,30 @@ impl Engine {
             .worker(&id)
             .map(|w| w.attempts.iter().map(|a| a.n).collect::<Vec<_>>())
             .ok_or_else(|| EngineError::UnknownWorker(worker.to_string()))?;
+        let dir = self.inner.home.workers_dir().join(id.as_str());
+        let mut budget = TRANSCRIPT_BYTES;
+        let mut read = Vec::new();
+        for &n in attempts.iter().rev() {
+            let path = dir.join(format!("attempt-{n}")).join("stdout.jsonl");
+            let end = crate::files::read_end(&path, budget).unwrap_or_default();
+            // Cut, it was read to the budget's end (a cut line's end too).
+            budget = if end.left_out > 0 {
+                0
+            } else {
+                budget.saturating_sub(end.bytes.len() as u64)
+            };
+            read.push((n, end));
+        }
         let mut out = Vec::new();
-        for n in attempts {
-            let path = self
-                .inner
-                .home
-                .workers_dir()
-                .join(id.as_str())
-                .join(format!("attempt-{n}"))
-                .join("stdout.jsonl");
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (n, end) in read.into_iter().rev() {
+            if end.left_out > 0 {
+                out.push(TranscriptEntry {
+                    attempt: n,
+                    kind: EntryKind::LeftOut,
+                    text: left_out_words(n, end.left_out),
+                });
+            }
+            let text = String::from_utf8_lossy(&end.bytes);
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 // Secrets hidden as each line is rendered, before a long
                 // line is cut, so no part of one is shown.
@@ -144,4 +165,17 @@ impl Engine {
         }?;
         ((now - last).num_seconds() < RECENT_FAILURE_SECS).then_some(last)
     }
+}
+
+/// What a transcript says of the output it left out of attempt `n`.
+fn left_out_words(n: u32, bytes: u64) -> String {
+    let amount = if bytes >= 1_000_000 {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{bytes} bytes")
+    };
+    format!(
+        "{amount} of attempt {n}'s output before this is left out: a transcript shows the last {} MB of a worker's output (`cortex logs` prints all of it)",
+        TRANSCRIPT_BYTES / 1_000_000
+    )
 }

@@ -150,3 +150,57 @@ fn a_kill_with_no_owner_estimates_a_cost_no_run_can_have() {
         "a million input tokens of Sonnet, estimated"
     );
 }
+
+#[test]
+fn the_transcript_of_a_flood_is_its_end_and_says_how_much_was_left_out() {
+    use cortex_core::transcript::EntryKind;
+    let f = Fleet::new(Setup::default());
+    let (task, _) = started(&f, "fix the parser");
+    let w = f.worker_of(&task);
+    let out = Home::new(f.dir.path())
+        .workers_dir()
+        .join(w.id.as_str())
+        .join("attempt-1");
+    std::fs::create_dir_all(&out).expect("attempt folder");
+    let line = |n: usize| {
+        format!(
+            r#"{{"type":"assistant","message":{{"id":"m{n}","role":"assistant","content":[{{"type":"text","text":"flood line {n}"}}]}}}}"#
+        )
+    };
+    let mut text = String::new();
+    let mut n = 0;
+    let mut write_until = |size: usize, text: &mut String| {
+        while text.len() < size {
+            n += 1;
+            text.push_str(&line(n));
+            text.push('\n');
+        }
+        std::fs::write(out.join("stdout.jsonl"), &*text).expect("output");
+        n
+    };
+    // An output of a normal size is shown whole.
+    let last = write_until(100_000, &mut text);
+    let t = f.engine().transcript(w.id.as_str()).expect("transcript");
+    assert_eq!(t.len(), last);
+    assert_eq!(t[0].text, "flood line 1");
+    // 50 MB of it: its last lines, whole, after what says how much is not.
+    let last = write_until(50_000_000, &mut text);
+    let t = f.engine().transcript(w.id.as_str()).expect("transcript");
+    assert_eq!(t[0].kind, EntryKind::LeftOut, "{:?}", t[0]);
+    assert!(
+        t[0].text
+            .contains(" MB of attempt 1's output before this is left out"),
+        "{}",
+        t[0].text
+    );
+    let shown = &t[1..];
+    assert_eq!(shown[shown.len() - 1].text, format!("flood line {last}"));
+    let first = last + 1 - shown.len();
+    assert_eq!(shown[0].text, format!("flood line {first}"), "whole lines");
+    let read: usize = (first..=last).map(|k| line(k).len() + 1).sum();
+    assert!(
+        read <= 8_000_000 && first > 1,
+        "{read} bytes of {}",
+        text.len()
+    );
+}

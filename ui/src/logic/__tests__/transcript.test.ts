@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TranscriptEntry } from "../../types";
-import { compactTranscript, emptyTranscript, matchKeys, matchLabel } from "../transcript";
+import { compactTranscript, emptyTranscript, entryStyle, matchKeys, matchLabel } from "../transcript";
 import { worker } from "./fixtures";
 
 const e = (attempt: number, kind: TranscriptEntry["kind"], text: string): TranscriptEntry => ({ attempt, kind, text });
@@ -39,6 +39,12 @@ describe("compact transcript", () => {
     expect(matchKeys(lines)).toEqual([lines[2].key]);
     expect(matchKeys(compactTranscript(entries, "failing")).length).toBe(2);
     expect(matchKeys(compactTranscript(entries, "  "))).toEqual([]);
+  });
+
+  it("says output left out as such, not as output", () => {
+    const [l] = compactTranscript([e(1, "left_out", "42.0 MB of attempt 1's output before this is left out")]);
+    expect(l.style.label).toBe("left out");
+    expect(entryStyle("left_out")).not.toBe(entryStyle("other"));
   });
 
   it("shortens a long first line and cuts a long entry", () => {
