@@ -892,12 +892,12 @@ fn logs_of_a_flood_of_output_print_all_of_it_without_holding_it() {
     assert_eq!(h.wait_task_done(&id, LIMIT)["status"], "completed");
     owner.stop();
     let w = h.workers_of(&id)[0]["id"].as_str().unwrap().to_string();
-    // 80 MB more output than the heap `cortex logs` may use.
+    // 60 MB more output than the heap `cortex logs` may use (48 MB).
     let out = h.file(&format!("workers/{w}/attempt-1/stdout.jsonl"));
     let mut file =
         std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&out).unwrap());
     let (mut n, mut written) = (0, 0);
-    while written < 80_000_000 {
+    while written < 60_000_000 {
         n += 1;
         let line = format!(
             r#"{{"type":"assistant","message":{{"id":"f{n}","role":"assistant","content":[{{"type":"text","text":"flood line {n}"}}]}}}}"#
