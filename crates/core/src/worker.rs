@@ -490,6 +490,49 @@ pub fn waits_for_place(reason: &str) -> bool {
     reason.contains(PLACE_WAIT)
 }
 
+/// The limit a worker waiting for a free place waits on: the fleet's
+/// `capacity.max_workers` (no `expert`), or its expert's `max_workers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceLimit {
+    /// The expert whose `max_workers` it is; none for the fleet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert: Option<String>,
+    /// How many workers it lets run at once.
+    pub max_workers: u32,
+}
+
+impl std::fmt::Display for PlaceLimit {
+    /// As the reason says it (and the app's row): "capacity.max_workers is
+    /// 4", "expert development's max_workers is 1".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.expert {
+            None => write!(f, "capacity.max_workers is {}", self.max_workers),
+            Some(e) => write!(f, "expert {e}'s max_workers is {}", self.max_workers),
+        }
+    }
+}
+
+impl PlaceLimit {
+    /// The limit a reason that waits for a free place (`PLACE_WAIT`) names.
+    pub fn of_reason(reason: &str) -> Option<Self> {
+        let (_, rest) = reason.rsplit_once(PLACE_WAIT)?;
+        let words = rest.strip_prefix(" (")?.split(';').next()?;
+        let (who, n) = words.rsplit_once(" is ")?;
+        let max_workers = n.parse().ok()?;
+        let expert = match who {
+            "capacity.max_workers" => None,
+            _ => Some(
+                who.strip_prefix("expert ")?
+                    .strip_suffix("'s max_workers")?,
+            ),
+        };
+        Some(Self {
+            expert: expert.map(str::to_string),
+            max_workers,
+        })
+    }
+}
+
 /// How the reason of a start the cluster did not answer ends (the start
 /// waits and is tried again): once an attempt starts it is no longer true.
 pub const UNANSWERED_START: &str = "it starts when the cluster answers";
@@ -677,6 +720,29 @@ mod tests {
         assert_eq!(
             state_and_reason("failed", Some("failed to start: no such file")),
             "failed: failed to start: no such file"
+        );
+    }
+
+    #[test]
+    fn a_place_waits_reason_names_the_limit_it_waits_on() {
+        for limit in [
+            PlaceLimit {
+                expert: None,
+                max_workers: 4,
+            },
+            PlaceLimit {
+                expert: Some("data science".into()),
+                max_workers: 1,
+            },
+        ] {
+            let reason = format!(
+                "a person replied{PLACE_WAIT} ({limit}; it starts before new tasks once one frees)"
+            );
+            assert_eq!(PlaceLimit::of_reason(&reason), Some(limit));
+        }
+        assert_eq!(
+            PlaceLimit::of_reason("restart; held: expert x paused by circuit breaker until T"),
+            None
         );
     }
 }

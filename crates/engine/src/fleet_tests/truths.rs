@@ -226,3 +226,50 @@ fn a_persons_reply_waits_for_a_free_place_when_the_fleet_is_full() {
         "still held"
     );
 }
+
+#[test]
+fn a_reply_waiting_on_its_experts_limit_leaves_the_fleets_free_place_to_another_expert() {
+    let f = Fleet::new(Setup {
+        config: vec![("capacity.max_workers", json!(2))],
+        expert: vec![("development", "max_workers", json!(1))],
+    });
+    let first = f.submit("fix the parser", "development");
+    f.tick();
+    completes(&f, &first, 1);
+    let done = f.worker_of(&first);
+    assert_eq!(done.state, WorkerStatus::Completed);
+    let busy = f.submit("fix the lexer", "development");
+    f.tick();
+    assert_eq!(f.fake.running_processes().len(), 1);
+    // Its expert's one place is taken: the reply waits for it, not for
+    // the fleet's second place.
+    let dto = f
+        .engine()
+        .reply_worker(done.id.as_str(), "one more thing")
+        .expect("reply");
+    assert_eq!(dto.state, WorkerStatus::Waiting, "{dto:?}");
+    f.advance(1);
+    f.tick();
+    let reason = f.worker_of(&first).reason.unwrap_or_default();
+    assert!(
+        reason.contains("held: waits for a free place (expert development's max_workers is 1"),
+        "{reason}"
+    );
+    let audit = f.submit("audit the login form", "security");
+    f.advance(1);
+    f.tick();
+    assert_eq!(
+        f.workers_of(&audit).len(),
+        1,
+        "the fleet's second place is free for another expert"
+    );
+    assert_eq!(f.worker_of(&audit).state, WorkerStatus::Running);
+    assert_eq!(f.fake.running_processes().len(), 2, "never over capacity");
+    // Once its expert's place frees, the reply goes first.
+    let other = f.submit("fix the tokenizer", "development");
+    completes(&f, &busy, 1);
+    f.tick();
+    let w = f.worker_of(&first);
+    assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 2), "{w:?}");
+    assert!(f.workers_of(&other).is_empty(), "the new task waits");
+}

@@ -13,7 +13,7 @@ use crate::views::breaker_hold;
 use chrono::{DateTime, Utc};
 use cortex_core::config::ExpertSet;
 use cortex_core::state::{Event, State};
-use cortex_core::worker::{Worker, WorkerStatus};
+use cortex_core::worker::{PlaceLimit, Worker, WorkerStatus};
 use std::collections::{BTreeMap, HashMap};
 
 /// The places taken, in all and by expert.
@@ -48,20 +48,49 @@ impl Places {
         *self.by_expert.entry(expert.to_string()).or_default() += 1;
     }
 
-    /// Which limit one more worker of `expert` would go over, in words; none
-    /// when there is a free place for it.
+    /// The places taken (`taken`), and those kept for the workers that
+    /// wait for a free place (holding none, no breaker holding them), in
+    /// the order they get one: each counts only against the limit that
+    /// holds it (the fleet's, or its expert's), so a worker waiting on its
+    /// expert's limit keeps no place of the fleet's from other experts.
+    pub(crate) fn kept(
+        state: &State,
+        paused: &BTreeMap<String, DateTime<Utc>>,
+        max_total: usize,
+        experts: &ExpertSet,
+    ) -> Self {
+        let mut out = Self::taken(state, paused);
+        let waiting = state.workers().filter(|w| {
+            lacks_place(w, paused) && breaker_hold(w, paused.get(&w.expert).copied()).is_none()
+        });
+        for w in waiting {
+            match out.full_for(&w.expert, max_total, experts) {
+                Some(PlaceLimit { expert: None, .. }) => out.total += 1,
+                Some(_) => *out.by_expert.entry(w.expert.clone()).or_default() += 1,
+                None => out.take(&w.expert),
+            }
+        }
+        out
+    }
+
+    /// Which limit one more worker of `expert` would go over; none when
+    /// there is a free place for it.
     pub(crate) fn full_for(
         &self,
         expert: &str,
         max_total: usize,
         experts: &ExpertSet,
-    ) -> Option<String> {
+    ) -> Option<PlaceLimit> {
+        let limit = |expert: Option<&str>, n: usize| PlaceLimit {
+            expert: expert.map(str::to_string),
+            max_workers: u32::try_from(n).unwrap_or(u32::MAX),
+        };
         if self.total >= max_total {
-            return Some(format!("capacity.max_workers is {max_total}"));
+            return Some(limit(None, max_total));
         }
         let cap = experts.get(expert).map_or(1, |e| e.max_workers as usize);
         let used = self.by_expert.get(expert).copied().unwrap_or(0);
-        (used >= cap).then(|| format!("expert {expert}'s max_workers is {cap}"))
+        (used >= cap).then(|| limit(Some(expert), cap))
     }
 }
 
@@ -85,7 +114,7 @@ pub(crate) fn lacks_place(w: &Worker, paused: &BTreeMap<String, DateTime<Utc>>) 
 
 /// What a worker waiting for a free place says: why it waits (`reason`,
 /// without an earlier hold or a wait's time), then which limit is full.
-fn place_wait_reason(reason: &str, full: &str) -> String {
+fn place_wait_reason(reason: &str, full: &PlaceLimit) -> String {
     let base = cortex_core::worker::without_wait_time(unheld(reason));
     format!(
         "{base}{} ({full}; it starts before new tasks once one frees)",
@@ -95,8 +124,8 @@ fn place_wait_reason(reason: &str, full: &str) -> String {
 
 impl Engine {
     /// Which limit is full for `w`, waiting and holding no place
-    /// (`lacks_place`), in words; none when it holds a place or one is free.
-    pub(crate) fn no_place_for(&self, w: &Worker, now: DateTime<Utc>) -> Option<String> {
+    /// (`lacks_place`); none when it holds a place or one is free.
+    pub(crate) fn no_place_for(&self, w: &Worker, now: DateTime<Utc>) -> Option<PlaceLimit> {
         let paused = self.paused_until(now);
         let (max_total, experts) = {
             let s = self.settings();
@@ -118,7 +147,7 @@ impl Engine {
         &self,
         w: &Worker,
         reason: &str,
-        full: &str,
+        full: &PlaceLimit,
         asked: bool,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {

@@ -15,7 +15,7 @@ use cortex_core::config::ExpertSet;
 use cortex_core::id::{TaskId, WorkerId};
 use cortex_core::state::{Event, State};
 use cortex_core::task::TaskStatus;
-use cortex_core::worker::{Worker, WorkerStatus};
+use cortex_core::worker::{PlaceLimit, Worker, WorkerStatus};
 use std::collections::HashMap;
 
 impl Engine {
@@ -160,17 +160,9 @@ impl Engine {
             }
             let paused = self.paused_until(now);
             // A worker whose restart its expert's breaker holds runs nothing
-            // and keeps no place (see `start_due_restarts`).
-            let busy = |w: &&Worker| match w.status {
-                WorkerStatus::Starting | WorkerStatus::Running => true,
-                WorkerStatus::Waiting => breaker_hold(w, paused.get(&w.expert).copied()).is_none(),
-                _ => false,
-            };
-            let mut total = state.workers().filter(busy).count();
-            let mut per_expert: HashMap<String, usize> = HashMap::new();
-            for w in state.workers().filter(busy) {
-                *per_expert.entry(w.expert.clone()).or_default() += 1;
-            }
+            // and keeps no place (see `start_due_restarts`); one waiting for
+            // a free place keeps one of the limit that holds it.
+            let mut places = Places::kept(state, &paused, max_total, &experts);
             let mut out = Vec::new();
             let pending = state.pending_assignments();
             if pending.is_empty() && !state.tasks().any(|t| t.status == TaskStatus::Waiting) {
@@ -198,16 +190,11 @@ impl Engine {
                     no_folder.push(task.id.clone());
                     continue;
                 }
-                if total >= max_total {
-                    break;
+                match places.full_for(expert, max_total, &experts) {
+                    Some(PlaceLimit { expert: None, .. }) => break,
+                    Some(_) => continue,
+                    None => places.take(expert),
                 }
-                let cap = experts.get(expert).map_or(1, |e| e.max_workers as usize);
-                let used = per_expert.entry(expert.to_string()).or_default();
-                if *used >= cap {
-                    continue;
-                }
-                *used += 1;
-                total += 1;
                 let workdir = if isolated {
                     let name = crate::worktree::name_for(task.id.as_str(), expert);
                     crate::worktree::path_for(&self.inner.home, &name)
