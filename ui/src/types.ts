@@ -121,6 +121,14 @@ export interface WaitingFor {
   kind: "restart" | "start" | "rate_limit" | "usage_limit" | "api_retry" | "circuit" | "capacity" | "suspended";
   until?: string | null;
   after?: OutcomeKind | null;
+  /** For `capacity`: the limit it waits on, the fleet's `capacity.max_workers` (no expert) or its expert's `max_workers`. */
+  limit?: PlaceLimit | null;
+}
+
+/** A limit on workers running at once (the engine's PlaceLimit). */
+export interface PlaceLimit {
+  expert?: string | null;
+  max_workers: number;
 }
 
 export interface Status {

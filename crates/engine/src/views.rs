@@ -258,6 +258,11 @@ pub struct WaitingFor {
     /// How the attempt before the wait ended (for a restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<OutcomeKind>,
+    /// For a wait for a free place: the limit that holds it (the fleet's
+    /// `capacity.max_workers`, or its expert's `max_workers`), as its
+    /// reason says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<cortex_core::worker::PlaceLimit>,
 }
 
 /// Why a worker that is not working waits.
@@ -299,14 +304,16 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
             OutcomeKind::Lost if o.reason.ends_with("; killed") => OutcomeKind::Hung,
             k => k,
         });
-        if w.reason
+        if let Some(reason) = w
+            .reason
             .as_deref()
-            .is_some_and(cortex_core::worker::waits_for_place)
+            .filter(|r| cortex_core::worker::waits_for_place(r))
         {
             return Some(WaitingFor {
                 kind: WaitKind::Capacity,
                 until: None,
                 after,
+                limit: cortex_core::worker::PlaceLimit::of_reason(reason),
             });
         }
         let kind = if ended.is_some_and(|o| o.resets_at.is_some()) {
@@ -322,6 +329,7 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
             kind,
             until: w.not_before,
             after,
+            limit: None,
         });
     }
     match activity {
@@ -334,6 +342,7 @@ pub fn waiting_for(w: &Worker, activity: Option<&Activity>) -> Option<WaitingFor
                 },
                 until: Some(*until),
                 after: None,
+                limit: None,
             })
         }
         _ => None,
@@ -371,6 +380,7 @@ pub fn held_by_circuit(
             kind: WaitKind::Circuit,
             until: Some(until),
             after: waiting.and_then(|w| w.after),
+            limit: None,
         }),
         None => waiting,
     }
@@ -552,7 +562,8 @@ pub(crate) mod subject_tests {
             Some(WaitingFor {
                 kind: WaitKind::Restart,
                 until: Some(t(40)),
-                after: Some(OutcomeKind::Crashed)
+                after: Some(OutcomeKind::Crashed),
+                limit: None,
             })
         );
         w.attempts[0].outcome = Some(Outcome::bare(OutcomeKind::RateLimited, "429"));
@@ -574,7 +585,8 @@ pub(crate) mod subject_tests {
             Some(WaitingFor {
                 kind: WaitKind::Circuit,
                 until: Some(t(600)),
-                after: Some(OutcomeKind::Crashed)
+                after: Some(OutcomeKind::Crashed),
+                limit: None,
             })
         );
         let free = held_by_circuit(waiting_for(&w, None), breaker_hold(&w, None));

@@ -46,7 +46,7 @@ export interface WaitingCounts {
   circuitBreaker: number;
   /** Tasks that wait for a person to confirm their routing. */
   confirmation: number;
-  /** Workers whose next attempt waits for a free place (the fleet is at its capacity). */
+  /** Workers whose next attempt waits for a free place (the fleet's or their expert's limit). */
   capacity: number;
   /** Workers whose job the cluster suspended. */
   suspended: number;

@@ -142,9 +142,14 @@ export function waitingLabel(w: Pick<Worker, "waiting_for" | "state">, nowMs: nu
     case "circuit":
       // The restart is due; the expert's circuit breaker holds it.
       return wf.until ? `restart held by the circuit breaker until ${formatClock(wf.until)}` : "restart held by the circuit breaker";
-    case "capacity":
-      // A person's reply or restart, or a restart a breaker held: no place is free.
-      return "waits for a free place (the fleet is at its capacity)";
+    case "capacity": {
+      // A person's reply or restart, or a restart a breaker held: no place
+      // is free. Which limit holds it, in the words of the engine's reason.
+      const l = wf.limit;
+      if (!l) return "waits for a free place";
+      const which = l.expert ? `expert ${l.expert}'s max_workers` : "capacity.max_workers";
+      return `waits for a free place (${which} is ${l.max_workers})`;
+    }
     case "suspended":
       // The cluster stopped its running job; it goes on once resumed.
       return "suspended by the cluster: goes on once it is resumed";

@@ -8,6 +8,7 @@
 use super::controls::{breaker_setup, held_by_the_breaker};
 use super::pm::a_hundred_seconds;
 use super::*;
+use cortex_core::worker::PlaceLimit;
 
 #[test]
 fn a_stop_after_the_result_line_reads_stopping_everywhere_then_completed() {
@@ -172,8 +173,16 @@ fn waits_for_a_place_then_starts(
     }
     assert_eq!(story.workers.last().unwrap().reason, here.reason);
     for dto in [&here, &there] {
-        let kind = dto.waiting_for.as_ref().map(|w| w.kind);
-        assert_eq!(kind, Some(crate::views::WaitKind::Capacity), "{dto:?}");
+        let wait = dto.waiting_for.as_ref().map(|w| (w.kind, w.limit.clone()));
+        let fleets = PlaceLimit {
+            expert: None,
+            max_workers: 1,
+        };
+        assert_eq!(
+            wait,
+            Some((crate::views::WaitKind::Capacity, Some(fleets))),
+            "{dto:?}"
+        );
     }
     assert!(
         f.fake.process(here.id.as_str(), attempt).is_none(),
@@ -250,11 +259,22 @@ fn a_reply_waiting_on_its_experts_limit_leaves_the_fleets_free_place_to_another_
     assert_eq!(dto.state, WorkerStatus::Waiting, "{dto:?}");
     f.advance(1);
     f.tick();
-    let reason = f.worker_of(&first).reason.unwrap_or_default();
-    assert!(
-        reason.contains("held: waits for a free place (expert development's max_workers is 1"),
-        "{reason}"
-    );
+    let here = f.worker_of(&first);
+    let there = read_elsewhere(&Home::new(f.dir.path()), &here.id);
+    for dto in [&here, &there] {
+        let reason = dto.reason.clone().unwrap_or_default();
+        assert!(
+            reason.contains("held: waits for a free place (expert development's max_workers is 1"),
+            "{reason}"
+        );
+        // Which limit, as the reason says it, for the app's row.
+        let limit = dto.waiting_for.as_ref().and_then(|w| w.limit.clone());
+        let experts = PlaceLimit {
+            expert: Some("development".into()),
+            max_workers: 1,
+        };
+        assert_eq!(limit, Some(experts), "{dto:?}");
+    }
     let audit = f.submit("audit the login form", "security");
     f.advance(1);
     f.tick();

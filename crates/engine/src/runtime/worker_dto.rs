@@ -347,6 +347,7 @@ pub(crate) fn apply_verdict(dto: &mut WorkerDto, v: crate::pm::PmVerdict) {
             kind: crate::views::WaitKind::Suspended,
             until: None,
             after: None,
+            limit: None,
         });
     }
     // Still in a cluster's queue: it has not begun to run, so no time of

@@ -88,8 +88,14 @@ describe("what a worker row says is true", () => {
     const held = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "circuit", until: iso(600), after: "crashed" } });
     expect(waitingLabel(held, T0)).toMatch(/^restart held by the circuit breaker until \d\d:\d\d:\d\d$/);
     expect(workerRow(held, undefined, T0).doing).toBe(waitingLabel(held, T0));
-    const full = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "capacity", until: null } });
-    expect(waitingLabel(full, T0)).toBe("waits for a free place (the fleet is at its capacity)");
+    // The limit it waits on, in the words of the engine's reason (`cortex workers`).
+    const full = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "capacity", until: null, limit: { max_workers: 4 } } });
+    expect(waitingLabel(full, T0)).toBe("waits for a free place (capacity.max_workers is 4)");
+    const expertFull = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "capacity", limit: { expert: "development", max_workers: 1 } } });
+    expect(waitingLabel(expertFull, T0)).toBe("waits for a free place (expert development's max_workers is 1)");
+    // An engine that did not say which: nothing more than it said.
+    const unsaid = worker({ state: "waiting", health: "waiting", waiting_for: { kind: "capacity" } });
+    expect(waitingLabel(unsaid, T0)).toBe("waits for a free place");
     const suspended = worker({ health: "waiting", waiting_for: { kind: "suspended" } });
     expect(waitingLabel(suspended, T0)).toBe("suspended by the cluster: goes on once it is resumed");
     expect(workerRow(suspended, undefined, T0).doing).toBe(waitingLabel(suspended, T0));
