@@ -294,6 +294,9 @@ impl Engine {
             .settings
             .write()
             .unwrap_or_else(|e| e.into_inner()) = settings;
+        // Restarts waiting for a free place are looked at again: a limit
+        // may have been raised.
+        self.runtime().next_restart = None;
     }
 
     /// Every task, in queue order.

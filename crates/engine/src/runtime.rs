@@ -290,13 +290,25 @@ pub struct Runtime {
     /// and no task waiting: until another record, it is not run again.
     pub(crate) idle_at_seq: Option<u64>,
     /// The journal record at which `start_due_restarts` last found no
-    /// restart due, with the earliest one it holds: until another record or
-    /// that time, it is not run again.
-    pub(crate) next_restart: Option<(u64, Option<DateTime<Utc>>)>,
+    /// restart due, with the earliest one it holds and, while a worker
+    /// waits for a free place, the breakers open then (one that opens or
+    /// closes moves places): until another record, that time or another
+    /// breaker, it is not run again (new settings clear it).
+    pub(crate) next_restart: Option<RestartScan>,
     /// True when the last pass left output unread: the next reads its
     /// tails on several threads.
     pub(crate) reading_backlog: bool,
+    /// How many times `start_due_restarts` looked through the workers.
+    #[cfg(test)]
+    pub(crate) restart_scans: usize,
 }
+
+/// What `start_due_restarts` last found (`Runtime::next_restart`).
+pub(crate) type RestartScan = (
+    u64,
+    Option<DateTime<Utc>>,
+    Option<std::collections::BTreeMap<String, DateTime<Utc>>>,
+);
 
 impl Runtime {
     /// Has the exit watcher, if any, report when `pid` ends; false when
@@ -323,6 +335,8 @@ impl Runtime {
             idle_at_seq: None,
             next_restart: None,
             reading_backlog: false,
+            #[cfg(test)]
+            restart_scans: 0,
         }
     }
 }

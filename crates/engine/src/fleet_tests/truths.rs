@@ -293,3 +293,44 @@ fn a_reply_waiting_on_its_experts_limit_leaves_the_fleets_free_place_to_another_
     assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 2), "{w:?}");
     assert!(f.workers_of(&other).is_empty(), "the new task waits");
 }
+
+#[test]
+fn a_worker_waiting_for_a_free_place_is_looked_at_again_only_once_one_may_have_freed() {
+    let f = Fleet::new(Setup {
+        config: vec![("capacity.max_workers", json!(1))],
+        ..Setup::default()
+    });
+    let first = f.submit("fix the parser", "development");
+    f.tick();
+    completes(&f, &first, 1);
+    let done = f.worker_of(&first);
+    let other = f.submit("audit the login form", "security");
+    f.tick();
+    f.engine()
+        .reply_worker(done.id.as_str(), "one more thing")
+        .expect("reply");
+    for _ in 0..2 {
+        f.advance(1);
+        f.tick();
+    }
+    let reason = f.worker_of(&first).reason.unwrap_or_default();
+    assert!(reason.contains("held: waits for a free place"), "{reason}");
+    let scans = || f.engine().runtime().restart_scans;
+    let before = scans();
+    for _ in 0..5 {
+        f.advance(1);
+        f.tick();
+    }
+    assert_eq!(scans(), before, "nothing that frees a place changed");
+    // A person raises the fleet's limit: the reply takes the new place.
+    let mut config = serde_json::to_value(f.engine().config()).expect("json");
+    set(&mut config, "capacity.max_workers", json!(2));
+    f.engine()
+        .save_config(&config.to_string())
+        .expect("save the config");
+    f.advance(1);
+    f.tick();
+    let w = f.worker_of(&first);
+    assert_eq!((w.state, w.attempt), (WorkerStatus::Running, 2), "{w:?}");
+    assert_eq!(f.worker_of(&other).state, WorkerStatus::Running);
+}

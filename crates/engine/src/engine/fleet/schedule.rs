@@ -29,22 +29,26 @@ impl Engine {
     /// held one, saying so, ahead of new tasks (`capacity`).
     pub(crate) fn start_due_restarts(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
         let paused = self.paused_until(now);
-        let (max_total, experts) = {
-            let s = self.settings();
-            (s.0.capacity.max_workers as usize, s.1.clone())
-        };
         let mut full = Vec::new();
         let (due, held): (Vec<Worker>, Vec<(Worker, DateTime<Utc>)>) = {
             let store = self.store();
             let state = store.state();
             // The workers are looked through again only once the state
-            // changed or the earliest restart (or breaker's end) is due.
+            // changed, the earliest restart (or breaker's end) is due, or,
+            // while one waits for a free place, a breaker opened or closed.
             let mut rt = self.runtime();
-            if rt
-                .next_restart
-                .is_some_and(|(seq, at)| seq == state.last_seq && at.is_none_or(|t| now < t))
-            {
+            if rt.next_restart.as_ref().is_some_and(|(seq, at, open)| {
+                *seq == state.last_seq
+                    && at.is_none_or(|t| now < t)
+                    && open.as_ref().is_none_or(|o| *o == paused)
+            }) {
                 return Ok(());
+            }
+            let settings = self.settings();
+            let (max_total, experts) = (settings.0.capacity.max_workers as usize, &settings.1);
+            #[cfg(test)]
+            {
+                rt.restart_scans += 1;
             }
             let (mut due, mut held) = (Vec::new(), Vec::new());
             let mut next: Option<DateTime<Utc>> = None;
@@ -68,7 +72,7 @@ impl Engine {
                         next = Some(next.map_or(until, |n| n.min(until)));
                     }
                     _ if lacks_place(w, &paused) => {
-                        match places.full_for(&w.expert, max_total, &experts) {
+                        match places.full_for(&w.expert, max_total, experts) {
                             Some(limit) => {
                                 no_room = true;
                                 full.push((w.clone(), limit));
@@ -82,7 +86,12 @@ impl Engine {
                     _ => due.push(w.clone()),
                 }
             }
-            rt.next_restart = (due.is_empty() && !no_room).then_some((state.last_seq, next));
+            // A worker waiting for a free place needs none of these passes
+            // until something that frees one changes: the journal (a worker
+            // ends), a breaker, the settings (`apply_settings` clears this).
+            rt.next_restart = due
+                .is_empty()
+                .then(|| (state.last_seq, next, no_room.then(|| paused.clone())));
             (due, held)
         };
         for w in due {
