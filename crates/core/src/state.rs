@@ -490,13 +490,9 @@ mod tests {
         assert_eq!(t.reason.as_deref(), Some("security: cannot lock ref"));
     }
 
-    #[test]
-    fn an_attempt_counts_its_time_from_when_it_left_a_cluster_queue() {
-        let mut s = State::default();
-        let id = routed(&mut s, &["development"]);
-        let w = worker(&mut s, &id, 10, "development");
+    fn start_first_attempt(s: &mut State, w: &WorkerId) {
         push(
-            &mut s,
+            s,
             Event::AttemptStarted {
                 worker_id: w.clone(),
                 attempt: 1,
@@ -506,6 +502,14 @@ mod tests {
                 resumed: false,
             },
         );
+    }
+
+    #[test]
+    fn an_attempt_counts_its_time_from_when_it_left_a_cluster_queue() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        let w = worker(&mut s, &id, 10, "development");
+        start_first_attempt(&mut s, &w);
         let started = s.worker(&w).unwrap().attempts[0].started_at;
         let running = |w: &WorkerId, attempt| Event::AttemptRunning {
             worker_id: w.clone(),
@@ -529,6 +533,33 @@ mod tests {
         // An attempt that never waited counts from its start.
         let plain = crate::worker::Attempt::started(2, started, None);
         assert_eq!(plain.ran_secs(started + chrono::Duration::seconds(5)), 5.0);
+    }
+
+    #[test]
+    fn a_suspension_and_resumption_by_the_cluster_are_kept_on_the_live_attempt() {
+        let mut s = State::default();
+        let id = routed(&mut s, &["development"]);
+        let w = worker(&mut s, &id, 10, "development");
+        start_first_attempt(&mut s, &w);
+        let suspended = |w: &WorkerId, attempt, suspended| Event::AttemptSuspended {
+            worker_id: w.clone(),
+            attempt,
+            suspended,
+        };
+        let attempt = |s: &State| s.worker(&w).unwrap().attempts[0].clone();
+        push(&mut s, suspended(&w, 1, true));
+        let since = attempt(&s).suspended_at.expect("suspended");
+        assert_eq!(attempt(&s).unsuspended_at, None);
+        // Said twice, or of an attempt that does not exist: ignored.
+        let ignored = s.ignored_events;
+        push(&mut s, suspended(&w, 1, true));
+        push(&mut s, suspended(&w, 2, true));
+        assert_eq!(attempt(&s).suspended_at, Some(since));
+        assert_eq!(s.ignored_events, ignored + 2);
+        push(&mut s, suspended(&w, 1, false));
+        let a = attempt(&s);
+        assert_eq!(a.suspended_at, None);
+        assert!(a.unsuspended_at.is_some_and(|t| t > since), "{a:?}");
     }
 
     #[test]

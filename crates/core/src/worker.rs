@@ -140,6 +140,12 @@ pub struct Attempt {
     /// `started_at` (or left the queue while no owner watched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_at: Option<DateTime<Utc>>,
+    /// Since when the cluster has suspended its job, while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<DateTime<Utc>>,
+    /// When the cluster last resumed its job (its silence counts from then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsuspended_at: Option<DateTime<Utc>>,
     /// When the attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
@@ -161,6 +167,8 @@ impl Attempt {
             resumed: false,
             on_request: false,
             running_at: None,
+            suspended_at: None,
+            unsuspended_at: None,
             ended_at: None,
             outcome: None,
         }

@@ -172,6 +172,25 @@ impl State {
                     None => self.ignored_events += 1,
                 }
             }
+            Event::AttemptSuspended {
+                worker_id,
+                attempt,
+                suspended,
+            } => {
+                let a = self
+                    .workers
+                    .get_mut(worker_id)
+                    .and_then(|w| w.attempts.iter_mut().find(|a| a.n == *attempt))
+                    .filter(|a| a.is_live() && a.suspended_at.is_some() != *suspended);
+                match a {
+                    Some(a) if *suspended => a.suspended_at = Some(rec.at),
+                    Some(a) => {
+                        a.suspended_at = None;
+                        a.unsuspended_at = Some(rec.at);
+                    }
+                    None => self.ignored_events += 1,
+                }
+            }
             Event::AttemptEnded {
                 worker_id,
                 attempt,

@@ -79,6 +79,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         left_at: Option<DateTime<Utc>>,
     },
+    /// The cluster suspended the attempt's job (`scontrol suspend`), or
+    /// resumed it: a wait, not a hang, and its silence counts again from
+    /// its resumption, for the next owner as well. A job resumed while no
+    /// owner watched is said resumed when an owner first sees it run.
+    AttemptSuspended {
+        /// The worker it is about.
+        worker_id: WorkerId,
+        /// The attempt's number (1-based).
+        attempt: u32,
+        /// True when suspended, false when resumed.
+        suspended: bool,
+    },
     /// An attempt of a worker ended.
     AttemptEnded {
         /// The worker it is about.

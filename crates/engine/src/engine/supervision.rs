@@ -6,8 +6,10 @@
 //! - `tick`: one PM tick (decide, then act).
 //! - `state_file`: writing `pm-state.json`.
 //! - `circuit`: the per-expert circuit breaker.
+//! - `sightings`: journaling what a tick saw a cluster do to its jobs.
 
 mod circuit;
 mod picture;
+mod sightings;
 mod state_file;
 mod tick;

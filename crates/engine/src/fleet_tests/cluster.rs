@@ -81,3 +81,66 @@ fn a_suspension_while_waiting_out_an_api_retry_is_told_to_the_app() {
         assert_eq!(told(&mut f).last(), Some(&Some(kind)));
     }
 }
+
+/// A healthy worker whose job the cluster suspended for six silent
+/// minutes; its output file says when the agent last spoke (a new owner
+/// reads it so).
+fn suspended_six_minutes() -> (Fleet, String, WorkerDto, u32) {
+    let (mut f, task, w) = one_healthy_worker();
+    let pid = f.pid(&w, 1);
+    f.fake.written_at(pid, f.engine().now());
+    f.fake.set_suspended(pid, true);
+    silent_six_minutes(&mut f, &task, "waiting");
+    (f, task, w, pid)
+}
+
+/// The worker, resumed a second ago, is judged from then: nothing is
+/// stopped now, it is late 100 s on and stopped as hung 250 s on.
+fn judged_from_a_second_ago(f: &Fleet, task: &str, w: &WorkerDto) {
+    let signals = |f: &Fleet| f.fake.process(w.id.as_str(), 1).unwrap().signals;
+    let seen = f.worker_of(task);
+    assert!(
+        signals(f).is_empty(),
+        "nothing is stopped: {:?}",
+        signals(f)
+    );
+    assert!(
+        !matches!(seen.health.as_str(), "stalled" | "zombie" | "late"),
+        "{seen:?}"
+    );
+    f.advance(100);
+    f.tick();
+    assert_eq!(f.worker_of(task).health, "late");
+    f.advance(150);
+    f.tick();
+    f.tick();
+    assert_eq!(signals(f), vec![Signal::Term], "silent 251 s since resumed");
+}
+
+/// The next owner knows of a suspension: a job resumed just before the
+/// owner restarted is judged from its resumption, not from its last output
+/// before it was stopped.
+#[test]
+fn a_job_resumed_before_the_owner_restarts_is_judged_from_its_resumption_by_the_next_owner() {
+    let (mut f, task, w, pid) = suspended_six_minutes();
+    f.fake.set_suspended(pid, false);
+    f.advance(1);
+    f.tick();
+    assert_eq!(f.worker_of(&task).health, "healthy");
+    f.restart_engine();
+    f.tick();
+    judged_from_a_second_ago(&f, &task, &w);
+}
+
+/// A job suspended when the owner restarted and resumed before the next
+/// one first looks: that owner counts its silence from the first look that
+/// saw it running again (the latest time it can have been resumed).
+#[test]
+fn a_job_resumed_while_no_owner_watched_is_judged_from_the_next_owners_first_look() {
+    let (mut f, task, w, pid) = suspended_six_minutes();
+    f.restart_engine();
+    f.fake.set_suspended(pid, false);
+    f.advance(1);
+    f.tick();
+    judged_from_a_second_ago(&f, &task, &w);
+}

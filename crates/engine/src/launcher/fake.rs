@@ -73,6 +73,9 @@ struct State {
     next_pid: u32,
     processes: Vec<FakeProcess>,
     outputs: HashMap<PathBuf, Vec<u8>>,
+    /// When an output was last written, as a file says it (`written_at`);
+    /// none: its lines are timed when they are read.
+    written: HashMap<PathBuf, SystemTime>,
     fail_next: Option<String>,
     unreachable: Option<String>,
     /// Processes waiting in a (pretend) cluster queue, with the reason.
@@ -143,6 +146,15 @@ impl FakeLauncher {
             let out = s.outputs.entry(path).or_default();
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');
+        }
+    }
+
+    /// The process's output was last written at `at`, as a file's time
+    /// says (an owner reading it later times its lines so).
+    pub fn written_at(&self, pid: u32, at: chrono::DateTime<chrono::Utc>) {
+        let path = self.with(pid, |p| p.stdout.clone());
+        if let Some(path) = path {
+            self.state().written.insert(path, at.into());
         }
     }
 
@@ -445,7 +457,7 @@ impl OutputSource for FakeOutput {
     }
 
     fn modified(&self) -> Option<SystemTime> {
-        // Lines are then timed by the engine's (manual) clock.
-        None
+        // Else lines are timed by the engine's (manual) clock.
+        self.launcher.state().written.get(&self.path).copied()
     }
 }

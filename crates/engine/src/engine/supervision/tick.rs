@@ -79,9 +79,10 @@ impl Engine {
         let unreachable = self.launcher().unreachable();
         // Gather views and observations under the runtime lock, decide after.
         let mut batch: Vec<(WorkerView, Observations, TaskId, String)> = Vec::new();
-        // Attempts seen leaving a cluster's queue this tick: journaled, so
-        // every view (and the next owner) counts their time from then.
-        let mut left_queue: Vec<(WorkerId, u32)> = Vec::new();
+        // Attempts seen leaving a cluster's queue, suspended or resumed
+        // this tick: journaled, so every view (and the next owner) counts
+        // their time and silence from then.
+        let mut seen = super::sightings::Sightings::default();
         // Suspended or resumed by the cluster: what it waits for changed even
         // when its health did not (a wait for an API retry), so it is told.
         let mut suspension_moved: Vec<WorkerId> = Vec::new();
@@ -119,6 +120,13 @@ impl Engine {
                 // it prints and spends until it is gone is still reported
                 // (a view of another process reads it from the PM's file).
                 let stopping = live.stop.is_some();
+                // What the journal says of the attempt (an earlier owner's
+                // sightings of its job included).
+                let attempt = w.attempts.iter().find(|a| a.n == live.attempt);
+                let journaled_suspension = (
+                    attempt.and_then(|a| a.suspended_at),
+                    attempt.and_then(|a| a.unsuspended_at),
+                );
                 let entry = pm.workers.entry(id.clone()).or_insert_with(|| {
                     changed = true;
                     // The warnings said of it, by this owner or an earlier one.
@@ -146,8 +154,8 @@ impl Engine {
                         transcript_len: None,
                         transcript_growth_at: None,
                         queued_at: None,
-                        suspended_at: None,
-                        resumed_at: None,
+                        suspended_at: journaled_suspension.0,
+                        resumed_at: journaled_suspension.1,
                     }
                 });
                 if entry.attempt != live.attempt {
@@ -161,8 +169,7 @@ impl Engine {
                     entry.cpu_progress_at = None;
                     entry.queued_at = None;
                     entry.nudged_at = None;
-                    entry.suspended_at = None;
-                    entry.resumed_at = None;
+                    (entry.suspended_at, entry.resumed_at) = journaled_suspension;
                 }
                 // A job in a cluster's queue is `scheduled` (the policy
                 // says so); its startup budget counts from when it leaves.
@@ -175,7 +182,8 @@ impl Engine {
                     entry.queued_at = Some(now);
                 }
                 // Suspended by the cluster: a wait, not a hang; its silence
-                // counts again from when it is resumed.
+                // counts again from when it is resumed (a job resumed while
+                // no owner watched: from when it is first seen running).
                 let suspended = self.launcher().suspended(live.pid);
                 if suspended.is_some() != entry.suspended_at.is_some() {
                     changed = true;
@@ -185,6 +193,10 @@ impl Engine {
                     } else {
                         entry.suspended_at = Some(now);
                     }
+                }
+                if attempt.is_some_and(|a| a.suspended_at.is_some() != suspended.is_some()) {
+                    seen.suspended
+                        .push((id.clone(), live.attempt, suspended.is_some()));
                 }
                 if let Some(ticks) = table.tree_cpu_ticks(live.pid) {
                     if busy(
@@ -209,11 +221,10 @@ impl Engine {
                 // A job waiting in a cluster's queue has not started: its
                 // startup budget, and its time against the limit, count
                 // from when it leaves it (journaled once seen).
-                let attempt = w.attempts.iter().find(|a| a.n == live.attempt);
                 let journaled = attempt.and_then(|a| a.running_at);
                 if !queued && entry.queued_at.is_some() && journaled.is_none() && attempt.is_some()
                 {
-                    left_queue.push((id.clone(), live.attempt));
+                    seen.left_queue.push((id.clone(), live.attempt));
                 }
                 let ran_from = journaled.unwrap_or_else(|| {
                     entry
@@ -324,28 +335,9 @@ impl Engine {
                 pm.dirty = true;
             }
         }
+        self.journal_sightings(seen, now);
         for worker_id in &suspension_moved {
             self.emit_worker(worker_id);
-        }
-        if !left_queue.is_empty() {
-            // Said when it can be (a full disk is retried next tick); the
-            // health decisions below go on either way.
-            let mut store = self.store();
-            let journaled = left_queue.into_iter().try_for_each(|(worker_id, attempt)| {
-                store
-                    .stage(
-                        Event::AttemptRunning {
-                            worker_id,
-                            attempt,
-                            left_at: None,
-                        },
-                        now,
-                    )
-                    .map(|_| ())
-            });
-            if let Err(e) = journaled.and_then(|()| store.sync()) {
-                tracing::warn!("cannot record that a job left the cluster's queue: {e}");
-            }
         }
         for (view, obs, task_id, expert) in batch {
             for action in health::decide(&config.pm, &view, &obs, now) {
