@@ -3,7 +3,7 @@
 //!
 //! May depend on: the harness (`super`), the PM's tests' helpers.
 
-use super::pm::{one_healthy_worker, silent_six_minutes};
+use super::pm::{one_healthy_worker, silent_six_minutes, told};
 use super::*;
 
 #[test]
@@ -143,4 +143,36 @@ fn a_job_resumed_while_no_owner_watched_is_judged_from_the_next_owners_first_loo
     f.advance(1);
     f.tick();
     judged_from_a_second_ago(&f, &task, &w);
+}
+
+/// A hold placed on a job already waiting in the queue changes what it
+/// waits for: said once in the activity log, as its first wait was.
+#[test]
+fn a_hold_on_a_job_already_queued_is_logged_once() {
+    let mut f = Fleet::new(Setup::default());
+    let (task, pid) = started(&f, "fix the parser");
+    f.fake.set_queued(pid, Some("Priority"));
+    f.advance(1);
+    f.tick();
+    let said = |f: &mut Fleet| -> Vec<String> {
+        told(f)
+            .into_iter()
+            .filter(|(e, _)| e == "health")
+            .map(|(_, m)| m)
+            .collect()
+    };
+    let first = said(&mut f);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(Some(&first[0]), f.worker_of(&task).health_reason.as_ref());
+    f.fake.set_queued(pid, Some("JobHeldUser"));
+    let mut then = Vec::new();
+    for _ in 0..3 {
+        f.advance(10);
+        f.tick();
+        then.extend(said(&mut f));
+    }
+    let w = f.worker_of(&task);
+    assert_eq!(w.health, "scheduled");
+    assert_ne!(w.health_reason.as_ref(), Some(&first[0]), "{w:?}");
+    assert_eq!(then, w.health_reason.into_iter().collect::<Vec<_>>());
 }

@@ -62,7 +62,7 @@ fn the_circuit_breaker_opens_within_its_window_and_closes_after_it() {
 }
 
 /// The activity lines told to subscribers since the last look, by event.
-fn told(f: &mut Fleet) -> Vec<(String, String)> {
+pub(super) fn told(f: &mut Fleet) -> Vec<(String, String)> {
     let mut out = Vec::new();
     while let Ok(e) = f.events.try_recv() {
         if let EngineEvent::ActivityLogged { line } = e {

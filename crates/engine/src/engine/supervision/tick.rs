@@ -297,6 +297,10 @@ impl Engine {
                 if refreshed {
                     let (h, why) = health::classify_health(&config.pm, &view, &obs, now);
                     if h == entry.health && entry.health_reason != why {
+                        if h == H::Scheduled {
+                            let at = (id.clone(), w.task_id.clone(), live.attempt);
+                            seen.wait_changed.push((at.0, at.1, at.2, why.clone()));
+                        }
                         entry.health_reason = why;
                         changed = true;
                     }
