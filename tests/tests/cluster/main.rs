@@ -623,21 +623,18 @@ fn silent_secs(w: &serde_json::Value) -> i64 {
         })
 }
 
-#[test]
-#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
-fn a_job_the_cluster_suspends_waits_unharmed_and_is_watched_again_once_resumed() {
-    let c = ClusterHome::new(1);
+/// An owner, and a busy silent task whose job the cluster suspended: the
+/// worker waits, silent well past the zombie threshold (4 s), said to be
+/// suspended by the cluster, not taken for hung.
+fn suspended_past_the_threshold(c: &ClusterHome) -> (OwnedChild, String, String) {
     let h = &c.h;
     let owner = h.start_owner();
     let id = c.submit_running("compile the world FAKE:silent_busy FAKE_SECS:20");
     wait_until(LIMIT, "the agent's first output", || {
         worker_of(h, &id)["health"] == "healthy"
     });
-    let w = worker_of(h, &id);
-    let job = c.job_of(&w);
+    let job = c.job_of(&worker_of(h, &id));
     slurm("scontrol", &["suspend", &job]);
-    // Silent well past the zombie threshold (4 s), and still waiting: said
-    // to be suspended by the cluster, not taken for hung.
     wait_until(
         LIMIT,
         "the worker waiting, suspended, past the threshold",
@@ -650,6 +647,15 @@ fn a_job_the_cluster_suspends_waits_unharmed_and_is_watched_again_once_resumed()
                 && silent_secs(&w) >= 8
         },
     );
+    (owner, id, job)
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_job_the_cluster_suspends_waits_unharmed_and_is_watched_again_once_resumed() {
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    let (owner, id, job) = suspended_past_the_threshold(&c);
     assert!(
         c.jobs().iter().any(|j| *j
             == format!(
@@ -676,6 +682,33 @@ fn a_job_the_cluster_suspends_waits_unharmed_and_is_watched_again_once_resumed()
         "{states:?}"
     );
     assert_eq!(h.starts().len(), 1);
+    owner.stop();
+}
+
+/// A job resumed just before its owner restarts: the next owner knows of
+/// the suspension and judges its silence from the resumption, not from the
+/// agent's last output before it; nothing is killed.
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_job_resumed_before_its_owner_restarts_is_not_taken_for_hung_by_the_next_owner() {
+    let c = ClusterHome::new(1);
+    let h = &c.h;
+    let (owner, id, job) = suspended_past_the_threshold(&c);
+    slurm("scontrol", &["resume", &job]);
+    wait_until(LIMIT, "the resumption seen", || {
+        worker_of(h, &id)["health"] != "waiting"
+    });
+    owner.stop();
+    let owner = h.start_owner();
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let w = worker_of(h, &id);
+    assert_eq!(w["attempt"], 1, "never killed nor restarted: {w}");
+    let states = entered(h, w["id"].as_str().unwrap());
+    assert!(
+        !states.iter().any(|s| s == "stalled" || s == "zombie"),
+        "{states:?}"
+    );
     owner.stop();
 }
 
