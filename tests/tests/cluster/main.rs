@@ -740,6 +740,55 @@ fn a_held_job_is_said_held_by_the_cluster_from_the_first_word() {
     owner.stop();
 }
 
+/// A hold placed on a job already waiting in the queue changes what it
+/// waits for: said once in the activity log, as its first wait was.
+#[test]
+#[ignore = "needs a Slurm cluster: run `make cluster-test`"]
+fn a_hold_placed_on_a_queued_job_is_said_once_in_the_activity_log() {
+    let c = ClusterHome::new(0);
+    let h = &c.h;
+    h.configure(serde_json::json!({"launcher": {"slurm": {"sbatch_args": ["--begin=now+600"]}}}));
+    let owner = h.start_owner();
+    let id = h.submit_in("summarise the changes FAKE:normal", &h.workdir());
+    let waits = |h: &TestHome, worker: &str| -> Vec<String> {
+        activity(h, worker)
+            .iter()
+            .filter(|v| v["event"] == "health" && v["to"] == "scheduled")
+            .map(|v| v["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    wait_until(LIMIT, "the worker waiting for its start time", || {
+        let w = worker_of(h, &id);
+        w["health"] == "scheduled"
+            && w["health_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("start time"))
+    });
+    let w = worker_of(h, &id);
+    let (wid, job) = (w["id"].as_str().unwrap().to_string(), c.job_of(&w));
+    slurm("scontrol", &["hold", &job]);
+    wait_until(LIMIT, "the hold said in the activity log", || {
+        waits(h, &wid).iter().any(|m| m.contains("held by Slurm"))
+    });
+    wait_until(LIMIT, "the worker's reason the line's", || {
+        worker_of(h, &id)["health_reason"].as_str() == waits(h, &wid).last().map(String::as_str)
+    });
+    // Released and let start: it runs and completes; the hold was said once.
+    slurm("scontrol", &["release", &job]);
+    slurm(
+        "scontrol",
+        &["update", &format!("JobId={job}"), "StartTime=now"],
+    );
+    let t = h.wait_task_done(&id, LIMIT);
+    assert_eq!(t["status"], "completed", "{t}");
+    let held: Vec<String> = waits(h, &wid)
+        .into_iter()
+        .filter(|m| m.contains("held by Slurm"))
+        .collect();
+    assert_eq!(held.len(), 1, "{:?}", waits(h, &wid));
+    owner.stop();
+}
+
 #[test]
 #[ignore = "needs a Slurm cluster: run `make cluster-test`"]
 fn killing_a_job_no_owner_watches_says_no_failure_to_cancel_it_once_it_ended() {
