@@ -677,6 +677,13 @@ mod tests {
         };
         let (_, why) = classify_health(&pm(), &view(Health::Starting), &held, t(500));
         assert!(why.contains("scontrol release"), "{why}");
+        // A hold is a person's, its owner's or an administrator's: not Slurm's.
+        assert!(why.contains("held by its owner (JobHeldUser)"), "{why}");
+        let by_admin = classify::queued_words(Some("JobHeldAdmin"));
+        assert!(
+            by_admin.contains("held by a cluster administrator (JobHeldAdmin)"),
+            "{by_admin}"
+        );
         assert!(decide(&pm(), &view(Health::Starting), &queued, t(500))
             .iter()
             .all(|a| !matches!(a, Action::Kill { .. })));

@@ -101,17 +101,26 @@ pub struct LauncherCheck {
     pub detail: String,
 }
 
-/// The last `limit` JSON lines of a file, oldest first.
+/// The last `limit` JSON lines of a file, oldest first. Only the file's
+/// end is read, a larger part of it each time it held too few lines: an
+/// activity log of months costs what its last lines do.
 pub(crate) fn tail_json(path: &Path, limit: usize) -> Vec<serde_json::Value> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let start = lines.len().saturating_sub(limit);
-    lines[start..]
-        .iter()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    let mut window: u64 = 64 * 1024;
+    loop {
+        let Ok(end) = crate::files::read_end(path, window) else {
+            return Vec::new();
+        };
+        let text = String::from_utf8_lossy(&end.bytes);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.len() >= limit || end.left_out == 0 {
+            let start = lines.len().saturating_sub(limit);
+            return lines[start..]
+                .iter()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+        }
+        window = window.saturating_mul(4);
+    }
 }
 
 /// Finds a program on PATH (or checks an explicit path), as a worker's
@@ -524,6 +533,26 @@ pub fn worker_subject(task_text: Option<&str>, expert: &str, worker_id: &str) ->
 #[cfg(test)]
 pub(crate) mod subject_tests {
     use super::*;
+
+    #[test]
+    fn the_last_lines_of_a_long_log_are_read_from_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let pad = "x".repeat(40);
+        let text: String = (0..20_000)
+            .map(|i| format!("{{\"n\":{i},\"pad\":\"{pad}\"}}\n"))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        let n = |v: &[serde_json::Value]| -> Vec<u64> {
+            v.iter().map(|x| x["n"].as_u64().unwrap()).collect()
+        };
+        assert_eq!(n(&tail_json(&path, 3)), [19_997, 19_998, 19_999]);
+        // More lines than the first window holds, and more than the file has.
+        let many = tail_json(&path, 5_000);
+        assert_eq!((many.len(), n(&many)[0]), (5_000, 15_000));
+        assert_eq!(tail_json(&path, 50_000).len(), 20_000);
+        assert!(tail_json(&dir.path().join("none"), 3).is_empty());
+    }
     use cortex_core::id::TaskId;
     use cortex_core::id::WorkerId;
     use cortex_core::stream::Outcome;

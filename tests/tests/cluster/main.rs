@@ -728,11 +728,11 @@ fn a_held_job_is_said_held_by_the_cluster_from_the_first_word() {
         !said.is_empty()
             && said
                 .iter()
-                .all(|m| m.contains("held by Slurm (JobHeldUser)")),
+                .all(|m| m.contains("held by its owner (JobHeldUser)")),
         "{said:?}"
     );
     let reason = w["health_reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("held by Slurm (JobHeldUser)"), "{w}");
+    assert!(reason.contains("held by its owner (JobHeldUser)"), "{w}");
     // Released, it runs and completes.
     slurm("scontrol", &["release", &c.job_of(&w)]);
     let t = h.wait_task_done(&id, LIMIT);
@@ -768,7 +768,7 @@ fn a_hold_placed_on_a_queued_job_is_said_once_in_the_activity_log() {
     let (wid, job) = (w["id"].as_str().unwrap().to_string(), c.job_of(&w));
     slurm("scontrol", &["hold", &job]);
     wait_until(LIMIT, "the hold said in the activity log", || {
-        waits(h, &wid).iter().any(|m| m.contains("held by Slurm"))
+        waits(h, &wid).iter().any(|m| m.contains("(JobHeld"))
     });
     wait_until(LIMIT, "the worker's reason the line's", || {
         worker_of(h, &id)["health_reason"].as_str() == waits(h, &wid).last().map(String::as_str)
@@ -783,7 +783,7 @@ fn a_hold_placed_on_a_queued_job_is_said_once_in_the_activity_log() {
     assert_eq!(t["status"], "completed", "{t}");
     let held: Vec<String> = waits(h, &wid)
         .into_iter()
-        .filter(|m| m.contains("held by Slurm"))
+        .filter(|m| m.contains("(JobHeld"))
         .collect();
     assert_eq!(held.len(), 1, "{:?}", waits(h, &wid));
     owner.stop();

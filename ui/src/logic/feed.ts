@@ -48,7 +48,9 @@ export function activityItem(l: ActivityLine, index = 0): FeedItem {
   let [label, tone] = EVENT_LABELS[l.event] ?? [l.event.replace(/_/g, " "), "grey" as Tone];
   let title = label;
   if (l.event === "health" && (l.from || l.to)) {
-    title = `${l.from ?? "?"} → ${l.to ?? "?"}`;
+    // The same health both sides: what it waits for changed (a hold placed
+    // on a queued job), not its health.
+    title = l.from && l.from === l.to ? `still ${l.to}: its reason changed` : `${l.from ?? "?"} → ${l.to ?? "?"}`;
     tone = healthBadge(l.to).tone;
   }
   return {

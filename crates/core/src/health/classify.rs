@@ -160,8 +160,15 @@ pub fn queued_words(reason: Option<&str>) -> String {
         Some("Resources") => "waiting for resources".to_string(),
         Some("Priority") => "waiting behind jobs of higher priority".to_string(),
         Some("BeginTime") => "held until its start time (--begin)".to_string(),
+        // A hold is a person's: the job's owner (or `sbatch --hold`), or an
+        // administrator (an operator, or root).
+        Some("JobHeldUser") => {
+            "held by its owner (JobHeldUser): it starts only once released (`scontrol release`)"
+                .to_string()
+        }
+        Some("JobHeldAdmin") => "held by a cluster administrator (JobHeldAdmin): it starts only once an administrator releases it (`scontrol release`)".to_string(),
         Some(r) if r.starts_with("JobHeld") => {
-            format!("held by Slurm ({r}): it starts only once released (`scontrol release`)")
+            format!("held ({r}): it starts only once released (`scontrol release`)")
         }
         Some("PartitionDown") => {
             "its partition is down: it starts only once the partition is up".to_string()

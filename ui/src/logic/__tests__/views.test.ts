@@ -35,6 +35,10 @@ describe("activity feed", () => {
     ]);
     expect(feed[2].tone).toBe("amber");
   });
+  it("says a queued job's reason changed when its health did not (a hold placed on it)", () => {
+    const held = line({ from: "scheduled", to: "scheduled", message: "queued on the cluster: held by its owner (JobHeldUser)" });
+    expect(mergeFeed([], [held]).map((i) => i.title)).toEqual(["still scheduled: its reason changed"]);
+  });
   it("says a settings file edited on disk was read, or refused, with no worker to name", () => {
     const feed = mergeFeed([], [
       line({ at: iso(1), event: "settings_applied", worker_id: null, message: "read again" }),
