@@ -326,6 +326,17 @@ pub fn entered(h: &TestHome, worker: &str) -> Vec<String> {
         .collect()
 }
 
+/// The health states `worker` entered, none of them a hang's (stalled or
+/// zombie): a worker that waited or worked slowly, never taken for hung.
+pub fn entered_never_hung(h: &TestHome, worker: &str) -> Vec<String> {
+    let states = entered(h, worker);
+    assert!(
+        !states.iter().any(|s| s == "stalled" || s == "zombie"),
+        "{states:?}"
+    );
+    states
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
